@@ -1,0 +1,157 @@
+/* The run's shared segment: the live cluster table, the critical resource,
+ * the link matrix for network faults, and the bulk areas.
+ *
+ * Name (contract): "/distlab.<runid>", mode 0600; the queues of the run are
+ * "/distlab.<runid>.n<K>" for K = 0 (the supervisor) .. n. The launcher
+ * creates the segment before any queue and removes it after every queue, so
+ * a queue never outlives its segment and `distlab clean` can find every
+ * stale queue from the segments alone (no /dev/mqueue mount needed). */
+#ifndef DL_IPC_SHM_H
+#define DL_IPC_SHM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipc/wire.h"
+
+#define SHM_MAGIC 0x4d48534cu /* "LSHM" */
+#define SHM_VERSION 1
+#define SHM_PREFIX "distlab."
+#define SHM_BULK_SLOTS 32       /* per sender */
+#define SHM_BULK_SLOT 65536     /* bytes per slot, header included */
+
+enum shm_node_state {
+    NODE_EMPTY = 0, /* never started */
+    NODE_STARTING,  /* forked, not yet in its loop */
+    NODE_UP,
+    NODE_PAUSED,    /* stopped by SIGSTOP */
+    NODE_DOWN,      /* crashed (killed by a signal or failed) */
+    NODE_STOPPED,   /* exited cleanly (SIGTERM or end of run) */
+};
+const char *shm_node_state_name(int state);
+
+enum shm_run_phase { RUN_STARTING = 0, RUN_RUNNING, RUN_STOPPING, RUN_DONE };
+
+enum shm_counter {
+    CNT_SENT = 0,     /* algorithm messages sent (accepted by a queue) */
+    CNT_RECV,         /* algorithm messages received and accepted */
+    CNT_MALFORMED,    /* received and rejected (see malformed_kind) */
+    CNT_QUEUE_FULL,   /* sends that found the peer queue full (backlogged) */
+    CNT_BACKLOG_HWM,  /* highest total backlog seen */
+    CNT_BACKLOG_NOW,  /* messages waiting in backlogs now */
+    CNT_CS_ENTRIES,
+    CNT_REQUESTS,     /* CS requests made */
+    CNT_DROPPED,      /* messages the network fault model dropped */
+    CNT_COUNT
+};
+
+struct shm_node {
+    _Atomic int32_t pid;
+    _Atomic int32_t state;
+    _Atomic int32_t role;
+    _Atomic int32_t incarnation; /* 1 for the first start, +1 per restart */
+    _Atomic int64_t term;        /* term / clock / generation, per algorithm */
+    _Atomic int32_t last_signal; /* signal of the last crash/pause, 0 if none */
+    _Atomic int32_t workload_done;
+    _Atomic int32_t in_cs;
+    _Atomic int64_t requests_done; /* completed CS, survives restarts */
+    _Atomic int64_t started_us;    /* run-relative time of the last start */
+    _Atomic uint64_t cnt[CNT_COUNT];
+    _Atomic uint64_t malformed_kind[WIRE_ERR_COUNT];
+};
+
+/* The critical resource (DESIGN.md): occupant set by compare-and-swap on CS
+ * entry (a failed swap is a violation) and a counter each CS updates with a
+ * deliberately slow read-modify-write (read on entry, written on exit), so
+ * overlapping critical sections visibly lose updates. */
+struct shm_resource {
+    _Atomic int32_t occupant;
+    _Atomic int64_t counter;
+    _Atomic uint64_t entries;
+    _Atomic uint64_t violations;
+    _Atomic int64_t max_gen; /* fencing: the highest generation that entered */
+    _Atomic uint64_t fenced; /* entries refused for an old generation */
+};
+
+struct shm_bulk_slot {
+    _Atomic uint64_t seq; /* 0 = free; otherwise the descriptor's seq */
+    _Atomic int32_t to;   /* receiver, and its incarnation at send time */
+    _Atomic int32_t to_incarnation;
+    uint32_t len;
+    uint32_t pad;
+    /* payload follows, SHM_BULK_SLOT - sizeof(struct shm_bulk_slot) bytes */
+};
+#define SHM_BULK_MAX (SHM_BULK_SLOT - sizeof(struct shm_bulk_slot))
+
+/* What every node needs of the configuration, copied in by the launcher. */
+struct shm_params {
+    uint64_t seed;
+    int32_t requests; /* per node (mutex) */
+    int64_t cs_time_us;
+    int64_t think_time_us;
+    double rate;
+    int32_t coordinator;
+    int32_t coordinator_competes;
+    int64_t election_timeout_min_us, election_timeout_max_us, heartbeat_us;
+    int32_t fsync;
+    int64_t delay_us, jitter_us;
+    double loss;
+};
+
+struct shm_run {
+    uint32_t magic, version;
+    uint32_t run_id;
+    uint32_t n;
+    int32_t launcher_pid;
+    uint64_t launcher_start; /* /proc starttime of the launcher (pid reuse) */
+    int64_t start_mono_us;   /* the run's time zero on CLOCK_MONOTONIC */
+    int64_t start_real_us;
+    uint32_t msgsize, maxmsg;
+    char name[64];
+    char algorithm[32];
+    char rundir[1024];
+    struct shm_params params;
+    _Atomic int32_t phase;
+    struct shm_resource res;
+    /* Network faults: cut[a][b] != 0 drops messages from a to b. */
+    _Atomic uint8_t cut[DL_MAX_NODES + 1][DL_MAX_NODES + 1];
+    struct shm_node node[DL_MAX_NODES + 1]; /* [0] is the supervisor */
+    uint64_t bulk_offset;                   /* from the segment's start */
+    uint64_t size;                          /* whole segment */
+};
+
+struct shm_handle {
+    struct shm_run *run;
+    size_t size;
+    char name[64]; /* "/distlab.<runid>" */
+};
+
+/* Format the segment / queue names of a run. */
+void shm_name(char *buf, size_t cap, uint32_t run_id);
+
+/* Launcher: create the segment (O_EXCL, 0600) sized for n nodes. */
+int shm_create(struct shm_handle *h, uint32_t run_id, int n, char *errbuf);
+/* Nodes and tools: map an existing segment by name ("/distlab.x" or "x"). */
+int shm_attach(struct shm_handle *h, const char *name, bool writable, char *errbuf);
+void shm_detach(struct shm_handle *h);
+int shm_unlink_run(uint32_t run_id);
+
+/* The bulk slot `slot` of sender `from`. */
+struct shm_bulk_slot *shm_bulk(struct shm_run *r, int from, int slot);
+
+/* Runs present in /dev/shm. Fills ids (up to cap); returns the count. */
+int shm_list_runs(uint32_t *ids, int cap);
+/* Is this run's launcher still alive (same pid and start time)? */
+bool shm_run_alive(const struct shm_run *r);
+
+/* The critical resource, called by the node runtime. enter returns 0, or 1
+ * when the occupant swap failed (a violation, already counted), or 2 when
+ * fencing refused an old generation (gen < 0 disables fencing). */
+int shm_resource_enter(struct shm_run *r, int node, int64_t gen, int64_t *read_counter);
+/* exit writes counter_value + 1 back and clears the occupant; returns 1 if
+ * the occupant was not this node (a violation, counted). */
+int shm_resource_exit(struct shm_run *r, int node, int64_t read_counter);
+
+#endif

@@ -1,0 +1,34 @@
+/* Small OS helpers shared by every module: clocks, error text, I/O loops.
+ * Functions return 0 on success and a negative errno-style code on failure;
+ * where a caller passes an error buffer, a readable message is written to it. */
+#ifndef DL_IPC_UTIL_H
+#define DL_IPC_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DL_ERRLEN 512
+
+/* CLOCK_MONOTONIC in microseconds: one clock shared by every process on the
+ * machine, which is what lets traces from different nodes be merged. */
+int64_t dl_mono_us(void);
+/* CLOCK_REALTIME in microseconds (for names and wall-clock stamps only). */
+int64_t dl_real_us(void);
+
+/* snprintf into an error buffer (which may be NULL); returns -err. */
+int dl_seterr(char *errbuf, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* write()/read() the whole buffer, retrying on EINTR and short counts. */
+int dl_write_all(int fd, const void *buf, size_t len);
+int dl_read_all(int fd, void *buf, size_t len);
+
+/* Write a whole file atomically (temp file + rename). */
+int dl_write_file(const char *path, const char *data, size_t len, char *errbuf);
+/* Read a whole file into a malloc'd, NUL-terminated buffer. */
+int dl_read_file(const char *path, char **out, size_t *len, char *errbuf);
+
+/* mkdir -p */
+int dl_mkdirs(const char *path, char *errbuf);
+
+#endif

@@ -1,0 +1,139 @@
+/* The algorithm interface: every algorithm is a pure state machine.
+ *
+ * An algorithm core includes nothing from ipc/ and calls no syscall, clock or
+ * random function. Time comes in inside each event, randomness from a seed in
+ * the environment, messages as events; everything the core wants done goes
+ * out as actions (send, timers, CS entry, role changes). The same core runs
+ * under the Check unit tests (hand-fed events), a simulator, and the real node
+ * process (nodes/runtime.c). See DESIGN.md "The core interface". */
+#ifndef DL_NODES_ALGO_H
+#define DL_NODES_ALGO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ALGO_MAX_NODES 128   /* nodes are numbered 1..n, n <= ALGO_MAX_NODES */
+#define ALGO_NFIELDS 4       /* integer fields carried by every message */
+
+/* Message types live in numbered ranges, one per algorithm, so a message for
+ * another algorithm (or a foreign one) is recognised and rejected. */
+enum {
+    MSG_RANGE_RUNTIME = 0x0000,     /* 0x0000-0x00ff: runtime/supervisor */
+    MSG_RANGE_CENTRALIZED = 0x0100, /* 0x0100-0x01ff */
+    MSG_RANGE_RICART = 0x0200,
+    MSG_RANGE_TOKEN_RING = 0x0300,
+    MSG_RANGE_TWO_LEVEL = 0x0400,
+    MSG_RANGE_RAFT = 0x0500,
+    MSG_RANGE_SIZE = 0x0100,
+};
+
+/* A message as the core sees it. f[0] is the algorithm's key field (a Lamport
+ * timestamp, a term, a token generation), which traces show by name. */
+struct algo_msg {
+    uint16_t type;
+    uint16_t from, to;
+    int64_t f[ALGO_NFIELDS];
+    uint32_t len;           /* payload bytes (0 for most messages) */
+    const uint8_t *payload; /* valid for the duration of one step */
+};
+
+enum algo_event_kind {
+    EV_START = 1, /* first event after init: set up timers, etc. */
+    EV_MESSAGE,   /* ev.msg arrived */
+    EV_TIMER,     /* timer ev.timer_id fired */
+    EV_REQUEST,   /* the application wants the critical section */
+    EV_RELEASE,   /* the application left the critical section */
+    EV_PEER_DOWN, /* ev.peer is believed down */
+    EV_PEER_UP,   /* ev.peer is believed up again */
+};
+
+struct algo_event {
+    enum algo_event_kind kind;
+    int64_t now_us; /* the time, on the node's clock */
+    struct algo_msg msg;
+    int timer_id;
+    int peer;
+};
+
+enum algo_action_kind {
+    ACT_SEND = 1,     /* send msg to msg.to */
+    ACT_SET_TIMER,    /* (re)arm timer id to fire after after_us */
+    ACT_CANCEL_TIMER, /* disarm timer id */
+    ACT_ENTER_CS,     /* the node enters the critical section now */
+    ACT_ROLE,         /* the node's role changed (for status, pid, traces) */
+    ACT_LOG,          /* a line for the node's log */
+};
+
+/* Roles that `distlab pid --coordinator/--leader/--token-holder` look up. */
+enum algo_role {
+    ROLE_NONE = 0,
+    ROLE_CLIENT,
+    ROLE_COORDINATOR,
+    ROLE_FOLLOWER,
+    ROLE_CANDIDATE,
+    ROLE_LEADER,
+    ROLE_TOKEN_HOLDER,
+};
+const char *algo_role_name(int role);
+
+struct algo_action {
+    enum algo_action_kind kind;
+    struct algo_msg msg; /* ACT_SEND; payload points into actions->arena */
+    int timer_id;        /* ACT_SET_TIMER, ACT_CANCEL_TIMER */
+    int64_t after_us;    /* ACT_SET_TIMER */
+    int role;            /* ACT_ROLE */
+    int64_t term;        /* ACT_ROLE, ACT_ENTER_CS: term / generation / ts */
+    char text[96];       /* ACT_LOG */
+};
+
+/* The list of actions one step produced. Allocated once per node with room
+ * for a broadcast to every peer (no allocation per message). */
+struct algo_actions {
+    struct algo_action *a;
+    int n, cap;
+    int overflow; /* actions dropped because cap was reached (a bug) */
+};
+int algo_actions_init(struct algo_actions *out, int nodes);
+void algo_actions_free(struct algo_actions *out);
+static inline void algo_actions_clear(struct algo_actions *out) { out->n = 0; }
+
+/* Helpers a core uses to emit actions. */
+void act_send(struct algo_actions *out, int from, int to, uint16_t type,
+              int64_t f0, int64_t f1, int64_t f2, int64_t f3);
+void act_set_timer(struct algo_actions *out, int id, int64_t after_us);
+void act_cancel_timer(struct algo_actions *out, int id);
+void act_enter_cs(struct algo_actions *out, int64_t key);
+void act_role(struct algo_actions *out, int role, int64_t term);
+
+/* What a core is told when it starts. */
+struct algo_env {
+    int id;       /* this node, 1..n */
+    int n;        /* cluster size */
+    uint64_t seed;
+    /* Per-algorithm parameters from the configuration. */
+    int coordinator;           /* centralized: the initial coordinator */
+    bool coordinator_competes; /* centralized: the coordinator also requests */
+};
+
+struct algo_ops {
+    const char *name;        /* as in the config: "centralized" */
+    uint16_t range;          /* MSG_RANGE_* */
+    const char *key_field;   /* what f[0] means in traces: "ts", "term", "gen" */
+    size_t state_size;
+    int (*init)(void *state, const struct algo_env *env);
+    void (*step)(void *state, const struct algo_event *ev, struct algo_actions *out);
+    void (*fini)(void *state);            /* may be NULL */
+    const char *(*msg_name)(uint16_t type); /* NULL for an unknown type */
+    /* Does node id make CS requests in this configuration? */
+    bool (*competes)(const struct algo_env *env, int id);
+    /* Messages per CS the textbook formula predicts for this shape. */
+    double (*theory_messages_per_cs)(const struct algo_env *env);
+};
+
+/* The table of algorithms. */
+const struct algo_ops *algo_find(const char *name);
+extern const struct algo_ops *const algo_table[];
+extern const struct algo_ops algo_centralized;
+
+#endif

@@ -1,0 +1,587 @@
+/* The node process: one algorithm core, one event loop, one trace.
+ *
+ * Order within a turn (STYLE rule 6): the event is traced, the core steps,
+ * then each action is traced *before* it takes effect (a SIGKILL between the
+ * two leaves a trace that says what was about to happen, never a side effect
+ * the trace does not show), then timers are re-armed once. */
+#include "nodes/runtime.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "ipc/loop.h"
+#include "ipc/shm.h"
+#include "ipc/trace.h"
+#include "ipc/transport.h"
+#include "ipc/util.h"
+#include "nodes/algo.h"
+
+_Static_assert(ALGO_MAX_NODES == DL_MAX_NODES, "one node limit for cores and ipc");
+_Static_assert(ALGO_NFIELDS == WIRE_NFIELDS, "message fields match the wire");
+
+#define RT_CORE_TIMERS 32 /* timer ids a core may use: 0..31 */
+#define RT_TIMER_CS_END RT_CORE_TIMERS
+#define RT_TIMER_THINK (RT_CORE_TIMERS + 1)
+#define RT_NTIMERS (RT_CORE_TIMERS + 2)
+#define RT_RECV_BATCH 64 /* messages per wake-up before timers get a turn */
+
+const char *runtime_msg_name(uint16_t type)
+{
+    switch (type) {
+    case MSG_RT_DONE: return "done";
+    case MSG_RT_PEER_DOWN: return "peer_down";
+    case MSG_RT_PEER_UP: return "peer_up";
+    case MSG_RT_STOP: return "stop";
+    case MSG_RT_START: return "start";
+    case MSG_RT_READY: return "ready";
+    default: return NULL;
+    }
+}
+
+enum wl_state { WL_IDLE = 0, WL_THINKING, WL_WAITING, WL_IN_CS, WL_DONE };
+
+struct node {
+    struct runtime_args args;
+    struct shm_handle shm;
+    struct shm_run *run;
+    struct shm_node *me;
+    const struct algo_ops *ops;
+    void *core;
+    struct algo_env env;
+    struct algo_actions acts;
+    struct loop loop;
+    struct transport tp;
+    struct trace_writer tr;
+    int timerfd, sigfd;
+    struct loop_watch w_inbox, w_timer, w_sig;
+    int64_t deadline[RT_NTIMERS]; /* run-relative us; 0 = disarmed */
+    int64_t armed_at;             /* what the timerfd is armed for */
+    /* Workload. */
+    bool competes, started, stop_requested;
+    enum wl_state wl;
+    int64_t requests_left;
+    int64_t cs_counter; /* the value read from the resource on entry */
+    int64_t cs_key;
+    bool release_now, request_now;
+    bool malformed_logged[WIRE_ERR_COUNT];
+    bool running;
+};
+
+int runtime_parse_args(int argc, char **argv, struct runtime_args *out)
+{
+    memset(out, 0, sizeof *out);
+    if (argc != 4)
+        return -EINVAL;
+    char *end;
+    long id = strtol(argv[1], &end, 10);
+    if (*end || id < 1 || id > DL_MAX_NODES)
+        return -EINVAL;
+    long inc = strtol(argv[3], &end, 10);
+    if (*end || inc < 1 || inc > 1000000)
+        return -EINVAL;
+    if (strncmp(argv[2], "/" SHM_PREFIX, strlen(SHM_PREFIX) + 1) != 0 ||
+        strlen(argv[2]) >= sizeof out->segment)
+        return -EINVAL;
+    out->id = (int)id;
+    out->incarnation = (int)inc;
+    snprintf(out->segment, sizeof out->segment, "%s", argv[2]);
+    return 0;
+}
+
+static int64_t now_us(const struct node *nd) { return trace_now(&nd->tr); }
+
+static struct trace_rec *trace(struct node *nd, int ev, int peer, int type, int64_t key,
+                               int aux, int64_t a)
+{
+    struct trace_rec r = {.node = (uint16_t)nd->args.id,
+                          .ev = (uint16_t)ev,
+                          .peer = (uint16_t)peer,
+                          .type = (uint16_t)type,
+                          .key = key,
+                          .aux = aux,
+                          .a = a};
+    return trace_emit(&nd->tr, &r);
+}
+
+static void send_runtime(struct node *nd, int to, uint16_t type, int64_t f0)
+{
+    struct wire_hdr h = {.type = type, .to = (uint16_t)to, .send_us = now_us(nd)};
+    h.f[0] = f0;
+    transport_send(&nd->tp, &h, NULL);
+}
+
+static void step(struct node *nd, const struct algo_event *ev);
+
+/* Arm the timerfd for the earliest deadline, if it changed. */
+static void rearm(struct node *nd)
+{
+    int64_t next = 0;
+    for (int i = 0; i < RT_NTIMERS; i++)
+        if (nd->deadline[i] && (!next || nd->deadline[i] < next))
+            next = nd->deadline[i];
+    if (next == nd->armed_at)
+        return;
+    nd->armed_at = next;
+    /* Run-relative to monotonic; a deadline in the past fires at once. */
+    loop_timerfd_arm(nd->timerfd, next ? (next + nd->run->start_mono_us) : 0);
+}
+
+/* ---- the workload: request -> hold cs_time -> think -> ... ---- */
+
+static void workload_finish(struct node *nd)
+{
+    nd->wl = WL_DONE;
+    atomic_store(&nd->me->workload_done, 1);
+    trace(nd, TR_DONE, 0, 0, 0, 0, atomic_load(&nd->me->requests_done));
+    send_runtime(nd, 0, MSG_RT_DONE, atomic_load(&nd->me->requests_done));
+}
+
+static void workload_next(struct node *nd)
+{
+    if (nd->requests_left <= 0 || nd->stop_requested) {
+        if (nd->wl != WL_DONE)
+            workload_finish(nd);
+        return;
+    }
+    int64_t think = nd->run->params.think_time_us;
+    if (think <= 0) {
+        nd->request_now = true;
+        nd->wl = WL_THINKING;
+    } else {
+        nd->wl = WL_THINKING;
+        nd->deadline[RT_TIMER_THINK] = now_us(nd) + think;
+    }
+}
+
+static void workload_start(struct node *nd)
+{
+    if (nd->started)
+        return;
+    nd->started = true;
+    int64_t done = atomic_load(&nd->me->requests_done);
+    nd->requests_left = nd->competes ? nd->run->params.requests - done : 0;
+    if (nd->requests_left <= 0) {
+        workload_finish(nd);
+        return;
+    }
+    /* The first request goes out at once; think time separates the rest. */
+    nd->wl = WL_THINKING;
+    nd->request_now = true;
+}
+
+static void do_request(struct node *nd)
+{
+    nd->wl = WL_WAITING;
+    atomic_fetch_add_explicit(&nd->me->cnt[CNT_REQUESTS], 1, memory_order_relaxed);
+    trace(nd, TR_REQUEST, 0, 0, 0, 0, 0);
+    struct algo_event ev = {.kind = EV_REQUEST, .now_us = now_us(nd)};
+    step(nd, &ev);
+}
+
+static void do_release(struct node *nd)
+{
+    /* Finish the slow read-modify-write, then tell the algorithm. */
+    trace(nd, TR_EXIT, 0, 0, nd->cs_key, 0, nd->cs_counter + 1);
+    atomic_store(&nd->me->in_cs, 0);
+    shm_resource_exit(nd->run, nd->args.id, nd->cs_counter);
+    atomic_fetch_add(&nd->me->requests_done, 1);
+    atomic_fetch_add_explicit(&nd->me->cnt[CNT_CS_ENTRIES], 1, memory_order_relaxed);
+    nd->requests_left--;
+    struct algo_event ev = {.kind = EV_RELEASE, .now_us = now_us(nd)};
+    nd->wl = WL_IDLE;
+    step(nd, &ev);
+    workload_next(nd);
+}
+
+static void enter_cs(struct node *nd, int64_t key)
+{
+    if (nd->wl != WL_WAITING)
+        return; /* the core granted what the application did not ask for */
+    struct trace_rec *rec = trace(nd, TR_ENTER, 0, 0, key, 0, 0);
+    int64_t counter;
+    int rc = shm_resource_enter(nd->run, nd->args.id, -1, &counter);
+    if (rec && rc)
+        rec->aux = rc;
+    if (rc == 1)
+        fprintf(stderr, "node %d: VIOLATION: entered the critical section while another "
+                        "node was in it\n", nd->args.id);
+    atomic_store(&nd->me->in_cs, 1);
+    nd->cs_counter = counter;
+    nd->cs_key = key;
+    nd->wl = WL_IN_CS;
+    int64_t hold = nd->run->params.cs_time_us;
+    if (hold <= 0)
+        nd->release_now = true;
+    else
+        nd->deadline[RT_TIMER_CS_END] = now_us(nd) + hold;
+}
+
+/* ---- the core ---- */
+
+static void apply(struct node *nd)
+{
+    struct algo_actions *out = &nd->acts;
+    for (int i = 0; i < out->n; i++) {
+        struct algo_action *a = &out->a[i];
+        switch (a->kind) {
+        case ACT_SEND: {
+            struct algo_msg *m = &a->msg;
+            trace(nd, TR_SEND, m->to, m->type, m->f[0], 0, 0);
+            struct wire_hdr h = {.type = m->type, .to = m->to, .len = m->len,
+                                 .send_us = now_us(nd)};
+            memcpy(h.f, m->f, sizeof h.f);
+            int rc = transport_send(&nd->tp, &h, m->payload);
+            if (rc < 0)
+                fprintf(stderr, "node %d: send to %d failed: %s\n", nd->args.id, m->to,
+                        strerror(-rc));
+            break;
+        }
+        case ACT_SET_TIMER:
+            if (a->timer_id >= 0 && a->timer_id < RT_CORE_TIMERS)
+                nd->deadline[a->timer_id] = now_us(nd) + (a->after_us > 0 ? a->after_us : 1);
+            break;
+        case ACT_CANCEL_TIMER:
+            if (a->timer_id >= 0 && a->timer_id < RT_CORE_TIMERS)
+                nd->deadline[a->timer_id] = 0;
+            break;
+        case ACT_ENTER_CS:
+            enter_cs(nd, a->term);
+            break;
+        case ACT_ROLE:
+            trace(nd, TR_ROLE, 0, 0, a->term, a->role, 0);
+            atomic_store(&nd->me->role, a->role);
+            atomic_store(&nd->me->term, a->term);
+            break;
+        case ACT_LOG:
+            fprintf(stderr, "node %d: %s\n", nd->args.id, a->text);
+            break;
+        }
+    }
+    if (out->overflow) {
+        fprintf(stderr, "node %d: BUG: %d actions dropped (capacity %d)\n", nd->args.id,
+                out->overflow, out->cap);
+        out->overflow = 0;
+    }
+}
+
+static void step(struct node *nd, const struct algo_event *ev)
+{
+    algo_actions_clear(&nd->acts);
+    nd->ops->step(nd->core, ev, &nd->acts);
+    apply(nd);
+}
+
+/* Work deferred so that a step never runs inside another step's actions. */
+static void settle(struct node *nd)
+{
+    while (nd->release_now || nd->request_now) {
+        if (nd->release_now) {
+            nd->release_now = false;
+            if (nd->wl == WL_IN_CS)
+                do_release(nd);
+        } else {
+            nd->request_now = false;
+            if (nd->wl == WL_THINKING && !nd->stop_requested)
+                do_request(nd);
+            else if (nd->stop_requested && nd->wl != WL_DONE && nd->wl != WL_IN_CS &&
+                     nd->wl != WL_WAITING)
+                workload_finish(nd);
+        }
+    }
+    rearm(nd);
+}
+
+/* ---- loop callbacks ---- */
+
+static void on_control(struct node *nd, const struct wire_hdr *h)
+{
+    struct algo_event ev = {.now_us = now_us(nd)};
+    switch (h->type) {
+    case MSG_RT_START:
+        workload_start(nd);
+        break;
+    case MSG_RT_STOP:
+        nd->stop_requested = true;
+        if (nd->wl == WL_THINKING || nd->wl == WL_IDLE) {
+            nd->deadline[RT_TIMER_THINK] = 0;
+            nd->request_now = true; /* settle() turns it into a finish */
+        }
+        break;
+    case MSG_RT_PEER_DOWN:
+    case MSG_RT_PEER_UP:
+        if (h->f[0] < 1 || h->f[0] > nd->env.n || h->f[0] == nd->args.id)
+            break;
+        ev.kind = h->type == MSG_RT_PEER_DOWN ? EV_PEER_DOWN : EV_PEER_UP;
+        ev.peer = (int)h->f[0];
+        trace(nd, ev.kind == EV_PEER_DOWN ? TR_PEER_DOWN : TR_PEER_UP, ev.peer, 0, 0, 0, 0);
+        step(nd, &ev);
+        break;
+    }
+}
+
+static void log_malformed(struct node *nd, int err, const struct wire_hdr *h)
+{
+    if (err < 0 || err >= WIRE_ERR_COUNT || nd->malformed_logged[err])
+        return;
+    nd->malformed_logged[err] = true;
+    fprintf(stderr, "node %d: dropped a malformed message (%s); further ones of this kind "
+                    "are only counted\n", nd->args.id, wire_err_name(err));
+    (void)h;
+}
+
+static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
+{
+    struct node *nd = w->arg;
+    for (int i = 0; i < RT_RECV_BATCH; i++) {
+        struct wire_hdr h;
+        const uint8_t *payload;
+        int rc = transport_recv(&nd->tp, &h, &payload);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            fprintf(stderr, "node %d: receive failed: %s\n", nd->args.id, strerror(-rc));
+            break;
+        }
+        if (rc == 2) {
+            trace(nd, TR_DROP, 0, 0, 0, nd->tp.last_err, 0);
+            log_malformed(nd, nd->tp.last_err, &h);
+            continue;
+        }
+        if (rc == 3) {
+            trace(nd, TR_DROP, h.from, h.type, h.f[0], 0, 0);
+            continue;
+        }
+        if (h.type < MSG_RANGE_SIZE) {
+            if (h.from != 0 || !runtime_msg_name(h.type)) {
+                atomic_fetch_add(&nd->me->cnt[CNT_MALFORMED], 1);
+                atomic_fetch_add(&nd->me->malformed_kind[WIRE_ERR_TYPE], 1);
+                trace(nd, TR_DROP, h.from, h.type, 0, WIRE_ERR_TYPE, 0);
+                log_malformed(nd, WIRE_ERR_TYPE, &h);
+                continue;
+            }
+            on_control(nd, &h);
+            continue;
+        }
+        if (h.from == 0 || h.type < nd->ops->range || h.type >= nd->ops->range + MSG_RANGE_SIZE ||
+            !nd->ops->msg_name(h.type)) {
+            atomic_fetch_add(&nd->me->cnt[CNT_MALFORMED], 1);
+            atomic_fetch_add(&nd->me->malformed_kind[WIRE_ERR_TYPE], 1);
+            trace(nd, TR_DROP, h.from, h.type, 0, WIRE_ERR_TYPE, 0);
+            log_malformed(nd, WIRE_ERR_TYPE, &h);
+            continue;
+        }
+        atomic_fetch_add_explicit(&nd->me->cnt[CNT_RECV], 1, memory_order_relaxed);
+        trace(nd, TR_RECV, h.from, h.type, h.f[0], 0, h.send_us);
+        struct algo_event ev = {.kind = EV_MESSAGE, .now_us = now_us(nd)};
+        ev.msg.type = h.type;
+        ev.msg.from = h.from;
+        ev.msg.to = h.to;
+        memcpy(ev.msg.f, h.f, sizeof ev.msg.f);
+        ev.msg.len = h.len;
+        ev.msg.payload = h.len ? payload : NULL;
+        step(nd, &ev);
+        settle(nd);
+    }
+    settle(nd);
+    (void)l;
+    (void)events;
+}
+
+static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
+{
+    struct node *nd = w->arg;
+    loop_timerfd_ack(nd->timerfd);
+    nd->armed_at = -1; /* force a re-arm */
+    int64_t now = now_us(nd);
+    for (int i = 0; i < RT_NTIMERS; i++) {
+        if (!nd->deadline[i] || nd->deadline[i] > now)
+            continue;
+        nd->deadline[i] = 0;
+        if (i == RT_TIMER_CS_END) {
+            nd->release_now = true;
+        } else if (i == RT_TIMER_THINK) {
+            nd->request_now = true;
+        } else {
+            struct algo_event ev = {.kind = EV_TIMER, .now_us = now, .timer_id = i};
+            step(nd, &ev);
+        }
+        settle(nd);
+    }
+    settle(nd);
+    (void)l;
+    (void)events;
+}
+
+static void dump_state(struct node *nd)
+{
+    struct shm_node *me = nd->me;
+    fprintf(stderr,
+            "node %d (incarnation %d): workload %d, requests left %lld, done %lld; sent %llu, "
+            "received %llu, malformed %llu, backlog %llu (high %llu), queue full %llu\n",
+            nd->args.id, nd->args.incarnation, (int)nd->wl, (long long)nd->requests_left,
+            (long long)atomic_load(&me->requests_done),
+            (unsigned long long)atomic_load(&me->cnt[CNT_SENT]),
+            (unsigned long long)atomic_load(&me->cnt[CNT_RECV]),
+            (unsigned long long)atomic_load(&me->cnt[CNT_MALFORMED]),
+            (unsigned long long)transport_backlog(&nd->tp),
+            (unsigned long long)atomic_load(&me->cnt[CNT_BACKLOG_HWM]),
+            (unsigned long long)atomic_load(&me->cnt[CNT_QUEUE_FULL]));
+}
+
+static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
+{
+    struct node *nd = w->arg;
+    struct signalfd_siginfo si;
+    while (read(nd->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGTERM) {
+            /* A graceful stop leaves the critical section first. */
+            if (nd->wl == WL_IN_CS) {
+                nd->deadline[RT_TIMER_CS_END] = 0;
+                nd->stop_requested = true;
+                do_release(nd);
+            }
+            nd->running = false;
+            loop_stop(l);
+        } else if (si.ssi_signo == SIGUSR1) {
+            dump_state(nd);
+        }
+    }
+    (void)events;
+}
+
+/* ---- set-up and tear-down ---- */
+
+static void node_fini(struct node *nd)
+{
+    if (nd->core) {
+        if (nd->ops && nd->ops->fini)
+            nd->ops->fini(nd->core);
+        free(nd->core);
+    }
+    algo_actions_free(&nd->acts);
+    transport_close(&nd->tp);
+    if (nd->timerfd >= 0)
+        close(nd->timerfd);
+    if (nd->sigfd >= 0)
+        close(nd->sigfd);
+    loop_fini(&nd->loop);
+    trace_close(&nd->tr);
+    shm_detach(&nd->shm);
+}
+
+static int node_init(struct node *nd, char *err)
+{
+    int rc = shm_attach(&nd->shm, nd->args.segment, true, err);
+    if (rc < 0)
+        return rc;
+    nd->run = nd->shm.run;
+    if (nd->args.id > (int)nd->run->n)
+        return dl_seterr(err, EINVAL, "node %d is not in this %u-node run", nd->args.id,
+                         nd->run->n);
+    nd->me = &nd->run->node[nd->args.id];
+    nd->ops = algo_find(nd->run->algorithm);
+    if (!nd->ops)
+        return dl_seterr(err, EINVAL, "unknown algorithm '%s'", nd->run->algorithm);
+    rc = trace_open(&nd->tr, nd->run->rundir, nd->args.id, nd->args.incarnation,
+                    nd->run->start_mono_us, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = loop_init(&nd->loop, err)) < 0)
+        return rc;
+    if ((rc = transport_open(&nd->tp, &nd->loop, nd->run, nd->args.id, err)) < 0)
+        return rc;
+    if ((nd->timerfd = loop_timerfd_create(err)) < 0)
+        return nd->timerfd;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    if ((nd->sigfd = loop_signalfd_create(&set, err)) < 0)
+        return nd->sigfd;
+    /* ^C in a terminal goes to the whole process group: only the launcher
+     * should act on it (it stops the nodes in order). */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    if (algo_actions_init(&nd->acts, (int)nd->run->n) < 0)
+        return dl_seterr(err, ENOMEM, "out of memory");
+    nd->core = calloc(1, nd->ops->state_size);
+    if (!nd->core)
+        return dl_seterr(err, ENOMEM, "out of memory");
+    nd->env = (struct algo_env){
+        .id = nd->args.id,
+        .n = (int)nd->run->n,
+        .seed = nd->run->params.seed * 1000003u + (uint64_t)nd->args.id * 7919u +
+                (uint64_t)nd->args.incarnation,
+        .coordinator = nd->run->params.coordinator,
+        .coordinator_competes = nd->run->params.coordinator_competes != 0,
+    };
+    if (nd->ops->init(nd->core, &nd->env) < 0)
+        return dl_seterr(err, EINVAL, "%s: bad parameters for node %d", nd->ops->name,
+                         nd->args.id);
+    nd->competes = nd->ops->competes(&nd->env, nd->args.id);
+    rc = loop_add(&nd->loop, &nd->w_inbox, nd->tp.inbox, EPOLLIN, on_inbox, nd);
+    if (rc == 0)
+        rc = loop_add(&nd->loop, &nd->w_timer, nd->timerfd, EPOLLIN, on_timer, nd);
+    if (rc == 0)
+        rc = loop_add(&nd->loop, &nd->w_sig, nd->sigfd, EPOLLIN, on_signal, nd);
+    if (rc < 0)
+        return dl_seterr(err, -rc, "epoll_ctl: %s", strerror(-rc));
+    return 0;
+}
+
+int runtime_main(const struct runtime_args *args)
+{
+    struct node *nd = calloc(1, sizeof *nd);
+    if (!nd) {
+        fprintf(stderr, "distlab-node: out of memory\n");
+        return 1;
+    }
+    nd->args = *args;
+    nd->timerfd = nd->sigfd = -1;
+    nd->tr.fd = -1;
+    nd->tp.inbox = (mqd_t)-1;
+    nd->loop.epfd = -1;
+    char err[DL_ERRLEN] = "";
+    int rc = node_init(nd, err);
+    if (rc < 0) {
+        fprintf(stderr, "distlab-node %d: %s\n", args->id, err);
+        node_fini(nd);
+        free(nd);
+        return 1;
+    }
+    atomic_store(&nd->me->pid, (int32_t)getpid());
+    atomic_store(&nd->me->started_us, now_us(nd));
+    trace(nd, TR_START, 0, 0, 0, (int)getpid(), 0);
+    struct algo_event ev = {.kind = EV_START, .now_us = now_us(nd)};
+    step(nd, &ev);
+    /* Peers the supervisor already knows to be down. */
+    for (int k = 1; k <= nd->env.n; k++) {
+        int st = atomic_load(&nd->run->node[k].state);
+        if (k != nd->args.id && (st == NODE_DOWN || st == NODE_STOPPED)) {
+            struct algo_event pd = {.kind = EV_PEER_DOWN, .now_us = now_us(nd), .peer = k};
+            trace(nd, TR_PEER_DOWN, k, 0, 0, 0, 0);
+            step(nd, &pd);
+        }
+    }
+    atomic_store(&nd->me->state, NODE_UP);
+    send_runtime(nd, 0, MSG_RT_READY, args->incarnation);
+    /* A restarted node joins a run already under way. */
+    if (atomic_load(&nd->run->phase) == RUN_RUNNING && args->incarnation > 1)
+        workload_start(nd);
+    settle(nd);
+    nd->running = true;
+    rc = loop_run(&nd->loop);
+    if (rc < 0)
+        fprintf(stderr, "distlab-node %d: event loop failed: %s\n", args->id, strerror(-rc));
+    trace(nd, TR_STOP, 0, 0, 0, 0, 0);
+    atomic_store(&nd->me->in_cs, 0);
+    node_fini(nd);
+    free(nd);
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,40 @@
+/* The node runtime: binds one algorithm core to the ipc layer in a node
+ * process (`distlab-node K`), and runs the mutex workload.
+ *
+ * One loop per node: epoll over its queue, one timerfd (the earliest of the
+ * core's timers and the workload's), and a signalfd (SIGTERM: graceful stop,
+ * SIGUSR1: dump state to the log, SIGINT ignored so a terminal's ^C reaches
+ * only the launcher). Each turn builds an event, calls the core, and applies
+ * the actions in a fixed order: trace, then touch the resource / send, then
+ * re-arm timers. */
+#ifndef DL_NODES_RUNTIME_H
+#define DL_NODES_RUNTIME_H
+
+#include <stdint.h>
+
+/* Runtime control messages (range 0x0000-0x00ff), between the supervisor
+ * (node 0) and the nodes. */
+enum {
+    MSG_RT_DONE = 0x0001,      /* node -> supervisor: workload finished (f0: CS done) */
+    MSG_RT_PEER_DOWN = 0x0002, /* supervisor -> node: f0 = peer that crashed */
+    MSG_RT_PEER_UP = 0x0003,   /* supervisor -> node: f0 = peer that restarted */
+    MSG_RT_STOP = 0x0004,      /* supervisor -> node: stop the workload */
+    MSG_RT_START = 0x0005,     /* supervisor -> node: every node is up, begin */
+    MSG_RT_READY = 0x0006,     /* node -> supervisor: in its loop, f0 = incarnation */
+};
+const char *runtime_msg_name(uint16_t type);
+
+/* Parameters a node is started with (argv of distlab-node). */
+struct runtime_args {
+    int id;
+    char segment[64]; /* "/distlab.<runid>" */
+    int incarnation;
+};
+
+/* Entry point of a node process: returns the process exit code. */
+int runtime_main(const struct runtime_args *args);
+
+/* Parse "distlab-node K SEGMENT INCARNATION" argv. */
+int runtime_parse_args(int argc, char **argv, struct runtime_args *out);
+
+#endif

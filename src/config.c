@@ -1,0 +1,1532 @@
+/* Experiment configuration: INI files (inih), --set overrides, validation.
+ *
+ * The file is read through our own line reader, which inih calls once per
+ * physical line. That gives us line numbers (the system inih is built
+ * without INI_HANDLER_LINENO), lets us report every syntax error instead of
+ * only the first, and lets us see section headers, which inih reports to
+ * nobody (so an empty [foo] or an empty [fault.3] would otherwise pass).
+ *
+ * Every value goes through one function, set_key(), whether it comes from a
+ * file or from --set, so both accept and reject exactly the same things and
+ * word their errors the same way. */
+#include "src/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <float.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+
+#include <ini.h>
+
+#include "nodes/algo.h"
+
+#if INI_HANDLER_LINENO
+#error "config.c counts lines in its reader; build against inih without INI_HANDLER_LINENO"
+#endif
+
+#define US_PER_MS INT64_C(1000)
+#define US_PER_S INT64_C(1000000)
+#define US_PER_MIN INT64_C(60000000)
+
+/* Room kept at the end of an error buffer for the "(N more errors)" note. */
+#define ERR_RESERVE 48
+/* Longest target text we accept: short enough that "target = TEXT" stays
+ * well inside inih's line buffer when config_to_ini writes it back. */
+#define TARGET_MAX 160
+#define FAULT_NUM_MAX 999999
+#define DL_STR2(x) #x
+#define DL_STR(x) DL_STR2(x)
+
+/* ---- errors ---- */
+
+struct errbuf {
+    char *buf; /* CONFIG_ERRLEN bytes */
+    size_t len;
+    int count;   /* errors reported, shown or not */
+    int dropped; /* errors that did not fit */
+};
+
+static void err_init(struct errbuf *eb, char *buf)
+{
+    eb->buf = buf;
+    eb->len = 0;
+    eb->count = 0;
+    eb->dropped = 0;
+    buf[0] = '\0';
+}
+
+/* Append one error line. Lines are separated by '\n' with none at the end,
+ * so a caller can print the buffer like any single message. Once one error
+ * does not fit, later ones are only counted, so what is shown stays in order. */
+__attribute__((format(printf, 2, 3))) static void err_add(struct errbuf *eb, const char *fmt,
+                                                          ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    /* A value from --set may hold a newline or an escape sequence; keep the
+     * promise of one error per line and keep terminals sane. */
+    for (char *p = line; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    eb->count++;
+    size_t n = strlen(line);
+    size_t sep = eb->len ? 1 : 0;
+    if (eb->dropped || eb->len + sep + n + ERR_RESERVE >= CONFIG_ERRLEN) {
+        eb->dropped++;
+        return;
+    }
+    if (sep)
+        eb->buf[eb->len++] = '\n';
+    memcpy(eb->buf + eb->len, line, n + 1);
+    eb->len += n;
+}
+
+static int err_finish(struct errbuf *eb)
+{
+    if (eb->dropped)
+        snprintf(eb->buf + eb->len, CONFIG_ERRLEN - eb->len, "\n(%d more error%s not shown)",
+                 eb->dropped, eb->dropped == 1 ? "" : "s");
+    return eb->count ? -1 : 0;
+}
+
+/* A value as it appears inside '...' in a message: long ones are cut so one
+ * bad line cannot push every other error out of the buffer. */
+static const char *quoted(const char *v, char *buf, size_t cap)
+{
+    if (strlen(v) < cap)
+        return v;
+    snprintf(buf, cap, "%.*s...", (int)(cap - 4), v);
+    return buf;
+}
+
+/* ---- sections and keys ---- */
+
+enum section_kind {
+    SEC_NONE = 0, /* before the first header */
+    SEC_CLUSTER,
+    SEC_WORKLOAD,
+    SEC_RAFT,
+    SEC_NETWORK,
+    SEC_SUPERVISOR,
+    SEC_CENTRALIZED,
+    SEC_FAULT,
+    SEC_IGNORED, /* a bad header, already reported: skip its keys quietly */
+};
+
+static const char *const section_names[] = {
+    [SEC_CLUSTER] = "cluster",       [SEC_WORKLOAD] = "workload",
+    [SEC_RAFT] = "raft",             [SEC_NETWORK] = "network",
+    [SEC_SUPERVISOR] = "supervisor", [SEC_CENTRALIZED] = "centralized",
+};
+
+#define SECTIONS_EXPECTED \
+    "expected cluster, workload, raft, network, supervisor, centralized, fault.N"
+
+enum value_type {
+    V_NAME,
+    V_INT,
+    V_SEED,
+    V_DURATION,
+    V_NUMBER,
+    V_BOOL,
+    V_ALGORITHM,
+    V_RESTART,
+};
+
+enum key_index {
+    KEY_NAME,
+    KEY_NODES,
+    KEY_ALGORITHM,
+    KEY_DURATION,
+    KEY_SEED,
+    KEY_REQUESTS,
+    KEY_CS_TIME,
+    KEY_THINK_TIME,
+    KEY_RATE,
+    KEY_ELECTION_MIN,
+    KEY_ELECTION_MAX,
+    KEY_HEARTBEAT,
+    KEY_FSYNC,
+    KEY_DELAY,
+    KEY_JITTER,
+    KEY_LOSS,
+    KEY_RESTART,
+    KEY_RESTART_DELAY,
+    KEY_COORDINATOR,
+    KEY_COORDINATOR_COMPETES,
+    KEY_COUNT
+};
+
+struct key_def {
+    int section;
+    const char *name;
+    int type;
+    size_t offset;
+    long long min, max; /* V_INT: the range; V_DURATION: min 1 means "> 0" */
+    double dmax;        /* V_NUMBER: the upper bound (the lower is 0) */
+};
+
+#define OFF(field) offsetof(struct config, field)
+
+/* In file order: config_to_ini writes them in this order. */
+static const struct key_def keys[KEY_COUNT] = {
+    [KEY_NAME] = {SEC_CLUSTER, "name", V_NAME, OFF(name), 0, 0, 0},
+    [KEY_NODES] = {SEC_CLUSTER, "nodes", V_INT, OFF(nodes), 1, CONFIG_MAX_NODES, 0},
+    [KEY_ALGORITHM] = {SEC_CLUSTER, "algorithm", V_ALGORITHM, OFF(algorithm), 0, 0, 0},
+    [KEY_DURATION] = {SEC_CLUSTER, "duration", V_DURATION, OFF(duration_us), 1, 0, 0},
+    [KEY_SEED] = {SEC_CLUSTER, "seed", V_SEED, OFF(seed), 0, 0, 0},
+    [KEY_REQUESTS] = {SEC_WORKLOAD, "requests", V_INT, OFF(requests), 0, INT_MAX, 0},
+    [KEY_CS_TIME] = {SEC_WORKLOAD, "cs_time", V_DURATION, OFF(cs_time_us), 0, 0, 0},
+    [KEY_THINK_TIME] = {SEC_WORKLOAD, "think_time", V_DURATION, OFF(think_time_us), 0, 0, 0},
+    [KEY_RATE] = {SEC_WORKLOAD, "rate", V_NUMBER, OFF(rate), 0, 0, DBL_MAX},
+    [KEY_ELECTION_MIN] = {SEC_RAFT, "election_timeout_min", V_DURATION,
+                          OFF(election_timeout_min_us), 1, 0, 0},
+    [KEY_ELECTION_MAX] = {SEC_RAFT, "election_timeout_max", V_DURATION,
+                          OFF(election_timeout_max_us), 1, 0, 0},
+    [KEY_HEARTBEAT] = {SEC_RAFT, "heartbeat", V_DURATION, OFF(heartbeat_us), 1, 0, 0},
+    [KEY_FSYNC] = {SEC_RAFT, "fsync", V_BOOL, OFF(fsync), 0, 0, 0},
+    [KEY_DELAY] = {SEC_NETWORK, "delay", V_DURATION, OFF(delay_us), 0, 0, 0},
+    [KEY_JITTER] = {SEC_NETWORK, "jitter", V_DURATION, OFF(jitter_us), 0, 0, 0},
+    [KEY_LOSS] = {SEC_NETWORK, "loss", V_NUMBER, OFF(loss), 0, 0, 1.0},
+    [KEY_RESTART] = {SEC_SUPERVISOR, "restart", V_RESTART, OFF(restart), 0, 0, 0},
+    [KEY_RESTART_DELAY] = {SEC_SUPERVISOR, "restart_delay", V_DURATION, OFF(restart_delay_us),
+                           0, 0, 0},
+    [KEY_COORDINATOR] = {SEC_CENTRALIZED, "coordinator", V_INT, OFF(coordinator), 1,
+                         CONFIG_MAX_NODES, 0},
+    [KEY_COORDINATOR_COMPETES] = {SEC_CENTRALIZED, "coordinator_competes", V_BOOL,
+                                  OFF(coordinator_competes), 0, 0, 0},
+};
+
+enum fault_key { FKEY_AT, FKEY_ACTION, FKEY_TARGET, FKEY_COUNT };
+static const char *const fault_key_names[FKEY_COUNT] = {"at", "action", "target"};
+
+static const char *const action_names[FAULT_ACTION_COUNT] = {
+    [FAULT_KILL] = "kill",           [FAULT_PAUSE] = "pause",
+    [FAULT_RESUME] = "resume",       [FAULT_TERMINATE] = "terminate",
+    [FAULT_RESTART] = "restart",     [FAULT_PARTITION] = "partition",
+    [FAULT_HEAL] = "heal",
+};
+#define ACTIONS_EXPECTED "kill, pause, resume, terminate, restart, partition or heal"
+#define TARGETS_EXPECTED \
+    "leader, coordinator, token_holder, random, a node id or groups like 1,2/3,4,5"
+
+/* Every algorithm name the configuration knows, implemented or not, so a
+ * planned one gets "not implemented in this version" rather than "unknown". */
+static const char *const known_algorithms[] = {
+    "centralized", "ricart_agrawala", "token_ring", "two_level_ring", "raft",
+};
+#define NKNOWN (sizeof known_algorithms / sizeof known_algorithms[0])
+
+const char *fault_action_name(int action)
+{
+    if (action < 0 || action >= FAULT_ACTION_COUNT)
+        return "unknown";
+    return action_names[action];
+}
+
+/* ---- where each value came from ----
+ *
+ * Cross-key errors (config_validate) must name the line of the key at fault,
+ * and --set must find "fault.2" again, but struct config (config.h, fixed)
+ * has room for neither a line per key nor a fault's number. So they live
+ * here, beside the struct, keyed by its address: config_defaults (and so
+ * config_load) claims a slot, config_set and config_validate look it up. A
+ * struct that was copied has no slot; validation then names only the file,
+ * and --set numbers its faults 1..n in their current order. Not thread-safe;
+ * configuration is read by one thread at start-up. */
+
+enum { ORIGIN_DEFAULT = 0, ORIGIN_SET = -1 }; /* otherwise a line of c->path */
+#define META_SLOTS 8
+
+struct fault_meta {
+    int num;               /* N of [fault.N] */
+    int line[FKEY_COUNT];  /* an origin per key */
+};
+
+struct config_meta {
+    const struct config *owner;
+    unsigned long stamp; /* for reuse of the least recently used slot */
+    int nfaults;         /* to notice a struct overwritten behind our back */
+    int line[KEY_COUNT];
+    struct fault_meta fault[CONFIG_MAX_FAULTS];
+};
+
+static struct config_meta meta_slots[META_SLOTS];
+static unsigned long meta_clock;
+
+static struct config_meta *meta_find(const struct config *c)
+{
+    for (int i = 0; i < META_SLOTS; i++) {
+        struct config_meta *m = &meta_slots[i];
+        if (m->owner == c && m->nfaults == c->nfaults) {
+            m->stamp = ++meta_clock;
+            return m;
+        }
+    }
+    return NULL;
+}
+
+/* A fresh slot for c: its own if it has one, else the least recently used. */
+static struct config_meta *meta_claim(const struct config *c)
+{
+    struct config_meta *m = &meta_slots[0];
+    for (int i = 0; i < META_SLOTS; i++) {
+        if (meta_slots[i].owner == c) {
+            m = &meta_slots[i];
+            break;
+        }
+        if (meta_slots[i].stamp < m->stamp)
+            m = &meta_slots[i];
+    }
+    memset(m, 0, sizeof *m);
+    m->owner = c;
+    m->stamp = ++meta_clock;
+    for (int i = 0; i < c->nfaults; i++) {
+        m->fault[i].num = i + 1;
+        for (int k = 0; k < FKEY_COUNT; k++)
+            m->fault[i].line[k] = c->faults[i].line;
+    }
+    m->nfaults = c->nfaults;
+    return m;
+}
+
+static struct config_meta *meta_get(const struct config *c)
+{
+    struct config_meta *m = meta_find(c);
+    return m ? m : meta_claim(c);
+}
+
+/* ---- values ---- */
+
+/* Parse a duration; NULL on success, else what was expected (for
+ * "expected ..., got '...'"). Exact: no floating point, so "1.5s" is
+ * 1500000 us and a value that is not a whole number of microseconds is
+ * refused rather than rounded. */
+static const char *duration_parse(const char *s, int64_t *out)
+{
+    static const struct {
+        const char *name;
+        uint64_t mant; /* the unit in us is mant * 10^exp */
+        int exp;
+    } units[] = {{"us", 1, 0}, {"ms", 1, 3}, {"s", 1, 6}, {"min", 6, 7}};
+    const char *with_unit = "a duration with a unit, like 150ms or 2s";
+
+    if (strcmp(s, "0") == 0) {
+        *out = 0;
+        return NULL;
+    }
+    if (*s == '-')
+        return "a duration >= 0";
+    const char *p = s;
+    uint64_t ip = 0;
+    int digits = 0;
+    for (; isdigit((unsigned char)*p); p++, digits++) {
+        uint64_t d = (uint64_t)(*p - '0');
+        if (ip > ((uint64_t)INT64_MAX - d) / 10)
+            return "a duration that fits in 64-bit microseconds";
+        ip = ip * 10 + d;
+    }
+    const char *frac = p, *frac_end = p;
+    if (*p == '.') {
+        frac = ++p;
+        while (isdigit((unsigned char)*p))
+            p++;
+        frac_end = p;
+        digits += (int)(frac_end - frac);
+    }
+    if (!digits)
+        return with_unit;
+    if (!*p)
+        return with_unit;
+    int u = -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(p, units[i].name) == 0)
+            u = (int)i;
+    if (u < 0)
+        return "a duration with a unit (us, ms, s or min)";
+
+    /* Trailing zeros of the fraction change nothing; what is left must come
+     * to whole microseconds. */
+    while (frac_end > frac && frac_end[-1] == '0')
+        frac_end--;
+    int k = (int)(frac_end - frac);
+    if (k > 18)
+        return "a duration in whole microseconds";
+    uint64_t num = 0;
+    for (const char *q = frac; q < frac_end; q++)
+        num = num * 10 + (uint64_t)(*q - '0');
+    uint64_t mant = units[u].mant;
+    int e = units[u].exp;
+    uint64_t frac_us;
+    if (k <= e) {
+        frac_us = num * mant;
+        for (int i = 0; i < e - k; i++)
+            frac_us *= 10; /* num < 10^k, so this stays below 6 * 10^7 */
+    } else {
+        uint64_t d = 1;
+        for (int i = 0; i < k - e; i++)
+            d *= 10;
+        uint64_t x = num * mant; /* < 6 * 10^18, fits */
+        if (x % d)
+            return "a duration in whole microseconds";
+        frac_us = x / d;
+    }
+    uint64_t unit_us = mant;
+    for (int i = 0; i < e; i++)
+        unit_us *= 10;
+    if (ip > ((uint64_t)INT64_MAX - frac_us) / unit_us)
+        return "a duration that fits in 64-bit microseconds";
+    *out = (int64_t)(ip * unit_us + frac_us);
+    return NULL;
+}
+
+int config_parse_duration(const char *s, int64_t *us)
+{
+    int64_t v;
+    if (!s || duration_parse(s, &v))
+        return -1;
+    *us = v;
+    return 0;
+}
+
+/* The largest unit that shows the value exactly, so the text parses back to
+ * the same number of microseconds. */
+static void duration_format(int64_t us, char *buf, size_t cap)
+{
+    if (us == 0)
+        snprintf(buf, cap, "0ms");
+    else if (us % US_PER_MIN == 0)
+        snprintf(buf, cap, "%" PRId64 "min", us / US_PER_MIN);
+    else if (us % US_PER_S == 0)
+        snprintf(buf, cap, "%" PRId64 "s", us / US_PER_S);
+    else if (us % US_PER_MS == 0)
+        snprintf(buf, cap, "%" PRId64 "ms", us / US_PER_MS);
+    else
+        snprintf(buf, cap, "%" PRId64 "us", us);
+}
+
+/* Decimal integers only: strtoll alone would take leading blanks, '+',
+ * and (strtoull) a '-' that wraps around. */
+static bool is_decimal(const char *s, bool allow_minus)
+{
+    if (allow_minus && *s == '-')
+        s++;
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s))
+            return false;
+    return true;
+}
+
+static int parse_int(const char *s, long long min, long long max, long long *out)
+{
+    if (!is_decimal(s, true))
+        return -1;
+    errno = 0;
+    long long v = strtoll(s, NULL, 10);
+    if (errno == ERANGE || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    if (!is_decimal(s, false))
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (errno == ERANGE)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Plain decimal notation (an exponent is allowed): strtod would also take
+ * "nan", "inf", hex floats and a sign. */
+static int parse_number(const char *s, double max, double *out)
+{
+    const char *p = s;
+    int digits = 0;
+    while (isdigit((unsigned char)*p))
+        p++, digits++;
+    if (*p == '.')
+        for (p++; isdigit((unsigned char)*p); p++)
+            digits++;
+    if (!digits)
+        return -1;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    if (*p)
+        return -1;
+    errno = 0;
+    double v = strtod(s, NULL);
+    if (errno == ERANGE || !isfinite(v) || v < 0 || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Shortest form that reads back as the same double. */
+static void number_format(double v, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%.15g", v);
+    if (strtod(buf, NULL) != v)
+        snprintf(buf, cap, "%.17g", v);
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 63)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
+            return false;
+    return true;
+}
+
+/* "1,2/3,4,5": at least two groups of node ids, none empty, no node twice.
+ * Writes the text without blanks to canon. */
+static int parse_groups(const char *s, char *canon, size_t cap)
+{
+    bool seen[CONFIG_MAX_NODES + 1] = {false};
+    int groups = 1, in_group = 0;
+    size_t n = 0;
+    const char *p = s;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        long long id = 0;
+        while (isdigit((unsigned char)*p)) {
+            id = id * 10 + (*p++ - '0');
+            if (id > CONFIG_MAX_NODES)
+                return -1;
+        }
+        if (id < 1 || seen[id])
+            return -1;
+        seen[id] = true;
+        in_group++;
+        int w = snprintf(canon + n, cap - n, "%lld", id);
+        if (w < 0 || (size_t)w >= cap - n)
+            return -1;
+        n += (size_t)w;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        if (*p != ',' && *p != '/')
+            return -1;
+        if (*p == '/') {
+            groups++;
+            in_group = 0;
+        }
+        if (n + 1 >= cap)
+            return -1;
+        canon[n++] = *p++;
+        canon[n] = '\0';
+    }
+    return groups >= 2 && in_group > 0 ? 0 : -1;
+}
+
+static int parse_target(const char *s, struct fault_spec *f)
+{
+    static const struct {
+        const char *name;
+        int target;
+    } roles[] = {
+        {"leader", TARGET_LEADER},
+        {"coordinator", TARGET_COORDINATOR},
+        {"token_holder", TARGET_TOKEN_HOLDER},
+        {"random", TARGET_RANDOM},
+    };
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+        if (strcmp(s, roles[i].name) == 0) {
+            f->target = roles[i].target;
+            f->target_node = 0;
+            snprintf(f->target_text, sizeof f->target_text, "%s", s);
+            return 0;
+        }
+    }
+    long long id;
+    if (is_decimal(s, false)) {
+        if (parse_int(s, 1, CONFIG_MAX_NODES, &id) < 0)
+            return -1;
+        f->target = TARGET_NODE;
+        f->target_node = (int)id;
+        snprintf(f->target_text, sizeof f->target_text, "%lld", id);
+        return 0;
+    }
+    char canon[TARGET_MAX + 1];
+    if (strchr(s, '/') && parse_groups(s, canon, sizeof canon) == 0) {
+        f->target = TARGET_GROUPS;
+        f->target_node = 0;
+        snprintf(f->target_text, sizeof f->target_text, "%s", canon);
+        return 0;
+    }
+    return -1;
+}
+
+/* The algorithms this build has, as "a, b". */
+static void algorithms_available(char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; algo_table[i] && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? ", " : "", algo_table[i]->name);
+}
+
+static void algorithms_planned(char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < NKNOWN && n < cap; i++)
+        if (!algo_find(known_algorithms[i]))
+            n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", known_algorithms[i]);
+}
+
+static bool algorithm_known(const char *s)
+{
+    for (size_t i = 0; i < NKNOWN; i++)
+        if (strcmp(s, known_algorithms[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The value of a key as config_to_ini writes it. */
+static void key_format(const struct config *c, int k, char *buf, size_t cap)
+{
+    const struct key_def *d = &keys[k];
+    const char *p = (const char *)c + d->offset;
+    switch (d->type) {
+    case V_NAME:
+    case V_ALGORITHM: snprintf(buf, cap, "%s", p); break;
+    case V_INT: snprintf(buf, cap, "%d", *(const int *)(const void *)p); break;
+    case V_SEED: snprintf(buf, cap, "%" PRIu64, *(const uint64_t *)(const void *)p); break;
+    case V_DURATION: duration_format(*(const int64_t *)(const void *)p, buf, cap); break;
+    case V_NUMBER: number_format(*(const double *)(const void *)p, buf, cap); break;
+    case V_BOOL: snprintf(buf, cap, "%s", *(const bool *)(const void *)p ? "true" : "false"); break;
+    case V_RESTART:
+        snprintf(buf, cap, "%s",
+                 *(const int *)(const void *)p == RESTART_ON_CRASH ? "on-crash" : "never");
+        break;
+    default: buf[0] = '\0'; break;
+    }
+}
+
+static void fault_key_format(const struct fault_spec *f, int k, char *buf, size_t cap)
+{
+    if (k == FKEY_AT)
+        duration_format(f->at_us, buf, cap);
+    else if (k == FKEY_ACTION)
+        snprintf(buf, cap, "%s", fault_action_name(f->action));
+    else
+        snprintf(buf, cap, "%s", f->target_text);
+}
+
+/* ---- applying one key ---- */
+
+/* The section a key is being set in. */
+struct section_ref {
+    int kind;  /* enum section_kind */
+    int fault; /* SEC_FAULT: index into c->faults */
+};
+
+/* "[section] key: expected WHAT, got 'VALUE'", with a hint for the one
+ * mistake inih's comment rules invite: '#' is a comment only at the start
+ * of a line, so "5ms # note" arrives as the value. */
+static void bad_value(struct errbuf *eb, const char *loc, const char *sec, const char *key,
+                      const char *what, const char *value)
+{
+    char q[128];
+    bool hash = strstr(value, " #") || strstr(value, "\t#");
+    err_add(eb, "%s: [%s] %s: expected %s, got '%s'%s", loc, sec, key, what,
+            quoted(value, q, sizeof q),
+            hash ? " (a comment after a value starts with ';', not '#')" : "");
+}
+
+static void range_phrase(const struct key_def *d, char *buf, size_t cap)
+{
+    if (d->max == INT_MAX)
+        snprintf(buf, cap, "an integer >= %lld", d->min);
+    else
+        snprintf(buf, cap, "an integer from %lld to %lld", d->min, d->max);
+}
+
+/* Parse value for scalar key k and store it in c. */
+static int set_scalar(struct config *c, int k, const char *value, const char *loc,
+                      struct errbuf *eb)
+{
+    const struct key_def *d = &keys[k];
+    const char *sec = section_names[d->section];
+    char *p = (char *)c + d->offset;
+    char what[320];
+    switch (d->type) {
+    case V_NAME:
+        if (!valid_name(value)) {
+            bad_value(eb, loc, sec, d->name,
+                      "a name of 1 to 63 letters, digits, '.', '_' or '-'", value);
+            return -1;
+        }
+        snprintf(c->name, sizeof c->name, "%s", value);
+        return 0;
+    case V_INT: {
+        long long v;
+        if (parse_int(value, d->min, d->max, &v) < 0) {
+            range_phrase(d, what, sizeof what);
+            bad_value(eb, loc, sec, d->name, what, value);
+            return -1;
+        }
+        *(int *)(void *)p = (int)v;
+        return 0;
+    }
+    case V_SEED:
+        if (parse_u64(value, &c->seed) < 0) {
+            bad_value(eb, loc, sec, d->name, "an integer from 0 to 18446744073709551615",
+                      value);
+            return -1;
+        }
+        return 0;
+    case V_DURATION: {
+        int64_t us = 0;
+        const char *why = duration_parse(value, &us);
+        if (!why && us < d->min)
+            why = "a duration > 0";
+        if (why) {
+            bad_value(eb, loc, sec, d->name, why, value);
+            return -1;
+        }
+        *(int64_t *)(void *)p = us;
+        return 0;
+    }
+    case V_NUMBER: {
+        double v;
+        if (parse_number(value, d->dmax, &v) < 0) {
+            bad_value(eb, loc, sec, d->name,
+                      d->dmax == 1.0 ? "a number from 0.0 to 1.0" : "a number >= 0", value);
+            return -1;
+        }
+        *(double *)(void *)p = v;
+        return 0;
+    }
+    case V_BOOL:
+        if (parse_bool(value, (bool *)(void *)p) < 0) {
+            bad_value(eb, loc, sec, d->name, "true or false (or yes/no, on/off, 1/0)", value);
+            return -1;
+        }
+        return 0;
+    case V_RESTART:
+        if (strcmp(value, "never") == 0)
+            c->restart = RESTART_NEVER;
+        else if (strcmp(value, "on-crash") == 0)
+            c->restart = RESTART_ON_CRASH;
+        else {
+            bad_value(eb, loc, sec, d->name, "never or on-crash", value);
+            return -1;
+        }
+        return 0;
+    case V_ALGORITHM: {
+        char avail[128], planned[128];
+        algorithms_available(avail, sizeof avail);
+        if (strlen(value) < sizeof c->algorithm && algo_find(value)) {
+            snprintf(c->algorithm, sizeof c->algorithm, "%s", value);
+            return 0;
+        }
+        if (algorithm_known(value)) {
+            err_add(eb,
+                    "%s: [cluster] algorithm '%s' is not implemented in this version "
+                    "(available: %s)",
+                    loc, value, avail);
+            return -1;
+        }
+        algorithms_planned(planned, sizeof planned);
+        snprintf(what, sizeof what, "one of %s (planned, not yet implemented: %s)", avail,
+                 planned[0] ? planned : "none");
+        bad_value(eb, loc, "cluster", "algorithm", what, value);
+        return -1;
+    }
+    }
+    return -1;
+}
+
+static int set_fault_key(struct config *c, int i, int num, int k, const char *value,
+                         const char *loc, struct errbuf *eb)
+{
+    struct fault_spec *f = &c->faults[i];
+    char sec[32];
+    snprintf(sec, sizeof sec, "fault.%d", num);
+    if (k == FKEY_AT) {
+        int64_t us = 0;
+        const char *why = duration_parse(value, &us);
+        if (why) {
+            bad_value(eb, loc, sec, "at", why, value);
+            return -1;
+        }
+        f->at_us = us;
+        return 0;
+    }
+    if (k == FKEY_ACTION) {
+        for (int a = 0; a < FAULT_ACTION_COUNT; a++) {
+            if (strcmp(value, action_names[a]) == 0) {
+                f->action = a;
+                return 0;
+            }
+        }
+        bad_value(eb, loc, sec, "action", ACTIONS_EXPECTED, value);
+        return -1;
+    }
+    if (strlen(value) > TARGET_MAX || parse_target(value, f) < 0) {
+        bad_value(eb, loc, sec, "target",
+                  is_decimal(value, true) ? "a node id from 1 to " DL_STR(CONFIG_MAX_NODES)
+                                          : TARGETS_EXPECTED,
+                  value);
+        return -1;
+    }
+    return 0;
+}
+
+/* Resolve a section name, creating [fault.N] on first sight. origin is the
+ * header's line (a file) or ORIGIN_SET; loc prefixes any error. */
+static int section_resolve(struct config *c, struct config_meta *m, const char *name, int origin,
+                           const char *loc, struct errbuf *eb, struct section_ref *out)
+{
+    char q[80];
+    out->kind = SEC_IGNORED;
+    out->fault = -1;
+    for (int s = SEC_CLUSTER; s <= SEC_CENTRALIZED; s++) {
+        if (strcmp(name, section_names[s]) == 0) {
+            out->kind = s;
+            return 0;
+        }
+    }
+    if (strncmp(name, "fault.", 6) != 0) {
+        err_add(eb, "%s: unknown section [%s] (" SECTIONS_EXPECTED ")", loc,
+                quoted(name, q, sizeof q));
+        return -1;
+    }
+    /* No leading zeros: fault.01 and fault.1 would be two names for one
+     * fault. */
+    long long num;
+    const char *digits = name + 6;
+    if (digits[0] == '0' || parse_int(digits, 1, FAULT_NUM_MAX, &num) < 0) {
+        err_add(eb,
+                "%s: unknown section [%s] (expected fault.N with N a positive integer, "
+                "like [fault.1])",
+                loc, quoted(name, q, sizeof q));
+        return -1;
+    }
+    for (int i = 0; i < c->nfaults; i++) {
+        if (m->fault[i].num == num) {
+            out->kind = SEC_FAULT;
+            out->fault = i;
+            return 0;
+        }
+    }
+    if (c->nfaults >= CONFIG_MAX_FAULTS) {
+        err_add(eb, "%s: [%s] too many faults (at most %d)", loc, name, CONFIG_MAX_FAULTS);
+        return -1;
+    }
+    int i = c->nfaults++;
+    m->nfaults = c->nfaults;
+    struct fault_spec *f = &c->faults[i];
+    memset(f, 0, sizeof *f);
+    /* Not set yet: checked when the file ends (or by config_validate). */
+    f->at_us = -1;
+    f->action = -1;
+    f->target = -1;
+    f->line = origin > 0 ? origin : 0;
+    memset(&m->fault[i], 0, sizeof m->fault[i]);
+    m->fault[i].num = (int)num;
+    out->kind = SEC_FAULT;
+    out->fault = i;
+    return 0;
+}
+
+static void unknown_key(struct errbuf *eb, const char *loc, const char *sec, int kind,
+                        const char *key)
+{
+    char list[160] = "";
+    size_t n = 0;
+    if (kind == SEC_FAULT) {
+        snprintf(list, sizeof list, "at, action, target");
+    } else {
+        for (int k = 0; k < KEY_COUNT; k++)
+            if (keys[k].section == kind && n < sizeof list)
+                n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "",
+                                      keys[k].name);
+    }
+    char q[80];
+    err_add(eb, "%s: [%s] unknown key '%s' (expected %s)", loc, sec, quoted(key, q, sizeof q),
+            list);
+}
+
+/* Set key in section sec from value. origin > 0 is a line of the file being
+ * loaded, where setting a key twice is a mistake; --set (ORIGIN_SET) may
+ * override anything, that being its purpose. */
+static int set_key(struct config *c, struct config_meta *m, const struct section_ref *sec,
+                   const char *key, const char *value, int origin, const char *loc,
+                   struct errbuf *eb)
+{
+    char secname[32];
+    int *where = NULL;
+    if (sec->kind == SEC_FAULT)
+        snprintf(secname, sizeof secname, "fault.%d", m->fault[sec->fault].num);
+    else
+        snprintf(secname, sizeof secname, "%s", section_names[sec->kind]);
+
+    int k = -1;
+    if (sec->kind == SEC_FAULT) {
+        for (int i = 0; i < FKEY_COUNT; i++)
+            if (strcmp(key, fault_key_names[i]) == 0)
+                k = i;
+        if (k >= 0)
+            where = &m->fault[sec->fault].line[k];
+    } else {
+        for (int i = 0; i < KEY_COUNT; i++)
+            if (keys[i].section == sec->kind && strcmp(key, keys[i].name) == 0)
+                k = i;
+        if (k >= 0)
+            where = &m->line[k];
+    }
+    if (k < 0) {
+        if (!*key)
+            err_add(eb, "%s: [%s] missing key name before '='", loc, secname);
+        else
+            unknown_key(eb, loc, secname, sec->kind, key);
+        return -1;
+    }
+    if (origin > 0 && *where > 0) {
+        err_add(eb, "%s: [%s] %s: duplicate key (first set on line %d)", loc, secname, key,
+                *where);
+        return -1;
+    }
+    int rc = sec->kind == SEC_FAULT
+                 ? set_fault_key(c, sec->fault, m->fault[sec->fault].num, k, value, loc, eb)
+                 : set_scalar(c, k, value, loc, eb);
+    /* A bad value still counts as set, so a second line for the same key is
+     * reported as the duplicate it is. */
+    if (rc == 0 || origin > 0)
+        *where = origin;
+    return rc;
+}
+
+/* ---- loading a file ---- */
+
+struct load_ctx {
+    struct config *c;
+    struct config_meta *m;
+    const char *path; /* as given, for messages */
+    FILE *f;
+    char *buf; /* getline's buffer */
+    size_t cap;
+    int line;       /* the physical line last handed to inih */
+    int read_errno; /* set if reading failed */
+    int first_handler_fail;
+    struct section_ref sec;
+    struct errbuf *eb;
+};
+
+/* Like inih's own scan: the first of chars, or of an inline comment (a
+ * comment prefix after whitespace), or the end. Used to classify a line
+ * exactly as inih will. */
+static const char *find_chars_or_comment(const char *s, const char *chars)
+{
+    bool was_space = false;
+    while (*s && (!chars || !strchr(chars, *s)) &&
+           !(INI_ALLOW_INLINE_COMMENTS && was_space &&
+             strchr(INI_INLINE_COMMENT_PREFIXES, *s))) {
+        was_space = isspace((unsigned char)*s);
+        s++;
+    }
+    return s;
+}
+
+static void section_begin(struct load_ctx *x, char *name)
+{
+    char loc[1100];
+    /* "[ cluster ]" means [cluster]; inih would keep the blanks. */
+    while (isspace((unsigned char)*name))
+        name++;
+    size_t n = strlen(name);
+    while (n && isspace((unsigned char)name[n - 1]))
+        name[--n] = '\0';
+    snprintf(loc, sizeof loc, "%s:%d", x->path, x->line);
+    section_resolve(x->c, x->m, name, x->line, loc, x->eb, &x->sec);
+}
+
+/* Check one line (already stripped) as inih will read it. Returns false for
+ * a line inih must not see: its error is reported here, and inih gets an
+ * empty line in its place so that its line count stays ours. */
+static bool scan_line(struct load_ctx *x, char *s, size_t len, int num)
+{
+    char q[80];
+    if ((int)len + 2 > num) {
+        err_add(x->eb, "%s:%d: syntax error: line is too long (at most %d characters)", x->path,
+                x->line, num - 2);
+        return false;
+    }
+    if (!*s || strchr(INI_START_COMMENT_PREFIXES, *s))
+        return true;
+    if (*s == '[') {
+        char *end = (char *)find_chars_or_comment(s + 1, "]");
+        if (*end != ']') {
+            err_add(x->eb, "%s:%d: syntax error: section header without a closing ']', got '%s'",
+                    x->path, x->line, quoted(s, q, sizeof q));
+            /* Keys that follow belong to no section we know: skip them
+             * rather than report them against the previous section. */
+            x->sec.kind = SEC_IGNORED;
+            return false;
+        }
+        const char *rest = end + 1;
+        while (isspace((unsigned char)*rest))
+            rest++;
+        /* inih ignores text after ']'; "[cluster] nodes = 5" would lose a
+         * key without a word. */
+        if (*rest && !strchr(INI_START_COMMENT_PREFIXES, *rest))
+            err_add(x->eb, "%s:%d: syntax error: unexpected text after ']', got '%s'", x->path,
+                    x->line, quoted(rest, q, sizeof q));
+        /* A copy: inih still has to read the line as it is. */
+        char name[512];
+        snprintf(name, sizeof name, "%.*s", (int)(end - s - 1), s + 1);
+        section_begin(x, name);
+        return true;
+    }
+    const char *end = find_chars_or_comment(s, "=:");
+    if (*end != '=' && *end != ':') {
+        err_add(x->eb,
+                "%s:%d: syntax error: expected 'key = value', a [section] header or a comment, "
+                "got '%s'",
+                x->path, x->line, quoted(s, q, sizeof q));
+        return false;
+    }
+    return true;
+}
+
+/* inih's reader: one physical line per call, so inih's line numbers are
+ * ours too. Leading blanks are removed: inih would take an indented line as
+ * the continuation of the previous value, silently turning "  nodes = 5"
+ * into part of the line above. */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct load_ctx *x = stream;
+    errno = 0;
+    ssize_t n = getline(&x->buf, &x->cap, x->f);
+    if (n < 0) {
+        if (ferror(x->f))
+            x->read_errno = errno ? errno : EIO;
+        return NULL;
+    }
+    x->line++;
+    char *s = x->buf;
+    if (memchr(s, '\0', (size_t)n)) {
+        err_add(x->eb, "%s:%d: syntax error: line contains a NUL byte", x->path, x->line);
+        snprintf(str, (size_t)num, "\n");
+        return str;
+    }
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    if (x->line == 1 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB &&
+        (unsigned char)s[2] == 0xBF)
+        s += 3; /* a UTF-8 byte order mark, as inih allows */
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t len = strlen(s);
+    if (scan_line(x, s, len, num))
+        snprintf(str, (size_t)num, "%s\n", s);
+    else
+        snprintf(str, (size_t)num, "\n");
+    return str;
+}
+
+static int handle_pair(struct load_ctx *x, const char *name, const char *value)
+{
+    char loc[1100];
+    snprintf(loc, sizeof loc, "%s:%d", x->path, x->line);
+    if (x->sec.kind == SEC_IGNORED)
+        return 0; /* its header was reported already */
+    if (x->sec.kind == SEC_NONE) {
+        char q[80];
+        err_add(x->eb, "%s: key '%s' is outside any section (put it under a [section] header)",
+                loc, quoted(name, q, sizeof q));
+        return -1;
+    }
+    return set_key(x->c, x->m, &x->sec, name, value, x->line, loc, x->eb);
+}
+
+/* The one place where inih's convention (nonzero = success) meets ours. */
+static int ini_handler_cb(void *user, const char *section, const char *name, const char *value)
+{
+    struct load_ctx *x = user;
+    (void)section; /* we track sections ourselves, see scan_line */
+    if (handle_pair(x, name, value) == 0)
+        return 1;
+    if (!x->first_handler_fail)
+        x->first_handler_fail = x->line;
+    return 0;
+}
+
+/* Where the section of fault i starts, for "missing key" errors. */
+static void fault_where(const struct config *c, const struct config_meta *m, int i, char *buf,
+                        size_t cap)
+{
+    const char *src = c->path[0] ? c->path : "(default)";
+    const struct fault_spec *f = &c->faults[i];
+    if (f->line > 0) {
+        snprintf(buf, cap, "%s:%d", src, f->line);
+        return;
+    }
+    if (m) {
+        for (int k = 0; k < FKEY_COUNT; k++) {
+            if (m->fault[i].line[k] == ORIGIN_SET) {
+                char v[sizeof ((struct fault_spec *)0)->target_text];
+                fault_key_format(f, k, v, sizeof v);
+                snprintf(buf, cap, "--set fault.%d.%s=%s", m->fault[i].num, fault_key_names[k],
+                         v);
+                return;
+            }
+        }
+    }
+    snprintf(buf, cap, "%s", src);
+}
+
+static int fault_num(const struct config_meta *m, int i)
+{
+    return m ? m->fault[i].num : i + 1;
+}
+
+/* Was key k of fault i given in the file, even with a bad value (already
+ * reported, so not "missing")? */
+static bool fault_key_given(const struct config_meta *m, int i, int k)
+{
+    return m && m->fault[i].line[k] > 0;
+}
+
+/* A fault must say when and what, and whom unless it heals everything. */
+static void check_fault_complete(const struct config *c, const struct config_meta *m, int i,
+                                 struct errbuf *eb)
+{
+    const struct fault_spec *f = &c->faults[i];
+    char loc[1100];
+    fault_where(c, m, i, loc, sizeof loc);
+    int num = fault_num(m, i);
+    if (f->at_us < 0 && !fault_key_given(m, i, FKEY_AT))
+        err_add(eb, "%s: [fault.%d] missing key 'at' (when, like at = 2s)", loc, num);
+    if (f->action < 0 && !fault_key_given(m, i, FKEY_ACTION))
+        err_add(eb, "%s: [fault.%d] missing key 'action' (%s)", loc, num, ACTIONS_EXPECTED);
+    if (f->target < 0 && f->action != FAULT_HEAL && !fault_key_given(m, i, FKEY_TARGET))
+        err_add(eb, "%s: [fault.%d] missing key 'target' (%s)", loc, num, TARGETS_EXPECTED);
+}
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->name, sizeof c->name, "distlab");
+    c->nodes = 5;
+    snprintf(c->algorithm, sizeof c->algorithm, "centralized");
+    c->duration_us = 30 * US_PER_S;
+    c->seed = 1;
+    c->requests = 100;
+    c->cs_time_us = 5 * US_PER_MS;
+    c->think_time_us = 20 * US_PER_MS;
+    c->rate = 0; /* as fast as possible */
+    c->election_timeout_min_us = 150 * US_PER_MS;
+    c->election_timeout_max_us = 300 * US_PER_MS;
+    c->heartbeat_us = 50 * US_PER_MS;
+    c->fsync = true;
+    c->delay_us = 0;
+    c->jitter_us = 0;
+    c->loss = 0.0;
+    c->restart = RESTART_NEVER;
+    c->restart_delay_us = 500 * US_PER_MS;
+    c->coordinator = 1;
+    c->coordinator_competes = false;
+    c->nfaults = 0;
+    meta_claim(c);
+}
+
+int config_load(struct config *c, const char *path, char *err)
+{
+    char dummy[CONFIG_ERRLEN];
+    struct errbuf eb;
+    err_init(&eb, err ? err : dummy);
+    config_defaults(c);
+    snprintf(c->path, sizeof c->path, "%s", path);
+
+    struct load_ctx x = {
+        .c = c,
+        .m = meta_get(c),
+        .path = path,
+        .sec = {SEC_NONE, -1},
+        .eb = &eb,
+    };
+    x.f = fopen(path, "r");
+    if (!x.f) {
+        err_add(&eb, "%s: cannot read: %s", path, strerror(errno));
+        return err_finish(&eb);
+    }
+    int ret = ini_parse_stream(read_line, &x, ini_handler_cb, &x);
+    free(x.buf);
+    fclose(x.f);
+
+    if (x.read_errno)
+        err_add(&eb, "%s: cannot read: %s", path, strerror(x.read_errno));
+    else if (ret == -2)
+        err_add(&eb, "%s: cannot read: %s", path, strerror(ENOMEM));
+    else if (ret > 0 && ret != x.first_handler_fail)
+        /* scan_line hides every bad line it knows of from inih, so this is
+         * a rule of inih's that we do not mirror; still, say where. */
+        err_add(&eb, "%s:%d: syntax error (rejected by the INI parser)", path, ret);
+
+    for (int i = 0; i < c->nfaults; i++)
+        check_fault_complete(c, x.m, i, &eb);
+    return err_finish(&eb);
+}
+
+/* ---- --set ---- */
+
+static void trim(char *s)
+{
+    char *p = s;
+    while (isspace((unsigned char)*p))
+        p++;
+    size_t n = strlen(p);
+    while (n && isspace((unsigned char)p[n - 1]))
+        n--;
+    memmove(s, p, n);
+    s[n] = '\0';
+}
+
+int config_set(struct config *c, const char *assignment, char *err)
+{
+    char dummy[CONFIG_ERRLEN];
+    struct errbuf eb;
+    err_init(&eb, err ? err : dummy);
+    char loc[600];
+    snprintf(loc, sizeof loc, "--set %.500s", assignment);
+
+    char *copy = strdup(assignment);
+    if (!copy) {
+        err_add(&eb, "%s: %s", loc, strerror(ENOMEM));
+        return err_finish(&eb);
+    }
+    char *eq = strchr(copy, '=');
+    char *dot = NULL;
+    if (eq) {
+        *eq = '\0';
+        dot = strrchr(copy, '.');
+    }
+    if (!eq || !dot) {
+        err_add(&eb, "%s: expected section.key=value, like cluster.nodes=5", loc);
+        free(copy);
+        return err_finish(&eb);
+    }
+    *dot = '\0';
+    char *section = copy, *key = dot + 1, *value = eq + 1;
+    trim(section);
+    trim(key);
+    trim(value);
+
+    struct config_meta *m = meta_get(c);
+    struct section_ref sec;
+    if (section_resolve(c, m, section, ORIGIN_SET, loc, &eb, &sec) == 0)
+        set_key(c, m, &sec, key, value, ORIGIN_SET, loc, &eb);
+    free(copy);
+    return err_finish(&eb);
+}
+
+/* ---- validation ---- */
+
+/* Where key k's value came from: "FILE:LINE", "--set sec.key=value", or
+ * just the file for a default. */
+static void key_where(const struct config *c, const struct config_meta *m, int k, char *buf,
+                      size_t cap)
+{
+    const char *src = c->path[0] ? c->path : "(default)";
+    int origin = m ? m->line[k] : ORIGIN_DEFAULT;
+    if (origin > 0) {
+        snprintf(buf, cap, "%s:%d", src, origin);
+    } else if (origin == ORIGIN_SET) {
+        char v[80];
+        key_format(c, k, v, sizeof v);
+        snprintf(buf, cap, "--set %s.%s=%s", section_names[keys[k].section], keys[k].name, v);
+    } else {
+        snprintf(buf, cap, "%s", src);
+    }
+}
+
+static void fault_key_where(const struct config *c, const struct config_meta *m, int i, int k,
+                            char *buf, size_t cap)
+{
+    const char *src = c->path[0] ? c->path : "(default)";
+    int origin = m ? m->fault[i].line[k] : c->faults[i].line;
+    if (origin > 0) {
+        snprintf(buf, cap, "%s:%d", src, origin);
+    } else if (origin == ORIGIN_SET) {
+        char v[sizeof ((struct fault_spec *)0)->target_text];
+        fault_key_format(&c->faults[i], k, v, sizeof v);
+        snprintf(buf, cap, "--set fault.%d.%s=%s", m->fault[i].num, fault_key_names[k], v);
+    } else {
+        fault_where(c, m, i, buf, cap);
+    }
+}
+
+/* Of two keys in conflict, blame a, unless only b was set by the user. */
+static int blame(const struct config_meta *m, int a, int b)
+{
+    if (m && m->line[a] == ORIGIN_DEFAULT && m->line[b] != ORIGIN_DEFAULT)
+        return b;
+    return a;
+}
+
+static void check_fault(const struct config *c, const struct config_meta *m, int i,
+                        struct errbuf *eb)
+{
+    const struct fault_spec *f = &c->faults[i];
+    int num = fault_num(m, i);
+    char loc[1100], at[32], dur[32];
+
+    if (f->at_us >= c->duration_us) {
+        fault_key_where(c, m, i, FKEY_AT, loc, sizeof loc);
+        duration_format(f->at_us, at, sizeof at);
+        duration_format(c->duration_us, dur, sizeof dur);
+        err_add(eb, "%s: fault.%d at %s is not before the end of the run (duration %s)", loc,
+                num, at, dur);
+    }
+    if (f->action == FAULT_PARTITION || f->action == FAULT_HEAL) {
+        fault_key_where(c, m, i, FKEY_ACTION, loc, sizeof loc);
+        err_add(eb, "%s: [fault.%d] action '%s': network faults are not implemented in this version",
+                loc, num, action_names[f->action]);
+        return;
+    }
+    fault_key_where(c, m, i, FKEY_TARGET, loc, sizeof loc);
+    const char *need = NULL;
+    switch (f->target) {
+    case TARGET_NODE:
+        if (f->target_node > c->nodes)
+            err_add(eb, "%s: [fault.%d] target: expected a node id from 1 to nodes (%d), got '%d'",
+                    loc, num, c->nodes, f->target_node);
+        break;
+    case TARGET_COORDINATOR:
+        if (strcmp(c->algorithm, "centralized") != 0)
+            need = "algorithm centralized";
+        break;
+    case TARGET_LEADER:
+        if (strcmp(c->algorithm, "raft") != 0)
+            need = "algorithm raft";
+        break;
+    case TARGET_TOKEN_HOLDER:
+        if (strcmp(c->algorithm, "token_ring") != 0 && strcmp(c->algorithm, "two_level_ring") != 0)
+            need = "algorithm token_ring or two_level_ring";
+        break;
+    case TARGET_GROUPS:
+        err_add(eb,
+                "%s: [fault.%d] target '%s' (groups) is only valid with action partition "
+                "(action is %s)",
+                loc, num, f->target_text, fault_action_name(f->action));
+        break;
+    default: break;
+    }
+    if (need)
+        err_add(eb, "%s: [fault.%d] target '%s' is only valid with %s (algorithm is %s)", loc, num,
+                f->target_text, need, c->algorithm);
+}
+
+/* Stable insertion sort by time, carrying each fault's origins along so
+ * that a later --set fault.N still finds fault N. */
+static void sort_faults(struct config *c, struct config_meta *m)
+{
+    for (int i = 1; i < c->nfaults; i++) {
+        struct fault_spec f = c->faults[i];
+        struct fault_meta fm;
+        if (m)
+            fm = m->fault[i];
+        int j = i;
+        for (; j > 0 && c->faults[j - 1].at_us > f.at_us; j--) {
+            c->faults[j] = c->faults[j - 1];
+            if (m)
+                m->fault[j] = m->fault[j - 1];
+        }
+        c->faults[j] = f;
+        if (m)
+            m->fault[j] = fm;
+    }
+}
+
+int config_validate(struct config *c, char *err)
+{
+    char dummy[CONFIG_ERRLEN];
+    struct errbuf eb;
+    err_init(&eb, err ? err : dummy);
+    struct config_meta *m = meta_find(c);
+    char loc[1100], a[32], b[32];
+
+    /* The parsers guarantee these for loaded values; a struct filled in by
+     * hand gets the same answer. */
+    if (!algo_find(c->algorithm)) {
+        key_where(c, m, KEY_ALGORITHM, loc, sizeof loc);
+        char avail[128];
+        algorithms_available(avail, sizeof avail);
+        err_add(&eb, "%s: [cluster] algorithm '%s' is not implemented in this version (available: %s)",
+                loc, c->algorithm, avail);
+    }
+    if (c->nodes < 1 || c->nodes > CONFIG_MAX_NODES) {
+        key_where(c, m, KEY_NODES, loc, sizeof loc);
+        err_add(&eb, "%s: [cluster] nodes: expected an integer from 1 to %d, got '%d'", loc,
+                CONFIG_MAX_NODES, c->nodes);
+    }
+    if (c->coordinator < 1 || c->coordinator > c->nodes) {
+        key_where(c, m, KEY_COORDINATOR, loc, sizeof loc);
+        err_add(&eb, "%s: [centralized] coordinator: expected a node id from 1 to nodes (%d), got '%d'",
+                loc, c->nodes, c->coordinator);
+    }
+
+    if (c->election_timeout_min_us > c->election_timeout_max_us) {
+        int k = blame(m, KEY_ELECTION_MIN, KEY_ELECTION_MAX);
+        key_where(c, m, k, loc, sizeof loc);
+        if (k == KEY_ELECTION_MIN) {
+            duration_format(c->election_timeout_max_us, a, sizeof a);
+            duration_format(c->election_timeout_min_us, b, sizeof b);
+            err_add(&eb,
+                    "%s: [raft] election_timeout_min: expected at most election_timeout_max (%s), "
+                    "got '%s'",
+                    loc, a, b);
+        } else {
+            duration_format(c->election_timeout_min_us, a, sizeof a);
+            duration_format(c->election_timeout_max_us, b, sizeof b);
+            err_add(&eb,
+                    "%s: [raft] election_timeout_max: expected at least election_timeout_min (%s), "
+                    "got '%s'",
+                    loc, a, b);
+        }
+    }
+    /* A leader must be heard from before anyone's election timer runs out,
+     * or followers depose a healthy leader. */
+    if (c->heartbeat_us >= c->election_timeout_min_us) {
+        int k = blame(m, KEY_HEARTBEAT, KEY_ELECTION_MIN);
+        key_where(c, m, k, loc, sizeof loc);
+        if (k == KEY_HEARTBEAT) {
+            duration_format(c->election_timeout_min_us, a, sizeof a);
+            duration_format(c->heartbeat_us, b, sizeof b);
+            err_add(&eb,
+                    "%s: [raft] heartbeat: expected less than election_timeout_min (%s), got '%s'",
+                    loc, a, b);
+        } else {
+            duration_format(c->heartbeat_us, a, sizeof a);
+            duration_format(c->election_timeout_min_us, b, sizeof b);
+            err_add(&eb,
+                    "%s: [raft] election_timeout_min: expected more than heartbeat (%s), got '%s'",
+                    loc, a, b);
+        }
+    }
+
+    static const int net_keys[] = {KEY_DELAY, KEY_JITTER, KEY_LOSS};
+    for (size_t i = 0; i < sizeof net_keys / sizeof net_keys[0]; i++) {
+        int k = net_keys[i];
+        bool set = k == KEY_LOSS ? c->loss != 0.0
+                                 : *(const int64_t *)(const void *)((const char *)c +
+                                                                    keys[k].offset) != 0;
+        if (!set)
+            continue;
+        key_where(c, m, k, loc, sizeof loc);
+        key_format(c, k, a, sizeof a);
+        err_add(&eb,
+                "%s: [network] %s = %s: network faults are not implemented in this version "
+                "(only 0 is accepted)",
+                loc, keys[k].name, a);
+    }
+
+    for (int i = 0; i < c->nfaults; i++) {
+        int before = eb.count;
+        check_fault_complete(c, m, i, &eb);
+        if (eb.count == before)
+            check_fault(c, m, i, &eb);
+    }
+
+    if (eb.count == 0)
+        sort_faults(c, m);
+    return err_finish(&eb);
+}
+
+/* ---- writing ---- */
+
+char *config_to_ini(const struct config *c)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (!f)
+        return NULL;
+    char v[sizeof ((struct fault_spec *)0)->target_text];
+
+    fprintf(f, "; distlab: the resolved configuration (every key, defaults included)\n");
+    int section = SEC_NONE;
+    for (int k = 0; k < KEY_COUNT; k++) {
+        if (keys[k].section != section) {
+            section = keys[k].section;
+            fprintf(f, "%s[%s]\n", k ? "\n" : "", section_names[section]);
+        }
+        key_format(c, k, v, sizeof v);
+        fprintf(f, "%s = %s\n", keys[k].name, v);
+    }
+    /* Numbered in their order here: once validated, the order of time. */
+    for (int i = 0; i < c->nfaults; i++) {
+        const struct fault_spec *fs = &c->faults[i];
+        fprintf(f, "\n[fault.%d]\n", i + 1);
+        if (fs->at_us >= 0) {
+            fault_key_format(fs, FKEY_AT, v, sizeof v);
+            fprintf(f, "at = %s\n", v);
+        }
+        if (fs->action >= 0 && fs->action < FAULT_ACTION_COUNT)
+            fprintf(f, "action = %s\n", action_names[fs->action]);
+        if (fs->target >= 0)
+            fprintf(f, "target = %s\n", fs->target_text);
+    }
+    if (ferror(f)) {
+        fclose(f);
+        free(text);
+        return NULL;
+    }
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}

@@ -1,0 +1,109 @@
+/* Experiment configuration: INI files (inih), --set overrides, validation.
+ *
+ * Every error names where the bad value came from ("conf/x.ini:12: ..." or
+ * "--set workload.cs_time=...: ...") and what was expected. Nothing is
+ * started on an invalid configuration. The keys are a contract (DESIGN.md
+ * "Configuration"). */
+#ifndef DL_SRC_CONFIG_H
+#define DL_SRC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_FAULTS 64
+#define CONFIG_MAX_NODES 128
+#define CONFIG_ERRLEN 4096
+
+enum fault_action {
+    FAULT_KILL = 0, /* SIGKILL */
+    FAULT_PAUSE,    /* SIGSTOP */
+    FAULT_RESUME,   /* SIGCONT */
+    FAULT_TERMINATE,/* SIGTERM */
+    FAULT_RESTART,  /* SIGKILL, then start again at once */
+    FAULT_PARTITION,
+    FAULT_HEAL,
+    FAULT_ACTION_COUNT
+};
+const char *fault_action_name(int action);
+
+enum fault_target {
+    TARGET_NODE = 0,    /* target_node */
+    TARGET_COORDINATOR, /* whoever holds the coordinator role then */
+    TARGET_LEADER,
+    TARGET_TOKEN_HOLDER,
+    TARGET_RANDOM,      /* drawn from the run's seed */
+    TARGET_GROUPS,      /* "1,2/3,4,5" (partition) */
+};
+
+struct fault_spec {
+    int64_t at_us;
+    int action;      /* enum fault_action */
+    int target;      /* enum fault_target */
+    int target_node; /* TARGET_NODE */
+    char target_text[256];
+    int line;        /* where the section started, for messages */
+};
+
+enum restart_policy { RESTART_NEVER = 0, RESTART_ON_CRASH };
+
+struct config {
+    char path[1024]; /* the file it was read from */
+    /* [cluster] */
+    char name[64];
+    int nodes;
+    char algorithm[32];
+    int64_t duration_us;
+    uint64_t seed;
+    /* [workload] */
+    int requests;
+    int64_t cs_time_us;
+    int64_t think_time_us;
+    double rate;
+    /* [raft] */
+    int64_t election_timeout_min_us;
+    int64_t election_timeout_max_us;
+    int64_t heartbeat_us;
+    bool fsync;
+    /* [network] */
+    int64_t delay_us;
+    int64_t jitter_us;
+    double loss;
+    /* [supervisor] */
+    int restart; /* enum restart_policy */
+    int64_t restart_delay_us;
+    /* [centralized] */
+    int coordinator;
+    bool coordinator_competes;
+    /* [fault.N], in order of `at` (stable for equal times) */
+    struct fault_spec faults[CONFIG_MAX_FAULTS];
+    int nfaults;
+};
+
+/* Fill in every default (see DESIGN.md); name "distlab", 5 nodes,
+ * centralized, duration 30s, seed 1, requests 100, cs_time 5ms,
+ * think_time 20ms, restart never, restart_delay 500ms, coordinator 1. */
+void config_defaults(struct config *c);
+
+/* Parse path over the defaults. On error returns -1 and writes every problem
+ * found (one per line, "FILE:LINE: [section] key: what was expected, got
+ * 'value'") into err (CONFIG_ERRLEN bytes). */
+int config_load(struct config *c, const char *path, char *err);
+
+/* Apply one "section.key=value" override (after config_load). */
+int config_set(struct config *c, const char *assignment, char *err);
+
+/* Cross-key checks, after loading and overrides: coordinator <= nodes, a
+ * fault's node target <= nodes, a target that fits the algorithm, a fault
+ * inside the duration, election_timeout_min <= max, features this version
+ * does not have yet (named as such). Sorts faults by time. */
+int config_validate(struct config *c, char *err);
+
+/* The resolved configuration as INI text (malloc'd), as written to
+ * RUNDIR/config.ini; loading it again gives the same configuration. */
+char *config_to_ini(const struct config *c);
+
+/* "150ms", "2s", "1.5s", "250us", "1min", "0" -> microseconds. -1 if bad. */
+int config_parse_duration(const char *s, int64_t *us);
+
+#endif

@@ -1,0 +1,276 @@
+/* distlab: the command line. One table of commands (tmux's cmd_entry
+ * style); the node processes are this same program started as
+ * `distlab-node K SEGMENT INCARNATION`. */
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autoconfig.h"
+#include "ipc/util.h"
+#include "nodes/runtime.h"
+#include "src/cli.h"
+#include "src/config.h"
+#include "src/control.h"
+#include "src/launcher.h"
+#include "src/report.h"
+
+static int cmd_run(int argc, char **argv);
+static int cmd_report(int argc, char **argv);
+static int cmd_check(int argc, char **argv);
+static int cmd_trace(int argc, char **argv);
+static int cmd_later(int argc, char **argv);
+
+static const struct cmd_entry commands[] = {
+    {"run", "CONFIG.ini [--set section.key=value]... [--out DIR] [--seed N] [--json] [--quiet]",
+     "run an experiment; exits 0 when it completed and was safe",
+     "  --set S.K=V  override one key of the file (repeatable)\n"
+     "  --out DIR    write the run directory there (default runs/<name>-<time>)\n"
+     "  --seed N     override [cluster] seed\n"
+     "  --json       print report.json instead of the text report\n"
+     "  --quiet      print only the run directory\n"
+     "Exit status: 0 completed and safe, 1 unsafe, 2 bad configuration or set-up error,\n"
+     "3 interrupted (the report is still written).\n",
+     cmd_run},
+    {"status", "[RUN] [--watch] [--json]", "the live cluster table from shared memory",
+     "RUN is a run id, name or directory; the default is the newest live run.\n", cmd_status},
+    {"pid", "[RUN] NODE | --coordinator | --leader | --token-holder",
+     "print a node's pid, e.g. kill -9 $(distlab pid --coordinator)", NULL, cmd_pid},
+    {"kill", "[RUN] NODE | --coordinator", "crash a node with SIGKILL", NULL, cmd_kill},
+    {"pause", "[RUN] NODE | --coordinator", "pause a node with SIGSTOP", NULL, cmd_pause},
+    {"resume", "[RUN] NODE | --coordinator", "resume a paused node with SIGCONT", NULL,
+     cmd_resume},
+    {"report", "RUNDIR [--json]", "rebuild and print a run's report", NULL, cmd_report},
+    {"check", "RUNDIR", "check a run's safety properties: exit 0 safe, 1 unsafe, 2 bad input",
+     NULL, cmd_check},
+    {"trace", "RUNDIR", "print every event of a run as JSON lines, in time order", NULL,
+     cmd_trace},
+    {"clean", "", "remove message queues and shared memory left by dead runs", NULL, cmd_clean},
+    {"restart", "[RUN] NODE", "restart a node (not in this version)", NULL, cmd_later},
+    {"partition", "[RUN] 1,2/3,4,5", "cut the network (not in this version)", NULL, cmd_later},
+    {"heal", "[RUN]", "heal the network (not in this version)", NULL, cmd_later},
+    {"diagram", "RUNDIR [-o FILE.svg|.html]", "space-time diagram (not in this version)", NULL,
+     cmd_later},
+    {"sim", "CONFIG.ini [--seeds N]", "deterministic simulator (not in this version)", NULL,
+     cmd_later},
+    {"client", "[RUN] put KEY VALUE | get KEY", "Raft client (not in this version)", NULL,
+     cmd_later},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const struct cmd_entry *find_cmd(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+void cli_usage(const char *name, FILE *f)
+{
+    const struct cmd_entry *c = find_cmd(name);
+    if (!c)
+        return;
+    fprintf(f, "usage: distlab %s %s\n%s.\n", c->name, c->usage, c->summary);
+    if (c->help)
+        fputs(c->help, f);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: distlab COMMAND [ARGS]\n"
+               "distlab runs distributed algorithms as real processes on one machine.\n\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n`distlab COMMAND --help` describes a command; --version prints the version.\n");
+}
+
+static int cmd_later(int argc, char **argv)
+{
+    (void)argc;
+    fprintf(stderr, "distlab %s: not available in this version (%s)\n", argv[0], PACKAGE_VERSION);
+    return 2;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+#define MAX_SETS 256
+
+static int cmd_run(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        cli_usage("run", stdout);
+        return 0;
+    }
+    static const struct option opts[] = {
+        {"set", required_argument, NULL, 's'}, {"out", required_argument, NULL, 'o'},
+        {"seed", required_argument, NULL, 'S'}, {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},      {NULL, 0, NULL, 0}};
+    const char *sets[MAX_SETS];
+    int nsets = 0;
+    const char *seed = NULL;
+    struct run_opts ro = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "s:o:S:jq", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            if (nsets == MAX_SETS) {
+                fprintf(stderr, "distlab run: too many --set options\n");
+                return 2;
+            }
+            sets[nsets++] = optarg;
+            break;
+        case 'o': ro.out_dir = optarg; break;
+        case 'S': seed = optarg; break;
+        case 'j': ro.json = true; break;
+        case 'q': ro.quiet = true; break;
+        default: cli_usage("run", stderr); return 2;
+        }
+    }
+    if (argc - optind != 1) {
+        cli_usage("run", stderr);
+        return 2;
+    }
+    struct config *cfg = malloc(sizeof *cfg);
+    char *err = malloc(CONFIG_ERRLEN);
+    if (!cfg || !err) {
+        free(cfg);
+        free(err);
+        fprintf(stderr, "distlab: out of memory\n");
+        return 2;
+    }
+    int code = 2;
+    config_defaults(cfg);
+    err[0] = '\0';
+    if (config_load(cfg, argv[optind], err) < 0)
+        goto bad;
+    for (int i = 0; i < nsets; i++)
+        if (config_set(cfg, sets[i], err) < 0)
+            goto bad;
+    if (seed) {
+        char assign[128];
+        snprintf(assign, sizeof assign, "cluster.seed=%s", seed);
+        if (config_set(cfg, assign, err) < 0)
+            goto bad;
+    }
+    if (config_validate(cfg, err) < 0)
+        goto bad;
+    code = launcher_run(cfg, &ro);
+    free(cfg);
+    free(err);
+    return code;
+bad:
+    fprintf(stderr, "%s%s", err, err[0] && err[strlen(err) - 1] == '\n' ? "" : "\n");
+    fprintf(stderr, "distlab run: invalid configuration; nothing was started\n");
+    free(cfg);
+    free(err);
+    return code;
+}
+
+static int one_rundir(const char *cmd, int argc, char **argv, bool *json)
+{
+    if (wants_help(argc, argv)) {
+        cli_usage(cmd, stdout);
+        exit(0);
+    }
+    int dir = 0;
+    for (int i = 1; i < argc; i++) {
+        if (json && strcmp(argv[i], "--json") == 0)
+            *json = true;
+        else if (argv[i][0] == '-' || dir)
+            return -1;
+        else
+            dir = i;
+    }
+    return dir ? dir : -1;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+    bool json = false;
+    int d = one_rundir("report", argc, argv, &json);
+    if (d < 0) {
+        cli_usage("report", stderr);
+        return 2;
+    }
+    json_t *rep;
+    char err[DL_ERRLEN];
+    if (report_build(argv[d], &rep, err) < 0) {
+        fprintf(stderr, "distlab report: %s\n", err);
+        return 2;
+    }
+    if (json) {
+        json_dumpf(rep, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+        fputc('\n', stdout);
+    } else {
+        report_print_text(rep, stdout);
+    }
+    json_decref(rep);
+    return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    int d = one_rundir("check", argc, argv, NULL);
+    if (d < 0) {
+        cli_usage("check", stderr);
+        return 2;
+    }
+    return report_check(argv[d], stdout);
+}
+
+static int cmd_trace(int argc, char **argv)
+{
+    int d = one_rundir("trace", argc, argv, NULL);
+    if (d < 0) {
+        cli_usage("trace", stderr);
+        return 2;
+    }
+    return report_trace_json(argv[d], stdout);
+}
+
+int main(int argc, char **argv)
+{
+    const char *self = argv[0] ? argv[0] : "distlab";
+    const char *base = strrchr(self, '/');
+    base = base ? base + 1 : self;
+    if (strcmp(base, "distlab-node") == 0) {
+        struct runtime_args ra;
+        if (runtime_parse_args(argc, argv, &ra) < 0) {
+            fprintf(stderr, "usage: distlab-node NODE SEGMENT INCARNATION (started by distlab run)\n");
+            return 2;
+        }
+        return runtime_main(&ra);
+    }
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        if (argc > 2 && find_cmd(argv[2]))
+            cli_usage(argv[2], stdout);
+        else
+            usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("distlab %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    const struct cmd_entry *c = find_cmd(argv[1]);
+    if (!c) {
+        fprintf(stderr, "distlab: unknown command '%s'\n\n", argv[1]);
+        usage(stderr);
+        return 2;
+    }
+    return c->exec(argc - 1, argv + 1);
+}

@@ -1,0 +1,994 @@
+/* Tests for src/config.c: durations, whole files, every error message, --set,
+ * cross-key validation, and the resolved INI round trip.
+ *
+ * Error texts are asserted exactly: they are what a user reads, and the
+ * "FILE:LINE: [section] key" prefix is a promise (config.h). */
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nodes/algo.h"
+#include "src/config.h"
+
+/* The temporary file of the current test, removed by the fixture. */
+static char tmp_path[64];
+
+static void tmp_teardown(void)
+{
+    if (tmp_path[0])
+        unlink(tmp_path);
+    tmp_path[0] = '\0';
+}
+
+/* Write text to a fresh temporary file; its name is in tmp_path. */
+static void write_tmp(const char *text)
+{
+    tmp_teardown();
+    snprintf(tmp_path, sizeof tmp_path, "/tmp/check_config.XXXXXX");
+    int fd = mkstemp(tmp_path);
+    ck_assert_int_ge(fd, 0);
+    size_t n = strlen(text);
+    ck_assert_int_eq(write(fd, text, n), (ssize_t)n);
+    ck_assert_int_eq(close(fd), 0);
+}
+
+static int load_text(struct config *c, const char *text, char *err)
+{
+    write_tmp(text);
+    return config_load(c, tmp_path, err);
+}
+
+/* "PATH:LINE: what", for exact comparisons. */
+static const char *at_tmp(int line, const char *what)
+{
+    static char buf[CONFIG_ERRLEN + 128];
+    snprintf(buf, sizeof buf, "%s:%d: %s", tmp_path, line, what);
+    return buf;
+}
+
+/* Load text, expect failure with exactly one error line: PATH:LINE: what */
+static void expect_load_error(const char *text, int line, const char *what)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_int_eq(load_text(&c, text, err), -1);
+    char want[CONFIG_ERRLEN];
+    snprintf(want, sizeof want, "%s:%d: %s", tmp_path, line, what);
+    ck_assert_str_eq(err, want);
+}
+
+/* Load text (which must load), then validate; expect exactly one error. */
+static void expect_validate_error(const char *text, int line, const char *what)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_msg(load_text(&c, text, err) == 0, "load failed: %s", err);
+    ck_assert_int_eq(config_validate(&c, err), -1);
+    char want[CONFIG_ERRLEN];
+    snprintf(want, sizeof want, "%s:%d: %s", tmp_path, line, what);
+    ck_assert_str_eq(err, want);
+}
+
+static void assert_same_config(const struct config *a, const struct config *b)
+{
+    ck_assert_str_eq(a->name, b->name);
+    ck_assert_int_eq(a->nodes, b->nodes);
+    ck_assert_str_eq(a->algorithm, b->algorithm);
+    ck_assert_int_eq(a->duration_us, b->duration_us);
+    ck_assert_uint_eq(a->seed, b->seed);
+    ck_assert_int_eq(a->requests, b->requests);
+    ck_assert_int_eq(a->cs_time_us, b->cs_time_us);
+    ck_assert_int_eq(a->think_time_us, b->think_time_us);
+    ck_assert(a->rate == b->rate);
+    ck_assert_int_eq(a->election_timeout_min_us, b->election_timeout_min_us);
+    ck_assert_int_eq(a->election_timeout_max_us, b->election_timeout_max_us);
+    ck_assert_int_eq(a->heartbeat_us, b->heartbeat_us);
+    ck_assert_int_eq(a->fsync, b->fsync);
+    ck_assert_int_eq(a->delay_us, b->delay_us);
+    ck_assert_int_eq(a->jitter_us, b->jitter_us);
+    ck_assert(a->loss == b->loss);
+    ck_assert_int_eq(a->restart, b->restart);
+    ck_assert_int_eq(a->restart_delay_us, b->restart_delay_us);
+    ck_assert_int_eq(a->coordinator, b->coordinator);
+    ck_assert_int_eq(a->coordinator_competes, b->coordinator_competes);
+    ck_assert_int_eq(a->nfaults, b->nfaults);
+    for (int i = 0; i < a->nfaults; i++) {
+        ck_assert_int_eq(a->faults[i].at_us, b->faults[i].at_us);
+        ck_assert_int_eq(a->faults[i].action, b->faults[i].action);
+        ck_assert_int_eq(a->faults[i].target, b->faults[i].target);
+        ck_assert_int_eq(a->faults[i].target_node, b->faults[i].target_node);
+        ck_assert_str_eq(a->faults[i].target_text, b->faults[i].target_text);
+    }
+}
+
+/* An algorithm the configuration knows but this build does not implement,
+ * or NULL once they all are. */
+static const char *unimplemented_algorithm(void)
+{
+    static const char *const planned[] = {"ricart_agrawala", "token_ring", "two_level_ring",
+                                          "raft"};
+    for (size_t i = 0; i < sizeof planned / sizeof planned[0]; i++)
+        if (!algo_find(planned[i]))
+            return planned[i];
+    return NULL;
+}
+
+static void available_algorithms(char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; algo_table[i] && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? ", " : "", algo_table[i]->name);
+}
+
+/* ---- durations ---- */
+
+START_TEST(test_duration_good)
+{
+    static const struct {
+        const char *text;
+        int64_t us;
+    } cases[] = {
+        {"0", 0},
+        {"0ms", 0},
+        {"150ms", 150000},
+        {"2s", 2000000},
+        {"1.5s", 1500000},
+        {"250us", 250},
+        {"1min", 60000000},
+        {"1.5min", 90000000},
+        {"0.5ms", 500},
+        {".25s", 250000},
+        {"0.000001s", 1},
+        {"0.00000005min", 3},
+        {"9223372036854775807us", INT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t us = -42;
+        ck_assert_msg(config_parse_duration(cases[i].text, &us) == 0, "rejected '%s'",
+                      cases[i].text);
+        ck_assert_msg(us == cases[i].us, "'%s' gave %lld", cases[i].text, (long long)us);
+    }
+}
+END_TEST
+
+START_TEST(test_duration_bad)
+{
+    static const char *const bad[] = {
+        "",         "150",       "1.5",   "-5ms", "-0",     "5sec", "5 ms",  "ms",
+        ".ms",      "1e3ms",     "abc",   "2s ",  " 2s",    "2S",   "1h",    "1.5us",
+        "0.0000001s", "9223372036854775808us", "99999999999999999999s", "153722867280913min",
+        "1m",       "+5ms",      "5ms5",  "0x10ms",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t us = -42;
+        ck_assert_msg(config_parse_duration(bad[i], &us) == -1, "accepted '%s'", bad[i]);
+        ck_assert_msg(us == -42, "'%s' wrote the output", bad[i]);
+    }
+}
+END_TEST
+
+/* ---- good files ---- */
+
+START_TEST(test_defaults)
+{
+    struct config c;
+    config_defaults(&c);
+    ck_assert_str_eq(c.name, "distlab");
+    ck_assert_int_eq(c.nodes, 5);
+    ck_assert_str_eq(c.algorithm, "centralized");
+    ck_assert_int_eq(c.duration_us, 30000000);
+    ck_assert_uint_eq(c.seed, 1);
+    ck_assert_int_eq(c.requests, 100);
+    ck_assert_int_eq(c.cs_time_us, 5000);
+    ck_assert_int_eq(c.think_time_us, 20000);
+    ck_assert_int_eq(c.restart, RESTART_NEVER);
+    ck_assert_int_eq(c.restart_delay_us, 500000);
+    ck_assert_int_eq(c.coordinator, 1);
+    ck_assert(!c.coordinator_competes);
+    ck_assert_int_eq(c.election_timeout_min_us, 150000);
+    ck_assert_int_eq(c.election_timeout_max_us, 300000);
+    ck_assert_int_eq(c.heartbeat_us, 50000);
+    ck_assert(c.fsync);
+    ck_assert_int_eq(c.nfaults, 0);
+    char err[CONFIG_ERRLEN];
+    ck_assert_int_eq(config_validate(&c, err), 0);
+    ck_assert_str_eq(err, "");
+}
+END_TEST
+
+START_TEST(test_empty_file_gives_defaults)
+{
+    struct config c, d;
+    char err[CONFIG_ERRLEN];
+    ck_assert_int_eq(load_text(&c, "; nothing here\n\n# nor here\n", err), 0);
+    ck_assert_str_eq(err, "");
+    ck_assert_str_eq(c.path, tmp_path);
+    config_defaults(&d);
+    assert_same_config(&c, &d);
+}
+END_TEST
+
+START_TEST(test_full_file)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    const char *text =
+        "; an experiment\n"
+        "[cluster]\n"
+        "name = cent-3\n"
+        "nodes = 3          ; inline comment\n"
+        "algorithm = centralized\n"
+        "duration = 10s\n"
+        "seed = 18446744073709551615\n"
+        "\n"
+        "[workload]\n"
+        "requests = 0\n"
+        "cs_time = 250us\n"
+        "think_time = 1.5ms\n"
+        "rate = 12.5\n"
+        "# hash comment at the start of a line\n"
+        "[raft]\n"
+        "election_timeout_min = 200ms\n"
+        "election_timeout_max = 400ms\n"
+        "heartbeat = 20ms\n"
+        "fsync = off\n"
+        "[network]\n"
+        "delay = 0ms\n"
+        "jitter = 0\n"
+        "loss = 0.0\n"
+        "[supervisor]\n"
+        "restart = on-crash\n"
+        "restart_delay = 1min\n"
+        "[centralized]\n"
+        "coordinator: 2\n"
+        "coordinator_competes = Yes\n"
+        "[fault.1]\n"
+        "at = 2s\n"
+        "action = kill\n"
+        "target = coordinator\n"
+        "[ fault.7 ]\n"
+        "at = 1s\n"
+        "action = pause\n"
+        "target = 3\n"
+        "[fault.2]\n"
+        "at = 5s\n"
+        "action = resume\n"
+        "target = random\n";
+    ck_assert_msg(load_text(&c, text, err) == 0, "%s", err);
+    ck_assert_str_eq(c.name, "cent-3");
+    ck_assert_int_eq(c.nodes, 3);
+    ck_assert_int_eq(c.duration_us, 10000000);
+    ck_assert_uint_eq(c.seed, UINT64_MAX);
+    ck_assert_int_eq(c.requests, 0);
+    ck_assert_int_eq(c.cs_time_us, 250);
+    ck_assert_int_eq(c.think_time_us, 1500);
+    ck_assert(c.rate == 12.5);
+    ck_assert_int_eq(c.election_timeout_min_us, 200000);
+    ck_assert_int_eq(c.election_timeout_max_us, 400000);
+    ck_assert_int_eq(c.heartbeat_us, 20000);
+    ck_assert(!c.fsync);
+    ck_assert(c.loss == 0.0);
+    ck_assert_int_eq(c.restart, RESTART_ON_CRASH);
+    ck_assert_int_eq(c.restart_delay_us, 60000000);
+    ck_assert_int_eq(c.coordinator, 2);
+    ck_assert(c.coordinator_competes);
+    ck_assert_int_eq(c.nfaults, 3);
+    /* In file order until validated. */
+    ck_assert_int_eq(c.faults[0].at_us, 2000000);
+    ck_assert_int_eq(c.faults[0].action, FAULT_KILL);
+    ck_assert_int_eq(c.faults[0].target, TARGET_COORDINATOR);
+    ck_assert_str_eq(c.faults[0].target_text, "coordinator");
+    ck_assert_int_eq(c.faults[0].line, 30);
+    ck_assert_int_eq(c.faults[1].target, TARGET_NODE);
+    ck_assert_int_eq(c.faults[1].target_node, 3);
+    ck_assert_int_eq(c.faults[1].line, 34);
+
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    ck_assert_str_eq(err, "");
+    ck_assert_int_eq(c.faults[0].at_us, 1000000);
+    ck_assert_int_eq(c.faults[0].action, FAULT_PAUSE);
+    ck_assert_int_eq(c.faults[1].at_us, 2000000);
+    ck_assert_int_eq(c.faults[2].at_us, 5000000);
+    ck_assert_int_eq(c.faults[2].target, TARGET_RANDOM);
+}
+END_TEST
+
+START_TEST(test_indent_crlf_bom)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    /* An indented key is a key (not a continuation of the line above), CRLF
+     * line ends and a UTF-8 BOM are accepted. */
+    const char *text = "\xEF\xBB\xBF[cluster]\r\n"
+                       "name = x\r\n"
+                       "    nodes = 7\r\n"
+                       "\tduration = 3s\r\n";
+    ck_assert_msg(load_text(&c, text, err) == 0, "%s", err);
+    ck_assert_str_eq(c.name, "x");
+    ck_assert_int_eq(c.nodes, 7);
+    ck_assert_int_eq(c.duration_us, 3000000);
+}
+END_TEST
+
+START_TEST(test_faults_sorted_stably)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    const char *text = "[fault.1]\nat = 3s\naction = kill\ntarget = 1\n"
+                       "[fault.2]\nat = 1s\naction = pause\ntarget = 2\n"
+                       "[fault.3]\nat = 3s\naction = resume\ntarget = 3\n"
+                       "[fault.4]\nat = 0\naction = terminate\ntarget = 4\n"
+                       "[fault.5]\nat = 1s\naction = restart\ntarget = 5\n";
+    ck_assert_msg(load_text(&c, text, err) == 0, "%s", err);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    static const int order[] = {4, 2, 5, 1, 3};
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(c.faults[i].target_node, order[i]);
+}
+END_TEST
+
+START_TEST(test_heal_needs_no_target)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_msg(load_text(&c, "[fault.1]\nat = 1s\naction = heal\n", err) == 0, "%s", err);
+    ck_assert_int_eq(c.faults[0].action, FAULT_HEAL);
+}
+END_TEST
+
+START_TEST(test_action_names)
+{
+    ck_assert_str_eq(fault_action_name(FAULT_KILL), "kill");
+    ck_assert_str_eq(fault_action_name(FAULT_PAUSE), "pause");
+    ck_assert_str_eq(fault_action_name(FAULT_RESUME), "resume");
+    ck_assert_str_eq(fault_action_name(FAULT_TERMINATE), "terminate");
+    ck_assert_str_eq(fault_action_name(FAULT_RESTART), "restart");
+    ck_assert_str_eq(fault_action_name(FAULT_PARTITION), "partition");
+    ck_assert_str_eq(fault_action_name(FAULT_HEAL), "heal");
+    ck_assert_str_eq(fault_action_name(FAULT_ACTION_COUNT), "unknown");
+    ck_assert_str_eq(fault_action_name(-1), "unknown");
+}
+END_TEST
+
+/* ---- error messages from config_load ---- */
+
+START_TEST(test_err_unknown_section)
+{
+    expect_load_error("[cluster]\nnodes = 3\n[foo]\nbar = 1\n", 3,
+                      "unknown section [foo] (expected cluster, workload, raft, network, "
+                      "supervisor, centralized, fault.N)");
+}
+END_TEST
+
+START_TEST(test_err_unknown_empty_section)
+{
+    /* inih says nothing about a section without keys; we do. */
+    expect_load_error("[clutser]\n", 1,
+                      "unknown section [clutser] (expected cluster, workload, raft, network, "
+                      "supervisor, centralized, fault.N)");
+}
+END_TEST
+
+START_TEST(test_err_bad_fault_section)
+{
+    expect_load_error("[fault.x]\nat = 1s\n", 1,
+                      "unknown section [fault.x] (expected fault.N with N a positive integer, "
+                      "like [fault.1])");
+    expect_load_error("[fault.]\n", 1,
+                      "unknown section [fault.] (expected fault.N with N a positive integer, "
+                      "like [fault.1])");
+    expect_load_error("[fault.0]\n", 1,
+                      "unknown section [fault.0] (expected fault.N with N a positive integer, "
+                      "like [fault.1])");
+}
+END_TEST
+
+START_TEST(test_err_unknown_key)
+{
+    expect_load_error("[workload]\nfoo = 1\n", 2,
+                      "[workload] unknown key 'foo' (expected requests, cs_time, think_time, "
+                      "rate)");
+    expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = 1\nwhen = 2s\n", 5,
+                      "[fault.1] unknown key 'when' (expected at, action, target)");
+}
+END_TEST
+
+START_TEST(test_err_key_outside_section)
+{
+    expect_load_error("nodes = 3\n[cluster]\n", 1,
+                      "key 'nodes' is outside any section (put it under a [section] header)");
+}
+END_TEST
+
+START_TEST(test_err_duration_unit)
+{
+    expect_load_error("[workload]\ncs_time = 5sec\n", 2,
+                      "[workload] cs_time: expected a duration with a unit (us, ms, s or min), "
+                      "got '5sec'");
+    expect_load_error("[workload]\nthink_time = 20\n", 2,
+                      "[workload] think_time: expected a duration with a unit, like 150ms or 2s, "
+                      "got '20'");
+    expect_load_error("[cluster]\nduration = 0\n", 2,
+                      "[cluster] duration: expected a duration > 0, got '0'");
+    expect_load_error("[raft]\nheartbeat = -5ms\n", 2,
+                      "[raft] heartbeat: expected a duration >= 0, got '-5ms'");
+    expect_load_error("[network]\ndelay = 1.5us\n", 2,
+                      "[network] delay: expected a duration in whole microseconds, got '1.5us'");
+}
+END_TEST
+
+START_TEST(test_err_hash_comment_hint)
+{
+    expect_load_error("[workload]\ncs_time = 5ms # short\n", 2,
+                      "[workload] cs_time: expected a duration with a unit (us, ms, s or min), "
+                      "got '5ms # short' (a comment after a value starts with ';', not '#')");
+}
+END_TEST
+
+START_TEST(test_err_negative_number)
+{
+    expect_load_error("[workload]\nrequests = -3\n", 2,
+                      "[workload] requests: expected an integer >= 0, got '-3'");
+    expect_load_error("[workload]\nrate = -1\n", 2,
+                      "[workload] rate: expected a number >= 0, got '-1'");
+    expect_load_error("[cluster]\nseed = -1\n", 2,
+                      "[cluster] seed: expected an integer from 0 to 18446744073709551615, "
+                      "got '-1'");
+}
+END_TEST
+
+START_TEST(test_err_nodes_range)
+{
+    expect_load_error("[cluster]\nnodes = 129\n", 2,
+                      "[cluster] nodes: expected an integer from 1 to 128, got '129'");
+    expect_load_error("[cluster]\nnodes = 0\n", 2,
+                      "[cluster] nodes: expected an integer from 1 to 128, got '0'");
+    expect_load_error("[cluster]\nnodes = 5x\n", 2,
+                      "[cluster] nodes: expected an integer from 1 to 128, got '5x'");
+    expect_load_error("[cluster]\nnodes = 99999999999999999999\n", 2,
+                      "[cluster] nodes: expected an integer from 1 to 128, "
+                      "got '99999999999999999999'");
+}
+END_TEST
+
+START_TEST(test_err_other_values)
+{
+    expect_load_error("[cluster]\nname = a b\n", 2,
+                      "[cluster] name: expected a name of 1 to 63 letters, digits, '.', '_' or "
+                      "'-', got 'a b'");
+    expect_load_error("[network]\nloss = 1.5\n", 2,
+                      "[network] loss: expected a number from 0.0 to 1.0, got '1.5'");
+    expect_load_error("[network]\nloss = nan\n", 2,
+                      "[network] loss: expected a number from 0.0 to 1.0, got 'nan'");
+    expect_load_error("[supervisor]\nrestart = always\n", 2,
+                      "[supervisor] restart: expected never or on-crash, got 'always'");
+    expect_load_error("[fault.1]\nat = 1s\naction = stop\ntarget = 1\n", 3,
+                      "[fault.1] action: expected kill, pause, resume, terminate, restart, "
+                      "partition or heal, got 'stop'");
+    expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = king\n", 4,
+                      "[fault.1] target: expected leader, coordinator, token_holder, random, a "
+                      "node id or groups like 1,2/3,4,5, got 'king'");
+    expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = 0\n", 4,
+                      "[fault.1] target: expected a node id from 1 to 128, got '0'");
+    expect_load_error("[fault.1]\nat = 1s\naction = partition\ntarget = 1,2/2,3\n", 4,
+                      "[fault.1] target: expected leader, coordinator, token_holder, random, a "
+                      "node id or groups like 1,2/3,4,5, got '1,2/2,3'");
+}
+END_TEST
+
+START_TEST(test_err_bad_algorithm)
+{
+    char avail[256], want[512];
+    available_algorithms(avail, sizeof avail);
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_int_eq(load_text(&c, "[cluster]\nalgorithm = paxos\n", err), -1);
+    snprintf(want, sizeof want, "%s:2: [cluster] algorithm: expected one of %s (planned, ",
+             tmp_path, avail);
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "got: %s", err);
+    ck_assert_msg(strstr(err, "), got 'paxos'") && !strchr(err, '\n'), "got: %s", err);
+}
+END_TEST
+
+START_TEST(test_err_unimplemented_algorithm)
+{
+    const char *name = unimplemented_algorithm();
+    if (!name)
+        return; /* every algorithm is implemented: nothing to refuse */
+    char avail[256], text[128], what[512];
+    available_algorithms(avail, sizeof avail);
+    snprintf(text, sizeof text, "[cluster]\nnodes = 3\nalgorithm = %s\n", name);
+    snprintf(what, sizeof what,
+             "[cluster] algorithm '%s' is not implemented in this version (available: %s)", name,
+             avail);
+    expect_load_error(text, 3, what);
+}
+END_TEST
+
+START_TEST(test_err_fault_missing_action)
+{
+    expect_load_error("[cluster]\nnodes = 3\n\n[fault.2]\nat = 1s\ntarget = 1\n", 4,
+                      "[fault.2] missing key 'action' (kill, pause, resume, terminate, restart, "
+                      "partition or heal)");
+    expect_load_error("[fault.4]\naction = kill\ntarget = 1\n", 1,
+                      "[fault.4] missing key 'at' (when, like at = 2s)");
+    expect_load_error("[fault.4]\nat = 1s\naction = kill\n", 1,
+                      "[fault.4] missing key 'target' (leader, coordinator, token_holder, random, "
+                      "a node id or groups like 1,2/3,4,5)");
+}
+END_TEST
+
+START_TEST(test_err_bad_value_is_not_also_missing)
+{
+    expect_load_error("[fault.1]\nat = soon\naction = kill\ntarget = 1\n", 2,
+                      "[fault.1] at: expected a duration with a unit, like 150ms or 2s, got "
+                      "'soon'");
+}
+END_TEST
+
+START_TEST(test_err_bad_bool)
+{
+    expect_load_error("[cluster]\n[raft]\nfsync = maybe\n", 3,
+                      "[raft] fsync: expected true or false (or yes/no, on/off, 1/0), got 'maybe'");
+}
+END_TEST
+
+START_TEST(test_err_duplicate_key)
+{
+    expect_load_error("[cluster]\nnodes = 3\nname = a\nnodes = 4\n", 4,
+                      "[cluster] nodes: duplicate key (first set on line 2)");
+    /* Also across two headers of the same section, and within a fault. */
+    expect_load_error("[cluster]\nnodes = 3\n[workload]\n[cluster]\nnodes = 3\n", 5,
+                      "[cluster] nodes: duplicate key (first set on line 2)");
+    expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = 1\nat = 2s\n", 5,
+                      "[fault.1] at: duplicate key (first set on line 2)");
+}
+END_TEST
+
+START_TEST(test_err_syntax)
+{
+    expect_load_error("[cluster]\nnodes = 3\nnodes 5\n", 3,
+                      "syntax error: expected 'key = value', a [section] header or a comment, "
+                      "got 'nodes 5'");
+    expect_load_error("[cluster]\nnodes = 3\n[workload\nrequests = 5\n", 3,
+                      "syntax error: section header without a closing ']', got '[workload'");
+    expect_load_error("[cluster] nodes = 3\n", 1,
+                      "syntax error: unexpected text after ']', got 'nodes = 3'");
+}
+END_TEST
+
+START_TEST(test_err_line_too_long)
+{
+    char text[400];
+    snprintf(text, sizeof text, "[cluster]\nname = %0300d\n", 0);
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_int_eq(load_text(&c, text, err), -1);
+    ck_assert_str_eq(err, at_tmp(2, "syntax error: line is too long (at most 198 characters)"));
+}
+END_TEST
+
+START_TEST(test_err_all_collected)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN], want[CONFIG_ERRLEN];
+    const char *text = "[cluster]\n"
+                       "nodes = 0\n"
+                       "oops\n"
+                       "[workload]\n"
+                       "cs_time = 5\n"
+                       "[fault.1]\n"
+                       "at = 1s\n";
+    ck_assert_int_eq(load_text(&c, text, err), -1);
+    snprintf(want, sizeof want,
+             "%s:2: [cluster] nodes: expected an integer from 1 to 128, got '0'\n"
+             "%s:3: syntax error: expected 'key = value', a [section] header or a comment, got "
+             "'oops'\n"
+             "%s:5: [workload] cs_time: expected a duration with a unit, like 150ms or 2s, got "
+             "'5'\n"
+             "%s:6: [fault.1] missing key 'action' (kill, pause, resume, terminate, restart, "
+             "partition or heal)\n"
+             "%s:6: [fault.1] missing key 'target' (leader, coordinator, token_holder, random, a "
+             "node id or groups like 1,2/3,4,5)",
+             tmp_path, tmp_path, tmp_path, tmp_path, tmp_path);
+    ck_assert_str_eq(err, want);
+}
+END_TEST
+
+START_TEST(test_err_truncated_safely)
+{
+    /* 400 bad lines: far more than CONFIG_ERRLEN holds. */
+    size_t cap = 400 * 16 + 16;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    size_t n = (size_t)snprintf(text, cap, "[cluster]\n");
+    for (int i = 0; i < 400; i++)
+        n += (size_t)snprintf(text + n, cap - n, "nodes = x%d\n", i);
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    memset(err, 'Z', sizeof err);
+    ck_assert_int_eq(load_text(&c, text, err), -1);
+    free(text);
+    size_t len = strnlen(err, sizeof err);
+    ck_assert_uint_lt(len, sizeof err);
+    ck_assert_msg(strstr(err, "more errors not shown)") != NULL, "no truncation note");
+    const char *first = at_tmp(2, "[cluster] nodes: expected an integer from 1 to 128, got 'x0'\n");
+    ck_assert(strncmp(err, first, strlen(first)) == 0);
+}
+END_TEST
+
+START_TEST(test_err_cannot_read)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_int_eq(config_load(&c, "/nonexistent/distlab.ini", err), -1);
+    ck_assert_str_eq(err, "/nonexistent/distlab.ini: cannot read: No such file or directory");
+    ck_assert_int_eq(config_load(&c, "/tmp", err), -1);
+    ck_assert_str_eq(err, "/tmp: cannot read: Is a directory");
+}
+END_TEST
+
+/* ---- --set ---- */
+
+START_TEST(test_set_values)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_int_eq(load_text(&c, "[cluster]\nnodes = 3\n", err), 0);
+    ck_assert_int_eq(config_set(&c, "cluster.nodes=7", err), 0);
+    ck_assert_str_eq(err, "");
+    ck_assert_int_eq(c.nodes, 7);
+    ck_assert_int_eq(config_set(&c, " workload.cs_time = 1.5s ", err), 0);
+    ck_assert_int_eq(c.cs_time_us, 1500000);
+    ck_assert_int_eq(config_set(&c, "cluster.seed=42", err), 0);
+    ck_assert_uint_eq(c.seed, 42);
+    /* Overriding twice is what --set is for, not a duplicate. */
+    ck_assert_int_eq(config_set(&c, "cluster.seed=43", err), 0);
+    ck_assert_uint_eq(c.seed, 43);
+}
+END_TEST
+
+START_TEST(test_set_faults)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_int_eq(
+        load_text(&c, "[cluster]\nduration = 10s\n[fault.2]\nat = 5s\naction = kill\ntarget = 1\n",
+                  err),
+        0);
+    /* The section is everything before the last '.': fault.2, key at. */
+    ck_assert_int_eq(config_set(&c, "fault.2.at=3s", err), 0);
+    ck_assert_int_eq(c.nfaults, 1);
+    ck_assert_int_eq(c.faults[0].at_us, 3000000);
+    /* A new fault, built from several overrides. */
+    ck_assert_int_eq(config_set(&c, "fault.9.at=1s", err), 0);
+    ck_assert_int_eq(config_set(&c, "fault.9.action=pause", err), 0);
+    ck_assert_int_eq(config_set(&c, "fault.9.target=2", err), 0);
+    ck_assert_int_eq(c.nfaults, 2);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    ck_assert_int_eq(c.faults[0].action, FAULT_PAUSE);
+    ck_assert_int_eq(c.faults[1].action, FAULT_KILL);
+    /* After sorting, fault.2 is still fault.2. */
+    ck_assert_int_eq(config_set(&c, "fault.2.target=3", err), 0);
+    ck_assert_int_eq(c.faults[1].target_node, 3);
+    ck_assert_int_eq(c.faults[0].target_node, 2);
+}
+END_TEST
+
+START_TEST(test_set_errors)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    config_defaults(&c);
+    ck_assert_int_eq(config_set(&c, "cluster.nodes=0", err), -1);
+    ck_assert_str_eq(err, "--set cluster.nodes=0: [cluster] nodes: expected an integer from 1 "
+                          "to 128, got '0'");
+    ck_assert_int_eq(c.nodes, 5);
+    ck_assert_int_eq(config_set(&c, "cluster.nodes", err), -1);
+    ck_assert_str_eq(err, "--set cluster.nodes: expected section.key=value, like cluster.nodes=5");
+    ck_assert_int_eq(config_set(&c, "nodes=5", err), -1);
+    ck_assert_str_eq(err, "--set nodes=5: expected section.key=value, like cluster.nodes=5");
+    ck_assert_int_eq(config_set(&c, "nodes=5.0", err), -1);
+    ck_assert_str_eq(err, "--set nodes=5.0: expected section.key=value, like cluster.nodes=5");
+    ck_assert_int_eq(config_set(&c, "clutser.nodes=5", err), -1);
+    ck_assert_str_eq(err, "--set clutser.nodes=5: unknown section [clutser] (expected cluster, "
+                          "workload, raft, network, supervisor, centralized, fault.N)");
+    ck_assert_int_eq(config_set(&c, "workload.foo=1", err), -1);
+    ck_assert_str_eq(err, "--set workload.foo=1: [workload] unknown key 'foo' (expected "
+                          "requests, cs_time, think_time, rate)");
+    ck_assert_int_eq(config_set(&c, "fault.x.at=1s", err), -1);
+    ck_assert_str_eq(err, "--set fault.x.at=1s: unknown section [fault.x] (expected fault.N "
+                          "with N a positive integer, like [fault.1])");
+    ck_assert_int_eq(config_set(&c, "raft.fsync=sometimes\n", err), -1);
+    ck_assert_str_eq(err, "--set raft.fsync=sometimes?: [raft] fsync: expected true or false (or "
+                          "yes/no, on/off, 1/0), got 'sometimes'");
+    ck_assert_int_eq(c.nfaults, 0);
+}
+END_TEST
+
+START_TEST(test_set_too_many_faults)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN], a[64];
+    config_defaults(&c);
+    for (int i = 1; i <= CONFIG_MAX_FAULTS; i++) {
+        snprintf(a, sizeof a, "fault.%d.at=1s", i);
+        ck_assert_int_eq(config_set(&c, a, err), 0);
+    }
+    ck_assert_int_eq(config_set(&c, "fault.65.at=1s", err), -1);
+    ck_assert_str_eq(err, "--set fault.65.at=1s: [fault.65] too many faults (at most 64)");
+}
+END_TEST
+
+/* ---- config_validate ---- */
+
+START_TEST(test_validate_coordinator)
+{
+    expect_validate_error("[cluster]\nnodes = 3\n\n[centralized]\ncoordinator = 4\n", 5,
+                          "[centralized] coordinator: expected a node id from 1 to nodes (3), "
+                          "got '4'");
+}
+END_TEST
+
+START_TEST(test_validate_target_node)
+{
+    expect_validate_error("[cluster]\nnodes = 3\n[fault.1]\nat = 1s\naction = kill\ntarget = 7\n",
+                          6, "[fault.1] target: expected a node id from 1 to nodes (3), got '7'");
+}
+END_TEST
+
+START_TEST(test_validate_fault_after_end)
+{
+    expect_validate_error("[cluster]\nduration = 10s\n[fault.3]\nat = 12s\naction = kill\n"
+                          "target = random\n",
+                          4, "fault.3 at 12s is not before the end of the run (duration 10s)");
+    expect_validate_error("[cluster]\nduration = 10s\n[fault.3]\nat = 10s\naction = kill\n"
+                          "target = random\n",
+                          4, "fault.3 at 10s is not before the end of the run (duration 10s)");
+}
+END_TEST
+
+START_TEST(test_validate_target_fits_algorithm)
+{
+    expect_validate_error("[fault.1]\nat = 1s\naction = kill\ntarget = leader\n", 4,
+                          "[fault.1] target 'leader' is only valid with algorithm raft "
+                          "(algorithm is centralized)");
+    expect_validate_error("[fault.1]\nat = 1s\naction = kill\ntarget = token_holder\n", 4,
+                          "[fault.1] target 'token_holder' is only valid with algorithm "
+                          "token_ring or two_level_ring (algorithm is centralized)");
+    expect_validate_error("[fault.1]\nat = 1s\naction = kill\ntarget = 1,2/3\n", 4,
+                          "[fault.1] target '1,2/3' (groups) is only valid with action partition "
+                          "(action is kill)");
+}
+END_TEST
+
+START_TEST(test_validate_network_faults)
+{
+    expect_validate_error("[fault.1]\nat = 1s\naction = partition\ntarget = 1, 2 / 3\n", 3,
+                          "[fault.1] action 'partition': network faults are not implemented in "
+                          "this version");
+    expect_validate_error("[fault.1]\nat = 1s\naction = heal\n", 3,
+                          "[fault.1] action 'heal': network faults are not implemented in this "
+                          "version");
+    expect_validate_error("[network]\ndelay = 0\njitter = 2ms\n", 3,
+                          "[network] jitter = 2ms: network faults are not implemented in this "
+                          "version (only 0 is accepted)");
+    expect_validate_error("[network]\nloss = 0.25\n", 2,
+                          "[network] loss = 0.25: network faults are not implemented in this "
+                          "version (only 0 is accepted)");
+}
+END_TEST
+
+START_TEST(test_validate_raft_timeouts)
+{
+    expect_validate_error("[raft]\nelection_timeout_min = 400ms\n", 2,
+                          "[raft] election_timeout_min: expected at most election_timeout_max "
+                          "(300ms), got '400ms'");
+    expect_validate_error("[raft]\nelection_timeout_max = 100ms\n", 2,
+                          "[raft] election_timeout_max: expected at least election_timeout_min "
+                          "(150ms), got '100ms'");
+    expect_validate_error("[raft]\nheartbeat = 150ms\n", 2,
+                          "[raft] heartbeat: expected less than election_timeout_min (150ms), got "
+                          "'150ms'");
+}
+END_TEST
+
+START_TEST(test_validate_names_set_origin)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_int_eq(load_text(&c, "[cluster]\nnodes = 3\n", err), 0);
+    ck_assert_int_eq(config_set(&c, "centralized.coordinator=9", err), 0);
+    ck_assert_int_eq(config_validate(&c, err), -1);
+    ck_assert_str_eq(err, "--set centralized.coordinator=9: [centralized] coordinator: expected "
+                          "a node id from 1 to nodes (3), got '9'");
+}
+END_TEST
+
+START_TEST(test_validate_incomplete_set_fault)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    config_defaults(&c);
+    ck_assert_int_eq(config_set(&c, "fault.4.at=2s", err), 0);
+    ck_assert_int_eq(config_set(&c, "fault.4.target=1", err), 0);
+    ck_assert_int_eq(config_validate(&c, err), -1);
+    ck_assert_str_eq(err, "--set fault.4.at=2s: [fault.4] missing key 'action' (kill, pause, "
+                          "resume, terminate, restart, partition or heal)");
+}
+END_TEST
+
+START_TEST(test_validate_collects_all)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN], want[CONFIG_ERRLEN];
+    const char *text = "[cluster]\nnodes = 2\nduration = 5s\n"
+                       "[centralized]\ncoordinator = 3\n"
+                       "[fault.1]\nat = 9s\naction = kill\ntarget = 4\n";
+    ck_assert_int_eq(load_text(&c, text, err), 0);
+    ck_assert_int_eq(config_validate(&c, err), -1);
+    snprintf(want, sizeof want,
+             "%s:5: [centralized] coordinator: expected a node id from 1 to nodes (2), got '3'\n"
+             "%s:7: fault.1 at 9s is not before the end of the run (duration 5s)\n"
+             "%s:9: [fault.1] target: expected a node id from 1 to nodes (2), got '4'",
+             tmp_path, tmp_path, tmp_path);
+    ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/* ---- config_to_ini ---- */
+
+static void round_trip(struct config *a)
+{
+    char err[CONFIG_ERRLEN];
+    char *text = config_to_ini(a);
+    ck_assert_ptr_nonnull(text);
+    struct config b;
+    int rc = load_text(&b, text, err);
+    ck_assert_msg(rc == 0, "%s\n--- from ---\n%s", err, text);
+    assert_same_config(a, &b);
+    free(text);
+}
+
+START_TEST(test_round_trip_defaults)
+{
+    struct config a;
+    config_defaults(&a);
+    char *text = config_to_ini(&a);
+    ck_assert_ptr_nonnull(text);
+    /* Every key, defaults included, with units. */
+    static const char *const lines[] = {
+        "[cluster]\n",    "name = distlab\n", "nodes = 5\n",       "algorithm = centralized\n",
+        "duration = 30s\n", "seed = 1\n",      "cs_time = 5ms\n",  "think_time = 20ms\n",
+        "rate = 0\n",     "fsync = true\n",   "delay = 0ms\n",    "loss = 0\n",
+        "restart = never\n", "restart_delay = 500ms\n", "coordinator = 1\n",
+        "coordinator_competes = false\n", "election_timeout_max = 300ms\n",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        ck_assert_msg(strstr(text, lines[i]) != NULL, "no '%s' in:\n%s", lines[i], text);
+    free(text);
+    round_trip(&a);
+}
+END_TEST
+
+START_TEST(test_round_trip_full)
+{
+    struct config a;
+    char err[CONFIG_ERRLEN];
+    const char *text = "[cluster]\nname = rt.test_1\nnodes = 128\nduration = 1.5min\n"
+                       "seed = 18446744073709551615\n"
+                       "[workload]\nrequests = 2147483647\ncs_time = 250us\nthink_time = 1.001s\n"
+                       "rate = 0.1\n"
+                       "[raft]\nelection_timeout_min = 1s\nelection_timeout_max = 1s\n"
+                       "heartbeat = 999999us\nfsync = no\n"
+                       "[supervisor]\nrestart = on-crash\nrestart_delay = 0\n"
+                       "[centralized]\ncoordinator = 128\ncoordinator_competes = on\n"
+                       "[fault.10]\nat = 80s\naction = restart\ntarget = 128\n"
+                       "[fault.3]\nat = 0\naction = kill\ntarget = coordinator\n"
+                       "[fault.5]\nat = 80s\naction = terminate\ntarget = random\n";
+    ck_assert_msg(load_text(&a, text, err) == 0, "%s", err);
+    ck_assert_msg(config_validate(&a, err) == 0, "%s", err);
+    round_trip(&a);
+
+    /* Values validation would refuse still round-trip (config.ini is also
+     * written for inspection). */
+    ck_assert_int_eq(config_set(&a, "network.loss=0.30000000000000004", err), 0);
+    ck_assert_int_eq(config_set(&a, "network.delay=1us", err), 0);
+    ck_assert_int_eq(config_set(&a, "fault.7.at=2s", err), 0);
+    ck_assert_int_eq(config_set(&a, "fault.7.action=partition", err), 0);
+    ck_assert_int_eq(config_set(&a, "fault.7.target=1,2/3 ,4", err), 0);
+    ck_assert_str_eq(a.faults[3].target_text, "1,2/3,4");
+    ck_assert_int_eq(config_set(&a, "fault.8.at=3s", err), 0);
+    ck_assert_int_eq(config_set(&a, "fault.8.action=heal", err), 0);
+    round_trip(&a);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc;
+
+    tc = tcase_create("durations");
+    tcase_add_test(tc, test_duration_good);
+    tcase_add_test(tc, test_duration_bad);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("good files");
+    tcase_add_checked_fixture(tc, NULL, tmp_teardown);
+    tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_empty_file_gives_defaults);
+    tcase_add_test(tc, test_full_file);
+    tcase_add_test(tc, test_indent_crlf_bom);
+    tcase_add_test(tc, test_faults_sorted_stably);
+    tcase_add_test(tc, test_heal_needs_no_target);
+    tcase_add_test(tc, test_action_names);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("error messages");
+    tcase_add_checked_fixture(tc, NULL, tmp_teardown);
+    tcase_add_test(tc, test_err_unknown_section);
+    tcase_add_test(tc, test_err_unknown_empty_section);
+    tcase_add_test(tc, test_err_bad_fault_section);
+    tcase_add_test(tc, test_err_unknown_key);
+    tcase_add_test(tc, test_err_key_outside_section);
+    tcase_add_test(tc, test_err_duration_unit);
+    tcase_add_test(tc, test_err_hash_comment_hint);
+    tcase_add_test(tc, test_err_negative_number);
+    tcase_add_test(tc, test_err_nodes_range);
+    tcase_add_test(tc, test_err_other_values);
+    tcase_add_test(tc, test_err_bad_algorithm);
+    tcase_add_test(tc, test_err_unimplemented_algorithm);
+    tcase_add_test(tc, test_err_fault_missing_action);
+    tcase_add_test(tc, test_err_bad_value_is_not_also_missing);
+    tcase_add_test(tc, test_err_bad_bool);
+    tcase_add_test(tc, test_err_duplicate_key);
+    tcase_add_test(tc, test_err_syntax);
+    tcase_add_test(tc, test_err_line_too_long);
+    tcase_add_test(tc, test_err_all_collected);
+    tcase_add_test(tc, test_err_truncated_safely);
+    tcase_add_test(tc, test_err_cannot_read);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("--set");
+    tcase_add_checked_fixture(tc, NULL, tmp_teardown);
+    tcase_add_test(tc, test_set_values);
+    tcase_add_test(tc, test_set_faults);
+    tcase_add_test(tc, test_set_errors);
+    tcase_add_test(tc, test_set_too_many_faults);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("validate");
+    tcase_add_checked_fixture(tc, NULL, tmp_teardown);
+    tcase_add_test(tc, test_validate_coordinator);
+    tcase_add_test(tc, test_validate_target_node);
+    tcase_add_test(tc, test_validate_fault_after_end);
+    tcase_add_test(tc, test_validate_target_fits_algorithm);
+    tcase_add_test(tc, test_validate_network_faults);
+    tcase_add_test(tc, test_validate_raft_timeouts);
+    tcase_add_test(tc, test_validate_names_set_origin);
+    tcase_add_test(tc, test_validate_incomplete_set_fault);
+    tcase_add_test(tc, test_validate_collects_all);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("round trip");
+    tcase_add_checked_fixture(tc, NULL, tmp_teardown);
+    tcase_add_test(tc, test_round_trip_defaults);
+    tcase_add_test(tc, test_round_trip_full);
+    suite_add_tcase(s, tc);
+
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(config_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failures = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failures ? 1 : 0;
+}
