@@ -86,7 +86,7 @@ int proc_self_exe(char *buf, size_t cap)
     return 0;
 }
 
-pid_t proc_spawn(const char *path, char *const argv[], const char *logpath)
+pid_t proc_spawn(const char *path, char *const argv[], char *const env[], const char *logpath)
 {
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -103,6 +103,8 @@ pid_t proc_spawn(const char *path, char *const argv[], const char *logpath)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
+    for (int i = 0; env && env[i]; i++)
+        putenv(env[i]);
     if (logpath) {
         int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {

@@ -20,8 +20,10 @@ const char *proc_signame(int sig);
 int proc_self_exe(char *buf, size_t cap);
 
 /* fork + exec path with argv in a child that dies with its parent
- * (PR_SET_PDEATHSIG), has the signal mask reset, and has stdout and stderr
- * appended to logpath (if not NULL). Returns the pid or -errno. */
-pid_t proc_spawn(const char *path, char *const argv[], const char *logpath);
+ * (PR_SET_PDEATHSIG), has the signal mask reset, has the "NAME=value"
+ * strings of env (NULL-terminated, may be NULL) added to its environment,
+ * and has stdout and stderr appended to logpath (if not NULL). Returns the
+ * pid or -errno. */
+pid_t proc_spawn(const char *path, char *const argv[], char *const env[], const char *logpath);
 
 #endif

@@ -48,7 +48,8 @@ enum shm_counter {
 };
 
 struct shm_node {
-    _Atomic int32_t pid;
+    /* Each node writes its own slot: one cache line apart, no false sharing. */
+    _Alignas(64) _Atomic int32_t pid;
     _Atomic int32_t state;
     _Atomic int32_t role;
     _Atomic int32_t incarnation; /* 1 for the first start, +1 per restart */
@@ -67,7 +68,7 @@ struct shm_node {
  * deliberately slow read-modify-write (read on entry, written on exit), so
  * overlapping critical sections visibly lose updates. */
 struct shm_resource {
-    _Atomic int32_t occupant;
+    _Alignas(64) _Atomic int32_t occupant;
     _Atomic int64_t counter;
     _Atomic uint64_t entries;
     _Atomic uint64_t violations;

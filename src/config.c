@@ -52,6 +52,7 @@ struct errbuf {
     size_t len;
     int count;   /* errors reported, shown or not */
     int dropped; /* errors that did not fit */
+    int code;    /* the first system error (-errno), if any */
 };
 
 static void err_init(struct errbuf *eb, char *buf)
@@ -60,6 +61,7 @@ static void err_init(struct errbuf *eb, char *buf)
     eb->len = 0;
     eb->count = 0;
     eb->dropped = 0;
+    eb->code = 0;
     buf[0] = '\0';
 }
 
@@ -92,12 +94,22 @@ __attribute__((format(printf, 2, 3))) static void err_add(struct errbuf *eb, con
     eb->len += n;
 }
 
+/* An error that is not the input's fault (reading, memory): the caller
+ * gets -errnum rather than -EINVAL. */
+static void err_sys(struct errbuf *eb, int errnum)
+{
+    if (!eb->code)
+        eb->code = -errnum;
+}
+
 static int err_finish(struct errbuf *eb)
 {
     if (eb->dropped)
         snprintf(eb->buf + eb->len, CONFIG_ERRLEN - eb->len, "\n(%d more error%s not shown)",
                  eb->dropped, eb->dropped == 1 ? "" : "s");
-    return eb->count ? -1 : 0;
+    if (eb->code)
+        return eb->code;
+    return eb->count ? -EINVAL : 0;
 }
 
 /* A value as it appears inside '...' in a message: long ones are cut so one
@@ -167,6 +179,7 @@ enum key_index {
     KEY_COORDINATOR_COMPETES,
     KEY_COUNT
 };
+_Static_assert(KEY_COUNT == CONFIG_NKEYS, "CONFIG_NKEYS (config.h) must count the keys");
 
 struct key_def {
     int section;
@@ -208,7 +221,9 @@ static const struct key_def keys[KEY_COUNT] = {
                                   OFF(coordinator_competes), 0, 0, 0},
 };
 
+/* In the order of struct fault_spec's origin[] (config.h). */
 enum fault_key { FKEY_AT, FKEY_ACTION, FKEY_TARGET, FKEY_COUNT };
+_Static_assert(FKEY_COUNT == CONFIG_FAULT_KEYS, "CONFIG_FAULT_KEYS (config.h) must count them");
 static const char *const fault_key_names[FKEY_COUNT] = {"at", "action", "target"};
 
 static const char *const action_names[FAULT_ACTION_COUNT] = {
@@ -235,76 +250,12 @@ const char *fault_action_name(int action)
     return action_names[action];
 }
 
-/* ---- where each value came from ----
- *
- * Cross-key errors (config_validate) must name the line of the key at fault,
- * and --set must find "fault.2" again, but struct config (config.h, fixed)
- * has room for neither a line per key nor a fault's number. So they live
- * here, beside the struct, keyed by its address: config_defaults (and so
- * config_load) claims a slot, config_set and config_validate look it up. A
- * struct that was copied has no slot; validation then names only the file,
- * and --set numbers its faults 1..n in their current order. Not thread-safe;
- * configuration is read by one thread at start-up. */
-
-enum { ORIGIN_DEFAULT = 0, ORIGIN_SET = -1 }; /* otherwise a line of c->path */
-#define META_SLOTS 8
-
-struct fault_meta {
-    int num;               /* N of [fault.N] */
-    int line[FKEY_COUNT];  /* an origin per key */
-};
-
-struct config_meta {
-    const struct config *owner;
-    unsigned long stamp; /* for reuse of the least recently used slot */
-    int nfaults;         /* to notice a struct overwritten behind our back */
-    int line[KEY_COUNT];
-    struct fault_meta fault[CONFIG_MAX_FAULTS];
-};
-
-static struct config_meta meta_slots[META_SLOTS];
-static unsigned long meta_clock;
-
-static struct config_meta *meta_find(const struct config *c)
+/* The N of fault i: the one it was given, or its place for a fault built
+ * by hand (num 0). --set fault.N finds it by this, even after sorting or
+ * copying the struct. */
+static int fault_num(const struct config *c, int i)
 {
-    for (int i = 0; i < META_SLOTS; i++) {
-        struct config_meta *m = &meta_slots[i];
-        if (m->owner == c && m->nfaults == c->nfaults) {
-            m->stamp = ++meta_clock;
-            return m;
-        }
-    }
-    return NULL;
-}
-
-/* A fresh slot for c: its own if it has one, else the least recently used. */
-static struct config_meta *meta_claim(const struct config *c)
-{
-    struct config_meta *m = &meta_slots[0];
-    for (int i = 0; i < META_SLOTS; i++) {
-        if (meta_slots[i].owner == c) {
-            m = &meta_slots[i];
-            break;
-        }
-        if (meta_slots[i].stamp < m->stamp)
-            m = &meta_slots[i];
-    }
-    memset(m, 0, sizeof *m);
-    m->owner = c;
-    m->stamp = ++meta_clock;
-    for (int i = 0; i < c->nfaults; i++) {
-        m->fault[i].num = i + 1;
-        for (int k = 0; k < FKEY_COUNT; k++)
-            m->fault[i].line[k] = c->faults[i].line;
-    }
-    m->nfaults = c->nfaults;
-    return m;
-}
-
-static struct config_meta *meta_get(const struct config *c)
-{
-    struct config_meta *m = meta_find(c);
-    return m ? m : meta_claim(c);
+    return c->faults[i].num > 0 ? c->faults[i].num : i + 1;
 }
 
 /* ---- values ---- */
@@ -824,9 +775,9 @@ static int set_fault_key(struct config *c, int i, int num, int k, const char *va
 }
 
 /* Resolve a section name, creating [fault.N] on first sight. origin is the
- * header's line (a file) or ORIGIN_SET; loc prefixes any error. */
-static int section_resolve(struct config *c, struct config_meta *m, const char *name, int origin,
-                           const char *loc, struct errbuf *eb, struct section_ref *out)
+ * header's line (a file) or CONFIG_ORIGIN_SET; loc prefixes any error. */
+static int section_resolve(struct config *c, const char *name, int origin, const char *loc,
+                           struct errbuf *eb, struct section_ref *out)
 {
     char q[80];
     out->kind = SEC_IGNORED;
@@ -854,7 +805,7 @@ static int section_resolve(struct config *c, struct config_meta *m, const char *
         return -1;
     }
     for (int i = 0; i < c->nfaults; i++) {
-        if (m->fault[i].num == num) {
+        if (fault_num(c, i) == num) {
             out->kind = SEC_FAULT;
             out->fault = i;
             return 0;
@@ -865,16 +816,14 @@ static int section_resolve(struct config *c, struct config_meta *m, const char *
         return -1;
     }
     int i = c->nfaults++;
-    m->nfaults = c->nfaults;
     struct fault_spec *f = &c->faults[i];
-    memset(f, 0, sizeof *f);
+    memset(f, 0, sizeof *f); /* every origin CONFIG_ORIGIN_DEFAULT */
     /* Not set yet: checked when the file ends (or by config_validate). */
     f->at_us = -1;
-    f->action = -1;
-    f->target = -1;
+    f->action = FAULT_ACTION_NONE;
+    f->target = TARGET_NONE;
+    f->num = (int)num;
     f->line = origin > 0 ? origin : 0;
-    memset(&m->fault[i], 0, sizeof m->fault[i]);
-    m->fault[i].num = (int)num;
     out->kind = SEC_FAULT;
     out->fault = i;
     return 0;
@@ -899,16 +848,16 @@ static void unknown_key(struct errbuf *eb, const char *loc, const char *sec, int
 }
 
 /* Set key in section sec from value. origin > 0 is a line of the file being
- * loaded, where setting a key twice is a mistake; --set (ORIGIN_SET) may
- * override anything, that being its purpose. */
-static int set_key(struct config *c, struct config_meta *m, const struct section_ref *sec,
-                   const char *key, const char *value, int origin, const char *loc,
-                   struct errbuf *eb)
+ * loaded, where setting a key twice is a mistake; --set (CONFIG_ORIGIN_SET)
+ * may override anything, that being its purpose. */
+static int set_key(struct config *c, const struct section_ref *sec, const char *key,
+                   const char *value, int origin, const char *loc, struct errbuf *eb)
 {
     char secname[32];
     int *where = NULL;
+    int num = sec->kind == SEC_FAULT ? fault_num(c, sec->fault) : 0;
     if (sec->kind == SEC_FAULT)
-        snprintf(secname, sizeof secname, "fault.%d", m->fault[sec->fault].num);
+        snprintf(secname, sizeof secname, "fault.%d", num);
     else
         snprintf(secname, sizeof secname, "%s", section_names[sec->kind]);
 
@@ -918,13 +867,13 @@ static int set_key(struct config *c, struct config_meta *m, const struct section
             if (strcmp(key, fault_key_names[i]) == 0)
                 k = i;
         if (k >= 0)
-            where = &m->fault[sec->fault].line[k];
+            where = &c->faults[sec->fault].origin[k];
     } else {
         for (int i = 0; i < KEY_COUNT; i++)
             if (keys[i].section == sec->kind && strcmp(key, keys[i].name) == 0)
                 k = i;
         if (k >= 0)
-            where = &m->line[k];
+            where = &c->origin[k];
     }
     if (k < 0) {
         if (!*key)
@@ -938,9 +887,8 @@ static int set_key(struct config *c, struct config_meta *m, const struct section
                 *where);
         return -1;
     }
-    int rc = sec->kind == SEC_FAULT
-                 ? set_fault_key(c, sec->fault, m->fault[sec->fault].num, k, value, loc, eb)
-                 : set_scalar(c, k, value, loc, eb);
+    int rc = sec->kind == SEC_FAULT ? set_fault_key(c, sec->fault, num, k, value, loc, eb)
+                                    : set_scalar(c, k, value, loc, eb);
     /* A bad value still counts as set, so a second line for the same key is
      * reported as the duplicate it is. */
     if (rc == 0 || origin > 0)
@@ -952,7 +900,6 @@ static int set_key(struct config *c, struct config_meta *m, const struct section
 
 struct load_ctx {
     struct config *c;
-    struct config_meta *m;
     const char *path; /* as given, for messages */
     FILE *f;
     char *buf; /* getline's buffer */
@@ -989,7 +936,7 @@ static void section_begin(struct load_ctx *x, char *name)
     while (n && isspace((unsigned char)name[n - 1]))
         name[--n] = '\0';
     snprintf(loc, sizeof loc, "%s:%d", x->path, x->line);
-    section_resolve(x->c, x->m, name, x->line, loc, x->eb, &x->sec);
+    section_resolve(x->c, name, x->line, loc, x->eb, &x->sec);
 }
 
 /* Check one line (already stripped) as inih will read it. Returns false for
@@ -1050,7 +997,9 @@ static char *read_line(char *str, int num, void *stream)
     errno = 0;
     ssize_t n = getline(&x->buf, &x->cap, x->f);
     if (n < 0) {
-        if (ferror(x->f))
+        /* Not feof: a getline that runs out of memory need not set the
+         * error indicator, and must not pass for the end of the file. */
+        if (!feof(x->f))
             x->read_errno = errno ? errno : EIO;
         return NULL;
     }
@@ -1088,7 +1037,7 @@ static int handle_pair(struct load_ctx *x, const char *name, const char *value)
                 loc, quoted(name, q, sizeof q));
         return -1;
     }
-    return set_key(x->c, x->m, &x->sec, name, value, x->line, loc, x->eb);
+    return set_key(x->c, &x->sec, name, value, x->line, loc, x->eb);
 }
 
 /* The one place where inih's convention (nonzero = success) meets ours. */
@@ -1104,8 +1053,7 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 }
 
 /* Where the section of fault i starts, for "missing key" errors. */
-static void fault_where(const struct config *c, const struct config_meta *m, int i, char *buf,
-                        size_t cap)
+static void fault_where(const struct config *c, int i, char *buf, size_t cap)
 {
     const char *src = c->path[0] ? c->path : "(default)";
     const struct fault_spec *f = &c->faults[i];
@@ -1113,45 +1061,37 @@ static void fault_where(const struct config *c, const struct config_meta *m, int
         snprintf(buf, cap, "%s:%d", src, f->line);
         return;
     }
-    if (m) {
-        for (int k = 0; k < FKEY_COUNT; k++) {
-            if (m->fault[i].line[k] == ORIGIN_SET) {
-                char v[sizeof ((struct fault_spec *)0)->target_text];
-                fault_key_format(f, k, v, sizeof v);
-                snprintf(buf, cap, "--set fault.%d.%s=%s", m->fault[i].num, fault_key_names[k],
-                         v);
-                return;
-            }
+    for (int k = 0; k < FKEY_COUNT; k++) {
+        if (f->origin[k] == CONFIG_ORIGIN_SET) {
+            char v[sizeof f->target_text];
+            fault_key_format(f, k, v, sizeof v);
+            snprintf(buf, cap, "--set fault.%d.%s=%s", fault_num(c, i), fault_key_names[k], v);
+            return;
         }
     }
     snprintf(buf, cap, "%s", src);
 }
 
-static int fault_num(const struct config_meta *m, int i)
-{
-    return m ? m->fault[i].num : i + 1;
-}
-
 /* Was key k of fault i given in the file, even with a bad value (already
  * reported, so not "missing")? */
-static bool fault_key_given(const struct config_meta *m, int i, int k)
+static bool fault_key_given(const struct config *c, int i, int k)
 {
-    return m && m->fault[i].line[k] > 0;
+    return c->faults[i].origin[k] > 0;
 }
 
-/* A fault must say when and what, and whom unless it heals everything. */
-static void check_fault_complete(const struct config *c, const struct config_meta *m, int i,
-                                 struct errbuf *eb)
+/* A fault must say when and what, and whom unless it heals everything. The
+ * fields stay below 0 until given (config.h). */
+static void check_fault_complete(const struct config *c, int i, struct errbuf *eb)
 {
     const struct fault_spec *f = &c->faults[i];
     char loc[1100];
-    fault_where(c, m, i, loc, sizeof loc);
-    int num = fault_num(m, i);
-    if (f->at_us < 0 && !fault_key_given(m, i, FKEY_AT))
+    fault_where(c, i, loc, sizeof loc);
+    int num = fault_num(c, i);
+    if (f->at_us < 0 && !fault_key_given(c, i, FKEY_AT))
         err_add(eb, "%s: [fault.%d] missing key 'at' (when, like at = 2s)", loc, num);
-    if (f->action < 0 && !fault_key_given(m, i, FKEY_ACTION))
+    if (f->action < 0 && !fault_key_given(c, i, FKEY_ACTION))
         err_add(eb, "%s: [fault.%d] missing key 'action' (%s)", loc, num, ACTIONS_EXPECTED);
-    if (f->target < 0 && f->action != FAULT_HEAL && !fault_key_given(m, i, FKEY_TARGET))
+    if (f->target < 0 && f->action != FAULT_HEAL && !fault_key_given(c, i, FKEY_TARGET))
         err_add(eb, "%s: [fault.%d] missing key 'target' (%s)", loc, num, TARGETS_EXPECTED);
 }
 
@@ -1179,7 +1119,7 @@ void config_defaults(struct config *c)
     c->coordinator = 1;
     c->coordinator_competes = false;
     c->nfaults = 0;
-    meta_claim(c);
+    /* memset made every origin CONFIG_ORIGIN_DEFAULT. */
 }
 
 int config_load(struct config *c, const char *path, char *err)
@@ -1192,31 +1132,34 @@ int config_load(struct config *c, const char *path, char *err)
 
     struct load_ctx x = {
         .c = c,
-        .m = meta_get(c),
         .path = path,
         .sec = {SEC_NONE, -1},
         .eb = &eb,
     };
     x.f = fopen(path, "r");
     if (!x.f) {
-        err_add(&eb, "%s: cannot read: %s", path, strerror(errno));
+        int e = errno;
+        err_add(&eb, "%s: cannot read: %s", path, strerror(e));
+        err_sys(&eb, e);
         return err_finish(&eb);
     }
     int ret = ini_parse_stream(read_line, &x, ini_handler_cb, &x);
     free(x.buf);
     fclose(x.f);
 
-    if (x.read_errno)
+    if (x.read_errno) {
         err_add(&eb, "%s: cannot read: %s", path, strerror(x.read_errno));
-    else if (ret == -2)
+        err_sys(&eb, x.read_errno);
+    } else if (ret == -2) {
         err_add(&eb, "%s: cannot read: %s", path, strerror(ENOMEM));
-    else if (ret > 0 && ret != x.first_handler_fail)
+        err_sys(&eb, ENOMEM);
+    } else if (ret > 0 && ret != x.first_handler_fail)
         /* scan_line hides every bad line it knows of from inih, so this is
          * a rule of inih's that we do not mirror; still, say where. */
         err_add(&eb, "%s:%d: syntax error (rejected by the INI parser)", path, ret);
 
     for (int i = 0; i < c->nfaults; i++)
-        check_fault_complete(c, x.m, i, &eb);
+        check_fault_complete(c, i, &eb);
     return err_finish(&eb);
 }
 
@@ -1245,6 +1188,7 @@ int config_set(struct config *c, const char *assignment, char *err)
     char *copy = strdup(assignment);
     if (!copy) {
         err_add(&eb, "%s: %s", loc, strerror(ENOMEM));
+        err_sys(&eb, ENOMEM);
         return err_finish(&eb);
     }
     char *eq = strchr(copy, '=');
@@ -1264,10 +1208,9 @@ int config_set(struct config *c, const char *assignment, char *err)
     trim(key);
     trim(value);
 
-    struct config_meta *m = meta_get(c);
     struct section_ref sec;
-    if (section_resolve(c, m, section, ORIGIN_SET, loc, &eb, &sec) == 0)
-        set_key(c, m, &sec, key, value, ORIGIN_SET, loc, &eb);
+    if (section_resolve(c, section, CONFIG_ORIGIN_SET, loc, &eb, &sec) == 0)
+        set_key(c, &sec, key, value, CONFIG_ORIGIN_SET, loc, &eb);
     free(copy);
     return err_finish(&eb);
 }
@@ -1276,14 +1219,13 @@ int config_set(struct config *c, const char *assignment, char *err)
 
 /* Where key k's value came from: "FILE:LINE", "--set sec.key=value", or
  * just the file for a default. */
-static void key_where(const struct config *c, const struct config_meta *m, int k, char *buf,
-                      size_t cap)
+static void key_where(const struct config *c, int k, char *buf, size_t cap)
 {
     const char *src = c->path[0] ? c->path : "(default)";
-    int origin = m ? m->line[k] : ORIGIN_DEFAULT;
+    int origin = c->origin[k];
     if (origin > 0) {
         snprintf(buf, cap, "%s:%d", src, origin);
-    } else if (origin == ORIGIN_SET) {
+    } else if (origin == CONFIG_ORIGIN_SET) {
         char v[80];
         key_format(c, k, v, sizeof v);
         snprintf(buf, cap, "--set %s.%s=%s", section_names[keys[k].section], keys[k].name, v);
@@ -1292,51 +1234,54 @@ static void key_where(const struct config *c, const struct config_meta *m, int k
     }
 }
 
-static void fault_key_where(const struct config *c, const struct config_meta *m, int i, int k,
-                            char *buf, size_t cap)
+/* The same for key k of fault i; for a key never given, where the fault
+ * itself came from. */
+static void fault_key_where(const struct config *c, int i, int k, char *buf, size_t cap)
 {
     const char *src = c->path[0] ? c->path : "(default)";
-    int origin = m ? m->fault[i].line[k] : c->faults[i].line;
+    const struct fault_spec *f = &c->faults[i];
+    int origin = f->origin[k];
     if (origin > 0) {
         snprintf(buf, cap, "%s:%d", src, origin);
-    } else if (origin == ORIGIN_SET) {
-        char v[sizeof ((struct fault_spec *)0)->target_text];
-        fault_key_format(&c->faults[i], k, v, sizeof v);
-        snprintf(buf, cap, "--set fault.%d.%s=%s", m->fault[i].num, fault_key_names[k], v);
+    } else if (origin == CONFIG_ORIGIN_SET) {
+        char v[sizeof f->target_text];
+        fault_key_format(f, k, v, sizeof v);
+        snprintf(buf, cap, "--set fault.%d.%s=%s", fault_num(c, i), fault_key_names[k], v);
     } else {
-        fault_where(c, m, i, buf, cap);
+        fault_where(c, i, buf, cap);
     }
 }
 
 /* Of two keys in conflict, blame a, unless only b was set by the user. */
-static int blame(const struct config_meta *m, int a, int b)
+static int blame(const struct config *c, int a, int b)
 {
-    if (m && m->line[a] == ORIGIN_DEFAULT && m->line[b] != ORIGIN_DEFAULT)
+    if (c->origin[a] == CONFIG_ORIGIN_DEFAULT && c->origin[b] != CONFIG_ORIGIN_DEFAULT)
         return b;
     return a;
 }
 
-static void check_fault(const struct config *c, const struct config_meta *m, int i,
-                        struct errbuf *eb)
+static void check_fault(const struct config *c, int i, struct errbuf *eb)
 {
     const struct fault_spec *f = &c->faults[i];
-    int num = fault_num(m, i);
+    int num = fault_num(c, i);
     char loc[1100], at[32], dur[32];
 
     if (f->at_us >= c->duration_us) {
-        fault_key_where(c, m, i, FKEY_AT, loc, sizeof loc);
+        fault_key_where(c, i, FKEY_AT, loc, sizeof loc);
         duration_format(f->at_us, at, sizeof at);
         duration_format(c->duration_us, dur, sizeof dur);
         err_add(eb, "%s: fault.%d at %s is not before the end of the run (duration %s)", loc,
                 num, at, dur);
     }
     if (f->action == FAULT_PARTITION || f->action == FAULT_HEAL) {
-        fault_key_where(c, m, i, FKEY_ACTION, loc, sizeof loc);
-        err_add(eb, "%s: [fault.%d] action '%s': network faults are not implemented in this version",
+        fault_key_where(c, i, FKEY_ACTION, loc, sizeof loc);
+        err_add(eb,
+                "%s: [fault.%d] action '%s': network faults are not implemented in this "
+                "version",
                 loc, num, action_names[f->action]);
         return;
     }
-    fault_key_where(c, m, i, FKEY_TARGET, loc, sizeof loc);
+    fault_key_where(c, i, FKEY_TARGET, loc, sizeof loc);
     const char *need = NULL;
     switch (f->target) {
     case TARGET_NODE:
@@ -1369,24 +1314,16 @@ static void check_fault(const struct config *c, const struct config_meta *m, int
                 f->target_text, need, c->algorithm);
 }
 
-/* Stable insertion sort by time, carrying each fault's origins along so
- * that a later --set fault.N still finds fault N. */
-static void sort_faults(struct config *c, struct config_meta *m)
+/* Stable insertion sort by time. Each fault carries its num and origins,
+ * so a later --set fault.N still finds fault N. */
+static void sort_faults(struct config *c)
 {
     for (int i = 1; i < c->nfaults; i++) {
         struct fault_spec f = c->faults[i];
-        struct fault_meta fm;
-        if (m)
-            fm = m->fault[i];
         int j = i;
-        for (; j > 0 && c->faults[j - 1].at_us > f.at_us; j--) {
+        for (; j > 0 && c->faults[j - 1].at_us > f.at_us; j--)
             c->faults[j] = c->faults[j - 1];
-            if (m)
-                m->fault[j] = m->fault[j - 1];
-        }
         c->faults[j] = f;
-        if (m)
-            m->fault[j] = fm;
     }
 }
 
@@ -1395,32 +1332,35 @@ int config_validate(struct config *c, char *err)
     char dummy[CONFIG_ERRLEN];
     struct errbuf eb;
     err_init(&eb, err ? err : dummy);
-    struct config_meta *m = meta_find(c);
     char loc[1100], a[32], b[32];
 
     /* The parsers guarantee these for loaded values; a struct filled in by
      * hand gets the same answer. */
     if (!algo_find(c->algorithm)) {
-        key_where(c, m, KEY_ALGORITHM, loc, sizeof loc);
+        key_where(c, KEY_ALGORITHM, loc, sizeof loc);
         char avail[128];
         algorithms_available(avail, sizeof avail);
-        err_add(&eb, "%s: [cluster] algorithm '%s' is not implemented in this version (available: %s)",
+        err_add(&eb,
+                "%s: [cluster] algorithm '%s' is not implemented in this version "
+                "(available: %s)",
                 loc, c->algorithm, avail);
     }
     if (c->nodes < 1 || c->nodes > CONFIG_MAX_NODES) {
-        key_where(c, m, KEY_NODES, loc, sizeof loc);
+        key_where(c, KEY_NODES, loc, sizeof loc);
         err_add(&eb, "%s: [cluster] nodes: expected an integer from 1 to %d, got '%d'", loc,
                 CONFIG_MAX_NODES, c->nodes);
     }
     if (c->coordinator < 1 || c->coordinator > c->nodes) {
-        key_where(c, m, KEY_COORDINATOR, loc, sizeof loc);
-        err_add(&eb, "%s: [centralized] coordinator: expected a node id from 1 to nodes (%d), got '%d'",
+        key_where(c, KEY_COORDINATOR, loc, sizeof loc);
+        err_add(&eb,
+                "%s: [centralized] coordinator: expected a node id from 1 to nodes (%d), "
+                "got '%d'",
                 loc, c->nodes, c->coordinator);
     }
 
     if (c->election_timeout_min_us > c->election_timeout_max_us) {
-        int k = blame(m, KEY_ELECTION_MIN, KEY_ELECTION_MAX);
-        key_where(c, m, k, loc, sizeof loc);
+        int k = blame(c, KEY_ELECTION_MIN, KEY_ELECTION_MAX);
+        key_where(c, k, loc, sizeof loc);
         if (k == KEY_ELECTION_MIN) {
             duration_format(c->election_timeout_max_us, a, sizeof a);
             duration_format(c->election_timeout_min_us, b, sizeof b);
@@ -1440,8 +1380,8 @@ int config_validate(struct config *c, char *err)
     /* A leader must be heard from before anyone's election timer runs out,
      * or followers depose a healthy leader. */
     if (c->heartbeat_us >= c->election_timeout_min_us) {
-        int k = blame(m, KEY_HEARTBEAT, KEY_ELECTION_MIN);
-        key_where(c, m, k, loc, sizeof loc);
+        int k = blame(c, KEY_HEARTBEAT, KEY_ELECTION_MIN);
+        key_where(c, k, loc, sizeof loc);
         if (k == KEY_HEARTBEAT) {
             duration_format(c->election_timeout_min_us, a, sizeof a);
             duration_format(c->heartbeat_us, b, sizeof b);
@@ -1465,7 +1405,7 @@ int config_validate(struct config *c, char *err)
                                                                     keys[k].offset) != 0;
         if (!set)
             continue;
-        key_where(c, m, k, loc, sizeof loc);
+        key_where(c, k, loc, sizeof loc);
         key_format(c, k, a, sizeof a);
         err_add(&eb,
                 "%s: [network] %s = %s: network faults are not implemented in this version "
@@ -1475,13 +1415,13 @@ int config_validate(struct config *c, char *err)
 
     for (int i = 0; i < c->nfaults; i++) {
         int before = eb.count;
-        check_fault_complete(c, m, i, &eb);
+        check_fault_complete(c, i, &eb);
         if (eb.count == before)
-            check_fault(c, m, i, &eb);
+            check_fault(c, i, &eb);
     }
 
     if (eb.count == 0)
-        sort_faults(c, m);
+        sort_faults(c);
     return err_finish(&eb);
 }
 

@@ -14,8 +14,21 @@
 #define CONFIG_MAX_FAULTS 64
 #define CONFIG_MAX_NODES 128
 #define CONFIG_ERRLEN 4096
+/* The keys of [cluster] .. [centralized], and of a [fault.N] (at, action,
+ * target): the sizes of the origin arrays below. */
+#define CONFIG_NKEYS 20
+#define CONFIG_FAULT_KEYS 3
+
+/* Where a value came from, as kept in the origin arrays: a value > 0 is a
+ * line of the file in config.path. Cross-key errors name it ("FILE:LINE" or
+ * "--set section.key=value"), so they survive copying the struct. */
+enum config_origin {
+    CONFIG_ORIGIN_SET = -1,    /* config_set */
+    CONFIG_ORIGIN_DEFAULT = 0, /* never given */
+};
 
 enum fault_action {
+    FAULT_ACTION_NONE = -1, /* not given yet */
     FAULT_KILL = 0, /* SIGKILL */
     FAULT_PAUSE,    /* SIGSTOP */
     FAULT_RESUME,   /* SIGCONT */
@@ -28,6 +41,7 @@ enum fault_action {
 const char *fault_action_name(int action);
 
 enum fault_target {
+    TARGET_NONE = -1,   /* not given (heal needs none) */
     TARGET_NODE = 0,    /* target_node */
     TARGET_COORDINATOR, /* whoever holds the coordinator role then */
     TARGET_LEADER,
@@ -36,13 +50,19 @@ enum fault_target {
     TARGET_GROUPS,      /* "1,2/3,4,5" (partition) */
 };
 
+/* Until a key of a fault is given: at_us -1, action FAULT_ACTION_NONE,
+ * target TARGET_NONE. */
 struct fault_spec {
     int64_t at_us;
     int action;      /* enum fault_action */
     int target;      /* enum fault_target */
     int target_node; /* TARGET_NODE */
     char target_text[256];
-    int line;        /* where the section started, for messages */
+    int num;         /* the N of [fault.N] or --set fault.N.key; 0 for one
+                        built by hand, which counts as fault i+1 */
+    int line;        /* where the section started, for messages; 0 if none */
+    int origin[CONFIG_FAULT_KEYS]; /* at, action, target: enum config_origin
+                                      or a line of config.path */
 };
 
 enum restart_policy { RESTART_NEVER = 0, RESTART_ON_CRASH };
@@ -78,25 +98,39 @@ struct config {
     /* [fault.N], in order of `at` (stable for equal times) */
     struct fault_spec faults[CONFIG_MAX_FAULTS];
     int nfaults;
+    /* Where each key above came from (enum config_origin or a line of
+     * path), in the order config_to_ini writes the keys. Plain data: a copy
+     * of the struct keeps it. */
+    int origin[CONFIG_NKEYS];
 };
 
 /* Fill in every default (see DESIGN.md); name "distlab", 5 nodes,
  * centralized, duration 30s, seed 1, requests 100, cs_time 5ms,
- * think_time 20ms, restart never, restart_delay 500ms, coordinator 1. */
+ * think_time 20ms, restart never, restart_delay 500ms, coordinator 1.
+ * Every origin is CONFIG_ORIGIN_DEFAULT; no faults. */
 void config_defaults(struct config *c);
 
-/* Parse path over the defaults. On error returns -1 and writes every problem
- * found (one per line, "FILE:LINE: [section] key: what was expected, got
- * 'value'") into err (CONFIG_ERRLEN bytes). */
+/* The three functions below write every problem found into err
+ * (CONFIG_ERRLEN bytes, or NULL), one per line, each naming where the value
+ * came from ("FILE:LINE: [section] key: what was expected, got 'value'" or
+ * "--set section.key=value: ..."), and "" if there is none. They return 0 on
+ * success, else a negative errno-style code. */
+
+/* Parse path over the defaults. Returns -EINVAL if the file has any error,
+ * or -errno (-ENOENT, -EACCES, -EISDIR, -ENOMEM, ...) if it cannot be read
+ * to the end. */
 int config_load(struct config *c, const char *path, char *err);
 
-/* Apply one "section.key=value" override (after config_load). */
+/* Apply one "section.key=value" override (after config_load); a key may be
+ * overridden any number of times. Returns -EINVAL if the assignment is
+ * invalid, -ENOMEM if out of memory. */
 int config_set(struct config *c, const char *assignment, char *err);
 
 /* Cross-key checks, after loading and overrides: coordinator <= nodes, a
  * fault's node target <= nodes, a target that fits the algorithm, a fault
  * inside the duration, election_timeout_min <= max, features this version
- * does not have yet (named as such). Sorts faults by time. */
+ * does not have yet (named as such). Returns -EINVAL if any fails; if none
+ * does, sorts the faults by time (stably). */
 int config_validate(struct config *c, char *err);
 
 /* The resolved configuration as INI text (malloc'd), as written to

@@ -228,7 +228,10 @@ static int spawn(struct sup *s, int k)
     atomic_store(&sn->state, NODE_STARTING);
     atomic_store(&sn->incarnation, c->incarnation + 1);
     atomic_store(&sn->workload_done, 0);
-    pid_t pid = proc_spawn(s->exe, argv, log);
+    /* argv[0] is what ps shows; the environment is what main() trusts,
+     * since tools such as valgrind replace argv[0]. */
+    char *env[] = {"DISTLAB_NODE=1", NULL};
+    pid_t pid = proc_spawn(s->exe, argv, env, log);
     if (pid < 0)
         return dl_seterr(s->err, -pid, "cannot start node %d: %s", k, strerror(-pid));
     c->pid = pid;

@@ -242,7 +242,8 @@ int main(int argc, char **argv)
     const char *self = argv[0] ? argv[0] : "distlab";
     const char *base = strrchr(self, '/');
     base = base ? base + 1 : self;
-    if (strcmp(base, "distlab-node") == 0) {
+    const char *node_env = getenv("DISTLAB_NODE");
+    if (strcmp(base, "distlab-node") == 0 || (node_env && strcmp(node_env, "1") == 0)) {
         struct runtime_args ra;
         if (runtime_parse_args(argc, argv, &ra) < 0) {
             fprintf(stderr, "usage: distlab-node NODE SEGMENT INCARNATION (started by distlab run)\n");
