@@ -25,7 +25,9 @@ void mq_queue_name(char *buf, size_t cap, uint32_t run_id, int k);
 /* The message size for a run of n nodes (n + 1 queues with the
  * supervisor's): the largest power of two from 256 to 1024 bytes such that
  * the run takes at most a quarter of the byte budget, so several runs fit at
- * once. Bigger payloads go through shared memory. */
+ * once; 256 bytes when even that does not fit (from 57 nodes on, a run
+ * takes more than a quarter: 233 KB at 64 nodes). Bigger payloads go
+ * through shared memory. */
 size_t mq_msgsize_for(int n);
 /* Bytes the kernel will charge for q queues of msgsize. */
 size_t mq_bytes_for(int q, size_t msgsize);

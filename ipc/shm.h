@@ -19,7 +19,7 @@
 #define SHM_MAGIC 0x4d48534cu /* "LSHM" */
 #define SHM_VERSION 1
 #define SHM_PREFIX "distlab."
-#define SHM_BULK_SLOTS 32       /* per sender */
+#define SHM_BULK_SLOTS 64       /* per sender (sparse: pages only when used) */
 #define SHM_BULK_SLOT 65536     /* bytes per slot, header included */
 
 enum shm_node_state {

@@ -83,12 +83,14 @@ static void drain(struct loop *l, struct loop_watch *w, uint32_t events)
         int rc = try_send(p, p->buf + (size_t)p->head * t->msgsize, p->lens[p->head]);
         if (rc == 0)
             break;
-        /* rc < 0: the queue is gone (end of run); drop what waits for it. */
+        /* rc < 0: the queue cannot take it (a hard error): drop, counted. */
         p->head = (p->head + 1) % p->cap;
         p->len--;
         t->backlog_total--;
         if (rc > 0)
             sent++;
+        else
+            count(t, CNT_DROPPED, 1);
     }
     if (sent)
         count(t, CNT_SENT, sent);
@@ -98,6 +100,7 @@ static void drain(struct loop *l, struct loop_watch *w, uint32_t events)
         if (t->on_drain)
             t->on_drain(t, p->id);
     }
+    (void)events;
 }
 
 int transport_open(struct transport *t, struct loop *loop, struct shm_run *run, int self,
@@ -168,9 +171,13 @@ void transport_close(struct transport *t)
 }
 
 /* Put a payload too big for one message into a free bulk slot. Returns the
- * slot index, or -ENOBUFS when every slot still waits for its receiver. */
+ * slot index, or -ENOBUFS when the receiver already holds its share of
+ * slots (TRANSPORT_BULK_PER_PEER: a paused peer cannot starve the others)
+ * or every slot still waits for its receiver. */
 static int bulk_put(struct transport *t, int to, const void *payload, uint32_t len, uint64_t *seq)
 {
+    int held = 0, candidate = -1;
+    uint64_t candidate_seq = 0;
     for (int i = 0; i < SHM_BULK_SLOTS; i++) {
         int slot = (int)((t->bulk_next + (uint32_t)i) % SHM_BULK_SLOTS);
         struct shm_bulk_slot *s = shm_bulk(t->run, t->self, slot);
@@ -178,23 +185,45 @@ static int bulk_put(struct transport *t, int to, const void *payload, uint32_t l
         if (cur != 0) {
             /* In use, unless its receiver restarted or died since. */
             int rcv = atomic_load(&s->to);
-            if (rcv < 0 || rcv > t->n)
+            bool stale = rcv < 0 || rcv > t->n;
+            if (!stale) {
+                struct shm_node *rn = &t->run->node[rcv];
+                stale = atomic_load(&rn->incarnation) != atomic_load(&s->to_incarnation) ||
+                        atomic_load(&rn->state) == NODE_DOWN;
+            }
+            if (!stale) {
+                held += rcv == to;
                 continue;
-            struct shm_node *rn = &t->run->node[rcv];
-            if (atomic_load(&rn->incarnation) == atomic_load(&s->to_incarnation) &&
-                atomic_load(&rn->state) != NODE_DOWN)
-                continue;
+            }
         }
-        *seq = ++t->bulk_seq | ((uint64_t)t->self << 48);
-        atomic_store(&s->to, to);
-        atomic_store(&s->to_incarnation, atomic_load(&t->run->node[to].incarnation));
-        s->len = len;
-        memcpy((uint8_t *)(s + 1), payload, len);
-        atomic_store_explicit(&s->seq, *seq, memory_order_release);
-        t->bulk_next = (uint32_t)(slot + 1) % SHM_BULK_SLOTS;
-        return slot;
+        if (candidate < 0) {
+            candidate = slot;
+            candidate_seq = cur;
+        }
     }
-    return -ENOBUFS;
+    if (candidate < 0 || held >= TRANSPORT_BULK_PER_PEER)
+        return -ENOBUFS;
+    struct shm_bulk_slot *s = shm_bulk(t->run, t->self, candidate);
+    /* Take a reclaimed slot back first: a late reader of the old descriptor
+     * then sees a seq that is not its own and rejects the slot instead of
+     * copying a payload being overwritten. */
+    if (candidate_seq != 0 &&
+        !atomic_compare_exchange_strong(&s->seq, &candidate_seq, 0))
+        return -ENOBUFS; /* its reader freed it just now: fine, but retry later */
+    *seq = ++t->bulk_seq | ((uint64_t)t->self << 48);
+    atomic_store(&s->to, to);
+    atomic_store(&s->to_incarnation, atomic_load(&t->run->node[to].incarnation));
+    s->len = len;
+    memcpy((uint8_t *)(s + 1), payload, len);
+    atomic_store_explicit(&s->seq, *seq, memory_order_release);
+    t->bulk_next = (uint32_t)(candidate + 1) % SHM_BULK_SLOTS;
+    return candidate;
+}
+
+static void bulk_release(struct transport *t, int slot, uint64_t seq)
+{
+    struct shm_bulk_slot *s = shm_bulk(t->run, t->self, slot);
+    atomic_compare_exchange_strong(&s->seq, &seq, 0);
 }
 
 int transport_send(struct transport *t, struct wire_hdr *h, const void *payload)
@@ -206,11 +235,12 @@ int transport_send(struct transport *t, struct wire_hdr *h, const void *payload)
     h->from = (uint16_t)t->self;
     h->flags = 0;
     int len;
+    int slot = -1;
+    uint64_t seq = 0;
     if (sizeof *h + h->len > t->msgsize) {
         if (h->len > SHM_BULK_MAX)
             return -EMSGSIZE;
-        uint64_t seq;
-        int slot = bulk_put(t, h->to, payload, h->len, &seq);
+        slot = bulk_put(t, h->to, payload, h->len, &seq);
         if (slot < 0) {
             count(t, CNT_DROPPED, 1);
             return slot;
@@ -231,13 +261,19 @@ int transport_send(struct transport *t, struct wire_hdr *h, const void *payload)
             count(t, CNT_SENT, 1);
             return 0;
         }
-        if (rc < 0)
+        if (rc < 0) {
+            if (slot >= 0)
+                bulk_release(t, slot, seq);
+            count(t, CNT_DROPPED, 1);
             return rc;
+        }
     }
     /* The queue is full (or older messages wait): keep order, backlog it. */
     count(t, CNT_QUEUE_FULL, 1);
     int rc = backlog_push(p, t->tx, (size_t)len);
     if (rc < 0) {
+        if (slot >= 0)
+            bulk_release(t, slot, seq);
         count(t, CNT_DROPPED, 1);
         return rc;
     }

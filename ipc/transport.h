@@ -25,6 +25,10 @@
 #include "ipc/wire.h"
 
 #define TRANSPORT_BACKLOG_MAX (1 << 20) /* messages per peer, then counted drops */
+/* Bulk slots one receiver may hold at once (its queue holds at most 10
+ * descriptors; the rest wait in the backlog). A receiver that does not read
+ * (paused) blocks only its own share; the others keep theirs. */
+#define TRANSPORT_BULK_PER_PEER 16
 
 struct transport;
 
@@ -68,8 +72,10 @@ void transport_close(struct transport *t);
 /* Send h (from/to/type/f/len set by the caller; magic, version and run id
  * filled in here) with an optional payload of h->len bytes. Never blocks.
  * Returns 0 when sent or backlogged, -EMSGSIZE when the payload exceeds even
- * a bulk slot, -ENOBUFS when the peer's backlog is at its limit (counted as
- * a drop), -EINVAL for a bad destination. */
+ * a bulk slot, -ENOBUFS when the peer's backlog is at its limit or the
+ * peer already holds its share of bulk slots (both counted as a drop: a
+ * receiver that does not read for that long loses big messages, as a real
+ * network would), -EINVAL for a bad destination. */
 int transport_send(struct transport *t, struct wire_hdr *h, const void *payload);
 
 /* Take the next message from the inbox. Returns 1 with *h and *payload

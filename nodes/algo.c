@@ -91,11 +91,13 @@ void act_cancel_timer(struct algo_actions *out, int id)
         a->timer_id = id;
 }
 
-void act_enter_cs(struct algo_actions *out, int64_t key)
+void act_enter_cs(struct algo_actions *out, int64_t key, int64_t gen)
 {
     struct algo_action *a = push(out, ACT_ENTER_CS);
-    if (a)
+    if (a) {
         a->term = key;
+        a->gen = gen;
+    }
 }
 
 void act_role(struct algo_actions *out, int role, int64_t term)

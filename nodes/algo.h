@@ -83,7 +83,8 @@ struct algo_action {
     int timer_id;        /* ACT_SET_TIMER, ACT_CANCEL_TIMER */
     int64_t after_us;    /* ACT_SET_TIMER */
     int role;            /* ACT_ROLE */
-    int64_t term;        /* ACT_ROLE, ACT_ENTER_CS: term / generation / ts */
+    int64_t term;        /* ACT_ROLE: term; ACT_ENTER_CS: the key (seq / ts / gen) */
+    int64_t gen;         /* ACT_ENTER_CS: the fencing generation, -1 if none */
     char text[96];       /* ACT_LOG */
 };
 
@@ -103,7 +104,10 @@ void act_send(struct algo_actions *out, int from, int to, uint16_t type,
               int64_t f0, int64_t f1, int64_t f2, int64_t f3);
 void act_set_timer(struct algo_actions *out, int id, int64_t after_us);
 void act_cancel_timer(struct algo_actions *out, int id);
-void act_enter_cs(struct algo_actions *out, int64_t key);
+/* key is what traces show (a seq, a timestamp); gen is the generation the
+ * critical resource fences on (a token generation, a coordinator epoch),
+ * or -1 for an algorithm without one. */
+void act_enter_cs(struct algo_actions *out, int64_t key, int64_t gen);
 void act_role(struct algo_actions *out, int role, int64_t term);
 
 /* What a core is told when it starts. */
@@ -114,6 +118,24 @@ struct algo_env {
     /* Per-algorithm parameters from the configuration. */
     int coordinator;           /* centralized: the initial coordinator */
     bool coordinator_competes; /* centralized: the coordinator also requests */
+    int64_t token_timeout_us;  /* token rings: no token seen this long -> regenerate */
+    int64_t election_timeout_us; /* centralized: wait for an election answer */
+    int groups;                /* two_level_ring: number of groups */
+    int local_rounds;          /* two_level_ring: local passes per global visit */
+    uint8_t group_of[ALGO_MAX_NODES + 1]; /* two_level_ring: 0 = derive from groups */
+    /* Persistent state from before a crash (ACT_PERSIST), NULL at first. */
+    const void *restored;
+    size_t restored_len;
+};
+
+/* What a driver may ask a core about itself (for checks and status). */
+struct algo_inspect {
+    bool in_cs;
+    bool wanting;
+    bool holds_token;  /* a token algorithm's node holding a (local) token */
+    int64_t token_gen; /* its generation */
+    int role;
+    int64_t term;
 };
 
 struct algo_ops {
@@ -129,6 +151,11 @@ struct algo_ops {
     bool (*competes)(const struct algo_env *env, int id);
     /* Messages per CS the textbook formula predicts for this shape. */
     double (*theory_messages_per_cs)(const struct algo_env *env);
+    /* Optional (may be NULL): report internal state for checks. */
+    void (*inspect)(const void *state, struct algo_inspect *out);
+    /* Optional: is m a token, and of which generation? Token algorithms
+     * let the simulator count live tokens (held + in flight). */
+    bool (*token_msg)(const struct algo_msg *m, int64_t *gen);
 };
 
 /* The table of algorithms. */

@@ -83,7 +83,7 @@ static void grant(struct cent_state *s, int node, int64_t seq, struct algo_actio
     s->holder_seq = seq;
     if (node == s->id) {
         s->in_cs = true;
-        act_enter_cs(out, seq);
+        act_enter_cs(out, seq, -1);
     } else {
         act_send(out, s->id, node, CENT_GRANT, seq, 0, 0, 0);
     }
@@ -177,7 +177,7 @@ static void cent_step(void *state, const struct algo_event *ev, struct algo_acti
         case CENT_GRANT:
             if (s->wanting && !s->in_cs && m->f[0] == s->seq) {
                 s->in_cs = true;
-                act_enter_cs(out, s->seq);
+                act_enter_cs(out, s->seq, -1);
             } else if (!(s->in_cs && m->f[0] == s->seq)) {
                 /* A grant we no longer want (an earlier incarnation asked
                  * for it): hand it straight back so nobody waits on us. */

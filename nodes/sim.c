@@ -1,0 +1,739 @@
+/* The simulator: see sim.h. Everything here is deterministic given the
+ * seed: one PRNG, one event heap ordered by (time, insertion number). */
+#include "nodes/sim.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nodes/rng.h"
+
+enum evk {
+    EVK_DELIVER = 1, /* msg to node */
+    EVK_TIMER,       /* core timer (id, gen) */
+    EVK_REQUEST,     /* the workload asks for the CS */
+    EVK_RELEASE,     /* the workload leaves the CS */
+    EVK_FAULT,       /* scheduled fault #index */
+    EVK_PEER_DOWN,   /* node learns that peer is down */
+    EVK_PEER_UP,
+    EVK_RESTART,     /* a randomly crashed node comes back */
+};
+
+struct ev {
+    int64_t t;
+    uint64_t seq;
+    int kind;
+    int node;
+    int incarnation; /* events for an earlier life of a node are void */
+    int timer_id;
+    uint64_t timer_gen;
+    int index;
+    int peer;
+    struct algo_msg msg;
+    uint8_t *payload; /* owned copy, or NULL */
+};
+
+enum nstate { N_UP = 0, N_PAUSED, N_DOWN };
+
+struct snode {
+    void *core;
+    int state;
+    int incarnation;
+    uint64_t timer_gen[64];
+    /* Workload. */
+    bool competes, wanting, in_cs, done;
+    int left;
+    int64_t key, gen;
+    bool superseded; /* a newer generation took the resource from it */
+    bool fenced;     /* its entry was refused */
+    int64_t read_counter;
+    /* Events that arrived while paused, in order. */
+    struct ev *deferred;
+    int ndeferred, capdeferred;
+    bool reported_down; /* peers were told it is down */
+};
+
+struct sim {
+    const struct sim_config *cfg;
+    struct sim_result *res;
+    struct dl_rng rng;
+    int n;
+    struct snode node[ALGO_MAX_NODES + 1];
+    struct ev *heap;
+    size_t nheap, capheap;
+    uint64_t seq;
+    int64_t now;
+    struct algo_actions acts;
+    uint8_t group[ALGO_MAX_NODES + 1];
+    /* The critical resource. */
+    int holder;
+    int64_t holder_gen;
+    int64_t max_gen;
+    int64_t counter;
+    int64_t max_token_gen;
+    bool failed; /* out of memory */
+};
+
+/* ---- the heap ---- */
+
+static bool ev_before(const struct ev *a, const struct ev *b)
+{
+    return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+}
+
+static void push(struct sim *s, struct ev e)
+{
+    if (s->nheap == s->capheap) {
+        size_t ncap = s->capheap ? s->capheap * 2 : 256;
+        struct ev *nh = realloc(s->heap, ncap * sizeof *nh);
+        if (!nh) {
+            s->failed = true;
+            free(e.payload);
+            return;
+        }
+        s->heap = nh;
+        s->capheap = ncap;
+    }
+    e.seq = s->seq++;
+    size_t i = s->nheap++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!ev_before(&e, &s->heap[p]))
+            break;
+        s->heap[i] = s->heap[p];
+        i = p;
+    }
+    s->heap[i] = e;
+}
+
+static struct ev pop(struct sim *s)
+{
+    struct ev top = s->heap[0];
+    struct ev last = s->heap[--s->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= s->nheap)
+            break;
+        if (c + 1 < s->nheap && ev_before(&s->heap[c + 1], &s->heap[c]))
+            c++;
+        if (!ev_before(&s->heap[c], &last))
+            break;
+        s->heap[i] = s->heap[c];
+        i = c;
+    }
+    if (s->nheap)
+        s->heap[i] = last;
+    return top;
+}
+
+/* ---- records ---- */
+
+static void record(struct sim *s, int ev, int node, int peer, int type, int64_t key, int aux,
+                   int64_t a, int64_t b)
+{
+    if (!s->cfg->on_record)
+        return;
+    struct trace_rec r;
+    memset(&r, 0, sizeof r);
+    r.t_us = s->now;
+    r.node = (uint16_t)node;
+    r.ev = (uint16_t)ev;
+    r.peer = (uint16_t)peer;
+    r.type = (uint16_t)type;
+    r.key = key;
+    r.aux = aux;
+    r.a = a;
+    r.b = b;
+    r.incarnation = node >= 1 && node <= s->n ? s->node[node].incarnation : 1;
+    r.mark = TRACE_MARK;
+    s->cfg->on_record(s->cfg->user, &r);
+}
+
+static void violate(struct sim *s, bool safety, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void violate(struct sim *s, bool safety, const char *fmt, ...)
+{
+    if (safety)
+        s->res->safe = false;
+    else
+        s->res->live = false;
+    if (s->res->violation[0])
+        return;
+    char what[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    snprintf(s->res->violation, sizeof s->res->violation, "t=%.3fms seed=%llu: %s",
+             (double)s->now / 1000.0, (unsigned long long)s->cfg->seed, what);
+}
+
+/* ---- nodes and their actions ---- */
+
+static void step(struct sim *s, int id, const struct algo_event *ev);
+
+static int64_t msg_delay(struct sim *s)
+{
+    int64_t d = s->cfg->delay_us;
+    if (s->cfg->jitter_us > 0)
+        d += (int64_t)dl_rng_below(&s->rng, (uint64_t)s->cfg->jitter_us + 1);
+    return d > 0 ? d : 1;
+}
+
+static void send_msg(struct sim *s, int from, const struct algo_msg *m)
+{
+    int to = m->to;
+    s->res->messages++;
+    record(s, TR_SEND, from, to, m->type, m->f[0], 0, 0, 0);
+    if (to < 1 || to > s->n || to == from)
+        return;
+    if (s->cfg->loss > 0 && dl_rng_unit(&s->rng) < s->cfg->loss) {
+        s->res->dropped++;
+        return;
+    }
+    struct ev e = {.kind = EVK_DELIVER, .node = to, .msg = *m};
+    e.msg.from = (uint16_t)from;
+    e.t = s->now + msg_delay(s);
+    if (s->cfg->fifo) {
+        /* FIFO per link: never earlier than the last message on it. */
+        for (size_t i = 0; i < s->nheap; i++) {
+            const struct ev *o = &s->heap[i];
+            if (o->kind == EVK_DELIVER && o->node == to && o->msg.from == from && o->t > e.t)
+                e.t = o->t;
+        }
+    }
+    if (m->len && m->payload) {
+        e.payload = malloc(m->len);
+        if (!e.payload) {
+            s->failed = true;
+            return;
+        }
+        memcpy(e.payload, m->payload, m->len);
+        e.msg.payload = e.payload;
+    }
+    push(s, e);
+}
+
+/* The critical resource, as in shm: fencing by generation. */
+static void enter_cs(struct sim *s, int id, int64_t key, int64_t gen)
+{
+    struct snode *nd = &s->node[id];
+    if (!nd->wanting || nd->in_cs) {
+        violate(s, true, "node %d entered the CS without a pending request", id);
+        return;
+    }
+    nd->in_cs = true;
+    nd->key = key;
+    nd->gen = gen;
+    nd->superseded = false;
+    nd->fenced = false;
+    int aux = 0;
+    bool fence = s->cfg->fencing && gen >= 0;
+    if (fence && gen < s->max_gen) {
+        /* A stale generation: refused, the node leaves at once. */
+        nd->fenced = true;
+        s->res->fenced++;
+        aux = 2;
+    } else {
+        if (fence && gen > s->max_gen)
+            s->max_gen = gen;
+        if (s->holder) {
+            struct snode *h = &s->node[s->holder];
+            if (fence && s->holder_gen < gen) {
+                /* The old holder's lease is void: its writes will be refused. */
+                h->superseded = true;
+                aux = 3;
+            } else {
+                violate(s, true, "nodes %d and %d are in the critical section at once", s->holder,
+                        id);
+                aux = 1;
+            }
+        }
+        s->holder = id;
+        s->holder_gen = gen;
+        nd->read_counter = s->counter;
+        s->res->cs_entries++;
+    }
+    record(s, TR_ENTER, id, 0, 0, key, aux, 0, gen);
+    int64_t hold = nd->fenced ? 0 : s->cfg->cs_time_us;
+    push(s, (struct ev){.kind = EVK_RELEASE, .node = id, .incarnation = nd->incarnation,
+                        .t = s->now + hold});
+}
+
+static void apply(struct sim *s, int id)
+{
+    struct snode *nd = &s->node[id];
+    /* Copy out: stepping again (timers at 0) must not clobber the list. */
+    int n = s->acts.n;
+    struct algo_action local[n > 0 ? n : 1];
+    memcpy(local, s->acts.a, (size_t)n * sizeof *local);
+    if (s->acts.overflow)
+        violate(s, true, "node %d: action buffer overflow (%d)", id, s->acts.overflow);
+    for (int i = 0; i < n; i++) {
+        struct algo_action *a = &local[i];
+        switch (a->kind) {
+        case ACT_SEND:
+            send_msg(s, id, &a->msg);
+            break;
+        case ACT_SET_TIMER:
+            if (a->timer_id < 0 || a->timer_id >= 64)
+                break;
+            nd->timer_gen[a->timer_id]++;
+            push(s, (struct ev){.kind = EVK_TIMER, .node = id, .incarnation = nd->incarnation,
+                                .timer_id = a->timer_id,
+                                .timer_gen = nd->timer_gen[a->timer_id],
+                                .t = s->now + (a->after_us > 0 ? a->after_us : 1)});
+            break;
+        case ACT_CANCEL_TIMER:
+            if (a->timer_id >= 0 && a->timer_id < 64)
+                nd->timer_gen[a->timer_id]++;
+            break;
+        case ACT_ENTER_CS:
+            enter_cs(s, id, a->term, a->gen);
+            break;
+        case ACT_ROLE:
+            record(s, TR_ROLE, id, 0, 0, a->term, a->role, 0, 0);
+            break;
+        case ACT_LOG:
+            break;
+        }
+    }
+}
+
+static void step(struct sim *s, int id, const struct algo_event *ev)
+{
+    algo_actions_clear(&s->acts);
+    s->cfg->ops->step(s->node[id].core, ev, &s->acts);
+    apply(s, id);
+}
+
+static int start_node(struct sim *s, int id)
+{
+    struct snode *nd = &s->node[id];
+    if (!nd->core) {
+        nd->core = calloc(1, s->cfg->ops->state_size);
+        if (!nd->core)
+            return -ENOMEM;
+    } else {
+        if (s->cfg->ops->fini)
+            s->cfg->ops->fini(nd->core);
+        memset(nd->core, 0, s->cfg->ops->state_size);
+    }
+    struct algo_env env = s->cfg->env;
+    env.id = id;
+    env.n = s->n;
+    env.seed = s->cfg->seed * 1000003u + (uint64_t)id * 7919u + (uint64_t)nd->incarnation;
+    if (s->cfg->ops->init(nd->core, &env) < 0)
+        return -EINVAL;
+    nd->state = N_UP;
+    nd->wanting = nd->in_cs = false;
+    struct algo_event ev = {.kind = EV_START, .now_us = s->now};
+    step(s, id, &ev);
+    /* Peers it should already know to be down. */
+    for (int k = 1; k <= s->n; k++) {
+        if (k != id && s->node[k].state != N_UP && s->node[k].reported_down) {
+            struct algo_event pd = {.kind = EV_PEER_DOWN, .now_us = s->now, .peer = k};
+            step(s, id, &pd);
+        }
+    }
+    return 0;
+}
+
+static void schedule_request(struct sim *s, int id, int64_t after)
+{
+    struct snode *nd = &s->node[id];
+    if (nd->left > 0)
+        push(s, (struct ev){.kind = EVK_REQUEST, .node = id, .incarnation = nd->incarnation,
+                            .t = s->now + after});
+    else if (!nd->done) {
+        nd->done = true;
+        record(s, TR_DONE, id, 0, 0, 0, 0, 0, 0);
+    }
+}
+
+static void tell_peers(struct sim *s, int who, int kind, int64_t after)
+{
+    for (int k = 1; k <= s->n; k++)
+        if (k != who)
+            push(s, (struct ev){.kind = kind, .node = k, .peer = who,
+                                .incarnation = s->node[who].incarnation, .t = s->now + after});
+}
+
+static void crash(struct sim *s, int id)
+{
+    struct snode *nd = &s->node[id];
+    if (nd->state == N_DOWN)
+        return;
+    record(s, TR_CRASH, id, 0, 0, 0, 9, 0, 0);
+    s->res->crashes++;
+    nd->state = N_DOWN;
+    nd->in_cs = nd->wanting = false;
+    nd->ndeferred = 0;
+    for (int i = 0; i < 64; i++)
+        nd->timer_gen[i]++;
+    if (s->holder == id)
+        s->holder = 0; /* released by its holder's death, as in the runtime */
+    if (s->cfg->failure_timeout_us > 0)
+        tell_peers(s, id, EVK_PEER_DOWN, s->cfg->failure_timeout_us);
+}
+
+static void restart(struct sim *s, int id)
+{
+    struct snode *nd = &s->node[id];
+    if (nd->state != N_DOWN)
+        return;
+    record(s, TR_RESTART, id, 0, 0, 0, 0, nd->incarnation + 1, 0);
+    nd->incarnation++;
+    s->res->restarts++;
+    if (start_node(s, id) < 0) {
+        s->failed = true;
+        return;
+    }
+    record(s, TR_START, id, 0, 0, 0, 0, 0, 0);
+    tell_peers(s, id, EVK_PEER_UP, 1);
+    nd->done = false;
+    schedule_request(s, id, 0);
+}
+
+static void fault(struct sim *s, const struct sim_fault *f)
+{
+    int id = f->node;
+    record(s, TR_FAULT, 0, id, 0, 0, f->kind, 0, 0);
+    if (f->kind == SIM_PARTITION) {
+        memcpy(s->group, f->group, sizeof s->group);
+        return;
+    }
+    if (f->kind == SIM_HEAL) {
+        memset(s->group, 0, sizeof s->group);
+        return;
+    }
+    if (id < 1 || id > s->n)
+        return;
+    struct snode *nd = &s->node[id];
+    switch (f->kind) {
+    case SIM_CRASH:
+        crash(s, id);
+        break;
+    case SIM_RESTART:
+        restart(s, id);
+        break;
+    case SIM_PAUSE:
+        if (nd->state != N_UP)
+            break;
+        nd->state = N_PAUSED;
+        record(s, TR_PAUSE, id, 0, 0, 0, 19, 0, 0);
+        if (s->cfg->failure_timeout_us > 0)
+            tell_peers(s, id, EVK_PEER_DOWN, s->cfg->failure_timeout_us);
+        break;
+    case SIM_RESUME:
+        if (nd->state != N_PAUSED)
+            break;
+        nd->state = N_UP;
+        record(s, TR_RESUME, id, 0, 0, 0, 18, 0, 0);
+        /* What waited is handled now, in the order it arrived. */
+        for (int i = 0; i < nd->ndeferred; i++) {
+            struct ev e = nd->deferred[i];
+            e.t = s->now;
+            push(s, e);
+        }
+        nd->ndeferred = 0;
+        if (nd->reported_down)
+            tell_peers(s, id, EVK_PEER_UP, 1);
+        break;
+    }
+}
+
+static void defer(struct sim *s, struct snode *nd, struct ev *e)
+{
+    if (nd->ndeferred == nd->capdeferred) {
+        int ncap = nd->capdeferred ? nd->capdeferred * 2 : 32;
+        struct ev *nd2 = realloc(nd->deferred, (size_t)ncap * sizeof *nd2);
+        if (!nd2) {
+            s->failed = true;
+            free(e->payload);
+            return;
+        }
+        nd->deferred = nd2;
+        nd->capdeferred = ncap;
+    }
+    nd->deferred[nd->ndeferred++] = *e;
+    e->payload = NULL; /* ownership moved */
+}
+
+static void release(struct sim *s, int id)
+{
+    struct snode *nd = &s->node[id];
+    int64_t written = 0;
+    int aux = 0;
+    if (nd->fenced) {
+        aux = 2;
+    } else if (nd->superseded || (s->cfg->fencing && nd->gen >= 0 && nd->gen < s->max_gen)) {
+        s->res->fenced++; /* its write is refused: the counter stays intact */
+        aux = 2;
+    } else {
+        s->counter = nd->read_counter + 1;
+        written = s->counter;
+        s->res->exits++;
+    }
+    if (s->holder == id)
+        s->holder = 0;
+    record(s, TR_EXIT, id, 0, 0, nd->key, aux, written, nd->gen);
+    nd->in_cs = false;
+    nd->wanting = false;
+    nd->left--;
+    struct algo_event ev = {.kind = EV_RELEASE, .now_us = s->now};
+    step(s, id, &ev);
+    schedule_request(s, id, s->cfg->think_time_us);
+}
+
+static void handle(struct sim *s, struct ev *e)
+{
+    int id = e->node;
+    struct snode *nd = id >= 1 && id <= s->n ? &s->node[id] : NULL;
+    switch (e->kind) {
+    case EVK_FAULT:
+        fault(s, &s->cfg->faults[e->index]);
+        return;
+    case EVK_RESTART:
+        restart(s, id);
+        return;
+    default:
+        break;
+    }
+    if (!nd)
+        return;
+    if (nd->state == N_DOWN) {
+        if (e->kind == EVK_DELIVER) {
+            s->res->dropped++;
+            record(s, TR_DROP, id, e->msg.from, e->msg.type, e->msg.f[0], 0, 0, 0);
+        }
+        return;
+    }
+    if (e->kind != EVK_DELIVER && e->incarnation != nd->incarnation)
+        return; /* meant for an earlier life */
+    if (nd->state == N_PAUSED) {
+        defer(s, nd, e);
+        return;
+    }
+    switch (e->kind) {
+    case EVK_DELIVER: {
+        int from = e->msg.from;
+        if (s->group[from] != s->group[id]) {
+            s->res->dropped++;
+            record(s, TR_DROP, id, from, e->msg.type, e->msg.f[0], 0, 0, 0);
+            return;
+        }
+        record(s, TR_RECV, id, from, e->msg.type, e->msg.f[0], 0, 0, 0);
+        struct algo_event ev = {.kind = EV_MESSAGE, .now_us = s->now, .msg = e->msg};
+        step(s, id, &ev);
+        break;
+    }
+    case EVK_TIMER: {
+        if (e->timer_gen != nd->timer_gen[e->timer_id])
+            return; /* cancelled or re-armed */
+        struct algo_event ev = {.kind = EV_TIMER, .now_us = s->now, .timer_id = e->timer_id};
+        step(s, id, &ev);
+        break;
+    }
+    case EVK_REQUEST: {
+        if (nd->wanting || nd->in_cs || nd->left <= 0)
+            return;
+        nd->wanting = true;
+        s->res->requests++;
+        record(s, TR_REQUEST, id, 0, 0, 0, 0, 0, 0);
+        struct algo_event ev = {.kind = EV_REQUEST, .now_us = s->now};
+        step(s, id, &ev);
+        if (s->cfg->crash_prob > 0 && dl_rng_unit(&s->rng) < s->cfg->crash_prob) {
+            int victim = 1 + (int)dl_rng_below(&s->rng, (uint64_t)s->n);
+            crash(s, victim);
+            if (s->cfg->restart_after_us > 0)
+                push(s, (struct ev){.kind = EVK_RESTART, .node = victim,
+                                    .t = s->now + s->cfg->restart_after_us});
+        }
+        break;
+    }
+    case EVK_RELEASE:
+        if (nd->in_cs)
+            release(s, id);
+        break;
+    case EVK_PEER_DOWN: {
+        struct snode *p = &s->node[e->peer];
+        /* Only if the peer is still silent: crashed or paused since then. */
+        if (p->state == N_UP || p->incarnation != e->incarnation)
+            return;
+        p->reported_down = true;
+        record(s, TR_PEER_DOWN, id, e->peer, 0, 0, 0, 0, 0);
+        struct algo_event ev = {.kind = EV_PEER_DOWN, .now_us = s->now, .peer = e->peer};
+        step(s, id, &ev);
+        break;
+    }
+    case EVK_PEER_UP: {
+        struct snode *p = &s->node[e->peer];
+        if (p->state != N_UP)
+            return;
+        record(s, TR_PEER_UP, id, e->peer, 0, 0, 0, 0, 0);
+        struct algo_event ev = {.kind = EV_PEER_UP, .now_us = s->now, .peer = e->peer};
+        step(s, id, &ev);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* Tokens of the newest generation, held or in flight: at most one. */
+static void count_tokens(struct sim *s)
+{
+    const struct algo_ops *ops = s->cfg->ops;
+    if (!ops->inspect || !ops->token_msg)
+        return;
+    int64_t maxg = s->max_token_gen;
+    int held[ALGO_MAX_NODES + 1];
+    int count = 0;
+    for (int k = 1; k <= s->n; k++) {
+        held[k] = 0;
+        if (s->node[k].state == N_DOWN)
+            continue;
+        struct algo_inspect in;
+        memset(&in, 0, sizeof in);
+        ops->inspect(s->node[k].core, &in);
+        if (!in.holds_token)
+            continue;
+        if (in.token_gen > maxg) {
+            maxg = in.token_gen;
+            count = 0;
+        }
+        if (in.token_gen == maxg) {
+            count++;
+            held[k] = 1;
+        }
+    }
+    for (size_t i = 0; i < s->nheap; i++) {
+        const struct ev *e = &s->heap[i];
+        int64_t g;
+        if (e->kind != EVK_DELIVER || !ops->token_msg(&e->msg, &g))
+            continue;
+        if (s->node[e->node].state == N_DOWN)
+            continue; /* it will be lost */
+        if (g > maxg) {
+            maxg = g;
+            count = 0;
+        }
+        if (g == maxg)
+            count++;
+    }
+    s->max_token_gen = maxg;
+    if (count > s->res->max_valid_tokens)
+        s->res->max_valid_tokens = count;
+    if (count > 1)
+        violate(s, true, "%d live tokens of the newest generation", count);
+    (void)held;
+}
+
+static bool workload_over(const struct sim *s)
+{
+    for (int k = 1; k <= s->n; k++) {
+        const struct snode *nd = &s->node[k];
+        if (nd->competes && nd->state != N_DOWN && (nd->left > 0 || nd->in_cs))
+            return false;
+    }
+    return true;
+}
+
+void sim_config_defaults(struct sim_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->max_time_us = 60 * 1000000LL;
+    cfg->max_steps = 10 * 1000 * 1000;
+}
+
+int sim_run(const struct sim_config *cfg, struct sim_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->safe = res->live = true;
+    int n = cfg->env.n;
+    if (!cfg->ops || n < 1 || n > ALGO_MAX_NODES) {
+        snprintf(res->violation, sizeof res->violation, "bad configuration (n = %d)", n);
+        return -EINVAL;
+    }
+    struct sim *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->cfg = cfg;
+    s->res = res;
+    s->n = n;
+    dl_rng_seed(&s->rng, cfg->seed);
+    int rc = algo_actions_init(&s->acts, n);
+    for (int k = 1; k <= n && rc == 0; k++) {
+        struct snode *nd = &s->node[k];
+        nd->incarnation = 1;
+        struct algo_env env = cfg->env;
+        env.id = k;
+        nd->competes = cfg->ops->competes(&env, k);
+        nd->left = nd->competes ? cfg->requests : 0;
+        rc = start_node(s, k);
+        if (rc == 0)
+            record(s, TR_START, k, 0, 0, 0, 0, 0, 0);
+    }
+    if (rc < 0) {
+        snprintf(res->violation, sizeof res->violation, "a core refused its parameters");
+        goto out;
+    }
+    for (int i = 0; i < cfg->nfaults; i++)
+        push(s, (struct ev){.kind = EVK_FAULT, .index = i, .t = cfg->faults[i].at_us});
+    for (int k = 1; k <= n; k++)
+        schedule_request(s, k, 1 + (int64_t)dl_rng_below(&s->rng, 100));
+    while (s->nheap > 0 && !s->failed) {
+        if (workload_over(s) && s->now > 0)
+            break;
+        if (res->steps >= cfg->max_steps || s->heap[0].t > cfg->max_time_us)
+            break;
+        struct ev e = pop(s);
+        s->now = e.t;
+        res->steps++;
+        handle(s, &e);
+        free(e.payload);
+        count_tokens(s);
+    }
+    res->end_us = s->now;
+    res->completed = workload_over(s);
+    res->counter = s->counter;
+    /* Liveness: requests of nodes that are up at the end and never granted. */
+    for (int k = 1; k <= n; k++) {
+        struct snode *nd = &s->node[k];
+        if (nd->state == N_UP && nd->wanting && !nd->in_cs)
+            res->pending++;
+    }
+    if (!res->completed)
+        violate(s, false, "the workload did not finish (%d requests pending at live nodes)",
+                (int)res->pending);
+    if ((uint64_t)s->counter != res->exits)
+        violate(s, true, "the counter is %lld but %llu critical sections completed",
+                (long long)s->counter, (unsigned long long)res->exits);
+    if (s->failed) {
+        rc = -ENOMEM;
+        snprintf(res->violation, sizeof res->violation, "out of memory");
+    }
+out:
+    for (int k = 1; k <= n; k++) {
+        struct snode *nd = &s->node[k];
+        if (nd->core && cfg->ops->fini)
+            cfg->ops->fini(nd->core);
+        free(nd->core);
+        for (int i = 0; i < nd->ndeferred; i++)
+            free(nd->deferred[i].payload);
+        free(nd->deferred);
+    }
+    while (s->nheap) {
+        struct ev e = pop(s);
+        free(e.payload);
+    }
+    free(s->heap);
+    algo_actions_free(&s->acts);
+    free(s);
+    return rc;
+}
