@@ -157,25 +157,42 @@ bool shm_run_alive(const struct shm_run *r)
     return proc_alive(r->launcher_pid, r->launcher_start);
 }
 
-int shm_resource_enter(struct shm_run *r, int node, int64_t gen, int64_t *read_counter)
+static uint64_t pack(int node, int64_t gen)
+{
+    return (uint64_t)node | ((uint64_t)(gen + 1) << 16);
+}
+
+static int64_t holder_gen(uint64_t h)
+{
+    return (int64_t)(h >> 16) - 1;
+}
+
+int shm_resource_enter(struct shm_run *r, int node, int64_t gen, bool fencing,
+                       int64_t *read_counter)
 {
     struct shm_resource *res = &r->res;
-    if (gen >= 0) {
-        /* Fencing: refuse a generation older than one that already entered. */
+    bool fence = fencing && gen >= 0;
+    *read_counter = 0;
+    if (fence) {
         int64_t max = atomic_load(&res->max_gen);
-        while (gen >= max && !atomic_compare_exchange_weak(&res->max_gen, &max, gen))
+        while (gen > max && !atomic_compare_exchange_weak(&res->max_gen, &max, gen))
             ;
         if (gen < max) {
             atomic_fetch_add(&res->fenced, 1);
-            return 2;
+            return RES_FENCED;
         }
     }
-    int32_t expected = 0;
-    int rc = 0;
-    if (!atomic_compare_exchange_strong(&res->occupant, &expected, node)) {
-        atomic_fetch_add(&res->violations, 1);
-        atomic_store(&res->occupant, node);
-        rc = 1;
+    uint64_t mine = pack(node, gen), cur = 0;
+    int rc = RES_OK;
+    if (!atomic_compare_exchange_strong(&res->holder, &cur, mine)) {
+        if (fence && holder_gen(cur) < gen) {
+            atomic_fetch_add(&res->superseded, 1);
+            rc = RES_SUPERSEDED;
+        } else {
+            atomic_fetch_add(&res->violations, 1);
+            rc = RES_VIOLATION;
+        }
+        atomic_store(&res->holder, mine);
     }
     atomic_fetch_add(&res->entries, 1);
     /* The slow read-modify-write starts here: the value read now is written
@@ -184,14 +201,28 @@ int shm_resource_enter(struct shm_run *r, int node, int64_t gen, int64_t *read_c
     return rc;
 }
 
-int shm_resource_exit(struct shm_run *r, int node, int64_t read_counter)
+int shm_resource_exit(struct shm_run *r, int node, int64_t gen, bool fencing,
+                      int64_t read_counter)
 {
     struct shm_resource *res = &r->res;
-    atomic_store(&res->counter, read_counter + 1);
-    int32_t expected = node;
-    if (!atomic_compare_exchange_strong(&res->occupant, &expected, 0)) {
-        atomic_fetch_add(&res->violations, 1);
-        return 1;
+    uint64_t mine = pack(node, gen);
+    if (fencing && gen >= 0 && gen < atomic_load(&res->max_gen)) {
+        /* A newer generation entered since: this write is refused. */
+        atomic_fetch_add(&res->fenced, 1);
+        atomic_compare_exchange_strong(&res->holder, &mine, 0);
+        return RES_FENCED;
     }
-    return 0;
+    atomic_store(&res->counter, read_counter + 1);
+    if (!atomic_compare_exchange_strong(&res->holder, &mine, 0)) {
+        atomic_fetch_add(&res->violations, 1);
+        return RES_VIOLATION;
+    }
+    return RES_OK;
+}
+
+void shm_resource_drop(struct shm_run *r, int node)
+{
+    uint64_t cur = atomic_load(&r->res.holder);
+    if (cur && SHM_HOLDER_NODE(cur) == node)
+        atomic_compare_exchange_strong(&r->res.holder, &cur, 0);
 }

@@ -59,21 +59,38 @@ struct shm_node {
     _Atomic int32_t in_cs;
     _Atomic int64_t requests_done; /* completed CS, survives restarts */
     _Atomic int64_t started_us;    /* run-relative time of the last start */
+    _Atomic int64_t heartbeat_us;  /* run-relative: the node's loop was alive then */
     _Atomic uint64_t cnt[CNT_COUNT];
     _Atomic uint64_t malformed_kind[WIRE_ERR_COUNT];
 };
 
-/* The critical resource (DESIGN.md): occupant set by compare-and-swap on CS
- * entry (a failed swap is a violation) and a counter each CS updates with a
- * deliberately slow read-modify-write (read on entry, written on exit), so
- * overlapping critical sections visibly lose updates. */
+/* The critical resource (DESIGN.md): the holder is set by compare-and-swap
+ * on CS entry (a failed swap is a violation) and a counter each CS updates
+ * with a deliberately slow read-modify-write (read on entry, written on
+ * exit), so overlapping critical sections visibly lose updates.
+ *
+ * Fencing (Kleppmann's fencing tokens): an entry carries a generation (a
+ * token generation, a coordinator epoch; -1 for algorithms without one).
+ * With fencing on, the resource remembers the highest generation that
+ * entered and refuses an entry or a write with an older one; an entry with
+ * a newer generation than the current holder's supersedes it (the holder's
+ * lease is void, its write will be refused), which is not a violation. */
 struct shm_resource {
-    _Alignas(64) _Atomic int32_t occupant;
+    _Alignas(64) _Atomic uint64_t holder; /* node | (gen + 1) << 16, 0 = free */
     _Atomic int64_t counter;
     _Atomic uint64_t entries;
     _Atomic uint64_t violations;
-    _Atomic int64_t max_gen; /* fencing: the highest generation that entered */
-    _Atomic uint64_t fenced; /* entries refused for an old generation */
+    _Atomic int64_t max_gen;     /* the highest generation that entered */
+    _Atomic uint64_t fenced;     /* entries or writes refused for an old generation */
+    _Atomic uint64_t superseded; /* holders displaced by a newer generation */
+};
+#define SHM_HOLDER_NODE(h) ((int)((h)&0xffff))
+
+enum shm_res_result {
+    RES_OK = 0,
+    RES_VIOLATION = 1,  /* another node was inside (counted) */
+    RES_FENCED = 2,     /* refused: an older generation than one already seen */
+    RES_SUPERSEDED = 3, /* entered over a stale holder (fencing on) */
 };
 
 struct shm_bulk_slot {
@@ -99,6 +116,12 @@ struct shm_params {
     int32_t fsync;
     int64_t delay_us, jitter_us;
     double loss;
+    int64_t failure_timeout_us;
+    int64_t election_timeout_us;
+    int64_t token_timeout_us;
+    int64_t idle_hold_us;
+    int32_t groups, local_rounds;
+    int32_t fencing;
 };
 
 struct shm_run {
@@ -147,12 +170,14 @@ int shm_list_runs(uint32_t *ids, int cap);
 /* Is this run's launcher still alive (same pid and start time)? */
 bool shm_run_alive(const struct shm_run *r);
 
-/* The critical resource, called by the node runtime. enter returns 0, or 1
- * when the occupant swap failed (a violation, already counted), or 2 when
- * fencing refused an old generation (gen < 0 disables fencing). */
-int shm_resource_enter(struct shm_run *r, int node, int64_t gen, int64_t *read_counter);
-/* exit writes counter_value + 1 back and clears the occupant; returns 1 if
- * the occupant was not this node (a violation, counted). */
-int shm_resource_exit(struct shm_run *r, int node, int64_t read_counter);
+/* The critical resource, called by the node runtime (see enum
+ * shm_res_result). enter reads the counter into *read_counter; exit writes
+ * read_counter + 1 back unless fencing refuses it (RES_FENCED). */
+int shm_resource_enter(struct shm_run *r, int node, int64_t gen, bool fencing,
+                       int64_t *read_counter);
+int shm_resource_exit(struct shm_run *r, int node, int64_t gen, bool fencing,
+                      int64_t read_counter);
+/* The holder died: free the resource if it is still node's. */
+void shm_resource_drop(struct shm_run *r, int node);
 
 #endif

@@ -119,6 +119,8 @@ struct algo_env {
     int coordinator;           /* centralized: the initial coordinator */
     bool coordinator_competes; /* centralized: the coordinator also requests */
     int64_t token_timeout_us;  /* token rings: no token seen this long -> regenerate */
+    int64_t token_idle_hold_us; /* token rings: a holder that does not want the CS
+                                   keeps the token this long before passing it */
     int64_t election_timeout_us; /* centralized: wait for an election answer */
     int groups;                /* two_level_ring: number of groups */
     int local_rounds;          /* two_level_ring: local passes per global visit */

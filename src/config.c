@@ -132,6 +132,10 @@ enum section_kind {
     SEC_NETWORK,
     SEC_SUPERVISOR,
     SEC_CENTRALIZED,
+    SEC_TOKEN_RING,
+    SEC_TWO_LEVEL,
+    SEC_RESOURCE,
+    SEC_LAST_NAMED = SEC_RESOURCE,
     SEC_FAULT,
     SEC_IGNORED, /* a bad header, already reported: skip its keys quietly */
 };
@@ -140,10 +144,13 @@ static const char *const section_names[] = {
     [SEC_CLUSTER] = "cluster",       [SEC_WORKLOAD] = "workload",
     [SEC_RAFT] = "raft",             [SEC_NETWORK] = "network",
     [SEC_SUPERVISOR] = "supervisor", [SEC_CENTRALIZED] = "centralized",
+    [SEC_TOKEN_RING] = "token_ring", [SEC_TWO_LEVEL] = "two_level_ring",
+    [SEC_RESOURCE] = "resource",
 };
 
 #define SECTIONS_EXPECTED \
-    "expected cluster, workload, raft, network, supervisor, centralized, fault.N"
+    "expected cluster, workload, raft, network, supervisor, centralized, token_ring, " \
+    "two_level_ring, resource, fault.N"
 
 enum value_type {
     V_NAME,
@@ -177,6 +184,14 @@ enum key_index {
     KEY_RESTART_DELAY,
     KEY_COORDINATOR,
     KEY_COORDINATOR_COMPETES,
+    KEY_FAILURE_TIMEOUT,
+    KEY_ELECTION_TIMEOUT,
+    KEY_RING_TOKEN_TIMEOUT,
+    KEY_RING_IDLE_HOLD,
+    KEY_TWO_GROUPS,
+    KEY_TWO_LOCAL_ROUNDS,
+    KEY_TWO_TOKEN_TIMEOUT,
+    KEY_FENCING,
     KEY_COUNT
 };
 _Static_assert(KEY_COUNT == CONFIG_NKEYS, "CONFIG_NKEYS (config.h) must count the keys");
@@ -219,6 +234,20 @@ static const struct key_def keys[KEY_COUNT] = {
                          CONFIG_MAX_NODES, 0},
     [KEY_COORDINATOR_COMPETES] = {SEC_CENTRALIZED, "coordinator_competes", V_BOOL,
                                   OFF(coordinator_competes), 0, 0, 0},
+    [KEY_FAILURE_TIMEOUT] = {SEC_CLUSTER, "failure_timeout", V_DURATION, OFF(failure_timeout_us),
+                             1, 0, 0},
+    [KEY_ELECTION_TIMEOUT] = {SEC_CENTRALIZED, "election_timeout", V_DURATION,
+                              OFF(election_timeout_us), 1, 0, 0},
+    [KEY_RING_TOKEN_TIMEOUT] = {SEC_TOKEN_RING, "token_timeout", V_DURATION,
+                                OFF(ring_token_timeout_us), 0, 0, 0},
+    [KEY_RING_IDLE_HOLD] = {SEC_TOKEN_RING, "idle_hold", V_DURATION, OFF(ring_idle_hold_us), 0,
+                            0, 0},
+    [KEY_TWO_GROUPS] = {SEC_TWO_LEVEL, "groups", V_INT, OFF(groups), 1, CONFIG_MAX_NODES, 0},
+    [KEY_TWO_LOCAL_ROUNDS] = {SEC_TWO_LEVEL, "local_rounds", V_INT, OFF(local_rounds), 1, 1000,
+                              0},
+    [KEY_TWO_TOKEN_TIMEOUT] = {SEC_TWO_LEVEL, "token_timeout", V_DURATION,
+                               OFF(two_level_token_timeout_us), 0, 0, 0},
+    [KEY_FENCING] = {SEC_RESOURCE, "fencing", V_BOOL, OFF(fencing), 0, 0, 0},
 };
 
 /* In the order of struct fault_spec's origin[] (config.h). */
@@ -782,7 +811,7 @@ static int section_resolve(struct config *c, const char *name, int origin, const
     char q[80];
     out->kind = SEC_IGNORED;
     out->fault = -1;
-    for (int s = SEC_CLUSTER; s <= SEC_CENTRALIZED; s++) {
+    for (int s = SEC_CLUSTER; s <= SEC_LAST_NAMED; s++) {
         if (strcmp(name, section_names[s]) == 0) {
             out->kind = s;
             return 0;
@@ -1118,6 +1147,14 @@ void config_defaults(struct config *c)
     c->restart_delay_us = 500 * US_PER_MS;
     c->coordinator = 1;
     c->coordinator_competes = false;
+    c->failure_timeout_us = 200 * US_PER_MS;
+    c->election_timeout_us = 100 * US_PER_MS;
+    c->ring_token_timeout_us = 0; /* derived from N and cs_time: see the ring's core */
+    c->ring_idle_hold_us = 0;
+    c->groups = 2;
+    c->local_rounds = 1;
+    c->two_level_token_timeout_us = 0;
+    c->fencing = true;
     c->nfaults = 0;
     /* memset made every origin CONFIG_ORIGIN_DEFAULT. */
 }

@@ -16,7 +16,7 @@
 #define CONFIG_ERRLEN 4096
 /* The keys of [cluster] .. [centralized], and of a [fault.N] (at, action,
  * target): the sizes of the origin arrays below. */
-#define CONFIG_NKEYS 20
+#define CONFIG_NKEYS 28
 #define CONFIG_FAULT_KEYS 3
 
 /* Where a value came from, as kept in the origin arrays: a value > 0 is a
@@ -95,6 +95,18 @@ struct config {
     /* [centralized] */
     int coordinator;
     bool coordinator_competes;
+    int64_t election_timeout_us; /* Bully: wait this long for an answer */
+    /* [cluster] failure detector: a peer silent this long is down */
+    int64_t failure_timeout_us;
+    /* [token_ring] */
+    int64_t ring_token_timeout_us; /* 0: derived */
+    int64_t ring_idle_hold_us;     /* a holder that does not want the CS waits this long */
+    /* [two_level_ring] */
+    int groups;
+    int local_rounds;
+    int64_t two_level_token_timeout_us; /* 0: derived */
+    /* [resource] the critical resource refuses stale generations */
+    bool fencing;
     /* [fault.N], in order of `at` (stable for equal times) */
     struct fault_spec faults[CONFIG_MAX_FAULTS];
     int nfaults;

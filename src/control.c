@@ -123,7 +123,7 @@ static json_t *status_json(const struct shm_run *r)
     return json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:f, s:i, s:I, s:I, s:o}", "run_id", id,
                      "name", r->name, "algorithm", r->algorithm, "nodes", (int)r->n, "phase",
                      ph >= 0 && ph < 4 ? phases[ph] : "?", "run_dir", r->rundir, "elapsed_s",
-                     (double)t / 1e6, "occupant", (int)atomic_load(&r->res.occupant), "counter",
+                     (double)t / 1e6, "occupant", SHM_HOLDER_NODE(atomic_load(&r->res.holder)), "counter",
                      (json_int_t)atomic_load(&r->res.counter), "violations",
                      (json_int_t)atomic_load(&r->res.violations), "nodes_table", nodes);
 }
@@ -135,7 +135,7 @@ static void status_text(const struct shm_run *r, FILE *f)
     fprintf(f, "run %08x  %s  %s, %u nodes, %s, %.1fs  (%s)\n", r->run_id, r->name,
             r->algorithm, r->n, ph >= 0 && ph < 4 ? phases[ph] : "?",
             (double)(dl_mono_us() - r->start_mono_us) / 1e6, r->rundir);
-    int occ = atomic_load(&r->res.occupant);
+    int occ = SHM_HOLDER_NODE(atomic_load(&r->res.holder));
     fprintf(f, "critical section: %s%d  counter %lld  violations %llu\n",
             occ ? "node " : "free", occ ? occ : 0, (long long)atomic_load(&r->res.counter),
             (unsigned long long)atomic_load(&r->res.violations));

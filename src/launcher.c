@@ -202,6 +202,15 @@ static int ipc_create(struct sup *s)
         .delay_us = c->delay_us,
         .jitter_us = c->jitter_us,
         .loss = c->loss,
+        .failure_timeout_us = c->failure_timeout_us,
+        .election_timeout_us = c->election_timeout_us,
+        .token_timeout_us = strcmp(c->algorithm, "two_level_ring") == 0
+                                ? c->two_level_token_timeout_us
+                                : c->ring_token_timeout_us,
+        .idle_hold_us = c->ring_idle_hold_us,
+        .groups = c->groups,
+        .local_rounds = c->local_rounds,
+        .fencing = c->fencing,
     };
     r->start_real_us = dl_real_us();
     r->start_mono_us = dl_mono_us();
@@ -313,12 +322,12 @@ static void on_child(struct sup *s, pid_t pid, int status)
     }
     /* The critical resource is released by the death of its holder, as a
      * lease would be: otherwise every later entry looks like a violation. */
-    int32_t holder = k;
-    atomic_compare_exchange_strong(&s->run->res.occupant, &holder, 0);
+    shm_resource_drop(s->run, k);
     atomic_store(&sn->in_cs, 0);
     if (s->stopping)
         return;
-    broadcast_ctl(s, MSG_RT_PEER_DOWN, k, k);
+    /* Peers learn of it through their own failure detectors (timeouts), as
+     * on a real network: the supervisor tells them nothing. */
     if (c->restart_requested || (!clean && s->cfg->restart == RESTART_ON_CRASH)) {
         c->restart_pending = true;
         c->restart_at = now_us(s) + (c->restart_requested ? 0 : s->cfg->restart_delay_us);
@@ -556,8 +565,6 @@ static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
         struct child *c = &s->child[h.from];
         if (h.type == MSG_RT_READY && h.f[0] == c->incarnation) {
             c->ready = true;
-            if (c->incarnation > 1)
-                broadcast_ctl(s, MSG_RT_PEER_UP, h.from, h.from);
         } else if (h.type == MSG_RT_DONE) {
             c->done = true;
         }
@@ -627,6 +634,10 @@ static int write_run_json(struct sup *s, int64_t t_end)
         (json_int_t)atomic_load(&res->fenced), "per_node", per, "faults", faults);
     if (!o)
         return dl_seterr(s->err, ENOMEM, "cannot build run.json");
+    json_object_set_new(o, "fencing", json_boolean(c->fencing));
+    json_object_set_new(o, "resource_superseded",
+                        json_integer((json_int_t)atomic_load(&res->superseded)));
+    json_object_set_new(o, "failure_timeout_ms", json_real((double)c->failure_timeout_us / 1e3));
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/run.json", s->rundir);
     char *text = json_dumps(o, JSON_INDENT(2));

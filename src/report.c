@@ -194,7 +194,7 @@ struct node_scan {
 
 struct mutex_scan {
     struct node_scan *node; /* [0..n]; [0] unused */
-    long cs_entries, fenced, requests, messages, exits, crashes, overlaps, pending;
+    long cs_entries, fenced, superseded, requests, messages, exits, crashes, overlaps, pending;
     int first_in, first_other; /* the first overlap: who entered, who was inside */
     int64_t first_t;
     struct samples resp, sync;
@@ -273,6 +273,14 @@ static int on_enter(struct mutex_scan *ms, const struct run_info *ri, const stru
             continue;
         if (leaves_at_same_time(r, nrec, i, k, ms->node[k].cs_inc))
             continue;
+        if (e->aux == 3) {
+            /* Fencing: this entry's newer generation superseded k, whose
+             * lease is void and whose write the resource will refuse. The
+             * resource stayed consistent: counted, not a violation. */
+            ms->superseded++;
+            ms->node[k].in_cs = false;
+            continue;
+        }
         if (!overlap && ms->overlaps == 0) {
             ms->first_in = e->node;
             ms->first_other = k;
@@ -335,10 +343,12 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
                 ns->fenced_open = false;
                 break;
             }
-            ms->exits++;
             ns->in_cs = false;
             have_exit = true;
             last_exit = e->t_us;
+            /* aux 2: fencing refused the write (a superseded holder). */
+            if (e->aux != 2)
+                ms->exits++;
             break;
         case TR_CRASH:
             /* Written by the supervisor with node = the crashed node: the
@@ -546,6 +556,7 @@ static int build_mutex(json_t *rep, const struct run_info *ri, const struct trac
     put(rep, "violations", json_integer(violations), &bad);
     put(rep, "cs_entries", json_integer(ms.cs_entries), &bad);
     put(rep, "cs_fenced", json_integer(ms.fenced), &bad);
+    put(rep, "cs_superseded", json_integer(ms.superseded), &bad);
     put(rep, "requests", json_integer(ms.requests), &bad);
     put(rep, "messages", json_integer(ms.messages), &bad);
     put(rep, "messages_per_cs",

@@ -4,6 +4,7 @@
  * Error texts are asserted exactly: they are what a user reads, and the
  * "FILE:LINE: [section] key" prefix is a promise (config.h). */
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +55,7 @@ static void expect_load_error(const char *text, int line, const char *what)
 {
     struct config c;
     char err[CONFIG_ERRLEN];
-    ck_assert_int_eq(load_text(&c, text, err), -1);
+    ck_assert_int_eq(load_text(&c, text, err), -EINVAL);
     char want[CONFIG_ERRLEN];
     snprintf(want, sizeof want, "%s:%d: %s", tmp_path, line, what);
     ck_assert_str_eq(err, want);
@@ -66,7 +67,7 @@ static void expect_validate_error(const char *text, int line, const char *what)
     struct config c;
     char err[CONFIG_ERRLEN];
     ck_assert_msg(load_text(&c, text, err) == 0, "load failed: %s", err);
-    ck_assert_int_eq(config_validate(&c, err), -1);
+    ck_assert_int_eq(config_validate(&c, err), -EINVAL);
     char want[CONFIG_ERRLEN];
     snprintf(want, sizeof want, "%s:%d: %s", tmp_path, line, what);
     ck_assert_str_eq(err, want);
@@ -360,7 +361,8 @@ START_TEST(test_err_unknown_section)
 {
     expect_load_error("[cluster]\nnodes = 3\n[foo]\nbar = 1\n", 3,
                       "unknown section [foo] (expected cluster, workload, raft, network, "
-                      "supervisor, centralized, fault.N)");
+                      "supervisor, centralized, token_ring, "
+        "two_level_ring, resource, fault.N)");
 }
 END_TEST
 
@@ -369,7 +371,8 @@ START_TEST(test_err_unknown_empty_section)
     /* inih says nothing about a section without keys; we do. */
     expect_load_error("[clutser]\n", 1,
                       "unknown section [clutser] (expected cluster, workload, raft, network, "
-                      "supervisor, centralized, fault.N)");
+                      "supervisor, centralized, token_ring, "
+        "two_level_ring, resource, fault.N)");
 }
 END_TEST
 
@@ -486,7 +489,7 @@ START_TEST(test_err_bad_algorithm)
     available_algorithms(avail, sizeof avail);
     struct config c;
     char err[CONFIG_ERRLEN];
-    ck_assert_int_eq(load_text(&c, "[cluster]\nalgorithm = paxos\n", err), -1);
+    ck_assert_int_eq(load_text(&c, "[cluster]\nalgorithm = paxos\n", err), -EINVAL);
     snprintf(want, sizeof want, "%s:2: [cluster] algorithm: expected one of %s (planned, ",
              tmp_path, avail);
     ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "got: %s", err);
@@ -567,7 +570,7 @@ START_TEST(test_err_line_too_long)
     snprintf(text, sizeof text, "[cluster]\nname = %0300d\n", 0);
     struct config c;
     char err[CONFIG_ERRLEN];
-    ck_assert_int_eq(load_text(&c, text, err), -1);
+    ck_assert_int_eq(load_text(&c, text, err), -EINVAL);
     ck_assert_str_eq(err, at_tmp(2, "syntax error: line is too long (at most 198 characters)"));
 }
 END_TEST
@@ -583,7 +586,7 @@ START_TEST(test_err_all_collected)
                        "cs_time = 5\n"
                        "[fault.1]\n"
                        "at = 1s\n";
-    ck_assert_int_eq(load_text(&c, text, err), -1);
+    ck_assert_int_eq(load_text(&c, text, err), -EINVAL);
     snprintf(want, sizeof want,
              "%s:2: [cluster] nodes: expected an integer from 1 to 128, got '0'\n"
              "%s:3: syntax error: expected 'key = value', a [section] header or a comment, got "
@@ -611,7 +614,7 @@ START_TEST(test_err_truncated_safely)
     struct config c;
     char err[CONFIG_ERRLEN];
     memset(err, 'Z', sizeof err);
-    ck_assert_int_eq(load_text(&c, text, err), -1);
+    ck_assert_int_eq(load_text(&c, text, err), -EINVAL);
     free(text);
     size_t len = strnlen(err, sizeof err);
     ck_assert_uint_lt(len, sizeof err);
@@ -625,9 +628,9 @@ START_TEST(test_err_cannot_read)
 {
     struct config c;
     char err[CONFIG_ERRLEN];
-    ck_assert_int_eq(config_load(&c, "/nonexistent/distlab.ini", err), -1);
+    ck_assert_int_eq(config_load(&c, "/nonexistent/distlab.ini", err), -ENOENT);
     ck_assert_str_eq(err, "/nonexistent/distlab.ini: cannot read: No such file or directory");
-    ck_assert_int_eq(config_load(&c, "/tmp", err), -1);
+    ck_assert_int_eq(config_load(&c, "/tmp", err), -EISDIR);
     ck_assert_str_eq(err, "/tmp: cannot read: Is a directory");
 }
 END_TEST
@@ -684,26 +687,27 @@ START_TEST(test_set_errors)
     struct config c;
     char err[CONFIG_ERRLEN];
     config_defaults(&c);
-    ck_assert_int_eq(config_set(&c, "cluster.nodes=0", err), -1);
+    ck_assert_int_eq(config_set(&c, "cluster.nodes=0", err), -EINVAL);
     ck_assert_str_eq(err, "--set cluster.nodes=0: [cluster] nodes: expected an integer from 1 "
                           "to 128, got '0'");
     ck_assert_int_eq(c.nodes, 5);
-    ck_assert_int_eq(config_set(&c, "cluster.nodes", err), -1);
+    ck_assert_int_eq(config_set(&c, "cluster.nodes", err), -EINVAL);
     ck_assert_str_eq(err, "--set cluster.nodes: expected section.key=value, like cluster.nodes=5");
-    ck_assert_int_eq(config_set(&c, "nodes=5", err), -1);
+    ck_assert_int_eq(config_set(&c, "nodes=5", err), -EINVAL);
     ck_assert_str_eq(err, "--set nodes=5: expected section.key=value, like cluster.nodes=5");
-    ck_assert_int_eq(config_set(&c, "nodes=5.0", err), -1);
+    ck_assert_int_eq(config_set(&c, "nodes=5.0", err), -EINVAL);
     ck_assert_str_eq(err, "--set nodes=5.0: expected section.key=value, like cluster.nodes=5");
-    ck_assert_int_eq(config_set(&c, "clutser.nodes=5", err), -1);
+    ck_assert_int_eq(config_set(&c, "clutser.nodes=5", err), -EINVAL);
     ck_assert_str_eq(err, "--set clutser.nodes=5: unknown section [clutser] (expected cluster, "
-                          "workload, raft, network, supervisor, centralized, fault.N)");
-    ck_assert_int_eq(config_set(&c, "workload.foo=1", err), -1);
+                          "workload, raft, network, supervisor, centralized, token_ring, "
+        "two_level_ring, resource, fault.N)");
+    ck_assert_int_eq(config_set(&c, "workload.foo=1", err), -EINVAL);
     ck_assert_str_eq(err, "--set workload.foo=1: [workload] unknown key 'foo' (expected "
                           "requests, cs_time, think_time, rate)");
-    ck_assert_int_eq(config_set(&c, "fault.x.at=1s", err), -1);
+    ck_assert_int_eq(config_set(&c, "fault.x.at=1s", err), -EINVAL);
     ck_assert_str_eq(err, "--set fault.x.at=1s: unknown section [fault.x] (expected fault.N "
                           "with N a positive integer, like [fault.1])");
-    ck_assert_int_eq(config_set(&c, "raft.fsync=sometimes\n", err), -1);
+    ck_assert_int_eq(config_set(&c, "raft.fsync=sometimes\n", err), -EINVAL);
     ck_assert_str_eq(err, "--set raft.fsync=sometimes?: [raft] fsync: expected true or false (or "
                           "yes/no, on/off, 1/0), got 'sometimes'");
     ck_assert_int_eq(c.nfaults, 0);
@@ -719,7 +723,7 @@ START_TEST(test_set_too_many_faults)
         snprintf(a, sizeof a, "fault.%d.at=1s", i);
         ck_assert_int_eq(config_set(&c, a, err), 0);
     }
-    ck_assert_int_eq(config_set(&c, "fault.65.at=1s", err), -1);
+    ck_assert_int_eq(config_set(&c, "fault.65.at=1s", err), -EINVAL);
     ck_assert_str_eq(err, "--set fault.65.at=1s: [fault.65] too many faults (at most 64)");
 }
 END_TEST
@@ -803,7 +807,7 @@ START_TEST(test_validate_names_set_origin)
     char err[CONFIG_ERRLEN];
     ck_assert_int_eq(load_text(&c, "[cluster]\nnodes = 3\n", err), 0);
     ck_assert_int_eq(config_set(&c, "centralized.coordinator=9", err), 0);
-    ck_assert_int_eq(config_validate(&c, err), -1);
+    ck_assert_int_eq(config_validate(&c, err), -EINVAL);
     ck_assert_str_eq(err, "--set centralized.coordinator=9: [centralized] coordinator: expected "
                           "a node id from 1 to nodes (3), got '9'");
 }
@@ -816,7 +820,7 @@ START_TEST(test_validate_incomplete_set_fault)
     config_defaults(&c);
     ck_assert_int_eq(config_set(&c, "fault.4.at=2s", err), 0);
     ck_assert_int_eq(config_set(&c, "fault.4.target=1", err), 0);
-    ck_assert_int_eq(config_validate(&c, err), -1);
+    ck_assert_int_eq(config_validate(&c, err), -EINVAL);
     ck_assert_str_eq(err, "--set fault.4.at=2s: [fault.4] missing key 'action' (kill, pause, "
                           "resume, terminate, restart, partition or heal)");
 }
@@ -830,13 +834,113 @@ START_TEST(test_validate_collects_all)
                        "[centralized]\ncoordinator = 3\n"
                        "[fault.1]\nat = 9s\naction = kill\ntarget = 4\n";
     ck_assert_int_eq(load_text(&c, text, err), 0);
-    ck_assert_int_eq(config_validate(&c, err), -1);
+    ck_assert_int_eq(config_validate(&c, err), -EINVAL);
     snprintf(want, sizeof want,
              "%s:5: [centralized] coordinator: expected a node id from 1 to nodes (2), got '3'\n"
              "%s:7: fault.1 at 9s is not before the end of the run (duration 5s)\n"
              "%s:9: [fault.1] target: expected a node id from 1 to nodes (2), got '4'",
              tmp_path, tmp_path, tmp_path);
     ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/* ---- origins live in the struct ---- */
+
+/* A copy (struct assignment) carries every origin and fault number, so
+ * validating or overriding the copy behaves exactly as on the original,
+ * wherever the copy lives and whatever becomes of the original. */
+START_TEST(test_copy_keeps_origins)
+{
+    struct config a, b;
+    char err[CONFIG_ERRLEN], want[CONFIG_ERRLEN];
+    const char *text = "[cluster]\nnodes = 3\nduration = 10s\n"
+                       "[centralized]\ncoordinator = 4\n"
+                       "[fault.2]\nat = 5s\naction = kill\ntarget = 7\n"
+                       "[fault.1]\nat = 6s\naction = pause\ntarget = 2\n";
+    ck_assert_msg(load_text(&a, text, err) == 0, "%s", err);
+    ck_assert_int_eq(a.faults[0].num, 2);
+    ck_assert_int_eq(a.faults[1].num, 1);
+    ck_assert_int_eq(a.faults[0].origin[2], 9); /* target */
+    b = a;
+    config_defaults(&a); /* nothing may depend on the original any more */
+
+    /* Cross-key errors name FILE:LINE, for plain keys and fault keys. */
+    ck_assert_int_eq(config_validate(&b, err), -EINVAL);
+    snprintf(want, sizeof want,
+             "%s:5: [centralized] coordinator: expected a node id from 1 to nodes (3), got '4'\n"
+             "%s:9: [fault.2] target: expected a node id from 1 to nodes (3), got '7'",
+             tmp_path, tmp_path);
+    ck_assert_str_eq(err, want);
+
+    /* --set on the copy finds fault 2 (first in the file) and overrides it. */
+    ck_assert_int_eq(config_set(&b, "centralized.coordinator=2", err), 0);
+    ck_assert_int_eq(config_set(&b, "fault.2.target=3", err), 0);
+    ck_assert_int_eq(config_set(&b, "fault.2.at=7s", err), 0);
+    ck_assert_int_eq(b.nfaults, 2);
+    ck_assert_int_eq(b.faults[0].at_us, 7000000);
+    ck_assert_int_eq(b.faults[0].target_node, 3);
+    ck_assert_msg(config_validate(&b, err) == 0, "%s", err);
+    ck_assert_int_eq(b.faults[0].num, 1); /* 6s */
+    ck_assert_int_eq(b.faults[1].num, 2); /* 7s */
+
+    /* Sorted, then copied again: fault.2 is still fault 2, now second. */
+    struct config *c = malloc(sizeof *c);
+    ck_assert_ptr_nonnull(c);
+    *c = b;
+    ck_assert_int_eq(config_set(c, "fault.2.at=9s", err), 0);
+    ck_assert_int_eq(c->nfaults, 2);
+    ck_assert_int_eq(c->faults[1].at_us, 9000000);
+    ck_assert_int_eq(c->faults[0].at_us, 6000000);
+    /* And a --set value that breaks a cross-key rule is named as such. */
+    ck_assert_int_eq(config_set(c, "fault.2.at=12s", err), 0);
+    struct config d = *c;
+    free(c);
+    ck_assert_int_eq(config_validate(&d, err), -EINVAL);
+    ck_assert_str_eq(err, "--set fault.2.at=12s: fault.2 at 12s is not before the end of the run "
+                          "(duration 10s)");
+}
+END_TEST
+
+/* A fault built only by --set, copied before validation: its "missing key"
+ * error still names the --set it came from. */
+START_TEST(test_copy_keeps_set_fault)
+{
+    struct config a, b;
+    char err[CONFIG_ERRLEN];
+    config_defaults(&a);
+    ck_assert_int_eq(config_set(&a, "fault.4.at=2s", err), 0);
+    ck_assert_int_eq(config_set(&a, "fault.4.target=1", err), 0);
+    b = a;
+    memset(&a, 0, sizeof a);
+    ck_assert_int_eq(config_validate(&b, err), -EINVAL);
+    ck_assert_str_eq(err, "--set fault.4.at=2s: [fault.4] missing key 'action' (kill, pause, "
+                          "resume, terminate, restart, partition or heal)");
+    ck_assert_int_eq(config_set(&b, "fault.4.action=kill", err), 0);
+    ck_assert_int_eq(b.nfaults, 1);
+    ck_assert_msg(config_validate(&b, err) == 0, "%s", err);
+}
+END_TEST
+
+/* Defaults and an unset fault key read as "not given". */
+START_TEST(test_origin_markers)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    config_defaults(&c);
+    for (int k = 0; k < CONFIG_NKEYS; k++)
+        ck_assert_int_eq(c.origin[k], CONFIG_ORIGIN_DEFAULT);
+    ck_assert_int_eq(config_set(&c, "fault.3.action=heal", err), 0);
+    ck_assert_int_eq(c.faults[0].num, 3);
+    ck_assert_int_eq(c.faults[0].line, 0);
+    ck_assert_int_eq(c.faults[0].at_us, -1);
+    ck_assert_int_eq(c.faults[0].target, TARGET_NONE);
+    ck_assert_int_eq(c.faults[0].origin[0], CONFIG_ORIGIN_DEFAULT);
+    ck_assert_int_eq(c.faults[0].origin[1], CONFIG_ORIGIN_SET);
+    ck_assert_int_eq(config_set(&c, "cluster.nodes=4", err), 0);
+    int set = 0;
+    for (int k = 0; k < CONFIG_NKEYS; k++)
+        set += c.origin[k] == CONFIG_ORIGIN_SET;
+    ck_assert_int_eq(set, 1);
 }
 END_TEST
 
@@ -973,6 +1077,13 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_validate_names_set_origin);
     tcase_add_test(tc, test_validate_incomplete_set_fault);
     tcase_add_test(tc, test_validate_collects_all);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("origins");
+    tcase_add_checked_fixture(tc, NULL, tmp_teardown);
+    tcase_add_test(tc, test_copy_keeps_origins);
+    tcase_add_test(tc, test_copy_keeps_set_fault);
+    tcase_add_test(tc, test_origin_markers);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("round trip");

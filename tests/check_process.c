@@ -1,0 +1,706 @@
+/* Real-process tests: the distlab binary run as a child, with real node
+ * processes, POSIX queues, shared memory and signals (STYLE rule 14).
+ *
+ * Every test makes a fresh temporary directory, writes its runs there with
+ * --out, removes it at the end, and checks that each run left no segment,
+ * queue or node process behind. Waits are deadlines on polled conditions
+ * (a pid printed, a counter in `distlab status --json`), never bare sleeps.
+ * The binary is $DISTLAB (default ./distlab), the source tree
+ * $DISTLAB_SRCDIR (default .). */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "ipc/wire.h"
+#include "tests/helpers.h"
+
+/* Bounds: generous, because machines are shared and noisy. A run's own
+ * length is at most a few seconds. */
+#define TCASE_TIMEOUT 120
+#define RUN_TIMEOUT 60.0 /* a whole `distlab run` */
+#define CMD_TIMEOUT 30.0 /* a short command: status, pid, check, clean */
+#define WAIT_TIMEOUT 30.0 /* a condition during a run */
+
+/* An experiment of the centralized mutex. `extra` is appended (faults). */
+static char *mutex_ini(const char *dir, const char *name, const char *duration, long requests,
+                       const char *extra)
+{
+    char text[4096];
+    snprintf(text, sizeof text,
+             "; written by tests/check_process.c\n"
+             "[cluster]\n"
+             "name = %s\n"
+             "nodes = 5\n"
+             "algorithm = centralized\n"
+             "duration = %s\n"
+             "seed = 42\n"
+             "\n"
+             "[workload]\n"
+             "requests = %ld\n"
+             "cs_time = 1ms\n"
+             "think_time = 1ms\n"
+             "\n"
+             "[centralized]\n"
+             "coordinator = 1\n"
+             "coordinator_competes = false\n"
+             "\n"
+             "[supervisor]\n"
+             "restart = never\n"
+             "%s",
+             name, duration, requests, extra ? extra : "");
+    char file[128];
+    snprintf(file, sizeof file, "%s.ini", name);
+    return h_write_ini(dir, file, text);
+}
+
+static char *path_in(const char *dir, const char *name)
+{
+    char *p = NULL;
+    ck_assert(asprintf(&p, "%s/%s", dir, name) > 0);
+    return p;
+}
+
+/* Fail with the launcher's stderr when the exit code is not the expected. */
+static void expect_exit(struct h_proc *p, int rc, int want)
+{
+    if (rc == want)
+        return;
+    char *err = h_err(p);
+    ck_abort_msg("`%s` exited %d, expected %d; stderr:\n%.2000s", p->what, rc, want, err);
+}
+
+static void expect_check_safe(const char *dir, const char *rundir)
+{
+    struct h_proc p;
+    int rc = h_run(&p, dir, "check", CMD_TIMEOUT, "check", rundir, NULL);
+    char *out = h_out(&p);
+    ck_assert_msg(rc == 0, "`distlab check %s` exited %d:\n%s", rundir, rc, out);
+    free(out);
+}
+
+/* ---- waiting on a live run ---- */
+
+struct live {
+    const char *dir;    /* the test's directory (for captured output) */
+    const char *rundir; /* RUN argument for status/pid */
+    struct h_proc *launcher;
+    int node;           /* for pid / cs_done */
+    long long min_cs;   /* cs_done must exceed this */
+    int pid;            /* out: from `distlab pid` */
+    char run_id[16];    /* out: from status */
+    bool ended;         /* out: the launcher ended while we waited */
+};
+
+/* `distlab pid RUNDIR NODE` printed a pid. */
+static bool have_pid(void *arg)
+{
+    struct live *l = arg;
+    if (h_ended(l->launcher)) {
+        l->ended = true;
+        return true;
+    }
+    char node[16];
+    snprintf(node, sizeof node, "%d", l->node);
+    struct h_proc p;
+    if (h_run(&p, l->dir, "pid", CMD_TIMEOUT, "pid", l->rundir, node, NULL) != 0)
+        return false;
+    char *out = h_out(&p);
+    l->pid = atoi(out);
+    free(out);
+    return l->pid > 0;
+}
+
+/* The run is in its workload phase and node l->node has done more than
+ * l->min_cs critical sections (read from `distlab status RUN --json`). */
+static bool node_working(void *arg)
+{
+    struct live *l = arg;
+    if (h_ended(l->launcher)) {
+        l->ended = true;
+        return true;
+    }
+    json_t *st = h_status(l->dir, l->rundir);
+    if (!st)
+        return false;
+    snprintf(l->run_id, sizeof l->run_id, "%s", h_jstr(st, "run_id"));
+    json_t *n = h_jnode(st, "nodes_table", l->node);
+    bool ok = strcmp(h_jstr(st, "phase"), "running") == 0 && n &&
+              h_jint(n, "cs_done") > l->min_cs;
+    json_decref(st);
+    return ok;
+}
+
+static void wait_working(struct live *l, int node)
+{
+    l->node = node;
+    ck_assert_msg(h_poll(node_working, l, WAIT_TIMEOUT),
+                  "node %d did no critical section within %.0f s", node, WAIT_TIMEOUT);
+    if (l->ended) {
+        char *err = h_err(l->launcher);
+        ck_abort_msg("the run ended early; stderr:\n%.2000s", err);
+    }
+}
+
+/* ---- TCase run: complete runs and their outputs ---- */
+
+START_TEST(test_centralized_run)
+{
+    char *dir = h_tmpdir();
+    char *rundir = path_in(dir, "run");
+    char ini[4200];
+    snprintf(ini, sizeof ini, "%s/conf/default.ini", h_srcdir());
+    ck_assert_msg(h_exists(ini), "%s is missing (set DISTLAB_SRCDIR)", ini);
+
+    struct h_proc p;
+    int rc = h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, "--set",
+                   "cluster.nodes=5", "--set", "cluster.algorithm=centralized", "--set",
+                   "workload.requests=50", "--set", "workload.cs_time=1ms", "--set",
+                   "workload.think_time=1ms", "--set", "centralized.coordinator=1", "--set",
+                   "centralized.coordinator_competes=false", "--set", "supervisor.restart=never",
+                   NULL);
+    expect_exit(&p, rc, 0);
+
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert_str_eq(h_jstr(rep, "algorithm"), "centralized");
+    ck_assert_int_eq(h_jint(rep, "nodes"), 5);
+    ck_assert(h_jbool(rep, "safe"));
+    ck_assert_int_eq(h_jint(rep, "violations"), 0);
+    /* Four clients of 50 requests each; node 1 only coordinates. */
+    ck_assert_int_eq(h_jint(rep, "cs_entries"), 200);
+    ck_assert_int_eq(h_jint(rep, "counter_expected"), 200);
+    ck_assert_int_eq(h_jint(rep, "counter_final"), 200);
+    /* Request, grant, release: exactly 3 messages per critical section. */
+    ck_assert_double_eq_tol(h_jnum(rep, "messages_per_cs"), 3.0, 1e-9);
+    ck_assert_double_eq_tol(h_jnum(rep, "theory_messages_per_cs"), 3.0, 1e-9);
+    ck_assert(h_jbool(rep, "workload_done"));
+    json_decref(rep);
+
+    expect_check_safe(dir, rundir);
+
+    json_t *tr = h_trace(dir, rundir);
+    ck_assert_int_eq(h_trace_count(tr, "enter", -1, -1), 200);
+    ck_assert_int_eq(h_trace_count(tr, "enter", 1, -1), 0);
+    for (int k = 2; k <= 5; k++)
+        ck_assert_int_eq(h_trace_count(tr, "enter", k, -1), 50);
+    json_decref(tr);
+
+    char *cfg = path_in(rundir, "config.ini"), *txt = path_in(rundir, "report.txt");
+    ck_assert_msg(h_exists(cfg), "%s is missing", cfg);
+    ck_assert_msg(h_exists(txt), "%s is missing", txt);
+    free(cfg);
+    free(txt);
+
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(test_two_runs_at_once)
+{
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "pair", "30s", 50, NULL);
+    char *ra = path_in(dir, "a"), *rb = path_in(dir, "b");
+    struct h_proc a, b;
+    h_start(&a, dir, "run-a", "run", ini, "--out", ra, NULL);
+    h_start(&b, dir, "run-b", "run", ini, "--out", rb, NULL);
+    expect_exit(&a, h_wait(&a, RUN_TIMEOUT), 0);
+    expect_exit(&b, h_wait(&b, RUN_TIMEOUT), 0);
+
+    json_t *ja = h_json_in(ra, "run.json"), *jb = h_json_in(rb, "run.json");
+    ck_assert_str_ne(h_jstr(ja, "run_id"), h_jstr(jb, "run_id"));
+    json_decref(ja);
+    json_decref(jb);
+    const char *dirs[] = {ra, rb};
+    for (int i = 0; i < 2; i++) {
+        json_t *rep = h_json_in(dirs[i], "report.json");
+        ck_assert(h_jbool(rep, "safe"));
+        ck_assert_int_eq(h_jint(rep, "violations"), 0);
+        ck_assert_int_eq(h_jint(rep, "cs_entries"), 200);
+        json_decref(rep);
+        expect_check_safe(dir, dirs[i]);
+        h_assert_no_leftovers(dirs[i]);
+    }
+    h_rmtree(dir);
+    free(ra);
+    free(rb);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* ---- TCase crash: nodes killed from outside and from the schedule ---- */
+
+/* Kill node 3 with SIGKILL by its pid, as a user would with
+ * `kill -9 $(distlab pid 3)`, during a 4 s run; with restart, the
+ * supervisor starts it again. */
+static void kill_from_outside(bool restart)
+{
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "kill", "4s", 100000, NULL);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    if (restart)
+        h_start(&p, dir, "run", "run", ini, "--out", rundir, "--set",
+                "supervisor.restart=on-crash", "--set", "supervisor.restart_delay=100ms", NULL);
+    else
+        h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
+
+    struct live l = {.dir = dir, .rundir = rundir, .launcher = &p, .node = 3};
+    ck_assert_msg(h_poll(have_pid, &l, WAIT_TIMEOUT), "`distlab pid %s 3` printed no pid", rundir);
+    ck_assert_msg(!l.ended, "the run ended before node 3 started");
+    wait_working(&l, 3);
+
+    /* Make sure the pid is node 3 of this run before killing it. */
+    char path[64], cmd[512];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", l.pid);
+    int fd = open(path, O_RDONLY);
+    ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+    ssize_t n = read(fd, cmd, sizeof cmd - 1);
+    close(fd);
+    ck_assert(n > 0);
+    cmd[n] = '\0';
+    ck_assert_msg(strstr(cmd, "distlab-node") && strcmp(cmd + strlen(cmd) + 1, "3") == 0,
+                  "pid %d is not distlab-node 3 (%s)", l.pid, cmd);
+    ck_assert_int_eq(kill(l.pid, SIGKILL), 0);
+
+    expect_exit(&p, h_wait(&p, RUN_TIMEOUT), 0);
+
+    json_t *tr = h_trace(dir, rundir);
+    ck_assert_int_eq(h_trace_count(tr, "crash", 3, -1), 1);
+    json_t *crash = h_trace_find(tr, "crash", 3);
+    ck_assert_str_eq(h_jstr(crash, "signal"), "SIGKILL");
+    long long t_crash = h_jint(crash, "t_us");
+    int after = 0;
+    for (int k = 2; k <= 5; k++)
+        if (k != 3)
+            after += h_trace_count(tr, "enter", k, t_crash);
+    ck_assert_msg(after > 0, "no other client entered the CS after node 3 crashed");
+    ck_assert_int_eq(h_trace_count(tr, "crash", -1, -1), 1);
+
+    if (restart) {
+        ck_assert_int_eq(h_trace_count(tr, "restart", 3, -1), 1);
+        json_t *rs = h_trace_find(tr, "restart", 3);
+        ck_assert_int_ge(h_jint(rs, "t_us"), t_crash);
+        int inc2 = 0;
+        size_t i;
+        json_t *o;
+        json_array_foreach(tr, i, o)
+        {
+            if (h_event_is(o, "enter", 3) && h_jint(o, "incarnation") == 2)
+                inc2++;
+        }
+        ck_assert_msg(inc2 > 0, "restarted node 3 (incarnation 2) never entered the CS");
+    } else {
+        ck_assert_int_eq(h_trace_count(tr, "restart", -1, -1), 0);
+    }
+    json_decref(tr);
+
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert(h_jbool(rep, "safe"));
+    json_t *n3 = h_jnode(rep, "per_node", 3);
+    ck_assert_msg(n3 != NULL, "report.json per_node has no node 3");
+    ck_assert_int_eq(h_jint(n3, "crashes"), 1);
+    json_decref(rep);
+
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_int_eq(h_jint(run, "per_node.2.node"), 3);
+    ck_assert_int_eq(h_jint(run, "per_node.2.crashes"), 1);
+    ck_assert_int_eq(h_jint(run, "per_node.2.incarnations"), restart ? 2 : 1);
+    json_decref(run);
+
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+
+START_TEST(test_kill_by_pid) { kill_from_outside(false); }
+END_TEST
+
+START_TEST(test_kill_by_pid_restart) { kill_from_outside(true); }
+END_TEST
+
+/* Faults from the INI file: kill node 3, pause node 4 and resume it. (Not
+ * the coordinator: without coordinator failover, killing it stalls the
+ * centralized algorithm in this version.) */
+START_TEST(test_scheduled_faults)
+{
+    static const char faults[] = "\n[fault.1]\nat = 300ms\naction = kill\ntarget = 3\n"
+                                 "\n[fault.2]\nat = 600ms\naction = pause\ntarget = 4\n"
+                                 "\n[fault.3]\nat = 900ms\naction = resume\ntarget = 4\n";
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "faults", "2s", 100000, faults);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    expect_exit(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), 0);
+
+    json_t *tr = h_trace(dir, rundir);
+    static const struct {
+        const char *action;
+        int target;
+    } want[] = {{"kill", 3}, {"pause", 4}, {"resume", 4}};
+    ck_assert_int_eq(h_trace_count(tr, "fault", -1, -1), 3);
+    long long t_fault[3];
+    size_t i, nf = 0;
+    json_t *o;
+    json_array_foreach(tr, i, o)
+    {
+        if (!h_event_is(o, "fault", -1))
+            continue;
+        ck_assert_uint_lt(nf, 3);
+        ck_assert_str_eq(h_jstr(o, "action"), want[nf].action);
+        ck_assert_int_eq(h_jint(o, "target"), want[nf].target);
+        t_fault[nf++] = h_jint(o, "t_us");
+    }
+    ck_assert_int_le(t_fault[0], t_fault[1]);
+    ck_assert_int_le(t_fault[1], t_fault[2]);
+
+    json_t *crash = h_trace_find(tr, "crash", 3);
+    ck_assert_msg(crash != NULL, "no crash event for node 3");
+    ck_assert_str_eq(h_jstr(crash, "signal"), "SIGKILL");
+    json_t *pause = h_trace_find(tr, "pause", 4);
+    ck_assert_msg(pause != NULL, "no pause event for node 4");
+    ck_assert_str_eq(h_jstr(pause, "signal"), "SIGSTOP");
+    json_t *resume = h_trace_find(tr, "resume", 4);
+    ck_assert_msg(resume != NULL, "no resume event for node 4");
+    ck_assert_str_eq(h_jstr(resume, "signal"), "SIGCONT");
+    ck_assert_int_le(h_jint(pause, "t_us"), h_jint(resume, "t_us"));
+    /* The resumed node works again. */
+    ck_assert_int_gt(h_trace_count(tr, "enter", 4, h_jint(resume, "t_us")), 0);
+    json_decref(tr);
+
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert(h_jbool(rep, "safe"));
+    json_t *fl = h_jget(rep, "faults");
+    ck_assert_msg(json_is_array(fl), "report.json has no faults array");
+    ck_assert_int_eq(json_array_size(fl), 3);
+    for (size_t k = 0; k < 3; k++) {
+        json_t *f = json_array_get(fl, k);
+        ck_assert_str_eq(h_jstr(f, "action"), want[k].action);
+        ck_assert_int_eq(h_jint(f, "node"), want[k].target);
+    }
+    ck_assert_int_eq(h_jint(h_jnode(rep, "per_node", 3), "crashes"), 1);
+    json_decref(rep);
+
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* ---- TCase malformed: junk in a node's queue is counted, never fatal ---- */
+
+static void send_or_wait(mqd_t q, const void *buf, size_t len)
+{
+    /* The node drains its queue continuously: a full queue is a moment. */
+    double deadline = h_now() + WAIT_TIMEOUT;
+    while (mq_send(q, buf, len, 0) < 0) {
+        ck_assert_msg(errno == EAGAIN || errno == EINTR, "mq_send: %s", strerror(errno));
+        ck_assert_msg(h_now() < deadline, "node 2's queue stayed full for %.0f s",
+                      WAIT_TIMEOUT);
+        struct timespec ts = {0, 2 * 1000 * 1000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+START_TEST(test_malformed_messages)
+{
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "junk", "3s", 100000, NULL);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
+    struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
+    wait_working(&l, 2);
+
+    char qname[64];
+    snprintf(qname, sizeof qname, "/distlab.%s.n2", l.run_id);
+    mqd_t q = mq_open(qname, O_WRONLY | O_NONBLOCK);
+    ck_assert_msg(q != (mqd_t)-1, "mq_open %s: %s", qname, strerror(errno));
+    struct mq_attr attr;
+    ck_assert_int_eq(mq_getattr(q, &attr), 0);
+    size_t msgsize = (size_t)attr.mq_msgsize;
+    ck_assert_uint_ge(msgsize, sizeof(struct wire_hdr));
+    uint8_t *buf = calloc(1, msgsize);
+    ck_assert(buf != NULL);
+
+    /* 20 messages of random bytes and random sizes (a fixed seed). */
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    int sent = 0;
+    for (int m = 0; m < 20; m++) {
+        for (size_t i = 0; i < msgsize; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            buf[i] = (uint8_t)x;
+        }
+        send_or_wait(q, buf, 1 + (size_t)(x % msgsize));
+        sent++;
+    }
+    send_or_wait(q, "short", 5);
+    sent++;
+
+    uint32_t run_id = (uint32_t)strtoul(l.run_id, NULL, 16);
+    struct wire_hdr good = {.magic = WIRE_MAGIC, .version = WIRE_VERSION, .type = 0x0101,
+                            .run_id = run_id, .from = 3, .to = 2, .len = 0};
+    struct wire_hdr h = good;
+    h.magic = 0xdeadbeefu;
+    send_or_wait(q, &h, sizeof h);
+    h = good;
+    h.run_id = run_id ^ 0x5a5a5a5au;
+    send_or_wait(q, &h, sizeof h);
+    h = good;
+    h.type = 0x0999; /* valid in every other field, known to no algorithm */
+    send_or_wait(q, &h, sizeof h);
+    sent += 3;
+    mq_close(q);
+    free(buf);
+
+    expect_exit(&p, h_wait(&p, RUN_TIMEOUT), 0);
+
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_int_eq(h_jint(run, "per_node.1.node"), 2);
+    ck_assert_int_eq(h_jint(run, "per_node.1.crashes"), 0);
+    ck_assert_int_eq(h_jint(run, "per_node.1.incarnations"), 1);
+    ck_assert_int_ge(h_jint(run, "per_node.1.malformed"), sent);
+    json_decref(run);
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert(h_jbool(rep, "safe"));
+    json_decref(rep);
+
+    /* Each rejection is a "drop" event of node 2 naming its reason. */
+    json_t *tr = h_trace(dir, rundir);
+    int reasons[4] = {0};
+    static const char *const names[4] = {"short", "magic", "run", "type"};
+    size_t i;
+    json_t *o;
+    json_array_foreach(tr, i, o)
+    {
+        if (!h_event_is(o, "drop", 2))
+            continue;
+        for (int k = 0; k < 4; k++)
+            if (strcmp(h_jstr(o, "reason"), names[k]) == 0)
+                reasons[k]++;
+    }
+    ck_assert_int_ge(reasons[0], 1);       /* the 5-byte one, and random short ones */
+    ck_assert_int_ge(reasons[1], 2);       /* random bytes and the wrong magic */
+    ck_assert_int_eq(reasons[0] + reasons[1], 22);
+    ck_assert_int_eq(reasons[2], 1);
+    ck_assert_int_eq(reasons[3], 1);
+    json_decref(tr);
+
+    /* Logged once per kind (short, magic, run, type), counted always. */
+    char *logpath = path_in(rundir, "n2.log");
+    char *log = h_slurp(logpath);
+    ck_assert_msg(log != NULL, "%s is missing", logpath);
+    int lines = 0;
+    for (char *s = log; (s = strstr(s, "malformed")) != NULL; s++) {
+        lines++;
+        s = strchr(s, '\n');
+        if (!s)
+            break;
+    }
+    ck_assert_msg(lines >= 1 && lines < 10, "n2.log has %d lines about malformed messages",
+                  lines);
+    free(log);
+    free(logpath);
+
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* ---- TCase launcher: signals to the launcher itself ---- */
+
+START_TEST(test_sigint_launcher)
+{
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "int", "30s", 100000, NULL);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
+    struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
+    wait_working(&l, 2);
+    ck_assert_int_eq(kill(p.pid, SIGINT), 0);
+    expect_exit(&p, h_wait(&p, RUN_TIMEOUT), 3);
+
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert_str_eq(h_jstr(rep, "stop_reason"), "signal");
+    ck_assert(h_jbool(rep, "safe"));
+    json_decref(rep);
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_str_eq(h_jstr(run, "run_id"), l.run_id);
+    ck_assert_str_eq(h_jstr(run, "stop_reason"), "signal");
+    json_decref(run);
+
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+struct gone {
+    const char *run_id;
+};
+
+static bool nodes_gone(void *arg)
+{
+    const struct gone *g = arg;
+    return h_node_procs(g->run_id) == 0;
+}
+
+START_TEST(test_sigkill_launcher)
+{
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "kill9", "30s", 100000, NULL);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
+    struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
+    wait_working(&l, 2);
+    ck_assert_int_eq(h_node_procs(l.run_id), 5);
+
+    ck_assert_int_eq(kill(p.pid, SIGKILL), 0);
+    ck_assert_int_eq(h_wait(&p, CMD_TIMEOUT), 128 + SIGKILL);
+
+    /* PR_SET_PDEATHSIG: the nodes die with their launcher. */
+    struct gone g = {l.run_id};
+    ck_assert_msg(h_poll(nodes_gone, &g, 10.0),
+                  "%d node(s) of run %s outlived their launcher by 10 s",
+                  h_node_procs(l.run_id), l.run_id);
+    /* Nobody removed the IPC objects: that is `distlab clean`'s job. */
+    ck_assert_msg(h_shm_exists(l.run_id), "the segment of the killed run %s is gone", l.run_id);
+
+    struct h_proc c;
+    int rc = h_run(&c, dir, "clean", CMD_TIMEOUT, "clean", NULL);
+    char *out = h_out(&c);
+    char want[64];
+    snprintf(want, sizeof want, "removed stale run %s", l.run_id);
+    ck_assert_msg(rc == 0, "`distlab clean` exited %d", rc);
+    ck_assert_msg(strstr(out, want) != NULL, "`distlab clean` did not say '%s':\n%s", want, out);
+    free(out);
+
+    h_assert_no_leftovers_id(l.run_id, 5);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* ---- TCase cli: bad input and the command line ---- */
+
+START_TEST(test_bad_config)
+{
+    char *dir = h_tmpdir();
+    char *out = path_in(dir, "never");
+    /* Line 3 is the bad one. */
+    char *ini = h_write_ini(dir, "bad.ini",
+                            "[cluster]\n"
+                            "name = bad\n"
+                            "nodes = 0\n"
+                            "algorithm = centralized\n");
+    struct h_proc p;
+    int rc = h_run(&p, dir, "bad", CMD_TIMEOUT, "run", ini, "--out", out, NULL);
+    char *err = h_err(&p);
+    ck_assert_msg(rc == 2, "exit %d for nodes = 0, expected 2", rc);
+    char where[PATH_MAX + 8];
+    snprintf(where, sizeof where, "%s:3:", ini);
+    ck_assert_msg(strstr(err, where) && strstr(err, "nodes"),
+                  "stderr does not name '%s' and 'nodes':\n%s", where, err);
+    ck_assert_msg(!h_exists(out), "a run directory was created for a bad configuration");
+    free(err);
+
+    char *missing = path_in(dir, "missing.ini");
+    rc = h_run(&p, dir, "missing", CMD_TIMEOUT, "run", missing, "--out", out, NULL);
+    err = h_err(&p);
+    ck_assert_msg(rc == 2, "exit %d for a missing file, expected 2", rc);
+    ck_assert_msg(strstr(err, missing) != NULL, "stderr does not name %s:\n%s", missing, err);
+    ck_assert_msg(!h_exists(out), "a run directory was created for a missing file");
+    free(err);
+
+    /* A RUN that names no live run (this directory is not one). */
+    rc = h_run(&p, dir, "pid", CMD_TIMEOUT, "pid", dir, "3", NULL);
+    ck_assert_int_eq(rc, 1);
+
+    h_rmtree(dir);
+    free(missing);
+    free(ini);
+    free(out);
+    free(dir);
+}
+END_TEST
+
+START_TEST(test_command_line)
+{
+    char *dir = h_tmpdir();
+    struct h_proc p;
+    ck_assert_int_eq(h_run(&p, dir, "version", CMD_TIMEOUT, "--version", NULL), 0);
+    char *out = h_out(&p);
+    ck_assert_msg(strncmp(out, "distlab ", 8) == 0 && out[8] >= '0' && out[8] <= '9',
+                  "--version printed '%s'", out);
+    free(out);
+
+    ck_assert_int_eq(h_run(&p, dir, "help", CMD_TIMEOUT, "run", "--help", NULL), 0);
+    out = h_out(&p);
+    ck_assert_msg(strstr(out, "usage: distlab run") != NULL, "run --help printed '%s'", out);
+    free(out);
+
+    ck_assert_int_eq(h_run(&p, dir, "unknown", CMD_TIMEOUT, "no-such-command", NULL), 2);
+    h_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+static Suite *process_suite(void)
+{
+    Suite *s = suite_create("process");
+    struct {
+        const char *name;
+        const TTest *tests[4];
+    } cases[] = {
+        {"run", {test_centralized_run, test_two_runs_at_once}},
+        {"crash", {test_kill_by_pid, test_kill_by_pid_restart, test_scheduled_faults}},
+        {"malformed", {test_malformed_messages}},
+        {"launcher", {test_sigint_launcher, test_sigkill_launcher}},
+        {"cli", {test_bad_config, test_command_line}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_set_timeout(tc, TCASE_TIMEOUT);
+        tcase_add_unchecked_fixture(tc, h_root_setup, h_root_teardown);
+        for (int k = 0; k < 4 && cases[i].tests[k]; k++)
+            tcase_add_test(tc, cases[i].tests[k]);
+        suite_add_tcase(s, tc);
+    }
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(process_suite());
+    srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY, default normal */
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

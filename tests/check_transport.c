@@ -1,0 +1,990 @@
+/* The transport over real POSIX message queues and shared memory: bursts into
+ * a depth-10 queue, two-way full queues, junk on the wire, bulk payloads
+ * through shared memory, the byte budget and cut links.
+ *
+ * Every test runs in its own run (random run id, its own segment and queues).
+ * The checked fixture creates the run in the forked test process and its
+ * teardown removes it there and asserts nothing is left. Check skips a checked
+ * teardown when the test failed (the test process _exits), so every run id is
+ * also recorded in a registry shared with the runner process, whose unchecked
+ * teardown removes whatever a failed test left behind. Helper processes never
+ * call ck_assert: they report through their exit status. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipc/loop.h"
+#include "ipc/mq.h"
+#include "ipc/shm.h"
+#include "ipc/transport.h"
+#include "ipc/util.h"
+#include "ipc/wire.h"
+
+#define DEADLINE_US (30 * 1000000LL) /* a deadlock becomes a failure, not a hang */
+#define MAX_KIDS 16
+
+/* ---- registry of live runs, shared with the runner process ---------------- */
+
+#define REG_MAX 32
+struct reg_entry {
+    _Atomic uint32_t id; /* 0: free */
+    _Atomic int32_t nq;  /* queues n0 .. n<nq-1> may exist */
+};
+static struct reg_entry *reg; /* MAP_SHARED, mapped in main() before any fork */
+
+static void reg_add(uint32_t id, int nq)
+{
+    for (int i = 0; i < REG_MAX; i++) {
+        uint32_t free_id = 0;
+        if (atomic_compare_exchange_strong(&reg[i].id, &free_id, id)) {
+            atomic_store(&reg[i].nq, nq);
+            return;
+        }
+    }
+    ck_abort_msg("run registry full");
+}
+
+static void reg_del(uint32_t id)
+{
+    for (int i = 0; i < REG_MAX; i++)
+        if (atomic_load(&reg[i].id) == id)
+            atomic_store(&reg[i].id, 0);
+}
+
+/* Unchecked teardown, in the runner process: remove what a failed test left. */
+static void sweep(void)
+{
+    for (int i = 0; i < REG_MAX; i++) {
+        uint32_t id = atomic_load(&reg[i].id);
+        if (!id)
+            continue;
+        for (int k = 0; k < atomic_load(&reg[i].nq); k++)
+            mq_unlink_queue(id, k);
+        shm_unlink_run(id);
+        fprintf(stderr, "check_transport: removed the IPC objects of run %08x (failed test)\n",
+                id);
+        atomic_store(&reg[i].id, 0);
+    }
+}
+
+/* ---- small helpers --------------------------------------------------------- */
+
+static uint32_t random_id(void)
+{
+    uint32_t id = 0;
+    while (id == 0)
+        ck_assert_int_eq(getrandom(&id, sizeof id, 0), (ssize_t)sizeof id);
+    return id;
+}
+
+/* Polling interval while waiting for a condition. */
+static void nap(void)
+{
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static uint64_t cnt(const struct shm_run *r, int k, int c)
+{
+    return atomic_load(&r->node[k].cnt[c]);
+}
+
+static bool queue_gone(uint32_t id, int k)
+{
+    char name[64];
+    mq_queue_name(name, sizeof name, id, k);
+    mqd_t q = mq_open(name, O_RDONLY | O_NONBLOCK);
+    if (q != (mqd_t)-1) {
+        mq_close(q);
+        return false;
+    }
+    return errno == ENOENT;
+}
+
+static bool segment_gone(uint32_t id)
+{
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof path, "/dev/shm/" SHM_PREFIX "%08x", id);
+    return stat(path, &st) < 0 && errno == ENOENT;
+}
+
+/* ---- the run fixture ------------------------------------------------------- */
+
+static struct {
+    struct shm_handle h;
+    struct shm_run *r;
+    uint32_t id;
+    int n;
+    bool live;
+    pid_t kids[MAX_KIDS]; /* 0 once reaped */
+    int nkids;
+} fx;
+
+static void run_create(int n)
+{
+    char err[DL_ERRLEN] = "";
+    memset(&fx, 0, sizeof fx);
+    fx.n = n;
+    for (int tries = 0;; tries++) {
+        fx.id = random_id();
+        reg_add(fx.id, n + 1);
+        int rc = shm_create(&fx.h, fx.id, n, err);
+        if (rc == 0)
+            break;
+        reg_del(fx.id); /* not ours: never remove another run's objects */
+        ck_assert_msg(rc == -EEXIST && tries < 5, "shm_create: %s", err);
+    }
+    fx.live = true;
+    fx.r = fx.h.run;
+    fx.r->msgsize = (uint32_t)mq_msgsize_for(n);
+    fx.r->maxmsg = MQ_DEPTH;
+    for (int k = 0; k <= n; k++) {
+        int rc = mq_create_queue(fx.id, k, fx.r->msgsize, n + 1, err);
+        ck_assert_msg(rc == 0, "mq_create_queue(n%d): %s", k, err);
+    }
+}
+
+static void setup_n2(void) { run_create(2); }
+static void setup_n3(void) { run_create(3); }
+static void setup_n9(void) { run_create(9); }
+
+/* Checked teardown. Idempotent: in CK_FORK=no mode a failed assertion here
+ * jumps back into Check, which runs the teardown again. */
+static void run_destroy(void)
+{
+    if (!fx.live)
+        return;
+    fx.live = false;
+    for (int i = 0; i < fx.nkids; i++) {
+        if (fx.kids[i] > 0) {
+            kill(fx.kids[i], SIGKILL);
+            waitpid(fx.kids[i], NULL, 0);
+            fx.kids[i] = 0;
+        }
+    }
+    int unlinked[DL_MAX_NODES + 1];
+    for (int k = 0; k <= fx.n; k++)
+        unlinked[k] = mq_unlink_queue(fx.id, k);
+    shm_detach(&fx.h);
+    int seg = shm_unlink_run(fx.id);
+    reg_del(fx.id);
+
+    for (int k = 0; k <= fx.n; k++)
+        ck_assert_msg(unlinked[k] == 0, "mq_unlink_queue(n%d): %s", k, strerror(-unlinked[k]));
+    ck_assert_msg(seg == 0, "shm_unlink_run: %s", strerror(-seg));
+    ck_assert_msg(segment_gone(fx.id), "/dev/shm/distlab.%08x still exists", fx.id);
+    for (int k = 0; k <= fx.n; k++)
+        ck_assert_msg(queue_gone(fx.id, k), "queue n%d of run %08x still opens", k, fx.id);
+}
+
+/* ---- helper processes ------------------------------------------------------ */
+
+/* Fork a helper that runs fn(arg) and _exits with its result (0 = success).
+ * It dies with the test process (PR_SET_PDEATHSIG) and never touches Check. */
+static pid_t spawn(int (*fn)(void *), void *arg)
+{
+    ck_assert_int_lt(fx.nkids, MAX_KIDS);
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(99);
+        _exit(fn(arg));
+    }
+    fx.kids[fx.nkids++] = pid;
+    return pid;
+}
+
+/* Reap pid before the deadline: its wait status, or -1 on timeout. */
+static int wait_kid(pid_t pid, int64_t deadline)
+{
+    for (;;) {
+        int st;
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid) {
+            for (int i = 0; i < fx.nkids; i++)
+                if (fx.kids[i] == pid)
+                    fx.kids[i] = 0;
+            return st;
+        }
+        if (w < 0 && errno != EINTR)
+            return -1;
+        if (dl_mono_us() > deadline)
+            return -1;
+        nap();
+    }
+}
+
+static void assert_exit0(pid_t pid, int st, const char *who)
+{
+    ck_assert_msg(st != -1, "%s (pid %d) did not finish before the deadline", who, (int)pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s (pid %d) %s %d", who, (int)pid,
+                  WIFEXITED(st) ? "exited with" : "was killed by signal",
+                  WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+}
+
+/* Block until the start pipe's write end is closed by the test process. */
+static int wait_go(int fd)
+{
+    char c;
+    ssize_t r;
+    do {
+        r = read(fd, &c, 1);
+    } while (r < 0 && errno == EINTR);
+    close(fd);
+    return r == 0 ? 0 : -1;
+}
+
+/* ---- 1. burst: 8 senders into one depth-10 queue ------------------------- */
+
+#define BURST_SENDERS 8
+#define BURST_MSGS 1000
+#define BURST_RECEIVER 9
+#define BURST_TYPE 0x0100
+
+struct burst_kid {
+    int self;
+    int go_rd, go_wr;
+};
+
+/* Exit codes of a burst sender. */
+enum { K_GO = 2, K_LOOP, K_OPEN, K_SEND, K_ONCE, K_DRAIN };
+
+static int burst_sender(void *arg)
+{
+    struct burst_kid *b = arg;
+    char err[DL_ERRLEN];
+    close(b->go_wr);
+    if (wait_go(b->go_rd) < 0)
+        return K_GO;
+    struct loop l;
+    struct transport t;
+    if (loop_init(&l, err) < 0)
+        return K_LOOP;
+    if (transport_open(&t, &l, fx.r, b->self, err) < 0)
+        return K_OPEN;
+    for (int seq = 0; seq < BURST_MSGS; seq++) {
+        struct wire_hdr h = {.type = BURST_TYPE, .to = BURST_RECEIVER};
+        h.f[0] = seq;
+        h.f[1] = b->self;
+        if (transport_send(&t, &h, NULL) != 0)
+            return K_SEND;
+    }
+    int64_t deadline = dl_mono_us() + DEADLINE_US;
+    while (transport_backlog(&t) > 0) {
+        if (loop_once(&l, 100) < 0)
+            return K_ONCE;
+        if (dl_mono_us() > deadline)
+            return K_DRAIN;
+    }
+    transport_close(&t);
+    loop_fini(&l);
+    return 0;
+}
+
+struct burst_rx {
+    struct transport *t;
+    int64_t next[BURST_SENDERS + 1]; /* next expected sequence per sender */
+    int total;
+    bool bad;
+    char why[256];
+};
+
+static void burst_on_in(struct loop *l, struct loop_watch *w, uint32_t events)
+{
+    (void)l;
+    (void)events;
+    struct burst_rx *s = w->arg;
+    for (;;) {
+        struct wire_hdr h;
+        const uint8_t *p;
+        int rc = transport_recv(s->t, &h, &p);
+        if (rc == 0)
+            return;
+        if (rc != 1) {
+            if (!s->bad)
+                snprintf(s->why, sizeof s->why, "transport_recv returned %d (%s)", rc,
+                         wire_err_name(s->t->last_err));
+            s->bad = true;
+            return;
+        }
+        s->total++;
+        if (h.from < 1 || h.from > BURST_SENDERS || h.type != BURST_TYPE || h.f[1] != h.from ||
+            h.len != 0 || h.f[0] != s->next[h.from]) {
+            if (!s->bad)
+                snprintf(s->why, sizeof s->why,
+                         "message #%d: from %u type %#x f[0] %lld f[1] %lld, expected seq %lld",
+                         s->total, h.from, h.type, (long long)h.f[0], (long long)h.f[1],
+                         h.from >= 1 && h.from <= BURST_SENDERS ? (long long)s->next[h.from]
+                                                                : -1LL);
+            s->bad = true;
+            continue;
+        }
+        s->next[h.from]++;
+    }
+}
+
+START_TEST(test_burst_fifo)
+{
+    struct shm_run *r = fx.r;
+    char err[DL_ERRLEN];
+    int go[2];
+    ck_assert_int_eq(pipe(go), 0);
+    struct burst_kid kids[BURST_SENDERS];
+    pid_t pids[BURST_SENDERS];
+    for (int i = 0; i < BURST_SENDERS; i++) {
+        kids[i] = (struct burst_kid){.self = i + 1, .go_rd = go[0], .go_wr = go[1]};
+        pids[i] = spawn(burst_sender, &kids[i]);
+    }
+    close(go[0]);
+
+    struct loop l;
+    struct transport t;
+    ck_assert_msg(loop_init(&l, err) == 0, "%s", err);
+    ck_assert_msg(transport_open(&t, &l, r, BURST_RECEIVER, err) == 0, "%s", err);
+    struct burst_rx s = {.t = &t};
+    struct loop_watch in = {0};
+    ck_assert_int_eq(loop_add(&l, &in, t.inbox, EPOLLIN, burst_on_in, &s), 0);
+
+    /* Start all senders at once, then let the queue fill: receive only once
+     * every sender has made its first 100 sends (sent or backlogged). */
+    close(go[1]);
+    int64_t deadline = dl_mono_us() + DEADLINE_US;
+    for (int k = 1; k <= BURST_SENDERS; k++) {
+        while (cnt(r, k, CNT_SENT) + cnt(r, k, CNT_QUEUE_FULL) < 100) {
+            ck_assert_msg(dl_mono_us() < deadline,
+                          "sender %d made only %llu sends before the deadline", k,
+                          (unsigned long long)(cnt(r, k, CNT_SENT) + cnt(r, k, CNT_QUEUE_FULL)));
+            int st;
+            ck_assert_msg(waitpid(pids[k - 1], &st, WNOHANG) == 0,
+                          "sender %d exited early (status %#x)", k, st);
+            nap();
+        }
+    }
+
+    while (s.total < BURST_SENDERS * BURST_MSGS && !s.bad) {
+        ck_assert_msg(dl_mono_us() < deadline,
+                      "deadlock? %d of %d messages received before the deadline", s.total,
+                      BURST_SENDERS * BURST_MSGS);
+        ck_assert_int_ge(loop_once(&l, 100), 0);
+    }
+    ck_assert_msg(!s.bad, "%s", s.why);
+
+    for (int i = 0; i < BURST_SENDERS; i++) {
+        char who[32];
+        snprintf(who, sizeof who, "sender %d", i + 1);
+        assert_exit0(pids[i], wait_kid(pids[i], deadline), who);
+    }
+    /* Every sender is gone: nothing more may arrive (no duplicates). */
+    struct wire_hdr h;
+    const uint8_t *p;
+    ck_assert_int_eq(transport_recv(&t, &h, &p), 0);
+    ck_assert_int_eq(s.total, BURST_SENDERS * BURST_MSGS);
+    for (int k = 1; k <= BURST_SENDERS; k++)
+        ck_assert_int_eq(s.next[k], BURST_MSGS);
+
+    uint64_t full = 0, hwm = 0;
+    for (int k = 1; k <= BURST_SENDERS; k++) {
+        ck_assert_uint_eq(cnt(r, k, CNT_SENT), BURST_MSGS);
+        ck_assert_uint_eq(cnt(r, k, CNT_BACKLOG_NOW), 0);
+        ck_assert_uint_eq(cnt(r, k, CNT_DROPPED), 0);
+        full += cnt(r, k, CNT_QUEUE_FULL);
+        hwm += cnt(r, k, CNT_BACKLOG_HWM);
+    }
+    ck_assert_uint_gt(full, 0);
+    ck_assert_uint_gt(hwm, 0);
+    ck_assert_uint_eq(cnt(r, BURST_RECEIVER, CNT_MALFORMED), 0);
+    ck_assert_uint_eq(cnt(r, BURST_RECEIVER, CNT_DROPPED), 0);
+
+    loop_del(&l, &in);
+    transport_close(&t);
+    loop_fini(&l);
+}
+END_TEST
+
+/* ---- 2. two-way full queues ---------------------------------------------- */
+
+#define TWO_MSGS 5000
+#define TWO_CHUNK 100 /* > MQ_DEPTH: the first chunk alone fills the peer queue */
+#define TWO_TYPE 0x0101
+
+struct two_node {
+    int self, peer;
+    int go_rd, go_wr; /* -1 in the test process */
+    struct transport t;
+    int64_t expect;
+    bool bad;
+};
+
+static void two_on_in(struct loop *l, struct loop_watch *w, uint32_t events)
+{
+    (void)l;
+    (void)events;
+    struct two_node *s = w->arg;
+    struct wire_hdr h;
+    const uint8_t *p;
+    int rc;
+    while ((rc = transport_recv(&s->t, &h, &p)) == 1) {
+        int64_t echo = 0;
+        if (h.len == sizeof echo)
+            memcpy(&echo, p, sizeof echo);
+        if (h.from != s->peer || h.type != TWO_TYPE || h.f[0] != s->expect ||
+            h.len != sizeof echo || echo != ~s->expect)
+            s->bad = true;
+        s->expect++;
+    }
+    if (rc != 0)
+        s->bad = true;
+}
+
+/* One node: send TWO_MSGS in chunks, receiving between chunks, until all
+ * are sent and received and the backlog is empty. 0 on success. */
+static int two_way_node(void *arg)
+{
+    struct two_node *s = arg;
+    char err[DL_ERRLEN];
+    if (s->go_wr >= 0)
+        close(s->go_wr);
+    if (s->go_rd >= 0 && wait_go(s->go_rd) < 0)
+        return 20;
+    struct loop l;
+    if (loop_init(&l, err) < 0)
+        return 21;
+    if (transport_open(&s->t, &l, fx.r, s->self, err) < 0)
+        return 22;
+    struct loop_watch in = {0};
+    if (loop_add(&l, &in, s->t.inbox, EPOLLIN, two_on_in, s) < 0)
+        return 23;
+    int64_t deadline = dl_mono_us() + DEADLINE_US;
+    int sent = 0;
+    while (sent < TWO_MSGS || s->expect < TWO_MSGS || transport_backlog(&s->t) > 0) {
+        for (int i = 0; i < TWO_CHUNK && sent < TWO_MSGS; i++, sent++) {
+            struct wire_hdr h = {.type = TWO_TYPE, .to = (uint16_t)s->peer};
+            int64_t echo = ~(int64_t)sent;
+            h.f[0] = sent;
+            h.len = sizeof echo;
+            if (transport_send(&s->t, &h, &echo) != 0)
+                return 24;
+        }
+        if (loop_once(&l, sent < TWO_MSGS ? 0 : 100) < 0)
+            return 25;
+        if (s->bad)
+            return 26;
+        if (dl_mono_us() > deadline)
+            return 27;
+    }
+    if (s->expect != TWO_MSGS)
+        return 28;
+    loop_del(&l, &in);
+    transport_close(&s->t);
+    loop_fini(&l);
+    return 0;
+}
+
+START_TEST(test_two_way_no_deadlock)
+{
+    struct shm_run *r = fx.r;
+    int go[2];
+    ck_assert_int_eq(pipe(go), 0);
+    struct two_node b = {.self = 2, .peer = 1, .go_rd = go[0], .go_wr = go[1]};
+    pid_t pid = spawn(two_way_node, &b);
+    close(go[0]);
+    struct two_node a = {.self = 1, .peer = 2, .go_rd = -1, .go_wr = -1};
+    close(go[1]); /* both start now */
+    int rc = two_way_node(&a);
+    int st = wait_kid(pid, dl_mono_us() + DEADLINE_US);
+    ck_assert_msg(rc == 0, "node 1 failed with %d after receiving %lld (backlog %llu)", rc,
+                  (long long)a.expect, (unsigned long long)transport_backlog(&a.t));
+    assert_exit0(pid, st, "node 2");
+    ck_assert_int_eq(a.expect, TWO_MSGS);
+    for (int k = 1; k <= 2; k++) {
+        ck_assert_uint_eq(cnt(r, k, CNT_SENT), TWO_MSGS);
+        ck_assert_uint_eq(cnt(r, k, CNT_BACKLOG_NOW), 0);
+        ck_assert_uint_eq(cnt(r, k, CNT_MALFORMED), 0);
+        ck_assert_uint_eq(cnt(r, k, CNT_DROPPED), 0);
+    }
+    /* Nobody receives before sending a first chunk of 100, so whoever
+     * receives first has already found the other's queue full. */
+    ck_assert_uint_gt(cnt(r, 1, CNT_QUEUE_FULL) + cnt(r, 2, CNT_QUEUE_FULL), 0);
+}
+END_TEST
+
+/* ---- 3. junk on the wire ------------------------------------------------- */
+
+/* A valid header from node 1 to node 2 of this run, as it would be encoded. */
+static struct wire_hdr good_hdr(void)
+{
+    struct wire_hdr h = {.magic = WIRE_MAGIC, .version = WIRE_VERSION, .type = 0x0100,
+                         .run_id = fx.id, .from = 1, .to = 2};
+    return h;
+}
+
+static void raw_send(mqd_t q, const void *buf, size_t len)
+{
+    ck_assert_msg(mq_send(q, buf, len, 0) == 0, "mq_send: %s", strerror(errno));
+}
+
+START_TEST(test_junk_rejected)
+{
+    struct shm_run *r = fx.r;
+    char err[DL_ERRLEN];
+    struct loop l;
+    struct transport t;
+    ck_assert_msg(loop_init(&l, err) == 0, "%s", err);
+    ck_assert_msg(transport_open(&t, &l, r, 2, err) == 0, "%s", err);
+    char name[64];
+    mq_queue_name(name, sizeof name, fx.id, 2);
+    mqd_t q = mq_open(name, O_WRONLY | O_NONBLOCK);
+    ck_assert_msg(q != (mqd_t)-1, "mq_open %s: %s", name, strerror(errno));
+
+    /* A real bulk slot of node 1 addressed to node 2, to aim a descriptor
+     * with the wrong sequence number at. */
+    struct shm_bulk_slot *slot = shm_bulk(r, 1, 3);
+    slot->len = 100;
+    atomic_store(&slot->to, 2);
+    atomic_store(&slot->to_incarnation, 0);
+    atomic_store(&slot->seq, 77);
+
+    enum { NCASE = 11 };
+    uint8_t buf[NCASE][256];
+    size_t len[NCASE];
+    int want[NCASE];
+    const char *what[NCASE];
+    int c = 0;
+    struct wire_hdr h;
+    struct wire_bulk d;
+
+    what[c] = "64 random bytes";
+    ck_assert_int_eq(getrandom(buf[c], 64, 0), 64);
+    if (memcmp(buf[c], &(uint32_t){WIRE_MAGIC}, 4) == 0)
+        buf[c][0] ^= 0xff;
+    len[c] = 64, want[c++] = WIRE_ERR_MAGIC;
+
+    what[c] = "10 bytes";
+    memset(buf[c], 0x44, 10);
+    len[c] = 10, want[c++] = WIRE_ERR_SHORT;
+
+    what[c] = "wrong magic";
+    h = good_hdr(), h.magic ^= 0x01000000u;
+    memcpy(buf[c], &h, sizeof h), len[c] = sizeof h, want[c++] = WIRE_ERR_MAGIC;
+
+    what[c] = "wrong version";
+    h = good_hdr(), h.version = WIRE_VERSION + 1;
+    memcpy(buf[c], &h, sizeof h), len[c] = sizeof h, want[c++] = WIRE_ERR_VERSION;
+
+    what[c] = "wrong run id";
+    h = good_hdr(), h.run_id = fx.id ^ 0x80000000u;
+    memcpy(buf[c], &h, sizeof h), len[c] = sizeof h, want[c++] = WIRE_ERR_RUN;
+
+    what[c] = "from 99";
+    h = good_hdr(), h.from = 99;
+    memcpy(buf[c], &h, sizeof h), len[c] = sizeof h, want[c++] = WIRE_ERR_FROM;
+
+    what[c] = "to 3";
+    h = good_hdr(), h.to = 3;
+    memcpy(buf[c], &h, sizeof h), len[c] = sizeof h, want[c++] = WIRE_ERR_TO;
+
+    what[c] = "length 5, 3 bytes sent";
+    h = good_hdr(), h.len = 5;
+    memcpy(buf[c], &h, sizeof h);
+    memcpy(buf[c] + sizeof h, "abc", 3);
+    len[c] = sizeof h + 3, want[c++] = WIRE_ERR_LEN;
+
+    what[c] = "unknown flag";
+    h = good_hdr(), h.flags = 0x80;
+    memcpy(buf[c], &h, sizeof h), len[c] = sizeof h, want[c++] = WIRE_ERR_FLAGS;
+
+    what[c] = "bulk descriptor for slot 999";
+    h = good_hdr(), h.flags = WIRE_F_BULK, h.len = sizeof d;
+    d = (struct wire_bulk){.slot = 999, .len = 100, .seq = 77};
+    memcpy(buf[c], &h, sizeof h), memcpy(buf[c] + sizeof h, &d, sizeof d);
+    len[c] = sizeof h + sizeof d, want[c++] = WIRE_ERR_FLAGS;
+
+    what[c] = "bulk descriptor with the wrong seq";
+    h = good_hdr(), h.flags = WIRE_F_BULK, h.len = sizeof d;
+    d = (struct wire_bulk){.slot = 3, .len = 100, .seq = 78};
+    memcpy(buf[c], &h, sizeof h), memcpy(buf[c] + sizeof h, &d, sizeof d);
+    len[c] = sizeof h + sizeof d, want[c++] = WIRE_ERR_BULK;
+    ck_assert_int_eq(c, NCASE);
+
+    uint64_t kinds[WIRE_ERR_COUNT] = {0};
+    for (int i = 0; i < NCASE; i++) {
+        raw_send(q, buf[i], len[i]);
+        const uint8_t *p;
+        t.last_err = WIRE_OK;
+        int rc = transport_recv(&t, &h, &p);
+        ck_assert_msg(rc == 2, "%s: transport_recv returned %d, not 2", what[i], rc);
+        ck_assert_msg(t.last_err == want[i], "%s: rejected as %s, not %s", what[i],
+                      wire_err_name(t.last_err), wire_err_name(want[i]));
+        kinds[want[i]]++;
+    }
+    /* The mismatched descriptor left the real slot alone. */
+    ck_assert_uint_eq(atomic_load(&slot->seq), 77);
+
+    /* Then a valid message, encoded by wire_encode. */
+    h = (struct wire_hdr){.type = 0x0100, .run_id = fx.id, .from = 1, .to = 2, .len = 5};
+    h.f[0] = 42;
+    uint8_t ok[128];
+    int n = wire_encode(ok, sizeof ok, &h, "hello");
+    ck_assert_int_eq(n, (int)sizeof h + 5);
+    raw_send(q, ok, (size_t)n);
+    struct wire_hdr got;
+    const uint8_t *p;
+    ck_assert_int_eq(transport_recv(&t, &got, &p), 1);
+    ck_assert_uint_eq(got.from, 1);
+    ck_assert_uint_eq(got.to, 2);
+    ck_assert_uint_eq(got.type, 0x0100);
+    ck_assert_uint_eq(got.len, 5);
+    ck_assert_int_eq(got.f[0], 42);
+    ck_assert_mem_eq(p, "hello", 5);
+    ck_assert_int_eq(transport_recv(&t, &got, &p), 0);
+
+    ck_assert_uint_eq(cnt(r, 2, CNT_MALFORMED), NCASE);
+    for (int k = 0; k < WIRE_ERR_COUNT; k++)
+        ck_assert_msg(atomic_load(&r->node[2].malformed_kind[k]) == kinds[k],
+                      "malformed_kind[%s] = %llu, expected %llu", wire_err_name(k),
+                      (unsigned long long)atomic_load(&r->node[2].malformed_kind[k]),
+                      (unsigned long long)kinds[k]);
+    ck_assert_uint_eq(kinds[WIRE_ERR_MAGIC], 2);
+    ck_assert_uint_eq(kinds[WIRE_ERR_FLAGS], 2);
+    ck_assert_uint_eq(cnt(r, 2, CNT_DROPPED), 0);
+
+    mq_close(q);
+    transport_close(&t);
+    loop_fini(&l);
+}
+END_TEST
+
+/* ---- 4. bulk payloads through shared memory ------------------------------ */
+
+struct pair {
+    struct loop l1, l2;
+    struct transport t1, t2; /* nodes 1 and 2 of the fixture's run */
+};
+
+static void pair_open(struct pair *pr)
+{
+    char err[DL_ERRLEN];
+    ck_assert_msg(loop_init(&pr->l1, err) == 0, "%s", err);
+    ck_assert_msg(loop_init(&pr->l2, err) == 0, "%s", err);
+    ck_assert_msg(transport_open(&pr->t1, &pr->l1, fx.r, 1, err) == 0, "%s", err);
+    ck_assert_msg(transport_open(&pr->t2, &pr->l2, fx.r, 2, err) == 0, "%s", err);
+}
+
+static void pair_close(struct pair *pr)
+{
+    transport_close(&pr->t1);
+    transport_close(&pr->t2);
+    loop_fini(&pr->l1);
+    loop_fini(&pr->l2);
+}
+
+static int slots_in_use(struct shm_run *r, int from)
+{
+    int used = 0;
+    for (int i = 0; i < SHM_BULK_SLOTS; i++)
+        used += atomic_load(&shm_bulk(r, from, i)->seq) != 0;
+    return used;
+}
+
+static void pattern(uint8_t *buf, size_t len, uint32_t salt)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)((i * 131u + (i >> 8) * 7u + salt) & 0xff);
+}
+
+/* Send len patterned bytes 1 -> 2; check how they travel and that they arrive. */
+static void send_and_check(struct pair *pr, size_t len, bool bulk)
+{
+    struct shm_run *r = fx.r;
+    uint8_t *out = malloc(len), *copy = malloc(len);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_ptr_nonnull(copy);
+    pattern(out, len, (uint32_t)len);
+    memcpy(copy, out, len);
+    struct wire_hdr h = {.type = 0x0102, .to = 2, .len = (uint32_t)len};
+    h.f[0] = (int64_t)len;
+    ck_assert_int_eq(transport_send(&pr->t1, &h, out), 0);
+    memset(out, 0, len); /* the transport must have copied it */
+    ck_assert_int_eq(slots_in_use(r, 1), bulk ? 1 : 0);
+
+    struct wire_hdr got;
+    const uint8_t *p;
+    ck_assert_int_eq(transport_recv(&pr->t2, &got, &p), 1);
+    ck_assert_uint_eq(got.from, 1);
+    ck_assert_uint_eq(got.flags, 0);
+    ck_assert_uint_eq(got.len, len);
+    ck_assert_int_eq(got.f[0], (int64_t)len);
+    ck_assert_msg(memcmp(p, copy, len) == 0, "payload of %zu bytes corrupted", len);
+    ck_assert_int_eq(slots_in_use(r, 1), 0); /* freed: every seq is 0 again */
+    free(out);
+    free(copy);
+}
+
+START_TEST(test_bulk_payload)
+{
+    struct shm_run *r = fx.r;
+    ck_assert_uint_eq(r->msgsize, 1024);
+    struct pair pr;
+    pair_open(&pr);
+
+    send_and_check(&pr, 20000, true);
+    /* The boundaries: the largest inline payload, the smallest bulk one,
+     * the largest bulk one, and another 20,000 bytes into the next slot. */
+    send_and_check(&pr, 1024 - sizeof(struct wire_hdr), false);
+    send_and_check(&pr, 1024 - sizeof(struct wire_hdr) + 1, true);
+    send_and_check(&pr, SHM_BULK_MAX, true);
+    send_and_check(&pr, 20000, true);
+
+    /* The raw queue message of a bulk send is only a header and a descriptor. */
+    uint8_t *big = calloc(1, SHM_BULK_MAX + 1);
+    ck_assert_ptr_nonnull(big);
+    struct wire_hdr h = {.type = 0x0102, .to = 2, .len = 20000};
+    ck_assert_int_eq(transport_send(&pr.t1, &h, big), 0);
+    uint8_t raw[1024];
+    ssize_t n = mq_receive(pr.t2.inbox, (char *)raw, sizeof raw, NULL);
+    ck_assert_int_eq(n, (ssize_t)(sizeof(struct wire_hdr) + sizeof(struct wire_bulk)));
+    struct wire_hdr rh;
+    struct wire_bulk d;
+    memcpy(&rh, raw, sizeof rh);
+    memcpy(&d, raw + sizeof rh, sizeof d);
+    ck_assert_uint_eq(rh.flags, WIRE_F_BULK);
+    ck_assert_uint_eq(d.len, 20000);
+    ck_assert_uint_lt(d.slot, SHM_BULK_SLOTS);
+    ck_assert_uint_eq(atomic_load(&shm_bulk(r, 1, (int)d.slot)->seq), d.seq);
+    atomic_store(&shm_bulk(r, 1, (int)d.slot)->seq, 0);
+
+    /* Too big even for a slot. */
+    h = (struct wire_hdr){.type = 0x0102, .to = 2, .len = (uint32_t)SHM_BULK_MAX + 1};
+    ck_assert_int_eq(transport_send(&pr.t1, &h, big), -EMSGSIZE);
+    ck_assert_int_eq(slots_in_use(r, 1), 0);
+    struct wire_hdr got;
+    const uint8_t *p;
+    ck_assert_int_eq(transport_recv(&pr.t2, &got, &p), 0);
+    ck_assert_uint_eq(cnt(r, 2, CNT_MALFORMED), 0);
+    free(big);
+    pair_close(&pr);
+}
+END_TEST
+
+/* ---- 5. the message-queue byte budget ------------------------------------ */
+
+#define BUDGET_LIMIT 20000
+#define BUDGET_TRIES 8
+#define BUDGET_NQUEUES 6
+
+struct budget_result {
+    int rc;      /* of the failing mq_create_queue (0 if none failed) */
+    int created; /* queues created before it */
+    int unlinked;
+    char err[DL_ERRLEN];
+};
+
+struct budget_arg {
+    uint32_t id;
+    struct budget_result *res; /* MAP_SHARED */
+};
+
+static int budget_child(void *arg)
+{
+    struct budget_arg *a = arg;
+    struct budget_result *res = a->res;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MSGQUEUE, &rl) < 0)
+        return 30;
+    rl.rlim_cur = BUDGET_LIMIT; /* the hard limit stays */
+    if (setrlimit(RLIMIT_MSGQUEUE, &rl) < 0)
+        return 31;
+    for (int k = 0; k < BUDGET_TRIES; k++) {
+        int rc = mq_create_queue(a->id, k, 1024, BUDGET_NQUEUES, res->err);
+        if (rc < 0) {
+            res->rc = rc;
+            break;
+        }
+        res->created++;
+    }
+    for (int k = 0; k < res->created; k++)
+        res->unlinked += mq_unlink_queue(a->id, k) == 0;
+    return 0;
+}
+
+START_TEST(test_budget_error)
+{
+    struct budget_result *res = mmap(NULL, sizeof *res, PROT_READ | PROT_WRITE,
+                                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(res, MAP_FAILED);
+    memset(res, 0, sizeof *res);
+    struct budget_arg a = {.id = random_id(), .res = res};
+    reg_add(a.id, BUDGET_TRIES);
+    pid_t pid = spawn(budget_child, &a);
+    int st = wait_kid(pid, dl_mono_us() + DEADLINE_US);
+    /* Whatever happened, nothing of this run may remain. */
+    for (int k = 0; k < BUDGET_TRIES; k++)
+        mq_unlink_queue(a.id, k);
+    reg_del(a.id);
+    for (int k = 0; k < BUDGET_TRIES; k++)
+        ck_assert_msg(queue_gone(a.id, k), "queue n%d of run %08x still opens", k, a.id);
+    assert_exit0(pid, st, "budget child");
+
+    ck_assert_msg(res->rc != 0, "%d queues of 10 x 1024 B fit in %d bytes", BUDGET_TRIES,
+                  BUDGET_LIMIT);
+    ck_assert_int_eq(res->rc, -EMFILE);
+    ck_assert_int_lt(res->created, 2); /* 10 x 1 KiB + overhead: at most one fits */
+    ck_assert_int_eq(res->unlinked, res->created);
+    char want[64];
+    ck_assert_msg(strstr(res->err, "RLIMIT_MSGQUEUE"), "no limit named: %s", res->err);
+    ck_assert_msg(strstr(res->err, "distlab clean"), "no advice: %s", res->err);
+    snprintf(want, sizeof want, "%d queues", BUDGET_NQUEUES);
+    ck_assert_msg(strstr(res->err, want), "no queue count: %s", res->err);
+    snprintf(want, sizeof want, "%d", BUDGET_LIMIT);
+    ck_assert_msg(strstr(res->err, want), "no budget in bytes: %s", res->err);
+    munmap(res, sizeof *res);
+}
+END_TEST
+
+START_TEST(test_sizing)
+{
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_MSGQUEUE, &rl), 0);
+    ck_assert_msg(rl.rlim_cur == 819200 || rl.rlim_cur == RLIM_INFINITY,
+                  "these figures assume the default RLIMIT_MSGQUEUE, not %llu",
+                  (unsigned long long)rl.rlim_cur);
+    ck_assert_uint_eq(mq_msgsize_for(3), 1024);
+    ck_assert_uint_eq(mq_msgsize_for(5), 1024);
+    ck_assert_uint_eq(mq_msgsize_for(64), 256);
+    ck_assert_uint_lt(mq_bytes_for(65, mq_msgsize_for(64)), 819200); /* 64 nodes fit */
+    ck_assert_uint_le(2 * mq_bytes_for(6, mq_msgsize_for(5)), 819200); /* two runs of 5 */
+    /* The size never grows with N. */
+    for (int n = 2; n < DL_MAX_NODES; n++)
+        ck_assert_uint_le(mq_msgsize_for(n + 1), mq_msgsize_for(n));
+}
+END_TEST
+
+/* ---- 6. cut links -------------------------------------------------------- */
+
+START_TEST(test_cut_link)
+{
+    struct shm_run *r = fx.r;
+    struct pair pr;
+    pair_open(&pr);
+    struct wire_hdr h, got;
+    const uint8_t *p;
+
+    atomic_store(&r->cut[1][2], 1);
+    h = (struct wire_hdr){.type = 0x0100, .to = 2};
+    h.f[0] = 1;
+    ck_assert_int_eq(transport_send(&pr.t1, &h, NULL), 0);
+    ck_assert_int_eq(transport_recv(&pr.t2, &got, &p), 3);
+    ck_assert_uint_eq(got.from, 1);
+    ck_assert_int_eq(got.f[0], 1);
+    ck_assert_uint_eq(cnt(r, 2, CNT_DROPPED), 1);
+    ck_assert_int_eq(transport_recv(&pr.t2, &got, &p), 0);
+
+    /* The cut is one-way: 2 -> 1 still arrives. */
+    h = (struct wire_hdr){.type = 0x0100, .to = 1};
+    h.f[0] = 2;
+    ck_assert_int_eq(transport_send(&pr.t2, &h, NULL), 0);
+    ck_assert_int_eq(transport_recv(&pr.t1, &got, &p), 1);
+    ck_assert_int_eq(got.f[0], 2);
+
+    /* A bulk payload across the cut is dropped too, and its slot freed. */
+    uint8_t big[5000];
+    pattern(big, sizeof big, 5);
+    h = (struct wire_hdr){.type = 0x0100, .to = 2, .len = sizeof big};
+    ck_assert_int_eq(transport_send(&pr.t1, &h, big), 0);
+    ck_assert_int_eq(transport_recv(&pr.t2, &got, &p), 3);
+    ck_assert_uint_eq(cnt(r, 2, CNT_DROPPED), 2);
+    ck_assert_int_eq(slots_in_use(r, 1), 0);
+
+    atomic_store(&r->cut[1][2], 0);
+    h = (struct wire_hdr){.type = 0x0100, .to = 2};
+    h.f[0] = 3;
+    ck_assert_int_eq(transport_send(&pr.t1, &h, NULL), 0);
+    ck_assert_int_eq(transport_recv(&pr.t2, &got, &p), 1);
+    ck_assert_uint_eq(got.from, 1);
+    ck_assert_int_eq(got.f[0], 3);
+    ck_assert_uint_eq(cnt(r, 2, CNT_DROPPED), 2);
+    ck_assert_uint_eq(cnt(r, 2, CNT_MALFORMED), 0);
+    pair_close(&pr);
+}
+END_TEST
+
+/* ---- suite --------------------------------------------------------------- */
+
+static TCase *tcase(const char *name, void (*setup)(void))
+{
+    TCase *tc = tcase_create(name);
+    if (setup)
+        tcase_add_checked_fixture(tc, setup, run_destroy);
+    tcase_add_unchecked_fixture(tc, NULL, sweep);
+    tcase_set_timeout(tc, 60);
+    return tc;
+}
+
+static Suite *transport_suite(void)
+{
+    Suite *s = suite_create("transport");
+    TCase *tc = tcase("burst", setup_n9);
+    tcase_add_test(tc, test_burst_fifo);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("two_way", setup_n2);
+    tcase_add_test(tc, test_two_way_no_deadlock);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("junk", setup_n3);
+    tcase_add_test(tc, test_junk_rejected);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("bulk", setup_n3);
+    tcase_add_test(tc, test_bulk_payload);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("budget", NULL);
+    tcase_add_test(tc, test_budget_error);
+    tcase_add_test(tc, test_sizing);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("cut", setup_n3);
+    tcase_add_test(tc, test_cut_link);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    reg = mmap(NULL, REG_MAX * sizeof *reg, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+               -1, 0);
+    if (reg == MAP_FAILED) {
+        perror("mmap");
+        return 1;
+    }
+    SRunner *sr = srunner_create(transport_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    sweep();
+    munmap(reg, REG_MAX * sizeof *reg);
+    return failed ? 1 : 0;
+}
