@@ -84,12 +84,17 @@ static int grow(struct trace_writer *w)
 
 struct trace_rec *trace_emit(struct trace_writer *w, struct trace_rec *r)
 {
+    if (r->t_us == 0)
+        r->t_us = trace_now(w);
+    return trace_emit_at(w, r);
+}
+
+struct trace_rec *trace_emit_at(struct trace_writer *w, struct trace_rec *r)
+{
     if (!w->map)
         return NULL;
     if (w->used + sizeof *r > w->cap && grow(w) < 0)
         return NULL; /* disk full: the trace ends here, the run goes on */
-    if (r->t_us == 0)
-        r->t_us = trace_now(w);
     r->seq = w->seq++;
     if (r->incarnation == 0)
         r->incarnation = w->incarnation; /* supervisor records name their subject's */

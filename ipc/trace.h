@@ -80,6 +80,8 @@ int trace_open(struct trace_writer *w, const char *rundir, int node, int incarna
  * Returns the record in the file (valid until the next emit) so a caller can
  * fill in an outcome it learns just after acting, or NULL. */
 struct trace_rec *trace_emit(struct trace_writer *w, struct trace_rec *r);
+/* Append r exactly as given (its t_us too): for traces of simulated runs. */
+struct trace_rec *trace_emit_at(struct trace_writer *w, struct trace_rec *r);
 /* The current run-relative time. */
 int64_t trace_now(const struct trace_writer *w);
 void trace_close(struct trace_writer *w);

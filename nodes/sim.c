@@ -331,6 +331,7 @@ static int start_node(struct sim *s, int id)
         return -EINVAL;
     nd->state = N_UP;
     nd->wanting = nd->in_cs = false;
+    record(s, TR_START, id, 0, 0, 0, 0, 0, 0);
     struct algo_event ev = {.kind = EV_START, .now_us = s->now};
     step(s, id, &ev);
     /* Peers it should already know to be down. */
@@ -393,16 +394,33 @@ static void restart(struct sim *s, int id)
         s->failed = true;
         return;
     }
-    record(s, TR_START, id, 0, 0, 0, 0, 0, 0);
     tell_peers(s, id, EVK_PEER_UP, 1);
     nd->done = false;
     schedule_request(s, id, 0);
 }
 
+static int find_role(struct sim *s, int role)
+{
+    if (!s->cfg->ops->inspect)
+        return 0;
+    for (int k = 1; k <= s->n; k++) {
+        if (s->node[k].state == N_DOWN)
+            continue;
+        struct algo_inspect in;
+        memset(&in, 0, sizeof in);
+        s->cfg->ops->inspect(s->node[k].core, &in);
+        if (in.role == role || (role == ROLE_TOKEN_HOLDER && in.holds_token))
+            return k;
+    }
+    return 0;
+}
+
 static void fault(struct sim *s, const struct sim_fault *f)
 {
     int id = f->node;
-    record(s, TR_FAULT, 0, id, 0, 0, f->kind, 0, 0);
+    if (id == 0 && f->role > 0)
+        id = find_role(s, f->role);
+    record(s, TR_FAULT, 0, id, 0, 0, f->label, f->number, 0);
     if (f->kind == SIM_PARTITION) {
         memcpy(s->group, f->group, sizeof s->group);
         return;
@@ -676,8 +694,6 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         nd->competes = cfg->ops->competes(&env, k);
         nd->left = nd->competes ? cfg->requests : 0;
         rc = start_node(s, k);
-        if (rc == 0)
-            record(s, TR_START, k, 0, 0, 0, 0, 0, 0);
     }
     if (rc < 0) {
         snprintf(res->violation, sizeof res->violation, "a core refused its parameters");

@@ -40,8 +40,12 @@ enum sim_fault_kind {
 struct sim_fault {
     int64_t at_us;
     int kind;
-    int node;                          /* CRASH..RESUME */
+    int node;                          /* CRASH..RESUME; 0: by role */
+    int role;                          /* node 0: whoever holds this role then
+                                          (ops->inspect), e.g. ROLE_COORDINATOR */
     uint8_t group[ALGO_MAX_NODES + 1]; /* PARTITION: side of each node */
+    int label;                         /* recorded as the fault record's aux */
+    int number;                        /* recorded as the fault record's a */
 };
 
 struct sim_config {

@@ -1297,7 +1297,7 @@ static int blame(const struct config *c, int a, int b)
     return a;
 }
 
-static void check_fault(const struct config *c, int i, struct errbuf *eb)
+static void check_fault(const struct config *c, int i, bool sim_target, struct errbuf *eb)
 {
     const struct fault_spec *f = &c->faults[i];
     int num = fault_num(c, i);
@@ -1310,12 +1310,25 @@ static void check_fault(const struct config *c, int i, struct errbuf *eb)
         err_add(eb, "%s: fault.%d at %s is not before the end of the run (duration %s)", loc,
                 num, at, dur);
     }
-    if (f->action == FAULT_PARTITION || f->action == FAULT_HEAL) {
+    if ((f->action == FAULT_PARTITION || f->action == FAULT_HEAL) && !sim_target) {
         fault_key_where(c, i, FKEY_ACTION, loc, sizeof loc);
         err_add(eb,
-                "%s: [fault.%d] action '%s': network faults are not implemented in this "
-                "version",
+                "%s: [fault.%d] action '%s': network faults are not implemented for real runs "
+                "in this version (`distlab sim` applies them)",
                 loc, num, action_names[f->action]);
+        return;
+    }
+    if (f->action == FAULT_HEAL)
+        return;
+    if (f->action == FAULT_PARTITION) {
+        uint8_t groups[CONFIG_MAX_NODES + 1];
+        fault_key_where(c, i, FKEY_TARGET, loc, sizeof loc);
+        if (f->target != TARGET_GROUPS ||
+            config_parse_groups(f->target_text, c->nodes, groups) < 0)
+            err_add(eb,
+                    "%s: [fault.%d] target: expected groups of node ids from 1 to %d like "
+                    "'1,2/3,4,5' (each node at most once), got '%s'",
+                    loc, num, c->nodes, f->target_text);
         return;
     }
     fault_key_where(c, i, FKEY_TARGET, loc, sizeof loc);
@@ -1364,8 +1377,49 @@ static void sort_faults(struct config *c)
     }
 }
 
+int config_parse_groups(const char *text, int n, uint8_t *group_of)
+{
+    memset(group_of, 0, (size_t)(n + 1));
+    int g = 1, seen = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > n || group_of[v] != 0 || g > 255)
+            return -EINVAL;
+        group_of[v] = (uint8_t)g;
+        seen++;
+        p = end;
+        while (*p == ' ')
+            p++;
+        if (*p == ',') {
+            p++;
+        } else if (*p == '/') {
+            g++;
+            p++;
+        } else if (*p != '\0') {
+            return -EINVAL;
+        }
+        while (*p == ' ')
+            p++;
+    }
+    if (seen == 0 || g < 2)
+        return -EINVAL;
+    /* A node in no group is cut off from everyone. */
+    for (int k = 1; k <= n; k++)
+        if (!group_of[k] && g < 255)
+            group_of[k] = (uint8_t)++g;
+    return 0;
+}
+
 int config_validate(struct config *c, char *err)
 {
+    return config_validate_for(c, CONFIG_FOR_RUN, err);
+}
+
+int config_validate_for(struct config *c, int target, char *err)
+{
+    bool sim_target = target == CONFIG_FOR_SIM;
     char dummy[CONFIG_ERRLEN];
     struct errbuf eb;
     err_init(&eb, err ? err : dummy);
@@ -1435,7 +1489,7 @@ int config_validate(struct config *c, char *err)
     }
 
     static const int net_keys[] = {KEY_DELAY, KEY_JITTER, KEY_LOSS};
-    for (size_t i = 0; i < sizeof net_keys / sizeof net_keys[0]; i++) {
+    for (size_t i = 0; i < sizeof net_keys / sizeof net_keys[0] && !sim_target; i++) {
         int k = net_keys[i];
         bool set = k == KEY_LOSS ? c->loss != 0.0
                                  : *(const int64_t *)(const void *)((const char *)c +
@@ -1445,8 +1499,8 @@ int config_validate(struct config *c, char *err)
         key_where(c, k, loc, sizeof loc);
         key_format(c, k, a, sizeof a);
         err_add(&eb,
-                "%s: [network] %s = %s: network faults are not implemented in this version "
-                "(only 0 is accepted)",
+                "%s: [network] %s = %s: network faults are not implemented for real runs in "
+                "this version (only 0 is accepted; `distlab sim` applies them)",
                 loc, keys[k].name, a);
     }
 
@@ -1454,7 +1508,7 @@ int config_validate(struct config *c, char *err)
         int before = eb.count;
         check_fault_complete(c, i, &eb);
         if (eb.count == before)
-            check_fault(c, i, &eb);
+            check_fault(c, i, sim_target, &eb);
     }
 
     if (eb.count == 0)

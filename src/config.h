@@ -145,6 +145,16 @@ int config_set(struct config *c, const char *assignment, char *err);
  * does, sorts the faults by time (stably). */
 int config_validate(struct config *c, char *err);
 
+/* What the configuration is validated for: a real run, or the simulator,
+ * which also applies [network] settings and partition/heal faults. */
+enum config_target { CONFIG_FOR_RUN = 0, CONFIG_FOR_SIM };
+int config_validate_for(struct config *c, int target, char *err);
+
+/* "1,2/3,4,5" -> group_of[k] (1-based groups; nodes not listed each get a
+ * group of their own). Returns 0, or -EINVAL if malformed, a node is out
+ * of 1..n or listed twice, or fewer than two groups are given. */
+int config_parse_groups(const char *text, int n, uint8_t *group_of);
+
 /* The resolved configuration as INI text (malloc'd), as written to
  * RUNDIR/config.ini; loading it again gives the same configuration. */
 char *config_to_ini(const struct config *c);

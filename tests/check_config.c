@@ -773,17 +773,54 @@ END_TEST
 START_TEST(test_validate_network_faults)
 {
     expect_validate_error("[fault.1]\nat = 1s\naction = partition\ntarget = 1, 2 / 3\n", 3,
-                          "[fault.1] action 'partition': network faults are not implemented in "
-                          "this version");
+                          "[fault.1] action 'partition': network faults are not implemented for "
+                          "real runs in this version (`distlab sim` applies them)");
     expect_validate_error("[fault.1]\nat = 1s\naction = heal\n", 3,
-                          "[fault.1] action 'heal': network faults are not implemented in this "
-                          "version");
+                          "[fault.1] action 'heal': network faults are not implemented for real "
+                          "runs in this version (`distlab sim` applies them)");
     expect_validate_error("[network]\ndelay = 0\njitter = 2ms\n", 3,
-                          "[network] jitter = 2ms: network faults are not implemented in this "
-                          "version (only 0 is accepted)");
+                          "[network] jitter = 2ms: network faults are not implemented for real "
+                          "runs in this version (only 0 is accepted; `distlab sim` applies them)");
     expect_validate_error("[network]\nloss = 0.25\n", 2,
-                          "[network] loss = 0.25: network faults are not implemented in this "
-                          "version (only 0 is accepted)");
+                          "[network] loss = 0.25: network faults are not implemented for real "
+                          "runs in this version (only 0 is accepted; `distlab sim` applies them)");
+}
+END_TEST
+
+START_TEST(test_parse_groups)
+{
+    uint8_t g[CONFIG_MAX_NODES + 1];
+    ck_assert_int_eq(config_parse_groups("1,2/3,4,5", 5, g), 0);
+    ck_assert_int_eq(g[1], 1);
+    ck_assert_int_eq(g[2], 1);
+    ck_assert_int_eq(g[3], 2);
+    ck_assert_int_eq(g[5], 2);
+    ck_assert_int_eq(config_parse_groups("1 / 2", 3, g), 0);
+    ck_assert_int_eq(g[3], 3); /* not listed: alone */
+    ck_assert_int_eq(config_parse_groups("1,2,3", 3, g), -EINVAL); /* one group */
+    ck_assert_int_eq(config_parse_groups("1,2/2,3", 3, g), -EINVAL); /* twice */
+    ck_assert_int_eq(config_parse_groups("1/4", 3, g), -EINVAL);     /* out of range */
+    ck_assert_int_eq(config_parse_groups("1/x", 3, g), -EINVAL);
+    ck_assert_int_eq(config_parse_groups("", 3, g), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_validate_for_sim)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    config_defaults(&c);
+    c.jitter_us = 2000;
+    c.loss = 0.1;
+    ck_assert_int_lt(config_validate(&c, err), 0);
+    ck_assert_int_eq(config_validate_for(&c, CONFIG_FOR_SIM, err), 0);
+    ck_assert_int_eq(config_set(&c, "fault.1.at=1s", err), 0);
+    ck_assert_int_eq(config_set(&c, "fault.1.action=partition", err), 0);
+    ck_assert_int_eq(config_set(&c, "fault.1.target=1,2/9", err), 0);
+    ck_assert_int_lt(config_validate_for(&c, CONFIG_FOR_SIM, err), 0);
+    ck_assert_msg(strstr(err, "expected groups of node ids from 1 to 5") != NULL, "%s", err);
+    ck_assert_int_eq(config_set(&c, "fault.1.target=1,2/3,4,5", err), 0);
+    ck_assert_int_eq(config_validate_for(&c, CONFIG_FOR_SIM, err), 0);
 }
 END_TEST
 
@@ -1073,6 +1110,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_validate_fault_after_end);
     tcase_add_test(tc, test_validate_target_fits_algorithm);
     tcase_add_test(tc, test_validate_network_faults);
+    tcase_add_test(tc, test_parse_groups);
+    tcase_add_test(tc, test_validate_for_sim);
     tcase_add_test(tc, test_validate_raft_timeouts);
     tcase_add_test(tc, test_validate_names_set_origin);
     tcase_add_test(tc, test_validate_incomplete_set_fault);

@@ -1,0 +1,404 @@
+#include "src/simcmd.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ipc/trace.h"
+#include "ipc/util.h"
+#include "nodes/rng.h"
+#include "src/cli.h"
+#include "src/report.h"
+
+int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
+                 struct sim_fault *faults, char *err)
+{
+    sim_config_defaults(sc);
+    sc->ops = algo_find(c->algorithm);
+    if (!sc->ops)
+        return dl_seterr(err, EINVAL, "unknown algorithm '%s'", c->algorithm);
+    sc->env.n = c->nodes;
+    sc->env.coordinator = c->coordinator;
+    sc->env.coordinator_competes = c->coordinator_competes;
+    sc->env.election_timeout_us = c->election_timeout_us;
+    sc->env.token_timeout_us = strcmp(c->algorithm, "two_level_ring") == 0
+                                   ? c->two_level_token_timeout_us
+                                   : c->ring_token_timeout_us;
+    sc->env.token_idle_hold_us = c->ring_idle_hold_us;
+    sc->env.groups = c->groups;
+    sc->env.local_rounds = c->local_rounds;
+    sc->seed = seed;
+    sc->requests = c->requests;
+    sc->cs_time_us = c->cs_time_us;
+    sc->think_time_us = c->think_time_us;
+    /* The simulated network: at least one microsecond per message, so
+     * causality holds, plus what [network] adds. */
+    sc->delay_us = c->delay_us;
+    sc->jitter_us = c->jitter_us;
+    sc->loss = c->loss;
+    sc->failure_timeout_us = c->failure_timeout_us;
+    sc->fencing = c->fencing;
+    sc->max_time_us = c->duration_us;
+    /* Random targets are drawn from the seed, so a seed replays. */
+    struct dl_rng rng;
+    dl_rng_seed(&rng, seed ^ 0x5eed5eedULL);
+    int nf = 0;
+    for (int i = 0; i < c->nfaults; i++) {
+        const struct fault_spec *f = &c->faults[i];
+        struct sim_fault *sf = &faults[nf++];
+        memset(sf, 0, sizeof *sf);
+        sf->at_us = f->at_us;
+        sf->label = f->action;
+        sf->number = i + 1;
+        switch (f->target) {
+        case TARGET_NODE: sf->node = f->target_node; break;
+        case TARGET_RANDOM: sf->node = 1 + (int)dl_rng_below(&rng, (uint64_t)c->nodes); break;
+        case TARGET_COORDINATOR: sf->role = ROLE_COORDINATOR; break;
+        case TARGET_LEADER: sf->role = ROLE_LEADER; break;
+        case TARGET_TOKEN_HOLDER: sf->role = ROLE_TOKEN_HOLDER; break;
+        default: break;
+        }
+        switch (f->action) {
+        case FAULT_KILL:
+        case FAULT_TERMINATE: sf->kind = SIM_CRASH; break;
+        case FAULT_PAUSE: sf->kind = SIM_PAUSE; break;
+        case FAULT_RESUME: sf->kind = SIM_RESUME; break;
+        case FAULT_HEAL: sf->kind = SIM_HEAL; break;
+        case FAULT_PARTITION:
+            sf->kind = SIM_PARTITION;
+            if (config_parse_groups(f->target_text, c->nodes, sf->group) < 0)
+                return dl_seterr(err, EINVAL, "fault.%d: bad groups '%s'", i + 1,
+                                 f->target_text);
+            break;
+        case FAULT_RESTART:
+            /* A crash, then a start at once: two simulator faults. */
+            sf->kind = SIM_CRASH;
+            faults[nf] = *sf;
+            faults[nf].kind = SIM_RESTART;
+            faults[nf].at_us = f->at_us + 1;
+            nf++;
+            break;
+        default: return dl_seterr(err, EINVAL, "fault.%d: unknown action", i + 1);
+        }
+    }
+    sc->faults = faults;
+    sc->nfaults = nf;
+    if (c->restart == RESTART_ON_CRASH)
+        sc->restart_after_us = c->restart_delay_us > 0 ? c->restart_delay_us : 1;
+    return 0;
+}
+
+/* ---- recording one schedule ---- */
+
+struct recording {
+    struct trace_rec *r;
+    size_t n, cap;
+    bool failed;
+};
+
+static void on_record(void *user, const struct trace_rec *r)
+{
+    struct recording *rec = user;
+    if (rec->n == rec->cap) {
+        size_t ncap = rec->cap ? rec->cap * 2 : 4096;
+        struct trace_rec *nr = realloc(rec->r, ncap * sizeof *nr);
+        if (!nr) {
+            rec->failed = true;
+            return;
+        }
+        rec->r = nr;
+        rec->cap = ncap;
+    }
+    rec->r[rec->n++] = *r;
+}
+
+static int write_traces(const struct recording *rec, const char *dir, int n, char *err)
+{
+    /* One file per (node, incarnation), as a real run writes them. */
+    for (int node = 0; node <= n; node++) {
+        int maxinc = 0;
+        for (size_t i = 0; i < rec->n; i++)
+            if (rec->r[i].node == node && rec->r[i].incarnation > maxinc)
+                maxinc = rec->r[i].incarnation;
+        for (int inc = 1; inc <= maxinc; inc++) {
+            struct trace_writer w;
+            int rc = trace_open(&w, dir, node, inc, 0, err);
+            if (rc < 0)
+                return rc;
+            for (size_t i = 0; i < rec->n; i++) {
+                if (rec->r[i].node != node || rec->r[i].incarnation != inc)
+                    continue;
+                struct trace_rec r = rec->r[i];
+                trace_emit_at(&w, &r);
+            }
+            trace_close(&w);
+        }
+    }
+    return 0;
+}
+
+static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct sim_result *res,
+                            const struct recording *rec)
+{
+    json_t *per = json_array();
+    for (int k = 1; k <= c->nodes; k++) {
+        json_int_t sent = 0, recv = 0, crashes = 0, inc = 1;
+        for (size_t i = 0; i < rec->n; i++) {
+            const struct trace_rec *r = &rec->r[i];
+            if (r->node != k)
+                continue;
+            sent += r->ev == TR_SEND;
+            recv += r->ev == TR_RECV;
+            crashes += r->ev == TR_CRASH;
+            if (r->incarnation > inc)
+                inc = r->incarnation;
+        }
+        json_array_append_new(per, json_pack("{s:i, s:I, s:I, s:i, s:i, s:i, s:i, s:I, s:I}",
+                                             "node", k, "sent", sent, "recv", recv, "malformed",
+                                             0, "queue_full", 0, "backlog_hwm", 0, "dropped", 0,
+                                             "incarnations", inc, "crashes", crashes));
+    }
+    json_t *faults = json_array();
+    for (size_t i = 0; i < rec->n; i++) {
+        const struct trace_rec *r = &rec->r[i];
+        if (r->ev != TR_FAULT || r->a < 1 || r->a > c->nfaults)
+            continue;
+        const struct fault_spec *f = &c->faults[r->a - 1];
+        json_t *o = json_pack("{s:f, s:f, s:s, s:s}", "at_ms", (double)f->at_us / 1e3, "t_ms",
+                              (double)r->t_us / 1e3, "action", fault_action_name(f->action),
+                              "target", f->target_text);
+        json_object_set_new(o, "node", r->peer ? json_integer(r->peer) : json_null());
+        json_array_append_new(faults, o);
+    }
+    json_t *o = json_pack(
+        "{s:s, s:i, s:I, s:s, s:s, s:b, s:f, s:b, s:s, s:i, s:b, s:i, s:f, s:i, s:I, s:I, s:i,"
+        " s:I, s:b, s:o, s:o}",
+        "algorithm", c->algorithm, "nodes", c->nodes, "seed", (json_int_t)seed, "name", c->name,
+        "run_id", "sim", "simulated", 1, "duration_s", (double)res->end_us / 1e6,
+        "workload_done", res->completed, "stop_reason",
+        res->completed ? "workload done" : "duration", "coordinator", c->coordinator,
+        "coordinator_competes", c->coordinator_competes, "requests_per_node", c->requests,
+        "cs_time_ms", (double)c->cs_time_us / 1e3, "msgsize", 0, "counter_final",
+        (json_int_t)res->counter, "resource_entries", (json_int_t)res->cs_entries,
+        "resource_violations", 0, "resource_fenced", (json_int_t)res->fenced, "fencing",
+        c->fencing, "per_node", per, "faults", faults);
+    if (o && res->violation[0])
+        json_object_set_new(o, "simulator_violation", json_string(res->violation));
+    return o;
+}
+
+int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int print_json)
+{
+    char err[DL_ERRLEN];
+    struct sim_fault *faults = calloc(CONFIG_MAX_FAULTS * 2 + 1, sizeof *faults);
+    struct sim_config sc;
+    struct recording rec = {0};
+    int code = 2;
+    if (!faults || simcmd_build(c, seed, &sc, faults, err) < 0) {
+        fprintf(stderr, "distlab sim: %s\n", faults ? err : "out of memory");
+        free(faults);
+        return 2;
+    }
+    sc.on_record = on_record;
+    sc.user = &rec;
+    struct sim_result res;
+    if (sim_run(&sc, &res) < 0 || rec.failed) {
+        fprintf(stderr, "distlab sim: %s\n", res.violation[0] ? res.violation : "out of memory");
+        goto out;
+    }
+    char dir[PATH_MAX];
+    if (dl_mkdirs(outdir, err) < 0 || !realpath(outdir, dir)) {
+        fprintf(stderr, "distlab sim: %s\n", err);
+        goto out;
+    }
+    char path[PATH_MAX + 32];
+    char *ini = config_to_ini(c);
+    snprintf(path, sizeof path, "%s/config.ini", dir);
+    if (!ini || dl_write_file(path, ini, strlen(ini), err) < 0) {
+        free(ini);
+        fprintf(stderr, "distlab sim: %s\n", err);
+        goto out;
+    }
+    free(ini);
+    if (write_traces(&rec, dir, c->nodes, err) < 0) {
+        fprintf(stderr, "distlab sim: %s\n", err);
+        goto out;
+    }
+    json_t *rj = sim_run_json(c, seed, &res, &rec);
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    char *text = rj ? json_dumps(rj, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(rj);
+    if (!text || dl_write_file(path, text, strlen(text), err) < 0) {
+        free(text);
+        fprintf(stderr, "distlab sim: cannot write run.json\n");
+        goto out;
+    }
+    free(text);
+    json_t *rep = NULL;
+    if (report_write(dir, &rep, err) < 0) {
+        fprintf(stderr, "distlab sim: cannot write the report: %s\n", err);
+        goto out;
+    }
+    if (print_json) {
+        json_object_set_new(rep, "run_dir", json_string(dir));
+        json_dumpf(rep, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+        fputc('\n', stdout);
+    } else {
+        report_print_text(rep, stdout);
+        if (res.violation[0])
+            printf("simulator: %s\n", res.violation);
+        printf("run directory: %s\n", dir);
+    }
+    json_decref(rep);
+    code = res.safe && res.live ? 0 : 1;
+out:
+    free(rec.r);
+    free(faults);
+    return code;
+}
+
+/* ---- many seeds ---- */
+
+static int sweep(const struct config *c, uint64_t base, long seeds)
+{
+    struct sim_fault *faults = calloc(CONFIG_MAX_FAULTS * 2 + 1, sizeof *faults);
+    if (!faults)
+        return 2;
+    long unsafe = 0, notlive = 0, incomplete = 0;
+    uint64_t first_unsafe = 0, first_notlive = 0;
+    char unsafe_msg[256] = "", notlive_msg[256] = "";
+    uint64_t steps = 0, entries = 0, messages = 0;
+    int64_t t0 = dl_mono_us();
+    char err[DL_ERRLEN];
+    for (long i = 0; i < seeds; i++) {
+        uint64_t seed = base + (uint64_t)i;
+        struct sim_config sc;
+        if (simcmd_build(c, seed, &sc, faults, err) < 0) {
+            fprintf(stderr, "distlab sim: %s\n", err);
+            free(faults);
+            return 2;
+        }
+        struct sim_result res;
+        if (sim_run(&sc, &res) < 0) {
+            fprintf(stderr, "distlab sim: %s\n", res.violation);
+            free(faults);
+            return 2;
+        }
+        steps += res.steps;
+        entries += res.cs_entries;
+        messages += res.messages;
+        if (!res.safe && unsafe++ == 0) {
+            first_unsafe = seed;
+            snprintf(unsafe_msg, sizeof unsafe_msg, "%s", res.violation);
+        }
+        if (res.safe && !res.live && notlive++ == 0) {
+            first_notlive = seed;
+            snprintf(notlive_msg, sizeof notlive_msg, "%s", res.violation);
+        }
+        incomplete += !res.completed;
+    }
+    free(faults);
+    double secs = (double)(dl_mono_us() - t0) / 1e6;
+    printf("%s: %s, %d nodes, %ld schedules (seeds %llu..%llu) in %.2f s\n", c->name,
+           c->algorithm, c->nodes, seeds, (unsigned long long)base,
+           (unsigned long long)(base + (uint64_t)seeds - 1), secs);
+    printf("  %llu steps, %llu CS entries, %.2f messages per CS\n", (unsigned long long)steps,
+           (unsigned long long)entries, entries ? (double)messages / (double)entries : 0.0);
+    printf("  safety (mutual exclusion, counter, tokens): %ld violated\n", unsafe);
+    if (unsafe)
+        printf("    first: seed %llu: %s\n", (unsigned long long)first_unsafe, unsafe_msg);
+    printf("  liveness (every request of a live node granted): %ld violated\n", notlive);
+    if (notlive)
+        printf("    first: seed %llu: %s\n", (unsigned long long)first_notlive, notlive_msg);
+    if (incomplete)
+        printf("  %ld schedules did not finish the workload within the duration\n", incomplete);
+    if (unsafe || notlive)
+        printf("replay one with: distlab sim %s --seed %llu --out DIR\n", c->path,
+               (unsigned long long)(unsafe ? first_unsafe : first_notlive));
+    printf("%s\n", unsafe ? "UNSAFE" : notlive ? "safe, but not live" : "safe and live");
+    return unsafe || notlive ? 1 : 0;
+}
+
+#define MAX_SETS 256
+
+int cmd_sim(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"seeds", required_argument, NULL, 'n'}, {"seed", required_argument, NULL, 'S'},
+        {"out", required_argument, NULL, 'o'},   {"set", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *sets[MAX_SETS], *out = NULL;
+    int nsets = 0, json = 0;
+    long seeds = -1;
+    bool have_seed = false;
+    unsigned long long seed = 0;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "n:S:o:s:jh", opts, NULL)) != -1) {
+        char *end;
+        switch (ch) {
+        case 'n':
+            seeds = strtol(optarg, &end, 10);
+            if (*end || seeds < 1 || seeds > 100000000) {
+                fprintf(stderr, "distlab sim: --seeds: expected a count from 1 to 100000000\n");
+                return 2;
+            }
+            break;
+        case 'S':
+            errno = 0;
+            seed = strtoull(optarg, &end, 10);
+            if (*end || errno || optarg[0] == '-') {
+                fprintf(stderr, "distlab sim: --seed: expected an unsigned integer\n");
+                return 2;
+            }
+            have_seed = true;
+            break;
+        case 'o': out = optarg; break;
+        case 's':
+            if (nsets == MAX_SETS)
+                return 2;
+            sets[nsets++] = optarg;
+            break;
+        case 'j': json = 1; break;
+        case 'h': cli_usage("sim", stdout); return 0;
+        default: cli_usage("sim", stderr); return 2;
+        }
+    }
+    if (argc - optind != 1 || (out && seeds > 0)) {
+        cli_usage("sim", stderr);
+        return 2;
+    }
+    struct config *c = malloc(sizeof *c);
+    char *err = malloc(CONFIG_ERRLEN);
+    int code = 2;
+    if (!c || !err)
+        goto out;
+    config_defaults(c);
+    err[0] = '\0';
+    if (config_load(c, argv[optind], err) < 0)
+        goto bad;
+    for (int i = 0; i < nsets; i++)
+        if (config_set(c, sets[i], err) < 0)
+            goto bad;
+    if (config_validate_for(c, CONFIG_FOR_SIM, err) < 0)
+        goto bad;
+    uint64_t base = have_seed ? seed : c->seed;
+    if (out || (have_seed && seeds < 0))
+        code = out ? simcmd_record(c, base, out, json) : sweep(c, base, 1);
+    else
+        code = sweep(c, base, seeds > 0 ? seeds : 1000);
+    goto out;
+bad:
+    fprintf(stderr, "%s%s", err, err[0] && err[strlen(err) - 1] == '\n' ? "" : "\n");
+    fprintf(stderr, "distlab sim: invalid configuration\n");
+out:
+    free(c);
+    free(err);
+    return code;
+}
