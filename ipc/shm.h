@@ -122,6 +122,8 @@ struct shm_params {
     int64_t idle_hold_us;
     int32_t groups, local_rounds;
     int32_t fencing;
+    uint8_t requester[DL_MAX_NODES + 1];      /* 1: this node makes CS requests */
+    int64_t initial_clock[DL_MAX_NODES + 1];  /* ricart_agrawala */
 };
 
 struct shm_run {

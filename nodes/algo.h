@@ -125,6 +125,7 @@ struct algo_env {
     int groups;                /* two_level_ring: number of groups */
     int local_rounds;          /* two_level_ring: local passes per global visit */
     uint8_t group_of[ALGO_MAX_NODES + 1]; /* two_level_ring: 0 = derive from groups */
+    int64_t initial_clock;     /* ricart_agrawala: this node's Lamport clock at start */
     /* Persistent state from before a crash (ACT_PERSIST), NULL at first. */
     const void *restored;
     size_t restored_len;

@@ -617,12 +617,14 @@ static int node_init(struct node *nd, char *err)
         .election_timeout_us = nd->run->params.election_timeout_us,
         .groups = nd->run->params.groups,
         .local_rounds = nd->run->params.local_rounds,
+        .initial_clock = nd->run->params.initial_clock[nd->args.id],
     };
     nd->fencing = nd->run->params.fencing != 0;
     if (nd->ops->init(nd->core, &nd->env) < 0)
         return dl_seterr(err, EINVAL, "%s: bad parameters for node %d", nd->ops->name,
                          nd->args.id);
-    nd->competes = nd->ops->competes(&nd->env, nd->args.id);
+    nd->competes = nd->ops->competes(&nd->env, nd->args.id) &&
+                   nd->run->params.requester[nd->args.id];
     rc = loop_add(&nd->loop, &nd->w_inbox, nd->tp.inbox, EPOLLIN, on_inbox, nd);
     if (rc == 0)
         rc = loop_add(&nd->loop, &nd->w_timer, nd->timerfd, EPOLLIN, on_timer, nd);

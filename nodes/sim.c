@@ -327,6 +327,7 @@ static int start_node(struct sim *s, int id)
     env.id = id;
     env.n = s->n;
     env.seed = s->cfg->seed * 1000003u + (uint64_t)id * 7919u + (uint64_t)nd->incarnation;
+    env.initial_clock = s->cfg->initial_clock ? s->cfg->initial_clock[id] : 0;
     if (s->cfg->ops->init(nd->core, &env) < 0)
         return -EINVAL;
     nd->state = N_UP;
@@ -691,7 +692,7 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         nd->incarnation = 1;
         struct algo_env env = cfg->env;
         env.id = k;
-        nd->competes = cfg->ops->competes(&env, k);
+        nd->competes = cfg->ops->competes(&env, k) && (!cfg->requesters || cfg->requesters[k]);
         nd->left = nd->competes ? cfg->requests : 0;
         rc = start_node(s, k);
     }

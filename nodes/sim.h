@@ -55,6 +55,8 @@ struct sim_config {
     /* Workload: each node that competes loops request -> cs_time -> think. */
     int requests;
     int64_t cs_time_us, think_time_us;
+    const bool *requesters;       /* [1..n]: who requests (NULL: every node that competes) */
+    const int64_t *initial_clock; /* [1..n]: env.initial_clock per node (NULL: 0) */
     /* Network: a message takes delay + uniform[0, jitter] and is lost with
      * probability loss. Without fifo, jitter reorders messages. */
     int64_t delay_us, jitter_us;

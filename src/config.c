@@ -135,7 +135,8 @@ enum section_kind {
     SEC_TOKEN_RING,
     SEC_TWO_LEVEL,
     SEC_RESOURCE,
-    SEC_LAST_NAMED = SEC_RESOURCE,
+    SEC_RICART,
+    SEC_LAST_NAMED = SEC_RICART,
     SEC_FAULT,
     SEC_IGNORED, /* a bad header, already reported: skip its keys quietly */
 };
@@ -145,12 +146,10 @@ static const char *const section_names[] = {
     [SEC_RAFT] = "raft",             [SEC_NETWORK] = "network",
     [SEC_SUPERVISOR] = "supervisor", [SEC_CENTRALIZED] = "centralized",
     [SEC_TOKEN_RING] = "token_ring", [SEC_TWO_LEVEL] = "two_level_ring",
-    [SEC_RESOURCE] = "resource",
+    [SEC_RESOURCE] = "resource",     [SEC_RICART] = "ricart_agrawala",
 };
 
-#define SECTIONS_EXPECTED \
-    "expected cluster, workload, raft, network, supervisor, centralized, token_ring, " \
-    "two_level_ring, resource, fault.N"
+#define SECTIONS_EXPECTED "expected " CONFIG_SECTIONS
 
 enum value_type {
     V_NAME,
@@ -161,6 +160,8 @@ enum value_type {
     V_BOOL,
     V_ALGORITHM,
     V_RESTART,
+    V_NODELIST, /* "all" or "1,3,5" (checked against nodes by validate) */
+    V_NODEVALS, /* "1:7, 3:11" (likewise) */
 };
 
 enum key_index {
@@ -192,6 +193,8 @@ enum key_index {
     KEY_TWO_LOCAL_ROUNDS,
     KEY_TWO_TOKEN_TIMEOUT,
     KEY_FENCING,
+    KEY_REQUESTERS,
+    KEY_INITIAL_CLOCK,
     KEY_COUNT
 };
 _Static_assert(KEY_COUNT == CONFIG_NKEYS, "CONFIG_NKEYS (config.h) must count the keys");
@@ -248,6 +251,9 @@ static const struct key_def keys[KEY_COUNT] = {
     [KEY_TWO_TOKEN_TIMEOUT] = {SEC_TWO_LEVEL, "token_timeout", V_DURATION,
                                OFF(two_level_token_timeout_us), 0, 0, 0},
     [KEY_FENCING] = {SEC_RESOURCE, "fencing", V_BOOL, OFF(fencing), 0, 0, 0},
+    [KEY_REQUESTERS] = {SEC_WORKLOAD, "requesters", V_NODELIST, OFF(requesters), 0, 0, 0},
+    [KEY_INITIAL_CLOCK] = {SEC_RICART, "initial_clock", V_NODEVALS, OFF(initial_clock), 0, 0,
+                           0},
 };
 
 /* In the order of struct fault_spec's origin[] (config.h). */
@@ -628,6 +634,8 @@ static void key_format(const struct config *c, int k, char *buf, size_t cap)
         snprintf(buf, cap, "%s",
                  *(const int *)(const void *)p == RESTART_ON_CRASH ? "on-crash" : "never");
         break;
+    case V_NODELIST:
+    case V_NODEVALS: snprintf(buf, cap, "%s", p); break;
     default: buf[0] = '\0'; break;
     }
 }
@@ -743,6 +751,26 @@ static int set_scalar(struct config *c, int k, const char *value, const char *lo
             return -1;
         }
         return 0;
+    case V_NODELIST: {
+        bool in[CONFIG_MAX_NODES + 1];
+        if (strlen(value) >= CONFIG_LIST_LEN ||
+            config_node_list(value, CONFIG_MAX_NODES, in) < 0) {
+            bad_value(eb, loc, sec, d->name, "all, or node ids like 1,3,5", value);
+            return -1;
+        }
+        snprintf(p, CONFIG_LIST_LEN, "%s", value);
+        return 0;
+    }
+    case V_NODEVALS: {
+        int64_t v[CONFIG_MAX_NODES + 1];
+        if (strlen(value) >= CONFIG_LIST_LEN ||
+            config_node_values(value, CONFIG_MAX_NODES, v) < 0) {
+            bad_value(eb, loc, sec, d->name, "node:value pairs like 1:7, 3:11", value);
+            return -1;
+        }
+        snprintf(p, CONFIG_LIST_LEN, "%s", value);
+        return 0;
+    }
     case V_ALGORITHM: {
         char avail[128], planned[128];
         algorithms_available(avail, sizeof avail);
@@ -1155,6 +1183,8 @@ void config_defaults(struct config *c)
     c->local_rounds = 1;
     c->two_level_token_timeout_us = 0;
     c->fencing = true;
+    snprintf(c->requesters, sizeof c->requesters, "all");
+    c->initial_clock[0] = '\0';
     c->nfaults = 0;
     /* memset made every origin CONFIG_ORIGIN_DEFAULT. */
 }
@@ -1412,6 +1442,66 @@ int config_parse_groups(const char *text, int n, uint8_t *group_of)
     return 0;
 }
 
+int config_node_list(const char *text, int n, bool *in)
+{
+    bool all = strcmp(text, "all") == 0;
+    for (int k = 0; k <= n; k++)
+        in[k] = all && k > 0;
+    if (all)
+        return 0;
+    const char *p = text;
+    int count = 0;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > n)
+            return -EINVAL;
+        in[v] = true;
+        count++;
+        p = end;
+        while (*p == ' ')
+            p++;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return -EINVAL;
+        while (*p == ' ')
+            p++;
+    }
+    return count ? 0 : -EINVAL;
+}
+
+int config_node_values(const char *text, int n, int64_t *vals)
+{
+    for (int k = 0; k <= n; k++)
+        vals[k] = 0;
+    const char *p = text;
+    if (!*p)
+        return 0;
+    while (*p) {
+        char *end;
+        long id = strtol(p, &end, 10);
+        if (end == p || id < 1 || id > n || *end != ':')
+            return -EINVAL;
+        p = end + 1;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 0)
+            return -EINVAL;
+        vals[id] = v;
+        p = end;
+        while (*p == ' ')
+            p++;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return -EINVAL;
+        while (*p == ' ')
+            p++;
+    }
+    return 0;
+}
+
 int config_validate(struct config *c, char *err)
 {
     return config_validate_for(c, CONFIG_FOR_RUN, err);
@@ -1509,6 +1599,22 @@ int config_validate_for(struct config *c, int target, char *err)
         check_fault_complete(c, i, &eb);
         if (eb.count == before)
             check_fault(c, i, sim_target, &eb);
+    }
+
+    /* Node lists name nodes of this run. */
+    bool in[CONFIG_MAX_NODES + 1];
+    if (config_node_list(c->requesters, c->nodes, in) < 0) {
+        key_where(c, KEY_REQUESTERS, loc, sizeof loc);
+        err_add(&eb, "%s: [workload] requesters: expected all, or node ids from 1 to %d, got '%s'",
+                loc, c->nodes, c->requesters);
+    }
+    int64_t vals[CONFIG_MAX_NODES + 1];
+    if (config_node_values(c->initial_clock, c->nodes, vals) < 0) {
+        key_where(c, KEY_INITIAL_CLOCK, loc, sizeof loc);
+        err_add(&eb,
+                "%s: [ricart_agrawala] initial_clock: expected node:value pairs with node ids "
+                "from 1 to %d, got '%s'",
+                loc, c->nodes, c->initial_clock);
     }
 
     if (eb.count == 0)

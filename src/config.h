@@ -16,7 +16,12 @@
 #define CONFIG_ERRLEN 4096
 /* The keys of [cluster] .. [centralized], and of a [fault.N] (at, action,
  * target): the sizes of the origin arrays below. */
-#define CONFIG_NKEYS 28
+#define CONFIG_NKEYS 30
+#define CONFIG_LIST_LEN 160
+/* The sections a file may have, as error messages list them. */
+#define CONFIG_SECTIONS                                                                    \
+    "cluster, workload, raft, network, supervisor, centralized, token_ring, "               \
+    "two_level_ring, resource, ricart_agrawala, fault.N"
 #define CONFIG_FAULT_KEYS 3
 
 /* Where a value came from, as kept in the origin arrays: a value > 0 is a
@@ -107,6 +112,10 @@ struct config {
     int64_t two_level_token_timeout_us; /* 0: derived */
     /* [resource] the critical resource refuses stale generations */
     bool fencing;
+    /* [workload] requesters: "all" or the nodes that request ("1,3") */
+    char requesters[CONFIG_LIST_LEN];
+    /* [ricart_agrawala] initial_clock: "1:7, 3:11" (Lamport clocks at start) */
+    char initial_clock[CONFIG_LIST_LEN];
     /* [fault.N], in order of `at` (stable for equal times) */
     struct fault_spec faults[CONFIG_MAX_FAULTS];
     int nfaults;
@@ -154,6 +163,11 @@ int config_validate_for(struct config *c, int target, char *err);
  * group of their own). Returns 0, or -EINVAL if malformed, a node is out
  * of 1..n or listed twice, or fewer than two groups are given. */
 int config_parse_groups(const char *text, int n, uint8_t *group_of);
+
+/* "all" or "1,3,5" -> in[1..n]; -EINVAL if malformed or out of 1..n. */
+int config_node_list(const char *text, int n, bool *in);
+/* "1:7, 3:11" -> vals[1..n] (0 where not given); -EINVAL if malformed. */
+int config_node_values(const char *text, int n, int64_t *vals);
 
 /* The resolved configuration as INI text (malloc'd), as written to
  * RUNDIR/config.ini; loading it again gives the same configuration. */

@@ -212,6 +212,14 @@ static int ipc_create(struct sup *s)
         .local_rounds = c->local_rounds,
         .fencing = c->fencing,
     };
+    bool in[DL_MAX_NODES + 1];
+    int64_t clocks[DL_MAX_NODES + 1];
+    config_node_list(c->requesters, s->n, in);
+    config_node_values(c->initial_clock, s->n, clocks);
+    for (int k = 1; k <= s->n; k++) {
+        r->params.requester[k] = in[k];
+        r->params.initial_clock[k] = clocks[k];
+    }
     r->start_real_us = dl_real_us();
     r->start_mono_us = dl_mono_us();
     for (int k = 0; k <= s->n; k++) {
@@ -635,6 +643,11 @@ static int write_run_json(struct sup *s, int64_t t_end)
     if (!o)
         return dl_seterr(s->err, ENOMEM, "cannot build run.json");
     json_object_set_new(o, "fencing", json_boolean(c->fencing));
+    json_t *req = json_array();
+    for (int k = 1; k <= s->n; k++)
+        if (s->run->params.requester[k])
+            json_array_append_new(req, json_integer(k));
+    json_object_set_new(o, "requesters", req);
     json_object_set_new(o, "resource_superseded",
                         json_integer((json_int_t)atomic_load(&res->superseded)));
     json_object_set_new(o, "failure_timeout_ms", json_real((double)c->failure_timeout_us / 1e3));

@@ -16,9 +16,14 @@
 #include "src/report.h"
 
 int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
-                 struct sim_fault *faults, char *err)
+                 struct simcmd_bufs *b, char *err)
 {
+    struct sim_fault *faults = b->faults;
     sim_config_defaults(sc);
+    config_node_list(c->requesters, c->nodes, b->requesters);
+    config_node_values(c->initial_clock, c->nodes, b->initial_clock);
+    sc->requesters = b->requesters;
+    sc->initial_clock = b->initial_clock;
     sc->ops = algo_find(c->algorithm);
     if (!sc->ops)
         return dl_seterr(err, EINVAL, "unknown algorithm '%s'", c->algorithm);
@@ -143,7 +148,7 @@ static int write_traces(const struct recording *rec, const char *dir, int n, cha
 }
 
 static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct sim_result *res,
-                            const struct recording *rec)
+                            const struct recording *rec, const bool *requesters)
 {
     json_t *per = json_array();
     for (int k = 1; k <= c->nodes; k++) {
@@ -187,6 +192,11 @@ static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct 
         (json_int_t)res->counter, "resource_entries", (json_int_t)res->cs_entries,
         "resource_violations", 0, "resource_fenced", (json_int_t)res->fenced, "fencing",
         c->fencing, "per_node", per, "faults", faults);
+    json_t *req = json_array();
+    for (int k = 1; k <= c->nodes; k++)
+        if (requesters[k])
+            json_array_append_new(req, json_integer(k));
+    json_object_set_new(o, "requesters", req);
     if (o && res->violation[0])
         json_object_set_new(o, "simulator_violation", json_string(res->violation));
     return o;
@@ -195,7 +205,7 @@ static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct 
 int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int print_json)
 {
     char err[DL_ERRLEN];
-    struct sim_fault *faults = calloc(CONFIG_MAX_FAULTS * 2 + 1, sizeof *faults);
+    struct simcmd_bufs *faults = calloc(1, sizeof *faults);
     struct sim_config sc;
     struct recording rec = {0};
     int code = 2;
@@ -229,7 +239,7 @@ int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int
         fprintf(stderr, "distlab sim: %s\n", err);
         goto out;
     }
-    json_t *rj = sim_run_json(c, seed, &res, &rec);
+    json_t *rj = sim_run_json(c, seed, &res, &rec, faults->requesters);
     snprintf(path, sizeof path, "%s/run.json", dir);
     char *text = rj ? json_dumps(rj, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(rj);
@@ -266,7 +276,7 @@ out:
 
 static int sweep(const struct config *c, uint64_t base, long seeds)
 {
-    struct sim_fault *faults = calloc(CONFIG_MAX_FAULTS * 2 + 1, sizeof *faults);
+    struct simcmd_bufs *faults = calloc(1, sizeof *faults);
     if (!faults)
         return 2;
     long unsafe = 0, notlive = 0, incomplete = 0;

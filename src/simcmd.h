@@ -8,11 +8,17 @@
 #include "nodes/sim.h"
 #include "src/config.h"
 
+/* What a simulator configuration points into; lives as long as it. */
+struct simcmd_bufs {
+    struct sim_fault faults[2 * CONFIG_MAX_FAULTS]; /* a restart fault takes two */
+    bool requesters[CONFIG_MAX_NODES + 1];
+    int64_t initial_clock[CONFIG_MAX_NODES + 1];
+};
+
 /* Translate a validated configuration into a simulator configuration for
- * one seed. faults must have room for CONFIG_MAX_FAULTS + 1 entries (a
- * restart fault adds one). Returns 0 or -EINVAL (err says why). */
+ * one seed. Returns 0 or -EINVAL (err says why). */
 int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
-                 struct sim_fault *faults, char *err);
+                 struct simcmd_bufs *b, char *err);
 
 /* Run one seed and write a run directory (config.ini, run.json, trace/,
  * report.json, report.txt) that report, check and trace read. Returns 0
