@@ -643,6 +643,9 @@ static int write_run_json(struct sup *s, int64_t t_end)
     if (!o)
         return dl_seterr(s->err, ENOMEM, "cannot build run.json");
     json_object_set_new(o, "fencing", json_boolean(c->fencing));
+    json_object_set_new(o, "simulated", json_false());
+    json_object_set_new(o, "groups", json_integer(c->groups));
+    json_object_set_new(o, "local_rounds", json_integer(c->local_rounds));
     json_t *req = json_array();
     for (int k = 1; k <= s->n; k++)
         if (s->run->params.requester[k])

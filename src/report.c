@@ -91,14 +91,8 @@ static bool get_int(const json_t *o, const char *key, json_int_t *out)
 /* The name of a message type: the algorithm's, the runtime's, or hex. */
 static const char *type_name(const struct algo_ops *ops, uint16_t type, char *buf, size_t cap)
 {
-    /* Our own table, so that reading a trace needs no node runtime linked in. */
-    switch (type) {
-    case MSG_RT_DONE: return "done";
-    case MSG_RT_PEER_DOWN: return "peer_down";
-    case MSG_RT_PEER_UP: return "peer_up";
-    case MSG_RT_STOP: return "stop";
-    default: break;
-    }
+    if (type < MSG_RANGE_SIZE && runtime_msg_name(type))
+        return runtime_msg_name(type);
     if (type >= MSG_RANGE_SIZE && ops && ops->msg_name) {
         const char *name = ops->msg_name(type);
         if (name)
@@ -117,7 +111,8 @@ struct run_info {
     const char *algorithm;     /* points into run */
     int n;                     /* nodes 1..n */
     const struct algo_ops *ops; /* NULL for an algorithm this build does not know */
-    struct algo_env env;       /* n, coordinator, coordinator_competes */
+    struct algo_env env;       /* n, coordinator, coordinator_competes, groups... */
+    bool requester[ALGO_MAX_NODES + 1]; /* nodes the workload made request */
 };
 
 static void run_info_free(struct run_info *ri)
@@ -165,6 +160,25 @@ static int load_run(const char *rundir, struct run_info *ri, char *errbuf)
     ri->env.seed = (uint64_t)seed;
     ri->env.coordinator = (int)coord;
     ri->env.coordinator_competes = json_is_true(json_object_get(ri->run, "coordinator_competes"));
+    json_int_t groups = 0, rounds = 0;
+    get_int(ri->run, "groups", &groups);
+    get_int(ri->run, "local_rounds", &rounds);
+    ri->env.groups = (int)groups;
+    ri->env.local_rounds = (int)rounds;
+    /* Who requests: run.json's list when present, else whoever the
+     * algorithm lets compete. */
+    json_t *req = json_object_get(ri->run, "requesters");
+    for (int k = 1; k <= ri->n; k++)
+        ri->requester[k] = !json_is_array(req) && (!ri->ops || !ri->ops->competes ||
+                                                   ri->ops->competes(&ri->env, k));
+    size_t i;
+    json_t *v;
+    json_array_foreach(req, i, v)
+    {
+        json_int_t k = json_integer_value(v);
+        if (k >= 1 && k <= ri->n)
+            ri->requester[k] = !ri->ops || !ri->ops->competes || ri->ops->competes(&ri->env, (int)k);
+    }
     return 0;
 err:
     run_info_free(ri);
@@ -190,11 +204,27 @@ struct node_scan {
     /* An entry the resource refused (fencing), waiting for its exit record. */
     bool fenced_open;
     int32_t fenced_inc;
+    /* Token algorithms: holding a token received, and whether it was used. */
+    bool token_held, token_used;
+    /* Ricart-Agrawala: the timestamp of the open request (from its sends). */
+    bool ts_known;
+    int64_t req_ts;
 };
+
+#define MAX_TYPES 32
 
 struct mutex_scan {
     struct node_scan *node; /* [0..n]; [0] unused */
     long cs_entries, fenced, superseded, requests, messages, exits, crashes, overlaps, pending;
+    /* Algorithm messages sent, by type (e.g. the two levels of a ring). */
+    uint16_t type[MAX_TYPES];
+    long type_count[MAX_TYPES];
+    int ntypes;
+    long idle_passes;  /* token passes by a holder that did not use it */
+    long order_checked, order_violations;
+    int order_first_in, order_first_other;
+    int64_t order_first_t;
+    bool *believes_down; /* [i * (n + 1) + j]: node i thinks j is down */
     int first_in, first_other; /* the first overlap: who entered, who was inside */
     int64_t first_t;
     struct samples resp, sync;
@@ -202,6 +232,7 @@ struct mutex_scan {
 
 static void mutex_scan_free(struct mutex_scan *ms)
 {
+    free(ms->believes_down);
     free(ms->node);
     free(ms->resp.v);
     free(ms->sync.v);
@@ -235,6 +266,48 @@ static void drop_stale(struct node_scan *ns, int32_t inc)
         ns->fenced_open = false;
 }
 
+static const char *alg_type_name(const struct run_info *ri, uint16_t type)
+{
+    return type >= MSG_RANGE_SIZE && ri->ops && ri->ops->msg_name ? ri->ops->msg_name(type) : NULL;
+}
+
+static bool is_token_type(const struct run_info *ri, uint16_t type)
+{
+    const char *name = alg_type_name(ri, type);
+    return name && strstr(name, "token");
+}
+
+static bool checks_grant_order(const struct run_info *ri)
+{
+    return strcmp(ri->algorithm, "ricart_agrawala") == 0;
+}
+
+/* Ricart-Agrawala grants concurrent requests in (timestamp, id) order: when
+ * node i enters with its request's timestamp, no other node j may have an
+ * open request with a smaller (timestamp, id) - unless i believed j down
+ * (the failure-detector improvement lets i stop waiting for j). A smaller
+ * timestamp cannot belong to a request made after j answered i, because
+ * j's clock had then passed i's timestamp: so such a j was requesting
+ * first, and should have held back its reply. */
+static void check_order(struct mutex_scan *ms, const struct run_info *ri, const struct trace_rec *e)
+{
+    int i = e->node;
+    ms->order_checked++;
+    for (int j = 1; j <= ri->n; j++) {
+        const struct node_scan *nj = &ms->node[j];
+        if (j == i || !nj->req_open || !nj->ts_known || ms->believes_down[i * (ri->n + 1) + j])
+            continue;
+        if (nj->req_ts < e->key || (nj->req_ts == e->key && j < i)) {
+            if (ms->order_violations++ == 0) {
+                ms->order_first_in = i;
+                ms->order_first_other = j;
+                ms->order_first_t = e->t_us;
+            }
+            return;
+        }
+    }
+}
+
 static int on_enter(struct mutex_scan *ms, const struct run_info *ri, const struct trace_rec *r,
                     size_t nrec, size_t i, bool *have_exit, int64_t last_exit)
 {
@@ -255,6 +328,10 @@ static int on_enter(struct mutex_scan *ms, const struct run_info *ri, const stru
     ms->cs_entries++;
     ns->entries++;
     ns->fenced_open = false;
+    ns->token_used = true;
+    if (checks_grant_order(ri) && ns->req_open)
+        check_order(ms, ri, e);
+    ns->ts_known = false;
     int rc = 0;
     if (ns->req_open) {
         rc |= samples_add(&ms->resp, e->t_us - ns->req_t);
@@ -295,12 +372,26 @@ static int on_enter(struct mutex_scan *ms, const struct run_info *ri, const stru
     return rc;
 }
 
+static void count_type(struct mutex_scan *ms, uint16_t type)
+{
+    for (int i = 0; i < ms->ntypes; i++)
+        if (ms->type[i] == type) {
+            ms->type_count[i]++;
+            return;
+        }
+    if (ms->ntypes < MAX_TYPES) {
+        ms->type[ms->ntypes] = type;
+        ms->type_count[ms->ntypes++] = 1;
+    }
+}
+
 static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
                           const struct trace_rec *r, size_t nrec)
 {
     memset(ms, 0, sizeof *ms);
     ms->node = calloc((size_t)ri->n + 1, sizeof *ms->node);
-    if (!ms->node)
+    ms->believes_down = calloc((size_t)(ri->n + 1) * (size_t)(ri->n + 1), sizeof(bool));
+    if (!ms->node || !ms->believes_down)
         return -ENOMEM;
     bool have_exit = false;
     int64_t last_exit = 0;
@@ -315,9 +406,30 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
             if (e->type >= MSG_RANGE_SIZE) {
                 ms->messages++;
                 ns->sent++;
+                count_type(ms, e->type);
+                if (is_token_type(ri, e->type)) {
+                    /* A token passed on without an entry since it came. */
+                    if (ns->token_held && !ns->token_used)
+                        ms->idle_passes++;
+                    ns->token_held = false;
+                }
+                const char *tn = alg_type_name(ri, e->type);
+                if (tn && strcmp(tn, "request") == 0 && ns->req_open) {
+                    ns->ts_known = true;
+                    ns->req_ts = e->key;
+                }
             }
             break;
+        case TR_PEER_DOWN:
+        case TR_PEER_UP:
+            if (e->peer >= 1 && e->peer <= ri->n)
+                ms->believes_down[e->node * (ri->n + 1) + e->peer] = e->ev == TR_PEER_DOWN;
+            break;
         case TR_RECV:
+            if (e->type >= MSG_RANGE_SIZE && is_token_type(ri, e->type)) {
+                ns->token_held = true;
+                ns->token_used = false;
+            }
             if (e->type >= MSG_RANGE_SIZE)
                 ns->recv++;
             break;
@@ -358,6 +470,8 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
             ns->in_cs = false;
             ns->fenced_open = false;
             ns->req_open = false;
+            ns->ts_known = false;
+            ns->token_held = false;
             break;
         case TR_STOP:
             /* aux != 0: the supervisor saw the node stop gracefully during
@@ -418,7 +532,7 @@ static json_t *fairness_json(const struct mutex_scan *ms, const struct run_info 
     double sum = 0, sq = 0;
     int k = 0;
     for (int id = 1; id <= ri->n; id++) {
-        if (ri->ops && ri->ops->competes && !ri->ops->competes(&ri->env, id))
+        if (!ri->requester[id])
             continue;
         double x = (double)ms->node[id].entries;
         sum += x;
@@ -494,7 +608,9 @@ static int build_mutex(json_t *rep, const struct run_info *ri, const struct trac
     bool me_ok = ms.overlaps == 0;
     bool res_ok = have_res && res_viol == 0;
     bool counter_ok = have_counter && counter_final == ms.exits;
-    long violations = ms.overlaps + (have_res ? (long)res_viol : 1) + (counter_ok ? 0 : 1);
+    bool order_ok = ms.order_violations == 0;
+    long violations = ms.overlaps + (have_res ? (long)res_viol : 1) + (counter_ok ? 0 : 1) +
+                      ms.order_violations;
     /* `safe` covers mutual exclusion, the resource and the counter only.
      * Liveness is reported next to them but is not part of `safe`: a run
      * stopped at its duration (or by a signal) legitimately leaves requests
@@ -574,6 +690,19 @@ static int build_mutex(json_t *rep, const struct run_info *ri, const struct trac
     put(rep, "response_ms", response_json(&ms.resp), &bad);
     put(rep, "sync_delay_ms", sync_json(&ms.sync), &bad);
     put(rep, "fairness_jain", fairness_json(&ms, ri), &bad);
+    json_t *by_type = json_object();
+    for (int t = 0; t < ms.ntypes; t++) {
+        char hex[16];
+        const char *tn = type_name(ri->ops, ms.type[t], hex, sizeof hex);
+        put(by_type, tn,
+            json_pack("{s:I, s:o}", "messages", (json_int_t)ms.type_count[t], "per_cs",
+                      ms.cs_entries ? json_real((double)ms.type_count[t] / (double)ms.cs_entries)
+                                    : json_null()),
+            &bad);
+    }
+    put(rep, "messages_by_type", by_type, &bad);
+    if (ri->ops && ri->ops->token_msg)
+        put(rep, "token_passes_unused", json_integer(ms.idle_passes), &bad);
     put(rep, "per_node", per_node_json(&ms, ri, &bad), &bad);
     put(rep, "safety",
         json_pack("{s:b, s:I, s:I, s:o, s:b, s:I, s:I}", "safe", safe, "violations",
@@ -583,12 +712,28 @@ static int build_mutex(json_t *rep, const struct run_info *ri, const struct trac
                   "crashes", (json_int_t)ms.crashes),
         &bad);
     put(rep, "faults", copy_key(run, "faults"), &bad);
-    put(rep, "properties",
-        json_pack("[o, o, o, o]", property("mutual_exclusion", me_ok, me_detail),
+    json_t *props =
+        json_pack("[o, o, o]", property("mutual_exclusion", me_ok, me_detail),
                   property("resource", res_ok, res_detail),
-                  property("counter", counter_ok, counter_detail),
-                  property("liveness", live_ok, live_detail)),
-        &bad);
+                  property("counter", counter_ok, counter_detail));
+    if (checks_grant_order(ri)) {
+        char order_detail[256];
+        if (order_ok)
+            snprintf(order_detail, sizeof order_detail,
+                     "every entry came in (timestamp, id) order among the open requests "
+                     "(%ld entries checked)",
+                     ms.order_checked);
+        else
+            snprintf(order_detail, sizeof order_detail,
+                     "node %d entered at %.3f ms while node %d had an earlier (timestamp, id) "
+                     "request open (%ld out-of-order entr%s)",
+                     ms.order_first_in, (double)ms.order_first_t / 1000.0,
+                     ms.order_first_other, ms.order_violations,
+                     ms.order_violations == 1 ? "y" : "ies");
+        json_array_append_new(props, property("grant_order", order_ok, order_detail));
+    }
+    json_array_append_new(props, property("liveness", live_ok, live_detail));
+    put(rep, "properties", props, &bad);
     mutex_scan_free(&ms);
     return bad ? dl_seterr(errbuf, ENOMEM, "out of memory building the report") : 0;
 }
@@ -623,7 +768,7 @@ int report_build(const char *rundir, json_t **out, char *errbuf)
     json_t *rep = json_object();
     static const char *const common[] = {"name",         "run_id", "algorithm",    "nodes",
                                          "duration_s",   "seed",   "stop_reason",
-                                         "workload_done"};
+                                         "workload_done", "fencing", "simulated"};
     for (size_t i = 0; i < sizeof common / sizeof *common; i++)
         put(rep, common[i], copy_key(ri.run, common[i]), &bad);
     if (bad)
@@ -742,6 +887,25 @@ static void print_mutex(const json_t *rep, FILE *f)
     fprintf(f, "messages           %s algorithm messages: %s per CS (theory %s)\n",
             fmt_key(rep, "messages", 0, a, 64), fmt_key(rep, "messages_per_cs", 2, b, 64),
             fmt_key(rep, "theory_messages_per_cs", 2, c, 64));
+    const json_t *bt = json_object_get(rep, "messages_by_type");
+    if (json_object_size(bt) > 1) {
+        fprintf(f, "  by type         ");
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)bt, key, v)
+            fprintf(f, " %s %s/CS", key, fmt_key(v, "per_cs", 2, a, 64));
+        fputc('\n', f);
+    }
+    const json_t *idle = json_object_get(rep, "token_passes_unused");
+    if (json_is_integer(idle))
+        fprintf(f, "idle token passes  %lld (token hops to a node that did not want the CS)\n",
+                (long long)json_integer_value(idle));
+    json_int_t sup = json_integer_value(json_object_get(rep, "cs_superseded"));
+    const json_t *fencing = json_object_get(rep, "fencing");
+    if (json_is_boolean(fencing))
+        fprintf(f, "fencing            %s%s\n", json_is_true(fencing) ? "on" : "off",
+                sup ? " (a newer generation superseded a stale holder; its write was refused)"
+                    : "");
     const json_t *r = json_object_get(rep, "response_ms");
     fprintf(f, "response time      p50 %s  p95 %s  p99 %s  max %s ms (request -> entry)\n",
             fmt_key(r, "p50", 3, a, 64), fmt_key(r, "p95", 3, b, 64), fmt_key(r, "p99", 3, c, 64),
