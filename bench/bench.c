@@ -8,7 +8,11 @@
  * shape, cs_time = think_time = 0, full tracing and the critical resource.
  * Each is run `--reps` times; the median is reported, with the ratio.
  *
- *   bench/distlab-bench [--seconds S] [--reps R] [--clients C] [--distlab PATH]
+ *   bench/distlab-bench [--seconds S] [--reps R] [--clients C] [--distlab PATH] [--all]
+ *
+ * --all adds every algorithm at N = 5 and N = 17 with cs_time 0: CS/s (and
+ * its ratio to the raw baseline of the same run), messages per CS and
+ * response-time p50/p99.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -160,42 +164,58 @@ static double raw_baseline(int clients, double seconds)
     return rate;
 }
 
-/* Critical sections per second of `distlab run`, from its report.json. */
-static double distlab_run(const char *exe, int clients, double seconds)
+struct dl_figures {
+    double cs_per_s, msgs_per_cs, p50_ms, p99_ms;
+};
+
+static double num(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : -1;
+}
+
+/* One `distlab run` of algorithm with n nodes, cs_time 0: its figures. */
+static int distlab_figures(const char *exe, const char *algorithm, int n, double seconds,
+                           struct dl_figures *out)
 {
     char dir[] = "/tmp/distlab-bench.XXXXXX";
     if (!mkdtemp(dir))
         return -1;
-    char ini[PATH_MAX], out[PATH_MAX];
+    char ini[PATH_MAX], outdir[PATH_MAX + 8];
     snprintf(ini, sizeof ini, "%s/bench.ini", dir);
-    snprintf(out, sizeof out, "%s/run", dir);
+    snprintf(outdir, sizeof outdir, "%s/run", dir);
     FILE *f = fopen(ini, "w");
     if (!f)
         return -1;
     fprintf(f,
-            "[cluster]\nname = bench\nnodes = %d\nalgorithm = centralized\nduration = %dms\n"
+            "[cluster]\nname = bench\nnodes = %d\nalgorithm = %s\nduration = %dms\n"
             "seed = 1\n[workload]\nrequests = 1000000000\ncs_time = 0\nthink_time = 0\n",
-            clients + 1, (int)(seconds * 1000));
+            n, algorithm, (int)(seconds * 1000));
     fclose(f);
     pid_t pid = fork();
     if (pid == 0) {
         int devnull = open("/dev/null", O_WRONLY);
         dup2(devnull, STDOUT_FILENO);
-        execl(exe, "distlab", "run", ini, "--out", out, "--quiet", (char *)NULL);
+        execl(exe, "distlab", "run", ini, "--out", outdir, "--quiet", (char *)NULL);
         _exit(127);
     }
     int status;
     waitpid(pid, &status, 0);
-    char rep[PATH_MAX + 16];
-    snprintf(rep, sizeof rep, "%s/report.json", out);
+    char rep[PATH_MAX + 32];
+    snprintf(rep, sizeof rep, "%s/report.json", outdir);
     json_error_t je;
     json_t *j = json_load_file(rep, 0, &je);
-    double rate = -1;
+    int rc = -1;
     if (j) {
-        rate = json_number_value(json_object_get(j, "throughput_cs_per_s"));
+        out->cs_per_s = num(j, "throughput_cs_per_s");
+        out->msgs_per_cs = num(j, "messages_per_cs");
+        out->p50_ms = num(json_object_get(j, "response_ms"), "p50");
+        out->p99_ms = num(json_object_get(j, "response_ms"), "p99");
         if (!json_is_true(json_object_get(j, "safe")))
-            fprintf(stderr, "bench: the distlab run was not safe!\n");
+            fprintf(stderr, "bench: the distlab run (%s, %d nodes) was not safe!\n", algorithm,
+                    n);
         json_decref(j);
+        rc = 0;
     } else {
         fprintf(stderr, "bench: no report from %s (exit status %d)\n", exe, status);
     }
@@ -203,7 +223,15 @@ static double distlab_run(const char *exe, int clients, double seconds)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "bench: could not remove %s\n", dir);
-    return rate;
+    return rc;
+}
+
+/* Critical sections per second of `distlab run`, centralized. */
+static double distlab_run(const char *exe, int clients, double seconds)
+{
+    struct dl_figures fig;
+    return distlab_figures(exe, "centralized", clients + 1, seconds, &fig) < 0 ? -1
+                                                                                : fig.cs_per_s;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -221,12 +249,13 @@ static double median(double *v, int n)
 int main(int argc, char **argv)
 {
     double seconds = 2.0;
-    int reps = 3, clients = 4;
+    int reps = 3, clients = 4, all = 0;
     char exe[PATH_MAX] = "";
     static const struct option opts[] = {
         {"seconds", required_argument, NULL, 's'}, {"reps", required_argument, NULL, 'r'},
         {"clients", required_argument, NULL, 'c'}, {"distlab", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+        {"all", no_argument, NULL, 'a'},           {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "s:r:c:d:h", opts, NULL)) != -1) {
         switch (c) {
@@ -234,9 +263,11 @@ int main(int argc, char **argv)
         case 'r': reps = atoi(optarg); break;
         case 'c': clients = atoi(optarg); break;
         case 'd': snprintf(exe, sizeof exe, "%s", optarg); break;
+        case 'a': all = 1; break;
         default:
             printf("usage: distlab-bench [--seconds S] [--reps R] [--clients C] "
-                   "[--distlab PATH]\n");
+                   "[--distlab PATH] [--all]\n"
+                   "  --all  also every algorithm at N = 5 and N = 17 (cs_time 0)\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -256,7 +287,7 @@ int main(int argc, char **argv)
         slash = strrchr(self, '/');
         if (slash)
             *slash = '\0';
-        snprintf(exe, sizeof exe, "%s/distlab", self);
+        snprintf(exe, sizeof exe, "%.4000s/distlab", self);
     }
     printf("centralized mutex, 1 coordinator + %d clients, cs_time 0, %.1fs x %d runs each\n",
            clients, seconds, reps);
@@ -272,5 +303,27 @@ int main(int argc, char **argv)
     printf("raw POSIX-queue baseline: %10.0f CS/s (median)\n", r);
     printf("distlab centralized:      %10.0f CS/s (median)\n", d);
     printf("ratio distlab/raw:        %10.2f  (target >= 0.50)\n", r > 0 ? d / r : 0.0);
+    if (all) {
+        static const char *const algs[] = {"centralized", "ricart_agrawala", "token_ring",
+                                           "two_level_ring"};
+        static const int sizes[] = {5, 17};
+        printf("\nevery algorithm, cs_time 0, think_time 0, %.1fs each; raw baseline above = %.0f "
+               "CS/s\n",
+               seconds, r);
+        printf("%-16s %3s %10s %8s %10s %9s %9s\n", "algorithm", "N", "CS/s", "vs raw",
+               "msgs/CS", "p50 ms", "p99 ms");
+        for (size_t a = 0; a < sizeof algs / sizeof *algs; a++)
+            for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+                struct dl_figures fig;
+                if (distlab_figures(exe, algs[a], sizes[k], seconds, &fig) < 0) {
+                    printf("%-16s %3d %10s\n", algs[a], sizes[k], "failed");
+                    continue;
+                }
+                printf("%-16s %3d %10.0f %8.2f %10.2f %9.3f %9.3f\n", algs[a], sizes[k],
+                       fig.cs_per_s, r > 0 ? fig.cs_per_s / r : 0.0, fig.msgs_per_cs,
+                       fig.p50_ms, fig.p99_ms);
+                fflush(stdout);
+            }
+    }
     return d > 0 && r > 0 ? 0 : 1;
 }
