@@ -195,6 +195,7 @@ enum key_index {
     KEY_FENCING,
     KEY_REQUESTERS,
     KEY_INITIAL_CLOCK,
+    KEY_TWO_IDLE_HOLD,
     KEY_COUNT
 };
 _Static_assert(KEY_COUNT == CONFIG_NKEYS, "CONFIG_NKEYS (config.h) must count the keys");
@@ -254,6 +255,8 @@ static const struct key_def keys[KEY_COUNT] = {
     [KEY_REQUESTERS] = {SEC_WORKLOAD, "requesters", V_NODELIST, OFF(requesters), 0, 0, 0},
     [KEY_INITIAL_CLOCK] = {SEC_RICART, "initial_clock", V_NODEVALS, OFF(initial_clock), 0, 0,
                            0},
+    [KEY_TWO_IDLE_HOLD] = {SEC_TWO_LEVEL, "idle_hold", V_DURATION, OFF(two_level_idle_hold_us),
+                           0, 0, 0},
 };
 
 /* In the order of struct fault_spec's origin[] (config.h). */
@@ -1182,6 +1185,7 @@ void config_defaults(struct config *c)
     c->groups = 2;
     c->local_rounds = 1;
     c->two_level_token_timeout_us = 0;
+    c->two_level_idle_hold_us = 0;
     c->fencing = true;
     snprintf(c->requesters, sizeof c->requesters, "all");
     c->initial_clock[0] = '\0';
@@ -1500,6 +1504,18 @@ int config_node_values(const char *text, int n, int64_t *vals)
             p++;
     }
     return 0;
+}
+
+int64_t config_token_timeout(const struct config *c)
+{
+    return strcmp(c->algorithm, "two_level_ring") == 0 ? c->two_level_token_timeout_us
+                                                        : c->ring_token_timeout_us;
+}
+
+int64_t config_idle_hold(const struct config *c)
+{
+    return strcmp(c->algorithm, "two_level_ring") == 0 ? c->two_level_idle_hold_us
+                                                        : c->ring_idle_hold_us;
 }
 
 int config_validate(struct config *c, char *err)

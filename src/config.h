@@ -16,7 +16,7 @@
 #define CONFIG_ERRLEN 4096
 /* The keys of [cluster] .. [centralized], and of a [fault.N] (at, action,
  * target): the sizes of the origin arrays below. */
-#define CONFIG_NKEYS 30
+#define CONFIG_NKEYS 31
 #define CONFIG_LIST_LEN 160
 /* The sections a file may have, as error messages list them. */
 #define CONFIG_SECTIONS                                                                    \
@@ -110,6 +110,7 @@ struct config {
     int groups;
     int local_rounds;
     int64_t two_level_token_timeout_us; /* 0: derived */
+    int64_t two_level_idle_hold_us;
     /* [resource] the critical resource refuses stale generations */
     bool fencing;
     /* [workload] requesters: "all" or the nodes that request ("1,3") */
@@ -168,6 +169,10 @@ int config_parse_groups(const char *text, int n, uint8_t *group_of);
 int config_node_list(const char *text, int n, bool *in);
 /* "1:7, 3:11" -> vals[1..n] (0 where not given); -EINVAL if malformed. */
 int config_node_values(const char *text, int n, int64_t *vals);
+
+/* Token parameters of the configured algorithm (a ring or a two-level ring). */
+int64_t config_token_timeout(const struct config *c);
+int64_t config_idle_hold(const struct config *c);
 
 /* The resolved configuration as INI text (malloc'd), as written to
  * RUNDIR/config.ini; loading it again gives the same configuration. */

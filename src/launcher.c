@@ -204,10 +204,8 @@ static int ipc_create(struct sup *s)
         .loss = c->loss,
         .failure_timeout_us = c->failure_timeout_us,
         .election_timeout_us = c->election_timeout_us,
-        .token_timeout_us = strcmp(c->algorithm, "two_level_ring") == 0
-                                ? c->two_level_token_timeout_us
-                                : c->ring_token_timeout_us,
-        .idle_hold_us = c->ring_idle_hold_us,
+        .token_timeout_us = config_token_timeout(c),
+        .idle_hold_us = config_idle_hold(c),
         .groups = c->groups,
         .local_rounds = c->local_rounds,
         .fencing = c->fencing,

@@ -31,10 +31,8 @@ int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
     sc->env.coordinator = c->coordinator;
     sc->env.coordinator_competes = c->coordinator_competes;
     sc->env.election_timeout_us = c->election_timeout_us;
-    sc->env.token_timeout_us = strcmp(c->algorithm, "two_level_ring") == 0
-                                   ? c->two_level_token_timeout_us
-                                   : c->ring_token_timeout_us;
-    sc->env.token_idle_hold_us = c->ring_idle_hold_us;
+    sc->env.token_timeout_us = config_token_timeout(c);
+    sc->env.token_idle_hold_us = config_idle_hold(c);
     sc->env.groups = c->groups;
     sc->env.local_rounds = c->local_rounds;
     sc->seed = seed;
