@@ -233,7 +233,10 @@ int transport_send(struct transport *t, struct wire_hdr *h, const void *payload)
     struct transport_peer *p = &t->peer[h->to];
     h->run_id = t->run_id;
     h->from = (uint16_t)t->self;
-    h->flags = 0;
+    h->flags = (uint32_t)(atomic_load_explicit(&t->run->node[t->self].incarnation,
+                                               memory_order_relaxed) &
+                          0xffff)
+               << WIRE_INC_SHIFT;
     int len;
     int slot = -1;
     uint64_t seq = 0;
@@ -247,7 +250,7 @@ int transport_send(struct transport *t, struct wire_hdr *h, const void *payload)
         }
         struct wire_bulk d = {.slot = (uint32_t)slot, .len = h->len, .seq = seq};
         struct wire_hdr bh = *h;
-        bh.flags = WIRE_F_BULK;
+        bh.flags = h->flags | WIRE_F_BULK;
         bh.len = sizeof d;
         len = wire_encode(t->tx, t->msgsize, &bh, &d);
     } else {

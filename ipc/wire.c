@@ -49,7 +49,7 @@ int wire_decode(const void *buf, size_t size, uint32_t run_id, int self, int n,
         return WIRE_ERR_TO;
     if ((size_t)h->len != size - sizeof *h)
         return WIRE_ERR_LEN;
-    if (h->flags & ~WIRE_F_ALL)
+    if (h->flags & ~(WIRE_F_ALL | 0xffff0000u))
         return WIRE_ERR_FLAGS;
     if ((h->flags & WIRE_F_BULK) && h->len != sizeof(struct wire_bulk))
         return WIRE_ERR_FLAGS;

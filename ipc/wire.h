@@ -17,6 +17,12 @@
 #define WIRE_NFIELDS 4
 #define WIRE_F_BULK 0x1u /* payload is a struct wire_bulk descriptor */
 #define WIRE_F_ALL WIRE_F_BULK
+/* The high 16 bits of flags carry the sender's incarnation (mod 2^16), so a
+ * receiver can drop what a previous life of the sender left in flight. */
+#define WIRE_INC_SHIFT 16
+#define WIRE_INC(flags) ((uint16_t)((flags) >> WIRE_INC_SHIFT))
+/* trace drop reason (aux) for a message from a sender's previous life */
+#define WIRE_DROP_STALE 100
 
 struct wire_hdr {
     uint32_t magic;

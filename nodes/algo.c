@@ -5,6 +5,7 @@
 
 const struct algo_ops *const algo_table[] = {
     &algo_centralized,
+    &algo_ricart_agrawala,
     NULL,
 };
 

@@ -165,5 +165,6 @@ struct algo_ops {
 const struct algo_ops *algo_find(const char *name);
 extern const struct algo_ops *const algo_table[];
 extern const struct algo_ops algo_centralized;
+extern const struct algo_ops algo_ricart_agrawala;
 
 #endif

@@ -1,19 +1,107 @@
-/* Centralized mutual exclusion: one coordinator grants the critical section.
+/* Centralized mutual exclusion: one coordinator grants the critical section,
+ * and when it crashes the survivors elect another (Bully) and carry on.
  *
- * From the textbooks (Tanenbaum & van Steen 6.3.2; Coulouris 15.2): a process
+ * Failure-free (Tanenbaum & van Steen 6.3.2; Coulouris 15.2): a process
  * that wants the CS sends REQUEST to the coordinator; the coordinator answers
  * GRANT if the CS is free and otherwise queues the request (FIFO by arrival);
  * the holder sends RELEASE when it leaves, and the coordinator grants the
  * head of its queue. Three messages per CS (request, grant, release), a
- * synchronization delay of two message times (release, then grant).
+ * synchronization delay of two message times (release, then grant). By
+ * default the coordinator only coordinates, as in the textbook setting, so
+ * every CS costs exactly 3 messages; with coordinator_competes its own
+ * entries cost none, and the average is 3(N-1)/N. Nothing below sends a
+ * message or arms a timer until a failure is reported: no heartbeats (the
+ * driver's failure detector, EV_PEER_DOWN/EV_PEER_UP, is the only trigger).
  *
- * By default the coordinator only coordinates, as in the textbook setting,
- * so every CS costs exactly 3 messages. With coordinator_competes the
- * coordinator's own entries cost none, and the average over a balanced
- * workload is 3(N-1)/N.
+ * Coordinator failure: the Bully algorithm (Garcia-Molina 1982; Tanenbaum &
+ * van Steen 6.5.1), with the rules as the textbook gives them:
+ *  - "When any process notices that the coordinator is no longer responding
+ *    to requests, it initiates an election": here, EV_PEER_DOWN of the
+ *    coordinator (or EV_PEER_UP of a coordinator we never saw go down: it
+ *    restarted and lost its state). P "sends an ELECTION message to all
+ *    processes with higher numbers" (those it believes up).
+ *  - "If no one responds, P wins the election and becomes coordinator"
+ *    (no OK within election_timeout, or nobody higher to ask).
+ *  - "If one of the higher-ups answers, it takes over. P's job is done":
+ *    on OK, P waits for COORDINATOR; if none comes within 2 election
+ *    timeouts (the higher one may itself wait one timeout for its own
+ *    higher-ups), P starts again.
+ *  - "If a process gets an ELECTION message from a lower-numbered
+ *    colleague, the receiver sends an OK back ... The receiver then holds
+ *    an election, unless it is already holding one." One refinement: a
+ *    coordinator that won an election in this life (epoch >= 1) and is not
+ *    behind the sender re-announces itself to the sender instead of opening
+ *    a new epoch (otherwise every late ELECTION after a takeover would start
+ *    another one).
+ *  - "The biggest guy in town always wins": a node that learns of a
+ *    coordinator with a lower id than its own (typically a node that comes
+ *    back and is told who coordinates) bullies: it holds an election.
  *
- * Fields: f[0] is the requester's request sequence number ("seq"), so a
- * stale GRANT or RELEASE (one for an earlier request) is recognised. */
+ * Epochs (terms). Every coordinator has an epoch: the winner takes the
+ * highest epoch it has seen + 1. Every message carries one; a message from
+ * an older (epoch, coordinator) pair than the one a node follows is
+ * ignored. Two winners can claim the same epoch (a Bully race, e.g. a
+ * paused higher node that wakes up and wins before it reads the other's
+ * COORDINATOR); the higher id wins the tie, so (epoch, coordinator) is a
+ * total order.
+ *
+ * Takeover without knowledge. A new coordinator knows nothing of who holds
+ * the CS, so it grants nothing until it knows: its COORDINATOR message asks
+ * every node it believes up, and each answers STATE (holding the CS under
+ * generation g / waiting with seq s / idle); that answer is also how a
+ * client re-sends its pending request. Only when every live node has
+ * answered (or has been declared down) does it start granting, in the order
+ * the answers came.
+ *
+ * Why mutual exclusion holds under crashes. (1) A node answers a
+ * coordinator only if its (epoch, id) is the newest the node knows, and from
+ * then on ignores grants from any older pair. (2) A coordinator grants only
+ * after every live node answered; a node in the CS says so and is recorded
+ * as the holder. So when the new coordinator makes its first grant, every
+ * live node has either reported its CS or will refuse any older grant still
+ * in flight; and a crashed node's CS ended with it. (3) Within one epoch the
+ * textbook argument holds: one holder at a time. The one hole is a node
+ * that has lost its state without anybody being able to tell (see Limits).
+ *
+ * Pauses and fencing. A timeout-based failure detector cannot tell a paused
+ * node from a dead one. A holder paused past failure_timeout is declared
+ * down; the coordinator then grants the next node ("keep that": EV_PEER_DOWN
+ * of the holder frees the CS) — and the paused holder, resumed, is still in
+ * the CS. Likewise a paused coordinator, replaced, may wake up and grant
+ * under its old epoch to a node the new one had declared down. No message
+ * protocol can prevent this; what keeps the resource safe is fencing: every
+ * grant carries a generation and the resource refuses an older one. Each
+ * revocation (a holder declared down) and each new epoch raises it:
+ *     gen = epoch * 1,000,000 + revocations_in_epoch * 1,000 + coordinator id
+ * (readable in traces: gen 2001005 = epoch 2, 1 revocation, coordinator 5;
+ * the coordinator id breaks a same-epoch tie, a 1000th revocation opens a
+ * new epoch instead). It is always passed to act_enter_cs: whether the
+ * resource fences is its decision, not ours.
+ *
+ * Restarts. A node that comes back (EV_PEER_UP, new incarnation) has lost
+ * everything; the coordinator sends it COORDINATOR (who coordinates, and
+ * "what is your state?"), and it either joins or, if it has the higher id,
+ * bullies and takes over through the same collection. Request sequence
+ * numbers start at now_us * 1024 at EV_START, so a new incarnation's
+ * requests are always newer than its previous life's (the coordinator
+ * compares them to tell a stale message or answer from a fresh one).
+ *
+ * Limits. A core cannot tell its first start from a restart (algo_env has
+ * no incarnation). The configured coordinator, restarted while it is still
+ * the epoch-0 coordinator (before anyone declared it down) or restarted
+ * competing (its own first request comes before any message can reach it),
+ * believes it is the epoch-0 coordinator with an empty queue and may grant
+ * before it learns otherwise: safe only with fencing in the second case,
+ * not even then in the first (same epoch, same generation). Told its
+ * incarnation, a restarted node would start with no coordinator and hold an
+ * election, as the textbook says a recovering process does.
+ *
+ * Fields. REQUEST, GRANT, RELEASE, STATE: f[0] = seq (the traces' key),
+ * f[1] = the sender's epoch; GRANT f[2] = gen; STATE f[2] = what the node
+ * does (0 idle, 1 waiting, 2 holding), f[3] = the gen it holds. ELECTION,
+ * OK, COORDINATOR: f[0] = an epoch (the highest seen; COORDINATOR: its own).
+ * Timers: 0 = election (no OK / no COORDINATOR yet), 1 = re-ask the nodes
+ * that have not answered a COORDINATOR (for lost messages). */
 #include "nodes/algo.h"
 
 #include <string.h>
@@ -22,20 +110,58 @@ enum {
     CENT_REQUEST = MSG_RANGE_CENTRALIZED + 1,
     CENT_GRANT,
     CENT_RELEASE,
+    CENT_ELECTION,
+    CENT_OK,
+    CENT_COORDINATOR,
+    CENT_STATE,
 };
 
+/* What a STATE answer says. */
+enum { ST_IDLE = 0, ST_WAITING = 1, ST_HOLDING = 2 };
+
+/* Where a node is in the Bully protocol. */
+enum {
+    PH_NORMAL = 0, /* following a coordinator (or coordinating, granting) */
+    PH_ELECTING,   /* sent ELECTION to the higher ids, waiting for an OK */
+    PH_WAITING,    /* got an OK, waiting for the COORDINATOR message */
+    PH_COLLECTING, /* coordinator of a new epoch, waiting for STATE answers */
+};
+
+enum { T_ELECT = 0, T_COLLECT = 1 };
+
+/* Used when env->election_timeout_us is 0: long against a message time
+ * (~0.01-0.3 ms here), short against a human watching a failover. */
+#define CENT_DEFAULT_ELECTION_TIMEOUT_US 100000
+#define CENT_SEQ_PER_US 1024
+#define CENT_GEN_EPOCH 1000000
+#define CENT_GEN_REV 1000
+#define CENT_MAX_REV 999
+
 struct cent_state {
-    int id, n, coordinator;
+    int id, n;
     bool competes;
+    int64_t election_timeout;
+    /* Who coordinates: the coordinator of `epoch` (0: none, we stepped down
+     * to hold an election). */
+    int coord;
+    int64_t epoch;     /* the epoch we follow (or coordinate) */
+    int64_t max_epoch; /* the highest epoch seen in any message */
+    int phase;
+    int role_sent;        /* the last act_role, so it is said once */
+    int64_t role_epoch;
     /* Requester side. */
     bool wanting, in_cs;
-    int64_t seq; /* sequence number of the current/last request */
+    int64_t seq;    /* sequence number of the current/last request */
+    int64_t cs_gen; /* the generation of the grant we hold */
     /* Coordinator side. */
+    int64_t rev;        /* revocations (holders declared down) in this epoch */
     int holder;         /* node in the CS by our grant, 0 when free */
     int64_t holder_seq; /* the seq it was granted with */
+    int64_t holder_gen; /* the generation it holds */
     int q[ALGO_MAX_NODES + 1];
     int64_t qseq[ALGO_MAX_NODES + 1];
     int qhead, qlen; /* FIFO of waiting requesters (each at most once) */
+    bool awaiting[ALGO_MAX_NODES + 1]; /* PH_COLLECTING: no STATE from it yet */
     bool down[ALGO_MAX_NODES + 1];
 };
 
@@ -44,16 +170,54 @@ static int cent_init(void *state, const struct algo_env *env)
     struct cent_state *s = state;
     memset(s, 0, sizeof *s);
     if (env->n < 1 || env->n > ALGO_MAX_NODES || env->id < 1 || env->id > env->n ||
-        env->coordinator < 1 || env->coordinator > env->n)
+        env->coordinator < 1 || env->coordinator > env->n || env->election_timeout_us < 0)
         return -1;
     s->id = env->id;
     s->n = env->n;
-    s->coordinator = env->coordinator;
+    s->coord = env->coordinator;
     s->competes = env->coordinator_competes;
+    s->election_timeout = env->election_timeout_us > 0 ? env->election_timeout_us
+                                                        : CENT_DEFAULT_ELECTION_TIMEOUT_US;
+    s->role_sent = -1;
     return 0;
 }
 
-static bool is_coord(const struct cent_state *s) { return s->id == s->coordinator; }
+static bool is_coord(const struct cent_state *s) { return s->coord == s->id; }
+
+/* Coordinating and done collecting: free to grant. */
+static bool granting(const struct cent_state *s)
+{
+    return is_coord(s) && s->phase == PH_NORMAL;
+}
+
+/* (e1, c1) is older than (e2, c2): epochs first, the coordinator id breaks
+ * a tie (two winners of one epoch: the higher id wins, as in Bully). */
+static bool older(int64_t e1, int c1, int64_t e2, int c2)
+{
+    return e1 < e2 || (e1 == e2 && c1 < c2);
+}
+
+static void see_epoch(struct cent_state *s, int64_t e)
+{
+    if (e > s->max_epoch)
+        s->max_epoch = e;
+}
+
+static void say_role(struct cent_state *s, int role, struct algo_actions *out)
+{
+    if (s->role_sent == role && s->role_epoch == s->epoch)
+        return;
+    s->role_sent = role;
+    s->role_epoch = s->epoch;
+    act_role(out, role, s->epoch);
+}
+
+static int64_t cur_gen(const struct cent_state *s)
+{
+    return s->epoch * CENT_GEN_EPOCH + s->rev * CENT_GEN_REV + s->id;
+}
+
+/* ---- the coordinator's queue ---- */
 
 static int qcap(const struct cent_state *s) { return s->n + 1; }
 
@@ -70,34 +234,73 @@ static int queued_at(const struct cent_state *s, int node)
 
 static void enqueue(struct cent_state *s, int node, int64_t seq)
 {
-    int at = (s->qhead + s->qlen) % qcap(s);
+    int at = queued_at(s, node);
+    if (at >= 0) {
+        if (seq > s->qseq[at])
+            s->qseq[at] = seq; /* a newer request replaces a lost one */
+        return;
+    }
+    at = (s->qhead + s->qlen) % qcap(s);
     s->q[at] = node;
     s->qseq[at] = seq;
     s->qlen++;
 }
+
+/* Take node out of the queue, keeping the order of the others. */
+static void dequeue(struct cent_state *s, int node)
+{
+    int j = 0;
+    for (int i = 0; i < s->qlen; i++) {
+        int from = (s->qhead + i) % qcap(s);
+        if (s->q[from] == node)
+            continue;
+        int to = (s->qhead + j) % qcap(s);
+        s->q[to] = s->q[from];
+        s->qseq[to] = s->qseq[from];
+        j++;
+    }
+    s->qlen = j;
+}
+
+static void forget_coordination(struct cent_state *s)
+{
+    s->holder = 0;
+    s->qhead = s->qlen = 0;
+    s->rev = 0;
+    memset(s->awaiting, 0, sizeof s->awaiting);
+}
+
+/* ---- granting ---- */
 
 /* Give the CS to node: a message, or for the coordinator itself an entry. */
 static void grant(struct cent_state *s, int node, int64_t seq, struct algo_actions *out)
 {
     s->holder = node;
     s->holder_seq = seq;
+    s->holder_gen = cur_gen(s);
     if (node == s->id) {
         s->in_cs = true;
-        act_enter_cs(out, seq, -1);
+        s->cs_gen = s->holder_gen;
+        act_enter_cs(out, seq, s->holder_gen);
     } else {
-        act_send(out, s->id, node, CENT_GRANT, seq, 0, 0, 0);
+        act_send(out, s->id, node, CENT_GRANT, seq, s->epoch, s->holder_gen, 0);
     }
 }
 
 static void grant_next(struct cent_state *s, struct algo_actions *out)
 {
+    if (!granting(s))
+        return; /* a new coordinator grants nothing before it has heard everyone */
     while (s->holder == 0 && s->qlen > 0) {
         int node = s->q[s->qhead];
         int64_t seq = s->qseq[s->qhead];
         s->qhead = (s->qhead + 1) % qcap(s);
         s->qlen--;
-        if (!s->down[node])
-            grant(s, node, seq, out);
+        if (s->down[node])
+            continue;
+        if (node == s->id && !(s->wanting && !s->in_cs && seq == s->seq))
+            continue; /* our own request, no longer current */
+        grant(s, node, seq, out);
     }
 }
 
@@ -105,27 +308,17 @@ static void grant_next(struct cent_state *s, struct algo_actions *out)
 static void on_request(struct cent_state *s, int from, int64_t seq, struct algo_actions *out)
 {
     if (s->holder == from) {
-        if (s->holder_seq == seq)
-            return; /* duplicate of the granted request */
-        /* The holder asks again with a new seq: it lost the CS it held
-         * (it crashed and restarted before we heard it was down). */
+        if (seq <= s->holder_seq)
+            return; /* the granted request again, or an older one */
+        /* The holder asks again with a newer seq: it has left the CS it
+         * held (its RELEASE is late) or lost it with a restart. */
         s->holder = 0;
-        enqueue(s, from, seq);
-        grant_next(s, out);
-        return;
     }
-    if (s->holder == 0 && s->qlen == 0) {
-        grant(s, from, seq, out);
-        return;
-    }
-    int at = queued_at(s, from);
-    if (at >= 0)
-        s->qseq[at] = seq; /* a newer request replaces a lost one */
-    else
-        enqueue(s, from, seq);
+    enqueue(s, from, seq);
+    grant_next(s, out);
 }
 
-/* Coordinator: the holder released (or was declared down). */
+/* Coordinator: the holder released. */
 static void on_release(struct cent_state *s, int from, int64_t seq, struct algo_actions *out)
 {
     if (s->holder != from || s->holder_seq != seq)
@@ -134,12 +327,274 @@ static void on_release(struct cent_state *s, int from, int64_t seq, struct algo_
     grant_next(s, out);
 }
 
+/* The holder was declared down: free the CS (it may only be paused, so the
+ * next grant gets a newer generation, which a fencing resource enforces). */
+static void become_coordinator(struct cent_state *s, struct algo_actions *out);
+
+static void revoke(struct cent_state *s, struct algo_actions *out)
+{
+    s->holder = 0;
+    if (s->rev >= CENT_MAX_REV) {
+        become_coordinator(s, out); /* the revocation digits are used up */
+        return;
+    }
+    s->rev++;
+}
+
+/* PH_COLLECTING: once every live node has answered, start granting. */
+static void maybe_done_collecting(struct cent_state *s, struct algo_actions *out)
+{
+    if (!is_coord(s) || s->phase != PH_COLLECTING)
+        return;
+    for (int k = 1; k <= s->n; k++)
+        if (s->awaiting[k])
+            return;
+    s->phase = PH_NORMAL;
+    act_cancel_timer(out, T_COLLECT);
+    grant_next(s, out);
+}
+
+/* Coordinator: a node told us its state (the answer to COORDINATOR). */
+static void on_state(struct cent_state *s, int from, int status, int64_t seq, int64_t gen,
+                     struct algo_actions *out)
+{
+    s->awaiting[from] = false;
+    switch (status) {
+    case ST_HOLDING:
+        dequeue(s, from);
+        if (s->holder == from && seq < s->holder_seq)
+            break; /* an old answer: we granted it a newer request since */
+        if (s->holder == 0 || s->holder == from) {
+            s->holder = from;
+            s->holder_seq = seq;
+            s->holder_gen = gen;
+        }
+        /* else two nodes claim the CS: only possible after a pause (the
+         * other was declared down); the fencing generations sort it out. */
+        break;
+    case ST_WAITING:
+        if (s->holder == from) {
+            if (seq == s->holder_seq) {
+                /* Our grant is in flight, or was lost with the node's
+                 * previous life: sending it again is harmless either way
+                 * (a duplicate is ignored, an unwanted one handed back). */
+                if (granting(s))
+                    act_send(out, s->id, from, CENT_GRANT, seq, s->epoch, s->holder_gen, 0);
+                break;
+            }
+            if (seq < s->holder_seq)
+                break; /* an old answer */
+            s->holder = 0; /* it has left that CS and asks again */
+        }
+        enqueue(s, from, seq);
+        break;
+    case ST_IDLE: {
+        /* Idle with seq s: every request up to s is over or abandoned. */
+        if (s->holder == from && seq >= s->holder_seq)
+            s->holder = 0;
+        int at = queued_at(s, from);
+        if (at >= 0 && s->qseq[at] <= seq)
+            dequeue(s, from);
+        break;
+    }
+    default:
+        break;
+    }
+    maybe_done_collecting(s, out);
+    grant_next(s, out);
+}
+
+/* ---- the election ---- */
+
+static void send_state(struct cent_state *s, struct algo_actions *out)
+{
+    int status = s->in_cs ? ST_HOLDING : s->wanting ? ST_WAITING : ST_IDLE;
+    act_send(out, s->id, s->coord, CENT_STATE, s->seq, s->epoch, status,
+             s->in_cs ? s->cs_gen : 0);
+}
+
+/* "If no one responds, P wins the election and becomes coordinator." */
+static void become_coordinator(struct cent_state *s, struct algo_actions *out)
+{
+    s->epoch = s->max_epoch + 1;
+    s->max_epoch = s->epoch;
+    s->coord = s->id;
+    s->phase = PH_COLLECTING;
+    forget_coordination(s);
+    act_cancel_timer(out, T_ELECT);
+    say_role(s, ROLE_COORDINATOR, out);
+    /* Our own state needs no message. */
+    if (s->in_cs) {
+        s->holder = s->id;
+        s->holder_seq = s->seq;
+        s->holder_gen = s->cs_gen;
+    } else if (s->wanting) {
+        enqueue(s, s->id, s->seq);
+    }
+    bool any = false;
+    for (int k = 1; k <= s->n; k++) {
+        s->awaiting[k] = k != s->id && !s->down[k];
+        if (s->awaiting[k]) {
+            act_send(out, s->id, k, CENT_COORDINATOR, s->epoch, 0, 0, 0);
+            any = true;
+        }
+    }
+    if (any)
+        act_set_timer(out, T_COLLECT, s->election_timeout);
+    maybe_done_collecting(s, out);
+}
+
+/* "P sends an ELECTION message to all processes with higher numbers." */
+static void start_election(struct cent_state *s, struct algo_actions *out)
+{
+    if (s->phase == PH_ELECTING || s->phase == PH_WAITING)
+        return; /* "unless it is already holding one" */
+    if (is_coord(s)) {
+        /* A coordinator that holds an election can no longer vouch for its
+         * epoch (a newer one exists, or it may have lost its state). */
+        s->coord = 0;
+        forget_coordination(s);
+        act_cancel_timer(out, T_COLLECT);
+        say_role(s, ROLE_CLIENT, out);
+    }
+    s->phase = PH_ELECTING;
+    bool asked = false;
+    for (int k = s->id + 1; k <= s->n; k++) {
+        if (!s->down[k]) {
+            act_send(out, s->id, k, CENT_ELECTION, s->max_epoch, 0, 0, 0);
+            asked = true;
+        }
+    }
+    if (!asked) {
+        become_coordinator(s, out); /* nobody higher is up */
+        return;
+    }
+    act_set_timer(out, T_ELECT, s->election_timeout);
+}
+
+/* Follow coordinator c of epoch e and tell it our state. */
+static void join(struct cent_state *s, int64_t e, int c, struct algo_actions *out)
+{
+    if (is_coord(s)) {
+        forget_coordination(s);
+        act_cancel_timer(out, T_COLLECT);
+    }
+    s->epoch = e;
+    s->coord = c;
+    s->phase = PH_NORMAL;
+    act_cancel_timer(out, T_ELECT);
+    say_role(s, ROLE_CLIENT, out);
+    send_state(s, out);
+}
+
+static void on_election(struct cent_state *s, int from, int64_t e, struct algo_actions *out)
+{
+    if (from < s->id) {
+        act_send(out, s->id, from, CENT_OK, s->max_epoch, 0, 0, 0);
+        if (is_coord(s) && s->epoch >= 1 && e <= s->epoch &&
+            (s->phase == PH_NORMAL || s->phase == PH_COLLECTING)) {
+            /* We won this epoch in this life and the sender is not ahead of
+             * us: tell it who coordinates rather than open another epoch. */
+            act_send(out, s->id, from, CENT_COORDINATOR, s->epoch, 0, 0, 0);
+            if (s->phase == PH_COLLECTING) {
+                s->awaiting[from] = true;
+                act_set_timer(out, T_COLLECT, s->election_timeout);
+            }
+            return;
+        }
+        start_election(s, out);
+    }
+    /* An ELECTION from a higher id breaks the rule that it goes upwards:
+     * ignored. */
+}
+
+static void on_coordinator(struct cent_state *s, int c, int64_t e, struct algo_actions *out)
+{
+    if (older(e, c, s->epoch, s->coord))
+        return; /* from an epoch we have left behind */
+    if (c < s->id) {
+        /* "The biggest guy in town always wins": we are up and higher. */
+        start_election(s, out);
+        return;
+    }
+    if (e == s->epoch && c == s->coord && s->phase == PH_NORMAL) {
+        send_state(s, out); /* asked again (a retry, or we came back up) */
+        return;
+    }
+    join(s, e, c, out);
+}
+
+/* ---- the step ---- */
+
+static void on_message(struct cent_state *s, const struct algo_msg *m, struct algo_actions *out)
+{
+    int from = m->from;
+    switch (m->type) {
+    case CENT_REQUEST:
+    case CENT_RELEASE:
+    case CENT_STATE:
+        see_epoch(s, m->f[1]);
+        if (is_coord(s) && m->f[1] == s->epoch &&
+            (s->phase == PH_NORMAL || s->phase == PH_COLLECTING)) {
+            if (m->type == CENT_REQUEST)
+                on_request(s, from, m->f[0], out);
+            else if (m->type == CENT_RELEASE)
+                on_release(s, from, m->f[0], out);
+            else
+                on_state(s, from, (int)m->f[2], m->f[0], m->f[3], out);
+        } else if (m->f[1] > s->epoch) {
+            /* Addressed to us as the coordinator of an epoch we do not know:
+             * we were, in a previous life, and lost the state. */
+            start_election(s, out);
+        }
+        break;
+    case CENT_GRANT:
+        see_epoch(s, m->f[1]);
+        if (s->wanting && !s->in_cs && m->f[0] == s->seq && m->f[1] == s->epoch &&
+            from == s->coord) {
+            s->in_cs = true;
+            s->cs_gen = m->f[2];
+            act_enter_cs(out, s->seq, s->cs_gen);
+        } else if (s->in_cs && m->f[0] == s->seq) {
+            /* the grant we hold, again: never hand back the CS we are in */
+        } else if (!older(m->f[1], from, s->epoch, s->coord)) {
+            /* A grant we cannot use (another seq: an earlier incarnation
+             * asked for it; or an epoch we have not joined): hand it
+             * straight back so nobody waits on us. */
+            act_send(out, s->id, from, CENT_RELEASE, m->f[0], m->f[1], 0, 0);
+        }
+        /* else from an older epoch: ignored */
+        break;
+    case CENT_ELECTION:
+        see_epoch(s, m->f[0]);
+        on_election(s, from, m->f[0], out);
+        break;
+    case CENT_OK:
+        see_epoch(s, m->f[0]);
+        if (s->phase == PH_ELECTING && from > s->id) {
+            /* "If one of the higher-ups answers, it takes over." */
+            s->phase = PH_WAITING;
+            act_set_timer(out, T_ELECT, 2 * s->election_timeout);
+        }
+        break;
+    case CENT_COORDINATOR:
+        see_epoch(s, m->f[0]);
+        on_coordinator(s, from, m->f[0], out);
+        break;
+    default:
+        break;
+    }
+}
+
 static void cent_step(void *state, const struct algo_event *ev, struct algo_actions *out)
 {
     struct cent_state *s = state;
     switch (ev->kind) {
     case EV_START:
-        act_role(out, is_coord(s) ? ROLE_COORDINATOR : ROLE_CLIENT, 0);
+        /* Newer than anything a previous life of this node asked for. */
+        if (ev->now_us > 0)
+            s->seq = ev->now_us * CENT_SEQ_PER_US;
+        say_role(s, is_coord(s) ? ROLE_COORDINATOR : ROLE_CLIENT, out);
         break;
     case EV_REQUEST:
         if (s->wanting || s->in_cs)
@@ -148,8 +603,9 @@ static void cent_step(void *state, const struct algo_event *ev, struct algo_acti
         s->seq++;
         if (is_coord(s))
             on_request(s, s->id, s->seq, out);
-        else
-            act_send(out, s->id, s->coordinator, CENT_REQUEST, s->seq, 0, 0, 0);
+        else if (s->phase == PH_NORMAL && s->coord != 0 && !s->down[s->coord])
+            act_send(out, s->id, s->coord, CENT_REQUEST, s->seq, s->epoch, 0, 0);
+        /* else an election is on: the next coordinator asks us (STATE) */
         break;
     case EV_RELEASE:
         if (!s->in_cs)
@@ -158,49 +614,65 @@ static void cent_step(void *state, const struct algo_event *ev, struct algo_acti
         s->wanting = false;
         if (is_coord(s))
             on_release(s, s->id, s->seq, out);
-        else
-            act_send(out, s->id, s->coordinator, CENT_RELEASE, s->seq, 0, 0, 0);
+        else if (s->coord != 0)
+            act_send(out, s->id, s->coord, CENT_RELEASE, s->seq, s->epoch, 0, 0);
         break;
-    case EV_MESSAGE: {
-        const struct algo_msg *m = &ev->msg;
-        if (m->from < 1 || m->from > s->n)
+    case EV_MESSAGE:
+        if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id)
             break;
-        switch (m->type) {
-        case CENT_REQUEST:
-            if (is_coord(s) && m->from != s->id)
-                on_request(s, m->from, m->f[0], out);
+        on_message(s, &ev->msg, out);
+        break;
+    case EV_PEER_DOWN: {
+        int p = ev->peer;
+        if (p < 1 || p > s->n || p == s->id)
             break;
-        case CENT_RELEASE:
-            if (is_coord(s))
-                on_release(s, m->from, m->f[0], out);
-            break;
-        case CENT_GRANT:
-            if (s->wanting && !s->in_cs && m->f[0] == s->seq) {
-                s->in_cs = true;
-                act_enter_cs(out, s->seq, -1);
-            } else if (!(s->in_cs && m->f[0] == s->seq)) {
-                /* A grant we no longer want (an earlier incarnation asked
-                 * for it): hand it straight back so nobody waits on us. */
-                act_send(out, s->id, m->from, CENT_RELEASE, m->f[0], 0, 0, 0);
-            }
-            break;
+        s->down[p] = true;
+        if (is_coord(s)) {
+            s->awaiting[p] = false;
+            if (s->holder == p)
+                revoke(s, out);
+            maybe_done_collecting(s, out);
+            grant_next(s, out);
+        } else if (p == s->coord) {
+            start_election(s, out); /* the coordinator is gone */
         }
         break;
     }
-    case EV_PEER_DOWN:
-        if (ev->peer < 1 || ev->peer > s->n)
+    case EV_PEER_UP: {
+        int p = ev->peer;
+        if (p < 1 || p > s->n || p == s->id)
             break;
-        s->down[ev->peer] = true;
-        if (is_coord(s) && s->holder == ev->peer) {
-            s->holder = 0;
-            grant_next(s, out);
+        bool was_down = s->down[p];
+        s->down[p] = false;
+        if (is_coord(s) && (s->phase == PH_NORMAL || s->phase == PH_COLLECTING)) {
+            /* A new incarnation knows nothing; a resumed node may be stale.
+             * Tell it who coordinates and ask what it is doing. */
+            act_send(out, s->id, p, CENT_COORDINATOR, s->epoch, 0, 0, 0);
+            if (s->phase == PH_COLLECTING) {
+                s->awaiting[p] = true;
+                act_set_timer(out, T_COLLECT, s->election_timeout);
+            }
+        } else if (p == s->coord && !was_down) {
+            /* Our coordinator restarted before anyone saw it go: its queue
+             * and its knowledge of the holder are gone. */
+            start_election(s, out);
         }
         break;
-    case EV_PEER_UP:
-        if (ev->peer >= 1 && ev->peer <= s->n)
-            s->down[ev->peer] = false;
-        break;
+    }
     case EV_TIMER:
+        if (ev->timer_id == T_ELECT) {
+            if (s->phase == PH_ELECTING) {
+                become_coordinator(s, out); /* no OK in time */
+            } else if (s->phase == PH_WAITING) {
+                s->phase = PH_NORMAL; /* no COORDINATOR in time: again */
+                start_election(s, out);
+            }
+        } else if (ev->timer_id == T_COLLECT && is_coord(s) && s->phase == PH_COLLECTING) {
+            for (int k = 1; k <= s->n; k++)
+                if (s->awaiting[k])
+                    act_send(out, s->id, k, CENT_COORDINATOR, s->epoch, 0, 0, 0);
+            act_set_timer(out, T_COLLECT, s->election_timeout);
+        }
         break;
     }
 }
@@ -211,6 +683,10 @@ static const char *cent_msg_name(uint16_t type)
     case CENT_REQUEST: return "request";
     case CENT_GRANT: return "grant";
     case CENT_RELEASE: return "release";
+    case CENT_ELECTION: return "election";
+    case CENT_OK: return "ok";
+    case CENT_COORDINATOR: return "coordinator";
+    case CENT_STATE: return "state";
     default: return NULL;
     }
 }
@@ -220,11 +696,22 @@ static bool cent_competes(const struct algo_env *env, int id)
     return id != env->coordinator || env->coordinator_competes;
 }
 
+/* The failure-free figure; elections and takeovers cost extra, and the
+ * report shows them. */
 static double cent_theory(const struct algo_env *env)
 {
     if (!env->coordinator_competes || env->n <= 1)
         return 3.0;
     return 3.0 * (env->n - 1) / env->n;
+}
+
+static void cent_inspect(const void *state, struct algo_inspect *out)
+{
+    const struct cent_state *s = state;
+    out->in_cs = s->in_cs;
+    out->wanting = s->wanting;
+    out->role = is_coord(s) ? ROLE_COORDINATOR : ROLE_CLIENT;
+    out->term = s->epoch;
 }
 
 const struct algo_ops algo_centralized = {
@@ -238,4 +725,5 @@ const struct algo_ops algo_centralized = {
     .msg_name = cent_msg_name,
     .competes = cent_competes,
     .theory_messages_per_cs = cent_theory,
+    .inspect = cent_inspect,
 };

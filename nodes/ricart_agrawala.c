@@ -16,7 +16,10 @@
  * no memory: a requester asks it again and waits for its answer again. A
  * timeout detector cannot tell a paused node from a dead one, and Ricart-
  * Agrawala has no generation to fence on, so a long pause inside the CS
- * breaks mutual exclusion (tests/check_ricart.c shows it).
+ * breaks mutual exclusion (tests/check_ricart.c shows it). A request from
+ * a peer believed down proves it is back; this assumes the failure timeout
+ * outlasts message delays, or a dead node's late request would have us
+ * wait for it again.
  *
  * Fields. REQUEST: f[0] = ts, f[1] = tag. REPLY: f[0] = the replier's clock,
  * f[1] = the ts of the request it answers, f[2] = that request's tag. A tag
@@ -26,7 +29,9 @@
  * meant for an earlier request or an earlier incarnation of ours, and one
  * from an earlier incarnation of the peer that arrives after we asked the
  * new incarnation again. The timestamp alone can not tell these apart: a
- * restarted node's clock starts again from 0. */
+ * restarted node's clock starts again from 0. (Drivers give each
+ * incarnation its own env.seed.) inspect() reports the Lamport clock as
+ * the term. */
 #include "nodes/algo.h"
 
 #include <string.h>
@@ -65,10 +70,14 @@ static int ra_init(void *state, const struct algo_env *env)
 {
     struct ra_state *s = state;
     memset(s, 0, sizeof *s);
-    if (env->n < 1 || env->n > ALGO_MAX_NODES || env->id < 1 || env->id > env->n)
+    if (env->n < 1 || env->n > ALGO_MAX_NODES || env->id < 1 || env->id > env->n ||
+        env->initial_clock < 0 || env->initial_clock > RA_TS_MAX)
         return -1;
     s->id = env->id;
     s->n = env->n;
+    /* A configured starting clock (the textbook example starts nodes at
+     * different times), so the first request is stamped initial_clock + 1. */
+    s->clock = env->initial_clock;
     /* Each incarnation gets its own seed, so its tags start far from those
      * of any earlier one. */
     struct dl_rng rng;

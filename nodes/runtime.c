@@ -364,6 +364,25 @@ static void fd_init(struct node *nd)
     nd->deadline[RT_TIMER_FD] = now + nd->fd_period;
 }
 
+/* A message from k: if k is a new incarnation we have not noticed yet, its
+ * previous life is reported down and the new one up *before* the message
+ * is handled, so the core never confuses the two lives (a grant to the new
+ * one revoked by a late "down" of the old one). One atomic load per
+ * message. */
+static void fd_check_incarnation(struct node *nd, int k)
+{
+    int32_t inc = atomic_load_explicit(&nd->run->node[k].incarnation, memory_order_relaxed);
+    if (inc == nd->fd_inc[k])
+        return;
+    if (nd->fd_inc[k] != 0 && !nd->fd_down[k])
+        peer_event(nd, k, true);
+    nd->fd_inc[k] = inc;
+    nd->fd_stamp[k] = atomic_load(&nd->run->node[k].heartbeat_us);
+    nd->fd_seen[k] = now_us(nd);
+    if (nd->fd_down[k])
+        peer_event(nd, k, false);
+}
+
 static void fd_tick(struct node *nd)
 {
     int64_t now = now_us(nd);
@@ -464,6 +483,14 @@ static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
             atomic_fetch_add(&nd->me->malformed_kind[WIRE_ERR_TYPE], 1);
             trace(nd, TR_DROP, h.from, h.type, 0, WIRE_ERR_TYPE, 0);
             log_malformed(nd, WIRE_ERR_TYPE, &h);
+            continue;
+        }
+        fd_check_incarnation(nd, h.from);
+        if (WIRE_INC(h.flags) != (uint16_t)nd->fd_inc[h.from]) {
+            /* Sent by a previous life of the sender, which has since
+             * crashed: lost, as a reset connection would lose it. */
+            atomic_fetch_add(&nd->me->cnt[CNT_DROPPED], 1);
+            trace(nd, TR_DROP, h.from, h.type, h.f[0], WIRE_DROP_STALE, 0);
             continue;
         }
         atomic_fetch_add_explicit(&nd->me->cnt[CNT_RECV], 1, memory_order_relaxed);

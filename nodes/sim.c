@@ -532,8 +532,9 @@ static void handle(struct sim *s, struct ev *e)
         }
         return;
     }
-    if (e->kind != EVK_DELIVER && e->incarnation != nd->incarnation)
-        return; /* meant for an earlier life */
+    if (e->kind != EVK_DELIVER && e->kind != EVK_PEER_DOWN && e->kind != EVK_PEER_UP &&
+        e->incarnation != nd->incarnation)
+        return; /* meant for an earlier life (peer events carry the peer's: checked below) */
     if (nd->state == N_PAUSED) {
         defer(s, nd, e);
         return;

@@ -1069,18 +1069,28 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
         put(o, "from", json_integer(r->peer), &bad);
         put(o, "type", json_string(type_name(ops, r->type, tbuf, sizeof tbuf)), &bad);
         put(o, key, json_integer(r->key), &bad);
-        put(o, "reason", json_string(r->aux == 0 ? "network" : wire_err_name(r->aux)), &bad);
+        put(o, "reason",
+            json_string(r->aux == 0                 ? "network"
+                        : r->aux == WIRE_DROP_STALE ? "stale_incarnation"
+                                                    : wire_err_name(r->aux)),
+            &bad);
         break;
     case TR_ENTER: {
-        static const char *const res[] = {"ok", "violation", "fenced"};
+        static const char *const res[] = {"ok", "violation", "fenced", "superseded"};
         put(o, key, json_integer(r->key), &bad);
-        put(o, "resource", json_string(r->aux >= 0 && r->aux <= 2 ? res[r->aux] : "unknown"),
+        put(o, "resource", json_string(r->aux >= 0 && r->aux <= 3 ? res[r->aux] : "unknown"),
             &bad);
+        if (r->b >= 0)
+            put(o, "gen", json_integer(r->b), &bad); /* the fencing generation */
         break;
     }
     case TR_EXIT:
         put(o, key, json_integer(r->key), &bad);
         put(o, "counter", json_integer(r->a), &bad);
+        if (r->b >= 0)
+            put(o, "gen", json_integer(r->b), &bad);
+        if (r->aux == 2)
+            put(o, "write", json_string("refused by fencing"), &bad);
         break;
     case TR_ROLE:
         put(o, "role", json_string(algo_role_name(r->aux)), &bad);

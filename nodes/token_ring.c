@@ -1,0 +1,351 @@
+/* Token ring mutual exclusion, with token regeneration.
+ *
+ * From the textbooks (Tanenbaum & van Steen 6.3.4; Coulouris 15.2): the
+ * processes form a logical ring, here by id (1 -> 2 -> ... -> N -> 1). "When
+ * the ring is initialized, process 0 is given a token. The token circulates
+ * around the ring. ... When a process acquires the token from its neighbor,
+ * it checks to see if it needs to access the shared resource. If so, the
+ * process goes ahead, does all the work it needs to, and releases the
+ * resources. After it has finished, it passes the token along the ring. It is
+ * not permitted to immediately enter the resource again using the same
+ * token. If a process is handed the token by its neighbor and is not
+ * interested in the resource, it just passes the token along."
+ * Cost: 1 to infinity messages per CS (idle passes when nobody wants it);
+ * under full load exactly 1. A waiter sees at most N-1 other entries first.
+ *
+ * Failures (REFERENCE.md): "lost token -> detect by timeout, regenerate one
+ * token with a higher generation; skip down successors." The design:
+ *
+ * - Generations are unique per regenerator: gen = (epoch << 8) | id, with
+ *   epoch = (highest epoch seen) + 1. Two nodes that regenerate at once make
+ *   different generations and the higher one wins. The generation is the
+ *   fencing token: a holder enters the CS with it, and the resource refuses
+ *   a generation older than the newest it has seen.
+ * - Detection: a node that has not seen the token for token_timeout (default
+ *   RING_DEFAULT_TIMEOUT_US) suspects it lost. Only the lowest-id node
+ *   believed up regenerates; the others wait another timeout. We chose this
+ *   over staggering by ring distance because a node only sees the token when
+ *   it visits itself, so it does not know where the token was last seen;
+ *   "the lowest live id" needs no extra knowledge, and nodes disagree on it
+ *   only while the failure detector disagrees (a pause, a restart), which
+ *   the unique generations make harmless for the token count.
+ * - The regenerator announces the new generation to every peer (NEWGEN, N-1
+ *   messages, only on a regeneration), so an old token held by a paused node
+ *   or still in flight is recognised as stale at its next step instead of
+ *   racing the new one around the ring.
+ * - Every node remembers the highest generation it has seen. A TOKEN of a
+ *   lower one is stale (a paused holder resumed, a token from before a
+ *   regeneration): it is discarded, never used, never passed on, and its
+ *   sender is told the newest generation (NEWGEN). A holder that learns of
+ *   a higher generation drops its own token.
+ * - A regenerated token makes one lap before its maker uses it, so that a
+ *   maker that knew too little (a restarted node remembers no generation)
+ *   cannot enter with a stale one: the first node that knows better drops
+ *   it and tells the maker.
+ * - The first token is the regeneration of a token that never existed: node
+ *   1 (the lowest live id) creates it one token_timeout after start. Making
+ *   it at EV_START would be faster, but a core cannot tell its first start
+ *   from a restart, and a restarted node 1 would mint a second token of the
+ *   generation still circulating. (algo_env needs an incarnation for that.)
+ *
+ * Fields: TOKEN f[0] = gen, f[1] = passes in a row that nobody used (idle
+ * hops: a full lap of them means the ring is idle). NEWGEN f[0] = gen. */
+#include "nodes/algo.h"
+
+#include <string.h>
+
+enum {
+    RING_TOKEN = MSG_RANGE_TOKEN_RING + 1,
+    RING_NEWGEN,
+};
+
+enum {
+    RING_TIMER_LOST = 0, /* no token seen for timeout_us */
+    RING_TIMER_IDLE = 1, /* an idle holder's hold is over */
+};
+
+#define RING_DEFAULT_TIMEOUT_US (200 * 1000)
+#define RING_ID_BITS 8 /* ids fit in the low bits of a generation: n <= 128 < 256 */
+
+_Static_assert(ALGO_MAX_NODES < (1 << RING_ID_BITS), "ids must fit in a generation");
+
+struct ring_state {
+    int id, n;
+    int64_t timeout_us;   /* lost-token timeout */
+    int64_t idle_hold_us; /* how long an idle holder keeps the token */
+    bool wanting, in_cs;
+    bool holding;
+    int64_t gen;          /* the generation of the token held */
+    int64_t idle;         /* f[1] of the token held */
+    int64_t max_gen;      /* the highest generation seen, 0 = none yet */
+    int64_t last_seen_us; /* when the token (or news of it) was last seen */
+    bool down[ALGO_MAX_NODES + 1];
+};
+
+static int ring_init(void *state, const struct algo_env *env)
+{
+    struct ring_state *s = state;
+    memset(s, 0, sizeof *s);
+    if (env->n < 1 || env->n > ALGO_MAX_NODES || env->id < 1 || env->id > env->n ||
+        env->token_timeout_us < 0)
+        return -1;
+    s->id = env->id;
+    s->n = env->n;
+    s->timeout_us = env->token_timeout_us > 0 ? env->token_timeout_us : RING_DEFAULT_TIMEOUT_US;
+    /* Pass at once. With env->token_idle_hold_us (not in algo_env yet) an
+     * idle ring would not spin at full speed: set it here. */
+    s->idle_hold_us = 0;
+    return 0;
+}
+
+/* The next id in ring order not believed down; ourselves if nobody is up. */
+static int successor(const struct ring_state *s)
+{
+    for (int k = 1; k < s->n; k++) {
+        int c = (s->id - 1 + k) % s->n + 1;
+        if (!s->down[c])
+            return c;
+    }
+    return s->id;
+}
+
+static int lowest_up(const struct ring_state *s)
+{
+    int k = 1;
+    while (k < s->id && s->down[k])
+        k++;
+    return k;
+}
+
+/* Role actions only when holding changes (or the held generation does), so
+ * `distlab pid --token-holder` finds the holder: one trace record per node
+ * per hop, next to the send and receive records a hop costs anyway. */
+static void set_holding(struct ring_state *s, bool holding, int64_t gen, struct algo_actions *out)
+{
+    if (holding != s->holding || (holding && gen != s->gen))
+        act_role(out, holding ? ROLE_TOKEN_HOLDER : ROLE_NONE, gen);
+    s->holding = holding;
+    if (holding)
+        s->gen = gen;
+}
+
+/* "After it has finished, it passes the token along the ring." A node
+ * alone in the ring keeps the token until a peer comes back (EV_PEER_UP). */
+static void pass(struct ring_state *s, int64_t idle, int64_t now, struct algo_actions *out)
+{
+    int to = successor(s);
+    if (to == s->id)
+        return;
+    act_send(out, s->id, to, RING_TOKEN, s->gen, idle, 0, 0);
+    set_holding(s, false, s->gen, out);
+    s->last_seen_us = now;
+}
+
+/* We hold the token: use it if the application asked, else pass it on. */
+static void use_or_pass(struct ring_state *s, int64_t now, struct algo_actions *out)
+{
+    if (s->in_cs)
+        return; /* we adopted a newer token while inside: pass it on release */
+    if (s->wanting) {
+        s->in_cs = true;
+        s->idle = 0;
+        act_enter_cs(out, s->gen, s->gen); /* the generation is the fencing token */
+    } else if (s->idle_hold_us > 0) {
+        act_set_timer(out, RING_TIMER_IDLE, s->idle_hold_us);
+    } else {
+        pass(s, s->idle + 1, now, out);
+    }
+}
+
+static void regenerate(struct ring_state *s, int64_t now, struct algo_actions *out)
+{
+    int64_t epoch = (s->max_gen >> RING_ID_BITS) + 1;
+    int64_t gen = (epoch << RING_ID_BITS) | s->id;
+    /* Announce it, unless this is the first token (no older one known). */
+    if (s->max_gen > 0)
+        for (int k = 1; k <= s->n; k++)
+            if (k != s->id && !s->down[k])
+                act_send(out, s->id, k, RING_NEWGEN, gen, 0, 0, 0);
+    s->max_gen = gen;
+    s->last_seen_us = now;
+    s->idle = 0;
+    set_holding(s, true, gen, out);
+    /* The new token makes one lap before its maker uses it: each node on the
+     * way checks it against the highest generation it has seen, so a maker
+     * whose knowledge was stale (it restarted, or it slept) is told so
+     * instead of entering with an old generation. */
+    if (successor(s) == s->id)
+        use_or_pass(s, now, out);
+    else
+        pass(s, 1, now, out);
+}
+
+static void on_token(struct ring_state *s, const struct algo_msg *m, int64_t now,
+                     struct algo_actions *out)
+{
+    int64_t gen = m->f[0];
+    /* Stale (older than one we have seen) or a duplicate of the token we
+     * hold: discard it, never use it, never pass it on. Tell its sender and
+     * its maker (the low bits of gen) the newest generation, so that they
+     * stop passing and making old tokens. */
+    if (gen <= 0 || gen < s->max_gen || (s->holding && gen == s->gen)) {
+        int maker = (int)(gen & ((1 << RING_ID_BITS) - 1));
+        if (gen > 0 && gen < s->max_gen) {
+            act_send(out, s->id, m->from, RING_NEWGEN, s->max_gen, 0, 0, 0);
+            if (maker != m->from && maker != s->id && maker >= 1 && maker <= s->n)
+                act_send(out, s->id, maker, RING_NEWGEN, s->max_gen, 0, 0, 0);
+        }
+        return;
+    }
+    /* A newer generation replaces any older token we still hold. */
+    s->max_gen = gen;
+    s->last_seen_us = now;
+    s->idle = m->f[1] > 0 ? m->f[1] : 0;
+    set_holding(s, true, gen, out);
+    use_or_pass(s, now, out);
+}
+
+static void on_newgen(struct ring_state *s, int64_t gen, int64_t now, struct algo_actions *out)
+{
+    if (gen <= s->max_gen)
+        return;
+    s->max_gen = gen;
+    s->last_seen_us = now; /* a token exists: restart the wait for it */
+    if (s->holding) {
+        /* Our token is stale: drop it. If we are inside, the resource will
+         * refuse our write; on release there is nothing to pass. */
+        set_holding(s, false, s->gen, out);
+        if (s->idle_hold_us > 0)
+            act_cancel_timer(out, RING_TIMER_IDLE);
+    }
+}
+
+static void on_lost_timer(struct ring_state *s, int64_t now, struct algo_actions *out)
+{
+    int64_t quiet = now - s->last_seen_us;
+    if (s->holding || quiet < s->timeout_us) {
+        /* Lazy deadline: the timer is not re-armed at every hop. */
+        act_set_timer(out, RING_TIMER_LOST, s->holding ? s->timeout_us : s->timeout_us - quiet);
+        return;
+    }
+    act_set_timer(out, RING_TIMER_LOST, s->timeout_us);
+    if (lowest_up(s) == s->id)
+        regenerate(s, now, out);
+}
+
+static void ring_step(void *state, const struct algo_event *ev, struct algo_actions *out)
+{
+    struct ring_state *s = state;
+    int64_t now = ev->now_us;
+    switch (ev->kind) {
+    case EV_START:
+        s->last_seen_us = now;
+        /* A restarted node may still be listed as the holder of its past life. */
+        act_role(out, ROLE_NONE, 0);
+        act_set_timer(out, RING_TIMER_LOST, s->timeout_us);
+        break;
+    case EV_REQUEST:
+        if (s->wanting || s->in_cs)
+            break; /* one outstanding request at a time */
+        s->wanting = true;
+        if (s->holding) {
+            if (s->idle_hold_us > 0)
+                act_cancel_timer(out, RING_TIMER_IDLE);
+            use_or_pass(s, now, out);
+        }
+        break;
+    case EV_RELEASE:
+        if (!s->in_cs)
+            break;
+        s->in_cs = false;
+        s->wanting = false;
+        if (s->holding)
+            pass(s, 0, now, out); /* not "immediately enter again using the same token" */
+        break;
+    case EV_MESSAGE:
+        if (ev->msg.from < 1 || ev->msg.from > s->n)
+            break;
+        if (ev->msg.type == RING_TOKEN)
+            on_token(s, &ev->msg, now, out);
+        else if (ev->msg.type == RING_NEWGEN)
+            on_newgen(s, ev->msg.f[0], now, out);
+        break;
+    case EV_TIMER:
+        if (ev->timer_id == RING_TIMER_LOST)
+            on_lost_timer(s, now, out);
+        else if (ev->timer_id == RING_TIMER_IDLE && s->holding && !s->in_cs && !s->wanting)
+            pass(s, s->idle + 1, now, out);
+        break;
+    case EV_PEER_DOWN:
+        if (ev->peer >= 1 && ev->peer <= s->n && ev->peer != s->id)
+            s->down[ev->peer] = true;
+        break;
+    case EV_PEER_UP:
+        if (ev->peer < 1 || ev->peer > s->n || ev->peer == s->id)
+            break;
+        s->down[ev->peer] = false;
+        /* A lone idle holder has someone to pass to again. */
+        if (s->holding && !s->in_cs && !s->wanting)
+            pass(s, s->idle + 1, now, out);
+        break;
+    }
+}
+
+static const char *ring_msg_name(uint16_t type)
+{
+    switch (type) {
+    case RING_TOKEN: return "token";
+    case RING_NEWGEN: return "newgen";
+    default: return NULL;
+    }
+}
+
+static bool ring_competes(const struct algo_env *env, int id)
+{
+    (void)env;
+    (void)id;
+    return true;
+}
+
+/* The textbook's "1 to infinity": 1 under full load, where every hop is
+ * used; lightly loaded rings add idle passes, which a report shows apart. */
+static double ring_theory(const struct algo_env *env)
+{
+    (void)env;
+    return 1.0;
+}
+
+static void ring_inspect(const void *state, struct algo_inspect *out)
+{
+    const struct ring_state *s = state;
+    memset(out, 0, sizeof *out);
+    out->in_cs = s->in_cs;
+    out->wanting = s->wanting;
+    out->holds_token = s->holding;
+    out->token_gen = s->holding ? s->gen : 0;
+    out->role = s->holding ? ROLE_TOKEN_HOLDER : ROLE_NONE;
+    out->term = s->max_gen;
+}
+
+static bool ring_token_msg(const struct algo_msg *m, int64_t *gen)
+{
+    if (m->type != RING_TOKEN)
+        return false;
+    *gen = m->f[0];
+    return true;
+}
+
+const struct algo_ops algo_token_ring = {
+    .name = "token_ring",
+    .range = MSG_RANGE_TOKEN_RING,
+    .key_field = "gen",
+    .state_size = sizeof(struct ring_state),
+    .init = ring_init,
+    .step = ring_step,
+    .fini = NULL,
+    .msg_name = ring_msg_name,
+    .competes = ring_competes,
+    .theory_messages_per_cs = ring_theory,
+    .inspect = ring_inspect,
+    .token_msg = ring_token_msg,
+};

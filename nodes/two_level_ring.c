@@ -1,0 +1,437 @@
+/* Two-level token ring: local rings inside groups (LANs), a global ring of
+ * group coordinators (the WAN). REFERENCE.md: messages per CS = local hops +
+ * global hops; biased to the local group unless capped; per-level token loss;
+ * a group coordinator is a single point of failure for its group.
+ *
+ * Groups. Nodes 1..n form G groups (env->groups, 2 if 0) of consecutive ids:
+ * with q = n / G and r = n % G the first r groups get q + 1 members, the
+ * others q (n = 6, G = 2: {1,2,3} {4,5,6}; n = 7, G = 3: {1,2,3} {4,5} {6,7}).
+ * If env->group_of[k] is nonzero for every node it gives the membership
+ * instead (G = env->groups, or the largest group number if 0). A group's
+ * coordinator is its lowest-id member believed up.
+ *
+ * Rules. One global token visits the coordinators in group order (1, 2, ..,
+ * G, 1, skipping groups with nobody up). Its holder runs a visit of at most
+ * local_rounds (1 if 0) laps of its group's local token. A lap: the
+ * coordinator may enter the CS, then the local token walks the group in id
+ * order, wrapping, each member entering if it wants, and back to the
+ * coordinator. The lap's coordinator rides in the token (f[1]) and the walk
+ * stops there, so that is how a member knows whom to give it back to. The
+ * token also counts the lap's entries (f[2]); a lap with none ends the visit
+ * early (nobody wanted it), and after local_rounds laps the global token moves
+ * on: that cap is what keeps a busy group from starving the others. A local
+ * token whose lap ends at a node not holding the global token is dropped, so
+ * the whole system has one privilege, in one place: the local token of the
+ * group being visited, or the global token between two coordinators.
+ *
+ * Generations (fencing). gen = global_gen << 20 | local_gen, global_gen =
+ * epoch << 8 | id of the node that minted it. local_gen travels with the
+ * global token (it is not reset per visit), so gen never decreases along the
+ * token's path and every entry made with one token shares its number. A lost
+ * local token is regenerated with gen + 1, by the holder of the global token
+ * only (so nobody else can mint that number); a lost global token with an
+ * epoch above every one seen, so its gen exceeds any gen with an older global
+ * part whatever the local part. Each regeneration is thus strictly greater
+ * than any gen an earlier entry could have used. Every node keeps the highest
+ * gen it has seen and drops tokens below it (stale).
+ *
+ * Failures. A lap's coordinator arms T_LOCAL when the local token leaves it;
+ * "no local token for token_timeout (200 ms if 0) while the coordinator
+ * holds the global token": the coordinator regenerates it (gen + 1) and
+ * counts the lap as done. Every node arms T_GLOBAL, re-armed by any token it
+ * accepts; when it fires at the lowest-id node believed up (the lowest-id
+ * coordinator) and that node does not hold the global token, it mints a new
+ * global generation. The timeout, (local_rounds + 1) * G * token_timeout,
+ * exceeds a whole round: a visit is at most local_rounds laps, each ending
+ * when the token returns or after token_timeout (this needs token_timeout >
+ * one lap, plus local_rounds CS times). When a coordinator is down its next
+ * member up becomes coordinator; until the failure detector says so, a global
+ * token sent to it is lost and waits for T_GLOBAL.
+ *
+ * Node 1 mints the first global token at EV_START when now < token_timeout
+ * (the run just began); a node started later is a restart and waits for the
+ * live token or T_GLOBAL instead. A restarted node forgot the epochs it saw,
+ * so the epoch is also at least now / T_GLOBAL + 1: every epoch minted at
+ * time t is at most t / T_GLOBAL + 1 (a node mints only T_GLOBAL after the
+ * last token it accepted), so a restart, which waits T_GLOBAL too, cannot
+ * mint an epoch of its previous life again. This needs one clock for all
+ * nodes, which distlab has. */
+#include "nodes/algo.h"
+
+#include <string.h>
+
+enum {
+    TL_LOCAL = MSG_RANGE_TWO_LEVEL + 1, /* f0 gen, f1 lap coordinator, f2 entries */
+    TL_GLOBAL,                          /* f0 gen */
+};
+
+enum { T_LOCAL = 0, T_GLOBAL = 1 };
+
+#define TL_LOCAL_BITS 20
+#define TL_LOCAL_MASK ((INT64_C(1) << TL_LOCAL_BITS) - 1)
+#define TL_DEFAULT_TIMEOUT_US 200000
+
+struct tl_state {
+    int id, n, ngroups, rounds;
+    int64_t timeout, global_timeout;
+    uint8_t group[ALGO_MAX_NODES + 1];
+    bool down[ALGO_MAX_NODES + 1];
+    bool wanting, in_cs;
+    int64_t gen;         /* the highest seen: that of any token held here */
+    bool has_local;      /* the local token is here */
+    int lap_coord;       /* the coordinator of its lap */
+    int64_t lap_entries; /* entries in the lap so far */
+    bool has_global;     /* a visit of ours is running */
+    int laps;            /* laps of the visit done */
+    bool parked;         /* holding both tokens, alone in the cluster */
+    int role;            /* as last reported */
+};
+
+/* Fills group[1..n] and returns G, or -1 for a bad configuration. Shared by
+ * init and the theory formula. */
+static int split_groups(const struct algo_env *env, uint8_t *group)
+{
+    int n = env->n, g = env->groups ? env->groups : (n < 2 ? n : 2);
+    int given = 0, maxg = 0;
+    for (int k = 1; k <= n; k++) {
+        given += env->group_of[k] != 0;
+        if (env->group_of[k] > maxg)
+            maxg = env->group_of[k];
+    }
+    if (given == n) {
+        g = env->groups ? env->groups : maxg;
+        for (int k = 1; k <= n; k++)
+            if ((group[k] = env->group_of[k]) > g)
+                return -1;
+        return g;
+    }
+    if (g < 1 || g > n)
+        return -1;
+    int q = n / g, r = n % g, big = r * (q + 1); /* ids in the larger groups */
+    for (int i = 0; i < n; i++)
+        group[i + 1] = (uint8_t)(i < big ? i / (q + 1) + 1 : r + (i - big) / q + 1);
+    return g;
+}
+
+static int tl_init(void *state, const struct algo_env *env)
+{
+    struct tl_state *s = state;
+    memset(s, 0, sizeof *s);
+    if (env->n < 1 || env->n > ALGO_MAX_NODES || env->id < 1 || env->id > env->n ||
+        env->local_rounds < 0 || env->token_timeout_us < 0)
+        return -1;
+    s->id = env->id;
+    s->n = env->n;
+    s->ngroups = split_groups(env, s->group);
+    if (s->ngroups < 1)
+        return -1;
+    s->rounds = env->local_rounds ? env->local_rounds : 1;
+    s->timeout = env->token_timeout_us ? env->token_timeout_us : TL_DEFAULT_TIMEOUT_US;
+    s->global_timeout = (int64_t)(s->rounds + 1) * s->ngroups * s->timeout;
+    s->role = -1;
+    return 0;
+}
+
+static bool up(const struct tl_state *s, int k) { return k == s->id || !s->down[k]; }
+static bool same_group(const struct tl_state *s, int k) { return s->group[k] == s->group[s->id]; }
+
+/* The coordinator of group g: its lowest-id member believed up, 0 if none. */
+static int coord_of(const struct tl_state *s, int g)
+{
+    for (int k = 1; k <= s->n; k++)
+        if (s->group[k] == g && up(s, k))
+            return k;
+    return 0;
+}
+
+/* The local token's next stop: the next member up in id order (wrapping),
+ * or the lap's coordinator, whichever comes first; ourselves if alone. */
+static int next_member(const struct tl_state *s, int coord)
+{
+    for (int i = 1; i < s->n; i++) {
+        int k = (s->id - 1 + i) % s->n + 1;
+        if (same_group(s, k) && (k == coord || up(s, k)))
+            return k;
+    }
+    return s->id;
+}
+
+static void start_lap(struct tl_state *s, struct algo_actions *out);
+static void pass_global(struct tl_state *s, struct algo_actions *out);
+
+static void enter(struct tl_state *s, struct algo_actions *out)
+{
+    s->in_cs = true;
+    s->lap_entries++;
+    act_enter_cs(out, s->gen, s->gen);
+}
+
+/* At the coordinator: a lap is over (entries of it, as counted by the token). */
+static void end_lap(struct tl_state *s, int64_t entries, struct algo_actions *out)
+{
+    s->has_local = true;
+    if (++s->laps < s->rounds && entries > 0)
+        start_lap(s, out);
+    else
+        pass_global(s, out);
+}
+
+/* Our turn is over: hand the local token on along the ring. */
+static void pass_local(struct tl_state *s, struct algo_actions *out)
+{
+    int next = next_member(s, s->lap_coord);
+    if (next == s->id) { /* a coordinator alone in its group */
+        end_lap(s, s->lap_entries, out);
+        return;
+    }
+    s->has_local = false;
+    if (!up(s, next))
+        return; /* the lap's coordinator is down, and its visit with it */
+    act_send(out, s->id, next, TL_LOCAL, s->gen, s->lap_coord, s->lap_entries, 0);
+    if (s->has_global)
+        act_set_timer(out, T_LOCAL, s->timeout);
+}
+
+static void start_lap(struct tl_state *s, struct algo_actions *out)
+{
+    s->has_local = true;
+    s->lap_coord = s->id;
+    s->lap_entries = 0;
+    if (s->in_cs)
+        return; /* the lap goes on when we leave */
+    if (s->wanting)
+        enter(s, out);
+    else
+        pass_local(s, out);
+}
+
+static void start_visit(struct tl_state *s, struct algo_actions *out)
+{
+    s->has_global = true;
+    s->parked = false;
+    s->laps = 0;
+    start_lap(s, out);
+}
+
+/* The visit is over: the global token goes to the next group's coordinator. */
+static void pass_global(struct tl_state *s, struct algo_actions *out)
+{
+    int mine = s->group[s->id];
+    for (int i = 1; i < s->ngroups; i++) {
+        int c = coord_of(s, (mine - 1 + i) % s->ngroups + 1);
+        if (c) {
+            s->has_global = s->has_local = false;
+            act_send(out, s->id, c, TL_GLOBAL, s->gen, 0, 0, 0);
+            return;
+        }
+    }
+    /* Nobody up elsewhere: our group is next again; alone, wait for work
+     * (a request or a peer coming up) rather than spin. */
+    if (next_member(s, s->id) != s->id)
+        start_visit(s, out);
+    else
+        s->parked = true;
+}
+
+/* Mint a new global generation (see the header for the epoch rule). */
+static void mint_global(struct tl_state *s, int64_t now, struct algo_actions *out)
+{
+    int64_t epoch = (s->gen >> (TL_LOCAL_BITS + 8)) + 1;
+    if (now / s->global_timeout + 1 > epoch)
+        epoch = now / s->global_timeout + 1;
+    s->gen = (epoch << 8 | s->id) << TL_LOCAL_BITS;
+    act_set_timer(out, T_GLOBAL, s->global_timeout);
+    start_visit(s, out);
+}
+
+/* A token arrived: false if it is stale (or a duplicate of one held). A
+ * newer one makes whatever we hold stale; either way a token is alive. */
+static bool accept(struct tl_state *s, int64_t gen, bool have, struct algo_actions *out)
+{
+    if (gen < s->gen || (gen == s->gen && have))
+        return false;
+    if (gen > s->gen) {
+        s->gen = gen;
+        s->has_local = s->has_global = s->parked = false;
+        act_cancel_timer(out, T_LOCAL);
+    }
+    act_set_timer(out, T_GLOBAL, s->global_timeout);
+    return true;
+}
+
+static void on_local(struct tl_state *s, const struct algo_msg *m, struct algo_actions *out)
+{
+    int coord = (int)m->f[1];
+    if (coord < 1 || coord > s->n || !same_group(s, coord) || !same_group(s, m->from) ||
+        !accept(s, m->f[0], s->has_local, out))
+        return;
+    if (coord == s->id) {
+        if (!s->has_global)
+            return; /* an orphan: the visit it belonged to is over */
+        act_cancel_timer(out, T_LOCAL);
+        end_lap(s, m->f[2], out);
+        return;
+    }
+    s->has_local = true;
+    s->lap_coord = coord;
+    s->lap_entries = m->f[2];
+    if (s->in_cs)
+        return; /* a regenerated token while we are still inside: keep it */
+    if (s->wanting)
+        enter(s, out);
+    else
+        pass_local(s, out);
+}
+
+static void on_timer(struct tl_state *s, int id, int64_t now, struct algo_actions *out)
+{
+    if (id == T_LOCAL && s->has_global && !s->has_local) {
+        /* The local token was lost: regenerate it one generation up. A full
+         * local counter drops the visit and leaves it to T_GLOBAL. */
+        if ((s->gen & TL_LOCAL_MASK) == TL_LOCAL_MASK) {
+            s->has_global = false;
+            return;
+        }
+        s->gen++;
+        end_lap(s, 1, out); /* the lost lap counts; assume it was wanted */
+    } else if (id == T_GLOBAL) {
+        act_set_timer(out, T_GLOBAL, s->global_timeout);
+        int lowest = 1;
+        while (!up(s, lowest))
+            lowest++;
+        if (!s->has_global && lowest == s->id)
+            mint_global(s, now, out);
+    }
+}
+
+static int role_now(const struct tl_state *s)
+{
+    if (s->has_global)
+        return ROLE_TOKEN_HOLDER;
+    return coord_of(s, s->group[s->id]) == s->id ? ROLE_COORDINATOR : ROLE_CLIENT;
+}
+
+static void tl_step(void *state, const struct algo_event *ev, struct algo_actions *out)
+{
+    struct tl_state *s = state;
+    switch (ev->kind) {
+    case EV_START:
+        act_set_timer(out, T_GLOBAL, s->global_timeout);
+        if (s->id == 1 && ev->now_us < s->timeout)
+            mint_global(s, ev->now_us, out);
+        break;
+    case EV_REQUEST:
+        if (s->wanting || s->in_cs)
+            break; /* one outstanding request at a time */
+        s->wanting = true;
+        if (s->parked)
+            start_visit(s, out);
+        break;
+    case EV_RELEASE:
+        if (!s->in_cs)
+            break;
+        s->in_cs = s->wanting = false;
+        if (s->has_local)
+            pass_local(s, out);
+        break;
+    case EV_MESSAGE:
+        if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id)
+            break;
+        if (ev->msg.type == TL_LOCAL)
+            on_local(s, &ev->msg, out);
+        else if (ev->msg.type == TL_GLOBAL && accept(s, ev->msg.f[0], s->has_global, out))
+            start_visit(s, out);
+        break;
+    case EV_TIMER:
+        on_timer(s, ev->timer_id, ev->now_us, out);
+        break;
+    case EV_PEER_DOWN:
+    case EV_PEER_UP:
+        if (ev->peer < 1 || ev->peer > s->n || ev->peer == s->id)
+            break;
+        s->down[ev->peer] = ev->kind == EV_PEER_DOWN;
+        if (s->parked && ev->kind == EV_PEER_UP)
+            pass_global(s, out); /* someone to visit again */
+        break;
+    }
+    if (role_now(s) != s->role) {
+        s->role = role_now(s);
+        act_role(out, s->role, s->gen >> TL_LOCAL_BITS);
+    }
+}
+
+/* holds_token/token_gen: the local token (the privilege); role
+ * ROLE_TOKEN_HOLDER and term: the global token and its global generation. */
+static void tl_inspect(const void *state, struct algo_inspect *out)
+{
+    const struct tl_state *s = state;
+    memset(out, 0, sizeof *out);
+    out->in_cs = s->in_cs;
+    out->wanting = s->wanting;
+    out->holds_token = s->has_local;
+    out->token_gen = s->gen;
+    out->role = role_now(s);
+    out->term = s->gen >> TL_LOCAL_BITS;
+}
+
+static bool tl_token_msg(const struct algo_msg *m, int64_t *gen)
+{
+    if (m->type != TL_LOCAL && m->type != TL_GLOBAL)
+        return false;
+    *gen = m->f[0];
+    return true;
+}
+
+static const char *tl_msg_name(uint16_t type)
+{
+    switch (type) {
+    case TL_LOCAL: return "local_token";
+    case TL_GLOBAL: return "global_token";
+    default: return NULL;
+    }
+}
+
+static bool tl_competes(const struct algo_env *env, int id)
+{
+    (void)env;
+    (void)id;
+    return true;
+}
+
+/* Under full load (every node wants the CS whenever the token comes by), a
+ * group of m >= 2 members gets local_rounds laps of m entries and m local
+ * hops each, then 1 global hop: R*m + 1 messages for R*m entries. A lone
+ * member enters once per visit (its next request comes after the token has
+ * moved on) for the global hop alone. Over one round of the global token:
+ * sum(R*m + 1) / sum(R*m), i.e. 1 + G/(R*N) when no group is a singleton. */
+static double tl_theory(const struct algo_env *env)
+{
+    uint8_t group[ALGO_MAX_NODES + 1];
+    int g = split_groups(env, group), rounds = env->local_rounds ? env->local_rounds : 1;
+    double msgs = 0, entries = 0;
+    for (int j = 1; j <= g; j++) {
+        int m = 0;
+        for (int k = 1; k <= env->n; k++)
+            m += group[k] == j;
+        if (m > 0) {
+            msgs += 1 + (m > 1 ? rounds * m : 0);
+            entries += m > 1 ? rounds * m : 1;
+        }
+    }
+    return entries > 0 ? msgs / entries : 0;
+}
+
+const struct algo_ops algo_two_level_ring = {
+    .name = "two_level_ring",
+    .range = MSG_RANGE_TWO_LEVEL,
+    .key_field = "gen",
+    .state_size = sizeof(struct tl_state),
+    .init = tl_init,
+    .step = tl_step,
+    .fini = NULL,
+    .msg_name = tl_msg_name,
+    .competes = tl_competes,
+    .theory_messages_per_cs = tl_theory,
+    .inspect = tl_inspect,
+    .token_msg = tl_token_msg,
+};
