@@ -70,13 +70,30 @@ static char *path_in(const char *dir, const char *name)
     return p;
 }
 
-/* Fail with the launcher's stderr when the exit code is not the expected. */
-static void expect_exit(struct h_proc *p, int rc, int want)
+/* Fail with the launcher's stderr, and the properties that failed if the
+ * run wrote a report, when the exit code is not the expected one. */
+static void expect_run_exit(struct h_proc *p, int rc, int want, const char *rundir)
 {
     if (rc == want)
         return;
     char *err = h_err(p);
-    ck_abort_msg("`%s` exited %d, expected %d; stderr:\n%.2000s", p->what, rc, want, err);
+    char failed[2048] = "";
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/report.json", rundir ? rundir : "");
+    json_t *rep = rundir && h_exists(path) ? json_load_file(path, 0, NULL) : NULL;
+    size_t i, len = 0;
+    json_t *prop;
+    json_array_foreach(json_object_get(rep, "properties"), i, prop)
+    {
+        if (!json_is_false(json_object_get(prop, "held")) || len >= sizeof failed)
+            continue;
+        len += (size_t)snprintf(failed + len, sizeof failed - len, "FAIL %s: %s\n",
+                                json_string_value(json_object_get(prop, "name")),
+                                json_string_value(json_object_get(prop, "detail")));
+    }
+    json_decref(rep);
+    ck_abort_msg("`%s` exited %d, expected %d; stderr:\n%.2000s%s", p->what, rc, want, err,
+                 failed);
 }
 
 static void expect_check_safe(const char *dir, const char *rundir)
@@ -168,7 +185,7 @@ START_TEST(test_centralized_run)
                    "workload.think_time=1ms", "--set", "centralized.coordinator=1", "--set",
                    "centralized.coordinator_competes=false", "--set", "supervisor.restart=never",
                    NULL);
-    expect_exit(&p, rc, 0);
+    expect_run_exit(&p, rc, 0, rundir);
 
     json_t *rep = h_json_in(rundir, "report.json");
     ck_assert_str_eq(h_jstr(rep, "algorithm"), "centralized");
@@ -215,8 +232,8 @@ START_TEST(test_two_runs_at_once)
     struct h_proc a, b;
     h_start(&a, dir, "run-a", "run", ini, "--out", ra, NULL);
     h_start(&b, dir, "run-b", "run", ini, "--out", rb, NULL);
-    expect_exit(&a, h_wait(&a, RUN_TIMEOUT), 0);
-    expect_exit(&b, h_wait(&b, RUN_TIMEOUT), 0);
+    expect_run_exit(&a, h_wait(&a, RUN_TIMEOUT), 0, ra);
+    expect_run_exit(&b, h_wait(&b, RUN_TIMEOUT), 0, rb);
 
     json_t *ja = h_json_in(ra, "run.json"), *jb = h_json_in(rb, "run.json");
     ck_assert_str_ne(h_jstr(ja, "run_id"), h_jstr(jb, "run_id"));
@@ -263,19 +280,22 @@ static void kill_from_outside(bool restart)
     wait_working(&l, 3);
 
     /* Make sure the pid is node 3 of this run before killing it. */
-    char path[64], cmd[512];
+    char path[64], cmd[512] = {0};
     snprintf(path, sizeof path, "/proc/%d/cmdline", l.pid);
     int fd = open(path, O_RDONLY);
     ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
-    ssize_t n = read(fd, cmd, sizeof cmd - 1);
+    ssize_t n = read(fd, cmd, sizeof cmd - 3); /* zeroes after: a short argv reads as "" */
     close(fd);
     ck_assert(n > 0);
     cmd[n] = '\0';
-    ck_assert_msg(strstr(cmd, "distlab-node") && strcmp(cmd + strlen(cmd) + 1, "3") == 0,
-                  "pid %d is not distlab-node 3 (%s)", l.pid, cmd);
+    const char *a1 = cmd + strlen(cmd) + 1, *a2 = a1 + strlen(a1) + 1;
+    char seg[32];
+    snprintf(seg, sizeof seg, "/distlab.%s", l.run_id);
+    ck_assert_msg(strstr(cmd, "distlab-node") && strcmp(a1, "3") == 0 && strcmp(a2, seg) == 0,
+                  "pid %d is not `distlab-node 3 %s` (%s %s %s)", l.pid, seg, cmd, a1, a2);
     ck_assert_int_eq(kill(l.pid, SIGKILL), 0);
 
-    expect_exit(&p, h_wait(&p, RUN_TIMEOUT), 0);
+    expect_run_exit(&p, h_wait(&p, RUN_TIMEOUT), 0, rundir);
 
     json_t *tr = h_trace(dir, rundir);
     ck_assert_int_eq(h_trace_count(tr, "crash", 3, -1), 1);
@@ -345,7 +365,8 @@ START_TEST(test_scheduled_faults)
     char *ini = mutex_ini(dir, "faults", "2s", 100000, faults);
     char *rundir = path_in(dir, "run");
     struct h_proc p;
-    expect_exit(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), 0);
+    expect_run_exit(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), 0,
+                    rundir);
 
     json_t *tr = h_trace(dir, rundir);
     static const struct {
@@ -378,8 +399,10 @@ START_TEST(test_scheduled_faults)
     ck_assert_msg(resume != NULL, "no resume event for node 4");
     ck_assert_str_eq(h_jstr(resume, "signal"), "SIGCONT");
     ck_assert_int_le(h_jint(pause, "t_us"), h_jint(resume, "t_us"));
-    /* The resumed node works again. */
-    ck_assert_int_gt(h_trace_count(tr, "enter", 4, h_jint(resume, "t_us")), 0);
+    /* The resumed node works again (its request must not be lost while it
+     * was paused). */
+    ck_assert_msg(h_trace_count(tr, "enter", 4, h_jint(resume, "t_us")) > 0,
+                  "node 4 never entered the CS again after it was resumed");
     json_decref(tr);
 
     json_t *rep = h_json_in(rundir, "report.json");
@@ -471,7 +494,7 @@ START_TEST(test_malformed_messages)
     mq_close(q);
     free(buf);
 
-    expect_exit(&p, h_wait(&p, RUN_TIMEOUT), 0);
+    expect_run_exit(&p, h_wait(&p, RUN_TIMEOUT), 0, rundir);
 
     json_t *run = h_json_in(rundir, "run.json");
     ck_assert_int_eq(h_jint(run, "per_node.1.node"), 2);
@@ -540,7 +563,7 @@ START_TEST(test_sigint_launcher)
     struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
     wait_working(&l, 2);
     ck_assert_int_eq(kill(p.pid, SIGINT), 0);
-    expect_exit(&p, h_wait(&p, RUN_TIMEOUT), 3);
+    expect_run_exit(&p, h_wait(&p, RUN_TIMEOUT), 3, rundir);
 
     json_t *rep = h_json_in(rundir, "report.json");
     ck_assert_str_eq(h_jstr(rep, "stop_reason"), "signal");
@@ -580,6 +603,10 @@ START_TEST(test_sigkill_launcher)
     wait_working(&l, 2);
     ck_assert_int_eq(h_node_procs(l.run_id), 5);
 
+    /* From the kill to our clean, no other copy of this test may run
+     * `distlab clean`: it would remove our stale run before we could. */
+    int lock = h_lock("clean", WAIT_TIMEOUT);
+
     ck_assert_int_eq(kill(p.pid, SIGKILL), 0);
     ck_assert_int_eq(h_wait(&p, CMD_TIMEOUT), 128 + SIGKILL);
 
@@ -599,6 +626,7 @@ START_TEST(test_sigkill_launcher)
     ck_assert_msg(rc == 0, "`distlab clean` exited %d", rc);
     ck_assert_msg(strstr(out, want) != NULL, "`distlab clean` did not say '%s':\n%s", want, out);
     free(out);
+    h_unlock(lock);
 
     h_assert_no_leftovers_id(l.run_id, 5);
     h_rmtree(dir);

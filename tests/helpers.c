@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -163,8 +164,14 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 
 void h_rmtree(const char *path)
 {
-    if (path && *path)
-        nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    if (!path || !*path)
+        return;
+    const char *keep = getenv("DISTLAB_TEST_KEEP");
+    if (keep && *keep && strcmp(keep, "0") != 0) {
+        fprintf(stderr, "check_process: kept %s (DISTLAB_TEST_KEEP)\n", path);
+        return;
+    }
+    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* ---- running distlab ---- */
@@ -556,6 +563,29 @@ bool h_poll(bool (*cond)(void *arg), void *arg, double timeout_s)
             return false;
         nap(H_POLL_NS);
     }
+}
+
+int h_lock(const char *name, double timeout_s)
+{
+    char path[PATH_MAX];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/distlab-check.%s.lock", tmp && *tmp ? tmp : "/tmp", name);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+    double deadline = h_now() + timeout_s;
+    while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        ck_assert_msg(errno == EWOULDBLOCK || errno == EINTR, "flock %s: %s", path,
+                      strerror(errno));
+        ck_assert_msg(h_now() < deadline, "%s stayed locked for %.0f s", path, timeout_s);
+        nap(H_POLL_NS);
+    }
+    return fd;
+}
+
+void h_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock */
 }
 
 /* ---- leftovers ---- */

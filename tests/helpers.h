@@ -35,7 +35,9 @@ const char *h_srcdir(void);
 void h_root_setup(void);
 void h_root_teardown(void);
 
-/* A fresh mkdtemp directory (malloc'd path); h_rmtree removes it. */
+/* A fresh mkdtemp directory (malloc'd path); h_rmtree removes it (unless
+ * DISTLAB_TEST_KEEP is set and not 0: then it says what it kept, for a
+ * post-mortem). */
 char *h_tmpdir(void);
 void h_rmtree(const char *path);
 
@@ -120,6 +122,12 @@ json_t *h_trace_find(const json_t *trace, const char *ev, int node);
 bool h_poll(bool (*cond)(void *arg), void *arg, double timeout_s);
 /* Seconds on the monotonic clock. */
 double h_now(void);
+
+/* An exclusive lock shared by every test process on the machine
+ * ($TMPDIR/distlab-check.<name>.lock), taken within timeout_s or the test
+ * fails. Returns a descriptor for h_unlock. */
+int h_lock(const char *name, double timeout_s);
+void h_unlock(int fd);
 
 /* ---- leftovers ---- */
 

@@ -1,0 +1,800 @@
+/* The token ring core: fed events by hand, then run on the deterministic
+ * simulator (nodes/sim.h) over many seeds, failure-free, with crashes, and
+ * with a paused token holder (the fencing-token lesson). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nodes/algo.h"
+#include "nodes/sim.h"
+
+extern const struct algo_ops algo_token_ring;
+
+#define OPS (&algo_token_ring)
+#define TIMEOUT_US (20 * 1000)
+#define ID_BITS 8
+
+enum { TOKEN = MSG_RANGE_TOKEN_RING + 1, NEWGEN };
+enum { TIMER_LOST = 0 };
+
+static int64_t make_gen(int64_t epoch, int id) { return (epoch << ID_BITS) | id; }
+
+/* ---- unit tests: one node, events by hand ---- */
+
+struct tnode {
+    void *state;
+    struct algo_actions out;
+    struct algo_env env;
+};
+
+static void tnode_init(struct tnode *t, int id, int n)
+{
+    t->state = calloc(1, OPS->state_size);
+    ck_assert_ptr_nonnull(t->state);
+    ck_assert_int_eq(algo_actions_init(&t->out, n), 0);
+    t->env = (struct algo_env){.id = id, .n = n, .seed = 1, .token_timeout_us = TIMEOUT_US};
+    ck_assert_int_eq(OPS->init(t->state, &t->env), 0);
+}
+
+static void tnode_fini(struct tnode *t)
+{
+    free(t->state);
+    algo_actions_free(&t->out);
+}
+
+static void feed(struct tnode *t, struct algo_event ev)
+{
+    algo_actions_clear(&t->out);
+    OPS->step(t->state, &ev, &t->out);
+    ck_assert_int_eq(t->out.overflow, 0);
+}
+
+static struct algo_event ev_at(enum algo_event_kind kind, int64_t now)
+{
+    return (struct algo_event){.kind = kind, .now_us = now};
+}
+
+static struct algo_event token(int from, int to, int64_t gen, int64_t now)
+{
+    struct algo_event ev = {.kind = EV_MESSAGE, .now_us = now};
+    ev.msg.type = TOKEN;
+    ev.msg.from = (uint16_t)from;
+    ev.msg.to = (uint16_t)to;
+    ev.msg.f[0] = gen;
+    return ev;
+}
+
+static struct algo_event timer_at(int id, int64_t now)
+{
+    return (struct algo_event){.kind = EV_TIMER, .timer_id = id, .now_us = now};
+}
+
+static struct algo_event peer(enum algo_event_kind kind, int p)
+{
+    return (struct algo_event){.kind = kind, .peer = p};
+}
+
+static int count_kind(const struct tnode *t, int kind)
+{
+    int c = 0;
+    for (int i = 0; i < t->out.n; i++)
+        c += (int)t->out.a[i].kind == kind;
+    return c;
+}
+
+static int count_sends(const struct tnode *t, int type)
+{
+    int c = 0;
+    for (int i = 0; i < t->out.n; i++)
+        c += t->out.a[i].kind == ACT_SEND && t->out.a[i].msg.type == type;
+    return c;
+}
+
+/* The only TOKEN of the last step, checked for its destination. */
+static const struct algo_msg *only_token(const struct tnode *t, int to)
+{
+    ck_assert_int_eq(count_sends(t, TOKEN), 1);
+    for (int i = 0; i < t->out.n; i++)
+        if (t->out.a[i].kind == ACT_SEND && t->out.a[i].msg.type == TOKEN) {
+            ck_assert_int_eq(t->out.a[i].msg.to, to);
+            return &t->out.a[i].msg;
+        }
+    return NULL;
+}
+
+static const struct algo_action *find(const struct tnode *t, int kind)
+{
+    for (int i = 0; i < t->out.n; i++)
+        if ((int)t->out.a[i].kind == kind)
+            return &t->out.a[i];
+    return NULL;
+}
+
+static struct algo_inspect inspect(const struct tnode *t)
+{
+    struct algo_inspect in;
+    OPS->inspect(t->state, &in);
+    return in;
+}
+
+START_TEST(test_ops_table)
+{
+    struct tnode t;
+    tnode_init(&t, 1, 4);
+    ck_assert_str_eq(OPS->name, "token_ring");
+    ck_assert_int_eq(OPS->range, MSG_RANGE_TOKEN_RING);
+    ck_assert_str_eq(OPS->key_field, "gen");
+    ck_assert_str_eq(OPS->msg_name(TOKEN), "token");
+    ck_assert_ptr_null(OPS->msg_name(MSG_RANGE_CENTRALIZED + 1));
+    ck_assert(OPS->competes(&t.env, 3));
+    ck_assert_double_eq(OPS->theory_messages_per_cs(&t.env), 1.0);
+    struct algo_msg m = {.type = TOKEN, .f = {777}};
+    int64_t g = 0;
+    ck_assert(OPS->token_msg(&m, &g));
+    ck_assert_int_eq(g, 777);
+    m.type = NEWGEN;
+    ck_assert(!OPS->token_msg(&m, &g));
+    /* Bad parameters are refused. */
+    struct algo_env bad = t.env;
+    bad.id = 5;
+    ck_assert_int_lt(OPS->init(t.state, &bad), 0);
+    tnode_fini(&t);
+}
+END_TEST
+
+START_TEST(test_holder_enters_when_it_wants)
+{
+    struct tnode t;
+    tnode_init(&t, 2, 3);
+    feed(&t, ev_at(EV_START, 0));
+    feed(&t, ev_at(EV_REQUEST, 10));
+    ck_assert_int_eq(count_kind(&t, ACT_ENTER_CS), 0); /* no token yet */
+    ck_assert(inspect(&t).wanting);
+    int64_t g = make_gen(1, 1);
+    feed(&t, token(1, 2, g, 20));
+    const struct algo_action *e = find(&t, ACT_ENTER_CS);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(e->term, g); /* the key shown in traces */
+    ck_assert_int_eq(e->gen, g);  /* the fencing token */
+    ck_assert_int_eq(count_kind(&t, ACT_SEND), 0);
+    const struct algo_action *r = find(&t, ACT_ROLE);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->role, ROLE_TOKEN_HOLDER);
+    struct algo_inspect in = inspect(&t);
+    ck_assert(in.in_cs && in.holds_token);
+    ck_assert_int_eq(in.token_gen, g);
+    ck_assert_int_eq(in.role, ROLE_TOKEN_HOLDER);
+    /* A second request while inside changes nothing. */
+    feed(&t, ev_at(EV_REQUEST, 25));
+    ck_assert_int_eq(t.out.n, 0);
+    /* On release the token goes to the successor, with the same gen. */
+    feed(&t, ev_at(EV_RELEASE, 30));
+    const struct algo_msg *m = only_token(&t, 3);
+    ck_assert_int_eq(m->f[0], g);
+    ck_assert_int_eq(m->f[1], 0); /* this pass was used */
+    ck_assert_int_eq(find(&t, ACT_ROLE)->role, ROLE_NONE);
+    in = inspect(&t);
+    ck_assert(!in.in_cs && !in.wanting && !in.holds_token);
+    ck_assert_int_eq(in.role, ROLE_NONE);
+    tnode_fini(&t);
+}
+END_TEST
+
+START_TEST(test_idle_holder_passes_on)
+{
+    struct tnode t;
+    tnode_init(&t, 4, 4);
+    feed(&t, ev_at(EV_START, 0));
+    int64_t g = make_gen(1, 1);
+    struct algo_event ev = token(3, 4, g, 5);
+    ev.msg.f[1] = 2; /* two idle passes before us */
+    feed(&t, ev);
+    ck_assert_int_eq(count_kind(&t, ACT_ENTER_CS), 0);
+    const struct algo_msg *m = only_token(&t, 1); /* 4 -> 1 closes the ring */
+    ck_assert_int_eq(m->f[0], g);
+    ck_assert_int_eq(m->f[1], 3);
+    ck_assert(!inspect(&t).holds_token);
+    /* Two role changes (take, pass): pid --token-holder can follow the token. */
+    ck_assert_int_eq(count_kind(&t, ACT_ROLE), 2);
+    tnode_fini(&t);
+}
+END_TEST
+
+START_TEST(test_skips_down_successors)
+{
+    struct tnode t;
+    tnode_init(&t, 2, 4);
+    feed(&t, ev_at(EV_START, 0));
+    int64_t g = make_gen(1, 1);
+    feed(&t, peer(EV_PEER_DOWN, 3));
+    feed(&t, token(1, 2, g, 10));
+    only_token(&t, 4);
+    feed(&t, peer(EV_PEER_DOWN, 4));
+    feed(&t, token(1, 2, g, 20));
+    only_token(&t, 1);
+    feed(&t, peer(EV_PEER_UP, 3));
+    ck_assert_int_eq(t.out.n, 0);
+    feed(&t, token(1, 2, g, 30));
+    only_token(&t, 3);
+    /* Alone in the ring: the holder keeps the token, and passes it when a
+     * peer comes back. */
+    feed(&t, peer(EV_PEER_DOWN, 1));
+    feed(&t, peer(EV_PEER_DOWN, 3));
+    feed(&t, token(1, 2, g, 40));
+    ck_assert_int_eq(count_kind(&t, ACT_SEND), 0);
+    ck_assert(inspect(&t).holds_token);
+    feed(&t, ev_at(EV_REQUEST, 41)); /* the lone holder enters at once */
+    ck_assert_int_eq(count_kind(&t, ACT_ENTER_CS), 1);
+    feed(&t, ev_at(EV_RELEASE, 42));
+    ck_assert_int_eq(count_kind(&t, ACT_SEND), 0);
+    feed(&t, peer(EV_PEER_UP, 4));
+    only_token(&t, 4);
+    ck_assert(!inspect(&t).holds_token);
+    tnode_fini(&t);
+}
+END_TEST
+
+START_TEST(test_stale_token_discarded)
+{
+    struct tnode t;
+    tnode_init(&t, 3, 5);
+    feed(&t, ev_at(EV_START, 0));
+    int64_t old = make_gen(1, 1), cur = make_gen(2, 4);
+    feed(&t, token(2, 3, cur, 10));
+    only_token(&t, 4);
+    feed(&t, ev_at(EV_REQUEST, 11));
+    /* A token of an older generation (a paused holder resumed): never
+     * used, never passed on, not held; its sender learns the newest gen. */
+    feed(&t, token(2, 3, old, 12));
+    ck_assert_int_eq(t.out.n, 2);
+    ck_assert_int_eq(count_sends(&t, NEWGEN), 2);
+    ck_assert_int_eq(t.out.a[0].msg.to, 2); /* its sender */
+    ck_assert_int_eq(t.out.a[1].msg.to, 1); /* its maker */
+    ck_assert_int_eq(t.out.a[0].msg.f[0], cur);
+    ck_assert_int_eq(t.out.a[1].msg.f[0], cur);
+    struct algo_inspect in = inspect(&t);
+    ck_assert(!in.holds_token && !in.in_cs && in.wanting);
+    /* A concurrent regenerator's lower generation of the same epoch loses
+     * to the higher one too. */
+    feed(&t, token(2, 3, make_gen(2, 1), 13));
+    ck_assert_int_eq(count_kind(&t, ACT_ENTER_CS), 0);
+    ck_assert_int_eq(count_sends(&t, TOKEN), 0);
+    /* Learning of a newer generation makes the current one stale as well;
+     * a NEWGEN is never answered. */
+    struct algo_event ng = token(1, 3, make_gen(3, 1), 14);
+    ng.msg.type = NEWGEN;
+    feed(&t, ng);
+    ck_assert_int_eq(t.out.n, 0);
+    feed(&t, ng);
+    ck_assert_int_eq(t.out.n, 0);
+    feed(&t, token(2, 3, cur, 15));
+    ck_assert_int_eq(count_kind(&t, ACT_ENTER_CS), 0);
+    ck_assert_int_eq(count_sends(&t, TOKEN), 0);
+    feed(&t, token(2, 3, make_gen(3, 1), 16));
+    ck_assert_int_eq(count_kind(&t, ACT_ENTER_CS), 1);
+    ck_assert_int_eq(find(&t, ACT_ENTER_CS)->gen, make_gen(3, 1));
+    tnode_fini(&t);
+}
+END_TEST
+
+START_TEST(test_holder_drops_its_token_for_a_newer_one)
+{
+    struct tnode t;
+    tnode_init(&t, 2, 4);
+    feed(&t, ev_at(EV_START, 0));
+    int64_t g1 = make_gen(1, 1), g2 = make_gen(2, 3);
+    feed(&t, ev_at(EV_REQUEST, 1));
+    feed(&t, token(1, 2, g1, 2));
+    ck_assert_int_eq(count_kind(&t, ACT_ENTER_CS), 1);
+    /* While inside, a token of a newer generation arrives: it replaces
+     * ours and is passed (once) on release; nobody enters behind us early. */
+    feed(&t, token(1, 2, g2, 3));
+    ck_assert_int_eq(t.out.n, count_kind(&t, ACT_ROLE));
+    ck_assert_int_eq(inspect(&t).token_gen, g2);
+    feed(&t, ev_at(EV_RELEASE, 4));
+    ck_assert_int_eq(only_token(&t, 3)->f[0], g2);
+    /* Inside again with g2, it hears of g3: it drops g2 and passes nothing. */
+    feed(&t, ev_at(EV_REQUEST, 5));
+    feed(&t, token(1, 2, g2, 6));
+    ck_assert_int_eq(count_kind(&t, ACT_ENTER_CS), 1);
+    struct algo_event ng = token(4, 2, make_gen(3, 4), 7);
+    ng.msg.type = NEWGEN;
+    feed(&t, ng);
+    ck_assert(!inspect(&t).holds_token);
+    ck_assert(inspect(&t).in_cs);
+    feed(&t, ev_at(EV_RELEASE, 8));
+    ck_assert_int_eq(count_kind(&t, ACT_SEND), 0);
+    tnode_fini(&t);
+}
+END_TEST
+
+START_TEST(test_regeneration_after_timeout)
+{
+    struct tnode a, b;
+    tnode_init(&a, 1, 4);
+    tnode_init(&b, 2, 4);
+    feed(&a, ev_at(EV_START, 0));
+    ck_assert_int_eq(find(&a, ACT_SET_TIMER)->after_us, TIMEOUT_US);
+    feed(&b, ev_at(EV_START, 0));
+    /* Early firing (a lazily re-armed deadline) regenerates nothing. */
+    feed(&a, timer_at(TIMER_LOST, TIMEOUT_US / 2));
+    ck_assert_int_eq(count_kind(&a, ACT_SEND), 0);
+    ck_assert_int_eq(find(&a, ACT_SET_TIMER)->after_us, TIMEOUT_US / 2);
+    /* The first token is node 1's regeneration of one that never existed:
+     * epoch 1, no announcement (no older generation is known). */
+    feed(&a, timer_at(TIMER_LOST, TIMEOUT_US));
+    int64_t g1 = only_token(&a, 2)->f[0];
+    ck_assert_int_eq(g1, make_gen(1, 1));
+    ck_assert_int_eq(count_sends(&a, NEWGEN), 0);
+    /* Node 2 is not the lowest live id: it only waits again. */
+    feed(&b, timer_at(TIMER_LOST, TIMEOUT_US));
+    ck_assert_int_eq(count_kind(&b, ACT_SEND), 0);
+    ck_assert_int_eq(count_kind(&b, ACT_SET_TIMER), 1);
+    /* Node 1 sees a later token then nothing for a timeout: exactly one new
+     * token, of a higher generation, and the announcement to each peer. */
+    int64_t seen = make_gen(4, 3);
+    feed(&a, token(4, 1, seen, 1000));
+    only_token(&a, 2);
+    feed(&a, timer_at(TIMER_LOST, 1000 + TIMEOUT_US - 1));
+    ck_assert_int_eq(count_kind(&a, ACT_SEND), 0);
+    feed(&a, ev_at(EV_REQUEST, 1000 + TIMEOUT_US));
+    feed(&a, timer_at(TIMER_LOST, 1000 + TIMEOUT_US));
+    /* Though it wants the CS, the new token first makes a lap. */
+    ck_assert_int_eq(count_kind(&a, ACT_ENTER_CS), 0);
+    int64_t g2 = only_token(&a, 2)->f[0];
+    ck_assert_int_eq(g2, make_gen(5, 1));
+    ck_assert_int_gt(g2, seen);
+    ck_assert_int_eq(count_sends(&a, NEWGEN), 3);
+    /* Back from its lap, it is used. */
+    feed(&a, token(4, 1, g2, 1200 + TIMEOUT_US));
+    ck_assert_int_eq(count_kind(&a, ACT_ENTER_CS), 1);
+    ck_assert_int_eq(find(&a, ACT_ENTER_CS)->gen, g2);
+    ck_assert_int_eq(inspect(&a).token_gen, g2);
+    /* A lone regenerator has nobody to check its token: it uses it. */
+    feed(&a, peer(EV_PEER_DOWN, 2));
+    feed(&a, peer(EV_PEER_DOWN, 3));
+    feed(&a, peer(EV_PEER_DOWN, 4));
+    feed(&a, ev_at(EV_RELEASE, 1300 + TIMEOUT_US));
+    ck_assert_int_eq(count_kind(&a, ACT_SEND), 0); /* it keeps it */
+    tnode_fini(&a);
+    tnode_init(&a, 1, 4);
+    feed(&a, ev_at(EV_START, 0));
+    feed(&a, peer(EV_PEER_DOWN, 2));
+    feed(&a, peer(EV_PEER_DOWN, 3));
+    feed(&a, peer(EV_PEER_DOWN, 4));
+    feed(&a, ev_at(EV_REQUEST, 1));
+    feed(&a, timer_at(TIMER_LOST, TIMEOUT_US));
+    ck_assert_int_eq(count_kind(&a, ACT_ENTER_CS), 1);
+    ck_assert_int_eq(count_kind(&a, ACT_SEND), 0);
+    /* Node 2 regenerates once it believes node 1 down; its generation
+     * beats node 1's of the same epoch. */
+    feed(&b, peer(EV_PEER_DOWN, 1));
+    feed(&b, token(4, 2, make_gen(4, 3), 2000));
+    only_token(&b, 3);
+    feed(&b, timer_at(TIMER_LOST, 2000 + TIMEOUT_US));
+    int64_t gb = only_token(&b, 3)->f[0];
+    ck_assert_int_eq(gb, make_gen(5, 2));
+    ck_assert_int_gt(gb, g2);
+    ck_assert_int_eq(count_sends(&b, NEWGEN), 2); /* not to node 1: down */
+    tnode_fini(&a);
+    tnode_fini(&b);
+}
+END_TEST
+
+START_TEST(test_default_timeout)
+{
+    struct tnode t;
+    tnode_init(&t, 1, 2);
+    t.env.token_timeout_us = 0;
+    ck_assert_int_eq(OPS->init(t.state, &t.env), 0);
+    feed(&t, ev_at(EV_START, 0));
+    ck_assert_int_eq(find(&t, ACT_SET_TIMER)->after_us, 200 * 1000);
+    tnode_fini(&t);
+}
+END_TEST
+
+/* ---- the simulator ---- */
+
+/* What a run's trace showed. */
+struct obs {
+    int64_t first_gen, max_gen; /* generations of accepted entries */
+    int64_t max_epoch;
+    int in_cs[ALGO_MAX_NODES + 1];
+    int paused, paused_in_cs; /* the node paused, and was it inside */
+    /* ME3: entries of others while a node waits (at most N-1 in a ring). */
+    bool waiting[ALGO_MAX_NODES + 1];
+    int overtaken[ALGO_MAX_NODES + 1];
+    int max_overtaken;
+    /* Probe: the k-th entry (node, time). */
+    int want_entry, entries;
+    int entries_of[ALGO_MAX_NODES + 1];
+    int stale_entries; /* entries with a generation older than an earlier entry's */
+    bool amnesia;      /* several nodes may restart: see random_crashes() */
+    int probe_node;
+    int64_t probe_t;
+};
+
+static void on_rec(void *user, const struct trace_rec *r)
+{
+    struct obs *o = user;
+    switch (r->ev) {
+    case TR_REQUEST:
+        o->waiting[r->node] = true;
+        o->overtaken[r->node] = 0;
+        break;
+    case TR_ENTER:
+        o->in_cs[r->node] = 1;
+        o->waiting[r->node] = false;
+        if (r->b < o->max_gen)
+            o->stale_entries++;
+        if (r->aux == 2)
+            break; /* refused by the resource */
+        for (int k = 1; k <= ALGO_MAX_NODES; k++)
+            if (o->waiting[k] && ++o->overtaken[k] > o->max_overtaken)
+                o->max_overtaken = o->overtaken[k];
+        if (!o->first_gen)
+            o->first_gen = r->b;
+        if (r->b > o->max_gen)
+            o->max_gen = r->b;
+        if ((r->b >> ID_BITS) > o->max_epoch)
+            o->max_epoch = r->b >> ID_BITS;
+        o->entries_of[r->node]++;
+        if (++o->entries == o->want_entry) {
+            o->probe_node = r->node;
+            o->probe_t = r->t_us;
+        }
+        break;
+    case TR_EXIT:
+        o->in_cs[r->node] = 0;
+        break;
+    case TR_CRASH:
+        o->in_cs[r->node] = 0;
+        o->waiting[r->node] = false;
+        break;
+    case TR_PAUSE:
+        o->paused = r->node;
+        o->paused_in_cs = o->in_cs[r->node];
+        break;
+    default:
+        break;
+    }
+}
+
+static void base_config(struct sim_config *cfg, uint64_t seed, int n)
+{
+    sim_config_defaults(cfg);
+    cfg->ops = OPS;
+    cfg->env.n = n;
+    cfg->env.token_timeout_us = TIMEOUT_US;
+    cfg->seed = seed;
+    cfg->requests = 8;
+    cfg->cs_time_us = 500;
+    cfg->delay_us = 50;
+    cfg->jitter_us = 200;
+    cfg->max_time_us = 20 * 1000 * 1000;
+    cfg->on_record = on_rec;
+}
+
+static void run(struct sim_config *cfg, struct sim_result *res, struct obs *o)
+{
+    cfg->user = o;
+    int rc = sim_run(cfg, res);
+    ck_assert_msg(rc == 0, "seed %llu: sim_run failed: %s", (unsigned long long)cfg->seed,
+                  res->violation);
+    /* A stale token is never used: entries' generations never go back. */
+    ck_assert_msg(o->amnesia || o->stale_entries == 0, "seed %llu: %d entries with a stale generation",
+                  (unsigned long long)cfg->seed, o->stale_entries);
+}
+
+#define CHECK_RUN(ok, seed, res)                                                            \
+    ck_assert_msg(ok, "seed %llu: %s (safe %d live %d completed %d tokens %d)",           \
+                  (unsigned long long)(seed), (res).violation, (res).safe, (res).live,    \
+                  (res).completed, (res).max_valid_tokens)
+
+START_TEST(test_sim_failure_free_full_load)
+{
+    for (uint64_t seed = 1; seed <= 1000; seed++) {
+        int n = 2 + (int)(seed % 8);
+        struct sim_config cfg;
+        base_config(&cfg, seed, n);
+        cfg.think_time_us = 0;
+        cfg.cs_time_us = 100 + (int64_t)(seed % 5) * 200;
+        cfg.env.token_timeout_us = seed % 10 == 0 ? 0 : TIMEOUT_US; /* some use the default */
+        struct sim_result res;
+        struct obs o = {0};
+        run(&cfg, &res, &o);
+        CHECK_RUN(res.safe && res.live && res.completed && res.max_valid_tokens == 1, seed,
+                  res);
+        ck_assert_uint_eq(res.cs_entries, (uint64_t)n * 8);
+        ck_assert_int_eq(res.counter, (int64_t)res.cs_entries);
+        /* Every node always wants the CS: each hop is used, so one message
+         * per CS (the last release's pass included), plus the first token's
+         * pass from its maker (a new token makes a lap before its maker
+         * uses it). The only token ever is node 1's first one. */
+        ck_assert_msg(res.messages == res.cs_entries + 1, "seed %llu: %llu messages for %llu CS",
+                      (unsigned long long)seed, (unsigned long long)res.messages,
+                      (unsigned long long)res.cs_entries);
+        ck_assert_int_eq(o.first_gen, make_gen(1, 1));
+        ck_assert_int_eq(o.max_gen, make_gen(1, 1));
+        /* Ring order: a waiter sees at most N-1 other entries first. */
+        ck_assert_int_le(o.max_overtaken, n - 1);
+        ck_assert_int_eq(o.max_overtaken, n - 1); /* and under full load, exactly that */
+    }
+}
+END_TEST
+
+START_TEST(test_sim_failure_free_light_load)
+{
+    int idle_runs = 0;
+    for (uint64_t seed = 1; seed <= 1000; seed++) {
+        int n = 2 + (int)(seed % 8);
+        struct sim_config cfg;
+        base_config(&cfg, seed, n);
+        /* Think much longer than a lap (N hops of 50-250 us plus a short CS). */
+        cfg.think_time_us = 5000 + (int64_t)(seed % 4) * 5000;
+        cfg.cs_time_us = 200;
+        cfg.requests = 5;
+        cfg.fifo = seed % 2 == 0;
+        struct sim_result res;
+        struct obs o = {0};
+        run(&cfg, &res, &o);
+        CHECK_RUN(res.safe && res.live && res.completed && res.max_valid_tokens == 1, seed,
+                  res);
+        ck_assert_uint_eq(res.cs_entries, (uint64_t)n * 5);
+        ck_assert_int_eq(o.max_gen, make_gen(1, 1)); /* no false regeneration */
+        ck_assert_int_le(o.max_overtaken, n - 1);
+        /* Every release passes the token; idle passes come on top. */
+        ck_assert_uint_ge(res.messages, res.cs_entries);
+        idle_runs += res.messages > res.cs_entries;
+    }
+    /* Unlike under full load, the token also travels when nobody wants it. */
+    fprintf(stderr, "token_ring: idle passes in %d of 1000 lightly loaded runs\n", idle_runs);
+    ck_assert_int_eq(idle_runs, 1000);
+}
+END_TEST
+
+enum restart { NO_RESTART, QUICK_RESTART, LATE_RESTART };
+
+/* Crash the node found inside the CS at the k-th entry of a failure-free
+ * probe run with the same seed (the runs agree up to the crash); maybe
+ * restart it, before or after the others noticed. */
+static void crash_holder(uint64_t seed, enum restart restart)
+{
+    int n = 3 + (int)(seed % 7);
+    struct sim_config cfg;
+    base_config(&cfg, seed, n);
+    cfg.requests = restart == NO_RESTART ? 8 : 20;
+    cfg.think_time_us = (int64_t)(seed % 3) * 1000;
+    cfg.failure_timeout_us = 10 * 1000 + (int64_t)(seed % 4) * 5 * 1000;
+    cfg.fifo = seed % 2 == 0;
+    struct sim_result res;
+    struct obs probe = {.want_entry = 2 + (int)(seed % (uint64_t)(3 * n))};
+    run(&cfg, &res, &probe);
+    ck_assert(probe.probe_node > 0);
+    int64_t crash_at = probe.probe_t + 1;
+    int64_t back = restart == QUICK_RESTART ? cfg.failure_timeout_us / 2
+                                            : cfg.failure_timeout_us + 5000;
+    struct sim_fault f[2] = {
+        {.at_us = crash_at, .kind = SIM_CRASH, .node = probe.probe_node},
+        {.at_us = crash_at + back, .kind = SIM_RESTART, .node = probe.probe_node},
+    };
+    cfg.faults = f;
+    cfg.nfaults = restart == NO_RESTART ? 1 : 2;
+    struct obs o = {0};
+    run(&cfg, &res, &o);
+    CHECK_RUN(res.safe && res.live && res.completed && res.max_valid_tokens == 1, seed, res);
+    ck_assert_uint_eq(res.crashes, 1);
+    ck_assert_int_eq(o.in_cs[probe.probe_node], 0);
+    /* The token died with its holder: a later epoch was made and used. */
+    ck_assert_msg(o.max_epoch >= 2 || (o.max_gen == make_gen(1, 1) && probe.probe_node == 1),
+                  "seed %llu: no regenerated token was used", (unsigned long long)seed);
+    /* Every other node did all its requests. */
+    for (int k = 1; k <= n; k++)
+        if (k != probe.probe_node)
+            ck_assert_int_eq(o.entries_of[k], cfg.requests);
+    if (restart == NO_RESTART) {
+        ck_assert_int_gt(o.max_gen, o.first_gen);
+        ck_assert_int_lt(o.entries_of[probe.probe_node], cfg.requests);
+    } else {
+        /* The restarted node did its remaining requests too; the entry it
+         * died in counts, but its write never happened. */
+        ck_assert_uint_eq(res.restarts, 1);
+        ck_assert_int_eq(o.entries_of[probe.probe_node], cfg.requests + 1);
+        ck_assert_uint_eq(res.exits, (uint64_t)(n * cfg.requests));
+    }
+}
+
+START_TEST(test_sim_crash_holder)
+{
+    for (uint64_t seed = 1; seed <= 1000; seed++)
+        crash_holder(seed, NO_RESTART);
+}
+END_TEST
+
+START_TEST(test_sim_crash_holder_quick_restart)
+{
+    for (uint64_t seed = 1; seed <= 1000; seed++)
+        crash_holder(seed, QUICK_RESTART);
+}
+END_TEST
+
+START_TEST(test_sim_crash_holder_late_restart)
+{
+    for (uint64_t seed = 1; seed <= 1000; seed++)
+        crash_holder(seed, LATE_RESTART);
+}
+END_TEST
+
+/* Random crashes (any node, any time), without restarts or with restarts
+ * before (quick) or after (late) the failure detector noticed. */
+static void random_crashes(enum restart restart)
+{
+    int regenerated = 0, crashed = 0, stale = 0;
+    for (uint64_t seed = 1; seed <= 1000; seed++) {
+        int n = 2 + (int)(seed % 8);
+        struct sim_config cfg;
+        base_config(&cfg, seed, n);
+        cfg.think_time_us = (int64_t)(seed % 3) * 1000;
+        cfg.crash_prob = 0.05;
+        cfg.failure_timeout_us = 5 * 1000 + (int64_t)(seed % 3) * 20 * 1000;
+        if (restart == QUICK_RESTART)
+            cfg.restart_after_us = cfg.failure_timeout_us / 2;
+        else if (restart == LATE_RESTART)
+            cfg.restart_after_us = cfg.failure_timeout_us + (int64_t)(seed % 7) * 10 * 1000;
+        cfg.fifo = seed % 4 == 0;
+        struct sim_result res;
+        /* Without persistence, a restarted node forgets every generation.
+         * When a restarted node regenerates and the nodes its token meets
+         * first restarted too, none knows better and an older generation is
+         * used again: harmless to mutual exclusion (the maker regenerated
+         * because the newest token was lost), refused by a fencing
+         * resource, and only counted here. */
+        struct obs o = {.amnesia = restart != NO_RESTART};
+        run(&cfg, &res, &o);
+        CHECK_RUN(res.safe && res.live && res.completed && res.max_valid_tokens <= 1, seed,
+                  res);
+        ck_assert_int_eq(res.counter, (int64_t)res.exits);
+        crashed += res.crashes > 0;
+        regenerated += o.max_epoch >= 2;
+        stale += o.stale_entries > 0;
+    }
+    /* Not every crash hits the holder, but many must have. */
+    ck_assert_int_gt(crashed, 500);
+    ck_assert_int_gt(regenerated, 100);
+    if (restart != NO_RESTART)
+        fprintf(stderr, "token_ring: %s restarts: %d of 1000 runs reused an older generation\n",
+                restart == QUICK_RESTART ? "quick" : "late", stale);
+}
+
+START_TEST(test_sim_random_crashes)
+{
+    random_crashes(NO_RESTART);
+}
+END_TEST
+
+START_TEST(test_sim_random_crashes_quick_restart)
+{
+    random_crashes(QUICK_RESTART);
+}
+END_TEST
+
+START_TEST(test_sim_random_crashes_late_restart)
+{
+    random_crashes(LATE_RESTART);
+}
+END_TEST
+
+/* Pause the node inside the CS longer than the token and failure timeouts,
+ * then resume it. Returns the result; *was_in_cs says the pause hit the CS. */
+static void pause_holder(uint64_t seed, bool fencing, struct sim_result *res, bool *was_in_cs)
+{
+    int n = 3 + (int)(seed % 6);
+    struct sim_config cfg;
+    base_config(&cfg, seed, n);
+    cfg.think_time_us = (int64_t)(seed % 3) * 500;
+    cfg.cs_time_us = 2000;
+    cfg.failure_timeout_us = 15 * 1000;
+    cfg.fencing = fencing;
+    cfg.fifo = seed % 2 == 0;
+    struct obs probe = {.want_entry = 2 + (int)(seed % (uint64_t)(2 * n))};
+    run(&cfg, res, &probe);
+    ck_assert(probe.probe_node > 0);
+    int64_t at = probe.probe_t + cfg.cs_time_us / 2;
+    int64_t len = TIMEOUT_US + cfg.failure_timeout_us + 20 * 1000 + (int64_t)(seed % 4) * 10000;
+    struct sim_fault f[2] = {
+        {.at_us = at, .kind = SIM_PAUSE, .node = probe.probe_node},
+        {.at_us = at + len, .kind = SIM_RESUME, .node = probe.probe_node},
+    };
+    cfg.faults = f;
+    cfg.nfaults = 2;
+    struct obs o = {0};
+    run(&cfg, res, &o);
+    *was_in_cs = o.paused == probe.probe_node && o.paused_in_cs;
+    /* Either way the token was regenerated while the holder slept. */
+    ck_assert_msg(o.max_epoch >= 2, "seed %llu: no regeneration", (unsigned long long)seed);
+}
+
+START_TEST(test_sim_pause_holder_fencing)
+{
+    for (uint64_t seed = 1; seed <= 1000; seed++) {
+        struct sim_result res;
+        bool in_cs;
+        pause_holder(seed, true, &res, &in_cs);
+        ck_assert_msg(in_cs, "seed %llu: the paused node was not in the CS",
+                      (unsigned long long)seed);
+        CHECK_RUN(res.safe && res.live && res.completed && res.max_valid_tokens == 1, seed,
+                  res);
+        /* The resource refused the stale holder's write, and nothing else:
+         * nobody entered with the stale token after it resumed. */
+        ck_assert_msg(res.fenced == 1, "seed %llu: %llu fenced", (unsigned long long)seed,
+                      (unsigned long long)res.fenced);
+        ck_assert_int_eq(res.counter, (int64_t)res.exits);
+    }
+}
+END_TEST
+
+START_TEST(test_sim_pause_holder_no_fencing)
+{
+    int unsafe = 0;
+    for (uint64_t seed = 1; seed <= 1000; seed++) {
+        struct sim_result res;
+        bool in_cs;
+        pause_holder(seed, false, &res, &in_cs);
+        ck_assert(in_cs);
+        /* The core keeps one token of the newest generation even so... */
+        ck_assert_msg(res.max_valid_tokens == 1, "seed %llu: %s", (unsigned long long)seed,
+                      res.violation);
+        /* ...but a timeout cannot tell slow from dead: the resumed holder
+         * is still inside while the new token's holder enters. */
+        unsafe += !res.safe;
+    }
+    ck_assert_int_gt(unsafe, 0);
+    fprintf(stderr, "token_ring: without fencing %d of 1000 paused-holder runs were unsafe\n",
+            unsafe);
+}
+END_TEST
+
+static Suite *token_ring_suite(void)
+{
+    Suite *s = suite_create("token_ring");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_ops_table);
+    tcase_add_test(tc, test_holder_enters_when_it_wants);
+    tcase_add_test(tc, test_idle_holder_passes_on);
+    tcase_add_test(tc, test_skips_down_successors);
+    tcase_add_test(tc, test_stale_token_discarded);
+    tcase_add_test(tc, test_holder_drops_its_token_for_a_newer_one);
+    tcase_add_test(tc, test_regeneration_after_timeout);
+    tcase_add_test(tc, test_default_timeout);
+    suite_add_tcase(s, tc);
+    TCase *ff = tcase_create("sim_failure_free");
+    tcase_add_test(ff, test_sim_failure_free_full_load);
+    tcase_add_test(ff, test_sim_failure_free_light_load);
+    tcase_set_timeout(ff, 60);
+    suite_add_tcase(s, ff);
+    TCase *cr = tcase_create("sim_crashes");
+    tcase_add_test(cr, test_sim_crash_holder);
+    tcase_add_test(cr, test_sim_crash_holder_quick_restart);
+    tcase_add_test(cr, test_sim_random_crashes);
+    tcase_add_test(cr, test_sim_random_crashes_quick_restart);
+    tcase_add_test(cr, test_sim_crash_holder_late_restart);
+    tcase_add_test(cr, test_sim_random_crashes_late_restart);
+    tcase_set_timeout(cr, 60);
+    suite_add_tcase(s, cr);
+    TCase *pz = tcase_create("sim_pause");
+    tcase_add_test(pz, test_sim_pause_holder_fencing);
+    tcase_add_test(pz, test_sim_pause_holder_no_fencing);
+    tcase_set_timeout(pz, 60);
+    suite_add_tcase(s, pz);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(token_ring_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
