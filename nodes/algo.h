@@ -114,6 +114,7 @@ void act_role(struct algo_actions *out, int role, int64_t term);
 struct algo_env {
     int id;       /* this node, 1..n */
     int n;        /* cluster size */
+    int incarnation; /* 1 at the first start, +1 per restart */
     uint64_t seed;
     /* Per-algorithm parameters from the configuration. */
     int coordinator;           /* centralized: the initial coordinator */
@@ -166,5 +167,6 @@ const struct algo_ops *algo_find(const char *name);
 extern const struct algo_ops *const algo_table[];
 extern const struct algo_ops algo_centralized;
 extern const struct algo_ops algo_ricart_agrawala;
+extern const struct algo_ops algo_token_ring;
 
 #endif

@@ -97,8 +97,9 @@
  * election, as the textbook says a recovering process does.
  *
  * Fields. REQUEST, GRANT, RELEASE, STATE: f[0] = seq (the traces' key),
- * f[1] = the sender's epoch; GRANT f[2] = gen; STATE f[2] = what the node
- * does (0 idle, 1 waiting, 2 holding), f[3] = the gen it holds. ELECTION,
+ * f[1] = the sender's epoch; GRANT f[2] = gen; RELEASE f[2] = 1 for a grant
+ * handed back unused; STATE f[2] = what the node does (0 idle, 1 waiting,
+ * 2 holding), f[3] = the gen it holds. ELECTION,
  * OK, COORDINATOR: f[0] = an epoch (the highest seen; COORDINATOR: its own).
  * Timers: 0 = election (no OK / no COORDINATOR yet), 1 = re-ask the nodes
  * that have not answered a COORDINATOR (for lost messages). */
@@ -162,6 +163,12 @@ struct cent_state {
     int64_t qseq[ALGO_MAX_NODES + 1];
     int qhead, qlen; /* FIFO of waiting requesters (each at most once) */
     bool awaiting[ALGO_MAX_NODES + 1]; /* PH_COLLECTING: no STATE from it yet */
+    /* How far each node has got, as its messages of this epoch tell:
+     * 2*seq for a request (waiting, holding), 2*seq+1 once it is over
+     * (released, idle). The network reorders: a STATE answer may arrive
+     * after the RELEASE or REQUEST the node sent next, and must not undo
+     * them. */
+    int64_t progress[ALGO_MAX_NODES + 1];
     bool down[ALGO_MAX_NODES + 1];
 };
 
@@ -268,6 +275,19 @@ static void forget_coordination(struct cent_state *s)
     s->qhead = s->qlen = 0;
     s->rev = 0;
     memset(s->awaiting, 0, sizeof s->awaiting);
+    memset(s->progress, 0, sizeof s->progress);
+}
+
+/* Is this message from `from` news, or older than what we already had? */
+static bool news(struct cent_state *s, int from, const struct algo_msg *m)
+{
+    bool over = (m->type == CENT_RELEASE && m->f[2] == 0) ||
+                (m->type == CENT_STATE && m->f[2] == ST_IDLE);
+    int64_t p = 2 * m->f[0] + (over ? 1 : 0);
+    if (p < s->progress[from])
+        return false;
+    s->progress[from] = p;
+    return true;
 }
 
 /* ---- granting ---- */
@@ -536,6 +556,15 @@ static void on_message(struct cent_state *s, const struct algo_msg *m, struct al
         see_epoch(s, m->f[1]);
         if (is_coord(s) && m->f[1] == s->epoch &&
             (s->phase == PH_NORMAL || s->phase == PH_COLLECTING)) {
+            if (!news(s, from, m)) {
+                if (m->type == CENT_STATE) {
+                    /* Stale news, but an answer: it has joined, and what it
+                     * did since has reached us already. */
+                    s->awaiting[from] = false;
+                    maybe_done_collecting(s, out);
+                }
+                break;
+            }
             if (m->type == CENT_REQUEST)
                 on_request(s, from, m->f[0], out);
             else if (m->type == CENT_RELEASE)
@@ -551,17 +580,21 @@ static void on_message(struct cent_state *s, const struct algo_msg *m, struct al
     case CENT_GRANT:
         see_epoch(s, m->f[1]);
         if (s->wanting && !s->in_cs && m->f[0] == s->seq && m->f[1] == s->epoch &&
-            from == s->coord) {
+            from == s->coord && s->phase == PH_NORMAL) {
             s->in_cs = true;
             s->cs_gen = m->f[2];
             act_enter_cs(out, s->seq, s->cs_gen);
         } else if (s->in_cs && m->f[0] == s->seq) {
             /* the grant we hold, again: never hand back the CS we are in */
         } else if (!older(m->f[1], from, s->epoch, s->coord)) {
-            /* A grant we cannot use (another seq: an earlier incarnation
-             * asked for it; or an epoch we have not joined): hand it
-             * straight back so nobody waits on us. */
-            act_send(out, s->id, from, CENT_RELEASE, m->f[0], m->f[1], 0, 0);
+            /* A grant we cannot use: for another seq (an earlier incarnation
+             * asked for it), from an epoch we have not joined, or while we
+             * hold an election (its sender may have restarted and lost
+             * track of the holder). Hand it straight back so nobody waits
+             * on us; f[2] = 1 says we still want that request, which the
+             * next coordinator will hear from our STATE. */
+            bool unused = s->wanting && !s->in_cs && m->f[0] == s->seq;
+            act_send(out, s->id, from, CENT_RELEASE, m->f[0], m->f[1], unused, 0);
         }
         /* else from an older epoch: ignored */
         break;

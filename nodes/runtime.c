@@ -635,6 +635,7 @@ static int node_init(struct node *nd, char *err)
     nd->env = (struct algo_env){
         .id = nd->args.id,
         .n = (int)nd->run->n,
+        .incarnation = nd->args.incarnation,
         .seed = nd->run->params.seed * 1000003u + (uint64_t)nd->args.id * 7919u +
                 (uint64_t)nd->args.incarnation,
         .coordinator = nd->run->params.coordinator,

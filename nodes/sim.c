@@ -326,6 +326,7 @@ static int start_node(struct sim *s, int id)
     struct algo_env env = s->cfg->env;
     env.id = id;
     env.n = s->n;
+    env.incarnation = nd->incarnation;
     env.seed = s->cfg->seed * 1000003u + (uint64_t)id * 7919u + (uint64_t)nd->incarnation;
     env.initial_clock = s->cfg->initial_clock ? s->cfg->initial_clock[id] : 0;
     if (s->cfg->ops->init(nd->core, &env) < 0)
@@ -396,6 +397,7 @@ static void restart(struct sim *s, int id)
         return;
     }
     tell_peers(s, id, EVK_PEER_UP, 1);
+    nd->reported_down = false;
     nd->done = false;
     schedule_request(s, id, 0);
 }
@@ -462,6 +464,7 @@ static void fault(struct sim *s, const struct sim_fault *f)
         nd->ndeferred = 0;
         if (nd->reported_down)
             tell_peers(s, id, EVK_PEER_UP, 1);
+        nd->reported_down = false;
         break;
     }
 }

@@ -12,6 +12,9 @@
  * interested in the resource, it just passes the token along."
  * Cost: 1 to infinity messages per CS (idle passes when nobody wants it);
  * under full load exactly 1. A waiter sees at most N-1 other entries first.
+ * Here a holder that does not want the CS keeps the token token_idle_hold
+ * before passing it (and enters at once if asked meanwhile), which bounds
+ * the idle traffic at N/idle_hold hops per second.
  *
  * Failures (REFERENCE.md): "lost token -> detect by timeout, regenerate one
  * token with a higher generation; skip down successors." The design:
@@ -22,7 +25,7 @@
  *   fencing token: a holder enters the CS with it, and the resource refuses
  *   a generation older than the newest it has seen.
  * - Detection: a node that has not seen the token for token_timeout (default
- *   RING_DEFAULT_TIMEOUT_US) suspects it lost. Only the lowest-id node
+ *   RING_DEFAULT_TIMEOUT_US plus two idle laps) suspects it lost. Only the lowest-id node
  *   believed up regenerates; the others wait another timeout. We chose this
  *   over staggering by ring distance because a node only sees the token when
  *   it visits itself, so it does not know where the token was last seen;
@@ -42,11 +45,10 @@
  *   maker that knew too little (a restarted node remembers no generation)
  *   cannot enter with a stale one: the first node that knows better drops
  *   it and tells the maker.
- * - The first token is the regeneration of a token that never existed: node
- *   1 (the lowest live id) creates it one token_timeout after start. Making
- *   it at EV_START would be faster, but a core cannot tell its first start
- *   from a restart, and a restarted node 1 would mint a second token of the
- *   generation still circulating. (algo_env needs an incarnation for that.)
+ * - The first token: node 1 makes it at EV_START of its first life
+ *   (env->incarnation == 1), when no token can exist anywhere. A restarted
+ *   node 1 must not: the token of its first life may still circulate, and
+ *   if it does not, the lost-token timeout regenerates one.
  *
  * Fields: TOKEN f[0] = gen, f[1] = passes in a row that nobody used (idle
  * hops: a full lap of them means the ring is idle). NEWGEN f[0] = gen. */
@@ -65,7 +67,7 @@ enum {
 };
 
 #define RING_DEFAULT_TIMEOUT_US (200 * 1000)
-#define RING_ID_BITS 8 /* ids fit in the low bits of a generation: n <= 128 < 256 */
+#define RING_ID_BITS            8 /* ids fit in the low bits of a generation: n <= 128 < 256 */
 
 _Static_assert(ALGO_MAX_NODES < (1 << RING_ID_BITS), "ids must fit in a generation");
 
@@ -79,6 +81,7 @@ struct ring_state {
     int64_t idle;         /* f[1] of the token held */
     int64_t max_gen;      /* the highest generation seen, 0 = none yet */
     int64_t last_seen_us; /* when the token (or news of it) was last seen */
+    int incarnation;
     bool down[ALGO_MAX_NODES + 1];
 };
 
@@ -87,14 +90,20 @@ static int ring_init(void *state, const struct algo_env *env)
     struct ring_state *s = state;
     memset(s, 0, sizeof *s);
     if (env->n < 1 || env->n > ALGO_MAX_NODES || env->id < 1 || env->id > env->n ||
-        env->token_timeout_us < 0)
+        env->token_timeout_us < 0 || env->token_idle_hold_us < 0)
         return -1;
     s->id = env->id;
     s->n = env->n;
-    s->timeout_us = env->token_timeout_us > 0 ? env->token_timeout_us : RING_DEFAULT_TIMEOUT_US;
-    /* Pass at once. With env->token_idle_hold_us (not in algo_env yet) an
-     * idle ring would not spin at full speed: set it here. */
-    s->idle_hold_us = 0;
+    s->incarnation = env->incarnation;
+    /* An idle holder keeps the token a while (0: passes at once), so that an
+     * idle ring does not spin at ~150k hops/s. */
+    s->idle_hold_us = env->token_idle_hold_us;
+    /* The timeout must exceed a lap: N x (hop + idle hold, or CS time when
+     * busy). The default covers the idle lap; the CS time is the
+     * configuration's to add, as the core does not know it. */
+    s->timeout_us = env->token_timeout_us > 0
+                        ? env->token_timeout_us
+                        : RING_DEFAULT_TIMEOUT_US + 2 * (int64_t)env->n * s->idle_hold_us;
     return 0;
 }
 
@@ -243,6 +252,13 @@ static void ring_step(void *state, const struct algo_event *ev, struct algo_acti
         /* A restarted node may still be listed as the holder of its past life. */
         act_role(out, ROLE_NONE, 0);
         act_set_timer(out, RING_TIMER_LOST, s->timeout_us);
+        if (s->id == 1 && s->incarnation == 1) {
+            /* The very first start: no token exists anywhere yet. */
+            s->max_gen = ((int64_t)1 << RING_ID_BITS) | s->id;
+            s->idle = 0;
+            set_holding(s, true, s->max_gen, out);
+            use_or_pass(s, now, out);
+        }
         break;
     case EV_REQUEST:
         if (s->wanting || s->in_cs)

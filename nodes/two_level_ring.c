@@ -78,13 +78,14 @@ struct tl_state {
     bool down[ALGO_MAX_NODES + 1];
     bool wanting, in_cs;
     int64_t gen;         /* the highest seen: that of any token held here */
+    int64_t last_seen;   /* when we last accepted (or minted) a token */
     bool has_local;      /* the local token is here */
     int lap_coord;       /* the coordinator of its lap */
     int64_t lap_entries; /* entries in the lap so far */
     bool has_global;     /* a visit of ours is running */
     int laps;            /* laps of the visit done */
     bool parked;         /* holding both tokens, alone in the cluster */
-    int role;            /* as last reported */
+    int role;            /* as reported at the end of the last step */
 };
 
 /* Fills group[1..n] and returns G, or -1 for a bad configuration. Shared by
@@ -128,7 +129,6 @@ static int tl_init(void *state, const struct algo_env *env)
     s->rounds = env->local_rounds ? env->local_rounds : 1;
     s->timeout = env->token_timeout_us ? env->token_timeout_us : TL_DEFAULT_TIMEOUT_US;
     s->global_timeout = (int64_t)(s->rounds + 1) * s->ngroups * s->timeout;
-    s->role = -1;
     return 0;
 }
 
@@ -240,14 +240,17 @@ static void mint_global(struct tl_state *s, int64_t now, struct algo_actions *ou
     if (now / s->global_timeout + 1 > epoch)
         epoch = now / s->global_timeout + 1;
     s->gen = (epoch << 8 | s->id) << TL_LOCAL_BITS;
-    act_set_timer(out, T_GLOBAL, s->global_timeout);
+    s->last_seen = now;
     start_visit(s, out);
 }
 
 /* A token arrived: false if it is stale (or a duplicate of one held). A
- * newer one makes whatever we hold stale; either way a token is alive. */
-static bool accept(struct tl_state *s, int64_t gen, bool have, struct algo_actions *out)
+ * newer one makes whatever we hold stale; either way a token is alive (noted
+ * for T_GLOBAL, which is not re-armed at every hop: see on_timer). */
+static bool accept(struct tl_state *s, const struct algo_event *ev, bool have,
+                   struct algo_actions *out)
 {
+    int64_t gen = ev->msg.f[0];
     if (gen < s->gen || (gen == s->gen && have))
         return false;
     if (gen > s->gen) {
@@ -255,15 +258,16 @@ static bool accept(struct tl_state *s, int64_t gen, bool have, struct algo_actio
         s->has_local = s->has_global = s->parked = false;
         act_cancel_timer(out, T_LOCAL);
     }
-    act_set_timer(out, T_GLOBAL, s->global_timeout);
+    s->last_seen = ev->now_us;
     return true;
 }
 
-static void on_local(struct tl_state *s, const struct algo_msg *m, struct algo_actions *out)
+static void on_local(struct tl_state *s, const struct algo_event *ev, struct algo_actions *out)
 {
+    const struct algo_msg *m = &ev->msg;
     int coord = (int)m->f[1];
     if (coord < 1 || coord > s->n || !same_group(s, coord) || !same_group(s, m->from) ||
-        !accept(s, m->f[0], s->has_local, out))
+        !accept(s, ev, s->has_local, out))
         return;
     if (coord == s->id) {
         if (!s->has_global)
@@ -295,7 +299,11 @@ static void on_timer(struct tl_state *s, int id, int64_t now, struct algo_action
         s->gen++;
         end_lap(s, 1, out); /* the lost lap counts; assume it was wanted */
     } else if (id == T_GLOBAL) {
-        act_set_timer(out, T_GLOBAL, s->global_timeout);
+        /* Armed once and pushed back here: cheaper than re-arming per hop. */
+        int64_t quiet = now - s->last_seen;
+        act_set_timer(out, T_GLOBAL, s->global_timeout - (quiet < s->global_timeout ? quiet : 0));
+        if (quiet < s->global_timeout)
+            return;
         int lowest = 1;
         while (!up(s, lowest))
             lowest++;
@@ -316,6 +324,7 @@ static void tl_step(void *state, const struct algo_event *ev, struct algo_action
     struct tl_state *s = state;
     switch (ev->kind) {
     case EV_START:
+        s->last_seen = ev->now_us;
         act_set_timer(out, T_GLOBAL, s->global_timeout);
         if (s->id == 1 && ev->now_us < s->timeout)
             mint_global(s, ev->now_us, out);
@@ -338,8 +347,8 @@ static void tl_step(void *state, const struct algo_event *ev, struct algo_action
         if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id)
             break;
         if (ev->msg.type == TL_LOCAL)
-            on_local(s, &ev->msg, out);
-        else if (ev->msg.type == TL_GLOBAL && accept(s, ev->msg.f[0], s->has_global, out))
+            on_local(s, ev, out);
+        else if (ev->msg.type == TL_GLOBAL && accept(s, ev, s->has_global, out))
             start_visit(s, out);
         break;
     case EV_TIMER:
@@ -365,13 +374,9 @@ static void tl_step(void *state, const struct algo_event *ev, struct algo_action
 static void tl_inspect(const void *state, struct algo_inspect *out)
 {
     const struct tl_state *s = state;
-    memset(out, 0, sizeof *out);
-    out->in_cs = s->in_cs;
-    out->wanting = s->wanting;
-    out->holds_token = s->has_local;
-    out->token_gen = s->gen;
-    out->role = role_now(s);
-    out->term = s->gen >> TL_LOCAL_BITS;
+    *out = (struct algo_inspect){.in_cs = s->in_cs, .wanting = s->wanting,
+                                 .holds_token = s->has_local, .token_gen = s->gen,
+                                 .role = s->role, .term = s->gen >> TL_LOCAL_BITS};
 }
 
 static bool tl_token_msg(const struct algo_msg *m, int64_t *gen)

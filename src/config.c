@@ -1506,17 +1506,26 @@ int config_node_values(const char *text, int n, int64_t *vals)
     return 0;
 }
 
-int64_t config_token_timeout(const struct config *c)
-{
-    return strcmp(c->algorithm, "two_level_ring") == 0 ? c->two_level_token_timeout_us
-                                                        : c->ring_token_timeout_us;
-}
-
 int64_t config_idle_hold(const struct config *c)
 {
     return strcmp(c->algorithm, "two_level_ring") == 0 ? c->two_level_idle_hold_us
                                                         : c->ring_idle_hold_us;
 }
+
+int64_t config_token_timeout(const struct config *c)
+{
+    int64_t t = strcmp(c->algorithm, "two_level_ring") == 0 ? c->two_level_token_timeout_us
+                                                             : c->ring_token_timeout_us;
+    if (t > 0)
+        return t;
+    /* Derived: two laps of a busy ring (every node holding the CS and the
+     * token for an idle hold, plus a millisecond a hop for scheduling on a
+     * loaded machine), and never under 200 ms. A timeout shorter than a lap
+     * would regenerate a token that is only slow. */
+    int64_t lap = (int64_t)c->nodes * (c->cs_time_us + config_idle_hold(c) + 1000);
+    return 2 * lap > 200000 ? 2 * lap : 200000;
+}
+
 
 int config_validate(struct config *c, char *err)
 {
