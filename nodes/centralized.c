@@ -60,15 +60,19 @@
  * as the holder. So when the new coordinator makes its first grant, every
  * live node has either reported its CS or will refuse any older grant still
  * in flight; and a crashed node's CS ended with it. (3) Within one epoch the
- * textbook argument holds: one holder at a time. The one hole is a node
- * that has lost its state without anybody being able to tell (see Limits).
+ * textbook argument holds: one holder at a time (a holder that crashed is
+ * replaced only once it is reported down, and its CS died with it).
+ * (4) Nobody coordinates on lost knowledge: a restarted node grants nothing
+ * before it has won an election and heard from every live node (Restarts).
  *
  * Pauses and fencing. A timeout-based failure detector cannot tell a paused
  * node from a dead one. A holder paused past failure_timeout is declared
  * down; the coordinator then grants the next node ("keep that": EV_PEER_DOWN
  * of the holder frees the CS) — and the paused holder, resumed, is still in
- * the CS. Likewise a paused coordinator, replaced, may wake up and grant
- * under its old epoch to a node the new one had declared down. No message
+ * the CS. Likewise a paused coordinator, replaced, wakes up and handles what
+ * waited for it before anyone can tell it about the new epoch: it may grant
+ * under its old epoch to itself (no message needed) or to a node the new
+ * coordinator had declared down. No message
  * protocol can prevent this; what keeps the resource safe is fencing: every
  * grant carries a generation and the resource refuses an older one. Each
  * revocation (a holder declared down) and each new epoch raises it:
@@ -78,28 +82,30 @@
  * new epoch instead). It is always passed to act_enter_cs: whether the
  * resource fences is its decision, not ours.
  *
- * Restarts. A node that comes back (EV_PEER_UP, new incarnation) has lost
- * everything; the coordinator sends it COORDINATOR (who coordinates, and
- * "what is your state?"), and it either joins or, if it has the higher id,
- * bullies and takes over through the same collection. Request sequence
- * numbers start at now_us * 1024 at EV_START, so a new incarnation's
- * requests are always newer than its previous life's (the coordinator
- * compares them to tell a stale message or answer from a fresh one).
+ * Restarts. A node that comes back (env->incarnation > 1) has lost all it
+ * knew, including whether it coordinated: "when a process that was down
+ * comes back up, it holds an election" — before it grants anything, even
+ * to itself. Its peers see EV_PEER_UP; the coordinator sends the newcomer
+ * COORDINATOR (who coordinates, and "what is your state?"); a client whose
+ * coordinator comes back without ever having been reported down knows it
+ * restarted and holds an election. So a restarted coordinator never takes
+ * over silently: with the highest id it takes over through a new epoch and
+ * the same collection. Request sequence numbers start at now_us * 1024 at
+ * EV_START, so a new incarnation's requests are always newer than its
+ * previous life's (the coordinator compares them to tell a stale message
+ * or answer from a fresh one; the network reorders).
  *
- * Limits. A core cannot tell its first start from a restart (algo_env has
- * no incarnation). The configured coordinator, restarted while it is still
- * the epoch-0 coordinator (before anyone declared it down) or restarted
- * competing (its own first request comes before any message can reach it),
- * believes it is the epoch-0 coordinator with an empty queue and may grant
- * before it learns otherwise: safe only with fencing in the second case,
- * not even then in the first (same epoch, same generation). Told its
- * incarnation, a restarted node would start with no coordinator and hold an
- * election, as the textbook says a recovering process does.
+ * Limits. Safety under crashes rests on env->incarnation (a restarted node
+ * that believed it was its first start would coordinate with an empty
+ * queue). Under pauses and partitions (a cut link looks like a crash to the
+ * failure detector, and each side elects its own coordinator) only fencing
+ * keeps the resource safe, as above. Lost messages are re-asked only during
+ * a takeover (COORDINATOR is resent until answered); like the textbook
+ * algorithm, the failure-free protocol assumes a reliable network.
  *
  * Fields. REQUEST, GRANT, RELEASE, STATE: f[0] = seq (the traces' key),
- * f[1] = the sender's epoch; GRANT f[2] = gen; RELEASE f[2] = 1 for a grant
- * handed back unused; STATE f[2] = what the node does (0 idle, 1 waiting,
- * 2 holding), f[3] = the gen it holds. ELECTION,
+ * f[1] = the sender's epoch; GRANT f[2] = gen; STATE f[2] = what the node
+ * does (0 idle, 1 waiting, 2 holding), f[3] = the gen it holds. ELECTION,
  * OK, COORDINATOR: f[0] = an epoch (the highest seen; COORDINATOR: its own).
  * Timers: 0 = election (no OK / no COORDINATOR yet), 1 = re-ask the nodes
  * that have not answered a COORDINATOR (for lost messages). */
@@ -140,7 +146,6 @@ enum { T_ELECT = 0, T_COLLECT = 1 };
 
 struct cent_state {
     int id, n;
-    bool competes;
     int64_t election_timeout;
     /* Who coordinates: the coordinator of `epoch` (0: none, we stepped down
      * to hold an election). */
@@ -150,6 +155,7 @@ struct cent_state {
     int phase;
     int role_sent;        /* the last act_role, so it is said once */
     int64_t role_epoch;
+    bool reborn; /* a new incarnation: it has lost all it knew */
     /* Requester side. */
     bool wanting, in_cs;
     int64_t seq;    /* sequence number of the current/last request */
@@ -182,10 +188,10 @@ static int cent_init(void *state, const struct algo_env *env)
     s->id = env->id;
     s->n = env->n;
     s->coord = env->coordinator;
-    s->competes = env->coordinator_competes;
     s->election_timeout = env->election_timeout_us > 0 ? env->election_timeout_us
                                                         : CENT_DEFAULT_ELECTION_TIMEOUT_US;
     s->role_sent = -1;
+    s->reborn = env->incarnation > 1;
     return 0;
 }
 
@@ -281,8 +287,7 @@ static void forget_coordination(struct cent_state *s)
 /* Is this message from `from` news, or older than what we already had? */
 static bool news(struct cent_state *s, int from, const struct algo_msg *m)
 {
-    bool over = (m->type == CENT_RELEASE && m->f[2] == 0) ||
-                (m->type == CENT_STATE && m->f[2] == ST_IDLE);
+    bool over = m->type == CENT_RELEASE || (m->type == CENT_STATE && m->f[2] == ST_IDLE);
     int64_t p = 2 * m->f[0] + (over ? 1 : 0);
     if (p < s->progress[from])
         return false;
@@ -347,10 +352,10 @@ static void on_release(struct cent_state *s, int from, int64_t seq, struct algo_
     grant_next(s, out);
 }
 
-/* The holder was declared down: free the CS (it may only be paused, so the
- * next grant gets a newer generation, which a fencing resource enforces). */
 static void become_coordinator(struct cent_state *s, struct algo_actions *out);
 
+/* The holder was declared down: free the CS (it may only be paused, so the
+ * next grant gets a newer generation, which a fencing resource enforces). */
 static void revoke(struct cent_state *s, struct algo_actions *out)
 {
     s->holder = 0;
@@ -580,21 +585,20 @@ static void on_message(struct cent_state *s, const struct algo_msg *m, struct al
     case CENT_GRANT:
         see_epoch(s, m->f[1]);
         if (s->wanting && !s->in_cs && m->f[0] == s->seq && m->f[1] == s->epoch &&
-            from == s->coord && s->phase == PH_NORMAL) {
+            from == s->coord) {
+            /* Also while we hold an election: the coordinator we follow is
+             * alive after all, and whoever wins will hear from us that we
+             * hold the CS before granting it to anyone. */
             s->in_cs = true;
             s->cs_gen = m->f[2];
             act_enter_cs(out, s->seq, s->cs_gen);
         } else if (s->in_cs && m->f[0] == s->seq) {
             /* the grant we hold, again: never hand back the CS we are in */
         } else if (!older(m->f[1], from, s->epoch, s->coord)) {
-            /* A grant we cannot use: for another seq (an earlier incarnation
-             * asked for it), from an epoch we have not joined, or while we
-             * hold an election (its sender may have restarted and lost
-             * track of the holder). Hand it straight back so nobody waits
-             * on us; f[2] = 1 says we still want that request, which the
-             * next coordinator will hear from our STATE. */
-            bool unused = s->wanting && !s->in_cs && m->f[0] == s->seq;
-            act_send(out, s->id, from, CENT_RELEASE, m->f[0], m->f[1], unused, 0);
+            /* A grant we cannot use (another seq: an earlier incarnation
+             * asked for it; or an epoch we have not joined): hand it
+             * straight back so nobody waits on us. */
+            act_send(out, s->id, from, CENT_RELEASE, m->f[0], m->f[1], 0, 0);
         }
         /* else from an older epoch: ignored */
         break;
@@ -627,6 +631,15 @@ static void cent_step(void *state, const struct algo_event *ev, struct algo_acti
         /* Newer than anything a previous life of this node asked for. */
         if (ev->now_us > 0)
             s->seq = ev->now_us * CENT_SEQ_PER_US;
+        if (s->reborn) {
+            /* "When a process that was down comes back up, it holds an
+             * election." It knows no coordinator, not even if it was one:
+             * whatever it knew about the CS died with its previous life. */
+            s->coord = 0;
+            say_role(s, ROLE_CLIENT, out);
+            start_election(s, out);
+            break;
+        }
         say_role(s, is_coord(s) ? ROLE_COORDINATOR : ROLE_CLIENT, out);
         break;
     case EV_REQUEST:

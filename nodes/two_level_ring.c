@@ -3,59 +3,56 @@
  * global hops; biased to the local group unless capped; per-level token loss;
  * a group coordinator is a single point of failure for its group.
  *
- * Groups. Nodes 1..n form G groups (env->groups, 2 if 0) of consecutive ids:
- * with q = n / G and r = n % G the first r groups get q + 1 members, the
- * others q (n = 6, G = 2: {1,2,3} {4,5,6}; n = 7, G = 3: {1,2,3} {4,5} {6,7}).
- * If env->group_of[k] is nonzero for every node it gives the membership
- * instead (G = env->groups, or the largest group number if 0). A group's
- * coordinator is its lowest-id member believed up.
+ * Groups: nodes 1..n in G groups (env->groups, 2 if 0) of consecutive ids,
+ * the first n % G groups one member larger (n = 6, G = 2: {1,2,3} {4,5,6};
+ * n = 7, G = 3: {1,2,3} {4,5} {6,7}), unless env->group_of[k] is nonzero for
+ * every node (then G = env->groups, or the largest group number if 0). A
+ * group's coordinator is its lowest-id member believed up.
  *
- * Rules. One global token visits the coordinators in group order (1, 2, ..,
- * G, 1, skipping groups with nobody up). Its holder runs a visit of at most
- * local_rounds (1 if 0) laps of its group's local token. A lap: the
- * coordinator may enter the CS, then the local token walks the group in id
- * order, wrapping, each member entering if it wants, and back to the
- * coordinator. The lap's coordinator rides in the token (f[1]) and the walk
- * stops there, so that is how a member knows whom to give it back to. The
- * token also counts the lap's entries (f[2]); a lap with none ends the visit
- * early (nobody wanted it), and after local_rounds laps the global token moves
- * on: that cap is what keeps a busy group from starving the others. A local
- * token whose lap ends at a node not holding the global token is dropped, so
- * the whole system has one privilege, in one place: the local token of the
- * group being visited, or the global token between two coordinators.
+ * Rules. The global token visits the coordinators in group order, skipping
+ * groups with nobody up. Its holder runs a visit: at most local_rounds (1 if
+ * 0) laps of the local token. In a lap the coordinator may enter the CS, then
+ * the local token walks the group in id order, wrapping, each member entering
+ * if it wants, back to the coordinator: the lap's coordinator rides in the
+ * token (f[1]) and the walk stops there, which is how a member knows whom to
+ * give it back to. The token counts the lap's entries (f[2]); a lap with none
+ * ends the visit early (nobody wanted), and after local_rounds laps the global
+ * token moves on, the cap that keeps a busy group from starving the others.
+ * A local token whose lap ends at a node without the global token is dropped,
+ * so there is one privilege in the whole system: the local token of the group
+ * being visited, or the global token between two coordinators.
  *
- * Generations (fencing). gen = global_gen << 20 | local_gen, global_gen =
- * epoch << 8 | id of the node that minted it. local_gen travels with the
- * global token (it is not reset per visit), so gen never decreases along the
- * token's path and every entry made with one token shares its number. A lost
- * local token is regenerated with gen + 1, by the holder of the global token
- * only (so nobody else can mint that number); a lost global token with an
- * epoch above every one seen, so its gen exceeds any gen with an older global
- * part whatever the local part. Each regeneration is thus strictly greater
- * than any gen an earlier entry could have used. Every node keeps the highest
+ * Generations (fencing): gen = global_gen << 20 | local_gen, global_gen =
+ * epoch << 8 | id of its minter. local_gen travels with the global token (it
+ * is not reset per visit), so gen never decreases along the token's path. A
+ * lost local token is regenerated as gen + 1, only by the holder of the global
+ * token, so nobody else can mint that number; a lost global token gets an
+ * epoch above every one its minter saw, so its gen exceeds any gen with an
+ * older global part whatever the local part. Each regeneration is thus above
+ * every gen an earlier entry could have used. Every node keeps the highest
  * gen it has seen and drops tokens below it (stale).
  *
- * Failures. A lap's coordinator arms T_LOCAL when the local token leaves it;
- * "no local token for token_timeout (200 ms if 0) while the coordinator
- * holds the global token": the coordinator regenerates it (gen + 1) and
- * counts the lap as done. Every node arms T_GLOBAL, re-armed by any token it
- * accepts; when it fires at the lowest-id node believed up (the lowest-id
- * coordinator) and that node does not hold the global token, it mints a new
- * global generation. The timeout, (local_rounds + 1) * G * token_timeout,
- * exceeds a whole round: a visit is at most local_rounds laps, each ending
- * when the token returns or after token_timeout (this needs token_timeout >
- * one lap, plus local_rounds CS times). When a coordinator is down its next
- * member up becomes coordinator; until the failure detector says so, a global
- * token sent to it is lost and waits for T_GLOBAL.
+ * Failures. The lap's coordinator arms T_LOCAL when the local token leaves;
+ * no token back within token_timeout (200 ms if 0): it was lost (a member
+ * crashed with it), so gen + 1 and the lap counts as done. T_GLOBAL =
+ * (local_rounds + 1) * G * token_timeout without accepting a token of either
+ * level: the lowest-id node believed up (the lowest-id coordinator), unless it
+ * holds the global token, mints a new one. A visit is at most local_rounds
+ * laps, each ending when the token returns or after token_timeout, so
+ * T_GLOBAL exceeds a whole round as long as token_timeout exceeds a lap plus
+ * local_rounds CS times. A down coordinator's next member up takes over; a
+ * global token sent to it before the failure detector said so is lost.
  *
- * Node 1 mints the first global token at EV_START when now < token_timeout
- * (the run just began); a node started later is a restart and waits for the
- * live token or T_GLOBAL instead. A restarted node forgot the epochs it saw,
- * so the epoch is also at least now / T_GLOBAL + 1: every epoch minted at
- * time t is at most t / T_GLOBAL + 1 (a node mints only T_GLOBAL after the
- * last token it accepted), so a restart, which waits T_GLOBAL too, cannot
- * mint an epoch of its previous life again. This needs one clock for all
- * nodes, which distlab has. */
+ * Start and restart. Node 1 mints the first token at EV_START of its first
+ * life (env->incarnation == 1), when no token can exist anywhere; a restart
+ * waits for the live token or T_GLOBAL. A restarted node has forgotten the
+ * epochs it saw, so an epoch is also at least now / T_GLOBAL + 1. Any epoch
+ * minted at t is at most t / T_GLOBAL + 1 (a node mints only T_GLOBAL after
+ * the last token it accepted), and a restarted node mints T_GLOBAL after its
+ * start at the earliest: its epoch is above every epoch minted before its
+ * restart, so it neither repeats one of its previous life nor creeps up one
+ * epoch per T_GLOBAL under tokens everyone drops as stale. This needs one
+ * clock for all nodes, which distlab has. */
 #include "nodes/algo.h"
 
 #include <string.h>
@@ -67,12 +64,13 @@ enum {
 
 enum { T_LOCAL = 0, T_GLOBAL = 1 };
 
-#define TL_LOCAL_BITS 20
-#define TL_LOCAL_MASK ((INT64_C(1) << TL_LOCAL_BITS) - 1)
+#define TL_LOCAL_BITS         20
+#define TL_LOCAL_MASK         ((INT64_C(1) << TL_LOCAL_BITS) - 1)
 #define TL_DEFAULT_TIMEOUT_US 200000
 
 struct tl_state {
     int id, n, ngroups, rounds;
+    bool first_life; /* env->incarnation == 1 */
     int64_t timeout, global_timeout;
     uint8_t group[ALGO_MAX_NODES + 1];
     bool down[ALGO_MAX_NODES + 1];
@@ -94,6 +92,8 @@ static int split_groups(const struct algo_env *env, uint8_t *group)
 {
     int n = env->n, g = env->groups ? env->groups : (n < 2 ? n : 2);
     int given = 0, maxg = 0;
+    if (n < 1 || n > ALGO_MAX_NODES)
+        return -1;
     for (int k = 1; k <= n; k++) {
         given += env->group_of[k] != 0;
         if (env->group_of[k] > maxg)
@@ -118,11 +118,11 @@ static int tl_init(void *state, const struct algo_env *env)
 {
     struct tl_state *s = state;
     memset(s, 0, sizeof *s);
-    if (env->n < 1 || env->n > ALGO_MAX_NODES || env->id < 1 || env->id > env->n ||
-        env->local_rounds < 0 || env->token_timeout_us < 0)
+    if (env->id < 1 || env->id > env->n || env->local_rounds < 0 || env->token_timeout_us < 0)
         return -1;
     s->id = env->id;
     s->n = env->n;
+    s->first_life = env->incarnation == 1;
     s->ngroups = split_groups(env, s->group);
     if (s->ngroups < 1)
         return -1;
@@ -132,8 +132,14 @@ static int tl_init(void *state, const struct algo_env *env)
     return 0;
 }
 
-static bool up(const struct tl_state *s, int k) { return k == s->id || !s->down[k]; }
-static bool same_group(const struct tl_state *s, int k) { return s->group[k] == s->group[s->id]; }
+static bool up(const struct tl_state *s, int k)
+{
+    return k == s->id || !s->down[k];
+}
+static bool same_group(const struct tl_state *s, int k)
+{
+    return s->group[k] == s->group[s->id];
+}
 
 /* The coordinator of group g: its lowest-id member believed up, 0 if none. */
 static int coord_of(const struct tl_state *s, int g)
@@ -326,7 +332,7 @@ static void tl_step(void *state, const struct algo_event *ev, struct algo_action
     case EV_START:
         s->last_seen = ev->now_us;
         act_set_timer(out, T_GLOBAL, s->global_timeout);
-        if (s->id == 1 && ev->now_us < s->timeout)
+        if (s->id == 1 && s->first_life)
             mint_global(s, ev->now_us, out);
         break;
     case EV_REQUEST:
@@ -351,9 +357,7 @@ static void tl_step(void *state, const struct algo_event *ev, struct algo_action
         else if (ev->msg.type == TL_GLOBAL && accept(s, ev, s->has_global, out))
             start_visit(s, out);
         break;
-    case EV_TIMER:
-        on_timer(s, ev->timer_id, ev->now_us, out);
-        break;
+    case EV_TIMER: on_timer(s, ev->timer_id, ev->now_us, out); break;
     case EV_PEER_DOWN:
     case EV_PEER_UP:
         if (ev->peer < 1 || ev->peer > s->n || ev->peer == s->id)
@@ -374,9 +378,12 @@ static void tl_step(void *state, const struct algo_event *ev, struct algo_action
 static void tl_inspect(const void *state, struct algo_inspect *out)
 {
     const struct tl_state *s = state;
-    *out = (struct algo_inspect){.in_cs = s->in_cs, .wanting = s->wanting,
-                                 .holds_token = s->has_local, .token_gen = s->gen,
-                                 .role = s->role, .term = s->gen >> TL_LOCAL_BITS};
+    *out = (struct algo_inspect){.in_cs = s->in_cs,
+                                 .wanting = s->wanting,
+                                 .holds_token = s->has_local,
+                                 .token_gen = s->gen,
+                                 .role = s->role,
+                                 .term = s->gen >> TL_LOCAL_BITS};
 }
 
 static bool tl_token_msg(const struct algo_msg *m, int64_t *gen)
@@ -398,9 +405,8 @@ static const char *tl_msg_name(uint16_t type)
 
 static bool tl_competes(const struct algo_env *env, int id)
 {
-    (void)env;
-    (void)id;
-    return true;
+    (void)env, (void)id;
+    return true; /* every node, coordinators included */
 }
 
 /* Under full load (every node wants the CS whenever the token comes by), a
@@ -408,22 +414,22 @@ static bool tl_competes(const struct algo_env *env, int id)
  * hops each, then 1 global hop: R*m + 1 messages for R*m entries. A lone
  * member enters once per visit (its next request comes after the token has
  * moved on) for the global hop alone. Over one round of the global token:
- * sum(R*m + 1) / sum(R*m), i.e. 1 + G/(R*N) when no group is a singleton. */
+ * sum(R*m + 1) / sum(R*m), i.e. 1 + G/(R*N) when no group is a singleton.
+ * Empty groups are skipped, and with one group there is no global hop. */
 static double tl_theory(const struct algo_env *env)
 {
     uint8_t group[ALGO_MAX_NODES + 1];
     int g = split_groups(env, group), rounds = env->local_rounds ? env->local_rounds : 1;
-    double msgs = 0, entries = 0;
+    double local = 0, entries = 0, visited = 0;
     for (int j = 1; j <= g; j++) {
         int m = 0;
         for (int k = 1; k <= env->n; k++)
             m += group[k] == j;
-        if (m > 0) {
-            msgs += 1 + (m > 1 ? rounds * m : 0);
-            entries += m > 1 ? rounds * m : 1;
-        }
+        visited += m > 0;
+        local += m > 1 ? rounds * m : 0;
+        entries += m > 1 ? rounds * m : m;
     }
-    return entries > 0 ? msgs / entries : 0;
+    return entries > 0 ? (local + (visited > 1 ? visited : 0)) / entries : 0;
 }
 
 const struct algo_ops algo_two_level_ring = {
