@@ -155,6 +155,8 @@ struct algo_ops {
     bool (*competes)(const struct algo_env *env, int id);
     /* Messages per CS the textbook formula predicts for this shape. */
     double (*theory_messages_per_cs)(const struct algo_env *env);
+    /* Optional: the textbook's figures in words, for reports. */
+    const char *theory_note;
     /* Optional (may be NULL): report internal state for checks. */
     void (*inspect)(const void *state, struct algo_inspect *out);
     /* Optional: is m a token, and of which generation? Token algorithms

@@ -221,6 +221,9 @@ struct mutex_scan {
     long type_count[MAX_TYPES];
     int ntypes;
     long idle_passes;  /* token passes by a holder that did not use it */
+    int64_t *paused_at; /* [node]: when it was paused, -1 if running */
+    long long_pauses;   /* pauses that outlasted the failure timeout */
+    int64_t longest_pause;
     long order_checked, order_violations;
     int order_first_in, order_first_other;
     int64_t order_first_t;
@@ -233,6 +236,7 @@ struct mutex_scan {
 static void mutex_scan_free(struct mutex_scan *ms)
 {
     free(ms->believes_down);
+    free(ms->paused_at);
     free(ms->node);
     free(ms->resp.v);
     free(ms->sync.v);
@@ -391,8 +395,13 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
     memset(ms, 0, sizeof *ms);
     ms->node = calloc((size_t)ri->n + 1, sizeof *ms->node);
     ms->believes_down = calloc((size_t)(ri->n + 1) * (size_t)(ri->n + 1), sizeof(bool));
-    if (!ms->node || !ms->believes_down)
+    ms->paused_at = calloc((size_t)ri->n + 1, sizeof *ms->paused_at);
+    if (!ms->node || !ms->believes_down || !ms->paused_at)
         return -ENOMEM;
+    for (int k = 0; k <= ri->n; k++)
+        ms->paused_at[k] = -1;
+    double ft_ms = json_number_value(json_object_get(ri->run, "failure_timeout_ms"));
+    int64_t failure_timeout = (int64_t)(ft_ms * 1000.0);
     bool have_exit = false;
     int64_t last_exit = 0;
     int rc = 0;
@@ -418,6 +427,19 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
                     ns->ts_known = true;
                     ns->req_ts = e->key;
                 }
+            }
+            break;
+        case TR_PAUSE:
+            ms->paused_at[e->node] = e->t_us;
+            break;
+        case TR_RESUME:
+            if (ms->paused_at[e->node] >= 0) {
+                int64_t d = e->t_us - ms->paused_at[e->node];
+                if (failure_timeout > 0 && d > failure_timeout)
+                    ms->long_pauses++;
+                if (d > ms->longest_pause)
+                    ms->longest_pause = d;
+                ms->paused_at[e->node] = -1;
             }
             break;
         case TR_PEER_DOWN:
@@ -467,6 +489,7 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
              * node's CS (if it was inside) ends, and its open request can
              * no longer be granted, so it does not count against liveness. */
             ms->crashes++;
+            ms->paused_at[e->node] = -1; /* killed while paused: a crash, not a pause */
             ns->in_cs = false;
             ns->fenced_open = false;
             ns->req_open = false;
@@ -703,6 +726,25 @@ static int build_mutex(json_t *rep, const struct run_info *ri, const struct trac
     put(rep, "messages_by_type", by_type, &bad);
     if (ri->ops && ri->ops->token_msg)
         put(rep, "token_passes_unused", json_integer(ms.idle_passes), &bad);
+    if (ri->ops && ri->ops->theory_note)
+        put(rep, "theory_note", json_string(ri->ops->theory_note), &bad);
+    /* Say plainly what the verdict rests on. */
+    json_t *notes = json_array();
+    if (ms.long_pauses > 0) {
+        char note[512];
+        bool fencing = json_is_true(json_object_get(ri->run, "fencing"));
+        snprintf(note, sizeof note,
+                 "%ld pause%s outlasted the failure timeout (longest %.0f ms): a timeout-based "
+                 "failure detector cannot tell a paused node from a dead one, so the others "
+                 "went on without it and it woke up believing what it believed before. %s",
+                 ms.long_pauses, plural(ms.long_pauses), (double)ms.longest_pause / 1000.0,
+                 fencing ? "Safety then rests on fencing: the resource refuses generations older "
+                           "than the newest (cs_fenced, cs_superseded)."
+                         : "Fencing was off: nothing stopped a woken node from acting on a stale "
+                           "grant or token.");
+        json_array_append_new(notes, json_string(note));
+    }
+    put(rep, "notes", notes, &bad);
     put(rep, "per_node", per_node_json(&ms, ri, &bad), &bad);
     put(rep, "safety",
         json_pack("{s:b, s:I, s:I, s:o, s:b, s:I, s:I}", "safe", safe, "violations",
@@ -896,6 +938,9 @@ static void print_mutex(const json_t *rep, FILE *f)
             fprintf(f, " %s %s/CS", key, fmt_key(v, "per_cs", 2, a, 64));
         fputc('\n', f);
     }
+    const json_t *tn = json_object_get(rep, "theory_note");
+    if (json_is_string(tn))
+        fprintf(f, "  theory           %s\n", json_string_value(tn));
     const json_t *idle = json_object_get(rep, "token_passes_unused");
     if (json_is_integer(idle))
         fprintf(f, "idle token passes  %lld (token hops to a node that did not want the CS)\n",
@@ -979,6 +1024,10 @@ void report_print_text(const json_t *rep, FILE *f)
     if (json_object_get(rep, "cs_entries"))
         print_mutex(rep, f);
     print_faults(rep, f);
+    size_t ni;
+    json_t *note;
+    json_array_foreach(json_object_get(rep, "notes"), ni, note)
+        fprintf(f, "\nnote: %s\n", json_string_value(note));
     fprintf(f, "\nproperties:\n");
     print_properties(rep, f, "  ");
 }

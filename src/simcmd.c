@@ -196,6 +196,7 @@ static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct 
             json_array_append_new(req, json_integer(k));
     json_object_set_new(o, "requesters", req);
     json_object_set_new(o, "groups", json_integer(c->groups));
+    json_object_set_new(o, "failure_timeout_ms", json_real((double)c->failure_timeout_us / 1e3));
     json_object_set_new(o, "local_rounds", json_integer(c->local_rounds));
     if (o && res->violation[0])
         json_object_set_new(o, "simulator_violation", json_string(res->violation));
