@@ -47,6 +47,7 @@ struct snode {
     int left;
     int64_t key, gen;
     bool superseded; /* a newer generation took the resource from it */
+    int64_t requested_at;
     bool fenced;     /* its entry was refused */
     int64_t read_counter;
     /* Events that arrived while paused, in order. */
@@ -68,6 +69,8 @@ struct sim {
     struct algo_actions acts;
     uint8_t group[ALGO_MAX_NODES + 1];
     /* The critical resource. */
+    int paused_order[ALGO_MAX_NODES + 1]; /* paused nodes, most recent last */
+    int npaused;
     int holder;
     int64_t holder_gen;
     int64_t max_gen;
@@ -421,7 +424,9 @@ static int find_role(struct sim *s, int role)
 static void fault(struct sim *s, const struct sim_fault *f)
 {
     int id = f->node;
-    if (id == 0 && f->role > 0)
+    if (id == 0 && f->kind == SIM_RESUME && s->npaused > 0)
+        id = s->paused_order[s->npaused - 1]; /* wake what a role-targeted pause stopped */
+    else if (id == 0 && f->role > 0)
         id = find_role(s, f->role);
     record(s, TR_FAULT, 0, id, 0, 0, f->label, f->number, 0);
     if (f->kind == SIM_PARTITION) {
@@ -446,6 +451,7 @@ static void fault(struct sim *s, const struct sim_fault *f)
         if (nd->state != N_UP)
             break;
         nd->state = N_PAUSED;
+        s->paused_order[s->npaused++] = id;
         record(s, TR_PAUSE, id, 0, 0, 0, 19, 0, 0);
         if (s->cfg->failure_timeout_us > 0)
             tell_peers(s, id, EVK_PEER_DOWN, s->cfg->failure_timeout_us);
@@ -454,6 +460,13 @@ static void fault(struct sim *s, const struct sim_fault *f)
         if (nd->state != N_PAUSED)
             break;
         nd->state = N_UP;
+        for (int i = 0; i < s->npaused; i++)
+            if (s->paused_order[i] == id) {
+                memmove(&s->paused_order[i], &s->paused_order[i + 1],
+                        (size_t)(s->npaused - i - 1) * sizeof(int));
+                s->npaused--;
+                break;
+            }
         record(s, TR_RESUME, id, 0, 0, 0, 18, 0, 0);
         /* What waited is handled now, in the order it arrived. */
         for (int i = 0; i < nd->ndeferred; i++) {
@@ -566,6 +579,7 @@ static void handle(struct sim *s, struct ev *e)
         if (nd->wanting || nd->in_cs || nd->left <= 0)
             return;
         nd->wanting = true;
+        nd->requested_at = s->now;
         s->res->requests++;
         record(s, TR_REQUEST, id, 0, 0, 0, 0, 0, 0);
         struct algo_event ev = {.kind = EV_REQUEST, .now_us = s->now};
@@ -724,14 +738,25 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
     res->completed = workload_over(s);
     res->counter = s->counter;
     /* Liveness: requests of nodes that are up at the end and never granted. */
+    int starved = 0;
+    int64_t longest = 0;
     for (int k = 1; k <= n; k++) {
         struct snode *nd = &s->node[k];
-        if (nd->state == N_UP && nd->wanting && !nd->in_cs)
+        if (nd->state == N_UP && nd->wanting && !nd->in_cs) {
             res->pending++;
+            int64_t waited = s->now - nd->requested_at;
+            if (waited > longest) {
+                longest = waited;
+                starved = k;
+            }
+        }
     }
-    if (!res->completed)
+    if (cfg->patience_us <= 0 && !res->completed)
         violate(s, false, "the workload did not finish (%d requests pending at live nodes)",
                 (int)res->pending);
+    else if (cfg->patience_us > 0 && starved && longest > cfg->patience_us)
+        violate(s, false, "node %d waited %.1f ms for the critical section and never got it",
+                starved, (double)longest / 1000.0);
     if ((uint64_t)s->counter != res->exits)
         violate(s, true, "the counter is %lld but %llu critical sections completed",
                 (long long)s->counter, (unsigned long long)res->exits);

@@ -75,6 +75,11 @@ struct sim_config {
      * node crashes, restarting after restart_after_us (0: stays down). */
     double crash_prob;
     int64_t restart_after_us;
+    /* Liveness: a request still waiting at the end violates it if it waited
+     * longer than patience_us; 0: any request still waiting does, and so
+     * does a workload not finished by max_time (the strict form tests use).
+     * With patience, a run merely cut off by max_time is only incomplete. */
+    int64_t patience_us;
     /* Limits. */
     int64_t max_time_us;
     uint64_t max_steps;

@@ -32,16 +32,21 @@
  * every gen an earlier entry could have used. Every node keeps the highest
  * gen it has seen and drops tokens below it (stale).
  *
+ * A holder that does not want the CS keeps the local token
+ * env->token_idle_hold_us before passing it (it enters at once if asked
+ * meanwhile), so an idle cluster does not spin; after its CS it passes at once.
+ *
  * Failures. The lap's coordinator arms T_LOCAL when the local token leaves;
- * no token back within token_timeout (200 ms if 0): it was lost (a member
- * crashed with it), so gen + 1 and the lap counts as done. T_GLOBAL =
- * (local_rounds + 1) * G * token_timeout without accepting a token of either
- * level: the lowest-id node believed up (the lowest-id coordinator), unless it
- * holds the global token, mints a new one. A visit is at most local_rounds
- * laps, each ending when the token returns or after token_timeout, so
- * T_GLOBAL exceeds a whole round as long as token_timeout exceeds a lap plus
- * local_rounds CS times. A down coordinator's next member up takes over; a
- * global token sent to it before the failure detector said so is lost.
+ * no token back within token_timeout (if 0: 200 ms + 2 n idle_hold, to cover
+ * a lap of idle holds) means it was lost (a member crashed with it): gen + 1,
+ * and the lap counts as done. T_GLOBAL = (local_rounds + 1) * G *
+ * token_timeout without accepting a token of either level: the lowest-id node
+ * believed up (the lowest-id coordinator), unless it holds the global token,
+ * mints a new one. A visit is at most local_rounds laps, each ending when the
+ * token returns or after token_timeout, so T_GLOBAL exceeds a whole round as
+ * long as token_timeout exceeds a lap plus local_rounds CS times. A down
+ * coordinator's next member up takes over; a global token sent to it before
+ * the failure detector said so is lost.
  *
  * Start and restart. Node 1 mints the first token at EV_START of its first
  * life (env->incarnation == 1), when no token can exist anywhere; a restart
@@ -62,7 +67,7 @@ enum {
     TL_GLOBAL,                          /* f0 gen */
 };
 
-enum { T_LOCAL = 0, T_GLOBAL = 1 };
+enum { T_LOCAL = 0, T_GLOBAL = 1, T_IDLE = 2 };
 
 #define TL_LOCAL_BITS         20
 #define TL_LOCAL_MASK         ((INT64_C(1) << TL_LOCAL_BITS) - 1)
@@ -71,13 +76,14 @@ enum { T_LOCAL = 0, T_GLOBAL = 1 };
 struct tl_state {
     int id, n, ngroups, rounds;
     bool first_life; /* env->incarnation == 1 */
-    int64_t timeout, global_timeout;
+    int64_t timeout, global_timeout, idle_hold;
     uint8_t group[ALGO_MAX_NODES + 1];
     bool down[ALGO_MAX_NODES + 1];
     bool wanting, in_cs;
     int64_t gen;         /* the highest seen: that of any token held here */
     int64_t last_seen;   /* when we last accepted (or minted) a token */
     bool has_local;      /* the local token is here */
+    bool idling;         /* keeping it idle_hold before passing it on */
     int lap_coord;       /* the coordinator of its lap */
     int64_t lap_entries; /* entries in the lap so far */
     bool has_global;     /* a visit of ours is running */
@@ -118,7 +124,8 @@ static int tl_init(void *state, const struct algo_env *env)
 {
     struct tl_state *s = state;
     memset(s, 0, sizeof *s);
-    if (env->id < 1 || env->id > env->n || env->local_rounds < 0 || env->token_timeout_us < 0)
+    if (env->id < 1 || env->id > env->n || env->local_rounds < 0 || env->token_timeout_us < 0 ||
+        env->token_idle_hold_us < 0)
         return -1;
     s->id = env->id;
     s->n = env->n;
@@ -127,7 +134,10 @@ static int tl_init(void *state, const struct algo_env *env)
     if (s->ngroups < 1)
         return -1;
     s->rounds = env->local_rounds ? env->local_rounds : 1;
-    s->timeout = env->token_timeout_us ? env->token_timeout_us : TL_DEFAULT_TIMEOUT_US;
+    s->idle_hold = env->token_idle_hold_us;
+    /* The default covers a lap of idle holds (a group has at most n members). */
+    s->timeout = env->token_timeout_us ? env->token_timeout_us
+                                       : TL_DEFAULT_TIMEOUT_US + 2 * env->n * s->idle_hold;
     s->global_timeout = (int64_t)(s->rounds + 1) * s->ngroups * s->timeout;
     return 0;
 }
@@ -198,17 +208,29 @@ static void pass_local(struct tl_state *s, struct algo_actions *out)
         act_set_timer(out, T_LOCAL, s->timeout);
 }
 
+/* Our turn with the local token: enter if asked, else pass it on, after
+ * keeping it idle_hold (enter at once if asked meanwhile), so that an idle
+ * ring does not spin, as in the token ring. */
+static void use_or_pass(struct tl_state *s, struct algo_actions *out)
+{
+    if (s->in_cs)
+        return; /* kept until we leave */
+    if (s->wanting) {
+        enter(s, out);
+    } else if (s->idle_hold > 0) {
+        s->idling = true;
+        act_set_timer(out, T_IDLE, s->idle_hold);
+    } else {
+        pass_local(s, out);
+    }
+}
+
 static void start_lap(struct tl_state *s, struct algo_actions *out)
 {
     s->has_local = true;
     s->lap_coord = s->id;
     s->lap_entries = 0;
-    if (s->in_cs)
-        return; /* the lap goes on when we leave */
-    if (s->wanting)
-        enter(s, out);
-    else
-        pass_local(s, out);
+    use_or_pass(s, out);
 }
 
 static void start_visit(struct tl_state *s, struct algo_actions *out)
@@ -261,7 +283,7 @@ static bool accept(struct tl_state *s, const struct algo_event *ev, bool have,
         return false;
     if (gen > s->gen) {
         s->gen = gen;
-        s->has_local = s->has_global = s->parked = false;
+        s->has_local = s->has_global = s->parked = s->idling = false;
         act_cancel_timer(out, T_LOCAL);
     }
     s->last_seen = ev->now_us;
@@ -285,12 +307,7 @@ static void on_local(struct tl_state *s, const struct algo_event *ev, struct alg
     s->has_local = true;
     s->lap_coord = coord;
     s->lap_entries = m->f[2];
-    if (s->in_cs)
-        return; /* a regenerated token while we are still inside: keep it */
-    if (s->wanting)
-        enter(s, out);
-    else
-        pass_local(s, out);
+    use_or_pass(s, out); /* in the CS (a regenerated token): kept until we leave */
 }
 
 static void on_timer(struct tl_state *s, int id, int64_t now, struct algo_actions *out)
@@ -304,6 +321,9 @@ static void on_timer(struct tl_state *s, int id, int64_t now, struct algo_action
         }
         s->gen++;
         end_lap(s, 1, out); /* the lost lap counts; assume it was wanted */
+    } else if (id == T_IDLE && s->idling) {
+        s->idling = false;
+        pass_local(s, out);
     } else if (id == T_GLOBAL) {
         /* Armed once and pushed back here: cheaper than re-arming per hop. */
         int64_t quiet = now - s->last_seen;
@@ -339,8 +359,13 @@ static void tl_step(void *state, const struct algo_event *ev, struct algo_action
         if (s->wanting || s->in_cs)
             break; /* one outstanding request at a time */
         s->wanting = true;
-        if (s->parked)
+        if (s->idling) {
+            s->idling = false;
+            act_cancel_timer(out, T_IDLE);
+            enter(s, out);
+        } else if (s->parked) {
             start_visit(s, out);
+        }
         break;
     case EV_RELEASE:
         if (!s->in_cs)

@@ -41,6 +41,7 @@ struct child {
     bool restart_pending;    /* start again at restart_at */
     bool restart_requested;  /* a `restart` fault: start again whatever the policy */
     int64_t restart_at;      /* run-relative us */
+    int64_t paused_us;       /* when it was last seen stopped */
     int crashes;
 };
 
@@ -292,6 +293,7 @@ static void on_child(struct sup *s, pid_t pid, int status)
     struct child *c = &s->child[k];
     struct shm_node *sn = &s->run->node[k];
     if (WIFSTOPPED(status)) {
+        c->paused_us = now_us(s);
         trace_sup(s, TR_PAUSE, k, 0, WSTOPSIG(status), 0);
         atomic_store(&sn->state, NODE_PAUSED);
         atomic_store(&sn->last_signal, WSTOPSIG(status));
@@ -368,6 +370,21 @@ static int find_role(const struct sup *s, int role)
 static int resolve_target(struct sup *s, const struct fault_spec *f, char *why, size_t cap)
 {
     int k = 0;
+    /* "resume coordinator" wakes the node that "pause coordinator" stopped
+     * (the role has usually moved on meanwhile): the most recently paused
+     * node that is still paused. */
+    if (f->action == FAULT_RESUME && f->target != TARGET_NODE) {
+        int64_t latest = -1;
+        for (int i = 1; i <= s->n; i++)
+            if (s->child[i].alive && atomic_load(&s->run->node[i].state) == NODE_PAUSED &&
+                s->child[i].paused_us > latest) {
+                latest = s->child[i].paused_us;
+                k = i;
+            }
+        if (!k)
+            snprintf(why, cap, "no node is paused");
+        return k;
+    }
     switch (f->target) {
     case TARGET_NODE: k = f->target_node; break;
     case TARGET_COORDINATOR: k = find_role(s, ROLE_COORDINATOR); break;

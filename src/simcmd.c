@@ -47,6 +47,9 @@ int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
     sc->failure_timeout_us = c->failure_timeout_us;
     sc->fencing = c->fencing;
     sc->max_time_us = c->duration_us;
+    /* A run cut off by its duration is not a liveness failure (as for real
+     * runs); a request that waited half the run is. */
+    sc->patience_us = c->duration_us / 2 > 1000000 ? c->duration_us / 2 : 1000000;
     /* Random targets are drawn from the seed, so a seed replays. */
     struct dl_rng rng;
     dl_rng_seed(&rng, seed ^ 0x5eed5eedULL);
