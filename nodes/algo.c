@@ -7,6 +7,7 @@ const struct algo_ops *const algo_table[] = {
     &algo_centralized,
     &algo_ricart_agrawala,
     &algo_token_ring,
+    &algo_two_level_ring,
     NULL,
 };
 

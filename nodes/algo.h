@@ -170,5 +170,6 @@ extern const struct algo_ops *const algo_table[];
 extern const struct algo_ops algo_centralized;
 extern const struct algo_ops algo_ricart_agrawala;
 extern const struct algo_ops algo_token_ring;
+extern const struct algo_ops algo_two_level_ring;
 
 #endif

@@ -434,13 +434,14 @@ static bool tl_competes(const struct algo_env *env, int id)
     return true; /* every node, coordinators included */
 }
 
-/* Under full load (every node wants the CS whenever the token comes by), a
- * group of m >= 2 members gets local_rounds laps of m entries and m local
- * hops each, then 1 global hop: R*m + 1 messages for R*m entries. A lone
- * member enters once per visit (its next request comes after the token has
- * moved on) for the global hop alone. Over one round of the global token:
- * sum(R*m + 1) / sum(R*m), i.e. 1 + G/(R*N) when no group is a singleton.
- * Empty groups are skipped, and with one group there is no global hop. */
+/* Under full load (every node asks again as soon as it leaves), a group of
+ * m >= 2 members gets local_rounds laps of m entries and m local hops each,
+ * then 1 global hop: R*m + 1 messages for R*m entries. A lone member's next
+ * request comes just after its CS: without an idle hold the token has moved
+ * on by then (1 entry a visit), with one it is still there (R entries). Over
+ * one round of the global token: sum(R*m + 1) / sum(R*m), i.e. 1 + G/(R*N)
+ * when no group is a singleton. Empty groups are skipped, and with one
+ * group there is no global hop. */
 static double tl_theory(const struct algo_env *env)
 {
     uint8_t group[ALGO_MAX_NODES + 1];
@@ -452,7 +453,7 @@ static double tl_theory(const struct algo_env *env)
             m += group[k] == j;
         visited += m > 0;
         local += m > 1 ? rounds * m : 0;
-        entries += m > 1 ? rounds * m : m;
+        entries += m > 1 || env->token_idle_hold_us > 0 ? rounds * m : m;
     }
     return entries > 0 ? (local + (visited > 1 ? visited : 0)) / entries : 0;
 }
@@ -468,6 +469,7 @@ const struct algo_ops algo_two_level_ring = {
     .msg_name = tl_msg_name,
     .competes = tl_competes,
     .theory_messages_per_cs = tl_theory,
+    .theory_note = "under full load 1 + G/(R N) messages per CS: R laps of local hops per global visit, one global hop per group; synchronization delay one local hop, or a global hop between groups; a group coordinator is a single point of failure for its group until the failure detector notices",
     .inspect = tl_inspect,
     .token_msg = tl_token_msg,
 };

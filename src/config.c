@@ -1626,6 +1626,12 @@ int config_validate_for(struct config *c, int target, char *err)
             check_fault(c, i, sim_target, &eb);
     }
 
+    if (strcmp(c->algorithm, "two_level_ring") == 0 && c->groups > c->nodes) {
+        key_where(c, KEY_TWO_GROUPS, loc, sizeof loc);
+        err_add(&eb, "%s: [two_level_ring] groups: expected at most nodes (%d) groups, got '%d'",
+                loc, c->nodes, c->groups);
+    }
+
     /* Node lists name nodes of this run. */
     bool in[CONFIG_MAX_NODES + 1];
     if (config_node_list(c->requesters, c->nodes, in) < 0) {

@@ -10,7 +10,6 @@
  * global token; one local token per group) is checked here, after every
  * trace record, through the cores' inspect (see struct watch). */
 #include <check.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +25,7 @@ extern const struct algo_ops algo_two_level_ring;
 #define LBITS 20 /* gen = global_gen << 20 | local_gen */
 
 enum { LOCAL = MSG_RANGE_TWO_LEVEL + 1, GLOBAL };
-enum { T_LOCAL = 0, T_GLOBAL = 1 };
+enum { T_LOCAL = 0, T_GLOBAL = 1, T_IDLE = 2 };
 
 /* The split the core documents, written independently: the first n % g
  * groups get one member more; group_of wins when set for every node. */
@@ -48,15 +47,14 @@ struct hand {
     int n;
     void *st[N_MAX + 1];
     struct algo_env env[N_MAX + 1];
-    struct algo_actions out;
     struct algo_msg q[512];
     int qh, qt;
-    bool greedy[N_MAX + 1];  /* asks again right after each release */
-    bool want_once[N_MAX + 1];
+    bool greedy[N_MAX + 1]; /* asks again right after each release */
     int entries[N_MAX + 1];
-    int globals;             /* global tokens sent */
+    int globals; /* global tokens sent */
     int64_t last_gen;
     bool timer_local[N_MAX + 1]; /* T_LOCAL armed by this node */
+    bool down[N_MAX + 1];        /* left out of the checks */
     char log[8192];
 };
 
@@ -77,8 +75,8 @@ static void hand_apply(struct hand *h, int id, struct algo_actions *out)
             h->q[h->qt++] = a->msg;
             h->globals += a->msg.type == GLOBAL;
             h->last_gen = a->msg.f[0];
-            int w = snprintf(end, room, "%c%d>%d ", a->msg.type == LOCAL ? 'L' : 'G', id,
-                             a->msg.to);
+            int w =
+                snprintf(end, room, "%c%d>%d ", a->msg.type == LOCAL ? 'L' : 'G', id, a->msg.to);
             end += w;
             room -= (size_t)w;
         } else if (a->kind == ACT_ENTER_CS) {
@@ -119,7 +117,11 @@ static void hand_init(struct hand *h, int n, int groups, int rounds, const uint8
     for (int k = 1; k <= n; k++) {
         h->st[k] = calloc(1, TL.state_size);
         ck_assert_ptr_nonnull(h->st[k]);
-        h->env[k] = (struct algo_env){.id = k, .n = n, .groups = groups, .local_rounds = rounds,
+        h->env[k] = (struct algo_env){.id = k,
+                                      .n = n,
+                                      .incarnation = 1,
+                                      .groups = groups,
+                                      .local_rounds = rounds,
                                       .token_timeout_us = 1000};
         if (group_of)
             memcpy(h->env[k].group_of, group_of, (size_t)n + 1);
@@ -139,28 +141,33 @@ static void hand_fini(struct hand *h)
         free(h->st[k]);
 }
 
-/* One privilege, one global token; a local token in flight belongs to a lap
- * whose coordinator holds the global token. */
+/* One privilege (a local token, or the global token between coordinators)
+ * and one global token; a local token in flight belongs to a lap whose
+ * coordinator holds the global token. */
 static void hand_check(struct hand *h)
 {
-    int local = 0, global = 0;
+    int privilege = 0, global = 0;
     for (int k = 1; k <= h->n; k++) {
         struct algo_inspect in;
+        if (h->down[k])
+            continue;
         TL.inspect(h->st[k], &in);
-        local += in.holds_token;
+        privilege += in.holds_token;
         global += in.role == ROLE_TOKEN_HOLDER;
     }
     for (int i = h->qh; i < h->qt; i++) {
         const struct algo_msg *m = &h->q[i];
-        struct algo_inspect c;
-        TL.inspect(h->st[m->f[1] >= 1 && m->f[1] <= h->n ? m->f[1] : 1], &c);
-        if (m->type == LOCAL)
-            ck_assert_msg(c.role == ROLE_TOKEN_HOLDER, "a local token of %d moves without the "
-                          "global token", (int)m->f[1]);
-        local += m->type == LOCAL || m->type == GLOBAL;
+        privilege++;
         global += m->type == GLOBAL;
+        if (m->type == LOCAL) {
+            struct algo_inspect c;
+            ck_assert(m->f[1] >= 1 && m->f[1] <= h->n);
+            TL.inspect(h->st[m->f[1]], &c);
+            ck_assert_msg(c.role == ROLE_TOKEN_HOLDER,
+                          "a local token of %d moves without the global token", (int)m->f[1]);
+        }
     }
-    ck_assert_int_eq(local, 1);
+    ck_assert_int_eq(privilege, 1);
     ck_assert_int_eq(global, 1);
 }
 
@@ -171,21 +178,20 @@ static void hand_run(struct hand *h, int globals, int max)
         hand_check(h);
         struct algo_msg m = h->q[h->qh++];
         hand_feed(h, m.to, (struct algo_event){.kind = EV_MESSAGE, .msg = m});
-        if (h->want_once[m.to]) {
-            h->want_once[m.to] = false;
-            hand_feed(h, m.to, (struct algo_event){.kind = EV_REQUEST});
-        }
     }
     hand_check(h);
 }
 
-/* The ring walk for a shape, nobody wanting: two global hops. */
+/* The ring walk for a shape, nobody wanting, one round of the global token. */
 static void walk(int n, int groups, const uint8_t *group_of, const char *expected)
 {
     struct hand h;
+    int globals = 0;
+    for (const char *p = expected; *p; p++)
+        globals += *p == 'G';
     hand_init(&h, n, groups, 1, group_of);
     hand_start(&h);
-    hand_run(&h, 2, 1000);
+    hand_run(&h, globals, 1000);
     ck_assert_str_eq(h.log, expected);
     hand_fini(&h);
 }
@@ -243,8 +249,8 @@ START_TEST(test_local_token_needs_global)
      * coordinator without the global token drops the end of a lap. */
     struct hand h;
     hand_init(&h, 6, 2, 1, NULL);
-    hand_start(&h);             /* node 1 holds the global token */
-    h.qh = h.qt = 0;            /* forget node 1's lap */
+    hand_start(&h);  /* node 1 holds the global token */
+    h.qh = h.qt = 0; /* forget node 1's lap */
     hand_feed(&h, 4, (struct algo_event){.kind = EV_REQUEST});
     struct algo_event ev = {.kind = EV_MESSAGE};
     ev.msg = (struct algo_msg){.type = LOCAL, .from = 6, .to = 4, .f = {h.last_gen, 4, 0, 0}};
@@ -338,9 +344,9 @@ START_TEST(test_stale_token_discarded)
     ck_assert_int_eq(algo_actions_init(&out, 6), 0);
     ev.msg = (struct algo_msg){.type = LOCAL, .from = 1, .to = 2, .f = {gen + 1, 1, 0, 0}};
     TL.step(h.st[2], &ev, &out);
-    ck_assert_int_eq(out.n, 2); /* T_GLOBAL re-armed, then the entry */
-    ck_assert_int_eq(out.a[1].kind, ACT_ENTER_CS);
-    ck_assert_int_eq(out.a[1].gen, gen + 1);
+    ck_assert_int_eq(out.n, 1);
+    ck_assert_int_eq(out.a[0].kind, ACT_ENTER_CS);
+    ck_assert_int_eq(out.a[0].gen, gen + 1);
     algo_actions_clear(&out);
     ev.msg.f[0] = gen + 2;
     TL.step(h.st[2], &ev, &out);
@@ -386,14 +392,16 @@ START_TEST(test_global_regeneration)
     h.log[0] = '\0';
     /* Node 1 (holding the global token) is down; only the lowest node up
      * mints a new one, with a higher epoch and its own id. */
+    h.down[1] = true;
     for (int k = 2; k <= 6; k++)
         hand_feed(&h, k, (struct algo_event){.kind = EV_PEER_DOWN, .peer = 1});
     for (int k = 3; k <= 6; k++)
-        hand_feed(&h, k, (struct algo_event){.kind = EV_TIMER, .timer_id = T_GLOBAL,
-                                             .now_us = 5 * gt});
+        hand_feed(&h, k,
+                  (struct algo_event){.kind = EV_TIMER, .timer_id = T_GLOBAL, .now_us = 5 * gt});
+    /* Node 2 accepted no token since its start at 0: nothing before T_GLOBAL. */
+    hand_feed(&h, 2, (struct algo_event){.kind = EV_TIMER, .timer_id = T_GLOBAL, .now_us = gt - 1});
     ck_assert_str_eq(h.log, "");
-    hand_feed(&h, 2, (struct algo_event){.kind = EV_TIMER, .timer_id = T_GLOBAL,
-                                         .now_us = 5 * gt});
+    hand_feed(&h, 2, (struct algo_event){.kind = EV_TIMER, .timer_id = T_GLOBAL, .now_us = 5 * gt});
     ck_assert_str_eq(h.log, "L2>3 ");
     int64_t g2 = h.last_gen >> LBITS;
     ck_assert_int_eq(g2 & 0xff, 2);
@@ -401,10 +409,35 @@ START_TEST(test_global_regeneration)
     ck_assert_int_gt(h.last_gen, gen);
     hand_run(&h, 1, 100); /* 2 -> 3 -> 2, then the global token to 4 */
     ck_assert_str_eq(h.log, "L2>3 L3>2 G2>4 ");
-    /* A restarted node 1 (fresh state) mints nothing at start. */
+    /* A restarted node 1 (fresh state, second life) mints nothing at start. */
+    h.env[1].incarnation = 2;
     ck_assert_int_eq(TL.init(h.st[1], &h.env[1]), 0);
     hand_feed(&h, 1, (struct algo_event){.kind = EV_START, .now_us = 5 * gt});
     ck_assert_int_eq(h.qt - h.qh, 1);
+    hand_fini(&h);
+}
+END_TEST
+
+START_TEST(test_idle_hold)
+{
+    /* A holder that does not want the CS keeps the token idle_hold: it
+     * enters at once if asked meanwhile, else passes it when the hold ends. */
+    struct hand h;
+    hand_init(&h, 6, 2, 1, NULL);
+    for (int k = 1; k <= 6; k++) {
+        h.env[k].token_idle_hold_us = 500;
+        ck_assert_int_eq(TL.init(h.st[k], &h.env[k]), 0);
+    }
+    hand_start(&h);
+    ck_assert_str_eq(h.log, ""); /* node 1 keeps the first token */
+    hand_feed(&h, 1, (struct algo_event){.kind = EV_REQUEST});
+    ck_assert_str_eq(h.log, "E1 L1>2 "); /* entered at once; passed after its CS */
+    hand_run(&h, 1, 1);
+    ck_assert_str_eq(h.log, "E1 L1>2 "); /* node 2 keeps it */
+    hand_feed(&h, 2, (struct algo_event){.kind = EV_TIMER, .timer_id = T_IDLE});
+    ck_assert_str_eq(h.log, "E1 L1>2 L2>3 ");
+    hand_feed(&h, 2, (struct algo_event){.kind = EV_TIMER, .timer_id = T_IDLE});
+    ck_assert_str_eq(h.log, "E1 L1>2 L2>3 "); /* a late timer: nothing held */
     hand_fini(&h);
 }
 END_TEST
@@ -419,6 +452,12 @@ START_TEST(test_theory)
     ck_assert_double_eq_tol(TL.theory_messages_per_cs(&env), 10.0 / 7, 1e-9);
     env = (struct algo_env){.n = 4, .groups = 4, .local_rounds = 3}; /* all alone */
     ck_assert_double_eq_tol(TL.theory_messages_per_cs(&env), 1.0, 1e-9);
+    env.token_idle_hold_us = 1000; /* a lone member keeps it for its next lap */
+    ck_assert_double_eq_tol(TL.theory_messages_per_cs(&env), 4.0 / 12, 1e-9);
+    env = (struct algo_env){.n = 5, .groups = 1}; /* one ring: no global hop */
+    ck_assert_double_eq_tol(TL.theory_messages_per_cs(&env), 1.0, 1e-9);
+    env = (struct algo_env){.n = 4, .groups = 3, .group_of = {0, 3, 1, 3, 1}}; /* 2 empty */
+    ck_assert_double_eq_tol(TL.theory_messages_per_cs(&env), (2 + 2 + 2.0) / 4, 1e-9);
     ck_assert_str_eq(TL.msg_name(LOCAL), "local_token");
     ck_assert_str_eq(TL.msg_name(GLOBAL), "global_token");
 }
@@ -466,12 +505,14 @@ static void watch_fail(struct watch *w, const struct trace_rec *r, const char *w
 }
 
 /* One global token and one local token per group, of the newest
- * generation of their level, held (by a node not down) or in flight. */
+ * generation of their level, held (by a node not down) or in flight. In
+ * flight = sent and not yet received or dropped: right with loss = 0 (the
+ * simulator loses those without a record), which every run here uses. */
 static void watch_levels(struct watch *w, const struct trace_rec *r)
 {
     struct algo_inspect in[N_MAX + 1];
     for (int k = 1; k <= w->n; k++) {
-        memset(&in[k], 0, sizeof in[k]);
+        in[k] = (struct algo_inspect){.role = ROLE_NONE};
         if (states[k] && !w->down[k])
             TL.inspect(states[k], &in[k]);
     }
@@ -518,6 +559,8 @@ static void watch_record(void *user, const struct trace_rec *r)
             break;
         if (w->nfly < 256)
             w->fly[w->nfly++] = (struct flight){r->type, r->node, r->peer, r->key};
+        else
+            watch_fail(w, r, "too many tokens in flight to watch", w->nfly);
         if (w->max_gen && r->key > w->max_gen) /* a higher gen only comes from a regeneration */
             *(r->key >> LBITS > w->max_gen >> LBITS ? &w->global_regens : &w->local_regens) += 1;
         if (r->key > w->max_gen)
@@ -570,16 +613,14 @@ static void watch_record(void *user, const struct trace_rec *r)
             w->full_entries = entries;
         }
         break;
-    case TR_CRASH:
-        w->down[r->node] = true;
-        break;
-    case TR_START:
-        w->down[r->node] = false;
-        break;
-    default:
-        break;
+    case TR_CRASH: w->down[r->node] = true; break;
+    case TR_START: w->down[r->node] = false; break;
+    default: break;
     }
-    watch_levels(w, r);
+    /* Records written before a step (request, exit, recv, drop, peer
+     * up/down) find the cores as the previous check did. */
+    if (r->ev == TR_SEND || r->ev == TR_ENTER || r->ev == TR_ROLE || r->ev == TR_START)
+        watch_levels(w, r);
 }
 
 /* A random shape and workload for one seed (its own PRNG, so the choice of
@@ -596,7 +637,8 @@ static void shape(struct sim_config *c, struct watch *w, uint64_t seed)
     c->env.n = 4 + (int)dl_rng_below(&r, 9);
     c->env.groups = 2 + (int)dl_rng_below(&r, 3);
     c->env.local_rounds = 1 + (int)dl_rng_below(&r, 3);
-    c->env.token_timeout_us = 20000; /* > a lap (<= 6 members * 1.5 ms) */
+    c->env.token_timeout_us = 20000; /* > a lap (<= 6 members * 1.75 ms) */
+    c->env.token_idle_hold_us = seed % 3 == 0 ? 300 : 0;
     c->requests = 1 + (int)dl_rng_below(&r, 8);
     c->cs_time_us = 1000;
     c->think_time_us = (int64_t)dl_rng_below(&r, 3000);
@@ -607,8 +649,11 @@ static void shape(struct sim_config *c, struct watch *w, uint64_t seed)
     w->n = c->env.n;
     w->groups = c->env.groups;
     w->rounds = c->env.local_rounds;
+    /* Every 4th seed: explicit, interleaved membership (a group may be empty). */
     for (int k = 1; k <= w->n; k++) {
-        w->group[k] = expected_group(w->n, w->groups, k);
+        if (seed % 4 == 0)
+            c->env.group_of[k] = (uint8_t)(1 + dl_rng_below(&r, (uint64_t)w->groups));
+        w->group[k] = seed % 4 == 0 ? c->env.group_of[k] : expected_group(w->n, w->groups, k);
         w->size[w->group[k]]++;
     }
     c->on_record = watch_record;
@@ -626,8 +671,9 @@ static void run(const struct sim_config *c, struct watch *w, struct sim_result *
                   res->violation);
 }
 
-#define SEED_MSG "seed %llu (n=%d G=%d R=%d): %s", (unsigned long long)seed, c.env.n, \
-                 c.env.groups, c.env.local_rounds, res.violation
+#define SEED_MSG                                                                                   \
+    "seed %llu (n=%d G=%d R=%d): %s", (unsigned long long)seed, c.env.n, c.env.groups,             \
+        c.env.local_rounds, res.violation
 
 START_TEST(test_sim_failure_free)
 {
@@ -654,10 +700,12 @@ START_TEST(test_sim_messages_full_load)
      * node is done (after that a singleton group, served once a visit,
      * still has work while the others idle: no longer full load). Each
      * level against its share of the formula per round of the global token
-     * (R*m local hops for R*m entries per group of m >= 2, a lone member 1
-     * entry; 1 global hop per group). Slack: one round, for the laps before
-     * the first requests and the round cut short at the end. */
-    double lo_l = 0, hi_l = 0, lo_g = 0, hi_g = 0, rel = 0;
+     * (R*m local hops for R*m entries per group of m >= 2; a lone member 1
+     * entry, R if it holds the token idle_hold, since its next request comes
+     * meanwhile; 1 global hop per non-empty group, none if only one). Slack: one
+     * round, for the laps before the first requests and the round cut short
+     * at the end. */
+    double worst = 0;
     for (uint64_t seed = 1; seed <= 1000; seed++) {
         struct sim_config c;
         struct watch w;
@@ -668,25 +716,28 @@ START_TEST(test_sim_messages_full_load)
         run(&c, &w, &res);
         ck_assert_msg(res.safe && res.live && res.completed, SEED_MSG);
         ck_assert_uint_eq(res.messages, (uint64_t)(w.local_msgs + w.global_msgs));
-        int R = c.env.local_rounds, round_entries = 0, round_local = 0;
+        int R = c.env.local_rounds, round_entries = 0, round_local = 0, hops = 0;
         for (int g = 1; g <= w.groups; g++) {
-            int m = w.size[g];
+            int m = w.size[g]; /* an empty group is skipped: no hop */
+            hops += m > 0;
             round_local += m > 1 ? R * m : 0;
-            round_entries += m > 1 ? R * m : 1;
+            round_entries += m > 1 || c.env.token_idle_hold_us ? R * m : m;
         }
+        hops = hops > 1 ? hops : 0; /* one group: its visits follow each other */
         double theory = TL.theory_messages_per_cs(&c.env), e = w.full_entries;
-        ck_assert_double_eq_tol(theory, (double)(round_local + w.groups) / round_entries, 1e-9);
-        double dl = (w.full_local - e * round_local / round_entries) / (round_local ? round_local : 1);
-        double dg = (w.full_global - e * w.groups / round_entries) / w.groups;
-        lo_l = dl < lo_l ? dl : lo_l;
-        hi_l = dl > hi_l ? dl : hi_l;
-        lo_g = dg < lo_g ? dg : lo_g;
-        hi_g = dg > hi_g ? dg : hi_g;
-        double r = fabs((w.full_local + w.full_global) / e - theory) / theory;
-        rel = r > rel ? r : rel;
+        ck_assert_double_eq_tol(theory, (double)(round_local + hops) / round_entries, 1e-9);
+        double dl =
+            (w.full_local - e * round_local / round_entries) / (round_local ? round_local : 1);
+        double dg = (w.full_global - e * hops / round_entries) / (hops ? hops : 1);
+        ck_assert_msg(dl >= -1 && dl <= 1, "seed %llu: %d local hops for %g entries (%+.2f rounds)",
+                      (unsigned long long)seed, w.full_local, e, dl);
+        ck_assert_msg(dg >= -1 && dg <= 1,
+                      "seed %llu: %d global hops for %g entries (%+.2f rounds)",
+                      (unsigned long long)seed, w.full_global, e, dg);
+        double r = (w.full_local + w.full_global) / e / theory;
+        worst = r > worst ? r : worst;
     }
-    fprintf(stderr, "full load: local %+.2f..%+.2f rounds, global %+.2f..%+.2f rounds, rel %.3f\n",
-            lo_l, hi_l, lo_g, hi_g, rel);
+    fprintf(stderr, "full load: messages per CS at most %.3f x theory\n", worst);
 }
 END_TEST
 
@@ -701,7 +752,7 @@ static void crash_runs(bool restart)
         c.requests += 4;
         c.crash_prob = 0.03;
         c.failure_timeout_us = 5000;
-        c.restart_after_us = restart ? 50000 : 0; /* > token_timeout: see the core */
+        c.restart_after_us = restart ? 1000 + (int64_t)(seed * 7919 % 50000) : 0;
         run(&c, &w, &res);
         /* No fencing: the algorithm alone keeps the CS exclusive. */
         ck_assert_msg(res.safe && res.live && res.completed, SEED_MSG);
@@ -716,10 +767,16 @@ static void crash_runs(bool restart)
     ck_assert_int_gt(global_regens, 10);
 }
 
-START_TEST(test_sim_crashes) { crash_runs(false); }
+START_TEST(test_sim_crashes)
+{
+    crash_runs(false);
+}
 END_TEST
 
-START_TEST(test_sim_crashes_restart) { crash_runs(true); }
+START_TEST(test_sim_crashes_restart)
+{
+    crash_runs(true);
+}
 END_TEST
 
 struct probe {
@@ -739,7 +796,10 @@ static void probe_record(void *user, const struct trace_rec *r)
 START_TEST(test_sim_paused_holder)
 {
     /* Pause a node in the CS beyond both timeouts: peers take it for dead
-     * and regenerate; when it wakes it still believes it is inside. */
+     * and regenerate (a local token by token_timeout, a global one by
+     * T_GLOBAL after the last token the minter saw, which is before the
+     * pause); when it wakes it still believes it is inside. A first run
+     * without faults finds when the k-th entry happens and who makes it. */
     int fenced = 0, unsafe = 0;
     for (uint64_t seed = 1; seed <= 1000; seed++) {
         struct sim_config c;
@@ -751,25 +811,26 @@ START_TEST(test_sim_paused_holder)
         struct probe p = {.want = 2 + (int)(seed % 10)};
         c.on_record = probe_record;
         c.user = &p;
+        c.max_steps = 5000;
         ck_assert_int_eq(sim_run(&c, &res), 0);
-        ck_assert_int_gt(p.node, 0);
+        ck_assert_msg(p.node > 0, "seed %llu: no entry %d", (unsigned long long)seed, p.want);
         int64_t gt = (int64_t)(c.env.local_rounds + 1) * c.env.groups * c.env.token_timeout_us;
-        struct sim_fault f[2] = {{.at_us = p.t + c.cs_time_us / 2, .kind = SIM_PAUSE, .node = p.node},
-                                 {.at_us = p.t + 2 * gt, .kind = SIM_RESUME, .node = p.node}};
+        int64_t pause = p.t + c.cs_time_us / 2, resume = pause + gt + 2 * c.env.token_timeout_us;
+        struct sim_fault f[2] = {{.at_us = pause, .kind = SIM_PAUSE, .node = p.node},
+                                 {.at_us = resume, .kind = SIM_RESUME, .node = p.node}};
         c.faults = f;
         c.nfaults = 2;
+        c.max_steps = 10 * 1000 * 1000;
         c.on_record = watch_record;
         c.user = &w;
         c.fencing = true;
         run(&c, &w, &res);
         ck_assert_msg(res.safe && res.live && res.completed, SEED_MSG);
         fenced += res.fenced > 0;
+        /* Without fencing, up to a little after the resume. */
+        c.on_record = NULL;
         c.fencing = false;
-        shape(&c, &w, seed); /* a fresh watch, same shape */
-        c.requests += 4;
-        c.failure_timeout_us = 5000;
-        c.faults = f;
-        c.nfaults = 2;
+        c.max_time_us = resume + c.env.token_timeout_us;
         ck_assert_int_eq(sim_run(&c, &res), 0);
         unsafe += !res.safe;
     }
@@ -790,6 +851,7 @@ static Suite *two_level_suite(void)
     tcase_add_test(tc, test_stale_token_discarded);
     tcase_add_test(tc, test_local_regeneration);
     tcase_add_test(tc, test_global_regeneration);
+    tcase_add_test(tc, test_idle_hold);
     tcase_add_test(tc, test_theory);
     suite_add_tcase(s, tc);
     TCase *sim = tcase_create("sim");
