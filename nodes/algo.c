@@ -111,3 +111,13 @@ void act_role(struct algo_actions *out, int role, int64_t term)
         a->term = term;
     }
 }
+
+void act_persist(struct algo_actions *out, const void *data, uint32_t len)
+{
+    struct algo_action *a = push(out, ACT_PERSIST);
+    if (a) {
+        memset(&a->msg, 0, sizeof a->msg);
+        a->msg.payload = data;
+        a->msg.len = len;
+    }
+}

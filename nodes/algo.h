@@ -63,6 +63,10 @@ enum algo_action_kind {
     ACT_ENTER_CS,     /* the node enters the critical section now */
     ACT_ROLE,         /* the node's role changed (for status, pid, traces) */
     ACT_LOG,          /* a line for the node's log */
+    ACT_PERSIST,      /* make msg.payload (msg.len bytes) the node's persistent
+                         state: it survives a crash and comes back at the
+                         next start as env.restored (Raft's term, vote, log).
+                         Durable before any later action takes effect. */
 };
 
 /* Roles that `distlab pid --coordinator/--leader/--token-holder` look up. */
@@ -109,6 +113,9 @@ void act_cancel_timer(struct algo_actions *out, int id);
  * or -1 for an algorithm without one. */
 void act_enter_cs(struct algo_actions *out, int64_t key, int64_t gen);
 void act_role(struct algo_actions *out, int role, int64_t term);
+/* data must stay valid until the step's actions are applied (point into
+ * the core's state). */
+void act_persist(struct algo_actions *out, const void *data, uint32_t len);
 
 /* What a core is told when it starts. */
 struct algo_env {

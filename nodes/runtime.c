@@ -7,6 +7,7 @@
 #include "nodes/runtime.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,8 @@ struct node {
     bool fd_down[DL_MAX_NODES + 1];
     bool release_now, request_now;
     bool malformed_logged[WIRE_ERR_COUNT];
+    char *restored; /* persistent state read at start (env.restored) */
+    size_t restored_len;
     bool running;
 };
 
@@ -131,6 +134,31 @@ static void send_runtime(struct node *nd, int to, uint16_t type, int64_t f0)
 }
 
 static void step(struct node *nd, const struct algo_event *ev);
+
+/* Persistent state: RUNDIR/n<K>.persist, replaced atomically (write a temp
+ * file, fsync it when [raft] fsync asks, rename), so a crash at any moment
+ * leaves either the old state or the new, never a torn one. */
+static void persist_path(const struct node *nd, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/n%d.persist", nd->run->rundir, nd->args.id);
+}
+
+static void persist(struct node *nd, const void *data, uint32_t len)
+{
+    char path[1200], tmp[1300];
+    persist_path(nd, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = fd < 0 ? -errno : dl_write_all(fd, data, len);
+    if (rc == 0 && nd->run->params.fsync && fdatasync(fd) < 0)
+        rc = -errno;
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0)
+        fprintf(stderr, "node %d: cannot persist its state: %s\n", nd->args.id, strerror(-rc));
+}
 
 /* Arm the timerfd for the earliest deadline, if it changed. */
 static void rearm(struct node *nd)
@@ -289,6 +317,9 @@ static void apply(struct node *nd)
             break;
         case ACT_LOG:
             fprintf(stderr, "node %d: %s\n", nd->args.id, a->text);
+            break;
+        case ACT_PERSIST:
+            persist(nd, a->msg.payload, a->msg.len);
             break;
         }
     }
@@ -584,6 +615,7 @@ static void node_fini(struct node *nd)
         free(nd->core);
     }
     algo_actions_free(&nd->acts);
+    free(nd->restored);
     transport_close(&nd->tp);
     if (nd->timerfd >= 0)
         close(nd->timerfd);
@@ -632,6 +664,11 @@ static int node_init(struct node *nd, char *err)
     nd->core = calloc(1, nd->ops->state_size);
     if (!nd->core)
         return dl_seterr(err, ENOMEM, "out of memory");
+    /* What an earlier life persisted, if anything. */
+    char ppath[1200];
+    persist_path(nd, ppath, sizeof ppath);
+    if (access(ppath, F_OK) == 0 && dl_read_file(ppath, &nd->restored, &nd->restored_len, err) < 0)
+        return -EIO;
     nd->env = (struct algo_env){
         .id = nd->args.id,
         .n = (int)nd->run->n,
@@ -646,6 +683,8 @@ static int node_init(struct node *nd, char *err)
         .groups = nd->run->params.groups,
         .local_rounds = nd->run->params.local_rounds,
         .initial_clock = nd->run->params.initial_clock[nd->args.id],
+        .restored = nd->restored,
+        .restored_len = nd->restored_len,
     };
     nd->fencing = nd->run->params.fencing != 0;
     if (nd->ops->init(nd->core, &nd->env) < 0)

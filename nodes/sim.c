@@ -50,6 +50,9 @@ struct snode {
     int64_t requested_at;
     bool fenced;     /* its entry was refused */
     int64_t read_counter;
+    /* Persistent state (ACT_PERSIST): survives crashes. */
+    uint8_t *persist;
+    uint32_t persist_len;
     /* Events that arrived while paused, in order. */
     struct ev *deferred;
     int ndeferred, capdeferred;
@@ -303,6 +306,19 @@ static void apply(struct sim *s, int id)
             break;
         case ACT_LOG:
             break;
+        case ACT_PERSIST: {
+            uint8_t *copy = a->msg.len ? malloc(a->msg.len) : NULL;
+            if (a->msg.len && !copy) {
+                s->failed = true;
+                break;
+            }
+            if (a->msg.len)
+                memcpy(copy, a->msg.payload, a->msg.len);
+            free(nd->persist);
+            nd->persist = copy;
+            nd->persist_len = a->msg.len;
+            break;
+        }
         }
     }
 }
@@ -332,6 +348,8 @@ static int start_node(struct sim *s, int id)
     env.incarnation = nd->incarnation;
     env.seed = s->cfg->seed * 1000003u + (uint64_t)id * 7919u + (uint64_t)nd->incarnation;
     env.initial_clock = s->cfg->initial_clock ? s->cfg->initial_clock[id] : 0;
+    env.restored = nd->persist;
+    env.restored_len = nd->persist_len;
     if (s->cfg->ops->init(nd->core, &env) < 0)
         return -EINVAL;
     nd->state = N_UP;
@@ -770,6 +788,7 @@ out:
         if (nd->core && cfg->ops->fini)
             cfg->ops->fini(nd->core);
         free(nd->core);
+        free(nd->persist);
         for (int i = 0; i < nd->ndeferred; i++)
             free(nd->deferred[i].payload);
         free(nd->deferred);
