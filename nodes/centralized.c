@@ -771,6 +771,7 @@ const struct algo_ops algo_centralized = {
     .msg_name = cent_msg_name,
     .competes = cent_competes,
     .theory_messages_per_cs = cent_theory,
-    .theory_note = "3 messages per CS (request, grant, release); synchronization delay 2 message times; FIFO at the coordinator, which handles half of all messages",
+    .theory_note = "3 messages per CS (request, grant, release); synchronization delay 2 message "
+                   "times; FIFO at the coordinator, which handles half of all messages",
     .inspect = cent_inspect,
 };

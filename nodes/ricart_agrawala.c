@@ -271,7 +271,8 @@ const struct algo_ops algo_ricart_agrawala = {
     .msg_name = ra_msg_name,
     .competes = ra_competes,
     .theory_messages_per_cs = ra_theory,
-    .theory_note = "2(N-1) messages per CS; synchronization delay 1 message time; grants in (timestamp, id) order; every node takes part in every entry",
+    .theory_note = "2(N-1) messages per CS; synchronization delay 1 message time; grants in "
+                   "(timestamp, id) order; every node takes part in every entry",
     .inspect = ra_inspect,
     .token_msg = NULL,
 };

@@ -362,7 +362,9 @@ const struct algo_ops algo_token_ring = {
     .msg_name = ring_msg_name,
     .competes = ring_competes,
     .theory_messages_per_cs = ring_theory,
-    .theory_note = "1 to unbounded messages per CS (1 under full load; idle passes when nobody wants the token); synchronization delay 0 to N-1 hops; a waiter sees at most N-1 other entries first",
+    .theory_note = "1 to unbounded messages per CS (1 under full load; idle passes when nobody wants "
+                   "the token); synchronization delay 0 to N-1 hops; a waiter sees at most N-1 other "
+                   "entries first",
     .inspect = ring_inspect,
     .token_msg = ring_token_msg,
 };

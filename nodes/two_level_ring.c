@@ -469,7 +469,10 @@ const struct algo_ops algo_two_level_ring = {
     .msg_name = tl_msg_name,
     .competes = tl_competes,
     .theory_messages_per_cs = tl_theory,
-    .theory_note = "under full load 1 + G/(R N) messages per CS: R laps of local hops per global visit, one global hop per group; synchronization delay one local hop, or a global hop between groups; a group coordinator is a single point of failure for its group until the failure detector notices",
+    .theory_note = "under full load 1 + G/(R N) messages per CS: R laps of local hops per global "
+                   "visit, one global hop per group; synchronization delay one local hop, or a "
+                   "global hop between groups; a group coordinator is a single point of failure for "
+                   "its group until the failure detector notices",
     .inspect = tl_inspect,
     .token_msg = tl_token_msg,
 };

@@ -270,34 +270,43 @@ static int pick_node(const char *cmd, int argc, char **argv, struct shm_handle *
     return (int)k;
 }
 
-int cmd_pid(int argc, char **argv)
+/* The pid of the node picked by "[RUN] NODE|--role", or -1 (message
+ * printed) with *code set to the exit status to return. */
+static int picked_pid(const char *cmd, int argc, char **argv, int *node, int *code)
 {
     struct shm_handle h;
-    int k = pick_node("pid", argc, argv, &h, false);
-    if (k < 0)
-        return k == -2 ? 2 : 1;
+    int k = pick_node(cmd, argc, argv, &h, false);
+    if (k < 0) {
+        *code = k == -2 ? 2 : 1;
+        return -1;
+    }
     int pid = atomic_load(&h.run->node[k].pid);
     shm_detach(&h);
+    *node = k;
     if (pid <= 0) {
         fprintf(stderr, "distlab: node %d is not running\n", k);
-        return 1;
+        *code = 1;
+        return -1;
     }
+    return pid;
+}
+
+int cmd_pid(int argc, char **argv)
+{
+    int k, code;
+    int pid = picked_pid("pid", argc, argv, &k, &code);
+    if (pid < 0)
+        return code;
     printf("%d\n", pid);
     return 0;
 }
 
 static int signal_node(const char *cmd, int sig, int argc, char **argv)
 {
-    struct shm_handle h;
-    int k = pick_node(cmd, argc, argv, &h, false);
-    if (k < 0)
-        return k == -2 ? 2 : 1;
-    int pid = atomic_load(&h.run->node[k].pid);
-    shm_detach(&h);
-    if (pid <= 0) {
-        fprintf(stderr, "distlab: node %d is not running\n", k);
-        return 1;
-    }
+    int k, code;
+    int pid = picked_pid(cmd, argc, argv, &k, &code);
+    if (pid < 0)
+        return code;
     if (kill(pid, sig) < 0) {
         fprintf(stderr, "distlab: kill %d: %s\n", pid, strerror(errno));
         return 1;

@@ -682,6 +682,16 @@ static int write_run_json(struct sup *s, int64_t t_end)
 
 /* ---- the whole run ---- */
 
+/* The signals the supervisor takes through its signalfd. */
+static void supervisor_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGCHLD);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+}
+
 static int setup(struct sup *s, const struct run_opts *o)
 {
     int rc = proc_self_exe(s->exe, sizeof s->exe);
@@ -700,11 +710,7 @@ static int setup(struct sup *s, const struct run_opts *o)
     if ((s->timerfd = loop_timerfd_create(s->err)) < 0)
         return s->timerfd;
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
+    supervisor_signals(&set);
     if ((s->sigfd = loop_signalfd_create(&set, s->err)) < 0)
         return s->sigfd;
     signal(SIGPIPE, SIG_IGN);
@@ -740,11 +746,7 @@ static void teardown(struct sup *s)
     trace_close(&s->tr);
     ipc_remove(s);
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
+    supervisor_signals(&set);
     sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
