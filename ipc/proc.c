@@ -103,6 +103,11 @@ pid_t proc_spawn(const char *path, char *const argv[], char *const env[], const 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
+    /* ^C and ^\ in a terminal reach the whole process group: only the
+     * launcher acts on them (it stops the nodes in order). Ignored signals
+     * stay ignored across exec, so a node is safe from the first moment. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
     for (int i = 0; env && env[i]; i++)
         putenv(env[i]);
     if (logpath) {
@@ -120,6 +125,8 @@ pid_t proc_spawn(const char *path, char *const argv[], char *const env[], const 
         if (devnull > STDIN_FILENO)
             close(devnull);
     }
+    /* Nothing else the caller had open reaches the node. */
+    close_range(3, ~0U, 0);
     execv(path, argv);
     fprintf(stderr, "distlab: cannot exec %s: %s\n", path, strerror(errno));
     _exit(127);

@@ -157,6 +157,51 @@ bool shm_run_alive(const struct shm_run *r)
     return proc_alive(r->launcher_pid, r->launcher_start);
 }
 
+int shm_read_prefix(uint32_t run_id, struct shm_prefix *p, int64_t *mtime, uint32_t *uid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/dev/shm/" SHM_PREFIX "%08x", run_id);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    if (mtime)
+        *mtime = (int64_t)st.st_mtime;
+    if (uid)
+        *uid = (uint32_t)st.st_uid;
+    memset(p, 0, sizeof *p);
+    ssize_t got = S_ISREG(st.st_mode) ? pread(fd, p, sizeof *p, 0) : -1;
+    close(fd);
+    return got == (ssize_t)sizeof *p && p->magic == SHM_MAGIC ? 1 : 0;
+}
+
+int shm_find_role(const struct shm_run *r, int role)
+{
+    int best = 0, best_up = 0;
+    int64_t best_term = 0;
+    uint32_t n = r->n <= DL_MAX_NODES ? r->n : DL_MAX_NODES;
+    for (uint32_t k = 1; k <= n; k++) {
+        const struct shm_node *sn = &r->node[k];
+        int st = atomic_load(&sn->state);
+        if ((st != NODE_UP && st != NODE_PAUSED) || atomic_load(&sn->role) != role)
+            continue;
+        int up = st == NODE_UP;
+        int64_t term = atomic_load(&sn->term);
+        /* k rises: a tie on (up, term) keeps the lower id. */
+        if (!best || up > best_up || (up == best_up && term > best_term)) {
+            best = (int)k;
+            best_up = up;
+            best_term = term;
+        }
+    }
+    return best;
+}
+
 static uint64_t pack(int node, int64_t gen)
 {
     return (uint64_t)node | ((uint64_t)(gen + 1) << 16);

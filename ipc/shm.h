@@ -126,12 +126,38 @@ struct shm_params {
     int64_t initial_clock[DL_MAX_NODES + 1];  /* ricart_agrawala */
 };
 
-struct shm_run {
-    uint32_t magic, version;
+/* The layout-stable prefix: the first bytes of every run segment, of every
+ * SHM_VERSION past and future. A tool of any build reads it (without
+ * shm_attach, which accepts only its own version) to tell a live run from a
+ * stale one: `distlab clean` must never remove a live run of another build.
+ * It must NEVER change: no field added, removed, reordered, resized or
+ * retyped. Grow struct shm_run after it instead (and bump SHM_VERSION). */
+struct shm_prefix {
+    uint32_t magic;          /* SHM_MAGIC, written last by shm_create */
+    uint32_t version;        /* SHM_VERSION of the build that created it */
     uint32_t run_id;
-    uint32_t n;
+    uint32_t n;              /* nodes: queues n0..n<n> (untrusted: bound it) */
     int32_t launcher_pid;
+    uint32_t reserved;       /* explicit padding, 0 */
     uint64_t launcher_start; /* /proc starttime of the launcher (pid reuse) */
+};
+_Static_assert(sizeof(struct shm_prefix) == 32, "struct shm_prefix must never change");
+
+struct shm_run {
+    /* Starts with struct shm_prefix: as `prefix`, and field by field (r->n)
+     * through the anonymous struct, which must mirror it exactly (checked
+     * below). */
+    union {
+        struct shm_prefix prefix;
+        struct {
+            uint32_t magic, version;
+            uint32_t run_id;
+            uint32_t n;
+            int32_t launcher_pid;
+            uint32_t reserved;
+            uint64_t launcher_start;
+        };
+    };
     int64_t start_mono_us;   /* the run's time zero on CLOCK_MONOTONIC */
     int64_t start_real_us;
     uint32_t msgsize, maxmsg;
@@ -147,6 +173,16 @@ struct shm_run {
     uint64_t bulk_offset;                   /* from the segment's start */
     uint64_t size;                          /* whole segment */
 };
+
+#define SHM_PREFIX_SAME(f) \
+    (offsetof(struct shm_run, f) == offsetof(struct shm_prefix, f) && \
+     sizeof(((struct shm_run *)0)->f) == sizeof(((struct shm_prefix *)0)->f))
+_Static_assert(offsetof(struct shm_run, prefix) == 0 && SHM_PREFIX_SAME(magic) &&
+                   SHM_PREFIX_SAME(version) && SHM_PREFIX_SAME(run_id) && SHM_PREFIX_SAME(n) &&
+                   SHM_PREFIX_SAME(launcher_pid) && SHM_PREFIX_SAME(reserved) &&
+                   SHM_PREFIX_SAME(launcher_start),
+               "struct shm_run must start with struct shm_prefix");
+#undef SHM_PREFIX_SAME
 
 struct shm_handle {
     struct shm_run *run;
@@ -171,6 +207,19 @@ struct shm_bulk_slot *shm_bulk(struct shm_run *r, int from, int slot);
 int shm_list_runs(uint32_t *ids, int cap);
 /* Is this run's launcher still alive (same pid and start time)? */
 bool shm_run_alive(const struct shm_run *r);
+
+/* Read the layout-stable prefix of run_id's segment, whatever its version,
+ * without mapping it. Returns 1 when it has SHM_MAGIC (*p filled), 0 when
+ * it has not (too short, or not written yet), or -errno when it cannot be
+ * opened (ENOENT: gone; EACCES: another user's). st_mtime and st_uid of the
+ * segment go to *mtime and *uid when those are not NULL. */
+int shm_read_prefix(uint32_t run_id, struct shm_prefix *p, int64_t *mtime, uint32_t *uid);
+
+/* The node that holds `role` now, among nodes UP or PAUSED: an UP node
+ * before a PAUSED one (a paused holder has usually been replaced), then the
+ * highest term (a newer coordinator epoch or holder), then the lowest id.
+ * 0 if none. */
+int shm_find_role(const struct shm_run *r, int role);
 
 /* The critical resource, called by the node runtime (see enum
  * shm_res_result). enter reads the counter into *read_counter; exit writes

@@ -43,8 +43,11 @@ int trace_open(struct trace_writer *w, const char *rundir, int node, int incarna
     w->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd < 0)
         return dl_seterr(errbuf, errno, "%s: %s", path, strerror(errno));
-    if (ftruncate(w->fd, TRACE_CHUNK) < 0) {
-        rc = dl_seterr(errbuf, errno, "%s: %s", path, strerror(errno));
+    /* Allocate the blocks now: a sparse file would turn a full disk into a
+     * SIGBUS at some later memcpy. */
+    int e = posix_fallocate(w->fd, 0, TRACE_CHUNK);
+    if (e != 0) {
+        rc = dl_seterr(errbuf, e, "%s: %s", path, strerror(e));
         close(w->fd);
         w->fd = -1;
         return rc;
@@ -72,8 +75,9 @@ int64_t trace_now(const struct trace_writer *w)
 static int grow(struct trace_writer *w)
 {
     size_t ncap = w->cap + TRACE_CHUNK;
-    if (ftruncate(w->fd, (off_t)ncap) < 0)
-        return -errno;
+    int e = posix_fallocate(w->fd, (off_t)w->cap, TRACE_CHUNK);
+    if (e != 0)
+        return -e;
     void *p = mremap(w->map, w->cap, ncap, MREMAP_MAYMOVE);
     if (p == MAP_FAILED)
         return -errno;
@@ -93,8 +97,15 @@ struct trace_rec *trace_emit_at(struct trace_writer *w, struct trace_rec *r)
 {
     if (!w->map)
         return NULL;
-    if (w->used + sizeof *r > w->cap && grow(w) < 0)
-        return NULL; /* disk full: the trace ends here, the run goes on */
+    if (w->used + sizeof *r > w->cap && grow(w) < 0) {
+        /* Disk full: the trace ends here (said once in the log), the run
+         * goes on. The blocks were allocated before use, so no SIGBUS. */
+        if (!w->full)
+            fprintf(stderr, "trace n%d.%d: cannot grow (disk full?): tracing stops here\n",
+                    w->node, w->incarnation);
+        w->full = true;
+        return NULL;
+    }
     r->seq = w->seq++;
     if (r->incarnation == 0)
         r->incarnation = w->incarnation; /* supervisor records name their subject's */

@@ -12,6 +12,7 @@
 #ifndef DL_IPC_TRACE_H
 #define DL_IPC_TRACE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,7 @@ struct trace_writer {
     uint32_t seq;
     int node, incarnation;
     int64_t t0;  /* the run's time zero on the monotonic clock */
+    bool full;   /* the file could not grow: tracing stopped */
 };
 
 /* Open RUNDIR/trace/n<node>.<incarnation>.bin for writing. */

@@ -73,6 +73,23 @@ static int backlog_push(struct transport_peer *p, const void *msg, size_t len)
     return 0;
 }
 
+static void bulk_release(struct transport *t, int slot, uint64_t seq);
+
+/* A backlogged message that will never be sent: free its bulk slot. */
+static void release_backlogged_bulk(struct transport *t, const uint8_t *msg, uint32_t len)
+{
+    struct wire_hdr h;
+    if (len < sizeof h + sizeof(struct wire_bulk))
+        return;
+    memcpy(&h, msg, sizeof h);
+    if (!(h.flags & WIRE_F_BULK))
+        return;
+    struct wire_bulk d;
+    memcpy(&d, msg + sizeof h, sizeof d);
+    if (d.slot < SHM_BULK_SLOTS)
+        bulk_release(t, (int)d.slot, d.seq);
+}
+
 /* EPOLLOUT on a peer queue: move as much of the backlog as fits. */
 static void drain(struct loop *l, struct loop_watch *w, uint32_t events)
 {
@@ -83,7 +100,10 @@ static void drain(struct loop *l, struct loop_watch *w, uint32_t events)
         int rc = try_send(p, p->buf + (size_t)p->head * t->msgsize, p->lens[p->head]);
         if (rc == 0)
             break;
-        /* rc < 0: the queue cannot take it (a hard error): drop, counted. */
+        /* rc < 0: the queue cannot take it (a hard error): drop, counted,
+         * and give back a bulk slot it referenced. */
+        if (rc < 0)
+            release_backlogged_bulk(t, p->buf + (size_t)p->head * t->msgsize, p->lens[p->head]);
         p->head = (p->head + 1) % p->cap;
         p->len--;
         t->backlog_total--;
@@ -95,11 +115,8 @@ static void drain(struct loop *l, struct loop_watch *w, uint32_t events)
     if (sent)
         count(t, CNT_SENT, sent);
     set_backlog_counters(t);
-    if (p->len == 0) {
+    if (p->len == 0)
         loop_del(l, &p->w);
-        if (t->on_drain)
-            t->on_drain(t, p->id);
-    }
     (void)events;
 }
 
@@ -145,6 +162,18 @@ int transport_open(struct transport *t, struct loop *loop, struct shm_run *run, 
         p->q = q;
     }
     return 0;
+}
+
+uint64_t transport_flush(struct transport *t, int timeout_ms)
+{
+    int64_t deadline = dl_mono_us() + (int64_t)timeout_ms * 1000;
+    while (t->backlog_total > 0 && dl_mono_us() < deadline)
+        if (loop_once(t->loop, 10) < 0)
+            break;
+    uint64_t left = t->backlog_total;
+    if (left)
+        count(t, CNT_DROPPED, left);
+    return left;
 }
 
 void transport_close(struct transport *t)

@@ -59,9 +59,6 @@ struct transport {
     uint64_t bulk_seq;
     uint32_t bulk_next;
     int last_err; /* wire_err of the last rejected message */
-    /* Called after a backlog drains completely (may be NULL). */
-    void (*on_drain)(struct transport *t, int peer);
-    void *user;
 };
 
 /* Open node `self`'s inbox and every peer queue (0..n) of the run. */
@@ -83,6 +80,11 @@ int transport_send(struct transport *t, struct wire_hdr *h, const void *payload)
  * message was rejected (t->last_err says why; it is already counted), 3 when
  * the simulated network dropped it (*h is valid; counted), or -errno. */
 int transport_recv(struct transport *t, struct wire_hdr *h, const uint8_t **payload);
+
+/* Before a graceful exit: drive the loop (which should then watch only
+ * the peers' descriptors) until every backlog has drained or timeout_ms
+ * passed. Returns how many messages were left (counted as dropped). */
+uint64_t transport_flush(struct transport *t, int timeout_ms);
 
 /* Messages waiting in all backlogs. */
 static inline uint64_t transport_backlog(const struct transport *t) { return t->backlog_total; }

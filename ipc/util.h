@@ -4,6 +4,7 @@
 #ifndef DL_IPC_UTIL_H
 #define DL_IPC_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,9 @@ int dl_read_all(int fd, void *buf, size_t len);
 int dl_write_file(const char *path, const char *data, size_t len, char *errbuf);
 /* Read a whole file into a malloc'd, NUL-terminated buffer. */
 int dl_read_file(const char *path, char **out, size_t *len, char *errbuf);
+
+/* Does path not exist, or is it an empty directory? */
+bool dl_dir_is_empty(const char *path);
 
 /* mkdir -p */
 int dl_mkdirs(const char *path, char *errbuf);

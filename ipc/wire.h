@@ -23,6 +23,9 @@
 #define WIRE_INC(flags) ((uint16_t)((flags) >> WIRE_INC_SHIFT))
 /* trace drop reason (aux) for a message from a sender's previous life */
 #define WIRE_DROP_STALE 100
+/* trace drop reason (aux) for a send the transport refused (backlog limit,
+ * bulk slots, payload too big) */
+#define WIRE_DROP_SEND 101
 
 struct wire_hdr {
     uint32_t magic;

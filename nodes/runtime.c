@@ -41,9 +41,6 @@ const char *runtime_msg_name(uint16_t type)
 {
     switch (type) {
     case MSG_RT_DONE: return "done";
-    case MSG_RT_PEER_DOWN: return "peer_down";
-    case MSG_RT_PEER_UP: return "peer_up";
-    case MSG_RT_STOP: return "stop";
     case MSG_RT_START: return "start";
     case MSG_RT_READY: return "ready";
     default: return NULL;
@@ -85,9 +82,9 @@ struct node {
     bool fd_down[DL_MAX_NODES + 1];
     bool release_now, request_now;
     bool malformed_logged[WIRE_ERR_COUNT];
+    bool fatal; /* persistence failed: stop */
     char *restored; /* persistent state read at start (env.restored) */
     size_t restored_len;
-    bool running;
 };
 
 int runtime_parse_args(int argc, char **argv, struct runtime_args *out)
@@ -143,7 +140,7 @@ static void persist_path(const struct node *nd, char *buf, size_t cap)
     snprintf(buf, cap, "%s/n%d.persist", nd->run->rundir, nd->args.id);
 }
 
-static void persist(struct node *nd, const void *data, uint32_t len)
+static int persist(struct node *nd, const void *data, uint32_t len)
 {
     char path[1200], tmp[1300];
     persist_path(nd, path, sizeof path);
@@ -157,7 +154,9 @@ static void persist(struct node *nd, const void *data, uint32_t len)
     if (rc == 0 && rename(tmp, path) < 0)
         rc = -errno;
     if (rc < 0)
-        fprintf(stderr, "node %d: cannot persist its state: %s\n", nd->args.id, strerror(-rc));
+        fprintf(stderr, "node %d: cannot persist its state: %s: stopping\n", nd->args.id,
+                strerror(-rc));
+    return rc;
 }
 
 /* Arm the timerfd for the earliest deadline, if it changed. */
@@ -284,6 +283,18 @@ static void enter_cs(struct node *nd, int64_t key, int64_t gen)
 static void apply(struct node *nd)
 {
     struct algo_actions *out = &nd->acts;
+    /* Persist first (STYLE rule 6): state is durable before any message
+     * that depends on it leaves. A node that cannot persist stops: it must
+     * not act on state it could lose. */
+    for (int i = 0; i < out->n; i++) {
+        struct algo_action *a = &out->a[i];
+        if (a->kind == ACT_PERSIST && persist(nd, a->msg.payload, a->msg.len) < 0) {
+            nd->fatal = true;
+            loop_stop(&nd->loop);
+            out->n = 0;
+            return;
+        }
+    }
     for (int i = 0; i < out->n; i++) {
         struct algo_action *a = &out->a[i];
         switch (a->kind) {
@@ -294,9 +305,12 @@ static void apply(struct node *nd)
                                  .send_us = now_us(nd)};
             memcpy(h.f, m->f, sizeof h.f);
             int rc = transport_send(&nd->tp, &h, m->payload);
-            if (rc < 0)
+            if (rc < 0) {
+                /* Traced as sent (before the attempt); say it was lost. */
+                trace(nd, TR_DROP, m->to, m->type, m->f[0], WIRE_DROP_SEND, rc);
                 fprintf(stderr, "node %d: send to %d failed: %s\n", nd->args.id, m->to,
                         strerror(-rc));
+            }
             break;
         }
         case ACT_SET_TIMER:
@@ -319,8 +333,7 @@ static void apply(struct node *nd)
             fprintf(stderr, "node %d: %s\n", nd->args.id, a->text);
             break;
         case ACT_PERSIST:
-            persist(nd, a->msg.payload, a->msg.len);
-            break;
+            break; /* done above */
         }
     }
     if (out->overflow) {
@@ -337,10 +350,26 @@ static void step(struct node *nd, const struct algo_event *ev)
     apply(nd);
 }
 
-/* Work deferred so that a step never runs inside another step's actions. */
+/* Work deferred so that a step never runs inside another step's actions.
+ * Bounded: a node that grants itself (a lone token holder, a competing
+ * coordinator) with cs_time and think_time 0 would otherwise request, enter
+ * and leave forever without returning to its loop - no heartbeats, no
+ * signals, no messages. After SETTLE_MAX rounds the rest becomes a timer
+ * due at once, which the loop serves after everything else that is ready. */
+#define SETTLE_MAX 64
+
 static void settle(struct node *nd)
 {
-    while (nd->release_now || nd->request_now) {
+    for (int round = 0; nd->release_now || nd->request_now; round++) {
+        if (round == SETTLE_MAX) {
+            int64_t now = now_us(nd);
+            if (nd->release_now)
+                nd->deadline[RT_TIMER_CS_END] = now;
+            if (nd->request_now)
+                nd->deadline[RT_TIMER_THINK] = now;
+            nd->release_now = nd->request_now = false;
+            break;
+        }
         if (nd->release_now) {
             nd->release_now = false;
             if (nd->wl == WL_IN_CS)
@@ -455,13 +484,6 @@ static void on_control(struct node *nd, const struct wire_hdr *h)
     case MSG_RT_START:
         workload_start(nd);
         break;
-    case MSG_RT_STOP:
-        nd->stop_requested = true;
-        if (nd->wl == WL_THINKING || nd->wl == WL_IDLE) {
-            nd->deadline[RT_TIMER_THINK] = 0;
-            nd->request_now = true; /* settle() turns it into a finish */
-        }
-        break;
     }
 }
 
@@ -547,6 +569,13 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
     loop_timerfd_ack(nd->timerfd);
     nd->armed_at = -1; /* force a re-arm */
     int64_t now = now_us(nd);
+    /* The failure detector first: after a pause the core should act on a
+     * fresh view of its peers, not on the one it had before it slept. */
+    if (nd->deadline[RT_TIMER_FD] && nd->deadline[RT_TIMER_FD] <= now) {
+        nd->deadline[RT_TIMER_FD] = 0;
+        fd_tick(nd);
+        settle(nd);
+    }
     for (int i = 0; i < RT_NTIMERS; i++) {
         if (!nd->deadline[i] || nd->deadline[i] > now)
             continue;
@@ -596,7 +625,6 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
                 nd->stop_requested = true;
                 do_release(nd);
             }
-            nd->running = false;
             loop_stop(l);
         } else if (si.ssi_signo == SIGUSR1) {
             dump_state(nd);
@@ -734,13 +762,26 @@ int runtime_main(const struct runtime_args *args)
     if (atomic_load(&nd->run->phase) == RUN_RUNNING && args->incarnation > 1)
         workload_start(nd);
     settle(nd);
-    nd->running = true;
     rc = loop_run(&nd->loop);
     if (rc < 0)
         fprintf(stderr, "distlab-node %d: event loop failed: %s\n", args->id, strerror(-rc));
+    if (!nd->fatal && rc == 0) {
+        /* A graceful stop hands over what it still owes (a token passed on
+         * release, a reply) if the peers take it within a moment: the loop
+         * now serves only the peers' queues. */
+        loop_del(&nd->loop, &nd->w_inbox);
+        loop_del(&nd->loop, &nd->w_timer);
+        loop_del(&nd->loop, &nd->w_sig);
+        uint64_t left = transport_flush(&nd->tp, 200);
+        if (left)
+            fprintf(stderr, "node %d: %llu message(s) still queued for stopped peers were "
+                            "dropped at exit\n",
+                    args->id, (unsigned long long)left);
+    }
     trace(nd, TR_STOP, 0, 0, 0, 0, 0);
     atomic_store(&nd->me->in_cs, 0);
+    bool fatal = nd->fatal;
     node_fini(nd);
     free(nd);
-    return rc < 0 ? 1 : 0;
+    return rc < 0 || fatal ? 1 : 0;
 }

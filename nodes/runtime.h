@@ -16,9 +16,8 @@
  * (node 0) and the nodes. */
 enum {
     MSG_RT_DONE = 0x0001,      /* node -> supervisor: workload finished (f0: CS done) */
-    MSG_RT_PEER_DOWN = 0x0002, /* supervisor -> node: f0 = peer that crashed */
-    MSG_RT_PEER_UP = 0x0003,   /* supervisor -> node: f0 = peer that restarted */
-    MSG_RT_STOP = 0x0004,      /* supervisor -> node: stop the workload */
+    /* 0x0002-0x0004: retired (the supervisor told nodes of crashes before
+     * nodes had a failure detector of their own). */
     MSG_RT_START = 0x0005,     /* supervisor -> node: every node is up, begin */
     MSG_RT_READY = 0x0006,     /* node -> supervisor: in its loop, f0 = incarnation */
 };

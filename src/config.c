@@ -205,19 +205,25 @@ struct key_def {
     const char *name;
     int type;
     size_t offset;
-    long long min, max; /* V_INT: the range; V_DURATION: min 1 means "> 0" */
+    long long min, max; /* V_INT: the range; V_DURATION: the least value in us
+                           (0: none; 1 reads "> 0") */
     double dmax;        /* V_NUMBER: the upper bound (the lower is 0) */
 };
 
 #define OFF(field) offsetof(struct config, field)
 
-/* In file order: config_to_ini writes them in this order. */
+/* The failure detector checks every max(failure_timeout / 4, 1ms): below
+ * this, a peer would be declared down between two of its heartbeats. */
+#define FAILURE_TIMEOUT_MIN_US (5 * US_PER_MS)
+
+/* Grouped by section in config_to_ini (see ini_sections), in this order
+ * within a section. */
 static const struct key_def keys[KEY_COUNT] = {
     [KEY_NAME] = {SEC_CLUSTER, "name", V_NAME, OFF(name), 0, 0, 0},
     [KEY_NODES] = {SEC_CLUSTER, "nodes", V_INT, OFF(nodes), 1, CONFIG_MAX_NODES, 0},
     [KEY_ALGORITHM] = {SEC_CLUSTER, "algorithm", V_ALGORITHM, OFF(algorithm), 0, 0, 0},
     [KEY_DURATION] = {SEC_CLUSTER, "duration", V_DURATION, OFF(duration_us), 1, 0, 0},
-    [KEY_SEED] = {SEC_CLUSTER, "seed", V_SEED, OFF(seed), 0, 0, 0},
+    [KEY_SEED] = {SEC_CLUSTER, "seed", V_SEED, OFF(seed), 0, INT64_MAX, 0},
     [KEY_REQUESTS] = {SEC_WORKLOAD, "requests", V_INT, OFF(requests), 0, INT_MAX, 0},
     [KEY_CS_TIME] = {SEC_WORKLOAD, "cs_time", V_DURATION, OFF(cs_time_us), 0, 0, 0},
     [KEY_THINK_TIME] = {SEC_WORKLOAD, "think_time", V_DURATION, OFF(think_time_us), 0, 0, 0},
@@ -239,7 +245,7 @@ static const struct key_def keys[KEY_COUNT] = {
     [KEY_COORDINATOR_COMPETES] = {SEC_CENTRALIZED, "coordinator_competes", V_BOOL,
                                   OFF(coordinator_competes), 0, 0, 0},
     [KEY_FAILURE_TIMEOUT] = {SEC_CLUSTER, "failure_timeout", V_DURATION, OFF(failure_timeout_us),
-                             1, 0, 0},
+                             FAILURE_TIMEOUT_MIN_US, 0, 0},
     [KEY_ELECTION_TIMEOUT] = {SEC_CENTRALIZED, "election_timeout", V_DURATION,
                               OFF(election_timeout_us), 1, 0, 0},
     [KEY_RING_TOKEN_TIMEOUT] = {SEC_TOKEN_RING, "token_timeout", V_DURATION,
@@ -431,15 +437,14 @@ static int parse_int(const char *s, long long min, long long max, long long *out
     return 0;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
+/* A seed: 0..INT64_MAX, so that it shows as itself wherever it is written
+ * as a signed 64-bit integer (JSON). */
+static int parse_seed(const char *s, uint64_t *out)
 {
-    if (!is_decimal(s, false))
+    long long v;
+    if (!is_decimal(s, false) || parse_int(s, 0, INT64_MAX, &v) < 0)
         return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, NULL, 10);
-    if (errno == ERANGE)
-        return -1;
-    *out = v;
+    *out = (uint64_t)v;
     return 0;
 }
 
@@ -676,10 +681,18 @@ static void bad_value(struct errbuf *eb, const char *loc, const char *sec, const
 
 static void range_phrase(const struct key_def *d, char *buf, size_t cap)
 {
-    if (d->max == INT_MAX)
-        snprintf(buf, cap, "an integer >= %lld", d->min);
-    else
-        snprintf(buf, cap, "an integer from %lld to %lld", d->min, d->max);
+    snprintf(buf, cap, "an integer from %lld to %lld", d->min, d->max);
+}
+
+/* What a duration key expects when the value is below its minimum. */
+static const char *duration_min_phrase(const struct key_def *d, char *buf, size_t cap)
+{
+    if (d->min <= 1)
+        return "a duration > 0";
+    char m[32];
+    duration_format(d->min, m, sizeof m);
+    snprintf(buf, cap, "a duration of at least %s", m);
+    return buf;
 }
 
 /* Parse value for scalar key k and store it in c. */
@@ -710,9 +723,9 @@ static int set_scalar(struct config *c, int k, const char *value, const char *lo
         return 0;
     }
     case V_SEED:
-        if (parse_u64(value, &c->seed) < 0) {
-            bad_value(eb, loc, sec, d->name, "an integer from 0 to 18446744073709551615",
-                      value);
+        if (parse_seed(value, &c->seed) < 0) {
+            range_phrase(d, what, sizeof what);
+            bad_value(eb, loc, sec, d->name, what, value);
             return -1;
         }
         return 0;
@@ -720,7 +733,7 @@ static int set_scalar(struct config *c, int k, const char *value, const char *lo
         int64_t us = 0;
         const char *why = duration_parse(value, &us);
         if (!why && us < d->min)
-            why = "a duration > 0";
+            why = duration_min_phrase(d, what, sizeof what);
         if (why) {
             bad_value(eb, loc, sec, d->name, why, value);
             return -1;
@@ -1193,11 +1206,9 @@ void config_defaults(struct config *c)
     /* memset made every origin CONFIG_ORIGIN_DEFAULT. */
 }
 
-int config_load(struct config *c, const char *path, char *err)
+/* config_load, into an error buffer. */
+static void load_file(struct config *c, const char *path, struct errbuf *eb)
 {
-    char dummy[CONFIG_ERRLEN];
-    struct errbuf eb;
-    err_init(&eb, err ? err : dummy);
     config_defaults(c);
     snprintf(c->path, sizeof c->path, "%s", path);
 
@@ -1205,32 +1216,40 @@ int config_load(struct config *c, const char *path, char *err)
         .c = c,
         .path = path,
         .sec = {SEC_NONE, -1},
-        .eb = &eb,
+        .eb = eb,
     };
     x.f = fopen(path, "r");
     if (!x.f) {
         int e = errno;
-        err_add(&eb, "%s: cannot read: %s", path, strerror(e));
-        err_sys(&eb, e);
-        return err_finish(&eb);
+        err_add(eb, "%s: cannot read: %s", path, strerror(e));
+        err_sys(eb, e);
+        return;
     }
     int ret = ini_parse_stream(read_line, &x, ini_handler_cb, &x);
     free(x.buf);
     fclose(x.f);
 
     if (x.read_errno) {
-        err_add(&eb, "%s: cannot read: %s", path, strerror(x.read_errno));
-        err_sys(&eb, x.read_errno);
+        err_add(eb, "%s: cannot read: %s", path, strerror(x.read_errno));
+        err_sys(eb, x.read_errno);
     } else if (ret == -2) {
-        err_add(&eb, "%s: cannot read: %s", path, strerror(ENOMEM));
-        err_sys(&eb, ENOMEM);
+        err_add(eb, "%s: cannot read: %s", path, strerror(ENOMEM));
+        err_sys(eb, ENOMEM);
     } else if (ret > 0 && ret != x.first_handler_fail)
         /* scan_line hides every bad line it knows of from inih, so this is
          * a rule of inih's that we do not mirror; still, say where. */
-        err_add(&eb, "%s:%d: syntax error (rejected by the INI parser)", path, ret);
+        err_add(eb, "%s:%d: syntax error (rejected by the INI parser)", path, ret);
 
     for (int i = 0; i < c->nfaults; i++)
-        check_fault_complete(c, i, &eb);
+        check_fault_complete(c, i, eb);
+}
+
+int config_load(struct config *c, const char *path, char *err)
+{
+    char dummy[CONFIG_ERRLEN];
+    struct errbuf eb;
+    err_init(&eb, err ? err : dummy);
+    load_file(c, path, &eb);
     return err_finish(&eb);
 }
 
@@ -1248,19 +1267,17 @@ static void trim(char *s)
     s[n] = '\0';
 }
 
-int config_set(struct config *c, const char *assignment, char *err)
+/* config_set, into an error buffer. */
+static void set_assignment(struct config *c, const char *assignment, struct errbuf *eb)
 {
-    char dummy[CONFIG_ERRLEN];
-    struct errbuf eb;
-    err_init(&eb, err ? err : dummy);
     char loc[600];
     snprintf(loc, sizeof loc, "--set %.500s", assignment);
 
     char *copy = strdup(assignment);
     if (!copy) {
-        err_add(&eb, "%s: %s", loc, strerror(ENOMEM));
-        err_sys(&eb, ENOMEM);
-        return err_finish(&eb);
+        err_add(eb, "%s: %s", loc, strerror(ENOMEM));
+        err_sys(eb, ENOMEM);
+        return;
     }
     char *eq = strchr(copy, '=');
     char *dot = NULL;
@@ -1269,9 +1286,9 @@ int config_set(struct config *c, const char *assignment, char *err)
         dot = strrchr(copy, '.');
     }
     if (!eq || !dot) {
-        err_add(&eb, "%s: expected section.key=value, like cluster.nodes=5", loc);
+        err_add(eb, "%s: expected section.key=value, like cluster.nodes=5", loc);
         free(copy);
-        return err_finish(&eb);
+        return;
     }
     *dot = '\0';
     char *section = copy, *key = dot + 1, *value = eq + 1;
@@ -1280,10 +1297,27 @@ int config_set(struct config *c, const char *assignment, char *err)
     trim(value);
 
     struct section_ref sec;
-    if (section_resolve(c, section, CONFIG_ORIGIN_SET, loc, &eb, &sec) == 0)
-        set_key(c, &sec, key, value, CONFIG_ORIGIN_SET, loc, &eb);
+    if (section_resolve(c, section, CONFIG_ORIGIN_SET, loc, eb, &sec) == 0)
+        set_key(c, &sec, key, value, CONFIG_ORIGIN_SET, loc, eb);
     free(copy);
+}
+
+int config_set(struct config *c, const char *assignment, char *err)
+{
+    char dummy[CONFIG_ERRLEN];
+    struct errbuf eb;
+    err_init(&eb, err ? err : dummy);
+    set_assignment(c, assignment, &eb);
     return err_finish(&eb);
+}
+
+/* --seed S: [cluster] seed, named as the option it came from. */
+static void set_seed_option(struct config *c, const char *seed, struct errbuf *eb)
+{
+    char loc[600];
+    snprintf(loc, sizeof loc, "--seed %.500s", seed);
+    const struct section_ref sec = {SEC_CLUSTER, -1};
+    set_key(c, &sec, keys[KEY_SEED].name, seed, CONFIG_ORIGIN_SET, loc, eb);
 }
 
 /* ---- validation ---- */

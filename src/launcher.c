@@ -79,6 +79,7 @@ struct sup {
     int nfired;
     bool stopping, interrupted, failed;
     bool workload_done; /* as it was when the stop began */
+    int64_t t_stop;     /* when the stop began: the end of the measured run */
     const char *stop_reason;
     char err[DL_ERRLEN];
 };
@@ -111,6 +112,7 @@ static void broadcast_ctl(struct sup *s, uint16_t type, int64_t f0, int except)
 
 /* ---- run directory ---- */
 
+
 static int make_rundir(struct sup *s, const struct run_opts *o)
 {
     char path[PATH_MAX];
@@ -128,6 +130,13 @@ static int make_rundir(struct sup *s, const struct run_opts *o)
         for (int i = 2; stat(path, &st) == 0 && i < 1000; i++)
             snprintf(path, sizeof path, "runs/%s-%s-%d", s->cfg->name, stamp, i);
     }
+    /* A run directory holds one run: an old run's traces, logs or persisted
+     * state mixed into a new one would corrupt its report. */
+    if (o->out_dir && !dl_dir_is_empty(path))
+        return dl_seterr(s->err, EEXIST,
+                         "--out %s: the directory is not empty (it may hold another run); "
+                         "choose a new one",
+                         path);
     int rc = dl_mkdirs(path, s->err);
     if (rc < 0)
         return rc;
@@ -185,7 +194,7 @@ static int ipc_create(struct sup *s)
     const struct config *c = s->cfg;
     snprintf(r->name, sizeof r->name, "%s", c->name);
     snprintf(r->algorithm, sizeof r->algorithm, "%s", c->algorithm);
-    snprintf(r->rundir, sizeof r->rundir, "%s", s->rundir);
+    snprintf(r->rundir, sizeof r->rundir, "%.1023s", s->rundir);
     r->msgsize = (uint32_t)mq_msgsize_for(s->n);
     r->maxmsg = MQ_DEPTH;
     r->params = (struct shm_params){
@@ -242,6 +251,8 @@ static int spawn(struct sup *s, int k)
     char *argv[] = {"distlab-node", id, s->shm.name, inc, NULL};
     struct shm_node *sn = &s->run->node[k];
     atomic_store(&sn->state, NODE_STARTING);
+    /* The last life's heartbeat must not vouch for this one. */
+    atomic_store(&sn->heartbeat_us, 0);
     atomic_store(&sn->incarnation, c->incarnation + 1);
     atomic_store(&sn->workload_done, 0);
     /* argv[0] is what ps shows; the environment is what main() trusts,
@@ -275,9 +286,24 @@ static bool all_done(const struct sup *s)
     return true;
 }
 
+static bool any_alive(const struct sup *s);
+
+/* Is every node gone for good (crashed, not to be restarted)? */
+static bool none_left(const struct sup *s)
+{
+    for (int k = 1; k <= s->n; k++)
+        if (s->child[k].alive || s->child[k].restart_pending)
+            return false;
+    return true;
+}
+
 static void check_done(struct sup *s)
 {
-    if (!s->stopping && s->t_work >= 0 && all_done(s))
+    if (s->stopping || s->t_work < 0)
+        return;
+    if (none_left(s))
+        begin_stop(s, "no live node");
+    else if (all_done(s))
         begin_stop(s, "workload done");
 }
 
@@ -308,6 +334,18 @@ static void on_child(struct sup *s, pid_t pid, int status)
     c->pid = 0;
     atomic_store(&sn->pid, 0);
     bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!c->ready && s->t_work < 0 && !s->stopping) {
+        /* Died before it was up: the run cannot start. Say why at once
+         * rather than after the start-up timeout. */
+        snprintf(s->err, sizeof s->err,
+                 "node %d did not start (%s %d); see %.300s/n%d.log", k,
+                 WIFSIGNALED(status) ? "killed by signal" : "exit status",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), s->rundir, k);
+        s->failed = true;
+        atomic_store(&sn->state, NODE_DOWN);
+        begin_stop(s, "start-up failed");
+        return;
+    }
     if (s->stopping && clean) {
         atomic_store(&sn->state, NODE_STOPPED);
         return;
@@ -460,7 +498,8 @@ static void begin_stop(struct sup *s, const char *reason)
         return;
     s->stopping = true;
     s->stop_reason = reason;
-    s->workload_done = s->t_work >= 0 && all_done(s);
+    s->workload_done = s->t_work >= 0 && all_done(s) && !none_left(s);
+    s->t_stop = now_us(s);
     atomic_store(&s->run->phase, RUN_STOPPING);
     s->stop_deadline = now_us(s) + STOP_GRACE_US;
     for (int k = 1; k <= s->n; k++) {
@@ -560,12 +599,18 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
     while (read(s->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGCHLD) {
             reap(s);
-        } else {
-            if (!s->stopping)
-                fprintf(stderr, "distlab: %s: stopping the run\n",
-                        proc_signame((int)si.ssi_signo));
+        } else if (!s->stopping || !s->interrupted) {
+            fprintf(stderr, "distlab: %s: stopping the run (again to stop the nodes at once)\n",
+                    proc_signame((int)si.ssi_signo));
             s->interrupted = true;
             begin_stop(s, "signal");
+        } else {
+            /* Asked twice: no more grace. The report is still written. */
+            fprintf(stderr, "distlab: %s again: killing the nodes\n",
+                    proc_signame((int)si.ssi_signo));
+            for (int k = 1; k <= s->n; k++)
+                if (s->child[k].alive)
+                    kill(s->child[k].pid, SIGKILL);
         }
     }
     if (s->stopping && !any_alive(s))
@@ -626,7 +671,10 @@ static int write_run_json(struct sup *s, int64_t t_end)
     const struct config *c = s->cfg;
     char id[16];
     snprintf(id, sizeof id, "%08x", s->run_id);
-    double dur = s->t_work >= 0 ? (double)(t_end - s->t_work) / 1e6 : 0.0;
+    /* The measured run ends when the stop begins (not when the last node
+     * has exited). */
+    int64_t end = s->t_stop > 0 ? s->t_stop : t_end;
+    double dur = s->t_work >= 0 ? (double)(end - s->t_work) / 1e6 : 0.0;
     json_t *per = json_array();
     for (int k = 1; k <= s->n; k++)
         json_array_append_new(per, node_counters(s, k));
@@ -638,8 +686,18 @@ static int write_run_json(struct sup *s, int64_t t_end)
                               "t_ms", (double)(fr->t_us - s->t_work) / 1000.0, "action",
                               fault_action_name(f->action), "target", f->target_text);
         json_object_set_new(o, "node", fr->node ? json_integer(fr->node) : json_null());
+        json_object_set_new(o, "number", json_integer(fr->index + 1));
         if (fr->skipped)
             json_object_set_new(o, "skipped", json_string(fr->why));
+        json_array_append_new(faults, o);
+    }
+    /* Scheduled but never reached: listed, so a report never hides one. */
+    for (int i = s->next_fault; i < c->nfaults; i++) {
+        const struct fault_spec *f = &c->faults[i];
+        json_t *o = json_pack("{s:f, s:n, s:s, s:s, s:n, s:i, s:s}", "at_ms",
+                              (double)f->at_us / 1000.0, "t_ms", "action",
+                              fault_action_name(f->action), "target", f->target_text, "node",
+                              "number", i + 1, "skipped", "the run ended before it was due");
         json_array_append_new(faults, o);
     }
     const struct shm_resource *res = &s->run->res;
@@ -690,10 +748,17 @@ static void supervisor_signals(sigset_t *set)
     sigaddset(set, SIGINT);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGHUP);
+    sigaddset(set, SIGQUIT);
 }
 
 static int setup(struct sup *s, const struct run_opts *o)
 {
+    /* Signals first: a ^C during set-up is then an orderly stop that still
+     * removes what was created, never a death that leaves IPC objects. */
+    sigset_t set;
+    supervisor_signals(&set);
+    if ((s->sigfd = loop_signalfd_create(&set, s->err)) < 0)
+        return s->sigfd;
     int rc = proc_self_exe(s->exe, sizeof s->exe);
     if (rc < 0)
         return dl_seterr(s->err, -rc, "cannot find my own executable: %s", strerror(-rc));
@@ -709,10 +774,6 @@ static int setup(struct sup *s, const struct run_opts *o)
         return rc;
     if ((s->timerfd = loop_timerfd_create(s->err)) < 0)
         return s->timerfd;
-    sigset_t set;
-    supervisor_signals(&set);
-    if ((s->sigfd = loop_signalfd_create(&set, s->err)) < 0)
-        return s->sigfd;
     signal(SIGPIPE, SIG_IGN);
     rc = loop_add(&s->loop, &s->w_inbox, s->tp.inbox, EPOLLIN, on_inbox, s);
     if (rc == 0)
@@ -745,6 +806,11 @@ static void teardown(struct sup *s)
     loop_fini(&s->loop);
     trace_close(&s->tr);
     ipc_remove(s);
+}
+
+/* The run is over and written: signals act normally again. */
+static void unblock_signals(void)
+{
     sigset_t set;
     supervisor_signals(&set);
     sigprocmask(SIG_UNBLOCK, &set, NULL);
@@ -774,6 +840,7 @@ int launcher_run(const struct config *cfg, const struct run_opts *o)
             begin_stop(s, "start-up failed");
         teardown(s);
         free(s);
+        unblock_signals();
         return 2;
     }
     if (!o->quiet && !o->json)
@@ -798,7 +865,11 @@ int launcher_run(const struct config *cfg, const struct run_opts *o)
 
     json_t *rep = NULL;
     char err[DL_ERRLEN];
-    if (report_write(rundir, &rep, err) < 0) {
+    /* Signals stay blocked while the report is written: a ^C now would
+     * only lose it. (`distlab report DIR` rebuilds it in any case.) */
+    int rrc = report_write(rundir, &rep, err);
+    unblock_signals();
+    if (rrc < 0) {
         fprintf(stderr, "distlab: cannot write the report: %s\n", err);
         return 2;
     }

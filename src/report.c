@@ -1121,6 +1121,7 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
         put(o, "reason",
             json_string(r->aux == 0                 ? "network"
                         : r->aux == WIRE_DROP_STALE ? "stale_incarnation"
+                        : r->aux == WIRE_DROP_SEND  ? "send_refused"
                                                     : wire_err_name(r->aux)),
             &bad);
         break;

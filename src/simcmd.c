@@ -71,7 +71,20 @@ int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
         }
         switch (f->action) {
         case FAULT_KILL:
-        case FAULT_TERMINATE: sf->kind = SIM_CRASH; break;
+            sf->kind = SIM_CRASH;
+            if (c->restart == RESTART_ON_CRASH) {
+                /* As the supervisor does: a crash restarts after the delay. */
+                faults[nf] = *sf;
+                faults[nf].kind = SIM_RESTART;
+                faults[nf].at_us = f->at_us + (c->restart_delay_us > 0 ? c->restart_delay_us : 1);
+                nf++;
+            }
+            break;
+        case FAULT_TERMINATE:
+            /* A graceful stop: the node's state is gone as in a crash, and
+             * (as in real runs) it is not restarted. */
+            sf->kind = SIM_CRASH;
+            break;
         case FAULT_PAUSE: sf->kind = SIM_PAUSE; break;
         case FAULT_RESUME: sf->kind = SIM_RESUME; break;
         case FAULT_HEAL: sf->kind = SIM_HEAL; break;
@@ -226,6 +239,12 @@ int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int
         goto out;
     }
     char dir[PATH_MAX];
+    if (!dl_dir_is_empty(outdir)) {
+        fprintf(stderr, "distlab sim: --out %s: the directory is not empty (it may hold "
+                        "another run); choose a new one\n",
+                outdir);
+        goto out;
+    }
     if (dl_mkdirs(outdir, err) < 0 || !realpath(outdir, dir)) {
         fprintf(stderr, "distlab sim: %s\n", err);
         goto out;
@@ -375,8 +394,10 @@ int cmd_sim(int argc, char **argv)
             break;
         case 'o': out = optarg; break;
         case 's':
-            if (nsets == MAX_SETS)
+            if (nsets == MAX_SETS) {
+                fprintf(stderr, "distlab sim: at most %d --set options\n", MAX_SETS);
                 return 2;
+            }
             sets[nsets++] = optarg;
             break;
         case 'j': json = 1; break;
@@ -386,6 +407,10 @@ int cmd_sim(int argc, char **argv)
     }
     if (argc - optind != 1 || (out && seeds > 0)) {
         cli_usage("sim", stderr);
+        return 2;
+    }
+    if (json && !out) {
+        fprintf(stderr, "distlab sim: --json goes with --out DIR (one recorded schedule)\n");
         return 2;
     }
     struct config *c = malloc(sizeof *c);
