@@ -19,6 +19,7 @@ enum evk {
     EVK_PEER_DOWN,   /* node learns that peer is down */
     EVK_PEER_UP,
     EVK_RESTART,     /* a randomly crashed node comes back */
+    EVK_LINK_DOWN,   /* node stops hearing peer across a partition (index = partition no.) */
 };
 
 struct ev {
@@ -33,6 +34,8 @@ struct ev {
     int peer;
     struct algo_msg msg;
     uint8_t *payload; /* owned copy, or NULL */
+    int64_t sent_us;  /* DELIVER: when it was sent (TR_RECV's a) */
+    uint64_t silence; /* PEER_DOWN: which silence of the peer it reports */
 };
 
 enum nstate { N_UP = 0, N_PAUSED, N_DOWN };
@@ -57,6 +60,7 @@ struct snode {
     struct ev *deferred;
     int ndeferred, capdeferred;
     bool reported_down; /* peers were told it is down */
+    uint64_t silence;   /* counts crashes and pauses: a PEER_DOWN is for one of them */
 };
 
 struct sim {
@@ -72,6 +76,12 @@ struct sim {
     struct algo_actions acts;
     uint8_t group[ALGO_MAX_NODES + 1];
     /* The critical resource. */
+    /* Partitions: the failure detector hears nothing across a cut, so a
+     * peer on the other side is reported down after failure_timeout (as
+     * in the runtime, where a cut link hides the peer's heartbeat stamps)
+     * and up again when the partition heals. */
+    int partition_no;
+    bool link_down[ALGO_MAX_NODES + 1][ALGO_MAX_NODES + 1]; /* [node][peer] reported */
     int paused_order[ALGO_MAX_NODES + 1]; /* paused nodes, most recent last */
     int npaused;
     int holder;
@@ -203,6 +213,7 @@ static void send_msg(struct sim *s, int from, const struct algo_msg *m)
     }
     struct ev e = {.kind = EVK_DELIVER, .node = to, .msg = *m};
     e.msg.from = (uint16_t)from;
+    e.sent_us = s->now;
     e.t = s->now + msg_delay(s);
     if (s->cfg->fifo) {
         /* FIFO per link: never earlier than the last message on it. */
@@ -384,7 +395,19 @@ static void tell_peers(struct sim *s, int who, int kind, int64_t after)
     for (int k = 1; k <= s->n; k++)
         if (k != who)
             push(s, (struct ev){.kind = kind, .node = k, .peer = who,
-                                .incarnation = s->node[who].incarnation, .t = s->now + after});
+                                .incarnation = s->node[who].incarnation,
+                                .silence = s->node[who].silence, .t = s->now + after});
+}
+
+static void unpause_order(struct sim *s, int id)
+{
+    for (int i = 0; i < s->npaused; i++)
+        if (s->paused_order[i] == id) {
+            memmove(&s->paused_order[i], &s->paused_order[i + 1],
+                    (size_t)(s->npaused - i - 1) * sizeof(int));
+            s->npaused--;
+            return;
+        }
 }
 
 static void crash(struct sim *s, int id)
@@ -394,6 +417,18 @@ static void crash(struct sim *s, int id)
         return;
     record(s, TR_CRASH, id, 0, 0, 0, 9, 0, 0);
     s->res->crashes++;
+    if (nd->state == N_PAUSED)
+        unpause_order(s, id);
+    /* What waited for it is lost with it, like a message to a dead node. */
+    for (int i = 0; i < nd->ndeferred; i++) {
+        struct ev *d = &nd->deferred[i];
+        if (d->kind == EVK_DELIVER) {
+            s->res->dropped++;
+            record(s, TR_DROP, id, d->msg.from, d->msg.type, d->msg.f[0], 0, 0, 0);
+        }
+        free(d->payload);
+    }
+    nd->silence++;
     nd->state = N_DOWN;
     nd->in_cs = nd->wanting = false;
     nd->ndeferred = 0;
@@ -447,12 +482,28 @@ static void fault(struct sim *s, const struct sim_fault *f)
     else if (id == 0 && f->role > 0)
         id = find_role(s, f->role);
     record(s, TR_FAULT, 0, id, 0, 0, f->label, f->number, 0);
-    if (f->kind == SIM_PARTITION) {
-        memcpy(s->group, f->group, sizeof s->group);
-        return;
-    }
-    if (f->kind == SIM_HEAL) {
-        memset(s->group, 0, sizeof s->group);
+    if (f->kind == SIM_PARTITION || f->kind == SIM_HEAL) {
+        if (f->kind == SIM_PARTITION)
+            memcpy(s->group, f->group, sizeof s->group);
+        else
+            memset(s->group, 0, sizeof s->group);
+        s->partition_no++;
+        for (int a = 1; a <= s->n; a++)
+            for (int b = 1; b <= s->n; b++) {
+                if (a == b)
+                    continue;
+                if (s->group[a] != s->group[b]) {
+                    if (s->cfg->failure_timeout_us > 0 && !s->link_down[a][b])
+                        push(s, (struct ev){.kind = EVK_LINK_DOWN, .node = a, .peer = b,
+                                            .index = s->partition_no,
+                                            .t = s->now + s->cfg->failure_timeout_us});
+                } else if (s->link_down[a][b]) {
+                    /* Reachable again: heard from at once. */
+                    s->link_down[a][b] = false;
+                    push(s, (struct ev){.kind = EVK_PEER_UP, .node = a, .peer = b,
+                                        .t = s->now + 1});
+                }
+            }
         return;
     }
     if (id < 1 || id > s->n)
@@ -469,6 +520,7 @@ static void fault(struct sim *s, const struct sim_fault *f)
         if (nd->state != N_UP)
             break;
         nd->state = N_PAUSED;
+        nd->silence++;
         s->paused_order[s->npaused++] = id;
         record(s, TR_PAUSE, id, 0, 0, 0, 19, 0, 0);
         if (s->cfg->failure_timeout_us > 0)
@@ -478,13 +530,7 @@ static void fault(struct sim *s, const struct sim_fault *f)
         if (nd->state != N_PAUSED)
             break;
         nd->state = N_UP;
-        for (int i = 0; i < s->npaused; i++)
-            if (s->paused_order[i] == id) {
-                memmove(&s->paused_order[i], &s->paused_order[i + 1],
-                        (size_t)(s->npaused - i - 1) * sizeof(int));
-                s->npaused--;
-                break;
-            }
+        unpause_order(s, id);
         record(s, TR_RESUME, id, 0, 0, 0, 18, 0, 0);
         /* What waited is handled now, in the order it arrived. */
         for (int i = 0; i < nd->ndeferred; i++) {
@@ -581,7 +627,7 @@ static void handle(struct sim *s, struct ev *e)
             record(s, TR_DROP, id, from, e->msg.type, e->msg.f[0], 0, 0, 0);
             return;
         }
-        record(s, TR_RECV, id, from, e->msg.type, e->msg.f[0], 0, 0, 0);
+        record(s, TR_RECV, id, from, e->msg.type, e->msg.f[0], 0, e->sent_us, 0);
         struct algo_event ev = {.kind = EV_MESSAGE, .now_us = s->now, .msg = e->msg};
         step(s, id, &ev);
         break;
@@ -618,7 +664,7 @@ static void handle(struct sim *s, struct ev *e)
     case EVK_PEER_DOWN: {
         struct snode *p = &s->node[e->peer];
         /* Only if the peer is still silent: crashed or paused since then. */
-        if (p->state == N_UP || p->incarnation != e->incarnation)
+        if (p->state == N_UP || p->incarnation != e->incarnation || p->silence != e->silence)
             return;
         p->reported_down = true;
         record(s, TR_PEER_DOWN, id, e->peer, 0, 0, 0, 0, 0);
@@ -626,10 +672,21 @@ static void handle(struct sim *s, struct ev *e)
         step(s, id, &ev);
         break;
     }
+    case EVK_LINK_DOWN: {
+        /* Still cut off since this partition began, and still believed up? */
+        if (e->index != s->partition_no || s->group[id] == s->group[e->peer] ||
+            s->link_down[id][e->peer])
+            return;
+        s->link_down[id][e->peer] = true;
+        record(s, TR_PEER_DOWN, id, e->peer, 0, 0, 0, 0, 0);
+        struct algo_event ev = {.kind = EV_PEER_DOWN, .now_us = s->now, .peer = e->peer};
+        step(s, id, &ev);
+        break;
+    }
     case EVK_PEER_UP: {
         struct snode *p = &s->node[e->peer];
-        if (p->state != N_UP)
-            return;
+        if (p->state != N_UP || s->link_down[id][e->peer])
+            return; /* down, or still unreachable across a partition */
         record(s, TR_PEER_UP, id, e->peer, 0, 0, 0, 0, 0);
         struct algo_event ev = {.kind = EV_PEER_UP, .now_us = s->now, .peer = e->peer};
         step(s, id, &ev);
@@ -771,6 +828,9 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
     }
     if (cfg->patience_us <= 0 && !res->completed)
         violate(s, false, "the workload did not finish (%d requests pending at live nodes)",
+                (int)res->pending);
+    else if (cfg->patience_us > 0 && s->nheap == 0 && !s->failed && res->pending > 0)
+        violate(s, false, "nothing left to happen with %d requests pending at live nodes (deadlock)",
                 (int)res->pending);
     else if (cfg->patience_us > 0 && starved && longest > cfg->patience_us)
         violate(s, false, "node %d waited %.1f ms for the critical section and never got it",

@@ -1,0 +1,352 @@
+/* `distlab sim`, end to end: the binary as a child process, every output
+ * under a temporary directory. The simulator's own semantics are proven in
+ * check_sim.c; these prove the command around it: sweeps over seeds report
+ * safe/unsafe with the right exit status and the first bad seed, that seed
+ * replays into a run directory that report, check and trace read, a
+ * recording is byte-for-byte reproducible, and bad input is exit 2. */
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "tests/helpers.h"
+
+#define TCASE_TIMEOUT 120
+#define CMD_TIMEOUT   60.0
+
+static char *path_in(const char *dir, const char *name)
+{
+    char *p = NULL;
+    ck_assert(asprintf(&p, "%s/%s", dir, name) > 0);
+    return p;
+}
+
+static char *conf(const char *name)
+{
+    char *p = NULL;
+    ck_assert(asprintf(&p, "%s/conf/%s", h_srcdir(), name) > 0);
+    ck_assert_msg(h_exists(p), "%s is missing (set DISTLAB_SRCDIR)", p);
+    return p;
+}
+
+static void expect_exit(struct h_proc *p, int rc, int want)
+{
+    if (rc == want)
+        return;
+    char *out = h_out(p), *err = h_err(p);
+    ck_abort_msg("`%s` exited %d, expected %d; stdout:\n%.2000s\nstderr:\n%.2000s", p->what, rc,
+                 want, out, err);
+}
+
+static void expect_out(const struct h_proc *p, const char *text)
+{
+    char *out = h_out(p);
+    if (!strstr(out, text))
+        ck_abort_msg("`%s` did not print \"%s\"; stdout:\n%.3000s", p->what, text, out);
+    free(out);
+}
+
+/* ---- 1. a safe sweep ---- */
+
+START_TEST(test_default_safe)
+{
+    char *dir = h_tmpdir();
+    char *ini = conf("default.ini");
+    struct h_proc p;
+    expect_exit(&p, h_run(&p, dir, "sim", CMD_TIMEOUT, "sim", ini, "--seeds", "200", NULL), 0);
+    expect_out(&p, "200 schedules");
+    expect_out(&p, "safe and live");
+    expect_out(&p, "safety (mutual exclusion, counter, tokens): 0 violated");
+    char *out = h_out(&p);
+    ck_assert_msg(!strstr(out, "UNSAFE") && !strstr(out, "first: seed"), "%s", out);
+    free(out);
+    h_rmtree(dir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* ---- 2. an unsafe sweep, its first seed replayed ---- */
+
+/* The seed of the sweep's "first: seed N: ..." line. */
+static unsigned long long first_seed(const struct h_proc *p)
+{
+    char *out = h_out(p);
+    const char *f = strstr(out, "first: seed ");
+    ck_assert_msg(f != NULL, "`%s` printed no \"first: seed\" line:\n%.3000s", p->what, out);
+    char *end;
+    unsigned long long seed = strtoull(f + strlen("first: seed "), &end, 10);
+    ck_assert_msg(end != f + strlen("first: seed ") && *end == ':',
+                  "unreadable first-seed line: %.200s", f);
+    free(out);
+    return seed;
+}
+
+static int count_bin(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "%s is not a directory", dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        n += len > 4 && strcmp(e->d_name + len - 4, ".bin") == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+START_TEST(test_unsafe_replay)
+{
+    char *dir = h_tmpdir();
+    char *ini = conf("ricart-agrawala-pause.ini");
+    struct h_proc p;
+    expect_exit(&p, h_run(&p, dir, "sweep", CMD_TIMEOUT, "sim", ini, "--seeds", "300", NULL), 1);
+    expect_out(&p, "300 schedules");
+    expect_out(&p, "UNSAFE");
+    unsigned long long seed = first_seed(&p);
+    char seedtxt[32];
+    snprintf(seedtxt, sizeof seedtxt, "%llu", seed);
+
+    /* The replay: the same verdict, and a complete run directory. */
+    char *rundir = path_in(dir, "replay");
+    expect_exit(
+        &p,
+        h_run(&p, dir, "replay", CMD_TIMEOUT, "sim", ini, "--seed", seedtxt, "--out", rundir, NULL),
+        1);
+    expect_out(&p, "run directory: ");
+    static const char *const files[] = {"config.ini", "run.json", "report.json", "report.txt"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char *f = path_in(rundir, files[i]);
+        char *text = h_slurp(f);
+        ck_assert_msg(text && text[0], "%s is missing or empty", f);
+        free(text);
+        free(f);
+    }
+    char *trace = path_in(rundir, "trace");
+    ck_assert_int_ge(count_bin(trace), 4); /* one file per node at least */
+    free(trace);
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_int_eq(h_jint(run, "seed"), (long long)seed);
+    ck_assert(h_jbool(run, "simulated"));
+    ck_assert_str_eq(h_jstr(run, "algorithm"), "ricart_agrawala");
+    json_decref(run);
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert_msg(!h_jbool(rep, "safe"), "the replayed seed %llu reports safe", seed);
+    json_decref(rep);
+
+    /* `distlab check` agrees (exit 1: a property failed). */
+    expect_exit(&p, h_run(&p, dir, "check", CMD_TIMEOUT, "check", rundir, NULL), 1);
+    expect_out(&p, "FAIL mutual_exclusion");
+
+    /* `distlab trace`: JSON lines in time order (h_trace checks both), with
+     * the schedule's faults in it. */
+    json_t *tr = h_trace(dir, rundir);
+    ck_assert_int_gt((int)json_array_size(tr), 100);
+    ck_assert_int_eq(h_trace_count(tr, "pause", 2, -1), 1);
+    ck_assert_int_eq(h_trace_count(tr, "resume", 2, -1), 1);
+    ck_assert_int_gt(h_trace_count(tr, "enter", -1, -1), 0);
+    json_t *pause = h_trace_find(tr, "pause", 2);
+    ck_assert_int_eq(h_jint(pause, "t_us"), 300000); /* [fault.1] at = 300ms */
+    json_decref(tr);
+
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* ---- 3. determinism end to end ---- */
+
+static char *trace_text(const char *dir, const char *rundir, const char *tag)
+{
+    struct h_proc p;
+    expect_exit(&p, h_run(&p, dir, tag, CMD_TIMEOUT, "trace", rundir, NULL), 0);
+    char *out = h_out(&p);
+    ck_assert_msg(strlen(out) > 1000, "`%s` printed almost nothing", p.what);
+    return out;
+}
+
+START_TEST(test_record_twice_identical)
+{
+    char *dir = h_tmpdir();
+    char *ini = conf("ricart-agrawala-pause.ini");
+    char *a = path_in(dir, "a"), *b = path_in(dir, "b"), *c = path_in(dir, "c");
+    struct h_proc p;
+    /* Exit 0 or 1 (this schedule may be unsafe): what matters is the trace. */
+    int rc = h_run(&p, dir, "rec-a", CMD_TIMEOUT, "sim", ini, "--seed", "17", "--out", a, NULL);
+    ck_assert_msg(rc == 0 || rc == 1, "`%s` exited %d", p.what, rc);
+    int rc2 = h_run(&p, dir, "rec-b", CMD_TIMEOUT, "sim", ini, "--seed", "17", "--out", b, NULL);
+    ck_assert_int_eq(rc2, rc);
+    rc = h_run(&p, dir, "rec-c", CMD_TIMEOUT, "sim", ini, "--seed", "18", "--out", c, NULL);
+    ck_assert_msg(rc == 0 || rc == 1, "`%s` exited %d", p.what, rc);
+    char *ta = trace_text(dir, a, "trace-a"), *tb = trace_text(dir, b, "trace-b"),
+         *tc = trace_text(dir, c, "trace-c");
+    ck_assert_msg(strcmp(ta, tb) == 0, "seed 17 recorded twice gave different traces");
+    ck_assert_msg(strcmp(ta, tc) != 0, "seeds 17 and 18 gave the same trace");
+    /* The reports agree too, but for the directory they name. */
+    json_t *ra = h_json_in(a, "report.json"), *rb = h_json_in(b, "report.json");
+    const char *keys[] = {"safe", "cs_entries", "messages", "counter_final", "requests"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        ck_assert_msg(json_equal(h_jget(ra, keys[i]), h_jget(rb, keys[i])),
+                      "report.json %s differs between two recordings of seed 17", keys[i]);
+    json_decref(ra);
+    json_decref(rb);
+    free(ta);
+    free(tb);
+    free(tc);
+    h_rmtree(dir);
+    free(a);
+    free(b);
+    free(c);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* ---- 4. fencing decides the token ring's pause ---- */
+
+START_TEST(test_token_ring_fencing)
+{
+    char *dir = h_tmpdir();
+    char *ini = conf("token-ring-pause.ini");
+    struct h_proc p;
+    expect_exit(&p, h_run(&p, dir, "fenced", CMD_TIMEOUT, "sim", ini, "--seeds", "100", NULL), 0);
+    expect_out(&p, "safe and live");
+    expect_exit(&p,
+                h_run(&p, dir, "unfenced", CMD_TIMEOUT, "sim", ini, "--seeds", "100", "--set",
+                      "resource.fencing=false", NULL),
+                1);
+    expect_out(&p, "UNSAFE");
+    first_seed(&p);
+    h_rmtree(dir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* ---- 5. bad input ---- */
+
+static const char partition_ini[] =
+    "[cluster]\nname = part\nnodes = 5\nalgorithm = centralized\nduration = 2s\nseed = 3\n"
+    "failure_timeout = 50ms\n"
+    "[workload]\nrequests = 100\ncs_time = 1ms\nthink_time = 1ms\n"
+    "[fault.1]\nat = 10ms\naction = partition\ntarget = 1,2/3,4,5\n"
+    "[fault.2]\nat = 400ms\naction = heal\n";
+
+START_TEST(test_bad_input)
+{
+    char *dir = h_tmpdir();
+    struct h_proc p;
+    char *missing = path_in(dir, "no-such.ini");
+    expect_exit(&p, h_run(&p, dir, "missing", CMD_TIMEOUT, "sim", missing, NULL), 2);
+    char *ini = conf("default.ini");
+    expect_exit(&p, h_run(&p, dir, "zero", CMD_TIMEOUT, "sim", ini, "--seeds", "0", NULL), 2);
+    expect_exit(&p, h_run(&p, dir, "neg", CMD_TIMEOUT, "sim", ini, "--seed", "-3", NULL), 2);
+    expect_exit(&p, h_run(&p, dir, "noconf", CMD_TIMEOUT, "sim", NULL), 2);
+    char *out = path_in(dir, "out");
+    expect_exit(
+        &p, h_run(&p, dir, "both", CMD_TIMEOUT, "sim", ini, "--seeds", "5", "--out", out, NULL), 2);
+    ck_assert_msg(!h_exists(out), "a refused command wrote %s", out);
+    expect_exit(
+        &p, h_run(&p, dir, "badset", CMD_TIMEOUT, "sim", ini, "--set", "cluster.nodes=0", NULL), 2);
+
+    /* A partition is for the simulator only. */
+    char *part = h_write_ini(dir, "partition.ini", partition_ini);
+    int rc = h_run(&p, dir, "simpart", CMD_TIMEOUT, "sim", part, "--seeds", "20", NULL);
+    ck_assert_msg(rc == 0 || rc == 1, "`%s` exited %d (the partition was refused?)", p.what, rc);
+    expect_out(&p, "20 schedules");
+    char *rundir = path_in(dir, "partrun");
+    rc = h_run(&p, dir, "simpart1", CMD_TIMEOUT, "sim", part, "--seed", "3", "--out", rundir, NULL);
+    ck_assert_msg(rc == 0 || rc == 1, "`%s` exited %d", p.what, rc);
+    json_t *tr = h_trace(dir, rundir);
+    ck_assert_int_eq(h_trace_count(tr, "fault", 0, -1), 2);
+    ck_assert_msg(h_trace_count(tr, "drop", -1, -1) > 0, "the partition dropped nothing");
+    json_decref(tr);
+    char *realrun = path_in(dir, "real");
+    expect_exit(&p, h_run(&p, dir, "runpart", CMD_TIMEOUT, "run", part, "--out", realrun, NULL), 2);
+    char *err = h_err(&p);
+    ck_assert_msg(strstr(err, "distlab sim"), "`%s` did not point to distlab sim:\n%s", p.what,
+                  err);
+    free(err);
+    h_rmtree(dir);
+    free(realrun);
+    free(rundir);
+    free(part);
+    free(out);
+    free(ini);
+    free(missing);
+    free(dir);
+}
+END_TEST
+
+/* ---- 6. help, and --json ---- */
+
+START_TEST(test_help)
+{
+    char *dir = h_tmpdir();
+    struct h_proc p;
+    expect_exit(&p, h_run(&p, dir, "help", CMD_TIMEOUT, "sim", "--help", NULL), 0);
+    expect_out(&p, "usage: distlab sim");
+    expect_out(&p, "--seeds");
+    h_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(test_json_replay)
+{
+    char *dir = h_tmpdir();
+    char *ini = conf("default.ini");
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    expect_exit(&p,
+                h_run(&p, dir, "json", CMD_TIMEOUT, "sim", ini, "--seed", "42", "--out", rundir,
+                      "--json", NULL),
+                0);
+    json_t *rep = h_json_file(p.out);
+    ck_assert(h_jbool(rep, "safe"));
+    ck_assert(h_jbool(rep, "simulated"));
+    ck_assert_int_eq(h_jint(rep, "seed"), 42);
+    ck_assert_int_eq(h_jint(rep, "cs_entries"), 400); /* 4 clients x 100 requests */
+    ck_assert_double_eq(h_jnum(rep, "messages_per_cs"), 3.0);
+    const char *rd = h_jstr(rep, "run_dir");
+    ck_assert_msg(strstr(rd, "/run") != NULL, "run_dir %s", rd);
+    json_decref(rep);
+    expect_exit(&p, h_run(&p, dir, "check", CMD_TIMEOUT, "check", rundir, NULL), 0);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+static Suite *simcmd_suite(void)
+{
+    Suite *s = suite_create("simcmd");
+    TCase *tc = tcase_create("simcmd");
+    tcase_set_timeout(tc, TCASE_TIMEOUT);
+    tcase_add_unchecked_fixture(tc, h_root_setup, h_root_teardown);
+    tcase_add_test(tc, test_default_safe);
+    tcase_add_test(tc, test_unsafe_replay);
+    tcase_add_test(tc, test_record_twice_identical);
+    tcase_add_test(tc, test_token_ring_fencing);
+    tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_help);
+    tcase_add_test(tc, test_json_replay);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(simcmd_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
