@@ -1314,10 +1314,12 @@ int config_set(struct config *c, const char *assignment, char *err)
 /* --seed S: [cluster] seed, named as the option it came from. */
 static void set_seed_option(struct config *c, const char *seed, struct errbuf *eb)
 {
-    char loc[600];
+    char loc[600], value[520];
     snprintf(loc, sizeof loc, "--seed %.500s", seed);
+    snprintf(value, sizeof value, "%.500s", seed);
+    trim(value); /* as config_set would */
     const struct section_ref sec = {SEC_CLUSTER, -1};
-    set_key(c, &sec, keys[KEY_SEED].name, seed, CONFIG_ORIGIN_SET, loc, eb);
+    set_key(c, &sec, keys[KEY_SEED].name, value, CONFIG_ORIGIN_SET, loc, eb);
 }
 
 /* ---- validation ---- */
@@ -1566,33 +1568,86 @@ int config_validate(struct config *c, char *err)
     return config_validate_for(c, CONFIG_FOR_RUN, err);
 }
 
-int config_validate_for(struct config *c, int target, char *err)
+/* Does any node request the critical section? If not, say why, naming
+ * the key to change. Only for a configuration whose algorithm, nodes,
+ * coordinator and requesters are otherwise valid. */
+static void check_someone_requests(const struct config *c, const struct algo_ops *ops,
+                                   const bool *in, struct errbuf *eb)
+{
+    struct algo_env env;
+    memset(&env, 0, sizeof env);
+    env.n = c->nodes;
+    env.seed = c->seed;
+    env.coordinator = c->coordinator;
+    env.coordinator_competes = c->coordinator_competes;
+    env.groups = c->groups;
+    env.local_rounds = c->local_rounds;
+    int listed = 0;
+    for (int k = 1; k <= c->nodes; k++) {
+        if (!in[k])
+            continue;
+        listed++;
+        env.id = k;
+        if (ops->competes(&env, k))
+            return;
+    }
+    char loc[1100], why[160];
+    if (strcmp(c->algorithm, "centralized") == 0 && !c->coordinator_competes && listed == 1 &&
+        in[c->coordinator])
+        snprintf(why, sizeof why, "node %d is the coordinator and coordinator_competes is false",
+                 c->coordinator);
+    else
+        snprintf(why, sizeof why, "no node in requesters competes under algorithm %s",
+                 c->algorithm);
+    int k = c->origin[KEY_REQUESTERS] != CONFIG_ORIGIN_DEFAULT ? KEY_REQUESTERS
+                                                               : blame(c, KEY_NODES, KEY_ALGORITHM);
+    key_where(c, k, loc, sizeof loc);
+    err_add(eb, "%s: [%s] %s: no node would request the critical section (%s)", loc,
+            section_names[keys[k].section], keys[k].name, why);
+}
+
+/* config_validate_for, into an error buffer. */
+static void validate_into(struct config *c, int target, struct errbuf *eb)
 {
     bool sim_target = target == CONFIG_FOR_SIM;
-    char dummy[CONFIG_ERRLEN];
-    struct errbuf eb;
-    err_init(&eb, err ? err : dummy);
+    int errors_before = eb->count;
     char loc[1100], a[32], b[32];
 
     /* The parsers guarantee these for loaded values; a struct filled in by
      * hand gets the same answer. */
-    if (!algo_find(c->algorithm)) {
+    const struct algo_ops *ops = algo_find(c->algorithm);
+    if (!ops) {
         key_where(c, KEY_ALGORITHM, loc, sizeof loc);
         char avail[128];
         algorithms_available(avail, sizeof avail);
-        err_add(&eb,
+        err_add(eb,
                 "%s: [cluster] algorithm '%s' is not implemented in this version "
                 "(available: %s)",
                 loc, c->algorithm, avail);
     }
     if (c->nodes < 1 || c->nodes > CONFIG_MAX_NODES) {
         key_where(c, KEY_NODES, loc, sizeof loc);
-        err_add(&eb, "%s: [cluster] nodes: expected an integer from 1 to %d, got '%d'", loc,
+        err_add(eb, "%s: [cluster] nodes: expected an integer from 1 to %d, got '%d'", loc,
                 CONFIG_MAX_NODES, c->nodes);
     }
-    if (c->coordinator < 1 || c->coordinator > c->nodes) {
+    bool nodes_ok = c->nodes >= 1 && c->nodes <= CONFIG_MAX_NODES;
+    if (c->seed > (uint64_t)INT64_MAX) {
+        key_where(c, KEY_SEED, loc, sizeof loc);
+        err_add(eb, "%s: [cluster] seed: expected an integer from 0 to %" PRId64 ", got '%" PRIu64
+                    "'",
+                loc, INT64_MAX, c->seed);
+    }
+    if (c->failure_timeout_us < keys[KEY_FAILURE_TIMEOUT].min) {
+        char what[64];
+        key_where(c, KEY_FAILURE_TIMEOUT, loc, sizeof loc);
+        duration_format(c->failure_timeout_us, a, sizeof a);
+        err_add(eb, "%s: [cluster] failure_timeout: expected %s, got '%s'", loc,
+                duration_min_phrase(&keys[KEY_FAILURE_TIMEOUT], what, sizeof what), a);
+    }
+    bool coordinator_ok = c->coordinator >= 1 && c->coordinator <= c->nodes;
+    if (!coordinator_ok) {
         key_where(c, KEY_COORDINATOR, loc, sizeof loc);
-        err_add(&eb,
+        err_add(eb,
                 "%s: [centralized] coordinator: expected a node id from 1 to nodes (%d), "
                 "got '%d'",
                 loc, c->nodes, c->coordinator);
@@ -1604,14 +1659,14 @@ int config_validate_for(struct config *c, int target, char *err)
         if (k == KEY_ELECTION_MIN) {
             duration_format(c->election_timeout_max_us, a, sizeof a);
             duration_format(c->election_timeout_min_us, b, sizeof b);
-            err_add(&eb,
+            err_add(eb,
                     "%s: [raft] election_timeout_min: expected at most election_timeout_max (%s), "
                     "got '%s'",
                     loc, a, b);
         } else {
             duration_format(c->election_timeout_min_us, a, sizeof a);
             duration_format(c->election_timeout_max_us, b, sizeof b);
-            err_add(&eb,
+            err_add(eb,
                     "%s: [raft] election_timeout_max: expected at least election_timeout_min (%s), "
                     "got '%s'",
                     loc, a, b);
@@ -1625,13 +1680,13 @@ int config_validate_for(struct config *c, int target, char *err)
         if (k == KEY_HEARTBEAT) {
             duration_format(c->election_timeout_min_us, a, sizeof a);
             duration_format(c->heartbeat_us, b, sizeof b);
-            err_add(&eb,
+            err_add(eb,
                     "%s: [raft] heartbeat: expected less than election_timeout_min (%s), got '%s'",
                     loc, a, b);
         } else {
             duration_format(c->heartbeat_us, a, sizeof a);
             duration_format(c->election_timeout_min_us, b, sizeof b);
-            err_add(&eb,
+            err_add(eb,
                     "%s: [raft] election_timeout_min: expected more than heartbeat (%s), got '%s'",
                     loc, a, b);
         }
@@ -1647,47 +1702,108 @@ int config_validate_for(struct config *c, int target, char *err)
             continue;
         key_where(c, k, loc, sizeof loc);
         key_format(c, k, a, sizeof a);
-        err_add(&eb,
+        err_add(eb,
                 "%s: [network] %s = %s: network faults are not implemented for real runs in "
                 "this version (only 0 is accepted; `distlab sim` applies them)",
                 loc, keys[k].name, a);
     }
 
     for (int i = 0; i < c->nfaults; i++) {
-        int before = eb.count;
-        check_fault_complete(c, i, &eb);
-        if (eb.count == before)
-            check_fault(c, i, sim_target, &eb);
+        int before = eb->count;
+        check_fault_complete(c, i, eb);
+        if (eb->count == before)
+            check_fault(c, i, sim_target, eb);
     }
 
+    /* The default of 2 groups, on fewer nodes: as many groups as nodes.
+     * A number the user gave is theirs to fix. */
+    if (strcmp(c->algorithm, "two_level_ring") == 0 && c->groups > c->nodes && nodes_ok &&
+        c->origin[KEY_TWO_GROUPS] == CONFIG_ORIGIN_DEFAULT)
+        c->groups = c->nodes;
     if (strcmp(c->algorithm, "two_level_ring") == 0 && c->groups > c->nodes) {
         key_where(c, KEY_TWO_GROUPS, loc, sizeof loc);
-        err_add(&eb, "%s: [two_level_ring] groups: expected at most nodes (%d) groups, got '%d'",
+        err_add(eb, "%s: [two_level_ring] groups: expected at most nodes (%d) groups, got '%d'",
                 loc, c->nodes, c->groups);
     }
 
-    /* Node lists name nodes of this run. */
+    /* Node lists name nodes of this run (and index arrays of nodes + 1:
+     * not with a node count already reported as out of range). */
     bool in[CONFIG_MAX_NODES + 1];
-    if (config_node_list(c->requesters, c->nodes, in) < 0) {
+    bool requesters_ok = nodes_ok && config_node_list(c->requesters, c->nodes, in) == 0;
+    if (nodes_ok && !requesters_ok) {
         key_where(c, KEY_REQUESTERS, loc, sizeof loc);
-        err_add(&eb, "%s: [workload] requesters: expected all, or node ids from 1 to %d, got '%s'",
+        err_add(eb, "%s: [workload] requesters: expected all, or node ids from 1 to %d, got '%s'",
                 loc, c->nodes, c->requesters);
     }
     int64_t vals[CONFIG_MAX_NODES + 1];
-    if (config_node_values(c->initial_clock, c->nodes, vals) < 0) {
+    if (nodes_ok && config_node_values(c->initial_clock, c->nodes, vals) < 0) {
         key_where(c, KEY_INITIAL_CLOCK, loc, sizeof loc);
-        err_add(&eb,
+        err_add(eb,
                 "%s: [ricart_agrawala] initial_clock: expected node:value pairs with node ids "
                 "from 1 to %d, got '%s'",
                 loc, c->nodes, c->initial_clock);
     }
 
-    if (eb.count == 0)
+    /* A run with requests to make and nobody to make them would only wait
+     * out its duration. requests = 0 is a deliberate idle run. */
+    if (c->requests > 0 && ops && requesters_ok && coordinator_ok)
+        check_someone_requests(c, ops, in, eb);
+
+    if (eb->count == errors_before)
         sort_faults(c);
+}
+
+int config_validate_for(struct config *c, int target, char *err)
+{
+    char dummy[CONFIG_ERRLEN];
+    struct errbuf eb;
+    err_init(&eb, err ? err : dummy);
+    validate_into(c, target, &eb);
+    return err_finish(&eb);
+}
+
+int config_load_with_sets(struct config *c, const char *path, const char *const *sets,
+                          int nsets, const char *seed, int target, char *err)
+{
+    char dummy[CONFIG_ERRLEN];
+    struct errbuf eb;
+    err_init(&eb, err ? err : dummy);
+    /* Each stage only on what the one before left valid: overriding a file
+     * with errors, or validating a bad override, would report errors that
+     * are only echoes. Every --set is tried, so all bad ones show at once. */
+    load_file(c, path, &eb);
+    if (eb.count == 0) {
+        for (int i = 0; i < nsets && !eb.code; i++)
+            set_assignment(c, sets[i], &eb);
+        if (seed && !eb.code)
+            set_seed_option(c, seed, &eb);
+    }
+    if (eb.count == 0)
+        validate_into(c, target, &eb);
     return err_finish(&eb);
 }
 
 /* ---- writing ---- */
+
+/* The order of the sections in config_to_ini: the run, then each
+ * algorithm's own, then the rest. Every named section exactly once. */
+static const int ini_sections[] = {
+    SEC_CLUSTER,  SEC_WORKLOAD, SEC_CENTRALIZED, SEC_RICART, SEC_TOKEN_RING,
+    SEC_TWO_LEVEL, SEC_RESOURCE, SEC_RAFT,       SEC_NETWORK, SEC_SUPERVISOR,
+};
+_Static_assert(sizeof ini_sections / sizeof ini_sections[0] == SEC_LAST_NAMED,
+               "config_to_ini must write every section");
+
+/* Is key k the token_timeout of the algorithm being run, left at 0 (derived
+ * from the rest of the configuration)? */
+static bool derived_token_timeout(const struct config *c, int k)
+{
+    if (k == KEY_RING_TOKEN_TIMEOUT)
+        return strcmp(c->algorithm, "token_ring") == 0 && c->ring_token_timeout_us == 0;
+    if (k == KEY_TWO_TOKEN_TIMEOUT)
+        return strcmp(c->algorithm, "two_level_ring") == 0 && c->two_level_token_timeout_us == 0;
+    return false;
+}
 
 char *config_to_ini(const struct config *c)
 {
@@ -1699,14 +1815,21 @@ char *config_to_ini(const struct config *c)
     char v[sizeof ((struct fault_spec *)0)->target_text];
 
     fprintf(f, "; distlab: the resolved configuration (every key, defaults included)\n");
-    int section = SEC_NONE;
-    for (int k = 0; k < KEY_COUNT; k++) {
-        if (keys[k].section != section) {
-            section = keys[k].section;
-            fprintf(f, "%s[%s]\n", k ? "\n" : "", section_names[section]);
+    for (size_t s = 0; s < sizeof ini_sections / sizeof ini_sections[0]; s++) {
+        int section = ini_sections[s];
+        fprintf(f, "%s[%s]\n", s ? "\n" : "", section_names[section]);
+        for (int k = 0; k < KEY_COUNT; k++) {
+            if (keys[k].section != section)
+                continue;
+            key_format(c, k, v, sizeof v);
+            fprintf(f, "%s = %s", keys[k].name, v);
+            if (derived_token_timeout(c, k)) {
+                char d[32];
+                duration_format(config_token_timeout(c), d, sizeof d);
+                fprintf(f, " ; derived: %s for this run", d);
+            }
+            fputc('\n', f);
         }
-        key_format(c, k, v, sizeof v);
-        fprintf(f, "%s = %s\n", keys[k].name, v);
     }
     /* Numbered in their order here: once validated, the order of time. */
     for (int i = 0; i < c->nfaults; i++) {

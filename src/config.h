@@ -79,7 +79,7 @@ struct config {
     int nodes;
     char algorithm[32];
     int64_t duration_us;
-    uint64_t seed;
+    uint64_t seed;   /* 0..INT64_MAX, so it is itself as a signed 64-bit (JSON) */
     /* [workload] */
     int requests;
     int64_t cs_time_us;
@@ -102,7 +102,7 @@ struct config {
     bool coordinator_competes;
     int64_t election_timeout_us; /* Bully: wait this long for an answer */
     /* [cluster] failure detector: a peer silent this long is down */
-    int64_t failure_timeout_us;
+    int64_t failure_timeout_us; /* at least 5ms: checked every max(timeout/4, 1ms) */
     /* [token_ring] */
     int64_t ring_token_timeout_us; /* 0: derived */
     int64_t ring_idle_hold_us;     /* a holder that does not want the CS waits this long */
@@ -121,8 +121,8 @@ struct config {
     struct fault_spec faults[CONFIG_MAX_FAULTS];
     int nfaults;
     /* Where each key above came from (enum config_origin or a line of
-     * path), in the order config_to_ini writes the keys. Plain data: a copy
-     * of the struct keeps it. */
+     * path), in the order of config.c's key table. Plain data: a copy of
+     * the struct keeps it. */
     int origin[CONFIG_NKEYS];
 };
 
@@ -150,15 +150,26 @@ int config_set(struct config *c, const char *assignment, char *err);
 
 /* Cross-key checks, after loading and overrides: coordinator <= nodes, a
  * fault's node target <= nodes, a target that fits the algorithm, a fault
- * inside the duration, election_timeout_min <= max, features this version
- * does not have yet (named as such). Returns -EINVAL if any fails; if none
- * does, sorts the faults by time (stably). */
+ * inside the duration, election_timeout_min <= max, that some node requests
+ * the critical section when requests > 0, features this version does not
+ * have yet (named as such). A two_level_ring whose groups was never given
+ * and exceeds nodes gets groups = nodes. Returns -EINVAL if any fails; if
+ * none does, sorts the faults by time (stably). */
 int config_validate(struct config *c, char *err);
 
 /* What the configuration is validated for: a real run, or the simulator,
  * which also applies [network] settings and partition/heal faults. */
 enum config_target { CONFIG_FOR_RUN = 0, CONFIG_FOR_SIM };
 int config_validate_for(struct config *c, int target, char *err);
+
+/* The whole command-line path: config_load(path), then each of sets[0..nsets)
+ * as config_set, then seed (may be NULL; --seed S) as [cluster] seed, then
+ * config_validate_for(target). A stage runs only if the ones before found
+ * no error (every --set is tried, so all bad ones are reported). Returns 0,
+ * or a negative errno-style code with err (CONFIG_ERRLEN bytes, or NULL)
+ * filled as above; a bad seed reads "--seed S: [cluster] seed: ...". */
+int config_load_with_sets(struct config *c, const char *path, const char *const *sets,
+                          int nsets, const char *seed, int target, char *err);
 
 /* "1,2/3,4,5" -> group_of[k] (1-based groups; nodes not listed each get a
  * group of their own). Returns 0, or -EINVAL if malformed, a node is out
@@ -175,7 +186,10 @@ int64_t config_token_timeout(const struct config *c);
 int64_t config_idle_hold(const struct config *c);
 
 /* The resolved configuration as INI text (malloc'd), as written to
- * RUNDIR/config.ini; loading it again gives the same configuration. */
+ * RUNDIR/config.ini; loading it again gives the same configuration. Each
+ * section once: cluster, workload, centralized, ricart_agrawala, token_ring,
+ * two_level_ring, resource, raft, network, supervisor, then the faults. The
+ * running ring's token_timeout of 0 carries "; derived: VALUE for this run". */
 char *config_to_ini(const struct config *c);
 
 /* "150ms", "2s", "1.5s", "250us", "1min", "0" -> microseconds. -1 if bad. */

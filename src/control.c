@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,72 +33,98 @@ static bool run_matches(const struct shm_run *r, const char *which)
     return realpath(which, real) && strcmp(real, r->rundir) == 0;
 }
 
-int control_find_run(const char *which, struct shm_handle *h, bool writable)
+static const char *phase_name(int ph)
+{
+    static const char *const phases[] = {"starting", "running", "stopping", "done"};
+    return ph >= 0 && ph < (int)(sizeof phases / sizeof phases[0]) ? phases[ph] : "?";
+}
+
+struct run_ref {
+    uint32_t id;
+    int64_t start_real_us;
+};
+
+static int newest_first(const void *a, const void *b)
+{
+    const struct run_ref *x = a, *y = b;
+    if (x->start_real_us != y->start_real_us)
+        return x->start_real_us > y->start_real_us ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The live runs (of this build's segment version) that `which` names (NULL:
+ * all), newest first. Returns how many went to runs (up to cap). */
+static int live_runs(const char *which, struct run_ref *runs, int cap)
 {
     uint32_t ids[MAX_RUNS];
-    int n = shm_list_runs(ids, MAX_RUNS);
-    int64_t best_start = -1;
-    uint32_t best = 0;
-    int live = 0;
-    for (int i = 0; i < n; i++) {
+    int n = shm_list_runs(ids, MAX_RUNS), live = 0;
+    for (int i = 0; i < n && live < cap; i++) {
         char name[64];
         struct shm_handle t;
         shm_name(name, sizeof name, ids[i]);
         if (shm_attach(&t, name, false, NULL) < 0)
             continue;
-        bool ok = shm_run_alive(t.run) && (!which || run_matches(t.run, which));
-        if (ok) {
-            live++;
-            if (t.run->start_real_us > best_start) {
-                best_start = t.run->start_real_us;
-                best = ids[i];
-            }
-        }
+        if (shm_run_alive(t.run) && (!which || run_matches(t.run, which)))
+            runs[live++] = (struct run_ref){ids[i], t.run->start_real_us};
         shm_detach(&t);
     }
-    if (best_start < 0) {
+    qsort(runs, (size_t)live, sizeof runs[0], newest_first);
+    return live;
+}
+
+/* control_find_run for command `cmd` (named in the note about several
+ * runs). */
+static int find_run(const char *cmd, const char *which, struct shm_handle *h, bool writable)
+{
+    struct run_ref runs[MAX_RUNS];
+    int live = live_runs(which, runs, MAX_RUNS);
+    if (live == 0) {
         if (which)
-            fprintf(stderr, "distlab: no live run named '%s' (see `distlab status`)\n", which);
+            fprintf(stderr, "distlab: no live run named '%s' (see `distlab status --all`)\n",
+                    which);
         else
             fprintf(stderr, "distlab: no live run (start one with `distlab run CONFIG.ini`)\n");
         return -1;
     }
     char name[64], err[DL_ERRLEN];
-    shm_name(name, sizeof name, best);
+    shm_name(name, sizeof name, runs[0].id);
     if (shm_attach(h, name, writable, err) < 0) {
         fprintf(stderr, "distlab: %s\n", err);
         return -1;
     }
-    (void)live;
+    if (live > 1 && !which)
+        fprintf(stderr, "distlab: %d live runs; using the newest, %08x (%s); name one: distlab %s RUN\n",
+                live, runs[0].id, h->run->name, cmd);
+    else if (live > 1)
+        fprintf(stderr,
+                "distlab: %d live runs match '%s'; using the newest, %08x (%s); name one by its "
+                "id or directory (distlab status --all lists them)\n",
+                live, which, runs[0].id, h->run->rundir);
     return 0;
 }
 
-bool control_is_run(const char *arg)
+int control_find_run(const char *which, struct shm_handle *h, bool writable)
 {
-    struct shm_handle h;
-    uint32_t ids[MAX_RUNS];
-    int n = shm_list_runs(ids, MAX_RUNS);
-    for (int i = 0; i < n; i++) {
-        char name[64];
-        shm_name(name, sizeof name, ids[i]);
-        if (shm_attach(&h, name, false, NULL) < 0)
-            continue;
-        bool m = run_matches(h.run, arg);
-        shm_detach(&h);
-        if (m)
-            return true;
-    }
-    return false;
+    return find_run("status", which, h, writable);
 }
 
 /* ---- status ---- */
 
-static json_t *status_json(const struct shm_run *r)
+/* What identifies a run: the head of `status --json`, an element of
+ * `status --all --json`. */
+static json_t *run_json(const struct shm_run *r)
 {
     char id[16];
     snprintf(id, sizeof id, "%08x", r->run_id);
-    static const char *const phases[] = {"starting", "running", "stopping", "done"};
-    int ph = atomic_load(&r->phase);
+    int64_t t = dl_mono_us() - r->start_mono_us;
+    return json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:f}", "run_id", id, "name", r->name,
+                     "algorithm", r->algorithm, "nodes", (int)r->n, "phase",
+                     phase_name(atomic_load(&r->phase)), "run_dir", r->rundir, "elapsed_s",
+                     (double)t / 1e6);
+}
+
+static json_t *status_json(const struct shm_run *r)
+{
     json_t *nodes = json_array();
     for (uint32_t k = 1; k <= r->n; k++) {
         const struct shm_node *sn = &r->node[k];
@@ -119,25 +144,35 @@ static json_t *status_json(const struct shm_run *r)
                       (json_int_t)atomic_load(&sn->cnt[CNT_MALFORMED]), "workload_done",
                       atomic_load(&sn->workload_done) != 0));
     }
-    int64_t t = dl_mono_us() - r->start_mono_us;
-    return json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:f, s:i, s:I, s:I, s:o}", "run_id", id,
-                     "name", r->name, "algorithm", r->algorithm, "nodes", (int)r->n, "phase",
-                     ph >= 0 && ph < 4 ? phases[ph] : "?", "run_dir", r->rundir, "elapsed_s",
-                     (double)t / 1e6, "occupant", SHM_HOLDER_NODE(atomic_load(&r->res.holder)), "counter",
-                     (json_int_t)atomic_load(&r->res.counter), "violations",
-                     (json_int_t)atomic_load(&r->res.violations), "nodes_table", nodes);
+    json_t *o = run_json(r);
+    json_object_set_new(o, "occupant",
+                        json_integer(SHM_HOLDER_NODE(atomic_load(&r->res.holder))));
+    json_object_set_new(o, "counter", json_integer((json_int_t)atomic_load(&r->res.counter)));
+    json_object_set_new(o, "violations",
+                        json_integer((json_int_t)atomic_load(&r->res.violations)));
+    json_object_set_new(o, "nodes_table", nodes);
+    return o;
+}
+
+/* One line per run: the head of `status`, a line of `status --all`. */
+static void run_line(const struct shm_run *r, FILE *f)
+{
+    fprintf(f, "run %08x  %s  %s, %u nodes, %s, %.1fs  (%s)\n", r->run_id, r->name,
+            r->algorithm, r->n, phase_name(atomic_load(&r->phase)),
+            (double)(dl_mono_us() - r->start_mono_us) / 1e6, r->rundir);
 }
 
 static void status_text(const struct shm_run *r, FILE *f)
 {
-    static const char *const phases[] = {"starting", "running", "stopping", "done"};
-    int ph = atomic_load(&r->phase);
-    fprintf(f, "run %08x  %s  %s, %u nodes, %s, %.1fs  (%s)\n", r->run_id, r->name,
-            r->algorithm, r->n, ph >= 0 && ph < 4 ? phases[ph] : "?",
-            (double)(dl_mono_us() - r->start_mono_us) / 1e6, r->rundir);
+    run_line(r, f);
     int occ = SHM_HOLDER_NODE(atomic_load(&r->res.holder));
-    fprintf(f, "critical section: %s%d  counter %lld  violations %llu\n",
-            occ ? "node " : "free", occ ? occ : 0, (long long)atomic_load(&r->res.counter),
+    char cs[32];
+    if (occ)
+        snprintf(cs, sizeof cs, "node %d", occ);
+    else
+        snprintf(cs, sizeof cs, "free");
+    fprintf(f, "critical section: %s  counter %lld  violations %llu\n", cs,
+            (long long)atomic_load(&r->res.counter),
             (unsigned long long)atomic_load(&r->res.violations));
     fprintf(f, "%4s %8s %-8s %-12s %6s %4s %7s %9s %9s %6s %7s %5s\n", "node", "pid", "state",
             "role", "term", "inc", "cs_done", "sent", "recv", "qfull", "backlog", "bad");
@@ -156,19 +191,57 @@ static void status_text(const struct shm_run *r, FILE *f)
     }
 }
 
+/* `status --all [RUN]`: every live run (that RUN names), newest first, one
+ * line each or a JSON array. */
+static void status_all(const char *which, bool json, bool watch)
+{
+    struct run_ref runs[MAX_RUNS];
+    int live = live_runs(which, runs, MAX_RUNS);
+    json_t *arr = json ? json_array() : NULL;
+    if (!json && watch)
+        fputs("\033[H\033[2J", stdout);
+    if (!json && live == 0) {
+        if (which)
+            printf("no live run named '%s'\n", which);
+        else
+            printf("no live run\n");
+    }
+    for (int i = 0; i < live; i++) {
+        char name[64];
+        struct shm_handle t;
+        shm_name(name, sizeof name, runs[i].id);
+        if (shm_attach(&t, name, false, NULL) < 0)
+            continue; /* ended meanwhile */
+        if (json)
+            json_array_append_new(arr, run_json(t.run));
+        else
+            run_line(t.run, stdout);
+        shm_detach(&t);
+    }
+    if (json) {
+        json_dumpf(arr, stdout, watch ? JSON_COMPACT : JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(arr);
+    }
+    fflush(stdout);
+}
+
 int cmd_status(int argc, char **argv)
 {
-    bool watch = false, json = false;
+    bool watch = false, json = false, all = false;
     static const struct option opts[] = {
         {"watch", no_argument, NULL, 'w'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"all", no_argument, NULL, 'a'},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "wjh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "wjah", opts, NULL)) != -1) {
         if (c == 'w')
             watch = true;
         else if (c == 'j')
             json = true;
+        else if (c == 'a')
+            all = true;
         else if (c == 'h') {
             cli_usage("status", stdout);
             return 0;
@@ -182,8 +255,16 @@ int cmd_status(int argc, char **argv)
         return 2;
     }
     const char *which = optind < argc ? argv[optind] : NULL;
+    struct timespec refresh = {.tv_sec = 0, .tv_nsec = 500 * 1000000L};
+    if (all) {
+        /* --watch: until interrupted (runs come and go). */
+        do {
+            status_all(which, json, watch);
+        } while (watch && nanosleep(&refresh, NULL) == 0);
+        return 0;
+    }
     struct shm_handle h;
-    if (control_find_run(which, &h, false) < 0)
+    if (find_run("status", which, &h, false) < 0)
         return 1;
     for (;;) {
         if (json) {
@@ -199,8 +280,7 @@ int cmd_status(int argc, char **argv)
         fflush(stdout);
         if (!watch || !shm_run_alive(h.run))
             break;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 500 * 1000000L};
-        nanosleep(&ts, NULL); /* a display refresh, not a wait for an event */
+        nanosleep(&refresh, NULL); /* a display refresh, not a wait for an event */
     }
     shm_detach(&h);
     return 0;
@@ -239,16 +319,13 @@ static int pick_node(const char *cmd, int argc, char **argv, struct shm_handle *
         cli_usage(cmd, stderr);
         return -2;
     }
-    if (control_find_run(which, h, writable) < 0)
+    if (find_run(cmd, which, h, writable) < 0)
         return -1;
     int role = role_flag(sel);
     if (role >= 0) {
-        for (uint32_t k = 1; k <= h->run->n; k++) {
-            const struct shm_node *sn = &h->run->node[k];
-            int st = atomic_load(&sn->state);
-            if ((st == NODE_UP || st == NODE_PAUSED) && atomic_load(&sn->role) == role)
-                return (int)k;
-        }
+        int k = shm_find_role(h->run, role);
+        if (k)
+            return k;
         fprintf(stderr, "distlab: no live node is %s now\n", algo_role_name(role));
         shm_detach(h);
         return -1;
@@ -321,48 +398,64 @@ int cmd_resume(int argc, char **argv) { return signal_node("resume", SIGCONT, ar
 
 /* ---- clean ---- */
 
-static bool stale_invalid(uint32_t id)
-{
-    /* A segment without a valid header: stale unless it is being created
-     * right now (the header is written microseconds after creation). */
-    char path[64];
-    snprintf(path, sizeof path, "/dev/shm/" SHM_PREFIX "%08x", id);
-    struct stat st;
-    if (stat(path, &st) < 0)
-        return false;
-    return time(NULL) - st.st_mtime > 10;
-}
+/* A run's IPC objects are removed only when its launcher is gone. Liveness
+ * comes from the layout-stable prefix (struct shm_prefix), so a live run of
+ * another build (another SHM_VERSION or size, which shm_attach rejects) is
+ * never taken for a stale one. A segment without the magic is stale only
+ * when older than this: the launcher writes the header microseconds after
+ * creating it. */
+#define CLEAN_NO_MAGIC_AGE_S 10
 
 int control_clean(bool verbose)
 {
     uint32_t ids[MAX_RUNS];
     int n = shm_list_runs(ids, MAX_RUNS);
     int removed = 0;
+    uid_t me = geteuid();
     for (int i = 0; i < n; i++) {
-        char name[64];
-        struct shm_handle h;
-        shm_name(name, sizeof name, ids[i]);
-        int nq = -1;
-        if (shm_attach(&h, name, false, NULL) == 0) {
-            bool alive = shm_run_alive(h.run);
-            nq = (int)h.run->n + 1;
-            shm_detach(&h);
-            if (alive)
-                continue;
-        } else if (!stale_invalid(ids[i])) {
+        uint32_t id = ids[i], uid = 0;
+        struct shm_prefix p;
+        int64_t mtime = 0;
+        int rc = shm_read_prefix(id, &p, &mtime, &uid);
+        if (rc == -ENOENT)
+            continue; /* gone meanwhile */
+        if (rc == -EACCES || rc == -EPERM || (rc >= 0 && me != 0 && uid != (uint32_t)me)) {
+            fprintf(stderr, "distlab clean: not yours: /dev/shm/" SHM_PREFIX "%08x, skipped\n",
+                    id);
             continue;
         }
-        /* Unknown size: try every queue number a run can have. */
-        if (nq < 0)
-            nq = DL_MAX_NODES + 1;
+        if (rc < 0) {
+            fprintf(stderr, "distlab clean: /dev/shm/" SHM_PREFIX "%08x: %s, skipped\n", id,
+                    strerror(-rc));
+            continue;
+        }
+        int nq;
+        if (rc == 1) {
+            if (proc_alive(p.launcher_pid, p.launcher_start))
+                continue; /* live, whatever its version */
+            nq = (p.n >= 1 && p.n <= DL_MAX_NODES ? (int)p.n : DL_MAX_NODES) + 1;
+        } else {
+            if ((int64_t)time(NULL) - mtime <= CLEAN_NO_MAGIC_AGE_S)
+                continue; /* perhaps being created right now */
+            nq = DL_MAX_NODES + 1; /* unknown size: every queue a run can have */
+        }
+        /* The queues first: a queue never outlives its segment (ipc/shm.h). */
         int q = 0;
         for (int k = 0; k < nq; k++)
-            if (mq_unlink_queue(ids[i], k) == 0)
+            if (mq_unlink_queue(id, k) == 0)
                 q++;
-        shm_unlink_run(ids[i]);
-        removed++;
-        if (verbose)
-            printf("removed stale run %08x (%d queues and its shared memory)\n", ids[i], q);
+        int e = shm_unlink_run(id);
+        if (e == 0) {
+            removed++;
+            if (verbose)
+                printf("removed stale run %08x (%d queues and its shared memory)\n", id, q);
+        } else if (e == -EACCES || e == -EPERM) {
+            fprintf(stderr, "distlab clean: not yours: /dev/shm/" SHM_PREFIX "%08x, skipped\n",
+                    id);
+        } else if (e != -ENOENT) {
+            fprintf(stderr, "distlab clean: cannot remove /dev/shm/" SHM_PREFIX "%08x: %s\n", id,
+                    strerror(-e));
+        }
     }
     return removed;
 }

@@ -9,15 +9,16 @@
 
 #include "ipc/shm.h"
 
-/* Attach (read-only unless writable) the run named by `which` (NULL: the
- * newest live run). Returns 0 or -1 with a message on stderr. */
+/* Attach (read-only unless writable) the run named by `which` (NULL: any).
+ * When several live runs qualify, the newest is used and a note on stderr
+ * says so. Returns 0 or -1 with a message on stderr. */
 int control_find_run(const char *which, struct shm_handle *h, bool writable);
 
-/* Does `arg` name a live run (rather than a node)? */
-bool control_is_run(const char *arg);
-
-/* Remove the IPC objects of every run whose launcher is gone; print what was
- * removed to f when verbose. Returns the number of runs removed. */
+/* Remove the IPC objects of every run whose launcher is gone (read from the
+ * segment's layout-stable prefix, so whatever its version; a segment
+ * without a header only when older than 10 s); never another user's (a note
+ * on stderr). Print what was removed to stdout when verbose. Returns the
+ * number of runs removed. */
 int control_clean(bool verbose);
 
 #endif

@@ -156,20 +156,8 @@ static int cmd_run(int argc, char **argv)
         return 2;
     }
     int code = 2;
-    config_defaults(cfg);
     err[0] = '\0';
-    if (config_load(cfg, argv[optind], err) < 0)
-        goto bad;
-    for (int i = 0; i < nsets; i++)
-        if (config_set(cfg, sets[i], err) < 0)
-            goto bad;
-    if (seed) {
-        char assign[128];
-        snprintf(assign, sizeof assign, "cluster.seed=%s", seed);
-        if (config_set(cfg, assign, err) < 0)
-            goto bad;
-    }
-    if (config_validate(cfg, err) < 0)
+    if (config_load_with_sets(cfg, argv[optind], sets, nsets, seed, CONFIG_FOR_RUN, err) < 0)
         goto bad;
     code = launcher_run(cfg, &ro);
     free(cfg);

@@ -386,8 +386,9 @@ int cmd_sim(int argc, char **argv)
         case 'S':
             errno = 0;
             seed = strtoull(optarg, &end, 10);
-            if (*end || errno || optarg[0] == '-') {
-                fprintf(stderr, "distlab sim: --seed: expected an unsigned integer\n");
+            if (*end || errno || optarg[0] == '-' || seed > INT64_MAX) {
+                fprintf(stderr, "distlab sim: --seed: expected an integer from 0 to "
+                                "9223372036854775807\n");
                 return 2;
             }
             have_seed = true;
@@ -418,14 +419,8 @@ int cmd_sim(int argc, char **argv)
     int code = 2;
     if (!c || !err)
         goto out;
-    config_defaults(c);
     err[0] = '\0';
-    if (config_load(c, argv[optind], err) < 0)
-        goto bad;
-    for (int i = 0; i < nsets; i++)
-        if (config_set(c, sets[i], err) < 0)
-            goto bad;
-    if (config_validate_for(c, CONFIG_FOR_SIM, err) < 0)
+    if (config_load_with_sets(c, argv[optind], sets, nsets, NULL, CONFIG_FOR_SIM, err) < 0)
         goto bad;
     uint64_t base = have_seed ? seed : c->seed;
     if (out || (have_seed && seeds < 0))

@@ -95,6 +95,17 @@ static void assert_same_config(const struct config *a, const struct config *b)
     ck_assert_int_eq(a->restart_delay_us, b->restart_delay_us);
     ck_assert_int_eq(a->coordinator, b->coordinator);
     ck_assert_int_eq(a->coordinator_competes, b->coordinator_competes);
+    ck_assert_int_eq(a->election_timeout_us, b->election_timeout_us);
+    ck_assert_int_eq(a->failure_timeout_us, b->failure_timeout_us);
+    ck_assert_int_eq(a->ring_token_timeout_us, b->ring_token_timeout_us);
+    ck_assert_int_eq(a->ring_idle_hold_us, b->ring_idle_hold_us);
+    ck_assert_int_eq(a->groups, b->groups);
+    ck_assert_int_eq(a->local_rounds, b->local_rounds);
+    ck_assert_int_eq(a->two_level_token_timeout_us, b->two_level_token_timeout_us);
+    ck_assert_int_eq(a->two_level_idle_hold_us, b->two_level_idle_hold_us);
+    ck_assert_int_eq(a->fencing, b->fencing);
+    ck_assert_str_eq(a->requesters, b->requesters);
+    ck_assert_str_eq(a->initial_clock, b->initial_clock);
     ck_assert_int_eq(a->nfaults, b->nfaults);
     for (int i = 0; i < a->nfaults; i++) {
         ck_assert_int_eq(a->faults[i].at_us, b->faults[i].at_us);
@@ -224,7 +235,7 @@ START_TEST(test_full_file)
         "nodes = 3          ; inline comment\n"
         "algorithm = centralized\n"
         "duration = 10s\n"
-        "seed = 18446744073709551615\n"
+        "seed = 9223372036854775807\n"
         "\n"
         "[workload]\n"
         "requests = 0\n"
@@ -263,7 +274,7 @@ START_TEST(test_full_file)
     ck_assert_str_eq(c.name, "cent-3");
     ck_assert_int_eq(c.nodes, 3);
     ck_assert_int_eq(c.duration_us, 10000000);
-    ck_assert_uint_eq(c.seed, UINT64_MAX);
+    ck_assert_uint_eq(c.seed, (uint64_t)INT64_MAX);
     ck_assert_int_eq(c.requests, 0);
     ck_assert_int_eq(c.cs_time_us, 250);
     ck_assert_int_eq(c.think_time_us, 1500);
@@ -431,11 +442,11 @@ END_TEST
 START_TEST(test_err_negative_number)
 {
     expect_load_error("[workload]\nrequests = -3\n", 2,
-                      "[workload] requests: expected an integer >= 0, got '-3'");
+                      "[workload] requests: expected an integer from 0 to 2147483647, got '-3'");
     expect_load_error("[workload]\nrate = -1\n", 2,
                       "[workload] rate: expected a number >= 0, got '-1'");
     expect_load_error("[cluster]\nseed = -1\n", 2,
-                      "[cluster] seed: expected an integer from 0 to 18446744073709551615, "
+                      "[cluster] seed: expected an integer from 0 to 9223372036854775807, "
                       "got '-1'");
 }
 END_TEST
@@ -975,6 +986,246 @@ START_TEST(test_origin_markers)
 }
 END_TEST
 
+
+/* ---- seeds, ranges, minimums ---- */
+
+START_TEST(test_seed_range)
+{
+    /* JSON carries a seed as a signed 64-bit integer: INT64_MAX is the most. */
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_msg(load_text(&c, "[cluster]\nseed = 9223372036854775807\n", err) == 0, "%s", err);
+    ck_assert_uint_eq(c.seed, (uint64_t)INT64_MAX);
+    ck_assert_msg(load_text(&c, "[cluster]\nseed = 0\n", err) == 0, "%s", err);
+    ck_assert_uint_eq(c.seed, 0);
+    expect_load_error("[cluster]\nseed = 9223372036854775808\n", 2,
+                      "[cluster] seed: expected an integer from 0 to 9223372036854775807, "
+                      "got '9223372036854775808'");
+    expect_load_error("[cluster]\nseed = 18446744073709551615\n", 2,
+                      "[cluster] seed: expected an integer from 0 to 9223372036854775807, "
+                      "got '18446744073709551615'");
+    expect_load_error("[cluster]\nseed = -0\n", 2,
+                      "[cluster] seed: expected an integer from 0 to 9223372036854775807, "
+                      "got '-0'");
+    config_defaults(&c);
+    ck_assert_int_eq(config_set(&c, "cluster.seed=9223372036854775808", err), -EINVAL);
+    ck_assert_str_eq(err, "--set cluster.seed=9223372036854775808: [cluster] seed: expected an "
+                          "integer from 0 to 9223372036854775807, got '9223372036854775808'");
+    ck_assert_uint_eq(c.seed, 1);
+    /* A struct filled in by hand gets the same answer from validation. */
+    c.seed = (uint64_t)INT64_MAX + 1;
+    ck_assert_int_eq(config_validate(&c, err), -EINVAL);
+    ck_assert_str_eq(err, "(default): [cluster] seed: expected an integer from 0 to "
+                          "9223372036854775807, got '9223372036854775808'");
+}
+END_TEST
+
+START_TEST(test_int_max_range_message)
+{
+    expect_load_error("[workload]\nrequests = 9999999999999\n", 2,
+                      "[workload] requests: expected an integer from 0 to 2147483647, "
+                      "got '9999999999999'");
+    expect_load_error("[workload]\nrequests = 2147483648\n", 2,
+                      "[workload] requests: expected an integer from 0 to 2147483647, "
+                      "got '2147483648'");
+}
+END_TEST
+
+START_TEST(test_failure_timeout_minimum)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_msg(load_text(&c, "[cluster]\nfailure_timeout = 5ms\n", err) == 0, "%s", err);
+    ck_assert_int_eq(c.failure_timeout_us, 5000);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    expect_load_error("[cluster]\nfailure_timeout = 4ms\n", 2,
+                      "[cluster] failure_timeout: expected a duration of at least 5ms, "
+                      "got '4ms'");
+    expect_load_error("[cluster]\nfailure_timeout = 4999us\n", 2,
+                      "[cluster] failure_timeout: expected a duration of at least 5ms, "
+                      "got '4999us'");
+    expect_load_error("[cluster]\nfailure_timeout = 0\n", 2,
+                      "[cluster] failure_timeout: expected a duration of at least 5ms, got '0'");
+    config_defaults(&c);
+    ck_assert_int_eq(config_set(&c, "cluster.failure_timeout=1ms", err), -EINVAL);
+    ck_assert_str_eq(err, "--set cluster.failure_timeout=1ms: [cluster] failure_timeout: "
+                          "expected a duration of at least 5ms, got '1ms'");
+    ck_assert_int_eq(c.failure_timeout_us, 200000);
+    /* Other durations keep "> 0". */
+    expect_load_error("[centralized]\nelection_timeout = 0\n", 2,
+                      "[centralized] election_timeout: expected a duration > 0, got '0'");
+    /* By hand. */
+    config_defaults(&c);
+    c.failure_timeout_us = 4000;
+    ck_assert_int_eq(config_validate(&c, err), -EINVAL);
+    ck_assert_str_eq(err, "(default): [cluster] failure_timeout: expected a duration of at "
+                          "least 5ms, got '4ms'");
+}
+END_TEST
+
+/* ---- two_level_ring groups ---- */
+
+START_TEST(test_groups_default_fits_nodes)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    if (!algo_find("two_level_ring"))
+        return;
+    /* Not given: as many groups as nodes, silently. */
+    ck_assert_int_eq(load_text(&c, "[cluster]\nnodes = 1\nalgorithm = two_level_ring\n", err), 0);
+    ck_assert_int_eq(c.groups, 2);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    ck_assert_str_eq(err, "");
+    ck_assert_int_eq(c.groups, 1);
+    /* Enough nodes: the default stays. */
+    ck_assert_int_eq(load_text(&c, "[cluster]\nnodes = 3\nalgorithm = two_level_ring\n", err), 0);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    ck_assert_int_eq(c.groups, 2);
+    /* Given: the user's number, the same error as before. */
+    expect_validate_error("[cluster]\nnodes = 1\nalgorithm = two_level_ring\n"
+                          "[two_level_ring]\ngroups = 2\n",
+                          5, "[two_level_ring] groups: expected at most nodes (1) groups, got '2'");
+    config_defaults(&c);
+    ck_assert_int_eq(config_set(&c, "cluster.algorithm=two_level_ring", err), 0);
+    ck_assert_int_eq(config_set(&c, "cluster.nodes=2", err), 0);
+    ck_assert_int_eq(config_set(&c, "two_level_ring.groups=3", err), 0);
+    ck_assert_int_eq(config_validate(&c, err), -EINVAL);
+    ck_assert_str_eq(err, "--set two_level_ring.groups=3: [two_level_ring] groups: expected at "
+                          "most nodes (2) groups, got '3'");
+}
+END_TEST
+
+/* ---- somebody must request ---- */
+
+START_TEST(test_validate_nobody_requests)
+{
+    /* Centralized on one node: the only node is the coordinator. */
+    expect_validate_error("[cluster]\nnodes = 1\n", 2,
+                          "[cluster] nodes: no node would request the critical section (node 1 "
+                          "is the coordinator and coordinator_competes is false)");
+    /* Only the coordinator listed: requesters is what to change. */
+    expect_validate_error("[cluster]\nnodes = 5\n[workload]\nrequesters = 1\n"
+                          "[centralized]\ncoordinator_competes = false\n",
+                          4,
+                          "[workload] requesters: no node would request the critical section "
+                          "(node 1 is the coordinator and coordinator_competes is false)");
+    expect_validate_error("[centralized]\ncoordinator = 3\n[workload]\nrequesters = 3\n", 4,
+                          "[workload] requesters: no node would request the critical section "
+                          "(node 3 is the coordinator and coordinator_competes is false)");
+    /* Only the algorithm given (nodes from --set): the one the user set. */
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_int_eq(load_text(&c, "[cluster]\nalgorithm = centralized\n", err), 0);
+    ck_assert_int_eq(config_set(&c, "cluster.nodes=1", err), 0);
+    ck_assert_int_eq(config_validate(&c, err), -EINVAL);
+    ck_assert_str_eq(err, "--set cluster.nodes=1: [cluster] nodes: no node would request the "
+                          "critical section (node 1 is the coordinator and coordinator_competes "
+                          "is false)");
+    ck_assert_int_eq(load_text(&c, "[workload]\nrequests = 5\n[cluster]\nalgorithm = centralized\n",
+                               err),
+                     0);
+    c.nodes = 1; /* by hand: the algorithm is the key the user gave */
+    ck_assert_int_eq(config_validate(&c, err), -EINVAL);
+    ck_assert_str_eq(err, at_tmp(4, "[cluster] algorithm: no node would request the critical "
+                                    "section (node 1 is the coordinator and "
+                                    "coordinator_competes is false)"));
+
+    /* Fine: the coordinator competes, someone else requests, or nothing is
+     * to be requested at all (an idle run). */
+    ck_assert_int_eq(
+        load_text(&c, "[cluster]\nnodes = 1\n[centralized]\ncoordinator_competes = true\n", err),
+        0);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    ck_assert_int_eq(load_text(&c, "[workload]\nrequesters = 1,2\n", err), 0);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    ck_assert_int_eq(load_text(&c, "[cluster]\nnodes = 1\n[workload]\nrequests = 0\n", err), 0);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    if (algo_find("ricart_agrawala")) {
+        ck_assert_int_eq(
+            load_text(&c, "[cluster]\nnodes = 1\nalgorithm = ricart_agrawala\n", err), 0);
+        ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    }
+    if (algo_find("token_ring")) {
+        ck_assert_int_eq(load_text(&c, "[cluster]\nnodes = 1\nalgorithm = token_ring\n", err), 0);
+        ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    }
+    /* The same check for the simulator. */
+    ck_assert_int_eq(load_text(&c, "[cluster]\nnodes = 1\n", err), 0);
+    ck_assert_int_eq(config_validate_for(&c, CONFIG_FOR_SIM, err), -EINVAL);
+    ck_assert_str_eq(err, at_tmp(2, "[cluster] nodes: no node would request the critical section "
+                                    "(node 1 is the coordinator and coordinator_competes is "
+                                    "false)"));
+}
+END_TEST
+
+/* ---- config_load_with_sets ---- */
+
+START_TEST(test_load_with_sets)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    write_tmp("[cluster]\nnodes = 3\nseed = 5\n[network]\njitter = 2ms\n");
+    const char *const sets[] = {"cluster.nodes=4", "workload.requests=7", "cluster.seed=6"};
+
+    /* The file, then each --set in order, then --seed over both. */
+    ck_assert_msg(config_load_with_sets(&c, tmp_path, sets, 3, "99", CONFIG_FOR_SIM, err) == 0,
+                  "%s", err);
+    ck_assert_str_eq(err, "");
+    ck_assert_str_eq(c.path, tmp_path);
+    ck_assert_int_eq(c.nodes, 4);
+    ck_assert_int_eq(c.requests, 7);
+    ck_assert_uint_eq(c.seed, 99);
+    ck_assert_int_eq(c.jitter_us, 2000);
+    /* No --seed: the file's, or the last --set's. */
+    ck_assert_int_eq(config_load_with_sets(&c, tmp_path, sets, 2, NULL, CONFIG_FOR_SIM, err), 0);
+    ck_assert_uint_eq(c.seed, 5);
+    ck_assert_int_eq(config_load_with_sets(&c, tmp_path, sets, 3, NULL, CONFIG_FOR_SIM, NULL), 0);
+    ck_assert_uint_eq(c.seed, 6);
+    ck_assert_int_eq(config_load_with_sets(&c, tmp_path, NULL, 0, " 7 ", CONFIG_FOR_SIM, err), 0);
+    ck_assert_uint_eq(c.seed, 7);
+
+    /* Validated for the target: jitter is for the simulator only. */
+    ck_assert_int_eq(config_load_with_sets(&c, tmp_path, sets, 3, NULL, CONFIG_FOR_RUN, err),
+                     -EINVAL);
+    ck_assert_str_eq(err, at_tmp(5, "[network] jitter = 2ms: network faults are not implemented "
+                                    "for real runs in this version (only 0 is accepted; "
+                                    "`distlab sim` applies them)"));
+
+    /* A bad --seed names itself; every bad --set is reported, in order. */
+    ck_assert_int_eq(config_load_with_sets(&c, tmp_path, NULL, 0, "-1", CONFIG_FOR_SIM, err),
+                     -EINVAL);
+    ck_assert_str_eq(err, "--seed -1: [cluster] seed: expected an integer from 0 to "
+                          "9223372036854775807, got '-1'");
+    const char *const bad[] = {"cluster.nodes=0", "workload.requests=5", "raft.fsync=maybe"};
+    ck_assert_int_eq(config_load_with_sets(&c, tmp_path, bad, 3, "9223372036854775808",
+                                           CONFIG_FOR_SIM, err),
+                     -EINVAL);
+    ck_assert_str_eq(err, "--set cluster.nodes=0: [cluster] nodes: expected an integer from 1 to "
+                          "128, got '0'\n"
+                          "--set raft.fsync=maybe: [raft] fsync: expected true or false (or "
+                          "yes/no, on/off, 1/0), got 'maybe'\n"
+                          "--seed 9223372036854775808: [cluster] seed: expected an integer from "
+                          "0 to 9223372036854775807, got '9223372036854775808'");
+
+    /* A cross-key error from a --set names the --set. */
+    const char *const coord[] = {"centralized.coordinator=9"};
+    ck_assert_int_eq(config_load_with_sets(&c, tmp_path, coord, 1, NULL, CONFIG_FOR_SIM, err),
+                     -EINVAL);
+    ck_assert_str_eq(err, "--set centralized.coordinator=9: [centralized] coordinator: expected "
+                          "a node id from 1 to nodes (3), got '9'");
+
+    /* Errors in the file stop there: nothing is applied over them. */
+    write_tmp("[cluster]\nnodes = x\n");
+    ck_assert_int_eq(config_load_with_sets(&c, tmp_path, bad, 3, "-1", CONFIG_FOR_SIM, err),
+                     -EINVAL);
+    ck_assert_str_eq(err, at_tmp(2, "[cluster] nodes: expected an integer from 1 to 128, got 'x'"));
+    ck_assert_int_eq(config_load_with_sets(&c, "/nonexistent/distlab.ini", sets, 3, "1",
+                                           CONFIG_FOR_RUN, err),
+                     -ENOENT);
+    ck_assert_str_eq(err, "/nonexistent/distlab.ini: cannot read: No such file or directory");
+}
+END_TEST
+
 /* ---- config_to_ini ---- */
 
 static void round_trip(struct config *a)
@@ -1015,7 +1266,7 @@ START_TEST(test_round_trip_full)
     struct config a;
     char err[CONFIG_ERRLEN];
     const char *text = "[cluster]\nname = rt.test_1\nnodes = 128\nduration = 1.5min\n"
-                       "seed = 18446744073709551615\n"
+                       "seed = 9223372036854775807\n"
                        "[workload]\nrequests = 2147483647\ncs_time = 250us\nthink_time = 1.001s\n"
                        "rate = 0.1\n"
                        "[raft]\nelection_timeout_min = 1s\nelection_timeout_max = 1s\n"
@@ -1040,6 +1291,110 @@ START_TEST(test_round_trip_full)
     ck_assert_int_eq(config_set(&a, "fault.8.at=3s", err), 0);
     ck_assert_int_eq(config_set(&a, "fault.8.action=heal", err), 0);
     round_trip(&a);
+}
+END_TEST
+
+
+/* Each section once, in a fixed order, whatever the order of the key table. */
+START_TEST(test_ini_sections_once)
+{
+    struct config a;
+    char err[CONFIG_ERRLEN];
+    config_defaults(&a);
+    ck_assert_int_eq(config_set(&a, "fault.2.at=1s", err), 0);
+    ck_assert_int_eq(config_set(&a, "fault.2.action=kill", err), 0);
+    ck_assert_int_eq(config_set(&a, "fault.2.target=2", err), 0);
+    ck_assert_int_eq(config_set(&a, "fault.1.at=2s", err), 0);
+    ck_assert_int_eq(config_set(&a, "fault.1.action=pause", err), 0);
+    ck_assert_int_eq(config_set(&a, "fault.1.target=3", err), 0);
+    ck_assert_msg(config_validate(&a, err) == 0, "%s", err);
+    char *text = config_to_ini(&a);
+    ck_assert_ptr_nonnull(text);
+    static const char *const order[] = {
+        "[cluster]",     "[workload]", "[centralized]", "[ricart_agrawala]", "[token_ring]",
+        "[two_level_ring]", "[resource]", "[raft]",     "[network]",         "[supervisor]",
+        "[fault.1]",     "[fault.2]",
+    };
+    const size_t n = sizeof order / sizeof order[0];
+    size_t seen = 0;
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (line[0] == '[') {
+            ck_assert_msg(seen < n, "extra header '%.*s' in:\n%s", (int)len, line, text);
+            ck_assert_msg(strlen(order[seen]) == len && strncmp(line, order[seen], len) == 0,
+                          "header %zu is '%.*s', expected %s, in:\n%s", seen, (int)len, line,
+                          order[seen], text);
+            seen++;
+        }
+        line += len + (end ? 1 : 0);
+    }
+    ck_assert_msg(seen == n, "%zu headers in:\n%s", seen, text);
+    /* The keys of a section stay together, in their usual order. */
+    ck_assert_ptr_nonnull(strstr(text, "[cluster]\nname = distlab\nnodes = 5\n"
+                                       "algorithm = centralized\nduration = 30s\nseed = 1\n"
+                                       "failure_timeout = 200ms\n\n[workload]\n"
+                                       "requests = 100\ncs_time = 5ms\nthink_time = 20ms\n"
+                                       "rate = 0\nrequesters = all\n\n[centralized]\n"));
+    ck_assert_ptr_nonnull(strstr(text, "[two_level_ring]\ngroups = 2\nlocal_rounds = 1\n"
+                                       "token_timeout = 0ms\nidle_hold = 0ms\n\n[resource]\n"));
+    /* Not a ring run: no derived timeout to show. */
+    ck_assert_ptr_null(strstr(text, "derived"));
+    /* The faults, numbered in time order. */
+    ck_assert_ptr_nonnull(strstr(text, "\n[fault.1]\nat = 1s\naction = kill\ntarget = 2\n"
+                                       "\n[fault.2]\nat = 2s\naction = pause\ntarget = 3\n"));
+    free(text);
+    round_trip(&a);
+}
+END_TEST
+
+/* token_timeout = 0 means derived: config.ini shows the value in a ';'
+ * comment, which inih strips, so the file still reads back as 0. */
+START_TEST(test_ini_derived_token_timeout)
+{
+    static const char *const algos[] = {"token_ring", "two_level_ring"};
+    for (size_t i = 0; i < 2; i++) {
+        if (!algo_find(algos[i]))
+            continue;
+        struct config a;
+        char err[CONFIG_ERRLEN], set[64], want[160], d[32];
+        config_defaults(&a);
+        snprintf(set, sizeof set, "cluster.algorithm=%s", algos[i]);
+        ck_assert_int_eq(config_set(&a, set, err), 0);
+        ck_assert_int_eq(config_set(&a, "cluster.nodes=40", err), 0);
+        ck_assert_msg(config_validate(&a, err) == 0, "%s", err);
+        int64_t t = config_token_timeout(&a);
+        ck_assert_int_eq(t, 2 * 40 * (5000 + 1000)); /* over the 200ms floor */
+        snprintf(d, sizeof d, "%lldms", (long long)(t / 1000));
+        char *text = config_to_ini(&a);
+        ck_assert_ptr_nonnull(text);
+        snprintf(want, sizeof want, "[%s]\n", algos[i]);
+        const char *sec = strstr(text, want);
+        ck_assert_ptr_nonnull(sec);
+        snprintf(want, sizeof want, "\ntoken_timeout = 0ms ; derived: %s for this run\n", d);
+        const char *line = strstr(text, want);
+        ck_assert_msg(line != NULL, "no '%s' in:\n%s", want, text);
+        ck_assert_msg(line > sec, "derived comment outside [%s]:\n%s", algos[i], text);
+        for (const char *p = sec + 1; p < line; p++)
+            ck_assert_msg(p[0] != '\n' || p[1] != '[', "derived comment outside [%s]:\n%s",
+                          algos[i], text);
+        ck_assert_msg(strstr(line + strlen(want), "derived") == NULL, "two derived comments:\n%s",
+                      text);
+        /* The other ring's timeout is not this run's: plain. */
+        ck_assert_ptr_nonnull(strstr(text, "\ntoken_timeout = 0ms\n"));
+        free(text);
+        round_trip(&a);
+
+        /* A given timeout is written as it is. */
+        snprintf(set, sizeof set, "%s.token_timeout=750ms", algos[i]);
+        ck_assert_int_eq(config_set(&a, set, err), 0);
+        text = config_to_ini(&a);
+        ck_assert_ptr_nonnull(text);
+        ck_assert_ptr_nonnull(strstr(text, "\ntoken_timeout = 750ms\n"));
+        ck_assert_ptr_null(strstr(text, "derived"));
+        free(text);
+        round_trip(&a);
+    }
 }
 END_TEST
 
@@ -1110,6 +1465,20 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_validate_names_set_origin);
     tcase_add_test(tc, test_validate_incomplete_set_fault);
     tcase_add_test(tc, test_validate_collects_all);
+    tcase_add_test(tc, test_groups_default_fits_nodes);
+    tcase_add_test(tc, test_validate_nobody_requests);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("ranges");
+    tcase_add_checked_fixture(tc, NULL, tmp_teardown);
+    tcase_add_test(tc, test_seed_range);
+    tcase_add_test(tc, test_int_max_range_message);
+    tcase_add_test(tc, test_failure_timeout_minimum);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("load with sets");
+    tcase_add_checked_fixture(tc, NULL, tmp_teardown);
+    tcase_add_test(tc, test_load_with_sets);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("origins");
@@ -1123,6 +1492,8 @@ static Suite *config_suite(void)
     tcase_add_checked_fixture(tc, NULL, tmp_teardown);
     tcase_add_test(tc, test_round_trip_defaults);
     tcase_add_test(tc, test_round_trip_full);
+    tcase_add_test(tc, test_ini_sections_once);
+    tcase_add_test(tc, test_ini_derived_token_timeout);
     suite_add_tcase(s, tc);
 
     return s;
