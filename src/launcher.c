@@ -394,16 +394,6 @@ static void reap(struct sup *s)
 
 /* ---- faults ---- */
 
-static int find_role(const struct sup *s, int role)
-{
-    for (int k = 1; k <= s->n; k++) {
-        int st = atomic_load(&s->run->node[k].state);
-        if (s->child[k].alive && (st == NODE_UP || st == NODE_PAUSED) &&
-            atomic_load(&s->run->node[k].role) == role)
-            return k;
-    }
-    return 0;
-}
 
 static int resolve_target(struct sup *s, const struct fault_spec *f, char *why, size_t cap)
 {
@@ -425,9 +415,9 @@ static int resolve_target(struct sup *s, const struct fault_spec *f, char *why, 
     }
     switch (f->target) {
     case TARGET_NODE: k = f->target_node; break;
-    case TARGET_COORDINATOR: k = find_role(s, ROLE_COORDINATOR); break;
-    case TARGET_LEADER: k = find_role(s, ROLE_LEADER); break;
-    case TARGET_TOKEN_HOLDER: k = find_role(s, ROLE_TOKEN_HOLDER); break;
+    case TARGET_COORDINATOR: k = shm_find_role(s->run, ROLE_COORDINATOR); break;
+    case TARGET_LEADER: k = shm_find_role(s->run, ROLE_LEADER); break;
+    case TARGET_TOKEN_HOLDER: k = shm_find_role(s->run, ROLE_TOKEN_HOLDER); break;
     case TARGET_RANDOM: k = (int)dl_rng_below(&s->rng, (uint64_t)s->n) + 1; break;
     default: break;
     }

@@ -34,8 +34,10 @@ static const struct cmd_entry commands[] = {
      "Exit status: 0 completed and safe, 1 unsafe, 2 bad configuration or set-up error,\n"
      "3 interrupted (the report is still written).\n",
      cmd_run},
-    {"status", "[RUN] [--watch] [--json]", "the live cluster table from shared memory",
-     "RUN is a run id, name or directory; the default is the newest live run.\n", cmd_status},
+    {"status", "[RUN] [--all] [--watch] [--json]", "the live cluster table from shared memory",
+     "RUN is a run id, name or directory; the default is the newest live run.\n"
+     "  --all    one line per live run\n",
+     cmd_status},
     {"pid", "[RUN] NODE | --coordinator | --leader | --token-holder",
      "print a node's pid, e.g. kill -9 $(distlab pid --coordinator)", NULL, cmd_pid},
     {"kill", "[RUN] NODE | --coordinator", "crash a node with SIGKILL", NULL, cmd_kill},
