@@ -159,7 +159,7 @@ static void basic_run(struct run *r, json_int_t counter_final)
     /* Runtime control messages are not algorithm messages. */
     ev(r, 2, 1, 4100, TR_SEND, 0, MSG_RT_DONE, 2, 0, 0);
     ev(r, 3, 1, 5100, TR_SEND, 0, MSG_RT_DONE, 2, 0, 0);
-    ev(r, 1, 1, 5200, TR_RECV, 0, MSG_RT_STOP, 0, 0, 5150);
+    ev(r, 1, 1, 5200, TR_RECV, 0, MSG_RT_DONE, 0, 0, 5150);
     run_finish(r, run_json(3, counter_final));
 }
 
