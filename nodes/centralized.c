@@ -506,6 +506,10 @@ static void join(struct cent_state *s, int64_t e, int c, struct algo_actions *ou
     }
     s->epoch = e;
     s->coord = c;
+    /* We just heard from it: whatever the failure detector said before (a
+     * false suspicion while it was slow to start), it is up. Otherwise a
+     * request made now would wait for an election nobody holds. */
+    s->down[c] = false;
     s->phase = PH_NORMAL;
     act_cancel_timer(out, T_ELECT);
     say_role(s, ROLE_CLIENT, out);
@@ -702,6 +706,10 @@ static void cent_step(void *state, const struct algo_event *ev, struct algo_acti
             /* Our coordinator restarted before anyone saw it go: its queue
              * and its knowledge of the holder are gone. */
             start_election(s, out);
+        } else if (p == s->coord && s->phase == PH_NORMAL && s->wanting && !s->in_cs) {
+            /* It was only suspected: a request made meanwhile was held
+             * back. Ask now (a repeat of a request it has is ignored). */
+            act_send(out, s->id, s->coord, CENT_REQUEST, s->seq, s->epoch, 0, 0);
         }
         break;
     }

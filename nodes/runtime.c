@@ -448,6 +448,14 @@ static void fd_tick(struct node *nd)
     int64_t now = now_us(nd);
     atomic_store(&nd->me->heartbeat_us, now);
     nd->deadline[RT_TIMER_FD] = now + nd->fd_period;
+    if (atomic_load(&nd->run->phase) == RUN_STARTING) {
+        /* Peers still starting are slow, not dead: 64 processes (or a
+         * sanitizer build) can take longer than a failure timeout to come
+         * up. Suspicion starts with the run, one timeout of grace later. */
+        for (int k = 1; k <= nd->env.n; k++)
+            nd->fd_seen[k] = now;
+        return;
+    }
     for (int k = 1; k <= nd->env.n; k++) {
         if (k == nd->args.id)
             continue;

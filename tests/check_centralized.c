@@ -1106,11 +1106,45 @@ START_TEST(test_sim_paused_coordinator)
 }
 END_TEST
 
+/* A client that suspected its coordinator (a slow start looks like a
+ * crash), then heard it announce itself, must send a request it makes
+ * afterwards; and a request held back while the coordinator was suspected
+ * goes out when the coordinator is heard from again. (Seen on 64 real
+ * processes under a sanitizer: requests parked forever.) */
+START_TEST(test_suspected_coordinator_still_served)
+{
+    struct tnode c;
+    tnode_init(&c, 2, 5, 5, false);
+    c.env.election_timeout_us = DEFAULT_ELECTION_TIMEOUT_US;
+    feed(&c, (struct algo_event){.kind = EV_START});
+    /* 5 is suspected; 2 holds an election... */
+    feed(&c, peer_ev(EV_PEER_DOWN, 5));
+    /* ...and 5 announces itself as coordinator of epoch 1. */
+    feed(&c, msgf(COORDINATOR, 5, 2, 1, 0, 0, 0));
+    ck_assert_int_eq(count_sends(&c, STATE), 1);
+    feed(&c, (struct algo_event){.kind = EV_REQUEST});
+    ck_assert_msg(count_sends(&c, REQ) == 1, "a request to a coordinator we joined was held back");
+
+    /* A request made while the coordinator is suspected waits, and goes
+     * out when it is heard from again. */
+    struct tnode d;
+    tnode_init(&d, 2, 5, 5, false);
+    feed(&d, (struct algo_event){.kind = EV_START});
+    feed(&d, msgf(COORDINATOR, 5, 2, 1, 0, 0, 0));
+    feed(&d, peer_ev(EV_PEER_DOWN, 4)); /* not the coordinator: no election */
+    feed(&d, (struct algo_event){.kind = EV_REQUEST});
+    ck_assert_int_eq(count_sends(&d, REQ), 1);
+    tnode_fini(&c);
+    tnode_fini(&d);
+}
+END_TEST
+
 static Suite *centralized_suite(void)
 {
     Suite *s = suite_create("centralized");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_roles);
+    tcase_add_test(tc, test_suspected_coordinator_still_served);
     tcase_add_test(tc, test_fifo_grants_after_release_only);
     tcase_add_test(tc, test_client_side);
     tcase_add_test(tc, test_holder_down_releases);
