@@ -1194,11 +1194,11 @@ void config_defaults(struct config *c)
     c->failure_timeout_us = 200 * US_PER_MS;
     c->election_timeout_us = 100 * US_PER_MS;
     c->ring_token_timeout_us = 0; /* derived from N and cs_time: see the ring's core */
-    c->ring_idle_hold_us = 0;
+    c->ring_idle_hold_us = 1 * US_PER_MS; /* an idle ring must not spin the CPU */
     c->groups = 2;
     c->local_rounds = 1;
     c->two_level_token_timeout_us = 0;
-    c->two_level_idle_hold_us = 0;
+    c->two_level_idle_hold_us = 1 * US_PER_MS;
     c->fencing = true;
     snprintf(c->requesters, sizeof c->requesters, "all");
     c->initial_clock[0] = '\0';

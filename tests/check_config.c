@@ -1364,7 +1364,8 @@ START_TEST(test_ini_derived_token_timeout)
         ck_assert_int_eq(config_set(&a, "cluster.nodes=40", err), 0);
         ck_assert_msg(config_validate(&a, err) == 0, "%s", err);
         int64_t t = config_token_timeout(&a);
-        ck_assert_int_eq(t, 2 * 40 * (5000 + 1000)); /* over the 200ms floor */
+        /* two laps of (cs_time 5ms + idle_hold 1ms + 1ms a hop), over the 200ms floor */
+        ck_assert_int_eq(t, 2 * 40 * (5000 + 1000 + 1000));
         snprintf(d, sizeof d, "%lldms", (long long)(t / 1000));
         char *text = config_to_ini(&a);
         ck_assert_ptr_nonnull(text);
