@@ -1337,7 +1337,7 @@ START_TEST(test_ini_sections_once)
                                        "requests = 100\ncs_time = 5ms\nthink_time = 20ms\n"
                                        "rate = 0\nrequesters = all\n\n[centralized]\n"));
     ck_assert_ptr_nonnull(strstr(text, "[two_level_ring]\ngroups = 2\nlocal_rounds = 1\n"
-                                       "token_timeout = 0ms\nidle_hold = 0ms\n\n[resource]\n"));
+                                       "token_timeout = 0ms\nidle_hold = 1ms\n\n[resource]\n"));
     /* Not a ring run: no derived timeout to show. */
     ck_assert_ptr_null(strstr(text, "derived"));
     /* The faults, numbered in time order. */
