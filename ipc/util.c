@@ -72,6 +72,11 @@ int dl_read_all(int fd, void *buf, size_t len)
 
 int dl_write_file(const char *path, const char *data, size_t len, char *errbuf)
 {
+    return dl_write_file_sync(path, data, len, false, errbuf);
+}
+
+int dl_write_file_sync(const char *path, const void *data, size_t len, bool sync, char *errbuf)
+{
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return dl_seterr(errbuf, ENAMETOOLONG, "%s: path too long", path);
@@ -79,6 +84,8 @@ int dl_write_file(const char *path, const char *data, size_t len, char *errbuf)
     if (fd < 0)
         return dl_seterr(errbuf, errno, "%s: %s", tmp, strerror(errno));
     int rc = dl_write_all(fd, data, len);
+    if (rc == 0 && sync && fdatasync(fd) < 0)
+        rc = -errno;
     if (close(fd) < 0 && rc == 0)
         rc = -errno;
     if (rc < 0) {
@@ -89,6 +96,19 @@ int dl_write_file(const char *path, const char *data, size_t len, char *errbuf)
         int e = errno;
         unlink(tmp);
         return dl_seterr(errbuf, e, "%s: %s", path, strerror(e));
+    }
+    if (sync) {
+        /* The rename itself must survive a power cut: sync the directory. */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
     }
     return 0;
 }

@@ -24,8 +24,12 @@ int dl_seterr(char *errbuf, int err, const char *fmt, ...)
 int dl_write_all(int fd, const void *buf, size_t len);
 int dl_read_all(int fd, void *buf, size_t len);
 
-/* Write a whole file atomically (temp file + rename). */
+/* Write a whole file atomically (temp file + rename): a crash at any
+ * moment leaves the old content or the new, never a torn file. With sync,
+ * the data is on disk (fdatasync, and the directory entry fsynced) before
+ * it returns. */
 int dl_write_file(const char *path, const char *data, size_t len, char *errbuf);
+int dl_write_file_sync(const char *path, const void *data, size_t len, bool sync, char *errbuf);
 /* Read a whole file into a malloc'd, NUL-terminated buffer. */
 int dl_read_file(const char *path, char **out, size_t *len, char *errbuf);
 

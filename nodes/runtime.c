@@ -7,7 +7,6 @@
 #include "nodes/runtime.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,20 +141,11 @@ static void persist_path(const struct node *nd, char *buf, size_t cap)
 
 static int persist(struct node *nd, const void *data, uint32_t len)
 {
-    char path[1200], tmp[1300];
+    char path[1200], err[DL_ERRLEN];
     persist_path(nd, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int rc = fd < 0 ? -errno : dl_write_all(fd, data, len);
-    if (rc == 0 && nd->run->params.fsync && fdatasync(fd) < 0)
-        rc = -errno;
-    if (fd >= 0)
-        close(fd);
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = -errno;
+    int rc = dl_write_file_sync(path, data, len, nd->run->params.fsync != 0, err);
     if (rc < 0)
-        fprintf(stderr, "node %d: cannot persist its state: %s: stopping\n", nd->args.id,
-                strerror(-rc));
+        fprintf(stderr, "node %d: cannot persist its state: %s: stopping\n", nd->args.id, err);
     return rc;
 }
 
@@ -527,23 +517,22 @@ static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
             trace(nd, TR_DROP, h.from, h.type, h.f[0], 0, 0);
             continue;
         }
-        if (h.type < MSG_RANGE_SIZE) {
-            if (h.from != 0 || !runtime_msg_name(h.type)) {
-                atomic_fetch_add(&nd->me->cnt[CNT_MALFORMED], 1);
-                atomic_fetch_add(&nd->me->malformed_kind[WIRE_ERR_TYPE], 1);
-                trace(nd, TR_DROP, h.from, h.type, 0, WIRE_ERR_TYPE, 0);
-                log_malformed(nd, WIRE_ERR_TYPE, &h);
-                continue;
-            }
-            on_control(nd, &h);
-            continue;
-        }
-        if (h.from == 0 || h.type < nd->ops->range || h.type >= nd->ops->range + MSG_RANGE_SIZE ||
-            !nd->ops->msg_name(h.type)) {
+        /* Runtime messages come from the supervisor only; algorithm
+         * messages from nodes, in this algorithm's range, of a known type. */
+        bool runtime = h.type < MSG_RANGE_SIZE;
+        bool known = runtime ? h.from == 0 && runtime_msg_name(h.type)
+                             : h.from != 0 && h.type >= nd->ops->range &&
+                                   h.type < nd->ops->range + MSG_RANGE_SIZE &&
+                                   nd->ops->msg_name(h.type);
+        if (!known) {
             atomic_fetch_add(&nd->me->cnt[CNT_MALFORMED], 1);
             atomic_fetch_add(&nd->me->malformed_kind[WIRE_ERR_TYPE], 1);
             trace(nd, TR_DROP, h.from, h.type, 0, WIRE_ERR_TYPE, 0);
             log_malformed(nd, WIRE_ERR_TYPE, &h);
+            continue;
+        }
+        if (runtime) {
+            on_control(nd, &h);
             continue;
         }
         fd_check_incarnation(nd, h.from);
