@@ -124,6 +124,7 @@ struct shm_params {
     int32_t fencing;
     uint8_t requester[DL_MAX_NODES + 1];      /* 1: this node makes CS requests */
     int64_t initial_clock[DL_MAX_NODES + 1];  /* ricart_agrawala */
+    uint8_t group_of[DL_MAX_NODES + 1];       /* two_level_ring: 0 = by groups */
 };
 
 /* The layout-stable prefix: the first bytes of every run segment, of every

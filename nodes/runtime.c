@@ -711,6 +711,7 @@ static int node_init(struct node *nd, char *err)
         .restored = nd->restored,
         .restored_len = nd->restored_len,
     };
+    memcpy(nd->env.group_of, nd->run->params.group_of, sizeof nd->env.group_of);
     nd->fencing = nd->run->params.fencing != 0;
     if (nd->ops->init(nd->core, &nd->env) < 0)
         return dl_seterr(err, EINVAL, "%s: bad parameters for node %d", nd->ops->name,

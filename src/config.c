@@ -162,6 +162,7 @@ enum value_type {
     V_RESTART,
     V_NODELIST, /* "all" or "1,3,5" (checked against nodes by validate) */
     V_NODEVALS, /* "1:7, 3:11" (likewise) */
+    V_MEMBERS,  /* "1,2,3/4,5,6": every node in exactly one group */
 };
 
 enum key_index {
@@ -196,6 +197,7 @@ enum key_index {
     KEY_REQUESTERS,
     KEY_INITIAL_CLOCK,
     KEY_TWO_IDLE_HOLD,
+    KEY_TWO_MEMBERS,
     KEY_COUNT
 };
 _Static_assert(KEY_COUNT == CONFIG_NKEYS, "CONFIG_NKEYS (config.h) must count the keys");
@@ -261,6 +263,7 @@ static const struct key_def keys[KEY_COUNT] = {
     [KEY_REQUESTERS] = {SEC_WORKLOAD, "requesters", V_NODELIST, OFF(requesters), 0, 0, 0},
     [KEY_INITIAL_CLOCK] = {SEC_RICART, "initial_clock", V_NODEVALS, OFF(initial_clock), 0, 0,
                            0},
+    [KEY_TWO_MEMBERS] = {SEC_TWO_LEVEL, "members", V_MEMBERS, OFF(members), 0, 0, 0},
     [KEY_TWO_IDLE_HOLD] = {SEC_TWO_LEVEL, "idle_hold", V_DURATION, OFF(two_level_idle_hold_us),
                            0, 0, 0},
 };
@@ -643,7 +646,8 @@ static void key_format(const struct config *c, int k, char *buf, size_t cap)
                  *(const int *)(const void *)p == RESTART_ON_CRASH ? "on-crash" : "never");
         break;
     case V_NODELIST:
-    case V_NODEVALS: snprintf(buf, cap, "%s", p); break;
+    case V_NODEVALS:
+    case V_MEMBERS: snprintf(buf, cap, "%s", p); break;
     default: buf[0] = '\0'; break;
     }
 }
@@ -772,6 +776,18 @@ static int set_scalar(struct config *c, int k, const char *value, const char *lo
         if (strlen(value) >= CONFIG_LIST_LEN ||
             config_node_list(value, CONFIG_MAX_NODES, in) < 0) {
             bad_value(eb, loc, sec, d->name, "all, or node ids like 1,3,5", value);
+            return -1;
+        }
+        snprintf(p, CONFIG_LIST_LEN, "%s", value);
+        return 0;
+    }
+    case V_MEMBERS: {
+        /* The syntax here; that every node of the run is in one group is
+         * checked by config_validate, which knows nodes. */
+        uint8_t g[CONFIG_MAX_NODES + 1];
+        if (strlen(value) >= CONFIG_LIST_LEN ||
+            (value[0] && config_parse_members(value, CONFIG_MAX_NODES, g, false) < 0)) {
+            bad_value(eb, loc, sec, d->name, "groups of node ids like 1,2,3/4,5,6", value);
             return -1;
         }
         snprintf(p, CONFIG_LIST_LEN, "%s", value);
@@ -1201,6 +1217,7 @@ void config_defaults(struct config *c)
     c->two_level_idle_hold_us = 1 * US_PER_MS;
     c->fencing = true;
     snprintf(c->requesters, sizeof c->requesters, "all");
+    c->members[0] = '\0';
     c->initial_clock[0] = '\0';
     c->nfaults = 0;
     /* memset made every origin CONFIG_ORIGIN_DEFAULT. */
@@ -1445,6 +1462,35 @@ static void sort_faults(struct config *c)
             c->faults[j] = c->faults[j - 1];
         c->faults[j] = f;
     }
+}
+
+int config_parse_members(const char *text, int n, uint8_t *group_of, bool all)
+{
+    memset(group_of, 0, (size_t)(n + 1));
+    int g = 1, seen = 0;
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > n || group_of[v] != 0 || g > 255)
+            return -EINVAL;
+        group_of[v] = (uint8_t)g;
+        seen++;
+        p = end;
+        while (*p == ' ')
+            p++;
+        if (*p == ',')
+            p++;
+        else if (*p == '/')
+            g++, p++;
+        else if (*p != '\0')
+            return -EINVAL;
+    }
+    if (seen == 0 || (all && seen != n))
+        return -EINVAL;
+    return g;
 }
 
 int config_parse_groups(const char *text, int n, uint8_t *group_of)
@@ -1734,6 +1780,19 @@ static void validate_into(struct config *c, int target, struct errbuf *eb)
         key_where(c, KEY_REQUESTERS, loc, sizeof loc);
         err_add(eb, "%s: [workload] requesters: expected all, or node ids from 1 to %d, got '%s'",
                 loc, c->nodes, c->requesters);
+    }
+    uint8_t members[CONFIG_MAX_NODES + 1];
+    if (nodes_ok && c->members[0]) {
+        int g = config_parse_members(c->members, c->nodes, members, true);
+        if (g < 0) {
+            key_where(c, KEY_TWO_MEMBERS, loc, sizeof loc);
+            err_add(eb,
+                    "%s: [two_level_ring] members: expected every node from 1 to %d in exactly "
+                    "one group, like 1,2,3/4,5,6, got '%s'",
+                    loc, c->nodes, c->members);
+        } else {
+            c->groups = g; /* explicit membership decides the number of groups */
+        }
     }
     int64_t vals[CONFIG_MAX_NODES + 1];
     if (nodes_ok && config_node_values(c->initial_clock, c->nodes, vals) < 0) {

@@ -16,7 +16,7 @@
 #define CONFIG_ERRLEN 4096
 /* The keys of [cluster] .. [centralized], and of a [fault.N] (at, action,
  * target): the sizes of the origin arrays below. */
-#define CONFIG_NKEYS 31
+#define CONFIG_NKEYS 32
 #define CONFIG_LIST_LEN 160
 /* The sections a file may have, as error messages list them. */
 #define CONFIG_SECTIONS                                                                    \
@@ -111,6 +111,7 @@ struct config {
     int local_rounds;
     int64_t two_level_token_timeout_us; /* 0: derived */
     int64_t two_level_idle_hold_us;
+    char members[CONFIG_LIST_LEN]; /* "1,2,3/4,5,6", or "" to split by groups */
     /* [resource] the critical resource refuses stale generations */
     bool fencing;
     /* [workload] requesters: "all" or the nodes that request ("1,3") */
@@ -175,6 +176,10 @@ int config_load_with_sets(struct config *c, const char *path, const char *const 
  * group of their own). Returns 0, or -EINVAL if malformed, a node is out
  * of 1..n or listed twice, or fewer than two groups are given. */
 int config_parse_groups(const char *text, int n, uint8_t *group_of);
+
+/* "1,2,3/4,5,6" -> group_of[1..n] (1-based); with all, every node of 1..n
+ * must be listed. Returns the number of groups, or -EINVAL. */
+int config_parse_members(const char *text, int n, uint8_t *group_of, bool all);
 
 /* "all" or "1,3,5" -> in[1..n]; -EINVAL if malformed or out of 1..n. */
 int config_node_list(const char *text, int n, bool *in);

@@ -228,6 +228,8 @@ static int ipc_create(struct sup *s)
         r->params.requester[k] = in[k];
         r->params.initial_clock[k] = clocks[k];
     }
+    if (c->members[0])
+        config_parse_members(c->members, s->n, r->params.group_of, true);
     r->start_real_us = dl_real_us();
     r->start_mono_us = dl_mono_us();
     for (int k = 0; k <= s->n; k++) {
@@ -709,6 +711,7 @@ static int write_run_json(struct sup *s, int64_t t_end)
     json_object_set_new(o, "simulated", json_false());
     json_object_set_new(o, "groups", json_integer(c->groups));
     json_object_set_new(o, "local_rounds", json_integer(c->local_rounds));
+    json_object_set_new(o, "members", json_string(c->members));
     json_t *req = json_array();
     for (int k = 1; k <= s->n; k++)
         if (s->run->params.requester[k])

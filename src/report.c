@@ -165,6 +165,9 @@ static int load_run(const char *rundir, struct run_info *ri, char *errbuf)
     get_int(ri->run, "local_rounds", &rounds);
     ri->env.groups = (int)groups;
     ri->env.local_rounds = (int)rounds;
+    const char *members = json_string_value(json_object_get(ri->run, "members"));
+    if (members && members[0])
+        config_parse_members(members, ri->n, ri->env.group_of, true);
     /* Who requests: run.json's list when present, else whoever the
      * algorithm lets compete. */
     json_t *req = json_object_get(ri->run, "requesters");

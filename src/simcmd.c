@@ -34,6 +34,8 @@ int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
     sc->env.token_timeout_us = config_token_timeout(c);
     sc->env.token_idle_hold_us = config_idle_hold(c);
     sc->env.groups = c->groups;
+    if (c->members[0])
+        config_parse_members(c->members, c->nodes, sc->env.group_of, true);
     sc->env.local_rounds = c->local_rounds;
     sc->seed = seed;
     sc->requests = c->requests;
@@ -214,6 +216,7 @@ static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct 
     json_object_set_new(o, "groups", json_integer(c->groups));
     json_object_set_new(o, "failure_timeout_ms", json_real((double)c->failure_timeout_us / 1e3));
     json_object_set_new(o, "local_rounds", json_integer(c->local_rounds));
+    json_object_set_new(o, "members", json_string(c->members));
     if (o && res->violation[0])
         json_object_set_new(o, "simulator_violation", json_string(res->violation));
     return o;

@@ -792,6 +792,37 @@ START_TEST(test_validate_network_faults)
 }
 END_TEST
 
+START_TEST(test_two_level_members)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    config_defaults(&c);
+    ck_assert_int_eq(config_set(&c, "cluster.algorithm=two_level_ring", err), 0);
+    ck_assert_int_eq(config_set(&c, "cluster.nodes=6", err), 0);
+    ck_assert_int_eq(config_set(&c, "two_level_ring.members=1,3,5/2,4/6", err), 0);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    ck_assert_int_eq(c.groups, 3); /* explicit membership decides */
+    uint8_t g[CONFIG_MAX_NODES + 1];
+    ck_assert_int_eq(config_parse_members(c.members, 6, g, true), 3);
+    ck_assert_int_eq(g[1], 1);
+    ck_assert_int_eq(g[4], 2);
+    ck_assert_int_eq(g[6], 3);
+    /* Every node exactly once. */
+    ck_assert_int_eq(config_set(&c, "two_level_ring.members=1,2/3", err), 0);
+    ck_assert_int_lt(config_validate(&c, err), 0);
+    ck_assert_str_eq(err, "--set two_level_ring.members=1,2/3: [two_level_ring] members: "
+                          "expected every node from 1 to 6 in exactly one group, like "
+                          "1,2,3/4,5,6, got '1,2/3'");
+    ck_assert_int_lt(config_set(&c, "two_level_ring.members=1,,2", err), 0);
+    ck_assert_int_eq(config_parse_members("1,2/2,3", 3, g, false), -EINVAL);
+    /* Round trip. */
+    ck_assert_int_eq(config_set(&c, "two_level_ring.members=1,3,5/2,4,6", err), 0);
+    char *text = config_to_ini(&c);
+    ck_assert_ptr_nonnull(strstr(text, "members = 1,3,5/2,4,6\n"));
+    free(text);
+}
+END_TEST
+
 START_TEST(test_parse_groups)
 {
     uint8_t g[CONFIG_MAX_NODES + 1];
@@ -1337,7 +1368,8 @@ START_TEST(test_ini_sections_once)
                                        "requests = 100\ncs_time = 5ms\nthink_time = 20ms\n"
                                        "rate = 0\nrequesters = all\n\n[centralized]\n"));
     ck_assert_ptr_nonnull(strstr(text, "[two_level_ring]\ngroups = 2\nlocal_rounds = 1\n"
-                                       "token_timeout = 0ms\nidle_hold = 1ms\n\n[resource]\n"));
+                                       "token_timeout = 0ms\nidle_hold = 1ms\nmembers = \n\n"
+                                       "[resource]\n"));
     /* Not a ring run: no derived timeout to show. */
     ck_assert_ptr_null(strstr(text, "derived"));
     /* The faults, numbered in time order. */
@@ -1461,6 +1493,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_validate_target_fits_algorithm);
     tcase_add_test(tc, test_validate_network_faults);
     tcase_add_test(tc, test_parse_groups);
+    tcase_add_test(tc, test_two_level_members);
     tcase_add_test(tc, test_validate_for_sim);
     tcase_add_test(tc, test_validate_raft_timeouts);
     tcase_add_test(tc, test_validate_names_set_origin);
