@@ -60,6 +60,7 @@ struct shm_node {
     _Atomic int64_t requests_done; /* completed CS, survives restarts */
     _Atomic int64_t started_us;    /* run-relative time of the last start */
     _Atomic int64_t heartbeat_us;  /* run-relative: the node's loop was alive then */
+    _Atomic int32_t restart_asked; /* `distlab restart`: the supervisor restarts it */
     _Atomic uint64_t cnt[CNT_COUNT];
     _Atomic uint64_t malformed_kind[WIRE_ERR_COUNT];
 };

@@ -392,6 +392,28 @@ static int signal_node(const char *cmd, int sig, int argc, char **argv)
     return 0;
 }
 
+/* `distlab restart [RUN] NODE`: a crash and a start, whatever the restart
+ * policy, done by the supervisor (which alone starts nodes): flag the node
+ * in the cluster table and wake the supervisor with SIGUSR2. A node that
+ * is down is simply started. */
+int cmd_restart(int argc, char **argv)
+{
+    struct shm_handle h;
+    int k = pick_node("restart", argc, argv, &h, true);
+    if (k < 0)
+        return k == -2 ? 2 : 1;
+    atomic_store(&h.run->node[k].restart_asked, 1);
+    int launcher = h.run->launcher_pid;
+    shm_detach(&h);
+    if (kill(launcher, SIGUSR2) < 0) {
+        fprintf(stderr, "distlab: cannot reach the supervisor (pid %d): %s\n", launcher,
+                strerror(errno));
+        return 1;
+    }
+    printf("node %d: restart asked of the supervisor (pid %d)\n", k, launcher);
+    return 0;
+}
+
 int cmd_kill(int argc, char **argv) { return signal_node("kill", SIGKILL, argc, argv); }
 int cmd_pause(int argc, char **argv) { return signal_node("pause", SIGSTOP, argc, argv); }
 int cmd_resume(int argc, char **argv) { return signal_node("resume", SIGCONT, argc, argv); }

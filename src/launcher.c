@@ -584,6 +584,28 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
     (void)events;
 }
 
+/* `distlab restart NODE` flagged nodes in the cluster table. */
+static void restarts_asked(struct sup *s)
+{
+    if (s->stopping || s->t_work < 0)
+        return;
+    for (int k = 1; k <= s->n; k++) {
+        struct shm_node *sn = &s->run->node[k];
+        if (!atomic_exchange(&sn->restart_asked, 0))
+            continue;
+        struct child *c = &s->child[k];
+        trace_sup(s, TR_FAULT, 0, k, FAULT_RESTART, 0);
+        if (c->alive) {
+            c->restart_requested = true;
+            kill(c->pid, SIGKILL); /* reaped, then started at once */
+            kill(c->pid, SIGCONT);
+        } else {
+            c->restart_pending = true;
+            c->restart_at = now_us(s);
+        }
+    }
+}
+
 static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
 {
     struct sup *s = w->arg;
@@ -591,6 +613,8 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
     while (read(s->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGCHLD) {
             reap(s);
+        } else if (si.ssi_signo == SIGUSR2) {
+            restarts_asked(s);
         } else if (!s->stopping || !s->interrupted) {
             fprintf(stderr, "distlab: %s: stopping the run (again to stop the nodes at once)\n",
                     proc_signame((int)si.ssi_signo));
@@ -742,6 +766,7 @@ static void supervisor_signals(sigset_t *set)
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGHUP);
     sigaddset(set, SIGQUIT);
+    sigaddset(set, SIGUSR2); /* `distlab restart` asks */
 }
 
 static int setup(struct sup *s, const struct run_opts *o)

@@ -50,7 +50,10 @@ static const struct cmd_entry commands[] = {
     {"trace", "RUNDIR", "print every event of a run as JSON lines, in time order", NULL,
      cmd_trace},
     {"clean", "", "remove message queues and shared memory left by dead runs", NULL, cmd_clean},
-    {"restart", "[RUN] NODE", "restart a node (not in this version)", NULL, cmd_later},
+    {"restart", "[RUN] NODE | --coordinator | --token-holder",
+     "crash a node (SIGKILL) and start it again, whatever the restart policy; a node that is "
+     "down is started",
+     NULL, cmd_restart},
     {"partition", "[RUN] 1,2/3,4,5", "cut the network (not in this version)", NULL, cmd_later},
     {"heal", "[RUN]", "heal the network (not in this version)", NULL, cmd_later},
     {"diagram", "RUNDIR [-o FILE.svg|.html]", "space-time diagram (not in this version)", NULL,

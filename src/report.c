@@ -1095,7 +1095,8 @@ static json_t *signal_json(int sig)
     return json_string(buf);
 }
 
-static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *ops)
+static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *ops,
+                              const json_t *faults)
 {
     const char *key = ops && ops->key_field ? ops->key_field : "key";
     char tbuf[16];
@@ -1118,7 +1119,13 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
         put(o, "sent_us", json_integer(r->a), &bad);
         break;
     case TR_DROP:
-        put(o, "from", json_integer(r->peer), &bad);
+        /* A malformed message's sender is unknown (0 would read as the
+         * supervisor). */
+        put(o, "from",
+            r->aux == 0 || r->aux == WIRE_DROP_STALE || r->aux == WIRE_DROP_SEND
+                ? json_integer(r->peer)
+                : json_null(),
+            &bad);
         put(o, "type", json_string(type_name(ops, r->type, tbuf, sizeof tbuf)), &bad);
         put(o, key, json_integer(r->key), &bad);
         put(o, "reason",
@@ -1172,6 +1179,17 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
         put(o, "action", json_string(fault_action_name(r->aux)), &bad);
         put(o, "target", r->peer ? json_integer(r->peer) : json_null(), &bad);
         put(o, "fault", json_integer(r->a), &bad);
+        /* What the experiment said ("coordinator", "random", "1,2/3"). */
+        size_t fi;
+        json_t *fj;
+        json_array_foreach(faults, fi, fj)
+        {
+            json_int_t num;
+            if (get_int(fj, "number", &num) && num == r->a) {
+                put(o, "target_spec", copy_key(fj, "target"), &bad);
+                break;
+            }
+        }
         break;
     case TR_START:
         put(o, "pid", json_integer(r->aux), &bad);
@@ -1223,9 +1241,14 @@ int report_trace_json(const char *rundir, FILE *f)
         return 2;
     }
     const struct algo_ops *ops = algo_find(alg);
+    /* run.json's fault list names each fault's target as configured. */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/run.json", rundir);
+    json_t *run = json_load_file(path, 0, NULL);
+    const json_t *faults = json_object_get(run, "faults");
     int rc = 0;
     for (size_t i = 0; i < nrec; i++) {
-        json_t *o = trace_rec_json(&recs[i], ops);
+        json_t *o = trace_rec_json(&recs[i], ops, faults);
         char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (!line) {
@@ -1237,6 +1260,7 @@ int report_trace_json(const char *rundir, FILE *f)
         fputc('\n', f);
         free(line);
     }
+    json_decref(run);
     free(recs);
     return rc;
 }

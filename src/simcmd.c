@@ -194,6 +194,7 @@ static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct 
                               (double)r->t_us / 1e3, "action", fault_action_name(f->action),
                               "target", f->target_text);
         json_object_set_new(o, "node", r->peer ? json_integer(r->peer) : json_null());
+        json_object_set_new(o, "number", json_integer(r->a));
         json_array_append_new(faults, o);
     }
     json_t *o = json_pack(

@@ -157,6 +157,49 @@ START_TEST(test_kill_one)
 }
 END_TEST
 
+/* `distlab restart DIR NODE` from the shell: the supervisor kills and
+ * starts the node again whatever the restart policy (never, here), and the
+ * new incarnation works. */
+START_TEST(test_restart_from_shell)
+{
+    char *dir = h_tmpdir();
+    char *ini = write_ini(dir, "ricart_agrawala", 5, "3s", 1000000, "1ms", "2ms");
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
+    struct live l = {.dir = dir, .rundir = rundir, .launcher = &p, .node = 3};
+    ck_assert_msg(h_poll(working, &l, WAIT_TIMEOUT), "node 3 never worked");
+    ck_assert(!l.ended);
+    struct h_proc r;
+    int rc = h_run(&r, dir, "restart", CMD_TIMEOUT, "restart", rundir, "3", NULL);
+    char *out = h_out(&r);
+    ck_assert_msg(rc == 0, "`distlab restart` exited %d: %s", rc, out);
+    free(out);
+    expect_exit(&p, h_wait(&p, RUN_TIMEOUT), 0);
+    json_t *tr = h_trace(dir, rundir);
+    ck_assert_int_eq(h_trace_count(tr, "crash", 3, -1), 1);
+    ck_assert_int_eq(h_trace_count(tr, "restart", 3, -1), 1);
+    int inc2 = 0;
+    size_t i;
+    json_t *o;
+    json_array_foreach(tr, i, o)
+    {
+        if (h_event_is(o, "enter", 3) && h_jint(o, "incarnation") == 2)
+            inc2++;
+    }
+    ck_assert_msg(inc2 > 0, "the restarted node 3 never entered the critical section");
+    json_decref(tr);
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert(h_jbool(rep, "safe"));
+    json_decref(rep);
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
 /* 64 nodes: 65 queues of depth 10 within the byte budget, bursts that fill
  * them (Ricart-Agrawala: 126 messages per entry), and no deadlock. */
 START_TEST(test_sixty_four)
@@ -197,6 +240,7 @@ static Suite *algorithms_suite(void)
     tcase_add_loop_test(five, test_five_nodes, 0, (int)NALG);
     TCase *kill1 = tcase_create("kill_one");
     tcase_add_loop_test(kill1, test_kill_one, 0, (int)NALG);
+    tcase_add_test(kill1, test_restart_from_shell);
     TCase *big = tcase_create("sixty_four");
     tcase_add_loop_test(big, test_sixty_four, 0, (int)NALG);
     TCase *all[] = {five, kill1, big};
