@@ -771,33 +771,25 @@ static int set_scalar(struct config *c, int k, const char *value, const char *lo
             return -1;
         }
         return 0;
-    case V_NODELIST: {
-        bool in[CONFIG_MAX_NODES + 1];
-        if (strlen(value) >= CONFIG_LIST_LEN ||
-            config_node_list(value, CONFIG_MAX_NODES, in) < 0) {
-            bad_value(eb, loc, sec, d->name, "all, or node ids like 1,3,5", value);
-            return -1;
-        }
-        snprintf(p, CONFIG_LIST_LEN, "%s", value);
-        return 0;
-    }
-    case V_MEMBERS: {
-        /* The syntax here; that every node of the run is in one group is
-         * checked by config_validate, which knows nodes. */
-        uint8_t g[CONFIG_MAX_NODES + 1];
-        if (strlen(value) >= CONFIG_LIST_LEN ||
-            (value[0] && config_parse_members(value, CONFIG_MAX_NODES, g, false) < 0)) {
-            bad_value(eb, loc, sec, d->name, "groups of node ids like 1,2,3/4,5,6", value);
-            return -1;
-        }
-        snprintf(p, CONFIG_LIST_LEN, "%s", value);
-        return 0;
-    }
+    case V_NODELIST:
+    case V_MEMBERS:
     case V_NODEVALS: {
+        /* Lists: the syntax here; that they name nodes of this run is for
+         * config_validate, which knows nodes. */
+        bool in[CONFIG_MAX_NODES + 1];
+        uint8_t g[CONFIG_MAX_NODES + 1];
         int64_t v[CONFIG_MAX_NODES + 1];
-        if (strlen(value) >= CONFIG_LIST_LEN ||
-            config_node_values(value, CONFIG_MAX_NODES, v) < 0) {
-            bad_value(eb, loc, sec, d->name, "node:value pairs like 1:7, 3:11", value);
+        int rc = d->type == V_NODELIST  ? config_node_list(value, CONFIG_MAX_NODES, in)
+                 : d->type == V_MEMBERS ? (value[0] ? config_parse_members(value, CONFIG_MAX_NODES,
+                                                                            g, false)
+                                                    : 0)
+                                        : config_node_values(value, CONFIG_MAX_NODES, v);
+        if (strlen(value) >= CONFIG_LIST_LEN || rc < 0) {
+            bad_value(eb, loc, sec, d->name,
+                      d->type == V_NODELIST  ? "all, or node ids like 1,3,5"
+                      : d->type == V_MEMBERS ? "groups of node ids like 1,2,3/4,5,6"
+                                             : "node:value pairs like 1:7, 3:11",
+                      value);
             return -1;
         }
         snprintf(p, CONFIG_LIST_LEN, "%s", value);
@@ -1495,33 +1487,11 @@ int config_parse_members(const char *text, int n, uint8_t *group_of, bool all)
 
 int config_parse_groups(const char *text, int n, uint8_t *group_of)
 {
-    memset(group_of, 0, (size_t)(n + 1));
-    int g = 1, seen = 0;
-    const char *p = text;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 1 || v > n || group_of[v] != 0 || g > 255)
-            return -EINVAL;
-        group_of[v] = (uint8_t)g;
-        seen++;
-        p = end;
-        while (*p == ' ')
-            p++;
-        if (*p == ',') {
-            p++;
-        } else if (*p == '/') {
-            g++;
-            p++;
-        } else if (*p != '\0') {
-            return -EINVAL;
-        }
-        while (*p == ' ')
-            p++;
-    }
-    if (seen == 0 || g < 2)
+    /* The syntax of [two_level_ring] members; a partition needs two sides,
+     * and a node in no group is cut off from everyone. */
+    int g = config_parse_members(text, n, group_of, false);
+    if (g < 2)
         return -EINVAL;
-    /* A node in no group is cut off from everyone. */
     for (int k = 1; k <= n; k++)
         if (!group_of[k] && g < 255)
             group_of[k] = (uint8_t)++g;

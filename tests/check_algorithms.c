@@ -104,15 +104,7 @@ static bool working(void *arg)
         l->ended = true;
         return true;
     }
-    json_t *st = h_status(l->dir, l->rundir);
-    if (!st)
-        return false;
-    json_t *n = h_jnode(st, "nodes_table", l->node);
-    bool ok = strcmp(h_jstr(st, "phase"), "running") == 0 && n && h_jint(n, "cs_done") > 0;
-    if (ok)
-        l->pid = (int)h_jint(n, "pid");
-    json_decref(st);
-    return ok && l->pid > 0;
+    return h_node_busy(l->dir, l->rundir, l->node, 0, &l->pid, NULL, 0) && l->pid > 0;
 }
 
 /* kill -9 of node 3 mid-run: recorded as a crash, and the others keep

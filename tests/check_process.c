@@ -146,15 +146,8 @@ static bool node_working(void *arg)
         l->ended = true;
         return true;
     }
-    json_t *st = h_status(l->dir, l->rundir);
-    if (!st)
-        return false;
-    snprintf(l->run_id, sizeof l->run_id, "%s", h_jstr(st, "run_id"));
-    json_t *n = h_jnode(st, "nodes_table", l->node);
-    bool ok = strcmp(h_jstr(st, "phase"), "running") == 0 && n &&
-              h_jint(n, "cs_done") > l->min_cs;
-    json_decref(st);
-    return ok;
+    return h_node_busy(l->dir, l->rundir, l->node, l->min_cs, NULL, l->run_id,
+                       sizeof l->run_id);
 }
 
 static void wait_working(struct live *l, int node)

@@ -479,6 +479,22 @@ json_t *h_status(const char *dir, const char *run)
     return j;
 }
 
+bool h_node_busy(const char *dir, const char *run, int node, long long min_cs, int *pid,
+                 char *run_id, size_t cap)
+{
+    json_t *st = h_status(dir, run);
+    if (!st)
+        return false;
+    if (run_id)
+        snprintf(run_id, cap, "%s", h_jstr(st, "run_id"));
+    json_t *n = h_jnode(st, "nodes_table", node);
+    bool ok = strcmp(h_jstr(st, "phase"), "running") == 0 && n && h_jint(n, "cs_done") > min_cs;
+    if (ok && pid)
+        *pid = (int)h_jint(n, "pid");
+    json_decref(st);
+    return ok;
+}
+
 json_t *h_trace(const char *dir, const char *rundir)
 {
     struct h_proc p;

@@ -103,6 +103,12 @@ json_t *h_jnode(const json_t *root, const char *path, int node);
 /* `distlab status RUN --json` (NULL when the run is not live). */
 json_t *h_status(const char *dir, const char *run);
 
+/* Is run `run` in its workload phase, with node `node` past min_cs critical
+ * sections (from `distlab status RUN --json`)? Fills *pid and run_id (cap
+ * bytes) when not NULL. */
+bool h_node_busy(const char *dir, const char *run, int node, long long min_cs, int *pid,
+                 char *run_id, size_t cap);
+
 /* `distlab trace RUNDIR`, parsed: an array of the events. Fails the test
  * unless every line is one JSON object with integer t_us and node and a
  * string ev, and t_us never decreases (the trace contract). */
