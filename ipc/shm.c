@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ipc/proc.h"
+#include "ipc/trace.h"
 #include "ipc/util.h"
 
 const char *shm_node_state_name(int state)
@@ -45,17 +46,27 @@ int shm_create(struct shm_handle *h, uint32_t run_id, int n, char *errbuf)
         return dl_seterr(errbuf, errno, "cannot create shared memory %s: %s", h->name,
                          strerror(errno));
     size_t size = segment_size(n);
-    /* The bulk areas are sparse: tmpfs allocates a page only when touched. */
-    if (ftruncate(fd, (off_t)size) < 0) {
-        int e = errno;
+    /* Reserve every page now. A sparse segment would start on a /dev/shm
+     * too small for it and fail later, at some page fault in a node, as a
+     * SIGBUS; reserved, it fails here with a message that says why. */
+    int e = ftruncate(fd, (off_t)size) < 0 ? errno : posix_fallocate(fd, 0, (off_t)size);
+    if (e != 0) {
         close(fd);
         shm_unlink(h->name);
-        return dl_seterr(errbuf, e, "cannot size shared memory %s: %s", h->name, strerror(e));
+        if (e == ENOSPC || e == EFBIG || e == ENOMEM)
+            return dl_seterr(errbuf, e,
+                             "cannot reserve shared memory %s: /dev/shm has not enough free "
+                             "space for this run's segment, which needs %zu bytes (%.1f MiB) "
+                             "for %d nodes; free space in /dev/shm (stale runs: `distlab "
+                             "clean`) or run fewer nodes",
+                             h->name, size, (double)size / 1048576.0, n);
+        return dl_seterr(errbuf, e, "cannot reserve %zu bytes of shared memory %s in /dev/shm: %s",
+                         size, h->name, strerror(e));
     }
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    e = errno;
     close(fd);
     if (p == MAP_FAILED) {
-        int e = errno;
         shm_unlink(h->name);
         return dl_seterr(errbuf, e, "cannot map shared memory %s: %s", h->name, strerror(e));
     }
@@ -202,14 +213,108 @@ int shm_find_role(const struct shm_run *r, int role)
     return best;
 }
 
-static uint64_t pack(int node, int64_t gen)
+/* ---- the critical resource: one 16-byte compare-and-swap per operation ---- */
+
+_Static_assert(offsetof(struct shm_resource, counter) == offsetof(struct shm_resource, holder) + 8,
+               "holder and counter form one 16-byte word");
+_Static_assert(_Alignof(struct shm_resource) >= 16, "the 16-byte word must be aligned");
+
+#if defined(__x86_64__)
+/* cmpxchg16b: every x86-64 CPU of the last fifteen years has it. */
+#define RES_CAS16 __attribute__((target("cx16")))
+#elif defined(__GCC_HAVE_SYNC_COMPARE_AND_SWAP_16)
+#define RES_CAS16
+#else
+#error "the critical resource needs a lock-free 16-byte compare-and-swap"
+#endif
+
+typedef unsigned __int128 res_word __attribute__((may_alias));
+
+struct res_pair {
+    uint64_t holder;
+    int64_t counter;
+};
+
+static res_word res_join(struct res_pair p)
 {
-    return (uint64_t)node | ((uint64_t)(gen + 1) << 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (res_word)p.holder | (res_word)(uint64_t)p.counter << 64;
+#else
+    return (res_word)(uint64_t)p.counter | (res_word)p.holder << 64;
+#endif
 }
 
-static int64_t holder_gen(uint64_t h)
+static struct res_pair res_split(res_word w)
 {
-    return (int64_t)(h >> 16) - 1;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (struct res_pair){(uint64_t)w, (int64_t)(uint64_t)(w >> 64)};
+#else
+    return (struct res_pair){(uint64_t)(w >> 64), (int64_t)(uint64_t)w};
+#endif
+}
+
+/* Compare-and-swap the (holder, counter) pair; on failure *expect gets the
+ * current pair. */
+RES_CAS16 static bool res_cas(struct shm_resource *res, struct res_pair *expect,
+                              struct res_pair want)
+{
+    res_word *p = (res_word *)(void *)&res->holder;
+    res_word e = res_join(*expect);
+    res_word old = __sync_val_compare_and_swap(p, e, res_join(want));
+    if (old == e)
+        return true;
+    *expect = res_split(old);
+    return false;
+}
+
+/* A first guess for a CAS loop: the halves need not agree (the CAS checks). */
+static struct res_pair res_guess(const struct shm_resource *res)
+{
+    return (struct res_pair){atomic_load(&res->holder), atomic_load(&res->counter)};
+}
+
+static uint64_t res_pack(int node, int64_t max_gen)
+{
+    return (uint64_t)node | (uint64_t)(max_gen + 1) << 16;
+}
+
+static int64_t gen_clamp(int64_t gen)
+{
+    return gen < -1 ? -1 : gen > SHM_GEN_MAX ? SHM_GEN_MAX : gen;
+}
+
+/* The outcome of an entry by node with generation g against holder word h. */
+static int enter_outcome(uint64_t h, int node, int64_t g, bool fence)
+{
+    int64_t max = SHM_HOLDER_GEN(h);
+    int who = SHM_HOLDER_NODE(h);
+    if (fence && g < max)
+        return RES_FENCED;
+    if (who == 0)
+        return RES_OK;
+    (void)node;
+    return fence && g > max ? RES_SUPERSEDED : RES_VIOLATION;
+}
+
+/* The outcome of an exit: the lease is intact while the holder field still
+ * names the node (with fencing, a newer generation would have replaced it). */
+static int exit_outcome(uint64_t h, int node, int64_t g, bool fence)
+{
+    if (SHM_HOLDER_NODE(h) == node)
+        return RES_OK;
+    if (fence && g < SHM_HOLDER_GEN(h))
+        return RES_FENCED;
+    return RES_VIOLATION;
+}
+
+int shm_resource_predict_enter(const struct shm_run *r, int node, int64_t gen, bool fencing)
+{
+    return enter_outcome(atomic_load(&r->res.holder), node, gen_clamp(gen), fencing && gen >= 0);
+}
+
+int shm_resource_predict_exit(const struct shm_run *r, int node, int64_t gen, bool fencing)
+{
+    return exit_outcome(atomic_load(&r->res.holder), node, gen_clamp(gen), fencing && gen >= 0);
 }
 
 int shm_resource_enter(struct shm_run *r, int node, int64_t gen, bool fencing,
@@ -217,32 +322,32 @@ int shm_resource_enter(struct shm_run *r, int node, int64_t gen, bool fencing,
 {
     struct shm_resource *res = &r->res;
     bool fence = fencing && gen >= 0;
-    *read_counter = 0;
-    if (fence) {
-        int64_t max = atomic_load(&res->max_gen);
-        while (gen > max && !atomic_compare_exchange_weak(&res->max_gen, &max, gen))
-            ;
-        if (gen < max) {
+    int64_t g = gen_clamp(gen);
+    struct res_pair cur = res_guess(res);
+    int rc;
+    for (;;) {
+        rc = enter_outcome(cur.holder, node, g, fence);
+        if (rc == RES_FENCED) {
+            /* The fenced generation never decreases, so a refusal read
+             * from any (even torn) guess is final: nothing changes. */
             atomic_fetch_add(&res->fenced, 1);
-            return RES_FENCED;
+            *read_counter = 0;
+            return rc;
         }
+        int64_t max = SHM_HOLDER_GEN(cur.holder);
+        struct res_pair want = {res_pack(node, g > max ? g : max), cur.counter};
+        if (res_cas(res, &cur, want))
+            break;
     }
-    uint64_t mine = pack(node, gen), cur = 0;
-    int rc = RES_OK;
-    if (!atomic_compare_exchange_strong(&res->holder, &cur, mine)) {
-        if (fence && holder_gen(cur) < gen) {
-            atomic_fetch_add(&res->superseded, 1);
-            rc = RES_SUPERSEDED;
-        } else {
-            atomic_fetch_add(&res->violations, 1);
-            rc = RES_VIOLATION;
-        }
-        atomic_store(&res->holder, mine);
-    }
+    if (rc == RES_SUPERSEDED)
+        atomic_fetch_add(&res->superseded, 1);
+    else if (rc == RES_VIOLATION)
+        atomic_fetch_add(&res->violations, 1);
     atomic_fetch_add(&res->entries, 1);
-    /* The slow read-modify-write starts here: the value read now is written
-     * back (+1) on exit, so another node inside meanwhile loses an update. */
-    *read_counter = atomic_load(&res->counter);
+    /* The slow read-modify-write starts here: the value read with the lease
+     * is written back (+1) on exit, so another node inside meanwhile loses
+     * an update. */
+    *read_counter = cur.counter;
     return rc;
 }
 
@@ -250,24 +355,81 @@ int shm_resource_exit(struct shm_run *r, int node, int64_t gen, bool fencing,
                       int64_t read_counter)
 {
     struct shm_resource *res = &r->res;
-    uint64_t mine = pack(node, gen);
-    if (fencing && gen >= 0 && gen < atomic_load(&res->max_gen)) {
-        /* A newer generation entered since: this write is refused. */
-        atomic_fetch_add(&res->fenced, 1);
-        atomic_compare_exchange_strong(&res->holder, &mine, 0);
-        return RES_FENCED;
+    bool fence = fencing && gen >= 0;
+    int64_t g = gen_clamp(gen);
+    struct res_pair cur = res_guess(res);
+    for (;;) {
+        int rc = exit_outcome(cur.holder, node, g, fence);
+        if (rc == RES_FENCED) {
+            /* A newer generation entered since: this write is refused. */
+            atomic_fetch_add(&res->fenced, 1);
+            return rc;
+        }
+        struct res_pair want = {cur.holder, read_counter + 1};
+        if (rc == RES_OK)
+            want.holder = res_pack(0, SHM_HOLDER_GEN(cur.holder));
+        if (res_cas(res, &cur, want))
+            return rc;
     }
-    atomic_store(&res->counter, read_counter + 1);
-    if (!atomic_compare_exchange_strong(&res->holder, &mine, 0)) {
-        atomic_fetch_add(&res->violations, 1);
-        return RES_VIOLATION;
+}
+
+/* The last whole record of a node's trace file (RUNDIR/trace/n<K>.<inc>.bin,
+ * see ipc/trace.h): records are appended, each marked last, and the file
+ * is zero past the end, so the last marked record is the newest one. */
+static bool last_trace_record(const struct shm_run *r, int node, struct trace_rec *out)
+{
+    char path[1200];
+    int inc = atomic_load(&r->node[node].incarnation);
+    if (snprintf(path, sizeof path, "%s/trace/n%d.%d.bin", r->rundir, node, inc) >=
+            (int)sizeof path ||
+        !r->rundir[0])
+        return false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    bool found = false;
+    if (fstat(fd, &st) == 0) {
+        struct trace_rec buf[256];
+        off_t end = st.st_size / (off_t)sizeof *buf * (off_t)sizeof *buf;
+        while (!found && end > 0) {
+            off_t from = end > (off_t)sizeof buf ? end - (off_t)sizeof buf : 0;
+            ssize_t got = pread(fd, buf, (size_t)(end - from), from);
+            if (got != end - from)
+                break;
+            for (size_t i = (size_t)got / sizeof *buf; i-- > 0;) {
+                if (buf[i].mark == TRACE_MARK && buf[i].ev != TR_NONE &&
+                    buf[i].ev < TR_EV_COUNT && buf[i].node == node) {
+                    *out = buf[i];
+                    found = true;
+                    break;
+                }
+            }
+            end = from;
+        }
     }
-    return RES_OK;
+    close(fd);
+    return found;
 }
 
 void shm_resource_drop(struct shm_run *r, int node)
 {
-    uint64_t cur = atomic_load(&r->res.holder);
-    if (cur && SHM_HOLDER_NODE(cur) == node)
-        atomic_compare_exchange_strong(&r->res.holder, &cur, 0);
+    struct shm_resource *res = &r->res;
+    struct res_pair cur = res_guess(res);
+    if (SHM_HOLDER_NODE(cur.holder) != node)
+        return;
+    /* Still the holder, so its exit write has not happened (exit writes and
+     * gives the lease back in one step). Did it record the exit first? */
+    struct trace_rec last;
+    bool redo = last_trace_record(r, node, &last) && last.ev == TR_EXIT && last.aux == RES_OK;
+    for (;;) {
+        if (SHM_HOLDER_NODE(cur.holder) != node)
+            return;
+        struct res_pair want = {res_pack(0, SHM_HOLDER_GEN(cur.holder)),
+                                redo ? last.a : cur.counter};
+        if (res_cas(res, &cur, want))
+            break;
+    }
+    if (redo)
+        atomic_fetch_add(&res->recovered, 1);
 }

@@ -17,9 +17,9 @@
 #include "ipc/wire.h"
 
 #define SHM_MAGIC 0x4d48534cu /* "LSHM" */
-#define SHM_VERSION 1
+#define SHM_VERSION 2 /* 2: the resource packs holder, fenced generation and counter */
 #define SHM_PREFIX "distlab."
-#define SHM_BULK_SLOTS 64       /* per sender (sparse: pages only when used) */
+#define SHM_BULK_SLOTS 64       /* per sender (reserved at creation) */
 #define SHM_BULK_SLOT 65536     /* bytes per slot, header included */
 
 enum shm_node_state {
@@ -43,7 +43,11 @@ enum shm_counter {
     CNT_BACKLOG_NOW,  /* messages waiting in backlogs now */
     CNT_CS_ENTRIES,
     CNT_REQUESTS,     /* CS requests made */
-    CNT_DROPPED,      /* messages the network fault model dropped */
+    CNT_DROPPED,      /* messages dropped: by the network fault model, as sent by a
+                       * previous life of their sender, or by this node's own
+                       * transport (CNT_SEND_DROPPED) */
+    CNT_SEND_DROPPED, /* of those, dropped by this node's transport before reaching a
+                       * queue: backlog budget, peer gone, queue error, left at stop */
     CNT_COUNT
 };
 
@@ -66,26 +70,40 @@ struct shm_node {
 };
 
 /* The critical resource (DESIGN.md): the holder is set by compare-and-swap
- * on CS entry (a failed swap is a violation) and a counter each CS updates
- * with a deliberately slow read-modify-write (read on entry, written on
- * exit), so overlapping critical sections visibly lose updates.
+ * on CS entry (finding another node inside is a violation) and a counter each
+ * CS updates with a deliberately slow read-modify-write (read on entry,
+ * written on exit), so overlapping critical sections visibly lose updates.
  *
  * Fencing (Kleppmann's fencing tokens): an entry carries a generation (a
  * token generation, a coordinator epoch; -1 for algorithms without one).
  * With fencing on, the resource remembers the highest generation that
  * entered and refuses an entry or a write with an older one; an entry with
  * a newer generation than the current holder's supersedes it (the holder's
- * lease is void, its write will be refused), which is not a violation. */
+ * lease is void, its write will be refused), which is not a violation.
+ *
+ * One atomic step per operation. `holder` packs the holder's id and the
+ * highest generation that entered, and `counter` sits in the same 16 bytes:
+ * entry (fence check, take the lease, read the counter) and exit (fence
+ * check, write the counter, give the lease back) are each ONE 16-byte
+ * compare-and-swap. So a refused generation can never become the holder,
+ * the fenced generation never decreases, a write is accepted only while
+ * its lease is intact (a stale holder's late write cannot land after a
+ * newer holder read the counter), and each overlap is counted once: at the
+ * entry that finds another node inside (the displaced node's exit does not
+ * count it again). */
 struct shm_resource {
-    _Alignas(64) _Atomic uint64_t holder; /* node | (gen + 1) << 16, 0 = free */
-    _Atomic int64_t counter;
+    _Alignas(64) _Atomic uint64_t holder; /* node | (max_gen + 1) << 16; node 0 = free */
+    _Atomic int64_t counter;              /* must follow holder: one 16-byte word */
     _Atomic uint64_t entries;
     _Atomic uint64_t violations;
-    _Atomic int64_t max_gen;     /* the highest generation that entered */
     _Atomic uint64_t fenced;     /* entries or writes refused for an old generation */
     _Atomic uint64_t superseded; /* holders displaced by a newer generation */
+    _Atomic uint64_t recovered;  /* exits of killed holders completed by shm_resource_drop */
 };
 #define SHM_HOLDER_NODE(h) ((int)((h)&0xffff))
+#define SHM_HOLDER_GEN(h) ((int64_t)((h) >> 16) - 1) /* highest generation entered, -1 none */
+/* Generations above this are stored as this (48 bits in the holder word). */
+#define SHM_GEN_MAX ((INT64_C(1) << 48) - 2)
 
 enum shm_res_result {
     RES_OK = 0,
@@ -195,7 +213,9 @@ struct shm_handle {
 /* Format the segment / queue names of a run. */
 void shm_name(char *buf, size_t cap, uint32_t run_id);
 
-/* Launcher: create the segment (O_EXCL, 0600) sized for n nodes. */
+/* Launcher: create the segment (O_EXCL, 0600) sized for n nodes, every page
+ * reserved (posix_fallocate): too little room in /dev/shm is an error here,
+ * naming /dev/shm and the size needed, never a SIGBUS later. */
 int shm_create(struct shm_handle *h, uint32_t run_id, int n, char *errbuf);
 /* Nodes and tools: map an existing segment by name ("/distlab.x" or "x"). */
 int shm_attach(struct shm_handle *h, const char *name, bool writable, char *errbuf);
@@ -224,13 +244,28 @@ int shm_read_prefix(uint32_t run_id, struct shm_prefix *p, int64_t *mtime, uint3
 int shm_find_role(const struct shm_run *r, int role);
 
 /* The critical resource, called by the node runtime (see enum
- * shm_res_result). enter reads the counter into *read_counter; exit writes
- * read_counter + 1 back unless fencing refuses it (RES_FENCED). */
+ * shm_res_result). enter reads the counter into *read_counter (0 when
+ * refused); exit writes read_counter + 1 back unless fencing refuses it
+ * (RES_FENCED). exit returns RES_VIOLATION, without counting it, when the
+ * node was displaced by an overlap (already counted at that entry): its
+ * write still goes through, so the lost update shows in the counter. */
 int shm_resource_enter(struct shm_run *r, int node, int64_t gen, bool fencing,
                        int64_t *read_counter);
 int shm_resource_exit(struct shm_run *r, int node, int64_t gen, bool fencing,
                       int64_t read_counter);
-/* The holder died: free the resource if it is still node's. */
+/* What enter / exit would return if called now, without changing anything,
+ * so a caller can trace the outcome before acting. RES_FENCED is certain
+ * (the fenced generation never decreases); the others may change before
+ * the caller acts (the caller corrects its record). */
+int shm_resource_predict_enter(const struct shm_run *r, int node, int64_t gen, bool fencing);
+int shm_resource_predict_exit(const struct shm_run *r, int node, int64_t gen, bool fencing);
+/* The node died (called by the supervisor when it reaps it). If it still
+ * holds the resource, its lease ends here. The trace is the resource's
+ * write-ahead log: a node records its exit (with the value it writes)
+ * before the write, so if the dead holder's last trace record is an exit
+ * whose write never happened, the write is completed now (counted in
+ * `recovered`). A SIGKILL at any point of entry or exit thus leaves the
+ * trace and the resource in agreement. */
 void shm_resource_drop(struct shm_run *r, int node);
 
 #endif

@@ -36,47 +36,10 @@ static int try_send(struct transport_peer *p, const void *msg, size_t len)
     }
 }
 
-static int backlog_push(struct transport_peer *p, const void *msg, size_t len)
-{
-    struct transport *t = p->t;
-    if (p->len == p->cap) {
-        if (p->cap >= TRANSPORT_BACKLOG_MAX)
-            return -ENOBUFS;
-        uint32_t ncap = p->cap ? p->cap * 2 : 16;
-        uint8_t *nbuf = malloc((size_t)ncap * t->msgsize);
-        uint32_t *nlens = malloc((size_t)ncap * sizeof *nlens);
-        if (!nbuf || !nlens) {
-            free(nbuf);
-            free(nlens);
-            return -ENOMEM;
-        }
-        for (uint32_t i = 0; i < p->len; i++) {
-            uint32_t at = (p->head + i) % p->cap;
-            memcpy(nbuf + (size_t)i * t->msgsize, p->buf + (size_t)at * t->msgsize, p->lens[at]);
-            nlens[i] = p->lens[at];
-        }
-        free(p->buf);
-        free(p->lens);
-        p->buf = nbuf;
-        p->lens = nlens;
-        p->cap = ncap;
-        p->head = 0;
-    }
-    uint32_t at = (p->head + p->len) % p->cap;
-    memcpy(p->buf + (size_t)at * t->msgsize, msg, len);
-    p->lens[at] = (uint32_t)len;
-    p->len++;
-    t->backlog_total++;
-    if (p->len > p->hwm)
-        p->hwm = p->len;
-    set_backlog_counters(t);
-    return 0;
-}
-
 static void bulk_release(struct transport *t, int slot, uint64_t seq);
 
-/* A backlogged message that will never be sent: free its bulk slot. */
-static void release_backlogged_bulk(struct transport *t, const uint8_t *msg, uint32_t len)
+/* A message that will never be sent: free the bulk slot it references. */
+static void release_bulk_of(struct transport *t, const uint8_t *msg, uint32_t len)
 {
     struct wire_hdr h;
     if (len < sizeof h + sizeof(struct wire_bulk))
@@ -90,34 +53,221 @@ static void release_backlogged_bulk(struct transport *t, const uint8_t *msg, uin
         bulk_release(t, (int)d.slot, d.seq);
 }
 
-/* EPOLLOUT on a peer queue: move as much of the backlog as fits. */
-static void drain(struct loop *l, struct loop_watch *w, uint32_t events)
+/* Count a send-side drop and tell the hook (h: the message's header). */
+static void drop_hdr(struct transport *t, const struct wire_hdr *h, int err)
 {
-    struct transport_peer *p = w->arg;
+    count(t, CNT_DROPPED, 1);
+    count(t, CNT_SEND_DROPPED, 1);
+    if (t->on_drop)
+        t->on_drop(t->drop_arg, h, err);
+}
+
+/* Drop an encoded message (its bulk slot, if any, is given back). */
+static void drop_encoded(struct transport *t, const uint8_t *msg, uint32_t len, int err)
+{
+    release_bulk_of(t, msg, len);
+    struct wire_hdr h = {0};
+    memcpy(&h, msg, len < sizeof h ? len : sizeof h);
+    drop_hdr(t, &h, err);
+}
+
+/* ---- backlogs: one byte buffer per peer ---- */
+
+#define FRAME 8u /* a record: uint32 length, padding, message, padded to 8 */
+
+static uint32_t record_size(size_t len) { return FRAME + (((uint32_t)len + 7u) & ~7u); }
+
+/* Is the peer gone for good (its messages could only reach a later life)? */
+static bool peer_gone(const struct transport *t, const struct transport_peer *p)
+{
+    if (p->id == 0)
+        return false; /* the supervisor outlives every node */
+    const struct shm_node *sn = &t->run->node[p->id];
+    int st = atomic_load_explicit(&sn->state, memory_order_relaxed);
+    if (st == NODE_DOWN || st == NODE_STOPPED)
+        return true;
+    return p->len > 0 && atomic_load_explicit(&sn->incarnation, memory_order_relaxed) != p->inc;
+}
+
+/* Give a drained backlog's buffer back if it grew (keeps the budget free
+ * for peers that need it). */
+static void backlog_reset(struct transport *t, struct transport_peer *p)
+{
+    p->head = p->tail = 0;
+    if (p->cap > TRANSPORT_BACKLOG_MIN) {
+        free(p->buf);
+        t->backlog_bytes -= p->cap;
+        p->buf = NULL;
+        p->cap = 0;
+    }
+}
+
+/* Make room for `need` more bytes at the tail: compact, or grow by doubling
+ * within the peer's and the node's budgets. */
+static void backlog_compact(struct transport_peer *p)
+{
+    uint32_t live = p->tail - p->head;
+    memmove(p->buf, p->buf + p->head, live);
+    p->head = 0;
+    p->tail = live;
+}
+
+/* Make room for `need` more bytes at the tail: compact when that frees
+ * enough cheaply, else grow by doubling within the peer's and the node's
+ * budgets, else compact if that is enough, else -ENOBUFS. */
+static int backlog_room(struct transport *t, struct transport_peer *p, uint32_t need)
+{
+    uint64_t live = p->tail - p->head;
+    if (p->tail + (uint64_t)need <= p->cap)
+        return 0;
+    bool fits = live + need <= p->cap;
+    if (fits && live <= p->cap / 2) {
+        /* Each byte is moved at most once per half buffer sent. */
+        backlog_compact(p);
+        return 0;
+    }
+    uint64_t ncap = p->cap ? (uint64_t)p->cap * 2 : TRANSPORT_BACKLOG_MIN;
+    while (ncap < live + need)
+        ncap *= 2;
+    if (ncap > t->peer_budget)
+        ncap = t->peer_budget;
+    uint8_t *nbuf = NULL;
+    if (ncap > p->cap && ncap >= live + need &&
+        t->backlog_bytes - p->cap + ncap <= t->node_budget)
+        nbuf = malloc(ncap);
+    if (!nbuf) {
+        if (!fits)
+            return -ENOBUFS;
+        backlog_compact(p);
+        return 0;
+    }
+    if (live)
+        memcpy(nbuf, p->buf + p->head, live);
+    free(p->buf);
+    t->backlog_bytes += ncap - p->cap;
+    p->buf = nbuf;
+    p->cap = (uint32_t)ncap;
+    p->head = 0;
+    p->tail = (uint32_t)live;
+    return 0;
+}
+
+static int backlog_push(struct transport_peer *p, const void *msg, size_t len)
+{
     struct transport *t = p->t;
+    uint32_t need = record_size(len);
+    int rc = backlog_room(t, p, need);
+    if (rc < 0)
+        return rc;
+    uint32_t l32 = (uint32_t)len;
+    memcpy(p->buf + p->tail, &l32, sizeof l32);
+    memcpy(p->buf + p->tail + FRAME, msg, len);
+    p->tail += need;
+    if (p->len++ == 0)
+        p->inc = atomic_load_explicit(&t->run->node[p->id].incarnation, memory_order_relaxed);
+    t->backlog_total++;
+    if (p->len > p->hwm)
+        p->hwm = p->len;
+    set_backlog_counters(t);
+    return 0;
+}
+
+/* The oldest backlogged message. */
+static const uint8_t *backlog_front(const struct transport_peer *p, uint32_t *len)
+{
+    memcpy(len, p->buf + p->head, sizeof *len);
+    return p->buf + p->head + FRAME;
+}
+
+static void backlog_pop(struct transport *t, struct transport_peer *p, uint32_t len)
+{
+    p->head += record_size(len);
+    p->len--;
+    t->backlog_total--;
+    if (p->len == 0)
+        backlog_reset(t, p);
+}
+
+/* Drop everything waiting for p. */
+static void backlog_discard(struct transport *t, struct transport_peer *p, int err)
+{
+    while (p->len > 0) {
+        uint32_t len;
+        const uint8_t *msg = backlog_front(p, &len);
+        drop_encoded(t, msg, len, err);
+        backlog_pop(t, p, len);
+    }
+    set_backlog_counters(t);
+    if (p->w.added)
+        loop_del(t->loop, &p->w);
+}
+
+/* Move as much of p's backlog into its queue as fits. */
+static void backlog_move(struct transport *t, struct transport_peer *p)
+{
     uint64_t sent = 0;
     while (p->len > 0) {
-        int rc = try_send(p, p->buf + (size_t)p->head * t->msgsize, p->lens[p->head]);
+        uint32_t len;
+        const uint8_t *msg = backlog_front(p, &len);
+        int rc = try_send(p, msg, len);
         if (rc == 0)
             break;
-        /* rc < 0: the queue cannot take it (a hard error): drop, counted,
-         * and give back a bulk slot it referenced. */
+        /* rc < 0: the queue cannot take it (a hard error): drop it. */
         if (rc < 0)
-            release_backlogged_bulk(t, p->buf + (size_t)p->head * t->msgsize, p->lens[p->head]);
-        p->head = (p->head + 1) % p->cap;
-        p->len--;
-        t->backlog_total--;
-        if (rc > 0)
-            sent++;
+            drop_encoded(t, msg, len, rc);
         else
-            count(t, CNT_DROPPED, 1);
+            sent++;
+        backlog_pop(t, p, len);
     }
     if (sent)
         count(t, CNT_SENT, sent);
     set_backlog_counters(t);
+}
+
+/* EPOLLOUT on a peer queue: move as much of the backlog as fits. */
+static void drain(struct loop *l, struct loop_watch *w, uint32_t events)
+{
+    struct transport_peer *p = w->arg;
+    backlog_move(p->t, p);
     if (p->len == 0)
         loop_del(l, &p->w);
     (void)events;
+}
+
+/* Watch p's queue for room. A failed registration is retried by
+ * transport_tick, which also moves messages without it: never stuck. */
+static void watch(struct transport *t, struct transport_peer *p)
+{
+    if (!p->w.added && loop_add(t->loop, &p->w, p->q, EPOLLOUT, drain, p) < 0)
+        t->watch_failures++;
+}
+
+void transport_set_drop_hook(struct transport *t, transport_drop_fn fn, void *arg)
+{
+    t->on_drop = fn;
+    t->drop_arg = arg;
+}
+
+void transport_tick(struct transport *t)
+{
+    if (!t->backlog_total)
+        return;
+    for (int k = 0; k <= t->n; k++) {
+        struct transport_peer *p = &t->peer[k];
+        if (p->len == 0)
+            continue;
+        if (peer_gone(t, p)) {
+            backlog_discard(t, p, -EHOSTDOWN);
+            continue;
+        }
+        backlog_move(t, p);
+        if (p->len == 0) {
+            if (p->w.added)
+                loop_del(t->loop, &p->w);
+        } else {
+            watch(t, p);
+        }
+    }
 }
 
 int transport_open(struct transport *t, struct loop *loop, struct shm_run *run, int self,
@@ -131,6 +281,8 @@ int transport_open(struct transport *t, struct loop *loop, struct shm_run *run, 
     t->n = (int)run->n;
     t->msgsize = run->msgsize;
     t->inbox = (mqd_t)-1;
+    t->peer_budget = TRANSPORT_PEER_BUDGET;
+    t->node_budget = TRANSPORT_NODE_BUDGET;
     t->peer = calloc((size_t)t->n + 1, sizeof *t->peer);
     t->rx = malloc(t->msgsize);
     t->tx = malloc(t->msgsize > SHM_BULK_MAX ? t->msgsize : SHM_BULK_MAX);
@@ -167,12 +319,15 @@ int transport_open(struct transport *t, struct loop *loop, struct shm_run *run, 
 uint64_t transport_flush(struct transport *t, int timeout_ms)
 {
     int64_t deadline = dl_mono_us() + (int64_t)timeout_ms * 1000;
-    while (t->backlog_total > 0 && dl_mono_us() < deadline)
-        if (loop_once(t->loop, 10) < 0)
+    while (t->backlog_total > 0 && dl_mono_us() < deadline) {
+        transport_tick(t); /* gone peers: drop now, not at the deadline */
+        if (t->backlog_total == 0 || loop_once(t->loop, 10) < 0)
             break;
+    }
     uint64_t left = t->backlog_total;
-    if (left)
-        count(t, CNT_DROPPED, left);
+    for (int k = 0; left && k <= t->n; k++)
+        if (t->peer[k].len)
+            backlog_discard(t, &t->peer[k], -ETIMEDOUT);
     return left;
 }
 
@@ -186,7 +341,6 @@ void transport_close(struct transport *t)
             if ((int)p->q >= 0)
                 mq_close(p->q);
             free(p->buf);
-            free(p->lens);
         }
     }
     if ((int)t->inbox >= 0)
@@ -270,11 +424,13 @@ int transport_send(struct transport *t, struct wire_hdr *h, const void *payload)
     int slot = -1;
     uint64_t seq = 0;
     if (sizeof *h + h->len > t->msgsize) {
-        if (h->len > SHM_BULK_MAX)
+        if (h->len > SHM_BULK_MAX) {
+            drop_hdr(t, h, -EMSGSIZE);
             return -EMSGSIZE;
+        }
         slot = bulk_put(t, h->to, payload, h->len, &seq);
         if (slot < 0) {
-            count(t, CNT_DROPPED, 1);
+            drop_hdr(t, h, slot);
             return slot;
         }
         struct wire_bulk d = {.slot = (uint32_t)slot, .len = h->len, .seq = seq};
@@ -285,8 +441,12 @@ int transport_send(struct transport *t, struct wire_hdr *h, const void *payload)
     } else {
         len = wire_encode(t->tx, t->msgsize, h, payload);
     }
-    if (len < 0)
+    if (len < 0) {
+        if (slot >= 0)
+            bulk_release(t, slot, seq);
+        drop_hdr(t, h, len);
         return len;
+    }
     if (p->len == 0) {
         int rc = try_send(p, t->tx, (size_t)len);
         if (rc > 0) {
@@ -294,23 +454,19 @@ int transport_send(struct transport *t, struct wire_hdr *h, const void *payload)
             return 0;
         }
         if (rc < 0) {
-            if (slot >= 0)
-                bulk_release(t, slot, seq);
-            count(t, CNT_DROPPED, 1);
+            drop_encoded(t, t->tx, (uint32_t)len, rc);
             return rc;
         }
     }
-    /* The queue is full (or older messages wait): keep order, backlog it. */
+    /* The queue is full (or older messages wait): keep order, backlog it -
+     * unless the peer is gone, whose queue only a later life would read. */
     count(t, CNT_QUEUE_FULL, 1);
-    int rc = backlog_push(p, t->tx, (size_t)len);
+    int rc = peer_gone(t, p) ? -EHOSTDOWN : backlog_push(p, t->tx, (size_t)len);
     if (rc < 0) {
-        if (slot >= 0)
-            bulk_release(t, slot, seq);
-        count(t, CNT_DROPPED, 1);
+        drop_encoded(t, t->tx, (uint32_t)len, rc);
         return rc;
     }
-    if (!p->w.added)
-        loop_add(t->loop, &p->w, p->q, EPOLLOUT, drain, p);
+    watch(t, p);
     return 0;
 }
 

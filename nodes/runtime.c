@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,10 @@ const char *runtime_msg_name(uint16_t type)
 
 enum wl_state { WL_IDLE = 0, WL_THINKING, WL_WAITING, WL_IN_CS, WL_DONE };
 
+/* Kill points of the entry and the exit of a critical section (see
+ * kill_point), numbered in the order the steps run. */
+enum kp_phase { KP_NONE = 0, KP_ENTER, KP_EXIT };
+
 struct node {
     struct runtime_args args;
     struct shm_handle shm;
@@ -82,6 +87,12 @@ struct node {
     bool release_now, request_now;
     bool malformed_logged[WIRE_ERR_COUNT];
     bool fatal; /* persistence failed: stop */
+    bool drop_logged[8]; /* send-side drop reasons already said in the log */
+    int64_t cs_seq;      /* critical sections entered by this incarnation */
+    struct {
+        int phase, step;
+        int64_t cs;
+    } kill_at; /* DISTLAB_TEST_KILL, phase KP_NONE when unset */
     char *restored; /* persistent state read at start (env.restored) */
     size_t restored_len;
 };
@@ -109,6 +120,43 @@ int runtime_parse_args(int argc, char **argv, struct runtime_args *out)
 
 static int64_t now_us(const struct node *nd) { return trace_now(&nd->tr); }
 
+int64_t runtime_deadline(int64_t now, int64_t after)
+{
+    if (after <= 0)
+        return now;
+    return now > INT64_MAX - after ? INT64_MAX : now + after;
+}
+
+/* ---- kill points (tests only) ----
+ *
+ * DISTLAB_TEST_KILL="NODE:PHASE:STEP:CS" makes the first life of node NODE
+ * SIGKILL itself at step STEP of the entry (PHASE "enter") or exit ("exit")
+ * of its CS-th critical section, so a test can crash a node between any
+ * two writes of those sequences and check that the verdict stays true. One
+ * predictable branch when unset. */
+static void kill_points_init(struct node *nd)
+{
+    const char *v = getenv("DISTLAB_TEST_KILL");
+    int node, step;
+    long long cs;
+    char phase[8];
+    if (!v || sscanf(v, "%d:%7[a-z]:%d:%lld", &node, phase, &step, &cs) != 4 ||
+        node != nd->args.id || nd->args.incarnation != 1)
+        return;
+    nd->kill_at.phase = strcmp(phase, "enter") == 0 ? KP_ENTER
+                        : strcmp(phase, "exit") == 0 ? KP_EXIT
+                                                     : KP_NONE;
+    nd->kill_at.step = step;
+    nd->kill_at.cs = cs;
+}
+
+static void kill_point(const struct node *nd, int phase, int step)
+{
+    if (__builtin_expect(nd->kill_at.phase == phase, 0) && nd->kill_at.step == step &&
+        nd->kill_at.cs == nd->cs_seq)
+        raise(SIGKILL);
+}
+
 static struct trace_rec *trace(struct node *nd, int ev, int peer, int type, int64_t key,
                                int aux, int64_t a)
 {
@@ -130,6 +178,27 @@ static void send_runtime(struct node *nd, int to, uint16_t type, int64_t f0)
 }
 
 static void step(struct node *nd, const struct algo_event *ev);
+
+/* The transport dropped a message this node sent (already counted): trace
+ * it (reason "send_refused", a = -errno saying why) and say it in the log
+ * once per kind. */
+static void on_send_drop(void *arg, const struct wire_hdr *h, int err)
+{
+    struct node *nd = arg;
+    trace(nd, TR_DROP, h->to, h->type, h->f[0], WIRE_DROP_SEND, err);
+    int kind = err == -ENOBUFS ? 0 : err == -EHOSTDOWN ? 1 : err == -ETIMEDOUT ? 2
+                                   : err == -EMSGSIZE ? 3 : 4;
+    if (nd->drop_logged[kind])
+        return;
+    nd->drop_logged[kind] = true;
+    fprintf(stderr, "node %d: dropped a message to %d (%s); further drops of this kind are only "
+                    "counted and traced\n",
+            nd->args.id, h->to,
+            kind == 0   ? "backlog budget spent or no bulk slot free"
+            : kind == 1 ? "the peer is gone"
+            : kind == 2 ? "still waiting when this node stopped"
+                        : strerror(-err));
+}
 
 /* Persistent state: RUNDIR/n<K>.persist, replaced atomically (write a temp
  * file, fsync it when [raft] fsync asks, rename), so a crash at any moment
@@ -159,8 +228,9 @@ static void rearm(struct node *nd)
     if (next == nd->armed_at)
         return;
     nd->armed_at = next;
-    /* Run-relative to monotonic; a deadline in the past fires at once. */
-    loop_timerfd_arm(nd->timerfd, next ? (next + nd->run->start_mono_us) : 0);
+    /* Run-relative to monotonic (saturated: a deadline past the end of
+     * time never fires); a deadline in the past fires at once. */
+    loop_timerfd_arm(nd->timerfd, next ? runtime_deadline(nd->run->start_mono_us, next) : 0);
 }
 
 /* ---- the workload: request -> hold cs_time -> think -> ... ---- */
@@ -186,7 +256,7 @@ static void workload_next(struct node *nd)
         nd->wl = WL_THINKING;
     } else {
         nd->wl = WL_THINKING;
-        nd->deadline[RT_TIMER_THINK] = now_us(nd) + think;
+        nd->deadline[RT_TIMER_THINK] = runtime_deadline(now_us(nd), think);
     }
 }
 
@@ -215,41 +285,67 @@ static void do_request(struct node *nd)
     step(nd, &ev);
 }
 
+/* Leave the critical section: finish the slow read-modify-write, then tell
+ * the algorithm. The exit record is the resource's write-ahead log entry:
+ * it is traced first, carrying the value about to be written and the
+ * outcome the resource predicts, then the write is made. A node killed
+ * between the two still holds the resource, and the supervisor's
+ * shm_resource_drop completes the write its last record announced; a node
+ * killed before the record wrote nothing. So the trace and the counter agree
+ * at every kill point. The prediction is certain for a refusal (fencing);
+ * if the write turns out refused after all (superseded meanwhile), the
+ * record is corrected in place (aux 2, nothing written). */
 static void do_release(struct node *nd)
 {
-    /* Finish the slow read-modify-write, then tell the algorithm. The exit
-     * is traced first; if the resource then refuses the write (fencing),
-     * the record is corrected in place (aux 2, nothing written). */
-    struct trace_rec *rec = trace(nd, TR_EXIT, 0, 0, nd->cs_key, 0, nd->cs_counter + 1);
+    kill_point(nd, KP_EXIT, 0);
+    int expect = nd->cs_fenced ? RES_FENCED
+                               : shm_resource_predict_exit(nd->run, nd->args.id, nd->cs_gen,
+                                                           nd->fencing);
+    bool refused = expect == RES_FENCED;
+    struct trace_rec *rec = trace(nd, TR_EXIT, 0, 0, nd->cs_key, refused ? RES_FENCED : 0,
+                                  refused ? 0 : nd->cs_counter + 1);
     if (rec)
         rec->b = nd->cs_gen;
+    kill_point(nd, KP_EXIT, 1);
     atomic_store(&nd->me->in_cs, 0);
     int rc = nd->cs_fenced ? RES_FENCED
                            : shm_resource_exit(nd->run, nd->args.id, nd->cs_gen, nd->fencing,
                                                nd->cs_counter);
-    if (rec && rc == RES_FENCED) {
-        rec->aux = RES_FENCED;
-        rec->a = 0;
+    kill_point(nd, KP_EXIT, 2);
+    if (rec && (rc == RES_FENCED) != refused) {
+        rec->aux = rc == RES_FENCED ? RES_FENCED : 0;
+        rec->a = rc == RES_FENCED ? 0 : nd->cs_counter + 1;
     }
+    kill_point(nd, KP_EXIT, 3);
     atomic_fetch_add(&nd->me->requests_done, 1);
     atomic_fetch_add_explicit(&nd->me->cnt[CNT_CS_ENTRIES], 1, memory_order_relaxed);
     nd->requests_left--;
     struct algo_event ev = {.kind = EV_RELEASE, .now_us = now_us(nd)};
     nd->wl = WL_IDLE;
     step(nd, &ev);
+    kill_point(nd, KP_EXIT, 4);
     workload_next(nd);
 }
 
+/* Enter: traced first with the outcome the resource predicts (a refusal is
+ * certain; the rest is corrected in place if the entry turns out otherwise),
+ * then the resource is taken. A node killed between the two never held the
+ * resource; one killed after it is released by the supervisor. */
 static void enter_cs(struct node *nd, int64_t key, int64_t gen)
 {
     if (nd->wl != WL_WAITING)
         return; /* the core granted what the application did not ask for */
-    struct trace_rec *rec = trace(nd, TR_ENTER, 0, 0, key, 0, 0);
+    nd->cs_seq++;
+    kill_point(nd, KP_ENTER, 0);
+    int expect = shm_resource_predict_enter(nd->run, nd->args.id, gen, nd->fencing);
+    struct trace_rec *rec = trace(nd, TR_ENTER, 0, 0, key, expect, 0);
     if (rec)
         rec->b = gen;
+    kill_point(nd, KP_ENTER, 1);
     int64_t counter;
     int rc = shm_resource_enter(nd->run, nd->args.id, gen, nd->fencing, &counter);
-    if (rec && rc)
+    kill_point(nd, KP_ENTER, 2);
+    if (rec && rc != expect)
         rec->aux = rc;
     if (rc == RES_VIOLATION)
         fprintf(stderr, "node %d: VIOLATION: entered the critical section while another "
@@ -260,12 +356,13 @@ static void enter_cs(struct node *nd, int64_t key, int64_t gen)
     nd->cs_gen = gen;
     nd->cs_fenced = rc == RES_FENCED;
     nd->wl = WL_IN_CS;
+    kill_point(nd, KP_ENTER, 3);
     /* A refused entry does no work: the node leaves at once. */
     int64_t hold = nd->cs_fenced ? 0 : nd->run->params.cs_time_us;
     if (hold <= 0)
         nd->release_now = true;
     else
-        nd->deadline[RT_TIMER_CS_END] = now_us(nd) + hold;
+        nd->deadline[RT_TIMER_CS_END] = runtime_deadline(now_us(nd), hold);
 }
 
 /* ---- the core ---- */
@@ -294,18 +391,15 @@ static void apply(struct node *nd)
             struct wire_hdr h = {.type = m->type, .to = m->to, .len = m->len,
                                  .send_us = now_us(nd)};
             memcpy(h.f, m->f, sizeof h.f);
-            int rc = transport_send(&nd->tp, &h, m->payload);
-            if (rc < 0) {
-                /* Traced as sent (before the attempt); say it was lost. */
-                trace(nd, TR_DROP, m->to, m->type, m->f[0], WIRE_DROP_SEND, rc);
-                fprintf(stderr, "node %d: send to %d failed: %s\n", nd->args.id, m->to,
-                        strerror(-rc));
-            }
+            /* Traced as sent (before the attempt); a drop is traced by
+             * on_send_drop. */
+            transport_send(&nd->tp, &h, m->payload);
             break;
         }
         case ACT_SET_TIMER:
             if (a->timer_id >= 0 && a->timer_id < RT_CORE_TIMERS)
-                nd->deadline[a->timer_id] = now_us(nd) + (a->after_us > 0 ? a->after_us : 1);
+                nd->deadline[a->timer_id] =
+                    runtime_deadline(now_us(nd), a->after_us > 0 ? a->after_us : 1);
             break;
         case ACT_CANCEL_TIMER:
             if (a->timer_id >= 0 && a->timer_id < RT_CORE_TIMERS)
@@ -411,7 +505,7 @@ static void fd_init(struct node *nd)
         nd->fd_inc[k] = atomic_load(&nd->run->node[k].incarnation);
     }
     atomic_store(&nd->me->heartbeat_us, now);
-    nd->deadline[RT_TIMER_FD] = now + nd->fd_period;
+    nd->deadline[RT_TIMER_FD] = runtime_deadline(now, nd->fd_period);
 }
 
 /* A message from k: if k is a new incarnation we have not noticed yet, its
@@ -437,7 +531,10 @@ static void fd_tick(struct node *nd)
 {
     int64_t now = now_us(nd);
     atomic_store(&nd->me->heartbeat_us, now);
-    nd->deadline[RT_TIMER_FD] = now + nd->fd_period;
+    nd->deadline[RT_TIMER_FD] = runtime_deadline(now, nd->fd_period);
+    /* The transport's upkeep rides on the same tick: backlogs of peers that
+     * are gone are dropped, a failed EPOLLOUT registration is retried. */
+    transport_tick(&nd->tp);
     if (atomic_load(&nd->run->phase) == RUN_STARTING) {
         /* Peers still starting are slow, not dead: 64 processes (or a
          * sanitizer build) can take longer than a failure timeout to come
@@ -599,7 +696,8 @@ static void dump_state(struct node *nd)
     struct shm_node *me = nd->me;
     fprintf(stderr,
             "node %d (incarnation %d): workload %d, requests left %lld, done %lld; sent %llu, "
-            "received %llu, malformed %llu, backlog %llu (high %llu), queue full %llu\n",
+            "received %llu, malformed %llu, backlog %llu (high %llu, %llu bytes), queue full "
+            "%llu, dropped by the transport %llu\n",
             nd->args.id, nd->args.incarnation, (int)nd->wl, (long long)nd->requests_left,
             (long long)atomic_load(&me->requests_done),
             (unsigned long long)atomic_load(&me->cnt[CNT_SENT]),
@@ -607,7 +705,9 @@ static void dump_state(struct node *nd)
             (unsigned long long)atomic_load(&me->cnt[CNT_MALFORMED]),
             (unsigned long long)transport_backlog(&nd->tp),
             (unsigned long long)atomic_load(&me->cnt[CNT_BACKLOG_HWM]),
-            (unsigned long long)atomic_load(&me->cnt[CNT_QUEUE_FULL]));
+            (unsigned long long)transport_backlog_bytes(&nd->tp),
+            (unsigned long long)atomic_load(&me->cnt[CNT_QUEUE_FULL]),
+            (unsigned long long)atomic_load(&me->cnt[CNT_SEND_DROPPED]));
 }
 
 static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
@@ -672,6 +772,8 @@ static int node_init(struct node *nd, char *err)
         return rc;
     if ((rc = transport_open(&nd->tp, &nd->loop, nd->run, nd->args.id, err)) < 0)
         return rc;
+    transport_set_drop_hook(&nd->tp, on_send_drop, nd);
+    kill_points_init(nd);
     if ((nd->timerfd = loop_timerfd_create(err)) < 0)
         return nd->timerfd;
     sigset_t set;
@@ -770,11 +872,7 @@ int runtime_main(const struct runtime_args *args)
         loop_del(&nd->loop, &nd->w_inbox);
         loop_del(&nd->loop, &nd->w_timer);
         loop_del(&nd->loop, &nd->w_sig);
-        uint64_t left = transport_flush(&nd->tp, 200);
-        if (left)
-            fprintf(stderr, "node %d: %llu message(s) still queued for stopped peers were "
-                            "dropped at exit\n",
-                    args->id, (unsigned long long)left);
+        transport_flush(&nd->tp, 200); /* what is left is dropped, traced */
     }
     trace(nd, TR_STOP, 0, 0, 0, 0, 0);
     atomic_store(&nd->me->in_cs, 0);

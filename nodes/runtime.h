@@ -33,6 +33,11 @@ struct runtime_args {
 /* Entry point of a node process: returns the process exit code. */
 int runtime_main(const struct runtime_args *args);
 
+/* now + after, saturated at INT64_MAX (a duration near 2^63 means "never",
+ * not a deadline in the past); after <= 0 gives now. Every deadline the
+ * runtime computes goes through it. */
+int64_t runtime_deadline(int64_t now, int64_t after);
+
 /* Parse "distlab-node K SEGMENT INCARNATION" argv. */
 int runtime_parse_args(int argc, char **argv, struct runtime_args *out);
 

@@ -33,6 +33,7 @@
 #include "ipc/loop.h"
 #include "ipc/mq.h"
 #include "ipc/shm.h"
+#include "ipc/trace.h"
 #include "ipc/transport.h"
 #include "ipc/util.h"
 #include "ipc/wire.h"
@@ -930,6 +931,218 @@ START_TEST(test_cut_link)
 }
 END_TEST
 
+/* ---- 8. the critical resource -------------------------------------------- */
+
+static int64_t fenced_gen(const struct shm_run *r)
+{
+    return SHM_HOLDER_GEN(atomic_load(&r->res.holder));
+}
+
+static int holder_node(const struct shm_run *r)
+{
+    return SHM_HOLDER_NODE(atomic_load(&r->res.holder));
+}
+
+/* Two nodes inside at once, without fencing: one violation, counted at the
+ * second entry, not again when the displaced first node leaves; both
+ * writes land, so the counter shows the lost update. */
+START_TEST(test_resource_overlap_counted_once)
+{
+    struct shm_run *r = fx.r;
+    int64_t c1, c2;
+    ck_assert_int_eq(shm_resource_enter(r, 1, -1, false, &c1), RES_OK);
+    ck_assert_int_eq(shm_resource_enter(r, 2, -1, false, &c2), RES_VIOLATION);
+    ck_assert_int_eq(holder_node(r), 2);
+    ck_assert_int_eq(shm_resource_exit(r, 1, -1, false, c1), RES_VIOLATION);
+    ck_assert_int_eq(holder_node(r), 2);
+    ck_assert_int_eq(shm_resource_exit(r, 2, -1, false, c2), RES_OK);
+    ck_assert_int_eq(holder_node(r), 0);
+    ck_assert_uint_eq(atomic_load(&r->res.violations), 1);
+    ck_assert_uint_eq(atomic_load(&r->res.entries), 2);
+    ck_assert_int_eq(atomic_load(&r->res.counter), 1); /* two CS, one update */
+}
+END_TEST
+
+/* Fencing: an older generation is refused and never becomes the holder; a
+ * newer one supersedes the holder, whose write is then refused; the fenced
+ * generation survives the holder's exit. */
+START_TEST(test_resource_fencing)
+{
+    struct shm_run *r = fx.r;
+    int64_t c1, c2, c3;
+    ck_assert_int_eq(shm_resource_enter(r, 1, 5, true, &c1), RES_OK);
+    ck_assert_int_eq(shm_resource_predict_enter(r, 2, 3, true), RES_FENCED);
+    ck_assert_int_eq(shm_resource_enter(r, 2, 3, true, &c2), RES_FENCED);
+    ck_assert_int_eq(holder_node(r), 1);
+    ck_assert_int_eq(shm_resource_predict_enter(r, 3, 7, true), RES_SUPERSEDED);
+    ck_assert_int_eq(shm_resource_enter(r, 3, 7, true, &c3), RES_SUPERSEDED);
+    ck_assert_int_eq(holder_node(r), 3);
+    ck_assert_int_eq(fenced_gen(r), 7);
+    ck_assert_int_eq(shm_resource_predict_exit(r, 1, 5, true), RES_FENCED);
+    ck_assert_int_eq(shm_resource_exit(r, 1, 5, true, c1), RES_FENCED);
+    ck_assert_int_eq(atomic_load(&r->res.counter), 0);
+    ck_assert_int_eq(shm_resource_predict_exit(r, 3, 7, true), RES_OK);
+    ck_assert_int_eq(shm_resource_exit(r, 3, 7, true, c3), RES_OK);
+    ck_assert_int_eq(atomic_load(&r->res.counter), 1);
+    ck_assert_int_eq(holder_node(r), 0);
+    ck_assert_int_eq(fenced_gen(r), 7);
+    ck_assert_int_eq(shm_resource_enter(r, 1, 6, true, &c1), RES_FENCED);
+    ck_assert_uint_eq(atomic_load(&r->res.fenced), 3);
+    ck_assert_uint_eq(atomic_load(&r->res.superseded), 1);
+    ck_assert_uint_eq(atomic_load(&r->res.violations), 0);
+}
+END_TEST
+
+/* Processes hammer the resource with fencing on and unique generations
+ * drawn from one shared counter, some held back a while before they are
+ * used (stale). With unique generations nothing may be a violation: of two
+ * concurrent entries the newer supersedes, the older is refused. Checked:
+ * no violation; a refused entry never holds the resource; the fenced
+ * generation never decreases (a watcher samples it); every accepted write
+ * was made under an intact lease, so the counter equals the writes that
+ * succeeded (a stale write landing after a newer holder read the counter
+ * would lose an update). */
+#define HAMMER_PROCS 4
+#define HAMMER_US 1000000
+
+struct hammer_shared {
+    _Atomic int64_t next_gen;
+    _Atomic uint64_t written; /* exits that returned RES_OK */
+    _Atomic int go;
+};
+
+static struct hammer_shared *hammer_sh;
+
+static int hammer_node(void *arg)
+{
+    int self = (int)(intptr_t)arg;
+    struct shm_run *r = fx.r;
+    while (!atomic_load(&hammer_sh->go))
+        ;
+    uint64_t rng = (uint64_t)self * 0x9e3779b97f4a7c15ull + 1;
+    int64_t end = dl_mono_us() + HAMMER_US;
+    int64_t held = -1;
+    while (dl_mono_us() < end) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        /* A fresh generation, or (one time in four) the one held back. */
+        int64_t gen = held >= 0 && rng % 4 == 0 ? held : atomic_fetch_add(&hammer_sh->next_gen, 1);
+        held = rng % 3 == 0 ? atomic_fetch_add(&hammer_sh->next_gen, 1) : held;
+        int64_t c;
+        int rc = shm_resource_enter(r, self, gen, true, &c);
+        if (rc == RES_VIOLATION)
+            return 10;
+        if (rc == RES_FENCED) {
+            if (holder_node(r) == self)
+                return 11; /* a refused entry became the holder */
+            continue;
+        }
+        for (volatile int spin = 0; spin < (int)(rng % 64); spin++)
+            ;
+        rc = shm_resource_exit(r, self, gen, true, c);
+        if (rc == RES_VIOLATION)
+            return 12;
+        if (rc == RES_OK)
+            atomic_fetch_add(&hammer_sh->written, 1);
+        if (holder_node(r) == self)
+            return 13; /* left, but still the holder */
+    }
+    return 0;
+}
+
+static int hammer_watch(void *arg)
+{
+    (void)arg;
+    struct shm_run *r = fx.r;
+    while (!atomic_load(&hammer_sh->go))
+        ;
+    int64_t end = dl_mono_us() + HAMMER_US, last = -1;
+    while (dl_mono_us() < end) {
+        int64_t g = fenced_gen(r);
+        if (g < last)
+            return 20;
+        last = g;
+    }
+    return 0;
+}
+
+START_TEST(test_resource_hammer)
+{
+    struct shm_run *r = fx.r;
+    hammer_sh = mmap(NULL, sizeof *hammer_sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                     -1, 0);
+    ck_assert(hammer_sh != MAP_FAILED);
+    pid_t pids[HAMMER_PROCS + 1];
+    for (int i = 0; i < HAMMER_PROCS; i++)
+        pids[i] = spawn(hammer_node, (void *)(intptr_t)(i + 1));
+    pids[HAMMER_PROCS] = spawn(hammer_watch, NULL);
+    atomic_store(&hammer_sh->go, 1);
+    int64_t deadline = dl_mono_us() + DEADLINE_US;
+    for (int i = 0; i <= HAMMER_PROCS; i++) {
+        int st = wait_kid(pids[i], deadline);
+        ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                      "%s %d failed: status %#x (10 violation at entry, 11 refused entry holds, "
+                      "12 violation at exit, 13 holder after exit, 20 fenced generation "
+                      "decreased)",
+                      i < HAMMER_PROCS ? "node" : "watcher", i + 1, st);
+    }
+    ck_assert_uint_eq(atomic_load(&r->res.violations), 0);
+    ck_assert_uint_gt(atomic_load(&r->res.superseded) + atomic_load(&r->res.fenced), 0);
+    ck_assert_int_eq(holder_node(r), 0);
+    ck_assert_int_eq(atomic_load(&r->res.counter), (int64_t)atomic_load(&hammer_sh->written));
+    munmap(hammer_sh, sizeof *hammer_sh);
+}
+END_TEST
+
+/* The supervisor's shm_resource_drop after a holder was killed: the node's
+ * trace is the resource's write-ahead log. */
+static void drop_case(int last_ev, bool torn, int64_t want_counter, uint64_t want_recovered)
+{
+    struct shm_run *r = fx.r;
+    char err[DL_ERRLEN];
+    char dir[] = "/tmp/distlab-drop.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(r->rundir, sizeof r->rundir, "%s", dir);
+    atomic_store(&r->node[2].incarnation, 1);
+    atomic_store(&r->res.counter, 41);
+    struct trace_writer tw;
+    ck_assert_msg(trace_open(&tw, dir, 2, 1, dl_mono_us(), err) == 0, "%s", err);
+    int64_t c;
+    struct trace_rec e = {.node = 2, .ev = TR_ENTER, .b = 9};
+    trace_emit(&tw, &e);
+    ck_assert_int_eq(shm_resource_enter(r, 2, 9, true, &c), RES_OK);
+    ck_assert_int_eq(c, 41);
+    if (last_ev == TR_EXIT) {
+        struct trace_rec x = {.node = 2, .ev = TR_EXIT, .a = c + 1, .b = 9};
+        struct trace_rec *rec = trace_emit(&tw, &x);
+        if (torn)
+            rec->mark = 0; /* killed in the middle of writing the record */
+    }
+    /* The node dies here: its exit write never happens. */
+    shm_resource_drop(r, 2);
+    ck_assert_int_eq(holder_node(r), 0);
+    ck_assert_int_eq(atomic_load(&r->res.counter), want_counter);
+    ck_assert_uint_eq(atomic_load(&r->res.recovered), want_recovered);
+    ck_assert_int_eq(fenced_gen(r), 9);
+    /* Another node's death changes nothing. */
+    shm_resource_drop(r, 3);
+    ck_assert_int_eq(atomic_load(&r->res.counter), want_counter);
+    trace_close(&tw);
+    char path[200];
+    snprintf(path, sizeof path, "%s/trace/n2.1.bin", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/trace", dir);
+    rmdir(path);
+    rmdir(dir);
+    r->rundir[0] = '\0';
+}
+
+START_TEST(test_resource_drop_redoes_traced_exit) { drop_case(TR_EXIT, false, 42, 1); }
+END_TEST
+START_TEST(test_resource_drop_without_exit) { drop_case(TR_ENTER, false, 41, 0); }
+END_TEST
+START_TEST(test_resource_drop_torn_exit) { drop_case(TR_EXIT, true, 41, 0); }
+END_TEST
+
 /* ---- suite --------------------------------------------------------------- */
 
 static TCase *tcase(const char *name, void (*setup)(void))
@@ -968,6 +1181,15 @@ static Suite *transport_suite(void)
 
     tc = tcase("cut", setup_n3);
     tcase_add_test(tc, test_cut_link);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("resource", setup_n3);
+    tcase_add_test(tc, test_resource_overlap_counted_once);
+    tcase_add_test(tc, test_resource_fencing);
+    tcase_add_test(tc, test_resource_hammer);
+    tcase_add_test(tc, test_resource_drop_redoes_traced_exit);
+    tcase_add_test(tc, test_resource_drop_without_exit);
+    tcase_add_test(tc, test_resource_drop_torn_exit);
     suite_add_tcase(s, tc);
     return s;
 }
