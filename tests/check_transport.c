@@ -20,8 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -37,6 +39,7 @@
 #include "ipc/transport.h"
 #include "ipc/util.h"
 #include "ipc/wire.h"
+#include "nodes/runtime.h"
 
 #define DEADLINE_US (30 * 1000000LL) /* a deadlock becomes a failure, not a hang */
 #define MAX_KIDS 16
@@ -1143,6 +1146,303 @@ END_TEST
 START_TEST(test_resource_drop_torn_exit) { drop_case(TR_EXIT, true, 41, 0); }
 END_TEST
 
+/* ---- 9. backlog budgets and drops ----------------------------------------- */
+
+struct drops {
+    int n;
+    int err[4096];
+    int to[4096];
+    int64_t f0[4096];
+};
+
+static void on_drop(void *arg, const struct wire_hdr *h, int err)
+{
+    struct drops *d = arg;
+    if (d->n < 4096) {
+        d->err[d->n] = err;
+        d->to[d->n] = h->to;
+        d->f0[d->n] = h->f[0];
+    }
+    d->n++;
+}
+
+/* A 100-byte payload to `to`, numbered seq. */
+static int send_seq(struct transport *t, int to, int64_t seq)
+{
+    uint8_t payload[100];
+    memset(payload, (int)seq, sizeof payload);
+    struct wire_hdr h = {.type = 0x0100, .to = (uint16_t)to, .len = sizeof payload};
+    h.f[0] = seq;
+    return transport_send(t, &h, payload);
+}
+
+/* Receive everything waiting for t (driving the sender's loop so its
+ * backlog drains); check the numbers from `from` arrive as 0, 1, 2, ...
+ * Returns how many arrived. */
+static int64_t receive_in_order(struct pair *pr, struct transport *rx, int from)
+{
+    int64_t next = 0;
+    int64_t deadline = dl_mono_us() + DEADLINE_US;
+    for (;;) {
+        struct wire_hdr h;
+        const uint8_t *p;
+        int rc = transport_recv(rx, &h, &p);
+        if (rc == 1) {
+            ck_assert_int_eq(h.from, from);
+            ck_assert_int_eq(h.f[0], next);
+            next++;
+            continue;
+        }
+        ck_assert_int_eq(rc, 0);
+        if (transport_backlog(&pr->t1) == 0)
+            return next;
+        ck_assert_int_ge(loop_once(&pr->l1, 10), 0);
+        ck_assert_msg(dl_mono_us() < deadline, "the backlog never drained");
+    }
+}
+
+/* A peer that does not read: its backlog stops at the per-peer budget; what
+ * does not fit is dropped at the tail (the first messages keep their
+ * order), counted and reported to the hook; what was kept arrives in order
+ * once the peer reads, and the buffer is given back. */
+START_TEST(test_backlog_peer_budget)
+{
+    struct shm_run *r = fx.r;
+    struct pair pr;
+    pair_open(&pr);
+    struct drops *d = calloc(1, sizeof *d);
+    transport_set_drop_hook(&pr.t1, on_drop, d);
+    pr.t1.peer_budget = 8192;
+    int sent = 0, refused = 0;
+    for (int64_t seq = 0; seq < 200; seq++) {
+        int rc = send_seq(&pr.t1, 2, seq);
+        ck_assert(rc == 0 || rc == -ENOBUFS);
+        if (rc == 0) {
+            ck_assert_int_eq(refused, 0); /* tail drop: nothing accepted after a drop */
+            sent++;
+        } else {
+            refused++;
+        }
+        ck_assert_uint_le(transport_backlog_bytes(&pr.t1), 8192);
+    }
+    ck_assert_int_gt(refused, 0);
+    ck_assert_int_gt(sent, MQ_DEPTH);
+    ck_assert_int_eq(d->n, refused);
+    for (int i = 0; i < d->n; i++) {
+        ck_assert_int_eq(d->err[i], -ENOBUFS);
+        ck_assert_int_eq(d->to[i], 2);
+        ck_assert_int_eq(d->f0[i], sent + i);
+    }
+    ck_assert_uint_eq(cnt(r, 1, CNT_SEND_DROPPED), (uint64_t)refused);
+    ck_assert_uint_eq(cnt(r, 1, CNT_DROPPED), (uint64_t)refused);
+    ck_assert_int_eq(receive_in_order(&pr, &pr.t2, 1), sent);
+    ck_assert_uint_eq(cnt(r, 1, CNT_SENT), (uint64_t)sent);
+    ck_assert_uint_eq(cnt(r, 1, CNT_BACKLOG_NOW), 0);
+    ck_assert_uint_le(transport_backlog_bytes(&pr.t1), TRANSPORT_BACKLOG_MIN);
+    free(d);
+    pair_close(&pr);
+}
+END_TEST
+
+/* Two peers that do not read share the node's budget: together they never
+ * hold more than it. */
+START_TEST(test_backlog_node_budget)
+{
+    struct shm_run *r = fx.r;
+    struct pair pr;
+    pair_open(&pr);
+    struct drops *d = calloc(1, sizeof *d);
+    transport_set_drop_hook(&pr.t1, on_drop, d);
+    pr.t1.peer_budget = 16384;
+    pr.t1.node_budget = 20480;
+    int refused[4] = {0};
+    for (int64_t seq = 0; seq < 300; seq++)
+        for (int to = 2; to <= 3; to++)
+            if (send_seq(&pr.t1, to, seq) == -ENOBUFS)
+                refused[to]++;
+    ck_assert_uint_le(transport_backlog_bytes(&pr.t1), 20480);
+    ck_assert_int_gt(refused[2], 0);
+    ck_assert_int_gt(refused[3], 0);
+    ck_assert_int_eq(d->n, refused[2] + refused[3]);
+    ck_assert_uint_eq(cnt(r, 1, CNT_SEND_DROPPED), (uint64_t)d->n);
+    free(d);
+    pair_close(&pr);
+}
+END_TEST
+
+/* Messages for a peer: kept while it is merely slow or suspected (its slot
+ * says UP: the failure detector cannot tell a paused node from a dead one);
+ * dropped once it is known gone (DOWN, or restarted since), by the next
+ * tick, and a send that finds a gone peer's queue full is dropped at once. */
+START_TEST(test_backlog_peer_gone)
+{
+    struct shm_run *r = fx.r;
+    struct pair pr;
+    pair_open(&pr);
+    struct drops *d = calloc(1, sizeof *d);
+    transport_set_drop_hook(&pr.t1, on_drop, d);
+    atomic_store(&r->node[2].state, NODE_UP);
+    atomic_store(&r->node[2].incarnation, 1);
+    atomic_store(&r->node[3].state, NODE_UP);
+    atomic_store(&r->node[3].incarnation, 1);
+    for (int64_t seq = 0; seq < MQ_DEPTH + 5; seq++) {
+        ck_assert_int_eq(send_seq(&pr.t1, 2, seq), 0);
+        ck_assert_int_eq(send_seq(&pr.t1, 3, seq), 0);
+    }
+    ck_assert_uint_eq(transport_backlog(&pr.t1), 10);
+    transport_tick(&pr.t1); /* both up (or only suspected): kept */
+    ck_assert_uint_eq(transport_backlog(&pr.t1), 10);
+    ck_assert_int_eq(d->n, 0);
+
+    atomic_store(&r->node[2].state, NODE_DOWN);  /* crashed */
+    atomic_store(&r->node[3].incarnation, 2);    /* restarted: a new life */
+    transport_tick(&pr.t1);
+    ck_assert_uint_eq(transport_backlog(&pr.t1), 0);
+    ck_assert_int_eq(d->n, 10);
+    for (int i = 0; i < d->n; i++)
+        ck_assert_int_eq(d->err[i], -EHOSTDOWN);
+    ck_assert_uint_eq(cnt(r, 1, CNT_SEND_DROPPED), 10);
+    /* Node 2's queue is still full and node 2 is down: no backlog. */
+    ck_assert_int_eq(send_seq(&pr.t1, 2, 99), -EHOSTDOWN);
+    ck_assert_uint_eq(transport_backlog(&pr.t1), 0);
+    ck_assert_int_eq(d->n, 11);
+    free(d);
+    pair_close(&pr);
+}
+END_TEST
+
+/* The EPOLLOUT registration fails (here: the loop's epoll descriptor is
+ * broken for a moment): the backlog is not stuck, the tick moves it. */
+START_TEST(test_backlog_watch_failure)
+{
+    struct pair pr;
+    pair_open(&pr);
+    int epfd = pr.l1.epfd;
+    pr.l1.epfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(pr.l1.epfd, 0);
+    for (int64_t seq = 0; seq < MQ_DEPTH + 3; seq++)
+        ck_assert_int_eq(send_seq(&pr.t1, 2, seq), 0);
+    ck_assert_uint_eq(transport_backlog(&pr.t1), 3);
+    ck_assert_uint_gt(pr.t1.watch_failures, 0);
+    close(pr.l1.epfd);
+    pr.l1.epfd = epfd;
+    /* The peer reads what its queue held; nothing tells node 1 (no watch). */
+    int64_t next = 0;
+    struct wire_hdr h;
+    const uint8_t *p;
+    while (transport_recv(&pr.t2, &h, &p) == 1)
+        ck_assert_int_eq(h.f[0], next++);
+    ck_assert_int_eq(next, MQ_DEPTH);
+    transport_tick(&pr.t1);
+    ck_assert_uint_eq(transport_backlog(&pr.t1), 0);
+    while (transport_recv(&pr.t2, &h, &p) == 1)
+        ck_assert_int_eq(h.f[0], next++);
+    ck_assert_int_eq(next, MQ_DEPTH + 3);
+    pair_close(&pr);
+}
+END_TEST
+
+/* ---- 10. deadlines near 2^63 ---------------------------------------------- */
+
+START_TEST(test_deadline_saturates)
+{
+    ck_assert_int_eq(runtime_deadline(100, 50), 150);
+    ck_assert_int_eq(runtime_deadline(100, 0), 100);
+    ck_assert_int_eq(runtime_deadline(100, -5), 100);
+    ck_assert_int_eq(runtime_deadline(100, INT64_MAX), INT64_MAX);
+    ck_assert_int_eq(runtime_deadline(INT64_MAX - 5, 10), INT64_MAX);
+    ck_assert_int_eq(runtime_deadline(dl_mono_us(), INT64_MAX - 1), INT64_MAX);
+    /* A saturated deadline arms the timer for "never", not for the past. */
+    char err[DL_ERRLEN];
+    int fd = loop_timerfd_create(err);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(loop_timerfd_arm(fd, runtime_deadline(dl_mono_us(), INT64_MAX)), 0);
+    nap();
+    uint64_t expirations;
+    ck_assert_int_eq(read(fd, &expirations, sizeof expirations), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    close(fd);
+}
+END_TEST
+
+/* ---- 11. the shared segment is reserved ----------------------------------- */
+
+/* In a child: make /dev/shm small - a private 4 MiB tmpfs in a new mount
+ * namespace where that is allowed, else a file-size limit - and create a
+ * segment that does not fit. It must fail at once, naming /dev/shm and the
+ * size needed (a sparse segment would be created and fail later, as a
+ * SIGBUS in whichever process first touched a page that did not fit). */
+static int small_shm_kid(void *arg)
+{
+    (void)arg;
+    bool ns = false;
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    if (unshare(uid == 0 ? CLONE_NEWNS : CLONE_NEWUSER | CLONE_NEWNS) == 0) {
+        if (uid != 0) {
+            char map[64];
+            int fd = open("/proc/self/setgroups", O_WRONLY);
+            if (fd >= 0) {
+                (void)!write(fd, "deny", 4);
+                close(fd);
+            }
+            snprintf(map, sizeof map, "0 %u 1", (unsigned)uid);
+            fd = open("/proc/self/uid_map", O_WRONLY);
+            if (fd >= 0) {
+                (void)!write(fd, map, strlen(map));
+                close(fd);
+            }
+            snprintf(map, sizeof map, "0 %u 1", (unsigned)gid);
+            fd = open("/proc/self/gid_map", O_WRONLY);
+            if (fd >= 0) {
+                (void)!write(fd, map, strlen(map));
+                close(fd);
+            }
+        }
+        ns = mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+             mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=4m") == 0;
+    }
+    if (!ns) {
+        struct rlimit rl = {1 << 20, 1 << 20};
+        signal(SIGXFSZ, SIG_IGN);
+        if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+            return 30;
+    }
+    struct shm_handle h;
+    char err[DL_ERRLEN] = "";
+    uint32_t id = 0;
+    while (id == 0)
+        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
+            return 34;
+    int rc = shm_create(&h, id, 3, err);
+    if (rc == 0) {
+        /* Created sparse: the first node to touch a page past 4 MiB would
+         * die of SIGBUS. */
+        shm_detach(&h);
+        shm_unlink_run(id);
+        return 31;
+    }
+    char size[32];
+    snprintf(size, sizeof size, "%llu", (unsigned long long)(4096 * ((sizeof(struct shm_run) + 4095) / 4096) +
+                                                             4ull * SHM_BULK_SLOTS * SHM_BULK_SLOT));
+    if (!strstr(err, "/dev/shm") || !strstr(err, size)) {
+        fprintf(stderr, "unclear error: %s (expected /dev/shm and %s bytes)\n", err, size);
+        return 32;
+    }
+    return segment_gone(id) ? 0 : 33;
+}
+
+START_TEST(test_segment_reserved)
+{
+    pid_t pid = spawn(small_shm_kid, NULL);
+    int st = wait_kid(pid, dl_mono_us() + DEADLINE_US);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "status %#x (31: a segment larger than /dev/shm was created, 32: the error "
+                  "does not name /dev/shm and the size, 33: left behind)",
+                  st);
+}
+END_TEST
+
 /* ---- suite --------------------------------------------------------------- */
 
 static TCase *tcase(const char *name, void (*setup)(void))
@@ -1181,6 +1481,18 @@ static Suite *transport_suite(void)
 
     tc = tcase("cut", setup_n3);
     tcase_add_test(tc, test_cut_link);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("backlog", setup_n3);
+    tcase_add_test(tc, test_backlog_peer_budget);
+    tcase_add_test(tc, test_backlog_node_budget);
+    tcase_add_test(tc, test_backlog_peer_gone);
+    tcase_add_test(tc, test_backlog_watch_failure);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("limits", NULL);
+    tcase_add_test(tc, test_deadline_saturates);
+    tcase_add_test(tc, test_segment_reserved);
     suite_add_tcase(s, tc);
 
     tc = tcase("resource", setup_n3);
