@@ -817,6 +817,36 @@ START_TEST(test_unreached_fault_warned)
 }
 END_TEST
 
+/* Every time at its largest accepted value: the run still ends when its
+ * workload is done (a duration that wrapped around ended it at once, with
+ * reason "duration"). */
+START_TEST(test_run_at_maximum)
+{
+    static const char fault[] = "\n[fault.1]\nat = 86399999999us\naction = kill\ntarget = 3\n";
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "max", "24h", 20, fault);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    int rc = h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, "--set",
+                   "supervisor.restart=on-crash", "--set", "supervisor.restart_delay=1h", "--set",
+                   "cluster.failure_timeout=1h", "--set", "centralized.election_timeout=1h",
+                   "--set", "workload.think_time=0", NULL);
+    expect_run_exit(&p, rc, 0, rundir);
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_str_eq(h_jstr(run, "stop_reason"), "workload done");
+    ck_assert_str_eq(h_jstr(run, "faults.0.skipped"), "the run ended before it was due");
+    json_decref(run);
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert_int_eq(h_jint(rep, "cs_entries"), 80);
+    json_decref(rep);
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
 /* ---- forged "workload done" on the supervisor's queue ---- */
 
 START_TEST(test_forged_done)
@@ -1054,7 +1084,8 @@ static Suite *process_suite(void)
         const char *name;
         const TTest *tests[8];
     } cases[] = {
-        {"run", {test_centralized_run, test_two_runs_at_once, test_unreached_fault_warned}},
+        {"run", {test_centralized_run, test_two_runs_at_once, test_unreached_fault_warned,
+                 test_run_at_maximum}},
         {"crash", {test_kill_by_pid, test_kill_by_pid_restart, test_scheduled_faults,
                    test_crash_loop}},
         {"malformed", {test_malformed_messages, test_forged_done}},
