@@ -38,7 +38,7 @@
 #define US_PER_MS INT64_C(1000)
 #define US_PER_S INT64_C(1000000)
 #define US_PER_MIN INT64_C(60000000)
-#define US_PER_H INT64_C(3600000000)
+#define US_PER_H   INT64_C(3600000000)
 
 /* Room kept at the end of an error buffer for the "(N more errors)" note. */
 #define ERR_RESERVE 48
@@ -183,58 +183,59 @@ enum value_type {
  * around into the past. No wait or timeout beyond an hour, no run beyond a
  * day, and no count beyond what a day could use keeps every such sum far
  * from overflow (config.h). */
-#define CONFIG_KEYS(X)                                                                          \
-    X(NAME, SEC_CLUSTER, "name", V_NAME, name, 0, 0)                                            \
-    X(NODES, SEC_CLUSTER, "nodes", V_INT, nodes, 1, CONFIG_MAX_NODES)                           \
-    X(ALGORITHM, SEC_CLUSTER, "algorithm", V_ALGORITHM, algorithm, 0, 0)                        \
-    X(DURATION, SEC_CLUSTER, "duration", V_DURATION, duration_us, 1, CONFIG_MAX_RUN_US)         \
-    X(SEED, SEC_CLUSTER, "seed", V_SEED, seed, 0, INT64_MAX)                                    \
-    X(REQUESTS, SEC_WORKLOAD, "requests", V_INT, requests, 0, CONFIG_MAX_REQUESTS)              \
-    X(CS_TIME, SEC_WORKLOAD, "cs_time", V_DURATION, cs_time_us, 0, CONFIG_MAX_TIME_US)          \
-    X(THINK_TIME, SEC_WORKLOAD, "think_time", V_DURATION, think_time_us, 0, CONFIG_MAX_TIME_US) \
-    X(RATE, SEC_WORKLOAD, "rate", V_NUMBER, rate, 0, CONFIG_MAX_RATE)                           \
-    X(ELECTION_MIN, SEC_RAFT, "election_timeout_min", V_DURATION, election_timeout_min_us, 1,   \
-      CONFIG_MAX_TIME_US)                                                                       \
-    X(ELECTION_MAX, SEC_RAFT, "election_timeout_max", V_DURATION, election_timeout_max_us, 1,   \
-      CONFIG_MAX_TIME_US)                                                                       \
-    X(HEARTBEAT, SEC_RAFT, "heartbeat", V_DURATION, heartbeat_us, 1, CONFIG_MAX_TIME_US)        \
-    X(FSYNC, SEC_RAFT, "fsync", V_BOOL, fsync, 0, 0)                                            \
-    X(DELAY, SEC_NETWORK, "delay", V_DURATION, delay_us, 0, CONFIG_MAX_TIME_US)                 \
-    X(JITTER, SEC_NETWORK, "jitter", V_DURATION, jitter_us, 0, CONFIG_MAX_TIME_US)              \
-    X(LOSS, SEC_NETWORK, "loss", V_NUMBER, loss, 0, 1)                                          \
-    X(RESTART, SEC_SUPERVISOR, "restart", V_RESTART, restart, 0, 0)                             \
-    X(RESTART_DELAY, SEC_SUPERVISOR, "restart_delay", V_DURATION, restart_delay_us, 0,          \
-      CONFIG_MAX_TIME_US)                                                                       \
-    X(COORDINATOR, SEC_CENTRALIZED, "coordinator", V_INT, coordinator, 1, CONFIG_MAX_NODES)     \
-    X(COORDINATOR_COMPETES, SEC_CENTRALIZED, "coordinator_competes", V_BOOL,                    \
-      coordinator_competes, 0, 0)                                                               \
-    X(FAILURE_TIMEOUT, SEC_CLUSTER, "failure_timeout", V_DURATION, failure_timeout_us,          \
-      FAILURE_TIMEOUT_MIN_US, CONFIG_MAX_TIME_US)                                               \
-    X(ELECTION_TIMEOUT, SEC_CENTRALIZED, "election_timeout", V_DURATION, election_timeout_us,   \
-      1, CONFIG_MAX_TIME_US)                                                                    \
-    X(RING_TOKEN_TIMEOUT, SEC_TOKEN_RING, "token_timeout", V_DURATION, ring_token_timeout_us,   \
-      0, CONFIG_MAX_TIME_US)                                                                    \
-    X(RING_IDLE_HOLD, SEC_TOKEN_RING, "idle_hold", V_DURATION, ring_idle_hold_us, 0,            \
-      CONFIG_MAX_TIME_US)                                                                       \
-    X(TWO_GROUPS, SEC_TWO_LEVEL, "groups", V_INT, groups, 1, CONFIG_MAX_NODES)                  \
-    X(TWO_LOCAL_ROUNDS, SEC_TWO_LEVEL, "local_rounds", V_INT, local_rounds, 1,                  \
-      CONFIG_MAX_LOCAL_ROUNDS)                                                                  \
-    X(TWO_TOKEN_TIMEOUT, SEC_TWO_LEVEL, "token_timeout", V_DURATION,                            \
-      two_level_token_timeout_us, 0, CONFIG_MAX_TIME_US)                                        \
-    X(FENCING, SEC_RESOURCE, "fencing", V_BOOL, fencing, 0, 0)                                  \
-    X(REQUESTERS, SEC_WORKLOAD, "requesters", V_NODELIST, requesters, 0, 0)                     \
-    X(INITIAL_CLOCK, SEC_RICART, "initial_clock", V_NODEVALS, initial_clock, 0,                 \
-      CONFIG_MAX_CLOCK)                                                                         \
-    X(TWO_IDLE_HOLD, SEC_TWO_LEVEL, "idle_hold", V_DURATION, two_level_idle_hold_us, 0,         \
-      CONFIG_MAX_TIME_US)                                                                       \
+#define CONFIG_KEYS(X)                                                                             \
+    X(NAME, SEC_CLUSTER, "name", V_NAME, name, 0, 0)                                               \
+    X(NODES, SEC_CLUSTER, "nodes", V_INT, nodes, 1, CONFIG_MAX_NODES)                              \
+    X(ALGORITHM, SEC_CLUSTER, "algorithm", V_ALGORITHM, algorithm, 0, 0)                           \
+    X(DURATION, SEC_CLUSTER, "duration", V_DURATION, duration_us, 1, CONFIG_MAX_RUN_US)            \
+    X(SEED, SEC_CLUSTER, "seed", V_SEED, seed, 0, INT64_MAX)                                       \
+    X(REQUESTS, SEC_WORKLOAD, "requests", V_INT, requests, 0, CONFIG_MAX_REQUESTS)                 \
+    X(CS_TIME, SEC_WORKLOAD, "cs_time", V_DURATION, cs_time_us, 0, CONFIG_MAX_TIME_US)             \
+    X(THINK_TIME, SEC_WORKLOAD, "think_time", V_DURATION, think_time_us, 0, CONFIG_MAX_TIME_US)    \
+    X(RATE, SEC_WORKLOAD, "rate", V_NUMBER, rate, 0, CONFIG_MAX_RATE)                              \
+    X(ELECTION_MIN, SEC_RAFT, "election_timeout_min", V_DURATION, election_timeout_min_us, 1,      \
+      CONFIG_MAX_TIME_US)                                                                          \
+    X(ELECTION_MAX, SEC_RAFT, "election_timeout_max", V_DURATION, election_timeout_max_us, 1,      \
+      CONFIG_MAX_TIME_US)                                                                          \
+    X(HEARTBEAT, SEC_RAFT, "heartbeat", V_DURATION, heartbeat_us, 1, CONFIG_MAX_TIME_US)           \
+    X(FSYNC, SEC_RAFT, "fsync", V_BOOL, fsync, 0, 0)                                               \
+    X(DELAY, SEC_NETWORK, "delay", V_DURATION, delay_us, 0, CONFIG_MAX_TIME_US)                    \
+    X(JITTER, SEC_NETWORK, "jitter", V_DURATION, jitter_us, 0, CONFIG_MAX_TIME_US)                 \
+    X(LOSS, SEC_NETWORK, "loss", V_NUMBER, loss, 0, 1)                                             \
+    X(RESTART, SEC_SUPERVISOR, "restart", V_RESTART, restart, 0, 0)                                \
+    X(RESTART_DELAY, SEC_SUPERVISOR, "restart_delay", V_DURATION, restart_delay_us, 0,             \
+      CONFIG_MAX_TIME_US)                                                                          \
+    X(COORDINATOR, SEC_CENTRALIZED, "coordinator", V_INT, coordinator, 1, CONFIG_MAX_NODES)        \
+    X(COORDINATOR_COMPETES, SEC_CENTRALIZED, "coordinator_competes", V_BOOL, coordinator_competes, \
+      0, 0)                                                                                        \
+    X(FAILURE_TIMEOUT, SEC_CLUSTER, "failure_timeout", V_DURATION, failure_timeout_us,             \
+      FAILURE_TIMEOUT_MIN_US, CONFIG_MAX_TIME_US)                                                  \
+    X(ELECTION_TIMEOUT, SEC_CENTRALIZED, "election_timeout", V_DURATION, election_timeout_us, 1,   \
+      CONFIG_MAX_TIME_US)                                                                          \
+    X(RING_TOKEN_TIMEOUT, SEC_TOKEN_RING, "token_timeout", V_DURATION, ring_token_timeout_us, 0,   \
+      CONFIG_MAX_TIME_US)                                                                          \
+    X(RING_IDLE_HOLD, SEC_TOKEN_RING, "idle_hold", V_DURATION, ring_idle_hold_us, 0,               \
+      CONFIG_MAX_TIME_US)                                                                          \
+    X(TWO_GROUPS, SEC_TWO_LEVEL, "groups", V_INT, groups, 1, CONFIG_MAX_NODES)                     \
+    X(TWO_LOCAL_ROUNDS, SEC_TWO_LEVEL, "local_rounds", V_INT, local_rounds, 1,                     \
+      CONFIG_MAX_LOCAL_ROUNDS)                                                                     \
+    X(TWO_TOKEN_TIMEOUT, SEC_TWO_LEVEL, "token_timeout", V_DURATION, two_level_token_timeout_us,   \
+      0, CONFIG_MAX_TIME_US)                                                                       \
+    X(FENCING, SEC_RESOURCE, "fencing", V_BOOL, fencing, 0, 0)                                     \
+    X(REQUESTERS, SEC_WORKLOAD, "requesters", V_NODELIST, requesters, 0, 0)                        \
+    X(INITIAL_CLOCK, SEC_RICART, "initial_clock", V_NODEVALS, initial_clock, 0, CONFIG_MAX_CLOCK)  \
+    X(TWO_IDLE_HOLD, SEC_TWO_LEVEL, "idle_hold", V_DURATION, two_level_idle_hold_us, 0,            \
+      CONFIG_MAX_TIME_US)                                                                          \
     X(TWO_MEMBERS, SEC_TWO_LEVEL, "members", V_MEMBERS, members, 0, 0)
 
+/* clang-format off */
 enum key_index {
 #define KEY_ENUM(id, sec, name, type, field, min, max) KEY_##id,
     CONFIG_KEYS(KEY_ENUM)
 #undef KEY_ENUM
     KEY_COUNT
 };
+/* clang-format on */
 _Static_assert(KEY_COUNT == CONFIG_NKEYS, "CONFIG_NKEYS (config.h) must count the keys");
 
 struct key_def {
@@ -250,7 +251,7 @@ struct key_def {
 #define FAILURE_TIMEOUT_MIN_US (5 * US_PER_MS)
 
 static const struct key_def keys[KEY_COUNT] = {
-#define KEY_DEF(id, sec, nm, type, field, lo, hi) \
+#define KEY_DEF(id, sec, nm, type, field, lo, hi)                                                  \
     [KEY_##id] = {sec, nm, type, offsetof(struct config, field), lo, hi},
     CONFIG_KEYS(KEY_DEF)
 #undef KEY_DEF

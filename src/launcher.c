@@ -42,9 +42,9 @@
  * they are the experiment, not a loop. */
 #define RESTART_BACKOFF_MIN_US (10 * 1000LL)
 #define RESTART_BACKOFF_MAX_US (10 * 1000000LL)
-#define RESTART_STABLE_US (1000000LL)
-#define RESTART_LIMIT 5
-#define RESTART_WINDOW_US (10 * 1000000LL)
+#define RESTART_STABLE_US      (1000000LL)
+#define RESTART_LIMIT          5
+#define RESTART_WINDOW_US      (10 * 1000000LL)
 
 struct child {
     pid_t pid;
@@ -58,13 +58,13 @@ struct child {
     int64_t paused_us;       /* when it was last seen stopped */
     int crashes;
     /* Crash loops: see RESTART_LIMIT. */
-    int64_t started_us;      /* when this life was started */
-    int streak;              /* crashes in a row, each soon after its start */
+    int64_t started_us;              /* when this life was started */
+    int streak;                      /* crashes in a row, each soon after its start */
     int64_t crash_us[RESTART_LIMIT]; /* the last crashes that count, a ring */
-    int ncrash;              /* crashes that count, ever */
-    bool gave_up;            /* crash loop: not restarted again */
-    bool fault_signalled;    /* the schedule sent this life SIGKILL/SIGTERM */
-    int quota;               /* requests it must complete to be done */
+    int ncrash;                      /* crashes that count, ever */
+    bool gave_up;                    /* crash loop: not restarted again */
+    bool fault_signalled;            /* the schedule sent this life SIGKILL/SIGTERM */
+    int quota;                       /* requests it must complete to be done */
 };
 
 struct fired {
@@ -138,11 +138,14 @@ static const char *signame(int sig, char *buf, size_t cap)
 
 static int64_t now_us(const struct sup *s) { return trace_now(&s->tr); }
 
-static void trace_sup_b(struct sup *s, int ev, int node, int peer, int aux, int64_t a,
-                        int64_t b)
+static void trace_sup_b(struct sup *s, int ev, int node, int peer, int aux, int64_t a, int64_t b)
 {
-    struct trace_rec r = {.node = (uint16_t)node, .ev = (uint16_t)ev, .peer = (uint16_t)peer,
-                          .aux = aux, .a = a, .b = b};
+    struct trace_rec r = {.node = (uint16_t)node,
+                          .ev = (uint16_t)ev,
+                          .peer = (uint16_t)peer,
+                          .aux = aux,
+                          .a = a,
+                          .b = b};
     /* A record about node k carries k's incarnation (the one it ends). */
     if (node > 0 && node <= s->n)
         r.incarnation = s->child[node].incarnation;
@@ -732,17 +735,18 @@ static void dump_status(struct sup *s)
 {
     int64_t now = now_us(s);
     fprintf(stderr, "distlab: status of run %08x at %.3fs: %s%s\n", s->run_id, (double)now / 1e6,
-            s->stopping ? "stopping" : s->t_work < 0 ? "starting" : "running",
+            s->stopping     ? "stopping"
+            : s->t_work < 0 ? "starting"
+                            : "running",
             s->false_claims ? " (false workload-done claims ignored)" : "");
     for (int k = 1; k <= s->n; k++) {
         const struct child *c = &s->child[k];
         const struct shm_node *sn = &s->run->node[k];
         fprintf(stderr,
-                "distlab:   node %d: pid %d, %s, incarnation %d, %lld CS done, %d crash%s%s%s\n",
-                k, (int)c->pid, shm_node_state_name(atomic_load(&sn->state)), c->incarnation,
-                (long long)atomic_load(&sn->requests_done), c->crashes,
-                c->crashes == 1 ? "" : "es", c->done ? ", workload done" : "",
-                c->gave_up ? ", given up (crash loop)" : "");
+                "distlab:   node %d: pid %d, %s, incarnation %d, %lld CS done, %d crash%s%s%s\n", k,
+                (int)c->pid, shm_node_state_name(atomic_load(&sn->state)), c->incarnation,
+                (long long)atomic_load(&sn->requests_done), c->crashes, c->crashes == 1 ? "" : "es",
+                c->done ? ", workload done" : "", c->gave_up ? ", given up (crash loop)" : "");
     }
 }
 
@@ -811,8 +815,8 @@ static void on_done_claim(struct sup *s, const struct wire_hdr *h)
     atomic_fetch_add(&sup->malformed_kind[WIRE_ERR_FROM], 1);
     /* As a node traces a malformed message: the claimed sender is not
      * trusted ("from" is null in `distlab trace`). */
-    struct trace_rec r = {.ev = TR_DROP, .peer = (uint16_t)k, .type = h->type,
-                          .aux = WIRE_ERR_FROM, .key = h->f[0]};
+    struct trace_rec r = {
+        .ev = TR_DROP, .peer = (uint16_t)k, .type = h->type, .aux = WIRE_ERR_FROM, .key = h->f[0]};
     trace_emit(&s->tr, &r);
     if (s->false_claims++ == 0)
         fprintf(stderr,
@@ -859,15 +863,15 @@ static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
 static json_t *node_counters(const struct sup *s, int k)
 {
     const struct shm_node *sn = &s->run->node[k];
-    return json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:b}", "node", k,
-                     "sent", (json_int_t)atomic_load(&sn->cnt[CNT_SENT]),
-                     "recv", (json_int_t)atomic_load(&sn->cnt[CNT_RECV]),
-                     "malformed", (json_int_t)atomic_load(&sn->cnt[CNT_MALFORMED]),
-                     "queue_full", (json_int_t)atomic_load(&sn->cnt[CNT_QUEUE_FULL]),
-                     "backlog_hwm", (json_int_t)atomic_load(&sn->cnt[CNT_BACKLOG_HWM]),
-                     "dropped", (json_int_t)atomic_load(&sn->cnt[CNT_DROPPED]),
-                     "incarnations", s->child[k].incarnation, "crashes", s->child[k].crashes,
-                     "restart_given_up", s->child[k].gave_up);
+    return json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:b}", "node", k, "sent",
+                     (json_int_t)atomic_load(&sn->cnt[CNT_SENT]), "recv",
+                     (json_int_t)atomic_load(&sn->cnt[CNT_RECV]), "malformed",
+                     (json_int_t)atomic_load(&sn->cnt[CNT_MALFORMED]), "queue_full",
+                     (json_int_t)atomic_load(&sn->cnt[CNT_QUEUE_FULL]), "backlog_hwm",
+                     (json_int_t)atomic_load(&sn->cnt[CNT_BACKLOG_HWM]), "dropped",
+                     (json_int_t)atomic_load(&sn->cnt[CNT_DROPPED]), "incarnations",
+                     s->child[k].incarnation, "crashes", s->child[k].crashes, "restart_given_up",
+                     s->child[k].gave_up);
 }
 
 static int write_run_json(struct sup *s, int64_t t_end)
@@ -973,8 +977,8 @@ static int write_run_json(struct sup *s, int64_t t_end)
 static void supervisor_signals(sigset_t *set)
 {
     static const int sigs[] = {
-        SIGCHLD, SIGINT,  SIGTERM, SIGHUP,    SIGQUIT, SIGUSR1,  SIGUSR2, SIGALRM,
-        SIGPIPE, SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGIO,    SIGPWR,  SIGSTKFLT,
+        SIGCHLD, SIGINT,    SIGTERM, SIGHUP,  SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM,
+        SIGPIPE, SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGIO,   SIGPWR,  SIGSTKFLT,
     };
     sigemptyset(set);
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)

@@ -1490,8 +1490,8 @@ START_TEST(test_bound_of_key)
     ck_assert_msg(load_text(&c, text, err) == 0, "%s = %s: %s", bounds[_i].key, bounds[_i].max,
                   err);
 
-    snprintf(text, sizeof text, "; a comment\n[%s]\n%s = %s\n", bounds[_i].section,
-             bounds[_i].key, bounds[_i].over);
+    snprintf(text, sizeof text, "; a comment\n[%s]\n%s = %s\n", bounds[_i].section, bounds[_i].key,
+             bounds[_i].over);
     snprintf(what, sizeof what, "[%s] %s: expected %s, got '%s'", bounds[_i].section,
              bounds[_i].key, bounds[_i].range, bounds[_i].over);
     expect_load_error(text, 3, what);
@@ -1528,8 +1528,8 @@ START_TEST(test_bounds_cover_every_number)
             continue; /* initial_clock: a list, below */
         bool listed = false;
         for (int i = 0; i < NBOUNDS; i++)
-            listed = listed || (strcmp(bounds[i].section, section) == 0 &&
-                                strcmp(bounds[i].key, key) == 0);
+            listed = listed ||
+                     (strcmp(bounds[i].section, section) == 0 && strcmp(bounds[i].key, key) == 0);
         ck_assert_msg(listed, "[%s] %s has no bound test", section, key);
         numeric++;
     }
@@ -1745,8 +1745,9 @@ START_TEST(test_file_hostile)
     ck_assert(text != NULL);
     size_t n = 0;
     for (int i = 1; i <= 5000; i++)
-        n += (size_t)snprintf(text + n, cap - n, "[fault.%d]\nat = 1s\naction = kill\n"
-                                                 "target = 1\n",
+        n += (size_t)snprintf(text + n, cap - n,
+                              "[fault.%d]\nat = 1s\naction = kill\n"
+                              "target = 1\n",
                               i);
     ck_assert_int_eq(load_text(&c, text, err), -EINVAL);
     free(text);
@@ -1761,8 +1762,9 @@ START_TEST(test_file_hostile)
                       "[cluster] nodes: duplicate key (first set on line 2)");
     expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = 2\n[fault.1]\nat = 2s\n", 6,
                       "[fault.1] at: duplicate key (first set on line 2)");
-    ck_assert_msg(load_text(&c, "[cluster]\nnodes = 3\n[workload]\nrequests = 1\n[cluster]\n"
-                                "name = twice\n",
+    ck_assert_msg(load_text(&c,
+                            "[cluster]\nnodes = 3\n[workload]\nrequests = 1\n[cluster]\n"
+                            "name = twice\n",
                             err) == 0,
                   "%s", err);
     ck_assert_int_eq(c.nodes, 3);

@@ -714,7 +714,6 @@ static bool stderr_says(void *arg)
     return yes || h_ended(w->p);
 }
 
-
 /* Node 3 of a run with restart = on-crash and no delay is killed, and every
  * later life of it dies at once (its persisted state cannot be read: the
  * file is a directory). The supervisor backs off, doubling, and gives it
@@ -867,8 +866,13 @@ START_TEST(test_forged_done)
     /* Well formed in every field, from each node's live incarnation, each
      * claiming its whole quota. */
     for (int k = 1; k <= 5; k++) {
-        struct wire_hdr h = {.magic = WIRE_MAGIC, .version = WIRE_VERSION, .type = 0x0001,
-                             .run_id = run_id, .from = (uint16_t)k, .to = 0, .len = 0,
+        struct wire_hdr h = {.magic = WIRE_MAGIC,
+                             .version = WIRE_VERSION,
+                             .type = 0x0001,
+                             .run_id = run_id,
+                             .from = (uint16_t)k,
+                             .to = 0,
+                             .len = 0,
                              .flags = 1u << WIRE_INC_SHIFT};
         h.f[0] = 400;
         send_or_wait(q, &h, sizeof h);
@@ -913,12 +917,12 @@ static const struct {
     const char *name;
     bool stops;
 } signal_cases[] = {
-    {SIGHUP, "SIGHUP", true},       {SIGINT, "SIGINT", true},       {SIGQUIT, "SIGQUIT", true},
-    {SIGTERM, "SIGTERM", true},     {SIGALRM, "SIGALRM", true},     {SIGVTALRM, "SIGVTALRM", true},
-    {SIGPROF, "SIGPROF", true},     {SIGXCPU, "SIGXCPU", true},     {SIGIO, "SIGPOLL", true},
-    {SIGPWR, "SIGPWR", true},       {SIGSTKFLT, "SIGSTKFLT", true}, {0, "SIGRTMIN", true},
-    {-1, "SIGRTMAX", true},        {SIGUSR1, "SIGUSR1", false},    {SIGUSR2, "SIGUSR2", false},
-    {SIGPIPE, "SIGPIPE", false},    {SIGXFSZ, "SIGXFSZ", false},
+    {SIGHUP, "SIGHUP", true},    {SIGINT, "SIGINT", true},       {SIGQUIT, "SIGQUIT", true},
+    {SIGTERM, "SIGTERM", true},  {SIGALRM, "SIGALRM", true},     {SIGVTALRM, "SIGVTALRM", true},
+    {SIGPROF, "SIGPROF", true},  {SIGXCPU, "SIGXCPU", true},     {SIGIO, "SIGPOLL", true},
+    {SIGPWR, "SIGPWR", true},    {SIGSTKFLT, "SIGSTKFLT", true}, {0, "SIGRTMIN", true},
+    {-1, "SIGRTMAX", true},      {SIGUSR1, "SIGUSR1", false},    {SIGUSR2, "SIGUSR2", false},
+    {SIGPIPE, "SIGPIPE", false}, {SIGXFSZ, "SIGXFSZ", false},
 };
 #define NSIGNAL_CASES ((int)(sizeof signal_cases / sizeof signal_cases[0]))
 
@@ -1032,7 +1036,8 @@ START_TEST(test_crash_while_launcher_stopped)
             continue;
         crashes++;
         ck_assert_int_gt(last, 0);
-        ck_assert_msg(recs[i].b == last, "the crash record's b is %lld, node 3's last heartbeat %lld",
+        ck_assert_msg(recs[i].b == last,
+                      "the crash record's b is %lld, node 3's last heartbeat %lld",
                       (long long)recs[i].b, (long long)last);
         ck_assert_msg(recs[i].t_us - recs[i].b >= 1000000,
                       "the crash was recorded %lld us after the last heartbeat",
@@ -1084,13 +1089,14 @@ static Suite *process_suite(void)
         const char *name;
         const TTest *tests[8];
     } cases[] = {
-        {"run", {test_centralized_run, test_two_runs_at_once, test_unreached_fault_warned,
-                 test_run_at_maximum}},
-        {"crash", {test_kill_by_pid, test_kill_by_pid_restart, test_scheduled_faults,
-                   test_crash_loop}},
+        {"run",
+         {test_centralized_run, test_two_runs_at_once, test_unreached_fault_warned,
+          test_run_at_maximum}},
+        {"crash",
+         {test_kill_by_pid, test_kill_by_pid_restart, test_scheduled_faults, test_crash_loop}},
         {"malformed", {test_malformed_messages, test_forged_done}},
-        {"launcher", {test_sigint_launcher, test_sigkill_launcher,
-                      test_crash_while_launcher_stopped}},
+        {"launcher",
+         {test_sigint_launcher, test_sigkill_launcher, test_crash_while_launcher_stopped}},
         {"cli", {test_bad_config, test_command_line, test_run_refuses_special_files}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
