@@ -36,8 +36,9 @@
  * each start waits twice as long before each new start, from restart_delay
  * but never less than RESTART_BACKOFF_MIN_US, up to RESTART_BACKOFF_MAX_US
  * (or restart_delay if that is longer). A node that stayed up
- * RESTART_STABLE_US starts afresh. After RESTART_LIMIT crashes within
- * RESTART_WINDOW_US the supervisor stops restarting it. Crashes the
+ * RESTART_STABLE_US starts afresh (its earlier crashes are forgotten).
+ * After RESTART_LIMIT crashes within RESTART_WINDOW_US, none after a life
+ * that stayed up, the supervisor stops restarting it. Crashes the
  * supervisor caused itself (a kill from the fault schedule) do not count:
  * they are the experiment, not a loop. */
 #define RESTART_BACKOFF_MIN_US (10 * 1000LL)
@@ -381,7 +382,14 @@ static int64_t crash_backoff(struct sup *s, int k)
     if (c->fault_signalled)
         return delay; /* the schedule's own kill: the experiment, not a loop */
     int64_t now = now_us(s);
-    c->streak = now - c->started_us >= RESTART_STABLE_US ? 1 : c->streak + 1;
+    if (now - c->started_us >= RESTART_STABLE_US) {
+        /* It had stayed up: whatever came before is forgiven, so a node
+         * killed now and then (`kill -9` from a shell) is never given up. */
+        c->streak = 1;
+        c->ncrash = 0;
+    } else {
+        c->streak++;
+    }
     c->crash_us[c->ncrash % RESTART_LIMIT] = now;
     c->ncrash++;
     int recent = 0;

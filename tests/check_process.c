@@ -783,6 +783,46 @@ START_TEST(test_crash_loop)
 }
 END_TEST
 
+/* Six kills of node 3 from the fault schedule within half a second: the
+ * experiment, not a crash loop. Each is followed by a restart. */
+START_TEST(test_scheduled_kills_not_a_loop)
+{
+    char faults[1024];
+    size_t n = 0;
+    for (int i = 1; i <= 6; i++)
+        n += (size_t)snprintf(faults + n, sizeof faults - n,
+                              "\n[fault.%d]\nat = %dms\naction = kill\ntarget = 3\n", i,
+                              200 + 100 * i);
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "kills", "2s", 100000, faults);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    int rc = h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, "--set",
+                   "supervisor.restart=on-crash", "--set", "supervisor.restart_delay=0", NULL);
+    expect_run_exit(&p, rc, 0, rundir);
+    char *err = h_err(&p);
+    ck_assert_msg(strstr(err, "not restarting it again") == NULL, "%s", err);
+    free(err);
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_int_eq(json_array_size(h_jget(run, "restarts_given_up")), 0);
+    ck_assert(!h_jbool(run, "per_node.2.restart_given_up"));
+    json_t *fl = h_jget(run, "faults");
+    size_t i;
+    json_t *f;
+    int killed = 0;
+    json_array_foreach(fl, i, f) killed += json_object_get(f, "skipped") == NULL;
+    ck_assert_int_eq(h_jint(run, "per_node.2.crashes"), killed);
+    ck_assert_int_eq(h_jint(run, "per_node.2.incarnations"), killed + 1);
+    ck_assert_int_ge(killed, 5);
+    json_decref(run);
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
 /* ---- a fault the run never reached ---- */
 
 START_TEST(test_unreached_fault_warned)
@@ -1093,7 +1133,8 @@ static Suite *process_suite(void)
          {test_centralized_run, test_two_runs_at_once, test_unreached_fault_warned,
           test_run_at_maximum}},
         {"crash",
-         {test_kill_by_pid, test_kill_by_pid_restart, test_scheduled_faults, test_crash_loop}},
+         {test_kill_by_pid, test_kill_by_pid_restart, test_scheduled_faults, test_crash_loop,
+          test_scheduled_kills_not_a_loop}},
         {"malformed", {test_malformed_messages, test_forged_done}},
         {"launcher",
          {test_sigint_launcher, test_sigkill_launcher, test_crash_while_launcher_stopped}},
