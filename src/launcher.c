@@ -591,6 +591,8 @@ static void fire_fault(struct sup *s, int index)
     if (!k) {
         fr->skipped = true;
         fr->node = 0;
+        fprintf(stderr, "distlab: warning: fault.%d (%s %s) was not injected: %s\n", index + 1,
+                fault_action_name(f->action), f->target_text, fr->why);
         return;
     }
     if (f->action == FAULT_RESTART)
