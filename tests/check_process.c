@@ -856,6 +856,34 @@ START_TEST(test_unreached_fault_warned)
 }
 END_TEST
 
+/* A fault whose target is down when it is due is skipped, with a warning
+ * and the reason in run.json. */
+START_TEST(test_skipped_fault_warned)
+{
+    static const char faults[] = "\n[fault.1]\nat = 100ms\naction = kill\ntarget = 3\n"
+                                 "\n[fault.2]\nat = 700ms\naction = pause\ntarget = 3\n";
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "skip", "1s", 100000, faults);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    expect_run_exit(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), 0,
+                    rundir);
+    char *err = h_err(&p);
+    ck_assert_msg(strstr(err, "distlab: warning: fault.2 (pause 3) was not injected: node 3 is "
+                              "down") != NULL,
+                  "no warning about the skipped fault:\n%.2000s", err);
+    free(err);
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_str_eq(h_jstr(run, "faults.1.skipped"), "node 3 is down");
+    json_decref(run);
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
 /* Every time at its largest accepted value: the run still ends when its
  * workload is done (a duration that wrapped around ended it at once, with
  * reason "duration"). */
@@ -1131,7 +1159,7 @@ static Suite *process_suite(void)
     } cases[] = {
         {"run",
          {test_centralized_run, test_two_runs_at_once, test_unreached_fault_warned,
-          test_run_at_maximum}},
+          test_run_at_maximum, test_skipped_fault_warned}},
         {"crash",
          {test_kill_by_pid, test_kill_by_pid_restart, test_scheduled_faults, test_crash_loop,
           test_scheduled_kills_not_a_loop}},
