@@ -34,7 +34,7 @@ enum trace_ev {
     TR_OK,
     TR_FAIL,
     TR_TIMEOUT,
-    TR_CRASH,      /* node = the node that crashed; aux = signal (0: exit), a = exit code */
+    TR_CRASH,      /* node = the node that crashed; aux = signal (0: exit), a = exit code, b = its last heartbeat (run-relative us; 0 unknown) */
     TR_RESTART,
     TR_PAUSE,      /* aux = signal */
     TR_RESUME,

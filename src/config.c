@@ -22,7 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -35,6 +38,7 @@
 #define US_PER_MS INT64_C(1000)
 #define US_PER_S INT64_C(1000000)
 #define US_PER_MIN INT64_C(60000000)
+#define US_PER_H   INT64_C(3600000000)
 
 /* Room kept at the end of an error buffer for the "(N more errors)" note. */
 #define ERR_RESERVE 48
@@ -165,41 +169,73 @@ enum value_type {
     V_MEMBERS,  /* "1,2,3/4,5,6": every node in exactly one group */
 };
 
+/* Every key of [cluster] .. [ricart_agrawala], named once: its section,
+ * name, type, field of struct config, and the range of its value - for
+ * V_INT and V_NUMBER the least and the greatest number, for V_DURATION the
+ * least and the greatest number of microseconds, for V_NODEVALS the range
+ * of each value. The parser, the validator, --set, the error messages and
+ * config_to_ini all read this one list. Grouped by section in config_to_ini
+ * (see ini_sections), in this order within a section; the order is also
+ * that of struct config's origin[].
+ *
+ * Why the bounds: every time is added to a clock somewhere (a deadline, a
+ * restart time, a derived token timeout), and a value near 2^63 would wrap
+ * around into the past. No wait or timeout beyond an hour, no run beyond a
+ * day, and no count beyond what a day could use keeps every such sum far
+ * from overflow (config.h). */
+#define CONFIG_KEYS(X)                                                                             \
+    X(NAME, SEC_CLUSTER, "name", V_NAME, name, 0, 0)                                               \
+    X(NODES, SEC_CLUSTER, "nodes", V_INT, nodes, 1, CONFIG_MAX_NODES)                              \
+    X(ALGORITHM, SEC_CLUSTER, "algorithm", V_ALGORITHM, algorithm, 0, 0)                           \
+    X(DURATION, SEC_CLUSTER, "duration", V_DURATION, duration_us, 1, CONFIG_MAX_RUN_US)            \
+    X(SEED, SEC_CLUSTER, "seed", V_SEED, seed, 0, INT64_MAX)                                       \
+    X(REQUESTS, SEC_WORKLOAD, "requests", V_INT, requests, 0, CONFIG_MAX_REQUESTS)                 \
+    X(CS_TIME, SEC_WORKLOAD, "cs_time", V_DURATION, cs_time_us, 0, CONFIG_MAX_TIME_US)             \
+    X(THINK_TIME, SEC_WORKLOAD, "think_time", V_DURATION, think_time_us, 0, CONFIG_MAX_TIME_US)    \
+    X(RATE, SEC_WORKLOAD, "rate", V_NUMBER, rate, 0, CONFIG_MAX_RATE)                              \
+    X(ELECTION_MIN, SEC_RAFT, "election_timeout_min", V_DURATION, election_timeout_min_us, 1,      \
+      CONFIG_MAX_TIME_US)                                                                          \
+    X(ELECTION_MAX, SEC_RAFT, "election_timeout_max", V_DURATION, election_timeout_max_us, 1,      \
+      CONFIG_MAX_TIME_US)                                                                          \
+    X(HEARTBEAT, SEC_RAFT, "heartbeat", V_DURATION, heartbeat_us, 1, CONFIG_MAX_TIME_US)           \
+    X(FSYNC, SEC_RAFT, "fsync", V_BOOL, fsync, 0, 0)                                               \
+    X(DELAY, SEC_NETWORK, "delay", V_DURATION, delay_us, 0, CONFIG_MAX_TIME_US)                    \
+    X(JITTER, SEC_NETWORK, "jitter", V_DURATION, jitter_us, 0, CONFIG_MAX_TIME_US)                 \
+    X(LOSS, SEC_NETWORK, "loss", V_NUMBER, loss, 0, 1)                                             \
+    X(RESTART, SEC_SUPERVISOR, "restart", V_RESTART, restart, 0, 0)                                \
+    X(RESTART_DELAY, SEC_SUPERVISOR, "restart_delay", V_DURATION, restart_delay_us, 0,             \
+      CONFIG_MAX_TIME_US)                                                                          \
+    X(COORDINATOR, SEC_CENTRALIZED, "coordinator", V_INT, coordinator, 1, CONFIG_MAX_NODES)        \
+    X(COORDINATOR_COMPETES, SEC_CENTRALIZED, "coordinator_competes", V_BOOL, coordinator_competes, \
+      0, 0)                                                                                        \
+    X(FAILURE_TIMEOUT, SEC_CLUSTER, "failure_timeout", V_DURATION, failure_timeout_us,             \
+      FAILURE_TIMEOUT_MIN_US, CONFIG_MAX_TIME_US)                                                  \
+    X(ELECTION_TIMEOUT, SEC_CENTRALIZED, "election_timeout", V_DURATION, election_timeout_us, 1,   \
+      CONFIG_MAX_TIME_US)                                                                          \
+    X(RING_TOKEN_TIMEOUT, SEC_TOKEN_RING, "token_timeout", V_DURATION, ring_token_timeout_us, 0,   \
+      CONFIG_MAX_TIME_US)                                                                          \
+    X(RING_IDLE_HOLD, SEC_TOKEN_RING, "idle_hold", V_DURATION, ring_idle_hold_us, 0,               \
+      CONFIG_MAX_TIME_US)                                                                          \
+    X(TWO_GROUPS, SEC_TWO_LEVEL, "groups", V_INT, groups, 1, CONFIG_MAX_NODES)                     \
+    X(TWO_LOCAL_ROUNDS, SEC_TWO_LEVEL, "local_rounds", V_INT, local_rounds, 1,                     \
+      CONFIG_MAX_LOCAL_ROUNDS)                                                                     \
+    X(TWO_TOKEN_TIMEOUT, SEC_TWO_LEVEL, "token_timeout", V_DURATION, two_level_token_timeout_us,   \
+      0, CONFIG_MAX_TIME_US)                                                                       \
+    X(FENCING, SEC_RESOURCE, "fencing", V_BOOL, fencing, 0, 0)                                     \
+    X(REQUESTERS, SEC_WORKLOAD, "requesters", V_NODELIST, requesters, 0, 0)                        \
+    X(INITIAL_CLOCK, SEC_RICART, "initial_clock", V_NODEVALS, initial_clock, 0, CONFIG_MAX_CLOCK)  \
+    X(TWO_IDLE_HOLD, SEC_TWO_LEVEL, "idle_hold", V_DURATION, two_level_idle_hold_us, 0,            \
+      CONFIG_MAX_TIME_US)                                                                          \
+    X(TWO_MEMBERS, SEC_TWO_LEVEL, "members", V_MEMBERS, members, 0, 0)
+
+/* clang-format off */
 enum key_index {
-    KEY_NAME,
-    KEY_NODES,
-    KEY_ALGORITHM,
-    KEY_DURATION,
-    KEY_SEED,
-    KEY_REQUESTS,
-    KEY_CS_TIME,
-    KEY_THINK_TIME,
-    KEY_RATE,
-    KEY_ELECTION_MIN,
-    KEY_ELECTION_MAX,
-    KEY_HEARTBEAT,
-    KEY_FSYNC,
-    KEY_DELAY,
-    KEY_JITTER,
-    KEY_LOSS,
-    KEY_RESTART,
-    KEY_RESTART_DELAY,
-    KEY_COORDINATOR,
-    KEY_COORDINATOR_COMPETES,
-    KEY_FAILURE_TIMEOUT,
-    KEY_ELECTION_TIMEOUT,
-    KEY_RING_TOKEN_TIMEOUT,
-    KEY_RING_IDLE_HOLD,
-    KEY_TWO_GROUPS,
-    KEY_TWO_LOCAL_ROUNDS,
-    KEY_TWO_TOKEN_TIMEOUT,
-    KEY_FENCING,
-    KEY_REQUESTERS,
-    KEY_INITIAL_CLOCK,
-    KEY_TWO_IDLE_HOLD,
-    KEY_TWO_MEMBERS,
+#define KEY_ENUM(id, sec, name, type, field, min, max) KEY_##id,
+    CONFIG_KEYS(KEY_ENUM)
+#undef KEY_ENUM
     KEY_COUNT
 };
+/* clang-format on */
 _Static_assert(KEY_COUNT == CONFIG_NKEYS, "CONFIG_NKEYS (config.h) must count the keys");
 
 struct key_def {
@@ -207,65 +243,18 @@ struct key_def {
     const char *name;
     int type;
     size_t offset;
-    long long min, max; /* V_INT: the range; V_DURATION: the least value in us
-                           (0: none; 1 reads "> 0") */
-    double dmax;        /* V_NUMBER: the upper bound (the lower is 0) */
+    long long min, max; /* see CONFIG_KEYS */
 };
-
-#define OFF(field) offsetof(struct config, field)
 
 /* The failure detector checks every max(failure_timeout / 4, 1ms): below
  * this, a peer would be declared down between two of its heartbeats. */
 #define FAILURE_TIMEOUT_MIN_US (5 * US_PER_MS)
 
-/* Grouped by section in config_to_ini (see ini_sections), in this order
- * within a section. */
 static const struct key_def keys[KEY_COUNT] = {
-    [KEY_NAME] = {SEC_CLUSTER, "name", V_NAME, OFF(name), 0, 0, 0},
-    [KEY_NODES] = {SEC_CLUSTER, "nodes", V_INT, OFF(nodes), 1, CONFIG_MAX_NODES, 0},
-    [KEY_ALGORITHM] = {SEC_CLUSTER, "algorithm", V_ALGORITHM, OFF(algorithm), 0, 0, 0},
-    [KEY_DURATION] = {SEC_CLUSTER, "duration", V_DURATION, OFF(duration_us), 1, 0, 0},
-    [KEY_SEED] = {SEC_CLUSTER, "seed", V_SEED, OFF(seed), 0, INT64_MAX, 0},
-    [KEY_REQUESTS] = {SEC_WORKLOAD, "requests", V_INT, OFF(requests), 0, INT_MAX, 0},
-    [KEY_CS_TIME] = {SEC_WORKLOAD, "cs_time", V_DURATION, OFF(cs_time_us), 0, 0, 0},
-    [KEY_THINK_TIME] = {SEC_WORKLOAD, "think_time", V_DURATION, OFF(think_time_us), 0, 0, 0},
-    [KEY_RATE] = {SEC_WORKLOAD, "rate", V_NUMBER, OFF(rate), 0, 0, DBL_MAX},
-    [KEY_ELECTION_MIN] = {SEC_RAFT, "election_timeout_min", V_DURATION,
-                          OFF(election_timeout_min_us), 1, 0, 0},
-    [KEY_ELECTION_MAX] = {SEC_RAFT, "election_timeout_max", V_DURATION,
-                          OFF(election_timeout_max_us), 1, 0, 0},
-    [KEY_HEARTBEAT] = {SEC_RAFT, "heartbeat", V_DURATION, OFF(heartbeat_us), 1, 0, 0},
-    [KEY_FSYNC] = {SEC_RAFT, "fsync", V_BOOL, OFF(fsync), 0, 0, 0},
-    [KEY_DELAY] = {SEC_NETWORK, "delay", V_DURATION, OFF(delay_us), 0, 0, 0},
-    [KEY_JITTER] = {SEC_NETWORK, "jitter", V_DURATION, OFF(jitter_us), 0, 0, 0},
-    [KEY_LOSS] = {SEC_NETWORK, "loss", V_NUMBER, OFF(loss), 0, 0, 1.0},
-    [KEY_RESTART] = {SEC_SUPERVISOR, "restart", V_RESTART, OFF(restart), 0, 0, 0},
-    [KEY_RESTART_DELAY] = {SEC_SUPERVISOR, "restart_delay", V_DURATION, OFF(restart_delay_us),
-                           0, 0, 0},
-    [KEY_COORDINATOR] = {SEC_CENTRALIZED, "coordinator", V_INT, OFF(coordinator), 1,
-                         CONFIG_MAX_NODES, 0},
-    [KEY_COORDINATOR_COMPETES] = {SEC_CENTRALIZED, "coordinator_competes", V_BOOL,
-                                  OFF(coordinator_competes), 0, 0, 0},
-    [KEY_FAILURE_TIMEOUT] = {SEC_CLUSTER, "failure_timeout", V_DURATION, OFF(failure_timeout_us),
-                             FAILURE_TIMEOUT_MIN_US, 0, 0},
-    [KEY_ELECTION_TIMEOUT] = {SEC_CENTRALIZED, "election_timeout", V_DURATION,
-                              OFF(election_timeout_us), 1, 0, 0},
-    [KEY_RING_TOKEN_TIMEOUT] = {SEC_TOKEN_RING, "token_timeout", V_DURATION,
-                                OFF(ring_token_timeout_us), 0, 0, 0},
-    [KEY_RING_IDLE_HOLD] = {SEC_TOKEN_RING, "idle_hold", V_DURATION, OFF(ring_idle_hold_us), 0,
-                            0, 0},
-    [KEY_TWO_GROUPS] = {SEC_TWO_LEVEL, "groups", V_INT, OFF(groups), 1, CONFIG_MAX_NODES, 0},
-    [KEY_TWO_LOCAL_ROUNDS] = {SEC_TWO_LEVEL, "local_rounds", V_INT, OFF(local_rounds), 1, 1000,
-                              0},
-    [KEY_TWO_TOKEN_TIMEOUT] = {SEC_TWO_LEVEL, "token_timeout", V_DURATION,
-                               OFF(two_level_token_timeout_us), 0, 0, 0},
-    [KEY_FENCING] = {SEC_RESOURCE, "fencing", V_BOOL, OFF(fencing), 0, 0, 0},
-    [KEY_REQUESTERS] = {SEC_WORKLOAD, "requesters", V_NODELIST, OFF(requesters), 0, 0, 0},
-    [KEY_INITIAL_CLOCK] = {SEC_RICART, "initial_clock", V_NODEVALS, OFF(initial_clock), 0, 0,
-                           0},
-    [KEY_TWO_MEMBERS] = {SEC_TWO_LEVEL, "members", V_MEMBERS, OFF(members), 0, 0, 0},
-    [KEY_TWO_IDLE_HOLD] = {SEC_TWO_LEVEL, "idle_hold", V_DURATION, OFF(two_level_idle_hold_us),
-                           0, 0, 0},
+#define KEY_DEF(id, sec, nm, type, field, lo, hi)                                                  \
+    [KEY_##id] = {sec, nm, type, offsetof(struct config, field), lo, hi},
+    CONFIG_KEYS(KEY_DEF)
+#undef KEY_DEF
 };
 
 /* In the order of struct fault_spec's origin[] (config.h). */
@@ -307,6 +296,11 @@ static int fault_num(const struct config *c, int i)
 
 /* ---- values ---- */
 
+/* What duration_parse says of a value that is a duration, but one out of
+ * any range a key may have: callers replace it with the key's range. */
+static const char duration_negative[] = "a duration >= 0";
+static const char duration_huge[] = "a duration that fits in 64-bit microseconds";
+
 /* Parse a duration; NULL on success, else what was expected (for
  * "expected ..., got '...'"). Exact: no floating point, so "1.5s" is
  * 1500000 us and a value that is not a whole number of microseconds is
@@ -317,7 +311,7 @@ static const char *duration_parse(const char *s, int64_t *out)
         const char *name;
         uint64_t mant; /* the unit in us is mant * 10^exp */
         int exp;
-    } units[] = {{"us", 1, 0}, {"ms", 1, 3}, {"s", 1, 6}, {"min", 6, 7}};
+    } units[] = {{"us", 1, 0}, {"ms", 1, 3}, {"s", 1, 6}, {"min", 6, 7}, {"h", 36, 8}};
     const char *with_unit = "a duration with a unit, like 150ms or 2s";
 
     if (strcmp(s, "0") == 0) {
@@ -325,14 +319,14 @@ static const char *duration_parse(const char *s, int64_t *out)
         return NULL;
     }
     if (*s == '-')
-        return "a duration >= 0";
+        return duration_negative;
     const char *p = s;
     uint64_t ip = 0;
     int digits = 0;
     for (; isdigit((unsigned char)*p); p++, digits++) {
         uint64_t d = (uint64_t)(*p - '0');
         if (ip > ((uint64_t)INT64_MAX - d) / 10)
-            return "a duration that fits in 64-bit microseconds";
+            return duration_huge;
         ip = ip * 10 + d;
     }
     const char *frac = p, *frac_end = p;
@@ -352,14 +346,15 @@ static const char *duration_parse(const char *s, int64_t *out)
         if (strcmp(p, units[i].name) == 0)
             u = (int)i;
     if (u < 0)
-        return "a duration with a unit (us, ms, s or min)";
+        return "a duration with a unit (us, ms, s, min or h)";
 
     /* Trailing zeros of the fraction change nothing; what is left must come
      * to whole microseconds. */
     while (frac_end > frac && frac_end[-1] == '0')
         frac_end--;
     int k = (int)(frac_end - frac);
-    if (k > 18)
+    /* num < 10^17, so num * mant (mant <= 36) fits in 64 bits. */
+    if (k > 17)
         return "a duration in whole microseconds";
     uint64_t num = 0;
     for (const char *q = frac; q < frac_end; q++)
@@ -370,12 +365,12 @@ static const char *duration_parse(const char *s, int64_t *out)
     if (k <= e) {
         frac_us = num * mant;
         for (int i = 0; i < e - k; i++)
-            frac_us *= 10; /* num < 10^k, so this stays below 6 * 10^7 */
+            frac_us *= 10; /* num < 10^k, so this stays below 3.6 * 10^9 */
     } else {
         uint64_t d = 1;
         for (int i = 0; i < k - e; i++)
             d *= 10;
-        uint64_t x = num * mant; /* < 6 * 10^18, fits */
+        uint64_t x = num * mant; /* < 3.6 * 10^18, fits */
         if (x % d)
             return "a duration in whole microseconds";
         frac_us = x / d;
@@ -384,7 +379,7 @@ static const char *duration_parse(const char *s, int64_t *out)
     for (int i = 0; i < e; i++)
         unit_us *= 10;
     if (ip > ((uint64_t)INT64_MAX - frac_us) / unit_us)
-        return "a duration that fits in 64-bit microseconds";
+        return duration_huge;
     *out = (int64_t)(ip * unit_us + frac_us);
     return NULL;
 }
@@ -404,6 +399,8 @@ static void duration_format(int64_t us, char *buf, size_t cap)
 {
     if (us == 0)
         snprintf(buf, cap, "0ms");
+    else if (us % US_PER_H == 0)
+        snprintf(buf, cap, "%" PRId64 "h", us / US_PER_H);
     else if (us % US_PER_MIN == 0)
         snprintf(buf, cap, "%" PRId64 "min", us / US_PER_MIN);
     else if (us % US_PER_S == 0)
@@ -683,19 +680,34 @@ static void bad_value(struct errbuf *eb, const char *loc, const char *sec, const
             hash ? " (a comment after a value starts with ';', not '#')" : "");
 }
 
-static void range_phrase(const struct key_def *d, char *buf, size_t cap)
+/* A bound of a duration as the messages show it. */
+static void bound_format(int64_t us, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "an integer from %lld to %lld", d->min, d->max);
+    if (us == 0)
+        snprintf(buf, cap, "0");
+    else
+        duration_format(us, buf, cap);
 }
 
-/* What a duration key expects when the value is below its minimum. */
-static const char *duration_min_phrase(const struct key_def *d, char *buf, size_t cap)
+/* What a numeric key accepts: "an integer from 1 to 128", "a duration from
+ * 0 to 1h", "a number from 0.0 to 1.0". */
+static const char *range_phrase(const struct key_def *d, char *buf, size_t cap)
 {
-    if (d->min <= 1)
-        return "a duration > 0";
-    char m[32];
-    duration_format(d->min, m, sizeof m);
-    snprintf(buf, cap, "a duration of at least %s", m);
+    char lo[32], hi[32];
+    switch (d->type) {
+    case V_DURATION:
+        bound_format(d->min, lo, sizeof lo);
+        bound_format(d->max, hi, sizeof hi);
+        snprintf(buf, cap, "a duration from %s to %s", lo, hi);
+        break;
+    case V_NUMBER:
+        if (d->max == 1)
+            snprintf(buf, cap, "a number from 0.0 to 1.0");
+        else
+            snprintf(buf, cap, "a number from %lld to %lld", d->min, d->max);
+        break;
+    default: snprintf(buf, cap, "an integer from %lld to %lld", d->min, d->max); break;
+    }
     return buf;
 }
 
@@ -736,8 +748,9 @@ static int set_scalar(struct config *c, int k, const char *value, const char *lo
     case V_DURATION: {
         int64_t us = 0;
         const char *why = duration_parse(value, &us);
-        if (!why && us < d->min)
-            why = duration_min_phrase(d, what, sizeof what);
+        if (why == duration_negative || why == duration_huge ||
+            (!why && (us < d->min || us > d->max)))
+            why = range_phrase(d, what, sizeof what);
         if (why) {
             bad_value(eb, loc, sec, d->name, why, value);
             return -1;
@@ -747,9 +760,8 @@ static int set_scalar(struct config *c, int k, const char *value, const char *lo
     }
     case V_NUMBER: {
         double v;
-        if (parse_number(value, d->dmax, &v) < 0) {
-            bad_value(eb, loc, sec, d->name,
-                      d->dmax == 1.0 ? "a number from 0.0 to 1.0" : "a number >= 0", value);
+        if (parse_number(value, (double)d->max, &v) < 0) {
+            bad_value(eb, loc, sec, d->name, range_phrase(d, what, sizeof what), value);
             return -1;
         }
         *(double *)(void *)p = v;
@@ -788,7 +800,8 @@ static int set_scalar(struct config *c, int k, const char *value, const char *lo
             bad_value(eb, loc, sec, d->name,
                       d->type == V_NODELIST  ? "all, or node ids like 1,3,5"
                       : d->type == V_MEMBERS ? "groups of node ids like 1,2,3/4,5,6"
-                                             : "node:value pairs like 1:7, 3:11",
+                                             : "node:value pairs like 1:7, 3:11 (values from 0 "
+                                               "to " DL_STR(CONFIG_MAX_CLOCK) ")",
                       value);
             return -1;
         }
@@ -828,6 +841,12 @@ static int set_fault_key(struct config *c, int i, int num, int k, const char *va
     if (k == FKEY_AT) {
         int64_t us = 0;
         const char *why = duration_parse(value, &us);
+        char hi[32], range[64];
+        if (why == duration_negative || why == duration_huge || (!why && us > CONFIG_MAX_RUN_US)) {
+            bound_format(CONFIG_MAX_RUN_US, hi, sizeof hi);
+            snprintf(range, sizeof range, "a duration from 0 to %s", hi);
+            why = range;
+        }
         if (why) {
             bad_value(eb, loc, sec, "at", why, value);
             return -1;
@@ -987,6 +1006,8 @@ struct load_ctx {
     size_t cap;
     int line;       /* the physical line last handed to inih */
     int read_errno; /* set if reading failed */
+    size_t bytes;   /* read so far */
+    bool too_big;   /* the file grew past CONFIG_MAX_FILE_BYTES while read */
     int first_handler_fail;
     struct section_ref sec;
     struct errbuf *eb;
@@ -1082,6 +1103,13 @@ static char *read_line(char *str, int num, void *stream)
          * error indicator, and must not pass for the end of the file. */
         if (!feof(x->f))
             x->read_errno = errno ? errno : EIO;
+        return NULL;
+    }
+    /* The size was checked on opening; a file that grows while it is read
+     * (a log, say) is cut off here. */
+    x->bytes += (size_t)n;
+    if (x->bytes > CONFIG_MAX_FILE_BYTES) {
+        x->too_big = true;
         return NULL;
     }
     x->line++;
@@ -1215,6 +1243,54 @@ void config_defaults(struct config *c)
     /* memset made every origin CONFIG_ORIGIN_DEFAULT. */
 }
 
+/* Open a configuration for reading: a regular file of at most
+ * CONFIG_MAX_FILE_BYTES. A device (/dev/zero, /dev/urandom), a FIFO or a
+ * socket could be read forever or without end in memory, so they are
+ * refused before a byte is read; opening does not block on a FIFO without
+ * a writer (O_NONBLOCK, cleared once the file is known to be regular).
+ * Returns 0, or -1 with the error reported. */
+static int open_config(struct load_ctx *x, const char *path)
+{
+    struct errbuf *eb = x->eb;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    struct stat st;
+    int e = 0;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        e = errno;
+        err_add(eb, "%s: cannot read: %s", path, strerror(e));
+    } else if (S_ISDIR(st.st_mode)) {
+        e = EISDIR;
+        err_add(eb, "%s: cannot read: %s", path, strerror(e));
+    } else if (!S_ISREG(st.st_mode)) {
+        e = EINVAL;
+        err_add(eb, "%s: not a regular file (a %s): a configuration must be a regular INI file",
+                path,
+                S_ISFIFO(st.st_mode)   ? "FIFO"
+                : S_ISCHR(st.st_mode)  ? "character device"
+                : S_ISBLK(st.st_mode)  ? "block device"
+                : S_ISSOCK(st.st_mode) ? "socket"
+                                       : "special file");
+    } else if (st.st_size > CONFIG_MAX_FILE_BYTES) {
+        e = EFBIG;
+        err_add(eb, "%s: too large (%lld bytes): a configuration file may have at most %d bytes",
+                path, (long long)st.st_size, CONFIG_MAX_FILE_BYTES);
+    } else {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 || !(x->f = fdopen(fd, "r"))) {
+            e = errno;
+            err_add(eb, "%s: cannot read: %s", path, strerror(e));
+        }
+    }
+    if (x->f)
+        return 0;
+    if (fd >= 0)
+        close(fd);
+    /* Input errors of the user's making: -EINVAL, like any bad value. */
+    if (e != EINVAL)
+        err_sys(eb, e);
+    return -1;
+}
+
 /* config_load, into an error buffer. */
 static void load_file(struct config *c, const char *path, struct errbuf *eb)
 {
@@ -1227,13 +1303,8 @@ static void load_file(struct config *c, const char *path, struct errbuf *eb)
         .sec = {SEC_NONE, -1},
         .eb = eb,
     };
-    x.f = fopen(path, "r");
-    if (!x.f) {
-        int e = errno;
-        err_add(eb, "%s: cannot read: %s", path, strerror(e));
-        err_sys(eb, e);
+    if (open_config(&x, path) < 0)
         return;
-    }
     int ret = ini_parse_stream(read_line, &x, ini_handler_cb, &x);
     free(x.buf);
     fclose(x.f);
@@ -1241,6 +1312,10 @@ static void load_file(struct config *c, const char *path, struct errbuf *eb)
     if (x.read_errno) {
         err_add(eb, "%s: cannot read: %s", path, strerror(x.read_errno));
         err_sys(eb, x.read_errno);
+    } else if (x.too_big) {
+        err_add(eb, "%s: too large: a configuration file may have at most %d bytes", path,
+                CONFIG_MAX_FILE_BYTES);
+        err_sys(eb, EFBIG);
     } else if (ret == -2) {
         err_add(eb, "%s: cannot read: %s", path, strerror(ENOMEM));
         err_sys(eb, ENOMEM);
@@ -1542,7 +1617,7 @@ int config_node_values(const char *text, int n, int64_t *vals)
         p = end + 1;
         errno = 0;
         long long v = strtoll(p, &end, 10);
-        if (end == p || errno || v < 0)
+        if (end == p || errno || v < 0 || v > CONFIG_MAX_CLOCK)
             return -EINVAL;
         vals[id] = v;
         p = end;
@@ -1641,25 +1716,41 @@ static void validate_into(struct config *c, int target, struct errbuf *eb)
                 "(available: %s)",
                 loc, c->algorithm, avail);
     }
-    if (c->nodes < 1 || c->nodes > CONFIG_MAX_NODES) {
-        key_where(c, KEY_NODES, loc, sizeof loc);
-        err_add(eb, "%s: [cluster] nodes: expected an integer from 1 to %d, got '%d'", loc,
-                CONFIG_MAX_NODES, c->nodes);
+    /* Every number within its key's range: the parsers guarantee it for
+     * what they read, and a struct filled in by hand gets the same answer.
+     * The coordinator has a tighter bound (nodes), checked below. */
+    for (int k = 0; k < KEY_COUNT; k++) {
+        const struct key_def *d = &keys[k];
+        const char *p = (const char *)c + d->offset;
+        bool in_range = true;
+        switch (d->type) {
+        case V_INT: {
+            int v = *(const int *)(const void *)p;
+            in_range = k == KEY_COORDINATOR || (v >= d->min && v <= d->max);
+            break;
+        }
+        case V_SEED: in_range = *(const uint64_t *)(const void *)p <= (uint64_t)d->max; break;
+        case V_DURATION: {
+            int64_t v = *(const int64_t *)(const void *)p;
+            in_range = v >= d->min && v <= d->max;
+            break;
+        }
+        case V_NUMBER: {
+            double v = *(const double *)(const void *)p;
+            in_range = v >= (double)d->min && v <= (double)d->max;
+            break;
+        }
+        default: break;
+        }
+        if (in_range)
+            continue;
+        char what[96];
+        key_where(c, k, loc, sizeof loc);
+        key_format(c, k, a, sizeof a);
+        err_add(eb, "%s: [%s] %s: expected %s, got '%s'", loc, section_names[d->section], d->name,
+                range_phrase(d, what, sizeof what), a);
     }
     bool nodes_ok = c->nodes >= 1 && c->nodes <= CONFIG_MAX_NODES;
-    if (c->seed > (uint64_t)INT64_MAX) {
-        key_where(c, KEY_SEED, loc, sizeof loc);
-        err_add(eb, "%s: [cluster] seed: expected an integer from 0 to %" PRId64 ", got '%" PRIu64
-                    "'",
-                loc, INT64_MAX, c->seed);
-    }
-    if (c->failure_timeout_us < keys[KEY_FAILURE_TIMEOUT].min) {
-        char what[64];
-        key_where(c, KEY_FAILURE_TIMEOUT, loc, sizeof loc);
-        duration_format(c->failure_timeout_us, a, sizeof a);
-        err_add(eb, "%s: [cluster] failure_timeout: expected %s, got '%s'", loc,
-                duration_min_phrase(&keys[KEY_FAILURE_TIMEOUT], what, sizeof what), a);
-    }
     bool coordinator_ok = c->coordinator >= 1 && c->coordinator <= c->nodes;
     if (!coordinator_ok) {
         key_where(c, KEY_COORDINATOR, loc, sizeof loc);
@@ -1769,7 +1860,7 @@ static void validate_into(struct config *c, int target, struct errbuf *eb)
         key_where(c, KEY_INITIAL_CLOCK, loc, sizeof loc);
         err_add(eb,
                 "%s: [ricart_agrawala] initial_clock: expected node:value pairs with node ids "
-                "from 1 to %d, got '%s'",
+                "from 1 to %d and values from 0 to " DL_STR(CONFIG_MAX_CLOCK) ", got '%s'",
                 loc, c->nodes, c->initial_clock);
     }
 

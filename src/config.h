@@ -24,6 +24,18 @@
     "two_level_ring, resource, ricart_agrawala, fault.N"
 #define CONFIG_FAULT_KEYS 3
 
+/* Bounds of the values (README, "Experiments"). Every time ends up added to
+ * a clock (a deadline, a restart time, a derived token timeout), so none may
+ * come near 2^63 microseconds: */
+#define CONFIG_MAX_RUN_US       (INT64_C(24) * 3600 * 1000000) /* duration, fault at: 1 day */
+#define CONFIG_MAX_TIME_US      (INT64_C(3600) * 1000000)      /* every other time: 1 hour */
+#define CONFIG_MAX_REQUESTS     1000000000                     /* [workload] requests per node */
+#define CONFIG_MAX_RATE         1000000                        /* [workload] rate, per second */
+#define CONFIG_MAX_CLOCK        1000000000                     /* [ricart_agrawala] initial_clock */
+#define CONFIG_MAX_LOCAL_ROUNDS 1000                           /* [two_level_ring] local_rounds */
+/* A configuration file is a regular file of at most this many bytes. */
+#define CONFIG_MAX_FILE_BYTES (1024 * 1024)
+
 /* Where a value came from, as kept in the origin arrays: a value > 0 is a
  * line of the file in config.path. Cross-key errors name it ("FILE:LINE" or
  * "--set section.key=value"), so they survive copying the struct. */

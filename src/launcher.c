@@ -32,6 +32,21 @@
 #define STARTUP_TIMEOUT_US (15 * 1000000LL)
 #define STOP_GRACE_US (5 * 1000000LL)
 
+/* Crash loops (README, [supervisor]): a node that crashes again soon after
+ * each start waits twice as long before each new start, from restart_delay
+ * but never less than RESTART_BACKOFF_MIN_US, up to RESTART_BACKOFF_MAX_US
+ * (or restart_delay if that is longer). A node that stayed up
+ * RESTART_STABLE_US starts afresh (its earlier crashes are forgotten).
+ * After RESTART_LIMIT crashes within RESTART_WINDOW_US, none after a life
+ * that stayed up, the supervisor stops restarting it. Crashes the
+ * supervisor caused itself (a kill from the fault schedule) do not count:
+ * they are the experiment, not a loop. */
+#define RESTART_BACKOFF_MIN_US (10 * 1000LL)
+#define RESTART_BACKOFF_MAX_US (10 * 1000000LL)
+#define RESTART_STABLE_US      (1000000LL)
+#define RESTART_LIMIT          5
+#define RESTART_WINDOW_US      (10 * 1000000LL)
+
 struct child {
     pid_t pid;
     int incarnation;
@@ -43,6 +58,14 @@ struct child {
     int64_t restart_at;      /* run-relative us */
     int64_t paused_us;       /* when it was last seen stopped */
     int crashes;
+    /* Crash loops: see RESTART_LIMIT. */
+    int64_t started_us;              /* when this life was started */
+    int streak;                      /* crashes in a row, each soon after its start */
+    int64_t crash_us[RESTART_LIMIT]; /* the last crashes that count, a ring */
+    int ncrash;                      /* crashes that count, ever */
+    bool gave_up;                    /* crash loop: not restarted again */
+    bool fault_signalled;            /* the schedule sent this life SIGKILL/SIGTERM */
+    int quota;                       /* requests it must complete to be done */
 };
 
 struct fired {
@@ -81,19 +104,58 @@ struct sup {
     bool workload_done; /* as it was when the stop began */
     int64_t t_stop;     /* when the stop began: the end of the measured run */
     const char *stop_reason;
+    /* "workload done" claims on the supervisor's queue that the cluster
+     * table does not back (forged, or from a dead life): counted, logged
+     * once, never acted on. */
+    uint64_t false_claims;
     char err[DL_ERRLEN];
 };
 
+/* a + b for times, saturating: a deadline never wraps into the past. The
+ * configuration bounds every time (config.h), so this only guards. */
+static int64_t time_add(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b)
+        return INT64_MAX;
+    if (b < 0 && a < INT64_MIN - b)
+        return INT64_MIN;
+    return a + b;
+}
+
+/* "SIGALRM", "SIGRTMIN+3", or "signal 40". */
+static const char *signame(int sig, char *buf, size_t cap)
+{
+    const char *abbrev = sigabbrev_np(sig);
+    if (abbrev)
+        snprintf(buf, cap, "SIG%s", abbrev);
+    else if (sig == SIGRTMIN)
+        snprintf(buf, cap, "SIGRTMIN");
+    else if (sig > SIGRTMIN && sig <= SIGRTMAX)
+        snprintf(buf, cap, "SIGRTMIN+%d", sig - SIGRTMIN);
+    else
+        snprintf(buf, cap, "signal %d", sig);
+    return buf;
+}
+
 static int64_t now_us(const struct sup *s) { return trace_now(&s->tr); }
 
-static void trace_sup(struct sup *s, int ev, int node, int peer, int aux, int64_t a)
+static void trace_sup_b(struct sup *s, int ev, int node, int peer, int aux, int64_t a, int64_t b)
 {
-    struct trace_rec r = {.node = (uint16_t)node, .ev = (uint16_t)ev, .peer = (uint16_t)peer,
-                          .aux = aux, .a = a};
+    struct trace_rec r = {.node = (uint16_t)node,
+                          .ev = (uint16_t)ev,
+                          .peer = (uint16_t)peer,
+                          .aux = aux,
+                          .a = a,
+                          .b = b};
     /* A record about node k carries k's incarnation (the one it ends). */
     if (node > 0 && node <= s->n)
         r.incarnation = s->child[node].incarnation;
     trace_emit(&s->tr, &r);
+}
+
+static void trace_sup(struct sup *s, int ev, int node, int peer, int aux, int64_t a)
+{
+    trace_sup_b(s, ev, node, peer, aux, a, 0);
 }
 
 static void send_ctl(struct sup *s, int to, uint16_t type, int64_t f0)
@@ -269,6 +331,8 @@ static int spawn(struct sup *s, int k)
     c->ready = false;
     c->restart_pending = false;
     c->restart_requested = false;
+    c->fault_signalled = false;
+    c->started_us = now_us(s);
     atomic_store(&sn->pid, pid);
     return 0;
 }
@@ -309,6 +373,58 @@ static void check_done(struct sup *s)
         begin_stop(s, "workload done");
 }
 
+/* Node k crashed and the policy is on-crash: how long to wait before
+ * starting it again, or -1 to give up on it (see RESTART_LIMIT). */
+static int64_t crash_backoff(struct sup *s, int k)
+{
+    struct child *c = &s->child[k];
+    int64_t delay = s->cfg->restart_delay_us;
+    if (c->fault_signalled)
+        return delay; /* the schedule's own kill: the experiment, not a loop */
+    int64_t now = now_us(s);
+    if (now - c->started_us >= RESTART_STABLE_US) {
+        /* It had stayed up: whatever came before is forgiven, so a node
+         * killed now and then (`kill -9` from a shell) is never given up. */
+        c->streak = 1;
+        c->ncrash = 0;
+    } else {
+        c->streak++;
+    }
+    c->crash_us[c->ncrash % RESTART_LIMIT] = now;
+    c->ncrash++;
+    int recent = 0;
+    for (int i = 0; i < RESTART_LIMIT && i < c->ncrash; i++)
+        if (now - c->crash_us[i] < RESTART_WINDOW_US)
+            recent++;
+    if (recent >= RESTART_LIMIT) {
+        c->gave_up = true;
+        fprintf(stderr,
+                "distlab: node %d crashed %d times within %llds: not restarting it again "
+                "(crash loop; `distlab restart` starts it)\n",
+                k, RESTART_LIMIT, RESTART_WINDOW_US / 1000000);
+        return -1;
+    }
+    if (c->streak >= 2) {
+        int64_t base = delay > RESTART_BACKOFF_MIN_US ? delay : RESTART_BACKOFF_MIN_US;
+        int64_t cap = delay > RESTART_BACKOFF_MAX_US ? delay : RESTART_BACKOFF_MAX_US;
+        delay = base;
+        for (int i = 1; i < c->streak && delay < cap; i++)
+            delay *= 2;
+        if (delay > cap)
+            delay = cap;
+    }
+    return delay;
+}
+
+/* A deliberate restart (a restart fault, `distlab restart`) forgives a
+ * crash loop: whoever asked wants the node back. */
+static void forgive(struct child *c)
+{
+    c->gave_up = false;
+    c->streak = 0;
+    c->ncrash = 0;
+}
+
 /* A child changed state: exited, was killed, stopped or continued. */
 static void on_child(struct sup *s, pid_t pid, int status)
 {
@@ -332,6 +448,11 @@ static void on_child(struct sup *s, pid_t pid, int status)
         atomic_store(&sn->state, NODE_UP);
         return;
     }
+    /* Its last sign of life: the heartbeat stamp it last wrote (0 if it
+     * never wrote one). The supervisor may learn of a death long after it
+     * (it was stopped, or busy): a report must not let the dead node's
+     * critical section run on until then. */
+    int64_t last_alive = atomic_load(&sn->heartbeat_us);
     c->alive = false;
     c->pid = 0;
     atomic_store(&sn->pid, 0);
@@ -361,7 +482,7 @@ static void on_child(struct sup *s, pid_t pid, int status)
     } else {
         atomic_store(&sn->state, NODE_DOWN);
         atomic_store(&sn->last_signal, sig);
-        trace_sup(s, TR_CRASH, k, 0, sig, code);
+        trace_sup_b(s, TR_CRASH, k, 0, sig, code, last_alive > 0 ? last_alive : 0);
         c->crashes++;
         if (!s->stopping)
             fprintf(stderr, "distlab: node %d (pid %d) %s%s%s\n", k, (int)pid,
@@ -376,9 +497,15 @@ static void on_child(struct sup *s, pid_t pid, int status)
         return;
     /* Peers learn of it through their own failure detectors (timeouts), as
      * on a real network: the supervisor tells them nothing. */
-    if (c->restart_requested || (!clean && s->cfg->restart == RESTART_ON_CRASH)) {
+    if (c->restart_requested) {
         c->restart_pending = true;
-        c->restart_at = now_us(s) + (c->restart_requested ? 0 : s->cfg->restart_delay_us);
+        c->restart_at = now_us(s);
+    } else if (!clean && s->cfg->restart == RESTART_ON_CRASH) {
+        int64_t delay = crash_backoff(s, k);
+        if (delay >= 0) {
+            c->restart_pending = true;
+            c->restart_at = time_add(now_us(s), delay);
+        }
     }
     check_done(s);
 }
@@ -450,6 +577,7 @@ static void fire_fault(struct sup *s, int index)
     if (c && f->action == FAULT_RESTART && !c->alive) {
         /* Restarting a node that is down just starts it. */
         trace_sup(s, TR_FAULT, 0, k, f->action, index + 1);
+        forgive(c);
         c->restart_pending = true;
         c->restart_at = now_us(s);
         return;
@@ -463,10 +591,14 @@ static void fire_fault(struct sup *s, int index)
     if (!k) {
         fr->skipped = true;
         fr->node = 0;
+        fprintf(stderr, "distlab: warning: fault.%d (%s %s) was not injected: %s\n", index + 1,
+                fault_action_name(f->action), f->target_text, fr->why);
         return;
     }
     if (f->action == FAULT_RESTART)
         c->restart_requested = true;
+    if (sig == SIGKILL || sig == SIGTERM)
+        c->fault_signalled = true;
     if (kill(c->pid, sig) < 0) {
         fr->skipped = true;
         snprintf(fr->why, sizeof fr->why, "kill: %s", strerror(errno));
@@ -526,15 +658,15 @@ static void schedule(struct sup *s)
     } else if (s->t_work < 0) {
         CONSIDER(STARTUP_TIMEOUT_US);
     } else {
-        CONSIDER(s->t_work + s->cfg->duration_us);
+        CONSIDER(time_add(s->t_work, s->cfg->duration_us));
         if (s->next_fault < s->cfg->nfaults)
-            CONSIDER(s->t_work + s->cfg->faults[s->next_fault].at_us);
+            CONSIDER(time_add(s->t_work, s->cfg->faults[s->next_fault].at_us));
         for (int k = 1; k <= s->n; k++)
             if (s->child[k].restart_pending)
                 CONSIDER(s->child[k].restart_at);
     }
 #undef CONSIDER
-    loop_timerfd_arm(s->timerfd, next + s->run->start_mono_us);
+    loop_timerfd_arm(s->timerfd, time_add(next, s->run->start_mono_us));
 }
 
 static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
@@ -560,7 +692,7 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
         }
     } else {
         while (s->next_fault < s->cfg->nfaults &&
-               now >= s->t_work + s->cfg->faults[s->next_fault].at_us)
+               now >= time_add(s->t_work, s->cfg->faults[s->next_fault].at_us))
             fire_fault(s, s->next_fault++);
         for (int k = 1; k <= s->n; k++) {
             struct child *c = &s->child[k];
@@ -574,7 +706,7 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
                 }
             }
         }
-        if (now >= s->t_work + s->cfg->duration_us)
+        if (now >= time_add(s->t_work, s->cfg->duration_us))
             begin_stop(s, "duration");
     }
     if (s->stopping && !any_alive(s))
@@ -600,9 +732,31 @@ static void restarts_asked(struct sup *s)
             kill(c->pid, SIGKILL); /* reaped, then started at once */
             kill(c->pid, SIGCONT);
         } else {
+            forgive(c);
             c->restart_pending = true;
             c->restart_at = now_us(s);
         }
+    }
+}
+
+/* SIGUSR1: what the supervisor sees, on stderr (as a node writes its own
+ * state to its log). */
+static void dump_status(struct sup *s)
+{
+    int64_t now = now_us(s);
+    fprintf(stderr, "distlab: status of run %08x at %.3fs: %s%s\n", s->run_id, (double)now / 1e6,
+            s->stopping     ? "stopping"
+            : s->t_work < 0 ? "starting"
+                            : "running",
+            s->false_claims ? " (false workload-done claims ignored)" : "");
+    for (int k = 1; k <= s->n; k++) {
+        const struct child *c = &s->child[k];
+        const struct shm_node *sn = &s->run->node[k];
+        fprintf(stderr,
+                "distlab:   node %d: pid %d, %s, incarnation %d, %lld CS done, %d crash%s%s%s\n", k,
+                (int)c->pid, shm_node_state_name(atomic_load(&sn->state)), c->incarnation,
+                (long long)atomic_load(&sn->requests_done), c->crashes, c->crashes == 1 ? "" : "es",
+                c->done ? ", workload done" : "", c->gave_up ? ", given up (crash loop)" : "");
     }
 }
 
@@ -610,20 +764,28 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
 {
     struct sup *s = w->arg;
     struct signalfd_siginfo si;
+    char name[32];
     while (read(s->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo == SIGCHLD) {
+        int sig = (int)si.ssi_signo;
+        if (sig == SIGCHLD) {
             reap(s);
-        } else if (si.ssi_signo == SIGUSR2) {
+        } else if (sig == SIGUSR2) {
             restarts_asked(s);
+        } else if (sig == SIGUSR1) {
+            dump_status(s);
+        } else if (sig == SIGPIPE || sig == SIGXFSZ) {
+            /* Raised by our own writes (a closed pipe, RLIMIT_FSIZE): the
+             * write itself fails and says so. Nothing to stop for. */
+            continue;
         } else if (!s->stopping || !s->interrupted) {
             fprintf(stderr, "distlab: %s: stopping the run (again to stop the nodes at once)\n",
-                    proc_signame((int)si.ssi_signo));
+                    signame(sig, name, sizeof name));
             s->interrupted = true;
             begin_stop(s, "signal");
         } else {
             /* Asked twice: no more grace. The report is still written. */
             fprintf(stderr, "distlab: %s again: killing the nodes\n",
-                    proc_signame((int)si.ssi_signo));
+                    signame(sig, name, sizeof name));
             for (int k = 1; k <= s->n; k++)
                 if (s->child[k].alive)
                     kill(s->child[k].pid, SIGKILL);
@@ -633,6 +795,45 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
         loop_stop(l);
     schedule(s);
     (void)events;
+}
+
+/* "Node K finished its workload", on the supervisor's queue. Anyone who
+ * can open the queue can write it, and acting on a false one stops the run
+ * with requests unanswered, for which the report would then blame the
+ * algorithm. So the claim must agree with what the node itself wrote into
+ * the cluster table: the live incarnation sent it, that life marked its
+ * workload done, and the count of completed requests it carries is the
+ * table's. A node stopped early (SIGTERM) finishes with fewer than its
+ * quota: true, but not done - its exit decides. Anything else is a false
+ * claim: counted as malformed, logged once, ignored. */
+static void on_done_claim(struct sup *s, const struct wire_hdr *h)
+{
+    int k = h->from;
+    struct child *c = &s->child[k];
+    const struct shm_node *sn = &s->run->node[k];
+    int64_t done = atomic_load(&sn->requests_done);
+    bool backed = c->alive && WIRE_INC(h->flags) == (uint16_t)c->incarnation &&
+                  atomic_load(&sn->incarnation) == c->incarnation &&
+                  atomic_load(&sn->workload_done) != 0 && h->f[0] == done;
+    if (backed) {
+        if (done >= c->quota)
+            c->done = true;
+        return;
+    }
+    struct shm_node *sup = &s->run->node[0];
+    atomic_fetch_add(&sup->cnt[CNT_MALFORMED], 1);
+    atomic_fetch_add(&sup->malformed_kind[WIRE_ERR_FROM], 1);
+    /* As a node traces a malformed message: the claimed sender is not
+     * trusted ("from" is null in `distlab trace`). */
+    struct trace_rec r = {
+        .ev = TR_DROP, .peer = (uint16_t)k, .type = h->type, .aux = WIRE_ERR_FROM, .key = h->f[0]};
+    trace_emit(&s->tr, &r);
+    if (s->false_claims++ == 0)
+        fprintf(stderr,
+                "distlab: ignored a 'workload done' message for node %d that the cluster table "
+                "does not back (incarnation %u, %lld requests claimed, %lld done); further "
+                "ones are only counted\n",
+                k, (unsigned)WIRE_INC(h->flags), (long long)h->f[0], (long long)done);
 }
 
 static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
@@ -650,7 +851,7 @@ static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
         if (h.type == MSG_RT_READY && h.f[0] == c->incarnation) {
             c->ready = true;
         } else if (h.type == MSG_RT_DONE) {
-            c->done = true;
+            on_done_claim(s, &h);
         }
     }
     if (s->t_work < 0 && !s->stopping) {
@@ -672,14 +873,15 @@ static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
 static json_t *node_counters(const struct sup *s, int k)
 {
     const struct shm_node *sn = &s->run->node[k];
-    return json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i}", "node", k,
-                     "sent", (json_int_t)atomic_load(&sn->cnt[CNT_SENT]),
-                     "recv", (json_int_t)atomic_load(&sn->cnt[CNT_RECV]),
-                     "malformed", (json_int_t)atomic_load(&sn->cnt[CNT_MALFORMED]),
-                     "queue_full", (json_int_t)atomic_load(&sn->cnt[CNT_QUEUE_FULL]),
-                     "backlog_hwm", (json_int_t)atomic_load(&sn->cnt[CNT_BACKLOG_HWM]),
-                     "dropped", (json_int_t)atomic_load(&sn->cnt[CNT_DROPPED]),
-                     "incarnations", s->child[k].incarnation, "crashes", s->child[k].crashes);
+    return json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:b}", "node", k, "sent",
+                     (json_int_t)atomic_load(&sn->cnt[CNT_SENT]), "recv",
+                     (json_int_t)atomic_load(&sn->cnt[CNT_RECV]), "malformed",
+                     (json_int_t)atomic_load(&sn->cnt[CNT_MALFORMED]), "queue_full",
+                     (json_int_t)atomic_load(&sn->cnt[CNT_QUEUE_FULL]), "backlog_hwm",
+                     (json_int_t)atomic_load(&sn->cnt[CNT_BACKLOG_HWM]), "dropped",
+                     (json_int_t)atomic_load(&sn->cnt[CNT_DROPPED]), "incarnations",
+                     s->child[k].incarnation, "crashes", s->child[k].crashes, "restart_given_up",
+                     s->child[k].gave_up);
 }
 
 static int write_run_json(struct sup *s, int64_t t_end)
@@ -695,6 +897,10 @@ static int write_run_json(struct sup *s, int64_t t_end)
     for (int k = 1; k <= s->n; k++)
         json_array_append_new(per, node_counters(s, k));
     json_t *faults = json_array();
+    json_t *gave_up = json_array();
+    for (int k = 1; k <= s->n; k++)
+        if (s->child[k].gave_up)
+            json_array_append_new(gave_up, json_integer(k));
     for (int i = 0; i < s->nfired; i++) {
         const struct fired *fr = &s->fired[i];
         const struct fault_spec *f = &c->faults[fr->index];
@@ -707,9 +913,15 @@ static int write_run_json(struct sup *s, int64_t t_end)
             json_object_set_new(o, "skipped", json_string(fr->why));
         json_array_append_new(faults, o);
     }
-    /* Scheduled but never reached: listed, so a report never hides one. */
+    /* Scheduled but never reached: listed, so a report never hides one,
+     * and said at once, since the experiment did not happen as written. */
     for (int i = s->next_fault; i < c->nfaults; i++) {
         const struct fault_spec *f = &c->faults[i];
+        fprintf(stderr,
+                "distlab: warning: fault.%d (%s %s at %.3fs) was not injected: the run ended "
+                "(%s) before it was due\n",
+                i + 1, fault_action_name(f->action), f->target_text, (double)f->at_us / 1e6,
+                s->stop_reason ? s->stop_reason : "unknown");
         json_t *o = json_pack("{s:f, s:n, s:s, s:s, s:n, s:i, s:s}", "at_ms",
                               (double)f->at_us / 1000.0, "t_ms", "action",
                               fault_action_name(f->action), "target", f->target_text, "node",
@@ -744,6 +956,13 @@ static int write_run_json(struct sup *s, int64_t t_end)
     json_object_set_new(o, "resource_superseded",
                         json_integer((json_int_t)atomic_load(&res->superseded)));
     json_object_set_new(o, "failure_timeout_ms", json_real((double)c->failure_timeout_us / 1e3));
+    /* Nodes the supervisor stopped restarting (crash loop), and false
+     * "workload done" claims it ignored (the supervisor's malformed
+     * messages; the nodes' own are in per_node). */
+    json_object_set_new(o, "restarts_given_up", gave_up);
+    json_object_set_new(o, "supervisor_malformed",
+                        json_integer((json_int_t)atomic_load(&s->run->node[0].cnt[CNT_MALFORMED])));
+    json_object_set_new(o, "false_done_claims", json_integer((json_int_t)s->false_claims));
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/run.json", s->rundir);
     char *text = json_dumps(o, JSON_INDENT(2));
@@ -757,16 +976,45 @@ static int write_run_json(struct sup *s, int64_t t_end)
 
 /* ---- the whole run ---- */
 
-/* The signals the supervisor takes through its signalfd. */
+/* The signals the supervisor takes through its signalfd: every signal
+ * whose default action would end the launcher without a report and with
+ * the segment and queues left behind, and SIGCHLD. Each is then an
+ * ordinary loop event (see on_signal). Not here: SIGKILL and SIGSTOP,
+ * which cannot be caught, and the signals of a program error (SIGSEGV,
+ * SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS): the kernel delivers
+ * those even when blocked, and a blocked one would hide the error from
+ * the sanitizers; `distlab clean` removes what such a crash leaves. */
 static void supervisor_signals(sigset_t *set)
 {
+    static const int sigs[] = {
+        SIGCHLD, SIGINT,    SIGTERM, SIGHUP,  SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM,
+        SIGPIPE, SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGIO,   SIGPWR,  SIGSTKFLT,
+    };
     sigemptyset(set);
-    sigaddset(set, SIGCHLD);
-    sigaddset(set, SIGINT);
-    sigaddset(set, SIGTERM);
-    sigaddset(set, SIGHUP);
-    sigaddset(set, SIGQUIT);
-    sigaddset(set, SIGUSR2); /* `distlab restart` asks */
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(set, sigs[i]);
+    for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+        sigaddset(set, sig);
+}
+
+/* The requests each node must complete to be done: its share of the
+ * workload, as the node runtime computes it (nodes/runtime.c). */
+static void set_quotas(struct sup *s)
+{
+    const struct shm_params *p = &s->run->params;
+    struct algo_env env;
+    memset(&env, 0, sizeof env);
+    env.n = s->n;
+    env.seed = p->seed;
+    env.coordinator = p->coordinator;
+    env.coordinator_competes = p->coordinator_competes != 0;
+    env.groups = p->groups;
+    env.local_rounds = p->local_rounds;
+    memcpy(env.group_of, p->group_of, sizeof env.group_of);
+    for (int k = 1; k <= s->n; k++) {
+        env.id = k;
+        s->child[k].quota = p->requester[k] && s->ops->competes(&env, k) ? p->requests : 0;
+    }
 }
 
 static int setup(struct sup *s, const struct run_opts *o)
@@ -800,6 +1048,7 @@ static int setup(struct sup *s, const struct run_opts *o)
         rc = loop_add(&s->loop, &s->w_sig, s->sigfd, EPOLLIN, on_signal, s);
     if (rc < 0)
         return dl_seterr(s->err, -rc, "epoll_ctl: %s", strerror(-rc));
+    set_quotas(s);
     trace_sup(s, TR_START, 0, 0, (int)getpid(), 0);
     for (int k = 1; k <= s->n; k++)
         if ((rc = spawn(s, k)) < 0)
@@ -826,11 +1075,17 @@ static void teardown(struct sup *s)
     ipc_remove(s);
 }
 
-/* The run is over and written: signals act normally again. */
+/* The run is over and written: signals act normally again. One that came
+ * after the loop ended (while the report was written) is consumed first:
+ * the run is over, and it must not end the process with a signal status
+ * now that the work is done. */
 static void unblock_signals(void)
 {
     sigset_t set;
     supervisor_signals(&set);
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&set, NULL, &zero) > 0)
+        ;
     sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 

@@ -12,7 +12,9 @@
  *         "resource_violations": 0, "resource_fenced": 0,
  *         "per_node": [ {"node":1,"sent":..,"recv":..,"malformed":..,
  *                        "queue_full":..,"backlog_hwm":..,"dropped":..,
- *                        "incarnations":1,"crashes":0}, ... ],
+ *                        "incarnations":1,"crashes":0,"restart_given_up":false}, ... ],
+ *         "restarts_given_up": [3],   (crash loops the supervisor gave up)
+ *         "supervisor_malformed": 0, "false_done_claims": 0,
  *         "faults": [ {"at_ms":..,"action":"kill","target":"coordinator","node":1}, ...] }
  *   trace/n<node>.<incarnation>.bin   binary traces (ipc/trace.h)
  *   report.json, report.txt           written by report_write()
@@ -25,7 +27,10 @@
  *     counted as algorithm messages.
  *   - TR_CRASH (written by the supervisor, node = the crashed node) ends any
  *     open CS interval and any open request of that node, which then does
- *     not count against liveness.
+ *     not count against liveness. Its b is the node's last heartbeat stamp
+ *     (run-relative us, 0 if unknown): the supervisor may reap a death long
+ *     after it happened (it was stopped or busy), so a dead node's interval
+ *     ends at its last sign of life, not at the record's t_us.
  */
 #ifndef DL_SRC_REPORT_H
 #define DL_SRC_REPORT_H

@@ -9,6 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <math.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nodes/algo.h"
@@ -157,6 +161,10 @@ START_TEST(test_duration_good)
         {"0.000001s", 1},
         {"0.00000005min", 3},
         {"9223372036854775807us", INT64_MAX},
+        {"1h", 3600000000},
+        {"1.5h", 5400000000},
+        {"24h", 86400000000},
+        {"0.0000000025h", 9},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int64_t us = -42;
@@ -171,9 +179,10 @@ START_TEST(test_duration_bad)
 {
     static const char *const bad[] = {
         "",         "150",       "1.5",   "-5ms", "-0",     "5sec", "5 ms",  "ms",
-        ".ms",      "1e3ms",     "abc",   "2s ",  " 2s",    "2S",   "1h",    "1.5us",
+        ".ms",      "1e3ms",     "abc",   "2s ",  " 2s",    "2S",   "1d",    "1.5us",
         "0.0000001s", "9223372036854775808us", "99999999999999999999s", "153722867280913min",
-        "1m",       "+5ms",      "5ms5",  "0x10ms",
+        "1m",       "+5ms",      "5ms5",  "0x10ms", "0.000000001h", "2562047788.1h",
+        "0.000000000000000001h",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t us = -42;
@@ -417,15 +426,18 @@ END_TEST
 START_TEST(test_err_duration_unit)
 {
     expect_load_error("[workload]\ncs_time = 5sec\n", 2,
-                      "[workload] cs_time: expected a duration with a unit (us, ms, s or min), "
+                      "[workload] cs_time: expected a duration with a unit (us, ms, s, min or h), "
                       "got '5sec'");
     expect_load_error("[workload]\nthink_time = 20\n", 2,
                       "[workload] think_time: expected a duration with a unit, like 150ms or 2s, "
                       "got '20'");
     expect_load_error("[cluster]\nduration = 0\n", 2,
-                      "[cluster] duration: expected a duration > 0, got '0'");
+                      "[cluster] duration: expected a duration from 1us to 24h, got '0'");
     expect_load_error("[raft]\nheartbeat = -5ms\n", 2,
-                      "[raft] heartbeat: expected a duration >= 0, got '-5ms'");
+                      "[raft] heartbeat: expected a duration from 1us to 1h, got '-5ms'");
+    expect_load_error("[workload]\ncs_time = 99999999999999999999s\n", 2,
+                      "[workload] cs_time: expected a duration from 0 to 1h, "
+                      "got '99999999999999999999s'");
     expect_load_error("[network]\ndelay = 1.5us\n", 2,
                       "[network] delay: expected a duration in whole microseconds, got '1.5us'");
 }
@@ -434,7 +446,7 @@ END_TEST
 START_TEST(test_err_hash_comment_hint)
 {
     expect_load_error("[workload]\ncs_time = 5ms # short\n", 2,
-                      "[workload] cs_time: expected a duration with a unit (us, ms, s or min), "
+                      "[workload] cs_time: expected a duration with a unit (us, ms, s, min or h), "
                       "got '5ms # short' (a comment after a value starts with ';', not '#')");
 }
 END_TEST
@@ -442,9 +454,9 @@ END_TEST
 START_TEST(test_err_negative_number)
 {
     expect_load_error("[workload]\nrequests = -3\n", 2,
-                      "[workload] requests: expected an integer from 0 to 2147483647, got '-3'");
+                      "[workload] requests: expected an integer from 0 to 1000000000, got '-3'");
     expect_load_error("[workload]\nrate = -1\n", 2,
-                      "[workload] rate: expected a number >= 0, got '-1'");
+                      "[workload] rate: expected a number from 0 to 1000000, got '-1'");
     expect_load_error("[cluster]\nseed = -1\n", 2,
                       "[cluster] seed: expected an integer from 0 to 9223372036854775807, "
                       "got '-1'");
@@ -1054,10 +1066,10 @@ END_TEST
 START_TEST(test_int_max_range_message)
 {
     expect_load_error("[workload]\nrequests = 9999999999999\n", 2,
-                      "[workload] requests: expected an integer from 0 to 2147483647, "
+                      "[workload] requests: expected an integer from 0 to 1000000000, "
                       "got '9999999999999'");
     expect_load_error("[workload]\nrequests = 2147483648\n", 2,
-                      "[workload] requests: expected an integer from 0 to 2147483647, "
+                      "[workload] requests: expected an integer from 0 to 1000000000, "
                       "got '2147483648'");
 }
 END_TEST
@@ -1070,27 +1082,28 @@ START_TEST(test_failure_timeout_minimum)
     ck_assert_int_eq(c.failure_timeout_us, 5000);
     ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
     expect_load_error("[cluster]\nfailure_timeout = 4ms\n", 2,
-                      "[cluster] failure_timeout: expected a duration of at least 5ms, "
+                      "[cluster] failure_timeout: expected a duration from 5ms to 1h, "
                       "got '4ms'");
     expect_load_error("[cluster]\nfailure_timeout = 4999us\n", 2,
-                      "[cluster] failure_timeout: expected a duration of at least 5ms, "
+                      "[cluster] failure_timeout: expected a duration from 5ms to 1h, "
                       "got '4999us'");
     expect_load_error("[cluster]\nfailure_timeout = 0\n", 2,
-                      "[cluster] failure_timeout: expected a duration of at least 5ms, got '0'");
+                      "[cluster] failure_timeout: expected a duration from 5ms to 1h, got '0'");
     config_defaults(&c);
     ck_assert_int_eq(config_set(&c, "cluster.failure_timeout=1ms", err), -EINVAL);
     ck_assert_str_eq(err, "--set cluster.failure_timeout=1ms: [cluster] failure_timeout: "
-                          "expected a duration of at least 5ms, got '1ms'");
+                          "expected a duration from 5ms to 1h, got '1ms'");
     ck_assert_int_eq(c.failure_timeout_us, 200000);
-    /* Other durations keep "> 0". */
+    /* Other timeouts start at 1us. */
     expect_load_error("[centralized]\nelection_timeout = 0\n", 2,
-                      "[centralized] election_timeout: expected a duration > 0, got '0'");
+                      "[centralized] election_timeout: expected a duration from 1us to 1h, "
+                      "got '0'");
     /* By hand. */
     config_defaults(&c);
     c.failure_timeout_us = 4000;
     ck_assert_int_eq(config_validate(&c, err), -EINVAL);
-    ck_assert_str_eq(err, "(default): [cluster] failure_timeout: expected a duration of at "
-                          "least 5ms, got '4ms'");
+    ck_assert_str_eq(err, "(default): [cluster] failure_timeout: expected a duration from 5ms "
+                          "to 1h, got '4ms'");
 }
 END_TEST
 
@@ -1298,7 +1311,7 @@ START_TEST(test_round_trip_full)
     char err[CONFIG_ERRLEN];
     const char *text = "[cluster]\nname = rt.test_1\nnodes = 128\nduration = 1.5min\n"
                        "seed = 9223372036854775807\n"
-                       "[workload]\nrequests = 2147483647\ncs_time = 250us\nthink_time = 1.001s\n"
+                       "[workload]\nrequests = 1000000000\ncs_time = 250us\nthink_time = 1.001s\n"
                        "rate = 0.1\n"
                        "[raft]\nelection_timeout_min = 1s\nelection_timeout_max = 1s\n"
                        "heartbeat = 999999us\nfsync = no\n"
@@ -1431,6 +1444,334 @@ START_TEST(test_ini_derived_token_timeout)
 }
 END_TEST
 
+/* ---- bounds: every number has a range; its largest value is accepted
+ * and the next one refused, naming the file, the line and the range ---- */
+
+static const struct {
+    const char *section, *key;
+    const char *max;   /* the largest value accepted */
+    const char *over;  /* the next value, refused */
+    const char *range; /* as the error states it */
+} bounds[] = {
+    {"cluster", "nodes", "128", "129", "an integer from 1 to 128"},
+    {"cluster", "duration", "24h", "86400000001us", "a duration from 1us to 24h"},
+    {"cluster", "seed", "9223372036854775807", "9223372036854775808",
+     "an integer from 0 to 9223372036854775807"},
+    {"cluster", "failure_timeout", "1h", "3600000001us", "a duration from 5ms to 1h"},
+    {"workload", "requests", "1000000000", "1000000001", "an integer from 0 to 1000000000"},
+    {"workload", "cs_time", "1h", "3600000001us", "a duration from 0 to 1h"},
+    {"workload", "think_time", "60min", "3600.000001s", "a duration from 0 to 1h"},
+    {"workload", "rate", "1000000", "1000000.000001", "a number from 0 to 1000000"},
+    {"raft", "election_timeout_min", "1h", "3600000001us", "a duration from 1us to 1h"},
+    {"raft", "election_timeout_max", "1h", "3600000001us", "a duration from 1us to 1h"},
+    {"raft", "heartbeat", "1h", "3600000001us", "a duration from 1us to 1h"},
+    {"network", "delay", "1h", "3600000001us", "a duration from 0 to 1h"},
+    {"network", "jitter", "1h", "3600000001us", "a duration from 0 to 1h"},
+    {"network", "loss", "1", "1.000000001", "a number from 0.0 to 1.0"},
+    {"supervisor", "restart_delay", "1h", "3600000001us", "a duration from 0 to 1h"},
+    {"centralized", "coordinator", "128", "129", "an integer from 1 to 128"},
+    {"centralized", "election_timeout", "1h", "3600000001us", "a duration from 1us to 1h"},
+    {"token_ring", "token_timeout", "1h", "3600000001us", "a duration from 0 to 1h"},
+    {"token_ring", "idle_hold", "1h", "3600000001us", "a duration from 0 to 1h"},
+    {"two_level_ring", "groups", "128", "129", "an integer from 1 to 128"},
+    {"two_level_ring", "local_rounds", "1000", "1001", "an integer from 1 to 1000"},
+    {"two_level_ring", "token_timeout", "1h", "3600000001us", "a duration from 0 to 1h"},
+    {"two_level_ring", "idle_hold", "1h", "3600000001us", "a duration from 0 to 1h"},
+};
+#define NBOUNDS ((int)(sizeof bounds / sizeof bounds[0]))
+
+START_TEST(test_bound_of_key)
+{
+    char text[256], what[512];
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    snprintf(text, sizeof text, "[%s]\n%s = %s\n", bounds[_i].section, bounds[_i].key,
+             bounds[_i].max);
+    ck_assert_msg(load_text(&c, text, err) == 0, "%s = %s: %s", bounds[_i].key, bounds[_i].max,
+                  err);
+
+    snprintf(text, sizeof text, "; a comment\n[%s]\n%s = %s\n", bounds[_i].section, bounds[_i].key,
+             bounds[_i].over);
+    snprintf(what, sizeof what, "[%s] %s: expected %s, got '%s'", bounds[_i].section,
+             bounds[_i].key, bounds[_i].range, bounds[_i].over);
+    expect_load_error(text, 3, what);
+
+    /* --set: the same range, the same words. */
+    char set[128], want[1024];
+    config_defaults(&c);
+    snprintf(set, sizeof set, "%s.%s=%s", bounds[_i].section, bounds[_i].key, bounds[_i].max);
+    ck_assert_msg(config_set(&c, set, err) == 0, "--set %s: %s", set, err);
+    snprintf(set, sizeof set, "%s.%s=%s", bounds[_i].section, bounds[_i].key, bounds[_i].over);
+    ck_assert_int_eq(config_set(&c, set, err), -EINVAL);
+    snprintf(want, sizeof want, "--set %s: %s", set, what);
+    ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/* The keys with a numeric range are exactly those listed above: every key
+ * config_to_ini writes whose value is a number or a duration. */
+START_TEST(test_bounds_cover_every_number)
+{
+    struct config c;
+    config_defaults(&c);
+    char *ini = config_to_ini(&c);
+    ck_assert(ini != NULL);
+    char section[64] = "";
+    int numeric = 0;
+    for (char *line = strtok(ini, "\n"); line; line = strtok(NULL, "\n")) {
+        char key[64], value[128];
+        if (sscanf(line, "[%63[^]]]", section) == 1)
+            continue;
+        if (sscanf(line, "%63s = %127s", key, value) != 2 || !strchr("0123456789", value[0]))
+            continue;
+        if (strcmp(section, "ricart_agrawala") == 0)
+            continue; /* initial_clock: a list, below */
+        bool listed = false;
+        for (int i = 0; i < NBOUNDS; i++)
+            listed = listed ||
+                     (strcmp(bounds[i].section, section) == 0 && strcmp(bounds[i].key, key) == 0);
+        ck_assert_msg(listed, "[%s] %s has no bound test", section, key);
+        numeric++;
+    }
+    free(ini);
+    ck_assert_int_eq(numeric, NBOUNDS);
+}
+END_TEST
+
+START_TEST(test_bound_fault_at_and_clock)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_msg(load_text(&c,
+                            "[cluster]\nduration = 24h\n[fault.1]\nat = 86399999999us\n"
+                            "action = kill\ntarget = 2\n"
+                            "[ricart_agrawala]\ninitial_clock = 1:1000000000\n",
+                            err) == 0,
+                  "%s", err);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    expect_load_error("[fault.1]\nat = 86400000001us\naction = kill\ntarget = 2\n", 2,
+                      "[fault.1] at: expected a duration from 0 to 24h, got '86400000001us'");
+    expect_load_error("[fault.1]\nat = 9223372036854775808us\naction = kill\ntarget = 2\n", 2,
+                      "[fault.1] at: expected a duration from 0 to 24h, "
+                      "got '9223372036854775808us'");
+    expect_load_error("[ricart_agrawala]\ninitial_clock = 1:1000000001\n", 2,
+                      "[ricart_agrawala] initial_clock: expected node:value pairs like 1:7, 3:11 "
+                      "(values from 0 to 1000000000), got '1:1000000001'");
+    expect_load_error("[ricart_agrawala]\ninitial_clock = 1:9223372036854775807\n", 2,
+                      "[ricart_agrawala] initial_clock: expected node:value pairs like 1:7, 3:11 "
+                      "(values from 0 to 1000000000), got '1:9223372036854775807'");
+}
+END_TEST
+
+/* Every key at its largest value at once is a valid configuration, and
+ * what is derived from it (the token timeout of a 128-node ring holding
+ * the CS an hour) stays a positive time. */
+START_TEST(test_bounds_all_at_maximum)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    const char *text = "[cluster]\nnodes = 128\nalgorithm = token_ring\nduration = 24h\n"
+                       "failure_timeout = 1h\nseed = 9223372036854775807\n"
+                       "[workload]\nrequests = 1000000000\ncs_time = 1h\nthink_time = 1h\n"
+                       "rate = 1000000\n"
+                       "[supervisor]\nrestart = on-crash\nrestart_delay = 1h\n"
+                       "[token_ring]\nidle_hold = 1h\n"
+                       "[fault.1]\nat = 86399999999us\naction = kill\ntarget = 128\n";
+    ck_assert_msg(load_text(&c, text, err) == 0, "%s", err);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    ck_assert_int_eq(config_token_timeout(&c), 2 * 128 * (INT64_C(7200000000) + 1000));
+    ck_assert_int_eq(c.duration_us, CONFIG_MAX_RUN_US);
+    /* No sum a run makes of these comes near overflow. */
+    ck_assert(c.duration_us + c.restart_delay_us < INT64_MAX / 1024);
+    ck_assert(config_token_timeout(&c) < INT64_MAX / 1024);
+}
+END_TEST
+
+/* A struct filled in by hand gets the ranges from config_validate. */
+START_TEST(test_bounds_by_hand)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    config_defaults(&c);
+    c.cs_time_us = INT64_MAX;
+    c.restart_delay_us = -1;
+    c.rate = NAN;
+    c.requests = INT_MAX;
+    ck_assert_int_eq(config_validate(&c, err), -EINVAL);
+    ck_assert_str_eq(err, "(default): [workload] requests: expected an integer from 0 to "
+                          "1000000000, got '2147483647'\n"
+                          "(default): [workload] cs_time: expected a duration from 0 to 1h, "
+                          "got '9223372036854775807us'\n"
+                          "(default): [workload] rate: expected a number from 0 to 1000000, "
+                          "got 'nan'\n"
+                          "(default): [supervisor] restart_delay: expected a duration from 0 to "
+                          "1h, got '-1us'");
+}
+END_TEST
+
+/* ---- files that are not configurations ---- */
+
+/* Guard against the old behaviour (reading /dev/zero until memory runs
+ * out): without sanitizers, which reserve a large address space, cap it. */
+static void cap_memory(void)
+{
+#ifndef __SANITIZE_ADDRESS__
+    struct rlimit rl = {1UL << 30, 1UL << 30};
+    setrlimit(RLIMIT_AS, &rl);
+#endif
+}
+
+START_TEST(test_file_device)
+{
+    cap_memory();
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_int_eq(config_load(&c, "/dev/zero", err), -EINVAL);
+    ck_assert_str_eq(err, "/dev/zero: not a regular file (a character device): a configuration "
+                          "must be a regular INI file");
+    ck_assert_int_eq(config_load(&c, "/dev/urandom", err), -EINVAL);
+    ck_assert_str_eq(err, "/dev/urandom: not a regular file (a character device): a "
+                          "configuration must be a regular INI file");
+    ck_assert_int_eq(config_load_with_sets(&c, "/dev/zero", NULL, 0, NULL, CONFIG_FOR_RUN, err),
+                     -EINVAL);
+}
+END_TEST
+
+START_TEST(test_file_fifo)
+{
+    char dir[] = "/tmp/check_config.fifo.XXXXXX";
+    ck_assert(mkdtemp(dir) != NULL);
+    char path[64];
+    snprintf(path, sizeof path, "%s/exp.ini", dir);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    struct config c;
+    char err[CONFIG_ERRLEN], want[256];
+    /* No writer: opening must not wait for one. */
+    int rc = config_load(&c, path, err);
+    unlink(path);
+    rmdir(dir);
+    ck_assert_int_eq(rc, -EINVAL);
+    snprintf(want, sizeof want,
+             "%s: not a regular file (a FIFO): a configuration must be a regular INI file", path);
+    ck_assert_str_eq(err, want);
+}
+END_TEST
+
+START_TEST(test_file_symlink_loop)
+{
+    char dir[] = "/tmp/check_config.loop.XXXXXX";
+    ck_assert(mkdtemp(dir) != NULL);
+    char a[64], b[64], want[256];
+    snprintf(a, sizeof a, "%s/a.ini", dir);
+    snprintf(b, sizeof b, "%s/b.ini", dir);
+    ck_assert_int_eq(symlink(b, a), 0);
+    ck_assert_int_eq(symlink(a, b), 0);
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    int rc = config_load(&c, a, err);
+    unlink(a);
+    unlink(b);
+    rmdir(dir);
+    ck_assert_int_eq(rc, -ELOOP);
+    snprintf(want, sizeof want, "%s: cannot read: %s", a, strerror(ELOOP));
+    ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/* Comment lines up to `size` bytes in all. */
+static char *comments(size_t size)
+{
+    char *text = malloc(size + 1);
+    ck_assert(text != NULL);
+    memset(text, 'x', size);
+    for (size_t i = 0; i < size; i += 100) {
+        text[i] = ';';
+        if (i + 99 < size)
+            text[i + 99] = '\n';
+    }
+    text[size] = '\0';
+    return text;
+}
+
+START_TEST(test_file_size_cap)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    char *text = comments(CONFIG_MAX_FILE_BYTES);
+    ck_assert_msg(load_text(&c, text, err) == 0, "%s", err);
+    free(text);
+    text = comments(CONFIG_MAX_FILE_BYTES + 1);
+    ck_assert_int_eq(load_text(&c, text, err), -EFBIG);
+    free(text);
+    char want[256];
+    snprintf(want, sizeof want,
+             "%s: too large (1048577 bytes): a configuration file may have at most 1048576 bytes",
+             tmp_path);
+    ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/* Hostile contents: a NUL byte, a 500 kB line, thousands of fault
+ * sections, a section given twice. Each is an error naming its line; none
+ * crashes or hides the others. */
+START_TEST(test_file_hostile)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    write_tmp("[cluster]\nnodes = 3\n");
+    FILE *f = fopen(tmp_path, "a");
+    ck_assert(f != NULL);
+    fwrite("name = a\0b\n", 1, 11, f);
+    fclose(f);
+    ck_assert_int_eq(config_load(&c, tmp_path, err), -EINVAL);
+    ck_assert_str_eq(err, at_tmp(3, "syntax error: line contains a NUL byte"));
+
+    size_t big = 500000;
+    char *text = malloc(big + 64);
+    ck_assert(text != NULL);
+    strcpy(text, "[cluster]\nname = ");
+    memset(text + strlen(text), 'n', big);
+    strcpy(text + 17 + big, "\nnodes = 0\n");
+    ck_assert_int_eq(load_text(&c, text, err), -EINVAL);
+    const char *want = at_tmp(2, "syntax error: line is too long (at most 198 characters)\n");
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0 &&
+                      strstr(err, ":3: [cluster] nodes: expected an integer from 1 to 128") != NULL,
+                  "%s", err);
+    free(text);
+
+    /* 5000 fault sections: the first 64 are kept, the rest each refused. */
+    size_t cap = 5000 * 64;
+    text = malloc(cap);
+    ck_assert(text != NULL);
+    size_t n = 0;
+    for (int i = 1; i <= 5000; i++)
+        n += (size_t)snprintf(text + n, cap - n,
+                              "[fault.%d]\nat = 1s\naction = kill\n"
+                              "target = 1\n",
+                              i);
+    ck_assert_int_eq(load_text(&c, text, err), -EINVAL);
+    free(text);
+    ck_assert_int_eq(c.nfaults, CONFIG_MAX_FAULTS);
+    want = at_tmp(4 * 64 + 1, "[fault.65] too many faults (at most 64)\n");
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s", err);
+    ck_assert_msg(strstr(err, "more errors not shown)") != NULL, "%s", err);
+
+    /* A section given twice adds to the first; a key given twice is an
+     * error naming both lines, whichever section header it is under. */
+    expect_load_error("[cluster]\nnodes = 3\n[workload]\nrequests = 1\n[cluster]\nnodes = 4\n", 6,
+                      "[cluster] nodes: duplicate key (first set on line 2)");
+    expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = 2\n[fault.1]\nat = 2s\n", 6,
+                      "[fault.1] at: duplicate key (first set on line 2)");
+    ck_assert_msg(load_text(&c,
+                            "[cluster]\nnodes = 3\n[workload]\nrequests = 1\n[cluster]\n"
+                            "name = twice\n",
+                            err) == 0,
+                  "%s", err);
+    ck_assert_int_eq(c.nodes, 3);
+    ck_assert_str_eq(c.name, "twice");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -1508,6 +1849,27 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_seed_range);
     tcase_add_test(tc, test_int_max_range_message);
     tcase_add_test(tc, test_failure_timeout_minimum);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("bounds");
+    tcase_add_checked_fixture(tc, NULL, tmp_teardown);
+    tcase_add_loop_test(tc, test_bound_of_key, 0, NBOUNDS);
+    tcase_add_test(tc, test_bounds_cover_every_number);
+    tcase_add_test(tc, test_bound_fault_at_and_clock);
+    tcase_add_test(tc, test_bounds_all_at_maximum);
+    tcase_add_test(tc, test_bounds_by_hand);
+    suite_add_tcase(s, tc);
+
+    /* A file that is not a configuration is refused at once: reading one
+     * (a FIFO without a writer, /dev/urandom) would never end. */
+    tc = tcase_create("files");
+    tcase_set_timeout(tc, 10);
+    tcase_add_checked_fixture(tc, NULL, tmp_teardown);
+    tcase_add_test(tc, test_file_device);
+    tcase_add_test(tc, test_file_fifo);
+    tcase_add_test(tc, test_file_symlink_loop);
+    tcase_add_test(tc, test_file_size_cap);
+    tcase_add_test(tc, test_file_hostile);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("load with sets");

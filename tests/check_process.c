@@ -16,11 +16,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "ipc/shm.h"
+#include "ipc/trace.h"
+#include "ipc/util.h"
 #include "ipc/wire.h"
 #include "tests/helpers.h"
 
@@ -693,27 +697,491 @@ START_TEST(test_command_line)
 }
 END_TEST
 
+/* ---- TCase crash loop: a node that dies at once ---- */
+
+/* The launcher's stderr has said `text` (or it ended). */
+struct said {
+    struct h_proc *p;
+    const char *text;
+};
+
+static bool stderr_says(void *arg)
+{
+    struct said *w = arg;
+    char *err = h_err(w->p);
+    bool yes = strstr(err, w->text) != NULL;
+    free(err);
+    return yes || h_ended(w->p);
+}
+
+/* Node 3 of a run with restart = on-crash and no delay is killed, and every
+ * later life of it dies at once (its persisted state cannot be read: the
+ * file is a directory). The supervisor backs off, doubling, and gives it
+ * up after 5 crashes; the run goes on without it. */
+START_TEST(test_crash_loop)
+{
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "loop", "60s", 100000, NULL);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    h_start(&p, dir, "run", "run", ini, "--out", rundir, "--set", "supervisor.restart=on-crash",
+            "--set", "supervisor.restart_delay=0", NULL);
+    struct live l = {.dir = dir, .rundir = rundir, .launcher = &p, .node = 3};
+    wait_working(&l, 3);
+    ck_assert_msg(h_poll(have_pid, &l, WAIT_TIMEOUT) && !l.ended, "no pid for node 3");
+    char *persist = path_in(rundir, "n3.persist");
+    ck_assert_int_eq(mkdir(persist, 0700), 0);
+    free(persist);
+    ck_assert_int_eq(kill(l.pid, SIGKILL), 0);
+    /* However slow the machine, the loop ends well within the run. */
+    struct said w = {&p, "distlab: node 3 crashed 5 times within 10s: not restarting it again"};
+    bool said = h_poll(stderr_says, &w, WAIT_TIMEOUT) && !h_ended(&p);
+    char *err = h_err(&p);
+    ck_assert_msg(said, "stderr does not say the crash loop was given up:\n%.2000s", err);
+    free(err);
+    ck_assert_int_eq(kill(p.pid, SIGINT), 0);
+    expect_run_exit(&p, h_wait(&p, RUN_TIMEOUT), 3, rundir);
+
+    json_t *tr = h_trace(dir, rundir);
+    ck_assert_int_eq(h_trace_count(tr, "crash", 3, -1), 5);
+    ck_assert_int_eq(h_trace_count(tr, "restart", 3, -1), 4);
+    /* Each restart waits twice as long as the one before: 0 (restart_delay),
+     * then 20, 40, 80 ms (from the 10 ms floor). */
+    long long t_crash = -1;
+    int restarts = 0;
+    size_t i;
+    json_t *o;
+    json_array_foreach(tr, i, o)
+    {
+        if (h_event_is(o, "crash", 3))
+            t_crash = h_jint(o, "t_us");
+        if (!h_event_is(o, "restart", 3))
+            continue;
+        ck_assert_int_ge(t_crash, 0);
+        long long wait = h_jint(o, "t_us") - t_crash;
+        long long least = restarts == 0 ? 0 : 10000LL << restarts;
+        ck_assert_msg(wait >= least, "restart %d came %lld us after the crash, expected >= %lld",
+                      restarts + 1, wait, least);
+        restarts++;
+    }
+    json_decref(tr);
+
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_int_eq(json_array_size(h_jget(run, "restarts_given_up")), 1);
+    ck_assert_int_eq(h_jint(run, "restarts_given_up.0"), 3);
+    ck_assert(h_jbool(run, "per_node.2.restart_given_up"));
+    ck_assert(!h_jbool(run, "per_node.1.restart_given_up"));
+    ck_assert_int_eq(h_jint(run, "per_node.2.crashes"), 5);
+    ck_assert_int_eq(h_jint(run, "per_node.2.incarnations"), 5);
+    json_decref(run);
+
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* Six kills of node 3 from the fault schedule within half a second: the
+ * experiment, not a crash loop. Each is followed by a restart. */
+START_TEST(test_scheduled_kills_not_a_loop)
+{
+    char faults[1024];
+    size_t n = 0;
+    for (int i = 1; i <= 6; i++)
+        n += (size_t)snprintf(faults + n, sizeof faults - n,
+                              "\n[fault.%d]\nat = %dms\naction = kill\ntarget = 3\n", i,
+                              200 + 100 * i);
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "kills", "2s", 100000, faults);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    int rc = h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, "--set",
+                   "supervisor.restart=on-crash", "--set", "supervisor.restart_delay=0", NULL);
+    expect_run_exit(&p, rc, 0, rundir);
+    char *err = h_err(&p);
+    ck_assert_msg(strstr(err, "not restarting it again") == NULL, "%s", err);
+    free(err);
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_int_eq(json_array_size(h_jget(run, "restarts_given_up")), 0);
+    ck_assert(!h_jbool(run, "per_node.2.restart_given_up"));
+    json_t *fl = h_jget(run, "faults");
+    size_t i;
+    json_t *f;
+    int killed = 0;
+    json_array_foreach(fl, i, f) killed += json_object_get(f, "skipped") == NULL;
+    ck_assert_int_eq(h_jint(run, "per_node.2.crashes"), killed);
+    ck_assert_int_eq(h_jint(run, "per_node.2.incarnations"), killed + 1);
+    ck_assert_int_ge(killed, 5);
+    json_decref(run);
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* ---- a fault the run never reached ---- */
+
+START_TEST(test_unreached_fault_warned)
+{
+    static const char fault[] = "\n[fault.1]\nat = 25s\naction = kill\ntarget = 3\n";
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "late", "30s", 20, fault);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    expect_run_exit(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), 0,
+                    rundir);
+    char *err = h_err(&p);
+    ck_assert_msg(strstr(err, "distlab: warning: fault.1 (kill 3 at 25.000s) was not injected: "
+                              "the run ended (workload done) before it was due") != NULL,
+                  "no warning about the unreached fault:\n%.2000s", err);
+    free(err);
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_int_eq(json_array_size(h_jget(run, "faults")), 1);
+    ck_assert_str_eq(h_jstr(run, "faults.0.skipped"), "the run ended before it was due");
+    ck_assert_str_eq(h_jstr(run, "faults.0.action"), "kill");
+    ck_assert(json_is_null(h_jget(run, "faults.0.node")));
+    json_decref(run);
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert_int_eq(json_array_size(h_jget(rep, "faults")), 1);
+    json_decref(rep);
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* A fault whose target is down when it is due is skipped, with a warning
+ * and the reason in run.json. */
+START_TEST(test_skipped_fault_warned)
+{
+    static const char faults[] = "\n[fault.1]\nat = 100ms\naction = kill\ntarget = 3\n"
+                                 "\n[fault.2]\nat = 700ms\naction = pause\ntarget = 3\n";
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "skip", "1s", 100000, faults);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    expect_run_exit(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), 0,
+                    rundir);
+    char *err = h_err(&p);
+    ck_assert_msg(strstr(err, "distlab: warning: fault.2 (pause 3) was not injected: node 3 is "
+                              "down") != NULL,
+                  "no warning about the skipped fault:\n%.2000s", err);
+    free(err);
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_str_eq(h_jstr(run, "faults.1.skipped"), "node 3 is down");
+    json_decref(run);
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* Every time at its largest accepted value: the run still ends when its
+ * workload is done (a duration that wrapped around ended it at once, with
+ * reason "duration"). */
+START_TEST(test_run_at_maximum)
+{
+    static const char fault[] = "\n[fault.1]\nat = 86399999999us\naction = kill\ntarget = 3\n";
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "max", "24h", 20, fault);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    int rc = h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, "--set",
+                   "supervisor.restart=on-crash", "--set", "supervisor.restart_delay=1h", "--set",
+                   "cluster.failure_timeout=1h", "--set", "centralized.election_timeout=1h",
+                   "--set", "workload.think_time=0", NULL);
+    expect_run_exit(&p, rc, 0, rundir);
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_str_eq(h_jstr(run, "stop_reason"), "workload done");
+    ck_assert_str_eq(h_jstr(run, "faults.0.skipped"), "the run ended before it was due");
+    json_decref(run);
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert_int_eq(h_jint(rep, "cs_entries"), 80);
+    json_decref(rep);
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* ---- forged "workload done" on the supervisor's queue ---- */
+
+START_TEST(test_forged_done)
+{
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "forge", "60s", 400, NULL);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
+    struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
+    wait_working(&l, 2);
+
+    char qname[64];
+    snprintf(qname, sizeof qname, "/distlab.%s.n0", l.run_id);
+    mqd_t q = mq_open(qname, O_WRONLY | O_NONBLOCK);
+    ck_assert_msg(q != (mqd_t)-1, "mq_open %s: %s", qname, strerror(errno));
+    uint32_t run_id = (uint32_t)strtoul(l.run_id, NULL, 16);
+    /* Well formed in every field, from each node's live incarnation, each
+     * claiming its whole quota. */
+    for (int k = 1; k <= 5; k++) {
+        struct wire_hdr h = {.magic = WIRE_MAGIC,
+                             .version = WIRE_VERSION,
+                             .type = 0x0001,
+                             .run_id = run_id,
+                             .from = (uint16_t)k,
+                             .to = 0,
+                             .len = 0,
+                             .flags = 1u << WIRE_INC_SHIFT};
+        h.f[0] = 400;
+        send_or_wait(q, &h, sizeof h);
+    }
+    mq_close(q);
+    expect_run_exit(&p, h_wait(&p, RUN_TIMEOUT), 0, rundir);
+
+    /* The run went on to do every request: no claim stopped it early. */
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert_int_eq(h_jint(rep, "cs_entries"), 1600);
+    ck_assert(h_jbool(rep, "safe"));
+    ck_assert(h_jbool(rep, "workload_done"));
+    json_decref(rep);
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_str_eq(h_jstr(run, "stop_reason"), "workload done");
+    ck_assert_int_eq(h_jint(run, "false_done_claims"), 5);
+    ck_assert_int_eq(h_jint(run, "supervisor_malformed"), 5);
+    json_decref(run);
+    char *err = h_err(&p);
+    const char *said = strstr(err, "ignored a 'workload done' message");
+    ck_assert_msg(said != NULL, "the false claim was not logged:\n%.2000s", err);
+    ck_assert_msg(strstr(said + 1, "ignored a 'workload done' message") == NULL,
+                  "the false claim was logged more than once:\n%.2000s", err);
+    free(err);
+
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* ---- signals to the launcher: each ends the run with a report ---- */
+
+/* stops: the signal stops the run; otherwise it is handled (SIGUSR1 prints
+ * the status, SIGUSR2 looks for restart requests) or ignored (SIGPIPE,
+ * SIGXFSZ: raised by the launcher's own writes), and SIGTERM then stops
+ * the run. sig 0 is SIGRTMIN and -1 SIGRTMAX (not constants). */
+static const struct {
+    int sig;
+    const char *name;
+    bool stops;
+} signal_cases[] = {
+    {SIGHUP, "SIGHUP", true},    {SIGINT, "SIGINT", true},       {SIGQUIT, "SIGQUIT", true},
+    {SIGTERM, "SIGTERM", true},  {SIGALRM, "SIGALRM", true},     {SIGVTALRM, "SIGVTALRM", true},
+    {SIGPROF, "SIGPROF", true},  {SIGXCPU, "SIGXCPU", true},     {SIGIO, "SIGPOLL", true},
+    {SIGPWR, "SIGPWR", true},    {SIGSTKFLT, "SIGSTKFLT", true}, {0, "SIGRTMIN", true},
+    {-1, "SIGRTMAX", true},      {SIGUSR1, "SIGUSR1", false},    {SIGUSR2, "SIGUSR2", false},
+    {SIGPIPE, "SIGPIPE", false}, {SIGXFSZ, "SIGXFSZ", false},
+};
+#define NSIGNAL_CASES ((int)(sizeof signal_cases / sizeof signal_cases[0]))
+
+START_TEST(test_signal_ends_cleanly)
+{
+    int sig = signal_cases[_i].sig == 0    ? SIGRTMIN
+              : signal_cases[_i].sig == -1 ? SIGRTMAX
+                                           : signal_cases[_i].sig;
+    char name[32];
+    if (sig == SIGRTMAX)
+        snprintf(name, sizeof name, "SIGRTMIN+%d", SIGRTMAX - SIGRTMIN);
+    else
+        snprintf(name, sizeof name, "%s", signal_cases[_i].name);
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "sig", "30s", 100000, NULL);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
+    struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
+    wait_working(&l, 2);
+    ck_assert_int_eq(kill(p.pid, sig), 0);
+    if (!signal_cases[_i].stops) {
+        if (sig == SIGUSR1) {
+            struct said w = {&p, "distlab: status of run "};
+            ck_assert_msg(h_poll(stderr_says, &w, WAIT_TIMEOUT) && !h_ended(&p),
+                          "SIGUSR1 printed no status");
+            char *err = h_err(&p);
+            ck_assert_msg(strstr(err, "distlab:   node 5: pid ") != NULL, "%s", err);
+            free(err);
+        }
+        ck_assert_msg(kill(p.pid, SIGTERM) == 0, "the launcher ended on %s", name);
+    }
+    int rc = h_wait(&p, RUN_TIMEOUT);
+    ck_assert_msg(rc == 3, "%s: the launcher exited %d, expected 3 (interrupted)", name, rc);
+    char *err = h_err(&p);
+    char want[64];
+    snprintf(want, sizeof want, "distlab: %s: stopping the run",
+             signal_cases[_i].stops ? name : "SIGTERM");
+    ck_assert_msg(strstr(err, want) != NULL, "%s: stderr does not say '%s':\n%.2000s", name, want,
+                  err);
+    snprintf(want, sizeof want, "distlab: %s: stopping", name);
+    ck_assert_msg(signal_cases[_i].stops || strstr(err, want) == NULL,
+                  "%s stopped the run:\n%.2000s", name, err);
+    free(err);
+
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_str_eq(h_jstr(run, "stop_reason"), "signal");
+    json_decref(run);
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert(h_jbool(rep, "safe"));
+    json_decref(rep);
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* ---- the launcher stopped while a node dies ---- */
+
+struct stamps {
+    struct shm_run *run;
+    int64_t dead; /* node 3's last heartbeat */
+};
+
+/* Node 2 has stamped its heartbeat a second past node 3's last one. */
+static bool heartbeat_moved_on(void *arg)
+{
+    struct stamps *st = arg;
+    int64_t live = atomic_load(&st->run->node[2].heartbeat_us);
+    st->dead = atomic_load(&st->run->node[3].heartbeat_us);
+    return live - st->dead >= 1000000;
+}
+
+/* SIGSTOP the launcher, SIGKILL node 3: the supervisor learns of the crash
+ * only when it runs again, more than a second later. The crash record
+ * still says when node 3 was last alive: its last heartbeat stamp. */
+START_TEST(test_crash_while_launcher_stopped)
+{
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "stopped", "30s", 100000, NULL);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
+    struct live l = {.dir = dir, .rundir = rundir, .launcher = &p, .node = 3};
+    wait_working(&l, 3);
+    ck_assert_msg(h_poll(have_pid, &l, WAIT_TIMEOUT) && !l.ended, "no pid for node 3");
+
+    char seg[64], err[DL_ERRLEN];
+    snprintf(seg, sizeof seg, "/distlab.%s", l.run_id);
+    struct shm_handle shm;
+    ck_assert_msg(shm_attach(&shm, seg, false, err) == 0, "%s", err);
+    ck_assert_int_eq(kill(p.pid, SIGSTOP), 0);
+    ck_assert_int_eq(kill(l.pid, SIGKILL), 0);
+    struct stamps st = {shm.run, 0};
+    ck_assert_msg(h_poll(heartbeat_moved_on, &st, WAIT_TIMEOUT),
+                  "node 2's heartbeat did not move a second past node 3's");
+    int64_t last = st.dead;
+    shm_detach(&shm);
+    ck_assert_int_eq(kill(p.pid, SIGCONT), 0);
+    ck_assert_int_eq(kill(p.pid, SIGINT), 0);
+    expect_run_exit(&p, h_wait(&p, RUN_TIMEOUT), 3, rundir);
+
+    struct trace_rec *recs = NULL;
+    size_t n = 0;
+    ck_assert_msg(trace_load(rundir, &recs, &n, err) == 0, "%s", err);
+    int crashes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].ev != TR_CRASH || recs[i].node != 3)
+            continue;
+        crashes++;
+        ck_assert_int_gt(last, 0);
+        ck_assert_msg(recs[i].b == last,
+                      "the crash record's b is %lld, node 3's last heartbeat %lld",
+                      (long long)recs[i].b, (long long)last);
+        ck_assert_msg(recs[i].t_us - recs[i].b >= 1000000,
+                      "the crash was recorded %lld us after the last heartbeat",
+                      (long long)(recs[i].t_us - recs[i].b));
+    }
+    free(recs);
+    ck_assert_int_eq(crashes, 1);
+
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* ---- a configuration that is not a regular file ---- */
+
+START_TEST(test_run_refuses_special_files)
+{
+    char *dir = h_tmpdir();
+    char *out = path_in(dir, "never");
+    char *fifo = path_in(dir, "exp.ini");
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    const char *files[] = {fifo, "/dev/urandom", dir};
+    const char *kinds[] = {"not a regular file (a FIFO)", "not a regular file (a character device)",
+                           "Is a directory"};
+    for (int i = 0; i < 3; i++) {
+        struct h_proc p;
+        int rc = h_run(&p, dir, "special", CMD_TIMEOUT, "run", files[i], "--out", out, NULL);
+        char *err = h_err(&p);
+        ck_assert_msg(rc == 2, "exit %d for %s, expected 2", rc, files[i]);
+        ck_assert_msg(strstr(err, files[i]) && strstr(err, kinds[i]),
+                      "stderr does not name %s and say '%s':\n%s", files[i], kinds[i], err);
+        ck_assert_msg(!h_exists(out), "a run directory was created for %s", files[i]);
+        free(err);
+    }
+    h_rmtree(dir);
+    free(fifo);
+    free(out);
+    free(dir);
+}
+END_TEST
+
 static Suite *process_suite(void)
 {
     Suite *s = suite_create("process");
     struct {
         const char *name;
-        const TTest *tests[4];
+        const TTest *tests[8];
     } cases[] = {
-        {"run", {test_centralized_run, test_two_runs_at_once}},
-        {"crash", {test_kill_by_pid, test_kill_by_pid_restart, test_scheduled_faults}},
-        {"malformed", {test_malformed_messages}},
-        {"launcher", {test_sigint_launcher, test_sigkill_launcher}},
-        {"cli", {test_bad_config, test_command_line}},
+        {"run",
+         {test_centralized_run, test_two_runs_at_once, test_unreached_fault_warned,
+          test_run_at_maximum, test_skipped_fault_warned}},
+        {"crash",
+         {test_kill_by_pid, test_kill_by_pid_restart, test_scheduled_faults, test_crash_loop,
+          test_scheduled_kills_not_a_loop}},
+        {"malformed", {test_malformed_messages, test_forged_done}},
+        {"launcher",
+         {test_sigint_launcher, test_sigkill_launcher, test_crash_while_launcher_stopped}},
+        {"cli", {test_bad_config, test_command_line, test_run_refuses_special_files}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
         tcase_set_timeout(tc, TCASE_TIMEOUT);
         tcase_add_unchecked_fixture(tc, h_root_setup, h_root_teardown);
-        for (int k = 0; k < 4 && cases[i].tests[k]; k++)
+        for (int k = 0; k < 8 && cases[i].tests[k]; k++)
             tcase_add_test(tc, cases[i].tests[k]);
         suite_add_tcase(s, tc);
     }
+    /* Every signal that could end the launcher, one run each. */
+    TCase *tc = tcase_create("signals");
+    tcase_set_timeout(tc, TCASE_TIMEOUT);
+    tcase_add_unchecked_fixture(tc, h_root_setup, h_root_teardown);
+    tcase_add_loop_test(tc, test_signal_ends_cleanly, 0, NSIGNAL_CASES);
+    suite_add_tcase(s, tc);
     return s;
 }
 
