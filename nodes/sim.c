@@ -1,5 +1,7 @@
 /* The simulator: see sim.h. Everything here is deterministic given the
- * seed: one PRNG, one event heap ordered by (time, insertion number). */
+ * seed: two PRNGs seeded from it (one for the network and random faults,
+ * one for the machine timing model), one event heap ordered by (time,
+ * insertion number). */
 #include "nodes/sim.h"
 
 #include <errno.h>
@@ -38,12 +40,45 @@ struct ev {
     uint64_t silence; /* PEER_DOWN: which silence of the peer it reports */
 };
 
+/* ---- the machine timing model (sim.h) ----
+ *
+ * Each distribution is a quantile table: the time at cumulative
+ * probability p, linear in between. Fitted to the measurements quoted in
+ * sim.h; the tails are capped so that one draw cannot stall a schedule. */
+struct quantile {
+    double p;
+    int64_t us;
+};
+
+static const struct quantile Q_PROC[] = {{0, 1},      {0.5, 2},    {0.9, 4},
+                                         {0.99, 15},  {0.999, 60}, {1, 200}};
+static const struct quantile Q_HOP[] = {{0, 2},      {0.5, 5},     {0.9, 9},
+                                        {0.99, 30},  {0.999, 120}, {1, 400}};
+static const struct quantile Q_WAKE[] = {{0, 6},      {0.5, 18},     {0.9, 50},
+                                         {0.99, 300}, {0.999, 1000}, {1, 2000}};
+static const struct quantile Q_LATE[] = {{0, 2},      {0.5, 11},    {0.9, 25},
+                                         {0.99, 200}, {0.999, 300}, {1, 1000}};
+#define QN(q) ((int)(sizeof(q) / sizeof((q)[0])))
+
+static int64_t draw(struct dl_rng *r, const struct quantile *q, int n)
+{
+    double u = dl_rng_unit(r);
+    int i = 1;
+    while (i < n - 1 && u >= q[i].p)
+        i++;
+    double f = (u - q[i - 1].p) / (q[i].p - q[i - 1].p);
+    return q[i - 1].us + (int64_t)(f * (double)(q[i].us - q[i - 1].us));
+}
+
+#define DRAW(s, q) draw(&(s)->trng, (q), QN(q))
+
 enum nstate { N_UP = 0, N_PAUSED, N_DOWN };
 
 struct snode {
     void *core;
     int state;
     int incarnation;
+    int64_t busy_until; /* machine model: the end of its last step's processing */
     uint64_t timer_gen[64];
     /* Workload. */
     bool competes, wanting, in_cs, done;
@@ -67,6 +102,8 @@ struct sim {
     const struct sim_config *cfg;
     struct sim_result *res;
     struct dl_rng rng;
+    struct dl_rng trng; /* the machine timing model's draws */
+    bool machine;       /* cfg->timing == SIM_TIMING_MACHINE */
     int n;
     struct snode node[ALGO_MAX_NODES + 1];
     struct ev *heap;
@@ -74,6 +111,8 @@ struct sim {
     uint64_t seq;
     int64_t now;
     struct algo_actions acts;
+    int64_t q_last[ALGO_MAX_NODES + 1]; /* machine model: last arrival in each queue */
+    int64_t *link_last;                 /* fifo: last arrival per link [from * (n+1) + to] */
     uint8_t group[ALGO_MAX_NODES + 1];
     /* The critical resource. */
     /* Partitions: the failure detector hears nothing across a cut, so a
@@ -99,7 +138,8 @@ static bool ev_before(const struct ev *a, const struct ev *b)
     return a->t < b->t || (a->t == b->t && a->seq < b->seq);
 }
 
-static void push(struct sim *s, struct ev e)
+/* Insert with the event's own seq (push() gives it a new one). */
+static void heap_insert(struct sim *s, struct ev e)
 {
     if (s->nheap == s->capheap) {
         size_t ncap = s->capheap ? s->capheap * 2 : 256;
@@ -112,7 +152,6 @@ static void push(struct sim *s, struct ev e)
         s->heap = nh;
         s->capheap = ncap;
     }
-    e.seq = s->seq++;
     size_t i = s->nheap++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
@@ -122,6 +161,12 @@ static void push(struct sim *s, struct ev e)
         i = p;
     }
     s->heap[i] = e;
+}
+
+static void push(struct sim *s, struct ev e)
+{
+    e.seq = s->seq++;
+    heap_insert(s, e);
 }
 
 static struct ev pop(struct sim *s)
@@ -200,7 +245,24 @@ static int64_t msg_delay(struct sim *s)
     return d > 0 ? d : 1;
 }
 
-static void send_msg(struct sim *s, int from, const struct algo_msg *m)
+/* A timer of `after` us set now fires at this time (after 0: no timer). */
+static int64_t timer_at(struct sim *s, int64_t after)
+{
+    if (after <= 0)
+        return s->now;
+    return s->now + after + (s->machine ? DRAW(s, Q_LATE) : 0);
+}
+
+/* When a node learns of a peer's silence that began now. Exact in both
+ * models (sim.h): tests and experiments place pauses relative to it. */
+static int64_t fd_down_after(struct sim *s)
+{
+    return s->cfg->failure_timeout_us;
+}
+
+/* `leave`: when the message leaves its sender (the end of the step's
+ * processing in the machine model). */
+static void send_msg(struct sim *s, int from, const struct algo_msg *m, int64_t leave)
 {
     int to = m->to;
     s->res->messages++;
@@ -214,14 +276,28 @@ static void send_msg(struct sim *s, int from, const struct algo_msg *m)
     struct ev e = {.kind = EVK_DELIVER, .node = to, .msg = *m};
     e.msg.from = (uint16_t)from;
     e.sent_us = s->now;
-    e.t = s->now + msg_delay(s);
-    if (s->cfg->fifo) {
+    if (s->machine) {
+        /* The queue hop, or a wake-up if the receiver has been quiet; the
+         * queue is FIFO per receiver, so never before what entered it
+         * earlier (equal times keep insertion order). */
+        int64_t quiet = s->node[to].busy_until > s->q_last[to] ? s->node[to].busy_until
+                                                                : s->q_last[to];
+        int64_t arrive = leave + (leave - quiet > SIM_IDLE_US ? DRAW(s, Q_WAKE) : DRAW(s, Q_HOP));
+        if (arrive < s->q_last[to])
+            arrive = s->q_last[to];
+        s->q_last[to] = arrive;
+        e.t = arrive + s->cfg->delay_us;
+        if (s->cfg->jitter_us > 0)
+            e.t += (int64_t)dl_rng_below(&s->rng, (uint64_t)s->cfg->jitter_us + 1);
+    } else {
+        e.t = s->now + msg_delay(s);
+    }
+    if (s->link_last) {
         /* FIFO per link: never earlier than the last message on it. */
-        for (size_t i = 0; i < s->nheap; i++) {
-            const struct ev *o = &s->heap[i];
-            if (o->kind == EVK_DELIVER && o->node == to && o->msg.from == from && o->t > e.t)
-                e.t = o->t;
-        }
+        int64_t *last = &s->link_last[from * (s->n + 1) + to];
+        if (e.t < *last)
+            e.t = *last;
+        *last = e.t;
     }
     if (m->len && m->payload) {
         e.payload = malloc(m->len);
@@ -274,11 +350,12 @@ static void enter_cs(struct sim *s, int id, int64_t key, int64_t gen)
         s->holder_gen = gen;
         nd->read_counter = s->counter;
         s->res->cs_entries++;
+        s->res->entry_order = (s->res->entry_order ^ (uint64_t)id) * 1099511628211ULL;
     }
     record(s, TR_ENTER, id, 0, 0, key, aux, 0, gen);
     int64_t hold = nd->fenced ? 0 : s->cfg->cs_time_us;
     push(s, (struct ev){.kind = EVK_RELEASE, .node = id, .incarnation = nd->incarnation,
-                        .t = s->now + hold});
+                        .t = timer_at(s, hold)});
 }
 
 static void apply(struct sim *s, int id)
@@ -290,11 +367,22 @@ static void apply(struct sim *s, int id)
     memcpy(local, s->acts.a, (size_t)n * sizeof *local);
     if (s->acts.overflow)
         violate(s, true, "node %d: action buffer overflow (%d)", id, s->acts.overflow);
+    /* Machine model: the step takes its processing time, after the end of
+     * any step before it at this node, and each send one microsecond more;
+     * a message leaves when its send is done. */
+    int64_t busy = s->now;
+    if (s->machine) {
+        if (nd->busy_until > busy)
+            busy = nd->busy_until;
+        busy += DRAW(s, Q_PROC);
+    }
     for (int i = 0; i < n; i++) {
         struct algo_action *a = &local[i];
         switch (a->kind) {
         case ACT_SEND:
-            send_msg(s, id, &a->msg);
+            if (s->machine)
+                busy++;
+            send_msg(s, id, &a->msg, busy);
             break;
         case ACT_SET_TIMER:
             if (a->timer_id < 0 || a->timer_id >= 64)
@@ -303,7 +391,7 @@ static void apply(struct sim *s, int id)
             push(s, (struct ev){.kind = EVK_TIMER, .node = id, .incarnation = nd->incarnation,
                                 .timer_id = a->timer_id,
                                 .timer_gen = nd->timer_gen[a->timer_id],
-                                .t = s->now + (a->after_us > 0 ? a->after_us : 1)});
+                                .t = timer_at(s, a->after_us > 0 ? a->after_us : 1)});
             break;
         case ACT_CANCEL_TIMER:
             if (a->timer_id >= 0 && a->timer_id < 64)
@@ -332,6 +420,7 @@ static void apply(struct sim *s, int id)
         }
         }
     }
+    nd->busy_until = busy;
 }
 
 static void step(struct sim *s, int id, const struct algo_event *ev)
@@ -378,25 +467,29 @@ static int start_node(struct sim *s, int id)
     return 0;
 }
 
-static void schedule_request(struct sim *s, int id, int64_t after)
+/* The next request, `at` (think time is a timer: see timer_at). */
+static void schedule_request(struct sim *s, int id, int64_t at)
 {
     struct snode *nd = &s->node[id];
     if (nd->left > 0)
         push(s, (struct ev){.kind = EVK_REQUEST, .node = id, .incarnation = nd->incarnation,
-                            .t = s->now + after});
+                            .t = at});
     else if (!nd->done) {
         nd->done = true;
         record(s, TR_DONE, id, 0, 0, 0, 0, 0, 0);
     }
 }
 
-static void tell_peers(struct sim *s, int who, int kind, int64_t after)
+/* PEER_DOWN after the failure detector's delay (each observer its own),
+ * PEER_UP 1 us later. */
+static void tell_peers(struct sim *s, int who, int kind)
 {
     for (int k = 1; k <= s->n; k++)
         if (k != who)
             push(s, (struct ev){.kind = kind, .node = k, .peer = who,
                                 .incarnation = s->node[who].incarnation,
-                                .silence = s->node[who].silence, .t = s->now + after});
+                                .silence = s->node[who].silence,
+                                .t = s->now + (kind == EVK_PEER_DOWN ? fd_down_after(s) : 1)});
 }
 
 static void unpause_order(struct sim *s, int id)
@@ -437,7 +530,7 @@ static void crash(struct sim *s, int id)
     if (s->holder == id)
         s->holder = 0; /* released by its holder's death, as in the runtime */
     if (s->cfg->failure_timeout_us > 0)
-        tell_peers(s, id, EVK_PEER_DOWN, s->cfg->failure_timeout_us);
+        tell_peers(s, id, EVK_PEER_DOWN);
 }
 
 static void restart(struct sim *s, int id)
@@ -452,10 +545,10 @@ static void restart(struct sim *s, int id)
         s->failed = true;
         return;
     }
-    tell_peers(s, id, EVK_PEER_UP, 1);
+    tell_peers(s, id, EVK_PEER_UP);
     nd->reported_down = false;
     nd->done = false;
-    schedule_request(s, id, 0);
+    schedule_request(s, id, s->now);
 }
 
 static int find_role(struct sim *s, int role)
@@ -496,7 +589,7 @@ static void fault(struct sim *s, const struct sim_fault *f)
                     if (s->cfg->failure_timeout_us > 0 && !s->link_down[a][b])
                         push(s, (struct ev){.kind = EVK_LINK_DOWN, .node = a, .peer = b,
                                             .index = s->partition_no,
-                                            .t = s->now + s->cfg->failure_timeout_us});
+                                            .t = s->now + fd_down_after(s)});
                 } else if (s->link_down[a][b]) {
                     /* Reachable again: heard from at once. */
                     s->link_down[a][b] = false;
@@ -524,7 +617,7 @@ static void fault(struct sim *s, const struct sim_fault *f)
         s->paused_order[s->npaused++] = id;
         record(s, TR_PAUSE, id, 0, 0, 0, 19, 0, 0);
         if (s->cfg->failure_timeout_us > 0)
-            tell_peers(s, id, EVK_PEER_DOWN, s->cfg->failure_timeout_us);
+            tell_peers(s, id, EVK_PEER_DOWN);
         break;
     case SIM_RESUME:
         if (nd->state != N_PAUSED)
@@ -540,7 +633,7 @@ static void fault(struct sim *s, const struct sim_fault *f)
         }
         nd->ndeferred = 0;
         if (nd->reported_down)
-            tell_peers(s, id, EVK_PEER_UP, 1);
+            tell_peers(s, id, EVK_PEER_UP);
         nd->reported_down = false;
         break;
     }
@@ -586,7 +679,7 @@ static void release(struct sim *s, int id)
     nd->left--;
     struct algo_event ev = {.kind = EV_RELEASE, .now_us = s->now};
     step(s, id, &ev);
-    schedule_request(s, id, s->cfg->think_time_us);
+    schedule_request(s, id, timer_at(s, s->cfg->think_time_us));
 }
 
 static void handle(struct sim *s, struct ev *e)
@@ -617,6 +710,15 @@ static void handle(struct sim *s, struct ev *e)
         return; /* meant for an earlier life (peer events carry the peer's: checked below) */
     if (nd->state == N_PAUSED) {
         defer(s, nd, e);
+        return;
+    }
+    if (e->t < nd->busy_until) {
+        /* Still processing an earlier step: the event waits, keeping its
+         * place among the others that wait (its seq). */
+        e->t = nd->busy_until;
+        heap_insert(s, *e);
+        e->payload = NULL; /* ownership moved */
+        s->res->steps--;   /* not handled yet: counted when it is */
         return;
     }
     switch (e->kind) {
@@ -756,6 +858,18 @@ static bool workload_over(const struct sim *s)
     return true;
 }
 
+const char *sim_end_name(int end)
+{
+    switch (end) {
+    case SIM_END_DONE: return "workload done";
+    case SIM_END_DEADLOCK: return "deadlock";
+    case SIM_END_DURATION: return "duration";
+    case SIM_END_STEPS: return "step limit";
+    case SIM_END_ERROR: return "error";
+    default: return "unknown";
+    }
+}
+
 void sim_config_defaults(struct sim_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -778,8 +892,18 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
     s->cfg = cfg;
     s->res = res;
     s->n = n;
+    s->machine = cfg->timing == SIM_TIMING_MACHINE;
+    res->entry_order = 1469598103934665603ULL;
+    for (int k = 0; k <= ALGO_MAX_NODES; k++)
+        res->pending_since[k] = -1;
     dl_rng_seed(&s->rng, cfg->seed);
+    dl_rng_seed(&s->trng, cfg->seed ^ 0x7469d1a9c0ffee11ULL);
     int rc = algo_actions_init(&s->acts, n);
+    if (rc == 0 && cfg->fifo) {
+        s->link_last = calloc((size_t)(n + 1) * (size_t)(n + 1), sizeof *s->link_last);
+        if (!s->link_last)
+            rc = -ENOMEM;
+    }
     for (int k = 1; k <= n && rc == 0; k++) {
         struct snode *nd = &s->node[k];
         nd->incarnation = 1;
@@ -795,13 +919,31 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
     }
     for (int i = 0; i < cfg->nfaults; i++)
         push(s, (struct ev){.kind = EVK_FAULT, .index = i, .t = cfg->faults[i].at_us});
+    /* The first requests: the start of the run reaches the nodes within
+     * 100 us (both models). */
     for (int k = 1; k <= n; k++)
         schedule_request(s, k, 1 + (int64_t)dl_rng_below(&s->rng, 100));
-    while (s->nheap > 0 && !s->failed) {
-        if (workload_over(s) && s->now > 0)
+    res->end = 0;
+    while (!s->failed) {
+        if (workload_over(s) && s->now > 0) {
+            res->end = SIM_END_DONE;
             break;
-        if (res->steps >= cfg->max_steps || s->heap[0].t > cfg->max_time_us)
+        }
+        if (s->nheap == 0) {
+            res->end = workload_over(s) ? SIM_END_DONE : SIM_END_DEADLOCK;
             break;
+        }
+        if (res->steps >= cfg->max_steps) {
+            res->end = SIM_END_STEPS;
+            break;
+        }
+        if (s->heap[0].t > cfg->max_time_us) {
+            /* The run stops at its duration, as a real run does. */
+            res->end = SIM_END_DURATION;
+            if (s->now < cfg->max_time_us)
+                s->now = cfg->max_time_us;
+            break;
+        }
         struct ev e = pop(s);
         s->now = e.t;
         res->steps++;
@@ -809,6 +951,8 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         free(e.payload);
         count_tokens(s);
     }
+    if (s->failed)
+        res->end = SIM_END_ERROR;
     res->end_us = s->now;
     res->completed = workload_over(s);
     res->counter = s->counter;
@@ -819,17 +963,21 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         struct snode *nd = &s->node[k];
         if (nd->state == N_UP && nd->wanting && !nd->in_cs) {
             res->pending++;
+            res->pending_since[k] = nd->requested_at;
             int64_t waited = s->now - nd->requested_at;
             if (waited > longest) {
                 longest = waited;
                 starved = k;
             }
         }
+        /* Every node not down ends its trace as a node process does. */
+        if (nd->state != N_DOWN)
+            record(s, TR_STOP, k, 0, 0, 0, 0, 0, 0);
     }
     if (cfg->patience_us <= 0 && !res->completed)
-        violate(s, false, "the workload did not finish (%d requests pending at live nodes)",
-                (int)res->pending);
-    else if (cfg->patience_us > 0 && s->nheap == 0 && !s->failed && res->pending > 0)
+        violate(s, false, "the workload did not finish (%d requests pending at live nodes; %s)",
+                (int)res->pending, sim_end_name(res->end));
+    else if (cfg->patience_us > 0 && res->end == SIM_END_DEADLOCK && res->pending > 0)
         violate(s, false, "nothing left to happen with %d requests pending at live nodes (deadlock)",
                 (int)res->pending);
     else if (cfg->patience_us > 0 && starved && longest > cfg->patience_us)
@@ -858,6 +1006,7 @@ out:
         free(e.payload);
     }
     free(s->heap);
+    free(s->link_last);
     algo_actions_free(&s->acts);
     free(s);
     return rc;

@@ -335,6 +335,10 @@ static void toy_setup(struct sim_config *c, int n, uint64_t seed, struct recordi
     memset(&P, 0, sizeof P);
     memset(&O, 0, sizeof O);
     sim_config_defaults(c);
+    /* These tests compute the schedule to the microsecond: the simulator's
+     * mechanics without the machine's noise (the timing model has its own
+     * tests, below, with the real cores). */
+    c->timing = SIM_TIMING_EXACT;
     c->ops = &toy_ops;
     c->env.n = n;
     c->seed = seed;
