@@ -46,28 +46,35 @@ struct ev {
  * probability p, linear in between. Fitted to the measurements quoted in
  * sim.h; the tails are capped so that one draw cannot stall a schedule. */
 struct quantile {
-    double p;
-    int64_t us;
+    double p;     /* where the segment starts (cumulative probability) */
+    double us;    /* the time there */
+    double slope; /* us per unit of p, to the next point */
 };
 
-static const struct quantile Q_PROC[] = {{0, 1},      {0.5, 2},    {0.9, 4},
-                                         {0.99, 15},  {0.999, 60}, {1, 200}};
-static const struct quantile Q_HOP[] = {{0, 2},      {0.5, 5},     {0.9, 9},
-                                        {0.99, 30},  {0.999, 120}, {1, 400}};
-static const struct quantile Q_WAKE[] = {{0, 6},      {0.5, 18},     {0.9, 50},
-                                         {0.99, 300}, {0.999, 1000}, {1, 2000}};
-static const struct quantile Q_LATE[] = {{0, 2},      {0.5, 11},    {0.9, 25},
-                                         {0.99, 200}, {0.999, 300}, {1, 1000}};
+/* One segment from (p0, us0) to (p1, us1); the last point has p = 1. */
+#define SEG(p0, u0, p1, u1) {(p0), (u0), ((double)(u1) - (double)(u0)) / ((p1) - (p0))}
+
+static const struct quantile Q_PROC[] = {SEG(0, 1, 0.5, 2),        SEG(0.5, 2, 0.9, 4),
+                                         SEG(0.9, 4, 0.99, 15),    SEG(0.99, 15, 0.999, 60),
+                                         SEG(0.999, 60, 1, 200)};
+static const struct quantile Q_HOP[] = {SEG(0, 2, 0.5, 5),         SEG(0.5, 5, 0.9, 9),
+                                        SEG(0.9, 9, 0.99, 30),     SEG(0.99, 30, 0.999, 120),
+                                        SEG(0.999, 120, 1, 400)};
+static const struct quantile Q_WAKE[] = {SEG(0, 6, 0.5, 18),       SEG(0.5, 18, 0.9, 50),
+                                         SEG(0.9, 50, 0.99, 300),  SEG(0.99, 300, 0.999, 1000),
+                                         SEG(0.999, 1000, 1, 2000)};
+static const struct quantile Q_LATE[] = {SEG(0, 2, 0.5, 11),       SEG(0.5, 11, 0.9, 25),
+                                         SEG(0.9, 25, 0.99, 200),  SEG(0.99, 200, 0.999, 300),
+                                         SEG(0.999, 300, 1, 1000)};
 #define QN(q) ((int)(sizeof(q) / sizeof((q)[0])))
 
 static int64_t draw(struct dl_rng *r, const struct quantile *q, int n)
 {
     double u = dl_rng_unit(r);
-    int i = 1;
-    while (i < n - 1 && u >= q[i].p)
+    int i = 0;
+    while (i < n - 1 && u >= q[i + 1].p)
         i++;
-    double f = (u - q[i - 1].p) / (q[i].p - q[i - 1].p);
-    return q[i - 1].us + (int64_t)(f * (double)(q[i].us - q[i - 1].us));
+    return (int64_t)(q[i].us + (u - q[i].p) * q[i].slope);
 }
 
 #define DRAW(s, q) draw(&(s)->trng, (q), QN(q))
@@ -105,13 +112,13 @@ struct sim {
     struct dl_rng trng; /* the machine timing model's draws */
     bool machine;       /* cfg->timing == SIM_TIMING_MACHINE */
     int n;
-    struct snode node[ALGO_MAX_NODES + 1];
+    struct snode *node; /* [0..n] */
     struct ev *heap;
     size_t nheap, capheap;
     uint64_t seq;
     int64_t now;
     struct algo_actions acts;
-    int64_t q_last[ALGO_MAX_NODES + 1]; /* machine model: last arrival in each queue */
+    int64_t *q_last; /* [0..n] machine model: last arrival in each queue */
     int64_t *link_last;                 /* fifo: last arrival per link [from * (n+1) + to] */
     uint8_t group[ALGO_MAX_NODES + 1];
     /* The critical resource. */
@@ -120,7 +127,7 @@ struct sim {
      * in the runtime, where a cut link hides the peer's heartbeat stamps)
      * and up again when the partition heals. */
     int partition_no;
-    bool link_down[ALGO_MAX_NODES + 1][ALGO_MAX_NODES + 1]; /* [node][peer] reported */
+    bool *link_down; /* [node * (n+1) + peer]: reported down across a cut */
     int paused_order[ALGO_MAX_NODES + 1]; /* paused nodes, most recent last */
     int npaused;
     int holder;
@@ -361,10 +368,10 @@ static void enter_cs(struct sim *s, int id, int64_t key, int64_t gen)
 static void apply(struct sim *s, int id)
 {
     struct snode *nd = &s->node[id];
-    /* Copy out: stepping again (timers at 0) must not clobber the list. */
+    /* Nothing below steps a core (timers and releases become events), so
+     * the list stays valid while it is applied. */
     int n = s->acts.n;
-    struct algo_action local[n > 0 ? n : 1];
-    memcpy(local, s->acts.a, (size_t)n * sizeof *local);
+    struct algo_action *local = s->acts.a;
     if (s->acts.overflow)
         violate(s, true, "node %d: action buffer overflow (%d)", id, s->acts.overflow);
     /* Machine model: the step takes its processing time, after the end of
@@ -586,13 +593,13 @@ static void fault(struct sim *s, const struct sim_fault *f)
                 if (a == b)
                     continue;
                 if (s->group[a] != s->group[b]) {
-                    if (s->cfg->failure_timeout_us > 0 && !s->link_down[a][b])
+                    if (s->cfg->failure_timeout_us > 0 && !s->link_down[a * (s->n + 1) + b])
                         push(s, (struct ev){.kind = EVK_LINK_DOWN, .node = a, .peer = b,
                                             .index = s->partition_no,
                                             .t = s->now + fd_down_after(s)});
-                } else if (s->link_down[a][b]) {
+                } else if (s->link_down[a * (s->n + 1) + b]) {
                     /* Reachable again: heard from at once. */
-                    s->link_down[a][b] = false;
+                    s->link_down[a * (s->n + 1) + b] = false;
                     push(s, (struct ev){.kind = EVK_PEER_UP, .node = a, .peer = b,
                                         .t = s->now + 1});
                 }
@@ -777,9 +784,9 @@ static void handle(struct sim *s, struct ev *e)
     case EVK_LINK_DOWN: {
         /* Still cut off since this partition began, and still believed up? */
         if (e->index != s->partition_no || s->group[id] == s->group[e->peer] ||
-            s->link_down[id][e->peer])
+            s->link_down[id * (s->n + 1) + e->peer])
             return;
-        s->link_down[id][e->peer] = true;
+        s->link_down[id * (s->n + 1) + e->peer] = true;
         record(s, TR_PEER_DOWN, id, e->peer, 0, 0, 0, 0, 0);
         struct algo_event ev = {.kind = EV_PEER_DOWN, .now_us = s->now, .peer = e->peer};
         step(s, id, &ev);
@@ -787,7 +794,7 @@ static void handle(struct sim *s, struct ev *e)
     }
     case EVK_PEER_UP: {
         struct snode *p = &s->node[e->peer];
-        if (p->state != N_UP || s->link_down[id][e->peer])
+        if (p->state != N_UP || s->link_down[id * (s->n + 1) + e->peer])
             return; /* down, or still unreachable across a partition */
         record(s, TR_PEER_UP, id, e->peer, 0, 0, 0, 0, 0);
         struct algo_event ev = {.kind = EV_PEER_UP, .now_us = s->now, .peer = e->peer};
@@ -898,7 +905,11 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         res->pending_since[k] = -1;
     dl_rng_seed(&s->rng, cfg->seed);
     dl_rng_seed(&s->trng, cfg->seed ^ 0x7469d1a9c0ffee11ULL);
-    int rc = algo_actions_init(&s->acts, n);
+    /* Sized for n: a schedule of a small cluster stays small (and fast). */
+    s->node = calloc((size_t)n + 1, sizeof *s->node);
+    s->q_last = calloc((size_t)n + 1, sizeof *s->q_last);
+    s->link_down = calloc((size_t)(n + 1) * (size_t)(n + 1), sizeof *s->link_down);
+    int rc = s->node && s->q_last && s->link_down ? algo_actions_init(&s->acts, n) : -ENOMEM;
     if (rc == 0 && cfg->fifo) {
         s->link_last = calloc((size_t)(n + 1) * (size_t)(n + 1), sizeof *s->link_last);
         if (!s->link_last)
@@ -914,7 +925,9 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         rc = start_node(s, k);
     }
     if (rc < 0) {
-        snprintf(res->violation, sizeof res->violation, "a core refused its parameters");
+        snprintf(res->violation, sizeof res->violation, "%s",
+                 rc == -EINVAL ? "a core refused its parameters" : "out of memory");
+        rc = rc == -EINVAL ? rc : -ENOMEM;
         goto out;
     }
     for (int i = 0; i < cfg->nfaults; i++)
@@ -991,7 +1004,7 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         snprintf(res->violation, sizeof res->violation, "out of memory");
     }
 out:
-    for (int k = 1; k <= n; k++) {
+    for (int k = 1; k <= n && s->node; k++) {
         struct snode *nd = &s->node[k];
         if (nd->core && cfg->ops->fini)
             cfg->ops->fini(nd->core);
@@ -1007,6 +1020,9 @@ out:
     }
     free(s->heap);
     free(s->link_last);
+    free(s->link_down);
+    free(s->q_last);
+    free(s->node);
     algo_actions_free(&s->acts);
     free(s);
     return rc;
