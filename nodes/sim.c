@@ -464,9 +464,11 @@ static int start_node(struct sim *s, int id)
     record(s, TR_START, id, 0, 0, 0, 0, 0, 0);
     struct algo_event ev = {.kind = EV_START, .now_us = s->now};
     step(s, id, &ev);
-    /* Peers it should already know to be down. */
+    /* Peers it should already know to be down: silent ones, and those
+     * across a cut that it had already stopped hearing. */
     for (int k = 1; k <= s->n; k++) {
-        if (k != id && s->node[k].state != N_UP && s->node[k].reported_down) {
+        if (k != id && ((s->node[k].state != N_UP && s->node[k].reported_down) ||
+                        s->link_down[id * (s->n + 1) + k])) {
             struct algo_event pd = {.kind = EV_PEER_DOWN, .now_us = s->now, .peer = k};
             step(s, id, &pd);
         }
@@ -713,8 +715,10 @@ static void handle(struct sim *s, struct ev *e)
         return;
     }
     if (e->kind != EVK_DELIVER && e->kind != EVK_PEER_DOWN && e->kind != EVK_PEER_UP &&
-        e->incarnation != nd->incarnation)
-        return; /* meant for an earlier life (peer events carry the peer's: checked below) */
+        e->kind != EVK_LINK_DOWN && e->incarnation != nd->incarnation)
+        return; /* meant for an earlier life (peer and link events are about the peer, and
+                   checked below; a link event once dropped here, so partitions never
+                   reached the failure detector) */
     if (nd->state == N_PAUSED) {
         defer(s, nd, e);
         return;

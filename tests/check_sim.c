@@ -1035,6 +1035,70 @@ START_TEST(test_partition_and_heal)
 }
 END_TEST
 
+/* A cut link hides the peer's heartbeats, as in the runtime: each node
+ * hears EV_PEER_DOWN for every node on the other side failure_timeout
+ * after the cut, none for its own side, and EV_PEER_UP for each of them
+ * right after the heal. A cut shorter than the timeout goes unnoticed. In
+ * both timing models (the failure detector is exact in both). */
+START_TEST(test_partition_reaches_failure_detector)
+{
+    static struct sim_fault faults[4];
+    memset(faults, 0, sizeof faults);
+    faults[0].at_us = 3000;
+    faults[0].kind = SIM_PARTITION;
+    faults[0].group[1] = faults[0].group[2] = 1;
+    faults[0].group[3] = faults[0].group[4] = faults[0].group[5] = 2;
+    faults[1].at_us = 9000;
+    faults[1].kind = SIM_HEAL;
+    faults[2] = faults[0];
+    faults[2].at_us = 12000; /* 500 us: shorter than the timeout */
+    faults[3] = faults[1];
+    faults[3].at_us = 12500;
+    for (int timing = SIM_TIMING_MACHINE; timing <= SIM_TIMING_EXACT; timing++) {
+        struct sim_config c;
+        struct sim_result res;
+        struct recording rc;
+        toy_setup(&c, 5, 11, &rc);
+        c.timing = timing;
+        toy_keepalive(&c, 5, 15000);
+        c.failure_timeout_us = 1000;
+        c.faults = faults;
+        c.nfaults = 4;
+        run_ok(&c, &res);
+        for (int a = 1; a <= 5; a++)
+            for (int b = 1; b <= 5; b++) {
+                if (a == b)
+                    continue;
+                bool across = (a <= 2) != (b <= 2);
+                        ck_assert_msg(rec_count(&rc, TR_PEER_DOWN, a, b) == across,
+                              "timing %d: node %d heard node %d down %d times", timing, a, b,
+                              rec_count(&rc, TR_PEER_DOWN, a, b));
+                ck_assert_int_eq(rec_count(&rc, TR_PEER_UP, a, b), across);
+                int downs = 0, ups = 0;
+                for (int i = 0; i < O.n; i++) {
+                    const struct obs_ev *e = &obs_log[i];
+                    if (e->node != a || e->peer != b)
+                        continue;
+                    /* The machine model may keep a node busy a little
+                     * longer: it hears of three peers at once. */
+                    if (e->kind == EV_PEER_DOWN) {
+                        ck_assert_int_ge(e->now, 3000 + 1000);
+                        ck_assert_int_le(e->now, timing == SIM_TIMING_EXACT ? 4000 : 4000 + 500);
+                        downs++;
+                    } else if (e->kind == EV_PEER_UP) {
+                        ck_assert_int_ge(e->now, 9001);
+                        ck_assert_int_le(e->now, timing == SIM_TIMING_EXACT ? 9001 : 9000 + 500);
+                        ups++;
+                    }
+                }
+                ck_assert_int_eq(downs, across);
+                ck_assert_int_eq(ups, across);
+            }
+        rec_free(&rc);
+    }
+}
+END_TEST
+
 /* ======================================================================
  * 5. Crash and restart
  * ====================================================================== */
@@ -1912,6 +1976,7 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, test_machine_model);
     tc = tcase(s, "partition");
     tcase_add_test(tc, test_partition_and_heal);
+    tcase_add_test(tc, test_partition_reaches_failure_detector);
     tc = tcase(s, "crash");
     tcase_add_test(tc, test_crash_restart);
     tcase_add_test(tc, test_persist_bytes);
