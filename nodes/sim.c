@@ -79,6 +79,12 @@ static int64_t draw(struct dl_rng *r, const struct quantile *q, int n)
 
 #define DRAW(s, q) draw(&(s)->trng, (q), QN(q))
 
+struct hkey {
+    int64_t t;
+    uint64_t seq;
+    uint32_t slot; /* in the pool */
+};
+
 enum nstate { N_UP = 0, N_PAUSED, N_DOWN };
 
 struct snode {
@@ -113,8 +119,10 @@ struct sim {
     bool machine;       /* cfg->timing == SIM_TIMING_MACHINE */
     int n;
     struct snode *node; /* [0..n] */
-    struct ev *heap;
-    size_t nheap, capheap;
+    struct hkey *heap;   /* [nheap] */
+    struct ev *pool;     /* [capheap] event slots */
+    uint32_t *freeslot;  /* [nfree] unused slots */
+    size_t nheap, capheap, nfree;
     uint64_t seq;
     int64_t now;
     struct algo_actions acts;
@@ -138,63 +146,86 @@ struct sim {
     bool failed; /* out of memory */
 };
 
-/* ---- the heap ---- */
+/* ---- the heap ----
+ *
+ * The heap orders small keys (time, seq, slot); the events themselves stay
+ * in a pool of slots, so sifting moves 24 bytes, not a whole event. */
 
-static bool ev_before(const struct ev *a, const struct ev *b)
+static bool key_before(const struct hkey *a, const struct hkey *b)
 {
     return a->t < b->t || (a->t == b->t && a->seq < b->seq);
 }
 
 /* Insert with the event's own seq (push() gives it a new one). */
-static void heap_insert(struct sim *s, struct ev e)
+static void heap_insert(struct sim *s, const struct ev *e)
 {
-    if (s->nheap == s->capheap) {
+    if (s->nfree == 0) {
+        /* Grow the pool and the heap together: every slot may be queued. */
         size_t ncap = s->capheap ? s->capheap * 2 : 256;
-        struct ev *nh = realloc(s->heap, ncap * sizeof *nh);
-        if (!nh) {
+        struct ev *np = realloc(s->pool, ncap * sizeof *np);
+        if (np)
+            s->pool = np;
+        struct hkey *nh = np ? realloc(s->heap, ncap * sizeof *nh) : NULL;
+        if (nh)
+            s->heap = nh;
+        uint32_t *nf = nh ? realloc(s->freeslot, ncap * sizeof *nf) : NULL;
+        if (!nf) {
             s->failed = true;
-            free(e.payload);
+            free(e->payload);
             return;
         }
-        s->heap = nh;
+        s->freeslot = nf;
+        for (size_t k = ncap; k > s->capheap; k--)
+            s->freeslot[s->nfree++] = (uint32_t)(k - 1);
         s->capheap = ncap;
     }
+    uint32_t slot = s->freeslot[--s->nfree];
+    s->pool[slot] = *e;
+    struct hkey key = {.t = e->t, .seq = e->seq, .slot = slot};
     size_t i = s->nheap++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!ev_before(&e, &s->heap[p]))
+        if (!key_before(&key, &s->heap[p]))
             break;
         s->heap[i] = s->heap[p];
         i = p;
     }
-    s->heap[i] = e;
+    s->heap[i] = key;
 }
 
-static void push(struct sim *s, struct ev e)
+/* Takes ownership of e->payload. */
+static void push(struct sim *s, struct ev *e)
 {
-    e.seq = s->seq++;
+    e->seq = s->seq++;
     heap_insert(s, e);
 }
 
 static struct ev pop(struct sim *s)
 {
-    struct ev top = s->heap[0];
-    struct ev last = s->heap[--s->nheap];
+    uint32_t slot = s->heap[0].slot;
+    struct hkey last = s->heap[--s->nheap];
     size_t i = 0;
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= s->nheap)
             break;
-        if (c + 1 < s->nheap && ev_before(&s->heap[c + 1], &s->heap[c]))
+        if (c + 1 < s->nheap && key_before(&s->heap[c + 1], &s->heap[c]))
             c++;
-        if (!ev_before(&s->heap[c], &last))
+        if (!key_before(&s->heap[c], &last))
             break;
         s->heap[i] = s->heap[c];
         i = c;
     }
     if (s->nheap)
         s->heap[i] = last;
-    return top;
+    s->freeslot[s->nfree++] = slot;
+    return s->pool[slot];
+}
+
+/* The queued event at heap position i. */
+static const struct ev *queued(const struct sim *s, size_t i)
+{
+    return &s->pool[s->heap[i].slot];
 }
 
 /* ---- records ---- */
@@ -315,7 +346,7 @@ static void send_msg(struct sim *s, int from, const struct algo_msg *m, int64_t 
         memcpy(e.payload, m->payload, m->len);
         e.msg.payload = e.payload;
     }
-    push(s, e);
+    push(s, &e);
 }
 
 /* The critical resource, as in shm: fencing by generation. */
@@ -361,7 +392,7 @@ static void enter_cs(struct sim *s, int id, int64_t key, int64_t gen)
     }
     record(s, TR_ENTER, id, 0, 0, key, aux, 0, gen);
     int64_t hold = nd->fenced ? 0 : s->cfg->cs_time_us;
-    push(s, (struct ev){.kind = EVK_RELEASE, .node = id, .incarnation = nd->incarnation,
+    push(s, &(struct ev){.kind = EVK_RELEASE, .node = id, .incarnation = nd->incarnation,
                         .t = timer_at(s, hold)});
 }
 
@@ -395,7 +426,7 @@ static void apply(struct sim *s, int id)
             if (a->timer_id < 0 || a->timer_id >= 64)
                 break;
             nd->timer_gen[a->timer_id]++;
-            push(s, (struct ev){.kind = EVK_TIMER, .node = id, .incarnation = nd->incarnation,
+            push(s, &(struct ev){.kind = EVK_TIMER, .node = id, .incarnation = nd->incarnation,
                                 .timer_id = a->timer_id,
                                 .timer_gen = nd->timer_gen[a->timer_id],
                                 .t = timer_at(s, a->after_us > 0 ? a->after_us : 1)});
@@ -481,7 +512,7 @@ static void schedule_request(struct sim *s, int id, int64_t at)
 {
     struct snode *nd = &s->node[id];
     if (nd->left > 0)
-        push(s, (struct ev){.kind = EVK_REQUEST, .node = id, .incarnation = nd->incarnation,
+        push(s, &(struct ev){.kind = EVK_REQUEST, .node = id, .incarnation = nd->incarnation,
                             .t = at});
     else if (!nd->done) {
         nd->done = true;
@@ -495,7 +526,7 @@ static void tell_peers(struct sim *s, int who, int kind)
 {
     for (int k = 1; k <= s->n; k++)
         if (k != who)
-            push(s, (struct ev){.kind = kind, .node = k, .peer = who,
+            push(s, &(struct ev){.kind = kind, .node = k, .peer = who,
                                 .incarnation = s->node[who].incarnation,
                                 .silence = s->node[who].silence,
                                 .t = s->now + (kind == EVK_PEER_DOWN ? fd_down_after(s) : 1)});
@@ -596,13 +627,13 @@ static void fault(struct sim *s, const struct sim_fault *f)
                     continue;
                 if (s->group[a] != s->group[b]) {
                     if (s->cfg->failure_timeout_us > 0 && !s->link_down[a * (s->n + 1) + b])
-                        push(s, (struct ev){.kind = EVK_LINK_DOWN, .node = a, .peer = b,
+                        push(s, &(struct ev){.kind = EVK_LINK_DOWN, .node = a, .peer = b,
                                             .index = s->partition_no,
                                             .t = s->now + fd_down_after(s)});
                 } else if (s->link_down[a * (s->n + 1) + b]) {
                     /* Reachable again: heard from at once. */
                     s->link_down[a * (s->n + 1) + b] = false;
-                    push(s, (struct ev){.kind = EVK_PEER_UP, .node = a, .peer = b,
+                    push(s, &(struct ev){.kind = EVK_PEER_UP, .node = a, .peer = b,
                                         .t = s->now + 1});
                 }
             }
@@ -638,7 +669,7 @@ static void fault(struct sim *s, const struct sim_fault *f)
         for (int i = 0; i < nd->ndeferred; i++) {
             struct ev e = nd->deferred[i];
             e.t = s->now;
-            push(s, e);
+            push(s, &e);
         }
         nd->ndeferred = 0;
         if (nd->reported_down)
@@ -727,7 +758,7 @@ static void handle(struct sim *s, struct ev *e)
         /* Still processing an earlier step: the event waits, keeping its
          * place among the others that wait (its seq). */
         e->t = nd->busy_until;
-        heap_insert(s, *e);
+        heap_insert(s, e);
         e->payload = NULL; /* ownership moved */
         s->res->steps--;   /* not handled yet: counted when it is */
         return;
@@ -765,7 +796,7 @@ static void handle(struct sim *s, struct ev *e)
             int victim = 1 + (int)dl_rng_below(&s->rng, (uint64_t)s->n);
             crash(s, victim);
             if (s->cfg->restart_after_us > 0)
-                push(s, (struct ev){.kind = EVK_RESTART, .node = victim,
+                push(s, &(struct ev){.kind = EVK_RESTART, .node = victim,
                                     .t = s->now + s->cfg->restart_after_us});
         }
         break;
@@ -838,7 +869,7 @@ static void count_tokens(struct sim *s)
         }
     }
     for (size_t i = 0; i < s->nheap; i++) {
-        const struct ev *e = &s->heap[i];
+        const struct ev *e = queued(s, i);
         int64_t g;
         if (e->kind != EVK_DELIVER || !ops->token_msg(&e->msg, &g))
             continue;
@@ -935,7 +966,7 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         goto out;
     }
     for (int i = 0; i < cfg->nfaults; i++)
-        push(s, (struct ev){.kind = EVK_FAULT, .index = i, .t = cfg->faults[i].at_us});
+        push(s, &(struct ev){.kind = EVK_FAULT, .index = i, .t = cfg->faults[i].at_us});
     /* The first requests: the start of the run reaches the nodes within
      * 100 us (both models). */
     for (int k = 1; k <= n; k++)
@@ -1023,6 +1054,8 @@ out:
         free(e.payload);
     }
     free(s->heap);
+    free(s->pool);
+    free(s->freeslot);
     free(s->link_last);
     free(s->link_down);
     free(s->q_last);
