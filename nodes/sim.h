@@ -63,10 +63,11 @@
 
 #define SIM_MAX_FAULTS 256
 #define SIM_IDLE_US    200 /* a node quiet for longer needs a wake-up */
-/* The machine model's bound on what it adds to a message (processing, one
- * microsecond per send, the wake-up tail): a failure timeout longer than
- * this plus [network] delay + jitter hears everything a peer sent before
- * it falls silent. */
+/* The most the machine model adds to a message after the step that sent
+ * it began (that step's processing and sends, the wake-up tail); a step
+ * queued behind others at the same node starts after them. A test whose
+ * failure timeout exceeds this plus [network] delay + jitter hears all a
+ * lone step sent before its node fell silent. */
 #define SIM_MACHINE_MAX_US 2500
 
 enum sim_timing {
