@@ -520,8 +520,7 @@ static void schedule_request(struct sim *s, int id, int64_t at)
     }
 }
 
-/* PEER_DOWN after the failure detector's delay (each observer its own),
- * PEER_UP 1 us later. */
+/* PEER_DOWN after the failure detector's timeout, PEER_UP 1 us later. */
 static void tell_peers(struct sim *s, int who, int kind)
 {
     for (int k = 1; k <= s->n; k++)
@@ -935,7 +934,7 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
     s->res = res;
     s->n = n;
     s->machine = cfg->timing == SIM_TIMING_MACHINE;
-    res->entry_order = 1469598103934665603ULL;
+    res->entry_order = res->schedule = 1469598103934665603ULL;
     for (int k = 0; k <= ALGO_MAX_NODES; k++)
         res->pending_since[k] = -1;
     dl_rng_seed(&s->rng, cfg->seed);
@@ -995,6 +994,11 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         struct ev e = pop(s);
         s->now = e.t;
         res->steps++;
+        /* The interleaving: which event happened where, in what order (not
+         * when: a shifted start would make every schedule look new). */
+        res->schedule = (res->schedule ^ ((uint64_t)e.kind << 16 ^ (uint64_t)e.node << 8 ^
+                                          (uint64_t)e.msg.from)) *
+                        1099511628211ULL;
         handle(s, &e);
         free(e.payload);
         count_tokens(s);

@@ -172,6 +172,8 @@ struct sim_result {
     uint64_t exits;
     int max_valid_tokens; /* for token algorithms (ops->inspect): must be <= 1 */
     uint64_t entry_order; /* hash of the sequence of accepted entries (node ids) */
+    uint64_t schedule;    /* hash of the interleaving: the sequence of events
+                             (kind, node, sender), without their times */
     /* The pending requests counted in `pending`: since when each waited
      * (-1: none). */
     int64_t pending_since[ALGO_MAX_NODES + 1];

@@ -422,7 +422,8 @@ static void note(struct first *f, uint64_t seed, const char *what)
 static int sweep(const struct config *c, uint64_t base, long seeds, const struct simcmd_args *args)
 {
     struct simcmd_bufs *faults = calloc(1, sizeof *faults);
-    uint64_t *orders = seeds <= ORDERS_MAX ? calloc((size_t)seeds, sizeof *orders) : NULL;
+    /* Distinct schedules (event sequences) and orders of CS entries. */
+    uint64_t *orders = seeds <= ORDERS_MAX ? calloc(2 * (size_t)seeds, sizeof *orders) : NULL;
     if (!faults || (seeds <= ORDERS_MAX && !orders)) {
         free(faults);
         free(orders);
@@ -455,8 +456,10 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
         steps += res.steps;
         entries += res.cs_entries;
         messages += res.messages;
-        if (orders)
+        if (orders) {
             orders[i] = res.entry_order;
+            orders[seeds + i] = res.schedule;
+        }
         if (res.end >= 0 && res.end <= SIM_END_ERROR)
             ends[res.end]++;
         if (!res.safe)
@@ -476,11 +479,14 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
     }
     free(faults);
     double secs = (double)(dl_mono_us() - t0) / 1e6;
-    long distinct = 0;
+    long distinct = 0, schedules = 0;
     if (orders) {
         qsort(orders, (size_t)seeds, sizeof *orders, cmp_u64);
-        for (long i = 0; i < seeds; i++)
+        qsort(orders + seeds, (size_t)seeds, sizeof *orders, cmp_u64);
+        for (long i = 0; i < seeds; i++) {
             distinct += i == 0 || orders[i] != orders[i - 1];
+            schedules += i == 0 || orders[seeds + i] != orders[seeds + i - 1];
+        }
         free(orders);
     }
     long live = seeds - notlive.count - undecided.count;
@@ -491,7 +497,8 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
     printf("  %llu steps, %llu CS entries, %.2f messages per CS", (unsigned long long)steps,
            (unsigned long long)entries, entries ? (double)messages / (double)entries : 0.0);
     if (distinct)
-        printf("; %ld distinct order%s of CS entries", distinct, distinct == 1 ? "" : "s");
+        printf("\n  %ld distinct interleaving%s of events, %ld distinct order%s of CS entries",
+               schedules, schedules == 1 ? "" : "s", distinct, distinct == 1 ? "" : "s");
     printf("\n  safety (mutual exclusion, counter, tokens): %ld of %ld schedules violated\n",
            unsafe.count, seeds);
     if (unsafe.count)
