@@ -63,6 +63,8 @@ START_TEST(test_default_safe)
     expect_out(&p, "safety (mutual exclusion, counter, tokens): 0 of 200 schedules violated");
     expect_out(&p, "200 live, 0 not live, 0 undecided");
     expect_out(&p, "ended: 200 finished the workload");
+    /* Seeds explore: every schedule a different interleaving. */
+    expect_out(&p, "200 distinct interleavings of events");
     char *out = h_out(&p);
     ck_assert_msg(!strstr(out, "UNSAFE") && !strstr(out, "first: seed"), "%s", out);
     free(out);
