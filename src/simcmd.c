@@ -403,7 +403,7 @@ static int cmp_u64(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
-#define ORDERS_MAX 1000000 /* distinct entry orders are counted up to this many seeds */
+#define ORDERS_MAX 1000000 /* distinct orders and interleavings: counted up to this many seeds */
 
 struct first {
     long count;
@@ -422,11 +422,11 @@ static void note(struct first *f, uint64_t seed, const char *what)
 static int sweep(const struct config *c, uint64_t base, long seeds, const struct simcmd_args *args)
 {
     struct simcmd_bufs *faults = calloc(1, sizeof *faults);
-    /* Distinct schedules (event sequences) and orders of CS entries. */
-    uint64_t *orders = seeds <= ORDERS_MAX ? calloc(2 * (size_t)seeds, sizeof *orders) : NULL;
-    if (!faults || (seeds <= ORDERS_MAX && !orders)) {
+    /* Distinct schedules (event sequences) and hashes of CS entries. */
+    uint64_t *hashes = seeds <= ORDERS_MAX ? calloc(2 * (size_t)seeds, sizeof *hashes) : NULL;
+    if (!faults || (seeds <= ORDERS_MAX && !hashes)) {
         free(faults);
-        free(orders);
+        free(hashes);
         fprintf(stderr, "distlab sim: out of memory\n");
         return 2;
     }
@@ -442,7 +442,7 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
         if (simcmd_build(c, seed, &sc, faults, err) < 0) {
             fprintf(stderr, "distlab sim: %s\n", err);
             free(faults);
-            free(orders);
+            free(hashes);
             return 2;
         }
         patience = sc.patience_us;
@@ -450,15 +450,15 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
         if (sim_run(&sc, &res) < 0) {
             fprintf(stderr, "distlab sim: %s\n", res.violation);
             free(faults);
-            free(orders);
+            free(hashes);
             return 2;
         }
         steps += res.steps;
         entries += res.cs_entries;
         messages += res.messages;
-        if (orders) {
-            orders[i] = res.entry_order;
-            orders[seeds + i] = res.schedule;
+        if (hashes) {
+            hashes[i] = res.entry_order;
+            hashes[seeds + i] = res.schedule;
         }
         if (res.end >= 0 && res.end <= SIM_END_ERROR)
             ends[res.end]++;
@@ -479,15 +479,15 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
     }
     free(faults);
     double secs = (double)(dl_mono_us() - t0) / 1e6;
-    long distinct = 0, schedules = 0;
-    if (orders) {
-        qsort(orders, (size_t)seeds, sizeof *orders, cmp_u64);
-        qsort(orders + seeds, (size_t)seeds, sizeof *orders, cmp_u64);
+    long distinct = 0, schedules = 0; /* entry orders, interleavings */
+    if (hashes) {
+        qsort(hashes, (size_t)seeds, sizeof *hashes, cmp_u64);
+        qsort(hashes + seeds, (size_t)seeds, sizeof *hashes, cmp_u64);
         for (long i = 0; i < seeds; i++) {
-            distinct += i == 0 || orders[i] != orders[i - 1];
-            schedules += i == 0 || orders[seeds + i] != orders[seeds + i - 1];
+            distinct += i == 0 || hashes[i] != hashes[i - 1];
+            schedules += i == 0 || hashes[seeds + i] != hashes[seeds + i - 1];
         }
-        free(orders);
+        free(hashes);
     }
     long live = seeds - notlive.count - undecided.count;
     printf("%s: %s, %d nodes, %ld schedules (seeds %llu..%llu) in %.2f s (%.0f schedules/s)\n",
