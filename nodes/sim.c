@@ -52,20 +52,22 @@ struct quantile {
 };
 
 /* One segment from (p0, us0) to (p1, us1); the last point has p = 1. */
+/* clang-format off */
 #define SEG(p0, u0, p1, u1) {(p0), (u0), ((double)(u1) - (double)(u0)) / ((p1) - (p0))}
 
-static const struct quantile Q_PROC[] = {SEG(0, 1, 0.5, 2),        SEG(0.5, 2, 0.9, 4),
-                                         SEG(0.9, 4, 0.99, 15),    SEG(0.99, 15, 0.999, 60),
+static const struct quantile Q_PROC[] = {SEG(0, 1, 0.5, 2),       SEG(0.5, 2, 0.9, 4),
+                                         SEG(0.9, 4, 0.99, 15),   SEG(0.99, 15, 0.999, 60),
                                          SEG(0.999, 60, 1, 200)};
-static const struct quantile Q_HOP[] = {SEG(0, 2, 0.5, 5),         SEG(0.5, 5, 0.9, 9),
-                                        SEG(0.9, 9, 0.99, 30),     SEG(0.99, 30, 0.999, 120),
+static const struct quantile Q_HOP[] = {SEG(0, 2, 0.5, 5),        SEG(0.5, 5, 0.9, 9),
+                                        SEG(0.9, 9, 0.99, 30),    SEG(0.99, 30, 0.999, 120),
                                         SEG(0.999, 120, 1, 400)};
-static const struct quantile Q_WAKE[] = {SEG(0, 6, 0.5, 18),       SEG(0.5, 18, 0.9, 50),
-                                         SEG(0.9, 50, 0.99, 300),  SEG(0.99, 300, 0.999, 1000),
+static const struct quantile Q_WAKE[] = {SEG(0, 6, 0.5, 18),      SEG(0.5, 18, 0.9, 50),
+                                         SEG(0.9, 50, 0.99, 300), SEG(0.99, 300, 0.999, 1000),
                                          SEG(0.999, 1000, 1, 2000)};
-static const struct quantile Q_LATE[] = {SEG(0, 2, 0.5, 11),       SEG(0.5, 11, 0.9, 25),
-                                         SEG(0.9, 25, 0.99, 200),  SEG(0.99, 200, 0.999, 300),
+static const struct quantile Q_LATE[] = {SEG(0, 2, 0.5, 11),      SEG(0.5, 11, 0.9, 25),
+                                         SEG(0.9, 25, 0.99, 200), SEG(0.99, 200, 0.999, 300),
                                          SEG(0.999, 300, 1, 1000)};
+/* clang-format on */
 #define QN(q) ((int)(sizeof(q) / sizeof((q)[0])))
 
 static int64_t draw(struct dl_rng *r, const struct quantile *q, int n)
@@ -119,15 +121,15 @@ struct sim {
     bool machine;       /* cfg->timing == SIM_TIMING_MACHINE */
     int n;
     struct snode *node; /* [0..n] */
-    struct hkey *heap;   /* [nheap] */
-    struct ev *pool;     /* [capheap] event slots */
-    uint32_t *freeslot;  /* [nfree] unused slots */
+    struct hkey *heap;  /* [nheap] */
+    struct ev *pool;    /* [capheap] event slots */
+    uint32_t *freeslot; /* [nfree] unused slots */
     size_t nheap, capheap, nfree;
     uint64_t seq;
     int64_t now;
     struct algo_actions acts;
-    int64_t *q_last; /* [0..n] machine model: last arrival in each queue */
-    int64_t *link_last;                 /* fifo: last arrival per link [from * (n+1) + to] */
+    int64_t *q_last;    /* [0..n] machine model: last arrival in each queue */
+    int64_t *link_last; /* fifo: last arrival per link [from * (n+1) + to] */
     uint8_t group[ALGO_MAX_NODES + 1];
     /* The critical resource. */
     /* Partitions: the failure detector hears nothing across a cut, so a
@@ -135,7 +137,7 @@ struct sim {
      * in the runtime, where a cut link hides the peer's heartbeat stamps)
      * and up again when the partition heals. */
     int partition_no;
-    bool *link_down; /* [node * (n+1) + peer]: reported down across a cut */
+    bool *link_down;                      /* [node * (n+1) + peer]: reported down across a cut */
     int paused_order[ALGO_MAX_NODES + 1]; /* paused nodes, most recent last */
     int npaused;
     int holder;
@@ -318,8 +320,8 @@ static void send_msg(struct sim *s, int from, const struct algo_msg *m, int64_t 
         /* The queue hop, or a wake-up if the receiver has been quiet; the
          * queue is FIFO per receiver, so never before what entered it
          * earlier (equal times keep insertion order). */
-        int64_t quiet = s->node[to].busy_until > s->q_last[to] ? s->node[to].busy_until
-                                                                : s->q_last[to];
+        int64_t quiet =
+            s->node[to].busy_until > s->q_last[to] ? s->node[to].busy_until : s->q_last[to];
         int64_t arrive = leave + (leave - quiet > SIM_IDLE_US ? DRAW(s, Q_WAKE) : DRAW(s, Q_HOP));
         if (arrive < s->q_last[to])
             arrive = s->q_last[to];
@@ -392,8 +394,10 @@ static void enter_cs(struct sim *s, int id, int64_t key, int64_t gen)
     }
     record(s, TR_ENTER, id, 0, 0, key, aux, 0, gen);
     int64_t hold = nd->fenced ? 0 : s->cfg->cs_time_us;
-    push(s, &(struct ev){.kind = EVK_RELEASE, .node = id, .incarnation = nd->incarnation,
-                        .t = timer_at(s, hold)});
+    push(s, &(struct ev){.kind = EVK_RELEASE,
+                         .node = id,
+                         .incarnation = nd->incarnation,
+                         .t = timer_at(s, hold)});
 }
 
 static void apply(struct sim *s, int id)
@@ -426,10 +430,12 @@ static void apply(struct sim *s, int id)
             if (a->timer_id < 0 || a->timer_id >= 64)
                 break;
             nd->timer_gen[a->timer_id]++;
-            push(s, &(struct ev){.kind = EVK_TIMER, .node = id, .incarnation = nd->incarnation,
-                                .timer_id = a->timer_id,
-                                .timer_gen = nd->timer_gen[a->timer_id],
-                                .t = timer_at(s, a->after_us > 0 ? a->after_us : 1)});
+            push(s, &(struct ev){.kind = EVK_TIMER,
+                                 .node = id,
+                                 .incarnation = nd->incarnation,
+                                 .timer_id = a->timer_id,
+                                 .timer_gen = nd->timer_gen[a->timer_id],
+                                 .t = timer_at(s, a->after_us > 0 ? a->after_us : 1)});
             break;
         case ACT_CANCEL_TIMER:
             if (a->timer_id >= 0 && a->timer_id < 64)
@@ -512,8 +518,8 @@ static void schedule_request(struct sim *s, int id, int64_t at)
 {
     struct snode *nd = &s->node[id];
     if (nd->left > 0)
-        push(s, &(struct ev){.kind = EVK_REQUEST, .node = id, .incarnation = nd->incarnation,
-                            .t = at});
+        push(s, &(struct ev){
+                    .kind = EVK_REQUEST, .node = id, .incarnation = nd->incarnation, .t = at});
     else if (!nd->done) {
         nd->done = true;
         record(s, TR_DONE, id, 0, 0, 0, 0, 0, 0);
@@ -525,10 +531,12 @@ static void tell_peers(struct sim *s, int who, int kind)
 {
     for (int k = 1; k <= s->n; k++)
         if (k != who)
-            push(s, &(struct ev){.kind = kind, .node = k, .peer = who,
-                                .incarnation = s->node[who].incarnation,
-                                .silence = s->node[who].silence,
-                                .t = s->now + (kind == EVK_PEER_DOWN ? fd_down_after(s) : 1)});
+            push(s, &(struct ev){.kind = kind,
+                                 .node = k,
+                                 .peer = who,
+                                 .incarnation = s->node[who].incarnation,
+                                 .silence = s->node[who].silence,
+                                 .t = s->now + (kind == EVK_PEER_DOWN ? fd_down_after(s) : 1)});
 }
 
 static void unpause_order(struct sim *s, int id)
@@ -626,14 +634,16 @@ static void fault(struct sim *s, const struct sim_fault *f)
                     continue;
                 if (s->group[a] != s->group[b]) {
                     if (s->cfg->failure_timeout_us > 0 && !s->link_down[a * (s->n + 1) + b])
-                        push(s, &(struct ev){.kind = EVK_LINK_DOWN, .node = a, .peer = b,
-                                            .index = s->partition_no,
-                                            .t = s->now + fd_down_after(s)});
+                        push(s, &(struct ev){.kind = EVK_LINK_DOWN,
+                                             .node = a,
+                                             .peer = b,
+                                             .index = s->partition_no,
+                                             .t = s->now + fd_down_after(s)});
                 } else if (s->link_down[a * (s->n + 1) + b]) {
                     /* Reachable again: heard from at once. */
                     s->link_down[a * (s->n + 1) + b] = false;
-                    push(s, &(struct ev){.kind = EVK_PEER_UP, .node = a, .peer = b,
-                                        .t = s->now + 1});
+                    push(s,
+                         &(struct ev){.kind = EVK_PEER_UP, .node = a, .peer = b, .t = s->now + 1});
                 }
             }
         return;
@@ -795,8 +805,9 @@ static void handle(struct sim *s, struct ev *e)
             int victim = 1 + (int)dl_rng_below(&s->rng, (uint64_t)s->n);
             crash(s, victim);
             if (s->cfg->restart_after_us > 0)
-                push(s, &(struct ev){.kind = EVK_RESTART, .node = victim,
-                                    .t = s->now + s->cfg->restart_after_us});
+                push(s, &(struct ev){.kind = EVK_RESTART,
+                                     .node = victim,
+                                     .t = s->now + s->cfg->restart_after_us});
         }
         break;
     }
@@ -996,8 +1007,8 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         res->steps++;
         /* The interleaving: which event happened where, in what order (not
          * when: a shifted start would make every schedule look new). */
-        res->schedule = (res->schedule ^ ((uint64_t)e.kind << 16 ^ (uint64_t)e.node << 8 ^
-                                          (uint64_t)e.msg.from)) *
+        res->schedule = (res->schedule ^
+                         ((uint64_t)e.kind << 16 ^ (uint64_t)e.node << 8 ^ (uint64_t)e.msg.from)) *
                         1099511628211ULL;
         handle(s, &e);
         free(e.payload);

@@ -236,8 +236,7 @@ static int write_traces(const struct recording *rec, const char *dir, int n, cha
 }
 
 static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct sim_result *res,
-                            const struct recording *rec, const bool *requesters,
-                            const char *replay)
+                            const struct recording *rec, const bool *requesters, const char *replay)
 {
     json_t *per = json_array();
     for (int k = 1; k <= c->nodes; k++) {
@@ -274,14 +273,13 @@ static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct 
         "{s:s, s:i, s:I, s:s, s:s, s:b, s:f, s:b, s:s, s:i, s:b, s:i, s:f, s:i, s:I, s:I, s:i,"
         " s:I, s:b, s:o, s:o}",
         "algorithm", c->algorithm, "nodes", c->nodes, "seed", (json_int_t)seed, "name", c->name,
-        "run_id", "sim", "simulated", 1, "duration_s", (double)res->end_us / 1e6,
-        "workload_done", res->completed, "stop_reason", sim_end_name(res->end), "coordinator",
-        c->coordinator,
+        "run_id", "sim", "simulated", 1, "duration_s", (double)res->end_us / 1e6, "workload_done",
+        res->completed, "stop_reason", sim_end_name(res->end), "coordinator", c->coordinator,
         "coordinator_competes", c->coordinator_competes, "requests_per_node", c->requests,
         "cs_time_ms", (double)c->cs_time_us / 1e3, "msgsize", 0, "counter_final",
         (json_int_t)res->counter, "resource_entries", (json_int_t)res->cs_entries,
-        "resource_violations", 0, "resource_fenced", (json_int_t)res->fenced, "fencing",
-        c->fencing, "per_node", per, "faults", faults);
+        "resource_violations", 0, "resource_fenced", (json_int_t)res->fenced, "fencing", c->fencing,
+        "per_node", per, "faults", faults);
     json_t *req = json_array();
     for (int k = 1; k <= c->nodes; k++)
         if (requesters[k])
@@ -514,15 +512,19 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
                (double)patience / 1e3, (unsigned long long)undecided.seed, undecided.what);
     printf("  ended: %ld finished the workload, %ld deadlocked (no event left), %ld cut off by "
            "the duration, %ld at the step limit\n",
-           ends[SIM_END_DONE], ends[SIM_END_DEADLOCK], ends[SIM_END_DURATION],
-           ends[SIM_END_STEPS]);
-    const struct first *bad = unsafe.count ? &unsafe : notlive.count ? &notlive
-                                                      : undecided.count ? &undecided : NULL;
+           ends[SIM_END_DONE], ends[SIM_END_DEADLOCK], ends[SIM_END_DURATION], ends[SIM_END_STEPS]);
+    const struct first *bad = unsafe.count      ? &unsafe
+                              : notlive.count   ? &notlive
+                              : undecided.count ? &undecided
+                                                : NULL;
     if (bad) {
         char cmd[4096];
         replay_command(cmd, sizeof cmd, c, args, bad->seed, NULL);
         printf("replay the first %s seed with: %s\n",
-               bad == &unsafe ? "unsafe" : bad == &notlive ? "not live" : "undecided", cmd);
+               bad == &unsafe    ? "unsafe"
+               : bad == &notlive ? "not live"
+                                 : "undecided",
+               cmd);
     }
     if (unsafe.count)
         printf("UNSAFE\n");

@@ -609,8 +609,7 @@ START_TEST(test_seeds_change_the_schedule)
     printf("sim: distinct interleavings of events over %d seeds, centralized: contended %d "
            "(exact timing %d), default workload %d (exact %d; entry orders %d)\n",
            SEEDS, il, il_exact, il_default, il_default_exact, def);
-    ck_assert_msg(il_default >= SEEDS * 99 / 100, "default workload: %d interleavings",
-                  il_default);
+    ck_assert_msg(il_default >= SEEDS * 99 / 100, "default workload: %d interleavings", il_default);
     printf("sim: distinct orders of CS entries over %d seeds: centralized %d, "
            "Ricart-Agrawala %d (exact timing: %d)\n",
            SEEDS, cent, ra, exact);
@@ -920,7 +919,7 @@ START_TEST(test_machine_model)
         toy_setup(&c, 5, seed, &rc);
         c.timing = SIM_TIMING_MACHINE;
         toy_keepalive(&c, 5, 200000);
-        toy_pinger(1, 2, 10, 1, MSGS);    /* two links into node 2, one ping per us */
+        toy_pinger(1, 2, 10, 1, MSGS); /* two links into node 2, one ping per us */
         toy_pinger(3, 2, 10, 1, MSGS);
         toy_pinger(4, 1, 1000, 1000, MSGS); /* node 1 idle between these: wake-ups */
         run_ok(&c, &res);
@@ -1090,7 +1089,7 @@ START_TEST(test_partition_reaches_failure_detector)
                 if (a == b)
                     continue;
                 bool across = (a <= 2) != (b <= 2);
-                        ck_assert_msg(rec_count(&rc, TR_PEER_DOWN, a, b) == across,
+                ck_assert_msg(rec_count(&rc, TR_PEER_DOWN, a, b) == across,
                               "timing %d: node %d heard node %d down %d times", timing, a, b,
                               rec_count(&rc, TR_PEER_DOWN, a, b));
                 ck_assert_int_eq(rec_count(&rc, TR_PEER_UP, a, b), across);

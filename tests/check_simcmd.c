@@ -311,8 +311,10 @@ START_TEST(test_replay_reproduces)
     char *out = h_slurp(outpath);
     char *want = NULL;
     ck_assert(asprintf(&want, "simulator: %s\n", violation) > 0);
-    ck_assert_msg(out && strstr(out, want), "the replay did not fail the same way: expected "
-                  "\"%s\" in:\n%.3000s", want, out ? out : "");
+    ck_assert_msg(out && strstr(out, want),
+                  "the replay did not fail the same way: expected "
+                  "\"%s\" in:\n%.3000s",
+                  want, out ? out : "");
     ck_assert_msg(strstr(cmd, "--set workload.requests=30 --set resource.fencing=false"),
                   "the replay command reordered the overrides: %s", cmd);
     char *rundir = path_in(dir, "replay");
@@ -428,7 +430,8 @@ START_TEST(test_deadlock_run_dir)
     snprintf(seedtxt, sizeof seedtxt, "%llu", seed);
     char *rundir = path_in(dir, "run");
     expect_exit(
-        &p, h_run(&p, dir, "record", CMD_TIMEOUT, "sim", dl, "--seed", seedtxt, "--out", rundir, NULL),
+        &p,
+        h_run(&p, dir, "record", CMD_TIMEOUT, "sim", dl, "--seed", seedtxt, "--out", rundir, NULL),
         1);
     json_t *run = h_json_in(rundir, "run.json");
     ck_assert_str_eq(h_jstr(run, "stop_reason"), "deadlock");
