@@ -1819,6 +1819,9 @@ START_TEST(test_cut_off_is_live_but_incomplete)
         ck_assert(!res.completed);
         ck_assert_uint_eq(res.pending, 1);
         ck_assert_str_eq(res.violation, "");
+        /* Cut off at the duration: the run ends there, and says so. */
+        ck_assert_int_eq(res.end, SIM_END_DURATION);
+        ck_assert_int_eq(res.end_us, c.max_time_us);
         /* Without patience, the same run fails. */
         c.patience_us = 0;
         run_ok(&c, &res);
@@ -1874,6 +1877,50 @@ START_TEST(test_deadlock_with_patience)
     ck_assert_int_lt(res.end_us, c.max_time_us);
     ck_assert_msg(!res.live, "a deadlocked run was judged live (pending %llu)",
                   (unsigned long long)res.pending);
+    /* It says why it stopped, and what was pending since when. */
+    ck_assert_int_eq(res.end, SIM_END_DEADLOCK);
+    ck_assert_str_eq(sim_end_name(res.end), "deadlock");
+    ck_assert_uint_eq(res.pending, 1);
+    ck_assert_int_lt(res.pending_since[1], 0);
+    ck_assert_int_ge(res.pending_since[2], 0);
+    ck_assert_int_lt(res.pending_since[3], 0);
+}
+END_TEST
+
+/* The trace of a deadlocked run: node 2's last request has no enter after
+ * it, and every node ends with a stop record at the end time, as a node
+ * process writes one when it stops. */
+START_TEST(test_deadlock_trace)
+{
+    struct sim_config c;
+    struct sim_result res;
+    struct recording rc;
+    toy_setup(&c, 3, 8, &rc);
+    P.competes[1] = P.competes[2] = true;
+    P.enter_after[2] = -1;
+    c.requests = 5;
+    c.cs_time_us = 100;
+    c.patience_us = 1000000;
+    run_ok(&c, &res);
+    ck_assert_int_eq(res.end, SIM_END_DEADLOCK);
+    int64_t last_req = -1;
+    for (size_t i = 0; i < rc.n; i++) {
+        const struct trace_rec *r = &rc.r[i];
+        if (r->node == 2 && r->ev == TR_REQUEST)
+            last_req = r->t_us;
+        ck_assert_msg(!(r->node == 2 && r->ev == TR_ENTER), "node 2 entered");
+    }
+    ck_assert_int_eq(last_req, res.pending_since[2]);
+    for (int k = 1; k <= 3; k++) {
+        ck_assert_int_eq(rec_count(&rc, TR_STOP, k, -1), 1);
+        const struct trace_rec *last = NULL;
+        for (size_t i = 0; i < rc.n; i++)
+            if (rc.r[i].node == k)
+                last = &rc.r[i];
+        ck_assert_int_eq(last->ev, TR_STOP);
+        ck_assert_int_eq(last->t_us, res.end_us);
+    }
+    rec_free(&rc);
 }
 END_TEST
 
@@ -1964,6 +2011,7 @@ START_TEST(test_max_steps)
     run_ok(&c, &res);
     ck_assert_uint_eq(res.steps, 137);
     ck_assert(!res.completed);
+    ck_assert_int_eq(res.end, SIM_END_STEPS);
 }
 END_TEST
 
@@ -2019,6 +2067,7 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, test_starved_beyond_patience);
     tcase_add_test(tc, test_crashed_requester_excused);
     tcase_add_test(tc, test_deadlock_with_patience);
+    tcase_add_test(tc, test_deadlock_trace);
     tc = tcase(s, "speed");
     tcase_add_test(tc, test_speed);
     tc = tcase(s, "config");
