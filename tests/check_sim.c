@@ -527,8 +527,8 @@ END_TEST
  * lateness) makes nearly every order distinct (measured: centralized 991,
  * Ricart-Agrawala 1,000). With exact times a seed changes only the first
  * requests' times: 24 orders (the 4! first rounds of the FIFO rotation).
- * A workload with think times long against the contention (conf/default.ini:
- * 2 ms in the CS, 5 ms thinking) settles into a rotation that no
+ * A workload with think times long against the contention (2 ms in the CS,
+ * 5 ms thinking, as conf/default.ini had it) settles into a rotation that no
  * microsecond noise can change: 24 entry orders there in either model; yet
  * the interleavings of its events (which message or timer each node
  * handles next) are all distinct with the model (measured 1,000 of 1,000
@@ -603,7 +603,7 @@ START_TEST(test_seeds_change_the_schedule)
     int cent = distinct_orders(&algo_centralized, 5, 20, false, 50, 300, &il);
     int ra = distinct_orders(&algo_ricart_agrawala, 5, 20, false, 50, 300, &il_ra);
     int exact = distinct_orders(&algo_centralized, 5, 20, true, 50, 300, &il_exact);
-    /* conf/default.ini's workload: 2 ms in the CS, 5 ms thinking. */
+    /* Long think times: 2 ms in the CS, 5 ms thinking. */
     int def = distinct_orders(&algo_centralized, 5, 100, false, 2000, 5000, &il_default);
     distinct_orders(&algo_centralized, 5, 100, true, 2000, 5000, &il_default_exact);
     printf("sim: distinct interleavings of events over %d seeds, centralized: contended %d "

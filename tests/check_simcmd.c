@@ -215,10 +215,9 @@ END_TEST
 
 /* ---- 4. fencing decides the token ring's pause ---- */
 
-/* conf/token-ring-pause.ini asks for 200 x 5 critical sections of 20 ms:
- * 20 s of work in an 8 s run, so no schedule finishes and liveness stays
- * undecided (see test_summary_truthful). 30 requests per node finish in
- * time, so these schedules are judged on liveness too. */
+/* 30 requests per node finish within the run, so these schedules are
+ * judged on liveness too (a workload cut off by the duration leaves it
+ * undecided: see test_summary_truthful). */
 START_TEST(test_token_ring_fencing)
 {
     char *dir = h_tmpdir();
@@ -385,9 +384,14 @@ START_TEST(test_summary_truthful)
     char *dir = h_tmpdir();
     struct h_proc p;
     long live, notlive, undecided, done, deadlocked, duration, steps;
-    /* Cut off by the duration with requests pending: not "safe and live". */
+    /* Cut off by the duration with requests pending: not "safe and live".
+     * (200 x 5 critical sections of 20 ms do not fit in 8 s.) */
     char *ini = conf("token-ring-pause.ini");
-    expect_exit(&p, h_run(&p, dir, "cutoff", CMD_TIMEOUT, "sim", ini, "--seeds", "50", NULL), 1);
+    expect_exit(&p,
+                h_run(&p, dir, "cutoff", CMD_TIMEOUT, "sim", ini, "--seeds", "50", "--set",
+                      "workload.requests=200", "--set", "cluster.duration=8s", "--set",
+                      "workload.cs_time=20ms", NULL),
+                1);
     char *out = h_out(&p);
     ck_assert_msg(!strstr(out, "safe and live"), "cut-off schedules called live:\n%s", out);
     free(out);
@@ -559,7 +563,7 @@ START_TEST(test_json_replay)
     struct h_proc p;
     expect_exit(&p,
                 h_run(&p, dir, "json", CMD_TIMEOUT, "sim", ini, "--seed", "42", "--out", rundir,
-                      "--json", NULL),
+                      "--json", "--set", "workload.requests=100", NULL),
                 0);
     json_t *rep = h_json_file(p.out);
     ck_assert(h_jbool(rep, "safe"));
