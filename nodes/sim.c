@@ -1,5 +1,7 @@
 /* The simulator: see sim.h. Everything here is deterministic given the
- * seed: one PRNG, one event heap ordered by (time, insertion number). */
+ * seed: two PRNGs seeded from it (one for the network and random faults,
+ * one for the machine timing model), one event heap ordered by (time,
+ * insertion number). */
 #include "nodes/sim.h"
 
 #include <errno.h>
@@ -38,12 +40,60 @@ struct ev {
     uint64_t silence; /* PEER_DOWN: which silence of the peer it reports */
 };
 
+/* ---- the machine timing model (sim.h) ----
+ *
+ * Each distribution is a quantile table: the time at cumulative
+ * probability p, linear in between. Fitted to the measurements quoted in
+ * sim.h; the tails are capped so that one draw cannot stall a schedule. */
+struct quantile {
+    double p;     /* where the segment starts (cumulative probability) */
+    double us;    /* the time there */
+    double slope; /* us per unit of p, to the next point */
+};
+
+/* One segment from (p0, us0) to (p1, us1); the last point has p = 1. */
+/* clang-format off */
+#define SEG(p0, u0, p1, u1) {(p0), (u0), ((double)(u1) - (double)(u0)) / ((p1) - (p0))}
+
+static const struct quantile Q_PROC[] = {SEG(0, 1, 0.5, 2),       SEG(0.5, 2, 0.9, 4),
+                                         SEG(0.9, 4, 0.99, 15),   SEG(0.99, 15, 0.999, 60),
+                                         SEG(0.999, 60, 1, 200)};
+static const struct quantile Q_HOP[] = {SEG(0, 2, 0.5, 5),        SEG(0.5, 5, 0.9, 9),
+                                        SEG(0.9, 9, 0.99, 30),    SEG(0.99, 30, 0.999, 120),
+                                        SEG(0.999, 120, 1, 400)};
+static const struct quantile Q_WAKE[] = {SEG(0, 6, 0.5, 18),      SEG(0.5, 18, 0.9, 50),
+                                         SEG(0.9, 50, 0.99, 300), SEG(0.99, 300, 0.999, 1000),
+                                         SEG(0.999, 1000, 1, 2000)};
+static const struct quantile Q_LATE[] = {SEG(0, 2, 0.5, 11),      SEG(0.5, 11, 0.9, 25),
+                                         SEG(0.9, 25, 0.99, 200), SEG(0.99, 200, 0.999, 300),
+                                         SEG(0.999, 300, 1, 1000)};
+/* clang-format on */
+#define QN(q) ((int)(sizeof(q) / sizeof((q)[0])))
+
+static int64_t draw(struct dl_rng *r, const struct quantile *q, int n)
+{
+    double u = dl_rng_unit(r);
+    int i = 0;
+    while (i < n - 1 && u >= q[i + 1].p)
+        i++;
+    return (int64_t)(q[i].us + (u - q[i].p) * q[i].slope);
+}
+
+#define DRAW(s, q) draw(&(s)->trng, (q), QN(q))
+
+struct hkey {
+    int64_t t;
+    uint64_t seq;
+    uint32_t slot; /* in the pool */
+};
+
 enum nstate { N_UP = 0, N_PAUSED, N_DOWN };
 
 struct snode {
     void *core;
     int state;
     int incarnation;
+    int64_t busy_until; /* machine model: the end of its last step's processing */
     uint64_t timer_gen[64];
     /* Workload. */
     bool competes, wanting, in_cs, done;
@@ -67,13 +117,19 @@ struct sim {
     const struct sim_config *cfg;
     struct sim_result *res;
     struct dl_rng rng;
+    struct dl_rng trng; /* the machine timing model's draws */
+    bool machine;       /* cfg->timing == SIM_TIMING_MACHINE */
     int n;
-    struct snode node[ALGO_MAX_NODES + 1];
-    struct ev *heap;
-    size_t nheap, capheap;
+    struct snode *node; /* [0..n] */
+    struct hkey *heap;  /* [nheap] */
+    struct ev *pool;    /* [capheap] event slots */
+    uint32_t *freeslot; /* [nfree] unused slots */
+    size_t nheap, capheap, nfree;
     uint64_t seq;
     int64_t now;
     struct algo_actions acts;
+    int64_t *q_last;    /* [0..n] machine model: last arrival in each queue */
+    int64_t *link_last; /* fifo: last arrival per link [from * (n+1) + to] */
     uint8_t group[ALGO_MAX_NODES + 1];
     /* The critical resource. */
     /* Partitions: the failure detector hears nothing across a cut, so a
@@ -81,7 +137,7 @@ struct sim {
      * in the runtime, where a cut link hides the peer's heartbeat stamps)
      * and up again when the partition heals. */
     int partition_no;
-    bool link_down[ALGO_MAX_NODES + 1][ALGO_MAX_NODES + 1]; /* [node][peer] reported */
+    bool *link_down;                      /* [node * (n+1) + peer]: reported down across a cut */
     int paused_order[ALGO_MAX_NODES + 1]; /* paused nodes, most recent last */
     int npaused;
     int holder;
@@ -92,57 +148,86 @@ struct sim {
     bool failed; /* out of memory */
 };
 
-/* ---- the heap ---- */
+/* ---- the heap ----
+ *
+ * The heap orders small keys (time, seq, slot); the events themselves stay
+ * in a pool of slots, so sifting moves 24 bytes, not a whole event. */
 
-static bool ev_before(const struct ev *a, const struct ev *b)
+static bool key_before(const struct hkey *a, const struct hkey *b)
 {
     return a->t < b->t || (a->t == b->t && a->seq < b->seq);
 }
 
-static void push(struct sim *s, struct ev e)
+/* Insert with the event's own seq (push() gives it a new one). */
+static void heap_insert(struct sim *s, const struct ev *e)
 {
-    if (s->nheap == s->capheap) {
+    if (s->nfree == 0) {
+        /* Grow the pool and the heap together: every slot may be queued. */
         size_t ncap = s->capheap ? s->capheap * 2 : 256;
-        struct ev *nh = realloc(s->heap, ncap * sizeof *nh);
-        if (!nh) {
+        struct ev *np = realloc(s->pool, ncap * sizeof *np);
+        if (np)
+            s->pool = np;
+        struct hkey *nh = np ? realloc(s->heap, ncap * sizeof *nh) : NULL;
+        if (nh)
+            s->heap = nh;
+        uint32_t *nf = nh ? realloc(s->freeslot, ncap * sizeof *nf) : NULL;
+        if (!nf) {
             s->failed = true;
-            free(e.payload);
+            free(e->payload);
             return;
         }
-        s->heap = nh;
+        s->freeslot = nf;
+        for (size_t k = ncap; k > s->capheap; k--)
+            s->freeslot[s->nfree++] = (uint32_t)(k - 1);
         s->capheap = ncap;
     }
-    e.seq = s->seq++;
+    uint32_t slot = s->freeslot[--s->nfree];
+    s->pool[slot] = *e;
+    struct hkey key = {.t = e->t, .seq = e->seq, .slot = slot};
     size_t i = s->nheap++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!ev_before(&e, &s->heap[p]))
+        if (!key_before(&key, &s->heap[p]))
             break;
         s->heap[i] = s->heap[p];
         i = p;
     }
-    s->heap[i] = e;
+    s->heap[i] = key;
+}
+
+/* Takes ownership of e->payload. */
+static void push(struct sim *s, struct ev *e)
+{
+    e->seq = s->seq++;
+    heap_insert(s, e);
 }
 
 static struct ev pop(struct sim *s)
 {
-    struct ev top = s->heap[0];
-    struct ev last = s->heap[--s->nheap];
+    uint32_t slot = s->heap[0].slot;
+    struct hkey last = s->heap[--s->nheap];
     size_t i = 0;
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= s->nheap)
             break;
-        if (c + 1 < s->nheap && ev_before(&s->heap[c + 1], &s->heap[c]))
+        if (c + 1 < s->nheap && key_before(&s->heap[c + 1], &s->heap[c]))
             c++;
-        if (!ev_before(&s->heap[c], &last))
+        if (!key_before(&s->heap[c], &last))
             break;
         s->heap[i] = s->heap[c];
         i = c;
     }
     if (s->nheap)
         s->heap[i] = last;
-    return top;
+    s->freeslot[s->nfree++] = slot;
+    return s->pool[slot];
+}
+
+/* The queued event at heap position i. */
+static const struct ev *queued(const struct sim *s, size_t i)
+{
+    return &s->pool[s->heap[i].slot];
 }
 
 /* ---- records ---- */
@@ -200,7 +285,24 @@ static int64_t msg_delay(struct sim *s)
     return d > 0 ? d : 1;
 }
 
-static void send_msg(struct sim *s, int from, const struct algo_msg *m)
+/* A timer of `after` us set now fires at this time (after 0: no timer). */
+static int64_t timer_at(struct sim *s, int64_t after)
+{
+    if (after <= 0)
+        return s->now;
+    return s->now + after + (s->machine ? DRAW(s, Q_LATE) : 0);
+}
+
+/* When a node learns of a peer's silence that began now. Exact in both
+ * models (sim.h): tests and experiments place pauses relative to it. */
+static int64_t fd_down_after(struct sim *s)
+{
+    return s->cfg->failure_timeout_us;
+}
+
+/* `leave`: when the message leaves its sender (the end of the step's
+ * processing in the machine model). */
+static void send_msg(struct sim *s, int from, const struct algo_msg *m, int64_t leave)
 {
     int to = m->to;
     s->res->messages++;
@@ -214,14 +316,28 @@ static void send_msg(struct sim *s, int from, const struct algo_msg *m)
     struct ev e = {.kind = EVK_DELIVER, .node = to, .msg = *m};
     e.msg.from = (uint16_t)from;
     e.sent_us = s->now;
-    e.t = s->now + msg_delay(s);
-    if (s->cfg->fifo) {
+    if (s->machine) {
+        /* The queue hop, or a wake-up if the receiver has been quiet; the
+         * queue is FIFO per receiver, so never before what entered it
+         * earlier (equal times keep insertion order). */
+        int64_t quiet =
+            s->node[to].busy_until > s->q_last[to] ? s->node[to].busy_until : s->q_last[to];
+        int64_t arrive = leave + (leave - quiet > SIM_IDLE_US ? DRAW(s, Q_WAKE) : DRAW(s, Q_HOP));
+        if (arrive < s->q_last[to])
+            arrive = s->q_last[to];
+        s->q_last[to] = arrive;
+        e.t = arrive + s->cfg->delay_us;
+        if (s->cfg->jitter_us > 0)
+            e.t += (int64_t)dl_rng_below(&s->rng, (uint64_t)s->cfg->jitter_us + 1);
+    } else {
+        e.t = s->now + msg_delay(s);
+    }
+    if (s->link_last) {
         /* FIFO per link: never earlier than the last message on it. */
-        for (size_t i = 0; i < s->nheap; i++) {
-            const struct ev *o = &s->heap[i];
-            if (o->kind == EVK_DELIVER && o->node == to && o->msg.from == from && o->t > e.t)
-                e.t = o->t;
-        }
+        int64_t *last = &s->link_last[from * (s->n + 1) + to];
+        if (e.t < *last)
+            e.t = *last;
+        *last = e.t;
     }
     if (m->len && m->payload) {
         e.payload = malloc(m->len);
@@ -232,7 +348,7 @@ static void send_msg(struct sim *s, int from, const struct algo_msg *m)
         memcpy(e.payload, m->payload, m->len);
         e.msg.payload = e.payload;
     }
-    push(s, e);
+    push(s, &e);
 }
 
 /* The critical resource, as in shm: fencing by generation. */
@@ -274,36 +390,52 @@ static void enter_cs(struct sim *s, int id, int64_t key, int64_t gen)
         s->holder_gen = gen;
         nd->read_counter = s->counter;
         s->res->cs_entries++;
+        s->res->entry_order = (s->res->entry_order ^ (uint64_t)id) * 1099511628211ULL;
     }
     record(s, TR_ENTER, id, 0, 0, key, aux, 0, gen);
     int64_t hold = nd->fenced ? 0 : s->cfg->cs_time_us;
-    push(s, (struct ev){.kind = EVK_RELEASE, .node = id, .incarnation = nd->incarnation,
-                        .t = s->now + hold});
+    push(s, &(struct ev){.kind = EVK_RELEASE,
+                         .node = id,
+                         .incarnation = nd->incarnation,
+                         .t = timer_at(s, hold)});
 }
 
 static void apply(struct sim *s, int id)
 {
     struct snode *nd = &s->node[id];
-    /* Copy out: stepping again (timers at 0) must not clobber the list. */
+    /* Nothing below steps a core (timers and releases become events), so
+     * the list stays valid while it is applied. */
     int n = s->acts.n;
-    struct algo_action local[n > 0 ? n : 1];
-    memcpy(local, s->acts.a, (size_t)n * sizeof *local);
+    struct algo_action *local = s->acts.a;
     if (s->acts.overflow)
         violate(s, true, "node %d: action buffer overflow (%d)", id, s->acts.overflow);
+    /* Machine model: the step takes its processing time, after the end of
+     * any step before it at this node, and each send one microsecond more;
+     * a message leaves when its send is done. */
+    int64_t busy = s->now;
+    if (s->machine) {
+        if (nd->busy_until > busy)
+            busy = nd->busy_until;
+        busy += DRAW(s, Q_PROC);
+    }
     for (int i = 0; i < n; i++) {
         struct algo_action *a = &local[i];
         switch (a->kind) {
         case ACT_SEND:
-            send_msg(s, id, &a->msg);
+            if (s->machine)
+                busy++;
+            send_msg(s, id, &a->msg, busy);
             break;
         case ACT_SET_TIMER:
             if (a->timer_id < 0 || a->timer_id >= 64)
                 break;
             nd->timer_gen[a->timer_id]++;
-            push(s, (struct ev){.kind = EVK_TIMER, .node = id, .incarnation = nd->incarnation,
-                                .timer_id = a->timer_id,
-                                .timer_gen = nd->timer_gen[a->timer_id],
-                                .t = s->now + (a->after_us > 0 ? a->after_us : 1)});
+            push(s, &(struct ev){.kind = EVK_TIMER,
+                                 .node = id,
+                                 .incarnation = nd->incarnation,
+                                 .timer_id = a->timer_id,
+                                 .timer_gen = nd->timer_gen[a->timer_id],
+                                 .t = timer_at(s, a->after_us > 0 ? a->after_us : 1)});
             break;
         case ACT_CANCEL_TIMER:
             if (a->timer_id >= 0 && a->timer_id < 64)
@@ -332,6 +464,7 @@ static void apply(struct sim *s, int id)
         }
         }
     }
+    nd->busy_until = busy;
 }
 
 static void step(struct sim *s, int id, const struct algo_event *ev)
@@ -368,9 +501,11 @@ static int start_node(struct sim *s, int id)
     record(s, TR_START, id, 0, 0, 0, 0, 0, 0);
     struct algo_event ev = {.kind = EV_START, .now_us = s->now};
     step(s, id, &ev);
-    /* Peers it should already know to be down. */
+    /* Peers it should already know to be down: silent ones, and those
+     * across a cut that it had already stopped hearing. */
     for (int k = 1; k <= s->n; k++) {
-        if (k != id && s->node[k].state != N_UP && s->node[k].reported_down) {
+        if (k != id && ((s->node[k].state != N_UP && s->node[k].reported_down) ||
+                        s->link_down[id * (s->n + 1) + k])) {
             struct algo_event pd = {.kind = EV_PEER_DOWN, .now_us = s->now, .peer = k};
             step(s, id, &pd);
         }
@@ -378,25 +513,30 @@ static int start_node(struct sim *s, int id)
     return 0;
 }
 
-static void schedule_request(struct sim *s, int id, int64_t after)
+/* The next request, `at` (think time is a timer: see timer_at). */
+static void schedule_request(struct sim *s, int id, int64_t at)
 {
     struct snode *nd = &s->node[id];
     if (nd->left > 0)
-        push(s, (struct ev){.kind = EVK_REQUEST, .node = id, .incarnation = nd->incarnation,
-                            .t = s->now + after});
+        push(s, &(struct ev){
+                    .kind = EVK_REQUEST, .node = id, .incarnation = nd->incarnation, .t = at});
     else if (!nd->done) {
         nd->done = true;
         record(s, TR_DONE, id, 0, 0, 0, 0, 0, 0);
     }
 }
 
-static void tell_peers(struct sim *s, int who, int kind, int64_t after)
+/* PEER_DOWN after the failure detector's timeout, PEER_UP 1 us later. */
+static void tell_peers(struct sim *s, int who, int kind)
 {
     for (int k = 1; k <= s->n; k++)
         if (k != who)
-            push(s, (struct ev){.kind = kind, .node = k, .peer = who,
-                                .incarnation = s->node[who].incarnation,
-                                .silence = s->node[who].silence, .t = s->now + after});
+            push(s, &(struct ev){.kind = kind,
+                                 .node = k,
+                                 .peer = who,
+                                 .incarnation = s->node[who].incarnation,
+                                 .silence = s->node[who].silence,
+                                 .t = s->now + (kind == EVK_PEER_DOWN ? fd_down_after(s) : 1)});
 }
 
 static void unpause_order(struct sim *s, int id)
@@ -437,7 +577,7 @@ static void crash(struct sim *s, int id)
     if (s->holder == id)
         s->holder = 0; /* released by its holder's death, as in the runtime */
     if (s->cfg->failure_timeout_us > 0)
-        tell_peers(s, id, EVK_PEER_DOWN, s->cfg->failure_timeout_us);
+        tell_peers(s, id, EVK_PEER_DOWN);
 }
 
 static void restart(struct sim *s, int id)
@@ -452,10 +592,10 @@ static void restart(struct sim *s, int id)
         s->failed = true;
         return;
     }
-    tell_peers(s, id, EVK_PEER_UP, 1);
+    tell_peers(s, id, EVK_PEER_UP);
     nd->reported_down = false;
     nd->done = false;
-    schedule_request(s, id, 0);
+    schedule_request(s, id, s->now);
 }
 
 static int find_role(struct sim *s, int role)
@@ -493,15 +633,17 @@ static void fault(struct sim *s, const struct sim_fault *f)
                 if (a == b)
                     continue;
                 if (s->group[a] != s->group[b]) {
-                    if (s->cfg->failure_timeout_us > 0 && !s->link_down[a][b])
-                        push(s, (struct ev){.kind = EVK_LINK_DOWN, .node = a, .peer = b,
-                                            .index = s->partition_no,
-                                            .t = s->now + s->cfg->failure_timeout_us});
-                } else if (s->link_down[a][b]) {
+                    if (s->cfg->failure_timeout_us > 0 && !s->link_down[a * (s->n + 1) + b])
+                        push(s, &(struct ev){.kind = EVK_LINK_DOWN,
+                                             .node = a,
+                                             .peer = b,
+                                             .index = s->partition_no,
+                                             .t = s->now + fd_down_after(s)});
+                } else if (s->link_down[a * (s->n + 1) + b]) {
                     /* Reachable again: heard from at once. */
-                    s->link_down[a][b] = false;
-                    push(s, (struct ev){.kind = EVK_PEER_UP, .node = a, .peer = b,
-                                        .t = s->now + 1});
+                    s->link_down[a * (s->n + 1) + b] = false;
+                    push(s,
+                         &(struct ev){.kind = EVK_PEER_UP, .node = a, .peer = b, .t = s->now + 1});
                 }
             }
         return;
@@ -524,7 +666,7 @@ static void fault(struct sim *s, const struct sim_fault *f)
         s->paused_order[s->npaused++] = id;
         record(s, TR_PAUSE, id, 0, 0, 0, 19, 0, 0);
         if (s->cfg->failure_timeout_us > 0)
-            tell_peers(s, id, EVK_PEER_DOWN, s->cfg->failure_timeout_us);
+            tell_peers(s, id, EVK_PEER_DOWN);
         break;
     case SIM_RESUME:
         if (nd->state != N_PAUSED)
@@ -536,11 +678,11 @@ static void fault(struct sim *s, const struct sim_fault *f)
         for (int i = 0; i < nd->ndeferred; i++) {
             struct ev e = nd->deferred[i];
             e.t = s->now;
-            push(s, e);
+            push(s, &e);
         }
         nd->ndeferred = 0;
         if (nd->reported_down)
-            tell_peers(s, id, EVK_PEER_UP, 1);
+            tell_peers(s, id, EVK_PEER_UP);
         nd->reported_down = false;
         break;
     }
@@ -586,7 +728,7 @@ static void release(struct sim *s, int id)
     nd->left--;
     struct algo_event ev = {.kind = EV_RELEASE, .now_us = s->now};
     step(s, id, &ev);
-    schedule_request(s, id, s->cfg->think_time_us);
+    schedule_request(s, id, timer_at(s, s->cfg->think_time_us));
 }
 
 static void handle(struct sim *s, struct ev *e)
@@ -613,10 +755,21 @@ static void handle(struct sim *s, struct ev *e)
         return;
     }
     if (e->kind != EVK_DELIVER && e->kind != EVK_PEER_DOWN && e->kind != EVK_PEER_UP &&
-        e->incarnation != nd->incarnation)
-        return; /* meant for an earlier life (peer events carry the peer's: checked below) */
+        e->kind != EVK_LINK_DOWN && e->incarnation != nd->incarnation)
+        return; /* meant for an earlier life (peer and link events are about the peer, and
+                   checked below; a link event once dropped here, so partitions never
+                   reached the failure detector) */
     if (nd->state == N_PAUSED) {
         defer(s, nd, e);
+        return;
+    }
+    if (e->t < nd->busy_until) {
+        /* Still processing an earlier step: the event waits, keeping its
+         * place among the others that wait (its seq). */
+        e->t = nd->busy_until;
+        heap_insert(s, e);
+        e->payload = NULL; /* ownership moved */
+        s->res->steps--;   /* not handled yet: counted when it is */
         return;
     }
     switch (e->kind) {
@@ -652,8 +805,9 @@ static void handle(struct sim *s, struct ev *e)
             int victim = 1 + (int)dl_rng_below(&s->rng, (uint64_t)s->n);
             crash(s, victim);
             if (s->cfg->restart_after_us > 0)
-                push(s, (struct ev){.kind = EVK_RESTART, .node = victim,
-                                    .t = s->now + s->cfg->restart_after_us});
+                push(s, &(struct ev){.kind = EVK_RESTART,
+                                     .node = victim,
+                                     .t = s->now + s->cfg->restart_after_us});
         }
         break;
     }
@@ -675,9 +829,9 @@ static void handle(struct sim *s, struct ev *e)
     case EVK_LINK_DOWN: {
         /* Still cut off since this partition began, and still believed up? */
         if (e->index != s->partition_no || s->group[id] == s->group[e->peer] ||
-            s->link_down[id][e->peer])
+            s->link_down[id * (s->n + 1) + e->peer])
             return;
-        s->link_down[id][e->peer] = true;
+        s->link_down[id * (s->n + 1) + e->peer] = true;
         record(s, TR_PEER_DOWN, id, e->peer, 0, 0, 0, 0, 0);
         struct algo_event ev = {.kind = EV_PEER_DOWN, .now_us = s->now, .peer = e->peer};
         step(s, id, &ev);
@@ -685,7 +839,7 @@ static void handle(struct sim *s, struct ev *e)
     }
     case EVK_PEER_UP: {
         struct snode *p = &s->node[e->peer];
-        if (p->state != N_UP || s->link_down[id][e->peer])
+        if (p->state != N_UP || s->link_down[id * (s->n + 1) + e->peer])
             return; /* down, or still unreachable across a partition */
         record(s, TR_PEER_UP, id, e->peer, 0, 0, 0, 0, 0);
         struct algo_event ev = {.kind = EV_PEER_UP, .now_us = s->now, .peer = e->peer};
@@ -725,7 +879,7 @@ static void count_tokens(struct sim *s)
         }
     }
     for (size_t i = 0; i < s->nheap; i++) {
-        const struct ev *e = &s->heap[i];
+        const struct ev *e = queued(s, i);
         int64_t g;
         if (e->kind != EVK_DELIVER || !ops->token_msg(&e->msg, &g))
             continue;
@@ -756,6 +910,18 @@ static bool workload_over(const struct sim *s)
     return true;
 }
 
+const char *sim_end_name(int end)
+{
+    switch (end) {
+    case SIM_END_DONE: return "workload done";
+    case SIM_END_DEADLOCK: return "deadlock";
+    case SIM_END_DURATION: return "duration";
+    case SIM_END_STEPS: return "step limit";
+    case SIM_END_ERROR: return "error";
+    default: return "unknown";
+    }
+}
+
 void sim_config_defaults(struct sim_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -778,8 +944,22 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
     s->cfg = cfg;
     s->res = res;
     s->n = n;
+    s->machine = cfg->timing == SIM_TIMING_MACHINE;
+    res->entry_order = res->schedule = 1469598103934665603ULL;
+    for (int k = 0; k <= ALGO_MAX_NODES; k++)
+        res->pending_since[k] = -1;
     dl_rng_seed(&s->rng, cfg->seed);
-    int rc = algo_actions_init(&s->acts, n);
+    dl_rng_seed(&s->trng, cfg->seed ^ 0x7469d1a9c0ffee11ULL);
+    /* Sized for n: a schedule of a small cluster stays small (and fast). */
+    s->node = calloc((size_t)n + 1, sizeof *s->node);
+    s->q_last = calloc((size_t)n + 1, sizeof *s->q_last);
+    s->link_down = calloc((size_t)(n + 1) * (size_t)(n + 1), sizeof *s->link_down);
+    int rc = s->node && s->q_last && s->link_down ? algo_actions_init(&s->acts, n) : -ENOMEM;
+    if (rc == 0 && cfg->fifo) {
+        s->link_last = calloc((size_t)(n + 1) * (size_t)(n + 1), sizeof *s->link_last);
+        if (!s->link_last)
+            rc = -ENOMEM;
+    }
     for (int k = 1; k <= n && rc == 0; k++) {
         struct snode *nd = &s->node[k];
         nd->incarnation = 1;
@@ -790,25 +970,52 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         rc = start_node(s, k);
     }
     if (rc < 0) {
-        snprintf(res->violation, sizeof res->violation, "a core refused its parameters");
+        snprintf(res->violation, sizeof res->violation, "%s",
+                 rc == -EINVAL ? "a core refused its parameters" : "out of memory");
+        rc = rc == -EINVAL ? rc : -ENOMEM;
         goto out;
     }
     for (int i = 0; i < cfg->nfaults; i++)
-        push(s, (struct ev){.kind = EVK_FAULT, .index = i, .t = cfg->faults[i].at_us});
+        push(s, &(struct ev){.kind = EVK_FAULT, .index = i, .t = cfg->faults[i].at_us});
+    /* The first requests: the start of the run reaches the nodes within
+     * 100 us (both models). */
     for (int k = 1; k <= n; k++)
         schedule_request(s, k, 1 + (int64_t)dl_rng_below(&s->rng, 100));
-    while (s->nheap > 0 && !s->failed) {
-        if (workload_over(s) && s->now > 0)
+    res->end = 0;
+    while (!s->failed) {
+        if (workload_over(s) && s->now > 0) {
+            res->end = SIM_END_DONE;
             break;
-        if (res->steps >= cfg->max_steps || s->heap[0].t > cfg->max_time_us)
+        }
+        if (s->nheap == 0) {
+            res->end = workload_over(s) ? SIM_END_DONE : SIM_END_DEADLOCK;
             break;
+        }
+        if (res->steps >= cfg->max_steps) {
+            res->end = SIM_END_STEPS;
+            break;
+        }
+        if (s->heap[0].t > cfg->max_time_us) {
+            /* The run stops at its duration, as a real run does. */
+            res->end = SIM_END_DURATION;
+            if (s->now < cfg->max_time_us)
+                s->now = cfg->max_time_us;
+            break;
+        }
         struct ev e = pop(s);
         s->now = e.t;
         res->steps++;
+        /* The interleaving: which event happened where, in what order (not
+         * when: a shifted start would make every schedule look new). */
+        res->schedule = (res->schedule ^
+                         ((uint64_t)e.kind << 16 ^ (uint64_t)e.node << 8 ^ (uint64_t)e.msg.from)) *
+                        1099511628211ULL;
         handle(s, &e);
         free(e.payload);
         count_tokens(s);
     }
+    if (s->failed)
+        res->end = SIM_END_ERROR;
     res->end_us = s->now;
     res->completed = workload_over(s);
     res->counter = s->counter;
@@ -819,17 +1026,21 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         struct snode *nd = &s->node[k];
         if (nd->state == N_UP && nd->wanting && !nd->in_cs) {
             res->pending++;
+            res->pending_since[k] = nd->requested_at;
             int64_t waited = s->now - nd->requested_at;
             if (waited > longest) {
                 longest = waited;
                 starved = k;
             }
         }
+        /* Every node not down ends its trace as a node process does. */
+        if (nd->state != N_DOWN)
+            record(s, TR_STOP, k, 0, 0, 0, 0, 0, 0);
     }
     if (cfg->patience_us <= 0 && !res->completed)
-        violate(s, false, "the workload did not finish (%d requests pending at live nodes)",
-                (int)res->pending);
-    else if (cfg->patience_us > 0 && s->nheap == 0 && !s->failed && res->pending > 0)
+        violate(s, false, "the workload did not finish (%d requests pending at live nodes; %s)",
+                (int)res->pending, sim_end_name(res->end));
+    else if (cfg->patience_us > 0 && res->end == SIM_END_DEADLOCK && res->pending > 0)
         violate(s, false, "nothing left to happen with %d requests pending at live nodes (deadlock)",
                 (int)res->pending);
     else if (cfg->patience_us > 0 && starved && longest > cfg->patience_us)
@@ -843,7 +1054,7 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         snprintf(res->violation, sizeof res->violation, "out of memory");
     }
 out:
-    for (int k = 1; k <= n; k++) {
+    for (int k = 1; k <= n && s->node; k++) {
         struct snode *nd = &s->node[k];
         if (nd->core && cfg->ops->fini)
             cfg->ops->fini(nd->core);
@@ -858,6 +1069,12 @@ out:
         free(e.payload);
     }
     free(s->heap);
+    free(s->pool);
+    free(s->freeslot);
+    free(s->link_last);
+    free(s->link_down);
+    free(s->q_last);
+    free(s->node);
     algo_actions_free(&s->acts);
     free(s);
     return rc;

@@ -3,16 +3,51 @@
  * N algorithm cores, a virtual clock and an in-memory network that delays,
  * jitters (so reorders), drops and partitions messages, and crashes,
  * restarts, pauses and resumes nodes. One event per step, in (time, seq)
- * order from a heap; every random choice comes from one seeded PRNG, so a
- * seed replays the same schedule exactly. After every step the safety
+ * order from a heap; every random choice comes from the seed, so a seed
+ * replays the same schedule exactly. After every step the safety
  * invariant is checked: at most one node in the critical section, counting
  * only entries the resource accepted (with fencing, a stale generation is
  * refused or superseded; see sim_resource). At the end, liveness: every
  * request of a node that stayed up was granted.
  *
+ * The timing model (SIM_TIMING_MACHINE, the default). A seed must choose
+ * among the interleavings a real machine could produce, so the times that
+ * a real run gets from the machine are drawn from the seed, from quantile
+ * tables fitted to what was measured on a 2-vCPU Linux machine (POSIX queue
+ * round trip ~12 us; waking a process idle for a while ~18 us median,
+ * ~300 us p99; a 1 ms timerfd fires ~11 us late median, 0.1-0.3 ms p99):
+ *   - processing: a step keeps its node busy for a drawn time (median 2 us,
+ *     p99 15 us, at most 200 us: preemption on a shared machine) plus 1 us
+ *     per message it sends (one mq_send each). Its messages leave at the end
+ *     of that time, and the node handles nothing else before then (events
+ *     wait, in their order).
+ *   - queue hop: a message reaches its receiver after a drawn hop (median
+ *     5 us, p99 30 us, at most 400 us) if the receiver was active in the
+ *     last SIM_IDLE_US, else after a wake-up (median 18 us, p99 300 us, at
+ *     most 2 ms). A POSIX queue is FIFO per receiver, so a message never
+ *     arrives before one that entered the same queue earlier: per-receiver
+ *     (hence per-link) FIFO holds for every seed.
+ *   - timers: core timers and the workload's cs_time and think_time fire
+ *     late by a drawn lateness (median 11 us, p99 200 us, at most 1 ms); a
+ *     time of 0 is no timer and has no lateness (as in the runtime).
+ *   - start: each node asks for the first time 1..100 us into the run
+ *     (uniform), in both models.
+ *   - failure detector: exact, as in the other model: a peer is reported
+ *     down failure_timeout after it went silent (crash, pause, or a cut
+ *     link) and up 1 us after it is back. (The runtime checks every
+ *     max(failure_timeout / 4, 1 ms), so a real detection may come up to
+ *     one period later; schedules place pauses relative to the timeout.)
+ * The [network] delay and jitter come on top (jitter reorders unless fifo);
+ * faults happen at their exact times. SIM_TIMING_EXACT is the degenerate
+ * model for tests that compute a schedule to the microsecond: no processing
+ * time, a message takes max(delay + jitter, 1) us, timers and the failure
+ * detector are exact.
+ *
  * The simulator emits the same trace records as a real run (ipc/trace.h),
  * so `distlab sim --seed S --out DIR` writes a run directory that report,
- * check and trace read like any other.
+ * check and trace read like any other. Like a node process, every node
+ * that is not down at the end writes a TR_STOP (aux 0) at the end time, so a
+ * request with no enter after it was still pending at the end.
  *
  * It is shaped for Raft too: nodes can be given restored persistent state
  * at restart (algo_env.restored, from ACT_PERSIST), and client commands
@@ -27,6 +62,30 @@
 #include "nodes/algo.h"
 
 #define SIM_MAX_FAULTS 256
+#define SIM_IDLE_US    200 /* a node quiet for longer needs a wake-up */
+/* The most the machine model adds to a message after the step that sent
+ * it began (that step's processing and sends, the wake-up tail); a step
+ * queued behind others at the same node starts after them. A test whose
+ * failure timeout exceeds this plus [network] delay + jitter hears all a
+ * lone step sent before its node fell silent. */
+#define SIM_MACHINE_MAX_US 2500
+
+enum sim_timing {
+    SIM_TIMING_MACHINE = 0, /* drawn from the seed (see above): the default */
+    SIM_TIMING_EXACT,       /* no machine noise: exact schedules for tests */
+};
+
+/* Why a run stopped. */
+enum sim_end {
+    SIM_END_DONE = 1, /* every competing node that is up finished its workload */
+    SIM_END_DEADLOCK, /* no event left, the workload unfinished */
+    SIM_END_DURATION, /* the next event lay beyond max_time */
+    SIM_END_STEPS,    /* max_steps reached */
+    SIM_END_ERROR,    /* out of memory */
+};
+
+/* "workload done", "deadlock", "duration", "step limit", "error". */
+const char *sim_end_name(int end);
 
 enum sim_fault_kind {
     SIM_CRASH = 1, /* volatile state lost; messages to it are lost while down */
@@ -57,8 +116,11 @@ struct sim_config {
     int64_t cs_time_us, think_time_us;
     const bool *requesters;       /* [1..n]: who requests (NULL: every node that competes) */
     const int64_t *initial_clock; /* [1..n]: env.initial_clock per node (NULL: 0) */
-    /* Network: a message takes delay + uniform[0, jitter] and is lost with
-     * probability loss. Without fifo, jitter reorders messages. */
+    /* Machine timing (see above); 0 = SIM_TIMING_MACHINE. */
+    int timing;
+    /* Network: a message takes delay + uniform[0, jitter] on top of the
+     * machine's hop and is lost with probability loss. Without fifo,
+     * jitter reorders messages. */
     int64_t delay_us, jitter_us;
     double loss;
     bool fifo;
@@ -90,8 +152,12 @@ struct sim_config {
 
 struct sim_result {
     bool safe;            /* never two accepted holders of the CS at once */
-    bool live;            /* every request of a node that stayed up was granted */
+    bool live;            /* false: shown not live (deadlock, starvation, or with
+                             patience 0 an unfinished workload). A run cut off
+                             with requests pending that had not waited past
+                             patience stays true: undecided (pending > 0). */
     bool completed;       /* the workload finished before max_time */
+    int end;              /* enum sim_end */
     char violation[256];  /* the first safety or liveness problem, or "" */
     int64_t end_us;
     uint64_t steps;
@@ -105,13 +171,20 @@ struct sim_result {
     int64_t counter;      /* the resource's counter: must equal accepted exits */
     uint64_t exits;
     int max_valid_tokens; /* for token algorithms (ops->inspect): must be <= 1 */
+    uint64_t entry_order; /* hash of the sequence of accepted entries (node ids) */
+    uint64_t schedule;    /* hash of the interleaving: the sequence of events
+                             (kind, node, sender), without their times */
+    /* The pending requests counted in `pending`: since when each waited
+     * (-1: none). */
+    int64_t pending_since[ALGO_MAX_NODES + 1];
 };
 
 /* Run one schedule. Returns 0, or a negative code for a bad configuration
  * (the result's violation says what). */
 int sim_run(const struct sim_config *cfg, struct sim_result *res);
 
-/* Copy in every default: fifo off, no faults, max_time 60 s, max_steps 10M. */
+/* Copy in every default: the machine timing model, fifo off, no faults,
+ * max_time 60 s, max_steps 10M. */
 void sim_config_defaults(struct sim_config *cfg);
 
 #endif

@@ -65,7 +65,8 @@ static const struct cmd_entry commands[] = {
      "               first violating seed\n"
      "  --seed S     one schedule; with --out DIR, write its run directory (trace,\n"
      "               report) for distlab report, check and trace\n"
-     "Exit status: 0 every schedule safe and live, 1 a property failed, 2 bad input.\n",
+     "Exit status: 0 every schedule safe and live, 1 otherwise (unsafe, not live, or\n"
+     "cut off by the duration before its requests were granted), 2 bad input.\n",
      cmd_sim},
     {"client", "[RUN] put KEY VALUE | get KEY", "Raft client (not in this version)", NULL,
      cmd_later},

@@ -114,6 +114,78 @@ int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
     return 0;
 }
 
+/* ---- verdicts ---- */
+
+/* What one schedule showed about liveness. */
+enum liveness {
+    LIVE = 0,  /* every request of a live node was granted */
+    NOT_LIVE,  /* deadlock, starvation, or an unfinished workload in strict mode */
+    UNDECIDED, /* cut off (duration, step limit) with younger requests pending */
+};
+
+static int liveness_of(const struct sim_result *r)
+{
+    if (!r->live)
+        return NOT_LIVE;
+    return r->pending > 0 ? UNDECIDED : LIVE;
+}
+
+static const char *liveness_name(int l)
+{
+    return l == LIVE ? "live" : l == NOT_LIVE ? "not live" : "undecided";
+}
+
+/* Append text to buf as one shell word. */
+static void shell_word(char *buf, size_t size, const char *text)
+{
+    size_t len = strlen(buf);
+    bool plain = text[0] != '\0';
+    for (const char *p = text; *p && plain; p++)
+        plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./=:,+-@%",
+                       *p) != NULL;
+    if (plain) {
+        snprintf(buf + len, size - len, " %s", text);
+        return;
+    }
+    if (len + 2 < size) {
+        buf[len++] = ' ';
+        buf[len++] = '\'';
+    }
+    for (const char *p = text; *p && len + 5 < size; p++) {
+        if (*p == '\'') {
+            memcpy(buf + len, "'\\''", 4);
+            len += 4;
+        } else {
+            buf[len++] = *p;
+        }
+    }
+    if (len + 1 < size)
+        buf[len++] = '\'';
+    buf[len < size ? len : size - 1] = '\0';
+}
+
+/* The command that replays one seed: the same file, every --set in its
+ * order, the seed. The run directory is left to the user (DIR) unless
+ * given. */
+static void replay_command(char *buf, size_t size, const struct config *c,
+                           const struct simcmd_args *a, uint64_t seed, const char *outdir)
+{
+    snprintf(buf, size, "distlab sim");
+    shell_word(buf, size, c->path);
+    for (int i = 0; i < a->nsets; i++) {
+        shell_word(buf, size, "--set");
+        shell_word(buf, size, a->sets[i]);
+    }
+    size_t len = strlen(buf);
+    snprintf(buf + len, size - len, " --seed %llu --out", (unsigned long long)seed);
+    if (outdir)
+        shell_word(buf, size, outdir);
+    else {
+        len = strlen(buf);
+        snprintf(buf + len, size - len, " DIR");
+    }
+}
+
 /* ---- recording one schedule ---- */
 
 struct recording {
@@ -164,7 +236,7 @@ static int write_traces(const struct recording *rec, const char *dir, int n, cha
 }
 
 static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct sim_result *res,
-                            const struct recording *rec, const bool *requesters)
+                            const struct recording *rec, const bool *requesters, const char *replay)
 {
     json_t *per = json_array();
     for (int k = 1; k <= c->nodes; k++) {
@@ -201,14 +273,13 @@ static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct 
         "{s:s, s:i, s:I, s:s, s:s, s:b, s:f, s:b, s:s, s:i, s:b, s:i, s:f, s:i, s:I, s:I, s:i,"
         " s:I, s:b, s:o, s:o}",
         "algorithm", c->algorithm, "nodes", c->nodes, "seed", (json_int_t)seed, "name", c->name,
-        "run_id", "sim", "simulated", 1, "duration_s", (double)res->end_us / 1e6,
-        "workload_done", res->completed, "stop_reason",
-        res->completed ? "workload done" : "duration", "coordinator", c->coordinator,
+        "run_id", "sim", "simulated", 1, "duration_s", (double)res->end_us / 1e6, "workload_done",
+        res->completed, "stop_reason", sim_end_name(res->end), "coordinator", c->coordinator,
         "coordinator_competes", c->coordinator_competes, "requests_per_node", c->requests,
         "cs_time_ms", (double)c->cs_time_us / 1e3, "msgsize", 0, "counter_final",
         (json_int_t)res->counter, "resource_entries", (json_int_t)res->cs_entries,
-        "resource_violations", 0, "resource_fenced", (json_int_t)res->fenced, "fencing",
-        c->fencing, "per_node", per, "faults", faults);
+        "resource_violations", 0, "resource_fenced", (json_int_t)res->fenced, "fencing", c->fencing,
+        "per_node", per, "faults", faults);
     json_t *req = json_array();
     for (int k = 1; k <= c->nodes; k++)
         if (requesters[k])
@@ -220,10 +291,25 @@ static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct 
     json_object_set_new(o, "members", json_string(c->members));
     if (o && res->violation[0])
         json_object_set_new(o, "simulator_violation", json_string(res->violation));
+    /* Requests of nodes up at the end that were never granted: each node's
+     * trace has its request and no enter after it, then its stop record. */
+    json_t *pending = json_array();
+    for (int k = 1; k <= c->nodes; k++)
+        if (res->pending_since[k] >= 0)
+            json_array_append_new(pending,
+                                  json_pack("{s:i, s:f, s:f}", "node", k, "since_ms",
+                                            (double)res->pending_since[k] / 1e3, "waited_ms",
+                                            (double)(res->end_us - res->pending_since[k]) / 1e3));
+    json_object_set_new(o, "pending_requests", pending);
+    json_object_set_new(o, "simulator_safe", json_boolean(res->safe));
+    json_object_set_new(o, "simulator_liveness", json_string(liveness_name(liveness_of(res))));
+    json_object_set_new(o, "timing_model", json_string("machine"));
+    json_object_set_new(o, "replay", json_string(replay));
     return o;
 }
 
-int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int print_json)
+int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int print_json,
+                  const struct simcmd_args *args)
 {
     char err[DL_ERRLEN];
     struct simcmd_bufs *faults = calloc(1, sizeof *faults);
@@ -266,7 +352,9 @@ int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int
         fprintf(stderr, "distlab sim: %s\n", err);
         goto out;
     }
-    json_t *rj = sim_run_json(c, seed, &res, &rec, faults->requesters);
+    char replay[4096];
+    replay_command(replay, sizeof replay, c, args, seed, NULL);
+    json_t *rj = sim_run_json(c, seed, &res, &rec, faults->requesters, replay);
     snprintf(path, sizeof path, "%s/run.json", dir);
     char *text = rj ? json_dumps(rj, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(rj);
@@ -289,10 +377,16 @@ int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int
         report_print_text(rep, stdout);
         if (res.violation[0])
             printf("simulator: %s\n", res.violation);
+        printf("simulator: %s, %s; stopped: %s", res.safe ? "safe" : "UNSAFE",
+               liveness_name(liveness_of(&res)), sim_end_name(res.end));
+        if (res.pending)
+            printf(" with %llu request%s of live nodes pending", (unsigned long long)res.pending,
+                   res.pending == 1 ? "" : "s");
+        printf("\nreplay: %s\n", replay);
         printf("run directory: %s\n", dir);
     }
     json_decref(rep);
-    code = res.safe && res.live ? 0 : 1;
+    code = res.safe && liveness_of(&res) == LIVE ? 0 : 1;
 out:
     free(rec.r);
     free(faults);
@@ -301,15 +395,43 @@ out:
 
 /* ---- many seeds ---- */
 
-static int sweep(const struct config *c, uint64_t base, long seeds)
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+#define ORDERS_MAX 1000000 /* distinct orders and interleavings: counted up to this many seeds */
+
+struct first {
+    long count;
+    uint64_t seed;
+    char what[256];
+};
+
+static void note(struct first *f, uint64_t seed, const char *what)
+{
+    if (f->count++ == 0) {
+        f->seed = seed;
+        snprintf(f->what, sizeof f->what, "%s", what);
+    }
+}
+
+static int sweep(const struct config *c, uint64_t base, long seeds, const struct simcmd_args *args)
 {
     struct simcmd_bufs *faults = calloc(1, sizeof *faults);
-    if (!faults)
+    /* Distinct schedules (event sequences) and hashes of CS entries. */
+    uint64_t *hashes = seeds <= ORDERS_MAX ? calloc(2 * (size_t)seeds, sizeof *hashes) : NULL;
+    if (!faults || (seeds <= ORDERS_MAX && !hashes)) {
+        free(faults);
+        free(hashes);
+        fprintf(stderr, "distlab sim: out of memory\n");
         return 2;
-    long unsafe = 0, notlive = 0, incomplete = 0;
-    uint64_t first_unsafe = 0, first_notlive = 0;
-    char unsafe_msg[256] = "", notlive_msg[256] = "";
+    }
+    struct first unsafe = {0}, notlive = {0}, undecided = {0};
+    long ends[SIM_END_ERROR + 1] = {0};
     uint64_t steps = 0, entries = 0, messages = 0;
+    int64_t patience = 0;
     int64_t t0 = dl_mono_us();
     char err[DL_ERRLEN];
     for (long i = 0; i < seeds; i++) {
@@ -318,47 +440,103 @@ static int sweep(const struct config *c, uint64_t base, long seeds)
         if (simcmd_build(c, seed, &sc, faults, err) < 0) {
             fprintf(stderr, "distlab sim: %s\n", err);
             free(faults);
+            free(hashes);
             return 2;
         }
+        patience = sc.patience_us;
         struct sim_result res;
         if (sim_run(&sc, &res) < 0) {
             fprintf(stderr, "distlab sim: %s\n", res.violation);
             free(faults);
+            free(hashes);
             return 2;
         }
         steps += res.steps;
         entries += res.cs_entries;
         messages += res.messages;
-        if (!res.safe && unsafe++ == 0) {
-            first_unsafe = seed;
-            snprintf(unsafe_msg, sizeof unsafe_msg, "%s", res.violation);
+        if (hashes) {
+            hashes[i] = res.entry_order;
+            hashes[seeds + i] = res.schedule;
         }
-        if (res.safe && !res.live && notlive++ == 0) {
-            first_notlive = seed;
-            snprintf(notlive_msg, sizeof notlive_msg, "%s", res.violation);
+        if (res.end >= 0 && res.end <= SIM_END_ERROR)
+            ends[res.end]++;
+        if (!res.safe)
+            note(&unsafe, seed, res.violation);
+        switch (liveness_of(&res)) {
+        case NOT_LIVE: note(&notlive, seed, res.violation); break;
+        case UNDECIDED: {
+            char what[256];
+            snprintf(what, sizeof what, "%llu request%s pending when it stopped (%s) at %.3f ms",
+                     (unsigned long long)res.pending, res.pending == 1 ? "" : "s",
+                     sim_end_name(res.end), (double)res.end_us / 1e3);
+            note(&undecided, seed, what);
+            break;
         }
-        incomplete += !res.completed;
+        default: break;
+        }
     }
     free(faults);
     double secs = (double)(dl_mono_us() - t0) / 1e6;
-    printf("%s: %s, %d nodes, %ld schedules (seeds %llu..%llu) in %.2f s\n", c->name,
-           c->algorithm, c->nodes, seeds, (unsigned long long)base,
-           (unsigned long long)(base + (uint64_t)seeds - 1), secs);
-    printf("  %llu steps, %llu CS entries, %.2f messages per CS\n", (unsigned long long)steps,
+    long distinct = 0, schedules = 0; /* entry orders, interleavings */
+    if (hashes) {
+        qsort(hashes, (size_t)seeds, sizeof *hashes, cmp_u64);
+        qsort(hashes + seeds, (size_t)seeds, sizeof *hashes, cmp_u64);
+        for (long i = 0; i < seeds; i++) {
+            distinct += i == 0 || hashes[i] != hashes[i - 1];
+            schedules += i == 0 || hashes[seeds + i] != hashes[seeds + i - 1];
+        }
+        free(hashes);
+    }
+    long live = seeds - notlive.count - undecided.count;
+    printf("%s: %s, %d nodes, %ld schedules (seeds %llu..%llu) in %.2f s (%.0f schedules/s)\n",
+           c->name, c->algorithm, c->nodes, seeds, (unsigned long long)base,
+           (unsigned long long)(base + (uint64_t)seeds - 1), secs,
+           secs > 0 ? (double)seeds / secs : 0.0);
+    printf("  %llu steps, %llu CS entries, %.2f messages per CS", (unsigned long long)steps,
            (unsigned long long)entries, entries ? (double)messages / (double)entries : 0.0);
-    printf("  safety (mutual exclusion, counter, tokens): %ld violated\n", unsafe);
-    if (unsafe)
-        printf("    first: seed %llu: %s\n", (unsigned long long)first_unsafe, unsafe_msg);
-    printf("  liveness (every request of a live node granted): %ld violated\n", notlive);
-    if (notlive)
-        printf("    first: seed %llu: %s\n", (unsigned long long)first_notlive, notlive_msg);
-    if (incomplete)
-        printf("  %ld schedules did not finish the workload within the duration\n", incomplete);
-    if (unsafe || notlive)
-        printf("replay one with: distlab sim %s --seed %llu --out DIR\n", c->path,
-               (unsigned long long)(unsafe ? first_unsafe : first_notlive));
-    printf("%s\n", unsafe ? "UNSAFE" : notlive ? "safe, but not live" : "safe and live");
-    return unsafe || notlive ? 1 : 0;
+    if (distinct)
+        printf("\n  %ld distinct interleaving%s of events, %ld distinct order%s of CS entries",
+               schedules, schedules == 1 ? "" : "s", distinct, distinct == 1 ? "" : "s");
+    printf("\n  safety (mutual exclusion, counter, tokens): %ld of %ld schedules violated\n",
+           unsafe.count, seeds);
+    if (unsafe.count)
+        printf("    first: seed %llu: %s\n", (unsigned long long)unsafe.seed, unsafe.what);
+    printf("  liveness (every request of a live node granted): %ld live, %ld not live, %ld "
+           "undecided\n",
+           live, notlive.count, undecided.count);
+    if (notlive.count)
+        printf("    first: seed %llu: %s\n", (unsigned long long)notlive.seed, notlive.what);
+    if (undecided.count)
+        printf("    undecided: cut off with requests pending that had waited less than %.0f ms "
+               "(first: seed %llu: %s)\n",
+               (double)patience / 1e3, (unsigned long long)undecided.seed, undecided.what);
+    printf("  ended: %ld finished the workload, %ld deadlocked (no event left), %ld cut off by "
+           "the duration, %ld at the step limit\n",
+           ends[SIM_END_DONE], ends[SIM_END_DEADLOCK], ends[SIM_END_DURATION], ends[SIM_END_STEPS]);
+    const struct first *bad = unsafe.count      ? &unsafe
+                              : notlive.count   ? &notlive
+                              : undecided.count ? &undecided
+                                                : NULL;
+    if (bad) {
+        char cmd[4096];
+        replay_command(cmd, sizeof cmd, c, args, bad->seed, NULL);
+        printf("replay the first %s seed with: %s\n",
+               bad == &unsafe    ? "unsafe"
+               : bad == &notlive ? "not live"
+                                 : "undecided",
+               cmd);
+    }
+    if (unsafe.count)
+        printf("UNSAFE\n");
+    else if (notlive.count)
+        printf("safe, but not live\n");
+    else if (undecided.count)
+        printf("safe; liveness undecided in %ld of %ld schedules (cut off before their requests "
+               "were granted: lengthen [cluster] duration or lower [workload] requests)\n",
+               undecided.count, seeds);
+    else
+        printf("safe and live\n");
+    return unsafe.count || notlive.count || undecided.count ? 1 : 0;
 }
 
 #define MAX_SETS 256
@@ -427,10 +605,11 @@ int cmd_sim(int argc, char **argv)
     if (config_load_with_sets(c, argv[optind], sets, nsets, NULL, CONFIG_FOR_SIM, err) < 0)
         goto bad;
     uint64_t base = have_seed ? seed : c->seed;
+    struct simcmd_args args = {.sets = sets, .nsets = nsets};
     if (out || (have_seed && seeds < 0))
-        code = out ? simcmd_record(c, base, out, json) : sweep(c, base, 1);
+        code = out ? simcmd_record(c, base, out, json, &args) : sweep(c, base, 1, &args);
     else
-        code = sweep(c, base, seeds > 0 ? seeds : 1000);
+        code = sweep(c, base, seeds > 0 ? seeds : 1000, &args);
     goto out;
 bad:
     fprintf(stderr, "%s%s", err, err[0] && err[strlen(err) - 1] == '\n' ? "" : "\n");

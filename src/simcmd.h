@@ -20,10 +20,22 @@ struct simcmd_bufs {
 int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
                  struct simcmd_bufs *b, char *err);
 
+/* What the command line added to the file, for the replay command. */
+struct simcmd_args {
+    const char *const *sets; /* every --set, in order */
+    int nsets;
+};
+
 /* Run one seed and write a run directory (config.ini, run.json, trace/,
- * report.json, report.txt) that report, check and trace read. Returns 0
- * when the schedule was safe and live, 1 when not, 2 on error. */
-int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int print_json);
+ * report.json, report.txt) that report, check and trace read. run.json
+ * says why the schedule stopped (stop_reason: "workload done", "deadlock",
+ * "duration", "step limit"), which requests of live nodes were pending
+ * (pending_requests [{node, since_ms, waited_ms}]), the simulator's own
+ * verdicts (simulator_safe, simulator_liveness: "live", "not live",
+ * "undecided") and the command that replays it (replay). Returns 0 when
+ * the schedule was safe and live, 1 when not (or undecided), 2 on error. */
+int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int print_json,
+                  const struct simcmd_args *args);
 
 int cmd_sim(int argc, char **argv);
 

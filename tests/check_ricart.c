@@ -766,9 +766,11 @@ static uint64_t run_crashes(uint64_t seed, bool restarts, uint64_t *restarted)
     struct sim_config cfg;
     base_config(&cfg, seed, &pick);
     cfg.crash_prob = 0.01 + 0.04 * dl_rng_unit(&pick);
-    /* Longer than any message delay, so a peer is reported down only
-     * after everything it sent has arrived. */
-    cfg.failure_timeout_us = cfg.delay_us + cfg.jitter_us + 1 + (int64_t)dl_rng_below(&pick, 3000);
+    /* Longer than any message delay (the network's and the simulated
+     * machine's), so a peer is reported down only after everything it sent
+     * has arrived. */
+    cfg.failure_timeout_us = cfg.delay_us + cfg.jitter_us + SIM_MACHINE_MAX_US + 1 +
+                             (int64_t)dl_rng_below(&pick, 3000);
     if (restarts)
         cfg.restart_after_us = 1 + (int64_t)dl_rng_below(&pick, 8000);
     struct sim_result res;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <jansson.h>
 
@@ -59,7 +60,11 @@ START_TEST(test_default_safe)
     expect_exit(&p, h_run(&p, dir, "sim", CMD_TIMEOUT, "sim", ini, "--seeds", "200", NULL), 0);
     expect_out(&p, "200 schedules");
     expect_out(&p, "safe and live");
-    expect_out(&p, "safety (mutual exclusion, counter, tokens): 0 violated");
+    expect_out(&p, "safety (mutual exclusion, counter, tokens): 0 of 200 schedules violated");
+    expect_out(&p, "200 live, 0 not live, 0 undecided");
+    expect_out(&p, "ended: 200 finished the workload");
+    /* Seeds explore: every schedule a different interleaving. */
+    expect_out(&p, "200 distinct interleavings of events");
     char *out = h_out(&p);
     ck_assert_msg(!strstr(out, "UNSAFE") && !strstr(out, "first: seed"), "%s", out);
     free(out);
@@ -210,21 +215,273 @@ END_TEST
 
 /* ---- 4. fencing decides the token ring's pause ---- */
 
+/* 30 requests per node finish within the run, so these schedules are
+ * judged on liveness too (a workload cut off by the duration leaves it
+ * undecided: see test_summary_truthful). */
 START_TEST(test_token_ring_fencing)
 {
     char *dir = h_tmpdir();
     char *ini = conf("token-ring-pause.ini");
     struct h_proc p;
-    expect_exit(&p, h_run(&p, dir, "fenced", CMD_TIMEOUT, "sim", ini, "--seeds", "100", NULL), 0);
+    expect_exit(&p,
+                h_run(&p, dir, "fenced", CMD_TIMEOUT, "sim", ini, "--seeds", "100", "--set",
+                      "workload.requests=30", NULL),
+                0);
+    expect_out(&p, "100 live, 0 not live, 0 undecided");
     expect_out(&p, "safe and live");
     expect_exit(&p,
                 h_run(&p, dir, "unfenced", CMD_TIMEOUT, "sim", ini, "--seeds", "100", "--set",
-                      "resource.fencing=false", NULL),
+                      "resource.fencing=false", "--set", "workload.requests=30", NULL),
                 1);
     expect_out(&p, "UNSAFE");
     first_seed(&p);
     h_rmtree(dir);
     free(ini);
+    free(dir);
+}
+END_TEST
+
+/* ---- 4b. the replay command reproduces the failing schedule ---- */
+
+/* The line of the output that starts with `prefix` (malloc'd, without the
+ * newline), or NULL. */
+static char *line_starting(const struct h_proc *p, const char *prefix)
+{
+    char *out = h_out(p);
+    char *line = NULL;
+    for (char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, prefix, strlen(prefix)) == 0) {
+            size_t len = strcspn(l, "\n");
+            line = strndup(l, len);
+            break;
+        }
+    }
+    free(out);
+    return line;
+}
+
+/* Run a shell command line in dir, with `distlab` meaning the binary under
+ * test; stdout and stderr to dir/<tag>.out and .err. Returns the exit code. */
+static int sh_run(const char *dir, const char *tag, const char *cmdline)
+{
+    char *cmd = NULL;
+    ck_assert(asprintf(&cmd,
+                       "cd '%s' && distlab() { '%s' \"$@\"; } && %s >'%s.out' 2>'%s.err' "
+                       "</dev/null",
+                       dir, h_distlab(), cmdline, tag, tag) > 0);
+    int st = system(cmd);
+    free(cmd);
+    ck_assert_msg(st != -1 && WIFEXITED(st), "the shell did not run `%s`", cmdline);
+    return WEXITSTATUS(st);
+}
+
+/* A configuration that is only unsafe with an override: the sweep's replay
+ * command must carry it (and every other --set), so that running the
+ * command as printed fails the same way. */
+START_TEST(test_replay_reproduces)
+{
+    char *dir = h_tmpdir();
+    char *ini = conf("token-ring-pause.ini");
+    struct h_proc p;
+    expect_exit(&p,
+                h_run(&p, dir, "sweep", CMD_TIMEOUT, "sim", ini, "--seeds", "50", "--set",
+                      "workload.requests=30", "--set", "resource.fencing=false", NULL),
+                1);
+    expect_out(&p, "UNSAFE");
+    unsigned long long seed = first_seed(&p);
+    char *first = line_starting(&p, "    first: seed ");
+    ck_assert_ptr_nonnull(first);
+    const char *violation = strchr(first + strlen("    first: seed "), ':') + 2;
+    char *hint = line_starting(&p, "replay");
+    ck_assert_msg(hint != NULL, "no replay line");
+    char *cmd = strstr(hint, "distlab sim ");
+    ck_assert_msg(cmd != NULL, "no command in: %s", hint);
+    char seedarg[64];
+    snprintf(seedarg, sizeof seedarg, "--seed %llu --out DIR", seed);
+    size_t len = strlen(cmd);
+    ck_assert_msg(len > 3 && strcmp(cmd + len - 3, "DIR") == 0 && strstr(cmd, seedarg),
+                  "unexpected replay command: %s", cmd);
+    cmd[len - 3] = '\0';
+    char *full = NULL;
+    ck_assert(asprintf(&full, "%sreplay", cmd) > 0);
+    /* As printed: the same verdict, and the same first violation. */
+    ck_assert_msg(sh_run(dir, "replay", full) == 1, "`%s` did not fail as the sweep said", full);
+    char *outpath = path_in(dir, "replay.out");
+    char *out = h_slurp(outpath);
+    char *want = NULL;
+    ck_assert(asprintf(&want, "simulator: %s\n", violation) > 0);
+    ck_assert_msg(out && strstr(out, want),
+                  "the replay did not fail the same way: expected "
+                  "\"%s\" in:\n%.3000s",
+                  want, out ? out : "");
+    ck_assert_msg(strstr(cmd, "--set workload.requests=30 --set resource.fencing=false"),
+                  "the replay command reordered the overrides: %s", cmd);
+    char *rundir = path_in(dir, "replay");
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert(!h_jbool(rep, "safe"));
+    json_decref(rep);
+    /* The run directory names the command that replays it. */
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_msg(strstr(h_jstr(run, "replay"), "--set resource.fencing=false"), "%s",
+                  h_jstr(run, "replay"));
+    json_decref(run);
+    free(rundir);
+    free(want);
+    free(out);
+    free(outpath);
+    free(full);
+    free(hint);
+    free(first);
+    h_rmtree(dir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* ---- 4c. the summary counts what happened ---- */
+
+/* RA with a failure detector faster than the network's jitter: a request
+ * of the killed node can arrive after its peers declared it down, and
+ * they wait for it for good. Some schedules deadlock. */
+static const char deadlock_ini[] =
+    "[cluster]\nname = ra-deadlock\nnodes = 3\nalgorithm = ricart_agrawala\nduration = 2s\n"
+    "seed = 1\nfailure_timeout = 5ms\n"
+    "[workload]\nrequests = 50\ncs_time = 1ms\nthink_time = 1ms\n"
+    "[supervisor]\nrestart = never\n"
+    "[fault.1]\nat = 20ms\naction = kill\ntarget = 3\n"
+    "[network]\njitter = 10ms\n";
+
+#define LIVENESS_LINE "  liveness (every request of a live node granted): "
+#define ENDED_LINE    "  ended: "
+
+/* The sweep's liveness counts. */
+static void liveness_counts(const struct h_proc *p, long *live, long *notlive, long *undecided)
+{
+    char *line = line_starting(p, LIVENESS_LINE);
+    ck_assert_msg(line != NULL, "no liveness line");
+    ck_assert_msg(sscanf(line + strlen(LIVENESS_LINE), "%ld live, %ld not live, %ld undecided",
+                         live, notlive, undecided) == 3,
+                  "unreadable: %s", line);
+    free(line);
+}
+
+/* The sweep's counts of how schedules ended. */
+static void ended_counts(const struct h_proc *p, long *done, long *deadlocked, long *duration,
+                         long *steps)
+{
+    char *line = line_starting(p, ENDED_LINE);
+    ck_assert_msg(line != NULL, "no ended line");
+    ck_assert_msg(sscanf(line + strlen(ENDED_LINE),
+                         "%ld finished the workload, %ld deadlocked (no event left), %ld cut off "
+                         "by the duration, %ld at the step limit",
+                         done, deadlocked, duration, steps) == 4,
+                  "unreadable: %s", line);
+    free(line);
+}
+
+START_TEST(test_summary_truthful)
+{
+    char *dir = h_tmpdir();
+    struct h_proc p;
+    long live, notlive, undecided, done, deadlocked, duration, steps;
+    /* Cut off by the duration with requests pending: not "safe and live".
+     * (200 x 5 critical sections of 20 ms do not fit in 8 s.) */
+    char *ini = conf("token-ring-pause.ini");
+    expect_exit(&p,
+                h_run(&p, dir, "cutoff", CMD_TIMEOUT, "sim", ini, "--seeds", "50", "--set",
+                      "workload.requests=200", "--set", "cluster.duration=8s", "--set",
+                      "workload.cs_time=20ms", NULL),
+                1);
+    char *out = h_out(&p);
+    ck_assert_msg(!strstr(out, "safe and live"), "cut-off schedules called live:\n%s", out);
+    free(out);
+    liveness_counts(&p, &live, &notlive, &undecided);
+    ck_assert_int_eq(live + notlive + undecided, 50);
+    ck_assert_int_eq(undecided, 50);
+    ended_counts(&p, &done, &deadlocked, &duration, &steps);
+    ck_assert_int_eq(duration, 50);
+    expect_out(&p, "safe; liveness undecided in 50 of 50 schedules");
+
+    /* Deadlocks: counted as such, not live, and the exit status says so. */
+    char *dl = h_write_ini(dir, "deadlock.ini", deadlock_ini);
+    expect_exit(&p, h_run(&p, dir, "deadlock", CMD_TIMEOUT, "sim", dl, "--seeds", "200", NULL), 1);
+    liveness_counts(&p, &live, &notlive, &undecided);
+    ended_counts(&p, &done, &deadlocked, &duration, &steps);
+    ck_assert_int_eq(live + notlive + undecided, 200);
+    ck_assert_int_eq(done + deadlocked + duration + steps, 200);
+    ck_assert_int_gt(deadlocked, 0);
+    ck_assert_int_eq(notlive, deadlocked); /* every deadlock here left requests pending */
+    ck_assert_int_eq(live, done);
+    expect_out(&p, "safe, but not live");
+    free(dl);
+    h_rmtree(dir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* A deadlocked schedule's run directory says so: stop_reason "deadlock"
+ * (not "duration"), which requests were pending, and each pending
+ * request's node ends its trace with the request unanswered and a stop. */
+START_TEST(test_deadlock_run_dir)
+{
+    char *dir = h_tmpdir();
+    struct h_proc p;
+    char *dl = h_write_ini(dir, "deadlock.ini", deadlock_ini);
+    expect_exit(&p, h_run(&p, dir, "deadlock", CMD_TIMEOUT, "sim", dl, "--seeds", "200", NULL), 1);
+    unsigned long long seed = first_seed(&p);
+    char seedtxt[32];
+    snprintf(seedtxt, sizeof seedtxt, "%llu", seed);
+    char *rundir = path_in(dir, "run");
+    expect_exit(
+        &p,
+        h_run(&p, dir, "record", CMD_TIMEOUT, "sim", dl, "--seed", seedtxt, "--out", rundir, NULL),
+        1);
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_str_eq(h_jstr(run, "stop_reason"), "deadlock");
+    ck_assert(!h_jbool(run, "workload_done"));
+    ck_assert_str_eq(h_jstr(run, "simulator_liveness"), "not live");
+    json_t *pending = h_jget(run, "pending_requests");
+    ck_assert_msg(json_is_array(pending) && json_array_size(pending) > 0, "no pending requests");
+    double end_ms = h_jnum(run, "duration_s") * 1e3;
+    ck_assert_double_lt(end_ms, 2000.0); /* it stopped long before its duration */
+    json_t *tr = h_trace(dir, rundir);
+    size_t i;
+    json_t *pr;
+    json_array_foreach(pending, i, pr)
+    {
+        int node = (int)h_jint(pr, "node");
+        double since = h_jnum(pr, "since_ms");
+        /* The node's last request is at since_ms, nothing enters after it,
+         * and its trace ends with its stop at the end of the run. */
+        long long last_req = -1, last_enter = -1;
+        const char *last_ev = NULL;
+        long long last_t = -1;
+        size_t j;
+        json_t *e;
+        json_array_foreach(tr, j, e)
+        {
+            if (h_jint(e, "node") != node)
+                continue;
+            const char *ev = h_jstr(e, "ev");
+            long long t = h_jint(e, "t_us");
+            if (strcmp(ev, "request") == 0)
+                last_req = t;
+            if (strcmp(ev, "enter") == 0)
+                last_enter = t;
+            last_ev = ev;
+            last_t = t;
+        }
+        ck_assert_int_eq(last_req, (long long)(since * 1000.0 + 0.5));
+        ck_assert_int_lt(last_enter, last_req);
+        ck_assert_str_eq(last_ev, "stop");
+        ck_assert_int_eq(last_t, (long long)(end_ms * 1000.0 + 0.5));
+    }
+    json_decref(tr);
+    json_decref(run);
+    free(rundir);
+    free(dl);
+    h_rmtree(dir);
     free(dir);
 }
 END_TEST
@@ -236,7 +493,7 @@ static const char partition_ini[] =
     "failure_timeout = 50ms\n"
     "[workload]\nrequests = 100\ncs_time = 1ms\nthink_time = 1ms\n"
     "[fault.1]\nat = 10ms\naction = partition\ntarget = 1,2/3,4,5\n"
-    "[fault.2]\nat = 400ms\naction = heal\n";
+    "[fault.2]\nat = 150ms\naction = heal\n";
 
 START_TEST(test_bad_input)
 {
@@ -306,7 +563,7 @@ START_TEST(test_json_replay)
     struct h_proc p;
     expect_exit(&p,
                 h_run(&p, dir, "json", CMD_TIMEOUT, "sim", ini, "--seed", "42", "--out", rundir,
-                      "--json", NULL),
+                      "--json", "--set", "workload.requests=100", NULL),
                 0);
     json_t *rep = h_json_file(p.out);
     ck_assert(h_jbool(rep, "safe"));
@@ -335,6 +592,9 @@ static Suite *simcmd_suite(void)
     tcase_add_test(tc, test_unsafe_replay);
     tcase_add_test(tc, test_record_twice_identical);
     tcase_add_test(tc, test_token_ring_fencing);
+    tcase_add_test(tc, test_replay_reproduces);
+    tcase_add_test(tc, test_summary_truthful);
+    tcase_add_test(tc, test_deadlock_run_dir);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_help);
     tcase_add_test(tc, test_json_replay);
