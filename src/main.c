@@ -133,11 +133,13 @@ static void usage(FILE *f)
                "Not in this version: partition, heal, diagram, client.\n");
 }
 
+static bool wants_help(int argc, char **argv);
+
 static int cmd_later(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "distlab %s: not available in this version (%s)\n", argv[0], PACKAGE_VERSION);
-    return 2;
+    bool help = wants_help(argc, argv);
+    cli_usage(argv[0], help ? stdout : stderr);
+    return help ? 0 : 2;
 }
 
 static bool wants_help(int argc, char **argv)
