@@ -745,11 +745,22 @@ int control_clean(bool verbose)
                 continue; /* perhaps being created right now */
             nq = DL_MAX_NODES + 1; /* unknown size: every queue a run can have */
         }
-        /* The queues first: a queue never outlives its segment (ipc/shm.h). */
+        /* The queues first: a queue never outlives its segment (ipc/shm.h).
+         * Only ours: a queue of that name made by someone else stays. */
         int q = 0;
-        for (int k = 0; k < nq; k++)
+        for (int k = 0; k < nq; k++) {
+            uint32_t quid = 0;
+            int orc = mq_queue_owner(id, k, &quid);
+            if (orc == -ENOENT)
+                continue;
+            if (orc < 0 || quid != (uint32_t)me) {
+                fprintf(stderr, "distlab clean: not yours: queue /" SHM_PREFIX "%08x.n%d, skipped\n",
+                        id, k);
+                continue;
+            }
             if (mq_unlink_queue(id, k) == 0)
                 q++;
+        }
         int e = shm_unlink_run(id);
         if (e == 0) {
             removed++;

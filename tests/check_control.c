@@ -119,14 +119,23 @@ static void age_segment(uint32_t id, int age_s)
                   strerror(errno));
 }
 
-static void make_queue(uint32_t id, int k)
+/* Queue k of run id, given to uid unless that is -1. */
+static void make_queue_of(uint32_t id, int k, int uid)
 {
     char name[64];
     mq_queue_name(name, sizeof name, id, k);
     struct mq_attr a = {.mq_maxmsg = 1, .mq_msgsize = 64};
     mqd_t q = mq_open(name, O_CREAT | O_RDWR | O_CLOEXEC, 0600, &a);
     ck_assert_msg(q != (mqd_t)-1, "mq_open %s: %s", name, strerror(errno));
+    if (uid >= 0)
+        ck_assert_msg(fchown((int)q, (uid_t)uid, (gid_t)uid) == 0, "fchown %s: %s", name,
+                      strerror(errno));
     mq_close(q);
+}
+
+static void make_queue(uint32_t id, int k)
+{
+    make_queue_of(id, k, -1);
 }
 
 /* A pid that has just ended (reaped). */
@@ -574,13 +583,24 @@ START_TEST(test_planted_launcher)
     ck_assert_msg(rc == 0 && !strstr(text, hex), "`status --all` lists %s:\n%s", hex, text);
     free(text);
 
-    /* Not live, so stale: clean removes it, and signals nobody. */
+    /* Not live, so stale: clean removes it and its queue, and signals
+     * nobody; a queue of its name that another user made (root can test
+     * that) stays. */
+    make_queue(id, 1);
+    bool root = geteuid() == 0;
+    if (root)
+        make_queue_of(id, 2, 65534);
     int lock = h_lock("clean", LOCK_TIMEOUT);
     rc = run_cmd(dir, &text, "clean", NULL, NULL, NULL);
     h_unlock(lock);
     ck_assert_msg(rc == 0, "`distlab clean` exited %d:\n%s", rc, text);
     ck_assert_msg(!h_shm_exists(hex), "clean left %s, whose launcher does not hold it:\n%s", hex,
                   text);
+    ck_assert_msg(!h_queue_exists(hex, 1), "clean left the queue of the stale run %s", hex);
+    if (root) {
+        ck_assert_msg(h_queue_exists(hex, 2), "clean removed uid 65534's queue of %s", hex);
+        ck_assert_msg(strstr(text, "not yours: queue"), "clean did not say so:\n%s", text);
+    }
     free(text);
     assert_untouched(launcher, "the planted launcher", "distlab clean");
     assert_untouched(victim, "the unrelated process", "distlab clean");
