@@ -625,7 +625,8 @@ static int node_signal(const char *cmd, const struct shm_run *r, int k, int sig)
                 "distlab %s: pid %d is not node %d of run %08x (%s); nothing was signalled\n",
                 cmd, (int)pid, k, r->run_id, why);
         rc = -1;
-    } else if ((rc = proc_pidfd_signal(fd, 0)) < 0 || (sig && (rc = proc_pidfd_signal(fd, sig)) < 0)) {
+    } else if ((rc = proc_pidfd_signal(fd, 0)) < 0 ||
+               (sig && (rc = proc_pidfd_signal(fd, sig)) < 0)) {
         fprintf(stderr, "distlab %s: node %d (pid %d): %s\n", cmd, k, (int)pid,
                 rc == -ESRCH ? "it has ended" : strerror(-rc));
         rc = -1;
@@ -754,8 +755,9 @@ int control_clean(bool verbose)
             if (orc == -ENOENT)
                 continue;
             if (orc < 0 || quid != (uint32_t)me) {
-                fprintf(stderr, "distlab clean: not yours: queue /" SHM_PREFIX "%08x.n%d, skipped\n",
-                        id, k);
+                fprintf(stderr,
+                        "distlab clean: not yours: queue /" SHM_PREFIX "%08x.n%d, skipped\n", id,
+                        k);
                 continue;
             }
             if (mq_unlink_queue(id, k) == 0)

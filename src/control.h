@@ -23,10 +23,11 @@
 int control_find_run(const char *which, struct shm_handle *h, bool writable);
 
 /* Remove the IPC objects of every run of the calling user whose launcher
- * is gone (read from the segment's layout-stable prefix, so whatever its
- * version; a segment without a header only when older than 10 s); never
- * another user's, even for root (a note on stderr). Print what was removed to stdout when verbose. Returns the
- * number of runs removed. */
+ * is gone or does not hold the segment (read from the segment's
+ * layout-stable prefix, so whatever its version; a segment without a
+ * header only when older than 10 s); never another user's segment or
+ * queue, even for root (a note on stderr). Print what was removed to
+ * stdout when verbose. Returns the number of runs removed. */
 int control_clean(bool verbose);
 
 #endif

@@ -515,8 +515,8 @@ static int run_cmd(const char *dir, char **text, const char *a0, const char *a1,
     snprintf(*text, n, "%s\n%s", out, err);
     free(out);
     free(err);
-    ck_assert_msg(!has_raw_control(*text), "`distlab %s %s %s` printed a raw control character:\n%s",
-                  a0, a1 ? a1 : "", a2 ? a2 : "", *text);
+    ck_assert_msg(!has_raw_control(*text),
+                  "`distlab %s %s %s` printed a raw control character:\n%s", a0, a1 ? a1 : "", a2 ? a2 : "", *text);
     return rc;
 }
 
@@ -703,8 +703,8 @@ START_TEST(test_not_yours)
         expect_refused(dir, hex, node, why, true);
         char *text;
         int rc = run_cmd(dir, &text, "status", hex, NULL, NULL);
-        ck_assert_msg(rc == 1 && strstr(text, "not yours"), "`distlab status %s` (%s) exited %d:\n%s",
-                      hex, why, rc, text);
+        ck_assert_msg(rc == 1 && strstr(text, "not yours"),
+                      "`distlab status %s` (%s) exited %d:\n%s", hex, why, rc, text);
         free(text);
         rc = run_cmd(dir, &text, "status", "--all", NULL, NULL);
         ck_assert_msg(rc == 0 && !strstr(text, hex), "`status --all` lists %s (%s):\n%s", hex,
