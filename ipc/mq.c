@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "ipc/shm.h"
 #include "ipc/util.h"
@@ -80,4 +81,19 @@ int mq_unlink_queue(uint32_t run_id, int k)
     char name[64];
     mq_queue_name(name, sizeof name, run_id, k);
     return mq_unlink(name) < 0 ? -errno : 0;
+}
+
+int mq_queue_owner(uint32_t run_id, int k, uint32_t *uid)
+{
+    char name[64];
+    mq_queue_name(name, sizeof name, run_id, k);
+    mqd_t q = mq_open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (q == (mqd_t)-1)
+        return -errno;
+    struct stat st;
+    int rc = fstat((int)q, &st) < 0 ? -errno : 0; /* a Linux mqd_t is a descriptor */
+    mq_close(q);
+    if (rc == 0)
+        *uid = (uint32_t)st.st_uid;
+    return rc;
 }

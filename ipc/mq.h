@@ -39,5 +39,9 @@ int mq_create_queue(uint32_t run_id, int k, size_t msgsize, int nqueues, char *e
  * O_WRONLY for a peer's. Returns the descriptor or -errno. */
 mqd_t mq_open_queue(uint32_t run_id, int k, int oflag, char *errbuf);
 int mq_unlink_queue(uint32_t run_id, int k);
+/* The owner of queue k of run_id into *uid: 0, or -errno (-ENOENT: no such
+ * queue; -EACCES: another user's, unreadable). Opens it without taking
+ * anything from it. */
+int mq_queue_owner(uint32_t run_id, int k, uint32_t *uid);
 
 #endif

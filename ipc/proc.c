@@ -7,38 +7,164 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ipc/util.h"
 
-uint64_t proc_start_time(pid_t pid)
+/* Fields of /proc/PID/stat: the command name (field 2) may contain spaces
+ * and parentheses, so parse from the last ')'. Then field 3 is the state,
+ * field 4 the parent, field 22 the start time. */
+static int read_stat(pid_t pid, char *state, pid_t *ppid, uint64_t *start)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 0;
+        return errno == ENOENT ? -ESRCH : -errno;
     ssize_t n = read(fd, buf, sizeof buf - 1);
+    int e = errno;
     close(fd);
-    if (n <= 0)
-        return 0;
+    if (n < 0)
+        return e == ENOENT ? -ESRCH : -e;
+    if (n == 0)
+        return -ESRCH;
     buf[n] = '\0';
-    /* The command name (field 2) may contain spaces and parentheses: parse
-     * from the last ')'. Then field 3 is the state, field 22 the start. */
     char *p = strrchr(buf, ')');
-    if (!p || p[1] == '\0')
-        return 0;
+    if (!p || p[1] != ' ' || p[2] == '\0')
+        return -EPROTO;
     p += 2;
-    char state = *p;
+    *state = *p;
+    char *end;
+    p = strchr(p, ' ');
+    if (!p)
+        return -EPROTO;
+    *ppid = (pid_t)strtol(p + 1, &end, 10);
+    for (int field = 4; field < 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (!p)
+            return -EPROTO;
+    }
+    *start = strtoull(p + 1, &end, 10);
+    return 0;
+}
+
+uint64_t proc_start_time(pid_t pid)
+{
+    char state;
+    pid_t ppid;
+    uint64_t start;
+    if (pid <= 0 || read_stat(pid, &state, &ppid, &start) < 0)
+        return 0;
     if (state == 'Z' || state == 'X')
         return 0;
-    for (int field = 3; field < 22; field++) {
-        p = strchr(p, ' ');
-        if (!p)
-            return 0;
-        p++;
+    return start;
+}
+
+/* The real and effective uid from /proc/PID/status ("Uid:\tR\tE\tS\tF"). */
+static int read_uids(pid_t pid, uid_t *ruid, uid_t *euid)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? -ESRCH : -errno;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    int e = errno;
+    close(fd);
+    if (n <= 0)
+        return n < 0 ? -e : -ESRCH;
+    buf[n] = '\0';
+    const char *u = strstr(buf, "\nUid:");
+    unsigned long r, ef;
+    if (!u || sscanf(u + 5, "%lu %lu", &r, &ef) != 2)
+        return -EPROTO;
+    *ruid = (uid_t)r;
+    *euid = (uid_t)ef;
+    return 0;
+}
+
+int proc_info(pid_t pid, struct proc_info *pi)
+{
+    memset(pi, 0, sizeof *pi);
+    if (pid <= 0)
+        return -ESRCH;
+    int rc = read_stat(pid, &pi->state, &pi->ppid, &pi->start_time);
+    if (rc < 0)
+        return rc;
+    if (pi->state == 'Z' || pi->state == 'X')
+        return -ESRCH;
+    return read_uids(pid, &pi->ruid, &pi->euid);
+}
+
+int proc_cmdline(pid_t pid, char *buf, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? -ESRCH : -errno;
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t n = read(fd, buf + got, cap - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
     }
-    return strtoull(p, NULL, 10);
+    close(fd);
+    if (got == cap)
+        return -E2BIG;
+    return (int)got;
+}
+
+bool proc_maps_path(pid_t pid, const char *path)
+{
+    char maps[64];
+    snprintf(maps, sizeof maps, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(maps, "re");
+    if (!f)
+        return false;
+    /* "start-end perms offset dev inode   path": the path begins at the
+     * first '/' after the inode, and an unlinked file ends in " (deleted)",
+     * which this exact comparison refuses. */
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    bool found = false;
+    while (!found && (n = getline(&line, &cap, f)) > 0) {
+        if (line[n - 1] == '\n')
+            line[n - 1] = '\0';
+        const char *p = strchr(line, '/');
+        found = p && strcmp(p, path) == 0;
+    }
+    free(line);
+    fclose(f);
+    return found;
+}
+
+int proc_pidfd_open(pid_t pid)
+{
+    if (pid <= 0)
+        return -ESRCH;
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+int proc_pidfd_signal(int pidfd, int sig)
+{
+    for (;;) {
+        if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) == 0)
+            return 0;
+        if (errno != EINTR)
+            return -errno;
+    }
 }
 
 bool proc_alive(pid_t pid, uint64_t start_time)

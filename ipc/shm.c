@@ -102,6 +102,15 @@ int shm_attach(struct shm_handle *h, const char *name, bool writable, char *errb
         close(fd);
         return dl_seterr(errbuf, EPROTO, "%s is not a distlab run segment", h->name);
     }
+    /* Only a segment of the calling user that nobody else can write: what
+     * another user planted (its pids, its strings) is never believed. */
+    if (st.st_uid != geteuid() || (st.st_mode & 07777) != 0600) {
+        close(fd);
+        return dl_seterr(errbuf, EPERM,
+                         "%s is not yours (owner uid %u, mode %04o; yours are uid %u, 0600)",
+                         h->name, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
+                         (unsigned)geteuid());
+    }
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | (writable ? PROT_WRITE : 0),
                    MAP_SHARED, fd, 0);
     close(fd);

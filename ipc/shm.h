@@ -217,7 +217,9 @@ void shm_name(char *buf, size_t cap, uint32_t run_id);
  * reserved (posix_fallocate): too little room in /dev/shm is an error here,
  * naming /dev/shm and the size needed, never a SIGBUS later. */
 int shm_create(struct shm_handle *h, uint32_t run_id, int n, char *errbuf);
-/* Nodes and tools: map an existing segment by name ("/distlab.x" or "x"). */
+/* Nodes and tools: map an existing segment by name ("/distlab.x" or "x").
+ * Only a segment owned by the calling user with mode 0600 (-EPERM
+ * otherwise), of this build's version and size (-EPROTO otherwise). */
 int shm_attach(struct shm_handle *h, const char *name, bool writable, char *errbuf);
 void shm_detach(struct shm_handle *h);
 int shm_unlink_run(uint32_t run_id);

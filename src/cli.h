@@ -5,7 +5,7 @@
 
 struct cmd_entry {
     const char *name;
-    const char *usage;   /* one line of arguments */
+    const char *usage;   /* one line of arguments; NULL: not in this version */
     const char *summary; /* one line */
     const char *help;    /* the rest of --help, may be NULL */
     int (*exec)(int argc, char **argv);

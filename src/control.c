@@ -1,5 +1,6 @@
 #include "src/control.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,12 +22,172 @@
 
 #define MAX_RUNS 256
 
+/* ---- strings from shared memory ---- */
+
+/* The bytes of s (a field of cap bytes, perhaps without a NUL) as text safe
+ * to print to a terminal or to put in JSON: control characters (C0, DEL,
+ * C1), bidirectional overrides, backslashes and bytes that are not UTF-8
+ * become \xNN escapes; other UTF-8 passes. A run's own strings (a name of
+ * letters, digits, '.', '_', '-'; an algorithm; a path) come out unchanged
+ * unless they hold such bytes. Returns out. */
+static const char *printable(char *out, size_t outcap, const char *s, size_t cap)
+{
+    size_t len = strnlen(s, cap), o = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        /* The length of a valid UTF-8 sequence at i, and its code point. */
+        size_t n = 0;
+        uint32_t cp = 0;
+        if (u[i] < 0x80) {
+            n = 1;
+            cp = u[i];
+        } else if (u[i] >= 0xc2 && u[i] <= 0xf4) {
+            size_t want = u[i] < 0xe0 ? 2 : u[i] < 0xf0 ? 3 : 4;
+            cp = u[i] & (0x3f >> (want - 1));
+            size_t j = 1;
+            for (; j < want && i + j < len && (u[i + j] & 0xc0) == 0x80; j++)
+                cp = cp << 6 | (u[i + j] & 0x3f);
+            static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+            if (j == want && cp >= min[want] && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff))
+                n = want;
+        }
+        bool bad = n == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) ||
+                   cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+                   (cp >= 0x2066 && cp <= 0x2069);
+        if (!bad && cp == '\\') {
+            if (o + 2 < outcap) {
+                out[o++] = '\\';
+                out[o++] = '\\';
+            }
+        } else if (!bad) {
+            if (o + n < outcap) {
+                memcpy(out + o, s + i, n);
+                o += n;
+            }
+        } else {
+            /* Every byte of the offending sequence (one if not UTF-8). */
+            for (size_t j = 0; j < (n ? n : 1); j++)
+                if (o + 4 < outcap)
+                    o += (size_t)snprintf(out + o, outcap - o, "\\x%02x", u[i + j]);
+        }
+        i += n ? n : 1;
+    }
+    out[o < outcap ? o : outcap - 1] = '\0';
+    return out;
+}
+
+/* Room for a field of cap bytes once escaped. */
+#define PRINTABLE_CAP(cap) (4 * (cap) + 1)
+
+struct run_strings {
+    char name[PRINTABLE_CAP(sizeof((struct shm_run *)0)->name)];
+    char algorithm[PRINTABLE_CAP(sizeof((struct shm_run *)0)->algorithm)];
+    char rundir[PRINTABLE_CAP(sizeof((struct shm_run *)0)->rundir)];
+};
+
+static void run_strings(const struct shm_run *r, struct run_strings *rs)
+{
+    printable(rs->name, sizeof rs->name, r->name, sizeof r->name);
+    printable(rs->algorithm, sizeof rs->algorithm, r->algorithm, sizeof r->algorithm);
+    printable(rs->rundir, sizeof rs->rundir, r->rundir, sizeof r->rundir);
+}
+
+/* ---- which processes are a run's ---- */
+
+static void segment_path(char *buf, size_t cap, uint32_t id)
+{
+    snprintf(buf, cap, "/dev/shm/" SHM_PREFIX "%08x", id);
+}
+
+/* Is pid the launcher of run id: alive with the start time the segment
+ * records (not a reused pid), running as the calling user, and mapping the
+ * segment itself? A pid written into a segment by anyone else names some
+ * other process, which fails the last test. */
+static bool launcher_is(pid_t pid, uint64_t start, uint32_t id)
+{
+    struct proc_info pi;
+    if (pid <= 0 || start == 0 || proc_info(pid, &pi) < 0)
+        return false;
+    if (pi.start_time != start || pi.ruid != geteuid() || pi.euid != geteuid())
+        return false;
+    char path[64];
+    segment_path(path, sizeof path, id);
+    return proc_maps_path(pid, path);
+}
+
+static bool run_alive(const struct shm_run *r)
+{
+    return launcher_is(r->launcher_pid, r->launcher_start, r->run_id);
+}
+
+/* Is pid node k of run r, as its slot says: a live process of the calling
+ * user whose arguments end in `distlab-node K /distlab.<id> INC` (argv[0]
+ * may be a path to the program, as under valgrind), whose parent is the
+ * run's launcher, and which started after it? Writes why not into why. */
+static bool node_is(const struct shm_run *r, int k, pid_t pid, char *why, size_t cap)
+{
+    struct proc_info pi;
+    int rc = proc_info(pid, &pi);
+    if (rc < 0) {
+        snprintf(why, cap, "%s", rc == -ESRCH ? "it has ended" : strerror(-rc));
+        return false;
+    }
+    if (pi.ruid != geteuid() || pi.euid != geteuid()) {
+        snprintf(why, cap, "it runs as uid %u", (unsigned)pi.ruid);
+        return false;
+    }
+    if (pi.ppid != r->launcher_pid || pi.start_time < r->launcher_start) {
+        snprintf(why, cap, "it is not a child of the run's launcher (pid %d)",
+                 (int)r->launcher_pid);
+        return false;
+    }
+    char buf[4096];
+    int n = proc_cmdline(pid, buf, sizeof buf);
+    const char *args[64];
+    int argc = 0;
+    for (int i = 0; n > 0 && i < n && argc < 64; i += (int)strlen(buf + i) + 1)
+        args[argc++] = buf + i;
+    char want_k[16], want_seg[64];
+    snprintf(want_k, sizeof want_k, "%d", k);
+    shm_name(want_seg, sizeof want_seg, r->run_id);
+    bool ok = n > 0 && argc >= 4;
+    if (ok) {
+        const char *a0 = args[argc - 4], *base = strrchr(a0, '/');
+        base = base ? base + 1 : a0;
+        char *end;
+        long inc = strtol(args[argc - 1], &end, 10);
+        ok = strncmp(base, "distlab", 7) == 0 && strcmp(args[argc - 3], want_k) == 0 &&
+             strcmp(args[argc - 2], want_seg) == 0 && !*end && end != args[argc - 1] && inc >= 1;
+    }
+    if (!ok) {
+        snprintf(why, cap, "its command line is not distlab-node %d %s INC", k, want_seg);
+        return false;
+    }
+    return true;
+}
+
+/* ---- finding runs ---- */
+
+static bool is_run_id(const char *s)
+{
+    if (strlen(s) != 8)
+        return false;
+    for (int i = 0; i < 8; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
 static bool run_matches(const struct shm_run *r, const char *which)
 {
     char id[16];
     snprintf(id, sizeof id, "%08x", r->run_id);
-    if (strcmp(which, id) == 0 || strcmp(which, r->name) == 0)
+    if (strcasecmp(which, id) == 0)
         return true;
+    if (strnlen(r->name, sizeof r->name) < sizeof r->name && strcmp(which, r->name) == 0)
+        return true;
+    if (strnlen(r->rundir, sizeof r->rundir) == sizeof r->rundir)
+        return false;
     const char *base = strrchr(r->rundir, '/');
     if (base && strcmp(which, base + 1) == 0)
         return true;
@@ -52,60 +214,122 @@ static int newest_first(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* The live runs (of this build's segment version) that `which` names (NULL:
- * all), newest first. Returns how many went to runs (up to cap). */
+/* Attach segment id when it is a live run of the calling user: a segment
+ * shm_attach trusts (ours, mode 0600, this version), that says it is run
+ * id, whose launcher is verified. */
+static int attach_live(uint32_t id, struct shm_handle *h, bool writable, char *err)
+{
+    char name[64];
+    shm_name(name, sizeof name, id);
+    int rc = shm_attach(h, name, writable, err);
+    if (rc < 0)
+        return rc;
+    if (h->run->run_id != id || !run_alive(h->run)) {
+        shm_detach(h);
+        if (err)
+            snprintf(err, DL_ERRLEN,
+                     "run %08x has ended (its launcher is gone; `distlab clean` removes what "
+                     "it left)",
+                     id);
+        return -ESRCH;
+    }
+    return 0;
+}
+
+/* The live runs of the calling user that `which` names (NULL: all), newest
+ * first. A run named by its id is that run alone, whatever other runs are
+ * called. Returns how many went to runs (up to cap). */
 static int live_runs(const char *which, struct run_ref *runs, int cap)
 {
     uint32_t ids[MAX_RUNS];
     int n = shm_list_runs(ids, MAX_RUNS), live = 0;
     for (int i = 0; i < n && live < cap; i++) {
-        char name[64];
         struct shm_handle t;
-        shm_name(name, sizeof name, ids[i]);
-        if (shm_attach(&t, name, false, NULL) < 0)
+        if (attach_live(ids[i], &t, false, NULL) < 0)
             continue;
-        if (shm_run_alive(t.run) && (!which || run_matches(t.run, which)))
+        if (!which || run_matches(t.run, which))
             runs[live++] = (struct run_ref){ids[i], t.run->start_real_us};
         shm_detach(&t);
+    }
+    if (which && is_run_id(which)) {
+        uint32_t want = (uint32_t)strtoul(which, NULL, 16);
+        for (int i = 0; i < live; i++)
+            if (runs[i].id == want) {
+                runs[0] = runs[i];
+                return 1;
+            }
     }
     qsort(runs, (size_t)live, sizeof runs[0], newest_first);
     return live;
 }
 
-/* control_find_run for command `cmd` (named in the note about several
- * runs). */
-static int find_run(const char *cmd, const char *which, struct shm_handle *h, bool writable)
+static void run_line(const struct shm_run *r, FILE *f);
+
+/* List runs (one line each, indented) on stderr. */
+static void list_runs(const struct run_ref *runs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct shm_handle t;
+        if (attach_live(runs[i].id, &t, false, NULL) < 0)
+            continue; /* ended meanwhile */
+        fputs("  ", stderr);
+        run_line(t.run, stderr);
+        shm_detach(&t);
+    }
+}
+
+/* control_find_run for command `cmd`, whose arguments after RUN are
+ * `rest` (for the hint in a refusal). */
+static int find_run(const char *cmd, const char *rest, const char *which, struct shm_handle *h,
+                    bool writable)
 {
     struct run_ref runs[MAX_RUNS];
     int live = live_runs(which, runs, MAX_RUNS);
+    char err[DL_ERRLEN];
     if (live == 0) {
-        if (which)
-            fprintf(stderr, "distlab: no live run named '%s' (see `distlab status --all`)\n",
-                    which);
+        if (!which) {
+            fprintf(stderr, "distlab: no live run of yours (start one with `distlab run "
+                            "CONFIG.ini`)\n");
+            return -1;
+        }
+        char shown[PRINTABLE_CAP(256)];
+        printable(shown, sizeof shown, which, 256);
+        /* Say why a segment of that id does not count. */
+        struct shm_handle t;
+        if (is_run_id(which) &&
+            attach_live((uint32_t)strtoul(which, NULL, 16), &t, false, err) < 0 &&
+            !strstr(err, "cannot open"))
+            fprintf(stderr, "distlab: %s\n", err);
         else
-            fprintf(stderr, "distlab: no live run (start one with `distlab run CONFIG.ini`)\n");
+            fprintf(stderr, "distlab: no live run of yours named '%s' (see `distlab status "
+                            "--all`)\n",
+                    shown);
         return -1;
     }
-    char name[64], err[DL_ERRLEN];
-    shm_name(name, sizeof name, runs[0].id);
-    if (shm_attach(h, name, writable, err) < 0) {
+    if (live > 1) {
+        if (which) {
+            char shown[PRINTABLE_CAP(256)];
+            printable(shown, sizeof shown, which, 256);
+            fprintf(stderr, "distlab %s: %d live runs match '%s'; name one by its id: distlab "
+                            "%s RUN_ID%s\n",
+                    cmd, live, shown, cmd, rest);
+        } else {
+            fprintf(stderr, "distlab %s: %d live runs; name one: distlab %s RUN%s\n", cmd, live,
+                    cmd, rest);
+        }
+        list_runs(runs, live);
+        return -2;
+    }
+    if (attach_live(runs[0].id, h, writable, err) < 0) {
         fprintf(stderr, "distlab: %s\n", err);
         return -1;
     }
-    if (live > 1 && !which)
-        fprintf(stderr, "distlab: %d live runs; using the newest, %08x (%s); name one: distlab %s RUN\n",
-                live, runs[0].id, h->run->name, cmd);
-    else if (live > 1)
-        fprintf(stderr,
-                "distlab: %d live runs match '%s'; using the newest, %08x (%s); name one by its "
-                "id or directory (distlab status --all lists them)\n",
-                live, which, runs[0].id, h->run->rundir);
     return 0;
 }
 
 int control_find_run(const char *which, struct shm_handle *h, bool writable)
 {
-    return find_run("status", which, h, writable);
+    return find_run("status", "", which, h, writable);
 }
 
 /* ---- status ---- */
@@ -117,9 +341,11 @@ static json_t *run_json(const struct shm_run *r)
     char id[16];
     snprintf(id, sizeof id, "%08x", r->run_id);
     int64_t t = dl_mono_us() - r->start_mono_us;
-    return json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:f}", "run_id", id, "name", r->name,
-                     "algorithm", r->algorithm, "nodes", (int)r->n, "phase",
-                     phase_name(atomic_load(&r->phase)), "run_dir", r->rundir, "elapsed_s",
+    struct run_strings rs;
+    run_strings(r, &rs);
+    return json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:f}", "run_id", id, "name", rs.name,
+                     "algorithm", rs.algorithm, "nodes", (int)r->n, "phase",
+                     phase_name(atomic_load(&r->phase)), "run_dir", rs.rundir, "elapsed_s",
                      (double)t / 1e6);
 }
 
@@ -157,9 +383,11 @@ static json_t *status_json(const struct shm_run *r)
 /* One line per run: the head of `status`, a line of `status --all`. */
 static void run_line(const struct shm_run *r, FILE *f)
 {
-    fprintf(f, "run %08x  %s  %s, %u nodes, %s, %.1fs  (%s)\n", r->run_id, r->name,
-            r->algorithm, r->n, phase_name(atomic_load(&r->phase)),
-            (double)(dl_mono_us() - r->start_mono_us) / 1e6, r->rundir);
+    struct run_strings rs;
+    run_strings(r, &rs);
+    fprintf(f, "run %08x  %s  %s, %u nodes, %s, %.1fs  (%s)\n", r->run_id, rs.name,
+            rs.algorithm, r->n, phase_name(atomic_load(&r->phase)),
+            (double)(dl_mono_us() - r->start_mono_us) / 1e6, rs.rundir);
 }
 
 static void status_text(const struct shm_run *r, FILE *f)
@@ -201,16 +429,15 @@ static void status_all(const char *which, bool json, bool watch)
     if (!json && watch)
         fputs("\033[H\033[2J", stdout);
     if (!json && live == 0) {
+        char shown[PRINTABLE_CAP(256)];
         if (which)
-            printf("no live run named '%s'\n", which);
+            printf("no live run of yours named '%s'\n", printable(shown, sizeof shown, which, 256));
         else
-            printf("no live run\n");
+            printf("no live run of yours\n");
     }
     for (int i = 0; i < live; i++) {
-        char name[64];
         struct shm_handle t;
-        shm_name(name, sizeof name, runs[i].id);
-        if (shm_attach(&t, name, false, NULL) < 0)
+        if (attach_live(runs[i].id, &t, false, NULL) < 0)
             continue; /* ended meanwhile */
         if (json)
             json_array_append_new(arr, run_json(t.run));
@@ -235,7 +462,7 @@ int cmd_status(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "wjah", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'w')
             watch = true;
         else if (c == 'j')
@@ -264,8 +491,9 @@ int cmd_status(int argc, char **argv)
         return 0;
     }
     struct shm_handle h;
-    if (find_run("status", which, &h, false) < 0)
-        return 1;
+    int rc = find_run("status", "", which, &h, false);
+    if (rc < 0)
+        return rc == -2 ? 2 : 1;
     for (;;) {
         if (json) {
             json_t *o = status_json(h.run);
@@ -278,7 +506,7 @@ int cmd_status(int argc, char **argv)
             status_text(h.run, stdout);
         }
         fflush(stdout);
-        if (!watch || !shm_run_alive(h.run))
+        if (!watch || !run_alive(h.run))
             break;
         nanosleep(&refresh, NULL); /* a display refresh, not a wait for an event */
     }
@@ -288,19 +516,29 @@ int cmd_status(int argc, char **argv)
 
 /* ---- pid and signals ---- */
 
+/* The role options of pid, kill, pause, resume and restart: exactly those
+ * listed in CONTROL_ROLE_OPTIONS (their usage), and only roles that an
+ * algorithm of this version takes. */
+static const struct {
+    const char *flag;
+    int role;
+} role_flags[] = {
+    {"--coordinator", ROLE_COORDINATOR},
+    {"--token-holder", ROLE_TOKEN_HOLDER},
+};
+
 static int role_flag(const char *arg)
 {
-    if (strcmp(arg, "--coordinator") == 0)
-        return ROLE_COORDINATOR;
-    if (strcmp(arg, "--leader") == 0)
-        return ROLE_LEADER;
-    if (strcmp(arg, "--token-holder") == 0)
-        return ROLE_TOKEN_HOLDER;
+    for (size_t i = 0; i < sizeof role_flags / sizeof role_flags[0]; i++)
+        if (strcmp(arg, role_flags[i].flag) == 0)
+            return role_flags[i].role;
     return -1;
 }
 
-/* Parse "[RUN] NODE|--coordinator|--leader|--token-holder" into a node of a
- * live run. Returns the node (>= 1), or -1 after printing an error. */
+/* Parse "[RUN] NODE|--coordinator|--token-holder" into a node of a live
+ * run, checking the arguments before looking for the run. Returns the node
+ * (>= 1), or -1 (no such run: exit 1) or -2 (usage, or RUN needed: exit 2)
+ * after printing an error. */
 static int pick_node(const char *cmd, int argc, char **argv, struct shm_handle *h, bool writable)
 {
     const char *which = NULL, *sel = NULL;
@@ -312,33 +550,45 @@ static int pick_node(const char *cmd, int argc, char **argv, struct shm_handle *
     }
     if (argc == 2) {
         sel = argv[1];
-    } else if (argc == 3) {
+    } else if (argc == 3 && argv[1][0] != '-') {
         which = argv[1];
         sel = argv[2];
     } else {
+        if (argc == 3)
+            fprintf(stderr, "distlab %s: unknown option '%s'\n", cmd, argv[1]);
         cli_usage(cmd, stderr);
         return -2;
     }
-    if (find_run(cmd, which, h, writable) < 0)
-        return -1;
     int role = role_flag(sel);
+    long k = 0;
+    if (role < 0) {
+        char *end;
+        if (sel[0] == '-' && !isdigit((unsigned char)sel[1])) {
+            fprintf(stderr, "distlab %s: unknown option '%s'\n", cmd, sel);
+            cli_usage(cmd, stderr);
+            return -2;
+        }
+        k = strtol(sel, &end, 10);
+        if (*end || end == sel || k < 1 || k > DL_MAX_NODES) {
+            fprintf(stderr, "distlab %s: '%s' is not a node number\n", cmd, sel);
+            cli_usage(cmd, stderr);
+            return -2;
+        }
+    }
+    char rest[64];
+    snprintf(rest, sizeof rest, " %s", sel); /* a role option or a number: checked above */
+    int rc = find_run(cmd, rest, which, h, writable);
+    if (rc < 0)
+        return rc;
     if (role >= 0) {
-        int k = shm_find_role(h->run, role);
-        if (k)
-            return k;
+        int found = shm_find_role(h->run, role);
+        if (found)
+            return found;
         fprintf(stderr, "distlab: no live node is %s now\n", algo_role_name(role));
         shm_detach(h);
         return -1;
     }
-    if (sel[0] == '-') {
-        fprintf(stderr, "distlab %s: unknown option '%s'\n", cmd, sel);
-        cli_usage(cmd, stderr);
-        shm_detach(h);
-        return -2;
-    }
-    char *end;
-    long k = strtol(sel, &end, 10);
-    if (*end || k < 1 || k > (long)h->run->n) {
+    if (k > (long)h->run->n) {
         fprintf(stderr, "distlab %s: '%s' is not a node of this run (1..%u)\n", cmd, sel,
                 h->run->n);
         shm_detach(h);
@@ -347,70 +597,102 @@ static int pick_node(const char *cmd, int argc, char **argv, struct shm_handle *
     return (int)k;
 }
 
-/* The pid of the node picked by "[RUN] NODE|--role", or -1 (message
- * printed) with *code set to the exit status to return. */
-static int picked_pid(const char *cmd, int argc, char **argv, int *node, int *code)
+/* Node k of run r, verified (node_is) through a pidfd, then sent sig (0:
+ * nothing). The pidfd is opened first and checked alive after the /proc
+ * reads, so what was verified is the process the descriptor names: a pid
+ * that is reused meanwhile is never signalled. Returns the pid, or -1 after
+ * printing why nothing was done. */
+static int node_signal(const char *cmd, const struct shm_run *r, int k, int sig)
 {
-    struct shm_handle h;
-    int k = pick_node(cmd, argc, argv, &h, false);
-    if (k < 0) {
-        *code = k == -2 ? 2 : 1;
+    const struct shm_node *sn = &r->node[k];
+    pid_t pid = atomic_load(&sn->pid);
+    int st = atomic_load(&sn->state);
+    if (pid <= 0 || st == NODE_EMPTY || st == NODE_DOWN || st == NODE_STOPPED) {
+        fprintf(stderr, "distlab %s: node %d is not running (%s)\n", cmd, k,
+                shm_node_state_name(st));
         return -1;
     }
-    int pid = atomic_load(&h.run->node[k].pid);
-    shm_detach(&h);
-    *node = k;
-    if (pid <= 0) {
-        fprintf(stderr, "distlab: node %d is not running\n", k);
-        *code = 1;
+    int fd = proc_pidfd_open(pid);
+    if (fd < 0) {
+        fprintf(stderr, "distlab %s: node %d (pid %d) is not running: %s\n", cmd, k, (int)pid,
+                strerror(-fd));
         return -1;
     }
-    return pid;
+    char why[160];
+    int rc = 0;
+    if (!node_is(r, k, pid, why, sizeof why)) {
+        fprintf(stderr,
+                "distlab %s: pid %d is not node %d of run %08x (%s); nothing was signalled\n",
+                cmd, (int)pid, k, r->run_id, why);
+        rc = -1;
+    } else if ((rc = proc_pidfd_signal(fd, 0)) < 0 ||
+               (sig && (rc = proc_pidfd_signal(fd, sig)) < 0)) {
+        fprintf(stderr, "distlab %s: node %d (pid %d): %s\n", cmd, k, (int)pid,
+                rc == -ESRCH ? "it has ended" : strerror(-rc));
+        rc = -1;
+    }
+    close(fd);
+    return rc < 0 ? -1 : (int)pid;
 }
 
 int cmd_pid(int argc, char **argv)
 {
-    int k, code;
-    int pid = picked_pid("pid", argc, argv, &k, &code);
+    struct shm_handle h;
+    int k = pick_node("pid", argc, argv, &h, false);
+    if (k < 0)
+        return k == -2 ? 2 : 1;
+    int pid = node_signal("pid", h.run, k, 0);
+    shm_detach(&h);
     if (pid < 0)
-        return code;
+        return 1;
     printf("%d\n", pid);
     return 0;
 }
 
 static int signal_node(const char *cmd, int sig, int argc, char **argv)
 {
-    int k, code;
-    int pid = picked_pid(cmd, argc, argv, &k, &code);
+    struct shm_handle h;
+    int k = pick_node(cmd, argc, argv, &h, false);
+    if (k < 0)
+        return k == -2 ? 2 : 1;
+    int pid = node_signal(cmd, h.run, k, sig);
+    shm_detach(&h);
     if (pid < 0)
-        return code;
-    if (kill(pid, sig) < 0) {
-        fprintf(stderr, "distlab: kill %d: %s\n", pid, strerror(errno));
         return 1;
-    }
     printf("node %d (pid %d): sent %s\n", k, pid, proc_signame(sig));
     return 0;
 }
 
 /* `distlab restart [RUN] NODE`: a crash and a start, whatever the restart
  * policy, done by the supervisor (which alone starts nodes): flag the node
- * in the cluster table and wake the supervisor with SIGUSR2. A node that
- * is down is simply started. */
+ * in the cluster table and wake the supervisor with SIGUSR2, through a
+ * pidfd of the verified launcher. A node that is down is simply started. */
 int cmd_restart(int argc, char **argv)
 {
     struct shm_handle h;
     int k = pick_node("restart", argc, argv, &h, true);
     if (k < 0)
         return k == -2 ? 2 : 1;
-    atomic_store(&h.run->node[k].restart_asked, 1);
-    int launcher = h.run->launcher_pid;
+    struct shm_run *r = h.run;
+    pid_t launcher = r->launcher_pid;
+    int fd = proc_pidfd_open(launcher), rc = fd;
+    if (fd >= 0 && (!launcher_is(launcher, r->launcher_start, r->run_id) ||
+                    (rc = proc_pidfd_signal(fd, 0)) < 0))
+        rc = rc < 0 ? rc : -ESRCH;
+    if (rc >= 0) {
+        atomic_store(&r->node[k].restart_asked, 1);
+        rc = proc_pidfd_signal(fd, SIGUSR2);
+    }
+    if (fd >= 0)
+        close(fd);
+    uint32_t id = r->run_id;
     shm_detach(&h);
-    if (kill(launcher, SIGUSR2) < 0) {
-        fprintf(stderr, "distlab: cannot reach the supervisor (pid %d): %s\n", launcher,
-                strerror(errno));
+    if (rc < 0) {
+        fprintf(stderr, "distlab restart: the supervisor of run %08x (pid %d) is gone: %s\n", id,
+                (int)launcher, strerror(-rc));
         return 1;
     }
-    printf("node %d: restart asked of the supervisor (pid %d)\n", k, launcher);
+    printf("node %d: restart asked of the supervisor (pid %d)\n", k, (int)launcher);
     return 0;
 }
 
@@ -420,11 +702,14 @@ int cmd_resume(int argc, char **argv) { return signal_node("resume", SIGCONT, ar
 
 /* ---- clean ---- */
 
-/* A run's IPC objects are removed only when its launcher is gone. Liveness
- * comes from the layout-stable prefix (struct shm_prefix), so a live run of
+/* A run's IPC objects are removed only when they are the calling user's
+ * (whoever that is, root included) and its launcher is gone. Liveness comes
+ * from the layout-stable prefix (struct shm_prefix), so a live run of
  * another build (another SHM_VERSION or size, which shm_attach rejects) is
- * never taken for a stale one. A segment without the magic is stale only
- * when older than this: the launcher writes the header microseconds after
+ * never taken for a stale one; a launcher counts only when it maps the
+ * segment (launcher_is), so a pid written into a segment that no launcher
+ * holds does not keep it. A segment without the magic is stale only when
+ * older than this: the launcher writes the header microseconds after
  * creating it. */
 #define CLEAN_NO_MAGIC_AGE_S 10
 
@@ -441,7 +726,7 @@ int control_clean(bool verbose)
         int rc = shm_read_prefix(id, &p, &mtime, &uid);
         if (rc == -ENOENT)
             continue; /* gone meanwhile */
-        if (rc == -EACCES || rc == -EPERM || (rc >= 0 && me != 0 && uid != (uint32_t)me)) {
+        if (rc == -EACCES || rc == -EPERM || (rc >= 0 && uid != (uint32_t)me)) {
             fprintf(stderr, "distlab clean: not yours: /dev/shm/" SHM_PREFIX "%08x, skipped\n",
                     id);
             continue;
@@ -453,7 +738,7 @@ int control_clean(bool verbose)
         }
         int nq;
         if (rc == 1) {
-            if (proc_alive(p.launcher_pid, p.launcher_start))
+            if (launcher_is(p.launcher_pid, p.launcher_start, id))
                 continue; /* live, whatever its version */
             nq = (p.n >= 1 && p.n <= DL_MAX_NODES ? (int)p.n : DL_MAX_NODES) + 1;
         } else {
@@ -461,11 +746,23 @@ int control_clean(bool verbose)
                 continue; /* perhaps being created right now */
             nq = DL_MAX_NODES + 1; /* unknown size: every queue a run can have */
         }
-        /* The queues first: a queue never outlives its segment (ipc/shm.h). */
+        /* The queues first: a queue never outlives its segment (ipc/shm.h).
+         * Only ours: a queue of that name made by someone else stays. */
         int q = 0;
-        for (int k = 0; k < nq; k++)
+        for (int k = 0; k < nq; k++) {
+            uint32_t quid = 0;
+            int orc = mq_queue_owner(id, k, &quid);
+            if (orc == -ENOENT)
+                continue;
+            if (orc < 0 || quid != (uint32_t)me) {
+                fprintf(stderr,
+                        "distlab clean: not yours: queue /" SHM_PREFIX "%08x.n%d, skipped\n", id,
+                        k);
+                continue;
+            }
             if (mq_unlink_queue(id, k) == 0)
                 q++;
+        }
         int e = shm_unlink_run(id);
         if (e == 0) {
             removed++;

@@ -1,7 +1,12 @@
 /* Finding live runs and acting on them from the shell: status, pid,
- * kill/pause/resume, clean. A run is found in /dev/shm by its segment;
- * RUN may be its id (8 hex digits), its name, or its run directory, and
- * defaults to the newest live run. */
+ * kill/pause/resume/restart, clean. A run is found in /dev/shm by its
+ * segment, and counts only when the segment is the calling user's (mode
+ * 0600) and its launcher is alive and maps it. RUN may be its id (8 hex
+ * digits), its name, or its run directory; it may be left out only when
+ * exactly one run of the calling user is live, and a name that several live
+ * runs share is refused (the run id then names one). A node is signalled
+ * only after its pid is verified to be that run's node, through a pidfd.
+ * Strings read from shared memory are printed escaped. */
 #ifndef DL_SRC_CONTROL_H
 #define DL_SRC_CONTROL_H
 
@@ -9,16 +14,20 @@
 
 #include "ipc/shm.h"
 
-/* Attach (read-only unless writable) the run named by `which` (NULL: any).
- * When several live runs qualify, the newest is used and a note on stderr
- * says so. Returns 0 or -1 with a message on stderr. */
+/* The role options of pid, kill, pause, resume and restart (their usage). */
+#define CONTROL_ROLE_OPTIONS "--coordinator | --token-holder"
+
+/* Attach (read-only unless writable) the live run named by `which` (NULL:
+ * the only one). Returns 0; -1 when there is none; -2 when several qualify
+ * (listed on stderr). Messages go to stderr. */
 int control_find_run(const char *which, struct shm_handle *h, bool writable);
 
-/* Remove the IPC objects of every run whose launcher is gone (read from the
- * segment's layout-stable prefix, so whatever its version; a segment
- * without a header only when older than 10 s); never another user's (a note
- * on stderr). Print what was removed to stdout when verbose. Returns the
- * number of runs removed. */
+/* Remove the IPC objects of every run of the calling user whose launcher
+ * is gone or does not hold the segment (read from the segment's
+ * layout-stable prefix, so whatever its version; a segment without a
+ * header only when older than 10 s); never another user's segment or
+ * queue, even for root (a note on stderr). Print what was removed to
+ * stdout when verbose. Returns the number of runs removed. */
 int control_clean(bool verbose);
 
 #endif

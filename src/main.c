@@ -23,11 +23,31 @@ static int cmd_check(int argc, char **argv);
 static int cmd_trace(int argc, char **argv);
 static int cmd_later(int argc, char **argv);
 
+/* What every command that takes [RUN] says of it. */
+#define RUN_HELP                                                                               \
+    "RUN is a run id, a run name or a run directory. Leave it out only when exactly one\n"    \
+    "run of yours is live: with several, the command lists them and exits 2. A name that\n"   \
+    "several live runs share is refused the same way: give the run id.\n"                     \
+    "Only runs of the calling user count (shared memory owned by you, mode 0600).\n"
+
+/* ... and every command that signals or names a node. */
+#define NODE_HELP                                                                              \
+    RUN_HELP                                                                                   \
+    "NODE is a node number (1..N). --coordinator names the node that coordinates now\n"      \
+    "(centralized; a group coordinator in two_level_ring), --token-holder the node that\n"   \
+    "holds the token now (token_ring; the global token in two_level_ring). The pid is\n"     \
+    "checked to be that run's node (its command line, its parent, its start) before\n"       \
+    "anything is sent, through a pidfd, so a reused pid is never signalled.\n"               \
+    "Exit status: 0 done, 1 no such live run or node not running, 2 usage error or RUN\n"     \
+    "needed.\n"
+
+#define NODE_USAGE "[RUN] {NODE | " CONTROL_ROLE_OPTIONS "}"
+
 static const struct cmd_entry commands[] = {
     {"run", "CONFIG.ini [--set section.key=value]... [--out DIR] [--seed N] [--json] [--quiet]",
      "run an experiment; exits 0 when it completed and was safe",
      "  --set S.K=V  override one key of the file (repeatable)\n"
-     "  --out DIR    write the run directory there (default runs/<name>-<time>)\n"
+     "  --out DIR    write the run directory there, new or empty (default runs/<name>-<time>)\n"
      "  --seed N     override [cluster] seed\n"
      "  --json       print report.json instead of the text report\n"
      "  --quiet      print only the run directory\n"
@@ -35,41 +55,48 @@ static const struct cmd_entry commands[] = {
      "3 interrupted (the report is still written).\n",
      cmd_run},
     {"status", "[RUN] [--all] [--watch] [--json]", "the live cluster table from shared memory",
-     "RUN is a run id, name or directory; the default is the newest live run.\n"
-     "  --all    one line per live run\n",
+     "  --all    one line per live run of yours (RUN: only those it names), newest first\n"
+     "  --watch  refresh every 0.5 s until the run ends (with --all: until interrupted)\n"
+     "  --json   the same as JSON (--watch: one compact object per line)\n" RUN_HELP
+     "Strings read from shared memory are printed with control characters escaped (\\xNN).\n"
+     "Exit status: 0 shown, 1 no such live run, 2 usage error or RUN needed.\n",
      cmd_status},
-    {"pid", "[RUN] NODE | --coordinator | --leader | --token-holder",
-     "print a node's pid, e.g. kill -9 $(distlab pid --coordinator)", NULL, cmd_pid},
-    {"kill", "[RUN] NODE | --coordinator", "crash a node with SIGKILL", NULL, cmd_kill},
-    {"pause", "[RUN] NODE | --coordinator", "pause a node with SIGSTOP", NULL, cmd_pause},
-    {"resume", "[RUN] NODE | --coordinator", "resume a paused node with SIGCONT", NULL,
-     cmd_resume},
-    {"report", "RUNDIR [--json]", "rebuild and print a run's report", NULL, cmd_report},
+    {"pid", NODE_USAGE, "print a node's pid, e.g. kill -9 $(distlab pid --coordinator)",
+     NODE_HELP, cmd_pid},
+    {"kill", NODE_USAGE, "crash a node with SIGKILL", NODE_HELP, cmd_kill},
+    {"pause", NODE_USAGE, "pause a node with SIGSTOP", NODE_HELP, cmd_pause},
+    {"resume", NODE_USAGE, "resume a paused node with SIGCONT", NODE_HELP, cmd_resume},
+    {"restart", NODE_USAGE,
+     "crash a node and start it again, whatever the restart policy (a down node: start it)",
+     RUN_HELP "NODE and the role options are as for `distlab kill`. The supervisor does it; it\n"
+              "is asked with SIGUSR2 once it is checked to be the run's launcher.\n"
+              "Exit status: 0 asked, 1 no such live run, 2 usage error or RUN needed.\n",
+     cmd_restart},
+    {"report", "RUNDIR [--json]", "rebuild and print a run's report",
+     "  --json   print report.json instead of the text report\n", cmd_report},
     {"check", "RUNDIR", "check a run's safety properties: exit 0 safe, 1 unsafe, 2 bad input",
      NULL, cmd_check},
     {"trace", "RUNDIR", "print every event of a run as JSON lines, in time order", NULL,
      cmd_trace},
-    {"clean", "", "remove message queues and shared memory left by dead runs", NULL, cmd_clean},
-    {"restart", "[RUN] NODE | --coordinator | --token-holder",
-     "crash a node (SIGKILL) and start it again, whatever the restart policy; a node that is "
-     "down is started",
-     NULL, cmd_restart},
-    {"partition", "[RUN] 1,2/3,4,5", "cut the network (not in this version)", NULL, cmd_later},
-    {"heal", "[RUN]", "heal the network (not in this version)", NULL, cmd_later},
-    {"diagram", "RUNDIR [-o FILE.svg|.html]", "space-time diagram (not in this version)", NULL,
-     cmd_later},
-    {"sim", "CONFIG.ini [--seeds N] [--seed S [--out DIR]] [--set S.K=V]... [--json]",
+    {"sim", "CONFIG.ini [--seeds N] [--seed S [--out DIR]] [--set section.key=value]... [--json]",
      "run the experiment on the deterministic simulator across many seeds",
      "  --seeds N    how many schedules (default 1000), seeds S, S+1, ... from --seed or\n"
      "               [cluster] seed; prints how many violated which property and the\n"
      "               first violating seed\n"
      "  --seed S     one schedule; with --out DIR, write its run directory (trace,\n"
      "               report) for distlab report, check and trace\n"
+     "  --set S.K=V  override one key of the file (repeatable)\n"
+     "  --json       with --out: print report.json instead of the text report\n"
      "Exit status: 0 every schedule safe and live, 1 otherwise (unsafe, not live, or\n"
      "cut off by the duration before its requests were granted), 2 bad input.\n",
      cmd_sim},
-    {"client", "[RUN] put KEY VALUE | get KEY", "Raft client (not in this version)", NULL,
-     cmd_later},
+    {"clean", "", "remove message queues and shared memory that your dead runs left",
+     "Only your own objects are removed, and only those whose launcher is gone.\n", cmd_clean},
+    /* Named by the design, not in this version: not listed by --help. */
+    {"partition", NULL, NULL, NULL, cmd_later},
+    {"heal", NULL, NULL, NULL, cmd_later},
+    {"diagram", NULL, NULL, NULL, cmd_later},
+    {"client", NULL, NULL, NULL, cmd_later},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -86,6 +113,11 @@ void cli_usage(const char *name, FILE *f)
     const struct cmd_entry *c = find_cmd(name);
     if (!c)
         return;
+    if (!c->usage) {
+        fprintf(f, "distlab %s: not available in this version (%s)\n", c->name,
+                PACKAGE_VERSION);
+        return;
+    }
     fprintf(f, "usage: distlab %s %s\n%s.\n", c->name, c->usage, c->summary);
     if (c->help)
         fputs(c->help, f);
@@ -96,15 +128,19 @@ static void usage(FILE *f)
     fprintf(f, "usage: distlab COMMAND [ARGS]\n"
                "distlab runs distributed algorithms as real processes on one machine.\n\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n`distlab COMMAND --help` describes a command; --version prints the version.\n");
+        if (commands[i].usage)
+            fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n`distlab COMMAND --help` describes a command; --version prints the version.\n"
+               "Not in this version: partition, heal, diagram, client.\n");
 }
+
+static bool wants_help(int argc, char **argv);
 
 static int cmd_later(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "distlab %s: not available in this version (%s)\n", argv[0], PACKAGE_VERSION);
-    return 2;
+    bool help = wants_help(argc, argv);
+    cli_usage(argv[0], help ? stdout : stderr);
+    return help ? 0 : 2;
 }
 
 static bool wants_help(int argc, char **argv)
@@ -133,7 +169,8 @@ static int cmd_run(int argc, char **argv)
     struct run_opts ro = {0};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "s:o:S:jq", opts, NULL)) != -1) {
+    /* Long options only: the help lists no short ones. */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 's':
             if (nsets == MAX_SETS) {

@@ -555,7 +555,7 @@ int cmd_sim(int argc, char **argv)
     unsigned long long seed = 0;
     int ch;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "n:S:o:s:jh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         char *end;
         switch (ch) {
         case 'n':

@@ -1,8 +1,11 @@
 /* The control commands against fake runs: segments this test process makes
  * in /dev/shm (with shm_create, or byte by byte for another build's
- * version), whose "launcher" is the test process itself (alive) or a child
- * that has already exited (dead). The distlab binary is run as a child on
- * them: clean, pid, status.
+ * version), whose "launcher" is the test process itself (alive: it maps the
+ * segment, as a launcher does), a child that has already exited (dead), or
+ * an unrelated process (a planted pid). Fake nodes are this program started
+ * again as `distlab-node K /distlab.<id> 1` (it then only waits), children
+ * of the fake launcher as real nodes are. The distlab binary is run as a
+ * child on them: clean, pid, kill, pause, restart, status.
  *
  * Every fake segment has an id of the form <base><k> (base: 24 random bits
  * chosen in main, k: one byte per use), so the runner removes them all, and
@@ -11,14 +14,17 @@
  * tests/check_process.c takes, so neither removes the other's stale run
  * under its feet. */
 #include <check.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <mqueue.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -113,14 +119,23 @@ static void age_segment(uint32_t id, int age_s)
                   strerror(errno));
 }
 
-static void make_queue(uint32_t id, int k)
+/* Queue k of run id, given to uid unless that is -1. */
+static void make_queue_of(uint32_t id, int k, int uid)
 {
     char name[64];
     mq_queue_name(name, sizeof name, id, k);
     struct mq_attr a = {.mq_maxmsg = 1, .mq_msgsize = 64};
     mqd_t q = mq_open(name, O_CREAT | O_RDWR | O_CLOEXEC, 0600, &a);
     ck_assert_msg(q != (mqd_t)-1, "mq_open %s: %s", name, strerror(errno));
+    if (uid >= 0)
+        ck_assert_msg(fchown((int)q, (uid_t)uid, (gid_t)uid) == 0, "fchown %s: %s", name,
+                      strerror(errno));
     mq_close(q);
+}
+
+static void make_queue(uint32_t id, int k)
+{
+    make_queue_of(id, k, -1);
 }
 
 /* A pid that has just ended (reaped). */
@@ -133,6 +148,139 @@ static pid_t dead_pid(void)
     int st;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     return pid;
+}
+
+/* Map segment id (len bytes) as a launcher does: proof that this process
+ * holds it. */
+static void *map_segment(uint32_t id, size_t len)
+{
+    char path[64];
+    path_of(path, sizeof path, id);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    ck_assert_msg(p != MAP_FAILED, "mmap %s: %s", path, strerror(errno));
+    return p;
+}
+
+/* A child that dies with this process: `sleep 600` (an unrelated process
+ * whose pid a planted segment names), or, with node > 0, this program as
+ * `distlab-node NODE /distlab.<id> 1` (a fake node). With grandchild, the
+ * sleep is started by an intermediate child (which waits), so its parent is
+ * not this process. Returns the pid of the sleep or node. */
+static char self_exe[PATH_MAX];
+
+static pid_t spawn_waiter(int node, uint32_t id, bool grandchild)
+{
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        close(pfd[0]);
+        if (grandchild) {
+            pid_t me = getpid(), g = fork();
+            if (g < 0)
+                _exit(1);
+            if (g > 0) {
+                (void)!write(pfd[1], &g, sizeof g);
+                for (;;)
+                    pause();
+            }
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != me)
+                _exit(1);
+        } else {
+            pid_t self = getpid();
+            (void)!write(pfd[1], &self, sizeof self);
+        }
+        close(pfd[1]);
+        if (node > 0) {
+            char k[16], seg[64];
+            snprintf(k, sizeof k, "%d", node);
+            shm_name(seg, sizeof seg, id);
+            setenv("CHECK_CONTROL_FAKE_NODE", "1", 1);
+            execl(self_exe, "distlab-node", k, seg, "1", (char *)NULL);
+        } else {
+            execlp("sleep", "sleep", "600", (char *)NULL);
+        }
+        _exit(127);
+    }
+    close(pfd[1]);
+    pid_t got = 0;
+    ck_assert_int_eq(read(pfd[0], &got, sizeof got), (ssize_t)sizeof got);
+    close(pfd[0]);
+    /* Wait for the exec: the command line is what the checks read. */
+    const char *want = node > 0 ? "distlab-node" : "sleep";
+    for (int i = 0; i < 2000; i++) {
+        char buf[256];
+        int n = proc_cmdline(got, buf, sizeof buf);
+        if (n > 0 && strcmp(buf, want) == 0)
+            return got;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    ck_abort_msg("process %d did not exec %s", (int)got, want);
+    return -1;
+}
+
+/* The state letter of pid in /proc (R, S, T, ...), or 0 when it is gone. */
+static char proc_state(pid_t pid)
+{
+    struct proc_info pi;
+    return proc_info(pid, &pi) == 0 ? pi.state : 0;
+}
+
+static bool is_stopped(void *pid)
+{
+    return proc_state(*(pid_t *)pid) == 'T';
+}
+
+/* Has pid a signal pending (SigPnd or ShdPnd of /proc/PID/status)? */
+static bool signal_pending(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    char *text = h_slurp(path);
+    if (!text)
+        return false;
+    bool pending = false;
+    for (const char *k = text; (k = strstr(k, "Pnd:\t")) != NULL; k += 5)
+        pending = pending || strtoull(k + 5, NULL, 16) != 0;
+    free(text);
+    return pending;
+}
+
+/* pid is alive, not stopped, and has no signal on its way. A signal is
+ * pending until the process takes it, and it stops or dies as it takes it
+ * (under one lock), so this order of reads misses nothing that was sent. */
+static void assert_untouched(pid_t pid, const char *what, const char *after)
+{
+    ck_assert_msg(!signal_pending(pid), "%s (pid %d) after %s: a signal is pending", what,
+                  (int)pid, after);
+    char st = proc_state(pid);
+    ck_assert_msg(st == 'S' || st == 'R', "%s (pid %d) after %s: state '%c' (%s)", what,
+                  (int)pid, after, st ? st : '-', st ? "stopped?" : "gone: signalled");
+}
+
+/* Does text hold anything a terminal would act on: a control character
+ * other than newline, DEL, or a C1 control (raw or UTF-8)? */
+static bool has_raw_control(const char *text)
+{
+    const unsigned char *u = (const unsigned char *)text;
+    for (size_t i = 0; u[i]; i++) {
+        if ((u[i] < 0x20 && u[i] != '\n') || u[i] == 0x7f || (u[i] >= 0x80 && u[i] < 0xa0 &&
+                                                                (i == 0 || u[i - 1] != 0xc2)))
+            return true;
+        if (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] < 0xa0)
+            return true;
+    }
+    return false;
 }
 
 /* A live run of this version made by shm_create: this process is its
@@ -191,6 +339,7 @@ START_TEST(test_clean_live_other_version)
     raw_segment(id, &p, sizeof p, 4096);
     age_segment(id, 60);
     make_queue(id, 2);
+    void *held = map_segment(id, 4096); /* as its launcher does */
 
     int lock = h_lock("clean", LOCK_TIMEOUT);
     char *out, *err;
@@ -203,6 +352,7 @@ START_TEST(test_clean_live_other_version)
     free(err);
 
     /* The launcher is gone: now it is stale, whatever its version. */
+    munmap(held, 4096);
     p.launcher_pid = dead_pid();
     raw_segment(id, &p, sizeof p, 4096);
     rc = run_clean(dir, &out, &err);
@@ -282,27 +432,31 @@ START_TEST(test_pid_role)
     fake_hex(hex, sizeof hex, id);
     fake_run(&h, id, 4, "ctl-role", 0);
     struct shm_run *r = h.run;
+    pid_t pid[5];
+    for (int k = 1; k <= 4; k++)
+        pid[k] = spawn_waiter(k, id, false);
 
     /* The old coordinator 1 is paused (with the highest term it saw); 2, 3
      * and 4 claim the role after it, 3 and 4 in a newer epoch. */
-    set_node(r, 1, NODE_PAUSED, ROLE_COORDINATOR, 9, 1001);
-    set_node(r, 2, NODE_UP, ROLE_COORDINATOR, 1, 1002);
-    set_node(r, 3, NODE_UP, ROLE_COORDINATOR, 4, 1003);
-    set_node(r, 4, NODE_UP, ROLE_COORDINATOR, 4, 1004);
+    set_node(r, 1, NODE_PAUSED, ROLE_COORDINATOR, 9, pid[1]);
+    set_node(r, 2, NODE_UP, ROLE_COORDINATOR, 1, pid[2]);
+    set_node(r, 3, NODE_UP, ROLE_COORDINATOR, 4, pid[3]);
+    set_node(r, 4, NODE_UP, ROLE_COORDINATOR, 4, pid[4]);
     ck_assert_int_eq(shm_find_role(r, ROLE_COORDINATOR), 3);
-    expect_pid(dir, hex, "--coordinator", 1003, "UP, highest term, lowest id");
+    expect_pid(dir, hex, "--coordinator", pid[3], "UP, highest term, lowest id");
+    expect_pid(dir, hex, "2", pid[2], "by number");
 
     atomic_store(&r->node[3].state, NODE_DOWN);
     ck_assert_int_eq(shm_find_role(r, ROLE_COORDINATOR), 4);
-    expect_pid(dir, hex, "--coordinator", 1004, "3 is down");
+    expect_pid(dir, hex, "--coordinator", pid[4], "3 is down");
 
     atomic_store(&r->node[4].state, NODE_STOPPED);
     ck_assert_int_eq(shm_find_role(r, ROLE_COORDINATOR), 2);
-    expect_pid(dir, hex, "--coordinator", 1002, "UP before PAUSED, whatever the term");
+    expect_pid(dir, hex, "--coordinator", pid[2], "UP before PAUSED, whatever the term");
 
     atomic_store(&r->node[2].state, NODE_DOWN);
     ck_assert_int_eq(shm_find_role(r, ROLE_COORDINATOR), 1);
-    expect_pid(dir, hex, "--coordinator", 1001, "only the paused one is left");
+    expect_pid(dir, hex, "--coordinator", pid[1], "only the paused one is left");
 
     /* Nobody. */
     atomic_store(&r->node[1].role, ROLE_CLIENT);
@@ -313,12 +467,268 @@ START_TEST(test_pid_role)
     free(out);
 
     /* Another role, the same rule. */
-    set_node(r, 2, NODE_PAUSED, ROLE_TOKEN_HOLDER, 7, 1002);
-    set_node(r, 4, NODE_UP, ROLE_TOKEN_HOLDER, 3, 1004);
-    expect_pid(dir, hex, "--token-holder", 1004, "UP token holder before a paused one");
+    set_node(r, 2, NODE_PAUSED, ROLE_TOKEN_HOLDER, 7, pid[2]);
+    set_node(r, 4, NODE_UP, ROLE_TOKEN_HOLDER, 3, pid[4]);
+    expect_pid(dir, hex, "--token-holder", pid[4], "UP token holder before a paused one");
+
+    /* A role no algorithm of this version has is a usage error. */
+    out = pid_of(dir, hex, "--leader", &rc);
+    ck_assert_msg(rc == 2 && out[0] == '\0', "`distlab pid %s --leader` exited %d, printed '%s'",
+                  hex, rc, out);
+    free(out);
+
+    /* The node commands reach the verified node: pause and resume node 4. */
+    struct h_proc p;
+    rc = h_run(&p, dir, "pause", CMD_TIMEOUT, "pause", hex, "--token-holder", NULL);
+    ck_assert_msg(rc == 0, "`distlab pause %s --token-holder` exited %d", hex, rc);
+    /* A stop takes effect when the process next runs: wait for it. */
+    ck_assert_msg(h_poll(is_stopped, &pid[4], 10.0), "node 4 (pid %d) is not stopped: '%c'",
+                  (int)pid[4], proc_state(pid[4]));
+    rc = h_run(&p, dir, "resume", CMD_TIMEOUT, "resume", hex, "4", NULL);
+    ck_assert_msg(rc == 0, "`distlab resume %s 4` exited %d", hex, rc);
+    assert_untouched(pid[4], "node 4", "resume");
+    rc = h_run(&p, dir, "kill", CMD_TIMEOUT, "kill", hex, "4", NULL);
+    ck_assert_msg(rc == 0, "`distlab kill %s 4` exited %d", hex, rc);
+    int st;
+    ck_assert_int_eq(waitpid(pid[4], &st, 0), pid[4]);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "node 4 was not SIGKILLed");
 
     shm_detach(&h);
     shm_unlink_run(id);
+    h_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* ---- TCase planted: segments and pids that are not what they claim ---- */
+
+/* Run `distlab ARGS` (up to 4; NULL ends them early); the output, stdout
+ * then stderr, goes to *text, which must hold nothing raw. */
+static int run_cmd(const char *dir, char **text, const char *a0, const char *a1, const char *a2,
+                   const char *a3)
+{
+    struct h_proc p;
+    int rc = h_run(&p, dir, a0, CMD_TIMEOUT, a0, a1, a2, a3, NULL);
+    char *out = h_out(&p), *err = h_err(&p);
+    size_t n = strlen(out) + strlen(err) + 2;
+    *text = malloc(n);
+    snprintf(*text, n, "%s\n%s", out, err);
+    free(out);
+    free(err);
+    ck_assert_msg(!has_raw_control(*text),
+                  "`distlab %s %s %s` printed a raw control character:\n%s", a0, a1 ? a1 : "", a2 ? a2 : "", *text);
+    return rc;
+}
+
+/* What another user can write into a segment: a hostile name and run
+ * directory (terminal escapes, a C1 CSI, a byte that is not UTF-8). */
+#define EVIL_NAME "evil\033]0;owned\007\033[2J\302\233x\377"
+#define EVIL_DIR "/tmp/\033[31mred"
+
+static void plant_strings(struct shm_run *r)
+{
+    memset(r->name, 'A', sizeof r->name); /* no NUL at all */
+    memcpy(r->name, EVIL_NAME, strlen(EVIL_NAME));
+    snprintf(r->rundir, sizeof r->rundir, "%s", EVIL_DIR);
+}
+
+/* Every node command against run hex's node 1 and its coordinator (restart
+ * too unless the launcher is genuine, when asking it is right): each must
+ * fail (exit 1 or 2) and print nothing raw, and victim must be untouched. */
+static void expect_refused(const char *dir, const char *hex, pid_t victim, const char *why,
+                           bool restart)
+{
+    static const char *const cmds[] = {"kill", "pause", "pid", "restart"};
+    static const char *const sels[] = {"1", "--coordinator"};
+    for (size_t c = 0; c < sizeof cmds / sizeof cmds[0] - !restart; c++)
+        for (size_t s = 0; s < 2; s++) {
+            char *text;
+            int rc = run_cmd(dir, &text, cmds[c], hex, sels[s], NULL);
+            ck_assert_msg(rc == 1 || rc == 2, "`distlab %s %s %s` exited %d (%s):\n%s", cmds[c],
+                          hex, sels[s], rc, why, text);
+            ck_assert_msg(text[0] == '\n', "`distlab %s %s %s` printed on stdout (%s):\n%s",
+                          cmds[c], hex, sels[s], why, text);
+            free(text);
+            char after[64];
+            snprintf(after, sizeof after, "distlab %s %s", cmds[c], sels[s]);
+            assert_untouched(victim, "the unrelated process", after);
+        }
+}
+
+/* A segment of ours whose "launcher" is an unrelated live process (right pid
+ * and start time, but it does not hold the segment): not a live run. */
+START_TEST(test_planted_launcher)
+{
+    char *dir = h_tmpdir();
+    uint32_t id = fake_id(7);
+    char hex[16];
+    fake_hex(hex, sizeof hex, id);
+    pid_t launcher = spawn_waiter(0, 0, false), victim = spawn_waiter(0, 0, true);
+    struct shm_handle h;
+    fake_run(&h, id, 3, "ctl-planted", 36000); /* starts in the future: "newest" */
+    struct shm_run *r = h.run;
+    r->launcher_pid = launcher;
+    r->launcher_start = proc_start_time(launcher);
+    plant_strings(r);
+    set_node(r, 1, NODE_UP, ROLE_COORDINATOR, 1, victim);
+    shm_detach(&h); /* this process holds it no more */
+
+    expect_refused(dir, hex, victim, "the launcher does not hold the segment", true);
+    assert_untouched(launcher, "the planted launcher", "distlab restart");
+    char *text;
+    int rc = run_cmd(dir, &text, "status", hex, NULL, NULL);
+    ck_assert_msg(rc == 1, "`distlab status %s` exited %d:\n%s", hex, rc, text);
+    free(text);
+    rc = run_cmd(dir, &text, "status", "--all", NULL, NULL);
+    ck_assert_msg(rc == 0 && !strstr(text, hex), "`status --all` lists %s:\n%s", hex, text);
+    free(text);
+
+    /* Not live, so stale: clean removes it and its queue, and signals
+     * nobody; a queue of its name that another user made (root can test
+     * that) stays. */
+    make_queue(id, 1);
+    bool root = geteuid() == 0;
+    if (root)
+        make_queue_of(id, 2, 65534);
+    int lock = h_lock("clean", LOCK_TIMEOUT);
+    rc = run_cmd(dir, &text, "clean", NULL, NULL, NULL);
+    h_unlock(lock);
+    ck_assert_msg(rc == 0, "`distlab clean` exited %d:\n%s", rc, text);
+    ck_assert_msg(!h_shm_exists(hex), "clean left %s, whose launcher does not hold it:\n%s", hex,
+                  text);
+    ck_assert_msg(!h_queue_exists(hex, 1), "clean left the queue of the stale run %s", hex);
+    if (root) {
+        ck_assert_msg(h_queue_exists(hex, 2), "clean removed uid 65534's queue of %s", hex);
+        ck_assert_msg(strstr(text, "not yours: queue"), "clean did not say so:\n%s", text);
+    }
+    free(text);
+    assert_untouched(launcher, "the planted launcher", "distlab clean");
+    assert_untouched(victim, "the unrelated process", "distlab clean");
+
+    h_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* A live run of ours (this process is its launcher and holds it) whose
+ * table names processes that are not its nodes: a child of the launcher
+ * that is not `distlab-node` (sleep), and a `sleep` that is not its child. */
+START_TEST(test_planted_pids)
+{
+    char *dir = h_tmpdir();
+    uint32_t id = fake_id(8);
+    char hex[16];
+    fake_hex(hex, sizeof hex, id);
+    pid_t child = spawn_waiter(0, 0, false), other = spawn_waiter(0, 0, true);
+    signal(SIGUSR2, SIG_IGN); /* this process is the launcher restart asks */
+    struct shm_handle h;
+    fake_run(&h, id, 3, "ctl-pids", 0);
+    struct shm_run *r = h.run;
+    plant_strings(r);
+
+    set_node(r, 1, NODE_UP, ROLE_COORDINATOR, 1, child);
+    expect_refused(dir, hex, child, "a child of the launcher, but not distlab-node", false);
+    set_node(r, 1, NODE_UP, ROLE_COORDINATOR, 1, other);
+    expect_refused(dir, hex, other, "not a child of the launcher", false);
+    /* A pid that is no process at all. */
+    set_node(r, 1, NODE_UP, ROLE_COORDINATOR, 1, dead_pid());
+    char *text;
+    int rc = run_cmd(dir, &text, "kill", hex, "1", NULL);
+    ck_assert_msg(rc == 1, "`distlab kill %s 1` of a dead pid exited %d:\n%s", hex, rc, text);
+    free(text);
+
+    /* The run itself is real: status shows it, its strings escaped. */
+    rc = run_cmd(dir, &text, "status", hex, NULL, NULL);
+    ck_assert_msg(rc == 0, "`distlab status %s` exited %d:\n%s", hex, rc, text);
+    ck_assert_msg(strstr(text, "evil\\x1b]0;owned\\x07\\x1b[2J\\xc2\\x9bx\\xffAAAA") != NULL,
+                  "the name is not shown escaped:\n%s", text);
+    ck_assert_msg(strstr(text, "/tmp/\\x1b[31mred") != NULL, "the directory is not escaped:\n%s",
+                  text);
+    free(text);
+    rc = run_cmd(dir, &text, "status", "--all", NULL, NULL);
+    ck_assert_msg(rc == 0 && strstr(text, hex), "`status --all` does not list %s:\n%s", hex,
+                  text);
+    free(text);
+    struct h_proc p;
+    rc = h_run(&p, dir, "json", CMD_TIMEOUT, "status", hex, "--json", NULL);
+    ck_assert_msg(rc == 0, "`distlab status %s --json` exited %d", hex, rc);
+    json_t *o = h_json_file(p.out);
+    ck_assert_msg(strncmp(h_jstr(o, "name"), "evil\\x1b]0;", 10) == 0, "JSON name '%s'",
+                  h_jstr(o, "name"));
+    json_decref(o);
+
+    /* restart asks the real launcher (this process), never a planted pid. */
+    rc = run_cmd(dir, &text, "restart", hex, "2", NULL);
+    ck_assert_msg(rc == 0, "`distlab restart %s 2` exited %d:\n%s", hex, rc, text);
+    ck_assert_int_eq(atomic_load(&r->node[2].restart_asked), 1);
+    free(text);
+
+    assert_untouched(child, "the launcher's other child", "all commands");
+    assert_untouched(other, "the unrelated process", "all commands");
+    shm_detach(&h);
+    shm_unlink_run(id);
+    h_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* Segments the caller does not own alone: mode 0660 (anyone of the group
+ * could have written it), and, when the test runs as root, one owned by
+ * nobody. Each names a genuine-looking fake node of a genuine launcher
+ * (this process), so only the ownership check stands between the command
+ * and the node. */
+START_TEST(test_not_yours)
+{
+    char *dir = h_tmpdir();
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && geteuid() != 0)
+            break; /* another uid needs root to make; the mode case ran */
+        uint32_t id = fake_id(9 + pass);
+        char hex[16], path[64];
+        fake_hex(hex, sizeof hex, id);
+        path_of(path, sizeof path, id);
+        struct shm_handle h;
+        fake_run(&h, id, 2, "ctl-foreign", 36000);
+        plant_strings(h.run);
+        pid_t node = spawn_waiter(1, id, false);
+        set_node(h.run, 1, NODE_UP, ROLE_COORDINATOR, 1, node);
+        const char *why;
+        if (pass == 0) {
+            ck_assert_int_eq(chmod(path, 0660), 0);
+            why = "mode 0660";
+        } else {
+            ck_assert_int_eq(chown(path, 65534, 65534), 0);
+            why = "owned by uid 65534";
+        }
+        expect_refused(dir, hex, node, why, true);
+        char *text;
+        int rc = run_cmd(dir, &text, "status", hex, NULL, NULL);
+        ck_assert_msg(rc == 1 && strstr(text, "not yours"),
+                      "`distlab status %s` (%s) exited %d:\n%s", hex, why, rc, text);
+        free(text);
+        rc = run_cmd(dir, &text, "status", "--all", NULL, NULL);
+        ck_assert_msg(rc == 0 && !strstr(text, hex), "`status --all` lists %s (%s):\n%s", hex,
+                      why, text);
+        free(text);
+
+        if (pass == 1) {
+            /* Its launcher gone: still not ours to remove, even for root. */
+            shm_detach(&h);
+            int lock = h_lock("clean", LOCK_TIMEOUT);
+            rc = run_cmd(dir, &text, "clean", NULL, NULL, NULL);
+            h_unlock(lock);
+            ck_assert_msg(rc == 0 && strstr(text, "not yours"), "`distlab clean` exited %d:\n%s",
+                          rc, text);
+            ck_assert_msg(h_shm_exists(hex), "root's clean removed uid 65534's segment %s", hex);
+            free(text);
+        } else {
+            shm_detach(&h);
+        }
+        assert_untouched(node, "the fake node", why);
+        kill(node, SIGKILL);
+        waitpid(node, NULL, 0);
+        shm_unlink_run(id);
+    }
     h_rmtree(dir);
     free(dir);
 }
@@ -391,46 +801,64 @@ START_TEST(test_several_runs)
     fake_run(&ha, a, 2, name, 3600);
     fake_run(&hb, b, 3, name, 7200);
 
-    /* No RUN: the newest, and a note. */
+    /* Two fake nodes, one per run, that a wrong pick would signal. */
+    pid_t na = spawn_waiter(1, a, false), nb = spawn_waiter(1, b, false);
+    set_node(ha.run, 1, NODE_UP, ROLE_COORDINATOR, 1, na);
+    set_node(hb.run, 1, NODE_UP, ROLE_COORDINATOR, 1, nb);
+
+    /* No RUN: refused, whatever command, and both runs listed. */
+    static const char *const cmds[][2] = {
+        {"pid", "--coordinator"}, {"kill", "1"}, {"pause", "--coordinator"},
+        {"restart", "1"},         {"status", NULL}};
+    char want[256], la[160], lb[160];
+    snprintf(la, sizeof la, "run %s  %s  centralized, 2 nodes, running", ahex, name);
+    snprintf(lb, sizeof lb, "run %s  %s  centralized, 3 nodes, running", bhex, name);
     struct h_proc p;
-    int rc = h_run(&p, dir, "status", CMD_TIMEOUT, "status", NULL);
-    char *out = h_out(&p), *err = h_err(&p);
-    char want[256];
-    ck_assert_msg(rc == 0, "`distlab status` exited %d: %s", rc, err);
-    snprintf(want, sizeof want, "run %s", bhex);
-    ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "not the newest run %s:\n%s", bhex, out);
-    snprintf(want, sizeof want, "live runs; using the newest, %s (%s); name one: distlab status RUN",
-             bhex, name);
-    ck_assert_msg(strstr(err, want) != NULL, "stderr does not say '%s':\n%s", want, err);
-    free(out);
-    free(err);
+    int rc;
+    char *out, *err;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        rc = h_run(&p, dir, cmds[i][0], CMD_TIMEOUT, cmds[i][0], cmds[i][1], NULL);
+        out = h_out(&p);
+        err = h_err(&p);
+        ck_assert_msg(rc == 2, "`distlab %s` with several live runs exited %d:\n%s%s", cmds[i][0],
+                      rc, out, err);
+        ck_assert_msg(out[0] == '\0', "`distlab %s` printed on stdout:\n%s", cmds[i][0], out);
+        snprintf(want, sizeof want, "live runs; name one: distlab %s RUN", cmds[i][0]);
+        ck_assert_msg(strstr(err, want) && strstr(err, la) && strstr(err, lb),
+                      "stderr does not say '%s' and list both runs:\n%s", want, err);
+        free(out);
+        free(err);
+        /* The same with the name both runs have. */
+        rc = h_run(&p, dir, "named", CMD_TIMEOUT, cmds[i][0], name, cmds[i][1], NULL);
+        out = h_out(&p);
+        err = h_err(&p);
+        ck_assert_msg(rc == 2, "`distlab %s %s` exited %d:\n%s%s", cmds[i][0], name, rc, out, err);
+        ck_assert_msg(out[0] == '\0', "`distlab %s %s` printed on stdout:\n%s", cmds[i][0], name,
+                      out);
+        snprintf(want, sizeof want, "2 live runs match '%s'; name one by its id", name);
+        ck_assert_msg(strstr(err, want) && strstr(err, la) && strstr(err, lb),
+                      "stderr does not say '%s' and list both runs:\n%s", want, err);
+        free(out);
+        free(err);
+    }
+    assert_untouched(na, "run a's node 1", "refused commands");
+    assert_untouched(nb, "run b's node 1", "refused commands");
+    ck_assert_int_eq(atomic_load(&ha.run->node[1].restart_asked), 0);
+    ck_assert_int_eq(atomic_load(&hb.run->node[1].restart_asked), 0);
 
-    /* A name both runs have: the newest, and a note. */
-    rc = h_run(&p, dir, "named", CMD_TIMEOUT, "status", name, NULL);
-    out = h_out(&p);
-    err = h_err(&p);
-    ck_assert_msg(rc == 0, "`distlab status %s` exited %d: %s", name, rc, err);
-    snprintf(want, sizeof want, "run %s", bhex);
-    ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "not the newest run %s:\n%s", bhex, out);
-    snprintf(want, sizeof want, "2 live runs match '%s'; using the newest, %s", name, bhex);
-    ck_assert_msg(strstr(err, want) != NULL, "stderr does not say '%s':\n%s", want, err);
-    free(out);
-    free(err);
-
-    /* By id: no note. */
+    /* By id: that run, no note. */
     rc = h_run(&p, dir, "byid", CMD_TIMEOUT, "status", ahex, NULL);
     err = h_err(&p);
     ck_assert_msg(rc == 0, "`distlab status %s` exited %d: %s", ahex, rc, err);
     ck_assert_msg(err[0] == '\0', "a note for a run named by id:\n%s", err);
     free(err);
+    expect_pid(dir, bhex, "--coordinator", nb, "run b named by id");
+    expect_pid(dir, ahex, "1", na, "run a named by id");
 
     /* --all: one line each. */
     rc = h_run(&p, dir, "all", CMD_TIMEOUT, "status", "--all", NULL);
     out = h_out(&p);
     ck_assert_msg(rc == 0, "`distlab status --all` exited %d", rc);
-    char la[160], lb[160];
-    snprintf(la, sizeof la, "run %s  %s  centralized, 2 nodes, running", ahex, name);
-    snprintf(lb, sizeof lb, "run %s  %s  centralized, 3 nodes, running", bhex, name);
     ck_assert_msg(strstr(out, la) && strstr(out, lb), "`status --all` lacks '%s' or '%s':\n%s",
                   la, lb, out);
     ck_assert_msg(strstr(out, lb) < strstr(out, la), "not newest first:\n%s", out);
@@ -473,6 +901,167 @@ START_TEST(test_several_runs)
 }
 END_TEST
 
+/* ---- TCase help: each command's help lists exactly what it accepts ---- */
+
+/* The options a help text names ("--out", "-o"), each once, into opts;
+ * whether each takes a value (a word follows it in the usage line) into
+ * arg. */
+static int help_options(const char *help, char opts[][32], bool *arg, int cap)
+{
+    int n = 0;
+    for (const char *q = help; *q; q++) {
+        if (*q != '-' || (q > help && !strchr(" [{|(,\n", q[-1])))
+            continue;
+        const char *e = q + 1;
+        if (*e == '-')
+            e++;
+        if (!islower((unsigned char)*e))
+            continue;
+        while (islower((unsigned char)*e) || *e == '-')
+            e++;
+        char o[32];
+        snprintf(o, sizeof o, "%.*s", (int)(e - q), q);
+        q = e - 1;
+        if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0)
+            continue;
+        bool seen = false;
+        for (int i = 0; i < n && !seen; i++)
+            seen = strcmp(opts[i], o) == 0;
+        if (seen || n == cap)
+            continue;
+        /* In the usage line (the first), a value follows an option. */
+        const char *nl = strchr(help, '\n');
+        arg[n] = (!nl || q < nl) && e[0] == ' ' && (isalpha((unsigned char)e[1]));
+        snprintf(opts[n++], 32, "%s", o);
+    }
+    return n;
+}
+
+static char *capture(const char *dir, const char *tag, int *rc, const char *a0, const char *a1,
+                     const char *a2, const char *a3, const char *a4, char **err)
+{
+    struct h_proc p;
+    *rc = h_run(&p, dir, tag, CMD_TIMEOUT, a0, a1, a2, a3, a4, NULL);
+    *err = h_err(&p);
+    return h_out(&p);
+}
+
+START_TEST(test_help_lists_what_works)
+{
+    char *dir = h_tmpdir();
+    int rc;
+    char *err, *top = capture(dir, "help", &rc, "--help", NULL, NULL, NULL, NULL, &err);
+    ck_assert_int_eq(rc, 0);
+    free(err);
+
+    /* The commands: the "  name  summary" lines of `distlab --help`. */
+    char cmds[32][16];
+    int ncmds = 0;
+    for (char *line = strtok(top, "\n"); line; line = strtok(NULL, "\n"))
+        if (line[0] == ' ' && line[1] == ' ' && islower((unsigned char)line[2]) && ncmds < 32)
+            sscanf(line + 2, "%15s", cmds[ncmds++]);
+    free(top);
+    ck_assert_msg(ncmds >= 10, "`distlab --help` lists %d commands", ncmds);
+
+    /* Every option any help names, and some that none should. */
+    char helps[32][4096];
+    char pool[128][32];
+    bool pool_arg[128];
+    int npool = 0;
+    static const char *const extra[] = {"--leader", "--follow", "--all", "--watch", "--json",
+                                        "--out", "--seed", "--seeds", "--set", "--quiet",
+                                        "-o", "-j", "-w", "-a", "-q", "-s", "-S", "-n"};
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
+        snprintf(pool[npool], 32, "%s", extra[i]);
+        pool_arg[npool++] = false;
+    }
+    for (int c = 0; c < ncmds; c++) {
+        char *h = capture(dir, cmds[c], &rc, cmds[c], "--help", NULL, NULL, NULL, &err);
+        ck_assert_msg(rc == 0 && strncmp(h, "usage: distlab ", 15) == 0,
+                      "`distlab %s --help` exited %d:\n%s%s", cmds[c], rc, h, err);
+        snprintf(helps[c], sizeof helps[c], "%s", h);
+        free(h);
+        free(err);
+        char o[32][32];
+        bool a[32];
+        int n = help_options(helps[c], o, a, 32);
+        for (int i = 0; i < n; i++) {
+            int j = 0;
+            while (j < npool && strcmp(pool[j], o[i]) != 0)
+                j++;
+            if (j == npool && npool < 128)
+                memcpy(pool[npool++], o[i], sizeof pool[0]);
+            if (j < 128)
+                pool_arg[j] = pool_arg[j] || a[i];
+        }
+    }
+
+    /* Each command with each option of the pool, alone, on arguments that
+     * name nothing (no such run, file or directory): an option its help
+     * names must be taken (no usage error); any other must be refused
+     * with a usage error (exit 2). */
+    for (int c = 0; c < ncmds; c++) {
+        if (strcmp(cmds[c], "clean") == 0)
+            continue; /* below: it takes nothing */
+        char o[32][32];
+        bool a[32];
+        int n = help_options(helps[c], o, a, 32);
+        /* The operand: a run id that is not live for the run commands, a
+         * file or directory that does not exist for the others. */
+        const char *operand = "/nonexistent/x.ini";
+        if (strstr(helps[c], "[RUN]"))
+            operand = "0000dead";
+        else if (strstr(helps[c], "RUNDIR"))
+            operand = "/nonexistent/rundir";
+        for (int j = 0; j < npool; j++) {
+            bool listed = false;
+            for (int i = 0; i < n && !listed; i++)
+                listed = strcmp(o[i], pool[j]) == 0;
+            const char *value = pool_arg[j] ? "1" : NULL;
+            /* Watching needs something to end: only with a run. */
+            char *out = capture(dir, "opt", &rc, cmds[c], operand, pool[j], value, NULL, &err);
+            bool usage = strstr(err, "usage: distlab") != NULL;
+            if (listed)
+                ck_assert_msg(!usage,
+                              "`distlab %s %s %s` (an option its help lists) exited %d:\n%s",
+                              cmds[c], operand, pool[j], rc, err);
+            else
+                ck_assert_msg(usage && rc == 2,
+                              "`distlab %s %s %s` (an option its help does not list) exited "
+                              "%d without a usage error:\n%s%s",
+                              cmds[c], operand, pool[j], rc, out, err);
+            free(out);
+            free(err);
+        }
+    }
+    /* clean: no option at all (a real clean runs only if one is taken). */
+    int lock = h_lock("clean", LOCK_TIMEOUT);
+    for (int j = 0; j < npool; j++) {
+        char *out = capture(dir, "clean", &rc, "clean", pool[j], NULL, NULL, NULL, &err);
+        ck_assert_msg(rc == 2 && strstr(err, "usage: distlab clean"),
+                      "`distlab clean %s` exited %d:\n%s%s", pool[j], rc, out, err);
+        free(out);
+        free(err);
+    }
+    h_unlock(lock);
+
+    /* Commands the design names that this version lacks: not listed, and
+     * they say so. */
+    static const char *const later[] = {"partition", "heal", "diagram", "client"};
+    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
+        for (int c = 0; c < ncmds; c++)
+            ck_assert_msg(strcmp(cmds[c], later[i]) != 0, "`distlab --help` lists %s", later[i]);
+        char *out = capture(dir, later[i], &rc, later[i], "--help", NULL, NULL, NULL, &err);
+        ck_assert_msg(strstr(out, "not available in this version") && !strstr(out, "usage:"),
+                      "`distlab %s --help`:\n%s", later[i], out);
+        free(out);
+        free(err);
+    }
+    h_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *control_suite(void)
 {
     Suite *s = suite_create("control");
@@ -483,6 +1072,8 @@ static Suite *control_suite(void)
         {"clean", {test_clean_live_other_version, test_clean_no_magic}},
         {"roles", {test_pid_role}},
         {"status", {test_status_text, test_several_runs}},
+        {"planted", {test_planted_launcher, test_planted_pids, test_not_yours}},
+        {"help", {test_help_lists_what_works}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
@@ -495,8 +1086,20 @@ static Suite *control_suite(void)
     return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    /* Started as a fake node (spawn_waiter): wait to be killed, or to die
+     * with the test that started it. */
+    if (getenv("CHECK_CONTROL_FAKE_NODE")) {
+        (void)argc;
+        (void)argv;
+        for (;;)
+            pause();
+    }
+    if (proc_self_exe(self_exe, sizeof self_exe) < 0) {
+        fprintf(stderr, "check_control: cannot find its own executable\n");
+        return EXIT_FAILURE;
+    }
     /* 24 random bits for the fake run ids; none may be in use already. */
     runner_pid = getpid();
     struct timespec now;
