@@ -219,6 +219,7 @@ static int ipc_create(struct sup *s)
         .groups = c->groups,
         .local_rounds = c->local_rounds,
         .fencing = c->fencing,
+        .trace_max_size = c->trace_max_size,
     };
     bool in[DL_MAX_NODES + 1];
     int64_t clocks[DL_MAX_NODES + 1];
@@ -786,6 +787,7 @@ static int setup(struct sup *s, const struct run_opts *o)
         return rc;
     if ((rc = trace_open(&s->tr, s->rundir, 0, 1, s->run->start_mono_us, s->err)) < 0)
         return rc;
+    trace_set_max(&s->tr, (size_t)s->cfg->trace_max_size);
     if ((rc = loop_init(&s->loop, s->err)) < 0)
         return rc;
     if ((rc = transport_open(&s->tp, &s->loop, s->run, 0, s->err)) < 0)
