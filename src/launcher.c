@@ -27,6 +27,7 @@
 #include "nodes/algo.h"
 #include "nodes/rng.h"
 #include "nodes/runtime.h"
+#include "src/evidence.h"
 #include "src/report.h"
 
 #define STARTUP_TIMEOUT_US (15 * 1000000LL)
@@ -734,6 +735,9 @@ static int write_run_json(struct sup *s, int64_t t_end)
         return dl_seterr(s->err, ENOMEM, "cannot build run.json");
     json_object_set_new(o, "fencing", json_boolean(c->fencing));
     json_object_set_new(o, "simulated", json_false());
+    /* Whether the workload ever started: a start-up failure leaves nothing
+     * to verify. */
+    json_object_set_new(o, "started", json_boolean(s->t_work >= 0));
     json_object_set_new(o, "groups", json_integer(c->groups));
     json_object_set_new(o, "local_rounds", json_integer(c->local_rounds));
     json_object_set_new(o, "members", json_string(c->members));
@@ -902,11 +906,10 @@ int launcher_run(const struct config *cfg, const struct run_opts *o)
             report_print_text(rep, stdout);
         printf("%s%s\n", o->quiet ? "" : "run directory: ", rundir);
     }
-    json_t *safe = json_object_get(rep, "safe");
     if (failed)
         code = 2;
-    else if (!json_is_true(safe))
-        code = 1;
+    else if (evidence_exit_code(rep) != 0)
+        code = evidence_exit_code(rep); /* 1 unsafe, 2 cannot verify */
     else if (interrupted)
         code = 3;
     json_decref(rep);
