@@ -224,6 +224,10 @@ int evidence_verdict(json_t *rep, struct evidence *e)
     json_t *p;
     json_array_foreach(json_object_get(rep, "properties"), i, p)
     {
+        /* A run that never started has nothing any property could be
+         * judged on: "0 entries, no overlap" is not a pass. */
+        if (!e->started && json_object_set_new(p, "judged", json_false()) < 0)
+            bad = true;
         const json_t *j = json_object_get(p, "judged");
         if (json_is_false(j))
             append(not_judged, json_copy(json_object_get(p, "name")), &bad);
@@ -290,7 +294,9 @@ void evidence_print(const json_t *rep, FILE *f)
     const json_t *nj = json_object_get(e, "not_judged");
     const json_t *torn = json_object_get(e, "torn");
     fprintf(f, "evidence           %s: %lld records in %lld trace files%s\n",
-            json_is_true(json_object_get(e, "complete")) ? "complete" : "INCOMPLETE",
+            !json_is_true(json_object_get(e, "started"))  ? "none (the run did not start)"
+            : json_is_true(json_object_get(e, "complete")) ? "complete"
+                                                           : "INCOMPLETE",
             (long long)json_integer_value(json_object_get(e, "records")),
             (long long)json_integer_value(json_object_get(e, "trace_files")),
             json_is_true(json_object_get(e, "run_json")) ? "" : ", no run.json");

@@ -1176,6 +1176,7 @@ START_TEST(test_start_failure_not_started)
                                   "verify\n"),
                       "%s", buf);
         ck_assert_ptr_null(strstr(buf, "\nSAFE"));
+        ck_assert_msg(!strstr(buf, "PASS"), "%s", buf); /* nothing was judged */
         free(buf);
         json_decref(rep);
         int rc;
