@@ -976,9 +976,9 @@ static void print_properties(const json_t *rep, FILE *f, const char *indent)
     json_array_foreach(json_object_get(rep, "properties"), i, p)
     {
         fprintf(f, "%s%s %s: %s\n", indent,
-                json_is_true(json_object_get(p, "held"))      ? "PASS"
-                : json_is_false(json_object_get(p, "judged")) ? "CANNOT VERIFY"
-                                                              : "FAIL",
+                json_is_false(json_object_get(p, "judged")) ? "CANNOT VERIFY"
+                : json_is_true(json_object_get(p, "held"))  ? "PASS"
+                                                            : "FAIL",
                 str_or(p, "name", "?"), str_or(p, "detail", ""));
     }
 }
