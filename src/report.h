@@ -46,7 +46,8 @@ int report_write(const char *rundir, json_t **rep, char *errbuf);
 void report_print_text(const json_t *rep, FILE *f);
 
 /* `distlab check RUNDIR`: print each safety property with its verdict to f.
- * Returns 0 when all held, 1 when one did not, 2 on bad input. */
+ * Returns 0 when all held, 1 when one did not, 2 on bad input or when the
+ * evidence cannot support a verdict (src/evidence.h). */
 int report_check(const char *rundir, FILE *f);
 
 /* `distlab trace RUNDIR`: every event as one JSON object per line, in time
