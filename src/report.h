@@ -6,6 +6,7 @@
  *       { "algorithm": "centralized", "nodes": 5, "seed": 42, "name": "...",
  *         "run_id": "1a2b3c4d", "duration_s": 1.23,        (actual length)
  *         "workload_done": true, "stop_reason": "workload done"|"duration"|"signal",
+ *         "started": true,            (false: start-up failed, nothing to verify)
  *         "coordinator": 1, "coordinator_competes": false,
  *         "requests_per_node": 100, "cs_time_ms": 5.0, "msgsize": 1024,
  *         "counter_final": 400, "resource_entries": 400,
@@ -14,6 +15,8 @@
  *                        "queue_full":..,"backlog_hwm":..,"dropped":..,
  *                        "incarnations":1,"crashes":0}, ... ],
  *         "faults": [ {"at_ms":..,"action":"kill","target":"coordinator","node":1}, ...] }
+ *   (without run.json - a killed launcher - the report is rebuilt from
+ *   config.ini and the traces, and says what it could not judge)
  *   trace/n<node>.<incarnation>.bin   binary traces (ipc/trace.h)
  *   report.json, report.txt           written by report_write()
  *
