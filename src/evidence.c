@@ -2,6 +2,7 @@
 #include "src/evidence.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,12 @@ int evidence_scan(struct evidence *e, const struct trace_set *ts, const json_t *
         }
         if (fi->overwritten) {
             e->traces_complete = false;
+            /* The supervisor's oldest records (crashes among them) are
+             * gone: no crash can be ruled out at any time. */
+            if (fi->node == 0) {
+                e->sup_cut = true;
+                e->sup_cut_t_us = INT64_MIN;
+            }
             append(over,
                    json_pack("{s:i, s:i, s:I, s:f}", "node", fi->node, "incarnation",
                              fi->incarnation, "records", (json_int_t)fi->overwritten,

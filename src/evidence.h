@@ -30,8 +30,9 @@ struct evidence {
     bool run_json;     /* the supervisor's summary was there */
     bool started;      /* the workload started */
     bool traces_complete; /* no file cut, overwritten or with records missing */
-    bool sup_cut;      /* the supervisor's own trace was cut ... */
-    int64_t sup_cut_t_us; /* ... at this time: crashes after it are not in the trace */
+    bool sup_cut;      /* the supervisor's own trace is incomplete ... */
+    int64_t sup_cut_t_us; /* ... from this time on (INT64_MIN: overwritten, so at any
+                             time): a crash then may be missing from the trace */
     json_t *json;      /* report.json's "evidence" (owned until evidence_take_json) */
 };
 
