@@ -17,7 +17,7 @@
 #include "ipc/wire.h"
 
 #define SHM_MAGIC 0x4d48534cu /* "LSHM" */
-#define SHM_VERSION 2 /* 2: the resource packs holder, fenced generation and counter */
+#define SHM_VERSION 3 /* 2: the resource packs holder, fenced generation and counter; 3: trace_max_size in params */
 #define SHM_PREFIX "distlab."
 #define SHM_BULK_SLOTS 64       /* per sender (reserved at creation) */
 #define SHM_BULK_SLOT 65536     /* bytes per slot, header included */
@@ -144,6 +144,7 @@ struct shm_params {
     uint8_t requester[DL_MAX_NODES + 1];      /* 1: this node makes CS requests */
     int64_t initial_clock[DL_MAX_NODES + 1];  /* ricart_agrawala */
     uint8_t group_of[DL_MAX_NODES + 1];       /* two_level_ring: 0 = by groups */
+    int64_t trace_max_size;                   /* [trace] max_size: bytes per trace file */
 };
 
 /* The layout-stable prefix: the first bytes of every run segment, of every

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,6 @@
 #include <unistd.h>
 
 #include "ipc/util.h"
-
-#define TRACE_CHUNK (1u << 20) /* grow the mapping a MiB at a time */
 
 const char *trace_ev_name(int ev)
 {
@@ -25,6 +24,7 @@ const char *trace_ev_name(int ev)
         [TR_RESTART] = "restart", [TR_PAUSE] = "pause",     [TR_RESUME] = "resume",
         [TR_FAULT] = "fault",     [TR_START] = "start",     [TR_STOP] = "stop",
         [TR_DONE] = "done",       [TR_PEER_DOWN] = "peer_down", [TR_PEER_UP] = "peer_up",
+        [TR_CUT] = "trace_cut",
     };
     return ev > 0 && ev < TR_EV_COUNT ? names[ev] : "unknown";
 }
@@ -45,14 +45,14 @@ int trace_open(struct trace_writer *w, const char *rundir, int node, int incarna
         return dl_seterr(errbuf, errno, "%s: %s", path, strerror(errno));
     /* Allocate the blocks now: a sparse file would turn a full disk into a
      * SIGBUS at some later memcpy. */
-    int e = posix_fallocate(w->fd, 0, TRACE_CHUNK);
+    int e = posix_fallocate(w->fd, 0, (off_t)TRACE_INITIAL);
     if (e != 0) {
         rc = dl_seterr(errbuf, e, "%s: %s", path, strerror(e));
         close(w->fd);
         w->fd = -1;
         return rc;
     }
-    w->map = mmap(NULL, TRACE_CHUNK, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0);
+    w->map = mmap(NULL, TRACE_INITIAL, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0);
     if (w->map == MAP_FAILED) {
         rc = dl_seterr(errbuf, errno, "%s: mmap: %s", path, strerror(errno));
         close(w->fd);
@@ -60,11 +60,26 @@ int trace_open(struct trace_writer *w, const char *rundir, int node, int incarna
         w->map = NULL;
         return rc;
     }
-    w->cap = TRACE_CHUNK;
+    w->cap = TRACE_INITIAL;
+    w->max = TRACE_MAX_DEFAULT;
     w->node = node;
     w->incarnation = incarnation;
     w->t0 = t0_mono_us;
     return 0;
+}
+
+void trace_set_max(struct trace_writer *w, size_t max_bytes)
+{
+    if (max_bytes == 0)
+        max_bytes = TRACE_MAX_DEFAULT;
+    if (max_bytes < TRACE_MAX_MIN)
+        max_bytes = TRACE_MAX_MIN;
+    if (max_bytes > TRACE_MAX_MAX)
+        max_bytes = TRACE_MAX_MAX;
+    max_bytes -= max_bytes % TRACE_REC_SIZE;
+    /* What is mapped stays: a cap below it takes effect as the mapping's
+     * size. */
+    w->max = max_bytes > w->cap ? max_bytes : w->cap;
 }
 
 int64_t trace_now(const struct trace_writer *w)
@@ -72,10 +87,13 @@ int64_t trace_now(const struct trace_writer *w)
     return dl_mono_us() - w->t0;
 }
 
+/* Allocate and map more of the file: doubling (at most TRACE_GROW_MAX at a
+ * time), never past the cap. */
 static int grow(struct trace_writer *w)
 {
-    size_t ncap = w->cap + TRACE_CHUNK;
-    int e = posix_fallocate(w->fd, (off_t)w->cap, TRACE_CHUNK);
+    size_t step = w->cap < TRACE_GROW_MAX ? w->cap : TRACE_GROW_MAX;
+    size_t ncap = w->max - w->cap < step ? w->max : w->cap + step;
+    int e = posix_fallocate(w->fd, (off_t)w->cap, (off_t)(ncap - w->cap));
     if (e != 0)
         return -e;
     void *p = mremap(w->map, w->cap, ncap, MREMAP_MAYMOVE);
@@ -84,6 +102,44 @@ static int grow(struct trace_writer *w)
     w->map = p;
     w->cap = ncap;
     return 0;
+}
+
+/* Copy r into a slot: the marker is cleared first (the slot may hold an
+ * older record of the ring) and set last, so a kill at any point leaves
+ * either a whole record or one without its marker. */
+static struct trace_rec *put_rec(uint8_t *slot, const struct trace_rec *r)
+{
+    struct trace_rec *dst = (struct trace_rec *)slot;
+    __atomic_store_n(&dst->mark, 0, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    memcpy(dst, r, offsetof(struct trace_rec, mark));
+    __atomic_store_n(&dst->mark, TRACE_MARK, __ATOMIC_RELEASE);
+    return dst;
+}
+
+static void number(struct trace_writer *w, struct trace_rec *r)
+{
+    r->seq = (uint32_t)w->seq;
+    r->seq_hi = (uint16_t)(w->seq >> 32);
+    w->seq++;
+}
+
+/* The file cannot grow: write the cut record into the slot kept free for
+ * it and stop. r is the first record lost. */
+static void cut(struct trace_writer *w, const struct trace_rec *r, int err)
+{
+    struct trace_rec c = {.t_us = r->t_us,
+                          .node = (uint16_t)w->node,
+                          .ev = TR_CUT,
+                          .incarnation = w->incarnation,
+                          .aux = err,
+                          .a = 1};
+    number(w, &c);
+    w->cut = put_rec(w->map + (size_t)trace_rec_seq(&c) * TRACE_REC_SIZE, &c);
+    w->full = true;
+    w->lost = 1;
+    fprintf(stderr, "trace n%d.%d: cannot grow the trace file (%s): tracing stops here\n",
+            w->node, w->incarnation, strerror(err));
 }
 
 struct trace_rec *trace_emit(struct trace_writer *w, struct trace_rec *r)
@@ -97,25 +153,36 @@ struct trace_rec *trace_emit_at(struct trace_writer *w, struct trace_rec *r)
 {
     if (!w->map)
         return NULL;
-    if (w->used + sizeof *r > w->cap && grow(w) < 0) {
-        /* Disk full: the trace ends here (said once in the log), the run
-         * goes on. The blocks were allocated before use, so no SIGBUS. */
-        if (!w->full)
-            fprintf(stderr, "trace n%d.%d: cannot grow (disk full?): tracing stops here\n",
-                    w->node, w->incarnation);
-        w->full = true;
+    if (w->full) {
+        /* Counted in the file too, so the count survives a kill. */
+        w->cut->a = (int64_t)++w->lost;
         return NULL;
     }
-    r->seq = w->seq++;
     if (r->incarnation == 0)
         r->incarnation = w->incarnation; /* supervisor records name their subject's */
-    r->mark = 0;
-    struct trace_rec *dst = (struct trace_rec *)(w->map + w->used);
-    memcpy(dst, r, sizeof *r);
-    /* The marker last: a record torn by SIGKILL has none. */
-    __atomic_store_n(&dst->mark, TRACE_MARK, __ATOMIC_RELEASE);
-    w->used += sizeof *r;
-    return dst;
+    size_t off;
+    if (w->slots) {
+        off = (size_t)(w->seq % w->slots) * TRACE_REC_SIZE;
+    } else {
+        off = (size_t)w->seq * TRACE_REC_SIZE;
+        /* While the file can grow, its last slot is kept for a cut record. */
+        size_t room = w->cap < w->max ? w->cap - TRACE_REC_SIZE : w->cap;
+        if (off + TRACE_REC_SIZE > room) {
+            if (w->cap >= w->max) {
+                /* At the cap: from now on a ring over the whole file. */
+                w->slots = w->cap / TRACE_REC_SIZE;
+                off = (size_t)(w->seq % w->slots) * TRACE_REC_SIZE;
+            } else {
+                int rc = grow(w);
+                if (rc < 0) {
+                    cut(w, r, -rc);
+                    return NULL;
+                }
+            }
+        }
+    }
+    number(w, r);
+    return put_rec(w->map + off, r);
 }
 
 void trace_close(struct trace_writer *w)
@@ -123,14 +190,19 @@ void trace_close(struct trace_writer *w)
     if (w->map)
         munmap(w->map, w->cap);
     if (w->fd >= 0) {
-        if (ftruncate(w->fd, (off_t)w->used) < 0) {
-            /* Nothing to do: readers skip the unmarked tail. */
+        /* Give back what was allocated and not used (a ring is all used). */
+        uint64_t nrec = w->slots ? w->slots : w->seq;
+        if (ftruncate(w->fd, (off_t)(nrec * TRACE_REC_SIZE)) < 0) {
+            /* Nothing to do: readers skip the unused tail. */
         }
         close(w->fd);
     }
     w->map = NULL;
+    w->cut = NULL;
     w->fd = -1;
 }
+
+/* ---- reading ---- */
 
 static int cmp_rec(const void *a, const void *b)
 {
@@ -141,61 +213,147 @@ static int cmp_rec(const void *a, const void *b)
         return x->node < y->node ? -1 : 1;
     if (x->incarnation != y->incarnation)
         return x->incarnation < y->incarnation ? -1 : 1;
-    return x->seq < y->seq ? -1 : (x->seq > y->seq);
+    uint64_t sx = trace_rec_seq(x), sy = trace_rec_seq(y);
+    return sx < sy ? -1 : (sx > sy);
 }
 
-int trace_load(const char *rundir, struct trace_rec **out, size_t *n, char *errbuf)
+static int cmp_file(const void *a, const void *b)
 {
+    const struct trace_file_info *x = a, *y = b;
+    if (x->node != y->node)
+        return x->node < y->node ? -1 : 1;
+    return (x->incarnation > y->incarnation) - (x->incarnation < y->incarnation);
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* Append the valid records of one file to s->recs and describe it. */
+static int read_one(const char *path, struct trace_file_info *fi, struct trace_set *s,
+                    size_t *cap, char *errbuf)
+{
+    char *data;
+    size_t size;
+    int rc = dl_read_file(path, &data, &size, errbuf);
+    if (rc < 0)
+        return rc;
+    fi->bytes = size;
+    size_t cnt = size / TRACE_REC_SIZE;
+    if (s->n + cnt > *cap) {
+        size_t ncap = (s->n + cnt) * 2;
+        struct trace_rec *na = realloc(s->recs, ncap * sizeof *na);
+        if (!na) {
+            free(data);
+            return dl_seterr(errbuf, ENOMEM, "out of memory reading traces");
+        }
+        s->recs = na;
+        *cap = ncap;
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        struct trace_rec r;
+        memcpy(&r, data + i * sizeof r, sizeof r);
+        if (r.mark != TRACE_MARK || r.ev == TR_NONE || r.ev >= TR_EV_COUNT) {
+            /* Never written (the file's unused tail), or torn by a kill. */
+            if (!all_zero((const uint8_t *)&r, sizeof r))
+                fi->torn++;
+            continue;
+        }
+        uint64_t seq = trace_rec_seq(&r);
+        if (fi->records == 0 || seq < fi->first_seq) {
+            fi->first_seq = seq;
+            fi->first_t_us = r.t_us;
+        }
+        if (fi->records == 0 || seq > fi->last_seq) {
+            fi->last_seq = seq;
+            fi->last_t_us = r.t_us;
+        }
+        fi->records++;
+        if (r.ev == TR_CUT) {
+            fi->cut = true;
+            fi->cut_errno = r.aux;
+            fi->cut_t_us = r.t_us;
+            fi->cut_lost = r.a;
+        }
+        s->recs[s->n++] = r;
+    }
+    free(data);
+    if (fi->records) {
+        fi->overwritten = fi->first_seq;
+        fi->missing = fi->last_seq - fi->first_seq + 1 - fi->records;
+    }
+    return 0;
+}
+
+int trace_load_set(const char *rundir, struct trace_set *out, char *errbuf)
+{
+    memset(out, 0, sizeof *out);
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/trace", rundir);
     DIR *d = opendir(dir);
     if (!d)
         return dl_seterr(errbuf, errno, "%s: %s (is this a distlab run directory?)", dir,
                          strerror(errno));
-    struct trace_rec *all = NULL;
-    size_t len = 0, cap = 0;
+    struct trace_set s = {0};
+    size_t cap = 0, fcap = 0;
     struct dirent *e;
     int rc = 0;
     while ((e = readdir(d)) != NULL) {
-        size_t nl = strlen(e->d_name);
-        if (e->d_name[0] != 'n' || nl < 5 || strcmp(e->d_name + nl - 4, ".bin") != 0)
+        int node, inc, end = 0;
+        if (sscanf(e->d_name, "n%d.%d.bin%n", &node, &inc, &end) != 2 ||
+            e->d_name[end] != '\0')
             continue;
-        char path[8300];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        char *data;
-        size_t size;
-        rc = dl_read_file(path, &data, &size, errbuf);
-        if (rc < 0)
-            break;
-        size_t cnt = size / sizeof(struct trace_rec);
-        if (len + cnt > cap) {
-            size_t ncap = (len + cnt) * 2;
-            struct trace_rec *na = realloc(all, ncap * sizeof *na);
-            if (!na) {
-                free(data);
+        if (s.nfiles == fcap) {
+            size_t ncap = fcap ? 2 * fcap : 16;
+            struct trace_file_info *nf = realloc(s.files, ncap * sizeof *nf);
+            if (!nf) {
                 rc = dl_seterr(errbuf, ENOMEM, "out of memory reading traces");
                 break;
             }
-            all = na;
-            cap = ncap;
+            s.files = nf;
+            fcap = ncap;
         }
-        for (size_t i = 0; i < cnt; i++) {
-            struct trace_rec r;
-            memcpy(&r, data + i * sizeof r, sizeof r);
-            if (r.mark != TRACE_MARK || r.ev == TR_NONE || r.ev >= TR_EV_COUNT)
-                continue;
-            all[len++] = r;
-        }
-        free(data);
+        struct trace_file_info *fi = &s.files[s.nfiles++];
+        memset(fi, 0, sizeof *fi);
+        fi->node = node;
+        fi->incarnation = inc;
+        char path[8300];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if ((rc = read_one(path, fi, &s, &cap, errbuf)) < 0)
+            break;
     }
     closedir(d);
     if (rc < 0) {
-        free(all);
+        trace_set_free(&s);
         return rc;
     }
-    if (len)
-        qsort(all, len, sizeof *all, cmp_rec);
-    *out = all;
-    *n = len;
+    if (s.n)
+        qsort(s.recs, s.n, sizeof *s.recs, cmp_rec);
+    if (s.nfiles)
+        qsort(s.files, s.nfiles, sizeof *s.files, cmp_file);
+    *out = s;
+    return 0;
+}
+
+void trace_set_free(struct trace_set *s)
+{
+    free(s->recs);
+    free(s->files);
+    memset(s, 0, sizeof *s);
+}
+
+int trace_load(const char *rundir, struct trace_rec **out, size_t *n, char *errbuf)
+{
+    struct trace_set s;
+    int rc = trace_load_set(rundir, &s, errbuf);
+    if (rc < 0)
+        return rc;
+    free(s.files);
+    *out = s.recs;
+    *n = s.n;
     return 0;
 }

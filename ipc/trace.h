@@ -7,8 +7,22 @@
  * the moment it is written: a SIGKILL loses nothing that was recorded.
  * Callers record an event *before* the action it describes takes effect
  * (before the mq_send, before touching the critical resource). Each record
- * ends with a marker written last, so a record torn by a kill mid-copy is
- * recognised and skipped. */
+ * ends with a marker written last (and cleared first when a slot is reused),
+ * so a record torn by a kill mid-copy is recognised, skipped and counted.
+ *
+ * Bounded size. A file starts small (TRACE_INITIAL) and grows with
+ * posix_fallocate as records arrive - a syscall only when it grows, never a
+ * sparse page that would SIGBUS on a full disk. It never grows past its cap
+ * (trace_set_max; `[trace] max_size`, TRACE_MAX_DEFAULT): there it becomes a
+ * ring and each new record overwrites the oldest. Records carry their number
+ * in the file (seq, 48 bits), so the reader puts a ring back in order and
+ * knows how many of the oldest were overwritten (the lowest seq it finds).
+ *
+ * A cut. While the file can still grow, the last slot of the mapping is
+ * kept free. When the file cannot grow (disk full, a file-size limit), the
+ * writer puts a TR_CUT record there and stops tracing: the file itself says
+ * that it was cut, when, and why, so a reader knows the evidence after that
+ * moment is missing even without the supervisor's run.json. */
 #ifndef DL_IPC_TRACE_H
 #define DL_IPC_TRACE_H
 
@@ -44,6 +58,9 @@ enum trace_ev {
     TR_DONE,       /* a node finished its workload */
     TR_PEER_DOWN,  /* peer believed down (key: how it was learned) */
     TR_PEER_UP,
+    TR_CUT,        /* the writer could not grow its file and stopped tracing here:
+                      aux = errno; a = records lost after it (known only if the
+                      process closed its trace); written by the writer itself */
     TR_EV_COUNT
 };
 const char *trace_ev_name(int ev);
@@ -58,26 +75,46 @@ struct trace_rec {
     int32_t aux;
     int64_t key;
     int64_t a, b, c;
-    uint32_t seq;  /* position in its file */
-    uint16_t pad;
-    uint16_t mark; /* TRACE_MARK, written last */
+    uint32_t seq;    /* the record's number in its file: low 32 bits */
+    uint16_t seq_hi; /* ... and the high 16 (trace_rec_seq) */
+    uint16_t mark;   /* TRACE_MARK, written last */
 };
 _Static_assert(sizeof(struct trace_rec) == 64, "trace records are 64 bytes");
+
+static inline uint64_t trace_rec_seq(const struct trace_rec *r)
+{
+    return (uint64_t)r->seq | (uint64_t)r->seq_hi << 32;
+}
+
+#define TRACE_REC_SIZE ((size_t)sizeof(struct trace_rec))
+#define TRACE_INITIAL ((size_t)64 << 10)      /* a new file: 1,024 records */
+#define TRACE_GROW_MAX ((size_t)8 << 20)      /* grow by doubling, at most this much a time */
+#define TRACE_MAX_DEFAULT ((size_t)256 << 20) /* per file: 4 M records */
+#define TRACE_MAX_MIN ((size_t)64 << 10)      /* the smallest cap trace_set_max takes */
+#define TRACE_MAX_MAX ((size_t)1 << 40)
 
 struct trace_writer {
     int fd;
     uint8_t *map;
-    size_t cap;  /* bytes mapped */
-    size_t used; /* bytes written */
-    uint32_t seq;
+    size_t cap;     /* bytes mapped (and allocated on disk) */
+    size_t max;     /* the file's size cap: it wraps there */
+    uint64_t seq;   /* the next record's number */
+    uint64_t slots; /* once the file is at its cap: records in the ring, else 0 */
+    uint64_t lost;  /* records not written since the cut */
+    struct trace_rec *cut; /* the cut record, once written */
     int node, incarnation;
-    int64_t t0;  /* the run's time zero on the monotonic clock */
-    bool full;   /* the file could not grow: tracing stopped */
+    int64_t t0; /* the run's time zero on the monotonic clock */
+    bool full;  /* the file could not grow: cut, tracing stopped */
 };
 
-/* Open RUNDIR/trace/n<node>.<incarnation>.bin for writing. */
+/* Open RUNDIR/trace/n<node>.<incarnation>.bin for writing, with the default
+ * cap. */
 int trace_open(struct trace_writer *w, const char *rundir, int node, int incarnation,
                int64_t t0_mono_us, char *errbuf);
+/* Set the file's size cap in bytes (rounded down to whole records; 0 keeps
+ * the default; below TRACE_MAX_MIN counts as TRACE_MAX_MIN). Call it before
+ * the first record, or at least before the file reaches either cap. */
+void trace_set_max(struct trace_writer *w, size_t max_bytes);
 /* Stamp (t_us from the clock unless r->t_us is set), number and append r.
  * Returns the record in the file (valid until the next emit) so a caller can
  * fill in an outcome it learns just after acting, or NULL. */
@@ -88,7 +125,33 @@ struct trace_rec *trace_emit_at(struct trace_writer *w, struct trace_rec *r);
 int64_t trace_now(const struct trace_writer *w);
 void trace_close(struct trace_writer *w);
 
-/* Read every record of a run directory, merged in time order. */
+/* What the reader found in one trace file. */
+struct trace_file_info {
+    int node, incarnation;   /* from the file name */
+    uint64_t bytes;          /* the file's size */
+    uint64_t records;        /* valid records (the cut record included) */
+    uint64_t first_seq, last_seq;
+    uint64_t overwritten;    /* the oldest records, overwritten by the ring */
+    uint64_t missing;        /* other records that should be there and are not */
+    uint64_t torn;           /* slots holding a record torn by a kill mid-write */
+    int64_t first_t_us, last_t_us;
+    bool cut;                /* the writer could not grow the file: see cut_* */
+    int cut_errno;
+    int64_t cut_t_us;
+    int64_t cut_lost;        /* records lost after the cut; -1: unknown (killed) */
+};
+
+struct trace_set {
+    struct trace_rec *recs; /* every valid record, merged in time order */
+    size_t n;
+    struct trace_file_info *files; /* sorted by (node, incarnation) */
+    size_t nfiles;
+};
+
+/* Read every trace file of a run directory. */
+int trace_load_set(const char *rundir, struct trace_set *out, char *errbuf);
+void trace_set_free(struct trace_set *s);
+/* Only the merged records (caller frees *out). */
 int trace_load(const char *rundir, struct trace_rec **out, size_t *n, char *errbuf);
 
 #endif

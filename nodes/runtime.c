@@ -768,6 +768,7 @@ static int node_init(struct node *nd, char *err)
                     nd->run->start_mono_us, err);
     if (rc < 0)
         return rc;
+    trace_set_max(&nd->tr, (size_t)nd->run->params.trace_max_size);
     if ((rc = loop_init(&nd->loop, err)) < 0)
         return rc;
     if ((rc = transport_open(&nd->tp, &nd->loop, nd->run, nd->args.id, err)) < 0)

@@ -29,6 +29,7 @@
 
 #include <ini.h>
 
+#include "ipc/trace.h"
 #include "nodes/algo.h"
 
 #if INI_HANDLER_LINENO
@@ -140,7 +141,8 @@ enum section_kind {
     SEC_TWO_LEVEL,
     SEC_RESOURCE,
     SEC_RICART,
-    SEC_LAST_NAMED = SEC_RICART,
+    SEC_TRACE,
+    SEC_LAST_NAMED = SEC_TRACE,
     SEC_FAULT,
     SEC_IGNORED, /* a bad header, already reported: skip its keys quietly */
 };
@@ -151,6 +153,7 @@ static const char *const section_names[] = {
     [SEC_SUPERVISOR] = "supervisor", [SEC_CENTRALIZED] = "centralized",
     [SEC_TOKEN_RING] = "token_ring", [SEC_TWO_LEVEL] = "two_level_ring",
     [SEC_RESOURCE] = "resource",     [SEC_RICART] = "ricart_agrawala",
+    [SEC_TRACE] = "trace",
 };
 
 #define SECTIONS_EXPECTED "expected " CONFIG_SECTIONS
@@ -167,6 +170,7 @@ enum value_type {
     V_NODELIST, /* "all" or "1,3,5" (checked against nodes by validate) */
     V_NODEVALS, /* "1:7, 3:11" (likewise) */
     V_MEMBERS,  /* "1,2,3/4,5,6": every node in exactly one group */
+    V_SIZE,     /* bytes: "65536", "64KiB", "256MiB", "1GiB" (K, M, G alone too) */
 };
 
 /* Every key of [cluster] .. [ricart_agrawala], named once: its section,
@@ -226,7 +230,9 @@ enum value_type {
     X(INITIAL_CLOCK, SEC_RICART, "initial_clock", V_NODEVALS, initial_clock, 0, CONFIG_MAX_CLOCK)  \
     X(TWO_IDLE_HOLD, SEC_TWO_LEVEL, "idle_hold", V_DURATION, two_level_idle_hold_us, 0,            \
       CONFIG_MAX_TIME_US)                                                                          \
-    X(TWO_MEMBERS, SEC_TWO_LEVEL, "members", V_MEMBERS, members, 0, 0)
+    X(TWO_MEMBERS, SEC_TWO_LEVEL, "members", V_MEMBERS, members, 0, 0)                           \
+    X(TRACE_MAX_SIZE, SEC_TRACE, "max_size", V_SIZE, trace_max_size, (long long)TRACE_MAX_MIN,     \
+      (long long)TRACE_MAX_MAX)
 
 /* clang-format off */
 enum key_index {
@@ -625,6 +631,50 @@ static bool algorithm_known(const char *s)
     return false;
 }
 
+/* ---- sizes in bytes ---- */
+
+static const struct {
+    const char *name;
+    int shift;
+} size_units[] = {{"", 0}, {"B", 0}, {"K", 10}, {"KiB", 10}, {"M", 20},
+                  {"MiB", 20}, {"G", 30}, {"GiB", 30}, {"T", 40}, {"TiB", 40}};
+
+/* "256MiB" -> 268435456: a whole number, then a binary unit or none. */
+static int size_parse(const char *s, int64_t *out)
+{
+    const char *p = s;
+    uint64_t v = 0;
+    if (!isdigit((unsigned char)*p))
+        return -1;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (v > ((uint64_t)INT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    for (size_t i = 0; i < sizeof size_units / sizeof size_units[0]; i++)
+        if (strcmp(p, size_units[i].name) == 0) {
+            if (v > (uint64_t)INT64_MAX >> size_units[i].shift)
+                return -1;
+            *out = (int64_t)(v << size_units[i].shift);
+            return 0;
+        }
+    return -1;
+}
+
+/* The largest binary unit that shows the value exactly. */
+static void size_format(int64_t v, char *buf, size_t cap)
+{
+    static const char *const names[] = {"TiB", "GiB", "MiB", "KiB"};
+    for (int i = 0; i < 4; i++) {
+        int shift = 40 - 10 * i;
+        if (v > 0 && v % ((int64_t)1 << shift) == 0) {
+            snprintf(buf, cap, "%" PRId64 "%s", v >> shift, names[i]);
+            return;
+        }
+    }
+    snprintf(buf, cap, "%" PRId64, v);
+}
+
 /* The value of a key as config_to_ini writes it. */
 static void key_format(const struct config *c, int k, char *buf, size_t cap)
 {
@@ -645,6 +695,7 @@ static void key_format(const struct config *c, int k, char *buf, size_t cap)
     case V_NODELIST:
     case V_NODEVALS:
     case V_MEMBERS: snprintf(buf, cap, "%s", p); break;
+    case V_SIZE: size_format(*(const int64_t *)(const void *)p, buf, cap); break;
     default: buf[0] = '\0'; break;
     }
 }
@@ -765,6 +816,20 @@ static int set_scalar(struct config *c, int k, const char *value, const char *lo
             return -1;
         }
         *(double *)(void *)p = v;
+        return 0;
+    }
+    case V_SIZE: {
+        int64_t v;
+        if (size_parse(value, &v) < 0 || v < d->min || v > d->max) {
+            char lo[32], hi[32];
+            size_format(d->min, lo, sizeof lo);
+            size_format(d->max, hi, sizeof hi);
+            snprintf(what, sizeof what, "a size from %s to %s (bytes, or with K/KiB, M/MiB, G/GiB)",
+                     lo, hi);
+            bad_value(eb, loc, sec, d->name, what, value);
+            return -1;
+        }
+        *(int64_t *)(void *)p = v;
         return 0;
     }
     case V_BOOL:
@@ -1236,6 +1301,7 @@ void config_defaults(struct config *c)
     c->two_level_token_timeout_us = 0;
     c->two_level_idle_hold_us = 1 * US_PER_MS;
     c->fencing = true;
+    c->trace_max_size = (int64_t)TRACE_MAX_DEFAULT;
     snprintf(c->requesters, sizeof c->requesters, "all");
     c->members[0] = '\0';
     c->initial_clock[0] = '\0';
@@ -1909,7 +1975,7 @@ int config_load_with_sets(struct config *c, const char *path, const char *const 
  * algorithm's own, then the rest. Every named section exactly once. */
 static const int ini_sections[] = {
     SEC_CLUSTER,  SEC_WORKLOAD, SEC_CENTRALIZED, SEC_RICART, SEC_TOKEN_RING,
-    SEC_TWO_LEVEL, SEC_RESOURCE, SEC_RAFT,       SEC_NETWORK, SEC_SUPERVISOR,
+    SEC_TWO_LEVEL, SEC_RESOURCE, SEC_RAFT,       SEC_NETWORK, SEC_SUPERVISOR, SEC_TRACE,
 };
 _Static_assert(sizeof ini_sections / sizeof ini_sections[0] == SEC_LAST_NAMED,
                "config_to_ini must write every section");

@@ -16,12 +16,12 @@
 #define CONFIG_ERRLEN 4096
 /* The keys of [cluster] .. [centralized], and of a [fault.N] (at, action,
  * target): the sizes of the origin arrays below. */
-#define CONFIG_NKEYS 32
+#define CONFIG_NKEYS 33
 #define CONFIG_LIST_LEN 160
 /* The sections a file may have, as error messages list them. */
 #define CONFIG_SECTIONS                                                                    \
     "cluster, workload, raft, network, supervisor, centralized, token_ring, "               \
-    "two_level_ring, resource, ricart_agrawala, fault.N"
+    "two_level_ring, resource, ricart_agrawala, trace, fault.N"
 #define CONFIG_FAULT_KEYS 3
 
 /* Bounds of the values (README, "Experiments"). Every time ends up added to
@@ -130,6 +130,9 @@ struct config {
     char requesters[CONFIG_LIST_LEN];
     /* [ricart_agrawala] initial_clock: "1:7, 3:11" (Lamport clocks at start) */
     char initial_clock[CONFIG_LIST_LEN];
+    /* [trace] max_size: the most bytes one process's trace file holds; past
+     * it the file is a ring that keeps the newest records */
+    int64_t trace_max_size;
     /* [fault.N], in order of `at` (stable for equal times) */
     struct fault_spec faults[CONFIG_MAX_FAULTS];
     int nfaults;

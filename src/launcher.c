@@ -27,6 +27,7 @@
 #include "nodes/algo.h"
 #include "nodes/rng.h"
 #include "nodes/runtime.h"
+#include "src/evidence.h"
 #include "src/report.h"
 
 #define STARTUP_TIMEOUT_US (15 * 1000000LL)
@@ -281,6 +282,7 @@ static int ipc_create(struct sup *s)
         .groups = c->groups,
         .local_rounds = c->local_rounds,
         .fencing = c->fencing,
+        .trace_max_size = c->trace_max_size,
     };
     bool in[DL_MAX_NODES + 1];
     int64_t clocks[DL_MAX_NODES + 1];
@@ -945,6 +947,9 @@ static int write_run_json(struct sup *s, int64_t t_end)
         return dl_seterr(s->err, ENOMEM, "cannot build run.json");
     json_object_set_new(o, "fencing", json_boolean(c->fencing));
     json_object_set_new(o, "simulated", json_false());
+    /* Whether the workload ever started: a start-up failure leaves nothing
+     * to verify. */
+    json_object_set_new(o, "started", json_boolean(s->t_work >= 0));
     json_object_set_new(o, "groups", json_integer(c->groups));
     json_object_set_new(o, "local_rounds", json_integer(c->local_rounds));
     json_object_set_new(o, "members", json_string(c->members));
@@ -1034,6 +1039,7 @@ static int setup(struct sup *s, const struct run_opts *o)
         return rc;
     if ((rc = trace_open(&s->tr, s->rundir, 0, 1, s->run->start_mono_us, s->err)) < 0)
         return rc;
+    trace_set_max(&s->tr, (size_t)s->cfg->trace_max_size);
     if ((rc = loop_init(&s->loop, s->err)) < 0)
         return rc;
     if ((rc = transport_open(&s->tp, &s->loop, s->run, 0, s->err)) < 0)
@@ -1155,11 +1161,10 @@ int launcher_run(const struct config *cfg, const struct run_opts *o)
             report_print_text(rep, stdout);
         printf("%s%s\n", o->quiet ? "" : "run directory: ", rundir);
     }
-    json_t *safe = json_object_get(rep, "safe");
     if (failed)
         code = 2;
-    else if (!json_is_true(safe))
-        code = 1;
+    else if (evidence_exit_code(rep) != 0)
+        code = evidence_exit_code(rep); /* 1 unsafe, 2 cannot verify */
     else if (interrupted)
         code = 3;
     json_decref(rep);

@@ -51,7 +51,8 @@ static const struct cmd_entry commands[] = {
      "  --seed N     override [cluster] seed\n"
      "  --json       print report.json instead of the text report\n"
      "  --quiet      print only the run directory\n"
-     "Exit status: 0 completed and safe, 1 unsafe, 2 bad configuration or set-up error,\n"
+     "Exit status: 0 completed and safe, 1 unsafe, 2 bad configuration, set-up error or\n"
+     "incomplete evidence (the report says \"cannot verify\" and what is missing),\n"
      "3 interrupted (the report is still written).\n",
      cmd_run},
     {"status", "[RUN] [--all] [--watch] [--json]", "the live cluster table from shared memory",
@@ -74,7 +75,8 @@ static const struct cmd_entry commands[] = {
      cmd_restart},
     {"report", "RUNDIR [--json]", "rebuild and print a run's report",
      "  --json   print report.json instead of the text report\n", cmd_report},
-    {"check", "RUNDIR", "check a run's safety properties: exit 0 safe, 1 unsafe, 2 bad input",
+    {"check", "RUNDIR",
+     "check a run's safety properties: exit 0 safe, 1 unsafe, 2 bad input or cannot verify",
      NULL, cmd_check},
     {"trace", "RUNDIR", "print every event of a run as JSON lines, in time order", NULL,
      cmd_trace},

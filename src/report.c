@@ -23,6 +23,7 @@
 #include "nodes/algo.h"
 #include "nodes/runtime.h"
 #include "src/config.h"
+#include "src/evidence.h"
 
 /* ---- small helpers ---- */
 
@@ -113,6 +114,8 @@ struct run_info {
     const struct algo_ops *ops; /* NULL for an algorithm this build does not know */
     struct algo_env env;       /* n, coordinator, coordinator_competes, groups... */
     bool requester[ALGO_MAX_NODES + 1]; /* nodes the workload made request */
+    bool have_run_json;        /* false: run is built from config.ini (evidence.c) */
+    const struct evidence *ev; /* what the verdicts can rest on */
 };
 
 static void run_info_free(struct run_info *ri)
@@ -127,13 +130,22 @@ static int load_run(const char *rundir, struct run_info *ri, char *errbuf)
     char path[4200];
     snprintf(path, sizeof path, "%s/run.json", rundir);
     struct stat st;
-    if (stat(path, &st) < 0)
-        return dl_seterr(errbuf, errno, "%s: %s (is this a finished distlab run directory?)",
-                         path, strerror(errno));
-    json_error_t jerr;
-    ri->run = json_load_file(path, 0, &jerr);
-    if (!ri->run)
-        return dl_seterr(errbuf, EINVAL, "%s:%d: %s", path, jerr.line, jerr.text);
+    if (stat(path, &st) < 0) {
+        /* No supervisor's summary (the launcher was killed): what the
+         * configuration and the traces tell is still worth a report. */
+        int e = errno;
+        char err2[DL_ERRLEN];
+        if (e != ENOENT || evidence_run_from_config(rundir, &ri->run, err2) < 0)
+            return dl_seterr(errbuf, e, "%s: %s (is this a finished distlab run directory?)",
+                             path, strerror(e));
+        snprintf(path, sizeof path, "%s/config.ini", rundir);
+    } else {
+        json_error_t jerr;
+        ri->run = json_load_file(path, 0, &jerr);
+        if (!ri->run)
+            return dl_seterr(errbuf, EINVAL, "%s:%d: %s", path, jerr.line, jerr.text);
+        ri->have_run_json = true;
+    }
     int rc;
     if (!json_is_object(ri->run)) {
         rc = dl_seterr(errbuf, EINVAL, "%s: not a JSON object", path);
@@ -219,6 +231,7 @@ struct node_scan {
 struct mutex_scan {
     struct node_scan *node; /* [0..n]; [0] unused */
     long cs_entries, fenced, superseded, requests, messages, exits, crashes, overlaps, pending;
+    long overlaps_unjudged; /* seen after the supervisor's trace was cut (crashes unknown) */
     /* Algorithm messages sent, by type (e.g. the two levels of a ring). */
     uint16_t type[MAX_TYPES];
     long type_count[MAX_TYPES];
@@ -372,7 +385,11 @@ static int on_enter(struct mutex_scan *ms, const struct run_info *ri, const stru
         }
         overlap = true;
     }
-    if (overlap)
+    /* After the supervisor's trace was cut, a crash that ended the other
+     * holder's interval may simply be missing: not a violation found. */
+    if (overlap && ri->ev && ri->ev->sup_cut && e->t_us >= ri->ev->sup_cut_t_us)
+        ms->overlaps_unjudged++;
+    else if (overlap)
         ms->overlaps++;
     ns->in_cs = true;
     ns->cs_inc = e->incarnation;
@@ -499,6 +516,16 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
             ns->ts_known = false;
             ns->token_held = false;
             break;
+        case TR_CUT:
+            /* This node's trace stops here (its file could not grow): what
+             * it did afterwards is unknown, so its open interval and
+             * request end at this last sign, as a dead node's do. */
+            ns->in_cs = false;
+            ns->fenced_open = false;
+            ns->req_open = false;
+            ns->ts_known = false;
+            ns->token_held = false;
+            break;
         case TR_STOP:
             /* aux != 0: the supervisor saw the node stop gracefully during
              * the run (SIGTERM); like a crash, its open request ends. The
@@ -529,6 +556,18 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
 static json_t *property(const char *name, bool held, const char *detail)
 {
     return json_pack("{s:s, s:b, s:s}", "name", name, "held", held, "detail", detail);
+}
+
+/* A property the evidence at hand cannot decide either way: it did not
+ * hold as far as anyone can tell, and no violation of it was found. */
+static json_t *property_judged(const char *name, bool held, bool judged, const char *detail)
+{
+    json_t *p = property(name, held, detail);
+    if (p && !judged && json_object_set_new(p, "judged", json_false()) < 0) {
+        json_decref(p);
+        return NULL;
+    }
+    return p;
 }
 
 static json_t *response_json(const struct samples *s)
@@ -631,12 +670,20 @@ static int build_mutex(json_t *rep, const struct run_info *ri, const struct trac
 
     /* The verdicts. A value run.json did not record cannot be verified, and
      * what cannot be verified does not pass. */
-    bool me_ok = ms.overlaps == 0;
+    bool me_ok = ms.overlaps == 0 && ms.overlaps_unjudged == 0;
+    bool me_judged = ms.overlaps > 0 || ms.overlaps_unjudged == 0;
     bool res_ok = have_res && res_viol == 0;
+    /* Incomplete traces can only undercount completed sections, so a final
+     * counter below the count is lost updates even then; above it, the
+     * missing records may hold the difference. */
+    bool traces_complete = !ri->ev || ri->ev->traces_complete;
+    bool counter_judged = have_counter && (traces_complete || counter_final < ms.exits);
     bool counter_ok = have_counter && counter_final == ms.exits;
     bool order_ok = ms.order_violations == 0;
-    long violations = ms.overlaps + (have_res ? (long)res_viol : 1) + (counter_ok ? 0 : 1) +
-                      ms.order_violations;
+    /* A value run.json did not record is not judged (the verdict then
+     * says "cannot verify"), never passed. */
+    long violations = ms.overlaps + (have_res ? (long)res_viol : 0) +
+                      (counter_judged && !counter_ok ? 1 : 0) + ms.order_violations;
     /* `safe` covers mutual exclusion, the resource and the counter only.
      * Liveness is reported next to them but is not part of `safe`: a run
      * stopped at its duration (or by a signal) legitimately leaves requests
@@ -649,6 +696,11 @@ static int build_mutex(json_t *rep, const struct run_info *ri, const struct trac
         snprintf(me_detail, sizeof me_detail,
                  "no two nodes were in the critical section at once (%ld entr%s)",
                  ms.cs_entries, ms.cs_entries == 1 ? "y" : "ies");
+    else if (!me_judged)
+        snprintf(me_detail, sizeof me_detail,
+                 "%ld entr%s overlapped another node's interval after the supervisor's trace "
+                 "was cut (a crash that ended it may not be recorded)",
+                 ms.overlaps_unjudged, ms.overlaps_unjudged == 1 ? "y" : "ies");
     else
         snprintf(me_detail, sizeof me_detail,
                  "nodes %d and %d were both in the critical section at %.3f ms "
@@ -666,6 +718,11 @@ static int build_mutex(json_t *rep, const struct run_info *ri, const struct trac
                  (long long)res_viol, plural((long)res_viol));
     if (!have_counter)
         snprintf(counter_detail, sizeof counter_detail, "counter_final not recorded in run.json");
+    else if (!counter_judged && !counter_ok)
+        snprintf(counter_detail, sizeof counter_detail,
+                 "final counter %lld, and %ld critical section%s completed in the traces, "
+                 "which are incomplete",
+                 (long long)counter_final, ms.exits, plural(ms.exits));
     else if (counter_ok)
         snprintf(counter_detail, sizeof counter_detail,
                  "final counter %lld equals the %ld completed critical section%s",
@@ -758,9 +815,9 @@ static int build_mutex(json_t *rep, const struct run_info *ri, const struct trac
         &bad);
     put(rep, "faults", copy_key(run, "faults"), &bad);
     json_t *props =
-        json_pack("[o, o, o]", property("mutual_exclusion", me_ok, me_detail),
-                  property("resource", res_ok, res_detail),
-                  property("counter", counter_ok, counter_detail));
+        json_pack("[o, o, o]", property_judged("mutual_exclusion", me_ok, me_judged, me_detail),
+                  property_judged("resource", res_ok, have_res, res_detail),
+                  property_judged("counter", counter_ok, counter_judged, counter_detail));
     if (checks_grant_order(ri)) {
         char order_detail[256];
         if (order_ok)
@@ -802,14 +859,17 @@ int report_build(const char *rundir, json_t **out, char *errbuf)
     int rc = load_run(rundir, &ri, errbuf);
     if (rc < 0)
         return rc;
-    struct trace_rec *recs = NULL;
-    size_t nrec = 0;
-    rc = trace_load(rundir, &recs, &nrec, errbuf);
+    struct trace_set ts;
+    rc = trace_load_set(rundir, &ts, errbuf);
     if (rc < 0) {
         run_info_free(&ri);
         return rc;
     }
-    bool bad = false;
+    struct evidence ev;
+    bool bad = evidence_scan(&ev, &ts, ri.run, ri.have_run_json) < 0;
+    ri.ev = &ev;
+    const struct trace_rec *recs = ts.recs;
+    size_t nrec = ts.n;
     json_t *rep = json_object();
     static const char *const common[] = {"name",         "run_id", "algorithm",    "nodes",
                                          "duration_s",   "seed",   "stop_reason",
@@ -822,7 +882,10 @@ int report_build(const char *rundir, json_t **out, char *errbuf)
         rc = build_raft(rep, &ri, recs, nrec, errbuf);
     else
         rc = build_mutex(rep, &ri, recs, nrec, errbuf);
-    free(recs);
+    if (rc == 0 && evidence_verdict(rep, &ev) < 0)
+        rc = dl_seterr(errbuf, ENOMEM, "out of memory building the report");
+    evidence_free(&ev);
+    trace_set_free(&ts);
     run_info_free(&ri);
     if (rc < 0) {
         json_decref(rep);
@@ -913,7 +976,9 @@ static void print_properties(const json_t *rep, FILE *f, const char *indent)
     json_array_foreach(json_object_get(rep, "properties"), i, p)
     {
         fprintf(f, "%s%s %s: %s\n", indent,
-                json_is_true(json_object_get(p, "held")) ? "PASS" : "FAIL",
+                json_is_false(json_object_get(p, "judged")) ? "CANNOT VERIFY"
+                : json_is_true(json_object_get(p, "held"))  ? "PASS"
+                                                            : "FAIL",
                 str_or(p, "name", "?"), str_or(p, "detail", ""));
     }
 }
@@ -1014,16 +1079,14 @@ void report_print_text(const json_t *rep, FILE *f)
     fprintf(f, "%s: %s, %s nodes, %s s, seed %s\n", str_or(rep, "name", "run"),
             str_or(rep, "algorithm", "?"), fmt_key(rep, "nodes", 0, a, 64),
             fmt_key(rep, "duration_s", 3, b, 64), fmt_key(rep, "seed", 0, c, 64));
-    json_int_t viol = json_integer_value(json_object_get(rep, "violations"));
-    if (json_is_true(json_object_get(rep, "safe")))
-        fprintf(f, "SAFE\n");
-    else
-        fprintf(f, "UNSAFE (%lld violation%s)\n", (long long)viol, plural((long)viol));
+    evidence_print_verdict(rep, f);
     const json_t *done = json_object_get(rep, "workload_done");
     fprintf(f, "stopped: %s%s\n\n", str_or(rep, "stop_reason", "unknown"),
             json_is_boolean(done) ? (json_is_true(done) ? " (workload finished)"
                                                         : " (workload not finished)")
                                   : "");
+    evidence_print(rep, f);
+    fputc('\n', f);
     if (json_object_get(rep, "cs_entries"))
         print_mutex(rep, f);
     print_faults(rep, f);
@@ -1046,10 +1109,13 @@ int report_check(const char *rundir, FILE *f)
         return 2;
     }
     print_properties(rep, f, "");
-    bool safe = json_is_true(json_object_get(rep, "safe"));
-    fprintf(f, "%s\n", safe ? "safe" : "UNSAFE");
+    int code = evidence_exit_code(rep);
+    const char *verdict = json_string_value(json_object_get(rep, "verdict"));
+    fprintf(f, "%s\n", code == 0 ? "safe" : code == 1 ? "UNSAFE" : verdict);
+    if (code == 2)
+        evidence_print(rep, f);
     json_decref(rep);
-    return safe ? 0 : 1;
+    return code;
 }
 
 /* ---- trace export ---- */
@@ -1208,6 +1274,15 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
         break;
     case TR_REQUEST:
         break;
+    case TR_CUT: {
+        /* The writer's own record: its file could not grow, and the
+         * records after this time were lost. */
+        char why[128];
+        put(o, "reason", json_string(evidence_cut_reason(r->aux, why, sizeof why)), &bad);
+        put(o, "errno", json_integer(r->aux), &bad);
+        put(o, "records_lost", json_integer(r->a), &bad);
+        break;
+    }
     default:
         /* Client operations and anything newer: the raw fields, so that
          * nothing recorded is hidden until a proper decoding exists. */
@@ -1234,12 +1309,22 @@ int report_trace_json(const char *rundir, FILE *f)
         fprintf(stderr, "distlab trace: %s\n", err);
         return 2;
     }
-    struct trace_rec *recs = NULL;
-    size_t nrec = 0;
-    if (trace_load(rundir, &recs, &nrec, err) < 0) {
+    struct trace_set ts;
+    if (trace_load_set(rundir, &ts, err) < 0) {
         fprintf(stderr, "distlab trace: %s\n", err);
         return 2;
     }
+    const struct trace_rec *recs = ts.recs;
+    size_t nrec = ts.n;
+    /* stdout stays one event per line; what is missing goes to stderr. */
+    struct evidence ev;
+    if (evidence_scan(&ev, &ts, NULL, true) == 0) {
+        size_t gi;
+        json_t *g;
+        json_array_foreach(json_object_get(ev.json, "gaps"), gi, g)
+            fprintf(stderr, "distlab trace: %s\n", json_string_value(g));
+    }
+    evidence_free(&ev);
     const struct algo_ops *ops = algo_find(alg);
     /* run.json's fault list names each fault's target as configured. */
     char path[4200];
@@ -1261,6 +1346,6 @@ int report_trace_json(const char *rundir, FILE *f)
         free(line);
     }
     json_decref(run);
-    free(recs);
+    trace_set_free(&ts);
     return rc;
 }

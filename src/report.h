@@ -6,6 +6,7 @@
  *       { "algorithm": "centralized", "nodes": 5, "seed": 42, "name": "...",
  *         "run_id": "1a2b3c4d", "duration_s": 1.23,        (actual length)
  *         "workload_done": true, "stop_reason": "workload done"|"duration"|"signal",
+ *         "started": true,            (false: start-up failed, nothing to verify)
  *         "coordinator": 1, "coordinator_competes": false,
  *         "requests_per_node": 100, "cs_time_ms": 5.0, "msgsize": 1024,
  *         "counter_final": 400, "resource_entries": 400,
@@ -16,6 +17,8 @@
  *         "restarts_given_up": [3],   (crash loops the supervisor gave up)
  *         "supervisor_malformed": 0, "false_done_claims": 0,
  *         "faults": [ {"at_ms":..,"action":"kill","target":"coordinator","node":1}, ...] }
+ *   (without run.json - a killed launcher - the report is rebuilt from
+ *   config.ini and the traces, and says what it could not judge)
  *   trace/n<node>.<incarnation>.bin   binary traces (ipc/trace.h)
  *   report.json, report.txt           written by report_write()
  *
@@ -51,7 +54,8 @@ int report_write(const char *rundir, json_t **rep, char *errbuf);
 void report_print_text(const json_t *rep, FILE *f);
 
 /* `distlab check RUNDIR`: print each safety property with its verdict to f.
- * Returns 0 when all held, 1 when one did not, 2 on bad input. */
+ * Returns 0 when all held, 1 when one did not, 2 on bad input or when the
+ * evidence cannot support a verdict (src/evidence.h). */
 int report_check(const char *rundir, FILE *f);
 
 /* `distlab trace RUNDIR`: every event as one JSON object per line, in time

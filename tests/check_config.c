@@ -110,6 +110,7 @@ static void assert_same_config(const struct config *a, const struct config *b)
     ck_assert_int_eq(a->fencing, b->fencing);
     ck_assert_str_eq(a->requesters, b->requesters);
     ck_assert_str_eq(a->initial_clock, b->initial_clock);
+    ck_assert_int_eq(a->trace_max_size, b->trace_max_size);
     ck_assert_int_eq(a->nfaults, b->nfaults);
     for (int i = 0; i < a->nfaults; i++) {
         ck_assert_int_eq(a->faults[i].at_us, b->faults[i].at_us);
@@ -1357,7 +1358,7 @@ START_TEST(test_ini_sections_once)
     static const char *const order[] = {
         "[cluster]",     "[workload]", "[centralized]", "[ricart_agrawala]", "[token_ring]",
         "[two_level_ring]", "[resource]", "[raft]",     "[network]",         "[supervisor]",
-        "[fault.1]",     "[fault.2]",
+        "[trace]",       "[fault.1]",     "[fault.2]",
     };
     const size_t n = sizeof order / sizeof order[0];
     size_t seen = 0;
@@ -1772,6 +1773,48 @@ START_TEST(test_file_hostile)
 }
 END_TEST
 
+/* [trace] max_size: the cap of one trace file, in bytes with binary units. */
+START_TEST(test_trace_max_size)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    config_defaults(&c);
+    ck_assert_int_eq(c.trace_max_size, 256LL << 20);
+    static const struct {
+        const char *text;
+        long long bytes;
+    } good[] = {{"65536", 65536},           {"64KiB", 64 << 10},    {"64K", 64 << 10},
+                {"1MiB", 1 << 20},          {"100M", 100LL << 20},  {"2GiB", 2LL << 30},
+                {"1TiB", 1LL << 40}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "[trace]\nmax_size = %s\n", good[i].text);
+        ck_assert_msg(load_text(&c, text, err) == 0, "%s: %s", good[i].text, err);
+        ck_assert_int_eq(c.trace_max_size, good[i].bytes);
+        round_trip(&c);
+    }
+    const char *what = "[trace] max_size: expected a size from 64KiB to 1TiB (bytes, or with "
+                       "K/KiB, M/MiB, G/GiB), got ";
+    static const char *const bad[] = {"65535", "0", "-1M", "1.5M", "2TiB", "10MB", "M", "",
+                                      "99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128], want[512];
+        snprintf(text, sizeof text, "[cluster]\nnodes = 3\n[trace]\nmax_size = %s\n", bad[i]);
+        snprintf(want, sizeof want, "%s'%s'", what, bad[i]);
+        expect_load_error(text, 4, want);
+    }
+    ck_assert_int_eq(load_text(&c, "[cluster]\nnodes = 3\n", err), 0);
+    ck_assert_int_eq(config_set(&c, "trace.max_size=512KiB", err), 0);
+    ck_assert_int_eq(c.trace_max_size, 512 << 10);
+    ck_assert_int_eq(config_set(&c, "trace.max_size=1", err), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "max_size"));
+    char *ini = config_to_ini(&c);
+    ck_assert_ptr_nonnull(ini);
+    ck_assert_ptr_nonnull(strstr(ini, "[trace]\nmax_size = 512KiB\n"));
+    free(ini);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -1890,6 +1933,11 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_round_trip_full);
     tcase_add_test(tc, test_ini_sections_once);
     tcase_add_test(tc, test_ini_derived_token_timeout);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("trace");
+    tcase_add_checked_fixture(tc, NULL, tmp_teardown);
+    tcase_add_test(tc, test_trace_max_size);
     suite_add_tcase(s, tc);
 
     return s;

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ipc/trace.h"
@@ -970,6 +972,374 @@ START_TEST(test_missing_trace_dir)
 }
 END_TEST
 
+/* ---- evidence: verdicts only on complete evidence ---- */
+
+/* A filler record that no metric counts (a runtime message received). */
+static struct trace_rec filler(int node, int64_t t)
+{
+    return (struct trace_rec){.t_us = t, .node = (uint16_t)node, .ev = TR_RECV, .type = 1};
+}
+
+/* Write node's trace (incarnation 1) in a child whose file cannot grow past
+ * its first allocation (a file-size limit of TRACE_INITIAL bytes, as a full
+ * disk would): nfill fillers, then recs. The file holds TRACE_INITIAL/64 - 1
+ * records and then the writer's cut record. The child dies without closing,
+ * as a killed node would. */
+static void cut_trace(struct run *r, int node, int nfill, const struct trace_rec *recs,
+                      int nrecs)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {TRACE_INITIAL, TRACE_INITIAL};
+        char err[DL_ERRLEN];
+        struct trace_writer w;
+        if (setrlimit(RLIMIT_FSIZE, &rl) < 0 || trace_open(&w, r->dir, node, 1, 0, err) < 0)
+            _exit(1);
+        for (int i = 0; i < nfill; i++) {
+            struct trace_rec f = filler(node, 10 + i);
+            trace_emit(&w, &f);
+        }
+        for (int i = 0; i < nrecs; i++) {
+            struct trace_rec x = recs[i];
+            trace_emit(&w, &x);
+        }
+        _exit(w.full ? 0 : 3);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer child status %#x", st);
+}
+
+#define CUT_SLOTS ((int)(TRACE_INITIAL / sizeof(struct trace_rec)) - 1)
+
+/* Nodes 2 and 3 each do two CS (counter_final 4, the truth), but node 3's
+ * trace is cut by its full disk after its second entry: its exit at 5000
+ * and everything after is lost. With overlap, node 2 enters at 4400,
+ * inside node 3's second section (before the cut): a real violation. */
+static void cut_run(struct run *r, bool overlap)
+{
+    run_new(r);
+    sup(r, 10, TR_START, 0, 0, 4242, 0);
+    cs_cycle(r, 2, 1000, 1100, 2000, 1, 1);
+    if (overlap) {
+        ev(r, 2, 1, 3500, TR_REQUEST, 0, 0, 0, 0, 0);
+        ev(r, 2, 1, 4400, TR_ENTER, 0, 0, 2, 0, 0);
+        ev(r, 2, 1, 4600, TR_EXIT, 0, 0, 2, 0, 3);
+    } else {
+        cs_cycle(r, 2, 5500, 5700, 6000, 2, 4);
+    }
+    /* Node 3: its records (the coordinator's side is in node 1's file). */
+    struct trace_rec n3[] = {
+        {.t_us = 1500, .node = 3, .ev = TR_REQUEST},
+        {.t_us = 2099, .node = 3, .ev = TR_RECV, .peer = COORD, .type = T_GRANT, .key = 1},
+        {.t_us = 2100, .node = 3, .ev = TR_ENTER, .key = 1},
+        {.t_us = 3000, .node = 3, .ev = TR_EXIT, .key = 1, .a = 2},
+        {.t_us = 3800, .node = 3, .ev = TR_REQUEST},
+        {.t_us = 4299, .node = 3, .ev = TR_RECV, .peer = COORD, .type = T_GRANT, .key = 2},
+        {.t_us = 4300, .node = 3, .ev = TR_ENTER, .key = 2},
+        /* The first record that does not fit: the cut is stamped with its time. */
+        {.t_us = 5000, .node = 3, .ev = TR_EXIT, .key = 2, .a = overlap ? 4 : 3},
+        {.t_us = 5100, .node = 3, .ev = TR_SEND, .peer = COORD, .type = T_RELEASE, .key = 2},
+    };
+    /* Fill so that exactly the records up to the second entry fit. */
+    cut_trace(r, 3, CUT_SLOTS - 7, n3, 9);
+    run_finish(r, run_json(3, 4));
+}
+
+START_TEST(test_cut_trace_cannot_verify)
+{
+    struct run r;
+    cut_run(&r, false);
+    json_t *rep = build(r.dir);
+    /* Before: "FAIL counter" (3 exits in the trace, counter 4) and exit 1. */
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "cannot verify");
+    ck_assert(!getb(rep, "safe"));
+    ck_assert_int_eq(geti(rep, "violations"), 0);
+    ck_assert(!getb(rep, "evidence.complete"));
+    const json_t *cut = json_array_get(get(rep, "evidence.cut"), 0);
+    ck_assert_ptr_nonnull(cut);
+    ck_assert_int_eq(geti(cut, "node"), 3);
+    ck_assert_int_eq(geti(cut, "incarnation"), 1);
+    ck_assert(getd(cut, "at_ms") == 5.0);
+    ck_assert_int_eq(geti(cut, "records_lost"), 2);
+    ck_assert_str_eq(json_string_value(get(cut, "reason")), "the file-size limit was reached");
+    /* The counter cannot be judged; the rest still is, and node 3's open
+     * section ends at its cut, so node 2's later entry is no overlap. */
+    ck_assert(json_is_false(json_object_get(prop(rep, "counter"), "judged")));
+    ck_assert(getb(prop(rep, "mutual_exclusion"), "held"));
+    ck_assert(getb(prop(rep, "resource"), "held"));
+    ck_assert_int_eq(geti(rep, "cs_entries"), 4);
+    ck_assert_str_eq(json_string_value(json_array_get(get(rep, "evidence.not_judged"), 0)),
+                     "counter");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    report_print_text(rep, f);
+    fclose(f);
+    ck_assert_msg(strstr(buf, "CANNOT VERIFY: no violation found, but the evidence is "
+                              "incomplete\n"),
+                  "%s", buf);
+    ck_assert_msg(strstr(buf, "the trace of node 3 (incarnation 1) was cut at 5.000 ms (the "
+                              "file-size limit was reached): its 2 later records were lost"),
+                  "%s", buf);
+    ck_assert_ptr_nonnull(strstr(buf, "CANNOT VERIFY counter: "));
+    ck_assert_ptr_null(strstr(buf, "FAIL"));
+    free(buf);
+    json_decref(rep);
+    int rc;
+    buf = capture_check(r.dir, &rc);
+    ck_assert_int_eq(rc, 2);
+    ck_assert_ptr_nonnull(strstr(buf, "cannot verify\n"));
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_cut_trace_violation_still_unsafe)
+{
+    struct run r;
+    cut_run(&r, true);
+    json_t *rep = build(r.dir);
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "unsafe");
+    ck_assert(!getb(prop(rep, "mutual_exclusion"), "held"));
+    ck_assert_int_eq(geti(rep, "safety.overlaps"), 1);
+    ck_assert_ptr_nonnull(strstr(detail(rep, "mutual_exclusion"), "nodes 3 and 2"));
+    json_decref(rep);
+    int rc;
+    char *buf = capture_check(r.dir, &rc);
+    ck_assert_int_eq(rc, 1);
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_cut_record_in_trace_json)
+{
+    struct run r;
+    cut_run(&r, false);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    int rc;
+    char *err = capture_stderr(report_trace_json, r.dir, f, &rc);
+    fclose(f);
+    ck_assert_int_eq(rc, 0);
+    /* The cut is an event of the trace, and stderr says what it means. */
+    const char *line = strstr(buf, "\"ev\":\"trace_cut\"");
+    ck_assert_msg(line != NULL, "%s", buf);
+    json_t *o = NULL;
+    for (char *save, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        if (strstr(l, "trace_cut")) {
+            o = json_loads(l, 0, NULL);
+            break;
+        }
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(geti(o, "node"), 3);
+    ck_assert_int_eq(geti(o, "t_us"), 5000);
+    ck_assert_int_eq(geti(o, "records_lost"), 2);
+    ck_assert_str_eq(json_string_value(get(o, "reason")), "the file-size limit was reached");
+    json_decref(o);
+    ck_assert_msg(strstr(err, "node 3 (incarnation 1) was cut at 5.000 ms"), "%s", err);
+    free(err);
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_start_failure_not_started)
+{
+    /* Start-up failed: the supervisor recorded four node deaths, no
+     * workload ran. Before: SAFE, "crashes 4", check exit 0. */
+    for (int old = 0; old <= 1; old++) {
+        struct run r;
+        run_new(&r);
+        sup(&r, 10, TR_START, 0, 0, 4242, 0);
+        for (int k = 1; k <= 4; k++)
+            sup(&r, 100 + k, TR_CRASH, k, 0, 9, 0);
+        json_t *rj = run_json(4, 0);
+        json_object_set_new(rj, "stop_reason", json_string("start-up failed"));
+        json_object_set_new(rj, "workload_done", json_false());
+        json_object_set_new(rj, "duration_s", json_real(0));
+        if (!old) /* older run.json files have only the stop reason */
+            json_object_set_new(rj, "started", json_false());
+        run_finish(&r, rj);
+        json_t *rep = build(r.dir);
+        ck_assert_str_eq(json_string_value(get(rep, "verdict")), "not started");
+        ck_assert(!getb(rep, "safe"));
+        ck_assert(!getb(rep, "evidence.started"));
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        report_print_text(rep, f);
+        fclose(f);
+        ck_assert_msg(strstr(buf, "NOT STARTED: the run did not start; there is nothing to "
+                                  "verify\n"),
+                      "%s", buf);
+        ck_assert_ptr_null(strstr(buf, "\nSAFE"));
+        ck_assert_msg(!strstr(buf, "PASS"), "%s", buf); /* nothing was judged */
+        free(buf);
+        json_decref(rep);
+        int rc;
+        buf = capture_check(r.dir, &rc);
+        ck_assert_int_eq(rc, 2);
+        ck_assert_ptr_nonnull(strstr(buf, "not started\n"));
+        free(buf);
+    }
+}
+END_TEST
+
+/* The basic run, as a launcher killed before writing run.json leaves it:
+ * config.ini and the traces. */
+static void run_without_summary(struct run *r, bool overlap)
+{
+    basic_run(r, 4);
+    char path[256], err[DL_ERRLEN];
+    snprintf(path, sizeof path, "%s/run.json", r->dir);
+    ck_assert_int_eq(unlink(path), 0);
+    if (overlap) {
+        /* Node 3 enters at 1500 while node 2 is inside (1100-2000). */
+        struct trace_writer w;
+        ck_assert_int_eq(trace_open(&w, r->dir, 3, 2, 0, err), 0);
+        struct trace_rec e = {.t_us = 1500, .node = 3, .ev = TR_ENTER, .incarnation = 2};
+        trace_emit(&w, &e);
+        trace_close(&w);
+    }
+    snprintf(path, sizeof path, "%s/config.ini", r->dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("[cluster]\nname = unit\nnodes = 3\nalgorithm = centralized\nseed = 42\n"
+          "[centralized]\ncoordinator = 1\ncoordinator_competes = false\n",
+          f);
+    fclose(f);
+}
+
+START_TEST(test_report_without_run_json)
+{
+    struct run r;
+    run_without_summary(&r, false);
+    /* Before: "run.json: No such file or directory". */
+    json_t *rep = build(r.dir);
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "cannot verify");
+    ck_assert(!getb(rep, "evidence.run_json"));
+    ck_assert_str_eq(json_string_value(get(rep, "algorithm")), "centralized");
+    ck_assert_int_eq(geti(rep, "nodes"), 3);
+    ck_assert_int_eq(geti(rep, "cs_entries"), 4);
+    ck_assert(getb(prop(rep, "mutual_exclusion"), "held"));
+    ck_assert(json_is_false(json_object_get(prop(rep, "resource"), "judged")));
+    ck_assert(json_is_false(json_object_get(prop(rep, "counter"), "judged")));
+    ck_assert_int_eq(geti(rep, "violations"), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    report_print_text(rep, f);
+    fclose(f);
+    ck_assert_msg(strstr(buf, "run.json, the supervisor's summary, is missing"), "%s", buf);
+    ck_assert_ptr_nonnull(strstr(buf, "not judged: resource, counter"));
+    free(buf);
+    json_decref(rep);
+    int rc;
+    buf = capture_check(r.dir, &rc);
+    ck_assert_int_eq(rc, 2);
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_report_without_run_json_finds_overlap)
+{
+    struct run r;
+    run_without_summary(&r, true);
+    json_t *rep = build(r.dir);
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "unsafe");
+    ck_assert_int_eq(geti(rep, "violations"), 1);
+    json_decref(rep);
+    int rc;
+    char *buf = capture_check(r.dir, &rc);
+    ck_assert_int_eq(rc, 1);
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_torn_record_counted)
+{
+    struct run r;
+    basic_run(&r, 4);
+    /* Node 2's incarnation 2 was killed while writing its first record. */
+    char path[256];
+    snprintf(path, sizeof path, "%s/trace/n2.2.bin", r.dir);
+    struct trace_rec half = {.t_us = 6000, .node = 2, .ev = TR_REQUEST, .incarnation = 2};
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fwrite(&half, 1, 40, f), 40);
+    static const char zeros[24];
+    ck_assert_int_eq(fwrite(zeros, 1, sizeof zeros, f), sizeof zeros);
+    fclose(f);
+    json_t *rep = build(r.dir);
+    /* Nothing is missing: the torn record's action never happened. */
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "safe");
+    const json_t *t = json_array_get(get(rep, "evidence.torn"), 0);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(geti(t, "node"), 2);
+    ck_assert_int_eq(geti(t, "incarnation"), 2);
+    ck_assert_int_eq(geti(t, "records"), 1);
+    char *buf = NULL;
+    size_t len = 0;
+    f = open_memstream(&buf, &len);
+    report_print_text(rep, f);
+    fclose(f);
+    ck_assert_msg(strstr(buf, "1 record torn by a kill mid-write"), "%s", buf);
+    free(buf);
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_overwritten_oldest_cannot_verify)
+{
+    struct run r;
+    run_new(&r);
+    /* Node 2's file is capped at 1,024 records and 1,500 fillers come
+     * first: its oldest 476 records are overwritten. */
+    trace_set_max(writer(&r, 2, 1), TRACE_MAX_MIN);
+    for (int i = 0; i < 1500; i++)
+        ev(&r, 2, 1, 10 + i % 900, TR_RECV, 0, 1, 0, 0, 0);
+    cs_cycle(&r, 2, 1000, 1100, 2000, 1, 1);
+    cs_cycle(&r, 3, 2500, 2600, 3000, 1, 2);
+    run_finish(&r, run_json(3, 2));
+    json_t *rep = build(&r.dir[0]);
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "cannot verify");
+    const json_t *o = json_array_get(get(rep, "evidence.overwritten"), 0);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(geti(o, "node"), 2);
+    ck_assert_int_eq(geti(o, "records"), 1500 + 6 - 1024);
+    /* What is in the file is still judged. */
+    ck_assert(getb(prop(rep, "counter"), "held"));
+    ck_assert_int_eq(geti(rep, "cs_entries"), 2);
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_supervisor_cut_overlap_not_judged)
+{
+    /* The supervisor's trace is cut at 1000 us; node 2 was killed inside
+     * its CS at 1500 (the crash record is lost), and node 3 entered at
+     * 2000. An overlap cannot be told from a lost crash. */
+    struct run r;
+    run_new(&r);
+    ev(&r, 2, 1, 1100, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(&r, 2, 1, 1200, TR_ENTER, 0, 0, 1, 0, 0);
+    ev(&r, 3, 1, 1900, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(&r, 3, 1, 2000, TR_ENTER, 0, 0, 1, 0, 0);
+    ev(&r, 3, 1, 2100, TR_EXIT, 0, 0, 1, 0, 1);
+    struct trace_rec recs[] = {{.t_us = 1000, .node = 0, .ev = TR_FAULT}};
+    cut_trace(&r, 0, CUT_SLOTS, recs, 1);
+    run_finish(&r, run_json(3, 1));
+    json_t *rep = build(r.dir);
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "cannot verify");
+    ck_assert(json_is_false(json_object_get(prop(rep, "mutual_exclusion"), "judged")));
+    ck_assert_int_eq(geti(rep, "violations"), 0);
+    json_decref(rep);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -990,6 +1360,12 @@ static Suite *report_suite(void)
         {"trace_json", {test_trace_json_lines, test_trace_json_without_run_json}},
         {"output", {test_report_write, test_text_summary}},
         {"bad_input", {test_missing_run_dir, test_bad_run_json, test_missing_trace_dir}},
+        {"evidence",
+         {test_cut_trace_cannot_verify, test_cut_trace_violation_still_unsafe,
+          test_cut_record_in_trace_json, test_start_failure_not_started,
+          test_report_without_run_json, test_report_without_run_json_finds_overlap,
+          test_torn_record_counted, test_overwritten_oldest_cannot_verify,
+          test_supervisor_cut_overlap_not_judged}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         TCase *tc = tcase_create(cases[i].name);

@@ -412,7 +412,7 @@ static bool rec_same(const struct trace_rec *a, const struct trace_rec *b)
     return a->t_us == b->t_us && a->node == b->node && a->ev == b->ev && a->peer == b->peer &&
            a->type == b->type && a->incarnation == b->incarnation && a->aux == b->aux &&
            a->key == b->key && a->a == b->a && a->b == b->b && a->c == b->c && a->seq == b->seq &&
-           a->pad == b->pad && a->mark == b->mark;
+           a->seq_hi == b->seq_hi && a->mark == b->mark;
 }
 
 static bool res_same(const struct sim_result *a, const struct sim_result *b)

@@ -1,0 +1,327 @@
+/* What a verdict can rest on (see evidence.h). */
+#include "src/evidence.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipc/util.h"
+#include "nodes/algo.h"
+#include "src/config.h"
+
+/* ---- a run without run.json ---- */
+
+int evidence_run_from_config(const char *rundir, json_t **out, char *errbuf)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.ini", rundir);
+    struct config *c = malloc(sizeof *c);
+    char *err = malloc(CONFIG_ERRLEN);
+    int rc = 0;
+    if (!c || !err) {
+        rc = dl_seterr(errbuf, ENOMEM, "out of memory");
+        goto out;
+    }
+    if (config_load(c, path, err) < 0) {
+        rc = dl_seterr(errbuf, EINVAL, "%.400s", err);
+        goto out;
+    }
+    bool in[CONFIG_MAX_NODES + 1];
+    json_t *req = json_array();
+    if (req && config_node_list(c->requesters, c->nodes, in) == 0)
+        for (int k = 1; k <= c->nodes; k++)
+            if (in[k])
+                json_array_append_new(req, json_integer(k));
+    /* Only what the configuration says: the supervisor's counters, the
+     * resource, the stop reason and the duration are left out, and the
+     * report says it could not judge what needs them. */
+    json_t *o = json_pack("{s:s, s:i, s:I, s:s, s:i, s:b, s:i, s:i, s:s, s:o, s:b, s:f, s:b}",
+                          "algorithm", c->algorithm, "nodes", c->nodes, "seed",
+                          (json_int_t)c->seed, "name", c->name, "coordinator", c->coordinator,
+                          "coordinator_competes", c->coordinator_competes, "groups", c->groups,
+                          "local_rounds", c->local_rounds, "members", c->members, "requesters",
+                          req, "fencing", c->fencing, "failure_timeout_ms",
+                          (double)c->failure_timeout_us / 1e3, "simulated", false);
+    if (!o) {
+        rc = dl_seterr(errbuf, ENOMEM, "out of memory");
+        goto out;
+    }
+    json_object_set_new(o, "stop_reason",
+                        json_string("unknown: run.json is missing (the supervisor did not "
+                                    "finish the run)"));
+    *out = o;
+out:
+    free(c);
+    free(err);
+    return rc;
+}
+
+/* ---- describing the evidence ---- */
+
+const char *evidence_cut_reason(int err, char *buf, size_t cap)
+{
+    if (err == ENOSPC)
+        return "no space left on the device";
+    if (err == EFBIG)
+        return "the file-size limit was reached";
+    if (err == EDQUOT)
+        return "the disk quota was exceeded";
+    snprintf(buf, cap, "%s", strerror(err));
+    return buf;
+}
+
+static const char *who(int node, int inc, char *buf, size_t cap)
+{
+    if (node == 0)
+        snprintf(buf, cap, "the supervisor");
+    else
+        snprintf(buf, cap, "node %d (incarnation %d)", node, inc);
+    return buf;
+}
+
+static void gap(json_t *gaps, bool *bad, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void gap(json_t *gaps, bool *bad, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (json_array_append_new(gaps, json_string(line)) < 0)
+        *bad = true;
+}
+
+static void append(json_t *arr, json_t *v, bool *bad)
+{
+    if (!v || json_array_append_new(arr, v) < 0)
+        *bad = true;
+}
+
+/* Did the workload start? run.json says so (or, from older builds, says
+ * "start-up failed"); without it, any sign of work in the traces. */
+static bool run_started(const struct trace_set *ts, const json_t *run, bool have_run_json)
+{
+    if (have_run_json) {
+        const json_t *s = json_object_get(run, "started");
+        if (json_is_boolean(s))
+            return json_is_true(s);
+        const char *stop = json_string_value(json_object_get(run, "stop_reason"));
+        return !stop || strcmp(stop, "start-up failed") != 0;
+    }
+    for (size_t i = 0; i < ts->n; i++) {
+        const struct trace_rec *r = &ts->recs[i];
+        if (r->node >= 1 && (r->ev == TR_REQUEST || r->ev == TR_ENTER || r->ev == TR_DONE ||
+                             (r->ev == TR_SEND && r->type >= MSG_RANGE_SIZE)))
+            return true;
+    }
+    return false;
+}
+
+int evidence_scan(struct evidence *e, const struct trace_set *ts, const json_t *run,
+                  bool have_run_json)
+{
+    memset(e, 0, sizeof *e);
+    e->run_json = have_run_json;
+    e->started = run_started(ts, run, have_run_json);
+    e->traces_complete = true;
+    bool bad = false;
+    json_t *cut = json_array(), *over = json_array(), *missing = json_array(),
+           *torn = json_array(), *gaps = json_array();
+    uint64_t records = 0, bytes = 0;
+    for (size_t i = 0; i < ts->nfiles; i++) {
+        const struct trace_file_info *fi = &ts->files[i];
+        char w[64], why[128];
+        records += fi->records;
+        bytes += fi->bytes;
+        who(fi->node, fi->incarnation, w, sizeof w);
+        if (fi->cut) {
+            e->traces_complete = false;
+            if (fi->node == 0 && (!e->sup_cut || fi->cut_t_us < e->sup_cut_t_us)) {
+                e->sup_cut = true;
+                e->sup_cut_t_us = fi->cut_t_us;
+            }
+            append(cut,
+                   json_pack("{s:i, s:i, s:f, s:s, s:I}", "node", fi->node, "incarnation",
+                             fi->incarnation, "at_ms", (double)fi->cut_t_us / 1e3, "reason",
+                             evidence_cut_reason(fi->cut_errno, why, sizeof why), "records_lost",
+                             (json_int_t)fi->cut_lost),
+                   &bad);
+            gap(gaps, &bad,
+                "the trace of %s was cut at %.3f ms (%s): its %lld later record%s were lost",
+                w, (double)fi->cut_t_us / 1e3, evidence_cut_reason(fi->cut_errno, why, sizeof why),
+                (long long)fi->cut_lost, fi->cut_lost == 1 ? "" : "s");
+        }
+        if (fi->overwritten) {
+            e->traces_complete = false;
+            /* The supervisor's oldest records (crashes among them) are
+             * gone: no crash can be ruled out at any time. */
+            if (fi->node == 0) {
+                e->sup_cut = true;
+                e->sup_cut_t_us = INT64_MIN;
+            }
+            append(over,
+                   json_pack("{s:i, s:i, s:I, s:f}", "node", fi->node, "incarnation",
+                             fi->incarnation, "records", (json_int_t)fi->overwritten,
+                             "kept_from_ms", (double)fi->first_t_us / 1e3),
+                   &bad);
+            gap(gaps, &bad,
+                "the trace of %s reached its size cap ([trace] max_size): its oldest %llu "
+                "record%s were overwritten, it starts at %.3f ms",
+                w, (unsigned long long)fi->overwritten, fi->overwritten == 1 ? "" : "s",
+                (double)fi->first_t_us / 1e3);
+        }
+        if (fi->missing) {
+            e->traces_complete = false;
+            append(missing,
+                   json_pack("{s:i, s:i, s:I}", "node", fi->node, "incarnation",
+                             fi->incarnation, "records", (json_int_t)fi->missing),
+                   &bad);
+            gap(gaps, &bad, "the trace of %s lacks %llu record%s between its first and last", w,
+                (unsigned long long)fi->missing, fi->missing == 1 ? "" : "s");
+        }
+        if (fi->torn) {
+            /* A process killed while writing a record leaves that one
+             * incomplete: its action never took effect (records are
+             * written first), so nothing is missing from the evidence. */
+            append(torn,
+                   json_pack("{s:i, s:i, s:I}", "node", fi->node, "incarnation",
+                             fi->incarnation, "records", (json_int_t)fi->torn),
+                   &bad);
+            if (fi->torn > 1) {
+                e->traces_complete = false;
+                gap(gaps, &bad, "the trace of %s has %llu damaged records", w,
+                    (unsigned long long)fi->torn);
+            }
+        }
+    }
+    if (!have_run_json)
+        gap(gaps, &bad,
+            "run.json, the supervisor's summary, is missing (the launcher did not finish the "
+            "run): the shared resource's count of violations, the final counter, the per-node "
+            "queue counters and why and when the run stopped are not known, so the resource "
+            "and counter properties cannot be judged; the report is rebuilt from config.ini "
+            "and the traces");
+    e->json = json_pack("{s:b, s:b, s:b, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "complete",
+                        have_run_json && e->traces_complete, "run_json", have_run_json,
+                        "started", e->started, "trace_files", (json_int_t)ts->nfiles, "records",
+                        (json_int_t)records, "bytes", (json_int_t)bytes, "cut", cut,
+                        "overwritten", over, "missing", missing, "torn", torn, "gaps", gaps);
+    if (!e->json || bad)
+        return -ENOMEM;
+    return 0;
+}
+
+void evidence_free(struct evidence *e)
+{
+    json_decref(e->json);
+    e->json = NULL;
+}
+
+/* ---- the verdict ---- */
+
+int evidence_verdict(json_t *rep, struct evidence *e)
+{
+    bool bad = false;
+    json_int_t violations = json_integer_value(json_object_get(rep, "violations"));
+    json_t *not_judged = json_array();
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(rep, "properties"), i, p)
+    {
+        /* A run that never started has nothing any property could be
+         * judged on: "0 entries, no overlap" is not a pass. */
+        if (!e->started && json_object_set_new(p, "judged", json_false()) < 0)
+            bad = true;
+        const json_t *j = json_object_get(p, "judged");
+        if (json_is_false(j))
+            append(not_judged, json_copy(json_object_get(p, "name")), &bad);
+    }
+    bool complete = e->run_json && e->traces_complete && json_array_size(not_judged) == 0;
+    const char *verdict = !e->started ? "not started"
+                          : violations > 0 ? "unsafe"
+                          : !complete      ? "cannot verify"
+                                           : "safe";
+    bool safe = strcmp(verdict, "safe") == 0;
+    if (json_object_set_new(e->json, "complete", json_boolean(complete)) < 0 ||
+        json_object_set_new(e->json, "not_judged", not_judged) < 0)
+        bad = true;
+    if (!e->started &&
+        json_array_append_new(json_object_get(e->json, "gaps"),
+                              json_string("the run did not start (start-up failed): no "
+                                          "workload ran, there is nothing to verify")) < 0)
+        bad = true;
+    if (json_object_set_new(rep, "verdict", json_string(verdict)) < 0 ||
+        json_object_set_new(rep, "safe", json_boolean(safe)) < 0 ||
+        json_object_set_new(rep, "evidence", e->json) < 0)
+        bad = true;
+    e->json = NULL;
+    json_t *safety = json_object_get(rep, "safety");
+    if (safety && json_object_set_new(safety, "safe", json_boolean(safe)) < 0)
+        bad = true;
+    return bad ? -ENOMEM : 0;
+}
+
+int evidence_exit_code(const json_t *rep)
+{
+    const char *v = json_string_value(json_object_get(rep, "verdict"));
+    if (v && strcmp(v, "safe") == 0)
+        return 0;
+    if (v && strcmp(v, "unsafe") == 0)
+        return 1;
+    return 2;
+}
+
+void evidence_print_verdict(const json_t *rep, FILE *f)
+{
+    const char *v = json_string_value(json_object_get(rep, "verdict"));
+    json_int_t viol = json_integer_value(json_object_get(rep, "violations"));
+    bool complete = json_is_true(json_object_get(json_object_get(rep, "evidence"), "complete"));
+    if (!v)
+        v = json_is_true(json_object_get(rep, "safe")) ? "safe" : "unsafe";
+    if (strcmp(v, "safe") == 0)
+        fprintf(f, "SAFE\n");
+    else if (strcmp(v, "unsafe") == 0)
+        fprintf(f, "UNSAFE (%lld violation%s%s)\n", (long long)viol, viol == 1 ? "" : "s",
+                complete ? "" : ", found in incomplete evidence");
+    else if (strcmp(v, "not started") == 0)
+        fprintf(f, "NOT STARTED: the run did not start; there is nothing to verify\n");
+    else
+        fprintf(f, "CANNOT VERIFY: no violation found, but the evidence is incomplete\n");
+}
+
+void evidence_print(const json_t *rep, FILE *f)
+{
+    const json_t *e = json_object_get(rep, "evidence");
+    if (!e)
+        return;
+    const json_t *gaps = json_object_get(e, "gaps");
+    const json_t *nj = json_object_get(e, "not_judged");
+    const json_t *torn = json_object_get(e, "torn");
+    fprintf(f, "evidence           %s: %lld records in %lld trace files%s\n",
+            !json_is_true(json_object_get(e, "started"))  ? "none (the run did not start)"
+            : json_is_true(json_object_get(e, "complete")) ? "complete"
+                                                           : "INCOMPLETE",
+            (long long)json_integer_value(json_object_get(e, "records")),
+            (long long)json_integer_value(json_object_get(e, "trace_files")),
+            json_is_true(json_object_get(e, "run_json")) ? "" : ", no run.json");
+    size_t i;
+    json_t *v;
+    json_array_foreach(gaps, i, v)
+        fprintf(f, "  - %s\n", json_string_value(v));
+    long ntorn = 0;
+    json_array_foreach(torn, i, v)
+        ntorn += (long)json_integer_value(json_object_get(v, "records"));
+    if (ntorn)
+        fprintf(f, "  %ld record%s torn by a kill mid-write (skipped; the action it "
+                   "recorded never took effect)\n",
+                ntorn, ntorn == 1 ? "" : "s");
+    if (json_array_size(nj)) {
+        fprintf(f, "  not judged:");
+        json_array_foreach(nj, i, v)
+            fprintf(f, "%s %s", i ? "," : "", json_string_value(v));
+        fputc('\n', f);
+    }
+}

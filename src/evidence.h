@@ -1,0 +1,69 @@
+/* What a verdict can rest on.
+ *
+ * A report judges a run from two witnesses: the supervisor's summary
+ * (run.json: the shared resource's counters, the fault log, why the run
+ * stopped) and the traces. Either can be incomplete: a trace file cut
+ * because it could not grow (a full disk), a ring that overwrote its oldest
+ * records (`[trace] max_size`), a run.json never written (the launcher was
+ * killed), a run that never started. This module says which, and turns the
+ * properties into one verdict:
+ *
+ *   "not started"    the workload never started: nothing to verify (exit 2)
+ *   "unsafe"         a violation was found in the evidence that exists (1)
+ *   "cannot verify"  none was found, but evidence a property needs is
+ *                    missing, so "safe" would not be literally true (2)
+ *   "safe"           every property was judged on complete evidence (0)
+ *
+ * report.json gets "verdict" and an "evidence" object; "safe" is true only
+ * for the verdict "safe". */
+#ifndef DL_SRC_EVIDENCE_H
+#define DL_SRC_EVIDENCE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "ipc/trace.h"
+
+struct evidence {
+    bool run_json;     /* the supervisor's summary was there */
+    bool started;      /* the workload started */
+    bool traces_complete; /* no file cut, overwritten or with records missing */
+    bool sup_cut;      /* the supervisor's own trace is incomplete ... */
+    int64_t sup_cut_t_us; /* ... from this time on (INT64_MIN: overwritten, so at any
+                             time): a crash then may be missing from the trace */
+    json_t *json;      /* report.json's "evidence" (owned until evidence_take_json) */
+};
+
+/* For a run directory without run.json: the run as its config.ini
+ * describes it, in run.json's keys, with what only the supervisor knew
+ * (counters, stop reason, duration) absent. */
+int evidence_run_from_config(const char *rundir, json_t **out, char *errbuf);
+
+/* Describe the evidence of a run: its traces (as loaded) and its run.json
+ * (NULL if missing; then run is the one built from config.ini). Returns 0
+ * or -ENOMEM. */
+int evidence_scan(struct evidence *e, const struct trace_set *ts, const json_t *run,
+                  bool have_run_json);
+void evidence_free(struct evidence *e);
+
+/* Why a trace file could not grow, in words ("no space left on the
+ * device"); buf holds other errors' text. */
+const char *evidence_cut_reason(int err, char *buf, size_t cap);
+
+/* Set "verdict", "safe", "evidence" (and "safety.safe") in a built report
+ * from its "violations", its properties (one with "judged": false was not
+ * judged) and the evidence. Returns 0 or -ENOMEM. */
+int evidence_verdict(json_t *rep, struct evidence *e);
+
+/* The verdict's exit status for `check` and `run`: 0 safe, 1 unsafe, 2
+ * cannot verify or not started. */
+int evidence_exit_code(const json_t *rep);
+
+/* The verdict line of the text report ("SAFE", "UNSAFE (2 violations)",
+ * "CANNOT VERIFY: ...") and, when something is missing, what. */
+void evidence_print_verdict(const json_t *rep, FILE *f);
+void evidence_print(const json_t *rep, FILE *f);
+
+#endif
