@@ -1478,6 +1478,7 @@ static const struct {
     {"two_level_ring", "local_rounds", "1000", "1001", "an integer from 1 to 1000"},
     {"two_level_ring", "token_timeout", "1h", "3600000001us", "a duration from 0 to 1h"},
     {"two_level_ring", "idle_hold", "1h", "3600000001us", "a duration from 0 to 1h"},
+    {"trace", "max_size", "1TiB", "1099511627777", "a size from 64KiB to 1TiB (bytes, or with K/KiB, M/MiB, G/GiB)"},
 };
 #define NBOUNDS ((int)(sizeof bounds / sizeof bounds[0]))
 
