@@ -284,7 +284,13 @@ static int read_one(const char *path, struct trace_file_info *fi, struct trace_s
     free(data);
     if (fi->records) {
         fi->overwritten = fi->first_seq;
-        fi->missing = fi->last_seq - fi->first_seq + 1 - fi->records;
+        uint64_t span = fi->last_seq - fi->first_seq + 1;
+        /* More records than numbers: some share a seq, which no writer
+         * does - count the excess as damaged rather than wrap around. */
+        if (fi->records > span)
+            fi->torn += fi->records - span;
+        else
+            fi->missing = span - fi->records;
     }
     return 0;
 }

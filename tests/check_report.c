@@ -974,6 +974,18 @@ END_TEST
 
 /* ---- evidence: verdicts only on complete evidence ---- */
 
+/* The text report of rep (caller frees). */
+static char *text_of(const json_t *rep)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(f);
+    report_print_text(rep, f);
+    fclose(f);
+    return buf;
+}
+
 /* A filler record that no metric counts (a runtime message received). */
 static struct trace_rec filler(int node, int64_t t)
 {
@@ -1074,11 +1086,7 @@ START_TEST(test_cut_trace_cannot_verify)
     ck_assert_int_eq(geti(rep, "cs_entries"), 4);
     ck_assert_str_eq(json_string_value(json_array_get(get(rep, "evidence.not_judged"), 0)),
                      "counter");
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    report_print_text(rep, f);
-    fclose(f);
+    char *buf = text_of(rep);
     ck_assert_msg(strstr(buf, "CANNOT VERIFY: no violation found, but the evidence is "
                               "incomplete\n"),
                   "%s", buf);
@@ -1167,11 +1175,7 @@ START_TEST(test_start_failure_not_started)
         ck_assert_str_eq(json_string_value(get(rep, "verdict")), "not started");
         ck_assert(!getb(rep, "safe"));
         ck_assert(!getb(rep, "evidence.started"));
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&buf, &len);
-        report_print_text(rep, f);
-        fclose(f);
+        char *buf = text_of(rep);
         ck_assert_msg(strstr(buf, "NOT STARTED: the run did not start; there is nothing to "
                                   "verify\n"),
                       "%s", buf);
@@ -1228,11 +1232,7 @@ START_TEST(test_report_without_run_json)
     ck_assert(json_is_false(json_object_get(prop(rep, "resource"), "judged")));
     ck_assert(json_is_false(json_object_get(prop(rep, "counter"), "judged")));
     ck_assert_int_eq(geti(rep, "violations"), 0);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    report_print_text(rep, f);
-    fclose(f);
+    char *buf = text_of(rep);
     ck_assert_msg(strstr(buf, "run.json, the supervisor's summary, is missing"), "%s", buf);
     ck_assert_ptr_nonnull(strstr(buf, "not judged: resource, counter"));
     free(buf);
@@ -1281,11 +1281,7 @@ START_TEST(test_torn_record_counted)
     ck_assert_int_eq(geti(t, "node"), 2);
     ck_assert_int_eq(geti(t, "incarnation"), 2);
     ck_assert_int_eq(geti(t, "records"), 1);
-    char *buf = NULL;
-    size_t len = 0;
-    f = open_memstream(&buf, &len);
-    report_print_text(rep, f);
-    fclose(f);
+    char *buf = text_of(rep);
     ck_assert_msg(strstr(buf, "1 record torn by a kill mid-write"), "%s", buf);
     free(buf);
     json_decref(rep);

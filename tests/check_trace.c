@@ -389,6 +389,33 @@ START_TEST(test_torn_in_ring_slot)
 }
 END_TEST
 
+START_TEST(test_crafted_duplicate_seq)
+{
+    /* A file no writer makes: three valid records with one number. The
+     * reader keeps them and counts the excess as damaged, and never wraps
+     * its count of missing records around. */
+    char dir[128], path[256];
+    snprintf(dir, sizeof dir, "%s/trace", base);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/n1.1.bin", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 3; i++) {
+        struct trace_rec r = {.t_us = 5 + i, .node = 1, .ev = TR_SEND, .seq = 7,
+                              .mark = TRACE_MARK};
+        ck_assert_int_eq(fwrite(&r, sizeof r, 1, f), 1);
+    }
+    fclose(f);
+    struct trace_set s;
+    load(base, &s);
+    ck_assert_uint_eq(s.n, 3);
+    ck_assert_uint_eq(s.files[0].missing, 0);
+    ck_assert_uint_eq(s.files[0].torn, 2);
+    ck_assert_uint_eq(s.files[0].overwritten, 7);
+    trace_set_free(&s);
+}
+END_TEST
+
 static Suite *trace_suite(void)
 {
     Suite *s = suite_create("trace");
@@ -411,6 +438,7 @@ static Suite *trace_suite(void)
     tcase_add_checked_fixture(tc, base_setup, base_teardown);
     tcase_add_test(tc, test_torn_record_skipped_and_counted);
     tcase_add_test(tc, test_torn_in_ring_slot);
+    tcase_add_test(tc, test_crafted_duplicate_seq);
     suite_add_tcase(s, tc);
     return s;
 }
