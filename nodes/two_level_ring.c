@@ -511,7 +511,9 @@ const struct algo_ops algo_two_level_ring = {
     .theory_note = "under full load 1 + G/(R N) messages per CS: R laps of local hops per global "
                    "visit, one global hop per group; synchronization delay one local hop, or a "
                    "global hop between groups; a group coordinator is a single point of failure for "
-                   "its group until the failure detector notices",
+                   "its group until the failure detector notices; a global token lost with it stops "
+                   "every group until (R + 1) G token_timeout pass without a token, when the lowest "
+                   "live node mints a new one",
     .inspect = tl_inspect,
     .token_msg = tl_token_msg,
 };
