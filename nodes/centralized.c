@@ -663,8 +663,9 @@ static void cent_step(void *state, const struct algo_event *ev, struct algo_acti
     switch (ev->kind) {
     case EV_START:
         /* Newer than anything a previous life of this node asked for. */
-        if (ev->now_us > 0)
-            s->seq = ev->now_us * CENT_SEQ_PER_US;
+        if (ev->now_us > 0) /* within the valid range of seqs, whatever now is */
+            s->seq = (ev->now_us < ALGO_COUNTER_T_MAX ? ev->now_us : ALGO_COUNTER_T_MAX) *
+                     CENT_SEQ_PER_US;
         if (s->reborn) {
             /* "When a process that was down comes back up, it holds an
              * election." It knows no coordinator, not even if it was one:

@@ -283,8 +283,14 @@ static void pass_global(struct tl_state *s, struct algo_actions *out)
 static void mint_global(struct tl_state *s, int64_t now, struct algo_actions *out)
 {
     int64_t epoch = (s->gen >> (TL_LOCAL_BITS + 8)) + 1;
-    if (now / s->global_timeout + 1 > epoch)
-        epoch = now / s->global_timeout + 1;
+    /* The time floor, kept within the valid range of generations (and so
+     * far from overflow) whatever now and global_timeout are. */
+    int64_t t = now < 0 ? 0 : now > ALGO_COUNTER_T_MAX ? ALGO_COUNTER_T_MAX : now;
+    int64_t floor = t / s->global_timeout + 1, cap = algo_counter_limit(now) >> (TL_LOCAL_BITS + 8);
+    if (floor > cap)
+        floor = cap;
+    if (floor > epoch)
+        epoch = floor;
     s->gen = (epoch << 8 | s->id) << TL_LOCAL_BITS;
     s->last_seen = now;
     start_visit(s, out);

@@ -435,6 +435,15 @@ START_TEST(test_extreme_fields)
     ck_assert_int_gt(g->f[2], 0);
     feed(&k, at_time(msgf(GRANT, 3, 2, 5, e, g->f[2], 0), now + 4));
     ck_assert_int_eq(k.out.malformed, 0);
+    /* A start at any time gives sequence numbers within the range. */
+    struct tnode late;
+    tnode_init(&late, 2, 3, 1, false);
+    feed(&late, at_time((struct algo_event){.kind = EV_START}, INT64_MAX));
+    feed(&late, at_time((struct algo_event){.kind = EV_REQUEST}, INT64_MAX));
+    int64_t seq = only_send(&late, REQ, 1)->f[0];
+    ck_assert(algo_counter_ok(seq, INT64_MAX));
+    ck_assert_int_gt(seq, 0);
+    tnode_fini(&late);
     tnode_fini(&c);
     tnode_fini(&k);
     tnode_fini(&h);
