@@ -39,6 +39,7 @@ int algo_actions_init(struct algo_actions *out, int nodes)
     out->cap = 4 * nodes + 32;
     out->n = 0;
     out->overflow = 0;
+    out->malformed = 0;
     out->a = calloc((size_t)out->cap, sizeof *out->a);
     return out->a ? 0 : -1;
 }

@@ -46,6 +46,8 @@ enum algo_event_kind {
     EV_RELEASE,   /* the application left the critical section */
     EV_PEER_DOWN, /* ev.peer is believed down */
     EV_PEER_UP,   /* ev.peer is believed up again */
+    EV_CLUSTER_UP, /* every node of the run has started (sent only by a
+                      driver that sets env.staged_start; see there) */
 };
 
 struct algo_event {
@@ -98,10 +100,48 @@ struct algo_actions {
     struct algo_action *a;
     int n, cap;
     int overflow; /* actions dropped because cap was reached (a bug) */
+    /* Messages of this step that the core rejected as malformed: a known
+     * type with a field outside its valid range (see algo_counter_limit).
+     * The core ignored them; the driver counts them like the malformed
+     * messages it rejects itself. Reset by algo_actions_clear. */
+    int malformed;
 };
 int algo_actions_init(struct algo_actions *out, int nodes);
 void algo_actions_free(struct algo_actions *out);
-static inline void algo_actions_clear(struct algo_actions *out) { out->n = 0; }
+static inline void algo_actions_clear(struct algo_actions *out)
+{
+    out->n = 0;
+    out->malformed = 0;
+}
+/* A core rejects the message of this step as malformed. */
+static inline void act_malformed(struct algo_actions *out) { out->malformed++; }
+
+/* The valid range of the counters messages carry (Lamport timestamps,
+ * token generations, epochs, sequence numbers): 0 <= v <= algo_counter_limit
+ * (now_us), with now_us the time of the step on the run's clock (one clock
+ * for all nodes, starting near 0). No run comes near it: the limit starts at
+ * 2^52 and grows by 2^20 per microsecond, faster than any counter can (a
+ * Lamport clock gains 1 per event, a two-level global generation 2^28 per
+ * regeneration, which takes at least a timeout); it stops growing at
+ * 2^52 + 2^61 (after 2^41 us, 25 days). A message with a larger value is
+ * malformed. Why not a constant: a value at a constant limit, once accepted,
+ * makes the receiver's next value (the clock plus one, the next generation)
+ * one that every peer would refuse, and the cluster stalls. The limit
+ * leaves 2^62 of headroom below INT64_MAX, so arithmetic on accepted values
+ * (a clock plus one, an epoch times 10^6, a generation shifted by 28 bits
+ * after the limit's own shift) never overflows; each core says how. */
+#define ALGO_COUNTER_BASE    (INT64_C(1) << 52)
+#define ALGO_COUNTER_RATE_SH 20 /* log2 of the growth per microsecond */
+#define ALGO_COUNTER_T_MAX   (INT64_C(1) << 41)
+static inline int64_t algo_counter_limit(int64_t now_us)
+{
+    int64_t t = now_us < 0 ? 0 : now_us > ALGO_COUNTER_T_MAX ? ALGO_COUNTER_T_MAX : now_us;
+    return ALGO_COUNTER_BASE + (t << ALGO_COUNTER_RATE_SH);
+}
+static inline bool algo_counter_ok(int64_t v, int64_t now_us)
+{
+    return v >= 0 && v <= algo_counter_limit(now_us);
+}
 
 /* Helpers a core uses to emit actions. */
 void act_send(struct algo_actions *out, int from, int to, uint16_t type,
@@ -133,7 +173,17 @@ struct algo_env {
     int groups;                /* two_level_ring: number of groups */
     int local_rounds;          /* two_level_ring: local passes per global visit */
     uint8_t group_of[ALGO_MAX_NODES + 1]; /* two_level_ring: 0 = derive from groups */
-    int64_t initial_clock;     /* ricart_agrawala: this node's Lamport clock at start */
+    int64_t initial_clock;     /* ricart_agrawala: this node's Lamport clock at start,
+                                  0 .. ALGO_COUNTER_BASE */
+    /* The driver starts the nodes one by one, and each core's EV_START comes
+     * when its own process starts, possibly long before the last one does
+     * (64 processes take most of a second, more under sanitizers): a message
+     * to a node still starting waits in its queue, slow but not lost. With
+     * staged_start the driver sends EV_CLUSTER_UP once every node has started
+     * (to a restarted node: right after its EV_START), and until then a core
+     * counts no time against a timeout that a start-up could exceed (a lost
+     * token). Without it (the simulator, unit tests) all nodes start at once. */
+    bool staged_start;
     /* Persistent state from before a crash (ACT_PERSIST), NULL at first. */
     const void *restored;
     size_t restored_len;

@@ -108,7 +108,14 @@
  * does (0 idle, 1 waiting, 2 holding), f[3] = the gen it holds. ELECTION,
  * OK, COORDINATOR: f[0] = an epoch (the highest seen; COORDINATOR: its own).
  * Timers: 0 = election (no OK / no COORDINATOR yet), 1 = re-ask the nodes
- * that have not answered a COORDINATOR (for lost messages). */
+ * that have not answered a COORDINATOR (for lost messages).
+ *
+ * Valid ranges (anything else is counted as malformed and ignored): seq and
+ * gen in 0 .. algo_counter_limit(now) (a seq is now_us * 1024 plus the
+ * requests of one life, far below it); an epoch in 0 .. that limit / 2^20
+ * (2^32 at the start, then one more per microsecond: an epoch gains one per
+ * election), so that epoch * 10^6 + ... never overflows; a STATE's f[2] is
+ * 0, 1 or 2. */
 #include "nodes/algo.h"
 
 #include <string.h>
@@ -555,6 +562,29 @@ static void on_coordinator(struct cent_state *s, int c, int64_t e, struct algo_a
 
 /* ---- the step ---- */
 
+/* Are the fields m carries within their ranges (see the header)? */
+static bool valid_fields(const struct algo_msg *m, int64_t now)
+{
+    int64_t lim = algo_counter_limit(now), elim = lim >> ALGO_COUNTER_RATE_SH;
+    switch (m->type) {
+    case CENT_REQUEST:
+    case CENT_RELEASE:
+        return algo_counter_ok(m->f[0], now) && m->f[1] >= 0 && m->f[1] <= elim;
+    case CENT_GRANT:
+        return algo_counter_ok(m->f[0], now) && m->f[1] >= 0 && m->f[1] <= elim &&
+               algo_counter_ok(m->f[2], now);
+    case CENT_STATE:
+        return algo_counter_ok(m->f[0], now) && m->f[1] >= 0 && m->f[1] <= elim &&
+               m->f[2] >= ST_IDLE && m->f[2] <= ST_HOLDING && algo_counter_ok(m->f[3], now);
+    case CENT_ELECTION:
+    case CENT_OK:
+    case CENT_COORDINATOR:
+        return m->f[0] >= 0 && m->f[0] <= elim;
+    default:
+        return false;
+    }
+}
+
 static void on_message(struct cent_state *s, const struct algo_msg *m, struct algo_actions *out)
 {
     int from = m->from;
@@ -633,8 +663,9 @@ static void cent_step(void *state, const struct algo_event *ev, struct algo_acti
     switch (ev->kind) {
     case EV_START:
         /* Newer than anything a previous life of this node asked for. */
-        if (ev->now_us > 0)
-            s->seq = ev->now_us * CENT_SEQ_PER_US;
+        if (ev->now_us > 0) /* within the valid range of seqs, whatever now is */
+            s->seq = (ev->now_us < ALGO_COUNTER_T_MAX ? ev->now_us : ALGO_COUNTER_T_MAX) *
+                     CENT_SEQ_PER_US;
         if (s->reborn) {
             /* "When a process that was down comes back up, it holds an
              * election." It knows no coordinator, not even if it was one:
@@ -668,8 +699,11 @@ static void cent_step(void *state, const struct algo_event *ev, struct algo_acti
             act_send(out, s->id, s->coord, CENT_RELEASE, s->seq, s->epoch, 0, 0);
         break;
     case EV_MESSAGE:
-        if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id)
+        if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id ||
+            !valid_fields(&ev->msg, ev->now_us)) {
+            act_malformed(out);
             break;
+        }
         on_message(s, &ev->msg, out);
         break;
     case EV_PEER_DOWN: {
@@ -728,6 +762,8 @@ static void cent_step(void *state, const struct algo_event *ev, struct algo_acti
             act_set_timer(out, T_COLLECT, s->election_timeout);
         }
         break;
+    case EV_CLUSTER_UP:
+        break; /* nothing times out on its own: elections follow EV_PEER_DOWN */
     }
 }
 

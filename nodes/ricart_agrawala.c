@@ -31,7 +31,16 @@
  * new incarnation again. The timestamp alone can not tell these apart: a
  * restarted node's clock starts again from 0. (Drivers give each
  * incarnation its own env.seed.) inspect() reports the Lamport clock as
- * the term. */
+ * the term.
+ *
+ * Valid ranges: a timestamp or a clock (REQUEST f[0], REPLY f[0]) is in
+ * 0 .. algo_counter_limit(now); a message with one outside is counted
+ * as malformed and ignored. That limit grows with the run's clock far faster
+ * than a Lamport clock can (one per event), so a node that accepted a stamp
+ * at the limit stamps its next request with a value its peers accept a
+ * moment later: nothing stalls, and clock + 1 never overflows. A tag and a
+ * REPLY's echoed stamp are any value (they are only compared for equality
+ * with what we sent). */
 #include "nodes/algo.h"
 
 #include <string.h>
@@ -47,7 +56,6 @@ enum {
  * the normal case; a few slots so that a stale request of an earlier
  * incarnation, arriving late, cannot push out the current one. */
 #define RA_SLOTS 4
-#define RA_TS_MAX (INT64_MAX / 4) /* larger stamps are malformed */
 
 struct ra_peer {
     bool down;    /* believed down: neither asked nor waited for */
@@ -71,7 +79,7 @@ static int ra_init(void *state, const struct algo_env *env)
     struct ra_state *s = state;
     memset(s, 0, sizeof *s);
     if (env->n < 1 || env->n > ALGO_MAX_NODES || env->id < 1 || env->id > env->n ||
-        env->initial_clock < 0 || env->initial_clock > RA_TS_MAX)
+        env->initial_clock < 0 || env->initial_clock > ALGO_COUNTER_BASE)
         return -1;
     s->id = env->id;
     s->n = env->n;
@@ -202,13 +210,17 @@ static void ra_step(void *state, const struct algo_event *ev, struct algo_action
         break;
     case EV_MESSAGE: {
         const struct algo_msg *m = &ev->msg;
-        if (m->from < 1 || m->from > s->n || m->from == s->id || m->f[0] < 0 ||
-            m->f[0] > RA_TS_MAX)
-            break; /* malformed: not from a peer, or a stamp out of range */
+        if (m->from < 1 || m->from > s->n || m->from == s->id ||
+            !algo_counter_ok(m->f[0], ev->now_us)) {
+            act_malformed(out); /* not from a peer, or a stamp out of range */
+            break;
+        }
         if (m->type == RA_REQUEST)
             on_request(s, m->from, m->f[0], m->f[1], out);
         else if (m->type == RA_REPLY)
             on_reply(s, m->from, m, out);
+        else
+            act_malformed(out); /* not a Ricart-Agrawala message */
         break;
     }
     case EV_PEER_DOWN:
@@ -225,6 +237,7 @@ static void ra_step(void *state, const struct algo_event *ev, struct algo_action
         break;
     case EV_START:
     case EV_TIMER:
+    case EV_CLUSTER_UP: /* no timeouts of its own: the failure detector's */
         break;
     }
 }

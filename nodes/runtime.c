@@ -431,7 +431,16 @@ static void step(struct node *nd, const struct algo_event *ev)
 {
     algo_actions_clear(&nd->acts);
     nd->ops->step(nd->core, ev, &nd->acts);
+    if (nd->acts.malformed) /* a field out of the core's range */
+        atomic_fetch_add(&nd->me->cnt[CNT_MALFORMED], (uint64_t)nd->acts.malformed);
     apply(nd);
+}
+
+/* Every node has started (the run's workload begins): see env.staged_start. */
+static void cluster_up(struct node *nd)
+{
+    struct algo_event ev = {.kind = EV_CLUSTER_UP, .now_us = now_us(nd)};
+    step(nd, &ev);
 }
 
 /* Work deferred so that a step never runs inside another step's actions.
@@ -577,6 +586,7 @@ static void on_control(struct node *nd, const struct wire_hdr *h)
 {
     switch (h->type) {
     case MSG_RT_START:
+        cluster_up(nd);
         workload_start(nd);
         break;
     }
@@ -811,6 +821,7 @@ static int node_init(struct node *nd, char *err)
         .groups = nd->run->params.groups,
         .local_rounds = nd->run->params.local_rounds,
         .initial_clock = nd->run->params.initial_clock[nd->args.id],
+        .staged_start = true,
         .restored = nd->restored,
         .restored_len = nd->restored_len,
     };
@@ -860,8 +871,10 @@ int runtime_main(const struct runtime_args *args)
     atomic_store(&nd->me->state, NODE_UP);
     send_runtime(nd, 0, MSG_RT_READY, args->incarnation);
     /* A restarted node joins a run already under way. */
-    if (atomic_load(&nd->run->phase) == RUN_RUNNING && args->incarnation > 1)
+    if (atomic_load(&nd->run->phase) == RUN_RUNNING && args->incarnation > 1) {
+        cluster_up(nd);
         workload_start(nd);
+    }
     settle(nd);
     rc = loop_run(&nd->loop);
     if (rc < 0)

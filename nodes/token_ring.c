@@ -50,8 +50,21 @@
  *   node 1 must not: the token of its first life may still circulate, and
  *   if it does not, the lost-token timeout regenerates one.
  *
+ * - Start-up: the driver starts the processes one by one, and the first
+ *   token's lap waits in the queue of every node that has not started yet.
+ *   64 processes take most of a second to start, more than a timeout of two
+ *   busy laps, and a regeneration then would make a second token while the
+ *   first is alive (one node would enter with the old generation while
+ *   another is inside with the new). So with env->staged_start the lost-token
+ *   clock starts at EV_CLUSTER_UP (every node has started), not before.
+ *
  * Fields: TOKEN f[0] = gen, f[1] = passes in a row that nobody used (idle
- * hops: a full lap of them means the ring is idle). NEWGEN f[0] = gen. */
+ * hops: a full lap of them means the ring is idle). NEWGEN f[0] = gen.
+ * Valid ranges (anything else is counted as malformed and ignored): gen in
+ * 1 .. algo_counter_limit(now), f[1] in 0 .. the same limit. The limit grows faster than
+ * regenerations can raise a generation (by at most 2^9 per token_timeout),
+ * so a regeneration above an accepted generation is accepted too, and
+ * (epoch + 1) << 8 never overflows. */
 #include "nodes/algo.h"
 
 #include <string.h>
@@ -82,6 +95,7 @@ struct ring_state {
     int64_t max_gen;      /* the highest generation seen, 0 = none yet */
     int64_t last_seen_us; /* when the token (or news of it) was last seen */
     int incarnation;
+    bool starting; /* staged start, and not every node has started yet */
     bool down[ALGO_MAX_NODES + 1];
 };
 
@@ -95,6 +109,7 @@ static int ring_init(void *state, const struct algo_env *env)
     s->id = env->id;
     s->n = env->n;
     s->incarnation = env->incarnation;
+    s->starting = env->staged_start;
     /* An idle holder keeps the token a while (0: passes at once), so that an
      * idle ring does not spin at ~150k hops/s. */
     s->idle_hold_us = env->token_idle_hold_us;
@@ -232,9 +247,10 @@ static void on_newgen(struct ring_state *s, int64_t gen, int64_t now, struct alg
 static void on_lost_timer(struct ring_state *s, int64_t now, struct algo_actions *out)
 {
     int64_t quiet = now - s->last_seen_us;
-    if (s->holding || quiet < s->timeout_us) {
+    if (s->holding || s->starting || quiet < s->timeout_us) {
         /* Lazy deadline: the timer is not re-armed at every hop. */
-        act_set_timer(out, RING_TIMER_LOST, s->holding ? s->timeout_us : s->timeout_us - quiet);
+        act_set_timer(out, RING_TIMER_LOST,
+                      s->holding || s->starting ? s->timeout_us : s->timeout_us - quiet);
         return;
     }
     act_set_timer(out, RING_TIMER_LOST, s->timeout_us);
@@ -278,13 +294,27 @@ static void ring_step(void *state, const struct algo_event *ev, struct algo_acti
         if (s->holding)
             pass(s, 0, now, out); /* not "immediately enter again using the same token" */
         break;
+    case EV_CLUSTER_UP:
+        /* The lap under way may have waited on nodes still starting: from
+         * now on a lap takes a lap. */
+        if (s->starting) {
+            s->starting = false;
+            s->last_seen_us = now;
+        }
+        break;
     case EV_MESSAGE:
-        if (ev->msg.from < 1 || ev->msg.from > s->n)
+        if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id ||
+            ev->msg.f[0] < 1 || !algo_counter_ok(ev->msg.f[0], now) ||
+            (ev->msg.type == RING_TOKEN && !algo_counter_ok(ev->msg.f[1], now))) {
+            act_malformed(out);
             break;
+        }
         if (ev->msg.type == RING_TOKEN)
             on_token(s, &ev->msg, now, out);
         else if (ev->msg.type == RING_NEWGEN)
             on_newgen(s, ev->msg.f[0], now, out);
+        else
+            act_malformed(out); /* not a token ring message */
         break;
     case EV_TIMER:
         if (ev->timer_id == RING_TIMER_LOST)

@@ -57,7 +57,23 @@
  * start at the earliest: its epoch is above every epoch minted before its
  * restart, so it neither repeats one of its previous life nor creeps up one
  * epoch per T_GLOBAL under tokens everyone drops as stale. This needs one
- * clock for all nodes, which distlab has. */
+ * clock for all nodes, which distlab has.
+ *
+ * Start-up. The driver starts the processes one by one; the first token's
+ * first laps wait in the queues of members that have not started yet, and
+ * 64 processes take most of a second to start, more than token_timeout. A
+ * T_LOCAL firing then would mint gen + 1 while the first local token is
+ * alive in a member's queue: once the workload starts, that member would
+ * enter with the old generation while another group is inside with the
+ * new one. So with env->staged_start neither timeout counts until
+ * EV_CLUSTER_UP (every node has started), when both start afresh.
+ *
+ * Valid ranges (anything else is counted as malformed and ignored): gen in
+ * 1 .. algo_counter_limit(now); LOCAL f[1] a member of the sender's and our
+ * group, f[2] in 0 .. the same limit. The limit grows by 2^20 a
+ * microsecond, faster than minting raises a generation (2^28, at most once
+ * per T_GLOBAL: 256 us of growth), so a token minted above an accepted one
+ * is accepted too, and the epoch arithmetic stays far from overflow. */
 #include "nodes/algo.h"
 
 #include <string.h>
@@ -76,6 +92,7 @@ enum { T_LOCAL = 0, T_GLOBAL = 1, T_IDLE = 2 };
 struct tl_state {
     int id, n, ngroups, rounds;
     bool first_life; /* env->incarnation == 1 */
+    bool starting;   /* staged start, and not every node has started yet */
     int64_t timeout, global_timeout, idle_hold;
     uint8_t group[ALGO_MAX_NODES + 1];
     bool down[ALGO_MAX_NODES + 1];
@@ -130,6 +147,7 @@ static int tl_init(void *state, const struct algo_env *env)
     s->id = env->id;
     s->n = env->n;
     s->first_life = env->incarnation == 1;
+    s->starting = env->staged_start;
     s->ngroups = split_groups(env, s->group);
     if (s->ngroups < 1)
         return -1;
@@ -265,8 +283,14 @@ static void pass_global(struct tl_state *s, struct algo_actions *out)
 static void mint_global(struct tl_state *s, int64_t now, struct algo_actions *out)
 {
     int64_t epoch = (s->gen >> (TL_LOCAL_BITS + 8)) + 1;
-    if (now / s->global_timeout + 1 > epoch)
-        epoch = now / s->global_timeout + 1;
+    /* The time floor, kept within the valid range of generations (and so
+     * far from overflow) whatever now and global_timeout are. */
+    int64_t t = now < 0 ? 0 : now > ALGO_COUNTER_T_MAX ? ALGO_COUNTER_T_MAX : now;
+    int64_t floor = t / s->global_timeout + 1, cap = algo_counter_limit(now) >> (TL_LOCAL_BITS + 8);
+    if (floor > cap)
+        floor = cap;
+    if (floor > epoch)
+        epoch = floor;
     s->gen = (epoch << 8 | s->id) << TL_LOCAL_BITS;
     s->last_seen = now;
     start_visit(s, out);
@@ -312,6 +336,11 @@ static void on_local(struct tl_state *s, const struct algo_event *ev, struct alg
 
 static void on_timer(struct tl_state *s, int id, int64_t now, struct algo_actions *out)
 {
+    if (s->starting && (id == T_LOCAL || id == T_GLOBAL)) {
+        /* Nodes still starting are slow, not lost: wait (see the header). */
+        act_set_timer(out, id, id == T_LOCAL ? s->timeout : s->global_timeout);
+        return;
+    }
     if (id == T_LOCAL && s->has_global && !s->has_local) {
         /* The local token was lost: regenerate it one generation up. A full
          * local counter drops the visit and leaves it to T_GLOBAL. */
@@ -374,12 +403,28 @@ static void tl_step(void *state, const struct algo_event *ev, struct algo_action
         if (s->has_local)
             pass_local(s, out);
         break;
-    case EV_MESSAGE:
-        if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id)
+    case EV_CLUSTER_UP:
+        if (!s->starting)
             break;
+        s->starting = false;
+        s->last_seen = ev->now_us;
+        if (s->has_global && !s->has_local)
+            act_set_timer(out, T_LOCAL, s->timeout); /* a lap from now on */
+        break;
+    case EV_MESSAGE:
+        if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id ||
+            ev->msg.f[0] < 1 || !algo_counter_ok(ev->msg.f[0], ev->now_us) ||
+            (ev->msg.type == TL_LOCAL &&
+             (ev->msg.f[1] < 1 || ev->msg.f[1] > s->n || !same_group(s, (int)ev->msg.f[1]) ||
+              !same_group(s, ev->msg.from) || !algo_counter_ok(ev->msg.f[2], ev->now_us)))) {
+            act_malformed(out);
+            break;
+        }
         if (ev->msg.type == TL_LOCAL)
             on_local(s, ev, out);
-        else if (ev->msg.type == TL_GLOBAL && accept(s, ev, s->has_global, out))
+        else if (ev->msg.type != TL_GLOBAL)
+            act_malformed(out); /* not a two-level ring message */
+        else if (accept(s, ev, s->has_global, out))
             start_visit(s, out);
         break;
     case EV_TIMER: on_timer(s, ev->timer_id, ev->now_us, out); break;
@@ -472,7 +517,9 @@ const struct algo_ops algo_two_level_ring = {
     .theory_note = "under full load 1 + G/(R N) messages per CS: R laps of local hops per global "
                    "visit, one global hop per group; synchronization delay one local hop, or a "
                    "global hop between groups; a group coordinator is a single point of failure for "
-                   "its group until the failure detector notices",
+                   "its group until the failure detector notices; a global token lost with it stops "
+                   "every group until (R + 1) G token_timeout pass without a token, when the lowest "
+                   "live node mints a new one",
     .inspect = tl_inspect,
     .token_msg = tl_token_msg,
 };

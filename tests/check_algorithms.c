@@ -1,9 +1,11 @@
 /* Every mutual-exclusion algorithm as real processes (real queues, real
  * signals): a 5-node run is safe with the counter right; a node killed with
  * SIGKILL from outside mid-run does not stop the others; 64 nodes complete
- * with no deadlock at queue depth 10. The simulator tests prove the
+ * with no deadlock at queue depth 10; every example with faults lives long
+ * enough for all of them to happen. The simulator tests prove the
  * algorithms; these prove the whole system runs them. */
 #include <check.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +227,68 @@ START_TEST(test_sixty_four)
 }
 END_TEST
 
+/* Every example in conf/ with a fault schedule: the run lasts until each
+ * fault is due, so each one happens (an example whose fault is "skipped: the
+ * run ended before it was due" teaches nothing). Exit 0 or 1: the pause
+ * examples are unsafe on purpose, and other tests judge verdicts. */
+START_TEST(test_examples_faults_happen)
+{
+    char confdir[PATH_MAX];
+    snprintf(confdir, sizeof confdir, "%s/conf", h_srcdir());
+    DIR *d = opendir(confdir);
+    ck_assert_msg(d != NULL, "cannot open %s", confdir);
+    int examples = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".ini") != 0)
+            continue;
+        char *ini = path_in(confdir, e->d_name);
+        char *text = h_slurp(ini);
+        ck_assert_ptr_nonnull(text);
+        int scheduled = 0;
+        for (const char *p = text; (p = strstr(p, "\n[fault.")) != NULL; p++)
+            scheduled++;
+        free(text);
+        if (scheduled == 0) {
+            free(ini);
+            continue;
+        }
+        examples++;
+        char *dir = h_tmpdir();
+        char *rundir = path_in(dir, "run");
+        struct h_proc p;
+        int rc = h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, "--quiet", NULL);
+        if (rc != 0 && rc != 1)
+            expect_exit(&p, rc, 0);
+        json_t *rep = h_json_in(rundir, "report.json");
+        json_t *faults = h_jget(rep, "faults");
+        ck_assert_msg(json_is_array(faults), "%s: no faults in the report", e->d_name);
+        ck_assert_int_eq(json_array_size(faults), scheduled);
+        size_t i;
+        json_t *f;
+        json_array_foreach(faults, i, f)
+        {
+            json_t *skipped = json_object_get(f, "skipped");
+            ck_assert_msg(skipped == NULL, "%s: fault %zu was skipped: %s", e->d_name, i + 1,
+                          json_string_value(skipped));
+            ck_assert_msg(json_is_integer(json_object_get(f, "node")),
+                          "%s: fault %zu hit no node", e->d_name, i + 1);
+        }
+        ck_assert_msg(h_jbool(rep, "workload_done"), "%s: the workload did not finish",
+                      e->d_name);
+        json_decref(rep);
+        h_assert_no_leftovers(rundir);
+        h_rmtree(dir);
+        free(rundir);
+        free(dir);
+        free(ini);
+    }
+    closedir(d);
+    ck_assert_int_ge(examples, 1);
+}
+END_TEST
+
 static Suite *algorithms_suite(void)
 {
     Suite *s = suite_create("algorithms");
@@ -235,8 +299,10 @@ static Suite *algorithms_suite(void)
     tcase_add_test(kill1, test_restart_from_shell);
     TCase *big = tcase_create("sixty_four");
     tcase_add_loop_test(big, test_sixty_four, 0, (int)NALG);
-    TCase *all[] = {five, kill1, big};
-    for (size_t i = 0; i < 3; i++) {
+    TCase *examples = tcase_create("examples");
+    tcase_add_test(examples, test_examples_faults_happen);
+    TCase *all[] = {five, kill1, big, examples};
+    for (size_t i = 0; i < 4; i++) {
         tcase_set_timeout(all[i], TCASE_TIMEOUT);
         tcase_add_unchecked_fixture(all[i], h_root_setup, h_root_teardown);
         suite_add_tcase(s, all[i]);

@@ -382,6 +382,74 @@ START_TEST(test_bully_highest_live_wins)
 }
 END_TEST
 
+static struct algo_event at_time(struct algo_event ev, int64_t now)
+{
+    ev.now_us = now;
+    return ev;
+}
+
+/* Fields out of range are malformed: counted, and they change nothing
+ * (an epoch of INT64_MAX would make the next epoch's generation, epoch *
+ * 10^6, overflow). An epoch at the top of the range is followed, and the
+ * epoch above it is accepted a moment later and makes a positive gen. */
+START_TEST(test_extreme_fields)
+{
+    struct tnode c, k;
+    tnode_start(&c, 1, 3, 1, 0);
+    tnode_start(&k, 2, 3, 1, 0);
+    int64_t now = 1000, top = algo_counter_limit(now);
+    int64_t etop = top >> ALGO_COUNTER_RATE_SH;
+    struct algo_event bad[] = {
+        msgf(GRANT, 1, 2, INT64_MAX, 0, 0, 0),   msgf(GRANT, 1, 2, 1, 0, -1, 0),
+        msgf(GRANT, 1, 2, 1, etop + 1, 1, 0),    msgf(COORDINATOR, 1, 2, INT64_MAX, 0, 0, 0),
+        msgf(ELECTION, 1, 2, etop + 1, 0, 0, 0), msgf(OK, 3, 2, -1, 0, 0, 0),
+        msgf(REQ, 3, 2, top + 1, 0, 0, 0),       msgf(RELEASE, 3, 2, 1, INT64_MAX, 0, 0),
+        msgf(STATE, 3, 2, 1, 0, 7, 0),           msgf(STATE, 3, 2, 1, 0, ST_HOLDING, -1),
+        msgf(GRANT, 2, 2, 1, 0, 1, 0),           msgf(GRANT, 4, 2, 1, 0, 1, 0),
+        msgf(STATE + 9, 1, 2, 1, 0, 0, 0),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        feed(&k, at_time(bad[i], now));
+        ck_assert_msg(k.out.malformed == 1, "message %zu not counted as malformed", i);
+        ck_assert_int_eq(k.out.n, 0);
+    }
+    /* Node 3, the highest, hears of epoch etop in an ELECTION: it answers,
+     * wins at once (nobody higher) with etop + 1, and node 2 follows it. */
+    struct tnode h;
+    tnode_start(&h, 3, 3, 1, 0);
+    feed(&h, at_time(msgf(ELECTION, 1, 3, etop, 0, 0, 0), now));
+    ck_assert_int_eq(h.out.malformed, 0);
+    ck_assert_ptr_nonnull(sent(&h, OK, 1));
+    int64_t e = sent(&h, COORDINATOR, 2)->f[0];
+    ck_assert_int_eq(e, etop + 1);
+    feed(&k, at_time(msgf(COORDINATOR, 3, 2, e, 0, 0, 0), now + 1));
+    ck_assert_int_eq(k.out.malformed, 0);
+    const struct algo_msg *st = only_send(&k, STATE, 3);
+    ck_assert_int_eq(st->f[1], e);
+    feed(&h, at_time(msgf(STATE, 1, 3, 0, e, ST_IDLE, 0), now + 2));
+    feed(&h, at_time(msgf(STATE, 2, 3, 0, e, ST_IDLE, 0), now + 2));
+    feed(&h, at_time(msgf(REQ, 2, 3, 5, e, 0, 0), now + 3));
+    ck_assert_int_eq(h.out.malformed, 0);
+    const struct algo_msg *g = only_send(&h, GRANT, 2);
+    ck_assert_int_eq(g->f[2], GEN(e, 0, 3));
+    ck_assert_int_gt(g->f[2], 0);
+    feed(&k, at_time(msgf(GRANT, 3, 2, 5, e, g->f[2], 0), now + 4));
+    ck_assert_int_eq(k.out.malformed, 0);
+    /* A start at any time gives sequence numbers within the range. */
+    struct tnode late;
+    tnode_init(&late, 2, 3, 1, false);
+    feed(&late, at_time((struct algo_event){.kind = EV_START}, INT64_MAX));
+    feed(&late, at_time((struct algo_event){.kind = EV_REQUEST}, INT64_MAX));
+    int64_t seq = only_send(&late, REQ, 1)->f[0];
+    ck_assert(algo_counter_ok(seq, INT64_MAX));
+    ck_assert_int_gt(seq, 0);
+    tnode_fini(&late);
+    tnode_fini(&c);
+    tnode_fini(&k);
+    tnode_fini(&h);
+}
+END_TEST
+
 /* The node in the CS when the coordinator died reports it; the new
  * coordinator grants the next one only after that holder released. */
 START_TEST(test_takeover_learns_the_holder)
@@ -1160,6 +1228,7 @@ static Suite *centralized_suite(void)
     tcase_add_test(bully, test_told_of_a_lower_coordinator_bullies);
     tcase_add_test(bully, test_restarted_node_holds_an_election);
     tcase_add_test(bully, test_restart_detected_by_epoch);
+    tcase_add_test(bully, test_extreme_fields);
     tcase_add_test(bully, test_revocation_raises_the_generation);
     suite_add_tcase(s, bully);
     TCase *cl = tcase_create("cluster");

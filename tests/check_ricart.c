@@ -398,18 +398,30 @@ START_TEST(test_stale_reply_ignored)
 }
 END_TEST
 
+static struct algo_event at(struct algo_event ev, int64_t now)
+{
+    ev.now_us = now;
+    return ev;
+}
+
 START_TEST(test_malformed_ignored)
 {
     struct tnode t;
     tnode_init(&t, 1, 3);
-    feed(&t, msg(REQ, 0, 1, 5, 0, 0));
-    feed(&t, msg(REQ, 4, 1, 5, 0, 0));
-    feed(&t, msg(REQ, 1, 1, 5, 0, 0));
-    feed(&t, msg(REQ, 2, 1, -1, 0, 0));
-    feed(&t, msg(REQ, 2, 1, INT64_MAX, 0, 0));
-    feed(&t, msg(MSG_RANGE_CENTRALIZED + 1, 2, 1, 5, 0, 0));
-    ck_assert_int_eq(t.out.n, 0);
-    ck_assert_int_eq(clock_of(&t), 0);
+    int64_t top = algo_counter_limit(1000);
+    struct algo_event bad[] = {
+        msg(REQ, 0, 1, 5, 0, 0),           msg(REQ, 4, 1, 5, 0, 0),
+        msg(REQ, 1, 1, 5, 0, 0),           msg(REQ, 2, 1, -1, 0, 0),
+        msg(REQ, 2, 1, INT64_MAX, 0, 0),   msg(REQ, 2, 1, top + 1, 0, 0),
+        msg(REPLY, 2, 1, INT64_MAX, 0, 0), msg(REPLY, 3, 1, top + 1, 0, 0),
+        msg(MSG_RANGE_CENTRALIZED + 1, 2, 1, 5, 0, 0),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        feed(&t, at(bad[i], 1000));
+        ck_assert_msg(t.out.malformed == 1, "message %zu not counted as malformed", i);
+        ck_assert_int_eq(t.out.n, 0);
+        ck_assert_int_eq(clock_of(&t), 0);
+    }
     feed(&t, event(EV_PEER_DOWN, 9));
     feed(&t, event(EV_PEER_UP, 1));
     feed(&t, event(EV_RELEASE, 0)); /* not inside: nothing to release */
@@ -419,6 +431,53 @@ START_TEST(test_malformed_ignored)
     feed(&t, event(EV_REQUEST, 0)); /* one outstanding request at a time */
     ck_assert_int_eq(t.out.n, 0);
     tnode_fini(&t);
+}
+END_TEST
+
+/* A request stamped at the top of the valid range is accepted, and the
+ * clock it pushes up stays acceptable: the receiver's next request (stamped
+ * above it) is answered by peers that never saw the big stamp, and it
+ * enters. (With a constant limit it would stall: its stamps would be out of
+ * range for everyone else.) At the end of the limit's growth, clock + 1
+ * still does not overflow. */
+START_TEST(test_extreme_stamp_stays_live)
+{
+    struct tnode n1, n2, n3;
+    tnode_init(&n1, 1, 3);
+    tnode_init(&n2, 2, 3);
+    tnode_init(&n3, 3, 3);
+    int64_t top = algo_counter_limit(1000);
+    feed(&n2, at(msg(REQ, 3, 2, top, 77, 0), 1000));
+    ck_assert_int_eq(n2.out.malformed, 0);
+    ck_assert_int_eq(sent(&n2, REPLY, 3)->f[1], top);
+    ck_assert_int_eq(clock_of(&n2), top + 1);
+    feed(&n2, at(event(EV_REQUEST, 0), 1001));
+    struct algo_msg r1 = *sent(&n2, REQ, 1), r3 = *sent(&n2, REQ, 3);
+    ck_assert_int_eq(r1.f[0], top + 2);
+    feed(&n1, at((struct algo_event){.kind = EV_MESSAGE, .msg = r1}, 1005));
+    ck_assert_int_eq(n1.out.malformed, 0);
+    struct algo_msg a1 = *sent(&n1, REPLY, 2);
+    feed(&n3, at((struct algo_event){.kind = EV_MESSAGE, .msg = r3}, 1005));
+    ck_assert_int_eq(n3.out.malformed, 0);
+    struct algo_msg a3 = *sent(&n3, REPLY, 2);
+    feed(&n2, at((struct algo_event){.kind = EV_MESSAGE, .msg = a1}, 1010));
+    ck_assert_int_eq(n2.out.malformed, 0);
+    feed(&n2, at((struct algo_event){.kind = EV_MESSAGE, .msg = a3}, 1010));
+    ck_assert_int_eq(n2.out.malformed, 0);
+    ck_assert(entered(&n2));
+    /* The end of the range. */
+    tnode_fini(&n1);
+    tnode_init(&n1, 1, 3);
+    top = algo_counter_limit(INT64_MAX);
+    ck_assert_int_lt(top, INT64_C(1) << 62);
+    feed(&n1, at(msg(REQ, 3, 1, top, 1, 0), INT64_MAX));
+    ck_assert_int_eq(n1.out.malformed, 0);
+    ck_assert_int_eq(clock_of(&n1), top + 1);
+    feed(&n1, at(event(EV_REQUEST, 0), INT64_MAX));
+    ck_assert_int_eq(sent(&n1, REQ, 2)->f[0], top + 2);
+    tnode_fini(&n1);
+    tnode_fini(&n2);
+    tnode_fini(&n3);
 }
 END_TEST
 
@@ -917,6 +976,7 @@ static Suite *ricart_suite(void)
     tcase_add_test(tc, test_defer_while_requesting);
     tcase_add_test(tc, test_stale_reply_ignored);
     tcase_add_test(tc, test_malformed_ignored);
+    tcase_add_test(tc, test_extreme_stamp_stays_live);
     suite_add_tcase(s, tc);
     TCase *tf = tcase_create("failures");
     tcase_add_test(tf, test_single_node);

@@ -15,7 +15,7 @@ extern const struct algo_ops algo_token_ring;
 #define TIMEOUT_US (20 * 1000)
 #define ID_BITS    8
 
-enum { TOKEN = MSG_RANGE_TOKEN_RING + 1, NEWGEN };
+enum { TOKEN = MSG_RANGE_TOKEN_RING + 1, NEWGEN, RING_TOKEN_UNKNOWN_TYPE };
 enum { TIMER_LOST = 0, TIMER_IDLE = 1 };
 
 static int64_t make_gen(int64_t epoch, int id)
@@ -404,6 +404,131 @@ START_TEST(test_holder_never_suspects_itself)
     feed(&t, ev_at(EV_RELEASE, 2 + 4 * TIMEOUT_US));
     ck_assert_int_eq(only_token(&t, 2)->f[0], make_gen(1, 1));
     tnode_fini(&t);
+}
+END_TEST
+
+/* The first token's lap runs while the other processes are still starting,
+ * each hop waiting in the queue of a node that has not started yet (64
+ * processes take most of a second). Node 1 cannot tell that from a lost
+ * token: without a staged start it regenerates after one timeout, while the
+ * first token is alive (the cause of two tokens at N = 64 with no fault).
+ * With a staged start no time counts until EV_CLUSTER_UP. */
+static int64_t first_regeneration(bool staged, int64_t up_at)
+{
+    struct tnode a;
+    tnode_init(&a, 1, 4);
+    a.env.incarnation = 1;
+    a.env.staged_start = staged;
+    ck_assert_int_eq(OPS->init(a.state, &a.env), 0);
+    feed(&a, ev_at(EV_START, 0));
+    ck_assert_int_eq(only_token(&a, 2)->f[0], make_gen(1, 1));
+    int64_t at = -1;
+    for (int64_t t = TIMEOUT_US / 2; t <= 20 * TIMEOUT_US && at < 0; t += TIMEOUT_US / 2) {
+        if (t == up_at) {
+            feed(&a, ev_at(EV_CLUSTER_UP, t));
+            ck_assert_int_eq(a.out.n, 0);
+        }
+        feed(&a, timer_at(TIMER_LOST, t));
+        if (count_sends(&a, TOKEN)) {
+            at = t;
+            ck_assert_int_eq(count_sends(&a, NEWGEN), 3); /* the first token is superseded */
+        } else {
+            ck_assert_int_eq(count_kind(&a, ACT_SEND), 0);
+        }
+    }
+    tnode_fini(&a);
+    return at;
+}
+
+START_TEST(test_start_up_is_not_a_lost_token)
+{
+    ck_assert_int_eq(first_regeneration(false, -1), TIMEOUT_US);
+    /* Staged: the cluster is up at 5 timeouts; one timeout later, if the
+     * token has still not come back, it is lost. */
+    ck_assert_int_eq(first_regeneration(true, 5 * TIMEOUT_US), 6 * TIMEOUT_US);
+    /* A token that comes back in time is not regenerated; a second
+     * EV_CLUSTER_UP (a driver that sends it twice) restarts nothing. */
+    struct tnode a;
+    tnode_init(&a, 1, 4);
+    a.env.incarnation = 1;
+    a.env.staged_start = true;
+    ck_assert_int_eq(OPS->init(a.state, &a.env), 0);
+    feed(&a, ev_at(EV_START, 0));
+    feed(&a, timer_at(TIMER_LOST, 3 * TIMEOUT_US));
+    ck_assert_int_eq(count_kind(&a, ACT_SEND), 0);
+    feed(&a, ev_at(EV_CLUSTER_UP, 3 * TIMEOUT_US));
+    feed(&a, token(4, 1, make_gen(1, 1), 3 * TIMEOUT_US + 10));
+    only_token(&a, 2);
+    feed(&a, ev_at(EV_CLUSTER_UP, 4 * TIMEOUT_US));
+    feed(&a, timer_at(TIMER_LOST, 4 * TIMEOUT_US + 10));
+    ck_assert_int_eq(count_sends(&a, TOKEN), 1);
+    ck_assert_int_eq(only_token(&a, 2)->f[0], make_gen(2, 1));
+    tnode_fini(&a);
+}
+END_TEST
+
+static struct algo_event newgen(int from, int to, int64_t gen, int64_t now)
+{
+    struct algo_event ev = token(from, to, gen, now);
+    ev.msg.type = NEWGEN;
+    return ev;
+}
+
+/* Generations out of range are malformed: counted, and they change
+ * nothing. One at the top of the range is used, and the regeneration above
+ * it neither overflows nor is refused by the next node. */
+START_TEST(test_extreme_generations)
+{
+    struct tnode a, b;
+    tnode_init(&a, 1, 4);
+    tnode_init(&b, 2, 4);
+    feed(&a, ev_at(EV_START, 0));
+    feed(&b, ev_at(EV_START, 0));
+    int64_t now = 1000, top = algo_counter_limit(now);
+    struct algo_event bad[] = {
+        token(2, 1, INT64_MAX, now), token(2, 1, top + 1, now), token(2, 1, 0, now),
+        token(2, 1, -5, now),        newgen(2, 1, INT64_MAX, now), newgen(3, 1, -1, now),
+        token(1, 1, 257, now),       token(5, 1, 257, now),        token(0, 1, 257, now),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        feed(&a, bad[i]);
+        ck_assert_msg(a.out.malformed == 1, "message %zu not counted as malformed", i);
+        ck_assert_int_eq(a.out.n, 0);
+        ck_assert_int_eq(inspect(&a).term, 0); /* no generation seen */
+    }
+    struct algo_event idle = token(2, 1, 257, now);
+    idle.msg.f[1] = INT64_MAX; /* idle hops: one more would overflow */
+    feed(&a, idle);
+    ck_assert_int_eq(a.out.malformed, 1);
+    idle.msg.type = RING_TOKEN_UNKNOWN_TYPE;
+    feed(&a, idle);
+    ck_assert_int_eq(a.out.malformed, 1);
+    /* At the top of the range: accepted and passed on. */
+    feed(&a, token(4, 1, top, now));
+    ck_assert_int_eq(a.out.malformed, 0);
+    ck_assert_int_eq(only_token(&a, 2)->f[0], top);
+    /* Lost: node 1 regenerates above it, and node 2 accepts the new one. */
+    int64_t later = now + TIMEOUT_US;
+    feed(&a, timer_at(TIMER_LOST, later));
+    int64_t g = only_token(&a, 2)->f[0];
+    ck_assert_int_gt(g, top);
+    ck_assert_int_eq(g & 0xff, 1);
+    feed(&b, token(1, 2, g, later + 1));
+    ck_assert_int_eq(b.out.malformed, 0);
+    ck_assert_int_eq(only_token(&b, 3)->f[0], g);
+    /* At the end of the limit's growth, regeneration still cannot wrap. */
+    tnode_fini(&a);
+    tnode_init(&a, 1, 4);
+    int64_t end = INT64_MAX - 2 * TIMEOUT_US;
+    top = algo_counter_limit(end);
+    ck_assert_int_lt(top, INT64_C(1) << 62);
+    feed(&a, ev_at(EV_START, end));
+    feed(&a, token(4, 1, top, end));
+    ck_assert_int_eq(a.out.malformed, 0);
+    feed(&a, timer_at(TIMER_LOST, end + TIMEOUT_US));
+    ck_assert_int_gt(only_token(&a, 2)->f[0], top);
+    tnode_fini(&a);
+    tnode_fini(&b);
 }
 END_TEST
 
@@ -859,6 +984,8 @@ static Suite *token_ring_suite(void)
     tcase_add_test(tc, test_holder_never_suspects_itself);
     tcase_add_test(tc, test_idle_hold);
     tcase_add_test(tc, test_default_timeout);
+    tcase_add_test(tc, test_start_up_is_not_a_lost_token);
+    tcase_add_test(tc, test_extreme_generations);
     suite_add_tcase(s, tc);
     TCase *ff = tcase_create("sim_failure_free");
     tcase_add_test(ff, test_sim_failure_free_full_load);

@@ -55,6 +55,7 @@ struct hand {
     int64_t last_gen;
     bool timer_local[N_MAX + 1]; /* T_LOCAL armed by this node */
     bool down[N_MAX + 1];        /* left out of the checks */
+    int malformed;               /* messages the cores counted as malformed */
     char log[8192];
 };
 
@@ -106,6 +107,7 @@ static void hand_feed(struct hand *h, int id, struct algo_event ev)
     struct algo_actions out;
     ck_assert_int_eq(algo_actions_init(&out, h->n), 0);
     TL.step(h->st[id], &ev, &out);
+    h->malformed += out.malformed;
     hand_apply(h, id, &out);
     algo_actions_free(&out);
 }
@@ -414,6 +416,130 @@ START_TEST(test_global_regeneration)
     ck_assert_int_eq(TL.init(h.st[1], &h.env[1]), 0);
     hand_feed(&h, 1, (struct algo_event){.kind = EV_START, .now_us = 5 * gt});
     ck_assert_int_eq(h.qt - h.qh, 1);
+    hand_fini(&h);
+}
+END_TEST
+
+static struct algo_event hmsg(int type, int from, int to, int64_t gen, int64_t coord,
+                               int64_t entries, int64_t now)
+{
+    struct algo_event ev = {.kind = EV_MESSAGE, .now_us = now};
+    ev.msg = (struct algo_msg){.type = (uint16_t)type, .from = (uint16_t)from,
+                               .to = (uint16_t)to, .f = {gen, coord, entries, 0}};
+    return ev;
+}
+
+static struct algo_event htimer(int id, int64_t now)
+{
+    return (struct algo_event){.kind = EV_TIMER, .timer_id = id, .now_us = now};
+}
+
+/* The first local lap runs while members are still starting (its token
+ * waits in the queue of one that has not started). Without a staged start
+ * the coordinator takes that for a lost token after one timeout and mints
+ * gen + 1 while the first token is alive: the two tokens of the 64-node
+ * runs with no fault. With one, nothing times out before EV_CLUSTER_UP. */
+START_TEST(test_start_up_is_not_a_lost_token)
+{
+    for (int staged = 0; staged <= 1; staged++) {
+        struct hand h;
+        hand_init(&h, 6, 2, 1, NULL);
+        for (int k = 1; k <= 6; k++) {
+            h.env[k].staged_start = staged;
+            ck_assert_int_eq(TL.init(h.st[k], &h.env[k]), 0);
+        }
+        hand_start(&h);
+        ck_assert_str_eq(h.log, "L1>2 "); /* node 2 has not started: not delivered */
+        int64_t gen = h.last_gen;
+        hand_feed(&h, 1, htimer(T_LOCAL, 1000));
+        if (!staged) {
+            ck_assert_str_eq(h.log, "L1>2 G1>4 ");
+            ck_assert_int_eq(h.last_gen, gen + 1);
+            hand_fini(&h);
+            continue;
+        }
+        for (int64_t t = 2000; t <= 20000; t += 1000) {
+            hand_feed(&h, 1, htimer(T_LOCAL, t));
+            for (int k = 1; k <= 6; k++)
+                hand_feed(&h, k, htimer(T_GLOBAL, t));
+        }
+        ck_assert_str_eq(h.log, "L1>2 ");
+        ck_assert_int_eq(h.qt - h.qh, 1);
+        /* Everyone is up: the lap now has a timeout to come back in. */
+        h.timer_local[1] = false;
+        for (int k = 1; k <= 6; k++)
+            hand_feed(&h, k, (struct algo_event){.kind = EV_CLUSTER_UP, .now_us = 20500});
+        ck_assert(h.timer_local[1]);
+        hand_run(&h, 1, 100); /* delivered: L2>3, L3>1, then the global token */
+        ck_assert_str_eq(h.log, "L1>2 L2>3 L3>1 G1>4 ");
+        ck_assert_int_eq(h.last_gen, gen);
+        hand_fini(&h);
+    }
+}
+END_TEST
+
+/* Fields out of range are malformed: counted, and they change nothing. A
+ * generation at the top of the range is used, and what is minted above it
+ * (a local gen + 1, a new global epoch) is accepted by the next node. */
+START_TEST(test_extreme_generations)
+{
+    struct hand h;
+    hand_init(&h, 6, 2, 1, NULL);
+    hand_start(&h);
+    h.qh = h.qt = 0;
+    h.log[0] = '\0';
+    int64_t now = 5000, top = algo_counter_limit(now), g = (int64_t)(1 << 8 | 1) << LBITS;
+    struct algo_event bad[] = {
+        hmsg(LOCAL, 1, 2, INT64_MAX, 1, 0, now), hmsg(LOCAL, 1, 2, top + 1, 1, 0, now),
+        hmsg(LOCAL, 1, 2, 0, 1, 0, now),         hmsg(LOCAL, 1, 2, -g, 1, 0, now),
+        hmsg(LOCAL, 1, 2, g, 4, 0, now),         hmsg(LOCAL, 1, 2, g, 0, 0, now),
+        hmsg(LOCAL, 1, 2, g, 1, INT64_MAX, now), hmsg(LOCAL, 4, 2, g, 1, 0, now),
+        hmsg(GLOBAL, 1, 4, INT64_MAX, 0, 0, now), hmsg(GLOBAL, 1, 4, -1, 0, 0, now),
+        hmsg(GLOBAL, 2, 2, g, 0, 0, now),        hmsg(GLOBAL + 7, 1, 4, g, 0, 0, now),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int before = h.malformed;
+        hand_feed(&h, bad[i].msg.to, bad[i]);
+        ck_assert_msg(h.malformed == before + 1, "message %zu not counted as malformed", i);
+        ck_assert_str_eq(h.log, "");
+    }
+    /* Node 2 gets a local token at the top of the range and passes it. */
+    hand_feed(&h, 2, hmsg(LOCAL, 1, 2, top, 1, 0, now));
+    ck_assert_int_eq(h.malformed, 12);
+    ck_assert_str_eq(h.log, "L2>3 ");
+    ck_assert_int_eq(h.last_gen, top);
+    /* It is lost, and so is node 1: node 2, now the lowest up, mints a new
+     * global token above it, which node 4 accepts a while later. */
+    hand_feed(&h, 2, (struct algo_event){.kind = EV_PEER_DOWN, .peer = 1});
+    int64_t gt = 2 * 2 * 1000, later = now + gt;
+    hand_feed(&h, 2, htimer(T_GLOBAL, later));
+    ck_assert_str_eq(h.log, "L2>3 L2>3 ");
+    int64_t minted = h.last_gen;
+    ck_assert_int_gt(minted, top);
+    ck_assert_int_eq((minted >> LBITS) & 0xff, 2);
+    h.log[0] = '\0';
+    hand_feed(&h, 4, hmsg(GLOBAL, 2, 4, minted, 0, 0, later + 1));
+    ck_assert_int_eq(h.malformed, 12);
+    ck_assert_str_eq(h.log, "L4>5 ");
+    /* A local regeneration at the top: gen + 1, accepted by the next group. */
+    hand_feed(&h, 4, (struct algo_event){.kind = EV_PEER_DOWN, .peer = 1});
+    hand_feed(&h, 4, htimer(T_LOCAL, later + 1001));
+    ck_assert_str_eq(h.log, "L4>5 G4>2 ");
+    ck_assert_int_eq(h.last_gen, minted + 1);
+    hand_feed(&h, 2, hmsg(GLOBAL, 4, 2, minted + 1, 0, 0, later + 1002));
+    ck_assert_int_eq(h.malformed, 12);
+    ck_assert_str_eq(h.log, "L4>5 G4>2 L2>3 ");
+    /* The end of the limit's growth: minting above it cannot overflow. */
+    int64_t end = INT64_MAX / 2;
+    top = algo_counter_limit(end);
+    ck_assert_int_lt(top, INT64_C(1) << 62);
+    hand_feed(&h, 3, (struct algo_event){.kind = EV_PEER_DOWN, .peer = 1});
+    hand_feed(&h, 3, (struct algo_event){.kind = EV_PEER_DOWN, .peer = 2});
+    hand_feed(&h, 3, hmsg(LOCAL, 2, 3, top, 2, 0, end));
+    ck_assert_int_eq(h.malformed, 12);
+    hand_feed(&h, 3, htimer(T_GLOBAL, end + 10 * gt));
+    ck_assert_int_gt(h.last_gen, top);
+    ck_assert_int_eq((h.last_gen >> LBITS) & 0xff, 3);
     hand_fini(&h);
 }
 END_TEST
@@ -852,6 +978,8 @@ static Suite *two_level_suite(void)
     tcase_add_test(tc, test_local_regeneration);
     tcase_add_test(tc, test_global_regeneration);
     tcase_add_test(tc, test_idle_hold);
+    tcase_add_test(tc, test_start_up_is_not_a_lost_token);
+    tcase_add_test(tc, test_extreme_generations);
     tcase_add_test(tc, test_theory);
     suite_add_tcase(s, tc);
     TCase *sim = tcase_create("sim");
