@@ -409,6 +409,10 @@ static void apply(struct sim *s, int id)
     struct algo_action *local = s->acts.a;
     if (s->acts.overflow)
         violate(s, true, "node %d: action buffer overflow (%d)", id, s->acts.overflow);
+    /* Every message here was sent by a correct core: one that a core
+     * refuses as out of range means a sender or a receiver is wrong. */
+    if (s->acts.malformed)
+        violate(s, true, "node %d refused a message of a correct peer as malformed", id);
     /* Machine model: the step takes its processing time, after the end of
      * any step before it at this node, and each send one microsecond more;
      * a message leaves when its send is done. */

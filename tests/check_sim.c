@@ -691,6 +691,34 @@ START_TEST(test_uncoordinated_is_unsafe)
 }
 END_TEST
 
+/* A core that refuses a message as malformed (a field out of its range)
+ * in the simulator, where every sender is a correct core: one side is
+ * wrong, and the simulator says so instead of dropping it silently. */
+static void refusing_step(void *state, const struct algo_event *ev, struct algo_actions *out)
+{
+    algo_centralized.step(state, ev, out);
+    if (ev->kind == EV_MESSAGE && ev->msg.from == 2)
+        act_malformed(out);
+}
+
+START_TEST(test_refused_message_is_a_violation)
+{
+    struct algo_ops refusing = algo_centralized;
+    refusing.step = refusing_step;
+    struct sim_config c;
+    struct sim_result res;
+    cent_setup(&c, 7, 3, 2);
+    run_ok(&c, &res);
+    ck_assert_msg(res.safe, "plain centralized: %s", res.violation);
+    cent_setup(&c, 7, 3, 2);
+    c.ops = &refusing;
+    run_ok(&c, &res);
+    ck_assert(!res.safe);
+    ck_assert_msg(strstr(res.violation, "refused a message of a correct peer as malformed"),
+                  "violation '%s'", res.violation);
+}
+END_TEST
+
 /* The same toy with one competing node is safe: the check is not
  * trigger-happy, and the counter matches the exits. */
 START_TEST(test_single_competitor_is_safe)
@@ -2032,6 +2060,7 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, test_seeds_change_the_schedule);
     tc = tcase(s, "invariant");
     tcase_add_test(tc, test_uncoordinated_is_unsafe);
+    tcase_add_test(tc, test_refused_message_is_a_violation);
     tcase_add_test(tc, test_single_competitor_is_safe);
     tcase_add_test(tc, test_enter_without_request);
     tc = tcase(s, "network");
