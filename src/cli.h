@@ -16,6 +16,7 @@ int cmd_pid(int argc, char **argv);
 int cmd_kill(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
+int cmd_terminate(int argc, char **argv);
 int cmd_restart(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
 

@@ -699,6 +699,10 @@ int cmd_restart(int argc, char **argv)
 int cmd_kill(int argc, char **argv) { return signal_node("kill", SIGKILL, argc, argv); }
 int cmd_pause(int argc, char **argv) { return signal_node("pause", SIGSTOP, argc, argv); }
 int cmd_resume(int argc, char **argv) { return signal_node("resume", SIGCONT, argc, argv); }
+int cmd_terminate(int argc, char **argv)
+{
+    return signal_node("terminate", SIGTERM, argc, argv);
+}
 
 /* ---- clean ---- */
 

@@ -67,6 +67,8 @@ static const struct cmd_entry commands[] = {
     {"kill", NODE_USAGE, "crash a node with SIGKILL", NODE_HELP, cmd_kill},
     {"pause", NODE_USAGE, "pause a node with SIGSTOP", NODE_HELP, cmd_pause},
     {"resume", NODE_USAGE, "resume a paused node with SIGCONT", NODE_HELP, cmd_resume},
+    {"terminate", NODE_USAGE, "stop a node gracefully with SIGTERM (it is not restarted)",
+     NODE_HELP, cmd_terminate},
     {"restart", NODE_USAGE,
      "crash a node and start it again, whatever the restart policy (a down node: start it)",
      RUN_HELP "NODE and the role options are as for `distlab kill`. The supervisor does it; it\n"

@@ -492,6 +492,10 @@ START_TEST(test_pid_role)
     int st;
     ck_assert_int_eq(waitpid(pid[4], &st, 0), pid[4]);
     ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "node 4 was not SIGKILLed");
+    rc = h_run(&p, dir, "terminate", CMD_TIMEOUT, "terminate", hex, "1", NULL);
+    ck_assert_msg(rc == 0, "`distlab terminate %s 1` exited %d", hex, rc);
+    ck_assert_int_eq(waitpid(pid[1], &st, 0), pid[1]);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "node 1 was not sent SIGTERM");
 
     shm_detach(&h);
     shm_unlink_run(id);
@@ -538,7 +542,7 @@ static void plant_strings(struct shm_run *r)
 static void expect_refused(const char *dir, const char *hex, pid_t victim, const char *why,
                            bool restart)
 {
-    static const char *const cmds[] = {"kill", "pause", "pid", "restart"};
+    static const char *const cmds[] = {"kill", "pause", "terminate", "pid", "restart"};
     static const char *const sels[] = {"1", "--coordinator"};
     for (size_t c = 0; c < sizeof cmds / sizeof cmds[0] - !restart; c++)
         for (size_t s = 0; s < 2; s++) {
