@@ -86,7 +86,10 @@ static bool peer_gone(const struct transport *t, const struct transport_peer *p)
     int st = atomic_load_explicit(&sn->state, memory_order_relaxed);
     if (st == NODE_DOWN || st == NODE_STOPPED)
         return true;
-    return p->len > 0 && atomic_load_explicit(&sn->incarnation, memory_order_relaxed) != p->inc;
+    /* Restarted since its backlog began (a backlog begun before the peer's
+     * first start is for its first life: transport_tick adopts it). */
+    return p->len > 0 && p->inc != 0 &&
+           atomic_load_explicit(&sn->incarnation, memory_order_relaxed) != p->inc;
 }
 
 /* Give a drained backlog's buffer back if it grew (keeps the budget free
@@ -256,6 +259,8 @@ void transport_tick(struct transport *t)
         struct transport_peer *p = &t->peer[k];
         if (p->len == 0)
             continue;
+        if (p->inc == 0) /* begun before the peer first started: for that life */
+            p->inc = atomic_load_explicit(&t->run->node[k].incarnation, memory_order_relaxed);
         if (peer_gone(t, p)) {
             backlog_discard(t, p, -EHOSTDOWN);
             continue;
