@@ -715,6 +715,442 @@ START_TEST(test_pending_after_workload_done)
 }
 END_TEST
 
+/* ---- two levels of mutual exclusion ---- */
+
+static const char *verdict(const json_t *rep, const char *name)
+{
+    return json_string_value(json_object_get(prop(rep, name), "verdict"));
+}
+
+static bool any_note_has(const json_t *rep, const char *text)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(rep, "notes"), i, n)
+    {
+        if (strstr(json_string_value(n), text))
+            return true;
+    }
+    return false;
+}
+
+static char *text_of(const json_t *rep)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(f);
+    report_print_text(rep, f);
+    fclose(f);
+    return buf;
+}
+
+START_TEST(test_two_tokens_without_fault)
+{
+    /* No fault at all: node 3 enters with a regenerated generation 6 while
+     * node 2 is still inside with generation 5 (the resource: superseded);
+     * node 2's write is then refused. 1 of 2 entries counts. */
+    struct run r;
+    run_new(&r);
+    ev(&r, 2, 1, 900, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev_gen(&r, 2, 1, 1000, TR_ENTER, 0, 0, 5, 0, 0, 5);
+    ev(&r, 3, 1, 1100, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev_gen(&r, 3, 1, 1200, TR_ENTER, 0, 0, 6, 3, 0, 6);
+    ev_gen(&r, 3, 1, 1400, TR_EXIT, 0, 0, 6, 0, 1, 6);
+    ev_gen(&r, 2, 1, 1500, TR_EXIT, 0, 0, 5, 2, 0, 5);
+    json_t *rj = run_json(3, 1);
+    json_object_set_new(rj, "fencing", json_true());
+    run_finish(&r, rj);
+    json_t *rep = build(r.dir);
+    ck_assert_int_eq(geti(rep, "cs_entries"), 2);
+    ck_assert_int_eq(geti(rep, "cs_superseded"), 1);
+    ck_assert_int_eq(geti(rep, "cs_writes_refused"), 1);
+    ck_assert_int_eq(geti(rep, "counter_expected"), 1);
+    ck_assert_int_eq(geti(rep, "safety.overlaps"), 1);
+    ck_assert_int_eq(geti(rep, "safety.overlaps_fenced"), 1);
+    ck_assert_double_eq_tol(getd(rep, "safety.overlap_ms"), 0.2, 1e-9);
+    ck_assert_str_eq(verdict(rep, "mutual_exclusion"), "fenced");
+    ck_assert(!json_is_true(json_object_get(prop(rep, "mutual_exclusion"), "held")));
+    ck_assert_msg(strstr(detail(rep, "mutual_exclusion"),
+                         "node 3 (generation 6) entered at 1.200 ms while node 2 (generation 5) "
+                         "was still inside") != NULL,
+                  "%s", detail(rep, "mutual_exclusion"));
+    ck_assert_ptr_nonnull(strstr(detail(rep, "mutual_exclusion"), "rests on fencing"));
+    ck_assert_str_eq(verdict(rep, "resource"), "pass");
+    /* The resource stayed safe, and the verdict says what it rests on. */
+    ck_assert(getb(rep, "safe"));
+    ck_assert(getb(rep, "rests_on_fencing"));
+    ck_assert_int_eq(geti(rep, "violations"), 0);
+    ck_assert(any_note_has(rep, "with no fault before it"));
+    /* The refused write was not counted: not live. */
+    ck_assert_str_eq(verdict(rep, "liveness"), "fail");
+    ck_assert_ptr_nonnull(strstr(detail(rep, "liveness"), "1 critical section whose write"));
+    char *txt = text_of(rep);
+    ck_assert_ptr_nonnull(strstr(txt, "\nSAFE at the resource, by fencing: two nodes believed"));
+    ck_assert_ptr_nonnull(strstr(txt, "FENCED mutual_exclusion: "));
+    free(txt);
+    json_decref(rep);
+    int rc;
+    char *out = capture_check(r.dir, &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_ptr_nonnull(strstr(out, "FENCED mutual_exclusion: "));
+    free(out);
+}
+END_TEST
+
+/* Node 2 dies inside the CS; its last own record is at 1100, the supervisor
+ * reaps it only at 5000 (stamp: its last heartbeat, 0 if unknown). Node 3
+ * enters at 1300. */
+static json_t *late_reap_run(struct run *r, int64_t stamp)
+{
+    run_new(r);
+    ev(r, 2, 1, 900, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(r, 2, 1, 1000, TR_ENTER, 0, 0, 1, 0, 0);
+    ev(r, 2, 1, 1100, TR_SEND, COORD, T_REQUEST, 9, 0, 0);
+    ev(r, 3, 1, 1250, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(r, 3, 1, 1300, TR_ENTER, 0, 0, 2, 0, 0);
+    ev(r, 3, 1, 1400, TR_EXIT, 0, 0, 2, 0, 1);
+    sup_b(r, 5000, TR_CRASH, 2, 0, SIGKILL, 0, stamp);
+    run_finish(r, run_json(3, 1));
+    return build(r->dir);
+}
+
+START_TEST(test_dead_node_interval_ends_at_last_sign)
+{
+    struct run r;
+    /* Last sign of life 1100 (its own record; no stamp): no overlap. */
+    json_t *rep = late_reap_run(&r, 0);
+    ck_assert_int_eq(geti(rep, "safety.overlaps"), 0);
+    ck_assert_str_eq(verdict(rep, "mutual_exclusion"), "pass");
+    ck_assert(getb(rep, "safe"));
+    json_decref(rep);
+    /* A heartbeat stamp before its last record changes nothing. */
+    rep = late_reap_run(&r, 1050);
+    ck_assert_int_eq(geti(rep, "safety.overlaps"), 0);
+    json_decref(rep);
+    /* Its heartbeat at 1350 says it was alive (and inside) when node 3
+     * entered at 1300: an overlap of 50 us. */
+    rep = late_reap_run(&r, 1350);
+    ck_assert_int_eq(geti(rep, "safety.overlaps"), 1);
+    ck_assert_double_eq_tol(getd(rep, "safety.overlap_ms"), 0.05, 1e-9);
+    ck_assert_str_eq(verdict(rep, "mutual_exclusion"), "fail");
+    ck_assert(!getb(rep, "safe"));
+    json_decref(rep);
+}
+END_TEST
+
+/* A token ring: node 1 holds generation 257 inside the CS and is paused
+ * for 2 ms (failure timeout 1 ms); node 3 enters with 514 over it, then
+ * node 4; node 1 resumes and its write is refused. */
+static void paused_holder_run(struct run *r, bool ricart)
+{
+    run_new(r);
+    int64_t g1 = ricart ? -1 : 257, g2 = ricart ? -1 : 514;
+    int res2 = ricart ? 1 : 3; /* without generations: a violation */
+    ev(r, 1, 1, 900, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev_gen(r, 1, 1, 1000, TR_ENTER, 0, 0, 1, 0, 0, g1);
+    sup(r, 1050, TR_FAULT, 0, 1, 1 /* pause */, 1);
+    sup(r, 1100, TR_PAUSE, 1, 0, SIGSTOP, 0);
+    ev(r, 3, 1, 1500, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(r, 4, 1, 1600, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev_gen(r, 3, 1, 2000, TR_ENTER, 0, 0, 2, res2, 0, g2);
+    ev_gen(r, 3, 1, 2100, TR_EXIT, 0, 0, 2, 0, 1, g2);
+    ev_gen(r, 4, 1, 2200, TR_ENTER, 0, 0, 2, 0, 0, g2);
+    ev_gen(r, 4, 1, 2300, TR_EXIT, 0, 0, 2, 0, 2, g2);
+    sup(r, 3050, TR_FAULT, 0, 1, 2 /* resume */, 2);
+    sup(r, 3100, TR_RESUME, 1, 0, SIGCONT, 0);
+    ev_gen(r, 1, 1, 3150, TR_EXIT, 0, 0, 1, ricart ? 0 : 2, ricart ? 3 : 0, g1);
+    json_t *rj = run_json(4, ricart ? 3 : 2);
+    json_object_set_new(rj, "algorithm", json_string(ricart ? "ricart_agrawala" : "token_ring"));
+    json_object_set_new(rj, "fencing", json_true());
+    json_object_set_new(rj, "failure_timeout_ms", json_real(1.0));
+    json_object_set_new(rj, "resource_violations", json_integer(ricart ? 1 : 0));
+    run_finish(r, rj);
+}
+
+START_TEST(test_paused_holder_superseded)
+{
+    struct run r;
+    paused_holder_run(&r, false);
+    json_t *rep = build(r.dir);
+    /* Node 1 believed it was inside from 1000 to 3150: with node 3 (2000 to
+     * 2100) and node 4 (2200 to 2300). */
+    ck_assert_int_eq(geti(rep, "safety.overlaps"), 2);
+    ck_assert_int_eq(geti(rep, "safety.overlaps_fenced"), 2);
+    ck_assert_double_eq_tol(getd(rep, "safety.overlap_ms"), 0.2, 1e-9);
+    ck_assert_str_eq(verdict(rep, "mutual_exclusion"), "fenced");
+    ck_assert_ptr_null(strstr(detail(rep, "mutual_exclusion"), "no two nodes"));
+    ck_assert(getb(rep, "safe"));
+    ck_assert(getb(rep, "rests_on_fencing"));
+    /* The pause note says what happened in this run. */
+    ck_assert(any_note_has(rep, "safety rested on fencing"));
+    ck_assert(!any_note_has(rep, "with no fault before it"));
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_ricart_pause_note_fits)
+{
+    /* The same schedule under Ricart-Agrawala (no generations) with
+     * fencing on: unsafe, and no note may say fencing saved it. */
+    struct run r;
+    paused_holder_run(&r, true);
+    json_t *rep = build(r.dir);
+    ck_assert(!any_note_has(rep, "rests on fencing"));
+    ck_assert(!any_note_has(rep, "rested on fencing"));
+    ck_assert(any_note_has(rep, "carry no generation"));
+    ck_assert(!getb(rep, "safe"));
+    ck_assert(!getb(rep, "rests_on_fencing"));
+    ck_assert_str_eq(verdict(rep, "mutual_exclusion"), "fail");
+    ck_assert_ptr_nonnull(strstr(detail(rep, "resource"), "carry no generation"));
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_liveness_needs_counted_entries)
+{
+    /* Fault-free; node 3's only entry is refused by fencing (after node 2
+     * left, so no overlap) and nothing is pending at the end. */
+    struct run r;
+    run_new(&r);
+    ev(&r, 2, 1, 900, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev_gen(&r, 2, 1, 1000, TR_ENTER, 0, 0, 5, 0, 0, 5);
+    ev_gen(&r, 2, 1, 1100, TR_EXIT, 0, 0, 5, 0, 1, 5);
+    ev(&r, 3, 1, 1150, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev_gen(&r, 3, 1, 1200, TR_ENTER, 0, 0, 4, 2, 0, 4);
+    ev_gen(&r, 3, 1, 1300, TR_EXIT, 0, 0, 4, 0, 0, 4);
+    json_t *rj = run_json(3, 1);
+    json_object_set_new(rj, "fencing", json_true());
+    run_finish(&r, rj);
+    json_t *rep = build(r.dir);
+    ck_assert_int_eq(geti(rep, "safety.requests_pending_at_end"), 0);
+    ck_assert_int_eq(geti(rep, "safety.overlaps"), 0);
+    ck_assert(getb(rep, "safe"));
+    ck_assert_str_eq(verdict(rep, "liveness"), "fail");
+    ck_assert_ptr_nonnull(strstr(detail(rep, "liveness"), "1 entry refused by fencing"));
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_simulated_deadlock_not_live)
+{
+    /* A replayed simulator run that ended with nothing left to happen:
+     * its run.json says "duration", the simulator said deadlock. */
+    struct run r;
+    pending_run(&r, "duration", false);
+    char path[256];
+    snprintf(path, sizeof path, "%s/run.json", r.dir);
+    json_t *rj = json_load_file(path, 0, NULL);
+    json_object_set_new(rj, "simulated", json_true());
+    json_object_set_new(rj, "simulator_violation",
+                        json_string("t=300.000ms seed=1: nothing left to happen with 1 requests "
+                                    "pending at live nodes (deadlock)"));
+    ck_assert_int_eq(json_dump_file(rj, path, 0), 0);
+    json_decref(rj);
+    json_t *rep = build(r.dir);
+    ck_assert_str_eq(json_string_value(get(rep, "stop_reason")), "deadlock");
+    ck_assert_str_eq(verdict(rep, "liveness"), "fail");
+    ck_assert_ptr_nonnull(strstr(detail(rep, "liveness"), "(deadlock)"));
+    char *txt = text_of(rep);
+    ck_assert_ptr_nonnull(strstr(txt, "stopped: deadlock"));
+    ck_assert_ptr_null(strstr(txt, "PASS liveness"));
+    free(txt);
+    json_decref(rep);
+}
+END_TEST
+
+/* ---- fairness beyond Jain ---- */
+
+START_TEST(test_waits_and_overtakes)
+{
+    /* Requests: node 2 at 100, node 3 at 200, node 4 at 300; granted in the
+     * reverse order: 4 at 400 (overtakes 2 and 3), 3 at 600 (overtakes 2),
+     * 2 at 800. Each node did one CS: Jain says 1.000 all the same. */
+    struct run r;
+    run_new(&r);
+    ev(&r, 2, 1, 100, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(&r, 3, 1, 200, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(&r, 4, 1, 300, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(&r, 4, 1, 400, TR_ENTER, 0, 0, 1, 0, 0);
+    ev(&r, 4, 1, 500, TR_EXIT, 0, 0, 1, 0, 1);
+    ev(&r, 3, 1, 600, TR_ENTER, 0, 0, 2, 0, 0);
+    ev(&r, 3, 1, 700, TR_EXIT, 0, 0, 2, 0, 2);
+    ev(&r, 2, 1, 800, TR_ENTER, 0, 0, 3, 0, 0);
+    ev(&r, 2, 1, 900, TR_EXIT, 0, 0, 3, 0, 3);
+    run_finish(&r, run_json(4, 3));
+    json_t *rep = build(r.dir);
+    ck_assert_double_eq_tol(getd(rep, "fairness_jain"), 1.0, 1e-12);
+    ck_assert_int_eq(geti(rep, "overtakes"), 3);
+    ck_assert_int_eq(geti(rep, "overtakes_max_per_request"), 2);
+    ck_assert_int_eq(geti(node_of(rep, 2), "overtaken"), 2);
+    ck_assert_int_eq(geti(node_of(rep, 3), "overtaken"), 1);
+    ck_assert_int_eq(geti(node_of(rep, 4), "overtaken"), 0);
+    ck_assert_double_eq_tol(getd(node_of(rep, 2), "wait_ms.mean"), 0.7, 1e-9);
+    ck_assert_double_eq_tol(getd(node_of(rep, 4), "wait_ms.max"), 0.1, 1e-9);
+    ck_assert_double_eq_tol(getd(rep, "waiting_ms.mean"), 0.4, 1e-9);
+    ck_assert_double_eq_tol(getd(rep, "waiting_ms.max"), 0.7, 1e-9);
+    ck_assert_double_eq_tol(getd(rep, "waiting_ms.node_mean_min"), 0.1, 1e-9);
+    ck_assert_double_eq_tol(getd(rep, "waiting_ms.node_mean_max"), 0.7, 1e-9);
+    ck_assert_int_eq(geti(rep, "waiting_ms.longest.node"), 2);
+    ck_assert_double_eq_tol(getd(rep, "waiting_ms.longest.requested_at_ms"), 0.1, 1e-9);
+    ck_assert(getb(rep, "waiting_ms.longest.granted"));
+    char *txt = text_of(rep);
+    ck_assert_ptr_nonnull(strstr(txt, "longest wait       0.700 ms: node 2, requested at 0.100 ms"));
+    ck_assert_ptr_nonnull(strstr(txt, "overtakes          3 "));
+    free(txt);
+    json_decref(rep);
+}
+END_TEST
+
+/* ---- one clock, and what each fault did ---- */
+
+static const json_t *fault_at(const json_t *rep, size_t i)
+{
+    const json_t *f = json_array_get(json_object_get(rep, "faults"), i);
+    ck_assert_msg(f != NULL, "no faults[%zu]", i);
+    return f;
+}
+
+/* A run whose workload started at 30 ms: fault 1 (pause node 2, `at` 500
+ * ms) fired at 530.31 ms on the trace's clock; fault 2 (resume, `at` 9 s)
+ * never fired. */
+static void clock_run(struct run *r, bool with_start)
+{
+    run_new(r);
+    cs_cycle(r, 2, 100000, 100100, 100200, 1, 1);
+    sup(r, 530310, TR_FAULT, 0, 2, 1 /* pause */, 1);
+    sup(r, 530400, TR_PAUSE, 2, 0, SIGSTOP, 0);
+    json_t *rj = run_json(3, 1);
+    json_t *faults = json_object_get(rj, "faults");
+    json_array_append_new(faults, json_pack("{s:f, s:f, s:s, s:s, s:i, s:i}", "at_ms", 500.0,
+                                            "t_ms", 500.31, "action", "pause", "target", "2",
+                                            "node", 2, "number", 1));
+    json_array_append_new(faults,
+                          json_pack("{s:f, s:n, s:s, s:s, s:n, s:i, s:s}", "at_ms", 9000.0,
+                                    "t_ms", "action", "resume", "target", "token_holder",
+                                    "node", "number", 2, "skipped",
+                                    "the run ended before it was due"));
+    if (with_start) {
+        json_object_set_new(rj, "workload_start_us", json_integer(30000));
+        json_object_set_new(rj, "stop_us", json_integer(2030000));
+    }
+    run_finish(r, rj);
+}
+
+START_TEST(test_one_clock)
+{
+    for (int with_start = 1; with_start >= 0; with_start--) {
+        struct run r;
+        clock_run(&r, with_start);
+        json_t *rep = build(r.dir);
+        ck_assert_ptr_nonnull(strstr(json_string_value(get(rep, "time_base")),
+                                     "since the run started"));
+        ck_assert_double_eq_tol(getd(rep, "workload_start_ms"), 30.0, 1e-9);
+        ck_assert_int_eq(json_array_size(get(rep, "faults")), 2);
+        const json_t *f = fault_at(rep, 0);
+        ck_assert_double_eq_tol(getd(f, "at_ms"), 530.31, 1e-9);
+        ck_assert_double_eq_tol(getd(f, "scheduled_ms"), 500.0, 1e-9);
+        ck_assert_str_eq(json_string_value(get(f, "source")), "schedule");
+        ck_assert_int_eq(geti(f, "node"), 2);
+        /* The unfired one, at its due time on the same clock, and a warning. */
+        f = fault_at(rep, 1);
+        ck_assert_double_eq_tol(getd(f, "at_ms"), 9030.0, 1e-9);
+        ck_assert_str_eq(json_string_value(get(f, "skipped")), "the run ended before it was due");
+        const json_t *w = get(rep, "warnings");
+        ck_assert_int_eq(json_array_size(w), 1);
+        ck_assert_str_eq(json_string_value(json_array_get(w, 0)),
+                         "fault 2 (resume token_holder at 9030.000 ms) did not act: the run "
+                         "ended before it was due");
+        char *txt = text_of(rep);
+        ck_assert_ptr_nonnull(strstr(txt, "warning: fault 2 (resume token_holder"));
+        ck_assert_ptr_nonnull(strstr(txt, "at 530.310 ms: pause node 2, fault 1 scheduled 500 ms"));
+        free(txt);
+        json_decref(rep);
+    }
+}
+END_TEST
+
+START_TEST(test_fault_sources_and_election)
+{
+    /* Centralized: node 1 coordinates (term 0). It is killed from outside
+     * at 1000 (no fault record); node 2 waits from 900; node 3 is elected
+     * (term 1) at 1500; node 2 enters at 1600. Then `distlab restart 2`
+     * (a fault record without a number) crashes and restarts node 2. */
+    struct run r;
+    run_new(&r);
+    ev(&r, 1, 1, 50, TR_ROLE, 0, 0, 0, ROLE_COORDINATOR, 0);
+    ev(&r, 2, 1, 900, TR_REQUEST, 0, 0, 0, 0, 0);
+    sup(&r, 1000, TR_CRASH, 1, 0, SIGKILL, 0);
+    ev(&r, 3, 1, 1500, TR_ROLE, 0, 0, 1, ROLE_COORDINATOR, 0);
+    ev(&r, 2, 1, 1600, TR_ENTER, 0, 0, 1, 0, 0);
+    ev(&r, 2, 1, 1700, TR_EXIT, 0, 0, 1, 0, 1);
+    sup(&r, 2000, TR_FAULT, 0, 2, 4 /* restart */, 0);
+    sup(&r, 2001, TR_CRASH, 2, 0, SIGKILL, 0);
+    sup(&r, 2002, TR_RESTART, 2, 0, 0, 2);
+    run_finish(&r, run_json(3, 1));
+    json_t *rep = build(r.dir);
+    ck_assert_int_eq(json_array_size(get(rep, "faults")), 2);
+    const json_t *f = fault_at(rep, 0);
+    ck_assert_str_eq(json_string_value(get(f, "source")), "external");
+    ck_assert_str_eq(json_string_value(get(f, "action")), "kill");
+    ck_assert_int_eq(geti(f, "node"), 1);
+    ck_assert_double_eq_tol(getd(f, "at_ms"), 1.0, 1e-9);
+    ck_assert_int_eq(geti(f, "elected.node"), 3);
+    ck_assert_int_eq(geti(f, "elected.term"), 1);
+    ck_assert_double_eq_tol(getd(f, "stall_ms"), 0.6, 1e-9);
+    const char *out = json_string_value(get(f, "outcome"));
+    ck_assert_msg(strstr(out, "node 3 became coordinator (term 1) at 1.500 ms, 0.500 ms later"),
+                  "%s", out);
+    ck_assert_msg(strstr(out, "nobody inside for up to 0.600 ms (from 1.000 ms)"), "%s", out);
+    f = fault_at(rep, 1);
+    ck_assert_str_eq(json_string_value(get(f, "source")), "command");
+    ck_assert_str_eq(json_string_value(get(f, "action")), "restart");
+    ck_assert_ptr_nonnull(strstr(json_string_value(get(f, "outcome")), "restarted at 2.002 ms"));
+    json_decref(rep);
+}
+END_TEST
+
+enum { RING_TOKEN_T = MSG_RANGE_TOKEN_RING + 1 };
+
+START_TEST(test_fault_regeneration)
+{
+    /* A token ring: node 2 holds generation 257 and is killed by fault 1 at
+     * 1000; node 4 regenerates 514 at 1800 and passes it; node 3, waiting
+     * since 900, enters at 2000. */
+    struct run r;
+    run_new(&r);
+    ev(&r, 1, 1, 100, TR_SEND, 2, RING_TOKEN_T, 257, 0, 0);
+    ev(&r, 2, 1, 200, TR_RECV, 1, RING_TOKEN_T, 257, 0, 100);
+    ev(&r, 3, 1, 900, TR_REQUEST, 0, 0, 0, 0, 0);
+    sup(&r, 1000, TR_FAULT, 0, 2, 0 /* kill */, 1);
+    sup(&r, 1010, TR_CRASH, 2, 0, SIGKILL, 0);
+    ev(&r, 4, 1, 1800, TR_SEND, 3, RING_TOKEN_T, 514, 0, 0);
+    ev(&r, 3, 1, 1900, TR_RECV, 4, RING_TOKEN_T, 514, 0, 1800);
+    ev_gen(&r, 3, 1, 2000, TR_ENTER, 0, 0, 514, 0, 0, 514);
+    ev_gen(&r, 3, 1, 2100, TR_EXIT, 0, 0, 514, 0, 1, 514);
+    json_t *rj = run_json(4, 1);
+    json_object_set_new(rj, "algorithm", json_string("token_ring"));
+    json_array_append_new(json_object_get(rj, "faults"),
+                          json_pack("{s:f, s:f, s:s, s:s, s:i, s:i}", "at_ms", 1.0, "t_ms", 1.0,
+                                    "action", "kill", "target", "token_holder", "node", 2,
+                                    "number", 1));
+    run_finish(&r, rj);
+    json_t *rep = build(r.dir);
+    ck_assert_int_eq(json_array_size(get(rep, "faults")), 1); /* the crash is fault 1's */
+    const json_t *f = fault_at(rep, 0);
+    ck_assert_str_eq(json_string_value(get(f, "source")), "schedule");
+    ck_assert_int_eq(geti(f, "regenerated.node"), 4);
+    ck_assert_int_eq(geti(f, "regenerated.gen"), 514);
+    ck_assert_double_eq_tol(getd(f, "stall_ms"), 1.0, 1e-9);
+    const char *out = json_string_value(get(f, "outcome"));
+    ck_assert_msg(strstr(out, "node 2 was not in the critical section; node 4 regenerated the "
+                              "token: generation 514, first seen in its token at 1.800 ms, "
+                              "0.800 ms later"),
+                  "%s", out);
+    json_decref(rep);
+}
+END_TEST
+
 /* ---- trace export ---- */
 
 static char *trace_text(const char *dir)
@@ -1011,7 +1447,14 @@ static Suite *report_suite(void)
          {test_overlap_detected, test_counter_mismatch, test_safe_run_checks_clean,
           test_crash_in_cs, test_stale_incarnation_not_pending, test_same_microsecond_handover,
           test_fenced_entry}},
-        {"liveness", {test_pending_at_duration, test_pending_after_workload_done}},
+        {"liveness",
+         {test_pending_at_duration, test_pending_after_workload_done,
+          test_liveness_needs_counted_entries, test_simulated_deadlock_not_live}},
+        {"two_levels",
+         {test_two_tokens_without_fault, test_dead_node_interval_ends_at_last_sign,
+          test_paused_holder_superseded, test_ricart_pause_note_fits}},
+        {"waits", {test_waits_and_overtakes}},
+        {"faults", {test_one_clock, test_fault_sources_and_election, test_fault_regeneration}},
         {"trace_json", {test_trace_json_lines, test_trace_json_without_run_json}},
         {"output", {test_report_write, test_text_summary}},
         {"bad_input", {test_missing_run_dir, test_bad_run_json, test_missing_trace_dir}},
