@@ -291,11 +291,13 @@ static bool stalled(const struct state *st, int n, int k)
     return wait;
 }
 
-/* The outcome of fault f, from one pass over the trace: the state when it
- * fired, then what followed until until_t (the next fault, or -1: the end).
+/* The outcome of fault f, from passes over the trace: the state when it
+ * fired, then what followed until until_t (the next fault, or -1: end_t, the
+ * end of the run).
  * Fills o's structured keys and buf. */
 static int outcome(const struct fev *f, const struct run_info *ri, const struct trace_rec *r,
-                   size_t nrec, int64_t until_t, json_t *o, bool *bad, char *buf, size_t cap)
+                   size_t nrec, int64_t until_t, int64_t end_t, json_t *o, bool *bad, char *buf,
+                   size_t cap)
 {
     int n = ri->n, k = f->node;
     struct state st = {.inside = calloc((size_t)n + 1, sizeof(bool)),
@@ -390,16 +392,26 @@ static int outcome(const struct fev *f, const struct run_info *ri, const struct 
         if (r[j].ev == TR_ENTER && r[j].node != k && r[j].t_us >= recover &&
             (r[j].aux == RES_OK || r[j].aux == RES_SUPERSEDED))
             window_end = r[j].t_us;
-    if (window_end < 0)
-        window_end = until_t >= 0 ? until_t : (nrec ? r[nrec - 1].t_us : f->t);
+    int64_t bound = until_t >= 0 ? until_t : end_t;
+    if (window_end < 0 || window_end > bound)
+        window_end = bound;
     memset(st.inside, 0, ((size_t)n + 1) * sizeof(bool));
     memset(st.waiting, 0, ((size_t)n + 1) * sizeof(bool));
-    int64_t stall_from = -1, stall_best = -1, stall_at = -1;
-    for (size_t j = 0; j < nrec && r[j].t_us <= window_end; j++) {
+    /* In the window, and (tail) a stall that lasted to the bound: the
+     * others never got in again (a partition, a lost token never
+     * regenerated). */
+    int64_t stall_from = -1, stall_best = -1, stall_at = -1, tail_from = -1;
+    for (size_t j = 0; j < nrec && r[j].t_us <= bound; j++) {
         state_step(&st, ri, &r[j]);
         if (j < f->rec)
             continue;
         bool now = stalled(&st, n, k);
+        if (now && tail_from < 0)
+            tail_from = r[j].t_us;
+        else if (!now)
+            tail_from = -1;
+        if (r[j].t_us > window_end)
+            continue;
         if (now && stall_from < 0)
             stall_from = r[j].t_us;
         if ((!now || r[j].t_us == window_end) && stall_from >= 0) {
@@ -412,7 +424,13 @@ static int outcome(const struct fev *f, const struct run_info *ri, const struct 
     }
     if (!entered)
         APPEND("%sno other node entered the critical section after it", len ? "; " : "");
-    if (stall_best >= 0) {
+    if (tail_from >= 0 && bound - tail_from > stall_best) {
+        APPEND("%sthe others waited with nobody inside from %.3f ms until %s at %.3f ms "
+               "(%.3f ms)",
+               len ? "; " : "", ms(tail_from), until_t >= 0 ? "the next fault" : "the run ended",
+               ms(bound), ms(bound - tail_from));
+        put(o, "stall_ms", us_to_ms(bound - tail_from), bad);
+    } else if (stall_best >= 0) {
         APPEND("%sthe others waited with nobody inside for up to %.3f ms (from %.3f ms)",
                len ? "; " : "", ms(stall_best), ms(stall_at));
         put(o, "stall_ms", us_to_ms(stall_best), bad);
@@ -480,7 +498,8 @@ json_t *report_faults_json(const struct run_info *ri, const struct trace_rec *re
                     until = l.v[j].t;
                     break;
                 }
-            if (outcome(f, ri, recs, nrec, until, o, &bad, line, sizeof line) < 0)
+            int64_t end = clk->stop_us >= 0 ? clk->stop_us : (nrec ? recs[nrec - 1].t_us : 0);
+            if (outcome(f, ri, recs, nrec, until, end, o, &bad, line, sizeof line) < 0)
                 bad = true;
             put(o, "outcome", json_string(line), &bad);
         }

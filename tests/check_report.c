@@ -21,6 +21,7 @@
 #include "nodes/algo.h"
 #include "nodes/runtime.h"
 #include "src/report.h"
+#include "tests/helpers.h"
 
 /* The centralized algorithm's message types (private to nodes/centralized.c). */
 enum { T_REQUEST = MSG_RANGE_CENTRALIZED + 1, T_GRANT, T_RELEASE };
@@ -942,13 +943,33 @@ START_TEST(test_simulated_deadlock_not_live)
     snprintf(path, sizeof path, "%s/run.json", r.dir);
     json_t *rj = json_load_file(path, 0, NULL);
     json_object_set_new(rj, "simulated", json_true());
+    json_array_append_new(json_object_get(rj, "faults"),
+                          json_pack("{s:f, s:f, s:s, s:s, s:n, s:i}", "at_ms", 1.95, "t_ms",
+                                    1.95, "action", "partition", "target", "1,2/3", "node",
+                                    "number", 1));
     json_object_set_new(rj, "simulator_violation",
                         json_string("t=300.000ms seed=1: nothing left to happen with 1 requests "
                                     "pending at live nodes (deadlock)"));
     ck_assert_int_eq(json_dump_file(rj, path, 0), 0);
     json_decref(rj);
+    /* The partition that caused it, at 1950 us. */
+    char err[DL_ERRLEN];
+    struct trace_writer w;
+    ck_assert(trace_open(&w, r.dir, 0, 2, 0, err) == 0);
+    struct trace_rec fr = {.t_us = 1950, .node = 0, .ev = TR_FAULT, .aux = 5 /* partition */,
+                           .a = 1};
+    trace_emit(&w, &fr);
+    trace_close(&w);
     json_t *rep = build(r.dir);
     ck_assert_str_eq(json_string_value(get(rep, "stop_reason")), "deadlock");
+    /* Node 3 waits from 1900; node 2 leaves at 2000; nobody gets in again
+     * until the simulated run ends at 2 s. */
+    const json_t *f = json_array_get(get(rep, "faults"), 0);
+    ck_assert_double_eq_tol(getd(f, "at_ms"), 1.95, 1e-9);
+    ck_assert_double_eq_tol(getd(f, "stall_ms"), 1998.0, 1e-9);
+    ck_assert_msg(strstr(json_string_value(get(f, "outcome")),
+                         "nobody inside from 2.000 ms until the run ended at 2000.000 ms"),
+                  "%s", json_string_value(get(f, "outcome")));
     ck_assert_str_eq(verdict(rep, "liveness"), "fail");
     ck_assert_ptr_nonnull(strstr(detail(rep, "liveness"), "(deadlock)"));
     char *txt = text_of(rep);
@@ -1148,6 +1169,83 @@ START_TEST(test_fault_regeneration)
                               "0.800 ms later"),
                   "%s", out);
     json_decref(rep);
+}
+END_TEST
+
+/* ---- a real run ---- */
+
+/* A token ring whose holder is paused longer than the token timeout: the
+ * report's fault times are the trace's, the pause's outcome names the
+ * regeneration the trace shows, and mutual exclusion is FENCED exactly
+ * when the trace shows an entry over a stale holder. */
+START_TEST(test_real_pause)
+{
+    static const char text[] = "[cluster]\nname = report-pause\nnodes = 4\n"
+                               "algorithm = token_ring\nduration = 1500ms\nseed = 11\n"
+                               "failure_timeout = 100ms\n\n[workload]\nrequests = 100000\n"
+                               "cs_time = 20ms\nthink_time = 1ms\n\n[token_ring]\n"
+                               "token_timeout = 200ms\n\n[resource]\nfencing = true\n\n"
+                               "[fault.1]\nat = 300ms\naction = pause\ntarget = token_holder\n\n"
+                               "[fault.2]\nat = 900ms\naction = resume\ntarget = token_holder\n";
+    char *dir = h_tmpdir();
+    char *ini = h_write_ini(dir, "pause.ini", text);
+    char rundir[PATH_MAX];
+    snprintf(rundir, sizeof rundir, "%s/run", dir);
+    struct h_proc p;
+    int rc = h_run(&p, dir, "run", 60.0, "run", ini, "--out", rundir, "--quiet", NULL);
+    ck_assert_msg(rc == 0, "distlab run exited %d: %s", rc, h_err(&p));
+    json_t *tr = h_trace(dir, rundir);
+    json_t *rep = h_json_in(rundir, "report.json");
+    /* One clock: the report's fault times are the trace's fault records. */
+    json_t *faults = h_jget(rep, "faults");
+    ck_assert_int_eq(json_array_size(faults), 2);
+    size_t i, nf = 0;
+    json_t *o;
+    bool superseded = false;
+    long long max_gen = 0;
+    json_array_foreach(tr, i, o)
+    {
+        if (h_event_is(o, "fault", -1)) {
+            ck_assert_uint_lt(nf, 2);
+            json_t *f = json_array_get(faults, nf++);
+            ck_assert_double_eq_tol(h_jnum(f, "at_ms") * 1000.0, (double)h_jint(o, "t_us"),
+                                    1e-6);
+            ck_assert_str_eq(h_jstr(f, "source"), "schedule");
+        }
+        if (h_event_is(o, "enter", -1)) {
+            superseded = superseded || strcmp(h_jstr(o, "resource"), "superseded") == 0;
+            if (h_jint(o, "gen") > max_gen)
+                max_gen = h_jint(o, "gen");
+        }
+    }
+    ck_assert_int_eq(nf, 2);
+    /* The pause outlasted the token timeout: the first fault's outcome
+     * names a regeneration, with a generation the trace's entries show. */
+    json_t *f1 = json_array_get(faults, 0);
+    ck_assert_ptr_nonnull(strstr(h_jstr(f1, "outcome"), "regenerated the token"));
+    ck_assert_int_le(h_jint(f1, "regenerated.gen"), max_gen);
+    ck_assert_int_gt(h_jint(f1, "regenerated.gen"), 257);
+    json_t *me = NULL;
+    json_array_foreach(h_jget(rep, "properties"), i, o)
+    {
+        if (strcmp(h_jstr(o, "name"), "mutual_exclusion") == 0)
+            me = o;
+    }
+    ck_assert_ptr_nonnull(me);
+    ck_assert_str_eq(h_jstr(me, "verdict"), superseded ? "fenced" : "pass");
+    ck_assert(h_jbool(rep, "safe"));
+    ck_assert(h_jbool(rep, "rests_on_fencing") == superseded);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/report.txt", rundir);
+    char *txt = h_slurp(path);
+    ck_assert_ptr_nonnull(txt);
+    ck_assert_ptr_nonnull(strstr(txt, "times: ms since the run started"));
+    free(txt);
+    json_decref(rep);
+    json_decref(tr);
+    h_rmtree(dir);
+    free(ini);
+    free(dir);
 }
 END_TEST
 
@@ -1466,6 +1564,13 @@ static Suite *report_suite(void)
             tcase_add_test(tc, cases[i].tests[j]);
         suite_add_tcase(s, tc);
     }
+    /* Real processes (run under the IPC lock, like every test that starts
+     * a run). */
+    TCase *tc = tcase_create("real_run");
+    tcase_set_timeout(tc, 120);
+    tcase_add_unchecked_fixture(tc, h_root_setup, h_root_teardown);
+    tcase_add_test(tc, test_real_pause);
+    suite_add_tcase(s, tc);
     return s;
 }
 
