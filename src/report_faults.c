@@ -452,7 +452,8 @@ json_t *report_faults_json(const struct run_info *ri, const struct trace_rec *re
         free(l.v);
         return NULL;
     }
-    qsort(l.v, l.n, sizeof *l.v, cmp_fev);
+    if (l.n > 1)
+        qsort(l.v, l.n, sizeof *l.v, cmp_fev);
     bool bad = false;
     json_t *arr = json_array();
     for (size_t i = 0; i < l.n && arr; i++) {

@@ -439,7 +439,8 @@ static int overlaps_find(struct mutex_scan *ms)
         }
     }
     /* The union of the overlapping stretches. */
-    qsort(seg, nseg, 2 * sizeof *seg, cmp_seg);
+    if (nseg > 1)
+        qsort(seg, nseg, 2 * sizeof *seg, cmp_seg);
     int64_t cur_s = 0, cur_e = -1;
     for (size_t k = 0; k < nseg; k++) {
         if (seg[2 * k] > cur_e) {
