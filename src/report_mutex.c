@@ -74,12 +74,10 @@ struct cs_iv {
     int64_t gen;   /* the fencing generation it entered with (-1: none) */
     int enter_res; /* the resource's answer at entry (RES_*) */
     int exit_res;  /* and at exit (RES_FENCED: the write was refused) */
-    bool open;
 };
 
 struct node_scan {
     long entries, fenced, refused_writes, requests, sent, recv;
-    int32_t inc;  /* the newest incarnation seen in the node's own records */
     /* The open request, if any. */
     bool req_open;
     int32_t req_inc;
@@ -120,6 +118,8 @@ struct mutex_scan {
     long idle_passes;  /* token passes by a holder that did not use it */
     int64_t *paused_at; /* [node]: when it was paused, -1 if running */
     long long_pauses;   /* pauses that outlasted the failure timeout */
+    long long_pauses_seen; /* ... in which another node declared it down */
+    bool *down_in_pause;   /* [node]: declared down by someone while paused */
     int64_t longest_pause;
     long order_checked, order_violations;
     int order_first_in, order_first_other;
@@ -151,6 +151,7 @@ static void mutex_scan_free(struct mutex_scan *ms, int n)
     free(ms->life);
     free(ms->iv);
     free(ms->believes_down);
+    free(ms->down_in_pause);
     free(ms->paused_at);
     free(ms->node);
     free(ms->resp.v);
@@ -207,7 +208,6 @@ static void iv_close(struct mutex_scan *ms, struct node_scan *ns, int64_t t, int
     struct cs_iv *v = &ms->iv[ns->iv];
     v->end = t < v->start ? v->start : t;
     v->exit_res = exit_res;
-    v->open = false;
     ns->iv = -1;
 }
 
@@ -323,7 +323,7 @@ static int on_enter(struct mutex_scan *ms, const struct run_info *ri, const stru
     }
     ms->iv[ms->niv] = (struct cs_iv){.node = e->node, .inc = e->incarnation, .start = e->t_us,
                                      .end = e->t_us, .gen = e->b, .enter_res = e->aux,
-                                     .exit_res = RES_OK, .open = true};
+                                     .exit_res = RES_OK};
     ns->iv = (long)ms->niv++;
     if (ns->req_open)
         count_overtakes(ms, ri, e->node);
@@ -465,7 +465,8 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
     ms->node = calloc((size_t)ri->n + 1, sizeof *ms->node);
     ms->believes_down = calloc((size_t)(ri->n + 1) * (size_t)(ri->n + 1), sizeof(bool));
     ms->paused_at = calloc((size_t)ri->n + 1, sizeof *ms->paused_at);
-    if (!ms->node || !ms->believes_down || !ms->paused_at)
+    ms->down_in_pause = calloc((size_t)ri->n + 1, sizeof *ms->down_in_pause);
+    if (!ms->node || !ms->believes_down || !ms->paused_at || !ms->down_in_pause)
         return -ENOMEM;
     if (lives_fill(ms, ri, r, nrec) < 0)
         return -ENOMEM;
@@ -483,8 +484,6 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
         if (e->node < 1 || e->node > ri->n)
             continue; /* the supervisor's own events, or garbage */
         struct node_scan *ns = &ms->node[e->node];
-        if (!written_by_supervisor(e) && e->incarnation > ns->inc)
-            ns->inc = e->incarnation;
         switch (e->ev) {
         case TR_SEND:
             if (e->type >= MSG_RANGE_SIZE) {
@@ -506,12 +505,15 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
             break;
         case TR_PAUSE:
             ms->paused_at[e->node] = e->t_us;
+            ms->down_in_pause[e->node] = false;
             break;
         case TR_RESUME:
             if (ms->paused_at[e->node] >= 0) {
                 int64_t d = e->t_us - ms->paused_at[e->node];
-                if (failure_timeout > 0 && d > failure_timeout)
+                if (failure_timeout > 0 && d > failure_timeout) {
                     ms->long_pauses++;
+                    ms->long_pauses_seen += ms->down_in_pause[e->node];
+                }
                 if (d > ms->longest_pause)
                     ms->longest_pause = d;
                 ms->paused_at[e->node] = -1;
@@ -519,8 +521,11 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
             break;
         case TR_PEER_DOWN:
         case TR_PEER_UP:
-            if (e->peer >= 1 && e->peer <= ri->n)
+            if (e->peer >= 1 && e->peer <= ri->n) {
                 ms->believes_down[e->node * (ri->n + 1) + e->peer] = e->ev == TR_PEER_DOWN;
+                if (e->ev == TR_PEER_DOWN && ms->paused_at[e->peer] >= 0)
+                    ms->down_in_pause[e->peer] = true;
+            }
             break;
         case TR_RECV:
             if (is_token(ri, e)) {
@@ -899,11 +904,21 @@ static void add_notes(json_t *notes, const struct mutex_scan *ms, const struct r
         else
             then = "Fencing was off: nothing stopped a woken node from acting on a stale grant "
                    "or token.";
+        char seen[160];
+        if (ms->long_pauses_seen == ms->long_pauses)
+            snprintf(seen, sizeof seen, "the others declared the paused node down and went on "
+                                        "without it");
+        else if (ms->long_pauses_seen == 0)
+            snprintf(seen, sizeof seen, "yet no other node declared the paused node down");
+        else
+            snprintf(seen, sizeof seen,
+                     "in %ld of them the others declared the paused node down and went on "
+                     "without it", ms->long_pauses_seen);
         snprintf(note, sizeof note,
                  "%ld pause%s outlasted the failure timeout (longest %.0f ms): a timeout-based "
-                 "failure detector cannot tell a paused node from a dead one, so the others "
-                 "went on without it and it woke up believing what it believed before. %s",
-                 ms->long_pauses, plural(ms->long_pauses), ms_of(ms->longest_pause), then);
+                 "failure detector cannot tell a paused node from a dead one; %s, and a paused "
+                 "node wakes up believing what it believed before. %s",
+                 ms->long_pauses, plural(ms->long_pauses), ms_of(ms->longest_pause), seen, then);
         json_array_append_new(notes, json_string(note));
     }
 }
