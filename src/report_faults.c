@@ -329,6 +329,7 @@ static int outcome(const struct fev *f, const struct run_info *ri, const struct 
     }
     memcpy(was_coord, st.coord, ((size_t)n + 1) * sizeof(bool));
     bool elected = false, regen = false, back = false, refused = false, entered = false;
+    bool paused = false;
     int64_t recover = f->t; /* when the others had done what they do about it */
     for (; i < nrec; i++) {
         const struct trace_rec *e = &r[i];
@@ -366,13 +367,21 @@ static int outcome(const struct fev *f, const struct run_info *ri, const struct 
                           us_to_ms(e->t_us)),
                 bad);
         }
+        /* A paused node is back at the supervisor's resume record, or at its
+         * own first record after the pause if that comes first (the
+         * supervisor learns of a SIGCONT through SIGCHLD, a little later). */
+        if (k && e->node == k && e->ev == TR_PAUSE)
+            paused = true;
         if (!back && k && e->node == k &&
-            ((f->act == FAULT_PAUSE && e->ev == TR_RESUME) ||
+            ((f->act == FAULT_PAUSE && paused &&
+              (e->ev == TR_RESUME || !(e->ev == TR_CRASH || e->ev == TR_RESTART ||
+                                       e->ev == TR_PAUSE || e->ev == TR_STOP))) ||
              ((f->act == FAULT_KILL || f->act == FAULT_RESTART || f->act < 0) &&
               e->ev == TR_RESTART))) {
             back = true;
             APPEND("%s%s at %.3f ms (%.3f ms later)", len ? "; " : "",
-                   e->ev == TR_RESUME ? "resumed" : "restarted", ms(e->t_us), ms(e->t_us - f->t));
+                   f->act == FAULT_PAUSE ? "resumed" : "restarted", ms(e->t_us),
+                   ms(e->t_us - f->t));
         }
         if (!refused && k && e->node == k && f->act == FAULT_RESUME &&
             ((e->ev == TR_EXIT || e->ev == TR_ENTER) && e->aux == RES_FENCED)) {

@@ -38,14 +38,14 @@ void report_print_mutex(const json_t *rep, FILE *f)
 {
     char a[64], b[64], c[64], d[64];
     const json_t *safety = json_object_get(rep, "safety");
-    fprintf(f, "critical sections  %s entries, %s per s", fmt_key(rep, "cs_entries", 0, a, 64),
-            fmt_key(rep, "throughput_cs_per_s", 1, b, 64));
+    fprintf(f, "critical sections  %s entries", fmt_key(rep, "cs_entries", 0, a, 64));
+    json_int_t refused = int_of(rep, "cs_writes_refused");
+    if (refused)
+        fprintf(f, " (%lld of them with the write refused by fencing)", (long long)refused);
+    fprintf(f, ", %s per s", fmt_key(rep, "throughput_cs_per_s", 1, b, 64));
     json_int_t fenced = int_of(rep, "cs_fenced");
     if (fenced)
         fprintf(f, ", %lld more refused by fencing", (long long)fenced);
-    json_int_t refused = int_of(rep, "cs_writes_refused");
-    if (refused)
-        fprintf(f, ", %lld whose write fencing refused", (long long)refused);
     fprintf(f, "; %s request(s) pending at the end\n",
             fmt_key(safety, "requests_pending_at_end", 0, c, 64));
     fprintf(f, "messages           %s algorithm messages: %s per CS (theory %s)\n",
