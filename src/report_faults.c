@@ -25,16 +25,16 @@
 #include "src/report_int.h"
 
 struct fev {
-    int64_t t;          /* on the trace's clock; -1 when unknown (never fired) */
-    size_t rec;         /* index of its record in the trace (fired ones) */
+    int64_t t;  /* on the trace's clock; -1 when unknown (never fired) */
+    size_t rec; /* index of its record in the trace (fired ones) */
     bool fired;
     const char *source; /* "schedule" | "command" | "external" */
     const char *action;
-    int act;            /* enum fault_action, or -1 for an external "crash" */
-    int node;           /* the node it acted on, 0 if none */
-    json_t *spec;       /* run.json's entry (scheduled faults), borrowed */
-    int number;         /* [fault.N], 0 if none */
-    int signal;         /* external: the signal seen */
+    int act;      /* enum fault_action, or -1 for an external "crash" */
+    int node;     /* the node it acted on, 0 if none */
+    json_t *spec; /* run.json's entry (scheduled faults), borrowed */
+    int number;   /* [fault.N], 0 if none */
+    int signal;   /* external: the signal seen */
 };
 
 struct fev_list {
@@ -58,7 +58,10 @@ static struct fev *fev_add(struct fev_list *l)
     return f;
 }
 
-static bool is_coord_role(int role) { return role == ROLE_COORDINATOR || role == ROLE_LEADER; }
+static bool is_coord_role(int role)
+{
+    return role == ROLE_COORDINATOR || role == ROLE_LEADER;
+}
 
 /* The generation a record shows, or -1: an entry's fencing generation, or
  * the key of an algorithm message when that key is a generation (token
@@ -119,7 +122,8 @@ void report_clock_find(const struct run_info *ri, const struct trace_rec *r, siz
             const json_t *f = spec_for(faults, (int)r[i].a);
             json_t *tms = json_object_get(f, "t_ms");
             if (json_is_number(tms))
-                clk->workload_start_us = r[i].t_us - (int64_t)(json_number_value(tms) * 1000.0 + 0.5);
+                clk->workload_start_us =
+                    r[i].t_us - (int64_t)(json_number_value(tms) * 1000.0 + 0.5);
         }
     }
     if (clk->stop_us < 0 && clk->workload_start_us >= 0) {
@@ -201,7 +205,8 @@ static int collect(struct fev_list *l, const struct run_info *ri, const struct t
             continue;
         bool seen = false;
         for (size_t j = 0; j < l->n && !seen; j++)
-            seen = l->v[j].fired && l->v[j].number == num && strcmp(l->v[j].source, "schedule") == 0;
+            seen =
+                l->v[j].fired && l->v[j].number == num && strcmp(l->v[j].source, "schedule") == 0;
         if (seen)
             continue;
         struct fev *f = fev_add(l);
@@ -227,12 +232,15 @@ static int cmp_fev(const void *x, const void *y)
     return (ta > tb) - (ta < tb);
 }
 
-static double ms(int64_t us) { return (double)us / 1000.0; }
+static double ms(int64_t us)
+{
+    return (double)us / 1000.0;
+}
 
-#define APPEND(...)                                                                            \
-    do {                                                                                       \
-        if (len < cap)                                                                         \
-            len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__);                        \
+#define APPEND(...)                                                                                \
+    do {                                                                                           \
+        if (len < cap)                                                                             \
+            len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__);                            \
     } while (0)
 
 /* The run's state as one pass over the trace sees it. */
@@ -255,9 +263,7 @@ static void state_step(struct state *st, const struct run_info *ri, const struct
         st->inside[k] = e->aux == RES_OK || e->aux == RES_SUPERSEDED;
         break;
     case TR_EXIT: st->inside[k] = false; break;
-    case TR_CRASH:
-        st->inside[k] = st->waiting[k] = st->coord[k] = false;
-        break;
+    case TR_CRASH: st->inside[k] = st->waiting[k] = st->coord[k] = false; break;
     case TR_STOP:
         if (e->aux)
             st->inside[k] = st->waiting[k] = false;
@@ -345,8 +351,8 @@ static int outcome(const struct fev *f, const struct run_info *ri, const struct 
                    e->node, algo_role_name(e->aux), (long long)e->key, ms(e->t_us),
                    ms(e->t_us - f->t));
             put(o, "elected",
-                json_pack("{s:i, s:I, s:o}", "node", e->node, "term", (json_int_t)e->key,
-                          "at_ms", us_to_ms(e->t_us)),
+                json_pack("{s:i, s:I, s:o}", "node", e->node, "term", (json_int_t)e->key, "at_ms",
+                          us_to_ms(e->t_us)),
                 bad);
         }
         bool token;

@@ -21,11 +21,11 @@
 
 /* run.json, loaded and checked (report.c's load_run). */
 struct run_info {
-    json_t *run;               /* run.json (owned) */
-    const char *algorithm;     /* points into run */
-    int n;                     /* nodes 1..n */
-    const struct algo_ops *ops; /* NULL for an algorithm this build does not know */
-    struct algo_env env;       /* n, coordinator, coordinator_competes, groups... */
+    json_t *run;                        /* run.json (owned) */
+    const char *algorithm;              /* points into run */
+    int n;                              /* nodes 1..n */
+    const struct algo_ops *ops;         /* NULL for an algorithm this build does not know */
+    struct algo_env env;                /* n, coordinator, coordinator_competes, groups... */
     bool requester[ALGO_MAX_NODES + 1]; /* nodes the workload made request */
 };
 
@@ -51,9 +51,15 @@ static inline bool get_int(const json_t *o, const char *key, json_int_t *out)
     return true;
 }
 
-static inline json_t *us_to_ms(int64_t us) { return json_real((double)us / 1000.0); }
+static inline json_t *us_to_ms(int64_t us)
+{
+    return json_real((double)us / 1000.0);
+}
 
-static inline const char *plural(long n) { return n == 1 ? "" : "s"; }
+static inline const char *plural(long n)
+{
+    return n == 1 ? "" : "s";
+}
 
 /* The name of a message type: the algorithm's, the runtime's, or hex. */
 const char *report_type_name(const struct algo_ops *ops, uint16_t type, char *buf, size_t cap);
@@ -98,7 +104,7 @@ static inline const char *fmt_num(const json_t *v, int decimals, char *buf, size
 }
 
 static inline const char *fmt_key(const json_t *o, const char *key, int decimals, char *buf,
-                           size_t cap)
+                                  size_t cap)
 {
     return fmt_num(json_object_get(o, key), decimals, buf, cap);
 }
@@ -108,7 +114,6 @@ static inline const char *str_or(const json_t *o, const char *key, const char *d
     const char *s = json_string_value(json_object_get(o, key));
     return s ? s : dflt;
 }
-
 
 void report_print_mutex(const json_t *rep, FILE *f);
 void report_print_faults(const json_t *rep, FILE *f);

@@ -115,9 +115,9 @@ struct mutex_scan {
     uint16_t type[MAX_TYPES];
     long type_count[MAX_TYPES];
     int ntypes;
-    long idle_passes;  /* token passes by a holder that did not use it */
-    int64_t *paused_at; /* [node]: when it was paused, -1 if running */
-    long long_pauses;   /* pauses that outlasted the failure timeout */
+    long idle_passes;      /* token passes by a holder that did not use it */
+    int64_t *paused_at;    /* [node]: when it was paused, -1 if running */
+    long long_pauses;      /* pauses that outlasted the failure timeout */
     long long_pauses_seen; /* ... in which another node declared it down */
     bool *down_in_pause;   /* [node]: declared down by someone while paused */
     int64_t longest_pause;
@@ -128,7 +128,7 @@ struct mutex_scan {
     bool any_gen;        /* some entry carried a fencing generation */
     /* Believed overlaps (pairs of intervals), from overlaps_find(). */
     long overlaps, overlaps_fenced;
-    int64_t overlap_us; /* time during which two or more nodes believed so */
+    int64_t overlap_us;                  /* time during which two or more nodes believed so */
     long first_a, first_b, bad_a, bad_b; /* intervals of the first (uncontained) pair */
     int64_t first_len, bad_len;
     /* Fairness. */
@@ -138,7 +138,7 @@ struct mutex_scan {
     int longest_wait_node;
     bool longest_wait_granted;
     int64_t t_end; /* the end of the run on the trace's clock */
-    int pend_node;   /* the request pending longest at the end */
+    int pend_node; /* the request pending longest at the end */
     int64_t pend_req;
     struct samples resp, sync;
 };
@@ -163,12 +163,12 @@ static void mutex_scan_free(struct mutex_scan *ms, int n)
  * the node): they are not signs of the node's life. */
 static bool written_by_supervisor(const struct trace_rec *e)
 {
-    return e->ev == TR_CRASH || e->ev == TR_RESTART || e->ev == TR_PAUSE ||
-           e->ev == TR_RESUME || (e->ev == TR_STOP && e->aux != 0);
+    return e->ev == TR_CRASH || e->ev == TR_RESTART || e->ev == TR_PAUSE || e->ev == TR_RESUME ||
+           (e->ev == TR_STOP && e->aux != 0);
 }
 
-static int lives_fill(struct mutex_scan *ms, const struct run_info *ri,
-                      const struct trace_rec *r, size_t nrec)
+static int lives_fill(struct mutex_scan *ms, const struct run_info *ri, const struct trace_rec *r,
+                      size_t nrec)
 {
     ms->life = calloc((size_t)ri->n + 1, sizeof *ms->life);
     if (!ms->life)
@@ -321,8 +321,12 @@ static int on_enter(struct mutex_scan *ms, const struct run_info *ri, const stru
         ms->iv = nv;
         ms->capiv = ncap;
     }
-    ms->iv[ms->niv] = (struct cs_iv){.node = e->node, .inc = e->incarnation, .start = e->t_us,
-                                     .end = e->t_us, .gen = e->b, .enter_res = e->aux,
+    ms->iv[ms->niv] = (struct cs_iv){.node = e->node,
+                                     .inc = e->incarnation,
+                                     .start = e->t_us,
+                                     .end = e->t_us,
+                                     .gen = e->b,
+                                     .enter_res = e->aux,
                                      .exit_res = RES_OK};
     ns->iv = (long)ms->niv++;
     if (ns->req_open)
@@ -383,9 +387,8 @@ static void count_type(struct mutex_scan *ms, uint16_t type)
  * entry superseding a stale holder (whose write is then refused). */
 static bool fencing_contained(const struct cs_iv *a, const struct cs_iv *b)
 {
-    return a->enter_res == RES_FENCED || b->enter_res == RES_FENCED ||
-           a->exit_res == RES_FENCED || b->exit_res == RES_FENCED ||
-           b->enter_res == RES_SUPERSEDED;
+    return a->enter_res == RES_FENCED || b->enter_res == RES_FENCED || a->exit_res == RES_FENCED ||
+           b->exit_res == RES_FENCED || b->enter_res == RES_SUPERSEDED;
 }
 
 static int cmp_seg(const void *x, const void *y)
@@ -548,9 +551,7 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
                 ns->req_overtaken = 0;
             }
             break;
-        case TR_ENTER:
-            rc = on_enter(ms, ri, e, &have_exit, last_exit);
-            break;
+        case TR_ENTER: rc = on_enter(ms, ri, e, &have_exit, last_exit); break;
         case TR_EXIT: {
             drop_stale(ms, ns, e->incarnation);
             if (ns->iv < 0)
@@ -593,8 +594,7 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
                 ns->req_open = false;
             }
             break;
-        default:
-            break;
+        default: break;
         }
     }
     if (rc < 0)
@@ -704,8 +704,8 @@ static json_t *waiting_json(const struct mutex_scan *ms, const struct run_info *
     if (ms->longest_wait_node) {
         put(o, "longest",
             json_pack("{s:i, s:o, s:o, s:b}", "node", ms->longest_wait_node, "ms",
-                      us_to_ms(ms->longest_wait), "requested_at_ms",
-                      us_to_ms(ms->longest_wait_req), "granted", ms->longest_wait_granted),
+                      us_to_ms(ms->longest_wait), "requested_at_ms", us_to_ms(ms->longest_wait_req),
+                      "granted", ms->longest_wait_granted),
             bad);
     } else {
         put(o, "longest", json_null(), bad);
@@ -735,10 +735,10 @@ static json_t *per_node_json(const struct mutex_scan *ms, const struct run_info 
         put(o, "share_of_messages",
             total ? json_real((double)(ns->sent + ns->recv) / (double)total) : json_null(), bad);
         put(o, "wait_ms",
-            ns->waits ? json_pack("{s:f, s:o}", "mean",
-                                  (double)ns->wait_sum / (double)ns->waits / 1000.0, "max",
-                                  us_to_ms(ns->wait_max))
-                      : json_pack("{s:n, s:n}", "mean", "max"),
+            ns->waits
+                ? json_pack("{s:f, s:o}", "mean", (double)ns->wait_sum / (double)ns->waits / 1000.0,
+                            "max", us_to_ms(ns->wait_max))
+                : json_pack("{s:n, s:n}", "mean", "max"),
             bad);
         put(o, "overtaken", json_integer(ns->overtaken), bad);
         size_t i;
@@ -760,7 +760,10 @@ static json_t *per_node_json(const struct mutex_scan *ms, const struct run_info 
     return arr;
 }
 
-static double ms_of(int64_t us) { return (double)us / 1000.0; }
+static double ms_of(int64_t us)
+{
+    return (double)us / 1000.0;
+}
 
 /* "node 3 (generation 258)" or "node 3". */
 static const char *who(const struct cs_iv *v, char *buf, size_t cap)
@@ -802,13 +805,13 @@ static const char *me_verdict(const struct mutex_scan *ms, char *d, size_t cap)
     }
     if (ms->overlaps_fenced < ms->overlaps) {
         const struct cs_iv *a = &ms->iv[ms->bad_a], *b = &ms->iv[ms->bad_b];
-        int len = snprintf(d, cap,
-                           "%s entered at %.3f ms while %s was inside: both in the critical "
-                           "section for %.3f ms (%ld overlapping pair%s; %.3f ms with two or "
-                           "more inside)",
-                           who(b, wb, sizeof wb), ms_of(b->start), who(a, wa, sizeof wa),
-                           ms_of(ms->bad_len), ms->overlaps, plural(ms->overlaps),
-                           ms_of(ms->overlap_us));
+        int len =
+            snprintf(d, cap,
+                     "%s entered at %.3f ms while %s was inside: both in the critical "
+                     "section for %.3f ms (%ld overlapping pair%s; %.3f ms with two or "
+                     "more inside)",
+                     who(b, wb, sizeof wb), ms_of(b->start), who(a, wa, sizeof wa),
+                     ms_of(ms->bad_len), ms->overlaps, plural(ms->overlaps), ms_of(ms->overlap_us));
         if (ms->overlaps_fenced && len > 0 && (size_t)len < cap)
             snprintf(d + len, cap - (size_t)len, "; fencing refused one side of %ld of them",
                      ms->overlaps_fenced);
@@ -838,11 +841,11 @@ static void liveness_verdict(const struct mutex_scan *ms, const char *stop, bool
     size_t len = 0;
     d[0] = '\0';
     if (ms->pending) {
-        const char *why = !stop                            ? "when the run stopped"
-                          : strcmp(stop, "deadlock") == 0  ? "when nothing was left to happen "
-                                                             "(deadlock)"
-                          : strcmp(stop, "duration") == 0  ? "when the run stopped at its "
-                                                             "duration"
+        const char *why = !stop                                ? "when the run stopped"
+                          : strcmp(stop, "deadlock") == 0      ? "when nothing was left to happen "
+                                                                 "(deadlock)"
+                          : strcmp(stop, "duration") == 0      ? "when the run stopped at its "
+                                                                 "duration"
                           : strcmp(stop, "workload done") == 0 ? "although the workload "
                                                                  "finished"
                                                                : "when the run stopped";
@@ -906,14 +909,16 @@ static void add_notes(json_t *notes, const struct mutex_scan *ms, const struct r
                    "or token.";
         char seen[160];
         if (ms->long_pauses_seen == ms->long_pauses)
-            snprintf(seen, sizeof seen, "the others declared the paused node down and went on "
-                                        "without it");
+            snprintf(seen, sizeof seen,
+                     "the others declared the paused node down and went on "
+                     "without it");
         else if (ms->long_pauses_seen == 0)
             snprintf(seen, sizeof seen, "yet no other node declared the paused node down");
         else
             snprintf(seen, sizeof seen,
                      "in %ld of them the others declared the paused node down and went on "
-                     "without it", ms->long_pauses_seen);
+                     "without it",
+                     ms->long_pauses_seen);
         snprintf(note, sizeof note,
                  "%ld pause%s outlasted the failure timeout (longest %.0f ms): a timeout-based "
                  "failure detector cannot tell a paused node from a dead one; %s, and a paused "
@@ -955,8 +960,8 @@ int report_build_mutex(json_t *rep, const struct run_info *ri, const struct trac
     bool res_ok = have_res && res_viol == 0;
     bool counter_ok = have_counter && counter_final == ms.exits;
     bool order_ok = ms.order_violations == 0;
-    long violations = me_bad + (have_res ? (long)res_viol : 1) + (counter_ok ? 0 : 1) +
-                      ms.order_violations;
+    long violations =
+        me_bad + (have_res ? (long)res_viol : 1) + (counter_ok ? 0 : 1) + ms.order_violations;
     /* `safe` covers mutual exclusion (at the resource when fencing
      * refused the stale side of every overlap), the resource and the
      * counter. Liveness is reported next to them but is not part of
@@ -980,8 +985,8 @@ int report_build_mutex(json_t *rep, const struct run_info *ri, const struct trac
                  "the shared resource never found another node inside");
     else
         snprintf(res_detail, sizeof res_detail,
-                 "the shared resource found another node inside %lld time%s%s",
-                 (long long)res_viol, plural((long)res_viol),
+                 "the shared resource found another node inside %lld time%s%s", (long long)res_viol,
+                 plural((long)res_viol),
                  fencing && !ms.any_gen
                      ? " (fencing was on, but this algorithm's entries carry no generation)"
                  : !fencing ? " (fencing was off)"
@@ -1010,8 +1015,7 @@ int report_build_mutex(json_t *rep, const struct run_info *ri, const struct trac
     put(rep, "requests", json_integer(ms.requests), &bad);
     put(rep, "messages", json_integer(ms.messages), &bad);
     put(rep, "messages_per_cs",
-        ms.cs_entries ? json_real((double)ms.messages / (double)ms.cs_entries) : json_null(),
-        &bad);
+        ms.cs_entries ? json_real((double)ms.messages / (double)ms.cs_entries) : json_null(), &bad);
     put(rep, "theory_messages_per_cs",
         ri->ops && ri->ops->theory_messages_per_cs
             ? json_real(ri->ops->theory_messages_per_cs(&ri->env))
@@ -1046,13 +1050,13 @@ int report_build_mutex(json_t *rep, const struct run_info *ri, const struct trac
     add_notes(notes, &ms, ri, faults);
     put(rep, "notes", notes, &bad);
     put(rep, "per_node", per_node_json(&ms, ri, &bad), &bad);
-    json_t *safety = json_pack(
-        "{s:b, s:I, s:I, s:I, s:o, s:o, s:b, s:I, s:I}", "safe", safe, "violations",
-        (json_int_t)violations, "overlaps", (json_int_t)ms.overlaps, "overlaps_fenced",
-        (json_int_t)ms.overlaps_fenced, "overlap_ms", us_to_ms(ms.overlap_us),
-        "resource_violations", have_res ? json_integer(res_viol) : json_null(), "counter_ok",
-        counter_ok, "requests_pending_at_end", (json_int_t)ms.pending, "crashes",
-        (json_int_t)ms.crashes);
+    json_t *safety =
+        json_pack("{s:b, s:I, s:I, s:I, s:o, s:o, s:b, s:I, s:I}", "safe", safe, "violations",
+                  (json_int_t)violations, "overlaps", (json_int_t)ms.overlaps, "overlaps_fenced",
+                  (json_int_t)ms.overlaps_fenced, "overlap_ms", us_to_ms(ms.overlap_us),
+                  "resource_violations", have_res ? json_integer(res_viol) : json_null(),
+                  "counter_ok", counter_ok, "requests_pending_at_end", (json_int_t)ms.pending,
+                  "crashes", (json_int_t)ms.crashes);
     put(rep, "safety", safety, &bad);
     json_t *props = json_pack("[o, o, o]", property("mutual_exclusion", me, me_detail),
                               property("resource", res_ok ? "pass" : "fail", res_detail),

@@ -17,8 +17,9 @@ static void print_waiting(const json_t *rep, FILE *f)
     const json_t *w = json_object_get(rep, "waiting_ms");
     if (!w)
         return;
-    fprintf(f, "waiting            mean %s ms, max %s ms over granted requests; per-node mean "
-               "%s to %s ms\n",
+    fprintf(f,
+            "waiting            mean %s ms, max %s ms over granted requests; per-node mean "
+            "%s to %s ms\n",
             fmt_key(w, "mean", 3, a, 64), fmt_key(w, "max", 3, b, 64),
             fmt_key(w, "node_mean_min", 3, c, 64), fmt_key(w, "node_mean_max", 3, d, 64));
     const json_t *lw = json_object_get(w, "longest");
@@ -29,8 +30,9 @@ static void print_waiting(const json_t *rep, FILE *f)
                 json_is_true(json_object_get(lw, "granted")) ? "granted"
                                                              : "still waiting at the end");
     json_int_t ot = int_of(rep, "overtakes");
-    fprintf(f, "overtakes          %lld (an entry went to a later requester while an earlier "
-               "request waited; at most %lld for one request)\n",
+    fprintf(f,
+            "overtakes          %lld (an entry went to a later requester while an earlier "
+            "request waited; at most %lld for one request)\n",
             (long long)ot, (long long)int_of(rep, "overtakes_max_per_request"));
 }
 
@@ -72,8 +74,9 @@ void report_print_mutex(const json_t *rep, FILE *f)
     if (json_is_boolean(fencing)) {
         fprintf(f, "fencing            %s", json_is_true(fencing) ? "on" : "off");
         if (sup || fenced || refused)
-            fprintf(f, ": %lld entr%s superseded a stale holder, %lld stale entr%s and %lld "
-                       "stale write%s refused",
+            fprintf(f,
+                    ": %lld entr%s superseded a stale holder, %lld stale entr%s and %lld "
+                    "stale write%s refused",
                     (long long)sup, sup == 1 ? "y" : "ies", (long long)fenced,
                     fenced == 1 ? "y" : "ies", (long long)refused, plural((long)refused));
         fputc('\n', f);
@@ -83,27 +86,29 @@ void report_print_mutex(const json_t *rep, FILE *f)
             fmt_key(r, "p50", 3, a, 64), fmt_key(r, "p95", 3, b, 64), fmt_key(r, "p99", 3, c, 64),
             fmt_key(r, "max", 3, d, 64));
     const json_t *s = json_object_get(rep, "sync_delay_ms");
-    fprintf(f, "sync delay         p50 %s  mean %s ms (one node leaves -> the next waiting one "
-               "enters)\n",
+    fprintf(f,
+            "sync delay         p50 %s  mean %s ms (one node leaves -> the next waiting one "
+            "enters)\n",
             fmt_key(s, "p50", 3, a, 64), fmt_key(s, "mean", 3, b, 64));
     print_waiting(rep, f);
-    fprintf(f, "fairness (Jain)    %s (of entries per requesting node: 1.000 whenever each did "
-               "the same number)\n",
+    fprintf(f,
+            "fairness (Jain)    %s (of entries per requesting node: 1.000 whenever each did "
+            "the same number)\n",
             fmt_key(rep, "fairness_jain", 3, a, 64));
     fprintf(f, "counter            final %s, expected %s (one per completed CS)\n",
             fmt_key(rep, "counter_final", 0, a, 64), fmt_key(rep, "counter_expected", 0, b, 64));
     const json_t *ov = json_object_get(safety, "overlaps");
     if (json_is_integer(ov) && json_integer_value(ov) > 0)
-        fprintf(f, "believed overlaps  %lld pair%s of nodes inside at once, %s ms in all (%s "
-                   "refused by fencing)\n",
+        fprintf(f,
+                "believed overlaps  %lld pair%s of nodes inside at once, %s ms in all (%s "
+                "refused by fencing)\n",
                 (long long)json_integer_value(ov), plural((long)json_integer_value(ov)),
                 fmt_key(safety, "overlap_ms", 3, a, 64),
                 fmt_key(safety, "overlaps_fenced", 0, b, 64));
     fprintf(f, "crashes            %s\n\n", fmt_key(safety, "crashes", 0, a, 64));
 
     fprintf(f, "%4s %6s %8s %8s %6s %9s %9s %9s %10s %11s %7s\n", "node", "CS", "sent", "recv",
-            "share", "wait_mean", "wait_max", "overtaken", "queue_full", "backlog_hwm",
-            "crashes");
+            "share", "wait_mean", "wait_max", "overtaken", "queue_full", "backlog_hwm", "crashes");
     size_t i;
     json_t *n;
     json_array_foreach(json_object_get(rep, "per_node"), i, n)
@@ -115,12 +120,12 @@ void report_print_mutex(const json_t *rep, FILE *f)
         else
             snprintf(d, sizeof d, "-");
         const json_t *w = json_object_get(n, "wait_ms");
-        fprintf(f, "%4s %6s %8s %8s %6s %9s %9s %9s %10s %11s %7s\n",
-                fmt_key(n, "node", 0, a, 64), fmt_key(n, "cs_entries", 0, b, 64),
-                fmt_key(n, "messages_sent", 0, c, 64), fmt_key(n, "messages_received", 0, e, 64),
-                d, fmt_key(w, "mean", 3, wm, 64), fmt_key(w, "max", 3, wx, 64),
-                fmt_key(n, "overtaken", 0, o, 64), fmt_key(n, "queue_full", 0, g, 64),
-                fmt_key(n, "backlog_hwm", 0, h, 64), fmt_key(n, "crashes", 0, k, 64));
+        fprintf(f, "%4s %6s %8s %8s %6s %9s %9s %9s %10s %11s %7s\n", fmt_key(n, "node", 0, a, 64),
+                fmt_key(n, "cs_entries", 0, b, 64), fmt_key(n, "messages_sent", 0, c, 64),
+                fmt_key(n, "messages_received", 0, e, 64), d, fmt_key(w, "mean", 3, wm, 64),
+                fmt_key(w, "max", 3, wx, 64), fmt_key(n, "overtaken", 0, o, 64),
+                fmt_key(n, "queue_full", 0, g, 64), fmt_key(n, "backlog_hwm", 0, h, 64),
+                fmt_key(n, "crashes", 0, k, 64));
     }
 }
 

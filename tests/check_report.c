@@ -1019,7 +1019,8 @@ START_TEST(test_waits_and_overtakes)
     ck_assert_double_eq_tol(getd(rep, "waiting_ms.longest.requested_at_ms"), 0.1, 1e-9);
     ck_assert(getb(rep, "waiting_ms.longest.granted"));
     char *txt = text_of(rep);
-    ck_assert_ptr_nonnull(strstr(txt, "longest wait       0.700 ms: node 2, requested at 0.100 ms"));
+    ck_assert_ptr_nonnull(
+        strstr(txt, "longest wait       0.700 ms: node 2, requested at 0.100 ms"));
     ck_assert_ptr_nonnull(strstr(txt, "overtakes          3 "));
     free(txt);
     json_decref(rep);
