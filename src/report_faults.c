@@ -500,12 +500,12 @@ json_t *report_faults_json(const struct run_info *ri, const struct trace_rec *re
             char due[64] = "";
             if (f->t >= 0)
                 snprintf(due, sizeof due, " at %.3f ms", ms(f->t));
-            snprintf(w, sizeof w, "fault %d (%s %s%s) did not act: %s", f->number,
-                     f->action ? f->action : "?",
-                     json_string_value(json_object_get(f->spec, "target"))
-                         ? json_string_value(json_object_get(f->spec, "target"))
-                         : "",
-                     due, why);
+            const char *tg = json_string_value(json_object_get(f->spec, "target"));
+            if (!tg)
+                tg = "";
+            bool is_node = tg[0] && strspn(tg, "0123456789") == strlen(tg);
+            snprintf(w, sizeof w, "fault %d (%s %s%s%s) did not act: %s", f->number,
+                     f->action ? f->action : "?", is_node ? "node " : "", tg, due, why);
             json_array_append_new(warnings, json_string(w));
         } else {
             int64_t until = -1;

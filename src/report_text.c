@@ -152,8 +152,9 @@ void report_print_faults(const json_t *rep, FILE *f)
         bool same = json_is_integer(node) &&
                     ((json_is_string(target) && strcmp(json_string_value(target), nb) == 0) ||
                      json_is_integer(target));
-        if (json_is_string(target) && !same)
-            fprintf(f, " %s", json_string_value(target));
+        const char *ts = json_string_value(target);
+        if (ts && !same)
+            fprintf(f, ts[0] && strspn(ts, "0123456789") == strlen(ts) ? " node %s" : " %s", ts);
         if (json_is_integer(node))
             fprintf(f, same ? " node %s" : " (node %s)", nb);
         else if (json_is_integer(target))
