@@ -281,7 +281,10 @@ void evidence_print_verdict(const json_t *rep, FILE *f)
     bool complete = json_is_true(json_object_get(json_object_get(rep, "evidence"), "complete"));
     if (!v)
         v = json_is_true(json_object_get(rep, "safe")) ? "safe" : "unsafe";
-    if (strcmp(v, "safe") == 0)
+    if (strcmp(v, "safe") == 0 && json_is_true(json_object_get(rep, "rests_on_fencing")))
+        fprintf(f, "SAFE at the resource, by fencing: two nodes believed they were in the "
+                   "critical section at once\n");
+    else if (strcmp(v, "safe") == 0)
         fprintf(f, "SAFE\n");
     else if (strcmp(v, "unsafe") == 0)
         fprintf(f, "UNSAFE (%lld violation%s%s)\n", (long long)viol, viol == 1 ? "" : "s",

@@ -968,6 +968,11 @@ static int write_run_json(struct sup *s, int64_t t_end)
     json_object_set_new(o, "supervisor_malformed",
                         json_integer((json_int_t)atomic_load(&s->run->node[0].cnt[CNT_MALFORMED])));
     json_object_set_new(o, "false_done_claims", json_integer((json_int_t)s->false_claims));
+    /* On the trace's clock: where the workload (and faults' `at`) starts
+     * and where the run began to stop. */
+    json_object_set_new(o, "workload_start_us",
+                        s->t_work >= 0 ? json_integer(s->t_work) : json_null());
+    json_object_set_new(o, "stop_us", json_integer(end));
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/run.json", s->rundir);
     char *text = json_dumps(o, JSON_INDENT(2));

@@ -15,8 +15,11 @@
  *                        "queue_full":..,"backlog_hwm":..,"dropped":..,
  *                        "incarnations":1,"crashes":0,"restart_given_up":false}, ... ],
  *         "restarts_given_up": [3],   (crash loops the supervisor gave up)
- *         "supervisor_malformed": 0, "false_done_claims": 0,
- *         "faults": [ {"at_ms":..,"action":"kill","target":"coordinator","node":1}, ...] }
+ *         "supervisor_malformed": 0, "false_done_claims": 0, "started": true,
+ *         "faults": [ {"at_ms":..,"action":"kill","target":"coordinator","node":1}, ...],
+ *         "workload_start_us": 30062, "stop_us": 8030360 }   (on the trace's clock)
+ *     (run.json's faults[].at_ms is the experiment's `at`, counted from the
+ *     workload start; t_ms is when it fired, on the same workload clock.)
  *   (without run.json - a killed launcher - the report is rebuilt from
  *   config.ini and the traces, and says what it could not judge)
  *   trace/n<node>.<incarnation>.bin   binary traces (ipc/trace.h)
@@ -28,12 +31,54 @@
  *   - Algorithm messages are TR_SEND records whose type is outside the runtime
  *     range (type >= 0x100); supervisor/runtime control messages are not
  *     counted as algorithm messages.
- *   - TR_CRASH (written by the supervisor, node = the crashed node) ends any
- *     open CS interval and any open request of that node, which then does
- *     not count against liveness. Its b is the node's last heartbeat stamp
- *     (run-relative us, 0 if unknown): the supervisor may reap a death long
- *     after it happened (it was stopped or busy), so a dead node's interval
- *     ends at its last sign of life, not at the record's t_us.
+ *   - TR_CRASH (written by the supervisor, node = the crashed node; b = its
+ *     last heartbeat stamp, 0 if unknown) ends any open request of that
+ *     node, which then does not count against liveness, and its open CS
+ *     interval at its last sign of life: the later of its last own trace
+ *     record of that incarnation and b.
+ *
+ * report.json (DESIGN.md lists the contract keys; these are kept and
+ * extended). One clock: every time in a report is on the trace's clock,
+ * milliseconds since the run started (t_us / 1000), and says so in
+ * "time_base"; "workload_start_ms" is when the workload (and the faults'
+ * `at`) started on it. Durations are differences on that clock.
+ *   faults[]: every fault, in time order:
+ *       at_ms        when it fired, on the trace's clock (for one that
+ *                    never fired: when it was due, on the same clock)
+ *       action, target, node
+ *       source       "schedule" ([fault.N]), "command" (a supervisor fault
+ *                    record without a number: `distlab restart`) or
+ *                    "external" (a crash, pause, resume or stop that no
+ *                    fault record asked for: `kill -9`, `distlab kill`)
+ *       number, scheduled_ms   schedule only: N and the configured `at`
+ *       signal       external only
+ *       skipped      why it did not act (then also a warnings[] line)
+ *       outcome      one line: was the node inside, who was elected and
+ *                    when, when a token was regenerated and its generation,
+ *                    how long the others waited with nobody inside
+ *       elected {node, term, at_ms}, regenerated {node, gen, at_ms},
+ *       stall_ms     the parts of the outcome as numbers, when they apply
+ *   warnings[]: strings (faults that never fired or were skipped).
+ *   Mutual exclusion, two levels: properties[] "mutual_exclusion" is
+ *       judged on the enter/exit intervals (as the nodes believed it),
+ *       "resource" on the shared resource. Each property has "verdict":
+ *       "pass", "fail" or "fenced" (did not hold as believed, but fencing
+ *       refused the stale side of every overlap); "held" is true only for
+ *       "pass". "safe" counts fenced overlaps as safe and then sets
+ *       "rests_on_fencing": true. safety.overlaps (pairs of intervals),
+ *       safety.overlaps_fenced, safety.overlap_ms (time with two or more
+ *       inside); cs_writes_refused (exits whose write fencing refused).
+ *   Liveness holds only when every request of a live node was granted and
+ *       counted: none pending at the end (whatever stopped the run), none
+ *       answered by an entry or a write that fencing refused.
+ *   Fairness: fairness_jain (entries per requesting node), and
+ *       waiting_ms {granted, mean, max, node_mean_min, node_mean_max,
+ *       longest {node, ms, requested_at_ms, granted}}, overtakes (entries
+ *       granted to a later requester while an earlier request waited,
+ *       counted per waiting request), overtakes_max_per_request, and per
+ *       node wait_ms {mean, max} and overtaken.
+ *   stop_reason: run.json's, except "deadlock" for a simulated run that
+ *       ended with nothing left to happen.
  */
 #ifndef DL_SRC_REPORT_H
 #define DL_SRC_REPORT_H

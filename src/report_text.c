@@ -1,0 +1,176 @@
+/* The human-readable parts of a report (report.txt): the mutual-exclusion
+ * figures and the faults. Everything printed here comes from the report
+ * object, so report.txt never says what report.json does not. */
+#include <stdio.h>
+#include <string.h>
+
+#include "src/report_int.h"
+
+static json_int_t int_of(const json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+static void print_waiting(const json_t *rep, FILE *f)
+{
+    char a[64], b[64], c[64], d[64];
+    const json_t *w = json_object_get(rep, "waiting_ms");
+    if (!w)
+        return;
+    fprintf(f,
+            "waiting            mean %s ms, max %s ms over granted requests; per-node mean "
+            "%s to %s ms\n",
+            fmt_key(w, "mean", 3, a, 64), fmt_key(w, "max", 3, b, 64),
+            fmt_key(w, "node_mean_min", 3, c, 64), fmt_key(w, "node_mean_max", 3, d, 64));
+    const json_t *lw = json_object_get(w, "longest");
+    if (json_is_object(lw))
+        fprintf(f, "longest wait       %s ms: node %s, requested at %s ms (%s)\n",
+                fmt_key(lw, "ms", 3, a, 64), fmt_key(lw, "node", 0, b, 64),
+                fmt_key(lw, "requested_at_ms", 3, c, 64),
+                json_is_true(json_object_get(lw, "granted")) ? "granted"
+                                                             : "still waiting at the end");
+    json_int_t ot = int_of(rep, "overtakes");
+    fprintf(f,
+            "overtakes          %lld (an entry went to a later requester while an earlier "
+            "request waited; at most %lld for one request)\n",
+            (long long)ot, (long long)int_of(rep, "overtakes_max_per_request"));
+}
+
+void report_print_mutex(const json_t *rep, FILE *f)
+{
+    char a[64], b[64], c[64], d[64];
+    const json_t *safety = json_object_get(rep, "safety");
+    fprintf(f, "critical sections  %s entries", fmt_key(rep, "cs_entries", 0, a, 64));
+    json_int_t refused = int_of(rep, "cs_writes_refused");
+    if (refused)
+        fprintf(f, " (%lld of them with the write refused by fencing)", (long long)refused);
+    fprintf(f, ", %s per s", fmt_key(rep, "throughput_cs_per_s", 1, b, 64));
+    json_int_t fenced = int_of(rep, "cs_fenced");
+    if (fenced)
+        fprintf(f, ", %lld more refused by fencing", (long long)fenced);
+    fprintf(f, "; %s request(s) pending at the end\n",
+            fmt_key(safety, "requests_pending_at_end", 0, c, 64));
+    fprintf(f, "messages           %s algorithm messages: %s per CS (theory %s)\n",
+            fmt_key(rep, "messages", 0, a, 64), fmt_key(rep, "messages_per_cs", 2, b, 64),
+            fmt_key(rep, "theory_messages_per_cs", 2, c, 64));
+    const json_t *bt = json_object_get(rep, "messages_by_type");
+    if (json_object_size(bt) > 1) {
+        fprintf(f, "  by type         ");
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)bt, key, v)
+            fprintf(f, " %s %s/CS", key, fmt_key(v, "per_cs", 2, a, 64));
+        fputc('\n', f);
+    }
+    const json_t *tn = json_object_get(rep, "theory_note");
+    if (json_is_string(tn))
+        fprintf(f, "  theory           %s\n", json_string_value(tn));
+    const json_t *idle = json_object_get(rep, "token_passes_unused");
+    if (json_is_integer(idle))
+        fprintf(f, "idle token passes  %lld (token hops to a node that did not want the CS)\n",
+                (long long)json_integer_value(idle));
+    json_int_t sup = int_of(rep, "cs_superseded");
+    const json_t *fencing = json_object_get(rep, "fencing");
+    if (json_is_boolean(fencing)) {
+        fprintf(f, "fencing            %s", json_is_true(fencing) ? "on" : "off");
+        if (sup || fenced || refused)
+            fprintf(f,
+                    ": %lld entr%s superseded a stale holder, %lld stale entr%s and %lld "
+                    "stale write%s refused",
+                    (long long)sup, sup == 1 ? "y" : "ies", (long long)fenced,
+                    fenced == 1 ? "y" : "ies", (long long)refused, plural((long)refused));
+        fputc('\n', f);
+    }
+    const json_t *r = json_object_get(rep, "response_ms");
+    fprintf(f, "response time      p50 %s  p95 %s  p99 %s  max %s ms (request -> entry)\n",
+            fmt_key(r, "p50", 3, a, 64), fmt_key(r, "p95", 3, b, 64), fmt_key(r, "p99", 3, c, 64),
+            fmt_key(r, "max", 3, d, 64));
+    const json_t *s = json_object_get(rep, "sync_delay_ms");
+    fprintf(f,
+            "sync delay         p50 %s  mean %s ms (one node leaves -> the next waiting one "
+            "enters)\n",
+            fmt_key(s, "p50", 3, a, 64), fmt_key(s, "mean", 3, b, 64));
+    print_waiting(rep, f);
+    fprintf(f,
+            "fairness (Jain)    %s (of entries per requesting node: 1.000 whenever each did "
+            "the same number)\n",
+            fmt_key(rep, "fairness_jain", 3, a, 64));
+    fprintf(f, "counter            final %s, expected %s (one per completed CS)\n",
+            fmt_key(rep, "counter_final", 0, a, 64), fmt_key(rep, "counter_expected", 0, b, 64));
+    const json_t *ov = json_object_get(safety, "overlaps");
+    if (json_is_integer(ov) && json_integer_value(ov) > 0)
+        fprintf(f,
+                "believed overlaps  %lld pair%s of nodes inside at once, %s ms in all (%s "
+                "refused by fencing)\n",
+                (long long)json_integer_value(ov), plural((long)json_integer_value(ov)),
+                fmt_key(safety, "overlap_ms", 3, a, 64),
+                fmt_key(safety, "overlaps_fenced", 0, b, 64));
+    fprintf(f, "crashes            %s\n\n", fmt_key(safety, "crashes", 0, a, 64));
+
+    fprintf(f, "%4s %6s %8s %8s %6s %9s %9s %9s %10s %11s %7s\n", "node", "CS", "sent", "recv",
+            "share", "wait_mean", "wait_max", "overtaken", "queue_full", "backlog_hwm", "crashes");
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(rep, "per_node"), i, n)
+    {
+        char e[64], g[64], h[64], k[64], wm[64], wx[64], o[64];
+        const json_t *share = json_object_get(n, "share_of_messages");
+        if (json_is_number(share))
+            snprintf(d, sizeof d, "%.1f%%", 100.0 * json_number_value(share));
+        else
+            snprintf(d, sizeof d, "-");
+        const json_t *w = json_object_get(n, "wait_ms");
+        fprintf(f, "%4s %6s %8s %8s %6s %9s %9s %9s %10s %11s %7s\n", fmt_key(n, "node", 0, a, 64),
+                fmt_key(n, "cs_entries", 0, b, 64), fmt_key(n, "messages_sent", 0, c, 64),
+                fmt_key(n, "messages_received", 0, e, 64), d, fmt_key(w, "mean", 3, wm, 64),
+                fmt_key(w, "max", 3, wx, 64), fmt_key(n, "overtaken", 0, o, 64),
+                fmt_key(n, "queue_full", 0, g, 64), fmt_key(n, "backlog_hwm", 0, h, 64),
+                fmt_key(n, "crashes", 0, k, 64));
+    }
+}
+
+void report_print_faults(const json_t *rep, FILE *f)
+{
+    const json_t *faults = json_object_get(rep, "faults");
+    fprintf(f, "\nfaults:%s\n", json_array_size(faults) ? "" : " none");
+    size_t i;
+    json_t *o;
+    json_array_foreach(faults, i, o)
+    {
+        char a[64], b[64];
+        const json_t *target = json_object_get(o, "target");
+        const json_t *at = json_object_get(o, "at_ms");
+        if (json_is_number(at))
+            fprintf(f, "  at %s ms: ", fmt_num(at, 3, a, 64));
+        else
+            fprintf(f, "  never: ");
+        fprintf(f, "%s", str_or(o, "action", "?"));
+        const json_t *node = json_object_get(o, "node");
+        char nb[64];
+        fmt_num(node, 0, nb, sizeof nb);
+        /* "kill coordinator (node 1)", but "kill node 4", not "kill 4 (node 4)". */
+        bool same = json_is_integer(node) &&
+                    ((json_is_string(target) && strcmp(json_string_value(target), nb) == 0) ||
+                     json_is_integer(target));
+        const char *ts = json_string_value(target);
+        if (ts && !same)
+            fprintf(f, ts[0] && strspn(ts, "0123456789") == strlen(ts) ? " node %s" : " %s", ts);
+        if (json_is_integer(node))
+            fprintf(f, same ? " node %s" : " (node %s)", nb);
+        else if (json_is_integer(target))
+            fprintf(f, " node %s", fmt_num(target, 0, b, 64));
+        const char *src = str_or(o, "source", "?");
+        if (strcmp(src, "schedule") == 0)
+            fprintf(f, ", fault %s scheduled %s ms after the workload start",
+                    fmt_key(o, "number", 0, a, 64), fmt_key(o, "scheduled_ms", 0, b, 64));
+        else if (strcmp(src, "external") == 0)
+            fprintf(f, ", from outside (%s, no fault record asked for it)",
+                    str_or(o, "signal", "no signal"));
+        else
+            fprintf(f, ", commanded");
+        fputc('\n', f);
+        const char *out = json_string_value(json_object_get(o, "outcome"));
+        if (out)
+            fprintf(f, "      %s\n", out);
+    }
+}
