@@ -294,7 +294,11 @@ static void do_request(struct node *nd)
  * killed before the record wrote nothing. So the trace and the counter agree
  * at every kill point. The prediction is certain for a refusal (fencing);
  * if the write turns out refused after all (superseded meanwhile), the
- * record is corrected in place (aux 2, nothing written). */
+ * record is corrected in place (aux 2, nothing written). The one window
+ * left: a newer generation supersedes the node between the prediction and
+ * the write, and the node is killed before the correction; the record then
+ * claims a write the resource refused. It needs a concurrent entry within
+ * those few instructions and a kill right after them. */
 static void do_release(struct node *nd)
 {
     kill_point(nd, KP_EXIT, 0);
