@@ -664,6 +664,26 @@ START_TEST(test_bad_config)
     ck_assert_msg(!h_exists(out), "a run directory was created for a missing file");
     free(err);
 
+    /* --out naming a file, or a path through one: said as such, nothing
+     * made, the file untouched. */
+    char *file = h_write_ini(dir, "afile", "keep\n");
+    char *through = path_in(dir, "afile/sub");
+    char conf[PATH_MAX];
+    snprintf(conf, sizeof conf, "%s/conf/default.ini", h_srcdir());
+    const char *outs[] = {file, through};
+    for (int i = 0; i < 2; i++) {
+        rc = h_run(&p, dir, "outfile", CMD_TIMEOUT, "run", conf, "--out", outs[i], NULL);
+        err = h_err(&p);
+        ck_assert_msg(rc == 2 && strstr(err, "not a directory") && !strstr(err, "not empty"),
+                      "--out %s exited %d:\n%s", outs[i], rc, err);
+        free(err);
+    }
+    char *kept = h_slurp(file);
+    ck_assert_str_eq(kept, "keep\n");
+    free(kept);
+    free(through);
+    free(file);
+
     /* A RUN that names no live run (this directory is not one). */
     rc = h_run(&p, dir, "pid", CMD_TIMEOUT, "pid", dir, "3", NULL);
     ck_assert_int_eq(rc, 1);
