@@ -17,11 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "ipc/proc.h"
 #include "ipc/shm.h"
 #include "ipc/trace.h"
 #include "ipc/util.h"
@@ -696,6 +698,32 @@ START_TEST(test_bad_config)
 }
 END_TEST
 
+/* A node is started with SIGXFSZ ignored, so a file-size limit
+ * (RLIMIT_FSIZE) reached by its trace is a cut in the evidence, not a
+ * crash nobody injected. Checked on a process proc_spawn starts as it
+ * starts a node: its SigIgn mask in /proc. */
+START_TEST(test_spawn_ignores_sigxfsz)
+{
+    char *dir = h_tmpdir();
+    char *log = path_in(dir, "status.txt");
+    char *const argv[] = {"cat", "/proc/self/status", NULL};
+    pid_t pid = proc_spawn("/bin/cat", argv, NULL, log);
+    ck_assert_int_gt(pid, 0);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char *text = h_slurp(log);
+    const char *ign = strstr(text, "SigIgn:");
+    ck_assert_msg(ign != NULL, "no SigIgn in:\n%s", text);
+    unsigned long long mask = strtoull(ign + 7, NULL, 16);
+    ck_assert_msg(mask & (1ULL << (SIGXFSZ - 1)), "SIGXFSZ is not ignored: SigIgn %llx", mask);
+    free(text);
+    h_rmtree(dir);
+    free(log);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_command_line)
 {
     char *dir = h_tmpdir();
@@ -1186,7 +1214,8 @@ static Suite *process_suite(void)
         {"malformed", {test_malformed_messages, test_forged_done}},
         {"launcher",
          {test_sigint_launcher, test_sigkill_launcher, test_crash_while_launcher_stopped}},
-        {"cli", {test_bad_config, test_command_line, test_run_refuses_special_files}},
+        {"cli", {test_bad_config, test_command_line, test_run_refuses_special_files,
+                 test_spawn_ignores_sigxfsz}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
