@@ -178,8 +178,7 @@ static bool node_is(const struct shm_run *r, int k, pid_t pid, char *why, size_t
  * crowd the caller's runs out of the first cap. *foreign (if not NULL) gets
  * how many were skipped for that, and their ids go to foreign_ids (up to
  * foreign_cap). */
-static int own_run_ids(uint32_t *ids, int cap, int *foreign, uint32_t *foreign_ids,
-                       int foreign_cap)
+static int own_run_ids(uint32_t *ids, int cap, int *foreign, uint32_t *foreign_ids, int foreign_cap)
 {
     int n = 0, nf = 0;
     DIR *d = opendir("/dev/shm");
@@ -770,8 +769,7 @@ int control_clean(bool verbose)
         fprintf(stderr, "distlab clean: not yours: /dev/shm/" SHM_PREFIX "%08x, skipped\n",
                 foreign_ids[i]);
     if (foreign > 8)
-        fprintf(stderr, "distlab clean: not yours: %d more in /dev/shm, skipped\n",
-                foreign - 8);
+        fprintf(stderr, "distlab clean: not yours: %d more in /dev/shm, skipped\n", foreign - 8);
     for (int i = 0; i < n; i++) {
         uint32_t id = ids[i], uid = 0;
         struct shm_prefix p;

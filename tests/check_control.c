@@ -775,8 +775,7 @@ START_TEST(test_crowded_by_foreign)
             unlink(path);
     }
     ck_assert_msg(rc_status == 0 && strstr(status, hex),
-                  "`distlab status %s` among planted files exited %d:\n%s", hex, rc_status,
-                  status);
+                  "`distlab status %s` among planted files exited %d:\n%s", hex, rc_status, status);
     ck_assert_msg(rc_all == 0 && strstr(all, hex),
                   "`distlab status --all` among planted files does not list %s:\n%s", hex, all);
     char want[32];
@@ -1133,8 +1132,8 @@ static Suite *control_suite(void)
         {"clean", {test_clean_live_other_version, test_clean_no_magic}},
         {"roles", {test_pid_role}},
         {"status", {test_status_text, test_several_runs}},
-        {"planted", {test_planted_launcher, test_planted_pids, test_not_yours,
-                     test_crowded_by_foreign}},
+        {"planted",
+         {test_planted_launcher, test_planted_pids, test_not_yours, test_crowded_by_foreign}},
         {"help", {test_help_lists_what_works}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -1214,8 +1214,9 @@ static Suite *process_suite(void)
         {"malformed", {test_malformed_messages, test_forged_done}},
         {"launcher",
          {test_sigint_launcher, test_sigkill_launcher, test_crash_while_launcher_stopped}},
-        {"cli", {test_bad_config, test_command_line, test_run_refuses_special_files,
-                 test_spawn_ignores_sigxfsz}},
+        {"cli",
+         {test_bad_config, test_command_line, test_run_refuses_special_files,
+          test_spawn_ignores_sigxfsz}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
