@@ -199,6 +199,8 @@ const char *proc_signame(int sig)
     case SIGTTIN: return "SIGTTIN";
     case SIGTTOU: return "SIGTTOU";
     case SIGALRM: return "SIGALRM";
+    case SIGXFSZ: return "SIGXFSZ";
+    case SIGXCPU: return "SIGXCPU";
     default: return "signal";
     }
 }
@@ -234,6 +236,10 @@ pid_t proc_spawn(const char *path, char *const argv[], char *const env[], const 
      * stay ignored across exec, so a node is safe from the first moment. */
     signal(SIGINT, SIG_IGN);
     signal(SIGQUIT, SIG_IGN);
+    /* Past a file-size limit (RLIMIT_FSIZE) a write then fails with EFBIG,
+     * which the trace writer records as a cut; left at its default, SIGXFSZ
+     * would kill the node: a crash that nobody injected. */
+    signal(SIGXFSZ, SIG_IGN);
     for (int i = 0; env && env[i]; i++)
         putenv(env[i]);
     if (logpath) {

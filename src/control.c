@@ -1,7 +1,9 @@
 #include "src/control.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -168,6 +171,48 @@ static bool node_is(const struct shm_run *r, int k, pid_t pid, char *why, size_t
 
 /* ---- finding runs ---- */
 
+/* The ids of the segments in /dev/shm that can be the calling user's runs:
+ * regular files of that user named distlab.<8 hex digits>, at most cap.
+ * Anyone may create files in /dev/shm, so those of other users are skipped
+ * before they are counted: however many another user plants, they never
+ * crowd the caller's runs out of the first cap. *foreign (if not NULL) gets
+ * how many were skipped for that, and their ids go to foreign_ids (up to
+ * foreign_cap). */
+static int own_run_ids(uint32_t *ids, int cap, int *foreign, uint32_t *foreign_ids, int foreign_cap)
+{
+    int n = 0, nf = 0;
+    DIR *d = opendir("/dev/shm");
+    if (d) {
+        uid_t me = geteuid();
+        size_t pl = strlen(SHM_PREFIX);
+        struct dirent *e;
+        while (n < cap && (e = readdir(d)) != NULL) {
+            const char *hex = e->d_name + pl;
+            if (strncmp(e->d_name, SHM_PREFIX, pl) != 0 || strlen(hex) != 8 ||
+                !isxdigit((unsigned char)hex[0]))
+                continue;
+            char *end;
+            unsigned long v = strtoul(hex, &end, 16);
+            if (*end)
+                continue;
+            struct stat st;
+            if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                continue; /* gone meanwhile */
+            if (st.st_uid != me) {
+                if (nf < foreign_cap)
+                    foreign_ids[nf] = (uint32_t)v;
+                nf++;
+            } else if (S_ISREG(st.st_mode)) {
+                ids[n++] = (uint32_t)v;
+            }
+        }
+        closedir(d);
+    }
+    if (foreign)
+        *foreign = nf;
+    return n;
+}
+
 static bool is_run_id(const char *s)
 {
     if (strlen(s) != 8)
@@ -242,7 +287,7 @@ static int attach_live(uint32_t id, struct shm_handle *h, bool writable, char *e
 static int live_runs(const char *which, struct run_ref *runs, int cap)
 {
     uint32_t ids[MAX_RUNS];
-    int n = shm_list_runs(ids, MAX_RUNS), live = 0;
+    int n = own_run_ids(ids, MAX_RUNS, NULL, NULL, 0), live = 0;
     for (int i = 0; i < n && live < cap; i++) {
         struct shm_handle t;
         if (attach_live(ids[i], &t, false, NULL) < 0)
@@ -719,10 +764,16 @@ int cmd_terminate(int argc, char **argv)
 
 int control_clean(bool verbose)
 {
-    uint32_t ids[MAX_RUNS];
-    int n = shm_list_runs(ids, MAX_RUNS);
+    uint32_t ids[MAX_RUNS], foreign_ids[8];
+    int foreign;
+    int n = own_run_ids(ids, MAX_RUNS, &foreign, foreign_ids, 8);
     int removed = 0;
     uid_t me = geteuid();
+    for (int i = 0; i < foreign && i < 8; i++)
+        fprintf(stderr, "distlab clean: not yours: /dev/shm/" SHM_PREFIX "%08x, skipped\n",
+                foreign_ids[i]);
+    if (foreign > 8)
+        fprintf(stderr, "distlab clean: not yours: %d more in /dev/shm, skipped\n", foreign - 8);
     for (int i = 0; i < n; i++) {
         uint32_t id = ids[i], uid = 0;
         struct shm_prefix p;

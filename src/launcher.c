@@ -193,6 +193,19 @@ static int make_rundir(struct sup *s, const struct run_opts *o)
         for (int i = 2; stat(path, &st) == 0 && i < 1000; i++)
             snprintf(path, sizeof path, "runs/%s-%s-%d", s->cfg->name, stamp, i);
     }
+    /* --out names a directory to make or an empty one: an existing file,
+     * or a path through one, is said as such (not as a full directory). */
+    if (o->out_dir) {
+        struct stat ost;
+        int e = stat(path, &ost) == 0 ? (S_ISDIR(ost.st_mode) ? 0 : ENOTDIR) : errno;
+        if (e == ENOTDIR)
+            return dl_seterr(s->err, e,
+                             "--out %s: not a directory (a file of that name, or one on the "
+                             "way to it, exists)",
+                             path);
+        if (e != 0 && e != ENOENT)
+            return dl_seterr(s->err, e, "--out %s: %s", path, strerror(e));
+    }
     /* A run directory holds one run: an old run's traces, logs or persisted
      * state mixed into a new one would corrupt its report. */
     if (o->out_dir && !dl_dir_is_empty(path))

@@ -738,6 +738,66 @@ START_TEST(test_not_yours)
 }
 END_TEST
 
+/* Anyone can create files in /dev/shm: hundreds named like segments and
+ * owned by another user must not hide the caller's live run from status,
+ * pid and status --all (a fixed table of runs filled with them did). */
+START_TEST(test_crowded_by_foreign)
+{
+    if (geteuid() != 0)
+        return; /* files of another uid need root to make */
+    char *dir = h_tmpdir();
+    uint32_t id = fake_id(11);
+    char hex[16];
+    fake_hex(hex, sizeof hex, id);
+    struct shm_handle h;
+    fake_run(&h, id, 2, "ctl-crowded", 0);
+    pid_t node = spawn_waiter(1, id, false);
+    set_node(h.run, 1, NODE_UP, ROLE_COORDINATOR, 1, node);
+    /* Made after the run's segment, so a directory listing meets them
+     * first or last, whichever order it keeps; never a fake id (those
+     * differ in bits 16..30). */
+    enum { PLANTED = 600 };
+    static bool made[PLANTED];
+    for (int i = 0; i < PLANTED; i++) {
+        char path[64];
+        path_of(path, sizeof path, (fake_base ^ 0x5a5a0000u) + (uint32_t)i);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        made[i] = fd >= 0;
+        if (fd >= 0) {
+            ck_assert_int_eq(fchown(fd, 65534, 65534), 0);
+            close(fd);
+        }
+    }
+    char *status, *all, *pid;
+    int rc_status = run_cmd(dir, &status, "status", hex, NULL, NULL);
+    int rc_all = run_cmd(dir, &all, "status", "--all", NULL, NULL);
+    int rc_pid = run_cmd(dir, &pid, "pid", hex, "1", NULL);
+    for (int i = 0; i < PLANTED; i++) {
+        char path[64];
+        path_of(path, sizeof path, (fake_base ^ 0x5a5a0000u) + (uint32_t)i);
+        if (made[i])
+            unlink(path);
+    }
+    ck_assert_msg(rc_status == 0 && strstr(status, hex),
+                  "`distlab status %s` among planted files exited %d:\n%s", hex, rc_status, status);
+    ck_assert_msg(rc_all == 0 && strstr(all, hex),
+                  "`distlab status --all` among planted files does not list %s:\n%s", hex, all);
+    char want[32];
+    snprintf(want, sizeof want, "%d\n", (int)node);
+    ck_assert_msg(rc_pid == 0 && strncmp(pid, want, strlen(want)) == 0,
+                  "`distlab pid %s 1` among planted files exited %d:\n%s", hex, rc_pid, pid);
+    free(status);
+    free(all);
+    free(pid);
+    shm_detach(&h);
+    kill(node, SIGKILL);
+    waitpid(node, NULL, 0);
+    shm_unlink_run(id);
+    h_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 /* ---- TCase status ---- */
 
 START_TEST(test_status_text)
@@ -1076,7 +1136,8 @@ static Suite *control_suite(void)
         {"clean", {test_clean_live_other_version, test_clean_no_magic}},
         {"roles", {test_pid_role}},
         {"status", {test_status_text, test_several_runs}},
-        {"planted", {test_planted_launcher, test_planted_pids, test_not_yours}},
+        {"planted",
+         {test_planted_launcher, test_planted_pids, test_not_yours, test_crowded_by_foreign}},
         {"help", {test_help_lists_what_works}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -17,11 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "ipc/proc.h"
 #include "ipc/shm.h"
 #include "ipc/trace.h"
 #include "ipc/util.h"
@@ -664,6 +666,26 @@ START_TEST(test_bad_config)
     ck_assert_msg(!h_exists(out), "a run directory was created for a missing file");
     free(err);
 
+    /* --out naming a file, or a path through one: said as such, nothing
+     * made, the file untouched. */
+    char *file = h_write_ini(dir, "afile", "keep\n");
+    char *through = path_in(dir, "afile/sub");
+    char conf[PATH_MAX];
+    snprintf(conf, sizeof conf, "%s/conf/default.ini", h_srcdir());
+    const char *outs[] = {file, through};
+    for (int i = 0; i < 2; i++) {
+        rc = h_run(&p, dir, "outfile", CMD_TIMEOUT, "run", conf, "--out", outs[i], NULL);
+        err = h_err(&p);
+        ck_assert_msg(rc == 2 && strstr(err, "not a directory") && !strstr(err, "not empty"),
+                      "--out %s exited %d:\n%s", outs[i], rc, err);
+        free(err);
+    }
+    char *kept = h_slurp(file);
+    ck_assert_str_eq(kept, "keep\n");
+    free(kept);
+    free(through);
+    free(file);
+
     /* A RUN that names no live run (this directory is not one). */
     rc = h_run(&p, dir, "pid", CMD_TIMEOUT, "pid", dir, "3", NULL);
     ck_assert_int_eq(rc, 1);
@@ -672,6 +694,32 @@ START_TEST(test_bad_config)
     free(missing);
     free(ini);
     free(out);
+    free(dir);
+}
+END_TEST
+
+/* A node is started with SIGXFSZ ignored, so a file-size limit
+ * (RLIMIT_FSIZE) reached by its trace is a cut in the evidence, not a
+ * crash nobody injected. Checked on a process proc_spawn starts as it
+ * starts a node: its SigIgn mask in /proc. */
+START_TEST(test_spawn_ignores_sigxfsz)
+{
+    char *dir = h_tmpdir();
+    char *log = path_in(dir, "status.txt");
+    char *const argv[] = {"cat", "/proc/self/status", NULL};
+    pid_t pid = proc_spawn("/bin/cat", argv, NULL, log);
+    ck_assert_int_gt(pid, 0);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char *text = h_slurp(log);
+    const char *ign = strstr(text, "SigIgn:");
+    ck_assert_msg(ign != NULL, "no SigIgn in:\n%s", text);
+    unsigned long long mask = strtoull(ign + 7, NULL, 16);
+    ck_assert_msg(mask & (1ULL << (SIGXFSZ - 1)), "SIGXFSZ is not ignored: SigIgn %llx", mask);
+    free(text);
+    h_rmtree(dir);
+    free(log);
     free(dir);
 }
 END_TEST
@@ -1166,7 +1214,9 @@ static Suite *process_suite(void)
         {"malformed", {test_malformed_messages, test_forged_done}},
         {"launcher",
          {test_sigint_launcher, test_sigkill_launcher, test_crash_while_launcher_stopped}},
-        {"cli", {test_bad_config, test_command_line, test_run_refuses_special_files}},
+        {"cli",
+         {test_bad_config, test_command_line, test_run_refuses_special_files,
+          test_spawn_ignores_sigxfsz}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
