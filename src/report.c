@@ -46,6 +46,15 @@ static int samples_add(struct samples *s, int64_t x)
     return 0;
 }
 
+/* later - earlier, saturated: a corrupt trace record can hold any time. */
+static int64_t us_between(int64_t later, int64_t earlier)
+{
+    int64_t d;
+    if (__builtin_sub_overflow(later, earlier, &d))
+        return later > earlier ? INT64_MAX : INT64_MIN;
+    return d;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -341,13 +350,13 @@ static int on_enter(struct mutex_scan *ms, const struct run_info *ri, const stru
     ns->ts_known = false;
     int rc = 0;
     if (ns->req_open) {
-        rc |= samples_add(&ms->resp, e->t_us - ns->req_t);
+        rc |= samples_add(&ms->resp, us_between(e->t_us, ns->req_t));
         /* Synchronization delay: only for a node that was already waiting
          * when the last holder left, and only for the first entry after
          * that exit (an exit is consumed by the next entry, so a crash
          * between them does not turn failover time into a sync delay). */
         if (*have_exit && ns->req_t <= last_exit)
-            rc |= samples_add(&ms->sync, e->t_us - last_exit);
+            rc |= samples_add(&ms->sync, us_between(e->t_us, last_exit));
         ns->req_open = false;
     }
     *have_exit = false;
@@ -404,7 +413,8 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
     for (int k = 0; k <= ri->n; k++)
         ms->paused_at[k] = -1;
     double ft_ms = json_number_value(json_object_get(ri->run, "failure_timeout_ms"));
-    int64_t failure_timeout = (int64_t)(ft_ms * 1000.0);
+    /* Out of range (a corrupt run.json) counts as not given. */
+    int64_t failure_timeout = ft_ms > 0 && ft_ms < 1e12 ? (int64_t)(ft_ms * 1000.0) : 0;
     bool have_exit = false;
     int64_t last_exit = 0;
     int rc = 0;
@@ -437,7 +447,7 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
             break;
         case TR_RESUME:
             if (ms->paused_at[e->node] >= 0) {
-                int64_t d = e->t_us - ms->paused_at[e->node];
+                int64_t d = us_between(e->t_us, ms->paused_at[e->node]);
                 if (failure_timeout > 0 && d > failure_timeout)
                     ms->long_pauses++;
                 if (d > ms->longest_pause)

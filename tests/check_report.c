@@ -970,6 +970,22 @@ START_TEST(test_missing_trace_dir)
 }
 END_TEST
 
+/* A corrupt record can hold any time: a wait that began in the far past is
+ * the longest there is, not a negative one (nor a signed overflow). */
+START_TEST(test_corrupt_times)
+{
+    struct run r;
+    run_new(&r);
+    ev(&r, 2, 1, INT64_MIN + 5, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(&r, 2, 1, 1100, TR_ENTER, 0, 0, 1, 0, 0);
+    ev(&r, 2, 1, 2000, TR_EXIT, 0, 0, 1, 0, 1);
+    run_finish(&r, run_json(3, 1));
+    json_t *rep = build(r.dir);
+    ck_assert_double_gt(getd(rep, "response_ms.max"), 1e15);
+    json_decref(rep);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -989,7 +1005,8 @@ static Suite *report_suite(void)
         {"liveness", {test_pending_at_duration, test_pending_after_workload_done}},
         {"trace_json", {test_trace_json_lines, test_trace_json_without_run_json}},
         {"output", {test_report_write, test_text_summary}},
-        {"bad_input", {test_missing_run_dir, test_bad_run_json, test_missing_trace_dir}},
+        {"bad_input",
+         {test_missing_run_dir, test_bad_run_json, test_missing_trace_dir, test_corrupt_times}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         TCase *tc = tcase_create(cases[i].name);
