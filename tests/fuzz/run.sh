@@ -88,7 +88,7 @@ if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' >"$w
 fi
 export CC CFLAGS work
 # Every library source (all but main), instrumented for coverage.
-ls ipc/*.c nodes/*.c src/*.c | grep -v '^src/main\.c$' |
+find ipc nodes src -name '*.c' ! -path src/main.c | sort |
     xargs -P 2 -n 1 sh -c 'o="$work/obj/$(echo "$1" | tr / _).o"
         $CC $CFLAGS -fsanitize=fuzzer-no-link -c "$1" -o "$o" 2>>"$work/build.log" || {
             cat "$work/build.log" >&2; echo "fuzz: cannot compile $1" >&2; exit 255; }' sh
