@@ -263,6 +263,12 @@ static int read_one(const char *path, struct trace_file_info *fi, struct trace_s
                 fi->torn++;
             continue;
         }
+        if (r.t_us < 0 || r.t_us > TRACE_T_MAX) {
+            /* Whole but impossible: damaged or forged, and no time
+             * arithmetic may rest on it. */
+            fi->corrupt++;
+            continue;
+        }
         uint64_t seq = trace_rec_seq(&r);
         if (fi->records == 0 || seq < fi->first_seq) {
             fi->first_seq = seq;

@@ -125,6 +125,11 @@ struct trace_rec *trace_emit_at(struct trace_writer *w, struct trace_rec *r);
 int64_t trace_now(const struct trace_writer *w);
 void trace_close(struct trace_writer *w);
 
+/* The latest time a record can hold: far beyond any run (a day at most),
+ * far below where a difference of two times could overflow. A record
+ * outside [0, TRACE_T_MAX] is corrupt, not evidence. */
+#define TRACE_T_MAX ((int64_t)1 << 48)
+
 /* What the reader found in one trace file. */
 struct trace_file_info {
     int node, incarnation;   /* from the file name */
@@ -134,6 +139,7 @@ struct trace_file_info {
     uint64_t overwritten;    /* the oldest records, overwritten by the ring */
     uint64_t missing;        /* other records that should be there and are not */
     uint64_t torn;           /* slots holding a record torn by a kill mid-write */
+    uint64_t corrupt;        /* whole records with an impossible time (skipped) */
     int64_t first_t_us, last_t_us;
     bool cut;                /* the writer could not grow the file: see cut_* */
     int cut_errno;

@@ -120,6 +120,70 @@ static bool run_started(const struct trace_set *ts, const json_t *run, bool have
     return false;
 }
 
+/* Did (node, inc) end on the record: its own stop, the supervisor's crash or
+ * stop record for it, or its writer's cut record? */
+static bool life_ended(const struct trace_set *ts, int node, int inc)
+{
+    for (size_t i = ts->n; i-- > 0;) {
+        const struct trace_rec *r = &ts->recs[i];
+        if (r->node == node && r->incarnation == inc &&
+            (r->ev == TR_STOP || r->ev == TR_CRASH || r->ev == TR_CUT))
+            return true;
+    }
+    return false;
+}
+
+/* Every life of every node the supervisor started (run.json's per_node
+ * incarnations) has its trace file, and every node's file ends on the
+ * record: a deleted file, or one truncated at a record boundary, would
+ * otherwise pass for a node that did less than it did - a false "unsafe"
+ * (a counter above the traced exits) or a false "safe". A life that
+ * crashed before it could open its trace is the one file that may be
+ * absent: the supervisor recorded its end, and it did nothing. */
+static bool lives_accounted(const struct trace_set *ts, const json_t *run, json_t *gaps,
+                            bool *bad)
+{
+    bool ok = true;
+    bool sup = false;
+    for (size_t f = 0; f < ts->nfiles; f++)
+        sup |= ts->files[f].node == 0 && ts->files[f].records > 0;
+    if (!sup) {
+        ok = false;
+        gap(gaps, bad, "the supervisor's trace (node 0) is missing: its fault and crash "
+                       "records are not known");
+    }
+    size_t i;
+    const json_t *pn;
+    json_array_foreach(json_object_get(run, "per_node"), i, pn)
+    {
+        json_int_t node = json_integer_value(json_object_get(pn, "node"));
+        json_int_t incs = json_integer_value(json_object_get(pn, "incarnations"));
+        if (node < 1 || node > 65535 || incs < 0 || incs > 1000000)
+            continue;
+        for (json_int_t inc = 1; inc <= incs; inc++) {
+            const struct trace_file_info *fi = NULL;
+            for (size_t f = 0; f < ts->nfiles && !fi; f++)
+                if (ts->files[f].node == node && ts->files[f].incarnation == inc)
+                    fi = &ts->files[f];
+            bool ended = life_ended(ts, (int)node, (int)inc);
+            if (!fi || fi->records == 0) {
+                if (!ended) {
+                    ok = false;
+                    gap(gaps, bad, "the trace of node %lld (incarnation %lld) is %s",
+                        (long long)node, (long long)inc, fi ? "empty" : "missing");
+                }
+            } else if (!ended) {
+                ok = false;
+                gap(gaps, bad,
+                    "the trace of node %lld (incarnation %lld) ends at %.3f ms with neither "
+                    "a stop nor a crash recorded: later records are missing",
+                    (long long)node, (long long)inc, (double)fi->last_t_us / 1e3);
+            }
+        }
+    }
+    return ok;
+}
+
 int evidence_scan(struct evidence *e, const struct trace_set *ts, const json_t *run,
                   bool have_run_json)
 {
@@ -182,6 +246,12 @@ int evidence_scan(struct evidence *e, const struct trace_set *ts, const json_t *
             gap(gaps, &bad, "the trace of %s lacks %llu record%s between its first and last", w,
                 (unsigned long long)fi->missing, fi->missing == 1 ? "" : "s");
         }
+        if (fi->corrupt) {
+            e->traces_complete = false;
+            gap(gaps, &bad,
+                "the trace of %s has %llu record%s with an impossible time (corrupt; skipped)", w,
+                (unsigned long long)fi->corrupt, fi->corrupt == 1 ? "" : "s");
+        }
         if (fi->torn) {
             /* A process killed while writing a record leaves that one
              * incomplete: its action never took effect (records are
@@ -197,6 +267,8 @@ int evidence_scan(struct evidence *e, const struct trace_set *ts, const json_t *
             }
         }
     }
+    if (e->started && have_run_json && run && !lives_accounted(ts, run, gaps, &bad))
+        e->traces_complete = false;
     if (!have_run_json)
         gap(gaps, &bad,
             "run.json, the supervisor's summary, is missing (the launcher did not finish the "

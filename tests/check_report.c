@@ -58,6 +58,10 @@ struct run {
     char dir[128];
     struct trace_writer w[MAXN + 1][MAXINC + 1];
     bool open[MAXN + 1][MAXINC + 1];
+    bool ended[MAXN + 1][MAXINC + 1]; /* a crash or stop of that life is recorded */
+    int64_t t_max;                     /* the latest time written */
+    bool sup_done;                     /* the supervisor's file is written (cut_trace) */
+    bool no_trace;                     /* run_finish writes no trace at all */
 };
 
 static void run_new(struct run *r)
@@ -89,6 +93,10 @@ static void ev_gen(struct run *r, int node, int inc, int64_t t, int kind, int pe
                             .peer = (uint16_t)peer, .type = (uint16_t)type, .key = key,
                             .aux = aux, .a = a, .b = b};
     trace_emit(writer(r, node, inc), &rec);
+    if (t > r->t_max && t <= TRACE_T_MAX)
+        r->t_max = t;
+    if (kind == TR_STOP || kind == TR_CRASH)
+        r->ended[node][inc] = true;
 }
 
 static void ev(struct run *r, int node, int inc, int64_t t, int kind, int peer, int type,
@@ -105,6 +113,13 @@ static void sup_b(struct run *r, int64_t t, int kind, int node, int peer, int au
     struct trace_rec rec = {.t_us = t, .node = (uint16_t)node, .ev = (uint16_t)kind,
                             .peer = (uint16_t)peer, .aux = aux, .a = a, .b = b};
     trace_emit(writer(r, 0, 1), &rec);
+    if (t > r->t_max && t <= TRACE_T_MAX)
+        r->t_max = t;
+    /* The supervisor's record of a crash or a stop names the life it ended
+     * (incarnation 1 unless the record says otherwise). */
+    if ((kind == TR_CRASH || kind == TR_STOP) && node >= 1 && node <= MAXN)
+        r->ended[node][rec.incarnation > 0 && rec.incarnation <= MAXINC ? rec.incarnation : 1] =
+            true;
 }
 
 static void sup(struct run *r, int64_t t, int kind, int node, int peer, int aux, int64_t a)
@@ -151,6 +166,17 @@ static json_t *run_json(int n, json_int_t counter_final)
 
 static void run_finish(struct run *r, json_t *rj)
 {
+    /* As a real run ends: every life still running writes its stop record
+     * (every node of run.json's first life at least), and the supervisor
+     * its own - so a trace is complete evidence (evidence.c). */
+    json_int_t n = json_integer_value(json_object_get(rj, "nodes"));
+    int64_t t_end = r->t_max + 1;
+    for (int k = 1; k <= MAXN && !r->no_trace; k++)
+        for (int i = 1; i <= MAXINC; i++)
+            if ((r->open[k][i] || (i == 1 && k <= n)) && !r->ended[k][i])
+                ev(r, k, i, t_end, TR_STOP, 0, 0, 0, 0, 0);
+    if (!r->sup_done && !r->no_trace)
+        sup(r, t_end, TR_STOP, 0, 0, 0, 0);
     for (int k = 0; k <= MAXN; k++)
         for (int i = 0; i <= MAXINC; i++)
             if (r->open[k][i])
@@ -695,7 +721,7 @@ START_TEST(test_pending_at_duration)
     ck_assert(!json_is_true(json_object_get(prop(rep, "liveness"), "held")));
     ck_assert_str_eq(detail(rep, "liveness"),
                      "1 request of live nodes was never granted, still waiting when the run "
-                     "stopped at its duration (the longest: node 3, since 1.900 ms, 0.102 ms)");
+                     "stopped at its duration (the longest: node 3, since 1.900 ms, 0.103 ms)");
     ck_assert(getb(rep, "safe"));
     json_decref(rep);
 }
@@ -1368,8 +1394,9 @@ START_TEST(test_trace_json_lines)
         }
         json_decref(o);
     }
-    /* 4 CS x 9 records, 3 runtime records, the start, and the 6 above. */
-    ck_assert_int_eq(lines, 4 * 9 + 3 + 1 + 6);
+    /* 4 CS x 9 records, 3 runtime records, the start, the 6 above, and the
+     * stops of nodes 1-3 and the supervisor. */
+    ck_assert_int_eq(lines, 4 * 9 + 3 + 1 + 6 + 4);
     ck_assert_int_eq(sends, 12 + 2 + 1);
     ck_assert_int_eq(recvs, 12 + 1);
     ck_assert_int_eq(seen, 255);
@@ -1517,6 +1544,7 @@ START_TEST(test_missing_trace_dir)
 {
     struct run r;
     run_new(&r);
+    r.no_trace = true;
     run_finish(&r, run_json(3, 0)); /* no trace file was ever opened */
     char err[DL_ERRLEN];
     json_t *rep = NULL;
@@ -1574,6 +1602,11 @@ static void cut_trace(struct run *r, int node, int nfill, const struct trace_rec
     int st;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer child status %#x", st);
+    /* The file ends with its cut record: nothing more is written to it. */
+    if (node == 0)
+        r->sup_done = true;
+    else
+        r->ended[node][1] = true;
 }
 
 #define CUT_SLOTS ((int)(TRACE_INITIAL / sizeof(struct trace_rec)) - 1)
@@ -1860,7 +1893,8 @@ START_TEST(test_overwritten_oldest_cannot_verify)
     const json_t *o = json_array_get(get(rep, "evidence.overwritten"), 0);
     ck_assert_ptr_nonnull(o);
     ck_assert_int_eq(geti(o, "node"), 2);
-    ck_assert_int_eq(geti(o, "records"), 1500 + 6 - 1024);
+    /* 1500 fillers, 6 records of the CS, and the stop record. */
+    ck_assert_int_eq(geti(o, "records"), 1500 + 6 + 1 - 1024);
     /* The overwritten records may hold exits: the counter cannot be
      * judged, neither passed nor failed. */
     ck_assert(json_is_false(json_object_get(prop(rep, "counter"), "judged")));
@@ -1885,12 +1919,77 @@ START_TEST(test_supervisor_cut_overlap_not_judged)
     ev(&r, 3, 1, 2100, TR_EXIT, 0, 0, 1, 0, 1);
     struct trace_rec recs[] = {{.t_us = 1000, .node = 0, .ev = TR_FAULT}};
     cut_trace(&r, 0, CUT_SLOTS, recs, 1);
+    r.ended[2][1] = true; /* killed: no stop record of its own */
     run_finish(&r, run_json(3, 1));
     json_t *rep = build(r.dir);
     ck_assert_str_eq(json_string_value(get(rep, "verdict")), "cannot verify");
     ck_assert(json_is_false(json_object_get(prop(rep, "mutual_exclusion"), "judged")));
     ck_assert_int_eq(geti(rep, "violations"), 0);
     json_decref(rep);
+}
+END_TEST
+
+/* A corrupt record can hold any time. One far outside any run is not
+ * evidence: it is skipped and counted (no wait from the far past, no
+ * signed overflow in the time arithmetic), and the verdict cannot rest on
+ * a trace that held it. */
+START_TEST(test_corrupt_times)
+{
+    struct run r;
+    run_new(&r);
+    ev(&r, 2, 1, INT64_MIN + 5, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(&r, 2, 1, 1000, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(&r, 2, 1, 1100, TR_ENTER, 0, 0, 1, 0, 0);
+    ev(&r, 2, 1, 2000, TR_EXIT, 0, 0, 1, 0, 1);
+    ev(&r, 3, 1, INT64_MAX - 5, TR_ENTER, 0, 0, 1, 0, 0);
+    run_finish(&r, run_json(3, 1));
+    json_t *rep = build(r.dir);
+    ck_assert_double_eq_tol(getd(rep, "response_ms.max"), 0.1, 1e-9);
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "cannot verify");
+    ck_assert_int_eq(geti(rep, "violations"), 0);
+    char *buf = text_of(rep);
+    ck_assert_msg(strstr(buf, "1 record with an impossible time"), "%s", buf);
+    free(buf);
+    json_decref(rep);
+}
+END_TEST
+
+/* A trace file deleted, emptied or cut short at a record boundary hides
+ * what its node did: the counter then exceeds the traced exits, which
+ * must read "cannot verify", not a false UNSAFE. */
+START_TEST(test_missing_or_short_trace_cannot_verify)
+{
+    for (int how = 0; how < 3; how++) {
+        struct run r;
+        basic_run(&r, 4);
+        json_t *rep = build(r.dir);
+        ck_assert_str_eq(json_string_value(get(rep, "verdict")), "safe");
+        json_decref(rep);
+        char path[256];
+        snprintf(path, sizeof path, "%s/trace/n3.1.bin", r.dir);
+        if (how == 0) {
+            ck_assert_int_eq(unlink(path), 0);
+        } else {
+            /* how 1: empty; how 2: its stop and last CS's records gone. */
+            struct stat st;
+            ck_assert_int_eq(stat(path, &st), 0);
+            ck_assert_int_eq(truncate(path, how == 1 ? 0 : 6 * 64), 0);
+        }
+        rep = build(r.dir);
+        ck_assert_str_eq(json_string_value(get(rep, "verdict")), "cannot verify");
+        ck_assert_int_eq(geti(rep, "violations"), 0);
+        char *buf = text_of(rep);
+        ck_assert_msg(strstr(buf, how == 0   ? "the trace of node 3 (incarnation 1) is missing"
+                                  : how == 1 ? "the trace of node 3 (incarnation 1) is empty"
+                                             : "with neither a stop nor a crash recorded"),
+                      "%s", buf);
+        free(buf);
+        json_decref(rep);
+        int rc;
+        buf = capture_check(r.dir, &rc);
+        ck_assert_int_eq(rc, 2);
+        free(buf);
+    }
 }
 END_TEST
 
@@ -1920,13 +2019,14 @@ static Suite *report_suite(void)
         {"faults", {test_one_clock, test_fault_sources_and_election, test_fault_regeneration}},
         {"trace_json", {test_trace_json_lines, test_trace_json_without_run_json}},
         {"output", {test_report_write, test_text_summary}},
-        {"bad_input", {test_missing_run_dir, test_bad_run_json, test_missing_trace_dir}},
+        {"bad_input",
+         {test_missing_run_dir, test_bad_run_json, test_missing_trace_dir, test_corrupt_times}},
         {"evidence",
          {test_cut_trace_cannot_verify, test_cut_trace_violation_still_unsafe,
           test_cut_record_in_trace_json, test_start_failure_not_started,
           test_report_without_run_json, test_report_without_run_json_finds_overlap,
           test_torn_record_counted, test_overwritten_oldest_cannot_verify,
-          test_supervisor_cut_overlap_not_judged}},
+          test_supervisor_cut_overlap_not_judged, test_missing_or_short_trace_cannot_verify}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         TCase *tc = tcase_create(cases[i].name);
