@@ -115,7 +115,9 @@ int dl_write_file_sync(const char *path, const void *data, size_t len, bool sync
 
 int dl_read_file(const char *path, char **out, size_t *len, char *errbuf)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; only a
+     * regular file is read (a device or a FIFO would never end). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return dl_seterr(errbuf, errno, "%s: %s", path, strerror(errno));
     struct stat st;
@@ -123,6 +125,10 @@ int dl_read_file(const char *path, char **out, size_t *len, char *errbuf)
         int e = errno;
         close(fd);
         return dl_seterr(errbuf, e, "%s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return dl_seterr(errbuf, EINVAL, "%s: not a regular file", path);
     }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n + 1);

@@ -65,7 +65,13 @@ static int load_run(const char *rundir, struct run_info *ri, char *errbuf)
         snprintf(path, sizeof path, "%s/config.ini", rundir);
     } else {
         json_error_t jerr;
-        ri->run = json_load_file(path, 0, &jerr);
+        char *text;
+        size_t len;
+        int e = dl_read_file(path, &text, &len, errbuf);
+        if (e < 0)
+            return e;
+        ri->run = json_loadb(text, len, 0, &jerr);
+        free(text);
         if (!ri->run)
             return dl_seterr(errbuf, EINVAL, "%s:%d: %s", path, jerr.line, jerr.text);
         ri->have_run_json = true;
@@ -539,7 +545,10 @@ int report_trace_json(const char *rundir, FILE *f)
     /* run.json's fault list names each fault's target as configured. */
     char path[4200];
     snprintf(path, sizeof path, "%s/run.json", rundir);
-    json_t *run = json_load_file(path, 0, NULL);
+    char *text = NULL, rerr[DL_ERRLEN];
+    size_t len = 0;
+    json_t *run = dl_read_file(path, &text, &len, rerr) == 0 ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
     const json_t *faults = json_object_get(run, "faults");
     int rc = 0;
     for (size_t i = 0; i < nrec; i++) {

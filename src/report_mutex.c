@@ -985,8 +985,9 @@ int report_build_mutex(json_t *rep, const struct run_info *ri, const struct trac
     const json_t *run = ri->run;
     bool bad = false;
     json_int_t counter_final = 0, res_viol = 0;
-    bool have_counter = get_int(run, "counter_final", &counter_final);
-    bool have_res = get_int(run, "resource_violations", &res_viol);
+    /* A negative count is no record at all (a damaged run.json). */
+    bool have_counter = get_int(run, "counter_final", &counter_final) && counter_final >= 0;
+    bool have_res = get_int(run, "resource_violations", &res_viol) && res_viol >= 0;
     bool fencing = json_is_true(json_object_get(run, "fencing"));
     double duration = json_number_value(json_object_get(run, "duration_s"));
     const char *stop = json_string_value(json_object_get(run, "stop_reason"));
@@ -1032,7 +1033,7 @@ int report_build_mutex(json_t *rep, const struct run_info *ri, const struct trac
                  "one side may not be recorded)",
                  ms.overlaps_unjudged, plural(ms.overlaps_unjudged));
     if (!have_res)
-        snprintf(res_detail, sizeof res_detail, "resource_violations not recorded in run.json");
+        snprintf(res_detail, sizeof res_detail, "resource_violations missing or invalid in run.json");
     else if (res_ok && (ms.fenced || ms.refused_writes || ms.superseded))
         snprintf(res_detail, sizeof res_detail,
                  "the shared resource never accepted two holders at once: fencing refused %ld "
@@ -1051,7 +1052,7 @@ int report_build_mutex(json_t *rep, const struct run_info *ri, const struct trac
                  : !fencing ? " (fencing was off)"
                             : "");
     if (!have_counter)
-        snprintf(counter_detail, sizeof counter_detail, "counter_final not recorded in run.json");
+        snprintf(counter_detail, sizeof counter_detail, "counter_final missing or invalid in run.json");
     else if (!counter_judged && !counter_ok)
         snprintf(counter_detail, sizeof counter_detail,
                  "final counter %lld, and %ld critical section%s completed in the traces, "
