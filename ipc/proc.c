@@ -12,17 +12,16 @@
 
 #include "ipc/util.h"
 
-/* Fields of /proc/PID/stat: the command name (field 2) may contain spaces
- * and parentheses, so parse from the last ')'. Then field 3 is the state,
- * field 4 the parent, field 22 the start time. */
-static int read_stat(pid_t pid, char *state, pid_t *ppid, uint64_t *start)
+/* Read /proc/PID/NAME (one read: these files are small) into buf as a
+ * string. Returns its length, -ESRCH when the process is gone, or -errno. */
+static int read_proc(pid_t pid, const char *name, char *buf, size_t cap)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? -ESRCH : -errno;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n = read(fd, buf, cap - 1);
     int e = errno;
     close(fd);
     if (n < 0)
@@ -30,6 +29,18 @@ static int read_stat(pid_t pid, char *state, pid_t *ppid, uint64_t *start)
     if (n == 0)
         return -ESRCH;
     buf[n] = '\0';
+    return (int)n;
+}
+
+/* Fields of /proc/PID/stat: the command name (field 2) may contain spaces
+ * and parentheses, so parse from the last ')'. Then field 3 is the state,
+ * field 4 the parent, field 22 the start time. */
+static int read_stat(pid_t pid, char *state, pid_t *ppid, uint64_t *start)
+{
+    char buf[1024];
+    int n = read_proc(pid, "stat", buf, sizeof buf);
+    if (n < 0)
+        return n;
     char *p = strrchr(buf, ')');
     if (!p || p[1] != ' ' || p[2] == '\0')
         return -EPROTO;
@@ -64,17 +75,10 @@ uint64_t proc_start_time(pid_t pid)
 /* The real and effective uid from /proc/PID/status ("Uid:\tR\tE\tS\tF"). */
 static int read_uids(pid_t pid, uid_t *ruid, uid_t *euid)
 {
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? -ESRCH : -errno;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    int e = errno;
-    close(fd);
-    if (n <= 0)
-        return n < 0 ? -e : -ESRCH;
-    buf[n] = '\0';
+    char buf[4096];
+    int n = read_proc(pid, "status", buf, sizeof buf);
+    if (n < 0)
+        return n;
     const char *u = strstr(buf, "\nUid:");
     unsigned long r, ef;
     if (!u || sscanf(u + 5, "%lu %lu", &r, &ef) != 2)

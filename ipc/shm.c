@@ -228,16 +228,31 @@ _Static_assert(offsetof(struct shm_resource, counter) == offsetof(struct shm_res
                "holder and counter form one 16-byte word");
 _Static_assert(_Alignof(struct shm_resource) >= 16, "the 16-byte word must be aligned");
 
+typedef unsigned __int128 res_word __attribute__((may_alias));
+
+/* Compare *p with e and, if equal, store d; returns what *p held. */
 #if defined(__x86_64__)
-/* cmpxchg16b: every x86-64 CPU of the last fifteen years has it. */
-#define RES_CAS16 __attribute__((target("cx16")))
+/* cmpxchg16b: every x86-64 CPU of the last fifteen years has it. Written
+ * out, because compilers differ on whether they inline the builtin (clang
+ * calls a libatomic function unless built with -mcx16). rdx:rax holds the
+ * old value afterwards whether the exchange happened or not. */
+static res_word res_cas16(res_word *p, res_word e, res_word d)
+{
+    uint64_t lo = (uint64_t)e, hi = (uint64_t)(e >> 64);
+    __asm__ __volatile__("lock cmpxchg16b %0"
+                         : "+m"(*p), "+a"(lo), "+d"(hi)
+                         : "b"((uint64_t)d), "c"((uint64_t)(d >> 64))
+                         : "memory", "cc");
+    return (res_word)lo | (res_word)hi << 64;
+}
 #elif defined(__GCC_HAVE_SYNC_COMPARE_AND_SWAP_16)
-#define RES_CAS16
+static res_word res_cas16(res_word *p, res_word e, res_word d)
+{
+    return __sync_val_compare_and_swap(p, e, d);
+}
 #else
 #error "the critical resource needs a lock-free 16-byte compare-and-swap"
 #endif
-
-typedef unsigned __int128 res_word __attribute__((may_alias));
 
 struct res_pair {
     uint64_t holder;
@@ -264,12 +279,11 @@ static struct res_pair res_split(res_word w)
 
 /* Compare-and-swap the (holder, counter) pair; on failure *expect gets the
  * current pair. */
-RES_CAS16 static bool res_cas(struct shm_resource *res, struct res_pair *expect,
-                              struct res_pair want)
+static bool res_cas(struct shm_resource *res, struct res_pair *expect, struct res_pair want)
 {
     res_word *p = (res_word *)(void *)&res->holder;
     res_word e = res_join(*expect);
-    res_word old = __sync_val_compare_and_swap(p, e, res_join(want));
+    res_word old = res_cas16(p, e, res_join(want));
     if (old == e)
         return true;
     *expect = res_split(old);

@@ -228,6 +228,16 @@ static void iv_die(struct mutex_scan *ms, struct node_scan *ns, int64_t stamp, i
     iv_close(ms, ns, end, RES_OK);
 }
 
+/* A life ended (a crash, or the end of its trace): its interval closes at
+ * its last sign of life, and its request, timestamp and token go with it. */
+static void life_ends(struct mutex_scan *ms, struct node_scan *ns, int64_t stamp, int64_t t_max)
+{
+    iv_die(ms, ns, stamp, t_max);
+    ns->req_open = false;
+    ns->ts_known = false;
+    ns->token_held = false;
+}
+
 /* An open request or interval of an earlier incarnation died with it. */
 static void drop_stale(struct mutex_scan *ms, struct node_scan *ns, int32_t inc)
 {
@@ -590,20 +600,14 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
              * unknown. */
             ms->crashes++;
             ms->paused_at[e->node] = -1; /* killed while paused: a crash, not a pause */
-            iv_die(ms, ns, e->b, e->t_us);
-            ns->req_open = false;
-            ns->ts_known = false;
-            ns->token_held = false;
+            life_ends(ms, ns, e->b, e->t_us);
             break;
         case TR_CUT:
             /* This node's trace stops here (its file could not grow): what
              * it did afterwards is unknown, so its open interval and request
              * end at this last sign, as a dead node's do. The verdict then
              * says the evidence is incomplete (evidence.c). */
-            iv_die(ms, ns, e->t_us, e->t_us);
-            ns->req_open = false;
-            ns->ts_known = false;
-            ns->token_held = false;
+            life_ends(ms, ns, e->t_us, e->t_us);
             break;
         case TR_STOP:
             /* aux != 0: the supervisor saw the node stop gracefully during
