@@ -101,15 +101,14 @@ void report_clock_find(const struct run_info *ri, const struct trace_rec *r, siz
     clk->workload_start_us = -1;
     clk->stop_us = -1;
     json_int_t v;
-    if (get_int(ri->run, "workload_start_us", &v))
+    if (get_int(ri->run, "workload_start_us", &v) && v >= 0 && v <= TRACE_T_MAX)
         clk->workload_start_us = v;
-    if (get_int(ri->run, "stop_us", &v))
+    if (get_int(ri->run, "stop_us", &v) && v >= 0 && v <= TRACE_T_MAX)
         clk->stop_us = v;
     if (json_is_true(json_object_get(ri->run, "simulated"))) {
         /* The simulator's workload starts at its time zero. */
         clk->workload_start_us = 0;
-        double d = json_number_value(json_object_get(ri->run, "duration_s"));
-        clk->stop_us = (int64_t)(d * 1e6 + 0.5);
+        clk->stop_us = json_time_us(json_number_value(json_object_get(ri->run, "duration_s")), 1e6);
         return;
     }
     if (clk->workload_start_us < 0) {
@@ -120,16 +119,15 @@ void report_clock_find(const struct run_info *ri, const struct trace_rec *r, siz
             if (r[i].ev != TR_FAULT || r[i].a < 1)
                 continue;
             const json_t *f = spec_for(faults, (int)r[i].a);
-            json_t *tms = json_object_get(f, "t_ms");
-            if (json_is_number(tms))
-                clk->workload_start_us =
-                    r[i].t_us - (int64_t)(json_number_value(tms) * 1000.0 + 0.5);
+            int64_t t = json_time_us(json_number_value(json_object_get(f, "t_ms")), 1e3);
+            if (t >= 0 && t <= r[i].t_us)
+                clk->workload_start_us = r[i].t_us - t;
         }
     }
     if (clk->stop_us < 0 && clk->workload_start_us >= 0) {
-        double d = json_number_value(json_object_get(ri->run, "duration_s"));
+        int64_t d = json_time_us(json_number_value(json_object_get(ri->run, "duration_s")), 1e6);
         if (d > 0)
-            clk->stop_us = clk->workload_start_us + (int64_t)(d * 1e6 + 0.5);
+            clk->stop_us = clk->workload_start_us + d;
     }
 }
 
@@ -217,9 +215,9 @@ static int collect(struct fev_list *l, const struct run_info *ri, const struct t
         f->number = (int)num;
         f->action = json_string_value(json_object_get(spec, "action"));
         f->act = -1;
-        double at = json_number_value(json_object_get(spec, "at_ms"));
-        if (clk->workload_start_us >= 0)
-            f->t = clk->workload_start_us + (int64_t)(at * 1000.0 + 0.5);
+        int64_t at = json_time_us(json_number_value(json_object_get(spec, "at_ms")), 1e3);
+        if (clk->workload_start_us >= 0 && at >= 0)
+            f->t = clk->workload_start_us + at;
     }
     return 0;
 }

@@ -55,6 +55,18 @@ static inline bool get_int(const json_t *o, const char *key, json_int_t *out)
     return true;
 }
 
+/* A time or duration from run.json, times scale, in microseconds for
+ * arithmetic beside the trace's times: a value no trace could hold (a
+ * damaged run.json) is -1, "not known" - never a cast out of range or an
+ * overflowing sum. */
+static inline int64_t json_time_us(double v, double scale)
+{
+    double us = v * scale;
+    if (!(us >= 0 && us <= (double)TRACE_T_MAX))
+        return -1;
+    return (int64_t)(us + 0.5);
+}
+
 static inline json_t *us_to_ms(int64_t us)
 {
     return json_real((double)us / 1000.0);

@@ -499,7 +499,7 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
         ms->node[k].iv = -1;
     }
     double ft_ms = json_number_value(json_object_get(ri->run, "failure_timeout_ms"));
-    int64_t failure_timeout = (int64_t)(ft_ms * 1000.0);
+    int64_t failure_timeout = json_time_us(ft_ms, 1e3); /* -1: not known */
     bool have_exit = false;
     int64_t last_exit = 0;
     int rc = 0;
