@@ -263,7 +263,8 @@ static int read_one(const char *path, struct trace_file_info *fi, struct trace_s
                 fi->torn++;
             continue;
         }
-        if (r.t_us < 0 || r.t_us > TRACE_T_MAX) {
+        if (r.t_us < 0 || r.t_us > TRACE_T_MAX || r.incarnation < 0 ||
+            r.incarnation > TRACE_INC_MAX) {
             /* Whole but impossible: damaged or forged, and no time
              * arithmetic may rest on it. */
             fi->corrupt++;

@@ -129,6 +129,9 @@ void trace_close(struct trace_writer *w);
  * far below where a difference of two times could overflow. A record
  * outside [0, TRACE_T_MAX] is corrupt, not evidence. */
 #define TRACE_T_MAX ((int64_t)1 << 48)
+/* Likewise the highest incarnation a record can name (a node restarted
+ * that often in a day is given up long before, see the supervisor). */
+#define TRACE_INC_MAX 65535
 
 /* What the reader found in one trace file. */
 struct trace_file_info {
@@ -139,7 +142,7 @@ struct trace_file_info {
     uint64_t overwritten;    /* the oldest records, overwritten by the ring */
     uint64_t missing;        /* other records that should be there and are not */
     uint64_t torn;           /* slots holding a record torn by a kill mid-write */
-    uint64_t corrupt;        /* whole records with an impossible time (skipped) */
+    uint64_t corrupt;        /* whole records with an impossible time or incarnation (skipped) */
     int64_t first_t_us, last_t_us;
     bool cut;                /* the writer could not grow the file: see cut_* */
     int cut_errno;

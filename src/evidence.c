@@ -251,7 +251,8 @@ int evidence_scan(struct evidence *e, const struct trace_set *ts, const json_t *
         if (fi->corrupt) {
             e->traces_complete = false;
             gap(gaps, &bad,
-                "the trace of %s has %llu record%s with an impossible time (corrupt; skipped)", w,
+                "the trace of %s has %llu record%s with an impossible time or incarnation (corrupt; "
+                "skipped)", w,
                 (unsigned long long)fi->corrupt, fi->corrupt == 1 ? "" : "s");
         }
         if (fi->torn) {
