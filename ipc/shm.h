@@ -17,7 +17,7 @@
 #include "ipc/wire.h"
 
 #define SHM_MAGIC 0x4d48534cu /* "LSHM" */
-#define SHM_VERSION 3 /* 2: the resource packs holder, fenced generation and counter; 3: trace_max_size in params */
+#define SHM_VERSION 4 /* 2: the resource packs holder, fenced generation and counter; 3: trace_max_size in params; 4: malformed_kind counts WIRE_ERR_FIELD */
 #define SHM_PREFIX "distlab."
 #define SHM_BULK_SLOTS 64       /* per sender (reserved at creation) */
 #define SHM_BULK_SLOT 65536     /* bytes per slot, header included */

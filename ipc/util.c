@@ -182,3 +182,55 @@ bool dl_dir_is_empty(const char *path)
     closedir(d);
     return empty;
 }
+
+/* The bytes of s (a field of cap bytes, perhaps without a NUL) as text safe
+ * to print to a terminal or to put in JSON: control characters (C0, DEL,
+ * C1), bidirectional overrides, backslashes and bytes that are not UTF-8
+ * become \xNN escapes; other UTF-8 passes. A run's own strings (a name of
+ * letters, digits, '.', '_', '-'; an algorithm; a path) come out unchanged
+ * unless they hold such bytes. Returns out. */
+const char *dl_printable(char *out, size_t outcap, const char *s, size_t cap)
+{
+    size_t len = strnlen(s, cap), o = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        /* The length of a valid UTF-8 sequence at i, and its code point. */
+        size_t n = 0;
+        uint32_t cp = 0;
+        if (u[i] < 0x80) {
+            n = 1;
+            cp = u[i];
+        } else if (u[i] >= 0xc2 && u[i] <= 0xf4) {
+            size_t want = u[i] < 0xe0 ? 2 : u[i] < 0xf0 ? 3 : 4;
+            cp = u[i] & (0x3f >> (want - 1));
+            size_t j = 1;
+            for (; j < want && i + j < len && (u[i + j] & 0xc0) == 0x80; j++)
+                cp = cp << 6 | (u[i + j] & 0x3f);
+            static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+            if (j == want && cp >= min[want] && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff))
+                n = want;
+        }
+        bool bad = n == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) ||
+                   cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+                   (cp >= 0x2066 && cp <= 0x2069);
+        if (!bad && cp == '\\') {
+            if (o + 2 < outcap) {
+                out[o++] = '\\';
+                out[o++] = '\\';
+            }
+        } else if (!bad) {
+            if (o + n < outcap) {
+                memcpy(out + o, s + i, n);
+                o += n;
+            }
+        } else {
+            /* Every byte of the offending sequence (one if not UTF-8). */
+            for (size_t j = 0; j < (n ? n : 1); j++)
+                if (o + 4 < outcap)
+                    o += (size_t)snprintf(out + o, outcap - o, "\\x%02x", u[i + j]);
+        }
+        i += n ? n : 1;
+    }
+    out[o < outcap ? o : outcap - 1] = '\0';
+    return out;
+}

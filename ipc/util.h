@@ -39,4 +39,12 @@ bool dl_dir_is_empty(const char *path);
 /* mkdir -p */
 int dl_mkdirs(const char *path, char *errbuf);
 
+/* The bytes of s (a field of cap bytes, perhaps without a NUL) as text safe
+ * to print to a terminal or to put in JSON: control characters, bidirectional
+ * overrides, backslashes and bytes that are not UTF-8 become \xNN escapes
+ * (a backslash becomes two); other UTF-8 passes. out holds up to outcap
+ * bytes, DL_PRINTABLE_CAP(cap) for all of it. Returns out. */
+const char *dl_printable(char *out, size_t outcap, const char *s, size_t cap);
+#define DL_PRINTABLE_CAP(cap) (4 * (cap) + 1)
+
 #endif

@@ -11,7 +11,7 @@ const char *wire_err_name(int err)
         [WIRE_ERR_RUN] = "run",     [WIRE_ERR_FROM] = "from",
         [WIRE_ERR_TO] = "to",       [WIRE_ERR_LEN] = "length",
         [WIRE_ERR_FLAGS] = "flags", [WIRE_ERR_TYPE] = "type",
-        [WIRE_ERR_BULK] = "bulk",
+        [WIRE_ERR_BULK] = "bulk",   [WIRE_ERR_FIELD] = "field",
     };
     return err >= 0 && err < WIRE_ERR_COUNT ? names[err] : "unknown";
 }

@@ -59,6 +59,7 @@ enum wire_err {
     WIRE_ERR_FLAGS,   /* unknown flags or a bad bulk descriptor */
     WIRE_ERR_TYPE,    /* type unknown to this node's algorithm */
     WIRE_ERR_BULK,    /* bulk slot missing or overwritten */
+    WIRE_ERR_FIELD,   /* a field outside the range the algorithm allows */
     WIRE_ERR_COUNT
 };
 const char *wire_err_name(int err);

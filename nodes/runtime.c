@@ -664,6 +664,14 @@ static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
         ev.msg.len = h.len;
         ev.msg.payload = h.len ? payload : NULL;
         step(nd, &ev);
+        if (nd->acts.malformed) {
+            /* The core refused a field out of its range: the message it
+             * received was dropped as malformed, and the trace says so
+             * right after its receipt. */
+            atomic_fetch_add(&nd->me->malformed_kind[WIRE_ERR_FIELD], 1);
+            trace(nd, TR_DROP, h.from, h.type, h.f[0], WIRE_ERR_FIELD, 0);
+            log_malformed(nd, WIRE_ERR_FIELD, &h);
+        }
         settle(nd);
     }
     settle(nd);

@@ -27,60 +27,7 @@
 
 /* ---- strings from shared memory ---- */
 
-/* The bytes of s (a field of cap bytes, perhaps without a NUL) as text safe
- * to print to a terminal or to put in JSON: control characters (C0, DEL,
- * C1), bidirectional overrides, backslashes and bytes that are not UTF-8
- * become \xNN escapes; other UTF-8 passes. A run's own strings (a name of
- * letters, digits, '.', '_', '-'; an algorithm; a path) come out unchanged
- * unless they hold such bytes. Returns out. */
-static const char *printable(char *out, size_t outcap, const char *s, size_t cap)
-{
-    size_t len = strnlen(s, cap), o = 0;
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        /* The length of a valid UTF-8 sequence at i, and its code point. */
-        size_t n = 0;
-        uint32_t cp = 0;
-        if (u[i] < 0x80) {
-            n = 1;
-            cp = u[i];
-        } else if (u[i] >= 0xc2 && u[i] <= 0xf4) {
-            size_t want = u[i] < 0xe0 ? 2 : u[i] < 0xf0 ? 3 : 4;
-            cp = u[i] & (0x3f >> (want - 1));
-            size_t j = 1;
-            for (; j < want && i + j < len && (u[i + j] & 0xc0) == 0x80; j++)
-                cp = cp << 6 | (u[i + j] & 0x3f);
-            static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-            if (j == want && cp >= min[want] && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff))
-                n = want;
-        }
-        bool bad = n == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) ||
-                   cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
-                   (cp >= 0x2066 && cp <= 0x2069);
-        if (!bad && cp == '\\') {
-            if (o + 2 < outcap) {
-                out[o++] = '\\';
-                out[o++] = '\\';
-            }
-        } else if (!bad) {
-            if (o + n < outcap) {
-                memcpy(out + o, s + i, n);
-                o += n;
-            }
-        } else {
-            /* Every byte of the offending sequence (one if not UTF-8). */
-            for (size_t j = 0; j < (n ? n : 1); j++)
-                if (o + 4 < outcap)
-                    o += (size_t)snprintf(out + o, outcap - o, "\\x%02x", u[i + j]);
-        }
-        i += n ? n : 1;
-    }
-    out[o < outcap ? o : outcap - 1] = '\0';
-    return out;
-}
-
-/* Room for a field of cap bytes once escaped. */
-#define PRINTABLE_CAP(cap) (4 * (cap) + 1)
+#define PRINTABLE_CAP(cap) DL_PRINTABLE_CAP(cap)
 
 struct run_strings {
     char name[PRINTABLE_CAP(sizeof((struct shm_run *)0)->name)];
@@ -90,9 +37,9 @@ struct run_strings {
 
 static void run_strings(const struct shm_run *r, struct run_strings *rs)
 {
-    printable(rs->name, sizeof rs->name, r->name, sizeof r->name);
-    printable(rs->algorithm, sizeof rs->algorithm, r->algorithm, sizeof r->algorithm);
-    printable(rs->rundir, sizeof rs->rundir, r->rundir, sizeof r->rundir);
+    dl_printable(rs->name, sizeof rs->name, r->name, sizeof r->name);
+    dl_printable(rs->algorithm, sizeof rs->algorithm, r->algorithm, sizeof r->algorithm);
+    dl_printable(rs->rundir, sizeof rs->rundir, r->rundir, sizeof r->rundir);
 }
 
 /* ---- which processes are a run's ---- */
@@ -338,7 +285,7 @@ static int find_run(const char *cmd, const char *rest, const char *which, struct
             return -1;
         }
         char shown[PRINTABLE_CAP(256)];
-        printable(shown, sizeof shown, which, 256);
+        dl_printable(shown, sizeof shown, which, 256);
         /* Say why a segment of that id does not count. */
         struct shm_handle t;
         if (is_run_id(which) &&
@@ -354,7 +301,7 @@ static int find_run(const char *cmd, const char *rest, const char *which, struct
     if (live > 1) {
         if (which) {
             char shown[PRINTABLE_CAP(256)];
-            printable(shown, sizeof shown, which, 256);
+            dl_printable(shown, sizeof shown, which, 256);
             fprintf(stderr, "distlab %s: %d live runs match '%s'; name one by its id: distlab "
                             "%s RUN_ID%s\n",
                     cmd, live, shown, cmd, rest);
@@ -476,7 +423,7 @@ static void status_all(const char *which, bool json, bool watch)
     if (!json && live == 0) {
         char shown[PRINTABLE_CAP(256)];
         if (which)
-            printf("no live run of yours named '%s'\n", printable(shown, sizeof shown, which, 256));
+            printf("no live run of yours named '%s'\n", dl_printable(shown, sizeof shown, which, 256));
         else
             printf("no live run of yours\n");
     }

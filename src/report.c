@@ -48,6 +48,39 @@ static void run_info_free(struct run_info *ri)
     ri->run = NULL;
 }
 
+/* A run.json is a file anyone may have edited: escape what a terminal
+ * would act on (control characters, bidirectional overrides) in every
+ * string before any of it reaches a report. */
+static int sanitize_strings(json_t *v)
+{
+    size_t i;
+    const char *key;
+    json_t *x;
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, x) if (sanitize_strings(x) < 0) return -1;
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, x) if (sanitize_strings(x) < 0) return -1;
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t len = json_string_length(v);
+        /* Printable ASCII is left as it is (a backslash in a replay
+         * command must stay one backslash). */
+        size_t k = 0;
+        while (k < len && s[k] >= 0x20 && s[k] < 0x7f)
+            k++;
+        if (k == len)
+            return 0;
+        char *out = malloc(DL_PRINTABLE_CAP(len));
+        if (!out)
+            return -1;
+        dl_printable(out, DL_PRINTABLE_CAP(len), s, len);
+        int rc = strcmp(out, s) != 0 ? json_string_set(v, out) : 0;
+        free(out);
+        return rc;
+    }
+    return 0;
+}
+
 static int load_run(const char *rundir, struct run_info *ri, char *errbuf)
 {
     memset(ri, 0, sizeof *ri);
@@ -77,6 +110,10 @@ static int load_run(const char *rundir, struct run_info *ri, char *errbuf)
         ri->have_run_json = true;
     }
     int rc;
+    if (sanitize_strings(ri->run) < 0) {
+        rc = dl_seterr(errbuf, ENOMEM, "out of memory reading %s", path);
+        goto err;
+    }
     if (!json_is_object(ri->run)) {
         rc = dl_seterr(errbuf, EINVAL, "%s: not a JSON object", path);
         goto err;

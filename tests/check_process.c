@@ -489,7 +489,13 @@ START_TEST(test_malformed_messages)
     h = good;
     h.type = 0x0999; /* valid in every other field, known to no algorithm */
     send_or_wait(q, &h, sizeof h);
-    sent += 3;
+    h = good;
+    /* Well formed, from node 3's live incarnation, but a request whose
+     * sequence number no run reaches: the core refuses the field. */
+    h.flags = (uint32_t)1 << WIRE_INC_SHIFT;
+    h.f[0] = INT64_MAX;
+    send_or_wait(q, &h, sizeof h);
+    sent += 4;
     mq_close(q);
     free(buf);
 
@@ -507,15 +513,15 @@ START_TEST(test_malformed_messages)
 
     /* Each rejection is a "drop" event of node 2 naming its reason. */
     json_t *tr = h_trace(dir, rundir);
-    int reasons[4] = {0};
-    static const char *const names[4] = {"short", "magic", "run", "type"};
+    int reasons[5] = {0};
+    static const char *const names[5] = {"short", "magic", "run", "type", "field"};
     size_t i;
     json_t *o;
     json_array_foreach(tr, i, o)
     {
         if (!h_event_is(o, "drop", 2))
             continue;
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < 5; k++)
             if (strcmp(h_jstr(o, "reason"), names[k]) == 0)
                 reasons[k]++;
     }
@@ -524,6 +530,7 @@ START_TEST(test_malformed_messages)
     ck_assert_int_eq(reasons[0] + reasons[1], 22);
     ck_assert_int_eq(reasons[2], 1);
     ck_assert_int_eq(reasons[3], 1);
+    ck_assert_int_eq(reasons[4], 1);
     json_decref(tr);
 
     /* Logged once per kind (short, magic, run, type), counted always. */

@@ -2032,6 +2032,25 @@ START_TEST(test_damaged_run_json)
 }
 END_TEST
 
+/* Strings of a run.json reach the terminal in the text report: escape
+ * sequences in them are shown escaped, never acted on. */
+START_TEST(test_run_json_strings_escaped)
+{
+    struct run r;
+    run_new(&r);
+    cs_cycle(&r, 2, 1000, 1100, 2000, 1, 1);
+    json_t *rj = run_json(3, 1);
+    json_object_set_new(rj, "name", json_string("x\033[2Jy"));
+    run_finish(&r, rj);
+    json_t *rep = build(r.dir);
+    char *buf = text_of(rep);
+    ck_assert_ptr_null(strchr(buf, '\033'));
+    ck_assert_msg(strstr(buf, "x\\x1b[2Jy"), "%s", buf);
+    free(buf);
+    json_decref(rep);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -2060,7 +2079,7 @@ static Suite *report_suite(void)
         {"output", {test_report_write, test_text_summary}},
         {"bad_input",
          {test_missing_run_dir, test_bad_run_json, test_missing_trace_dir, test_corrupt_times,
-          test_damaged_run_json}},
+          test_damaged_run_json, test_run_json_strings_escaped}},
         {"evidence",
          {test_cut_trace_cannot_verify, test_cut_trace_violation_still_unsafe,
           test_cut_record_in_trace_json, test_start_failure_not_started,
