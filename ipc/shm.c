@@ -53,7 +53,13 @@ int shm_create(struct shm_handle *h, uint32_t run_id, int n, char *errbuf)
     if (e != 0) {
         close(fd);
         shm_unlink(h->name);
-        if (e == ENOSPC || e == EFBIG || e == ENOMEM)
+        if (e == EFBIG)
+            return dl_seterr(errbuf, e,
+                             "cannot reserve shared memory %s in /dev/shm: its %zu bytes "
+                             "(%.1f MiB, %d nodes) exceed this process's file-size limit "
+                             "(ulimit -f); raise the limit or run fewer nodes",
+                             h->name, size, (double)size / 1048576.0, n);
+        if (e == ENOSPC || e == ENOMEM)
             return dl_seterr(errbuf, e,
                              "cannot reserve shared memory %s: /dev/shm has not enough free "
                              "space for this run's segment, which needs %zu bytes (%.1f MiB) "

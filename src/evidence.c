@@ -275,7 +275,7 @@ int evidence_scan(struct evidence *e, const struct trace_set *ts, const json_t *
     if (!have_run_json)
         gap(gaps, &bad,
             "run.json, the supervisor's summary, is missing (the launcher did not finish the "
-            "run): the shared resource's count of violations, the final counter, the per-node "
+            "run, or could not write the file): the shared resource's count of violations, the final counter, the per-node "
             "queue counters and why and when the run stopped are not known, so the resource "
             "and counter properties cannot be judged; the report is rebuilt from config.ini "
             "and the traces");

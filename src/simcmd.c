@@ -605,11 +605,20 @@ int cmd_sim(int argc, char **argv)
     if (config_load_with_sets(c, argv[optind], sets, nsets, NULL, CONFIG_FOR_SIM, err) < 0)
         goto bad;
     uint64_t base = have_seed ? seed : c->seed;
+    long nsweep = seeds > 0 ? seeds : have_seed ? 1 : 1000;
+    /* Every seed swept must be one --seed takes again, for its replay. */
+    if (!out && base > (uint64_t)INT64_MAX - (uint64_t)(nsweep - 1)) {
+        fprintf(stderr,
+                "distlab sim: seeds %llu..%llu go past the largest seed, %lld; start lower\n",
+                (unsigned long long)base, (unsigned long long)(base + (uint64_t)nsweep - 1),
+                (long long)INT64_MAX);
+        goto out;
+    }
     struct simcmd_args args = {.sets = sets, .nsets = nsets};
     if (out || (have_seed && seeds < 0))
         code = out ? simcmd_record(c, base, out, json, &args) : sweep(c, base, 1, &args);
     else
-        code = sweep(c, base, seeds > 0 ? seeds : 1000, &args);
+        code = sweep(c, base, nsweep, &args);
     goto out;
 bad:
     fprintf(stderr, "%s%s", err, err[0] && err[strlen(err) - 1] == '\n' ? "" : "\n");

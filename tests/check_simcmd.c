@@ -555,6 +555,31 @@ START_TEST(test_help)
 }
 END_TEST
 
+/* Every seed a sweep runs is one --seed accepts again: a sweep that would
+ * pass the largest seed is refused; the largest seed alone runs. */
+START_TEST(test_seed_range)
+{
+    char *dir = h_tmpdir();
+    char *ini = conf("token-ring.ini");
+    struct h_proc p;
+    expect_exit(&p,
+                h_run(&p, dir, "past", CMD_TIMEOUT, "sim", ini, "--seeds", "2", "--seed",
+                      "9223372036854775807", NULL),
+                2);
+    char *err = h_err(&p);
+    ck_assert_msg(strstr(err, "go past the largest seed"), "%s", err);
+    free(err);
+    expect_exit(&p,
+                h_run(&p, dir, "last", CMD_TIMEOUT, "sim", ini, "--seeds", "2", "--seed",
+                      "9223372036854775806", NULL),
+                0);
+    expect_out(&p, "seeds 9223372036854775806..9223372036854775807");
+    h_rmtree(dir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_json_replay)
 {
     char *dir = h_tmpdir();
@@ -597,6 +622,7 @@ static Suite *simcmd_suite(void)
     tcase_add_test(tc, test_deadlock_run_dir);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_help);
+    tcase_add_test(tc, test_seed_range);
     tcase_add_test(tc, test_json_replay);
     suite_add_tcase(s, tc);
     return s;
