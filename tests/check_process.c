@@ -939,6 +939,38 @@ START_TEST(test_skipped_fault_warned)
 }
 END_TEST
 
+/* A fault aimed at a role that nobody holds at its due time (the
+ * coordinator killed 100 ms before, no election yet: the failure timeout
+ * is 1 s)
+ * waits for a holder for 100 ms, then is skipped with the reason - not at
+ * once, since a role is often between holders for a moment (a token in
+ * flight). */
+START_TEST(test_role_fault_waits_for_holder)
+{
+    static const char text[] = "[cluster]\nname = rolewait\nnodes = 4\nalgorithm = centralized\n"
+                               "duration = 2s\nseed = 3\nfailure_timeout = 1s\n\n"
+                               "[workload]\nrequests = 100000\ncs_time = 1ms\nthink_time = 1ms\n\n"
+                               "[fault.1]\nat = 200ms\naction = kill\ntarget = coordinator\n\n"
+                               "[fault.2]\nat = 300ms\naction = pause\ntarget = coordinator\n";
+    char *dir = h_tmpdir();
+    char *ini = h_write_ini(dir, "rolewait.ini", text);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    expect_run_exit(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), 0,
+                    rundir);
+    json_t *run = h_json_in(rundir, "run.json");
+    ck_assert_str_eq(h_jstr(run, "faults.1.skipped"), "no node holds the coordinator role now");
+    double waited = h_jnum(run, "faults.1.t_ms") - 300.0;
+    ck_assert_msg(waited >= 99.0, "fault.2 was given up after %.3f ms", waited);
+    json_decref(run);
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
 /* Every time at its largest accepted value: the run still ends when its
  * workload is done (a duration that wrapped around ended it at once, with
  * reason "duration"). */
@@ -1214,7 +1246,7 @@ static Suite *process_suite(void)
     } cases[] = {
         {"run",
          {test_centralized_run, test_two_runs_at_once, test_unreached_fault_warned,
-          test_run_at_maximum, test_skipped_fault_warned}},
+          test_run_at_maximum, test_skipped_fault_warned, test_role_fault_waits_for_holder}},
         {"crash",
          {test_kill_by_pid, test_kill_by_pid_restart, test_scheduled_faults, test_crash_loop,
           test_scheduled_kills_not_a_loop}},
