@@ -5,7 +5,6 @@
  * binary traces with the real trace writer, every record stamped with an
  * explicit time, so every expected number below is exact. */
 #include <check.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -38,19 +37,13 @@ static char base[64];
 
 static void base_setup(void)
 {
-    snprintf(base, sizeof base, "/tmp/check_report.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(base));
+    char *d = h_tmpdir();
+    ck_assert_uint_lt(strlen(d), sizeof base);
+    strcpy(base, d);
+    free(d);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void base_teardown(void) { nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+static void base_teardown(void) { h_rmtree(base); }
 
 /* ---- building a run directory ---- */
 

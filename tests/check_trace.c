@@ -8,7 +8,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -23,24 +22,19 @@
 
 #include "ipc/trace.h"
 #include "ipc/util.h"
+#include "tests/helpers.h"
 
 static char base[64];
 
 static void base_setup(void)
 {
-    snprintf(base, sizeof base, "/tmp/check_trace.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(base));
+    char *d = h_tmpdir();
+    ck_assert_uint_lt(strlen(d), sizeof base);
+    strcpy(base, d);
+    free(d);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void base_teardown(void) { nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+static void base_teardown(void) { h_rmtree(base); }
 
 static off_t file_size(const char *dir, int node, int inc)
 {
