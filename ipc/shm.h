@@ -17,7 +17,7 @@
 #include "ipc/wire.h"
 
 #define SHM_MAGIC 0x4d48534cu /* "LSHM" */
-#define SHM_VERSION 4 /* 2: the resource packs holder, fenced generation and counter; 3: trace_max_size in params; 4: malformed_kind counts WIRE_ERR_FIELD */
+#define SHM_VERSION 5 /* 5: per-link loss/delay/jitter, net_version, the command mailbox, params.retransmit; 2: the resource packs holder, fenced generation and counter; 3: trace_max_size in params; 4: malformed_kind counts WIRE_ERR_FIELD */
 #define SHM_PREFIX "distlab."
 #define SHM_BULK_SLOTS 64       /* per sender (reserved at creation) */
 #define SHM_BULK_SLOT 65536     /* bytes per slot, header included */
@@ -145,6 +145,53 @@ struct shm_params {
     int64_t initial_clock[DL_MAX_NODES + 1];  /* ricart_agrawala */
     uint8_t group_of[DL_MAX_NODES + 1];       /* two_level_ring: 0 = by groups */
     int64_t trace_max_size;                   /* [trace] max_size: bytes per trace file */
+    int32_t retransmit;                       /* [cluster] retransmit */
+    int64_t retransmit_us;                    /* its timeout (config_retransmit_timeout) */
+};
+
+/* The network fault state of one directed link (a -> b: what a sends to b),
+ * set by the supervisor only and read by the nodes' transports on every
+ * send (delay, jitter) and receive (cut, loss). */
+struct shm_link {
+    _Atomic uint32_t loss_ppm;  /* loss probability in millionths (0..1000000) */
+    _Atomic uint32_t delay_us;  /* added to every message on the link */
+    _Atomic uint32_t jitter_us; /* plus uniform [0, jitter] (reorders) */
+    uint32_t pad;
+};
+
+/* Commands from `distlab` tools to the supervisor (kill, pause, resume,
+ * terminate, restart, partition, heal, net): one at a time, through this
+ * mailbox. A tool claims it (state FREE -> CLAIMED by compare-and-swap,
+ * writing its pid), fills it in, sets POSTED and wakes the supervisor with
+ * SIGUSR2; the supervisor validates every field (the segment is the user's,
+ * but a tool of another build, or a crashed one, may have left anything),
+ * applies the command, writes result and answer and sets ANSWERED (and
+ * FUTEX_WAKEs state); the tool reads the answer and sets FREE. A mailbox
+ * held by a tool that died is taken over by the next one (tool_pid gone),
+ * and the supervisor frees an answer nobody collected after a few seconds. */
+enum shm_cmd_state { CMD_FREE = 0, CMD_CLAIMED, CMD_POSTED, CMD_ANSWERED };
+enum shm_cmd_op {
+    CMD_NONE = 0,
+    CMD_KILL,      /* node */
+    CMD_PAUSE,     /* node */
+    CMD_RESUME,    /* node */
+    CMD_TERMINATE, /* node */
+    CMD_RESTART,   /* node */
+    CMD_PARTITION, /* arg: a partition spec (src/netspec.h) */
+    CMD_HEAL,      /* everything cut becomes whole again (net settings stay) */
+    CMD_NET,       /* arg: "loss=0.1 delay=5ms jitter=2ms [LINKS]" */
+    CMD_OP_COUNT
+};
+struct shm_cmd {
+    _Atomic uint32_t state; /* enum shm_cmd_state; a futex word */
+    _Atomic uint32_t seq;   /* +1 per command posted */
+    _Atomic int32_t tool_pid;
+    int32_t op;             /* enum shm_cmd_op */
+    int32_t node;           /* 1..n for node commands */
+    int32_t result;         /* 0 done, else a positive errno (answer says why) */
+    int64_t posted_us;      /* run-relative, by the tool */
+    char arg[256];          /* NUL-terminated within the array */
+    char answer[512];       /* NUL-terminated within the array */
 };
 
 /* The layout-stable prefix: the first bytes of every run segment, of every
@@ -188,8 +235,14 @@ struct shm_run {
     struct shm_params params;
     _Atomic int32_t phase;
     struct shm_resource res;
-    /* Network faults: cut[a][b] != 0 drops messages from a to b. */
+    /* Network faults (set by the supervisor only): cut[a][b] != 0 drops
+     * messages from a to b at b; link[a][b] has the loss, delay and jitter
+     * of that link. net_version is incremented after every change. Row and
+     * column 0 (the supervisor's links) are never faulty. */
     _Atomic uint8_t cut[DL_MAX_NODES + 1][DL_MAX_NODES + 1];
+    struct shm_link link[DL_MAX_NODES + 1][DL_MAX_NODES + 1];
+    _Atomic uint64_t net_version;
+    struct shm_cmd cmd;
     struct shm_node node[DL_MAX_NODES + 1]; /* [0] is the supervisor */
     uint64_t bulk_offset;                   /* from the segment's start */
     uint64_t size;                          /* whole segment */

@@ -52,7 +52,11 @@ enum trace_ev {
     TR_RESTART,
     TR_PAUSE,      /* aux = signal */
     TR_RESUME,
-    TR_FAULT,      /* aux = action, peer = target node (0 if none), a = fault number */
+    TR_FAULT,      /* aux = action, peer = target node (0 if none), a = fault number
+                      (0: a command), b = occurrence (1, 2, ... of a repeated fault;
+                      0 for a command), c = 1 for the automatic undo of that
+                      occurrence (its `for`): then aux is what undoes it (resume,
+                      heal, net) */
     TR_START,      /* a process started: aux = pid */
     TR_STOP,       /* a process stopped cleanly */
     TR_DONE,       /* a node finished its workload */
@@ -61,6 +65,10 @@ enum trace_ev {
     TR_CUT,        /* the writer could not grow its file and stopped tracing here:
                       aux = errno; a = records lost after it (known only if the
                       process closed its trace); written by the writer itself */
+    TR_LINK,       /* supervisor: the network state of link peer -> key changed to
+                      aux = cut (0/1), a = loss in millionths, b = delay us,
+                      c = jitter us; written after the TR_FAULT (or command) that
+                      changed it and before the change takes effect */
     TR_EV_COUNT
 };
 const char *trace_ev_name(int ev);

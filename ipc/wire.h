@@ -26,6 +26,11 @@
 /* trace drop reason (aux) for a send the transport refused (backlog limit,
  * bulk slots, payload too big) */
 #define WIRE_DROP_SEND 101
+/* trace drop reasons (aux) of the network fault model: the link from the
+ * sender was cut when the message arrived, or the message was lost to the
+ * link's loss probability (both decided at the receiver, peer = from) */
+#define WIRE_DROP_PARTITION 102
+#define WIRE_DROP_LOSS 103
 
 struct wire_hdr {
     uint32_t magic;

@@ -184,6 +184,13 @@ struct algo_env {
      * counts no time against a timeout that a start-up could exceed (a lost
      * token). Without it (the simulator, unit tests) all nodes start at once. */
     bool staged_start;
+    /* [cluster] retransmit: re-send a request or a token whose answer did
+     * not come within retransmit_us, and recognise duplicates, so that a
+     * message lost to a partition or to loss does not stall the algorithm
+     * after the network heals. Off: the textbook algorithm, which assumes
+     * reliable channels. */
+    bool retransmit;
+    int64_t retransmit_us;
     /* Persistent state from before a crash (ACT_PERSIST), NULL at first. */
     const void *restored;
     size_t restored_len;

@@ -834,6 +834,8 @@ static int node_init(struct node *nd, char *err)
         .local_rounds = nd->run->params.local_rounds,
         .initial_clock = nd->run->params.initial_clock[nd->args.id],
         .staged_start = true,
+        .retransmit = nd->run->params.retransmit != 0,
+        .retransmit_us = nd->run->params.retransmit_us,
         .restored = nd->restored,
         .restored_len = nd->restored_len,
     };

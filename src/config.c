@@ -232,7 +232,8 @@ enum value_type {
       CONFIG_MAX_TIME_US)                                                                          \
     X(TWO_MEMBERS, SEC_TWO_LEVEL, "members", V_MEMBERS, members, 0, 0)                           \
     X(TRACE_MAX_SIZE, SEC_TRACE, "max_size", V_SIZE, trace_max_size, (long long)TRACE_MAX_MIN,     \
-      (long long)TRACE_MAX_MAX)
+      (long long)TRACE_MAX_MAX)                                                                    \
+    X(RETRANSMIT, SEC_CLUSTER, "retransmit", V_BOOL, retransmit, 0, 0)
 
 /* clang-format off */
 enum key_index {
@@ -272,9 +273,9 @@ static const char *const action_names[FAULT_ACTION_COUNT] = {
     [FAULT_KILL] = "kill",           [FAULT_PAUSE] = "pause",
     [FAULT_RESUME] = "resume",       [FAULT_TERMINATE] = "terminate",
     [FAULT_RESTART] = "restart",     [FAULT_PARTITION] = "partition",
-    [FAULT_HEAL] = "heal",
+    [FAULT_HEAL] = "heal",           [FAULT_NET] = "net",
 };
-#define ACTIONS_EXPECTED "kill, pause, resume, terminate, restart, partition or heal"
+#define ACTIONS_EXPECTED "kill, pause, resume, terminate, restart, partition, heal or net"
 #define TARGETS_EXPECTED \
     "leader, coordinator, token_holder, random, a node id or groups like 1,2/3,4,5"
 

@@ -16,13 +16,15 @@
 #define CONFIG_ERRLEN 4096
 /* The keys of [cluster] .. [centralized], and of a [fault.N] (at, action,
  * target): the sizes of the origin arrays below. */
-#define CONFIG_NKEYS 33
+#define CONFIG_NKEYS 34
 #define CONFIG_LIST_LEN 160
 /* The sections a file may have, as error messages list them. */
 #define CONFIG_SECTIONS                                                                    \
     "cluster, workload, raft, network, supervisor, centralized, token_ring, "               \
     "two_level_ring, resource, ricart_agrawala, trace, fault.N"
-#define CONFIG_FAULT_KEYS 3
+#define CONFIG_FAULT_KEYS 3 /* at, action, target; 9 once every, count, for, loss, delay, jitter are parsed */
+/* Occurrences of all faults together, repetitions and undos included. */
+#define CONFIG_MAX_OCCURRENCES 100000
 
 /* Bounds of the values (README, "Experiments"). Every time ends up added to
  * a clock (a deadline, a restart time, a derived token timeout), so none may
@@ -53,6 +55,7 @@ enum fault_action {
     FAULT_RESTART,  /* SIGKILL, then start again at once */
     FAULT_PARTITION,
     FAULT_HEAL,
+    FAULT_NET,      /* change loss / delay / jitter on all links or some */
     FAULT_ACTION_COUNT
 };
 const char *fault_action_name(int action);
@@ -64,7 +67,8 @@ enum fault_target {
     TARGET_LEADER,
     TARGET_TOKEN_HOLDER,
     TARGET_RANDOM,      /* drawn from the run's seed */
-    TARGET_GROUPS,      /* "1,2/3,4,5" (partition) */
+    TARGET_GROUPS,      /* a partition spec: "1,2/3,4,5", "1->3" (src/netspec.h) */
+    TARGET_LINKS,       /* net: a link list, "all" or "1->3,2<->4" (src/netspec.h) */
 };
 
 /* Until a key of a fault is given: at_us -1, action FAULT_ACTION_NONE,
@@ -78,8 +82,25 @@ struct fault_spec {
     int num;         /* the N of [fault.N] or --set fault.N.key; 0 for one
                         built by hand, which counts as fault i+1 */
     int line;        /* where the section started, for messages; 0 if none */
-    int origin[CONFIG_FAULT_KEYS]; /* at, action, target: enum config_origin
+    int origin[CONFIG_FAULT_KEYS]; /* at, action, target, every, count, for,
+                                      loss, delay, jitter: enum config_origin
                                       or a line of config.path */
+    /* Repetition (a nemesis schedule): with every_us > 0 the action happens
+     * at at, at + every, at + 2 every, ... count times (count 0: until the
+     * run ends). count without every is an error; every alone repeats until
+     * the end. */
+    int64_t every_us;
+    int count;
+    /* for_us > 0: each occurrence is undone this long after it (pause ->
+     * resume of the node it paused, partition -> those links restored, net
+     * -> the links' previous settings). Only for pause, partition and net;
+     * shorter than every when both are given. */
+    int64_t for_us;
+    /* net: what it sets (netspec.h struct net_params semantics); target is
+     * TARGET_LINKS (target_text "all" when not given). */
+    bool has_loss, has_delay, has_jitter;
+    double loss;
+    int64_t delay_us, jitter_us;
 };
 
 enum restart_policy { RESTART_NEVER = 0, RESTART_ON_CRASH };
@@ -126,6 +147,10 @@ struct config {
     char members[CONFIG_LIST_LEN]; /* "1,2,3/4,5,6", or "" to split by groups */
     /* [resource] the critical resource refuses stale generations */
     bool fencing;
+    /* [cluster] retransmit: each mutex algorithm re-sends a request or a
+     * token whose answer did not come in time, and recognises duplicates,
+     * so it recovers from messages lost to a partition or to loss. */
+    bool retransmit;
     /* [workload] requesters: "all" or the nodes that request ("1,3") */
     char requesters[CONFIG_LIST_LEN];
     /* [ricart_agrawala] initial_clock: "1:7, 3:11" (Lamport clocks at start) */
@@ -187,6 +212,22 @@ int config_validate_for(struct config *c, int target, char *err);
 int config_load_with_sets(struct config *c, const char *path, const char *const *sets,
                           int nsets, const char *seed, int target, char *err);
 
+/* One occurrence of a scheduled fault (see config_fault_timeline). */
+struct fault_occ {
+    int64_t at_us;  /* after the workload started */
+    int32_t index;  /* into config.faults */
+    int32_t rep;    /* 1 for the first occurrence, 2 for the second, ... */
+    bool undo;      /* the automatic undo of occurrence rep (the fault's for) */
+};
+
+/* Every occurrence of c's schedule before the run's end (duration), in
+ * time order; at equal times an undo comes before a do, then by fault
+ * order. Writes at most cap into out; returns how many there are in all
+ * (more than cap: the caller's array was too small), or -EINVAL for a
+ * fault with every_us < 0. Validation bounds the total at
+ * CONFIG_MAX_OCCURRENCES. */
+int config_fault_timeline(const struct config *c, struct fault_occ *out, int cap);
+
 /* "1,2/3,4,5" -> group_of[k] (1-based groups; nodes not listed each get a
  * group of their own). Returns 0, or -EINVAL if malformed, a node is out
  * of 1..n or listed twice, or fewer than two groups are given. */
@@ -200,6 +241,11 @@ int config_parse_members(const char *text, int n, uint8_t *group_of, bool all);
 int config_node_list(const char *text, int n, bool *in);
 /* "1:7, 3:11" -> vals[1..n] (0 where not given); -EINVAL if malformed. */
 int config_node_values(const char *text, int n, int64_t *vals);
+
+/* How long a mutex algorithm with [cluster] retransmit waits for an answer
+ * before it sends again: the failure timeout, or more on a slow network
+ * (twice [network] delay + jitter, plus 10 ms). */
+int64_t config_retransmit_timeout(const struct config *c);
 
 /* Token parameters of the configured algorithm (a ring or a two-level ring). */
 int64_t config_token_timeout(const struct config *c);

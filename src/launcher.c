@@ -297,6 +297,8 @@ static int ipc_create(struct sup *s)
         .local_rounds = c->local_rounds,
         .fencing = c->fencing,
         .trace_max_size = c->trace_max_size,
+        .retransmit = c->retransmit,
+        .retransmit_us = config_retransmit_timeout(c),
     };
     bool in[DL_MAX_NODES + 1];
     int64_t clocks[DL_MAX_NODES + 1];

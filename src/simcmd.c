@@ -37,6 +37,8 @@ int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
     if (c->members[0])
         config_parse_members(c->members, c->nodes, sc->env.group_of, true);
     sc->env.local_rounds = c->local_rounds;
+    sc->env.retransmit = c->retransmit;
+    sc->env.retransmit_us = config_retransmit_timeout(c);
     sc->seed = seed;
     sc->requests = c->requests;
     sc->cs_time_us = c->cs_time_us;

@@ -491,7 +491,7 @@ START_TEST(test_err_other_values)
                       "[supervisor] restart: expected never or on-crash, got 'always'");
     expect_load_error("[fault.1]\nat = 1s\naction = stop\ntarget = 1\n", 3,
                       "[fault.1] action: expected kill, pause, resume, terminate, restart, "
-                      "partition or heal, got 'stop'");
+                      "partition, heal or net, got 'stop'");
     expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = king\n", 4,
                       "[fault.1] target: expected leader, coordinator, token_holder, random, a "
                       "node id or groups like 1,2/3,4,5, got 'king'");
@@ -536,7 +536,7 @@ START_TEST(test_err_fault_missing_action)
 {
     expect_load_error("[cluster]\nnodes = 3\n\n[fault.2]\nat = 1s\ntarget = 1\n", 4,
                       "[fault.2] missing key 'action' (kill, pause, resume, terminate, restart, "
-                      "partition or heal)");
+                      "partition, heal or net)");
     expect_load_error("[fault.4]\naction = kill\ntarget = 1\n", 1,
                       "[fault.4] missing key 'at' (when, like at = 2s)");
     expect_load_error("[fault.4]\nat = 1s\naction = kill\n", 1,
@@ -614,7 +614,7 @@ START_TEST(test_err_all_collected)
              "%s:5: [workload] cs_time: expected a duration with a unit, like 150ms or 2s, got "
              "'5'\n"
              "%s:6: [fault.1] missing key 'action' (kill, pause, resume, terminate, restart, "
-             "partition or heal)\n"
+             "partition, heal or net)\n"
              "%s:6: [fault.1] missing key 'target' (leader, coordinator, token_holder, random, a "
              "node id or groups like 1,2/3,4,5)",
              tmp_path, tmp_path, tmp_path, tmp_path, tmp_path);
@@ -908,7 +908,7 @@ START_TEST(test_validate_incomplete_set_fault)
     ck_assert_int_eq(config_set(&c, "fault.4.target=1", err), 0);
     ck_assert_int_eq(config_validate(&c, err), -EINVAL);
     ck_assert_str_eq(err, "--set fault.4.at=2s: [fault.4] missing key 'action' (kill, pause, "
-                          "resume, terminate, restart, partition or heal)");
+                          "resume, terminate, restart, partition, heal or net)");
 }
 END_TEST
 
@@ -1000,7 +1000,7 @@ START_TEST(test_copy_keeps_set_fault)
     memset(&a, 0, sizeof a);
     ck_assert_int_eq(config_validate(&b, err), -EINVAL);
     ck_assert_str_eq(err, "--set fault.4.at=2s: [fault.4] missing key 'action' (kill, pause, "
-                          "resume, terminate, restart, partition or heal)");
+                          "resume, terminate, restart, partition, heal or net)");
     ck_assert_int_eq(config_set(&b, "fault.4.action=kill", err), 0);
     ck_assert_int_eq(b.nfaults, 1);
     ck_assert_msg(config_validate(&b, err) == 0, "%s", err);
@@ -1378,7 +1378,7 @@ START_TEST(test_ini_sections_once)
     /* The keys of a section stay together, in their usual order. */
     ck_assert_ptr_nonnull(strstr(text, "[cluster]\nname = distlab\nnodes = 5\n"
                                        "algorithm = centralized\nduration = 30s\nseed = 1\n"
-                                       "failure_timeout = 200ms\n\n[workload]\n"
+                                       "failure_timeout = 200ms\nretransmit = false\n\n[workload]\n"
                                        "requests = 100\ncs_time = 5ms\nthink_time = 20ms\n"
                                        "rate = 0\nrequesters = all\n\n[centralized]\n"));
     ck_assert_ptr_nonnull(strstr(text, "[two_level_ring]\ngroups = 2\nlocal_rounds = 1\n"
