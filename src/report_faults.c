@@ -544,6 +544,12 @@ static void net_outcome(const struct net_fault *nf, const struct report_net *net
     buf[0] = '\0';
     char desc[256], lost[256], ended[256];
     bool cutting = nf->action == FAULT_PARTITION && !nf->undo;
+    if (!net->link_records) {
+        /* A trace without link records (an older writer): which links the
+         * fault changed is not known, so nothing is said about them. */
+        APPEND("the trace does not record which links it changed");
+        return;
+    }
     report_net_describe(nf, ri->n, cutting, desc, sizeof desc);
     put(o, "target", json_string(desc), bad);
     put(o, "links", json_string(desc), bad);
@@ -908,6 +914,7 @@ int report_net_scan(struct report_net *net, const struct run_info *ri,
             cursor = 0;
         } else if (e->ev == TR_LINK) {
             net->any = true;
+            net->link_records = true;
             int a = e->peer;
             int64_t b = e->key;
             if (a < 1 || a > n || b < 1 || b > n || a == b)
@@ -965,16 +972,18 @@ int report_net_scan(struct report_net *net, const struct run_info *ri,
             L->loss = c.loss_ppm;
             L->delay = c.delay_us;
             L->jitter = c.jitter_us;
-        } else if (e->ev == TR_DROP &&
-                   (e->aux == WIRE_DROP_PARTITION || e->aux == WIRE_DROP_LOSS)) {
+        } else if (e->ev == TR_DROP && (e->aux == WIRE_DROP_PARTITION ||
+                                        e->aux == WIRE_DROP_LOSS || e->aux == 0)) {
             net->any = true;
             int from = e->peer, to = e->node;
             if (from < 1 || from > n || to < 1 || to > n)
                 continue;
             const struct link_state *L = &ls[(size_t)from * w + (size_t)to];
             struct net_drop d = {.rec = i, .partition = e->aux == WIRE_DROP_PARTITION,
-                                 .loss_ppm = L->loss};
-            d.fault = d.partition ? (L->cut_by >= 0 ? L->cut_by : L->last_cut_by) : L->set_by;
+                                 .network = e->aux == 0, .loss_ppm = L->loss};
+            d.fault = d.network     ? -1
+                      : d.partition ? (L->cut_by >= 0 ? L->cut_by : L->last_cut_by)
+                                    : L->set_by;
             if (drop_add(net, &d) < 0) {
                 rc = -1;
                 break;
@@ -1090,8 +1099,14 @@ static json_t *lost_msg(const struct net_drop *d, const struct trace_rec *e, int
     else
         APPEND("the %s from node %d", tn, from);
     json_t *o = json_pack("{s:o, s:s, s:i, s:i, s:s}", "at_ms", us_to_ms(e->t_us), "type", tn,
-                          "from", from, "to", to, "reason", d->partition ? "partition" : "loss");
-    if (d->partition) {
+                          "from", from, "to", to, "reason",
+                          report_drop_reason(d->network     ? 0
+                                             : d->partition ? WIRE_DROP_PARTITION
+                                                            : WIRE_DROP_LOSS));
+    if (d->network) {
+        /* An older trace: the network dropped it, cut or loss untold. */
+        APPEND(" was dropped by the network at %.3f ms", ms(e->t_us));
+    } else if (d->partition) {
         if (d->fault >= 0) {
             report_net_describe(&net->f[d->fault], ri->n, true, desc, sizeof desc);
             APPEND(" was lost to the %s %s (%s) at %.3f ms",

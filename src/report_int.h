@@ -157,7 +157,8 @@ struct net_fault {
 struct net_drop {
     size_t rec;  /* its TR_DROP record */
     long fault;  /* the net_fault it is owed to; -1: the run's [network] settings */
-    bool partition; /* else loss */
+    bool partition; /* a cut; else loss (or, with network, a drop of an older trace) */
+    bool network;   /* reason 0: dropped by the network, cut or loss not told apart */
     uint32_t loss_ppm; /* loss: the link's loss then */
 };
 
@@ -167,6 +168,7 @@ struct report_net {
     struct net_drop *d;
     size_t nd, capd;
     bool any; /* any network record at all (a TR_LINK, a network fault or drop) */
+    bool link_records; /* any TR_LINK: the trace says which links each fault changed */
     uint8_t repeated[256]; /* [fault number]: some record of it has occurrence > 1 */
 };
 

@@ -2401,6 +2401,37 @@ START_TEST(test_command_partition)
 }
 END_TEST
 
+START_TEST(test_partition_without_link_records)
+{
+    /* A trace from a writer that records no links (and drops with the old
+     * reason 0): the report does not guess which links were cut, and the
+     * stall names the drop as the network's. */
+    struct run r;
+    run_new(&r);
+    fault_rec(&r, 1000, A_PARTITION, 0, 1, 0, false);
+    ev(&r, 3, 1, 1100, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(&r, 3, 1, 1101, TR_SEND, 1, T_REQUEST, 1, 0, 0);
+    ev(&r, 1, 1, 1102, TR_DROP, 3, T_REQUEST, 1, 0, 0);
+    json_t *rj = run_json(3, 0);
+    sched_fault(rj, 1.0, "partition", "1,2/3", 1);
+    run_finish(&r, rj);
+    json_t *rep = build(r.dir);
+    const json_t *f = fault_at(rep, 0);
+    ck_assert_str_eq(json_string_value(get(f, "target")), "1,2/3");
+    ck_assert_ptr_null(json_object_get(f, "links_cut"));
+    ck_assert_msg(strstr(json_string_value(get(f, "outcome")),
+                         "the trace does not record which links it changed"),
+                  "%s", json_string_value(get(f, "outcome")));
+    ck_assert_int_eq(geti(rep, "dropped.network"), 1);
+    ck_assert_int_eq(geti(rep, "dropped.partition"), 0);
+    const json_t *w = json_array_get(get(rep, "stall.waiting"), 0);
+    ck_assert_str_eq(json_string_value(get(w, "text")),
+                     "node 3 has waited since 1.100 ms: its request to node 1 was dropped by the "
+                     "network at 1.102 ms");
+    json_decref(rep);
+}
+END_TEST
+
 START_TEST(test_trace_json_network)
 {
     struct run r;
@@ -2495,8 +2526,8 @@ static Suite *report_suite(void)
         {"network",
          {test_partition_fault_line, test_drops_by_reason, test_stall_names_lost_message,
           test_stall_with_retransmit_and_loss, test_no_stall_when_nothing_waits,
-          test_stall_without_lost_messages, test_repetitions_and_undos, test_command_partition,
-          test_trace_json_network}},
+          test_stall_without_lost_messages, test_repetitions_and_undos, test_command_partition}},
+        {"network_old", {test_partition_without_link_records, test_trace_json_network}},
         {"trace_json", {test_trace_json_lines, test_trace_json_without_run_json}},
         {"output", {test_report_write, test_text_summary}},
         {"bad_input",
