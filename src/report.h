@@ -79,9 +79,11 @@
  *   waiting_at_end: [{node, since_ms}] requests of live nodes still open.
  *   stall (only when some request was still waiting): waiting [{node,
  *       since_ms, lost, messages [{at_ms, type, from, to, reason, cut |
- *       loss, fault, number, text}], text}], retransmit, note: for each
- *       waiting node, the messages to or from it lost to a cut or to loss
- *       after its request, and what that means for the algorithm.
+ *       loss, fault, number, text, count}], text}], retransmit, note: for
+ *       each waiting node, the messages to or from it lost to a cut or to
+ *       loss after its request (messages alike - type, sender, receiver,
+ *       reason, fault - as one entry: the first, and how many), and what
+ *       that means for the algorithm.
  *   warnings[]: strings (faults that never fired or were skipped).
  *   Mutual exclusion, two levels: properties[] "mutual_exclusion" is
  *       judged on the enter/exit intervals (as the nodes believed it),

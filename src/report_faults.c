@@ -782,15 +782,15 @@ static struct net_fault *nf_add(struct report_net *net)
     return f;
 }
 
-static int link_add(struct net_fault *f, const struct net_link_change *c, size_t *cap)
+static int link_add(struct net_fault *f, const struct net_link_change *c)
 {
-    if (f->nlinks == *cap) {
-        size_t ncap = *cap ? 2 * *cap : 8;
+    if (f->nlinks == f->caplinks) {
+        size_t ncap = f->caplinks ? 2 * f->caplinks : 8;
         struct net_link_change *nv = realloc(f->link, ncap * sizeof *nv);
         if (!nv)
             return -1;
         f->link = nv;
-        *cap = ncap;
+        f->caplinks = ncap;
     }
     f->link[f->nlinks++] = *c;
     return 0;
@@ -871,8 +871,6 @@ int report_net_scan(struct report_net *net, const struct run_info *ri,
     int n = ri->n;
     size_t w = (size_t)n + 1;
     struct link_state *ls = calloc(w * w, sizeof *ls);
-    size_t *linkcap = NULL; /* per fault: capacity of its link array */
-    size_t ncapl = 0;
     if (!ls)
         return -1;
     for (size_t i = 0; i < w * w; i++)
@@ -890,17 +888,9 @@ int report_net_scan(struct report_net *net, const struct run_info *ri,
             if (!is_net_action(e->aux))
                 continue;
             struct net_fault *f = nf_add(net);
-            if (!f || net->n > ncapl) {
-                size_t nc = net->cap;
-                size_t *nv = f ? realloc(linkcap, nc * sizeof *nv) : NULL;
-                if (!nv) {
-                    rc = -1;
-                    break;
-                }
-                for (size_t k = ncapl; k < nc; k++)
-                    nv[k] = 0;
-                linkcap = nv;
-                ncapl = nc;
+            if (!f) {
+                rc = -1;
+                break;
             }
             net->any = true;
             f->rec = i;
@@ -928,7 +918,7 @@ int report_net_scan(struct report_net *net, const struct run_info *ri,
                           c.jitter_us != L->jitter;
             if (cur >= 0) {
                 struct net_fault *f = &net->f[cur];
-                if (link_add(f, &c, &linkcap[cur]) < 0) {
+                if (link_add(f, &c) < 0) {
                     rc = -1;
                     break;
                 }
@@ -999,7 +989,6 @@ int report_net_scan(struct report_net *net, const struct run_info *ri,
             }
         }
     }
-    free(linkcap);
     free(ls);
     if (rc < 0)
         report_net_free(net);
@@ -1080,7 +1069,8 @@ void report_net_describe(const struct net_fault *f, int n, bool cut_only, char *
 
 /* ---- why requests were still waiting ---- */
 
-#define STALL_SHOWN 4 /* lost messages named per waiting node; the rest counted */
+#define STALL_SHOWN 4   /* kinds of lost message named per waiting node; the rest counted */
+#define STALL_GROUPS 64 /* kinds kept in report.json per waiting node */
 
 /* One lost message, as the stall explanation says it: "its request to
  * node 1 was lost to the partition 1,2 | 3,4,5 (fault.2) at 4012.500 ms". */
@@ -1152,22 +1142,55 @@ int report_stall(json_t *rep, const struct run_info *ri, const struct trace_rec 
         char *buf = text;
         buf[0] = '\0';
         APPEND("node %lld has waited since %.3f ms", (long long)k, since_ms);
-        long nlost = 0;
+        /* Messages alike (same type, sender, receiver, reason and fault)
+         * are one line with a count: a heartbeat lost every few
+         * milliseconds must not hide the one request that mattered. */
+        struct group {
+            size_t first; /* index into net->d */
+            long count;
+        } groups[STALL_GROUPS];
+        int ngroups = 0;
+        long nlost = 0, ungrouped = 0;
         for (size_t i = 0; i < net->nd; i++) {
             const struct net_drop *d = &net->d[i];
             const struct trace_rec *e = &recs[d->rec];
             if (e->t_us < since || (e->node != k && e->peer != k))
                 continue;
-            json_t *m = lost_msg(d, e, (int)k, net, ri, item, sizeof item, &bad);
+            nlost++;
+            int g = 0;
+            for (; g < ngroups; g++) {
+                const struct net_drop *d0 = &net->d[groups[g].first];
+                const struct trace_rec *e0 = &recs[d0->rec];
+                if (e0->type == e->type && e0->node == e->node && e0->peer == e->peer &&
+                    d0->partition == d->partition && d0->network == d->network &&
+                    d0->fault == d->fault)
+                    break;
+            }
+            if (g < ngroups)
+                groups[g].count++;
+            else if (ngroups < STALL_GROUPS)
+                groups[ngroups++] = (struct group){.first = i, .count = 1};
+            else
+                ungrouped++;
+        }
+        for (int g = 0; g < ngroups; g++) {
+            const struct net_drop *d = &net->d[groups[g].first];
+            json_t *m = lost_msg(d, &recs[d->rec], (int)k, net, ri, item, sizeof item, &bad);
+            put(m, "count", json_integer(groups[g].count), &bad);
             if (json_array_append_new(msgs, m) < 0)
                 bad = true;
-            if (nlost < STALL_SHOWN)
-                APPEND("%s%s", nlost ? "; " : ": ", item);
-            nlost++;
+            if (g < STALL_SHOWN) {
+                APPEND("%s%s", g ? "; " : ": ", item);
+                if (groups[g].count > 1)
+                    APPEND(" (and %ld more like it)", groups[g].count - 1);
+            }
         }
-        if (nlost > STALL_SHOWN)
-            APPEND("; and %ld more message%s to or from it lost after its request",
-                   nlost - STALL_SHOWN, plural(nlost - STALL_SHOWN));
+        long more = ungrouped;
+        for (int g = STALL_SHOWN; g < ngroups; g++)
+            more += groups[g].count;
+        if (more)
+            APPEND("; and %ld more message%s to or from it lost after its request", more,
+                   plural(more));
         if (nlost == 0)
             APPEND("; no message to or from it was lost to a cut or to loss after its request");
         total_lost += nlost;

@@ -143,7 +143,7 @@ struct net_fault {
     int occurrence; /* 1, 2, ...; 0 for a command */
     bool undo;   /* the automatic undo of occurrence `occurrence` */
     struct net_link_change *link; /* the links it changed */
-    size_t nlinks;
+    size_t nlinks, caplinks;
     int ncut, nrestored, nparams;   /* links it cut, un-cut, re-parametrised */
     int remaining;   /* of its cuts and settings, how many are still in force */
     int64_t ended_t; /* when the last of them was undone or replaced; -1: never */
