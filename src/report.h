@@ -69,8 +69,8 @@
  *     lost {messages, by_type} (drops with reason partition on the links it
  *     cut), lasted_ms, ended_ms (null: in force to the end, then until_end),
  *     ended_by (the label of the fault that healed it); a heal adds
- *     links_restored; a net fault adds set {loss, delay_ms, jitter_ms} (when
- *     every link it changed got the same) and lost (drops with reason loss
+ *     links_restored; a net fault adds set {loss, delay_ms, jitter_ms} (each
+ *     that it changed, when every link got the same) and lost (drops with reason loss
  *     on links whose settings it made), lasted_ms, ended_ms, ended_by.
  *   dropped: every message drop by reason {partition, loss, and any other
  *       reason seen: network, stale_incarnation, send_refused, ...}.

@@ -596,23 +596,45 @@ static void net_outcome(const struct net_fault *nf, const struct report_net *net
         APPEND("no link changed (they had these settings already)");
         return;
     }
-    bool same = true;
+    /* What it set: the settings that changed on some link, each when every
+     * link it changed got the same value. */
+    bool chg[3] = {false, false, false}, same[3] = {true, true, true};
     const struct net_link_change *c0 = &nf->link[0];
-    for (size_t k = 1; k < nf->nlinks && same; k++)
-        same = nf->link[k].loss_ppm == c0->loss_ppm && nf->link[k].delay_us == c0->delay_us &&
-               nf->link[k].jitter_us == c0->jitter_us;
-    if (same) {
-        APPEND("set loss %.3f, delay %.3f ms, jitter %.3f ms on %zu link%s (%s)",
-               (double)c0->loss_ppm / NET_PPM, ms(c0->delay_us), ms(c0->jitter_us), nf->nlinks,
-               plural((long)nf->nlinks), desc);
-        put(o, "set",
-            json_pack("{s:f, s:f, s:f}", "loss", (double)c0->loss_ppm / NET_PPM, "delay_ms",
-                      ms(c0->delay_us), "jitter_ms", ms(c0->jitter_us)),
-            bad);
-    } else {
-        APPEND("changed the settings of %zu link%s (%s), not all alike", nf->nlinks,
-               plural((long)nf->nlinks), desc);
+    for (size_t k = 0; k < nf->nlinks; k++) {
+        const struct net_link_change *c = &nf->link[k];
+        chg[0] = chg[0] || c->loss_ppm != c->was_loss_ppm;
+        chg[1] = chg[1] || c->delay_us != c->was_delay_us;
+        chg[2] = chg[2] || c->jitter_us != c->was_jitter_us;
+        same[0] = same[0] && c->loss_ppm == c0->loss_ppm;
+        same[1] = same[1] && c->delay_us == c0->delay_us;
+        same[2] = same[2] && c->jitter_us == c0->jitter_us;
     }
+    json_t *set = json_object();
+    APPEND("set");
+    const char *sep = " ";
+    if (chg[0] && same[0]) {
+        APPEND("%sloss %.3f", sep, (double)c0->loss_ppm / NET_PPM);
+        put(set, "loss", json_real((double)c0->loss_ppm / NET_PPM), bad);
+        sep = ", ";
+    }
+    if (chg[1] && same[1]) {
+        APPEND("%sdelay %.3f ms", sep, ms(c0->delay_us));
+        put(set, "delay_ms", json_real(ms(c0->delay_us)), bad);
+        sep = ", ";
+    }
+    if (chg[2] && same[2]) {
+        APPEND("%sjitter %.3f ms", sep, ms(c0->jitter_us));
+        put(set, "jitter_ms", json_real(ms(c0->jitter_us)), bad);
+        sep = ", ";
+    }
+    static const char *const what[3] = {"loss", "delay", "jitter"};
+    for (int x = 0; x < 3; x++)
+        if (chg[x] && !same[x]) {
+            APPEND("%s%s (not alike on all links)", sep, what[x]);
+            sep = ", ";
+        }
+    APPEND(" on %zu link%s (%s)", nf->nlinks, plural((long)nf->nlinks), desc);
+    put(o, "set", set, bad);
     put(o, "lost", lost_json(nf, nf->lost_loss, ri, lost, sizeof lost, bad), bad);
     if (nf->lost_loss)
         APPEND("; %ld message%s lost to loss while it was in force%s", nf->lost_loss,
@@ -763,6 +785,7 @@ struct link_state {
     bool cut;
     uint32_t loss, delay, jitter;
     long cut_by, last_cut_by, set_by;
+    long loss_by; /* who set its loss */
 };
 
 static struct net_fault *nf_add(struct report_net *net)
@@ -874,7 +897,7 @@ int report_net_scan(struct report_net *net, const struct run_info *ri,
     if (!ls)
         return -1;
     for (size_t i = 0; i < w * w; i++)
-        ls[i].cut_by = ls[i].last_cut_by = ls[i].set_by = -1;
+        ls[i].cut_by = ls[i].last_cut_by = ls[i].set_by = ls[i].loss_by = -1;
     long cur = -1;     /* the network fault whose TR_LINK records come next */
     long cur_of = -1;  /* for an undo: the occurrence it undoes */
     size_t cursor = 0; /* where in cur_of's links the last one was found */
@@ -913,7 +936,10 @@ int report_net_scan(struct report_net *net, const struct run_info *ri,
             struct net_link_change c = {.from = (uint16_t)a, .to = (uint16_t)b,
                                         .cut = e->aux != 0, .was_cut = L->cut,
                                         .loss_ppm = clamp_u32(e->a), .delay_us = clamp_u32(e->b),
-                                        .jitter_us = clamp_u32(e->c), .prev_set_by = L->set_by};
+                                        .jitter_us = clamp_u32(e->c), .was_loss_ppm = L->loss,
+                                        .was_delay_us = L->delay, .was_jitter_us = L->jitter,
+                                        .prev_set_by = L->set_by,
+                                        .prev_loss_by = L->loss_by};
             bool params = c.loss_ppm != L->loss || c.delay_us != L->delay ||
                           c.jitter_us != L->jitter;
             if (cur >= 0) {
@@ -939,22 +965,29 @@ int report_net_scan(struct report_net *net, const struct run_info *ri,
                     if (f->undo) {
                         /* The settings before the undone fault are back:
                          * whoever set them owns them again. */
-                        long back = -1;
+                        long back = -1, back_loss = -1;
                         if (cur_of >= 0) {
                             const struct net_fault *o = &net->f[cur_of];
                             for (size_t k = 0; k < o->nlinks; k++) {
                                 size_t j = (cursor + k) % o->nlinks;
                                 if (o->link[j].from == a && o->link[j].to == b) {
                                     back = o->link[j].prev_set_by;
+                                    back_loss = o->link[j].prev_loss_by;
                                     cursor = j + 1;
                                     break;
                                 }
                             }
                         }
                         L->set_by = back;
-                    } else if (prev != cur) {
-                        L->set_by = cur;
-                        f->remaining++;
+                        if (c.loss_ppm != L->loss)
+                            L->loss_by = back_loss;
+                    } else {
+                        if (prev != cur) {
+                            L->set_by = cur;
+                            f->remaining++;
+                        }
+                        if (c.loss_ppm != L->loss)
+                            L->loss_by = cur;
                     }
                 }
             }
@@ -970,7 +1003,8 @@ int report_net_scan(struct report_net *net, const struct run_info *ri,
                 continue;
             const struct link_state *L = &ls[(size_t)from * w + (size_t)to];
             struct net_drop d = {.rec = i, .partition = e->aux == WIRE_DROP_PARTITION,
-                                 .network = e->aux == 0, .loss_ppm = L->loss};
+                                 .network = e->aux == 0, .loss_ppm = L->loss,
+                                 .loss_by = L->loss_by};
             d.fault = d.network     ? -1
                       : d.partition ? (L->cut_by >= 0 ? L->cut_by : L->last_cut_by)
                                     : L->set_by;
@@ -1081,7 +1115,10 @@ static json_t *lost_msg(const struct net_drop *d, const struct trace_rec *e, int
     char hex[16], lb[64], desc[256];
     const char *tn = report_type_name(ri->ops, e->type, hex, sizeof hex);
     int from = e->peer, to = e->node;
-    report_net_label(net, d->fault, lb, sizeof lb);
+    /* To whom it is owed: the fault that cut the link, or the one that set
+     * the loss it was lost to. */
+    long who = d->partition || d->network ? d->fault : d->loss_by;
+    report_net_label(net, who, lb, sizeof lb);
     size_t len = 0;
     buf[0] = '\0';
     if (from == k)
@@ -1109,13 +1146,13 @@ static json_t *lost_msg(const struct net_drop *d, const struct trace_rec *e, int
         }
     } else {
         APPEND(" was lost to loss (%.3f on the link %d->%d, %s%s) at %.3f ms",
-               (double)d->loss_ppm / NET_PPM, from, to, d->fault >= 0 ? "set by " : "", lb,
+               (double)d->loss_ppm / NET_PPM, from, to, who >= 0 ? "set by " : "", lb,
                ms(e->t_us));
         put(o, "loss", json_real((double)d->loss_ppm / NET_PPM), bad);
     }
-    put(o, "fault", d->fault >= 0 ? json_string(lb) : json_null(), bad);
-    if (d->fault >= 0 && net->f[d->fault].number > 0)
-        put(o, "number", json_integer(net->f[d->fault].number), bad);
+    put(o, "fault", who >= 0 ? json_string(lb) : json_null(), bad);
+    if (who >= 0 && net->f[who].number > 0)
+        put(o, "number", json_integer(net->f[who].number), bad);
     put(o, "text", json_string(buf), bad);
     return o;
 }
@@ -1163,7 +1200,7 @@ int report_stall(json_t *rep, const struct run_info *ri, const struct trace_rec 
                 const struct trace_rec *e0 = &recs[d0->rec];
                 if (e0->type == e->type && e0->node == e->node && e0->peer == e->peer &&
                     d0->partition == d->partition && d0->network == d->network &&
-                    d0->fault == d->fault)
+                    d0->fault == d->fault && d0->loss_by == d->loss_by)
                     break;
             }
             if (g < ngroups)

@@ -132,7 +132,9 @@ struct net_link_change {
     uint16_t from, to;
     bool cut, was_cut;
     uint32_t loss_ppm, delay_us, jitter_us;
-    long prev_set_by; /* who owned the link's settings before (-1: none) */
+    uint32_t was_loss_ppm, was_delay_us, was_jitter_us; /* its settings before */
+    long prev_set_by;  /* who owned the link's settings before (-1: none) */
+    long prev_loss_by; /* who set its loss before (-1: none) */
 };
 
 struct net_fault {
@@ -160,6 +162,7 @@ struct net_drop {
     bool partition; /* a cut; else loss (or, with network, a drop of an older trace) */
     bool network;   /* reason 0: dropped by the network, cut or loss not told apart */
     uint32_t loss_ppm; /* loss: the link's loss then */
+    long loss_by;      /* loss: the net_fault that set that loss; -1: the [network] settings */
 };
 
 struct report_net {

@@ -2248,8 +2248,8 @@ START_TEST(test_stall_with_retransmit_and_loss)
     ck_assert_int_eq(geti(f, "lost.messages"), 3);
     ck_assert_int_eq(geti(f, "lost.by_type.grant"), 3);
     const char *out = json_string_value(get(f, "outcome"));
-    ck_assert_msg(strstr(out, "set loss 0.200, delay 0.000 ms, jitter 0.000 ms on 6 links (all "
-                              "links); 3 messages lost to loss while it was in force (grant 3); "
+    ck_assert_msg(strstr(out, "set loss 0.200 on 6 links (all links); 3 messages "
+                              "lost to loss while it was in force (grant 3); "
                               "lasted 0.800 ms: restored automatically at 3.800 ms"),
                   "%s", out);
     f = fault_at(rep, 1);
@@ -2439,6 +2439,52 @@ START_TEST(test_partition_without_link_records)
 }
 END_TEST
 
+START_TEST(test_net_fault_replaced)
+{
+    /* Fault 3 adds 5 ms delay to 1->2 (loss stays at the [network] 0.1);
+     * a command then sets loss 0.5 there: fault 3's settings are replaced,
+     * and the loss drop after that is the command's, not fault 3's. */
+    struct run r;
+    run_new(&r);
+    link_rec(&r, 10, 1, 2, false, 100000, 0, 0);
+    ev(&r, 2, 1, 1100, TR_REQUEST, 0, 0, 0, 0, 0);
+    fault_rec(&r, 1000, A_NET, 0, 3, 1, false);
+    link_rec(&r, 1000, 1, 2, false, 100000, 5000, 0);
+    ev(&r, 2, 1, 1200, TR_DROP, 1, T_GRANT, 1, WIRE_DROP_LOSS, 0);
+    fault_rec(&r, 2000, A_NET, 0, 0, 0, false);
+    link_rec(&r, 2000, 1, 2, false, 500000, 5000, 0);
+    ev(&r, 2, 1, 2100, TR_DROP, 1, T_GRANT, 2, WIRE_DROP_LOSS, 0);
+    json_t *rj = run_json(3, 0);
+    sched_fault(rj, 1.0, "net", "1->2", 3);
+    run_finish(&r, rj);
+    json_t *rep = build(r.dir);
+    const json_t *f = fault_at(rep, 0);
+    ck_assert_str_eq(json_string_value(get(f, "target")), "1->2");
+    ck_assert_double_eq_tol(getd(f, "set.delay_ms"), 5.0, 1e-9);
+    ck_assert_ptr_null(json_object_get(get(f, "set"), "loss"));
+    ck_assert_int_eq(geti(f, "lost.messages"), 1);
+    ck_assert_str_eq(json_string_value(get(f, "ended_by")), "a command");
+    ck_assert_msg(strstr(json_string_value(get(f, "outcome")),
+                         "set delay 5.000 ms on 1 link (1->2); 1 message lost to loss while it "
+                         "was in force (grant 1); lasted 1.000 ms: replaced at 2.000 ms by net, "
+                         "a command"),
+                  "%s", json_string_value(get(f, "outcome")));
+    f = fault_at(rep, 1);
+    ck_assert_str_eq(json_string_value(get(f, "source")), "command");
+    ck_assert_double_eq_tol(getd(f, "set.loss"), 0.5, 1e-9);
+    ck_assert_int_eq(geti(f, "lost.messages"), 1);
+    ck_assert(getb(f, "until_end"));
+    /* Node 2 waits (from 1100): its first grant was lost to the [network]
+     * loss, its second to the command's. */
+    ck_assert_str_eq(json_string_value(get(json_array_get(get(rep, "stall.waiting"), 0), "text")),
+                     "node 2 has waited since 1.100 ms: the grant from node 1 was lost to loss "
+                     "(0.100 on the link 1->2, the [network] settings) at 1.200 ms; the grant "
+                     "from node 1 was lost to loss (0.500 on the link 1->2, set by a command) at "
+                     "2.100 ms");
+    json_decref(rep);
+}
+END_TEST
+
 START_TEST(test_trace_json_network)
 {
     struct run r;
@@ -2534,7 +2580,8 @@ static Suite *report_suite(void)
          {test_partition_fault_line, test_drops_by_reason, test_stall_names_lost_message,
           test_stall_with_retransmit_and_loss, test_no_stall_when_nothing_waits,
           test_stall_without_lost_messages, test_repetitions_and_undos, test_command_partition}},
-        {"network_old", {test_partition_without_link_records, test_trace_json_network}},
+        {"network_old",
+         {test_partition_without_link_records, test_trace_json_network, test_net_fault_replaced}},
         {"trace_json", {test_trace_json_lines, test_trace_json_without_run_json}},
         {"output", {test_report_write, test_text_summary}},
         {"bad_input",
