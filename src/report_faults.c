@@ -5,7 +5,8 @@
  *     record carries N (a), run.json lists it (with `skipped` when it could
  *     not act, or when the run ended before it was due);
  *   - commanded: a supervisor fault record without a number (`distlab
- *     restart NODE` goes through the supervisor);
+ *     restart NODE`, `distlab partition`, `heal` and `net` go through the
+ *     supervisor);
  *   - external: a crash, pause, resume or graceful stop the supervisor saw
  *     (it reaps every child) with no fault record that asked for it, e.g.
  *     `kill -9 PID` from another shell, or `distlab kill/pause/resume`,
@@ -14,7 +15,15 @@
  * the critical section, who was elected and when (a new coordinator or
  * leader in the role records), when a token was regenerated and with which
  * generation, and how long until another node entered the critical section.
- * Everything is on the trace's clock (report_int.h). */
+ * Network faults (partition, heal, net, and the automatic undo of a
+ * fault's `for`) change links rather than nodes: the TR_LINK records that
+ * follow each fault record say which, and the receivers' drops with reason
+ * partition or loss say what was lost on them (report_net_scan). Each such
+ * fault's outcome names its links, what it set, the messages lost to it by
+ * type and how long it lasted. report_stall then explains the requests
+ * still waiting at the end by the messages to or from their nodes that were
+ * lost after they asked. Everything is on the trace's clock
+ * (report_int.h). */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>

@@ -178,7 +178,7 @@ void report_print_faults(const json_t *rep, FILE *f)
                     ((json_is_string(target) && strcmp(json_string_value(target), nb) == 0) ||
                      json_is_integer(target));
         const char *ts = json_string_value(target);
-        if (ts && !same)
+        if (ts && ts[0] && !same)
             fprintf(f, ts[0] && strspn(ts, "0123456789") == strlen(ts) ? " node %s" : " %s", ts);
         if (json_is_integer(node))
             fprintf(f, same ? " node %s" : " (node %s)", nb);
