@@ -2210,6 +2210,30 @@ START_TEST(test_stall_names_lost_message)
 }
 END_TEST
 
+START_TEST(test_retransmit_from_config)
+{
+    /* run.json without "retransmit": the run's config.ini tells. */
+    for (int on = 0; on <= 1; on++) {
+        struct run r;
+        run_finish(&r, partition_run(&r));
+        char path[256];
+        snprintf(path, sizeof path, "%s/config.ini", r.dir);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "[cluster]\nnodes = 3\nalgorithm = centralized\nretransmit = %s\n",
+                on ? "true" : "false");
+        fclose(f);
+        json_t *rep = build(r.dir);
+        ck_assert_int_eq(getb(rep, "retransmit"), on);
+        const char *note = json_string_value(get(rep, "stall.note"));
+        ck_assert_msg(on ? strstr(note, "Retransmission was on") != NULL
+                         : strstr(note, "assume reliable channels") != NULL,
+                      "%s", note);
+        json_decref(rep);
+    }
+}
+END_TEST
+
 START_TEST(test_stall_with_retransmit_and_loss)
 {
     /* A net fault (fault 2) sets loss 0.2 on every link at 3000; node 3's
@@ -2581,7 +2605,8 @@ static Suite *report_suite(void)
           test_stall_with_retransmit_and_loss, test_no_stall_when_nothing_waits,
           test_stall_without_lost_messages, test_repetitions_and_undos, test_command_partition}},
         {"network_old",
-         {test_partition_without_link_records, test_trace_json_network, test_net_fault_replaced}},
+         {test_partition_without_link_records, test_trace_json_network, test_net_fault_replaced,
+          test_retransmit_from_config}},
         {"trace_json", {test_trace_json_lines, test_trace_json_without_run_json}},
         {"output", {test_report_write, test_text_summary}},
         {"bad_input",
