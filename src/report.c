@@ -21,6 +21,7 @@
 #include "ipc/util.h"
 #include "ipc/wire.h"
 #include "nodes/algo.h"
+#include "nodes/netfault.h"
 #include "nodes/runtime.h"
 #include "src/config.h"
 #include "src/evidence.h"
@@ -81,6 +82,28 @@ static int sanitize_strings(json_t *v)
     return 0;
 }
 
+/* Whether the run re-sent lost messages ([cluster] retransmit): run.json's
+ * "retransmit", else the run's config.ini; -1 when neither tells. */
+static int retransmit_of(const char *rundir, const json_t *run)
+{
+    const json_t *v = json_object_get(run, "retransmit");
+    if (json_is_boolean(v))
+        return json_is_true(v);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.ini", rundir);
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -1;
+    struct config *c = malloc(sizeof *c);
+    char *err = malloc(CONFIG_ERRLEN);
+    int r = -1;
+    if (c && err && config_load(c, path, err) == 0)
+        r = c->retransmit;
+    free(c);
+    free(err);
+    return r;
+}
+
 static int load_run(const char *rundir, struct run_info *ri, char *errbuf)
 {
     memset(ri, 0, sizeof *ri);
@@ -131,6 +154,7 @@ static int load_run(const char *rundir, struct run_info *ri, char *errbuf)
     }
     ri->n = (int)n;
     ri->ops = algo_find(ri->algorithm);
+    ri->retransmit = retransmit_of(rundir, ri->run);
     json_int_t coord = 1, seed = 0;
     get_int(ri->run, "coordinator", &coord);
     get_int(ri->run, "seed", &seed);
@@ -221,11 +245,20 @@ int report_build(const char *rundir, json_t **out, char *errbuf)
         put(rep, "workload_start_ms",
             clk.workload_start_us >= 0 ? us_to_ms(clk.workload_start_us) : json_null(), &bad);
         json_t *warnings = json_array();
-        json_t *faults = report_faults_json(&ri, recs, nrec, &clk, warnings);
+        struct report_net net;
+        if (report_net_scan(&net, &ri, recs, nrec) < 0)
+            bad = true;
+        json_t *faults = bad ? NULL : report_faults_json(&ri, recs, nrec, &clk, &net, warnings);
         put(rep, "faults", faults, &bad);
         put(rep, "warnings", warnings, &bad);
+        put(rep, "dropped", report_drops_json(recs, nrec), &bad);
+        put(rep, "retransmit", ri.retransmit < 0 ? json_null() : json_boolean(ri.retransmit),
+            &bad);
         rc = bad ? dl_seterr(errbuf, ENOMEM, "out of memory building the report")
                  : report_build_mutex(rep, &ri, recs, nrec, &clk, faults, errbuf);
+        if (rc == 0 && report_stall(rep, &ri, recs, &net, ri.retransmit) < 0)
+            rc = dl_seterr(errbuf, ENOMEM, "out of memory building the report");
+        report_net_free(&net);
     }
     if (rc == 0 && evidence_verdict(rep, &ev) < 0)
         rc = dl_seterr(errbuf, ENOMEM, "out of memory building the report");
@@ -343,6 +376,7 @@ void report_print_text(const json_t *rep, FILE *f)
     if (json_object_get(rep, "cs_entries"))
         report_print_mutex(rep, f);
     report_print_faults(rep, f);
+    report_print_stall(rep, f);
     size_t ni;
     json_t *note;
     json_array_foreach(json_object_get(rep, "notes"), ni, note)
@@ -438,21 +472,30 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
         put(o, "sent_us", json_integer(r->a), &bad);
         break;
     case TR_DROP:
-        /* A malformed message's sender is unknown (0 would read as the
-         * supervisor). */
-        put(o, "from",
-            r->aux == 0 || r->aux == WIRE_DROP_STALE || r->aux == WIRE_DROP_SEND
-                ? json_integer(r->peer)
-                : json_null(),
-            &bad);
+        /* A refused send names its destination; a message dropped at the
+         * receiver its sender - unknown for a malformed one (0 would read
+         * as the supervisor). */
+        if (r->aux == WIRE_DROP_SEND)
+            put(o, "to", json_integer(r->peer), &bad);
+        else
+            put(o, "from",
+                r->aux == 0 || r->aux == WIRE_DROP_STALE || r->aux == WIRE_DROP_PARTITION ||
+                        r->aux == WIRE_DROP_LOSS
+                    ? json_integer(r->peer)
+                    : json_null(),
+                &bad);
         put(o, "type", json_string(report_type_name(ops, r->type, tbuf, sizeof tbuf)), &bad);
         put(o, key, json_integer(r->key), &bad);
-        put(o, "reason",
-            json_string(r->aux == 0                 ? "network"
-                        : r->aux == WIRE_DROP_STALE ? "stale_incarnation"
-                        : r->aux == WIRE_DROP_SEND  ? "send_refused"
-                                                    : wire_err_name(r->aux)),
-            &bad);
+        put(o, "reason", json_string(report_drop_reason(r->aux)), &bad);
+        break;
+    case TR_LINK:
+        /* The supervisor changed the state of the link peer -> key. */
+        put(o, "from", json_integer(r->peer), &bad);
+        put(o, "to", json_integer(r->key), &bad);
+        put(o, "cut", json_boolean(r->aux != 0), &bad);
+        put(o, "loss", json_real((double)r->a / NET_PPM), &bad);
+        put(o, "delay_us", json_integer(r->b), &bad);
+        put(o, "jitter_us", json_integer(r->c), &bad);
         break;
     case TR_ENTER: {
         static const char *const res[] = {"ok", "violation", "fenced", "superseded"};
@@ -498,6 +541,10 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
         put(o, "action", json_string(fault_action_name(r->aux)), &bad);
         put(o, "target", r->peer ? json_integer(r->peer) : json_null(), &bad);
         put(o, "fault", json_integer(r->a), &bad);
+        if (r->b > 0)
+            put(o, "occurrence", json_integer(r->b), &bad);
+        if (r->c == 1)
+            put(o, "undo", json_true(), &bad);
         /* What the experiment said ("coordinator", "random", "1,2/3"). */
         size_t fi;
         json_t *fj;

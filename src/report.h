@@ -58,6 +58,32 @@
  *                    how long the others waited with nobody inside
  *       elected {node, term, at_ms}, regenerated {node, gen, at_ms},
  *       stall_ms     the parts of the outcome as numbers, when they apply
+ *       occurrence   the occurrence of a repeated fault (1, 2, ...), and
+ *       label        "fault.N", or "fault.N #K" for a fault that repeats
+ *       undo         true: the automatic undo of that occurrence (its `for`):
+ *                    action resume, heal or net
+ *     Network faults (partition, heal, net; TR_LINK records say which links
+ *     each changed): target is those links as netspec_describe says them
+ *     ("1,2 | 3,4,5", "1->3", "all links"; target_spec keeps the
+ *     configured text), links, links_changed; a partition adds links_cut,
+ *     lost {messages, by_type} (drops with reason partition on the links it
+ *     cut), lasted_ms, ended_ms (null: in force to the end, then until_end),
+ *     ended_by (the label of the fault that healed it); a heal adds
+ *     links_restored; a net fault adds set {loss, delay_ms, jitter_ms} (each
+ *     that it changed, when every link got the same) and lost (drops with reason loss
+ *     on links whose settings it made), lasted_ms, ended_ms, ended_by.
+ *   dropped: every message drop by reason {partition, loss, and any other
+ *       reason seen: network, stale_incarnation, send_refused, ...}.
+ *   retransmit: [cluster] retransmit as run.json or config.ini says it
+ *       (null: neither tells).
+ *   waiting_at_end: [{node, since_ms}] requests of live nodes still open.
+ *   stall (only when some request was still waiting): waiting [{node,
+ *       since_ms, lost, messages [{at_ms, type, from, to, reason, cut |
+ *       loss, fault, number, text, count}], text}], retransmit, note: for
+ *       each waiting node, the messages to or from it lost to a cut or to
+ *       loss after its request (messages alike - type, sender, receiver,
+ *       reason, fault - as one entry: the first, and how many), and what
+ *       that means for the algorithm.
  *   warnings[]: strings (faults that never fired or were skipped).
  *   Mutual exclusion, two levels: properties[] "mutual_exclusion" is
  *       judged on the enter/exit intervals (as the nodes believed it),

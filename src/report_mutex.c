@@ -1119,6 +1119,14 @@ int report_build_mutex(json_t *rep, const struct run_info *ri, const struct trac
     add_notes(notes, &ms, ri, faults);
     put(rep, "notes", notes, &bad);
     put(rep, "per_node", per_node_json(&ms, ri, &bad), &bad);
+    /* The requests still open at the end, for the stall explanation. */
+    json_t *waiting = json_array();
+    for (int k = 1; k <= ri->n; k++)
+        if (ms.node[k].req_open &&
+            json_array_append_new(waiting, json_pack("{s:i, s:o}", "node", k, "since_ms",
+                                                     us_to_ms(ms.node[k].req_t))) < 0)
+            bad = true;
+    put(rep, "waiting_at_end", waiting, &bad);
     json_t *safety =
         json_pack("{s:b, s:I, s:I, s:I, s:o, s:o, s:b, s:I, s:I}", "safe", safe, "violations",
                   (json_int_t)violations, "overlaps", (json_int_t)ms.overlaps, "overlaps_fenced",

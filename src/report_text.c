@@ -65,6 +65,31 @@ void report_print_mutex(const json_t *rep, FILE *f)
     const json_t *tn = json_object_get(rep, "theory_note");
     if (json_is_string(tn))
         fprintf(f, "  theory           %s\n", json_string_value(tn));
+    /* Drops by reason: partition and loss always, the others when any. */
+    const json_t *dropped = json_object_get(rep, "dropped");
+    if (json_is_object(dropped)) {
+        json_int_t total = 0;
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)dropped, key, v)
+            total += json_integer_value(v);
+        fprintf(f, "dropped            %lld message%s%s", (long long)total, plural((long)total),
+                total ? ":" : "");
+        bool first = true;
+        json_object_foreach((json_t *)dropped, key, v)
+        {
+            json_int_t k = json_integer_value(v);
+            if (total == 0 ||
+                (k == 0 && strcmp(key, "partition") != 0 && strcmp(key, "loss") != 0))
+                continue;
+            fprintf(f, "%s %s %lld", first ? "" : ",", key, (long long)k);
+            first = false;
+        }
+        fputc('\n', f);
+    }
+    if (json_is_true(json_object_get(rep, "retransmit")))
+        fprintf(f, "retransmit         on ([cluster] retransmit: unanswered requests and tokens "
+                   "are sent again)\n");
     const json_t *idle = json_object_get(rep, "token_passes_unused");
     if (json_is_integer(idle))
         fprintf(f, "idle token passes  %lld (token hops to a node that did not want the CS)\n",
@@ -153,14 +178,30 @@ void report_print_faults(const json_t *rep, FILE *f)
                     ((json_is_string(target) && strcmp(json_string_value(target), nb) == 0) ||
                      json_is_integer(target));
         const char *ts = json_string_value(target);
-        if (ts && !same)
+        if (ts && ts[0] && !same)
             fprintf(f, ts[0] && strspn(ts, "0123456789") == strlen(ts) ? " node %s" : " %s", ts);
         if (json_is_integer(node))
             fprintf(f, same ? " node %s" : " (node %s)", nb);
         else if (json_is_integer(target))
             fprintf(f, " node %s", fmt_num(target, 0, b, 64));
         const char *src = str_or(o, "source", "?");
-        if (strcmp(src, "schedule") == 0)
+        const char *label = str_or(o, "label", "");
+        bool repeated = strchr(label, '#') != NULL;
+        json_int_t occ = int_of(o, "occurrence");
+        const char *action = str_or(o, "action", "");
+        const char *undone = strcmp(action, "heal") == 0     ? "healed"
+                             : strcmp(action, "resume") == 0 ? "resumed"
+                                                             : "restored";
+        if (strcmp(src, "schedule") == 0 && json_is_true(json_object_get(o, "undo")))
+            fprintf(f, ", %s %s automatically (the end of its `for`)", label, undone);
+        else if (strcmp(src, "schedule") == 0 && repeated && occ > 1)
+            fprintf(f, ", %s (a repetition of fault %s, first scheduled %s ms after the "
+                       "workload start)",
+                    label, fmt_key(o, "number", 0, a, 64), fmt_key(o, "scheduled_ms", 0, b, 64));
+        else if (strcmp(src, "schedule") == 0 && repeated)
+            fprintf(f, ", %s scheduled %s ms after the workload start", label,
+                    fmt_key(o, "scheduled_ms", 0, b, 64));
+        else if (strcmp(src, "schedule") == 0)
             fprintf(f, ", fault %s scheduled %s ms after the workload start",
                     fmt_key(o, "number", 0, a, 64), fmt_key(o, "scheduled_ms", 0, b, 64));
         else if (strcmp(src, "external") == 0)
@@ -173,4 +214,19 @@ void report_print_faults(const json_t *rep, FILE *f)
         if (out)
             fprintf(f, "      %s\n", out);
     }
+}
+
+void report_print_stall(const json_t *rep, FILE *f)
+{
+    const json_t *st = json_object_get(rep, "stall");
+    if (!json_is_object(st))
+        return;
+    fprintf(f, "\nstill waiting at the end:\n");
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(st, "waiting"), i, w)
+        fprintf(f, "  %s\n", str_or(w, "text", "?"));
+    const char *note = json_string_value(json_object_get(st, "note"));
+    if (note)
+        fprintf(f, "  %s\n", note);
 }

@@ -2044,6 +2044,538 @@ START_TEST(test_run_json_strings_escaped)
 }
 END_TEST
 
+/* ---- network faults ---- */
+
+/* A supervisor record with every field given. */
+static void sup_rec(struct run *r, int64_t t, int kind, int node, int peer, int aux, int64_t key,
+                    int64_t a, int64_t b, int64_t c)
+{
+    struct trace_rec rec = {.t_us = t, .node = (uint16_t)node, .ev = (uint16_t)kind,
+                            .peer = (uint16_t)peer, .aux = aux, .key = key, .a = a, .b = b,
+                            .c = c};
+    trace_emit(writer(r, 0, 1), &rec);
+    if (t > r->t_max)
+        r->t_max = t;
+}
+
+enum { A_PAUSE = 1, A_RESUME = 2, A_PARTITION = 5, A_HEAL = 6, A_NET = 7 };
+
+/* The fault record: a = number (0: a command), b = occurrence, c = undo. */
+static void fault_rec(struct run *r, int64_t t, int action, int node, int number, int occ,
+                      bool undo)
+{
+    sup_rec(r, t, TR_FAULT, 0, node, action, 0, number, occ, undo);
+}
+
+/* The state of link from -> to after a change. */
+static void link_rec(struct run *r, int64_t t, int from, int to, bool cut, int64_t loss_ppm,
+                     int64_t delay_us, int64_t jitter_us)
+{
+    sup_rec(r, t, TR_LINK, 0, from, cut, to, loss_ppm, delay_us, jitter_us);
+}
+
+/* Cut (or restore) every link between {1, 2} and {3}. */
+static void cut_12_3(struct run *r, int64_t t, bool cut)
+{
+    link_rec(r, t, 1, 3, cut, 0, 0, 0);
+    link_rec(r, t, 2, 3, cut, 0, 0, 0);
+    link_rec(r, t, 3, 1, cut, 0, 0, 0);
+    link_rec(r, t, 3, 2, cut, 0, 0, 0);
+}
+
+static void sched_fault(json_t *rj, double at_ms, const char *action, const char *target,
+                        int number)
+{
+    json_array_append_new(json_object_get(rj, "faults"),
+                          json_pack("{s:f, s:f, s:s, s:s, s:n, s:i}", "at_ms", at_ms, "t_ms",
+                                    at_ms, "action", action, "target", target, "node", "number",
+                                    number));
+}
+
+/* 3 nodes, centralized (1 coordinates). Node 2 does a CS; fault 1
+ * partitions {1,2} | {3} at 3000 us for 500 us. Node 3 requests at 3100:
+ * its request is lost to the cut at 1 (3102), and node 3 waits to the end.
+ * Node 2's next CS (3200..3400) goes through. */
+static json_t *partition_run(struct run *r)
+{
+    run_new(r);
+    cs_cycle(r, 2, 1000, 1100, 2000, 1, 1);
+    fault_rec(r, 3000, A_PARTITION, 0, 1, 1, false);
+    cut_12_3(r, 3000, true);
+    ev(r, 3, 1, 3100, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(r, 3, 1, 3101, TR_SEND, 1, T_REQUEST, 1, 0, 0);
+    ev(r, 1, 1, 3102, TR_DROP, 3, T_REQUEST, 1, WIRE_DROP_PARTITION, 0);
+    cs_cycle(r, 2, 3200, 3300, 3400, 2, 2);
+    fault_rec(r, 3500, A_HEAL, 0, 1, 1, true);
+    cut_12_3(r, 3500, false);
+    json_t *rj = run_json(3, 2);
+    json_object_set_new(rj, "stop_reason", json_string("duration"));
+    json_object_set_new(rj, "workload_done", json_false());
+    sched_fault(rj, 3.0, "partition", "1,2/3", 1);
+    return rj;
+}
+
+START_TEST(test_partition_fault_line)
+{
+    struct run r;
+    run_finish(&r, partition_run(&r));
+    json_t *rep = build(r.dir);
+    ck_assert_int_eq(json_array_size(get(rep, "faults")), 2);
+    const json_t *f = fault_at(rep, 0);
+    ck_assert_str_eq(json_string_value(get(f, "action")), "partition");
+    ck_assert_str_eq(json_string_value(get(f, "source")), "schedule");
+    /* The target is the links the trace shows it cut; the configured text
+     * is kept beside it. */
+    ck_assert_str_eq(json_string_value(get(f, "target")), "1,2 | 3");
+    ck_assert_str_eq(json_string_value(get(f, "target_spec")), "1,2/3");
+    ck_assert(json_is_null(get(f, "node")));
+    ck_assert_int_eq(geti(f, "links_cut"), 4);
+    ck_assert_int_eq(geti(f, "lost.messages"), 1);
+    ck_assert_int_eq(geti(f, "lost.by_type.request"), 1);
+    ck_assert_double_eq_tol(getd(f, "lasted_ms"), 0.5, 1e-9);
+    ck_assert_double_eq_tol(getd(f, "ended_ms"), 3.5, 1e-9);
+    const char *out = json_string_value(get(f, "outcome"));
+    ck_assert_msg(strstr(out, "cut 4 links (1,2 | 3); 1 message lost to it (request 1); lasted "
+                              "0.500 ms: healed automatically at 3.500 ms"),
+                  "%s", out);
+    /* The undo is a line of its own. */
+    f = fault_at(rep, 1);
+    ck_assert_str_eq(json_string_value(get(f, "action")), "heal");
+    ck_assert(getb(f, "undo"));
+    ck_assert_int_eq(geti(f, "occurrence"), 1);
+    ck_assert_int_eq(geti(f, "links_restored"), 4);
+    ck_assert_str_eq(json_string_value(get(f, "outcome")),
+                     "healed automatically: 4 cut links restored (1,2 | 3)");
+    char *txt = text_of(rep);
+    ck_assert_msg(strstr(txt, "at 3.000 ms: partition 1,2 | 3, fault 1 scheduled 3 ms after the "
+                              "workload start\n      cut 4 links"),
+                  "%s", txt);
+    ck_assert_msg(strstr(txt, "at 3.500 ms: heal 1,2 | 3, fault.1 healed automatically"), "%s",
+                  txt);
+    free(txt);
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_drops_by_reason)
+{
+    struct run r;
+    json_t *rj = partition_run(&r);
+    /* Two more drops: one to loss, one send the transport refused. */
+    ev(&r, 2, 1, 3600, TR_DROP, 1, T_GRANT, 3, WIRE_DROP_LOSS, 0);
+    ev(&r, 2, 1, 3700, TR_DROP, 1, T_RELEASE, 3, WIRE_DROP_SEND, 0);
+    run_finish(&r, rj);
+    json_t *rep = build(r.dir);
+    ck_assert_int_eq(geti(rep, "dropped.partition"), 1);
+    ck_assert_int_eq(geti(rep, "dropped.loss"), 1);
+    ck_assert_int_eq(geti(rep, "dropped.send_refused"), 1);
+    ck_assert_ptr_null(json_object_get(get(rep, "dropped"), "network"));
+    /* The contract keys are still there. */
+    ck_assert_int_eq(geti(rep, "messages"), 7);
+    char *txt = text_of(rep);
+    ck_assert_msg(strstr(txt, "dropped            3 messages: partition 1, loss 1, send_refused 1"),
+                  "%s", txt);
+    free(txt);
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_stall_names_lost_message)
+{
+    struct run r;
+    run_finish(&r, partition_run(&r));
+    json_t *rep = build(r.dir);
+    ck_assert_str_eq(verdict(rep, "liveness"), "fail");
+    const json_t *w = json_array_get(get(rep, "stall.waiting"), 0);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_int_eq(json_array_size(get(rep, "stall.waiting")), 1);
+    ck_assert_int_eq(geti(w, "node"), 3);
+    ck_assert_int_eq(geti(w, "lost"), 1);
+    const json_t *m = json_array_get(get(w, "messages"), 0);
+    ck_assert_str_eq(json_string_value(get(m, "type")), "request");
+    ck_assert_str_eq(json_string_value(get(m, "cut")), "1,2 | 3");
+    ck_assert_str_eq(json_string_value(get(m, "fault")), "fault.1");
+    ck_assert_str_eq(json_string_value(get(w, "text")),
+                     "node 3 has waited since 3.100 ms: its request to node 1 was lost to the "
+                     "partition 1,2 | 3 (fault.1) at 3.102 ms");
+    const char *note = json_string_value(get(rep, "stall.note"));
+    ck_assert_msg(strstr(note, "assume reliable channels") && strstr(note, "retransmit = true"),
+                  "%s", note);
+    char *txt = text_of(rep);
+    ck_assert_msg(strstr(txt, "still waiting at the end:\n  node 3 has waited since 3.100 ms: "
+                              "its request to node 1 was lost to the partition"),
+                  "%s", txt);
+    free(txt);
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_retransmit_from_config)
+{
+    /* run.json without "retransmit": the run's config.ini tells. */
+    for (int on = 0; on <= 1; on++) {
+        struct run r;
+        run_finish(&r, partition_run(&r));
+        char path[256];
+        snprintf(path, sizeof path, "%s/config.ini", r.dir);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "[cluster]\nnodes = 3\nalgorithm = centralized\nretransmit = %s\n",
+                on ? "true" : "false");
+        fclose(f);
+        json_t *rep = build(r.dir);
+        ck_assert_int_eq(getb(rep, "retransmit"), on);
+        const char *note = json_string_value(get(rep, "stall.note"));
+        ck_assert_msg(on ? strstr(note, "Retransmission was on") != NULL
+                         : strstr(note, "assume reliable channels") != NULL,
+                      "%s", note);
+        json_decref(rep);
+    }
+}
+END_TEST
+
+START_TEST(test_stall_with_retransmit_and_loss)
+{
+    /* A net fault (fault 2) sets loss 0.2 on every link at 3000; node 3's
+     * grant from node 1 is lost to it at 3210; node 3 waits to the end.
+     * Retransmission was on. The fault is undone at 3800. */
+    struct run r;
+    run_new(&r);
+    cs_cycle(&r, 2, 1000, 1100, 2000, 1, 1);
+    fault_rec(&r, 3000, A_NET, 0, 2, 1, false);
+    for (int a = 1; a <= 3; a++)
+        for (int b = 1; b <= 3; b++)
+            if (a != b)
+                link_rec(&r, 3000, a, b, false, 200000, 0, 0);
+    ev(&r, 3, 1, 3100, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(&r, 3, 1, 3101, TR_SEND, 1, T_REQUEST, 1, 0, 0);
+    ev(&r, 1, 1, 3102, TR_RECV, 3, T_REQUEST, 1, 0, 3101);
+    ev(&r, 1, 1, 3200, TR_SEND, 3, T_GRANT, 1, 0, 0);
+    ev(&r, 3, 1, 3210, TR_DROP, 1, T_GRANT, 1, WIRE_DROP_LOSS, 0);
+    ev(&r, 2, 1, 3300, TR_DROP, 1, T_GRANT, 1, WIRE_DROP_LOSS, 0);
+    ev(&r, 1, 1, 3400, TR_SEND, 3, T_GRANT, 1, 0, 0);
+    ev(&r, 3, 1, 3410, TR_DROP, 1, T_GRANT, 1, WIRE_DROP_LOSS, 0);
+    fault_rec(&r, 3800, A_NET, 0, 2, 1, true);
+    for (int a = 1; a <= 3; a++)
+        for (int b = 1; b <= 3; b++)
+            if (a != b)
+                link_rec(&r, 3800, a, b, false, 0, 0, 0);
+    json_t *rj = run_json(3, 1);
+    json_object_set_new(rj, "retransmit", json_true());
+    sched_fault(rj, 3.0, "net", "all", 2);
+    run_finish(&r, rj);
+    json_t *rep = build(r.dir);
+    const json_t *f = fault_at(rep, 0);
+    ck_assert_str_eq(json_string_value(get(f, "action")), "net");
+    ck_assert_str_eq(json_string_value(get(f, "target")), "all links");
+    ck_assert_double_eq_tol(getd(f, "set.loss"), 0.2, 1e-9);
+    ck_assert_int_eq(geti(f, "lost.messages"), 3);
+    ck_assert_int_eq(geti(f, "lost.by_type.grant"), 3);
+    const char *out = json_string_value(get(f, "outcome"));
+    ck_assert_msg(strstr(out, "set loss 0.200 on 6 links (all links); 3 messages "
+                              "lost to loss while it was in force (grant 3); "
+                              "lasted 0.800 ms: restored automatically at 3.800 ms"),
+                  "%s", out);
+    f = fault_at(rep, 1);
+    ck_assert(getb(f, "undo"));
+    ck_assert_msg(strstr(json_string_value(get(f, "outcome")), "restored automatically: 6 links"),
+                  "%s", json_string_value(get(f, "outcome")));
+    ck_assert_int_eq(geti(rep, "dropped.loss"), 3);
+    ck_assert(getb(rep, "retransmit"));
+    /* Node 3's two lost grants are one line with a count; node 2's is not
+     * node 3's business. */
+    const json_t *w = json_array_get(get(rep, "stall.waiting"), 0);
+    ck_assert_int_eq(geti(w, "lost"), 2);
+    ck_assert_int_eq(json_array_size(get(w, "messages")), 1);
+    ck_assert_int_eq(geti(json_array_get(get(w, "messages"), 0), "count"), 2);
+    ck_assert_str_eq(json_string_value(get(w, "text")),
+                     "node 3 has waited since 3.100 ms: the grant from node 1 was lost to loss "
+                     "(0.200 on the link 1->3, set by fault.2) at 3.210 ms (and 1 more like it)");
+    ck_assert(getb(rep, "stall.retransmit"));
+    const char *note = json_string_value(get(rep, "stall.note"));
+    ck_assert_msg(strstr(note, "Retransmission was on"), "%s", note);
+    ck_assert_ptr_null(strstr(note, "assume reliable channels"));
+    char *txt = text_of(rep);
+    ck_assert_ptr_nonnull(strstr(txt, "retransmit         on"));
+    ck_assert_msg(strstr(txt, "at 3.800 ms: net all links, fault.2 restored automatically"),
+                  "%s", txt);
+    free(txt);
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_no_stall_when_nothing_waits)
+{
+    struct run r;
+    basic_run(&r, 4);
+    json_t *rep = build(r.dir);
+    ck_assert_ptr_null(json_object_get(rep, "stall"));
+    ck_assert_int_eq(json_array_size(get(rep, "waiting_at_end")), 0);
+    ck_assert_int_eq(geti(rep, "dropped.partition"), 0);
+    ck_assert_int_eq(geti(rep, "dropped.loss"), 0);
+    char *txt = text_of(rep);
+    ck_assert_ptr_null(strstr(txt, "still waiting at the end"));
+    ck_assert_ptr_null(strstr(txt, "reliable channels"));
+    free(txt);
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_stall_without_lost_messages)
+{
+    /* A request waits, but nothing of it was lost: the report says so and
+     * blames no channel. */
+    struct run r;
+    pending_run(&r, "duration", false);
+    json_t *rep = build(r.dir);
+    const json_t *w = json_array_get(get(rep, "stall.waiting"), 0);
+    ck_assert_str_eq(json_string_value(get(w, "text")),
+                     "node 3 has waited since 1.900 ms; no message to or from it was lost to a "
+                     "cut or to loss after its request");
+    ck_assert(json_is_null(get(rep, "stall.note")));
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_repetitions_and_undos)
+{
+    /* Fault 1: partition 1,2/3 every 1000 us for 300 us, twice; fault 2:
+     * pause node 2 for 100 us, twice. */
+    struct run r;
+    run_new(&r);
+    cs_cycle(&r, 2, 100, 200, 300, 1, 1);
+    for (int k = 1; k <= 2; k++) {
+        int64_t t = 1000 * k;
+        fault_rec(&r, t, A_PARTITION, 0, 1, k, false);
+        cut_12_3(&r, t, true);
+        fault_rec(&r, t + 300, A_HEAL, 0, 1, k, true);
+        cut_12_3(&r, t + 300, false);
+        fault_rec(&r, t + 500, A_PAUSE, 2, 2, k, false);
+        sup(&r, t + 501, TR_PAUSE, 2, 0, SIGSTOP, 0);
+        fault_rec(&r, t + 600, A_RESUME, 2, 2, k, true);
+        sup(&r, t + 601, TR_RESUME, 2, 0, SIGCONT, 0);
+    }
+    json_t *rj = run_json(3, 1);
+    sched_fault(rj, 1.0, "partition", "1,2/3", 1);
+    sched_fault(rj, 1.5, "pause", "2", 2);
+    run_finish(&r, rj);
+    json_t *rep = build(r.dir);
+    /* Eight fault lines, no external ones: the pauses and resumes are the
+     * faults' own. */
+    ck_assert_int_eq(json_array_size(get(rep, "faults")), 8);
+    const json_t *f = fault_at(rep, 4);
+    ck_assert_str_eq(json_string_value(get(f, "label")), "fault.1 #2");
+    ck_assert_int_eq(geti(f, "occurrence"), 2);
+    ck_assert_str_eq(json_string_value(get(f, "target")), "1,2 | 3");
+    ck_assert_msg(strstr(json_string_value(get(f, "outcome")),
+                         "lasted 0.300 ms: healed automatically at 2.300 ms"),
+                  "%s", json_string_value(get(f, "outcome")));
+    f = fault_at(rep, 7);
+    ck_assert_str_eq(json_string_value(get(f, "action")), "resume");
+    ck_assert_str_eq(json_string_value(get(f, "source")), "schedule");
+    ck_assert(getb(f, "undo"));
+    ck_assert_msg(strstr(json_string_value(get(f, "outcome")), "resumed automatically"), "%s",
+                  json_string_value(get(f, "outcome")));
+    char *txt = text_of(rep);
+    ck_assert_msg(strstr(txt, "at 1.000 ms: partition 1,2 | 3, fault.1 #1 scheduled 1 ms after "
+                              "the workload start"),
+                  "%s", txt);
+    ck_assert_msg(strstr(txt, "at 2.000 ms: partition 1,2 | 3, fault.1 #2 (a repetition of fault "
+                              "1, first scheduled 1 ms after the workload start)"),
+                  "%s", txt);
+    ck_assert_msg(strstr(txt, "at 2.300 ms: heal 1,2 | 3, fault.1 #2 healed automatically"), "%s",
+                  txt);
+    ck_assert_msg(strstr(txt, "at 2.600 ms: resume node 2, fault.2 #2 resumed automatically"),
+                  "%s", txt);
+    free(txt);
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_command_partition)
+{
+    /* `distlab partition 1->2` then `distlab heal`: fault records without
+     * a number. Node 2's grant is lost to the one-way cut. */
+    struct run r;
+    run_new(&r);
+    ev(&r, 2, 1, 900, TR_REQUEST, 0, 0, 0, 0, 0);
+    fault_rec(&r, 1000, A_PARTITION, 0, 0, 0, false);
+    link_rec(&r, 1000, 1, 2, true, 0, 0, 0);
+    ev(&r, 2, 1, 1100, TR_DROP, 1, T_GRANT, 1, WIRE_DROP_PARTITION, 0);
+    fault_rec(&r, 1400, A_HEAL, 0, 0, 0, false);
+    link_rec(&r, 1400, 1, 2, false, 0, 0, 0);
+    run_finish(&r, run_json(3, 0));
+    json_t *rep = build(r.dir);
+    ck_assert_int_eq(json_array_size(get(rep, "faults")), 2);
+    const json_t *f = fault_at(rep, 0);
+    ck_assert_str_eq(json_string_value(get(f, "source")), "command");
+    ck_assert_str_eq(json_string_value(get(f, "target")), "1->2");
+    ck_assert_ptr_null(json_object_get(f, "occurrence"));
+    ck_assert_int_eq(geti(f, "lost.by_type.grant"), 1);
+    ck_assert_str_eq(json_string_value(get(f, "ended_by")), "a command");
+    ck_assert_msg(strstr(json_string_value(get(f, "outcome")),
+                         "cut 1 link (1->2); 1 message lost to it (grant 1); lasted 0.400 ms: "
+                         "healed at 1.400 ms by heal, a command"),
+                  "%s", json_string_value(get(f, "outcome")));
+    f = fault_at(rep, 1);
+    ck_assert_str_eq(json_string_value(get(f, "action")), "heal");
+    ck_assert_str_eq(json_string_value(get(f, "source")), "command");
+    ck_assert_str_eq(json_string_value(get(f, "outcome")), "1 cut link restored (1->2)");
+    const json_t *w = json_array_get(get(rep, "stall.waiting"), 0);
+    ck_assert_str_eq(json_string_value(get(w, "text")),
+                     "node 2 has waited since 0.900 ms: the grant from node 1 was lost to the "
+                     "partition 1->2 (a command) at 1.100 ms");
+    char *txt = text_of(rep);
+    ck_assert_msg(strstr(txt, "at 1.000 ms: partition 1->2, commanded\n"), "%s", txt);
+    free(txt);
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_partition_without_link_records)
+{
+    /* A trace from a writer that records no links (and drops with the old
+     * reason 0): the report does not guess which links were cut, and the
+     * stall names the drop as the network's. */
+    struct run r;
+    run_new(&r);
+    fault_rec(&r, 1000, A_PARTITION, 0, 1, 0, false);
+    ev(&r, 3, 1, 1100, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(&r, 3, 1, 1101, TR_SEND, 1, T_REQUEST, 1, 0, 0);
+    ev(&r, 1, 1, 1102, TR_DROP, 3, T_REQUEST, 1, 0, 0);
+    json_t *rj = run_json(3, 0);
+    sched_fault(rj, 1.0, "partition", "1,2/3", 1);
+    run_finish(&r, rj);
+    json_t *rep = build(r.dir);
+    const json_t *f = fault_at(rep, 0);
+    ck_assert_str_eq(json_string_value(get(f, "target")), "1,2/3");
+    ck_assert_ptr_null(json_object_get(f, "links_cut"));
+    ck_assert_msg(strstr(json_string_value(get(f, "outcome")),
+                         "the trace does not record which links it changed"),
+                  "%s", json_string_value(get(f, "outcome")));
+    ck_assert_int_eq(geti(rep, "dropped.network"), 1);
+    ck_assert_int_eq(geti(rep, "dropped.partition"), 0);
+    const json_t *w = json_array_get(get(rep, "stall.waiting"), 0);
+    ck_assert_str_eq(json_string_value(get(w, "text")),
+                     "node 3 has waited since 1.100 ms: its request to node 1 was dropped by the "
+                     "network at 1.102 ms");
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_net_fault_replaced)
+{
+    /* Fault 3 adds 5 ms delay to 1->2 (loss stays at the [network] 0.1);
+     * a command then sets loss 0.5 there: fault 3's settings are replaced,
+     * and the loss drop after that is the command's, not fault 3's. */
+    struct run r;
+    run_new(&r);
+    link_rec(&r, 10, 1, 2, false, 100000, 0, 0);
+    ev(&r, 2, 1, 1100, TR_REQUEST, 0, 0, 0, 0, 0);
+    fault_rec(&r, 1000, A_NET, 0, 3, 1, false);
+    link_rec(&r, 1000, 1, 2, false, 100000, 5000, 0);
+    ev(&r, 2, 1, 1200, TR_DROP, 1, T_GRANT, 1, WIRE_DROP_LOSS, 0);
+    fault_rec(&r, 2000, A_NET, 0, 0, 0, false);
+    link_rec(&r, 2000, 1, 2, false, 500000, 5000, 0);
+    ev(&r, 2, 1, 2100, TR_DROP, 1, T_GRANT, 2, WIRE_DROP_LOSS, 0);
+    json_t *rj = run_json(3, 0);
+    sched_fault(rj, 1.0, "net", "1->2", 3);
+    run_finish(&r, rj);
+    json_t *rep = build(r.dir);
+    const json_t *f = fault_at(rep, 0);
+    ck_assert_str_eq(json_string_value(get(f, "target")), "1->2");
+    ck_assert_double_eq_tol(getd(f, "set.delay_ms"), 5.0, 1e-9);
+    ck_assert_ptr_null(json_object_get(get(f, "set"), "loss"));
+    ck_assert_int_eq(geti(f, "lost.messages"), 1);
+    ck_assert_str_eq(json_string_value(get(f, "ended_by")), "a command");
+    ck_assert_msg(strstr(json_string_value(get(f, "outcome")),
+                         "set delay 5.000 ms on 1 link (1->2); 1 message lost to loss while it "
+                         "was in force (grant 1); lasted 1.000 ms: replaced at 2.000 ms by net, "
+                         "a command"),
+                  "%s", json_string_value(get(f, "outcome")));
+    f = fault_at(rep, 1);
+    ck_assert_str_eq(json_string_value(get(f, "source")), "command");
+    ck_assert_double_eq_tol(getd(f, "set.loss"), 0.5, 1e-9);
+    ck_assert_int_eq(geti(f, "lost.messages"), 1);
+    ck_assert(getb(f, "until_end"));
+    /* Node 2 waits (from 1100): its first grant was lost to the [network]
+     * loss, its second to the command's. */
+    ck_assert_str_eq(json_string_value(get(json_array_get(get(rep, "stall.waiting"), 0), "text")),
+                     "node 2 has waited since 1.100 ms: the grant from node 1 was lost to loss "
+                     "(0.100 on the link 1->2, the [network] settings) at 1.200 ms; the grant "
+                     "from node 1 was lost to loss (0.500 on the link 1->2, set by a command) at "
+                     "2.100 ms");
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_trace_json_network)
+{
+    struct run r;
+    run_new(&r);
+    link_rec(&r, 5, 2, 3, false, 250000, 3000, 1000); /* the [network] settings */
+    fault_rec(&r, 100, A_PARTITION, 0, 4, 2, false);
+    link_rec(&r, 100, 1, 3, true, 0, 0, 0);
+    ev(&r, 3, 1, 150, TR_DROP, 1, T_GRANT, 7, WIRE_DROP_PARTITION, 0);
+    ev(&r, 3, 1, 160, TR_DROP, 2, T_GRANT, 8, WIRE_DROP_LOSS, 0);
+    ev(&r, 2, 1, 170, TR_DROP, 1, T_RELEASE, 9, WIRE_DROP_SEND, 0);
+    fault_rec(&r, 200, A_HEAL, 0, 4, 2, true);
+    link_rec(&r, 200, 1, 3, false, 0, 0, 0);
+    run_finish(&r, run_json(3, 0));
+    char *out = trace_text(r.dir);
+    int seen = 0;
+    for (char *save, *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        json_t *o = json_loads(line, 0, NULL);
+        ck_assert_msg(o != NULL, "not JSON: %s", line);
+        const char *e = json_string_value(json_object_get(o, "ev"));
+        json_int_t t = geti(o, "t_us");
+        if (strcmp(e, "link") == 0 && t == 5) {
+            ck_assert_int_eq(geti(o, "from"), 2);
+            ck_assert_int_eq(geti(o, "to"), 3);
+            ck_assert(!getb(o, "cut"));
+            ck_assert_double_eq_tol(getd(o, "loss"), 0.25, 1e-12);
+            ck_assert_int_eq(geti(o, "delay_us"), 3000);
+            ck_assert_int_eq(geti(o, "jitter_us"), 1000);
+            seen |= 1;
+        } else if (strcmp(e, "link") == 0 && t == 100) {
+            ck_assert_int_eq(geti(o, "from"), 1);
+            ck_assert_int_eq(geti(o, "to"), 3);
+            ck_assert(getb(o, "cut"));
+            seen |= 2;
+        } else if (strcmp(e, "drop") == 0 && t == 150) {
+            ck_assert_str_eq(json_string_value(get(o, "reason")), "partition");
+            ck_assert_int_eq(geti(o, "from"), 1);
+            ck_assert_str_eq(json_string_value(get(o, "type")), "grant");
+            seen |= 4;
+        } else if (strcmp(e, "drop") == 0 && t == 160) {
+            ck_assert_str_eq(json_string_value(get(o, "reason")), "loss");
+            ck_assert_int_eq(geti(o, "from"), 2);
+            seen |= 8;
+        } else if (strcmp(e, "drop") == 0 && t == 170) {
+            /* A refused send names where it was going. */
+            ck_assert_str_eq(json_string_value(get(o, "reason")), "send_refused");
+            ck_assert_int_eq(geti(o, "to"), 1);
+            ck_assert_ptr_null(json_object_get(o, "from"));
+            seen |= 16;
+        } else if (strcmp(e, "fault") == 0 && t == 100) {
+            ck_assert_str_eq(json_string_value(get(o, "action")), "partition");
+            ck_assert_int_eq(geti(o, "fault"), 4);
+            ck_assert_int_eq(geti(o, "occurrence"), 2);
+            ck_assert_ptr_null(json_object_get(o, "undo"));
+            seen |= 32;
+        } else if (strcmp(e, "fault") == 0 && t == 200) {
+            ck_assert_str_eq(json_string_value(get(o, "action")), "heal");
+            ck_assert(getb(o, "undo"));
+            ck_assert_int_eq(geti(o, "occurrence"), 2);
+            seen |= 64;
+        }
+        json_decref(o);
+    }
+    ck_assert_int_eq(seen, 127);
+    free(out);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -2068,6 +2600,13 @@ static Suite *report_suite(void)
           test_paused_holder_superseded, test_ricart_pause_note_fits}},
         {"waits", {test_waits_and_overtakes}},
         {"faults", {test_one_clock, test_fault_sources_and_election, test_fault_regeneration}},
+        {"network",
+         {test_partition_fault_line, test_drops_by_reason, test_stall_names_lost_message,
+          test_stall_with_retransmit_and_loss, test_no_stall_when_nothing_waits,
+          test_stall_without_lost_messages, test_repetitions_and_undos, test_command_partition}},
+        {"network_old",
+         {test_partition_without_link_records, test_trace_json_network, test_net_fault_replaced,
+          test_retransmit_from_config}},
         {"trace_json", {test_trace_json_lines, test_trace_json_without_run_json}},
         {"output", {test_report_write, test_text_summary}},
         {"bad_input",
