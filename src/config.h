@@ -22,7 +22,7 @@
 #define CONFIG_SECTIONS                                                                    \
     "cluster, workload, raft, network, supervisor, centralized, token_ring, "               \
     "two_level_ring, resource, ricart_agrawala, trace, fault.N"
-#define CONFIG_FAULT_KEYS 3 /* at, action, target; 9 once every, count, for, loss, delay, jitter are parsed */
+#define CONFIG_FAULT_KEYS 9 /* at, action, target, every, count, for, loss, delay, jitter */
 /* Occurrences of all faults together, repetitions and undos included. */
 #define CONFIG_MAX_OCCURRENCES 100000
 
@@ -198,8 +198,9 @@ int config_set(struct config *c, const char *assignment, char *err);
  * none does, sorts the faults by time (stably). */
 int config_validate(struct config *c, char *err);
 
-/* What the configuration is validated for: a real run, or the simulator,
- * which also applies [network] settings and partition/heal faults. */
+/* What the configuration is validated for: a real run or the simulator.
+ * Both apply [network] settings and network faults; they differ only in
+ * what this version of each can do (nothing, at present). */
 enum config_target { CONFIG_FOR_RUN = 0, CONFIG_FOR_SIM };
 int config_validate_for(struct config *c, int target, char *err);
 
