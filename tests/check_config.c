@@ -995,12 +995,12 @@ START_TEST(test_fault_repeat_rules)
     ck_assert_int_eq(config_fault_timeline(&c, NULL, 0), 2000);
     /* Many faults that fit alone, not together: the one with the most is named. */
     ck_assert_int_eq(load_text(&c, "[fault.1]\nat = 0\naction = kill\ntarget = 1\n"
-                                   "every = 1ms\n[fault.2]\nat = 0\naction = pause\ntarget = 2\n"
+                                   "every = 600us\n[fault.2]\nat = 0\naction = pause\ntarget = 2\n"
                                    "every = 1ms\nfor = 500us\n",
                                err),
                      0);
     ck_assert_int_eq(config_validate(&c, err), -EINVAL);
-    ck_assert_str_eq(err, at_tmp(9, "[fault.2] every: the schedule has more than 100000 "
+    ck_assert_str_eq(err, at_tmp(10, "[fault.2] every: the schedule has more than 100000 "
                                     "occurrences (fault.2 alone has 60000): expected a longer "
                                     "every or a count"));
 }
