@@ -93,6 +93,7 @@ enum nstate { N_UP = 0, N_PAUSED, N_DOWN };
 struct slink {
     uint8_t cut;
     uint32_t epoch; /* cuts begun on it: a LINK_DOWN is for one of them */
+    int64_t since;  /* when the cut in force began */
     uint32_t loss_ppm, delay_us, jitter_us;
 };
 
@@ -516,10 +517,26 @@ static int start_node(struct sim *s, int id)
     struct algo_event ev = {.kind = EV_START, .now_us = s->now};
     step(s, id, &ev);
     /* Peers it should already know to be down: silent ones, and those
-     * across a cut that it had already stopped hearing. */
+     * across a cut that it had already stopped hearing, or would have by
+     * now (a cut that began while it was down: its detector finds the
+     * peer's heartbeat stale); a cut younger than the timeout is noticed
+     * when the timeout has passed since it began. */
     for (int k = 1; k <= s->n; k++) {
-        if (k != id && ((s->node[k].state != N_UP && s->node[k].reported_down) ||
-                        s->link_down[id * (s->n + 1) + k])) {
+        if (k == id)
+            continue;
+        const struct slink *l = &s->link[k * (s->n + 1) + id];
+        bool *known = &s->link_down[id * (s->n + 1) + k];
+        if (!*known && l->cut && s->cfg->failure_timeout_us > 0 && s->node[id].incarnation > 1) {
+            if (s->now - l->since >= fd_down_after(s))
+                *known = true;
+            else
+                push(s, &(struct ev){.kind = EVK_LINK_DOWN,
+                                     .node = id,
+                                     .peer = k,
+                                     .index = (int)(l->epoch & INT32_MAX),
+                                     .t = l->since + fd_down_after(s)});
+        }
+        if ((s->node[k].state != N_UP && s->node[k].reported_down) || *known) {
             struct algo_event pd = {.kind = EV_PEER_DOWN, .now_us = s->now, .peer = k};
             step(s, id, &pd);
         }
@@ -647,6 +664,7 @@ static void set_link(struct sim *s, int a, int b, const struct net_change *st, b
     if (cut && !l->cut) {
         l->cut = 1;
         l->epoch++;
+        l->since = s->now;
         if (s->cfg->failure_timeout_us > 0 && !s->link_down[b * (s->n + 1) + a])
             push(s, &(struct ev){.kind = EVK_LINK_DOWN,
                                  .node = b,

@@ -1254,6 +1254,49 @@ START_TEST(test_net_loss_and_delay)
 }
 END_TEST
 
+/* A node down while a cut toward it began learns of it when it starts
+ * again: at once if the cut is older than the timeout, else when the
+ * timeout has passed since the cut began. */
+START_TEST(test_cut_while_down)
+{
+    static const struct net_change cut[] = {{.from = 1, .to = 2, .cut = 1},
+                                            {.from = 1, .to = 3, .cut = 1}};
+    static struct sim_fault faults[5];
+    memset(faults, 0, sizeof faults);
+    faults[0] = (struct sim_fault){.at_us = 1000, .kind = SIM_NET, .net = cut, .nnet = 2};
+    faults[1] = (struct sim_fault){.at_us = 1500, .kind = SIM_CRASH, .node = 2};
+    faults[2] = (struct sim_fault){.at_us = 1500, .kind = SIM_CRASH, .node = 3};
+    faults[3] = (struct sim_fault){.at_us = 3000, .kind = SIM_RESTART, .node = 2};
+    faults[4] = (struct sim_fault){.at_us = 1800, .kind = SIM_RESTART, .node = 3};
+    struct sim_config c;
+    struct sim_result res;
+    toy_setup(&c, 3, 5, NULL);
+    toy_keepalive(&c, 1, 5000);
+    c.failure_timeout_us = 1000;
+    c.faults = faults;
+    c.nfaults = 5;
+    run_ok(&c, &res);
+    int64_t down2 = -1, down3 = -1;
+    int n2 = 0, n3 = 0;
+    for (int i = 0; i < O.n; i++) {
+        const struct obs_ev *e = &obs_log[i];
+        if (e->kind != EV_PEER_DOWN || e->peer != 1 || e->inc != 2)
+            continue;
+        if (e->node == 2) {
+            down2 = e->now;
+            n2++;
+        } else if (e->node == 3) {
+            down3 = e->now;
+            n3++;
+        }
+    }
+    ck_assert_int_eq(n2, 1);
+    ck_assert_int_eq(down2, 3000); /* at its start: the cut is 2 ms old */
+    ck_assert_int_eq(n3, 1);
+    ck_assert_int_eq(down3, 2000); /* the cut's timeout, not its own start's */
+}
+END_TEST
+
 /* A cut link hides the peer's heartbeats, as in the runtime: each node
  * hears EV_PEER_DOWN for every node on the other side failure_timeout
  * after the cut, none for its own side, and EV_PEER_UP for each of them
@@ -2247,6 +2290,7 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, test_partition_reaches_failure_detector);
     tcase_add_test(tc, test_one_way_cut);
     tcase_add_test(tc, test_net_loss_and_delay);
+    tcase_add_test(tc, test_cut_while_down);
     tc = tcase(s, "crash");
     tcase_add_test(tc, test_crash_restart);
     tcase_add_test(tc, test_persist_bytes);
