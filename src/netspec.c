@@ -10,7 +10,7 @@
 
 #include "src/config.h"
 
-static int fail(char *err, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int fail(char *err, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
