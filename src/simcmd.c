@@ -433,20 +433,21 @@ static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct 
 {
     json_t *per = json_array();
     for (int k = 1; k <= c->nodes; k++) {
-        json_int_t sent = 0, recv = 0, crashes = 0, inc = 1;
+        json_int_t sent = 0, recv = 0, crashes = 0, inc = 1, dropped = 0;
         for (size_t i = 0; i < rec->n; i++) {
             const struct trace_rec *r = &rec->r[i];
             if (r->node != k)
                 continue;
             sent += r->ev == TR_SEND;
             recv += r->ev == TR_RECV;
+            dropped += r->ev == TR_DROP; /* at the receiver: a cut, loss, or it was down */
             crashes += r->ev == TR_CRASH;
             if (r->incarnation > inc)
                 inc = r->incarnation;
         }
-        json_array_append_new(per, json_pack("{s:i, s:I, s:I, s:i, s:i, s:i, s:i, s:I, s:I}",
+        json_array_append_new(per, json_pack("{s:i, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I}",
                                              "node", k, "sent", sent, "recv", recv, "malformed",
-                                             0, "queue_full", 0, "backlog_hwm", 0, "dropped", 0,
+                                             0, "queue_full", 0, "backlog_hwm", 0, "dropped", dropped,
                                              "incarnations", inc, "crashes", crashes));
     }
     json_t *faults = json_array();
