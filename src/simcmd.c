@@ -112,7 +112,10 @@ static int build_schedule(const struct config *c, uint64_t seed, struct simcmd_b
     b->ninitial = k;
     int total = config_fault_timeline(c, b->occ, b->capocc);
     if (total < 0)
-        return dl_seterr(err, EINVAL, "a fault has a negative time");
+        return dl_seterr(err, EINVAL, "a fault has a negative at, every, for or count");
+    if (total > CONFIG_MAX_OCCURRENCES)
+        return dl_seterr(err, EINVAL, "the schedule has more than %d occurrences",
+                         CONFIG_MAX_OCCURRENCES);
     if (total > b->capocc) {
         struct fault_occ *o = realloc(b->occ, (size_t)total * sizeof *o);
         if (!o)
