@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ipc/wire.h" /* the drop reasons */
 #include "nodes/rng.h"
 
 enum evk {
@@ -21,7 +22,7 @@ enum evk {
     EVK_PEER_DOWN,   /* node learns that peer is down */
     EVK_PEER_UP,
     EVK_RESTART,     /* a randomly crashed node comes back */
-    EVK_LINK_DOWN,   /* node stops hearing peer across a partition (index = partition no.) */
+    EVK_LINK_DOWN,   /* node stops hearing peer across a cut (index = the cut's epoch) */
 };
 
 struct ev {
@@ -89,6 +90,13 @@ struct hkey {
 
 enum nstate { N_UP = 0, N_PAUSED, N_DOWN };
 
+struct slink {
+    uint8_t cut;
+    uint32_t epoch; /* cuts begun on it: a LINK_DOWN is for one of them */
+    int64_t since;  /* when the cut in force began */
+    uint32_t loss_ppm, delay_us, jitter_us;
+};
+
 struct snode {
     void *core;
     int state;
@@ -130,14 +138,13 @@ struct sim {
     struct algo_actions acts;
     int64_t *q_last;    /* [0..n] machine model: last arrival in each queue */
     int64_t *link_last; /* fifo: last arrival per link [from * (n+1) + to] */
-    uint8_t group[ALGO_MAX_NODES + 1];
-    /* The critical resource. */
-    /* Partitions: the failure detector hears nothing across a cut, so a
-     * peer on the other side is reported down after failure_timeout (as
-     * in the runtime, where a cut link hides the peer's heartbeat stamps)
-     * and up again when the partition heals. */
-    int partition_no;
+    /* The network, per directed link [from * (n+1) + to]. A cut from -> to
+     * hides from's heartbeats from to (as in the runtime, where a cut link
+     * hides the peer's heartbeat stamps): to reports from down after
+     * failure_timeout, and up again when the cut ends. */
+    struct slink *link;
     bool *link_down;                      /* [node * (n+1) + peer]: reported down across a cut */
+    int *hit;                             /* [nfaults]: the node each fault acted on */
     int paused_order[ALGO_MAX_NODES + 1]; /* paused nodes, most recent last */
     int npaused;
     int holder;
@@ -232,8 +239,8 @@ static const struct ev *queued(const struct sim *s, size_t i)
 
 /* ---- records ---- */
 
-static void record(struct sim *s, int ev, int node, int peer, int type, int64_t key, int aux,
-                   int64_t a, int64_t b)
+static void record_c(struct sim *s, int ev, int node, int peer, int type, int64_t key, int aux,
+                     int64_t a, int64_t b, int64_t c)
 {
     if (!s->cfg->on_record)
         return;
@@ -248,9 +255,16 @@ static void record(struct sim *s, int ev, int node, int peer, int type, int64_t 
     r.aux = aux;
     r.a = a;
     r.b = b;
+    r.c = c;
     r.incarnation = node >= 1 && node <= s->n ? s->node[node].incarnation : 1;
     r.mark = TRACE_MARK;
     s->cfg->on_record(s->cfg->user, &r);
+}
+
+static void record(struct sim *s, int ev, int node, int peer, int type, int64_t key, int aux,
+                   int64_t a, int64_t b)
+{
+    record_c(s, ev, node, peer, type, key, aux, a, b, 0);
 }
 
 static void violate(struct sim *s, bool safety, const char *fmt, ...)
@@ -277,12 +291,13 @@ static void violate(struct sim *s, bool safety, const char *fmt, ...)
 
 static void step(struct sim *s, int id, const struct algo_event *ev);
 
-static int64_t msg_delay(struct sim *s)
+/* What link l adds to a message sent now: delay + uniform[0, jitter]. */
+static int64_t link_delay(struct sim *s, const struct slink *l)
 {
-    int64_t d = s->cfg->delay_us;
-    if (s->cfg->jitter_us > 0)
-        d += (int64_t)dl_rng_below(&s->rng, (uint64_t)s->cfg->jitter_us + 1);
-    return d > 0 ? d : 1;
+    int64_t d = l->delay_us;
+    if (l->jitter_us > 0)
+        d += (int64_t)dl_rng_below(&s->rng, (uint64_t)l->jitter_us + 1);
+    return d;
 }
 
 /* A timer of `after` us set now fires at this time (after 0: no timer). */
@@ -309,10 +324,7 @@ static void send_msg(struct sim *s, int from, const struct algo_msg *m, int64_t 
     record(s, TR_SEND, from, to, m->type, m->f[0], 0, 0, 0);
     if (to < 1 || to > s->n || to == from)
         return;
-    if (s->cfg->loss > 0 && dl_rng_unit(&s->rng) < s->cfg->loss) {
-        s->res->dropped++;
-        return;
-    }
+    const struct slink *l = &s->link[from * (s->n + 1) + to];
     struct ev e = {.kind = EVK_DELIVER, .node = to, .msg = *m};
     e.msg.from = (uint16_t)from;
     e.sent_us = s->now;
@@ -326,11 +338,10 @@ static void send_msg(struct sim *s, int from, const struct algo_msg *m, int64_t 
         if (arrive < s->q_last[to])
             arrive = s->q_last[to];
         s->q_last[to] = arrive;
-        e.t = arrive + s->cfg->delay_us;
-        if (s->cfg->jitter_us > 0)
-            e.t += (int64_t)dl_rng_below(&s->rng, (uint64_t)s->cfg->jitter_us + 1);
+        e.t = arrive + link_delay(s, l);
     } else {
-        e.t = s->now + msg_delay(s);
+        int64_t d = link_delay(s, l);
+        e.t = s->now + (d > 0 ? d : 1);
     }
     if (s->link_last) {
         /* FIFO per link: never earlier than the last message on it. */
@@ -506,10 +517,26 @@ static int start_node(struct sim *s, int id)
     struct algo_event ev = {.kind = EV_START, .now_us = s->now};
     step(s, id, &ev);
     /* Peers it should already know to be down: silent ones, and those
-     * across a cut that it had already stopped hearing. */
+     * across a cut that it had already stopped hearing, or would have by
+     * now (a cut that began while it was down: its detector finds the
+     * peer's heartbeat stale); a cut younger than the timeout is noticed
+     * when the timeout has passed since it began. */
     for (int k = 1; k <= s->n; k++) {
-        if (k != id && ((s->node[k].state != N_UP && s->node[k].reported_down) ||
-                        s->link_down[id * (s->n + 1) + k])) {
+        if (k == id)
+            continue;
+        const struct slink *l = &s->link[k * (s->n + 1) + id];
+        bool *known = &s->link_down[id * (s->n + 1) + k];
+        if (!*known && l->cut && s->cfg->failure_timeout_us > 0 && s->node[id].incarnation > 1) {
+            if (s->now - l->since >= fd_down_after(s))
+                *known = true;
+            else
+                push(s, &(struct ev){.kind = EVK_LINK_DOWN,
+                                     .node = id,
+                                     .peer = k,
+                                     .index = (int)(l->epoch & INT32_MAX),
+                                     .t = l->since + fd_down_after(s)});
+        }
+        if ((s->node[k].state != N_UP && s->node[k].reported_down) || *known) {
             struct algo_event pd = {.kind = EV_PEER_DOWN, .now_us = s->now, .peer = k};
             step(s, id, &pd);
         }
@@ -618,38 +645,78 @@ static int find_role(struct sim *s, int role)
     return 0;
 }
 
-static void fault(struct sim *s, const struct sim_fault *f)
+/* Set link a -> b to the given state, traced as TR_LINK when it changed
+ * (trace_all: even if not). A cut's beginning and end reach b's failure
+ * detector. */
+static void set_link(struct sim *s, int a, int b, const struct net_change *st, bool trace_all)
 {
+    if (a < 1 || b < 1 || a > s->n || b > s->n || a == b)
+        return;
+    struct slink *l = &s->link[a * (s->n + 1) + b];
+    bool cut = st->cut != 0;
+    bool changed = (l->cut != 0) != cut || l->loss_ppm != st->loss_ppm ||
+                   l->delay_us != st->delay_us || l->jitter_us != st->jitter_us;
+    if (changed || trace_all)
+        record_c(s, TR_LINK, 0, a, 0, b, cut, st->loss_ppm, st->delay_us, st->jitter_us);
+    l->loss_ppm = st->loss_ppm > NET_PPM ? NET_PPM : st->loss_ppm;
+    l->delay_us = st->delay_us;
+    l->jitter_us = st->jitter_us;
+    if (cut && !l->cut) {
+        l->cut = 1;
+        l->epoch++;
+        l->since = s->now;
+        if (s->cfg->failure_timeout_us > 0 && !s->link_down[b * (s->n + 1) + a])
+            push(s, &(struct ev){.kind = EVK_LINK_DOWN,
+                                 .node = b,
+                                 .peer = a,
+                                 .index = (int)(l->epoch & INT32_MAX),
+                                 .t = s->now + fd_down_after(s)});
+    } else if (!cut && l->cut) {
+        l->cut = 0;
+        if (s->link_down[b * (s->n + 1) + a]) {
+            /* Reachable again: heard from at once. */
+            s->link_down[b * (s->n + 1) + a] = false;
+            push(s, &(struct ev){.kind = EVK_PEER_UP, .node = b, .peer = a, .t = s->now + 1});
+        }
+    }
+}
+
+/* Link a -> b as it is, with its cut replaced. */
+static void set_cut(struct sim *s, int a, int b, bool cut)
+{
+    const struct slink *l = &s->link[a * (s->n + 1) + b];
+    struct net_change st = {.from = (uint16_t)a,
+                            .to = (uint16_t)b,
+                            .cut = cut,
+                            .loss_ppm = l->loss_ppm,
+                            .delay_us = l->delay_us,
+                            .jitter_us = l->jitter_us};
+    set_link(s, a, b, &st, false);
+}
+
+static void fault(struct sim *s, int index)
+{
+    const struct sim_fault *f = &s->cfg->faults[index];
     int id = f->node;
-    if (id == 0 && f->kind == SIM_RESUME && s->npaused > 0)
+    if (f->of > 0)
+        id = f->of <= s->cfg->nfaults ? s->hit[f->of - 1] : 0;
+    else if (id == 0 && f->kind == SIM_RESUME && s->npaused > 0)
         id = s->paused_order[s->npaused - 1]; /* wake what a role-targeted pause stopped */
     else if (id == 0 && f->role > 0)
         id = find_role(s, f->role);
-    record(s, TR_FAULT, 0, id, 0, 0, f->label, f->number, 0);
+    s->hit[index] = id;
+    if (!f->silent)
+        record_c(s, TR_FAULT, 0, id, 0, 0, f->label, f->number, f->occurrence, f->undo);
     if (f->kind == SIM_PARTITION || f->kind == SIM_HEAL) {
-        if (f->kind == SIM_PARTITION)
-            memcpy(s->group, f->group, sizeof s->group);
-        else
-            memset(s->group, 0, sizeof s->group);
-        s->partition_no++;
         for (int a = 1; a <= s->n; a++)
-            for (int b = 1; b <= s->n; b++) {
-                if (a == b)
-                    continue;
-                if (s->group[a] != s->group[b]) {
-                    if (s->cfg->failure_timeout_us > 0 && !s->link_down[a * (s->n + 1) + b])
-                        push(s, &(struct ev){.kind = EVK_LINK_DOWN,
-                                             .node = a,
-                                             .peer = b,
-                                             .index = s->partition_no,
-                                             .t = s->now + fd_down_after(s)});
-                } else if (s->link_down[a * (s->n + 1) + b]) {
-                    /* Reachable again: heard from at once. */
-                    s->link_down[a * (s->n + 1) + b] = false;
-                    push(s,
-                         &(struct ev){.kind = EVK_PEER_UP, .node = a, .peer = b, .t = s->now + 1});
-                }
-            }
+            for (int b = 1; b <= s->n; b++)
+                if (a != b)
+                    set_cut(s, a, b, f->kind == SIM_PARTITION && f->group[a] != f->group[b]);
+        return;
+    }
+    if (f->kind == SIM_NET) {
+        for (int i = 0; i < f->nnet && f->net; i++)
+            set_link(s, f->net[i].from, f->net[i].to, &f->net[i], true);
         return;
     }
     if (id < 1 || id > s->n)
@@ -741,7 +808,7 @@ static void handle(struct sim *s, struct ev *e)
     struct snode *nd = id >= 1 && id <= s->n ? &s->node[id] : NULL;
     switch (e->kind) {
     case EVK_FAULT:
-        fault(s, &s->cfg->faults[e->index]);
+        fault(s, e->index);
         return;
     case EVK_RESTART:
         restart(s, id);
@@ -779,9 +846,21 @@ static void handle(struct sim *s, struct ev *e)
     switch (e->kind) {
     case EVK_DELIVER: {
         int from = e->msg.from;
-        if (s->group[from] != s->group[id]) {
+        /* The link as it is now, at the receiver (sim.h). */
+        const struct slink *l = from >= 1 && from <= s->n ? &s->link[from * (s->n + 1) + id] : NULL;
+        int why = 0;
+        if (l && l->cut)
+            why = WIRE_DROP_PARTITION;
+        else if (l && l->loss_ppm &&
+                 (l->loss_ppm >= NET_PPM || dl_rng_below(&s->rng, NET_PPM) < l->loss_ppm))
+            why = WIRE_DROP_LOSS;
+        if (why) {
             s->res->dropped++;
-            record(s, TR_DROP, id, from, e->msg.type, e->msg.f[0], 0, 0, 0);
+            if (why == WIRE_DROP_PARTITION)
+                s->res->dropped_cut++;
+            else
+                s->res->dropped_loss++;
+            record(s, TR_DROP, id, from, e->msg.type, e->msg.f[0], why, 0, 0);
             return;
         }
         record(s, TR_RECV, id, from, e->msg.type, e->msg.f[0], 0, e->sent_us, 0);
@@ -831,8 +910,9 @@ static void handle(struct sim *s, struct ev *e)
         break;
     }
     case EVK_LINK_DOWN: {
-        /* Still cut off since this partition began, and still believed up? */
-        if (e->index != s->partition_no || s->group[id] == s->group[e->peer] ||
+        /* Still cut off since this cut began, and still believed up? */
+        const struct slink *l = &s->link[e->peer * (s->n + 1) + id];
+        if (!l->cut || e->index != (int)(l->epoch & INT32_MAX) ||
             s->link_down[id * (s->n + 1) + e->peer])
             return;
         s->link_down[id * (s->n + 1) + e->peer] = true;
@@ -958,7 +1038,26 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
     s->node = calloc((size_t)n + 1, sizeof *s->node);
     s->q_last = calloc((size_t)n + 1, sizeof *s->q_last);
     s->link_down = calloc((size_t)(n + 1) * (size_t)(n + 1), sizeof *s->link_down);
-    int rc = s->node && s->q_last && s->link_down ? algo_actions_init(&s->acts, n) : -ENOMEM;
+    s->link = calloc((size_t)(n + 1) * (size_t)(n + 1), sizeof *s->link);
+    s->hit = calloc(cfg->nfaults > 0 ? (size_t)cfg->nfaults : 1, sizeof *s->hit);
+    int rc = s->node && s->q_last && s->link_down && s->link && s->hit
+                 ? algo_actions_init(&s->acts, n)
+                 : -ENOMEM;
+    if (rc == 0) {
+        /* Every link starts with [network]'s settings, then initial_net. */
+        uint32_t ppm = cfg->loss >= 1   ? NET_PPM
+                       : cfg->loss > 0 ? (uint32_t)(cfg->loss * NET_PPM + 0.5)
+                                       : 0;
+        for (int a = 1; a <= n; a++)
+            for (int b = 1; b <= n; b++)
+                s->link[a * (n + 1) + b] = (struct slink){
+                    .loss_ppm = ppm,
+                    .delay_us = (uint32_t)(cfg->delay_us > 0 ? cfg->delay_us : 0),
+                    .jitter_us = (uint32_t)(cfg->jitter_us > 0 ? cfg->jitter_us : 0)};
+        for (int i = 0; i < cfg->ninitial_net && cfg->initial_net; i++)
+            set_link(s, cfg->initial_net[i].from, cfg->initial_net[i].to, &cfg->initial_net[i],
+                     true);
+    }
     if (rc == 0 && cfg->fifo) {
         s->link_last = calloc((size_t)(n + 1) * (size_t)(n + 1), sizeof *s->link_last);
         if (!s->link_last)
@@ -1077,6 +1176,8 @@ out:
     free(s->freeslot);
     free(s->link_last);
     free(s->link_down);
+    free(s->link);
+    free(s->hit);
     free(s->q_last);
     free(s->node);
     algo_actions_free(&s->acts);

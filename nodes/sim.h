@@ -60,6 +60,7 @@
 
 #include "ipc/trace.h" /* the record format only: no I/O here */
 #include "nodes/algo.h"
+#include "nodes/netfault.h"
 
 #define SIM_MAX_FAULTS 256
 #define SIM_IDLE_US    200 /* a node quiet for longer needs a wake-up */
@@ -92,8 +93,10 @@ enum sim_fault_kind {
     SIM_RESTART,   /* a crashed node starts again (incarnation + 1) */
     SIM_PAUSE,     /* stops processing; its events wait (SIGSTOP) */
     SIM_RESUME,    /* processes what waited, in order (SIGCONT) */
-    SIM_PARTITION, /* group[] gives each node a side; cross-side messages drop */
-    SIM_HEAL,      /* one side again */
+    SIM_PARTITION, /* group[] gives each node a side: every link between two sides
+                      is cut (and only those: it replaces the cuts in force) */
+    SIM_HEAL,      /* no link cut */
+    SIM_NET,       /* net[0..nnet) set links' state (cut, loss, delay, jitter) */
 };
 
 struct sim_fault {
@@ -102,9 +105,20 @@ struct sim_fault {
     int node;                          /* CRASH..RESUME; 0: by role */
     int role;                          /* node 0: whoever holds this role then
                                           (ops->inspect), e.g. ROLE_COORDINATOR */
+    int of;                            /* > 0: act on the node that fault of - 1 (an
+                                          index into faults) acted on, whoever that
+                                          was: the resume of a pause, the restart of
+                                          a crash; node and role are then unused */
     uint8_t group[ALGO_MAX_NODES + 1]; /* PARTITION: side of each node */
+    const struct net_change *net;      /* NET: the links that change (the caller's,
+                                          valid for the whole run) */
+    int nnet;
     int label;                         /* recorded as the fault record's aux */
     int number;                        /* recorded as the fault record's a */
+    int occurrence;                    /* ... b (1, 2, ... of a repeated fault) */
+    int undo;                          /* ... c (1: the automatic undo of one) */
+    bool silent;                       /* no fault record (the second half of a
+                                          restart, a supervisor's restart policy) */
 };
 
 struct sim_config {
@@ -120,9 +134,22 @@ struct sim_config {
     int timing;
     /* Network: a message takes delay + uniform[0, jitter] on top of the
      * machine's hop and is lost with probability loss. Without fifo,
-     * jitter reorders messages. */
+     * jitter reorders messages. These are every link's state at the start;
+     * initial_net (may be NULL) changes links on top of them at time 0, with
+     * a TR_LINK record for each, and SIM_NET faults change them later.
+     *
+     * Links are directed: the state of a -> b is what a sends to b. Delay
+     * and jitter are those of the link when the message is sent. A cut and
+     * loss act at the receiver, when the message would be handled (as in
+     * the runtime): a message on a link cut then is dropped (TR_DROP at the
+     * receiver, peer = sender, aux WIRE_DROP_PARTITION), else it is lost
+     * with the link's loss then (aux WIRE_DROP_LOSS). A cut a -> b also
+     * hides a from b's failure detector (b only): b reports a down
+     * failure_timeout after the cut began, and up 1 us after it ends. */
     int64_t delay_us, jitter_us;
     double loss;
+    const struct net_change *initial_net;
+    int ninitial_net;
     bool fifo;
     /* Failure detector: peers learn a node is down failure_timeout after it
      * crashed or paused (0: never), and up again when it restarts or
@@ -165,6 +192,7 @@ struct sim_result {
     uint64_t fenced;      /* entries or writes refused for an old generation */
     uint64_t messages;    /* algorithm messages sent */
     uint64_t dropped;     /* lost to loss, partitions or crashed receivers */
+    uint64_t dropped_cut, dropped_loss; /* of which: a cut link, loss */
     uint64_t requests;
     uint64_t pending;     /* requests never granted (of nodes that stayed up) */
     uint64_t crashes, restarts;

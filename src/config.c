@@ -31,6 +31,7 @@
 
 #include "ipc/trace.h"
 #include "nodes/algo.h"
+#include "src/netspec.h"
 
 #if INI_HANDLER_LINENO
 #error "config.c counts lines in its reader; build against inih without INI_HANDLER_LINENO"
@@ -265,9 +266,22 @@ static const struct key_def keys[KEY_COUNT] = {
 };
 
 /* In the order of struct fault_spec's origin[] (config.h). */
-enum fault_key { FKEY_AT, FKEY_ACTION, FKEY_TARGET, FKEY_COUNT };
+enum fault_key {
+    FKEY_AT,
+    FKEY_ACTION,
+    FKEY_TARGET,
+    FKEY_EVERY,
+    FKEY_REPEAT, /* count */
+    FKEY_FOR,
+    FKEY_LOSS,
+    FKEY_DELAY,
+    FKEY_JITTER,
+    FKEY_COUNT
+};
 _Static_assert(FKEY_COUNT == CONFIG_FAULT_KEYS, "CONFIG_FAULT_KEYS (config.h) must count them");
-static const char *const fault_key_names[FKEY_COUNT] = {"at", "action", "target"};
+static const char *const fault_key_names[FKEY_COUNT] = {
+    "at", "action", "target", "every", "count", "for", "loss", "delay", "jitter"};
+#define FAULT_KEYS_EXPECTED "at, action, target, every, count, for, loss, delay, jitter"
 
 static const char *const action_names[FAULT_ACTION_COUNT] = {
     [FAULT_KILL] = "kill",           [FAULT_PAUSE] = "pause",
@@ -276,8 +290,9 @@ static const char *const action_names[FAULT_ACTION_COUNT] = {
     [FAULT_HEAL] = "heal",           [FAULT_NET] = "net",
 };
 #define ACTIONS_EXPECTED "kill, pause, resume, terminate, restart, partition, heal or net"
-#define TARGETS_EXPECTED \
-    "leader, coordinator, token_holder, random, a node id or groups like 1,2/3,4,5"
+#define TARGETS_EXPECTED                                                                 \
+    "leader, coordinator, token_holder, random, a node id, a partition like 1,2/3,4,5 or "  \
+    "1->3, or links like all or 1<->3"
 
 /* Every algorithm name the configuration knows, implemented or not, so a
  * planned one gets "not implemented in this version" rather than "unknown". */
@@ -523,52 +538,17 @@ static bool valid_name(const char *s)
     return true;
 }
 
-/* "1,2/3,4,5": at least two groups of node ids, none empty, no node twice.
- * Writes the text without blanks to canon. */
-static int parse_groups(const char *s, char *canon, size_t cap)
+/* Does a target look like a network spec rather than a name or a node id? */
+static bool spec_like(const char *s)
 {
-    bool seen[CONFIG_MAX_NODES + 1] = {false};
-    int groups = 1, in_group = 0;
-    size_t n = 0;
-    const char *p = s;
-    for (;;) {
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (!isdigit((unsigned char)*p))
-            return -1;
-        long long id = 0;
-        while (isdigit((unsigned char)*p)) {
-            id = id * 10 + (*p++ - '0');
-            if (id > CONFIG_MAX_NODES)
-                return -1;
-        }
-        if (id < 1 || seen[id])
-            return -1;
-        seen[id] = true;
-        in_group++;
-        int w = snprintf(canon + n, cap - n, "%lld", id);
-        if (w < 0 || (size_t)w >= cap - n)
-            return -1;
-        n += (size_t)w;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (!*p)
-            break;
-        if (*p != ',' && *p != '/')
-            return -1;
-        if (*p == '/') {
-            groups++;
-            in_group = 0;
-        }
-        if (n + 1 >= cap)
-            return -1;
-        canon[n++] = *p++;
-        canon[n] = '\0';
-    }
-    return groups >= 2 && in_group > 0 ? 0 : -1;
+    return strcmp(s, "all") == 0 || strpbrk(s, "/>*,-") != NULL;
 }
 
-static int parse_target(const char *s, struct fault_spec *f)
+/* A target: a role, a node id, or a network spec (a partition or a link
+ * list: which one is decided by the action, in config_validate, which also
+ * knows nodes). A spec is checked here for its syntax, against the largest
+ * cluster; netspec's reason, if any, goes to why (NETSPEC_ERRLEN). */
+static int parse_target(const char *s, struct fault_spec *f, char *why)
 {
     static const struct {
         const char *name;
@@ -579,6 +559,7 @@ static int parse_target(const char *s, struct fault_spec *f)
         {"token_holder", TARGET_TOKEN_HOLDER},
         {"random", TARGET_RANDOM},
     };
+    why[0] = '\0';
     for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
         if (strcmp(s, roles[i].name) == 0) {
             f->target = roles[i].target;
@@ -596,14 +577,34 @@ static int parse_target(const char *s, struct fault_spec *f)
         snprintf(f->target_text, sizeof f->target_text, "%lld", id);
         return 0;
     }
-    char canon[TARGET_MAX + 1];
-    if (strchr(s, '/') && parse_groups(s, canon, sizeof canon) == 0) {
-        f->target = TARGET_GROUPS;
-        f->target_node = 0;
-        snprintf(f->target_text, sizeof f->target_text, "%s", canon);
-        return 0;
-    }
-    return -1;
+    if (!*s || !spec_like(s))
+        return -1;
+    struct net_links *l = malloc(sizeof *l);
+    if (!l)
+        return -1;
+    char why2[NETSPEC_ERRLEN];
+    int rc = netspec_partition(s, CONFIG_MAX_NODES, l, why) == 0 ||
+                     netspec_links(s, CONFIG_MAX_NODES, l, why2) == 0
+                 ? 0
+                 : -1;
+    free(l);
+    if (rc < 0)
+        return -1;
+    why[0] = '\0';
+    /* Which kind it is: by the action if known yet (config_validate
+     * settles it otherwise), else by its form. */
+    f->target = f->action == FAULT_PARTITION ? TARGET_GROUPS
+                : f->action == FAULT_NET     ? TARGET_LINKS
+                : strchr(s, '/')             ? TARGET_GROUPS
+                                             : TARGET_LINKS;
+    f->target_node = 0;
+    /* Without blanks: valid, it has none inside a token. */
+    size_t n = 0;
+    for (const char *p = s; *p && n + 1 < sizeof f->target_text; p++)
+        if (*p != ' ' && *p != '\t')
+            f->target_text[n++] = *p;
+    f->target_text[n] = '\0';
+    return 0;
 }
 
 /* The algorithms this build has, as "a, b". */
@@ -703,12 +704,17 @@ static void key_format(const struct config *c, int k, char *buf, size_t cap)
 
 static void fault_key_format(const struct fault_spec *f, int k, char *buf, size_t cap)
 {
-    if (k == FKEY_AT)
-        duration_format(f->at_us, buf, cap);
-    else if (k == FKEY_ACTION)
-        snprintf(buf, cap, "%s", fault_action_name(f->action));
-    else
-        snprintf(buf, cap, "%s", f->target_text);
+    switch (k) {
+    case FKEY_AT: duration_format(f->at_us, buf, cap); break;
+    case FKEY_ACTION: snprintf(buf, cap, "%s", fault_action_name(f->action)); break;
+    case FKEY_EVERY: duration_format(f->every_us, buf, cap); break;
+    case FKEY_REPEAT: snprintf(buf, cap, "%d", f->count); break;
+    case FKEY_FOR: duration_format(f->for_us, buf, cap); break;
+    case FKEY_LOSS: number_format(f->loss, buf, cap); break;
+    case FKEY_DELAY: duration_format(f->delay_us, buf, cap); break;
+    case FKEY_JITTER: duration_format(f->jitter_us, buf, cap); break;
+    default: snprintf(buf, cap, "%s", f->target_text); break;
+    }
 }
 
 /* ---- applying one key ---- */
@@ -930,11 +936,69 @@ static int set_fault_key(struct config *c, int i, int num, int k, const char *va
         bad_value(eb, loc, sec, "action", ACTIONS_EXPECTED, value);
         return -1;
     }
-    if (strlen(value) > TARGET_MAX || parse_target(value, f) < 0) {
-        bad_value(eb, loc, sec, "target",
-                  is_decimal(value, true) ? "a node id from 1 to " DL_STR(CONFIG_MAX_NODES)
-                                          : TARGETS_EXPECTED,
-                  value);
+    if (k == FKEY_EVERY || k == FKEY_FOR || k == FKEY_DELAY || k == FKEY_JITTER) {
+        /* every and for: at least 1us (0 would mean "no repetition" and
+         * "no undo", which leaving the key out says); delay and jitter as
+         * netspec bounds them. */
+        int64_t lo = k == FKEY_EVERY || k == FKEY_FOR ? 1 : 0;
+        int64_t hi = k == FKEY_EVERY || k == FKEY_FOR ? CONFIG_MAX_RUN_US : NETSPEC_MAX_DELAY_US;
+        int64_t us = 0;
+        const char *why = duration_parse(value, &us);
+        char lob[32], hib[32], range[96];
+        if (why == duration_negative || why == duration_huge || (!why && (us < lo || us > hi))) {
+            bound_format(lo, lob, sizeof lob);
+            bound_format(hi, hib, sizeof hib);
+            snprintf(range, sizeof range, "a duration from %s to %s", lob, hib);
+            why = range;
+        }
+        if (why) {
+            bad_value(eb, loc, sec, fault_key_names[k], why, value);
+            return -1;
+        }
+        if (k == FKEY_EVERY)
+            f->every_us = us;
+        else if (k == FKEY_FOR)
+            f->for_us = us;
+        else if (k == FKEY_DELAY) {
+            f->delay_us = us;
+            f->has_delay = true;
+        } else {
+            f->jitter_us = us;
+            f->has_jitter = true;
+        }
+        return 0;
+    }
+    if (k == FKEY_REPEAT) {
+        long long v;
+        if (parse_int(value, 1, CONFIG_MAX_OCCURRENCES, &v) < 0) {
+            bad_value(eb, loc, sec, "count",
+                      "an integer from 1 to " DL_STR(CONFIG_MAX_OCCURRENCES), value);
+            return -1;
+        }
+        f->count = (int)v;
+        return 0;
+    }
+    if (k == FKEY_LOSS) {
+        double v;
+        if (parse_number(value, 1, &v) < 0) {
+            bad_value(eb, loc, sec, "loss", "a number from 0.0 to 1.0", value);
+            return -1;
+        }
+        f->loss = v;
+        f->has_loss = true;
+        return 0;
+    }
+    char why[NETSPEC_ERRLEN] = "";
+    if (strlen(value) > TARGET_MAX || parse_target(value, f, why) < 0) {
+        char what[NETSPEC_ERRLEN + 160];
+        if (is_decimal(value, true))
+            snprintf(what, sizeof what, "a node id from 1 to " DL_STR(CONFIG_MAX_NODES));
+        else if (why[0] && strlen(value) <= TARGET_MAX)
+            snprintf(what, sizeof what, "a partition like 1,2/3,4,5 or 1->3, or links like all "
+                                        "or 1<->3 (%s)", why);
+        else
+            snprintf(what, sizeof what, "%s", TARGETS_EXPECTED);
+        bad_value(eb, loc, sec, "target", what, value);
         return -1;
     }
     return 0;
@@ -1001,7 +1065,7 @@ static void unknown_key(struct errbuf *eb, const char *loc, const char *sec, int
     char list[160] = "";
     size_t n = 0;
     if (kind == SEC_FAULT) {
-        snprintf(list, sizeof list, "at, action, target");
+        snprintf(list, sizeof list, FAULT_KEYS_EXPECTED);
     } else {
         for (int k = 0; k < KEY_COUNT; k++)
             if (keys[k].section == kind && n < sizeof list)
@@ -1266,7 +1330,8 @@ static void check_fault_complete(const struct config *c, int i, struct errbuf *e
         err_add(eb, "%s: [fault.%d] missing key 'at' (when, like at = 2s)", loc, num);
     if (f->action < 0 && !fault_key_given(c, i, FKEY_ACTION))
         err_add(eb, "%s: [fault.%d] missing key 'action' (%s)", loc, num, ACTIONS_EXPECTED);
-    if (f->target < 0 && f->action != FAULT_HEAL && !fault_key_given(c, i, FKEY_TARGET))
+    if (f->target < 0 && f->action != FAULT_HEAL && f->action != FAULT_NET &&
+        !fault_key_given(c, i, FKEY_TARGET))
         err_add(eb, "%s: [fault.%d] missing key 'target' (%s)", loc, num, TARGETS_EXPECTED);
 }
 
@@ -1518,11 +1583,40 @@ static int blame(const struct config *c, int a, int b)
     return a;
 }
 
+/* Does action take key k? every and count: every action; for: pause,
+ * partition, net (what has an undo); loss, delay, jitter: net. */
+static bool fault_takes(int action, int k)
+{
+    switch (k) {
+    case FKEY_FOR:
+        return action == FAULT_PAUSE || action == FAULT_PARTITION || action == FAULT_NET;
+    case FKEY_LOSS:
+    case FKEY_DELAY:
+    case FKEY_JITTER: return action == FAULT_NET;
+    default: return true;
+    }
+}
+
+/* Is key k of f set (given, or a nonzero value in a struct built by hand)? */
+static bool fault_key_set(const struct fault_spec *f, int k)
+{
+    switch (k) {
+    case FKEY_EVERY: return f->every_us != 0 || f->origin[k] != CONFIG_ORIGIN_DEFAULT;
+    case FKEY_REPEAT: return f->count != 0 || f->origin[k] != CONFIG_ORIGIN_DEFAULT;
+    case FKEY_FOR: return f->for_us != 0 || f->origin[k] != CONFIG_ORIGIN_DEFAULT;
+    case FKEY_LOSS: return f->has_loss;
+    case FKEY_DELAY: return f->has_delay;
+    case FKEY_JITTER: return f->has_jitter;
+    default: return f->origin[k] != CONFIG_ORIGIN_DEFAULT;
+    }
+}
+
 static void check_fault(const struct config *c, int i, bool sim_target, struct errbuf *eb)
 {
     const struct fault_spec *f = &c->faults[i];
     int num = fault_num(c, i);
-    char loc[1100], at[32], dur[32];
+    char loc[1100], at[32], dur[32], v[64];
+    (void)sim_target; /* real runs and the simulator take the same faults */
 
     if (f->at_us >= c->duration_us) {
         fault_key_where(c, i, FKEY_AT, loc, sizeof loc);
@@ -1531,25 +1625,109 @@ static void check_fault(const struct config *c, int i, bool sim_target, struct e
         err_add(eb, "%s: fault.%d at %s is not before the end of the run (duration %s)", loc,
                 num, at, dur);
     }
-    if ((f->action == FAULT_PARTITION || f->action == FAULT_HEAL) && !sim_target) {
-        fault_key_where(c, i, FKEY_ACTION, loc, sizeof loc);
+    /* The repetition and net keys: in range (a struct built by hand), and
+     * only on the actions that take them. */
+    static const struct {
+        int k;
+        int64_t lo, hi;
+    } dur_keys[] = {{FKEY_EVERY, 0, CONFIG_MAX_RUN_US},
+                    {FKEY_FOR, 0, CONFIG_MAX_RUN_US},
+                    {FKEY_DELAY, 0, NETSPEC_MAX_DELAY_US},
+                    {FKEY_JITTER, 0, NETSPEC_MAX_DELAY_US}};
+    for (size_t j = 0; j < sizeof dur_keys / sizeof dur_keys[0]; j++) {
+        int k = dur_keys[j].k;
+        int64_t x = k == FKEY_EVERY ? f->every_us
+                    : k == FKEY_FOR ? f->for_us
+                    : k == FKEY_DELAY ? f->delay_us
+                                      : f->jitter_us;
+        if (x >= dur_keys[j].lo && x <= dur_keys[j].hi)
+            continue;
+        fault_key_where(c, i, k, loc, sizeof loc);
+        bound_format(dur_keys[j].hi, dur, sizeof dur);
+        err_add(eb, "%s: [fault.%d] %s: expected a duration from 0 to %s, got %" PRId64 "us",
+                loc, num, fault_key_names[k], dur, x);
+    }
+    if (f->count < 0 || f->count > CONFIG_MAX_OCCURRENCES) {
+        fault_key_where(c, i, FKEY_REPEAT, loc, sizeof loc);
+        err_add(eb, "%s: [fault.%d] count: expected an integer from 1 to %d, got '%d'", loc, num,
+                CONFIG_MAX_OCCURRENCES, f->count);
+    }
+    if (f->has_loss && !(f->loss >= 0 && f->loss <= 1)) {
+        fault_key_where(c, i, FKEY_LOSS, loc, sizeof loc);
+        number_format(f->loss, v, sizeof v);
+        err_add(eb, "%s: [fault.%d] loss: expected a number from 0.0 to 1.0, got '%s'", loc, num,
+                v);
+    }
+    for (int k = FKEY_EVERY; k < FKEY_COUNT; k++) {
+        if (!fault_key_set(f, k) || fault_takes(f->action, k))
+            continue;
+        fault_key_where(c, i, k, loc, sizeof loc);
+        err_add(eb, "%s: [fault.%d] %s: not taken by action %s (%s)", loc, num,
+                fault_key_names[k], fault_action_name(f->action),
+                k == FKEY_FOR ? "for undoes a fault: only pause, partition and net take it"
+                              : "loss, delay and jitter are for action net");
+    }
+    if (fault_key_set(f, FKEY_REPEAT) && f->every_us <= 0) {
+        fault_key_where(c, i, FKEY_REPEAT, loc, sizeof loc);
         err_add(eb,
-                "%s: [fault.%d] action '%s': network faults are not implemented for real runs "
-                "in this version (`distlab sim` applies them)",
-                loc, num, action_names[f->action]);
-        return;
+                "%s: [fault.%d] count: expected only with every (count is how many times the "
+                "fault repeats, every apart)",
+                loc, num);
+    }
+    if (f->for_us > 0 && f->every_us > 0 && f->for_us >= f->every_us) {
+        fault_key_where(c, i, FKEY_FOR, loc, sizeof loc);
+        duration_format(f->every_us, at, sizeof at);
+        duration_format(f->for_us, dur, sizeof dur);
+        err_add(eb,
+                "%s: [fault.%d] for: expected less than every (%s): each occurrence is undone "
+                "before the next, got '%s'",
+                loc, num, at, dur);
     }
     if (f->action == FAULT_HEAL)
         return;
-    if (f->action == FAULT_PARTITION) {
-        uint8_t groups[CONFIG_MAX_NODES + 1];
-        fault_key_where(c, i, FKEY_TARGET, loc, sizeof loc);
-        if (f->target != TARGET_GROUPS ||
-            config_parse_groups(f->target_text, c->nodes, groups) < 0)
+    if (f->action == FAULT_NET) {
+        if (!f->has_loss && !f->has_delay && !f->has_jitter) {
+            fault_where(c, i, loc, sizeof loc);
             err_add(eb,
-                    "%s: [fault.%d] target: expected groups of node ids from 1 to %d like "
-                    "'1,2/3,4,5' (each node at most once), got '%s'",
-                    loc, num, c->nodes, f->target_text);
+                    "%s: [fault.%d] action net: expected at least one of loss, delay, jitter "
+                    "(like loss = 0.1)",
+                    loc, num);
+        }
+        fault_key_where(c, i, FKEY_TARGET, loc, sizeof loc);
+        char why[NETSPEC_ERRLEN];
+        struct net_links *l = malloc(sizeof *l);
+        if (!l) {
+            err_add(eb, "%s: %s", loc, strerror(ENOMEM));
+            err_sys(eb, ENOMEM);
+            return;
+        }
+        if ((f->target != TARGET_LINKS && f->target != TARGET_GROUPS) ||
+            netspec_links(f->target_text, c->nodes, l, why) < 0)
+            err_add(eb,
+                    "%s: [fault.%d] target: expected links of nodes 1 to %d for action net, "
+                    "like all, 1->3, 1<->3 or 3->*, got '%s'%s%s%s",
+                    loc, num, c->nodes, f->target_text, f->target == TARGET_LINKS ? " (" : "",
+                    f->target == TARGET_LINKS ? why : "", f->target == TARGET_LINKS ? ")" : "");
+        free(l);
+        return;
+    }
+    if (f->action == FAULT_PARTITION) {
+        fault_key_where(c, i, FKEY_TARGET, loc, sizeof loc);
+        char why[NETSPEC_ERRLEN];
+        struct net_links *l = malloc(sizeof *l);
+        if (!l) {
+            err_add(eb, "%s: %s", loc, strerror(ENOMEM));
+            err_sys(eb, ENOMEM);
+            return;
+        }
+        bool spec = f->target == TARGET_GROUPS || f->target == TARGET_LINKS;
+        if (!spec || netspec_partition(f->target_text, c->nodes, l, why) < 0)
+            err_add(eb,
+                    "%s: [fault.%d] target: expected a partition of nodes 1 to %d, like "
+                    "'1,2/3,4,5', '1->3', '1<->3' or '3->*', got '%s'%s%s%s",
+                    loc, num, c->nodes, f->target_text, spec ? " (" : "", spec ? why : "",
+                    spec ? ")" : "");
+        free(l);
         return;
     }
     fault_key_where(c, i, FKEY_TARGET, loc, sizeof loc);
@@ -1573,9 +1751,10 @@ static void check_fault(const struct config *c, int i, bool sim_target, struct e
             need = "algorithm token_ring or two_level_ring";
         break;
     case TARGET_GROUPS:
+    case TARGET_LINKS:
         err_add(eb,
-                "%s: [fault.%d] target '%s' (groups) is only valid with action partition "
-                "(action is %s)",
+                "%s: [fault.%d] target '%s' (a network spec) is only valid with action "
+                "partition or net (action is %s)",
                 loc, num, f->target_text, fault_action_name(f->action));
         break;
     default: break;
@@ -1583,6 +1762,41 @@ static void check_fault(const struct config *c, int i, bool sim_target, struct e
     if (need)
         err_add(eb, "%s: [fault.%d] target '%s' is only valid with %s (algorithm is %s)", loc, num,
                 f->target_text, need, c->algorithm);
+}
+
+/* The schedule as a whole: at most CONFIG_MAX_OCCURRENCES occurrences
+ * (repetitions and undos included). Blames the fault with the most. */
+static void check_occurrences(const struct config *c, struct errbuf *eb)
+{
+    int total = config_fault_timeline(c, NULL, 0);
+    if (total <= CONFIG_MAX_OCCURRENCES)
+        return; /* (a negative total: a bad value, reported where it is) */
+    int worst = 0, most = -1;
+    struct config *one = malloc(sizeof *one);
+    if (!one) {
+        err_sys(eb, ENOMEM);
+        return;
+    }
+    *one = *c;
+    one->nfaults = 1;
+    for (int i = 0; i < c->nfaults; i++) {
+        one->faults[0] = c->faults[i];
+        int k = config_fault_timeline(one, NULL, 0);
+        if (k > most) {
+            most = k;
+            worst = i;
+        }
+    }
+    free(one);
+    char loc[1100];
+    fault_key_where(c, worst, c->faults[worst].every_us > 0 ? FKEY_EVERY : FKEY_AT, loc,
+                    sizeof loc);
+    err_add(eb,
+            "%s: [fault.%d] every: the schedule has more than %d occurrences (fault.%d alone "
+            "has %s%d): expected a longer every or a count",
+            loc, fault_num(c, worst), CONFIG_MAX_OCCURRENCES, fault_num(c, worst),
+            most > CONFIG_MAX_OCCURRENCES ? "more than " : "",
+            most > CONFIG_MAX_OCCURRENCES ? CONFIG_MAX_OCCURRENCES : most);
 }
 
 /* Stable insertion sort by time. Each fault carries its num and origins,
@@ -1866,28 +2080,27 @@ static void validate_into(struct config *c, int target, struct errbuf *eb)
         }
     }
 
-    static const int net_keys[] = {KEY_DELAY, KEY_JITTER, KEY_LOSS};
-    for (size_t i = 0; i < sizeof net_keys / sizeof net_keys[0] && !sim_target; i++) {
-        int k = net_keys[i];
-        bool set = k == KEY_LOSS ? c->loss != 0.0
-                                 : *(const int64_t *)(const void *)((const char *)c +
-                                                                    keys[k].offset) != 0;
-        if (!set)
-            continue;
-        key_where(c, k, loc, sizeof loc);
-        key_format(c, k, a, sizeof a);
-        err_add(eb,
-                "%s: [network] %s = %s: network faults are not implemented for real runs in "
-                "this version (only 0 is accepted; `distlab sim` applies them)",
-                loc, keys[k].name, a);
-    }
-
+    int fault_errors = eb->count;
     for (int i = 0; i < c->nfaults; i++) {
         int before = eb->count;
         check_fault_complete(c, i, eb);
+        /* A net fault's target defaults to every link; a spec is a
+         * partition's or a link list by the action. */
+        struct fault_spec *f = &c->faults[i];
+        if (f->action == FAULT_NET && f->target == TARGET_NONE) {
+            f->target = TARGET_LINKS;
+            f->target_node = 0;
+            snprintf(f->target_text, sizeof f->target_text, "all");
+        } else if (f->action == FAULT_NET && f->target == TARGET_GROUPS) {
+            f->target = TARGET_LINKS;
+        } else if (f->action == FAULT_PARTITION && f->target == TARGET_LINKS) {
+            f->target = TARGET_GROUPS;
+        }
         if (eb->count == before)
             check_fault(c, i, sim_target, eb);
     }
+    if (eb->count == fault_errors && c->nfaults > 0)
+        check_occurrences(c, eb);
 
     /* The default of 2 groups, on fewer nodes: as many groups as nodes.
      * A number the user gave is theirs to fix. */
@@ -2030,6 +2243,19 @@ char *config_to_ini(const struct config *c)
             fprintf(f, "action = %s\n", action_names[fs->action]);
         if (fs->target >= 0)
             fprintf(f, "target = %s\n", fs->target_text);
+        /* The rest only when set, in the order of the key table. */
+        for (int k = FKEY_EVERY; k < FKEY_COUNT; k++) {
+            bool set = k == FKEY_EVERY    ? fs->every_us > 0
+                       : k == FKEY_REPEAT ? fs->count > 0
+                       : k == FKEY_FOR    ? fs->for_us > 0
+                       : k == FKEY_LOSS   ? fs->has_loss
+                       : k == FKEY_DELAY  ? fs->has_delay
+                                          : fs->has_jitter;
+            if (!set)
+                continue;
+            fault_key_format(fs, k, v, sizeof v);
+            fprintf(f, "%s = %s\n", fault_key_names[k], v);
+        }
     }
     if (ferror(f)) {
         fclose(f);

@@ -22,7 +22,7 @@
 #define CONFIG_SECTIONS                                                                    \
     "cluster, workload, raft, network, supervisor, centralized, token_ring, "               \
     "two_level_ring, resource, ricart_agrawala, trace, fault.N"
-#define CONFIG_FAULT_KEYS 3 /* at, action, target; 9 once every, count, for, loss, delay, jitter are parsed */
+#define CONFIG_FAULT_KEYS 9 /* at, action, target, every, count, for, loss, delay, jitter */
 /* Occurrences of all faults together, repetitions and undos included. */
 #define CONFIG_MAX_OCCURRENCES 100000
 
@@ -198,8 +198,9 @@ int config_set(struct config *c, const char *assignment, char *err);
  * none does, sorts the faults by time (stably). */
 int config_validate(struct config *c, char *err);
 
-/* What the configuration is validated for: a real run, or the simulator,
- * which also applies [network] settings and partition/heal faults. */
+/* What the configuration is validated for: a real run or the simulator.
+ * Both take [network] settings and network faults; the distinction stays
+ * for a feature only one of them has. */
 enum config_target { CONFIG_FOR_RUN = 0, CONFIG_FOR_SIM };
 int config_validate_for(struct config *c, int target, char *err);
 
@@ -222,9 +223,11 @@ struct fault_occ {
 
 /* Every occurrence of c's schedule before the run's end (duration), in
  * time order; at equal times an undo comes before a do, then by fault
- * order. Writes at most cap into out; returns how many there are in all
- * (more than cap: the caller's array was too small), or -EINVAL for a
- * fault with every_us < 0. Validation bounds the total at
+ * order. Writes at most cap into out (out may be NULL with cap 0); returns
+ * how many there are in all (more than cap: the caller's array was too
+ * small; past CONFIG_MAX_OCCURRENCES it stops counting and returns some
+ * number above it), or -EINVAL for a fault with a negative at, every, for
+ * or count. Validation bounds the total at
  * CONFIG_MAX_OCCURRENCES. */
 int config_fault_timeline(const struct config *c, struct fault_occ *out, int cap);
 

@@ -24,7 +24,7 @@ int config_fault_timeline(const struct config *c, struct fault_occ *out, int cap
     int total = 0;
     for (int i = 0; i < c->nfaults; i++) {
         const struct fault_spec *f = &c->faults[i];
-        if (f->every_us < 0 || f->for_us < 0 || f->count < 0)
+        if (f->every_us < 0 || f->for_us < 0 || f->count < 0 || f->at_us < 0)
             return -EINVAL;
         int64_t at = f->at_us;
         for (int rep = 1;; rep++) {
@@ -33,20 +33,25 @@ int config_fault_timeline(const struct config *c, struct fault_occ *out, int cap
             if (total < cap)
                 out[total] = (struct fault_occ){.at_us = at, .index = i, .rep = rep};
             total++;
-            int64_t undo = at + f->for_us;
-            if (f->for_us > 0 && undo < c->duration_us) {
+            /* Compared as differences: no sum can overflow, whatever a
+             * struct built by hand holds. */
+            if (f->for_us > 0 && f->for_us < c->duration_us - at) {
                 if (total < cap)
                     out[total] = (struct fault_occ){
-                        .at_us = undo, .index = i, .rep = rep, .undo = true};
+                        .at_us = at + f->for_us, .index = i, .rep = rep, .undo = true};
                 total++;
             }
             if (f->every_us <= 0 || (f->count > 0 && rep >= f->count) ||
-                total > CONFIG_MAX_OCCURRENCES)
+                total > CONFIG_MAX_OCCURRENCES || f->every_us >= c->duration_us - at)
                 break;
             at += f->every_us;
         }
+        if (total > CONFIG_MAX_OCCURRENCES)
+            break; /* the caller learns it is too many; no need to count on */
     }
-    qsort(out, (size_t)(total < cap ? total : cap), sizeof *out, occ_cmp);
+    int sorted = total < cap ? total : cap;
+    if (out && sorted > 0)
+        qsort(out, (size_t)sorted, sizeof *out, occ_cmp);
     return total;
 }
 

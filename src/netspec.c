@@ -10,7 +10,7 @@
 
 #include "src/config.h"
 
-static int fail(char *err, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int fail(char *err, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
@@ -67,8 +67,9 @@ static int endpoint(const char **pp, int n, int *lo, int *hi, const char *text, 
     long bad;
     int k = node_at(&p, n, &bad);
     if (!k)
-        return bad == -1 ? fail(err, "expected a node id or '*' at '%.40s' in '%.80s'", p, text)
-                         : fail(err, "node %ld is not in 1..%d (in '%.80s')", bad, n, text);
+        return bad == -1   ? fail(err, "expected a node id or '*' at '%.40s' in '%.80s'", p, text)
+               : bad == -2 ? fail(err, "a node id in '%.80s' is not in 1..%d", text, n)
+                           : fail(err, "node %ld is not in 1..%d (in '%.80s')", bad, n, text);
     *lo = *hi = k;
     *pp = p;
     return 0;
@@ -123,8 +124,9 @@ static int sides(const char *text, int n, uint8_t *side, char *err)
         long bad;
         int lo = node_at(&p, n, &bad);
         if (!lo)
-            return bad == -1 ? fail(err, "expected a node id at '%.40s' in '%.80s'", p, text)
-                             : fail(err, "node %ld is not in 1..%d (in '%.80s')", bad, n, text);
+            return bad == -1   ? fail(err, "expected a node id at '%.40s' in '%.80s'", p, text)
+                   : bad == -2 ? fail(err, "a node id in '%.80s' is not in 1..%d", text, n)
+                               : fail(err, "node %ld is not in 1..%d (in '%.80s')", bad, n, text);
         int hi = lo;
         p = skip_ws(p);
         if (*p == '-' && p[1] != '>') {
@@ -195,7 +197,10 @@ int netspec_links(const char *text, int n, struct net_links *out, char *err)
         return fail(err, "a link list needs 1 to %d nodes (the run has %d)", DL_MAX_NODES, n);
     clear(out, n);
     const char *t = skip_ws(text);
-    if (!*t || strcmp(t, "all") == 0 || strcmp(t, "*") == 0) {
+    size_t len = strlen(t);
+    while (len && (t[len - 1] == ' ' || t[len - 1] == '\t'))
+        len--;
+    if (!len || (len == 3 && strncmp(t, "all", 3) == 0) || (len == 1 && *t == '*')) {
         for (int a = 1; a <= n; a++)
             for (int b = 1; b <= n; b++)
                 out->on[a][b] = a != b;
@@ -203,7 +208,13 @@ int netspec_links(const char *text, int n, struct net_links *out, char *err)
     }
     if (!strstr(t, "->"))
         return fail(err, "expected 'all' or links like '1->3,2<->4' or '3->*', got '%.80s'", text);
-    return link_items(t, n, out, err);
+    if (link_items(t, n, out, err) < 0)
+        return -EINVAL;
+    /* "1->1": a link from a node to itself is no link. */
+    if (!netspec_count(out))
+        return fail(err, "'%.80s' names no link (a node's messages to itself are never lost)",
+                    text);
+    return 0;
 }
 
 int netspec_assign(const char *text, struct net_params *p, char *err)
@@ -211,8 +222,21 @@ int netspec_assign(const char *text, struct net_params *p, char *err)
     const char *eq = strchr(text, '=');
     if (!eq)
         return -ENOENT;
+    /* Blanks around the key and the value are no part of them. */
+    text = skip_ws(text);
     size_t klen = (size_t)(eq - text);
-    const char *v = eq + 1;
+    while (klen && (text[klen - 1] == ' ' || text[klen - 1] == '\t'))
+        klen--;
+    char vbuf[64];
+    const char *v = skip_ws(eq + 1);
+    size_t vlen = strlen(v);
+    while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+        vlen--;
+    if (vlen >= sizeof vbuf)
+        vlen = sizeof vbuf - 1; /* long enough to be refused below all the same */
+    memcpy(vbuf, v, vlen);
+    vbuf[vlen] = '\0';
+    v = vbuf;
     if (klen == 4 && strncmp(text, "loss", 4) == 0) {
         char *end;
         errno = 0;
@@ -221,10 +245,11 @@ int netspec_assign(const char *text, struct net_params *p, char *err)
             x /= 100;
             end++;
         }
-        if (end == v || *end || errno || !isfinite(x) || x < 0 || x > 1)
+        if (end == v || *end || errno || !isfinite(x) || !(x >= 0 && x <= 1) ||
+            !(isdigit((unsigned char)*v) || *v == '.'))
             return fail(err, "loss: expected a probability from 0 to 1 (or 0%% to 100%%), got '%.40s'",
                         v);
-        p->loss = x;
+        p->loss = x == 0 ? 0 : x; /* no -0 */
         p->has_loss = true;
         return 0;
     }

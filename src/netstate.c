@@ -6,13 +6,24 @@
 #include <string.h>
 
 struct linkst {
-    uint16_t cuts; /* partitions in force that cut it */
+    uint32_t cuts; /* partitions in force that cut it */
     uint32_t loss_ppm, delay_us, jitter_us;
+};
+
+/* The links one or more partitions cut, as a list of cells. A schedule
+ * repeats the same few partitions (one per fault) many times, so the
+ * partitions in force share their link sets: memory grows with the number
+ * of partitions in force by a pointer each, not by a link set each. */
+struct shape {
+    uint64_t hash;
+    uint32_t *cell; /* sorted */
+    size_t ncell;
+    size_t refs;
 };
 
 struct part {
     int64_t id;
-    uint8_t *on; /* (n+1)^2 */
+    struct shape *shape;
 };
 
 struct undo {
@@ -27,6 +38,8 @@ struct netstate {
     struct linkst *l, *before;
     struct part *parts;
     int nparts, capparts;
+    struct shape **shapes;
+    int nshapes, capshapes;
     struct undo *undos;
     int nundos, capundos;
     struct net_change *ch;
@@ -73,10 +86,13 @@ void netstate_free(struct netstate *ns)
 {
     if (!ns)
         return;
-    for (int i = 0; i < ns->nparts; i++)
-        free(ns->parts[i].on);
+    for (int i = 0; i < ns->nshapes; i++) {
+        free(ns->shapes[i]->cell);
+        free(ns->shapes[i]);
+    }
     for (int i = 0; i < ns->nundos; i++)
         free(ns->undos[i].prev);
+    free(ns->shapes);
     free(ns->parts);
     free(ns->undos);
     free(ns->l);
@@ -129,6 +145,68 @@ int netstate_all(struct netstate *ns, const struct net_change **changes)
     return c;
 }
 
+/* The shape of cut (shared with a partition that cuts the same links), one
+ * reference more; NULL if out of memory. */
+static struct shape *shape_get(struct netstate *ns, const struct net_links *cut)
+{
+    size_t count = 0;
+    uint64_t h = 1469598103934665603ULL;
+    for (int a = 1; a <= ns->n && a <= cut->n; a++)
+        for (int b = 1; b <= ns->n && b <= cut->n; b++)
+            if (a != b && cut->on[a][b]) {
+                count++;
+                h = (h ^ at(ns, a, b)) * 1099511628211ULL;
+            }
+    uint32_t *cell = malloc((count ? count : 1) * sizeof *cell);
+    if (!cell)
+        return NULL;
+    size_t k = 0;
+    for (int a = 1; a <= ns->n && a <= cut->n; a++)
+        for (int b = 1; b <= ns->n && b <= cut->n; b++)
+            if (a != b && cut->on[a][b])
+                cell[k++] = (uint32_t)at(ns, a, b);
+    for (int i = 0; i < ns->nshapes; i++) {
+        struct shape *sh = ns->shapes[i];
+        if (sh->hash == h && sh->ncell == count &&
+            (count == 0 || memcmp(sh->cell, cell, count * sizeof *cell) == 0)) {
+            free(cell);
+            sh->refs++;
+            return sh;
+        }
+    }
+    if (ns->nshapes == ns->capshapes) {
+        int cap = ns->capshapes ? 2 * ns->capshapes : 8;
+        struct shape **x = realloc(ns->shapes, (size_t)cap * sizeof *x);
+        if (!x) {
+            free(cell);
+            return NULL;
+        }
+        ns->shapes = x;
+        ns->capshapes = cap;
+    }
+    struct shape *sh = malloc(sizeof *sh);
+    if (!sh) {
+        free(cell);
+        return NULL;
+    }
+    *sh = (struct shape){.hash = h, .cell = cell, .ncell = count, .refs = 1};
+    ns->shapes[ns->nshapes++] = sh;
+    return sh;
+}
+
+static void shape_put(struct netstate *ns, struct shape *sh)
+{
+    if (--sh->refs > 0)
+        return;
+    for (int i = 0; i < ns->nshapes; i++)
+        if (ns->shapes[i] == sh) {
+            ns->shapes[i] = ns->shapes[--ns->nshapes];
+            break;
+        }
+    free(sh->cell);
+    free(sh);
+}
+
 int netstate_partition(struct netstate *ns, int64_t id, const struct net_links *cut,
                        const struct net_change **changes)
 {
@@ -140,31 +218,28 @@ int netstate_partition(struct netstate *ns, int64_t id, const struct net_links *
         ns->parts = p;
         ns->capparts = cap;
     }
-    uint8_t *on = calloc(ns->cells, 1);
-    if (!on)
+    struct shape *sh = shape_get(ns, cut);
+    if (!sh)
         return -ENOMEM;
     begin(ns);
-    for (int a = 1; a <= ns->n && a <= cut->n; a++)
-        for (int b = 1; b <= ns->n && b <= cut->n; b++)
-            if (a != b && cut->on[a][b]) {
-                on[at(ns, a, b)] = 1;
-                if (ns->l[at(ns, a, b)].cuts < UINT16_MAX)
-                    ns->l[at(ns, a, b)].cuts++;
-            }
-    ns->parts[ns->nparts++] = (struct part){.id = id, .on = on};
+    for (size_t k = 0; k < sh->ncell; k++)
+        ns->l[sh->cell[k]].cuts++;
+    ns->parts[ns->nparts++] = (struct part){.id = id, .shape = sh};
     return diff(ns, changes);
 }
 
 int netstate_unpartition(struct netstate *ns, int64_t id, const struct net_change **changes)
 {
     begin(ns);
-    for (int i = 0; i < ns->nparts; i++) {
+    /* The newest first: an undo follows its partition closely. */
+    for (int i = ns->nparts - 1; i >= 0; i--) {
         if (ns->parts[i].id != id)
             continue;
-        for (size_t k = 0; k < ns->cells; k++)
-            if (ns->parts[i].on[k] && ns->l[k].cuts)
-                ns->l[k].cuts--;
-        free(ns->parts[i].on);
+        struct shape *sh = ns->parts[i].shape;
+        for (size_t k = 0; k < sh->ncell; k++)
+            if (ns->l[sh->cell[k]].cuts)
+                ns->l[sh->cell[k]].cuts--;
+        shape_put(ns, sh);
         memmove(&ns->parts[i], &ns->parts[i + 1], (size_t)(ns->nparts - i - 1) * sizeof *ns->parts);
         ns->nparts--;
         break;
@@ -176,7 +251,7 @@ int netstate_heal(struct netstate *ns, const struct net_change **changes)
 {
     begin(ns);
     for (int i = 0; i < ns->nparts; i++)
-        free(ns->parts[i].on);
+        shape_put(ns, ns->parts[i].shape);
     ns->nparts = 0;
     for (size_t k = 0; k < ns->cells; k++)
         ns->l[k].cuts = 0;

@@ -13,12 +13,240 @@
 #include "ipc/util.h"
 #include "nodes/rng.h"
 #include "src/cli.h"
+#include "src/netstate.h"
 #include "src/report.h"
+
+void simcmd_bufs_free(struct simcmd_bufs *b)
+{
+    if (!b)
+        return;
+    free(b->faults);
+    free(b->netoff);
+    free(b->net);
+    free(b->occ);
+    b->faults = NULL;
+    b->netoff = NULL;
+    b->net = NULL;
+    b->occ = NULL;
+    b->nfaults = b->capfaults = b->capocc = 0;
+    b->nnet = b->capnet = 0;
+}
+
+/* A new simulator fault at the end of the schedule, zeroed; NULL if out of
+ * memory. */
+static struct sim_fault *add_fault(struct simcmd_bufs *b)
+{
+    if (b->nfaults == b->capfaults) {
+        int cap = b->capfaults ? 2 * b->capfaults : 64;
+        struct sim_fault *f = realloc(b->faults, (size_t)cap * sizeof *f);
+        if (!f)
+            return NULL;
+        b->faults = f;
+        size_t *o = realloc(b->netoff, (size_t)cap * sizeof *o);
+        if (!o)
+            return NULL;
+        b->netoff = o;
+        b->capfaults = cap;
+    }
+    struct sim_fault *f = &b->faults[b->nfaults];
+    memset(f, 0, sizeof *f);
+    b->netoff[b->nfaults] = 0;
+    b->nfaults++;
+    return f;
+}
+
+/* Append k link changes; the caller then points a fault at them. */
+static int add_changes(struct simcmd_bufs *b, const struct net_change *ch, int k, char *err)
+{
+    if (k <= 0)
+        return 0;
+    if (b->nnet + (size_t)k > SIMCMD_MAX_LINK_CHANGES)
+        return dl_seterr(err, EINVAL,
+                         "the schedule changes links more than %d times, more than the "
+                         "simulator keeps: fewer nodes or fewer repetitions of network faults",
+                         SIMCMD_MAX_LINK_CHANGES);
+    if (b->nnet + (size_t)k > b->capnet) {
+        size_t cap = b->capnet ? b->capnet : 1024;
+        while (cap < b->nnet + (size_t)k)
+            cap *= 2;
+        struct net_change *n = realloc(b->net, cap * sizeof *n);
+        if (!n)
+            return dl_seterr(err, ENOMEM, "out of memory");
+        b->net = n;
+        b->capnet = cap;
+    }
+    memcpy(b->net + b->nnet, ch, (size_t)k * sizeof *ch);
+    b->nnet += (size_t)k;
+    return 0;
+}
+
+/* A SIM_NET fault for the k changes netstate just returned. */
+static int net_fault(struct simcmd_bufs *b, const struct sim_fault *base, const struct net_change *ch,
+                     int k, char *err)
+{
+    if (k < 0)
+        return dl_seterr(err, ENOMEM, "out of memory");
+    size_t off = b->nnet;
+    int rc = add_changes(b, ch, k, err);
+    if (rc < 0)
+        return rc;
+    struct sim_fault *f = add_fault(b);
+    if (!f)
+        return dl_seterr(err, ENOMEM, "out of memory");
+    *f = *base;
+    f->kind = SIM_NET;
+    f->nnet = k;
+    b->netoff[b->nfaults - 1] = off;
+    return 0;
+}
+
+/* The schedule of c for one seed into b (see simcmd.h). */
+static int build_schedule(const struct config *c, uint64_t seed, struct simcmd_bufs *b,
+                          struct netstate *ns, struct net_links *links, int *last_do, char *err)
+{
+    const struct net_change *ch;
+    int k = netstate_all(ns, &ch);
+    int rc = k < 0 ? dl_seterr(err, ENOMEM, "out of memory") : add_changes(b, ch, k, err);
+    if (rc < 0)
+        return rc;
+    b->ninitial = k;
+    int total = config_fault_timeline(c, b->occ, b->capocc);
+    if (total < 0)
+        return dl_seterr(err, EINVAL, "a fault has a negative at, every, for or count");
+    if (total > CONFIG_MAX_OCCURRENCES)
+        return dl_seterr(err, EINVAL, "the schedule has more than %d occurrences",
+                         CONFIG_MAX_OCCURRENCES);
+    if (total > b->capocc) {
+        struct fault_occ *o = realloc(b->occ, (size_t)total * sizeof *o);
+        if (!o)
+            return dl_seterr(err, ENOMEM, "out of memory");
+        b->occ = o;
+        b->capocc = total;
+        total = config_fault_timeline(c, b->occ, b->capocc);
+    }
+    /* Random targets are drawn from the seed, one per occurrence in time
+     * order, so a seed replays. */
+    struct dl_rng rng;
+    dl_rng_seed(&rng, seed ^ 0x5eed5eedULL);
+    for (int i = 0; i < total; i++) {
+        const struct fault_occ *o = &b->occ[i];
+        const struct fault_spec *f = &c->faults[o->index];
+        int64_t id = (int64_t)o->index << 32 | (int64_t)o->rep;
+        struct sim_fault base = {.at_us = o->at_us,
+                                 .label = f->action,
+                                 .number = o->index + 1,
+                                 .occurrence = o->rep,
+                                 .undo = o->undo};
+        if (o->undo) {
+            switch (f->action) {
+            case FAULT_PAUSE: {
+                struct sim_fault *sf = add_fault(b);
+                if (!sf)
+                    return dl_seterr(err, ENOMEM, "out of memory");
+                *sf = base;
+                sf->kind = SIM_RESUME;
+                sf->label = FAULT_RESUME;
+                sf->of = last_do[o->index] + 1; /* the node that pause stopped */
+                break;
+            }
+            case FAULT_PARTITION:
+                base.label = FAULT_HEAL;
+                k = netstate_unpartition(ns, id, &ch);
+                if ((rc = net_fault(b, &base, ch, k, err)) < 0)
+                    return rc;
+                break;
+            case FAULT_NET:
+                k = netstate_unnet(ns, id, &ch);
+                if ((rc = net_fault(b, &base, ch, k, err)) < 0)
+                    return rc;
+                break;
+            default:
+                return dl_seterr(err, EINVAL, "fault.%d: action %s has no undo", o->index + 1,
+                                 fault_action_name(f->action));
+            }
+            continue;
+        }
+        switch (f->target) {
+        case TARGET_NODE: base.node = f->target_node; break;
+        case TARGET_RANDOM: base.node = 1 + (int)dl_rng_below(&rng, (uint64_t)c->nodes); break;
+        case TARGET_COORDINATOR: base.role = ROLE_COORDINATOR; break;
+        case TARGET_LEADER: base.role = ROLE_LEADER; break;
+        case TARGET_TOKEN_HOLDER: base.role = ROLE_TOKEN_HOLDER; break;
+        default: break;
+        }
+        char why[NETSPEC_ERRLEN];
+        switch (f->action) {
+        case FAULT_KILL:
+        case FAULT_TERMINATE:
+        case FAULT_RESTART:
+        case FAULT_PAUSE:
+        case FAULT_RESUME: {
+            struct sim_fault *sf = add_fault(b);
+            if (!sf)
+                return dl_seterr(err, ENOMEM, "out of memory");
+            *sf = base;
+            sf->kind = f->action == FAULT_PAUSE    ? SIM_PAUSE
+                       : f->action == FAULT_RESUME ? SIM_RESUME
+                                                   : SIM_CRASH;
+            int at = b->nfaults - 1;
+            last_do[o->index] = at;
+            /* A restart: the crash, then a start at once. A kill under
+             * restart on-crash: a start restart_delay later, as the
+             * supervisor does. (A terminate is a graceful stop: as in real
+             * runs, it is not restarted.) */
+            int64_t after = f->action == FAULT_RESTART ? 1
+                            : f->action == FAULT_KILL && c->restart == RESTART_ON_CRASH
+                                ? (c->restart_delay_us > 0 ? c->restart_delay_us : 1)
+                                : 0;
+            if (after > 0) {
+                struct sim_fault *rf = add_fault(b);
+                if (!rf)
+                    return dl_seterr(err, ENOMEM, "out of memory");
+                *rf = base;
+                rf->kind = SIM_RESTART;
+                rf->at_us = o->at_us + after;
+                rf->of = at + 1;
+                rf->silent = true;
+            }
+            break;
+        }
+        case FAULT_PARTITION:
+            if (netspec_partition(f->target_text, c->nodes, links, why) < 0)
+                return dl_seterr(err, EINVAL, "fault.%d: target '%s': %s", o->index + 1,
+                                 f->target_text, why);
+            k = netstate_partition(ns, id, links, &ch);
+            if ((rc = net_fault(b, &base, ch, k, err)) < 0)
+                return rc;
+            break;
+        case FAULT_HEAL:
+            k = netstate_heal(ns, &ch);
+            if ((rc = net_fault(b, &base, ch, k, err)) < 0)
+                return rc;
+            break;
+        case FAULT_NET: {
+            if (netspec_links(f->target_text, c->nodes, links, why) < 0)
+                return dl_seterr(err, EINVAL, "fault.%d: target '%s': %s", o->index + 1,
+                                 f->target_text, why);
+            struct net_params p = {.has_loss = f->has_loss,
+                                   .has_delay = f->has_delay,
+                                   .has_jitter = f->has_jitter,
+                                   .loss = f->loss,
+                                   .delay_us = f->delay_us,
+                                   .jitter_us = f->jitter_us};
+            k = netstate_net(ns, id, f->for_us > 0, links, &p, &ch);
+            if ((rc = net_fault(b, &base, ch, k, err)) < 0)
+                return rc;
+            break;
+        }
+        default: return dl_seterr(err, EINVAL, "fault.%d: unknown action", o->index + 1);
+        }
+    }
+    return 0;
+}
 
 int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
                  struct simcmd_bufs *b, char *err)
 {
-    struct sim_fault *faults = b->faults;
     sim_config_defaults(sc);
     config_node_list(c->requesters, c->nodes, b->requesters);
     config_node_values(c->initial_clock, c->nodes, b->initial_clock);
@@ -44,75 +272,41 @@ int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
     sc->cs_time_us = c->cs_time_us;
     sc->think_time_us = c->think_time_us;
     /* The simulated network: at least one microsecond per message, so
-     * causality holds, plus what [network] adds. */
-    sc->delay_us = c->delay_us;
-    sc->jitter_us = c->jitter_us;
-    sc->loss = c->loss;
+     * causality holds, plus what each link adds. Links start perfect; the
+     * [network] settings come as the initial state (netstate_all), so
+     * every link's state is one the schedule can change. */
+    sc->delay_us = 0;
+    sc->jitter_us = 0;
+    sc->loss = 0;
     sc->failure_timeout_us = c->failure_timeout_us;
     sc->fencing = c->fencing;
     sc->max_time_us = c->duration_us;
     /* A run cut off by its duration is not a liveness failure (as for real
      * runs); a request that waited half the run is. */
     sc->patience_us = c->duration_us / 2 > 1000000 ? c->duration_us / 2 : 1000000;
-    /* Random targets are drawn from the seed, so a seed replays. */
-    struct dl_rng rng;
-    dl_rng_seed(&rng, seed ^ 0x5eed5eedULL);
-    int nf = 0;
-    for (int i = 0; i < c->nfaults; i++) {
-        const struct fault_spec *f = &c->faults[i];
-        struct sim_fault *sf = &faults[nf++];
-        memset(sf, 0, sizeof *sf);
-        sf->at_us = f->at_us;
-        sf->label = f->action;
-        sf->number = i + 1;
-        switch (f->target) {
-        case TARGET_NODE: sf->node = f->target_node; break;
-        case TARGET_RANDOM: sf->node = 1 + (int)dl_rng_below(&rng, (uint64_t)c->nodes); break;
-        case TARGET_COORDINATOR: sf->role = ROLE_COORDINATOR; break;
-        case TARGET_LEADER: sf->role = ROLE_LEADER; break;
-        case TARGET_TOKEN_HOLDER: sf->role = ROLE_TOKEN_HOLDER; break;
-        default: break;
-        }
-        switch (f->action) {
-        case FAULT_KILL:
-            sf->kind = SIM_CRASH;
-            if (c->restart == RESTART_ON_CRASH) {
-                /* As the supervisor does: a crash restarts after the delay. */
-                faults[nf] = *sf;
-                faults[nf].kind = SIM_RESTART;
-                faults[nf].at_us = f->at_us + (c->restart_delay_us > 0 ? c->restart_delay_us : 1);
-                nf++;
-            }
-            break;
-        case FAULT_TERMINATE:
-            /* A graceful stop: the node's state is gone as in a crash, and
-             * (as in real runs) it is not restarted. */
-            sf->kind = SIM_CRASH;
-            break;
-        case FAULT_PAUSE: sf->kind = SIM_PAUSE; break;
-        case FAULT_RESUME: sf->kind = SIM_RESUME; break;
-        case FAULT_HEAL: sf->kind = SIM_HEAL; break;
-        case FAULT_PARTITION:
-            sf->kind = SIM_PARTITION;
-            if (config_parse_groups(f->target_text, c->nodes, sf->group) < 0)
-                return dl_seterr(err, EINVAL, "fault.%d: bad groups '%s'", i + 1,
-                                 f->target_text);
-            break;
-        case FAULT_RESTART:
-            /* A crash, then a start at once: two simulator faults. */
-            sf->kind = SIM_CRASH;
-            faults[nf] = *sf;
-            faults[nf].kind = SIM_RESTART;
-            faults[nf].at_us = f->at_us + 1;
-            nf++;
-            break;
-        default: return dl_seterr(err, EINVAL, "fault.%d: unknown action", i + 1);
-        }
-    }
-    sc->faults = faults;
-    sc->nfaults = nf;
     if (c->restart == RESTART_ON_CRASH)
         sc->restart_after_us = c->restart_delay_us > 0 ? c->restart_delay_us : 1;
+
+    b->nfaults = 0;
+    b->nnet = 0;
+    struct netstate *ns = netstate_new(c->nodes, c->loss, c->delay_us, c->jitter_us);
+    struct net_links *links = malloc(sizeof *links);
+    int *last_do = calloc(c->nfaults > 0 ? (size_t)c->nfaults : 1, sizeof *last_do);
+    int rc = ns && links && last_do ? build_schedule(c, seed, b, ns, links, last_do, err)
+                                    : dl_seterr(err, ENOMEM, "out of memory");
+    netstate_free(ns);
+    free(links);
+    free(last_do);
+    if (rc < 0)
+        return rc;
+    /* The changes are in place now: point each fault at its own. */
+    for (int i = 0; i < b->nfaults; i++)
+        if (b->faults[i].kind == SIM_NET)
+            b->faults[i].net = b->net + b->netoff[i];
+    sc->initial_net = b->net;
+    sc->ninitial_net = b->ninitial;
+    sc->faults = b->faults;
+    sc->nfaults = b->nfaults;
     return 0;
 }
 
@@ -242,20 +436,21 @@ static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct 
 {
     json_t *per = json_array();
     for (int k = 1; k <= c->nodes; k++) {
-        json_int_t sent = 0, recv = 0, crashes = 0, inc = 1;
+        json_int_t sent = 0, recv = 0, crashes = 0, inc = 1, dropped = 0;
         for (size_t i = 0; i < rec->n; i++) {
             const struct trace_rec *r = &rec->r[i];
             if (r->node != k)
                 continue;
             sent += r->ev == TR_SEND;
             recv += r->ev == TR_RECV;
+            dropped += r->ev == TR_DROP; /* at the receiver: a cut, loss, or it was down */
             crashes += r->ev == TR_CRASH;
             if (r->incarnation > inc)
                 inc = r->incarnation;
         }
-        json_array_append_new(per, json_pack("{s:i, s:I, s:I, s:i, s:i, s:i, s:i, s:I, s:I}",
+        json_array_append_new(per, json_pack("{s:i, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I}",
                                              "node", k, "sent", sent, "recv", recv, "malformed",
-                                             0, "queue_full", 0, "backlog_hwm", 0, "dropped", 0,
+                                             0, "queue_full", 0, "backlog_hwm", 0, "dropped", dropped,
                                              "incarnations", inc, "crashes", crashes));
     }
     json_t *faults = json_array();
@@ -264,11 +459,14 @@ static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct 
         if (r->ev != TR_FAULT || r->a < 1 || r->a > c->nfaults)
             continue;
         const struct fault_spec *f = &c->faults[r->a - 1];
+        /* One entry per occurrence; an undo names what undid it. */
         json_t *o = json_pack("{s:f, s:f, s:s, s:s}", "at_ms", (double)f->at_us / 1e3, "t_ms",
-                              (double)r->t_us / 1e3, "action", fault_action_name(f->action),
+                              (double)r->t_us / 1e3, "action", fault_action_name(r->aux),
                               "target", f->target_text);
         json_object_set_new(o, "node", r->peer ? json_integer(r->peer) : json_null());
         json_object_set_new(o, "number", json_integer(r->a));
+        json_object_set_new(o, "occurrence", json_integer(r->b));
+        json_object_set_new(o, "undo", json_boolean(r->c != 0));
         json_array_append_new(faults, o);
     }
     json_t *o = json_pack(
@@ -320,6 +518,7 @@ int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int
     int code = 2;
     if (!faults || simcmd_build(c, seed, &sc, faults, err) < 0) {
         fprintf(stderr, "distlab sim: %s\n", faults ? err : "out of memory");
+        simcmd_bufs_free(faults);
         free(faults);
         return 2;
     }
@@ -391,6 +590,7 @@ int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int
     code = res.safe && liveness_of(&res) == LIVE ? 0 : 1;
 out:
     free(rec.r);
+    simcmd_bufs_free(faults);
     free(faults);
     return code;
 }
@@ -425,6 +625,7 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
     /* Distinct schedules (event sequences) and hashes of CS entries. */
     uint64_t *hashes = seeds <= ORDERS_MAX ? calloc(2 * (size_t)seeds, sizeof *hashes) : NULL;
     if (!faults || (seeds <= ORDERS_MAX && !hashes)) {
+        simcmd_bufs_free(faults);
         free(faults);
         free(hashes);
         fprintf(stderr, "distlab sim: out of memory\n");
@@ -441,6 +642,7 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
         struct sim_config sc;
         if (simcmd_build(c, seed, &sc, faults, err) < 0) {
             fprintf(stderr, "distlab sim: %s\n", err);
+            simcmd_bufs_free(faults);
             free(faults);
             free(hashes);
             return 2;
@@ -449,6 +651,7 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
         struct sim_result res;
         if (sim_run(&sc, &res) < 0) {
             fprintf(stderr, "distlab sim: %s\n", res.violation);
+            simcmd_bufs_free(faults);
             free(faults);
             free(hashes);
             return 2;
@@ -477,6 +680,7 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
         default: break;
         }
     }
+    simcmd_bufs_free(faults);
     free(faults);
     double secs = (double)(dl_mono_us() - t0) / 1e6;
     long distinct = 0, schedules = 0; /* entry orders, interleavings */

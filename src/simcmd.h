@@ -8,15 +8,46 @@
 #include "nodes/sim.h"
 #include "src/config.h"
 
-/* What a simulator configuration points into; lives as long as it. */
+/* The most link changes one schedule may make (repetitions of network
+ * faults on a large cluster): 20 bytes each. */
+#define SIMCMD_MAX_LINK_CHANGES (4 * 1024 * 1024)
+
+/* What a simulator configuration points into; lives as long as it. Start
+ * it zeroed; simcmd_build may be called again on the same buffers (one
+ * seed after another), and simcmd_bufs_free releases what it grew. */
 struct simcmd_bufs {
-    struct sim_fault faults[2 * CONFIG_MAX_FAULTS]; /* a restart fault takes two */
+    struct sim_fault *faults; /* the schedule: every occurrence and undo */
+    size_t *netoff;           /* [capfaults]: where each SIM_NET's changes start in net */
+    int nfaults, capfaults;
+    struct net_change *net;   /* every link change of the run, the initial state first */
+    size_t nnet, capnet;
+    int ninitial;             /* net[0..ninitial): the state at the start */
+    struct fault_occ *occ;    /* config_fault_timeline */
+    int capocc;
     bool requesters[CONFIG_MAX_NODES + 1];
     int64_t initial_clock[CONFIG_MAX_NODES + 1];
 };
+void simcmd_bufs_free(struct simcmd_bufs *b);
 
 /* Translate a validated configuration into a simulator configuration for
- * one seed. Returns 0 or -EINVAL (err says why). */
+ * one seed. Returns 0, -EINVAL (err says why) or -ENOMEM.
+ *
+ * The schedule is config_fault_timeline played through a network state
+ * (src/netstate.h), as the supervisor plays it: the network starts with
+ * [network]'s loss, delay and jitter on every link (netstate_all: the
+ * sim's initial_net, traced as TR_LINK at time 0); a partition is
+ * netstate_partition (id: the occurrence) and its `for` undo
+ * netstate_unpartition of that id; heal is netstate_heal; net is
+ * netstate_net (undoable when it has a `for`) and its undo netstate_unnet.
+ * Each is one SIM_NET fault carrying the links that changed. A pause's
+ * undo resumes the node that pause stopped; a random target is drawn for
+ * each occurrence from the seed. Each occurrence is recorded as TR_FAULT
+ * (node 0, aux = action, peer = target node or 0, a = the fault's number
+ * in time order, b = occurrence 1.., c = 1 for an undo, whose aux is then
+ * resume, heal or net) followed by a TR_LINK per changed link. kill with
+ * [supervisor] restart on-crash restarts the node restart_delay later, and
+ * restart starts it 1 us after the crash, without fault records of their
+ * own. */
 int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
                  struct simcmd_bufs *b, char *err);
 

@@ -118,6 +118,15 @@ static void assert_same_config(const struct config *a, const struct config *b)
         ck_assert_int_eq(a->faults[i].target, b->faults[i].target);
         ck_assert_int_eq(a->faults[i].target_node, b->faults[i].target_node);
         ck_assert_str_eq(a->faults[i].target_text, b->faults[i].target_text);
+        ck_assert_int_eq(a->faults[i].every_us, b->faults[i].every_us);
+        ck_assert_int_eq(a->faults[i].count, b->faults[i].count);
+        ck_assert_int_eq(a->faults[i].for_us, b->faults[i].for_us);
+        ck_assert_int_eq(a->faults[i].has_loss, b->faults[i].has_loss);
+        ck_assert_int_eq(a->faults[i].has_delay, b->faults[i].has_delay);
+        ck_assert_int_eq(a->faults[i].has_jitter, b->faults[i].has_jitter);
+        ck_assert(a->faults[i].loss == b->faults[i].loss);
+        ck_assert_int_eq(a->faults[i].delay_us, b->faults[i].delay_us);
+        ck_assert_int_eq(a->faults[i].jitter_us, b->faults[i].jitter_us);
     }
 }
 
@@ -413,7 +422,8 @@ START_TEST(test_err_unknown_key)
                       "[workload] unknown key 'foo' (expected requests, cs_time, think_time, "
                       "rate, requesters)");
     expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = 1\nwhen = 2s\n", 5,
-                      "[fault.1] unknown key 'when' (expected at, action, target)");
+                      "[fault.1] unknown key 'when' (expected at, action, target, every, count, for, "
+                      "loss, delay, jitter)");
 }
 END_TEST
 
@@ -494,12 +504,13 @@ START_TEST(test_err_other_values)
                       "partition, heal or net, got 'stop'");
     expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = king\n", 4,
                       "[fault.1] target: expected leader, coordinator, token_holder, random, a "
-                      "node id or groups like 1,2/3,4,5, got 'king'");
+                      "node id, a partition like 1,2/3,4,5 or 1->3, or links like all or 1<->3, "
+                      "got 'king'");
     expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = 0\n", 4,
                       "[fault.1] target: expected a node id from 1 to 128, got '0'");
     expect_load_error("[fault.1]\nat = 1s\naction = partition\ntarget = 1,2/2,3\n", 4,
-                      "[fault.1] target: expected leader, coordinator, token_holder, random, a "
-                      "node id or groups like 1,2/3,4,5, got '1,2/2,3'");
+                      "[fault.1] target: expected a partition like 1,2/3,4,5 or 1->3, or links "
+                      "like all or 1<->3 (node 2 is listed twice in '1,2/2,3'), got '1,2/2,3'");
 }
 END_TEST
 
@@ -541,7 +552,8 @@ START_TEST(test_err_fault_missing_action)
                       "[fault.4] missing key 'at' (when, like at = 2s)");
     expect_load_error("[fault.4]\nat = 1s\naction = kill\n", 1,
                       "[fault.4] missing key 'target' (leader, coordinator, token_holder, random, "
-                      "a node id or groups like 1,2/3,4,5)");
+                      "a node id, a partition like 1,2/3,4,5 or 1->3, or links like all or "
+                      "1<->3)");
 }
 END_TEST
 
@@ -616,7 +628,7 @@ START_TEST(test_err_all_collected)
              "%s:6: [fault.1] missing key 'action' (kill, pause, resume, terminate, restart, "
              "partition, heal or net)\n"
              "%s:6: [fault.1] missing key 'target' (leader, coordinator, token_holder, random, a "
-             "node id or groups like 1,2/3,4,5)",
+             "node id, a partition like 1,2/3,4,5 or 1->3, or links like all or 1<->3)",
              tmp_path, tmp_path, tmp_path, tmp_path, tmp_path);
     ck_assert_str_eq(err, want);
 }
@@ -783,25 +795,214 @@ START_TEST(test_validate_target_fits_algorithm)
                           "[fault.1] target 'token_holder' is only valid with algorithm "
                           "token_ring or two_level_ring (algorithm is centralized)");
     expect_validate_error("[fault.1]\nat = 1s\naction = kill\ntarget = 1,2/3\n", 4,
-                          "[fault.1] target '1,2/3' (groups) is only valid with action partition "
-                          "(action is kill)");
+                          "[fault.1] target '1,2/3' (a network spec) is only valid with action "
+                          "partition or net (action is kill)");
+    expect_validate_error("[fault.1]\nat = 1s\naction = pause\ntarget = 1->3\n", 4,
+                          "[fault.1] target '1->3' (a network spec) is only valid with action "
+                          "partition or net (action is pause)");
 }
 END_TEST
 
 START_TEST(test_validate_network_faults)
 {
-    expect_validate_error("[fault.1]\nat = 1s\naction = partition\ntarget = 1, 2 / 3\n", 3,
-                          "[fault.1] action 'partition': network faults are not implemented for "
-                          "real runs in this version (`distlab sim` applies them)");
-    expect_validate_error("[fault.1]\nat = 1s\naction = heal\n", 3,
-                          "[fault.1] action 'heal': network faults are not implemented for real "
-                          "runs in this version (`distlab sim` applies them)");
-    expect_validate_error("[network]\ndelay = 0\njitter = 2ms\n", 3,
-                          "[network] jitter = 2ms: network faults are not implemented for real "
-                          "runs in this version (only 0 is accepted; `distlab sim` applies them)");
-    expect_validate_error("[network]\nloss = 0.25\n", 2,
-                          "[network] loss = 0.25: network faults are not implemented for real "
-                          "runs in this version (only 0 is accepted; `distlab sim` applies them)");
+    /* Real runs take [network] settings and network faults now. */
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_msg(load_text(&c,
+                            "[network]\ndelay = 1ms\njitter = 2ms\nloss = 0.25\n"
+                            "[fault.1]\nat = 1s\naction = partition\ntarget = 1, 2 / 3\n"
+                            "[fault.2]\nat = 2s\naction = heal\n",
+                            err) == 0,
+                  "%s", err);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    ck_assert_str_eq(c.faults[0].target_text, "1,2/3");
+    ck_assert_int_eq(c.faults[0].target, TARGET_GROUPS);
+    ck_assert_msg(config_validate_for(&c, CONFIG_FOR_SIM, err) == 0, "%s", err);
+}
+END_TEST
+
+/* ---- repetitions, undos and net faults ---- */
+
+static void round_trip(struct config *a);
+
+START_TEST(test_fault_repeat_keys)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_msg(load_text(&c,
+                            "[cluster]\nduration = 10s\n"
+                            "[fault.1]\nat = 1s\naction = partition\ntarget = 1 -> 3\n"
+                            "every = 2s\ncount = 3\nfor = 500ms\n"
+                            "[fault.2]\nat = 2s\naction = net\nloss = 0.1\ndelay = 5ms\n"
+                            "jitter = 2ms\nfor = 1s\n"
+                            "[fault.3]\nat = 3s\naction = pause\ntarget = random\nevery = 1s\n"
+                            "for = 100ms\n"
+                            "[fault.4]\nat = 4s\naction = net\ntarget = 1<->2, 3->*\n"
+                            "delay = 0\n",
+                            err) == 0,
+                  "%s", err);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    const struct fault_spec *f = &c.faults[0];
+    ck_assert_int_eq(f->every_us, 2000000);
+    ck_assert_int_eq(f->count, 3);
+    ck_assert_int_eq(f->for_us, 500000);
+    ck_assert_int_eq(f->target, TARGET_GROUPS);
+    ck_assert_str_eq(f->target_text, "1->3");
+    f = &c.faults[1];
+    ck_assert_int_eq(f->action, FAULT_NET);
+    ck_assert_int_eq(f->target, TARGET_LINKS);
+    ck_assert_str_eq(f->target_text, "all"); /* the default */
+    ck_assert(f->has_loss && f->has_delay && f->has_jitter);
+    ck_assert(f->loss == 0.1);
+    ck_assert_int_eq(f->delay_us, 5000);
+    ck_assert_int_eq(f->jitter_us, 2000);
+    f = &c.faults[3];
+    ck_assert_int_eq(f->target, TARGET_LINKS);
+    ck_assert_str_eq(f->target_text, "1<->2,3->*");
+    ck_assert(!f->has_loss && f->has_delay && !f->has_jitter);
+    ck_assert_int_eq(f->delay_us, 0);
+
+    /* Written back only when set, in a fixed order, and read back the same. */
+    char *text = config_to_ini(&c);
+    ck_assert_ptr_nonnull(strstr(text, "[fault.1]\nat = 1s\naction = partition\ntarget = 1->3\n"
+                                       "every = 2s\ncount = 3\nfor = 500ms\n\n"));
+    ck_assert_ptr_nonnull(strstr(text, "[fault.2]\nat = 2s\naction = net\ntarget = all\n"
+                                       "for = 1s\nloss = 0.1\ndelay = 5ms\njitter = 2ms\n"));
+    ck_assert_ptr_nonnull(strstr(text, "[fault.3]\nat = 3s\naction = pause\ntarget = random\n"
+                                       "every = 1s\nfor = 100ms\n"));
+    ck_assert_ptr_nonnull(strstr(text, "[fault.4]\nat = 4s\naction = net\ntarget = 1<->2,3->*\n"
+                                       "delay = 0ms\n"));
+    free(text);
+    round_trip(&c);
+    /* And the round trip validates to the same. */
+    text = config_to_ini(&c);
+    struct config d;
+    ck_assert_msg(load_text(&d, text, err) == 0, "%s", err);
+    ck_assert_msg(config_validate(&d, err) == 0, "%s", err);
+    assert_same_config(&c, &d);
+    free(text);
+
+    /* --set takes every new key, and a later --set overrides. */
+    config_defaults(&c);
+    static const char *const sets[] = {"fault.7.at=1s",     "fault.7.action=net",
+                                       "fault.7.target=2->*", "fault.7.every=3s",
+                                       "fault.7.count=4",   "fault.7.for=1s",
+                                       "fault.7.loss=0.5",  "fault.7.delay=1ms",
+                                       "fault.7.jitter=3ms", "fault.7.loss=0.25"};
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+        ck_assert_msg(config_set(&c, sets[i], err) == 0, "%s: %s", sets[i], err);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    f = &c.faults[0];
+    ck_assert_int_eq(f->every_us, 3000000);
+    ck_assert_int_eq(f->count, 4);
+    ck_assert_int_eq(f->for_us, 1000000);
+    ck_assert(f->loss == 0.25);
+    ck_assert_int_eq(f->delay_us, 1000);
+    ck_assert_int_eq(f->jitter_us, 3000);
+    ck_assert_str_eq(f->target_text, "2->*");
+    round_trip(&c);
+    /* A cross-key error names the --set it came from. */
+    ck_assert_int_eq(config_set(&c, "fault.7.for=3s", err), 0);
+    ck_assert_int_eq(config_validate(&c, err), -EINVAL);
+    ck_assert_str_eq(err, "--set fault.7.for=3s: [fault.7] for: expected less than every (3s): "
+                          "each occurrence is undone before the next, got '3s'");
+}
+END_TEST
+
+START_TEST(test_fault_repeat_bad_values)
+{
+    expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = 1\nevery = 0\n", 5,
+                      "[fault.1] every: expected a duration from 1us to 24h, got '0'");
+    expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = 1\nevery = 2d\n", 5,
+                      "[fault.1] every: expected a duration with a unit (us, ms, s, min or h), "
+                      "got '2d'");
+    expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = 1\ncount = 0\n", 5,
+                      "[fault.1] count: expected an integer from 1 to 100000, got '0'");
+    expect_load_error("[fault.1]\nat = 1s\naction = pause\ntarget = 1\nfor = -1s\n", 5,
+                      "[fault.1] for: expected a duration from 1us to 24h, got '-1s'");
+    expect_load_error("[fault.1]\nat = 1s\naction = net\nloss = 1.5\n", 4,
+                      "[fault.1] loss: expected a number from 0.0 to 1.0, got '1.5'");
+    expect_load_error("[fault.1]\nat = 1s\naction = net\ndelay = 61s\n", 4,
+                      "[fault.1] delay: expected a duration from 0 to 1min, got '61s'");
+    expect_load_error("[fault.1]\nat = 1s\naction = net\njitter = 5\n", 4,
+                      "[fault.1] jitter: expected a duration with a unit, like 150ms or 2s, "
+                      "got '5'");
+    expect_load_error("[fault.1]\nat = 1s\naction = net\nloss = 0.1\nloss = 0.2\n", 5,
+                      "[fault.1] loss: duplicate key (first set on line 4)");
+    /* A spec that cannot be one, whatever the action and the nodes. */
+    expect_load_error("[fault.1]\nat = 1s\naction = partition\ntarget = 1->200\n", 4,
+                      "[fault.1] target: expected a partition like 1,2/3,4,5 or 1->3, or links "
+                      "like all or 1<->3 (node 200 is not in 1..128 (in '1->200')), got "
+                      "'1->200'");
+    expect_load_error("[fault.1]\nat = 1s\naction = partition\ntarget = 1,2\n", 4,
+                      "[fault.1] target: expected a partition like 1,2/3,4,5 or 1->3, or links "
+                      "like all or 1<->3 ('1,2' has one side: a partition needs two or more "
+                      "separated by '/' (like 1,2/3,4,5), or links like 1->3), got '1,2'");
+}
+END_TEST
+
+START_TEST(test_fault_repeat_rules)
+{
+    expect_validate_error("[fault.1]\nat = 1s\naction = kill\ntarget = 1\ncount = 3\n", 5,
+                          "[fault.1] count: expected only with every (count is how many times "
+                          "the fault repeats, every apart)");
+    expect_validate_error("[fault.1]\nat = 1s\naction = kill\ntarget = 1\nfor = 1s\n", 5,
+                          "[fault.1] for: not taken by action kill (for undoes a fault: only "
+                          "pause, partition and net take it)");
+    expect_validate_error("[fault.1]\nat = 1s\naction = heal\nfor = 1s\n", 4,
+                          "[fault.1] for: not taken by action heal (for undoes a fault: only "
+                          "pause, partition and net take it)");
+    expect_validate_error("[fault.1]\nat = 1s\naction = pause\ntarget = 2\nloss = 0.5\n", 5,
+                          "[fault.1] loss: not taken by action pause (loss, delay and jitter are "
+                          "for action net)");
+    expect_validate_error("[fault.1]\nat = 1s\naction = partition\ntarget = 1/2\ndelay = 1ms\n",
+                          5,
+                          "[fault.1] delay: not taken by action partition (loss, delay and "
+                          "jitter are for action net)");
+    expect_validate_error("[fault.1]\nat = 1s\naction = pause\ntarget = 2\nevery = 1s\n"
+                          "for = 1s\n",
+                          6,
+                          "[fault.1] for: expected less than every (1s): each occurrence is "
+                          "undone before the next, got '1s'");
+    expect_validate_error("[fault.1]\nat = 1s\naction = net\ntarget = all\n", 1,
+                          "[fault.1] action net: expected at least one of loss, delay, jitter "
+                          "(like loss = 0.1)");
+    expect_validate_error("[fault.1]\nat = 1s\naction = net\ntarget = 1->9\nloss = 1\n", 4,
+                          "[fault.1] target: expected links of nodes 1 to 5 for action net, like "
+                          "all, 1->3, 1<->3 or 3->*, got '1->9' (node 9 is not in 1..5 (in "
+                          "'1->9'))");
+    expect_validate_error("[fault.1]\nat = 1s\naction = net\ntarget = 1/2\nloss = 1\n", 4,
+                          "[fault.1] target: expected links of nodes 1 to 5 for action net, like "
+                          "all, 1->3, 1<->3 or 3->*, got '1/2' (expected 'all' or links like "
+                          "'1->3,2<->4' or '3->*', got '1/2')");
+    expect_validate_error("[fault.1]\nat = 1s\naction = partition\ntarget = all\n", 4,
+                          "[fault.1] target: expected a partition of nodes 1 to 5, like "
+                          "'1,2/3,4,5', '1->3', '1<->3' or '3->*', got 'all' (expected a node "
+                          "id at 'all' in 'all')");
+    /* Too many occurrences in all: 30 s every 100 us. */
+    expect_validate_error("[fault.1]\nat = 0\naction = pause\ntarget = 1\nevery = 100us\n", 5,
+                          "[fault.1] every: the schedule has more than 100000 occurrences "
+                          "(fault.1 alone has more than 100000): expected a longer every or a "
+                          "count");
+    /* With a count it fits. */
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_int_eq(load_text(&c, "[fault.1]\nat = 0\naction = pause\ntarget = 1\n"
+                                   "every = 100us\ncount = 1000\nfor = 50us\n",
+                               err),
+                     0);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    ck_assert_int_eq(config_fault_timeline(&c, NULL, 0), 2000);
+    /* Many faults that fit alone, not together: the one with the most is named. */
+    ck_assert_int_eq(load_text(&c, "[fault.1]\nat = 0\naction = kill\ntarget = 1\n"
+                                   "every = 600us\n[fault.2]\nat = 0\naction = pause\ntarget = 2\n"
+                                   "every = 1ms\nfor = 500us\n",
+                               err),
+                     0);
+    ck_assert_int_eq(config_validate(&c, err), -EINVAL);
+    ck_assert_str_eq(err, at_tmp(10, "[fault.2] every: the schedule has more than 100000 "
+                                    "occurrences (fault.2 alone has 60000): expected a longer "
+                                    "every or a count"));
 }
 END_TEST
 
@@ -861,13 +1062,15 @@ START_TEST(test_validate_for_sim)
     config_defaults(&c);
     c.jitter_us = 2000;
     c.loss = 0.1;
-    ck_assert_int_lt(config_validate(&c, err), 0);
+    ck_assert_int_eq(config_validate(&c, err), 0);
     ck_assert_int_eq(config_validate_for(&c, CONFIG_FOR_SIM, err), 0);
     ck_assert_int_eq(config_set(&c, "fault.1.at=1s", err), 0);
     ck_assert_int_eq(config_set(&c, "fault.1.action=partition", err), 0);
     ck_assert_int_eq(config_set(&c, "fault.1.target=1,2/9", err), 0);
     ck_assert_int_lt(config_validate_for(&c, CONFIG_FOR_SIM, err), 0);
-    ck_assert_msg(strstr(err, "expected groups of node ids from 1 to 5") != NULL, "%s", err);
+    ck_assert_str_eq(err, "--set fault.1.target=1,2/9: [fault.1] target: expected a partition of "
+                          "nodes 1 to 5, like '1,2/3,4,5', '1->3', '1<->3' or '3->*', got "
+                          "'1,2/9' (node 9 is not in 1..5 (in '1,2/9'))");
     ck_assert_int_eq(config_set(&c, "fault.1.target=1,2/3,4,5", err), 0);
     ck_assert_int_eq(config_validate_for(&c, CONFIG_FOR_SIM, err), 0);
 }
@@ -1229,12 +1432,10 @@ START_TEST(test_load_with_sets)
     ck_assert_int_eq(config_load_with_sets(&c, tmp_path, NULL, 0, " 7 ", CONFIG_FOR_SIM, err), 0);
     ck_assert_uint_eq(c.seed, 7);
 
-    /* Validated for the target: jitter is for the simulator only. */
-    ck_assert_int_eq(config_load_with_sets(&c, tmp_path, sets, 3, NULL, CONFIG_FOR_RUN, err),
-                     -EINVAL);
-    ck_assert_str_eq(err, at_tmp(5, "[network] jitter = 2ms: network faults are not implemented "
-                                    "for real runs in this version (only 0 is accepted; "
-                                    "`distlab sim` applies them)"));
+    /* Real runs take [network] settings too. */
+    ck_assert_msg(config_load_with_sets(&c, tmp_path, sets, 3, NULL, CONFIG_FOR_RUN, err) == 0,
+                  "%s", err);
+    ck_assert_int_eq(c.jitter_us, 2000);
 
     /* A bad --seed names itself; every bad --set is reported, in order. */
     ck_assert_int_eq(config_load_with_sets(&c, tmp_path, NULL, 0, "-1", CONFIG_FOR_SIM, err),
@@ -1877,6 +2078,9 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_validate_fault_after_end);
     tcase_add_test(tc, test_validate_target_fits_algorithm);
     tcase_add_test(tc, test_validate_network_faults);
+    tcase_add_test(tc, test_fault_repeat_keys);
+    tcase_add_test(tc, test_fault_repeat_bad_values);
+    tcase_add_test(tc, test_fault_repeat_rules);
     tcase_add_test(tc, test_parse_groups);
     tcase_add_test(tc, test_two_level_members);
     tcase_add_test(tc, test_validate_for_sim);

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "ipc/trace.h"
+#include "ipc/wire.h"
 #include "nodes/algo.h"
 #include "nodes/sim.h"
 
@@ -1082,6 +1083,220 @@ START_TEST(test_partition_and_heal)
 }
 END_TEST
 
+/* A one-way cut (SIM_NET): 1 -> 2 cut from 3000 to 8000. Only what 1
+ * sends to 2 is lost (dropped at 2, reason partition); what 2 sends to 1,
+ * and 1 to 3, arrives. Only 2's failure detector loses 1 (once, timeout
+ * after the cut), and hears it again 1 us after the cut ends. */
+START_TEST(test_one_way_cut)
+{
+    /* A change carries the link's whole state: its delay stays 50. */
+    static const struct net_change cut[] = {{.from = 1, .to = 2, .cut = 1, .delay_us = 50}};
+    static const struct net_change uncut[] = {{.from = 1, .to = 2, .cut = 0, .delay_us = 50}};
+    static struct sim_fault faults[2];
+    memset(faults, 0, sizeof faults);
+    faults[0] = (struct sim_fault){.at_us = 3000, .kind = SIM_NET, .net = cut, .nnet = 1,
+                                   .label = 5, .number = 1, .occurrence = 1};
+    faults[1] = (struct sim_fault){.at_us = 8000, .kind = SIM_NET, .net = uncut, .nnet = 1,
+                                   .label = 6, .number = 1, .occurrence = 1, .undo = 1};
+    struct sim_config c;
+    struct sim_result res;
+    struct recording rc;
+    toy_setup(&c, 3, 5, &rc);
+    toy_keepalive(&c, 3, 12000);
+    toy_pinger(1, TOY_ALL, 85, 100, 110);
+    toy_pinger(2, 1, 40, 100, 110);
+    c.delay_us = 50;
+    c.failure_timeout_us = 1000;
+    c.faults = faults;
+    c.nfaults = 2;
+    run_ok(&c, &res);
+    int drops = 0;
+    for (int k = 0; k < 110; k++) {
+        int64_t sent = 85 + 100 * k, arrive = sent + 50;
+        if (arrive >= 12000)
+            break;
+        bool cut_then = arrive >= 3000 && arrive < 8000;
+        const struct trace_rec *recv = rec_msg(&rc, TR_RECV, 1, 2, k);
+        const struct trace_rec *drop = rec_msg(&rc, TR_DROP, 1, 2, k);
+        if (cut_then) {
+            ck_assert_msg(drop && !recv, "1->2 sent at %lld crossed the cut", (long long)sent);
+            ck_assert_int_eq(drop->aux, WIRE_DROP_PARTITION);
+            ck_assert_int_eq(drop->node, 2); /* at the receiver, peer = the sender */
+            ck_assert_int_eq(drop->peer, 1);
+            drops++;
+        } else {
+            ck_assert_msg(recv && !drop, "1->2 sent at %lld lost", (long long)sent);
+        }
+        ck_assert_msg(rec_msg(&rc, TR_RECV, 1, 3, k) != NULL, "1->3 sent at %lld lost",
+                      (long long)sent);
+        int64_t sent21 = 40 + 100 * k;
+        if (sent21 + 50 < 12000)
+            ck_assert_msg(rec_msg(&rc, TR_RECV, 2, 1, k) != NULL,
+                          "2->1 sent at %lld lost: the cut is one way", (long long)sent21);
+    }
+    ck_assert_int_eq(drops, 50);
+    ck_assert_uint_eq(res.dropped_cut, (uint64_t)drops);
+    ck_assert_uint_eq(res.dropped_loss, 0);
+    ck_assert_int_eq(rec_count(&rc, TR_DROP, -1, -1), drops);
+    /* The failure detector: one direction only. */
+    ck_assert_int_eq(rec_count(&rc, TR_PEER_DOWN, 2, 1), 1);
+    ck_assert_int_eq(rec_count(&rc, TR_PEER_DOWN, 1, 2), 0);
+    ck_assert_int_eq(rec_count(&rc, TR_PEER_DOWN, 3, -1), 0);
+    ck_assert_int_eq(rec_first(&rc, TR_PEER_DOWN, 2)->t_us, 4000);
+    ck_assert_int_eq(rec_count(&rc, TR_PEER_UP, 2, 1), 1);
+    ck_assert_int_eq(rec_first(&rc, TR_PEER_UP, 2)->t_us, 8001);
+    ck_assert_int_eq(rec_count(&rc, TR_PEER_UP, 1, -1), 0);
+    /* The fault and link records: fault, then its link, both at node 0. */
+    ck_assert_int_eq(rec_count(&rc, TR_FAULT, 0, -1), 2);
+    ck_assert_int_eq(rec_count(&rc, TR_LINK, 0, -1), 2);
+    int seen = 0;
+    for (size_t i = 0; i < rc.n; i++) {
+        const struct trace_rec *r = &rc.r[i];
+        if (r->ev != TR_FAULT)
+            continue;
+        ck_assert_int_eq(r->a, 1);
+        ck_assert_int_eq(r->b, 1);
+        ck_assert_int_eq(r->c, seen);
+        ck_assert_int_eq(r->aux, seen ? 6 : 5);
+        ck_assert(i + 1 < rc.n);
+        const struct trace_rec *l = &rc.r[i + 1];
+        ck_assert_int_eq(l->ev, TR_LINK);
+        ck_assert_int_eq(l->t_us, r->t_us);
+        ck_assert_int_eq(l->peer, 1);
+        ck_assert_int_eq(l->key, 2);
+        ck_assert_int_eq(l->aux, seen ? 0 : 1);
+        seen++;
+    }
+    ck_assert_int_eq(seen, 2);
+    rec_free(&rc);
+}
+END_TEST
+
+/* Per-link state that changes during a run: from 2000 to 5000 every
+ * message on 1 -> 2 is lost (reason loss, at the receiver) and 1 -> 3
+ * takes 500 us (by its state when sent); then the links are as before. A
+ * link at half loss loses about half, each with reason loss. */
+START_TEST(test_net_loss_and_delay)
+{
+    static const struct net_change on[] = {{.from = 1, .to = 2, .loss_ppm = NET_PPM, .delay_us = 50},
+                                           {.from = 1, .to = 3, .delay_us = 500}};
+    static const struct net_change off[] = {{.from = 1, .to = 2, .delay_us = 50},
+                                            {.from = 1, .to = 3, .delay_us = 50}};
+    static struct sim_fault faults[2];
+    memset(faults, 0, sizeof faults);
+    faults[0] = (struct sim_fault){.at_us = 2000, .kind = SIM_NET, .net = on, .nnet = 2};
+    faults[1] = (struct sim_fault){.at_us = 5000, .kind = SIM_NET, .net = off, .nnet = 2};
+    struct sim_config c;
+    struct sim_result res;
+    struct recording rc;
+    toy_setup(&c, 3, 5, &rc);
+    toy_keepalive(&c, 3, 8000);
+    toy_pinger(1, TOY_ALL, 85, 100, 70);
+    c.delay_us = 50;
+    c.faults = faults;
+    c.nfaults = 2;
+    run_ok(&c, &res);
+    int lost = 0;
+    for (int k = 0; k < 70; k++) {
+        int64_t sent = 85 + 100 * k;
+        int64_t arrive12 = sent + 50;
+        int64_t arrive13 = sent + (sent >= 2000 && sent < 5000 ? 500 : 50);
+        if (arrive13 < 8000) {
+            const struct trace_rec *r = rec_msg(&rc, TR_RECV, 1, 3, k);
+            ck_assert_msg(r != NULL, "1->3 sent at %lld lost", (long long)sent);
+            ck_assert_int_eq(r->t_us, arrive13);
+        }
+        if (arrive12 >= 8000)
+            continue;
+        const struct trace_rec *drop = rec_msg(&rc, TR_DROP, 1, 2, k);
+        if (arrive12 >= 2000 && arrive12 < 5000) {
+            ck_assert_msg(drop != NULL, "1->2 arriving at %lld not lost", (long long)arrive12);
+            ck_assert_int_eq(drop->aux, WIRE_DROP_LOSS);
+            ck_assert_int_eq(drop->node, 2);
+            ck_assert_int_eq(drop->peer, 1);
+            lost++;
+        } else {
+            ck_assert_msg(drop == NULL && rec_msg(&rc, TR_RECV, 1, 2, k),
+                          "1->2 arriving at %lld lost", (long long)arrive12);
+        }
+    }
+    ck_assert_int_eq(lost, 30);
+    ck_assert_uint_eq(res.dropped_loss, 30);
+    ck_assert_uint_eq(res.dropped_cut, 0);
+    /* Loss is not a cut: the failure detector still hears 1. */
+    ck_assert_int_eq(rec_count(&rc, TR_PEER_DOWN, -1, -1), 0);
+    /* Each fault: its links as TR_LINK (a = loss, b = delay, c = jitter). */
+    ck_assert_int_eq(rec_count(&rc, TR_LINK, 0, 1), 4);
+    for (size_t i = 0; i < rc.n; i++)
+        if (rc.r[i].ev == TR_LINK && rc.r[i].t_us == 2000 && rc.r[i].key == 2) {
+            ck_assert_int_eq(rc.r[i].a, NET_PPM);
+            ck_assert_int_eq(rc.r[i].b, 50);
+        }
+    rec_free(&rc);
+
+    /* Half loss, from the start (initial_net), over many messages. */
+    static const struct net_change half[] = {{.from = 1, .to = 2, .loss_ppm = NET_PPM / 2}};
+    toy_setup(&c, 2, 7, &rc);
+    toy_keepalive(&c, 2, 100000);
+    toy_pinger(1, 2, 10, 10, 9000);
+    c.initial_net = half;
+    c.ninitial_net = 1;
+    run_ok(&c, &res);
+    ck_assert_int_eq(rec_count(&rc, TR_LINK, 0, 1), 1); /* the initial state, at 0 */
+    ck_assert_int_eq(rec_first(&rc, TR_LINK, 0)->t_us, 0);
+    ck_assert_msg(res.dropped_loss > 4000 && res.dropped_loss < 5000, "%llu of 9000 lost",
+                  (unsigned long long)res.dropped_loss);
+    ck_assert_int_eq(rec_count(&rc, TR_DROP, 2, 1), (int)res.dropped_loss);
+    for (size_t i = 0; i < rc.n; i++)
+        if (rc.r[i].ev == TR_DROP)
+            ck_assert_int_eq(rc.r[i].aux, WIRE_DROP_LOSS);
+    rec_free(&rc);
+}
+END_TEST
+
+/* A node down while a cut toward it began learns of it when it starts
+ * again: at once if the cut is older than the timeout, else when the
+ * timeout has passed since the cut began. */
+START_TEST(test_cut_while_down)
+{
+    static const struct net_change cut[] = {{.from = 1, .to = 2, .cut = 1},
+                                            {.from = 1, .to = 3, .cut = 1}};
+    static struct sim_fault faults[5];
+    memset(faults, 0, sizeof faults);
+    faults[0] = (struct sim_fault){.at_us = 1000, .kind = SIM_NET, .net = cut, .nnet = 2};
+    faults[1] = (struct sim_fault){.at_us = 1500, .kind = SIM_CRASH, .node = 2};
+    faults[2] = (struct sim_fault){.at_us = 1500, .kind = SIM_CRASH, .node = 3};
+    faults[3] = (struct sim_fault){.at_us = 3000, .kind = SIM_RESTART, .node = 2};
+    faults[4] = (struct sim_fault){.at_us = 1800, .kind = SIM_RESTART, .node = 3};
+    struct sim_config c;
+    struct sim_result res;
+    toy_setup(&c, 3, 5, NULL);
+    toy_keepalive(&c, 1, 5000);
+    c.failure_timeout_us = 1000;
+    c.faults = faults;
+    c.nfaults = 5;
+    run_ok(&c, &res);
+    int64_t down2 = -1, down3 = -1;
+    int n2 = 0, n3 = 0;
+    for (int i = 0; i < O.n; i++) {
+        const struct obs_ev *e = &obs_log[i];
+        if (e->kind != EV_PEER_DOWN || e->peer != 1 || e->inc != 2)
+            continue;
+        if (e->node == 2) {
+            down2 = e->now;
+            n2++;
+        } else if (e->node == 3) {
+            down3 = e->now;
+            n3++;
+        }
+    }
+    ck_assert_int_eq(n2, 1);
+    ck_assert_int_eq(down2, 3000); /* at its start: the cut is 2 ms old */
+    ck_assert_int_eq(n3, 1);
+    ck_assert_int_eq(down3, 2000); /* the cut's timeout, not its own start's */
+}
+END_TEST
+
 /* A cut link hides the peer's heartbeats, as in the runtime: each node
  * hears EV_PEER_DOWN for every node on the other side failure_timeout
  * after the cut, none for its own side, and EV_PEER_UP for each of them
@@ -2073,6 +2288,9 @@ static Suite *sim_suite(void)
     tc = tcase(s, "partition");
     tcase_add_test(tc, test_partition_and_heal);
     tcase_add_test(tc, test_partition_reaches_failure_detector);
+    tcase_add_test(tc, test_one_way_cut);
+    tcase_add_test(tc, test_net_loss_and_delay);
+    tcase_add_test(tc, test_cut_while_down);
     tc = tcase(s, "crash");
     tcase_add_test(tc, test_crash_restart);
     tcase_add_test(tc, test_persist_bytes);
