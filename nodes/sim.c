@@ -394,6 +394,7 @@ static void enter_cs(struct sim *s, int id, int64_t key, int64_t gen)
             } else {
                 violate(s, true, "nodes %d and %d are in the critical section at once", s->holder,
                         id);
+                s->res->resource_violations++;
                 aux = 1;
             }
         }

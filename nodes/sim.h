@@ -190,6 +190,7 @@ struct sim_result {
     uint64_t steps;
     uint64_t cs_entries;  /* accepted entries */
     uint64_t fenced;      /* entries or writes refused for an old generation */
+    uint64_t resource_violations; /* entries that found another accepted holder inside */
     uint64_t messages;    /* algorithm messages sent */
     uint64_t dropped;     /* lost to loss, partitions or crashed receivers */
     uint64_t dropped_cut, dropped_loss; /* of which: a cut link, loss */

@@ -478,7 +478,7 @@ static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct 
         "coordinator_competes", c->coordinator_competes, "requests_per_node", c->requests,
         "cs_time_ms", (double)c->cs_time_us / 1e3, "msgsize", 0, "counter_final",
         (json_int_t)res->counter, "resource_entries", (json_int_t)res->cs_entries,
-        "resource_violations", 0, "resource_fenced", (json_int_t)res->fenced, "fencing", c->fencing,
+        "resource_violations", (json_int_t)res->resource_violations, "resource_fenced", (json_int_t)res->fenced, "fencing", c->fencing,
         "per_node", per, "faults", faults);
     json_t *req = json_array();
     for (int k = 1; k <= c->nodes; k++)

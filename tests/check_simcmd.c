@@ -217,6 +217,39 @@ START_TEST(test_record_twice_identical)
 }
 END_TEST
 
+/* A recorded unsafe schedule: the resource saw the overlaps that the
+ * simulator saw, and the report says so (run.json once claimed none). */
+START_TEST(test_record_unsafe_resource)
+{
+    char *dir = h_tmpdir();
+    char *ini = conf("ricart-agrawala-pause.ini");
+    char *a = path_in(dir, "a");
+    struct h_proc p;
+    int rc = h_run(&p, dir, "rec", CMD_TIMEOUT, "sim", ini, "--seed", "5", "--out", a, NULL);
+    ck_assert_msg(rc == 1, "`%s` exited %d (this schedule is unsafe)", p.what, rc);
+    json_t *run = h_json_in(a, "run.json"), *rep = h_json_in(a, "report.json");
+    ck_assert_int_gt(h_jint(run, "resource_violations"), 0);
+    json_t *props = h_jget(rep, "properties");
+    size_t i;
+    json_t *pr;
+    bool seen = false;
+    json_array_foreach(props, i, pr)
+    {
+        if (strcmp(h_jstr(pr, "name"), "resource") == 0) {
+            ck_assert_str_eq(h_jstr(pr, "verdict"), "fail");
+            seen = true;
+        }
+    }
+    ck_assert(seen);
+    json_decref(run);
+    json_decref(rep);
+    h_rmtree(dir);
+    free(a);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
 /* ---- 4. fencing decides the token ring's pause ---- */
 
 /* 30 requests per node finish within the run, so these schedules are
@@ -957,6 +990,7 @@ static Suite *simcmd_suite(void)
     tcase_add_test(tc, test_default_safe);
     tcase_add_test(tc, test_unsafe_replay);
     tcase_add_test(tc, test_record_twice_identical);
+    tcase_add_test(tc, test_record_unsafe_resource);
     tcase_add_test(tc, test_token_ring_fencing);
     tcase_add_test(tc, test_replay_reproduces);
     tcase_add_test(tc, test_summary_truthful);
