@@ -18,6 +18,9 @@ struct run_opts {
     const char *out_dir; /* --out DIR, or NULL for runs/<name>-<stamp> */
     bool json;           /* print report.json instead of the text report */
     bool quiet;          /* print only the run directory */
+    const char *node_exe; /* the program started as the nodes (NULL: this one, as
+                             /proc/self/exe names it); a program linking the
+                             launcher that is not distlab itself names distlab */
 };
 
 /* Returns the process exit code: 0 completed and safe, 1 unsafe, 2 set-up
