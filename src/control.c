@@ -1078,6 +1078,9 @@ int cmd_net(int argc, char **argv)
 {
     if (help_asked("net", argc, argv))
         return 0;
+    for (int i = 1; i < argc; i++)
+        if (refuse_option("net", argv[i]))
+            return 2;
     int first = 1, last = argc - 1;
     const char *which = NULL, *links_text = NULL;
     if (argc > 1 && !strchr(argv[1], '='))
@@ -1089,8 +1092,6 @@ int cmd_net(int argc, char **argv)
         cli_usage("net", stderr);
         return 2;
     }
-    if ((which && refuse_option("net", which)) || (links_text && refuse_option("net", links_text)))
-        return 2;
     char arg[sizeof((struct shm_cmd *)0)->arg];
     size_t len = 0;
     struct net_params p;
