@@ -1249,29 +1249,6 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
     (void)events;
 }
 
-/* `distlab restart NODE` flagged nodes in the cluster table. */
-static void restarts_asked(struct sup *s)
-{
-    if (s->stopping || s->t_work < 0)
-        return;
-    for (int k = 1; k <= s->n; k++) {
-        struct shm_node *sn = &s->run->node[k];
-        if (!atomic_exchange(&sn->restart_asked, 0))
-            continue;
-        struct child *c = &s->child[k];
-        trace_sup(s, TR_FAULT, 0, k, FAULT_RESTART, 0);
-        if (c->alive) {
-            c->restart_requested = true;
-            kill(c->pid, SIGKILL); /* reaped, then started at once */
-            kill(c->pid, SIGCONT);
-        } else {
-            forgive(c);
-            c->restart_pending = true;
-            c->restart_at = now_us(s);
-        }
-    }
-}
-
 /* SIGUSR1: what the supervisor sees, on stderr (as a node writes its own
  * state to its log). */
 static void dump_status(struct sup *s)
@@ -1304,7 +1281,6 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
             reap(s);
         } else if (sig == SIGUSR2) {
             serve_command(s);
-            restarts_asked(s);
         } else if (sig == SIGUSR1) {
             dump_status(s);
         } else if (sig == SIGPIPE || sig == SIGXFSZ) {
