@@ -514,10 +514,10 @@ static json_t *network_json(const struct shm_run *r)
             if (v->cut.on[a][b])
                 json_array_append_new(cut, json_pack("[i, i]", a, b));
             if (link_faulty(v, a, b))
-                json_array_append_new(
-                    links, json_pack("{s:i, s:i, s:f, s:I, s:I}", "from", a, "to", b, "loss",
-                                     v->loss[a][b] / 1e6, "delay_us", (json_int_t)v->delay[a][b],
-                                     "jitter_us", (json_int_t)v->jitter[a][b]));
+                json_array_append_new(links, json_pack("{s:i, s:i, s:f, s:I, s:I}", "from", a, "to",
+                                                       b, "loss", v->loss[a][b] / 1e6, "delay_us",
+                                                       (json_int_t)v->delay[a][b], "jitter_us",
+                                                       (json_int_t)v->jitter[a][b]));
         }
     free(v);
     return json_pack("{s:o, s:o, s:I}", "cut", cut, "links", links, "version",
@@ -796,8 +796,8 @@ int cmd_pid(int argc, char **argv)
 
 /* ---- commands to the supervisor (the mailbox, ipc/shm.h) ---- */
 
-#define CMD_WAIT_US (5 * 1000000LL)  /* a tool waits this long in all */
-#define CMD_ORPHAN_US (1000000LL)    /* a claim without a pid this long is abandoned */
+#define CMD_WAIT_US   (5 * 1000000LL) /* a tool waits this long in all */
+#define CMD_ORPHAN_US (1000000LL)     /* a claim without a pid this long is abandoned */
 
 static void futex_wait(_Atomic uint32_t *word, uint32_t val, int64_t us)
 {
@@ -977,10 +977,22 @@ static int node_command(const char *cmd, int op, int argc, char **argv)
 /* `distlab restart [RUN] NODE`: a crash and a start, whatever the restart
  * policy, done by the supervisor (which alone starts nodes). A node that
  * is down is simply started. */
-int cmd_restart(int argc, char **argv) { return node_command("restart", CMD_RESTART, argc, argv); }
-int cmd_kill(int argc, char **argv) { return node_command("kill", CMD_KILL, argc, argv); }
-int cmd_pause(int argc, char **argv) { return node_command("pause", CMD_PAUSE, argc, argv); }
-int cmd_resume(int argc, char **argv) { return node_command("resume", CMD_RESUME, argc, argv); }
+int cmd_restart(int argc, char **argv)
+{
+    return node_command("restart", CMD_RESTART, argc, argv);
+}
+int cmd_kill(int argc, char **argv)
+{
+    return node_command("kill", CMD_KILL, argc, argv);
+}
+int cmd_pause(int argc, char **argv)
+{
+    return node_command("pause", CMD_PAUSE, argc, argv);
+}
+int cmd_resume(int argc, char **argv)
+{
+    return node_command("resume", CMD_RESUME, argc, argv);
+}
 int cmd_terminate(int argc, char **argv)
 {
     return node_command("terminate", CMD_TERMINATE, argc, argv);
@@ -1102,8 +1114,9 @@ int cmd_net(int argc, char **argv)
         if (rc < 0) {
             dl_printable(shown, sizeof shown, argv[i], 256);
             if (rc == -ENOENT)
-                fprintf(stderr, "distlab net: '%s' is not an assignment (loss=P, delay=D, "
-                                "jitter=D); the links come last\n",
+                fprintf(stderr,
+                        "distlab net: '%s' is not an assignment (loss=P, delay=D, "
+                        "jitter=D); the links come last\n",
                         shown);
             else
                 fprintf(stderr, "distlab net: %s\n", dl_printable(e, sizeof e, err, sizeof err));
@@ -1113,8 +1126,8 @@ int cmd_net(int argc, char **argv)
                                 len ? " " : "", argv[i]);
     }
     if (links_text)
-        len += (size_t)snprintf(arg + len, len < sizeof arg ? sizeof arg - len : 0, " %s",
-                                links_text);
+        len +=
+            (size_t)snprintf(arg + len, len < sizeof arg ? sizeof arg - len : 0, " %s", links_text);
     if (len >= sizeof arg) {
         fprintf(stderr, "distlab net: the arguments are too long (at most %zu bytes)\n",
                 sizeof arg - 1);

@@ -579,8 +579,8 @@ static void reap(struct sup *s)
  * occurrence b, c = 1 for an automatic undo. */
 static void trace_fault(struct sup *s, int action, int peer, int64_t a, int64_t b, int64_t c)
 {
-    struct trace_rec r = {.ev = TR_FAULT, .peer = (uint16_t)peer, .aux = action, .a = a, .b = b,
-                          .c = c};
+    struct trace_rec r = {
+        .ev = TR_FAULT, .peer = (uint16_t)peer, .aux = action, .a = a, .b = b, .c = c};
     if (peer > 0 && peer <= s->n)
         r.incarnation = s->child[peer].incarnation;
     trace_emit(&s->tr, &r);
@@ -723,7 +723,10 @@ static void describe_links(const struct sup *s, const struct net_links *l, char 
         netspec_describe(l, buf, cap);
 }
 
-static int64_t occ_id(int index, int rep) { return ((int64_t)(index + 1) << 32) | (uint32_t)rep; }
+static int64_t occ_id(int index, int rep)
+{
+    return ((int64_t)(index + 1) << 32) | (uint32_t)rep;
+}
 
 static int resolve_target(struct sup *s, const struct fault_spec *f, char *why, size_t cap)
 {
@@ -792,8 +795,7 @@ static struct fired *fired_add(struct sup *s, const struct fault_occ *o)
     return fr;
 }
 
-static void warn_skipped(const struct fault_spec *f, const struct fault_occ *o,
-                         const char *why)
+static void warn_skipped(const struct fault_spec *f, const struct fault_occ *o, const char *why)
 {
     char rep[32] = "";
     if (f->every_us > 0)
@@ -933,8 +935,9 @@ static int timeline_init(struct sup *s)
     struct fault_occ first;
     int total = config_fault_timeline(s->cfg, &first, 1);
     if (total < 0)
-        return dl_seterr(s->err, EINVAL, "the fault schedule is invalid (a negative every, "
-                                         "count or for)");
+        return dl_seterr(s->err, EINVAL,
+                         "the fault schedule is invalid (a negative every, "
+                         "count or for)");
     if (total > CONFIG_MAX_OCCURRENCES)
         return dl_seterr(s->err, E2BIG,
                          "the fault schedule has %d occurrences before the end of the run; at "
@@ -954,10 +957,10 @@ static int timeline_init(struct sup *s)
 /* ---- commands (the mailbox in the segment, ipc/shm.h) ---- */
 
 static const int cmd_action[CMD_OP_COUNT] = {
-    [CMD_KILL] = FAULT_KILL,           [CMD_PAUSE] = FAULT_PAUSE,
-    [CMD_RESUME] = FAULT_RESUME,       [CMD_TERMINATE] = FAULT_TERMINATE,
-    [CMD_RESTART] = FAULT_RESTART,     [CMD_PARTITION] = FAULT_PARTITION,
-    [CMD_HEAL] = FAULT_HEAL,           [CMD_NET] = FAULT_NET,
+    [CMD_KILL] = FAULT_KILL,       [CMD_PAUSE] = FAULT_PAUSE,
+    [CMD_RESUME] = FAULT_RESUME,   [CMD_TERMINATE] = FAULT_TERMINATE,
+    [CMD_RESTART] = FAULT_RESTART, [CMD_PARTITION] = FAULT_PARTITION,
+    [CMD_HEAL] = FAULT_HEAL,       [CMD_NET] = FAULT_NET,
 };
 
 /* A node command. Returns 0 or a positive errno, the answer in ans. */
@@ -986,10 +989,12 @@ static int cmd_node(struct sup *s, int op, int k, char *ans, size_t cap)
         snprintf(ans, cap, "node %d is not running (%s)", k, shm_node_state_name(st));
         return ESRCH;
     }
-    int sig = op == CMD_KILL ? SIGKILL : op == CMD_PAUSE ? SIGSTOP : op == CMD_RESUME ? SIGCONT
-                                                                                      : SIGTERM;
-    const char *done = op == CMD_KILL    ? "killed"
-                       : op == CMD_PAUSE ? "paused"
+    int sig = op == CMD_KILL     ? SIGKILL
+              : op == CMD_PAUSE  ? SIGSTOP
+              : op == CMD_RESUME ? SIGCONT
+                                 : SIGTERM;
+    const char *done = op == CMD_KILL     ? "killed"
+                       : op == CMD_PAUSE  ? "paused"
                        : op == CMD_RESUME ? "resumed"
                                           : "asked to stop";
     /* Recorded before the signal is sent. */
@@ -1216,11 +1221,10 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
         }
     } else {
         s->fault_retry_at = 0;
-        while (s->next_occ < s->nocc &&
-               now >= time_add(s->t_work, s->occ[s->next_occ].at_us)) {
+        while (s->next_occ < s->nocc && now >= time_add(s->t_work, s->occ[s->next_occ].at_us)) {
             const struct fault_occ *o = &s->occ[s->next_occ];
-            if (!o->undo && waits_for_role(s, &s->cfg->faults[o->index],
-                                           time_add(s->t_work, o->at_us), now)) {
+            if (!o->undo &&
+                waits_for_role(s, &s->cfg->faults[o->index], time_add(s->t_work, o->at_us), now)) {
                 s->fault_retry_at = now + ROLE_POLL_US;
                 break;
             }
@@ -1414,8 +1418,8 @@ static int write_run_json(struct sup *s, int64_t t_end)
     for (int i = 0; i < s->nfired; i++) {
         const struct fired *fr = &s->fired[i];
         const struct fault_spec *f = &c->faults[fr->index];
-        json_t *o = json_pack("{s:f, s:f, s:s, s:s}", "at_ms", (double)fr->at_us / 1000.0,
-                              "t_ms", (double)(fr->t_us - s->t_work) / 1000.0, "action",
+        json_t *o = json_pack("{s:f, s:f, s:s, s:s}", "at_ms", (double)fr->at_us / 1000.0, "t_ms",
+                              (double)(fr->t_us - s->t_work) / 1000.0, "action",
                               fault_action_name(f->action), "target", f->target_text);
         json_object_set_new(o, "node", fr->node ? json_integer(fr->node) : json_null());
         json_object_set_new(o, "number", json_integer(fr->index + 1));

@@ -31,25 +31,25 @@ static int cmd_later(int argc, char **argv);
     "Only runs of the calling user count (shared memory owned by you, mode 0600).\n"
 
 /* ... and every command that names a node. */
-#define NODE_ROLES_HELP                                                                        \
-    RUN_HELP                                                                                   \
-    "NODE is a node number (1..N). --coordinator names the node that coordinates now\n"      \
-    "(centralized; a group coordinator in two_level_ring), --token-holder the node that\n"   \
+#define NODE_ROLES_HELP                                                                            \
+    RUN_HELP                                                                                       \
+    "NODE is a node number (1..N). --coordinator names the node that coordinates now\n"            \
+    "(centralized; a group coordinator in two_level_ring), --token-holder the node that\n"         \
     "holds the token now (token_ring; the global token in two_level_ring).\n"
 
-#define PID_HELP                                                                               \
-    NODE_ROLES_HELP                                                                            \
-    "The pid is checked to be that run's node (its command line, its parent, its start)\n"   \
-    "before it is printed.\n"                                                                 \
-    "Exit status: 0 done, 1 no such live run or node not running, 2 usage error or RUN\n"     \
+#define PID_HELP                                                                                   \
+    NODE_ROLES_HELP                                                                                \
+    "The pid is checked to be that run's node (its command line, its parent, its start)\n"         \
+    "before it is printed.\n"                                                                      \
+    "Exit status: 0 done, 1 no such live run or node not running, 2 usage error or RUN\n"          \
     "needed.\n"
 
 /* What the supervisor is asked to do, through the run's command mailbox. */
-#define ASK_HELP                                                                               \
-    "The run's supervisor does it, asked through the run's command mailbox once its pid\n"   \
-    "is checked to be the run's launcher; it records the command in its trace (a fault\n"    \
-    "with source \"command\") and answers within 5 s.\n"                                       \
-    "Exit status: 0 done, 1 no such live run, node not running or no answer from the\n"      \
+#define ASK_HELP                                                                                   \
+    "The run's supervisor does it, asked through the run's command mailbox once its pid\n"         \
+    "is checked to be the run's launcher; it records the command in its trace (a fault\n"          \
+    "with source \"command\") and answers within 5 s.\n"                                           \
+    "Exit status: 0 done, 1 no such live run, node not running or no answer from the\n"            \
     "supervisor, 2 usage error, bad spec, no such node, or RUN needed.\n"
 
 #define NODE_HELP NODE_ROLES_HELP ASK_HELP
@@ -75,8 +75,8 @@ static const struct cmd_entry commands[] = {
      "Strings read from shared memory are printed with control characters escaped (\\xNN).\n"
      "Exit status: 0 shown, 1 no such live run, 2 usage error or RUN needed.\n",
      cmd_status},
-    {"pid", NODE_USAGE, "print a node's pid, e.g. kill -9 $(distlab pid --coordinator)",
-     PID_HELP, cmd_pid},
+    {"pid", NODE_USAGE, "print a node's pid, e.g. kill -9 $(distlab pid --coordinator)", PID_HELP,
+     cmd_pid},
     {"kill", NODE_USAGE, "crash a node with SIGKILL", NODE_HELP, cmd_kill},
     {"pause", NODE_USAGE, "pause a node with SIGSTOP", NODE_HELP, cmd_pause},
     {"resume", NODE_USAGE, "resume a paused node with SIGCONT", NODE_HELP, cmd_resume},
@@ -106,10 +106,9 @@ static const struct cmd_entry commands[] = {
     {"report", "RUNDIR [--json]", "rebuild and print a run's report",
      "  --json   print report.json instead of the text report\n", cmd_report},
     {"check", "RUNDIR",
-     "check a run's safety properties: exit 0 safe, 1 unsafe, 2 bad input or cannot verify",
-     NULL, cmd_check},
-    {"trace", "RUNDIR", "print every event of a run as JSON lines, in time order", NULL,
-     cmd_trace},
+     "check a run's safety properties: exit 0 safe, 1 unsafe, 2 bad input or cannot verify", NULL,
+     cmd_check},
+    {"trace", "RUNDIR", "print every event of a run as JSON lines, in time order", NULL, cmd_trace},
     {"sim", "CONFIG.ini [--seeds N] [--seed S [--out DIR]] [--set section.key=value]... [--json]",
      "run the experiment on the deterministic simulator across many seeds",
      "  --seeds N    how many schedules (default 1000), seeds S, S+1, ... from --seed or\n"

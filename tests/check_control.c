@@ -315,8 +315,8 @@ static void set_node(struct shm_run *r, int k, int state, int role, int64_t term
 /* ---- a fake supervisor: the test process answers the mailbox ---- */
 
 struct served {
-    int count;          /* commands answered */
-    int op, node;       /* the last one */
+    int count;    /* commands answered */
+    int op, node; /* the last one */
     char arg[256];
 };
 static struct served served;
@@ -332,9 +332,11 @@ static void serve_one(struct shm_run *r, bool act)
     served.node = m->node;
     memcpy(served.arg, m->arg, sizeof served.arg);
     served.arg[sizeof served.arg - 1] = '\0';
-    int sig = m->op == CMD_KILL ? SIGKILL : m->op == CMD_PAUSE ? SIGSTOP
-                                          : m->op == CMD_RESUME ? SIGCONT
-                                          : m->op == CMD_TERMINATE ? SIGTERM : 0;
+    int sig = m->op == CMD_KILL        ? SIGKILL
+              : m->op == CMD_PAUSE     ? SIGSTOP
+              : m->op == CMD_RESUME    ? SIGCONT
+              : m->op == CMD_TERMINATE ? SIGTERM
+                                       : 0;
     int k = m->node;
     if (act && sig && k >= 1 && k <= (int)r->n) {
         kill(atomic_load(&r->node[k].pid), sig);
@@ -369,9 +371,8 @@ static bool served_until_end(void *arg)
 /* `distlab A0 A1 A2 A3` (NULL ends them early) with its posted commands
  * answered (r: the fake run, NULL for none); its output, stdout then
  * stderr, to *text (nothing raw in it). Returns its exit code. */
-static int run_served5(const char *dir, char **text, struct shm_run *r, bool act,
-                       const char *a0, const char *a1, const char *a2, const char *a3,
-                       const char *a4)
+static int run_served5(const char *dir, char **text, struct shm_run *r, bool act, const char *a0,
+                       const char *a1, const char *a2, const char *a3, const char *a4)
 {
     struct h_proc p;
     h_start(&p, dir, a0, a0, a1, a2, a3, a4, NULL);
@@ -384,8 +385,9 @@ static int run_served5(const char *dir, char **text, struct shm_run *r, bool act
     snprintf(*text, n, "%s\n%s", out, err);
     free(out);
     free(err);
-    ck_assert_msg(!has_raw_control(*text), "`distlab %s %s %s` printed a raw control character:\n%s",
-                  a0, a1 ? a1 : "", a2 ? a2 : "", *text);
+    ck_assert_msg(!has_raw_control(*text),
+                  "`distlab %s %s %s` printed a raw control character:\n%s", a0, a1 ? a1 : "",
+                  a2 ? a2 : "", *text);
     if (r)
         ck_assert_msg(atomic_load(&r->cmd.state) == CMD_FREE,
                       "`distlab %s` left the mailbox in state %u", a0,
@@ -575,8 +577,8 @@ START_TEST(test_pid_role)
     char *text;
     rc = run_served(dir, &text, r, true, "pause", hex, "--token-holder", NULL);
     ck_assert_msg(rc == 0 && served.op == CMD_PAUSE && served.node == 4,
-                  "`distlab pause %s --token-holder` exited %d, posted op %d node %d:\n%s", hex,
-                  rc, served.op, served.node, text);
+                  "`distlab pause %s --token-holder` exited %d, posted op %d node %d:\n%s", hex, rc,
+                  served.op, served.node, text);
     ck_assert_msg(strstr(text, "node 4: done (fake supervisor)\n") == text,
                   "the answer is not printed on stdout:\n%s", text);
     free(text);
@@ -1248,7 +1250,6 @@ START_TEST(test_help_lists_what_works)
 }
 END_TEST
 
-
 /* ---- TCase mailbox: the tool's side of the command mailbox ---- */
 
 static bool has(const char *text, const char *want)
@@ -1277,9 +1278,9 @@ START_TEST(test_mailbox_commands)
                   served.op, served.arg, text);
     free(text);
     rc = run_served5(dir, &text, r, true, "net", hex, "loss=0.1", "delay=5ms", "1->3");
-    ck_assert_msg(rc == 0 && served.op == CMD_NET &&
-                      strcmp(served.arg, "loss=0.1 delay=5ms 1->3") == 0,
-                  "`distlab net` exited %d (op %d, arg '%s'):\n%s", rc, served.op, served.arg, text);
+    ck_assert_msg(
+        rc == 0 && served.op == CMD_NET && strcmp(served.arg, "loss=0.1 delay=5ms 1->3") == 0,
+        "`distlab net` exited %d (op %d, arg '%s'):\n%s", rc, served.op, served.arg, text);
     free(text);
     rc = run_served(dir, &text, r, true, "heal", hex, NULL, NULL);
     ck_assert_msg(rc == 0 && served.op == CMD_HEAL, "`distlab heal` exited %d:\n%s", rc, text);

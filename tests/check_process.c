@@ -1253,9 +1253,9 @@ static int command(const char *dir, char **out, char **err, const char *a0, cons
     return rc;
 }
 
-static void expect_command(const char *dir, int want_rc, const char *want_out,
-                           const char *want_err, const char *a0, const char *a1, const char *a2,
-                           const char *a3, const char *a4)
+static void expect_command(const char *dir, int want_rc, const char *want_out, const char *want_err,
+                           const char *a0, const char *a1, const char *a2, const char *a3,
+                           const char *a4)
 {
     char *out, *err;
     int rc = command(dir, &out, &err, a0, a1, a2, a3, a4);
@@ -1263,8 +1263,8 @@ static void expect_command(const char *dir, int want_rc, const char *want_out,
                       (!want_err || strstr(err, want_err)),
                   "`distlab %s %s %s %s %s` exited %d, printed:\n%s%s\nexpected exit %d, '%s' "
                   "and '%s'",
-                  a0, a1 ? a1 : "", a2 ? a2 : "", a3 ? a3 : "", a4 ? a4 : "", rc, out, err,
-                  want_rc, want_out ? want_out : "", want_err ? want_err : "");
+                  a0, a1 ? a1 : "", a2 ? a2 : "", a3 ? a3 : "", a4 ? a4 : "", rc, out, err, want_rc,
+                  want_out ? want_out : "", want_err ? want_err : "");
     free(out);
     free(err);
 }
@@ -1291,6 +1291,11 @@ static int count_cut(const struct shm_run *r)
 static bool answered(void *arg)
 {
     return atomic_load(&((struct shm_run *)arg)->cmd.state) == CMD_ANSWERED;
+}
+
+static bool mailbox_free(void *arg)
+{
+    return atomic_load(&((struct shm_run *)arg)->cmd.state) == CMD_FREE;
 }
 
 static int post_raw(struct shm_run *r, int op, int node, const char *arg, bool terminated,
@@ -1320,9 +1325,9 @@ static int post_raw(struct shm_run *r, int op, int node, const char *arg, bool t
 /* The records of a supervisor's trace from the first TR_FAULT with this
  * action, fault number and undo flag: checks that `links` TR_LINK records
  * with the given cut follow it. Returns the index after them, or fails. */
-static size_t expect_fault_links_ab(const struct trace_rec *r, size_t n, size_t from,
-                                    int action, int64_t number, int64_t rep, int64_t undo,
-                                    int links, int cut, int64_t want_a, int64_t want_b)
+static size_t expect_fault_links_ab(const struct trace_rec *r, size_t n, size_t from, int action,
+                                    int64_t number, int64_t rep, int64_t undo, int links, int cut,
+                                    int64_t want_a, int64_t want_b)
 {
     size_t i = from;
     while (i < n && !(r[i].node == 0 && r[i].ev == TR_FAULT && r[i].aux == action &&
@@ -1341,12 +1346,14 @@ static size_t expect_fault_links_ab(const struct trace_rec *r, size_t n, size_t 
         ck_assert_msg((want_a < 0 || r[i].a == want_a) && (want_b < 0 || r[i].b == want_b),
                       "TR_LINK %d->%lld after fault %d has loss %lld ppm, delay %lld us; "
                       "expected %lld and %lld",
-                      r[i].peer, (long long)r[i].key, action, (long long)r[i].a,
-                      (long long)r[i].b, (long long)want_a, (long long)want_b);
+                      r[i].peer, (long long)r[i].key, action, (long long)r[i].a, (long long)r[i].b,
+                      (long long)want_a, (long long)want_b);
         seen++;
     }
-    ck_assert_msg(seen == links, "fault %d (fault %lld, undo %lld) is followed by %d TR_LINK records, "
-                  "expected %d", action, (long long)number, (long long)undo, seen, links);
+    ck_assert_msg(seen == links,
+                  "fault %d (fault %lld, undo %lld) is followed by %d TR_LINK records, "
+                  "expected %d",
+                  action, (long long)number, (long long)undo, seen, links);
     return i;
 }
 
@@ -1399,8 +1406,8 @@ START_TEST(test_network_commands)
     ck_assert_uint_eq(atomic_load(&r->link[1][3].delay_us), 2000);
     ck_assert_uint_eq(atomic_load(&r->link[3][1].loss_ppm), 0);
     ck_assert_uint_gt(atomic_load(&r->net_version), v1);
-    expect_command(dir, 0, "network: loss 0.5, delay 2ms on 1->3", NULL, "status", l.run_id,
-                   NULL, NULL, NULL);
+    expect_command(dir, 0, "network: loss 0.5, delay 2ms on 1->3", NULL, "status", l.run_id, NULL,
+                   NULL, NULL);
     struct h_proc sj;
     ck_assert_int_eq(h_run(&sj, dir, "statusjson", CMD_TIMEOUT, "status", l.run_id, "--json", NULL),
                      0);
@@ -1412,23 +1419,22 @@ START_TEST(test_network_commands)
     ck_assert(h_jnum(st, "network.links.0.loss") == 0.5);
     json_decref(st);
 
-    expect_command(dir, 0, "healed: 12 links restored\n", NULL, "heal", l.run_id, NULL, NULL,
-                   NULL);
+    expect_command(dir, 0, "healed: 12 links restored\n", NULL, "heal", l.run_id, NULL, NULL, NULL);
     ck_assert_int_eq(count_cut(r), 0);
     ck_assert_uint_eq(atomic_load(&r->link[1][3].loss_ppm), 500000); /* net settings stay */
-    expect_command(dir, 0, "net: jitter 3ms on all links (20 links changed)", NULL, "net",
-                   l.run_id, "jitter=3ms", NULL, NULL);
+    expect_command(dir, 0, "net: jitter 3ms on all links (20 links changed)", NULL, "net", l.run_id,
+                   "jitter=3ms", NULL, NULL);
     ck_assert_uint_eq(atomic_load(&r->link[4][2].jitter_us), 3000);
 
     /* Bad input: non-zero, and the message names what was wrong. */
-    expect_command(dir, 2, NULL, "bad spec '1,2/9': node 9 is not in 1..5", "partition",
-                   l.run_id, "1,2/9", NULL, NULL);
+    expect_command(dir, 2, NULL, "bad spec '1,2/9': node 9 is not in 1..5", "partition", l.run_id,
+                   "1,2/9", NULL, NULL);
     expect_command(dir, 2, NULL, "'9' is not a node of this run (1..5)", "kill", l.run_id, "9",
                    NULL, NULL);
-    expect_command(dir, 2, NULL, "'9' is not a node of this run (1..5)", "terminate", l.run_id,
-                   "9", NULL, NULL);
-    expect_command(dir, 1, NULL, "no live run of yours named 'no-such-run'", "heal",
-                   "no-such-run", NULL, NULL, NULL);
+    expect_command(dir, 2, NULL, "'9' is not a node of this run (1..5)", "terminate", l.run_id, "9",
+                   NULL, NULL);
+    expect_command(dir, 1, NULL, "no live run of yours named 'no-such-run'", "heal", "no-such-run",
+                   NULL, NULL, NULL);
     expect_command(dir, 1, NULL, "no live run of yours named 'no-such-run'", "partition",
                    "no-such-run", "1/2", NULL, NULL);
     expect_command(dir, 2, NULL, "nothing to set", "net", l.run_id, NULL, NULL, NULL);
@@ -1451,6 +1457,22 @@ START_TEST(test_network_commands)
     ck_assert_int_eq(post_raw(r, CMD_NET, 0, "1->3", true, ans, sizeof ans), EINVAL);
     ck_assert_uint_eq(atomic_load(&r->net_version), v);
     ck_assert_int_eq(count_cut(r), 0);
+
+    /* An answer nobody collects: the supervisor frees the mailbox after
+     * about 5 s. */
+    uint32_t want = CMD_FREE;
+    ck_assert(atomic_compare_exchange_strong(&r->cmd.state, &want, CMD_CLAIMED));
+    atomic_store(&r->cmd.tool_pid, getpid());
+    r->cmd.op = CMD_HEAL;
+    atomic_store(&r->cmd.state, CMD_POSTED);
+    ck_assert_int_eq(kill(r->launcher_pid, SIGUSR2), 0);
+    ck_assert_msg(h_poll(answered, r, WAIT_TIMEOUT), "the supervisor did not answer the heal");
+    double t_answered = h_now();
+    ck_assert_int_eq(r->cmd.result, 0);
+    ck_assert_msg(h_poll(mailbox_free, r, WAIT_TIMEOUT), "an uncollected answer was never freed");
+    ck_assert_msg(h_now() - t_answered >= 3.0, "the answer was freed after %.1f s only",
+                  h_now() - t_answered);
+    ck_assert_int_eq(atomic_load(&r->cmd.tool_pid), 0);
 
     /* A mailbox a dead tool left claimed: the next command takes it over. */
     pid_t dead = fork();
@@ -1477,11 +1499,12 @@ START_TEST(test_network_commands)
     i = expect_fault_links(tr, n, i, FAULT_NET, 0, 0, 0, 1, 1);
     i = expect_fault_links(tr, n, i, FAULT_HEAL, 0, 0, 0, 12, 0);
     i = expect_fault_links(tr, n, i, FAULT_NET, 0, 0, 0, 20, 0);
+    i = expect_fault_links(tr, n, i, FAULT_HEAL, 0, 0, 0, 0, 0); /* nothing was cut */
     i = expect_fault_links(tr, n, i, FAULT_PARTITION, 0, 0, 0, 1, 1);
     int faults = 0;
     for (size_t k = 0; k < n; k++)
         faults += tr[k].ev == TR_FAULT;
-    ck_assert_int_eq(faults, 5); /* nothing refused was recorded */
+    ck_assert_int_eq(faults, 6); /* nothing refused was recorded */
     free(tr);
     json_t *rep = h_json_in(rundir, "report.json");
     ck_assert(h_jbool(rep, "safe"));
@@ -1556,8 +1579,10 @@ START_TEST(test_command_kill)
     }
     ck_assert_int_eq(kills, 1);
     ck_assert_int_eq(restarts, 1);
-    ck_assert_msg(t_fault >= 0 && t_crash >= t_fault, "the kill (%lld) is not recorded before the "
-                  "crash (%lld)", (long long)t_fault, (long long)t_crash);
+    ck_assert_msg(t_fault >= 0 && t_crash >= t_fault,
+                  "the kill (%lld) is not recorded before the "
+                  "crash (%lld)",
+                  (long long)t_fault, (long long)t_crash);
     free(tr);
     json_t *rep = h_json_in(rundir, "report.json");
     ck_assert(h_jbool(rep, "safe"));
@@ -1588,18 +1613,31 @@ START_TEST(test_scheduled_network)
     c->think_time_us = 1000;
     c->coordinator = 1;
     c->coordinator_competes = false;
+    c->delay_us = 200; /* [network] delay: every link from the start */
     struct fault_spec *f = &c->faults[0];
-    *f = (struct fault_spec){.at_us = 300000, .action = FAULT_PARTITION, .target = TARGET_GROUPS,
-                             .every_us = 800000, .count = 2, .for_us = 300000};
+    *f = (struct fault_spec){.at_us = 300000,
+                             .action = FAULT_PARTITION,
+                             .target = TARGET_GROUPS,
+                             .every_us = 800000,
+                             .count = 2,
+                             .for_us = 300000};
     snprintf(f->target_text, sizeof f->target_text, "1,2/3,4,5");
     f = &c->faults[1];
-    *f = (struct fault_spec){.at_us = 200000, .action = FAULT_PAUSE, .target = TARGET_NODE,
-                             .target_node = 3, .for_us = 200000};
+    *f = (struct fault_spec){.at_us = 200000,
+                             .action = FAULT_PAUSE,
+                             .target = TARGET_NODE,
+                             .target_node = 3,
+                             .for_us = 200000};
     snprintf(f->target_text, sizeof f->target_text, "3");
     f = &c->faults[2];
-    *f = (struct fault_spec){.at_us = 100000, .action = FAULT_NET, .target = TARGET_LINKS,
-                             .for_us = 1500000, .has_loss = true, .loss = 0.25,
-                             .has_delay = true, .delay_us = 1000};
+    *f = (struct fault_spec){.at_us = 100000,
+                             .action = FAULT_NET,
+                             .target = TARGET_LINKS,
+                             .for_us = 1500000,
+                             .has_loss = true,
+                             .loss = 0.25,
+                             .has_delay = true,
+                             .delay_us = 1000};
     snprintf(f->target_text, sizeof f->target_text, "all");
     c->nfaults = 3;
     char out[PATH_MAX + 16];
@@ -1631,15 +1669,27 @@ START_TEST(test_scheduled_network)
 
     size_t n;
     struct trace_rec *tr = load_trace(rundir, &n);
+    /* [network]: every link, at time 0, before any node started. */
+    int initial = 0;
+    for (size_t k = 0; k < n && tr[k].t_us == 0; k++) {
+        if (tr[k].node != 0 || tr[k].ev != TR_LINK)
+            continue;
+        ck_assert_msg(tr[k].aux == 0 && tr[k].a == 0 && tr[k].b == 200 && tr[k].c == 0,
+                      "initial TR_LINK %d->%lld: cut %d, loss %lld, delay %lld, jitter %lld",
+                      tr[k].peer, (long long)tr[k].key, tr[k].aux, (long long)tr[k].a,
+                      (long long)tr[k].b, (long long)tr[k].c);
+        initial++;
+    }
+    ck_assert_int_eq(initial, 20);
     size_t i = expect_fault_links_ab(tr, n, 0, FAULT_NET, 3, 1, 0, 20, 0, 250000, 1000);
     i = expect_fault_links(tr, n, 0, FAULT_PARTITION, 1, 1, 0, 12, 1);
     size_t j = expect_fault_links(tr, n, i, FAULT_HEAL, 1, 1, 1, 12, 0);
     ck_assert_int_ge(tr[j - 1].t_us - tr[i - 1].t_us, 250000);
     i = expect_fault_links(tr, n, j, FAULT_PARTITION, 1, 2, 0, 12, 1);
     j = expect_fault_links(tr, n, i, FAULT_HEAL, 1, 2, 1, 12, 0);
-    /* The net fault's undo puts back a perfect network (after both
+    /* The net fault's undo puts back what [network] set (after both
      * partitions healed: only loss and delay change). */
-    expect_fault_links_ab(tr, n, 0, FAULT_NET, 3, 1, 1, 20, 0, 0, 0);
+    expect_fault_links_ab(tr, n, 0, FAULT_NET, 3, 1, 1, 20, 0, 0, 200);
     /* The pause and its automatic resume, of node 3. */
     int paused = 0, resumed = 0;
     for (size_t k = 0; k < n; k++) {
