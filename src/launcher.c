@@ -94,6 +94,7 @@ struct fired {
 /* What a pause occurrence paused, for its automatic resume. */
 struct paused_by {
     int rep, node, incarnation;
+    int64_t t_us; /* when SIGSTOP was sent */
 };
 
 struct sup {
@@ -854,8 +855,12 @@ static void fire_unpause(struct sup *s, const struct fault_occ *o, struct fired 
     const struct paused_by *pb = &s->paused_by[o->index];
     int k = pb->rep == o->rep ? pb->node : 0;
     struct child *c = k ? &s->child[k] : NULL;
-    if (!c || !c->alive || c->incarnation != pb->incarnation ||
-        atomic_load(&s->run->node[k].state) != NODE_PAUSED) {
+    /* Still paused: seen stopped, or not seen stopped yet at all (the
+     * child's state change may still be on its way); not when it was seen
+     * stopped and then resumed since. */
+    bool paused = c && c->alive && c->incarnation == pb->incarnation &&
+                  (atomic_load(&s->run->node[k].state) == NODE_PAUSED || c->paused_us < pb->t_us);
+    if (!paused) {
         /* Nothing to undo (it was not paused, or is no longer): recorded,
          * so the schedule's every step is in the trace. */
         trace_fault(s, FAULT_RESUME, 0, o->index + 1, o->rep, 1);
@@ -922,7 +927,7 @@ static void fire_occurrence(struct sup *s, const struct fault_occ *o)
         fr->skipped = true;
         snprintf(fr->why, sizeof fr->why, "kill: %s", strerror(errno));
     } else if (sig == SIGSTOP) {
-        s->paused_by[index] = (struct paused_by){o->rep, k, c->incarnation};
+        s->paused_by[index] = (struct paused_by){o->rep, k, c->incarnation, now_us(s)};
     }
     if (sig == SIGTERM)
         kill(c->pid, SIGCONT); /* a paused node must wake up to stop */
