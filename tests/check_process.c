@@ -1639,7 +1639,11 @@ START_TEST(test_scheduled_network)
                              .has_delay = true,
                              .delay_us = 1000};
     snprintf(f->target_text, sizeof f->target_text, "all");
-    c->nfaults = 3;
+    f = &c->faults[3]; /* a short pause, three times: each resumed */
+    *f = (struct fault_spec){.at_us = 500000, .action = FAULT_PAUSE, .target = TARGET_NODE,
+                             .target_node = 5, .every_us = 400000, .count = 3, .for_us = 2000};
+    snprintf(f->target_text, sizeof f->target_text, "5");
+    c->nfaults = 4;
     char out[PATH_MAX + 16];
     snprintf(out, sizeof out, "%s/launcher.out", dir);
     pid_t pid = fork();
@@ -1701,13 +1705,27 @@ START_TEST(test_scheduled_network)
     }
     ck_assert_int_eq(paused, 1);
     ck_assert_int_eq(resumed, 1);
-    int sigcont = 0;
-    for (size_t k = 0; k < n; k++)
+    int sigcont = 0, sigcont5 = 0, paused5 = 0, resumed5 = 0;
+    for (size_t k = 0; k < n; k++) {
         sigcont += tr[k].ev == TR_RESUME && tr[k].node == 3;
+        sigcont5 += tr[k].ev == TR_RESUME && tr[k].node == 5;
+        if (tr[k].ev == TR_FAULT && tr[k].a == 4 && tr[k].peer == 5) {
+            paused5 += tr[k].aux == FAULT_PAUSE && tr[k].c == 0 && tr[k].b == paused5 + 1;
+            resumed5 += tr[k].aux == FAULT_RESUME && tr[k].c == 1 && tr[k].b == resumed5 + 1;
+        }
+    }
     ck_assert_int_eq(sigcont, 1);
+    ck_assert_int_eq(paused5, 3);
+    ck_assert_int_eq(resumed5, 3);
+    ck_assert_int_eq(sigcont5, 3);
     free(tr);
     json_t *run = h_json_in(rundir, "run.json");
-    ck_assert_uint_eq(json_array_size(h_jget(run, "faults")), 8); /* 5 occurrences, 3 undos */
+    /* 8 occurrences, 6 undos */
+    ck_assert_uint_eq(json_array_size(h_jget(run, "faults")), 14);
+    /* The last: the net fault's undo, at 1.6 s. */
+    ck_assert_int_eq(h_jint(run, "faults.13.number"), 3);
+    ck_assert(h_jbool(run, "faults.13.undo"));
+    ck_assert_int_eq(h_jint(run, "faults.13.occurrence"), 1);
     json_decref(run);
     h_assert_no_leftovers(rundir);
     free(c);
