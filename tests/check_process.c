@@ -1640,8 +1640,13 @@ START_TEST(test_scheduled_network)
                              .delay_us = 1000};
     snprintf(f->target_text, sizeof f->target_text, "all");
     f = &c->faults[3]; /* a short pause, three times: each resumed */
-    *f = (struct fault_spec){.at_us = 500000, .action = FAULT_PAUSE, .target = TARGET_NODE,
-                             .target_node = 5, .every_us = 400000, .count = 3, .for_us = 2000};
+    *f = (struct fault_spec){.at_us = 500000,
+                             .action = FAULT_PAUSE,
+                             .target = TARGET_NODE,
+                             .target_node = 5,
+                             .every_us = 400000,
+                             .count = 3,
+                             .for_us = 2000};
     snprintf(f->target_text, sizeof f->target_text, "5");
     c->nfaults = 4;
     char out[PATH_MAX + 16];
