@@ -18,6 +18,9 @@ int cmd_pause(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_terminate(int argc, char **argv);
 int cmd_restart(int argc, char **argv);
+int cmd_partition(int argc, char **argv);
+int cmd_heal(int argc, char **argv);
+int cmd_net(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
 
 /* Print a command's usage and help (for --help and usage errors). */

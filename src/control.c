@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/futex.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 #include "ipc/util.h"
 #include "nodes/algo.h"
 #include "src/cli.h"
+#include "src/netspec.h"
 
 #define MAX_RUNS 256
 
@@ -341,6 +344,8 @@ static json_t *run_json(const struct shm_run *r)
                      (double)t / 1e6);
 }
 
+static json_t *network_json(const struct shm_run *r);
+
 static json_t *status_json(const struct shm_run *r)
 {
     json_t *nodes = json_array();
@@ -369,7 +374,154 @@ static json_t *status_json(const struct shm_run *r)
     json_object_set_new(o, "violations",
                         json_integer((json_int_t)atomic_load(&r->res.violations)));
     json_object_set_new(o, "nodes_table", nodes);
+    json_object_set_new(o, "network", network_json(r));
     return o;
+}
+
+/* ---- the network, as the supervisor wrote it ---- */
+
+struct net_view {
+    int n;
+    struct net_links cut;
+    uint32_t loss[DL_MAX_NODES + 1][DL_MAX_NODES + 1];
+    uint32_t delay[DL_MAX_NODES + 1][DL_MAX_NODES + 1];
+    uint32_t jitter[DL_MAX_NODES + 1][DL_MAX_NODES + 1];
+};
+
+/* A consistent copy of the run's link matrix (read again when the
+ * supervisor changed it meanwhile; the last copy after a few tries). */
+static void net_view(const struct shm_run *r, struct net_view *v)
+{
+    int n = r->n <= DL_MAX_NODES ? (int)r->n : DL_MAX_NODES;
+    for (int tries = 0; tries < 5; tries++) {
+        uint64_t before = atomic_load_explicit(&r->net_version, memory_order_acquire);
+        memset(&v->cut, 0, sizeof v->cut);
+        v->n = v->cut.n = n;
+        for (int a = 1; a <= n; a++)
+            for (int b = 1; b <= n; b++) {
+                if (a == b)
+                    continue;
+                v->cut.on[a][b] = atomic_load_explicit(&r->cut[a][b], memory_order_acquire) != 0;
+                const struct shm_link *l = &r->link[a][b];
+                v->loss[a][b] = atomic_load_explicit(&l->loss_ppm, memory_order_relaxed);
+                v->delay[a][b] = atomic_load_explicit(&l->delay_us, memory_order_relaxed);
+                v->jitter[a][b] = atomic_load_explicit(&l->jitter_us, memory_order_relaxed);
+            }
+        if (atomic_load_explicit(&r->net_version, memory_order_acquire) == before)
+            break;
+    }
+}
+
+static bool link_faulty(const struct net_view *v, int a, int b)
+{
+    return v->loss[a][b] || v->delay[a][b] || v->jitter[a][b];
+}
+
+/* "5ms", "250us". */
+static const char *fmt_us(uint32_t us, char *buf, size_t cap)
+{
+    if (us % 1000000 == 0 && us)
+        snprintf(buf, cap, "%us", us / 1000000);
+    else if (us % 1000 == 0)
+        snprintf(buf, cap, "%ums", us / 1000);
+    else
+        snprintf(buf, cap, "%uus", us);
+    return buf;
+}
+
+static void link_params(const struct net_view *v, int a, int b, char *buf, size_t cap)
+{
+    char d[32], j[32];
+    size_t len = 0;
+    buf[0] = '\0';
+    if (v->loss[a][b])
+        len += (size_t)snprintf(buf, cap, "loss %g", v->loss[a][b] / 1e6);
+    if (v->delay[a][b] && len < cap)
+        len += (size_t)snprintf(buf + len, cap - len, "%sdelay %s", len ? ", " : "",
+                                fmt_us(v->delay[a][b], d, sizeof d));
+    if (v->jitter[a][b] && len < cap)
+        snprintf(buf + len, cap - len, "%sjitter %s", len ? ", " : "",
+                 fmt_us(v->jitter[a][b], j, sizeof j));
+}
+
+#define NET_GROUPS_SHOWN 8
+
+/* The network lines of `status`: what is cut, then each distinct setting
+ * of loss / delay / jitter with the links that have it. */
+static void status_network(const struct shm_run *r, FILE *f)
+{
+    struct net_view *v = malloc(sizeof *v);
+    struct net_links *same = malloc(sizeof *same);
+    bool *done = calloc((size_t)(DL_MAX_NODES + 1) * (DL_MAX_NODES + 1), sizeof *done);
+    if (!v || !same || !done) {
+        fprintf(f, "network: (out of memory)\n");
+        goto out;
+    }
+    net_view(r, v);
+    int n = v->n, ncut = netspec_count(&v->cut), groups = 0, more = 0;
+    char desc[512], params[128];
+    if (ncut) {
+        netspec_describe(&v->cut, desc, sizeof desc);
+        fprintf(f, "network: cut %s (%d link%s)\n", desc, ncut, ncut == 1 ? "" : "s");
+    }
+    for (int a = 1; a <= n; a++)
+        for (int b = 1; b <= n; b++) {
+            if (a == b || done[a * (DL_MAX_NODES + 1) + b] || !link_faulty(v, a, b))
+                continue;
+            memset(same, 0, sizeof *same);
+            same->n = n;
+            int count = 0;
+            for (int x = 1; x <= n; x++)
+                for (int y = 1; y <= n; y++)
+                    if (x != y && v->loss[x][y] == v->loss[a][b] &&
+                        v->delay[x][y] == v->delay[a][b] && v->jitter[x][y] == v->jitter[a][b]) {
+                        same->on[x][y] = 1;
+                        done[x * (DL_MAX_NODES + 1) + y] = true;
+                        count++;
+                    }
+            if (groups++ >= NET_GROUPS_SHOWN) {
+                more++;
+                continue;
+            }
+            link_params(v, a, b, params, sizeof params);
+            if (count == n * (n - 1))
+                snprintf(desc, sizeof desc, "all links");
+            else
+                netspec_describe(same, desc, sizeof desc);
+            fprintf(f, "network: %s on %s\n", params, desc);
+        }
+    if (more)
+        fprintf(f, "network: ... and %d more setting%s (see --json)\n", more, more == 1 ? "" : "s");
+    if (!ncut && !groups)
+        fprintf(f, "network: no faults\n");
+out:
+    free(v);
+    free(same);
+    free(done);
+}
+
+static json_t *network_json(const struct shm_run *r)
+{
+    struct net_view *v = malloc(sizeof *v);
+    if (!v)
+        return json_null();
+    net_view(r, v);
+    json_t *cut = json_array(), *links = json_array();
+    for (int a = 1; a <= v->n; a++)
+        for (int b = 1; b <= v->n; b++) {
+            if (a == b)
+                continue;
+            if (v->cut.on[a][b])
+                json_array_append_new(cut, json_pack("[i, i]", a, b));
+            if (link_faulty(v, a, b))
+                json_array_append_new(links, json_pack("{s:i, s:i, s:f, s:I, s:I}", "from", a, "to",
+                                                       b, "loss", v->loss[a][b] / 1e6, "delay_us",
+                                                       (json_int_t)v->delay[a][b], "jitter_us",
+                                                       (json_int_t)v->jitter[a][b]));
+        }
+    free(v);
+    return json_pack("{s:o, s:o, s:I}", "cut", cut, "links", links, "version",
+                     (json_int_t)atomic_load(&r->net_version));
 }
 
 /* One line per run: the head of `status`, a line of `status --all`. */
@@ -409,6 +561,7 @@ static void status_text(const struct shm_run *r, FILE *f)
                 (unsigned long long)atomic_load(&sn->cnt[CNT_MALFORMED]),
                 atomic_load(&sn->in_cs) ? "  [in CS]" : "");
     }
+    status_network(r, f);
 }
 
 /* `status --all [RUN]`: every live run (that RUN names), newest first, one
@@ -641,59 +794,367 @@ int cmd_pid(int argc, char **argv)
     return 0;
 }
 
-static int signal_node(const char *cmd, int sig, int argc, char **argv)
+/* ---- commands to the supervisor (the mailbox, ipc/shm.h) ---- */
+
+#define CMD_WAIT_US   (5 * 1000000LL) /* a tool waits this long in all */
+#define CMD_ORPHAN_US (1000000LL)     /* a claim without a pid this long is abandoned */
+
+static void futex_wait(_Atomic uint32_t *word, uint32_t val, int64_t us)
 {
-    struct shm_handle h;
-    int k = pick_node(cmd, argc, argv, &h, false);
-    if (k < 0)
-        return k == -2 ? 2 : 1;
-    int pid = node_signal(cmd, h.run, k, sig);
-    shm_detach(&h);
-    if (pid < 0)
-        return 1;
-    printf("node %d (pid %d): sent %s\n", k, pid, proc_signame(sig));
-    return 0;
+    if (us <= 0)
+        return;
+    struct timespec ts = {.tv_sec = (time_t)(us / 1000000), .tv_nsec = (long)(us % 1000000) * 1000};
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, val, &ts, NULL, 0);
 }
 
-/* `distlab restart [RUN] NODE`: a crash and a start, whatever the restart
- * policy, done by the supervisor (which alone starts nodes): flag the node
- * in the cluster table and wake the supervisor with SIGUSR2, through a
- * pidfd of the verified launcher. A node that is down is simply started. */
-int cmd_restart(int argc, char **argv)
+static void futex_wake(_Atomic uint32_t *word)
 {
-    struct shm_handle h;
-    int k = pick_node("restart", argc, argv, &h, true);
-    if (k < 0)
-        return k == -2 ? 2 : 1;
-    struct shm_run *r = h.run;
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+static bool pid_gone(pid_t pid)
+{
+    return pid > 0 && kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/* A pidfd of run r's launcher, verified (launcher_is) after it was opened,
+ * or -errno. */
+static int launcher_fd(const struct shm_run *r)
+{
     pid_t launcher = r->launcher_pid;
     int fd = proc_pidfd_open(launcher), rc = fd;
     if (fd >= 0 && (!launcher_is(launcher, r->launcher_start, r->run_id) ||
                     (rc = proc_pidfd_signal(fd, 0)) < 0))
         rc = rc < 0 ? rc : -ESRCH;
-    if (rc >= 0) {
-        atomic_store(&r->node[k].restart_asked, 1);
-        rc = proc_pidfd_signal(fd, SIGUSR2);
-    }
-    if (fd >= 0)
+    if (rc < 0 && fd >= 0)
         close(fd);
+    return rc < 0 ? rc : fd;
+}
+
+/* Claim the mailbox for this process before the deadline: a free one by
+ * compare-and-swap, then the pid by compare-and-swap (from 0); one whose
+ * holder died (CLAIMED or ANSWERED, its pid gone) by compare-and-swap of
+ * the pid. The pid is what owns the mailbox: whoever swaps it in first. */
+static int claim(struct shm_cmd *m, int lfd, int64_t deadline)
+{
+    pid_t me = getpid();
+    int64_t orphan_since = 0;
+    bool kicked = false;
+    for (;;) {
+        uint32_t st = atomic_load(&m->state);
+        int32_t p = atomic_load(&m->tool_pid);
+        if (st == CMD_CLAIMED && p == me)
+            return 0;
+        if (st == CMD_FREE) {
+            uint32_t want = CMD_FREE;
+            if (atomic_compare_exchange_strong(&m->state, &want, CMD_CLAIMED)) {
+                int32_t zero = 0;
+                atomic_compare_exchange_strong(&m->tool_pid, &zero, me);
+            }
+            continue; /* mine now, or taken by another: look again */
+        }
+        if (st == CMD_ANSWERED && p == me) {
+            uint32_t want = CMD_ANSWERED;
+            atomic_compare_exchange_strong(&m->state, &want, CMD_CLAIMED);
+            continue;
+        }
+        if ((st == CMD_CLAIMED || st == CMD_ANSWERED) && p != 0 && p != me && pid_gone(p)) {
+            atomic_compare_exchange_strong(&m->tool_pid, &p, me); /* a dead tool's */
+            continue;
+        }
+        if (st == CMD_CLAIMED && p == 0) {
+            /* Claimed by a tool that has not written its pid yet, or
+             * never will (it died in between). */
+            if (!orphan_since)
+                orphan_since = dl_mono_us();
+            else if (dl_mono_us() - orphan_since >= CMD_ORPHAN_US) {
+                atomic_compare_exchange_strong(&m->tool_pid, &p, me);
+                continue;
+            }
+        } else {
+            orphan_since = 0;
+        }
+        if (st == CMD_POSTED && pid_gone(p) && !kicked) {
+            /* A dead tool's command: the supervisor answers it, then it
+             * can be taken over. */
+            proc_pidfd_signal(lfd, SIGUSR2);
+            kicked = true;
+        }
+        int64_t left = deadline - dl_mono_us();
+        if (left <= 0)
+            return -EBUSY;
+        futex_wait(&m->state, st, left < 50000 ? left : 50000);
+    }
+}
+
+static void release(struct shm_cmd *m)
+{
+    atomic_store(&m->tool_pid, 0);
+    atomic_store_explicit(&m->state, CMD_FREE, memory_order_release);
+    futex_wake(&m->state);
+}
+
+/* Ask run r's supervisor to do op (on node, with arg) and print its
+ * answer: on stdout when done, on stderr when refused. Returns the exit
+ * code: 0 done; 1 refused (not running, ...), or no answer; 2 refused as
+ * invalid (a node or spec the tool did not catch). */
+static int ask_supervisor(const char *cmd, struct shm_run *r, int op, int node, const char *arg)
+{
+    int64_t deadline = dl_mono_us() + CMD_WAIT_US;
     uint32_t id = r->run_id;
-    shm_detach(&h);
+    pid_t launcher = r->launcher_pid;
+    int fd = launcher_fd(r);
+    if (fd < 0) {
+        fprintf(stderr, "distlab %s: the supervisor of run %08x (pid %d) is gone: %s\n", cmd, id,
+                (int)launcher, strerror(-fd));
+        return 1;
+    }
+    struct shm_cmd *m = &r->cmd;
+    if (claim(m, fd, deadline) < 0) {
+        fprintf(stderr,
+                "distlab %s: the command mailbox of run %08x is busy (held by pid %d) and was "
+                "not freed within %llds; nothing was done\n",
+                cmd, id, (int)atomic_load(&m->tool_pid), CMD_WAIT_US / 1000000);
+        close(fd);
+        return 1;
+    }
+    m->op = op;
+    m->node = node;
+    m->result = 0;
+    m->answer[0] = '\0';
+    snprintf(m->arg, sizeof m->arg, "%s", arg ? arg : "");
+    m->posted_us = dl_mono_us() - r->start_mono_us;
+    atomic_fetch_add(&m->seq, 1);
+    atomic_store_explicit(&m->state, CMD_POSTED, memory_order_release);
+    int rc = proc_pidfd_signal(fd, SIGUSR2);
+    close(fd);
     if (rc < 0) {
-        fprintf(stderr, "distlab restart: the supervisor of run %08x (pid %d) is gone: %s\n", id,
+        /* The supervisor died between the check and now. */
+        release(m);
+        fprintf(stderr, "distlab %s: the supervisor of run %08x (pid %d) is gone: %s\n", cmd, id,
                 (int)launcher, strerror(-rc));
         return 1;
     }
-    printf("node %d: restart asked of the supervisor (pid %d)\n", k, (int)launcher);
-    return 0;
+    uint32_t st;
+    while ((st = atomic_load_explicit(&m->state, memory_order_acquire)) == CMD_POSTED) {
+        int64_t left = deadline - dl_mono_us();
+        if (left <= 0)
+            break;
+        futex_wait(&m->state, CMD_POSTED, left);
+    }
+    if (st != CMD_ANSWERED || atomic_load(&m->tool_pid) != getpid()) {
+        /* Left POSTED: the supervisor answers it when it can, and frees
+         * the answer nobody collects. */
+        fprintf(stderr,
+                "distlab %s: the supervisor of run %08x (pid %d) did not answer within %llds "
+                "(is it stopped?); the command may still be carried out\n",
+                cmd, id, (int)launcher, CMD_WAIT_US / 1000000);
+        return 1;
+    }
+    int result = m->result;
+    char answer[PRINTABLE_CAP(sizeof m->answer)];
+    dl_printable(answer, sizeof answer, m->answer, sizeof m->answer);
+    release(m);
+    if (result == 0) {
+        printf("%s\n", answer);
+        return 0;
+    }
+    fprintf(stderr, "distlab %s: %s\n", cmd, answer);
+    return result == EINVAL || result == ENOENT ? 2 : 1;
 }
 
-int cmd_kill(int argc, char **argv) { return signal_node("kill", SIGKILL, argc, argv); }
-int cmd_pause(int argc, char **argv) { return signal_node("pause", SIGSTOP, argc, argv); }
-int cmd_resume(int argc, char **argv) { return signal_node("resume", SIGCONT, argc, argv); }
+static int node_command(const char *cmd, int op, int argc, char **argv)
+{
+    struct shm_handle h;
+    int k = pick_node(cmd, argc, argv, &h, true);
+    if (k < 0)
+        return k == -2 ? 2 : 1;
+    int code = ask_supervisor(cmd, h.run, op, k, NULL);
+    shm_detach(&h);
+    return code;
+}
+
+/* `distlab restart [RUN] NODE`: a crash and a start, whatever the restart
+ * policy, done by the supervisor (which alone starts nodes). A node that
+ * is down is simply started. */
+int cmd_restart(int argc, char **argv)
+{
+    return node_command("restart", CMD_RESTART, argc, argv);
+}
+int cmd_kill(int argc, char **argv)
+{
+    return node_command("kill", CMD_KILL, argc, argv);
+}
+int cmd_pause(int argc, char **argv)
+{
+    return node_command("pause", CMD_PAUSE, argc, argv);
+}
+int cmd_resume(int argc, char **argv)
+{
+    return node_command("resume", CMD_RESUME, argc, argv);
+}
 int cmd_terminate(int argc, char **argv)
 {
-    return signal_node("terminate", SIGTERM, argc, argv);
+    return node_command("terminate", CMD_TERMINATE, argc, argv);
+}
+
+static bool help_asked(const char *cmd, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            cli_usage(cmd, stdout);
+            return true;
+        }
+    return false;
+}
+
+/* An argument that looks like an option where none is taken. */
+static bool refuse_option(const char *cmd, const char *arg)
+{
+    if (arg[0] != '-' || arg[1] == '\0')
+        return false;
+    fprintf(stderr, "distlab %s: unknown option '%s'\n", cmd, arg);
+    cli_usage(cmd, stderr);
+    return true;
+}
+
+/* `distlab partition [RUN] SPEC` */
+int cmd_partition(int argc, char **argv)
+{
+    if (help_asked("partition", argc, argv))
+        return 0;
+    if (argc < 2 || argc > 3) {
+        cli_usage("partition", stderr);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++)
+        if (refuse_option("partition", argv[i]))
+            return 2;
+    const char *which = argc == 3 ? argv[1] : NULL, *spec = argv[argc - 1];
+    char shown[PRINTABLE_CAP(256)];
+    dl_printable(shown, sizeof shown, spec, 256);
+    if (strlen(spec) >= sizeof((struct shm_cmd *)0)->arg) {
+        fprintf(stderr, "distlab partition: the spec is too long (at most %zu bytes)\n",
+                sizeof((struct shm_cmd *)0)->arg - 1);
+        return 2;
+    }
+    char rest[sizeof shown + 2];
+    snprintf(rest, sizeof rest, " %s", shown);
+    struct shm_handle h;
+    int rc = find_run("partition", rest, which, &h, true);
+    if (rc < 0)
+        return rc == -2 ? 2 : 1;
+    struct net_links *links = malloc(sizeof *links);
+    char err[NETSPEC_ERRLEN];
+    int code = 2;
+    if (!links) {
+        fprintf(stderr, "distlab partition: out of memory\n");
+    } else if (netspec_partition(spec, (int)h.run->n, links, err) < 0) {
+        char e[PRINTABLE_CAP(NETSPEC_ERRLEN)];
+        fprintf(stderr,
+                "distlab partition: bad spec '%s': %s\n"
+                "(sides '1,2/3,4,5', or links '1->3', '1<->3', '3->*', '1->3,2<->4'; nodes "
+                "1..%u)\n",
+                shown, dl_printable(e, sizeof e, err, sizeof err), h.run->n);
+    } else {
+        code = ask_supervisor("partition", h.run, CMD_PARTITION, 0, spec);
+    }
+    free(links);
+    shm_detach(&h);
+    return code;
+}
+
+/* `distlab heal [RUN]` */
+int cmd_heal(int argc, char **argv)
+{
+    if (help_asked("heal", argc, argv))
+        return 0;
+    if (argc > 2 || (argc == 2 && refuse_option("heal", argv[1]))) {
+        if (argc > 2)
+            cli_usage("heal", stderr);
+        return 2;
+    }
+    struct shm_handle h;
+    int rc = find_run("heal", "", argc == 2 ? argv[1] : NULL, &h, true);
+    if (rc < 0)
+        return rc == -2 ? 2 : 1;
+    int code = ask_supervisor("heal", h.run, CMD_HEAL, 0, NULL);
+    shm_detach(&h);
+    return code;
+}
+
+/* `distlab net [RUN] loss=0.1 delay=5ms jitter=2ms [LINKS]`: RUN when the
+ * first argument is not an assignment, LINKS the last one when it is
+ * not. */
+int cmd_net(int argc, char **argv)
+{
+    if (help_asked("net", argc, argv))
+        return 0;
+    for (int i = 1; i < argc; i++)
+        if (refuse_option("net", argv[i]))
+            return 2;
+    int first = 1, last = argc - 1;
+    const char *which = NULL, *links_text = NULL;
+    if (argc > 1 && !strchr(argv[1], '='))
+        which = argv[first++];
+    if (last >= first && !strchr(argv[last], '='))
+        links_text = argv[last--];
+    if (first > last) {
+        fprintf(stderr, "distlab net: nothing to set: give loss=P, delay=D or jitter=D\n");
+        cli_usage("net", stderr);
+        return 2;
+    }
+    char arg[sizeof((struct shm_cmd *)0)->arg];
+    size_t len = 0;
+    struct net_params p;
+    memset(&p, 0, sizeof p);
+    for (int i = first; i <= last; i++) {
+        char err[NETSPEC_ERRLEN], e[PRINTABLE_CAP(NETSPEC_ERRLEN)], shown[PRINTABLE_CAP(256)];
+        int rc = strchr(argv[i], '=') ? netspec_assign(argv[i], &p, err) : -ENOENT;
+        if (rc < 0) {
+            dl_printable(shown, sizeof shown, argv[i], 256);
+            if (rc == -ENOENT)
+                fprintf(stderr,
+                        "distlab net: '%s' is not an assignment (loss=P, delay=D, "
+                        "jitter=D); the links come last\n",
+                        shown);
+            else
+                fprintf(stderr, "distlab net: %s\n", dl_printable(e, sizeof e, err, sizeof err));
+            return 2;
+        }
+        len += (size_t)snprintf(arg + len, len < sizeof arg ? sizeof arg - len : 0, "%s%s",
+                                len ? " " : "", argv[i]);
+    }
+    if (links_text)
+        len +=
+            (size_t)snprintf(arg + len, len < sizeof arg ? sizeof arg - len : 0, " %s", links_text);
+    if (len >= sizeof arg) {
+        fprintf(stderr, "distlab net: the arguments are too long (at most %zu bytes)\n",
+                sizeof arg - 1);
+        return 2;
+    }
+    struct shm_handle h;
+    int rc = find_run("net", "", which, &h, true);
+    if (rc < 0)
+        return rc == -2 ? 2 : 1;
+    int code = 2;
+    struct net_links *links = malloc(sizeof *links);
+    char err[NETSPEC_ERRLEN];
+    if (!links) {
+        fprintf(stderr, "distlab net: out of memory\n");
+    } else if (netspec_links(links_text ? links_text : "all", (int)h.run->n, links, err) < 0) {
+        char e[PRINTABLE_CAP(NETSPEC_ERRLEN)], shown[PRINTABLE_CAP(256)];
+        fprintf(stderr,
+                "distlab net: bad links '%s': %s\n"
+                "('all', or links '1->3', '1<->3', '3->*', '1->3,2<->4'; nodes 1..%u)\n",
+                dl_printable(shown, sizeof shown, links_text, 256),
+                dl_printable(e, sizeof e, err, sizeof err), h.run->n);
+    } else {
+        code = ask_supervisor("net", h.run, CMD_NET, 0, arg);
+    }
+    free(links);
+    shm_detach(&h);
+    return code;
 }
 
 /* ---- clean ---- */

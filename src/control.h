@@ -1,12 +1,16 @@
 /* Finding live runs and acting on them from the shell: status, pid,
- * kill/pause/resume/restart, clean. A run is found in /dev/shm by its
- * segment, and counts only when the segment is the calling user's (mode
- * 0600) and its launcher is alive and maps it. RUN may be its id (8 hex
- * digits), its name, or its run directory; it may be left out only when
- * exactly one run of the calling user is live, and a name that several live
- * runs share is refused (the run id then names one). A node is signalled
- * only after its pid is verified to be that run's node, through a pidfd.
- * Strings read from shared memory are printed escaped. */
+ * kill/pause/resume/terminate/restart, partition/heal/net, clean. A run is
+ * found in /dev/shm by its segment, and counts only when the segment is the
+ * calling user's (mode 0600) and its launcher is alive and maps it. RUN may
+ * be its id (8 hex digits), its name, or its run directory; it may be left
+ * out only when exactly one run of the calling user is live, and a name
+ * that several live runs share is refused (the run id then names one).
+ * Nodes and the network are changed by the run's supervisor only: a
+ * command is posted to the segment's mailbox (ipc/shm.h struct shm_cmd) and
+ * the supervisor, verified as the run's launcher through a pidfd, is woken
+ * with SIGUSR2; the tool waits for its answer (a futex on the mailbox's
+ * state) up to 5 s. `pid` prints a node's pid only after it is verified to
+ * be that run's node. Strings read from shared memory are printed escaped. */
 #ifndef DL_SRC_CONTROL_H
 #define DL_SRC_CONTROL_H
 

@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +30,8 @@
 #include "nodes/rng.h"
 #include "nodes/runtime.h"
 #include "src/evidence.h"
+#include "src/netspec.h"
+#include "src/netstate.h"
 #include "src/report.h"
 
 #define STARTUP_TIMEOUT_US (15 * 1000000LL)
@@ -71,10 +75,26 @@ struct child {
 
 struct fired {
     int64_t t_us;
+    int64_t at_us; /* the occurrence's time in the schedule */
     int index;
+    int rep;
+    bool undo;
     int node;
     bool skipped;
     char why[96];
+};
+
+/* Fired occurrences listed in run.json: a repeated fault may fire
+ * thousands of times; past this many only their number is kept. */
+#define FIRED_LISTED 4096
+
+/* A command's answer that no tool collected is freed after this long. */
+#define CMD_COLLECT_US (5 * 1000000LL)
+
+/* What a pause occurrence paused, for its automatic resume. */
+struct paused_by {
+    int rep, node, incarnation;
+    int64_t t_us; /* when SIGSTOP was sent */
 };
 
 struct sup {
@@ -98,10 +118,25 @@ struct sup {
     /* Phases and times (run-relative us). */
     int64_t t_work; /* when the workload started; faults and duration count from it */
     int64_t stop_deadline;
-    int next_fault;
+    /* The schedule: every occurrence of every fault (config_fault_timeline),
+     * computed once, played in order. */
+    struct fault_occ *occ;
+    int nocc, next_occ;
     int64_t fault_retry_at; /* the due fault waits for its role's holder: look again then */
-    struct fired fired[CONFIG_MAX_FAULTS];
-    int nfired;
+    struct fired *fired;    /* the first FIRED_LISTED occurrences played */
+    int nfired, capfired;
+    uint64_t fired_unlisted;
+    struct fired fired_scratch;
+    int fired_of[CONFIG_MAX_FAULTS]; /* occurrences played, per fault */
+    struct paused_by paused_by[CONFIG_MAX_FAULTS];
+    /* The network: the state the supervisor alone changes, and what it
+     * last wrote to the segment. */
+    struct netstate *net;
+    struct net_links links; /* scratch for parsing specs */
+    int64_t cmd_partitions; /* ids of partitions made by commands: -1, -2, ... */
+    /* The command mailbox: the answer given last, freed if uncollected. */
+    int64_t cmd_answered_at;
+    uint32_t cmd_answered_seq;
     bool stopping, interrupted, failed;
     bool workload_done; /* as it was when the stop began */
     int64_t t_stop;     /* when the stop began: the end of the measured run */
@@ -541,6 +576,158 @@ static void reap(struct sup *s)
 
 /* ---- faults ---- */
 
+/* A TR_FAULT record (see ipc/trace.h): fault number a (0: a command),
+ * occurrence b, c = 1 for an automatic undo. */
+static void trace_fault(struct sup *s, int action, int peer, int64_t a, int64_t b, int64_t c)
+{
+    struct trace_rec r = {
+        .ev = TR_FAULT, .peer = (uint16_t)peer, .aux = action, .a = a, .b = b, .c = c};
+    if (peer > 0 && peer <= s->n)
+        r.incarnation = s->child[peer].incarnation;
+    trace_emit(&s->tr, &r);
+}
+
+/* ---- the network ---- */
+
+static void trace_link(struct sup *s, const struct net_change *ch, bool at_zero)
+{
+    struct trace_rec r = {.ev = TR_LINK,
+                          .peer = ch->from,
+                          .key = ch->to,
+                          .aux = ch->cut,
+                          .a = ch->loss_ppm,
+                          .b = ch->delay_us,
+                          .c = ch->jitter_us};
+    if (at_zero)
+        trace_emit_at(&s->tr, &r);
+    else
+        trace_emit(&s->tr, &r);
+}
+
+/* Make the changed links so in the segment: the link's parameters, then
+ * its cut (release), then the version the nodes may watch. */
+static void net_write(struct sup *s, const struct net_change *ch, int nch)
+{
+    struct shm_run *r = s->run;
+    for (int i = 0; i < nch; i++) {
+        int a = ch[i].from, b = ch[i].to;
+        if (a < 1 || b < 1 || a > s->n || b > s->n)
+            continue;
+        struct shm_link *l = &r->link[a][b];
+        atomic_store_explicit(&l->loss_ppm, ch[i].loss_ppm, memory_order_relaxed);
+        atomic_store_explicit(&l->delay_us, ch[i].delay_us, memory_order_relaxed);
+        atomic_store_explicit(&l->jitter_us, ch[i].jitter_us, memory_order_relaxed);
+        atomic_store_explicit(&r->cut[a][b], ch[i].cut, memory_order_release);
+    }
+    if (nch > 0)
+        atomic_fetch_add_explicit(&r->net_version, 1, memory_order_release);
+}
+
+/* A network change: its TR_FAULT, one TR_LINK per changed link, then the
+ * segment (the trace records what happens before it happens). */
+static void net_apply(struct sup *s, int action, int64_t number, int64_t rep, bool undo,
+                      const struct net_change *ch, int nch)
+{
+    trace_fault(s, action, 0, number, rep, undo);
+    for (int i = 0; i < nch; i++)
+        trace_link(s, &ch[i], false);
+    net_write(s, ch, nch);
+}
+
+/* The [network] section: every link's initial loss, delay and jitter,
+ * traced at time 0 and written before any node starts. */
+static int net_init(struct sup *s)
+{
+    const struct config *c = s->cfg;
+    s->net = netstate_new(s->n, c->loss, c->delay_us, c->jitter_us);
+    if (!s->net)
+        return dl_seterr(s->err, ENOMEM, "out of memory (network state)");
+    const struct net_change *ch;
+    int nch = netstate_all(s->net, &ch);
+    if (nch < 0)
+        return dl_seterr(s->err, -nch, "out of memory (network state)");
+    for (int i = 0; i < nch; i++)
+        trace_link(s, &ch[i], true);
+    net_write(s, ch, nch);
+    return 0;
+}
+
+/* "5ms", "250us", "0". */
+static const char *fmt_us(int64_t us, char *buf, size_t cap)
+{
+    if (us == 0)
+        snprintf(buf, cap, "0");
+    else if (us % 1000000 == 0)
+        snprintf(buf, cap, "%llds", (long long)(us / 1000000));
+    else if (us % 1000 == 0)
+        snprintf(buf, cap, "%lldms", (long long)(us / 1000));
+    else
+        snprintf(buf, cap, "%lldus", (long long)us);
+    return buf;
+}
+
+/* "loss 0.1, delay 5ms" for what p sets. */
+static void describe_params(const struct net_params *p, char *buf, size_t cap)
+{
+    char t[32];
+    size_t len = 0;
+    buf[0] = '\0';
+    if (p->has_loss)
+        len += (size_t)snprintf(buf + len, cap - len, "loss %g", p->loss);
+    if (p->has_delay && len < cap)
+        len += (size_t)snprintf(buf + len, cap - len, "%sdelay %s", len ? ", " : "",
+                                fmt_us(p->delay_us, t, sizeof t));
+    if (p->has_jitter && len < cap)
+        snprintf(buf + len, cap - len, "%sjitter %s", len ? ", " : "",
+                 fmt_us(p->jitter_us, t, sizeof t));
+}
+
+/* Parse "loss=0.1 delay=5ms [LINKS]" (a net command's argument): the
+ * assignments first, then the rest as a link list (all links if none). */
+static int parse_net_arg(struct sup *s, const char *arg, struct net_params *p, char *err)
+{
+    memset(p, 0, sizeof *p);
+    const char *q = arg;
+    char tok[256];
+    for (;;) {
+        while (*q == ' ' || *q == '\t')
+            q++;
+        size_t len = strcspn(q, " \t");
+        if (len == 0)
+            break;
+        if (len >= sizeof tok) {
+            snprintf(err, NETSPEC_ERRLEN, "'%.40s...' is too long", q);
+            return -EINVAL;
+        }
+        memcpy(tok, q, len);
+        tok[len] = '\0';
+        int rc = netspec_assign(tok, p, err);
+        if (rc == -ENOENT)
+            break; /* the link list starts here */
+        if (rc < 0)
+            return rc;
+        q += len;
+    }
+    if (!p->has_loss && !p->has_delay && !p->has_jitter) {
+        snprintf(err, NETSPEC_ERRLEN, "nothing to set: give loss=, delay= or jitter=");
+        return -EINVAL;
+    }
+    return netspec_links(*q ? q : "all", s->n, &s->links, err);
+}
+
+/* "all links" or the links' description. */
+static void describe_links(const struct sup *s, const struct net_links *l, char *buf, size_t cap)
+{
+    if (netspec_count(l) == s->n * (s->n - 1))
+        snprintf(buf, cap, "all links");
+    else
+        netspec_describe(l, buf, cap);
+}
+
+static int64_t occ_id(int index, int rep)
+{
+    return ((int64_t)(index + 1) << 32) | (uint32_t)rep;
+}
 
 static int resolve_target(struct sup *s, const struct fault_spec *f, char *why, size_t cap)
 {
@@ -580,25 +767,126 @@ static int resolve_target(struct sup *s, const struct fault_spec *f, char *why, 
 #define ROLE_WAIT_US (100 * 1000)
 #define ROLE_POLL_US 1000
 
-static bool waits_for_role(struct sup *s, const struct fault_spec *f, int64_t now)
+static bool waits_for_role(struct sup *s, const struct fault_spec *f, int64_t due, int64_t now)
 {
     if (f->action == FAULT_RESUME ||
         (f->target != TARGET_COORDINATOR && f->target != TARGET_LEADER &&
          f->target != TARGET_TOKEN_HOLDER))
         return false;
-    if (now >= time_add(time_add(s->t_work, f->at_us), ROLE_WAIT_US))
+    if (now >= time_add(due, ROLE_WAIT_US))
         return false;
     char why[sizeof s->fired[0].why];
     return resolve_target(s, f, why, sizeof why) == 0;
 }
 
-static void fire_fault(struct sup *s, int index)
+static struct fired *fired_add(struct sup *s, const struct fault_occ *o)
 {
-    const struct fault_spec *f = &s->cfg->faults[index];
-    struct fired *fr = &s->fired[s->nfired++];
+    struct fired *fr = &s->fired_scratch;
+    if (s->nfired < s->capfired)
+        fr = &s->fired[s->nfired++];
+    else
+        s->fired_unlisted++;
     memset(fr, 0, sizeof *fr);
     fr->t_us = now_us(s);
-    fr->index = index;
+    fr->at_us = o->at_us;
+    fr->index = o->index;
+    fr->rep = o->rep;
+    fr->undo = o->undo;
+    s->fired_of[o->index]++;
+    return fr;
+}
+
+static void warn_skipped(const struct fault_spec *f, const struct fault_occ *o, const char *why)
+{
+    char rep[32] = "";
+    if (f->every_us > 0)
+        snprintf(rep, sizeof rep, ", occurrence %d", o->rep);
+    fprintf(stderr, "distlab: warning: fault.%d (%s %s%s) was not injected: %s\n", o->index + 1,
+            fault_action_name(f->action), f->target_text, rep, why);
+}
+
+/* A network occurrence: partition, heal or net, or the undo of one. */
+static void fire_net(struct sup *s, const struct fault_occ *o, struct fired *fr)
+{
+    const struct fault_spec *f = &s->cfg->faults[o->index];
+    const struct net_change *ch = NULL;
+    int nch = 0, action = f->action;
+    int64_t id = occ_id(o->index, o->rep);
+    char err[NETSPEC_ERRLEN] = "";
+    if (o->undo) {
+        if (f->action == FAULT_PARTITION) {
+            action = FAULT_HEAL;
+            nch = netstate_unpartition(s->net, id, &ch);
+        } else {
+            nch = netstate_unnet(s->net, id, &ch);
+        }
+    } else if (f->action == FAULT_PARTITION) {
+        if (netspec_partition(f->target_text, s->n, &s->links, err) < 0)
+            nch = -EINVAL;
+        else
+            nch = netstate_partition(s->net, id, &s->links, &ch);
+    } else if (f->action == FAULT_HEAL) {
+        nch = netstate_heal(s->net, &ch);
+    } else {
+        struct net_params p = {.has_loss = f->has_loss,
+                               .has_delay = f->has_delay,
+                               .has_jitter = f->has_jitter,
+                               .loss = f->loss,
+                               .delay_us = f->delay_us,
+                               .jitter_us = f->jitter_us};
+        if (netspec_links(f->target_text[0] ? f->target_text : "all", s->n, &s->links, err) < 0)
+            nch = -EINVAL;
+        else
+            nch = netstate_net(s->net, id, f->for_us > 0, &s->links, &p, &ch);
+    }
+    if (nch < 0) {
+        fr->skipped = true;
+        snprintf(fr->why, sizeof fr->why, "%.95s", nch == -EINVAL ? err : strerror(-nch));
+        warn_skipped(f, o, fr->why);
+        return;
+    }
+    net_apply(s, action, o->index + 1, o->rep, o->undo, ch, nch);
+}
+
+/* The automatic resume of what pause occurrence o->rep paused, if that
+ * life of the node is still paused. */
+static void fire_unpause(struct sup *s, const struct fault_occ *o, struct fired *fr)
+{
+    const struct paused_by *pb = &s->paused_by[o->index];
+    int k = pb->rep == o->rep ? pb->node : 0;
+    struct child *c = k ? &s->child[k] : NULL;
+    /* Still paused: seen stopped, or not seen stopped yet at all (the
+     * child's state change may still be on its way); not when it was seen
+     * stopped and then resumed since. */
+    bool paused = c && c->alive && c->incarnation == pb->incarnation &&
+                  (atomic_load(&s->run->node[k].state) == NODE_PAUSED || c->paused_us < pb->t_us);
+    if (!paused) {
+        /* Nothing to undo (it was not paused, or is no longer): recorded,
+         * so the schedule's every step is in the trace. */
+        trace_fault(s, FAULT_RESUME, 0, o->index + 1, o->rep, 1);
+        fr->skipped = true;
+        snprintf(fr->why, sizeof fr->why, "nothing to resume");
+        return;
+    }
+    fr->node = k;
+    trace_fault(s, FAULT_RESUME, k, o->index + 1, o->rep, 1);
+    kill(c->pid, SIGCONT);
+}
+
+static void fire_occurrence(struct sup *s, const struct fault_occ *o)
+{
+    int index = o->index;
+    const struct fault_spec *f = &s->cfg->faults[index];
+    struct fired *fr = fired_add(s, o);
+    if (f->action == FAULT_PARTITION || f->action == FAULT_HEAL || f->action == FAULT_NET) {
+        fire_net(s, o, fr);
+        return;
+    }
+    if (o->undo) {
+        if (f->action == FAULT_PAUSE)
+            fire_unpause(s, o, fr);
+        return;
+    }
     int k = resolve_target(s, f, fr->why, sizeof fr->why);
     fr->node = k;
     struct child *c = k ? &s->child[k] : NULL;
@@ -613,7 +901,7 @@ static void fire_fault(struct sup *s, int index)
     }
     if (c && f->action == FAULT_RESTART && !c->alive) {
         /* Restarting a node that is down just starts it. */
-        trace_sup(s, TR_FAULT, 0, k, f->action, index + 1);
+        trace_fault(s, f->action, k, index + 1, o->rep, 0);
         forgive(c);
         c->restart_pending = true;
         c->restart_at = now_us(s);
@@ -624,12 +912,11 @@ static void fire_fault(struct sup *s, int index)
         k = 0;
     }
     /* Recorded before the signal is sent. */
-    trace_sup(s, TR_FAULT, 0, k, f->action, index + 1);
+    trace_fault(s, f->action, k, index + 1, o->rep, 0);
     if (!k) {
         fr->skipped = true;
         fr->node = 0;
-        fprintf(stderr, "distlab: warning: fault.%d (%s %s) was not injected: %s\n", index + 1,
-                fault_action_name(f->action), f->target_text, fr->why);
+        warn_skipped(f, o, fr->why);
         return;
     }
     if (f->action == FAULT_RESTART)
@@ -639,9 +926,214 @@ static void fire_fault(struct sup *s, int index)
     if (kill(c->pid, sig) < 0) {
         fr->skipped = true;
         snprintf(fr->why, sizeof fr->why, "kill: %s", strerror(errno));
+    } else if (sig == SIGSTOP) {
+        s->paused_by[index] = (struct paused_by){o->rep, k, c->incarnation, now_us(s)};
     }
     if (sig == SIGTERM)
         kill(c->pid, SIGCONT); /* a paused node must wake up to stop */
+}
+
+/* The schedule, computed once: refused when it would not fit the bound
+ * validation sets (the array is never grown while the run plays). */
+static int timeline_init(struct sup *s)
+{
+    struct fault_occ first;
+    int total = config_fault_timeline(s->cfg, &first, 1);
+    if (total < 0)
+        return dl_seterr(s->err, EINVAL,
+                         "the fault schedule is invalid (a negative every, "
+                         "count or for)");
+    if (total > CONFIG_MAX_OCCURRENCES)
+        return dl_seterr(s->err, E2BIG,
+                         "the fault schedule has %d occurrences before the end of the run; at "
+                         "most %d are played",
+                         total, CONFIG_MAX_OCCURRENCES);
+    s->occ = calloc(total ? (size_t)total : 1, sizeof *s->occ);
+    s->capfired = total < FIRED_LISTED ? total : FIRED_LISTED;
+    s->fired = calloc(s->capfired ? (size_t)s->capfired : 1, sizeof *s->fired);
+    if (!s->occ || !s->fired)
+        return dl_seterr(s->err, ENOMEM, "out of memory (fault schedule)");
+    s->nocc = config_fault_timeline(s->cfg, s->occ, total);
+    if (s->nocc != total)
+        return dl_seterr(s->err, EINVAL, "the fault schedule changed while it was read");
+    return 0;
+}
+
+/* ---- commands (the mailbox in the segment, ipc/shm.h) ---- */
+
+static const int cmd_action[CMD_OP_COUNT] = {
+    [CMD_KILL] = FAULT_KILL,       [CMD_PAUSE] = FAULT_PAUSE,
+    [CMD_RESUME] = FAULT_RESUME,   [CMD_TERMINATE] = FAULT_TERMINATE,
+    [CMD_RESTART] = FAULT_RESTART, [CMD_PARTITION] = FAULT_PARTITION,
+    [CMD_HEAL] = FAULT_HEAL,       [CMD_NET] = FAULT_NET,
+};
+
+/* A node command. Returns 0 or a positive errno, the answer in ans. */
+static int cmd_node(struct sup *s, int op, int k, char *ans, size_t cap)
+{
+    struct child *c = &s->child[k];
+    int st = atomic_load(&s->run->node[k].state);
+    pid_t pid = c->pid;
+    if (op == CMD_RESTART) {
+        trace_fault(s, FAULT_RESTART, k, 0, 0, 0);
+        if (c->alive) {
+            c->restart_requested = true;
+            kill(pid, SIGKILL); /* reaped, then started at once */
+            kill(pid, SIGCONT);
+            snprintf(ans, cap, "node %d (pid %d): killed, to be started again at once", k,
+                     (int)pid);
+        } else {
+            forgive(c);
+            c->restart_pending = true;
+            c->restart_at = now_us(s);
+            snprintf(ans, cap, "node %d was %s: starting it", k, shm_node_state_name(st));
+        }
+        return 0;
+    }
+    if (!c->alive) {
+        snprintf(ans, cap, "node %d is not running (%s)", k, shm_node_state_name(st));
+        return ESRCH;
+    }
+    int sig = op == CMD_KILL     ? SIGKILL
+              : op == CMD_PAUSE  ? SIGSTOP
+              : op == CMD_RESUME ? SIGCONT
+                                 : SIGTERM;
+    const char *done = op == CMD_KILL     ? "killed"
+                       : op == CMD_PAUSE  ? "paused"
+                       : op == CMD_RESUME ? "resumed"
+                                          : "asked to stop";
+    /* Recorded before the signal is sent. */
+    trace_fault(s, cmd_action[op], k, 0, 0, 0);
+    if (sig == SIGKILL || sig == SIGTERM)
+        c->fault_signalled = true;
+    if (kill(pid, sig) < 0) {
+        int e = errno;
+        snprintf(ans, cap, "node %d (pid %d): %s", k, (int)pid, strerror(e));
+        return e;
+    }
+    if (sig == SIGTERM)
+        kill(pid, SIGCONT); /* a paused node must wake up to stop */
+    snprintf(ans, cap, "node %d (pid %d): %s (%s)", k, (int)pid, done, proc_signame(sig));
+    return 0;
+}
+
+/* A network command. */
+static int cmd_net(struct sup *s, int op, const char *arg, char *ans, size_t cap)
+{
+    const struct net_change *ch = NULL;
+    char err[NETSPEC_ERRLEN] = "", what[200];
+    int nch;
+    if (op == CMD_PARTITION) {
+        if (netspec_partition(arg, s->n, &s->links, err) < 0) {
+            snprintf(ans, cap, "bad partition spec '%.200s': %s", arg, err);
+            return EINVAL;
+        }
+        nch = netstate_partition(s->net, --s->cmd_partitions, &s->links, &ch);
+        if (nch < 0)
+            goto nomem;
+        net_apply(s, FAULT_PARTITION, 0, 0, false, ch, nch);
+        netspec_describe(&s->links, what, sizeof what);
+        int count = netspec_count(&s->links);
+        size_t len = (size_t)snprintf(ans, cap, "partitioned %s (%d link%s cut", what, count,
+                                      count == 1 ? "" : "s");
+        if (nch < count && len < cap)
+            len += (size_t)snprintf(ans + len, cap - len, ", %d of them already", count - nch);
+        if (len < cap)
+            snprintf(ans + len, cap - len, ")");
+        return 0;
+    }
+    if (op == CMD_HEAL) {
+        nch = netstate_heal(s->net, &ch);
+        if (nch < 0)
+            goto nomem;
+        net_apply(s, FAULT_HEAL, 0, 0, false, ch, nch);
+        if (nch)
+            snprintf(ans, cap, "healed: %d link%s restored", nch, nch == 1 ? "" : "s");
+        else
+            snprintf(ans, cap, "healed: nothing was cut");
+        return 0;
+    }
+    struct net_params p;
+    if (parse_net_arg(s, arg, &p, err) < 0) {
+        snprintf(ans, cap, "bad net settings '%.200s': %s", arg, err);
+        return EINVAL;
+    }
+    nch = netstate_net(s->net, 0, false, &s->links, &p, &ch);
+    if (nch < 0)
+        goto nomem;
+    net_apply(s, FAULT_NET, 0, 0, false, ch, nch);
+    char set[128];
+    describe_params(&p, set, sizeof set);
+    describe_links(s, &s->links, what, sizeof what);
+    snprintf(ans, cap, "net: %s on %s (%d link%s changed)", set, what, nch, nch == 1 ? "" : "s");
+    return 0;
+nomem:
+    snprintf(ans, cap, "the supervisor is out of memory");
+    return ENOMEM;
+}
+
+static void futex_wake(_Atomic uint32_t *word)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* SIGUSR2: a command may be posted. Every field is checked: whatever is in
+ * the mailbox may have been left by anything that can write the segment. */
+static void serve_command(struct sup *s)
+{
+    struct shm_cmd *m = &s->run->cmd;
+    if (atomic_load_explicit(&m->state, memory_order_acquire) != CMD_POSTED)
+        return;
+    uint32_t seq = atomic_load(&m->seq);
+    int op = m->op, k = m->node;
+    char arg[sizeof m->arg], ans[sizeof m->answer];
+    memcpy(arg, m->arg, sizeof arg);
+    ans[0] = '\0';
+    int res;
+    if (op <= CMD_NONE || op >= CMD_OP_COUNT) {
+        snprintf(ans, sizeof ans, "unknown command (op %d)", op);
+        res = EINVAL;
+    } else if (!memchr(arg, '\0', sizeof arg)) {
+        snprintf(ans, sizeof ans, "the command's argument is not terminated");
+        res = EINVAL;
+    } else if (op <= CMD_RESTART && (k < 1 || k > s->n)) {
+        snprintf(ans, sizeof ans, "node %d: no such node (the run has %d)", k, s->n);
+        res = ENOENT;
+    } else if (s->stopping) {
+        snprintf(ans, sizeof ans, "the run is stopping");
+        res = ESRCH;
+    } else if (op <= CMD_RESTART && s->t_work < 0) {
+        snprintf(ans, sizeof ans, "the run is still starting; try again in a moment");
+        res = EAGAIN;
+    } else if (op <= CMD_RESTART) {
+        res = cmd_node(s, op, k, ans, sizeof ans);
+    } else {
+        res = cmd_net(s, op, arg, ans, sizeof ans);
+    }
+    snprintf(m->answer, sizeof m->answer, "%s", ans);
+    m->result = res;
+    atomic_store_explicit(&m->state, CMD_ANSWERED, memory_order_release);
+    futex_wake(&m->state);
+    s->cmd_answered_at = now_us(s);
+    s->cmd_answered_seq = seq;
+}
+
+/* An answer nobody collected within CMD_COLLECT_US: the mailbox is freed
+ * (unless a tool took it over meanwhile). */
+static void free_uncollected(struct sup *s, int64_t now)
+{
+    if (!s->cmd_answered_at || now < time_add(s->cmd_answered_at, CMD_COLLECT_US))
+        return;
+    s->cmd_answered_at = 0;
+    struct shm_cmd *m = &s->run->cmd;
+    if (atomic_load(&m->state) != CMD_ANSWERED || atomic_load(&m->seq) != s->cmd_answered_seq)
+        return;
+    int32_t pid = atomic_load(&m->tool_pid);
+    if (!atomic_compare_exchange_strong(&m->tool_pid, &pid, 0))
+        return;
+    uint32_t st = CMD_ANSWERED;
+    if (atomic_compare_exchange_strong(&m->state, &st, CMD_FREE))
+        futex_wake(&m->state);
 }
 
 /* ---- the supervisor's loop ---- */
@@ -696,14 +1188,16 @@ static void schedule(struct sup *s)
         CONSIDER(STARTUP_TIMEOUT_US);
     } else {
         CONSIDER(time_add(s->t_work, s->cfg->duration_us));
-        if (s->next_fault < s->cfg->nfaults)
-            CONSIDER(time_add(s->t_work, s->cfg->faults[s->next_fault].at_us));
+        if (s->next_occ < s->nocc)
+            CONSIDER(time_add(s->t_work, s->occ[s->next_occ].at_us));
         if (s->fault_retry_at)
             CONSIDER(s->fault_retry_at);
         for (int k = 1; k <= s->n; k++)
             if (s->child[k].restart_pending)
                 CONSIDER(s->child[k].restart_at);
     }
+    if (s->cmd_answered_at)
+        CONSIDER(time_add(s->cmd_answered_at, CMD_COLLECT_US));
 #undef CONSIDER
     loop_timerfd_arm(s->timerfd, time_add(next, s->run->start_mono_us));
 }
@@ -713,6 +1207,7 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
     struct sup *s = w->arg;
     loop_timerfd_ack(s->timerfd);
     int64_t now = now_us(s);
+    free_uncollected(s, now);
     if (s->stopping) {
         if (now >= s->stop_deadline) {
             for (int k = 1; k <= s->n; k++)
@@ -731,13 +1226,15 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
         }
     } else {
         s->fault_retry_at = 0;
-        while (s->next_fault < s->cfg->nfaults &&
-               now >= time_add(s->t_work, s->cfg->faults[s->next_fault].at_us)) {
-            if (waits_for_role(s, &s->cfg->faults[s->next_fault], now)) {
+        while (s->next_occ < s->nocc && now >= time_add(s->t_work, s->occ[s->next_occ].at_us)) {
+            const struct fault_occ *o = &s->occ[s->next_occ];
+            if (!o->undo &&
+                waits_for_role(s, &s->cfg->faults[o->index], time_add(s->t_work, o->at_us), now)) {
                 s->fault_retry_at = now + ROLE_POLL_US;
                 break;
             }
-            fire_fault(s, s->next_fault++);
+            s->next_occ++;
+            fire_occurrence(s, o);
         }
         for (int k = 1; k <= s->n; k++) {
             struct child *c = &s->child[k];
@@ -759,29 +1256,6 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
     schedule(s);
     (void)l;
     (void)events;
-}
-
-/* `distlab restart NODE` flagged nodes in the cluster table. */
-static void restarts_asked(struct sup *s)
-{
-    if (s->stopping || s->t_work < 0)
-        return;
-    for (int k = 1; k <= s->n; k++) {
-        struct shm_node *sn = &s->run->node[k];
-        if (!atomic_exchange(&sn->restart_asked, 0))
-            continue;
-        struct child *c = &s->child[k];
-        trace_sup(s, TR_FAULT, 0, k, FAULT_RESTART, 0);
-        if (c->alive) {
-            c->restart_requested = true;
-            kill(c->pid, SIGKILL); /* reaped, then started at once */
-            kill(c->pid, SIGCONT);
-        } else {
-            forgive(c);
-            c->restart_pending = true;
-            c->restart_at = now_us(s);
-        }
-    }
 }
 
 /* SIGUSR1: what the supervisor sees, on stderr (as a node writes its own
@@ -815,7 +1289,7 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
         if (sig == SIGCHLD) {
             reap(s);
         } else if (sig == SIGUSR2) {
-            restarts_asked(s);
+            serve_command(s);
         } else if (sig == SIGUSR1) {
             dump_status(s);
         } else if (sig == SIGPIPE || sig == SIGXFSZ) {
@@ -949,19 +1423,39 @@ static int write_run_json(struct sup *s, int64_t t_end)
     for (int i = 0; i < s->nfired; i++) {
         const struct fired *fr = &s->fired[i];
         const struct fault_spec *f = &c->faults[fr->index];
-        json_t *o = json_pack("{s:f, s:f, s:s, s:s}", "at_ms", (double)f->at_us / 1000.0,
-                              "t_ms", (double)(fr->t_us - s->t_work) / 1000.0, "action",
+        json_t *o = json_pack("{s:f, s:f, s:s, s:s}", "at_ms", (double)fr->at_us / 1000.0, "t_ms",
+                              (double)(fr->t_us - s->t_work) / 1000.0, "action",
                               fault_action_name(f->action), "target", f->target_text);
         json_object_set_new(o, "node", fr->node ? json_integer(fr->node) : json_null());
         json_object_set_new(o, "number", json_integer(fr->index + 1));
+        if (f->every_us > 0 || f->for_us > 0)
+            json_object_set_new(o, "occurrence", json_integer(fr->rep));
+        if (fr->undo)
+            json_object_set_new(o, "undo", json_true());
         if (fr->skipped)
             json_object_set_new(o, "skipped", json_string(fr->why));
         json_array_append_new(faults, o);
     }
     /* Scheduled but never reached: listed, so a report never hides one,
      * and said at once, since the experiment did not happen as written. */
-    for (int i = s->next_fault; i < c->nfaults; i++) {
+    int unplayed[CONFIG_MAX_FAULTS] = {0};
+    for (int i = s->next_occ; i < s->nocc; i++)
+        if (!s->occ[i].undo)
+            unplayed[s->occ[i].index]++;
+    for (int i = 0; i < c->nfaults; i++) {
         const struct fault_spec *f = &c->faults[i];
+        if (!unplayed[i])
+            continue;
+        if (s->fired_of[i]) {
+            fprintf(stderr,
+                    "distlab: warning: fault.%d (%s %s): %d later occurrence%s not injected: "
+                    "the run ended (%s) before %s due\n",
+                    i + 1, fault_action_name(f->action), f->target_text, unplayed[i],
+                    unplayed[i] == 1 ? " was" : "s were",
+                    s->stop_reason ? s->stop_reason : "unknown",
+                    unplayed[i] == 1 ? "it was" : "they were");
+            continue;
+        }
         fprintf(stderr,
                 "distlab: warning: fault.%d (%s %s at %.3fs) was not injected: the run ended "
                 "(%s) before it was due\n",
@@ -1016,6 +1510,8 @@ static int write_run_json(struct sup *s, int64_t t_end)
     json_object_set_new(o, "workload_start_us",
                         s->t_work >= 0 ? json_integer(s->t_work) : json_null());
     json_object_set_new(o, "stop_us", json_integer(end));
+    if (s->fired_unlisted)
+        json_object_set_new(o, "faults_unlisted", json_integer((json_int_t)s->fired_unlisted));
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/run.json", s->rundir);
     char *text = json_dumps(o, JSON_INDENT(2));
@@ -1078,7 +1574,11 @@ static int setup(struct sup *s, const struct run_opts *o)
     supervisor_signals(&set);
     if ((s->sigfd = loop_signalfd_create(&set, s->err)) < 0)
         return s->sigfd;
-    int rc = proc_self_exe(s->exe, sizeof s->exe);
+    int rc = 0;
+    if (o->node_exe)
+        snprintf(s->exe, sizeof s->exe, "%s", o->node_exe);
+    else
+        rc = proc_self_exe(s->exe, sizeof s->exe);
     if (rc < 0)
         return dl_seterr(s->err, -rc, "cannot find my own executable: %s", strerror(-rc));
     if ((rc = make_rundir(s, o)) < 0)
@@ -1103,6 +1603,11 @@ static int setup(struct sup *s, const struct run_opts *o)
     if (rc < 0)
         return dl_seterr(s->err, -rc, "epoll_ctl: %s", strerror(-rc));
     set_quotas(s);
+    if ((rc = timeline_init(s)) < 0)
+        return rc;
+    /* The network as [network] sets it, before any node starts. */
+    if ((rc = net_init(s)) < 0)
+        return rc;
     trace_sup(s, TR_START, 0, 0, (int)getpid(), 0);
     for (int k = 1; k <= s->n; k++)
         if ((rc = spawn(s, k)) < 0)
@@ -1127,6 +1632,12 @@ static void teardown(struct sup *s)
     loop_fini(&s->loop);
     trace_close(&s->tr);
     ipc_remove(s);
+    netstate_free(s->net);
+    s->net = NULL;
+    free(s->occ);
+    s->occ = NULL;
+    free(s->fired);
+    s->fired = NULL;
 }
 
 /* The run is over and written: signals act normally again. One that came

@@ -30,16 +30,29 @@ static int cmd_later(int argc, char **argv);
     "several live runs share is refused the same way: give the run id.\n"                     \
     "Only runs of the calling user count (shared memory owned by you, mode 0600).\n"
 
-/* ... and every command that signals or names a node. */
-#define NODE_HELP                                                                              \
-    RUN_HELP                                                                                   \
-    "NODE is a node number (1..N). --coordinator names the node that coordinates now\n"      \
-    "(centralized; a group coordinator in two_level_ring), --token-holder the node that\n"   \
-    "holds the token now (token_ring; the global token in two_level_ring). The pid is\n"     \
-    "checked to be that run's node (its command line, its parent, its start) before\n"       \
-    "anything is sent, through a pidfd, so a reused pid is never signalled.\n"               \
-    "Exit status: 0 done, 1 no such live run or node not running, 2 usage error or RUN\n"     \
+/* ... and every command that names a node. */
+#define NODE_ROLES_HELP                                                                            \
+    RUN_HELP                                                                                       \
+    "NODE is a node number (1..N). --coordinator names the node that coordinates now\n"            \
+    "(centralized; a group coordinator in two_level_ring), --token-holder the node that\n"         \
+    "holds the token now (token_ring; the global token in two_level_ring).\n"
+
+#define PID_HELP                                                                                   \
+    NODE_ROLES_HELP                                                                                \
+    "The pid is checked to be that run's node (its command line, its parent, its start)\n"         \
+    "before it is printed.\n"                                                                      \
+    "Exit status: 0 done, 1 no such live run or node not running, 2 usage error or RUN\n"          \
     "needed.\n"
+
+/* What the supervisor is asked to do, through the run's command mailbox. */
+#define ASK_HELP                                                                                   \
+    "The run's supervisor does it, asked through the run's command mailbox once its pid\n"         \
+    "is checked to be the run's launcher; it records the command in its trace (a fault\n"          \
+    "with source \"command\") and answers within 5 s.\n"                                           \
+    "Exit status: 0 done, 1 no such live run, node not running or no answer from the\n"            \
+    "supervisor, 2 usage error, bad spec, no such node, or RUN needed.\n"
+
+#define NODE_HELP NODE_ROLES_HELP ASK_HELP
 
 #define NODE_USAGE "[RUN] {NODE | " CONTROL_ROLE_OPTIONS "}"
 
@@ -62,8 +75,8 @@ static const struct cmd_entry commands[] = {
      "Strings read from shared memory are printed with control characters escaped (\\xNN).\n"
      "Exit status: 0 shown, 1 no such live run, 2 usage error or RUN needed.\n",
      cmd_status},
-    {"pid", NODE_USAGE, "print a node's pid, e.g. kill -9 $(distlab pid --coordinator)",
-     NODE_HELP, cmd_pid},
+    {"pid", NODE_USAGE, "print a node's pid, e.g. kill -9 $(distlab pid --coordinator)", PID_HELP,
+     cmd_pid},
     {"kill", NODE_USAGE, "crash a node with SIGKILL", NODE_HELP, cmd_kill},
     {"pause", NODE_USAGE, "pause a node with SIGSTOP", NODE_HELP, cmd_pause},
     {"resume", NODE_USAGE, "resume a paused node with SIGCONT", NODE_HELP, cmd_resume},
@@ -71,17 +84,31 @@ static const struct cmd_entry commands[] = {
      NODE_HELP, cmd_terminate},
     {"restart", NODE_USAGE,
      "crash a node and start it again, whatever the restart policy (a down node: start it)",
-     RUN_HELP "NODE and the role options are as for `distlab kill`. The supervisor does it; it\n"
-              "is asked with SIGUSR2 once it is checked to be the run's launcher.\n"
-              "Exit status: 0 asked, 1 no such live run, 2 usage error or RUN needed.\n",
-     cmd_restart},
+     NODE_HELP, cmd_restart},
+    {"partition", "[RUN] SPEC", "cut links of a live run's network (until `distlab heal`)",
+     "SPEC: sides '1,2/3,4,5' (every link between two sides is cut, both ways; a node\n"
+     "not listed is a side of its own; ranges '1-3/4-5'), or links: '1->3' (one way),\n"
+     "'1<->3' (both ways), '3->*' (all 3 sends), '*->3' (all sent to 3), or a list\n"
+     "'1->3,2<->4'. Partitions add up: heal ends them all. Messages on a cut link are\n"
+     "lost at the receiver.\n" RUN_HELP ASK_HELP,
+     cmd_partition},
+    {"heal", "[RUN]", "end every partition of a live run (loss, delay and jitter stay)",
+     RUN_HELP ASK_HELP, cmd_heal},
+    {"net", "[RUN] [loss=P] [delay=D] [jitter=D] [LINKS]",
+     "set loss, delay and jitter on a live run's links",
+     "  loss=P     the probability a message is lost (0..1, or 10%)\n"
+     "  delay=D    added to every message (5ms, 1s; at most 60s)\n"
+     "  jitter=D   plus a uniform random 0..D (reorders messages)\n"
+     "At least one is given; what is not given stays as it is. LINKS: 'all' (the\n"
+     "default) or links as for `distlab partition` ('1->3', '1<->3', '3->*', '1->3,2<->4').\n"
+     "RUN is taken when the first argument is not an assignment.\n" RUN_HELP ASK_HELP,
+     cmd_net},
     {"report", "RUNDIR [--json]", "rebuild and print a run's report",
      "  --json   print report.json instead of the text report\n", cmd_report},
     {"check", "RUNDIR",
-     "check a run's safety properties: exit 0 safe, 1 unsafe, 2 bad input or cannot verify",
-     NULL, cmd_check},
-    {"trace", "RUNDIR", "print every event of a run as JSON lines, in time order", NULL,
-     cmd_trace},
+     "check a run's safety properties: exit 0 safe, 1 unsafe, 2 bad input or cannot verify", NULL,
+     cmd_check},
+    {"trace", "RUNDIR", "print every event of a run as JSON lines, in time order", NULL, cmd_trace},
     {"sim", "CONFIG.ini [--seeds N] [--seed S [--out DIR]] [--set section.key=value]... [--json]",
      "run the experiment on the deterministic simulator across many seeds",
      "  --seeds N    how many schedules (default 1000), seeds S, S+1, ... from --seed or\n"
@@ -97,8 +124,6 @@ static const struct cmd_entry commands[] = {
     {"clean", "", "remove message queues and shared memory that your dead runs left",
      "Only your own objects are removed, and only those whose launcher is gone.\n", cmd_clean},
     /* Named by the design, not in this version: not listed by --help. */
-    {"partition", NULL, NULL, NULL, cmd_later},
-    {"heal", NULL, NULL, NULL, cmd_later},
     {"diagram", NULL, NULL, NULL, cmd_later},
     {"client", NULL, NULL, NULL, cmd_later},
 };
@@ -135,7 +160,7 @@ static void usage(FILE *f)
         if (commands[i].usage)
             fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n`distlab COMMAND --help` describes a command; --version prints the version.\n"
-               "Not in this version: partition, heal, diagram, client.\n");
+               "Not in this version: diagram, client.\n");
 }
 
 static bool wants_help(int argc, char **argv);

@@ -5,7 +5,10 @@
  * an unrelated process (a planted pid). Fake nodes are this program started
  * again as `distlab-node K /distlab.<id> 1` (it then only waits), children
  * of the fake launcher as real nodes are. The distlab binary is run as a
- * child on them: clean, pid, kill, pause, restart, status.
+ * child on them: clean, pid, kill, pause, restart, status. The commands
+ * the supervisor carries out (kill, pause, resume, terminate, restart,
+ * partition, heal, net) are posted to the run's command mailbox: the test
+ * process answers them as a supervisor would (serve_commands).
  *
  * Every fake segment has an id of the form <base><k> (base: 24 random bits
  * chosen in main, k: one byte per use), so the runner removes them all, and
@@ -25,7 +28,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <linux/futex.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -307,6 +312,95 @@ static void set_node(struct shm_run *r, int k, int state, int role, int64_t term
     atomic_store(&r->node[k].pid, pid);
 }
 
+/* ---- a fake supervisor: the test process answers the mailbox ---- */
+
+struct served {
+    int count;    /* commands answered */
+    int op, node; /* the last one */
+    char arg[256];
+};
+static struct served served;
+
+/* Answer a posted command as the supervisor does: with act, signal the
+ * node the table names (the fake run's table is what this supervisor
+ * knows of its children) and answer 0; else refuse it (ESRCH). */
+static void serve_one(struct shm_run *r, bool act)
+{
+    struct shm_cmd *m = &r->cmd;
+    served.count++;
+    served.op = m->op;
+    served.node = m->node;
+    memcpy(served.arg, m->arg, sizeof served.arg);
+    served.arg[sizeof served.arg - 1] = '\0';
+    int sig = m->op == CMD_KILL        ? SIGKILL
+              : m->op == CMD_PAUSE     ? SIGSTOP
+              : m->op == CMD_RESUME    ? SIGCONT
+              : m->op == CMD_TERMINATE ? SIGTERM
+                                       : 0;
+    int k = m->node;
+    if (act && sig && k >= 1 && k <= (int)r->n) {
+        kill(atomic_load(&r->node[k].pid), sig);
+        snprintf(m->answer, sizeof m->answer, "node %d: done (fake supervisor)", k);
+        m->result = 0;
+    } else if (act) {
+        snprintf(m->answer, sizeof m->answer, "done (fake supervisor)");
+        m->result = 0;
+    } else {
+        snprintf(m->answer, sizeof m->answer, "node %d is not running (fake supervisor)", k);
+        m->result = ESRCH;
+    }
+    atomic_store(&m->state, CMD_ANSWERED);
+    syscall(SYS_futex, (uint32_t *)&m->state, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+struct serving {
+    struct h_proc *p;
+    struct shm_run *r;
+    bool act;
+};
+
+/* The command ended; meanwhile answer what it posts. */
+static bool served_until_end(void *arg)
+{
+    struct serving *sv = arg;
+    if (sv->r && atomic_load(&sv->r->cmd.state) == CMD_POSTED)
+        serve_one(sv->r, sv->act);
+    return h_ended(sv->p);
+}
+
+/* `distlab A0 A1 A2 A3` (NULL ends them early) with its posted commands
+ * answered (r: the fake run, NULL for none); its output, stdout then
+ * stderr, to *text (nothing raw in it). Returns its exit code. */
+static int run_served5(const char *dir, char **text, struct shm_run *r, bool act, const char *a0,
+                       const char *a1, const char *a2, const char *a3, const char *a4)
+{
+    struct h_proc p;
+    h_start(&p, dir, a0, a0, a1, a2, a3, a4, NULL);
+    struct serving sv = {&p, r, act};
+    ck_assert_msg(h_poll(served_until_end, &sv, CMD_TIMEOUT), "`distlab %s` did not end", a0);
+    int rc = h_wait(&p, CMD_TIMEOUT);
+    char *out = h_out(&p), *err = h_err(&p);
+    size_t n = strlen(out) + strlen(err) + 2;
+    *text = malloc(n);
+    snprintf(*text, n, "%s\n%s", out, err);
+    free(out);
+    free(err);
+    ck_assert_msg(!has_raw_control(*text),
+                  "`distlab %s %s %s` printed a raw control character:\n%s", a0, a1 ? a1 : "",
+                  a2 ? a2 : "", *text);
+    if (r)
+        ck_assert_msg(atomic_load(&r->cmd.state) == CMD_FREE,
+                      "`distlab %s` left the mailbox in state %u", a0,
+                      (unsigned)atomic_load(&r->cmd.state));
+    return rc;
+}
+
+static int run_served(const char *dir, char **text, struct shm_run *r, bool act, const char *a0,
+                      const char *a1, const char *a2, const char *a3)
+{
+    return run_served5(dir, text, r, act, a0, a1, a2, a3, NULL);
+}
+
 static int run_clean(const char *dir, char **out, char **err)
 {
     struct h_proc p;
@@ -477,25 +571,52 @@ START_TEST(test_pid_role)
                   hex, rc, out);
     free(out);
 
-    /* The node commands reach the verified node: pause and resume node 4. */
-    struct h_proc p;
-    rc = h_run(&p, dir, "pause", CMD_TIMEOUT, "pause", hex, "--token-holder", NULL);
-    ck_assert_msg(rc == 0, "`distlab pause %s --token-holder` exited %d", hex, rc);
+    /* The node commands ask the supervisor (this process, which answers
+     * the mailbox) for the node the role names: pause and resume node 4. */
+    signal(SIGUSR2, SIG_IGN);
+    char *text;
+    rc = run_served(dir, &text, r, true, "pause", hex, "--token-holder", NULL);
+    ck_assert_msg(rc == 0 && served.op == CMD_PAUSE && served.node == 4,
+                  "`distlab pause %s --token-holder` exited %d, posted op %d node %d:\n%s", hex, rc,
+                  served.op, served.node, text);
+    ck_assert_msg(strstr(text, "node 4: done (fake supervisor)\n") == text,
+                  "the answer is not printed on stdout:\n%s", text);
+    free(text);
     /* A stop takes effect when the process next runs: wait for it. */
     ck_assert_msg(h_poll(is_stopped, &pid[4], 10.0), "node 4 (pid %d) is not stopped: '%c'",
                   (int)pid[4], proc_state(pid[4]));
-    rc = h_run(&p, dir, "resume", CMD_TIMEOUT, "resume", hex, "4", NULL);
-    ck_assert_msg(rc == 0, "`distlab resume %s 4` exited %d", hex, rc);
+    rc = run_served(dir, &text, r, true, "resume", hex, "4", NULL);
+    ck_assert_msg(rc == 0 && served.op == CMD_RESUME, "`distlab resume %s 4` exited %d:\n%s", hex,
+                  rc, text);
+    free(text);
     assert_untouched(pid[4], "node 4", "resume");
-    rc = h_run(&p, dir, "kill", CMD_TIMEOUT, "kill", hex, "4", NULL);
-    ck_assert_msg(rc == 0, "`distlab kill %s 4` exited %d", hex, rc);
+    rc = run_served(dir, &text, r, true, "kill", hex, "4", NULL);
+    ck_assert_msg(rc == 0 && served.op == CMD_KILL, "`distlab kill %s 4` exited %d:\n%s", hex, rc,
+                  text);
+    free(text);
     int st;
     ck_assert_int_eq(waitpid(pid[4], &st, 0), pid[4]);
     ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "node 4 was not SIGKILLed");
-    rc = h_run(&p, dir, "terminate", CMD_TIMEOUT, "terminate", hex, "1", NULL);
-    ck_assert_msg(rc == 0, "`distlab terminate %s 1` exited %d", hex, rc);
+    rc = run_served(dir, &text, r, true, "terminate", hex, "1", NULL);
+    ck_assert_msg(rc == 0 && served.op == CMD_TERMINATE && served.node == 1,
+                  "`distlab terminate %s 1` exited %d:\n%s", hex, rc, text);
+    free(text);
     ck_assert_int_eq(waitpid(pid[1], &st, 0), pid[1]);
     ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "node 1 was not sent SIGTERM");
+
+    /* A refusal is said on stderr, exit 1. */
+    rc = run_served(dir, &text, r, false, "kill", hex, "2", NULL);
+    ck_assert_msg(rc == 1 && text[0] == '\n' &&
+                      strstr(text, "distlab kill: node 2 is not running (fake supervisor)"),
+                  "a refused kill exited %d:\n%s", rc, text);
+    free(text);
+    /* A node the run does not have: refused before anything is posted. */
+    int before = served.count;
+    rc = run_served(dir, &text, r, true, "kill", hex, "9", NULL);
+    ck_assert_msg(rc == 2 && strstr(text, "'9' is not a node of this run (1..4)") &&
+                      served.count == before,
+                  "`distlab kill %s 9` exited %d:\n%s", hex, rc, text);
+    free(text);
 
     shm_detach(&h);
     shm_unlink_run(id);
@@ -540,14 +661,14 @@ static void plant_strings(struct shm_run *r)
  * too unless the launcher is genuine, when asking it is right): each must
  * fail (exit 1 or 2) and print nothing raw, and victim must be untouched. */
 static void expect_refused(const char *dir, const char *hex, pid_t victim, const char *why,
-                           bool restart)
+                           bool restart, struct shm_run *serve)
 {
     static const char *const cmds[] = {"kill", "pause", "terminate", "pid", "restart"};
     static const char *const sels[] = {"1", "--coordinator"};
     for (size_t c = 0; c < sizeof cmds / sizeof cmds[0] - !restart; c++)
         for (size_t s = 0; s < 2; s++) {
             char *text;
-            int rc = run_cmd(dir, &text, cmds[c], hex, sels[s], NULL);
+            int rc = run_served(dir, &text, serve, false, cmds[c], hex, sels[s], NULL);
             ck_assert_msg(rc == 1 || rc == 2, "`distlab %s %s %s` exited %d (%s):\n%s", cmds[c],
                           hex, sels[s], rc, why, text);
             ck_assert_msg(text[0] == '\n', "`distlab %s %s %s` printed on stdout (%s):\n%s",
@@ -577,7 +698,7 @@ START_TEST(test_planted_launcher)
     set_node(r, 1, NODE_UP, ROLE_COORDINATOR, 1, victim);
     shm_detach(&h); /* this process holds it no more */
 
-    expect_refused(dir, hex, victim, "the launcher does not hold the segment", true);
+    expect_refused(dir, hex, victim, "the launcher does not hold the segment", true, NULL);
     assert_untouched(launcher, "the planted launcher", "distlab restart");
     char *text;
     int rc = run_cmd(dir, &text, "status", hex, NULL, NULL);
@@ -631,14 +752,16 @@ START_TEST(test_planted_pids)
     plant_strings(r);
 
     set_node(r, 1, NODE_UP, ROLE_COORDINATOR, 1, child);
-    expect_refused(dir, hex, child, "a child of the launcher, but not distlab-node", false);
+    /* The tools signal no node: they ask the supervisor (this process,
+     * which refuses), whatever the table says. */
+    expect_refused(dir, hex, child, "a child of the launcher, but not distlab-node", false, r);
     set_node(r, 1, NODE_UP, ROLE_COORDINATOR, 1, other);
-    expect_refused(dir, hex, other, "not a child of the launcher", false);
+    expect_refused(dir, hex, other, "not a child of the launcher", false, r);
     /* A pid that is no process at all. */
     set_node(r, 1, NODE_UP, ROLE_COORDINATOR, 1, dead_pid());
     char *text;
-    int rc = run_cmd(dir, &text, "kill", hex, "1", NULL);
-    ck_assert_msg(rc == 1, "`distlab kill %s 1` of a dead pid exited %d:\n%s", hex, rc, text);
+    int rc = run_cmd(dir, &text, "pid", hex, "1", NULL);
+    ck_assert_msg(rc == 1, "`distlab pid %s 1` of a dead pid exited %d:\n%s", hex, rc, text);
     free(text);
 
     /* The run itself is real: status shows it, its strings escaped. */
@@ -662,9 +785,10 @@ START_TEST(test_planted_pids)
     json_decref(o);
 
     /* restart asks the real launcher (this process), never a planted pid. */
-    rc = run_cmd(dir, &text, "restart", hex, "2", NULL);
-    ck_assert_msg(rc == 0, "`distlab restart %s 2` exited %d:\n%s", hex, rc, text);
-    ck_assert_int_eq(atomic_load(&r->node[2].restart_asked), 1);
+    rc = run_served(dir, &text, r, true, "restart", hex, "2", NULL);
+    ck_assert_msg(rc == 0 && served.op == CMD_RESTART && served.node == 2,
+                  "`distlab restart %s 2` exited %d (op %d, node %d):\n%s", hex, rc, served.op,
+                  served.node, text);
     free(text);
 
     assert_untouched(child, "the launcher's other child", "all commands");
@@ -704,7 +828,7 @@ START_TEST(test_not_yours)
             ck_assert_int_eq(chown(path, 65534, 65534), 0);
             why = "owned by uid 65534";
         }
-        expect_refused(dir, hex, node, why, true);
+        expect_refused(dir, hex, node, why, true, NULL);
         char *text;
         int rc = run_cmd(dir, &text, "status", hex, NULL, NULL);
         ck_assert_msg(rc == 1 && strstr(text, "not yours"),
@@ -1111,7 +1235,7 @@ START_TEST(test_help_lists_what_works)
 
     /* Commands the design names that this version lacks: not listed, and
      * they say so. */
-    static const char *const later[] = {"partition", "heal", "diagram", "client"};
+    static const char *const later[] = {"diagram", "client"};
     for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
         for (int c = 0; c < ncmds; c++)
             ck_assert_msg(strcmp(cmds[c], later[i]) != 0, "`distlab --help` lists %s", later[i]);
@@ -1121,6 +1245,135 @@ START_TEST(test_help_lists_what_works)
         free(out);
         free(err);
     }
+    h_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* ---- TCase mailbox: the tool's side of the command mailbox ---- */
+
+static bool has(const char *text, const char *want)
+{
+    return strstr(text, want) != NULL;
+}
+
+/* The arguments of the network commands reach the supervisor as typed,
+ * after the tool checked them against the run's size; a mailbox a dead
+ * tool left claimed is taken over. */
+START_TEST(test_mailbox_commands)
+{
+    char *dir = h_tmpdir();
+    uint32_t id = fake_id(12);
+    char hex[16];
+    fake_hex(hex, sizeof hex, id);
+    signal(SIGUSR2, SIG_IGN);
+    struct shm_handle h;
+    fake_run(&h, id, 5, "ctl-mailbox", 0);
+    struct shm_run *r = h.run;
+    char *text;
+
+    int rc = run_served(dir, &text, r, true, "partition", hex, "1,2/3,4,5", NULL);
+    ck_assert_msg(rc == 0 && served.op == CMD_PARTITION && strcmp(served.arg, "1,2/3,4,5") == 0,
+                  "`distlab partition %s 1,2/3,4,5` exited %d (op %d, arg '%s'):\n%s", hex, rc,
+                  served.op, served.arg, text);
+    free(text);
+    rc = run_served5(dir, &text, r, true, "net", hex, "loss=0.1", "delay=5ms", "1->3");
+    ck_assert_msg(
+        rc == 0 && served.op == CMD_NET && strcmp(served.arg, "loss=0.1 delay=5ms 1->3") == 0,
+        "`distlab net` exited %d (op %d, arg '%s'):\n%s", rc, served.op, served.arg, text);
+    free(text);
+    rc = run_served(dir, &text, r, true, "heal", hex, NULL, NULL);
+    ck_assert_msg(rc == 0 && served.op == CMD_HEAL, "`distlab heal` exited %d:\n%s", rc, text);
+    free(text);
+
+    /* Refused by the tool, nothing posted: exit 2 and what was wrong. */
+    int before = served.count;
+    static const struct {
+        const char *a1, *a2, *a3, *want;
+    } bad[] = {
+        {"1,2/9", NULL, NULL, "bad spec '1,2/9': node 9 is not in 1..5"},
+        {"1->", NULL, NULL, "bad spec '1->'"},
+        {"loss=2", NULL, NULL, "loss"},
+        {"delay=soon", NULL, NULL, "delay"},
+        {"1->3", NULL, NULL, "nothing to set"},
+        {"loss=0.1", "1->7", NULL, "bad links '1->7'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *cmd = i < 2 ? "partition" : "net";
+        rc = run_served(dir, &text, r, true, cmd, hex, bad[i].a1, bad[i].a2);
+        ck_assert_msg(rc == 2 && has(text, bad[i].want) && text[0] == '\n',
+                      "`distlab %s %s %s %s` exited %d, expected 2 and '%s':\n%s", cmd, hex,
+                      bad[i].a1, bad[i].a2 ? bad[i].a2 : "", rc, bad[i].want, text);
+        free(text);
+    }
+    ck_assert_int_eq(served.count, before);
+
+    /* Claimed by a tool that died: taken over. */
+    atomic_store(&r->cmd.tool_pid, dead_pid());
+    atomic_store(&r->cmd.state, CMD_CLAIMED);
+    rc = run_served(dir, &text, r, true, "heal", hex, NULL, NULL);
+    ck_assert_msg(rc == 0 && served.count == before + 1,
+                  "`distlab heal` with a dead tool's claim exited %d:\n%s", rc, text);
+    free(text);
+    /* An answer a dead tool never collected: taken over too. */
+    atomic_store(&r->cmd.tool_pid, dead_pid());
+    atomic_store(&r->cmd.state, CMD_ANSWERED);
+    rc = run_served(dir, &text, r, true, "heal", hex, NULL, NULL);
+    ck_assert_msg(rc == 0 && served.count == before + 2,
+                  "`distlab heal` with a dead tool's answer exited %d:\n%s", rc, text);
+    free(text);
+    /* Claimed by a tool that died before writing its pid: taken over
+     * after a second. */
+    atomic_store(&r->cmd.tool_pid, 0);
+    atomic_store(&r->cmd.state, CMD_CLAIMED);
+    rc = run_served(dir, &text, r, true, "heal", hex, NULL, NULL);
+    ck_assert_msg(rc == 0 && served.count == before + 3,
+                  "`distlab heal` with an orphaned claim exited %d:\n%s", rc, text);
+    free(text);
+
+    shm_detach(&h);
+    shm_unlink_run(id);
+    h_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* A supervisor that does not answer: the tool gives up after 5 s, exit 1,
+ * saying so; a live tool's claim is never taken. */
+START_TEST(test_mailbox_no_answer)
+{
+    char *dir = h_tmpdir();
+    uint32_t id = fake_id(13);
+    char hex[16];
+    fake_hex(hex, sizeof hex, id);
+    signal(SIGUSR2, SIG_IGN);
+    struct shm_handle h;
+    fake_run(&h, id, 5, "ctl-silent", 0);
+    struct shm_run *r = h.run;
+    char *text;
+    double t0 = h_now();
+    int rc = run_cmd(dir, &text, "heal", hex, NULL, NULL);
+    double took = h_now() - t0;
+    ck_assert_msg(rc == 1 && has(text, "did not answer within 5s") && took >= 4.5,
+                  "`distlab heal` of a silent supervisor exited %d after %.1f s:\n%s", rc, took,
+                  text);
+    free(text);
+    ck_assert_int_eq(atomic_load(&r->cmd.state), CMD_POSTED);
+
+    /* Held by a live process (this one): busy, nothing taken. */
+    atomic_store(&r->cmd.tool_pid, getpid());
+    atomic_store(&r->cmd.state, CMD_CLAIMED);
+    uint32_t seq = atomic_load(&r->cmd.seq);
+    rc = run_cmd(dir, &text, "kill", hex, "1", NULL);
+    ck_assert_msg(rc == 1 && has(text, "mailbox of run") && has(text, "is busy"),
+                  "`distlab kill` with the mailbox held exited %d:\n%s", rc, text);
+    free(text);
+    ck_assert_int_eq(atomic_load(&r->cmd.state), CMD_CLAIMED);
+    ck_assert_int_eq(atomic_load(&r->cmd.tool_pid), getpid());
+    ck_assert_int_eq(atomic_load(&r->cmd.seq), seq);
+
+    shm_detach(&h);
+    shm_unlink_run(id);
     h_rmtree(dir);
     free(dir);
 }
@@ -1139,6 +1392,7 @@ static Suite *control_suite(void)
         {"planted",
          {test_planted_launcher, test_planted_pids, test_not_yours, test_crowded_by_foreign}},
         {"help", {test_help_lists_what_works}},
+        {"mailbox", {test_mailbox_commands, test_mailbox_no_answer}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);

@@ -28,6 +28,8 @@
 #include "ipc/trace.h"
 #include "ipc/util.h"
 #include "ipc/wire.h"
+#include "src/config.h"
+#include "src/launcher.h"
 #include "tests/helpers.h"
 
 /* Bounds: generous, because machines are shared and noisy. A run's own
@@ -1237,6 +1239,507 @@ START_TEST(test_run_refuses_special_files)
 }
 END_TEST
 
+/* ---- TCase commands: the supervisor's command mailbox on a real run ---- */
+
+/* `distlab ARGS...` (up to 5; NULL ends them early): exit code, stdout
+ * and stderr (malloc'd). */
+static int command(const char *dir, char **out, char **err, const char *a0, const char *a1,
+                   const char *a2, const char *a3, const char *a4)
+{
+    struct h_proc p;
+    int rc = h_run(&p, dir, a0, CMD_TIMEOUT, a0, a1, a2, a3, a4, NULL);
+    *out = h_out(&p);
+    *err = h_err(&p);
+    return rc;
+}
+
+static void expect_command(const char *dir, int want_rc, const char *want_out, const char *want_err,
+                           const char *a0, const char *a1, const char *a2, const char *a3,
+                           const char *a4)
+{
+    char *out, *err;
+    int rc = command(dir, &out, &err, a0, a1, a2, a3, a4);
+    ck_assert_msg(rc == want_rc && (!want_out || strstr(out, want_out)) &&
+                      (!want_err || strstr(err, want_err)),
+                  "`distlab %s %s %s %s %s` exited %d, printed:\n%s%s\nexpected exit %d, '%s' "
+                  "and '%s'",
+                  a0, a1 ? a1 : "", a2 ? a2 : "", a3 ? a3 : "", a4 ? a4 : "", rc, out, err, want_rc,
+                  want_out ? want_out : "", want_err ? want_err : "");
+    free(out);
+    free(err);
+}
+
+static struct shm_run *attach_run(struct shm_handle *h, const char *run_id)
+{
+    char name[64], err[DL_ERRLEN];
+    snprintf(name, sizeof name, "/distlab.%s", run_id);
+    ck_assert_msg(shm_attach(h, name, true, err) == 0, "attach %s: %s", name, err);
+    return h->run;
+}
+
+static int count_cut(const struct shm_run *r)
+{
+    int c = 0;
+    for (uint32_t a = 1; a <= r->n; a++)
+        for (uint32_t b = 1; b <= r->n; b++)
+            c += atomic_load(&r->cut[a][b]) != 0;
+    return c;
+}
+
+/* What a tool would do, by hand, with any content: claim the mailbox,
+ * fill it, post it and wake the supervisor; then the answer. */
+static bool answered(void *arg)
+{
+    return atomic_load(&((struct shm_run *)arg)->cmd.state) == CMD_ANSWERED;
+}
+
+static bool mailbox_free(void *arg)
+{
+    return atomic_load(&((struct shm_run *)arg)->cmd.state) == CMD_FREE;
+}
+
+static int post_raw(struct shm_run *r, int op, int node, const char *arg, bool terminated,
+                    char *answer, size_t cap)
+{
+    uint32_t want = CMD_FREE;
+    ck_assert_msg(atomic_compare_exchange_strong(&r->cmd.state, &want, CMD_CLAIMED),
+                  "the mailbox is not free (state %u)", (unsigned)want);
+    atomic_store(&r->cmd.tool_pid, getpid());
+    r->cmd.op = op;
+    r->cmd.node = node;
+    if (terminated)
+        snprintf(r->cmd.arg, sizeof r->cmd.arg, "%s", arg);
+    else
+        memset(r->cmd.arg, 'x', sizeof r->cmd.arg);
+    atomic_fetch_add(&r->cmd.seq, 1);
+    atomic_store(&r->cmd.state, CMD_POSTED);
+    ck_assert_int_eq(kill(r->launcher_pid, SIGUSR2), 0);
+    ck_assert_msg(h_poll(answered, r, WAIT_TIMEOUT), "the supervisor did not answer op %d", op);
+    int result = r->cmd.result;
+    snprintf(answer, cap, "%s", r->cmd.answer);
+    atomic_store(&r->cmd.tool_pid, 0);
+    atomic_store(&r->cmd.state, CMD_FREE);
+    return result;
+}
+
+/* The records of a supervisor's trace from the first TR_FAULT with this
+ * action, fault number and undo flag: checks that `links` TR_LINK records
+ * with the given cut follow it. Returns the index after them, or fails. */
+static size_t expect_fault_links_ab(const struct trace_rec *r, size_t n, size_t from, int action,
+                                    int64_t number, int64_t rep, int64_t undo, int links, int cut,
+                                    int64_t want_a, int64_t want_b)
+{
+    size_t i = from;
+    while (i < n && !(r[i].node == 0 && r[i].ev == TR_FAULT && r[i].aux == action &&
+                      r[i].a == number && r[i].b == rep && r[i].c == undo))
+        i++;
+    ck_assert_msg(i < n, "no TR_FAULT %d (fault %lld, occurrence %lld, undo %lld) after record %zu",
+                  action, (long long)number, (long long)rep, (long long)undo, from);
+    int seen = 0;
+    for (i++; i < n; i++) {
+        if (r[i].node != 0)
+            continue; /* a node's record, interleaved by time */
+        if (r[i].ev != TR_LINK)
+            break;
+        ck_assert_msg(r[i].aux == cut, "TR_LINK %d->%lld after fault %d has cut %d, expected %d",
+                      r[i].peer, (long long)r[i].key, action, r[i].aux, cut);
+        ck_assert_msg((want_a < 0 || r[i].a == want_a) && (want_b < 0 || r[i].b == want_b),
+                      "TR_LINK %d->%lld after fault %d has loss %lld ppm, delay %lld us; "
+                      "expected %lld and %lld",
+                      r[i].peer, (long long)r[i].key, action, (long long)r[i].a, (long long)r[i].b,
+                      (long long)want_a, (long long)want_b);
+        seen++;
+    }
+    ck_assert_msg(seen == links,
+                  "fault %d (fault %lld, undo %lld) is followed by %d TR_LINK records, "
+                  "expected %d",
+                  action, (long long)number, (long long)undo, seen, links);
+    return i;
+}
+
+static size_t expect_fault_links(const struct trace_rec *r, size_t n, size_t from, int action,
+                                 int64_t number, int64_t rep, int64_t undo, int links, int cut)
+{
+    return expect_fault_links_ab(r, n, from, action, number, rep, undo, links, cut, -1, -1);
+}
+
+static struct trace_rec *load_trace(const char *rundir, size_t *n)
+{
+    struct trace_rec *r = NULL;
+    char err[DL_ERRLEN];
+    ck_assert_msg(trace_load(rundir, &r, n, err) == 0, "trace_load %s: %s", rundir, err);
+    return r;
+}
+
+/* partition, net and heal by command on a live run: the answer, the
+ * segment's link matrix, status, and the trace (the command, then each
+ * changed link); bad input refused with a message; junk in the mailbox
+ * refused by the supervisor; a dead tool's claim taken over. */
+START_TEST(test_network_commands)
+{
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "netcmd", "60s", 10000000, NULL);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
+    struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
+    wait_working(&l, 2);
+    struct shm_handle h;
+    struct shm_run *r = attach_run(&h, l.run_id);
+    ck_assert_int_eq(count_cut(r), 0);
+    expect_command(dir, 0, "network: no faults", NULL, "status", l.run_id, NULL, NULL, NULL);
+
+    expect_command(dir, 0, "partitioned 1,2 | 3-5 (12 links cut)\n", NULL, "partition", rundir,
+                   "1,2/3,4,5", NULL, NULL);
+    ck_assert_int_eq(count_cut(r), 12);
+    ck_assert(atomic_load(&r->cut[1][3]) && atomic_load(&r->cut[3][1]) &&
+              atomic_load(&r->cut[5][2]));
+    ck_assert(!atomic_load(&r->cut[1][2]) && !atomic_load(&r->cut[3][4]));
+    uint64_t v1 = atomic_load(&r->net_version);
+    ck_assert_uint_gt(v1, 0);
+    expect_command(dir, 0, "network: cut 1,2 | 3-5 (12 links)", NULL, "status", l.run_id, NULL,
+                   NULL, NULL);
+
+    expect_command(dir, 0, "net: loss 0.5, delay 2ms on 1->3 (1 link changed)", NULL, "net",
+                   l.run_id, "loss=0.5", "delay=2ms", "1->3");
+    ck_assert_uint_eq(atomic_load(&r->link[1][3].loss_ppm), 500000);
+    ck_assert_uint_eq(atomic_load(&r->link[1][3].delay_us), 2000);
+    ck_assert_uint_eq(atomic_load(&r->link[3][1].loss_ppm), 0);
+    ck_assert_uint_gt(atomic_load(&r->net_version), v1);
+    expect_command(dir, 0, "network: loss 0.5, delay 2ms on 1->3", NULL, "status", l.run_id, NULL,
+                   NULL, NULL);
+    struct h_proc sj;
+    ck_assert_int_eq(h_run(&sj, dir, "statusjson", CMD_TIMEOUT, "status", l.run_id, "--json", NULL),
+                     0);
+    json_t *st = h_json_file(sj.out);
+    ck_assert_uint_eq(json_array_size(h_jget(st, "network.cut")), 12);
+    ck_assert_int_eq(h_jint(st, "network.links.0.from"), 1);
+    ck_assert_int_eq(h_jint(st, "network.links.0.to"), 3);
+    ck_assert_int_eq(h_jint(st, "network.links.0.delay_us"), 2000);
+    ck_assert(h_jnum(st, "network.links.0.loss") == 0.5);
+    json_decref(st);
+
+    expect_command(dir, 0, "healed: 12 links restored\n", NULL, "heal", l.run_id, NULL, NULL, NULL);
+    ck_assert_int_eq(count_cut(r), 0);
+    ck_assert_uint_eq(atomic_load(&r->link[1][3].loss_ppm), 500000); /* net settings stay */
+    expect_command(dir, 0, "net: jitter 3ms on all links (20 links changed)", NULL, "net", l.run_id,
+                   "jitter=3ms", NULL, NULL);
+    ck_assert_uint_eq(atomic_load(&r->link[4][2].jitter_us), 3000);
+
+    /* Bad input: non-zero, and the message names what was wrong. */
+    expect_command(dir, 2, NULL, "bad spec '1,2/9': node 9 is not in 1..5", "partition", l.run_id,
+                   "1,2/9", NULL, NULL);
+    expect_command(dir, 2, NULL, "'9' is not a node of this run (1..5)", "kill", l.run_id, "9",
+                   NULL, NULL);
+    expect_command(dir, 2, NULL, "'9' is not a node of this run (1..5)", "terminate", l.run_id, "9",
+                   NULL, NULL);
+    expect_command(dir, 1, NULL, "no live run of yours named 'no-such-run'", "heal", "no-such-run",
+                   NULL, NULL, NULL);
+    expect_command(dir, 1, NULL, "no live run of yours named 'no-such-run'", "partition",
+                   "no-such-run", "1/2", NULL, NULL);
+    expect_command(dir, 2, NULL, "nothing to set", "net", l.run_id, NULL, NULL, NULL);
+
+    /* Junk in the mailbox, as any writer of the segment could leave it:
+     * refused, nothing done. */
+    char ans[512];
+    uint64_t v = atomic_load(&r->net_version);
+    ck_assert_int_eq(post_raw(r, 99, 1, "", true, ans, sizeof ans), EINVAL);
+    ck_assert_msg(strstr(ans, "unknown command (op 99)"), "answer '%s'", ans);
+    ck_assert_int_eq(post_raw(r, CMD_NONE, 1, "", true, ans, sizeof ans), EINVAL);
+    ck_assert_int_eq(post_raw(r, CMD_KILL, 9, "", true, ans, sizeof ans), ENOENT);
+    ck_assert_msg(strcmp(ans, "node 9: no such node (the run has 5)") == 0, "answer '%s'", ans);
+    ck_assert_int_eq(post_raw(r, CMD_PAUSE, -3, "", true, ans, sizeof ans), ENOENT);
+    ck_assert_int_eq(post_raw(r, CMD_PARTITION, 0, "", false, ans, sizeof ans), EINVAL);
+    ck_assert_msg(strstr(ans, "not terminated"), "answer '%s'", ans);
+    ck_assert_int_eq(post_raw(r, CMD_PARTITION, 0, "1,2/../3", true, ans, sizeof ans), EINVAL);
+    ck_assert_msg(strstr(ans, "bad partition spec"), "answer '%s'", ans);
+    ck_assert_int_eq(post_raw(r, CMD_NET, 0, "loss=7", true, ans, sizeof ans), EINVAL);
+    ck_assert_int_eq(post_raw(r, CMD_NET, 0, "1->3", true, ans, sizeof ans), EINVAL);
+    ck_assert_uint_eq(atomic_load(&r->net_version), v);
+    ck_assert_int_eq(count_cut(r), 0);
+
+    /* An answer nobody collects: the supervisor frees the mailbox after
+     * about 5 s. */
+    uint32_t want = CMD_FREE;
+    ck_assert(atomic_compare_exchange_strong(&r->cmd.state, &want, CMD_CLAIMED));
+    atomic_store(&r->cmd.tool_pid, getpid());
+    r->cmd.op = CMD_HEAL;
+    atomic_store(&r->cmd.state, CMD_POSTED);
+    ck_assert_int_eq(kill(r->launcher_pid, SIGUSR2), 0);
+    ck_assert_msg(h_poll(answered, r, WAIT_TIMEOUT), "the supervisor did not answer the heal");
+    double t_answered = h_now();
+    ck_assert_int_eq(r->cmd.result, 0);
+    ck_assert_msg(h_poll(mailbox_free, r, WAIT_TIMEOUT), "an uncollected answer was never freed");
+    ck_assert_msg(h_now() - t_answered >= 3.0, "the answer was freed after %.1f s only",
+                  h_now() - t_answered);
+    ck_assert_int_eq(atomic_load(&r->cmd.tool_pid), 0);
+
+    /* A mailbox a dead tool left claimed: the next command takes it over. */
+    pid_t dead = fork();
+    ck_assert(dead >= 0);
+    if (dead == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+    atomic_store(&r->cmd.tool_pid, dead);
+    atomic_store(&r->cmd.state, CMD_CLAIMED);
+    expect_command(dir, 0, "partitioned 1->3 (1 link cut)", NULL, "partition", l.run_id, "1->3",
+                   NULL, NULL);
+    ck_assert_int_eq(atomic_load(&r->cut[1][3]), 1);
+    ck_assert_int_eq(count_cut(r), 1);
+    ck_assert_int_eq(atomic_load(&r->cmd.state), CMD_FREE);
+    shm_detach(&h);
+
+    ck_assert_int_eq(kill(p.pid, SIGINT), 0);
+    expect_run_exit(&p, h_wait(&p, RUN_TIMEOUT), 3, rundir);
+
+    /* The trace: each command (fault 0) before the links it changed. */
+    size_t n;
+    struct trace_rec *tr = load_trace(rundir, &n);
+    size_t i = expect_fault_links(tr, n, 0, FAULT_PARTITION, 0, 0, 0, 12, 1);
+    i = expect_fault_links(tr, n, i, FAULT_NET, 0, 0, 0, 1, 1);
+    i = expect_fault_links(tr, n, i, FAULT_HEAL, 0, 0, 0, 12, 0);
+    i = expect_fault_links(tr, n, i, FAULT_NET, 0, 0, 0, 20, 0);
+    i = expect_fault_links(tr, n, i, FAULT_HEAL, 0, 0, 0, 0, 0); /* nothing was cut */
+    i = expect_fault_links(tr, n, i, FAULT_PARTITION, 0, 0, 0, 1, 1);
+    int faults = 0;
+    for (size_t k = 0; k < n; k++)
+        faults += tr[k].ev == TR_FAULT;
+    ck_assert_int_eq(faults, 6); /* nothing refused was recorded */
+    free(tr);
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert(h_jbool(rep, "safe"));
+    json_decref(rep);
+
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+static bool node_down(void *arg)
+{
+    struct live *l = arg;
+    json_t *st = h_status(l->dir, l->rundir);
+    if (!st)
+        return false;
+    json_t *n = h_jnode(st, "nodes_table", l->node);
+    bool down = n && strcmp(h_jstr(n, "state"), "down") == 0;
+    json_decref(st);
+    return down;
+}
+
+/* kill and restart by command: the supervisor does them and records each
+ * as a command (fault number 0). */
+START_TEST(test_command_kill)
+{
+    char *dir = h_tmpdir();
+    char *ini = mutex_ini(dir, "cmdkill", "60s", 10000000, NULL);
+    char *rundir = path_in(dir, "run");
+    struct h_proc p;
+    h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
+    struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
+    wait_working(&l, 4);
+    l.node = 4;
+    ck_assert_msg(h_poll(have_pid, &l, WAIT_TIMEOUT) && !l.ended, "no pid for node 4");
+    int pid4 = l.pid;
+    char want[64];
+    snprintf(want, sizeof want, "node 4 (pid %d): killed (SIGKILL)\n", pid4);
+    expect_command(dir, 0, want, NULL, "kill", l.run_id, "4", NULL, NULL);
+    ck_assert_msg(h_poll(node_down, &l, WAIT_TIMEOUT), "node 4 is not down after the kill");
+    expect_command(dir, 1, NULL, "distlab kill: node 4 is not running (down)", "kill", l.run_id,
+                   "4", NULL, NULL);
+    expect_command(dir, 0, "node 4 was down: starting it\n", NULL, "restart", l.run_id, "4", NULL,
+                   NULL);
+    l.min_cs = 0;
+    wait_working(&l, 4);
+    ck_assert_int_eq(kill(p.pid, SIGINT), 0);
+    expect_run_exit(&p, h_wait(&p, RUN_TIMEOUT), 3, rundir);
+
+    size_t n;
+    struct trace_rec *tr = load_trace(rundir, &n);
+    int kills = 0, restarts = 0;
+    int64_t t_fault = -1, t_crash = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (tr[i].node == 0 && tr[i].ev == TR_FAULT && tr[i].aux == FAULT_KILL) {
+            ck_assert_int_eq(tr[i].peer, 4);
+            ck_assert_int_eq(tr[i].a, 0); /* a command */
+            ck_assert_int_eq(tr[i].b, 0);
+            kills++;
+            t_fault = tr[i].t_us;
+        }
+        if (tr[i].node == 0 && tr[i].ev == TR_FAULT && tr[i].aux == FAULT_RESTART) {
+            ck_assert_int_eq(tr[i].peer, 4);
+            ck_assert_int_eq(tr[i].a, 0);
+            restarts++;
+        }
+        if (tr[i].ev == TR_CRASH && tr[i].node == 4 && t_crash < 0)
+            t_crash = tr[i].t_us;
+    }
+    ck_assert_int_eq(kills, 1);
+    ck_assert_int_eq(restarts, 1);
+    ck_assert_msg(t_fault >= 0 && t_crash >= t_fault,
+                  "the kill (%lld) is not recorded before the "
+                  "crash (%lld)",
+                  (long long)t_fault, (long long)t_crash);
+    free(tr);
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert(h_jbool(rep, "safe"));
+    json_decref(rep);
+    h_assert_no_leftovers(rundir);
+    h_rmtree(dir);
+    free(rundir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* A schedule built by hand (the launcher linked in, the nodes the distlab
+ * binary): a partition repeated twice, each healed automatically after
+ * its `for`; a pause undone the same way; a net fault with its undo. */
+START_TEST(test_scheduled_network)
+{
+    char *dir = h_tmpdir();
+    char *rundir = path_in(dir, "run");
+    struct config *c = calloc(1, sizeof *c);
+    ck_assert(c);
+    config_defaults(c);
+    snprintf(c->name, sizeof c->name, "schednet");
+    c->nodes = 5;
+    c->duration_us = 2500000;
+    c->requests = 10000000;
+    c->cs_time_us = 1000;
+    c->think_time_us = 1000;
+    c->coordinator = 1;
+    c->coordinator_competes = false;
+    c->delay_us = 200; /* [network] delay: every link from the start */
+    struct fault_spec *f = &c->faults[0];
+    *f = (struct fault_spec){.at_us = 300000,
+                             .action = FAULT_PARTITION,
+                             .target = TARGET_GROUPS,
+                             .every_us = 800000,
+                             .count = 2,
+                             .for_us = 300000};
+    snprintf(f->target_text, sizeof f->target_text, "1,2/3,4,5");
+    f = &c->faults[1];
+    *f = (struct fault_spec){.at_us = 200000,
+                             .action = FAULT_PAUSE,
+                             .target = TARGET_NODE,
+                             .target_node = 3,
+                             .for_us = 200000};
+    snprintf(f->target_text, sizeof f->target_text, "3");
+    f = &c->faults[2];
+    *f = (struct fault_spec){.at_us = 100000,
+                             .action = FAULT_NET,
+                             .target = TARGET_LINKS,
+                             .for_us = 1500000,
+                             .has_loss = true,
+                             .loss = 0.25,
+                             .has_delay = true,
+                             .delay_us = 1000};
+    snprintf(f->target_text, sizeof f->target_text, "all");
+    f = &c->faults[3]; /* a short pause, three times: each resumed */
+    *f = (struct fault_spec){.at_us = 500000,
+                             .action = FAULT_PAUSE,
+                             .target = TARGET_NODE,
+                             .target_node = 5,
+                             .every_us = 400000,
+                             .count = 3,
+                             .for_us = 2000};
+    snprintf(f->target_text, sizeof f->target_text, "5");
+    c->nfaults = 4;
+    char out[PATH_MAX + 16];
+    snprintf(out, sizeof out, "%s/launcher.out", dir);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || chdir(dir) < 0)
+            _exit(99);
+        struct run_opts o = {.out_dir = rundir, .quiet = true, .node_exe = h_distlab()};
+        _exit(launcher_run(c, &o));
+    }
+    int status = 0;
+    double end = h_now() + RUN_TIMEOUT;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (h_now() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            ck_abort_msg("the run did not end within %.0f s", RUN_TIMEOUT);
+        }
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL); /* waiting for a child to end, not for an event to happen */
+    }
+    char *log = h_slurp(out);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "the run exited with status %d:\n%s", status, log ? log : "");
+    free(log);
+
+    size_t n;
+    struct trace_rec *tr = load_trace(rundir, &n);
+    /* [network]: every link, at time 0, before any node started. */
+    int initial = 0;
+    for (size_t k = 0; k < n && tr[k].t_us == 0; k++) {
+        if (tr[k].node != 0 || tr[k].ev != TR_LINK)
+            continue;
+        ck_assert_msg(tr[k].aux == 0 && tr[k].a == 0 && tr[k].b == 200 && tr[k].c == 0,
+                      "initial TR_LINK %d->%lld: cut %d, loss %lld, delay %lld, jitter %lld",
+                      tr[k].peer, (long long)tr[k].key, tr[k].aux, (long long)tr[k].a,
+                      (long long)tr[k].b, (long long)tr[k].c);
+        initial++;
+    }
+    ck_assert_int_eq(initial, 20);
+    size_t i = expect_fault_links_ab(tr, n, 0, FAULT_NET, 3, 1, 0, 20, 0, 250000, 1000);
+    i = expect_fault_links(tr, n, 0, FAULT_PARTITION, 1, 1, 0, 12, 1);
+    size_t j = expect_fault_links(tr, n, i, FAULT_HEAL, 1, 1, 1, 12, 0);
+    ck_assert_int_ge(tr[j - 1].t_us - tr[i - 1].t_us, 250000);
+    i = expect_fault_links(tr, n, j, FAULT_PARTITION, 1, 2, 0, 12, 1);
+    j = expect_fault_links(tr, n, i, FAULT_HEAL, 1, 2, 1, 12, 0);
+    /* The net fault's undo puts back what [network] set (after both
+     * partitions healed: only loss and delay change). */
+    expect_fault_links_ab(tr, n, 0, FAULT_NET, 3, 1, 1, 20, 0, 0, 200);
+    /* The pause and its automatic resume, of node 3. */
+    int paused = 0, resumed = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (tr[k].ev != TR_FAULT || tr[k].a != 2)
+            continue;
+        ck_assert_int_eq(tr[k].peer, 3);
+        paused += tr[k].aux == FAULT_PAUSE && tr[k].c == 0;
+        resumed += tr[k].aux == FAULT_RESUME && tr[k].c == 1;
+    }
+    ck_assert_int_eq(paused, 1);
+    ck_assert_int_eq(resumed, 1);
+    int sigcont = 0, sigcont5 = 0, paused5 = 0, resumed5 = 0;
+    for (size_t k = 0; k < n; k++) {
+        sigcont += tr[k].ev == TR_RESUME && tr[k].node == 3;
+        sigcont5 += tr[k].ev == TR_RESUME && tr[k].node == 5;
+        if (tr[k].ev == TR_FAULT && tr[k].a == 4 && tr[k].peer == 5) {
+            paused5 += tr[k].aux == FAULT_PAUSE && tr[k].c == 0 && tr[k].b == paused5 + 1;
+            resumed5 += tr[k].aux == FAULT_RESUME && tr[k].c == 1 && tr[k].b == resumed5 + 1;
+        }
+    }
+    ck_assert_int_eq(sigcont, 1);
+    ck_assert_int_eq(paused5, 3);
+    ck_assert_int_eq(resumed5, 3);
+    ck_assert_int_eq(sigcont5, 3);
+    free(tr);
+    json_t *run = h_json_in(rundir, "run.json");
+    /* 8 occurrences, 6 undos */
+    ck_assert_uint_eq(json_array_size(h_jget(run, "faults")), 14);
+    /* The last: the net fault's undo, at 1.6 s. */
+    ck_assert_int_eq(h_jint(run, "faults.13.number"), 3);
+    ck_assert(h_jbool(run, "faults.13.undo"));
+    ck_assert_int_eq(h_jint(run, "faults.13.occurrence"), 1);
+    json_decref(run);
+    h_assert_no_leftovers(rundir);
+    free(c);
+    h_rmtree(dir);
+    free(rundir);
+    free(dir);
+}
+END_TEST
+
 static Suite *process_suite(void)
 {
     Suite *s = suite_create("process");
@@ -1253,6 +1756,7 @@ static Suite *process_suite(void)
         {"malformed", {test_malformed_messages, test_forged_done}},
         {"launcher",
          {test_sigint_launcher, test_sigkill_launcher, test_crash_while_launcher_stopped}},
+        {"commands", {test_network_commands, test_command_kill, test_scheduled_network}},
         {"cli",
          {test_bad_config, test_command_line, test_run_refuses_special_files,
           test_spawn_ignores_sigxfsz}},
