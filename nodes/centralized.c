@@ -141,7 +141,12 @@ enum {
     PH_COLLECTING, /* coordinator of a new epoch, waiting for STATE answers */
 };
 
-enum { T_ELECT = 0, T_COLLECT = 1 };
+enum {
+    T_ELECT = 0,   /* no OK / no COORDINATOR yet */
+    T_COLLECT = 1, /* re-ask the nodes that have not answered a COORDINATOR */
+    T_RETX = 2,    /* retransmit: a waiting client re-sends its REQUEST */
+    T_PROBE = 3,   /* retransmit: the coordinator re-sends the holder's GRANT */
+};
 
 /* Used when env->election_timeout_us is 0: long against a message time
  * (~0.01-0.3 ms here), short against a human watching a failover. */
@@ -183,6 +188,10 @@ struct cent_state {
      * them. */
     int64_t progress[ALGO_MAX_NODES + 1];
     bool down[ALGO_MAX_NODES + 1];
+    /* env->retransmit (see "Retransmission" in the header). */
+    bool retx;
+    int64_t retx_us;
+    bool probe_armed; /* T_PROBE is set */
 };
 
 static int cent_init(void *state, const struct algo_env *env)
@@ -199,6 +208,10 @@ static int cent_init(void *state, const struct algo_env *env)
                                                         : CENT_DEFAULT_ELECTION_TIMEOUT_US;
     s->role_sent = -1;
     s->reborn = env->incarnation > 1;
+    if (env->retransmit && env->retransmit_us <= 0)
+        return -1;
+    s->retx = env->retransmit;
+    s->retx_us = env->retransmit_us;
     return 0;
 }
 
@@ -304,6 +317,8 @@ static bool news(struct cent_state *s, int from, const struct algo_msg *m)
 
 /* ---- granting ---- */
 
+static void arm_probe(struct cent_state *s, struct algo_actions *out);
+
 /* Give the CS to node: a message, or for the coordinator itself an entry. */
 static void grant(struct cent_state *s, int node, int64_t seq, struct algo_actions *out)
 {
@@ -316,6 +331,10 @@ static void grant(struct cent_state *s, int node, int64_t seq, struct algo_actio
         act_enter_cs(out, seq, s->holder_gen);
     } else {
         act_send(out, s->id, node, CENT_GRANT, seq, s->epoch, s->holder_gen, 0);
+        if (s->retx) { /* a new holder: a full period before we ask it */
+            s->probe_armed = true;
+            act_set_timer(out, T_PROBE, s->retx_us);
+        }
     }
 }
 
@@ -340,6 +359,12 @@ static void grant_next(struct cent_state *s, struct algo_actions *out)
 static void on_request(struct cent_state *s, int from, int64_t seq, struct algo_actions *out)
 {
     if (s->holder == from) {
+        if (s->retx && seq == s->holder_seq && granting(s)) {
+            /* The request again: our GRANT was lost (or is on its way, and
+             * the copy is ignored). The same grant again. */
+            act_send(out, s->id, from, CENT_GRANT, seq, s->epoch, s->holder_gen, 0);
+            return;
+        }
         if (seq <= s->holder_seq)
             return; /* the granted request again, or an older one */
         /* The holder asks again with a newer seq: it has left the CS it
@@ -348,6 +373,7 @@ static void on_request(struct cent_state *s, int from, int64_t seq, struct algo_
     }
     enqueue(s, from, seq);
     grant_next(s, out);
+    arm_probe(s, out);
 }
 
 /* Coordinator: the holder released. */
@@ -360,6 +386,41 @@ static void on_release(struct cent_state *s, int from, int64_t seq, struct algo_
 }
 
 static void become_coordinator(struct cent_state *s, struct algo_actions *out);
+
+/* Retransmit: while another node holds our grant and someone waits, its
+ * RELEASE may have been lost: T_PROBE re-sends the holder its GRANT, which
+ * it ignores while inside and answers with a RELEASE once out. */
+static void arm_probe(struct cent_state *s, struct algo_actions *out)
+{
+    if (s->retx && !s->probe_armed && granting(s) && s->holder != 0 && s->holder != s->id &&
+        s->qlen > 0) {
+        s->probe_armed = true;
+        act_set_timer(out, T_PROBE, s->retx_us);
+    }
+}
+
+static void on_probe_timer(struct cent_state *s, struct algo_actions *out)
+{
+    s->probe_armed = false;
+    if (!s->retx || !granting(s) || s->holder == 0 || s->holder == s->id)
+        return;
+    if (s->qlen > 0 && !s->down[s->holder])
+        act_send(out, s->id, s->holder, CENT_GRANT, s->holder_seq, s->epoch, s->holder_gen, 0);
+    s->probe_armed = true;
+    act_set_timer(out, T_PROBE, s->retx_us);
+}
+
+/* Retransmit: a client still waiting re-sends its REQUEST (same seq) to the
+ * coordinator it follows; during an election the next coordinator asks it
+ * (COORDINATOR, re-sent until answered), so it only keeps the timer going. */
+static void on_retx_timer(struct cent_state *s, struct algo_actions *out)
+{
+    if (!s->retx || !s->wanting || s->in_cs)
+        return;
+    if (!is_coord(s) && s->phase == PH_NORMAL && s->coord != 0 && !s->down[s->coord])
+        act_send(out, s->id, s->coord, CENT_REQUEST, s->seq, s->epoch, 0, 0);
+    act_set_timer(out, T_RETX, s->retx_us);
+}
 
 /* The holder was declared down: free the CS (it may only be paused, so the
  * next grant gets a newer generation, which a fencing resource enforces). */
@@ -384,6 +445,7 @@ static void maybe_done_collecting(struct cent_state *s, struct algo_actions *out
     s->phase = PH_NORMAL;
     act_cancel_timer(out, T_COLLECT);
     grant_next(s, out);
+    arm_probe(s, out);
 }
 
 /* Coordinator: a node told us its state (the answer to COORDINATOR). */
@@ -434,6 +496,7 @@ static void on_state(struct cent_state *s, int from, int status, int64_t seq, in
     }
     maybe_done_collecting(s, out);
     grant_next(s, out);
+    arm_probe(s, out);
 }
 
 /* ---- the election ---- */
@@ -682,6 +745,8 @@ static void cent_step(void *state, const struct algo_event *ev, struct algo_acti
             break; /* one outstanding request at a time */
         s->wanting = true;
         s->seq++;
+        if (s->retx)
+            act_set_timer(out, T_RETX, s->retx_us);
         if (is_coord(s))
             on_request(s, s->id, s->seq, out);
         else if (s->phase == PH_NORMAL && s->coord != 0 && !s->down[s->coord])
@@ -760,6 +825,10 @@ static void cent_step(void *state, const struct algo_event *ev, struct algo_acti
                 if (s->awaiting[k])
                     act_send(out, s->id, k, CENT_COORDINATOR, s->epoch, 0, 0, 0);
             act_set_timer(out, T_COLLECT, s->election_timeout);
+        } else if (ev->timer_id == T_RETX) {
+            on_retx_timer(s, out);
+        } else if (ev->timer_id == T_PROBE) {
+            on_probe_timer(s, out);
         }
         break;
     case EV_CLUSTER_UP:

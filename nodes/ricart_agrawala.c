@@ -52,6 +52,8 @@ enum {
     RA_REPLY,
 };
 
+enum { RA_T_RETX = 0 }; /* retransmit: re-send the request to whoever has not replied */
+
 /* Requests of one peer we owe a reply. One per incarnation of the peer in
  * the normal case; a few slots so that a stale request of an earlier
  * incarnation, arriving late, cannot push out the current one. */
@@ -63,6 +65,9 @@ struct ra_peer {
     int64_t tag;  /* the tag our current request carried to it */
     int ndef;
     int64_t def_ts[RA_SLOTS], def_tag[RA_SLOTS];
+    /* Retransmit: the last request received from it, to know a copy. */
+    bool got_req;
+    int64_t last_ts, last_tag;
 };
 
 struct ra_state {
@@ -71,6 +76,8 @@ struct ra_state {
     bool wanting, in_cs;
     int64_t req_ts; /* the timestamp of the current/last request */
     int64_t next_tag;
+    bool retx; /* env->retransmit */
+    int64_t retx_us;
     struct ra_peer p[ALGO_MAX_NODES + 1];
 };
 
@@ -81,8 +88,12 @@ static int ra_init(void *state, const struct algo_env *env)
     if (env->n < 1 || env->n > ALGO_MAX_NODES || env->id < 1 || env->id > env->n ||
         env->initial_clock < 0 || env->initial_clock > ALGO_COUNTER_BASE)
         return -1;
+    if (env->retransmit && env->retransmit_us <= 0)
+        return -1;
     s->id = env->id;
     s->n = env->n;
+    s->retx = env->retransmit;
+    s->retx_us = env->retransmit_us;
     /* A configured starting clock (the textbook example starts nodes at
      * different times), so the first request is stamped initial_clock + 1. */
     s->clock = env->initial_clock;
@@ -148,6 +159,15 @@ static void on_request(struct ra_state *s, int j, int64_t ts, int64_t tag,
                        struct algo_actions *out)
 {
     struct ra_peer *p = &s->p[j];
+    /* Retransmit: the same (ts, tag) again is a copy of the request we
+     * last had from j (j re-sends while our reply is missing): answered as
+     * the first was, a reply or (still) deferred, and nothing else. */
+    bool copy = s->retx && p->got_req && p->last_ts == ts && p->last_tag == tag;
+    if (s->retx) {
+        p->got_req = true;
+        p->last_ts = ts;
+        p->last_tag = tag;
+    }
     if (p->down)
         peer_up(s, j, out); /* a request proves it is up, and new */
     /* Lamport's rule on receipt: the clock moves past the message's. */
@@ -161,7 +181,7 @@ static void on_request(struct ra_state *s, int j, int64_t ts, int64_t tag,
      * clock past our ts, so j's later requests follow ours and would be
      * deferred. j restarted and our PEER_UP is late; its old permission is
      * void, ask again (never happens without failures). */
-    if (s->wanting && p->replied)
+    if (s->wanting && p->replied && !copy)
         ask(s, j, out);
     act_send(out, s->id, j, RA_REPLY, s->clock, ts, tag, 0);
 }
@@ -193,6 +213,8 @@ static void ra_step(void *state, const struct algo_event *ev, struct algo_action
                 ask(s, k, out);
         }
         try_enter(s, out); /* alone, or every peer is down */
+        if (s->retx && !s->in_cs)
+            act_set_timer(out, RA_T_RETX, s->retx_us);
         break;
     case EV_RELEASE:
         if (!s->in_cs)
@@ -235,9 +257,18 @@ static void ra_step(void *state, const struct algo_event *ev, struct algo_action
         if (ev->peer >= 1 && ev->peer <= s->n && ev->peer != s->id)
             peer_up(s, ev->peer, out);
         break;
-    case EV_START:
     case EV_TIMER:
-    case EV_CLUSTER_UP: /* no timeouts of its own: the failure detector's */
+        if (ev->timer_id == RA_T_RETX && s->retx && s->wanting && !s->in_cs) {
+            /* Re-send our request, the same ts and tag, to every peer up
+             * whose reply is missing: the request or the reply was lost. */
+            for (int k = 1; k <= s->n; k++)
+                if (k != s->id && !s->p[k].replied && !s->p[k].down)
+                    act_send(out, s->id, k, RA_REQUEST, s->req_ts, s->p[k].tag, 0, 0);
+            act_set_timer(out, RA_T_RETX, s->retx_us);
+        }
+        break;
+    case EV_START:
+    case EV_CLUSTER_UP: /* no timeouts of its own but retransmission's */
         break;
     }
 }
