@@ -609,8 +609,23 @@ static void on_election(struct cent_state *s, int from, int64_t e, struct algo_a
 
 static void on_coordinator(struct cent_state *s, int c, int64_t e, struct algo_actions *out)
 {
-    if (older(e, c, s->epoch, s->coord))
-        return; /* from an epoch we have left behind */
+    if (older(e, c, s->epoch, s->coord)) {
+        /* From an epoch we have left behind. With retransmit, if we
+         * coordinate the newer one, we tell the sender so, as to an
+         * ELECTION: a node that missed our announcement (it restarted and
+         * the COORDINATOR we sent it was lost, or so were its ELECTION and
+         * our OK) and took over an older or equal epoch would otherwise ask
+         * forever, ignored, while its own request waits. It joins us (or,
+         * with a higher id, bullies its way in through a newer epoch). */
+        if (s->retx && is_coord(s) && (s->phase == PH_NORMAL || s->phase == PH_COLLECTING)) {
+            act_send(out, s->id, c, CENT_COORDINATOR, s->epoch, 0, 0, 0);
+            if (s->phase == PH_COLLECTING) {
+                s->awaiting[c] = true;
+                act_set_timer(out, T_COLLECT, s->election_timeout);
+            }
+        }
+        return;
+    }
     if (c < s->id) {
         /* "The biggest guy in town always wins": we are up and higher. */
         start_election(s, out);
