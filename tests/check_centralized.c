@@ -1323,7 +1323,7 @@ START_TEST(test_rx_timers)
 END_TEST
 
 #ifndef RX_SEEDS
-#define RX_SEEDS 100 /* per sweep; -DRX_SEEDS=N for a longer hunt */
+#define RX_SEEDS 200 /* per sweep; -DRX_SEEDS=N for a longer hunt */
 #endif
 
 /* A random shape as shape() above, with retransmit on or off; the
@@ -1399,15 +1399,14 @@ START_TEST(test_rx_partition)
             }
         }
     }
-    /* Found: 98 of 100 schedules stall without retransmit (in the other
-     * two the cut fell between messages). */
+    /* Found: 199 of 200 schedules stall without retransmit (4,963 of
+     * 5,000; in the others the cut fell between messages). */
     ck_assert_int_ge(stalled, RX_SEEDS * 9 / 10);
 }
 END_TEST
 
-/* 10% of all messages lost (elections included, when a failure detector
- * is on): with retransmit every schedule finishes, safe. Without, almost
- * none does. */
+/* 10% of all messages lost: with retransmit every schedule finishes,
+ * safe. Without, almost none does (found: 9 of 200, 114 of 5,000). */
 START_TEST(test_rx_loss)
 {
     int done_without = 0;
