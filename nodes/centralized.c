@@ -99,16 +99,46 @@
  * that believed it was its first start would coordinate with an empty
  * queue). Under pauses and partitions (a cut link looks like a crash to the
  * failure detector, and each side elects its own coordinator) only fencing
- * keeps the resource safe, as above. Lost messages are re-asked only during
- * a takeover (COORDINATOR is resent until answered); like the textbook
- * algorithm, the failure-free protocol assumes a reliable network.
+ * keeps the resource safe, as above. Without env->retransmit, lost messages
+ * are re-asked only during a takeover (COORDINATOR is resent until
+ * answered); like the textbook algorithm, the failure-free protocol assumes
+ * a reliable network, and a request, grant or release lost to a partition
+ * shorter than the failure timeout (or to loss) stalls it for good.
+ *
+ * Retransmission (env->retransmit; off, nothing below happens and the
+ * messages are exactly the textbook's). No new message type:
+ *  - A client that waits re-sends its REQUEST (the same seq, its epoch) to
+ *    the coordinator it follows every retransmit_us (timer T_RETX) until it
+ *    enters. During an election it sends nothing: the next coordinator asks
+ *    it (COORDINATOR, re-sent until answered by STATE).
+ *  - The coordinator answers a copy of the holder's granted request with
+ *    the same GRANT again (same seq, epoch, gen: the first was lost). A copy
+ *    of a queued request changes nothing (enqueue keeps one place), a copy
+ *    of an older one is not news, a copy of a RELEASE matches no holder.
+ *  - A lost RELEASE: while another node holds the CS by its grant and
+ *    someone waits, the coordinator re-sends the holder its GRANT every
+ *    retransmit_us (timer T_PROBE). A holder still inside ignores it (the
+ *    grant we hold, again); one that has left hands it back as a RELEASE,
+ *    which frees the CS; one whose first GRANT was lost enters with it.
+ *  - A client enters once per seq (a GRANT counts only while it waits on
+ *    that seq), so no copy grants, enters or counts twice.
+ *  - Elections: a coordinator that receives a COORDINATOR of an older (or
+ *    equally new, lower-id) epoch answers with its own COORDINATOR. Without
+ *    it, a node that missed every announcement (its ELECTION or our OK
+ *    lost, our COORDINATOR to it lost) takes over an epoch nobody follows
+ *    and waits forever in PH_COLLECTING; with it, it joins us, or with a
+ *    higher id bullies its way in through a newer epoch.
+ * Cost when nothing is lost: none while waits and CS times stay below
+ * retransmit_us; a re-sent REQUEST per retransmit_us of a longer wait, a
+ * re-sent GRANT per retransmit_us of a longer CS while others wait.
  *
  * Fields. REQUEST, GRANT, RELEASE, STATE: f[0] = seq (the traces' key),
  * f[1] = the sender's epoch; GRANT f[2] = gen; STATE f[2] = what the node
  * does (0 idle, 1 waiting, 2 holding), f[3] = the gen it holds. ELECTION,
  * OK, COORDINATOR: f[0] = an epoch (the highest seen; COORDINATOR: its own).
  * Timers: 0 = election (no OK / no COORDINATOR yet), 1 = re-ask the nodes
- * that have not answered a COORDINATOR (for lost messages).
+ * that have not answered a COORDINATOR (for lost messages); with
+ * retransmit, 2 = re-send a waiting request, 3 = re-send the holder's grant.
  *
  * Valid ranges (anything else is counted as malformed and ignored): seq and
  * gen in 0 .. algo_counter_limit(now) (a seq is now_us * 1024 plus the

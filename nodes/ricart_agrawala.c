@@ -40,7 +40,26 @@
  * at the limit stamps its next request with a value its peers accept a
  * moment later: nothing stalls, and clock + 1 never overflows. A tag and a
  * REPLY's echoed stamp are any value (they are only compared for equality
- * with what we sent). */
+ * with what we sent).
+ *
+ * Retransmission (env->retransmit; off, the textbook algorithm, which
+ * assumes reliable channels: a REQUEST or REPLY lost to a partition shorter
+ * than the failure timeout, or to loss, leaves its requester waiting for
+ * good). No new message type. A requester re-sends its REQUEST, the same ts
+ * and the same tag, to every peer up whose REPLY is missing, every
+ * retransmit_us (timer 0) until it enters; a REPLY to any copy counts, and
+ * only once (replied is a flag). A peer that gets a copy answers it as it
+ * answered the first: it replies again if it replied (the reply was lost),
+ * keeps one deferred reply if it deferred (defer() stores a (ts, tag)
+ * once). A copy of the last request a peer sent us (same ts and tag) is
+ * not taken for the request of a restarted peer (on_request's re-ask), so
+ * it costs one REPLY and nothing else. Safety is the textbook argument:
+ * whichever copy a reply answers, the replier was then neither in the CS
+ * nor ahead of the request. Cost when nothing is lost: none while a
+ * request is answered within retransmit_us; a re-sent REQUEST per
+ * retransmit_us to each peer that defers it longer. A partition longer
+ * than the failure timeout is another matter: each side then believes the
+ * other down and goes on without it (unsafe, as under a long pause). */
 #include "nodes/algo.h"
 
 #include <string.h>

@@ -64,7 +64,44 @@
  * 1 .. algo_counter_limit(now), f[1] in 0 .. the same limit. The limit grows faster than
  * regenerations can raise a generation (by at most 2^9 per token_timeout),
  * so a regeneration above an accepted generation is accepted too, and
- * (epoch + 1) << 8 never overflows. */
+ * (epoch + 1) << 8 never overflows.
+ *
+ * Retransmission (env->retransmit; off, none of this, and TOKEN f[2] is 0).
+ * The lost-token timeout above recovers a token lost to a partition or to
+ * loss, but only after token_timeout without a token (hundreds of ms, and
+ * a new generation). With retransmit a lost handoff is recovered in about
+ * retransmit_us after the network lets it through, with the same token:
+ *  - Every TOKEN carries a hop number (f[2]), one more at each pass, so
+ *    (gen, hop) names one handoff. A node remembers the highest hop of the
+ *    newest generation it accepted; a TOKEN of (gen, hop) at or below it is
+ *    a copy and is dropped (never used, never passed on).
+ *  - The receiver of a TOKEN, any TOKEN (stale ones too: their sender
+ *    stops), answers ACK(gen, hop, GOT). The sender keeps the handoff
+ *    (successor, gen, idle, hop, when) until then.
+ *  - No ACK within retransmit_us (timer 2): the sender sends PROBE(gen, hop,
+ *    when sent, probe number), again every retransmit_us, and at once when
+ *    the successor comes back up (EV_PEER_UP) if the token went out at least
+ *    retransmit_us ago. The successor answers ACK with GOT if it has seen
+ *    that handoff or a newer token (or a newer generation), UNKNOWN if it
+ *    started after the handoff was sent (a restart forgot what it saw; the
+ *    lost-token timeout decides, as without retransmit), else MISSING.
+ *  - On MISSING to a probe sent at least retransmit_us after the token last
+ *    went out (earlier probes' answers are void), the sender sends the same
+ *    TOKEN (gen, idle, hop) again. Why this never makes two tokens: the
+ *    successor had not seen the handoff when it answered, and the copy sent
+ *    retransmit_us earlier had arrived or been lost by then (retransmit_us
+ *    exceeds a message time: 2 (delay + jitter) + 10 ms at least); and
+ *    were a copy still on its way, the successor would take one of the two
+ *    and drop the other as seen. Any newer token or generation ends the
+ *    handoff (its token is stale anyway).
+ * Cost: one ACK per hop, so twice the messages of the ring (1 -> 2 per CS
+ * under full load); probes and re-sent tokens only when something is lost.
+ * A handoff whose probes are lost longer than the lost-token timeout is
+ * overtaken by a regeneration, as without retransmit (fencing keeps the
+ * resource safe). Messages: ACK f[0] gen, f[1] hop, f[2] 0 GOT / 1 MISSING /
+ * 2 UNKNOWN, f[3] the probe answered (0: the token itself); PROBE f[0] gen,
+ * f[1] hop, f[2] when the handoff was sent, f[3] the probe number; each in
+ * 0 .. algo_counter_limit(now), f[2] of ACK in 0..2, else malformed. */
 #include "nodes/algo.h"
 
 #include <string.h>

@@ -73,7 +73,31 @@
  * group, f[2] in 0 .. the same limit. The limit grows by 2^20 a
  * microsecond, faster than minting raises a generation (2^28, at most once
  * per T_GLOBAL: 256 us of growth), so a token minted above an accepted one
- * is accepted too, and the epoch arithmetic stays far from overflow. */
+ * is accepted too, and the epoch arithmetic stays far from overflow.
+ *
+ * Retransmission (env->retransmit; off, none of this, and f[3] of both
+ * tokens is 0). T_LOCAL and T_GLOBAL recover a token lost to a partition or
+ * to loss only after token_timeout, or (R + 1) G token_timeout for the
+ * global one, and with a new generation. With retransmit every handoff of
+ * either token is acknowledged and a lost one sent again, as in the token
+ * ring (see token_ring.c for the argument that this never makes a second
+ * token): both tokens carry a hop number (f[3]) that grows by one at every
+ * pass of either level, so along the privilege's path (gen, hop) only
+ * grows and names one handoff; a token at or below the highest (gen, hop)
+ * a node has seen (or sent) is a copy and is dropped. The receiver answers
+ * every token with ACK(gen, hop, GOT); without one within retransmit_us
+ * (timer T_RETX = 3), the sender sends PROBE(gen, hop, when sent, probe
+ * number) every retransmit_us (and at once when the receiver comes back
+ * up, if the token went out long enough ago); the answer is GOT (seen that
+ * or newer), UNKNOWN (started since: T_LOCAL / T_GLOBAL decide) or MISSING,
+ * and only a MISSING to a probe sent retransmit_us after the token last went
+ * out makes the sender send the same token (type, fields, hop) again. One
+ * handoff is outstanding per node: a newer one (or any newer token or
+ * generation reaching it) ends the older. Cost: one ACK per hop, twice the
+ * messages when nothing is lost. Fields as in the token ring: ACK f[0] gen,
+ * f[1] hop, f[2] 0 GOT / 1 MISSING / 2 UNKNOWN, f[3] the probe answered;
+ * PROBE f[0] gen, f[1] hop, f[2] the handoff's time, f[3] probe number;
+ * out of range: malformed. */
 #include "nodes/algo.h"
 
 #include <string.h>
