@@ -287,8 +287,7 @@ static void ra_step(void *state, const struct algo_event *ev, struct algo_action
         }
         break;
     case EV_START:
-    case EV_CLUSTER_UP: /* no timeouts of its own but retransmission's */
-        break;
+    case EV_CLUSTER_UP: break; /* no timeouts of its own but retransmission's */
     }
 }
 

@@ -154,10 +154,10 @@ struct ring_state {
     bool pend;          /* a handoff not acknowledged yet: */
     int pend_to;
     int64_t pend_gen, pend_idle, pend_hop, pend_at;
-    int64_t pend_sent;  /* when the token last went out (first or again) */
-    int64_t probes;     /* probes sent for it so far */
-    int64_t probe_ok;   /* a MISSING counts only from this probe on: one sent
-                           retx_us after the token last went out */
+    int64_t pend_sent; /* when the token last went out (first or again) */
+    int64_t probes;    /* probes sent for it so far */
+    int64_t probe_ok;  /* a MISSING counts only from this probe on: one sent
+                          retx_us after the token last went out */
 };
 
 static int ring_init(void *state, const struct algo_env *env)
@@ -266,11 +266,9 @@ static void on_probe(struct ring_state *s, const struct algo_msg *m, struct algo
 }
 
 /* Ask the receiver of our handoff whether it arrived. */
-static void probe(struct ring_state *s, int64_t now, struct algo_actions *out)
+static void probe(struct ring_state *s, struct algo_actions *out)
 {
-    act_send(out, s->id, s->pend_to, RING_PROBE, s->pend_gen, s->pend_hop, s->pend_at,
-             ++s->probes);
-    (void)now;
+    act_send(out, s->id, s->pend_to, RING_PROBE, s->pend_gen, s->pend_hop, s->pend_at, ++s->probes);
 }
 
 static void on_ack(struct ring_state *s, const struct algo_msg *m, int64_t now,
@@ -299,7 +297,7 @@ static void on_ack(struct ring_state *s, const struct algo_msg *m, int64_t now,
     act_cancel_timer(out, RING_TIMER_RETX);
 }
 
-static void on_retx_timer(struct ring_state *s, int64_t now, struct algo_actions *out)
+static void on_retx_timer(struct ring_state *s, struct algo_actions *out)
 {
     if (!s->pend)
         return;
@@ -310,7 +308,7 @@ static void on_retx_timer(struct ring_state *s, int64_t now, struct algo_actions
     /* Ask whether it arrived (a receiver believed down is asked when it
      * is back: EV_PEER_UP). */
     if (!s->down[s->pend_to])
-        probe(s, now, out);
+        probe(s, out);
     act_set_timer(out, RING_TIMER_RETX, s->retx_us);
 }
 
@@ -469,8 +467,8 @@ static void ring_step(void *state, const struct algo_event *ev, struct algo_acti
         }
         break;
     case EV_MESSAGE:
-        if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id ||
-            ev->msg.f[0] < 1 || !algo_counter_ok(ev->msg.f[0], now) ||
+        if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id || ev->msg.f[0] < 1 ||
+            !algo_counter_ok(ev->msg.f[0], now) ||
             (ev->msg.type == RING_TOKEN && !algo_counter_ok(ev->msg.f[1], now)) ||
             (ev->msg.type == RING_TOKEN && s->retx && !algo_counter_ok(ev->msg.f[2], now)) ||
             ((ev->msg.type == RING_ACK || ev->msg.type == RING_PROBE) &&
@@ -500,7 +498,7 @@ static void ring_step(void *state, const struct algo_event *ev, struct algo_acti
         else if (ev->timer_id == RING_TIMER_IDLE && s->holding && !s->in_cs && !s->wanting)
             pass(s, s->idle + 1, now, out);
         else if (ev->timer_id == RING_TIMER_RETX)
-            on_retx_timer(s, now, out);
+            on_retx_timer(s, out);
         break;
     case EV_PEER_DOWN:
         if (ev->peer >= 1 && ev->peer <= s->n && ev->peer != s->id)
@@ -514,7 +512,7 @@ static void ring_step(void *state, const struct algo_event *ev, struct algo_acti
          * (if the token went out long enough ago; else the timer will). */
         if (s->pend && s->pend_to == ev->peer && s->pend_gen >= s->max_gen &&
             now - s->pend_sent >= s->retx_us)
-            probe(s, now, out);
+            probe(s, out);
         /* A lone idle holder has someone to pass to again. */
         if (s->holding && !s->in_cs && !s->wanting)
             pass(s, s->idle + 1, now, out);

@@ -281,8 +281,7 @@ static void on_probe(struct tl_state *s, const struct algo_msg *m, struct algo_a
 /* Ask the receiver of our handoff whether it arrived. */
 static void probe(struct tl_state *s, struct algo_actions *out)
 {
-    act_send(out, s->id, s->pend_to, TL_PROBE, s->pend_f[0], s->pend_f[3], s->pend_at,
-             ++s->probes);
+    act_send(out, s->id, s->pend_to, TL_PROBE, s->pend_f[0], s->pend_f[3], s->pend_at, ++s->probes);
 }
 
 static void on_ack(struct tl_state *s, const struct algo_msg *m, struct algo_actions *out)
@@ -548,8 +547,8 @@ static void tl_step(void *state, const struct algo_event *ev, struct algo_action
             act_set_timer(out, T_LOCAL, s->timeout); /* a lap from now on */
         break;
     case EV_MESSAGE:
-        if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id ||
-            ev->msg.f[0] < 1 || !algo_counter_ok(ev->msg.f[0], ev->now_us) ||
+        if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id || ev->msg.f[0] < 1 ||
+            !algo_counter_ok(ev->msg.f[0], ev->now_us) ||
             (ev->msg.type == TL_LOCAL &&
              (ev->msg.f[1] < 1 || ev->msg.f[1] > s->n || !same_group(s, (int)ev->msg.f[1]) ||
               !same_group(s, ev->msg.from) || !algo_counter_ok(ev->msg.f[2], ev->now_us))) ||
@@ -583,8 +582,8 @@ static void tl_step(void *state, const struct algo_event *ev, struct algo_action
         s->down[ev->peer] = ev->kind == EV_PEER_DOWN;
         /* A handoff to it may have been lost while it was cut off: ask now
          * (if the token went out long enough ago; else the timer will). */
-        if (ev->kind == EV_PEER_UP && s->pend && s->pend_to == ev->peer &&
-            s->pend_f[0] >= s->gen && s->now - s->pend_sent >= s->retx_us)
+        if (ev->kind == EV_PEER_UP && s->pend && s->pend_to == ev->peer && s->pend_f[0] >= s->gen &&
+            s->now - s->pend_sent >= s->retx_us)
             probe(s, out);
         if (s->parked && ev->kind == EV_PEER_UP)
             pass_global(s, out); /* someone to visit again */

@@ -300,8 +300,8 @@ START_TEST(test_examples_faults_happen)
             scheduled++;
         bool network = strstr(text, "action = partition") || strstr(text, "action = heal") ||
                        strstr(text, "action = net");
-        bool stalls = strstr(text, "algorithm = centralized") ||
-                      strstr(text, "algorithm = ricart_agrawala");
+        bool stalls =
+            strstr(text, "algorithm = centralized") || strstr(text, "algorithm = ricart_agrawala");
         bool retransmit = strstr(text, "retransmit = true") != NULL;
         free(text);
         if (scheduled == 0) {

@@ -1439,7 +1439,8 @@ START_TEST(test_rx_loss_and_crashes)
         dl_rng_seed(&pick, seed ^ 0xc4a5ULL);
         struct sim_config cfg;
         rx_shape(&cfg, &pick, seed, true);
-        cfg.failure_timeout_us = cfg.delay_us + cfg.jitter_us + 1 + (int64_t)dl_rng_below(&pick, 3000);
+        cfg.failure_timeout_us =
+            cfg.delay_us + cfg.jitter_us + 1 + (int64_t)dl_rng_below(&pick, 3000);
         cfg.loss = 0.05;
         cfg.crash_prob = 0.05;
         cfg.restart_after_us = 1 + (int64_t)dl_rng_below(&pick, 8000);

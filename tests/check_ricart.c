@@ -1061,7 +1061,7 @@ START_TEST(test_rx_duplicates)
         struct algo_msg xreq = *sent(&x, REQ, 2);
         feed(&y, (struct algo_event){.kind = EV_MESSAGE, .msg = xreq});
         feed(&x, (struct algo_event){.kind = EV_MESSAGE, .msg = *sent(&y, REPLY, 1)});
-        ck_assert_int_eq(count_kind(&x, ACT_ENTER_CS), 0); /* z's reply is missing */
+        ck_assert_int_eq(count_kind(&x, ACT_ENTER_CS), 0);              /* z's reply is missing */
         feed(&x, (struct algo_event){.kind = EV_MESSAGE, .msg = yreq}); /* the late copy */
         ck_assert_int_eq(count_sends(&x, REPLY), 1);
         ck_assert_int_eq(count_sends(&x, REQ), retx ? 0 : 1);
@@ -1211,7 +1211,8 @@ START_TEST(test_rx_loss_and_crashes)
         dl_rng_seed(&pick, seed ^ 0xc4a5ULL);
         struct sim_config cfg;
         rx_shape(&cfg, &pick, seed, true);
-        cfg.failure_timeout_us = cfg.delay_us + cfg.jitter_us + 1 + (int64_t)dl_rng_below(&pick, 3000);
+        cfg.failure_timeout_us =
+            cfg.delay_us + cfg.jitter_us + 1 + (int64_t)dl_rng_below(&pick, 3000);
         cfg.loss = 0.05;
         cfg.crash_prob = 0.05;
         cfg.restart_after_us = 1 + (int64_t)dl_rng_below(&pick, 8000);

@@ -984,8 +984,13 @@ static void rx_init(struct rxnode *t, int id, int64_t start)
     t->st = calloc(1, TL.state_size);
     ck_assert_ptr_nonnull(t->st);
     ck_assert_int_eq(algo_actions_init(&t->out, 6), 0);
-    struct algo_env env = {.id = id, .n = 6, .incarnation = 1, .groups = 2, .local_rounds = 1,
-                           .token_timeout_us = 1000000, .retransmit = true,
+    struct algo_env env = {.id = id,
+                           .n = 6,
+                           .incarnation = 1,
+                           .groups = 2,
+                           .local_rounds = 1,
+                           .token_timeout_us = 1000000,
+                           .retransmit = true,
                            .retransmit_us = RX_US};
     ck_assert_int_eq(TL.init(t->st, &env), 0);
     env.retransmit_us = 0;
@@ -1009,12 +1014,12 @@ static void rx_feed(struct rxnode *t, struct algo_event ev)
     ck_assert_int_eq(t->out.overflow, 0);
 }
 
-static struct algo_event rx_msg(int type, int from, int to, int64_t now, int64_t f0,
-                                int64_t f1, int64_t f2, int64_t f3)
+static struct algo_event rx_msg(int type, int from, int to, int64_t now, int64_t f0, int64_t f1,
+                                int64_t f2, int64_t f3)
 {
     struct algo_event ev = {.kind = EV_MESSAGE, .now_us = now};
-    ev.msg = (struct algo_msg){.type = (uint16_t)type, .from = (uint16_t)from,
-                               .to = (uint16_t)to, .f = {f0, f1, f2, f3}};
+    ev.msg = (struct algo_msg){
+        .type = (uint16_t)type, .from = (uint16_t)from, .to = (uint16_t)to, .f = {f0, f1, f2, f3}};
     return ev;
 }
 
@@ -1166,8 +1171,8 @@ static void rx_partition(struct sim_fault f[2], uint64_t seed, int n)
 
 /* Everything granted, safely, one token of each level. Unless `regenerated`
  * is given, no entry refused either (see test_rx_loss). */
-static void rx_expect_done(const struct sim_config *c, const struct sim_result *res,
-                           uint64_t seed, const char *what, int *regenerated)
+static void rx_expect_done(const struct sim_config *c, const struct sim_result *res, uint64_t seed,
+                           const char *what, int *regenerated)
 {
     ck_assert_msg(res->safe && res->live && res->completed && res->pending == 0,
                   "%s, seed %llu (n %d): %s", what, (unsigned long long)seed, c->env.n,
