@@ -99,16 +99,46 @@
  * that believed it was its first start would coordinate with an empty
  * queue). Under pauses and partitions (a cut link looks like a crash to the
  * failure detector, and each side elects its own coordinator) only fencing
- * keeps the resource safe, as above. Lost messages are re-asked only during
- * a takeover (COORDINATOR is resent until answered); like the textbook
- * algorithm, the failure-free protocol assumes a reliable network.
+ * keeps the resource safe, as above. Without env->retransmit, lost messages
+ * are re-asked only during a takeover (COORDINATOR is resent until
+ * answered); like the textbook algorithm, the failure-free protocol assumes
+ * a reliable network, and a request, grant or release lost to a partition
+ * shorter than the failure timeout (or to loss) stalls it for good.
+ *
+ * Retransmission (env->retransmit; off, nothing below happens and the
+ * messages are exactly the textbook's). No new message type:
+ *  - A client that waits re-sends its REQUEST (the same seq, its epoch) to
+ *    the coordinator it follows every retransmit_us (timer T_RETX) until it
+ *    enters. During an election it sends nothing: the next coordinator asks
+ *    it (COORDINATOR, re-sent until answered by STATE).
+ *  - The coordinator answers a copy of the holder's granted request with
+ *    the same GRANT again (same seq, epoch, gen: the first was lost). A copy
+ *    of a queued request changes nothing (enqueue keeps one place), a copy
+ *    of an older one is not news, a copy of a RELEASE matches no holder.
+ *  - A lost RELEASE: while another node holds the CS by its grant and
+ *    someone waits, the coordinator re-sends the holder its GRANT every
+ *    retransmit_us (timer T_PROBE). A holder still inside ignores it (the
+ *    grant we hold, again); one that has left hands it back as a RELEASE,
+ *    which frees the CS; one whose first GRANT was lost enters with it.
+ *  - A client enters once per seq (a GRANT counts only while it waits on
+ *    that seq), so no copy grants, enters or counts twice.
+ *  - Elections: a coordinator that receives a COORDINATOR of an older (or
+ *    equally new, lower-id) epoch answers with its own COORDINATOR. Without
+ *    it, a node that missed every announcement (its ELECTION or our OK
+ *    lost, our COORDINATOR to it lost) takes over an epoch nobody follows
+ *    and waits forever in PH_COLLECTING; with it, it joins us, or with a
+ *    higher id bullies its way in through a newer epoch.
+ * Cost when nothing is lost: none while waits and CS times stay below
+ * retransmit_us; a re-sent REQUEST per retransmit_us of a longer wait, a
+ * re-sent GRANT per retransmit_us of a longer CS while others wait.
  *
  * Fields. REQUEST, GRANT, RELEASE, STATE: f[0] = seq (the traces' key),
  * f[1] = the sender's epoch; GRANT f[2] = gen; STATE f[2] = what the node
  * does (0 idle, 1 waiting, 2 holding), f[3] = the gen it holds. ELECTION,
  * OK, COORDINATOR: f[0] = an epoch (the highest seen; COORDINATOR: its own).
  * Timers: 0 = election (no OK / no COORDINATOR yet), 1 = re-ask the nodes
- * that have not answered a COORDINATOR (for lost messages).
+ * that have not answered a COORDINATOR (for lost messages); with
+ * retransmit, 2 = re-send a waiting request, 3 = re-send the holder's grant.
  *
  * Valid ranges (anything else is counted as malformed and ignored): seq and
  * gen in 0 .. algo_counter_limit(now) (a seq is now_us * 1024 plus the
@@ -141,7 +171,12 @@ enum {
     PH_COLLECTING, /* coordinator of a new epoch, waiting for STATE answers */
 };
 
-enum { T_ELECT = 0, T_COLLECT = 1 };
+enum {
+    T_ELECT = 0,   /* no OK / no COORDINATOR yet */
+    T_COLLECT = 1, /* re-ask the nodes that have not answered a COORDINATOR */
+    T_RETX = 2,    /* retransmit: a waiting client re-sends its REQUEST */
+    T_PROBE = 3,   /* retransmit: the coordinator re-sends the holder's GRANT */
+};
 
 /* Used when env->election_timeout_us is 0: long against a message time
  * (~0.01-0.3 ms here), short against a human watching a failover. */
@@ -183,6 +218,10 @@ struct cent_state {
      * them. */
     int64_t progress[ALGO_MAX_NODES + 1];
     bool down[ALGO_MAX_NODES + 1];
+    /* env->retransmit (see "Retransmission" in the header). */
+    bool retx;
+    int64_t retx_us;
+    bool probe_armed; /* T_PROBE is set */
 };
 
 static int cent_init(void *state, const struct algo_env *env)
@@ -199,6 +238,10 @@ static int cent_init(void *state, const struct algo_env *env)
                                                         : CENT_DEFAULT_ELECTION_TIMEOUT_US;
     s->role_sent = -1;
     s->reborn = env->incarnation > 1;
+    if (env->retransmit && env->retransmit_us <= 0)
+        return -1;
+    s->retx = env->retransmit;
+    s->retx_us = env->retransmit_us;
     return 0;
 }
 
@@ -304,6 +347,8 @@ static bool news(struct cent_state *s, int from, const struct algo_msg *m)
 
 /* ---- granting ---- */
 
+static void arm_probe(struct cent_state *s, struct algo_actions *out);
+
 /* Give the CS to node: a message, or for the coordinator itself an entry. */
 static void grant(struct cent_state *s, int node, int64_t seq, struct algo_actions *out)
 {
@@ -316,6 +361,10 @@ static void grant(struct cent_state *s, int node, int64_t seq, struct algo_actio
         act_enter_cs(out, seq, s->holder_gen);
     } else {
         act_send(out, s->id, node, CENT_GRANT, seq, s->epoch, s->holder_gen, 0);
+        if (s->retx) { /* a new holder: a full period before we ask it */
+            s->probe_armed = true;
+            act_set_timer(out, T_PROBE, s->retx_us);
+        }
     }
 }
 
@@ -340,6 +389,12 @@ static void grant_next(struct cent_state *s, struct algo_actions *out)
 static void on_request(struct cent_state *s, int from, int64_t seq, struct algo_actions *out)
 {
     if (s->holder == from) {
+        if (s->retx && seq == s->holder_seq && granting(s)) {
+            /* The request again: our GRANT was lost (or is on its way, and
+             * the copy is ignored). The same grant again. */
+            act_send(out, s->id, from, CENT_GRANT, seq, s->epoch, s->holder_gen, 0);
+            return;
+        }
         if (seq <= s->holder_seq)
             return; /* the granted request again, or an older one */
         /* The holder asks again with a newer seq: it has left the CS it
@@ -348,6 +403,7 @@ static void on_request(struct cent_state *s, int from, int64_t seq, struct algo_
     }
     enqueue(s, from, seq);
     grant_next(s, out);
+    arm_probe(s, out);
 }
 
 /* Coordinator: the holder released. */
@@ -360,6 +416,41 @@ static void on_release(struct cent_state *s, int from, int64_t seq, struct algo_
 }
 
 static void become_coordinator(struct cent_state *s, struct algo_actions *out);
+
+/* Retransmit: while another node holds our grant and someone waits, its
+ * RELEASE may have been lost: T_PROBE re-sends the holder its GRANT, which
+ * it ignores while inside and answers with a RELEASE once out. */
+static void arm_probe(struct cent_state *s, struct algo_actions *out)
+{
+    if (s->retx && !s->probe_armed && granting(s) && s->holder != 0 && s->holder != s->id &&
+        s->qlen > 0) {
+        s->probe_armed = true;
+        act_set_timer(out, T_PROBE, s->retx_us);
+    }
+}
+
+static void on_probe_timer(struct cent_state *s, struct algo_actions *out)
+{
+    s->probe_armed = false;
+    if (!s->retx || !granting(s) || s->holder == 0 || s->holder == s->id)
+        return;
+    if (s->qlen > 0 && !s->down[s->holder])
+        act_send(out, s->id, s->holder, CENT_GRANT, s->holder_seq, s->epoch, s->holder_gen, 0);
+    s->probe_armed = true;
+    act_set_timer(out, T_PROBE, s->retx_us);
+}
+
+/* Retransmit: a client still waiting re-sends its REQUEST (same seq) to the
+ * coordinator it follows; during an election the next coordinator asks it
+ * (COORDINATOR, re-sent until answered), so it only keeps the timer going. */
+static void on_retx_timer(struct cent_state *s, struct algo_actions *out)
+{
+    if (!s->retx || !s->wanting || s->in_cs)
+        return;
+    if (!is_coord(s) && s->phase == PH_NORMAL && s->coord != 0 && !s->down[s->coord])
+        act_send(out, s->id, s->coord, CENT_REQUEST, s->seq, s->epoch, 0, 0);
+    act_set_timer(out, T_RETX, s->retx_us);
+}
 
 /* The holder was declared down: free the CS (it may only be paused, so the
  * next grant gets a newer generation, which a fencing resource enforces). */
@@ -384,6 +475,7 @@ static void maybe_done_collecting(struct cent_state *s, struct algo_actions *out
     s->phase = PH_NORMAL;
     act_cancel_timer(out, T_COLLECT);
     grant_next(s, out);
+    arm_probe(s, out);
 }
 
 /* Coordinator: a node told us its state (the answer to COORDINATOR). */
@@ -434,6 +526,7 @@ static void on_state(struct cent_state *s, int from, int status, int64_t seq, in
     }
     maybe_done_collecting(s, out);
     grant_next(s, out);
+    arm_probe(s, out);
 }
 
 /* ---- the election ---- */
@@ -546,8 +639,23 @@ static void on_election(struct cent_state *s, int from, int64_t e, struct algo_a
 
 static void on_coordinator(struct cent_state *s, int c, int64_t e, struct algo_actions *out)
 {
-    if (older(e, c, s->epoch, s->coord))
-        return; /* from an epoch we have left behind */
+    if (older(e, c, s->epoch, s->coord)) {
+        /* From an epoch we have left behind. With retransmit, if we
+         * coordinate the newer one, we tell the sender so, as to an
+         * ELECTION: a node that missed our announcement (it restarted and
+         * the COORDINATOR we sent it was lost, or so were its ELECTION and
+         * our OK) and took over an older or equal epoch would otherwise ask
+         * forever, ignored, while its own request waits. It joins us (or,
+         * with a higher id, bullies its way in through a newer epoch). */
+        if (s->retx && is_coord(s) && (s->phase == PH_NORMAL || s->phase == PH_COLLECTING)) {
+            act_send(out, s->id, c, CENT_COORDINATOR, s->epoch, 0, 0, 0);
+            if (s->phase == PH_COLLECTING) {
+                s->awaiting[c] = true;
+                act_set_timer(out, T_COLLECT, s->election_timeout);
+            }
+        }
+        return;
+    }
     if (c < s->id) {
         /* "The biggest guy in town always wins": we are up and higher. */
         start_election(s, out);
@@ -682,6 +790,8 @@ static void cent_step(void *state, const struct algo_event *ev, struct algo_acti
             break; /* one outstanding request at a time */
         s->wanting = true;
         s->seq++;
+        if (s->retx)
+            act_set_timer(out, T_RETX, s->retx_us);
         if (is_coord(s))
             on_request(s, s->id, s->seq, out);
         else if (s->phase == PH_NORMAL && s->coord != 0 && !s->down[s->coord])
@@ -760,6 +870,10 @@ static void cent_step(void *state, const struct algo_event *ev, struct algo_acti
                 if (s->awaiting[k])
                     act_send(out, s->id, k, CENT_COORDINATOR, s->epoch, 0, 0, 0);
             act_set_timer(out, T_COLLECT, s->election_timeout);
+        } else if (ev->timer_id == T_RETX) {
+            on_retx_timer(s, out);
+        } else if (ev->timer_id == T_PROBE) {
+            on_probe_timer(s, out);
         }
         break;
     case EV_CLUSTER_UP:

@@ -40,7 +40,26 @@
  * at the limit stamps its next request with a value its peers accept a
  * moment later: nothing stalls, and clock + 1 never overflows. A tag and a
  * REPLY's echoed stamp are any value (they are only compared for equality
- * with what we sent). */
+ * with what we sent).
+ *
+ * Retransmission (env->retransmit; off, the textbook algorithm, which
+ * assumes reliable channels: a REQUEST or REPLY lost to a partition shorter
+ * than the failure timeout, or to loss, leaves its requester waiting for
+ * good). No new message type. A requester re-sends its REQUEST, the same ts
+ * and the same tag, to every peer up whose REPLY is missing, every
+ * retransmit_us (timer 0) until it enters; a REPLY to any copy counts, and
+ * only once (replied is a flag). A peer that gets a copy answers it as it
+ * answered the first: it replies again if it replied (the reply was lost),
+ * keeps one deferred reply if it deferred (defer() stores a (ts, tag)
+ * once). A copy of the last request a peer sent us (same ts and tag) is
+ * not taken for the request of a restarted peer (on_request's re-ask), so
+ * it costs one REPLY and nothing else. Safety is the textbook argument:
+ * whichever copy a reply answers, the replier was then neither in the CS
+ * nor ahead of the request. Cost when nothing is lost: none while a
+ * request is answered within retransmit_us; a re-sent REQUEST per
+ * retransmit_us to each peer that defers it longer. A partition longer
+ * than the failure timeout is another matter: each side then believes the
+ * other down and goes on without it (unsafe, as under a long pause). */
 #include "nodes/algo.h"
 
 #include <string.h>
@@ -51,6 +70,8 @@ enum {
     RA_REQUEST = MSG_RANGE_RICART + 1,
     RA_REPLY,
 };
+
+enum { RA_T_RETX = 0 }; /* retransmit: re-send the request to whoever has not replied */
 
 /* Requests of one peer we owe a reply. One per incarnation of the peer in
  * the normal case; a few slots so that a stale request of an earlier
@@ -63,6 +84,9 @@ struct ra_peer {
     int64_t tag;  /* the tag our current request carried to it */
     int ndef;
     int64_t def_ts[RA_SLOTS], def_tag[RA_SLOTS];
+    /* Retransmit: the last request received from it, to know a copy. */
+    bool got_req;
+    int64_t last_ts, last_tag;
 };
 
 struct ra_state {
@@ -71,6 +95,8 @@ struct ra_state {
     bool wanting, in_cs;
     int64_t req_ts; /* the timestamp of the current/last request */
     int64_t next_tag;
+    bool retx; /* env->retransmit */
+    int64_t retx_us;
     struct ra_peer p[ALGO_MAX_NODES + 1];
 };
 
@@ -81,8 +107,12 @@ static int ra_init(void *state, const struct algo_env *env)
     if (env->n < 1 || env->n > ALGO_MAX_NODES || env->id < 1 || env->id > env->n ||
         env->initial_clock < 0 || env->initial_clock > ALGO_COUNTER_BASE)
         return -1;
+    if (env->retransmit && env->retransmit_us <= 0)
+        return -1;
     s->id = env->id;
     s->n = env->n;
+    s->retx = env->retransmit;
+    s->retx_us = env->retransmit_us;
     /* A configured starting clock (the textbook example starts nodes at
      * different times), so the first request is stamped initial_clock + 1. */
     s->clock = env->initial_clock;
@@ -148,6 +178,15 @@ static void on_request(struct ra_state *s, int j, int64_t ts, int64_t tag,
                        struct algo_actions *out)
 {
     struct ra_peer *p = &s->p[j];
+    /* Retransmit: the same (ts, tag) again is a copy of the request we
+     * last had from j (j re-sends while our reply is missing): answered as
+     * the first was, a reply or (still) deferred, and nothing else. */
+    bool copy = s->retx && p->got_req && p->last_ts == ts && p->last_tag == tag;
+    if (s->retx) {
+        p->got_req = true;
+        p->last_ts = ts;
+        p->last_tag = tag;
+    }
     if (p->down)
         peer_up(s, j, out); /* a request proves it is up, and new */
     /* Lamport's rule on receipt: the clock moves past the message's. */
@@ -161,7 +200,7 @@ static void on_request(struct ra_state *s, int j, int64_t ts, int64_t tag,
      * clock past our ts, so j's later requests follow ours and would be
      * deferred. j restarted and our PEER_UP is late; its old permission is
      * void, ask again (never happens without failures). */
-    if (s->wanting && p->replied)
+    if (s->wanting && p->replied && !copy)
         ask(s, j, out);
     act_send(out, s->id, j, RA_REPLY, s->clock, ts, tag, 0);
 }
@@ -193,6 +232,8 @@ static void ra_step(void *state, const struct algo_event *ev, struct algo_action
                 ask(s, k, out);
         }
         try_enter(s, out); /* alone, or every peer is down */
+        if (s->retx && !s->in_cs)
+            act_set_timer(out, RA_T_RETX, s->retx_us);
         break;
     case EV_RELEASE:
         if (!s->in_cs)
@@ -235,10 +276,18 @@ static void ra_step(void *state, const struct algo_event *ev, struct algo_action
         if (ev->peer >= 1 && ev->peer <= s->n && ev->peer != s->id)
             peer_up(s, ev->peer, out);
         break;
-    case EV_START:
     case EV_TIMER:
-    case EV_CLUSTER_UP: /* no timeouts of its own: the failure detector's */
+        if (ev->timer_id == RA_T_RETX && s->retx && s->wanting && !s->in_cs) {
+            /* Re-send our request, the same ts and tag, to every peer up
+             * whose reply is missing: the request or the reply was lost. */
+            for (int k = 1; k <= s->n; k++)
+                if (k != s->id && !s->p[k].replied && !s->p[k].down)
+                    act_send(out, s->id, k, RA_REQUEST, s->req_ts, s->p[k].tag, 0, 0);
+            act_set_timer(out, RA_T_RETX, s->retx_us);
+        }
         break;
+    case EV_START:
+    case EV_CLUSTER_UP: break; /* no timeouts of its own but retransmission's */
     }
 }
 

@@ -64,7 +64,44 @@
  * 1 .. algo_counter_limit(now), f[1] in 0 .. the same limit. The limit grows faster than
  * regenerations can raise a generation (by at most 2^9 per token_timeout),
  * so a regeneration above an accepted generation is accepted too, and
- * (epoch + 1) << 8 never overflows. */
+ * (epoch + 1) << 8 never overflows.
+ *
+ * Retransmission (env->retransmit; off, none of this, and TOKEN f[2] is 0).
+ * The lost-token timeout above recovers a token lost to a partition or to
+ * loss, but only after token_timeout without a token (hundreds of ms, and
+ * a new generation). With retransmit a lost handoff is recovered in about
+ * retransmit_us after the network lets it through, with the same token:
+ *  - Every TOKEN carries a hop number (f[2]), one more at each pass, so
+ *    (gen, hop) names one handoff. A node remembers the highest hop of the
+ *    newest generation it accepted; a TOKEN of (gen, hop) at or below it is
+ *    a copy and is dropped (never used, never passed on).
+ *  - The receiver of a TOKEN, any TOKEN (stale ones too: their sender
+ *    stops), answers ACK(gen, hop, GOT). The sender keeps the handoff
+ *    (successor, gen, idle, hop, when) until then.
+ *  - No ACK within retransmit_us (timer 2): the sender sends PROBE(gen, hop,
+ *    when sent, probe number), again every retransmit_us, and at once when
+ *    the successor comes back up (EV_PEER_UP) if the token went out at least
+ *    retransmit_us ago. The successor answers ACK with GOT if it has seen
+ *    that handoff or a newer token (or a newer generation), UNKNOWN if it
+ *    started after the handoff was sent (a restart forgot what it saw; the
+ *    lost-token timeout decides, as without retransmit), else MISSING.
+ *  - On MISSING to a probe sent at least retransmit_us after the token last
+ *    went out (earlier probes' answers are void), the sender sends the same
+ *    TOKEN (gen, idle, hop) again. Why this never makes two tokens: the
+ *    successor had not seen the handoff when it answered, and the copy sent
+ *    retransmit_us earlier had arrived or been lost by then (retransmit_us
+ *    exceeds a message time: 2 (delay + jitter) + 10 ms at least); and
+ *    were a copy still on its way, the successor would take one of the two
+ *    and drop the other as seen. Any newer token or generation ends the
+ *    handoff (its token is stale anyway).
+ * Cost: one ACK per hop, so twice the messages of the ring (1 -> 2 per CS
+ * under full load); probes and re-sent tokens only when something is lost.
+ * A handoff whose probes are lost longer than the lost-token timeout is
+ * overtaken by a regeneration, as without retransmit (fencing keeps the
+ * resource safe). Messages: ACK f[0] gen, f[1] hop, f[2] 0 GOT / 1 MISSING /
+ * 2 UNKNOWN, f[3] the probe answered (0: the token itself); PROBE f[0] gen,
+ * f[1] hop, f[2] when the handoff was sent, f[3] the probe number; each in
+ * 0 .. algo_counter_limit(now), f[2] of ACK in 0..2, else malformed. */
 #include "nodes/algo.h"
 
 #include <string.h>
@@ -72,11 +109,22 @@
 enum {
     RING_TOKEN = MSG_RANGE_TOKEN_RING + 1,
     RING_NEWGEN,
+    RING_ACK,   /* retransmit: f0 gen, f1 hop, f2 RING_GOT / RING_MISSING / RING_UNKNOWN,
+                   f3 the probe answered (0: the token itself) */
+    RING_PROBE, /* retransmit: f0 gen, f1 hop, f2 when the handoff was sent, f3 probe number */
+};
+
+/* What a RING_ACK says about the token (gen, hop). */
+enum {
+    RING_GOT = 0,     /* received (or superseded by a newer one): stop */
+    RING_MISSING = 1, /* never arrived: send it again */
+    RING_UNKNOWN = 2, /* the receiver restarted since the handoff: cannot tell */
 };
 
 enum {
     RING_TIMER_LOST = 0, /* no token seen for timeout_us */
     RING_TIMER_IDLE = 1, /* an idle holder's hold is over */
+    RING_TIMER_RETX = 2, /* retransmit: a handoff not acknowledged in time */
 };
 
 #define RING_DEFAULT_TIMEOUT_US (200 * 1000)
@@ -97,6 +145,19 @@ struct ring_state {
     int incarnation;
     bool starting; /* staged start, and not every node has started yet */
     bool down[ALGO_MAX_NODES + 1];
+    /* Retransmit (see the header). */
+    bool retx;
+    int64_t retx_us;
+    int64_t started_us; /* EV_START: what we know of tokens covers the time since */
+    int64_t hop;        /* of the token held, or of the last one we passed */
+    int64_t seen_hop;   /* the highest hop of generation max_gen accepted here */
+    bool pend;          /* a handoff not acknowledged yet: */
+    int pend_to;
+    int64_t pend_gen, pend_idle, pend_hop, pend_at;
+    int64_t pend_sent; /* when the token last went out (first or again) */
+    int64_t probes;    /* probes sent for it so far */
+    int64_t probe_ok;  /* a MISSING counts only from this probe on: one sent
+                          retx_us after the token last went out */
 };
 
 static int ring_init(void *state, const struct algo_env *env)
@@ -106,9 +167,13 @@ static int ring_init(void *state, const struct algo_env *env)
     if (env->n < 1 || env->n > ALGO_MAX_NODES || env->id < 1 || env->id > env->n ||
         env->token_timeout_us < 0 || env->token_idle_hold_us < 0)
         return -1;
+    if (env->retransmit && env->retransmit_us <= 0)
+        return -1;
     s->id = env->id;
     s->n = env->n;
     s->incarnation = env->incarnation;
+    s->retx = env->retransmit;
+    s->retx_us = env->retransmit_us;
     s->starting = env->staged_start;
     /* An idle holder keeps the token a while (0: passes at once), so that an
      * idle ring does not spin at ~150k hops/s. */
@@ -160,9 +225,91 @@ static void pass(struct ring_state *s, int64_t idle, int64_t now, struct algo_ac
     int to = successor(s);
     if (to == s->id)
         return;
-    act_send(out, s->id, to, RING_TOKEN, s->gen, idle, 0, 0);
+    if (s->retx) {
+        /* Wait for the successor's RING_ACK; re-ask after retx_us. */
+        s->hop++;
+        s->pend = true;
+        s->pend_to = to;
+        s->pend_gen = s->gen;
+        s->pend_idle = idle;
+        s->pend_hop = s->hop;
+        s->pend_at = s->pend_sent = now;
+        s->probes = 0;
+        s->probe_ok = 1;
+        act_set_timer(out, RING_TIMER_RETX, s->retx_us);
+    }
+    act_send(out, s->id, to, RING_TOKEN, s->gen, idle, s->retx ? s->hop : 0, 0);
     set_holding(s, false, s->gen, out);
     s->last_seen_us = now;
+}
+
+/* A token of (gen, hop) reached us, or a newer one: a handoff of that
+ * token or an older one is over. */
+static void pend_done(struct ring_state *s, int64_t gen, int64_t hop)
+{
+    if (s->pend && (s->pend_gen < gen || (s->pend_gen == gen && s->pend_hop <= hop)))
+        s->pend = false;
+}
+
+/* Has a token of (gen, hop), or a newer one, been here? */
+static bool seen(const struct ring_state *s, int64_t gen, int64_t hop)
+{
+    return gen < s->max_gen || (gen == s->max_gen && hop <= s->seen_hop);
+}
+
+static void on_probe(struct ring_state *s, const struct algo_msg *m, struct algo_actions *out)
+{
+    int status = seen(s, m->f[0], m->f[1]) ? RING_GOT
+                 : s->started_us > m->f[2] ? RING_UNKNOWN
+                                           : RING_MISSING;
+    act_send(out, s->id, m->from, RING_ACK, m->f[0], m->f[1], status, m->f[3]);
+}
+
+/* Ask the receiver of our handoff whether it arrived. */
+static void probe(struct ring_state *s, struct algo_actions *out)
+{
+    act_send(out, s->id, s->pend_to, RING_PROBE, s->pend_gen, s->pend_hop, s->pend_at, ++s->probes);
+}
+
+static void on_ack(struct ring_state *s, const struct algo_msg *m, int64_t now,
+                   struct algo_actions *out)
+{
+    if (!s->pend || m->from != s->pend_to || m->f[0] != s->pend_gen || m->f[1] != s->pend_hop)
+        return; /* not about the handoff we wait on */
+    if (m->f[2] == RING_MISSING) {
+        /* Lost (a cut link, loss): the same token again, same hop. The
+         * receiver had not seen it when it answered a probe we sent
+         * retx_us after the token last went out, by when that copy had
+         * arrived or been dropped (retx_us exceeds a message time): this
+         * makes no second copy. (Had it not, the receiver would drop the
+         * later copy as seen.) Answers to earlier probes are ignored. */
+        if (m->f[3] < s->probe_ok)
+            return;
+        act_send(out, s->id, s->pend_to, RING_TOKEN, s->pend_gen, s->pend_idle, s->pend_hop, 0);
+        s->pend_sent = now;
+        s->probe_ok = s->probes + 1;
+        act_set_timer(out, RING_TIMER_RETX, s->retx_us);
+        return;
+    }
+    /* Arrived; or the receiver restarted and cannot tell, and the lost-
+     * token timeout decides. */
+    s->pend = false;
+    act_cancel_timer(out, RING_TIMER_RETX);
+}
+
+static void on_retx_timer(struct ring_state *s, struct algo_actions *out)
+{
+    if (!s->pend)
+        return;
+    if (s->pend_gen < s->max_gen) {
+        s->pend = false; /* a newer generation exists: ours is stale anyway */
+        return;
+    }
+    /* Ask whether it arrived (a receiver believed down is asked when it
+     * is back: EV_PEER_UP). */
+    if (!s->down[s->pend_to])
+        probe(s, out);
+    act_set_timer(out, RING_TIMER_RETX, s->retx_us);
 }
 
 /* We hold the token: use it if the application asked, else pass it on. */
@@ -191,6 +338,8 @@ static void regenerate(struct ring_state *s, int64_t now, struct algo_actions *o
             if (k != s->id && !s->down[k])
                 act_send(out, s->id, k, RING_NEWGEN, gen, 0, 0, 0);
     s->max_gen = gen;
+    s->hop = s->seen_hop = 0;
+    s->pend = false;
     s->last_seen_us = now;
     s->idle = 0;
     set_holding(s, true, gen, out);
@@ -208,6 +357,15 @@ static void on_token(struct ring_state *s, const struct algo_msg *m, int64_t now
                      struct algo_actions *out)
 {
     int64_t gen = m->f[0];
+    if (s->retx) {
+        /* Acknowledge every token, stale ones too (their sender stops);
+         * one already seen (a copy of a handoff) is dropped. */
+        act_send(out, s->id, m->from, RING_ACK, gen, m->f[2], RING_GOT, 0);
+        bool copy = seen(s, gen, m->f[2]) && gen == s->max_gen;
+        pend_done(s, gen, m->f[2]);
+        if (copy)
+            return;
+    }
     /* Stale (older than one we have seen) or a duplicate of the token we
      * hold: discard it, never use it, never pass it on. Tell its sender and
      * its maker (the low bits of gen) the newest generation, so that they
@@ -223,6 +381,7 @@ static void on_token(struct ring_state *s, const struct algo_msg *m, int64_t now
     }
     /* A newer generation replaces any older token we still hold. */
     s->max_gen = gen;
+    s->hop = s->seen_hop = m->f[2];
     s->last_seen_us = now;
     s->idle = m->f[1] > 0 ? m->f[1] : 0;
     set_holding(s, true, gen, out);
@@ -231,9 +390,12 @@ static void on_token(struct ring_state *s, const struct algo_msg *m, int64_t now
 
 static void on_newgen(struct ring_state *s, int64_t gen, int64_t now, struct algo_actions *out)
 {
+    if (s->pend && s->pend_gen < gen)
+        s->pend = false; /* the token we hand off is stale */
     if (gen <= s->max_gen)
         return;
     s->max_gen = gen;
+    s->seen_hop = 0;
     s->last_seen_us = now; /* a token exists: restart the wait for it */
     if (s->holding) {
         /* Our token is stale: drop it. If we are inside, the resource will
@@ -265,12 +427,14 @@ static void ring_step(void *state, const struct algo_event *ev, struct algo_acti
     switch (ev->kind) {
     case EV_START:
         s->last_seen_us = now;
+        s->started_us = now;
         /* A restarted node may still be listed as the holder of its past life. */
         act_role(out, ROLE_NONE, 0);
         act_set_timer(out, RING_TIMER_LOST, s->timeout_us);
         if (s->id == 1 && s->incarnation == 1) {
             /* The very first start: no token exists anywhere yet. */
             s->max_gen = ((int64_t)1 << RING_ID_BITS) | s->id;
+            s->hop = s->seen_hop = 0;
             s->idle = 0;
             set_holding(s, true, s->max_gen, out);
             use_or_pass(s, now, out);
@@ -303,9 +467,17 @@ static void ring_step(void *state, const struct algo_event *ev, struct algo_acti
         }
         break;
     case EV_MESSAGE:
-        if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id ||
-            ev->msg.f[0] < 1 || !algo_counter_ok(ev->msg.f[0], now) ||
-            (ev->msg.type == RING_TOKEN && !algo_counter_ok(ev->msg.f[1], now))) {
+        if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id || ev->msg.f[0] < 1 ||
+            !algo_counter_ok(ev->msg.f[0], now) ||
+            (ev->msg.type == RING_TOKEN && !algo_counter_ok(ev->msg.f[1], now)) ||
+            (ev->msg.type == RING_TOKEN && s->retx && !algo_counter_ok(ev->msg.f[2], now)) ||
+            ((ev->msg.type == RING_ACK || ev->msg.type == RING_PROBE) &&
+             !algo_counter_ok(ev->msg.f[1], now)) ||
+            (ev->msg.type == RING_ACK &&
+             (ev->msg.f[2] < RING_GOT || ev->msg.f[2] > RING_UNKNOWN)) ||
+            ((ev->msg.type == RING_PROBE || ev->msg.type == RING_ACK) &&
+             !algo_counter_ok(ev->msg.f[3], now)) ||
+            (ev->msg.type == RING_PROBE && !algo_counter_ok(ev->msg.f[2], now))) {
             act_malformed(out);
             break;
         }
@@ -313,6 +485,10 @@ static void ring_step(void *state, const struct algo_event *ev, struct algo_acti
             on_token(s, &ev->msg, now, out);
         else if (ev->msg.type == RING_NEWGEN)
             on_newgen(s, ev->msg.f[0], now, out);
+        else if (ev->msg.type == RING_ACK)
+            on_ack(s, &ev->msg, now, out);
+        else if (ev->msg.type == RING_PROBE)
+            on_probe(s, &ev->msg, out);
         else
             act_malformed(out); /* not a token ring message */
         break;
@@ -321,6 +497,8 @@ static void ring_step(void *state, const struct algo_event *ev, struct algo_acti
             on_lost_timer(s, now, out);
         else if (ev->timer_id == RING_TIMER_IDLE && s->holding && !s->in_cs && !s->wanting)
             pass(s, s->idle + 1, now, out);
+        else if (ev->timer_id == RING_TIMER_RETX)
+            on_retx_timer(s, out);
         break;
     case EV_PEER_DOWN:
         if (ev->peer >= 1 && ev->peer <= s->n && ev->peer != s->id)
@@ -330,6 +508,11 @@ static void ring_step(void *state, const struct algo_event *ev, struct algo_acti
         if (ev->peer < 1 || ev->peer > s->n || ev->peer == s->id)
             break;
         s->down[ev->peer] = false;
+        /* A handoff to it may have been lost while it was cut off: ask now
+         * (if the token went out long enough ago; else the timer will). */
+        if (s->pend && s->pend_to == ev->peer && s->pend_gen >= s->max_gen &&
+            now - s->pend_sent >= s->retx_us)
+            probe(s, out);
         /* A lone idle holder has someone to pass to again. */
         if (s->holding && !s->in_cs && !s->wanting)
             pass(s, s->idle + 1, now, out);
@@ -342,6 +525,8 @@ static const char *ring_msg_name(uint16_t type)
     switch (type) {
     case RING_TOKEN: return "token";
     case RING_NEWGEN: return "newgen";
+    case RING_ACK: return "token_ack";
+    case RING_PROBE: return "token_probe";
     default: return NULL;
     }
 }

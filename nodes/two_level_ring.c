@@ -73,17 +73,47 @@
  * group, f[2] in 0 .. the same limit. The limit grows by 2^20 a
  * microsecond, faster than minting raises a generation (2^28, at most once
  * per T_GLOBAL: 256 us of growth), so a token minted above an accepted one
- * is accepted too, and the epoch arithmetic stays far from overflow. */
+ * is accepted too, and the epoch arithmetic stays far from overflow.
+ *
+ * Retransmission (env->retransmit; off, none of this, and f[3] of both
+ * tokens is 0). T_LOCAL and T_GLOBAL recover a token lost to a partition or
+ * to loss only after token_timeout, or (R + 1) G token_timeout for the
+ * global one, and with a new generation. With retransmit every handoff of
+ * either token is acknowledged and a lost one sent again, as in the token
+ * ring (see token_ring.c for the argument that this never makes a second
+ * token): both tokens carry a hop number (f[3]) that grows by one at every
+ * pass of either level, so along the privilege's path (gen, hop) only
+ * grows and names one handoff; a token at or below the highest (gen, hop)
+ * a node has seen (or sent) is a copy and is dropped. The receiver answers
+ * every token with ACK(gen, hop, GOT); without one within retransmit_us
+ * (timer T_RETX = 3), the sender sends PROBE(gen, hop, when sent, probe
+ * number) every retransmit_us (and at once when the receiver comes back
+ * up, if the token went out long enough ago); the answer is GOT (seen that
+ * or newer), UNKNOWN (started since: T_LOCAL / T_GLOBAL decide) or MISSING,
+ * and only a MISSING to a probe sent retransmit_us after the token last went
+ * out makes the sender send the same token (type, fields, hop) again. One
+ * handoff is outstanding per node: a newer one (or any newer token or
+ * generation reaching it) ends the older. Cost: one ACK per hop, twice the
+ * messages when nothing is lost. Fields as in the token ring: ACK f[0] gen,
+ * f[1] hop, f[2] 0 GOT / 1 MISSING / 2 UNKNOWN, f[3] the probe answered;
+ * PROBE f[0] gen, f[1] hop, f[2] the handoff's time, f[3] probe number;
+ * out of range: malformed. */
 #include "nodes/algo.h"
 
 #include <string.h>
 
 enum {
-    TL_LOCAL = MSG_RANGE_TWO_LEVEL + 1, /* f0 gen, f1 lap coordinator, f2 entries */
-    TL_GLOBAL,                          /* f0 gen */
+    TL_LOCAL = MSG_RANGE_TWO_LEVEL + 1, /* f0 gen, f1 lap coordinator, f2 entries, f3 hop */
+    TL_GLOBAL,                          /* f0 gen, f3 hop */
+    TL_ACK,   /* retransmit: f0 gen, f1 hop, f2 TL_GOT / TL_MISSING / TL_UNKNOWN,
+                 f3 the probe answered (0: the token itself) */
+    TL_PROBE, /* retransmit: f0 gen, f1 hop, f2 when the handoff was sent, f3 probe number */
 };
 
-enum { T_LOCAL = 0, T_GLOBAL = 1, T_IDLE = 2 };
+/* What a TL_ACK says about the token (gen, hop). */
+enum { TL_GOT = 0, TL_MISSING = 1, TL_UNKNOWN = 2 };
+
+enum { T_LOCAL = 0, T_GLOBAL = 1, T_IDLE = 2, T_RETX = 3 };
 
 #define TL_LOCAL_BITS         20
 #define TL_LOCAL_MASK         ((INT64_C(1) << TL_LOCAL_BITS) - 1)
@@ -107,6 +137,20 @@ struct tl_state {
     int laps;            /* laps of the visit done */
     bool parked;         /* holding both tokens, alone in the cluster */
     int role;            /* as reported at the end of the last step */
+    /* Retransmit (see the header). */
+    bool retx;
+    int64_t retx_us;
+    int64_t started_us; /* EV_START: what we know of tokens covers the time since */
+    int64_t hop;        /* the highest hop of generation gen seen (or sent) here */
+    bool pend;          /* a handoff not acknowledged yet: the message */
+    int pend_to;
+    uint16_t pend_type;
+    int64_t pend_f[ALGO_NFIELDS];
+    int64_t pend_at;
+    int64_t pend_sent; /* when the token last went out (first or again) */
+    int64_t probes;    /* probes sent for it so far */
+    int64_t probe_ok;  /* a MISSING counts only from this probe on */
+    int64_t now;       /* the time of the step under way */
 };
 
 /* Fills group[1..n] and returns G, or -1 for a bad configuration. Shared by
@@ -144,9 +188,13 @@ static int tl_init(void *state, const struct algo_env *env)
     if (env->id < 1 || env->id > env->n || env->local_rounds < 0 || env->token_timeout_us < 0 ||
         env->token_idle_hold_us < 0)
         return -1;
+    if (env->retransmit && env->retransmit_us <= 0)
+        return -1;
     s->id = env->id;
     s->n = env->n;
     s->first_life = env->incarnation == 1;
+    s->retx = env->retransmit;
+    s->retx_us = env->retransmit_us;
     s->starting = env->staged_start;
     s->ngroups = split_groups(env, s->group);
     if (s->ngroups < 1)
@@ -193,6 +241,70 @@ static int next_member(const struct tl_state *s, int coord)
 static void start_lap(struct tl_state *s, struct algo_actions *out);
 static void pass_global(struct tl_state *s, struct algo_actions *out);
 
+/* Hand a token to `to`; with retransmit, one hop further, and kept until
+ * `to` acknowledges it. */
+static void send_token(struct tl_state *s, int to, uint16_t type, int64_t f1, int64_t f2,
+                       struct algo_actions *out)
+{
+    int64_t hop = 0;
+    if (s->retx) {
+        hop = ++s->hop;
+        s->pend = true;
+        s->pend_to = to;
+        s->pend_type = type;
+        s->pend_f[0] = s->gen;
+        s->pend_f[1] = f1;
+        s->pend_f[2] = f2;
+        s->pend_f[3] = hop;
+        s->pend_at = s->pend_sent = s->now;
+        s->probes = 0;
+        s->probe_ok = 1;
+        act_set_timer(out, T_RETX, s->retx_us);
+    }
+    act_send(out, s->id, to, type, s->gen, f1, f2, hop);
+}
+
+/* Has a token of (gen, hop), or a newer one, been here? */
+static bool seen(const struct tl_state *s, int64_t gen, int64_t hop)
+{
+    return gen < s->gen || (gen == s->gen && hop <= s->hop);
+}
+
+static void on_probe(struct tl_state *s, const struct algo_msg *m, struct algo_actions *out)
+{
+    int status = seen(s, m->f[0], m->f[1]) ? TL_GOT
+                 : s->started_us > m->f[2] ? TL_UNKNOWN
+                                           : TL_MISSING;
+    act_send(out, s->id, m->from, TL_ACK, m->f[0], m->f[1], status, m->f[3]);
+}
+
+/* Ask the receiver of our handoff whether it arrived. */
+static void probe(struct tl_state *s, struct algo_actions *out)
+{
+    act_send(out, s->id, s->pend_to, TL_PROBE, s->pend_f[0], s->pend_f[3], s->pend_at, ++s->probes);
+}
+
+static void on_ack(struct tl_state *s, const struct algo_msg *m, struct algo_actions *out)
+{
+    if (!s->pend || m->from != s->pend_to || m->f[0] != s->pend_f[0] || m->f[1] != s->pend_f[3])
+        return; /* not about the handoff we wait on */
+    if (m->f[2] == TL_MISSING) {
+        /* Lost: the same token again (see the header: no second copy).
+         * Only the answer to a probe sent retx_us after the token last
+         * went out counts. */
+        if (m->f[3] < s->probe_ok)
+            return;
+        s->pend_sent = s->now;
+        s->probe_ok = s->probes + 1;
+        act_send(out, s->id, s->pend_to, s->pend_type, s->pend_f[0], s->pend_f[1], s->pend_f[2],
+                 s->pend_f[3]);
+        act_set_timer(out, T_RETX, s->retx_us);
+        return;
+    }
+    s->pend = false; /* arrived, or the receiver restarted: T_LOCAL / T_GLOBAL decide */
+    act_cancel_timer(out, T_RETX);
+}
+
 static void enter(struct tl_state *s, struct algo_actions *out)
 {
     s->in_cs = true;
@@ -221,7 +333,7 @@ static void pass_local(struct tl_state *s, struct algo_actions *out)
     s->has_local = false;
     if (!up(s, next))
         return; /* the lap's coordinator is down, and its visit with it */
-    act_send(out, s->id, next, TL_LOCAL, s->gen, s->lap_coord, s->lap_entries, 0);
+    send_token(s, next, TL_LOCAL, s->lap_coord, s->lap_entries, out);
     if (s->has_global)
         act_set_timer(out, T_LOCAL, s->timeout);
 }
@@ -267,7 +379,7 @@ static void pass_global(struct tl_state *s, struct algo_actions *out)
         int c = coord_of(s, (mine - 1 + i) % s->ngroups + 1);
         if (c) {
             s->has_global = s->has_local = false;
-            act_send(out, s->id, c, TL_GLOBAL, s->gen, 0, 0, 0);
+            send_token(s, c, TL_GLOBAL, 0, 0, out);
             return;
         }
     }
@@ -302,9 +414,21 @@ static void mint_global(struct tl_state *s, int64_t now, struct algo_actions *ou
 static bool accept(struct tl_state *s, const struct algo_event *ev, bool have,
                    struct algo_actions *out)
 {
-    int64_t gen = ev->msg.f[0];
+    int64_t gen = ev->msg.f[0], hop = ev->msg.f[3];
+    if (s->retx) {
+        /* Acknowledge every token, stale ones too (their sender stops). A
+         * handoff of (gen, hop) or older is over once a token at least as
+         * new reaches us. One already seen (a copy) is dropped. */
+        act_send(out, s->id, ev->msg.from, TL_ACK, gen, hop, TL_GOT, 0);
+        if (s->pend && (s->pend_f[0] < gen || (s->pend_f[0] == gen && s->pend_f[3] <= hop)))
+            s->pend = false;
+        if (gen == s->gen && hop <= s->hop)
+            return false;
+    }
     if (gen < s->gen || (gen == s->gen && have))
         return false;
+    if (s->retx)
+        s->hop = hop;
     if (gen > s->gen) {
         s->gen = gen;
         s->has_local = s->has_global = s->parked = s->idling = false;
@@ -350,6 +474,15 @@ static void on_timer(struct tl_state *s, int id, int64_t now, struct algo_action
         }
         s->gen++;
         end_lap(s, 1, out); /* the lost lap counts; assume it was wanted */
+    } else if (id == T_RETX && s->pend) {
+        if (s->pend_f[0] < s->gen) {
+            s->pend = false; /* a newer generation exists: ours is stale anyway */
+            return;
+        }
+        /* Ask whether it arrived (one believed down: when it is back). */
+        if (!s->down[s->pend_to])
+            probe(s, out);
+        act_set_timer(out, T_RETX, s->retx_us);
     } else if (id == T_IDLE && s->idling) {
         s->idling = false;
         pass_local(s, out);
@@ -377,9 +510,11 @@ static int role_now(const struct tl_state *s)
 static void tl_step(void *state, const struct algo_event *ev, struct algo_actions *out)
 {
     struct tl_state *s = state;
+    s->now = ev->now_us;
     switch (ev->kind) {
     case EV_START:
         s->last_seen = ev->now_us;
+        s->started_us = ev->now_us;
         act_set_timer(out, T_GLOBAL, s->global_timeout);
         if (s->id == 1 && s->first_life)
             mint_global(s, ev->now_us, out);
@@ -412,15 +547,27 @@ static void tl_step(void *state, const struct algo_event *ev, struct algo_action
             act_set_timer(out, T_LOCAL, s->timeout); /* a lap from now on */
         break;
     case EV_MESSAGE:
-        if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id ||
-            ev->msg.f[0] < 1 || !algo_counter_ok(ev->msg.f[0], ev->now_us) ||
+        if (ev->msg.from < 1 || ev->msg.from > s->n || ev->msg.from == s->id || ev->msg.f[0] < 1 ||
+            !algo_counter_ok(ev->msg.f[0], ev->now_us) ||
             (ev->msg.type == TL_LOCAL &&
              (ev->msg.f[1] < 1 || ev->msg.f[1] > s->n || !same_group(s, (int)ev->msg.f[1]) ||
-              !same_group(s, ev->msg.from) || !algo_counter_ok(ev->msg.f[2], ev->now_us)))) {
+              !same_group(s, ev->msg.from) || !algo_counter_ok(ev->msg.f[2], ev->now_us))) ||
+            (s->retx && (ev->msg.type == TL_LOCAL || ev->msg.type == TL_GLOBAL) &&
+             !algo_counter_ok(ev->msg.f[3], ev->now_us)) ||
+            ((ev->msg.type == TL_ACK || ev->msg.type == TL_PROBE) &&
+             !algo_counter_ok(ev->msg.f[1], ev->now_us)) ||
+            (ev->msg.type == TL_ACK && (ev->msg.f[2] < TL_GOT || ev->msg.f[2] > TL_UNKNOWN)) ||
+            ((ev->msg.type == TL_ACK || ev->msg.type == TL_PROBE) &&
+             !algo_counter_ok(ev->msg.f[3], ev->now_us)) ||
+            (ev->msg.type == TL_PROBE && !algo_counter_ok(ev->msg.f[2], ev->now_us))) {
             act_malformed(out);
             break;
         }
-        if (ev->msg.type == TL_LOCAL)
+        if (ev->msg.type == TL_ACK)
+            on_ack(s, &ev->msg, out);
+        else if (ev->msg.type == TL_PROBE)
+            on_probe(s, &ev->msg, out);
+        else if (ev->msg.type == TL_LOCAL)
             on_local(s, ev, out);
         else if (ev->msg.type != TL_GLOBAL)
             act_malformed(out); /* not a two-level ring message */
@@ -433,6 +580,11 @@ static void tl_step(void *state, const struct algo_event *ev, struct algo_action
         if (ev->peer < 1 || ev->peer > s->n || ev->peer == s->id)
             break;
         s->down[ev->peer] = ev->kind == EV_PEER_DOWN;
+        /* A handoff to it may have been lost while it was cut off: ask now
+         * (if the token went out long enough ago; else the timer will). */
+        if (ev->kind == EV_PEER_UP && s->pend && s->pend_to == ev->peer && s->pend_f[0] >= s->gen &&
+            s->now - s->pend_sent >= s->retx_us)
+            probe(s, out);
         if (s->parked && ev->kind == EV_PEER_UP)
             pass_global(s, out); /* someone to visit again */
         break;
@@ -469,6 +621,8 @@ static const char *tl_msg_name(uint16_t type)
     switch (type) {
     case TL_LOCAL: return "local_token";
     case TL_GLOBAL: return "global_token";
+    case TL_ACK: return "token_ack";
+    case TL_PROBE: return "token_probe";
     default: return NULL;
     }
 }

@@ -964,6 +964,267 @@ START_TEST(test_sim_pause_waiting_not_starved)
 }
 END_TEST
 
+/* ---- retransmission (env.retransmit) ---- */
+
+#define RX_US 20000 /* retransmit_us in the hand-fed tests */
+enum { T_RETX = 0 };
+
+static void tnode_init_rx(struct tnode *t, int id, int n)
+{
+    tnode_init(t, id, n);
+    t->env.retransmit = true;
+    t->env.retransmit_us = RX_US;
+    ck_assert_int_eq(RA->init(t->state, &t->env), 0);
+}
+
+/* The retransmit timer armed in the last step: its delay, or -1. */
+static int64_t t_armed(const struct tnode *t)
+{
+    for (int i = 0; i < t->out.n; i++)
+        if (t->out.a[i].kind == ACT_SET_TIMER && t->out.a[i].timer_id == T_RETX)
+            return t->out.a[i].after_us;
+    return -1;
+}
+
+static int count_sends(const struct tnode *t, int type)
+{
+    int c = 0;
+    for (int i = 0; i < t->out.n; i++)
+        c += t->out.a[i].kind == ACT_SEND && t->out.a[i].msg.type == type;
+    return c;
+}
+
+/* Copies of a request fed by hand: an idle peer replies to each (the
+ * requester enters once); a peer in the CS keeps one deferred reply; a copy
+ * of a peer's old request is answered without asking that peer again. */
+START_TEST(test_rx_duplicates)
+{
+    struct tnode a, b;
+    tnode_init_rx(&a, 1, 2);
+    tnode_init_rx(&b, 2, 2);
+    feed(&a, (struct algo_event){.kind = EV_REQUEST});
+    ck_assert_int_eq(RX_US, t_armed(&a));
+    struct algo_msg req = *sent(&a, REQ, 2);
+    feed(&b, (struct algo_event){.kind = EV_MESSAGE, .msg = req});
+    struct algo_msg r1 = *sent(&b, REPLY, 1);
+    feed(&b, (struct algo_event){.kind = EV_MESSAGE, .msg = req}); /* a copy */
+    struct algo_msg r2 = *sent(&b, REPLY, 1);
+    ck_assert_int_eq(count_sends(&b, REQ), 0);
+    ck_assert(r1.f[1] == r2.f[1] && r1.f[2] == r2.f[2]);
+    feed(&a, (struct algo_event){.kind = EV_MESSAGE, .msg = r1});
+    ck_assert(entered(&a));
+    feed(&a, (struct algo_event){.kind = EV_MESSAGE, .msg = r2});
+    ck_assert_int_eq(count_kind(&a, ACT_ENTER_CS), 0);
+    feed(&a, (struct algo_event){.kind = EV_TIMER, .timer_id = T_RETX}); /* inside: nothing */
+    ck_assert_int_eq(a.out.n, 0);
+
+    /* b asks while a is inside: deferred, and so is each copy; one reply
+     * when a leaves. */
+    feed(&b, (struct algo_event){.kind = EV_REQUEST});
+    struct algo_msg breq = *sent(&b, REQ, 1);
+    for (int i = 0; i < 3; i++) {
+        feed(&a, (struct algo_event){.kind = EV_MESSAGE, .msg = breq});
+        ck_assert_int_eq(a.out.n, 0);
+    }
+    feed(&a, (struct algo_event){.kind = EV_RELEASE});
+    ck_assert_int_eq(count_sends(&a, REPLY), 1);
+    struct algo_msg brep = *sent(&a, REPLY, 2);
+    feed(&b, (struct algo_event){.kind = EV_MESSAGE, .msg = brep});
+    ck_assert(entered(&b));
+    feed(&b, (struct algo_event){.kind = EV_RELEASE});
+
+    tnode_fini(&a);
+    tnode_fini(&b);
+
+    /* Three nodes. y asks, gets its replies, enters and leaves; then x
+     * asks, holds y's reply and waits for z's; then a late copy of y's
+     * request reaches x. x replies to it (y ignores that reply), and with
+     * retransmit does not ask y again, as it would (without retransmit)
+     * for the request of a y that restarted. */
+    for (int retx = 0; retx <= 1; retx++) {
+        struct tnode x, y;
+        if (retx) {
+            tnode_init_rx(&x, 1, 3);
+            tnode_init_rx(&y, 2, 3);
+        } else {
+            tnode_init(&x, 1, 3);
+            tnode_init(&y, 2, 3);
+        }
+        feed(&y, (struct algo_event){.kind = EV_REQUEST});
+        struct algo_msg yreq = *sent(&y, REQ, 1), yz = *sent(&y, REQ, 3);
+        feed(&x, (struct algo_event){.kind = EV_MESSAGE, .msg = yreq});
+        feed(&y, (struct algo_event){.kind = EV_MESSAGE, .msg = *sent(&x, REPLY, 2)});
+        answer(&y, &yz, 3);
+        ck_assert(entered(&y));
+        feed(&y, (struct algo_event){.kind = EV_RELEASE});
+        feed(&x, (struct algo_event){.kind = EV_REQUEST});
+        struct algo_msg xreq = *sent(&x, REQ, 2);
+        feed(&y, (struct algo_event){.kind = EV_MESSAGE, .msg = xreq});
+        feed(&x, (struct algo_event){.kind = EV_MESSAGE, .msg = *sent(&y, REPLY, 1)});
+        ck_assert_int_eq(count_kind(&x, ACT_ENTER_CS), 0);              /* z's reply is missing */
+        feed(&x, (struct algo_event){.kind = EV_MESSAGE, .msg = yreq}); /* the late copy */
+        ck_assert_int_eq(count_sends(&x, REPLY), 1);
+        ck_assert_int_eq(count_sends(&x, REQ), retx ? 0 : 1);
+        tnode_fini(&x);
+        tnode_fini(&y);
+    }
+}
+END_TEST
+
+/* The timer: a requester re-sends its request, with the same timestamp
+ * and tag, only to the peers whose reply is missing. */
+START_TEST(test_rx_timer)
+{
+    struct tnode a;
+    tnode_init_rx(&a, 1, 3);
+    feed(&a, (struct algo_event){.kind = EV_REQUEST});
+    struct algo_msg to2 = *sent(&a, REQ, 2), to3 = *sent(&a, REQ, 3);
+    answer(&a, &to3, 5);
+    feed(&a, (struct algo_event){.kind = EV_TIMER, .timer_id = T_RETX});
+    ck_assert_int_eq(count_sends(&a, REQ), 1);
+    const struct algo_msg *again = sent(&a, REQ, 2);
+    ck_assert(again->f[0] == to2.f[0] && again->f[1] == to2.f[1]);
+    ck_assert_int_eq(RX_US, t_armed(&a));
+    answer(&a, &to2, 6); /* a reply to either copy counts */
+    ck_assert(entered(&a));
+    tnode_fini(&a);
+
+    /* Without retransmit: no timer at all. */
+    struct tnode t;
+    tnode_init(&t, 1, 3);
+    feed(&t, (struct algo_event){.kind = EV_REQUEST});
+    ck_assert_int_eq(count_kind(&t, ACT_SET_TIMER), 0);
+    tnode_fini(&t);
+}
+END_TEST
+
+#ifndef RX_SEEDS
+#define RX_SEEDS 200 /* per sweep; -DRX_SEEDS=N for a longer hunt */
+#endif
+
+/* base_config's shapes with retransmit on or off (timeout as the
+ * configuration computes it). Half the runs have no failure detector, the
+ * others one slower than any partition below: a cut loses messages but
+ * never looks like a crash (a partition longer than the failure timeout
+ * makes each side go on without the other: unsafe, as under a pause). */
+static void rx_shape(struct sim_config *cfg, struct dl_rng *pick, uint64_t seed, bool retx)
+{
+    base_config(cfg, seed, pick);
+    cfg->env.n = 3 + (int)dl_rng_below(pick, 5); /* 3..7 */
+    cfg->requests = 4 + (int)dl_rng_below(pick, 5);
+    cfg->failure_timeout_us = seed % 2 ? 0 : 50000;
+    cfg->env.retransmit = retx;
+    int64_t net = 2 * (cfg->delay_us + cfg->jitter_us) + 10000;
+    cfg->env.retransmit_us = cfg->failure_timeout_us > net ? cfg->failure_timeout_us : net;
+}
+
+/* A partition of 2..8 ms early in the run, two random non-empty sides. */
+static void rx_partition(struct sim_fault f[2], struct dl_rng *pick, int n)
+{
+    memset(f, 0, 2 * sizeof *f);
+    f[0].at_us = 500 + (int64_t)dl_rng_below(pick, 2500);
+    f[0].kind = SIM_PARTITION;
+    int first = 1 + (int)dl_rng_below(pick, (uint64_t)n);
+    for (int k = 1; k <= n; k++)
+        f[0].group[k] = k == first ? 1 : (uint8_t)(1 + dl_rng_below(pick, 2));
+    f[0].group[first % n + 1] = 2;
+    f[1].at_us = f[0].at_us + 2000 + (int64_t)dl_rng_below(pick, 6000);
+    f[1].kind = SIM_HEAL;
+}
+
+static void rx_expect_done(const struct sim_config *cfg, const struct sim_result *res,
+                           uint64_t seed, const char *what)
+{
+    ck_assert_msg(res->safe && res->live && res->completed && res->pending == 0,
+                  "%s, seed %llu (n %d): %s", what, (unsigned long long)seed, cfg->env.n,
+                  res->violation);
+    ck_assert_int_eq(res->counter, (int64_t)res->exits);
+    ck_assert_uint_eq(res->cs_entries, res->requests);
+    ck_assert_uint_eq(res->exits, (uint64_t)cfg->env.n * (uint64_t)cfg->requests);
+}
+
+/* The lesson: a partition shorter than the failure timeout swallows a
+ * request or a reply; after the heal nobody asks again and the run stops
+ * with requests pending (a deadlock). With retransmit the same schedules
+ * finish, safe, every request granted once. */
+START_TEST(test_rx_partition)
+{
+    int stalled = 0;
+    for (uint64_t seed = 1; seed <= RX_SEEDS; seed++) {
+        for (int retx = 0; retx <= 1; retx++) {
+            struct dl_rng pick;
+            dl_rng_seed(&pick, seed ^ 0x9a27ULL);
+            struct sim_config cfg;
+            struct sim_fault f[2];
+            rx_shape(&cfg, &pick, seed, retx);
+            rx_partition(f, &pick, cfg.env.n);
+            cfg.faults = f;
+            cfg.nfaults = 2;
+            struct sim_result res;
+            ck_assert_int_eq(sim_run(&cfg, &res), 0);
+            if (retx) {
+                rx_expect_done(&cfg, &res, seed, "partition, retransmit");
+            } else {
+                ck_assert_msg(res.safe, "seed %llu: %s", (unsigned long long)seed, res.violation);
+                if (!res.completed) {
+                    stalled++;
+                    ck_assert(!res.live && res.end == SIM_END_DEADLOCK && res.pending > 0);
+                }
+            }
+        }
+    }
+    /* Found: all 200 stall without retransmit (4,997 of 5,000). */
+    ck_assert_int_ge(stalled, RX_SEEDS * 9 / 10);
+}
+END_TEST
+
+/* 10% of all messages lost: with retransmit every schedule finishes,
+ * safe; without, almost none does (found: 0 of 200, 1 of 5,000). */
+START_TEST(test_rx_loss)
+{
+    int done_without = 0;
+    for (uint64_t seed = 1; seed <= RX_SEEDS; seed++) {
+        for (int retx = 0; retx <= 1; retx++) {
+            struct dl_rng pick;
+            dl_rng_seed(&pick, seed ^ 0x1055ULL);
+            struct sim_config cfg;
+            rx_shape(&cfg, &pick, seed, retx);
+            cfg.loss = 0.1;
+            struct sim_result res;
+            ck_assert_int_eq(sim_run(&cfg, &res), 0);
+            ck_assert_msg(res.safe, "seed %llu: %s", (unsigned long long)seed, res.violation);
+            if (retx)
+                rx_expect_done(&cfg, &res, seed, "10% loss, retransmit");
+            else
+                done_without += res.completed;
+        }
+    }
+    ck_assert_int_le(done_without, RX_SEEDS / 10);
+}
+END_TEST
+
+/* Crashes and restarts on top of 5% loss, with retransmit: safe, live. */
+START_TEST(test_rx_loss_and_crashes)
+{
+    for (uint64_t seed = 1; seed <= RX_SEEDS; seed++) {
+        struct dl_rng pick;
+        dl_rng_seed(&pick, seed ^ 0xc4a5ULL);
+        struct sim_config cfg;
+        rx_shape(&cfg, &pick, seed, true);
+        cfg.failure_timeout_us =
+            cfg.delay_us + cfg.jitter_us + 1 + (int64_t)dl_rng_below(&pick, 3000);
+        cfg.loss = 0.05;
+        cfg.crash_prob = 0.05;
+        cfg.restart_after_us = 1 + (int64_t)dl_rng_below(&pick, 8000);
+        struct sim_result res;
+        ck_assert_int_eq(sim_run(&cfg, &res), 0);
+        ck_assert_msg(res.safe && res.live && res.completed, "seed %llu (n %d): %s",
+                      (unsigned long long)seed, cfg.env.n, res.violation);
+        ck_assert_int_eq(res.counter, (int64_t)res.exits);
+    }
+}
+END_TEST
+
 static Suite *ricart_suite(void)
 {
     Suite *s = suite_create("ricart_agrawala");
@@ -997,6 +1258,14 @@ static Suite *ricart_suite(void)
     tcase_add_test(ts, test_sim_pause_waiting_not_starved);
     tcase_set_timeout(ts, 120);
     suite_add_tcase(s, ts);
+    TCase *rx = tcase_create("retransmit");
+    tcase_add_test(rx, test_rx_duplicates);
+    tcase_add_test(rx, test_rx_timer);
+    tcase_add_test(rx, test_rx_partition);
+    tcase_add_test(rx, test_rx_loss);
+    tcase_add_test(rx, test_rx_loss_and_crashes);
+    tcase_set_timeout(rx, 120);
+    suite_add_tcase(s, rx);
     return s;
 }
 

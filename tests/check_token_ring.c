@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nodes/algo.h"
+#include "nodes/rng.h"
 #include "nodes/sim.h"
 
 extern const struct algo_ops algo_token_ring;
@@ -15,8 +16,9 @@ extern const struct algo_ops algo_token_ring;
 #define TIMEOUT_US (20 * 1000)
 #define ID_BITS    8
 
-enum { TOKEN = MSG_RANGE_TOKEN_RING + 1, NEWGEN, RING_TOKEN_UNKNOWN_TYPE };
-enum { TIMER_LOST = 0, TIMER_IDLE = 1 };
+enum { TOKEN = MSG_RANGE_TOKEN_RING + 1, NEWGEN, ACK, PROBE, RING_TOKEN_UNKNOWN_TYPE };
+enum { TIMER_LOST = 0, TIMER_IDLE = 1, TIMER_RETX = 2 };
+enum { GOT = 0, MISSING = 1, UNKNOWN = 2 }; /* what an ACK says */
 
 static int64_t make_gen(int64_t epoch, int id)
 {
@@ -970,6 +972,305 @@ START_TEST(test_sim_pause_holder_no_fencing)
 }
 END_TEST
 
+/* ---- retransmission (env.retransmit) ---- */
+
+#define RX_US 20000 /* retransmit_us in the hand-fed tests */
+
+static void tnode_init_rx(struct tnode *t, int id, int n)
+{
+    tnode_init(t, id, n);
+    t->env.incarnation = 1;
+    t->env.retransmit = true;
+    t->env.retransmit_us = RX_US;
+    ck_assert_int_eq(OPS->init(t->state, &t->env), 0);
+}
+
+static struct algo_event rmsg(int type, int from, int to, int64_t now, int64_t f0, int64_t f1,
+                              int64_t f2, int64_t f3)
+{
+    struct algo_event ev = {.kind = EV_MESSAGE, .now_us = now};
+    ev.msg.type = (uint16_t)type;
+    ev.msg.from = (uint16_t)from;
+    ev.msg.to = (uint16_t)to;
+    ev.msg.f[0] = f0;
+    ev.msg.f[1] = f1;
+    ev.msg.f[2] = f2;
+    ev.msg.f[3] = f3;
+    return ev;
+}
+
+/* The only message of this type in the last step, to `to`. */
+static const struct algo_msg *only(const struct tnode *t, int type, int to)
+{
+    ck_assert_int_eq(count_sends(t, type), 1);
+    for (int i = 0; i < t->out.n; i++)
+        if (t->out.a[i].kind == ACT_SEND && t->out.a[i].msg.type == type) {
+            ck_assert_int_eq(t->out.a[i].msg.to, to);
+            return &t->out.a[i].msg;
+        }
+    return NULL;
+}
+
+/* A copy of a token, fed by hand: acknowledged, never used twice, never
+ * passed on twice; probes are answered from what the node has seen. */
+START_TEST(test_rx_duplicate_token)
+{
+    struct tnode b;
+    tnode_init_rx(&b, 2, 3);
+    feed(&b, ev_at(EV_START, 0));
+    feed(&b, ev_at(EV_REQUEST, 10));
+    int64_t g = make_gen(1, 1);
+    struct algo_event tok = rmsg(TOKEN, 1, 2, 100, g, 0, 5, 0);
+    feed(&b, tok);
+    ck_assert_int_eq(count_kind(&b, ACT_ENTER_CS), 1);
+    const struct algo_msg *ack = only(&b, ACK, 1);
+    ck_assert(ack->f[0] == g && ack->f[1] == 5 && ack->f[2] == GOT);
+    tok.now_us = 200;
+    feed(&b, tok); /* a copy while inside */
+    ck_assert_int_eq(count_kind(&b, ACT_ENTER_CS), 0);
+    ck_assert_int_eq(count_sends(&b, TOKEN), 0);
+    only(&b, ACK, 1);
+    feed(&b, ev_at(EV_RELEASE, 300));
+    const struct algo_msg *next = only_token(&b, 3);
+    ck_assert(next->f[0] == g && next->f[2] == 6); /* one hop further */
+    ck_assert_int_eq(find(&b, ACT_SET_TIMER)->timer_id, TIMER_RETX);
+    tok.now_us = 400;
+    feed(&b, tok); /* a copy after it left: not taken up again */
+    ck_assert_int_eq(count_sends(&b, TOKEN), 0);
+    ck_assert(!inspect(&b).holds_token);
+    only(&b, ACK, 1);
+    /* Probes: (g, 5) arrived; (g, 9) never did; a node restarted since the
+     * handoff cannot tell. */
+    feed(&b, rmsg(PROBE, 1, 2, 500, g, 5, 50, 1));
+    ck_assert_int_eq(only(&b, ACK, 1)->f[2], GOT);
+    feed(&b, rmsg(PROBE, 1, 2, 500, g, 9, 50, 2));
+    ack = only(&b, ACK, 1);
+    ck_assert(ack->f[2] == MISSING && ack->f[3] == 2);
+    feed(&b, rmsg(PROBE, 1, 2, 500, make_gen(0, 3), 9, 50, 3)); /* an older generation */
+    ck_assert_int_eq(only(&b, ACK, 1)->f[2], GOT);
+    struct tnode r;
+    tnode_init_rx(&r, 2, 3);
+    feed(&r, ev_at(EV_START, 1000));
+    feed(&r, rmsg(PROBE, 1, 2, 1100, g, 9, 500, 1));
+    ck_assert_int_eq(only(&r, ACK, 1)->f[2], UNKNOWN);
+    /* Fields out of range are malformed. */
+    struct algo_event bad[] = {
+        rmsg(ACK, 1, 2, 1100, g, -1, GOT, 0), rmsg(ACK, 1, 2, 1100, g, 5, 3, 0),
+        rmsg(ACK, 1, 2, 1100, g, 5, GOT, -1), rmsg(PROBE, 1, 2, 1100, g, 5, -1, 1),
+        rmsg(PROBE, 1, 2, 1100, 0, 5, 10, 1), rmsg(TOKEN, 1, 2, 1100, g, 0, -1, 0),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        feed(&r, bad[i]);
+        ck_assert_msg(r.out.malformed == 1 && r.out.n == 0, "message %zu accepted", i);
+    }
+    tnode_fini(&r);
+    tnode_fini(&b);
+}
+END_TEST
+
+/* The sender's side: no acknowledgement in time -> a probe; MISSING -> the
+ * same token again, once per probe sent after it last went out; GOT -> done. */
+START_TEST(test_rx_handoff)
+{
+    struct tnode a;
+    tnode_init_rx(&a, 1, 3);
+    feed(&a, ev_at(EV_START, 0)); /* node 1 makes the first token and passes it */
+    const struct algo_msg *t = only_token(&a, 2);
+    int64_t g = t->f[0], hop = t->f[2];
+    ck_assert_int_eq(hop, 1);
+    feed(&a, timer_at(TIMER_RETX, RX_US));
+    const struct algo_msg *p = only(&a, PROBE, 2);
+    ck_assert(p->f[0] == g && p->f[1] == hop && p->f[2] == 0 && p->f[3] == 1);
+    feed(&a, peer(EV_PEER_UP, 2)); /* too soon after the token went out: no probe */
+    ck_assert_int_eq(a.out.n, 0);
+    feed(&a, timer_at(TIMER_RETX, 2 * RX_US)); /* a second probe, unanswered so far */
+    ck_assert_int_eq(only(&a, PROBE, 2)->f[3], 2);
+    feed(&a, rmsg(ACK, 2, 1, 2 * RX_US + 5, g, hop, MISSING, 1));
+    t = only_token(&a, 2);
+    ck_assert(t->f[0] == g && t->f[2] == hop);
+    ck_assert(!inspect(&a).holds_token);
+    /* The answer to the second probe, sent before the token went out
+     * again, is void: no third copy. */
+    feed(&a, rmsg(ACK, 2, 1, 2 * RX_US + 6, g, hop, MISSING, 2));
+    ck_assert_int_eq(a.out.n, 0);
+    feed(&a, rmsg(ACK, 2, 1, 2 * RX_US + 7, g, hop, GOT, 0));
+    feed(&a, timer_at(TIMER_RETX, 3 * RX_US));
+    ck_assert_int_eq(a.out.n, 0);
+    tnode_fini(&a);
+
+    /* Without retransmit the token carries no hop and nothing is armed. */
+    struct tnode o;
+    tnode_init(&o, 1, 3);
+    o.env.incarnation = 1;
+    ck_assert_int_eq(OPS->init(o.state, &o.env), 0);
+    feed(&o, ev_at(EV_START, 0));
+    ck_assert_int_eq(only_token(&o, 2)->f[2], 0);
+    for (int i = 0; i < o.out.n; i++)
+        ck_assert(o.out.a[i].kind != ACT_SET_TIMER || o.out.a[i].timer_id != TIMER_RETX);
+    tnode_fini(&o);
+}
+END_TEST
+
+#ifndef RX_SEEDS
+#define RX_SEEDS 200 /* per sweep; -DRX_SEEDS=N for a longer hunt */
+#endif
+
+/* A random shape with retransmit on or off (timeout as the configuration
+ * computes it): 3..7 nodes, an idle hold, a reordering network. Half the
+ * runs have no failure detector, the others one slower than any partition
+ * below. token_timeout 0 is the derived default (200 ms and idle laps). */
+static void rx_shape(struct sim_config *cfg, struct dl_rng *pick, uint64_t seed, bool retx,
+                     int64_t token_timeout)
+{
+    sim_config_defaults(cfg);
+    cfg->ops = OPS;
+    cfg->seed = seed;
+    cfg->env.n = 3 + (int)dl_rng_below(pick, 5);
+    cfg->env.token_timeout_us = token_timeout;
+    cfg->env.token_idle_hold_us = 100 + (int64_t)dl_rng_below(pick, 900);
+    cfg->requests = 4 + (int)dl_rng_below(pick, 5);
+    cfg->cs_time_us = 200 + (int64_t)dl_rng_below(pick, 800);
+    cfg->think_time_us = (int64_t)dl_rng_below(pick, 1000);
+    cfg->delay_us = 10 + (int64_t)dl_rng_below(pick, 200);
+    cfg->jitter_us = 1 + (int64_t)dl_rng_below(pick, 300);
+    cfg->failure_timeout_us = seed % 2 ? 0 : 50000;
+    cfg->fencing = true;
+    cfg->env.retransmit = retx;
+    int64_t net = 2 * (cfg->delay_us + cfg->jitter_us) + 10000;
+    cfg->env.retransmit_us = cfg->failure_timeout_us > net ? cfg->failure_timeout_us : net;
+}
+
+static void rx_partition(struct sim_fault f[2], struct dl_rng *pick, int n)
+{
+    memset(f, 0, 2 * sizeof *f);
+    f[0].at_us = 500 + (int64_t)dl_rng_below(pick, 2500);
+    f[0].kind = SIM_PARTITION;
+    int first = 1 + (int)dl_rng_below(pick, (uint64_t)n);
+    for (int k = 1; k <= n; k++)
+        f[0].group[k] = k == first ? 1 : (uint8_t)(1 + dl_rng_below(pick, 2));
+    f[0].group[first % n + 1] = 2;
+    f[1].at_us = f[0].at_us + 2000 + (int64_t)dl_rng_below(pick, 6000);
+    f[1].kind = SIM_HEAL;
+}
+
+/* Everything granted once, safely, one token. Unless `regenerated` is
+ * given, no stale entry either; with it, an entry the resource refused (a
+ * regeneration superseded its token: refused on entry or its write refused)
+ * is allowed and the run counted there. */
+static void rx_expect_done(const struct sim_config *cfg, const struct sim_result *res,
+                           uint64_t seed, const char *what, int *regenerated)
+{
+    ck_assert_msg(res->safe && res->live && res->completed && res->pending == 0,
+                  "%s, seed %llu (n %d): %s", what, (unsigned long long)seed, cfg->env.n,
+                  res->violation);
+    ck_assert_int_eq(res->counter, (int64_t)res->exits);
+    ck_assert_int_le(res->max_valid_tokens, 1);
+    if (regenerated)
+        *regenerated += res->fenced > 0;
+    uint64_t all = (uint64_t)cfg->env.n * (uint64_t)cfg->requests;
+    ck_assert_msg(res->requests == all && res->exits + res->fenced == all &&
+                      (res->fenced == 0 ? res->cs_entries == all : regenerated != NULL),
+                  "%s, seed %llu (n %d): %llu requests, %llu entries, %llu exits, %llu fenced",
+                  what, (unsigned long long)seed, cfg->env.n, (unsigned long long)res->requests,
+                  (unsigned long long)res->cs_entries, (unsigned long long)res->exits,
+                  (unsigned long long)res->fenced);
+}
+
+/* The lesson. A partition shorter than the failure timeout swallows the
+ * token. The ring's own remedy is regeneration after token_timeout; with a
+ * token_timeout of 1 s and a run of 500 ms, without retransmit the run does
+ * not finish; with it, the handoff is probed and the token sent again after
+ * the heal, and the same schedules finish. With the default timeout both
+ * finish, the retransmitting ring much sooner. Found (200 schedules): 198
+ * stall with the long timeout (in two the cut fell between handoffs);
+ * with the default one the runs end after 229 ms on average without
+ * retransmit, 56 ms with it. */
+START_TEST(test_rx_partition)
+{
+    int stalled = 0;
+    int64_t end_without = 0, end_with = 0;
+    for (uint64_t seed = 1; seed <= RX_SEEDS; seed++) {
+        for (int variant = 0; variant < 4; variant++) {
+            bool retx = variant & 1, long_timeout = variant < 2;
+            struct dl_rng pick;
+            dl_rng_seed(&pick, seed ^ 0x9a27ULL);
+            struct sim_config cfg;
+            struct sim_fault f[2];
+            rx_shape(&cfg, &pick, seed, retx, long_timeout ? 1000000 : 0);
+            rx_partition(f, &pick, cfg.env.n);
+            cfg.faults = f;
+            cfg.nfaults = 2;
+            if (long_timeout)
+                cfg.max_time_us = 500000;
+            struct sim_result res;
+            ck_assert_int_eq(sim_run(&cfg, &res), 0);
+            ck_assert_msg(res.safe, "seed %llu: %s", (unsigned long long)seed, res.violation);
+            if (retx)
+                rx_expect_done(&cfg, &res, seed, "partition, retransmit", NULL);
+            else if (long_timeout)
+                stalled += !res.completed;
+            else
+                ck_assert_msg(res.completed, "seed %llu: %s", (unsigned long long)seed,
+                              res.violation);
+            if (!long_timeout)
+                *(retx ? &end_with : &end_without) += res.end_us;
+        }
+    }
+    ck_assert_int_ge(stalled, RX_SEEDS * 9 / 10);
+    ck_assert_int_lt(end_with * 2, end_without);
+}
+END_TEST
+
+/* 10% of all messages lost, default token timeout (about 200 ms): with
+ * retransmit every schedule finishes, with one token. A handoff whose
+ * probes or answers are lost round after round can outlast the lost-token
+ * timeout (with a failure detector the retransmit timeout is 50 ms here, a
+ * quarter of it): then the ring regenerates, as it would without
+ * retransmit, and the resource refuses the write of the entry the new
+ * generation superseded. Found: 3 of 200 schedules (23 of 5,000), all
+ * with the 50 ms retransmit timeout. */
+START_TEST(test_rx_loss)
+{
+    int regenerated = 0;
+    for (uint64_t seed = 1; seed <= RX_SEEDS; seed++) {
+        struct dl_rng pick;
+        dl_rng_seed(&pick, seed ^ 0x1055ULL);
+        struct sim_config cfg;
+        rx_shape(&cfg, &pick, seed, true, 0);
+        cfg.loss = 0.1;
+        struct sim_result res;
+        ck_assert_int_eq(sim_run(&cfg, &res), 0);
+        int before = regenerated;
+        rx_expect_done(&cfg, &res, seed, "10% loss, retransmit", &regenerated);
+        ck_assert(regenerated == before || cfg.failure_timeout_us > 0);
+    }
+    ck_assert_int_le(regenerated, RX_SEEDS / 10);
+}
+END_TEST
+
+/* Crashes and restarts on top of 5% loss, with retransmit: safe, live. */
+START_TEST(test_rx_loss_and_crashes)
+{
+    for (uint64_t seed = 1; seed <= RX_SEEDS; seed++) {
+        struct dl_rng pick;
+        dl_rng_seed(&pick, seed ^ 0xc4a5ULL);
+        struct sim_config cfg;
+        rx_shape(&cfg, &pick, seed, true, 0);
+        cfg.failure_timeout_us =
+            cfg.delay_us + cfg.jitter_us + 1 + (int64_t)dl_rng_below(&pick, 3000);
+        cfg.loss = 0.05;
+        cfg.crash_prob = 0.05;
+        cfg.restart_after_us = 1 + (int64_t)dl_rng_below(&pick, 8000);
+        struct sim_result res;
+        ck_assert_int_eq(sim_run(&cfg, &res), 0);
+        ck_assert_msg(res.safe && res.live && res.completed, "seed %llu (n %d): %s",
+                      (unsigned long long)seed, cfg.env.n, res.violation);
+        ck_assert_int_eq(res.counter, (int64_t)res.exits);
+        ck_assert_int_le(res.max_valid_tokens, 1);
+    }
+}
+END_TEST
+
 static Suite *token_ring_suite(void)
 {
     Suite *s = suite_create("token_ring");
@@ -1006,6 +1307,14 @@ static Suite *token_ring_suite(void)
     tcase_add_test(pz, test_sim_pause_holder_no_fencing);
     tcase_set_timeout(pz, 60);
     suite_add_tcase(s, pz);
+    TCase *rx = tcase_create("retransmit");
+    tcase_add_test(rx, test_rx_duplicate_token);
+    tcase_add_test(rx, test_rx_handoff);
+    tcase_add_test(rx, test_rx_partition);
+    tcase_add_test(rx, test_rx_loss);
+    tcase_add_test(rx, test_rx_loss_and_crashes);
+    tcase_set_timeout(rx, 120);
+    suite_add_tcase(s, rx);
     return s;
 }
 

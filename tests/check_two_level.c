@@ -24,8 +24,9 @@ extern const struct algo_ops algo_two_level_ring;
 #define N_MAX 16
 #define LBITS 20 /* gen = global_gen << 20 | local_gen */
 
-enum { LOCAL = MSG_RANGE_TWO_LEVEL + 1, GLOBAL };
-enum { T_LOCAL = 0, T_GLOBAL = 1, T_IDLE = 2 };
+enum { LOCAL = MSG_RANGE_TWO_LEVEL + 1, GLOBAL, ACK, PROBE };
+enum { T_LOCAL = 0, T_GLOBAL = 1, T_IDLE = 2, T_RETX = 3 };
+enum { GOT = 0, MISSING = 1, UNKNOWN = 2 }; /* what an ACK says */
 
 /* The split the core documents, written independently: the first n % g
  * groups get one member more; group_of wins when set for every node. */
@@ -967,6 +968,309 @@ START_TEST(test_sim_paused_holder)
 }
 END_TEST
 
+/* ---- retransmission (env.retransmit) ---- */
+
+#define RX_US 20000 /* retransmit_us in the hand-fed tests */
+
+/* One core of a 6-node, 2-group cluster ({1,2,3} {4,5,6}) with retransmit,
+ * stepped by hand. */
+struct rxnode {
+    void *st;
+    struct algo_actions out;
+};
+
+static void rx_init(struct rxnode *t, int id, int64_t start)
+{
+    t->st = calloc(1, TL.state_size);
+    ck_assert_ptr_nonnull(t->st);
+    ck_assert_int_eq(algo_actions_init(&t->out, 6), 0);
+    struct algo_env env = {.id = id,
+                           .n = 6,
+                           .incarnation = 1,
+                           .groups = 2,
+                           .local_rounds = 1,
+                           .token_timeout_us = 1000000,
+                           .retransmit = true,
+                           .retransmit_us = RX_US};
+    ck_assert_int_eq(TL.init(t->st, &env), 0);
+    env.retransmit_us = 0;
+    void *bad = calloc(1, TL.state_size);
+    ck_assert_int_eq(TL.init(bad, &env), -1); /* a retransmit timeout is required */
+    free(bad);
+    algo_actions_clear(&t->out);
+    TL.step(t->st, &(struct algo_event){.kind = EV_START, .now_us = start}, &t->out);
+}
+
+static void rx_fini(struct rxnode *t)
+{
+    free(t->st);
+    algo_actions_free(&t->out);
+}
+
+static void rx_feed(struct rxnode *t, struct algo_event ev)
+{
+    algo_actions_clear(&t->out);
+    TL.step(t->st, &ev, &t->out);
+    ck_assert_int_eq(t->out.overflow, 0);
+}
+
+static struct algo_event rx_msg(int type, int from, int to, int64_t now, int64_t f0, int64_t f1,
+                                int64_t f2, int64_t f3)
+{
+    struct algo_event ev = {.kind = EV_MESSAGE, .now_us = now};
+    ev.msg = (struct algo_msg){
+        .type = (uint16_t)type, .from = (uint16_t)from, .to = (uint16_t)to, .f = {f0, f1, f2, f3}};
+    return ev;
+}
+
+static int rx_count(const struct rxnode *t, int kind, int type)
+{
+    int c = 0;
+    for (int i = 0; i < t->out.n; i++)
+        c += (int)t->out.a[i].kind == kind && (kind != ACT_SEND || t->out.a[i].msg.type == type);
+    return c;
+}
+
+static const struct algo_msg *rx_only(const struct rxnode *t, int type, int to)
+{
+    ck_assert_int_eq(rx_count(t, ACT_SEND, type), 1);
+    for (int i = 0; i < t->out.n; i++)
+        if (t->out.a[i].kind == ACT_SEND && t->out.a[i].msg.type == type) {
+            ck_assert_int_eq(t->out.a[i].msg.to, to);
+            return &t->out.a[i].msg;
+        }
+    return NULL;
+}
+
+/* Copies of either token, fed by hand: acknowledged, used once, passed on
+ * once; probes answered from what the node has seen. */
+START_TEST(test_rx_duplicate_tokens)
+{
+    int64_t gen = (INT64_C(1) << 8 | 1) << LBITS;
+    struct rxnode m;
+    rx_init(&m, 2, 0);
+    rx_feed(&m, (struct algo_event){.kind = EV_REQUEST, .now_us = 10});
+    struct algo_event tok = rx_msg(LOCAL, 1, 2, 100, gen, 1, 0, 5);
+    rx_feed(&m, tok);
+    ck_assert_int_eq(rx_count(&m, ACT_ENTER_CS, 0), 1);
+    const struct algo_msg *ack = rx_only(&m, ACK, 1);
+    ck_assert(ack->f[0] == gen && ack->f[1] == 5 && ack->f[2] == GOT);
+    tok.now_us = 200;
+    rx_feed(&m, tok);
+    ck_assert_int_eq(rx_count(&m, ACT_ENTER_CS, 0), 0);
+    ck_assert_int_eq(rx_count(&m, ACT_SEND, LOCAL), 0);
+    rx_only(&m, ACK, 1);
+    rx_feed(&m, (struct algo_event){.kind = EV_RELEASE, .now_us = 300});
+    const struct algo_msg *next = rx_only(&m, LOCAL, 3);
+    ck_assert(next->f[0] == gen && next->f[3] == 6);
+    tok.now_us = 400;
+    rx_feed(&m, tok); /* after it left: not taken up again */
+    ck_assert_int_eq(rx_count(&m, ACT_SEND, LOCAL), 0);
+    ck_assert_int_eq(rx_count(&m, ACT_ENTER_CS, 0), 0);
+    rx_feed(&m, rx_msg(PROBE, 1, 2, 500, gen, 5, 50, 1));
+    ck_assert_int_eq(rx_only(&m, ACK, 1)->f[2], GOT);
+    rx_feed(&m, rx_msg(PROBE, 1, 2, 500, gen, 9, 50, 2));
+    ack = rx_only(&m, ACK, 1);
+    ck_assert(ack->f[2] == MISSING && ack->f[3] == 2);
+    rx_fini(&m);
+
+    /* A coordinator gets the global token twice: one visit. */
+    struct rxnode c;
+    rx_init(&c, 4, 0);
+    rx_feed(&c, (struct algo_event){.kind = EV_REQUEST, .now_us = 10});
+    struct algo_event g = rx_msg(GLOBAL, 1, 4, 100, gen, 0, 0, 7);
+    rx_feed(&c, g);
+    ck_assert_int_eq(rx_count(&c, ACT_ENTER_CS, 0), 1);
+    rx_only(&c, ACK, 1);
+    g.now_us = 150;
+    rx_feed(&c, g);
+    ck_assert_int_eq(rx_count(&c, ACT_ENTER_CS, 0), 0);
+    ck_assert_int_eq(c.out.n, 1);
+    rx_fini(&c);
+
+    /* A node that started after the handoff cannot tell; fields out of
+     * range are malformed. */
+    struct rxnode r;
+    rx_init(&r, 3, 1000);
+    rx_feed(&r, rx_msg(PROBE, 2, 3, 1100, gen, 6, 300, 1));
+    ck_assert_int_eq(rx_only(&r, ACK, 2)->f[2], UNKNOWN);
+    struct algo_event bad[] = {
+        rx_msg(ACK, 2, 3, 1100, gen, -1, GOT, 0),  rx_msg(ACK, 2, 3, 1100, gen, 5, 3, 0),
+        rx_msg(ACK, 2, 3, 1100, gen, 5, GOT, -1),  rx_msg(PROBE, 2, 3, 1100, gen, 5, -1, 1),
+        rx_msg(PROBE, 2, 3, 1100, 0, 5, 10, 1),    rx_msg(LOCAL, 2, 3, 1100, gen, 1, 0, -1),
+        rx_msg(GLOBAL, 4, 3, 1100, gen, 0, 0, -1),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rx_feed(&r, bad[i]);
+        ck_assert_msg(r.out.malformed == 1 && r.out.n == 0, "message %zu accepted", i);
+    }
+    rx_fini(&r);
+}
+END_TEST
+
+/* The sender's side: no acknowledgement -> a probe; MISSING -> the same
+ * token again (once per probe sent after it last went out); GOT -> done. */
+START_TEST(test_rx_handoff)
+{
+    struct rxnode a;
+    rx_init(&a, 1, 0); /* mints the first token and starts a lap: 1 -> 2 */
+    const struct algo_msg *t = rx_only(&a, LOCAL, 2);
+    int64_t gen = t->f[0], hop = t->f[3];
+    ck_assert_int_eq(hop, 1);
+    rx_feed(&a, (struct algo_event){.kind = EV_TIMER, .timer_id = T_RETX, .now_us = RX_US});
+    const struct algo_msg *p = rx_only(&a, PROBE, 2);
+    ck_assert(p->f[0] == gen && p->f[1] == hop && p->f[3] == 1);
+    rx_feed(&a, rx_msg(ACK, 2, 1, RX_US + 5, gen, hop, MISSING, 1));
+    t = rx_only(&a, LOCAL, 2);
+    ck_assert(t->f[0] == gen && t->f[1] == 1 && t->f[3] == hop);
+    rx_feed(&a, rx_msg(ACK, 2, 1, RX_US + 6, gen, hop, MISSING, 1)); /* void now */
+    ck_assert_int_eq(a.out.n, 0);
+    rx_feed(&a, rx_msg(ACK, 2, 1, RX_US + 7, gen, hop, GOT, 0));
+    rx_feed(&a, (struct algo_event){.kind = EV_TIMER, .timer_id = T_RETX, .now_us = 2 * RX_US});
+    ck_assert_int_eq(a.out.n, 0);
+    rx_fini(&a);
+}
+END_TEST
+
+#ifndef RX_SEEDS
+#define RX_SEEDS 200 /* per sweep; -DRX_SEEDS=N for a longer hunt */
+#endif
+
+/* shape()'s clusters with retransmit on or off (timeout as the
+ * configuration computes it), token_timeout as given (0: the derived
+ * default). Half the runs have no failure detector, the others one slower
+ * than any partition below. */
+static void rx_shape(struct sim_config *c, struct watch *w, uint64_t seed, bool retx,
+                     int64_t token_timeout)
+{
+    shape(c, w, seed);
+    c->env.token_timeout_us = token_timeout;
+    c->env.token_idle_hold_us = 100 + (int64_t)(seed * 7919 % 900);
+    c->jitter_us += 1;
+    c->failure_timeout_us = seed % 2 ? 0 : 50000;
+    c->fencing = true;
+    c->env.retransmit = retx;
+    int64_t net = 2 * (c->delay_us + c->jitter_us) + 10000;
+    c->env.retransmit_us = c->failure_timeout_us > net ? c->failure_timeout_us : net;
+}
+
+static void rx_partition(struct sim_fault f[2], uint64_t seed, int n)
+{
+    struct dl_rng pick;
+    dl_rng_seed(&pick, seed ^ 0x9a27ULL);
+    memset(f, 0, 2 * sizeof *f);
+    f[0].at_us = 500 + (int64_t)dl_rng_below(&pick, 2500);
+    f[0].kind = SIM_PARTITION;
+    int first = 1 + (int)dl_rng_below(&pick, (uint64_t)n);
+    for (int k = 1; k <= n; k++)
+        f[0].group[k] = k == first ? 1 : (uint8_t)(1 + dl_rng_below(&pick, 2));
+    f[0].group[first % n + 1] = 2;
+    f[1].at_us = f[0].at_us + 2000 + (int64_t)dl_rng_below(&pick, 6000);
+    f[1].kind = SIM_HEAL;
+}
+
+/* Everything granted, safely, one token of each level. Unless `regenerated`
+ * is given, no entry refused either (see test_rx_loss). */
+static void rx_expect_done(const struct sim_config *c, const struct sim_result *res, uint64_t seed,
+                           const char *what, int *regenerated)
+{
+    ck_assert_msg(res->safe && res->live && res->completed && res->pending == 0,
+                  "%s, seed %llu (n %d): %s", what, (unsigned long long)seed, c->env.n,
+                  res->violation);
+    ck_assert_int_eq(res->counter, (int64_t)res->exits);
+    ck_assert_int_le(res->max_valid_tokens, 1);
+    uint64_t all = (uint64_t)c->env.n * (uint64_t)c->requests;
+    if (regenerated)
+        *regenerated += res->fenced > 0;
+    ck_assert_msg(res->requests == all && res->exits + res->fenced == all &&
+                      (res->fenced == 0 ? res->cs_entries == all : regenerated != NULL),
+                  "%s, seed %llu (n %d): %llu requests, %llu entries, %llu exits, %llu fenced",
+                  what, (unsigned long long)seed, c->env.n, (unsigned long long)res->requests,
+                  (unsigned long long)res->cs_entries, (unsigned long long)res->exits,
+                  (unsigned long long)res->fenced);
+}
+
+/* The lesson, as for the token ring: a partition shorter than the failure
+ * timeout swallows a token (a local one inside a group cut in two, or the
+ * global one). With token_timeout 1 s the two-level ring's own remedy
+ * (T_LOCAL, T_GLOBAL: seconds) comes after the end of a 500 ms run;
+ * with retransmit the lost handoff is probed and sent again after the heal
+ * and the same schedules finish, each level keeping one token (the watch's
+ * per-level check). */
+START_TEST(test_rx_partition)
+{
+    int stalled = 0, swallowed = 0;
+    for (uint64_t seed = 1; seed <= RX_SEEDS; seed++) {
+        for (int retx = 0; retx <= 1; retx++) {
+            struct sim_config c;
+            struct watch w;
+            struct sim_fault f[2];
+            rx_shape(&c, &w, seed, retx, 1000000);
+            rx_partition(f, seed, c.env.n);
+            c.faults = f;
+            c.nfaults = 2;
+            c.max_time_us = 500000;
+            struct sim_result res;
+            run(&c, &w, &res);
+            ck_assert_msg(res.safe, "seed %llu: %s", (unsigned long long)seed, res.violation);
+            if (retx)
+                rx_expect_done(&c, &res, seed, "partition, retransmit", NULL);
+            else
+                stalled += !res.completed;
+            swallowed += retx && res.dropped > 0;
+        }
+    }
+    /* Found: 179 of 200 stall (the cut swallowed a message in 181; in the
+     * others the run was over, or between handoffs); 4,410 of 5,000. */
+    ck_assert_int_ge(stalled, RX_SEEDS * 8 / 10);
+    ck_assert_int_ge(swallowed, stalled);
+}
+END_TEST
+
+/* 10% of all messages lost, default timeouts: with retransmit every
+ * schedule finishes. As in the token ring, a handoff whose probes keep
+ * being lost can outlast T_LOCAL or T_GLOBAL: the ring regenerates and the
+ * resource refuses the entry the new generation superseded. */
+START_TEST(test_rx_loss)
+{
+    int regenerated = 0;
+    for (uint64_t seed = 1; seed <= RX_SEEDS; seed++) {
+        struct sim_config c;
+        struct watch w;
+        rx_shape(&c, &w, seed, true, 0);
+        c.on_record = NULL; /* the watch needs loss-free runs */
+        c.loss = 0.1;
+        struct sim_result res;
+        ck_assert_int_eq(sim_run(&c, &res), 0);
+        rx_expect_done(&c, &res, seed, "10% loss, retransmit", &regenerated);
+    }
+    /* Found: 2 of 200 schedules, 32 of 5,000. */
+    ck_assert_int_le(regenerated, RX_SEEDS / 10);
+}
+END_TEST
+
+/* Crashes and restarts on top of 5% loss, with retransmit: safe, live. */
+START_TEST(test_rx_loss_and_crashes)
+{
+    for (uint64_t seed = 1; seed <= RX_SEEDS; seed++) {
+        struct sim_config c;
+        struct watch w;
+        rx_shape(&c, &w, seed, true, 0);
+        c.on_record = NULL;
+        c.failure_timeout_us = c.delay_us + c.jitter_us + 1 + (int64_t)(seed * 31 % 3000);
+        c.loss = 0.05;
+        c.crash_prob = 0.05;
+        c.restart_after_us = 1 + (int64_t)(seed * 7919 % 8000);
+        struct sim_result res;
+        ck_assert_int_eq(sim_run(&c, &res), 0);
+        ck_assert_msg(res.safe && res.live && res.completed, "seed %llu (n %d): %s",
+                      (unsigned long long)seed, c.env.n, res.violation);
+        ck_assert_int_eq(res.counter, (int64_t)res.exits);
+        ck_assert_int_le(res.max_valid_tokens, 1);
+    }
+}
+END_TEST
+
 static Suite *two_level_suite(void)
 {
     Suite *s = suite_create("two_level_ring");
@@ -990,6 +1294,14 @@ static Suite *two_level_suite(void)
     tcase_add_test(sim, test_sim_paused_holder);
     tcase_set_timeout(sim, 120);
     suite_add_tcase(s, sim);
+    TCase *rx = tcase_create("retransmit");
+    tcase_add_test(rx, test_rx_duplicate_tokens);
+    tcase_add_test(rx, test_rx_handoff);
+    tcase_add_test(rx, test_rx_partition);
+    tcase_add_test(rx, test_rx_loss);
+    tcase_add_test(rx, test_rx_loss_and_crashes);
+    tcase_set_timeout(rx, 120);
+    suite_add_tcase(s, rx);
     return s;
 }
 
