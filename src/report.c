@@ -441,7 +441,8 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
         /* A malformed message's sender is unknown (0 would read as the
          * supervisor). */
         put(o, "from",
-            r->aux == 0 || r->aux == WIRE_DROP_STALE || r->aux == WIRE_DROP_SEND
+            r->aux == 0 || r->aux == WIRE_DROP_STALE || r->aux == WIRE_DROP_SEND ||
+                    r->aux == WIRE_DROP_PARTITION || r->aux == WIRE_DROP_LOSS
                 ? json_integer(r->peer)
                 : json_null(),
             &bad);
@@ -451,6 +452,8 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
             json_string(r->aux == 0                 ? "network"
                         : r->aux == WIRE_DROP_STALE ? "stale_incarnation"
                         : r->aux == WIRE_DROP_SEND  ? "send_refused"
+                        : r->aux == WIRE_DROP_PARTITION ? "partition"
+                        : r->aux == WIRE_DROP_LOSS      ? "loss"
                                                     : wire_err_name(r->aux)),
             &bad);
         break;
