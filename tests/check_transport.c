@@ -12,6 +12,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <mqueue.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1760,6 +1761,193 @@ START_TEST(test_net_flush)
 }
 END_TEST
 
+/* ---- 9c. the network fault model in real node processes ------------------- */
+
+struct rt_kid {
+    int id;
+    char seg[64];
+    char log[1200];
+};
+
+/* A node process: the real runtime, its log in the run directory. */
+static int rt_node(void *arg)
+{
+    struct rt_kid *k = arg;
+    int fd = open(k->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        dup2(fd, 2);
+        close(fd);
+    }
+    struct runtime_args a = {.id = k->id, .incarnation = 1};
+    snprintf(a.segment, sizeof a.segment, "%s", k->seg);
+    return runtime_main(&a);
+}
+
+struct rt {
+    char dir[1024];
+    struct loop l0;
+    struct transport t0; /* the test plays the supervisor */
+    struct rt_kid kid[3];
+    pid_t pid[3];
+};
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* A centralized run of the fixture's two nodes (coordinator 1, node 2
+ * requests) with whatever faults the caller set: start both, answer their
+ * READY and start the run. */
+static void rt_begin(struct rt *rt, int64_t failure_timeout_us)
+{
+    struct shm_run *r = fx.r;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(rt->dir, sizeof rt->dir, "%s/check_transport.XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
+    ck_assert_msg(mkdtemp(rt->dir) != NULL, "mkdtemp %s: %s", rt->dir, strerror(errno));
+    snprintf(r->algorithm, sizeof r->algorithm, "centralized");
+    snprintf(r->rundir, sizeof r->rundir, "%s", rt->dir);
+    r->start_mono_us = dl_mono_us();
+    r->start_real_us = dl_real_us();
+    r->params = (struct shm_params){
+        .seed = 99,
+        .requests = 3,
+        .coordinator = 1,
+        .failure_timeout_us = failure_timeout_us,
+        .election_timeout_us = failure_timeout_us,
+        .token_timeout_us = failure_timeout_us,
+    };
+    r->params.requester[2] = 1;
+    node_open(&rt->l0, &rt->t0, 0);
+    for (int k = 1; k <= 2; k++) {
+        atomic_store(&r->node[k].state, NODE_STARTING);
+        atomic_store(&r->node[k].incarnation, 1);
+        rt->kid[k].id = k;
+        snprintf(rt->kid[k].seg, sizeof rt->kid[k].seg, "%s", fx.h.name);
+        snprintf(rt->kid[k].log, sizeof rt->kid[k].log, "%s/n%d.log", rt->dir, k);
+        rt->pid[k] = spawn(rt_node, &rt->kid[k]);
+    }
+    int ready = 0;
+    int64_t deadline = dl_mono_us() + DEADLINE_US;
+    while (ready < 2) {
+        struct wire_hdr h;
+        const uint8_t *p;
+        int rc = transport_recv(&rt->t0, &h, &p);
+        if (rc == 1 && h.type == MSG_RT_READY)
+            ready++;
+        else
+            ck_assert_int_eq(rc, 0);
+        ck_assert_msg(dl_mono_us() < deadline, "the nodes never said they were ready");
+        if (rc == 0)
+            nap();
+    }
+    atomic_store(&r->phase, RUN_RUNNING);
+    for (int k = 1; k <= 2; k++) {
+        struct wire_hdr h = {.type = MSG_RT_START, .to = (uint16_t)k};
+        ck_assert_int_eq(transport_send(&rt->t0, &h, NULL), 0);
+    }
+}
+
+/* Stop both nodes gracefully (both must exit 0) and load their traces. */
+static void rt_end(struct rt *rt, struct trace_rec **recs, size_t *n)
+{
+    for (int k = 1; k <= 2; k++)
+        kill(rt->pid[k], SIGTERM);
+    for (int k = 1; k <= 2; k++)
+        assert_exit0(rt->pid[k], wait_kid(rt->pid[k], dl_mono_us() + DEADLINE_US), "node");
+    node_close(&rt->l0, &rt->t0);
+    char err[DL_ERRLEN];
+    ck_assert_msg(trace_load(rt->dir, recs, n, err) == 0, "%s", err);
+    nftw(rt->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A delayed link in a real run: node 1 receives node 2's messages at least
+ * the delay after node 2 sent them (its TR_RECV says so), and the run
+ * completes. */
+START_TEST(test_net_runtime_delay)
+{
+    struct shm_run *r = fx.r;
+    const int64_t delay = 30000;
+    set_link(r, 2, 1, 0, (uint32_t)delay, 0);
+    struct rt rt;
+    rt_begin(&rt, 2000000);
+    int64_t deadline = dl_mono_us() + DEADLINE_US;
+    while (!atomic_load(&r->node[2].workload_done)) {
+        ck_assert_msg(dl_mono_us() < deadline, "node 2 never finished its 3 requests");
+        nap();
+    }
+    ck_assert_int_eq(atomic_load(&r->node[2].requests_done), 3);
+    struct trace_rec *recs;
+    size_t n;
+    rt_end(&rt, &recs, &n);
+    int delayed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct trace_rec *e = &recs[i];
+        if (e->ev == TR_RECV && e->node == 1 && e->peer == 2) {
+            ck_assert_msg(e->t_us - e->a >= delay, "received %lld us after it was sent",
+                          (long long)(e->t_us - e->a));
+            delayed++;
+        }
+        ck_assert_msg(e->ev != TR_DROP, "a drop in a run without loss or cuts");
+    }
+    ck_assert_int_ge(delayed, 3); /* a request per CS (and its release) */
+    free(recs);
+}
+END_TEST
+
+/* A one-way cut in a real run (2 -> 1 cut, 1 -> 2 whole): node 1 drops
+ * node 2's request, traced as a partition drop, and believes 2 down (it
+ * sees none of its heartbeat stamps); node 2 still sees node 1's stamps and
+ * never believes it down. */
+START_TEST(test_net_runtime_one_way_cut)
+{
+    struct shm_run *r = fx.r;
+    const int64_t timeout = 200000;
+    atomic_store(&r->cut[2][1], 1);
+    struct rt rt;
+    rt_begin(&rt, timeout);
+    /* Watch the traces until node 1 has dropped the request and declared
+     * node 2 down, then for 5 more failure timeouts. */
+    int64_t deadline = dl_mono_us() + DEADLINE_US, until = 0;
+    for (;;) {
+        struct trace_rec *recs;
+        size_t n;
+        char err[DL_ERRLEN];
+        ck_assert_msg(trace_load(rt.dir, &recs, &n, err) == 0, "%s", err);
+        bool dropped = false, down = false;
+        for (size_t i = 0; i < n; i++) {
+            const struct trace_rec *e = &recs[i];
+            dropped |= e->ev == TR_DROP && e->node == 1 && e->peer == 2 &&
+                       e->aux == WIRE_DROP_PARTITION && e->type >= 0x0100;
+            down |= e->ev == TR_PEER_DOWN && e->node == 1 && e->peer == 2;
+        }
+        free(recs);
+        if (dropped && down && !until)
+            until = dl_mono_us() + 5 * timeout;
+        if (until && dl_mono_us() > until)
+            break;
+        ck_assert_msg(dl_mono_us() < deadline, "node 1 never dropped a request of node 2 "
+                      "(%d) nor believed it down (%d)", dropped, down);
+        nap();
+    }
+    ck_assert_uint_ge(cnt(r, 1, CNT_DROPPED), 1);
+    ck_assert_uint_eq(cnt(r, 2, CNT_DROPPED), 0);
+    struct trace_rec *recs;
+    size_t n;
+    rt_end(&rt, &recs, &n);
+    for (size_t i = 0; i < n; i++) {
+        const struct trace_rec *e = &recs[i];
+        ck_assert_msg(!(e->ev == TR_PEER_DOWN && e->node == 2),
+                      "node 2 believed %d down across a cut in the other direction", e->peer);
+        ck_assert_msg(!(e->ev == TR_DROP && e->node == 2), "node 2 dropped a message");
+    }
+    free(recs);
+}
+END_TEST
+
 /* ---- 10. deadlines near 2^63 ---------------------------------------------- */
 
 START_TEST(test_deadline_saturates)
@@ -1916,6 +2104,11 @@ static Suite *transport_suite(void)
     tcase_add_test(tc, test_net_jitter_reorders);
     tcase_add_test(tc, test_net_delay_budget);
     tcase_add_test(tc, test_net_flush);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("netfault_runtime", setup_n2);
+    tcase_add_test(tc, test_net_runtime_delay);
+    tcase_add_test(tc, test_net_runtime_one_way_cut);
     suite_add_tcase(s, tc);
 
     tc = tcase("limits", NULL);
