@@ -73,6 +73,28 @@ static void reg_del(uint32_t id)
             atomic_store(&reg[i].id, 0);
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* The run directory of a test that runs real nodes in run `id`. */
+static void rt_dir(char *buf, size_t cap, uint32_t id)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(buf, cap, "%s/check_transport.%08x", tmp && *tmp ? tmp : P_tmpdir, id);
+}
+
+static void rt_dir_remove(uint32_t id)
+{
+    char dir[1024];
+    rt_dir(dir, sizeof dir, id);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* Unchecked teardown, in the runner process: remove what a failed test left. */
 static void sweep(void)
 {
@@ -83,6 +105,7 @@ static void sweep(void)
         for (int k = 0; k < atomic_load(&reg[i].nq); k++)
             mq_unlink_queue(id, k);
         shm_unlink_run(id);
+        rt_dir_remove(id);
         fprintf(stderr, "check_transport: removed the IPC objects of run %08x (failed test)\n",
                 id);
         atomic_store(&reg[i].id, 0);
@@ -1791,23 +1814,14 @@ struct rt {
     pid_t pid[3];
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 /* A centralized run of the fixture's two nodes (coordinator 1, node 2
  * requests) with whatever faults the caller set: start both, answer their
  * READY and start the run. */
 static void rt_begin(struct rt *rt, int64_t failure_timeout_us)
 {
     struct shm_run *r = fx.r;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(rt->dir, sizeof rt->dir, "%s/check_transport.XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
-    ck_assert_msg(mkdtemp(rt->dir) != NULL, "mkdtemp %s: %s", rt->dir, strerror(errno));
+    rt_dir(rt->dir, sizeof rt->dir, fx.id); /* removed by sweep() if the test fails */
+    ck_assert_msg(mkdir(rt->dir, 0700) == 0, "mkdir %s: %s", rt->dir, strerror(errno));
     snprintf(r->algorithm, sizeof r->algorithm, "centralized");
     snprintf(r->rundir, sizeof r->rundir, "%s", rt->dir);
     r->start_mono_us = dl_mono_us();
@@ -1861,7 +1875,7 @@ static void rt_end(struct rt *rt, struct trace_rec **recs, size_t *n)
     node_close(&rt->l0, &rt->t0);
     char err[DL_ERRLEN];
     ck_assert_msg(trace_load(rt->dir, recs, n, err) == 0, "%s", err);
-    nftw(rt->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rt_dir_remove(fx.id);
 }
 
 /* A delayed link in a real run: node 1 receives node 2's messages at least
