@@ -53,7 +53,9 @@
  *    buffers (a binary heap orders them), bounded by TRANSPORT_DELAY_BUDGET
  *    bytes; a message that does not fit is dropped (-ENOBUFS). A bulk
  *    payload is held as bytes and takes its shared-memory slot only when
- *    it is released.
+ *    it is released. Being held by the sender, a delayed message shares
+ *    its sender's fate: lost if the sender crashes first (as a socket's
+ *    send buffer would be), late if the sender is paused.
  * Every random draw (loss, jitter) comes from one generator per process,
  * seeded from the run's seed, the node id and its incarnation
  * (transport_net_seed): a run's seed decides the pattern for a given order
