@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include "ipc/mq.h"
 #include "ipc/util.h"
@@ -37,6 +38,8 @@ static int try_send(struct transport_peer *p, const void *msg, size_t len)
 }
 
 static void bulk_release(struct transport *t, int slot, uint64_t seq);
+static void delay_release(struct transport *t);
+static void delay_discard(struct transport *t, int err);
 
 /* A message that will never be sent: free the bulk slot it references. */
 static void release_bulk_of(struct transport *t, const uint8_t *msg, uint32_t len)
@@ -253,6 +256,7 @@ void transport_set_drop_hook(struct transport *t, transport_drop_fn fn, void *ar
 
 void transport_tick(struct transport *t)
 {
+    delay_release(t); /* a timer that could not be set up: never stuck */
     if (!t->backlog_total)
         return;
     for (int k = 0; k <= t->n; k++) {
@@ -286,8 +290,13 @@ int transport_open(struct transport *t, struct loop *loop, struct shm_run *run, 
     t->n = (int)run->n;
     t->msgsize = run->msgsize;
     t->inbox = (mqd_t)-1;
+    t->delay_fd = -1;
     t->peer_budget = TRANSPORT_PEER_BUDGET;
     t->node_budget = TRANSPORT_NODE_BUDGET;
+    t->delay_budget = TRANSPORT_DELAY_BUDGET;
+    t->rng = transport_net_seed(run->params.seed, self,
+                                atomic_load_explicit(&run->node[self].incarnation,
+                                                     memory_order_relaxed));
     t->peer = calloc((size_t)t->n + 1, sizeof *t->peer);
     t->rx = malloc(t->msgsize);
     t->tx = malloc(t->msgsize > SHM_BULK_MAX ? t->msgsize : SHM_BULK_MAX);
@@ -324,15 +333,16 @@ int transport_open(struct transport *t, struct loop *loop, struct shm_run *run, 
 uint64_t transport_flush(struct transport *t, int timeout_ms)
 {
     int64_t deadline = dl_mono_us() + (int64_t)timeout_ms * 1000;
-    while (t->backlog_total > 0 && dl_mono_us() < deadline) {
-        transport_tick(t); /* gone peers: drop now, not at the deadline */
-        if (t->backlog_total == 0 || loop_once(t->loop, 10) < 0)
+    while ((t->backlog_total > 0 || t->nheld > 0) && dl_mono_us() < deadline) {
+        transport_tick(t); /* gone peers: drop now, not at the deadline; held: release */
+        if ((t->backlog_total == 0 && t->nheld == 0) || loop_once(t->loop, 10) < 0)
             break;
     }
-    uint64_t left = t->backlog_total;
-    for (int k = 0; left && k <= t->n; k++)
+    uint64_t left = t->backlog_total + t->nheld;
+    for (int k = 0; t->backlog_total && k <= t->n; k++)
         if (t->peer[k].len)
             backlog_discard(t, &t->peer[k], -ETIMEDOUT);
+    delay_discard(t, -ETIMEDOUT);
     return left;
 }
 
@@ -350,12 +360,23 @@ void transport_close(struct transport *t)
     }
     if ((int)t->inbox >= 0)
         mq_close(t->inbox);
+    if (t->delay_fd >= 0) {
+        if (t->loop && t->delay_w.added)
+            loop_del(t->loop, &t->delay_w);
+        close(t->delay_fd);
+    }
+    for (uint32_t i = 0; i < t->hbufs; i++)
+        free(t->hbuf[i].p);
+    free(t->hbuf);
+    free(t->hfree);
+    free(t->heap);
     free(t->peer);
     free(t->rx);
     free(t->tx);
     free(t->rx_bulk);
     memset(t, 0, sizeof *t);
     t->inbox = (mqd_t)-1;
+    t->delay_fd = -1;
 }
 
 /* Put a payload too big for one message into a free bulk slot. Returns the
@@ -414,17 +435,273 @@ static void bulk_release(struct transport *t, int slot, uint64_t seq)
     atomic_compare_exchange_strong(&s->seq, &seq, 0);
 }
 
-int transport_send(struct transport *t, struct wire_hdr *h, const void *payload)
+static int send_now(struct transport *t, struct transport_peer *p, const struct wire_hdr *h,
+                    const void *payload);
+
+/* ---- the simulated network: a seeded generator ---- */
+
+/* splitmix64 - the mixer nodes/rng.c seeds its generators with - used as
+ * the generator itself: one word of state, period 2^64. (ipc/ sits below
+ * nodes/ and does not link against it.) */
+static uint64_t net_rand(struct transport *t)
 {
-    if (h->to > t->n || h->to == t->self)
-        return -EINVAL;
-    struct transport_peer *p = &t->peer[h->to];
-    h->run_id = t->run_id;
-    h->from = (uint16_t)t->self;
-    h->flags = (uint32_t)(atomic_load_explicit(&t->run->node[t->self].incarnation,
-                                               memory_order_relaxed) &
-                          0xffff)
-               << WIRE_INC_SHIFT;
+    uint64_t z = (t->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) for n > 0 (rejection sampling: no modulo bias). */
+static uint64_t net_below(struct transport *t, uint64_t n)
+{
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do {
+        x = net_rand(t);
+    } while (x >= limit);
+    return x % n;
+}
+
+uint64_t transport_net_seed(uint64_t run_seed, int self, int incarnation)
+{
+    /* Like the cores' seed (run seed, node, incarnation), salted so the
+     * network's draws are independent of the core's. */
+    uint64_t x = run_seed * 1000003u + (uint64_t)self * 7919u + (uint64_t)(uint32_t)incarnation;
+    x ^= 0x6e6574776f726b31ULL; /* "network1" */
+    x = (x ^ (x >> 33)) * 0xff51afd7ed558ccdULL;
+    return x ^ (x >> 33);
+}
+
+void transport_seed(struct transport *t, uint64_t seed) { t->rng = seed; }
+
+/* ---- delayed messages: held by the sender, released by a timer ----
+ *
+ * A binary heap of entries ordered by (release time, sequence number); each
+ * entry's message (its header and raw payload, not yet encoded: a bulk
+ * payload takes its shared-memory slot only when it is released) lives in
+ * a buffer of a pool. A released entry's buffer goes back on the pool's
+ * free stack and is reused; buffers grow by doubling, and the capacity of
+ * all of them together stays within delay_budget. */
+
+static bool held_before(const struct transport_held *a, const struct transport_held *b)
+{
+    return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
+static void heap_up(struct transport_held *hp, uint32_t i)
+{
+    struct transport_held e = hp[i];
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (!held_before(&e, &hp[parent]))
+            break;
+        hp[i] = hp[parent];
+        i = parent;
+    }
+    hp[i] = e;
+}
+
+static void heap_down(struct transport_held *hp, uint32_t n, uint32_t i)
+{
+    struct transport_held e = hp[i];
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && held_before(&hp[c + 1], &hp[c]))
+            c++;
+        if (!held_before(&hp[c], &e))
+            break;
+        hp[i] = hp[c];
+        i = c;
+    }
+    hp[i] = e;
+}
+
+/* Remove and return the earliest entry (nheld > 0). */
+static struct transport_held heap_pop(struct transport *t)
+{
+    struct transport_held top = t->heap[0];
+    t->heap[0] = t->heap[--t->nheld];
+    if (t->nheld)
+        heap_down(t->heap, t->nheld, 0);
+    return top;
+}
+
+/* Free idle buffers (except `keep`) until the pool's capacity is at most
+ * `target` bytes. */
+static void hold_trim(struct transport *t, uint32_t keep, uint64_t target, uint32_t min_cap)
+{
+    for (uint32_t k = 0; k < t->hfree_n && t->delay_bytes > target; k++) {
+        struct transport_hbuf *b = &t->hbuf[t->hfree[k]];
+        if (t->hfree[k] == keep || b->cap <= min_cap)
+            continue;
+        free(b->p);
+        t->delay_bytes -= b->cap;
+        b->p = NULL;
+        b->cap = 0;
+    }
+}
+
+/* A free buffer of at least `need` bytes, taken off the free stack. */
+static int hold_buf(struct transport *t, uint32_t need, uint32_t *out)
+{
+    if (t->hfree_n == 0) {
+        if (t->hbufs == t->hcap) {
+            uint32_t ncap = t->hcap ? t->hcap * 2 : 16;
+            struct transport_hbuf *nb = realloc(t->hbuf, ncap * sizeof *nb);
+            if (nb)
+                t->hbuf = nb;
+            uint32_t *nf = nb ? realloc(t->hfree, ncap * sizeof *nf) : NULL;
+            if (nf)
+                t->hfree = nf;
+            struct transport_held *nh = nf ? realloc(t->heap, ncap * sizeof *nh) : NULL;
+            if (!nh)
+                return -ENOBUFS;
+            t->heap = nh;
+            t->hcap = ncap;
+        }
+        t->hbuf[t->hbufs] = (struct transport_hbuf){0};
+        t->hfree[t->hfree_n++] = t->hbufs++;
+    }
+    uint32_t i = t->hfree[t->hfree_n - 1];
+    struct transport_hbuf *b = &t->hbuf[i];
+    if (b->cap < need) {
+        uint64_t ncap = b->cap ? b->cap : TRANSPORT_HOLD_MIN;
+        while (ncap < need)
+            ncap *= 2;
+        uint64_t grow = ncap - b->cap;
+        if (t->delay_bytes + grow > t->delay_budget && grow <= t->delay_budget)
+            hold_trim(t, i, t->delay_budget - grow, 0);
+        if (t->delay_bytes - b->cap + ncap > t->delay_budget)
+            return -ENOBUFS;
+        uint8_t *np = malloc(ncap);
+        if (!np)
+            return -ENOBUFS;
+        free(b->p);
+        t->delay_bytes += ncap - b->cap;
+        b->p = np;
+        b->cap = (uint32_t)ncap;
+    }
+    t->hfree_n--;
+    *out = i;
+    return 0;
+}
+
+static void on_delay_timer(struct loop *l, struct loop_watch *w, uint32_t events);
+
+/* Arm the timer for the earliest held message (disarm it when none is). A
+ * timer that cannot be set up is counted in watch_failures; transport_tick
+ * then releases what is due, and the next arm tries again. */
+static void delay_arm(struct transport *t)
+{
+    int64_t due = t->nheld ? t->heap[0].due : 0;
+    if (due == t->delay_armed)
+        return;
+    if (t->delay_fd < 0) {
+        if (!due)
+            return;
+        char err[DL_ERRLEN];
+        int fd = loop_timerfd_create(err);
+        if (fd < 0 || loop_add(t->loop, &t->delay_w, fd, EPOLLIN, on_delay_timer, t) < 0) {
+            if (fd >= 0)
+                close(fd);
+            t->watch_failures++;
+            return;
+        }
+        t->delay_fd = fd;
+    }
+    if (loop_timerfd_arm(t->delay_fd, due) == 0)
+        t->delay_armed = due;
+    else
+        t->watch_failures++;
+}
+
+/* Send every held message whose time has come, earliest first, through the
+ * normal path (its peer's queue, or its backlog). */
+static void delay_release(struct transport *t)
+{
+    if (!t->nheld)
+        return;
+    int64_t now = dl_mono_us();
+    while (t->nheld && t->heap[0].due <= now) {
+        struct transport_held e = heap_pop(t);
+        struct transport_hbuf *b = &t->hbuf[e.buf];
+        struct wire_hdr h;
+        memcpy(&h, b->p, sizeof h);
+        struct transport_peer *p = &t->peer[h.to];
+        p->held--;
+        send_now(t, p, &h, b->p + sizeof h);
+        t->hfree[t->hfree_n++] = e.buf;
+    }
+    /* Idle: give big buffers back (a burst of bulk payloads). */
+    if (!t->nheld && t->delay_bytes > TRANSPORT_HOLD_KEEP)
+        hold_trim(t, UINT32_MAX, 0, 4096);
+    delay_arm(t);
+}
+
+static void on_delay_timer(struct loop *l, struct loop_watch *w, uint32_t events)
+{
+    struct transport *t = w->arg;
+    loop_timerfd_ack(t->delay_fd);
+    t->delay_armed = 0; /* fired: arm again for what is left */
+    delay_release(t);
+    (void)l;
+    (void)events;
+}
+
+/* Hold h for delay + uniform [0, jitter] microseconds. Without jitter the
+ * link stays FIFO: never before the last message held for it. */
+static int delay_hold(struct transport *t, struct transport_peer *p, const struct wire_hdr *h,
+                      const void *payload, uint32_t delay, uint32_t jitter)
+{
+    if (sizeof *h + h->len > t->msgsize && h->len > SHM_BULK_MAX) {
+        drop_hdr(t, h, -EMSGSIZE);
+        return -EMSGSIZE;
+    }
+    int64_t due = dl_mono_us() + (int64_t)delay;
+    if (jitter)
+        due += (int64_t)net_below(t, (uint64_t)jitter + 1);
+    else if (due < p->last_due)
+        due = p->last_due;
+    uint32_t need = (uint32_t)sizeof *h + h->len, bi;
+    int rc = hold_buf(t, need, &bi);
+    if (rc < 0) {
+        drop_hdr(t, h, rc);
+        return rc;
+    }
+    uint8_t *buf = t->hbuf[bi].p;
+    memcpy(buf, h, sizeof *h);
+    if (h->len)
+        memcpy(buf + sizeof *h, payload, h->len);
+    if (due > p->last_due)
+        p->last_due = due;
+    t->heap[t->nheld] = (struct transport_held){.due = due, .seq = ++t->hold_seq, .buf = bi};
+    heap_up(t->heap, t->nheld++);
+    p->held++;
+    delay_arm(t);
+    return 0;
+}
+
+/* Drop everything held (counted, reported with err). */
+static void delay_discard(struct transport *t, int err)
+{
+    while (t->nheld) {
+        struct transport_held e = heap_pop(t);
+        struct wire_hdr h;
+        memcpy(&h, t->hbuf[e.buf].p, sizeof h);
+        t->peer[h.to].held--;
+        t->hfree[t->hfree_n++] = e.buf;
+        drop_hdr(t, &h, err);
+    }
+    delay_arm(t);
+}
+
+/* Encode h (header fields already filled in) and put it into p's queue, or
+ * its backlog when the queue is full or older messages wait there. */
+static int send_now(struct transport *t, struct transport_peer *p, const struct wire_hdr *h,
+                    const void *payload)
+{
     int len;
     int slot = -1;
     uint64_t seq = 0;
@@ -475,6 +752,30 @@ int transport_send(struct transport *t, struct wire_hdr *h, const void *payload)
     return 0;
 }
 
+int transport_send(struct transport *t, struct wire_hdr *h, const void *payload)
+{
+    if (h->to > t->n || h->to == t->self)
+        return -EINVAL;
+    struct transport_peer *p = &t->peer[h->to];
+    h->run_id = t->run_id;
+    h->from = (uint16_t)t->self;
+    h->flags = (uint32_t)(atomic_load_explicit(&t->run->node[t->self].incarnation,
+                                               memory_order_relaxed) &
+                          0xffff)
+               << WIRE_INC_SHIFT;
+    /* The simulated network's delay and jitter, between nodes only: two
+     * relaxed loads when the link is clean. A link that still holds
+     * messages holds the next one too (behind them: FIFO). */
+    if (t->self != 0 && h->to != 0) {
+        const struct shm_link *lk = &t->run->link[t->self][h->to];
+        uint32_t delay = atomic_load_explicit(&lk->delay_us, memory_order_relaxed);
+        uint32_t jitter = atomic_load_explicit(&lk->jitter_us, memory_order_relaxed);
+        if (delay | jitter | p->held)
+            return delay_hold(t, p, h, payload, delay, jitter);
+    }
+    return send_now(t, p, h, payload);
+}
+
 static int reject(struct transport *t, int err)
 {
     t->last_err = err;
@@ -518,11 +819,26 @@ int transport_recv(struct transport *t, struct wire_hdr *h, const uint8_t **payl
         h->flags &= ~WIRE_F_BULK;
         *payload = t->rx_bulk;
     }
-    /* Simulated network: a cut link drops at the receiver, like a real
-     * network losing what was in flight. */
-    if (atomic_load_explicit(&t->run->cut[h->from][t->self], memory_order_relaxed)) {
-        count(t, CNT_DROPPED, 1);
-        return 3;
+    /* The simulated network, between nodes only (the supervisor's links,
+     * and so the runtime's control messages, are never faulty): two
+     * relaxed loads when the link is clean. A cut link drops at the
+     * receiver, like a real network losing what was in flight; a lossy one
+     * drops with its probability, drawn from the seeded generator. */
+    if (t->self != 0 && h->from != 0) {
+        int why = 0;
+        if (atomic_load_explicit(&t->run->cut[h->from][t->self], memory_order_relaxed)) {
+            why = WIRE_DROP_PARTITION;
+        } else {
+            uint32_t loss = atomic_load_explicit(&t->run->link[h->from][t->self].loss_ppm,
+                                                 memory_order_relaxed);
+            if (loss && net_below(t, 1000000) < loss)
+                why = WIRE_DROP_LOSS;
+        }
+        if (why) {
+            t->last_drop = why;
+            count(t, CNT_DROPPED, 1);
+            return 3;
+        }
     }
     return 1;
 }

@@ -194,9 +194,9 @@ static void on_send_drop(void *arg, const struct wire_hdr *h, int err)
     fprintf(stderr, "node %d: dropped a message to %d (%s); further drops of this kind are only "
                     "counted and traced\n",
             nd->args.id, h->to,
-            kind == 0   ? "backlog budget spent or no bulk slot free"
+            kind == 0   ? "backlog or delay budget spent, or no bulk slot free"
             : kind == 1 ? "the peer is gone"
-            : kind == 2 ? "still waiting when this node stopped"
+            : kind == 2 ? "still waiting (backlogged or delayed) when this node stopped"
                         : strerror(-err));
 }
 
@@ -495,7 +495,10 @@ static void settle(struct node *nd)
  * It keeps the defining weakness of the real thing: a paused (SIGSTOP) or
  * starved node stops stamping and is declared down just like a dead one.
  * A cut link (simulated partition) hides the peer's stamps, as it would
- * hide its heartbeats. A new incarnation is a new peer: the old one is
+ * hide its heartbeats - in the cut direction only: with cut[k][j] alone, j
+ * hears nothing from k but k still hears j. Loss and delay hide nothing
+ * (heartbeats are not messages here; the simulator treats them the same).
+ * A new incarnation is a new peer: the old one is
  * reported down (if it was not already) and the new one up. */
 
 static void peer_event(struct node *nd, int k, bool down)
@@ -625,7 +628,9 @@ static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
             continue;
         }
         if (rc == 3) {
-            trace(nd, TR_DROP, h.from, h.type, h.f[0], 0, 0);
+            /* The simulated network dropped it (counted): a cut link or
+             * the link's loss, as the transport says. */
+            trace(nd, TR_DROP, h.from, h.type, h.f[0], nd->tp.last_drop, 0);
             continue;
         }
         /* Runtime messages come from the supervisor only; algorithm
@@ -719,7 +724,7 @@ static void dump_state(struct node *nd)
     fprintf(stderr,
             "node %d (incarnation %d): workload %d, requests left %lld, done %lld; sent %llu, "
             "received %llu, malformed %llu, backlog %llu (high %llu, %llu bytes), queue full "
-            "%llu, dropped by the transport %llu\n",
+            "%llu, dropped by the transport %llu, held for delay %llu\n",
             nd->args.id, nd->args.incarnation, (int)nd->wl, (long long)nd->requests_left,
             (long long)atomic_load(&me->requests_done),
             (unsigned long long)atomic_load(&me->cnt[CNT_SENT]),
@@ -729,7 +734,8 @@ static void dump_state(struct node *nd)
             (unsigned long long)atomic_load(&me->cnt[CNT_BACKLOG_HWM]),
             (unsigned long long)transport_backlog_bytes(&nd->tp),
             (unsigned long long)atomic_load(&me->cnt[CNT_QUEUE_FULL]),
-            (unsigned long long)atomic_load(&me->cnt[CNT_SEND_DROPPED]));
+            (unsigned long long)atomic_load(&me->cnt[CNT_SEND_DROPPED]),
+            (unsigned long long)transport_held_count(&nd->tp));
 }
 
 static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
@@ -796,6 +802,10 @@ static int node_init(struct node *nd, char *err)
     if ((rc = transport_open(&nd->tp, &nd->loop, nd->run, nd->args.id, err)) < 0)
         return rc;
     transport_set_drop_hook(&nd->tp, on_send_drop, nd);
+    /* Loss and jitter draws: decided by the run's seed, this node and
+     * this life. */
+    transport_seed(&nd->tp, transport_net_seed(nd->run->params.seed, nd->args.id,
+                                               nd->args.incarnation));
     kill_points_init(nd);
     if ((nd->timerfd = loop_timerfd_create(err)) < 0)
         return nd->timerfd;

@@ -12,6 +12,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <mqueue.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -72,6 +73,28 @@ static void reg_del(uint32_t id)
             atomic_store(&reg[i].id, 0);
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* The run directory of a test that runs real nodes in run `id`. */
+static void rt_dir(char *buf, size_t cap, uint32_t id)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(buf, cap, "%s/check_transport.%08x", tmp && *tmp ? tmp : P_tmpdir, id);
+}
+
+static void rt_dir_remove(uint32_t id)
+{
+    char dir[1024];
+    rt_dir(dir, sizeof dir, id);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* Unchecked teardown, in the runner process: remove what a failed test left. */
 static void sweep(void)
 {
@@ -82,6 +105,7 @@ static void sweep(void)
         for (int k = 0; k < atomic_load(&reg[i].nq); k++)
             mq_unlink_queue(id, k);
         shm_unlink_run(id);
+        rt_dir_remove(id);
         fprintf(stderr, "check_transport: removed the IPC objects of run %08x (failed test)\n",
                 id);
         atomic_store(&reg[i].id, 0);
@@ -1345,6 +1369,599 @@ START_TEST(test_backlog_watch_failure)
 }
 END_TEST
 
+/* ---- 9b. the simulated network: cut, loss, delay, jitter ------------------ */
+
+static void set_link(struct shm_run *r, int a, int b, uint32_t loss_ppm, uint32_t delay_us,
+                     uint32_t jitter_us)
+{
+    atomic_store(&r->link[a][b].loss_ppm, loss_ppm);
+    atomic_store(&r->link[a][b].delay_us, delay_us);
+    atomic_store(&r->link[a][b].jitter_us, jitter_us);
+    atomic_fetch_add(&r->net_version, 1);
+}
+
+static int send_f0(struct transport *t, int to, int64_t f0)
+{
+    struct wire_hdr h = {.type = 0x0100, .to = (uint16_t)to};
+    h.f[0] = f0;
+    return transport_send(t, &h, NULL);
+}
+
+/* Open node `self` of the fixture's run on its own loop. */
+static void node_open(struct loop *l, struct transport *t, int self)
+{
+    char err[DL_ERRLEN];
+    ck_assert_msg(loop_init(l, err) == 0, "%s", err);
+    ck_assert_msg(transport_open(t, l, fx.r, self, err) == 0, "%s", err);
+}
+
+static void node_close(struct loop *l, struct transport *t)
+{
+    transport_close(t);
+    loop_fini(l);
+}
+
+/* Drive the sender's loop and receive at rx until `want` messages arrived
+ * (their f[0] in got[], arrival times in at[] when not NULL) or the
+ * deadline passed. Anything but a message or an empty inbox fails. */
+static int pump(struct loop *sl, struct transport *rx, int want, int64_t *got, int64_t *at)
+{
+    int n = 0;
+    int64_t deadline = dl_mono_us() + DEADLINE_US;
+    while (n < want) {
+        struct wire_hdr h;
+        const uint8_t *p;
+        int rc = transport_recv(rx, &h, &p);
+        if (rc == 1) {
+            if (got)
+                got[n] = h.f[0];
+            if (at)
+                at[n] = dl_mono_us();
+            n++;
+            continue;
+        }
+        ck_assert_int_eq(rc, 0);
+        ck_assert_msg(dl_mono_us() < deadline, "%d of %d messages arrived", n, want);
+        ck_assert_int_ge(loop_once(sl, 10), 0);
+    }
+    return n;
+}
+
+/* A cut link drops at the receiver: what was sent before the cut began and
+ * is still in flight is lost too. One way only; the supervisor's links are
+ * never cut nor lossy. */
+START_TEST(test_net_cut_at_receiver)
+{
+    struct shm_run *r = fx.r;
+    struct pair pr;
+    pair_open(&pr);
+    struct loop l0;
+    struct transport t0;
+    node_open(&l0, &t0, 0);
+    struct wire_hdr got;
+    const uint8_t *p;
+
+    /* In flight when the cut begins. */
+    ck_assert_int_eq(send_f0(&pr.t1, 2, 1), 0);
+    ck_assert_int_eq(send_f0(&pr.t1, 2, 2), 0);
+    atomic_store(&r->cut[1][2], 1);
+    atomic_fetch_add(&r->net_version, 1);
+    for (int64_t k = 1; k <= 2; k++) {
+        pr.t2.last_drop = 0;
+        ck_assert_int_eq(transport_recv(&pr.t2, &got, &p), 3);
+        ck_assert_int_eq(pr.t2.last_drop, WIRE_DROP_PARTITION);
+        ck_assert_uint_eq(got.from, 1);
+        ck_assert_int_eq(got.f[0], k);
+    }
+    ck_assert_uint_eq(cnt(r, 2, CNT_DROPPED), 2);
+    ck_assert_uint_eq(cnt(r, 1, CNT_SEND_DROPPED), 0); /* the receiver's drop, not the sender's */
+
+    /* One-way: 2 -> 1 still arrives; 1 -> 2 sent during the cut is lost. */
+    ck_assert_int_eq(send_f0(&pr.t2, 1, 3), 0);
+    ck_assert_int_eq(transport_recv(&pr.t1, &got, &p), 1);
+    ck_assert_int_eq(got.f[0], 3);
+    ck_assert_int_eq(send_f0(&pr.t1, 2, 4), 0);
+    ck_assert_int_eq(transport_recv(&pr.t2, &got, &p), 3);
+    ck_assert_uint_eq(cnt(r, 1, CNT_DROPPED), 0);
+
+    /* The supervisor's links: cut, lossy and slow in the matrix, and yet
+     * never faulty. */
+    atomic_store(&r->cut[0][2], 1);
+    atomic_store(&r->cut[2][0], 1);
+    set_link(r, 0, 2, 1000000, 1000000, 1000000);
+    set_link(r, 2, 0, 1000000, 1000000, 1000000);
+    for (int64_t k = 0; k < 20; k++) {
+        ck_assert_int_eq(send_f0(&t0, 2, 100 + k), 0);
+        ck_assert_int_eq(transport_recv(&pr.t2, &got, &p), 1);
+        ck_assert_int_eq(got.f[0], 100 + k);
+        ck_assert_int_eq(send_f0(&pr.t2, 0, 200 + k), 0);
+        ck_assert_uint_eq(transport_held_count(&pr.t2), 0);
+        ck_assert_int_eq(transport_recv(&t0, &got, &p), 1);
+        ck_assert_int_eq(got.f[0], 200 + k);
+    }
+
+    /* Healed: 1 -> 2 arrives again. */
+    atomic_store(&r->cut[1][2], 0);
+    ck_assert_int_eq(send_f0(&pr.t1, 2, 5), 0);
+    ck_assert_int_eq(transport_recv(&pr.t2, &got, &p), 1);
+    ck_assert_int_eq(got.f[0], 5);
+    ck_assert_uint_eq(cnt(r, 2, CNT_DROPPED), 3);
+    ck_assert_uint_eq(cnt(r, 0, CNT_DROPPED), 0);
+    ck_assert_uint_eq(cnt(r, 2, CNT_MALFORMED), 0);
+    node_close(&l0, &t0);
+    pair_close(&pr);
+}
+END_TEST
+
+#define LOSS_N 2000
+
+/* Receive LOSS_N messages 1 -> 2 one at a time; pattern[i] = 1 if the i-th
+ * was lost. Returns the losses. */
+static int loss_run(struct pair *pr, uint8_t *pattern)
+{
+    int lost = 0;
+    for (int i = 0; i < LOSS_N; i++) {
+        ck_assert_int_eq(send_f0(&pr->t1, 2, i), 0);
+        struct wire_hdr got;
+        const uint8_t *p;
+        int rc = transport_recv(&pr->t2, &got, &p);
+        ck_assert_msg(rc == 1 || rc == 3, "recv: %d", rc);
+        ck_assert_int_eq(got.f[0], i);
+        pattern[i] = rc == 3;
+        if (rc == 3) {
+            ck_assert_int_eq(pr->t2.last_drop, WIRE_DROP_LOSS);
+            lost++;
+        }
+    }
+    return lost;
+}
+
+/* Loss 0.3 over 2000 messages lands near 600; the run's seed decides the
+ * pattern (the same seed, node and incarnation: the same drops). */
+START_TEST(test_net_loss_seeded)
+{
+    struct shm_run *r = fx.r;
+    r->params.seed = 12345;
+    atomic_store(&r->node[2].incarnation, 1);
+    set_link(r, 1, 2, 300000, 0, 0);
+    static uint8_t a[LOSS_N], b[LOSS_N], c[LOSS_N];
+    struct pair pr;
+    pair_open(&pr);
+    int lost = loss_run(&pr, a);
+    /* mean 600, sd ~20.5: a band of more than 7 sd each side */
+    ck_assert_msg(lost >= 450 && lost <= 750, "lost %d of %d at loss 0.3", lost, LOSS_N);
+    ck_assert_uint_eq(cnt(r, 2, CNT_DROPPED), (uint64_t)lost);
+    ck_assert_uint_eq(cnt(r, 1, CNT_SEND_DROPPED), 0);
+
+    /* Node 2 again, same seed and incarnation: the same pattern. */
+    transport_close(&pr.t2);
+    char err[DL_ERRLEN];
+    ck_assert_msg(transport_open(&pr.t2, &pr.l2, r, 2, err) == 0, "%s", err);
+    ck_assert_int_eq(loss_run(&pr, b), lost);
+    ck_assert_msg(memcmp(a, b, sizeof a) == 0, "the same seed gave another drop pattern");
+
+    /* Another run seed: another pattern; so does another life. */
+    transport_close(&pr.t2);
+    r->params.seed = 12346;
+    ck_assert_msg(transport_open(&pr.t2, &pr.l2, r, 2, err) == 0, "%s", err);
+    loss_run(&pr, c);
+    ck_assert_msg(memcmp(a, c, sizeof a) != 0, "another seed gave the same drop pattern");
+    transport_seed(&pr.t2, transport_net_seed(12345, 2, 2));
+    loss_run(&pr, c);
+    ck_assert_msg(memcmp(a, c, sizeof a) != 0, "another incarnation gave the same pattern");
+    transport_seed(&pr.t2, transport_net_seed(12345, 2, 1));
+    loss_run(&pr, c);
+    ck_assert_msg(memcmp(a, c, sizeof a) == 0, "transport_seed does not reproduce the open");
+
+    /* No loss: nothing dropped, no draw needed. */
+    set_link(r, 1, 2, 0, 0, 0);
+    ck_assert_int_eq(loss_run(&pr, c), 0);
+    pair_close(&pr);
+}
+END_TEST
+
+/* A delayed message is held by the sender, not receivable before its
+ * delay, and arrives once the timer fires; its header keeps the time it was
+ * sent. A bulk payload takes its slot only when released. */
+START_TEST(test_net_delay)
+{
+    struct shm_run *r = fx.r;
+    struct pair pr;
+    pair_open(&pr);
+    const int64_t delay = 50000;
+    set_link(r, 1, 2, 0, (uint32_t)delay, 0);
+    struct wire_hdr h = {.type = 0x0100, .to = 2, .send_us = 777};
+    h.f[0] = 1;
+    int64_t sent = dl_mono_us();
+    ck_assert_int_eq(transport_send(&pr.t1, &h, NULL), 0);
+    ck_assert_uint_eq(transport_held_count(&pr.t1), 1);
+    ck_assert_uint_eq(cnt(r, 1, CNT_SENT), 0);
+    struct wire_hdr got;
+    const uint8_t *p;
+    ck_assert_int_eq(transport_recv(&pr.t2, &got, &p), 0);
+    int64_t at;
+    pump(&pr.l1, &pr.t2, 1, NULL, &at);
+    ck_assert_msg(at - sent >= delay, "arrived after %lld us, delay %lld",
+                  (long long)(at - sent), (long long)delay);
+    ck_assert_uint_eq(transport_held_count(&pr.t1), 0);
+    ck_assert_uint_eq(cnt(r, 1, CNT_SENT), 1);
+
+    /* The header as sent: the receiver's TR_RECV shows the delay. */
+    h = (struct wire_hdr){.type = 0x0100, .to = 2, .send_us = 777};
+    h.f[0] = 2;
+    ck_assert_int_eq(transport_send(&pr.t1, &h, NULL), 0);
+    int64_t deadline = dl_mono_us() + DEADLINE_US;
+    int rc;
+    while ((rc = transport_recv(&pr.t2, &got, &p)) == 0) {
+        ck_assert(dl_mono_us() < deadline);
+        ck_assert_int_ge(loop_once(&pr.l1, 10), 0);
+    }
+    ck_assert_int_eq(rc, 1);
+    ck_assert_int_eq(got.send_us, 777);
+    ck_assert_int_eq(got.f[0], 2);
+
+    /* A bulk payload: no slot while held; intact on arrival; slot freed. */
+    static uint8_t big[20000], copy[20000];
+    pattern(big, sizeof big, 9);
+    memcpy(copy, big, sizeof big);
+    h = (struct wire_hdr){.type = 0x0100, .to = 2, .len = sizeof big};
+    h.f[0] = 3;
+    ck_assert_int_eq(transport_send(&pr.t1, &h, big), 0);
+    memset(big, 0, sizeof big); /* the transport must have copied it */
+    ck_assert_int_eq(slots_in_use(r, 1), 0);
+    deadline = dl_mono_us() + DEADLINE_US;
+    while (slots_in_use(r, 1) == 0) {
+        ck_assert(dl_mono_us() < deadline);
+        ck_assert_int_ge(loop_once(&pr.l1, 10), 0);
+    }
+    ck_assert_int_eq(transport_recv(&pr.t2, &got, &p), 1);
+    ck_assert_uint_eq(got.len, sizeof copy);
+    ck_assert_int_eq(got.f[0], 3);
+    ck_assert_msg(memcmp(p, copy, sizeof copy) == 0, "delayed bulk payload corrupted");
+    ck_assert_int_eq(slots_in_use(r, 1), 0);
+
+    /* The other direction has no delay: sent at once. */
+    ck_assert_int_eq(send_f0(&pr.t2, 1, 4), 0);
+    ck_assert_uint_eq(transport_held_count(&pr.t2), 0);
+    ck_assert_int_eq(transport_recv(&pr.t1, &got, &p), 1);
+    ck_assert_uint_eq(cnt(r, 2, CNT_MALFORMED), 0);
+    pair_close(&pr);
+}
+END_TEST
+
+/* Without jitter a link is FIFO even when its delay is lowered (or taken
+ * away) mid-stream: later messages wait behind earlier ones. */
+START_TEST(test_net_delay_fifo)
+{
+    struct shm_run *r = fx.r;
+    struct pair pr;
+    pair_open(&pr);
+    set_link(r, 1, 2, 0, 40000, 0);
+    for (int64_t k = 0; k < 5; k++)
+        ck_assert_int_eq(send_f0(&pr.t1, 2, k), 0);
+    set_link(r, 1, 2, 0, 1000, 0);
+    for (int64_t k = 5; k < 10; k++)
+        ck_assert_int_eq(send_f0(&pr.t1, 2, k), 0);
+    set_link(r, 1, 2, 0, 0, 0); /* no delay, but older messages still held */
+    for (int64_t k = 10; k < 25; k++)
+        ck_assert_int_eq(send_f0(&pr.t1, 2, k), 0);
+    ck_assert_uint_eq(transport_held_count(&pr.t1), 25);
+    int64_t got[25];
+    pump(&pr.l1, &pr.t2, 25, got, NULL);
+    for (int k = 0; k < 25; k++)
+        ck_assert_msg(got[k] == k, "arrival %d is message %lld", k, (long long)got[k]);
+    /* Nothing held any more: the next send is direct again. */
+    ck_assert_int_eq(send_f0(&pr.t1, 2, 25), 0);
+    ck_assert_uint_eq(transport_held_count(&pr.t1), 0);
+    ck_assert_uint_eq(cnt(r, 1, CNT_SENT), 26);
+    ck_assert_uint_eq(cnt(r, 1, CNT_SEND_DROPPED), 0);
+    pair_close(&pr);
+}
+END_TEST
+
+/* Jitter reorders (with this seed, at least once in 200 messages); every
+ * message still arrives, through the backlog when the queue is full. */
+START_TEST(test_net_jitter_reorders)
+{
+    struct shm_run *r = fx.r;
+    r->params.seed = 7;
+    struct pair pr;
+    pair_open(&pr);
+    set_link(r, 1, 2, 0, 0, 3000);
+    enum { N = 200 };
+    for (int64_t k = 0; k < N; k++)
+        ck_assert_int_eq(send_f0(&pr.t1, 2, k), 0);
+    int64_t got[N];
+    pump(&pr.l1, &pr.t2, N, got, NULL);
+    int inversions = 0;
+    bool seen[N] = {false};
+    for (int k = 0; k < N; k++) {
+        ck_assert(got[k] >= 0 && got[k] < N && !seen[got[k]]);
+        seen[got[k]] = true;
+        inversions += k > 0 && got[k] < got[k - 1];
+    }
+    ck_assert_msg(inversions > 0, "jitter 3 ms never reordered %d messages", N);
+    ck_assert_uint_eq(transport_held_count(&pr.t1), 0);
+    ck_assert_uint_eq(cnt(r, 1, CNT_SENT), N);
+    ck_assert_uint_eq(cnt(r, 1, CNT_SEND_DROPPED), 0);
+    pair_close(&pr);
+}
+END_TEST
+
+/* Held messages are bounded in bytes: past the delay budget a send is
+ * dropped at once (-ENOBUFS, counted, reported to the hook); what was held
+ * still arrives. */
+START_TEST(test_net_delay_budget)
+{
+    struct shm_run *r = fx.r;
+    struct pair pr;
+    pair_open(&pr);
+    struct drops *d = calloc(1, sizeof *d);
+    transport_set_drop_hook(&pr.t1, on_drop, d);
+    pr.t1.delay_budget = 4096;
+    set_link(r, 1, 2, 0, 20000, 0);
+    int held = 0, refused = 0;
+    for (int64_t seq = 0; seq < 100; seq++) {
+        int rc = send_seq(&pr.t1, 2, seq); /* 100-byte payloads */
+        ck_assert(rc == 0 || rc == -ENOBUFS);
+        if (rc == 0) {
+            ck_assert_int_eq(refused, 0);
+            held++;
+        } else {
+            refused++;
+        }
+        ck_assert_uint_le(pr.t1.delay_bytes, 4096);
+    }
+    ck_assert_int_gt(held, 0);
+    ck_assert_int_gt(refused, 0);
+    ck_assert_uint_eq(transport_held_count(&pr.t1), (uint64_t)held);
+    /* A payload bigger than the whole budget. */
+    static uint8_t big[5000];
+    struct wire_hdr h = {.type = 0x0100, .to = 2, .len = sizeof big};
+    h.f[0] = 1000;
+    ck_assert_int_eq(transport_send(&pr.t1, &h, big), -ENOBUFS);
+    ck_assert_int_eq(d->n, refused + 1);
+    for (int i = 0; i < d->n; i++) {
+        ck_assert_int_eq(d->err[i], -ENOBUFS);
+        ck_assert_int_eq(d->to[i], 2);
+        ck_assert_int_eq(d->f0[i], i < refused ? held + i : 1000);
+    }
+    ck_assert_uint_eq(cnt(r, 1, CNT_SEND_DROPPED), (uint64_t)d->n);
+    ck_assert_uint_eq(cnt(r, 1, CNT_DROPPED), (uint64_t)d->n);
+    int64_t got[100];
+    pump(&pr.l1, &pr.t2, held, got, NULL);
+    for (int k = 0; k < held; k++)
+        ck_assert_int_eq(got[k], k);
+    /* Released: the pool's buffers are reused, within the budget. */
+    ck_assert_uint_eq(transport_held_count(&pr.t1), 0);
+    ck_assert_int_eq(send_seq(&pr.t1, 2, 0), 0);
+    ck_assert_uint_le(pr.t1.delay_bytes, 4096);
+    free(d);
+    pair_close(&pr);
+}
+END_TEST
+
+/* Flush at a graceful stop: what is due within the timeout is released and
+ * delivered; what is not is left, dropped with -ETIMEDOUT and reported. */
+START_TEST(test_net_flush)
+{
+    struct shm_run *r = fx.r;
+    struct pair pr;
+    pair_open(&pr);
+    struct loop l3;
+    struct transport t3;
+    node_open(&l3, &t3, 3);
+    struct drops *d = calloc(1, sizeof *d);
+    transport_set_drop_hook(&pr.t1, on_drop, d);
+    set_link(r, 1, 2, 0, 20000, 0);
+    set_link(r, 1, 3, 0, 60000000, 0); /* a minute */
+    for (int64_t k = 0; k < 3; k++)
+        ck_assert_int_eq(send_f0(&pr.t1, 2, k), 0);
+    for (int64_t k = 10; k < 12; k++)
+        ck_assert_int_eq(send_f0(&pr.t1, 3, k), 0);
+    ck_assert_uint_eq(transport_held_count(&pr.t1), 5);
+    int64_t t0 = dl_mono_us();
+    ck_assert_uint_eq(transport_flush(&pr.t1, 1000), 2);
+    ck_assert_int_ge(dl_mono_us() - t0, 20000);
+    ck_assert_uint_eq(transport_held_count(&pr.t1), 0);
+    ck_assert_int_eq(d->n, 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(d->err[i], -ETIMEDOUT);
+        ck_assert_int_eq(d->to[i], 3);
+        ck_assert_int_eq(d->f0[i], 10 + i);
+    }
+    ck_assert_uint_eq(cnt(r, 1, CNT_SEND_DROPPED), 2);
+    struct wire_hdr got;
+    const uint8_t *p;
+    for (int64_t k = 0; k < 3; k++) {
+        ck_assert_int_eq(transport_recv(&pr.t2, &got, &p), 1);
+        ck_assert_int_eq(got.f[0], k);
+    }
+    ck_assert_int_eq(transport_recv(&t3, &got, &p), 0);
+    free(d);
+    node_close(&l3, &t3);
+    pair_close(&pr);
+}
+END_TEST
+
+/* ---- 9c. the network fault model in real node processes ------------------- */
+
+struct rt_kid {
+    int id;
+    char seg[64];
+    char log[1200];
+};
+
+/* A node process: the real runtime, its log in the run directory. */
+static int rt_node(void *arg)
+{
+    struct rt_kid *k = arg;
+    int fd = open(k->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        dup2(fd, 2);
+        close(fd);
+    }
+    struct runtime_args a = {.id = k->id, .incarnation = 1};
+    snprintf(a.segment, sizeof a.segment, "%s", k->seg);
+    return runtime_main(&a);
+}
+
+struct rt {
+    char dir[1024];
+    struct loop l0;
+    struct transport t0; /* the test plays the supervisor */
+    struct rt_kid kid[3];
+    pid_t pid[3];
+};
+
+/* A centralized run of the fixture's two nodes (coordinator 1, node 2
+ * requests) with whatever faults the caller set: start both, answer their
+ * READY and start the run. */
+static void rt_begin(struct rt *rt, int64_t failure_timeout_us)
+{
+    struct shm_run *r = fx.r;
+    rt_dir(rt->dir, sizeof rt->dir, fx.id); /* removed by sweep() if the test fails */
+    ck_assert_msg(mkdir(rt->dir, 0700) == 0, "mkdir %s: %s", rt->dir, strerror(errno));
+    snprintf(r->algorithm, sizeof r->algorithm, "centralized");
+    snprintf(r->rundir, sizeof r->rundir, "%s", rt->dir);
+    r->start_mono_us = dl_mono_us();
+    r->start_real_us = dl_real_us();
+    r->params = (struct shm_params){
+        .seed = 99,
+        .requests = 3,
+        .coordinator = 1,
+        .failure_timeout_us = failure_timeout_us,
+        .election_timeout_us = failure_timeout_us,
+        .token_timeout_us = failure_timeout_us,
+    };
+    r->params.requester[2] = 1;
+    node_open(&rt->l0, &rt->t0, 0);
+    for (int k = 1; k <= 2; k++) {
+        atomic_store(&r->node[k].state, NODE_STARTING);
+        atomic_store(&r->node[k].incarnation, 1);
+        rt->kid[k].id = k;
+        snprintf(rt->kid[k].seg, sizeof rt->kid[k].seg, "%s", fx.h.name);
+        snprintf(rt->kid[k].log, sizeof rt->kid[k].log, "%s/n%d.log", rt->dir, k);
+        rt->pid[k] = spawn(rt_node, &rt->kid[k]);
+    }
+    int ready = 0;
+    int64_t deadline = dl_mono_us() + DEADLINE_US;
+    while (ready < 2) {
+        struct wire_hdr h;
+        const uint8_t *p;
+        int rc = transport_recv(&rt->t0, &h, &p);
+        if (rc == 1 && h.type == MSG_RT_READY)
+            ready++;
+        else
+            ck_assert_int_eq(rc, 0);
+        ck_assert_msg(dl_mono_us() < deadline, "the nodes never said they were ready");
+        if (rc == 0)
+            nap();
+    }
+    atomic_store(&r->phase, RUN_RUNNING);
+    for (int k = 1; k <= 2; k++) {
+        struct wire_hdr h = {.type = MSG_RT_START, .to = (uint16_t)k};
+        ck_assert_int_eq(transport_send(&rt->t0, &h, NULL), 0);
+    }
+}
+
+/* Stop both nodes gracefully (both must exit 0) and load their traces. */
+static void rt_end(struct rt *rt, struct trace_rec **recs, size_t *n)
+{
+    for (int k = 1; k <= 2; k++)
+        kill(rt->pid[k], SIGTERM);
+    for (int k = 1; k <= 2; k++)
+        assert_exit0(rt->pid[k], wait_kid(rt->pid[k], dl_mono_us() + DEADLINE_US), "node");
+    node_close(&rt->l0, &rt->t0);
+    char err[DL_ERRLEN];
+    ck_assert_msg(trace_load(rt->dir, recs, n, err) == 0, "%s", err);
+    rt_dir_remove(fx.id);
+}
+
+/* A delayed link in a real run: node 1 receives node 2's messages at least
+ * the delay after node 2 sent them (its TR_RECV says so), and the run
+ * completes. */
+START_TEST(test_net_runtime_delay)
+{
+    struct shm_run *r = fx.r;
+    const int64_t delay = 30000;
+    set_link(r, 2, 1, 0, (uint32_t)delay, 0);
+    struct rt rt;
+    rt_begin(&rt, 2000000);
+    int64_t deadline = dl_mono_us() + DEADLINE_US;
+    while (!atomic_load(&r->node[2].workload_done)) {
+        ck_assert_msg(dl_mono_us() < deadline, "node 2 never finished its 3 requests");
+        nap();
+    }
+    ck_assert_int_eq(atomic_load(&r->node[2].requests_done), 3);
+    struct trace_rec *recs;
+    size_t n;
+    rt_end(&rt, &recs, &n);
+    int delayed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct trace_rec *e = &recs[i];
+        if (e->ev == TR_RECV && e->node == 1 && e->peer == 2) {
+            ck_assert_msg(e->t_us - e->a >= delay, "received %lld us after it was sent",
+                          (long long)(e->t_us - e->a));
+            delayed++;
+        }
+        ck_assert_msg(e->ev != TR_DROP, "a drop in a run without loss or cuts");
+    }
+    ck_assert_int_ge(delayed, 3); /* a request per CS (and its release) */
+    free(recs);
+}
+END_TEST
+
+/* A one-way cut in a real run (2 -> 1 cut, 1 -> 2 whole): node 1 drops
+ * node 2's request, traced as a partition drop, and believes 2 down (it
+ * sees none of its heartbeat stamps); node 2 still sees node 1's stamps and
+ * never believes it down. */
+START_TEST(test_net_runtime_one_way_cut)
+{
+    struct shm_run *r = fx.r;
+    const int64_t timeout = 200000;
+    atomic_store(&r->cut[2][1], 1);
+    struct rt rt;
+    rt_begin(&rt, timeout);
+    /* Watch the traces until node 1 has dropped the request and declared
+     * node 2 down, then for 5 more failure timeouts. */
+    int64_t deadline = dl_mono_us() + DEADLINE_US, until = 0;
+    for (;;) {
+        struct trace_rec *recs;
+        size_t n;
+        char err[DL_ERRLEN];
+        ck_assert_msg(trace_load(rt.dir, &recs, &n, err) == 0, "%s", err);
+        bool dropped = false, down = false;
+        for (size_t i = 0; i < n; i++) {
+            const struct trace_rec *e = &recs[i];
+            dropped |= e->ev == TR_DROP && e->node == 1 && e->peer == 2 &&
+                       e->aux == WIRE_DROP_PARTITION && e->type >= 0x0100;
+            down |= e->ev == TR_PEER_DOWN && e->node == 1 && e->peer == 2;
+        }
+        free(recs);
+        if (dropped && down && !until)
+            until = dl_mono_us() + 5 * timeout;
+        if (until && dl_mono_us() > until)
+            break;
+        ck_assert_msg(dl_mono_us() < deadline, "node 1 never dropped a request of node 2 "
+                      "(%d) nor believed it down (%d)", dropped, down);
+        nap();
+    }
+    ck_assert_uint_ge(cnt(r, 1, CNT_DROPPED), 1);
+    ck_assert_uint_eq(cnt(r, 2, CNT_DROPPED), 0);
+    struct trace_rec *recs;
+    size_t n;
+    rt_end(&rt, &recs, &n);
+    for (size_t i = 0; i < n; i++) {
+        const struct trace_rec *e = &recs[i];
+        ck_assert_msg(!(e->ev == TR_PEER_DOWN && e->node == 2),
+                      "node 2 believed %d down across a cut in the other direction", e->peer);
+        ck_assert_msg(!(e->ev == TR_DROP && e->node == 2), "node 2 dropped a message");
+    }
+    free(recs);
+}
+END_TEST
+
 /* ---- 10. deadlines near 2^63 ---------------------------------------------- */
 
 START_TEST(test_deadline_saturates)
@@ -1491,6 +2108,21 @@ static Suite *transport_suite(void)
     tcase_add_test(tc, test_backlog_node_budget);
     tcase_add_test(tc, test_backlog_peer_gone);
     tcase_add_test(tc, test_backlog_watch_failure);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("netfault", setup_n3);
+    tcase_add_test(tc, test_net_cut_at_receiver);
+    tcase_add_test(tc, test_net_loss_seeded);
+    tcase_add_test(tc, test_net_delay);
+    tcase_add_test(tc, test_net_delay_fifo);
+    tcase_add_test(tc, test_net_jitter_reorders);
+    tcase_add_test(tc, test_net_delay_budget);
+    tcase_add_test(tc, test_net_flush);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("netfault_runtime", setup_n2);
+    tcase_add_test(tc, test_net_runtime_delay);
+    tcase_add_test(tc, test_net_runtime_one_way_cut);
     suite_add_tcase(s, tc);
 
     tc = tcase("limits", NULL);
