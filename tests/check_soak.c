@@ -10,6 +10,15 @@
  * missing, overwritten or corrupt. The nemesis really happened: the report
  * lists scheduled faults of every kind, and messages were lost to the cuts.
  *
+ * Ricart-Agrawala has no generations, so nothing can fence a node that the
+ * failure detector wrongly declared down: a pause or a partition longer
+ * than the failure timeout makes it unsafe by design (that is the lesson of
+ * conf/ricart-agrawala-pause.ini). Its nemesis keeps every pause and cut
+ * below its failure timeout (1.5 s here): messages are lost, nodes crash
+ * and restart, but nobody is wrongly declared down. The others get cuts
+ * and pauses far longer than their failure timeout (200 ms): their fencing
+ * must keep the resource safe.
+ *
  * The nemesis is drawn from a seed that the test prints. By default the
  * seed is fixed (a `make check` is reproducible) and each run lasts a few
  * seconds, about a minute in all; for a longer soak:
@@ -105,6 +114,8 @@ static void nemesis(uint64_t *s, const char *algorithm, int seconds, char *buf, 
 {
     size_t len = 0;
     int f = 0;
+    /* The longest pause or cut (see the top of the file). */
+    int longest = strcmp(algorithm, "ricart_agrawala") == 0 ? 600 : 1000;
 #define ADD(...) (len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__))
     /* A period between 1.2 and 2.4 s per kind, starting in the first 1.5 s. */
 #define WHEN() ADD("\n[fault.%d]\nat = %dms\nevery = %dms\n", ++f, between(s, 300, 1500), \
@@ -118,7 +129,7 @@ static void nemesis(uint64_t *s, const char *algorithm, int seconds, char *buf, 
                                     : "random");
     /* pause one, resume it automatically */
     WHEN();
-    ADD("action = pause\ntarget = random\nfor = %dms\n", between(s, 50, 600));
+    ADD("action = pause\ntarget = random\nfor = %dms\n", between(s, 50, longest));
     /* restart one */
     WHEN();
     ADD("action = restart\ntarget = %d\n", between(s, 1, NODES));
@@ -126,13 +137,13 @@ static void nemesis(uint64_t *s, const char *algorithm, int seconds, char *buf, 
     char sides[64];
     random_sides(s, sides, sizeof sides);
     WHEN();
-    ADD("action = partition\ntarget = %s\nfor = %dms\n", sides, between(s, 100, 1000));
+    ADD("action = partition\ntarget = %s\nfor = %dms\n", sides, between(s, 100, longest));
     /* cut one direction of one link */
     int a = between(s, 1, NODES), b = between(s, 1, NODES - 1);
     if (b >= a)
         b++;
     WHEN();
-    ADD("action = partition\ntarget = %d->%d\nfor = %dms\n", a, b, between(s, 100, 1000));
+    ADD("action = partition\ntarget = %d->%d\nfor = %dms\n", a, b, between(s, 100, longest));
     /* lose messages on every link */
     WHEN();
     ADD("action = net\nloss = 0.%02d\nfor = %dms\n", between(s, 2, 20), between(s, 100, 1000));
@@ -157,6 +168,7 @@ static char *soak_ini(const char *dir, const char *algorithm, uint64_t seed, int
              "duration = %ds\n"
              "seed = %llu\n"
              "retransmit = true\n"
+             "failure_timeout = %s\n"
              "\n"
              "[workload]\n"
              "requests = %d\n"
@@ -168,7 +180,8 @@ static char *soak_ini(const char *dir, const char *algorithm, uint64_t seed, int
              "restart_delay = 200ms\n"
              "%s",
              (unsigned long long)seed, NODES, algorithm, seconds,
-             (unsigned long long)(seed % 1000000007u), requests, faults);
+             (unsigned long long)(seed % 1000000007u),
+             strcmp(algorithm, "ricart_agrawala") == 0 ? "1500ms" : "200ms", requests, faults);
     snprintf(name, sizeof name, "soak-%s.ini", algorithm);
     return h_write_ini(dir, name, text);
 }
