@@ -81,8 +81,9 @@
  * descriptors; the rest wait in the backlog). A receiver that does not read
  * (paused) blocks only its own share; the others keep theirs. */
 #define TRANSPORT_BULK_PER_PEER 16
-/* Delayed messages: all the buffers holding them, in bytes (framing
- * included); a buffer's first size; what stays allocated when none is held. */
+/* Delayed messages: the capacity of all the buffers holding them (each a
+ * header and its raw payload), in bytes; a buffer's first size; above
+ * this, buffers over 4 KiB are freed when nothing is held. */
 #define TRANSPORT_DELAY_BUDGET (8u << 20)
 #define TRANSPORT_HOLD_MIN 128u
 #define TRANSPORT_HOLD_KEEP (1u << 20)
