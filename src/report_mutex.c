@@ -91,6 +91,7 @@ struct node_scan {
     /* Ricart-Agrawala: the timestamp of the open request (from its sends). */
     bool ts_known;
     int64_t req_ts;
+    int64_t life_start; /* when its current incarnation started (TR_START) */
     /* Waits of granted requests (request -> entry). */
     long waits;
     int64_t wait_sum, wait_max;
@@ -273,7 +274,10 @@ static bool checks_grant_order(const struct run_info *ri)
  * (the failure-detector improvement lets i stop waiting for j). A smaller
  * timestamp cannot belong to a request made after j answered i, because
  * j's clock had then passed i's timestamp: so such a j was requesting
- * first, and should have held back its reply. */
+ * first, and should have held back its reply. Except across a restart: a
+ * node that crashed and started again after i requested lost its clock
+ * (and i may hold a reply from its previous life), so the timestamps of its
+ * new life say nothing about i's request. */
 static void check_order(struct mutex_scan *ms, const struct run_info *ri, const struct trace_rec *e)
 {
     int i = e->node;
@@ -281,6 +285,8 @@ static void check_order(struct mutex_scan *ms, const struct run_info *ri, const 
     for (int j = 1; j <= ri->n; j++) {
         const struct node_scan *nj = &ms->node[j];
         if (j == i || !nj->req_open || !nj->ts_known || ms->believes_down[i * (ri->n + 1) + j])
+            continue;
+        if (nj->req_inc > 1 && nj->life_start > ms->node[i].req_t)
             continue;
         if (nj->req_ts < e->key || (nj->req_ts == e->key && j < i)) {
             if (ms->order_violations++ == 0) {
@@ -526,6 +532,9 @@ static int mutex_scan_run(struct mutex_scan *ms, const struct run_info *ri,
                     ns->req_ts = e->key;
                 }
             }
+            break;
+        case TR_START:
+            ns->life_start = e->t_us;
             break;
         case TR_PAUSE:
             ms->paused_at[e->node] = e->t_us;

@@ -932,6 +932,52 @@ START_TEST(test_ricart_pause_note_fits)
 }
 END_TEST
 
+/* Ricart-Agrawala's (timestamp, id) order across a restart. Node 2 asks
+ * with timestamp 10 and holds node 3's reply; node 3 then crashes and
+ * starts again with its clock back at 0, and asks with timestamp 1 before
+ * node 2 enters. Node 3's new life says nothing about node 2's request, so
+ * node 2's entry is in order. The same low timestamp from a node that did
+ * not restart is out of order. */
+static void ricart_restart_run(struct run *r, bool restarted)
+{
+    run_new(r);
+    const int req = MSG_RANGE_RICART + 1;
+    ev(r, 2, 1, 100, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(r, 2, 1, 110, TR_SEND, 3, req, 10, 0, 0);
+    int inc3 = restarted ? 2 : 1;
+    if (restarted) {
+        ev(r, 3, 1, 50, TR_START, 0, 0, 0, 555, 0);
+        sup(r, 300, TR_CRASH, 3, 0, SIGKILL, 0);
+        sup(r, 400, TR_RESTART, 3, 0, 0, 2);
+        ev(r, 3, 2, 500, TR_START, 0, 0, 0, 556, 0);
+    }
+    ev(r, 3, inc3, 600, TR_REQUEST, 0, 0, 0, 0, 0);
+    ev(r, 3, inc3, 610, TR_SEND, 2, req, 1, 0, 0);
+    ev(r, 2, 1, 700, TR_ENTER, 0, 0, 10, 0, 0);
+    ev(r, 2, 1, 800, TR_EXIT, 0, 0, 10, 0, 1);
+    ev(r, 3, inc3, 900, TR_ENTER, 0, 0, 1, 0, 0);
+    ev(r, 3, inc3, 1000, TR_EXIT, 0, 0, 1, 0, 2);
+    json_t *rj = run_json(3, 2);
+    json_object_set_new(rj, "algorithm", json_string("ricart_agrawala"));
+    json_object_set_new(rj, "resource_entries", json_integer(2));
+    run_finish(r, rj);
+}
+
+START_TEST(test_ricart_order_across_restart)
+{
+    struct run r;
+    ricart_restart_run(&r, true);
+    json_t *rep = build(r.dir);
+    ck_assert_str_eq(verdict(rep, "grant_order"), "pass");
+    json_decref(rep);
+    ricart_restart_run(&r, false);
+    rep = build(r.dir);
+    ck_assert_str_eq(verdict(rep, "grant_order"), "fail");
+    ck_assert(!getb(rep, "safe"));
+    json_decref(rep);
+}
+END_TEST
+
 START_TEST(test_liveness_needs_counted_entries)
 {
     /* Fault-free; node 3's only entry is refused by fencing (after node 2
@@ -2597,7 +2643,7 @@ static Suite *report_suite(void)
           test_liveness_needs_counted_entries, test_simulated_deadlock_not_live}},
         {"two_levels",
          {test_two_tokens_without_fault, test_dead_node_interval_ends_at_last_sign,
-          test_paused_holder_superseded, test_ricart_pause_note_fits}},
+          test_paused_holder_superseded, test_ricart_pause_note_fits, test_ricart_order_across_restart}},
         {"waits", {test_waits_and_overtakes}},
         {"faults", {test_one_clock, test_fault_sources_and_election, test_fault_regeneration}},
         {"network",
