@@ -1054,8 +1054,11 @@ int cmd_partition(int argc, char **argv)
         fprintf(stderr,
                 "distlab partition: bad spec '%s': %s\n"
                 "(sides '1,2/3,4,5', or links '1->3', '1<->3', '3->*', '1->3,2<->4'; nodes "
-                "1..%u)\n",
-                shown, dl_printable(e, sizeof e, err, sizeof err), h.run->n);
+                "1..%u%s)\n",
+                shown, dl_printable(e, sizeof e, err, sizeof err), h.run->n,
+                spec[0] && spec[strlen(spec) - 1] == '-'
+                    ? "; quote a spec with '>' in it: the shell takes > as a redirection"
+                    : "");
     } else {
         code = ask_supervisor("partition", h.run, CMD_PARTITION, 0, spec);
     }
@@ -1146,9 +1149,12 @@ int cmd_net(int argc, char **argv)
         char e[PRINTABLE_CAP(NETSPEC_ERRLEN)], shown[PRINTABLE_CAP(256)];
         fprintf(stderr,
                 "distlab net: bad links '%s': %s\n"
-                "('all', or links '1->3', '1<->3', '3->*', '1->3,2<->4'; nodes 1..%u)\n",
+                "('all', or links '1->3', '1<->3', '3->*', '1->3,2<->4'; nodes 1..%u%s)\n",
                 dl_printable(shown, sizeof shown, links_text, 256),
-                dl_printable(e, sizeof e, err, sizeof err), h.run->n);
+                dl_printable(e, sizeof e, err, sizeof err), h.run->n,
+                links_text && links_text[0] && links_text[strlen(links_text) - 1] == '-'
+                    ? "; quote links with '>' in them: the shell takes > as a redirection"
+                    : "");
     } else {
         code = ask_supervisor("net", h.run, CMD_NET, 0, arg);
     }

@@ -724,11 +724,6 @@ static void describe_links(const struct sup *s, const struct net_links *l, char 
         netspec_describe(l, buf, cap);
 }
 
-static int64_t occ_id(int index, int rep)
-{
-    return ((int64_t)(index + 1) << 32) | (uint32_t)rep;
-}
-
 static int resolve_target(struct sup *s, const struct fault_spec *f, char *why, size_t cap)
 {
     int k = 0;
@@ -811,34 +806,9 @@ static void fire_net(struct sup *s, const struct fault_occ *o, struct fired *fr)
     const struct fault_spec *f = &s->cfg->faults[o->index];
     const struct net_change *ch = NULL;
     int nch = 0, action = f->action;
-    int64_t id = occ_id(o->index, o->rep);
+    int64_t id = netstate_occurrence_id(o->index, o->rep);
     char err[NETSPEC_ERRLEN] = "";
-    if (o->undo) {
-        if (f->action == FAULT_PARTITION) {
-            action = FAULT_HEAL;
-            nch = netstate_unpartition(s->net, id, &ch);
-        } else {
-            nch = netstate_unnet(s->net, id, &ch);
-        }
-    } else if (f->action == FAULT_PARTITION) {
-        if (netspec_partition(f->target_text, s->n, &s->links, err) < 0)
-            nch = -EINVAL;
-        else
-            nch = netstate_partition(s->net, id, &s->links, &ch);
-    } else if (f->action == FAULT_HEAL) {
-        nch = netstate_heal(s->net, &ch);
-    } else {
-        struct net_params p = {.has_loss = f->has_loss,
-                               .has_delay = f->has_delay,
-                               .has_jitter = f->has_jitter,
-                               .loss = f->loss,
-                               .delay_us = f->delay_us,
-                               .jitter_us = f->jitter_us};
-        if (netspec_links(f->target_text[0] ? f->target_text : "all", s->n, &s->links, err) < 0)
-            nch = -EINVAL;
-        else
-            nch = netstate_net(s->net, id, f->for_us > 0, &s->links, &p, &ch);
-    }
+    nch = netstate_occurrence(s->net, f, s->n, id, o->undo, &s->links, &action, &ch, err);
     if (nch < 0) {
         fr->skipped = true;
         snprintf(fr->why, sizeof fr->why, "%.95s", nch == -EINVAL ? err : strerror(-nch));

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/config.h"
+
 struct linkst {
     uint32_t cuts; /* partitions in force that cut it */
     uint32_t loss_ppm, delay_us, jitter_us;
@@ -327,3 +329,36 @@ void netstate_link(const struct netstate *ns, int a, int b, struct net_change *o
 }
 
 int netstate_partitions(const struct netstate *ns) { return ns->nparts; }
+
+int netstate_occurrence(struct netstate *ns, const struct fault_spec *f, int n, int64_t id,
+                        bool undo, struct net_links *scratch, int *action,
+                        const struct net_change **changes, char *err)
+{
+    *action = f->action;
+    switch (f->action) {
+    case FAULT_PARTITION:
+        if (undo) {
+            *action = FAULT_HEAL;
+            return netstate_unpartition(ns, id, changes);
+        }
+        if (netspec_partition(f->target_text, n, scratch, err) < 0)
+            return -EINVAL;
+        return netstate_partition(ns, id, scratch, changes);
+    case FAULT_HEAL:
+        return undo ? -ENOTSUP : netstate_heal(ns, changes);
+    case FAULT_NET: {
+        if (undo)
+            return netstate_unnet(ns, id, changes);
+        if (netspec_links(f->target_text[0] ? f->target_text : "all", n, scratch, err) < 0)
+            return -EINVAL;
+        struct net_params p = {.has_loss = f->has_loss,
+                               .has_delay = f->has_delay,
+                               .has_jitter = f->has_jitter,
+                               .loss = f->loss,
+                               .delay_us = f->delay_us,
+                               .jitter_us = f->jitter_us};
+        return netstate_net(ns, id, f->for_us > 0, scratch, &p, changes);
+    }
+    default: return -ENOTSUP;
+    }
+}

@@ -44,6 +44,25 @@ int netstate_net(struct netstate *ns, int64_t id, bool undoable, const struct ne
  * before it. */
 int netstate_unnet(struct netstate *ns, int64_t id, const struct net_change **changes);
 
+/* The network part of one occurrence of a scheduled fault f (a partition,
+ * a heal or a net fault, or the automatic undo of a partition or a net
+ * fault), played on ns the same way by the supervisor and the simulator:
+ * the occurrence's id is config_occurrence_id(index, rep), a partition's
+ * undo ends that partition only, a net fault keeps what it replaced when it
+ * has a `for`. scratch is room for a parsed spec. *action gets what the
+ * occurrence does (an undo: FAULT_HEAL or FAULT_NET). Returns as the other
+ * operations, -EINVAL with err (NETSPEC_ERRLEN) when the target does not
+ * parse for n nodes, or -ENOTSUP when f has no network part. */
+struct fault_spec;
+int netstate_occurrence(struct netstate *ns, const struct fault_spec *f, int n, int64_t id,
+                        bool undo, struct net_links *scratch, int *action,
+                        const struct net_change **changes, char *err);
+/* The id of occurrence rep (1, 2, ...) of fault index. */
+static inline int64_t netstate_occurrence_id(int index, int rep)
+{
+    return (int64_t)index << 32 | (int64_t)(uint32_t)rep;
+}
+
 /* The current state of link a -> b. */
 void netstate_link(const struct netstate *ns, int a, int b, struct net_change *out);
 /* Partitions in force. */

@@ -131,7 +131,8 @@ static int build_schedule(const struct config *c, uint64_t seed, struct simcmd_b
     for (int i = 0; i < total; i++) {
         const struct fault_occ *o = &b->occ[i];
         const struct fault_spec *f = &c->faults[o->index];
-        int64_t id = (int64_t)o->index << 32 | (int64_t)o->rep;
+        int64_t id = netstate_occurrence_id(o->index, o->rep);
+        char why[NETSPEC_ERRLEN];
         struct sim_fault base = {.at_us = o->at_us,
                                  .label = f->action,
                                  .number = o->index + 1,
@@ -150,13 +151,8 @@ static int build_schedule(const struct config *c, uint64_t seed, struct simcmd_b
                 break;
             }
             case FAULT_PARTITION:
-                base.label = FAULT_HEAL;
-                k = netstate_unpartition(ns, id, &ch);
-                if ((rc = net_fault(b, &base, ch, k, err)) < 0)
-                    return rc;
-                break;
             case FAULT_NET:
-                k = netstate_unnet(ns, id, &ch);
+                k = netstate_occurrence(ns, f, c->nodes, id, true, links, &base.label, &ch, why);
                 if ((rc = net_fault(b, &base, ch, k, err)) < 0)
                     return rc;
                 break;
@@ -174,7 +170,6 @@ static int build_schedule(const struct config *c, uint64_t seed, struct simcmd_b
         case TARGET_TOKEN_HOLDER: base.role = ROLE_TOKEN_HOLDER; break;
         default: break;
         }
-        char why[NETSPEC_ERRLEN];
         switch (f->action) {
         case FAULT_KILL:
         case FAULT_TERMINATE:
@@ -211,33 +206,15 @@ static int build_schedule(const struct config *c, uint64_t seed, struct simcmd_b
             break;
         }
         case FAULT_PARTITION:
-            if (netspec_partition(f->target_text, c->nodes, links, why) < 0)
-                return dl_seterr(err, EINVAL, "fault.%d: target '%s': %s", o->index + 1,
-                                 f->target_text, why);
-            k = netstate_partition(ns, id, links, &ch);
-            if ((rc = net_fault(b, &base, ch, k, err)) < 0)
-                return rc;
-            break;
         case FAULT_HEAL:
-            k = netstate_heal(ns, &ch);
-            if ((rc = net_fault(b, &base, ch, k, err)) < 0)
-                return rc;
-            break;
-        case FAULT_NET: {
-            if (netspec_links(f->target_text, c->nodes, links, why) < 0)
+        case FAULT_NET:
+            k = netstate_occurrence(ns, f, c->nodes, id, false, links, &base.label, &ch, why);
+            if (k == -EINVAL)
                 return dl_seterr(err, EINVAL, "fault.%d: target '%s': %s", o->index + 1,
                                  f->target_text, why);
-            struct net_params p = {.has_loss = f->has_loss,
-                                   .has_delay = f->has_delay,
-                                   .has_jitter = f->has_jitter,
-                                   .loss = f->loss,
-                                   .delay_us = f->delay_us,
-                                   .jitter_us = f->jitter_us};
-            k = netstate_net(ns, id, f->for_us > 0, links, &p, &ch);
             if ((rc = net_fault(b, &base, ch, k, err)) < 0)
                 return rc;
             break;
-        }
         default: return dl_seterr(err, EINVAL, "fault.%d: unknown action", o->index + 1);
         }
     }
