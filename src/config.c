@@ -1685,8 +1685,9 @@ static void check_fault(const struct config *c, int i, bool sim_target, struct e
     }
     if (f->action == FAULT_HEAL)
         return;
-    if (f->action == FAULT_NET) {
-        if (!f->has_loss && !f->has_delay && !f->has_jitter) {
+    if (f->action == FAULT_NET || f->action == FAULT_PARTITION) {
+        bool net = f->action == FAULT_NET;
+        if (net && !f->has_loss && !f->has_delay && !f->has_jitter) {
             fault_where(c, i, loc, sizeof loc);
             err_add(eb,
                     "%s: [fault.%d] action net: expected at least one of loss, delay, jitter "
@@ -1701,32 +1702,18 @@ static void check_fault(const struct config *c, int i, bool sim_target, struct e
             err_sys(eb, ENOMEM);
             return;
         }
-        if ((f->target != TARGET_LINKS && f->target != TARGET_GROUPS) ||
-            netspec_links(f->target_text, c->nodes, l, why) < 0)
-            err_add(eb,
-                    "%s: [fault.%d] target: expected links of nodes 1 to %d for action net, "
-                    "like all, 1->3, 1<->3 or 3->*, got '%s'%s%s%s",
-                    loc, num, c->nodes, f->target_text, f->target == TARGET_LINKS ? " (" : "",
-                    f->target == TARGET_LINKS ? why : "", f->target == TARGET_LINKS ? ")" : "");
-        free(l);
-        return;
-    }
-    if (f->action == FAULT_PARTITION) {
-        fault_key_where(c, i, FKEY_TARGET, loc, sizeof loc);
-        char why[NETSPEC_ERRLEN];
-        struct net_links *l = malloc(sizeof *l);
-        if (!l) {
-            err_add(eb, "%s: %s", loc, strerror(ENOMEM));
-            err_sys(eb, ENOMEM);
-            return;
-        }
         bool spec = f->target == TARGET_GROUPS || f->target == TARGET_LINKS;
-        if (!spec || netspec_partition(f->target_text, c->nodes, l, why) < 0)
+        /* Why the spec did not parse, when it looked like one of its kind. */
+        bool show = net ? f->target == TARGET_LINKS : spec;
+        if (!spec || (net ? netspec_links(f->target_text, c->nodes, l, why)
+                          : netspec_partition(f->target_text, c->nodes, l, why)) < 0)
             err_add(eb,
-                    "%s: [fault.%d] target: expected a partition of nodes 1 to %d, like "
-                    "'1,2/3,4,5', '1->3', '1<->3' or '3->*', got '%s'%s%s%s",
-                    loc, num, c->nodes, f->target_text, spec ? " (" : "", spec ? why : "",
-                    spec ? ")" : "");
+                    "%s: [fault.%d] target: expected %s of nodes 1 to %d%s, like %s, got "
+                    "'%s'%s%s%s",
+                    loc, num, net ? "links" : "a partition", c->nodes,
+                    net ? " for action net" : "",
+                    net ? "all, 1->3, 1<->3 or 3->*" : "'1,2/3,4,5', '1->3', '1<->3' or '3->*'",
+                    f->target_text, show ? " (" : "", show ? why : "", show ? ")" : "");
         free(l);
         return;
     }
