@@ -345,6 +345,7 @@ static Suite *soak_suite(void)
 
 int main(void)
 {
+    soak_seed(); /* said once, before the tests fork */
     SRunner *sr = srunner_create(soak_suite());
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
