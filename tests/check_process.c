@@ -1693,7 +1693,9 @@ START_TEST(test_scheduled_network)
     size_t i = expect_fault_links_ab(tr, n, 0, FAULT_NET, 3, 1, 0, 20, 0, 250000, 1000);
     i = expect_fault_links(tr, n, 0, FAULT_PARTITION, 1, 1, 0, 12, 1);
     size_t j = expect_fault_links(tr, n, i, FAULT_HEAL, 1, 1, 1, 12, 0);
-    ck_assert_int_ge(tr[j - 1].t_us - tr[i - 1].t_us, 250000);
+    /* Undone at its scheduled time plus `for` (250 ms): a partition that
+     * fired a little late on a loaded machine lasts a little less. */
+    ck_assert_int_ge(tr[j - 1].t_us - tr[i - 1].t_us, 200000);
     i = expect_fault_links(tr, n, j, FAULT_PARTITION, 1, 2, 0, 12, 1);
     j = expect_fault_links(tr, n, i, FAULT_HEAL, 1, 2, 1, 12, 0);
     /* The net fault's undo puts back what [network] set (after both
