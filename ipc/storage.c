@@ -34,7 +34,7 @@ struct storage {
     bool fsync;
     uint64_t compact_bytes;
     uint64_t size;           /* end of the last valid record: where writes go */
-    uint64_t compacted_size; /* size after open or the last compaction */
+    uint64_t compacted_size; /* size after the last compaction, 0 before one */
     bool pending;            /* written since the last sync */
     int broken;              /* 0, or the -errno that made the storage unusable */
 
@@ -658,7 +658,10 @@ static int recover(struct storage *s, struct storage_recovery *rec, char *errbuf
     rec->bytes = off;
     rec->dropped_bytes = (uint64_t)st.st_size - off;
     rec->reason = why;
-    s->size = s->compacted_size = off;
+    s->size = off;
+    /* A file found big at open (a crash before its compaction) is
+     * compacted at the first sync that finds it due. */
+    s->compacted_size = 0;
     if ((uint64_t)st.st_size > off) {
         /* Never trust what follows the first invalid record: cut it off so
          * that new records follow the valid prefix directly. */

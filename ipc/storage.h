@@ -53,7 +53,7 @@
  * survived).
  *
  * Compaction: when the file holds a snapshot and its size passes the
- * threshold (and twice its size after open or the previous compaction), the
+ * threshold (and, after a compaction, twice the size it left), the
  * next storage_sync rewrites it instead of syncing it: a new file "<path>.tmp" with
  * the snapshot, term/vote and the later entries; fdatasync; rename over the
  * old file; fsync of the directory (the fsyncs only when fsync is on). A

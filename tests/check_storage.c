@@ -759,6 +759,29 @@ START_TEST(test_compaction)
 }
 END_TEST
 
+/* A file that was due for compaction when the process stopped is
+ * compacted at the first sync after it is opened again. */
+START_TEST(test_compaction_after_reopen)
+{
+    struct storage *s = open_ok(&NOSYNC, NULL);
+    fill(s, 1, 100, 0);
+    ck_assert_int_eq(storage_snapshot(s, 90, term_of(90), "x", 1, errbuf), 0);
+    ck_assert_int_eq(storage_sync(s, errbuf), 0);
+    uint64_t big = storage_file_size(s);
+    storage_close(s);
+    struct storage_opts o = {.fsync = false, .compact_bytes = 1024};
+    s = open_ok(&o, NULL);
+    struct view v = view_of(s);
+    ck_assert_int_eq(storage_sync(s, errbuf), 0);
+    ck_assert_uint_lt(storage_file_size(s), big / 4);
+    check_view(s, v, 0);
+    storage_close(s);
+    s = open_ok(&o, NULL);
+    check_view(s, v, 0);
+    storage_close(s);
+}
+END_TEST
+
 START_TEST(test_compaction_without_snapshot)
 {
     struct storage *s = open_ok(&NOSYNC, NULL);
@@ -818,6 +841,18 @@ static int fsize_child(void)
         return 205;
     if (storage_last_index(s) != last)
         return 206;
+    /* A snapshot too big for what is left fails and changes nothing. */
+    static uint8_t state[2000];
+    uint64_t size = storage_file_size(s);
+    if (storage_snapshot(s, 2, 1, state, sizeof state, eb) != -EFBIG)
+        return 209;
+    int64_t si, st_term;
+    const void *sd;
+    size_t sl;
+    storage_snapshot_get(s, &si, &st_term, &sd, &sl);
+    if (si != 0 || storage_first_index(s) != 1 || storage_last_index(s) != last ||
+        storage_file_size(s) != size)
+        return 210;
     if (storage_sync(s, eb) < 0)
         return 207;
     storage_close(s);
@@ -915,6 +950,7 @@ static Suite *storage_suite(void)
     tcase_add_test(tc, test_group_commit);
     tcase_add_test(tc, test_fsync_off);
     tcase_add_test(tc, test_compaction);
+    tcase_add_test(tc, test_compaction_after_reopen);
     tcase_add_test(tc, test_compaction_without_snapshot);
     tcase_add_test(tc, test_write_failure);
     suite_add_tcase(su, tc);
