@@ -33,6 +33,8 @@ struct storage {
     char *path;
     bool fsync;
     uint64_t compact_bytes;
+    uint64_t prealloc;       /* preallocation step in bytes, 0: none */
+    uint64_t alloc_end;      /* file size, beyond size when preallocated */
     uint64_t size;           /* end of the last valid record: where writes go */
     uint64_t compacted_size; /* size after the last compaction, 0 before one */
     bool pending;            /* written since the last sync */
@@ -260,15 +262,29 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
  * cut back to its previous size, so that it still matches the view. */
 static int flush_records(struct storage *s, const char *what, char *errbuf)
 {
-    int rc = pwrite_all(s->fd, s->wbuf, s->wlen, s->size);
     size_t n = s->wlen;
+    if (s->prealloc && s->size + n > s->alloc_end) {
+        /* Writing inside the file's size lets fdatasync skip the metadata
+         * (the size) that a growing file must flush with every sync. A
+         * failure here is not one: the write then grows the file, or fails
+         * and says why. */
+        uint64_t end = (s->size + n + s->prealloc - 1) / s->prealloc * s->prealloc;
+        if (posix_fallocate(s->fd, (off_t)s->alloc_end, (off_t)(end - s->alloc_end)) == 0)
+            s->alloc_end = end;
+    }
+    int rc = pwrite_all(s->fd, s->wbuf, s->wlen, s->size);
     s->wlen = 0;
     if (rc < 0) {
+        /* Cutting the file also drops any preallocated space, so that no
+         * byte of the failed write stays beyond the last record. */
         if (ftruncate(s->fd, (off_t)s->size) < 0)
             s->broken = rc;
+        s->alloc_end = s->size;
         return dl_seterr(errbuf, -rc, "%s: writing %s: %s", s->path, what, strerror(-rc));
     }
     s->size += n;
+    if (s->size > s->alloc_end)
+        s->alloc_end = s->size;
     s->pending = true;
     return 0;
 }
@@ -514,7 +530,7 @@ int storage_compact(struct storage *s, char *errbuf)
     }
     close(s->fd);
     s->fd = fd;
-    s->size = s->compacted_size = off;
+    s->size = s->alloc_end = s->compacted_size = off;
     s->pending = false;
     if (s->fsync && (rc = sync_dir(s->path)) < 0) {
         /* The rename may not survive a crash; both files are valid, but the
@@ -655,14 +671,26 @@ static int recover(struct storage *s, struct storage_recovery *rec, char *errbuf
         off += HDR_LEN + n;
         rec->records++;
     }
+    /* With preallocation, zeros after the last record are the space
+     * reserved for the next ones: nothing to drop. Any other byte there
+     * means a torn write, and the whole tail goes. */
+    bool zero_tail = s->prealloc > 0 && off < len;
+    for (size_t i = off; zero_tail && i < len; i++)
+        zero_tail = buf[i] == 0;
+    if (zero_tail) {
+        why = NULL;
+        s->alloc_end = (uint64_t)st.st_size;
+    } else {
+        s->alloc_end = off;
+    }
     rec->bytes = off;
-    rec->dropped_bytes = (uint64_t)st.st_size - off;
+    rec->dropped_bytes = zero_tail ? 0 : (uint64_t)st.st_size - off;
     rec->reason = why;
     s->size = off;
     /* A file found big at open (a crash before its compaction) is
      * compacted at the first sync that finds it due. */
     s->compacted_size = 0;
-    if ((uint64_t)st.st_size > off) {
+    if (!zero_tail && (uint64_t)st.st_size > off) {
         /* Never trust what follows the first invalid record: cut it off so
          * that new records follow the valid prefix directly. */
         if (ftruncate(s->fd, (off_t)off) < 0) {
@@ -697,6 +725,7 @@ int storage_open(struct storage **out, const char *path, const struct storage_op
     s->fd = -1;
     s->fsync = opts ? opts->fsync : true;
     s->compact_bytes = opts && opts->compact_bytes ? opts->compact_bytes : STORAGE_COMPACT_DEFAULT;
+    s->prealloc = opts ? opts->prealloc_bytes : 0;
     s->vote = STORAGE_NO_VOTE;
     int rc;
     char tmp[PATH_MAX];

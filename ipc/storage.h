@@ -44,6 +44,14 @@
  * loop turn, before sending acknowledgements). With fsync off (the
  * `[raft] fsync` setting) no fsync or fdatasync is ever issued.
  *
+ * Preallocation (opts.prealloc_bytes > 0): the file is extended with zeros
+ * (posix_fallocate) in steps of that many bytes ahead of the records, so
+ * that an fdatasync of an append need not also flush a new file size. At
+ * open, a tail of zeros after the last valid record is that reserved space
+ * (kept, not reported as dropped); a tail with any other byte is a torn
+ * write and is cut off as above. storage_file_size is the end of the last
+ * record, not the size of the file. A record never starts with a zero byte.
+ *
  * Failures: a mutation whose write fails (ENOSPC, EIO, EFBIG...) returns
  * -errno, cuts the file back to where it was (so the file and the view
  * still agree) and leaves the view as it was. If that cut fails too, or an
@@ -89,6 +97,7 @@ struct storage;
 struct storage_opts {
     bool fsync;             /* fdatasync in storage_sync and compaction */
     uint64_t compact_bytes; /* compaction threshold; 0: STORAGE_COMPACT_DEFAULT */
+    uint64_t prealloc_bytes; /* preallocation step (see above); 0: none */
 };
 
 /* What storage_open found. */

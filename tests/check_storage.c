@@ -800,6 +800,123 @@ START_TEST(test_compaction_without_snapshot)
 }
 END_TEST
 
+/* ---- preallocation ---- */
+
+static const struct storage_opts PREALLOC = {.fsync = false, .prealloc_bytes = 64 << 10};
+
+START_TEST(test_prealloc)
+{
+    struct storage *s = open_ok(&PREALLOC, NULL);
+    fill(s, 1, 50, 0);
+    uint64_t size = storage_file_size(s);
+    ck_assert_uint_lt(size, 64 << 10);
+    ck_assert_int_eq(disk_size(path), 64 << 10);
+    storage_close(s);
+    struct storage_recovery rec;
+    s = open_ok(&PREALLOC, &rec);
+    ck_assert_ptr_null(rec.reason);
+    ck_assert_uint_eq(rec.dropped_bytes, 0);
+    ck_assert_uint_eq(rec.bytes, size);
+    ck_assert_uint_eq(rec.records, 50);
+    ck_assert_int_eq(disk_size(path), 64 << 10);
+    fill(s, 51, 60, 0);
+    check_entries(s, 1, 60, 0);
+    size = storage_file_size(s);
+    storage_close(s);
+
+    /* A torn write in the reserved space: the whole tail is cut. */
+    int fd = open(path, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, "\x44\x4c\x01\x02junk", 8, (off_t)size), 8);
+    close(fd);
+    s = open_ok(&PREALLOC, &rec);
+    ck_assert_ptr_nonnull(rec.reason);
+    ck_assert_uint_eq(rec.bytes, size);
+    ck_assert_uint_eq(rec.dropped_bytes, (64 << 10) - size);
+    ck_assert_int_eq(disk_size(path), (off_t)size);
+    check_entries(s, 1, 60, 0);
+    /* Growing past the reserved space reserves another step. */
+    uint8_t big[40000];
+    memset(big, 'b', sizeof big);
+    struct storage_entry e[2] = {{.term = 9, .cmd = big, .len = sizeof big},
+                                 {.term = 9, .cmd = big, .len = sizeof big}};
+    ck_assert_int_eq(storage_append(s, 61, e, 2, errbuf), 0);
+    ck_assert_int_eq(disk_size(path), 128 << 10);
+    size = storage_file_size(s);
+    storage_close(s);
+    s = open_ok(&PREALLOC, &rec);
+    ck_assert_ptr_null(rec.reason);
+    ck_assert_uint_eq(rec.bytes, size);
+    ck_assert_int_eq(storage_last_index(s), 62);
+    storage_close(s);
+    /* Opened without preallocation, the reserved zeros are cut like any
+     * other tail. */
+    s = open_ok(&NOSYNC, &rec);
+    ck_assert_uint_eq(rec.dropped_bytes, (128 << 10) - size);
+    ck_assert_int_eq(disk_size(path), (off_t)size);
+    ck_assert_int_eq(storage_last_index(s), 62);
+    storage_close(s);
+}
+END_TEST
+
+/* A write that reached the disk only in part, inside the reserved space:
+ * the record's bytes up to some offset, zeros after it. */
+START_TEST(test_prealloc_torn_every_offset)
+{
+    struct storage *s = open_ok(&PREALLOC, NULL);
+    ck_assert_int_eq(storage_save_term_vote(s, 2, 1, errbuf), 0);
+    fill(s, 1, 12, 0);
+    uint64_t before = storage_file_size(s);
+    fill(s, 13, 13, 0);
+    uint64_t after = storage_file_size(s);
+    storage_close(s);
+    size_t full;
+    uint8_t *bytes = read_bytes(&full);
+    ck_assert_uint_eq(full, 64 << 10);
+    for (uint64_t cut = before; cut <= after; cut++) {
+        uint8_t *copy = calloc(1, full);
+        memcpy(copy, bytes, cut);
+        write_bytes(copy, full);
+        free(copy);
+        struct storage_recovery rec;
+        s = open_ok(&PREALLOC, &rec);
+        if (cut == before || cut == after) {
+            ck_assert_ptr_null(rec.reason);
+            ck_assert_uint_eq(rec.dropped_bytes, 0);
+            ck_assert_int_eq(disk_size(path), 64 << 10);
+        } else {
+            ck_assert_ptr_nonnull(rec.reason);
+            ck_assert_uint_eq(rec.dropped_bytes, full - before);
+            ck_assert_int_eq(disk_size(path), (off_t)before);
+        }
+        ck_assert_uint_eq(rec.bytes, cut == after ? after : before);
+        ck_assert_int_eq(storage_last_index(s), cut == after ? 13 : 12);
+        check_entries(s, 1, 12, 0);
+        fill(s, storage_last_index(s) + 1, 14, 1 + (cut == after));
+        storage_close(s);
+        s = open_ok(&PREALLOC, &rec);
+        ck_assert_ptr_null(rec.reason);
+        ck_assert_int_eq(storage_last_index(s), 14);
+        check_entries(s, 14, 14, 1 + (cut == after));
+        storage_close(s);
+    }
+    free(bytes);
+}
+END_TEST
+
+START_TEST(test_prealloc_group_commit)
+{
+    struct storage *s = open_ok(&(struct storage_opts){.fsync = true, .prealloc_bytes = 4096},
+                                NULL);
+    uint64_t c0 = storage_fsync_count();
+    fill(s, 1, 200, 0);
+    ck_assert_int_eq(storage_sync(s, errbuf), 0);
+    ck_assert_uint_eq(storage_fsync_count(), c0 + 1);
+    ck_assert_int_eq(disk_size(path) % 4096, 0);
+    storage_close(s);
+}
+END_TEST
+
 /* ---- write failures ---- */
 
 /* In a child with a small file size limit: appends fail with EFBIG once
@@ -893,14 +1010,15 @@ START_TEST(test_measure_append_sync)
     memset(cmd, 'm', sizeof cmd);
     const int batches[] = {1, 10, 100};
     const int totals[] = {1000, 5000, 30000};
-    for (int b = 0; b < 3; b++) {
+    for (int b = 0; b < 6; b++) {
         unlink(path);
-        struct storage *s = open_ok(&SYNC, NULL);
+        struct storage_opts o = {.fsync = true, .prealloc_bytes = b < 3 ? 0 : 4u << 20};
+        struct storage *s = open_ok(&o, NULL);
         uint64_t c0 = storage_fsync_count();
         int64_t t0 = dl_mono_us();
         int64_t idx = 1;
-        for (int done = 0; done < totals[b]; done += batches[b]) {
-            for (int k = 0; k < batches[b]; k++) {
+        for (int done = 0; done < totals[b % 3]; done += batches[b % 3]) {
+            for (int k = 0; k < batches[b % 3]; k++) {
                 struct storage_entry e = {.term = 1, .cmd = cmd, .len = sizeof cmd};
                 ck_assert_int_eq(storage_append(s, idx++, &e, 1, errbuf), 0);
             }
@@ -908,10 +1026,10 @@ START_TEST(test_measure_append_sync)
         }
         double secs = (double)(dl_mono_us() - t0) / 1e6;
         uint64_t syncs = storage_fsync_count() - c0;
-        ck_assert_uint_eq(syncs, (uint64_t)(totals[b] / batches[b]));
-        printf("storage measure: batch=%d appends=%d fdatasyncs=%llu appends_per_s=%.0f "
+        ck_assert_uint_eq(syncs, (uint64_t)(totals[b % 3] / batches[b % 3]));
+        printf("storage measure: prealloc=%s batch=%d appends=%d fdatasyncs=%llu appends_per_s=%.0f "
                "syncs_per_s=%.0f\n",
-               batches[b], totals[b], (unsigned long long)syncs, totals[b] / secs,
+               b < 3 ? "no" : "4MiB", batches[b % 3], totals[b % 3], (unsigned long long)syncs, totals[b % 3] / secs,
                (double)syncs / secs);
         storage_close(s);
     }
@@ -953,6 +1071,9 @@ static Suite *storage_suite(void)
     tcase_add_test(tc, test_compaction_after_reopen);
     tcase_add_test(tc, test_compaction_without_snapshot);
     tcase_add_test(tc, test_write_failure);
+    tcase_add_test(tc, test_prealloc);
+    tcase_add_test(tc, test_prealloc_torn_every_offset);
+    tcase_add_test(tc, test_prealloc_group_commit);
     suite_add_tcase(su, tc);
 
     tc = tcase_create("measure");
