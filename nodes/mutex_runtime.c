@@ -1,16 +1,47 @@
 /* The mutex workload: request -> hold cs_time -> think -> ... and the
  * critical resource the node touches while it holds the critical section
- * (TR_ENTER / TR_EXIT, written ahead of the resource: see rt_do_release).
+ * (TR_ENTER / TR_EXIT, written ahead of the resource: see do_release).
  *
  * Deferred work: a grant, a release or the next request is not served
  * inside the step that caused it but flagged (release_now, request_now)
  * and served by settle, between steps. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ipc/util.h"
 #include "nodes/runtime_int.h"
+
+enum wl_state { WL_IDLE = 0, WL_THINKING, WL_WAITING, WL_IN_CS, WL_DONE };
+
+/* Kill points of the entry and the exit of a critical section (see
+ * kill_point), numbered in the order the steps run. */
+enum kp_phase { KP_NONE = 0, KP_ENTER, KP_EXIT };
+
+/* The workload's timers. */
+#define MX_TIMER_CS_END (RT_TIMER_WL + 0)
+#define MX_TIMER_THINK (RT_TIMER_WL + 1)
+
+struct mutex_work {
+    bool competes, started, stop_requested;
+    enum wl_state wl;
+    int64_t requests_left;
+    int64_t cs_counter; /* the value read from the resource on entry */
+    int64_t cs_key;
+    int64_t cs_gen;     /* the fencing generation of this entry, -1 if none */
+    bool cs_fenced;     /* the resource refused the entry */
+    bool fencing;
+    bool release_now, request_now;
+    int64_t cs_seq;     /* critical sections entered by this incarnation */
+    struct {
+        int phase, step;
+        int64_t cs;
+    } kill_at; /* DISTLAB_TEST_KILL, phase KP_NONE when unset */
+};
+
+static struct mutex_work *work(const struct node *nd) { return nd->work; }
 
 /* ---- kill points (tests only) ----
  *
@@ -19,8 +50,9 @@
  * of its CS-th critical section, so a test can crash a node between any
  * two writes of those sequences and check that the verdict stays true. One
  * predictable branch when unset. */
-void rt_kill_points_init(struct node *nd)
+static void kill_points_init(struct node *nd)
 {
+    struct mutex_work *m = work(nd);
     const char *v = getenv("DISTLAB_TEST_KILL");
     int node, step;
     long long cs;
@@ -28,17 +60,17 @@ void rt_kill_points_init(struct node *nd)
     if (!v || sscanf(v, "%d:%7[a-z]:%d:%lld", &node, phase, &step, &cs) != 4 ||
         node != nd->args.id || nd->args.incarnation != 1)
         return;
-    nd->kill_at.phase = strcmp(phase, "enter") == 0 ? KP_ENTER
+    m->kill_at.phase = strcmp(phase, "enter") == 0 ? KP_ENTER
                        : strcmp(phase, "exit") == 0 ? KP_EXIT
                                                     : KP_NONE;
-    nd->kill_at.step = step;
-    nd->kill_at.cs = cs;
+    m->kill_at.step = step;
+    m->kill_at.cs = cs;
 }
 
-static void kill_point(const struct node *nd, int phase, int step)
+static void kill_point(const struct mutex_work *m, int phase, int step)
 {
-    if (__builtin_expect(nd->kill_at.phase == phase, 0) && nd->kill_at.step == step &&
-        nd->kill_at.cs == nd->cs_seq)
+    if (__builtin_expect(m->kill_at.phase == phase, 0) && m->kill_at.step == step &&
+        m->kill_at.cs == m->cs_seq)
         raise(SIGKILL);
 }
 
@@ -46,7 +78,7 @@ static void kill_point(const struct node *nd, int phase, int step)
 
 static void workload_finish(struct node *nd)
 {
-    nd->wl = WL_DONE;
+    work(nd)->wl = WL_DONE;
     atomic_store(&nd->me->workload_done, 1);
     rt_trace(nd, TR_DONE, 0, 0, 0, 0, atomic_load(&nd->me->requests_done));
     rt_send_runtime(nd, 0, MSG_RT_DONE, atomic_load(&nd->me->requests_done));
@@ -54,40 +86,42 @@ static void workload_finish(struct node *nd)
 
 static void workload_next(struct node *nd)
 {
-    if (nd->requests_left <= 0 || nd->stop_requested) {
-        if (nd->wl != WL_DONE)
+    struct mutex_work *m = work(nd);
+    if (m->requests_left <= 0 || m->stop_requested) {
+        if (m->wl != WL_DONE)
             workload_finish(nd);
         return;
     }
     int64_t think = nd->run->params.think_time_us;
     if (think <= 0) {
-        nd->request_now = true;
-        nd->wl = WL_THINKING;
+        m->request_now = true;
+        m->wl = WL_THINKING;
     } else {
-        nd->wl = WL_THINKING;
-        nd->deadline[RT_TIMER_THINK] = runtime_deadline(rt_now(nd), think);
+        m->wl = WL_THINKING;
+        nd->deadline[MX_TIMER_THINK] = runtime_deadline(rt_now(nd), think);
     }
 }
 
-void rt_workload_start(struct node *nd)
+static void workload_start(struct node *nd)
 {
-    if (nd->started)
+    struct mutex_work *m = work(nd);
+    if (m->started)
         return;
-    nd->started = true;
+    m->started = true;
     int64_t done = atomic_load(&nd->me->requests_done);
-    nd->requests_left = nd->competes ? nd->run->params.requests - done : 0;
-    if (nd->requests_left <= 0) {
+    m->requests_left = m->competes ? nd->run->params.requests - done : 0;
+    if (m->requests_left <= 0) {
         workload_finish(nd);
         return;
     }
     /* The first request goes out at once; think time separates the rest. */
-    nd->wl = WL_THINKING;
-    nd->request_now = true;
+    m->wl = WL_THINKING;
+    m->request_now = true;
 }
 
 static void do_request(struct node *nd)
 {
-    nd->wl = WL_WAITING;
+    work(nd)->wl = WL_WAITING;
     atomic_fetch_add_explicit(&nd->me->cnt[CNT_REQUESTS], 1, memory_order_relaxed);
     rt_trace(nd, TR_REQUEST, 0, 0, 0, 0, 0);
     struct algo_event ev = {.kind = EV_REQUEST, .now_us = rt_now(nd)};
@@ -108,35 +142,36 @@ static void do_request(struct node *nd)
  * the write, and the node is killed before the correction; the record then
  * claims a write the resource refused. It needs a concurrent entry within
  * those few instructions and a kill right after them. */
-void rt_do_release(struct node *nd)
+static void do_release(struct node *nd)
 {
-    kill_point(nd, KP_EXIT, 0);
-    int expect = nd->cs_fenced ? RES_FENCED
-                              : shm_resource_predict_exit(nd->run, nd->args.id, nd->cs_gen,
-                                                          nd->fencing);
+    struct mutex_work *m = work(nd);
+    kill_point(m, KP_EXIT, 0);
+    int expect = m->cs_fenced ? RES_FENCED
+                              : shm_resource_predict_exit(nd->run, nd->args.id, m->cs_gen,
+                                                          m->fencing);
     bool refused = expect == RES_FENCED;
-    struct trace_rec *rec = rt_trace(nd, TR_EXIT, 0, 0, nd->cs_key, refused ? RES_FENCED : 0,
-                                     refused ? 0 : nd->cs_counter + 1);
+    struct trace_rec *rec = rt_trace(nd, TR_EXIT, 0, 0, m->cs_key, refused ? RES_FENCED : 0,
+                                     refused ? 0 : m->cs_counter + 1);
     if (rec)
-        rec->b = nd->cs_gen;
-    kill_point(nd, KP_EXIT, 1);
+        rec->b = m->cs_gen;
+    kill_point(m, KP_EXIT, 1);
     atomic_store(&nd->me->in_cs, 0);
-    int rc = nd->cs_fenced ? RES_FENCED
-                          : shm_resource_exit(nd->run, nd->args.id, nd->cs_gen, nd->fencing,
-                                              nd->cs_counter);
-    kill_point(nd, KP_EXIT, 2);
+    int rc = m->cs_fenced ? RES_FENCED
+                          : shm_resource_exit(nd->run, nd->args.id, m->cs_gen, m->fencing,
+                                              m->cs_counter);
+    kill_point(m, KP_EXIT, 2);
     if (rec && (rc == RES_FENCED) != refused) {
         rec->aux = rc == RES_FENCED ? RES_FENCED : 0;
-        rec->a = rc == RES_FENCED ? 0 : nd->cs_counter + 1;
+        rec->a = rc == RES_FENCED ? 0 : m->cs_counter + 1;
     }
-    kill_point(nd, KP_EXIT, 3);
+    kill_point(m, KP_EXIT, 3);
     atomic_fetch_add(&nd->me->requests_done, 1);
     atomic_fetch_add_explicit(&nd->me->cnt[CNT_CS_ENTRIES], 1, memory_order_relaxed);
-    nd->requests_left--;
+    m->requests_left--;
     struct algo_event ev = {.kind = EV_RELEASE, .now_us = rt_now(nd)};
-    nd->wl = WL_IDLE;
+    m->wl = WL_IDLE;
     rt_step(nd, &ev);
-    kill_point(nd, KP_EXIT, 4);
+    kill_point(m, KP_EXIT, 4);
     workload_next(nd);
 }
 
@@ -144,38 +179,68 @@ void rt_do_release(struct node *nd)
  * certain; the rest is corrected in place if the entry turns out otherwise),
  * then the resource is taken. A node killed between the two never held the
  * resource; one killed after it is released by the supervisor. */
-void rt_enter_cs(struct node *nd, int64_t key, int64_t gen)
+static void mutex_enter_cs(struct node *nd, int64_t key, int64_t gen)
 {
-    if (nd->wl != WL_WAITING)
+    struct mutex_work *m = work(nd);
+    if (m->wl != WL_WAITING)
         return; /* the core granted what the application did not ask for */
-    nd->cs_seq++;
-    kill_point(nd, KP_ENTER, 0);
-    int expect = shm_resource_predict_enter(nd->run, nd->args.id, gen, nd->fencing);
+    m->cs_seq++;
+    kill_point(m, KP_ENTER, 0);
+    int expect = shm_resource_predict_enter(nd->run, nd->args.id, gen, m->fencing);
     struct trace_rec *rec = rt_trace(nd, TR_ENTER, 0, 0, key, expect, 0);
     if (rec)
         rec->b = gen;
-    kill_point(nd, KP_ENTER, 1);
+    kill_point(m, KP_ENTER, 1);
     int64_t counter;
-    int rc = shm_resource_enter(nd->run, nd->args.id, gen, nd->fencing, &counter);
-    kill_point(nd, KP_ENTER, 2);
+    int rc = shm_resource_enter(nd->run, nd->args.id, gen, m->fencing, &counter);
+    kill_point(m, KP_ENTER, 2);
     if (rec && rc != expect)
         rec->aux = rc;
     if (rc == RES_VIOLATION)
         fprintf(stderr, "node %d: VIOLATION: entered the critical section while another "
                         "node was in it\n", nd->args.id);
     atomic_store(&nd->me->in_cs, 1);
-    nd->cs_counter = counter;
-    nd->cs_key = key;
-    nd->cs_gen = gen;
-    nd->cs_fenced = rc == RES_FENCED;
-    nd->wl = WL_IN_CS;
-    kill_point(nd, KP_ENTER, 3);
+    m->cs_counter = counter;
+    m->cs_key = key;
+    m->cs_gen = gen;
+    m->cs_fenced = rc == RES_FENCED;
+    m->wl = WL_IN_CS;
+    kill_point(m, KP_ENTER, 3);
     /* A refused entry does no work: the node leaves at once. */
-    int64_t hold = nd->cs_fenced ? 0 : nd->run->params.cs_time_us;
+    int64_t hold = m->cs_fenced ? 0 : nd->run->params.cs_time_us;
     if (hold <= 0)
-        nd->release_now = true;
+        m->release_now = true;
     else
-        nd->deadline[RT_TIMER_CS_END] = runtime_deadline(rt_now(nd), hold);
+        nd->deadline[MX_TIMER_CS_END] = runtime_deadline(rt_now(nd), hold);
+}
+
+/* ---- the hooks ---- */
+
+static int mutex_init(struct node *nd, char *err)
+{
+    struct mutex_work *m = calloc(1, sizeof *m);
+    if (!m)
+        return dl_seterr(err, ENOMEM, "out of memory");
+    nd->work = m;
+    kill_points_init(nd);
+    m->fencing = nd->run->params.fencing != 0;
+    m->competes = nd->ops->competes(&nd->env, nd->args.id) &&
+                  nd->run->params.requester[nd->args.id];
+    return 0;
+}
+
+static void mutex_fini(struct node *nd)
+{
+    free(nd->work);
+    nd->work = NULL;
+}
+
+static void mutex_timer(struct node *nd, int slot)
+{
+    if (RT_TIMER_WL + slot == MX_TIMER_CS_END)
+        work(nd)->release_now = true;
+    else if (RT_TIMER_WL + slot == MX_TIMER_THINK)
+        work(nd)->request_now = true;
 }
 
 /* Work deferred so that a step never runs inside another step's actions.
@@ -186,29 +251,60 @@ void rt_enter_cs(struct node *nd, int64_t key, int64_t gen)
  * due at once, which the loop serves after everything else that is ready. */
 #define SETTLE_MAX 64
 
-void rt_workload_settle(struct node *nd)
+static void mutex_settle(struct node *nd)
 {
-    for (int round = 0; nd->release_now || nd->request_now; round++) {
+    struct mutex_work *m = work(nd);
+    for (int round = 0; m->release_now || m->request_now; round++) {
         if (round == SETTLE_MAX) {
             int64_t now = rt_now(nd);
-            if (nd->release_now)
-                nd->deadline[RT_TIMER_CS_END] = now;
-            if (nd->request_now)
-                nd->deadline[RT_TIMER_THINK] = now;
-            nd->release_now = nd->request_now = false;
+            if (m->release_now)
+                nd->deadline[MX_TIMER_CS_END] = now;
+            if (m->request_now)
+                nd->deadline[MX_TIMER_THINK] = now;
+            m->release_now = m->request_now = false;
             break;
         }
-        if (nd->release_now) {
-            nd->release_now = false;
-            if (nd->wl == WL_IN_CS)
-                rt_do_release(nd);
+        if (m->release_now) {
+            m->release_now = false;
+            if (m->wl == WL_IN_CS)
+                do_release(nd);
         } else {
-            nd->request_now = false;
-            if (nd->wl == WL_THINKING && !nd->stop_requested)
+            m->request_now = false;
+            if (m->wl == WL_THINKING && !m->stop_requested)
                 do_request(nd);
-            else if (nd->stop_requested && nd->wl != WL_DONE && nd->wl != WL_IN_CS &&
-                     nd->wl != WL_WAITING)
+            else if (m->stop_requested && m->wl != WL_DONE && m->wl != WL_IN_CS &&
+                     m->wl != WL_WAITING)
                 workload_finish(nd);
         }
     }
 }
+
+/* A graceful stop leaves the critical section first. */
+static void mutex_stop(struct node *nd)
+{
+    struct mutex_work *m = work(nd);
+    if (m->wl == WL_IN_CS) {
+        nd->deadline[MX_TIMER_CS_END] = 0;
+        m->stop_requested = true;
+        do_release(nd);
+    }
+}
+
+static void mutex_describe(const struct node *nd, char *buf, size_t cap)
+{
+    const struct mutex_work *m = work(nd);
+    snprintf(buf, cap, "workload %d, requests left %lld, done %lld", (int)m->wl,
+             (long long)m->requests_left, (long long)atomic_load(&nd->me->requests_done));
+}
+
+const struct rt_workload rt_workload_mutex = {
+    .name = "mutex",
+    .init = mutex_init,
+    .fini = mutex_fini,
+    .cluster_up = workload_start,
+    .timer = mutex_timer,
+    .enter_cs = mutex_enter_cs,
+    .settle = mutex_settle,
+    .stop = mutex_stop,
+    .describe = mutex_describe,
+};

@@ -164,7 +164,11 @@ static void apply(struct node *nd)
                 nd->deadline[a->timer_id] = 0;
             break;
         case ACT_ENTER_CS:
-            rt_enter_cs(nd, a->term, a->gen);
+            if (nd->wl->enter_cs)
+                nd->wl->enter_cs(nd, a->term, a->gen);
+            else
+                fprintf(stderr, "node %d: BUG: the core entered a critical section, which "
+                                "the %s workload does not have\n", nd->args.id, nd->wl->name);
             break;
         case ACT_ROLE:
             rt_trace(nd, TR_ROLE, 0, 0, a->term, a->role, 0);
@@ -204,7 +208,7 @@ void rt_cluster_up(struct node *nd)
 /* Deferred work of the workload, then the timers are re-armed once. */
 static void settle(struct node *nd)
 {
-    rt_workload_settle(nd);
+    nd->wl->settle(nd);
     rearm(nd);
 }
 
@@ -215,7 +219,7 @@ static void on_control(struct node *nd, const struct wire_hdr *h)
     switch (h->type) {
     case MSG_RT_START:
         rt_cluster_up(nd);
-        rt_workload_start(nd);
+        nd->wl->cluster_up(nd);
         break;
     }
 }
@@ -322,12 +326,10 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
         if (!nd->deadline[i] || nd->deadline[i] > now)
             continue;
         nd->deadline[i] = 0;
-        if (i == RT_TIMER_CS_END) {
-            nd->release_now = true;
-        } else if (i == RT_TIMER_FD) {
+        if (i == RT_TIMER_FD) {
             rt_fd_tick(nd);
-        } else if (i == RT_TIMER_THINK) {
-            nd->request_now = true;
+        } else if (i >= RT_TIMER_WL) {
+            nd->wl->timer(nd, i - RT_TIMER_WL);
         } else {
             struct algo_event ev = {.kind = EV_TIMER, .now_us = now, .timer_id = i};
             rt_step(nd, &ev);
@@ -342,12 +344,13 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
 static void dump_state(struct node *nd)
 {
     struct shm_node *me = nd->me;
+    char wl[160];
+    nd->wl->describe(nd, wl, sizeof wl);
     fprintf(stderr,
-            "node %d (incarnation %d): workload %d, requests left %lld, done %lld; sent %llu, "
+            "node %d (incarnation %d): %s; sent %llu, "
             "received %llu, malformed %llu, backlog %llu (high %llu, %llu bytes), queue full "
             "%llu, dropped by the transport %llu, held for delay %llu\n",
-            nd->args.id, nd->args.incarnation, (int)nd->wl, (long long)nd->requests_left,
-            (long long)atomic_load(&me->requests_done),
+            nd->args.id, nd->args.incarnation, wl,
             (unsigned long long)atomic_load(&me->cnt[CNT_SENT]),
             (unsigned long long)atomic_load(&me->cnt[CNT_RECV]),
             (unsigned long long)atomic_load(&me->cnt[CNT_MALFORMED]),
@@ -365,12 +368,8 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
     struct signalfd_siginfo si;
     while (read(nd->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGTERM) {
-            /* A graceful stop leaves the critical section first. */
-            if (nd->wl == WL_IN_CS) {
-                nd->deadline[RT_TIMER_CS_END] = 0;
-                nd->stop_requested = true;
-                rt_do_release(nd);
-            }
+            /* A graceful stop: the workload winds down first. */
+            nd->wl->stop(nd);
             loop_stop(l);
         } else if (si.ssi_signo == SIGUSR1) {
             dump_state(nd);
@@ -381,6 +380,21 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
 
 /* ---- set-up and tear-down ---- */
 
+/* The workload of an algorithm, by its family. Every algorithm so far is a
+ * mutual-exclusion algorithm; another family (Raft) adds its workload here. */
+static const struct rt_workload *workload_for(const struct algo_ops *ops)
+{
+    switch (ops->range) {
+    case MSG_RANGE_CENTRALIZED:
+    case MSG_RANGE_RICART:
+    case MSG_RANGE_TOKEN_RING:
+    case MSG_RANGE_TWO_LEVEL:
+        return &rt_workload_mutex;
+    default:
+        return NULL;
+    }
+}
+
 static void node_fini(struct node *nd)
 {
     if (nd->core) {
@@ -388,6 +402,8 @@ static void node_fini(struct node *nd)
             nd->ops->fini(nd->core);
         free(nd->core);
     }
+    if (nd->wl)
+        nd->wl->fini(nd);
     algo_actions_free(&nd->acts);
     free(nd->restored);
     transport_close(&nd->tp);
@@ -427,7 +443,6 @@ static int node_init(struct node *nd, char *err)
      * this life. */
     transport_seed(&nd->tp, transport_net_seed(nd->run->params.seed, nd->args.id,
                                                nd->args.incarnation));
-    rt_kill_points_init(nd);
     if ((nd->timerfd = loop_timerfd_create(err)) < 0)
         return nd->timerfd;
     sigset_t set;
@@ -469,12 +484,14 @@ static int node_init(struct node *nd, char *err)
         .restored_len = nd->restored_len,
     };
     memcpy(nd->env.group_of, nd->run->params.group_of, sizeof nd->env.group_of);
-    nd->fencing = nd->run->params.fencing != 0;
     if (nd->ops->init(nd->core, &nd->env) < 0)
         return dl_seterr(err, EINVAL, "%s: bad parameters for node %d", nd->ops->name,
                          nd->args.id);
-    nd->competes = nd->ops->competes(&nd->env, nd->args.id) &&
-                   nd->run->params.requester[nd->args.id];
+    nd->wl = workload_for(nd->ops);
+    if (!nd->wl)
+        return dl_seterr(err, EINVAL, "%s: no workload for this algorithm", nd->ops->name);
+    if ((rc = nd->wl->init(nd, err)) < 0)
+        return rc;
     rc = loop_add(&nd->loop, &nd->w_inbox, nd->tp.inbox, EPOLLIN, on_inbox, nd);
     if (rc == 0)
         rc = loop_add(&nd->loop, &nd->w_timer, nd->timerfd, EPOLLIN, on_timer, nd);
@@ -516,7 +533,7 @@ int runtime_main(const struct runtime_args *args)
     /* A restarted node joins a run already under way. */
     if (atomic_load(&nd->run->phase) == RUN_RUNNING && args->incarnation > 1) {
         rt_cluster_up(nd);
-        rt_workload_start(nd);
+        nd->wl->cluster_up(nd);
     }
     settle(nd);
     rc = loop_run(&nd->loop);

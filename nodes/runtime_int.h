@@ -5,7 +5,10 @@
  *   fd_runtime.c       the failure detector (heartbeat stamps)
  *   mutex_runtime.c    the mutex workload and the critical resource
  *   persist_runtime.c  persistent state (ACT_PERSIST)
- */
+ *
+ * A workload (what the node does for its application: request the CS,
+ * later submit Raft commands) sits behind struct rt_workload, so another
+ * one is added beside the mutex one without touching it. */
 #ifndef DL_NODES_RUNTIME_INT_H
 #define DL_NODES_RUNTIME_INT_H
 
@@ -22,17 +25,42 @@
 #include "nodes/algo.h"
 #include "nodes/runtime.h"
 
+/* Timer slots, in the order a turn serves those that are due: the core's
+ * (ids 0..RT_CORE_TIMERS-1), the workload's, the failure detector's. */
 #define RT_CORE_TIMERS 32 /* timer ids a core may use: 0..31 */
-#define RT_TIMER_CS_END RT_CORE_TIMERS
-#define RT_TIMER_THINK (RT_CORE_TIMERS + 1)
-#define RT_TIMER_FD (RT_CORE_TIMERS + 2) /* failure detector tick */
-#define RT_NTIMERS (RT_CORE_TIMERS + 3)
+#define RT_WL_TIMERS 4 /* timers a workload may use */
+#define RT_TIMER_WL RT_CORE_TIMERS
+#define RT_TIMER_FD (RT_TIMER_WL + RT_WL_TIMERS) /* failure detector tick */
+#define RT_NTIMERS (RT_TIMER_FD + 1)
 
-enum wl_state { WL_IDLE = 0, WL_THINKING, WL_WAITING, WL_IN_CS, WL_DONE };
+struct node;
 
-/* Kill points of the entry and the exit of a critical section (see
- * kill_point), numbered in the order the steps run. */
-enum kp_phase { KP_NONE = 0, KP_ENTER, KP_EXIT };
+/* A workload. Every hook is called between core steps, never inside one;
+ * a hook may step the core (rt_step). */
+struct rt_workload {
+    const char *name;
+    /* After the core's init: read its parameters, allocate nd->work. */
+    int (*init)(struct node *nd, char *err);
+    void (*fini)(struct node *nd); /* frees nd->work; may run after a failed init */
+    /* Every node of the run is up (or this node restarted into a run
+     * under way): begin. Called once per life. */
+    void (*cluster_up)(struct node *nd);
+    /* Workload timer `slot` (0..RT_WL_TIMERS-1, deadline[RT_TIMER_WL + slot])
+     * is due. */
+    void (*timer)(struct node *nd, int slot);
+    /* The core's ACT_ENTER_CS (NULL: a workload without a critical
+     * section, for which the action is a bug). */
+    void (*enter_cs)(struct node *nd, int64_t key, int64_t gen);
+    /* Deferred work, run after each step's actions and before the timers
+     * are re-armed (a step never runs inside another's actions). Bounded. */
+    void (*settle)(struct node *nd);
+    /* SIGTERM: wind down before the loop stops (leave the CS). */
+    void (*stop)(struct node *nd);
+    /* For the SIGUSR1 dump: the workload's state in a few words. */
+    void (*describe)(const struct node *nd, char *buf, size_t cap);
+};
+
+extern const struct rt_workload rt_workload_mutex;
 
 struct node {
     struct runtime_args args;
@@ -50,30 +78,18 @@ struct node {
     struct loop_watch w_inbox, w_timer, w_sig;
     int64_t deadline[RT_NTIMERS]; /* run-relative us; 0 = disarmed */
     int64_t armed_at;             /* what the timerfd is armed for */
-    /* Workload. */
-    bool competes, started, stop_requested;
-    enum wl_state wl;
-    int64_t requests_left;
-    int64_t cs_counter; /* the value read from the resource on entry */
-    int64_t cs_key;
-    int64_t cs_gen;     /* the fencing generation of this entry, -1 if none */
-    bool cs_fenced;     /* the resource refused the entry */
-    bool fencing;
+    /* The workload and its state (owned by the workload). */
+    const struct rt_workload *wl;
+    void *work;
     /* Failure detector: what we last saw of each peer's heartbeat stamp. */
     int64_t fd_period, fd_timeout;
     int64_t fd_stamp[DL_MAX_NODES + 1];
     int64_t fd_seen[DL_MAX_NODES + 1];
     int32_t fd_inc[DL_MAX_NODES + 1];
     bool fd_down[DL_MAX_NODES + 1];
-    bool release_now, request_now;
     bool malformed_logged[WIRE_ERR_COUNT];
     bool fatal; /* persistence failed: stop */
     bool drop_logged[8]; /* send-side drop reasons already said in the log */
-    int64_t cs_seq;      /* critical sections entered by this incarnation */
-    struct {
-        int phase, step;
-        int64_t cs;
-    } kill_at; /* DISTLAB_TEST_KILL, phase KP_NONE when unset */
     char *restored; /* persistent state read at start (env.restored) */
     size_t restored_len;
 };
@@ -87,17 +103,6 @@ void rt_send_runtime(struct node *nd, int to, uint16_t type, int64_t f0);
 void rt_step(struct node *nd, const struct algo_event *ev);
 /* The core's EV_CLUSTER_UP. */
 void rt_cluster_up(struct node *nd);
-
-/* mutex_runtime.c: the mutex workload. */
-void rt_kill_points_init(struct node *nd);
-/* The run begins (every node up, or this node restarted into it). */
-void rt_workload_start(struct node *nd);
-/* The core's ACT_ENTER_CS. */
-void rt_enter_cs(struct node *nd, int64_t key, int64_t gen);
-/* Leave the critical section. */
-void rt_do_release(struct node *nd);
-/* The workload's deferred work (release_now, request_now), bounded. */
-void rt_workload_settle(struct node *nd);
 
 /* fd_runtime.c: the failure detector. */
 void rt_fd_init(struct node *nd);
