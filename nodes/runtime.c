@@ -125,6 +125,18 @@ static void rearm(struct node *nd)
 
 /* ---- the core ---- */
 
+/* A timer id outside 0..ALGO_MAX_TIMERS-1: a bug of the core. The action
+ * is not taken (the id would name a timer of the workload or of the failure
+ * detector, or none); the first is said in the log, every one is counted
+ * (the SIGUSR1 dump and the node's last log line give the count). */
+static void bad_timer(struct node *nd, const struct algo_action *a)
+{
+    if (nd->bad_timers++ == 0)
+        fprintf(stderr, "node %d: BUG: %s %s timer id %d, outside 0..%d; ignored (further ones "
+                        "are only counted)\n", nd->args.id, nd->ops->name,
+                a->kind == ACT_SET_TIMER ? "set" : "cancelled", a->timer_id, ALGO_MAX_TIMERS - 1);
+}
+
 static void apply(struct node *nd)
 {
     struct algo_actions *out = &nd->acts;
@@ -155,13 +167,17 @@ static void apply(struct node *nd)
             break;
         }
         case ACT_SET_TIMER:
-            if (a->timer_id >= 0 && a->timer_id < RT_CORE_TIMERS)
+            if (a->timer_id >= 0 && a->timer_id < ALGO_MAX_TIMERS)
                 nd->deadline[a->timer_id] =
                     runtime_deadline(rt_now(nd), a->after_us > 0 ? a->after_us : 1);
+            else
+                bad_timer(nd, a);
             break;
         case ACT_CANCEL_TIMER:
-            if (a->timer_id >= 0 && a->timer_id < RT_CORE_TIMERS)
+            if (a->timer_id >= 0 && a->timer_id < ALGO_MAX_TIMERS)
                 nd->deadline[a->timer_id] = 0;
+            else
+                bad_timer(nd, a);
             break;
         case ACT_ENTER_CS:
             if (nd->wl->enter_cs)
@@ -309,12 +325,8 @@ static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
     (void)events;
 }
 
-static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
+void rt_fire_timers(struct node *nd, int64_t now)
 {
-    struct node *nd = w->arg;
-    loop_timerfd_ack(nd->timerfd);
-    nd->armed_at = -1; /* force a re-arm */
-    int64_t now = rt_now(nd);
     /* The failure detector first: after a pause the core should act on a
      * fresh view of its peers, not on the one it had before it slept. */
     if (nd->deadline[RT_TIMER_FD] && nd->deadline[RT_TIMER_FD] <= now) {
@@ -337,6 +349,14 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
         settle(nd);
     }
     settle(nd);
+}
+
+static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
+{
+    struct node *nd = w->arg;
+    loop_timerfd_ack(nd->timerfd);
+    nd->armed_at = -1; /* force a re-arm */
+    rt_fire_timers(nd, rt_now(nd));
     (void)l;
     (void)events;
 }
@@ -360,6 +380,9 @@ static void dump_state(struct node *nd)
             (unsigned long long)atomic_load(&me->cnt[CNT_QUEUE_FULL]),
             (unsigned long long)atomic_load(&me->cnt[CNT_SEND_DROPPED]),
             (unsigned long long)transport_held_count(&nd->tp));
+    if (nd->bad_timers)
+        fprintf(stderr, "node %d: BUG: %llu timer actions with an id out of range so far\n",
+                nd->args.id, (unsigned long long)nd->bad_timers);
 }
 
 static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
@@ -548,6 +571,9 @@ int runtime_main(const struct runtime_args *args)
         loop_del(&nd->loop, &nd->w_sig);
         transport_flush(&nd->tp, 200); /* what is left is dropped, traced */
     }
+    if (nd->bad_timers)
+        fprintf(stderr, "node %d: BUG: %llu timer actions with an id out of range in all\n",
+                nd->args.id, (unsigned long long)nd->bad_timers);
     rt_trace(nd, TR_STOP, 0, 0, 0, 0, 0);
     atomic_store(&nd->me->in_cs, 0);
     bool fatal = nd->fatal;

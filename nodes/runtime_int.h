@@ -26,10 +26,9 @@
 #include "nodes/runtime.h"
 
 /* Timer slots, in the order a turn serves those that are due: the core's
- * (ids 0..RT_CORE_TIMERS-1), the workload's, the failure detector's. */
-#define RT_CORE_TIMERS 32 /* timer ids a core may use: 0..31 */
+ * (ids 0..ALGO_MAX_TIMERS-1), the workload's, the failure detector's. */
 #define RT_WL_TIMERS 4 /* timers a workload may use */
-#define RT_TIMER_WL RT_CORE_TIMERS
+#define RT_TIMER_WL ALGO_MAX_TIMERS
 #define RT_TIMER_FD (RT_TIMER_WL + RT_WL_TIMERS) /* failure detector tick */
 #define RT_NTIMERS (RT_TIMER_FD + 1)
 
@@ -90,6 +89,7 @@ struct node {
     bool malformed_logged[WIRE_ERR_COUNT];
     bool fatal; /* persistence failed: stop */
     bool drop_logged[8]; /* send-side drop reasons already said in the log */
+    uint64_t bad_timers; /* core timer actions with an id out of range (a bug) */
     char *restored; /* persistent state read at start (env.restored) */
     size_t restored_len;
 };
@@ -103,6 +103,9 @@ void rt_send_runtime(struct node *nd, int to, uint16_t type, int64_t f0);
 void rt_step(struct node *nd, const struct algo_event *ev);
 /* The core's EV_CLUSTER_UP. */
 void rt_cluster_up(struct node *nd);
+/* Serve every timer due at now (the failure detector's first), then
+ * re-arm. */
+void rt_fire_timers(struct node *nd, int64_t now);
 
 /* fd_runtime.c: the failure detector. */
 void rt_fd_init(struct node *nd);
