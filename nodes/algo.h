@@ -15,6 +15,15 @@
 
 #define ALGO_MAX_NODES 128   /* nodes are numbered 1..n, n <= ALGO_MAX_NODES */
 #define ALGO_NFIELDS 4       /* integer fields carried by every message */
+/* Timer ids a core may use: 0..ALGO_MAX_TIMERS-1, in every driver. An
+ * ACT_SET_TIMER or ACT_CANCEL_TIMER outside that range is a bug of the
+ * core, and loud: the simulator fails the run with a violation naming the
+ * id, the node runtime says it in the node's log (BUG) and counts it. 32:
+ * the cores use a handful (a core with many waits keeps them in its state
+ * behind one timer), the runtime scans its timers after every step, and it
+ * was already the runtime's limit, so no core that runs as a process today
+ * loses a timer. */
+#define ALGO_MAX_TIMERS 32
 
 /* Message types live in numbered ranges, one per algorithm, so a message for
  * another algorithm (or a foreign one) is recognised and rejected. */
@@ -60,7 +69,8 @@ struct algo_event {
 
 enum algo_action_kind {
     ACT_SEND = 1,     /* send msg to msg.to */
-    ACT_SET_TIMER,    /* (re)arm timer id to fire after after_us */
+    ACT_SET_TIMER,    /* (re)arm timer id (0..ALGO_MAX_TIMERS-1) to fire
+                         after after_us */
     ACT_CANCEL_TIMER, /* disarm timer id */
     ACT_ENTER_CS,     /* the node enters the critical section now */
     ACT_ROLE,         /* the node's role changed (for status, pid, traces) */
@@ -86,7 +96,7 @@ const char *algo_role_name(int role);
 struct algo_action {
     enum algo_action_kind kind;
     struct algo_msg msg; /* ACT_SEND; payload points into actions->arena */
-    int timer_id;        /* ACT_SET_TIMER, ACT_CANCEL_TIMER */
+    int timer_id;        /* ACT_SET_TIMER, ACT_CANCEL_TIMER: 0..ALGO_MAX_TIMERS-1 */
     int64_t after_us;    /* ACT_SET_TIMER */
     int role;            /* ACT_ROLE */
     int64_t term;        /* ACT_ROLE: term; ACT_ENTER_CS: the key (seq / ts / gen) */

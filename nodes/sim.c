@@ -102,7 +102,7 @@ struct snode {
     int state;
     int incarnation;
     int64_t busy_until; /* machine model: the end of its last step's processing */
-    uint64_t timer_gen[64];
+    uint64_t timer_gen[ALGO_MAX_TIMERS];
     /* Workload. */
     bool competes, wanting, in_cs, done;
     int left;
@@ -412,6 +412,17 @@ static void enter_cs(struct sim *s, int id, int64_t key, int64_t gen)
                          .t = timer_at(s, hold)});
 }
 
+/* A timer id outside 0..ALGO_MAX_TIMERS-1 is a bug of the core: the run
+ * fails, naming it (the action is not taken). */
+static bool timer_id_ok(struct sim *s, int id, const struct algo_action *a)
+{
+    if (a->timer_id >= 0 && a->timer_id < ALGO_MAX_TIMERS)
+        return true;
+    violate(s, true, "node %d: %s timer id %d, outside 0..%d", id,
+            a->kind == ACT_SET_TIMER ? "set" : "cancelled", a->timer_id, ALGO_MAX_TIMERS - 1);
+    return false;
+}
+
 static void apply(struct sim *s, int id)
 {
     struct snode *nd = &s->node[id];
@@ -443,7 +454,7 @@ static void apply(struct sim *s, int id)
             send_msg(s, id, &a->msg, busy);
             break;
         case ACT_SET_TIMER:
-            if (a->timer_id < 0 || a->timer_id >= 64)
+            if (!timer_id_ok(s, id, a))
                 break;
             nd->timer_gen[a->timer_id]++;
             push(s, &(struct ev){.kind = EVK_TIMER,
@@ -454,7 +465,7 @@ static void apply(struct sim *s, int id)
                                  .t = timer_at(s, a->after_us > 0 ? a->after_us : 1)});
             break;
         case ACT_CANCEL_TIMER:
-            if (a->timer_id >= 0 && a->timer_id < 64)
+            if (timer_id_ok(s, id, a))
                 nd->timer_gen[a->timer_id]++;
             break;
         case ACT_ENTER_CS:
@@ -604,7 +615,7 @@ static void crash(struct sim *s, int id)
     nd->state = N_DOWN;
     nd->in_cs = nd->wanting = false;
     nd->ndeferred = 0;
-    for (int i = 0; i < 64; i++)
+    for (int i = 0; i < ALGO_MAX_TIMERS; i++)
         nd->timer_gen[i]++;
     if (s->holder == id)
         s->holder = 0; /* released by its holder's death, as in the runtime */

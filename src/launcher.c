@@ -1517,7 +1517,7 @@ static void supervisor_signals(sigset_t *set)
 }
 
 /* The requests each node must complete to be done: its share of the
- * workload, as the node runtime computes it (nodes/runtime.c). */
+ * workload, as the node runtime computes it (nodes/mutex_runtime.c). */
 static void set_quotas(struct sup *s)
 {
     const struct shm_params *p = &s->run->params;

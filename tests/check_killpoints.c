@@ -1,7 +1,7 @@
 /* A SIGKILL at any step of a critical section's entry or exit must leave a
  * run that `distlab check` judges truly: safe, because it was.
  *
- * DISTLAB_TEST_KILL="NODE:PHASE:STEP:CS" (nodes/runtime.c) makes node 2
+ * DISTLAB_TEST_KILL="NODE:PHASE:STEP:CS" (nodes/mutex_runtime.c) makes node 2
  * kill itself at one step of the entry or exit of its second critical
  * section: before the trace record, between the record and the resource,
  * after the resource, after the record's correction, after the algorithm

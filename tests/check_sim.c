@@ -760,6 +760,127 @@ START_TEST(test_enter_without_request)
 }
 END_TEST
 
+/* ---- the timer-id limit ----
+ *
+ * A tiny core on one node: it sets timer tiny_timer at start (or cancels
+ * it, with tiny_cancel), says which timer fired with a role change (traced,
+ * term = the id), and grants itself a request at once. The node holds the
+ * CS for 100 us, which keeps the run going past the timer. */
+static int tiny_timer;
+static bool tiny_cancel;
+
+static int tiny_init(void *state, const struct algo_env *env)
+{
+    (void)state;
+    (void)env;
+    return 0;
+}
+
+static void tiny_step(void *state, const struct algo_event *ev, struct algo_actions *out)
+{
+    (void)state;
+    if (ev->kind == EV_START && tiny_cancel)
+        act_cancel_timer(out, tiny_timer);
+    else if (ev->kind == EV_START)
+        act_set_timer(out, tiny_timer, 10);
+    else if (ev->kind == EV_TIMER)
+        act_role(out, ROLE_LEADER, ev->timer_id);
+    else if (ev->kind == EV_REQUEST)
+        act_enter_cs(out, 1, -1);
+}
+
+static bool tiny_competes(const struct algo_env *env, int id)
+{
+    (void)env;
+    return id == 1;
+}
+
+static double tiny_theory(const struct algo_env *env)
+{
+    (void)env;
+    return 0;
+}
+
+static const struct algo_ops tiny_ops = {
+    .name = "tiny",
+    .range = 0x0e00,
+    .key_field = "seq",
+    .state_size = 1,
+    .init = tiny_init,
+    .step = tiny_step,
+    .competes = tiny_competes,
+    .theory_messages_per_cs = tiny_theory,
+};
+
+static void tiny_run(int timer, bool cancel, struct sim_result *res, struct recording *rc)
+{
+    struct sim_config c;
+    sim_config_defaults(&c);
+    c.timing = SIM_TIMING_EXACT;
+    c.ops = &tiny_ops;
+    c.env.n = 1;
+    c.seed = 1;
+    c.requests = 1;
+    c.cs_time_us = 100;
+    memset(rc, 0, sizeof *rc);
+    c.on_record = on_rec;
+    c.user = rc;
+    tiny_timer = timer;
+    tiny_cancel = cancel;
+    ck_assert_int_eq(sim_run(&c, res), 0);
+}
+
+/* The roles node 1 took, as traced: the ids of the timers that fired. */
+static int tiny_fired(const struct recording *rc, int64_t *id)
+{
+    int n = 0;
+    for (size_t i = 0; i < rc->n; i++)
+        if (rc->r[i].ev == TR_ROLE && rc->r[i].node == 1) {
+            *id = rc->r[i].key;
+            n++;
+        }
+    return n;
+}
+
+/* The last timer id works: it fires, once, at 10 us. */
+START_TEST(test_timer_id_last)
+{
+    struct sim_result res;
+    struct recording rc;
+    tiny_run(ALGO_MAX_TIMERS - 1, false, &res, &rc);
+    ck_assert_msg(res.safe && res.live && res.completed, "%s", res.violation);
+    ck_assert_str_eq(res.violation, "");
+    int64_t id = -1;
+    ck_assert_int_eq(tiny_fired(&rc, &id), 1);
+    ck_assert_int_eq(id, ALGO_MAX_TIMERS - 1);
+    free(rc.r);
+}
+END_TEST
+
+/* One past it (and a negative id) fails the run, naming the id, whether set
+ * or cancelled; the timer never fires. */
+START_TEST(test_timer_id_out_of_range)
+{
+    const int ids[] = {ALGO_MAX_TIMERS, -1, ALGO_MAX_TIMERS + 1000};
+    for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++) {
+        for (int cancel = 0; cancel <= 1; cancel++) {
+            struct sim_result res;
+            struct recording rc;
+            tiny_run(ids[k], cancel, &res, &rc);
+            ck_assert_msg(!res.safe, "timer %d (cancel %d) was accepted", ids[k], cancel);
+            char want[96];
+            snprintf(want, sizeof want, "node 1: %s timer id %d, outside 0..%d",
+                     cancel ? "cancelled" : "set", ids[k], ALGO_MAX_TIMERS - 1);
+            ck_assert_msg(strstr(res.violation, want), "violation '%s', wanted '%s'",
+                          res.violation, want);
+            int64_t id;
+            ck_assert_int_eq(tiny_fired(&rc, &id), 0);
+            free(rc.r);
+        }
+    }
+}
+END_TEST
+
 /* ======================================================================
  * 3. The network
  * ====================================================================== */
@@ -2278,6 +2399,8 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, test_refused_message_is_a_violation);
     tcase_add_test(tc, test_single_competitor_is_safe);
     tcase_add_test(tc, test_enter_without_request);
+    tcase_add_test(tc, test_timer_id_last);
+    tcase_add_test(tc, test_timer_id_out_of_range);
     tc = tcase(s, "network");
     tcase_add_test(tc, test_loss_all);
     tcase_add_test(tc, test_loss_half);
