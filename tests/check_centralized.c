@@ -9,6 +9,7 @@
 #include "nodes/algo.h"
 #include "nodes/rng.h"
 #include "nodes/sim.h"
+#include "tests/rx_sweep.h"
 
 #define N_MAX 16
 
@@ -1322,10 +1323,6 @@ START_TEST(test_rx_timers)
 }
 END_TEST
 
-#ifndef RX_SEEDS
-#define RX_SEEDS 200 /* per sweep; -DRX_SEEDS=N for a longer hunt */
-#endif
-
 /* A random shape as shape() above, with retransmit on or off; the
  * retransmit timeout as the configuration computes it (max(failure_timeout,
  * 2 (delay + jitter) + 10 ms)). Half the runs have no failure detector, the
@@ -1334,39 +1331,13 @@ END_TEST
 static void rx_shape(struct sim_config *cfg, struct dl_rng *pick, uint64_t seed, bool retx)
 {
     shape(cfg, pick, seed, 3, 7);
-    cfg->failure_timeout_us = seed % 2 ? 0 : 50000;
     cfg->fencing = true;
-    cfg->env.retransmit = retx;
-    int64_t net = 2 * (cfg->delay_us + cfg->jitter_us) + 10000;
-    cfg->env.retransmit_us = cfg->failure_timeout_us > net ? cfg->failure_timeout_us : net;
+    rx_retransmit(cfg, seed, retx);
 }
 
-/* A partition of 2..8 ms early in the run, two random non-empty sides. */
-static void rx_partition(struct sim_fault f[2], struct dl_rng *pick, int n)
+static uint64_t rx_requests(const struct sim_config *cfg)
 {
-    memset(f, 0, 2 * sizeof *f);
-    f[0].at_us = 500 + (int64_t)dl_rng_below(pick, 2500);
-    f[0].kind = SIM_PARTITION;
-    int first = 1 + (int)dl_rng_below(pick, (uint64_t)n);
-    for (int k = 1; k <= n; k++)
-        f[0].group[k] = k == first ? 1 : (uint8_t)(1 + dl_rng_below(pick, 2));
-    int other = first % n + 1;
-    f[0].group[other] = 2;
-    f[1].at_us = f[0].at_us + 2000 + (int64_t)dl_rng_below(pick, 6000);
-    f[1].kind = SIM_HEAL;
-}
-
-/* Everything granted, once each, safely. */
-static void rx_expect_done(const struct sim_config *cfg, const struct sim_result *res,
-                           uint64_t seed, const char *what)
-{
-    ck_assert_msg(res->safe && res->live && res->completed && res->pending == 0,
-                  "%s, seed %llu (n %d): %s", what, (unsigned long long)seed, cfg->env.n,
-                  res->violation);
-    ck_assert_int_eq(res->counter, (int64_t)res->exits);
-    ck_assert_uint_eq(res->cs_entries, res->requests);
-    ck_assert_uint_eq(res->exits, res->requests);
-    ck_assert_uint_eq(res->requests, (uint64_t)clients(cfg) * (uint64_t)cfg->requests);
+    return (uint64_t)clients(cfg) * (uint64_t)cfg->requests;
 }
 
 /* The lesson: a partition shorter than the failure timeout swallows a
@@ -1375,30 +1346,7 @@ static void rx_expect_done(const struct sim_config *cfg, const struct sim_result
  * the same schedules finish, safe, every request granted once. */
 START_TEST(test_rx_partition)
 {
-    int stalled = 0;
-    for (uint64_t seed = 1; seed <= RX_SEEDS; seed++) {
-        struct sim_result res;
-        struct sim_config cfg;
-        struct sim_fault f[2];
-        for (int retx = 0; retx <= 1; retx++) {
-            struct dl_rng pick;
-            dl_rng_seed(&pick, seed ^ 0x9a27ULL);
-            rx_shape(&cfg, &pick, seed, retx);
-            rx_partition(f, &pick, cfg.env.n);
-            cfg.faults = f;
-            cfg.nfaults = 2;
-            ck_assert_int_eq(sim_run(&cfg, &res), 0);
-            if (retx) {
-                rx_expect_done(&cfg, &res, seed, "partition, retransmit");
-            } else {
-                ck_assert_msg(res.safe, "seed %llu: %s", (unsigned long long)seed, res.violation);
-                if (!res.completed) {
-                    stalled++;
-                    ck_assert(!res.live && res.end == SIM_END_DEADLOCK && res.pending > 0);
-                }
-            }
-        }
-    }
+    int stalled = rx_sweep_partition(rx_shape, rx_requests, RX_SEEDS);
     /* Found: 199 of 200 schedules stall without retransmit (4,963 of
      * 5,000; in the others the cut fell between messages). */
     ck_assert_int_ge(stalled, RX_SEEDS * 9 / 10);
@@ -1409,24 +1357,7 @@ END_TEST
  * safe. Without, almost none does (found: 9 of 200, 114 of 5,000). */
 START_TEST(test_rx_loss)
 {
-    int done_without = 0;
-    for (uint64_t seed = 1; seed <= RX_SEEDS; seed++) {
-        for (int retx = 0; retx <= 1; retx++) {
-            struct dl_rng pick;
-            dl_rng_seed(&pick, seed ^ 0x1055ULL);
-            struct sim_config cfg;
-            rx_shape(&cfg, &pick, seed, retx);
-            cfg.loss = 0.1;
-            struct sim_result res;
-            ck_assert_int_eq(sim_run(&cfg, &res), 0);
-            ck_assert_msg(res.safe, "seed %llu: %s", (unsigned long long)seed, res.violation);
-            if (retx)
-                rx_expect_done(&cfg, &res, seed, "10% loss, retransmit");
-            else
-                done_without += res.completed;
-        }
-    }
-    ck_assert_int_le(done_without, RX_SEEDS / 10);
+    ck_assert_int_le(rx_sweep_loss(rx_shape, rx_requests, RX_SEEDS), RX_SEEDS / 10);
 }
 END_TEST
 
@@ -1434,22 +1365,7 @@ END_TEST
  * live (requests lost with a crash are not counted as granted). */
 START_TEST(test_rx_loss_and_crashes)
 {
-    for (uint64_t seed = 1; seed <= RX_SEEDS; seed++) {
-        struct dl_rng pick;
-        dl_rng_seed(&pick, seed ^ 0xc4a5ULL);
-        struct sim_config cfg;
-        rx_shape(&cfg, &pick, seed, true);
-        cfg.failure_timeout_us =
-            cfg.delay_us + cfg.jitter_us + 1 + (int64_t)dl_rng_below(&pick, 3000);
-        cfg.loss = 0.05;
-        cfg.crash_prob = 0.05;
-        cfg.restart_after_us = 1 + (int64_t)dl_rng_below(&pick, 8000);
-        struct sim_result res;
-        ck_assert_int_eq(sim_run(&cfg, &res), 0);
-        ck_assert_msg(res.safe && res.live && res.completed, "seed %llu (n %d): %s",
-                      (unsigned long long)seed, cfg.env.n, res.violation);
-        ck_assert_int_eq(res.counter, (int64_t)res.exits);
-    }
+    rx_sweep_loss_and_crashes(rx_shape, RX_SEEDS);
 }
 END_TEST
 

@@ -9,6 +9,7 @@
 #include "nodes/algo.h"
 #include "nodes/rng.h"
 #include "nodes/sim.h"
+#include "tests/rx_sweep.h"
 
 extern const struct algo_ops algo_ricart_agrawala;
 #define RA (&algo_ricart_agrawala)
@@ -1098,10 +1099,6 @@ START_TEST(test_rx_timer)
 }
 END_TEST
 
-#ifndef RX_SEEDS
-#define RX_SEEDS 200 /* per sweep; -DRX_SEEDS=N for a longer hunt */
-#endif
-
 /* base_config's shapes with retransmit on or off (timeout as the
  * configuration computes it). Half the runs have no failure detector, the
  * others one slower than any partition below: a cut loses messages but
@@ -1112,35 +1109,12 @@ static void rx_shape(struct sim_config *cfg, struct dl_rng *pick, uint64_t seed,
     base_config(cfg, seed, pick);
     cfg->env.n = 3 + (int)dl_rng_below(pick, 5); /* 3..7 */
     cfg->requests = 4 + (int)dl_rng_below(pick, 5);
-    cfg->failure_timeout_us = seed % 2 ? 0 : 50000;
-    cfg->env.retransmit = retx;
-    int64_t net = 2 * (cfg->delay_us + cfg->jitter_us) + 10000;
-    cfg->env.retransmit_us = cfg->failure_timeout_us > net ? cfg->failure_timeout_us : net;
+    rx_retransmit(cfg, seed, retx);
 }
 
-/* A partition of 2..8 ms early in the run, two random non-empty sides. */
-static void rx_partition(struct sim_fault f[2], struct dl_rng *pick, int n)
+static uint64_t rx_requests(const struct sim_config *cfg)
 {
-    memset(f, 0, 2 * sizeof *f);
-    f[0].at_us = 500 + (int64_t)dl_rng_below(pick, 2500);
-    f[0].kind = SIM_PARTITION;
-    int first = 1 + (int)dl_rng_below(pick, (uint64_t)n);
-    for (int k = 1; k <= n; k++)
-        f[0].group[k] = k == first ? 1 : (uint8_t)(1 + dl_rng_below(pick, 2));
-    f[0].group[first % n + 1] = 2;
-    f[1].at_us = f[0].at_us + 2000 + (int64_t)dl_rng_below(pick, 6000);
-    f[1].kind = SIM_HEAL;
-}
-
-static void rx_expect_done(const struct sim_config *cfg, const struct sim_result *res,
-                           uint64_t seed, const char *what)
-{
-    ck_assert_msg(res->safe && res->live && res->completed && res->pending == 0,
-                  "%s, seed %llu (n %d): %s", what, (unsigned long long)seed, cfg->env.n,
-                  res->violation);
-    ck_assert_int_eq(res->counter, (int64_t)res->exits);
-    ck_assert_uint_eq(res->cs_entries, res->requests);
-    ck_assert_uint_eq(res->exits, (uint64_t)cfg->env.n * (uint64_t)cfg->requests);
+    return (uint64_t)cfg->env.n * (uint64_t)cfg->requests;
 }
 
 /* The lesson: a partition shorter than the failure timeout swallows a
@@ -1149,30 +1123,7 @@ static void rx_expect_done(const struct sim_config *cfg, const struct sim_result
  * finish, safe, every request granted once. */
 START_TEST(test_rx_partition)
 {
-    int stalled = 0;
-    for (uint64_t seed = 1; seed <= RX_SEEDS; seed++) {
-        for (int retx = 0; retx <= 1; retx++) {
-            struct dl_rng pick;
-            dl_rng_seed(&pick, seed ^ 0x9a27ULL);
-            struct sim_config cfg;
-            struct sim_fault f[2];
-            rx_shape(&cfg, &pick, seed, retx);
-            rx_partition(f, &pick, cfg.env.n);
-            cfg.faults = f;
-            cfg.nfaults = 2;
-            struct sim_result res;
-            ck_assert_int_eq(sim_run(&cfg, &res), 0);
-            if (retx) {
-                rx_expect_done(&cfg, &res, seed, "partition, retransmit");
-            } else {
-                ck_assert_msg(res.safe, "seed %llu: %s", (unsigned long long)seed, res.violation);
-                if (!res.completed) {
-                    stalled++;
-                    ck_assert(!res.live && res.end == SIM_END_DEADLOCK && res.pending > 0);
-                }
-            }
-        }
-    }
+    int stalled = rx_sweep_partition(rx_shape, rx_requests, RX_SEEDS);
     /* Found: all 200 stall without retransmit (4,997 of 5,000). */
     ck_assert_int_ge(stalled, RX_SEEDS * 9 / 10);
 }
@@ -1182,46 +1133,14 @@ END_TEST
  * safe; without, almost none does (found: 0 of 200, 1 of 5,000). */
 START_TEST(test_rx_loss)
 {
-    int done_without = 0;
-    for (uint64_t seed = 1; seed <= RX_SEEDS; seed++) {
-        for (int retx = 0; retx <= 1; retx++) {
-            struct dl_rng pick;
-            dl_rng_seed(&pick, seed ^ 0x1055ULL);
-            struct sim_config cfg;
-            rx_shape(&cfg, &pick, seed, retx);
-            cfg.loss = 0.1;
-            struct sim_result res;
-            ck_assert_int_eq(sim_run(&cfg, &res), 0);
-            ck_assert_msg(res.safe, "seed %llu: %s", (unsigned long long)seed, res.violation);
-            if (retx)
-                rx_expect_done(&cfg, &res, seed, "10% loss, retransmit");
-            else
-                done_without += res.completed;
-        }
-    }
-    ck_assert_int_le(done_without, RX_SEEDS / 10);
+    ck_assert_int_le(rx_sweep_loss(rx_shape, rx_requests, RX_SEEDS), RX_SEEDS / 10);
 }
 END_TEST
 
 /* Crashes and restarts on top of 5% loss, with retransmit: safe, live. */
 START_TEST(test_rx_loss_and_crashes)
 {
-    for (uint64_t seed = 1; seed <= RX_SEEDS; seed++) {
-        struct dl_rng pick;
-        dl_rng_seed(&pick, seed ^ 0xc4a5ULL);
-        struct sim_config cfg;
-        rx_shape(&cfg, &pick, seed, true);
-        cfg.failure_timeout_us =
-            cfg.delay_us + cfg.jitter_us + 1 + (int64_t)dl_rng_below(&pick, 3000);
-        cfg.loss = 0.05;
-        cfg.crash_prob = 0.05;
-        cfg.restart_after_us = 1 + (int64_t)dl_rng_below(&pick, 8000);
-        struct sim_result res;
-        ck_assert_int_eq(sim_run(&cfg, &res), 0);
-        ck_assert_msg(res.safe && res.live && res.completed, "seed %llu (n %d): %s",
-                      (unsigned long long)seed, cfg.env.n, res.violation);
-        ck_assert_int_eq(res.counter, (int64_t)res.exits);
-    }
+    rx_sweep_loss_and_crashes(rx_shape, RX_SEEDS);
 }
 END_TEST
 

@@ -9,6 +9,7 @@
 #include "nodes/algo.h"
 #include "nodes/rng.h"
 #include "nodes/sim.h"
+#include "tests/rx_sweep.h"
 
 extern const struct algo_ops algo_token_ring;
 
@@ -1111,10 +1112,6 @@ START_TEST(test_rx_handoff)
 }
 END_TEST
 
-#ifndef RX_SEEDS
-#define RX_SEEDS 200 /* per sweep; -DRX_SEEDS=N for a longer hunt */
-#endif
-
 /* A random shape with retransmit on or off (timeout as the configuration
  * computes it): 3..7 nodes, an idle hold, a reordering network. Half the
  * runs have no failure detector, the others one slower than any partition
@@ -1133,31 +1130,15 @@ static void rx_shape(struct sim_config *cfg, struct dl_rng *pick, uint64_t seed,
     cfg->think_time_us = (int64_t)dl_rng_below(pick, 1000);
     cfg->delay_us = 10 + (int64_t)dl_rng_below(pick, 200);
     cfg->jitter_us = 1 + (int64_t)dl_rng_below(pick, 300);
-    cfg->failure_timeout_us = seed % 2 ? 0 : 50000;
     cfg->fencing = true;
-    cfg->env.retransmit = retx;
-    int64_t net = 2 * (cfg->delay_us + cfg->jitter_us) + 10000;
-    cfg->env.retransmit_us = cfg->failure_timeout_us > net ? cfg->failure_timeout_us : net;
-}
-
-static void rx_partition(struct sim_fault f[2], struct dl_rng *pick, int n)
-{
-    memset(f, 0, 2 * sizeof *f);
-    f[0].at_us = 500 + (int64_t)dl_rng_below(pick, 2500);
-    f[0].kind = SIM_PARTITION;
-    int first = 1 + (int)dl_rng_below(pick, (uint64_t)n);
-    for (int k = 1; k <= n; k++)
-        f[0].group[k] = k == first ? 1 : (uint8_t)(1 + dl_rng_below(pick, 2));
-    f[0].group[first % n + 1] = 2;
-    f[1].at_us = f[0].at_us + 2000 + (int64_t)dl_rng_below(pick, 6000);
-    f[1].kind = SIM_HEAL;
+    rx_retransmit(cfg, seed, retx);
 }
 
 /* Everything granted once, safely, one token. Unless `regenerated` is
  * given, no stale entry either; with it, an entry the resource refused (a
  * regeneration superseded its token: refused on entry or its write refused)
  * is allowed and the run counted there. */
-static void rx_expect_done(const struct sim_config *cfg, const struct sim_result *res,
+static void ring_expect_done(const struct sim_config *cfg, const struct sim_result *res,
                            uint64_t seed, const char *what, int *regenerated)
 {
     ck_assert_msg(res->safe && res->live && res->completed && res->pending == 0,
@@ -1206,7 +1187,7 @@ START_TEST(test_rx_partition)
             ck_assert_int_eq(sim_run(&cfg, &res), 0);
             ck_assert_msg(res.safe, "seed %llu: %s", (unsigned long long)seed, res.violation);
             if (retx)
-                rx_expect_done(&cfg, &res, seed, "partition, retransmit", NULL);
+                ring_expect_done(&cfg, &res, seed, "partition, retransmit", NULL);
             else if (long_timeout)
                 stalled += !res.completed;
             else
@@ -1241,7 +1222,7 @@ START_TEST(test_rx_loss)
         struct sim_result res;
         ck_assert_int_eq(sim_run(&cfg, &res), 0);
         int before = regenerated;
-        rx_expect_done(&cfg, &res, seed, "10% loss, retransmit", &regenerated);
+        ring_expect_done(&cfg, &res, seed, "10% loss, retransmit", &regenerated);
         ck_assert(regenerated == before || cfg.failure_timeout_us > 0);
     }
     ck_assert_int_le(regenerated, RX_SEEDS / 10);
