@@ -236,6 +236,13 @@ struct algo_ops {
     /* Optional: is m a token, and of which generation? Token algorithms
      * let the simulator count live tokens (held + in flight). */
     bool (*token_msg)(const struct algo_msg *m, int64_t *gen);
+    /* Optional: the algorithm's own cluster-wide safety invariant, which
+     * the simulator checks after every step (as canonical/raft's test
+     * fixture does; Raft's election safety and log matching will live
+     * here). cores[k] is node k's state for k in 1..n, NULL for a node that
+     * is down. Returns true when it holds; otherwise writes what is wrong
+     * into why (cap bytes), and the run is unsafe. */
+    bool (*invariant)(const void *const *cores, int n, char *why, size_t cap);
 };
 
 /* The table of algorithms. */

@@ -996,6 +996,20 @@ static void count_tokens(struct sim *s)
     (void)held;
 }
 
+/* The algorithm's own invariant (algo_ops.invariant), after every step. */
+static void check_invariant(struct sim *s)
+{
+    const struct algo_ops *ops = s->cfg->ops;
+    if (!ops->invariant || !s->res->safe)
+        return;
+    const void *cores[ALGO_MAX_NODES + 1] = {NULL};
+    for (int k = 1; k <= s->n; k++)
+        cores[k] = s->node[k].state == N_DOWN ? NULL : s->node[k].core;
+    char why[128] = "";
+    if (!ops->invariant(cores, s->n, why, sizeof why))
+        violate(s, true, "%s invariant: %s", ops->name, why[0] ? why : "does not hold");
+}
+
 static bool workload_over(const struct sim *s)
 {
     for (int k = 1; k <= s->n; k++) {
@@ -1128,6 +1142,7 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         handle(s, &e);
         free(e.payload);
         count_tokens(s);
+        check_invariant(s);
     }
     if (s->failed)
         res->end = SIM_END_ERROR;

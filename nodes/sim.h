@@ -7,7 +7,9 @@
  * replays the same schedule exactly. After every step the safety
  * invariant is checked: at most one node in the critical section, counting
  * only entries the resource accepted (with fencing, a stale generation is
- * refused or superseded; see sim_resource). At the end, liveness: every
+ * refused or superseded; see sim_resource), at most one live token of the
+ * newest generation, and the algorithm's own invariant (algo_ops.invariant)
+ * when it has one. At the end, liveness: every
  * request of a node that stayed up was granted.
  *
  * The timing model (SIM_TIMING_MACHINE, the default). A seed must choose

@@ -2387,6 +2387,90 @@ static TCase *tcase(Suite *s, const char *name)
     return tc;
 }
 
+/* ---- the algorithm's own invariant ----
+ *
+ * A core that counts its steps; its invariant fails once node 2 has taken
+ * inv_limit steps, and records whether it ever saw the crashed node 3 as
+ * NULL. */
+static int inv_limit;
+static bool inv_saw_down;
+
+static int inv_init(void *state, const struct algo_env *env)
+{
+    (void)env;
+    *(int64_t *)state = 0;
+    return 0;
+}
+
+static void inv_step(void *state, const struct algo_event *ev, struct algo_actions *out)
+{
+    ++*(int64_t *)state;
+    if (ev->kind == EV_START)
+        act_set_timer(out, 0, 1000);
+    else if (ev->kind == EV_TIMER)
+        act_set_timer(out, 0, 1000);
+    else if (ev->kind == EV_REQUEST)
+        act_enter_cs(out, 1, -1); /* node 1 holds it 10 ms: the run lasts */
+}
+
+static bool inv_check(const void *const *cores, int n, char *why, size_t cap)
+{
+    if (n >= 3 && !cores[3])
+        inv_saw_down = true;
+    if (cores[2] && *(const int64_t *)cores[2] >= inv_limit) {
+        snprintf(why, cap, "node 2 took %lld steps", (long long)*(const int64_t *)cores[2]);
+        return false;
+    }
+    return true;
+}
+
+static const struct algo_ops inv_ops = {
+    .name = "inv",
+    .range = 0x0f00,
+    .key_field = "seq",
+    .state_size = sizeof(int64_t),
+    .init = inv_init,
+    .step = inv_step,
+    .competes = tiny_competes,
+    .theory_messages_per_cs = tiny_theory,
+    .invariant = inv_check,
+};
+
+static void inv_run(int limit, struct sim_result *res)
+{
+    struct sim_config c;
+    sim_config_defaults(&c);
+    c.timing = SIM_TIMING_EXACT;
+    c.ops = &inv_ops;
+    c.env.n = 3;
+    c.seed = 1;
+    c.requests = 1;
+    c.cs_time_us = 10000;
+    c.max_time_us = 20000;
+    static struct sim_fault crash = {.at_us = 2500, .kind = SIM_CRASH, .node = 3};
+    c.faults = &crash;
+    c.nfaults = 1;
+    inv_limit = limit;
+    inv_saw_down = false;
+    ck_assert_int_eq(sim_run(&c, res), 0);
+}
+
+/* Checked after every step: it fails the run the step it stops holding,
+ * naming the algorithm and what is wrong; a down node is NULL. */
+START_TEST(test_algorithm_invariant)
+{
+    struct sim_result res;
+    inv_run(1000, &res); /* never reached */
+    ck_assert_msg(res.safe, "%s", res.violation);
+    ck_assert(inv_saw_down);
+    inv_run(5, &res); /* start + 4 timers: at 4 ms */
+    ck_assert(!res.safe);
+    ck_assert_msg(strstr(res.violation, "inv invariant: node 2 took 5 steps") != NULL, "%s",
+                  res.violation);
+    ck_assert_msg(strstr(res.violation, "t=4.000ms") != NULL, "%s", res.violation);
+}
+END_TEST
+
 static Suite *sim_suite(void)
 {
     Suite *s = suite_create("sim");
@@ -2400,6 +2484,7 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, test_single_competitor_is_safe);
     tcase_add_test(tc, test_enter_without_request);
     tcase_add_test(tc, test_timer_id_last);
+    tcase_add_test(tc, test_algorithm_invariant);
     tcase_add_test(tc, test_timer_id_out_of_range);
     tc = tcase(s, "network");
     tcase_add_test(tc, test_loss_all);
