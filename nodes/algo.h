@@ -24,6 +24,19 @@
  * was already the runtime's limit, so no core that runs as a process today
  * loses a timer. */
 #define ALGO_MAX_TIMERS 32
+/* Payloads. A message may carry up to ALGO_MAX_PAYLOAD bytes, whatever N:
+ * the driver sends what fits in one queue message inline (env.max_inline
+ * bytes for this run's N) and anything larger through a shared-memory bulk
+ * slot (a bulk slot holds 64 KiB). Payload bytes are copied into the step's
+ * arena by act_send_ex / the storage helpers, so a core may change its
+ * state right after; one step may emit at most ALGO_ARENA_BYTES of them. */
+#define ALGO_MAX_PAYLOAD (60u << 10)
+#define ALGO_ARENA_BYTES (1u << 20)
+/* Actions one step may emit on top of a broadcast and a reply to every
+ * peer: applies, client replies, storage actions. A core that has more to
+ * do (a long run of committed entries to apply) does ALGO_STEP_BATCH of
+ * them and continues in a later step (a timer of 0). */
+#define ALGO_STEP_BATCH 64
 
 /* Message types live in numbered ranges, one per algorithm, so a message for
  * another algorithm (or a foreign one) is recognised and rejected. */
@@ -57,6 +70,18 @@ enum algo_event_kind {
     EV_PEER_UP,   /* ev.peer is believed up again */
     EV_CLUSTER_UP, /* every node of the run has started (sent only by a
                       driver that sets env.staged_start; see there) */
+    EV_SEND_FAILED, /* a send of this node's could not be made (a full bulk
+                       area, a backlog over its budget, a payload too big):
+                       ev.msg is its header (type, to, f[]; no payload).
+                       Never silent: the core decides whether to retry. */
+    EV_PERSISTED,  /* every storage action emitted before is durable (synced,
+                      or written when fsync is off): the log up to ev.index,
+                      whose entry has term ev.term (0/0 for an empty log),
+                      and the term and vote. Sent by the driver after each
+                      sync that covered storage actions. */
+    EV_COMMAND,    /* client cores: the application submits a command:
+                      ev.msg.payload (ev.msg.len bytes), operation id
+                      ev.msg.f[0] (1, 2, ... per client) */
 };
 
 struct algo_event {
@@ -65,6 +90,7 @@ struct algo_event {
     struct algo_msg msg;
     int timer_id;
     int peer;
+    int64_t index, term; /* EV_PERSISTED */
 };
 
 enum algo_action_kind {
@@ -77,8 +103,37 @@ enum algo_action_kind {
     ACT_LOG,          /* a line for the node's log */
     ACT_PERSIST,      /* make msg.payload (msg.len bytes) the node's persistent
                          state: it survives a crash and comes back at the
-                         next start as env.restored (Raft's term, vote, log).
-                         Durable before any later action takes effect. */
+                         next start as env.restored. Durable before any
+                         later action takes effect. (Whole-state, two
+                         fsyncs: for small states. A log uses the typed
+                         storage actions below.) */
+    /* Typed storage (a replicated log's persistent state). Each is written
+     * in order with the other actions; none is durable before the driver's
+     * next sync, which it reports with EV_PERSISTED. A send with
+     * after_sync waits for that sync (a vote granted, an append
+     * acknowledged). What was not synced may be lost in a crash. At the
+     * next start the driver gives back what survived as env.stored. */
+    ACT_STORE_TERM_VOTE, /* term, vote (0: none) */
+    ACT_STORE_APPEND,    /* entries from index: msg.payload holds count
+                            encoded entries (algo_entries_next) */
+    ACT_STORE_TRUNCATE,  /* drop entries >= index */
+    ACT_STORE_SNAPSHOT,  /* a snapshot covering entries <= index (whose term
+                            is term): msg.payload is the state machine's state */
+    /* Replicated state machines. */
+    ACT_COMMIT,       /* the commit index advanced to index (entry term: term) */
+    ACT_APPLY,        /* the entry index (term) was applied: msg.payload is its
+                         command (traces record it) */
+    ACT_CLIENT,       /* client cores: operation key's outcome (outcome: enum
+                         algo_outcome) - invoked, or answered by node msg.from
+                         after committing at index in term; msg.payload
+                         the command (invoke) or the reply (ok) */
+};
+
+enum algo_outcome {
+    ALGO_OP_INVOKE = 1, /* the command was submitted */
+    ALGO_OP_OK,         /* committed and applied: the answer came */
+    ALGO_OP_FAIL,       /* definitely not applied (refused) */
+    ALGO_OP_TIMEOUT,    /* no answer in time: may or may not be applied */
 };
 
 /* Roles that `distlab pid --coordinator/--leader/--token-holder` look up. */
@@ -101,6 +156,13 @@ struct algo_action {
     int role;            /* ACT_ROLE */
     int64_t term;        /* ACT_ROLE: term; ACT_ENTER_CS: the key (seq / ts / gen) */
     int64_t gen;         /* ACT_ENTER_CS: the fencing generation, -1 if none */
+    int64_t index;       /* storage, COMMIT, APPLY, CLIENT: a log index */
+    int64_t vote;        /* ACT_STORE_TERM_VOTE: the vote (0 none) */
+    int64_t key;         /* ACT_CLIENT: the operation id */
+    int count;           /* ACT_STORE_APPEND: entries in msg.payload */
+    int outcome;         /* ACT_CLIENT: enum algo_outcome */
+    bool after_sync;     /* ACT_SEND: hold until the storage actions before it
+                            are durable (then EV_PERSISTED comes too) */
     char text[96];       /* ACT_LOG */
 };
 
@@ -115,13 +177,18 @@ struct algo_actions {
      * The core ignored them; the driver counts them like the malformed
      * messages it rejects itself. Reset by algo_actions_clear. */
     int malformed;
+    /* Payload bytes of this step's actions (ALGO_ARENA_BYTES). */
+    uint8_t *arena;
+    uint32_t arena_used, arena_cap;
 };
+/* nodes: every process id a step may address (nodes and clients). */
 int algo_actions_init(struct algo_actions *out, int nodes);
 void algo_actions_free(struct algo_actions *out);
 static inline void algo_actions_clear(struct algo_actions *out)
 {
     out->n = 0;
     out->malformed = 0;
+    out->arena_used = 0;
 }
 /* A core rejects the message of this step as malformed. */
 static inline void act_malformed(struct algo_actions *out) { out->malformed++; }
@@ -167,6 +234,72 @@ void act_role(struct algo_actions *out, int role, int64_t term);
  * the core's state). */
 void act_persist(struct algo_actions *out, const void *data, uint32_t len);
 
+/* A send with a payload (m->len bytes at m->payload, copied; from, to, type
+ * and f[] from m). false, and nothing emitted, when the payload is over
+ * ALGO_MAX_PAYLOAD or the step's arena or action list is full: the core
+ * sends it later (a timer) or in pieces. */
+bool act_send_ex(struct algo_actions *out, const struct algo_msg *m, bool after_sync);
+
+/* Log entries, as storage actions and restored state carry them. */
+struct algo_entry {
+    int64_t term;
+    uint32_t len;
+    const uint8_t *data;
+};
+/* Encoded size of an entry with len command bytes: i64 term, u32 len,
+ * bytes (little-endian, unaligned). */
+#define ALGO_ENTRY_HDR 12u
+/* Encode e[0..n) into one buffer (an AppendEntries payload, a storage
+ * action): returns bytes written, or 0 if cap is too small. */
+uint32_t algo_entries_encode(uint8_t *buf, uint32_t cap, const struct algo_entry *e, int n);
+/* Decode the next entry at *p (< end): false when malformed or at end
+ * (the caller checks it consumed everything). e->data points into the
+ * buffer. */
+bool algo_entries_next(const uint8_t **p, const uint8_t *end, struct algo_entry *e);
+/* Storage actions (see enum algo_action_kind); false when the arena or the
+ * action list is full (append, snapshot). */
+void act_store_term_vote(struct algo_actions *out, int64_t term, int64_t vote);
+bool act_store_append(struct algo_actions *out, int64_t first_index, const struct algo_entry *e,
+                      int n);
+void act_store_truncate(struct algo_actions *out, int64_t from);
+bool act_store_snapshot(struct algo_actions *out, int64_t index, int64_t term, const void *state,
+                        uint32_t len);
+void act_commit(struct algo_actions *out, int64_t index, int64_t term);
+bool act_apply(struct algo_actions *out, int64_t index, int64_t term, const void *cmd,
+               uint32_t len);
+/* A client core's operation outcome (answered_by 0 unless OK/FAIL). */
+bool act_client(struct algo_actions *out, int outcome, int64_t op, int answered_by, int64_t index,
+                int64_t term, const void *data, uint32_t len);
+
+/* Growable memory for cores, given by the driver (a core calls no
+ * allocator of its own: tests/purity.sh). realloc semantics: p NULL
+ * allocates, size 0 frees and returns NULL; NULL on failure with p
+ * unchanged. A driver may cap what a core holds (the simulator does, to
+ * show memory stays bounded). */
+struct algo_mem {
+    void *(*realloc)(void *ctx, void *p, size_t size);
+    void *ctx;
+};
+extern const struct algo_mem algo_mem_libc;
+static inline void *algo_realloc(const struct algo_mem *m, void *p, size_t size)
+{
+    return m->realloc(m->ctx, p, size);
+}
+
+/* What survived in typed storage, given to a core at a restart. */
+struct algo_stored {
+    int64_t term;
+    int64_t vote; /* 0: none */
+    int64_t snap_index, snap_term; /* 0, 0: no snapshot */
+    const uint8_t *snap;
+    uint32_t snap_len;
+    int64_t first_index, last_index; /* entries first..last; first = snap_index + 1 */
+    /* Entry index in [first_index, last_index]; false otherwise. e->data
+     * stays valid until init returns. */
+    bool (*entry)(const void *ctx, int64_t index, struct algo_entry *e);
+    const void *ctx;
+};
+
 /* What a core is told when it starts. */
 struct algo_env {
     int id;       /* this node, 1..n */
@@ -204,6 +337,24 @@ struct algo_env {
     /* Persistent state from before a crash (ACT_PERSIST), NULL at first. */
     const void *restored;
     size_t restored_len;
+    /* Typed storage from before a crash, NULL at the first start. */
+    const struct algo_stored *stored;
+    /* Growable memory (never NULL when a core needs it: algo_mem_libc). */
+    const struct algo_mem *mem;
+    /* The largest payload that travels inline in one queue message for
+     * this run (larger ones, up to ALGO_MAX_PAYLOAD, take a bulk slot, of
+     * which a sender has few: batch up to this size when you can). */
+    uint32_t max_inline;
+    /* Client processes: ids n+1 .. n+clients, run by ops->client. */
+    int clients;
+    /* Raft ([raft] section). */
+    int64_t raft_election_min_us, raft_election_max_us; /* 150 ms, 300 ms */
+    int64_t raft_heartbeat_us;                          /* 50 ms */
+    bool raft_prevote, raft_check_quorum;               /* off, off */
+    int64_t raft_snapshot_entries;                      /* 0: the core's default */
+    int raft_max_inflight;                              /* 0: the core's default */
+    /* Client cores: give up on an operation after this long (0: default). */
+    int64_t client_timeout_us;
 };
 
 /* What a driver may ask a core about itself (for checks and status). */
@@ -214,6 +365,9 @@ struct algo_inspect {
     int64_t token_gen; /* its generation */
     int role;
     int64_t term;
+    /* Replicated logs. */
+    int64_t commit_index, last_index, applied_index;
+    int leader; /* the leader this node knows of, 0 if none */
 };
 
 struct algo_ops {
@@ -243,6 +397,10 @@ struct algo_ops {
      * is down. Returns true when it holds; otherwise writes what is wrong
      * into why (cap bytes), and the run is unsafe. */
     bool (*invariant)(const void *const *cores, int n, char *why, size_t cap);
+    /* Optional: the core that client processes (ids n+1 .. n+env.clients)
+     * run: it turns EV_COMMAND into messages to the servers and reports
+     * outcomes with ACT_CLIENT. Its messages share this algorithm's range. */
+    const struct algo_ops *client;
 };
 
 /* The table of algorithms. */
@@ -252,5 +410,7 @@ extern const struct algo_ops algo_centralized;
 extern const struct algo_ops algo_ricart_agrawala;
 extern const struct algo_ops algo_token_ring;
 extern const struct algo_ops algo_two_level_ring;
+extern const struct algo_ops algo_raft;
+extern const struct algo_ops algo_raft_client;
 
 #endif

@@ -196,6 +196,8 @@ static void apply(struct node *nd)
             break;
         case ACT_PERSIST:
             break; /* done above */
+        default: /* the typed storage and state-machine actions: not yet */
+            break;
         }
     }
     if (out->overflow) {

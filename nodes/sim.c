@@ -489,6 +489,8 @@ static void apply(struct sim *s, int id)
             nd->persist_len = a->msg.len;
             break;
         }
+        default: /* the typed storage and state-machine actions: not yet */
+            break;
         }
     }
     nd->busy_until = busy;
