@@ -370,3 +370,22 @@ int trace_load(const char *rundir, struct trace_rec **out, size_t *n, char *errb
     *n = s.n;
     return 0;
 }
+
+/* The side file is not written yet: the hash identifies the command. */
+struct trace_rec *trace_emit_data(struct trace_writer *w, struct trace_rec *r, const void *data,
+                                  uint32_t len)
+{
+    r->b = trace_hash(data, len);
+    r->aux = (int32_t)len;
+    r->c = -1;
+    return trace_emit(w, r);
+}
+
+struct trace_rec *trace_emit_data_at(struct trace_writer *w, struct trace_rec *r,
+                                     const void *data, uint32_t len)
+{
+    r->b = trace_hash(data, len);
+    r->aux = (int32_t)len;
+    r->c = -1;
+    return trace_emit_at(w, r);
+}

@@ -42,12 +42,19 @@ enum trace_ev {
     TR_ENTER,      /* CS entered; key; aux = resource result (0 ok, 1 violation, 2 fenced) */
     TR_EXIT,       /* CS left; a = counter value written */
     TR_ROLE,       /* aux = role, key = term */
-    TR_COMMIT,     /* a = index, key = term, b = cmd */
-    TR_APPLY,
-    TR_INVOKE,     /* client operations */
-    TR_OK,
-    TR_FAIL,
-    TR_TIMEOUT,
+    TR_COMMIT,     /* the node's commit index advanced: a = index, key = term
+                      of that entry */
+    TR_APPLY,      /* an entry applied to the state machine: a = index, key =
+                      its term, b = trace_hash of its command, aux = the
+                      command's length, c = its offset in the data side file
+                      (-1: not kept; see trace_emit_data) */
+    TR_INVOKE,     /* client operations, node = n + K for client K: key = the
+                      operation id; INVOKE: b, aux, c describe the command
+                      as for TR_APPLY */
+    TR_OK,         /* key = op id, peer = the server that answered, a = the
+                      index it committed at, b = that entry's term */
+    TR_FAIL,       /* as TR_OK: definitely not applied */
+    TR_TIMEOUT,    /* key = op id: no answer in time (may be applied) */
     TR_CRASH,      /* node = the node that crashed; aux = signal (0: exit), a = exit code, b = its last heartbeat (run-relative us; 0 unknown) */
     TR_RESTART,
     TR_PAUSE,      /* aux = signal */
@@ -129,6 +136,25 @@ void trace_set_max(struct trace_writer *w, size_t max_bytes);
 struct trace_rec *trace_emit(struct trace_writer *w, struct trace_rec *r);
 /* Append r exactly as given (its t_us too): for traces of simulated runs. */
 struct trace_rec *trace_emit_at(struct trace_writer *w, struct trace_rec *r);
+/* A command's identity in traces: FNV-1a 64 of its bytes. Two records
+ * with the same index and a different hash applied different commands. */
+static inline int64_t trace_hash(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 0xcbf29ce484222325u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3u;
+    return (int64_t)(h & INT64_MAX);
+}
+/* Record r with data (a command, a reply): sets r->b = trace_hash(data),
+ * r->aux = len and r->c = the data's offset in the side file
+ * RUNDIR/trace/n<node>.<incarnation>.dat (-1 when it is not kept), then
+ * emits r as trace_emit does (trace_emit_data_at: as trace_emit_at). */
+struct trace_rec *trace_emit_data(struct trace_writer *w, struct trace_rec *r, const void *data,
+                                  uint32_t len);
+struct trace_rec *trace_emit_data_at(struct trace_writer *w, struct trace_rec *r,
+                                     const void *data, uint32_t len);
+
 /* The current run-relative time. */
 int64_t trace_now(const struct trace_writer *w);
 void trace_close(struct trace_writer *w);
