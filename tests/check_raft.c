@@ -16,6 +16,7 @@
 #define OPS  (&algo_raft)
 #define COPS (&algo_raft_client)
 #define MAXP 16
+#define MAXOPS 4096
 
 /* ---- counting memory: what a core holds, through its algo_mem ---- */
 
@@ -184,11 +185,15 @@ struct net {
     int64_t applied_max[MAXP + 1];
     int64_t apply_count[MAXP + 1];
     int64_t snapshots[MAXP + 1];
+    unsigned char once[MAXP + 1][MAXOPS]; /* times each client's op was applied */
+    unsigned char outcome[MAXP + 1][MAXOPS]; /* its ALGO_OP_* */
     /* client workload: commands per client, outcomes */
     int64_t ops_target, ops_issued[MAXP + 1], ops_ok[MAXP + 1], ops_fail[MAXP + 1],
         ops_timeout[MAXP + 1];
     int64_t cmd_gap_us;
     int64_t leader_changes;
+    int64_t steps_mark;
+    bool active[MAXP + 1]; /* clients given commands */
 };
 
 static uint64_t hash_cmd(const void *p, uint32_t len)
@@ -221,7 +226,10 @@ static void q_push(struct net *w, int64_t at, int kind, int to, const struct alg
 
 static void net_start_node(struct net *w, int p);
 
-static struct net *net_new(int n, int clients, uint64_t seed, void (*tune)(struct algo_env *))
+/* declared: env.clients (>= the client cores run, clients): the servers
+ * keep a record per declared client (a larger snapshot). */
+static struct net *net_new_ex(int n, int clients, int declared, uint64_t seed,
+                              void (*tune)(struct algo_env *))
 {
     struct net *w = calloc(1, sizeof *w);
     ck_assert_ptr_nonnull(w);
@@ -239,7 +247,7 @@ static struct net *net_new(int n, int clients, uint64_t seed, void (*tune)(struc
         memset(e, 0, sizeof *e);
         e->id = p;
         e->n = n;
-        e->clients = clients;
+        e->clients = declared;
         e->seed = seed * 1000 + (uint64_t)p;
         e->mem = &w->amem[p];
         e->max_inline = 8192;
@@ -253,6 +261,11 @@ static struct net *net_new(int n, int clients, uint64_t seed, void (*tune)(struc
     for (int p = 1; p <= w->total; p++)
         net_start_node(w, p);
     return w;
+}
+
+static struct net *net_new(int n, int clients, uint64_t seed, void (*tune)(struct algo_env *))
+{
+    return net_new_ex(n, clients, clients, seed, tune);
 }
 
 static const struct algo_ops *ops_of(const struct net *w, int p)
@@ -352,8 +365,19 @@ static void record_apply(struct net *w, int p, const struct algo_action *a)
         w->applied_cap = cap;
     }
     uint64_t h = hash_cmd(a->msg.payload, a->msg.len) | 1;
-    if (w->applied_hash[a->index] == 0)
+    if (w->applied_hash[a->index] == 0) {
         w->applied_hash[a->index] = h;
+        /* The first node to apply this index: count the command. */
+        char cmd[32] = {0};
+        int c;
+        long long op;
+        if (a->msg.len && a->msg.len < sizeof cmd) {
+            memcpy(cmd, a->msg.payload, a->msg.len);
+            if (sscanf(cmd, "c%d-op%lld", &c, &op) == 2 && c >= 1 && c <= MAXP && op >= 1 &&
+                op < MAXOPS)
+                w->once[c][op]++;
+        }
+    }
     else
         ck_assert_msg(w->applied_hash[a->index] == h, "node %d applied another command at %lld",
                       p, (long long)a->index);
@@ -361,6 +385,7 @@ static void record_apply(struct net *w, int p, const struct algo_action *a)
 
 static void submit(struct net *w, int c, int64_t at)
 {
+    w->active[c] = true;
     if (w->ops_issued[c] >= w->ops_target)
         return;
     q_push(w, at, Q_COMMAND, c, NULL);
@@ -442,6 +467,8 @@ static void net_apply(struct net *w, int p)
                 w->leader_changes++;
             break;
         case ACT_CLIENT:
+            if (a->key >= 1 && a->key < MAXOPS && a->outcome != ALGO_OP_INVOKE)
+                w->outcome[p][a->key] = (unsigned char)a->outcome;
             if (a->outcome == ALGO_OP_OK)
                 w->ops_ok[p]++;
             else if (a->outcome == ALGO_OP_FAIL)
@@ -560,7 +587,7 @@ static bool has_leader(struct net *w) { return leader_of(w) != 0; }
 static bool clients_done(struct net *w)
 {
     for (int c = w->n + 1; c <= w->total; c++)
-        if (w->ops_ok[c] + w->ops_fail[c] + w->ops_timeout[c] < w->ops_target)
+        if (w->active[c] && w->ops_ok[c] + w->ops_fail[c] + w->ops_timeout[c] < w->ops_target)
             return false;
     return true;
 }
@@ -712,6 +739,268 @@ START_TEST(test_cluster_crash_restart_restores)
 }
 END_TEST
 
+
+/* Every acknowledged operation was applied exactly once, and none twice. */
+static void check_exactly_once(struct net *w)
+{
+    for (int c = w->n + 1; c <= w->total; c++)
+        for (int64_t op = 1; op <= w->ops_issued[c] && op < MAXOPS; op++) {
+            ck_assert_msg(w->once[c][op] <= 1, "client %d op %lld applied %d times", c,
+                          (long long)op, w->once[c][op]);
+            if (w->outcome[c][op] == ALGO_OP_OK)
+                ck_assert_msg(w->once[c][op] == 1, "client %d op %lld acknowledged, not applied",
+                              c, (long long)op);
+        }
+}
+
+static bool all_caught_up(struct net *w)
+{
+    int l = leader_of(w);
+    if (!l)
+        return false;
+    int64_t c = insp(w, l).commit_index;
+    for (int p = 1; p <= w->n; p++) {
+        if (!w->up[p])
+            return false;
+        struct algo_inspect in = insp(w, p);
+        if (in.applied_index != c || in.commit_index != c)
+            return false;
+    }
+    return true;
+}
+
+static void heal(struct net *w)
+{
+    memset(w->group, 0, sizeof w->group);
+    w->drop_pct = 0;
+}
+
+/* Faults at random every fault_us: partitions (servers and clients split
+ * in two), heals, crashes and restarts (at most a minority down). */
+static void chaos(struct net *w, int64_t until, int64_t fault_us)
+{
+    while (w->now < until) {
+        int64_t next = w->now + fault_us / 2 + (int64_t)dl_rng_below(&w->rng, (uint64_t)fault_us);
+        if (next > until)
+            next = until;
+        net_run(w, next);
+        int down = 0;
+        for (int p = 1; p <= w->n; p++)
+            down += !w->up[p];
+        switch (dl_rng_below(&w->rng, 5)) {
+        case 0:
+            heal(w);
+            w->drop_pct = 5;
+            break;
+        case 1:
+            for (int p = 1; p <= w->total; p++)
+                w->group[p] = (int)dl_rng_below(&w->rng, 2);
+            break;
+        case 2:
+        case 3: {
+            int p = 1 + (int)dl_rng_below(&w->rng, (uint64_t)w->n);
+            if (w->up[p] && down < (w->n - 1) / 2)
+                net_crash(w, p);
+            else if (!w->up[p])
+                net_start_node(w, p);
+            break;
+        }
+        default:
+            for (int p = 1; p <= w->n; p++)
+                if (!w->up[p])
+                    net_start_node(w, p);
+            break;
+        }
+    }
+}
+
+static void tune_chaos(struct algo_env *e)
+{
+    e->raft_snapshot_entries = 40;
+    e->max_inline = 1024;
+}
+
+static int64_t count_msgs(const struct net *w, int type);
+
+static void run_chaos(uint64_t seed, bool prevote, bool check_quorum, bool verbose)
+{
+    struct net *w = net_new(5, 2, seed, tune_chaos);
+    for (int p = 1; p <= 5; p++) {
+        w->env[p].raft_prevote = prevote;
+        w->env[p].raft_check_quorum = check_quorum;
+    }
+    w->jitter_us = 3000; /* reordering */
+    w->ops_target = 1000000;
+    submit(w, 6, 0);
+    submit(w, 7, 0);
+    chaos(w, 4 * 1000 * 1000, 300 * 1000);
+    /* Heal everything; the cluster must settle and serve again. */
+    heal(w);
+    for (int p = 1; p <= w->n; p++)
+        if (!w->up[p])
+            net_start_node(w, p);
+    w->ops_target = w->ops_issued[6] > w->ops_issued[7] ? w->ops_issued[6] + 5
+                                                          : w->ops_issued[7] + 5;
+    ck_assert_msg(net_run_until(w, clients_done, w->now + 20 * 1000 * 1000),
+                  "seed %llu: clients not done after healing", (unsigned long long)seed);
+    ck_assert(net_run_until(w, all_caught_up, w->now + 2 * 1000 * 1000));
+    check_same_applies(w);
+    check_exactly_once(w);
+    ck_assert_int_gt(w->ops_ok[6] + w->ops_ok[7], 20);
+    int64_t snaps = 0;
+    for (int p = 1; p <= w->n; p++)
+        snaps += w->snapshots[p];
+    if (verbose)
+        fprintf(stderr,
+                "raft chaos (seed %llu%s%s): %lld ok, %lld timed out, %lld leaders, %lld "
+                "snapshots, %lld install chunks, %lld malformed\n",
+                (unsigned long long)seed, prevote ? ", pre-vote" : "",
+                check_quorum ? ", check-quorum" : "", (long long)(w->ops_ok[6] + w->ops_ok[7]),
+                (long long)(w->ops_timeout[6] + w->ops_timeout[7]), (long long)w->leader_changes,
+                (long long)snaps, (long long)count_msgs(w, RAFT_SNAP_REQ), (long long)w->malformed);
+    ck_assert_int_eq(w->malformed, 0);
+    net_free(w);
+}
+
+START_TEST(test_cluster_chaos)
+{
+    /* Seeds in three groups: plain, pre-vote, pre-vote and check-quorum. */
+    for (uint64_t seed = 1; seed <= 6; seed++)
+        run_chaos(seed * 7919 + (uint64_t)_i, _i == 1 || _i == 2, _i == 2, seed == 1);
+}
+END_TEST
+
+static int64_t count_msgs(const struct net *w, int type)
+{
+    return w->sent[type - MSG_RANGE_RAFT];
+}
+
+static bool leader_is_other(struct net *w)
+{
+    int l = leader_of(w);
+    return l && l != (int)w->steps_mark;
+}
+
+static int watch_a, watch_b;
+
+static bool a_caught_up_with_b(struct net *w)
+{
+    struct algo_inspect a = insp(w, watch_a), b = insp(w, watch_b);
+    return b.role == ROLE_LEADER && a.term == b.term && a.applied_index == b.commit_index &&
+           b.commit_index == b.last_index;
+}
+
+START_TEST(test_cluster_far_behind_catches_up)
+{
+    /* 6.824's "backup" scenario: leader A is cut off with 50 commands of
+     * its own (never committed); B and C elect B and commit 100 commands.
+     * Then B is cut off and A rejoins: C (the more up-to-date) leads, and
+     * its probe of A starts after its own last entry, 150 entries past
+     * where A's log parts from it. Fast back-up finds the point in a few
+     * rejections (A's conflicting term is skipped whole), and batching
+     * sends the 100 entries in a few appends. */
+    struct net *w = net_new(3, 2, 5, NULL);
+    ck_assert(net_run_until(w, has_leader, 2 * 1000 * 1000));
+    net_run(w, w->now + 200 * 1000);
+    int a = leader_of(w);
+    for (int p = 1; p <= w->total; p++)
+        w->group[p] = p == a || p == 4 ? 1 : 0;
+    for (int op = 1; op <= 50; op++) {
+        struct algo_msg m = {.type = RAFT_CLIENT_REQ, .from = 4, .to = (uint16_t)a};
+        m.f[1] = op;
+        m.payload = (const uint8_t *)"lost";
+        m.len = 4;
+        q_push(w, w->now, Q_MSG, a, &m);
+    }
+    w->steps_mark = a;
+    ck_assert(net_run_until(w, leader_is_other, w->now + 3 * 1000 * 1000));
+    ck_assert_int_eq(insp(w, a).last_index, insp(w, a).commit_index + 50);
+    int b = leader_of(w), c = 6 - a - b;
+    w->ops_target = 100;
+    submit(w, 5, w->now);
+    ck_assert(net_run_until(w, clients_done, w->now + 10 * 1000 * 1000));
+    ck_assert_int_eq(w->ops_ok[5], 100);
+    net_run(w, w->now + 100 * 1000);
+    int64_t rej = count_msgs(w, RAFT_APPEND_REJECT), app = count_msgs(w, RAFT_APPEND_REQ),
+            snaps = count_msgs(w, RAFT_SNAP_REQ);
+    int64_t t0 = w->now;
+    for (int p = 1; p <= w->total; p++)
+        w->group[p] = p == b ? 1 : 0;
+    watch_a = a;
+    watch_b = c;
+    ck_assert(net_run_until(w, a_caught_up_with_b, w->now + 3 * 1000 * 1000));
+    rej = count_msgs(w, RAFT_APPEND_REJECT) - rej;
+    app = count_msgs(w, RAFT_APPEND_REQ) - app;
+    fprintf(stderr, "raft catch-up of 100 entries past 50 conflicting: %lld rejections, "
+                    "%lld appends in all, %lld us\n",
+            (long long)rej, (long long)app, (long long)(w->now - t0));
+    /* Rejections: one for the log's end, one for A's term (and a stale
+     * heartbeat's or an old term's at most). */
+    ck_assert_int_ge(rej, 2);
+    ck_assert_int_le(rej, 4);
+    ck_assert_int_le(app, 20);
+    ck_assert_int_eq(count_msgs(w, RAFT_SNAP_REQ), snaps);
+    net_free(w);
+}
+END_TEST
+
+static void tune_snap(struct algo_env *e)
+{
+    e->raft_snapshot_entries = 50;
+    e->max_inline = 1024;
+}
+
+START_TEST(test_cluster_snapshots_bound_memory)
+{
+    /* 100 declared clients make a 2428-byte snapshot, sent in 3 chunks of
+     * at most 1 KiB. A follower cut off for 600 commands needs it. */
+    struct net *w = net_new_ex(3, 1, 100, 9, tune_snap);
+    w->ops_target = 300;
+    submit(w, 4, 0);
+    ck_assert(net_run_until(w, clients_done, 30 * 1000 * 1000));
+    net_run(w, w->now + 200 * 1000);
+    size_t at300[4];
+    for (int p = 1; p <= 3; p++)
+        at300[p] = w->mem[p].now;
+    int l = leader_of(w), f = l % 3 + 1;
+    w->group[f] = 1;
+    w->ops_target = 900;
+    submit(w, 4, w->now);
+    ck_assert(net_run_until(w, clients_done, w->now + 60 * 1000 * 1000));
+    ck_assert_int_eq(w->ops_ok[4], 900);
+    int64_t snaps = count_msgs(w, RAFT_SNAP_REQ);
+    heal(w);
+    ck_assert(net_run_until(w, all_caught_up, w->now + 2 * 1000 * 1000));
+    ck_assert_int_ge(count_msgs(w, RAFT_SNAP_REQ) - snaps, 3); /* chunked */
+    ck_assert_int_ge(w->snapshots[f], 1);
+    check_same_applies(w);
+    check_exactly_once(w);
+    /* Memory: three times the commands, no more memory than after 300
+     * (give or take the log between snapshots: at most 100 entries of
+     * ~40 bytes plus the buffers' doubling). */
+    for (int p = 1; p <= 3; p++) {
+        fprintf(stderr, "raft memory node %d: %zu bytes after 300 commands, %zu after 900, peak %zu\n",
+                p, at300[p], w->mem[p].now, w->mem[p].peak);
+        ck_assert_uint_le(w->mem[p].now, at300[p] + 16384);
+        ck_assert_uint_le(w->mem[p].peak, 160 * 1024);
+    }
+    net_free(w);
+}
+END_TEST
+
+START_TEST(test_cluster_single_server)
+{
+    struct net *w = net_new(1, 1, 2, NULL);
+    ck_assert(has_leader(w));
+    w->ops_target = 5;
+    submit(w, 2, 0);
+    ck_assert(net_run_until(w, clients_done, 1000 * 1000));
+    ck_assert_int_eq(w->ops_ok[2], 5);
+    ck_assert_int_eq(insp(w, 1).applied_index, 6);
+    net_free(w);
+}
+END_TEST
+
 static Suite *raft_suite(void)
 {
     Suite *s = suite_create("raft");
@@ -721,6 +1010,10 @@ static Suite *raft_suite(void)
     tcase_add_test(cl, test_cluster_commands_commit_everywhere);
     tcase_add_test(cl, test_cluster_message_budget);
     tcase_add_test(cl, test_cluster_crash_restart_restores);
+    tcase_add_test(cl, test_cluster_far_behind_catches_up);
+    tcase_add_test(cl, test_cluster_snapshots_bound_memory);
+    tcase_add_test(cl, test_cluster_single_server);
+    tcase_add_loop_test(cl, test_cluster_chaos, 0, 3);
     suite_add_tcase(s, cl);
     return s;
 }
