@@ -1368,22 +1368,26 @@ START_TEST(test_client_core)
     ck_assert_int_eq(inv->msg.len, 5);
     const struct algo_action *rq = u_find(&c, ACT_SEND, RAFT_CLIENT_REQ, 0, 0, NULL);
     ck_assert_ptr_nonnull(rq);
-    ck_assert_int_eq(rq->msg.f[1], 1);
+    int64_t wire = ((int64_t)1 << 32) | 1; /* incarnation 1, op 1 */
+    ck_assert_int_eq(rq->msg.f[1], wire);
     ck_assert_mem_eq(rq->msg.payload, "set x", 5);
     int first = rq->msg.to;
     /* A redirect with a hint: straight to the hint. */
     int hint = first % 3 + 1;
-    u_msg(&c, 2000, RAFT_CLIENT_RESP, first, 1, 1, RAFT_ST_REDIRECT, hint, NULL, 0);
+    u_msg(&c, 2000, RAFT_CLIENT_RESP, first, 1, wire, RAFT_ST_REDIRECT, hint, NULL, 0);
     rq = u_find(&c, ACT_SEND, RAFT_CLIENT_REQ, 0, 0, NULL);
     ck_assert_int_eq(rq->msg.to, hint);
     /* An answer to another op, and a malformed one, change nothing. */
     u_msg(&c, 3000, RAFT_CLIENT_RESP, hint, 1, 7, RAFT_ST_OK, 3, NULL, 0);
     ck_assert_int_eq(u_count(&c, ACT_CLIENT), 0);
-    u_msg(&c, 3000, RAFT_CLIENT_RESP, hint, 1, 1, 9, 3, NULL, 0);
+    u_msg(&c, 3000, RAFT_CLIENT_RESP, hint, 1, wire, 9, 3, NULL, 0);
     ck_assert_int_eq(c.out.malformed, 1);
-    u_msg(&c, 4000, RAFT_CLIENT_RESP, hint, 2, 1, RAFT_ST_OK, 3, NULL, 0);
+    u_msg(&c, 3000, RAFT_CLIENT_RESP, hint, 1, 1, RAFT_ST_OK, 3, NULL, 0); /* another incarnation's */
+    ck_assert_int_eq(u_count(&c, ACT_CLIENT), 0);
+    u_msg(&c, 4000, RAFT_CLIENT_RESP, hint, 2, wire, RAFT_ST_OK, 3, NULL, 0);
     const struct algo_action *ok = u_find(&c, ACT_CLIENT, 0, 0, 0, NULL);
     ck_assert_int_eq(ok->outcome, ALGO_OP_OK);
+    ck_assert_int_eq(ok->key, 1);
     ck_assert_int_eq(ok->index, 3);
     ck_assert_int_eq(ok->term, 2);
     ck_assert_int_eq(ok->msg.from, hint);
@@ -1414,6 +1418,61 @@ START_TEST(test_msg_names_and_ops)
     struct algo_env env = {.n = 5};
     ck_assert(!OPS->competes(&env, 1));
     ck_assert(OPS->theory_messages_per_cs(&env) == 8.0);
+}
+END_TEST
+
+START_TEST(test_invariant_detects_violations)
+{
+    char why[256];
+    /* Two leaders of term 1 (each elected alone, as a test can make). */
+    struct unode a, b;
+    u_init(&a, 1, 3, NULL);
+    u_init(&b, 1, 3, NULL);
+    u_start(&a);
+    u_start(&b);
+    u_make_leader(&a, 1000 * 1000);
+    u_make_leader(&b, 1000 * 1000);
+    const void *cores[4] = {NULL, a.st, b.st, NULL};
+    ck_assert(!OPS->invariant(cores, 3, why, sizeof why));
+    ck_assert_ptr_nonnull(strstr(why, "election safety"));
+    cores[2] = NULL; /* the other one down: fine */
+    ck_assert(OPS->invariant(cores, 3, why, sizeof why));
+    u_free(&a);
+    u_free(&b);
+
+    /* The same term at an index but different entries up to it. */
+    int64_t terms[] = {1, 1};
+    struct ustore s1, s2;
+    ustore_make(&s1, 1, 0, terms, 2, 4);
+    ustore_make(&s2, 1, 0, terms, 2, 5);
+    u_init(&a, 1, 3, &s1.st);
+    u_init(&b, 2, 3, &s2.st);
+    const void *c2[4] = {NULL, a.st, b.st, NULL};
+    ck_assert(!OPS->invariant(c2, 3, why, sizeof why));
+    ck_assert_ptr_nonnull(strstr(why, "log matching"));
+    u_free(&a);
+    u_free(&b);
+    image_free(&s2.im);
+
+    /* A leader of term 2 without an entry that a node committed in term 1. */
+    int64_t t3[] = {1, 1, 1};
+    ustore_make(&s2, 1, 0, t3, 3, 4);
+    u_init(&a, 1, 3, &s1.st); /* log [1, 1], becomes leader of term 2: [1, 1, 2] */
+    u_init(&b, 2, 3, &s2.st);
+    u_start(&a);
+    u_start(&b);
+    u_msg(&b, 1000, RAFT_APPEND_REQ, 3, 1, 3, 1, 3, NULL, 0); /* b commits 3 in term 1 */
+    ck_assert_int_eq(u_insp(&b).commit_index, 3);
+    const void *c3[4] = {NULL, NULL, b.st, NULL};
+    ck_assert(OPS->invariant(c3, 3, why, sizeof why));
+    u_make_leader(&a, 1000 * 1000);
+    const void *c4[4] = {NULL, a.st, b.st, NULL};
+    ck_assert(!OPS->invariant(c4, 3, why, sizeof why));
+    ck_assert_msg(strstr(why, "leader completeness") != NULL, "%s", why);
+    u_free(&a);
+    u_free(&b);
+    image_free(&s1.im);
+    image_free(&s2.im);
 }
 END_TEST
 
@@ -1464,6 +1523,8 @@ START_TEST(test_cluster_commands_commit_everywhere)
 }
 END_TEST
 
+static bool all_caught_up(struct net *w);
+
 static void quiet_env(struct algo_env *e)
 {
     (void)e;
@@ -1475,6 +1536,7 @@ START_TEST(test_cluster_message_budget)
      * commands from one client: count the server-to-server messages. */
     struct net *w = net_new(3, 1, 3, quiet_env);
     ck_assert(net_run_until(w, has_leader, 2 * 1000 * 1000));
+    ck_assert(net_run_until(w, all_caught_up, w->now + 40 * 1000)); /* the no-op, no heartbeat */
     int64_t elect = w->server_msgs;
     w->ops_target = 10;
     submit(w, 4, w->now);
@@ -1486,8 +1548,17 @@ START_TEST(test_cluster_message_budget)
      * 4 per command (a heartbeat or two in between at most). */
     ck_assert_int_le(elect, 8);
     ck_assert_int_le(total, 60);
-    fprintf(stderr, "raft message budget: election %lld, election + 10 commands %lld\n",
-            (long long)elect, (long long)total);
+    /* Idle: a heartbeat and its answer per follower per 50 ms. */
+    net_run(w, w->now + 100 * 1000);
+    int64_t before = w->server_msgs;
+    net_run(w, w->now + 1000 * 1000);
+    int64_t idle = w->server_msgs - before;
+    ck_assert_int_le(idle, 84);
+    ck_assert_int_ge(idle, 76);
+    fprintf(stderr,
+            "raft message budget: election %lld, election + 10 commands %lld, idle %lld per "
+            "second\n",
+            (long long)elect, (long long)total, (long long)idle);
     net_free(w);
 }
 END_TEST
@@ -1805,6 +1876,69 @@ START_TEST(test_cluster_single_server)
 }
 END_TEST
 
+static void tune_fig8(struct algo_env *e)
+{
+    e->raft_snapshot_entries = 30;
+}
+
+START_TEST(test_cluster_figure8_crashes)
+{
+    /* 6.824's Figure 8 test: commands go to whoever leads, leaders crash
+     * soon after (often before their entries reach anyone), servers come
+     * back from what they synced; storage syncs late. The invariant holds
+     * after every step, and in the end the cluster agrees and serves. */
+    const char *env = getenv("RAFT_CHAOS_SEEDS");
+    uint64_t seeds = env ? strtoull(env, NULL, 10) : 3;
+    for (uint64_t seed = 1; seed <= seeds; seed++) {
+        struct net *w = net_new(5, 1, 100 + seed, tune_fig8);
+        w->sync_us = 500;
+        int64_t op = 1000;
+        for (int iter = 0; iter < 100; iter++) {
+            net_run_until(w, has_leader, w->now + 2 * 1000 * 1000);
+            int l = leader_of(w);
+            if (l) {
+                struct algo_msg m = {.type = RAFT_CLIENT_REQ, .from = 6, .to = (uint16_t)l};
+                m.f[1] = ++op;
+                m.payload = (const uint8_t *)"fig8";
+                m.len = 4;
+                q_push(w, w->now, Q_MSG, l, &m);
+            }
+            net_run(w, w->now + (dl_rng_below(&w->rng, 100) < 10
+                                     ? (int64_t)dl_rng_below(&w->rng, 500 * 1000)
+                                     : (int64_t)dl_rng_below(&w->rng, 13 * 1000)));
+            l = leader_of(w);
+            if (l && dl_rng_below(&w->rng, 2) == 0)
+                net_crash(w, l);
+            int up = 0;
+            for (int p = 1; p <= 5; p++)
+                up += w->up[p];
+            if (up < 3) {
+                int p;
+                do
+                    p = 1 + (int)dl_rng_below(&w->rng, 5);
+                while (w->up[p]);
+                net_start_node(w, p);
+            }
+        }
+        for (int p = 1; p <= 5; p++)
+            if (!w->up[p])
+                net_start_node(w, p);
+        w->ops_target = 3;
+        submit(w, 6, w->now);
+        ck_assert(net_run_until(w, clients_done, w->now + 10 * 1000 * 1000));
+        ck_assert_int_eq(w->ops_ok[6], 3);
+        ck_assert(net_run_until(w, all_caught_up, w->now + 2 * 1000 * 1000));
+        check_same_applies(w);
+        if (seed == 1)
+            fprintf(stderr, "raft figure 8: %lld leaders, %lld entries committed, %lld snapshots\n",
+                    (long long)w->leader_changes, (long long)insp(w, 1).commit_index,
+                    (long long)(w->snapshots[1] + w->snapshots[2] + w->snapshots[3] +
+                                w->snapshots[4] + w->snapshots[5]));
+        net_free(w);
+    }
+}
+END_TEST
+
 static Suite *raft_suite(void)
 {
     Suite *s = suite_create("raft");
@@ -1823,6 +1957,7 @@ static Suite *raft_suite(void)
     tcase_add_test(tc, test_send_failed_falls_back_to_probe);
     tcase_add_test(tc, test_client_core);
     tcase_add_test(tc, test_msg_names_and_ops);
+    tcase_add_test(tc, test_invariant_detects_violations);
     suite_add_tcase(s, tc);
     TCase *cl = tcase_create("cluster");
     tcase_set_timeout(cl, 30);
@@ -1833,6 +1968,7 @@ static Suite *raft_suite(void)
     tcase_add_test(cl, test_cluster_far_behind_catches_up);
     tcase_add_test(cl, test_cluster_snapshots_bound_memory);
     tcase_add_test(cl, test_cluster_single_server);
+    tcase_add_test(cl, test_cluster_figure8_crashes);
     tcase_add_loop_test(cl, test_cluster_chaos, 0, 6);
     suite_add_tcase(s, cl);
     return s;
