@@ -135,11 +135,20 @@ struct held {
 
 struct sim;
 
-/* The counting allocator a core gets as env.mem. */
+/* The counting allocator a core gets as env.mem. Its blocks are linked,
+ * so that what a core forgot is given back when it ends (as a process's
+ * memory is at its exit). */
+struct mblk {
+    size_t size;
+    struct mblk *prev, *next;
+    size_t pad; /* 32 bytes: the block after it stays aligned */
+};
+
 struct memctx {
     struct sim *s;
     int id;
     size_t bytes;
+    struct mblk *blocks;
 };
 
 /* A client operation. */
@@ -550,9 +559,7 @@ static bool timer_id_ok(struct sim *s, int id, const struct algo_action *a)
 
 /* ---- memory (env.mem) ---- */
 
-/* Each block carries its size in front, so that a free knows what it
- * gives back. */
-#define MEM_HDR 16
+#define MEM_HDR sizeof(struct mblk)
 
 static void mem_note(struct memctx *m)
 {
@@ -568,27 +575,63 @@ static void mem_note(struct memctx *m)
     }
 }
 
+static void mblk_unlink(struct memctx *m, struct mblk *b)
+{
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        m->blocks = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+}
+
+static void mblk_link(struct memctx *m, struct mblk *b)
+{
+    b->prev = NULL;
+    b->next = m->blocks;
+    if (m->blocks)
+        m->blocks->prev = b;
+    m->blocks = b;
+}
+
 static void *mem_realloc(void *ctx, void *p, size_t size)
 {
     struct memctx *m = ctx;
-    uint8_t *base = p ? (uint8_t *)p - MEM_HDR : NULL;
-    size_t old = 0;
-    if (base)
-        memcpy(&old, base, sizeof old);
+    struct mblk *b = p ? (struct mblk *)((uint8_t *)p - MEM_HDR) : NULL;
+    size_t old = b ? b->size : 0;
+    if (size > SIZE_MAX - MEM_HDR)
+        return NULL;
+    if (b)
+        mblk_unlink(m, b);
     if (size == 0) {
-        free(base);
+        free(b);
         m->bytes -= old;
         return NULL;
     }
-    if (size > SIZE_MAX - MEM_HDR)
+    struct mblk *nb = realloc(b, size + MEM_HDR);
+    if (!nb) {
+        if (b)
+            mblk_link(m, b);
         return NULL;
-    uint8_t *nb = realloc(base, size + MEM_HDR);
-    if (!nb)
-        return NULL;
-    memcpy(nb, &size, sizeof size);
+    }
+    nb->size = size;
+    mblk_link(m, nb);
     m->bytes = m->bytes - old + size;
     mem_note(m);
-    return nb + MEM_HDR;
+    return (uint8_t *)nb + MEM_HDR;
+}
+
+/* Give back what a core still holds; returns how many bytes that was. */
+static size_t mem_reclaim(struct memctx *m)
+{
+    size_t held = m->bytes;
+    while (m->blocks) {
+        struct mblk *b = m->blocks;
+        m->blocks = b->next;
+        free(b);
+    }
+    m->bytes = 0;
+    return held;
 }
 
 /* ---- typed storage ---- */
@@ -1311,10 +1354,10 @@ static void core_fini(struct sim *s, int id)
         return;
     if (ops->fini)
         ops->fini(nd->core);
-    if (nd->memc.bytes)
+    size_t kept = mem_reclaim(&nd->memc);
+    if (kept)
         violate(s, true, "node %d: %s's core still held %zu bytes after fini", id, ops->name,
-                nd->memc.bytes);
-    nd->memc.bytes = 0;
+                kept);
 }
 
 static int start_node(struct sim *s, int id)
