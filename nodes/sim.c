@@ -1043,6 +1043,23 @@ static struct lidx *lidx_at(struct sim *s, int id, int64_t index)
     return &s->idx[index];
 }
 
+/* Entries a truncate or a snapshot of node id drops from its written
+ * log (a leader's uncommitted tail rolled back, a log compacted). */
+static void log_store_note(struct sim *s, int id, const struct algo_action *a)
+{
+    const struct simg *w = &s->node[id].wr;
+    struct sim_log *lg = &s->res->log;
+    if (a->kind == ACT_STORE_SNAPSHOT) {
+        lg->snapshots++;
+    } else if (a->kind == ACT_STORE_TRUNCATE && a->index <= img_last(w) &&
+               a->index > w->snap_index) {
+        int64_t k = img_last(w) - a->index + 1;
+        lg->truncated += (uint64_t)k;
+        if (k > lg->max_truncate)
+            lg->max_truncate = k;
+    }
+}
+
 static void log_commit(struct sim *s, int id, const struct algo_action *a)
 {
     record(s, TR_COMMIT, id, 0, 0, a->term, 0, a->index, 0);
@@ -1301,6 +1318,7 @@ static void apply(struct sim *s, int id)
                 break;
             }
             wrote = true;
+            log_store_note(s, id, a);
             if (!store_action(s, id, a)) {
                 /* The node stopped at the failed write: the rest of the
                  * step never happened. */
@@ -1608,10 +1626,14 @@ static void fault(struct sim *s, int index)
     if (!f->silent)
         record_c(s, TR_FAULT, 0, id, 0, 0, f->label, f->number, f->occurrence, f->undo);
     if (f->kind == SIM_PARTITION || f->kind == SIM_HEAL) {
+        /* By role: the node holding it on a side of its own. */
+        int alone = f->kind == SIM_PARTITION && (f->role > 0 || f->of > 0) ? id : 0;
         for (int a = 1; a <= s->n; a++)
             for (int b = 1; b <= s->n; b++)
                 if (a != b)
-                    set_cut(s, a, b, f->kind == SIM_PARTITION && f->group[a] != f->group[b]);
+                    set_cut(s, a, b,
+                            f->kind == SIM_PARTITION &&
+                                (f->group[a] != f->group[b] || a == alone || b == alone));
         return;
     }
     if (f->kind == SIM_NET) {

@@ -144,7 +144,9 @@ enum sim_fault_kind {
     SIM_PAUSE,     /* stops processing; its events wait (SIGSTOP) */
     SIM_RESUME,    /* processes what waited, in order (SIGCONT) */
     SIM_PARTITION, /* group[] gives each node a side: every link between two sides
-                      is cut (and only those: it replaces the cuts in force) */
+                      is cut (and only those: it replaces the cuts in force); by
+                      role (node 0, role > 0) or of, that node moreover has a
+                      side of its own (group[] all 0: it alone is cut off) */
     SIM_HEAL,      /* no link cut */
     SIM_NET,       /* net[0..nnet) set links' state (cut, loss, delay, jitter) */
 };
@@ -257,6 +259,9 @@ struct sim_log {
     uint64_t store_failures;  /* storage actions that failed (store_fail) */
     uint64_t torn;            /* crashes that kept part of the unsynced writes */
     uint64_t send_failed;     /* EV_SEND_FAILED given (send_fail) */
+    uint64_t truncated;       /* entries dropped by truncates, all nodes */
+    int64_t max_truncate;     /* the most one truncate dropped */
+    uint64_t snapshots;       /* snapshots written, all nodes */
     bool permanent_fault;     /* a server down or paused, or a link between
                                  servers cut, at the end */
 };

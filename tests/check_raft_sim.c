@@ -676,6 +676,41 @@ START_TEST(test_fl_leader_role_fault)
 }
 END_TEST
 
+START_TEST(test_fl_isolate_leader)
+{
+    /* A partition by role cuts the leader off alone: nothing commits
+     * until the heal (clients still reach it: their links are never cut). */
+    static struct sim_fault f[2];
+    f[0] = (struct sim_fault){.at_us = 200, .kind = SIM_PARTITION, .role = ROLE_LEADER};
+    f[1] = (struct sim_fault){.at_us = 50000, .kind = SIM_HEAL};
+    struct sim_config c;
+    fl_config(&c, 4, 3, 1, 3);
+    c.faults = f;
+    c.nfaults = 2;
+    struct recs rc = {0};
+    c.on_record = rec_add;
+    c.user = &rc;
+    struct sim_result r;
+    ck_assert_int_eq(sim_run(&c, &r), 0);
+    expect_clean(&c, &r);
+    ck_assert_int_gt(r.end_us, 50000);
+    int cuts = 0;
+    for (size_t i = 0; i < rc.n; i++) {
+        const struct trace_rec *x = &rc.r[i];
+        if (x->ev == TR_FAULT && x->t_us == 200)
+            ck_assert_int_eq(x->peer, 1);
+        if (x->ev == TR_LINK && x->t_us == 200) {
+            ck_assert(x->peer == 1 || x->key == 1);
+            cuts++;
+        }
+        if (x->ev == TR_COMMIT)
+            ck_assert_int_ge(x->t_us, 50000);
+    }
+    ck_assert_int_eq(cuts, 4); /* 1 -> 2, 1 -> 3 and back */
+    free(rc.r);
+}
+END_TEST
+
 static Suite *machinery_suite(void)
 {
     Suite *s = suite_create("sim_log");
@@ -691,6 +726,7 @@ static Suite *machinery_suite(void)
     tcase_add_test(tc, test_fl_leak);
     tcase_add_test(tc, test_fl_unanswered_not_live);
     tcase_add_test(tc, test_fl_leader_role_fault);
+    tcase_add_test(tc, test_fl_isolate_leader);
     suite_add_tcase(s, tc);
     return s;
 }
