@@ -1051,6 +1051,8 @@ static void log_store_note(struct sim *s, int id, const struct algo_action *a)
     struct sim_log *lg = &s->res->log;
     if (a->kind == ACT_STORE_SNAPSHOT) {
         lg->snapshots++;
+        if (a->index > img_last(w))
+            lg->snap_installs++; /* beyond its log: one it was sent */
     } else if (a->kind == ACT_STORE_TRUNCATE && a->index <= img_last(w) &&
                a->index > w->snap_index) {
         int64_t k = img_last(w) - a->index + 1;
@@ -1981,8 +1983,11 @@ static void log_final(struct sim *s)
     struct sim_log *lg = &s->res->log;
     lg->permanent_fault = permanent_fault(s);
     lg->logs_agree = true;
-    /* Every live node's log agrees, up to its commit index, with what was
-     * applied (or, where nothing was, with the first node that holds it). */
+    /* Every live node's log agrees, up to its commit index, with the
+     * other live nodes' (the entries' bytes) and with the term each index
+     * was committed or applied in. (An entry's bytes are the core's: a
+     * command may be wrapped, so they are not compared with the command
+     * applied.) */
     const struct algo_ops *ops = s->cfg->ops;
     int64_t *ref = NULL; /* [capidx * 2]: term, hash of the first holder */
     if (ops->inspect && s->capidx > 0)
@@ -1994,6 +1999,10 @@ static void log_final(struct sim *s)
         struct algo_inspect in;
         memset(&in, 0, sizeof in);
         ops->inspect(nd->core, &in);
+        if (in.role == ROLE_LEADER && nd->state == N_UP && in.term >= lg->leader_term_at_end) {
+            lg->leader_at_end = k;
+            lg->leader_term_at_end = in.term;
+        }
         const struct simg *w = &nd->wr;
         int64_t top = in.commit_index < img_last(w) ? in.commit_index : img_last(w);
         if (top >= s->capidx)
@@ -2001,11 +2010,9 @@ static void log_final(struct sim *s)
         for (int64_t i = w->snap_index + 1; i <= top; i++) {
             const struct sentry *x = &w->e[i - w->snap_index - 1];
             const struct lidx *l = &s->idx[i];
-            bool bad = false;
-            if (l->applied_by)
-                bad = x->term != l->term || x->hash != l->hash;
-            else if (ref[2 * i])
-                bad = x->term != ref[2 * i] || x->hash != ref[2 * i + 1];
+            bool bad = l->term && x->term != l->term;
+            if (ref[2 * i])
+                bad = bad || x->term != ref[2 * i] || x->hash != ref[2 * i + 1];
             else {
                 ref[2 * i] = x->term;
                 ref[2 * i + 1] = x->hash;
@@ -2018,8 +2025,8 @@ static void log_final(struct sim *s)
         }
     }
     free(ref);
-    /* Acknowledged commands: applied at their index, and durable there on
-     * a majority (or inside their snapshots). */
+    /* Acknowledged commands: applied at their index, and an entry of their
+     * term durable there on a majority (or inside their snapshots). */
     int majority = s->n / 2 + 1;
     int64_t oldest = -1;
     for (int c = s->n + 1; c <= s->nproc; c++) {
@@ -2043,7 +2050,7 @@ static void log_final(struct sim *s)
                     holders++;
                 else if (o->index <= img_last(d)) {
                     const struct sentry *x = &d->e[o->index - d->snap_index - 1];
-                    holders += x->term == o->term && x->hash == o->hash;
+                    holders += x->term == o->term;
                 }
             }
             if (lost || holders < majority) {

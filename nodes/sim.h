@@ -88,8 +88,11 @@
  *   - checks: the simulator keeps what each index was applied and
  *     committed as; two nodes applying different commands at one index is
  *     a safety violation, as is an acknowledged command (TR_OK) that was
- *     not applied at its index or that is not in the durable log (or a
- *     snapshot) of a majority at the end. Leaders per term are counted
+ *     not applied at its index or whose entry (that index, its term) is
+ *     not in the durable log (or a snapshot) of a majority at the end, or
+ *     live nodes' logs that differ below their commit indexes (the
+ *     entries' bytes are the core's own encoding, compared among nodes;
+ *     the command applied is compared with the client's). Leaders per term are counted
  *     from ACT_ROLE. A client workload is done when every operation ended;
  *     a run of such an algorithm without clients runs to max_time. An
  *     operation left unanswered at the end is a liveness failure unless a
@@ -251,10 +254,12 @@ struct sim_log {
     uint64_t applies;         /* ACT_APPLY, all nodes */
     uint64_t invoked, ok, failed, timed_out;
     uint64_t unanswered;      /* operations submitted that never ended */
-    uint64_t acked_lost;      /* OK operations whose command is not (or not
-                                 durably, on a majority) at their index */
-    bool logs_agree;          /* every durable entry at or below its node's
-                                 commit index, and every apply, agree */
+    uint64_t acked_lost;      /* OK operations whose command was not applied
+                                 at their index, or whose entry (index, term)
+                                 is not durable on a majority at the end */
+    bool logs_agree;          /* the live nodes' logs agree up to each one's
+                                 commit index (entries' bytes and terms),
+                                 and with the terms applied and committed */
     uint64_t syncs;           /* syncs completed */
     uint64_t store_failures;  /* storage actions that failed (store_fail) */
     uint64_t torn;            /* crashes that kept part of the unsynced writes */
@@ -262,6 +267,10 @@ struct sim_log {
     uint64_t truncated;       /* entries dropped by truncates, all nodes */
     int64_t max_truncate;     /* the most one truncate dropped */
     uint64_t snapshots;       /* snapshots written, all nodes */
+    uint64_t snap_installs;   /* of which beyond the node's log (sent to it) */
+    int leader_at_end;        /* an up node that is leader at the end, of the
+                                 highest term (ops->inspect; 0: none) */
+    int64_t leader_term_at_end;
     bool permanent_fault;     /* a server down or paused, or a link between
                                  servers cut, at the end */
 };

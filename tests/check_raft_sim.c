@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nodes/rng.h"
 #include "nodes/sim.h"
 
 /* ---- the fixed-leader log ---- */
@@ -731,9 +732,702 @@ static Suite *machinery_suite(void)
     return s;
 }
 
+/* ---- part two: Raft ----
+ *
+ * Each scenario runs SEEDS seeds on the machine timing model, with
+ * Raft's own invariant (election safety, log matching, leader
+ * completeness) checked after every step and the simulator's (one leader
+ * per term, state machine safety, no acknowledged command lost, logs
+ * agree) at every step and at the end. Timeouts as in the paper: election
+ * 150-300 ms, heartbeat 50 ms; fsync on. */
+
+#define SEEDS 1000
+#define MS 1000LL
+
+static void raft_config(struct sim_config *c, uint64_t seed, int n, int clients, int requests)
+{
+    sim_config_defaults(c);
+    c->ops = &algo_raft;
+    c->env.n = n;
+    c->env.clients = clients;
+    c->env.raft_election_min_us = 150 * MS;
+    c->env.raft_election_max_us = 300 * MS;
+    c->env.raft_heartbeat_us = 50 * MS;
+    c->seed = seed;
+    c->requests = requests;
+    c->fsync = true;
+    c->max_time_us = 3000 * MS;
+}
+
+/* What every Raft schedule must show. */
+static void raft_safe(const struct sim_config *c, const struct sim_result *r)
+{
+    ck_assert_msg(r->safe, "seed %llu: %s", (unsigned long long)c->seed, r->violation);
+    ck_assert_int_le(r->log.max_leaders_per_term, 1);
+    ck_assert_uint_eq(r->log.acked_lost, 0);
+    ck_assert_msg(r->log.logs_agree, "seed %llu", (unsigned long long)c->seed);
+    ck_assert_int_ne(r->end, SIM_END_ERROR);
+}
+
+static void raft_run(const struct sim_config *c, struct sim_result *r)
+{
+    ck_assert_int_eq(sim_run(c, r), 0);
+    raft_safe(c, r);
+}
+
+/* Every operation ended, and the run is live. */
+static void raft_all_ended(const struct sim_config *c, const struct sim_result *r)
+{
+    ck_assert_msg(r->live, "seed %llu: %s", (unsigned long long)c->seed, r->violation);
+    ck_assert_msg(r->end == SIM_END_DONE, "seed %llu: %s", (unsigned long long)c->seed,
+                  sim_end_name(r->end));
+    ck_assert_uint_eq(r->log.ok + r->log.failed + r->log.timed_out, (uint64_t)c->requests);
+    ck_assert_uint_eq(r->log.invoked, (uint64_t)c->requests);
+}
+
+static double t_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void say(const char *name, double t0, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#include <stdarg.h>
+static void say(const char *name, double t0, const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    printf("raft sim: %s: %d seeds in %.2f s: %s\n", name, SEEDS, t_now() - t0, buf);
+}
+
+/* Records of one run that the scenarios look at. */
+struct seen {
+    int64_t crash_at;        /* the first TR_CRASH */
+    int crashed;
+    int64_t leader_after;    /* the first leader after crash_at (-1 none) */
+    int64_t old_term, new_term;
+    int64_t last_term_leader; /* term of the latest leader */
+    int64_t commit_window;   /* highest commit index inside [w0, w1] */
+    int64_t commit_before;   /* highest commit index before w0 */
+    int64_t w0, w1;
+    int ok_after_w1;
+    int64_t ok_index[256];
+    int nok;
+};
+
+static void seen_rec(void *user, const struct trace_rec *r)
+{
+    struct seen *s = user;
+    switch (r->ev) {
+    case TR_CRASH:
+        if (!s->crashed) {
+            s->crashed = r->node;
+            s->crash_at = r->t_us;
+            s->old_term = s->last_term_leader;
+        }
+        break;
+    case TR_ROLE:
+        if (r->aux != ROLE_LEADER)
+            break;
+        s->last_term_leader = r->key;
+        if (s->crashed && s->leader_after < 0 && r->t_us > s->crash_at) {
+            s->leader_after = r->t_us;
+            s->new_term = r->key;
+        }
+        break;
+    case TR_COMMIT:
+        if (r->t_us < s->w0 && r->a > s->commit_before)
+            s->commit_before = r->a;
+        if (r->t_us >= s->w0 && r->t_us <= s->w1 && r->a > s->commit_window)
+            s->commit_window = r->a;
+        break;
+    case TR_OK:
+        if (r->t_us > s->w1)
+            s->ok_after_w1++;
+        if (s->nok < 256)
+            s->ok_index[s->nok++] = r->a;
+        break;
+    default:
+        break;
+    }
+}
+
+static void seen_init(struct seen *s, int64_t w0, int64_t w1)
+{
+    memset(s, 0, sizeof *s);
+    s->leader_after = -1;
+    s->w0 = w0;
+    s->w1 = w1;
+}
+
+START_TEST(test_raft_initial_election)
+{
+    /* 3 servers, no fault: a leader within 1 s, and no other leader after
+     * it (the term stays). */
+    double t0 = t_now();
+    int64_t worst = 0, sum = 0;
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+        struct sim_config c;
+        raft_config(&c, seed, 3, 0, 0);
+        c.max_time_us = 1500 * MS;
+        struct sim_result r;
+        raft_run(&c, &r);
+        ck_assert(r.live);
+        ck_assert_int_eq(r.end, SIM_END_DURATION);
+        ck_assert_msg(r.log.first_leader_us >= 0 && r.log.first_leader_us < 1000 * MS,
+                      "seed %llu: first leader at %lld us", (unsigned long long)seed,
+                      (long long)r.log.first_leader_us);
+        ck_assert_uint_eq(r.log.elections, 1);
+        ck_assert_int_ne(r.log.leader_at_end, 0);
+        ck_assert_int_eq(r.log.leader_term_at_end, r.log.max_term);
+        sum += r.log.first_leader_us;
+        if (r.log.first_leader_us > worst)
+            worst = r.log.first_leader_us;
+    }
+    say("initial election", t0, "first leader after %.0f ms on average, %.0f ms at most",
+        (double)sum / SEEDS / 1e3, (double)worst / 1e3);
+}
+END_TEST
+
+START_TEST(test_raft_reelection)
+{
+    /* The leader crashes at 1 s: another is elected, in a higher term,
+     * within 1 s; the old one restarts at 2 s and the cluster keeps one
+     * leader. */
+    static struct sim_fault f[2];
+    f[0] = (struct sim_fault){.at_us = 1000 * MS, .kind = SIM_CRASH, .role = ROLE_LEADER};
+    f[1] = (struct sim_fault){.at_us = 2000 * MS, .kind = SIM_RESTART, .of = 1};
+    double t0 = t_now();
+    int64_t worst = 0;
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+        struct sim_config c;
+        raft_config(&c, seed, 3, 0, 0);
+        c.faults = f;
+        c.nfaults = 2;
+        struct seen sn;
+        seen_init(&sn, 0, 0);
+        c.on_record = seen_rec;
+        c.user = &sn;
+        struct sim_result r;
+        raft_run(&c, &r);
+        ck_assert(r.live);
+        ck_assert_int_ne(sn.crashed, 0);
+        ck_assert_msg(sn.leader_after > 0 && sn.leader_after - sn.crash_at < 1000 * MS,
+                      "seed %llu: no new leader within 1 s", (unsigned long long)seed);
+        ck_assert_int_gt(sn.new_term, sn.old_term);
+        ck_assert_int_ne(r.log.leader_at_end, 0);
+        if (sn.leader_after - sn.crash_at > worst)
+            worst = sn.leader_after - sn.crash_at;
+    }
+    say("re-election", t0, "a new leader at most %.0f ms after the crash", (double)worst / 1e3);
+}
+END_TEST
+
+START_TEST(test_raft_many_elections)
+{
+    /* 7 servers; six rounds of 250 ms, each cutting 3 random servers off
+     * (each alone), then all healed: safe throughout, and a leader 2 s
+     * after the heal. (Without pre-vote, the servers that were cut off
+     * come back with higher terms and stale logs, and their campaigns
+     * can delay the next leader by several election timeouts.) */
+    static struct sim_fault f[16];
+    double t0 = t_now();
+    uint64_t elections = 0;
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+        struct dl_rng rng;
+        dl_rng_seed(&rng, seed * 7 + 1);
+        int nf = 0;
+        for (int round = 0; round < 6; round++) {
+            struct sim_fault *p = &f[nf++];
+            memset(p, 0, sizeof *p);
+            p->at_us = (500 + 250 * round) * MS;
+            p->kind = SIM_PARTITION;
+            for (int cut = 1; cut <= 3;) {
+                int k = 1 + (int)dl_rng_below(&rng, 7);
+                if (p->group[k])
+                    continue;
+                p->group[k] = (uint8_t)cut++;
+            }
+        }
+        f[nf++] = (struct sim_fault){.at_us = 2000 * MS, .kind = SIM_HEAL};
+        struct sim_config c;
+        raft_config(&c, seed, 7, 0, 0);
+        c.max_time_us = 4000 * MS;
+        c.faults = f;
+        c.nfaults = nf;
+        struct sim_result r;
+        raft_run(&c, &r);
+        ck_assert(r.live);
+        ck_assert_msg(r.log.leader_at_end != 0, "seed %llu: no leader 2 s after the heal",
+                      (unsigned long long)seed);
+        elections += r.log.elections;
+    }
+    say("many elections (7 servers)", t0, "%.1f leaders elected per schedule",
+        (double)elections / SEEDS);
+}
+END_TEST
+
+START_TEST(test_raft_basic_agreement)
+{
+    /* 3 or 5 servers, one client, 10 commands: each answered OK, applied
+     * at its index everywhere it was applied; distinct schedules per
+     * seed. */
+    double t0 = t_now();
+    static uint64_t sched[SEEDS];
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+        struct sim_config c;
+        raft_config(&c, seed, seed % 2 ? 3 : 5, 1, 10);
+        struct sim_result r;
+        raft_run(&c, &r);
+        raft_all_ended(&c, &r);
+        ck_assert_uint_eq(r.log.ok, 10);
+        ck_assert_int_ge(r.log.commit_index, 10);
+        sched[seed - 1] = r.schedule;
+    }
+    /* How many different interleavings the seeds gave. */
+    int distinct = 0;
+    for (int i = 0; i < SEEDS; i++) {
+        bool again = false;
+        for (int j = 0; j < i && !again; j++)
+            again = sched[j] == sched[i];
+        distinct += !again;
+    }
+    ck_assert_int_ge(distinct, SEEDS * 99 / 100);
+    say("basic agreement", t0, "%d distinct schedules", distinct);
+}
+END_TEST
+
+START_TEST(test_raft_follower_disconnect)
+{
+    /* A follower is cut off from 600 ms to 1.2 s while a client submits
+     * 30 commands at 20 per second: the other two commit without it, and
+     * it catches up after the heal. */
+    static struct sim_fault f[2];
+    f[0] = (struct sim_fault){.at_us = 600 * MS, .kind = SIM_PARTITION, .role = ROLE_FOLLOWER};
+    f[1] = (struct sim_fault){.at_us = 1200 * MS, .kind = SIM_HEAL};
+    double t0 = t_now();
+    uint64_t ok = 0;
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+        struct sim_config c;
+        raft_config(&c, seed, 3, 1, 30);
+        c.rate = 20;
+        c.faults = f;
+        c.nfaults = 2;
+        struct seen sn;
+        seen_init(&sn, 620 * MS, 1190 * MS);
+        c.on_record = seen_rec;
+        c.user = &sn;
+        struct sim_result r;
+        raft_run(&c, &r);
+        raft_all_ended(&c, &r);
+        ck_assert_msg(sn.commit_window > sn.commit_before, "seed %llu: no commit while cut off",
+                      (unsigned long long)seed);
+        ok += r.log.ok;
+    }
+    say("agreement despite a follower disconnect", t0, "%.1f of 30 commands OK per schedule",
+        (double)ok / SEEDS);
+}
+END_TEST
+
+START_TEST(test_raft_no_majority)
+{
+    /* 5 servers split 1/1/1/2 from 600 ms to 1.2 s: no side has a
+     * majority, so nothing new commits (after what was under way); after
+     * the heal commands are answered again. */
+    static struct sim_fault f[2];
+    f[0] = (struct sim_fault){.at_us = 600 * MS, .kind = SIM_PARTITION};
+    for (int k = 1; k <= 5; k++)
+        f[0].group[k] = (uint8_t)(k <= 3 ? k : 4);
+    f[1] = (struct sim_fault){.at_us = 1200 * MS, .kind = SIM_HEAL};
+    double t0 = t_now();
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+        struct sim_config c;
+        raft_config(&c, seed, 5, 1, 30);
+        c.rate = 20;
+        c.faults = f;
+        c.nfaults = 2;
+        struct seen sn;
+        seen_init(&sn, 620 * MS, 1200 * MS);
+        c.on_record = seen_rec;
+        c.user = &sn;
+        struct sim_result r;
+        raft_run(&c, &r);
+        raft_all_ended(&c, &r);
+        ck_assert_msg(sn.commit_window <= sn.commit_before,
+                      "seed %llu: index %lld committed without a majority (before: %lld)",
+                      (unsigned long long)seed, (long long)sn.commit_window,
+                      (long long)sn.commit_before);
+        ck_assert_int_gt(sn.ok_after_w1, 0);
+    }
+    say("no agreement without a majority", t0, "no commit while split, answers after the heal");
+}
+END_TEST
+
+START_TEST(test_raft_concurrent_clients)
+{
+    /* 5 clients, 10 commands each, at once: all OK, each at its own
+     * index. */
+    double t0 = t_now();
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+        struct sim_config c;
+        raft_config(&c, seed, 3, 5, 50);
+        struct seen sn;
+        seen_init(&sn, 0, 0);
+        c.on_record = seen_rec;
+        c.user = &sn;
+        struct sim_result r;
+        raft_run(&c, &r);
+        raft_all_ended(&c, &r);
+        ck_assert_uint_eq(r.log.ok, 50);
+        ck_assert_int_eq(sn.nok, 50);
+        bool twice = false;
+        for (int i = 0; i < sn.nok; i++)
+            for (int j = 0; j < i; j++)
+                twice = twice || sn.ok_index[i] == sn.ok_index[j];
+        ck_assert_msg(!twice, "seed %llu: two operations answered at one index",
+                      (unsigned long long)seed);
+    }
+    say("concurrent commands (5 clients)", t0, "50 of 50 OK at distinct indexes");
+}
+END_TEST
+
+START_TEST(test_raft_partitioned_leader_rejoins)
+{
+    /* The leader is cut off from 500 ms to 1 s while two clients submit
+     * commands (20 a second each, for 1.5 s); it may take some (it still believes it leads) that never
+     * commit. The others elect a leader and commit; at the heal the old
+     * leader's uncommitted entries are replaced. */
+    static struct sim_fault f[2];
+    f[0] = (struct sim_fault){.at_us = 500 * MS, .kind = SIM_PARTITION, .role = ROLE_LEADER};
+    f[1] = (struct sim_fault){.at_us = 1000 * MS, .kind = SIM_HEAL};
+    double t0 = t_now();
+    int rolled = 0;
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+        struct sim_config c;
+        raft_config(&c, seed, 3, 2, 60);
+        c.rate = 20;
+        c.faults = f;
+        c.nfaults = 2;
+        struct sim_result r;
+        raft_run(&c, &r);
+        raft_all_ended(&c, &r);
+        ck_assert_uint_gt(r.log.ok, 0);
+        ck_assert_uint_ge(r.log.elections, 2);
+        rolled += r.log.truncated > 0;
+    }
+    ck_assert_int_gt(rolled, SEEDS / 2);
+    say("rejoin of a partitioned leader", t0,
+        "the old leader's uncommitted entries rolled back in %d schedules", rolled);
+}
+END_TEST
+
+START_TEST(test_raft_backup_50)
+{
+    /* Fast back-up: 50 clients, each submitting a command every 200 ms;
+     * the leader, cut off alone from 500 ms to 1 s, takes the next one of
+     * each (uncommitted), while the other four elect a leader and commit
+     * the retries. After the heal the old leader drops its whole
+     * conflicting tail at once. */
+    static struct sim_fault f[2];
+    f[0] = (struct sim_fault){.at_us = 500 * MS, .kind = SIM_PARTITION, .role = ROLE_LEADER};
+    f[1] = (struct sim_fault){.at_us = 1000 * MS, .kind = SIM_HEAL};
+    double t0 = t_now();
+    int big = 0;
+    int64_t most = 0;
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+        struct sim_config c;
+        raft_config(&c, seed, 5, 50, 200);
+        c.rate = 5;
+        c.max_time_us = 4000 * MS;
+        c.faults = f;
+        c.nfaults = 2;
+        struct sim_result r;
+        raft_run(&c, &r);
+        raft_all_ended(&c, &r);
+        big += r.log.max_truncate >= 50;
+        if (r.log.max_truncate > most)
+            most = r.log.max_truncate;
+    }
+    ck_assert_int_gt(big, SEEDS * 9 / 10);
+    say("fast back-up over 50 conflicting entries", t0,
+        "%d schedules rolled back 50 or more at once (at most %lld)", big, (long long)most);
+}
+END_TEST
+
+START_TEST(test_raft_persistence)
+{
+    /* Crash and restart all servers, the leader, or a follower (by seed)
+     * while a client submits 20 commands at 20 per second: nothing
+     * acknowledged is lost, and the run goes on. */
+    static struct sim_fault f[6];
+    double t0 = t_now();
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+        int nf = 0;
+        int64_t at = 400 * MS + (int64_t)(seed % 97) * MS;
+        switch (seed % 3) {
+        case 0:
+            for (int k = 1; k <= 3; k++)
+                f[nf++] = (struct sim_fault){.at_us = at, .kind = SIM_CRASH, .node = k};
+            for (int k = 1; k <= 3; k++)
+                f[nf++] = (struct sim_fault){.at_us = at + 200 * MS, .kind = SIM_RESTART,
+                                             .node = k};
+            break;
+        case 1:
+            f[nf++] = (struct sim_fault){.at_us = at, .kind = SIM_CRASH, .role = ROLE_LEADER};
+            f[nf++] = (struct sim_fault){.at_us = at + 200 * MS, .kind = SIM_RESTART, .of = 1};
+            break;
+        default:
+            f[nf++] = (struct sim_fault){.at_us = at, .kind = SIM_CRASH, .role = ROLE_FOLLOWER};
+            f[nf++] = (struct sim_fault){.at_us = at + 200 * MS, .kind = SIM_RESTART, .of = 1};
+            break;
+        }
+        struct sim_config c;
+        raft_config(&c, seed, 3, 1, 20);
+        c.rate = 20;
+        c.faults = f;
+        c.nfaults = nf;
+        struct seen sn;
+        seen_init(&sn, 0, at + 200 * MS);
+        c.on_record = seen_rec;
+        c.user = &sn;
+        struct sim_result r;
+        raft_run(&c, &r);
+        raft_all_ended(&c, &r);
+        ck_assert_uint_ge(r.restarts, 1);
+        ck_assert_msg(sn.ok_after_w1 > 0, "seed %llu: no answer after the restart",
+                      (unsigned long long)seed);
+    }
+    say("persistence (crash of all, the leader, a follower)", t0, "nothing acknowledged lost");
+}
+END_TEST
+
+/* Figure 8: leaders crash (often just after appending) and come back, a
+ * majority up at any time. */
+static int figure8_faults(struct sim_fault *f, uint64_t seed)
+{
+    struct dl_rng rng;
+    dl_rng_seed(&rng, seed * 31 + 7);
+    int nf = 0;
+    int64_t t = 300 * MS;
+    for (int i = 0; i < 6; i++) {
+        t += (int64_t)(100 + dl_rng_below(&rng, 200)) * MS;
+        f[nf] = (struct sim_fault){.at_us = t, .kind = SIM_CRASH, .role = ROLE_LEADER};
+        nf++;
+        f[nf] = (struct sim_fault){.at_us = t + (int64_t)(10 + dl_rng_below(&rng, 250)) * MS,
+                                   .kind = SIM_RESTART,
+                                   .of = nf};
+        nf++;
+    }
+    return nf;
+}
+
+static void figure8(const char *name, bool unreliable)
+{
+    static struct sim_fault f[16];
+    double t0 = t_now();
+    uint64_t ok = 0, crashes = 0, lost = 0;
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+        struct sim_config c;
+        raft_config(&c, seed, 5, 1, 40);
+        c.rate = 20;
+        c.max_time_us = 6000 * MS;
+        c.nfaults = figure8_faults(f, seed);
+        c.faults = f;
+        if (unreliable) {
+            c.loss = 0.1;
+            c.jitter_us = 27 * MS;
+        }
+        struct sim_result r;
+        raft_run(&c, &r);
+        raft_all_ended(&c, &r);
+        ok += r.log.ok;
+        crashes += r.crashes;
+        lost += r.dropped_loss;
+    }
+    ck_assert_uint_gt(ok, (uint64_t)SEEDS * 3);
+    say(name, t0, "%.1f leader crashes and %.1f OK of 40 per schedule, %.0f lost messages",
+        (double)crashes / SEEDS, (double)ok / SEEDS, (double)lost / SEEDS);
+}
+
+START_TEST(test_raft_figure8)
+{
+    figure8("Figure 8", false);
+}
+END_TEST
+
+START_TEST(test_raft_figure8_unreliable)
+{
+    figure8("Figure 8, unreliable network (10% loss, 0-27 ms jitter)", true);
+}
+END_TEST
+
+START_TEST(test_raft_churn)
+{
+    /* Crashes, restarts and partitions at random for 2 s, 3 clients
+     * throughout; then everything healed and up: every command a client
+     * saw acknowledged is in the final logs (the simulator's check). */
+    static struct sim_fault f[32];
+    double t0 = t_now();
+    uint64_t ok = 0;
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+        struct dl_rng rng;
+        dl_rng_seed(&rng, seed * 13 + 5);
+        int nf = 0;
+        for (int64_t t = 300 * MS; t < 2300 * MS; t += (int64_t)(100 + dl_rng_below(&rng, 200)) * MS) {
+            struct sim_fault *p = &f[nf++];
+            memset(p, 0, sizeof *p);
+            p->at_us = t;
+            switch (dl_rng_below(&rng, 3)) {
+            case 0:
+                p->kind = SIM_CRASH;
+                p->node = 1 + (int)dl_rng_below(&rng, 5);
+                f[nf] = (struct sim_fault){.at_us = t + (int64_t)(50 + dl_rng_below(&rng, 300)) * MS,
+                                           .kind = SIM_RESTART,
+                                           .of = nf};
+                nf++;
+                break;
+            case 1:
+                p->kind = SIM_PARTITION;
+                for (int k = 1; k <= 5; k++)
+                    p->group[k] = (uint8_t)dl_rng_below(&rng, 2);
+                break;
+            default:
+                p->kind = SIM_HEAL;
+                break;
+            }
+            if (nf >= 28)
+                break;
+        }
+        f[nf++] = (struct sim_fault){.at_us = 2500 * MS, .kind = SIM_HEAL};
+        for (int k = 1; k <= 5; k++)
+            f[nf++] = (struct sim_fault){.at_us = 2500 * MS, .kind = SIM_RESTART, .node = k};
+        ck_assert_int_le(nf, 32);
+        struct sim_config c;
+        raft_config(&c, seed, 5, 3, 60);
+        c.rate = 20;
+        c.max_time_us = 6000 * MS;
+        c.faults = f;
+        c.nfaults = nf;
+        struct sim_result r;
+        raft_run(&c, &r);
+        raft_all_ended(&c, &r);
+        ok += r.log.ok;
+    }
+    say("churn", t0, "%.1f of 60 OK per schedule, none lost", (double)ok / SEEDS);
+}
+END_TEST
+
+START_TEST(test_raft_snapshots_lagging)
+{
+    /* A snapshot every 10 entries; a follower is down from 300 to 700 ms
+     * while 60 commands commit (40 a second): it comes back behind the leader's
+     * snapshot and is sent one. Memory stays bounded. */
+    static struct sim_fault f[2];
+    f[0] = (struct sim_fault){.at_us = 300 * MS, .kind = SIM_CRASH, .role = ROLE_FOLLOWER};
+    f[1] = (struct sim_fault){.at_us = 700 * MS, .kind = SIM_RESTART, .of = 1};
+    double t0 = t_now();
+    int installed = 0;
+    size_t peak = 0;
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+        struct sim_config c;
+        raft_config(&c, seed, 3, 1, 60);
+        c.env.raft_snapshot_entries = 10;
+        c.rate = 40;
+        c.faults = f;
+        c.nfaults = 2;
+        struct sim_result r;
+        raft_run(&c, &r);
+        raft_all_ended(&c, &r);
+        ck_assert_uint_gt(r.log.snapshots, 0);
+        installed += r.log.snap_installs > 0;
+        if (r.peak_mem > peak)
+            peak = r.peak_mem;
+    }
+    ck_assert_int_gt(installed, SEEDS / 2);
+    say("snapshots with a lagging follower", t0,
+        "a snapshot sent to the follower in %d schedules; peak core memory %.1f KiB", installed,
+        (double)peak / 1024);
+}
+END_TEST
+
+START_TEST(test_raft_storage_faults)
+{
+    /* A client that submits its 150 commands back to back, so that
+     * writes are always under way; torn tails (a crash keeps part of the
+     * unsynced writes) with three crashes of the leader, and failed writes
+     * (1% of storage actions; the node stops and restarts from its durable
+     * image 50 ms later). */
+    static struct sim_fault f[16];
+    double t0 = t_now();
+    uint64_t torn = 0, failures = 0;
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+        struct sim_config c;
+        raft_config(&c, seed, 5, 1, 150);
+        c.max_time_us = 6000 * MS;
+        if (seed % 2) {
+            c.torn_writes = true;
+            struct dl_rng rng;
+            dl_rng_seed(&rng, seed);
+            int nf = 0;
+            for (int64_t t = 200 * MS; nf < 6; nf += 2) {
+                t += (int64_t)dl_rng_below(&rng, 150) * MS;
+                f[nf] = (struct sim_fault){.at_us = t, .kind = SIM_CRASH, .role = ROLE_LEADER};
+                t += (int64_t)(20 + dl_rng_below(&rng, 80)) * MS;
+                f[nf + 1] = (struct sim_fault){.at_us = t, .kind = SIM_RESTART, .of = nf + 1};
+            }
+            c.nfaults = nf;
+            c.faults = f;
+        } else {
+            c.store_fail = 0.01;
+            c.restart_after_us = 50 * MS;
+        }
+        struct sim_result r;
+        raft_run(&c, &r);
+        raft_all_ended(&c, &r);
+        torn += r.log.torn;
+        failures += r.log.store_failures;
+    }
+    ck_assert_uint_gt(torn, SEEDS / 10);
+    ck_assert_uint_gt(failures, SEEDS / 10);
+    say("storage faults", t0, "%llu torn tails, %llu failed writes, nothing acknowledged lost",
+        (unsigned long long)torn, (unsigned long long)failures);
+}
+END_TEST
+
+static Suite *raft_suite(void)
+{
+    Suite *s = suite_create("raft_sim");
+    TCase *tc = tcase_create("scenarios");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_raft_initial_election);
+    tcase_add_test(tc, test_raft_reelection);
+    tcase_add_test(tc, test_raft_many_elections);
+    tcase_add_test(tc, test_raft_basic_agreement);
+    tcase_add_test(tc, test_raft_follower_disconnect);
+    tcase_add_test(tc, test_raft_no_majority);
+    tcase_add_test(tc, test_raft_concurrent_clients);
+    tcase_add_test(tc, test_raft_partitioned_leader_rejoins);
+    tcase_add_test(tc, test_raft_backup_50);
+    tcase_add_test(tc, test_raft_persistence);
+    tcase_add_test(tc, test_raft_figure8);
+    tcase_add_test(tc, test_raft_figure8_unreliable);
+    tcase_add_test(tc, test_raft_churn);
+    tcase_add_test(tc, test_raft_snapshots_lagging);
+    tcase_add_test(tc, test_raft_storage_faults);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
 int main(void)
 {
     SRunner *sr = srunner_create(machinery_suite());
+    srunner_add_suite(sr, raft_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
