@@ -622,16 +622,40 @@ int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int
     }
     free(text);
     json_t *rep = NULL;
+    bool log = sc.ops->client != NULL;
     if (report_write(dir, &rep, err) < 0) {
         fprintf(stderr, "distlab sim: cannot write the report: %s\n", err);
-        goto out;
+        /* A replicated log's run still has the simulator's own figures. */
+        if (!log)
+            goto out;
+        json_decref(rep);
+        rep = NULL;
     }
-    if (print_json) {
+    if (print_json && !rep) {
+        json_t *o = json_pack("{s:s, s:b, s:s}", "run_dir", dir, "simulator_safe", res.safe,
+                              "simulator_liveness", liveness_name(liveness_of(&res)));
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(o);
+    } else if (print_json) {
         json_object_set_new(rep, "run_dir", json_string(dir));
         json_dumpf(rep, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
         fputc('\n', stdout);
     } else {
-        report_print_text(rep, stdout);
+        if (rep)
+            report_print_text(rep, stdout);
+        if (log) {
+            const struct sim_log *lg = &res.log;
+            printf("simulator: %llu leaders elected (at most %d in one term); %llu operations "
+                   "invoked, %llu ok, %llu failed, %llu timed out, %llu unanswered; commit "
+                   "index %lld; %llu acknowledged lost; logs %s; peak core memory %.1f KiB\n",
+                   (unsigned long long)lg->elections, lg->max_leaders_per_term,
+                   (unsigned long long)lg->invoked, (unsigned long long)lg->ok,
+                   (unsigned long long)lg->failed, (unsigned long long)lg->timed_out,
+                   (unsigned long long)lg->unanswered, (long long)lg->commit_index,
+                   (unsigned long long)lg->acked_lost, lg->logs_agree ? "agree" : "DIFFER",
+                   (double)res.peak_mem / 1024.0);
+        }
         if (res.violation[0])
             printf("simulator: %s\n", res.violation);
         printf("simulator: %s, %s; stopped: %s", res.safe ? "safe" : "UNSAFE",
