@@ -354,13 +354,13 @@ static void step_once(struct node *nd, const struct algo_event *ev)
 
 /* Send failures queued so far, each its own step (at most max of them;
  * the rest wait for the runtime's timer, due at once). */
-static void deliver_failures(struct node *nd, int max)
+static int deliver_failures(struct node *nd, int max)
 {
     if (nd->delivering)
-        return;
+        return 0;
     nd->delivering = true;
-    int malformed = nd->acts.malformed;
-    for (int k = 0; k < max && nd->failq_n && !nd->fatal; k++) {
+    int malformed = nd->acts.malformed, k;
+    for (k = 0; k < max && nd->failq_n && !nd->fatal; k++) {
         struct algo_event ev = {.kind = EV_SEND_FAILED, .now_us = rt_now(nd)};
         ev.msg = nd->failq[nd->failq_head];
         nd->failq_head = (nd->failq_head + 1) % RT_FAILQ;
@@ -372,6 +372,7 @@ static void deliver_failures(struct node *nd, int max)
     if (nd->failq_n && !nd->fatal)
         nd->deadline[RT_TIMER_RT] = rt_now(nd);
     nd->delivering = false;
+    return k;
 }
 
 void rt_step(struct node *nd, const struct algo_event *ev)
@@ -403,6 +404,7 @@ static void settle(struct node *nd)
 void rt_end_turn(struct node *nd)
 {
     bool did = false;
+    int budget = RT_FAIL_BATCH; /* send failures this turn */
     for (int round = 0; round < RT_END_ROUNDS && !nd->fatal; round++) {
         if (!nd->failq_n && !nd->held_n && !(nd->st && storage_sync_pending(nd->st)))
             break;
@@ -415,8 +417,10 @@ void rt_end_turn(struct node *nd)
         } else if (nd->held_n) {
             rt_held_flush(nd);
         }
-        if (nd->failq_n)
-            deliver_failures(nd, RT_FAIL_BATCH);
+        if (nd->failq_n && budget > 0)
+            budget -= deliver_failures(nd, budget);
+        else if (nd->failq_n && !(nd->st && storage_sync_pending(nd->st)) && !nd->held_n)
+            break; /* the rest next turn */
     }
     if (!nd->fatal && (nd->failq_n || nd->held_n || (nd->st && storage_sync_pending(nd->st))))
         nd->deadline[RT_TIMER_RT] = rt_now(nd);
