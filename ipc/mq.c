@@ -28,11 +28,11 @@ static size_t budget(void)
     return (size_t)rl.rlim_cur;
 }
 
-size_t mq_msgsize_for(int n)
+size_t mq_msgsize_for(int procs)
 {
     size_t share = budget() / 4;
     size_t size = MQ_MSGSIZE_MAX;
-    while (size > MQ_MSGSIZE_MIN && mq_bytes_for(n + 1, size) > share)
+    while (size > MQ_MSGSIZE_MIN && mq_bytes_for(procs + 1, size) > share)
         size /= 2;
     return size;
 }

@@ -22,13 +22,15 @@
 /* "/distlab.<runid>.n<k>" */
 void mq_queue_name(char *buf, size_t cap, uint32_t run_id, int k);
 
-/* The message size for a run of n nodes (n + 1 queues with the
- * supervisor's): the largest power of two from 256 to 1024 bytes such that
- * the run takes at most a quarter of the byte budget, so several runs fit at
- * once; 256 bytes when even that does not fit (from 57 nodes on, a run
- * takes more than a quarter: 233 KB at 64 nodes). Bigger payloads go
- * through shared memory. */
-size_t mq_msgsize_for(int n);
+/* The message size for a run of procs processes besides the supervisor
+ * (its nodes and its clients: procs + 1 queues): the largest power of two
+ * from 256 to 1024 bytes such that the run takes at most a quarter of the
+ * byte budget, so several runs fit at once; 256 bytes when even that does
+ * not fit (from 57 processes on, a run takes more than a quarter: 233 KB
+ * at 64). Bigger payloads go through shared memory. The largest run
+ * (DL_MAX_PROCS processes, 193 queues of 256 bytes) needs 692 KB of the
+ * default 819,200. */
+size_t mq_msgsize_for(int procs);
 /* Bytes the kernel will charge for q queues of msgsize. */
 size_t mq_bytes_for(int q, size_t msgsize);
 

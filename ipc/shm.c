@@ -31,21 +31,33 @@ void shm_name(char *buf, size_t cap, uint32_t run_id)
     snprintf(buf, cap, "/" SHM_PREFIX "%08x", run_id);
 }
 
-static size_t segment_size(int n)
+/* The header, then a bulk area per process (0..procs). */
+static size_t segment_size(int procs)
 {
     size_t hdr = (sizeof(struct shm_run) + 4095) & ~(size_t)4095;
-    return hdr + (size_t)(n + 1) * SHM_BULK_SLOTS * SHM_BULK_SLOT;
+    return hdr + (size_t)(procs + 1) * SHM_BULK_SLOTS * SHM_BULK_SLOT;
 }
 
 int shm_create(struct shm_handle *h, uint32_t run_id, int n, char *errbuf)
 {
+    return shm_create_clients(h, run_id, n, 0, errbuf);
+}
+
+int shm_create_clients(struct shm_handle *h, uint32_t run_id, int n, int clients,
+                       char *errbuf)
+{
     memset(h, 0, sizeof *h);
+    if (n < 1 || n > DL_MAX_NODES || clients < 0 || clients > DL_MAX_CLIENTS)
+        return dl_seterr(errbuf, EINVAL,
+                         "cannot create a run segment for %d nodes and %d clients (at most %d "
+                         "and %d)",
+                         n, clients, DL_MAX_NODES, DL_MAX_CLIENTS);
     shm_name(h->name, sizeof h->name, run_id);
     int fd = shm_open(h->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return dl_seterr(errbuf, errno, "cannot create shared memory %s: %s", h->name,
                          strerror(errno));
-    size_t size = segment_size(n);
+    size_t size = segment_size(n + clients);
     /* Reserve every page now. A sparse segment would start on a /dev/shm
      * too small for it and fail later, at some page fault in a node, as a
      * SIGBUS; reserved, it fails here with a message that says why. */
@@ -56,16 +68,16 @@ int shm_create(struct shm_handle *h, uint32_t run_id, int n, char *errbuf)
         if (e == EFBIG)
             return dl_seterr(errbuf, e,
                              "cannot reserve shared memory %s in /dev/shm: its %zu bytes "
-                             "(%.1f MiB, %d nodes) exceed this process's file-size limit "
-                             "(ulimit -f); raise the limit or run fewer nodes",
-                             h->name, size, (double)size / 1048576.0, n);
+                             "(%.1f MiB, %d processes) exceed this process's file-size limit "
+                             "(ulimit -f); raise the limit or run fewer nodes or clients",
+                             h->name, size, (double)size / 1048576.0, n + clients);
         if (e == ENOSPC || e == ENOMEM)
             return dl_seterr(errbuf, e,
                              "cannot reserve shared memory %s: /dev/shm has not enough free "
                              "space for this run's segment, which needs %zu bytes (%.1f MiB) "
-                             "for %d nodes; free space in /dev/shm (stale runs: `distlab "
-                             "clean`) or run fewer nodes",
-                             h->name, size, (double)size / 1048576.0, n);
+                             "for %d processes; free space in /dev/shm (stale runs: `distlab "
+                             "clean`) or run fewer nodes or clients",
+                             h->name, size, (double)size / 1048576.0, n + clients);
         return dl_seterr(errbuf, e, "cannot reserve %zu bytes of shared memory %s in /dev/shm: %s",
                          size, h->name, strerror(e));
     }
@@ -81,6 +93,8 @@ int shm_create(struct shm_handle *h, uint32_t run_id, int n, char *errbuf)
     struct shm_run *r = h->run;
     r->run_id = run_id;
     r->n = (uint32_t)n;
+    r->clients = (uint32_t)clients;
+    r->procs = (uint32_t)(n + clients);
     r->launcher_pid = getpid();
     r->launcher_start = proc_start_time(getpid());
     r->bulk_offset = (sizeof(struct shm_run) + 4095) & ~(size_t)4095;
@@ -124,7 +138,9 @@ int shm_attach(struct shm_handle *h, const char *name, bool writable, char *errb
         return dl_seterr(errbuf, errno, "cannot map %s: %s", h->name, strerror(errno));
     struct shm_run *r = p;
     if (r->magic != SHM_MAGIC || r->version != SHM_VERSION || r->n < 1 ||
-        r->n > DL_MAX_NODES || r->size != (uint64_t)st.st_size) {
+        r->n > DL_MAX_NODES || r->clients > DL_MAX_CLIENTS || r->procs != r->n + r->clients ||
+        r->size != (uint64_t)st.st_size || r->size != segment_size((int)r->procs) ||
+        r->bulk_offset != ((sizeof(struct shm_run) + 4095) & ~(size_t)4095)) {
         munmap(p, (size_t)st.st_size);
         return dl_seterr(errbuf, EPROTO, "%s is not a distlab run segment of this version",
                          h->name);

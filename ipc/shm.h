@@ -2,7 +2,8 @@
  * the link matrix for network faults, and the bulk areas.
  *
  * Name (contract): "/distlab.<runid>", mode 0600; the queues of the run are
- * "/distlab.<runid>.n<K>" for K = 0 (the supervisor) .. n. The launcher
+ * "/distlab.<runid>.n<K>" for K = 0 (the supervisor) .. n (the nodes) ..
+ * n + clients (the client processes of a Raft run). The launcher
  * creates the segment before any queue and removes it after every queue, so
  * a queue never outlives its segment and `distlab clean` can find every
  * stale queue from the segments alone (no /dev/mqueue mount needed). */
@@ -17,7 +18,7 @@
 #include "ipc/wire.h"
 
 #define SHM_MAGIC 0x4d48534cu /* "LSHM" */
-#define SHM_VERSION 5 /* 5: per-link loss/delay/jitter, net_version, the command mailbox, params.retransmit; 2: the resource packs holder, fenced generation and counter; 3: trace_max_size in params; 4: malformed_kind counts WIRE_ERR_FIELD */
+#define SHM_VERSION 6 /* 6: client processes (clients, procs; n + clients slots and bulk areas), the replicated-log columns of a slot (commit, last, applied, leader, client outcomes), Raft's params; 5: per-link loss/delay/jitter, net_version, the command mailbox, params.retransmit; 2: the resource packs holder, fenced generation and counter; 3: trace_max_size in params; 4: malformed_kind counts WIRE_ERR_FIELD */
 #define SHM_PREFIX "distlab."
 #define SHM_BULK_SLOTS 64       /* per sender (reserved at creation) */
 #define SHM_BULK_SLOT 65536     /* bytes per slot, header included */
@@ -67,6 +68,16 @@ struct shm_node {
     _Atomic int32_t restart_asked; /* `distlab restart`: the supervisor restarts it */
     _Atomic uint64_t cnt[CNT_COUNT];
     _Atomic uint64_t malformed_kind[WIRE_ERR_COUNT];
+    /* A replicated log (Raft), published by the node after each step, for
+     * `distlab status` and `distlab pid --leader`: its commit index, last
+     * log index, last applied index, and the leader it knows of (0: none). */
+    _Atomic int64_t commit_index;
+    _Atomic int64_t last_index;
+    _Atomic int64_t applied_index;
+    _Atomic int32_t leader;
+    /* A client process: its operations' outcomes so far (requests_done
+     * counts every operation that has one). */
+    _Atomic int64_t ops_ok, ops_fail, ops_timeout;
 };
 
 /* The critical resource (DESIGN.md): the holder is set by compare-and-swap
@@ -147,7 +158,28 @@ struct shm_params {
     int64_t trace_max_size;                   /* [trace] max_size: bytes per trace file */
     int32_t retransmit;                       /* [cluster] retransmit */
     int64_t retransmit_us;                    /* its timeout (config_retransmit_timeout) */
+    /* Raft ([raft]; algo_env's raft_* fields, same meanings). */
+    int32_t prevote, check_quorum;
+    int64_t snapshot_entries; /* 0: the core's default */
+    int32_t max_inflight;     /* 0: the core's default */
+    /* Client processes (Raft's workload): ids n+1 .. n+clients. requests
+     * is then the total: client K (1..clients, process n+K) makes
+     * requests / clients operations, plus one when K <= requests % clients
+     * (shm_client_quota); rate is per client (0: as fast as answered). */
+    int32_t clients;
+    int64_t client_timeout_us; /* 0: the client core's default */
+    /* The largest payload that travels inline in one queue message:
+     * msgsize - sizeof(struct wire_hdr) (algo_env.max_inline). */
+    uint32_t max_inline;
 };
+
+/* The operations client K (1..clients) of a run makes (see shm_params). */
+static inline int64_t shm_client_quota(int64_t requests, int clients, int k)
+{
+    if (clients < 1 || k < 1 || k > clients || requests < 0)
+        return 0;
+    return requests / clients + (k <= requests % clients ? 1 : 0);
+}
 
 /* The network fault state of one directed link (a -> b: what a sends to b),
  * set by the supervisor only and read by the nodes' transports on every
@@ -204,7 +236,9 @@ struct shm_prefix {
     uint32_t magic;          /* SHM_MAGIC, written last by shm_create */
     uint32_t version;        /* SHM_VERSION of the build that created it */
     uint32_t run_id;
-    uint32_t n;              /* nodes: queues n0..n<n> (untrusted: bound it) */
+    uint32_t n;              /* nodes (untrusted: bound it); queues n0..n<n>, then the
+                                clients' queues if any (`distlab clean` looks for every
+                                queue a run can have) */
     int32_t launcher_pid;
     uint32_t reserved;       /* explicit padding, 0 */
     uint64_t launcher_start; /* /proc starttime of the launcher (pid reuse) */
@@ -229,6 +263,8 @@ struct shm_run {
     int64_t start_mono_us;   /* the run's time zero on CLOCK_MONOTONIC */
     int64_t start_real_us;
     uint32_t msgsize, maxmsg;
+    uint32_t clients; /* client processes: ids n+1 .. n+clients (0..DL_MAX_CLIENTS) */
+    uint32_t procs;   /* n + clients: every process id is 0..procs */
     char name[64];
     char algorithm[32];
     char rundir[1024];
@@ -243,7 +279,8 @@ struct shm_run {
     struct shm_link link[DL_MAX_NODES + 1][DL_MAX_NODES + 1];
     _Atomic uint64_t net_version;
     struct shm_cmd cmd;
-    struct shm_node node[DL_MAX_NODES + 1]; /* [0] is the supervisor */
+    /* [0] is the supervisor, [1..n] the nodes, [n+1..procs] the clients. */
+    struct shm_node node[DL_MAX_PROCS + 1];
     uint64_t bulk_offset;                   /* from the segment's start */
     uint64_t size;                          /* whole segment */
 };
@@ -271,6 +308,10 @@ void shm_name(char *buf, size_t cap, uint32_t run_id);
  * reserved (posix_fallocate): too little room in /dev/shm is an error here,
  * naming /dev/shm and the size needed, never a SIGBUS later. */
 int shm_create(struct shm_handle *h, uint32_t run_id, int n, char *errbuf);
+/* The same with client processes (0..DL_MAX_CLIENTS): their slots and bulk
+ * areas follow the nodes'. */
+int shm_create_clients(struct shm_handle *h, uint32_t run_id, int n, int clients,
+                       char *errbuf);
 /* Nodes and tools: map an existing segment by name ("/distlab.x" or "x").
  * Only a segment owned by the calling user with mode 0600 (-EPERM
  * otherwise), of this build's version and size (-EPROTO otherwise). */
@@ -278,7 +319,7 @@ int shm_attach(struct shm_handle *h, const char *name, bool writable, char *errb
 void shm_detach(struct shm_handle *h);
 int shm_unlink_run(uint32_t run_id);
 
-/* The bulk slot `slot` of sender `from`. */
+/* The bulk slot `slot` of sender `from` (0..procs). */
 struct shm_bulk_slot *shm_bulk(struct shm_run *r, int from, int slot);
 
 /* Runs present in /dev/shm. Fills ids (up to cap); returns the count. */
@@ -295,8 +336,9 @@ int shm_read_prefix(uint32_t run_id, struct shm_prefix *p, int64_t *mtime, uint3
 
 /* The node that holds `role` now, among nodes UP or PAUSED: an UP node
  * before a PAUSED one (a paused holder has usually been replaced), then the
- * highest term (a newer coordinator epoch or holder), then the lowest id.
- * 0 if none. */
+ * highest term (a newer coordinator epoch or holder, a leader of a later
+ * term: an old leader cut off from the majority still believes it leads),
+ * then the lowest id. Clients hold no role. 0 if none. */
 int shm_find_role(const struct shm_run *r, int role);
 
 /* The critical resource, called by the node runtime (see enum

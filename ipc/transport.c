@@ -259,7 +259,7 @@ void transport_tick(struct transport *t)
     delay_release(t); /* a timer that could not be set up: never stuck */
     if (!t->backlog_total)
         return;
-    for (int k = 0; k <= t->n; k++) {
+    for (int k = 0; k <= t->procs; k++) {
         struct transport_peer *p = &t->peer[k];
         if (p->len == 0)
             continue;
@@ -283,11 +283,15 @@ int transport_open(struct transport *t, struct loop *loop, struct shm_run *run, 
                    char *errbuf)
 {
     memset(t, 0, sizeof *t);
+    if (self < 0 || (uint32_t)self > run->procs)
+        return dl_seterr(errbuf, EINVAL, "process %d is not one of this run's (0 to %u)", self,
+                         run->procs);
     t->run = run;
     t->loop = loop;
     t->run_id = run->run_id;
     t->self = self;
     t->n = (int)run->n;
+    t->procs = (int)run->procs;
     t->msgsize = run->msgsize;
     t->inbox = (mqd_t)-1;
     t->delay_fd = -1;
@@ -297,7 +301,7 @@ int transport_open(struct transport *t, struct loop *loop, struct shm_run *run, 
     t->rng = transport_net_seed(run->params.seed, self,
                                 atomic_load_explicit(&run->node[self].incarnation,
                                                      memory_order_relaxed));
-    t->peer = calloc((size_t)t->n + 1, sizeof *t->peer);
+    t->peer = calloc((size_t)t->procs + 1, sizeof *t->peer);
     t->rx = malloc(t->msgsize);
     t->tx = malloc(t->msgsize > SHM_BULK_MAX ? t->msgsize : SHM_BULK_MAX);
     t->rx_bulk = malloc(SHM_BULK_MAX);
@@ -305,7 +309,7 @@ int transport_open(struct transport *t, struct loop *loop, struct shm_run *run, 
         transport_close(t);
         return dl_seterr(errbuf, ENOMEM, "out of memory");
     }
-    for (int k = 0; k <= t->n; k++)
+    for (int k = 0; k <= t->procs; k++)
         t->peer[k].q = (mqd_t)-1;
     t->inbox = mq_open_queue(t->run_id, self, O_RDONLY, errbuf);
     if (t->inbox == (mqd_t)-1 || (int)t->inbox < 0) {
@@ -314,7 +318,7 @@ int transport_open(struct transport *t, struct loop *loop, struct shm_run *run, 
         transport_close(t);
         return rc;
     }
-    for (int k = 0; k <= t->n; k++) {
+    for (int k = 0; k <= t->procs; k++) {
         struct transport_peer *p = &t->peer[k];
         p->t = t;
         p->id = k;
@@ -339,7 +343,7 @@ uint64_t transport_flush(struct transport *t, int timeout_ms)
             break;
     }
     uint64_t left = t->backlog_total + t->nheld;
-    for (int k = 0; t->backlog_total && k <= t->n; k++)
+    for (int k = 0; t->backlog_total && k <= t->procs; k++)
         if (t->peer[k].len)
             backlog_discard(t, &t->peer[k], -ETIMEDOUT);
     delay_discard(t, -ETIMEDOUT);
@@ -349,7 +353,7 @@ uint64_t transport_flush(struct transport *t, int timeout_ms)
 void transport_close(struct transport *t)
 {
     if (t->peer) {
-        for (int k = 0; k <= t->n; k++) {
+        for (int k = 0; k <= t->procs; k++) {
             struct transport_peer *p = &t->peer[k];
             if (t->loop && p->w.added)
                 loop_del(t->loop, &p->w);
@@ -394,7 +398,7 @@ static int bulk_put(struct transport *t, int to, const void *payload, uint32_t l
         if (cur != 0) {
             /* In use, unless its receiver restarted or died since. */
             int rcv = atomic_load(&s->to);
-            bool stale = rcv < 0 || rcv > t->n;
+            bool stale = rcv < 0 || rcv > t->procs;
             if (!stale) {
                 struct shm_node *rn = &t->run->node[rcv];
                 stale = atomic_load(&rn->incarnation) != atomic_load(&s->to_incarnation) ||
@@ -754,7 +758,7 @@ static int send_now(struct transport *t, struct transport_peer *p, const struct 
 
 int transport_send(struct transport *t, struct wire_hdr *h, const void *payload)
 {
-    if (h->to > t->n || h->to == t->self)
+    if (h->to > t->procs || h->to == t->self)
         return -EINVAL;
     struct transport_peer *p = &t->peer[h->to];
     h->run_id = t->run_id;
@@ -766,7 +770,7 @@ int transport_send(struct transport *t, struct wire_hdr *h, const void *payload)
     /* The simulated network's delay and jitter, between nodes only: two
      * relaxed loads when the link is clean. A link that still holds
      * messages holds the next one too (behind them: FIFO). */
-    if (t->self != 0 && h->to != 0) {
+    if (t->self != 0 && h->to != 0 && t->self <= t->n && h->to <= t->n) {
         const struct shm_link *lk = &t->run->link[t->self][h->to];
         uint32_t delay = atomic_load_explicit(&lk->delay_us, memory_order_relaxed);
         uint32_t jitter = atomic_load_explicit(&lk->jitter_us, memory_order_relaxed);
@@ -798,7 +802,7 @@ int transport_recv(struct transport *t, struct wire_hdr *h, const uint8_t **payl
             return 0;
         return -errno;
     }
-    int err = wire_decode(t->rx, (size_t)n, t->run_id, t->self, t->n, h, payload);
+    int err = wire_decode(t->rx, (size_t)n, t->run_id, t->self, t->procs, h, payload);
     if (err != WIRE_OK)
         return reject(t, err);
     if (h->flags & WIRE_F_BULK) {
@@ -823,8 +827,9 @@ int transport_recv(struct transport *t, struct wire_hdr *h, const uint8_t **payl
      * and so the runtime's control messages, are never faulty): two
      * relaxed loads when the link is clean. A cut link drops at the
      * receiver, like a real network losing what was in flight; a lossy one
-     * drops with its probability, drawn from the seeded generator. */
-    if (t->self != 0 && h->from != 0) {
+     * drops with its probability, drawn from the seeded generator. Clients'
+     * links are never faulty: the matrix is the nodes'. */
+    if (t->self != 0 && h->from != 0 && t->self <= t->n && h->from <= t->n) {
         int why = 0;
         if (atomic_load_explicit(&t->run->cut[h->from][t->self], memory_order_relaxed)) {
             why = WIRE_DROP_PARTITION;

@@ -36,7 +36,11 @@
  * The simulated network (faults the supervisor writes into the shared
  * segment: cut[a][b] and link[a][b]) applies between nodes only: the
  * supervisor's links (row and column 0), and with them the runtime's
- * control messages, are never faulty.
+ * control messages, are never faulty, and neither are a client's (a client
+ * reaches every node; a partition is between servers).
+ *
+ * Every process of a run has a transport: the supervisor (0), the nodes
+ * (1..n) and the clients (n+1..procs); each can send to every other.
  *  - Cut and loss are decided at the receiver, when a message is taken
  *    from the inbox: a message from a whose link a -> self is cut is
  *    dropped (so what was in flight when the partition began is lost, as
@@ -130,9 +134,10 @@ struct transport {
     struct loop *loop;
     uint32_t run_id;
     int self, n;
+    int procs;                   /* n + clients: peers are 0..procs */
     size_t msgsize;
     mqd_t inbox;
-    struct transport_peer *peer; /* [0..n]; [self] unused */
+    struct transport_peer *peer; /* [0..procs]; [self] unused */
     uint8_t *rx;                 /* one received message */
     uint8_t *rx_bulk;            /* a bulk payload copied out of shm */
     uint8_t *tx;                 /* one message being encoded */
@@ -161,7 +166,7 @@ struct transport {
     int64_t delay_armed;          /* its deadline, 0 when disarmed */
 };
 
-/* Open node `self`'s inbox and every peer queue (0..n) of the run. The
+/* Open process `self`'s inbox and every peer queue (0..procs) of the run. The
  * network's generator is seeded with transport_net_seed(run seed, self,
  * the incarnation in self's slot). */
 int transport_open(struct transport *t, struct loop *loop, struct shm_run *run, int self,

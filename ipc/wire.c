@@ -30,7 +30,7 @@ int wire_encode(void *buf, size_t cap, const struct wire_hdr *h, const void *pay
     return (int)total;
 }
 
-int wire_decode(const void *buf, size_t size, uint32_t run_id, int self, int n,
+int wire_decode(const void *buf, size_t size, uint32_t run_id, int self, int procs,
                 struct wire_hdr *h, const uint8_t **payload)
 {
     if (size < sizeof *h)
@@ -43,7 +43,7 @@ int wire_decode(const void *buf, size_t size, uint32_t run_id, int self, int n,
         return WIRE_ERR_VERSION;
     if (h->run_id != run_id)
         return WIRE_ERR_RUN;
-    if (h->from > n || (int)h->from == self)
+    if ((int)h->from > procs || (int)h->from == self)
         return WIRE_ERR_FROM;
     if ((int)h->to != self)
         return WIRE_ERR_TO;

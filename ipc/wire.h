@@ -12,6 +12,11 @@
 #include <stdint.h>
 
 #define DL_MAX_NODES 128
+/* Client processes (Raft's workload): ids n+1 .. n+clients, after the
+ * nodes; a run has at most DL_MAX_CLIENTS of them. Ids of every process
+ * of a run: 0 (the supervisor) .. n+clients <= DL_MAX_PROCS. */
+#define DL_MAX_CLIENTS 64
+#define DL_MAX_PROCS (DL_MAX_NODES + DL_MAX_CLIENTS)
 #define WIRE_MAGIC 0x42414c44u /* "DLAB" little-endian */
 #define WIRE_VERSION 1
 #define WIRE_NFIELDS 4
@@ -37,7 +42,7 @@ struct wire_hdr {
     uint16_t version;
     uint16_t type;
     uint32_t run_id;
-    uint16_t from, to; /* 0 is the supervisor, 1..n the nodes */
+    uint16_t from, to; /* 0 is the supervisor, 1..n the nodes, n+1.. the clients */
     uint32_t len;      /* bytes after the header */
     uint32_t flags;
     int64_t send_us;   /* sender's clock (run-relative microseconds) */
@@ -73,10 +78,11 @@ const char *wire_err_name(int err);
  * total length or -EMSGSIZE. */
 int wire_encode(void *buf, size_t cap, const struct wire_hdr *h, const void *payload);
 
-/* Validate a received message of size bytes for node `self` of an n-node run
- * `run_id`. On WIRE_OK, *h is a copy of the header and *payload points to the
- * payload inside buf. */
-int wire_decode(const void *buf, size_t size, uint32_t run_id, int self, int n,
+/* Validate a received message of size bytes for process `self` of run
+ * `run_id`, whose processes are 0 .. procs (the supervisor, the nodes, then
+ * the clients: procs = n + clients). On WIRE_OK, *h is a copy of the header
+ * and *payload points to the payload inside buf. */
+int wire_decode(const void *buf, size_t size, uint32_t run_id, int self, int procs,
                 struct wire_hdr *h, const uint8_t **payload);
 
 #endif

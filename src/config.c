@@ -30,6 +30,7 @@
 #include <ini.h>
 
 #include "ipc/trace.h"
+#include "ipc/wire.h"
 #include "nodes/algo.h"
 #include "src/netspec.h"
 
@@ -198,12 +199,21 @@ enum value_type {
     X(CS_TIME, SEC_WORKLOAD, "cs_time", V_DURATION, cs_time_us, 0, CONFIG_MAX_TIME_US)             \
     X(THINK_TIME, SEC_WORKLOAD, "think_time", V_DURATION, think_time_us, 0, CONFIG_MAX_TIME_US)    \
     X(RATE, SEC_WORKLOAD, "rate", V_NUMBER, rate, 0, CONFIG_MAX_RATE)                              \
-    X(ELECTION_MIN, SEC_RAFT, "election_timeout_min", V_DURATION, election_timeout_min_us, 1,      \
-      CONFIG_MAX_TIME_US)                                                                          \
-    X(ELECTION_MAX, SEC_RAFT, "election_timeout_max", V_DURATION, election_timeout_max_us, 1,      \
-      CONFIG_MAX_TIME_US)                                                                          \
-    X(HEARTBEAT, SEC_RAFT, "heartbeat", V_DURATION, heartbeat_us, 1, CONFIG_MAX_TIME_US)           \
+    X(CLIENTS, SEC_WORKLOAD, "clients", V_INT, clients, 0, CONFIG_MAX_CLIENTS)                     \
+    X(CLIENT_TIMEOUT, SEC_WORKLOAD, "client_timeout", V_DURATION, client_timeout_us, 0,            \
+      CONFIG_MAX_RAFT_TIME_US)                                                                     \
+    X(ELECTION_MIN, SEC_RAFT, "election_timeout_min", V_DURATION, election_timeout_min_us,         \
+      CONFIG_MIN_ELECTION_US, CONFIG_MAX_RAFT_TIME_US)                                             \
+    X(ELECTION_MAX, SEC_RAFT, "election_timeout_max", V_DURATION, election_timeout_max_us,         \
+      CONFIG_MIN_ELECTION_US, CONFIG_MAX_RAFT_TIME_US)                                             \
+    X(HEARTBEAT, SEC_RAFT, "heartbeat", V_DURATION, heartbeat_us, CONFIG_MIN_HEARTBEAT_US,         \
+      CONFIG_MAX_RAFT_TIME_US)                                                                     \
     X(FSYNC, SEC_RAFT, "fsync", V_BOOL, fsync, 0, 0)                                               \
+    X(PREVOTE, SEC_RAFT, "prevote", V_BOOL, prevote, 0, 0)                                         \
+    X(CHECK_QUORUM, SEC_RAFT, "check_quorum", V_BOOL, check_quorum, 0, 0)                          \
+    X(SNAPSHOT_ENTRIES, SEC_RAFT, "snapshot_entries", V_INT, snapshot_entries, 0,                  \
+      CONFIG_MAX_REQUESTS)                                                                         \
+    X(MAX_INFLIGHT, SEC_RAFT, "max_inflight", V_INT, max_inflight, 0, CONFIG_MAX_INFLIGHT)         \
     X(DELAY, SEC_NETWORK, "delay", V_DURATION, delay_us, 0, CONFIG_MAX_TIME_US)                    \
     X(JITTER, SEC_NETWORK, "jitter", V_DURATION, jitter_us, 0, CONFIG_MAX_TIME_US)                 \
     X(LOSS, SEC_NETWORK, "loss", V_NUMBER, loss, 0, 1)                                             \
@@ -245,6 +255,7 @@ enum key_index {
 };
 /* clang-format on */
 _Static_assert(KEY_COUNT == CONFIG_NKEYS, "CONFIG_NKEYS (config.h) must count the keys");
+_Static_assert(CONFIG_MAX_CLIENTS == DL_MAX_CLIENTS, "one client limit for config and ipc");
 
 struct key_def {
     int section;
@@ -1351,6 +1362,12 @@ void config_defaults(struct config *c)
     c->election_timeout_max_us = 300 * US_PER_MS;
     c->heartbeat_us = 50 * US_PER_MS;
     c->fsync = true;
+    c->prevote = false;
+    c->check_quorum = false;
+    c->snapshot_entries = 0;
+    c->max_inflight = 0;
+    c->clients = 0; /* raft: 1 unless given (config_validate) */
+    c->client_timeout_us = 0;
     c->delay_us = 0;
     c->jitter_us = 0;
     c->loss = 0.0;
@@ -1922,6 +1939,33 @@ int64_t config_token_timeout(const struct config *c)
 }
 
 
+void config_algo_env(const struct config *c, struct algo_env *env)
+{
+    memset(env, 0, sizeof *env);
+    env->n = c->nodes;
+    env->seed = c->seed;
+    env->coordinator = c->coordinator;
+    env->coordinator_competes = c->coordinator_competes;
+    env->election_timeout_us = c->election_timeout_us;
+    env->token_timeout_us = config_token_timeout(c);
+    env->token_idle_hold_us = config_idle_hold(c);
+    env->groups = c->groups;
+    env->local_rounds = c->local_rounds;
+    if (c->members[0] && c->nodes >= 1 && c->nodes <= CONFIG_MAX_NODES)
+        config_parse_members(c->members, c->nodes, env->group_of, true);
+    env->retransmit = c->retransmit;
+    env->retransmit_us = config_retransmit_timeout(c);
+    env->clients = c->clients;
+    env->raft_election_min_us = c->election_timeout_min_us;
+    env->raft_election_max_us = c->election_timeout_max_us;
+    env->raft_heartbeat_us = c->heartbeat_us;
+    env->raft_prevote = c->prevote;
+    env->raft_check_quorum = c->check_quorum;
+    env->raft_snapshot_entries = c->snapshot_entries;
+    env->raft_max_inflight = c->max_inflight;
+    env->client_timeout_us = c->client_timeout_us;
+}
+
 int config_validate(struct config *c, char *err)
 {
     return config_validate_for(c, CONFIG_FOR_RUN, err);
@@ -2028,22 +2072,24 @@ static void validate_into(struct config *c, int target, struct errbuf *eb)
                 loc, c->nodes, c->coordinator);
     }
 
-    if (c->election_timeout_min_us > c->election_timeout_max_us) {
+    /* Randomized timeouts need a range to draw from: with min = max every
+     * follower of a dead leader times out at once, and split votes repeat. */
+    if (c->election_timeout_min_us >= c->election_timeout_max_us) {
         int k = blame(c, KEY_ELECTION_MIN, KEY_ELECTION_MAX);
         key_where(c, k, loc, sizeof loc);
         if (k == KEY_ELECTION_MIN) {
             duration_format(c->election_timeout_max_us, a, sizeof a);
             duration_format(c->election_timeout_min_us, b, sizeof b);
             err_add(eb,
-                    "%s: [raft] election_timeout_min: expected at most election_timeout_max (%s), "
-                    "got '%s'",
+                    "%s: [raft] election_timeout_min: expected less than election_timeout_max "
+                    "(%s): timeouts are drawn from the range between them, got '%s'",
                     loc, a, b);
         } else {
             duration_format(c->election_timeout_min_us, a, sizeof a);
             duration_format(c->election_timeout_max_us, b, sizeof b);
             err_add(eb,
-                    "%s: [raft] election_timeout_max: expected at least election_timeout_min (%s), "
-                    "got '%s'",
+                    "%s: [raft] election_timeout_max: expected more than election_timeout_min "
+                    "(%s): timeouts are drawn from the range between them, got '%s'",
                     loc, a, b);
         }
     }
@@ -2131,9 +2177,31 @@ static void validate_into(struct config *c, int target, struct errbuf *eb)
                 loc, c->nodes, c->initial_clock);
     }
 
+    /* Client processes are Raft's workload; a mutex algorithm's nodes make
+     * their own requests. Raft has one client unless told otherwise. */
+    bool raft = strcmp(c->algorithm, "raft") == 0;
+    if (raft && c->origin[KEY_CLIENTS] == CONFIG_ORIGIN_DEFAULT && c->clients == 0)
+        c->clients = 1;
+    if (!raft && c->clients > 0) {
+        key_where(c, KEY_CLIENTS, loc, sizeof loc);
+        err_add(eb,
+                "%s: [workload] clients: only algorithm raft has client processes (algorithm "
+                "is %s, whose nodes make their own requests): expected 0, got '%d'",
+                loc, c->algorithm, c->clients);
+    }
+    if (raft && c->clients == 0 && c->requests > 0) {
+        int k = c->origin[KEY_REQUESTS] != CONFIG_ORIGIN_DEFAULT ? KEY_REQUESTS : KEY_CLIENTS;
+        key_where(c, k, loc, sizeof loc);
+        err_add(eb,
+                "%s: [workload] %s: %d requests and no client to make them (clients = 0): "
+                "expected clients of at least 1, or requests = 0 for a run without commands",
+                loc, keys[k].name, c->requests);
+    }
+
     /* A run with requests to make and nobody to make them would only wait
-     * out its duration. requests = 0 is a deliberate idle run. */
-    if (c->requests > 0 && ops && requesters_ok && coordinator_ok)
+     * out its duration. requests = 0 is a deliberate idle run. Raft's
+     * requests are its clients' (above). */
+    if (c->requests > 0 && ops && !raft && requesters_ok && coordinator_ok)
         check_someone_requests(c, ops, in, eb);
 
     if (eb->count == errors_before)

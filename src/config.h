@@ -16,7 +16,7 @@
 #define CONFIG_ERRLEN 4096
 /* The keys of [cluster] .. [centralized], and of a [fault.N] (at, action,
  * target): the sizes of the origin arrays below. */
-#define CONFIG_NKEYS 34
+#define CONFIG_NKEYS 40
 #define CONFIG_LIST_LEN 160
 /* The sections a file may have, as error messages list them. */
 #define CONFIG_SECTIONS                                                                    \
@@ -35,6 +35,15 @@
 #define CONFIG_MAX_RATE         1000000                        /* [workload] rate, per second */
 #define CONFIG_MAX_CLOCK        1000000000                     /* [ricart_agrawala] initial_clock */
 #define CONFIG_MAX_LOCAL_ROUNDS 1000                           /* [two_level_ring] local_rounds */
+/* Raft. A timeout below a few milliseconds only measures the machine's
+ * scheduler (a node preempted for 5 ms on a loaded 2-core machine would
+ * lose its leadership every time), and one above a minute makes a run
+ * that never elects anyone within its duration. */
+#define CONFIG_MIN_ELECTION_US  (INT64_C(5) * 1000)            /* election_timeout_min/max: 5ms */
+#define CONFIG_MIN_HEARTBEAT_US (INT64_C(1) * 1000)            /* heartbeat: 1ms */
+#define CONFIG_MAX_RAFT_TIME_US (INT64_C(60) * 1000000)        /* [raft] times, client_timeout */
+#define CONFIG_MAX_INFLIGHT     1024                           /* [raft] max_inflight */
+#define CONFIG_MAX_CLIENTS      64                             /* [workload] clients (DL_MAX_CLIENTS) */
 /* A configuration file is a regular file of at most this many bytes. */
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
 
@@ -114,15 +123,25 @@ struct config {
     int64_t duration_us;
     uint64_t seed;   /* 0..INT64_MAX, so it is itself as a signed 64-bit (JSON) */
     /* [workload] */
-    int requests;
+    int requests;     /* mutex: per node; raft: in total, shared among the clients */
     int64_t cs_time_us;
     int64_t think_time_us;
-    double rate;
+    double rate;      /* raft: commands per second per client (0: as fast as answered) */
+    /* raft: client processes (ids nodes+1 .. nodes+clients). Default: 1 for
+     * raft (config_validate sets it when not given); mutex algorithms have
+     * none (their nodes make their own requests), and setting it above 0
+     * for one is an error. */
+    int clients;
+    int64_t client_timeout_us; /* raft: a client gives up on a command after this (0: default) */
     /* [raft] */
     int64_t election_timeout_min_us;
     int64_t election_timeout_max_us;
     int64_t heartbeat_us;
     bool fsync;
+    bool prevote;          /* Pre-Vote (Raft thesis 9.6): off */
+    bool check_quorum;     /* a leader steps down without a majority's answers: off */
+    int snapshot_entries;  /* compact the log after this many entries (0: the core's default) */
+    int max_inflight;      /* AppendEntries in flight per follower (0: the core's default) */
     /* [network] */
     int64_t delay_us;
     int64_t jitter_us;
@@ -260,6 +279,15 @@ int64_t config_idle_hold(const struct config *c);
  * two_level_ring, resource, raft, network, supervisor, then the faults. The
  * running ring's token_timeout of 0 carries "; derived: VALUE for this run". */
 char *config_to_ini(const struct config *c);
+
+/* Every algorithm parameter of a validated configuration into an
+ * algorithm environment (env zeroed first): n, seed, the per-algorithm
+ * parameters, Raft's (raft_*, clients, client_timeout_us). The driver sets
+ * what is its own: id, incarnation, the node's seed, staged_start,
+ * restored/stored, mem, max_inline. The one place a configuration turns
+ * into an environment, for the simulator and the launcher alike. */
+struct algo_env;
+void config_algo_env(const struct config *c, struct algo_env *env);
 
 /* "150ms", "2s", "1.5s", "250us", "1min", "0" -> microseconds. -1 if bad. */
 int config_parse_duration(const char *s, int64_t *us);

@@ -1209,11 +1209,14 @@ int control_clean(bool verbose)
         if (rc == 1) {
             if (launcher_is(p.launcher_pid, p.launcher_start, id))
                 continue; /* live, whatever its version */
-            nq = (p.n >= 1 && p.n <= DL_MAX_NODES ? (int)p.n : DL_MAX_NODES) + 1;
+            /* The nodes' queues, then as many clients' as a run can have
+             * (the layout-stable prefix does not say how many it had). */
+            nq = (p.n >= 1 && p.n <= DL_MAX_NODES ? (int)p.n : DL_MAX_NODES) + 1 +
+                 DL_MAX_CLIENTS;
         } else {
             if ((int64_t)time(NULL) - mtime <= CLEAN_NO_MAGIC_AGE_S)
                 continue; /* perhaps being created right now */
-            nq = DL_MAX_NODES + 1; /* unknown size: every queue a run can have */
+            nq = DL_MAX_PROCS + 1; /* unknown size: every queue a run can have */
         }
         /* The queues first: a queue never outlives its segment (ipc/shm.h).
          * Only ours: a queue of that name made by someone else stays. */

@@ -112,7 +112,8 @@ struct sup {
     struct trace_writer tr;
     int timerfd, sigfd;
     struct loop_watch w_inbox, w_timer, w_sig;
-    struct child child[DL_MAX_NODES + 1];
+    int clients, procs;      /* client processes n+1 .. n+clients = procs */
+    struct child child[DL_MAX_PROCS + 1];
     struct dl_rng rng;
     int queues_made;
     /* Phases and times (run-relative us). */
@@ -185,7 +186,7 @@ static void trace_sup_b(struct sup *s, int ev, int node, int peer, int aux, int6
                           .a = a,
                           .b = b};
     /* A record about node k carries k's incarnation (the one it ends). */
-    if (node > 0 && node <= s->n)
+    if (node > 0 && node <= s->procs)
         r.incarnation = s->child[node].incarnation;
     trace_emit(&s->tr, &r);
 }
@@ -204,7 +205,7 @@ static void send_ctl(struct sup *s, int to, uint16_t type, int64_t f0)
 
 static void broadcast_ctl(struct sup *s, uint16_t type, int64_t f0, int except)
 {
-    for (int k = 1; k <= s->n; k++)
+    for (int k = 1; k <= s->procs; k++)
         if (k != except && s->child[k].alive)
             send_ctl(s, k, type, f0);
 }
@@ -296,7 +297,7 @@ static int ipc_create(struct sup *s)
         if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
             id = (uint32_t)(getpid() * 2654435761u) ^ (uint32_t)dl_mono_us();
         s->run_id = id;
-        rc = shm_create(&s->shm, id, s->n, s->err);
+        rc = shm_create_clients(&s->shm, id, s->n, s->clients, s->err);
         if (rc == 0)
             break;
         if (rc != -EEXIST || tries > 10)
@@ -307,7 +308,7 @@ static int ipc_create(struct sup *s)
     snprintf(r->name, sizeof r->name, "%s", c->name);
     snprintf(r->algorithm, sizeof r->algorithm, "%s", c->algorithm);
     snprintf(r->rundir, sizeof r->rundir, "%.1023s", s->rundir);
-    r->msgsize = (uint32_t)mq_msgsize_for(s->n);
+    r->msgsize = (uint32_t)mq_msgsize_for(s->procs);
     r->maxmsg = MQ_DEPTH;
     r->params = (struct shm_params){
         .seed = c->seed,
@@ -334,6 +335,13 @@ static int ipc_create(struct sup *s)
         .trace_max_size = c->trace_max_size,
         .retransmit = c->retransmit,
         .retransmit_us = config_retransmit_timeout(c),
+        .prevote = c->prevote,
+        .check_quorum = c->check_quorum,
+        .snapshot_entries = c->snapshot_entries,
+        .max_inflight = c->max_inflight,
+        .clients = s->clients,
+        .client_timeout_us = c->client_timeout_us,
+        .max_inline = r->msgsize - (uint32_t)sizeof(struct wire_hdr),
     };
     bool in[DL_MAX_NODES + 1];
     int64_t clocks[DL_MAX_NODES + 1];
@@ -347,8 +355,8 @@ static int ipc_create(struct sup *s)
         config_parse_members(c->members, s->n, r->params.group_of, true);
     r->start_real_us = dl_real_us();
     r->start_mono_us = dl_mono_us();
-    for (int k = 0; k <= s->n; k++) {
-        rc = mq_create_queue(s->run_id, k, r->msgsize, s->n + 1, s->err);
+    for (int k = 0; k <= s->procs; k++) {
+        rc = mq_create_queue(s->run_id, k, r->msgsize, s->procs + 1, s->err);
         if (rc < 0)
             return rc;
         s->queues_made = k + 1;
@@ -358,14 +366,27 @@ static int ipc_create(struct sup *s)
 
 /* ---- children ---- */
 
+/* "node 3", or "client 1" for process n+1. */
+static const char *proc_label(const struct sup *s, int k, char *buf, size_t cap)
+{
+    if (k > s->n)
+        snprintf(buf, cap, "client %d", k - s->n);
+    else
+        snprintf(buf, cap, "node %d", k);
+    return buf;
+}
+
+/* Start process k: a node (1..n) or a client (n+1..procs). A client runs
+ * the same program; the runtime gives it the algorithm's client core
+ * because its id is above n. */
 static int spawn(struct sup *s, int k)
 {
     struct child *c = &s->child[k];
-    char id[16], inc[16], log[PATH_MAX + 32];
+    char id[16], inc[16], log[PATH_MAX + 32], who[32];
     snprintf(id, sizeof id, "%d", k);
     snprintf(inc, sizeof inc, "%d", c->incarnation + 1);
     snprintf(log, sizeof log, "%s/n%d.log", s->rundir, k);
-    char *argv[] = {"distlab-node", id, s->shm.name, inc, NULL};
+    char *argv[] = {k > s->n ? "distlab-client" : "distlab-node", id, s->shm.name, inc, NULL};
     struct shm_node *sn = &s->run->node[k];
     atomic_store(&sn->state, NODE_STARTING);
     /* The last life's heartbeat must not vouch for this one. */
@@ -377,7 +398,8 @@ static int spawn(struct sup *s, int k)
     char *env[] = {"DISTLAB_NODE=1", NULL};
     pid_t pid = proc_spawn(s->exe, argv, env, log);
     if (pid < 0)
-        return dl_seterr(s->err, -pid, "cannot start node %d: %s", k, strerror(-pid));
+        return dl_seterr(s->err, -pid, "cannot start %s: %s", proc_label(s, k, who, sizeof who),
+                         strerror(-pid));
     c->pid = pid;
     c->incarnation++;
     c->alive = true;
@@ -392,9 +414,13 @@ static int spawn(struct sup *s, int k)
 
 static void begin_stop(struct sup *s, const char *reason);
 
+/* The workload is done when every process that has one finished it: the
+ * nodes of a mutex algorithm, the clients of a run with clients (whose
+ * nodes only serve). */
 static bool all_done(const struct sup *s)
 {
-    for (int k = 1; k <= s->n; k++) {
+    int first = s->clients > 0 ? s->n + 1 : 1;
+    for (int k = first; k <= s->procs; k++) {
         const struct child *c = &s->child[k];
         if (c->done)
             continue;
@@ -481,8 +507,9 @@ static void forgive(struct child *c)
 /* A child changed state: exited, was killed, stopped or continued. */
 static void on_child(struct sup *s, pid_t pid, int status)
 {
+    char who[32];
     int k = 0;
-    for (int i = 1; i <= s->n; i++)
+    for (int i = 1; i <= s->procs; i++)
         if (s->child[i].pid == pid)
             k = i;
     if (!k)
@@ -514,7 +541,7 @@ static void on_child(struct sup *s, pid_t pid, int status)
         /* Died before it was up: the run cannot start. Say why at once
          * rather than after the start-up timeout. */
         snprintf(s->err, sizeof s->err,
-                 "node %d did not start (%s %d); see %.300s/n%d.log", k,
+                 "%s did not start (%s %d); see %.300s/n%d.log", proc_label(s, k, who, sizeof who),
                  WIFSIGNALED(status) ? "killed by signal" : "exit status",
                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), s->rundir, k);
         s->failed = true;
@@ -538,7 +565,8 @@ static void on_child(struct sup *s, pid_t pid, int status)
         trace_sup_b(s, TR_CRASH, k, 0, sig, code, last_alive > 0 ? last_alive : 0);
         c->crashes++;
         if (!s->stopping)
-            fprintf(stderr, "distlab: node %d (pid %d) %s%s%s\n", k, (int)pid,
+            fprintf(stderr, "distlab: %s (pid %d) %s%s%s\n", proc_label(s, k, who, sizeof who),
+                    (int)pid,
                     sig ? "was killed by " : "failed", sig ? proc_signame(sig) : "",
                     sig ? "" : " (see its log)");
     }
@@ -549,7 +577,13 @@ static void on_child(struct sup *s, pid_t pid, int status)
     if (s->stopping)
         return;
     /* Peers learn of it through their own failure detectors (timeouts), as
-     * on a real network: the supervisor tells them nothing. */
+     * on a real network: the supervisor tells them nothing. A client is
+     * never restarted: it is the workload, not a server (its operations
+     * left without an answer stay so in the trace). */
+    if (k > s->n) {
+        check_done(s);
+        return;
+    }
     if (c->restart_requested) {
         c->restart_pending = true;
         c->restart_at = now_us(s);
@@ -582,7 +616,7 @@ static void trace_fault(struct sup *s, int action, int peer, int64_t a, int64_t 
 {
     struct trace_rec r = {
         .ev = TR_FAULT, .peer = (uint16_t)peer, .aux = action, .a = a, .b = b, .c = c};
-    if (peer > 0 && peer <= s->n)
+    if (peer > 0 && peer <= s->procs)
         r.incarnation = s->child[peer].incarnation;
     trace_emit(&s->tr, &r);
 }
@@ -1125,7 +1159,7 @@ static void begin_stop(struct sup *s, const char *reason)
     s->t_stop = now_us(s);
     atomic_store(&s->run->phase, RUN_STOPPING);
     s->stop_deadline = now_us(s) + STOP_GRACE_US;
-    for (int k = 1; k <= s->n; k++) {
+    for (int k = 1; k <= s->procs; k++) {
         struct child *c = &s->child[k];
         c->restart_pending = false;
         if (c->alive) {
@@ -1137,7 +1171,7 @@ static void begin_stop(struct sup *s, const char *reason)
 
 static bool any_alive(const struct sup *s)
 {
-    for (int k = 1; k <= s->n; k++)
+    for (int k = 1; k <= s->procs; k++)
         if (s->child[k].alive)
             return true;
     return false;
@@ -1180,7 +1214,7 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
     free_uncollected(s, now);
     if (s->stopping) {
         if (now >= s->stop_deadline) {
-            for (int k = 1; k <= s->n; k++)
+            for (int k = 1; k <= s->procs; k++)
                 if (s->child[k].alive) {
                     fprintf(stderr, "distlab: node %d did not stop in time; killing it\n", k);
                     kill(s->child[k].pid, SIGKILL);
@@ -1238,13 +1272,16 @@ static void dump_status(struct sup *s)
             : s->t_work < 0 ? "starting"
                             : "running",
             s->false_claims ? " (false workload-done claims ignored)" : "");
-    for (int k = 1; k <= s->n; k++) {
+    for (int k = 1; k <= s->procs; k++) {
         const struct child *c = &s->child[k];
         const struct shm_node *sn = &s->run->node[k];
+        char who[32];
         fprintf(stderr,
-                "distlab:   node %d: pid %d, %s, incarnation %d, %lld CS done, %d crash%s%s%s\n", k,
-                (int)c->pid, shm_node_state_name(atomic_load(&sn->state)), c->incarnation,
-                (long long)atomic_load(&sn->requests_done), c->crashes, c->crashes == 1 ? "" : "es",
+                "distlab:   %s: pid %d, %s, incarnation %d, %lld %s done, %d crash%s%s%s\n",
+                proc_label(s, k, who, sizeof who), (int)c->pid,
+                shm_node_state_name(atomic_load(&sn->state)), c->incarnation,
+                (long long)atomic_load(&sn->requests_done),
+                s->clients > 0 ? "operations" : "CS", c->crashes, c->crashes == 1 ? "" : "es",
                 c->done ? ", workload done" : "", c->gave_up ? ", given up (crash loop)" : "");
     }
 }
@@ -1275,7 +1312,7 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
             /* Asked twice: no more grace. The report is still written. */
             fprintf(stderr, "distlab: %s again: killing the nodes\n",
                     signame(sig, name, sizeof name));
-            for (int k = 1; k <= s->n; k++)
+            for (int k = 1; k <= s->procs; k++)
                 if (s->child[k].alive)
                     kill(s->child[k].pid, SIGKILL);
         }
@@ -1334,7 +1371,7 @@ static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
         int rc = transport_recv(&s->tp, &h, &payload);
         if (rc == 0 || rc < 0)
             break;
-        if (rc != 1 || h.from < 1 || h.from > s->n)
+        if (rc != 1 || h.from < 1 || h.from > s->procs)
             continue;
         struct child *c = &s->child[h.from];
         if (h.type == MSG_RT_READY && h.f[0] == c->incarnation) {
@@ -1345,7 +1382,7 @@ static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
     }
     if (s->t_work < 0 && !s->stopping) {
         bool ready = true;
-        for (int k = 1; k <= s->n; k++)
+        for (int k = 1; k <= s->procs; k++)
             ready = ready && s->child[k].ready;
         if (ready)
             begin_work(s);
@@ -1482,6 +1519,28 @@ static int write_run_json(struct sup *s, int64_t t_end)
     json_object_set_new(o, "stop_us", json_integer(end));
     if (s->fired_unlisted)
         json_object_set_new(o, "faults_unlisted", json_integer((json_int_t)s->fired_unlisted));
+    /* Client processes (ids nodes+1 ..): how many, and each one's counters
+     * and outcomes as it published them. */
+    json_object_set_new(o, "clients", json_integer(s->clients));
+    json_t *per_client = json_array();
+    for (int i = 1; i <= s->clients; i++) {
+        int k = s->n + i;
+        const struct shm_node *sn = &s->run->node[k];
+        json_t *pc = node_counters(s, k);
+        json_object_del(pc, "node");
+        json_object_set_new(pc, "client", json_integer(i));
+        json_object_set_new(pc, "id", json_integer(k));
+        json_object_set_new(pc, "quota", json_integer(s->child[k].quota));
+        json_object_set_new(pc, "done", json_integer((json_int_t)atomic_load(&sn->requests_done)));
+        json_object_set_new(pc, "ok", json_integer((json_int_t)atomic_load(&sn->ops_ok)));
+        json_object_set_new(pc, "fail", json_integer((json_int_t)atomic_load(&sn->ops_fail)));
+        json_object_set_new(pc, "timeout",
+                            json_integer((json_int_t)atomic_load(&sn->ops_timeout)));
+        json_array_append_new(per_client, pc);
+    }
+    json_object_set_new(o, "per_client", per_client);
+    if (s->clients > 0)
+        json_object_set_new(o, "requests_total", json_integer(c->requests));
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/run.json", s->rundir);
     char *text = json_dumps(o, JSON_INDENT(2));
@@ -1530,6 +1589,14 @@ static void set_quotas(struct sup *s)
     env.groups = p->groups;
     env.local_rounds = p->local_rounds;
     memcpy(env.group_of, p->group_of, sizeof env.group_of);
+    if (s->clients > 0) {
+        /* The clients share the requests; the nodes only serve. */
+        for (int k = 1; k <= s->n; k++)
+            s->child[k].quota = 0;
+        for (int i = 1; i <= s->clients; i++)
+            s->child[s->n + i].quota = (int)shm_client_quota(p->requests, s->clients, i);
+        return;
+    }
     for (int k = 1; k <= s->n; k++) {
         env.id = k;
         s->child[k].quota = p->requester[k] && s->ops->competes(&env, k) ? p->requests : 0;
@@ -1579,7 +1646,7 @@ static int setup(struct sup *s, const struct run_opts *o)
     if ((rc = net_init(s)) < 0)
         return rc;
     trace_sup(s, TR_START, 0, 0, (int)getpid(), 0);
-    for (int k = 1; k <= s->n; k++)
+    for (int k = 1; k <= s->procs; k++)
         if ((rc = spawn(s, k)) < 0)
             return rc;
     return 0;
@@ -1588,7 +1655,7 @@ static int setup(struct sup *s, const struct run_opts *o)
 static void teardown(struct sup *s)
 {
     /* Whatever happened, no node outlives the run. */
-    for (int k = 1; k <= s->n; k++)
+    for (int k = 1; k <= s->procs; k++)
         if (s->child[k].alive) {
             kill(s->child[k].pid, SIGKILL);
             waitpid(s->child[k].pid, NULL, 0);
@@ -1633,6 +1700,8 @@ int launcher_run(const struct config *cfg, const struct run_opts *o)
     }
     s->cfg = cfg;
     s->n = cfg->nodes;
+    s->clients = cfg->clients;
+    s->procs = s->n + s->clients;
     s->ops = algo_find(cfg->algorithm);
     s->timerfd = s->sigfd = -1;
     s->loop.epfd = -1;
@@ -1651,7 +1720,10 @@ int launcher_run(const struct config *cfg, const struct run_opts *o)
         unblock_signals();
         return 2;
     }
-    if (!o->quiet && !o->json)
+    if (!o->quiet && !o->json && s->clients > 0)
+        fprintf(stderr, "distlab: run %08x: %d nodes and %d client%s, %s, in %s\n", s->run_id,
+                s->n, s->clients, s->clients == 1 ? "" : "s", cfg->algorithm, s->rundir);
+    else if (!o->quiet && !o->json)
         fprintf(stderr, "distlab: run %08x: %d nodes, %s, in %s\n", s->run_id, s->n,
                 cfg->algorithm, s->rundir);
     schedule(s);

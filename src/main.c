@@ -1,6 +1,7 @@
 /* distlab: the command line. One table of commands (tmux's cmd_entry
  * style); the node processes are this same program started as
- * `distlab-node K SEGMENT INCARNATION`. */
+ * `distlab-node K SEGMENT INCARNATION`, and a run's client processes as
+ * `distlab-client K SEGMENT INCARNATION` (K above the nodes). */
 #include <getopt.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -311,10 +312,14 @@ int main(int argc, char **argv)
     const char *base = strrchr(self, '/');
     base = base ? base + 1 : self;
     const char *node_env = getenv("DISTLAB_NODE");
-    if (strcmp(base, "distlab-node") == 0 || (node_env && strcmp(node_env, "1") == 0)) {
+    /* A client process (Raft's workload) is the same program under another
+     * name, with an id above the nodes'. */
+    if (strcmp(base, "distlab-node") == 0 || strcmp(base, "distlab-client") == 0 ||
+        (node_env && strcmp(node_env, "1") == 0)) {
         struct runtime_args ra;
         if (runtime_parse_args(argc, argv, &ra) < 0) {
-            fprintf(stderr, "usage: distlab-node NODE SEGMENT INCARNATION (started by distlab run)\n");
+            fprintf(stderr, "usage: %s ID SEGMENT INCARNATION (started by distlab run)\n",
+                    strcmp(base, "distlab-client") == 0 ? "distlab-client" : "distlab-node");
             return 2;
         }
         return runtime_main(&ra);

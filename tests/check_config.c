@@ -420,7 +420,7 @@ START_TEST(test_err_unknown_key)
 {
     expect_load_error("[workload]\nfoo = 1\n", 2,
                       "[workload] unknown key 'foo' (expected requests, cs_time, think_time, "
-                      "rate, requesters)");
+                      "rate, clients, client_timeout, requesters)");
     expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = 1\nwhen = 2s\n", 5,
                       "[fault.1] unknown key 'when' (expected at, action, target, every, count, for, "
                       "loss, delay, jitter)");
@@ -445,7 +445,7 @@ START_TEST(test_err_duration_unit)
     expect_load_error("[cluster]\nduration = 0\n", 2,
                       "[cluster] duration: expected a duration from 1us to 24h, got '0'");
     expect_load_error("[raft]\nheartbeat = -5ms\n", 2,
-                      "[raft] heartbeat: expected a duration from 1us to 1h, got '-5ms'");
+                      "[raft] heartbeat: expected a duration from 1ms to 1min, got '-5ms'");
     expect_load_error("[workload]\ncs_time = 99999999999999999999s\n", 2,
                       "[workload] cs_time: expected a duration from 0 to 1h, "
                       "got '99999999999999999999s'");
@@ -733,7 +733,8 @@ START_TEST(test_set_errors)
     ck_assert_str_eq(err, "--set clutser.nodes=5: unknown section [clutser] (expected " CONFIG_SECTIONS ")");
     ck_assert_int_eq(config_set(&c, "workload.foo=1", err), -EINVAL);
     ck_assert_str_eq(err, "--set workload.foo=1: [workload] unknown key 'foo' (expected "
-                          "requests, cs_time, think_time, rate, requesters)");
+                          "requests, cs_time, think_time, rate, clients, client_timeout, "
+                          "requesters)");
     ck_assert_int_eq(config_set(&c, "fault.x.at=1s", err), -EINVAL);
     ck_assert_str_eq(err, "--set fault.x.at=1s: unknown section [fault.x] (expected fault.N "
                           "with N a positive integer, like [fault.1])");
@@ -1079,14 +1080,143 @@ END_TEST
 START_TEST(test_validate_raft_timeouts)
 {
     expect_validate_error("[raft]\nelection_timeout_min = 400ms\n", 2,
-                          "[raft] election_timeout_min: expected at most election_timeout_max "
-                          "(300ms), got '400ms'");
+                          "[raft] election_timeout_min: expected less than election_timeout_max "
+                          "(300ms): timeouts are drawn from the range between them, got '400ms'");
     expect_validate_error("[raft]\nelection_timeout_max = 100ms\n", 2,
-                          "[raft] election_timeout_max: expected at least election_timeout_min "
-                          "(150ms), got '100ms'");
+                          "[raft] election_timeout_max: expected more than election_timeout_min "
+                          "(150ms): timeouts are drawn from the range between them, got '100ms'");
     expect_validate_error("[raft]\nheartbeat = 150ms\n", 2,
                           "[raft] heartbeat: expected less than election_timeout_min (150ms), got "
                           "'150ms'");
+}
+END_TEST
+
+
+/* ---- Raft's keys and its client processes ---- */
+
+START_TEST(test_raft_keys_parse)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    const char *text = "[raft]\nprevote = yes\ncheck_quorum = on\nsnapshot_entries = 500\n"
+                       "max_inflight = 8\nelection_timeout_min = 100ms\n"
+                       "election_timeout_max = 200ms\nheartbeat = 20ms\nfsync = no\n"
+                       "[workload]\nclient_timeout = 2s\n";
+    ck_assert_msg(load_text(&c, text, err) == 0, "%s", err);
+    ck_assert(c.prevote);
+    ck_assert(c.check_quorum);
+    ck_assert_int_eq(c.snapshot_entries, 500);
+    ck_assert_int_eq(c.max_inflight, 8);
+    ck_assert_int_eq(c.client_timeout_us, 2000000);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+
+    /* The defaults: off, off, the core's, the core's. */
+    config_defaults(&c);
+    ck_assert(!c.prevote);
+    ck_assert(!c.check_quorum);
+    ck_assert_int_eq(c.snapshot_entries, 0);
+    ck_assert_int_eq(c.max_inflight, 0);
+    ck_assert_int_eq(c.clients, 0);
+    ck_assert_int_eq(c.client_timeout_us, 0);
+
+    expect_load_error("[raft]\nprevote = perhaps\n", 2,
+                      "[raft] prevote: expected true or false (or yes/no, on/off, 1/0), got "
+                      "'perhaps'");
+    expect_load_error("[raft]\nmax_inflight = -1\n", 2,
+                      "[raft] max_inflight: expected an integer from 0 to 1024, got '-1'");
+    /* Absurd timeouts are refused with their range. */
+    expect_load_error("[raft]\nelection_timeout_min = 1ms\n", 2,
+                      "[raft] election_timeout_min: expected a duration from 5ms to 1min, got "
+                      "'1ms'");
+    expect_load_error("[raft]\nheartbeat = 500us\n", 2,
+                      "[raft] heartbeat: expected a duration from 1ms to 1min, got '500us'");
+    expect_load_error("[raft]\nelection_timeout_max = 2h\n", 2,
+                      "[raft] election_timeout_max: expected a duration from 5ms to 1min, got "
+                      "'2h'");
+}
+END_TEST
+
+START_TEST(test_raft_timeouts_need_a_range)
+{
+    /* min = max: no range to draw from. Blamed on the key that was given. */
+    expect_validate_error("[raft]\nelection_timeout_max = 150ms\n", 2,
+                          "[raft] election_timeout_max: expected more than election_timeout_min "
+                          "(150ms): timeouts are drawn from the range between them, got "
+                          "'150ms'");
+    expect_validate_error("[raft]\nelection_timeout_min = 300ms\n", 2,
+                          "[raft] election_timeout_min: expected less than election_timeout_max "
+                          "(300ms): timeouts are drawn from the range between them, got "
+                          "'300ms'");
+    /* Both given: the first named. */
+    expect_validate_error("[raft]\nelection_timeout_min = 200ms\nelection_timeout_max = 200ms\n",
+                          2,
+                          "[raft] election_timeout_min: expected less than election_timeout_max "
+                          "(200ms): timeouts are drawn from the range between them, got "
+                          "'200ms'");
+    /* The heartbeat must come well within the smallest timeout. */
+    expect_validate_error("[raft]\nheartbeat = 200ms\n", 2,
+                          "[raft] heartbeat: expected less than election_timeout_min (150ms), got "
+                          "'200ms'");
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    config_defaults(&c);
+    ck_assert_int_eq(config_set(&c, "raft.election_timeout_min=100ms", err), 0);
+    ck_assert_int_eq(config_set(&c, "raft.heartbeat=100ms", err), 0);
+    ck_assert_int_eq(config_validate(&c, err), -EINVAL);
+    ck_assert_str_eq(err, "--set raft.heartbeat=100ms: [raft] heartbeat: expected less than "
+                          "election_timeout_min (100ms), got '100ms'");
+}
+END_TEST
+
+START_TEST(test_clients_only_for_raft)
+{
+    /* A mutex algorithm's nodes make their own requests. */
+    expect_validate_error("[cluster]\nalgorithm = ricart_agrawala\n[workload]\nclients = 2\n", 4,
+                          "[workload] clients: only algorithm raft has client processes "
+                          "(algorithm is ricart_agrawala, whose nodes make their own requests): "
+                          "expected 0, got '2'");
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_msg(load_text(&c, "[workload]\nclients = 0\n", err) == 0, "%s", err);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    ck_assert_int_eq(c.clients, 0); /* a mutex run gets none by default */
+    config_defaults(&c);
+    ck_assert_int_eq(config_set(&c, "workload.clients=65", err), -EINVAL);
+    ck_assert_str_eq(err, "--set workload.clients=65: [workload] clients: expected an integer "
+                          "from 0 to 64, got '65'");
+}
+END_TEST
+
+START_TEST(test_algo_env_from_config)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    const char *text = "[cluster]\nnodes = 7\nseed = 99\n"
+                       "[raft]\nprevote = yes\ncheck_quorum = yes\nsnapshot_entries = 64\n"
+                       "max_inflight = 4\nelection_timeout_min = 100ms\n"
+                       "election_timeout_max = 250ms\nheartbeat = 25ms\n"
+                       "[workload]\nclient_timeout = 750ms\n"
+                       "[centralized]\ncoordinator = 3\n";
+    ck_assert_msg(load_text(&c, text, err) == 0, "%s", err);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    struct algo_env env;
+    memset(&env, 0x5a, sizeof env); /* config_algo_env clears what it does not set */
+    config_algo_env(&c, &env);
+    ck_assert_int_eq(env.n, 7);
+    ck_assert_uint_eq(env.seed, 99);
+    ck_assert_int_eq(env.coordinator, 3);
+    ck_assert_int_eq(env.raft_election_min_us, 100000);
+    ck_assert_int_eq(env.raft_election_max_us, 250000);
+    ck_assert_int_eq(env.raft_heartbeat_us, 25000);
+    ck_assert(env.raft_prevote);
+    ck_assert(env.raft_check_quorum);
+    ck_assert_int_eq(env.raft_snapshot_entries, 64);
+    ck_assert_int_eq(env.raft_max_inflight, 4);
+    ck_assert_int_eq(env.client_timeout_us, 750000);
+    ck_assert_int_eq(env.clients, 0);
+    ck_assert_int_eq(env.max_inline, 0); /* the driver's */
+    ck_assert_ptr_null(env.stored);
+    ck_assert_ptr_null(env.mem);
 }
 END_TEST
 
@@ -1515,8 +1645,9 @@ START_TEST(test_round_trip_full)
                        "seed = 9223372036854775807\n"
                        "[workload]\nrequests = 1000000000\ncs_time = 250us\nthink_time = 1.001s\n"
                        "rate = 0.1\n"
-                       "[raft]\nelection_timeout_min = 1s\nelection_timeout_max = 1s\n"
-                       "heartbeat = 999999us\nfsync = no\n"
+                       "[raft]\nelection_timeout_min = 1s\nelection_timeout_max = 1.000001s\n"
+                       "heartbeat = 999999us\nfsync = no\nprevote = yes\ncheck_quorum = on\n"
+                       "snapshot_entries = 1000000000\nmax_inflight = 1024\n"
                        "[supervisor]\nrestart = on-crash\nrestart_delay = 0\n"
                        "[centralized]\ncoordinator = 128\ncoordinator_competes = on\n"
                        "[fault.10]\nat = 80s\naction = restart\ntarget = 128\n"
@@ -1581,7 +1712,8 @@ START_TEST(test_ini_sections_once)
                                        "algorithm = centralized\nduration = 30s\nseed = 1\n"
                                        "failure_timeout = 200ms\nretransmit = false\n\n[workload]\n"
                                        "requests = 100\ncs_time = 5ms\nthink_time = 20ms\n"
-                                       "rate = 0\nrequesters = all\n\n[centralized]\n"));
+                                       "rate = 0\nclients = 0\nclient_timeout = 0ms\n"
+                                       "requesters = all\n\n[centralized]\n"));
     ck_assert_ptr_nonnull(strstr(text, "[two_level_ring]\ngroups = 2\nlocal_rounds = 1\n"
                                        "token_timeout = 0ms\nidle_hold = 1ms\nmembers = \n\n"
                                        "[resource]\n"));
@@ -1664,9 +1796,13 @@ static const struct {
     {"workload", "cs_time", "1h", "3600000001us", "a duration from 0 to 1h"},
     {"workload", "think_time", "60min", "3600.000001s", "a duration from 0 to 1h"},
     {"workload", "rate", "1000000", "1000000.000001", "a number from 0 to 1000000"},
-    {"raft", "election_timeout_min", "1h", "3600000001us", "a duration from 1us to 1h"},
-    {"raft", "election_timeout_max", "1h", "3600000001us", "a duration from 1us to 1h"},
-    {"raft", "heartbeat", "1h", "3600000001us", "a duration from 1us to 1h"},
+    {"workload", "clients", "64", "65", "an integer from 0 to 64"},
+    {"workload", "client_timeout", "1min", "60000001us", "a duration from 0 to 1min"},
+    {"raft", "election_timeout_min", "1min", "60000001us", "a duration from 5ms to 1min"},
+    {"raft", "election_timeout_max", "1min", "60.000001s", "a duration from 5ms to 1min"},
+    {"raft", "heartbeat", "1min", "60000001us", "a duration from 1ms to 1min"},
+    {"raft", "snapshot_entries", "1000000000", "1000000001", "an integer from 0 to 1000000000"},
+    {"raft", "max_inflight", "1024", "1025", "an integer from 0 to 1024"},
     {"network", "delay", "1h", "3600000001us", "a duration from 0 to 1h"},
     {"network", "jitter", "1h", "3600000001us", "a duration from 0 to 1h"},
     {"network", "loss", "1", "1.000000001", "a number from 0.0 to 1.0"},
@@ -2090,6 +2226,14 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_validate_collects_all);
     tcase_add_test(tc, test_groups_default_fits_nodes);
     tcase_add_test(tc, test_validate_nobody_requests);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("raft");
+    tcase_add_checked_fixture(tc, NULL, tmp_teardown);
+    tcase_add_test(tc, test_raft_keys_parse);
+    tcase_add_test(tc, test_raft_timeouts_need_a_range);
+    tcase_add_test(tc, test_clients_only_for_raft);
+    tcase_add_test(tc, test_algo_env_from_config);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("ranges");

@@ -161,20 +161,22 @@ static struct {
     struct shm_run *r;
     uint32_t id;
     int n;
+    int procs; /* n + clients */
     bool live;
     pid_t kids[MAX_KIDS]; /* 0 once reaped */
     int nkids;
 } fx;
 
-static void run_create(int n)
+static void run_create_clients(int n, int clients)
 {
     char err[DL_ERRLEN] = "";
     memset(&fx, 0, sizeof fx);
     fx.n = n;
+    fx.procs = n + clients;
     for (int tries = 0;; tries++) {
         fx.id = random_id();
-        reg_add(fx.id, n + 1);
-        int rc = shm_create(&fx.h, fx.id, n, err);
+        reg_add(fx.id, n + clients + 1);
+        int rc = shm_create_clients(&fx.h, fx.id, n, clients, err);
         if (rc == 0)
             break;
         reg_del(fx.id); /* not ours: never remove another run's objects */
@@ -182,16 +184,19 @@ static void run_create(int n)
     }
     fx.live = true;
     fx.r = fx.h.run;
-    fx.r->msgsize = (uint32_t)mq_msgsize_for(n);
+    fx.r->msgsize = (uint32_t)mq_msgsize_for(fx.procs);
     fx.r->maxmsg = MQ_DEPTH;
-    for (int k = 0; k <= n; k++) {
-        int rc = mq_create_queue(fx.id, k, fx.r->msgsize, n + 1, err);
+    for (int k = 0; k <= fx.procs; k++) {
+        int rc = mq_create_queue(fx.id, k, fx.r->msgsize, fx.procs + 1, err);
         ck_assert_msg(rc == 0, "mq_create_queue(n%d): %s", k, err);
     }
 }
 
+static void run_create(int n) { run_create_clients(n, 0); }
+
 static void setup_n2(void) { run_create(2); }
 static void setup_n3(void) { run_create(3); }
+static void setup_n3_c2(void) { run_create_clients(3, 2); }
 static void setup_n9(void) { run_create(9); }
 
 /* Checked teardown. Idempotent: in CK_FORK=no mode a failed assertion here
@@ -208,18 +213,18 @@ static void run_destroy(void)
             fx.kids[i] = 0;
         }
     }
-    int unlinked[DL_MAX_NODES + 1];
-    for (int k = 0; k <= fx.n; k++)
+    int unlinked[DL_MAX_PROCS + 1];
+    for (int k = 0; k <= fx.procs; k++)
         unlinked[k] = mq_unlink_queue(fx.id, k);
     shm_detach(&fx.h);
     int seg = shm_unlink_run(fx.id);
     reg_del(fx.id);
 
-    for (int k = 0; k <= fx.n; k++)
+    for (int k = 0; k <= fx.procs; k++)
         ck_assert_msg(unlinked[k] == 0, "mq_unlink_queue(n%d): %s", k, strerror(-unlinked[k]));
     ck_assert_msg(seg == 0, "shm_unlink_run: %s", strerror(-seg));
     ck_assert_msg(segment_gone(fx.id), "/dev/shm/distlab.%08x still exists", fx.id);
-    for (int k = 0; k <= fx.n; k++)
+    for (int k = 0; k <= fx.procs; k++)
         ck_assert_msg(queue_gone(fx.id, k), "queue n%d of run %08x still opens", k, fx.id);
 }
 
@@ -958,6 +963,7 @@ START_TEST(test_cut_link)
 }
 END_TEST
 
+
 /* ---- 8. the critical resource -------------------------------------------- */
 
 static int64_t fenced_gen(const struct shm_run *r)
@@ -1490,6 +1496,109 @@ START_TEST(test_net_cut_at_receiver)
     ck_assert_uint_eq(cnt(r, 2, CNT_MALFORMED), 0);
     node_close(&l0, &t0);
     pair_close(&pr);
+}
+END_TEST
+
+/* ---- 7. client processes ------------------------------------------------- */
+
+/* A run of 3 nodes and 2 clients (ids 4 and 5): a client talks to every
+ * node both ways, inline and through its own bulk area; nothing goes to an
+ * id past the last client; the nodes' link matrix never touches a client
+ * (a partition is between servers). */
+START_TEST(test_clients_talk)
+{
+    struct shm_run *r = fx.r;
+    ck_assert_uint_eq(r->n, 3);
+    ck_assert_uint_eq(r->clients, 2);
+    ck_assert_uint_eq(r->procs, 5);
+    ck_assert_uint_eq(r->msgsize, mq_msgsize_for(5));
+    struct loop l1, l4, l5;
+    struct transport t1, t4, t5;
+    node_open(&l1, &t1, 1);
+    node_open(&l4, &t4, 4);
+    node_open(&l5, &t5, 5);
+    ck_assert_int_eq(t4.procs, 5);
+    ck_assert_int_eq(t4.n, 3);
+    struct wire_hdr got;
+    const uint8_t *p;
+
+    /* Client -> node, node -> client, client -> client. */
+    ck_assert_int_eq(send_f0(&t4, 1, 41), 0);
+    ck_assert_int_eq(transport_recv(&t1, &got, &p), 1);
+    ck_assert_uint_eq(got.from, 4);
+    ck_assert_int_eq(got.f[0], 41);
+    ck_assert_int_eq(send_f0(&t1, 5, 15), 0);
+    ck_assert_int_eq(transport_recv(&t5, &got, &p), 1);
+    ck_assert_uint_eq(got.from, 1);
+    ck_assert_int_eq(send_f0(&t5, 4, 54), 0);
+    ck_assert_int_eq(transport_recv(&t4, &got, &p), 1);
+    ck_assert_uint_eq(got.from, 5);
+
+    /* A command too big for one queue message: client 5's bulk area. */
+    size_t len = r->msgsize * 3;
+    uint8_t *big = malloc(len);
+    ck_assert_ptr_nonnull(big);
+    pattern(big, len, 9);
+    struct wire_hdr h = {.type = 0x0100, .to = 2, .len = (uint32_t)len};
+    struct loop l2;
+    struct transport t2;
+    node_open(&l2, &t2, 2);
+    ck_assert_int_eq(transport_send(&t5, &h, big), 0);
+    ck_assert_int_eq(slots_in_use(r, 5), 1);
+    ck_assert_int_eq(transport_recv(&t2, &got, &p), 1);
+    ck_assert_uint_eq(got.from, 5);
+    ck_assert_uint_eq(got.len, len);
+    ck_assert_msg(memcmp(p, big, len) == 0, "bulk payload from a client corrupted");
+    ck_assert_int_eq(slots_in_use(r, 5), 0);
+    free(big);
+
+    /* No process 6. */
+    ck_assert_int_eq(send_f0(&t1, 6, 1), -EINVAL);
+    ck_assert_int_eq(send_f0(&t4, 6, 1), -EINVAL);
+
+    /* Every link between nodes cut: a client still reaches them all, and
+     * they it. */
+    for (int a = 1; a <= 3; a++)
+        for (int b = 1; b <= 3; b++)
+            if (a != b)
+                atomic_store(&r->cut[a][b], 1);
+    atomic_fetch_add(&r->net_version, 1);
+    ck_assert_int_eq(send_f0(&t1, 2, 12), 0);
+    ck_assert_int_eq(transport_recv(&t2, &got, &p), 3); /* between nodes: cut */
+    ck_assert_int_eq(send_f0(&t4, 2, 42), 0);
+    ck_assert_int_eq(transport_recv(&t2, &got, &p), 1);
+    ck_assert_int_eq(got.f[0], 42);
+    ck_assert_int_eq(send_f0(&t2, 4, 24), 0);
+    ck_assert_int_eq(transport_recv(&t4, &got, &p), 1);
+    ck_assert_int_eq(got.f[0], 24);
+    ck_assert_uint_eq(cnt(r, 4, CNT_DROPPED), 0);
+    ck_assert_uint_eq(cnt(r, 2, CNT_DROPPED), 1);
+    ck_assert_uint_eq(cnt(r, 4, CNT_MALFORMED), 0);
+    ck_assert_uint_eq(cnt(r, 1, CNT_MALFORMED), 0);
+    node_close(&l2, &t2);
+    node_close(&l5, &t5);
+    node_close(&l4, &t4);
+    node_close(&l1, &t1);
+}
+END_TEST
+
+/* The queue size comes from every queue of the run, clients' included, and
+ * the largest run (DL_MAX_PROCS processes) still fits the default budget. */
+START_TEST(test_sizing_with_clients)
+{
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_MSGQUEUE, &rl), 0);
+    ck_assert_msg(rl.rlim_cur == 819200 || rl.rlim_cur == RLIM_INFINITY,
+                  "these figures assume the default RLIMIT_MSGQUEUE, not %llu",
+                  (unsigned long long)rl.rlim_cur);
+    /* 5 nodes + 1 client: 7 queues of 1 KiB, 960 bytes inline. */
+    ck_assert_uint_eq(mq_msgsize_for(5 + 1), 1024);
+    ck_assert_uint_eq(mq_msgsize_for(5 + 1) - sizeof(struct wire_hdr), 960);
+    /* 16 nodes and 16 clients: a quarter of the budget holds 33 queues of
+     * 512 bytes, not of 1 KiB. */
+    ck_assert_uint_eq(mq_msgsize_for(32), 512);
+    ck_assert_uint_lt(mq_bytes_for(DL_MAX_PROCS + 1, mq_msgsize_for(DL_MAX_PROCS)), 819200);
+    ck_assert_uint_eq(mq_msgsize_for(DL_MAX_PROCS), MQ_MSGSIZE_MIN);
 }
 END_TEST
 
@@ -2101,6 +2210,13 @@ static Suite *transport_suite(void)
 
     tc = tcase("cut", setup_n3);
     tcase_add_test(tc, test_cut_link);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("clients", setup_n3_c2);
+    tcase_add_test(tc, test_clients_talk);
+    suite_add_tcase(s, tc);
+    tc = tcase("clients_sizing", NULL);
+    tcase_add_test(tc, test_sizing_with_clients);
     suite_add_tcase(s, tc);
 
     tc = tcase("backlog", setup_n3);

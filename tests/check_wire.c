@@ -134,6 +134,47 @@ START_TEST(test_err_names)
 }
 END_TEST
 
+
+/* A run with clients: its processes are 0 .. n + clients. A client (an id
+ * above n) is a valid sender and receiver; one above n + clients is not,
+ * and every other check stays. */
+START_TEST(test_client_ids)
+{
+    const int n = 5, procs = 5 + 3; /* clients 6, 7, 8 */
+    uint8_t buf[256];
+    const uint8_t *p;
+    struct wire_hdr out;
+    for (int from = 0; from <= procs + 2; from++) {
+        struct wire_hdr h = hdr();
+        h.from = (uint16_t)from;
+        h.to = 2;
+        int len = wire_encode(buf, sizeof buf, &h, NULL);
+        int want = from == 2 || from > procs ? WIRE_ERR_FROM : WIRE_OK;
+        ck_assert_msg(wire_decode(buf, (size_t)len, RUN, 2, procs, &out, &p) == want,
+                      "from %d", from);
+        /* With the nodes alone, the clients are strangers. */
+        want = from == 2 || from > n ? WIRE_ERR_FROM : WIRE_OK;
+        ck_assert_msg(wire_decode(buf, (size_t)len, RUN, 2, n, &out, &p) == want, "from %d", from);
+    }
+    /* A client receives from a node, not what is addressed to another. */
+    struct wire_hdr h = hdr();
+    h.from = 3;
+    h.to = 7;
+    int len = wire_encode(buf, sizeof buf, &h, NULL);
+    ck_assert_int_eq(wire_decode(buf, (size_t)len, RUN, 7, procs, &out, &p), WIRE_OK);
+    ck_assert_int_eq(wire_decode(buf, (size_t)len, RUN, 8, procs, &out, &p), WIRE_ERR_TO);
+    ck_assert_int_eq(wire_decode(buf, (size_t)len, RUN + 1, 7, procs, &out, &p), WIRE_ERR_RUN);
+    ck_assert_int_eq(wire_decode(buf, (size_t)len + 1, RUN, 7, procs, &out, &p), WIRE_ERR_LEN);
+    /* The largest run: DL_MAX_PROCS processes. */
+    h.from = DL_MAX_PROCS;
+    h.to = 1;
+    len = wire_encode(buf, sizeof buf, &h, NULL);
+    ck_assert_int_eq(wire_decode(buf, (size_t)len, RUN, 1, DL_MAX_PROCS, &out, &p), WIRE_OK);
+    h.from = DL_MAX_PROCS + 1;
+    len = wire_encode(buf, sizeof buf, &h, NULL);
+    ck_assert_int_eq(wire_decode(buf, (size_t)len, RUN, 1, DL_MAX_PROCS, &out, &p), WIRE_ERR_FROM);
+}
+END_TEST
 static Suite *wire_suite(void)
 {
     Suite *s = suite_create("wire");
@@ -146,6 +187,7 @@ static Suite *wire_suite(void)
     tcase_add_test(val, test_truncated);
     tcase_add_test(val, test_random_junk_never_accepted);
     tcase_add_test(val, test_err_names);
+    tcase_add_test(val, test_client_ids);
     suite_add_tcase(s, val);
     return s;
 }
