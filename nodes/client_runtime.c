@@ -36,9 +36,7 @@
 
 int64_t rt_client_share(int64_t requests, int clients, int k)
 {
-    if (clients <= 0 || k < 1 || k > clients || requests <= 0)
-        return 0;
-    return requests / clients + (k <= requests % clients ? 1 : 0);
+    return shm_client_quota(requests, clients, k);
 }
 
 int64_t rt_pace_due(const struct rt_pace *p, int64_t now_us, int64_t outstanding,
@@ -205,7 +203,12 @@ static void client_outcome(struct node *nd, const struct algo_action *a)
     c->answered[i] = 1;
     c->outstanding--;
     c->finished++;
-    atomic_fetch_add(&nd->me->requests_done, 1);
+    struct shm_node *me = nd->me;
+    atomic_fetch_add(a->outcome == ALGO_OP_OK     ? &me->ops_ok
+                     : a->outcome == ALGO_OP_FAIL ? &me->ops_fail
+                                                  : &me->ops_timeout,
+                     1);
+    atomic_fetch_add(&me->requests_done, 1);
     if (c->finished == c->pace.total)
         c->finish_now = true;
     else if (c->pace.interval_us <= 0)

@@ -49,7 +49,7 @@ int runtime_parse_args(int argc, char **argv, struct runtime_args *out)
         return -EINVAL;
     char *end;
     long id = strtol(argv[1], &end, 10);
-    if (*end || id < 1 || id > DL_MAX_NODES)
+    if (*end || id < 1 || id > DL_MAX_PROCS)
         return -EINVAL;
     long inc = strtol(argv[3], &end, 10);
     if (*end || inc < 1 || inc > 1000000)
@@ -248,7 +248,11 @@ static void publish(struct node *nd)
         return;
     struct algo_inspect in = {0};
     nd->ops->inspect(nd->core, &in);
-    (void)in; /* the cluster table's log fields: see below */
+    struct shm_node *me = nd->me;
+    atomic_store_explicit(&me->commit_index, in.commit_index, memory_order_relaxed);
+    atomic_store_explicit(&me->last_index, in.last_index, memory_order_relaxed);
+    atomic_store_explicit(&me->applied_index, in.applied_index, memory_order_relaxed);
+    atomic_store_explicit(&me->leader, in.leader, memory_order_relaxed);
 }
 
 /* The storage failed: the node stops at once, acting on nothing more (what
@@ -724,20 +728,23 @@ static int node_init(struct node *nd, char *err)
         .election_timeout_us = nd->run->params.election_timeout_us,
         .groups = nd->run->params.groups,
         .local_rounds = nd->run->params.local_rounds,
-        .initial_clock = nd->run->params.initial_clock[nd->args.id],
+        .initial_clock = client ? 0 : nd->run->params.initial_clock[nd->args.id],
         .staged_start = true,
         .retransmit = nd->run->params.retransmit != 0,
         .retransmit_us = nd->run->params.retransmit_us,
         .restored = nd->restored,
         .restored_len = nd->restored_len,
         .mem = &algo_mem_libc,
-        .max_inline = nd->run->msgsize > sizeof(struct wire_hdr)
-                          ? nd->run->msgsize - (uint32_t)sizeof(struct wire_hdr)
-                          : 0,
+        .max_inline = nd->run->params.max_inline,
         .clients = clients,
         .raft_election_min_us = nd->run->params.election_timeout_min_us,
         .raft_election_max_us = nd->run->params.election_timeout_max_us,
         .raft_heartbeat_us = nd->run->params.heartbeat_us,
+        .raft_prevote = nd->run->params.prevote != 0,
+        .raft_check_quorum = nd->run->params.check_quorum != 0,
+        .raft_snapshot_entries = nd->run->params.snapshot_entries,
+        .raft_max_inflight = nd->run->params.max_inflight,
+        .client_timeout_us = nd->run->params.client_timeout_us,
     };
     memcpy(nd->env.group_of, nd->run->params.group_of, sizeof nd->env.group_of);
     nd->env.stored = rt_storage_stored(nd);

@@ -108,10 +108,10 @@ struct node {
     void *work;
     /* Failure detector: what we last saw of each peer's heartbeat stamp. */
     int64_t fd_period, fd_timeout;
-    int64_t fd_stamp[DL_MAX_NODES + 1];
-    int64_t fd_seen[DL_MAX_NODES + 1];
-    int32_t fd_inc[DL_MAX_NODES + 1];
-    bool fd_down[DL_MAX_NODES + 1];
+    int64_t fd_stamp[DL_MAX_PROCS + 1];
+    int64_t fd_seen[DL_MAX_PROCS + 1];
+    int32_t fd_inc[DL_MAX_PROCS + 1];
+    bool fd_down[DL_MAX_PROCS + 1];
     bool malformed_logged[WIRE_ERR_COUNT];
     bool fatal; /* persistence failed: stop */
     bool drop_logged[8]; /* send-side drop reasons already said in the log */
@@ -141,8 +141,7 @@ struct node {
 /* Client processes of the run (ids n+1 .. n+clients). */
 static inline int rt_run_clients(const struct shm_run *r)
 {
-    (void)r;
-    return 0;
+    return r->clients <= DL_MAX_CLIENTS ? (int)r->clients : 0;
 }
 
 /* runtime.c */

@@ -775,6 +775,8 @@ START_TEST(test_client_closed_loop)
     ck_assert_int_eq(q->nested, 0);
     ck_assert_int_eq(atomic_load(&nd->me->workload_done), 1);
     ck_assert_int_eq(atomic_load(&nd->me->requests_done), 40);
+    ck_assert_int_eq(atomic_load(&nd->me->ops_ok), 40);
+    ck_assert_int_eq(atomic_load(&nd->me->ops_timeout), 0);
     ck_assert_uint_eq(atomic_load(&nd->me->cnt[CNT_REQUESTS]), 40);
     free_node(nd);
 }
