@@ -2,9 +2,14 @@
  *
  * A client process (id n + K for client K) submits its share of
  * `[workload] requests` (the total over all clients) to its client core as
- * EV_COMMAND: `rate` commands per second (operation k due at
- * start + (k - 1) / rate, whatever the answers: an open loop), or with
- * rate 0 the next as soon as the previous is answered (a closed loop).
+ * EV_COMMAND, one operation at a time, as a sequential client does (the
+ * concurrency of a run comes from its number of clients): the next when
+ * the previous is answered, and with a `rate` no sooner than 1/rate s
+ * after the previous submission (rate 0: at once). Why not an open loop:
+ * the client core, too, has one operation in flight at a time, and one
+ * submitted while another waits is refused, so commands paced blindly
+ * would turn every slow commit into a refusal that says nothing of the
+ * cluster.
  * Each command's bytes are unique: "c<K>-<op>". The core reports each
  * operation's outcome with ACT_CLIENT (traced by the runtime); the client
  * is done (TR_DONE, MSG_RT_DONE) when every operation it submitted was
@@ -43,22 +48,19 @@ int64_t rt_pace_due(const struct rt_pace *p, int64_t now_us, int64_t outstanding
                     int64_t *next_us)
 {
     *next_us = 0;
-    if (p->submitted >= p->total)
-        return 0;
-    if (p->interval_us <= 0)
-        return outstanding == 0 ? 1 : 0;
-    /* Operations due by now in all: the first at start, one per interval. */
-    int64_t elapsed = now_us - p->start_us;
-    int64_t due_all = elapsed < 0 ? 0 : elapsed / p->interval_us + 1;
-    if (due_all > p->total)
-        due_all = p->total;
-    int64_t due = due_all > p->submitted ? due_all - p->submitted : 0;
-    int64_t after = p->submitted + due;
-    if (after < p->total)
-        *next_us = after > (INT64_MAX - p->start_us) / p->interval_us
-                       ? INT64_MAX
-                       : p->start_us + after * p->interval_us;
-    return due;
+    if (p->submitted >= p->total || outstanding > 0)
+        return 0; /* all done, or an answer comes first */
+    if (now_us >= p->next_us)
+        return 1;
+    *next_us = p->next_us;
+    return 0;
+}
+
+/* A submission at now: the next one no sooner than interval_us later. */
+static void pace_submitted(struct rt_pace *p, int64_t now_us)
+{
+    p->submitted++;
+    p->next_us = runtime_deadline(now_us, p->interval_us);
 }
 
 struct client_work {
@@ -117,7 +119,7 @@ static void client_start(struct node *nd)
     int64_t before = (int64_t)atomic_load(&nd->me->cnt[CNT_REQUESTS]);
     c->first_op = before + 1;
     c->pace.total = share > before ? share - before : 0;
-    c->pace.start_us = rt_now(nd);
+    c->pace.next_us = rt_now(nd);
     if (c->pace.total > 0) {
         c->answered = calloc((size_t)c->pace.total, 1);
         if (!c->answered) {
@@ -138,7 +140,7 @@ static void submit(struct node *nd)
     int64_t op = c->first_op + c->pace.submitted;
     char cmd[48];
     int len = snprintf(cmd, sizeof cmd, "c%d-%lld", c->k, (long long)op);
-    c->pace.submitted++;
+    pace_submitted(&c->pace, rt_now(nd));
     c->outstanding++;
     atomic_fetch_add_explicit(&nd->me->cnt[CNT_REQUESTS], 1, memory_order_relaxed);
     struct algo_event ev = {.kind = EV_COMMAND, .now_us = rt_now(nd)};
@@ -149,36 +151,29 @@ static void submit(struct node *nd)
     rt_step(nd, &ev);
 }
 
-/* Submit what is due, one step each. A core may answer within the step
- * that submitted (a refusal, say): in a closed loop that makes the next
- * one due at once, so this goes round, at most CL_SUBMIT_BATCH times; the
- * rest comes from the timer, due at once, after whatever else is ready. */
+/* Submit the next operation if it is due, or arm the timer for when it
+ * will be. A core may answer within the step that submitted (a refusal,
+ * say), which makes the next one due at once: this goes round, at most
+ * CL_SUBMIT_BATCH times; the rest comes from the timer, due at once,
+ * after whatever else is ready. */
 static void client_settle(struct node *nd)
 {
     struct client_work *c = cwork(nd);
-    int64_t now = rt_now(nd), next = 0;
-    bool behind = false;
     for (int round = 0; c->submit_now && !c->done && !c->stopping && !nd->fatal; round++) {
+        int64_t now = rt_now(nd), next;
         if (round == CL_SUBMIT_BATCH) {
-            c->submit_now = false;
             nd->deadline[CL_TIMER_NEXT] = now;
-            behind = true;
             break;
         }
         c->submit_now = false;
-        now = rt_now(nd);
-        int64_t due = rt_pace_due(&c->pace, now, c->outstanding, &next);
-        if (due > 0)
+        if (rt_pace_due(&c->pace, now, c->outstanding, &next)) {
             submit(nd);
-        if (due > 1)
-            c->submit_now = true;
+            c->submit_now = c->outstanding == 0; /* answered at once */
+        } else if (next) {
+            nd->deadline[CL_TIMER_NEXT] = next;
+        }
     }
-    /* An open loop: the timer for the next one (at once if it is due). */
-    if (c->pace.interval_us > 0 && !c->done && !c->stopping && !nd->fatal &&
-        c->pace.submitted < c->pace.total && !behind) {
-        int64_t due = rt_pace_due(&c->pace, rt_now(nd), c->outstanding, &next);
-        nd->deadline[CL_TIMER_NEXT] = due > 0 ? rt_now(nd) : next;
-    }
+    c->submit_now = false;
     if (c->finish_now) {
         c->finish_now = false;
         if (!c->done)
@@ -211,8 +206,8 @@ static void client_outcome(struct node *nd, const struct algo_action *a)
     atomic_fetch_add(&me->requests_done, 1);
     if (c->finished == c->pace.total)
         c->finish_now = true;
-    else if (c->pace.interval_us <= 0)
-        c->submit_now = true; /* closed loop: the next one */
+    else
+        c->submit_now = true; /* the next one, now or when its time comes */
 }
 
 static void client_stop(struct node *nd)

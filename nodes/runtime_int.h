@@ -213,17 +213,17 @@ bool rt_held_push(struct node *nd, const struct wire_hdr *h, const void *payload
 /* Send every held message, in order. */
 void rt_held_flush(struct node *nd);
 
-/* client_runtime.c: pacing of a client's commands. Operation k (1, 2, ...)
- * is due at start_us + (k - 1) * interval_us. */
+/* client_runtime.c: pacing of a client's commands. A client is
+ * sequential: the next operation is due when none is outstanding and the
+ * time is next_us or later (the previous submission + interval_us). */
 struct rt_pace {
-    int64_t start_us;
-    int64_t interval_us; /* 0: closed loop (next when the previous is answered) */
+    int64_t next_us;
+    int64_t interval_us; /* 1/rate; 0: no wait beyond the answer */
     int64_t total;       /* operations to submit */
     int64_t submitted;
 };
-/* How many more operations are due at now (bounded by total), and when
- * the next one after those is (*next_us; 0 when none is left). Closed
- * loop: 1 when nothing is outstanding and one is left. */
+/* 1 when the next operation is due at now, else 0 with *next_us the time
+ * it will be due (0: when an answer comes, or never: all submitted). */
 int64_t rt_pace_due(const struct rt_pace *p, int64_t now_us, int64_t outstanding,
                     int64_t *next_us);
 /* This client's share of `requests` commands over `clients` clients

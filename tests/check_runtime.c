@@ -668,37 +668,92 @@ START_TEST(test_client_share)
 }
 END_TEST
 
+/* A sequential client: the next operation when the previous is answered,
+ * and with a rate no sooner than its interval after the previous
+ * submission; never past its total. */
 START_TEST(test_pace)
 {
     int64_t next;
-    /* Open loop: one per 1000 us from 5000, five in all. */
-    struct rt_pace p = {.start_us = 5000, .interval_us = 1000, .total = 5};
-    ck_assert_int_eq(rt_pace_due(&p, 4000, 0, &next), 0); /* before the start */
+    struct rt_pace p = {.next_us = 5000, .interval_us = 1000, .total = 3};
+    ck_assert_int_eq(rt_pace_due(&p, 4000, 0, &next), 0); /* not yet */
     ck_assert_int_eq(next, 5000);
     ck_assert_int_eq(rt_pace_due(&p, 5000, 0, &next), 1);
-    ck_assert_int_eq(next, 6000);
     p.submitted = 1;
-    ck_assert_int_eq(rt_pace_due(&p, 5999, 1, &next), 0); /* answers do not matter */
+    p.next_us = 6000;
+    ck_assert_int_eq(rt_pace_due(&p, 9000, 1, &next), 0); /* its answer first */
+    ck_assert_int_eq(next, 0);
+    ck_assert_int_eq(rt_pace_due(&p, 5500, 0, &next), 0); /* answered early: the rate */
     ck_assert_int_eq(next, 6000);
-    ck_assert_int_eq(rt_pace_due(&p, 7500, 1, &next), 2); /* behind: ops 2 and 3 */
-    ck_assert_int_eq(next, 8000);
+    ck_assert_int_eq(rt_pace_due(&p, 9000, 0, &next), 1); /* answered late: at once */
     p.submitted = 3;
-    ck_assert_int_eq(rt_pace_due(&p, INT64_MAX / 2, 3, &next), 2); /* never past total */
+    ck_assert_int_eq(rt_pace_due(&p, 99000, 0, &next), 0);
     ck_assert_int_eq(next, 0);
-    p.submitted = 5;
-    ck_assert_int_eq(rt_pace_due(&p, INT64_MAX / 2, 0, &next), 0);
-    /* A huge interval saturates instead of overflowing. */
-    struct rt_pace slow = {.start_us = 1, .interval_us = INT64_MAX / 2, .total = 4,
-                           .submitted = 3};
-    ck_assert_int_eq(rt_pace_due(&slow, 2, 0, &next), 0);
-    ck_assert_int_eq(next, INT64_MAX);
-    /* Closed loop: the next when nothing is outstanding. */
-    struct rt_pace c = {.start_us = 0, .interval_us = 0, .total = 2};
+    /* No rate: only the answer counts. */
+    struct rt_pace c = {.next_us = 0, .interval_us = 0, .total = 2};
     ck_assert_int_eq(rt_pace_due(&c, 10, 0, &next), 1);
-    ck_assert_int_eq(next, 0);
     ck_assert_int_eq(rt_pace_due(&c, 10, 1, &next), 0);
-    c.submitted = 2;
-    ck_assert_int_eq(rt_pace_due(&c, 10, 0, &next), 0);
+    ck_assert_int_eq(next, 0);
+}
+END_TEST
+
+/* A client whose core takes its time: with a rate the client submits one,
+ * waits for its answer, then for its interval. */
+struct slow {
+    int64_t ops[8];
+    int n;
+};
+
+static void slow_step(void *state, const struct algo_event *ev, struct algo_actions *out)
+{
+    struct slow *q = state;
+    if (ev->kind == EV_COMMAND && q->n < 8)
+        q->ops[q->n++] = ev->msg.f[0];
+    (void)out;
+}
+
+static const struct algo_ops slow_ops = {
+    .name = "slow",
+    .range = 0x0e00,
+    .key_field = "op",
+    .state_size = sizeof(struct slow),
+    .init = tiny_init,
+    .step = slow_step,
+    .competes = tiny_competes,
+};
+
+START_TEST(test_client_rate)
+{
+    struct node *nd = fake_node();
+    nd->wl->fini(nd);
+    free(nd->core);
+    nd->ops = &slow_ops;
+    nd->core = calloc(1, slow_ops.state_size);
+    nd->run->n = 3;
+    nd->args.id = 4;
+    nd->me = &nd->run->node[4];
+    nd->env = (struct algo_env){.id = 4, .n = 3, .clients = 1, .incarnation = 1};
+    nd->run->params.requests = 2;
+    nd->run->params.rate = 0.5; /* one per 2 s: the interval outlasts the test */
+    nd->wl = &rt_workload_client;
+    char err[DL_ERRLEN] = "";
+    ck_assert_msg(nd->wl->init(nd, err) == 0, "%s", err);
+    struct slow *q = nd->core;
+    int64_t t0 = rt_now(nd);
+    nd->wl->cluster_up(nd);
+    nd->wl->settle(nd);
+    ck_assert_int_eq(q->n, 1);
+    ck_assert_int_eq(nd->deadline[RT_TIMER_WL], 0); /* waits for the answer */
+    struct algo_action ok = {.kind = ACT_CLIENT, .outcome = ALGO_OP_OK, .key = 1};
+    nd->wl->client_outcome(nd, &ok);
+    nd->wl->client_outcome(nd, &ok); /* a second answer to the same op: ignored */
+    nd->wl->settle(nd);
+    ck_assert_int_eq(q->n, 1);
+    ck_assert_int_ge(nd->deadline[RT_TIMER_WL], t0 + 2000000);
+    ck_assert_int_le(nd->deadline[RT_TIMER_WL], rt_now(nd) + 2000000);
+    ck_assert_int_eq(atomic_load(&nd->me->requests_done), 1);
+    ck_assert_int_eq(q->ops[0], 1);
+    ck_assert_int_eq(atomic_load(&nd->me->workload_done), 0);
+    free_node(nd);
 }
 END_TEST
 
@@ -806,6 +861,7 @@ int main(void)
     tcase_add_test(tc, test_client_share);
     tcase_add_test(tc, test_pace);
     tcase_add_test(tc, test_client_closed_loop);
+    tcase_add_test(tc, test_client_rate);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);
