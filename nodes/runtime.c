@@ -172,9 +172,10 @@ void rt_send(struct node *nd, const struct algo_msg *m, bool after_sync)
 {
     struct wire_hdr h = {.type = m->type, .to = m->to, .len = m->len};
     memcpy(h.f, m->f, sizeof h.f);
-    /* An acknowledgement waits for the storage writes before it (and keeps
-     * its place behind the sends already waiting). Traced when it leaves. */
-    if (after_sync && nd->st && (nd->held_n || storage_sync_pending(nd->st))) {
+    /* An acknowledgement waits for the storage writes before it; any send
+     * after it waits behind it, so that sends leave in the order the core
+     * made them. Traced when it leaves. */
+    if (nd->held_n || (after_sync && nd->st && storage_sync_pending(nd->st))) {
         if (rt_held_push(nd, &h, m->payload))
             return;
         /* No room to hold it: it fails like a send the transport refused. */

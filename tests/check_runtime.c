@@ -372,9 +372,10 @@ static void msg(struct node *nd, int64_t op, int64_t a, int64_t b, int64_t c)
 }
 
 /* Three messages in one turn write a term and vote and five entries and
- * hold three acknowledgements: the end of the turn makes ONE sync, sends the
- * acknowledgements, then tells the core (once) what is durable. A turn
- * that wrote nothing syncs nothing and tells nothing. */
+ * hold three acknowledgements (and a send made after them, which keeps its
+ * place): the end of the turn makes ONE sync, sends what was held, then
+ * tells the core (once) what is durable. A turn that wrote nothing syncs
+ * nothing and tells nothing. */
 START_TEST(test_group_commit)
 {
     struct node *nd = log_node(true, false);
@@ -383,6 +384,8 @@ START_TEST(test_group_commit)
     msg(nd, OP_APPEND, 1, 3, 3);
     msg(nd, OP_APPEND, 4, 2, 3);
     ck_assert_uint_eq(nd->held_n, 3);
+    msg(nd, OP_SEND, 0, 0, 0); /* not an ack, but after them: it waits too */
+    ck_assert_uint_eq(nd->held_n, 4);
     ck_assert_int_eq(c->persisted, 0);
     uint64_t before = storage_fsync_count();
     rt_end_turn(nd);
