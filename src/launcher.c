@@ -779,7 +779,7 @@ static int resolve_target(struct sup *s, const struct fault_spec *f, char *why, 
     switch (f->target) {
     case TARGET_NODE: k = f->target_node; break;
     case TARGET_COORDINATOR: k = shm_find_role(s->run, ROLE_COORDINATOR); break;
-    case TARGET_LEADER: k = shm_find_role(s->run, ROLE_LEADER); break;
+    case TARGET_LEADER: k = shm_find_leader(s->run, ROLE_LEADER); break;
     case TARGET_TOKEN_HOLDER: k = shm_find_role(s->run, ROLE_TOKEN_HOLDER); break;
     case TARGET_RANDOM: k = (int)dl_rng_below(&s->rng, (uint64_t)s->n) + 1; break;
     default: break;
