@@ -8,6 +8,7 @@ const struct algo_ops *const algo_table[] = {
     &algo_ricart_agrawala,
     &algo_token_ring,
     &algo_two_level_ring,
+    &algo_raft,
     NULL,
 };
 

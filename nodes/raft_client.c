@@ -1,0 +1,72 @@
+/* Clients' commands at a server (thesis 6.3, "Implementing linearizable
+ * semantics", in its simplest form).
+ *
+ * A leader appends a client's command as an entry carrying the client's
+ * id and operation id, replicates it, and answers (index and term) once it
+ * has applied it. A follower or candidate answers with a redirect and the
+ * leader it knows of (0: none). A command retried after a timeout, through
+ * the same or another server, may be appended twice: the state machine
+ * keeps each client's last operation applied and applies a repeat as an
+ * empty command, and a repeat of an applied operation is answered at once
+ * from that record. A command in the log and not applied yet is not
+ * appended again at the same leader. */
+#include "nodes/raft_int.h"
+
+#include <string.h>
+
+static void reply(struct raft_state *s, int client, int64_t op, int status, int64_t index,
+                  int64_t term, struct algo_actions *out)
+{
+    act_send(out, s->id, client, RAFT_CLIENT_RESP, term, op, status, index);
+}
+
+void raft_client_applied(struct raft_state *s, int client, int64_t op, struct algo_actions *out)
+{
+    const struct raft_client_rec *rec = &s->sm.cl[client - s->n - 1];
+    if (rec->op == op)
+        reply(s, client, op, RAFT_ST_OK, rec->index, rec->term, out);
+}
+
+void raft_on_client_req(struct raft_state *s, const struct algo_msg *m, int64_t now,
+                        struct algo_actions *out)
+{
+    (void)now;
+    int client = m->from;
+    int64_t op = m->f[1];
+    if (s->role != ROLE_LEADER) {
+        reply(s, client, op, RAFT_ST_REDIRECT, s->leader, s->term, out);
+        return;
+    }
+    if (m->len > RAFT_MAX_COMMAND) {
+        reply(s, client, op, RAFT_ST_FAIL, 0, s->term, out);
+        return;
+    }
+    struct raft_client_rec *rec = &s->sm.cl[client - s->n - 1];
+    if (op <= rec->op) {
+        if (op == rec->op) /* applied already: the answer was lost */
+            reply(s, client, op, RAFT_ST_OK, rec->index, rec->term, out);
+        return;
+    }
+    if (rec->pend_op == op) {
+        const struct raft_ent *e = raft_log_get(&s->log, rec->pend_index);
+        if (e && e->len >= RAFT_CMD_HDR) {
+            const uint8_t *d = raft_log_data(&s->log, e);
+            if ((int)raft_get(d, 4) == client && (int64_t)raft_get(d + 4, 8) == op)
+                return; /* in the log: the answer comes after it is applied */
+        }
+    }
+    raft_put(s->scratch, (uint64_t)client, 4);
+    raft_put(s->scratch + 4, (uint64_t)op, 8);
+    if (m->len)
+        memcpy(s->scratch + RAFT_CMD_HDR, m->payload, m->len);
+    if (raft_log_append(&s->log, s->term, s->scratch, RAFT_CMD_HDR + m->len) < 0) {
+        reply(s, client, op, RAFT_ST_FAIL, 0, s->term, out); /* out of memory */
+        return;
+    }
+    int64_t idx = raft_log_last(&s->log);
+    raft_store_entries(s, idx, out);
+    rec->pend_op = op;
+    rec->pend_index = idx;
+    raft_broadcast_append(s, false, out);
+    raft_maybe_commit(s, out);
+}

@@ -1,0 +1,320 @@
+/* Raft's state machine, snapshots and InstallSnapshot.
+ *
+ * The state machine is deliberately simple and deterministic: a count of
+ * the commands applied and a hash chain over them (index and bytes), plus
+ * one record per client (the last operation applied, at which index and
+ * term), which makes a command that a client retried through another
+ * server apply once: an entry whose operation is not newer than its
+ * client's record applies as an empty command.
+ *
+ * Every snap_every applied entries (env.raft_snapshot_entries, default
+ * RAFT_DEF_SNAPSHOT_ENTRIES) the state machine is encoded (the snapshot),
+ * stored with ACT_STORE_SNAPSHOT, and the log is compacted up to the
+ * previous snapshot: the log in memory holds between one and two snapshot
+ * intervals of entries, so followers a little behind still get entries,
+ * and memory stays bounded however long the run.
+ *
+ * Snapshot encoding (little-endian): u64 commands applied, u64 hash chain,
+ * u64 the log's cumulative hash at the snapshot's index, u32 clients, then
+ * per client i64 op, i64 index, i64 term. It travels in chunks of at most
+ * batch_bytes (the offset in SNAP_REQ f3, the total length ahead of each
+ * chunk); one chunk is out at a time, the follower answers with the offset
+ * it wants next, and a lost chunk is sent again at the next heartbeat. */
+#include "nodes/raft_int.h"
+
+#include <string.h>
+
+#define SNAP_FIXED 28u
+#define SNAP_PER_CLIENT 24u
+
+static uint32_t snap_size(const struct raft_state *s)
+{
+    return SNAP_FIXED + SNAP_PER_CLIENT * (uint32_t)s->clients;
+}
+
+int raft_sm_init(struct raft_state *s)
+{
+    s->sm.count = 0;
+    s->sm.hash = 0;
+    s->sm.cl = NULL;
+    if (s->clients > 0) {
+        s->sm.cl = algo_realloc(s->mem, NULL, (size_t)s->clients * sizeof *s->sm.cl);
+        if (!s->sm.cl)
+            return -1;
+        memset(s->sm.cl, 0, (size_t)s->clients * sizeof *s->sm.cl);
+    }
+    return 0;
+}
+
+void raft_sm_free(struct raft_state *s)
+{
+    if (s->sm.cl)
+        algo_realloc(s->mem, s->sm.cl, 0);
+    s->sm.cl = NULL;
+}
+
+int raft_snap_take(struct raft_state *s, int64_t index, int64_t term, uint64_t log_hash)
+{
+    uint32_t len = snap_size(s);
+    if (s->snap_cap < len) {
+        uint8_t *p = algo_realloc(s->mem, s->snap, len);
+        if (!p)
+            return -1;
+        s->snap = p;
+        s->snap_cap = len;
+    }
+    uint8_t *p = s->snap;
+    raft_put(p, (uint64_t)s->sm.count, 8);
+    raft_put(p + 8, s->sm.hash, 8);
+    raft_put(p + 16, log_hash, 8);
+    raft_put(p + 24, (uint64_t)s->clients, 4);
+    p += SNAP_FIXED;
+    for (int c = 0; c < s->clients; c++, p += SNAP_PER_CLIENT) {
+        raft_put(p, (uint64_t)s->sm.cl[c].op, 8);
+        raft_put(p + 8, (uint64_t)s->sm.cl[c].index, 8);
+        raft_put(p + 16, (uint64_t)s->sm.cl[c].term, 8);
+    }
+    s->snap_len = len;
+    s->snap_index = index;
+    s->snap_term = term;
+    return 0;
+}
+
+int raft_snap_load(struct raft_state *s, const uint8_t *p, uint32_t len, uint64_t *log_hash)
+{
+    if (len != snap_size(s) || raft_get(p + 24, 4) != (uint64_t)s->clients ||
+        (int64_t)raft_get(p, 8) < 0)
+        return -1;
+    const uint8_t *q = p + SNAP_FIXED;
+    for (int c = 0; c < s->clients; c++, q += SNAP_PER_CLIENT)
+        if ((int64_t)raft_get(q, 8) < 0 || (int64_t)raft_get(q + 8, 8) < 0 ||
+            (int64_t)raft_get(q + 16, 8) < 0)
+            return -1;
+    s->sm.count = (int64_t)raft_get(p, 8);
+    s->sm.hash = raft_get(p + 8, 8);
+    *log_hash = raft_get(p + 16, 8);
+    q = p + SNAP_FIXED;
+    for (int c = 0; c < s->clients; c++, q += SNAP_PER_CLIENT) {
+        s->sm.cl[c].op = (int64_t)raft_get(q, 8);
+        s->sm.cl[c].index = (int64_t)raft_get(q + 8, 8);
+        s->sm.cl[c].term = (int64_t)raft_get(q + 16, 8);
+    }
+    return 0;
+}
+
+/* Snapshot at the applied index, store it, and compact the log up to the
+ * previous snapshot. */
+static void snapshot_now(struct raft_state *s, struct algo_actions *out)
+{
+    int64_t prev = s->snap_index;
+    int64_t idx = s->applied;
+    uint64_t h = 0;
+    if (!raft_log_hash(&s->log, idx, &h) ||
+        raft_snap_take(s, idx, raft_log_term(&s->log, idx), h) < 0)
+        return;
+    s->snap_pending = true;
+    if (act_store_snapshot(out, s->snap_index, s->snap_term, s->snap, s->snap_len))
+        s->snap_pending = false;
+    if (prev > s->log.base)
+        raft_log_compact(&s->log, prev);
+}
+
+void raft_apply(struct raft_state *s, struct algo_actions *out)
+{
+    if (s->snap_pending &&
+        act_store_snapshot(out, s->snap_index, s->snap_term, s->snap, s->snap_len))
+        s->snap_pending = false;
+    int done = 0;
+    while (s->applied < s->commit && done < ALGO_STEP_BATCH) {
+        int64_t i = s->applied + 1;
+        const struct raft_ent *e = raft_log_get(&s->log, i);
+        if (!e)
+            break; /* cannot happen: applied >= base, commit <= last */
+        const uint8_t *d = raft_log_data(&s->log, e);
+        if (e->len == 0) {
+            if (!act_apply(out, i, e->term, NULL, 0))
+                break;
+        } else {
+            int client = (int)raft_get(d, 4);
+            int64_t op = (int64_t)raft_get(d + 4, 8);
+            struct raft_client_rec *rec = &s->sm.cl[client - s->n - 1];
+            if (op > rec->op) {
+                uint32_t len = e->len - RAFT_CMD_HDR;
+                if (!act_apply(out, i, e->term, d + RAFT_CMD_HDR, len))
+                    break; /* the step's arena is full: the next step goes on */
+                s->sm.count++;
+                s->sm.hash = raft_hash_bytes(raft_hash_mix(s->sm.hash, (uint64_t)i),
+                                             d + RAFT_CMD_HDR, len);
+                rec->op = op;
+                rec->index = i;
+                rec->term = e->term;
+            } else if (!act_apply(out, i, e->term, NULL, 0)) {
+                break; /* a retried command, applied before: nothing to do */
+            }
+            if (s->role == ROLE_LEADER)
+                raft_client_applied(s, client, op, out);
+        }
+        s->applied = i;
+        done++;
+        if (s->applied - s->snap_index >= s->snap_every)
+            snapshot_now(s, out);
+    }
+    if (s->applied < s->commit && !s->apply_armed) {
+        act_set_timer(out, RAFT_T_APPLY, 0);
+        s->apply_armed = true;
+    }
+}
+
+void raft_send_snapshot(struct raft_state *s, int p, struct algo_actions *out)
+{
+    struct raft_peer *pr = &s->peer[p];
+    if (s->snap_index == 0 || s->snap_len == 0) {
+        /* No snapshot yet, so nothing was compacted: probe instead. */
+        raft_peer_probe(pr, s->log.base + 1);
+        return;
+    }
+    if (pr->snap_index != s->snap_index) {
+        pr->snap_index = s->snap_index; /* a newer snapshot: from its start */
+        pr->snap_off = 0;
+    }
+    if (pr->snap_off > s->snap_len)
+        pr->snap_off = 0;
+    uint32_t chunk = s->snap_len - pr->snap_off;
+    if (chunk > s->batch_bytes - RAFT_SNAP_HDR)
+        chunk = s->batch_bytes - RAFT_SNAP_HDR;
+    raft_put(s->scratch, s->snap_len, 4);
+    memcpy(s->scratch + RAFT_SNAP_HDR, s->snap + pr->snap_off, chunk);
+    struct algo_msg m = {.type = RAFT_SNAP_REQ, .from = (uint16_t)s->id, .to = (uint16_t)p};
+    m.f[0] = s->term;
+    m.f[1] = s->snap_index;
+    m.f[2] = s->snap_term;
+    m.f[3] = pr->snap_off;
+    m.len = RAFT_SNAP_HDR + chunk;
+    m.payload = s->scratch;
+    if (act_send_ex(out, &m, false))
+        pr->snap_out = true;
+}
+
+static void snap_resp(struct raft_state *s, int to, int64_t index, uint32_t held, bool done,
+                      struct algo_actions *out)
+{
+    struct algo_msg r = {.type = RAFT_SNAP_RESP, .from = (uint16_t)s->id, .to = (uint16_t)to};
+    r.f[0] = s->term;
+    r.f[1] = index;
+    r.f[2] = held;
+    r.f[3] = done;
+    act_send_ex(out, &r, done);
+}
+
+/* A whole snapshot arrived: "If existing log entry has same index and term
+ * as snapshot's last included entry, retain log entries following it and
+ * reply. Discard the entire log. Reset state machine using snapshot
+ * contents" (Figure 13). The entries it covers are not applied one by one
+ * (there is no command to give): the state machine jumps to its index. */
+static void install(struct raft_state *s, int from, struct algo_actions *out)
+{
+    int64_t idx = s->in_index, term = s->in_term;
+    uint64_t h;
+    if (raft_snap_load(s, s->in_buf, s->in_len, &h) < 0) {
+        act_malformed(out);
+        s->in_index = 0;
+        return;
+    }
+    uint64_t mine;
+    if (raft_log_term(&s->log, idx) == term && raft_log_hash(&s->log, idx, &mine) && mine == h &&
+        idx <= raft_log_last(&s->log)) {
+        raft_log_compact(&s->log, idx);
+    } else {
+        if (raft_log_last(&s->log) > idx)
+            act_store_truncate(out, idx + 1);
+        raft_log_reset(&s->log, idx, term, h);
+        if (s->durable > idx)
+            s->durable = idx;
+    }
+    raft_snap_take(s, idx, term, h);
+    s->snap_pending = !act_store_snapshot(out, idx, term, s->snap, s->snap_len);
+    s->commit = s->applied = idx;
+    s->commit_term = s->term;
+    act_commit(out, idx, term);
+    s->in_index = 0;
+    s->in_len = 0;
+    snap_resp(s, from, idx, s->snap_len, true, out);
+}
+
+void raft_on_snap_req(struct raft_state *s, const struct algo_msg *m, int64_t now,
+                      struct algo_actions *out)
+{
+    int64_t term = m->f[0], idx = m->f[1], sterm = m->f[2];
+    uint32_t off = (uint32_t)m->f[3];
+    uint32_t total = (uint32_t)raft_get(m->payload, 4);
+    uint32_t chunk = m->len - RAFT_SNAP_HDR;
+    if (total != snap_size(s) || off > total || chunk > total - off || chunk == 0) {
+        act_malformed(out);
+        return;
+    }
+    if (term < s->term) {
+        snap_resp(s, m->from, idx, 0, false, out); /* our term deposes a stale leader */
+        return;
+    }
+    raft_become_follower(s, term, m->from, now, out);
+    raft_heard_leader(s, m->from, now, out);
+    if (idx <= s->commit) {
+        /* Already there (a duplicate, or we caught up otherwise). */
+        snap_resp(s, m->from, idx, total, true, out);
+        return;
+    }
+    if (s->in_index != idx || s->in_term != sterm) {
+        s->in_index = idx;
+        s->in_term = sterm;
+        s->in_len = 0;
+        s->in_total = total;
+        if (s->in_cap < total) {
+            uint8_t *p = algo_realloc(s->mem, s->in_buf, total);
+            if (!p) {
+                s->in_index = 0;
+                return;
+            }
+            s->in_buf = p;
+            s->in_cap = total;
+        }
+    }
+    if (off == s->in_len) {
+        memcpy(s->in_buf + off, m->payload + RAFT_SNAP_HDR, chunk);
+        s->in_len += chunk;
+    }
+    if (s->in_len < s->in_total) {
+        snap_resp(s, m->from, idx, s->in_len, false, out);
+        return;
+    }
+    install(s, m->from, out);
+}
+
+void raft_on_snap_resp(struct raft_state *s, const struct algo_msg *m, int64_t now,
+                       struct algo_actions *out)
+{
+    if (m->f[0] > s->term) {
+        raft_become_follower(s, m->f[0], 0, now, out);
+        return;
+    }
+    if (s->role != ROLE_LEADER || m->f[0] != s->term)
+        return;
+    struct raft_peer *pr = &s->peer[m->from];
+    pr->last_ack_us = now;
+    if (pr->mode != RAFT_PR_SNAPSHOT || m->f[1] != pr->snap_index)
+        return; /* stale */
+    if (m->f[1] > raft_log_last(&s->log) || m->f[2] > s->snap_len) {
+        act_malformed(out);
+        return;
+    }
+    if (m->f[3]) {
+        if (m->f[1] > pr->match)
+            pr->match = m->f[1];
+        raft_peer_probe(pr, pr->match + 1);
+        raft_maybe_commit(s, out);
+        raft_send_append(s, m->from, false, out);
+        return;
+    }
+    pr->snap_off = (uint32_t)m->f[2];
+    pr->snap_out = false;
+    raft_send_snapshot(s, m->from, out);
+}
