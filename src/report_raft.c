@@ -46,7 +46,7 @@
 #include "src/report_int.h"
 
 #define RAFT_MAX_LISTED 100 /* violations listed in report.json */
-#define RAFT_STORY_MAX 60   /* lines of the story */
+#define RAFT_STORY_MAX  60  /* lines of the story */
 
 enum prop {
     P_ELECTION,
@@ -80,9 +80,9 @@ struct app {
 struct oprec {
     int client, inc; /* client K (node n + K), its incarnation */
     int64_t id, t;
-    int ev;          /* TR_INVOKE, TR_OK, TR_FAIL, TR_TIMEOUT */
-    int64_t hash;    /* INVOKE */
-    int server;      /* OK, FAIL */
+    int ev;       /* TR_INVOKE, TR_OK, TR_FAIL, TR_TIMEOUT */
+    int64_t hash; /* INVOKE */
+    int server;   /* OK, FAIL */
     int64_t index, term;
 };
 
@@ -132,10 +132,10 @@ static double ms(int64_t us)
         }                                                                                          \
     } while (0)
 
-static int violation(struct rs *s, int prop, int64_t t, int n1, int n2, int64_t index,
-                     int64_t term, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
-static int violation(struct rs *s, int prop, int64_t t, int n1, int n2, int64_t index,
-                     int64_t term, const char *fmt, ...)
+static int violation(struct rs *s, int prop, int64_t t, int n1, int n2, int64_t index, int64_t term,
+                     const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+static int violation(struct rs *s, int prop, int64_t t, int n1, int n2, int64_t index, int64_t term,
+                     const char *fmt, ...)
 {
     char text[480];
     va_list ap;
@@ -203,16 +203,16 @@ static int collect(struct rs *s, const struct trace_rec *recs, size_t nrec)
         } else if (k > n && (r->ev == TR_INVOKE || r->ev == TR_OK || r->ev == TR_FAIL ||
                              r->ev == TR_TIMEOUT)) {
             GROW(s->ops, s->nops, s->capops);
-            s->ops[s->nops++] = (struct oprec){.client = k - n,
-                                               .inc = r->incarnation,
-                                               .id = r->key,
-                                               .t = r->t_us,
-                                               .ev = r->ev,
-                                               .hash = r->ev == TR_INVOKE ? r->b : 0,
-                                               .server = r->peer,
-                                               .index = r->a,
-                                               .term = r->ev == TR_OK || r->ev == TR_FAIL ? r->b
-                                                                                          : 0};
+            s->ops[s->nops++] =
+                (struct oprec){.client = k - n,
+                               .inc = r->incarnation,
+                               .id = r->key,
+                               .t = r->t_us,
+                               .ev = r->ev,
+                               .hash = r->ev == TR_INVOKE ? r->b : 0,
+                               .server = r->peer,
+                               .index = r->a,
+                               .term = r->ev == TR_OK || r->ev == TR_FAIL ? r->b : 0};
         }
     }
     return 0;
@@ -229,11 +229,11 @@ static int cmp_role(const void *x, const void *y)
 }
 
 struct terms {
-    long elections;      /* terms with a candidate or a leader */
-    long won;            /* terms with a leader */
-    long split;          /* terms with two or more candidates and no leader */
-    long leaderless;     /* terms with a candidate and no leader */
-    int max_leaders;     /* most distinct leaders in one term */
+    long elections;  /* terms with a candidate or a leader */
+    long won;        /* terms with a leader */
+    long split;      /* terms with two or more candidates and no leader */
+    long leaderless; /* terms with a candidate and no leader */
+    int max_leaders; /* most distinct leaders in one term */
 };
 
 static int elections(struct rs *s, struct terms *tm, json_t *leaders, json_t *split_votes,
@@ -280,8 +280,8 @@ static int elections(struct rs *s, struct terms *tm, json_t *leaders, json_t *sp
             tm->max_leaders = nl;
         for (int x = 0; x < nl; x++)
             if (json_array_append_new(leaders,
-                                      json_pack("{s:I, s:i, s:o}", "term", (json_int_t)term,
-                                                "node", lead[x], "at_ms", us_to_ms(lead_t[x]))) < 0)
+                                      json_pack("{s:I, s:i, s:o}", "term", (json_int_t)term, "node",
+                                                lead[x], "at_ms", us_to_ms(lead_t[x]))) < 0)
                 *bad = true;
         for (int x = 1; x < nl; x++)
             if (violation(s, P_ELECTION, lead_t[x], lead[0], lead[x], -1, term,
@@ -297,10 +297,9 @@ static int elections(struct rs *s, struct terms *tm, json_t *leaders, json_t *sp
                 for (int x = 0; x < nc; x++)
                     if (json_array_append_new(c, json_integer(cand[x])) < 0)
                         *bad = true;
-                if (json_array_append_new(split_votes,
-                                          json_pack("{s:I, s:o, s:o}", "term", (json_int_t)term,
-                                                    "candidates", c, "at_ms",
-                                                    us_to_ms(cand_t[0]))) < 0)
+                if (json_array_append_new(split_votes, json_pack("{s:I, s:o, s:o}", "term",
+                                                                 (json_int_t)term, "candidates", c,
+                                                                 "at_ms", us_to_ms(cand_t[0]))) < 0)
                     *bad = true;
             }
         }
@@ -467,8 +466,8 @@ static int one_index(struct rs *s, size_t i, size_t j)
                           "index %lld that node %d had applied (term %lld) at %.3f ms: node %d "
                           "%s an entry of term %lld there at %.3f ms",
                           l->node, (long long)a->term, ms(l->t), (long long)index, ref->node,
-                          (long long)ref->term, ms(ref->t), a->node, what(a),
-                          (long long)a->term, ms(a->t)) < 0)
+                          (long long)ref->term, ms(ref->t), a->node, what(a), (long long)a->term,
+                          ms(a->t)) < 0)
                 return -ENOMEM;
         }
     }
@@ -639,16 +638,14 @@ static int client_ops(struct rs *s, struct opstats *st, bool complete)
                 int srv = out->server;
                 if (other) {
                     st->lost++;
-                    rc = violation(s, P_ACKNOWLEDGED, other->t, srv, other->node, out->index,
-                                   out->term,
-                                   "client %d's operation %lld (command %s) was acknowledged by "
-                                   "node %d at %.3f ms as committed at index %lld (term %lld), "
-                                   "but node %d applied %s (term %lld) there at %.3f ms",
-                                   inv->client, (long long)inv->id,
-                                   hexhash(inv->hash, h1, sizeof h1), srv, ms(out->t),
-                                   (long long)out->index, (long long)out->term, other->node,
-                                   hexhash(other->hash, h2, sizeof h2), (long long)other->term,
-                                   ms(other->t));
+                    rc = violation(
+                        s, P_ACKNOWLEDGED, other->t, srv, other->node, out->index, out->term,
+                        "client %d's operation %lld (command %s) was acknowledged by "
+                        "node %d at %.3f ms as committed at index %lld (term %lld), "
+                        "but node %d applied %s (term %lld) there at %.3f ms",
+                        inv->client, (long long)inv->id, hexhash(inv->hash, h1, sizeof h1), srv,
+                        ms(out->t), (long long)out->index, (long long)out->term, other->node,
+                        hexhash(other->hash, h2, sizeof h2), (long long)other->term, ms(other->t));
                 } else if (!same && complete) {
                     st->lost++;
                     rc = violation(s, P_ACKNOWLEDGED, out->t, srv, 0, out->index, out->term,
@@ -685,11 +682,11 @@ struct story {
 
 struct failover {
     bool open;
-    int64_t t;      /* when the leader was lost */
-    int node;       /* the leader lost */
-    int64_t term;   /* its term */
+    int64_t t;    /* when the leader was lost */
+    int node;     /* the leader lost */
+    int64_t term; /* its term */
     char cause[160];
-    const char *kind; /* kill, pause, terminate, restart, crash, partition */
+    const char *kind;   /* kill, pause, terminate, restart, crash, partition */
     const char *source; /* schedule, command, external */
     char label[48];
 };
@@ -731,11 +728,11 @@ static int failover_close(struct timeline *tl, struct failover *fo, int node, in
                           int64_t t, bool *bad)
 {
     json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:i, s:I, s:o, s:o, s:o, s:o, s:o}", "cause", fo->cause, "kind",
-        fo->kind, "source", fo->source, "node", fo->node, "term", (json_int_t)fo->term, "at_ms",
+        "{s:s, s:s, s:s, s:i, s:I, s:o, s:o, s:o, s:o, s:o}", "cause", fo->cause, "kind", fo->kind,
+        "source", fo->source, "node", fo->node, "term", (json_int_t)fo->term, "at_ms",
         us_to_ms(fo->t), "new_leader", node ? json_integer(node) : json_null(), "new_term",
-        node ? json_integer(term) : json_null(), "elected_at_ms",
-        node ? us_to_ms(t) : json_null(), "failover_ms", node ? us_to_ms(t - fo->t) : json_null());
+        node ? json_integer(term) : json_null(), "elected_at_ms", node ? us_to_ms(t) : json_null(),
+        "failover_ms", node ? us_to_ms(t - fo->t) : json_null());
     if (o && fo->label[0])
         json_object_set_new(o, "fault", json_string(fo->label));
     if (!o || json_array_append_new(tl->failovers, o) < 0)
@@ -791,16 +788,16 @@ static int story_terms(struct rs *s, struct timeline *tl)
         bool solo = !end && nc == 1 && !leader;
         /* A run of solo terms ends here? */
         if (run_count && (end || !solo || cands[0] != run_node || term != run_last + 1)) {
-            int rc = run_count == 1
-                         ? story_add(tl, run_t,
-                                     "term %lld: node %d stood for election alone and was not "
-                                     "elected",
-                                     (long long)run_first, run_node)
-                         : story_add(tl, run_t,
-                                     "terms %lld to %lld: node %d stood for election alone in "
-                                     "each (%ld terms) and was never elected",
-                                     (long long)run_first, (long long)run_last, run_node,
-                                     run_count);
+            int rc =
+                run_count == 1
+                    ? story_add(tl, run_t,
+                                "term %lld: node %d stood for election alone and was not "
+                                "elected",
+                                (long long)run_first, run_node)
+                    : story_add(tl, run_t,
+                                "terms %lld to %lld: node %d stood for election alone in "
+                                "each (%ld terms) and was never elected",
+                                (long long)run_first, (long long)run_last, run_node, run_count);
             if (rc < 0)
                 return rc;
             run_count = 0;
@@ -820,11 +817,15 @@ static int story_terms(struct rs *s, struct timeline *tl)
             size_t len = 0;
             for (int x = 0; x < nc && x < 4; x++)
                 len += (size_t)snprintf(list + len, sizeof list - len, "%s%d",
-                                        x == 0 ? "" : x == nc - 1 ? " and " : ", ", cands[x]);
+                                        x == 0        ? ""
+                                        : x == nc - 1 ? " and "
+                                                      : ", ",
+                                        cands[x]);
             if (nc > 4)
                 snprintf(list + len, sizeof list - len, " and %d more", nc - 4);
-            if (story_add(tl, t0, "term %lld: a split vote: %d candidates (nodes %s), nobody "
-                                  "was elected",
+            if (story_add(tl, t0,
+                          "term %lld: a split vote: %d candidates (nodes %s), nobody "
+                          "was elected",
                           (long long)term, nc, list) < 0)
                 return -ENOMEM;
         }
@@ -873,8 +874,8 @@ static int timeline(struct rs *s, const struct trace_rec *recs, size_t nrec,
                 fault_label(r, fo.label, sizeof fo.label);
                 snprintf(fo.cause, sizeof fo.cause, "%s of leader node %d (%s)", fo.kind, cur,
                          fo.label);
-                if (story_add(tl, r->t_us, "%s: %s node %d, leader of term %lld", fo.label,
-                              fo.kind, cur, (long long)term[cur]) < 0)
+                if (story_add(tl, r->t_us, "%s: %s node %d, leader of term %lld", fo.label, fo.kind,
+                              cur, (long long)term[cur]) < 0)
                     return -ENOMEM;
             }
             continue;
@@ -895,8 +896,8 @@ static int timeline(struct rs *s, const struct trace_rec *recs, size_t nrec,
                 snprintf(fo.cause, sizeof fo.cause, "a partition (%s) cut links of leader node %d",
                          fo.label, cur);
                 if (story_add(tl, last_fault->t_us,
-                              "%s: a partition cut links of node %d, leader of term %lld",
-                              fo.label, cur, (long long)term[cur]) < 0)
+                              "%s: a partition cut links of node %d, leader of term %lld", fo.label,
+                              cur, (long long)term[cur]) < 0)
                     return -ENOMEM;
             }
             continue;
@@ -913,8 +914,9 @@ static int timeline(struct rs *s, const struct trace_rec *recs, size_t nrec,
                 role[k] = ROLE_NONE;
                 break;
             }
-            const char *kind = r->ev == TR_CRASH ? "crash" : r->ev == TR_PAUSE ? "pause"
-                                                                                : "terminate";
+            const char *kind = r->ev == TR_CRASH   ? "crash"
+                               : r->ev == TR_PAUSE ? "pause"
+                                                   : "terminate";
             bool was_leader = role[k] == ROLE_LEADER && up[k];
             if (was_leader && !stopping) {
                 const char *how = r->ev == TR_CRASH   ? "crashed"
@@ -928,8 +930,12 @@ static int timeline(struct rs *s, const struct trace_rec *recs, size_t nrec,
                     return -ENOMEM;
             }
             if (!fo.open && k == cur && !stopping) {
-                fo = (struct failover){.open = true, .t = r->t_us, .node = k, .term = term[k],
-                                       .kind = kind, .source = "external"};
+                fo = (struct failover){.open = true,
+                                       .t = r->t_us,
+                                       .node = k,
+                                       .term = term[k],
+                                       .kind = kind,
+                                       .source = "external"};
                 snprintf(fo.cause, sizeof fo.cause, "%s of leader node %d%s", kind, k,
                          " (no fault record asked for it)");
             }
@@ -954,8 +960,9 @@ static int timeline(struct rs *s, const struct trace_rec *recs, size_t nrec,
             if (r->aux == ROLE_LEADER && was != ROLE_LEADER) {
                 char why[200] = "";
                 if (fo.open && r->key > fo.term)
-                    snprintf(why, sizeof why, ", %.3f ms after the %s of node %d (leader of term "
-                                              "%lld)",
+                    snprintf(why, sizeof why,
+                             ", %.3f ms after the %s of node %d (leader of term "
+                             "%lld)",
                              ms(r->t_us - fo.t), fo.kind, fo.node, (long long)fo.term);
                 if (story_add(tl, r->t_us, "node %d became leader of term %lld%s", k,
                               (long long)r->key, why) < 0)
@@ -1013,14 +1020,21 @@ static json_t *latency_json(const struct samples *sm)
                      us_to_ms(sm->v[sm->n - 1]));
 }
 
-/* For faults that took the leader away, say so at the head of the fault's
- * outcome (the fault list itself is report_faults.c's). */
+/* For faults on a node, say at the head of the fault's outcome whether
+ * that node was the leader then: a fault that took the leader away opened
+ * a failover at its time (the fault list itself is report_faults.c's). */
 static void annotate_faults(json_t *faults, const json_t *failovers, bool *bad)
 {
     size_t i, j;
     json_t *f, *fo;
     json_array_foreach(faults, i, f)
     {
+        const json_t *node = json_object_get(f, "node");
+        const char *action = json_string_value(json_object_get(f, "action"));
+        bool on_node = json_is_integer(node) && json_is_number(json_object_get(f, "at_ms")) &&
+                       !json_object_get(f, "skipped") && action && strcmp(action, "resume") != 0 &&
+                       strcmp(action, "restart") != 0;
+        bool leader = false;
         json_array_foreach((json_t *)failovers, j, fo)
         {
             if (json_number_value(json_object_get(f, "at_ms")) !=
@@ -1038,7 +1052,17 @@ static void annotate_faults(json_t *faults, const json_t *failovers, bool *bad)
             if (json_object_set_new(f, "outcome", json_string(line)) < 0 ||
                 json_object_set_new(f, "leader_lost", json_true()) < 0)
                 *bad = true;
+            leader = true;
             break;
+        }
+        if (on_node && !leader) {
+            char line[1800];
+            const char *out = json_string_value(json_object_get(f, "outcome"));
+            snprintf(line, sizeof line, "node %lld was not the current leader%s%s",
+                     (long long)json_integer_value(node), out && out[0] ? "; " : "",
+                     out ? out : "");
+            if (json_object_set_new(f, "outcome", json_string(line)) < 0)
+                *bad = true;
         }
     }
 }
@@ -1102,20 +1126,18 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
     put(rep, "commit_index", json_integer(ap.max_commit), &bad);
     put(rep, "applies", json_integer(ap.applies), &bad);
     put(rep, "commit_latency_ms", latency_json(&os.lat), &bad);
-    int64_t span = os.first_invoke >= 0 && os.last_ok > os.first_invoke
-                       ? os.last_ok - os.first_invoke
-                       : 0;
+    int64_t span =
+        os.first_invoke >= 0 && os.last_ok > os.first_invoke ? os.last_ok - os.first_invoke : 0;
     put(rep, "throughput_ops_per_s",
         span > 0 ? json_real((double)os.ok * 1e6 / (double)span) : json_null(), &bad);
     put(rep, "throughput_window_ms", span > 0 ? us_to_ms(span) : json_null(), &bad);
     put(rep, "ops",
         json_pack("{s:i, s:i, s:i, s:i, s:i}", "invoked", (int)os.invoked, "ok", (int)os.ok,
-                  "failed", (int)os.failed, "timeout", (int)os.timeout, "pending",
-                  (int)os.pending),
+                  "failed", (int)os.failed, "timeout", (int)os.timeout, "pending", (int)os.pending),
         &bad);
     put(rep, "acknowledged_lost", json_integer(os.lost), &bad);
-    put(rep, "logs_agree",
-        json_boolean(s.count[P_LOG_MATCHING] == 0 && s.count[P_SM_SAFETY] == 0), &bad);
+    put(rep, "logs_agree", json_boolean(s.count[P_LOG_MATCHING] == 0 && s.count[P_SM_SAFETY] == 0),
+        &bad);
     put(rep, "messages", json_integer(s.messages), &bad);
     put(rep, "messages_per_commit",
         ap.indexes ? json_real((double)s.messages / (double)ap.indexes) : json_null(), &bad);
@@ -1153,8 +1175,7 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
              "every node and incarnation that applied an index applied the same term and "
              "command, and every commit record of it names that term (%ld index%s, %ld commit "
              "record%s)",
-             ap.indexes, ap.indexes == 1 ? "" : "es", ap.commit_records,
-             plural(ap.commit_records));
+             ap.indexes, ap.indexes == 1 ? "" : "es", ap.commit_records, plural(ap.commit_records));
     snprintf(d[P_LEADER_COMPLETENESS], sizeof d[0],
              "no index applied before a leader took office was later applied or committed with "
              "an entry of that leader's term or a later one (judged from apply and commit "
@@ -1166,8 +1187,8 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
                  "could not be checked (%ld without the client's invoke record, %ld whose index "
                  "no trace shows applied, in incomplete traces)",
                  os.ok, plural(os.ok), os.ok_unknown_invoke + os.ok_unapplied_incomplete,
-                 plural(os.ok_unknown_invoke + os.ok_unapplied_incomplete),
-                 os.ok_unknown_invoke, os.ok_unapplied_incomplete);
+                 plural(os.ok_unknown_invoke + os.ok_unapplied_incomplete), os.ok_unknown_invoke,
+                 os.ok_unapplied_incomplete);
     else
         snprintf(d[P_ACKNOWLEDGED], sizeof d[0],
                  "each of the %ld acknowledged command%s was applied at the index its answer "
@@ -1198,8 +1219,7 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
         json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s}", "property", prop_name[v->prop],
                               "at_ms", us_to_ms(v->t), "nodes", nodes, "index",
                               v->index >= 0 ? json_integer(v->index) : json_null(), "term",
-                              v->term >= 0 ? json_integer(v->term) : json_null(), "text",
-                              v->text);
+                              v->term >= 0 ? json_integer(v->term) : json_null(), "text", v->text);
         if (json_array_append_new(vl, o) < 0)
             bad = true;
     }

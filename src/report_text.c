@@ -211,7 +211,7 @@ void report_print_faults(const json_t *rep, FILE *f)
             fprintf(f, ", commanded");
         fputc('\n', f);
         const char *out = json_string_value(json_object_get(o, "outcome"));
-        if (out)
+        if (out && out[0])
             fprintf(f, "      %s\n", out);
     }
 }
@@ -235,7 +235,7 @@ void report_print_stall(const json_t *rep, FILE *f)
 
 void report_print_raft(const json_t *rep, FILE *f)
 {
-    char a[64], b[64], c[64], d[64];
+    char a[64], b[64], c[64], d[64], e[64];
     const json_t *leaders = json_object_get(rep, "leaders");
     json_int_t won = int_of(rep, "elections_won");
     json_int_t splits = (json_int_t)json_array_size(json_object_get(rep, "split_votes"));
@@ -272,7 +272,7 @@ void report_print_raft(const json_t *rep, FILE *f)
                     str_or(fo, "cause", "?"), fmt_key(fo, "at_ms", 3, a, 64),
                     fmt_key(fo, "new_leader", 0, b, 64), fmt_key(fo, "new_term", 0, c, 64),
                     fmt_key(fo, "elected_at_ms", 3, d, 64),
-                    fmt_key(fo, "failover_ms", 3, a, 64));
+                    fmt_key(fo, "failover_ms", 3, e, 64));
         else
             fprintf(f, "failover           %s at %s ms: no new leader to the end of the traces\n",
                     str_or(fo, "cause", "?"), fmt_key(fo, "at_ms", 3, a, 64));
@@ -286,7 +286,7 @@ void report_print_raft(const json_t *rep, FILE *f)
             "client operations  %s invoked: %s ok, %s failed, %s timed out, %s unanswered\n",
             fmt_key(ops, "invoked", 0, a, 64), fmt_key(ops, "ok", 0, b, 64),
             fmt_key(ops, "failed", 0, c, 64), fmt_key(ops, "timeout", 0, d, 64),
-            fmt_key(ops, "pending", 0, a, 64));
+            fmt_key(ops, "pending", 0, e, 64));
     const json_t *lat = json_object_get(rep, "commit_latency_ms");
     if (json_is_number(json_object_get(lat, "p50")))
         fprintf(f, "commit latency     p50 %s ms, p99 %s ms, max %s ms (invoke to ok)\n",
