@@ -208,13 +208,15 @@ static void fl_step(void *state, const struct algo_event *ev, struct algo_action
                 int64_t i = prev;
                 struct algo_entry batch[FL_BATCH];
                 int nb = 0;
+                /* Room first: batch[] points into the log. */
+                if (m->f[3] < 0 || m->f[3] > FL_BATCH || fl_grow(s, prev + m->f[3]) < 0)
+                    return;
                 while (algo_entries_next(&p, end, &e)) {
                     ck_assert_uint_le(e.len, FL_CMD_MAX);
                     i++;
                     if (i <= s->last)
                         continue; /* have it (one leader: the same entry) */
-                    if (fl_grow(s, i) < 0)
-                        return;
+                    ck_assert_int_le(i, s->cap);
                     struct fl_entry *x = &s->log[i - 1];
                     memset(x, 0, sizeof *x);
                     x->term = e.term;
