@@ -815,6 +815,8 @@ struct seen {
     int64_t leader_after;    /* the first leader after crash_at (-1 none) */
     int64_t old_term, new_term;
     int64_t last_term_leader; /* term of the latest leader */
+    int last_leader;          /* ... and who it was */
+    int leader_when_crashed;
     int64_t commit_window;   /* highest commit index inside [w0, w1] */
     int64_t commit_before;   /* highest commit index before w0 */
     int64_t w0, w1;
@@ -832,12 +834,14 @@ static void seen_rec(void *user, const struct trace_rec *r)
             s->crashed = r->node;
             s->crash_at = r->t_us;
             s->old_term = s->last_term_leader;
+            s->leader_when_crashed = s->last_leader;
         }
         break;
     case TR_ROLE:
         if (r->aux != ROLE_LEADER)
             break;
         s->last_term_leader = r->key;
+        s->last_leader = r->node;
         if (s->crashed && s->leader_after < 0 && r->t_us > s->crash_at) {
             s->leader_after = r->t_us;
             s->new_term = r->key;
@@ -919,7 +923,9 @@ START_TEST(test_raft_reelection)
         struct sim_result r;
         raft_run(&c, &r);
         ck_assert(r.live);
+        /* The fault by role hit the leader. */
         ck_assert_int_ne(sn.crashed, 0);
+        ck_assert_int_eq(sn.crashed, sn.leader_when_crashed);
         ck_assert_msg(sn.leader_after > 0 && sn.leader_after - sn.crash_at < 1000 * MS,
                       "seed %llu: no new leader within 1 s", (unsigned long long)seed);
         ck_assert_int_gt(sn.new_term, sn.old_term);
@@ -1402,6 +1408,35 @@ START_TEST(test_raft_storage_faults)
 }
 END_TEST
 
+START_TEST(test_raft_memory_bounded)
+{
+    /* With a snapshot every 50 entries, a node's core holds no more after
+     * 1,000 commands than after 200: the log is compacted. A cap of
+     * 128 KiB would fail the run loudly if it grew. */
+    double t0 = t_now();
+    size_t peak[2] = {0, 0};
+    for (uint64_t seed = 1; seed <= 100; seed++) {
+        for (int k = 0; k < 2; k++) {
+            struct sim_config c;
+            raft_config(&c, seed, 3, 2, k ? 1000 : 200);
+            c.env.raft_snapshot_entries = 50;
+            c.max_time_us = 10000 * MS;
+            c.mem_cap = 128 << 10;
+            struct sim_result r;
+            raft_run(&c, &r);
+            raft_all_ended(&c, &r);
+            ck_assert(!r.mem_over);
+            if (r.peak_mem > peak[k])
+                peak[k] = r.peak_mem;
+        }
+    }
+    ck_assert_uint_le(peak[1], peak[0] + 4096);
+    printf("raft sim: memory: 100 seeds twice in %.2f s: peak core memory %.1f KiB after 200 "
+           "commands, %.1f KiB after 1,000\n",
+           t_now() - t0, (double)peak[0] / 1024, (double)peak[1] / 1024);
+}
+END_TEST
+
 static Suite *raft_suite(void)
 {
     Suite *s = suite_create("raft_sim");
@@ -1422,6 +1457,7 @@ static Suite *raft_suite(void)
     tcase_add_test(tc, test_raft_churn);
     tcase_add_test(tc, test_raft_snapshots_lagging);
     tcase_add_test(tc, test_raft_storage_faults);
+    tcase_add_test(tc, test_raft_memory_bounded);
     suite_add_tcase(s, tc);
     return s;
 }
