@@ -214,6 +214,7 @@ struct snode {
     bool client;
     struct cop *cops;
     int nops_c, issued, ended;
+    int64_t submitted_us; /* the last submission */
 };
 
 struct sim {
@@ -1156,19 +1157,13 @@ static void client_submit(struct sim *s, int id)
     c->state = OP_SUBMITTED;
     c->invoked_us = s->now;
     c->hash = trace_hash(cmd, (size_t)len);
+    nd->submitted_us = s->now;
     struct algo_event ev = {.kind = EV_COMMAND, .now_us = s->now};
     ev.msg.from = ev.msg.to = (uint16_t)id;
     ev.msg.f[0] = op;
     ev.msg.len = (uint32_t)len;
     ev.msg.payload = (const uint8_t *)cmd;
     step(s, id, &ev);
-    if (s->cfg->rate > 0 && nd->issued < nd->nops_c) {
-        int64_t every = (int64_t)(1e6 / s->cfg->rate);
-        push(s, &(struct ev){.kind = EVK_COMMAND,
-                             .node = id,
-                             .incarnation = nd->incarnation,
-                             .t = timer_at(s, every > 0 ? every : 1)});
-    }
 }
 
 static void client_outcome(struct sim *s, int id, const struct algo_action *a, int64_t busy)
@@ -1228,9 +1223,19 @@ static void client_outcome(struct sim *s, int id, const struct algo_action *a, i
                     "holds another command",
                     k, (long long)a->key, (long long)a->index, (long long)a->term);
     }
-    if (s->cfg->rate <= 0 && nd->issued < nd->nops_c)
+    if (nd->issued < nd->nops_c) {
+        /* The next one now, or with a rate when its interval since the
+         * last submission is over (a timer: it fires late). */
+        int64_t at = busy;
+        if (s->cfg->rate > 0) {
+            double every = 1e6 / s->cfg->rate;
+            int64_t due = nd->submitted_us + (every < 1 ? 1 : every > 1e15 ? (int64_t)1e15 : (int64_t)every);
+            if (due > busy)
+                at = timer_at(s, due - s->now);
+        }
         push(s, &(struct ev){.kind = EVK_COMMAND, .node = id, .incarnation = nd->incarnation,
-                             .t = busy});
+                             .t = at});
+    }
 }
 
 static void apply(struct sim *s, int id)

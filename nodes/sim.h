@@ -76,9 +76,10 @@
  *   - clients: with env.clients > 0, processes n+1 .. n+clients run
  *     ops->client. They share `requests` (the total: client K takes
  *     requests / clients, the first requests % clients one more), each
- *     command "c<K>-<op>" (unique), submitted as EV_COMMAND at `rate`
- *     commands per second per client (open loop), or with rate 0 the next
- *     as soon as the previous one ended (ok, fail or timeout). Their links
+ *     command "c<K>-<op>" (unique), submitted as EV_COMMAND one at a
+ *     time, as the runtime's client workload does: the next when the
+ *     previous one ended (ok, fail or timeout), and with a `rate` no
+ *     sooner than 1/rate after the previous submission. Their links
  *     have the [network] delay and jitter but are never cut, never lose a
  *     message, and clients never crash;
  *   - records: TR_INVOKE, TR_OK, TR_FAIL, TR_TIMEOUT from ACT_CLIENT (node
@@ -236,7 +237,7 @@ struct sim_config {
     void (*on_record_data)(void *user, const struct trace_rec *r, const void *data,
                            uint32_t len);
     /* Replicated logs (see above). */
-    double rate;        /* client commands per second per client; 0: closed loop */
+    double rate;        /* client commands per second per client at most; 0: no pause */
     bool fsync;         /* syncs take time; off: written is durable */
     bool torn_writes;   /* a crash keeps a random prefix of the unsynced writes */
     double store_fail;  /* probability that a storage action fails */

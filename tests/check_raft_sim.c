@@ -1036,6 +1036,7 @@ START_TEST(test_raft_follower_disconnect)
         raft_all_ended(&c, &r);
         ck_assert_msg(sn.commit_window > sn.commit_before, "seed %llu: no commit while cut off",
                       (unsigned long long)seed);
+        ck_assert_uint_eq(r.log.ok, 30);
         ok += r.log.ok;
     }
     say("agreement despite a follower disconnect", t0, "%.1f of 30 commands OK per schedule",
@@ -1258,7 +1259,7 @@ static void figure8(const char *name, bool unreliable)
         crashes += r.crashes;
         lost += r.dropped_loss;
     }
-    ck_assert_uint_gt(ok, (uint64_t)SEEDS * 3);
+    ck_assert_uint_ge(ok, (uint64_t)SEEDS * 40 * 95 / 100);
     say(name, t0, "%.1f leader crashes and %.1f OK of 40 per schedule, %.0f lost messages",
         (double)crashes / SEEDS, (double)ok / SEEDS, (double)lost / SEEDS);
 }
@@ -1327,6 +1328,7 @@ START_TEST(test_raft_churn)
         raft_all_ended(&c, &r);
         ok += r.log.ok;
     }
+    ck_assert_uint_ge(ok, (uint64_t)SEEDS * 60 * 95 / 100);
     say("churn", t0, "%.1f of 60 OK per schedule, none lost", (double)ok / SEEDS);
 }
 END_TEST
