@@ -14,7 +14,9 @@
  * hears nothing from k but k still hears j. Loss and delay hide nothing
  * (heartbeats are not messages here; the simulator treats them the same).
  * A new incarnation is a new peer: the old one is
- * reported down (if it was not already) and the new one up. */
+ * reported down (if it was not already) and the new one up. Clients (ids
+ * after the nodes) are not watched: their messages are checked against
+ * their incarnation only, and no core hears of their lives. */
 #include "nodes/runtime_int.h"
 
 static void peer_event(struct node *nd, int k, bool down)
@@ -43,6 +45,12 @@ void rt_fd_init(struct node *nd)
 /* The slow path of rt_fd_check_incarnation: k is now incarnation inc. */
 void rt_fd_new_incarnation(struct node *nd, int k, int32_t inc)
 {
+    if (k > nd->env.n) {
+        /* A client (ids after the nodes): the detector watches nodes only,
+         * and a core hears of no client's lives. */
+        nd->fd_inc[k] = inc;
+        return;
+    }
     if (nd->fd_inc[k] != 0 && !nd->fd_down[k])
         peer_event(nd, k, true);
     nd->fd_inc[k] = inc;

@@ -17,11 +17,14 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "ipc/storage.h"
 #include "ipc/util.h"
 #include "nodes/runtime_int.h"
 
 _Static_assert(ALGO_MAX_NODES == DL_MAX_NODES, "one node limit for cores and ipc");
 _Static_assert(ALGO_NFIELDS == WIRE_NFIELDS, "message fields match the wire");
+
+static void rearm(struct node *nd);
 
 /* One message per wake-up: a lightly loaded node then pays epoll_wait +
  * mq_receive per message and no extra EAGAIN probe (measured ~15% more CS/s
@@ -46,7 +49,7 @@ int runtime_parse_args(int argc, char **argv, struct runtime_args *out)
         return -EINVAL;
     char *end;
     long id = strtol(argv[1], &end, 10);
-    if (*end || id < 1 || id > DL_MAX_NODES)
+    if (*end || id < 1 || id > DL_MAX_PROCS)
         return -EINVAL;
     long inc = strtol(argv[3], &end, 10);
     if (*end || inc < 1 || inc > 1000000)
@@ -88,12 +91,16 @@ void rt_send_runtime(struct node *nd, int to, uint16_t type, int64_t f0)
 }
 
 /* The transport dropped a message this node sent (already counted): trace
- * it (reason "send_refused", a = -errno saying why) and say it in the log
- * once per kind. */
+ * it (reason "send_refused", a = -errno saying why), say it in the log
+ * once per kind, and tell the core (EV_SEND_FAILED) - unless the node is
+ * stopping (-ETIMEDOUT: left over when it stopped) or the message was the
+ * runtime's own. */
 static void on_send_drop(void *arg, const struct wire_hdr *h, int err)
 {
     struct node *nd = arg;
     rt_trace(nd, TR_DROP, h->to, h->type, h->f[0], WIRE_DROP_SEND, err);
+    if (err != -ETIMEDOUT && h->type >= MSG_RANGE_SIZE)
+        rt_send_failed(nd, h);
     int kind = err == -ENOBUFS ? 0 : err == -EHOSTDOWN ? 1 : err == -ETIMEDOUT ? 2
                                    : err == -EMSGSIZE ? 3 : 4;
     if (nd->drop_logged[kind])
@@ -108,9 +115,33 @@ static void on_send_drop(void *arg, const struct wire_hdr *h, int err)
                         : strerror(-err));
 }
 
+void rt_send_failed(struct node *nd, const struct wire_hdr *h)
+{
+    if (nd->failq_n == RT_FAILQ) {
+        if (nd->failq_lost++ == 0)
+            fprintf(stderr, "node %d: more than %d send failures waiting for the core; further "
+                            "ones are traced as drops but not reported to it\n",
+                    nd->args.id, RT_FAILQ);
+        return;
+    }
+    struct algo_msg *m = &nd->failq[(nd->failq_head + nd->failq_n++) % RT_FAILQ];
+    *m = (struct algo_msg){.type = h->type, .from = (uint16_t)nd->args.id, .to = h->to};
+    memcpy(m->f, h->f, sizeof m->f);
+    /* Outside a step and outside the runtime's own turn (a backlog drained
+     * on EPOLLOUT, a delayed message released by the transport's timer):
+     * the runtime's timer, due at once, delivers it. */
+    if (!nd->in_step) {
+        nd->deadline[RT_TIMER_RT] = rt_now(nd);
+        nd->armed_at = -1;
+        rearm(nd);
+    }
+}
+
 /* Arm the timerfd for the earliest deadline, if it changed. */
 static void rearm(struct node *nd)
 {
+    if (nd->timerfd < 0)
+        return; /* a node built by hand (tests) */
     int64_t next = 0;
     for (int i = 0; i < RT_NTIMERS; i++)
         if (nd->deadline[i] && (!next || nd->deadline[i] < next))
@@ -137,6 +168,103 @@ static void bad_timer(struct node *nd, const struct algo_action *a)
                 a->kind == ACT_SET_TIMER ? "set" : "cancelled", a->timer_id, ALGO_MAX_TIMERS - 1);
 }
 
+void rt_send(struct node *nd, const struct algo_msg *m, bool after_sync)
+{
+    struct wire_hdr h = {.type = m->type, .to = m->to, .len = m->len};
+    memcpy(h.f, m->f, sizeof h.f);
+    /* An acknowledgement waits for the storage writes before it (and keeps
+     * its place behind the sends already waiting). Traced when it leaves. */
+    if (after_sync && nd->st && (nd->held_n || storage_sync_pending(nd->st))) {
+        if (rt_held_push(nd, &h, m->payload))
+            return;
+        /* No room to hold it: it fails like a send the transport refused. */
+        rt_trace(nd, TR_DROP, h.to, h.type, h.f[0], WIRE_DROP_SEND, -ENOBUFS);
+        rt_send_failed(nd, &h);
+        return;
+    }
+    rt_trace(nd, TR_SEND, m->to, m->type, m->f[0], 0, 0);
+    h.send_us = rt_now(nd);
+    /* Traced as sent (before the attempt); a drop is traced by
+     * on_send_drop. The transport sends the payload inline when it fits
+     * one queue message and through a bulk slot otherwise. */
+    transport_send(&nd->tp, &h, m->payload);
+}
+
+/* The first storage action a core emits without storage is a bug, said
+ * once. */
+static void no_storage(struct node *nd)
+{
+    if (!nd->no_storage_logged)
+        fprintf(stderr, "node %d: BUG: %s emitted a storage action, but this node keeps no "
+                        "typed storage; ignored\n", nd->args.id, nd->ops->name);
+    nd->no_storage_logged = true;
+}
+
+/* A replicated state machine's commit, apply and client outcomes: traced
+ * (before anything acts on them). */
+static void trace_state_machine(struct node *nd, const struct algo_action *a)
+{
+    struct trace_rec r = {.node = (uint16_t)nd->args.id, .key = a->term, .a = a->index};
+    switch (a->kind) {
+    case ACT_COMMIT:
+        r.ev = TR_COMMIT;
+        trace_emit(&nd->tr, &r);
+        break;
+    case ACT_APPLY:
+        r.ev = TR_APPLY;
+        trace_emit_data(&nd->tr, &r, a->msg.payload, a->msg.len);
+        break;
+    case ACT_CLIENT:
+        r.key = a->key;
+        r.a = a->index;
+        r.b = a->term;
+        r.peer = a->msg.from;
+        switch (a->outcome) {
+        case ALGO_OP_INVOKE:
+            r.ev = TR_INVOKE;
+            r.a = 0;
+            r.peer = 0;
+            trace_emit_data(&nd->tr, &r, a->msg.payload, a->msg.len);
+            return;
+        case ALGO_OP_OK: r.ev = TR_OK; break;
+        case ALGO_OP_FAIL: r.ev = TR_FAIL; break;
+        default:
+            r.ev = TR_TIMEOUT;
+            r.peer = 0;
+            break;
+        }
+        trace_emit(&nd->tr, &r);
+        break;
+    default:
+        break;
+    }
+}
+
+/* The cluster table: role and term (ACT_ROLE), and for a replicated log
+ * what the core reports of it. */
+static void publish(struct node *nd)
+{
+    if (!nd->ops->inspect || !nd->st)
+        return;
+    struct algo_inspect in = {0};
+    nd->ops->inspect(nd->core, &in);
+    struct shm_node *me = nd->me;
+    atomic_store_explicit(&me->commit_index, in.commit_index, memory_order_relaxed);
+    atomic_store_explicit(&me->last_index, in.last_index, memory_order_relaxed);
+    atomic_store_explicit(&me->applied_index, in.applied_index, memory_order_relaxed);
+    atomic_store_explicit(&me->leader, in.leader, memory_order_relaxed);
+}
+
+/* The storage failed: the node stops at once, acting on nothing more (what
+ * it holds back - acknowledgements - is never sent). */
+static void storage_fatal(struct node *nd)
+{
+    nd->fatal = true;
+    nd->held_len = 0;
+    nd->held_n = 0;
+    loop_stop(&nd->loop);
+}
+
 static void apply(struct node *nd)
 {
     struct algo_actions *out = &nd->acts;
@@ -152,20 +280,12 @@ static void apply(struct node *nd)
             return;
         }
     }
-    for (int i = 0; i < out->n; i++) {
+    for (int i = 0; i < out->n && !nd->fatal; i++) {
         struct algo_action *a = &out->a[i];
         switch (a->kind) {
-        case ACT_SEND: {
-            struct algo_msg *m = &a->msg;
-            rt_trace(nd, TR_SEND, m->to, m->type, m->f[0], 0, 0);
-            struct wire_hdr h = {.type = m->type, .to = m->to, .len = m->len,
-                                 .send_us = rt_now(nd)};
-            memcpy(h.f, m->f, sizeof h.f);
-            /* Traced as sent (before the attempt); a drop is traced by
-             * on_send_drop. */
-            transport_send(&nd->tp, &h, m->payload);
+        case ACT_SEND:
+            rt_send(nd, &a->msg, a->after_sync);
             break;
-        }
         case ACT_SET_TIMER:
             if (a->timer_id >= 0 && a->timer_id < ALGO_MAX_TIMERS)
                 nd->deadline[a->timer_id] =
@@ -196,7 +316,23 @@ static void apply(struct node *nd)
             break;
         case ACT_PERSIST:
             break; /* done above */
-        default: /* the typed storage and state-machine actions: not yet */
+        case ACT_STORE_TERM_VOTE:
+        case ACT_STORE_APPEND:
+        case ACT_STORE_TRUNCATE:
+        case ACT_STORE_SNAPSHOT:
+            if (!nd->st)
+                no_storage(nd);
+            else if (rt_storage_apply(nd, a) < 0)
+                storage_fatal(nd);
+            break;
+        case ACT_COMMIT:
+        case ACT_APPLY:
+            trace_state_machine(nd, a);
+            break;
+        case ACT_CLIENT:
+            trace_state_machine(nd, a);
+            if (nd->wl->client_outcome)
+                nd->wl->client_outcome(nd, a);
             break;
         }
     }
@@ -205,15 +341,49 @@ static void apply(struct node *nd)
                 out->overflow, out->cap);
         out->overflow = 0;
     }
+    if (!nd->fatal)
+        publish(nd);
 }
 
-void rt_step(struct node *nd, const struct algo_event *ev)
+static void step_once(struct node *nd, const struct algo_event *ev)
 {
     algo_actions_clear(&nd->acts);
+    nd->in_step = true;
     nd->ops->step(nd->core, ev, &nd->acts);
     if (nd->acts.malformed) /* a field out of the core's range */
         atomic_fetch_add(&nd->me->cnt[CNT_MALFORMED], (uint64_t)nd->acts.malformed);
     apply(nd);
+    nd->in_step = false;
+}
+
+/* Send failures queued so far, each its own step (at most max of them;
+ * the rest wait for the runtime's timer, due at once). */
+static int deliver_failures(struct node *nd, int max)
+{
+    if (nd->delivering)
+        return 0;
+    nd->delivering = true;
+    int malformed = nd->acts.malformed, k;
+    for (k = 0; k < max && nd->failq_n && !nd->fatal; k++) {
+        struct algo_event ev = {.kind = EV_SEND_FAILED, .now_us = rt_now(nd)};
+        ev.msg = nd->failq[nd->failq_head];
+        nd->failq_head = (nd->failq_head + 1) % RT_FAILQ;
+        nd->failq_n--;
+        step_once(nd, &ev);
+    }
+    /* The caller looks at the malformed count of its own step. */
+    nd->acts.malformed = malformed;
+    if (nd->failq_n && !nd->fatal)
+        nd->deadline[RT_TIMER_RT] = rt_now(nd);
+    nd->delivering = false;
+    return k;
+}
+
+void rt_step(struct node *nd, const struct algo_event *ev)
+{
+    step_once(nd, ev);
+    if (nd->failq_n)
+        deliver_failures(nd, RT_FAIL_BATCH);
 }
 
 /* Every node has started (the run's workload begins): see env.staged_start. */
@@ -228,6 +398,38 @@ static void settle(struct node *nd)
 {
     nd->wl->settle(nd);
     rearm(nd);
+}
+
+/* Rounds of end-of-turn work before the rest is left to the runtime's
+ * timer (a step under EV_PERSISTED that writes again, send failures that
+ * cause more). */
+#define RT_END_ROUNDS 4
+
+void rt_end_turn(struct node *nd)
+{
+    bool did = false;
+    int budget = RT_FAIL_BATCH; /* send failures this turn */
+    for (int round = 0; round < RT_END_ROUNDS && !nd->fatal; round++) {
+        if (!nd->failq_n && !nd->held_n && !(nd->st && storage_sync_pending(nd->st)))
+            break;
+        did = true;
+        if (nd->st && storage_sync_pending(nd->st)) {
+            if (rt_storage_commit(nd) < 0) {
+                storage_fatal(nd);
+                break;
+            }
+        } else if (nd->held_n) {
+            rt_held_flush(nd);
+        }
+        if (nd->failq_n && budget > 0)
+            budget -= deliver_failures(nd, budget);
+        else if (nd->failq_n && !(nd->st && storage_sync_pending(nd->st)) && !nd->held_n)
+            break; /* the rest next turn */
+    }
+    if (!nd->fatal && (nd->failq_n || nd->held_n || (nd->st && storage_sync_pending(nd->st))))
+        nd->deadline[RT_TIMER_RT] = rt_now(nd);
+    if (did)
+        settle(nd);
 }
 
 /* ---- loop callbacks ---- */
@@ -255,7 +457,10 @@ static void log_malformed(struct node *nd, int err, const struct wire_hdr *h)
 static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
 {
     struct node *nd = w->arg;
-    for (int i = 0; i < RT_RECV_BATCH; i++) {
+    /* A node with storage drains more per turn: the steps of one turn
+     * share one sync. */
+    int batch = nd->st ? RT_STORAGE_RECV_BATCH : RT_RECV_BATCH;
+    for (int i = 0; i < batch && !nd->fatal; i++) {
         struct wire_hdr h;
         const uint8_t *payload;
         int rc = transport_recv(&nd->tp, &h, &payload);
@@ -342,6 +547,8 @@ void rt_fire_timers(struct node *nd, int64_t now)
         nd->deadline[i] = 0;
         if (i == RT_TIMER_FD) {
             rt_fd_tick(nd);
+        } else if (i == RT_TIMER_RT) {
+            rt_end_turn(nd);
         } else if (i >= RT_TIMER_WL) {
             nd->wl->timer(nd, i - RT_TIMER_WL);
         } else {
@@ -405,16 +612,22 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
 
 /* ---- set-up and tear-down ---- */
 
-/* The workload of an algorithm, by its family. Every algorithm so far is a
- * mutual-exclusion algorithm; another family (Raft) adds its workload here. */
-static const struct rt_workload *workload_for(const struct algo_ops *ops)
+/* The workload of a process, by its algorithm's family: the mutex
+ * workload for the mutual-exclusion algorithms; for a replicated log, the
+ * clients submit commands and the servers have nothing of their own to
+ * do. */
+static const struct rt_workload *workload_for(const struct algo_ops *ops, bool client)
 {
+    if (client)
+        return &rt_workload_client;
     switch (ops->range) {
     case MSG_RANGE_CENTRALIZED:
     case MSG_RANGE_RICART:
     case MSG_RANGE_TOKEN_RING:
     case MSG_RANGE_TWO_LEVEL:
         return &rt_workload_mutex;
+    case MSG_RANGE_RAFT:
+        return &rt_workload_server;
     default:
         return NULL;
     }
@@ -430,6 +643,8 @@ static void node_fini(struct node *nd)
     if (nd->wl)
         nd->wl->fini(nd);
     algo_actions_free(&nd->acts);
+    rt_storage_close(nd);
+    free(nd->held);
     free(nd->restored);
     transport_close(&nd->tp);
     if (nd->timerfd >= 0)
@@ -447,13 +662,22 @@ static int node_init(struct node *nd, char *err)
     if (rc < 0)
         return rc;
     nd->run = nd->shm.run;
-    if (nd->args.id > (int)nd->run->n)
-        return dl_seterr(err, EINVAL, "node %d is not in this %u-node run", nd->args.id,
-                         nd->run->n);
+    int clients = rt_run_clients(nd->run);
+    if (nd->args.id > (int)nd->run->n + clients)
+        return dl_seterr(err, EINVAL, "process %d is not in this run of %u nodes and %d clients",
+                         nd->args.id, nd->run->n, clients);
+    bool client = nd->args.id > (int)nd->run->n;
     nd->me = &nd->run->node[nd->args.id];
     nd->ops = algo_find(nd->run->algorithm);
     if (!nd->ops)
         return dl_seterr(err, EINVAL, "unknown algorithm '%s'", nd->run->algorithm);
+    if (client) {
+        /* Clients run the algorithm's client core. */
+        if (!nd->ops->client)
+            return dl_seterr(err, EINVAL, "%s has no clients (process %d)", nd->ops->name,
+                             nd->args.id);
+        nd->ops = nd->ops->client;
+    }
     rc = trace_open(&nd->tr, nd->run->rundir, nd->args.id, nd->args.incarnation,
                     nd->run->start_mono_us, err);
     if (rc < 0)
@@ -480,13 +704,16 @@ static int node_init(struct node *nd, char *err)
      * should act on it (it stops the nodes in order). */
     signal(SIGINT, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
-    if (algo_actions_init(&nd->acts, (int)nd->run->n) < 0)
+    if (algo_actions_init(&nd->acts, (int)nd->run->n + clients) < 0)
         return dl_seterr(err, ENOMEM, "out of memory");
     nd->core = calloc(1, nd->ops->state_size);
     if (!nd->core)
         return dl_seterr(err, ENOMEM, "out of memory");
     /* What an earlier life persisted, if anything. */
     if ((rc = rt_persist_load(nd, err)) < 0)
+        return rc;
+    /* A replicated log's server: its typed storage, recovered. */
+    if (!client && rt_storage_wanted(nd->ops) && (rc = rt_storage_open(nd, err)) < 0)
         return rc;
     nd->env = (struct algo_env){
         .id = nd->args.id,
@@ -501,18 +728,30 @@ static int node_init(struct node *nd, char *err)
         .election_timeout_us = nd->run->params.election_timeout_us,
         .groups = nd->run->params.groups,
         .local_rounds = nd->run->params.local_rounds,
-        .initial_clock = nd->run->params.initial_clock[nd->args.id],
+        .initial_clock = client ? 0 : nd->run->params.initial_clock[nd->args.id],
         .staged_start = true,
         .retransmit = nd->run->params.retransmit != 0,
         .retransmit_us = nd->run->params.retransmit_us,
         .restored = nd->restored,
         .restored_len = nd->restored_len,
+        .mem = &algo_mem_libc,
+        .max_inline = nd->run->params.max_inline,
+        .clients = clients,
+        .raft_election_min_us = nd->run->params.election_timeout_min_us,
+        .raft_election_max_us = nd->run->params.election_timeout_max_us,
+        .raft_heartbeat_us = nd->run->params.heartbeat_us,
+        .raft_prevote = nd->run->params.prevote != 0,
+        .raft_check_quorum = nd->run->params.check_quorum != 0,
+        .raft_snapshot_entries = nd->run->params.snapshot_entries,
+        .raft_max_inflight = nd->run->params.max_inflight,
+        .client_timeout_us = nd->run->params.client_timeout_us,
     };
     memcpy(nd->env.group_of, nd->run->params.group_of, sizeof nd->env.group_of);
+    nd->env.stored = rt_storage_stored(nd);
     if (nd->ops->init(nd->core, &nd->env) < 0)
         return dl_seterr(err, EINVAL, "%s: bad parameters for node %d", nd->ops->name,
                          nd->args.id);
-    nd->wl = workload_for(nd->ops);
+    nd->wl = workload_for(nd->ops, client);
     if (!nd->wl)
         return dl_seterr(err, EINVAL, "%s: no workload for this algorithm", nd->ops->name);
     if ((rc = nd->wl->init(nd, err)) < 0)
@@ -560,8 +799,17 @@ int runtime_main(const struct runtime_args *args)
         rt_cluster_up(nd);
         nd->wl->cluster_up(nd);
     }
-    settle(nd);
-    rc = loop_run(&nd->loop);
+    rt_end_turn(nd);
+    /* The loop, with the end of each turn (group commit) after what one
+     * epoll_wait returned was served. */
+    rc = 0;
+    while (!nd->loop.stop) {
+        rc = loop_once(&nd->loop, -1);
+        if (rc < 0)
+            break;
+        rt_end_turn(nd);
+        rc = 0;
+    }
     if (rc < 0)
         fprintf(stderr, "distlab-node %d: event loop failed: %s\n", args->id, strerror(-rc));
     if (!nd->fatal && rc == 0) {

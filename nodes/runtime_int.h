@@ -5,6 +5,10 @@
  *   fd_runtime.c       the failure detector (heartbeat stamps)
  *   mutex_runtime.c    the mutex workload and the critical resource
  *   persist_runtime.c  persistent state (ACT_PERSIST)
+ *   storage_runtime.c  typed storage (a replicated log): recovery, the
+ *                      storage actions, group commit at the end of a turn
+ *   client_runtime.c   the client workload (Raft's clients) and the
+ *                      servers' workload, which has nothing to do
  *
  * A workload (what the node does for its application: request the CS,
  * later submit Raft commands) sits behind struct rt_workload, so another
@@ -30,9 +34,27 @@
 #define RT_WL_TIMERS 4 /* timers a workload may use */
 #define RT_TIMER_WL ALGO_MAX_TIMERS
 #define RT_TIMER_FD (RT_TIMER_WL + RT_WL_TIMERS) /* failure detector tick */
-#define RT_NTIMERS (RT_TIMER_FD + 1)
+/* The runtime's own deferred work: send failures the transport reported
+ * outside a step, storage actions written by a turn's last step. */
+#define RT_TIMER_RT (RT_TIMER_FD + 1)
+#define RT_NTIMERS (RT_TIMER_RT + 1)
+
+/* Send failures waiting to reach the core (EV_SEND_FAILED). A step's sends
+ * fail at most once each, so this holds a broadcast's worth many times
+ * over; what does not fit is counted and said in the log. */
+#define RT_FAILQ 256
+/* Send failures delivered in one go after a step; the rest wait for the
+ * runtime's timer (due at once), so a core that retries at once and fails
+ * again cannot keep the node from its loop. */
+#define RT_FAIL_BATCH 64
+/* Messages a node with storage takes from its queue in one turn: the
+ * steps of one turn share one sync (group commit). */
+#define RT_STORAGE_RECV_BATCH 16
+/* Storage preallocation step (see ipc/storage.h). */
+#define RT_STORAGE_PREALLOC (1u << 20)
 
 struct node;
+struct storage;
 
 /* A workload. Every hook is called between core steps, never inside one;
  * a hook may step the core (rt_step). */
@@ -55,11 +77,15 @@ struct rt_workload {
     void (*settle)(struct node *nd);
     /* SIGTERM: wind down before the loop stops (leave the CS). */
     void (*stop)(struct node *nd);
+    /* The core's ACT_CLIENT (already traced); NULL: not a client. */
+    void (*client_outcome)(struct node *nd, const struct algo_action *a);
     /* For the SIGUSR1 dump: the workload's state in a few words. */
     void (*describe)(const struct node *nd, char *buf, size_t cap);
 };
 
 extern const struct rt_workload rt_workload_mutex;
+extern const struct rt_workload rt_workload_client; /* a client process */
+extern const struct rt_workload rt_workload_server; /* a replicated log's server */
 
 struct node {
     struct runtime_args args;
@@ -82,17 +108,41 @@ struct node {
     void *work;
     /* Failure detector: what we last saw of each peer's heartbeat stamp. */
     int64_t fd_period, fd_timeout;
-    int64_t fd_stamp[DL_MAX_NODES + 1];
-    int64_t fd_seen[DL_MAX_NODES + 1];
-    int32_t fd_inc[DL_MAX_NODES + 1];
-    bool fd_down[DL_MAX_NODES + 1];
+    int64_t fd_stamp[DL_MAX_PROCS + 1];
+    int64_t fd_seen[DL_MAX_PROCS + 1];
+    int32_t fd_inc[DL_MAX_PROCS + 1];
+    bool fd_down[DL_MAX_PROCS + 1];
     bool malformed_logged[WIRE_ERR_COUNT];
     bool fatal; /* persistence failed: stop */
     bool drop_logged[8]; /* send-side drop reasons already said in the log */
+    bool no_storage_logged; /* a storage action without storage (a bug) */
     uint64_t bad_timers; /* core timer actions with an id out of range (a bug) */
     char *restored; /* persistent state read at start (env.restored) */
     size_t restored_len;
+    bool in_step; /* inside rt_step: a send failure waits for its end */
+    bool delivering; /* rt_step is delivering send failures */
+    /* Send failures not yet delivered to the core (a ring). */
+    struct algo_msg failq[RT_FAILQ];
+    int failq_head, failq_n;
+    uint64_t failq_lost;
+    /* Typed storage (NULL for an algorithm without it). */
+    struct storage *st;
+    bool st_fsync;
+    struct algo_stored stored; /* env.stored at a restart */
+    uint64_t st_syncs;         /* group commits made */
+    /* Sends held for the end of the turn's sync (after_sync): encoded
+     * wire headers, each followed by its payload padded to 8 bytes. A
+     * buffer reused turn after turn (it grows, never per message). */
+    uint8_t *held;
+    size_t held_len, held_cap;
+    uint32_t held_n;
 };
+
+/* Client processes of the run (ids n+1 .. n+clients). */
+static inline int rt_run_clients(const struct shm_run *r)
+{
+    return r->clients <= DL_MAX_CLIENTS ? (int)r->clients : 0;
+}
 
 /* runtime.c */
 static inline int64_t rt_now(const struct node *nd) { return trace_now(&nd->tr); }
@@ -106,6 +156,15 @@ void rt_cluster_up(struct node *nd);
 /* Serve every timer due at now (the failure detector's first), then
  * re-arm. */
 void rt_fire_timers(struct node *nd, int64_t now);
+/* The end of a loop turn: the storage's group commit (one sync, then the
+ * held sends, then EV_PERSISTED), then send failures left over. */
+void rt_end_turn(struct node *nd);
+/* Send a message (traced first); after_sync holds it while storage writes
+ * are waiting for their sync. */
+void rt_send(struct node *nd, const struct algo_msg *m, bool after_sync);
+/* The transport could not make this node's send of h: queue it for the
+ * core (EV_SEND_FAILED, after the current step). */
+void rt_send_failed(struct node *nd, const struct wire_hdr *h);
 
 /* fd_runtime.c: the failure detector. */
 void rt_fd_init(struct node *nd);
@@ -129,4 +188,45 @@ int rt_persist_load(struct node *nd, char *err);
 /* Make data the node's persistent state; < 0 (said in the log) if not. */
 int rt_persist(struct node *nd, const void *data, uint32_t len);
 
+/* storage_runtime.c: typed storage. */
+/* Does this algorithm keep typed storage? */
+bool rt_storage_wanted(const struct algo_ops *ops);
+/* Open RUNDIR/storage/n<K>.log and recover it (what recovery dropped is
+ * said in the log); nd->env.stored is set when anything survived. */
+int rt_storage_open(struct node *nd, char *err);
+/* What survived in storage for the core (env.stored), NULL when nothing
+ * did (a first start) or the node keeps no storage. */
+const struct algo_stored *rt_storage_stored(struct node *nd);
+/* Open an explicit path (for tests). */
+int rt_storage_open_path(struct node *nd, const char *path, bool fsync, char *err);
+void rt_storage_close(struct node *nd);
+/* Apply one storage action; < 0 (said in the log) when it failed, and the
+ * node must stop. */
+int rt_storage_apply(struct node *nd, const struct algo_action *a);
+/* Group commit: if anything was written since the last one, one sync,
+ * then the held sends, then EV_PERSISTED. < 0 when the sync failed (said in
+ * the log; the node must stop). */
+int rt_storage_commit(struct node *nd);
+/* Hold a send for the next group commit. false: no room (said in the
+ * log; the caller fails the send). */
+bool rt_held_push(struct node *nd, const struct wire_hdr *h, const void *payload);
+/* Send every held message, in order. */
+void rt_held_flush(struct node *nd);
+
+/* client_runtime.c: pacing of a client's commands. A client is
+ * sequential: the next operation is due when none is outstanding and the
+ * time is next_us or later (the previous submission + interval_us). */
+struct rt_pace {
+    int64_t next_us;
+    int64_t interval_us; /* 1/rate; 0: no wait beyond the answer */
+    int64_t total;       /* operations to submit */
+    int64_t submitted;
+};
+/* 1 when the next operation is due at now, else 0 with *next_us the time
+ * it will be due (0: when an answer comes, or never: all submitted). */
+int64_t rt_pace_due(const struct rt_pace *p, int64_t now_us, int64_t outstanding,
+                    int64_t *next_us);
+/* This client's share of `requests` commands over `clients` clients
+ * (client k of 1..clients). */
+int64_t rt_client_share(int64_t requests, int clients, int k);
 #endif
