@@ -684,7 +684,8 @@ START_TEST(test_fl_isolate_leader)
     /* A partition by role cuts the leader off alone: nothing commits
      * until the heal (clients still reach it: their links are never cut). */
     static struct sim_fault f[2];
-    f[0] = (struct sim_fault){.at_us = 200, .kind = SIM_PARTITION, .role = ROLE_LEADER};
+    f[0] = (struct sim_fault){.at_us = 200, .kind = SIM_PARTITION, .role = ROLE_LEADER,
+                              .isolate = true};
     f[1] = (struct sim_fault){.at_us = 50000, .kind = SIM_HEAL};
     struct sim_config c;
     fl_config(&c, 4, 3, 1, 3);
@@ -1017,7 +1018,8 @@ START_TEST(test_raft_follower_disconnect)
      * 30 commands at 20 per second: the other two commit without it, and
      * it catches up after the heal. */
     static struct sim_fault f[2];
-    f[0] = (struct sim_fault){.at_us = 600 * MS, .kind = SIM_PARTITION, .role = ROLE_FOLLOWER};
+    f[0] = (struct sim_fault){.at_us = 600 * MS, .kind = SIM_PARTITION, .role = ROLE_FOLLOWER,
+                              .isolate = true};
     f[1] = (struct sim_fault){.at_us = 1200 * MS, .kind = SIM_HEAL};
     double t0 = t_now();
     uint64_t ok = 0;
@@ -1113,7 +1115,8 @@ START_TEST(test_raft_partitioned_leader_rejoins)
      * commit. The others elect a leader and commit; at the heal the old
      * leader's uncommitted entries are replaced. */
     static struct sim_fault f[2];
-    f[0] = (struct sim_fault){.at_us = 500 * MS, .kind = SIM_PARTITION, .role = ROLE_LEADER};
+    f[0] = (struct sim_fault){.at_us = 500 * MS, .kind = SIM_PARTITION, .role = ROLE_LEADER,
+                              .isolate = true};
     f[1] = (struct sim_fault){.at_us = 1000 * MS, .kind = SIM_HEAL};
     double t0 = t_now();
     int rolled = 0;
@@ -1144,7 +1147,8 @@ START_TEST(test_raft_backup_50)
      * the retries. After the heal the old leader drops its whole
      * conflicting tail at once. */
     static struct sim_fault f[2];
-    f[0] = (struct sim_fault){.at_us = 500 * MS, .kind = SIM_PARTITION, .role = ROLE_LEADER};
+    f[0] = (struct sim_fault){.at_us = 500 * MS, .kind = SIM_PARTITION, .role = ROLE_LEADER,
+                              .isolate = true};
     f[1] = (struct sim_fault){.at_us = 1000 * MS, .kind = SIM_HEAL};
     double t0 = t_now();
     int big = 0;
