@@ -222,7 +222,7 @@ int shm_read_prefix(uint32_t run_id, struct shm_prefix *p, int64_t *mtime, uint3
     return got == (ssize_t)sizeof *p && p->magic == SHM_MAGIC ? 1 : 0;
 }
 
-int shm_find_role(const struct shm_run *r, int role)
+static int find_role(const struct shm_run *r, int role, bool term_first)
 {
     int best = 0, best_up = 0;
     int64_t best_term = 0;
@@ -235,7 +235,9 @@ int shm_find_role(const struct shm_run *r, int role)
         int up = st == NODE_UP;
         int64_t term = atomic_load(&sn->term);
         /* k rises: a tie on (up, term) keeps the lower id. */
-        if (!best || up > best_up || (up == best_up && term > best_term)) {
+        bool better = term_first ? term > best_term || (term == best_term && up > best_up)
+                                 : up > best_up || (up == best_up && term > best_term);
+        if (!best || better) {
             best = (int)k;
             best_up = up;
             best_term = term;
@@ -243,6 +245,10 @@ int shm_find_role(const struct shm_run *r, int role)
     }
     return best;
 }
+
+int shm_find_role(const struct shm_run *r, int role) { return find_role(r, role, false); }
+
+int shm_find_leader(const struct shm_run *r, int role) { return find_role(r, role, true); }
 
 /* ---- the critical resource: one 16-byte compare-and-swap per operation ---- */
 

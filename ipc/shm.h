@@ -336,10 +336,14 @@ int shm_read_prefix(uint32_t run_id, struct shm_prefix *p, int64_t *mtime, uint3
 
 /* The node that holds `role` now, among nodes UP or PAUSED: an UP node
  * before a PAUSED one (a paused holder has usually been replaced), then the
- * highest term (a newer coordinator epoch or holder, a leader of a later
- * term: an old leader cut off from the majority still believes it leads),
- * then the lowest id. Clients hold no role. 0 if none. */
+ * highest term (a newer coordinator epoch or holder), then the lowest id.
+ * Clients hold no role. 0 if none. */
 int shm_find_role(const struct shm_run *r, int role);
+/* The same for a Raft leader (role: ROLE_LEADER): the highest term first,
+ * then UP before PAUSED, then the lowest id. An old leader cut off from
+ * the majority, or paused, still believes it leads, but a term has at most
+ * one leader and a later term's supersedes every earlier one. */
+int shm_find_leader(const struct shm_run *r, int role);
 
 /* The critical resource, called by the node runtime (see enum
  * shm_res_result). enter reads the counter into *read_counter (0 when

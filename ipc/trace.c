@@ -62,6 +62,16 @@ int trace_open(struct trace_writer *w, const char *rundir, int node, int incarna
     }
     w->cap = TRACE_INITIAL;
     w->max = TRACE_MAX_DEFAULT;
+    /* The side file is created only by a process that has data to keep. */
+    w->dfd = -1;
+    size_t plen = strlen(path);
+    w->dpath = malloc(plen + 1);
+    if (w->dpath) {
+        memcpy(w->dpath, path, plen + 1);
+        memcpy(w->dpath + plen - 3, "dat", 3);
+    } else {
+        w->dfull = true; /* without its name, data is not kept */
+    }
     w->node = node;
     w->incarnation = incarnation;
     w->t0 = t0_mono_us;
@@ -185,8 +195,27 @@ struct trace_rec *trace_emit_at(struct trace_writer *w, struct trace_rec *r)
     return put_rec(w->map + off, r);
 }
 
+/* Give back the side file's unused tail (a ring is all used). */
+static void data_close(struct trace_writer *w)
+{
+    if (w->dmap)
+        munmap(w->dmap, w->dcap);
+    if (w->dfd >= 0) {
+        if (!w->dring && ftruncate(w->dfd, (off_t)w->dpos) < 0) {
+            /* Nothing to do: a reader checks each datum's hash. */
+        }
+        close(w->dfd);
+    }
+    free(w->dpath);
+    w->dpath = NULL;
+    w->dmap = NULL;
+    w->dfd = -1;
+}
+
 void trace_close(struct trace_writer *w)
 {
+    if (w->dpath)
+        data_close(w);
     if (w->map)
         munmap(w->map, w->cap);
     if (w->fd >= 0) {
@@ -371,13 +400,97 @@ int trace_load(const char *rundir, struct trace_rec **out, size_t *n, char *errb
     return 0;
 }
 
-/* The side file is not written yet: the hash identifies the command. */
+/* ---- the data side file ---- */
+
+/* The side file can no longer keep data: say so once (the records still
+ * carry each datum's hash and length). */
+static void data_stop(struct trace_writer *w, int err)
+{
+    w->dfull = true;
+    fprintf(stderr,
+            "trace n%d.%d: cannot grow the data side file (%s): commands are recorded by "
+            "their hash only from here on\n",
+            w->node, w->incarnation, strerror(err));
+}
+
+static int data_create(struct trace_writer *w)
+{
+    w->dfd = open(w->dpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w->dfd < 0)
+        return -errno;
+    int e = posix_fallocate(w->dfd, 0, (off_t)TRACE_INITIAL);
+    if (e != 0)
+        return -e;
+    void *p = mmap(NULL, TRACE_INITIAL, PROT_READ | PROT_WRITE, MAP_SHARED, w->dfd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    w->dmap = p;
+    w->dcap = TRACE_INITIAL;
+    return 0;
+}
+
+/* As grow() does for the records: doubling, at most TRACE_GROW_MAX at a
+ * time, never past the cap (the record file's). */
+static int data_grow(struct trace_writer *w)
+{
+    size_t step = w->dcap < TRACE_GROW_MAX ? w->dcap : TRACE_GROW_MAX;
+    size_t ncap = w->max - w->dcap < step ? w->max : w->dcap + step;
+    int e = posix_fallocate(w->dfd, (off_t)w->dcap, (off_t)(ncap - w->dcap));
+    if (e != 0)
+        return -e;
+    void *p = mremap(w->dmap, w->dcap, ncap, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED)
+        return -errno;
+    w->dmap = p;
+    w->dcap = ncap;
+    return 0;
+}
+
+/* Copy len bytes into the side file: their offset, or -1 when not kept. */
+static int64_t data_put(struct trace_writer *w, const void *data, uint32_t len)
+{
+    if (!w->map || w->dfull)
+        return -1;
+    if (len == 0)
+        return (int64_t)w->dpos;
+    int rc = 0;
+    if (!w->dmap && (rc = data_create(w)) < 0) {
+        data_stop(w, -rc);
+        return -1;
+    }
+    if (!w->dring) {
+        while (rc == 0 && w->dpos + len > w->dcap && w->dcap < w->max)
+            rc = data_grow(w);
+        if (rc < 0) {
+            data_stop(w, -rc);
+            return -1;
+        }
+        if (w->dpos + len > w->dcap) {
+            /* At the cap: a ring over the whole file from here on. */
+            if (len > w->dcap)
+                return -1;
+            w->dring = true;
+        }
+    }
+    if (w->dring) {
+        if (len > w->dcap)
+            return -1;
+        /* Never across the end: skip the rest of this lap. */
+        if (w->dpos % w->dcap + len > w->dcap)
+            w->dpos += w->dcap - w->dpos % w->dcap;
+    }
+    int64_t off = (int64_t)w->dpos;
+    memcpy(w->dmap + w->dpos % w->dcap, data, len);
+    w->dpos += len;
+    return off;
+}
+
 struct trace_rec *trace_emit_data(struct trace_writer *w, struct trace_rec *r, const void *data,
                                   uint32_t len)
 {
     r->b = trace_hash(data, len);
     r->aux = (int32_t)len;
-    r->c = -1;
+    r->c = data_put(w, data, len);
     return trace_emit(w, r);
 }
 
@@ -386,6 +499,82 @@ struct trace_rec *trace_emit_data_at(struct trace_writer *w, struct trace_rec *r
 {
     r->b = trace_hash(data, len);
     r->aux = (int32_t)len;
-    r->c = -1;
+    r->c = data_put(w, data, len);
     return trace_emit_at(w, r);
+}
+
+/* ---- reading the side files ---- */
+
+int trace_data_open(struct trace_data *d, const char *rundir, char *errbuf)
+{
+    memset(d, 0, sizeof *d);
+    size_t len = strlen(rundir);
+    d->dir = malloc(len + sizeof "/trace");
+    if (!d->dir)
+        return dl_seterr(errbuf, ENOMEM, "out of memory");
+    memcpy(d->dir, rundir, len);
+    memcpy(d->dir + len, "/trace", sizeof "/trace");
+    return 0;
+}
+
+static struct trace_data_file *data_file(struct trace_data *d, int node, int inc)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->f[i].node == node && d->f[i].incarnation == inc)
+            return &d->f[i];
+    if (d->n == d->cap) {
+        size_t ncap = d->cap ? 2 * d->cap : 16;
+        struct trace_data_file *nf = realloc(d->f, ncap * sizeof *nf);
+        if (!nf)
+            return NULL;
+        d->f = nf;
+        d->cap = ncap;
+    }
+    struct trace_data_file *f = &d->f[d->n++];
+    memset(f, 0, sizeof *f);
+    f->node = node;
+    f->incarnation = inc;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/n%d.%d.dat", d->dir, node, inc);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p != MAP_FAILED) {
+            f->map = p;
+            f->size = (size_t)st.st_size;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return f;
+}
+
+const uint8_t *trace_data_get(struct trace_data *d, const struct trace_rec *r)
+{
+    if (r->c < 0 || r->aux < 0)
+        return NULL;
+    size_t len = (size_t)r->aux;
+    if (len == 0)
+        return r->b == trace_hash("", 0) ? (const uint8_t *)"" : NULL;
+    struct trace_data_file *f = data_file(d, r->node, r->incarnation);
+    if (!f || !f->map)
+        return NULL;
+    /* The bytes of offset c are at c % size (a ring wraps there; a file
+     * that never wrapped is at least c + len long). */
+    size_t off = (size_t)((uint64_t)r->c % f->size);
+    if (len > f->size - off)
+        return NULL;
+    const uint8_t *p = f->map + off;
+    return trace_hash(p, len) == r->b ? p : NULL;
+}
+
+void trace_data_close(struct trace_data *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->f[i].map)
+            munmap((void *)d->f[i].map, d->f[i].size);
+    free(d->f);
+    free(d->dir);
+    memset(d, 0, sizeof *d);
 }

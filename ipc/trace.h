@@ -120,6 +120,15 @@ struct trace_writer {
     int node, incarnation;
     int64_t t0; /* the run's time zero on the monotonic clock */
     bool full;  /* the file could not grow: cut, tracing stopped */
+    /* The data side file (trace_emit_data), created at the first data. */
+    char *dpath;    /* its path (set by trace_open) */
+    int dfd;        /* -1 until created */
+    uint8_t *dmap;
+    size_t dcap;    /* bytes mapped (and allocated on disk) */
+    uint64_t dpos;  /* the next byte's offset: grows forever, the file holds
+                       offset % its size once it is a ring */
+    bool dring;     /* at its cap: offsets wrap */
+    bool dfull;     /* could not be created or grown: data is not kept */
 };
 
 /* Open RUNDIR/trace/n<node>.<incarnation>.bin for writing, with the default
@@ -149,7 +158,19 @@ static inline int64_t trace_hash(const void *data, size_t len)
 /* Record r with data (a command, a reply): sets r->b = trace_hash(data),
  * r->aux = len and r->c = the data's offset in the side file
  * RUNDIR/trace/n<node>.<incarnation>.dat (-1 when it is not kept), then
- * emits r as trace_emit does (trace_emit_data_at: as trace_emit_at). */
+ * emits r as trace_emit does (trace_emit_data_at: as trace_emit_at).
+ *
+ * The side file works like the record file: created at the first data, a
+ * shared mapping that starts at TRACE_INITIAL and grows with
+ * posix_fallocate, so keeping a command costs a memcpy and a kill loses
+ * nothing that a record points to (the bytes are copied before the record
+ * that names them is written). It has the same cap as the record file
+ * (trace_set_max); there it becomes a ring, the oldest bytes overwritten
+ * first, and a datum never straddles its end (the rest of the lap is
+ * skipped). Offsets keep growing: the bytes of offset c are at c % (the
+ * file's size). A reader trusts the bytes only when their hash is the
+ * record's b, so data overwritten by the ring, a short or missing file
+ * (it could not grow: from then on c = -1) all read as "not kept". */
 struct trace_rec *trace_emit_data(struct trace_writer *w, struct trace_rec *r, const void *data,
                                   uint32_t len);
 struct trace_rec *trace_emit_data_at(struct trace_writer *w, struct trace_rec *r,
@@ -190,6 +211,27 @@ struct trace_set {
     struct trace_file_info *files; /* sorted by (node, incarnation) */
     size_t nfiles;
 };
+
+/* Reading the data side files (readers only; maps each file once, read
+ * only). */
+struct trace_data_file {
+    int node, incarnation;
+    const uint8_t *map; /* NULL: missing or empty */
+    size_t size;
+};
+struct trace_data {
+    char *dir; /* RUNDIR/trace */
+    struct trace_data_file *f;
+    size_t n, cap;
+};
+/* Prepare to read the side files of a run directory. */
+int trace_data_open(struct trace_data *d, const char *rundir, char *errbuf);
+/* The r->aux bytes recorded with r (a TR_APPLY, a TR_INVOKE), valid until
+ * trace_data_close; NULL when they were not kept, or are no longer there
+ * (overwritten by the ring, a short or missing file: their hash is not
+ * r->b). An empty datum is "" (never NULL). */
+const uint8_t *trace_data_get(struct trace_data *d, const struct trace_rec *r);
+void trace_data_close(struct trace_data *d);
 
 /* Read every trace file of a run directory. */
 int trace_load_set(const char *rundir, struct trace_set *out, char *errbuf);

@@ -303,7 +303,7 @@ static const char *const action_names[FAULT_ACTION_COUNT] = {
 #define ACTIONS_EXPECTED "kill, pause, resume, terminate, restart, partition, heal or net"
 #define TARGETS_EXPECTED                                                                 \
     "leader, coordinator, token_holder, random, a node id, a partition like 1,2/3,4,5 or "  \
-    "1->3, or links like all or 1<->3"
+    "1->3 (or by role, like leader+1), or links like all or 1<->3"
 
 /* Every algorithm name the configuration knows, implemented or not, so a
  * planned one gets "not implemented in this version" rather than "unknown". */
@@ -572,13 +572,26 @@ static int parse_target(const char *s, struct fault_spec *f, char *why)
     };
     why[0] = '\0';
     for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
-        if (strcmp(s, roles[i].name) == 0) {
-            f->target = roles[i].target;
-            f->target_node = 0;
-            snprintf(f->target_text, sizeof f->target_text, "%s", s);
-            return 0;
+        size_t len = strlen(roles[i].name);
+        if (strncmp(s, roles[i].name, len) != 0)
+            continue;
+        /* "leader+2": a partition by role, the holder and two more on one
+         * side (config_validate checks the action and the count). */
+        long long with = 0;
+        if (s[len] == '+' && roles[i].target != TARGET_RANDOM) {
+            if (!is_decimal(s + len + 1, false) ||
+                parse_int(s + len + 1, 0, CONFIG_MAX_NODES - 1, &with) < 0)
+                return -1;
+        } else if (s[len] != '\0') {
+            continue;
         }
+        f->target = roles[i].target;
+        f->target_node = 0;
+        f->with = (int)with;
+        snprintf(f->target_text, sizeof f->target_text, "%s", s);
+        return 0;
     }
+    f->with = 0;
     long long id;
     if (is_decimal(s, false)) {
         if (parse_int(s, 1, CONFIG_MAX_NODES, &id) < 0)
@@ -1702,7 +1715,30 @@ static void check_fault(const struct config *c, int i, bool sim_target, struct e
     }
     if (f->action == FAULT_HEAL)
         return;
-    if (f->action == FAULT_NET || f->action == FAULT_PARTITION) {
+    /* A partition by role: the holder, and with others, on a side. */
+    bool by_role = f->target == TARGET_COORDINATOR || f->target == TARGET_LEADER ||
+                   f->target == TARGET_TOKEN_HOLDER;
+    if (f->with > 0 && f->action != FAULT_PARTITION) {
+        fault_key_where(c, i, FKEY_TARGET, loc, sizeof loc);
+        err_add(eb,
+                "%s: [fault.%d] target '%s': a role with other nodes is a side of a partition, "
+                "only valid with action partition (action is %s)",
+                loc, num, f->target_text, fault_action_name(f->action));
+        return;
+    }
+    if (f->action == FAULT_PARTITION && by_role && (c->nodes < 2 || f->with > c->nodes - 2)) {
+        fault_key_where(c, i, FKEY_TARGET, loc, sizeof loc);
+        err_add(eb,
+                "%s: [fault.%d] target '%s': expected at most %d other nodes with the %s (nodes "
+                "%d, and the other side needs one), got %d",
+                loc, num, f->target_text, c->nodes - 2 > 0 ? c->nodes - 2 : 0,
+                f->target == TARGET_LEADER        ? "leader"
+                : f->target == TARGET_COORDINATOR ? "coordinator"
+                                                  : "token holder",
+                c->nodes, f->with);
+        return;
+    }
+    if (f->action == FAULT_NET || (f->action == FAULT_PARTITION && !by_role)) {
         bool net = f->action == FAULT_NET;
         if (net && !f->has_loss && !f->has_delay && !f->has_jitter) {
             fault_where(c, i, loc, sizeof loc);

@@ -72,7 +72,9 @@ const char *fault_action_name(int action);
 enum fault_target {
     TARGET_NONE = -1,   /* not given (heal needs none) */
     TARGET_NODE = 0,    /* target_node */
-    TARGET_COORDINATOR, /* whoever holds the coordinator role then */
+    TARGET_COORDINATOR, /* whoever holds the coordinator role then; for a
+                           partition (with action partition, also "ROLE+K"):
+                           that node, with K others, cut off from the rest */
     TARGET_LEADER,
     TARGET_TOKEN_HOLDER,
     TARGET_RANDOM,      /* drawn from the run's seed */
@@ -87,6 +89,10 @@ struct fault_spec {
     int action;      /* enum fault_action */
     int target;      /* enum fault_target */
     int target_node; /* TARGET_NODE */
+    /* A partition by role (target = leader, or leader+K): the holder of
+     * the role then, with K more nodes (the lowest other ids), on one side
+     * and every other node on the other. 0 for the holder alone. */
+    int with;
     char target_text[256];
     int num;         /* the N of [fault.N] or --set fault.N.key; 0 for one
                         built by hand, which counts as fault i+1 */

@@ -329,6 +329,48 @@ int control_find_run(const char *which, struct shm_handle *h, bool writable)
 
 /* ---- status ---- */
 
+/* The run's clients, bounded (the segment is checked by shm_attach, but a
+ * reader never indexes with a field it did not bound itself). */
+static uint32_t run_clients(const struct shm_run *r)
+{
+    return r->clients <= DL_MAX_CLIENTS && r->n <= DL_MAX_NODES ? r->clients : 0;
+}
+
+/* A run of a replicated log: its nodes publish commit and log indexes. */
+static bool run_is_raft(const struct shm_run *r)
+{
+    return strncmp(r->algorithm, "raft", sizeof r->algorithm) == 0;
+}
+
+/* Client K (1..clients) of run r: its slot, and its share of the requests. */
+static const struct shm_node *client_slot(const struct shm_run *r, uint32_t k)
+{
+    return &r->node[r->n + k];
+}
+
+static json_t *clients_json(const struct shm_run *r)
+{
+    json_t *arr = json_array();
+    for (uint32_t k = 1; k <= run_clients(r); k++) {
+        const struct shm_node *sn = client_slot(r, k);
+        json_array_append_new(
+            arr, json_pack("{s:i, s:i, s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+                           "client", (int)k, "id", (int)(r->n + k), "pid",
+                           (int)atomic_load(&sn->pid), "state",
+                           shm_node_state_name(atomic_load(&sn->state)), "quota",
+                           (json_int_t)shm_client_quota(r->params.requests,
+                                                         (int)run_clients(r), (int)k),
+                           "done", (json_int_t)atomic_load(&sn->requests_done), "ok",
+                           (json_int_t)atomic_load(&sn->ops_ok), "fail",
+                           (json_int_t)atomic_load(&sn->ops_fail), "timeout",
+                           (json_int_t)atomic_load(&sn->ops_timeout), "sent",
+                           (json_int_t)atomic_load(&sn->cnt[CNT_SENT]), "recv",
+                           (json_int_t)atomic_load(&sn->cnt[CNT_RECV]), "workload_done",
+                           atomic_load(&sn->workload_done) != 0));
+    }
+    return arr;
+}
+
 /* What identifies a run: the head of `status --json`, an element of
  * `status --all --json`. */
 static json_t *run_json(const struct shm_run *r)
@@ -338,10 +380,10 @@ static json_t *run_json(const struct shm_run *r)
     int64_t t = dl_mono_us() - r->start_mono_us;
     struct run_strings rs;
     run_strings(r, &rs);
-    return json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:f}", "run_id", id, "name", rs.name,
-                     "algorithm", rs.algorithm, "nodes", (int)r->n, "phase",
-                     phase_name(atomic_load(&r->phase)), "run_dir", rs.rundir, "elapsed_s",
-                     (double)t / 1e6);
+    return json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:f}", "run_id", id, "name", rs.name,
+                     "algorithm", rs.algorithm, "nodes", (int)r->n, "clients",
+                     (int)run_clients(r), "phase", phase_name(atomic_load(&r->phase)), "run_dir",
+                     rs.rundir, "elapsed_s", (double)t / 1e6);
 }
 
 static json_t *network_json(const struct shm_run *r);
@@ -366,8 +408,20 @@ static json_t *status_json(const struct shm_run *r)
                       (json_int_t)atomic_load(&sn->cnt[CNT_BACKLOG_NOW]), "malformed",
                       (json_int_t)atomic_load(&sn->cnt[CNT_MALFORMED]), "workload_done",
                       atomic_load(&sn->workload_done) != 0));
+        if (run_is_raft(r)) {
+            json_t *row = json_array_get(nodes, json_array_size(nodes) - 1);
+            int leader = atomic_load(&sn->leader);
+            json_object_set_new(row, "commit_index",
+                                json_integer((json_int_t)atomic_load(&sn->commit_index)));
+            json_object_set_new(row, "last_index",
+                                json_integer((json_int_t)atomic_load(&sn->last_index)));
+            json_object_set_new(row, "applied_index",
+                                json_integer((json_int_t)atomic_load(&sn->applied_index)));
+            json_object_set_new(row, "leader", leader > 0 ? json_integer(leader) : json_null());
+        }
     }
     json_t *o = run_json(r);
+    json_object_set_new(o, "clients_table", clients_json(r));
     json_object_set_new(o, "occupant",
                         json_integer(SHM_HOLDER_NODE(atomic_load(&r->res.holder))));
     json_object_set_new(o, "counter", json_integer((json_int_t)atomic_load(&r->res.counter)));
@@ -529,14 +583,72 @@ static void run_line(const struct shm_run *r, FILE *f)
 {
     struct run_strings rs;
     run_strings(r, &rs);
-    fprintf(f, "run %08x  %s  %s, %u nodes, %s, %.1fs  (%s)\n", r->run_id, rs.name,
-            rs.algorithm, r->n, phase_name(atomic_load(&r->phase)),
+    char clients[32] = "";
+    if (run_clients(r))
+        snprintf(clients, sizeof clients, " and %u client%s", run_clients(r),
+                 run_clients(r) == 1 ? "" : "s");
+    fprintf(f, "run %08x  %s  %s, %u nodes%s, %s, %.1fs  (%s)\n", r->run_id, rs.name,
+            rs.algorithm, r->n, clients, phase_name(atomic_load(&r->phase)),
             (double)(dl_mono_us() - r->start_mono_us) / 1e6, rs.rundir);
+}
+
+/* A replicated log: per node its role and term, the log's indexes and the
+ * leader it knows of; per client its progress. */
+static void status_text_raft(const struct shm_run *r, FILE *f)
+{
+    int leader = shm_find_leader(r, ROLE_LEADER);
+    if (leader)
+        fprintf(f, "leader: node %d (term %lld)\n", leader,
+                (long long)atomic_load(&r->node[leader].term));
+    else
+        fprintf(f, "leader: none\n");
+    fprintf(f, "%4s %8s %-8s %-10s %6s %4s %8s %8s %8s %6s %9s %9s %5s\n", "node", "pid",
+            "state", "role", "term", "inc", "commit", "last", "applied", "leader", "sent",
+            "recv", "bad");
+    for (uint32_t k = 1; k <= r->n; k++) {
+        const struct shm_node *sn = &r->node[k];
+        int known = atomic_load(&sn->leader);
+        char lead[16];
+        if (known > 0)
+            snprintf(lead, sizeof lead, "%d", known);
+        else
+            snprintf(lead, sizeof lead, "-");
+        fprintf(f, "%4u %8d %-8s %-10s %6lld %4d %8lld %8lld %8lld %6s %9llu %9llu %5llu\n", k,
+                (int)atomic_load(&sn->pid), shm_node_state_name(atomic_load(&sn->state)),
+                algo_role_name(atomic_load(&sn->role)), (long long)atomic_load(&sn->term),
+                (int)atomic_load(&sn->incarnation), (long long)atomic_load(&sn->commit_index),
+                (long long)atomic_load(&sn->last_index),
+                (long long)atomic_load(&sn->applied_index), lead,
+                (unsigned long long)atomic_load(&sn->cnt[CNT_SENT]),
+                (unsigned long long)atomic_load(&sn->cnt[CNT_RECV]),
+                (unsigned long long)atomic_load(&sn->cnt[CNT_MALFORMED]));
+    }
+    uint32_t nc = run_clients(r);
+    if (nc == 0)
+        return;
+    fprintf(f, "%6s %4s %8s %-8s %15s %8s %6s %7s\n", "client", "id", "pid", "state",
+            "done/quota", "ok", "fail", "timeout");
+    for (uint32_t k = 1; k <= nc; k++) {
+        const struct shm_node *sn = client_slot(r, k);
+        char prog[40];
+        snprintf(prog, sizeof prog, "%lld/%lld", (long long)atomic_load(&sn->requests_done),
+                 (long long)shm_client_quota(r->params.requests, (int)nc, (int)k));
+        fprintf(f, "%6u %4u %8d %-8s %15s %8lld %6lld %7lld%s\n", k, r->n + k,
+                (int)atomic_load(&sn->pid), shm_node_state_name(atomic_load(&sn->state)), prog,
+                (long long)atomic_load(&sn->ops_ok), (long long)atomic_load(&sn->ops_fail),
+                (long long)atomic_load(&sn->ops_timeout),
+                atomic_load(&sn->workload_done) ? "  [done]" : "");
+    }
 }
 
 static void status_text(const struct shm_run *r, FILE *f)
 {
     run_line(r, f);
+    if (run_is_raft(r)) {
+        status_text_raft(r, f);
+        status_network(r, f);
+        return;
+    }
     int occ = SHM_HOLDER_NODE(atomic_load(&r->res.holder));
     char cs[32];
     if (occ)
@@ -669,6 +781,7 @@ static const struct {
     int role;
 } role_flags[] = {
     {"--coordinator", ROLE_COORDINATOR},
+    {"--leader", ROLE_LEADER},
     {"--token-holder", ROLE_TOKEN_HOLDER},
 };
 
@@ -680,7 +793,7 @@ static int role_flag(const char *arg)
     return -1;
 }
 
-/* Parse "[RUN] NODE|--coordinator|--token-holder" into a node of a live
+/* Parse "[RUN] NODE|--coordinator|--leader|--token-holder" into a node of a live
  * run, checking the arguments before looking for the run. Returns the node
  * (>= 1), or -1 (no such run: exit 1) or -2 (usage, or RUN needed: exit 2)
  * after printing an error. */
@@ -726,7 +839,8 @@ static int pick_node(const char *cmd, int argc, char **argv, struct shm_handle *
     if (rc < 0)
         return rc;
     if (role >= 0) {
-        int found = shm_find_role(h->run, role);
+        int found = role == ROLE_LEADER ? shm_find_leader(h->run, role)
+                                        : shm_find_role(h->run, role);
         if (found)
             return found;
         fprintf(stderr, "distlab: no live node is %s now\n", algo_role_name(role));

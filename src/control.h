@@ -19,7 +19,7 @@
 #include "ipc/shm.h"
 
 /* The role options of pid, kill, pause, resume and restart (their usage). */
-#define CONTROL_ROLE_OPTIONS "--coordinator | --token-holder"
+#define CONTROL_ROLE_OPTIONS "--coordinator | --leader | --token-holder"
 
 /* Attach (read-only unless writable) the live run named by `which` (NULL:
  * the only one). Returns 0; -1 when there is none; -2 when several qualify

@@ -114,6 +114,7 @@ static bool run_started(const struct trace_set *ts, const json_t *run, bool have
     for (size_t i = 0; i < ts->n; i++) {
         const struct trace_rec *r = &ts->recs[i];
         if (r->node >= 1 && (r->ev == TR_REQUEST || r->ev == TR_ENTER || r->ev == TR_DONE ||
+                             r->ev == TR_INVOKE || r->ev == TR_APPLY || r->ev == TR_COMMIT ||
                              (r->ev == TR_SEND && r->type >= MSG_RANGE_SIZE)))
             return true;
     }

@@ -657,15 +657,22 @@ static void net_write(struct sup *s, const struct net_change *ch, int nch)
         atomic_fetch_add_explicit(&r->net_version, 1, memory_order_release);
 }
 
-/* A network change: its TR_FAULT, one TR_LINK per changed link, then the
- * segment (the trace records what happens before it happens). */
-static void net_apply(struct sup *s, int action, int64_t number, int64_t rep, bool undo,
-                      const struct net_change *ch, int nch)
+/* A network change: its TR_FAULT (peer: the node a partition by role
+ * found, else 0), one TR_LINK per changed link, then the segment (the trace
+ * records what happens before it happens). */
+static void net_apply_at(struct sup *s, int action, int peer, int64_t number, int64_t rep,
+                         bool undo, const struct net_change *ch, int nch)
 {
-    trace_fault(s, action, 0, number, rep, undo);
+    trace_fault(s, action, peer, number, rep, undo);
     for (int i = 0; i < nch; i++)
         trace_link(s, &ch[i], false);
     net_write(s, ch, nch);
+}
+
+static void net_apply(struct sup *s, int action, int64_t number, int64_t rep, bool undo,
+                      const struct net_change *ch, int nch)
+{
+    net_apply_at(s, action, 0, number, rep, undo, ch, nch);
 }
 
 /* The [network] section: every link's initial loss, delay and jitter,
@@ -779,7 +786,7 @@ static int resolve_target(struct sup *s, const struct fault_spec *f, char *why, 
     switch (f->target) {
     case TARGET_NODE: k = f->target_node; break;
     case TARGET_COORDINATOR: k = shm_find_role(s->run, ROLE_COORDINATOR); break;
-    case TARGET_LEADER: k = shm_find_role(s->run, ROLE_LEADER); break;
+    case TARGET_LEADER: k = shm_find_leader(s->run, ROLE_LEADER); break;
     case TARGET_TOKEN_HOLDER: k = shm_find_role(s->run, ROLE_TOKEN_HOLDER); break;
     case TARGET_RANDOM: k = (int)dl_rng_below(&s->rng, (uint64_t)s->n) + 1; break;
     default: break;
@@ -834,6 +841,38 @@ static void warn_skipped(const struct fault_spec *f, const struct fault_occ *o, 
             fault_action_name(f->action), f->target_text, rep, why);
 }
 
+static int resolve_target(struct sup *s, const struct fault_spec *f, char *why, size_t cap);
+
+/* A partition by role (target leader, leader+K): the holder now and the K
+ * lowest other ids on one side, everyone else on the other, as a spec
+ * ("2,1/3,4,5"). Returns the holder, or 0 (why says so). */
+static int role_partition_spec(struct sup *s, const struct fault_spec *f, char *spec, size_t cap,
+                               char *why, size_t wcap)
+{
+    int k = resolve_target(s, f, why, wcap);
+    if (!k)
+        return 0;
+    bool side[DL_MAX_NODES + 1] = {false};
+    side[k] = true;
+    for (int i = 1, more = f->with; i <= s->n && more > 0; i++)
+        if (!side[i]) {
+            side[i] = true;
+            more--;
+        }
+    /* The holder first, its companions, then the other side. */
+    size_t len = (size_t)snprintf(spec, cap, "%d", k);
+    for (int i = 1; i <= s->n && len < cap; i++)
+        if (side[i] && i != k)
+            len += (size_t)snprintf(spec + len, cap - len, ",%d", i);
+    const char *sep = "/";
+    for (int i = 1; i <= s->n && len < cap; i++)
+        if (!side[i]) {
+            len += (size_t)snprintf(spec + len, cap - len, "%s%d", sep, i);
+            sep = ",";
+        }
+    return k;
+}
+
 /* A network occurrence: partition, heal or net, or the undo of one. */
 static void fire_net(struct sup *s, const struct fault_occ *o, struct fired *fr)
 {
@@ -842,6 +881,32 @@ static void fire_net(struct sup *s, const struct fault_occ *o, struct fired *fr)
     int nch = 0, action = f->action;
     int64_t id = netstate_occurrence_id(o->index, o->rep);
     char err[NETSPEC_ERRLEN] = "";
+    if (f->action == FAULT_PARTITION && !o->undo && f->target != TARGET_GROUPS) {
+        char spec[4 * DL_MAX_NODES + 8];
+        int k = role_partition_spec(s, f, spec, sizeof spec, fr->why, sizeof fr->why);
+        fr->node = k;
+        if (!k) {
+            trace_fault(s, FAULT_PARTITION, 0, o->index + 1, o->rep, 0);
+            fr->skipped = true;
+            warn_skipped(f, o, fr->why);
+            return;
+        }
+        if (netspec_partition(spec, s->n, &s->links, err) < 0) {
+            fr->skipped = true;
+            snprintf(fr->why, sizeof fr->why, "%.95s", err);
+            warn_skipped(f, o, fr->why);
+            return;
+        }
+        nch = netstate_partition(s->net, id, &s->links, &ch);
+        if (nch < 0) {
+            fr->skipped = true;
+            snprintf(fr->why, sizeof fr->why, "%s", strerror(-nch));
+            warn_skipped(f, o, fr->why);
+            return;
+        }
+        net_apply_at(s, FAULT_PARTITION, k, o->index + 1, o->rep, false, ch, nch);
+        return;
+    }
     nch = netstate_occurrence(s->net, f, s->n, id, o->undo, &s->links, &action, &ch, err);
     if (nch < 0) {
         fr->skipped = true;

@@ -154,6 +154,7 @@ static int load_run(const char *rundir, struct run_info *ri, char *errbuf)
     }
     ri->n = (int)n;
     ri->ops = algo_find(ri->algorithm);
+    ri->raft = strcmp(ri->algorithm, "raft") == 0 || (ri->ops && ri->ops->range == MSG_RANGE_RAFT);
     ri->retransmit = retransmit_of(rundir, ri->run);
     json_int_t coord = 1, seed = 0;
     get_int(ri->run, "coordinator", &coord);
@@ -191,22 +192,27 @@ err:
     return rc;
 }
 
-static bool is_raft(const struct run_info *ri)
+/* The parts every report shares: one clock (the trace's), the faults,
+ * warnings and drops. */
+static int build_common(json_t *rep, const struct run_info *ri, const struct trace_rec *recs,
+                        size_t nrec, struct report_clock *clk, struct report_net *net,
+                        json_t **faults_out)
 {
-    return strcmp(ri->algorithm, "raft") == 0 || (ri->ops && ri->ops->range == MSG_RANGE_RAFT);
-}
-
-/* Raft reports (elections, leaders per term, commit latency, lost
- * acknowledged commands) come with the Raft core; until then a Raft run
- * directory is refused rather than checked against mutex properties. */
-static int build_raft(json_t *rep, const struct run_info *ri, const struct trace_rec *recs,
-                      size_t nrec, char *errbuf)
-{
-    (void)rep;
-    (void)recs;
-    (void)nrec;
-    return dl_seterr(errbuf, ENOTSUP, "reports for %s runs are not implemented yet",
-                     ri->algorithm);
+    bool bad = false;
+    report_clock_find(ri, recs, nrec, clk);
+    put(rep, "time_base", json_string("ms since the run started (the trace's t_us / 1000)"),
+        &bad);
+    put(rep, "workload_start_ms",
+        clk->workload_start_us >= 0 ? us_to_ms(clk->workload_start_us) : json_null(), &bad);
+    json_t *warnings = json_array();
+    if (report_net_scan(net, ri, recs, nrec) < 0)
+        bad = true;
+    json_t *faults = bad ? NULL : report_faults_json(ri, recs, nrec, clk, net, warnings);
+    put(rep, "faults", faults, &bad);
+    put(rep, "warnings", warnings, &bad);
+    put(rep, "dropped", report_drops_json(recs, nrec), &bad);
+    *faults_out = faults;
+    return bad ? -ENOMEM : 0;
 }
 
 int report_build(const char *rundir, json_t **out, char *errbuf)
@@ -234,28 +240,25 @@ int report_build(const char *rundir, json_t **out, char *errbuf)
         put(rep, common[i], copy_key(ri.run, common[i]), &bad);
     if (bad)
         rc = dl_seterr(errbuf, ENOMEM, "out of memory building the report");
-    else if (is_raft(&ri))
-        rc = build_raft(rep, &ri, recs, nrec, errbuf);
-    else {
-        /* One clock for the whole report: the trace's. */
+    else if (ri.raft) {
         struct report_clock clk;
-        report_clock_find(&ri, recs, nrec, &clk);
-        put(rep, "time_base", json_string("ms since the run started (the trace's t_us / 1000)"),
-            &bad);
-        put(rep, "workload_start_ms",
-            clk.workload_start_us >= 0 ? us_to_ms(clk.workload_start_us) : json_null(), &bad);
-        json_t *warnings = json_array();
         struct report_net net;
-        if (report_net_scan(&net, &ri, recs, nrec) < 0)
-            bad = true;
-        json_t *faults = bad ? NULL : report_faults_json(&ri, recs, nrec, &clk, &net, warnings);
-        put(rep, "faults", faults, &bad);
-        put(rep, "warnings", warnings, &bad);
-        put(rep, "dropped", report_drops_json(recs, nrec), &bad);
+        json_t *faults = NULL;
+        rc = build_common(rep, &ri, recs, nrec, &clk, &net, &faults);
+        if (rc < 0)
+            rc = dl_seterr(errbuf, ENOMEM, "out of memory building the report");
+        else
+            rc = report_build_raft(rep, &ri, recs, nrec, &clk, faults, errbuf);
+        report_net_free(&net);
+    } else {
+        struct report_clock clk;
+        struct report_net net;
+        json_t *faults = NULL;
+        rc = build_common(rep, &ri, recs, nrec, &clk, &net, &faults);
         put(rep, "retransmit", ri.retransmit < 0 ? json_null() : json_boolean(ri.retransmit),
             &bad);
-        rc = bad ? dl_seterr(errbuf, ENOMEM, "out of memory building the report")
-                 : report_build_mutex(rep, &ri, recs, nrec, &clk, faults, errbuf);
+        rc = rc < 0 || bad ? dl_seterr(errbuf, ENOMEM, "out of memory building the report")
+                           : report_build_mutex(rep, &ri, recs, nrec, &clk, faults, errbuf);
         if (rc == 0 && report_stall(rep, &ri, recs, &net, ri.retransmit) < 0)
             rc = dl_seterr(errbuf, ENOMEM, "out of memory building the report");
         report_net_free(&net);
@@ -375,6 +378,8 @@ void report_print_text(const json_t *rep, FILE *f)
                 wi + 1 == json_array_size(json_object_get(rep, "warnings")) ? "\n" : "");
     if (json_object_get(rep, "cs_entries"))
         report_print_mutex(rep, f);
+    else if (json_object_get(rep, "elections"))
+        report_print_raft(rep, f);
     report_print_faults(rep, f);
     report_print_stall(rep, f);
     size_t ni;
@@ -396,6 +401,13 @@ int report_check(const char *rundir, FILE *f)
         return 2;
     }
     print_properties(rep, f, "");
+    /* Each violation found (Raft lists them: property, nodes, index or
+     * term, time). */
+    size_t vi;
+    json_t *v;
+    json_array_foreach(json_object_get(rep, "violation_list"), vi, v)
+        fprintf(f, "  %s at %.3f ms: %s\n", str_or(v, "property", "?"),
+                json_number_value(json_object_get(v, "at_ms")), str_or(v, "text", ""));
     int code = evidence_exit_code(rep);
     const char *verdict = json_string_value(json_object_get(rep, "verdict"));
     fprintf(f, "%s\n", code == 0 ? "safe" : code == 1 ? "UNSAFE" : verdict);
@@ -407,14 +419,17 @@ int report_check(const char *rundir, FILE *f)
 
 /* ---- trace export ---- */
 
-/* The algorithm of a run: run.json's, or for a run whose supervisor never
- * wrote one (it was killed), the `algorithm = ` line of config.ini. */
-static int trace_algorithm(const char *rundir, char *alg, size_t cap, char *errbuf)
+/* The algorithm and size of a run: run.json's, or for a run whose
+ * supervisor never wrote one (it was killed), the `algorithm = ` and
+ * `nodes = ` lines of config.ini (n is 0 when neither tells). */
+static int trace_algorithm(const char *rundir, char *alg, size_t cap, int *n, char *errbuf)
 {
     struct run_info ri;
     char err1[DL_ERRLEN];
+    *n = 0;
     if (load_run(rundir, &ri, err1) == 0) {
         snprintf(alg, cap, "%s", ri.algorithm);
+        *n = ri.n;
         run_info_free(&ri);
         return 0;
     }
@@ -425,11 +440,15 @@ static int trace_algorithm(const char *rundir, char *alg, size_t cap, char *errb
         return dl_seterr(errbuf, EINVAL, "%s", err1);
     char line[512];
     bool found = false;
-    while (!found && fgets(line, sizeof line, f)) {
+    while (fgets(line, sizeof line, f)) {
         char word[64];
-        if (sscanf(line, " algorithm = %63[A-Za-z0-9_]", word) == 1) {
+        int nodes;
+        if (!found && sscanf(line, " algorithm = %63[A-Za-z0-9_]", word) == 1) {
             snprintf(alg, cap, "%s", word);
             found = true;
+        } else if (*n == 0 && sscanf(line, " nodes = %d", &nodes) == 1 && nodes >= 1 &&
+                   nodes <= ALGO_MAX_NODES) {
+            *n = nodes;
         }
     }
     fclose(f);
@@ -448,25 +467,102 @@ static json_t *signal_json(int sig)
     return json_string(buf);
 }
 
+/* A command as text: a JSON string of its bytes when they are UTF-8
+ * (jansson escapes what JSON needs), else with every byte that is not
+ * printable UTF-8 as \xNN (cmd_escaped says so). */
+static void put_cmd(json_t *o, const uint8_t *data, size_t len, bool *bad)
+{
+    json_t *v = memchr(data, 0, len) ? NULL : json_stringn((const char *)data, len);
+    if (!v) {
+        char *out = malloc(DL_PRINTABLE_CAP(len));
+        if (!out) {
+            *bad = true;
+            return;
+        }
+        dl_printable(out, DL_PRINTABLE_CAP(len), (const char *)data, len);
+        v = json_string(out);
+        free(out);
+        put(o, "cmd_escaped", json_true(), bad);
+    }
+    put(o, "cmd", v, bad);
+    /* A key-value command ("put KEY VALUE", "get KEY"): its parts too. */
+    size_t w = 0;
+    while (w < len && ((data[w] >= 'a' && data[w] <= 'z') || data[w] == '_'))
+        w++;
+    if (w == 0 || (w < len && data[w] != ' '))
+        return;
+    for (size_t i = 0; i < len; i++)
+        if (data[i] < 0x20 || data[i] == 0x7f)
+            return;
+    put(o, "op", json_stringn((const char *)data, w), bad);
+    if (w + 1 >= len)
+        return;
+    const uint8_t *k = data + w + 1;
+    size_t rest = len - w - 1, kl = 0;
+    while (kl < rest && k[kl] != ' ')
+        kl++;
+    json_t *kv = json_stringn((const char *)k, kl);
+    if (kv)
+        put(o, "key", kv, bad);
+    if (kl + 1 < rest || (kl + 1 == rest && k[kl] == ' ')) {
+        json_t *vv = json_stringn((const char *)k + kl + 1, rest - kl - 1);
+        if (vv)
+            put(o, "value", vv, bad);
+    }
+}
+
+/* The data fields of a TR_APPLY or TR_INVOKE: the command's hash (the
+ * identity checks use) always, its length, and its bytes when the side file
+ * kept them (null otherwise). */
+static void put_data(json_t *o, const struct trace_rec *r, struct trace_data *data, bool *bad)
+{
+    char h[20];
+    snprintf(h, sizeof h, "%016" PRIx64, (uint64_t)r->b);
+    put(o, "cmd_hash", json_string(h), bad);
+    put(o, "cmd_len", json_integer(r->aux), bad);
+    const uint8_t *p = data ? trace_data_get(data, r) : NULL;
+    if (p)
+        put_cmd(o, p, (size_t)r->aux, bad);
+    else
+        put(o, "cmd", json_null(), bad);
+}
+
+/* A process id: a node's number, or for a client process (ids above n)
+ * "client": K beside it. */
+static void put_peer(json_t *o, const char *key, int id, int n, bool *bad)
+{
+    put(o, key, json_integer(id), bad);
+    if (n > 0 && id > n) {
+        char ck[32];
+        snprintf(ck, sizeof ck, "%s_client", key);
+        put(o, ck, json_integer(id - n), bad);
+    }
+}
+
 static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *ops,
-                              const json_t *faults)
+                              const json_t *faults, int n, struct trace_data *data)
 {
     const char *key = ops && ops->key_field ? ops->key_field : "key";
     char tbuf[16];
     bool bad = false;
     json_t *o = json_object();
     put(o, "t_us", json_integer(r->t_us), &bad);
-    put(o, "node", json_integer(r->node), &bad);
+    /* Clients are `client: K` (DESIGN.md's trace contract); nodes 1..n,
+     * the supervisor 0. */
+    if (n > 0 && r->node > n)
+        put(o, "client", json_integer(r->node - n), &bad);
+    else
+        put(o, "node", json_integer(r->node), &bad);
     put(o, "ev", json_string(trace_ev_name(r->ev)), &bad);
     put(o, "incarnation", json_integer(r->incarnation), &bad);
     switch (r->ev) {
     case TR_SEND:
-        put(o, "to", json_integer(r->peer), &bad);
+        put_peer(o, "to", r->peer, n, &bad);
         put(o, "type", json_string(report_type_name(ops, r->type, tbuf, sizeof tbuf)), &bad);
         put(o, key, json_integer(r->key), &bad);
         break;
     case TR_RECV:
-        put(o, "from", json_integer(r->peer), &bad);
+        put_peer(o, "from", r->peer, n, &bad);
         put(o, "type", json_string(report_type_name(ops, r->type, tbuf, sizeof tbuf)), &bad);
         put(o, key, json_integer(r->key), &bad);
         put(o, "sent_us", json_integer(r->a), &bad);
@@ -519,10 +615,29 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
         put(o, "term", json_integer(r->key), &bad);
         break;
     case TR_COMMIT:
+        put(o, "index", json_integer(r->a), &bad);
+        put(o, "term", json_integer(r->key), &bad);
+        break;
     case TR_APPLY:
         put(o, "index", json_integer(r->a), &bad);
         put(o, "term", json_integer(r->key), &bad);
-        put(o, "cmd", json_integer(r->b), &bad);
+        put_data(o, r, data, &bad);
+        break;
+    case TR_INVOKE:
+        put(o, "id", json_integer(r->key), &bad);
+        put_data(o, r, data, &bad);
+        break;
+    case TR_OK:
+    case TR_FAIL:
+        put(o, "id", json_integer(r->key), &bad);
+        put(o, "server", r->peer ? json_integer(r->peer) : json_null(), &bad);
+        if (r->ev == TR_OK || r->a > 0) {
+            put(o, "index", json_integer(r->a), &bad);
+            put(o, "term", json_integer(r->b), &bad);
+        }
+        break;
+    case TR_TIMEOUT:
+        put(o, "id", json_integer(r->key), &bad);
         break;
     case TR_CRASH:
         put(o, "signal", signal_json(r->aux), &bad);
@@ -565,7 +680,7 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
         break;
     case TR_PEER_DOWN:
     case TR_PEER_UP:
-        put(o, "peer", json_integer(r->peer), &bad);
+        put_peer(o, "peer", r->peer, n, &bad);
         break;
     case TR_STOP:
         /* The supervisor's record of a graceful stop carries the signal. */
@@ -605,7 +720,8 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
 int report_trace_json(const char *rundir, FILE *f)
 {
     char err[DL_ERRLEN], alg[64];
-    if (trace_algorithm(rundir, alg, sizeof alg, err) < 0) {
+    int n;
+    if (trace_algorithm(rundir, alg, sizeof alg, &n, err) < 0) {
         fprintf(stderr, "distlab trace: %s\n", err);
         return 2;
     }
@@ -634,9 +750,11 @@ int report_trace_json(const char *rundir, FILE *f)
     json_t *run = dl_read_file(path, &text, &len, rerr) == 0 ? json_loadb(text, len, 0, NULL) : NULL;
     free(text);
     const json_t *faults = json_object_get(run, "faults");
+    struct trace_data data;
+    bool have_data = trace_data_open(&data, rundir, err) == 0;
     int rc = 0;
     for (size_t i = 0; i < nrec; i++) {
-        json_t *o = trace_rec_json(&recs[i], ops, faults);
+        json_t *o = trace_rec_json(&recs[i], ops, faults, n, have_data ? &data : NULL);
         char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (!line) {
@@ -648,6 +766,8 @@ int report_trace_json(const char *rundir, FILE *f)
         fputc('\n', f);
         free(line);
     }
+    if (have_data)
+        trace_data_close(&data);
     json_decref(run);
     trace_set_free(&ts);
     return rc;

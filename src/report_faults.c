@@ -354,7 +354,9 @@ static int outcome(const struct fev *f, const struct run_info *ri, const struct 
     size_t i = 0;
     for (; i < f->rec; i++)
         state_step(&st, ri, &r[i]);
-    if (k)
+    /* A replicated log has no critical section: its outcome is who was
+     * elected (the Raft report adds whether the node was the leader). */
+    if (k && !ri->raft)
         APPEND("node %d was %s the critical section", k, st.inside[k] ? "inside" : "not in");
     bool had_coord = st.coord_term != INT64_MIN;
     int64_t coord_term = st.coord_term, gen0 = st.max_gen;
@@ -469,6 +471,8 @@ static int outcome(const struct fev *f, const struct run_info *ri, const struct 
             stall_from = -1;
         }
     }
+    if (ri->raft)
+        goto out;
     if (!entered)
         APPEND("%sno %snode entered the critical section after it", len ? "; " : "",
                k ? "other " : "");
@@ -487,6 +491,7 @@ static int outcome(const struct fev *f, const struct run_info *ri, const struct 
     } else {
         put(o, "stall_ms", json_null(), bad);
     }
+out:
     free(was_coord);
     free(st.inside);
     free(st.waiting);

@@ -33,6 +33,7 @@ struct run_info {
     bool have_run_json;                 /* false: run is built from config.ini (evidence.c) */
     const struct evidence *ev;          /* what the verdicts can rest on (src/evidence.h) */
     int retransmit;                     /* [cluster] retransmit: 1, 0, -1 unknown */
+    bool raft;                          /* a replicated log (no critical section) */
 };
 
 /* Set a key, remembering a failure (a NULL value is an allocation failure). */
@@ -98,6 +99,14 @@ void report_clock_find(const struct run_info *ri, const struct trace_rec *r, siz
 int report_build_mutex(json_t *rep, const struct run_info *ri, const struct trace_rec *recs,
                        size_t nrec, const struct report_clock *clk, const json_t *faults,
                        char *errbuf);
+
+/* The Raft part of a report (report_raft.c): elections and leaders,
+ * failovers, commits, client operations and their latency, messages, the
+ * story of the run and the Raft properties. faults is the report's faults
+ * array: the outcome of a fault that took the leader away says so. */
+int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace_rec *recs,
+                      size_t nrec, const struct report_clock *clk, json_t *faults,
+                      char *errbuf);
 
 /* Every fault of the run (report_faults.c), in time order: scheduled ones
  * from run.json matched with their trace records, commanded ones (a
@@ -228,6 +237,7 @@ static inline const char *str_or(const json_t *o, const char *key, const char *d
 }
 
 void report_print_mutex(const json_t *rep, FILE *f);
+void report_print_raft(const json_t *rep, FILE *f);
 void report_print_faults(const json_t *rep, FILE *f);
 void report_print_stall(const json_t *rep, FILE *f);
 

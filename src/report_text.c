@@ -211,7 +211,7 @@ void report_print_faults(const json_t *rep, FILE *f)
             fprintf(f, ", commanded");
         fputc('\n', f);
         const char *out = json_string_value(json_object_get(o, "outcome"));
-        if (out)
+        if (out && out[0])
             fprintf(f, "      %s\n", out);
     }
 }
@@ -229,4 +229,110 @@ void report_print_stall(const json_t *rep, FILE *f)
     const char *note = json_string_value(json_object_get(st, "note"));
     if (note)
         fprintf(f, "  %s\n", note);
+}
+
+/* ---- Raft ---- */
+
+void report_print_raft(const json_t *rep, FILE *f)
+{
+    char a[64], b[64], c[64], d[64], e[64];
+    const json_t *leaders = json_object_get(rep, "leaders");
+    json_int_t won = int_of(rep, "elections_won");
+    json_int_t splits = (json_int_t)json_array_size(json_object_get(rep, "split_votes"));
+    fprintf(f,
+            "elections          %lld term%s with a candidate or a leader: %lld with a leader, "
+            "%lld without (%lld split vote%s); at most %lld leader%s in one term\n",
+            (long long)int_of(rep, "elections"), plural((long)int_of(rep, "elections")),
+            (long long)won, (long long)int_of(rep, "terms_without_leader"), (long long)splits,
+            plural((long)splits), (long long)int_of(rep, "max_leaders_per_term"),
+            plural((long)int_of(rep, "max_leaders_per_term")));
+    size_t i;
+    json_t *l;
+    size_t nl = json_array_size(leaders);
+    if (nl) {
+        fprintf(f, "leaders           ");
+        json_array_foreach(leaders, i, l)
+        {
+            if (i == 12 && nl > 13) {
+                fprintf(f, " ... and %zu more", nl - 12);
+                break;
+            }
+            fprintf(f, "%s term %s: node %s at %s ms", i ? "," : "", fmt_key(l, "term", 0, a, 64),
+                    fmt_key(l, "node", 0, b, 64), fmt_key(l, "at_ms", 3, c, 64));
+        }
+        fputc('\n', f);
+    }
+    const json_t *fos = json_object_get(rep, "failovers");
+    json_t *fo;
+    json_array_foreach(fos, i, fo)
+    {
+        if (json_is_number(json_object_get(fo, "failover_ms")))
+            fprintf(f, "failover           %s at %s ms: node %s leader of term %s at %s ms, %s ms "
+                       "later\n",
+                    str_or(fo, "cause", "?"), fmt_key(fo, "at_ms", 3, a, 64),
+                    fmt_key(fo, "new_leader", 0, b, 64), fmt_key(fo, "new_term", 0, c, 64),
+                    fmt_key(fo, "elected_at_ms", 3, d, 64),
+                    fmt_key(fo, "failover_ms", 3, e, 64));
+        else
+            fprintf(f, "failover           %s at %s ms: no new leader to the end of the traces\n",
+                    str_or(fo, "cause", "?"), fmt_key(fo, "at_ms", 3, a, 64));
+    }
+    const json_t *ops = json_object_get(rep, "ops");
+    fprintf(f,
+            "commits            %s index%s applied (highest %s); %s apply records\n",
+            fmt_key(rep, "commits", 0, a, 64), int_of(rep, "commits") == 1 ? "" : "es",
+            fmt_key(rep, "last_applied_index", 0, b, 64), fmt_key(rep, "applies", 0, c, 64));
+    fprintf(f,
+            "client operations  %s invoked: %s ok, %s failed, %s timed out, %s unanswered\n",
+            fmt_key(ops, "invoked", 0, a, 64), fmt_key(ops, "ok", 0, b, 64),
+            fmt_key(ops, "failed", 0, c, 64), fmt_key(ops, "timeout", 0, d, 64),
+            fmt_key(ops, "pending", 0, e, 64));
+    const json_t *lat = json_object_get(rep, "commit_latency_ms");
+    if (json_is_number(json_object_get(lat, "p50")))
+        fprintf(f, "commit latency     p50 %s ms, p99 %s ms, max %s ms (invoke to ok)\n",
+                fmt_key(lat, "p50", 3, a, 64), fmt_key(lat, "p99", 3, b, 64),
+                fmt_key(lat, "max", 3, c, 64));
+    if (json_is_number(json_object_get(rep, "throughput_ops_per_s")))
+        fprintf(f, "throughput         %s ok operations per s (over %s ms, first invoke to "
+                   "last ok)\n",
+                fmt_key(rep, "throughput_ops_per_s", 1, a, 64),
+                fmt_key(rep, "throughput_window_ms", 3, b, 64));
+    fprintf(f, "messages           %s algorithm messages", fmt_key(rep, "messages", 0, a, 64));
+    if (json_is_number(json_object_get(rep, "messages_per_commit")))
+        fprintf(f, ", %s per applied index", fmt_key(rep, "messages_per_commit", 2, b, 64));
+    fputc('\n', f);
+    const json_t *bt = json_object_get(rep, "messages_by_type");
+    if (json_object_size(bt)) {
+        fprintf(f, "  by type         ");
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)bt, key, v)
+            fprintf(f, " %s %s", key, fmt_key(v, "messages", 0, a, 64));
+        fputc('\n', f);
+    }
+    fprintf(f, "acknowledged lost  %s; logs agree: %s\n",
+            fmt_key(rep, "acknowledged_lost", 0, a, 64),
+            json_is_true(json_object_get(rep, "logs_agree")) ? "yes" : "no");
+    const json_t *story = json_object_get(rep, "story");
+    if (json_array_size(story)) {
+        fprintf(f, "\nwhat happened (from the traces):\n");
+        json_t *line;
+        json_array_foreach(story, i, line)
+            fprintf(f, "  %s\n", json_string_value(line));
+        json_int_t more = int_of(rep, "story_omitted");
+        if (more)
+            fprintf(f, "  ... and %lld later event%s (leaders and failovers in report.json)\n",
+                    (long long)more, plural((long)more));
+    }
+    const json_t *vl = json_object_get(rep, "violation_list");
+    if (json_array_size(vl)) {
+        fprintf(f, "\nviolations:\n");
+        json_t *v;
+        json_array_foreach(vl, i, v)
+            fprintf(f, "  %s at %s ms: %s\n", str_or(v, "property", "?"),
+                    fmt_key(v, "at_ms", 3, a, 64), str_or(v, "text", ""));
+        if ((json_int_t)json_array_size(vl) < int_of(rep, "violations"))
+            fprintf(f, "  ... %lld in all (the first %zu listed)\n",
+                    (long long)int_of(rep, "violations"), json_array_size(vl));
+    }
 }

@@ -18,6 +18,11 @@
 #include "nodes/algo.h"
 #include "src/config.h"
 
+/* What a bad target is told to be (config.c's TARGETS_EXPECTED). */
+#define TARGETS_TEXT                                                                              \
+    "leader, coordinator, token_holder, random, a node id, a partition like 1,2/3,4,5 or 1->3 "   \
+    "(or by role, like leader+1), or links like all or 1<->3"
+
 /* The temporary file of the current test, removed by the fixture. */
 static char tmp_path[64];
 
@@ -504,7 +509,8 @@ START_TEST(test_err_other_values)
                       "partition, heal or net, got 'stop'");
     expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = king\n", 4,
                       "[fault.1] target: expected leader, coordinator, token_holder, random, a "
-                      "node id, a partition like 1,2/3,4,5 or 1->3, or links like all or 1<->3, "
+                      "node id, a partition like 1,2/3,4,5 or 1->3 (or by role, like leader+1), or links like all or "
+                      "1<->3, "
                       "got 'king'");
     expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = 0\n", 4,
                       "[fault.1] target: expected a node id from 1 to 128, got '0'");
@@ -552,7 +558,7 @@ START_TEST(test_err_fault_missing_action)
                       "[fault.4] missing key 'at' (when, like at = 2s)");
     expect_load_error("[fault.4]\nat = 1s\naction = kill\n", 1,
                       "[fault.4] missing key 'target' (leader, coordinator, token_holder, random, "
-                      "a node id, a partition like 1,2/3,4,5 or 1->3, or links like all or "
+                      "a node id, a partition like 1,2/3,4,5 or 1->3 (or by role, like leader+1), or links like all or "
                       "1<->3)");
 }
 END_TEST
@@ -628,7 +634,7 @@ START_TEST(test_err_all_collected)
              "%s:6: [fault.1] missing key 'action' (kill, pause, resume, terminate, restart, "
              "partition, heal or net)\n"
              "%s:6: [fault.1] missing key 'target' (leader, coordinator, token_holder, random, a "
-             "node id, a partition like 1,2/3,4,5 or 1->3, or links like all or 1<->3)",
+             "node id, a partition like 1,2/3,4,5 or 1->3 (or by role, like leader+1), or links like all or 1<->3)",
              tmp_path, tmp_path, tmp_path, tmp_path, tmp_path);
     ck_assert_str_eq(err, want);
 }
@@ -1217,6 +1223,39 @@ START_TEST(test_algo_env_from_config)
     ck_assert_int_eq(env.max_inline, 0); /* the driver's */
     ck_assert_ptr_null(env.stored);
     ck_assert_ptr_null(env.mem);
+}
+END_TEST
+
+/* A partition by role: the holder (and K more, the lowest ids) on one side
+ * when it fires. Only for a partition, with room for the other side. */
+START_TEST(test_partition_by_role)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    const char *text = "[fault.1]\nat = 1s\naction = partition\ntarget = coordinator+1\nfor = 2s\n"
+                       "[fault.2]\nat = 5s\naction = partition\ntarget = coordinator\n";
+    ck_assert_msg(load_text(&c, text, err) == 0, "%s", err);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    ck_assert_int_eq(c.faults[0].target, TARGET_COORDINATOR);
+    ck_assert_int_eq(c.faults[0].with, 1);
+    ck_assert_str_eq(c.faults[0].target_text, "coordinator+1");
+    ck_assert_int_eq(c.faults[1].target, TARGET_COORDINATOR);
+    ck_assert_int_eq(c.faults[1].with, 0);
+    round_trip(&c);
+
+    expect_validate_error("[fault.1]\nat = 1s\naction = kill\ntarget = coordinator+1\n", 4,
+                          "[fault.1] target 'coordinator+1': a role with other nodes is a side of "
+                          "a partition, only valid with action partition (action is kill)");
+    expect_validate_error("[fault.1]\nat = 1s\naction = partition\ntarget = coordinator+4\n", 4,
+                          "[fault.1] target 'coordinator+4': expected at most 3 other nodes with "
+                          "the coordinator (nodes 5, and the other side needs one), got 4");
+    expect_validate_error("[fault.1]\nat = 1s\naction = partition\ntarget = leader+1\n", 4,
+                          "[fault.1] target 'leader+1' is only valid with algorithm raft "
+                          "(algorithm is centralized)");
+    expect_load_error("[fault.1]\nat = 1s\naction = partition\ntarget = leader+x\n", 4,
+                      "[fault.1] target: expected " TARGETS_TEXT ", got 'leader+x'");
+    expect_load_error("[fault.1]\nat = 1s\naction = partition\ntarget = random+1\n", 4,
+                      "[fault.1] target: expected " TARGETS_TEXT ", got 'random+1'");
 }
 END_TEST
 
@@ -2234,6 +2273,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_raft_timeouts_need_a_range);
     tcase_add_test(tc, test_clients_only_for_raft);
     tcase_add_test(tc, test_algo_env_from_config);
+    tcase_add_test(tc, test_partition_by_role);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("ranges");

@@ -290,18 +290,24 @@ static bool has_raw_control(const char *text)
 
 /* A live run of this version made by shm_create: this process is its
  * launcher. start_offset_s moves its start (newest = largest). */
-static void fake_run(struct shm_handle *h, uint32_t id, int n, const char *name,
-                     double start_offset_s)
+static void fake_run_of(struct shm_handle *h, uint32_t id, int n, int clients,
+                        const char *algorithm, const char *name, double start_offset_s)
 {
     char err[DL_ERRLEN];
-    ck_assert_msg(shm_create(h, id, n, err) == 0, "shm_create: %s", err);
+    ck_assert_msg(shm_create_clients(h, id, n, clients, err) == 0, "shm_create: %s", err);
     struct shm_run *r = h->run;
     snprintf(r->name, sizeof r->name, "%s", name);
-    snprintf(r->algorithm, sizeof r->algorithm, "centralized");
+    snprintf(r->algorithm, sizeof r->algorithm, "%s", algorithm);
     snprintf(r->rundir, sizeof r->rundir, "/nonexistent/%s-%08x", name, id);
     r->start_mono_us = dl_mono_us();
     r->start_real_us = dl_real_us() + (int64_t)(start_offset_s * 1e6);
     atomic_store(&r->phase, RUN_RUNNING);
+}
+
+static void fake_run(struct shm_handle *h, uint32_t id, int n, const char *name,
+                     double start_offset_s)
+{
+    fake_run_of(h, id, n, 0, "centralized", name, start_offset_s);
 }
 
 static void set_node(struct shm_run *r, int k, int state, int role, int64_t term, int pid)
@@ -565,9 +571,9 @@ START_TEST(test_pid_role)
     set_node(r, 4, NODE_UP, ROLE_TOKEN_HOLDER, 3, pid[4]);
     expect_pid(dir, hex, "--token-holder", pid[4], "UP token holder before a paused one");
 
-    /* A role no algorithm of this version has is a usage error. */
-    out = pid_of(dir, hex, "--leader", &rc);
-    ck_assert_msg(rc == 2 && out[0] == '\0', "`distlab pid %s --leader` exited %d, printed '%s'",
+    /* An option that names no role is a usage error. */
+    out = pid_of(dir, hex, "--chief", &rc);
+    ck_assert_msg(rc == 2 && out[0] == '\0', "`distlab pid %s --chief` exited %d, printed '%s'",
                   hex, rc, out);
     free(out);
 
@@ -618,6 +624,67 @@ START_TEST(test_pid_role)
                   "`distlab kill %s 9` exited %d:\n%s", hex, rc, text);
     free(text);
 
+    shm_detach(&h);
+    shm_unlink_run(id);
+    h_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+
+/* Raft: `pid --leader` names the leader of the highest term, whatever the
+ * state of an older one (cut off, it still believes it leads); UP before
+ * PAUSED only within a term; none: exit 1 with a message. */
+START_TEST(test_pid_leader)
+{
+    char *dir = h_tmpdir();
+    struct shm_handle h;
+    uint32_t id = fake_id(12);
+    char hex[16];
+    fake_hex(hex, sizeof hex, id);
+    fake_run_of(&h, id, 5, 2, "raft", "ctl-leader", 0);
+    struct shm_run *r = h.run;
+    pid_t pid[6];
+    for (int k = 1; k <= 5; k++) {
+        pid[k] = spawn_waiter(k, id, false);
+        set_node(r, k, NODE_UP, ROLE_FOLLOWER, 5, pid[k]);
+    }
+    /* Node 1 led term 3 and was cut off; node 4 leads term 5. */
+    set_node(r, 1, NODE_UP, ROLE_LEADER, 3, pid[1]);
+    set_node(r, 4, NODE_UP, ROLE_LEADER, 5, pid[4]);
+    ck_assert_int_eq(shm_find_leader(r, ROLE_LEADER), 4);
+    expect_pid(dir, hex, "--leader", pid[4], "the highest term's leader");
+    /* Paused, it still outranks the stale one. */
+    atomic_store(&r->node[4].state, NODE_PAUSED);
+    expect_pid(dir, hex, "--leader", pid[4], "a paused leader of a later term");
+    /* Two of the same term (one UP): the UP one. */
+    set_node(r, 2, NODE_UP, ROLE_LEADER, 5, pid[2]);
+    expect_pid(dir, hex, "--leader", pid[2], "UP before PAUSED within a term");
+    /* Down: the next. */
+    atomic_store(&r->node[2].state, NODE_DOWN);
+    atomic_store(&r->node[4].state, NODE_DOWN);
+    expect_pid(dir, hex, "--leader", pid[1], "only the stale leader is left");
+    /* A candidate is no leader. */
+    atomic_store(&r->node[1].role, ROLE_CANDIDATE);
+    struct h_proc p;
+    int rc = h_run(&p, dir, "pid", CMD_TIMEOUT, "pid", hex, "--leader", NULL);
+    char *out = h_out(&p), *err = h_err(&p);
+    ck_assert_msg(rc == 1 && out[0] == '\0' && strstr(err, "no live node is leader now"),
+                  "`distlab pid %s --leader` without a leader exited %d:\n%s\n%s", hex, rc, out,
+                  err);
+    free(out);
+    free(err);
+    /* A client's id is not a node's. */
+    rc = h_run(&p, dir, "pid", CMD_TIMEOUT, "pid", hex, "6", NULL);
+    err = h_err(&p);
+    ck_assert_msg(rc == 2 && strstr(err, "'6' is not a node of this run (1..5)"),
+                  "`distlab pid %s 6` exited %d: %s", hex, rc, err);
+    free(err);
+    free(h_out(&p));
+    for (int k = 1; k <= 5; k++) {
+        kill(pid[k], SIGKILL);
+        waitpid(pid[k], NULL, 0);
+    }
     shm_detach(&h);
     shm_unlink_run(id);
     h_rmtree(dir);
@@ -949,6 +1016,93 @@ START_TEST(test_status_text)
     ck_assert_msg(rc == 0, "`distlab status %s` exited %d", hex, rc);
     ck_assert_msg(strstr(out, "critical section: node 2 ") != NULL,
                   "node 2 in the critical section:\n%s", out);
+    free(out);
+
+    shm_detach(&h);
+    shm_unlink_run(id);
+    h_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* Raft's table: role, term, the log's indexes and the leader each node
+ * knows; the clients' progress; the same in --json. */
+START_TEST(test_status_raft)
+{
+    char *dir = h_tmpdir();
+    struct shm_handle h;
+    uint32_t id = fake_id(13);
+    char hex[16];
+    fake_hex(hex, sizeof hex, id);
+    fake_run_of(&h, id, 3, 2, "raft", "ctl-raft", 0);
+    struct shm_run *r = h.run;
+    r->params.requests = 7; /* client 1: 4, client 2: 3 */
+    for (int k = 1; k <= 3; k++) {
+        set_node(r, k, NODE_UP, k == 2 ? ROLE_LEADER : ROLE_FOLLOWER, 4, 3000 + k);
+        atomic_store(&r->node[k].commit_index, 10 + k);
+        atomic_store(&r->node[k].last_index, 20 + k);
+        atomic_store(&r->node[k].applied_index, 30 + k);
+        atomic_store(&r->node[k].leader, k == 3 ? 0 : 2);
+    }
+    atomic_store(&r->node[4].state, NODE_UP);
+    atomic_store(&r->node[4].pid, 3004);
+    atomic_store(&r->node[4].requests_done, 4);
+    atomic_store(&r->node[4].ops_ok, 3);
+    atomic_store(&r->node[4].ops_timeout, 1);
+    atomic_store(&r->node[4].workload_done, 1);
+    atomic_store(&r->node[5].state, NODE_DOWN);
+    atomic_store(&r->node[5].requests_done, 1);
+    atomic_store(&r->node[5].ops_fail, 1);
+
+    struct h_proc p;
+    int rc = h_run(&p, dir, "status", CMD_TIMEOUT, "status", hex, NULL);
+    char *out = h_out(&p);
+    ck_assert_msg(rc == 0, "`distlab status %s` exited %d", hex, rc);
+    static const char *const want[] = {
+        "raft, 3 nodes and 2 clients, running",
+        "leader: node 2 (term 4)\n",
+        "node      pid state    role         term  inc   commit     last  applied leader",
+        "   1     3001 up       follower        4    0       11       21       31      2",
+        "   2     3002 up       leader          4    0       12       22       32      2",
+        "   3     3003 up       follower        4    0       13       23       33      -",
+        "client   id      pid state         done/quota       ok   fail timeout",
+        "     1    4     3004 up                   4/4        3      0       1  [done]",
+        "     2    5        0 down                 1/3        0      1       0\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        ck_assert_msg(strstr(out, want[i]) != NULL, "no '%s' in:\n%s", want[i], out);
+    ck_assert_msg(!strstr(out, "critical section"), "a mutex line in a raft status:\n%s", out);
+    free(out);
+
+    rc = h_run(&p, dir, "status", CMD_TIMEOUT, "status", hex, "--json", NULL);
+    out = h_out(&p);
+    ck_assert_msg(rc == 0, "`distlab status %s --json` exited %d", hex, rc);
+    json_error_t je;
+    json_t *o = json_loads(out, 0, &je);
+    ck_assert_msg(o != NULL, "not JSON (%s):\n%s", je.text, out);
+    ck_assert_int_eq(h_jint(o, "clients"), 2);
+    json_t *nodes = json_object_get(o, "nodes_table");
+    ck_assert_int_eq(json_array_size(nodes), 3);
+    json_t *n2 = json_array_get(nodes, 1);
+    ck_assert_str_eq(h_jstr(n2, "role"), "leader");
+    ck_assert_int_eq(h_jint(n2, "term"), 4);
+    ck_assert_int_eq(h_jint(n2, "commit_index"), 12);
+    ck_assert_int_eq(h_jint(n2, "last_index"), 22);
+    ck_assert_int_eq(h_jint(n2, "applied_index"), 32);
+    ck_assert_int_eq(h_jint(n2, "leader"), 2);
+    ck_assert(json_is_null(json_object_get(json_array_get(nodes, 2), "leader")));
+    json_t *cl = json_object_get(o, "clients_table");
+    ck_assert_int_eq(json_array_size(cl), 2);
+    json_t *c1 = json_array_get(cl, 0), *c2 = json_array_get(cl, 1);
+    ck_assert_int_eq(h_jint(c1, "id"), 4);
+    ck_assert_int_eq(h_jint(c1, "quota"), 4);
+    ck_assert_int_eq(h_jint(c1, "ok"), 3);
+    ck_assert_int_eq(h_jint(c1, "timeout"), 1);
+    ck_assert(json_is_true(json_object_get(c1, "workload_done")));
+    ck_assert_int_eq(h_jint(c2, "quota"), 3);
+    ck_assert_int_eq(h_jint(c2, "fail"), 1);
+    ck_assert_str_eq(h_jstr(c2, "state"), "down");
+    json_decref(o);
     free(out);
 
     shm_detach(&h);
@@ -1387,8 +1541,8 @@ static Suite *control_suite(void)
         const TTest *tests[4];
     } cases[] = {
         {"clean", {test_clean_live_other_version, test_clean_no_magic}},
-        {"roles", {test_pid_role}},
-        {"status", {test_status_text, test_several_runs}},
+        {"roles", {test_pid_role, test_pid_leader}},
+        {"status", {test_status_text, test_several_runs, test_status_raft}},
         {"planted",
          {test_planted_launcher, test_planted_pids, test_not_yours, test_crowded_by_foreign}},
         {"help", {test_help_lists_what_works}},

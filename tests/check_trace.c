@@ -410,6 +410,287 @@ START_TEST(test_crafted_duplicate_seq)
 }
 END_TEST
 
+/* ---- the data side file ---- */
+
+static bool dat_exists(const char *dir, int node, int inc, off_t *size)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/trace/n%d.%d.dat", dir, node, inc);
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return false;
+    if (size)
+        *size = st.st_size;
+    return true;
+}
+
+/* Command i of a test: its text says which it was, and lengths vary (from
+ * cmd_pad up). */
+static int cmd_pad;
+
+static int command(char *buf, size_t cap, int64_t i)
+{
+    int len = snprintf(buf, cap, "put key%lld %0*lld", (long long)i, (int)(i % 50) + cmd_pad,
+                       (long long)i);
+    ck_assert_int_lt(len, (int)cap);
+    return len;
+}
+
+static struct trace_rec *emit_cmd(struct trace_writer *w, int node, int64_t i)
+{
+    char cmd[256];
+    int len = command(cmd, sizeof cmd, i);
+    struct trace_rec r = {.t_us = 1000 + i, .node = (uint16_t)node, .ev = TR_APPLY, .a = i,
+                          .key = 1};
+    return trace_emit_data(w, &r, cmd, (uint32_t)len);
+}
+
+/* The command of record r, as the reader finds it (NULL: not kept). */
+static bool read_back(struct trace_data *d, const struct trace_rec *r)
+{
+    char cmd[256];
+    int len = command(cmd, sizeof cmd, r->a);
+    ck_assert_int_eq(r->aux, len);
+    ck_assert(r->b == trace_hash(cmd, (size_t)len));
+    const uint8_t *p = trace_data_get(d, r);
+    if (p)
+        ck_assert_msg(memcmp(p, cmd, (size_t)len) == 0, "record %lld: wrong bytes",
+                      (long long)r->a);
+    return p != NULL;
+}
+
+START_TEST(test_data_round_trip)
+{
+    struct trace_writer w;
+    open_w(&w, base, 1, 1);
+    struct trace_writer quiet;
+    open_w(&quiet, base, 2, 1);
+    struct trace_rec plain = {.t_us = 5, .node = 2, .ev = TR_ROLE};
+    trace_emit(&quiet, &plain);
+    /* 20,000 commands (about 1.2 MB): the side file grows past its first
+     * allocation. */
+    for (int i = 0; i < 20000; i++) {
+        struct trace_rec *r = emit_cmd(&w, 1, i);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_int_ge(r->c, 0);
+    }
+    /* An empty command is kept as one (no bytes needed). */
+    struct trace_rec e = {.t_us = 50000, .node = 1, .ev = TR_INVOKE, .key = 7};
+    ck_assert_ptr_nonnull(trace_emit_data(&w, &e, "", 0));
+    trace_close(&w);
+    trace_close(&quiet);
+    off_t size;
+    ck_assert(dat_exists(base, 1, 1, &size));
+    ck_assert_int_gt(size, 64 << 10);
+    /* A process that kept no data has no side file. */
+    ck_assert(!dat_exists(base, 2, 1, NULL));
+
+    struct trace_set s;
+    load(base, &s);
+    struct trace_data d;
+    char err[DL_ERRLEN];
+    ck_assert_int_eq(trace_data_open(&d, base, err), 0);
+    int found = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        const struct trace_rec *r = &s.recs[i];
+        if (r->ev == TR_APPLY)
+            found += read_back(&d, r);
+        else if (r->ev == TR_INVOKE)
+            ck_assert_str_eq((const char *)trace_data_get(&d, r), "");
+        else
+            ck_assert_ptr_null(trace_data_get(&d, r)); /* no data: b is not a datum's hash */
+    }
+    ck_assert_int_eq(found, 20000);
+    /* The cleanly closed file holds exactly the bytes written. */
+    size_t total = 0;
+    for (int i = 0; i < 20000; i++) {
+        char cmd[128];
+        total += (size_t)command(cmd, sizeof cmd, i);
+    }
+    ck_assert_int_eq(size, (off_t)total);
+    trace_data_close(&d);
+    trace_set_free(&s);
+}
+END_TEST
+
+START_TEST(test_data_survives_kill)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct trace_writer w;
+        char err[DL_ERRLEN];
+        if (trace_open(&w, base, 3, 2, 0, err) < 0)
+            _exit(1);
+        for (int i = 0; i < 3000; i++)
+            if (!emit_cmd(&w, 3, i))
+                _exit(2);
+        raise(SIGKILL);
+        _exit(3);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    struct trace_set s;
+    load(base, &s);
+    ck_assert_uint_eq(s.n, 3000);
+    struct trace_data d;
+    char err[DL_ERRLEN];
+    ck_assert_int_eq(trace_data_open(&d, base, err), 0);
+    for (size_t i = 0; i < s.n; i++)
+        ck_assert_msg(read_back(&d, &s.recs[i]), "command %zu lost by the kill", i);
+    trace_data_close(&d);
+    trace_set_free(&s);
+}
+END_TEST
+
+START_TEST(test_data_ring_keeps_newest)
+{
+    struct trace_writer w;
+    open_w(&w, base, 1, 1);
+    trace_set_max(&w, 1 << 20);
+    /* About 7.6 MB of commands (about 190 bytes each) into a 1 MiB side
+     * file: it keeps the newest 5,500 or so; the records (64 bytes each,
+     * 2.5 MB) wrap too and keep the newest 16,384. */
+    cmd_pad = 150;
+    const int total = 40000;
+    for (int i = 0; i < total; i++)
+        ck_assert_ptr_nonnull(emit_cmd(&w, 1, i));
+    off_t size;
+    ck_assert(dat_exists(base, 1, 1, &size));
+    ck_assert_int_eq(size, 1 << 20);
+    for (int pass = 0; pass < 2; pass++) {
+        /* Read while the writer is live (as after a kill), then closed. */
+        if (pass == 1) {
+            trace_close(&w);
+            ck_assert(dat_exists(base, 1, 1, &size));
+            ck_assert_int_eq(size, 1 << 20);
+        }
+        struct trace_set s;
+        load(base, &s);
+        ck_assert_uint_eq(s.n, (1 << 20) / 64);
+        struct trace_data d;
+        char err[DL_ERRLEN];
+        ck_assert_int_eq(trace_data_open(&d, base, err), 0);
+        /* The newest commands are all there; the oldest records left point
+         * at bytes the ring has overwritten and read as not kept - never as
+         * another command's bytes (read_back checks every one it gets). */
+        int kept = 0, newest_missing = 0;
+        for (size_t i = 0; i < s.n; i++) {
+            bool ok = read_back(&d, &s.recs[i]);
+            kept += ok;
+            if (!ok && s.recs[i].a >= total - 4000)
+                newest_missing++;
+        }
+        ck_assert_int_eq(newest_missing, 0);
+        ck_assert_int_lt(kept, 6000);
+        ck_assert_int_gt(kept, 4000);
+        trace_data_close(&d);
+        trace_set_free(&s);
+    }
+}
+END_TEST
+
+static void dat_path(char *buf, size_t cap, int node, int inc)
+{
+    snprintf(buf, cap, "%s/trace/n%d.%d.dat", base, node, inc);
+}
+
+START_TEST(test_data_short_missing_or_damaged)
+{
+    struct trace_writer w;
+    open_w(&w, base, 1, 1);
+    for (int i = 0; i < 100; i++)
+        emit_cmd(&w, 1, i);
+    trace_close(&w);
+    struct trace_set s;
+    load(base, &s);
+    char path[256];
+    dat_path(path, sizeof path, 1, 1);
+    off_t size;
+    ck_assert(dat_exists(base, 1, 1, &size));
+    /* One byte changed: that command reads as not kept. */
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, "#", 1, (off_t)s.recs[10].c + 2), 1);
+    /* Cut short: the last commands are gone. */
+    ck_assert_int_eq(ftruncate(fd, size - 10), 0);
+    close(fd);
+    struct trace_data d;
+    char err[DL_ERRLEN];
+    ck_assert_int_eq(trace_data_open(&d, base, err), 0);
+    for (size_t i = 0; i < s.n; i++)
+        ck_assert_int_eq(read_back(&d, &s.recs[i]), i != 10 && i != 99);
+    trace_data_close(&d);
+    /* Missing: nothing is kept, nothing fails. */
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(trace_data_open(&d, base, err), 0);
+    for (size_t i = 0; i < s.n; i++)
+        ck_assert(!read_back(&d, &s.recs[i]));
+    trace_data_close(&d);
+    trace_set_free(&s);
+}
+END_TEST
+
+START_TEST(test_data_stops_when_it_cannot_grow)
+{
+    /* Under a file-size limit the side file stops at its last allocation:
+     * later records say c = -1 and still carry the hash; the records file
+     * (small) is not affected. */
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {200 << 10, 200 << 10};
+        if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+            _exit(10);
+        struct trace_writer w;
+        char err[DL_ERRLEN];
+        if (trace_open(&w, base, 5, 1, 0, err) < 0)
+            _exit(11);
+        int unkept = 0;
+        for (int i = 0; i < 1000; i++) {
+            char cmd[1000];
+            memset(cmd, 'a' + i % 26, sizeof cmd);
+            struct trace_rec r = {.t_us = 1 + i, .node = 5, .ev = TR_APPLY, .a = i};
+            struct trace_rec *got = trace_emit_data(&w, &r, cmd, sizeof cmd);
+            if (!got)
+                _exit(12);
+            unkept += got->c < 0;
+        }
+        if (!w.dfull || unkept == 0 || w.full)
+            _exit(13);
+        trace_close(&w);
+        _exit(0);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+    struct trace_set s;
+    load(base, &s);
+    ck_assert_uint_eq(s.n, 1000);
+    struct trace_data d;
+    char err[DL_ERRLEN];
+    ck_assert_int_eq(trace_data_open(&d, base, err), 0);
+    int kept = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        const uint8_t *p = trace_data_get(&d, &s.recs[i]);
+        ck_assert_int_eq(s.recs[i].aux, 1000);
+        if (s.recs[i].c < 0) {
+            ck_assert_ptr_null(p);
+            continue;
+        }
+        ck_assert_ptr_nonnull(p);
+        ck_assert_int_eq(p[999], 'a' + (int)(s.recs[i].a % 26));
+        kept++;
+    }
+    ck_assert_int_ge(kept, 64);
+    ck_assert_int_le(kept, 200);
+    trace_data_close(&d);
+    trace_set_free(&s);
+}
+END_TEST
+
 static Suite *trace_suite(void)
 {
     Suite *s = suite_create("trace");
@@ -433,6 +714,14 @@ static Suite *trace_suite(void)
     tcase_add_test(tc, test_torn_record_skipped_and_counted);
     tcase_add_test(tc, test_torn_in_ring_slot);
     tcase_add_test(tc, test_crafted_duplicate_seq);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("data");
+    tcase_add_checked_fixture(tc, base_setup, base_teardown);
+    tcase_add_test(tc, test_data_round_trip);
+    tcase_add_test(tc, test_data_survives_kill);
+    tcase_add_test(tc, test_data_ring_keeps_newest);
+    tcase_add_test(tc, test_data_short_missing_or_damaged);
+    tcase_add_test(tc, test_data_stops_when_it_cannot_grow);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,290 @@
+/* distlab-failover: how long a Raft cluster of real processes is without a
+ * leader after its leader is killed with SIGKILL.
+ *
+ * One `distlab run` of algorithm raft (3 nodes by default, election timeouts
+ * 150-300 ms, heartbeats every 50 ms, one client submitting commands, crashed
+ * nodes restarted after 200 ms) in which the leader is killed T times (20 by
+ * default), one kill every --every ms. Each failover is read from the run's
+ * report (report.json "failovers", built from the traces): from the kill to
+ * the first TR_ROLE record of a leader of a higher term, both on the run's
+ * one clock.
+ *
+ * Two ways to kill:
+ *   default     a scheduled fault ([fault.1] action = kill, target = leader,
+ *               every, count): the supervisor records the kill the moment it
+ *               sends SIGKILL, so the failover starts exactly at the kill;
+ *   --external  the benchmark itself runs `kill -9 $(distlab pid RUN
+ *               --leader)`, as someone at a shell would; the failover then
+ *               starts at the supervisor's crash record, written when it
+ *               reaps the killed process (it learns of the death through
+ *               signalfd, typically well under a millisecond later).
+ *
+ *   bench/distlab-failover [--trials T] [--nodes N] [--every MS] [--min MS] [--max MS]
+ *                          [--heartbeat MS] [--external] [--distlab PATH] [--keep]
+ *
+ * For reference, etcd 3.4 (3 members, election timeout 150 ms, heartbeat
+ * 30 ms) measured a median of 164 ms and a maximum of 298 ms over 20 kills
+ * on this kind of machine. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+
+struct opts {
+    int trials, nodes, every_ms, min_ms, max_ms, heartbeat_ms;
+    int external, keep;
+    char exe[PATH_MAX];
+};
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+/* `distlab ARGS...` with its stdout into out (cap bytes; NULL: discarded).
+ * Returns its exit status, or -1. */
+static int distlab(const char *exe, char *out, size_t cap, char *const argv[])
+{
+    int fds[2];
+    if (out && pipe(fds) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(out ? fds[1] : devnull, STDOUT_FILENO);
+        dup2(devnull, STDERR_FILENO);
+        if (out) {
+            close(fds[0]);
+            close(fds[1]);
+        }
+        execv(exe, argv);
+        _exit(127);
+    }
+    size_t len = 0;
+    if (out) {
+        close(fds[1]);
+        ssize_t k;
+        while (len + 1 < cap && (k = read(fds[0], out + len, cap - 1 - len)) > 0)
+            len += (size_t)k;
+        out[len] = '\0';
+        close(fds[0]);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The external mode: while the run lives, kill its leader every every_ms. */
+static int kill_leaders(const struct opts *o, const char *name, pid_t run)
+{
+    int killed = 0;
+    sleep_ms(1500); /* the cluster starts and elects its first leader */
+    while (killed < o->trials) {
+        int status;
+        if (waitpid(run, &status, WNOHANG) == run) {
+            fprintf(stderr, "distlab-failover: the run ended after %d kills\n", killed);
+            return -1;
+        }
+        char out[64];
+        char *argv[] = {"distlab", "pid", (char *)name, "--leader", NULL};
+        long pid = 0;
+        if (distlab(o->exe, out, sizeof out, argv) == 0)
+            pid = strtol(out, NULL, 10);
+        if (pid <= 1) {
+            sleep_ms(20); /* no leader just now (an election): ask again */
+            continue;
+        }
+        if (kill((pid_t)pid, SIGKILL) == 0)
+            killed++;
+        sleep_ms(o->every_ms);
+    }
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {.trials = 20, .nodes = 3, .every_ms = 1500, .min_ms = 150, .max_ms = 300,
+                     .heartbeat_ms = 50};
+    static const struct option lopts[] = {
+        {"trials", required_argument, NULL, 't'},    {"nodes", required_argument, NULL, 'n'},
+        {"every", required_argument, NULL, 'e'},     {"min", required_argument, NULL, 'm'},
+        {"max", required_argument, NULL, 'M'},       {"heartbeat", required_argument, NULL, 'b'},
+        {"external", no_argument, NULL, 'x'},        {"distlab", required_argument, NULL, 'd'},
+        {"keep", no_argument, NULL, 'k'},            {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "t:n:e:h", lopts, NULL)) != -1) {
+        switch (c) {
+        case 't': o.trials = atoi(optarg); break;
+        case 'n': o.nodes = atoi(optarg); break;
+        case 'e': o.every_ms = atoi(optarg); break;
+        case 'm': o.min_ms = atoi(optarg); break;
+        case 'M': o.max_ms = atoi(optarg); break;
+        case 'b': o.heartbeat_ms = atoi(optarg); break;
+        case 'x': o.external = 1; break;
+        case 'd': snprintf(o.exe, sizeof o.exe, "%s", optarg); break;
+        case 'k': o.keep = 1; break;
+        default:
+            printf("usage: distlab-failover [--trials T] [--nodes N] [--every MS] [--min MS] "
+                   "[--max MS] [--heartbeat MS] [--external] [--distlab PATH] [--keep]\n");
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    if (o.trials < 1 || o.trials > 1000 || o.nodes < 3 || o.nodes > 64 || o.every_ms < 500 ||
+        o.min_ms < 1 || o.max_ms < o.min_ms || o.heartbeat_ms < 1 ||
+        o.heartbeat_ms >= o.min_ms) {
+        fprintf(stderr, "distlab-failover: bad arguments (trials 1-1000, nodes 3-64, every >= "
+                        "500 ms, heartbeat < min <= max)\n");
+        return 2;
+    }
+    if (!o.exe[0]) {
+        /* The distlab built beside this benchmark (bench/..). */
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n < 0)
+            return 2;
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        *slash = '\0';
+        slash = strrchr(self, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(o.exe, sizeof o.exe, "%.4000s/distlab", self);
+    }
+    char dir[] = "/tmp/distlab-failover.XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("distlab-failover: mkdtemp");
+        return 2;
+    }
+    char ini[PATH_MAX], outdir[PATH_MAX], name[64];
+    snprintf(ini, sizeof ini, "%s/failover.ini", dir);
+    snprintf(outdir, sizeof outdir, "%s/run", dir);
+    snprintf(name, sizeof name, "failover-%d", (int)getpid());
+    FILE *f = fopen(ini, "w");
+    if (!f) {
+        perror("distlab-failover: config");
+        return 2;
+    }
+    int duration_ms = 1500 + o.trials * o.every_ms + 1500;
+    fprintf(f,
+            "[cluster]\nname = %s\nnodes = %d\nalgorithm = raft\nduration = %dms\nseed = %d\n"
+            "[workload]\nclients = 1\nrequests = 1000000\nrate = 20\n"
+            "[raft]\nelection_timeout_min = %dms\nelection_timeout_max = %dms\n"
+            "heartbeat = %dms\n"
+            "[supervisor]\nrestart = on-crash\nrestart_delay = 200ms\n",
+            name, o.nodes, duration_ms, (int)getpid(), o.min_ms, o.max_ms, o.heartbeat_ms);
+    if (!o.external)
+        fprintf(f, "[fault.1]\nat = 1500ms\naction = kill\ntarget = leader\nevery = %dms\n"
+                   "count = %d\n",
+                o.every_ms, o.trials);
+    fclose(f);
+    printf("raft, %d nodes, election timeout %d-%d ms, heartbeat %d ms: %d kills of the leader "
+           "(%s), one every %d ms\n",
+           o.nodes, o.min_ms, o.max_ms, o.heartbeat_ms, o.trials,
+           o.external ? "kill -9 from outside" : "SIGKILL by a scheduled fault", o.every_ms);
+    fflush(stdout);
+    pid_t run = fork();
+    if (run == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, STDOUT_FILENO);
+        execl(o.exe, "distlab", "run", ini, "--out", outdir, "--quiet", (char *)NULL);
+        _exit(127);
+    }
+    if (run < 0) {
+        perror("distlab-failover: fork");
+        return 2;
+    }
+    if (o.external && kill_leaders(&o, name, run) < 0)
+        kill(run, SIGTERM);
+    int status;
+    while (waitpid(run, &status, 0) < 0 && errno == EINTR) {
+    }
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/report.json", outdir);
+    json_error_t je;
+    json_t *rep = json_load_file(path, 0, &je);
+    if (!rep) {
+        fprintf(stderr, "distlab-failover: no report (%s; run exit status %d); the run is in %s\n",
+                je.text, WIFEXITED(status) ? WEXITSTATUS(status) : -1, dir);
+        return 1;
+    }
+    const char *want = o.external ? "crash" : "kill";
+    double v[1000];
+    int nv = 0, rounds = 0, none = 0;
+    size_t i;
+    json_t *fo;
+    json_array_foreach(json_object_get(rep, "failovers"), i, fo)
+    {
+        const char *kind = json_string_value(json_object_get(fo, "kind"));
+        if (!kind || strcmp(kind, want) != 0)
+            continue;
+        const json_t *ms = json_object_get(fo, "failover_ms");
+        json_int_t term = json_integer_value(json_object_get(fo, "term"));
+        if (!json_is_number(ms)) {
+            none++;
+            printf("  kill %2d at %9.3f ms: leader node %lld (term %lld), no new leader\n",
+                   nv + none, json_number_value(json_object_get(fo, "at_ms")),
+                   (long long)json_integer_value(json_object_get(fo, "node")), (long long)term);
+            continue;
+        }
+        json_int_t nterm = json_integer_value(json_object_get(fo, "new_term"));
+        if (nterm > term + 1)
+            rounds++;
+        if (nv < 1000)
+            v[nv++] = json_number_value(ms);
+        printf("  kill %2d at %9.3f ms: leader node %lld (term %lld) -> node %lld leads term "
+               "%lld after %7.3f ms%s\n",
+               nv + none, json_number_value(json_object_get(fo, "at_ms")),
+               (long long)json_integer_value(json_object_get(fo, "node")), (long long)term,
+               (long long)json_integer_value(json_object_get(fo, "new_leader")),
+               (long long)nterm, json_number_value(ms),
+               nterm > term + 1 ? " (more than one election round)" : "");
+    }
+    const char *verdict = json_string_value(json_object_get(rep, "verdict"));
+    if (nv > 0) {
+        qsort(v, (size_t)nv, sizeof *v, cmp_double);
+        double med = nv % 2 ? v[nv / 2] : (v[nv / 2 - 1] + v[nv / 2]) / 2;
+        printf("failover over %d kill%s: median %.3f ms, max %.3f ms, min %.3f ms; %d needed more "
+               "than one election round%s\n",
+               nv, nv == 1 ? "" : "s", med, v[nv - 1], v[0], rounds,
+               o.external ? " (from the supervisor's crash record)" : "");
+        printf("reference: median <= 160 ms, max <= 300 ms (etcd, 3 members: 164 ms median, "
+               "298 ms max)\n");
+    }
+    if (nv + none < o.trials)
+        printf("only %d of %d kills found a leader to kill (see %s/report.txt)\n", nv + none,
+               o.trials, outdir);
+    printf("run verdict: %s\n", verdict ? verdict : "?");
+    json_decref(rep);
+    if (o.keep) {
+        printf("run directory kept: %s\n", outdir);
+    } else {
+        char cmd[PATH_MAX + 16];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "distlab-failover: could not remove %s\n", dir);
+    }
+    return nv > 0 && none == 0 ? 0 : 1;
+}
