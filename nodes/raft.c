@@ -104,11 +104,11 @@ static int raft_init(void *state, const struct algo_env *env)
     s->max_inflight = env->raft_max_inflight ? env->raft_max_inflight : RAFT_DEF_MAX_INFLIGHT;
     if (s->max_inflight > RAFT_INFLIGHT_CAP)
         s->max_inflight = RAFT_INFLIGHT_CAP;
-    /* Batches aim at what travels inline; at least a few KiB so that a
-     * tiny inline size does not make one message per entry. */
+    /* Batches aim at what travels inline; at least 1 KiB so that a tiny
+     * inline size (or none given) does not make one message per entry. */
     s->batch_bytes = env->max_inline;
-    if (s->batch_bytes < 4096)
-        s->batch_bytes = 4096;
+    if (s->batch_bytes < 1024)
+        s->batch_bytes = 1024;
     if (s->batch_bytes > ALGO_MAX_PAYLOAD)
         s->batch_bytes = ALGO_MAX_PAYLOAD;
     s->prevote = env->raft_prevote;

@@ -11,7 +11,13 @@
  * env.client_timeout_us (default RAFT_DEF_CLIENT_TIMEOUT_US): the outcome
  * is ALGO_OP_TIMEOUT, as the command may or may not have been applied. An
  * OK answer (index, term, the answering server) is ALGO_OP_OK, a refusal
- * ALGO_OP_FAIL. A retried command is applied once (raft_client.c). */
+ * ALGO_OP_FAIL. A retried command is applied once (raft_client.c).
+ *
+ * On the wire an operation is (incarnation << 32) | op: the servers apply a
+ * client's operation only if it is newer than the last one applied, and a
+ * client process that restarts numbers its operations from 1 again, which
+ * must not look old. (op < 2^32, incarnations < 2^20: within the counter
+ * limit.) ACT_CLIENT reports the op as EV_COMMAND gave it. */
 #include "nodes/raft_int.h"
 
 #include <string.h>
@@ -29,6 +35,7 @@ struct cli_state {
     int leader; /* the server we believe leads */
     bool busy;
     int64_t op;
+    int64_t op_base; /* this incarnation << 32: see the header */
     uint8_t *cmd;
     uint32_t len, cap;
     int redirects; /* hinted redirects followed in a row */
@@ -53,6 +60,7 @@ static int cli_init(void *state, const struct algo_env *env)
     if (s->backoff_us > s->attempt_us)
         s->backoff_us = s->attempt_us;
     s->leader = 1 + (int)dl_rng_below(&s->rng, (uint64_t)s->n);
+    s->op_base = (int64_t)(env->incarnation > 0 ? env->incarnation : 1) << 32;
     return 0;
 }
 
@@ -67,7 +75,7 @@ static void cli_fini(void *state)
 static void send_req(struct cli_state *s, struct algo_actions *out)
 {
     struct algo_msg m = {.type = RAFT_CLIENT_REQ, .from = (uint16_t)s->id, .to = (uint16_t)s->leader};
-    m.f[1] = s->op;
+    m.f[1] = s->op_base | s->op;
     m.len = s->len;
     m.payload = s->cmd;
     act_send_ex(out, &m, false);
@@ -84,7 +92,7 @@ static void on_command(struct cli_state *s, const struct algo_msg *m, struct alg
 {
     int64_t op = m->f[0];
     act_client(out, ALGO_OP_INVOKE, op, 0, 0, 0, m->payload, m->len);
-    if (s->busy || op < 1 || m->len > RAFT_MAX_COMMAND) {
+    if (s->busy || op < 1 || op > UINT32_MAX || m->len > RAFT_MAX_COMMAND) {
         /* One operation at a time; a command no entry can hold. */
         act_client(out, ALGO_OP_FAIL, op, 0, 0, 0, NULL, 0);
         return;
@@ -121,7 +129,7 @@ static void on_resp(struct cli_state *s, const struct algo_msg *m, int64_t now,
         act_malformed(out);
         return;
     }
-    if (!s->busy || m->f[1] != s->op)
+    if (!s->busy || m->f[1] != (s->op_base | s->op))
         return; /* an answer to an earlier attempt */
     if (m->f[2] == RAFT_ST_OK) {
         s->leader = m->from;

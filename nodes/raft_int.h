@@ -263,6 +263,15 @@ void raft_on_client_req(struct raft_state *s, const struct algo_msg *m, int64_t 
 /* After applying an entry at the leader: answer its client. */
 void raft_client_applied(struct raft_state *s, int client, int64_t op, struct algo_actions *out);
 
+/* Room left in the step's action list: sends stop short of the end so
+ * that a batch of applies and client answers always fits (the pipeline
+ * goes on at the next answer or heartbeat). */
+static inline bool raft_room(const struct algo_actions *out, int k)
+{
+    return out->cap - out->n > k;
+}
+#define RAFT_SEND_RESERVE (2 * ALGO_STEP_BATCH + 16)
+
 /* Little-endian helpers. */
 static inline void raft_put(uint8_t *p, uint64_t v, int bytes)
 {

@@ -169,10 +169,18 @@ void raft_log_reset(struct raft_log *l, int64_t index, int64_t term, uint64_t ha
 
 int64_t raft_log_term_start(const struct raft_log *l, int64_t index)
 {
+    /* Terms never decrease along a log: the first index in (base, index]
+     * whose term is at least index's. */
     int64_t t = raft_log_term(l, index);
-    while (index - 1 > l->base && raft_log_term(l, index - 1) == t)
-        index--;
-    return index;
+    int64_t lo = l->base + 1, hi = index;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (raft_log_term(l, mid) < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 int64_t raft_log_last_of_term(const struct raft_log *l, int64_t t)

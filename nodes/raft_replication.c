@@ -93,6 +93,8 @@ static int encode_batch(struct raft_state *s, int64_t from, uint32_t *len)
 static bool send_one(struct raft_state *s, int p, bool entries, struct algo_actions *out)
 {
     struct raft_peer *pr = &s->peer[p];
+    if (!raft_room(out, RAFT_SEND_RESERVE))
+        return false;
     int64_t prev = pr->next - 1;
     struct algo_msg m = {.type = RAFT_APPEND_REQ, .from = (uint16_t)s->id, .to = (uint16_t)p};
     m.f[0] = s->term;

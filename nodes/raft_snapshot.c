@@ -125,7 +125,7 @@ void raft_apply(struct raft_state *s, struct algo_actions *out)
         act_store_snapshot(out, s->snap_index, s->snap_term, s->snap, s->snap_len))
         s->snap_pending = false;
     int done = 0;
-    while (s->applied < s->commit && done < ALGO_STEP_BATCH) {
+    while (s->applied < s->commit && done < ALGO_STEP_BATCH && raft_room(out, 8)) {
         int64_t i = s->applied + 1;
         const struct raft_ent *e = raft_log_get(&s->log, i);
         if (!e)
