@@ -896,6 +896,53 @@ START_TEST(test_no_new_leader)
 }
 END_TEST
 
+/* ---- a simulated run ---- */
+
+/* Mark the run directory's run.json as a simulated run's, with the
+ * simulator's violation (NULL: none). */
+static void simulated(struct run *r, const char *violation)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/run.json", r->dir);
+    json_error_t je;
+    json_t *o = json_load_file(path, 0, &je);
+    ck_assert_ptr_nonnull(o);
+    json_object_set_new(o, "simulated", json_true());
+    if (violation)
+        json_object_set_new(o, "simulator_violation", json_string(violation));
+    ck_assert_int_eq(json_dump_file(o, path, JSON_INDENT(2)), 0);
+    json_decref(o);
+}
+
+START_TEST(test_simulator_invariant)
+{
+    /* The simulator checks the logs themselves, which the traces do not
+     * hold: its violation makes the run unsafe even when the traces agree. */
+    struct run r;
+    healthy_run(&r);
+    run_finish(&r);
+    simulated(&r, NULL);
+    json_t *rep = build(r.dir);
+    ck_assert_str_eq(verdict(rep, "simulator_invariant"), "pass");
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "safe");
+    json_decref(rep);
+    simulated(&r, "t=993.390ms seed=3: node 1's log differs at committed index 2 (term 1)");
+    rep = build(r.dir);
+    ck_assert_str_eq(verdict(rep, "simulator_invariant"), "fail");
+    ck_assert_str_eq(detail(rep, "simulator_invariant"),
+                     "the simulator's check of the cluster's state after every step failed: "
+                     "t=993.390ms seed=3: node 1's log differs at committed index 2 (term 1)");
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "unsafe");
+    ck_assert_int_eq(geti(rep, "violations"), 1);
+    json_decref(rep);
+    /* A deadlock is not a safety violation. */
+    simulated(&r, "t=5000.000ms seed=3: nothing left to happen (deadlock)");
+    rep = build(r.dir);
+    ck_assert_str_eq(verdict(rep, "simulator_invariant"), "pass");
+    json_decref(rep);
+}
+END_TEST
+
 /* ---- `distlab trace` on Raft records ---- */
 
 static json_t *trace_lines(const char *dir)
@@ -1030,6 +1077,7 @@ static Suite *raft_report_suite(void)
          {test_failover_after_kill, test_failover_external_crash_and_pause,
           test_failover_by_partition_and_split_vote, test_no_new_leader}},
         {"trace_json", {test_trace_json_raft}},
+        {"simulated", {test_simulator_invariant}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         TCase *tc = tcase_create(cases[i].name);
