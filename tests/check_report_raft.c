@@ -863,7 +863,8 @@ START_TEST(test_failover_by_partition_and_split_vote)
     ck_assert_int_eq(geti(rep, "elections"), 6);
     ck_assert_int_eq(geti(rep, "elections_won"), 2);
     ck_assert_int_eq(geti(rep, "terms_without_leader"), 4);
-    ck_assert(story_has(rep, "fault.1: a partition cut links of node 1, leader of term 1"));
+    ck_assert(story_has(rep, "fault.1: a partition cut node 1, leader of term 1, off from a "
+                             "majority"));
     ck_assert(story_has(rep, "term 2: a split vote: 2 candidates (nodes 2 and 3), nobody was "
                              "elected"));
     ck_assert(story_has(rep, "terms 4 to 6: node 1 stood for election alone in each (3 terms) "
@@ -889,7 +890,8 @@ START_TEST(test_no_new_leader)
     ck_assert(story_has(rep, "no leader of a term above 1 was elected after the pause of node 1 "
                              "at 1000.000 ms"));
     char *text = text_of(rep);
-    ck_assert_msg(strstr(text, "pause of leader node 1 (fault.1) at 1000.000 ms: no new leader"),
+    ck_assert_msg(strstr(text, "pause of leader node 1 (fault.1) at 1000.000 ms: no new leader to "
+                               "the end of the traces (at 1300.001 ms)"),
                   "%s", text);
     free(text);
     json_decref(rep);
@@ -939,6 +941,58 @@ START_TEST(test_simulator_invariant)
     simulated(&r, "t=5000.000ms seed=3: nothing left to happen (deadlock)");
     rep = build(r.dir);
     ck_assert_str_eq(verdict(rep, "simulator_invariant"), "pass");
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_leader_kept_or_back_in_time)
+{
+    /* 5 nodes. A partition that cuts leader node 1 from node 5 only leaves
+     * it a majority: no failover. One that cuts it off alone and heals
+     * before anyone else is elected, and a pause that ends before, are no
+     * failovers either: the leader was back in time. */
+    struct run r;
+    run_new(&r, 5);
+    role(&r, 1, 1, 100000, ROLE_LEADER, 1);
+    fault(&r, 1000000, FAULT_PARTITION, 0, 1);
+    link_rec(&r, 1000000, 1, 5, true);
+    link_rec(&r, 1000000, 5, 1, true);
+    fault(&r, 1100000, FAULT_HEAL, 0, 2);
+    link_rec(&r, 1100000, 1, 5, false);
+    link_rec(&r, 1100000, 5, 1, false);
+    fault(&r, 2000000, FAULT_PARTITION, 0, 3);
+    for (int k = 2; k <= 5; k++) {
+        link_rec(&r, 2000000, 1, k, true);
+        link_rec(&r, 2000000, k, 1, true);
+    }
+    fault(&r, 2100000, FAULT_HEAL, 0, 4);
+    for (int k = 2; k <= 5; k++) {
+        link_rec(&r, 2100000, 1, k, false);
+        link_rec(&r, 2100000, k, 1, false);
+    }
+    send(&r, 1, 2100500, 2, T_APPEND, 1);
+    fault(&r, 3000000, FAULT_PAUSE, 1, 5);
+    sup(&r, 3000100, TR_PAUSE, 1, 0, SIGSTOP, 0);
+    sup(&r, 3080000, TR_RESUME, 1, 0, SIGCONT, 0);
+    run_finish(&r);
+    json_t *rep = build(r.dir);
+    only_failing(rep, "");
+    ck_assert_int_eq(json_array_size(get(rep, "failover_ms")), 0);
+    const json_t *fos = get(rep, "failovers");
+    ck_assert_int_eq(json_array_size(fos), 2);
+    const json_t *f0 = json_array_get(fos, 0), *f1 = json_array_get(fos, 1);
+    ck_assert_str_eq(json_string_value(get(f0, "kind")), "partition");
+    ck_assert(getd(f0, "at_ms") == 2000.0);
+    ck_assert_str_eq(json_string_value(get(f0, "ended")),
+                     "healed before another leader was elected");
+    ck_assert(getd(f0, "ended_at_ms") == 2100.0);
+    ck_assert_str_eq(json_string_value(get(f1, "kind")), "pause");
+    ck_assert_str_eq(json_string_value(get(f1, "ended")),
+                     "resumed before another leader was elected");
+    ck_assert(story_has(rep, "node 1, still leader of term 1, could reach a majority again before "
+                             "another leader was elected"));
+    ck_assert(story_has(rep, "node 1 resumed, still leader of term 1, before another leader was "
+                             "elected"));
     json_decref(rep);
 }
 END_TEST
@@ -1075,7 +1129,8 @@ static Suite *raft_report_suite(void)
         {"apply_order", {test_index_applied_twice_in_one_life}},
         {"failover",
          {test_failover_after_kill, test_failover_external_crash_and_pause,
-          test_failover_by_partition_and_split_vote, test_no_new_leader}},
+          test_failover_by_partition_and_split_vote, test_no_new_leader,
+          test_leader_kept_or_back_in_time}},
         {"trace_json", {test_trace_json_raft}},
         {"simulated", {test_simulator_invariant}},
     };
