@@ -27,7 +27,12 @@
  *                         its client invoked (by hash), and no node applied
  *                         another command there;
  *   apply_order           each node applied indexes in increasing order,
- *                         none twice in one incarnation.
+ *                         none twice in one incarnation;
+ *   applied_once          a command a client invoked (by hash; commands two
+ *                         invokes share are left out) was applied at one
+ *                         index at most: a retry is applied once.
+ * A simulated run adds simulator_invariant: the simulator's own check of
+ * the cores' states (the logs themselves) after every step.
  *
  * Every violation names its property, nodes, index or term and time; the
  * first of each property goes into its detail, up to RAFT_MAX_LISTED of
@@ -55,12 +60,13 @@ enum prop {
     P_LEADER_COMPLETENESS,
     P_ACKNOWLEDGED,
     P_APPLY_ORDER,
+    P_APPLIED_ONCE,
     P_COUNT
 };
 
 static const char *const prop_name[P_COUNT] = {
-    "election_safety",     "log_matching",          "state_machine_safety",
-    "leader_completeness", "acknowledged_not_lost", "apply_order",
+    "election_safety",       "log_matching", "state_machine_safety", "leader_completeness",
+    "acknowledged_not_lost", "apply_order",  "applied_once",
 };
 
 /* A role record of a node 1..n. */
@@ -672,6 +678,85 @@ static int client_ops(struct rs *s, struct opstats *st, bool complete)
     return 0;
 }
 
+/* Each command applied once: a client's command (by hash) applied at two
+ * indexes was applied twice - a retry that was not recognised. Judged for
+ * the commands no two invokes share (identical bytes submitted twice are
+ * two commands that look alike). */
+struct happ {
+    int64_t hash, index, t;
+    int node;
+};
+
+static int cmp_happ(const void *x, const void *y)
+{
+    const struct happ *a = x, *b = y;
+    if (a->hash != b->hash)
+        return a->hash < b->hash ? -1 : 1;
+    if (a->index != b->index)
+        return a->index < b->index ? -1 : 1;
+    return (a->t > b->t) - (a->t < b->t);
+}
+
+static int cmp_i64(const void *a, const void *b);
+
+static int applied_once(struct rs *s, long *checked)
+{
+    *checked = 0;
+    size_t nh = 0, ni = 0;
+    struct happ *h = malloc((s->napps + 1) * sizeof *h);
+    int64_t *inv = malloc((s->nops + 1) * sizeof *inv);
+    if (!h || !inv) {
+        free(h);
+        free(inv);
+        return -ENOMEM;
+    }
+    int64_t empty = trace_hash("", 0);
+    for (size_t i = 0; i < s->napps; i++)
+        if (!s->apps[i].commit && s->apps[i].hash != empty)
+            h[nh++] = (struct happ){.hash = s->apps[i].hash,
+                                    .index = s->apps[i].index,
+                                    .t = s->apps[i].t,
+                                    .node = s->apps[i].node};
+    for (size_t i = 0; i < s->nops; i++)
+        if (s->ops[i].ev == TR_INVOKE && s->ops[i].hash != empty)
+            inv[ni++] = s->ops[i].hash;
+    if (nh > 1)
+        qsort(h, nh, sizeof *h, cmp_happ);
+    if (ni > 1)
+        qsort(inv, ni, sizeof *inv, cmp_i64);
+    int rc = 0;
+    char hx[20];
+    for (size_t i = 0; i < ni && rc == 0; i++) {
+        bool shared = (i > 0 && inv[i - 1] == inv[i]) || (i + 1 < ni && inv[i + 1] == inv[i]);
+        if (shared)
+            continue;
+        (*checked)++;
+        size_t lo = 0, hi = nh;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (h[mid].hash < inv[i])
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo >= nh || h[lo].hash != inv[i])
+            continue;
+        for (size_t j = lo + 1; j < nh && h[j].hash == inv[i]; j++) {
+            if (h[j].index == h[lo].index)
+                continue;
+            rc = violation(s, P_APPLIED_ONCE, h[j].t, h[lo].node, h[j].node, h[j].index, -1,
+                           "command %s was applied at two indexes: %lld (node %d at %.3f ms) and "
+                           "%lld (node %d at %.3f ms)",
+                           hexhash(inv[i], hx, sizeof hx), (long long)h[lo].index, h[lo].node,
+                           ms(h[lo].t), (long long)h[j].index, h[j].node, ms(h[j].t));
+            break;
+        }
+    }
+    free(h);
+    free(inv);
+    return rc;
+}
+
 /* ---- leaders over time: failovers and the story ---- */
 
 struct story {
@@ -1168,6 +1253,9 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
         rc = applied_scan(&s, &ap);
     if (rc == 0)
         rc = client_ops(&s, &os, complete);
+    long once_checked = 0;
+    if (rc == 0)
+        rc = applied_once(&s, &once_checked);
     if (rc == 0)
         rc = timeline(&s, recs, nrec, clk, &tl, &bad);
     if (rc < 0 || bad || !leaders || !split || !tl.failovers || !tl.failover_ms) {
@@ -1270,6 +1358,10 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
                  os.ok, plural(os.ok));
     snprintf(d[P_APPLY_ORDER], sizeof d[0],
              "each node applied indexes in increasing order, none twice in one incarnation");
+    snprintf(d[P_APPLIED_ONCE], sizeof d[0],
+             "each of the %ld distinct command%s clients invoked was applied at one index at "
+             "most (a retried command is applied once)",
+             once_checked, plural(once_checked));
     json_t *props = json_array();
     for (int p = 0; p < P_COUNT; p++) {
         char detail[600];

@@ -260,9 +260,9 @@ static const char *detail(const json_t *rep, const char *name)
 /* Every property passes except those named (comma-separated), which fail. */
 static void only_failing(const json_t *rep, const char *failing)
 {
-    static const char *const all[] = {"election_safety",       "log_matching",
-                                      "state_machine_safety",  "leader_completeness",
-                                      "acknowledged_not_lost", "apply_order"};
+    static const char *const all[] = {
+        "election_safety",       "log_matching", "state_machine_safety", "leader_completeness",
+        "acknowledged_not_lost", "apply_order",  "applied_once"};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         char pat[64];
         snprintf(pat, sizeof pat, ",%s,", all[i]);
@@ -744,6 +744,44 @@ START_TEST(test_index_applied_twice_in_one_life)
 }
 END_TEST
 
+/* ---- each command applied once ---- */
+
+START_TEST(test_command_applied_twice)
+{
+    /* Client 1's command applied at index 2 and again at index 4 (a retry
+     * not recognised); client 2 submits "put k v" twice, which lands at
+     * two indexes: two commands that look alike, no violation. */
+    struct run r;
+    run_new(&r, 3);
+    role(&r, 1, 1, 100000, ROLE_LEADER, 1);
+    invoke(&r, 1, 1000000, 1, "c1-1");
+    invoke(&r, 2, 1000001, 1, "put k v");
+    invoke(&r, 2, 1000002, 2, "put k v");
+    apply(&r, 1, 1, 1000100, 1, 1, "");
+    apply(&r, 1, 1, 1000200, 2, 1, "c1-1");
+    apply(&r, 1, 1, 1000300, 3, 1, "put k v");
+    apply(&r, 1, 1, 1000400, 4, 1, "c1-1");
+    apply(&r, 1, 1, 1000500, 5, 1, "put k v");
+    /* A retry recognised as one: applied as nothing at its second index. */
+    apply(&r, 1, 1, 1000600, 6, 1, "");
+    run_finish(&r);
+    json_t *rep = build(r.dir);
+    only_failing(rep, "applied_once");
+    const json_t *v = violation_of(rep, "applied_once");
+    ck_assert_int_eq(geti(v, "index"), 4);
+    ck_assert(getd(v, "at_ms") == 1000.4);
+    char h[20], want[300];
+    snprintf(h, sizeof h, "%016" PRIx64, (uint64_t)trace_hash("c1-1", 4));
+    snprintf(want, sizeof want,
+             "command %s was applied at two indexes: 2 (node 1 at 1000.200 ms) and 4 (node 1 "
+             "at 1000.400 ms)",
+             h);
+    ck_assert_str_eq(json_string_value(get(v, "text")), want);
+    ck_assert_int_eq(geti(rep, "violations"), 1);
+    json_decref(rep);
+}
+END_TEST
+
 /* ---- failovers and the story ---- */
 
 START_TEST(test_failover_after_kill)
@@ -1126,7 +1164,7 @@ static Suite *raft_report_suite(void)
         {"acknowledged",
          {test_acknowledged_command_replaced, test_acknowledged_never_applied,
           test_acknowledged_without_invoke_cannot_verify}},
-        {"apply_order", {test_index_applied_twice_in_one_life}},
+        {"apply_order", {test_index_applied_twice_in_one_life, test_command_applied_twice}},
         {"failover",
          {test_failover_after_kill, test_failover_external_crash_and_pause,
           test_failover_by_partition_and_split_vote, test_no_new_leader,
