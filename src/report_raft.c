@@ -869,24 +869,24 @@ static int story_terms(struct rs *s, struct timeline *tl)
         int64_t term = end ? 0 : s->roles[i].term;
         while (j < s->nroles && s->roles[j].term == term)
             j++;
+        /* The candidates of this term, each once (the first 4 named). */
         int cands[4], nc = 0;
+        bool seen[ALGO_MAX_NODES + 1] = {false};
         bool leader = false;
         int64_t t0 = 0;
         for (size_t k = i; k < j; k++) {
-            if (s->roles[k].role == ROLE_LEADER)
+            const struct role_rec *rr = &s->roles[k];
+            if (rr->role == ROLE_LEADER)
                 leader = true;
-            if (s->roles[k].role != ROLE_CANDIDATE)
+            if (rr->role != ROLE_CANDIDATE || rr->node < 1 || rr->node > ALGO_MAX_NODES ||
+                seen[rr->node])
                 continue;
-            int x = 0;
-            while (x < nc && x < 4 && cands[x] != s->roles[k].node)
-                x++;
-            if (x == nc) {
-                if (nc == 0)
-                    t0 = s->roles[k].t;
-                if (nc < 4)
-                    cands[nc] = s->roles[k].node;
-                nc++;
-            }
+            seen[rr->node] = true;
+            if (nc == 0)
+                t0 = rr->t;
+            if (nc < 4)
+                cands[nc] = rr->node;
+            nc++;
         }
         bool solo = !end && nc == 1 && !leader;
         /* A run of solo terms ends here? */
