@@ -186,16 +186,21 @@ static void run_finish(struct run *r)
         json_array_append_new(
             per, json_pack("{s:i, s:i, s:i}", "node", k, "incarnations", incs, "crashes", 0));
     }
+    json_t *per_client = json_array();
+    for (int p = r->n + 1; p <= MAXP; p++)
+        if (r->open[p][1])
+            json_array_append_new(per_client, json_pack("{s:i, s:i, s:i}", "client", p - r->n, "id",
+                                                        p, "incarnations", 1));
     for (int p = 0; p <= MAXP; p++)
         for (int i = 0; i <= MAXINC; i++)
             if (r->open[p][i])
                 trace_close(&r->w[p][i]);
-    json_t *o =
-        json_pack("{s:s, s:i, s:i, s:s, s:s, s:f, s:b, s:s, s:b, s:I, s:I, s:o, s:o}", "algorithm",
-                  "raft", "nodes", r->n, "seed", 7, "name", "unit", "run_id", "1a2b3c4d",
-                  "duration_s", (double)t_end / 1e6, "workload_done", 1, "stop_reason",
-                  "workload done", "started", 1, "workload_start_us", (json_int_t)0, "stop_us",
-                  (json_int_t)t_end, "per_node", per, "faults", r->faults);
+    json_t *o = json_pack("{s:s, s:i, s:i, s:s, s:s, s:f, s:b, s:s, s:b, s:I, s:I, s:o, s:o, s:o}",
+                          "algorithm", "raft", "nodes", r->n, "seed", 7, "name", "unit", "run_id",
+                          "1a2b3c4d", "duration_s", (double)t_end / 1e6, "workload_done", 1,
+                          "stop_reason", "workload done", "started", 1, "workload_start_us",
+                          (json_int_t)0, "stop_us", (json_int_t)t_end, "per_node", per, "faults",
+                          r->faults, "per_client", per_client);
     ck_assert_ptr_nonnull(o);
     char path[256];
     snprintf(path, sizeof path, "%s/run.json", r->dir);
@@ -744,6 +749,32 @@ START_TEST(test_index_applied_twice_in_one_life)
 }
 END_TEST
 
+START_TEST(test_missing_client_trace_cannot_verify)
+{
+    /* run.json lists client 1; its trace is gone: its invokes and answers
+     * are unknown, so no verdict can say "safe". */
+    struct run r;
+    healthy_run(&r);
+    run_finish(&r);
+    char path[256];
+    snprintf(path, sizeof path, "%s/trace/n4.1.bin", r.dir);
+    ck_assert_int_eq(unlink(path), 0);
+    json_t *rep = build(r.dir);
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "cannot verify");
+    const json_t *gaps = json_object_get(get(rep, "evidence"), "gaps");
+    bool found = false;
+    size_t i;
+    json_t *g;
+    json_array_foreach(gaps, i, g)
+    {
+        found |=
+            strcmp(json_string_value(g), "the trace of client 1 (incarnation 1) is missing") == 0;
+    }
+    ck_assert_msg(found, "no gap names client 1's trace");
+    json_decref(rep);
+}
+END_TEST
+
 /* ---- each command applied once ---- */
 
 START_TEST(test_command_applied_twice)
@@ -1163,7 +1194,7 @@ static Suite *raft_report_suite(void)
          {test_leader_without_committed_entry, test_later_leader_keeps_committed_entry}},
         {"acknowledged",
          {test_acknowledged_command_replaced, test_acknowledged_never_applied,
-          test_acknowledged_without_invoke_cannot_verify}},
+          test_acknowledged_without_invoke_cannot_verify, test_missing_client_trace_cannot_verify}},
         {"apply_order", {test_index_applied_twice_in_one_life, test_command_applied_twice}},
         {"failover",
          {test_failover_after_kill, test_failover_external_crash_and_pause,
