@@ -4,7 +4,7 @@
  * One `distlab run` of algorithm raft (3 nodes by default, election timeouts
  * 150-300 ms, heartbeats every 50 ms, one client submitting commands, crashed
  * nodes restarted after 200 ms) in which the leader is killed T times (20 by
- * default), one kill every --every ms. Each failover is read from the run's
+ * default), one kill every --every ms (1,517 by default). Each failover is read from the run's
  * report (report.json "failovers", built from the traces): from the kill to
  * the first TR_ROLE record of a leader of a higher term, both on the run's
  * one clock.
@@ -38,7 +38,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-
 
 struct opts {
     int trials, nodes, every_ms, min_ms, max_ms, heartbeat_ms;
@@ -125,15 +124,27 @@ static int cmp_double(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    struct opts o = {.trials = 20, .nodes = 3, .every_ms = 1500, .min_ms = 150, .max_ms = 300,
+    /* One kill every 1,517 ms: not a multiple of the heartbeat, so that
+     * the kills fall at every phase of the heartbeat cycle. (A period that
+     * is a multiple of it kills at the same phase each time - always just
+     * after a heartbeat, say - and biases every failover alike.) */
+    struct opts o = {.trials = 20,
+                     .nodes = 3,
+                     .every_ms = 1517,
+                     .min_ms = 150,
+                     .max_ms = 300,
                      .heartbeat_ms = 50};
-    static const struct option lopts[] = {
-        {"trials", required_argument, NULL, 't'},    {"nodes", required_argument, NULL, 'n'},
-        {"every", required_argument, NULL, 'e'},     {"min", required_argument, NULL, 'm'},
-        {"max", required_argument, NULL, 'M'},       {"heartbeat", required_argument, NULL, 'b'},
-        {"external", no_argument, NULL, 'x'},        {"distlab", required_argument, NULL, 'd'},
-        {"keep", no_argument, NULL, 'k'},            {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option lopts[] = {{"trials", required_argument, NULL, 't'},
+                                          {"nodes", required_argument, NULL, 'n'},
+                                          {"every", required_argument, NULL, 'e'},
+                                          {"min", required_argument, NULL, 'm'},
+                                          {"max", required_argument, NULL, 'M'},
+                                          {"heartbeat", required_argument, NULL, 'b'},
+                                          {"external", no_argument, NULL, 'x'},
+                                          {"distlab", required_argument, NULL, 'd'},
+                                          {"keep", no_argument, NULL, 'k'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "t:n:e:h", lopts, NULL)) != -1) {
         switch (c) {
@@ -153,8 +164,7 @@ int main(int argc, char **argv)
         }
     }
     if (o.trials < 1 || o.trials > 1000 || o.nodes < 3 || o.nodes > 64 || o.every_ms < 500 ||
-        o.min_ms < 1 || o.max_ms < o.min_ms || o.heartbeat_ms < 1 ||
-        o.heartbeat_ms >= o.min_ms) {
+        o.min_ms < 1 || o.max_ms < o.min_ms || o.heartbeat_ms < 1 || o.heartbeat_ms >= o.min_ms) {
         fprintf(stderr, "distlab-failover: bad arguments (trials 1-1000, nodes 3-64, every >= "
                         "500 ms, heartbeat < min <= max)\n");
         return 2;
@@ -196,8 +206,9 @@ int main(int argc, char **argv)
             "[supervisor]\nrestart = on-crash\nrestart_delay = 200ms\n",
             name, o.nodes, duration_ms, (int)getpid(), o.min_ms, o.max_ms, o.heartbeat_ms);
     if (!o.external)
-        fprintf(f, "[fault.1]\nat = 1500ms\naction = kill\ntarget = leader\nevery = %dms\n"
-                   "count = %d\n",
+        fprintf(f,
+                "[fault.1]\nat = 1500ms\naction = kill\ntarget = leader\nevery = %dms\n"
+                "count = %d\n",
                 o.every_ms, o.trials);
     fclose(f);
     printf("raft, %d nodes, election timeout %d-%d ms, heartbeat %d ms: %d kills of the leader "
@@ -258,9 +269,8 @@ int main(int argc, char **argv)
                "%lld after %7.3f ms%s\n",
                nv + none, json_number_value(json_object_get(fo, "at_ms")),
                (long long)json_integer_value(json_object_get(fo, "node")), (long long)term,
-               (long long)json_integer_value(json_object_get(fo, "new_leader")),
-               (long long)nterm, json_number_value(ms),
-               nterm > term + 1 ? " (more than one election round)" : "");
+               (long long)json_integer_value(json_object_get(fo, "new_leader")), (long long)nterm,
+               json_number_value(ms), nterm > term + 1 ? " (more than one election round)" : "");
     }
     const char *verdict = json_string_value(json_object_get(rep, "verdict"));
     if (nv > 0) {

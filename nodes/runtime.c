@@ -801,6 +801,7 @@ int runtime_main(const struct runtime_args *args)
         nd->wl->cluster_up(nd);
     }
     rt_end_turn(nd);
+    settle(nd);
     /* The loop, with the end of each turn (group commit) after what one
      * epoll_wait returned was served. */
     rc = 0;

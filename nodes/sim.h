@@ -76,9 +76,10 @@
  *   - clients: with env.clients > 0, processes n+1 .. n+clients run
  *     ops->client. They share `requests` (the total: client K takes
  *     requests / clients, the first requests % clients one more), each
- *     command "c<K>-<op>" (unique), submitted as EV_COMMAND at `rate`
- *     commands per second per client (open loop), or with rate 0 the next
- *     as soon as the previous one ended (ok, fail or timeout). Their links
+ *     command "c<K>-<op>" (unique), submitted as EV_COMMAND one at a
+ *     time, as the runtime's client workload does: the next when the
+ *     previous one ended (ok, fail or timeout), and with a `rate` no
+ *     sooner than 1/rate after the previous submission. Their links
  *     have the [network] delay and jitter but are never cut, never lose a
  *     message, and clients never crash;
  *   - records: TR_INVOKE, TR_OK, TR_FAIL, TR_TIMEOUT from ACT_CLIENT (node
@@ -97,8 +98,10 @@
  *     a run of such an algorithm without clients runs to max_time. An
  *     operation left unanswered at the end is a liveness failure unless a
  *     fault was permanent (a server down or paused, or a link between
- *     servers cut or losing everything, at the end), with patience as for
- *     requests.
+ *     servers cut or losing everything, at the end: then it is pending,
+ *     undecided), or, with patience, it was submitted less than the
+ *     patience (or env.client_timeout_us if shorter) before the end: then
+ *     it was merely in flight when the run was cut off.
  *   - EV_SEND_FAILED: never, unless send_fail asks for it (each send
  *     between servers fails with that probability). */
 #ifndef DL_NODES_SIM_H
@@ -147,9 +150,10 @@ enum sim_fault_kind {
     SIM_PAUSE,     /* stops processing; its events wait (SIGSTOP) */
     SIM_RESUME,    /* processes what waited, in order (SIGCONT) */
     SIM_PARTITION, /* group[] gives each node a side: every link between two sides
-                      is cut (and only those: it replaces the cuts in force); by
-                      role (node 0, role > 0) or of, that node moreover has a
-                      side of its own (group[] all 0: it alone is cut off) */
+                      is cut (and only those: it replaces the cuts in force); with
+                      isolate, the target (node, role or of) and `with` more
+                      nodes (the lowest other ids) are one side, the rest the
+                      other (no target then: no change) */
     SIM_HEAL,      /* no link cut */
     SIM_NET,       /* net[0..nnet) set links' state (cut, loss, delay, jitter) */
 };
@@ -165,6 +169,8 @@ struct sim_fault {
                                           was: the resume of a pause, the restart of
                                           a crash; node and role are then unused */
     uint8_t group[ALGO_MAX_NODES + 1]; /* PARTITION: side of each node */
+    bool isolate;                      /* PARTITION: by target instead (above) */
+    int with;                          /* ... with this many more nodes */
     const struct net_change *net;      /* NET: the links that change (the caller's,
                                           valid for the whole run) */
     int nnet;
@@ -236,7 +242,7 @@ struct sim_config {
     void (*on_record_data)(void *user, const struct trace_rec *r, const void *data,
                            uint32_t len);
     /* Replicated logs (see above). */
-    double rate;        /* client commands per second per client; 0: closed loop */
+    double rate;        /* client commands per second per client at most; 0: no pause */
     bool fsync;         /* syncs take time; off: written is durable */
     bool torn_writes;   /* a crash keeps a random prefix of the unsynced writes */
     double store_fail;  /* probability that a storage action fails */

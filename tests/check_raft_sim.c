@@ -208,13 +208,15 @@ static void fl_step(void *state, const struct algo_event *ev, struct algo_action
                 int64_t i = prev;
                 struct algo_entry batch[FL_BATCH];
                 int nb = 0;
+                /* Room first: batch[] points into the log. */
+                if (m->f[3] < 0 || m->f[3] > FL_BATCH || fl_grow(s, prev + m->f[3]) < 0)
+                    return;
                 while (algo_entries_next(&p, end, &e)) {
                     ck_assert_uint_le(e.len, FL_CMD_MAX);
                     i++;
                     if (i <= s->last)
                         continue; /* have it (one leader: the same entry) */
-                    if (fl_grow(s, i) < 0)
-                        return;
+                    ck_assert_int_le(i, s->cap);
                     struct fl_entry *x = &s->log[i - 1];
                     memset(x, 0, sizeof *x);
                     x->term = e.term;
@@ -682,7 +684,8 @@ START_TEST(test_fl_isolate_leader)
     /* A partition by role cuts the leader off alone: nothing commits
      * until the heal (clients still reach it: their links are never cut). */
     static struct sim_fault f[2];
-    f[0] = (struct sim_fault){.at_us = 200, .kind = SIM_PARTITION, .role = ROLE_LEADER};
+    f[0] = (struct sim_fault){.at_us = 200, .kind = SIM_PARTITION, .role = ROLE_LEADER,
+                              .isolate = true};
     f[1] = (struct sim_fault){.at_us = 50000, .kind = SIM_HEAL};
     struct sim_config c;
     fl_config(&c, 4, 3, 1, 3);
@@ -813,6 +816,8 @@ struct seen {
     int64_t leader_after;    /* the first leader after crash_at (-1 none) */
     int64_t old_term, new_term;
     int64_t last_term_leader; /* term of the latest leader */
+    int last_leader;          /* ... and who it was */
+    int leader_when_crashed;
     int64_t commit_window;   /* highest commit index inside [w0, w1] */
     int64_t commit_before;   /* highest commit index before w0 */
     int64_t w0, w1;
@@ -830,12 +835,14 @@ static void seen_rec(void *user, const struct trace_rec *r)
             s->crashed = r->node;
             s->crash_at = r->t_us;
             s->old_term = s->last_term_leader;
+            s->leader_when_crashed = s->last_leader;
         }
         break;
     case TR_ROLE:
         if (r->aux != ROLE_LEADER)
             break;
         s->last_term_leader = r->key;
+        s->last_leader = r->node;
         if (s->crashed && s->leader_after < 0 && r->t_us > s->crash_at) {
             s->leader_after = r->t_us;
             s->new_term = r->key;
@@ -917,7 +924,9 @@ START_TEST(test_raft_reelection)
         struct sim_result r;
         raft_run(&c, &r);
         ck_assert(r.live);
+        /* The fault by role hit the leader. */
         ck_assert_int_ne(sn.crashed, 0);
+        ck_assert_int_eq(sn.crashed, sn.leader_when_crashed);
         ck_assert_msg(sn.leader_after > 0 && sn.leader_after - sn.crash_at < 1000 * MS,
                       "seed %llu: no new leader within 1 s", (unsigned long long)seed);
         ck_assert_int_gt(sn.new_term, sn.old_term);
@@ -1009,7 +1018,8 @@ START_TEST(test_raft_follower_disconnect)
      * 30 commands at 20 per second: the other two commit without it, and
      * it catches up after the heal. */
     static struct sim_fault f[2];
-    f[0] = (struct sim_fault){.at_us = 600 * MS, .kind = SIM_PARTITION, .role = ROLE_FOLLOWER};
+    f[0] = (struct sim_fault){.at_us = 600 * MS, .kind = SIM_PARTITION, .role = ROLE_FOLLOWER,
+                              .isolate = true};
     f[1] = (struct sim_fault){.at_us = 1200 * MS, .kind = SIM_HEAL};
     double t0 = t_now();
     uint64_t ok = 0;
@@ -1028,6 +1038,7 @@ START_TEST(test_raft_follower_disconnect)
         raft_all_ended(&c, &r);
         ck_assert_msg(sn.commit_window > sn.commit_before, "seed %llu: no commit while cut off",
                       (unsigned long long)seed);
+        ck_assert_uint_eq(r.log.ok, 30);
         ok += r.log.ok;
     }
     say("agreement despite a follower disconnect", t0, "%.1f of 30 commands OK per schedule",
@@ -1104,7 +1115,8 @@ START_TEST(test_raft_partitioned_leader_rejoins)
      * commit. The others elect a leader and commit; at the heal the old
      * leader's uncommitted entries are replaced. */
     static struct sim_fault f[2];
-    f[0] = (struct sim_fault){.at_us = 500 * MS, .kind = SIM_PARTITION, .role = ROLE_LEADER};
+    f[0] = (struct sim_fault){.at_us = 500 * MS, .kind = SIM_PARTITION, .role = ROLE_LEADER,
+                              .isolate = true};
     f[1] = (struct sim_fault){.at_us = 1000 * MS, .kind = SIM_HEAL};
     double t0 = t_now();
     int rolled = 0;
@@ -1135,7 +1147,8 @@ START_TEST(test_raft_backup_50)
      * the retries. After the heal the old leader drops its whole
      * conflicting tail at once. */
     static struct sim_fault f[2];
-    f[0] = (struct sim_fault){.at_us = 500 * MS, .kind = SIM_PARTITION, .role = ROLE_LEADER};
+    f[0] = (struct sim_fault){.at_us = 500 * MS, .kind = SIM_PARTITION, .role = ROLE_LEADER,
+                              .isolate = true};
     f[1] = (struct sim_fault){.at_us = 1000 * MS, .kind = SIM_HEAL};
     double t0 = t_now();
     int big = 0;
@@ -1250,7 +1263,7 @@ static void figure8(const char *name, bool unreliable)
         crashes += r.crashes;
         lost += r.dropped_loss;
     }
-    ck_assert_uint_gt(ok, (uint64_t)SEEDS * 3);
+    ck_assert_uint_ge(ok, (uint64_t)SEEDS * 40 * 95 / 100);
     say(name, t0, "%.1f leader crashes and %.1f OK of 40 per schedule, %.0f lost messages",
         (double)crashes / SEEDS, (double)ok / SEEDS, (double)lost / SEEDS);
 }
@@ -1319,6 +1332,7 @@ START_TEST(test_raft_churn)
         raft_all_ended(&c, &r);
         ok += r.log.ok;
     }
+    ck_assert_uint_ge(ok, (uint64_t)SEEDS * 60 * 95 / 100);
     say("churn", t0, "%.1f of 60 OK per schedule, none lost", (double)ok / SEEDS);
 }
 END_TEST
@@ -1400,6 +1414,35 @@ START_TEST(test_raft_storage_faults)
 }
 END_TEST
 
+START_TEST(test_raft_memory_bounded)
+{
+    /* With a snapshot every 50 entries, a node's core holds no more after
+     * 1,000 commands than after 200: the log is compacted. A cap of
+     * 128 KiB would fail the run loudly if it grew. */
+    double t0 = t_now();
+    size_t peak[2] = {0, 0};
+    for (uint64_t seed = 1; seed <= 100; seed++) {
+        for (int k = 0; k < 2; k++) {
+            struct sim_config c;
+            raft_config(&c, seed, 3, 2, k ? 1000 : 200);
+            c.env.raft_snapshot_entries = 50;
+            c.max_time_us = 10000 * MS;
+            c.mem_cap = 128 << 10;
+            struct sim_result r;
+            raft_run(&c, &r);
+            raft_all_ended(&c, &r);
+            ck_assert(!r.mem_over);
+            if (r.peak_mem > peak[k])
+                peak[k] = r.peak_mem;
+        }
+    }
+    ck_assert_uint_le(peak[1], peak[0] + 4096);
+    printf("raft sim: memory: 100 seeds twice in %.2f s: peak core memory %.1f KiB after 200 "
+           "commands, %.1f KiB after 1,000\n",
+           t_now() - t0, (double)peak[0] / 1024, (double)peak[1] / 1024);
+}
+END_TEST
+
 static Suite *raft_suite(void)
 {
     Suite *s = suite_create("raft_sim");
@@ -1420,6 +1463,7 @@ static Suite *raft_suite(void)
     tcase_add_test(tc, test_raft_churn);
     tcase_add_test(tc, test_raft_snapshots_lagging);
     tcase_add_test(tc, test_raft_storage_faults);
+    tcase_add_test(tc, test_raft_memory_bounded);
     suite_add_tcase(s, tc);
     return s;
 }
