@@ -43,7 +43,12 @@ static void raft_free_all(struct raft_state *s)
  * and the entries after it. All of it was durable, so the log is. */
 static int restore(struct raft_state *s, const struct algo_stored *st)
 {
-    if (st->term < 0 || st->vote < 0 || st->vote > s->n || st->snap_index < 0 ||
+    /* The highest counter any message could have carried (algo.h): a
+     * stored term or index above it was never written by this core, and
+     * arithmetic on it (a term + 1) could overflow. */
+    const int64_t top = algo_counter_limit(ALGO_COUNTER_T_MAX);
+    if (st->term < 0 || st->term > top || st->vote < 0 || st->vote > s->n ||
+        st->snap_index < 0 || st->snap_index > top || st->last_index > top ||
         st->snap_term < 0 || (st->snap_index > 0) != (st->snap_term > 0) ||
         st->snap_term > st->term)
         return -1;

@@ -189,7 +189,8 @@ bool raft_log_hash(const struct raft_log *l, int64_t index, uint64_t *h);
 const struct raft_ent *raft_log_get(const struct raft_log *l, int64_t index);
 static inline const uint8_t *raft_log_data(const struct raft_log *l, const struct raft_ent *e)
 {
-    return l->data + e->off;
+    /* No data held yet (only no-ops): no pointer arithmetic on NULL. */
+    return l->data ? l->data + e->off : NULL;
 }
 /* Append one entry at last+1; -1 when memory runs out. */
 int raft_log_append(struct raft_log *l, int64_t term, const void *data, uint32_t len);

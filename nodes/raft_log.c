@@ -152,7 +152,8 @@ void raft_log_compact(struct raft_log *l, int64_t upto)
     memmove(l->e, l->e + drop, (size_t)l->count * sizeof *l->e);
     for (int64_t i = 0; i < l->count; i++)
         l->e[i].off -= dbytes;
-    memmove(l->data, l->data + dbytes, l->data_len - dbytes);
+    if (dbytes) /* (no arithmetic on a NULL data buffer: only no-ops held) */
+        memmove(l->data, l->data + dbytes, l->data_len - dbytes);
     l->data_len -= dbytes;
     shrink(l);
 }

@@ -210,7 +210,7 @@ void raft_on_append_req(struct raft_state *s, const struct algo_msg *m, int64_t 
     }
     /* Every entry decodes, in order of term, each a no-op or a command of
      * a known client; anything else is malformed. */
-    const uint8_t *p = m->payload, *end = m->payload + m->len;
+    const uint8_t *p = m->payload, *end = m->len ? m->payload + m->len : m->payload;
     struct algo_entry e;
     int64_t count = 0, t = prev_term;
     while (m->len && p < end) {

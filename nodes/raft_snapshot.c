@@ -183,7 +183,8 @@ void raft_send_snapshot(struct raft_state *s, int p, struct algo_actions *out)
     if (chunk > s->batch_bytes - RAFT_SNAP_HDR)
         chunk = s->batch_bytes - RAFT_SNAP_HDR;
     raft_put(s->scratch, s->snap_len, 4);
-    memcpy(s->scratch + RAFT_SNAP_HDR, s->snap + pr->snap_off, chunk);
+    if (chunk)
+        memcpy(s->scratch + RAFT_SNAP_HDR, s->snap + pr->snap_off, chunk);
     struct algo_msg m = {.type = RAFT_SNAP_REQ, .from = (uint16_t)s->id, .to = (uint16_t)p};
     m.f[0] = s->term;
     m.f[1] = s->snap_index;

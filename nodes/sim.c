@@ -690,7 +690,7 @@ static int img_apply(struct simg *g, const struct sop *op, int max_entries, char
                      (long long)img_last(g));
             return -EINVAL;
         }
-        const uint8_t *p = op->data, *end = op->data + op->len;
+        const uint8_t *p = op->data, *end = op->len ? op->data + op->len : op->data;
         struct algo_entry e;
         int k = 0;
         while (p < end && (max_entries < 0 || k < max_entries)) {

@@ -4,7 +4,7 @@
 # a leak, an input that runs longer than 10 s, more than 2 GiB of memory, or
 # a broken contract (see each target's header comment).
 #
-#   tests/fuzz/run.sh [SECONDS] [TARGET...]   default: 60 s each of wire config trace
+#   tests/fuzz/run.sh [SECONDS] [TARGET...]   default: 60 s each of wire config trace raft
 #   tests/fuzz/run.sh --update-seeds [RUNDIR...]
 #        regenerate the committed seed corpora under tests/fuzz/corpus from
 #        the code and conf/ (and pack each RUNDIR, a real run directory, into
@@ -15,6 +15,8 @@
 #   config  the INI loader with --set and --seed (src/config.c)
 #   trace   trace_load on a torn or corrupt run directory, then `distlab
 #           trace` and `distlab check` on it (ipc/trace.c, src/report.c)
+#   raft    the Raft core fed junk messages, syncs, failed sends and forged
+#           storage images amid a live cluster's own traffic (nodes/raft*.c)
 #
 # Everything is built and run in one temporary directory, and the targets'
 # scratch files go to another (TMPDIR, on /dev/shm if possible); both are
@@ -39,7 +41,7 @@ else
     [ $# -gt 0 ] && shift
     case "$secs" in
     '' | *[!0-9]*)
-        echo "usage: tests/fuzz/run.sh [SECONDS] [wire|config|trace]... | --update-seeds [RUNDIR...]" >&2
+        echo "usage: tests/fuzz/run.sh [SECONDS] [wire|config|trace|raft]... | --update-seeds [RUNDIR...]" >&2
         exit 2
         ;;
     esac
@@ -47,7 +49,7 @@ fi
 if [ "$update" = 1 ]; then
     targets="wire config trace"
 else
-    targets=${*:-wire config trace}
+    targets=${*:-wire config trace raft}
 fi
 
 CC=${FUZZ_CC:-clang}
@@ -94,8 +96,8 @@ find ipc nodes src -name '*.c' ! -path src/main.c | sort |
             cat "$work/build.log" >&2; echo "fuzz: cannot compile $1" >&2; exit 255; }' sh
 ar cr "$work/libdistlab.a" "$work"/obj/*.o
 for t in $targets; do
-    case "$t" in wire | config | trace) ;; *)
-        echo "fuzz: unknown target '$t' (wire, config, trace)" >&2
+    case "$t" in wire | config | trace | raft) ;; *)
+        echo "fuzz: unknown target '$t' (wire, config, trace, raft)" >&2
         exit 2
         ;;
     esac
@@ -163,6 +165,7 @@ for t in $targets; do
     # The code under test writes its complaints to stderr: keep them out of
     # the log (sanitizer reports and broken contracts still show).
     trace) maxlen=32768 extra="-close_fd_mask=2" ;;
+    raft) maxlen=16384 extra="" ;;
     esac
     mkdir -p "$work/corpus-$t" "$work/art-$t"
     status=0
@@ -171,7 +174,8 @@ for t in $targets; do
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
         -max_len="$maxlen" -detect_leaks=1 -print_final_stats=1 \
         -artifact_prefix="$work/art-$t/" $extra \
-        "$work/corpus-$t" "tests/fuzz/corpus/$t" "$work/seeds/$t" >"$work/log-$t" 2>&1 || status=$?
+        "$work/corpus-$t" $(ls -d "tests/fuzz/corpus/$t" "$work/seeds/$t" 2>/dev/null) \
+        >"$work/log-$t" 2>&1 || status=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log-$t" | tail -n 1)
     last=$(grep -E '^#[0-9]+' "$work/log-$t" | tail -n 1 |
         sed -E 's/.*(cov: [0-9]+ ft: [0-9]+ corp: [^ ]+).*/\1/')

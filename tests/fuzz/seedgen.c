@@ -85,9 +85,18 @@ static int gen_algo(const struct algo_ops *ops, const char *dir)
         env.groups = 2;
         env.local_rounds = 1;
         env.initial_clock = k == 3 ? 7 : 0;
+        env.mem = &algo_mem_libc;
+        env.max_inline = 1024;
         st[k] = calloc(1, ops->state_size);
         if (!st[k] || ops->init(st[k], &env) < 0) {
             fprintf(stderr, "seedgen: %s: init failed\n", ops->name);
+            free(st[k]);
+            for (int j = 1; j < k; j++) {
+                if (ops->fini)
+                    ops->fini(st[j]);
+                free(st[j]);
+            }
+            algo_actions_free(&acts);
             return -1;
         }
     }
