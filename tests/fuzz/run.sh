@@ -4,7 +4,7 @@
 # a leak, an input that runs longer than 10 s, more than 2 GiB of memory, or
 # a broken contract (see each target's header comment).
 #
-#   tests/fuzz/run.sh [SECONDS] [TARGET...]   default: 60 s each of wire config trace raft
+#   tests/fuzz/run.sh [SECONDS] [TARGET...]   default: 60 s each of wire config trace storage raft
 #   tests/fuzz/run.sh --update-seeds [RUNDIR...]
 #        regenerate the committed seed corpora under tests/fuzz/corpus from
 #        the code and conf/ (and pack each RUNDIR, a real run directory, into
@@ -15,6 +15,8 @@
 #   config  the INI loader with --set and --seed (src/config.c)
 #   trace   trace_load on a torn or corrupt run directory, then `distlab
 #           trace` and `distlab check` on it (ipc/trace.c, src/report.c)
+#   storage recovery of a node's log file from any bytes, then appending
+#           to it and recovering again (ipc/storage.c)
 #   raft    the Raft core fed junk messages, syncs, failed sends and forged
 #           storage images amid a live cluster's own traffic (nodes/raft*.c)
 #
@@ -41,7 +43,7 @@ else
     [ $# -gt 0 ] && shift
     case "$secs" in
     '' | *[!0-9]*)
-        echo "usage: tests/fuzz/run.sh [SECONDS] [wire|config|trace|raft]... | --update-seeds [RUNDIR...]" >&2
+        echo "usage: tests/fuzz/run.sh [SECONDS] [wire|config|trace|storage|raft]... | --update-seeds [RUNDIR...]" >&2
         exit 2
         ;;
     esac
@@ -49,7 +51,7 @@ fi
 if [ "$update" = 1 ]; then
     targets="wire config trace"
 else
-    targets=${*:-wire config trace raft}
+    targets=${*:-wire config trace storage raft}
 fi
 
 CC=${FUZZ_CC:-clang}
@@ -96,8 +98,8 @@ find ipc nodes src -name '*.c' ! -path src/main.c | sort |
             cat "$work/build.log" >&2; echo "fuzz: cannot compile $1" >&2; exit 255; }' sh
 ar cr "$work/libdistlab.a" "$work"/obj/*.o
 for t in $targets; do
-    case "$t" in wire | config | trace | raft) ;; *)
-        echo "fuzz: unknown target '$t' (wire, config, trace, raft)" >&2
+    case "$t" in wire | config | trace | storage | raft) ;; *)
+        echo "fuzz: unknown target '$t' (wire, config, trace, storage, raft)" >&2
         exit 2
         ;;
     esac
@@ -113,8 +115,9 @@ export TMPDIR="$scratch"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:symbolize=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 seeds() {
-    mkdir -p "$work/seeds/wire" "$work/seeds/config" "$work/seeds/trace"
+    mkdir -p "$work/seeds/wire" "$work/seeds/config" "$work/seeds/trace" "$work/seeds/storage"
     "$work/bin/seedgen" wire "$work/seeds/wire" >/dev/null
+    "$work/bin/seedgen" storage "$work/seeds/storage" >/dev/null
     for f in conf/*.ini; do
         cp "$f" "$work/seeds/config/$(basename "$f")"
     done
@@ -165,6 +168,7 @@ for t in $targets; do
     # The code under test writes its complaints to stderr: keep them out of
     # the log (sanitizer reports and broken contracts still show).
     trace) maxlen=32768 extra="-close_fd_mask=2" ;;
+    storage) maxlen=16384 extra="" ;;
     raft) maxlen=16384 extra="" ;;
     esac
     mkdir -p "$work/corpus-$t" "$work/art-$t"

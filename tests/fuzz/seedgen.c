@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ipc/storage.h"
 #include "ipc/wire.h"
 #include "nodes/algo.h"
 #include "nodes/runtime.h"
@@ -355,8 +356,43 @@ static int pack(const char *out, const char *rundir, bool tear)
     return 0;
 }
 
+/* Valid log files for the storage target: every record type, a
+ * truncation, a snapshot, and a compacted file. */
+static int gen_storage(const char *dir)
+{
+    static const char *const names[] = {"plain", "truncated", "snapshot", "compacted"};
+    for (int k = 0; k < 4; k++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        struct storage_opts o = {.fsync = false};
+        struct storage *s;
+        if (storage_open(&s, path, &o, NULL, NULL) < 0)
+            return -1;
+        storage_save_term_vote(s, 1, 1, NULL);
+        for (int i = 1; i <= 6; i++) {
+            char cmd[16];
+            int len = snprintf(cmd, sizeof cmd, "c1-%d", i);
+            struct storage_entry e = {.term = 1 + i / 3, .cmd = cmd, .len = (uint32_t)len};
+            storage_append(s, i, &e, 1, NULL);
+        }
+        storage_save_term_vote(s, 3, 2, NULL);
+        if (k >= 1)
+            storage_truncate(s, 5, NULL);
+        if (k >= 2)
+            storage_snapshot(s, 3, 2, "state", 5, NULL);
+        if (k >= 3)
+            storage_compact(s, NULL);
+        storage_sync(s, NULL);
+        storage_close(s);
+    }
+    printf("seedgen: storage: 4 files\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "storage") == 0)
+        return gen_storage(argv[2]) < 0;
     if (argc == 3 && strcmp(argv[1], "wire") == 0)
         return gen_wire(argv[2]) < 0;
     if (argc == 4 && strcmp(argv[1], "pack") == 0)
