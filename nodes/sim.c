@@ -212,8 +212,8 @@ struct snode {
     struct algo_mem mem;
     /* A client process. */
     bool client;
-    struct cop *cops;
-    int nops_c, issued, ended;
+    struct cop *cops; /* [capcops]: the operations submitted */
+    int nops_c, issued, ended, capcops;
     int64_t submitted_us; /* the last submission */
 };
 
@@ -1152,10 +1152,23 @@ static void client_submit(struct sim *s, int id)
     struct snode *nd = &s->node[id];
     if (nd->issued >= nd->nops_c)
         return;
+    if (nd->issued == nd->capcops) {
+        /* Grown as operations are submitted: a workload sized to outlast
+         * the run (a huge quota) costs only what it submits. */
+        int ncap = nd->capcops ? 2 * nd->capcops : 64;
+        struct cop *nc = realloc(nd->cops, (size_t)ncap * sizeof *nc);
+        if (!nc) {
+            s->failed = true;
+            return;
+        }
+        nd->cops = nc;
+        nd->capcops = ncap;
+    }
     int op = ++nd->issued;
     char cmd[48];
     int len = snprintf(cmd, sizeof cmd, "c%d-%d", id - s->n, op);
     struct cop *c = &nd->cops[op - 1];
+    memset(c, 0, sizeof *c);
     c->state = OP_SUBMITTED;
     c->invoked_us = s->now;
     c->hash = trace_hash(cmd, (size_t)len);
@@ -2209,8 +2222,7 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         nd->client = true;
         int total = cfg->requests > 0 ? cfg->requests : 0;
         nd->nops_c = total / clients + (c <= total % clients);
-        nd->cops = calloc(nd->nops_c > 0 ? (size_t)nd->nops_c : 1, sizeof *nd->cops);
-        rc = nd->cops ? start_node(s, n + c) : -ENOMEM;
+        rc = start_node(s, n + c);
     }
     if (rc < 0) {
         snprintf(res->violation, sizeof res->violation, "%s",
