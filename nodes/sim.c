@@ -262,6 +262,8 @@ struct sim {
     bool applying;      /* inside apply(): no core may be stepped */
     bool changed;       /* a core stepped, or a node went down or came up, since
                            the invariants were last checked */
+    bool any_competes;  /* a node has a mutex workload */
+    long ops_left;      /* client operations not ended yet, all clients */
 };
 
 /* ---- the heap ----
@@ -1230,6 +1232,7 @@ static void client_outcome(struct sim *s, int id, const struct algo_action *a, i
     c->term = a->term;
     c->answered_by = a->msg.from;
     nd->ended++;
+    s->ops_left--;
     if (state == OP_OK) {
         struct lidx *x = a->index >= 1 && a->index < s->capidx ? &s->idx[a->index] : NULL;
         if (x && x->applied_by && (x->hash != c->hash || x->term != a->term))
@@ -1976,7 +1979,7 @@ static void check_invariant(struct sim *s)
 
 static bool mutex_over(const struct sim *s)
 {
-    for (int k = 1; k <= s->n; k++) {
+    for (int k = 1; k <= s->n && s->any_competes; k++) {
         const struct snode *nd = &s->node[k];
         if (nd->competes && nd->state != N_DOWN && (nd->left > 0 || nd->in_cs))
             return false;
@@ -1986,10 +1989,7 @@ static bool mutex_over(const struct sim *s)
 
 static bool clients_over(const struct sim *s)
 {
-    for (int k = s->n + 1; k <= s->nproc; k++)
-        if (s->node[k].ended < s->node[k].nops_c)
-            return false;
-    return true;
+    return s->ops_left <= 0;
 }
 
 static bool workload_over(const struct sim *s)
@@ -2213,6 +2213,7 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         env.id = k;
         nd->competes = cfg->ops->competes(&env, k) && (!cfg->requesters || cfg->requesters[k]);
         nd->left = nd->competes ? cfg->requests : 0;
+        s->any_competes = s->any_competes || nd->competes;
         rc = start_node(s, k);
     }
     for (int c = 1; c <= clients && rc == 0; c++) {
@@ -2222,6 +2223,7 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         nd->client = true;
         int total = cfg->requests > 0 ? cfg->requests : 0;
         nd->nops_c = total / clients + (c <= total % clients);
+        s->ops_left += nd->nops_c;
         rc = start_node(s, n + c);
     }
     if (rc < 0) {
