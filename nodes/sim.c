@@ -1384,7 +1384,8 @@ static void step(struct sim *s, int id, const struct algo_event *ev)
     }
     algo_actions_clear(&s->acts);
     node_ops(s, id)->step(s->node[id].core, ev, &s->acts);
-    s->changed = true;
+    if (id <= s->n)
+        s->changed = true; /* (the invariants are about the servers) */
     apply(s, id);
 }
 
