@@ -1329,21 +1329,47 @@ static int figure8_faults(struct sim_fault *f, uint64_t seed)
     return nf;
 }
 
+/* Long reordering: now and then a link holds its messages back 200 ms to
+ * 2.2 s (each drawn), for 300 ms, then is back to the run's loss and
+ * jitter. */
+static int reorder_faults(struct sim_fault *f, struct net_change *ch, uint64_t seed)
+{
+    struct dl_rng rng;
+    dl_rng_seed(&rng, seed * 17 + 3);
+    int nf = 0;
+    for (int i = 0; i < 4; i++) {
+        int a = 1 + (int)dl_rng_below(&rng, 5), b = 1 + (int)dl_rng_below(&rng, 4);
+        b += b >= a;
+        int64_t at = (int64_t)(300 + dl_rng_below(&rng, 1500)) * MS;
+        ch[2 * i] = (struct net_change){.from = (uint16_t)a, .to = (uint16_t)b,
+                                        .loss_ppm = NET_PPM / 10, .delay_us = 200 * MS,
+                                        .jitter_us = 2000 * MS};
+        ch[2 * i + 1] = (struct net_change){.from = (uint16_t)a, .to = (uint16_t)b,
+                                            .loss_ppm = NET_PPM / 10, .jitter_us = 27 * MS};
+        f[nf++] = (struct sim_fault){.at_us = at, .kind = SIM_NET, .net = &ch[2 * i], .nnet = 1};
+        f[nf++] = (struct sim_fault){.at_us = at + 300 * MS, .kind = SIM_NET,
+                                     .net = &ch[2 * i + 1], .nnet = 1};
+    }
+    return nf;
+}
+
 static void figure8(const char *name, bool unreliable)
 {
-    static struct sim_fault f[16];
+    static struct sim_fault f[32];
+    static struct net_change ch[8];
     double t0 = t_now();
     uint64_t ok = 0, crashes = 0, lost = 0;
     for (uint64_t seed = 1; seed <= SEEDS; seed++) {
         struct sim_config c;
         raft_config(&c, seed, 5, 1, 40);
         c.rate = 20;
-        c.max_time_us = 6000 * MS;
+        c.max_time_us = 8000 * MS;
         c.nfaults = figure8_faults(f, seed);
         c.faults = f;
         if (unreliable) {
             c.loss = 0.1;
             c.jitter_us = 27 * MS;
+            c.nfaults += reorder_faults(f + c.nfaults, ch, seed);
         }
         struct sim_result r;
         raft_run(&c, &r);
@@ -1365,7 +1391,9 @@ END_TEST
 
 START_TEST(test_raft_figure8_unreliable)
 {
-    figure8("Figure 8, unreliable network (10% loss, 0-27 ms jitter)", true);
+    figure8("Figure 8, unreliable network (10% loss, 0-27 ms jitter, links holding messages "
+            "back 0.2-2.2 s)",
+            true);
 }
 END_TEST
 
