@@ -331,7 +331,10 @@ static bool term_hash(const struct raft_state *s, int64_t index, int64_t *t, uin
  *  - State machine safety: at i = min(applied_a, applied_b), when both
  *    still hold i (in the log or as its base), the hashes agree: the same
  *    entries, so the same commands, were applied up to i. Both have
- *    committed i, so they must agree whatever its term.
+ *    committed i, so they must agree whatever its term. And when both
+ *    applied exactly as far, their state machines (the count of commands
+ *    and the hash chain over them) are equal: this holds across snapshots,
+ *    installed or restored, where the entries are gone.
  *  - Leader completeness: if a is a leader of term T and b has committed
  *    index c, learnt in a term <= T (commit_term: the term b was in when
  *    its commit index last advanced, which bounds the term the entry was
@@ -386,6 +389,15 @@ static bool raft_invariant(const void *const *cores, int n, char *why, size_t ca
                          "raft: state machine safety: nodes %d and %d applied different entries "
                          "up to index %lld",
                          a, b, (long long)ap);
+                return false;
+            }
+            if (b > a && x->applied == y->applied &&
+                (x->sm.count != y->sm.count || x->sm.hash != y->sm.hash)) {
+                snprintf(why, cap,
+                         "raft: state machine safety: nodes %d and %d applied up to index %lld "
+                         "but their state machines differ (%lld / %lld commands)",
+                         a, b, (long long)x->applied, (long long)x->sm.count,
+                         (long long)y->sm.count);
                 return false;
             }
             if (x->role == ROLE_LEADER && y->commit > 0 && y->commit_term <= x->term &&
