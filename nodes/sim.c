@@ -23,6 +23,9 @@ enum evk {
     EVK_PEER_UP,
     EVK_RESTART,     /* a randomly crashed node comes back */
     EVK_LINK_DOWN,   /* node stops hearing peer across a cut (index = the cut's epoch) */
+    EVK_COMMAND,     /* a client submits its next command */
+    EVK_SYNC,        /* node's sync is done (timer_gen: the writes it covers) */
+    EVK_SEND_FAILED, /* node's send of msg could not be made */
 };
 
 struct ev {
@@ -68,6 +71,9 @@ static const struct quantile Q_WAKE[] = {SEG(0, 6, 0.5, 18),      SEG(0.5, 18, 0
 static const struct quantile Q_LATE[] = {SEG(0, 2, 0.5, 11),      SEG(0.5, 11, 0.9, 25),
                                          SEG(0.9, 25, 0.99, 200), SEG(0.99, 200, 0.999, 300),
                                          SEG(0.999, 300, 1, 1000)};
+/* fdatasync of a small append on a shared machine's disk. */
+static const struct quantile Q_SYNC[] = {SEG(0, 150, 0.5, 500),     SEG(0.5, 500, 0.9, 1000),
+                                         SEG(0.9, 1000, 0.99, 3000), SEG(0.99, 3000, 1, SIM_SYNC_MAX_US)};
 /* clang-format on */
 #define QN(q) ((int)(sizeof(q) / sizeof((q)[0])))
 
@@ -89,6 +95,78 @@ struct hkey {
 };
 
 enum nstate { N_UP = 0, N_PAUSED, N_DOWN };
+
+/* Typed storage: an image of a node's persistent state. The durable image
+ * keeps the entries' bytes (a restart gets them back); the written one,
+ * which checks each storage action as it comes, only their terms and
+ * hashes. */
+struct sentry {
+    int64_t term;
+    int64_t hash; /* trace_hash of the command */
+    uint32_t len;
+    uint8_t *data; /* durable image only */
+};
+
+struct simg {
+    int64_t term, vote, snap_index, snap_term;
+    uint8_t *snap;
+    uint32_t snap_len;
+    struct sentry *e; /* entries snap_index + 1 .. snap_index + ne */
+    int64_t ne, cape;
+    bool data; /* keeps the bytes */
+};
+
+/* A storage action written and not yet durable (its own copy of the
+ * payload). */
+struct sop {
+    int kind;
+    int64_t index, term, vote;
+    int count;
+    uint8_t *data;
+    uint32_t len;
+};
+
+/* An after_sync send held until the writes before it are durable. */
+struct held {
+    struct algo_msg msg;
+    uint8_t *payload;
+    uint64_t need; /* durable must reach this many writes */
+};
+
+struct sim;
+
+/* The counting allocator a core gets as env.mem. Its blocks are linked,
+ * so that what a core forgot is given back when it ends (as a process's
+ * memory is at its exit). */
+struct mblk {
+    size_t size;
+    struct mblk *prev, *next;
+    size_t pad; /* 32 bytes: the block after it stays aligned */
+};
+
+struct memctx {
+    struct sim *s;
+    int id;
+    size_t bytes;
+    struct mblk *blocks;
+};
+
+/* A client operation. */
+enum { OP_NONE = 0, OP_SUBMITTED, OP_OK, OP_FAIL, OP_TIMEOUT };
+struct cop {
+    int64_t invoked_us;
+    int64_t index, term;
+    int64_t hash;
+    int answered_by;
+    int state;
+};
+
+/* What the simulator knows of one log index. */
+struct lidx {
+    int64_t term;   /* from a commit or an apply (0: unknown) */
+    int64_t hash;   /* the command applied */
+    int applied_by; /* the first node that applied it (0: none) */
+};
 
 struct slink {
     uint8_t cut;
@@ -119,6 +197,24 @@ struct snode {
     int ndeferred, capdeferred;
     bool reported_down; /* peers were told it is down */
     uint64_t silence;   /* counts crashes and pauses: a PEER_DOWN is for one of them */
+    /* Typed storage. */
+    struct simg dur, wr;      /* durable; written (durable + unsynced) */
+    struct sop *ops;          /* written, not yet durable, in order */
+    int nops, capops;
+    uint64_t written, durable; /* storage actions of this life: written, durable */
+    bool syncing;             /* a sync is in flight */
+    struct held *held;
+    int nheld, capheld;
+    struct algo_stored stored;
+    int64_t max_commit; /* the highest commit index it announced, any life */
+    /* Memory. */
+    struct memctx memc;
+    struct algo_mem mem;
+    /* A client process. */
+    bool client;
+    struct cop *cops;
+    int nops_c, issued, ended;
+    int64_t submitted_us; /* the last submission */
 };
 
 struct sim {
@@ -128,7 +224,8 @@ struct sim {
     struct dl_rng trng; /* the machine timing model's draws */
     bool machine;       /* cfg->timing == SIM_TIMING_MACHINE */
     int n;
-    struct snode *node; /* [0..n] */
+    int nproc;          /* servers and clients: n + env.clients */
+    struct snode *node; /* [0..nproc] */
     struct hkey *heap;  /* [nheap] */
     struct ev *pool;    /* [capheap] event slots */
     uint32_t *freeslot; /* [nfree] unused slots */
@@ -153,6 +250,16 @@ struct sim {
     int64_t counter;
     int64_t max_token_gen;
     bool failed; /* out of memory */
+    bool run_to_end; /* an algorithm with clients, run without any */
+    struct slink client_link; /* every link to or from a client */
+    struct lidx *idx;   /* [capidx]: what each log index was committed / applied as */
+    int64_t capidx;
+    struct {
+        int64_t term;
+        int node;
+    } * leaders;        /* every (term, leader) seen */
+    int nleaders, capleaders;
+    bool applying;      /* inside apply(): no core may be stepped */
 };
 
 /* ---- the heap ----
@@ -256,9 +363,34 @@ static void record_c(struct sim *s, int ev, int node, int peer, int type, int64_
     r.a = a;
     r.b = b;
     r.c = c;
-    r.incarnation = node >= 1 && node <= s->n ? s->node[node].incarnation : 1;
+    r.incarnation = node >= 1 && node <= s->nproc ? s->node[node].incarnation : 1;
     r.mark = TRACE_MARK;
     s->cfg->on_record(s->cfg->user, &r);
+}
+
+/* A record describing data (TR_INVOKE, TR_APPLY): b = its hash, aux = its
+ * length, c = -1; on_record_data gets the data too. */
+static void record_data(struct sim *s, int ev, int node, int64_t key, int64_t a, const void *data,
+                        uint32_t len)
+{
+    if (!s->cfg->on_record && !s->cfg->on_record_data)
+        return;
+    struct trace_rec r;
+    memset(&r, 0, sizeof r);
+    r.t_us = s->now;
+    r.node = (uint16_t)node;
+    r.ev = (uint16_t)ev;
+    r.key = key;
+    r.a = a;
+    r.b = trace_hash(data, len);
+    r.aux = (int32_t)len;
+    r.c = -1;
+    r.incarnation = node >= 1 && node <= s->nproc ? s->node[node].incarnation : 1;
+    r.mark = TRACE_MARK;
+    if (s->cfg->on_record_data)
+        s->cfg->on_record_data(s->cfg->user, &r, data, len);
+    else
+        s->cfg->on_record(s->cfg->user, &r);
 }
 
 static void record(struct sim *s, int ev, int node, int peer, int type, int64_t key, int aux,
@@ -322,9 +454,11 @@ static void send_msg(struct sim *s, int from, const struct algo_msg *m, int64_t 
     int to = m->to;
     s->res->messages++;
     record(s, TR_SEND, from, to, m->type, m->f[0], 0, 0, 0);
-    if (to < 1 || to > s->n || to == from)
+    if (to < 1 || to > s->nproc || to == from)
         return;
-    const struct slink *l = &s->link[from * (s->n + 1) + to];
+    /* Clients' links are never cut and lose nothing (sim.h). */
+    const struct slink *l =
+        from <= s->n && to <= s->n ? &s->link[from * (s->n + 1) + to] : &s->client_link;
     struct ev e = {.kind = EVK_DELIVER, .node = to, .msg = *m};
     e.msg.from = (uint16_t)from;
     e.sent_us = s->now;
@@ -345,7 +479,7 @@ static void send_msg(struct sim *s, int from, const struct algo_msg *m, int64_t 
     }
     if (s->link_last) {
         /* FIFO per link: never earlier than the last message on it. */
-        int64_t *last = &s->link_last[from * (s->n + 1) + to];
+        int64_t *last = &s->link_last[from * (s->nproc + 1) + to];
         if (e.t < *last)
             e.t = *last;
         *last = e.t;
@@ -423,6 +557,687 @@ static bool timer_id_ok(struct sim *s, int id, const struct algo_action *a)
     return false;
 }
 
+
+/* ---- memory (env.mem) ---- */
+
+#define MEM_HDR sizeof(struct mblk)
+
+static void mem_note(struct memctx *m)
+{
+    struct sim *s = m->s;
+    if (m->bytes > s->res->peak_mem) {
+        s->res->peak_mem = m->bytes;
+        s->res->peak_mem_node = m->id;
+    }
+    if (s->cfg->mem_cap > 0 && m->bytes > s->cfg->mem_cap && !s->res->mem_over) {
+        s->res->mem_over = true;
+        violate(s, true, "node %d's core holds %zu bytes, over the cap of %zu", m->id, m->bytes,
+                s->cfg->mem_cap);
+    }
+}
+
+static void mblk_unlink(struct memctx *m, struct mblk *b)
+{
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        m->blocks = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+}
+
+static void mblk_link(struct memctx *m, struct mblk *b)
+{
+    b->prev = NULL;
+    b->next = m->blocks;
+    if (m->blocks)
+        m->blocks->prev = b;
+    m->blocks = b;
+}
+
+static void *mem_realloc(void *ctx, void *p, size_t size)
+{
+    struct memctx *m = ctx;
+    struct mblk *b = p ? (struct mblk *)((uint8_t *)p - MEM_HDR) : NULL;
+    size_t old = b ? b->size : 0;
+    if (size > SIZE_MAX - MEM_HDR)
+        return NULL;
+    if (b)
+        mblk_unlink(m, b);
+    if (size == 0) {
+        free(b);
+        m->bytes -= old;
+        return NULL;
+    }
+    struct mblk *nb = realloc(b, size + MEM_HDR);
+    if (!nb) {
+        if (b)
+            mblk_link(m, b);
+        return NULL;
+    }
+    nb->size = size;
+    mblk_link(m, nb);
+    m->bytes = m->bytes - old + size;
+    mem_note(m);
+    return (uint8_t *)nb + MEM_HDR;
+}
+
+/* Give back what a core still holds; returns how many bytes that was. */
+static size_t mem_reclaim(struct memctx *m)
+{
+    size_t held = m->bytes;
+    while (m->blocks) {
+        struct mblk *b = m->blocks;
+        m->blocks = b->next;
+        free(b);
+    }
+    m->bytes = 0;
+    return held;
+}
+
+/* ---- typed storage ---- */
+
+static void img_free(struct simg *g)
+{
+    for (int64_t i = 0; i < g->ne; i++)
+        free(g->e[i].data);
+    free(g->e);
+    free(g->snap);
+    bool data = g->data;
+    memset(g, 0, sizeof *g);
+    g->data = data;
+}
+
+static int64_t img_last(const struct simg *g)
+{
+    return g->snap_index + g->ne;
+}
+
+/* Term at index (the snapshot's at its index, 0 at 0), -1 outside. */
+static int64_t img_term_at(const struct simg *g, int64_t i)
+{
+    if (i == g->snap_index)
+        return g->snap_term;
+    if (i > g->snap_index && i <= img_last(g))
+        return g->e[i - g->snap_index - 1].term;
+    return -1;
+}
+
+/* Drop the entries from position k (0-based) on. */
+static void img_cut(struct simg *g, int64_t k)
+{
+    for (int64_t i = k; i < g->ne; i++)
+        free(g->e[i].data);
+    if (k < g->ne)
+        g->ne = k;
+}
+
+/* Apply one storage action as ipc/storage.c does (storage.h); for an
+ * append, only its first max_entries entries (-1: all). Returns 0, -EINVAL
+ * (why says what the action got wrong) or -ENOMEM. */
+static int img_apply(struct simg *g, const struct sop *op, int max_entries, char *why, size_t cap)
+{
+    switch (op->kind) {
+    case ACT_STORE_TERM_VOTE:
+        g->term = op->term;
+        g->vote = op->vote;
+        return 0;
+    case ACT_STORE_APPEND: {
+        if (op->index != img_last(g) + 1) {
+            snprintf(why, cap, "append at %lld, the log ends at %lld", (long long)op->index,
+                     (long long)img_last(g));
+            return -EINVAL;
+        }
+        const uint8_t *p = op->data, *end = op->data + op->len;
+        struct algo_entry e;
+        int k = 0;
+        while (p < end && (max_entries < 0 || k < max_entries)) {
+            if (!algo_entries_next(&p, end, &e)) {
+                snprintf(why, cap, "append at %lld: entry %d is malformed", (long long)op->index,
+                         k + 1);
+                return -EINVAL;
+            }
+            if (g->ne == g->cape) {
+                int64_t ncap = g->cape ? 2 * g->cape : 64;
+                struct sentry *ne = realloc(g->e, (size_t)ncap * sizeof *ne);
+                if (!ne)
+                    return -ENOMEM;
+                g->e = ne;
+                g->cape = ncap;
+            }
+            struct sentry *x = &g->e[g->ne];
+            x->term = e.term;
+            x->len = e.len;
+            x->hash = trace_hash(e.data, e.len);
+            x->data = NULL;
+            if (g->data && e.len) {
+                x->data = malloc(e.len);
+                if (!x->data)
+                    return -ENOMEM;
+                memcpy(x->data, e.data, e.len);
+            }
+            g->ne++;
+            k++;
+        }
+        if (max_entries < 0 && (k != op->count || p != end)) {
+            snprintf(why, cap, "append at %lld: %d entries said, %d found", (long long)op->index,
+                     op->count, k);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    case ACT_STORE_TRUNCATE:
+        if (op->index <= g->snap_index) {
+            snprintf(why, cap, "truncate from %lld, inside the snapshot (up to %lld)",
+                     (long long)op->index, (long long)g->snap_index);
+            return -EINVAL;
+        }
+        img_cut(g, op->index - g->snap_index - 1);
+        return 0;
+    case ACT_STORE_SNAPSHOT: {
+        if (op->index <= g->snap_index) {
+            snprintf(why, cap, "snapshot at %lld, not newer than the one at %lld",
+                     (long long)op->index, (long long)g->snap_index);
+            return -EINVAL;
+        }
+        uint8_t *copy = NULL;
+        if (g->data && op->len) {
+            copy = malloc(op->len);
+            if (!copy)
+                return -ENOMEM;
+            memcpy(copy, op->data, op->len);
+        }
+        /* InstallSnapshot, steps 6-7: keep what follows a matching entry,
+         * else discard the whole log. */
+        int64_t keep_from = op->index <= img_last(g) && img_term_at(g, op->index) == op->term
+                                ? op->index - g->snap_index
+                                : g->ne;
+        for (int64_t i = 0; i < keep_from; i++)
+            free(g->e[i].data);
+        memmove(g->e, g->e + keep_from, (size_t)(g->ne - keep_from) * sizeof *g->e);
+        g->ne -= keep_from;
+        free(g->snap);
+        g->snap = copy;
+        g->snap_len = g->data ? op->len : 0;
+        g->snap_index = op->index;
+        g->snap_term = op->term;
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* The written image again equal to the durable one (after a crash). */
+static int img_reset_to(struct simg *w, const struct simg *d)
+{
+    img_free(w);
+    w->term = d->term;
+    w->vote = d->vote;
+    w->snap_index = d->snap_index;
+    w->snap_term = d->snap_term;
+    if (d->ne) {
+        w->e = malloc((size_t)d->ne * sizeof *w->e);
+        if (!w->e)
+            return -ENOMEM;
+        w->cape = d->ne;
+        for (int64_t i = 0; i < d->ne; i++)
+            w->e[i] = (struct sentry){.term = d->e[i].term, .hash = d->e[i].hash,
+                                      .len = d->e[i].len};
+        w->ne = d->ne;
+    }
+    return 0;
+}
+
+static bool stored_entry(const void *ctx, int64_t index, struct algo_entry *e)
+{
+    const struct simg *g = ctx;
+    if (index <= g->snap_index || index > img_last(g))
+        return false;
+    const struct sentry *x = &g->e[index - g->snap_index - 1];
+    e->term = x->term;
+    e->len = x->len;
+    e->data = x->data;
+    return true;
+}
+
+static void ops_free(struct snode *nd)
+{
+    for (int i = 0; i < nd->nops; i++)
+        free(nd->ops[i].data);
+    nd->nops = 0;
+}
+
+static void held_free(struct snode *nd)
+{
+    for (int i = 0; i < nd->nheld; i++)
+        free(nd->held[i].payload);
+    nd->nheld = 0;
+}
+
+static void crash(struct sim *s, int id);
+static void crash_as(struct sim *s, int id, int sig, int code);
+static void step(struct sim *s, int id, const struct algo_event *ev);
+
+/* A storage action of node id: written now (durable at once without
+ * fsync). false: the write failed (store_fail) and the node stopped. */
+static bool store_action(struct sim *s, int id, const struct algo_action *a)
+{
+    struct snode *nd = &s->node[id];
+    if (s->cfg->store_fail > 0 && dl_rng_unit(&s->rng) < s->cfg->store_fail) {
+        /* The runtime stops a node whose storage failed; it comes back
+         * from what was durable. */
+        s->res->log.store_failures++;
+        crash_as(s, id, 0, 1);
+        if (s->cfg->restart_after_us > 0)
+            push(s, &(struct ev){.kind = EVK_RESTART,
+                                 .node = id,
+                                 .t = s->now + s->cfg->restart_after_us});
+        return false;
+    }
+    struct sop op = {.kind = (int)a->kind,
+                     .index = a->index,
+                     .term = a->term,
+                     .vote = a->vote,
+                     .count = a->count,
+                     .len = a->msg.len};
+    if (a->msg.len) {
+        op.data = malloc(a->msg.len);
+        if (!op.data) {
+            s->failed = true;
+            return true;
+        }
+        memcpy(op.data, a->msg.payload, a->msg.len);
+    }
+    char why[128] = "";
+    int rc = img_apply(&nd->wr, &op, -1, why, sizeof why);
+    if (rc == 0 && !s->cfg->fsync)
+        rc = img_apply(&nd->dur, &op, -1, why, sizeof why);
+    if (rc < 0) {
+        if (rc == -EINVAL)
+            violate(s, true, "node %d: storage: %s", id, why);
+        else
+            s->failed = true;
+        free(op.data);
+        return true;
+    }
+    nd->written++;
+    if (!s->cfg->fsync) {
+        nd->durable = nd->written;
+        free(op.data);
+        return true;
+    }
+    if (nd->nops == nd->capops) {
+        int ncap = nd->capops ? 2 * nd->capops : 16;
+        struct sop *no = realloc(nd->ops, (size_t)ncap * sizeof *no);
+        if (!no) {
+            free(op.data);
+            s->failed = true;
+            return true;
+        }
+        nd->ops = no;
+        nd->capops = ncap;
+    }
+    nd->ops[nd->nops++] = op;
+    return true;
+}
+
+/* Node id wrote something: a sync, unless one is in flight (group commit),
+ * starting at `at` (the end of its step). Without fsync the writes are
+ * durable already and the sync only reports it. */
+static void sync_start(struct sim *s, int id, int64_t at, bool wrote)
+{
+    struct snode *nd = &s->node[id];
+    int64_t d = 0;
+    if (s->cfg->fsync) {
+        if (nd->syncing || nd->written == nd->durable)
+            return;
+        nd->syncing = true;
+        d = s->machine ? DRAW(s, Q_SYNC) : SIM_SYNC_EXACT_US;
+    } else if (!wrote) {
+        return;
+    }
+    push(s, &(struct ev){.kind = EVK_SYNC,
+                         .node = id,
+                         .incarnation = nd->incarnation,
+                         .timer_gen = nd->written,
+                         .t = at + d});
+}
+
+static bool hold(struct sim *s, struct snode *nd, const struct algo_msg *m)
+{
+    if (nd->nheld == nd->capheld) {
+        int ncap = nd->capheld ? 2 * nd->capheld : 16;
+        struct held *nh = realloc(nd->held, (size_t)ncap * sizeof *nh);
+        if (!nh)
+            return false;
+        nd->held = nh;
+        nd->capheld = ncap;
+    }
+    struct held *h = &nd->held[nd->nheld];
+    h->msg = *m;
+    h->payload = NULL;
+    if (m->len) {
+        h->payload = malloc(m->len);
+        if (!h->payload)
+            return false;
+        memcpy(h->payload, m->payload, m->len);
+    }
+    h->msg.payload = h->payload;
+    h->need = nd->written;
+    nd->nheld++;
+    return true;
+}
+
+/* A send of node id leaving at `leave`; between servers it may fail
+ * (send_fail), which the sender hears as EV_SEND_FAILED. */
+static void send_or_fail(struct sim *s, int id, const struct algo_msg *m, int64_t leave)
+{
+    if (s->cfg->send_fail > 0 && id <= s->n && m->to >= 1 && m->to <= s->n &&
+        dl_rng_unit(&s->rng) < s->cfg->send_fail) {
+        s->res->log.send_failed++;
+        struct ev e = {.kind = EVK_SEND_FAILED,
+                       .node = id,
+                       .incarnation = s->node[id].incarnation,
+                       .msg = *m,
+                       .t = leave};
+        e.msg.from = (uint16_t)id;
+        e.msg.len = 0;
+        e.msg.payload = NULL;
+        push(s, &e);
+        return;
+    }
+    send_msg(s, id, m, leave);
+}
+
+/* A sync of node id is done: what it covered is durable, the sends held
+ * for it leave, and the node hears EV_PERSISTED. */
+static void sync_done(struct sim *s, int id, uint64_t upto)
+{
+    struct snode *nd = &s->node[id];
+    if (s->cfg->fsync) {
+        int k = 0;
+        char why[128];
+        for (; k < nd->nops && nd->durable < upto; k++, nd->durable++) {
+            if (img_apply(&nd->dur, &nd->ops[k], -1, why, sizeof why) < 0)
+                s->failed = true; /* checked when written: only memory */
+            free(nd->ops[k].data);
+        }
+        memmove(nd->ops, nd->ops + k, (size_t)(nd->nops - k) * sizeof *nd->ops);
+        nd->nops -= k;
+        nd->syncing = false;
+    }
+    s->res->log.syncs++;
+    int64_t leave = s->now > nd->busy_until ? s->now : nd->busy_until;
+    int kept = 0;
+    for (int i = 0; i < nd->nheld; i++) {
+        struct held *h = &nd->held[i];
+        if (h->need > nd->durable) {
+            nd->held[kept++] = *h;
+            continue;
+        }
+        if (s->machine)
+            leave++;
+        send_or_fail(s, id, &h->msg, leave);
+        free(h->payload);
+    }
+    nd->nheld = kept;
+    nd->busy_until = leave;
+    int64_t last = img_last(&nd->dur);
+    struct algo_event ev = {.kind = EV_PERSISTED,
+                            .now_us = s->now,
+                            .index = last,
+                            .term = last > 0 ? img_term_at(&nd->dur, last) : 0};
+    step(s, id, &ev);
+    if (nd->state == N_UP)
+        sync_start(s, id, nd->busy_until, false); /* what was written meanwhile */
+}
+
+/* A crash: the unsynced writes are lost (torn_writes: a random prefix of
+ * them survives), and so are the sends held for them. */
+static void storage_crash(struct sim *s, struct snode *nd)
+{
+    if (nd->nops && s->cfg->torn_writes) {
+        int k = (int)dl_rng_below(&s->rng, (uint64_t)nd->nops + 1);
+        int part = -1; /* entries of op k that made it, if it is an append */
+        if (k < nd->nops && nd->ops[k].kind == ACT_STORE_APPEND && nd->ops[k].count > 1)
+            part = (int)dl_rng_below(&s->rng, (uint64_t)nd->ops[k].count);
+        char why[128];
+        for (int i = 0; i < k; i++)
+            if (img_apply(&nd->dur, &nd->ops[i], -1, why, sizeof why) < 0)
+                s->failed = true;
+        if (part > 0 && img_apply(&nd->dur, &nd->ops[k], part, why, sizeof why) < 0)
+            s->failed = true;
+        if (k > 0 || part > 0)
+            s->res->log.torn++;
+    }
+    ops_free(nd);
+    held_free(nd);
+    nd->written = nd->durable = 0;
+    nd->syncing = false;
+    if (img_reset_to(&nd->wr, &nd->dur) < 0)
+        s->failed = true;
+}
+
+/* ---- the replicated log's checks ---- */
+
+static struct lidx *lidx_at(struct sim *s, int id, int64_t index)
+{
+    if (index < 1 || index > SIM_MAX_INDEX) {
+        violate(s, true, "node %d: log index %lld out of range (1..%d)", id, (long long)index,
+                SIM_MAX_INDEX);
+        return NULL;
+    }
+    if (index >= s->capidx) {
+        int64_t ncap = s->capidx ? s->capidx : 1024;
+        while (ncap <= index)
+            ncap *= 2;
+        struct lidx *ni = realloc(s->idx, (size_t)ncap * sizeof *ni);
+        if (!ni) {
+            s->failed = true;
+            return NULL;
+        }
+        memset(ni + s->capidx, 0, (size_t)(ncap - s->capidx) * sizeof *ni);
+        s->idx = ni;
+        s->capidx = ncap;
+    }
+    return &s->idx[index];
+}
+
+/* Entries a truncate or a snapshot of node id drops from its written
+ * log (a leader's uncommitted tail rolled back, a log compacted). */
+static void log_store_note(struct sim *s, int id, const struct algo_action *a)
+{
+    const struct simg *w = &s->node[id].wr;
+    struct sim_log *lg = &s->res->log;
+    if (a->kind == ACT_STORE_SNAPSHOT) {
+        lg->snapshots++;
+        if (a->index > img_last(w))
+            lg->snap_installs++; /* beyond its log: one it was sent */
+    } else if (a->kind == ACT_STORE_TRUNCATE && a->index <= img_last(w) &&
+               a->index > w->snap_index) {
+        int64_t k = img_last(w) - a->index + 1;
+        lg->truncated += (uint64_t)k;
+        if (k > lg->max_truncate)
+            lg->max_truncate = k;
+    }
+}
+
+static void log_commit(struct sim *s, int id, const struct algo_action *a)
+{
+    record(s, TR_COMMIT, id, 0, 0, a->term, 0, a->index, 0);
+    struct snode *nd = &s->node[id];
+    if (a->index > nd->max_commit)
+        nd->max_commit = a->index;
+    if (a->index > s->res->log.commit_index)
+        s->res->log.commit_index = a->index;
+    if (a->index == 0)
+        return;
+    struct lidx *x = lidx_at(s, id, a->index);
+    if (!x)
+        return;
+    if (x->term && x->term != a->term)
+        violate(s, true, "node %d committed index %lld in term %lld, known as term %lld", id,
+                (long long)a->index, (long long)a->term, (long long)x->term);
+    else
+        x->term = a->term;
+}
+
+static void log_apply(struct sim *s, int id, const struct algo_action *a)
+{
+    s->res->log.applies++;
+    record_data(s, TR_APPLY, id, a->term, a->index, a->msg.payload, a->msg.len);
+    struct lidx *x = lidx_at(s, id, a->index);
+    if (!x)
+        return;
+    int64_t h = trace_hash(a->msg.payload, a->msg.len);
+    if (x->applied_by == 0) {
+        if (x->term && x->term != a->term)
+            violate(s, true, "node %d applied index %lld of term %lld, committed as term %lld",
+                    id, (long long)a->index, (long long)a->term, (long long)x->term);
+        x->term = a->term;
+        x->hash = h;
+        x->applied_by = id;
+    } else if (x->hash != h || x->term != a->term) {
+        violate(s, true,
+                "state machine safety: node %d applied index %lld (term %lld) unlike node %d "
+                "(term %lld)",
+                id, (long long)a->index, (long long)a->term, x->applied_by, (long long)x->term);
+    }
+}
+
+static void log_role(struct sim *s, int id, int role, int64_t term)
+{
+    struct sim_log *lg = &s->res->log;
+    if (term > lg->max_term)
+        lg->max_term = term;
+    if (role != ROLE_LEADER)
+        return;
+    int same = 0;
+    for (int i = 0; i < s->nleaders; i++)
+        if (s->leaders[i].term == term) {
+            if (s->leaders[i].node == id)
+                return; /* said again */
+            same++;
+        }
+    if (s->nleaders == s->capleaders) {
+        int ncap = s->capleaders ? 2 * s->capleaders : 16;
+        void *nl = realloc(s->leaders, (size_t)ncap * sizeof *s->leaders);
+        if (!nl) {
+            s->failed = true;
+            return;
+        }
+        s->leaders = nl;
+        s->capleaders = ncap;
+    }
+    s->leaders[s->nleaders].term = term;
+    s->leaders[s->nleaders].node = id;
+    s->nleaders++;
+    lg->elections++;
+    if (lg->first_leader_us < 0)
+        lg->first_leader_us = s->now;
+    if (same + 1 > lg->max_leaders_per_term)
+        lg->max_leaders_per_term = same + 1;
+    if (same > 0)
+        violate(s, true, "election safety: node %d is a second leader of term %lld", id,
+                (long long)term);
+}
+
+/* ---- clients ---- */
+
+static void client_submit(struct sim *s, int id)
+{
+    struct snode *nd = &s->node[id];
+    if (nd->issued >= nd->nops_c)
+        return;
+    int op = ++nd->issued;
+    char cmd[48];
+    int len = snprintf(cmd, sizeof cmd, "c%d-%d", id - s->n, op);
+    struct cop *c = &nd->cops[op - 1];
+    c->state = OP_SUBMITTED;
+    c->invoked_us = s->now;
+    c->hash = trace_hash(cmd, (size_t)len);
+    nd->submitted_us = s->now;
+    struct algo_event ev = {.kind = EV_COMMAND, .now_us = s->now};
+    ev.msg.from = ev.msg.to = (uint16_t)id;
+    ev.msg.f[0] = op;
+    ev.msg.len = (uint32_t)len;
+    ev.msg.payload = (const uint8_t *)cmd;
+    step(s, id, &ev);
+}
+
+static void client_outcome(struct sim *s, int id, const struct algo_action *a, int64_t busy)
+{
+    struct snode *nd = &s->node[id];
+    if (!nd->client) {
+        violate(s, true, "node %d reported a client operation's outcome", id);
+        return;
+    }
+    int k = id - s->n;
+    if (a->key < 1 || a->key > nd->issued) {
+        violate(s, true, "client %d: an outcome for operation %lld, never submitted", k,
+                (long long)a->key);
+        return;
+    }
+    struct cop *c = &nd->cops[a->key - 1];
+    struct sim_log *lg = &s->res->log;
+    int state = 0;
+    switch (a->outcome) {
+    case ALGO_OP_INVOKE:
+        lg->invoked++;
+        record_data(s, TR_INVOKE, id, a->key, 0, a->msg.payload, a->msg.len);
+        return;
+    case ALGO_OP_OK:
+        lg->ok++;
+        state = OP_OK;
+        record(s, TR_OK, id, a->msg.from, 0, a->key, 0, a->index, a->term);
+        break;
+    case ALGO_OP_FAIL:
+        lg->failed++;
+        state = OP_FAIL;
+        record(s, TR_FAIL, id, a->msg.from, 0, a->key, 0, a->index, a->term);
+        break;
+    case ALGO_OP_TIMEOUT:
+        lg->timed_out++;
+        state = OP_TIMEOUT;
+        record(s, TR_TIMEOUT, id, 0, 0, a->key, 0, 0, 0);
+        break;
+    default:
+        violate(s, true, "client %d: unknown outcome %d", k, a->outcome);
+        return;
+    }
+    if (c->state != OP_SUBMITTED) {
+        violate(s, true, "client %d: operation %lld ended twice", k, (long long)a->key);
+        return;
+    }
+    c->state = state;
+    c->index = a->index;
+    c->term = a->term;
+    c->answered_by = a->msg.from;
+    nd->ended++;
+    if (state == OP_OK) {
+        struct lidx *x = a->index >= 1 && a->index < s->capidx ? &s->idx[a->index] : NULL;
+        if (x && x->applied_by && (x->hash != c->hash || x->term != a->term))
+            violate(s, true,
+                    "client %d: operation %lld acknowledged at index %lld (term %lld), which "
+                    "holds another command",
+                    k, (long long)a->key, (long long)a->index, (long long)a->term);
+    }
+    if (nd->issued < nd->nops_c) {
+        /* The next one now, or with a rate when its interval since the
+         * last submission is over (a timer: it fires late). */
+        int64_t at = busy;
+        if (s->cfg->rate > 0) {
+            double every = 1e6 / s->cfg->rate;
+            int64_t due = nd->submitted_us + (every < 1 ? 1 : every > 1e15 ? (int64_t)1e15 : (int64_t)every);
+            if (due > busy)
+                at = timer_at(s, due - s->now);
+        }
+        push(s, &(struct ev){.kind = EVK_COMMAND, .node = id, .incarnation = nd->incarnation,
+                             .t = at});
+    }
+}
+
 static void apply(struct sim *s, int id)
 {
     struct snode *nd = &s->node[id];
@@ -445,13 +1260,23 @@ static void apply(struct sim *s, int id)
             busy = nd->busy_until;
         busy += DRAW(s, Q_PROC);
     }
+    /* Payloads point into the step's arena: every use below copies them
+     * (a message, a held send, a write) before the next step. */
+    s->applying = true;
+    bool wrote = false;
     for (int i = 0; i < n; i++) {
         struct algo_action *a = &local[i];
         switch (a->kind) {
         case ACT_SEND:
+            if (a->after_sync && nd->durable < nd->written) {
+                /* Held until the writes before it are durable. */
+                if (!hold(s, nd, &a->msg))
+                    s->failed = true;
+                break;
+            }
             if (s->machine)
                 busy++;
-            send_msg(s, id, &a->msg, busy);
+            send_or_fail(s, id, &a->msg, busy);
             break;
         case ACT_SET_TIMER:
             if (!timer_id_ok(s, id, a))
@@ -473,6 +1298,8 @@ static void apply(struct sim *s, int id)
             break;
         case ACT_ROLE:
             record(s, TR_ROLE, id, 0, 0, a->term, a->role, 0, 0);
+            if (id <= s->n)
+                log_role(s, id, a->role, a->term);
             break;
         case ACT_LOG:
             break;
@@ -489,47 +1316,124 @@ static void apply(struct sim *s, int id)
             nd->persist_len = a->msg.len;
             break;
         }
-        default: /* the typed storage and state-machine actions: not yet */
+        case ACT_STORE_TERM_VOTE:
+        case ACT_STORE_APPEND:
+        case ACT_STORE_TRUNCATE:
+        case ACT_STORE_SNAPSHOT:
+            if (id > s->n) {
+                violate(s, true, "client %d wrote to storage", id - s->n);
+                break;
+            }
+            wrote = true;
+            log_store_note(s, id, a);
+            if (!store_action(s, id, a)) {
+                /* The node stopped at the failed write: the rest of the
+                 * step never happened. */
+                s->applying = false;
+                return;
+            }
+            break;
+        case ACT_COMMIT:
+            log_commit(s, id, a);
+            break;
+        case ACT_APPLY:
+            log_apply(s, id, a);
+            break;
+        case ACT_CLIENT:
+            client_outcome(s, id, a, busy);
+            break;
+        default:
             break;
         }
     }
+    s->applying = false;
     nd->busy_until = busy;
+    if (wrote)
+        sync_start(s, id, busy, true);
+}
+
+static const struct algo_ops *node_ops(const struct sim *s, int id)
+{
+    return id > s->n ? s->cfg->ops->client : s->cfg->ops;
 }
 
 static void step(struct sim *s, int id, const struct algo_event *ev)
 {
+    /* The actions being applied point into the one arena. */
+    if (s->applying) {
+        violate(s, true, "the simulator stepped node %d inside another step", id);
+        return;
+    }
     algo_actions_clear(&s->acts);
-    s->cfg->ops->step(s->node[id].core, ev, &s->acts);
+    node_ops(s, id)->step(s->node[id].core, ev, &s->acts);
     apply(s, id);
+}
+
+/* A core's end: fini, and what it still holds is a leak (a core frees
+ * everything it took from env.mem). */
+static void core_fini(struct sim *s, int id)
+{
+    struct snode *nd = &s->node[id];
+    const struct algo_ops *ops = node_ops(s, id);
+    if (!nd->core)
+        return;
+    if (ops->fini)
+        ops->fini(nd->core);
+    size_t kept = mem_reclaim(&nd->memc);
+    if (kept)
+        violate(s, true, "node %d: %s's core still held %zu bytes after fini", id, ops->name,
+                kept);
 }
 
 static int start_node(struct sim *s, int id)
 {
     struct snode *nd = &s->node[id];
+    const struct algo_ops *ops = node_ops(s, id);
     if (!nd->core) {
-        nd->core = calloc(1, s->cfg->ops->state_size);
+        nd->core = calloc(1, ops->state_size);
         if (!nd->core)
             return -ENOMEM;
+        nd->memc = (struct memctx){.s = s, .id = id};
+        nd->mem = (struct algo_mem){.realloc = mem_realloc, .ctx = &nd->memc};
+        nd->dur.data = true;
     } else {
-        if (s->cfg->ops->fini)
-            s->cfg->ops->fini(nd->core);
-        memset(nd->core, 0, s->cfg->ops->state_size);
+        core_fini(s, id);
+        memset(nd->core, 0, ops->state_size);
     }
     struct algo_env env = s->cfg->env;
     env.id = id;
     env.n = s->n;
     env.incarnation = nd->incarnation;
     env.seed = s->cfg->seed * 1000003u + (uint64_t)id * 7919u + (uint64_t)nd->incarnation;
-    env.initial_clock = s->cfg->initial_clock ? s->cfg->initial_clock[id] : 0;
+    env.initial_clock = s->cfg->initial_clock && id <= s->n ? s->cfg->initial_clock[id] : 0;
     env.restored = nd->persist;
     env.restored_len = nd->persist_len;
-    if (s->cfg->ops->init(nd->core, &env) < 0)
+    env.mem = &nd->mem;
+    env.stored = NULL;
+    if (nd->incarnation > 1) {
+        /* What survived in typed storage. */
+        const struct simg *d = &nd->dur;
+        nd->stored = (struct algo_stored){.term = d->term,
+                                          .vote = d->vote,
+                                          .snap_index = d->snap_index,
+                                          .snap_term = d->snap_term,
+                                          .snap = d->snap,
+                                          .snap_len = d->snap_len,
+                                          .first_index = d->snap_index + 1,
+                                          .last_index = img_last(d),
+                                          .entry = stored_entry,
+                                          .ctx = d};
+        env.stored = &nd->stored;
+    }
+    if (ops->init(nd->core, &env) < 0)
         return -EINVAL;
     nd->state = N_UP;
     nd->wanting = nd->in_cs = false;
     record(s, TR_START, id, 0, 0, 0, 0, 0, 0);
     struct algo_event ev = {.kind = EV_START, .now_us = s->now};
     step(s, id, &ev);
+    if (nd->client)
+        return 0;
     /* Peers it should already know to be down: silent ones, and those
      * across a cut that it had already stopped hearing, or would have by
      * now (a cut that began while it was down: its detector finds the
@@ -597,10 +1501,17 @@ static void unpause_order(struct sim *s, int id)
 
 static void crash(struct sim *s, int id)
 {
+    crash_as(s, id, 9, 0);
+}
+
+/* A crash by signal sig (9: SIGKILL), or an exit with code (sig 0). */
+static void crash_as(struct sim *s, int id, int sig, int code)
+{
     struct snode *nd = &s->node[id];
     if (nd->state == N_DOWN)
         return;
-    record(s, TR_CRASH, id, 0, 0, 0, 9, 0, 0);
+    record(s, TR_CRASH, id, 0, 0, 0, sig, code, 0);
+    storage_crash(s, nd);
     s->res->crashes++;
     if (nd->state == N_PAUSED)
         unpause_order(s, id);
@@ -722,10 +1633,14 @@ static void fault(struct sim *s, int index)
     if (!f->silent)
         record_c(s, TR_FAULT, 0, id, 0, 0, f->label, f->number, f->occurrence, f->undo);
     if (f->kind == SIM_PARTITION || f->kind == SIM_HEAL) {
+        /* By role: the node holding it on a side of its own. */
+        int alone = f->kind == SIM_PARTITION && (f->role > 0 || f->of > 0) ? id : 0;
         for (int a = 1; a <= s->n; a++)
             for (int b = 1; b <= s->n; b++)
                 if (a != b)
-                    set_cut(s, a, b, f->kind == SIM_PARTITION && f->group[a] != f->group[b]);
+                    set_cut(s, a, b,
+                            f->kind == SIM_PARTITION &&
+                                (f->group[a] != f->group[b] || a == alone || b == alone));
         return;
     }
     if (f->kind == SIM_NET) {
@@ -819,7 +1734,7 @@ static void release(struct sim *s, int id)
 static void handle(struct sim *s, struct ev *e)
 {
     int id = e->node;
-    struct snode *nd = id >= 1 && id <= s->n ? &s->node[id] : NULL;
+    struct snode *nd = id >= 1 && id <= s->nproc ? &s->node[id] : NULL;
     switch (e->kind) {
     case EVK_FAULT:
         fault(s, e->index);
@@ -861,7 +1776,9 @@ static void handle(struct sim *s, struct ev *e)
     case EVK_DELIVER: {
         int from = e->msg.from;
         /* The link as it is now, at the receiver (sim.h). */
-        const struct slink *l = from >= 1 && from <= s->n ? &s->link[from * (s->n + 1) + id] : NULL;
+        const struct slink *l = from >= 1 && from <= s->n && id <= s->n
+                                    ? &s->link[from * (s->n + 1) + id]
+                                    : NULL;
         int why = 0;
         if (l && l->cut)
             why = WIRE_DROP_PARTITION;
@@ -912,6 +1829,18 @@ static void handle(struct sim *s, struct ev *e)
         if (nd->in_cs)
             release(s, id);
         break;
+    case EVK_COMMAND:
+        if (nd->client)
+            client_submit(s, id);
+        break;
+    case EVK_SYNC:
+        sync_done(s, id, e->timer_gen);
+        break;
+    case EVK_SEND_FAILED: {
+        struct algo_event ev = {.kind = EV_SEND_FAILED, .now_us = s->now, .msg = e->msg};
+        step(s, id, &ev);
+        break;
+    }
     case EVK_PEER_DOWN: {
         struct snode *p = &s->node[e->peer];
         /* Only if the peer is still silent: crashed or paused since then. */
@@ -1012,7 +1941,7 @@ static void check_invariant(struct sim *s)
         violate(s, true, "%s invariant: %s", ops->name, why[0] ? why : "does not hold");
 }
 
-static bool workload_over(const struct sim *s)
+static bool mutex_over(const struct sim *s)
 {
     for (int k = 1; k <= s->n; k++) {
         const struct snode *nd = &s->node[k];
@@ -1020,6 +1949,135 @@ static bool workload_over(const struct sim *s)
             return false;
     }
     return true;
+}
+
+static bool clients_over(const struct sim *s)
+{
+    for (int k = s->n + 1; k <= s->nproc; k++)
+        if (s->node[k].ended < s->node[k].nops_c)
+            return false;
+    return true;
+}
+
+static bool workload_over(const struct sim *s)
+{
+    return mutex_over(s) && clients_over(s);
+}
+
+/* Is a fault in force at the end that a workload cannot be expected to
+ * get past: a server down or paused, a link between servers cut or losing
+ * everything? */
+static bool permanent_fault(const struct sim *s)
+{
+    for (int a = 1; a <= s->n; a++) {
+        if (s->node[a].state != N_UP)
+            return true;
+        for (int b = 1; b <= s->n; b++) {
+            const struct slink *l = &s->link[a * (s->n + 1) + b];
+            if (a != b && (l->cut || l->loss_ppm >= NET_PPM))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* The end of a run with a replicated log: acknowledged commands, the
+ * logs' agreement, unanswered operations. */
+static void log_final(struct sim *s)
+{
+    struct sim_log *lg = &s->res->log;
+    lg->permanent_fault = permanent_fault(s);
+    lg->logs_agree = true;
+    /* Every live node's log agrees, up to its commit index, with the
+     * other live nodes' (the entries' bytes) and with the term each index
+     * was committed or applied in. (An entry's bytes are the core's: a
+     * command may be wrapped, so they are not compared with the command
+     * applied.) */
+    const struct algo_ops *ops = s->cfg->ops;
+    int64_t *ref = NULL; /* [capidx * 2]: term, hash of the first holder */
+    if (ops->inspect && s->capidx > 0)
+        ref = calloc((size_t)s->capidx * 2, sizeof *ref);
+    for (int k = 1; k <= s->n && ref; k++) {
+        struct snode *nd = &s->node[k];
+        if (nd->state == N_DOWN)
+            continue;
+        struct algo_inspect in;
+        memset(&in, 0, sizeof in);
+        ops->inspect(nd->core, &in);
+        if (in.role == ROLE_LEADER && nd->state == N_UP && in.term >= lg->leader_term_at_end) {
+            lg->leader_at_end = k;
+            lg->leader_term_at_end = in.term;
+        }
+        const struct simg *w = &nd->wr;
+        int64_t top = in.commit_index < img_last(w) ? in.commit_index : img_last(w);
+        if (top >= s->capidx)
+            top = s->capidx - 1;
+        for (int64_t i = w->snap_index + 1; i <= top; i++) {
+            const struct sentry *x = &w->e[i - w->snap_index - 1];
+            const struct lidx *l = &s->idx[i];
+            bool bad = l->term && x->term != l->term;
+            if (ref[2 * i])
+                bad = bad || x->term != ref[2 * i] || x->hash != ref[2 * i + 1];
+            else {
+                ref[2 * i] = x->term;
+                ref[2 * i + 1] = x->hash;
+            }
+            if (bad && lg->logs_agree) {
+                lg->logs_agree = false;
+                violate(s, true, "node %d's log differs at committed index %lld (term %lld)", k,
+                        (long long)i, (long long)x->term);
+            }
+        }
+    }
+    free(ref);
+    /* Acknowledged commands: applied at their index, and an entry of their
+     * term durable there on a majority (or inside their snapshots). */
+    int majority = s->n / 2 + 1;
+    int64_t oldest = -1;
+    for (int c = s->n + 1; c <= s->nproc; c++) {
+        struct snode *cl = &s->node[c];
+        for (int op = 0; op < cl->issued; op++) {
+            const struct cop *o = &cl->cops[op];
+            if (o->state == OP_SUBMITTED) {
+                lg->unanswered++;
+                if (oldest < 0 || o->invoked_us < oldest)
+                    oldest = o->invoked_us;
+                continue;
+            }
+            if (o->state != OP_OK)
+                continue;
+            const struct lidx *l = o->index >= 1 && o->index < s->capidx ? &s->idx[o->index] : NULL;
+            bool lost = !l || !l->applied_by || l->hash != o->hash || l->term != o->term;
+            int holders = 0;
+            for (int k = 1; k <= s->n && !lost; k++) {
+                const struct simg *d = &s->node[k].dur;
+                if (o->index <= d->snap_index)
+                    holders++;
+                else if (o->index <= img_last(d)) {
+                    const struct sentry *x = &d->e[o->index - d->snap_index - 1];
+                    holders += x->term == o->term;
+                }
+            }
+            if (lost || holders < majority) {
+                lg->acked_lost++;
+                violate(s, true,
+                        "client %d: operation %d, acknowledged at index %lld (term %lld), is "
+                        "lost (%s)",
+                        c - s->n, op + 1, (long long)o->index, (long long)o->term,
+                        lost ? "not applied there" : "not durable on a majority");
+            }
+        }
+    }
+    s->res->pending += lg->unanswered;
+    if (lg->unanswered == 0 || lg->permanent_fault)
+        return;
+    int64_t waited = s->now - oldest;
+    if (s->cfg->patience_us <= 0 || waited > s->cfg->patience_us)
+        violate(s, false,
+                "%llu client operations unanswered at the end, the oldest for %.1f ms, with "
+                "no fault in force (%s)",
+                (unsigned long long)lg->unanswered, (double)waited / 1000.0,
+                sim_end_name(s->res->end));
 }
 
 const char *sim_end_name(int end)
@@ -1046,16 +2104,25 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
     memset(res, 0, sizeof *res);
     res->safe = res->live = true;
     int n = cfg->env.n;
-    if (!cfg->ops || n < 1 || n > ALGO_MAX_NODES) {
-        snprintf(res->violation, sizeof res->violation, "bad configuration (n = %d)", n);
+    int clients = cfg->ops && cfg->ops->client && cfg->env.clients > 0 ? cfg->env.clients : 0;
+    if (!cfg->ops || n < 1 || n > ALGO_MAX_NODES || n + clients > ALGO_MAX_NODES) {
+        snprintf(res->violation, sizeof res->violation,
+                 "bad configuration (n = %d, clients = %d: at most %d processes)", n, clients,
+                 ALGO_MAX_NODES);
         return -EINVAL;
     }
+    res->log.first_leader_us = -1;
+    res->log.logs_agree = true;
     struct sim *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
     s->cfg = cfg;
     s->res = res;
     s->n = n;
+    s->nproc = n + clients;
+    s->run_to_end = cfg->ops->client && clients == 0;
+    s->client_link.delay_us = (uint32_t)(cfg->delay_us > 0 ? cfg->delay_us : 0);
+    s->client_link.jitter_us = (uint32_t)(cfg->jitter_us > 0 ? cfg->jitter_us : 0);
     s->machine = cfg->timing == SIM_TIMING_MACHINE;
     res->entry_order = res->schedule = 1469598103934665603ULL;
     for (int k = 0; k <= ALGO_MAX_NODES; k++)
@@ -1063,13 +2130,13 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
     dl_rng_seed(&s->rng, cfg->seed);
     dl_rng_seed(&s->trng, cfg->seed ^ 0x7469d1a9c0ffee11ULL);
     /* Sized for n: a schedule of a small cluster stays small (and fast). */
-    s->node = calloc((size_t)n + 1, sizeof *s->node);
-    s->q_last = calloc((size_t)n + 1, sizeof *s->q_last);
+    s->node = calloc((size_t)s->nproc + 1, sizeof *s->node);
+    s->q_last = calloc((size_t)s->nproc + 1, sizeof *s->q_last);
     s->link_down = calloc((size_t)(n + 1) * (size_t)(n + 1), sizeof *s->link_down);
     s->link = calloc((size_t)(n + 1) * (size_t)(n + 1), sizeof *s->link);
     s->hit = calloc(cfg->nfaults > 0 ? (size_t)cfg->nfaults : 1, sizeof *s->hit);
     int rc = s->node && s->q_last && s->link_down && s->link && s->hit
-                 ? algo_actions_init(&s->acts, n)
+                 ? algo_actions_init(&s->acts, s->nproc)
                  : -ENOMEM;
     if (rc == 0) {
         /* Every link starts with [network]'s settings, then initial_net. */
@@ -1087,7 +2154,8 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
                      true);
     }
     if (rc == 0 && cfg->fifo) {
-        s->link_last = calloc((size_t)(n + 1) * (size_t)(n + 1), sizeof *s->link_last);
+        s->link_last = calloc((size_t)(s->nproc + 1) * (size_t)(s->nproc + 1),
+                              sizeof *s->link_last);
         if (!s->link_last)
             rc = -ENOMEM;
     }
@@ -1099,6 +2167,16 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         nd->competes = cfg->ops->competes(&env, k) && (!cfg->requesters || cfg->requesters[k]);
         nd->left = nd->competes ? cfg->requests : 0;
         rc = start_node(s, k);
+    }
+    for (int c = 1; c <= clients && rc == 0; c++) {
+        /* Client c's share of the requests. */
+        struct snode *nd = &s->node[n + c];
+        nd->incarnation = 1;
+        nd->client = true;
+        int total = cfg->requests > 0 ? cfg->requests : 0;
+        nd->nops_c = total / clients + (c <= total % clients);
+        nd->cops = calloc(nd->nops_c > 0 ? (size_t)nd->nops_c : 1, sizeof *nd->cops);
+        rc = nd->cops ? start_node(s, n + c) : -ENOMEM;
     }
     if (rc < 0) {
         snprintf(res->violation, sizeof res->violation, "%s",
@@ -1112,14 +2190,20 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
      * 100 us (both models). */
     for (int k = 1; k <= n; k++)
         schedule_request(s, k, 1 + (int64_t)dl_rng_below(&s->rng, 100));
+    for (int k = n + 1; k <= s->nproc; k++)
+        if (s->node[k].nops_c > 0)
+            push(s, &(struct ev){.kind = EVK_COMMAND,
+                                 .node = k,
+                                 .incarnation = 1,
+                                 .t = 1 + (int64_t)dl_rng_below(&s->rng, 100)});
     res->end = 0;
     while (!s->failed) {
-        if (workload_over(s) && s->now > 0) {
+        if (workload_over(s) && s->now > 0 && !s->run_to_end) {
             res->end = SIM_END_DONE;
             break;
         }
         if (s->nheap == 0) {
-            res->end = workload_over(s) ? SIM_END_DONE : SIM_END_DEADLOCK;
+            res->end = workload_over(s) && !s->run_to_end ? SIM_END_DONE : SIM_END_DEADLOCK;
             break;
         }
         if (res->steps >= cfg->max_steps) {
@@ -1169,7 +2253,9 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         if (nd->state != N_DOWN)
             record(s, TR_STOP, k, 0, 0, 0, 0, 0, 0);
     }
-    if (cfg->patience_us <= 0 && !res->completed)
+    for (int k = n + 1; k <= s->nproc; k++)
+        record(s, TR_STOP, k, 0, 0, 0, 0, 0, 0);
+    if (cfg->patience_us <= 0 && !mutex_over(s))
         violate(s, false, "the workload did not finish (%d requests pending at live nodes; %s)",
                 (int)res->pending, sim_end_name(res->end));
     else if (cfg->patience_us > 0 && res->end == SIM_END_DEADLOCK && res->pending > 0)
@@ -1178,6 +2264,8 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
     else if (cfg->patience_us > 0 && starved && longest > cfg->patience_us)
         violate(s, false, "node %d waited %.1f ms for the critical section and never got it",
                 starved, (double)longest / 1000.0);
+    if (cfg->ops->client)
+        log_final(s);
     if ((uint64_t)s->counter != res->exits)
         violate(s, true, "the counter is %lld but %llu critical sections completed",
                 (long long)s->counter, (unsigned long long)res->exits);
@@ -1186,12 +2274,18 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         snprintf(res->violation, sizeof res->violation, "out of memory");
     }
 out:
-    for (int k = 1; k <= n && s->node; k++) {
+    for (int k = 1; k <= s->nproc && s->node; k++) {
         struct snode *nd = &s->node[k];
-        if (nd->core && cfg->ops->fini)
-            cfg->ops->fini(nd->core);
+        core_fini(s, k);
         free(nd->core);
         free(nd->persist);
+        img_free(&nd->dur);
+        img_free(&nd->wr);
+        ops_free(nd);
+        free(nd->ops);
+        held_free(nd);
+        free(nd->held);
+        free(nd->cops);
         for (int i = 0; i < nd->ndeferred; i++)
             free(nd->deferred[i].payload);
         free(nd->deferred);
@@ -1209,6 +2303,8 @@ out:
     free(s->hit);
     free(s->q_last);
     free(s->node);
+    free(s->idx);
+    free(s->leaders);
     algo_actions_free(&s->acts);
     free(s);
     return rc;

@@ -51,9 +51,57 @@
  * that is not down at the end writes a TR_STOP (aux 0) at the end time, so a
  * request with no enter after it was still pending at the end.
  *
- * It is shaped for Raft too: nodes can be given restored persistent state
- * at restart (algo_env.restored, from ACT_PERSIST), and client commands
- * are events like CS requests. */
+ * Replicated logs (an algorithm with typed storage and a client core):
+ *   - payloads: every message carries its own copy of its payload, made
+ *     when it is sent (nothing points into a step's arena afterwards);
+ *   - memory: each core gets a counting allocator (env.mem); the result
+ *     reports the most bytes one node's core held, and an optional cap
+ *     (mem_cap) fails the run when a core goes over it;
+ *   - storage: per node, a durable image (term, vote, snapshot, entries)
+ *     and the writes made since the last sync. A step that emitted storage
+ *     actions starts a sync unless one is in flight (group commit: what is
+ *     written meanwhile joins the next). With fsync, a sync takes a drawn
+ *     fdatasync time (machine model: median 0.5 ms, p99 3 ms, at most
+ *     8 ms; exact model: SIM_SYNC_EXACT_US); without, every write is
+ *     durable at once (a process crash does not lose the page cache) and
+ *     the sync only reports it. When a sync completes, what it covered
+ *     becomes durable, the after_sync sends held for it leave, and the
+ *     node gets EV_PERSISTED. A crash loses the unsynced writes (with
+ *     torn_writes, a random prefix of them survives, an append possibly
+ *     cut between two entries) and the held sends. A restarted node gets
+ *     the durable image as env.stored. With store_fail, each storage
+ *     action fails with that probability: the node stops there, as the
+ *     runtime stops a node whose storage failed, and restarts from its
+ *     durable image after restart_after_us (0: it stays down);
+ *   - clients: with env.clients > 0, processes n+1 .. n+clients run
+ *     ops->client. They share `requests` (the total: client K takes
+ *     requests / clients, the first requests % clients one more), each
+ *     command "c<K>-<op>" (unique), submitted as EV_COMMAND one at a
+ *     time, as the runtime's client workload does: the next when the
+ *     previous one ended (ok, fail or timeout), and with a `rate` no
+ *     sooner than 1/rate after the previous submission. Their links
+ *     have the [network] delay and jitter but are never cut, never lose a
+ *     message, and clients never crash;
+ *   - records: TR_INVOKE, TR_OK, TR_FAIL, TR_TIMEOUT from ACT_CLIENT (node
+ *     n+K), TR_COMMIT from ACT_COMMIT, TR_APPLY from ACT_APPLY, with
+ *     trace_hash of the command; records with data go to on_record_data
+ *     when it is set (the data beside them), else to on_record;
+ *   - checks: the simulator keeps what each index was applied and
+ *     committed as; two nodes applying different commands at one index is
+ *     a safety violation, as is an acknowledged command (TR_OK) that was
+ *     not applied at its index or whose entry (that index, its term) is
+ *     not in the durable log (or a snapshot) of a majority at the end, or
+ *     live nodes' logs that differ below their commit indexes (the
+ *     entries' bytes are the core's own encoding, compared among nodes;
+ *     the command applied is compared with the client's). Leaders per term are counted
+ *     from ACT_ROLE. A client workload is done when every operation ended;
+ *     a run of such an algorithm without clients runs to max_time. An
+ *     operation left unanswered at the end is a liveness failure unless a
+ *     fault was permanent (a server down or paused, or a link between
+ *     servers cut or losing everything, at the end), with patience as for
+ *     requests.
+ *   - EV_SEND_FAILED: never, unless send_fail asks for it (each send
+ *     between servers fails with that probability). */
 #ifndef DL_NODES_SIM_H
 #define DL_NODES_SIM_H
 
@@ -72,6 +120,9 @@
  * failure timeout exceeds this plus [network] delay + jitter hears all a
  * lone step sent before its node fell silent. */
 #define SIM_MACHINE_MAX_US 2500
+#define SIM_SYNC_EXACT_US  100 /* a sync in the exact timing model */
+#define SIM_SYNC_MAX_US    8000 /* the longest sync the machine model draws */
+#define SIM_MAX_INDEX      (1 << 24) /* log indexes the simulator follows */
 
 enum sim_timing {
     SIM_TIMING_MACHINE = 0, /* drawn from the seed (see above): the default */
@@ -80,7 +131,8 @@ enum sim_timing {
 
 /* Why a run stopped. */
 enum sim_end {
-    SIM_END_DONE = 1, /* every competing node that is up finished its workload */
+    SIM_END_DONE = 1, /* every competing node that is up finished its workload,
+                         and every client operation ended */
     SIM_END_DEADLOCK, /* no event left, the workload unfinished */
     SIM_END_DURATION, /* the next event lay beyond max_time */
     SIM_END_STEPS,    /* max_steps reached */
@@ -96,7 +148,9 @@ enum sim_fault_kind {
     SIM_PAUSE,     /* stops processing; its events wait (SIGSTOP) */
     SIM_RESUME,    /* processes what waited, in order (SIGCONT) */
     SIM_PARTITION, /* group[] gives each node a side: every link between two sides
-                      is cut (and only those: it replaces the cuts in force) */
+                      is cut (and only those: it replaces the cuts in force); by
+                      role (node 0, role > 0) or of, that node moreover has a
+                      side of its own (group[] all 0: it alone is cut off) */
     SIM_HEAL,      /* no link cut */
     SIM_NET,       /* net[0..nnet) set links' state (cut, loss, delay, jitter) */
 };
@@ -177,6 +231,49 @@ struct sim_config {
     /* Every event as a trace record, in time order (may be NULL). */
     void (*on_record)(void *user, const struct trace_rec *r);
     void *user;
+    /* Records that describe data (TR_INVOKE, TR_APPLY), with the data, in
+     * place of on_record when set: r->b and r->aux already hold its hash
+     * and length, r->c is -1 (trace_emit_data_at fills in the offset). */
+    void (*on_record_data)(void *user, const struct trace_rec *r, const void *data,
+                           uint32_t len);
+    /* Replicated logs (see above). */
+    double rate;        /* client commands per second per client at most; 0: no pause */
+    bool fsync;         /* syncs take time; off: written is durable */
+    bool torn_writes;   /* a crash keeps a random prefix of the unsynced writes */
+    double store_fail;  /* probability that a storage action fails */
+    double send_fail;   /* probability that a send between servers fails */
+    size_t mem_cap;     /* the most bytes one node's core may hold (0: no cap) */
+};
+
+/* What a replicated log did in one run. */
+struct sim_log {
+    uint64_t elections;       /* a node became leader (ACT_ROLE) */
+    int max_leaders_per_term; /* distinct leaders of one term: must be <= 1 */
+    int64_t max_term;         /* the highest term a role change named */
+    int64_t first_leader_us;  /* when the first leader came (-1: never) */
+    int64_t commit_index;     /* the highest commit index a node reached */
+    uint64_t applies;         /* ACT_APPLY, all nodes */
+    uint64_t invoked, ok, failed, timed_out;
+    uint64_t unanswered;      /* operations submitted that never ended */
+    uint64_t acked_lost;      /* OK operations whose command was not applied
+                                 at their index, or whose entry (index, term)
+                                 is not durable on a majority at the end */
+    bool logs_agree;          /* the live nodes' logs agree up to each one's
+                                 commit index (entries' bytes and terms),
+                                 and with the terms applied and committed */
+    uint64_t syncs;           /* syncs completed */
+    uint64_t store_failures;  /* storage actions that failed (store_fail) */
+    uint64_t torn;            /* crashes that kept part of the unsynced writes */
+    uint64_t send_failed;     /* EV_SEND_FAILED given (send_fail) */
+    uint64_t truncated;       /* entries dropped by truncates, all nodes */
+    int64_t max_truncate;     /* the most one truncate dropped */
+    uint64_t snapshots;       /* snapshots written, all nodes */
+    uint64_t snap_installs;   /* of which beyond the node's log (sent to it) */
+    int leader_at_end;        /* an up node that is leader at the end, of the
+                                 highest term (ops->inspect; 0: none) */
+    int64_t leader_term_at_end;
+    bool permanent_fault;     /* a server down or paused, or a link between
+                                 servers cut, at the end */
 };
 
 struct sim_result {
@@ -206,8 +303,12 @@ struct sim_result {
     uint64_t schedule;    /* hash of the interleaving: the sequence of events
                              (kind, node, sender), without their times */
     /* The pending requests counted in `pending`: since when each waited
-     * (-1: none). */
+     * (-1: none). Unanswered client operations count in `pending` too. */
     int64_t pending_since[ALGO_MAX_NODES + 1];
+    size_t peak_mem;      /* the most bytes one node's core held (env.mem) */
+    int peak_mem_node;
+    bool mem_over;        /* a core went over mem_cap (also a violation) */
+    struct sim_log log;
 };
 
 /* Run one schedule. Returns 0, or a negative code for a bad configuration

@@ -232,20 +232,12 @@ int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
     sc->ops = algo_find(c->algorithm);
     if (!sc->ops)
         return dl_seterr(err, EINVAL, "unknown algorithm '%s'", c->algorithm);
-    sc->env.n = c->nodes;
-    sc->env.coordinator = c->coordinator;
-    sc->env.coordinator_competes = c->coordinator_competes;
-    sc->env.election_timeout_us = c->election_timeout_us;
-    sc->env.token_timeout_us = config_token_timeout(c);
-    sc->env.token_idle_hold_us = config_idle_hold(c);
-    sc->env.groups = c->groups;
-    if (c->members[0])
-        config_parse_members(c->members, c->nodes, sc->env.group_of, true);
-    sc->env.local_rounds = c->local_rounds;
-    sc->env.retransmit = c->retransmit;
-    sc->env.retransmit_us = config_retransmit_timeout(c);
+    config_algo_env(c, &sc->env);
     sc->seed = seed;
+    /* Mutex: per node; a replicated log: in total, shared by the clients. */
     sc->requests = c->requests;
+    sc->rate = c->rate;
+    sc->fsync = c->fsync;
     sc->cs_time_us = c->cs_time_us;
     sc->think_time_us = c->think_time_us;
     /* The simulated network: at least one microsecond per message, so
@@ -363,7 +355,10 @@ static void replay_command(char *buf, size_t size, const struct config *c,
 
 struct recording {
     struct trace_rec *r;
+    int64_t *dat; /* [cap]: where record i's data starts in data, -1: none */
     size_t n, cap;
+    uint8_t *data; /* commands of TR_INVOKE and TR_APPLY records */
+    size_t ndata, capdata;
     bool failed;
 };
 
@@ -373,19 +368,55 @@ static void on_record(void *user, const struct trace_rec *r)
     if (rec->n == rec->cap) {
         size_t ncap = rec->cap ? rec->cap * 2 : 4096;
         struct trace_rec *nr = realloc(rec->r, ncap * sizeof *nr);
-        if (!nr) {
+        if (nr)
+            rec->r = nr;
+        int64_t *nd = nr ? realloc(rec->dat, ncap * sizeof *nd) : NULL;
+        if (!nd) {
             rec->failed = true;
             return;
         }
-        rec->r = nr;
+        rec->dat = nd;
         rec->cap = ncap;
     }
+    rec->dat[rec->n] = -1;
     rec->r[rec->n++] = *r;
+}
+
+static void on_record_data(void *user, const struct trace_rec *r, const void *data, uint32_t len)
+{
+    struct recording *rec = user;
+    if (rec->ndata + len > rec->capdata) {
+        size_t ncap = rec->capdata ? rec->capdata : 65536;
+        while (ncap < rec->ndata + len)
+            ncap *= 2;
+        uint8_t *nd = realloc(rec->data, ncap);
+        if (!nd) {
+            rec->failed = true;
+            return;
+        }
+        rec->data = nd;
+        rec->capdata = ncap;
+    }
+    size_t at = rec->ndata;
+    if (len)
+        memcpy(rec->data + at, data, len);
+    rec->ndata += len;
+    on_record(user, r);
+    if (!rec->failed)
+        rec->dat[rec->n - 1] = (int64_t)at;
+}
+
+static void recording_free(struct recording *rec)
+{
+    free(rec->r);
+    free(rec->dat);
+    free(rec->data);
 }
 
 static int write_traces(const struct recording *rec, const char *dir, int n, char *err)
 {
-    /* One file per (node, incarnation), as a real run writes them. */
+    /* One file per (node, incarnation), as a real run writes them; n
+     * counts the clients too. Commands go to the data side file. */
     for (int node = 0; node <= n; node++) {
         int maxinc = 0;
         for (size_t i = 0; i < rec->n; i++)
@@ -400,7 +431,10 @@ static int write_traces(const struct recording *rec, const char *dir, int n, cha
                 if (rec->r[i].node != node || rec->r[i].incarnation != inc)
                     continue;
                 struct trace_rec r = rec->r[i];
-                trace_emit_at(&w, &r);
+                if (rec->dat[i] >= 0)
+                    trace_emit_data_at(&w, &r, rec->data + rec->dat[i], (uint32_t)r.aux);
+                else
+                    trace_emit_at(&w, &r);
             }
             trace_close(&w);
         }
@@ -482,6 +516,50 @@ static json_t *sim_run_json(const struct config *c, uint64_t seed, const struct 
     json_object_set_new(o, "simulator_liveness", json_string(liveness_name(liveness_of(res))));
     json_object_set_new(o, "timing_model", json_string("machine"));
     json_object_set_new(o, "replay", json_string(replay));
+    /* Client processes, as a real run lists them. */
+    int clients = c->clients > 0 && algo_find(c->algorithm) && algo_find(c->algorithm)->client
+                      ? c->clients
+                      : 0;
+    json_object_set_new(o, "clients", json_integer(clients));
+    json_t *per_client = json_array();
+    for (int i = 1; i <= clients; i++) {
+        int k = c->nodes + i;
+        json_int_t sent = 0, recv = 0, ok = 0, fail = 0, timeout = 0;
+        for (size_t j = 0; j < rec->n; j++) {
+            const struct trace_rec *r = &rec->r[j];
+            if (r->node != k)
+                continue;
+            sent += r->ev == TR_SEND;
+            recv += r->ev == TR_RECV;
+            ok += r->ev == TR_OK;
+            fail += r->ev == TR_FAIL;
+            timeout += r->ev == TR_TIMEOUT;
+        }
+        int quota = c->requests / clients + (i <= c->requests % clients);
+        json_array_append_new(
+            per_client,
+            json_pack("{s:i, s:i, s:I, s:I, s:i, s:i, s:i, s:I, s:i, s:i, s:b, s:i, s:I, s:I, "
+                      "s:I, s:I}",
+                      "client", i, "id", k, "sent", sent, "recv", recv, "malformed", 0,
+                      "queue_full", 0, "backlog_hwm", 0, "dropped", (json_int_t)0, "incarnations",
+                      1, "crashes", 0, "restart_given_up", 0, "quota", quota, "done",
+                      ok + fail + timeout, "ok", ok, "fail", fail, "timeout", timeout));
+    }
+    json_object_set_new(o, "per_client", per_client);
+    if (clients > 0) {
+        json_object_set_new(o, "requests_total", json_integer(c->requests));
+        const struct sim_log *lg = &res->log;
+        json_object_set_new(
+            o, "simulator_log",
+            json_pack("{s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I}", "elections",
+                      (json_int_t)lg->elections, "max_leaders_per_term", lg->max_leaders_per_term,
+                      "commit_index", (json_int_t)lg->commit_index, "invoked",
+                      (json_int_t)lg->invoked, "ok", (json_int_t)lg->ok, "failed",
+                      (json_int_t)lg->failed, "timed_out", (json_int_t)lg->timed_out,
+                      "unanswered", (json_int_t)lg->unanswered, "acknowledged_lost",
+                      (json_int_t)lg->acked_lost, "logs_agree", lg->logs_agree, "peak_mem_bytes",
+                      (json_int_t)res->peak_mem));
+    }
     return o;
 }
 
@@ -500,6 +578,7 @@ int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int
         return 2;
     }
     sc.on_record = on_record;
+    sc.on_record_data = on_record_data;
     sc.user = &rec;
     struct sim_result res;
     if (sim_run(&sc, &res) < 0 || rec.failed) {
@@ -526,7 +605,7 @@ int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int
         goto out;
     }
     free(ini);
-    if (write_traces(&rec, dir, c->nodes, err) < 0) {
+    if (write_traces(&rec, dir, c->nodes + sc.env.clients, err) < 0) {
         fprintf(stderr, "distlab sim: %s\n", err);
         goto out;
     }
@@ -543,16 +622,40 @@ int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int
     }
     free(text);
     json_t *rep = NULL;
+    bool log = sc.ops->client != NULL;
     if (report_write(dir, &rep, err) < 0) {
         fprintf(stderr, "distlab sim: cannot write the report: %s\n", err);
-        goto out;
+        /* A replicated log's run still has the simulator's own figures. */
+        if (!log)
+            goto out;
+        json_decref(rep);
+        rep = NULL;
     }
-    if (print_json) {
+    if (print_json && !rep) {
+        json_t *o = json_pack("{s:s, s:b, s:s}", "run_dir", dir, "simulator_safe", res.safe,
+                              "simulator_liveness", liveness_name(liveness_of(&res)));
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(o);
+    } else if (print_json) {
         json_object_set_new(rep, "run_dir", json_string(dir));
         json_dumpf(rep, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
         fputc('\n', stdout);
     } else {
-        report_print_text(rep, stdout);
+        if (rep)
+            report_print_text(rep, stdout);
+        if (log) {
+            const struct sim_log *lg = &res.log;
+            printf("simulator: %llu leaders elected (at most %d in one term); %llu operations "
+                   "invoked, %llu ok, %llu failed, %llu timed out, %llu unanswered; commit "
+                   "index %lld; %llu acknowledged lost; logs %s; peak core memory %.1f KiB\n",
+                   (unsigned long long)lg->elections, lg->max_leaders_per_term,
+                   (unsigned long long)lg->invoked, (unsigned long long)lg->ok,
+                   (unsigned long long)lg->failed, (unsigned long long)lg->timed_out,
+                   (unsigned long long)lg->unanswered, (long long)lg->commit_index,
+                   (unsigned long long)lg->acked_lost, lg->logs_agree ? "agree" : "DIFFER",
+                   (double)res.peak_mem / 1024.0);
+        }
         if (res.violation[0])
             printf("simulator: %s\n", res.violation);
         printf("simulator: %s, %s; stopped: %s", res.safe ? "safe" : "UNSAFE",
@@ -566,7 +669,7 @@ int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int
     json_decref(rep);
     code = res.safe && liveness_of(&res) == LIVE ? 0 : 1;
 out:
-    free(rec.r);
+    recording_free(&rec);
     simcmd_bufs_free(faults);
     free(faults);
     return code;
@@ -611,6 +714,15 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
     struct first unsafe = {0}, notlive = {0}, undecided = {0};
     long ends[SIM_END_ERROR + 1] = {0};
     uint64_t steps = 0, entries = 0, messages = 0;
+    /* A replicated log's figures. */
+    const struct algo_ops *ops = algo_find(c->algorithm);
+    bool log = ops && ops->client;
+    struct sim_log sum = {0};
+    int max_leaders = 0;
+    long agree = 0, elected = 0;
+    int64_t max_commit = 0, first_leader_max = 0;
+    double first_leader_sum = 0;
+    size_t peak_mem = 0;
     int64_t patience = 0;
     int64_t t0 = dl_mono_us();
     char err[DL_ERRLEN];
@@ -636,6 +748,32 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
         steps += res.steps;
         entries += res.cs_entries;
         messages += res.messages;
+        if (log) {
+            const struct sim_log *lg = &res.log;
+            sum.elections += lg->elections;
+            sum.invoked += lg->invoked;
+            sum.ok += lg->ok;
+            sum.failed += lg->failed;
+            sum.timed_out += lg->timed_out;
+            sum.unanswered += lg->unanswered;
+            sum.acked_lost += lg->acked_lost;
+            sum.truncated += lg->truncated;
+            sum.snapshots += lg->snapshots;
+            sum.commit_index += lg->commit_index;
+            if (lg->max_leaders_per_term > max_leaders)
+                max_leaders = lg->max_leaders_per_term;
+            if (lg->commit_index > max_commit)
+                max_commit = lg->commit_index;
+            agree += lg->logs_agree;
+            if (lg->first_leader_us >= 0) {
+                elected++;
+                first_leader_sum += (double)lg->first_leader_us;
+                if (lg->first_leader_us > first_leader_max)
+                    first_leader_max = lg->first_leader_us;
+            }
+            if (res.peak_mem > peak_mem)
+                peak_mem = res.peak_mem;
+        }
         if (hashes) {
             hashes[i] = res.entry_order;
             hashes[seeds + i] = res.schedule;
@@ -648,8 +786,9 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
         case NOT_LIVE: note(&notlive, seed, res.violation); break;
         case UNDECIDED: {
             char what[256];
-            snprintf(what, sizeof what, "%llu request%s pending when it stopped (%s) at %.3f ms",
-                     (unsigned long long)res.pending, res.pending == 1 ? "" : "s",
+            snprintf(what, sizeof what, "%llu %s%s pending when it stopped (%s) at %.3f ms",
+                     (unsigned long long)res.pending, log ? "operation" : "request",
+                     res.pending == 1 ? "" : "s",
                      sim_end_name(res.end), (double)res.end_us / 1e3);
             note(&undecided, seed, what);
             break;
@@ -671,22 +810,59 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
         free(hashes);
     }
     long live = seeds - notlive.count - undecided.count;
-    printf("%s: %s, %d nodes, %ld schedules (seeds %llu..%llu) in %.2f s (%.0f schedules/s)\n",
-           c->name, c->algorithm, c->nodes, seeds, (unsigned long long)base,
-           (unsigned long long)(base + (uint64_t)seeds - 1), secs,
+    printf("%s: %s, %d nodes", c->name, c->algorithm, c->nodes);
+    if (log)
+        printf(", %d client%s", c->clients, c->clients == 1 ? "" : "s");
+    printf(", %ld schedules (seeds %llu..%llu) in %.2f s (%.0f schedules/s)\n", seeds,
+           (unsigned long long)base, (unsigned long long)(base + (uint64_t)seeds - 1), secs,
            secs > 0 ? (double)seeds / secs : 0.0);
-    printf("  %llu steps, %llu CS entries, %.2f messages per CS", (unsigned long long)steps,
-           (unsigned long long)entries, entries ? (double)messages / (double)entries : 0.0);
-    if (distinct)
-        printf("\n  %ld distinct interleaving%s of events, %ld distinct order%s of CS entries",
-               schedules, schedules == 1 ? "" : "s", distinct, distinct == 1 ? "" : "s");
-    printf("\n  safety (mutual exclusion, counter, tokens): %ld of %ld schedules violated\n",
-           unsafe.count, seeds);
+    if (log) {
+        printf("  %llu steps, %llu messages", (unsigned long long)steps,
+               (unsigned long long)messages);
+        if (distinct)
+            printf(", %ld distinct interleaving%s of events", schedules,
+                   schedules == 1 ? "" : "s");
+        printf("\n  elections: %llu leaders elected (%.2f per schedule), at most %d in one term; "
+               "a first leader in %ld of %ld schedules",
+               (unsigned long long)sum.elections, (double)sum.elections / (double)seeds,
+               max_leaders, elected, seeds);
+        if (elected)
+            printf(", after %.1f ms on average (at most %.1f)",
+                   first_leader_sum / (double)elected / 1e3, (double)first_leader_max / 1e3);
+        printf("\n  client operations: %llu invoked, %llu ok, %llu failed, %llu timed out, %llu "
+               "unanswered at the end\n",
+               (unsigned long long)sum.invoked, (unsigned long long)sum.ok,
+               (unsigned long long)sum.failed, (unsigned long long)sum.timed_out,
+               (unsigned long long)sum.unanswered);
+        printf("  commit index: %.1f per schedule on average, at most %lld; %llu uncommitted "
+               "entries rolled back, %llu snapshots\n",
+               (double)sum.commit_index / (double)seeds, (long long)max_commit,
+               (unsigned long long)sum.truncated, (unsigned long long)sum.snapshots);
+        printf("  acknowledged commands lost: %llu; logs agree in %ld of %ld schedules; peak "
+               "memory of one node's core: %.1f KiB\n",
+               (unsigned long long)sum.acked_lost, agree, seeds, (double)peak_mem / 1024.0);
+        printf("  safety (one leader per term, state machine safety, no acknowledged command "
+               "lost, logs agree, the algorithm's invariant): %ld of %ld schedules violated\n",
+               unsafe.count, seeds);
+    } else {
+        printf("  %llu steps, %llu CS entries, %.2f messages per CS", (unsigned long long)steps,
+               (unsigned long long)entries, entries ? (double)messages / (double)entries : 0.0);
+        if (distinct)
+            printf("\n  %ld distinct interleaving%s of events, %ld distinct order%s of CS entries",
+                   schedules, schedules == 1 ? "" : "s", distinct, distinct == 1 ? "" : "s");
+        printf("\n  safety (mutual exclusion, counter, tokens): %ld of %ld schedules violated\n",
+               unsafe.count, seeds);
+    }
     if (unsafe.count)
         printf("    first: seed %llu: %s\n", (unsigned long long)unsafe.seed, unsafe.what);
-    printf("  liveness (every request of a live node granted): %ld live, %ld not live, %ld "
-           "undecided\n",
-           live, notlive.count, undecided.count);
+    if (log)
+        printf("  liveness (every client operation answered, unless a fault lasted to the "
+               "end): %ld live, %ld not live, %ld undecided\n",
+               live, notlive.count, undecided.count);
+    else
+        printf("  liveness (every request of a live node granted): %ld live, %ld not live, %ld "
+               "undecided\n",
+               live, notlive.count, undecided.count);
     if (notlive.count)
         printf("    first: seed %llu: %s\n", (unsigned long long)notlive.seed, notlive.what);
     if (undecided.count)

@@ -1259,6 +1259,72 @@ START_TEST(test_partition_by_role)
 }
 END_TEST
 
+/* algorithm = raft: one client unless told otherwise; the requests are the
+ * clients' (no requester check); no client and requests to make is an
+ * error; leader targets, partitions by role included, are raft's. */
+START_TEST(test_raft_algorithm)
+{
+    ck_assert_ptr_nonnull(algo_find("raft"));
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    const char *text = "[cluster]\nalgorithm = raft\nnodes = 5\n"
+                       "[workload]\nrequests = 10\nrequesters = 3\n"
+                       "[fault.1]\nat = 1s\naction = kill\ntarget = leader\n"
+                       "[fault.2]\nat = 2s\naction = partition\ntarget = leader+1\nfor = 1s\n";
+    ck_assert_msg(load_text(&c, text, err) == 0, "%s", err);
+    ck_assert_int_eq(c.clients, 0);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    ck_assert_int_eq(c.clients, 1);
+    ck_assert_int_eq(c.faults[1].target, TARGET_LEADER);
+    ck_assert_int_eq(c.faults[1].with, 1);
+    round_trip(&c);
+    struct algo_env env;
+    config_algo_env(&c, &env);
+    ck_assert_int_eq(env.clients, 1);
+    ck_assert_int_eq(env.raft_election_min_us, 150000);
+    ck_assert_int_eq(env.raft_election_max_us, 300000);
+    ck_assert_int_eq(env.raft_heartbeat_us, 50000);
+
+    /* Given: as given. */
+    ck_assert_msg(load_text(&c, "[cluster]\nalgorithm = raft\n[workload]\nclients = 16\n",
+                            err) == 0,
+                  "%s", err);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    ck_assert_int_eq(c.clients, 16);
+
+    /* No client: fine for a run without commands (elections only)... */
+    ck_assert_msg(load_text(&c, "[cluster]\nalgorithm = raft\n[workload]\nclients = 0\n"
+                                "requests = 0\n",
+                            err) == 0,
+                  "%s", err);
+    ck_assert_msg(config_validate(&c, err) == 0, "%s", err);
+    ck_assert_int_eq(c.clients, 0);
+    /* ...not with commands to make. */
+    expect_validate_error("[cluster]\nalgorithm = raft\n[workload]\nclients = 0\n", 4,
+                          "[workload] clients: 100 requests and no client to make them "
+                          "(clients = 0): expected clients of at least 1, or requests = 0 for "
+                          "a run without commands");
+    expect_validate_error("[cluster]\nalgorithm = raft\n[workload]\nclients = 0\n"
+                          "requests = 7\n",
+                          5,
+                          "[workload] requests: 7 requests and no client to make them "
+                          "(clients = 0): expected clients of at least 1, or requests = 0 for "
+                          "a run without commands");
+    /* A role the algorithm has not. */
+    expect_validate_error("[cluster]\nalgorithm = raft\n[fault.1]\nat = 1s\naction = kill\n"
+                          "target = coordinator\n",
+                          6,
+                          "[fault.1] target 'coordinator' is only valid with algorithm "
+                          "centralized (algorithm is raft)");
+    /* With 3 nodes, the leader takes at most one more: the other side needs one. */
+    expect_validate_error("[cluster]\nalgorithm = raft\nnodes = 3\n[fault.1]\nat = 1s\n"
+                          "action = partition\ntarget = leader+2\n",
+                          7,
+                          "[fault.1] target 'leader+2': expected at most 1 other nodes with the "
+                          "leader (nodes 3, and the other side needs one), got 2");
+}
+END_TEST
+
 START_TEST(test_validate_names_set_origin)
 {
     struct config c;
@@ -2274,6 +2340,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_clients_only_for_raft);
     tcase_add_test(tc, test_algo_env_from_config);
     tcase_add_test(tc, test_partition_by_role);
+    tcase_add_test(tc, test_raft_algorithm);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("ranges");
