@@ -1,12 +1,18 @@
 /* The node process: one algorithm core, one event loop, one trace.
  * This file: set-up, the loop's callbacks, the core's actions and timers;
- * the failure detector, the workload and persistence have files of their
- * own (see nodes/runtime_int.h).
+ * the failure detector, the workloads, persistence and typed storage have
+ * files of their own (see nodes/runtime_int.h).
  *
- * Order within a turn (STYLE rule 6): the event is traced, the core steps,
+ * Order within a step (STYLE rule 6): the event is traced, the core steps,
  * then each action is traced *before* it takes effect (a SIGKILL between the
  * two leaves a trace that says what was about to happen, never a side effect
- * the trace does not show), then timers are re-armed once. */
+ * the trace does not show), then timers are re-armed once. A send the
+ * transport refuses reaches the core as EV_SEND_FAILED after the step,
+ * never inside it.
+ *
+ * The end of a turn (what one epoll_wait returned, served): if the turn's
+ * steps wrote to storage, ONE sync, then the sends held for it
+ * (after_sync), then EV_PERSISTED to the core (rt_end_turn). */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>

@@ -1,12 +1,15 @@
 /* The node runtime: binds one algorithm core to the ipc layer in a node
- * process (`distlab-node K`), and runs the mutex workload.
+ * process (`distlab-node K`) or a client process (`distlab-client K`, a
+ * replicated log's client core), and runs its workload: the mutex
+ * workload, or a client's commands.
  *
  * One loop per node: epoll over its queue, one timerfd (the earliest of the
  * core's timers and the workload's), and a signalfd (SIGTERM: graceful stop,
  * SIGUSR1: dump state to the log, SIGINT ignored so a terminal's ^C reaches
  * only the launcher). Each turn builds an event, calls the core, and applies
  * the actions in a fixed order: trace, then touch the resource / send, then
- * re-arm timers. */
+ * re-arm timers. A replicated log's storage writes of a turn share one sync
+ * at its end, before the acknowledgements that wait for it. */
 #ifndef DL_NODES_RUNTIME_H
 #define DL_NODES_RUNTIME_H
 

@@ -212,8 +212,8 @@ struct snode {
     struct algo_mem mem;
     /* A client process. */
     bool client;
-    struct cop *cops;
-    int nops_c, issued, ended;
+    struct cop *cops; /* [capcops]: the operations submitted */
+    int nops_c, issued, ended, capcops;
     int64_t submitted_us; /* the last submission */
 };
 
@@ -262,6 +262,8 @@ struct sim {
     bool applying;      /* inside apply(): no core may be stepped */
     bool changed;       /* a core stepped, or a node went down or came up, since
                            the invariants were last checked */
+    bool any_competes;  /* a node has a mutex workload */
+    long ops_left;      /* client operations not ended yet, all clients */
 };
 
 /* ---- the heap ----
@@ -1152,10 +1154,23 @@ static void client_submit(struct sim *s, int id)
     struct snode *nd = &s->node[id];
     if (nd->issued >= nd->nops_c)
         return;
+    if (nd->issued == nd->capcops) {
+        /* Grown as operations are submitted: a workload sized to outlast
+         * the run (a huge quota) costs only what it submits. */
+        int ncap = nd->capcops ? 2 * nd->capcops : 64;
+        struct cop *nc = realloc(nd->cops, (size_t)ncap * sizeof *nc);
+        if (!nc) {
+            s->failed = true;
+            return;
+        }
+        nd->cops = nc;
+        nd->capcops = ncap;
+    }
     int op = ++nd->issued;
     char cmd[48];
     int len = snprintf(cmd, sizeof cmd, "c%d-%d", id - s->n, op);
     struct cop *c = &nd->cops[op - 1];
+    memset(c, 0, sizeof *c);
     c->state = OP_SUBMITTED;
     c->invoked_us = s->now;
     c->hash = trace_hash(cmd, (size_t)len);
@@ -1217,6 +1232,7 @@ static void client_outcome(struct sim *s, int id, const struct algo_action *a, i
     c->term = a->term;
     c->answered_by = a->msg.from;
     nd->ended++;
+    s->ops_left--;
     if (state == OP_OK) {
         struct lidx *x = a->index >= 1 && a->index < s->capidx ? &s->idx[a->index] : NULL;
         if (x && x->applied_by && (x->hash != c->hash || x->term != a->term))
@@ -1368,7 +1384,8 @@ static void step(struct sim *s, int id, const struct algo_event *ev)
     }
     algo_actions_clear(&s->acts);
     node_ops(s, id)->step(s->node[id].core, ev, &s->acts);
-    s->changed = true;
+    if (id <= s->n)
+        s->changed = true; /* (the invariants are about the servers) */
     apply(s, id);
 }
 
@@ -1963,7 +1980,7 @@ static void check_invariant(struct sim *s)
 
 static bool mutex_over(const struct sim *s)
 {
-    for (int k = 1; k <= s->n; k++) {
+    for (int k = 1; k <= s->n && s->any_competes; k++) {
         const struct snode *nd = &s->node[k];
         if (nd->competes && nd->state != N_DOWN && (nd->left > 0 || nd->in_cs))
             return false;
@@ -1973,10 +1990,7 @@ static bool mutex_over(const struct sim *s)
 
 static bool clients_over(const struct sim *s)
 {
-    for (int k = s->n + 1; k <= s->nproc; k++)
-        if (s->node[k].ended < s->node[k].nops_c)
-            return false;
-    return true;
+    return s->ops_left <= 0;
 }
 
 static bool workload_over(const struct sim *s)
@@ -2200,6 +2214,7 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         env.id = k;
         nd->competes = cfg->ops->competes(&env, k) && (!cfg->requesters || cfg->requesters[k]);
         nd->left = nd->competes ? cfg->requests : 0;
+        s->any_competes = s->any_competes || nd->competes;
         rc = start_node(s, k);
     }
     for (int c = 1; c <= clients && rc == 0; c++) {
@@ -2209,8 +2224,8 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
         nd->client = true;
         int total = cfg->requests > 0 ? cfg->requests : 0;
         nd->nops_c = total / clients + (c <= total % clients);
-        nd->cops = calloc(nd->nops_c > 0 ? (size_t)nd->nops_c : 1, sizeof *nd->cops);
-        rc = nd->cops ? start_node(s, n + c) : -ENOMEM;
+        s->ops_left += nd->nops_c;
+        rc = start_node(s, n + c);
     }
     if (rc < 0) {
         snprintf(res->violation, sizeof res->violation, "%s",

@@ -536,6 +536,10 @@ static void on_child(struct sup *s, pid_t pid, int status)
     c->alive = false;
     c->pid = 0;
     atomic_store(&sn->pid, 0);
+    /* A dead process holds no role and knows no leader: the table shows
+     * what it believed (its term, its indexes) but never a dead leader. */
+    atomic_store(&sn->role, ROLE_NONE);
+    atomic_store(&sn->leader, 0);
     bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (!c->ready && s->t_work < 0 && !s->stopping) {
         /* Died before it was up: the run cannot start. Say why at once

@@ -180,7 +180,7 @@ struct net {
     struct qitem *q;
     int nq, capq;
     /* faults */
-    int drop_pct;
+    int drop_pct, dup_pct;
     int group[MAXP + 1]; /* messages cross only within a group */
     int64_t delay_us, jitter_us;
     /* counters */
@@ -447,6 +447,10 @@ static void transmit(struct net *w, int p, const struct algo_msg *m)
         return;
     int64_t d = w->delay_us + (int64_t)dl_rng_below(&w->rng, (uint64_t)w->jitter_us + 1);
     q_push(w, w->now + d, Q_MSG, to, m);
+    if (w->dup_pct && (int)dl_rng_below(&w->rng, 100) < w->dup_pct) {
+        d = w->delay_us + (int64_t)dl_rng_below(&w->rng, 4 * (uint64_t)w->jitter_us + 1);
+        q_push(w, w->now + d, Q_MSG, to, m); /* a duplicate, maybe much later */
+    }
 }
 
 static void submit(struct net *w, int c, int64_t at)
@@ -1646,10 +1650,12 @@ static void heal(struct net *w)
 {
     memset(w->group, 0, sizeof w->group);
     w->drop_pct = 0;
+    w->dup_pct = 0;
 }
 
 /* Faults at random every fault_us: partitions (servers and clients split
- * in two), heals, crashes and restarts (at most a minority down). */
+ * in two), heals, loss and duplication, crashes and restarts (at most a
+ * minority down). */
 static void chaos(struct net *w, int64_t until, int64_t fault_us)
 {
     while (w->now < until) {
@@ -1664,6 +1670,7 @@ static void chaos(struct net *w, int64_t until, int64_t fault_us)
         case 0:
             heal(w);
             w->drop_pct = 5;
+            w->dup_pct = 5;
             break;
         case 1:
             for (int p = 1; p <= w->total; p++)

@@ -602,7 +602,8 @@ START_TEST(test_split_vote)
 }
 END_TEST
 
-/* conf/raft-split-brain.ini: the leader and one more cut off from three;
+/* conf/raft-split-brain.ini, its partition made by role (leader+1: the
+ * leader of the moment and one more cut off from three, whoever leads):
  * two leaders of different terms for a while (and `pid --leader` names
  * the later one), the old one commits nothing, and steps down at the
  * heal. */
@@ -610,7 +611,8 @@ START_TEST(test_split_brain)
 {
     char *dir = h_tmpdir(), *rundir = path_in(dir, "run"), *ini = conf("raft-split-brain.ini");
     struct h_proc p;
-    h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
+    h_start(&p, dir, "run", "run", ini, "--out", rundir, "--set", "fault.1.target=leader+1",
+            NULL);
     struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
     ck_assert_msg(h_poll(two_leaders, &l, WAIT_TIMEOUT), "never two leaders in the table");
     ck_assert_msg(!l.ended, "the run ended before the split brain");
@@ -628,6 +630,7 @@ START_TEST(test_split_brain)
     const json_t *cut = fault_rec(tr, 1, false), *heal = fault_rec(tr, 1, true);
     ck_assert_msg(cut && heal, "the partition or its heal is not in the trace");
     ck_assert_int_eq(jint_or(cut, "target", 0), old);
+    ck_assert_str_eq(jstr_or(cut, "target_spec"), "leader+1");
     long long t_cut = t_of(cut), t_heal = t_of(heal);
     /* The old leader commits nothing new while cut off... */
     long long had = max_commit(tr, old, 0, t_cut + SETTLE_US);
@@ -764,15 +767,17 @@ static long long max_term(const json_t *tr, int node, long long from, long long 
 }
 
 /* conf/raft-prevote.ini, with Pre-Vote and without: a follower alone for
- * 3 s. With it, no term moves and nobody is elected after the cut; without
- * it, the lone node's term climbs, and at the heal it forces an election. */
+ * 3 s (by role: the leader and three others on one side, whoever leads).
+ * With it, no term moves and nobody is elected after the cut; without it,
+ * the lone node's term climbs, and at the heal it forces an election. */
 static void prevote_case(bool prevote)
 {
     char *dir = h_tmpdir(), *rundir = path_in(dir, "run"), *ini = conf("raft-prevote.ini");
     struct h_proc p;
     expect_ok(&p,
               h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, "--set",
-                    prevote ? "raft.prevote=true" : "raft.prevote=false", NULL),
+                    prevote ? "raft.prevote=true" : "raft.prevote=false", "--set",
+                    "fault.1.target=leader+3", NULL),
               rundir);
     json_decref(expect_safe_report(dir, rundir));
     json_t *tr = trace_of(dir, rundir);
@@ -780,6 +785,7 @@ static void prevote_case(bool prevote)
     partition_of(tr, &t_cut, &t_heal);
     int leader = leader_before(tr, t_cut, &term0);
     ck_assert_int_ne(leader, 0);
+    ck_assert_int_eq(jint_or(fault_rec(tr, 1, false), "target", 0), leader);
     long long top = max_term(tr, -1, t_cut, INT64_MAX);
     if (prevote) {
         ck_assert_msg(top <= term0, "with Pre-Vote a term rose to %lld (leader's: %lld)", top,
@@ -809,7 +815,8 @@ START_TEST(test_prevote_off) { prevote_case(false); }
 END_TEST
 
 /* conf/raft-check-quorum.ini, with check-quorum and without: the leader cut
- * off alone. With it, it becomes a follower before the heal; without it,
+ * off alone (by role, whoever leads; the file's own partition relies on
+ * its seed). With it, it becomes a follower before the heal; without it,
  * it stays a leader (of its old term) until the heal. */
 static void check_quorum_case(bool on)
 {
@@ -817,7 +824,8 @@ static void check_quorum_case(bool on)
     struct h_proc p;
     expect_ok(&p,
               h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, "--set",
-                    on ? "raft.check_quorum=true" : "raft.check_quorum=false", NULL),
+                    on ? "raft.check_quorum=true" : "raft.check_quorum=false", "--set",
+                    "fault.1.target=leader", NULL),
               rundir);
     json_decref(expect_safe_report(dir, rundir));
     json_t *tr = trace_of(dir, rundir);
