@@ -182,11 +182,35 @@ struct raft_state {
 void raft_log_init(struct raft_log *l, const struct algo_mem *mem);
 void raft_log_free(struct raft_log *l);
 static inline int64_t raft_log_last(const struct raft_log *l) { return l->base + l->count; }
+/* Inline: the simulator's invariant check calls these for every pair of
+ * nodes after every step. */
+static inline const struct raft_ent *raft_log_get(const struct raft_log *l, int64_t index)
+{
+    if (index <= l->base || index > l->base + l->count)
+        return NULL;
+    return &l->e[index - l->base - 1];
+}
 /* The term at index: 0 for index 0 or out of [base, last], base_term at base. */
-int64_t raft_log_term(const struct raft_log *l, int64_t index);
+static inline int64_t raft_log_term(const struct raft_log *l, int64_t index)
+{
+    if (index == l->base)
+        return l->base_term;
+    const struct raft_ent *e = raft_log_get(l, index);
+    return e ? e->term : 0;
+}
 /* The cumulative hash at index (base_hash at base); false if not held. */
-bool raft_log_hash(const struct raft_log *l, int64_t index, uint64_t *h);
-const struct raft_ent *raft_log_get(const struct raft_log *l, int64_t index);
+static inline bool raft_log_hash(const struct raft_log *l, int64_t index, uint64_t *h)
+{
+    if (index == l->base) {
+        *h = l->base_hash;
+        return true;
+    }
+    const struct raft_ent *e = raft_log_get(l, index);
+    if (!e)
+        return false;
+    *h = e->hash;
+    return true;
+}
 static inline const uint8_t *raft_log_data(const struct raft_log *l, const struct raft_ent *e)
 {
     /* No data held yet (only no-ops): no pointer arithmetic on NULL. */

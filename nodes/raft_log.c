@@ -44,34 +44,6 @@ void raft_log_free(struct raft_log *l)
     l->data_len = l->data_cap = 0;
 }
 
-const struct raft_ent *raft_log_get(const struct raft_log *l, int64_t index)
-{
-    if (index <= l->base || index > l->base + l->count)
-        return NULL;
-    return &l->e[index - l->base - 1];
-}
-
-int64_t raft_log_term(const struct raft_log *l, int64_t index)
-{
-    if (index == l->base)
-        return l->base_term;
-    const struct raft_ent *e = raft_log_get(l, index);
-    return e ? e->term : 0;
-}
-
-bool raft_log_hash(const struct raft_log *l, int64_t index, uint64_t *h)
-{
-    if (index == l->base) {
-        *h = l->base_hash;
-        return true;
-    }
-    const struct raft_ent *e = raft_log_get(l, index);
-    if (!e)
-        return false;
-    *h = e->hash;
-    return true;
-}
-
 int raft_log_append(struct raft_log *l, int64_t term, const void *data, uint32_t len)
 {
     if (l->count == l->cap) {
