@@ -60,7 +60,16 @@ void raft_become_follower(struct raft_state *s, int64_t term, int leader, int64_
         s->leader = leader;
     if (changed) {
         act_role(out, ROLE_FOLLOWER, s->term);
-        reset_election(s, now, out);
+        /* Figure 2 resets the election timer only on hearing from the
+         * leader or granting a vote, not on learning a higher term: a
+         * server cut off with a stale log, back with an inflated term,
+         * must not hold back the timers of servers that could win. A
+         * server without an armed timer (a leader stepping down) gets a
+         * fresh timeout. */
+        if (s->elect_timer_at == 0) {
+            raft_reset_deadline(s, now);
+            arm_election(s, now, out);
+        }
     }
 }
 

@@ -252,8 +252,13 @@ void raft_on_append_req(struct raft_state *s, const struct algo_msg *m, int64_t 
         return;
     }
     int64_t i = prev + 1, first_new = 0;
-    for (int64_t k = 0; k < skip + count; k++) {
-        algo_entries_next(&p, end, &e);
+    /* count is every entry of the message, the skipped ones included: a
+     * loop to skip + count read past the last entry and appended a copy of
+     * it (found by the seeded fault runs: an acknowledgement beyond the
+     * leader's log). */
+    for (int64_t k = 0; k < count; k++) {
+        if (!algo_entries_next(&p, end, &e))
+            break; /* cannot happen: every entry decoded above */
         if (k < skip)
             continue;
         if (!first_new && i <= raft_log_last(&s->log)) {

@@ -1176,6 +1176,18 @@ START_TEST(test_snapshot_install)
     u_msg(&u, 9000, RAFT_APPEND_REQ, 1, 3, 10, 2, 11, buf, noops(buf, nt, 1));
     ck_assert_int_eq(u_find(&u, ACT_SEND, RAFT_APPEND_OK, 1, 0, NULL)->msg.f[1], 11);
     ck_assert_int_eq(u_insp(&u).applied_index, 11);
+    /* An append that starts before the snapshot (prev 9: entries 10..13,
+     * the first of them inside it): entries 12 and 13 are added, nothing
+     * past them - an earlier version appended a copy of the last entry at
+     * 14 and acknowledged an index the leader never had. */
+    int64_t ot[] = {2, 3, 3, 3};
+    u_msg(&u, 9200, RAFT_APPEND_REQ, 1, 3, 9, 2, 11, buf, noops(buf, ot, 4));
+    ck_assert_int_eq(u_find(&u, ACT_SEND, RAFT_APPEND_OK, 1, 0, NULL)->msg.f[1], 13);
+    ck_assert_int_eq(u_insp(&u).last_index, 13);
+    const struct algo_action *ap = u_find(&u, ACT_STORE_APPEND, 0, 0, 0, NULL);
+    ck_assert_ptr_nonnull(ap);
+    ck_assert_int_eq(ap->index, 12);
+    ck_assert_int_eq(ap->count, 2);
     /* The restored client record answers a retried op 3 at once (as a
      * leader would); here: a follower redirects to the leader. */
     u_msg(&u, 9500, RAFT_CLIENT_REQ, 4, 0, 3, 0, 0, "x", 1);
