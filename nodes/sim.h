@@ -98,8 +98,10 @@
  *     a run of such an algorithm without clients runs to max_time. An
  *     operation left unanswered at the end is a liveness failure unless a
  *     fault was permanent (a server down or paused, or a link between
- *     servers cut or losing everything, at the end), with patience as for
- *     requests.
+ *     servers cut or losing everything, at the end: then it is pending,
+ *     undecided), or, with patience, it was submitted less than the
+ *     patience (or env.client_timeout_us if shorter) before the end: then
+ *     it was merely in flight when the run was cut off.
  *   - EV_SEND_FAILED: never, unless send_fail asks for it (each send
  *     between servers fails with that probability). */
 #ifndef DL_NODES_SIM_H
@@ -148,9 +150,10 @@ enum sim_fault_kind {
     SIM_PAUSE,     /* stops processing; its events wait (SIGSTOP) */
     SIM_RESUME,    /* processes what waited, in order (SIGCONT) */
     SIM_PARTITION, /* group[] gives each node a side: every link between two sides
-                      is cut (and only those: it replaces the cuts in force); by
-                      role (node 0, role > 0) or of, that node moreover has a
-                      side of its own (group[] all 0: it alone is cut off) */
+                      is cut (and only those: it replaces the cuts in force); with
+                      isolate, the target (node, role or of) and `with` more
+                      nodes (the lowest other ids) are one side, the rest the
+                      other (no target then: no change) */
     SIM_HEAL,      /* no link cut */
     SIM_NET,       /* net[0..nnet) set links' state (cut, loss, delay, jitter) */
 };
@@ -166,6 +169,8 @@ struct sim_fault {
                                           was: the resume of a pause, the restart of
                                           a crash; node and role are then unused */
     uint8_t group[ALGO_MAX_NODES + 1]; /* PARTITION: side of each node */
+    bool isolate;                      /* PARTITION: by target instead (above) */
+    int with;                          /* ... with this many more nodes */
     const struct net_change *net;      /* NET: the links that change (the caller's,
                                           valid for the whole run) */
     int nnet;

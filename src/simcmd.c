@@ -11,6 +11,7 @@
 
 #include "ipc/trace.h"
 #include "ipc/util.h"
+#include "ipc/workers.h"
 #include "nodes/rng.h"
 #include "src/cli.h"
 #include "src/netstate.h"
@@ -104,6 +105,7 @@ static int net_fault(struct simcmd_bufs *b, const struct sim_fault *base, const 
 static int build_schedule(const struct config *c, uint64_t seed, struct simcmd_bufs *b,
                           struct netstate *ns, struct net_links *links, int *last_do, char *err)
 {
+    bool by_target_any = false, *by_target = &by_target_any;
     const struct net_change *ch;
     int k = netstate_all(ns, &ch);
     int rc = k < 0 ? dl_seterr(err, ENOMEM, "out of memory") : add_changes(b, ch, k, err);
@@ -151,6 +153,17 @@ static int build_schedule(const struct config *c, uint64_t seed, struct simcmd_b
                 break;
             }
             case FAULT_PARTITION:
+                if (f->target != TARGET_GROUPS) {
+                    /* A partition by target ends with every cut healed. */
+                    struct sim_fault *sf = add_fault(b);
+                    if (!sf)
+                        return dl_seterr(err, ENOMEM, "out of memory");
+                    *sf = base;
+                    sf->kind = SIM_HEAL;
+                    sf->label = FAULT_HEAL;
+                    break;
+                }
+                /* fall through */
             case FAULT_NET:
                 k = netstate_occurrence(ns, f, c->nodes, id, true, links, &base.label, &ch, why);
                 if ((rc = net_fault(b, &base, ch, k, err)) < 0)
@@ -206,7 +219,33 @@ static int build_schedule(const struct config *c, uint64_t seed, struct simcmd_b
             break;
         }
         case FAULT_PARTITION:
+            if (f->target != TARGET_GROUPS) {
+                /* By role (leader, leader+K) or a node: whoever it is
+                 * then, with K more (the lowest other ids), cut off from
+                 * the rest, as the supervisor does (sim.h: isolate). */
+                struct sim_fault *sf = add_fault(b);
+                if (!sf)
+                    return dl_seterr(err, ENOMEM, "out of memory");
+                *sf = base;
+                sf->kind = SIM_PARTITION;
+                sf->isolate = true;
+                sf->with = f->with;
+                *by_target = true;
+                break;
+            }
+            /* fall through */
         case FAULT_HEAL:
+            if (f->action == FAULT_HEAL && *by_target) {
+                /* The cuts of a partition by target are not in the
+                 * network state: heal them too. */
+                struct sim_fault *sf = add_fault(b);
+                if (!sf)
+                    return dl_seterr(err, ENOMEM, "out of memory");
+                *sf = base;
+                sf->kind = SIM_HEAL;
+                sf->silent = true;
+            }
+            /* fall through */
         case FAULT_NET:
             k = netstate_occurrence(ns, f, c->nodes, id, false, links, &base.label, &ch, why);
             if (k == -EINVAL)
@@ -699,117 +738,182 @@ static void note(struct first *f, uint64_t seed, const char *what)
     }
 }
 
+/* One seed of a sweep, computed in a worker (ipc/workers.h). */
+struct seed_out {
+    int rc; /* 0, or what failed: err */
+    char err[DL_ERRLEN];
+    int64_t patience;
+    struct sim_result res;
+};
+
+struct sweep_in {
+    const struct config *c;
+    uint64_t base;
+    struct simcmd_bufs *faults;
+};
+
+static void sweep_one(long i, void *out, void *ctx)
+{
+    const struct sweep_in *in = ctx;
+    struct seed_out *o = out;
+    o->rc = 0;
+    o->err[0] = '\0';
+    struct sim_config sc;
+    if (simcmd_build(in->c, in->base + (uint64_t)i, &sc, in->faults, o->err) < 0) {
+        o->rc = -1;
+        memset(&o->res, 0, sizeof o->res);
+        return;
+    }
+    o->patience = sc.patience_us;
+    if (sim_run(&sc, &o->res) < 0) {
+        o->rc = -1;
+        snprintf(o->err, sizeof o->err, "%s", o->res.violation);
+    }
+}
+
+/* What a sweep adds up, seed by seed in order. */
+struct sweep_acc {
+    const struct config *c;
+    uint64_t base;
+    long seeds;
+    bool log;
+    bool failed;
+    uint64_t *hashes; /* [2 * seeds]: entry orders, then schedules (NULL: too many) */
+    struct first unsafe, notlive, undecided;
+    long ends[SIM_END_ERROR + 1];
+    uint64_t steps, entries, messages;
+    struct sim_log sum; /* a replicated log's figures */
+    int max_leaders;
+    long agree, elected;
+    int64_t max_commit, first_leader_max;
+    double first_leader_sum;
+    size_t peak_mem;
+    int64_t patience;
+};
+
+static void sweep_take(long i, const void *out, void *user)
+{
+    struct sweep_acc *a = user;
+    const struct seed_out *o = out;
+    uint64_t seed = a->base + (uint64_t)i;
+    if (o->rc < 0) {
+        if (!a->failed)
+            fprintf(stderr, "distlab sim: seed %llu: %s\n", (unsigned long long)seed, o->err);
+        a->failed = true;
+        return;
+    }
+    const struct sim_result *res = &o->res;
+    a->patience = o->patience;
+    a->steps += res->steps;
+    a->entries += res->cs_entries;
+    a->messages += res->messages;
+    if (a->log) {
+        const struct sim_log *lg = &res->log;
+        struct sim_log *sum = &a->sum;
+        sum->elections += lg->elections;
+        sum->invoked += lg->invoked;
+        sum->ok += lg->ok;
+        sum->failed += lg->failed;
+        sum->timed_out += lg->timed_out;
+        sum->unanswered += lg->unanswered;
+        sum->acked_lost += lg->acked_lost;
+        sum->truncated += lg->truncated;
+        sum->snapshots += lg->snapshots;
+        sum->commit_index += lg->commit_index;
+        if (lg->max_leaders_per_term > a->max_leaders)
+            a->max_leaders = lg->max_leaders_per_term;
+        if (lg->commit_index > a->max_commit)
+            a->max_commit = lg->commit_index;
+        a->agree += lg->logs_agree;
+        if (lg->first_leader_us >= 0) {
+            a->elected++;
+            a->first_leader_sum += (double)lg->first_leader_us;
+            if (lg->first_leader_us > a->first_leader_max)
+                a->first_leader_max = lg->first_leader_us;
+        }
+        if (res->peak_mem > a->peak_mem)
+            a->peak_mem = res->peak_mem;
+    }
+    if (a->hashes) {
+        a->hashes[i] = res->entry_order;
+        a->hashes[a->seeds + i] = res->schedule;
+    }
+    if (res->end >= 0 && res->end <= SIM_END_ERROR)
+        a->ends[res->end]++;
+    if (!res->safe)
+        note(&a->unsafe, seed, res->violation);
+    switch (liveness_of(res)) {
+    case NOT_LIVE: note(&a->notlive, seed, res->violation); break;
+    case UNDECIDED: {
+        char what[256];
+        snprintf(what, sizeof what, "%llu %s%s pending when it stopped (%s) at %.3f ms",
+                 (unsigned long long)res->pending, a->log ? "operation" : "request",
+                 res->pending == 1 ? "" : "s", sim_end_name(res->end),
+                 (double)res->end_us / 1e3);
+        note(&a->undecided, seed, what);
+        break;
+    }
+    default: break;
+    }
+}
+
+/* Seeds base .. base + seeds - 1, spread over the machine's CPUs (each
+ * seed's schedule is the same wherever it runs; the sums are taken in
+ * seed order). */
 static int sweep(const struct config *c, uint64_t base, long seeds, const struct simcmd_args *args)
 {
     struct simcmd_bufs *faults = calloc(1, sizeof *faults);
+    struct sweep_acc a;
+    memset(&a, 0, sizeof a);
+    a.c = c;
+    a.base = base;
+    a.seeds = seeds;
+    const struct algo_ops *ops = algo_find(c->algorithm);
+    a.log = ops && ops->client;
+    bool log = a.log;
     /* Distinct schedules (event sequences) and hashes of CS entries. */
-    uint64_t *hashes = seeds <= ORDERS_MAX ? calloc(2 * (size_t)seeds, sizeof *hashes) : NULL;
-    if (!faults || (seeds <= ORDERS_MAX && !hashes)) {
+    a.hashes = seeds <= ORDERS_MAX ? calloc(2 * (size_t)seeds, sizeof *a.hashes) : NULL;
+    if (!faults || (seeds <= ORDERS_MAX && !a.hashes)) {
         simcmd_bufs_free(faults);
         free(faults);
-        free(hashes);
+        free(a.hashes);
         fprintf(stderr, "distlab sim: out of memory\n");
         return 2;
     }
-    struct first unsafe = {0}, notlive = {0}, undecided = {0};
-    long ends[SIM_END_ERROR + 1] = {0};
-    uint64_t steps = 0, entries = 0, messages = 0;
-    /* A replicated log's figures. */
-    const struct algo_ops *ops = algo_find(c->algorithm);
-    bool log = ops && ops->client;
-    struct sim_log sum = {0};
-    int max_leaders = 0;
-    long agree = 0, elected = 0;
-    int64_t max_commit = 0, first_leader_max = 0;
-    double first_leader_sum = 0;
-    size_t peak_mem = 0;
-    int64_t patience = 0;
     int64_t t0 = dl_mono_us();
     char err[DL_ERRLEN];
-    for (long i = 0; i < seeds; i++) {
-        uint64_t seed = base + (uint64_t)i;
-        struct sim_config sc;
-        if (simcmd_build(c, seed, &sc, faults, err) < 0) {
+    struct sweep_in in = {.c = c, .base = base, .faults = faults};
+    /* A few seeds are not worth a fork. DISTLAB_SIM_JOBS overrides the
+     * count of workers (1: none). */
+    int jobs = seeds >= 64 ? workers_default() : 1;
+    const char *env = getenv("DISTLAB_SIM_JOBS");
+    if (env && atoi(env) >= 1 && atoi(env) <= 64)
+        jobs = atoi(env);
+    struct seed_out *one = malloc(sizeof *one);
+    int rc = one ? workers_map(jobs, seeds, sizeof *one, sweep_one, &in, sweep_take, &a, err)
+                 : dl_seterr(err, ENOMEM, "out of memory");
+    free(one);
+    if (rc < 0 || a.failed) {
+        if (rc < 0)
             fprintf(stderr, "distlab sim: %s\n", err);
-            simcmd_bufs_free(faults);
-            free(faults);
-            free(hashes);
-            return 2;
-        }
-        patience = sc.patience_us;
-        struct sim_result res;
-        if (sim_run(&sc, &res) < 0) {
-            fprintf(stderr, "distlab sim: %s\n", res.violation);
-            simcmd_bufs_free(faults);
-            free(faults);
-            free(hashes);
-            return 2;
-        }
-        steps += res.steps;
-        entries += res.cs_entries;
-        messages += res.messages;
-        if (log) {
-            const struct sim_log *lg = &res.log;
-            sum.elections += lg->elections;
-            sum.invoked += lg->invoked;
-            sum.ok += lg->ok;
-            sum.failed += lg->failed;
-            sum.timed_out += lg->timed_out;
-            sum.unanswered += lg->unanswered;
-            sum.acked_lost += lg->acked_lost;
-            sum.truncated += lg->truncated;
-            sum.snapshots += lg->snapshots;
-            sum.commit_index += lg->commit_index;
-            if (lg->max_leaders_per_term > max_leaders)
-                max_leaders = lg->max_leaders_per_term;
-            if (lg->commit_index > max_commit)
-                max_commit = lg->commit_index;
-            agree += lg->logs_agree;
-            if (lg->first_leader_us >= 0) {
-                elected++;
-                first_leader_sum += (double)lg->first_leader_us;
-                if (lg->first_leader_us > first_leader_max)
-                    first_leader_max = lg->first_leader_us;
-            }
-            if (res.peak_mem > peak_mem)
-                peak_mem = res.peak_mem;
-        }
-        if (hashes) {
-            hashes[i] = res.entry_order;
-            hashes[seeds + i] = res.schedule;
-        }
-        if (res.end >= 0 && res.end <= SIM_END_ERROR)
-            ends[res.end]++;
-        if (!res.safe)
-            note(&unsafe, seed, res.violation);
-        switch (liveness_of(&res)) {
-        case NOT_LIVE: note(&notlive, seed, res.violation); break;
-        case UNDECIDED: {
-            char what[256];
-            snprintf(what, sizeof what, "%llu %s%s pending when it stopped (%s) at %.3f ms",
-                     (unsigned long long)res.pending, log ? "operation" : "request",
-                     res.pending == 1 ? "" : "s",
-                     sim_end_name(res.end), (double)res.end_us / 1e3);
-            note(&undecided, seed, what);
-            break;
-        }
-        default: break;
-        }
-    }
-    simcmd_bufs_free(faults);
+        simcmd_bufs_free(faults);
+        free(faults);
+        free(a.hashes);
+        return 2;
+    }    simcmd_bufs_free(faults);
     free(faults);
     double secs = (double)(dl_mono_us() - t0) / 1e6;
     long distinct = 0, schedules = 0; /* entry orders, interleavings */
-    if (hashes) {
-        qsort(hashes, (size_t)seeds, sizeof *hashes, cmp_u64);
-        qsort(hashes + seeds, (size_t)seeds, sizeof *hashes, cmp_u64);
+    if (a.hashes) {
+        qsort(a.hashes, (size_t)seeds, sizeof *a.hashes, cmp_u64);
+        qsort(a.hashes + seeds, (size_t)seeds, sizeof *a.hashes, cmp_u64);
         for (long i = 0; i < seeds; i++) {
-            distinct += i == 0 || hashes[i] != hashes[i - 1];
-            schedules += i == 0 || hashes[seeds + i] != hashes[seeds + i - 1];
+            distinct += i == 0 || a.hashes[i] != a.hashes[i - 1];
+            schedules += i == 0 || a.hashes[seeds + i] != a.hashes[seeds + i - 1];
         }
-        free(hashes);
+        free(a.hashes);
     }
-    long live = seeds - notlive.count - undecided.count;
+    long live = seeds - a.notlive.count - a.undecided.count;
     printf("%s: %s, %d nodes", c->name, c->algorithm, c->nodes);
     if (log)
         printf(", %d client%s", c->clients, c->clients == 1 ? "" : "s");
@@ -817,85 +921,85 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
            (unsigned long long)base, (unsigned long long)(base + (uint64_t)seeds - 1), secs,
            secs > 0 ? (double)seeds / secs : 0.0);
     if (log) {
-        printf("  %llu steps, %llu messages", (unsigned long long)steps,
-               (unsigned long long)messages);
+        printf("  %llu steps, %llu messages", (unsigned long long)a.steps,
+               (unsigned long long)a.messages);
         if (distinct)
             printf(", %ld distinct interleaving%s of events", schedules,
                    schedules == 1 ? "" : "s");
         printf("\n  elections: %llu leaders elected (%.2f per schedule), at most %d in one term; "
                "a first leader in %ld of %ld schedules",
-               (unsigned long long)sum.elections, (double)sum.elections / (double)seeds,
-               max_leaders, elected, seeds);
-        if (elected)
+               (unsigned long long)a.sum.elections, (double)a.sum.elections / (double)seeds,
+               a.max_leaders, a.elected, seeds);
+        if (a.elected)
             printf(", after %.1f ms on average (at most %.1f)",
-                   first_leader_sum / (double)elected / 1e3, (double)first_leader_max / 1e3);
+                   a.first_leader_sum / (double)a.elected / 1e3, (double)a.first_leader_max / 1e3);
         printf("\n  client operations: %llu invoked, %llu ok, %llu failed, %llu timed out, %llu "
                "unanswered at the end\n",
-               (unsigned long long)sum.invoked, (unsigned long long)sum.ok,
-               (unsigned long long)sum.failed, (unsigned long long)sum.timed_out,
-               (unsigned long long)sum.unanswered);
+               (unsigned long long)a.sum.invoked, (unsigned long long)a.sum.ok,
+               (unsigned long long)a.sum.failed, (unsigned long long)a.sum.timed_out,
+               (unsigned long long)a.sum.unanswered);
         printf("  commit index: %.1f per schedule on average, at most %lld; %llu uncommitted "
                "entries rolled back, %llu snapshots\n",
-               (double)sum.commit_index / (double)seeds, (long long)max_commit,
-               (unsigned long long)sum.truncated, (unsigned long long)sum.snapshots);
+               (double)a.sum.commit_index / (double)seeds, (long long)a.max_commit,
+               (unsigned long long)a.sum.truncated, (unsigned long long)a.sum.snapshots);
         printf("  acknowledged commands lost: %llu; logs agree in %ld of %ld schedules; peak "
                "memory of one node's core: %.1f KiB\n",
-               (unsigned long long)sum.acked_lost, agree, seeds, (double)peak_mem / 1024.0);
+               (unsigned long long)a.sum.acked_lost, a.agree, seeds, (double)a.peak_mem / 1024.0);
         printf("  safety (one leader per term, state machine safety, no acknowledged command "
                "lost, logs agree, the algorithm's invariant): %ld of %ld schedules violated\n",
-               unsafe.count, seeds);
+               a.unsafe.count, seeds);
     } else {
-        printf("  %llu steps, %llu CS entries, %.2f messages per CS", (unsigned long long)steps,
-               (unsigned long long)entries, entries ? (double)messages / (double)entries : 0.0);
+        printf("  %llu steps, %llu CS entries, %.2f messages per CS", (unsigned long long)a.steps,
+               (unsigned long long)a.entries, a.entries ? (double)a.messages / (double)a.entries : 0.0);
         if (distinct)
             printf("\n  %ld distinct interleaving%s of events, %ld distinct order%s of CS entries",
                    schedules, schedules == 1 ? "" : "s", distinct, distinct == 1 ? "" : "s");
         printf("\n  safety (mutual exclusion, counter, tokens): %ld of %ld schedules violated\n",
-               unsafe.count, seeds);
+               a.unsafe.count, seeds);
     }
-    if (unsafe.count)
-        printf("    first: seed %llu: %s\n", (unsigned long long)unsafe.seed, unsafe.what);
+    if (a.unsafe.count)
+        printf("    first: seed %llu: %s\n", (unsigned long long)a.unsafe.seed, a.unsafe.what);
     if (log)
         printf("  liveness (every client operation answered, unless a fault lasted to the "
                "end): %ld live, %ld not live, %ld undecided\n",
-               live, notlive.count, undecided.count);
+               live, a.notlive.count, a.undecided.count);
     else
         printf("  liveness (every request of a live node granted): %ld live, %ld not live, %ld "
                "undecided\n",
-               live, notlive.count, undecided.count);
-    if (notlive.count)
-        printf("    first: seed %llu: %s\n", (unsigned long long)notlive.seed, notlive.what);
-    if (undecided.count)
+               live, a.notlive.count, a.undecided.count);
+    if (a.notlive.count)
+        printf("    first: seed %llu: %s\n", (unsigned long long)a.notlive.seed, a.notlive.what);
+    if (a.undecided.count)
         printf("    undecided: cut off with requests pending that had waited less than %.0f ms "
                "(first: seed %llu: %s)\n",
-               (double)patience / 1e3, (unsigned long long)undecided.seed, undecided.what);
+               (double)a.patience / 1e3, (unsigned long long)a.undecided.seed, a.undecided.what);
     printf("  ended: %ld finished the workload, %ld deadlocked (no event left), %ld cut off by "
            "the duration, %ld at the step limit\n",
-           ends[SIM_END_DONE], ends[SIM_END_DEADLOCK], ends[SIM_END_DURATION], ends[SIM_END_STEPS]);
-    const struct first *bad = unsafe.count      ? &unsafe
-                              : notlive.count   ? &notlive
-                              : undecided.count ? &undecided
+           a.ends[SIM_END_DONE], a.ends[SIM_END_DEADLOCK], a.ends[SIM_END_DURATION], a.ends[SIM_END_STEPS]);
+    const struct first *bad = a.unsafe.count      ? &a.unsafe
+                              : a.notlive.count   ? &a.notlive
+                              : a.undecided.count ? &a.undecided
                                                 : NULL;
     if (bad) {
         char cmd[4096];
         replay_command(cmd, sizeof cmd, c, args, bad->seed, NULL);
         printf("replay the first %s seed with: %s\n",
-               bad == &unsafe    ? "unsafe"
-               : bad == &notlive ? "not live"
+               bad == &a.unsafe    ? "unsafe"
+               : bad == &a.notlive ? "not live"
                                  : "undecided",
                cmd);
     }
-    if (unsafe.count)
+    if (a.unsafe.count)
         printf("UNSAFE\n");
-    else if (notlive.count)
+    else if (a.notlive.count)
         printf("safe, but not live\n");
-    else if (undecided.count)
+    else if (a.undecided.count)
         printf("safe; liveness undecided in %ld of %ld schedules (cut off before their requests "
                "were granted: lengthen [cluster] duration or lower [workload] requests)\n",
-               undecided.count, seeds);
+               a.undecided.count, seeds);
     else
         printf("safe and live\n");
-    return unsafe.count || notlive.count || undecided.count ? 1 : 0;
+    return a.unsafe.count || a.notlive.count || a.undecided.count ? 1 : 0;
 }
 
 #define MAX_SETS 256

@@ -39,6 +39,11 @@ void simcmd_bufs_free(struct simcmd_bufs *b);
  * netstate_partition (id: the occurrence) and its `for` undo
  * netstate_unpartition of that id; heal is netstate_heal; net is
  * netstate_net (undoable when it has a `for`) and its undo netstate_unnet.
+ * A partition by target (leader, leader+K, a node) is resolved when it
+ * happens: one SIM_PARTITION that isolates the target with K more nodes
+ * (the lowest other ids), as the supervisor does; its `for` undo, and any
+ * heal after it, heal every cut (the supervisor's undo removes only that
+ * partition's cuts: the same unless partitions overlap).
  * Each is one SIM_NET fault carrying the links that changed. A pause's
  * undo resumes the node that pause stopped; a random target is drawn for
  * each occurrence from the seed. Each occurrence is recorded as TR_FAULT
@@ -68,6 +73,9 @@ struct simcmd_args {
 int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int print_json,
                   const struct simcmd_args *args);
 
+/* `distlab sim CONFIG [--seeds N]`: the seeds run on every CPU, in forked
+ * workers (DISTLAB_SIM_JOBS=K sets how many; 1: in the process itself);
+ * the summary is the same whatever the count. */
 int cmd_sim(int argc, char **argv);
 
 #endif

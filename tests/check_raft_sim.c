@@ -16,6 +16,8 @@
 
 #include "nodes/rng.h"
 #include "nodes/sim.h"
+#include "src/config.h"
+#include "src/simcmd.h"
 
 /* ---- the fixed-leader log ---- */
 
@@ -406,6 +408,15 @@ static int rec_count(const struct recs *rc, int ev)
     return k;
 }
 
+static void raft_safe(const struct sim_config *c, const struct sim_result *r);
+
+/* src/simcmd.c's command refers to the program's usage text (src/main.c). */
+void cli_usage(const char *name, FILE *f);
+void cli_usage(const char *name, FILE *f)
+{
+    fprintf(f, "usage: distlab %s\n", name);
+}
+
 /* ---- part one: the simulator's machinery ---- */
 
 static void fl_config(struct sim_config *c, uint64_t seed, int n, int clients, int requests)
@@ -684,7 +695,8 @@ START_TEST(test_fl_isolate_leader)
     /* A partition by role cuts the leader off alone: nothing commits
      * until the heal (clients still reach it: their links are never cut). */
     static struct sim_fault f[2];
-    f[0] = (struct sim_fault){.at_us = 200, .kind = SIM_PARTITION, .role = ROLE_LEADER};
+    f[0] = (struct sim_fault){.at_us = 200, .kind = SIM_PARTITION, .role = ROLE_LEADER,
+                              .isolate = true};
     f[1] = (struct sim_fault){.at_us = 50000, .kind = SIM_HEAL};
     struct sim_config c;
     fl_config(&c, 4, 3, 1, 3);
@@ -714,6 +726,82 @@ START_TEST(test_fl_isolate_leader)
 }
 END_TEST
 
+START_TEST(test_fl_isolate_with)
+{
+    /* The leader and one more node (the lowest other id) on one side: a
+     * majority of 3, so commands still commit; node 3 alone is cut off. */
+    static struct sim_fault f[2];
+    f[0] = (struct sim_fault){.at_us = 200, .kind = SIM_PARTITION, .role = ROLE_LEADER,
+                              .isolate = true, .with = 1};
+    struct sim_config c;
+    fl_config(&c, 4, 3, 1, 5);
+    c.faults = f;
+    c.nfaults = 1;
+    struct recs rc = {0};
+    c.on_record = rec_add;
+    c.user = &rc;
+    struct sim_result r;
+    ck_assert_int_eq(sim_run(&c, &r), 0);
+    expect_clean(&c, &r);
+    int cuts = 0;
+    for (size_t i = 0; i < rc.n; i++) {
+        const struct trace_rec *x = &rc.r[i];
+        if (x->ev == TR_LINK && x->t_us == 200) {
+            ck_assert(x->peer == 3 || x->key == 3);
+            cuts++;
+        }
+        if (x->ev == TR_APPLY && x->t_us > 200)
+            ck_assert_int_ne(x->node, 3);
+    }
+    ck_assert_int_eq(cuts, 4); /* 3 <-> 1, 3 <-> 2 */
+    free(rc.r);
+}
+END_TEST
+
+START_TEST(test_simcmd_role_partition)
+{
+    /* `distlab sim` on conf/raft-split-brain.ini with its partition by
+     * role (--set fault.1.target=leader+1, for 3 s): one isolating
+     * partition and a heal; the old leader, in the minority, rolls back
+     * what it took meanwhile. */
+    const char *dir = getenv("DISTLAB_SRCDIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/conf/raft-split-brain.ini", dir ? dir : ".");
+    struct config *cf = malloc(sizeof *cf);
+    char *err = malloc(CONFIG_ERRLEN);
+    ck_assert(cf && err);
+    const char *sets[] = {"fault.1.target=leader+1"};
+    ck_assert_msg(config_load_with_sets(cf, path, sets, 1, NULL, CONFIG_FOR_SIM, err) == 0, "%s",
+                  err);
+    struct simcmd_bufs b = {0};
+    struct sim_config sc;
+    ck_assert_int_eq(simcmd_build(cf, cf->seed, &sc, &b, err), 0);
+    int parts = 0, heals = 0;
+    for (int i = 0; i < sc.nfaults; i++) {
+        parts += sc.faults[i].kind == SIM_PARTITION && sc.faults[i].isolate &&
+                 sc.faults[i].with == 1 && sc.faults[i].role == ROLE_LEADER;
+        heals += sc.faults[i].kind == SIM_HEAL;
+    }
+    ck_assert_int_eq(parts, 1);
+    ck_assert_int_eq(heals, 1);
+    ck_assert_ptr_nonnull(sc.ops->client);
+    ck_assert_int_gt(sc.env.clients, 0);
+    int rolled = 0;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        ck_assert_int_eq(simcmd_build(cf, seed, &sc, &b, err), 0);
+        struct sim_result r;
+        ck_assert_int_eq(sim_run(&sc, &r), 0);
+        raft_safe(&sc, &r);
+        ck_assert_msg(r.live, "%s", r.violation);
+        rolled += r.log.truncated > 0;
+    }
+    ck_assert_int_gt(rolled, 10);
+    simcmd_bufs_free(&b);
+    free(cf);
+    free(err);
+}
+END_TEST
+
 static Suite *machinery_suite(void)
 {
     Suite *s = suite_create("sim_log");
@@ -730,6 +818,8 @@ static Suite *machinery_suite(void)
     tcase_add_test(tc, test_fl_unanswered_not_live);
     tcase_add_test(tc, test_fl_leader_role_fault);
     tcase_add_test(tc, test_fl_isolate_leader);
+    tcase_add_test(tc, test_fl_isolate_with);
+    tcase_add_test(tc, test_simcmd_role_partition);
     suite_add_tcase(s, tc);
     return s;
 }
@@ -1017,7 +1107,8 @@ START_TEST(test_raft_follower_disconnect)
      * 30 commands at 20 per second: the other two commit without it, and
      * it catches up after the heal. */
     static struct sim_fault f[2];
-    f[0] = (struct sim_fault){.at_us = 600 * MS, .kind = SIM_PARTITION, .role = ROLE_FOLLOWER};
+    f[0] = (struct sim_fault){.at_us = 600 * MS, .kind = SIM_PARTITION, .role = ROLE_FOLLOWER,
+                              .isolate = true};
     f[1] = (struct sim_fault){.at_us = 1200 * MS, .kind = SIM_HEAL};
     double t0 = t_now();
     uint64_t ok = 0;
@@ -1113,7 +1204,8 @@ START_TEST(test_raft_partitioned_leader_rejoins)
      * commit. The others elect a leader and commit; at the heal the old
      * leader's uncommitted entries are replaced. */
     static struct sim_fault f[2];
-    f[0] = (struct sim_fault){.at_us = 500 * MS, .kind = SIM_PARTITION, .role = ROLE_LEADER};
+    f[0] = (struct sim_fault){.at_us = 500 * MS, .kind = SIM_PARTITION, .role = ROLE_LEADER,
+                              .isolate = true};
     f[1] = (struct sim_fault){.at_us = 1000 * MS, .kind = SIM_HEAL};
     double t0 = t_now();
     int rolled = 0;
@@ -1144,7 +1236,8 @@ START_TEST(test_raft_backup_50)
      * the retries. After the heal the old leader drops its whole
      * conflicting tail at once. */
     static struct sim_fault f[2];
-    f[0] = (struct sim_fault){.at_us = 500 * MS, .kind = SIM_PARTITION, .role = ROLE_LEADER};
+    f[0] = (struct sim_fault){.at_us = 500 * MS, .kind = SIM_PARTITION, .role = ROLE_LEADER,
+                              .isolate = true};
     f[1] = (struct sim_fault){.at_us = 1000 * MS, .kind = SIM_HEAL};
     double t0 = t_now();
     int big = 0;
@@ -1236,21 +1329,47 @@ static int figure8_faults(struct sim_fault *f, uint64_t seed)
     return nf;
 }
 
+/* Long reordering: now and then a link holds its messages back 200 ms to
+ * 2.2 s (each drawn), for 300 ms, then is back to the run's loss and
+ * jitter. */
+static int reorder_faults(struct sim_fault *f, struct net_change *ch, uint64_t seed)
+{
+    struct dl_rng rng;
+    dl_rng_seed(&rng, seed * 17 + 3);
+    int nf = 0;
+    for (int i = 0; i < 4; i++) {
+        int a = 1 + (int)dl_rng_below(&rng, 5), b = 1 + (int)dl_rng_below(&rng, 4);
+        b += b >= a;
+        int64_t at = (int64_t)(300 + dl_rng_below(&rng, 1500)) * MS;
+        ch[2 * i] = (struct net_change){.from = (uint16_t)a, .to = (uint16_t)b,
+                                        .loss_ppm = NET_PPM / 10, .delay_us = 200 * MS,
+                                        .jitter_us = 2000 * MS};
+        ch[2 * i + 1] = (struct net_change){.from = (uint16_t)a, .to = (uint16_t)b,
+                                            .loss_ppm = NET_PPM / 10, .jitter_us = 27 * MS};
+        f[nf++] = (struct sim_fault){.at_us = at, .kind = SIM_NET, .net = &ch[2 * i], .nnet = 1};
+        f[nf++] = (struct sim_fault){.at_us = at + 300 * MS, .kind = SIM_NET,
+                                     .net = &ch[2 * i + 1], .nnet = 1};
+    }
+    return nf;
+}
+
 static void figure8(const char *name, bool unreliable)
 {
-    static struct sim_fault f[16];
+    static struct sim_fault f[32];
+    static struct net_change ch[8];
     double t0 = t_now();
     uint64_t ok = 0, crashes = 0, lost = 0;
     for (uint64_t seed = 1; seed <= SEEDS; seed++) {
         struct sim_config c;
         raft_config(&c, seed, 5, 1, 40);
         c.rate = 20;
-        c.max_time_us = 6000 * MS;
+        c.max_time_us = 8000 * MS;
         c.nfaults = figure8_faults(f, seed);
         c.faults = f;
         if (unreliable) {
             c.loss = 0.1;
             c.jitter_us = 27 * MS;
+            c.nfaults += reorder_faults(f + c.nfaults, ch, seed);
         }
         struct sim_result r;
         raft_run(&c, &r);
@@ -1272,7 +1391,9 @@ END_TEST
 
 START_TEST(test_raft_figure8_unreliable)
 {
-    figure8("Figure 8, unreliable network (10% loss, 0-27 ms jitter)", true);
+    figure8("Figure 8, unreliable network (10% loss, 0-27 ms jitter, links holding messages "
+            "back 0.2-2.2 s)",
+            true);
 }
 END_TEST
 
