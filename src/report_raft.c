@@ -311,7 +311,8 @@ static int elections(struct rs *s, struct terms *tm, json_t *leaders, json_t *sp
         }
         i = j;
     }
-    /* leaders[] in time order. */
+    /* leaders[] in time order: nearly so already (a later term's leader is
+     * elected later), so an insertion sort does little work. */
     size_t nl = json_array_size(leaders);
     for (size_t a = 1; a < nl; a++)
         for (size_t b = a; b > 0; b--) {

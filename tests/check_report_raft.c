@@ -1105,6 +1105,7 @@ START_TEST(test_trace_json_raft)
     healthy_run(&r);
     /* A command that is not UTF-8. */
     apply(&r, 3, 1, 2200000, 3, 1, "put k \xff\xfe");
+    commit(&r, 2, 1, 2300000, 3, 1);
     run_finish(&r);
     json_t *lines = trace_lines(r.dir);
 
@@ -1129,9 +1130,14 @@ START_TEST(test_trace_json_raft)
     ck_assert(json_is_true(get(o, "cmd_escaped")));
     ck_assert_str_eq(json_string_value(get(o, "cmd")), "put k \\xff\\xfe");
 
+    /* A commit line names the command its node applied at that index... */
     o = line_of(lines, "commit", 1000400);
     ck_assert_int_eq(geti(o, "index"), 1);
     ck_assert_int_eq(geti(o, "term"), 1);
+    ck_assert_str_eq(json_string_value(get(o, "cmd")), "put a 1");
+    /* ... and nothing when the node never applied it. */
+    o = line_of(lines, "commit", 2300000);
+    ck_assert_int_eq(geti(o, "index"), 3);
     ck_assert_ptr_null(json_object_get(o, "cmd"));
 
     /* Clients are `client: K`, not node n + K. */
