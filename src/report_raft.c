@@ -53,7 +53,7 @@
 #include "src/report_int.h"
 
 #define RAFT_MAX_LISTED 100 /* violations listed in report.json */
-#define RAFT_STORY_MAX  60  /* lines of the story */
+#define RAFT_STORY_MAX  120 /* lines of the story */
 
 enum prop {
     P_ELECTION,
