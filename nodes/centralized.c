@@ -878,6 +878,10 @@ static void cent_step(void *state, const struct algo_event *ev, struct algo_acti
         break;
     case EV_CLUSTER_UP:
         break; /* nothing times out on its own: elections follow EV_PEER_DOWN */
+    case EV_SEND_FAILED: /* the transport counted and traced it; no retry here */
+    case EV_PERSISTED:
+    case EV_COMMAND:
+        break;
     }
 }
 

@@ -288,6 +288,10 @@ static void ra_step(void *state, const struct algo_event *ev, struct algo_action
         break;
     case EV_START:
     case EV_CLUSTER_UP: break; /* no timeouts of its own but retransmission's */
+    case EV_SEND_FAILED: /* the transport counted and traced it; no retry here */
+    case EV_PERSISTED:
+    case EV_COMMAND:
+        break;
     }
 }
 

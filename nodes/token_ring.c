@@ -517,6 +517,10 @@ static void ring_step(void *state, const struct algo_event *ev, struct algo_acti
         if (s->holding && !s->in_cs && !s->wanting)
             pass(s, s->idle + 1, now, out);
         break;
+    case EV_SEND_FAILED: /* the transport counted and traced it; no retry here */
+    case EV_PERSISTED:
+    case EV_COMMAND:
+        break;
     }
 }
 

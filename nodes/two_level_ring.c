@@ -588,6 +588,10 @@ static void tl_step(void *state, const struct algo_event *ev, struct algo_action
         if (s->parked && ev->kind == EV_PEER_UP)
             pass_global(s, out); /* someone to visit again */
         break;
+    case EV_SEND_FAILED: /* the transport counted and traced it; no retry here */
+    case EV_PERSISTED:
+    case EV_COMMAND:
+        break;
     }
     if (role_now(s) != s->role) {
         s->role = role_now(s);
