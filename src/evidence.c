@@ -157,9 +157,19 @@ static bool lives_accounted(const struct trace_set *ts, const json_t *run, json_
     }
     size_t i;
     const json_t *pn;
-    json_array_foreach(json_object_get(run, "per_node"), i, pn)
+    /* The nodes' lives, then the client processes' (a replicated log's
+     * clients: "id" is their process id, n+K). */
+    json_t *lives = json_array();
+    if (!lives) {
+        *bad = true;
+        return false;
+    }
+    json_array_extend(lives, json_object_get(run, "per_node"));
+    json_array_extend(lives, json_object_get(run, "per_client"));
+    json_array_foreach(lives, i, pn)
     {
-        json_int_t node = json_integer_value(json_object_get(pn, "node"));
+        bool client = json_object_get(pn, "client") != NULL;
+        json_int_t node = json_integer_value(json_object_get(pn, client ? "id" : "node"));
         json_int_t incs = json_integer_value(json_object_get(pn, "incarnations"));
         if (node < 1 || node > 65535 || incs < 0 || incs > 1000000)
             continue;
@@ -169,21 +179,28 @@ static bool lives_accounted(const struct trace_set *ts, const json_t *run, json_
                 if (ts->files[f].node == node && ts->files[f].incarnation == inc)
                     fi = &ts->files[f];
             bool ended = life_ended(ts, (int)node, (int)inc);
+            char name[64];
+            if (client)
+                snprintf(name, sizeof name, "client %lld",
+                         (long long)json_integer_value(json_object_get(pn, "client")));
+            else
+                snprintf(name, sizeof name, "node %lld", (long long)node);
             if (!fi || fi->records == 0) {
                 if (!ended) {
                     ok = false;
-                    gap(gaps, bad, "the trace of node %lld (incarnation %lld) is %s",
-                        (long long)node, (long long)inc, fi ? "empty" : "missing");
+                    gap(gaps, bad, "the trace of %s (incarnation %lld) is %s", name,
+                        (long long)inc, fi ? "empty" : "missing");
                 }
             } else if (!ended) {
                 ok = false;
                 gap(gaps, bad,
-                    "the trace of node %lld (incarnation %lld) ends at %.3f ms with neither "
+                    "the trace of %s (incarnation %lld) ends at %.3f ms with neither "
                     "a stop nor a crash recorded: later records are missing",
-                    (long long)node, (long long)inc, (double)fi->last_t_us / 1e3);
+                    name, (long long)inc, (double)fi->last_t_us / 1e3);
             }
         }
     }
+    json_decref(lives);
     return ok;
 }
 

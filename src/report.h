@@ -105,6 +105,36 @@
  *       node wait_ms {mean, max} and overtaken.
  *   stop_reason: run.json's, except "deadlock" for a simulated run that
  *       ended with nothing left to happen.
+ *
+ * Raft runs (src/report_raft.c), from the traces: clients are processes
+ * n+1 .. n+clients (`client: K` in `distlab trace`).
+ *   elections (terms with a candidate or a leader), elections_won,
+ *   terms_without_leader, split_votes [{term, candidates, at_ms}] (two or
+ *   more candidates and no leader), leaders [{term, node, at_ms}] (each
+ *   node's first leader record of a term, in time order),
+ *   max_leaders_per_term;
+ *   failover_ms [..] and failovers [{cause, kind, source, fault, node,
+ *   term, at_ms, new_leader, new_term, elected_at_ms, failover_ms, ended,
+ *   ended_at_ms}]: the current leader (the highest-term leader that is up)
+ *   lost - a kill, pause, terminate or restart fault aimed at it (from the
+ *   fault record), its crash, pause or stop with no fault record, or a
+ *   partition that cut it off from a majority (from the fault record) -
+ *   until the first leader record of a higher term; ended says why one
+ *   ended without (it resumed, the partition healed, the traces ended);
+ *   commits (indexes applied somewhere), last_applied_index, commit_index
+ *   (the highest commit record), applies;
+ *   ops {invoked, ok, failed, timeout, pending}, commit_latency_ms {p50,
+ *   p95, p99, max} (a client's invoke to its ok), throughput_ops_per_s over
+ *   throughput_window_ms (the first invoke to the last ok);
+ *   acknowledged_lost, logs_agree; messages, messages_per_commit,
+ *   messages_by_type {name: {messages}};
+ *   story [lines], story_omitted: what happened, in time order;
+ *   properties: election_safety, log_matching, state_machine_safety,
+ *   leader_completeness, acknowledged_not_lost, apply_order, applied_once,
+ *   failed_not_applied
+ *   (and simulator_invariant for a simulated run); violation_list
+ *   [{property, at_ms, nodes, index, term, text}] (at most
+ *   violations_listed_max of them; "violations" counts them all).
  */
 #ifndef DL_SRC_REPORT_H
 #define DL_SRC_REPORT_H

@@ -27,7 +27,14 @@
  *                         its client invoked (by hash), and no node applied
  *                         another command there;
  *   apply_order           each node applied indexes in increasing order,
- *                         none twice in one incarnation.
+ *                         none twice in one incarnation;
+ *   applied_once          a command a client invoked (by hash; commands two
+ *                         invokes share are left out) was applied at one
+ *                         index at most: a retry is applied once;
+ *   failed_not_applied    an operation that failed (TR_FAIL: definitely not
+ *                         applied) had its command applied nowhere.
+ * A simulated run adds simulator_invariant: the simulator's own check of
+ * the cores' states (the logs themselves) after every step.
  *
  * Every violation names its property, nodes, index or term and time; the
  * first of each property goes into its detail, up to RAFT_MAX_LISTED of
@@ -46,7 +53,7 @@
 #include "src/report_int.h"
 
 #define RAFT_MAX_LISTED 100 /* violations listed in report.json */
-#define RAFT_STORY_MAX  60  /* lines of the story */
+#define RAFT_STORY_MAX  120 /* lines of the story */
 
 enum prop {
     P_ELECTION,
@@ -55,13 +62,16 @@ enum prop {
     P_LEADER_COMPLETENESS,
     P_ACKNOWLEDGED,
     P_APPLY_ORDER,
+    P_APPLIED_ONCE,
+    P_FAILED_NOT_APPLIED,
     P_COUNT
 };
 
-static const char *const prop_name[P_COUNT] = {
-    "election_safety",     "log_matching",          "state_machine_safety",
-    "leader_completeness", "acknowledged_not_lost", "apply_order",
+static const char *const prop_name[] = {
+    "election_safety",       "log_matching", "state_machine_safety", "leader_completeness",
+    "acknowledged_not_lost", "apply_order",  "applied_once",         "failed_not_applied",
 };
+_Static_assert(sizeof prop_name / sizeof *prop_name == P_COUNT, "a name for every property");
 
 /* A role record of a node 1..n. */
 struct role_rec {
@@ -305,7 +315,8 @@ static int elections(struct rs *s, struct terms *tm, json_t *leaders, json_t *sp
         }
         i = j;
     }
-    /* leaders[] in time order. */
+    /* leaders[] in time order: nearly so already (a later term's leader is
+     * elected later), so an insertion sort does little work. */
     size_t nl = json_array_size(leaders);
     for (size_t a = 1; a < nl; a++)
         for (size_t b = a; b > 0; b--) {
@@ -672,6 +683,126 @@ static int client_ops(struct rs *s, struct opstats *st, bool complete)
     return 0;
 }
 
+/* Each command applied once: a client's command (by hash) applied at two
+ * indexes was applied twice - a retry that was not recognised. Judged for
+ * the commands no two invokes share (identical bytes submitted twice are
+ * two commands that look alike). */
+struct happ {
+    int64_t hash, index, t;
+    int node;
+};
+
+static int cmp_happ(const void *x, const void *y)
+{
+    const struct happ *a = x, *b = y;
+    if (a->hash != b->hash)
+        return a->hash < b->hash ? -1 : 1;
+    if (a->index != b->index)
+        return a->index < b->index ? -1 : 1;
+    return (a->t > b->t) - (a->t < b->t);
+}
+
+static int cmp_i64(const void *a, const void *b);
+
+static int applied_once(struct rs *s, long *checked, long *failed_checked)
+{
+    *checked = 0;
+    *failed_checked = 0;
+    size_t nh = 0, ni = 0;
+    struct happ *h = malloc((s->napps + 1) * sizeof *h);
+    int64_t *inv = malloc((s->nops + 1) * sizeof *inv);
+    if (!h || !inv) {
+        free(h);
+        free(inv);
+        return -ENOMEM;
+    }
+    int64_t empty = trace_hash("", 0);
+    for (size_t i = 0; i < s->napps; i++)
+        if (!s->apps[i].commit && s->apps[i].hash != empty)
+            h[nh++] = (struct happ){.hash = s->apps[i].hash,
+                                    .index = s->apps[i].index,
+                                    .t = s->apps[i].t,
+                                    .node = s->apps[i].node};
+    for (size_t i = 0; i < s->nops; i++)
+        if (s->ops[i].ev == TR_INVOKE && s->ops[i].hash != empty)
+            inv[ni++] = s->ops[i].hash;
+    if (nh > 1)
+        qsort(h, nh, sizeof *h, cmp_happ);
+    if (ni > 1)
+        qsort(inv, ni, sizeof *inv, cmp_i64);
+    int rc = 0;
+    char hx[20];
+    for (size_t i = 0; i < ni && rc == 0; i++) {
+        bool shared = (i > 0 && inv[i - 1] == inv[i]) || (i + 1 < ni && inv[i + 1] == inv[i]);
+        if (shared)
+            continue;
+        (*checked)++;
+        size_t lo = 0, hi = nh;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (h[mid].hash < inv[i])
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo >= nh || h[lo].hash != inv[i])
+            continue;
+        for (size_t j = lo + 1; j < nh && h[j].hash == inv[i]; j++) {
+            if (h[j].index == h[lo].index)
+                continue;
+            rc = violation(s, P_APPLIED_ONCE, h[j].t, h[lo].node, h[j].node, h[j].index, -1,
+                           "command %s was applied at two indexes: %lld (node %d at %.3f ms) and "
+                           "%lld (node %d at %.3f ms)",
+                           hexhash(inv[i], hx, sizeof hx), (long long)h[lo].index, h[lo].node,
+                           ms(h[lo].t), (long long)h[j].index, h[j].node, ms(h[j].t));
+            break;
+        }
+    }
+    /* A failed operation was definitely not applied (TR_FAIL): its command
+     * (when no other invoke shares it) appears in no apply. */
+    for (size_t i = 0; i < s->nops && rc == 0; i++) {
+        const struct oprec *f = &s->ops[i];
+        if (f->ev != TR_FAIL)
+            continue;
+        const struct oprec *v = NULL;
+        for (size_t j = i; j-- > 0 && s->ops[j].client == f->client && s->ops[j].inc == f->inc &&
+                           s->ops[j].id == f->id;)
+            if (s->ops[j].ev == TR_INVOKE)
+                v = &s->ops[j];
+        if (!v || v->hash == empty)
+            continue;
+        size_t lo = 0, hi = ni;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (inv[mid] < v->hash)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo + 1 < ni && inv[lo + 1] == v->hash)
+            continue; /* two invokes share these bytes */
+        (*failed_checked)++;
+        lo = 0;
+        hi = nh;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (h[mid].hash < v->hash)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < nh && h[lo].hash == v->hash)
+            rc = violation(s, P_FAILED_NOT_APPLIED, h[lo].t, h[lo].node, f->server, h[lo].index, -1,
+                           "client %d's operation %lld (command %s) failed at %.3f ms, but node "
+                           "%d applied it at index %lld at %.3f ms",
+                           f->client, (long long)f->id, hexhash(v->hash, hx, sizeof hx), ms(f->t),
+                           h[lo].node, (long long)h[lo].index, ms(h[lo].t));
+    }
+    free(h);
+    free(inv);
+    return rc;
+}
+
 /* ---- leaders over time: failovers and the story ---- */
 
 struct story {
@@ -724,8 +855,11 @@ static const char *fault_label(const struct trace_rec *f, char *buf, size_t cap)
     return buf;
 }
 
+/* The end of a failover: the first leader of a higher term (node, term,
+ * at t), or none (node 0): ended says why ("the end of the traces", "the
+ * partition healed", "it resumed"), at t. */
 static int failover_close(struct timeline *tl, struct failover *fo, int node, int64_t term,
-                          int64_t t, bool *bad)
+                          int64_t t, const char *ended, bool *bad)
 {
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:i, s:I, s:o, s:o, s:o, s:o, s:o}", "cause", fo->cause, "kind", fo->kind,
@@ -733,14 +867,29 @@ static int failover_close(struct timeline *tl, struct failover *fo, int node, in
         us_to_ms(fo->t), "new_leader", node ? json_integer(node) : json_null(), "new_term",
         node ? json_integer(term) : json_null(), "elected_at_ms", node ? us_to_ms(t) : json_null(),
         "failover_ms", node ? us_to_ms(t - fo->t) : json_null());
-    if (o && fo->label[0])
-        json_object_set_new(o, "fault", json_string(fo->label));
+    if (o && fo->label[0] && json_object_set_new(o, "fault", json_string(fo->label)) < 0)
+        *bad = true;
+    if (o && !node &&
+        (json_object_set_new(o, "ended", json_string(ended)) < 0 ||
+         json_object_set_new(o, "ended_at_ms", us_to_ms(t)) < 0))
+        *bad = true;
     if (!o || json_array_append_new(tl->failovers, o) < 0)
         *bad = true;
     if (node && json_array_append_new(tl->failover_ms, us_to_ms(t - fo->t)) < 0)
         *bad = true;
     fo->open = false;
     return 0;
+}
+
+/* Is node k cut off from a majority: fewer than a majority, itself
+ * included, with the links both ways uncut? cut is (n+1) x (n+1). */
+static bool cut_off(const bool *cut, int n, int k)
+{
+    int reach = 1;
+    for (int j = 1; j <= n; j++)
+        if (j != k && !cut[k * (n + 1) + j] && !cut[j * (n + 1) + k])
+            reach++;
+    return reach < n / 2 + 1;
 }
 
 static int cmp_story(const void *x, const void *y)
@@ -766,24 +915,24 @@ static int story_terms(struct rs *s, struct timeline *tl)
         int64_t term = end ? 0 : s->roles[i].term;
         while (j < s->nroles && s->roles[j].term == term)
             j++;
+        /* The candidates of this term, each once (the first 4 named). */
         int cands[4], nc = 0;
+        bool seen[ALGO_MAX_NODES + 1] = {false};
         bool leader = false;
         int64_t t0 = 0;
         for (size_t k = i; k < j; k++) {
-            if (s->roles[k].role == ROLE_LEADER)
+            const struct role_rec *rr = &s->roles[k];
+            if (rr->role == ROLE_LEADER)
                 leader = true;
-            if (s->roles[k].role != ROLE_CANDIDATE)
+            if (rr->role != ROLE_CANDIDATE || rr->node < 1 || rr->node > ALGO_MAX_NODES ||
+                seen[rr->node])
                 continue;
-            int x = 0;
-            while (x < nc && x < 4 && cands[x] != s->roles[k].node)
-                x++;
-            if (x == nc) {
-                if (nc == 0)
-                    t0 = s->roles[k].t;
-                if (nc < 4)
-                    cands[nc] = s->roles[k].node;
-                nc++;
-            }
+            seen[rr->node] = true;
+            if (nc == 0)
+                t0 = rr->t;
+            if (nc < 4)
+                cands[nc] = rr->node;
+            nc++;
         }
         bool solo = !end && nc == 1 && !leader;
         /* A run of solo terms ends here? */
@@ -845,150 +994,205 @@ static int current_leader(const int *role, const int64_t *term, const bool *up, 
     return best;
 }
 
+/* The run as one pass over the trace sees it. */
+struct tstate {
+    int n;
+    int role[ALGO_MAX_NODES + 1];
+    int64_t term[ALGO_MAX_NODES + 1];
+    bool up[ALGO_MAX_NODES + 1];
+    bool *cut; /* [from * (n + 1) + to]: the link is cut */
+    bool links_changed;
+    int64_t links_t; /* the time of the last link change */
+    const struct trace_rec *last_fault;
+    struct failover fo;
+};
+
+static void fo_open(struct tstate *st, int64_t t, int node, const char *kind, const char *source,
+                    const struct trace_rec *fault)
+{
+    st->fo = (struct failover){
+        .open = true, .t = t, .node = node, .term = st->term[node], .kind = kind, .source = source};
+    if (fault)
+        fault_label(fault, st->fo.label, sizeof st->fo.label);
+}
+
+/* The links a network fault changed are all recorded (its TR_LINK records
+ * come right after its fault record): did they cut the leader off from a
+ * majority, or give the one cut off a majority back before another leader
+ * was elected? */
+static int links_settled(struct tstate *st, struct timeline *tl, int cur, int64_t t, bool stopping,
+                         bool *bad)
+{
+    const struct trace_rec *f = st->last_fault;
+    struct failover *fo = &st->fo;
+    if (!fo->open && cur && !stopping && f && f->aux == FAULT_PARTITION &&
+        cut_off(st->cut, st->n, cur)) {
+        fo_open(st, f->t_us, cur, "partition", f->a > 0 ? "schedule" : "command", f);
+        snprintf(fo->cause, sizeof fo->cause,
+                 "a partition (%s) cut leader node %d off from a majority", fo->label, cur);
+        return story_add(tl, f->t_us,
+                         "%s: a partition cut node %d, leader of term %lld, off from a majority",
+                         fo->label, cur, (long long)fo->term);
+    }
+    if (fo->open && strcmp(fo->kind, "partition") == 0 && !cut_off(st->cut, st->n, fo->node) &&
+        st->role[fo->node] == ROLE_LEADER && st->term[fo->node] == fo->term) {
+        if (story_add(tl, t,
+                      "node %d, still leader of term %lld, could reach a majority again before "
+                      "another leader was elected",
+                      fo->node, (long long)fo->term) < 0)
+            return -ENOMEM;
+        failover_close(tl, fo, 0, 0, t, "healed before another leader was elected", bad);
+    }
+    return 0;
+}
+
+static int timeline_step(struct tstate *st, struct timeline *tl, const struct trace_rec *r,
+                         const struct report_clock *clk, bool *bad)
+{
+    int n = st->n, k = r->node;
+    int *role = st->role;
+    int64_t *term = st->term;
+    bool *up = st->up;
+    struct failover *fo = &st->fo;
+    bool stopping = clk->stop_us >= 0 && r->t_us >= clk->stop_us;
+    int cur = current_leader(role, term, up, n);
+    if (st->links_changed && r->ev != TR_LINK) {
+        st->links_changed = false;
+        if (links_settled(st, tl, cur, st->links_t, stopping, bad) < 0)
+            return -ENOMEM;
+        cur = current_leader(role, term, up, n);
+    }
+    if (r->ev == TR_FAULT) {
+        st->last_fault = r;
+        int a = r->aux;
+        if (!fo->open && cur && r->peer == cur && !stopping &&
+            (a == FAULT_KILL || a == FAULT_PAUSE || a == FAULT_TERMINATE || a == FAULT_RESTART)) {
+            fo_open(st, r->t_us, cur, fault_action_name(a), r->a > 0 ? "schedule" : "command", r);
+            snprintf(fo->cause, sizeof fo->cause, "%s of leader node %d (%s)", fo->kind, cur,
+                     fo->label);
+            return story_add(tl, r->t_us, "%s: %s node %d, leader of term %lld", fo->label,
+                             fo->kind, cur, (long long)term[cur]);
+        }
+        return 0;
+    }
+    if (r->ev == TR_LINK) {
+        if (r->peer >= 1 && r->peer <= n && r->key >= 1 && r->key <= n)
+            st->cut[r->peer * (n + 1) + r->key] = r->aux != 0;
+        st->links_changed = true;
+        st->links_t = r->t_us;
+        return 0;
+    }
+    if (k < 1 || k > n)
+        return 0;
+    switch (r->ev) {
+    case TR_CRASH:
+    case TR_PAUSE:
+    case TR_STOP: {
+        if (r->ev == TR_STOP && r->aux == 0) {
+            /* The node's own stop record: the end of its run. */
+            up[k] = false;
+            role[k] = ROLE_NONE;
+            break;
+        }
+        const char *kind = r->ev == TR_CRASH ? "crash" : r->ev == TR_PAUSE ? "pause" : "terminate";
+        if (role[k] == ROLE_LEADER && up[k] && !stopping) {
+            const char *how = r->ev == TR_CRASH   ? "crashed"
+                              : r->ev == TR_PAUSE ? "was paused"
+                                                  : "was stopped";
+            char sig[48] = "";
+            if (r->aux)
+                snprintf(sig, sizeof sig, " (%s)", proc_signame(r->aux));
+            if (story_add(tl, r->t_us, "node %d, leader of term %lld, %s%s", k, (long long)term[k],
+                          how, sig) < 0)
+                return -ENOMEM;
+        }
+        if (!fo->open && k == cur && !stopping) {
+            fo_open(st, r->t_us, k, kind, "external", NULL);
+            snprintf(fo->cause, sizeof fo->cause,
+                     "%s of leader node %d (no fault record asked for it)", kind, k);
+        }
+        up[k] = false;
+        if (r->ev != TR_PAUSE)
+            role[k] = ROLE_NONE;
+        break;
+    }
+    case TR_RESUME:
+        up[k] = true;
+        if (fo->open && fo->node == k && strcmp(fo->kind, "pause") == 0 && role[k] == ROLE_LEADER &&
+            term[k] == fo->term) {
+            /* Back before anyone else was elected: it may go on leading. */
+            if (story_add(tl, r->t_us,
+                          "node %d resumed, still leader of term %lld, before another leader "
+                          "was elected",
+                          k, (long long)term[k]) < 0)
+                return -ENOMEM;
+            failover_close(tl, fo, 0, 0, r->t_us, "resumed before another leader was elected", bad);
+        }
+        break;
+    case TR_RESTART:
+    case TR_START:
+        up[k] = true;
+        role[k] = ROLE_NONE;
+        break;
+    case TR_ROLE: {
+        int was = role[k];
+        int64_t was_term = term[k];
+        role[k] = r->aux;
+        term[k] = r->key;
+        up[k] = true; /* it acts: whatever the supervisor saw, it runs */
+        if (r->aux == ROLE_LEADER && was != ROLE_LEADER) {
+            char why[200] = "";
+            bool ends = fo->open && r->key > fo->term;
+            if (ends)
+                snprintf(why, sizeof why, ", %.3f ms after the %s of node %d (leader of term %lld)",
+                         ms(r->t_us - fo->t), fo->kind, fo->node, (long long)fo->term);
+            if (story_add(tl, r->t_us, "node %d became leader of term %lld%s", k, (long long)r->key,
+                          why) < 0)
+                return -ENOMEM;
+            if (ends)
+                failover_close(tl, fo, k, r->key, r->t_us, NULL, bad);
+        } else if (was == ROLE_LEADER && r->aux != ROLE_LEADER) {
+            if (story_add(tl, r->t_us, "node %d stopped leading term %lld: %s in term %lld%s", k,
+                          (long long)was_term, algo_role_name(r->aux), (long long)r->key,
+                          r->key > was_term ? " (it saw a higher term)" : "") < 0)
+                return -ENOMEM;
+        }
+        break;
+    }
+    default: break;
+    }
+    return 0;
+}
+
 static int timeline(struct rs *s, const struct trace_rec *recs, size_t nrec,
                     const struct report_clock *clk, struct timeline *tl, bool *bad)
 {
-    int n = s->n;
-    int role[ALGO_MAX_NODES + 1] = {0};
-    int64_t term[ALGO_MAX_NODES + 1] = {0};
-    bool up[ALGO_MAX_NODES + 1];
-    for (int k = 0; k <= n; k++)
-        up[k] = true;
-    struct failover fo = {0};
-    const struct trace_rec *last_fault = NULL;
-    for (size_t i = 0; i < nrec; i++) {
-        const struct trace_rec *r = &recs[i];
-        int k = r->node;
-        bool stopping = clk->stop_us >= 0 && r->t_us >= clk->stop_us;
-        int cur = current_leader(role, term, up, n);
-        if (r->ev == TR_FAULT) {
-            last_fault = r;
-            int a = r->aux;
-            int target = r->peer;
-            if (!fo.open && cur && target == cur && !stopping &&
-                (a == FAULT_KILL || a == FAULT_PAUSE || a == FAULT_TERMINATE ||
-                 a == FAULT_RESTART)) {
-                fo = (struct failover){.open = true, .t = r->t_us, .node = cur, .term = term[cur]};
-                fo.kind = fault_action_name(a);
-                fo.source = r->a > 0 ? "schedule" : "command";
-                fault_label(r, fo.label, sizeof fo.label);
-                snprintf(fo.cause, sizeof fo.cause, "%s of leader node %d (%s)", fo.kind, cur,
-                         fo.label);
-                if (story_add(tl, r->t_us, "%s: %s node %d, leader of term %lld", fo.label, fo.kind,
-                              cur, (long long)term[cur]) < 0)
-                    return -ENOMEM;
-            }
-            continue;
-        }
-        if (r->ev == TR_LINK) {
-            /* A cut that isolates the leader from some peer: the failover
-             * that follows counts from the fault that made it. */
-            bool partition = last_fault && last_fault->aux == FAULT_PARTITION;
-            if (!fo.open && cur && partition && r->aux && !stopping &&
-                (r->peer == cur || r->key == cur)) {
-                fo = (struct failover){.open = true,
-                                       .t = last_fault->t_us,
-                                       .node = cur,
-                                       .term = term[cur],
-                                       .kind = "partition",
-                                       .source = last_fault->a > 0 ? "schedule" : "command"};
-                fault_label(last_fault, fo.label, sizeof fo.label);
-                snprintf(fo.cause, sizeof fo.cause, "a partition (%s) cut links of leader node %d",
-                         fo.label, cur);
-                if (story_add(tl, last_fault->t_us,
-                              "%s: a partition cut links of node %d, leader of term %lld", fo.label,
-                              cur, (long long)term[cur]) < 0)
-                    return -ENOMEM;
-            }
-            continue;
-        }
-        if (k < 1 || k > n)
-            continue;
-        switch (r->ev) {
-        case TR_CRASH:
-        case TR_PAUSE:
-        case TR_STOP: {
-            if (r->ev == TR_STOP && r->aux == 0) {
-                /* The node's own stop record: the end of its run. */
-                up[k] = false;
-                role[k] = ROLE_NONE;
-                break;
-            }
-            const char *kind = r->ev == TR_CRASH   ? "crash"
-                               : r->ev == TR_PAUSE ? "pause"
-                                                   : "terminate";
-            bool was_leader = role[k] == ROLE_LEADER && up[k];
-            if (was_leader && !stopping) {
-                const char *how = r->ev == TR_CRASH   ? "crashed"
-                                  : r->ev == TR_PAUSE ? "was paused"
-                                                      : "was stopped";
-                char sig[48] = "";
-                if (r->aux)
-                    snprintf(sig, sizeof sig, " (%s)", proc_signame(r->aux));
-                if (story_add(tl, r->t_us, "node %d, leader of term %lld, %s%s", k,
-                              (long long)term[k], how, sig) < 0)
-                    return -ENOMEM;
-            }
-            if (!fo.open && k == cur && !stopping) {
-                fo = (struct failover){.open = true,
-                                       .t = r->t_us,
-                                       .node = k,
-                                       .term = term[k],
-                                       .kind = kind,
-                                       .source = "external"};
-                snprintf(fo.cause, sizeof fo.cause, "%s of leader node %d%s", kind, k,
-                         " (no fault record asked for it)");
-            }
-            up[k] = false;
-            if (r->ev != TR_PAUSE)
-                role[k] = ROLE_NONE;
-            break;
-        }
-        case TR_RESUME:
-        case TR_RESTART:
-        case TR_START:
-            up[k] = true;
-            if (r->ev != TR_RESUME)
-                role[k] = ROLE_NONE;
-            break;
-        case TR_ROLE: {
-            int was = role[k];
-            int64_t was_term = term[k];
-            role[k] = r->aux;
-            term[k] = r->key;
-            up[k] = true; /* it acts: whatever the supervisor saw, it runs */
-            if (r->aux == ROLE_LEADER && was != ROLE_LEADER) {
-                char why[200] = "";
-                if (fo.open && r->key > fo.term)
-                    snprintf(why, sizeof why,
-                             ", %.3f ms after the %s of node %d (leader of term "
-                             "%lld)",
-                             ms(r->t_us - fo.t), fo.kind, fo.node, (long long)fo.term);
-                if (story_add(tl, r->t_us, "node %d became leader of term %lld%s", k,
-                              (long long)r->key, why) < 0)
-                    return -ENOMEM;
-                if (fo.open && r->key > fo.term)
-                    failover_close(tl, &fo, k, r->key, r->t_us, bad);
-            } else if (was == ROLE_LEADER && r->aux != ROLE_LEADER) {
-                if (story_add(tl, r->t_us, "node %d stopped leading term %lld: %s in term %lld%s",
-                              k, (long long)was_term, algo_role_name(r->aux), (long long)r->key,
-                              r->key > was_term ? " (it saw a higher term)" : "") < 0)
-                    return -ENOMEM;
-            }
-            break;
-        }
-        default: break;
-        }
+    struct tstate *st = calloc(1, sizeof *st);
+    if (!st)
+        return -ENOMEM;
+    st->n = s->n;
+    for (int k = 0; k <= s->n; k++)
+        st->up[k] = true;
+    st->cut = calloc((size_t)(s->n + 1) * (size_t)(s->n + 1), sizeof *st->cut);
+    int rc = st->cut ? 0 : -ENOMEM;
+    for (size_t i = 0; i < nrec && rc == 0; i++)
+        rc = timeline_step(st, tl, &recs[i], clk, bad);
+    int64_t t_end = nrec ? recs[nrec - 1].t_us : 0;
+    if (rc == 0 && st->links_changed)
+        rc = links_settled(st, tl, current_leader(st->role, st->term, st->up, s->n), st->links_t,
+                           true, bad);
+    struct failover *fo = &st->fo;
+    if (rc == 0 && fo->open) {
+        rc = story_add(tl, t_end,
+                       "no leader of a term above %lld was elected after the %s of node %d at "
+                       "%.3f ms, up to the end of the traces",
+                       (long long)fo->term, fo->kind, fo->node, ms(fo->t));
+        failover_close(tl, fo, 0, 0, t_end, "no new leader to the end of the traces", bad);
     }
-    if (fo.open) {
-        if (story_add(tl, nrec ? recs[nrec - 1].t_us : fo.t,
-                      "no leader of a term above %lld was elected after the %s of node %d at "
-                      "%.3f ms, up to the end of the traces",
-                      (long long)fo.term, fo.kind, fo.node, ms(fo.t)) < 0)
-            return -ENOMEM;
-        failover_close(tl, &fo, 0, 0, 0, bad);
-    }
-    int rc = story_terms(s, tl);
+    free(st->cut);
+    free(st);
+    if (rc == 0)
+        rc = story_terms(s, tl);
     if (rc < 0)
         return rc;
     /* Time order; lines of the same time in the order they were found. */
@@ -1095,6 +1299,9 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
         rc = applied_scan(&s, &ap);
     if (rc == 0)
         rc = client_ops(&s, &os, complete);
+    long once_checked = 0, failed_checked = 0;
+    if (rc == 0)
+        rc = applied_once(&s, &once_checked, &failed_checked);
     if (rc == 0)
         rc = timeline(&s, recs, nrec, clk, &tl, &bad);
     if (rc < 0 || bad || !leaders || !split || !tl.failovers || !tl.failover_ms) {
@@ -1197,6 +1404,13 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
                  os.ok, plural(os.ok));
     snprintf(d[P_APPLY_ORDER], sizeof d[0],
              "each node applied indexes in increasing order, none twice in one incarnation");
+    snprintf(d[P_APPLIED_ONCE], sizeof d[0],
+             "each of the %ld distinct command%s clients invoked was applied at one index at "
+             "most (a retried command is applied once)",
+             once_checked, plural(once_checked));
+    snprintf(d[P_FAILED_NOT_APPLIED], sizeof d[0],
+             "none of the %ld failed operation%s (definitely not applied) had its command applied",
+             failed_checked, plural(failed_checked));
     json_t *props = json_array();
     for (int p = 0; p < P_COUNT; p++) {
         char detail[600];
@@ -1206,6 +1420,29 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
         if (json_array_append_new(props, property(prop_name[p], s.count[p] == 0,
                                                   s.count[p] || !s.unjudged[p],
                                                   s.count[p] ? detail : d[p])) < 0)
+            bad = true;
+    }
+    /* A simulated run: the simulator checked the algorithm's own cluster
+     * invariant after every step, on the cores' states - the logs
+     * themselves, which the traces do not hold. Its verdict is part of the
+     * run's (a deadlock is liveness, not safety). */
+    if (json_is_true(json_object_get(ri->run, "simulated"))) {
+        const char *simv = json_string_value(json_object_get(ri->run, "simulator_violation"));
+        bool failed = simv && !strstr(simv, "(deadlock)");
+        char sd[600];
+        if (failed)
+            snprintf(sd, sizeof sd,
+                     "the simulator's check of the cluster's state after every step failed: %s",
+                     simv);
+        else
+            snprintf(sd, sizeof sd,
+                     "the simulator checked the algorithm's cluster invariant after every step "
+                     "and found no violation");
+        if (failed) {
+            violations++;
+            put(rep, "violations", json_integer(violations), &bad);
+        }
+        if (json_array_append_new(props, property("simulator_invariant", !failed, true, sd)) < 0)
             bad = true;
     }
     put(rep, "properties", props, &bad);

@@ -274,8 +274,9 @@ void report_print_raft(const json_t *rep, FILE *f)
                     fmt_key(fo, "elected_at_ms", 3, d, 64),
                     fmt_key(fo, "failover_ms", 3, e, 64));
         else
-            fprintf(f, "failover           %s at %s ms: no new leader to the end of the traces\n",
-                    str_or(fo, "cause", "?"), fmt_key(fo, "at_ms", 3, a, 64));
+            fprintf(f, "failover           %s at %s ms: %s (at %s ms)\n",
+                    str_or(fo, "cause", "?"), fmt_key(fo, "at_ms", 3, a, 64),
+                    str_or(fo, "ended", "no new leader"), fmt_key(fo, "ended_at_ms", 3, b, 64));
     }
     const json_t *ops = json_object_get(rep, "ops");
     fprintf(f,

@@ -186,16 +186,21 @@ static void run_finish(struct run *r)
         json_array_append_new(
             per, json_pack("{s:i, s:i, s:i}", "node", k, "incarnations", incs, "crashes", 0));
     }
+    json_t *per_client = json_array();
+    for (int p = r->n + 1; p <= MAXP; p++)
+        if (r->open[p][1])
+            json_array_append_new(per_client, json_pack("{s:i, s:i, s:i}", "client", p - r->n, "id",
+                                                        p, "incarnations", 1));
     for (int p = 0; p <= MAXP; p++)
         for (int i = 0; i <= MAXINC; i++)
             if (r->open[p][i])
                 trace_close(&r->w[p][i]);
-    json_t *o =
-        json_pack("{s:s, s:i, s:i, s:s, s:s, s:f, s:b, s:s, s:b, s:I, s:I, s:o, s:o}", "algorithm",
-                  "raft", "nodes", r->n, "seed", 7, "name", "unit", "run_id", "1a2b3c4d",
-                  "duration_s", (double)t_end / 1e6, "workload_done", 1, "stop_reason",
-                  "workload done", "started", 1, "workload_start_us", (json_int_t)0, "stop_us",
-                  (json_int_t)t_end, "per_node", per, "faults", r->faults);
+    json_t *o = json_pack("{s:s, s:i, s:i, s:s, s:s, s:f, s:b, s:s, s:b, s:I, s:I, s:o, s:o, s:o}",
+                          "algorithm", "raft", "nodes", r->n, "seed", 7, "name", "unit", "run_id",
+                          "1a2b3c4d", "duration_s", (double)t_end / 1e6, "workload_done", 1,
+                          "stop_reason", "workload done", "started", 1, "workload_start_us",
+                          (json_int_t)0, "stop_us", (json_int_t)t_end, "per_node", per, "faults",
+                          r->faults, "per_client", per_client);
     ck_assert_ptr_nonnull(o);
     char path[256];
     snprintf(path, sizeof path, "%s/run.json", r->dir);
@@ -260,9 +265,9 @@ static const char *detail(const json_t *rep, const char *name)
 /* Every property passes except those named (comma-separated), which fail. */
 static void only_failing(const json_t *rep, const char *failing)
 {
-    static const char *const all[] = {"election_safety",       "log_matching",
-                                      "state_machine_safety",  "leader_completeness",
-                                      "acknowledged_not_lost", "apply_order"};
+    static const char *const all[] = {
+        "election_safety",       "log_matching", "state_machine_safety", "leader_completeness",
+        "acknowledged_not_lost", "apply_order",  "applied_once",         "failed_not_applied"};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         char pat[64];
         snprintf(pat, sizeof pat, ",%s,", all[i]);
@@ -744,6 +749,95 @@ START_TEST(test_index_applied_twice_in_one_life)
 }
 END_TEST
 
+START_TEST(test_missing_client_trace_cannot_verify)
+{
+    /* run.json lists client 1; its trace is gone: its invokes and answers
+     * are unknown, so no verdict can say "safe". */
+    struct run r;
+    healthy_run(&r);
+    run_finish(&r);
+    char path[256];
+    snprintf(path, sizeof path, "%s/trace/n4.1.bin", r.dir);
+    ck_assert_int_eq(unlink(path), 0);
+    json_t *rep = build(r.dir);
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "cannot verify");
+    const json_t *gaps = json_object_get(get(rep, "evidence"), "gaps");
+    bool found = false;
+    size_t i;
+    json_t *g;
+    json_array_foreach(gaps, i, g)
+    {
+        found |=
+            strcmp(json_string_value(g), "the trace of client 1 (incarnation 1) is missing") == 0;
+    }
+    ck_assert_msg(found, "no gap names client 1's trace");
+    json_decref(rep);
+}
+END_TEST
+
+/* ---- each command applied once ---- */
+
+START_TEST(test_command_applied_twice)
+{
+    /* Client 1's command applied at index 2 and again at index 4 (a retry
+     * not recognised); client 2 submits "put k v" twice, which lands at
+     * two indexes: two commands that look alike, no violation. */
+    struct run r;
+    run_new(&r, 3);
+    role(&r, 1, 1, 100000, ROLE_LEADER, 1);
+    invoke(&r, 1, 1000000, 1, "c1-1");
+    invoke(&r, 2, 1000001, 1, "put k v");
+    invoke(&r, 2, 1000002, 2, "put k v");
+    apply(&r, 1, 1, 1000100, 1, 1, "");
+    apply(&r, 1, 1, 1000200, 2, 1, "c1-1");
+    apply(&r, 1, 1, 1000300, 3, 1, "put k v");
+    apply(&r, 1, 1, 1000400, 4, 1, "c1-1");
+    apply(&r, 1, 1, 1000500, 5, 1, "put k v");
+    /* A retry recognised as one: applied as nothing at its second index. */
+    apply(&r, 1, 1, 1000600, 6, 1, "");
+    run_finish(&r);
+    json_t *rep = build(r.dir);
+    only_failing(rep, "applied_once");
+    const json_t *v = violation_of(rep, "applied_once");
+    ck_assert_int_eq(geti(v, "index"), 4);
+    ck_assert(getd(v, "at_ms") == 1000.4);
+    char h[20], want[300];
+    snprintf(h, sizeof h, "%016" PRIx64, (uint64_t)trace_hash("c1-1", 4));
+    snprintf(want, sizeof want,
+             "command %s was applied at two indexes: 2 (node 1 at 1000.200 ms) and 4 (node 1 "
+             "at 1000.400 ms)",
+             h);
+    ck_assert_str_eq(json_string_value(get(v, "text")), want);
+    ck_assert_int_eq(geti(rep, "violations"), 1);
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_failed_but_applied)
+{
+    /* Client 1's operation 3 is answered "failed" (definitely not
+     * applied), yet its command was applied at index 2. */
+    struct run r;
+    run_new(&r, 3);
+    role(&r, 1, 1, 100000, ROLE_LEADER, 1);
+    invoke(&r, 1, 1000000, 3, "c1-3");
+    apply(&r, 1, 1, 1000200, 2, 1, "c1-3");
+    outcome(&r, 1, 1000300, TR_FAIL, 3, 1, 0, 0);
+    run_finish(&r);
+    json_t *rep = build(r.dir);
+    only_failing(rep, "failed_not_applied");
+    const json_t *v = violation_of(rep, "failed_not_applied");
+    char h[20], want[300];
+    snprintf(h, sizeof h, "%016" PRIx64, (uint64_t)trace_hash("c1-3", 4));
+    snprintf(want, sizeof want,
+             "client 1's operation 3 (command %s) failed at 1000.300 ms, but node 1 applied it "
+             "at index 2 at 1000.200 ms",
+             h);
+    ck_assert_str_eq(json_string_value(get(v, "text")), want);
+    json_decref(rep);
+}
+END_TEST
+
 /* ---- failovers and the story ---- */
 
 START_TEST(test_failover_after_kill)
@@ -863,7 +957,8 @@ START_TEST(test_failover_by_partition_and_split_vote)
     ck_assert_int_eq(geti(rep, "elections"), 6);
     ck_assert_int_eq(geti(rep, "elections_won"), 2);
     ck_assert_int_eq(geti(rep, "terms_without_leader"), 4);
-    ck_assert(story_has(rep, "fault.1: a partition cut links of node 1, leader of term 1"));
+    ck_assert(story_has(rep, "fault.1: a partition cut node 1, leader of term 1, off from a "
+                             "majority"));
     ck_assert(story_has(rep, "term 2: a split vote: 2 candidates (nodes 2 and 3), nobody was "
                              "elected"));
     ck_assert(story_has(rep, "terms 4 to 6: node 1 stood for election alone in each (3 terms) "
@@ -889,9 +984,109 @@ START_TEST(test_no_new_leader)
     ck_assert(story_has(rep, "no leader of a term above 1 was elected after the pause of node 1 "
                              "at 1000.000 ms"));
     char *text = text_of(rep);
-    ck_assert_msg(strstr(text, "pause of leader node 1 (fault.1) at 1000.000 ms: no new leader"),
+    ck_assert_msg(strstr(text, "pause of leader node 1 (fault.1) at 1000.000 ms: no new leader to "
+                               "the end of the traces (at 1300.001 ms)"),
                   "%s", text);
     free(text);
+    json_decref(rep);
+}
+END_TEST
+
+/* ---- a simulated run ---- */
+
+/* Mark the run directory's run.json as a simulated run's, with the
+ * simulator's violation (NULL: none). */
+static void simulated(struct run *r, const char *violation)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/run.json", r->dir);
+    json_error_t je;
+    json_t *o = json_load_file(path, 0, &je);
+    ck_assert_ptr_nonnull(o);
+    json_object_set_new(o, "simulated", json_true());
+    if (violation)
+        json_object_set_new(o, "simulator_violation", json_string(violation));
+    ck_assert_int_eq(json_dump_file(o, path, JSON_INDENT(2)), 0);
+    json_decref(o);
+}
+
+START_TEST(test_simulator_invariant)
+{
+    /* The simulator checks the logs themselves, which the traces do not
+     * hold: its violation makes the run unsafe even when the traces agree. */
+    struct run r;
+    healthy_run(&r);
+    run_finish(&r);
+    simulated(&r, NULL);
+    json_t *rep = build(r.dir);
+    ck_assert_str_eq(verdict(rep, "simulator_invariant"), "pass");
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "safe");
+    json_decref(rep);
+    simulated(&r, "t=993.390ms seed=3: node 1's log differs at committed index 2 (term 1)");
+    rep = build(r.dir);
+    ck_assert_str_eq(verdict(rep, "simulator_invariant"), "fail");
+    ck_assert_str_eq(detail(rep, "simulator_invariant"),
+                     "the simulator's check of the cluster's state after every step failed: "
+                     "t=993.390ms seed=3: node 1's log differs at committed index 2 (term 1)");
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "unsafe");
+    ck_assert_int_eq(geti(rep, "violations"), 1);
+    json_decref(rep);
+    /* A deadlock is not a safety violation. */
+    simulated(&r, "t=5000.000ms seed=3: nothing left to happen (deadlock)");
+    rep = build(r.dir);
+    ck_assert_str_eq(verdict(rep, "simulator_invariant"), "pass");
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_leader_kept_or_back_in_time)
+{
+    /* 5 nodes. A partition that cuts leader node 1 from node 5 only leaves
+     * it a majority: no failover. One that cuts it off alone and heals
+     * before anyone else is elected, and a pause that ends before, are no
+     * failovers either: the leader was back in time. */
+    struct run r;
+    run_new(&r, 5);
+    role(&r, 1, 1, 100000, ROLE_LEADER, 1);
+    fault(&r, 1000000, FAULT_PARTITION, 0, 1);
+    link_rec(&r, 1000000, 1, 5, true);
+    link_rec(&r, 1000000, 5, 1, true);
+    fault(&r, 1100000, FAULT_HEAL, 0, 2);
+    link_rec(&r, 1100000, 1, 5, false);
+    link_rec(&r, 1100000, 5, 1, false);
+    fault(&r, 2000000, FAULT_PARTITION, 0, 3);
+    for (int k = 2; k <= 5; k++) {
+        link_rec(&r, 2000000, 1, k, true);
+        link_rec(&r, 2000000, k, 1, true);
+    }
+    fault(&r, 2100000, FAULT_HEAL, 0, 4);
+    for (int k = 2; k <= 5; k++) {
+        link_rec(&r, 2100000, 1, k, false);
+        link_rec(&r, 2100000, k, 1, false);
+    }
+    send(&r, 1, 2100500, 2, T_APPEND, 1);
+    fault(&r, 3000000, FAULT_PAUSE, 1, 5);
+    sup(&r, 3000100, TR_PAUSE, 1, 0, SIGSTOP, 0);
+    sup(&r, 3080000, TR_RESUME, 1, 0, SIGCONT, 0);
+    run_finish(&r);
+    json_t *rep = build(r.dir);
+    only_failing(rep, "");
+    ck_assert_int_eq(json_array_size(get(rep, "failover_ms")), 0);
+    const json_t *fos = get(rep, "failovers");
+    ck_assert_int_eq(json_array_size(fos), 2);
+    const json_t *f0 = json_array_get(fos, 0), *f1 = json_array_get(fos, 1);
+    ck_assert_str_eq(json_string_value(get(f0, "kind")), "partition");
+    ck_assert(getd(f0, "at_ms") == 2000.0);
+    ck_assert_str_eq(json_string_value(get(f0, "ended")),
+                     "healed before another leader was elected");
+    ck_assert(getd(f0, "ended_at_ms") == 2100.0);
+    ck_assert_str_eq(json_string_value(get(f1, "kind")), "pause");
+    ck_assert_str_eq(json_string_value(get(f1, "ended")),
+                     "resumed before another leader was elected");
+    ck_assert(story_has(rep, "node 1, still leader of term 1, could reach a majority again before "
+                             "another leader was elected"));
+    ck_assert(story_has(rep, "node 1 resumed, still leader of term 1, before another leader was "
+                             "elected"));
     json_decref(rep);
 }
 END_TEST
@@ -935,6 +1130,7 @@ START_TEST(test_trace_json_raft)
     healthy_run(&r);
     /* A command that is not UTF-8. */
     apply(&r, 3, 1, 2200000, 3, 1, "put k \xff\xfe");
+    commit(&r, 2, 1, 2300000, 3, 1);
     run_finish(&r);
     json_t *lines = trace_lines(r.dir);
 
@@ -959,9 +1155,14 @@ START_TEST(test_trace_json_raft)
     ck_assert(json_is_true(get(o, "cmd_escaped")));
     ck_assert_str_eq(json_string_value(get(o, "cmd")), "put k \\xff\\xfe");
 
+    /* A commit line names the command its node applied at that index... */
     o = line_of(lines, "commit", 1000400);
     ck_assert_int_eq(geti(o, "index"), 1);
     ck_assert_int_eq(geti(o, "term"), 1);
+    ck_assert_str_eq(json_string_value(get(o, "cmd")), "put a 1");
+    /* ... and nothing when the node never applied it. */
+    o = line_of(lines, "commit", 2300000);
+    ck_assert_int_eq(geti(o, "index"), 3);
     ck_assert_ptr_null(json_object_get(o, "cmd"));
 
     /* Clients are `client: K`, not node n + K. */
@@ -1024,12 +1225,16 @@ static Suite *raft_report_suite(void)
          {test_leader_without_committed_entry, test_later_leader_keeps_committed_entry}},
         {"acknowledged",
          {test_acknowledged_command_replaced, test_acknowledged_never_applied,
-          test_acknowledged_without_invoke_cannot_verify}},
-        {"apply_order", {test_index_applied_twice_in_one_life}},
+          test_acknowledged_without_invoke_cannot_verify, test_missing_client_trace_cannot_verify}},
+        {"apply_order",
+         {test_index_applied_twice_in_one_life, test_command_applied_twice,
+          test_failed_but_applied}},
         {"failover",
          {test_failover_after_kill, test_failover_external_crash_and_pause,
-          test_failover_by_partition_and_split_vote, test_no_new_leader}},
+          test_failover_by_partition_and_split_vote, test_no_new_leader,
+          test_leader_kept_or_back_in_time}},
         {"trace_json", {test_trace_json_raft}},
+        {"simulated", {test_simulator_invariant}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         TCase *tc = tcase_create(cases[i].name);
