@@ -21,6 +21,14 @@
  *
  *   bench/distlab-failover [--trials T] [--nodes N] [--every MS] [--min MS] [--max MS]
  *                          [--heartbeat MS] [--external] [--distlab PATH] [--keep]
+ *                          [--from RUNDIR]
+ *
+ * --from reads a finished run's directory instead of running one (the
+ * options must then say how that run was made). Each failover is broken
+ * down from the traces: when the new leader last heard from the old one
+ * before the kill, how long after that it stood for election (its election
+ * timeout as it ran) and how long its election took - failover = timeout -
+ * time since heard + election.
  *
  * For reference, etcd 3.4 (3 members, election timeout 150 ms, heartbeat
  * 30 ms) measured a median of 164 ms and a maximum of 298 ms over 20 kills
@@ -43,6 +51,7 @@ struct opts {
     int trials, nodes, every_ms, min_ms, max_ms, heartbeat_ms;
     int external, keep;
     char exe[PATH_MAX];
+    char from[PATH_MAX]; /* a finished run's directory to read instead of running */
 };
 
 static void sleep_ms(int ms)
@@ -116,6 +125,88 @@ static int kill_leaders(const struct opts *o, const char *name, pid_t run)
     return 0;
 }
 
+/* What the traces say of one failover, in microseconds (-1: not found):
+ * how long before the kill the new leader last heard from the old one (a
+ * heartbeat or an append), how long after that it stood for election (its
+ * election timeout, as it ran), and how long its election took. */
+struct parts {
+    int64_t since_heard, timeout, election;
+};
+
+struct trace_view {
+    json_t *lines; /* the run's `distlab trace`, one object per event */
+};
+
+static int load_trace(const char *exe, const char *outdir, const char *dir, struct trace_view *tv)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/trace.jsonl", dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(fd, STDOUT_FILENO);
+        dup2(devnull, STDERR_FILENO);
+        execl(exe, "distlab", "trace", outdir, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0)
+        return -1;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    tv->lines = json_array();
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        json_t *o = json_loads(line, 0, NULL);
+        const char *ev = json_string_value(json_object_get(o, "ev"));
+        /* Only what the breakdown needs: receipts and role changes. */
+        if (o && ev && (strcmp(ev, "recv") == 0 || strcmp(ev, "role") == 0))
+            json_array_append_new(tv->lines, o);
+        else
+            json_decref(o);
+    }
+    free(line);
+    fclose(f);
+    return 0;
+}
+
+static json_int_t ival(const json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+static struct parts breakdown(const struct trace_view *tv, int old, int winner, int64_t kill_us,
+                              int64_t elected_us)
+{
+    struct parts p = {-1, -1, -1};
+    int64_t heard = -1, stood = -1;
+    size_t i;
+    json_t *o;
+    json_array_foreach(tv->lines, i, o)
+    {
+        int64_t t = ival(o, "t_us");
+        if (ival(o, "node") != winner || !json_object_get(o, "node"))
+            continue;
+        const char *ev = json_string_value(json_object_get(o, "ev"));
+        if (strcmp(ev, "recv") == 0 && ival(o, "from") == old && t <= kill_us)
+            heard = t;
+        else if (strcmp(ev, "role") == 0 && t > kill_us && t <= elected_us && stood < 0 &&
+                 strcmp(json_string_value(json_object_get(o, "role")), "candidate") == 0)
+            stood = t;
+    }
+    if (heard >= 0)
+        p.since_heard = kill_us - heard;
+    if (heard >= 0 && stood >= 0)
+        p.timeout = stood - heard;
+    if (stood >= 0)
+        p.election = elected_us - stood;
+    return p;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -134,17 +225,13 @@ int main(int argc, char **argv)
                      .min_ms = 150,
                      .max_ms = 300,
                      .heartbeat_ms = 50};
-    static const struct option lopts[] = {{"trials", required_argument, NULL, 't'},
-                                          {"nodes", required_argument, NULL, 'n'},
-                                          {"every", required_argument, NULL, 'e'},
-                                          {"min", required_argument, NULL, 'm'},
-                                          {"max", required_argument, NULL, 'M'},
-                                          {"heartbeat", required_argument, NULL, 'b'},
-                                          {"external", no_argument, NULL, 'x'},
-                                          {"distlab", required_argument, NULL, 'd'},
-                                          {"keep", no_argument, NULL, 'k'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+    static const struct option lopts[] = {
+        {"trials", required_argument, NULL, 't'}, {"nodes", required_argument, NULL, 'n'},
+        {"every", required_argument, NULL, 'e'},  {"min", required_argument, NULL, 'm'},
+        {"max", required_argument, NULL, 'M'},    {"heartbeat", required_argument, NULL, 'b'},
+        {"external", no_argument, NULL, 'x'},     {"distlab", required_argument, NULL, 'd'},
+        {"keep", no_argument, NULL, 'k'},         {"from", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "t:n:e:h", lopts, NULL)) != -1) {
         switch (c) {
@@ -157,9 +244,11 @@ int main(int argc, char **argv)
         case 'x': o.external = 1; break;
         case 'd': snprintf(o.exe, sizeof o.exe, "%s", optarg); break;
         case 'k': o.keep = 1; break;
+        case 'f': snprintf(o.from, sizeof o.from, "%s", optarg); break;
         default:
             printf("usage: distlab-failover [--trials T] [--nodes N] [--every MS] [--min MS] "
-                   "[--max MS] [--heartbeat MS] [--external] [--distlab PATH] [--keep]\n");
+                   "[--max MS] [--heartbeat MS] [--external] [--distlab PATH] [--keep] "
+                   "[--from RUNDIR]\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -216,6 +305,11 @@ int main(int argc, char **argv)
            o.nodes, o.min_ms, o.max_ms, o.heartbeat_ms, o.trials,
            o.external ? "kill -9 from outside" : "SIGKILL by a scheduled fault", o.every_ms);
     fflush(stdout);
+    int status = 0;
+    if (o.from[0]) {
+        snprintf(outdir, sizeof outdir, "%s", o.from);
+        goto read;
+    }
     pid_t run = fork();
     if (run == 0) {
         int devnull = open("/dev/null", O_WRONLY);
@@ -229,9 +323,9 @@ int main(int argc, char **argv)
     }
     if (o.external && kill_leaders(&o, name, run) < 0)
         kill(run, SIGTERM);
-    int status;
     while (waitpid(run, &status, 0) < 0 && errno == EINTR) {
     }
+read:;
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/report.json", outdir);
     json_error_t je;
@@ -242,8 +336,11 @@ int main(int argc, char **argv)
         return 1;
     }
     const char *want = o.external ? "crash" : "kill";
-    double v[1000];
-    int nv = 0, rounds = 0, none = 0;
+    struct trace_view tv = {NULL};
+    if (load_trace(o.exe, outdir, dir, &tv) < 0)
+        fprintf(stderr, "distlab-failover: could not read the run's trace: no breakdown\n");
+    double v[1000], heard[1000], tmo[1000], elect[1000];
+    int nv = 0, rounds = 0, none = 0, nparts = 0;
     size_t i;
     json_t *fo;
     json_array_foreach(json_object_get(rep, "failovers"), i, fo)
@@ -271,7 +368,27 @@ int main(int argc, char **argv)
                (long long)json_integer_value(json_object_get(fo, "node")), (long long)term,
                (long long)json_integer_value(json_object_get(fo, "new_leader")), (long long)nterm,
                json_number_value(ms), nterm > term + 1 ? " (more than one election round)" : "");
+        if (tv.lines) {
+            int64_t kill_us =
+                (int64_t)(json_number_value(json_object_get(fo, "at_ms")) * 1e3 + 0.5);
+            int64_t el_us =
+                (int64_t)(json_number_value(json_object_get(fo, "elected_at_ms")) * 1e3 + 0.5);
+            struct parts pt = breakdown(&tv, (int)json_integer_value(json_object_get(fo, "node")),
+                                        (int)json_integer_value(json_object_get(fo, "new_leader")),
+                                        kill_us, el_us);
+            if (pt.since_heard >= 0 && pt.timeout >= 0 && pt.election >= 0 && nparts < 1000) {
+                heard[nparts] = (double)pt.since_heard / 1e3;
+                tmo[nparts] = (double)pt.timeout / 1e3;
+                elect[nparts++] = (double)pt.election / 1e3;
+                printf("           node %lld last heard from node %lld %.3f ms before the kill, "
+                       "stood %.3f ms after that, won %.3f ms later\n",
+                       (long long)json_integer_value(json_object_get(fo, "new_leader")),
+                       (long long)json_integer_value(json_object_get(fo, "node")),
+                       heard[nparts - 1], tmo[nparts - 1], elect[nparts - 1]);
+            }
+        }
     }
+    json_decref(tv.lines);
     const char *verdict = json_string_value(json_object_get(rep, "verdict"));
     if (nv > 0) {
         qsort(v, (size_t)nv, sizeof *v, cmp_double);
@@ -282,6 +399,16 @@ int main(int argc, char **argv)
                o.external ? " (from the supervisor's crash record)" : "");
         printf("reference: median <= 160 ms, max <= 300 ms (etcd, 3 members: 164 ms median, "
                "298 ms max)\n");
+    }
+    if (nparts > 0) {
+        /* failover = timeout - time since heard + election, kill by kill. */
+        qsort(heard, (size_t)nparts, sizeof *heard, cmp_double);
+        qsort(tmo, (size_t)nparts, sizeof *tmo, cmp_double);
+        qsort(elect, (size_t)nparts, sizeof *elect, cmp_double);
+        printf("medians: the new leader last heard from the old one %.3f ms before the kill, "
+               "stood %.3f ms after that (its election timeout: %d-%d ms), and won %.3f ms "
+               "later\n",
+               heard[nparts / 2], tmo[nparts / 2], o.min_ms, o.max_ms, elect[nparts / 2]);
     }
     if (nv + none < o.trials)
         printf("only %d of %d kills found a leader to kill (see %s/report.txt)\n", nv + none,

@@ -539,8 +539,48 @@ static void put_peer(json_t *o, const char *key, int id, int n, bool *bad)
     }
 }
 
+/* The applies of a run, by (node, incarnation, index): a commit line
+ * names the command its node applied at that index. */
+static int cmp_apply(const void *x, const void *y)
+{
+    const struct trace_rec *a = *(const struct trace_rec *const *)x,
+                           *b = *(const struct trace_rec *const *)y;
+    if (a->node != b->node)
+        return a->node < b->node ? -1 : 1;
+    if (a->incarnation != b->incarnation)
+        return a->incarnation < b->incarnation ? -1 : 1;
+    if (a->a != b->a)
+        return a->a < b->a ? -1 : 1;
+    return (a->t_us > b->t_us) - (a->t_us < b->t_us);
+}
+
+struct applies {
+    const struct trace_rec **v;
+    size_t n;
+};
+
+static const struct trace_rec *apply_of(const struct applies *ap, const struct trace_rec *c)
+{
+    size_t lo = 0, hi = ap->n;
+    struct trace_rec key = {.node = c->node, .incarnation = c->incarnation, .a = c->a,
+                            .t_us = INT64_MIN};
+    const struct trace_rec *kp = &key;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cmp_apply(&ap->v[mid], &kp) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < ap->n && ap->v[lo]->node == c->node && ap->v[lo]->incarnation == c->incarnation &&
+        ap->v[lo]->a == c->a)
+        return ap->v[lo];
+    return NULL;
+}
+
 static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *ops,
-                              const json_t *faults, int n, struct trace_data *data)
+                              const json_t *faults, int n, struct trace_data *data,
+                              const struct applies *ap)
 {
     const char *key = ops && ops->key_field ? ops->key_field : "key";
     char tbuf[16];
@@ -614,10 +654,16 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
         put(o, "role", json_string(algo_role_name(r->aux)), &bad);
         put(o, "term", json_integer(r->key), &bad);
         break;
-    case TR_COMMIT:
+    case TR_COMMIT: {
         put(o, "index", json_integer(r->a), &bad);
         put(o, "term", json_integer(r->key), &bad);
+        /* The command at that index, as this node applied it (nothing when
+         * it did not live to apply it). */
+        const struct trace_rec *a = ap ? apply_of(ap, r) : NULL;
+        if (a)
+            put_data(o, a, data, &bad);
         break;
+    }
     case TR_APPLY:
         put(o, "index", json_integer(r->a), &bad);
         put(o, "term", json_integer(r->key), &bad);
@@ -752,9 +798,19 @@ int report_trace_json(const char *rundir, FILE *f)
     const json_t *faults = json_object_get(run, "faults");
     struct trace_data data;
     bool have_data = trace_data_open(&data, rundir, err) == 0;
+    struct applies ap = {0};
+    size_t napply = 0;
+    for (size_t i = 0; i < nrec; i++)
+        napply += recs[i].ev == TR_APPLY;
+    ap.v = napply ? malloc(napply * sizeof *ap.v) : NULL;
+    for (size_t i = 0; ap.v && i < nrec; i++)
+        if (recs[i].ev == TR_APPLY)
+            ap.v[ap.n++] = &recs[i];
+    if (ap.n > 1)
+        qsort(ap.v, ap.n, sizeof *ap.v, cmp_apply);
     int rc = 0;
     for (size_t i = 0; i < nrec; i++) {
-        json_t *o = trace_rec_json(&recs[i], ops, faults, n, have_data ? &data : NULL);
+        json_t *o = trace_rec_json(&recs[i], ops, faults, n, have_data ? &data : NULL, &ap);
         char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (!line) {
@@ -766,6 +822,7 @@ int report_trace_json(const char *rundir, FILE *f)
         fputc('\n', f);
         free(line);
     }
+    free(ap.v);
     if (have_data)
         trace_data_close(&data);
     json_decref(run);

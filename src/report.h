@@ -130,7 +130,8 @@
  *   messages_by_type {name: {messages}};
  *   story [lines], story_omitted: what happened, in time order;
  *   properties: election_safety, log_matching, state_machine_safety,
- *   leader_completeness, acknowledged_not_lost, apply_order, applied_once
+ *   leader_completeness, acknowledged_not_lost, apply_order, applied_once,
+ *   failed_not_applied
  *   (and simulator_invariant for a simulated run); violation_list
  *   [{property, at_ms, nodes, index, term, text}] (at most
  *   violations_listed_max of them; "violations" counts them all).

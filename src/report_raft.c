@@ -30,7 +30,9 @@
  *                         none twice in one incarnation;
  *   applied_once          a command a client invoked (by hash; commands two
  *                         invokes share are left out) was applied at one
- *                         index at most: a retry is applied once.
+ *                         index at most: a retry is applied once;
+ *   failed_not_applied    an operation that failed (TR_FAIL: definitely not
+ *                         applied) had its command applied nowhere.
  * A simulated run adds simulator_invariant: the simulator's own check of
  * the cores' states (the logs themselves) after every step.
  *
@@ -51,7 +53,7 @@
 #include "src/report_int.h"
 
 #define RAFT_MAX_LISTED 100 /* violations listed in report.json */
-#define RAFT_STORY_MAX  60  /* lines of the story */
+#define RAFT_STORY_MAX  120 /* lines of the story */
 
 enum prop {
     P_ELECTION,
@@ -61,13 +63,15 @@ enum prop {
     P_ACKNOWLEDGED,
     P_APPLY_ORDER,
     P_APPLIED_ONCE,
+    P_FAILED_NOT_APPLIED,
     P_COUNT
 };
 
-static const char *const prop_name[P_COUNT] = {
+static const char *const prop_name[] = {
     "election_safety",       "log_matching", "state_machine_safety", "leader_completeness",
-    "acknowledged_not_lost", "apply_order",  "applied_once",
+    "acknowledged_not_lost", "apply_order",  "applied_once",         "failed_not_applied",
 };
+_Static_assert(sizeof prop_name / sizeof *prop_name == P_COUNT, "a name for every property");
 
 /* A role record of a node 1..n. */
 struct role_rec {
@@ -311,7 +315,8 @@ static int elections(struct rs *s, struct terms *tm, json_t *leaders, json_t *sp
         }
         i = j;
     }
-    /* leaders[] in time order. */
+    /* leaders[] in time order: nearly so already (a later term's leader is
+     * elected later), so an insertion sort does little work. */
     size_t nl = json_array_size(leaders);
     for (size_t a = 1; a < nl; a++)
         for (size_t b = a; b > 0; b--) {
@@ -699,9 +704,10 @@ static int cmp_happ(const void *x, const void *y)
 
 static int cmp_i64(const void *a, const void *b);
 
-static int applied_once(struct rs *s, long *checked)
+static int applied_once(struct rs *s, long *checked, long *failed_checked)
 {
     *checked = 0;
+    *failed_checked = 0;
     size_t nh = 0, ni = 0;
     struct happ *h = malloc((s->napps + 1) * sizeof *h);
     int64_t *inv = malloc((s->nops + 1) * sizeof *inv);
@@ -751,6 +757,46 @@ static int applied_once(struct rs *s, long *checked)
                            ms(h[lo].t), (long long)h[j].index, h[j].node, ms(h[j].t));
             break;
         }
+    }
+    /* A failed operation was definitely not applied (TR_FAIL): its command
+     * (when no other invoke shares it) appears in no apply. */
+    for (size_t i = 0; i < s->nops && rc == 0; i++) {
+        const struct oprec *f = &s->ops[i];
+        if (f->ev != TR_FAIL)
+            continue;
+        const struct oprec *v = NULL;
+        for (size_t j = i; j-- > 0 && s->ops[j].client == f->client && s->ops[j].inc == f->inc &&
+                           s->ops[j].id == f->id;)
+            if (s->ops[j].ev == TR_INVOKE)
+                v = &s->ops[j];
+        if (!v || v->hash == empty)
+            continue;
+        size_t lo = 0, hi = ni;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (inv[mid] < v->hash)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo + 1 < ni && inv[lo + 1] == v->hash)
+            continue; /* two invokes share these bytes */
+        (*failed_checked)++;
+        lo = 0;
+        hi = nh;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (h[mid].hash < v->hash)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < nh && h[lo].hash == v->hash)
+            rc = violation(s, P_FAILED_NOT_APPLIED, h[lo].t, h[lo].node, f->server, h[lo].index, -1,
+                           "client %d's operation %lld (command %s) failed at %.3f ms, but node "
+                           "%d applied it at index %lld at %.3f ms",
+                           f->client, (long long)f->id, hexhash(v->hash, hx, sizeof hx), ms(f->t),
+                           h[lo].node, (long long)h[lo].index, ms(h[lo].t));
     }
     free(h);
     free(inv);
@@ -1253,9 +1299,9 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
         rc = applied_scan(&s, &ap);
     if (rc == 0)
         rc = client_ops(&s, &os, complete);
-    long once_checked = 0;
+    long once_checked = 0, failed_checked = 0;
     if (rc == 0)
-        rc = applied_once(&s, &once_checked);
+        rc = applied_once(&s, &once_checked, &failed_checked);
     if (rc == 0)
         rc = timeline(&s, recs, nrec, clk, &tl, &bad);
     if (rc < 0 || bad || !leaders || !split || !tl.failovers || !tl.failover_ms) {
@@ -1362,6 +1408,9 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
              "each of the %ld distinct command%s clients invoked was applied at one index at "
              "most (a retried command is applied once)",
              once_checked, plural(once_checked));
+    snprintf(d[P_FAILED_NOT_APPLIED], sizeof d[0],
+             "none of the %ld failed operation%s (definitely not applied) had its command applied",
+             failed_checked, plural(failed_checked));
     json_t *props = json_array();
     for (int p = 0; p < P_COUNT; p++) {
         char detail[600];

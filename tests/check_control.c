@@ -503,6 +503,37 @@ START_TEST(test_clean_no_magic)
 }
 END_TEST
 
+/* A stale run with clients: their queues, after the nodes', go with it
+ * (the layout-stable prefix does not say how many clients it had). */
+START_TEST(test_clean_stale_clients)
+{
+    char *dir = h_tmpdir();
+    struct shm_handle h;
+    uint32_t id = fake_id(14);
+    char hex[16], removed[64];
+    fake_hex(hex, sizeof hex, id);
+    snprintf(removed, sizeof removed, "removed stale run %s (6 queues", hex);
+    fake_run_of(&h, id, 3, 2, "raft", "ctl-stale", 0);
+    h.run->launcher_pid = dead_pid(); /* its launcher is gone */
+    shm_detach(&h);
+    for (int k = 0; k <= 5; k++)
+        make_queue(id, k);
+    int lock = h_lock("clean", LOCK_TIMEOUT);
+    char *out, *err;
+    int rc = run_clean(dir, &out, &err);
+    h_unlock(lock);
+    ck_assert_msg(rc == 0, "`distlab clean` exited %d: %s", rc, err);
+    ck_assert_msg(strstr(out, removed) != NULL, "clean did not say '%s':\n%s", removed, out);
+    ck_assert_msg(!h_shm_exists(hex), "clean left the segment of %s", hex);
+    for (int k = 0; k <= 5; k++)
+        ck_assert_msg(!h_queue_exists(hex, k), "clean left queue n%d of %s", k, hex);
+    free(out);
+    free(err);
+    h_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 /* ---- TCase roles ---- */
 
 static char *pid_of(const char *dir, const char *hex, const char *flag, int *rc)
@@ -1540,7 +1571,7 @@ static Suite *control_suite(void)
         const char *name;
         const TTest *tests[4];
     } cases[] = {
-        {"clean", {test_clean_live_other_version, test_clean_no_magic}},
+        {"clean", {test_clean_live_other_version, test_clean_no_magic, test_clean_stale_clients}},
         {"roles", {test_pid_role, test_pid_leader}},
         {"status", {test_status_text, test_several_runs, test_status_raft}},
         {"planted",

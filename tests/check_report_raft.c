@@ -267,7 +267,7 @@ static void only_failing(const json_t *rep, const char *failing)
 {
     static const char *const all[] = {
         "election_safety",       "log_matching", "state_machine_safety", "leader_completeness",
-        "acknowledged_not_lost", "apply_order",  "applied_once"};
+        "acknowledged_not_lost", "apply_order",  "applied_once",         "failed_not_applied"};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         char pat[64];
         snprintf(pat, sizeof pat, ",%s,", all[i]);
@@ -813,6 +813,31 @@ START_TEST(test_command_applied_twice)
 }
 END_TEST
 
+START_TEST(test_failed_but_applied)
+{
+    /* Client 1's operation 3 is answered "failed" (definitely not
+     * applied), yet its command was applied at index 2. */
+    struct run r;
+    run_new(&r, 3);
+    role(&r, 1, 1, 100000, ROLE_LEADER, 1);
+    invoke(&r, 1, 1000000, 3, "c1-3");
+    apply(&r, 1, 1, 1000200, 2, 1, "c1-3");
+    outcome(&r, 1, 1000300, TR_FAIL, 3, 1, 0, 0);
+    run_finish(&r);
+    json_t *rep = build(r.dir);
+    only_failing(rep, "failed_not_applied");
+    const json_t *v = violation_of(rep, "failed_not_applied");
+    char h[20], want[300];
+    snprintf(h, sizeof h, "%016" PRIx64, (uint64_t)trace_hash("c1-3", 4));
+    snprintf(want, sizeof want,
+             "client 1's operation 3 (command %s) failed at 1000.300 ms, but node 1 applied it "
+             "at index 2 at 1000.200 ms",
+             h);
+    ck_assert_str_eq(json_string_value(get(v, "text")), want);
+    json_decref(rep);
+}
+END_TEST
+
 /* ---- failovers and the story ---- */
 
 START_TEST(test_failover_after_kill)
@@ -1105,6 +1130,7 @@ START_TEST(test_trace_json_raft)
     healthy_run(&r);
     /* A command that is not UTF-8. */
     apply(&r, 3, 1, 2200000, 3, 1, "put k \xff\xfe");
+    commit(&r, 2, 1, 2300000, 3, 1);
     run_finish(&r);
     json_t *lines = trace_lines(r.dir);
 
@@ -1129,9 +1155,14 @@ START_TEST(test_trace_json_raft)
     ck_assert(json_is_true(get(o, "cmd_escaped")));
     ck_assert_str_eq(json_string_value(get(o, "cmd")), "put k \\xff\\xfe");
 
+    /* A commit line names the command its node applied at that index... */
     o = line_of(lines, "commit", 1000400);
     ck_assert_int_eq(geti(o, "index"), 1);
     ck_assert_int_eq(geti(o, "term"), 1);
+    ck_assert_str_eq(json_string_value(get(o, "cmd")), "put a 1");
+    /* ... and nothing when the node never applied it. */
+    o = line_of(lines, "commit", 2300000);
+    ck_assert_int_eq(geti(o, "index"), 3);
     ck_assert_ptr_null(json_object_get(o, "cmd"));
 
     /* Clients are `client: K`, not node n + K. */
@@ -1195,7 +1226,9 @@ static Suite *raft_report_suite(void)
         {"acknowledged",
          {test_acknowledged_command_replaced, test_acknowledged_never_applied,
           test_acknowledged_without_invoke_cannot_verify, test_missing_client_trace_cannot_verify}},
-        {"apply_order", {test_index_applied_twice_in_one_life, test_command_applied_twice}},
+        {"apply_order",
+         {test_index_applied_twice_in_one_life, test_command_applied_twice,
+          test_failed_but_applied}},
         {"failover",
          {test_failover_after_kill, test_failover_external_crash_and_pause,
           test_failover_by_partition_and_split_vote, test_no_new_leader,
