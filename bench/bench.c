@@ -31,6 +31,8 @@
 
 #include <jansson.h>
 
+#include "bench/beside.h"
+
 #include "ipc/util.h"
 
 #define MAX_CLIENTS 64
@@ -277,17 +279,8 @@ int main(int argc, char **argv)
     }
     if (!exe[0]) {
         /* The distlab built beside this benchmark (bench/..). */
-        char self[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n < 0)
+        if (bench_distlab_beside(exe, sizeof exe) < 0)
             return 2;
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        *slash = '\0';
-        slash = strrchr(self, '/');
-        if (slash)
-            *slash = '\0';
-        snprintf(exe, sizeof exe, "%.4000s/distlab", self);
     }
     printf("centralized mutex, 1 coordinator + %d clients, cs_time 0, %.1fs x %d runs each\n",
            clients, seconds, reps);

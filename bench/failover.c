@@ -47,6 +47,8 @@
 
 #include <jansson.h>
 
+#include "bench/beside.h"
+
 struct opts {
     int trials, nodes, every_ms, min_ms, max_ms, heartbeat_ms;
     int external, keep;
@@ -260,17 +262,8 @@ int main(int argc, char **argv)
     }
     if (!o.exe[0]) {
         /* The distlab built beside this benchmark (bench/..). */
-        char self[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n < 0)
+        if (bench_distlab_beside(o.exe, sizeof o.exe) < 0)
             return 2;
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        *slash = '\0';
-        slash = strrchr(self, '/');
-        if (slash)
-            *slash = '\0';
-        snprintf(o.exe, sizeof o.exe, "%.4000s/distlab", self);
     }
     char dir[] = "/tmp/distlab-failover.XXXXXX";
     if (!mkdtemp(dir)) {

@@ -157,12 +157,12 @@ static uint8_t *arena_take(struct algo_actions *out, uint32_t len)
     return out->arena + at;
 }
 
-/* An action with a payload copied into the arena, or NULL (nothing
- * emitted). */
-static struct algo_action *push_payload(struct algo_actions *out, enum algo_action_kind kind,
-                                        const void *data, uint32_t len)
+/* An action with a payload of at most max bytes copied into the arena,
+ * or NULL (nothing emitted). */
+static struct algo_action *push_payload_max(struct algo_actions *out, enum algo_action_kind kind,
+                                            const void *data, uint32_t len, uint32_t max)
 {
-    if (len > ALGO_MAX_PAYLOAD || out->n >= out->cap) {
+    if (len > max || out->n >= out->cap) {
         out->overflow += out->n >= out->cap;
         return NULL;
     }
@@ -184,6 +184,13 @@ static struct algo_action *push_payload(struct algo_actions *out, enum algo_acti
     a->msg.len = len;
     a->after_sync = false;
     return a;
+}
+
+/* The same for a payload a message may carry. */
+static struct algo_action *push_payload(struct algo_actions *out, enum algo_action_kind kind,
+                                        const void *data, uint32_t len)
+{
+    return push_payload_max(out, kind, data, len, ALGO_MAX_PAYLOAD);
 }
 
 bool act_send_ex(struct algo_actions *out, const struct algo_msg *m, bool after_sync)
@@ -292,27 +299,11 @@ bool act_store_snapshot(struct algo_actions *out, int64_t index, int64_t term, c
 {
     /* A snapshot may be larger than a message: room in the arena is the
      * only bound here. */
-    if (out->n >= out->cap) {
-        out->overflow++;
-        return false;
-    }
-    uint32_t used = out->arena_used;
-    uint8_t *p = len ? arena_take(out, len) : NULL;
-    if (len && !p) {
-        out->arena_used = used;
-        return false;
-    }
-    if (len)
-        memcpy(p, state, len);
-    struct algo_action *a = push(out, ACT_STORE_SNAPSHOT);
+    struct algo_action *a = push_payload_max(out, ACT_STORE_SNAPSHOT, state, len, UINT32_MAX);
     if (!a)
         return false;
-    memset(&a->msg, 0, sizeof a->msg);
-    a->msg.payload = p;
-    a->msg.len = len;
     a->index = index;
     a->term = term;
-    a->after_sync = false;
     return true;
 }
 

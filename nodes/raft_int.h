@@ -250,6 +250,10 @@ void raft_on_vote_resp(struct raft_state *s, const struct algo_msg *m, int64_t n
 void raft_heard_leader(struct raft_state *s, int from, int64_t now, struct algo_actions *out);
 
 /* raft_replication.c */
+/* An answer to the leader (append, snapshot): a higher term makes us step
+ * down; true only when we still lead the term it answers. */
+bool raft_answer_current(struct raft_state *s, const struct algo_msg *m, int64_t now,
+                         struct algo_actions *out);
 void raft_send_append(struct raft_state *s, int p, bool heartbeat, struct algo_actions *out);
 void raft_broadcast_append(struct raft_state *s, bool heartbeat, struct algo_actions *out);
 void raft_on_append_req(struct raft_state *s, const struct algo_msg *m, int64_t now,

@@ -299,15 +299,21 @@ void raft_on_append_req(struct raft_state *s, const struct algo_msg *m, int64_t 
     act_send_ex(out, &r, true); /* after our log is durable */
 }
 
-void raft_on_append_ok(struct raft_state *s, const struct algo_msg *m, int64_t now,
-                       struct algo_actions *out)
+bool raft_answer_current(struct raft_state *s, const struct algo_msg *m, int64_t now,
+                         struct algo_actions *out)
 {
     if (m->f[0] > s->term) {
         raft_become_follower(s, m->f[0], 0, now, out);
-        return;
+        return false;
     }
-    if (s->role != ROLE_LEADER || m->f[0] != s->term)
-        return; /* an answer from an earlier term */
+    return s->role == ROLE_LEADER && m->f[0] == s->term; /* else from an earlier term */
+}
+
+void raft_on_append_ok(struct raft_state *s, const struct algo_msg *m, int64_t now,
+                       struct algo_actions *out)
+{
+    if (!raft_answer_current(s, m, now, out))
+        return;
     struct raft_peer *pr = &s->peer[m->from];
     int64_t idx = m->f[1];
     if (idx > raft_log_last(&s->log)) {
@@ -342,11 +348,7 @@ void raft_on_append_ok(struct raft_state *s, const struct algo_msg *m, int64_t n
 void raft_on_append_reject(struct raft_state *s, const struct algo_msg *m, int64_t now,
                            struct algo_actions *out)
 {
-    if (m->f[0] > s->term) {
-        raft_become_follower(s, m->f[0], 0, now, out);
-        return;
-    }
-    if (s->role != ROLE_LEADER || m->f[0] != s->term)
+    if (!raft_answer_current(s, m, now, out))
         return;
     struct raft_peer *pr = &s->peer[m->from];
     int64_t rejected = m->f[1], ci = m->f[2], ct = m->f[3];

@@ -293,11 +293,7 @@ void raft_on_snap_req(struct raft_state *s, const struct algo_msg *m, int64_t no
 void raft_on_snap_resp(struct raft_state *s, const struct algo_msg *m, int64_t now,
                        struct algo_actions *out)
 {
-    if (m->f[0] > s->term) {
-        raft_become_follower(s, m->f[0], 0, now, out);
-        return;
-    }
-    if (s->role != ROLE_LEADER || m->f[0] != s->term)
+    if (!raft_answer_current(s, m, now, out))
         return;
     struct raft_peer *pr = &s->peer[m->from];
     pr->last_ack_us = now;
