@@ -76,6 +76,10 @@ enum trace_ev {
                       aux = cut (0/1), a = loss in millionths, b = delay us,
                       c = jitter us; written after the TR_FAULT (or command) that
                       changed it and before the change takes effect */
+    TR_TRUNCATE,   /* a node's log lost its uncommitted tail (Raft's conflict
+                      truncation: a rollback): a = the first index dropped,
+                      b = the last, key = the term of the entry at a;
+                      written before the storage drops them */
     TR_EV_COUNT
 };
 const char *trace_ev_name(int ev);

@@ -1061,6 +1061,7 @@ static void log_store_note(struct sim *s, int id, const struct algo_action *a)
     } else if (a->kind == ACT_STORE_TRUNCATE && a->index <= img_last(w) &&
                a->index > w->snap_index) {
         int64_t k = img_last(w) - a->index + 1;
+        record(s, TR_TRUNCATE, id, 0, 0, img_term_at(w, a->index), 0, a->index, img_last(w));
         lg->truncated += (uint64_t)k;
         if (k > lg->max_truncate)
             lg->max_truncate = k;

@@ -159,9 +159,16 @@ int rt_storage_apply(struct node *nd, const struct algo_action *a)
     case ACT_STORE_APPEND:
         rc = apply_append(nd, a, err);
         return rc < 0 ? fail(nd, "appending entries", rc, err) : 0;
-    case ACT_STORE_TRUNCATE:
+    case ACT_STORE_TRUNCATE: {
+        int64_t last = storage_last_index(nd->st), term = 0;
+        if (a->index <= last && storage_term_at(nd->st, a->index, &term) == 0) {
+            struct trace_rec *r = rt_trace(nd, TR_TRUNCATE, 0, 0, term, 0, a->index);
+            if (r)
+                r->b = last;
+        }
         rc = storage_truncate(nd->st, a->index, err);
         return rc < 0 ? fail(nd, "truncating the log", rc, err) : 0;
+    }
     case ACT_STORE_SNAPSHOT:
         rc = storage_snapshot(nd->st, a->index, a->term, a->msg.payload, a->msg.len, err);
         return rc < 0 ? fail(nd, "writing a snapshot", rc, err) : 0;

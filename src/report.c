@@ -624,6 +624,11 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
         put(o, key, json_integer(r->key), &bad);
         put(o, "reason", json_string(report_drop_reason(r->aux)), &bad);
         break;
+    case TR_TRUNCATE:
+        put(o, "from_index", json_integer(r->a), &bad);
+        put(o, "to_index", json_integer(r->b), &bad);
+        put(o, "term", json_integer(r->key), &bad);
+        break;
     case TR_LINK:
         /* The supervisor changed the state of the link peer -> key. */
         put(o, "from", json_integer(r->peer), &bad);

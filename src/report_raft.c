@@ -32,7 +32,11 @@
  *                         invokes share are left out) was applied at one
  *                         index at most: a retry is applied once;
  *   failed_not_applied    an operation that failed (TR_FAIL: definitely not
- *                         applied) had its command applied nowhere.
+ *                         applied) had its command applied nowhere;
+ *   committed_not_rolled_back  no rollback (TR_TRUNCATE: a log's tail
+ *                         dropped for a leader's) removed an entry that some
+ *                         node committed or applied: the first entry dropped,
+ *                         (index, term), is in no commit or apply record.
  * A simulated run adds simulator_invariant: the simulator's own check of
  * the cores' states (the logs themselves) after every step.
  *
@@ -64,12 +68,14 @@ enum prop {
     P_APPLY_ORDER,
     P_APPLIED_ONCE,
     P_FAILED_NOT_APPLIED,
+    P_KEPT_COMMITTED,
     P_COUNT
 };
 
 static const char *const prop_name[] = {
     "election_safety",       "log_matching", "state_machine_safety", "leader_completeness",
     "acknowledged_not_lost", "apply_order",  "applied_once",         "failed_not_applied",
+    "committed_not_rolled_back",
 };
 _Static_assert(sizeof prop_name / sizeof *prop_name == P_COUNT, "a name for every property");
 
@@ -96,6 +102,12 @@ struct oprec {
     int64_t index, term;
 };
 
+/* A rollback: node dropped entries from..to, the first of term. */
+struct trunc {
+    int64_t from, to, term, t;
+    int node;
+};
+
 struct viol {
     int prop;
     int64_t t;
@@ -113,6 +125,8 @@ struct rs {
     size_t napps, capapps;
     struct oprec *ops;
     size_t nops, capops;
+    struct trunc *truncs;
+    size_t ntr, captr;
     struct viol *v;
     size_t nv, capv;
     long count[P_COUNT];      /* violations by property */
@@ -210,6 +224,10 @@ static int collect(struct rs *s, const struct trace_rec *recs, size_t nrec)
                                                .node = k,
                                                .inc = r->incarnation,
                                                .commit = r->ev == TR_COMMIT};
+        } else if (k <= n && r->ev == TR_TRUNCATE) {
+            GROW(s->truncs, s->ntr, s->captr);
+            s->truncs[s->ntr++] =
+                (struct trunc){.from = r->a, .to = r->b, .term = r->key, .t = r->t_us, .node = k};
         } else if (k > n && (r->ev == TR_INVOKE || r->ev == TR_OK || r->ev == TR_FAIL ||
                              r->ev == TR_TIMEOUT)) {
             GROW(s->ops, s->nops, s->capops);
@@ -803,6 +821,39 @@ static int applied_once(struct rs *s, long *checked, long *failed_checked)
     return rc;
 }
 
+/* Rollbacks dropped only entries nobody committed: the first entry each
+ * dropped, (index, term), appears in no commit or apply record (s->apps,
+ * sorted by index by applied_scan). */
+static int rollbacks(struct rs *s, long *entries)
+{
+    int rc = 0;
+    *entries = 0;
+    for (size_t i = 0; i < s->ntr && rc == 0; i++) {
+        const struct trunc *tr = &s->truncs[i];
+        *entries += tr->to >= tr->from ? tr->to - tr->from + 1 : 0;
+        size_t lo = 0, hi = s->napps;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (s->apps[mid].index < tr->from)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (size_t j = lo; j < s->napps && s->apps[j].index == tr->from; j++) {
+            const struct app *a = &s->apps[j];
+            if (a->term != tr->term)
+                continue;
+            rc = violation(s, P_KEPT_COMMITTED, tr->t, tr->node, a->node, tr->from, tr->term,
+                           "node %d rolled back its entry %lld (term %lld) at %.3f ms, which "
+                           "node %d %s at %.3f ms",
+                           tr->node, (long long)tr->from, (long long)tr->term, ms(tr->t), a->node,
+                           a->commit ? "committed" : "applied", ms(a->t));
+            break;
+        }
+    }
+    return rc;
+}
+
 /* ---- leaders over time: failovers and the story ---- */
 
 struct story {
@@ -1075,6 +1126,11 @@ static int timeline_step(struct tstate *st, struct timeline *tl, const struct tr
         }
         return 0;
     }
+    if (r->ev == TR_TRUNCATE && r->node >= 1 && r->node <= n)
+        return story_add(tl, r->t_us,
+                         "node %d rolled back its log entries %lld..%lld (from term %lld): "
+                         "replaced by the log of the leader it now follows",
+                         r->node, (long long)r->a, (long long)r->b, (long long)r->key);
     if (r->ev == TR_LINK) {
         if (r->peer >= 1 && r->peer <= n && r->key >= 1 && r->key <= n)
             st->cut[r->peer * (n + 1) + r->key] = r->aux != 0;
@@ -1276,6 +1332,7 @@ static void rs_free(struct rs *s)
     free(s->roles);
     free(s->apps);
     free(s->ops);
+    free(s->truncs);
     free(s->v);
 }
 
@@ -1302,6 +1359,9 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
     long once_checked = 0, failed_checked = 0;
     if (rc == 0)
         rc = applied_once(&s, &once_checked, &failed_checked);
+    long rolled = 0;
+    if (rc == 0)
+        rc = rollbacks(&s, &rolled);
     if (rc == 0)
         rc = timeline(&s, recs, nrec, clk, &tl, &bad);
     if (rc < 0 || bad || !leaders || !split || !tl.failovers || !tl.failover_ms) {
@@ -1328,6 +1388,8 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
     put(rep, "max_leaders_per_term", json_integer(tm.max_leaders), &bad);
     put(rep, "failover_ms", tl.failover_ms, &bad);
     put(rep, "failovers", tl.failovers, &bad);
+    put(rep, "rollbacks", json_integer((json_int_t)s.ntr), &bad);
+    put(rep, "rolled_back_entries", json_integer(rolled), &bad);
     put(rep, "commits", json_integer(ap.indexes), &bad);
     put(rep, "last_applied_index", json_integer(ap.max_index), &bad);
     put(rep, "commit_index", json_integer(ap.max_commit), &bad);
@@ -1408,6 +1470,10 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
              "each of the %ld distinct command%s clients invoked was applied at one index at "
              "most (a retried command is applied once)",
              once_checked, plural(once_checked));
+    snprintf(d[P_KEPT_COMMITTED], sizeof d[0],
+             "none of the %zu rollback%s (%ld log entr%s dropped for a leader's) removed an "
+             "entry a node had committed or applied",
+             s.ntr, s.ntr == 1 ? "" : "s", rolled, rolled == 1 ? "y" : "ies");
     snprintf(d[P_FAILED_NOT_APPLIED], sizeof d[0],
              "none of the %ld failed operation%s (definitely not applied) had its command applied",
              failed_checked, plural(failed_checked));

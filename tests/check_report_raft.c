@@ -838,6 +838,49 @@ START_TEST(test_failed_but_applied)
 }
 END_TEST
 
+static void truncate_rec(struct run *r, int node, int64_t t, int64_t from, int64_t to,
+                         int64_t term)
+{
+    struct trace_rec rec = {.t_us = t, .ev = TR_TRUNCATE, .a = from, .b = to, .key = term};
+    emit(r, node, 1, &rec, NULL);
+}
+
+START_TEST(test_rollback_of_uncommitted_and_committed)
+{
+    /* Node 3 rolls back entries 2..4 of term 1 that nobody committed: a
+     * story line, no violation. Then node 2 rolls back entry 1 of term 1,
+     * which node 1 had applied: committed_not_rolled_back fails, naming
+     * both nodes, the index, the term and the time. */
+    struct run r;
+    run_new(&r, 3);
+    role(&r, 1, 1, 100000, ROLE_LEADER, 1);
+    apply(&r, 1, 1, 1000100, 1, 1, "c1-1");
+    truncate_rec(&r, 3, 1500000, 2, 4, 1);
+    run_finish(&r);
+    json_t *rep = build(r.dir);
+    ck_assert_str_eq(verdict(rep, "committed_not_rolled_back"), "pass");
+    ck_assert_int_eq(geti(rep, "rollbacks"), 1);
+    ck_assert_int_eq(geti(rep, "rolled_back_entries"), 3);
+    ck_assert(story_has(rep, "node 3 rolled back its log entries 2..4 (from term 1)"));
+    json_decref(rep);
+
+    run_new(&r, 3);
+    role(&r, 1, 1, 100000, ROLE_LEADER, 1);
+    apply(&r, 1, 1, 1000100, 1, 1, "c1-1");
+    truncate_rec(&r, 2, 1500000, 1, 1, 1);
+    run_finish(&r);
+    rep = build(r.dir);
+    only_failing(rep, "committed_not_rolled_back");
+    const json_t *v = violation_of(rep, "committed_not_rolled_back");
+    ck_assert(has_node(v, 2) && has_node(v, 1));
+    ck_assert_int_eq(geti(v, "index"), 1);
+    ck_assert_str_eq(json_string_value(get(v, "text")),
+                     "node 2 rolled back its entry 1 (term 1) at 1500.000 ms, which node 1 "
+                     "applied at 1000.100 ms");
+    json_decref(rep);
+}
+END_TEST
+
 /* ---- failovers and the story ---- */
 
 START_TEST(test_failover_after_kill)
@@ -1228,7 +1271,7 @@ static Suite *raft_report_suite(void)
           test_acknowledged_without_invoke_cannot_verify, test_missing_client_trace_cannot_verify}},
         {"apply_order",
          {test_index_applied_twice_in_one_life, test_command_applied_twice,
-          test_failed_but_applied}},
+          test_failed_but_applied, test_rollback_of_uncommitted_and_committed}},
         {"failover",
          {test_failover_after_kill, test_failover_external_crash_and_pause,
           test_failover_by_partition_and_split_vote, test_no_new_leader,

@@ -546,6 +546,9 @@ START_TEST(test_traces)
     msg(nd, OP_APPEND, 1, 1, 5);
     int64_t asked = rt_now(nd);
     msg(nd, OP_COMMIT_APPLY, 1, 5, 0);
+    msg(nd, OP_APPEND, 2, 3, 6);  /* entries 2..4 of term 6 */
+    msg(nd, OP_TRUNCATE, 3, 0, 0); /* 3..4 rolled back */
+    msg(nd, OP_TRUNCATE, 9, 0, 0); /* past the end: nothing dropped, no record */
     rt_end_turn(nd);
     trace_close(&nd->tr);
     struct trace_rec *r;
@@ -568,6 +571,14 @@ START_TEST(test_traces)
     ck_assert_int_ge(send->t_us, asked);
     ck_assert(send > apply);
     ck_assert_int_eq(send->peer, 2);
+    /* The rollback: entries 3..4, the first of term 6; written before the
+     * storage dropped them. */
+    const struct trace_rec *tr = find_ev(r, n, TR_TRUNCATE, 0);
+    ck_assert_ptr_nonnull(tr);
+    ck_assert_int_eq(tr->a, 3);
+    ck_assert_int_eq(tr->b, 4);
+    ck_assert_int_eq(tr->key, 6);
+    ck_assert_ptr_null(find_ev(r, n, TR_TRUNCATE, 1));
     free(r);
     free_log_node(nd);
 }
