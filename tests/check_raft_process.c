@@ -58,43 +58,6 @@ static char *conf(const char *name)
 
 /* ---- the trace, Raft's way: a process is a node or a client ---- */
 
-/* `distlab trace RUNDIR`, parsed: every line one object with an integer
- * t_us, a string ev, and an integer node or client; t_us never decreases. */
-static json_t *trace_of(const char *dir, const char *rundir)
-{
-    struct h_proc p;
-    int rc = h_run(&p, dir, "trace", 60, "trace", rundir, NULL);
-    char *err = h_err(&p);
-    ck_assert_msg(rc == 0, "`%s` exited %d: %s", p.what, rc, err);
-    free(err);
-    FILE *f = fopen(p.out, "r");
-    ck_assert_msg(f != NULL, "%s: %s", p.out, strerror(errno));
-    json_t *all = json_array();
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    long lineno = 0;
-    long long last = -1;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        lineno++;
-        json_error_t e;
-        json_t *o = json_loadb(line, (size_t)n, 0, &e);
-        ck_assert_msg(json_is_object(o), "trace line %ld is not an object: %s", lineno, line);
-        json_t *t = json_object_get(o, "t_us"), *ev = json_object_get(o, "ev");
-        bool who = json_is_integer(json_object_get(o, "node")) ||
-                   json_is_integer(json_object_get(o, "client"));
-        ck_assert_msg(json_is_integer(t) && json_is_string(ev) && who,
-                      "trace line %ld lacks t_us, ev, or node/client: %s", lineno, line);
-        ck_assert_msg(json_integer_value(t) >= last, "trace line %ld goes back in time: %s",
-                      lineno, line);
-        last = json_integer_value(t);
-        json_array_append_new(all, o);
-    }
-    free(line);
-    fclose(f);
-    return all;
-}
-
 static long long jint_or(const json_t *o, const char *key, long long dflt)
 {
     json_t *v = json_object_get(o, key);
@@ -531,7 +494,7 @@ START_TEST(test_raft5_leader_killed)
     ck_assert_int_eq(h_jint(rep, "ops.timeout"), 0); /* 2 s of client timeout cover it */
     json_decref(rep);
 
-    json_t *tr = trace_of(dir, rundir);
+    json_t *tr = h_trace(dir, rundir);
     const json_t *crash = first_after(tr, "crash", first, 0);
     ck_assert_msg(crash != NULL, "no crash of node %d in the trace", first);
     ck_assert_str_eq(jstr_or(crash, "signal"), "SIGKILL");
@@ -570,7 +533,7 @@ START_TEST(test_split_vote)
     ck_assert_int_gt(h_jint(rep, "leaders.0.term"), 1);
     json_decref(rep);
 
-    json_t *tr = trace_of(dir, rundir);
+    json_t *tr = h_trace(dir, rundir);
     int candidates = 0, leaders = 0;
     bool who[5] = {false};
     size_t i;
@@ -626,7 +589,7 @@ START_TEST(test_split_brain)
     expect_ok(&p, h_wait(&p, RUN_TIMEOUT), rundir);
     json_decref(expect_safe_report(dir, rundir));
 
-    json_t *tr = trace_of(dir, rundir);
+    json_t *tr = h_trace(dir, rundir);
     const json_t *cut = fault_rec(tr, 1, false), *heal = fault_rec(tr, 1, true);
     ck_assert_msg(cut && heal, "the partition or its heal is not in the trace");
     ck_assert_int_eq(jint_or(cut, "target", 0), old);
@@ -671,7 +634,7 @@ START_TEST(test_pause)
     expect_ok(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), rundir);
     json_decref(expect_safe_report(dir, rundir));
 
-    json_t *tr = trace_of(dir, rundir);
+    json_t *tr = h_trace(dir, rundir);
     const json_t *pause = fault_rec(tr, 1, false), *resume = fault_rec(tr, 1, true);
     ck_assert_msg(pause && resume, "the pause or its resume is not in the trace");
     int k = (int)jint_or(pause, "target", 0);
@@ -708,7 +671,7 @@ START_TEST(test_crash_all)
     expect_ok(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), rundir);
     json_decref(expect_safe_report(dir, rundir));
 
-    json_t *tr = trace_of(dir, rundir);
+    json_t *tr = h_trace(dir, rundir);
     long long last_restart = 0, first_crash = INT64_MAX;
     for (int k = 1; k <= 5; k++) {
         const json_t *c = first_after(tr, "crash", k, 0);
@@ -780,7 +743,7 @@ static void prevote_case(bool prevote)
                     "fault.1.target=leader+3", NULL),
               rundir);
     json_decref(expect_safe_report(dir, rundir));
-    json_t *tr = trace_of(dir, rundir);
+    json_t *tr = h_trace(dir, rundir);
     long long t_cut, t_heal, term0;
     partition_of(tr, &t_cut, &t_heal);
     int leader = leader_before(tr, t_cut, &term0);
@@ -828,7 +791,7 @@ static void check_quorum_case(bool on)
                     "fault.1.target=leader", NULL),
               rundir);
     json_decref(expect_safe_report(dir, rundir));
-    json_t *tr = trace_of(dir, rundir);
+    json_t *tr = h_trace(dir, rundir);
     long long t_cut, t_heal, term0;
     partition_of(tr, &t_cut, &t_heal);
     int old = leader_before(tr, t_cut, &term0);

@@ -518,9 +518,11 @@ json_t *h_trace(const char *dir, const char *rundir)
                       lineno, o ? "not an object" : e.text, line);
         json_t *t = json_object_get(o, "t_us"), *nd = json_object_get(o, "node"),
                *ev = json_object_get(o, "ev");
+        if (!nd) /* a client process: `client: K` */
+            nd = json_object_get(o, "client");
         ck_assert_msg(json_is_integer(t) && json_is_integer(nd) && json_is_string(ev),
-                      "trace line %ld lacks an integer t_us/node or a string ev: %s", lineno,
-                      line);
+                      "trace line %ld lacks an integer t_us, node (or client) or a string ev: %s",
+                      lineno, line);
         long long tv = (long long)json_integer_value(t);
         ck_assert_msg(tv >= last, "trace line %ld goes back in time (%lld after %lld): %s",
                       lineno, tv, last, line);

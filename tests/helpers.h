@@ -110,8 +110,9 @@ bool h_node_busy(const char *dir, const char *run, int node, long long min_cs, i
                  char *run_id, size_t cap);
 
 /* `distlab trace RUNDIR`, parsed: an array of the events. Fails the test
- * unless every line is one JSON object with integer t_us and node and a
- * string ev, and t_us never decreases (the trace contract). */
+ * unless every line is one JSON object with integer t_us, node (a client
+ * process's: client) and a string ev, and t_us never decreases (the trace
+ * contract). */
 json_t *h_trace(const char *dir, const char *rundir);
 /* Is event o an `ev` (NULL: any) of node (< 0: any)? */
 bool h_event_is(const json_t *o, const char *ev, int node);
