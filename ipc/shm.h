@@ -168,6 +168,11 @@ struct shm_params {
      * (shm_client_quota); rate is per client (0: as fast as answered). */
     int32_t clients;
     int64_t client_timeout_us; /* 0: the client core's default */
+    /* The key-value workload ([workload] keys, mix, value_size): keys
+     * k1..k<keys>, the weights of get, put, append, cas (mix[KV_PUT] ..
+     * mix[KV_CAS]), values padded to value_size bytes. */
+    int32_t keys, value_size;
+    int32_t mix[5];
     /* The largest payload that travels inline in one queue message:
      * msgsize - sizeof(struct wire_hdr) (algo_env.max_inline). */
     uint32_t max_inline;

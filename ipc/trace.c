@@ -25,6 +25,7 @@ const char *trace_ev_name(int ev)
         [TR_FAULT] = "fault",     [TR_START] = "start",     [TR_STOP] = "stop",
         [TR_DONE] = "done",       [TR_PEER_DOWN] = "peer_down", [TR_PEER_UP] = "peer_up",
         [TR_CUT] = "trace_cut",   [TR_LINK] = "link", [TR_TRUNCATE] = "truncate",
+        [TR_RESULT] = "result",
     };
     return ev > 0 && ev < TR_EV_COUNT ? names[ev] : "unknown";
 }

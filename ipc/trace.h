@@ -80,6 +80,11 @@ enum trace_ev {
                       truncation: a rollback): a = the first index dropped,
                       b = the last, key = the term of the entry at a;
                       written before the storage drops them */
+    TR_RESULT,     /* a client operation's answer (the state machine's, e.g.
+                      the value a get read), written just before its TR_OK
+                      by the same client: key = the op id, b, aux, c describe
+                      the answer's bytes as for TR_APPLY. `distlab trace`
+                      shows it inside the ok line (status, value) */
     TR_EV_COUNT
 };
 const char *trace_ev_name(int ev);

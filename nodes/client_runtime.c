@@ -10,7 +10,8 @@
  * submitted while another waits is refused, so commands paced blindly
  * would turn every slow commit into a refusal that says nothing of the
  * cluster.
- * Each command's bytes are unique: "c<K>-<op>". The core reports each
+ * Commands are the key-value workload (kvload.h: [workload] keys, mix,
+ * value_size), each with its unique token "c<K>-<op>". The core reports each
  * operation's outcome with ACT_CLIENT (traced by the runtime); the client
  * is done (TR_DONE, MSG_RT_DONE) when every operation it submitted was
  * answered (ok, fail) or timed out. requests_done in its slot counts
@@ -31,6 +32,7 @@
 #include <string.h>
 
 #include "ipc/util.h"
+#include "nodes/kvload.h"
 #include "nodes/runtime_int.h"
 
 /* The client's timer: the next paced submission. */
@@ -71,6 +73,10 @@ struct client_work {
     uint8_t *answered; /* [pace.total]: operation first_op + i has its outcome */
     bool started, done, stopping;
     bool submit_now, finish_now;
+    struct kvload load;
+    uint8_t cmd[KV_MAX_CMD]; /* the last command submitted */
+    uint32_t cmd_len;
+    int64_t cmd_op;
 };
 
 static struct client_work *cwork(const struct node *nd) { return nd->work; }
@@ -82,6 +88,9 @@ static int client_init(struct node *nd, char *err)
         return dl_seterr(err, ENOMEM, "out of memory");
     nd->work = c;
     c->k = nd->args.id - nd->env.n;
+    const struct shm_params *pr = &nd->run->params;
+    kvload_init(&c->load, pr->seed ^ (uint64_t)nd->args.incarnation << 40, c->k, pr->keys, pr->mix,
+                pr->value_size);
     double rate = nd->run->params.rate;
     c->pace.interval_us = rate > 0 ? (int64_t)(1e6 / rate) : 0;
     if (rate > 0 && c->pace.interval_us < 1)
@@ -138,16 +147,16 @@ static void submit(struct node *nd)
 {
     struct client_work *c = cwork(nd);
     int64_t op = c->first_op + c->pace.submitted;
-    char cmd[48];
-    int len = snprintf(cmd, sizeof cmd, "c%d-%lld", c->k, (long long)op);
+    c->cmd_len = kvload_next(&c->load, op, c->cmd);
+    c->cmd_op = op;
     pace_submitted(&c->pace, rt_now(nd));
     c->outstanding++;
     atomic_fetch_add_explicit(&nd->me->cnt[CNT_REQUESTS], 1, memory_order_relaxed);
     struct algo_event ev = {.kind = EV_COMMAND, .now_us = rt_now(nd)};
     ev.msg.from = ev.msg.to = (uint16_t)nd->args.id;
     ev.msg.f[0] = op;
-    ev.msg.payload = (const uint8_t *)cmd;
-    ev.msg.len = (uint32_t)len;
+    ev.msg.payload = c->cmd;
+    ev.msg.len = c->cmd_len;
     rt_step(nd, &ev);
 }
 
@@ -196,6 +205,8 @@ static void client_outcome(struct node *nd, const struct algo_action *a)
     if (i < 0 || i >= c->pace.submitted || c->answered[i])
         return; /* not this life's, or already answered */
     c->answered[i] = 1;
+    if (a->outcome == ALGO_OP_OK && a->key == c->cmd_op)
+        kvload_learn(&c->load, c->cmd, c->cmd_len, a->msg.payload, a->msg.len);
     c->outstanding--;
     c->finished++;
     struct shm_node *me = nd->me;

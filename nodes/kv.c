@@ -50,6 +50,8 @@ const char *kv_cmd_invalid(const struct kv_cmd *c)
         return "too many arguments for this operation";
     if (c->alen > KV_MAX_VALUE || c->blen > KV_MAX_VALUE)
         return "a value is longer than 4096 bytes";
+    if (c->tlen > KV_MAX_TAG)
+        return "the tag is longer than 32 bytes";
     return NULL;
 }
 
@@ -57,7 +59,7 @@ uint32_t kv_encode(uint8_t *buf, size_t cap, const struct kv_cmd *c)
 {
     if (kv_cmd_invalid(c))
         return 0;
-    size_t len = KV_CMD_HDR + c->klen + c->alen + c->blen;
+    size_t len = KV_CMD_HDR + c->klen + c->alen + c->blen + c->tlen;
     if (len > cap)
         return 0;
     buf[0] = (uint8_t)c->op;
@@ -72,6 +74,9 @@ uint32_t kv_encode(uint8_t *buf, size_t cap, const struct kv_cmd *c)
     p += c->alen;
     if (c->blen)
         memcpy(p, c->b, c->blen);
+    p += c->blen;
+    if (c->tlen)
+        memcpy(p, c->tag, c->tlen);
     return (uint32_t)len;
 }
 
@@ -83,11 +88,14 @@ bool kv_decode(const uint8_t *p, size_t len, struct kv_cmd *c)
     c->klen = p[1];
     c->alen = rd16(p + 2);
     c->blen = rd16(p + 4);
-    if (len != KV_CMD_HDR + (size_t)c->klen + c->alen + c->blen)
+    size_t fixed = KV_CMD_HDR + (size_t)c->klen + c->alen + c->blen;
+    if (len < fixed || len - fixed > KV_MAX_TAG)
         return false;
     c->key = p + KV_CMD_HDR;
     c->a = c->key + c->klen;
     c->b = c->a + c->alen;
+    c->tag = c->b + c->blen;
+    c->tlen = (uint32_t)(len - fixed);
     return kv_cmd_invalid(c) == NULL;
 }
 
@@ -241,6 +249,13 @@ uint32_t kv_apply(struct kv_store *s, const uint8_t *cmd, uint32_t len, uint8_t 
         break;
     default:
         break;
+    }
+    uint64_t grow = (present ? 0 : c.klen) +
+                    (c.op == KV_APPEND ? c.alen : c.op == KV_CAS ? c.blen : c.alen);
+    uint64_t shrink = c.op == KV_APPEND ? 0 : vlen;
+    if (s->bytes + grow > KV_MAX_BYTES + shrink) {
+        ans[0] = KV_FULL;
+        return 1;
     }
     if (!present) {
         if (s->count >= KV_MAX_KEYS) {

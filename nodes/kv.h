@@ -11,13 +11,16 @@
  * (binary, not only text). A command with a longer key or value is refused
  * by the client before it is sent (never truncated); an append whose result
  * would be longer is answered too_large and changes nothing; a put, append
- * or cas that would add a key beyond KV_MAX_KEYS is answered full and
- * changes nothing. Every answer is a function of the store's state and the
+ * or cas that would add a key beyond KV_MAX_KEYS, or grow the store beyond
+ * KV_MAX_BYTES, is answered full and changes nothing. Every answer is a function of the store's state and the
  * command, so every replica gives the same one.
  *
  * Encoding, little-endian:
  *   command  u8 op | u8 key length | u16 a length | u16 b length | key | a | b
- *            (a: put/append's VALUE, cas's OLD; b: cas's NEW)
+ *            | tag  (a: put/append's VALUE, cas's OLD; b: cas's NEW; tag:
+ *            the rest, at most KV_MAX_TAG bytes, ignored by the store: it
+ *            makes every command's bytes unique - "c3-17" is client 3's
+ *            17th - so that checkers can tell two equal gets apart)
  *   answer   u8 status | the value (get: the value read; cas mismatch: the
  *            current value; nothing otherwise)
  *
@@ -36,8 +39,13 @@ struct algo_mem;
 #define KV_MAX_KEY 128u
 #define KV_MAX_VALUE 4096u
 #define KV_MAX_KEYS 65536u
+#define KV_MAX_TAG 32u
+/* All the keys' and values' bytes together: a command that would grow the
+ * store beyond is answered full. It keeps a snapshot (the store, encoded)
+ * well under the 64 MiB a snapshot may hold. */
+#define KV_MAX_BYTES (32u << 20)
 #define KV_CMD_HDR 6u
-#define KV_MAX_CMD (KV_CMD_HDR + KV_MAX_KEY + 2u * KV_MAX_VALUE)
+#define KV_MAX_CMD (KV_CMD_HDR + KV_MAX_KEY + 2u * KV_MAX_VALUE + KV_MAX_TAG)
 #define KV_MAX_ANSWER (1u + KV_MAX_VALUE)
 
 enum kv_op { KV_PUT = 1, KV_GET, KV_APPEND, KV_CAS };
@@ -59,6 +67,8 @@ struct kv_cmd {
     uint32_t alen;
     const uint8_t *b; /* cas: NEW */
     uint32_t blen;
+    const uint8_t *tag; /* ignored by the store */
+    uint32_t tlen;
 };
 
 const char *kv_op_name(int op);       /* "put", ..., or NULL */

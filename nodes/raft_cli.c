@@ -10,8 +10,13 @@
  * quarter of the client timeout: the next server. No answer at all within
  * env.client_timeout_us (default RAFT_DEF_CLIENT_TIMEOUT_US): the outcome
  * is ALGO_OP_TIMEOUT, as the command may or may not have been applied. An
- * OK answer (index, term, the answering server) is ALGO_OP_OK, a refusal
- * ALGO_OP_FAIL. A retried command is applied once (raft_client.c).
+ * OK answer (index, term, the answering server, and the state machine's
+ * answer as the payload) is ALGO_OP_OK, a refusal ALGO_OP_FAIL. A leader
+ * that is full answers BUSY: the same server again after a pause, which
+ * starts at a heartbeat interval and doubles, with jitter, up to the
+ * attempt interval (a redirect that names no leader waits one heartbeat
+ * interval: an election is under way, and will be over soon). A retried
+ * command is applied once (raft_client.c).
  *
  * On the wire an operation is (incarnation << 32) | op: the servers apply a
  * client's operation only if it is newer than the last one applied, and a
@@ -40,7 +45,18 @@ struct cli_state {
     uint32_t len, cap;
     int redirects; /* hinted redirects followed in a row */
     bool backoff;  /* the attempt timer is a pause before the next server */
+    int64_t pause_us; /* the next pause (doubles per pause, up to attempt_us) */
 };
+
+/* The next pause before asking again: exponential, with jitter (half of
+ * it drawn), so that clients turned away together do not come back
+ * together. */
+static int64_t next_pause(struct cli_state *s)
+{
+    int64_t d = s->pause_us;
+    s->pause_us = d * 2 < s->attempt_us ? d * 2 : s->attempt_us;
+    return d / 2 + (int64_t)dl_rng_below(&s->rng, (uint64_t)(d / 2 + 1));
+}
 
 static int cli_init(void *state, const struct algo_env *env)
 {
@@ -113,6 +129,7 @@ static void on_command(struct cli_state *s, const struct algo_msg *m, struct alg
     s->busy = true;
     s->redirects = 0;
     s->backoff = false;
+    s->pause_us = s->backoff_us;
     send_req(s, out);
     act_set_timer(out, CLI_T_ATTEMPT, s->attempt_us);
     act_set_timer(out, CLI_T_DEADLINE, s->timeout_us);
@@ -123,9 +140,10 @@ static void on_resp(struct cli_state *s, const struct algo_msg *m, int64_t now,
 {
     if (m->type != RAFT_CLIENT_RESP || m->from < 1 || m->from > s->n ||
         !algo_counter_ok(m->f[0], now) || m->f[1] < 1 || !algo_counter_ok(m->f[1], now) ||
-        m->f[2] < RAFT_ST_OK || m->f[2] > RAFT_ST_FAIL || !algo_counter_ok(m->f[3], now) ||
+        m->f[2] < RAFT_ST_OK || m->f[2] > RAFT_ST_BUSY || !algo_counter_ok(m->f[3], now) ||
         (m->f[2] == RAFT_ST_REDIRECT && m->f[3] > s->n) ||
-        (m->f[2] == RAFT_ST_OK && (m->f[3] < 1 || m->f[0] < 1)) || m->len != 0) {
+        (m->f[2] == RAFT_ST_OK && (m->f[3] < 1 || m->f[0] < 1)) ||
+        (m->len != 0 && m->f[2] != RAFT_ST_OK) || m->len > KV_MAX_ANSWER) {
         act_malformed(out);
         return;
     }
@@ -133,11 +151,17 @@ static void on_resp(struct cli_state *s, const struct algo_msg *m, int64_t now,
         return; /* an answer to an earlier attempt */
     if (m->f[2] == RAFT_ST_OK) {
         s->leader = m->from;
-        act_client(out, ALGO_OP_OK, s->op, m->from, m->f[3], m->f[0], NULL, 0);
+        act_client(out, ALGO_OP_OK, s->op, m->from, m->f[3], m->f[0], m->payload, m->len);
         finish(s, out);
     } else if (m->f[2] == RAFT_ST_FAIL) {
         act_client(out, ALGO_OP_FAIL, s->op, m->from, 0, m->f[0], NULL, 0);
         finish(s, out);
+    } else if (m->f[2] == RAFT_ST_BUSY) {
+        /* The leader holds all it can: the same server, after a pause. */
+        s->leader = m->from;
+        s->redirects = 0;
+        s->backoff = true;
+        act_set_timer(out, CLI_T_ATTEMPT, next_pause(s));
     } else if (m->f[3] != 0 && m->f[3] != m->from && s->redirects < s->n) {
         s->redirects++;
         s->leader = (int)m->f[3];

@@ -233,7 +233,17 @@ static void trace_state_machine(struct node *nd, const struct algo_action *a)
             r.peer = 0;
             trace_emit_data(&nd->tr, &r, a->msg.payload, a->msg.len);
             return;
-        case ALGO_OP_OK: r.ev = TR_OK; break;
+        case ALGO_OP_OK:
+            if (a->msg.len) {
+                /* The answer first, so that an ok always has it. */
+                struct trace_rec ans = r;
+                ans.ev = TR_RESULT;
+                ans.a = ans.b = 0;
+                ans.peer = 0;
+                trace_emit_data(&nd->tr, &ans, a->msg.payload, a->msg.len);
+            }
+            r.ev = TR_OK;
+            break;
         case ALGO_OP_FAIL: r.ev = TR_FAIL; break;
         default:
             r.ev = TR_TIMEOUT;

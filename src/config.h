@@ -16,7 +16,7 @@
 #define CONFIG_ERRLEN 4096
 /* The keys of [cluster] .. [centralized], and of a [fault.N] (at, action,
  * target): the sizes of the origin arrays below. */
-#define CONFIG_NKEYS 40
+#define CONFIG_NKEYS 43
 #define CONFIG_LIST_LEN 160
 /* The sections a file may have, as error messages list them. */
 #define CONFIG_SECTIONS                                                                    \
@@ -139,6 +139,13 @@ struct config {
      * for one is an error. */
     int clients;
     int64_t client_timeout_us; /* raft: a client gives up on a command after this (0: default) */
+    /* raft, the key-value workload: keys k1..k<keys>; the op mix as
+     * "get:50,put:30,append:10,cas:10" (weights, parsed by
+     * config_parse_mix); each value written is "c<K>-<op>" padded with '.'
+     * to value_size bytes when that is longer. */
+    int keys;
+    char mix[CONFIG_LIST_LEN];
+    int value_size;
     /* [raft] */
     int64_t election_timeout_min_us;
     int64_t election_timeout_max_us;
@@ -269,6 +276,10 @@ int config_parse_members(const char *text, int n, uint8_t *group_of, bool all);
 int config_node_list(const char *text, int n, bool *in);
 /* "1:7, 3:11" -> vals[1..n] (0 where not given); -EINVAL if malformed. */
 int config_node_values(const char *text, int n, int64_t *vals);
+/* "get:50,put:30,append:10,cas:10" (any of the four, each at most once,
+ * weights 0..1000000, at least one above 0) into weights[KV_PUT..KV_CAS]
+ * (weights[0] unused). 0, or -EINVAL. */
+int config_parse_mix(const char *text, int weights[5]);
 
 /* How long a mutex algorithm with [cluster] retransmit waits for an answer
  * before it sends again: the failure timeout, or more on a slow network

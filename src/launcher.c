@@ -341,6 +341,8 @@ static int ipc_create(struct sup *s)
         .max_inflight = c->max_inflight,
         .clients = s->clients,
         .client_timeout_us = c->client_timeout_us,
+        .keys = c->keys,
+        .value_size = c->value_size,
         .max_inline = r->msgsize - (uint32_t)sizeof(struct wire_hdr),
     };
     bool in[DL_MAX_NODES + 1];
@@ -353,6 +355,7 @@ static int ipc_create(struct sup *s)
     }
     if (c->members[0])
         config_parse_members(c->members, s->n, r->params.group_of, true);
+    config_parse_mix(c->mix, r->params.mix);
     r->start_real_us = dl_real_us();
     r->start_mono_us = dl_mono_us();
     for (int k = 0; k <= s->procs; k++) {

@@ -1364,6 +1364,9 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
         rc = rollbacks(&s, &rolled);
     if (rc == 0)
         rc = timeline(&s, recs, nrec, clk, &tl, &bad);
+    struct kv_verdict kv;
+    if (rc == 0 && report_kv_build(rep, ri, recs, nrec, &kv, errbuf) < 0)
+        rc = -ENOMEM;
     if (rc < 0 || bad || !leaders || !split || !tl.failovers || !tl.failover_ms) {
         json_decref(leaders);
         json_decref(split);
@@ -1487,6 +1490,16 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
                                                   s.count[p] || !s.unjudged[p],
                                                   s.count[p] ? detail : d[p])) < 0)
             bad = true;
+    }
+    /* The clients' history, when it is a key-value one. */
+    if (kv.any) {
+        if (json_array_append_new(props, property("linearizable", kv.held || !kv.judged,
+                                                  kv.judged, kv.detail)) < 0)
+            bad = true;
+        if (kv.judged && !kv.held) {
+            violations += kv.violations;
+            put(rep, "violations", json_integer(violations), &bad);
+        }
     }
     /* A simulated run: the simulator checked the algorithm's own cluster
      * invariant after every step, on the cores' states - the logs

@@ -276,6 +276,9 @@ int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
     /* Mutex: per node; a replicated log: in total, shared by the clients. */
     sc->requests = c->requests;
     sc->rate = c->rate;
+    sc->kv_keys = c->keys;
+    sc->kv_value_size = c->value_size;
+    config_parse_mix(c->mix, sc->kv_mix);
     sc->fsync = c->fsync;
     sc->cs_time_us = c->cs_time_us;
     sc->think_time_us = c->think_time_us;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "nodes/algo.h"
+#include "nodes/kv.h"
 #include "src/config.h"
 
 /* What a bad target is told to be (config.c's TARGETS_EXPECTED). */
@@ -421,11 +422,42 @@ START_TEST(test_err_bad_fault_section)
 }
 END_TEST
 
+START_TEST(test_workload_mix)
+{
+    /* The op mix: weights by name, any order, some left out. */
+    int w[5];
+    ck_assert_int_eq(config_parse_mix("get:50,put:30,append:10,cas:10", w), 0);
+    ck_assert_int_eq(w[KV_GET], 50);
+    ck_assert_int_eq(w[KV_PUT], 30);
+    ck_assert_int_eq(w[KV_APPEND], 10);
+    ck_assert_int_eq(w[KV_CAS], 10);
+    ck_assert_int_eq(config_parse_mix(" cas : 1 , put:0", w), 0);
+    ck_assert_int_eq(w[KV_CAS], 1);
+    ck_assert_int_eq(w[KV_PUT], 0);
+    ck_assert_int_eq(w[KV_GET], 0);
+    static const char *const bad[] = {"", "get:0", "get:1,get:2", "del:1", "get", "get:-1",
+                                      "get:1000001", "get:1;put:2", "get:1,,", "get:x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(config_parse_mix(bad[i], w) == -EINVAL, "'%s' was accepted", bad[i]);
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_int_eq(load_text(&c, "[workload]\nmix = put:1\nkeys = 3\nvalue_size = 100\n", err),
+                     0);
+    ck_assert_str_eq(c.mix, "put:1");
+    ck_assert_int_eq(c.keys, 3);
+    ck_assert_int_eq(c.value_size, 100);
+    expect_load_error("[workload]\nmix = get:50,del:50\n", 2,
+                      "[workload] mix: expected operation:weight pairs like "
+                      "get:50,put:30,append:10,cas:10 (each of get, put, append, cas at most "
+                      "once, weights 0 to 1000000, one above 0), got 'get:50,del:50'");
+}
+END_TEST
+
 START_TEST(test_err_unknown_key)
 {
     expect_load_error("[workload]\nfoo = 1\n", 2,
                       "[workload] unknown key 'foo' (expected requests, cs_time, think_time, "
-                      "rate, clients, client_timeout, requesters)");
+                      "rate, clients, client_timeout, keys, mix, value_size, requesters)");
     expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = 1\nwhen = 2s\n", 5,
                       "[fault.1] unknown key 'when' (expected at, action, target, every, count, for, "
                       "loss, delay, jitter)");
@@ -740,7 +772,7 @@ START_TEST(test_set_errors)
     ck_assert_int_eq(config_set(&c, "workload.foo=1", err), -EINVAL);
     ck_assert_str_eq(err, "--set workload.foo=1: [workload] unknown key 'foo' (expected "
                           "requests, cs_time, think_time, rate, clients, client_timeout, "
-                          "requesters)");
+                          "keys, mix, value_size, requesters)");
     ck_assert_int_eq(config_set(&c, "fault.x.at=1s", err), -EINVAL);
     ck_assert_str_eq(err, "--set fault.x.at=1s: unknown section [fault.x] (expected fault.N "
                           "with N a positive integer, like [fault.1])");
@@ -1818,7 +1850,8 @@ START_TEST(test_ini_sections_once)
                                        "failure_timeout = 200ms\nretransmit = false\n\n[workload]\n"
                                        "requests = 100\ncs_time = 5ms\nthink_time = 20ms\n"
                                        "rate = 0\nclients = 0\nclient_timeout = 0ms\n"
-                                       "requesters = all\n\n[centralized]\n"));
+                                       "keys = 10\nmix = get:50,put:30,append:10,cas:10\n"
+                                       "value_size = 0\nrequesters = all\n\n[centralized]\n"));
     ck_assert_ptr_nonnull(strstr(text, "[two_level_ring]\ngroups = 2\nlocal_rounds = 1\n"
                                        "token_timeout = 0ms\nidle_hold = 1ms\nmembers = \n\n"
                                        "[resource]\n"));
@@ -1903,6 +1936,8 @@ static const struct {
     {"workload", "rate", "1000000", "1000000.000001", "a number from 0 to 1000000"},
     {"workload", "clients", "64", "65", "an integer from 0 to 64"},
     {"workload", "client_timeout", "1min", "60000001us", "a duration from 0 to 1min"},
+    {"workload", "keys", "65536", "65537", "an integer from 1 to 65536"},
+    {"workload", "value_size", "4096", "4097", "an integer from 0 to 4096"},
     {"raft", "election_timeout_min", "1min", "60000001us", "a duration from 5ms to 1min"},
     {"raft", "election_timeout_max", "1min", "60.000001s", "a duration from 5ms to 1min"},
     {"raft", "heartbeat", "1min", "60000001us", "a duration from 1ms to 1min"},
@@ -2285,6 +2320,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_err_unknown_empty_section);
     tcase_add_test(tc, test_err_bad_fault_section);
     tcase_add_test(tc, test_err_unknown_key);
+    tcase_add_test(tc, test_workload_mix);
     tcase_add_test(tc, test_err_key_outside_section);
     tcase_add_test(tc, test_err_duration_unit);
     tcase_add_test(tc, test_err_hash_comment_hint);
