@@ -322,7 +322,8 @@ struct algo_env {
     int incarnation; /* 1 at the first start, +1 per restart */
     uint64_t seed;
     /* Per-algorithm parameters from the configuration. */
-    int coordinator;           /* centralized: the initial coordinator */
+    int coordinator;           /* centralized: the initial coordinator; a replicated
+                                  log's client core: the server to ask first (0: drawn) */
     bool coordinator_competes; /* centralized: the coordinator also requests */
     int64_t token_timeout_us;  /* token rings: no token seen this long -> regenerate */
     int64_t token_idle_hold_us; /* token rings: a holder that does not want the CS

@@ -124,7 +124,7 @@ static void client_start(struct node *nd)
     if (c->started)
         return;
     c->started = true;
-    int64_t share = rt_client_share(nd->run->params.requests, nd->env.clients, c->k);
+    int64_t share = rt_client_share(nd->run->params.requests, nd->run->params.clients, c->k);
     int64_t before = (int64_t)atomic_load(&nd->me->cnt[CNT_REQUESTS]);
     c->first_op = before + 1;
     c->pace.total = share > before ? share - before : 0;
@@ -296,4 +296,92 @@ const struct rt_workload rt_workload_server = {
     .settle = server_settle,
     .stop = server_stop,
     .describe = server_describe,
+};
+
+/* ---- a command from a shell (`distlab client`) ----
+ *
+ * One operation: submitted as soon as the process joined the run, its
+ * outcome copied into args.interactive, then the loop stops. Its id
+ * continues the slot's count (CNT_REQUESTS), so that every operation ever
+ * made through a slot has its own id in the traces; the servers tell its
+ * lives apart by their incarnation (raft_cli.c). */
+
+struct inter_work {
+    int64_t op, t0;
+    bool submitted;
+};
+
+static int inter_init(struct node *nd, char *err)
+{
+    struct inter_work *w = calloc(1, sizeof *w);
+    if (!w)
+        return dl_seterr(err, ENOMEM, "out of memory");
+    nd->work = w;
+    return 0;
+}
+
+static void inter_fini(struct node *nd)
+{
+    free(nd->work);
+    nd->work = NULL;
+}
+
+static void inter_up(struct node *nd)
+{
+    struct inter_work *w = nd->work;
+    if (w->submitted)
+        return;
+    w->submitted = true;
+    struct rt_interactive *ia = nd->args.interactive;
+    w->op = (int64_t)atomic_fetch_add(&nd->me->cnt[CNT_REQUESTS], 1) + 1;
+    ia->op = w->op;
+    w->t0 = rt_now(nd);
+    struct algo_event ev = {.kind = EV_COMMAND, .now_us = w->t0};
+    ev.msg.from = ev.msg.to = (uint16_t)nd->args.id;
+    ev.msg.f[0] = w->op;
+    ev.msg.payload = ia->cmd;
+    ev.msg.len = ia->len;
+    rt_step(nd, &ev);
+}
+
+static void inter_outcome(struct node *nd, const struct algo_action *a)
+{
+    struct inter_work *w = nd->work;
+    struct rt_interactive *ia = nd->args.interactive;
+    if (a->outcome == ALGO_OP_INVOKE || a->key != w->op || ia->outcome)
+        return;
+    ia->outcome = a->outcome;
+    ia->server = a->msg.from;
+    ia->index = a->index;
+    ia->term = a->term;
+    ia->alen = a->msg.len <= sizeof ia->answer ? a->msg.len : 0;
+    if (ia->alen)
+        memcpy(ia->answer, a->msg.payload, ia->alen);
+    ia->elapsed_us = rt_now(nd) - w->t0;
+    struct shm_node *me = nd->me;
+    atomic_fetch_add(a->outcome == ALGO_OP_OK     ? &me->ops_ok
+                     : a->outcome == ALGO_OP_FAIL ? &me->ops_fail
+                                                  : &me->ops_timeout,
+                     1);
+    atomic_fetch_add(&me->requests_done, 1);
+    nd->loop.stop = true;
+}
+
+static void inter_describe(const struct node *nd, char *buf, size_t cap)
+{
+    const struct inter_work *w = nd->work;
+    snprintf(buf, cap, "a command from a shell: operation %lld%s", (long long)w->op,
+             nd->args.interactive->outcome ? ", answered" : "");
+}
+
+const struct rt_workload rt_workload_interactive = {
+    .name = "interactive",
+    .init = inter_init,
+    .fini = inter_fini,
+    .cluster_up = inter_up,
+    .timer = server_timer,
+    .settle = server_settle,
+    .stop = server_stop,
+    .describe = inter_describe,
+    .client_outcome = inter_outcome,
 };

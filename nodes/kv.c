@@ -5,11 +5,14 @@
 
 #include "nodes/algo.h"
 
-static const char *const op_names[] = {[KV_PUT] = "put", [KV_GET] = "get",
-                                       [KV_APPEND] = "append", [KV_CAS] = "cas"};
-static const char *const st_names[] = {
-    [KV_OK] = "ok",           [KV_NOT_FOUND] = "not_found", [KV_MISMATCH] = "mismatch",
-    [KV_TOO_LARGE] = "too_large", [KV_FULL] = "full",       [KV_BAD] = "bad_command"};
+static const char *const op_names[] = {
+    [KV_PUT] = "put", [KV_GET] = "get", [KV_APPEND] = "append", [KV_CAS] = "cas"};
+static const char *const st_names[] = {[KV_OK] = "ok",
+                                       [KV_NOT_FOUND] = "not_found",
+                                       [KV_MISMATCH] = "mismatch",
+                                       [KV_TOO_LARGE] = "too_large",
+                                       [KV_FULL] = "full",
+                                       [KV_BAD] = "bad_command"};
 
 const char *kv_op_name(int op)
 {
@@ -29,7 +32,10 @@ const char *kv_status_name(int st)
     return st >= 0 && st < KV_STATUS_COUNT ? st_names[st] : "unknown";
 }
 
-static uint32_t rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t rd16(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
 
 static void wr16(uint8_t *p, uint32_t v)
 {
@@ -166,8 +172,7 @@ static bool reserve(struct kv_store *s)
     return true;
 }
 
-const uint8_t *kv_get(const struct kv_store *s, const uint8_t *key, uint32_t klen,
-                      uint32_t *vlen)
+const uint8_t *kv_get(const struct kv_store *s, const uint8_t *key, uint32_t klen, uint32_t *vlen)
 {
     struct kv_entry *e = find(s, key, klen, key_hash(key, klen));
     if (!e || !e->hash) {
@@ -247,11 +252,11 @@ uint32_t kv_apply(struct kv_store *s, const uint8_t *cmd, uint32_t len, uint8_t 
             return 1 + vlen;
         }
         break;
-    default:
-        break;
+    default: break;
     }
-    uint64_t grow = (present ? 0 : c.klen) +
-                    (c.op == KV_APPEND ? c.alen : c.op == KV_CAS ? c.blen : c.alen);
+    uint64_t grow = (present ? 0 : c.klen) + (c.op == KV_APPEND ? c.alen
+                                              : c.op == KV_CAS  ? c.blen
+                                                                : c.alen);
     uint64_t shrink = c.op == KV_APPEND ? 0 : vlen;
     if (s->bytes + grow > KV_MAX_BYTES + shrink) {
         ans[0] = KV_FULL;
@@ -306,8 +311,7 @@ bool kv_snap_read(struct kv_store *s, const uint8_t *p, uint64_t len)
     kv_free(s);
     if (len < 4)
         return false;
-    uint32_t n = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                 (uint32_t)p[3] << 24;
+    uint32_t n = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     uint64_t off = 4;
     if (n > KV_MAX_KEYS)
         return false;

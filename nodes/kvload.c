@@ -74,8 +74,11 @@ uint32_t kvload_next(struct kvload *l, int64_t op, uint8_t *buf)
         val[vlen++] = ';';
     while ((int)vlen < l->value_size)
         val[vlen++] = '.';
-    struct kv_cmd c = {.op = kind, .key = (const uint8_t *)key, .klen = (uint32_t)klen,
-                       .tag = (const uint8_t *)token, .tlen = (uint32_t)tlen};
+    struct kv_cmd c = {.op = kind,
+                       .key = (const uint8_t *)key,
+                       .klen = (uint32_t)klen,
+                       .tag = (const uint8_t *)token,
+                       .tlen = (uint32_t)tlen};
     if (kind == KV_PUT || kind == KV_APPEND) {
         c.a = val;
         c.alen = vlen;
@@ -115,7 +118,6 @@ void kvload_learn(struct kvload *l, const uint8_t *cmd, uint32_t clen, const uin
         else if (ans[0] == KV_MISMATCH)
             remember(l, key, ans + 1, alen - 1);
         break;
-    default: /* an append: the value is not known without a read */
-        break;
+    default: /* an append: the value is not known without a read */ break;
     }
 }

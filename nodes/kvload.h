@@ -21,16 +21,16 @@
 #include "nodes/kv.h"
 #include "nodes/rng.h"
 
-#define KVLOAD_KNOWN 16 /* keys whose last value a client remembers */
+#define KVLOAD_KNOWN        16 /* keys whose last value a client remembers */
 #define KVLOAD_DEFAULT_KEYS 10
-#define KVLOAD_DEFAULT_MIX "get:50,put:30,append:10,cas:10"
+#define KVLOAD_DEFAULT_MIX  "get:50,put:30,append:10,cas:10"
 
 struct kvload {
     struct dl_rng rng;
     int client, keys, value_size;
     int w[5], total; /* weights of KV_PUT..KV_CAS */
     struct {
-        int key;     /* 0: none */
+        int key; /* 0: none */
         uint32_t len;
         uint8_t v[KV_MAX_VALUE];
     } known[KVLOAD_KNOWN];

@@ -7,7 +7,8 @@
  * n times in a row, so that stale hints pointing at each other cannot make
  * it spin); one without a hint tries the next server after a heartbeat
  * interval (an election is probably under way). No answer within a
- * quarter of the client timeout: the next server. No answer at all within
+ * quarter of the client timeout, or the server believed down (EV_PEER_DOWN):
+ * the next server. No answer at all within
  * env.client_timeout_us (default RAFT_DEF_CLIENT_TIMEOUT_US): the outcome
  * is ALGO_OP_TIMEOUT, as the command may or may not have been applied. An
  * OK answer (index, term, the answering server, and the state machine's
@@ -46,7 +47,21 @@ struct cli_state {
     int redirects; /* hinted redirects followed in a row */
     bool backoff;  /* the attempt timer is a pause before the next server */
     int64_t pause_us; /* the next pause (doubles per pause, up to attempt_us) */
+    bool down[ALGO_MAX_NODES + 1]; /* servers believed down (EV_PEER_DOWN/UP) */
 };
+
+/* The server after the current one, skipping those believed down (all
+ * of them down: simply the next). */
+static int next_server(const struct cli_state *s)
+{
+    int k = s->leader;
+    for (int i = 0; i < s->n; i++) {
+        k = k % s->n + 1;
+        if (!s->down[k])
+            return k;
+    }
+    return s->leader % s->n + 1;
+}
 
 /* The next pause before asking again: exponential, with jitter (half of
  * it drawn), so that clients turned away together do not come back
@@ -76,6 +91,8 @@ static int cli_init(void *state, const struct algo_env *env)
     if (s->backoff_us > s->attempt_us)
         s->backoff_us = s->attempt_us;
     s->leader = 1 + (int)dl_rng_below(&s->rng, (uint64_t)s->n);
+    if (env->coordinator >= 1 && env->coordinator <= env->n)
+        s->leader = env->coordinator; /* told who leads (a shell's command) */
     s->op_base = (int64_t)(env->incarnation > 0 ? env->incarnation : 1) << 32;
     return 0;
 }
@@ -162,7 +179,7 @@ static void on_resp(struct cli_state *s, const struct algo_msg *m, int64_t now,
         s->redirects = 0;
         s->backoff = true;
         act_set_timer(out, CLI_T_ATTEMPT, next_pause(s));
-    } else if (m->f[3] != 0 && m->f[3] != m->from && s->redirects < s->n) {
+    } else if (m->f[3] != 0 && m->f[3] != m->from && s->redirects < s->n && !s->down[m->f[3]]) {
         s->redirects++;
         s->leader = (int)m->f[3];
         s->backoff = false;
@@ -170,7 +187,7 @@ static void on_resp(struct cli_state *s, const struct algo_msg *m, int64_t now,
         act_set_timer(out, CLI_T_ATTEMPT, s->attempt_us);
     } else {
         /* Nobody known to lead: ask the next server a little later. */
-        s->leader = s->leader % s->n + 1;
+        s->leader = next_server(s);
         s->redirects = 0;
         s->backoff = true;
         act_set_timer(out, CLI_T_ATTEMPT, s->backoff_us);
@@ -200,8 +217,25 @@ static void cli_step(void *state, const struct algo_event *ev, struct algo_actio
             /* No answer in time (or a backoff after a redirect without
              * a hint): this server may be down or cut off; try another. */
             if (!s->backoff)
-                s->leader = s->leader % s->n + 1;
+                s->leader = next_server(s);
             s->backoff = false;
+            s->redirects = 0;
+            send_req(s, out);
+            act_set_timer(out, CLI_T_ATTEMPT, s->attempt_us);
+        }
+        break;
+    case EV_PEER_UP:
+        if (ev->peer >= 1 && ev->peer <= s->n)
+            s->down[ev->peer] = false;
+        break;
+    case EV_PEER_DOWN:
+        /* The server we wait on is believed down (the runtime's failure
+         * detector): ask the next one now rather than at the attempt
+         * timer. A redirect to a server believed down is not followed. */
+        if (ev->peer >= 1 && ev->peer <= s->n)
+            s->down[ev->peer] = true;
+        if (s->busy && ev->peer == s->leader && !s->backoff) {
+            s->leader = next_server(s);
             s->redirects = 0;
             send_req(s, out);
             act_set_timer(out, CLI_T_ATTEMPT, s->attempt_us);

@@ -389,8 +389,20 @@ void raft_on_snap_resp(struct raft_state *s, const struct algo_msg *m, int64_t n
     pr->last_ack_us = now;
     if (pr->mode != RAFT_PR_SNAPSHOT || m->f[1] != pr->snap_index)
         return; /* stale */
-    if (m->f[1] > raft_log_last(&s->log) || m->f[2] > s->snap_len) {
+    /* The offset is checked against the snapshot it is about: once the
+     * leader took a newer one, an answer about the older one (which may
+     * have been longer: the store and the clients' answers vary in size)
+     * only says how far that one got. */
+    if (m->f[1] > raft_log_last(&s->log) ||
+        (m->f[1] == s->snap_index && m->f[2] > s->snap_len)) {
         act_malformed(out);
+        return;
+    }
+    if (m->f[1] != s->snap_index && !m->f[3]) {
+        /* Half of a snapshot we no longer have: the newer one, from its
+         * start. */
+        pr->snap_out = false;
+        raft_send_snapshot(s, m->from, out);
         return;
     }
     if (m->f[3]) {

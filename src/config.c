@@ -260,7 +260,8 @@ enum key_index {
 };
 /* clang-format on */
 _Static_assert(KEY_COUNT == CONFIG_NKEYS, "CONFIG_NKEYS (config.h) must count the keys");
-_Static_assert(CONFIG_MAX_CLIENTS == DL_MAX_CLIENTS, "one client limit for config and ipc");
+_Static_assert(CONFIG_MAX_CLIENTS + DL_INTERACTIVE == DL_MAX_CLIENTS,
+               "one client limit for config and ipc");
 
 struct key_def {
     int section;

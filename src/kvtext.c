@@ -11,8 +11,9 @@ json_t *kvtext_json(const uint8_t *p, size_t len, int *escaped)
 {
     if (escaped)
         *escaped = 0;
-    json_t *v = len == 0 ? json_string("") : memchr(p, 0, len) ? NULL
-                                                                 : json_stringn((const char *)p, len);
+    json_t *v = len == 0            ? json_string("")
+                : memchr(p, 0, len) ? NULL
+                                    : json_stringn((const char *)p, len);
     if (v)
         return v;
     char *out = malloc(DL_PRINTABLE_CAP(len));

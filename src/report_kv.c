@@ -49,7 +49,10 @@ static int cmp_crec(const void *x, const void *y)
     return (a->ev > b->ev) - (a->ev < b->ev);
 }
 
-static const char *plural_s(long n) { return n == 1 ? "" : "s"; }
+static const char *plural_s(long n)
+{
+    return n == 1 ? "" : "s";
+}
 
 int report_kv_build(json_t *rep, const struct run_info *ri, const struct trace_rec *recs,
                     size_t nrec, struct kv_verdict *out, char *errbuf)
@@ -58,9 +61,9 @@ int report_kv_build(json_t *rep, const struct run_info *ri, const struct trace_r
     int n = ri->n;
     size_t m = 0;
     for (size_t i = 0; i < nrec; i++)
-        if (recs[i].node > n && (recs[i].ev == TR_INVOKE || recs[i].ev == TR_RESULT ||
-                                 recs[i].ev == TR_OK || recs[i].ev == TR_FAIL ||
-                                 recs[i].ev == TR_TIMEOUT))
+        if (recs[i].node > n &&
+            (recs[i].ev == TR_INVOKE || recs[i].ev == TR_RESULT || recs[i].ev == TR_OK ||
+             recs[i].ev == TR_FAIL || recs[i].ev == TR_TIMEOUT))
             m++;
     struct crec *c = m ? malloc(m * sizeof *c) : NULL;
     struct lc_op *ops = m ? calloc(m, sizeof *ops) : NULL;
@@ -71,9 +74,9 @@ int report_kv_build(json_t *rep, const struct run_info *ri, const struct trace_r
     }
     m = 0;
     for (size_t i = 0; i < nrec; i++)
-        if (recs[i].node > n && (recs[i].ev == TR_INVOKE || recs[i].ev == TR_RESULT ||
-                                 recs[i].ev == TR_OK || recs[i].ev == TR_FAIL ||
-                                 recs[i].ev == TR_TIMEOUT))
+        if (recs[i].node > n &&
+            (recs[i].ev == TR_INVOKE || recs[i].ev == TR_RESULT || recs[i].ev == TR_OK ||
+             recs[i].ev == TR_FAIL || recs[i].ev == TR_TIMEOUT))
             c[m++].r = &recs[i];
     if (m > 1)
         qsort(c, m, sizeof *c, cmp_crec);
@@ -150,8 +153,8 @@ int report_kv_build(json_t *rep, const struct run_info *ri, const struct trace_r
 
     bool bad = false;
     put(rep, "client_ops",
-        json_pack("{s:I, s:I, s:I, s:I}", "ok", (json_int_t)ok, "fail", (json_int_t)fail,
-                  "timeout", (json_int_t)timeout, "unknown", (json_int_t)pending),
+        json_pack("{s:I, s:I, s:I, s:I}", "ok", (json_int_t)ok, "fail", (json_int_t)fail, "timeout",
+                  (json_int_t)timeout, "unknown", (json_int_t)pending),
         &bad);
     out->any = kv > 0 || no_cmd > 0;
     json_t *lin = json_object();
@@ -233,10 +236,10 @@ int report_kv_build(json_t *rep, const struct run_info *ri, const struct trace_r
                             at += (size_t)snprintf(first_lines + at, sizeof first_lines - at,
                                                    "%s%s", w ? "; " : "", line);
                     }
-                    json_array_append_new(
-                        viols, json_pack("{s:s, s:b, s:o, s:I}", "key", key, "from_start",
-                                         kr->from_start, "window", win, "window_ops",
-                                         (json_int_t)kr->nwindow));
+                    json_array_append_new(viols,
+                                          json_pack("{s:s, s:b, s:o, s:I}", "key", key,
+                                                    "from_start", kr->from_start, "window", win,
+                                                    "window_ops", (json_int_t)kr->nwindow));
                     if (shown++ == 0)
                         snprintf(out->detail, sizeof out->detail,
                                  "key %s: these %zu operation%s cannot be ordered %s: %s", key,

@@ -1068,6 +1068,7 @@ START_TEST(test_status_raft)
     fake_run_of(&h, id, 3, 2, "raft", "ctl-raft", 0);
     struct shm_run *r = h.run;
     r->params.requests = 7; /* client 1: 4, client 2: 3 */
+    r->params.clients = 2;
     for (int k = 1; k <= 3; k++) {
         set_node(r, k, NODE_UP, k == 2 ? ROLE_LEADER : ROLE_FOLLOWER, 4, 3000 + k);
         atomic_store(&r->node[k].commit_index, 10 + k);

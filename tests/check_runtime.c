@@ -748,6 +748,7 @@ START_TEST(test_client_rate)
     nd->me = &nd->run->node[4];
     nd->env = (struct algo_env){.id = 4, .n = 3, .clients = 1, .incarnation = 1};
     nd->run->params.requests = 2;
+    nd->run->params.clients = 1;
     nd->run->params.rate = 0.5; /* one per 2 s: the interval outlasts the test */
     nd->wl = &rt_workload_client;
     char err[DL_ERRLEN] = "";
@@ -825,6 +826,7 @@ START_TEST(test_client_closed_loop)
     nd->me = &nd->run->node[5];
     nd->env = (struct algo_env){.id = 5, .n = 3, .clients = 2, .incarnation = 1};
     nd->run->params.requests = 81; /* 41 + 40 */
+    nd->run->params.clients = 2;
     nd->run->params.rate = 0;
     nd->wl = &rt_workload_client;
     char err[DL_ERRLEN] = "";
