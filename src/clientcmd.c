@@ -157,16 +157,22 @@ int cmd_client(int argc, char **argv)
             json = true;
         } else if (strcmp(argv[i], "--timeout") == 0 || strncmp(argv[i], "--timeout=", 10) == 0) {
             const char *v = argv[i][9] == '=' ? argv[i] + 10 : i + 1 < argc ? argv[++i] : NULL;
+            /* A bare number is seconds. */
+            char with_unit[64];
+            if (v && v[0] && strspn(v, "0123456789.") == strlen(v) && strlen(v) < 60) {
+                snprintf(with_unit, sizeof with_unit, "%ss", v);
+                v = with_unit;
+            }
             if (!v || config_parse_duration(v, &timeout_us) < 0 || timeout_us < 1000 ||
                 timeout_us > 3600LL * 1000 * 1000)
-                return usage_error("--timeout: expected a duration from 1ms to 1h (5s, 500ms), "
+                return usage_error("--timeout: expected a duration from 1ms to 1h (5s, 500ms, 2), "
                                    "got '%s'",
                                    v ? v : "");
         } else if (strcmp(argv[i], "--") == 0) {
             for (i++; i < argc && np < 8; i++)
                 pos[np++] = argv[i];
             break;
-        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             return usage_error("unknown option '%s'", argv[i]);
         } else if (np < 8) {
             pos[np++] = argv[i];

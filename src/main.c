@@ -134,6 +134,7 @@ static const struct cmd_entry commands[] = {
      "                    long and says so\n"
      "  --json            the outcome as one JSON object on stdout\n"
      "Keys are 1 to 128 bytes, values at most 4096: a longer one is refused, not cut.\n"
+     "A key or value that starts with - goes after --: `distlab client put n -- -5`.\n"
      "Exit status: 0 it took effect, 1 the cluster answered and it did not (not_found,\n"
      "mismatch, too_large, full), 2 bad input or no such run, 3 no answer in time (it\n"
      "may or may not have taken effect).\n" RUN_HELP,
