@@ -332,6 +332,8 @@ bool kv_snap_read(struct kv_store *s, const uint8_t *p, uint64_t len)
         e = find(s, k, kl, h);
         if (!set(s, e, h, k, kl, false, k + kl, vl))
             goto bad;
+        if (s->bytes > KV_MAX_BYTES)
+            goto bad; /* more than a store ever holds */
         off += kl + vl;
     }
     if (off != len)

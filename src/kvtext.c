@@ -16,10 +16,25 @@ json_t *kvtext_json(const uint8_t *p, size_t len, int *escaped)
                                     : json_stringn((const char *)p, len);
     if (v)
         return v;
-    char *out = malloc(DL_PRINTABLE_CAP(len));
+    size_t cap = DL_PRINTABLE_CAP(len), o = 0;
+    char *out = malloc(cap);
     if (!out)
         return NULL;
-    dl_printable(out, DL_PRINTABLE_CAP(len), (const char *)p, len);
+    /* dl_printable stops at a NUL: escape each NUL here, and the bytes
+     * between them there. */
+    out[0] = 0;
+    for (size_t i = 0; i < len;) {
+        const uint8_t *z = memchr(p + i, 0, len - i);
+        size_t seg = z ? (size_t)(z - (p + i)) : len - i;
+        dl_printable(out + o, cap - o, (const char *)p + i, seg);
+        o += strlen(out + o);
+        i += seg;
+        if (z) {
+            memcpy(out + o, "\\x00", 5);
+            o += 4;
+            i++;
+        }
+    }
     v = json_string(out);
     free(out);
     if (escaped)
