@@ -335,6 +335,11 @@ static int distlab_measure(const struct opts *o, int nodes, int clients, double 
     r->failed = (long)(num(opsj, "failed") + num(opsj, "timeout"));
     r->unsafe = !json_is_true(json_object_get(j, "safe"));
     double report_rate = num(j, "throughput_ops_per_s");
+    /* Per-operation figures of a key-value workload, when the report has
+     * them: shown as they are. */
+    char *client_ops = json_object_get(j, "client_ops")
+                           ? json_dumps(json_object_get(j, "client_ops"), JSON_COMPACT)
+                           : NULL;
     json_decref(j);
 
     long acks;
@@ -347,6 +352,12 @@ static int distlab_measure(const struct opts *o, int nodes, int clients, double 
         r->ops_per_s = report_rate;
     }
     r->ok = r->ops_per_s > 0;
+    fprintf(stderr,
+            "  distlab N=%d clients=%d rate=%.1f/s fsync=%d: %.0f ops/s (report: %.0f, from the "
+            "first submission), p50 %.3f p99 %.3f ms, leader VmHWM %ld KiB, %ld failed%s%s\n",
+            nodes, clients, rate, fsync, r->ops_per_s, report_rate, r->p50_ms, r->p99_ms,
+            r->hwm_kib, r->failed, client_ops ? ", client_ops " : "", client_ops ? client_ops : "");
+    free(client_ops);
     if (r->unsafe)
         fprintf(stderr, "kvbench: the distlab run (%d nodes) was not safe, see `distlab check`\n",
                 nodes);
@@ -558,8 +569,8 @@ static int etcd_start(const struct opts *o, struct etcd *e, int n, bool nofsync)
     for (int k = 0; k < n; k++) {
         char name[16], data[PATH_MAX + 16], log[PATH_MAX + 16], curl[64], purl[64], token[64];
         snprintf(name, sizeof name, "m%d", k + 1);
-        snprintf(data, sizeof data, "%s/m%d", e->dir, k + 1);
-        snprintf(log, sizeof log, "%s/m%d.log", e->dir, k + 1);
+        snprintf(data, sizeof data, "%.3000s/m%d", e->dir, k + 1);
+        snprintf(log, sizeof log, "%.3000s/m%d.log", e->dir, k + 1);
         snprintf(curl, sizeof curl, "http://127.0.0.1:%d", e->cport[k]);
         snprintf(purl, sizeof purl, "http://127.0.0.1:%d", e->pport[k]);
         snprintf(token, sizeof token, "kvbench-%d-%d", (int)getpid(), serial);
@@ -769,6 +780,10 @@ static int etcd_measure(struct etcd *e, int clients, double rate, long ops, stru
         r->ops_per_s = (double)(r->acked - 1) * 1e9 / (double)(last - first);
     r->hwm_kib = bench_vmhwm_kib(leader);
     r->ok = r->ops_per_s > 0;
+    fprintf(stderr,
+            "  etcd    N=%d clients=%d rate=%.1f/s: %.0f ops/s, p50 %.3f p99 %.3f ms, leader "
+            "VmHWM %ld KiB\n",
+            e->n, clients, rate, r->ops_per_s, r->p50_ms, r->p99_ms, r->hwm_kib);
     if (r->failed)
         fprintf(stderr, "kvbench: etcd: %ld of %ld operations failed\n", r->failed, ops);
     return r->ok ? 0 : -1;
@@ -1073,7 +1088,9 @@ int main(int argc, char **argv)
         }
         fprintf(stderr, "kvbench: N = %d: distlab\n", n);
         distlab_measure(&o, n, 1, 0, o.seq_ops, true, &f->dl_seq);
-        if (!interrupted)
+        /* A run that failed here (a bad --distlab-set, say) fails the same
+         * way again: no more of them. */
+        if (!interrupted && f->dl_seq.ok)
             distlab_measure(&o, n, o.clients, 0, o.ops, false, &f->dl_conc);
         for (int l = 0; l < o.nlevels && !interrupted && f->dl_conc.ok; l++) {
             double rate = o.levels[l] * f->dl_conc.ops_per_s / o.load_clients;
