@@ -251,6 +251,8 @@ static int distlab_measure(const struct opts *o, int nodes, int clients, double 
     static int serial;
     memset(r, 0, sizeof *r);
     r->hwm_kib = -1;
+    if (interrupted)
+        return -1;
     char dir[PATH_MAX], ini[PATH_MAX + 16], rundir[PATH_MAX + 16], errlog[PATH_MAX + 16];
     char name[64];
     snprintf(dir, sizeof dir, "%.3000s/distlab-%d", o->tmp, ++serial);
@@ -551,6 +553,8 @@ static int etcd_start(const struct opts *o, struct etcd *e, int n, bool nofsync)
     static int serial;
     memset(e, 0, sizeof *e);
     e->n = n;
+    if (interrupted)
+        return -1;
     snprintf(e->dir, sizeof e->dir, "%.3000s/etcd-%d", o->tmp, ++serial);
     if (mkdir(e->dir, 0700) < 0)
         return -1;
@@ -1079,7 +1083,7 @@ int main(int argc, char **argv)
         struct figures *f = &fig[nfig++];
         int n = f->n = o.nodes[i];
         fprintf(stderr, "kvbench: N = %d: raw baseline\n", n);
-        if (n > 1) {
+        if (n > 1 && !interrupted) {
             int lk = lock_take(&o);
             long bops = o.seq_ops < 5000 ? o.seq_ops : 5000;
             f->have_base = bench_replicate(n - 1, bops, 1, o.tmp, 16, &f->base_sync) == 0 &&
