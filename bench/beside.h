@@ -26,7 +26,7 @@ static int bench_distlab_beside(char *exe, size_t cap)
     return 0;
 }
 
-/* Further helpers for the benchmarks. Every one is static inline so that a
+/* More for the benchmarks to share. Every function is static inline so that a
  * benchmark that does not use one is not warned about it. */
 
 #include <errno.h>

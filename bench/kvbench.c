@@ -855,6 +855,7 @@ static void print_table(const struct opts *o, const struct figures *fig, int nfi
     printf("  throughput: acknowledgments/s from the first to the last; latency: submit to "
            "acknowledgment\n");
     printf("  etcd: %s\n", etcd_note);
+    printf("  clients: distlab's are processes of its run, etcd's threads of this program\n");
     if (!etcd_nofsync && !o->no_etcd)
         printf("  NOTE: this etcd has no --unsafe-no-fsync: its \"fsync off\" rows ran WITH "
                "fsync\n");
