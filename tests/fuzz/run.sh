@@ -20,8 +20,7 @@
 #   raft    the Raft core fed junk messages, syncs, failed sends and forged
 #           storage images amid a live cluster's own traffic (nodes/raft*.c)
 #   kv      the key-value store's commands against a reference model, with
-#           failing allocations, and its snapshot reader (nodes/kv.c); not
-#           in the default list: run it by name (tests/fuzz/run.sh 60 kv)
+#           failing allocations, and its snapshot reader (nodes/kv.c)
 #
 # Everything is built and run in one temporary directory, and the targets'
 # scratch files go to another (TMPDIR, on /dev/shm if possible); both are
@@ -54,7 +53,7 @@ fi
 if [ "$update" = 1 ]; then
     targets="wire config trace"
 else
-    targets=${*:-wire config trace storage raft}
+    targets=${*:-wire config trace storage raft kv}
 fi
 
 CC=${FUZZ_CC:-clang}
