@@ -196,6 +196,16 @@ static void client_timer(struct node *nd, int slot)
         cwork(nd)->submit_now = true;
 }
 
+/* An operation's outcome in the client's slot (`distlab status`). */
+static void count_outcome(struct shm_node *me, int outcome)
+{
+    atomic_fetch_add(outcome == ALGO_OP_OK     ? &me->ops_ok
+                     : outcome == ALGO_OP_FAIL ? &me->ops_fail
+                                               : &me->ops_timeout,
+                     1);
+    atomic_fetch_add(&me->requests_done, 1);
+}
+
 static void client_outcome(struct node *nd, const struct algo_action *a)
 {
     struct client_work *c = cwork(nd);
@@ -209,12 +219,7 @@ static void client_outcome(struct node *nd, const struct algo_action *a)
         kvload_learn(&c->load, c->cmd, c->cmd_len, a->msg.payload, a->msg.len);
     c->outstanding--;
     c->finished++;
-    struct shm_node *me = nd->me;
-    atomic_fetch_add(a->outcome == ALGO_OP_OK     ? &me->ops_ok
-                     : a->outcome == ALGO_OP_FAIL ? &me->ops_fail
-                                                  : &me->ops_timeout,
-                     1);
-    atomic_fetch_add(&me->requests_done, 1);
+    count_outcome(nd->me, a->outcome);
     if (c->finished == c->pace.total)
         c->finish_now = true;
     else
@@ -358,12 +363,7 @@ static void inter_outcome(struct node *nd, const struct algo_action *a)
     if (ia->alen)
         memcpy(ia->answer, a->msg.payload, ia->alen);
     ia->elapsed_us = rt_now(nd) - w->t0;
-    struct shm_node *me = nd->me;
-    atomic_fetch_add(a->outcome == ALGO_OP_OK     ? &me->ops_ok
-                     : a->outcome == ALGO_OP_FAIL ? &me->ops_fail
-                                                  : &me->ops_timeout,
-                     1);
-    atomic_fetch_add(&me->requests_done, 1);
+    count_outcome(nd->me, a->outcome);
     nd->loop.stop = true;
 }
 
