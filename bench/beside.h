@@ -239,15 +239,36 @@ static inline int bench_replicate(int followers, long ops, int do_sync, const ch
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < ops; i++) {
         int64_t s = bench_now_ns();
-        m.idx = i;
-        m.from = 0;
-        for (int k = 1; k <= followers; k++)
-            if (mq_send(q[k], (const char *)&m, sizeof m, 0) < 0)
-                goto out;
+        int got = 0;
+        for (int k = 1; k <= followers; k++) {
+            /* A follower more than a queue behind the majority: its queue
+             * is full, and it waits to send acknowledgments that nobody
+             * reads while we wait to send to it. Drain them meanwhile. */
+            for (;;) {
+                struct timespec soon;
+                clock_gettime(CLOCK_REALTIME, &soon);
+                soon.tv_nsec += 1000000;
+                if (soon.tv_nsec >= 1000000000) {
+                    soon.tv_sec++;
+                    soon.tv_nsec -= 1000000000;
+                }
+                m.idx = i;
+                m.from = 0;
+                if (mq_timedsend(q[k], (const char *)&m, sizeof m, 0, &soon) == 0)
+                    break;
+                if (errno != ETIMEDOUT)
+                    goto out;
+                while (mq_timedreceive(q[0], (char *)&m, sizeof m, NULL, &soon) ==
+                       (ssize_t)sizeof m) {
+                    pending--;
+                    got += m.idx == i;
+                }
+            }
+            pending++;
+        }
         if (bench_repl_append(fd, rec, rec_bytes, &off, do_sync) < 0)
             goto out;
-        pending += followers;
-        for (int got = 0; got < need;) {
+        while (got < need) {
             clock_gettime(CLOCK_REALTIME, &limit);
             limit.tv_sec += 10; /* a follower that died does not hang the benchmark */
             if (mq_timedreceive(q[0], (char *)&m, sizeof m, NULL, &limit) != (ssize_t)sizeof m)
