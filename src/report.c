@@ -622,8 +622,8 @@ static const struct trace_rec *cop_find(const struct applies *cops, int node, in
     return NULL;
 }
 
-/* An ok line's key-value fields: the operation (from its invoke) and the
- * answer (from its result record). */
+/* An outcome line's key-value fields: the operation (from its invoke) and,
+ * for an ok, the answer (from its result record). */
 static void put_kv_outcome(json_t *o, const struct trace_rec *r, struct trace_data *data,
                            const struct applies *cops)
 {
@@ -635,6 +635,8 @@ static void put_kv_outcome(json_t *o, const struct trace_rec *r, struct trace_da
     if (!p || !kv_decode(p, (size_t)inv->aux, &kc))
         return;
     kvtext_cmd_fields(o, &kc);
+    if (r->ev != TR_OK)
+        return;
     const struct trace_rec *res = cop_find(cops, r->node, r->key, TR_RESULT);
     const uint8_t *q = res ? trace_data_get(data, res) : NULL;
     if (q)
@@ -749,11 +751,11 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
             put(o, "index", json_integer(r->a), &bad);
             put(o, "term", json_integer(r->b), &bad);
         }
-        if (r->ev == TR_OK)
-            put_kv_outcome(o, r, data, cops);
+        put_kv_outcome(o, r, data, cops);
         break;
     case TR_TIMEOUT:
         put(o, "id", json_integer(r->key), &bad);
+        put_kv_outcome(o, r, data, cops);
         break;
     case TR_CRASH:
         put(o, "signal", signal_json(r->aux), &bad);
