@@ -485,7 +485,7 @@ static const char *file_name(const struct trace_file_info *fi, int n, char *buf,
     return buf;
 }
 
-#define PARTIAL_LISTED 4 /* files named in one property's note */
+#define PARTIAL_LISTED 3 /* files named in one property's note */
 
 /* The partial-trace note of a property reading the files of kinds who:
  * "" when none of them lost records. */
@@ -493,19 +493,31 @@ static bool partial_note(const struct evidence *e, const struct trace_set *ts, i
                          unsigned who, char *out, size_t cap)
 {
     int64_t from = -1, to = -1;
-    char why[1200] = "";
-    size_t len = 0;
-    int listed = 0, more = 0;
     for (size_t i = 0; i < ts->nfiles; i++) {
         const struct trace_file_info *fi = &ts->files[i];
         if (!(file_kind(fi->node, n) & who))
+            continue;
+        if (fi->overwritten && fi->first_t_us > from)
+            from = fi->first_t_us;
+        if (fi->cut && (to < 0 || fi->cut_t_us < to))
+            to = fi->cut_t_us;
+    }
+    char why[1200] = "";
+    size_t len = 0;
+    int listed = 0, more = 0;
+    /* The files that set the window first, then the others. */
+    for (int pass = 0; pass < 2; pass++)
+    for (size_t i = 0; i < ts->nfiles; i++) {
+        const struct trace_file_info *fi = &ts->files[i];
+        if (!(file_kind(fi->node, n) & who))
+            continue;
+        bool sets = (fi->overwritten && fi->first_t_us == from) || (fi->cut && fi->cut_t_us == to);
+        if (sets != (pass == 0))
             continue;
         char name[96], num[32], c[32], r[128], one[400];
         one[0] = '\0';
         file_name(fi, n, name, sizeof name);
         if (fi->overwritten) {
-            if (fi->first_t_us > from)
-                from = fi->first_t_us;
             if (e->max_size > 0)
                 snprintf(one, sizeof one, "%s lost its oldest %s record%s to its %s cap", name,
                          grouped(fi->overwritten, num, sizeof num),
@@ -516,8 +528,6 @@ static bool partial_note(const struct evidence *e, const struct trace_set *ts, i
                          fi->overwritten == 1 ? "" : "s");
         }
         if (fi->cut) {
-            if (to < 0 || fi->cut_t_us < to)
-                to = fi->cut_t_us;
             size_t l = strlen(one);
             snprintf(one + l, sizeof one - l, "%s%s was cut at %.3f s (%s)", l ? "; " : "",
                      l ? "it" : name, (double)fi->cut_t_us / 1e6,
@@ -651,6 +661,22 @@ int evidence_trace_scope(json_t *rep, const struct evidence *e, const struct tra
         if (json_object_set_new(rep, figure_needs[k].key, json_null()) < 0)
             bad = true;
     }
+
+    /* The same figures per node (mutex: report.json "per_node"). */
+    static const struct {
+        const char *key;
+        unsigned classes;
+    } per_node_needs[] = {
+        {"messages_sent", TRACE_CLASS_MESSAGES},     {"messages_received", TRACE_CLASS_MESSAGES},
+        {"share_of_messages", TRACE_CLASS_MESSAGES}, {"cs_entries", TRACE_CLASS_CS},
+        {"wait_ms", TRACE_CLASS_CS},                 {"overtaken", TRACE_CLASS_CS},
+    };
+    json_t *pn;
+    json_array_foreach(json_object_get(rep, "per_node"), i, pn)
+        for (size_t k = 0; k < sizeof per_node_needs / sizeof *per_node_needs; k++)
+            if ((per_node_needs[k].classes & ~rec) && json_object_get(pn, per_node_needs[k].key) &&
+                json_object_set_new(pn, per_node_needs[k].key, json_null()) < 0)
+                bad = true;
 
     /* What the trace cost, per unit of work. */
     uint64_t bytes = trace_dir_bytes(rundir);
