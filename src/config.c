@@ -247,7 +247,7 @@ enum value_type {
     X(INITIAL_CLOCK, SEC_RICART, "initial_clock", V_NODEVALS, initial_clock, 0, CONFIG_MAX_CLOCK)  \
     X(TWO_IDLE_HOLD, SEC_TWO_LEVEL, "idle_hold", V_DURATION, two_level_idle_hold_us, 0,            \
       CONFIG_MAX_TIME_US)                                                                          \
-    X(TWO_MEMBERS, SEC_TWO_LEVEL, "members", V_MEMBERS, members, 0, 0)                           \
+    X(TWO_MEMBERS, SEC_TWO_LEVEL, "members", V_MEMBERS, members, 0, 0)                             \
     X(TRACE_MAX_SIZE, SEC_TRACE, "max_size", V_SIZE, trace_max_size, (long long)TRACE_MAX_MIN,     \
       (long long)TRACE_MAX_MAX)                                                                    \
     X(RETRANSMIT, SEC_CLUSTER, "retransmit", V_BOOL, retransmit, 0, 0)                             \

@@ -109,7 +109,6 @@ static void put_key(json_t *o, const char *key, json_t *v, bool *bad)
         *bad = true;
 }
 
-
 /* Did the workload start? run.json says so (or, from older builds, says
  * "start-up failed"); without it, any sign of work in the traces. */
 static bool run_started(const struct trace_set *ts, const json_t *run, bool have_run_json)
@@ -428,7 +427,10 @@ static void class_list(unsigned classes, char *buf, size_t cap)
             continue;
         done++;
         int k = snprintf(buf + len, cap - len, "%s%s",
-                         done == 1 ? "" : done == total ? " and " : ", ", trace_class_name(i));
+                         done == 1       ? ""
+                         : done == total ? " and "
+                                         : ", ",
+                         trace_class_name(i));
         if (k < 0)
             return;
         len += (size_t)k;
@@ -487,10 +489,40 @@ static const char *file_name(const struct trace_file_info *fi, int n, char *buf,
 
 #define PARTIAL_LISTED 3 /* files named in one property's note */
 
-/* The partial-trace note of a property reading the files of kinds who:
- * "" when none of them lost records. */
-static bool partial_note(const struct evidence *e, const struct trace_set *ts, int n,
-                         unsigned who, char *out, size_t cap)
+/* What a file lost, in words ("node 2's trace lost its oldest 1,204
+ * records to its 4 MiB cap"), or "" when it lost nothing. */
+static void file_loss(const struct evidence *e, const struct trace_file_info *fi, int n, char *one,
+                      size_t cap)
+{
+    char name[96], num[32], c[160], r[128];
+    one[0] = '\0';
+    file_name(fi, n, name, sizeof name);
+    size_t l = 0;
+    if (fi->overwritten) {
+        if (e->max_size > 0)
+            snprintf(c, sizeof c, "its %s cap", cap_text(e->max_size, r, sizeof r));
+        else
+            snprintf(c, sizeof c, "its size cap");
+        snprintf(one, cap, "%s lost its oldest %s record%s to %s", name,
+                 grouped(fi->overwritten, num, sizeof num), fi->overwritten == 1 ? "" : "s", c);
+        l = strlen(one);
+    }
+    if (fi->cut) {
+        snprintf(one + l, cap - l, "%s%s was cut at %.3f s (%s)", l ? "; " : "", l ? "it" : name,
+                 (double)fi->cut_t_us / 1e6, evidence_cut_reason(fi->cut_errno, r, sizeof r));
+        l = strlen(one);
+    }
+    if (fi->missing || fi->corrupt || fi->torn > 1) {
+        uint64_t k = fi->missing + fi->corrupt + (fi->torn > 1 ? fi->torn : 0);
+        snprintf(one + l, cap - l, "%s%s lacks %s record%s between its first and last",
+                 l ? "; " : "", l ? "it" : name, grouped(k, num, sizeof num), k == 1 ? "" : "s");
+    }
+}
+
+/* The partial-trace note of a property reading the files of kinds who;
+ * false when none of them lost records. */
+static bool partial_note(const struct evidence *e, const struct trace_set *ts, int n, unsigned who,
+                         char *out, size_t cap)
 {
     int64_t from = -1, to = -1;
     for (size_t i = 0; i < ts->nfiles; i++) {
@@ -506,50 +538,26 @@ static bool partial_note(const struct evidence *e, const struct trace_set *ts, i
     size_t len = 0;
     int listed = 0, more = 0;
     /* The files that set the window first, then the others. */
-    for (int pass = 0; pass < 2; pass++)
-    for (size_t i = 0; i < ts->nfiles; i++) {
-        const struct trace_file_info *fi = &ts->files[i];
-        if (!(file_kind(fi->node, n) & who))
-            continue;
-        bool sets = (fi->overwritten && fi->first_t_us == from) || (fi->cut && fi->cut_t_us == to);
-        if (sets != (pass == 0))
-            continue;
-        char name[96], num[32], c[32], r[128], one[400];
-        one[0] = '\0';
-        file_name(fi, n, name, sizeof name);
-        if (fi->overwritten) {
-            if (e->max_size > 0)
-                snprintf(one, sizeof one, "%s lost its oldest %s record%s to its %s cap", name,
-                         grouped(fi->overwritten, num, sizeof num),
-                         fi->overwritten == 1 ? "" : "s", cap_text(e->max_size, c, sizeof c));
-            else
-                snprintf(one, sizeof one, "%s lost its oldest %s record%s to its size cap",
-                         name, grouped(fi->overwritten, num, sizeof num),
-                         fi->overwritten == 1 ? "" : "s");
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < ts->nfiles; i++) {
+            const struct trace_file_info *fi = &ts->files[i];
+            bool sets =
+                (fi->overwritten && fi->first_t_us == from) || (fi->cut && fi->cut_t_us == to);
+            if (!(file_kind(fi->node, n) & who) || sets != (pass == 0))
+                continue;
+            char one[400];
+            file_loss(e, fi, n, one, sizeof one);
+            if (!one[0])
+                continue;
+            if (listed == PARTIAL_LISTED) {
+                more++;
+                continue;
+            }
+            listed++;
+            int k = snprintf(why + len, sizeof why - len, "%s%s", len ? "; " : "", one);
+            if (k > 0)
+                len = len + (size_t)k < sizeof why ? len + (size_t)k : sizeof why - 1;
         }
-        if (fi->cut) {
-            size_t l = strlen(one);
-            snprintf(one + l, sizeof one - l, "%s%s was cut at %.3f s (%s)", l ? "; " : "",
-                     l ? "it" : name, (double)fi->cut_t_us / 1e6,
-                     evidence_cut_reason(fi->cut_errno, r, sizeof r));
-        }
-        if (fi->missing || fi->corrupt || fi->torn > 1) {
-            uint64_t k = fi->missing + fi->corrupt + (fi->torn > 1 ? fi->torn : 0);
-            size_t l = strlen(one);
-            snprintf(one + l, sizeof one - l, "%s%s lacks %s record%s between its first and last",
-                     l ? "; " : "", l ? "it" : name, grouped(k, num, sizeof num),
-                     k == 1 ? "" : "s");
-        }
-        if (!one[0])
-            continue;
-        if (listed == PARTIAL_LISTED) {
-            more++;
-            continue;
-        }
-        listed++;
-        int k = snprintf(why + len, sizeof why - len, "%s%s", len ? "; " : "", one);
-        if (k > 0)
-            len = len + (size_t)k < sizeof why ? len + (size_t)k : sizeof why - 1;
     }
     if (!listed)
         return false;
@@ -582,8 +590,8 @@ static uint64_t trace_dir_bytes(const char *rundir)
     struct dirent *de;
     while ((de = readdir(d))) {
         size_t l = strlen(de->d_name);
-        if (l < 5 || (strcmp(de->d_name + l - 4, ".bin") != 0 &&
-                      strcmp(de->d_name + l - 4, ".dat") != 0))
+        if (l < 5 ||
+            (strcmp(de->d_name + l - 4, ".bin") != 0 && strcmp(de->d_name + l - 4, ".dat") != 0))
             continue;
         struct stat st;
         if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
@@ -655,8 +663,8 @@ int evidence_trace_scope(json_t *rep, const struct evidence *e, const struct tra
         if (!omitted || !json_object_get(rep, figure_needs[k].key))
             continue;
         class_list(omitted, what, sizeof what);
-        snprintf(line, sizeof line, "%s not computed: [trace] record omits %s",
-                 figure_needs[k].key, what);
+        snprintf(line, sizeof line, "%s not computed: [trace] record omits %s", figure_needs[k].key,
+                 what);
         append(not_checked, json_string(line), &bad);
         if (json_object_set_new(rep, figure_needs[k].key, json_null()) < 0)
             bad = true;
@@ -667,16 +675,20 @@ int evidence_trace_scope(json_t *rep, const struct evidence *e, const struct tra
         const char *key;
         unsigned classes;
     } per_node_needs[] = {
-        {"messages_sent", TRACE_CLASS_MESSAGES},     {"messages_received", TRACE_CLASS_MESSAGES},
-        {"share_of_messages", TRACE_CLASS_MESSAGES}, {"cs_entries", TRACE_CLASS_CS},
-        {"wait_ms", TRACE_CLASS_CS},                 {"overtaken", TRACE_CLASS_CS},
+        {"messages_sent", TRACE_CLASS_MESSAGES},
+        {"messages_received", TRACE_CLASS_MESSAGES},
+        {"share_of_messages", TRACE_CLASS_MESSAGES},
+        {"cs_entries", TRACE_CLASS_CS},
+        {"wait_ms", TRACE_CLASS_CS},
+        {"overtaken", TRACE_CLASS_CS},
     };
     json_t *pn;
-    json_array_foreach(json_object_get(rep, "per_node"), i, pn)
-        for (size_t k = 0; k < sizeof per_node_needs / sizeof *per_node_needs; k++)
-            if ((per_node_needs[k].classes & ~rec) && json_object_get(pn, per_node_needs[k].key) &&
-                json_object_set_new(pn, per_node_needs[k].key, json_null()) < 0)
-                bad = true;
+    json_array_foreach(json_object_get(rep, "per_node"), i,
+                       pn) for (size_t k = 0; k < sizeof per_node_needs / sizeof *per_node_needs;
+                                k++) if ((per_node_needs[k].classes & ~rec) &&
+                                         json_object_get(pn, per_node_needs[k].key) &&
+                                         json_object_set_new(pn, per_node_needs[k].key,
+                                                             json_null()) < 0) bad = true;
 
     /* What the trace cost, per unit of work. */
     uint64_t bytes = trace_dir_bytes(rundir);
@@ -709,8 +721,8 @@ void evidence_print_trace(const json_t *rep, FILE *f)
     const char *rec = json_string_value(json_object_get(rep, "trace_record"));
     const char *unit = json_string_value(json_object_get(rep, "trace_bytes_per_op_unit"));
     if (json_is_number(per))
-        fprintf(f, "trace: %.1f MB, %.0f bytes per %s (recorded: %s)\n", mb,
-                json_number_value(per), unit ? unit : "operation", rec ? rec : "all");
+        fprintf(f, "trace: %.1f MB, %.0f bytes per %s (recorded: %s)\n", mb, json_number_value(per),
+                unit ? unit : "operation", rec ? rec : "all");
     else
         fprintf(f, "trace: %.1f MB (recorded: %s)\n", mb, rec ? rec : "all");
 }

@@ -455,8 +455,8 @@ static void recording_free(struct recording *rec)
     free(rec->data);
 }
 
-static int write_traces(const struct recording *rec, const char *dir, int n,
-                        const struct config *c, char *err)
+static int write_traces(const struct recording *rec, const char *dir, int n, const struct config *c,
+                        char *err)
 {
     /* One file per (node, incarnation), as a real run writes them; n
      * counts the clients too. Commands go to the data side file. The

@@ -2330,8 +2330,8 @@ START_TEST(test_trace_record)
     const char *what = "[trace] record: expected all, or a comma list of messages, cs, log, "
                        "clients (roles, drops, faults and the processes' lifecycle are always "
                        "recorded), got ";
-    static const char *const bad[] = {"", "none", "log,", ",log", "log clients", "roles",
-                                      "send", "LOG", "log,,clients"};
+    static const char *const bad[] = {"",      "none", "log,", ",log",        "log clients",
+                                      "roles", "send", "LOG",  "log,,clients"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char text[128], want[512];
         snprintf(text, sizeof text, "[cluster]\nnodes = 3\n[trace]\nrecord = %s\n", bad[i]);
@@ -2349,8 +2349,8 @@ START_TEST(test_trace_record)
     struct trace_writer w = {0};
     trace_set_record(&w, TRACE_CLASS_LOG | TRACE_CLASS_CLIENTS);
     for (int ev = 1; ev < TR_EV_COUNT; ev++) {
-        bool kept = ev != TR_SEND && ev != TR_RECV && ev != TR_REQUEST && ev != TR_ENTER &&
-                    ev != TR_EXIT;
+        bool kept =
+            ev != TR_SEND && ev != TR_RECV && ev != TR_REQUEST && ev != TR_ENTER && ev != TR_EXIT;
         ck_assert_msg(trace_wanted(&w, ev) == kept, "%s", trace_ev_name(ev));
     }
 }

@@ -2654,9 +2654,8 @@ static bool has_line(const json_t *arr, const char *line)
 {
     size_t i;
     json_t *v;
-    json_array_foreach((json_t *)arr, i, v)
-        if (strcmp(json_string_value(v), line) == 0)
-            return true;
+    json_array_foreach((json_t *)arr, i,
+                       v) if (strcmp(json_string_value(v), line) == 0) return true;
     return false;
 }
 
@@ -2702,8 +2701,8 @@ START_TEST(test_record_cs_without_messages)
     /* The message figures are not computed, and say why. */
     ck_assert(json_is_null(get(rep, "messages")));
     ck_assert(json_is_null(get(rep, "messages_per_cs")));
-    ck_assert(json_is_null(json_object_get(json_array_get(get(rep, "per_node"), 1),
-                                           "messages_sent")));
+    ck_assert(
+        json_is_null(json_object_get(json_array_get(get(rep, "per_node"), 1), "messages_sent")));
     ck_assert(has_line(get(rep, "not_checked"),
                        "messages_per_cs not computed: [trace] record omits messages"));
     /* What the trace cost. */
@@ -2815,7 +2814,8 @@ static Suite *report_suite(void)
           test_liveness_needs_counted_entries, test_simulated_deadlock_not_live}},
         {"two_levels",
          {test_two_tokens_without_fault, test_dead_node_interval_ends_at_last_sign,
-          test_paused_holder_superseded, test_ricart_pause_note_fits, test_ricart_order_across_restart}},
+          test_paused_holder_superseded, test_ricart_pause_note_fits,
+          test_ricart_order_across_restart}},
         {"waits", {test_waits_and_overtakes}},
         {"faults", {test_one_clock, test_fault_sources_and_election, test_fault_regeneration}},
         {"network",

@@ -651,8 +651,8 @@ START_TEST(test_trace_record_and_cap)
      * still judged (from roles, commits, applies and the clients'
      * operations), the message figures are not computed. */
     expect_exit(&p,
-                h_run(&p, dir, "rec", CMD_TIMEOUT, "sim", ini, "--seed", "3", "--out", a,
-                      "--set", "trace.record=log,clients", NULL),
+                h_run(&p, dir, "rec", CMD_TIMEOUT, "sim", ini, "--seed", "3", "--out", a, "--set",
+                      "trace.record=log,clients", NULL),
                 0);
     json_t *tr = h_trace(dir, a);
     ck_assert_int_eq(h_trace_count(tr, "send", -1, -1), 0);
@@ -692,8 +692,8 @@ START_TEST(test_trace_record_and_cap)
     size_t i;
     json_t *o;
     int partial = 0;
-    json_array_foreach(h_jget(rep, "properties"), i, o)
-        partial += json_is_true(json_object_get(o, "partial"));
+    json_array_foreach(h_jget(rep, "properties"), i, o) partial +=
+        json_is_true(json_object_get(o, "partial"));
     ck_assert_int_ge(partial, 8);
     json_decref(rep);
     h_rmtree(dir);
