@@ -199,14 +199,17 @@ struct config {
      * and figure it could not check, and a safety property that needs an
      * omitted class makes the verdict "cannot verify".
      *
-     * What a trace costs (64-byte records; measured on 5 nodes, 4 clients,
-     * Raft with fsync off and rate 0): with all, about 1.5 KB per committed
-     * command, most of it send/recv records of the replication traffic;
-     * with log,clients, about 0.5 KB. At 20,000 commands a second a
-     * ten-minute run is then about 18 GB with all and 6 GB with
-     * log,clients; max_size caps each file (the newest records kept). A
-     * mutex run with all costs about 430 bytes per CS entry on 5 nodes, and
-     * about 200 with cs. */
+     * What a trace costs (64-byte records; report.json trace_bytes_per_op).
+     * Raft, 5 nodes, 4 clients at rate 0, fsync off, 40,000 commands: all
+     * about 1,900 bytes per committed command (19 send/recv records, 1,220
+     * bytes; 5 applies, 320; 2.8 commits, 180; invoke and ok, 128; the
+     * commands, 41), log,clients about 675. At the 6,000-8,000 commands a
+     * second this reaches, ten minutes is about 7 GB with all and 3.2 GB
+     * with log,clients; at 20,000 a second, 23 GB and 8 GB. Mutex,
+     * centralized on 5 nodes with no CS or think time: all 576 bytes per CS
+     * entry (9 records), cs 192 (3); at 20,000 entries a second, ten
+     * minutes is 7 GB and 2.3 GB. max_size bounds each file whatever the
+     * rate (a ring of the newest records; the report names what it lost). */
     unsigned trace_record;
     /* [fault.N], in order of `at` (stable for equal times) */
     struct fault_spec faults[CONFIG_MAX_FAULTS];

@@ -789,6 +789,24 @@ int evidence_exit_code(const json_t *rep)
     return 2;
 }
 
+/* Was some property left unjudged because its records were not recorded
+ * (rather than lost)? */
+static bool omitted_property(const json_t *rep)
+{
+    bool lost = json_array_size(json_object_get(json_object_get(rep, "evidence"), "gaps")) > 0;
+    size_t i;
+    json_t *p;
+    bool omitted = false;
+    json_array_foreach(json_object_get(rep, "properties"), i, p)
+    {
+        const char *why = json_string_value(json_object_get(p, "evidence"));
+        if (json_is_false(json_object_get(p, "judged")) && why &&
+            strstr(why, " not checked: [trace] record omits "))
+            omitted = true;
+    }
+    return omitted && !lost;
+}
+
 void evidence_print_verdict(const json_t *rep, FILE *f)
 {
     const char *v = json_string_value(json_object_get(rep, "verdict"));
@@ -806,6 +824,9 @@ void evidence_print_verdict(const json_t *rep, FILE *f)
                 complete ? "" : ", found in incomplete evidence");
     else if (strcmp(v, "not started") == 0)
         fprintf(f, "NOT STARTED: the run did not start; there is nothing to verify\n");
+    else if (omitted_property(rep))
+        fprintf(f, "CANNOT VERIFY: no violation found, but [trace] record left out what a "
+                   "property needs\n");
     else
         fprintf(f, "CANNOT VERIFY: no violation found, but the evidence is incomplete\n");
 }

@@ -15,7 +15,18 @@
  *   "safe"           every property was judged on complete evidence (0)
  *
  * report.json gets "verdict" and an "evidence" object; "safe" is true only
- * for the verdict "safe". */
+ * for the verdict "safe".
+ *
+ * Records left out on purpose (`[trace] record`) count as missing evidence
+ * for the properties that need them: such a property is not judged, and
+ * the verdict is "cannot verify" (exit 2) - a run that leaves out what a
+ * safety property needs cannot be called safe. What the experimenter kept
+ * decides: Raft's properties need log and clients (roles are always
+ * recorded), mutual exclusion needs cs (Ricart-Agrawala's grant order
+ * also messages: a request's timestamp travels in its message), so record
+ * = log,clients (Raft) or cs (the other mutex algorithms) still gives
+ * "safe"; only the message figures are then not
+ * computed (report.json "not_checked"). */
 #ifndef DL_SRC_EVIDENCE_H
 #define DL_SRC_EVIDENCE_H
 
@@ -89,7 +100,7 @@ int evidence_trace_scope(json_t *rep, const struct evidence *e, const struct tra
 /* The text report's trace line ("trace: 12.3 MB, 187 bytes per committed
  * command (recorded: all)") and what was not checked. */
 void evidence_print_trace(const json_t *rep, FILE *f);
-/* The lines of "not_checked", each as "  not checked: ...". */
+/* The lines of "not_checked", each indented by two spaces. */
 void evidence_print_not_checked(const json_t *rep, FILE *f);
 
 /* Why a trace file could not grow, in words ("no space left on the

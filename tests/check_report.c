@@ -2754,6 +2754,9 @@ START_TEST(test_record_without_cs_cannot_verify)
     ck_assert_msg(strstr(buf, "CANNOT VERIFY mutual_exclusion: mutual_exclusion not checked: "
                               "[trace] record omits cs (recorded: messages)\n"),
                   "%s", buf);
+    ck_assert_msg(strstr(buf, "CANNOT VERIFY: no violation found, but [trace] record left out "
+                              "what a property needs\n"),
+                  "%s", buf);
     ck_assert_ptr_null(strstr(buf, "FAIL"));
     free(buf);
     json_decref(rep);
