@@ -1249,6 +1249,64 @@ END_TEST
  * report's fault times are the trace's, the pause's outcome names the
  * regeneration the trace shows, and mutual exclusion is FENCED exactly
  * when the trace shows an entry over a stale holder. */
+/* [trace] record through a real run: the launcher hands it to the nodes,
+ * whose runtime leaves the other classes out; a run that leaves out what a
+ * safety property needs exits 2 (cannot verify). */
+START_TEST(test_real_record)
+{
+    static const char text[] = "[cluster]\nname = report-record\nnodes = 3\n"
+                               "algorithm = centralized\nduration = 10s\nseed = 3\n\n"
+                               "[workload]\nrequests = 30\ncs_time = 1ms\nthink_time = 1ms\n";
+    char *dir = h_tmpdir();
+    char *ini = h_write_ini(dir, "record.ini", text);
+    char rundir[PATH_MAX];
+    snprintf(rundir, sizeof rundir, "%s/cs", dir);
+    struct h_proc p;
+    int rc = h_run(&p, dir, "cs", 60.0, "run", ini, "--out", rundir, "--quiet", "--set",
+                   "trace.record=cs", NULL);
+    ck_assert_msg(rc == 0, "distlab run exited %d: %s", rc, h_err(&p));
+    json_t *tr = h_trace(dir, rundir);
+    ck_assert_int_eq(h_trace_count(tr, "send", -1, -1), 0);
+    ck_assert_int_eq(h_trace_count(tr, "recv", -1, -1), 0);
+    ck_assert_int_eq(h_trace_count(tr, "enter", -1, -1), 60); /* nodes 2 and 3, 30 each */
+    ck_assert_int_gt(h_trace_count(tr, "start", -1, -1), 0);
+    json_decref(tr);
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert_str_eq(h_jstr(rep, "verdict"), "safe");
+    ck_assert_str_eq(h_jstr(rep, "trace_record"), "cs");
+    ck_assert(json_is_null(h_jget(rep, "messages_per_cs")));
+    ck_assert_int_eq(h_jint(rep, "cs_entries"), 60);
+    ck_assert_double_eq_tol(h_jnum(rep, "trace_bytes_per_op"),
+                            (double)h_jint(rep, "trace_bytes") / 60.0, 1e-9);
+    json_decref(rep);
+    rc = h_run(&p, dir, "check", 60.0, "check", rundir, NULL);
+    ck_assert_int_eq(rc, 0);
+    char *out = h_out(&p);
+    ck_assert_msg(strstr(out, "  messages_per_cs not computed: [trace] record omits messages\n"),
+                  "%s", out);
+    free(out);
+
+    snprintf(rundir, sizeof rundir, "%s/messages", dir);
+    rc = h_run(&p, dir, "messages", 60.0, "run", ini, "--out", rundir, "--quiet", "--set",
+               "trace.record=messages", NULL);
+    ck_assert_msg(rc == 2, "distlab run exited %d: %s", rc, h_err(&p));
+    tr = h_trace(dir, rundir);
+    ck_assert_int_eq(h_trace_count(tr, "enter", -1, -1), 0);
+    ck_assert_int_gt(h_trace_count(tr, "send", -1, -1), 0);
+    json_decref(tr);
+    rc = h_run(&p, dir, "check2", 60.0, "check", rundir, NULL);
+    ck_assert_int_eq(rc, 2);
+    out = h_out(&p);
+    ck_assert_msg(strstr(out, "mutual_exclusion not checked: [trace] record omits cs (recorded: "
+                              "messages)"),
+                  "%s", out);
+    free(out);
+    h_rmtree(dir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_real_pause)
 {
     static const char text[] = "[cluster]\nname = report-pause\nnodes = 4\n"
@@ -2856,6 +2914,7 @@ static Suite *report_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_unchecked_fixture(tc, h_root_setup, h_root_teardown);
     tcase_add_test(tc, test_real_pause);
+    tcase_add_test(tc, test_real_record);
     suite_add_tcase(s, tc);
     return s;
 }
