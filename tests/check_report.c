@@ -1773,6 +1773,11 @@ START_TEST(test_cut_trace_cannot_verify)
     ck_assert(getb(prop(rep, "mutual_exclusion"), "held"));
     ck_assert(getb(prop(rep, "resource"), "held"));
     ck_assert_int_eq(geti(rep, "cs_entries"), 4);
+    /* Judged on the traces up to the cut, and says so. */
+    ck_assert(getb(prop(rep, "mutual_exclusion"), "partial"));
+    ck_assert_str_eq(json_string_value(json_object_get(prop(rep, "mutual_exclusion"), "evidence")),
+                     "mutual_exclusion judged up to 0.005 s: node 3's trace was cut at 0.005 s "
+                     "(the file-size limit was reached)");
     ck_assert_str_eq(json_string_value(json_array_get(get(rep, "evidence.not_judged"), 0)),
                      "counter");
     char *buf = text_of(rep);
