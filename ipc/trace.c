@@ -42,6 +42,7 @@ unsigned trace_ev_class(int ev)
     case TR_APPLY:
     case TR_TRUNCATE: return TRACE_CLASS_LOG;
     case TR_INVOKE:
+    case TR_RESULT:
     case TR_OK:
     case TR_FAIL:
     case TR_TIMEOUT: return TRACE_CLASS_CLIENTS;

@@ -98,7 +98,7 @@ enum trace_class {
     TRACE_CLASS_MESSAGES = 1 << 0, /* send, recv (drops are always kept) */
     TRACE_CLASS_CS = 1 << 1,       /* request, enter, exit */
     TRACE_CLASS_LOG = 1 << 2,      /* commit, apply, truncate */
-    TRACE_CLASS_CLIENTS = 1 << 3,  /* invoke, ok, fail, timeout */
+    TRACE_CLASS_CLIENTS = 1 << 3,  /* invoke, result, ok, fail, timeout */
     TRACE_CLASS_ALL = (1 << 4) - 1,
     TRACE_CLASS_COUNT = 4
 };

@@ -193,7 +193,7 @@ struct config {
     /* [trace] record: the classes of events traced (TRACE_CLASS_ bits,
      * ipc/trace.h), "all" (the default) or a comma list of messages (send,
      * recv), cs (request, enter, exit), log (commit, apply, truncate),
-     * clients (invoke, ok, fail, timeout). Roles, drops, faults, links,
+     * clients (invoke, result, ok, fail, timeout). Roles, drops, faults, links,
      * peers up and down and the processes' lifecycle are always recorded.
      * What is left out cannot be judged: the report names each property
      * and figure it could not check, and a safety property that needs an

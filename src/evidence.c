@@ -363,7 +363,6 @@ static const struct needs {
     {"failed_not_applied", TRACE_CLASS_LOG | TRACE_CLASS_CLIENTS, W_NODES | W_CLIENTS},
     /* The clients' histories (invokes and answers, with their commands). */
     {"linearizable", TRACE_CLASS_CLIENTS, W_CLIENTS},
-    {"linearizability", TRACE_CLASS_CLIENTS, W_CLIENTS},
     /* The simulator's own check of the cores' states: no trace needed. */
     {"simulator_invariant", 0, 0},
     /* Mutual exclusion (report_mutex.c). A dead node's interval ends at
@@ -412,6 +411,9 @@ static const struct {
     {"throughput_window_ms", TRACE_CLASS_CLIENTS},
     {"ops", TRACE_CLASS_CLIENTS},
     {"acknowledged_lost", TRACE_CLASS_LOG | TRACE_CLASS_CLIENTS},
+    {"client_ops", TRACE_CLASS_CLIENTS},
+    {"linearizable", TRACE_CLASS_CLIENTS},
+    {"linearizability", TRACE_CLASS_CLIENTS},
 };
 
 /* "messages", "log and clients", "messages, cs and log". */
