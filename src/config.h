@@ -200,16 +200,17 @@ struct config {
      * omitted class makes the verdict "cannot verify".
      *
      * What a trace costs (64-byte records; report.json trace_bytes_per_op).
-     * Raft, 5 nodes, 4 clients at rate 0, fsync off, 40,000 commands: all
-     * about 1,900 bytes per committed command (19 send/recv records, 1,220
-     * bytes; 5 applies, 320; 2.8 commits, 180; invoke and ok, 128; the
-     * commands, 41), log,clients about 675. At the 6,000-8,000 commands a
-     * second this reaches, ten minutes is about 7 GB with all and 3.2 GB
-     * with log,clients; at 20,000 a second, 23 GB and 8 GB. Mutex,
-     * centralized on 5 nodes with no CS or think time: all 576 bytes per CS
-     * entry (9 records), cs 192 (3); at 20,000 entries a second, ten
-     * minutes is 7 GB and 2.3 GB. max_size bounds each file whatever the
-     * rate (a ring of the newest records; the report names what it lost). */
+     * Raft, 5 nodes, 4 key-value clients at rate 0, fsync off, 40,000
+     * commands: all about 2,050 bytes per committed command (19 send/recv
+     * records, 1,230 bytes; 5 applies, 320; 2.9 commits, 185; invoke,
+     * result and ok, 192; the commands and answers in the data files,
+     * 123), log,clients about 825. At the 6,500-7,500 commands a second
+     * this reaches, ten minutes is about 8.5 GB with all and 3.7 GB with
+     * log,clients; at 20,000 a second, 25 GB and 10 GB. Mutex, centralized
+     * on 5 nodes with no CS or think time: all 576 bytes per CS entry (9
+     * records), cs 192 (3); at 20,000 entries a second, ten minutes is 7 GB
+     * and 2.3 GB. max_size bounds each file whatever the rate (a ring of
+     * the newest records; the report names what it lost). */
     unsigned trace_record;
     /* [fault.N], in order of `at` (stable for equal times) */
     struct fault_spec faults[CONFIG_MAX_FAULTS];

@@ -685,12 +685,15 @@ int evidence_trace_scope(json_t *rep, const struct evidence *e, const struct tra
         {"overtaken", TRACE_CLASS_CS},
     };
     json_t *pn;
-    json_array_foreach(json_object_get(rep, "per_node"), i,
-                       pn) for (size_t k = 0; k < sizeof per_node_needs / sizeof *per_node_needs;
-                                k++) if ((per_node_needs[k].classes & ~rec) &&
-                                         json_object_get(pn, per_node_needs[k].key) &&
-                                         json_object_set_new(pn, per_node_needs[k].key,
-                                                             json_null()) < 0) bad = true;
+    json_array_foreach(json_object_get(rep, "per_node"), i, pn)
+    {
+        for (size_t k = 0; k < sizeof per_node_needs / sizeof *per_node_needs; k++) {
+            const char *key = per_node_needs[k].key;
+            if ((per_node_needs[k].classes & ~rec) && json_object_get(pn, key) &&
+                json_object_set_new(pn, key, json_null()) < 0)
+                bad = true;
+        }
+    }
 
     /* What the trace cost, per unit of work. */
     uint64_t bytes = trace_dir_bytes(rundir);
