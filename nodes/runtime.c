@@ -703,6 +703,10 @@ static int node_init(struct node *nd, char *err)
     if (rc < 0)
         return rc;
     trace_set_max(&nd->tr, (size_t)nd->run->params.trace_max_size);
+    /* [trace] record: every event the node and its runtimes trace passes
+     * through trace_emit*, where the classes left out are one branch. */
+    if (nd->run->params.trace_record)
+        trace_set_record(&nd->tr, nd->run->params.trace_record);
     if ((rc = loop_init(&nd->loop, err)) < 0)
         return rc;
     if ((rc = transport_open(&nd->tp, &nd->loop, nd->run, nd->args.id, err)) < 0)

@@ -175,6 +175,7 @@ enum value_type {
     V_MEMBERS,  /* "1,2,3/4,5,6": every node in exactly one group */
     V_SIZE,     /* bytes: "65536", "64KiB", "256MiB", "1GiB" (K, M, G alone too) */
     V_MIX,      /* "get:50,put:30,append:10,cas:10" */
+    V_RECORD,   /* trace classes: "all" or a comma list (ipc/trace.h) */
 };
 
 /* Every key of [cluster] .. [ricart_agrawala], named once: its section,
@@ -246,10 +247,11 @@ enum value_type {
     X(INITIAL_CLOCK, SEC_RICART, "initial_clock", V_NODEVALS, initial_clock, 0, CONFIG_MAX_CLOCK)  \
     X(TWO_IDLE_HOLD, SEC_TWO_LEVEL, "idle_hold", V_DURATION, two_level_idle_hold_us, 0,            \
       CONFIG_MAX_TIME_US)                                                                          \
-    X(TWO_MEMBERS, SEC_TWO_LEVEL, "members", V_MEMBERS, members, 0, 0)                           \
+    X(TWO_MEMBERS, SEC_TWO_LEVEL, "members", V_MEMBERS, members, 0, 0)                             \
     X(TRACE_MAX_SIZE, SEC_TRACE, "max_size", V_SIZE, trace_max_size, (long long)TRACE_MAX_MIN,     \
       (long long)TRACE_MAX_MAX)                                                                    \
-    X(RETRANSMIT, SEC_CLUSTER, "retransmit", V_BOOL, retransmit, 0, 0)
+    X(RETRANSMIT, SEC_CLUSTER, "retransmit", V_BOOL, retransmit, 0, 0)                             \
+    X(TRACE_RECORD, SEC_TRACE, "record", V_RECORD, trace_record, 0, 0)
 
 /* clang-format off */
 enum key_index {
@@ -729,6 +731,7 @@ static void key_format(const struct config *c, int k, char *buf, size_t cap)
     case V_MIX:
     case V_MEMBERS: snprintf(buf, cap, "%s", p); break;
     case V_SIZE: size_format(*(const int64_t *)(const void *)p, buf, cap); break;
+    case V_RECORD: trace_classes_format(*(const unsigned *)(const void *)p, buf, cap); break;
     default: buf[0] = '\0'; break;
     }
 }
@@ -868,6 +871,18 @@ static int set_scalar(struct config *c, int k, const char *value, const char *lo
             return -1;
         }
         *(int64_t *)(void *)p = v;
+        return 0;
+    }
+    case V_RECORD: {
+        unsigned m;
+        if (trace_classes_parse(value, &m) < 0) {
+            bad_value(eb, loc, sec, d->name,
+                      "all, or a comma list of messages, cs, log, clients (roles, drops, faults "
+                      "and the processes' lifecycle are always recorded)",
+                      value);
+            return -1;
+        }
+        *(unsigned *)(void *)p = m;
         return 0;
     }
     case V_BOOL:
@@ -1417,6 +1432,7 @@ void config_defaults(struct config *c)
     c->two_level_idle_hold_us = 1 * US_PER_MS;
     c->fencing = true;
     c->trace_max_size = (int64_t)TRACE_MAX_DEFAULT;
+    c->trace_record = TRACE_CLASS_ALL;
     snprintf(c->requesters, sizeof c->requesters, "all");
     c->keys = 10;
     snprintf(c->mix, sizeof c->mix, "get:50,put:30,append:10,cas:10");

@@ -334,6 +334,7 @@ static int ipc_create(struct sup *s)
         .local_rounds = c->local_rounds,
         .fencing = c->fencing,
         .trace_max_size = c->trace_max_size,
+        .trace_record = c->trace_record,
         .retransmit = c->retransmit,
         .retransmit_us = config_retransmit_timeout(c),
         .prevote = c->prevote,

@@ -230,6 +230,7 @@ int report_build(const char *rundir, json_t **out, char *errbuf)
     }
     struct evidence ev;
     bool bad = evidence_scan(&ev, &ts, ri.run, ri.have_run_json) < 0;
+    evidence_trace_config(&ev, rundir);
     ri.ev = &ev;
     ri.rundir = rundir;
     const struct trace_rec *recs = ts.recs;
@@ -265,6 +266,10 @@ int report_build(const char *rundir, json_t **out, char *errbuf)
             rc = dl_seterr(errbuf, ENOMEM, "out of memory building the report");
         report_net_free(&net);
     }
+    /* What was recorded, what it cost, and what it could not show: before
+     * the verdict, which counts the properties this leaves unjudged. */
+    if (rc == 0 && evidence_trace_scope(rep, &ev, &ts, rundir) < 0)
+        rc = dl_seterr(errbuf, ENOMEM, "out of memory building the report");
     if (rc == 0 && evidence_verdict(rep, &ev) < 0)
         rc = dl_seterr(errbuf, ENOMEM, "out of memory building the report");
     evidence_free(&ev);
@@ -351,6 +356,9 @@ static void print_properties(const json_t *rep, FILE *f, const char *indent)
         word[k] = '\0';
         fprintf(f, "%s%s %s: %s\n", indent, word, str_or(p, "name", "?"),
                 str_or(p, "detail", ""));
+        /* Judged on a partial trace: on what, and why. */
+        if (json_is_true(json_object_get(p, "partial")))
+            fprintf(f, "%s  partial trace: %s\n", indent, str_or(p, "evidence", ""));
     }
 }
 
@@ -367,6 +375,7 @@ void report_print_text(const json_t *rep, FILE *f)
                                                         : " (workload not finished)")
                                   : "");
     evidence_print(rep, f);
+    evidence_print_trace(rep, f);
     fputc('\n', f);
     const json_t *ws = json_object_get(rep, "workload_start_ms");
     if (json_is_string(json_object_get(rep, "time_base")))
@@ -415,6 +424,10 @@ int report_check(const char *rundir, FILE *f)
     fprintf(f, "%s\n", code == 0 ? "safe" : code == 1 ? "UNSAFE" : verdict);
     if (code == 2)
         evidence_print(rep, f);
+    else if (json_array_size(json_object_get(rep, "not_checked"))) {
+        fprintf(f, "not checked (left out by [trace] record):\n");
+        evidence_print_not_checked(rep, f);
+    }
     json_decref(rep);
     return code;
 }

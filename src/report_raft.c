@@ -1346,6 +1346,9 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
     struct timeline tl = {0};
     bool bad = false;
     bool complete = ri->ev && ri->ev->traces_complete;
+    /* [trace] record without log: an acknowledged index no trace shows
+     * applied is not evidence of a loss (evidence.c leaves it unjudged). */
+    complete = complete && evidence_recorded(ri->ev, TRACE_CLASS_LOG);
     json_t *leaders = json_array(), *split = json_array();
     tl.failovers = json_array();
     tl.failover_ms = json_array();

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipc/trace.h"
 #include "nodes/algo.h"
 #include "nodes/kv.h"
 #include "src/config.h"
@@ -117,6 +118,7 @@ static void assert_same_config(const struct config *a, const struct config *b)
     ck_assert_str_eq(a->requesters, b->requesters);
     ck_assert_str_eq(a->initial_clock, b->initial_clock);
     ck_assert_int_eq(a->trace_max_size, b->trace_max_size);
+    ck_assert_uint_eq(a->trace_record, b->trace_record);
     ck_assert_int_eq(a->nfaults, b->nfaults);
     for (int i = 0; i < a->nfaults; i++) {
         ck_assert_int_eq(a->faults[i].at_us, b->faults[i].at_us);
@@ -2293,6 +2295,67 @@ START_TEST(test_trace_max_size)
 }
 END_TEST
 
+/* [trace] record: all, or a comma list of event classes; what is always
+ * recorded is not a class. */
+START_TEST(test_trace_record)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    config_defaults(&c);
+    ck_assert_uint_eq(c.trace_record, TRACE_CLASS_ALL);
+    static const struct {
+        const char *text;
+        unsigned classes;
+        const char *ini; /* as config_to_ini writes it back */
+    } good[] = {
+        {"all", TRACE_CLASS_ALL, "all"},
+        {"log,clients", TRACE_CLASS_LOG | TRACE_CLASS_CLIENTS, "log,clients"},
+        {"clients, log", TRACE_CLASS_LOG | TRACE_CLASS_CLIENTS, "log,clients"},
+        {"cs", TRACE_CLASS_CS, "cs"},
+        {"messages,cs,log,clients", TRACE_CLASS_ALL, "all"},
+        {"messages , messages", TRACE_CLASS_MESSAGES, "messages"},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char text[128], want[128];
+        snprintf(text, sizeof text, "[trace]\nrecord = %s\n", good[i].text);
+        ck_assert_msg(load_text(&c, text, err) == 0, "%s: %s", good[i].text, err);
+        ck_assert_uint_eq(c.trace_record, good[i].classes);
+        round_trip(&c);
+        char *ini = config_to_ini(&c);
+        ck_assert_ptr_nonnull(ini);
+        snprintf(want, sizeof want, "record = %s\n", good[i].ini);
+        ck_assert_msg(strstr(ini, want), "%s: %s", good[i].text, ini);
+        free(ini);
+    }
+    const char *what = "[trace] record: expected all, or a comma list of messages, cs, log, "
+                       "clients (roles, drops, faults and the processes' lifecycle are always "
+                       "recorded), got ";
+    static const char *const bad[] = {"",      "none", "log,", ",log",        "log clients",
+                                      "roles", "send", "LOG",  "log,,clients"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128], want[512];
+        snprintf(text, sizeof text, "[cluster]\nnodes = 3\n[trace]\nrecord = %s\n", bad[i]);
+        snprintf(want, sizeof want, "%s'%s'", what, bad[i]);
+        expect_load_error(text, 4, want);
+    }
+    ck_assert_int_eq(load_text(&c, "[cluster]\nnodes = 3\n", err), 0);
+    ck_assert_int_eq(config_set(&c, "trace.record=log,clients", err), 0);
+    ck_assert_uint_eq(c.trace_record, TRACE_CLASS_LOG | TRACE_CLASS_CLIENTS);
+    ck_assert_int_eq(config_set(&c, "trace.record=sends", err), -EINVAL);
+    ck_assert_msg(strstr(err, "--set trace.record=sends: [trace] record: expected all, or a "
+                              "comma list of messages, cs, log, clients"),
+                  "%s", err);
+    /* The writer: a class left out is not written, the rest is. */
+    struct trace_writer w = {0};
+    trace_set_record(&w, TRACE_CLASS_LOG | TRACE_CLASS_CLIENTS);
+    for (int ev = 1; ev < TR_EV_COUNT; ev++) {
+        bool kept =
+            ev != TR_SEND && ev != TR_RECV && ev != TR_REQUEST && ev != TR_ENTER && ev != TR_EXIT;
+        ck_assert_msg(trace_wanted(&w, ev) == kept, "%s", trace_ev_name(ev));
+    }
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -2430,6 +2493,7 @@ static Suite *config_suite(void)
     tc = tcase_create("trace");
     tcase_add_checked_fixture(tc, NULL, tmp_teardown);
     tcase_add_test(tc, test_trace_max_size);
+    tcase_add_test(tc, test_trace_record);
     suite_add_tcase(s, tc);
 
     return s;
