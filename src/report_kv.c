@@ -24,6 +24,7 @@
 #include "ipc/trace.h"
 #include "ipc/util.h"
 #include "nodes/kv.h"
+#include "src/kvhist.h"
 #include "src/lincheck.h"
 #include "src/evidence.h"
 #include "src/report_int.h"
@@ -33,124 +34,35 @@
 #define KV_CHECK_BUDGET 20000000ull
 #define KV_WINDOW_SHOWN 12
 
-struct crec {
-    const struct trace_rec *r;
-};
-
-static int cmp_crec(const void *x, const void *y)
-{
-    const struct trace_rec *a = ((const struct crec *)x)->r, *b = ((const struct crec *)y)->r;
-    if (a->node != b->node)
-        return a->node < b->node ? -1 : 1;
-    if (a->key != b->key)
-        return a->key < b->key ? -1 : 1;
-    if (a->t_us != b->t_us)
-        return a->t_us < b->t_us ? -1 : 1;
-    return (a->ev > b->ev) - (a->ev < b->ev);
-}
-
-static const char *plural_s(long n)
-{
-    return n == 1 ? "" : "s";
-}
+static const char *plural_s(long n) { return n == 1 ? "" : "s"; }
 
 int report_kv_build(json_t *rep, const struct run_info *ri, const struct trace_rec *recs,
                     size_t nrec, struct kv_verdict *out, char *errbuf)
 {
     memset(out, 0, sizeof *out);
-    int n = ri->n;
-    size_t m = 0;
-    for (size_t i = 0; i < nrec; i++)
-        if (recs[i].node > n &&
-            (recs[i].ev == TR_INVOKE || recs[i].ev == TR_RESULT || recs[i].ev == TR_OK ||
-             recs[i].ev == TR_FAIL || recs[i].ev == TR_TIMEOUT))
-            m++;
-    struct crec *c = m ? malloc(m * sizeof *c) : NULL;
-    struct lc_op *ops = m ? calloc(m, sizeof *ops) : NULL;
-    if (m && (!c || !ops)) {
-        free(c);
-        free(ops);
-        return dl_seterr(errbuf, ENOMEM, "out of memory judging the clients' history");
-    }
-    m = 0;
-    for (size_t i = 0; i < nrec; i++)
-        if (recs[i].node > n &&
-            (recs[i].ev == TR_INVOKE || recs[i].ev == TR_RESULT || recs[i].ev == TR_OK ||
-             recs[i].ev == TR_FAIL || recs[i].ev == TR_TIMEOUT))
-            c[m++].r = &recs[i];
-    if (m > 1)
-        qsort(c, m, sizeof *c, cmp_crec);
-
     struct trace_data data;
     char derr[DL_ERRLEN];
     bool have_data = ri->rundir && trace_data_open(&data, ri->rundir, derr) == 0;
-    long ok = 0, fail = 0, timeout = 0, pending = 0, kv = 0, other = 0, no_cmd = 0, no_ans = 0;
-    size_t nops = 0;
-    for (size_t i = 0; i < m;) {
-        size_t j = i;
-        while (j < m && c[j].r->node == c[i].r->node && c[j].r->key == c[i].r->key)
-            j++;
-        const struct trace_rec *inv = NULL, *res = NULL, *end = NULL;
-        for (size_t x = i; x < j; x++) {
-            const struct trace_rec *r = c[x].r;
-            if (r->ev == TR_INVOKE && !inv)
-                inv = r;
-            else if (r->ev == TR_RESULT && !res)
-                res = r;
-            else if ((r->ev == TR_OK || r->ev == TR_FAIL || r->ev == TR_TIMEOUT) && !end)
-                end = r;
-        }
-        i = j;
-        if (!end)
-            pending += inv != NULL;
-        else if (end->ev == TR_OK)
-            ok++;
-        else if (end->ev == TR_FAIL)
-            fail++;
-        else
-            timeout++;
-        if (!inv)
-            continue; /* an outcome whose invoke is gone (a ring): counted above */
-        const uint8_t *cmd = have_data ? trace_data_get(&data, inv) : NULL;
-        struct kv_cmd kc;
-        if (!cmd) {
-            no_cmd++;
-            continue;
-        }
-        if (!kv_decode(cmd, (size_t)inv->aux, &kc)) {
-            other++;
-            continue;
-        }
-        kv++;
-        struct lc_op *o = &ops[nops++];
-        o->client = inv->node - n;
-        o->id = inv->key;
-        o->kind = kc.op;
-        o->key = kc.key;
-        o->klen = kc.klen;
-        o->arg = kc.a;
-        o->alen = kc.alen;
-        o->arg2 = kc.b;
-        o->a2len = kc.blen;
-        o->invoke_us = inv->t_us;
-        o->outcome = LC_UNKNOWN;
-        if (end && end->ev == TR_FAIL) {
-            o->outcome = LC_FAIL;
-            o->return_us = end->t_us;
-        } else if (end && end->ev == TR_OK) {
-            const uint8_t *ans = res ? trace_data_get(&data, res) : NULL;
-            if (ans && res->aux >= 1) {
-                o->outcome = LC_OK;
-                o->return_us = end->t_us;
-                o->status = ans[0];
-                o->res = ans + 1;
-                o->rlen = (uint32_t)res->aux - 1;
-            } else {
-                no_ans++;
-            }
-        }
+    struct kvhist h;
+    kvhist_init(&h, ri->n);
+    for (size_t i = 0; i < nrec; i++) {
+        const struct trace_rec *r = &recs[i];
+        const uint8_t *d = NULL;
+        if (have_data && r->node > ri->n && (r->ev == TR_INVOKE || r->ev == TR_RESULT))
+            d = trace_data_get(&data, r);
+        kvhist_add(&h, r, d, d ? (uint32_t)r->aux : 0);
     }
-
+    if (have_data)
+        trace_data_close(&data);
+    struct lc_op *ops = NULL;
+    size_t nops = 0;
+    struct kvhist_stats hs;
+    if (kvhist_ops(&h, &ops, &nops, &hs) < 0) {
+        kvhist_free(&h);
+        return dl_seterr(errbuf, ENOMEM, "out of memory judging the clients' history");
+    }
+    long ok = hs.ok, fail = hs.fail, timeout = hs.timeout, pending = hs.unknown, kv = hs.kv,
+         other = hs.other, no_cmd = hs.no_cmd, no_ans = hs.no_answer;
     bool bad = false;
     put(rep, "client_ops",
         json_pack("{s:I, s:I, s:I, s:I}", "ok", (json_int_t)ok, "fail", (json_int_t)fail, "timeout",
@@ -256,10 +168,8 @@ int report_kv_build(json_t *rep, const struct run_info *ri, const struct trace_r
     }
     put(lin, "detail", json_string(out->detail), &bad);
     put(rep, "linearizability", lin, &bad);
-    if (have_data)
-        trace_data_close(&data);
-    free(c);
     free(ops);
+    kvhist_free(&h);
     if (rc == 0 && bad)
         rc = dl_seterr(errbuf, ENOMEM, "out of memory building the report");
     return rc;

@@ -12,8 +12,11 @@
 #include "ipc/trace.h"
 #include "ipc/util.h"
 #include "ipc/workers.h"
+#include "nodes/kv.h"
 #include "nodes/rng.h"
 #include "src/cli.h"
+#include "src/kvhist.h"
+#include "src/lincheck.h"
 #include "src/netstate.h"
 #include "src/report.h"
 
@@ -736,7 +739,7 @@ static int cmp_u64(const void *x, const void *y)
 struct first {
     long count;
     uint64_t seed;
-    char what[256];
+    char what[640];
 };
 
 static void note(struct first *f, uint64_t seed, const char *what)
@@ -753,7 +756,64 @@ struct seed_out {
     char err[DL_ERRLEN];
     int64_t patience;
     struct sim_result res;
+    /* The clients' key-value history (a replicated log's run): -1 none,
+     * else an lc_verdict; the operations checked; a violation's key and
+     * window in words. */
+    int lin;
+    long lin_ops;
+    char lin_what[600];
 };
+
+/* A seed's records as the simulator makes them: the clients' history. */
+static void hist_record(void *user, const struct trace_rec *r)
+{
+    kvhist_add(user, r, NULL, 0);
+}
+
+static void hist_record_data(void *user, const struct trace_rec *r, const void *data,
+                             uint32_t len)
+{
+    kvhist_add(user, r, data, len);
+}
+
+/* Check the history of one seed's clients for linearizability. */
+static void seed_linearizable(struct kvhist *h, struct seed_out *o)
+{
+    struct lc_op *ops = NULL;
+    size_t nops = 0;
+    struct kvhist_stats st;
+    o->lin = -1;
+    if (kvhist_ops(h, &ops, &nops, &st) < 0 || nops == 0) {
+        free(ops);
+        return;
+    }
+    struct lc_result lr;
+    if (lc_check(ops, nops, KV_MAX_VALUE, 0, &lr) < 0) {
+        free(ops);
+        return;
+    }
+    o->lin = lr.verdict;
+    o->lin_ops = (long)lr.ops_checked;
+    for (size_t k = 0; k < lr.nkeys && lr.verdict == LC_VIOLATION; k++) {
+        const struct lc_key_result *kr = &lr.keys[k];
+        if (kr->verdict != LC_VIOLATION)
+            continue;
+        char key[160];
+        dl_printable(key, sizeof key, (const char *)kr->key, kr->klen < 32 ? kr->klen : 32);
+        size_t at = (size_t)snprintf(o->lin_what, sizeof o->lin_what,
+                                     "not linearizable: key %s, %zu operations:", key,
+                                     kr->nwindow);
+        for (size_t w = 0; w < kr->nwindow && at < sizeof o->lin_what; w++) {
+            char line[300];
+            lc_op_format(line, sizeof line, &ops[kr->window[w]]);
+            at += (size_t)snprintf(o->lin_what + at, sizeof o->lin_what - at, "%s %s",
+                                   w ? ";" : "", line);
+        }
+        break;
+    }
+    lc_result_free(&lr);
+    free(ops);
+}
 
 struct sweep_in {
     const struct config *c;
@@ -774,10 +834,21 @@ static void sweep_one(long i, void *out, void *ctx)
         return;
     }
     o->patience = sc.patience_us;
+    o->lin = -1;
+    struct kvhist h;
+    kvhist_init(&h, sc.env.n);
+    if (sc.ops && sc.ops->client && sc.env.clients > 0) {
+        sc.on_record = hist_record;
+        sc.on_record_data = hist_record_data;
+        sc.user = &h;
+    }
     if (sim_run(&sc, &o->res) < 0) {
         o->rc = -1;
         snprintf(o->err, sizeof o->err, "%s", o->res.violation);
+    } else if (sc.user == &h) {
+        seed_linearizable(&h, o);
     }
+    kvhist_free(&h);
 }
 
 /* What a sweep adds up, seed by seed in order. */
@@ -798,6 +869,7 @@ struct sweep_acc {
     double first_leader_sum;
     size_t peak_mem;
     int64_t patience;
+    long lin_checked, lin_ok, lin_undecided, lin_ops;
 };
 
 static void sweep_take(long i, const void *out, void *user)
@@ -851,6 +923,14 @@ static void sweep_take(long i, const void *out, void *user)
         a->ends[res->end]++;
     if (!res->safe)
         note(&a->unsafe, seed, res->violation);
+    if (o->lin >= 0) {
+        a->lin_checked++;
+        a->lin_ops += o->lin_ops;
+        a->lin_ok += o->lin == LC_LINEARIZABLE;
+        a->lin_undecided += o->lin == LC_UNDECIDED;
+        if (o->lin == LC_VIOLATION && res->safe)
+            note(&a->unsafe, seed, o->lin_what);
+    }
     switch (liveness_of(res)) {
     case NOT_LIVE: note(&a->notlive, seed, res->violation); break;
     case UNDECIDED: {
@@ -954,8 +1034,14 @@ static int sweep(const struct config *c, uint64_t base, long seeds, const struct
         printf("  acknowledged commands lost: %llu; logs agree in %ld of %ld schedules; peak "
                "memory of one node's core: %.1f KiB\n",
                (unsigned long long)a.sum.acked_lost, a.agree, seeds, (double)a.peak_mem / 1024.0);
+        if (a.lin_checked)
+            printf("  linearizability of the clients' key-value history: %ld of %ld schedules "
+                   "linearizable, %ld undecided (%.0f operations checked per schedule)\n",
+                   a.lin_ok, a.lin_checked, a.lin_undecided,
+                   (double)a.lin_ops / (double)a.lin_checked);
         printf("  safety (one leader per term, state machine safety, no acknowledged command "
-               "lost, logs agree, the algorithm's invariant): %ld of %ld schedules violated\n",
+               "lost, logs agree, the algorithm's invariant, linearizable): %ld of %ld "
+               "schedules violated\n",
                a.unsafe.count, seeds);
     } else {
         printf("  %llu steps, %llu CS entries, %.2f messages per CS", (unsigned long long)a.steps,
