@@ -39,7 +39,7 @@
 #define LC_DEFAULT_BUDGET 10000000ull
 /* A window judged from any initial state tries each candidate state; past
  * this many candidates the window is not tried (a larger one is reported). */
-#define LC_MAX_CANDIDATES 64u
+#define LC_MAX_CANDIDATES 256u
 #define LC_INF INT64_MAX
 
 /* ---- growable arrays ---- */
@@ -213,7 +213,7 @@ struct kctx {
     uint32_t max_value;
     struct vtab vt;
     uint32_t empty; /* the id of the empty value */
-    uint32_t fresh; /* a value equal to no constant of the key, or 0 */
+    int fresh_byte; /* a byte no constant of the key starts with, or -1 */
     struct kop *kops;
     size_t nkops, kops_cap;
     /* one search's buffers */
@@ -420,10 +420,17 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
     }
     nd[head] = (struct node){.prev = -1, .next = 0, .match = -1, .item = 0, .call = false};
     memset(k->bits, 0, nw_all * sizeof *k->bits);
+    /* Empty the cache. Clearing only the slots in use keeps the many small
+     * searches of a window's shrinking from paying for the table of the
+     * key's big one: each entry is found along its probe sequence. */
+    for (size_t c = 0; c < k->nce; c++)
+        for (size_t i = k->ce[c].hash & (k->ncslots - 1);; i = (i + 1) & (k->ncslots - 1))
+            if (k->cslot[i] == c + 1) {
+                k->cslot[i] = 0;
+                break;
+            }
     k->nce = 0;
     k->nwords = 0;
-    if (k->cslot)
-        memset(k->cslot, 0, k->ncslots * sizeof *k->cslot);
 
     uint32_t state = init, first_zero = 0, maxp1 = 0, done = 0;
     size_t sp = 0;
@@ -519,14 +526,21 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
  * window is what the report shows.
  *
  * From the start, the initial state is absent. Otherwise the window must
- * fail from every state, and without appends a finite set of candidates
- * covers them: the model only compares a state with the ops' constants
- * (get and cas-mismatch answers, cas old, the empty value that absent
- * counts as), so every value that is none of them behaves alike. The
- * candidates are absent, empty, every constant of the window and its edges
- * (put values and cas new included, harmlessly) and one value equal to no
- * constant of the key. With appends a state's prefixes and length matter
- * too, so windows with appends are judged from the start only.
+ * fail from every state the key could have had, and a finite set of
+ * candidates covers them. The model compares a state only with a few
+ * values of the ops (get and mismatch answers, cas old; "compared values"
+ * below) and looks at its length only for too_large. So without appends,
+ * every value that is none of the compared values behaves alike, and the
+ * candidates are absent, empty, the compared values and one value that is
+ * none of them. With appends a state s may grow into a compared value, so
+ * every prefix of each compared value is a candidate; a value that is no
+ * such prefix can never become equal to one (before a put or a successful
+ * cas replaces it), so only its length matters, and every length up to
+ * max_value - (the bytes all the appends add) behaves alike: the
+ * candidates add one such value of length 1 and one of each longer length
+ * up to max_value. (Such values start with a byte no value of the key
+ * starts with; when every byte is taken, or past LC_MAX_CANDIDATES
+ * candidates, the window is not tried and a longer one is reported.)
  *
  * Which window: first the shortest failing prefix kops[0..j] (the failing
  * prefixes are upward closed, so a galloping then binary search finds it),
@@ -538,6 +552,79 @@ struct wctx {
     uint64_t budget; /* per search */
     uint64_t left;   /* in all */
 };
+
+static int add_candidate(struct kctx *k, size_t *nc, const uint8_t *p, uint32_t len)
+{
+    uint32_t id = vtab_intern(&k->vt, p, len);
+    if (!id)
+        return -1;
+    for (size_t z = 0; z < *nc; z++)
+        if (k->cand[z] == id)
+            return 0;
+    if (*nc >= LC_MAX_CANDIDATES)
+        return 1;
+    if (GROW(k->cand, k->cand_cap, *nc + 1))
+        return -1;
+    k->cand[(*nc)++] = id;
+    return 0;
+}
+
+/* The candidate initial states of a window not judged from the start, after
+ * absent (k->cand[0]); see above. Returns 1, 0 when there are too many, -1
+ * when memory ran out. */
+static int candidates(struct kctx *k, const struct item *it, size_t n, size_t *nc)
+{
+    uint64_t appended = 0;
+    for (size_t x = 0; x < n; x++)
+        if (k->kops[it[x].kop].op->kind == KV_APPEND)
+            appended += k->kops[it[x].kop].op->alen;
+    bool appends = false;
+    for (size_t x = 0; x < n && !appends; x++)
+        appends = k->kops[it[x].kop].op->kind == KV_APPEND;
+    int r = add_candidate(k, nc, NULL, 0);
+    for (size_t x = 0; x < n && r == 0; x++) {
+        const struct kop *o = &k->kops[it[x].kop];
+        const struct lc_op *op = o->op;
+        /* The values a state is compared with: a get's or a mismatch's
+         * answer, a cas's old value. */
+        const uint8_t *cv[2] = {NULL, NULL};
+        uint32_t cl[2] = {0, 0};
+        if (o->r) {
+            cv[0] = op->res;
+            cl[0] = op->rlen;
+        }
+        if (op->kind == KV_CAS) {
+            cv[1] = op->arg;
+            cl[1] = op->alen;
+        }
+        for (int y = 0; y < 2 && r == 0; y++) {
+            if (!cv[y])
+                continue;
+            /* With appends, every prefix of it: the state may grow into it. */
+            for (uint32_t len = appends ? 0 : cl[y]; len <= cl[y] && r == 0; len++)
+                r = add_candidate(k, nc, cv[y], len);
+        }
+    }
+    /* A value that is no prefix of any of them (it starts with a byte none
+     * of them starts with): only its length can matter, through too_large,
+     * and lengths up to max_value - appended behave alike. */
+    if (r == 0 && k->max_value > 0) {
+        if (k->fresh_byte < 0)
+            return 0;
+        uint32_t lo = appended + 1 <= k->max_value ? 1 : 0;
+        uint32_t from = appended >= k->max_value ? 1 : k->max_value - (uint32_t)appended + 1;
+        if (GROW(k->scratch, k->scratch_cap, k->max_value))
+            return -1;
+        memset(k->scratch, 0, k->max_value);
+        k->scratch[0] = (uint8_t)k->fresh_byte;
+        if (lo)
+            r = add_candidate(k, nc, k->scratch, 1);
+        if (appends)
+            for (uint32_t len = from; len <= k->max_value && r == 0; len++)
+                r = add_candidate(k, nc, k->scratch, len);
+    }
+    return r < 0 ? -1 : r == 0;
+}
 
 /* 1 when kops[i..j] fails (as above), 0 when not shown, -1 on no memory. */
 static int window_fails(struct kctx *k, size_t i, size_t j, bool from_start, struct wctx *w)
@@ -562,34 +649,13 @@ static int window_fails(struct kctx *k, size_t i, size_t j, bool from_start, str
         it[n++] = (struct item){.kop = (uint32_t)x, .unknown = true};
 
     size_t nc = 0;
-    if (from_start) {
-        if (GROW(k->cand, k->cand_cap, 1))
-            return -1;
-        k->cand[nc++] = 0;
-    } else {
-        if (GROW(k->cand, k->cand_cap, 4 + 3 * n))
-            return -1;
-        k->cand[nc++] = 0;
-        k->cand[nc++] = k->empty;
-        if (k->fresh)
-            k->cand[nc++] = k->fresh;
-        for (size_t x = 0; x < n; x++) {
-            const struct kop *o = &k->kops[it[x].kop];
-            if (o->op->kind == KV_APPEND)
-                return 0;
-            uint32_t c[3] = {o->a, o->b, o->r};
-            for (int y = 0; y < 3; y++) {
-                if (!c[y])
-                    continue;
-                size_t z = 0;
-                while (z < nc && k->cand[z] != c[y])
-                    z++;
-                if (z == nc)
-                    k->cand[nc++] = c[y];
-            }
-            if (nc > LC_MAX_CANDIDATES)
-                return 0;
-        }
+    if (GROW(k->cand, k->cand_cap, 1))
+        return -1;
+    k->cand[nc++] = 0;
+    if (!from_start) {
+        int r = candidates(k, it, n, &nc);
+        if (r <= 0)
+            return r;
     }
     for (size_t c = 0; c < nc; c++) {
         uint64_t used;
@@ -739,13 +805,21 @@ static int check_key(struct kctx *k, const struct ref *r, size_t n, uint64_t bud
         if (has_res && !(o->r = vtab_intern(&k->vt, op->res, op->rlen)))
             return -1;
     }
-    k->fresh = 0;
-    for (int b = 0; b < 256 && !k->fresh && k->max_value > 0; b++) {
-        uint8_t byte = (uint8_t)b;
-        if (!vtab_find(&k->vt, &byte, 1, hash_bytes(&byte, 1)) &&
-            !(k->fresh = vtab_intern(&k->vt, &byte, 1)))
-            return -1;
+    bool used[256] = {false};
+    for (size_t x = 0; x < k->nkops; x++) {
+        const struct kop *o = &k->kops[x];
+        uint32_t ids[3] = {o->a, o->b, o->r};
+        for (int y = 0; y < 3; y++) {
+            uint32_t len;
+            const uint8_t *p = ids[y] ? vtab_bytes(&k->vt, ids[y], &len) : NULL;
+            if (p && len)
+                used[p[0]] = true;
+        }
     }
+    k->fresh_byte = -1;
+    for (int b = 255; b >= 0 && k->fresh_byte < 0; b--)
+        if (!used[b])
+            k->fresh_byte = b;
     if (GROW(k->items, k->items_cap, k->nkops + 1))
         return -1;
     for (size_t x = 0; x < k->nkops; x++)

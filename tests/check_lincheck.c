@@ -296,11 +296,6 @@ START_TEST(test_appends)
     get(1, "x", "abcd", 60, 70);
     ck_assert_int_eq(run(4, 0), LC_LINEARIZABLE);
     lc_result_free(&R);
-    reset();
-    app(1, "x", "abc", 0, 10);
-    app(1, "x", "d", 20, 30)->status = KV_TOO_LARGE;
-    ck_assert_int_eq(run(4, 0), LC_VIOLATION);
-    lc_result_free(&R);
     /* an empty append creates the key */
     reset();
     app(1, "x", "", 0, 10);
@@ -371,7 +366,31 @@ START_TEST(test_append_order)
     app(1, "x", "a", 0, 10);
     app(2, "x", "b", 20, 30);
     get(3, "x", "ba", 40, 50);
+    /* b was appended last, but the value does not end with it */
+    expect_violation(KV_MAX_VALUE, "x", "1 2");
+    /* abc then d: too_large needs the value to be 4 bytes long already */
+    reset();
+    app(1, "x", "abc", 0, 10);
+    app(1, "x", "d", 20, 30)->status = KV_TOO_LARGE;
+    expect_violation(4, "x", "0 1 (from start)");
+    /* from any value: a read of "q" cannot follow an append of "b" */
+    reset();
+    put(1, "x", "z", 0, 10);
+    app(1, "x", "b", 20, 30);
+    get(2, "x", "q", 40, 50);
+    expect_violation(KV_MAX_VALUE, "x", "1 2");
+    /* ... but "ab" could, from "a": the whole history is needed */
+    reset();
+    put(1, "x", "z", 0, 10);
+    app(1, "x", "b", 20, 30);
+    get(2, "x", "ab", 40, 50);
     expect_violation(KV_MAX_VALUE, "x", "0 1 2 (from start)");
+    /* too_large by length: fine from a 2-byte value, not from "z" */
+    reset();
+    put(1, "x", "z", 0, 10);
+    app(1, "x", "ab", 20, 30);
+    app(2, "x", "c", 40, 50)->status = KV_TOO_LARGE;
+    expect_violation(4, "x", "0 1 2 (from start)");
 }
 END_TEST
 
@@ -417,7 +436,7 @@ END_TEST
  * every order and subset has to be ruled out. */
 static void hard_history(void)
 {
-    static char vals[12][8];
+    static char vals[12][16];
     reset();
     for (int i = 0; i < 12; i++) {
         snprintf(vals[i], sizeof vals[i], "v%d", i);
@@ -596,7 +615,8 @@ static bool bf_search(struct bf *b, struct val v)
     return false;
 }
 
-static bool brute_force(const struct lc_op *ops, size_t n, uint32_t max_value)
+static bool brute_force_from(const struct lc_op *ops, size_t n, uint32_t max_value,
+                             struct val init)
 {
     struct lc_op kept[8];
     size_t k = 0;
@@ -604,13 +624,39 @@ static bool brute_force(const struct lc_op *ops, size_t n, uint32_t max_value)
         if (ops[i].outcome != LC_FAIL)
             kept[k++] = ops[i];
     struct bf b = {.ops = kept, .n = k, .max_value = max_value};
-    return bf_search(&b, (struct val){0});
+    return bf_search(&b, init);
+}
+
+static bool brute_force(const struct lc_op *ops, size_t n, uint32_t max_value)
+{
+    return brute_force_from(ops, n, max_value, (struct val){0});
+}
+
+/* Is there an initial value (over the bytes a, b, c, up to max_value
+ * bytes; or absent) from which ops are linearizable? */
+static bool brute_force_any(const struct lc_op *ops, size_t n, uint32_t max_value)
+{
+    if (brute_force(ops, n, max_value))
+        return true;
+    for (uint32_t len = 0; len <= max_value; len++) {
+        uint32_t count = 1;
+        for (uint32_t i = 0; i < len; i++)
+            count *= 3;
+        for (uint32_t x = 0; x < count; x++) {
+            struct val v = {.present = true, .len = (uint8_t)len};
+            for (uint32_t i = 0, y = x; i < len; i++, y /= 3)
+                v.b[i] = (char)('a' + y % 3);
+            if (brute_force_from(ops, n, max_value, v))
+                return true;
+        }
+    }
+    return false;
 }
 
 START_TEST(test_random_small)
 {
     static char resbuf[8][32];
-    int lin = 0, viol = 0;
+    int lin = 0, viol = 0, from_any = 0;
     for (int seed = 0; seed < 4000; seed++) {
         rng_state = (uint64_t)seed * 0x9e3779b97f4a7c15ull + 1;
         reset();
@@ -688,8 +734,12 @@ START_TEST(test_random_small)
                     ck_assert_int_le(H[kr->window[i - 1]].invoke_us, H[kr->window[i]].invoke_us);
                 w[i] = H[kr->window[i]];
             }
-            ck_assert_msg(!brute_force(w, kr->nwindow, max_value), "seed %d: window %s passes",
-                          seed, window_str(kr));
+            /* The window alone is not linearizable, from the start state
+             * or from any. */
+            bool passes = kr->from_start ? brute_force(w, kr->nwindow, max_value)
+                                         : brute_force_any(w, kr->nwindow, max_value);
+            ck_assert_msg(!passes, "seed %d: window %s passes", seed, window_str(kr));
+            from_any += !kr->from_start;
         } else {
             lin++;
         }
@@ -697,6 +747,9 @@ START_TEST(test_random_small)
     }
     ck_assert_int_gt(lin, 100);
     ck_assert_int_gt(viol, 100);
+    ck_assert_int_gt(from_any, 50);
+    printf("lincheck: random: %d linearizable, %d violations (%d windows from any state)\n", lin,
+           viol, from_any);
 }
 END_TEST
 
