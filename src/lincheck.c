@@ -12,7 +12,7 @@
  *    are interned during it.
  *  - The set of linearized ops is a bitset over the ops in invoke order; its
  *    hash is kept up to date incrementally (Zobrist: the xor of a fixed
- *    random word per op). A cache entry stores it canonically as the first
+ *    random word per definite op; see cache_visit). A cache entry stores it canonically as the first
  *    op not linearized (every op before it is) and the words from there to
  *    the last linearized op - a few words, since the ops linearized always
  *    form a prefix plus the few ops in flight.
@@ -223,8 +223,8 @@ struct kctx {
     size_t evs_cap;
     struct node *nodes;
     size_t nodes_cap;
-    uint64_t *bits;
-    size_t bits_cap;
+    uint64_t *bits, *umask; /* the set; the unknown ops */
+    size_t bits_cap, umask_cap;
     struct frame *stack;
     size_t stack_cap;
     struct centry *ce;
@@ -237,6 +237,8 @@ struct kctx {
     size_t scratch_cap;
     uint32_t *cand;
     size_t cand_cap;
+    uint8_t *seen; /* by value id */
+    size_t seen_cap;
 };
 
 static void kctx_free(struct kctx *k)
@@ -248,12 +250,14 @@ static void kctx_free(struct kctx *k)
     free(k->evs);
     free(k->nodes);
     free(k->bits);
+    free(k->umask);
     free(k->stack);
     free(k->ce);
     free(k->words);
     free(k->cslot);
     free(k->scratch);
     free(k->cand);
+    free(k->seen);
 }
 
 /* The model's step. Returns 1 (*ns set) when the op, with its answer (or
@@ -343,8 +347,35 @@ static int cache_grow(struct kctx *k)
     return 0;
 }
 
-/* Look (fw, words, state) up in the cache; insert it when absent. Returns
- * 1 when it was there, 0 when inserted, -1 when memory ran out. */
+/* Does the cached set e cover the set in k->bits (its words fw..fw+nw-1;
+ * all ones below, zeros above): the same definite ops, and only some of
+ * its unknown ones? */
+static bool covers(const struct kctx *k, const struct centry *e, uint32_t fw, uint32_t nw)
+{
+    uint32_t eend = e->fw + e->nw, end = fw + nw;
+    uint32_t lo = e->fw < fw ? e->fw : fw, hi = eend > end ? eend : end;
+    const uint64_t *ew = k->words + e->woff;
+    for (uint32_t w = lo; w < hi; w++) {
+        uint64_t a = w < e->fw ? ~0ull : w < eend ? ew[w - e->fw] : 0;
+        uint64_t t = k->bits[w];
+        if ((a & ~t) || (t & ~a & ~k->umask[w]))
+            return false;
+    }
+    return true;
+}
+
+/* Look the set in k->bits (fw, nw as in covers) with the model state up in
+ * the cache; insert it when no entry covers it. Returns 1 when one did, 0
+ * when inserted, -1 when memory ran out.
+ *
+ * Covering, rather than equality, is Lowe's memoisation strengthened for
+ * ops of unknown outcome: a configuration with fewer of them linearized
+ * and the same definite ops and state can do everything the other can (an
+ * unknown op precedes nothing in real time, and linearizing it at the very
+ * end is the same as it never happening). Entries were all visited, and
+ * the search fails only when every one of them failed; so when a covering
+ * configuration failed, this one fails too. The hash leaves the unknown
+ * ops out, so that both land in the same chain. */
 static int cache_visit(struct kctx *k, uint64_t h, uint32_t state, uint32_t fw, uint32_t nw)
 {
     const uint64_t *w = k->bits + fw;
@@ -354,8 +385,7 @@ static int cache_visit(struct kctx *k, uint64_t h, uint32_t state, uint32_t fw, 
             if (!c)
                 break;
             const struct centry *e = &k->ce[c - 1];
-            if (e->hash == h && e->state == state && e->fw == fw && e->nw == nw &&
-                memcmp(k->words + e->woff, w, nw * sizeof *w) == 0)
+            if (e->hash == h && e->state == state && covers(k, e, fw, nw))
                 return 1;
         }
     }
@@ -389,8 +419,14 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
         return LC_LINEARIZABLE;
     size_t nw_all = n / 64 + 2;
     if (GROW(k->evs, k->evs_cap, 2 * (size_t)n) || GROW(k->nodes, k->nodes_cap, 2 * (size_t)n + 1) ||
-        GROW(k->bits, k->bits_cap, nw_all) || GROW(k->stack, k->stack_cap, n + 1))
+        GROW(k->bits, k->bits_cap, nw_all) || GROW(k->umask, k->umask_cap, nw_all) ||
+        GROW(k->stack, k->stack_cap, n + 1))
         return -1;
+    memset(k->umask, 0, nw_all * sizeof *k->umask);
+    for (uint32_t i = 0; i < n; i++)
+        if (items[i].unknown)
+            k->umask[i / 64] |= 1ull << (i % 64);
+    bool has_unknown = ndef < n;
     for (uint32_t i = 0; i < n; i++) {
         const struct kop *o = &k->kops[items[i].kop];
         int64_t ret = items[i].unknown ? LC_INF : o->ret;
@@ -435,9 +471,21 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
     uint32_t state = init, first_zero = 0, maxp1 = 0, done = 0;
     size_t sp = 0;
     uint64_t zob = 0;
+    /* The calls that may come next are those before the first return in
+     * the list. The definite ones are tried first (phase 0), then the
+     * unknown ones (phase 1): an unknown op is linearized only when no
+     * definite one can go on without it, which keeps the configurations
+     * with few unknown ops linearized first in the cache, where they cover
+     * the others. */
+    int phase = 0;
     int32_t e = nd[head].next;
     while (done < ndef) {
         struct node *x = &nd[e];
+        if (!x->call && phase == 0 && has_unknown) {
+            phase = 1;
+            e = nd[head].next;
+            continue;
+        }
         if (!x->call) {
             /* A return before its call was linearized: undo the last call. */
             if (sp == 0)
@@ -448,8 +496,10 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
             state = f->state;
             maxp1 = sp ? k->stack[sp - 1].maxp1 : 0;
             uint32_t it = x->item;
+            phase = items[it].unknown;
             k->bits[it / 64] &= ~(1ull << (it % 64));
-            zob ^= mix64(it);
+            if (!items[it].unknown)
+                zob ^= mix64(it);
             if (it < first_zero)
                 first_zero = it;
             done -= !items[it].unknown;
@@ -463,6 +513,10 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
             continue;
         }
         uint32_t it = x->item, ns;
+        if (items[it].unknown != phase) {
+            e = x->next;
+            continue;
+        }
         int ok = step(k, &k->kops[items[it].kop], items[it].unknown, state, &ns);
         if (ok < 0)
             return -1;
@@ -483,7 +537,8 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
         uint32_t mp1 = it + 1 > maxp1 ? it + 1 : maxp1;
         uint32_t fw = fz / 64, lw = (mp1 - 1) / 64;
         uint32_t nw = lw >= fw ? lw - fw + 1 : 0;
-        uint64_t h = zob ^ mix64(it) ^ mix64(((uint64_t)ns << 32) ^ 0x5bd1e995u);
+        uint64_t zn = items[it].unknown ? zob : zob ^ mix64(it);
+        uint64_t h = zn ^ mix64(((uint64_t)ns << 32) ^ 0x5bd1e995u);
         int seen = cache_visit(k, h, ns, fw, nw);
         if (seen < 0)
             return -1;
@@ -498,7 +553,8 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
         state = ns;
         first_zero = fz;
         maxp1 = mp1;
-        zob ^= mix64(it);
+        zob = zn;
+        phase = 0;
         done += !items[it].unknown;
         struct node *r = &nd[x->match];
         nd[x->prev].next = x->next;
@@ -781,6 +837,40 @@ static bool droppable(const struct lc_op *op)
     return op->status == KV_FULL;
 }
 
+/* Leave out the writes of unknown outcome whose value no op could see: in
+ * a key without appends, an unknown put (or cas) of a value that no get or
+ * mismatch answered and no cas expected. Should it take effect, the key
+ * holds a value that no definite op accepts until a put replaces it (a get
+ * or a cas answered would have to name it), so every linearization with it
+ * is one without it once it is moved to the end; the unknown ops between
+ * it and the put answer nothing, and the put erases what they did. This
+ * keeps the timeouts of a long history from multiplying the search. */
+static int drop_blind_writes(struct kctx *k)
+{
+    for (size_t x = 0; x < k->nkops; x++)
+        if (k->kops[x].op->kind == KV_APPEND)
+            return 0;
+    if (GROW(k->seen, k->seen_cap, k->vt.n + 1))
+        return -1;
+    memset(k->seen, 0, k->vt.n + 1);
+    for (size_t x = 0; x < k->nkops; x++) {
+        const struct kop *o = &k->kops[x];
+        k->seen[o->r] = 1;
+        if (o->op->kind == KV_CAS)
+            k->seen[o->a] = 1;
+    }
+    size_t kept = 0;
+    for (size_t x = 0; x < k->nkops; x++) {
+        const struct kop *o = &k->kops[x];
+        bool blind = o->unknown && ((o->op->kind == KV_PUT && !k->seen[o->a]) ||
+                                    (o->op->kind == KV_CAS && !k->seen[o->b]));
+        if (!blind)
+            k->kops[kept++] = *o;
+    }
+    k->nkops = kept;
+    return 0;
+}
+
 static int check_key(struct kctx *k, const struct ref *r, size_t n, uint64_t budget,
                      struct lc_key_result *kr)
 {
@@ -805,6 +895,8 @@ static int check_key(struct kctx *k, const struct ref *r, size_t n, uint64_t bud
         if (has_res && !(o->r = vtab_intern(&k->vt, op->res, op->rlen)))
             return -1;
     }
+    if (drop_blind_writes(k) < 0)
+        return -1;
     bool used[256] = {false};
     for (size_t x = 0; x < k->nkops; x++) {
         const struct kop *o = &k->kops[x];

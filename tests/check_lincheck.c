@@ -223,6 +223,21 @@ START_TEST(test_timeout_put)
     get(3, "x", "b", 0, 10);
     unknown(put(2, "x", "b", 20, 0));
     expect_violation(KV_MAX_VALUE, "x", "0 (from start)");
+    /* Twenty timed-out puts of values nobody read do not hide a stale
+     * read, nor make it expensive to find. */
+    static char vals[20][16];
+    reset();
+    for (int i = 0; i < 20; i++) {
+        snprintf(vals[i], sizeof vals[i], "u%d", i);
+        unknown(put(10 + i, "x", vals[i], i, 0));
+    }
+    put(1, "x", "a", 100, 110);
+    put(1, "x", "b", 120, 130);
+    get(2, "x", "a", 140, 150);
+    ck_assert_int_eq(run(KV_MAX_VALUE, 0), LC_VIOLATION);
+    ck_assert_uint_lt(R.states, 100);
+    lc_result_free(&R);
+    expect_violation(KV_MAX_VALUE, "x", "21 22");
     /* A timed-out get and a timed-out cas change nothing they need not. */
     reset();
     put(1, "x", "a", 0, 10);
