@@ -12,10 +12,10 @@
  *    are interned during it.
  *  - The set of linearized ops is a bitset over the ops in invoke order; its
  *    hash is kept up to date incrementally (Zobrist: the xor of a fixed
- *    random word per definite op; see cache_visit). A cache entry stores it canonically as the first
- *    op not linearized (every op before it is) and the words from there to
- *    the last linearized op - a few words, since the ops linearized always
- *    form a prefix plus the few ops in flight.
+ *    random word per definite op; see cache_visit). A cache entry stores
+ *    it canonically as the first op not linearized (every op before it
+ *    is) and the words from there to the last linearized op: a few words,
+ *    since the ops linearized always form a prefix plus the few in flight.
  *  - Cache entries, their words and the interned values live in arrays that
  *    grow by doubling and are reused from one key to the next.
  *
@@ -40,7 +40,7 @@
 /* A window judged from any initial state tries each candidate state; past
  * this many candidates the window is not tried (a larger one is reported). */
 #define LC_MAX_CANDIDATES 256u
-#define LC_INF INT64_MAX
+#define LC_INF            INT64_MAX
 
 /* ---- growable arrays ---- */
 
@@ -171,9 +171,9 @@ static uint32_t vtab_intern(struct vtab *t, const uint8_t *p, uint32_t n)
 
 struct kop {
     const struct lc_op *op;
-    size_t idx;     /* in the caller's array */
-    uint32_t a, b;  /* interned arg, arg2 */
-    uint32_t r;     /* interned result (get ok, cas mismatch), else 0 */
+    size_t idx;       /* in the caller's array */
+    uint32_t a, b;    /* interned arg, arg2 */
+    uint32_t r;       /* interned result (get ok, cas mismatch), else 0 */
     int64_t inv, ret; /* ret: LC_INF when unknown */
     bool unknown;
 };
@@ -312,8 +312,7 @@ static int step(struct kctx *k, const struct kop *o, bool unknown, uint32_t s, u
             return 1;
         }
         return unknown || (st == KV_MISMATCH && o->r == cur);
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -395,7 +394,8 @@ static int cache_visit(struct kctx *k, uint64_t h, uint32_t state, uint32_t fw, 
         GROW(k->words, k->words_cap, k->nwords + nw))
         return -1;
     memcpy(k->words + k->nwords, w, nw * sizeof *w);
-    k->ce[k->nce] = (struct centry){.hash = h, .woff = k->nwords, .state = state, .fw = fw, .nw = nw};
+    k->ce[k->nce] =
+        (struct centry){.hash = h, .woff = k->nwords, .state = state, .fw = fw, .nw = nw};
     k->nwords += nw;
     for (size_t i = h & (k->ncslots - 1);; i = (i + 1) & (k->ncslots - 1))
         if (!k->cslot[i]) {
@@ -418,9 +418,9 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
     if (ndef == 0)
         return LC_LINEARIZABLE;
     size_t nw_all = n / 64 + 2;
-    if (GROW(k->evs, k->evs_cap, 2 * (size_t)n) || GROW(k->nodes, k->nodes_cap, 2 * (size_t)n + 1) ||
-        GROW(k->bits, k->bits_cap, nw_all) || GROW(k->umask, k->umask_cap, nw_all) ||
-        GROW(k->stack, k->stack_cap, n + 1))
+    if (GROW(k->evs, k->evs_cap, 2 * (size_t)n) ||
+        GROW(k->nodes, k->nodes_cap, 2 * (size_t)n + 1) || GROW(k->bits, k->bits_cap, nw_all) ||
+        GROW(k->umask, k->umask_cap, nw_all) || GROW(k->stack, k->stack_cap, n + 1))
         return -1;
     memset(k->umask, 0, nw_all * sizeof *k->umask);
     for (uint32_t i = 0; i < n; i++)
@@ -883,9 +883,11 @@ static int check_key(struct kctx *k, const struct ref *r, size_t n, uint64_t bud
         if (droppable(op))
             continue;
         struct kop *o = &k->kops[k->nkops++];
-        *o = (struct kop){.op = op, .idx = r[x].idx, .inv = op->invoke_us,
-                          .unknown = op->outcome == LC_UNKNOWN};
-        o->ret = o->unknown ? LC_INF : op->return_us < op->invoke_us ? op->invoke_us : op->return_us;
+        *o = (struct kop){
+            .op = op, .idx = r[x].idx, .inv = op->invoke_us, .unknown = op->outcome == LC_UNKNOWN};
+        o->ret = o->unknown                      ? LC_INF
+                 : op->return_us < op->invoke_us ? op->invoke_us
+                                                 : op->return_us;
         if (op->kind != KV_GET && !(o->a = vtab_intern(&k->vt, op->arg, op->alen)))
             return -1;
         if (op->kind == KV_CAS && !(o->b = vtab_intern(&k->vt, op->arg2, op->a2len)))
@@ -955,10 +957,8 @@ int lc_check(const struct lc_op *ops, size_t n, uint32_t max_value, uint64_t bud
         goto err;
     for (size_t i = 0; i < nr; i++) {
         if (i == 0 || key_cmp(refs[i - 1].op, refs[i].op) != 0)
-            groups[ng++] = (struct group){.from = i,
-                                          .to = i,
-                                          .first_inv = refs[i].op->invoke_us,
-                                          .first_idx = refs[i].idx};
+            groups[ng++] = (struct group){
+                .from = i, .to = i, .first_inv = refs[i].op->invoke_us, .first_idx = refs[i].idx};
         groups[ng - 1].to = i + 1;
     }
     qsort(groups, ng, sizeof *groups, group_cmp);
@@ -1007,14 +1007,14 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o, const char 
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(o->len < o->cap ? o->buf + o->len : NULL, o->len < o->cap ? o->cap - o->len : 0,
-                      fmt, ap);
+    int n = vsnprintf(o->len < o->cap ? o->buf + o->len : NULL,
+                      o->len < o->cap ? o->cap - o->len : 0, fmt, ap);
     va_end(ap);
     if (n > 0)
         o->len += (size_t)n;
 }
 
-#define LC_SHOW_MAX 40u
+#define LC_SHOW_MAX  40u
 #define LC_SHOW_HEAD 32u
 
 static void put_bytes(struct out *o, const uint8_t *p, uint32_t n)

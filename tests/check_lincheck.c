@@ -37,8 +37,14 @@ static struct lc_op *add(int client, int kind, const char *key, int64_t inv, int
 {
     ck_assert_uint_lt(NH, 64);
     struct lc_op *o = &H[NH];
-    *o = (struct lc_op){.client = client, .id = (int64_t)NH, .kind = kind, .key = B(key),
-                        .klen = L(key), .outcome = LC_OK, .status = KV_OK, .invoke_us = inv,
+    *o = (struct lc_op){.client = client,
+                        .id = (int64_t)NH,
+                        .kind = kind,
+                        .key = B(key),
+                        .klen = L(key),
+                        .outcome = LC_OK,
+                        .status = KV_OK,
+                        .invoke_us = inv,
                         .return_us = ret};
     NH++;
     return o;
@@ -426,16 +432,16 @@ END_TEST
 START_TEST(test_one_bad_key)
 {
     reset();
-    put(1, "x", "1", 0, 10);        /* 0 */
-    put(2, "y", "1", 1, 11);        /* 1 */
-    put(3, "z", "1", 2, 12);        /* 2 */
-    get(1, "x", "1", 20, 30);       /* 3 */
-    put(2, "y", "2", 21, 31);       /* 4 */
-    put(3, "z", "2", 22, 32);       /* 5 */
-    get(1, "y", "1", 40, 50);       /* 6: stale */
-    get(2, "z", "2", 41, 51);       /* 7 */
-    put(3, "x", "3", 42, 52);       /* 8 */
-    get(1, "x", "3", 60, 70);       /* 9 */
+    put(1, "x", "1", 0, 10);  /* 0 */
+    put(2, "y", "1", 1, 11);  /* 1 */
+    put(3, "z", "1", 2, 12);  /* 2 */
+    get(1, "x", "1", 20, 30); /* 3 */
+    put(2, "y", "2", 21, 31); /* 4 */
+    put(3, "z", "2", 22, 32); /* 5 */
+    get(1, "y", "1", 40, 50); /* 6: stale */
+    get(2, "z", "2", 41, 51); /* 7 */
+    put(3, "x", "3", 42, 52); /* 8 */
+    get(1, "x", "3", 60, 70); /* 9 */
     expect_violation(KV_MAX_VALUE, "y", "4 6");
     ck_assert_int_eq(run(KV_MAX_VALUE, 0), LC_VIOLATION);
     ck_assert_uint_eq(R.nkeys, 3);
@@ -482,15 +488,17 @@ START_TEST(test_format)
     struct lc_op *o = cas(2, "x", "a", "b", "c", 1250, 3100);
     o->id = 17;
     int n = lc_op_format(buf, sizeof buf, o);
-    ck_assert_str_eq(buf, "client 2 op 17: cas \"x\" \"a\" -> \"b\" = mismatch \"c\" [1.250 ms, 3.100 ms]");
+    ck_assert_str_eq(
+        buf, "client 2 op 17: cas \"x\" \"a\" -> \"b\" = mismatch \"c\" [1.250 ms, 3.100 ms]");
     ck_assert_int_eq(n, (int)strlen(buf));
     o = get(1, "k\n\"\\", NULL, 0, 999);
     lc_op_format(buf, sizeof buf, o);
     ck_assert_str_eq(buf, "client 1 op 1: get \"k\\x0a\\\"\\\\\" = not_found [0.000 ms, 0.999 ms]");
     o = unknown(put(3, "k", "0123456789012345678901234567890123456789xyz", 5000, 0));
     lc_op_format(buf, sizeof buf, o);
-    ck_assert_str_eq(buf, "client 3 op 2: put \"k\" \"01234567890123456789012345678901\"...(43 bytes) "
-                          "= unknown [5.000 ms, ?]");
+    ck_assert_str_eq(buf,
+                     "client 3 op 2: put \"k\" \"01234567890123456789012345678901\"...(43 bytes) "
+                     "= unknown [5.000 ms, ?]");
     o->outcome = LC_FAIL;
     o->return_us = 6000;
     o->alen = 3;
@@ -630,8 +638,7 @@ static bool bf_search(struct bf *b, struct val v)
     return false;
 }
 
-static bool brute_force_from(const struct lc_op *ops, size_t n, uint32_t max_value,
-                             struct val init)
+static bool brute_force_from(const struct lc_op *ops, size_t n, uint32_t max_value, struct val init)
 {
     struct lc_op kept[8];
     size_t k = 0;
@@ -735,8 +742,8 @@ START_TEST(test_random_small)
         }
         bool want = brute_force(H, NH, max_value);
         got = run(max_value, 0);
-        ck_assert_msg(got == (want ? LC_LINEARIZABLE : LC_VIOLATION), "seed %d: got %d, brute force %d",
-                      seed, got, want);
+        ck_assert_msg(got == (want ? LC_LINEARIZABLE : LC_VIOLATION),
+                      "seed %d: got %d, brute force %d", seed, got, want);
         if (got == LC_VIOLATION) {
             viol++;
             /* The window alone is not linearizable from the start state. */
@@ -802,8 +809,13 @@ START_TEST(test_large)
             int kind = (int)rnd(10);
             kind = kind < 4 ? KV_GET : kind < 7 ? KV_PUT : kind < 8 ? KV_APPEND : KV_CAS;
             int k = (int)rnd(NKEYS);
-            *o = (struct lc_op){.client = c, .id = (int64_t)n, .kind = kind, .key = B(keys[k]),
-                                .klen = 2, .outcome = LC_OK, .invoke_us = t};
+            *o = (struct lc_op){.client = c,
+                                .id = (int64_t)n,
+                                .kind = kind,
+                                .key = B(keys[k]),
+                                .klen = 2,
+                                .outcome = LC_OK,
+                                .invoke_us = t};
             int len = snprintf((char *)p, 12, "%d.%zu", c, n % 1000);
             o->arg = p;
             o->alen = (uint32_t)(kind == KV_GET ? 0 : kind == KV_APPEND ? 2 : len);
