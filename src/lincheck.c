@@ -602,7 +602,8 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
  * prefixes are upward closed, so a galloping then binary search finds it),
  * then the latest start i for which kops[i..j] fails from every state
  * (galloping down from j, then binary search; the last window that failed
- * is kept). The work is capped at a few times the budget. */
+ * is kept). All these searches together explore at most the budget; past
+ * it, the last window that failed is reported. */
 
 struct wctx {
     uint64_t budget; /* per search */
@@ -728,7 +729,7 @@ static int window_fails(struct kctx *k, size_t i, size_t j, bool from_start, str
 
 static int find_window(struct kctx *k, uint64_t budget, struct lc_key_result *kr)
 {
-    struct wctx w = {.budget = budget, .left = budget > UINT64_MAX / 4 ? UINT64_MAX : budget * 4};
+    struct wctx w = {.budget = budget, .left = budget};
     /* Prefix lengths: pass_len is known to pass, fail_len to fail (the
      * whole key's history failed). */
     size_t m = k->nkops, pass_len = 0, fail_len = m;
