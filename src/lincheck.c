@@ -199,8 +199,8 @@ struct ev {
 
 struct centry {
     uint64_t hash;
-    size_t woff;
-    uint32_t state, fw, nw;
+    size_t woff, uoff;
+    uint32_t state, fw, nw, nu;
 };
 
 struct frame {
@@ -239,6 +239,8 @@ struct kctx {
     size_t cand_cap;
     uint8_t *seen; /* by value id */
     size_t seen_cap;
+    uint32_t *ulin, *utmp, *uarena; /* unknown ops linearized: in order, sorted, cached */
+    size_t ulin_cap, utmp_cap, nuarena, uarena_cap;
 };
 
 static void kctx_free(struct kctx *k)
@@ -258,6 +260,9 @@ static void kctx_free(struct kctx *k)
     free(k->scratch);
     free(k->cand);
     free(k->seen);
+    free(k->ulin);
+    free(k->utmp);
+    free(k->uarena);
 }
 
 /* The model's step. Returns 1 (*ns set) when the op, with its answer (or
@@ -346,26 +351,28 @@ static int cache_grow(struct kctx *k)
     return 0;
 }
 
-/* Does the cached set e cover the set in k->bits (its words fw..fw+nw-1;
- * all ones below, zeros above): the same definite ops, and only some of
- * its unknown ones? */
-static bool covers(const struct kctx *k, const struct centry *e, uint32_t fw, uint32_t nw)
+/* Does the cached configuration e cover the one given: the same definite
+ * ops (k->bits' words fw..fw+nw-1; every definite op below is in, none
+ * above) and only some of its unknown ones (u[0..nu), sorted)? */
+static bool covers(const struct kctx *k, const struct centry *e, uint32_t fw, uint32_t nw,
+                   const uint32_t *u, uint32_t nu)
 {
-    uint32_t eend = e->fw + e->nw, end = fw + nw;
-    uint32_t lo = e->fw < fw ? e->fw : fw, hi = eend > end ? eend : end;
-    const uint64_t *ew = k->words + e->woff;
-    for (uint32_t w = lo; w < hi; w++) {
-        uint64_t a = w < e->fw ? ~0ull : w < eend ? ew[w - e->fw] : 0;
-        uint64_t t = k->bits[w];
-        if ((a & ~t) || (t & ~a & ~k->umask[w]))
+    if (e->fw != fw || e->nw != nw || e->nu > nu ||
+        (nw && memcmp(k->words + e->woff, k->bits + fw, nw * sizeof *k->bits) != 0))
+        return false;
+    const uint32_t *eu = k->uarena + e->uoff;
+    for (uint32_t a = 0, b = 0; a < e->nu; a++) {
+        while (b < nu && u[b] < eu[a])
+            b++;
+        if (b == nu || u[b] != eu[a])
             return false;
     }
     return true;
 }
 
-/* Look the set in k->bits (fw, nw as in covers) with the model state up in
- * the cache; insert it when no entry covers it. Returns 1 when one did, 0
- * when inserted, -1 when memory ran out.
+/* Look the configuration (definite ops as in covers, unknown ops u, state)
+ * up in the cache; insert it when no entry covers it. Returns 1 when one
+ * did, 0 when inserted, -1 when memory ran out.
  *
  * Covering, rather than equality, is Lowe's memoisation strengthened for
  * ops of unknown outcome: a configuration with fewer of them linearized
@@ -375,28 +382,38 @@ static bool covers(const struct kctx *k, const struct centry *e, uint32_t fw, ui
  * the search fails only when every one of them failed; so when a covering
  * configuration failed, this one fails too. The hash leaves the unknown
  * ops out, so that both land in the same chain. */
-static int cache_visit(struct kctx *k, uint64_t h, uint32_t state, uint32_t fw, uint32_t nw)
+static int cache_visit(struct kctx *k, uint64_t h, uint32_t state, uint32_t fw, uint32_t nw,
+                       const uint32_t *u, uint32_t nu)
 {
-    const uint64_t *w = k->bits + fw;
     if (k->ncslots) {
         for (size_t i = h & (k->ncslots - 1);; i = (i + 1) & (k->ncslots - 1)) {
             uint32_t c = k->cslot[i];
             if (!c)
                 break;
             const struct centry *e = &k->ce[c - 1];
-            if (e->hash == h && e->state == state && covers(k, e, fw, nw))
+            if (e->hash == h && e->state == state && covers(k, e, fw, nw, u, nu))
                 return 1;
         }
     }
     if ((k->nce + 1) * 2 > k->ncslots && cache_grow(k))
         return -1;
     if (k->nce >= UINT32_MAX - 1 || GROW(k->ce, k->ce_cap, k->nce + 1) ||
-        GROW(k->words, k->words_cap, k->nwords + nw))
+        GROW(k->words, k->words_cap, k->nwords + nw) ||
+        GROW(k->uarena, k->uarena_cap, k->nuarena + nu))
         return -1;
-    memcpy(k->words + k->nwords, w, nw * sizeof *w);
-    k->ce[k->nce] =
-        (struct centry){.hash = h, .woff = k->nwords, .state = state, .fw = fw, .nw = nw};
+    if (nw)
+        memcpy(k->words + k->nwords, k->bits + fw, nw * sizeof *k->bits);
+    if (nu)
+        memcpy(k->uarena + k->nuarena, u, nu * sizeof *u);
+    k->ce[k->nce] = (struct centry){.hash = h,
+                                    .woff = k->nwords,
+                                    .uoff = k->nuarena,
+                                    .state = state,
+                                    .fw = fw,
+                                    .nw = nw,
+                                    .nu = nu};
     k->nwords += nw;
+    k->nuarena += nu;
     for (size_t i = h & (k->ncslots - 1);; i = (i + 1) & (k->ncslots - 1))
         if (!k->cslot[i]) {
             k->cslot[i] = (uint32_t)++k->nce;
@@ -420,7 +437,8 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
     size_t nw_all = n / 64 + 2;
     if (GROW(k->evs, k->evs_cap, 2 * (size_t)n) ||
         GROW(k->nodes, k->nodes_cap, 2 * (size_t)n + 1) || GROW(k->bits, k->bits_cap, nw_all) ||
-        GROW(k->umask, k->umask_cap, nw_all) || GROW(k->stack, k->stack_cap, n + 1))
+        GROW(k->umask, k->umask_cap, nw_all) || GROW(k->stack, k->stack_cap, n + 1) ||
+        GROW(k->ulin, k->ulin_cap, n + 1) || GROW(k->utmp, k->utmp_cap, n + 1))
         return -1;
     memset(k->umask, 0, nw_all * sizeof *k->umask);
     for (uint32_t i = 0; i < n; i++)
@@ -467,8 +485,12 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
             }
     k->nce = 0;
     k->nwords = 0;
+    k->nuarena = 0;
 
-    uint32_t state = init, first_zero = 0, maxp1 = 0, done = 0;
+    /* The configuration: the definite ops linearized (bits; first_zero the
+     * first definite op not in, maxp1 the last one in + 1), the unknown ops
+     * linearized (ulin[0..nu), in the order of the stack), the state. */
+    uint32_t state = init, first_zero = 0, maxp1 = 0, done = 0, nu = 0;
     size_t sp = 0;
     uint64_t zob = 0;
     /* The calls that may come next are those before the first return in
@@ -497,12 +519,15 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
             maxp1 = sp ? k->stack[sp - 1].maxp1 : 0;
             uint32_t it = x->item;
             phase = items[it].unknown;
-            k->bits[it / 64] &= ~(1ull << (it % 64));
-            if (!items[it].unknown)
+            if (items[it].unknown) {
+                nu--;
+            } else {
+                k->bits[it / 64] &= ~(1ull << (it % 64));
                 zob ^= mix64(it);
-            if (it < first_zero)
-                first_zero = it;
-            done -= !items[it].unknown;
+                if (it < first_zero)
+                    first_zero = it;
+                done--;
+            }
             struct node *r = &nd[x->match];
             nd[r->prev].next = x->match;
             if (r->next >= 0)
@@ -513,37 +538,57 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
             continue;
         }
         uint32_t it = x->item, ns;
-        if (items[it].unknown != phase) {
+        bool unk = items[it].unknown;
+        if (unk != phase) {
             e = x->next;
             continue;
         }
-        int ok = step(k, &k->kops[items[it].kop], items[it].unknown, state, &ns);
+        int ok = step(k, &k->kops[items[it].kop], unk, state, &ns);
         if (ok < 0)
             return -1;
         if (!ok) {
             e = x->next;
             continue;
         }
-        /* Tentatively add it to the set, and see whether (set, ns) is new. */
-        k->bits[it / 64] |= 1ull << (it % 64);
-        uint32_t fz = first_zero;
-        if (it == fz) {
-            size_t w = fz / 64;
-            uint64_t word = k->bits[w] | ((1ull << (fz % 64)) - 1);
-            while (word == ~0ull)
-                word = k->bits[++w];
-            fz = (uint32_t)(w * 64 + (uint32_t)__builtin_ctzll(~word));
+        /* Tentatively add it, and see whether a cached configuration
+         * covers the new one. */
+        uint32_t fz = first_zero, mp1 = maxp1;
+        uint64_t zn = zob;
+        uint32_t nut = nu;
+        memcpy(k->utmp, k->ulin, nu * sizeof *k->ulin);
+        if (unk) {
+            k->utmp[nut++] = it;
+        } else {
+            k->bits[it / 64] |= 1ull << (it % 64);
+            zn ^= mix64(it);
+            if (it == fz) {
+                /* the next definite op not in; unknown ones count as in */
+                size_t w = fz / 64;
+                uint64_t word = k->bits[w] | k->umask[w] | ((1ull << (fz % 64)) - 1);
+                while (word == ~0ull) {
+                    w++;
+                    word = k->bits[w] | k->umask[w];
+                }
+                fz = (uint32_t)(w * 64 + (uint32_t)__builtin_ctzll(~word));
+            }
+            if (it + 1 > mp1)
+                mp1 = it + 1;
         }
-        uint32_t mp1 = it + 1 > maxp1 ? it + 1 : maxp1;
-        uint32_t fw = fz / 64, lw = (mp1 - 1) / 64;
-        uint32_t nw = lw >= fw ? lw - fw + 1 : 0;
-        uint64_t zn = items[it].unknown ? zob : zob ^ mix64(it);
+        for (uint32_t y = 1; y < nut; y++) /* insertion sort: they are few */
+            for (uint32_t z = y; z > 0 && k->utmp[z - 1] > k->utmp[z]; z--) {
+                uint32_t t = k->utmp[z];
+                k->utmp[z] = k->utmp[z - 1];
+                k->utmp[z - 1] = t;
+            }
+        uint32_t fw = fz / 64, lw = mp1 ? (mp1 - 1) / 64 : 0;
+        uint32_t nw = mp1 && lw >= fw ? lw - fw + 1 : 0;
         uint64_t h = zn ^ mix64(((uint64_t)ns << 32) ^ 0x5bd1e995u);
-        int seen = cache_visit(k, h, ns, fw, nw);
+        int seen = cache_visit(k, h, ns, fw, nw, k->utmp, nut);
         if (seen < 0)
             return -1;
         if (seen) {
-            k->bits[it / 64] &= ~(1ull << (it % 64));
+            if (!unk)
+                k->bits[it / 64] &= ~(1ull << (it % 64));
             e = x->next;
             continue;
         }
@@ -555,7 +600,10 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
         maxp1 = mp1;
         zob = zn;
         phase = 0;
-        done += !items[it].unknown;
+        if (unk)
+            k->ulin[nu++] = it;
+        else
+            done++;
         struct node *r = &nd[x->match];
         nd[x->prev].next = x->next;
         nd[x->next].prev = x->prev;
