@@ -360,6 +360,8 @@ static bool covers(const struct kctx *k, const struct centry *e, uint32_t fw, ui
     if (e->fw != fw || e->nw != nw || e->nu > nu ||
         (nw && memcmp(k->words + e->woff, k->bits + fw, nw * sizeof *k->bits) != 0))
         return false;
+    if (e->nu == 0)
+        return true;
     const uint32_t *eu = k->uarena + e->uoff;
     for (uint32_t a = 0, b = 0; a < e->nu; a++) {
         while (b < nu && u[b] < eu[a])
