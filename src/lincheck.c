@@ -351,30 +351,56 @@ static int cache_grow(struct kctx *k)
     return 0;
 }
 
-/* Does the cached configuration e cover the one given: the same definite
- * ops (k->bits' words fw..fw+nw-1; every definite op below is in, none
- * above) and only some of its unknown ones (u[0..nu), sorted)? */
-static bool covers(const struct kctx *k, const struct centry *e, uint32_t fw, uint32_t nw,
-                   const uint32_t *u, uint32_t nu)
+/* Is the cached configuration e the one given: the same definite ops
+ * (k->bits' words fw..fw+nw-1; every definite op below is in, none above)
+ * and the unknown ops u[0..nu) (sorted) but u[skip]? */
+static bool same(const struct kctx *k, const struct centry *e, uint32_t fw, uint32_t nw,
+                 const uint32_t *u, uint32_t nu, uint32_t skip)
 {
-    if (e->fw != fw || e->nw != nw || e->nu > nu ||
+    uint32_t want = skip < nu ? nu - 1 : nu;
+    if (e->fw != fw || e->nw != nw || e->nu != want ||
         (nw && memcmp(k->words + e->woff, k->bits + fw, nw * sizeof *k->bits) != 0))
         return false;
-    if (e->nu == 0)
+    if (want == 0)
         return true;
     const uint32_t *eu = k->uarena + e->uoff;
-    for (uint32_t a = 0, b = 0; a < e->nu; a++) {
-        while (b < nu && u[b] < eu[a])
-            b++;
-        if (b == nu || u[b] != eu[a])
+    for (uint32_t a = 0, b = 0; b < nu; b++) {
+        if (b == skip)
+            continue;
+        if (eu[a++] != u[b])
             return false;
     }
     return true;
 }
 
-/* Look the configuration (definite ops as in covers, unknown ops u, state)
- * up in the cache; insert it when no entry covers it. Returns 1 when one
- * did, 0 when inserted, -1 when memory ran out.
+static uint64_t unknown_hash(uint32_t it)
+{
+    return mix64(it ^ 0xa5a5a5a500000000ull);
+}
+
+static bool cached(const struct kctx *k, uint64_t h, uint32_t state, uint32_t fw, uint32_t nw,
+                   const uint32_t *u, uint32_t nu, uint32_t skip)
+{
+    if (!k->ncslots)
+        return false;
+    for (size_t i = h & (k->ncslots - 1);; i = (i + 1) & (k->ncslots - 1)) {
+        uint32_t c = k->cslot[i];
+        if (!c)
+            return false;
+        const struct centry *e = &k->ce[c - 1];
+        if (e->hash == h && e->state == state && same(k, e, fw, nw, u, nu, skip))
+            return true;
+    }
+}
+
+/* At most this many unknown ops linearized for the covering lookups with
+ * one of them left out. */
+#define LC_COVER_MAX 16u
+
+/* Look the configuration (definite ops as in same, unknown ops u, state;
+ * h hashes the definite ops and the state) up in the cache; insert it when
+ * no entry covers it. Returns 1 when one did, 0 when inserted, -1 when
+ * memory ran out.
  *
  * Covering, rather than equality, is Lowe's memoisation strengthened for
  * ops of unknown outcome: a configuration with fewer of them linearized
@@ -382,21 +408,24 @@ static bool covers(const struct kctx *k, const struct centry *e, uint32_t fw, ui
  * unknown op precedes nothing in real time, and linearizing it at the very
  * end is the same as it never happening). Entries were all visited, and
  * the search fails only when every one of them failed; so when a covering
- * configuration failed, this one fails too. The hash leaves the unknown
- * ops out, so that both land in the same chain. */
+ * configuration failed, this one fails too. The coverings looked up are
+ * the configuration itself, the one without any unknown op, and those
+ * with one unknown op fewer: exact lookups, each a short probe. */
 static int cache_visit(struct kctx *k, uint64_t h, uint32_t state, uint32_t fw, uint32_t nw,
                        const uint32_t *u, uint32_t nu)
 {
-    if (k->ncslots) {
-        for (size_t i = h & (k->ncslots - 1);; i = (i + 1) & (k->ncslots - 1)) {
-            uint32_t c = k->cslot[i];
-            if (!c)
-                break;
-            const struct centry *e = &k->ce[c - 1];
-            if (e->hash == h && e->state == state && covers(k, e, fw, nw, u, nu))
+    uint64_t hu = 0;
+    for (uint32_t x = 0; x < nu; x++)
+        hu ^= unknown_hash(u[x]);
+    if (cached(k, h ^ hu, state, fw, nw, u, nu, UINT32_MAX))
+        return 1;
+    if (nu && cached(k, h, state, fw, nw, u, 0, UINT32_MAX))
+        return 1;
+    if (nu > 1 && nu <= LC_COVER_MAX)
+        for (uint32_t x = 0; x < nu; x++)
+            if (cached(k, h ^ hu ^ unknown_hash(u[x]), state, fw, nw, u, nu, x))
                 return 1;
-        }
-    }
+    h ^= hu;
     if ((k->nce + 1) * 2 > k->ncslots && cache_grow(k))
         return -1;
     if (k->nce >= UINT32_MAX - 1 || GROW(k->ce, k->ce_cap, k->nce + 1) ||
