@@ -18,7 +18,7 @@
 #include "ipc/wire.h"
 
 #define SHM_MAGIC 0x4d48534cu /* "LSHM" */
-#define SHM_VERSION 6 /* 6: client processes (clients, procs; n + clients slots and bulk areas), the replicated-log columns of a slot (commit, last, applied, leader, client outcomes), Raft's params; 5: per-link loss/delay/jitter, net_version, the command mailbox, params.retransmit; 2: the resource packs holder, fenced generation and counter; 3: trace_max_size in params; 4: malformed_kind counts WIRE_ERR_FIELD */
+#define SHM_VERSION 8 /* 8: params.trace_record; 7: the key-value workload (keys, mix, value_size) and interactive client slots in params; 6: client processes (clients, procs; n + clients slots and bulk areas), the replicated-log columns of a slot (commit, last, applied, leader, client outcomes), Raft's params; 5: per-link loss/delay/jitter, net_version, the command mailbox, params.retransmit; 2: the resource packs holder, fenced generation and counter; 3: trace_max_size in params; 4: malformed_kind counts WIRE_ERR_FIELD */
 #define SHM_PREFIX "distlab."
 #define SHM_BULK_SLOTS 64       /* per sender (reserved at creation) */
 #define SHM_BULK_SLOT 65536     /* bytes per slot, header included */
@@ -168,9 +168,22 @@ struct shm_params {
      * (shm_client_quota); rate is per client (0: as fast as answered). */
     int32_t clients;
     int64_t client_timeout_us; /* 0: the client core's default */
+    /* Slots after the workload's clients (ids n+clients+1 ..
+     * n+clients+interactive, the segment's last client slots) that
+     * `distlab client` claims to submit one command from a shell: the
+     * supervisor starts no process there and does not wait for them. */
+    int32_t interactive;
+    /* The key-value workload ([workload] keys, mix, value_size): keys
+     * k1..k<keys>, the weights of get, put, append, cas (mix[KV_PUT] ..
+     * mix[KV_CAS]), values padded to value_size bytes. */
+    int32_t keys, value_size;
+    int32_t mix[5];
     /* The largest payload that travels inline in one queue message:
      * msgsize - sizeof(struct wire_hdr) (algo_env.max_inline). */
     uint32_t max_inline;
+    /* [trace] record: the classes of events the processes trace
+     * (TRACE_CLASS_ bits, ipc/trace.h; 0 counts as all). */
+    uint32_t trace_record;
 };
 
 /* The operations client K (1..clients) of a run makes (see shm_params). */

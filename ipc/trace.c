@@ -25,8 +25,101 @@ const char *trace_ev_name(int ev)
         [TR_FAULT] = "fault",     [TR_START] = "start",     [TR_STOP] = "stop",
         [TR_DONE] = "done",       [TR_PEER_DOWN] = "peer_down", [TR_PEER_UP] = "peer_up",
         [TR_CUT] = "trace_cut",   [TR_LINK] = "link", [TR_TRUNCATE] = "truncate",
+        [TR_RESULT] = "result",
     };
     return ev > 0 && ev < TR_EV_COUNT ? names[ev] : "unknown";
+}
+
+unsigned trace_ev_class(int ev)
+{
+    switch (ev) {
+    case TR_SEND:
+    case TR_RECV: return TRACE_CLASS_MESSAGES;
+    case TR_REQUEST:
+    case TR_ENTER:
+    case TR_EXIT: return TRACE_CLASS_CS;
+    case TR_COMMIT:
+    case TR_APPLY:
+    case TR_TRUNCATE: return TRACE_CLASS_LOG;
+    case TR_INVOKE:
+    case TR_RESULT:
+    case TR_OK:
+    case TR_FAIL:
+    case TR_TIMEOUT: return TRACE_CLASS_CLIENTS;
+    default: return 0;
+    }
+}
+
+static const char *const class_names[TRACE_CLASS_COUNT] = {"messages", "cs", "log", "clients"};
+
+const char *trace_class_name(int i)
+{
+    return i >= 0 && i < TRACE_CLASS_COUNT ? class_names[i] : "unknown";
+}
+
+void trace_classes_format(unsigned classes, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return;
+    buf[0] = '\0';
+    if ((classes & TRACE_CLASS_ALL) == TRACE_CLASS_ALL) {
+        snprintf(buf, cap, "all");
+        return;
+    }
+    size_t len = 0;
+    for (int i = 0; i < TRACE_CLASS_COUNT; i++) {
+        if (!(classes & (1u << i)))
+            continue;
+        int k = snprintf(buf + len, cap - len, "%s%s", len ? "," : "", class_names[i]);
+        if (k < 0 || (size_t)k >= cap - len)
+            return;
+        len += (size_t)k;
+    }
+}
+
+int trace_classes_parse(const char *text, unsigned *classes)
+{
+    unsigned m = 0;
+    const char *p = text;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        const char *start = p;
+        while (*p && *p != ',' && *p != ' ' && *p != '\t')
+            p++;
+        size_t len = (size_t)(p - start);
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (len == 0 || (*p && *p != ','))
+            return -EINVAL;
+        if (len == 3 && strncmp(start, "all", 3) == 0) {
+            m |= TRACE_CLASS_ALL;
+        } else {
+            int i = 0;
+            while (i < TRACE_CLASS_COUNT &&
+                   !(strlen(class_names[i]) == len && strncmp(start, class_names[i], len) == 0))
+                i++;
+            if (i == TRACE_CLASS_COUNT)
+                return -EINVAL;
+            m |= 1u << i;
+        }
+        if (!*p)
+            break;
+        p++; /* the comma */
+    }
+    *classes = m;
+    return 0;
+}
+
+void trace_set_record(struct trace_writer *w, unsigned classes)
+{
+    uint32_t skip = 0;
+    for (int ev = 0; ev < TR_EV_COUNT; ev++) {
+        unsigned c = trace_ev_class(ev);
+        if (c && !(classes & c))
+            skip |= 1u << ev;
+    }
+    w->skip = skip;
 }
 
 int trace_open(struct trace_writer *w, const char *rundir, int node, int incarnation,
@@ -152,14 +245,27 @@ static void cut(struct trace_writer *w, const struct trace_rec *r, int err)
             w->node, w->incarnation, strerror(err));
 }
 
+static struct trace_rec *append(struct trace_writer *w, struct trace_rec *r);
+
 struct trace_rec *trace_emit(struct trace_writer *w, struct trace_rec *r)
 {
+    if (!trace_wanted(w, r->ev))
+        return NULL;
     if (r->t_us == 0)
         r->t_us = trace_now(w);
-    return trace_emit_at(w, r);
+    return append(w, r);
 }
 
 struct trace_rec *trace_emit_at(struct trace_writer *w, struct trace_rec *r)
+{
+    if (!trace_wanted(w, r->ev))
+        return NULL;
+    return append(w, r);
+}
+
+/* Number r and write it in the next slot (trace_emit_at without the class
+ * check). */
+static struct trace_rec *append(struct trace_writer *w, struct trace_rec *r)
 {
     if (!w->map)
         return NULL;
@@ -488,19 +594,25 @@ static int64_t data_put(struct trace_writer *w, const void *data, uint32_t len)
 struct trace_rec *trace_emit_data(struct trace_writer *w, struct trace_rec *r, const void *data,
                                   uint32_t len)
 {
+    if (!trace_wanted(w, r->ev))
+        return NULL;
     r->b = trace_hash(data, len);
     r->aux = (int32_t)len;
     r->c = data_put(w, data, len);
-    return trace_emit(w, r);
+    if (r->t_us == 0)
+        r->t_us = trace_now(w);
+    return append(w, r);
 }
 
 struct trace_rec *trace_emit_data_at(struct trace_writer *w, struct trace_rec *r,
                                      const void *data, uint32_t len)
 {
+    if (!trace_wanted(w, r->ev))
+        return NULL;
     r->b = trace_hash(data, len);
     r->aux = (int32_t)len;
     r->c = data_put(w, data, len);
-    return trace_emit_at(w, r);
+    return append(w, r);
 }
 
 /* ---- reading the side files ---- */

@@ -80,9 +80,39 @@ enum trace_ev {
                       truncation: a rollback): a = the first index dropped,
                       b = the last, key = the term of the entry at a;
                       written before the storage drops them */
+    TR_RESULT,     /* a client operation's answer (the state machine's, e.g.
+                      the value a get read), written just before its TR_OK
+                      by the same client: key = the op id, b, aux, c describe
+                      the answer's bytes as for TR_APPLY. `distlab trace`
+                      shows it inside the ok line (status, value) */
     TR_EV_COUNT
 };
 const char *trace_ev_name(int ev);
+
+/* What a run records (`[trace] record`): classes of events an experimenter
+ * may leave out to make a trace smaller. Every other event - roles, drops,
+ * the lifecycle (start, stop, crash, restart, pause, resume, done), faults,
+ * links, peers up and down, cuts - is always recorded: they are few, and
+ * they explain what the others would show. */
+enum trace_class {
+    TRACE_CLASS_MESSAGES = 1 << 0, /* send, recv (drops are always kept) */
+    TRACE_CLASS_CS = 1 << 1,       /* request, enter, exit */
+    TRACE_CLASS_LOG = 1 << 2,      /* commit, apply, truncate */
+    TRACE_CLASS_CLIENTS = 1 << 3,  /* invoke, result, ok, fail, timeout */
+    TRACE_CLASS_ALL = (1 << 4) - 1,
+    TRACE_CLASS_COUNT = 4
+};
+/* The class an event belongs to (one TRACE_CLASS_ bit), or 0 for an event
+ * that is always recorded. */
+unsigned trace_ev_class(int ev);
+/* The name of class bit i (0..TRACE_CLASS_COUNT-1): "messages", "cs", "log",
+ * "clients". */
+const char *trace_class_name(int i);
+/* "all", or the classes as a comma list ("log,clients"; "" for none). */
+void trace_classes_format(unsigned classes, char *buf, size_t cap);
+/* Parse "all" or a comma list of class names (spaces around them allowed)
+ * into a mask. Returns 0, or -EINVAL (empty, an unknown name). */
+int trace_classes_parse(const char *text, unsigned *classes);
 
 struct trace_rec {
     int64_t t_us; /* run-relative microseconds (CLOCK_MONOTONIC) */
@@ -133,7 +163,20 @@ struct trace_writer {
                        offset % its size once it is a ring */
     bool dring;     /* at its cap: offsets wrap */
     bool dfull;     /* could not be created or grown: data is not kept */
+    /* Events not to record (bit ev; trace_set_record): zero records all. */
+    uint32_t skip;
 };
+_Static_assert(TR_EV_COUNT <= 32, "trace_writer.skip has a bit per event");
+
+/* Record only the given classes (TRACE_CLASS_ bits) from now on; events of
+ * no class are always recorded. The check is one branch at the top of
+ * trace_emit*: an event left out costs nothing else (no clock read, no
+ * data copied, no sequence number taken). */
+void trace_set_record(struct trace_writer *w, unsigned classes);
+static inline bool trace_wanted(const struct trace_writer *w, int ev)
+{
+    return !((w->skip >> (ev & 31)) & 1u);
+}
 
 /* Open RUNDIR/trace/n<node>.<incarnation>.bin for writing, with the default
  * cap. */

@@ -15,7 +15,10 @@
 /* Client processes (Raft's workload): ids n+1 .. n+clients, after the
  * nodes; a run has at most DL_MAX_CLIENTS of them. Ids of every process
  * of a run: 0 (the supervisor) .. n+clients <= DL_MAX_PROCS. */
-#define DL_MAX_CLIENTS 64
+/* Client processes: up to 64 of a run's workload, plus DL_INTERACTIVE
+ * slots of a Raft run for `distlab client` from a shell. */
+#define DL_INTERACTIVE 2
+#define DL_MAX_CLIENTS (64 + DL_INTERACTIVE)
 #define DL_MAX_PROCS (DL_MAX_NODES + DL_MAX_CLIENTS)
 #define WIRE_MAGIC 0x42414c44u /* "DLAB" little-endian */
 #define WIRE_VERSION 1

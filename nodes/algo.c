@@ -44,6 +44,9 @@ int algo_actions_init(struct algo_actions *out, int nodes)
     out->malformed = 0;
     out->arena_used = 0;
     out->arena_cap = ALGO_ARENA_BYTES;
+    out->big = NULL;
+    out->big_cap = 0;
+    out->big_used = false;
     out->a = calloc((size_t)out->cap, sizeof *out->a);
     out->arena = malloc(out->arena_cap);
     if (!out->a || !out->arena) {
@@ -57,8 +60,11 @@ void algo_actions_free(struct algo_actions *out)
 {
     free(out->a);
     free(out->arena);
+    free(out->big);
     out->a = NULL;
     out->arena = NULL;
+    out->big = NULL;
+    out->big_cap = 0;
     out->cap = out->n = 0;
     out->arena_cap = out->arena_used = 0;
 }
@@ -297,11 +303,29 @@ void act_store_truncate(struct algo_actions *out, int64_t from)
 bool act_store_snapshot(struct algo_actions *out, int64_t index, int64_t term, const void *state,
                         uint32_t len)
 {
-    /* A snapshot may be larger than a message: room in the arena is the
-     * only bound here. */
+    /* A snapshot may be larger than a message: in the arena when it has
+     * room, else in the step's snapshot buffer (one per step). */
     struct algo_action *a = push_payload_max(out, ACT_STORE_SNAPSHOT, state, len, UINT32_MAX);
-    if (!a)
-        return false;
+    if (!a) {
+        if (len > ALGO_MAX_SNAPSHOT || out->big_used || out->n >= out->cap)
+            return false;
+        if (out->big_cap < len) {
+            uint8_t *p = realloc(out->big, len);
+            if (!p)
+                return false;
+            out->big = p;
+            out->big_cap = len;
+        }
+        memcpy(out->big, state, len);
+        out->big_used = true;
+        a = push(out, ACT_STORE_SNAPSHOT);
+        if (!a)
+            return false;
+        memset(&a->msg, 0, sizeof a->msg);
+        a->msg.payload = out->big;
+        a->msg.len = len;
+        a->after_sync = false;
+    }
     a->index = index;
     a->term = term;
     return true;

@@ -32,6 +32,8 @@
  * state right after; one step may emit at most ALGO_ARENA_BYTES of them. */
 #define ALGO_MAX_PAYLOAD (60u << 10)
 #define ALGO_ARENA_BYTES (1u << 20)
+/* The largest state a core may store as a snapshot (ACT_STORE_SNAPSHOT). */
+#define ALGO_MAX_SNAPSHOT (64u << 20)
 /* Actions one step may emit on top of a broadcast and a reply to every
  * peer: applies, client replies, storage actions. A core that has more to
  * do (a long run of committed entries to apply) does ALGO_STEP_BATCH of
@@ -180,6 +182,11 @@ struct algo_actions {
     /* Payload bytes of this step's actions (ALGO_ARENA_BYTES). */
     uint8_t *arena;
     uint32_t arena_used, arena_cap;
+    /* A snapshot larger than the arena has room for: one per step, in a
+     * buffer of its own that grows to ALGO_MAX_SNAPSHOT. */
+    uint8_t *big;
+    uint32_t big_cap;
+    bool big_used;
 };
 /* nodes: every process id a step may address (nodes and clients). */
 int algo_actions_init(struct algo_actions *out, int nodes);
@@ -189,6 +196,14 @@ static inline void algo_actions_clear(struct algo_actions *out)
     out->n = 0;
     out->malformed = 0;
     out->arena_used = 0;
+    out->big_used = false;
+}
+/* Payload bytes this step can still take (an action's payload in the
+ * arena costs its length rounded up to 8). */
+static inline uint32_t algo_arena_room(const struct algo_actions *out)
+{
+    uint32_t at = (out->arena_used + 7u) & ~7u;
+    return at < out->arena_cap ? out->arena_cap - at : 0;
 }
 /* A core rejects the message of this step as malformed. */
 static inline void act_malformed(struct algo_actions *out) { out->malformed++; }
@@ -307,7 +322,8 @@ struct algo_env {
     int incarnation; /* 1 at the first start, +1 per restart */
     uint64_t seed;
     /* Per-algorithm parameters from the configuration. */
-    int coordinator;           /* centralized: the initial coordinator */
+    int coordinator;           /* centralized: the initial coordinator; a replicated
+                                  log's client core: the server to ask first (0: drawn) */
     bool coordinator_competes; /* centralized: the coordinator also requests */
     int64_t token_timeout_us;  /* token rings: no token seen this long -> regenerate */
     int64_t token_idle_hold_us; /* token rings: a holder that does not want the CS

@@ -10,7 +10,8 @@
  * submitted while another waits is refused, so commands paced blindly
  * would turn every slow commit into a refusal that says nothing of the
  * cluster.
- * Each command's bytes are unique: "c<K>-<op>". The core reports each
+ * Commands are the key-value workload (kvload.h: [workload] keys, mix,
+ * value_size), each with its unique token "c<K>-<op>". The core reports each
  * operation's outcome with ACT_CLIENT (traced by the runtime); the client
  * is done (TR_DONE, MSG_RT_DONE) when every operation it submitted was
  * answered (ok, fail) or timed out. requests_done in its slot counts
@@ -31,6 +32,7 @@
 #include <string.h>
 
 #include "ipc/util.h"
+#include "nodes/kvload.h"
 #include "nodes/runtime_int.h"
 
 /* The client's timer: the next paced submission. */
@@ -71,6 +73,10 @@ struct client_work {
     uint8_t *answered; /* [pace.total]: operation first_op + i has its outcome */
     bool started, done, stopping;
     bool submit_now, finish_now;
+    struct kvload load;
+    uint8_t cmd[KV_MAX_CMD]; /* the last command submitted */
+    uint32_t cmd_len;
+    int64_t cmd_op;
 };
 
 static struct client_work *cwork(const struct node *nd) { return nd->work; }
@@ -82,6 +88,9 @@ static int client_init(struct node *nd, char *err)
         return dl_seterr(err, ENOMEM, "out of memory");
     nd->work = c;
     c->k = nd->args.id - nd->env.n;
+    const struct shm_params *pr = &nd->run->params;
+    kvload_init(&c->load, pr->seed ^ (uint64_t)nd->args.incarnation << 40, c->k, pr->keys, pr->mix,
+                pr->value_size);
     double rate = nd->run->params.rate;
     c->pace.interval_us = rate > 0 ? (int64_t)(1e6 / rate) : 0;
     if (rate > 0 && c->pace.interval_us < 1)
@@ -115,7 +124,7 @@ static void client_start(struct node *nd)
     if (c->started)
         return;
     c->started = true;
-    int64_t share = rt_client_share(nd->run->params.requests, nd->env.clients, c->k);
+    int64_t share = rt_client_share(nd->run->params.requests, nd->run->params.clients, c->k);
     int64_t before = (int64_t)atomic_load(&nd->me->cnt[CNT_REQUESTS]);
     c->first_op = before + 1;
     c->pace.total = share > before ? share - before : 0;
@@ -138,16 +147,16 @@ static void submit(struct node *nd)
 {
     struct client_work *c = cwork(nd);
     int64_t op = c->first_op + c->pace.submitted;
-    char cmd[48];
-    int len = snprintf(cmd, sizeof cmd, "c%d-%lld", c->k, (long long)op);
+    c->cmd_len = kvload_next(&c->load, op, c->cmd);
+    c->cmd_op = op;
     pace_submitted(&c->pace, rt_now(nd));
     c->outstanding++;
     atomic_fetch_add_explicit(&nd->me->cnt[CNT_REQUESTS], 1, memory_order_relaxed);
     struct algo_event ev = {.kind = EV_COMMAND, .now_us = rt_now(nd)};
     ev.msg.from = ev.msg.to = (uint16_t)nd->args.id;
     ev.msg.f[0] = op;
-    ev.msg.payload = (const uint8_t *)cmd;
-    ev.msg.len = (uint32_t)len;
+    ev.msg.payload = c->cmd;
+    ev.msg.len = c->cmd_len;
     rt_step(nd, &ev);
 }
 
@@ -187,6 +196,16 @@ static void client_timer(struct node *nd, int slot)
         cwork(nd)->submit_now = true;
 }
 
+/* An operation's outcome in the client's slot (`distlab status`). */
+static void count_outcome(struct shm_node *me, int outcome)
+{
+    atomic_fetch_add(outcome == ALGO_OP_OK     ? &me->ops_ok
+                     : outcome == ALGO_OP_FAIL ? &me->ops_fail
+                                               : &me->ops_timeout,
+                     1);
+    atomic_fetch_add(&me->requests_done, 1);
+}
+
 static void client_outcome(struct node *nd, const struct algo_action *a)
 {
     struct client_work *c = cwork(nd);
@@ -196,14 +215,11 @@ static void client_outcome(struct node *nd, const struct algo_action *a)
     if (i < 0 || i >= c->pace.submitted || c->answered[i])
         return; /* not this life's, or already answered */
     c->answered[i] = 1;
+    if (a->outcome == ALGO_OP_OK && a->key == c->cmd_op)
+        kvload_learn(&c->load, c->cmd, c->cmd_len, a->msg.payload, a->msg.len);
     c->outstanding--;
     c->finished++;
-    struct shm_node *me = nd->me;
-    atomic_fetch_add(a->outcome == ALGO_OP_OK     ? &me->ops_ok
-                     : a->outcome == ALGO_OP_FAIL ? &me->ops_fail
-                                                  : &me->ops_timeout,
-                     1);
-    atomic_fetch_add(&me->requests_done, 1);
+    count_outcome(nd->me, a->outcome);
     if (c->finished == c->pace.total)
         c->finish_now = true;
     else
@@ -285,4 +301,87 @@ const struct rt_workload rt_workload_server = {
     .settle = server_settle,
     .stop = server_stop,
     .describe = server_describe,
+};
+
+/* ---- a command from a shell (`distlab client`) ----
+ *
+ * One operation: submitted as soon as the process joined the run, its
+ * outcome copied into args.interactive, then the loop stops. Its id
+ * continues the slot's count (CNT_REQUESTS), so that every operation ever
+ * made through a slot has its own id in the traces; the servers tell its
+ * lives apart by their incarnation (raft_cli.c). */
+
+struct inter_work {
+    int64_t op, t0;
+    bool submitted;
+};
+
+static int inter_init(struct node *nd, char *err)
+{
+    struct inter_work *w = calloc(1, sizeof *w);
+    if (!w)
+        return dl_seterr(err, ENOMEM, "out of memory");
+    nd->work = w;
+    return 0;
+}
+
+static void inter_fini(struct node *nd)
+{
+    free(nd->work);
+    nd->work = NULL;
+}
+
+static void inter_up(struct node *nd)
+{
+    struct inter_work *w = nd->work;
+    if (w->submitted)
+        return;
+    w->submitted = true;
+    struct rt_interactive *ia = nd->args.interactive;
+    w->op = (int64_t)atomic_fetch_add(&nd->me->cnt[CNT_REQUESTS], 1) + 1;
+    ia->op = w->op;
+    w->t0 = rt_now(nd);
+    struct algo_event ev = {.kind = EV_COMMAND, .now_us = w->t0};
+    ev.msg.from = ev.msg.to = (uint16_t)nd->args.id;
+    ev.msg.f[0] = w->op;
+    ev.msg.payload = ia->cmd;
+    ev.msg.len = ia->len;
+    rt_step(nd, &ev);
+}
+
+static void inter_outcome(struct node *nd, const struct algo_action *a)
+{
+    struct inter_work *w = nd->work;
+    struct rt_interactive *ia = nd->args.interactive;
+    if (a->outcome == ALGO_OP_INVOKE || a->key != w->op || ia->outcome)
+        return;
+    ia->outcome = a->outcome;
+    ia->server = a->msg.from;
+    ia->index = a->index;
+    ia->term = a->term;
+    ia->alen = a->msg.len <= sizeof ia->answer ? a->msg.len : 0;
+    if (ia->alen)
+        memcpy(ia->answer, a->msg.payload, ia->alen);
+    ia->elapsed_us = rt_now(nd) - w->t0;
+    count_outcome(nd->me, a->outcome);
+    nd->loop.stop = true;
+}
+
+static void inter_describe(const struct node *nd, char *buf, size_t cap)
+{
+    const struct inter_work *w = nd->work;
+    snprintf(buf, cap, "a command from a shell: operation %lld%s", (long long)w->op,
+             nd->args.interactive->outcome ? ", answered" : "");
+}
+
+const struct rt_workload rt_workload_interactive = {
+    .name = "interactive",
+    .init = inter_init,
+    .fini = inter_fini,
+    .cluster_up = inter_up,
+    .timer = server_timer,
+    .settle = server_settle,
+    .stop = server_stop,
+    .describe = inter_describe,
+    .client_outcome = inter_outcome,
 };

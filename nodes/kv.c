@@ -5,11 +5,14 @@
 
 #include "nodes/algo.h"
 
-static const char *const op_names[] = {[KV_PUT] = "put", [KV_GET] = "get",
-                                       [KV_APPEND] = "append", [KV_CAS] = "cas"};
-static const char *const st_names[] = {
-    [KV_OK] = "ok",           [KV_NOT_FOUND] = "not_found", [KV_MISMATCH] = "mismatch",
-    [KV_TOO_LARGE] = "too_large", [KV_FULL] = "full",       [KV_BAD] = "bad_command"};
+static const char *const op_names[] = {
+    [KV_PUT] = "put", [KV_GET] = "get", [KV_APPEND] = "append", [KV_CAS] = "cas"};
+static const char *const st_names[] = {[KV_OK] = "ok",
+                                       [KV_NOT_FOUND] = "not_found",
+                                       [KV_MISMATCH] = "mismatch",
+                                       [KV_TOO_LARGE] = "too_large",
+                                       [KV_FULL] = "full",
+                                       [KV_BAD] = "bad_command"};
 
 const char *kv_op_name(int op)
 {
@@ -29,7 +32,10 @@ const char *kv_status_name(int st)
     return st >= 0 && st < KV_STATUS_COUNT ? st_names[st] : "unknown";
 }
 
-static uint32_t rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t rd16(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
 
 static void wr16(uint8_t *p, uint32_t v)
 {
@@ -50,6 +56,8 @@ const char *kv_cmd_invalid(const struct kv_cmd *c)
         return "too many arguments for this operation";
     if (c->alen > KV_MAX_VALUE || c->blen > KV_MAX_VALUE)
         return "a value is longer than 4096 bytes";
+    if (c->tlen > KV_MAX_TAG)
+        return "the tag is longer than 32 bytes";
     return NULL;
 }
 
@@ -57,7 +65,7 @@ uint32_t kv_encode(uint8_t *buf, size_t cap, const struct kv_cmd *c)
 {
     if (kv_cmd_invalid(c))
         return 0;
-    size_t len = KV_CMD_HDR + c->klen + c->alen + c->blen;
+    size_t len = KV_CMD_HDR + c->klen + c->alen + c->blen + c->tlen;
     if (len > cap)
         return 0;
     buf[0] = (uint8_t)c->op;
@@ -72,6 +80,9 @@ uint32_t kv_encode(uint8_t *buf, size_t cap, const struct kv_cmd *c)
     p += c->alen;
     if (c->blen)
         memcpy(p, c->b, c->blen);
+    p += c->blen;
+    if (c->tlen)
+        memcpy(p, c->tag, c->tlen);
     return (uint32_t)len;
 }
 
@@ -83,11 +94,14 @@ bool kv_decode(const uint8_t *p, size_t len, struct kv_cmd *c)
     c->klen = p[1];
     c->alen = rd16(p + 2);
     c->blen = rd16(p + 4);
-    if (len != KV_CMD_HDR + (size_t)c->klen + c->alen + c->blen)
+    size_t fixed = KV_CMD_HDR + (size_t)c->klen + c->alen + c->blen;
+    if (len < fixed || len - fixed > KV_MAX_TAG)
         return false;
     c->key = p + KV_CMD_HDR;
     c->a = c->key + c->klen;
     c->b = c->a + c->alen;
+    c->tag = c->b + c->blen;
+    c->tlen = (uint32_t)(len - fixed);
     return kv_cmd_invalid(c) == NULL;
 }
 
@@ -158,8 +172,7 @@ static bool reserve(struct kv_store *s)
     return true;
 }
 
-const uint8_t *kv_get(const struct kv_store *s, const uint8_t *key, uint32_t klen,
-                      uint32_t *vlen)
+const uint8_t *kv_get(const struct kv_store *s, const uint8_t *key, uint32_t klen, uint32_t *vlen)
 {
     struct kv_entry *e = find(s, key, klen, key_hash(key, klen));
     if (!e || !e->hash) {
@@ -239,8 +252,15 @@ uint32_t kv_apply(struct kv_store *s, const uint8_t *cmd, uint32_t len, uint8_t 
             return 1 + vlen;
         }
         break;
-    default:
-        break;
+    default: break;
+    }
+    uint64_t grow = (present ? 0 : c.klen) + (c.op == KV_APPEND ? c.alen
+                                              : c.op == KV_CAS  ? c.blen
+                                                                : c.alen);
+    uint64_t shrink = c.op == KV_APPEND ? 0 : vlen;
+    if (s->bytes + grow > KV_MAX_BYTES + shrink) {
+        ans[0] = KV_FULL;
+        return 1;
     }
     if (!present) {
         if (s->count >= KV_MAX_KEYS) {
@@ -291,8 +311,7 @@ bool kv_snap_read(struct kv_store *s, const uint8_t *p, uint64_t len)
     kv_free(s);
     if (len < 4)
         return false;
-    uint32_t n = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                 (uint32_t)p[3] << 24;
+    uint32_t n = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     uint64_t off = 4;
     if (n > KV_MAX_KEYS)
         return false;
@@ -313,6 +332,8 @@ bool kv_snap_read(struct kv_store *s, const uint8_t *p, uint64_t len)
         e = find(s, k, kl, h);
         if (!set(s, e, h, k, kl, false, k + kl, vl))
             goto bad;
+        if (s->bytes > KV_MAX_BYTES)
+            goto bad; /* more than a store ever holds */
         off += kl + vl;
     }
     if (off != len)

@@ -11,13 +11,16 @@
  * (binary, not only text). A command with a longer key or value is refused
  * by the client before it is sent (never truncated); an append whose result
  * would be longer is answered too_large and changes nothing; a put, append
- * or cas that would add a key beyond KV_MAX_KEYS is answered full and
- * changes nothing. Every answer is a function of the store's state and the
- * command, so every replica gives the same one.
+ * or cas that would add a key beyond KV_MAX_KEYS, or grow the store beyond
+ * KV_MAX_BYTES, is answered full and changes nothing. Every answer is a function of the store's
+ * state and the command, so every replica gives the same one.
  *
  * Encoding, little-endian:
  *   command  u8 op | u8 key length | u16 a length | u16 b length | key | a | b
- *            (a: put/append's VALUE, cas's OLD; b: cas's NEW)
+ *            | tag  (a: put/append's VALUE, cas's OLD; b: cas's NEW; tag:
+ *            the rest, at most KV_MAX_TAG bytes, ignored by the store: it
+ *            makes every command's bytes unique - "c3-17" is client 3's
+ *            17th - so that checkers can tell two equal gets apart)
  *   answer   u8 status | the value (get: the value read; cas mismatch: the
  *            current value; nothing otherwise)
  *
@@ -33,21 +36,26 @@
 
 struct algo_mem;
 
-#define KV_MAX_KEY 128u
+#define KV_MAX_KEY   128u
 #define KV_MAX_VALUE 4096u
-#define KV_MAX_KEYS 65536u
-#define KV_CMD_HDR 6u
-#define KV_MAX_CMD (KV_CMD_HDR + KV_MAX_KEY + 2u * KV_MAX_VALUE)
+#define KV_MAX_KEYS  65536u
+#define KV_MAX_TAG   32u
+/* All the keys' and values' bytes together: a command that would grow the
+ * store beyond is answered full. It keeps a snapshot (the store, encoded)
+ * well under the 64 MiB a snapshot may hold. */
+#define KV_MAX_BYTES  (32u << 20)
+#define KV_CMD_HDR    6u
+#define KV_MAX_CMD    (KV_CMD_HDR + KV_MAX_KEY + 2u * KV_MAX_VALUE + KV_MAX_TAG)
 #define KV_MAX_ANSWER (1u + KV_MAX_VALUE)
 
 enum kv_op { KV_PUT = 1, KV_GET, KV_APPEND, KV_CAS };
 enum kv_status {
     KV_OK = 0,
-    KV_NOT_FOUND,  /* get of an absent key */
-    KV_MISMATCH,   /* cas: the value was not OLD (the answer holds it) */
-    KV_TOO_LARGE,  /* append: the result would exceed KV_MAX_VALUE */
-    KV_FULL,       /* a new key beyond KV_MAX_KEYS */
-    KV_BAD,        /* not a key-value command: applied as nothing */
+    KV_NOT_FOUND, /* get of an absent key */
+    KV_MISMATCH,  /* cas: the value was not OLD (the answer holds it) */
+    KV_TOO_LARGE, /* append: the result would exceed KV_MAX_VALUE */
+    KV_FULL,      /* a new key beyond KV_MAX_KEYS */
+    KV_BAD,       /* not a key-value command: applied as nothing */
     KV_STATUS_COUNT
 };
 
@@ -59,11 +67,13 @@ struct kv_cmd {
     uint32_t alen;
     const uint8_t *b; /* cas: NEW */
     uint32_t blen;
+    const uint8_t *tag; /* ignored by the store */
+    uint32_t tlen;
 };
 
-const char *kv_op_name(int op);       /* "put", ..., or NULL */
-int kv_op_parse(const char *name);    /* KV_PUT.. or 0 */
-const char *kv_status_name(int st);   /* "ok", "not_found", "mismatch", ... */
+const char *kv_op_name(int op);     /* "put", ..., or NULL */
+int kv_op_parse(const char *name);  /* KV_PUT.. or 0 */
+const char *kv_status_name(int st); /* "ok", "not_found", "mismatch", ... */
 /* Why c cannot be sent (a static string), or NULL when it is valid. */
 const char *kv_cmd_invalid(const struct kv_cmd *c);
 /* Encode a valid command into buf; returns its length, or 0 when c is
@@ -73,7 +83,7 @@ uint32_t kv_encode(uint8_t *buf, size_t cap, const struct kv_cmd *c);
 bool kv_decode(const uint8_t *p, size_t len, struct kv_cmd *c);
 
 struct kv_entry {
-    uint64_t hash; /* 0: a free slot */
+    uint64_t hash;  /* 0: a free slot */
     uint8_t *bytes; /* key then value */
     uint32_t klen, vlen, cap;
 };
@@ -94,8 +104,7 @@ void kv_free(struct kv_store *s);
  * returns 0 only when memory ran out (the store is unchanged then). */
 uint32_t kv_apply(struct kv_store *s, const uint8_t *cmd, uint32_t len, uint8_t *ans);
 /* A key's value, or NULL (*vlen set). */
-const uint8_t *kv_get(const struct kv_store *s, const uint8_t *key, uint32_t klen,
-                      uint32_t *vlen);
+const uint8_t *kv_get(const struct kv_store *s, const uint8_t *key, uint32_t klen, uint32_t *vlen);
 
 /* Snapshots: u32 keys, then per key u8 key length, u16 value length, key,
  * value. kv_snap_size is the encoding's length; kv_snap_write writes it

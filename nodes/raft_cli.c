@@ -7,11 +7,17 @@
  * n times in a row, so that stale hints pointing at each other cannot make
  * it spin); one without a hint tries the next server after a heartbeat
  * interval (an election is probably under way). No answer within a
- * quarter of the client timeout: the next server. No answer at all within
+ * quarter of the client timeout, or the server believed down (EV_PEER_DOWN):
+ * the next server. No answer at all within
  * env.client_timeout_us (default RAFT_DEF_CLIENT_TIMEOUT_US): the outcome
  * is ALGO_OP_TIMEOUT, as the command may or may not have been applied. An
- * OK answer (index, term, the answering server) is ALGO_OP_OK, a refusal
- * ALGO_OP_FAIL. A retried command is applied once (raft_client.c).
+ * OK answer (index, term, the answering server, and the state machine's
+ * answer as the payload) is ALGO_OP_OK, a refusal ALGO_OP_FAIL. A leader
+ * that is full answers BUSY: the same server again after a pause, which
+ * starts at a heartbeat interval and doubles, with jitter, up to the
+ * attempt interval (a redirect that names no leader waits one heartbeat
+ * interval: an election is under way, and will be over soon). A retried
+ * command is applied once (raft_client.c).
  *
  * On the wire an operation is (incarnation << 32) | op: the servers apply a
  * client's operation only if it is newer than the last one applied, and a
@@ -40,7 +46,32 @@ struct cli_state {
     uint32_t len, cap;
     int redirects; /* hinted redirects followed in a row */
     bool backoff;  /* the attempt timer is a pause before the next server */
+    int64_t pause_us; /* the next pause (doubles per pause, up to attempt_us) */
+    bool down[ALGO_MAX_NODES + 1]; /* servers believed down (EV_PEER_DOWN/UP) */
 };
+
+/* The server after the current one, skipping those believed down (all
+ * of them down: simply the next). */
+static int next_server(const struct cli_state *s)
+{
+    int k = s->leader;
+    for (int i = 0; i < s->n; i++) {
+        k = k % s->n + 1;
+        if (!s->down[k])
+            return k;
+    }
+    return s->leader % s->n + 1;
+}
+
+/* The next pause before asking again: exponential, with jitter (half of
+ * it drawn), so that clients turned away together do not come back
+ * together. */
+static int64_t next_pause(struct cli_state *s)
+{
+    int64_t d = s->pause_us;
+    s->pause_us = d * 2 < s->attempt_us ? d * 2 : s->attempt_us;
+    return d / 2 + (int64_t)dl_rng_below(&s->rng, (uint64_t)(d / 2 + 1));
+}
 
 static int cli_init(void *state, const struct algo_env *env)
 {
@@ -60,6 +91,8 @@ static int cli_init(void *state, const struct algo_env *env)
     if (s->backoff_us > s->attempt_us)
         s->backoff_us = s->attempt_us;
     s->leader = 1 + (int)dl_rng_below(&s->rng, (uint64_t)s->n);
+    if (env->coordinator >= 1 && env->coordinator <= env->n)
+        s->leader = env->coordinator; /* told who leads (a shell's command) */
     s->op_base = (int64_t)(env->incarnation > 0 ? env->incarnation : 1) << 32;
     return 0;
 }
@@ -113,6 +146,7 @@ static void on_command(struct cli_state *s, const struct algo_msg *m, struct alg
     s->busy = true;
     s->redirects = 0;
     s->backoff = false;
+    s->pause_us = s->backoff_us;
     send_req(s, out);
     act_set_timer(out, CLI_T_ATTEMPT, s->attempt_us);
     act_set_timer(out, CLI_T_DEADLINE, s->timeout_us);
@@ -123,9 +157,10 @@ static void on_resp(struct cli_state *s, const struct algo_msg *m, int64_t now,
 {
     if (m->type != RAFT_CLIENT_RESP || m->from < 1 || m->from > s->n ||
         !algo_counter_ok(m->f[0], now) || m->f[1] < 1 || !algo_counter_ok(m->f[1], now) ||
-        m->f[2] < RAFT_ST_OK || m->f[2] > RAFT_ST_FAIL || !algo_counter_ok(m->f[3], now) ||
+        m->f[2] < RAFT_ST_OK || m->f[2] > RAFT_ST_BUSY || !algo_counter_ok(m->f[3], now) ||
         (m->f[2] == RAFT_ST_REDIRECT && m->f[3] > s->n) ||
-        (m->f[2] == RAFT_ST_OK && (m->f[3] < 1 || m->f[0] < 1)) || m->len != 0) {
+        (m->f[2] == RAFT_ST_OK && (m->f[3] < 1 || m->f[0] < 1)) ||
+        (m->len != 0 && m->f[2] != RAFT_ST_OK) || m->len > KV_MAX_ANSWER) {
         act_malformed(out);
         return;
     }
@@ -133,12 +168,18 @@ static void on_resp(struct cli_state *s, const struct algo_msg *m, int64_t now,
         return; /* an answer to an earlier attempt */
     if (m->f[2] == RAFT_ST_OK) {
         s->leader = m->from;
-        act_client(out, ALGO_OP_OK, s->op, m->from, m->f[3], m->f[0], NULL, 0);
+        act_client(out, ALGO_OP_OK, s->op, m->from, m->f[3], m->f[0], m->payload, m->len);
         finish(s, out);
     } else if (m->f[2] == RAFT_ST_FAIL) {
         act_client(out, ALGO_OP_FAIL, s->op, m->from, 0, m->f[0], NULL, 0);
         finish(s, out);
-    } else if (m->f[3] != 0 && m->f[3] != m->from && s->redirects < s->n) {
+    } else if (m->f[2] == RAFT_ST_BUSY) {
+        /* The leader holds all it can: the same server, after a pause. */
+        s->leader = m->from;
+        s->redirects = 0;
+        s->backoff = true;
+        act_set_timer(out, CLI_T_ATTEMPT, next_pause(s));
+    } else if (m->f[3] != 0 && m->f[3] != m->from && s->redirects < s->n && !s->down[m->f[3]]) {
         s->redirects++;
         s->leader = (int)m->f[3];
         s->backoff = false;
@@ -146,7 +187,7 @@ static void on_resp(struct cli_state *s, const struct algo_msg *m, int64_t now,
         act_set_timer(out, CLI_T_ATTEMPT, s->attempt_us);
     } else {
         /* Nobody known to lead: ask the next server a little later. */
-        s->leader = s->leader % s->n + 1;
+        s->leader = next_server(s);
         s->redirects = 0;
         s->backoff = true;
         act_set_timer(out, CLI_T_ATTEMPT, s->backoff_us);
@@ -176,8 +217,25 @@ static void cli_step(void *state, const struct algo_event *ev, struct algo_actio
             /* No answer in time (or a backoff after a redirect without
              * a hint): this server may be down or cut off; try another. */
             if (!s->backoff)
-                s->leader = s->leader % s->n + 1;
+                s->leader = next_server(s);
             s->backoff = false;
+            s->redirects = 0;
+            send_req(s, out);
+            act_set_timer(out, CLI_T_ATTEMPT, s->attempt_us);
+        }
+        break;
+    case EV_PEER_UP:
+        if (ev->peer >= 1 && ev->peer <= s->n)
+            s->down[ev->peer] = false;
+        break;
+    case EV_PEER_DOWN:
+        /* The server we wait on is believed down (the runtime's failure
+         * detector): ask the next one now rather than at the attempt
+         * timer. A redirect to a server believed down is not followed. */
+        if (ev->peer >= 1 && ev->peer <= s->n)
+            s->down[ev->peer] = true;
+        if (s->busy && ev->peer == s->leader && !s->backoff) {
+            s->leader = next_server(s);
             s->redirects = 0;
             send_req(s, out);
             act_set_timer(out, CLI_T_ATTEMPT, s->attempt_us);

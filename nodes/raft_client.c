@@ -9,7 +9,14 @@
  * keeps each client's last operation applied and applies a repeat as an
  * empty command, and a repeat of an applied operation is answered at once
  * from that record. A command in the log and not applied yet is not
- * appended again at the same leader. */
+ * appended again at the same leader. The answer of an applied command
+ * (kv.h) travels with its OK, and is kept in the client's record, so a
+ * repeat is answered as the first time.
+ *
+ * Backpressure: a leader with RAFT_MAX_PENDING entries not applied answers
+ * RAFT_ST_BUSY instead of appending, and the client backs off: offered
+ * load beyond what the cluster can commit grows neither the log in memory
+ * nor the time to commit what is already in it. */
 #include "nodes/raft_int.h"
 
 #include <string.h>
@@ -20,11 +27,25 @@ static void reply(struct raft_state *s, int client, int64_t op, int status, int6
     act_send(out, s->id, client, RAFT_CLIENT_RESP, term, op, status, index);
 }
 
+/* An applied operation's answer, from its client's record. */
+static void reply_ok(struct raft_state *s, int client, const struct raft_client_rec *rec,
+                     struct algo_actions *out)
+{
+    struct algo_msg m = {.type = RAFT_CLIENT_RESP, .from = (uint16_t)s->id, .to = (uint16_t)client};
+    m.f[0] = rec->term;
+    m.f[1] = rec->op;
+    m.f[2] = RAFT_ST_OK;
+    m.f[3] = rec->index;
+    m.payload = rec->ans;
+    m.len = rec->alen;
+    act_send_ex(out, &m, false);
+}
+
 void raft_client_applied(struct raft_state *s, int client, int64_t op, struct algo_actions *out)
 {
     const struct raft_client_rec *rec = &s->sm.cl[client - s->n - 1];
     if (rec->op == op)
-        reply(s, client, op, RAFT_ST_OK, rec->index, rec->term, out);
+        reply_ok(s, client, rec, out);
 }
 
 void raft_on_client_req(struct raft_state *s, const struct algo_msg *m, int64_t now,
@@ -44,7 +65,7 @@ void raft_on_client_req(struct raft_state *s, const struct algo_msg *m, int64_t 
     struct raft_client_rec *rec = &s->sm.cl[client - s->n - 1];
     if (op <= rec->op) {
         if (op == rec->op) /* applied already: the answer was lost */
-            reply(s, client, op, RAFT_ST_OK, rec->index, rec->term, out);
+            reply_ok(s, client, rec, out);
         return;
     }
     if (rec->pend_op == op) {
@@ -54,6 +75,10 @@ void raft_on_client_req(struct raft_state *s, const struct algo_msg *m, int64_t 
             if ((int)raft_get(d, 4) == client && (int64_t)raft_get(d + 4, 8) == op)
                 return; /* in the log: the answer comes after it is applied */
         }
+    }
+    if (raft_log_last(&s->log) - s->applied >= RAFT_MAX_PENDING) {
+        reply(s, client, op, RAFT_ST_BUSY, 0, s->term, out);
+        return;
     }
     raft_put(s->scratch, (uint64_t)client, 4);
     raft_put(s->scratch + 4, (uint64_t)op, 8);

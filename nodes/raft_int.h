@@ -28,7 +28,8 @@
  *   CLIENT_REQ    client -> server: f1 operation id; payload: the command
  *   CLIENT_RESP   f0 the entry's term (OK), f1 operation id, f2 status
  *                 (RAFT_ST_*), f3 the entry's index (OK) or a leader hint
- *                 (REDIRECT; 0 unknown)
+ *                 (REDIRECT; 0 unknown); payload (OK): the state
+ *                 machine's answer (kv.h)
  *
  * Log entries' data: empty for a leader's no-op; otherwise u32 client id,
  * i64 operation id (little-endian), then the client's command bytes. */
@@ -36,6 +37,7 @@
 #define DL_NODES_RAFT_INT_H
 
 #include "nodes/algo.h"
+#include "nodes/kv.h"
 #include "nodes/rng.h"
 
 enum {
@@ -56,6 +58,8 @@ enum {
     RAFT_ST_OK = 0,       /* applied at index f3 in term f0 */
     RAFT_ST_REDIRECT = 1, /* not the leader: try f3 (0: unknown) */
     RAFT_ST_FAIL = 2,     /* refused (a command too large): never applied */
+    RAFT_ST_BUSY = 3,     /* the leader holds RAFT_MAX_PENDING commands not
+                             applied yet: back off and ask again (not applied) */
 };
 
 /* Server timers. */
@@ -83,6 +87,11 @@ enum {
 #define RAFT_CMD_HDR 12u /* u32 client id + i64 op id before the command */
 /* The largest command a client may send: its entry must fit one message. */
 #define RAFT_MAX_COMMAND (ALGO_MAX_PAYLOAD - ALGO_ENTRY_HDR - RAFT_CMD_HDR)
+/* Backpressure: a leader holds at most this many entries it has not
+ * applied; a command beyond is answered RAFT_ST_BUSY (and not appended), so
+ * offered load beyond what the cluster commits costs neither memory nor
+ * throughput. */
+#define RAFT_MAX_PENDING 1024
 #define RAFT_SNAP_HDR 4u /* u32 total length before a snapshot chunk */
 
 /* One entry of the in-memory log. hash is cumulative: it covers this
@@ -129,15 +138,22 @@ struct raft_peer {
  * which entry) and, at a leader, the last operation appended. */
 struct raft_client_rec {
     int64_t op, index, term;   /* applied */
+    uint8_t *ans;              /* the applied operation's answer (kv.h) */
+    uint32_t alen, acap;
     int64_t pend_op, pend_index; /* appended here (leader) */
 };
 
-/* The state machine: a count of applied commands and a hash chain over
- * them, plus the clients' records that make a retried command apply once. */
+/* The state machine: the key-value store (kv.h), a count of applied
+ * commands and a hash chain over them, plus the clients' records (a session
+ * table: each client's last operation and its answer) that make a retried
+ * command apply once and be answered as the first time. */
 struct raft_sm {
     int64_t count;
     uint64_t hash;
     struct raft_client_rec *cl; /* env.clients of them */
+    struct kv_store kv;
+    uint8_t *ans; /* KV_MAX_ANSWER bytes: the answer being made */
+    uint8_t *ansbuf; /* the clients' records' answers, KV_MAX_ANSWER each */
 };
 
 struct raft_state {

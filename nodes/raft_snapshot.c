@@ -1,11 +1,14 @@
 /* Raft's state machine, snapshots and InstallSnapshot.
  *
- * The state machine is deliberately simple and deterministic: a count of
- * the commands applied and a hash chain over them (index and bytes), plus
- * one record per client (the last operation applied, at which index and
- * term), which makes a command that a client retried through another
- * server apply once: an entry whose operation is not newer than its
- * client's record applies as an empty command.
+ * The state machine is the key-value store (kv.h), plus a count of the
+ * commands applied and a hash chain over them (index and bytes; the
+ * simulator's invariant compares them across servers), plus one record per
+ * client - a session table: the last operation applied, at which index and
+ * term, and its answer. That makes a command a client retried (through
+ * another server, or after a leader change) apply once and be answered as
+ * the first time: an entry whose operation is not newer than its client's
+ * record applies as an empty command (thesis 6.3). Sequential clients have
+ * one operation in flight, so one record per client is the whole table.
  *
  * Every snap_every applied entries (env.raft_snapshot_entries, default
  * RAFT_DEF_SNAPSHOT_ENTRIES) the state machine is encoded (the snapshot),
@@ -16,7 +19,8 @@
  *
  * Snapshot encoding (little-endian): u64 commands applied, u64 hash chain,
  * u64 the log's cumulative hash at the snapshot's index, u32 clients, then
- * per client i64 op, i64 index, i64 term. It travels in chunks of at most
+ * per client i64 op, i64 index, i64 term, u16 answer length, the answer;
+ * then the store (kv_snap_write). It travels in chunks of at most
  * batch_bytes (the offset in SNAP_REQ f3, the total length ahead of each
  * chunk); one chunk is out at a time, the follower answers with the offset
  * it wants next, and a lost chunk is sent again at the next heartbeat. */
@@ -25,11 +29,20 @@
 #include <string.h>
 
 #define SNAP_FIXED 28u
-#define SNAP_PER_CLIENT 24u
+#define SNAP_PER_CLIENT 26u
 
-static uint32_t snap_size(const struct raft_state *s)
+static uint64_t snap_size(const struct raft_state *s)
 {
-    return SNAP_FIXED + SNAP_PER_CLIENT * (uint32_t)s->clients;
+    uint64_t n = SNAP_FIXED + (uint64_t)SNAP_PER_CLIENT * (uint64_t)s->clients;
+    for (int c = 0; c < s->clients; c++)
+        n += s->sm.cl[c].alen;
+    return n + kv_snap_size(&s->sm.kv);
+}
+
+/* The smallest valid snapshot for this cluster: no answers, no keys. */
+static uint64_t snap_min(const struct raft_state *s)
+{
+    return SNAP_FIXED + (uint64_t)SNAP_PER_CLIENT * (uint64_t)s->clients + 4;
 }
 
 int raft_sm_init(struct raft_state *s)
@@ -37,11 +50,21 @@ int raft_sm_init(struct raft_state *s)
     s->sm.count = 0;
     s->sm.hash = 0;
     s->sm.cl = NULL;
+    kv_init(&s->sm.kv, s->mem);
+    s->sm.ans = algo_realloc(s->mem, NULL, KV_MAX_ANSWER);
+    if (!s->sm.ans)
+        return -1;
+    s->sm.ansbuf = NULL;
     if (s->clients > 0) {
         s->sm.cl = algo_realloc(s->mem, NULL, (size_t)s->clients * sizeof *s->sm.cl);
-        if (!s->sm.cl)
+        s->sm.ansbuf = algo_realloc(s->mem, NULL, (size_t)s->clients * KV_MAX_ANSWER);
+        if (!s->sm.cl || !s->sm.ansbuf)
             return -1;
         memset(s->sm.cl, 0, (size_t)s->clients * sizeof *s->sm.cl);
+        for (int c = 0; c < s->clients; c++) {
+            s->sm.cl[c].ans = s->sm.ansbuf + (size_t)c * KV_MAX_ANSWER;
+            s->sm.cl[c].acap = KV_MAX_ANSWER;
+        }
     }
     return 0;
 }
@@ -51,11 +74,42 @@ void raft_sm_free(struct raft_state *s)
     if (s->sm.cl)
         algo_realloc(s->mem, s->sm.cl, 0);
     s->sm.cl = NULL;
+    if (s->sm.ansbuf)
+        algo_realloc(s->mem, s->sm.ansbuf, 0);
+    s->sm.ansbuf = NULL;
+    if (s->sm.ans)
+        algo_realloc(s->mem, s->sm.ans, 0);
+    s->sm.ans = NULL;
+    kv_free(&s->sm.kv);
+}
+
+/* Keep an answer in a client's record. false: out of memory. */
+/* Every client's record has room for any answer from the start (one
+ * block, raft_sm_init), so that keeping one after the store changed cannot
+ * fail and memory does not grow with the clients' activity. */
+static bool reserve_answer(struct raft_state *s, struct raft_client_rec *rec)
+{
+    (void)s;
+    return rec->acap >= KV_MAX_ANSWER;
+}
+
+static bool keep_answer(struct raft_state *s, struct raft_client_rec *rec, const uint8_t *ans,
+                        uint32_t len)
+{
+    if (!reserve_answer(s, rec))
+        return false;
+    if (len)
+        memcpy(rec->ans, ans, len);
+    rec->alen = len;
+    return true;
 }
 
 int raft_snap_take(struct raft_state *s, int64_t index, int64_t term, uint64_t log_hash)
 {
-    uint32_t len = snap_size(s);
+    uint64_t size = snap_size(s);
+    if (size > ALGO_MAX_SNAPSHOT)
+        return -1;
+    uint32_t len = (uint32_t)size;
     if (s->snap_cap < len) {
         uint8_t *p = algo_realloc(s->mem, s->snap, len);
         if (!p)
@@ -69,11 +123,17 @@ int raft_snap_take(struct raft_state *s, int64_t index, int64_t term, uint64_t l
     raft_put(p + 16, log_hash, 8);
     raft_put(p + 24, (uint64_t)s->clients, 4);
     p += SNAP_FIXED;
-    for (int c = 0; c < s->clients; c++, p += SNAP_PER_CLIENT) {
-        raft_put(p, (uint64_t)s->sm.cl[c].op, 8);
-        raft_put(p + 8, (uint64_t)s->sm.cl[c].index, 8);
-        raft_put(p + 16, (uint64_t)s->sm.cl[c].term, 8);
+    for (int c = 0; c < s->clients; c++) {
+        const struct raft_client_rec *rec = &s->sm.cl[c];
+        raft_put(p, (uint64_t)rec->op, 8);
+        raft_put(p + 8, (uint64_t)rec->index, 8);
+        raft_put(p + 16, (uint64_t)rec->term, 8);
+        raft_put(p + 24, rec->alen, 2);
+        if (rec->alen)
+            memcpy(p + SNAP_PER_CLIENT, rec->ans, rec->alen);
+        p += SNAP_PER_CLIENT + rec->alen;
     }
+    kv_snap_write(&s->sm.kv, p);
     s->snap_len = len;
     s->snap_index = index;
     s->snap_term = term;
@@ -82,22 +142,42 @@ int raft_snap_take(struct raft_state *s, int64_t index, int64_t term, uint64_t l
 
 int raft_snap_load(struct raft_state *s, const uint8_t *p, uint32_t len, uint64_t *log_hash)
 {
-    if (len != snap_size(s) || raft_get(p + 24, 4) != (uint64_t)s->clients ||
+    if (len < snap_min(s) || raft_get(p + 24, 4) != (uint64_t)s->clients ||
         (int64_t)raft_get(p, 8) < 0)
         return -1;
-    const uint8_t *q = p + SNAP_FIXED;
-    for (int c = 0; c < s->clients; c++, q += SNAP_PER_CLIENT)
-        if ((int64_t)raft_get(q, 8) < 0 || (int64_t)raft_get(q + 8, 8) < 0 ||
-            (int64_t)raft_get(q + 16, 8) < 0)
+    const uint8_t *q = p + SNAP_FIXED, *end = p + len;
+    for (int c = 0; c < s->clients; c++) {
+        if (end - q < (ptrdiff_t)SNAP_PER_CLIENT)
             return -1;
+        uint32_t alen = (uint32_t)raft_get(q + 24, 2);
+        if ((int64_t)raft_get(q, 8) < 0 || (int64_t)raft_get(q + 8, 8) < 0 ||
+            (int64_t)raft_get(q + 16, 8) < 0 || alen > KV_MAX_ANSWER ||
+            end - q - SNAP_PER_CLIENT < (ptrdiff_t)alen)
+            return -1;
+        q += SNAP_PER_CLIENT + alen;
+    }
+    /* Nothing changes unless all of it loads. */
+    for (int c = 0; c < s->clients; c++)
+        if (!reserve_answer(s, &s->sm.cl[c]))
+            return -1;
+    struct kv_store kv;
+    kv_init(&kv, s->mem);
+    if (!kv_snap_read(&kv, q, (uint64_t)(end - q)))
+        return -1;
+    kv_free(&s->sm.kv);
+    s->sm.kv = kv;
     s->sm.count = (int64_t)raft_get(p, 8);
     s->sm.hash = raft_get(p + 8, 8);
     *log_hash = raft_get(p + 16, 8);
     q = p + SNAP_FIXED;
-    for (int c = 0; c < s->clients; c++, q += SNAP_PER_CLIENT) {
-        s->sm.cl[c].op = (int64_t)raft_get(q, 8);
-        s->sm.cl[c].index = (int64_t)raft_get(q + 8, 8);
-        s->sm.cl[c].term = (int64_t)raft_get(q + 16, 8);
+    for (int c = 0; c < s->clients; c++) {
+        struct raft_client_rec *rec = &s->sm.cl[c];
+        uint32_t alen = (uint32_t)raft_get(q + 24, 2);
+        rec->op = (int64_t)raft_get(q, 8);
+        rec->index = (int64_t)raft_get(q + 8, 8);
+        rec->term = (int64_t)raft_get(q + 16, 8);
+        keep_answer(s, rec, q + SNAP_PER_CLIENT, alen); /* reserved above */
+        q += SNAP_PER_CLIENT + alen;
     }
     return 0;
 }
@@ -140,8 +220,17 @@ void raft_apply(struct raft_state *s, struct algo_actions *out)
             struct raft_client_rec *rec = &s->sm.cl[client - s->n - 1];
             if (op > rec->op) {
                 uint32_t len = e->len - RAFT_CMD_HDR;
-                if (!act_apply(out, i, e->term, d + RAFT_CMD_HDR, len))
-                    break; /* the step's arena is full: the next step goes on */
+                /* Room for the apply and the client's answer first, and for
+                 * the answer in the record: once the store changed, nothing
+                 * may fail. */
+                if (algo_arena_room(out) < len + KV_MAX_ANSWER + 16 ||
+                    !reserve_answer(s, rec))
+                    break; /* the next step (or the apply timer) goes on */
+                uint32_t alen = kv_apply(&s->sm.kv, d + RAFT_CMD_HDR, len, s->sm.ans);
+                if (alen == 0)
+                    break; /* out of memory, nothing changed: the apply timer tries again */
+                keep_answer(s, rec, s->sm.ans, alen);
+                act_apply(out, i, e->term, d + RAFT_CMD_HDR, len);
                 s->sm.count++;
                 s->sm.hash = raft_hash_bytes(raft_hash_mix(s->sm.hash, (uint64_t)i),
                                              d + RAFT_CMD_HDR, len);
@@ -249,7 +338,8 @@ void raft_on_snap_req(struct raft_state *s, const struct algo_msg *m, int64_t no
     uint32_t off = (uint32_t)m->f[3];
     uint32_t total = (uint32_t)raft_get(m->payload, 4);
     uint32_t chunk = m->len - RAFT_SNAP_HDR;
-    if (total != snap_size(s) || off > total || chunk > total - off || chunk == 0) {
+    if (total < snap_min(s) || total > ALGO_MAX_SNAPSHOT || off > total || chunk > total - off ||
+        chunk == 0) {
         act_malformed(out);
         return;
     }
@@ -299,8 +389,20 @@ void raft_on_snap_resp(struct raft_state *s, const struct algo_msg *m, int64_t n
     pr->last_ack_us = now;
     if (pr->mode != RAFT_PR_SNAPSHOT || m->f[1] != pr->snap_index)
         return; /* stale */
-    if (m->f[1] > raft_log_last(&s->log) || m->f[2] > s->snap_len) {
+    /* The offset is checked against the snapshot it is about: once the
+     * leader took a newer one, an answer about the older one (which may
+     * have been longer: the store and the clients' answers vary in size)
+     * only says how far that one got. */
+    if (m->f[1] > raft_log_last(&s->log) ||
+        (m->f[1] == s->snap_index && m->f[2] > s->snap_len)) {
         act_malformed(out);
+        return;
+    }
+    if (m->f[1] != s->snap_index && !m->f[3]) {
+        /* Half of a snapshot we no longer have: the newer one, from its
+         * start. */
+        pr->snap_out = false;
+        raft_send_snapshot(s, m->from, out);
         return;
     }
     if (m->f[3]) {

@@ -233,7 +233,17 @@ static void trace_state_machine(struct node *nd, const struct algo_action *a)
             r.peer = 0;
             trace_emit_data(&nd->tr, &r, a->msg.payload, a->msg.len);
             return;
-        case ALGO_OP_OK: r.ev = TR_OK; break;
+        case ALGO_OP_OK:
+            if (a->msg.len) {
+                /* The answer first, so that an ok always has it. */
+                struct trace_rec ans = r;
+                ans.ev = TR_RESULT;
+                ans.a = ans.b = 0;
+                ans.peer = 0;
+                trace_emit_data(&nd->tr, &ans, a->msg.payload, a->msg.len);
+            }
+            r.ev = TR_OK;
+            break;
         case ALGO_OP_FAIL: r.ev = TR_FAIL; break;
         default:
             r.ev = TR_TIMEOUT;
@@ -623,8 +633,11 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
  * workload for the mutual-exclusion algorithms; for a replicated log, the
  * clients submit commands and the servers have nothing of their own to
  * do. */
-static const struct rt_workload *workload_for(const struct algo_ops *ops, bool client)
+static const struct rt_workload *workload_for(const struct algo_ops *ops, bool client,
+                                              bool interactive)
 {
+    if (client && interactive)
+        return &rt_workload_interactive;
     if (client)
         return &rt_workload_client;
     switch (ops->range) {
@@ -690,6 +703,10 @@ static int node_init(struct node *nd, char *err)
     if (rc < 0)
         return rc;
     trace_set_max(&nd->tr, (size_t)nd->run->params.trace_max_size);
+    /* [trace] record: every event the node and its runtimes trace passes
+     * through trace_emit*, where the classes left out are one branch. */
+    if (nd->run->params.trace_record)
+        trace_set_record(&nd->tr, nd->run->params.trace_record);
     if ((rc = loop_init(&nd->loop, err)) < 0)
         return rc;
     if ((rc = transport_open(&nd->tp, &nd->loop, nd->run, nd->args.id, err)) < 0)
@@ -708,8 +725,10 @@ static int node_init(struct node *nd, char *err)
     if ((nd->sigfd = loop_signalfd_create(&set, err)) < 0)
         return nd->sigfd;
     /* ^C in a terminal goes to the whole process group: only the launcher
-     * should act on it (it stops the nodes in order). */
-    signal(SIGINT, SIG_IGN);
+     * should act on it (it stops the nodes in order). A command typed in
+     * a shell (`distlab client`) is that shell's to interrupt. */
+    if (!nd->args.interactive)
+        signal(SIGINT, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
     if (algo_actions_init(&nd->acts, (int)nd->run->n + clients) < 0)
         return dl_seterr(err, ENOMEM, "out of memory");
@@ -728,7 +747,8 @@ static int node_init(struct node *nd, char *err)
         .incarnation = nd->args.incarnation,
         .seed = nd->run->params.seed * 1000003u + (uint64_t)nd->args.id * 7919u +
                 (uint64_t)nd->args.incarnation,
-        .coordinator = nd->run->params.coordinator,
+        .coordinator = nd->args.interactive ? nd->args.interactive->first_server
+                                            : nd->run->params.coordinator,
         .coordinator_competes = nd->run->params.coordinator_competes != 0,
         .token_timeout_us = nd->run->params.token_timeout_us,
         .token_idle_hold_us = nd->run->params.idle_hold_us,
@@ -751,14 +771,15 @@ static int node_init(struct node *nd, char *err)
         .raft_check_quorum = nd->run->params.check_quorum != 0,
         .raft_snapshot_entries = nd->run->params.snapshot_entries,
         .raft_max_inflight = nd->run->params.max_inflight,
-        .client_timeout_us = nd->run->params.client_timeout_us,
+        .client_timeout_us = nd->args.interactive ? nd->args.interactive->timeout_us
+                                                  : nd->run->params.client_timeout_us,
     };
     memcpy(nd->env.group_of, nd->run->params.group_of, sizeof nd->env.group_of);
     nd->env.stored = rt_storage_stored(nd);
     if (nd->ops->init(nd->core, &nd->env) < 0)
         return dl_seterr(err, EINVAL, "%s: bad parameters for node %d", nd->ops->name,
                          nd->args.id);
-    nd->wl = workload_for(nd->ops, client);
+    nd->wl = workload_for(nd->ops, client, nd->args.interactive != NULL);
     if (!nd->wl)
         return dl_seterr(err, EINVAL, "%s: no workload for this algorithm", nd->ops->name);
     if ((rc = nd->wl->init(nd, err)) < 0)
@@ -801,8 +822,10 @@ int runtime_main(const struct runtime_args *args)
     rt_fd_init(nd);
     atomic_store(&nd->me->state, NODE_UP);
     rt_send_runtime(nd, 0, MSG_RT_READY, args->incarnation);
-    /* A restarted node joins a run already under way. */
-    if (atomic_load(&nd->run->phase) == RUN_RUNNING && args->incarnation > 1) {
+    /* A restarted node joins a run already under way, as does a command
+     * from a shell. */
+    if (atomic_load(&nd->run->phase) == RUN_RUNNING &&
+        (args->incarnation > 1 || args->interactive)) {
         rt_cluster_up(nd);
         nd->wl->cluster_up(nd);
     }

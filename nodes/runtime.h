@@ -26,11 +26,32 @@ enum {
 };
 const char *runtime_msg_name(uint16_t type);
 
+/* One command submitted from a shell (`distlab client`): the process
+ * joins the running cluster in an interactive client slot, submits it,
+ * and returns when it has its outcome or timed out. */
+struct rt_interactive {
+    const uint8_t *cmd; /* the command's bytes (kv.h) */
+    uint32_t len;
+    int64_t timeout_us; /* the client core's timeout */
+    int first_server;   /* the server to ask first (the leader the table shows; 0: any) */
+    /* The outcome (ALGO_OP_OK, _FAIL, _TIMEOUT; 0: none, the process was
+     * stopped), the server that answered, the entry's index and term, the
+     * answer, and the time from submission to outcome. */
+    int outcome;
+    int server;
+    int64_t index, term;
+    uint8_t answer[4097]; /* KV_MAX_ANSWER */
+    uint32_t alen;
+    int64_t op;
+    int64_t elapsed_us;
+};
+
 /* Parameters a node is started with (argv of distlab-node). */
 struct runtime_args {
     int id;
     char segment[64]; /* "/distlab.<runid>" */
     int incarnation;
+    struct rt_interactive *interactive; /* NULL but for `distlab client` */
 };
 
 /* Entry point of a node process: returns the process exit code. */

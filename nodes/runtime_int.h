@@ -86,6 +86,7 @@ struct rt_workload {
 extern const struct rt_workload rt_workload_mutex;
 extern const struct rt_workload rt_workload_client; /* a client process */
 extern const struct rt_workload rt_workload_server; /* a replicated log's server */
+extern const struct rt_workload rt_workload_interactive; /* `distlab client` */
 
 struct node {
     struct runtime_args args;

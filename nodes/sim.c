@@ -3,6 +3,7 @@
  * one for the machine timing model), one event heap ordered by (time,
  * insertion number). */
 #include "nodes/sim.h"
+#include "nodes/kvload.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -214,6 +215,9 @@ struct snode {
     bool client;
     struct cop *cops; /* [capcops]: the operations submitted */
     int nops_c, issued, ended, capcops;
+    struct kvload *load; /* its key-value workload, and its last command */
+    uint8_t *cmd;
+    uint32_t cmd_len;
     int64_t submitted_us; /* the last submission */
 };
 
@@ -1167,9 +1171,19 @@ static void client_submit(struct sim *s, int id)
         nd->cops = nc;
         nd->capcops = ncap;
     }
+    if (!nd->load) {
+        nd->load = malloc(sizeof *nd->load);
+        nd->cmd = malloc(KV_MAX_CMD);
+        if (!nd->load || !nd->cmd) {
+            s->failed = true;
+            return;
+        }
+        kvload_init(nd->load, s->cfg->seed, id - s->n, s->cfg->kv_keys, s->cfg->kv_mix,
+                    s->cfg->kv_value_size);
+    }
     int op = ++nd->issued;
-    char cmd[48];
-    int len = snprintf(cmd, sizeof cmd, "c%d-%d", id - s->n, op);
+    const uint8_t *cmd = nd->cmd;
+    uint32_t len = nd->cmd_len = kvload_next(nd->load, op, nd->cmd);
     struct cop *c = &nd->cops[op - 1];
     memset(c, 0, sizeof *c);
     c->state = OP_SUBMITTED;
@@ -1208,6 +1222,10 @@ static void client_outcome(struct sim *s, int id, const struct algo_action *a, i
     case ALGO_OP_OK:
         lg->ok++;
         state = OP_OK;
+        if (nd->load && a->key == nd->issued)
+            kvload_learn(nd->load, nd->cmd, nd->cmd_len, a->msg.payload, a->msg.len);
+        if (a->msg.len)
+            record_data(s, TR_RESULT, id, a->key, 0, a->msg.payload, a->msg.len);
         record(s, TR_OK, id, a->msg.from, 0, a->key, 0, a->index, a->term);
         break;
     case ALGO_OP_FAIL:
@@ -2342,6 +2360,8 @@ out:
         held_free(nd);
         free(nd->held);
         free(nd->cops);
+        free(nd->load);
+        free(nd->cmd);
         for (int i = 0; i < nd->ndeferred; i++)
             free(nd->deferred[i].payload);
         free(nd->deferred);

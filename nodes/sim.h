@@ -243,6 +243,9 @@ struct sim_config {
                            uint32_t len);
     /* Replicated logs (see above). */
     double rate;        /* client commands per second per client at most; 0: no pause */
+    /* Clients' key-value workload (kvload.h): 0 / all 0 for its defaults. */
+    int kv_keys, kv_value_size;
+    int32_t kv_mix[5];
     bool fsync;         /* syncs take time; off: written is durable */
     bool torn_writes;   /* a crash keeps a random prefix of the unsynced writes */
     double store_fail;  /* probability that a storage action fails */

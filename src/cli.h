@@ -22,6 +22,7 @@ int cmd_partition(int argc, char **argv);
 int cmd_heal(int argc, char **argv);
 int cmd_net(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
+int cmd_client(int argc, char **argv);
 
 /* Print a command's usage and help (for --help and usage errors). */
 void cli_usage(const char *name, FILE *f);

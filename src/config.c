@@ -30,6 +30,7 @@
 #include <ini.h>
 
 #include "ipc/trace.h"
+#include "nodes/kv.h"
 #include "ipc/wire.h"
 #include "nodes/algo.h"
 #include "src/netspec.h"
@@ -173,6 +174,8 @@ enum value_type {
     V_NODEVALS, /* "1:7, 3:11" (likewise) */
     V_MEMBERS,  /* "1,2,3/4,5,6": every node in exactly one group */
     V_SIZE,     /* bytes: "65536", "64KiB", "256MiB", "1GiB" (K, M, G alone too) */
+    V_MIX,      /* "get:50,put:30,append:10,cas:10" */
+    V_RECORD,   /* trace classes: "all" or a comma list (ipc/trace.h) */
 };
 
 /* Every key of [cluster] .. [ricart_agrawala], named once: its section,
@@ -202,6 +205,9 @@ enum value_type {
     X(CLIENTS, SEC_WORKLOAD, "clients", V_INT, clients, 0, CONFIG_MAX_CLIENTS)                     \
     X(CLIENT_TIMEOUT, SEC_WORKLOAD, "client_timeout", V_DURATION, client_timeout_us, 0,            \
       CONFIG_MAX_RAFT_TIME_US)                                                                     \
+    X(KEYS, SEC_WORKLOAD, "keys", V_INT, keys, 1, KV_MAX_KEYS)                                     \
+    X(MIX, SEC_WORKLOAD, "mix", V_MIX, mix, 0, 0)                                                  \
+    X(VALUE_SIZE, SEC_WORKLOAD, "value_size", V_INT, value_size, 0, KV_MAX_VALUE)                  \
     X(ELECTION_MIN, SEC_RAFT, "election_timeout_min", V_DURATION, election_timeout_min_us,         \
       CONFIG_MIN_ELECTION_US, CONFIG_MAX_RAFT_TIME_US)                                             \
     X(ELECTION_MAX, SEC_RAFT, "election_timeout_max", V_DURATION, election_timeout_max_us,         \
@@ -241,10 +247,11 @@ enum value_type {
     X(INITIAL_CLOCK, SEC_RICART, "initial_clock", V_NODEVALS, initial_clock, 0, CONFIG_MAX_CLOCK)  \
     X(TWO_IDLE_HOLD, SEC_TWO_LEVEL, "idle_hold", V_DURATION, two_level_idle_hold_us, 0,            \
       CONFIG_MAX_TIME_US)                                                                          \
-    X(TWO_MEMBERS, SEC_TWO_LEVEL, "members", V_MEMBERS, members, 0, 0)                           \
+    X(TWO_MEMBERS, SEC_TWO_LEVEL, "members", V_MEMBERS, members, 0, 0)                             \
     X(TRACE_MAX_SIZE, SEC_TRACE, "max_size", V_SIZE, trace_max_size, (long long)TRACE_MAX_MIN,     \
       (long long)TRACE_MAX_MAX)                                                                    \
-    X(RETRANSMIT, SEC_CLUSTER, "retransmit", V_BOOL, retransmit, 0, 0)
+    X(RETRANSMIT, SEC_CLUSTER, "retransmit", V_BOOL, retransmit, 0, 0)                             \
+    X(TRACE_RECORD, SEC_TRACE, "record", V_RECORD, trace_record, 0, 0)
 
 /* clang-format off */
 enum key_index {
@@ -255,7 +262,8 @@ enum key_index {
 };
 /* clang-format on */
 _Static_assert(KEY_COUNT == CONFIG_NKEYS, "CONFIG_NKEYS (config.h) must count the keys");
-_Static_assert(CONFIG_MAX_CLIENTS == DL_MAX_CLIENTS, "one client limit for config and ipc");
+_Static_assert(CONFIG_MAX_CLIENTS + DL_INTERACTIVE == DL_MAX_CLIENTS,
+               "one client limit for config and ipc");
 
 struct key_def {
     int section;
@@ -720,8 +728,10 @@ static void key_format(const struct config *c, int k, char *buf, size_t cap)
         break;
     case V_NODELIST:
     case V_NODEVALS:
+    case V_MIX:
     case V_MEMBERS: snprintf(buf, cap, "%s", p); break;
     case V_SIZE: size_format(*(const int64_t *)(const void *)p, buf, cap); break;
+    case V_RECORD: trace_classes_format(*(const unsigned *)(const void *)p, buf, cap); break;
     default: buf[0] = '\0'; break;
     }
 }
@@ -863,6 +873,18 @@ static int set_scalar(struct config *c, int k, const char *value, const char *lo
         *(int64_t *)(void *)p = v;
         return 0;
     }
+    case V_RECORD: {
+        unsigned m;
+        if (trace_classes_parse(value, &m) < 0) {
+            bad_value(eb, loc, sec, d->name,
+                      "all, or a comma list of messages, cs, log, clients (roles, drops, faults "
+                      "and the processes' lifecycle are always recorded)",
+                      value);
+            return -1;
+        }
+        *(unsigned *)(void *)p = m;
+        return 0;
+    }
     case V_BOOL:
         if (parse_bool(value, (bool *)(void *)p) < 0) {
             bad_value(eb, loc, sec, d->name, "true or false (or yes/no, on/off, 1/0)", value);
@@ -879,6 +901,18 @@ static int set_scalar(struct config *c, int k, const char *value, const char *lo
             return -1;
         }
         return 0;
+    case V_MIX: {
+        int w[5];
+        if (strlen(value) >= CONFIG_LIST_LEN || config_parse_mix(value, w) < 0) {
+            bad_value(eb, loc, sec, d->name,
+                      "operation:weight pairs like get:50,put:30,append:10,cas:10 (each of "
+                      "get, put, append, cas at most once, weights 0 to 1000000, one above 0)",
+                      value);
+            return -1;
+        }
+        snprintf(p, CONFIG_LIST_LEN, "%s", value);
+        return 0;
+    }
     case V_NODELIST:
     case V_MEMBERS:
     case V_NODEVALS: {
@@ -1398,7 +1432,11 @@ void config_defaults(struct config *c)
     c->two_level_idle_hold_us = 1 * US_PER_MS;
     c->fencing = true;
     c->trace_max_size = (int64_t)TRACE_MAX_DEFAULT;
+    c->trace_record = TRACE_CLASS_ALL;
     snprintf(c->requesters, sizeof c->requesters, "all");
+    c->keys = 10;
+    snprintf(c->mix, sizeof c->mix, "get:50,put:30,append:10,cas:10");
+    c->value_size = 0;
     c->members[0] = '\0';
     c->initial_clock[0] = '\0';
     c->nfaults = 0;
@@ -1921,6 +1959,48 @@ int config_node_list(const char *text, int n, bool *in)
             p++;
     }
     return count ? 0 : -EINVAL;
+}
+
+int config_parse_mix(const char *text, int weights[5])
+{
+    for (int i = 0; i < 5; i++)
+        weights[i] = -1;
+    const char *p = text;
+    int total = 0;
+    while (*p) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char name[16];
+        size_t k = 0;
+        while (*p && *p != ':' && *p != ',' && *p != ' ' && k + 1 < sizeof name)
+            name[k++] = *p++;
+        name[k] = 0;
+        int op = kv_op_parse(name);
+        while (*p == ' ')
+            p++;
+        if (!op || *p != ':' || weights[op] >= 0)
+            return -EINVAL;
+        p++;
+        char *end;
+        errno = 0;
+        long w = strtol(p, &end, 10);
+        if (end == p || errno || w < 0 || w > 1000000)
+            return -EINVAL;
+        weights[op] = (int)w;
+        total += (int)w;
+        p = end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return -EINVAL;
+    }
+    for (int i = 1; i < 5; i++)
+        if (weights[i] < 0)
+            weights[i] = 0;
+    weights[0] = 0;
+    return total > 0 ? 0 : -EINVAL;
 }
 
 int config_node_values(const char *text, int n, int64_t *vals)

@@ -342,6 +342,21 @@ static bool run_is_raft(const struct shm_run *r)
     return strncmp(r->algorithm, "raft", sizeof r->algorithm) == 0;
 }
 
+/* The workload's clients (the slots after them are `distlab client`'s). */
+static uint32_t run_workload_clients(const struct shm_run *r)
+{
+    uint32_t c = run_clients(r);
+    return r->params.clients >= 0 && (uint32_t)r->params.clients < c ? (uint32_t)r->params.clients
+                                                                       : c;
+}
+
+/* Client K's share of the requests: none for an interactive slot. */
+static int64_t client_quota(const struct shm_run *r, uint32_t k)
+{
+    uint32_t wc = run_workload_clients(r);
+    return k <= wc ? shm_client_quota(r->params.requests, (int)wc, (int)k) : 0;
+}
+
 /* Client K (1..clients) of run r: its slot, and its share of the requests. */
 static const struct shm_node *client_slot(const struct shm_run *r, uint32_t k)
 {
@@ -354,12 +369,11 @@ static json_t *clients_json(const struct shm_run *r)
     for (uint32_t k = 1; k <= run_clients(r); k++) {
         const struct shm_node *sn = client_slot(r, k);
         json_array_append_new(
-            arr, json_pack("{s:i, s:i, s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+            arr, json_pack("{s:i, s:i, s:i, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
                            "client", (int)k, "id", (int)(r->n + k), "pid",
                            (int)atomic_load(&sn->pid), "state",
-                           shm_node_state_name(atomic_load(&sn->state)), "quota",
-                           (json_int_t)shm_client_quota(r->params.requests,
-                                                         (int)run_clients(r), (int)k),
+                           shm_node_state_name(atomic_load(&sn->state)), "interactive",
+                           k > run_workload_clients(r), "quota", (json_int_t)client_quota(r, k),
                            "done", (json_int_t)atomic_load(&sn->requests_done), "ok",
                            (json_int_t)atomic_load(&sn->ops_ok), "fail",
                            (json_int_t)atomic_load(&sn->ops_fail), "timeout",
@@ -631,13 +645,17 @@ static void status_text_raft(const struct shm_run *r, FILE *f)
     for (uint32_t k = 1; k <= nc; k++) {
         const struct shm_node *sn = client_slot(r, k);
         char prog[40];
-        snprintf(prog, sizeof prog, "%lld/%lld", (long long)atomic_load(&sn->requests_done),
-                 (long long)shm_client_quota(r->params.requests, (int)nc, (int)k));
+        bool inter = k > run_workload_clients(r);
+        if (inter)
+            snprintf(prog, sizeof prog, "%lld (shell)", (long long)atomic_load(&sn->requests_done));
+        else
+            snprintf(prog, sizeof prog, "%lld/%lld", (long long)atomic_load(&sn->requests_done),
+                     (long long)client_quota(r, k));
         fprintf(f, "%6u %4u %8d %-8s %15s %8lld %6lld %7lld%s\n", k, r->n + k,
                 (int)atomic_load(&sn->pid), shm_node_state_name(atomic_load(&sn->state)), prog,
                 (long long)atomic_load(&sn->ops_ok), (long long)atomic_load(&sn->ops_fail),
                 (long long)atomic_load(&sn->ops_timeout),
-                atomic_load(&sn->workload_done) ? "  [done]" : "");
+                !inter && atomic_load(&sn->workload_done) ? "  [done]" : "");
     }
 }
 

@@ -1,11 +1,14 @@
 /* What a verdict can rest on (see evidence.h). */
 #include "src/evidence.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ipc/util.h"
 #include "nodes/algo.h"
@@ -97,6 +100,12 @@ static void gap(json_t *gaps, bool *bad, const char *fmt, ...)
 static void append(json_t *arr, json_t *v, bool *bad)
 {
     if (!v || json_array_append_new(arr, v) < 0)
+        *bad = true;
+}
+
+static void put_key(json_t *o, const char *key, json_t *v, bool *bad)
+{
+    if (!v || json_object_set_new(o, key, v) < 0)
         *bad = true;
 }
 
@@ -208,6 +217,7 @@ int evidence_scan(struct evidence *e, const struct trace_set *ts, const json_t *
                   bool have_run_json)
 {
     memset(e, 0, sizeof *e);
+    e->record = TRACE_CLASS_ALL;
     e->run_json = have_run_json;
     e->started = run_started(ts, run, have_run_json);
     e->traces_complete = true;
@@ -313,6 +323,423 @@ void evidence_free(struct evidence *e)
     e->json = NULL;
 }
 
+/* ---- what was recorded, what it cost, what it could not show ---- */
+
+void evidence_trace_config(struct evidence *e, const char *rundir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.ini", rundir);
+    struct config *c = malloc(sizeof *c);
+    char *err = malloc(CONFIG_ERRLEN);
+    if (c && err && config_load(c, path, err) == 0) {
+        e->record = c->trace_record ? c->trace_record & TRACE_CLASS_ALL : TRACE_CLASS_ALL;
+        e->max_size = c->trace_max_size;
+    }
+    free(c);
+    free(err);
+}
+
+/* Whose trace files a property reads. */
+enum { W_NODES = 1, W_CLIENTS = 2, W_SUP = 4 };
+
+/* What each property the reports judge reads: the classes of records and
+ * whose files hold them. A property not listed here (a newer one) is taken
+ * to need every class and every file: left unjudged rather than passed on
+ * evidence it may not have had. */
+static const struct needs {
+    const char *name;
+    unsigned classes;
+    unsigned who;
+} prop_needs[] = {
+    /* Raft (report_raft.c): roles are always recorded. */
+    {"election_safety", 0, W_NODES},
+    {"log_matching", TRACE_CLASS_LOG, W_NODES},
+    {"state_machine_safety", TRACE_CLASS_LOG, W_NODES},
+    {"leader_completeness", TRACE_CLASS_LOG, W_NODES},
+    {"apply_order", TRACE_CLASS_LOG, W_NODES},
+    {"committed_not_rolled_back", TRACE_CLASS_LOG, W_NODES},
+    {"acknowledged_not_lost", TRACE_CLASS_LOG | TRACE_CLASS_CLIENTS, W_NODES | W_CLIENTS},
+    {"applied_once", TRACE_CLASS_LOG | TRACE_CLASS_CLIENTS, W_NODES | W_CLIENTS},
+    {"failed_not_applied", TRACE_CLASS_LOG | TRACE_CLASS_CLIENTS, W_NODES | W_CLIENTS},
+    /* The clients' histories (invokes and answers, with their commands). */
+    {"linearizable", TRACE_CLASS_CLIENTS, W_CLIENTS},
+    /* The simulator's own check of the cores' states: no trace needed. */
+    {"simulator_invariant", 0, 0},
+    /* Mutual exclusion (report_mutex.c). A dead node's interval ends at
+     * its last sign of life, which the supervisor's crash record gives. */
+    {"mutual_exclusion", TRACE_CLASS_CS, W_NODES | W_SUP},
+    {"resource", 0, 0}, /* run.json's count, from the resource itself */
+    {"counter", TRACE_CLASS_CS, W_NODES},
+    /* A request's timestamp is the one its request message carried. */
+    {"grant_order", TRACE_CLASS_CS | TRACE_CLASS_MESSAGES, W_NODES},
+    {"liveness", TRACE_CLASS_CS, W_NODES | W_SUP},
+};
+
+/* The figures made from one class or more: null when one was not
+ * recorded (a 0 would read as a measurement). */
+static const struct {
+    const char *key;
+    unsigned classes;
+} figure_needs[] = {
+    {"messages", TRACE_CLASS_MESSAGES},
+    {"messages_per_cs", TRACE_CLASS_MESSAGES | TRACE_CLASS_CS},
+    {"messages_per_commit", TRACE_CLASS_MESSAGES | TRACE_CLASS_LOG},
+    {"messages_by_type", TRACE_CLASS_MESSAGES},
+    {"token_passes_unused", TRACE_CLASS_MESSAGES | TRACE_CLASS_CS},
+    {"cs_entries", TRACE_CLASS_CS},
+    {"cs_fenced", TRACE_CLASS_CS},
+    {"cs_superseded", TRACE_CLASS_CS},
+    {"cs_writes_refused", TRACE_CLASS_CS},
+    {"requests", TRACE_CLASS_CS},
+    {"counter_expected", TRACE_CLASS_CS},
+    {"throughput_cs_per_s", TRACE_CLASS_CS},
+    {"response_ms", TRACE_CLASS_CS},
+    {"sync_delay_ms", TRACE_CLASS_CS},
+    {"fairness_jain", TRACE_CLASS_CS},
+    {"waiting_ms", TRACE_CLASS_CS},
+    {"overtakes", TRACE_CLASS_CS},
+    {"overtakes_max_per_request", TRACE_CLASS_CS},
+    {"commits", TRACE_CLASS_LOG},
+    {"last_applied_index", TRACE_CLASS_LOG},
+    {"commit_index", TRACE_CLASS_LOG},
+    {"applies", TRACE_CLASS_LOG},
+    {"logs_agree", TRACE_CLASS_LOG},
+    {"rollbacks", TRACE_CLASS_LOG},
+    {"rolled_back_entries", TRACE_CLASS_LOG},
+    {"commit_latency_ms", TRACE_CLASS_CLIENTS},
+    {"throughput_ops_per_s", TRACE_CLASS_CLIENTS},
+    {"throughput_window_ms", TRACE_CLASS_CLIENTS},
+    {"ops", TRACE_CLASS_CLIENTS},
+    {"acknowledged_lost", TRACE_CLASS_LOG | TRACE_CLASS_CLIENTS},
+    {"client_ops", TRACE_CLASS_CLIENTS},
+    {"linearizable", TRACE_CLASS_CLIENTS},
+    {"linearizability", TRACE_CLASS_CLIENTS},
+};
+
+/* "messages", "log and clients", "messages, cs and log". */
+static void class_list(unsigned classes, char *buf, size_t cap)
+{
+    int total = 0, done = 0;
+    for (int i = 0; i < TRACE_CLASS_COUNT; i++)
+        total += (classes >> i) & 1;
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < TRACE_CLASS_COUNT && len < cap; i++) {
+        if (!((classes >> i) & 1))
+            continue;
+        done++;
+        int k = snprintf(buf + len, cap - len, "%s%s",
+                         done == 1       ? ""
+                         : done == total ? " and "
+                                         : ", ",
+                         trace_class_name(i));
+        if (k < 0)
+            return;
+        len += (size_t)k;
+    }
+}
+
+/* 1204 -> "1,204". */
+static const char *grouped(uint64_t v, char *buf, size_t cap)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%" PRIu64, v);
+    size_t o = 0;
+    for (int i = 0; i < n && o + 2 < cap; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* A size cap as the report says it: "4 MiB", "64 KiB", "1000 bytes". */
+static const char *cap_text(int64_t v, char *buf, size_t cap)
+{
+    static const char *const names[] = {"TiB", "GiB", "MiB", "KiB"};
+    for (int i = 0; i < 4; i++) {
+        int shift = 40 - 10 * i;
+        if (v > 0 && v % ((int64_t)1 << shift) == 0) {
+            snprintf(buf, cap, "%" PRId64 " %s", v >> shift, names[i]);
+            return buf;
+        }
+    }
+    snprintf(buf, cap, "%" PRId64 " bytes", v);
+    return buf;
+}
+
+static unsigned file_kind(int node, int n)
+{
+    return node == 0 ? W_SUP : node <= n ? W_NODES : W_CLIENTS;
+}
+
+/* "node 2's trace", "client 1's trace (incarnation 2)". */
+static const char *file_name(const struct trace_file_info *fi, int n, char *buf, size_t cap)
+{
+    char inc[32] = "";
+    if (fi->incarnation > 1)
+        snprintf(inc, sizeof inc, " (incarnation %d)", fi->incarnation);
+    if (fi->node == 0)
+        snprintf(buf, cap, "the supervisor's trace%s", inc);
+    else if (fi->node <= n)
+        snprintf(buf, cap, "node %d's trace%s", fi->node, inc);
+    else
+        snprintf(buf, cap, "client %d's trace%s", fi->node - n, inc);
+    return buf;
+}
+
+#define PARTIAL_LISTED 3 /* files named in one property's note */
+
+/* What a file lost, in words ("node 2's trace lost its oldest 1,204
+ * records to its 4 MiB cap"), or "" when it lost nothing. */
+static void file_loss(const struct evidence *e, const struct trace_file_info *fi, int n, char *one,
+                      size_t cap)
+{
+    char name[96], num[32], c[160], r[128];
+    one[0] = '\0';
+    file_name(fi, n, name, sizeof name);
+    size_t l = 0;
+    if (fi->overwritten) {
+        if (e->max_size > 0)
+            snprintf(c, sizeof c, "its %s cap", cap_text(e->max_size, r, sizeof r));
+        else
+            snprintf(c, sizeof c, "its size cap");
+        snprintf(one, cap, "%s lost its oldest %s record%s to %s", name,
+                 grouped(fi->overwritten, num, sizeof num), fi->overwritten == 1 ? "" : "s", c);
+        l = strlen(one);
+    }
+    if (fi->cut) {
+        snprintf(one + l, cap - l, "%s%s was cut at %.3f s (%s)", l ? "; " : "", l ? "it" : name,
+                 (double)fi->cut_t_us / 1e6, evidence_cut_reason(fi->cut_errno, r, sizeof r));
+        l = strlen(one);
+    }
+    if (fi->missing || fi->corrupt || fi->torn > 1) {
+        uint64_t k = fi->missing + fi->corrupt + (fi->torn > 1 ? fi->torn : 0);
+        snprintf(one + l, cap - l, "%s%s lacks %s record%s between its first and last",
+                 l ? "; " : "", l ? "it" : name, grouped(k, num, sizeof num), k == 1 ? "" : "s");
+    }
+}
+
+/* The partial-trace note of a property reading the files of kinds who;
+ * false when none of them lost records. */
+static bool partial_note(const struct evidence *e, const struct trace_set *ts, int n, unsigned who,
+                         char *out, size_t cap)
+{
+    int64_t from = -1, to = -1;
+    for (size_t i = 0; i < ts->nfiles; i++) {
+        const struct trace_file_info *fi = &ts->files[i];
+        if (!(file_kind(fi->node, n) & who))
+            continue;
+        if (fi->overwritten && fi->first_t_us > from)
+            from = fi->first_t_us;
+        if (fi->cut && (to < 0 || fi->cut_t_us < to))
+            to = fi->cut_t_us;
+    }
+    char why[1200] = "";
+    size_t len = 0;
+    int listed = 0, more = 0;
+    /* The files that set the window first, then the others. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < ts->nfiles; i++) {
+            const struct trace_file_info *fi = &ts->files[i];
+            bool sets =
+                (fi->overwritten && fi->first_t_us == from) || (fi->cut && fi->cut_t_us == to);
+            if (!(file_kind(fi->node, n) & who) || sets != (pass == 0))
+                continue;
+            char one[400];
+            file_loss(e, fi, n, one, sizeof one);
+            if (!one[0])
+                continue;
+            if (listed == PARTIAL_LISTED) {
+                more++;
+                continue;
+            }
+            listed++;
+            int k = snprintf(why + len, sizeof why - len, "%s%s", len ? "; " : "", one);
+            if (k > 0)
+                len = len + (size_t)k < sizeof why ? len + (size_t)k : sizeof why - 1;
+        }
+    }
+    if (!listed)
+        return false;
+    char head[128];
+    if (from >= 0 && to >= 0)
+        snprintf(head, sizeof head, "judged from %.3f s to %.3f s", (double)from / 1e6,
+                 (double)to / 1e6);
+    else if (from >= 0)
+        snprintf(head, sizeof head, "judged from %.3f s on", (double)from / 1e6);
+    else if (to >= 0)
+        snprintf(head, sizeof head, "judged up to %.3f s", (double)to / 1e6);
+    else
+        snprintf(head, sizeof head, "judged on a partial trace");
+    char tail[64] = "";
+    if (more)
+        snprintf(tail, sizeof tail, "; and %d more file%s", more, more == 1 ? "" : "s");
+    snprintf(out, cap, "%s: %s%s", head, why, tail);
+    return true;
+}
+
+/* The bytes of the run's trace files (*.bin) and data side files (*.dat). */
+static uint64_t trace_dir_bytes(const char *rundir)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/trace", rundir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    uint64_t total = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l < 5 ||
+            (strcmp(de->d_name + l - 4, ".bin") != 0 && strcmp(de->d_name + l - 4, ".dat") != 0))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
+            total += (uint64_t)st.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
+int evidence_trace_scope(json_t *rep, const struct evidence *e, const struct trace_set *ts,
+                         const char *rundir)
+{
+    bool bad = false;
+    unsigned rec = e->record & TRACE_CLASS_ALL;
+    int n = (int)json_integer_value(json_object_get(rep, "nodes"));
+    bool raft = json_object_get(rep, "elections") != NULL;
+    json_t *not_checked = json_array();
+    if (!not_checked)
+        return -ENOMEM;
+    char recorded[64], what[96], line[1600];
+    trace_classes_format(rec, recorded, sizeof recorded);
+
+    /* The properties: not judged without their records, partial on files
+     * that lost some. */
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(rep, "properties"), i, p)
+    {
+        const char *name = json_string_value(json_object_get(p, "name"));
+        if (!name)
+            continue;
+        unsigned need = TRACE_CLASS_ALL, who = W_NODES | W_CLIENTS | W_SUP;
+        for (size_t k = 0; k < sizeof prop_needs / sizeof *prop_needs; k++)
+            if (strcmp(prop_needs[k].name, name) == 0) {
+                need = prop_needs[k].classes;
+                who = prop_needs[k].who;
+                break;
+            }
+        /* Without its records a property has nothing to find a violation
+         * in: whatever it says is an artifact of their absence (the
+         * reports do not count such a one as a violation either: see
+         * evidence_recorded in report_mutex.c and report_raft.c). */
+        unsigned omitted = need & ~rec;
+        if (omitted) {
+            class_list(omitted, what, sizeof what);
+            snprintf(line, sizeof line, "%s not checked: [trace] record omits %s (recorded: %s)",
+                     name, what, recorded);
+            append(not_checked, json_string(line), &bad);
+            if (json_object_set_new(p, "judged", json_false()) < 0 ||
+                json_object_set_new(p, "held", json_false()) < 0 ||
+                json_object_set_new(p, "verdict", json_string("cannot verify")) < 0 ||
+                json_object_set_new(p, "detail", json_string(line)) < 0 ||
+                json_object_set_new(p, "evidence", json_string(line)) < 0)
+                bad = true;
+            continue;
+        }
+        if (who && partial_note(e, ts, n, who, line, sizeof line)) {
+            char full[1700];
+            snprintf(full, sizeof full, "%s %s", name, line);
+            if (json_object_set_new(p, "partial", json_true()) < 0 ||
+                json_object_set_new(p, "evidence", json_string(full)) < 0)
+                bad = true;
+        }
+    }
+
+    /* The figures made from records that were not kept. */
+    for (size_t k = 0; k < sizeof figure_needs / sizeof *figure_needs; k++) {
+        unsigned omitted = figure_needs[k].classes & ~rec;
+        if (!omitted || !json_object_get(rep, figure_needs[k].key))
+            continue;
+        class_list(omitted, what, sizeof what);
+        snprintf(line, sizeof line, "%s not computed: [trace] record omits %s", figure_needs[k].key,
+                 what);
+        append(not_checked, json_string(line), &bad);
+        if (json_object_set_new(rep, figure_needs[k].key, json_null()) < 0)
+            bad = true;
+    }
+
+    /* The same figures per node (mutex: report.json "per_node"). */
+    static const struct {
+        const char *key;
+        unsigned classes;
+    } per_node_needs[] = {
+        {"messages_sent", TRACE_CLASS_MESSAGES},
+        {"messages_received", TRACE_CLASS_MESSAGES},
+        {"share_of_messages", TRACE_CLASS_MESSAGES},
+        {"cs_entries", TRACE_CLASS_CS},
+        {"wait_ms", TRACE_CLASS_CS},
+        {"overtaken", TRACE_CLASS_CS},
+    };
+    json_t *pn;
+    json_array_foreach(json_object_get(rep, "per_node"), i, pn)
+    {
+        for (size_t k = 0; k < sizeof per_node_needs / sizeof *per_node_needs; k++) {
+            const char *key = per_node_needs[k].key;
+            if ((per_node_needs[k].classes & ~rec) && json_object_get(pn, key) &&
+                json_object_set_new(pn, key, json_null()) < 0)
+                bad = true;
+        }
+    }
+
+    /* What the trace cost, per unit of work. */
+    uint64_t bytes = trace_dir_bytes(rundir);
+    const char *unit = raft ? "committed command" : "CS entry";
+    const json_t *ops = json_object_get(rep, raft ? "commits" : "cs_entries");
+    if (!json_is_integer(ops) && raft) {
+        ops = json_object_get(json_object_get(rep, "ops"), "ok");
+        unit = "acknowledged command";
+    } else if (!json_is_integer(ops)) {
+        ops = json_object_get(rep, "counter_final");
+        unit = "CS entry (the final counter)";
+    }
+    json_int_t nops = json_is_integer(ops) ? json_integer_value(ops) : 0;
+    put_key(rep, "trace_record", json_string(recorded), &bad);
+    put_key(rep, "trace_bytes", json_integer((json_int_t)bytes), &bad);
+    put_key(rep, "trace_bytes_per_op",
+            nops > 0 ? json_real((double)bytes / (double)nops) : json_null(), &bad);
+    put_key(rep, "trace_bytes_per_op_unit", json_string(unit), &bad);
+    put_key(rep, "not_checked", not_checked, &bad);
+    return bad ? -ENOMEM : 0;
+}
+
+void evidence_print_trace(const json_t *rep, FILE *f)
+{
+    const json_t *bytes = json_object_get(rep, "trace_bytes");
+    if (!json_is_integer(bytes))
+        return;
+    double mb = (double)json_integer_value(bytes) / 1e6;
+    const json_t *per = json_object_get(rep, "trace_bytes_per_op");
+    const char *rec = json_string_value(json_object_get(rep, "trace_record"));
+    const char *unit = json_string_value(json_object_get(rep, "trace_bytes_per_op_unit"));
+    if (json_is_number(per))
+        fprintf(f, "trace: %.1f MB, %.0f bytes per %s (recorded: %s)\n", mb, json_number_value(per),
+                unit ? unit : "operation", rec ? rec : "all");
+    else
+        fprintf(f, "trace: %.1f MB (recorded: %s)\n", mb, rec ? rec : "all");
+}
+
+void evidence_print_not_checked(const json_t *rep, FILE *f)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(rep, "not_checked"), i, v)
+        fprintf(f, "  %s\n", json_string_value(v));
+}
+
 /* ---- the verdict ---- */
 
 int evidence_verdict(json_t *rep, struct evidence *e)
@@ -367,6 +794,24 @@ int evidence_exit_code(const json_t *rep)
     return 2;
 }
 
+/* Was some property left unjudged because its records were not recorded
+ * (rather than lost)? */
+static bool omitted_property(const json_t *rep)
+{
+    bool lost = json_array_size(json_object_get(json_object_get(rep, "evidence"), "gaps")) > 0;
+    size_t i;
+    json_t *p;
+    bool omitted = false;
+    json_array_foreach(json_object_get(rep, "properties"), i, p)
+    {
+        const char *why = json_string_value(json_object_get(p, "evidence"));
+        if (json_is_false(json_object_get(p, "judged")) && why &&
+            strstr(why, " not checked: [trace] record omits "))
+            omitted = true;
+    }
+    return omitted && !lost;
+}
+
 void evidence_print_verdict(const json_t *rep, FILE *f)
 {
     const char *v = json_string_value(json_object_get(rep, "verdict"));
@@ -384,6 +829,9 @@ void evidence_print_verdict(const json_t *rep, FILE *f)
                 complete ? "" : ", found in incomplete evidence");
     else if (strcmp(v, "not started") == 0)
         fprintf(f, "NOT STARTED: the run did not start; there is nothing to verify\n");
+    else if (omitted_property(rep))
+        fprintf(f, "CANNOT VERIFY: no violation found, but [trace] record left out what a "
+                   "property needs\n");
     else
         fprintf(f, "CANNOT VERIFY: no violation found, but the evidence is incomplete\n");
 }
@@ -414,6 +862,11 @@ void evidence_print(const json_t *rep, FILE *f)
         fprintf(f, "  %ld record%s torn by a kill mid-write (skipped; the action it "
                    "recorded never took effect)\n",
                 ntorn, ntorn == 1 ? "" : "s");
+    if (json_array_size(json_object_get(rep, "not_checked"))) {
+        fprintf(f, "  not checked (left out by [trace] record):\n");
+        json_array_foreach(json_object_get(rep, "not_checked"), i, v)
+            fprintf(f, "    %s\n", json_string_value(v));
+    }
     if (json_array_size(nj)) {
         fprintf(f, "  not judged:");
         json_array_foreach(nj, i, v)

@@ -113,6 +113,7 @@ struct sup {
     int timerfd, sigfd;
     struct loop_watch w_inbox, w_timer, w_sig;
     int clients, procs;      /* client processes n+1 .. n+clients = procs */
+    int slots;               /* procs + the interactive client slots: every process id */
     struct child child[DL_MAX_PROCS + 1];
     struct dl_rng rng;
     int queues_made;
@@ -297,7 +298,7 @@ static int ipc_create(struct sup *s)
         if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
             id = (uint32_t)(getpid() * 2654435761u) ^ (uint32_t)dl_mono_us();
         s->run_id = id;
-        rc = shm_create_clients(&s->shm, id, s->n, s->clients, s->err);
+        rc = shm_create_clients(&s->shm, id, s->n, s->slots - s->n, s->err);
         if (rc == 0)
             break;
         if (rc != -EEXIST || tries > 10)
@@ -308,7 +309,7 @@ static int ipc_create(struct sup *s)
     snprintf(r->name, sizeof r->name, "%s", c->name);
     snprintf(r->algorithm, sizeof r->algorithm, "%s", c->algorithm);
     snprintf(r->rundir, sizeof r->rundir, "%.1023s", s->rundir);
-    r->msgsize = (uint32_t)mq_msgsize_for(s->procs);
+    r->msgsize = (uint32_t)mq_msgsize_for(s->slots);
     r->maxmsg = MQ_DEPTH;
     r->params = (struct shm_params){
         .seed = c->seed,
@@ -333,6 +334,7 @@ static int ipc_create(struct sup *s)
         .local_rounds = c->local_rounds,
         .fencing = c->fencing,
         .trace_max_size = c->trace_max_size,
+        .trace_record = c->trace_record,
         .retransmit = c->retransmit,
         .retransmit_us = config_retransmit_timeout(c),
         .prevote = c->prevote,
@@ -340,7 +342,10 @@ static int ipc_create(struct sup *s)
         .snapshot_entries = c->snapshot_entries,
         .max_inflight = c->max_inflight,
         .clients = s->clients,
+        .interactive = s->slots - s->procs,
         .client_timeout_us = c->client_timeout_us,
+        .keys = c->keys,
+        .value_size = c->value_size,
         .max_inline = r->msgsize - (uint32_t)sizeof(struct wire_hdr),
     };
     bool in[DL_MAX_NODES + 1];
@@ -353,10 +358,11 @@ static int ipc_create(struct sup *s)
     }
     if (c->members[0])
         config_parse_members(c->members, s->n, r->params.group_of, true);
+    config_parse_mix(c->mix, r->params.mix);
     r->start_real_us = dl_real_us();
     r->start_mono_us = dl_mono_us();
-    for (int k = 0; k <= s->procs; k++) {
-        rc = mq_create_queue(s->run_id, k, r->msgsize, s->procs + 1, s->err);
+    for (int k = 0; k <= s->slots; k++) {
+        rc = mq_create_queue(s->run_id, k, r->msgsize, s->slots + 1, s->err);
         if (rc < 0)
             return rc;
         s->queues_made = k + 1;
@@ -419,6 +425,10 @@ static void begin_stop(struct sup *s, const char *reason);
  * nodes only serve). */
 static bool all_done(const struct sup *s)
 {
+    /* A replicated log without clients of its own serves commands typed
+     * from a shell (`distlab client`): it runs for its duration. */
+    if (s->clients == 0 && s->slots > s->procs)
+        return false;
     int first = s->clients > 0 ? s->n + 1 : 1;
     for (int k = first; k <= s->procs; k++) {
         const struct child *c = &s->child[k];
@@ -1772,6 +1782,8 @@ int launcher_run(const struct config *cfg, const struct run_opts *o)
     s->clients = cfg->clients;
     s->procs = s->n + s->clients;
     s->ops = algo_find(cfg->algorithm);
+    /* A replicated log takes commands from a shell too (`distlab client`). */
+    s->slots = s->procs + (s->ops && s->ops->client ? DL_INTERACTIVE : 0);
     s->timerfd = s->sigfd = -1;
     s->loop.epfd = -1;
     s->tr.fd = -1;

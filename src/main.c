@@ -122,11 +122,28 @@ static const struct cmd_entry commands[] = {
      "Exit status: 0 every schedule safe and live, 1 otherwise (unsafe, not live, or\n"
      "cut off by the duration before its requests were granted), 2 bad input.\n",
      cmd_sim},
+    {"client", "[RUN] put KEY VALUE | get KEY | append KEY VALUE | cas KEY OLD NEW "
+               "[--timeout D] [--json]",
+     "type one command into a live Raft run's key-value store",
+     "The command goes to the leader (found by redirect, retried on timeout) as a\n"
+     "client of the run: it is traced, checked and applied once like the workload's.\n"
+     "Prints the answer on stdout (get: the value) and, on stderr, the node that\n"
+     "answered, the index and term it committed at and the time it took.\n"
+     "  cas KEY OLD NEW   set KEY to NEW if it holds OLD (\"\" matches an absent key)\n"
+     "  --timeout D       give up after D (default 5s): with no leader, it waits that\n"
+     "                    long and says so\n"
+     "  --json            the outcome as one JSON object on stdout\n"
+     "Keys are 1 to 128 bytes, values at most 4096: a longer one is refused, not cut.\n"
+     "A key or value that starts with - goes after --: `distlab client put n -- -5`.\n"
+     "Exit status: 0 it took effect, 1 the cluster answered and it did not (not_found,\n"
+     "mismatch, too_large, full), 2 bad input or no such run, 3 no answer in time (it\n"
+     "may or may not have taken effect).\n" RUN_HELP,
+     cmd_client},
     {"clean", "", "remove message queues and shared memory that your dead runs left",
      "Only your own objects are removed, and only those whose launcher is gone.\n", cmd_clean},
     /* Named by the design, not in this version: not listed by --help. */
     {"diagram", NULL, NULL, NULL, cmd_later},
-    {"client", NULL, NULL, NULL, cmd_later},
+
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -161,7 +178,7 @@ static void usage(FILE *f)
         if (commands[i].usage)
             fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n`distlab COMMAND --help` describes a command; --version prints the version.\n"
-               "Not in this version: diagram, client.\n");
+               "Not in this version: diagram.\n");
 }
 
 static bool wants_help(int argc, char **argv);

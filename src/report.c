@@ -25,6 +25,7 @@
 #include "nodes/runtime.h"
 #include "src/config.h"
 #include "src/evidence.h"
+#include "src/kvtext.h"
 #include "src/report_int.h"
 
 /* The name of a message type: the algorithm's, the runtime's, or hex. */
@@ -229,7 +230,9 @@ int report_build(const char *rundir, json_t **out, char *errbuf)
     }
     struct evidence ev;
     bool bad = evidence_scan(&ev, &ts, ri.run, ri.have_run_json) < 0;
+    evidence_trace_config(&ev, rundir);
     ri.ev = &ev;
+    ri.rundir = rundir;
     const struct trace_rec *recs = ts.recs;
     size_t nrec = ts.n;
     json_t *rep = json_object();
@@ -263,6 +266,10 @@ int report_build(const char *rundir, json_t **out, char *errbuf)
             rc = dl_seterr(errbuf, ENOMEM, "out of memory building the report");
         report_net_free(&net);
     }
+    /* What was recorded, what it cost, and what it could not show: before
+     * the verdict, which counts the properties this leaves unjudged. */
+    if (rc == 0 && evidence_trace_scope(rep, &ev, &ts, rundir) < 0)
+        rc = dl_seterr(errbuf, ENOMEM, "out of memory building the report");
     if (rc == 0 && evidence_verdict(rep, &ev) < 0)
         rc = dl_seterr(errbuf, ENOMEM, "out of memory building the report");
     evidence_free(&ev);
@@ -349,6 +356,9 @@ static void print_properties(const json_t *rep, FILE *f, const char *indent)
         word[k] = '\0';
         fprintf(f, "%s%s %s: %s\n", indent, word, str_or(p, "name", "?"),
                 str_or(p, "detail", ""));
+        /* Judged on a partial trace: on what, and why. */
+        if (json_is_true(json_object_get(p, "partial")))
+            fprintf(f, "%s  partial trace: %s\n", indent, str_or(p, "evidence", ""));
     }
 }
 
@@ -365,6 +375,7 @@ void report_print_text(const json_t *rep, FILE *f)
                                                         : " (workload not finished)")
                                   : "");
     evidence_print(rep, f);
+    evidence_print_trace(rep, f);
     fputc('\n', f);
     const json_t *ws = json_object_get(rep, "workload_start_ms");
     if (json_is_string(json_object_get(rep, "time_base")))
@@ -413,6 +424,10 @@ int report_check(const char *rundir, FILE *f)
     fprintf(f, "%s\n", code == 0 ? "safe" : code == 1 ? "UNSAFE" : verdict);
     if (code == 2)
         evidence_print(rep, f);
+    else if (json_array_size(json_object_get(rep, "not_checked"))) {
+        fprintf(f, "not checked (left out by [trace] record):\n");
+        evidence_print_not_checked(rep, f);
+    }
     json_decref(rep);
     return code;
 }
@@ -472,6 +487,14 @@ static json_t *signal_json(int sig)
  * printable UTF-8 as \xNN (cmd_escaped says so). */
 static void put_cmd(json_t *o, const uint8_t *data, size_t len, bool *bad)
 {
+    struct kv_cmd kc;
+    if (kv_decode(data, len, &kc)) {
+        /* A key-value command: as a line of text, and its parts. */
+        char text[1024];
+        put(o, "cmd", json_string(kvtext_cmd(text, sizeof text, &kc, 0)), bad);
+        kvtext_cmd_fields(o, &kc);
+        return;
+    }
     json_t *v = memchr(data, 0, len) ? NULL : json_stringn((const char *)data, len);
     if (!v) {
         char *out = malloc(DL_PRINTABLE_CAP(len));
@@ -578,9 +601,64 @@ static const struct trace_rec *apply_of(const struct applies *ap, const struct t
     return NULL;
 }
 
+/* The invokes and answers of client operations, by (client, op id, kind):
+ * an ok line shows what its operation was and what it answered. */
+static int cmp_cop(const void *x, const void *y)
+{
+    const struct trace_rec *a = *(const struct trace_rec *const *)x,
+                           *b = *(const struct trace_rec *const *)y;
+    if (a->node != b->node)
+        return a->node < b->node ? -1 : 1;
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    if (a->ev != b->ev)
+        return a->ev < b->ev ? -1 : 1;
+    return (a->t_us > b->t_us) - (a->t_us < b->t_us);
+}
+
+static const struct trace_rec *cop_find(const struct applies *cops, int node, int64_t op, int ev)
+{
+    struct trace_rec key = {.node = (uint16_t)node, .key = op, .ev = (uint16_t)ev,
+                            .t_us = INT64_MIN};
+    const struct trace_rec *kp = &key;
+    size_t lo = 0, hi = cops->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cmp_cop(&cops->v[mid], &kp) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < cops->n && cops->v[lo]->node == node && cops->v[lo]->key == op &&
+        cops->v[lo]->ev == ev)
+        return cops->v[lo];
+    return NULL;
+}
+
+/* An outcome line's key-value fields: the operation (from its invoke) and,
+ * for an ok, the answer (from its result record). */
+static void put_kv_outcome(json_t *o, const struct trace_rec *r, struct trace_data *data,
+                           const struct applies *cops)
+{
+    if (!data || !cops)
+        return;
+    const struct trace_rec *inv = cop_find(cops, r->node, r->key, TR_INVOKE);
+    const uint8_t *p = inv ? trace_data_get(data, inv) : NULL;
+    struct kv_cmd kc;
+    if (!p || !kv_decode(p, (size_t)inv->aux, &kc))
+        return;
+    kvtext_cmd_fields(o, &kc);
+    if (r->ev != TR_OK)
+        return;
+    const struct trace_rec *res = cop_find(cops, r->node, r->key, TR_RESULT);
+    const uint8_t *q = res ? trace_data_get(data, res) : NULL;
+    if (q)
+        kvtext_answer_fields(o, kc.op, q, (size_t)res->aux);
+}
+
 static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *ops,
                               const json_t *faults, int n, struct trace_data *data,
-                              const struct applies *ap)
+                              const struct applies *ap, const struct applies *cops)
 {
     const char *key = ops && ops->key_field ? ops->key_field : "key";
     char tbuf[16];
@@ -686,9 +764,11 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
             put(o, "index", json_integer(r->a), &bad);
             put(o, "term", json_integer(r->b), &bad);
         }
+        put_kv_outcome(o, r, data, cops);
         break;
     case TR_TIMEOUT:
         put(o, "id", json_integer(r->key), &bad);
+        put_kv_outcome(o, r, data, cops);
         break;
     case TR_CRASH:
         put(o, "signal", signal_json(r->aux), &bad);
@@ -813,9 +893,21 @@ int report_trace_json(const char *rundir, FILE *f)
             ap.v[ap.n++] = &recs[i];
     if (ap.n > 1)
         qsort(ap.v, ap.n, sizeof *ap.v, cmp_apply);
+    struct applies cops = {0};
+    size_t ncop = 0;
+    for (size_t i = 0; i < nrec; i++)
+        ncop += recs[i].ev == TR_INVOKE || recs[i].ev == TR_RESULT;
+    cops.v = ncop ? malloc(ncop * sizeof *cops.v) : NULL;
+    for (size_t i = 0; cops.v && i < nrec; i++)
+        if (recs[i].ev == TR_INVOKE || recs[i].ev == TR_RESULT)
+            cops.v[cops.n++] = &recs[i];
+    if (cops.n > 1)
+        qsort(cops.v, cops.n, sizeof *cops.v, cmp_cop);
     int rc = 0;
     for (size_t i = 0; i < nrec; i++) {
-        json_t *o = trace_rec_json(&recs[i], ops, faults, n, have_data ? &data : NULL, &ap);
+        if (recs[i].ev == TR_RESULT)
+            continue; /* shown in its ok line */
+        json_t *o = trace_rec_json(&recs[i], ops, faults, n, have_data ? &data : NULL, &ap, &cops);
         char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (!line) {
@@ -828,6 +920,7 @@ int report_trace_json(const char *rundir, FILE *f)
         free(line);
     }
     free(ap.v);
+    free(cops.v);
     if (have_data)
         trace_data_close(&data);
     json_decref(run);

@@ -34,6 +34,7 @@ struct run_info {
     const struct evidence *ev;          /* what the verdicts can rest on (src/evidence.h) */
     int retransmit;                     /* [cluster] retransmit: 1, 0, -1 unknown */
     bool raft;                          /* a replicated log (no critical section) */
+    const char *rundir;                 /* the run directory (its data side files) */
 };
 
 /* Set a key, remembering a failure (a NULL value is an allocation failure). */
@@ -240,5 +241,16 @@ void report_print_mutex(const json_t *rep, FILE *f);
 void report_print_raft(const json_t *rep, FILE *f);
 void report_print_faults(const json_t *rep, FILE *f);
 void report_print_stall(const json_t *rep, FILE *f);
+
+/* report_kv.c: the clients' key-value history (client_ops, linearizable,
+ * linearizability into rep) and its verdict for the properties. */
+struct kv_verdict {
+    bool any;         /* there were key-value operations to judge */
+    bool judged, held;
+    long violations;  /* keys whose history is not linearizable */
+    char detail[1400];
+};
+int report_kv_build(json_t *rep, const struct run_info *ri, const struct trace_rec *recs,
+                    size_t nrec, struct kv_verdict *out, char *errbuf);
 
 #endif

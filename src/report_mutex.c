@@ -1023,6 +1023,9 @@ int report_build_mutex(json_t *rep, const struct run_info *ri, const struct trac
      * counter below the count is lost updates even then; above it, the
      * missing records may hold the difference. */
     bool traces_complete = !ri->ev || ri->ev->traces_complete;
+    /* [trace] record without cs: no exit was recorded, the counter is
+     * not judged (evidence.c says so). */
+    traces_complete = traces_complete && evidence_recorded(ri->ev, TRACE_CLASS_CS);
     bool counter_judged = have_counter && (traces_complete || counter_final < ms.exits);
     bool counter_ok = have_counter && counter_final == ms.exits;
     bool order_ok = ms.order_violations == 0;

@@ -1346,6 +1346,9 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
     struct timeline tl = {0};
     bool bad = false;
     bool complete = ri->ev && ri->ev->traces_complete;
+    /* [trace] record without log: an acknowledged index no trace shows
+     * applied is not evidence of a loss (evidence.c leaves it unjudged). */
+    complete = complete && evidence_recorded(ri->ev, TRACE_CLASS_LOG);
     json_t *leaders = json_array(), *split = json_array();
     tl.failovers = json_array();
     tl.failover_ms = json_array();
@@ -1364,6 +1367,9 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
         rc = rollbacks(&s, &rolled);
     if (rc == 0)
         rc = timeline(&s, recs, nrec, clk, &tl, &bad);
+    struct kv_verdict kv;
+    if (rc == 0 && report_kv_build(rep, ri, recs, nrec, &kv, errbuf) < 0)
+        rc = -ENOMEM;
     if (rc < 0 || bad || !leaders || !split || !tl.failovers || !tl.failover_ms) {
         json_decref(leaders);
         json_decref(split);
@@ -1487,6 +1493,16 @@ int report_build_raft(json_t *rep, const struct run_info *ri, const struct trace
                                                   s.count[p] || !s.unjudged[p],
                                                   s.count[p] ? detail : d[p])) < 0)
             bad = true;
+    }
+    /* The clients' history, when it is a key-value one. */
+    if (kv.any) {
+        if (json_array_append_new(props, property("linearizable", kv.held || !kv.judged,
+                                                  kv.judged, kv.detail)) < 0)
+            bad = true;
+        if (kv.judged && !kv.held) {
+            violations += kv.violations;
+            put(rep, "violations", json_integer(violations), &bad);
+        }
     }
     /* A simulated run: the simulator checked the algorithm's own cluster
      * invariant after every step, on the cores' states - the logs

@@ -314,6 +314,32 @@ void report_print_raft(const json_t *rep, FILE *f)
     fprintf(f, "acknowledged lost  %s; logs agree: %s\n",
             fmt_key(rep, "acknowledged_lost", 0, a, 64),
             json_is_true(json_object_get(rep, "logs_agree")) ? "yes" : "no");
+    const json_t *lin = json_object_get(rep, "linearizability");
+    if (lin) {
+        const json_t *lv = json_object_get(rep, "linearizable");
+        if (json_is_true(lv))
+            fprintf(f, "linearizable       yes: %s operations on %s keys (%s states searched)\n",
+                    fmt_key(lin, "ops_checked", 0, a, 64), fmt_key(lin, "keys", 0, b, 64),
+                    fmt_key(lin, "states_explored", 0, c, 64));
+        else
+            fprintf(f, "linearizable       %s: %s\n", json_is_false(lv) ? "NO" : "not judged",
+                    json_string_value(json_object_get(lin, "detail")));
+        const json_t *vs = json_object_get(lin, "violations");
+        size_t vi;
+        json_t *v;
+        json_array_foreach((json_t *)vs, vi, v)
+        {
+            fprintf(f, "  key %s: %s operations that cannot be ordered (%s):\n",
+                    json_string_value(json_object_get(v, "key")),
+                    fmt_key(v, "window_ops", 0, a, 64),
+                    json_is_true(json_object_get(v, "from_start")) ? "from the key's start"
+                                                                   : "whatever it held before");
+            size_t wi;
+            json_t *w;
+            json_array_foreach(json_object_get(v, "window"), wi, w)
+                fprintf(f, "    %s\n", json_string_value(w));
+        }
+    }
     const json_t *story = json_object_get(rep, "story");
     if (json_array_size(story)) {
         fprintf(f, "\nwhat happened (from the traces):\n");

@@ -276,6 +276,9 @@ int simcmd_build(const struct config *c, uint64_t seed, struct sim_config *sc,
     /* Mutex: per node; a replicated log: in total, shared by the clients. */
     sc->requests = c->requests;
     sc->rate = c->rate;
+    sc->kv_keys = c->keys;
+    sc->kv_value_size = c->value_size;
+    config_parse_mix(c->mix, sc->kv_mix);
     sc->fsync = c->fsync;
     sc->cs_time_us = c->cs_time_us;
     sc->think_time_us = c->think_time_us;
@@ -452,10 +455,14 @@ static void recording_free(struct recording *rec)
     free(rec->data);
 }
 
-static int write_traces(const struct recording *rec, const char *dir, int n, char *err)
+static int write_traces(const struct recording *rec, const char *dir, int n, const struct config *c,
+                        char *err)
 {
     /* One file per (node, incarnation), as a real run writes them; n
-     * counts the clients too. Commands go to the data side file. */
+     * counts the clients too. Commands go to the data side file. The
+     * [trace] settings apply as in a real run: the classes left out are
+     * not written (the recording keeps them, for run.json's counters), and
+     * a file past max_size keeps its newest records. */
     for (int node = 0; node <= n; node++) {
         int maxinc = 0;
         for (size_t i = 0; i < rec->n; i++)
@@ -466,6 +473,8 @@ static int write_traces(const struct recording *rec, const char *dir, int n, cha
             int rc = trace_open(&w, dir, node, inc, 0, err);
             if (rc < 0)
                 return rc;
+            trace_set_max(&w, (size_t)c->trace_max_size);
+            trace_set_record(&w, c->trace_record ? c->trace_record : TRACE_CLASS_ALL);
             for (size_t i = 0; i < rec->n; i++) {
                 if (rec->r[i].node != node || rec->r[i].incarnation != inc)
                     continue;
@@ -644,7 +653,7 @@ int simcmd_record(const struct config *c, uint64_t seed, const char *outdir, int
         goto out;
     }
     free(ini);
-    if (write_traces(&rec, dir, c->nodes + sc.env.clients, err) < 0) {
+    if (write_traces(&rec, dir, c->nodes + sc.env.clients, c, err) < 0) {
         fprintf(stderr, "distlab sim: %s\n", err);
         goto out;
     }

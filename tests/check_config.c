@@ -15,7 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipc/trace.h"
 #include "nodes/algo.h"
+#include "nodes/kv.h"
 #include "src/config.h"
 
 /* What a bad target is told to be (config.c's TARGETS_EXPECTED). */
@@ -116,6 +118,7 @@ static void assert_same_config(const struct config *a, const struct config *b)
     ck_assert_str_eq(a->requesters, b->requesters);
     ck_assert_str_eq(a->initial_clock, b->initial_clock);
     ck_assert_int_eq(a->trace_max_size, b->trace_max_size);
+    ck_assert_uint_eq(a->trace_record, b->trace_record);
     ck_assert_int_eq(a->nfaults, b->nfaults);
     for (int i = 0; i < a->nfaults; i++) {
         ck_assert_int_eq(a->faults[i].at_us, b->faults[i].at_us);
@@ -421,11 +424,42 @@ START_TEST(test_err_bad_fault_section)
 }
 END_TEST
 
+START_TEST(test_workload_mix)
+{
+    /* The op mix: weights by name, any order, some left out. */
+    int w[5];
+    ck_assert_int_eq(config_parse_mix("get:50,put:30,append:10,cas:10", w), 0);
+    ck_assert_int_eq(w[KV_GET], 50);
+    ck_assert_int_eq(w[KV_PUT], 30);
+    ck_assert_int_eq(w[KV_APPEND], 10);
+    ck_assert_int_eq(w[KV_CAS], 10);
+    ck_assert_int_eq(config_parse_mix(" cas : 1 , put:0", w), 0);
+    ck_assert_int_eq(w[KV_CAS], 1);
+    ck_assert_int_eq(w[KV_PUT], 0);
+    ck_assert_int_eq(w[KV_GET], 0);
+    static const char *const bad[] = {"", "get:0", "get:1,get:2", "del:1", "get", "get:-1",
+                                      "get:1000001", "get:1;put:2", "get:1,,", "get:x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(config_parse_mix(bad[i], w) == -EINVAL, "'%s' was accepted", bad[i]);
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    ck_assert_int_eq(load_text(&c, "[workload]\nmix = put:1\nkeys = 3\nvalue_size = 100\n", err),
+                     0);
+    ck_assert_str_eq(c.mix, "put:1");
+    ck_assert_int_eq(c.keys, 3);
+    ck_assert_int_eq(c.value_size, 100);
+    expect_load_error("[workload]\nmix = get:50,del:50\n", 2,
+                      "[workload] mix: expected operation:weight pairs like "
+                      "get:50,put:30,append:10,cas:10 (each of get, put, append, cas at most "
+                      "once, weights 0 to 1000000, one above 0), got 'get:50,del:50'");
+}
+END_TEST
+
 START_TEST(test_err_unknown_key)
 {
     expect_load_error("[workload]\nfoo = 1\n", 2,
                       "[workload] unknown key 'foo' (expected requests, cs_time, think_time, "
-                      "rate, clients, client_timeout, requesters)");
+                      "rate, clients, client_timeout, keys, mix, value_size, requesters)");
     expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = 1\nwhen = 2s\n", 5,
                       "[fault.1] unknown key 'when' (expected at, action, target, every, count, for, "
                       "loss, delay, jitter)");
@@ -740,7 +774,7 @@ START_TEST(test_set_errors)
     ck_assert_int_eq(config_set(&c, "workload.foo=1", err), -EINVAL);
     ck_assert_str_eq(err, "--set workload.foo=1: [workload] unknown key 'foo' (expected "
                           "requests, cs_time, think_time, rate, clients, client_timeout, "
-                          "requesters)");
+                          "keys, mix, value_size, requesters)");
     ck_assert_int_eq(config_set(&c, "fault.x.at=1s", err), -EINVAL);
     ck_assert_str_eq(err, "--set fault.x.at=1s: unknown section [fault.x] (expected fault.N "
                           "with N a positive integer, like [fault.1])");
@@ -1818,7 +1852,8 @@ START_TEST(test_ini_sections_once)
                                        "failure_timeout = 200ms\nretransmit = false\n\n[workload]\n"
                                        "requests = 100\ncs_time = 5ms\nthink_time = 20ms\n"
                                        "rate = 0\nclients = 0\nclient_timeout = 0ms\n"
-                                       "requesters = all\n\n[centralized]\n"));
+                                       "keys = 10\nmix = get:50,put:30,append:10,cas:10\n"
+                                       "value_size = 0\nrequesters = all\n\n[centralized]\n"));
     ck_assert_ptr_nonnull(strstr(text, "[two_level_ring]\ngroups = 2\nlocal_rounds = 1\n"
                                        "token_timeout = 0ms\nidle_hold = 1ms\nmembers = \n\n"
                                        "[resource]\n"));
@@ -1903,6 +1938,8 @@ static const struct {
     {"workload", "rate", "1000000", "1000000.000001", "a number from 0 to 1000000"},
     {"workload", "clients", "64", "65", "an integer from 0 to 64"},
     {"workload", "client_timeout", "1min", "60000001us", "a duration from 0 to 1min"},
+    {"workload", "keys", "65536", "65537", "an integer from 1 to 65536"},
+    {"workload", "value_size", "4096", "4097", "an integer from 0 to 4096"},
     {"raft", "election_timeout_min", "1min", "60000001us", "a duration from 5ms to 1min"},
     {"raft", "election_timeout_max", "1min", "60.000001s", "a duration from 5ms to 1min"},
     {"raft", "heartbeat", "1min", "60000001us", "a duration from 1ms to 1min"},
@@ -2258,6 +2295,67 @@ START_TEST(test_trace_max_size)
 }
 END_TEST
 
+/* [trace] record: all, or a comma list of event classes; what is always
+ * recorded is not a class. */
+START_TEST(test_trace_record)
+{
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    config_defaults(&c);
+    ck_assert_uint_eq(c.trace_record, TRACE_CLASS_ALL);
+    static const struct {
+        const char *text;
+        unsigned classes;
+        const char *ini; /* as config_to_ini writes it back */
+    } good[] = {
+        {"all", TRACE_CLASS_ALL, "all"},
+        {"log,clients", TRACE_CLASS_LOG | TRACE_CLASS_CLIENTS, "log,clients"},
+        {"clients, log", TRACE_CLASS_LOG | TRACE_CLASS_CLIENTS, "log,clients"},
+        {"cs", TRACE_CLASS_CS, "cs"},
+        {"messages,cs,log,clients", TRACE_CLASS_ALL, "all"},
+        {"messages , messages", TRACE_CLASS_MESSAGES, "messages"},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char text[128], want[128];
+        snprintf(text, sizeof text, "[trace]\nrecord = %s\n", good[i].text);
+        ck_assert_msg(load_text(&c, text, err) == 0, "%s: %s", good[i].text, err);
+        ck_assert_uint_eq(c.trace_record, good[i].classes);
+        round_trip(&c);
+        char *ini = config_to_ini(&c);
+        ck_assert_ptr_nonnull(ini);
+        snprintf(want, sizeof want, "record = %s\n", good[i].ini);
+        ck_assert_msg(strstr(ini, want), "%s: %s", good[i].text, ini);
+        free(ini);
+    }
+    const char *what = "[trace] record: expected all, or a comma list of messages, cs, log, "
+                       "clients (roles, drops, faults and the processes' lifecycle are always "
+                       "recorded), got ";
+    static const char *const bad[] = {"",      "none", "log,", ",log",        "log clients",
+                                      "roles", "send", "LOG",  "log,,clients"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128], want[512];
+        snprintf(text, sizeof text, "[cluster]\nnodes = 3\n[trace]\nrecord = %s\n", bad[i]);
+        snprintf(want, sizeof want, "%s'%s'", what, bad[i]);
+        expect_load_error(text, 4, want);
+    }
+    ck_assert_int_eq(load_text(&c, "[cluster]\nnodes = 3\n", err), 0);
+    ck_assert_int_eq(config_set(&c, "trace.record=log,clients", err), 0);
+    ck_assert_uint_eq(c.trace_record, TRACE_CLASS_LOG | TRACE_CLASS_CLIENTS);
+    ck_assert_int_eq(config_set(&c, "trace.record=sends", err), -EINVAL);
+    ck_assert_msg(strstr(err, "--set trace.record=sends: [trace] record: expected all, or a "
+                              "comma list of messages, cs, log, clients"),
+                  "%s", err);
+    /* The writer: a class left out is not written, the rest is. */
+    struct trace_writer w = {0};
+    trace_set_record(&w, TRACE_CLASS_LOG | TRACE_CLASS_CLIENTS);
+    for (int ev = 1; ev < TR_EV_COUNT; ev++) {
+        bool kept =
+            ev != TR_SEND && ev != TR_RECV && ev != TR_REQUEST && ev != TR_ENTER && ev != TR_EXIT;
+        ck_assert_msg(trace_wanted(&w, ev) == kept, "%s", trace_ev_name(ev));
+    }
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -2285,6 +2383,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_err_unknown_empty_section);
     tcase_add_test(tc, test_err_bad_fault_section);
     tcase_add_test(tc, test_err_unknown_key);
+    tcase_add_test(tc, test_workload_mix);
     tcase_add_test(tc, test_err_key_outside_section);
     tcase_add_test(tc, test_err_duration_unit);
     tcase_add_test(tc, test_err_hash_comment_hint);
@@ -2394,6 +2493,7 @@ static Suite *config_suite(void)
     tc = tcase_create("trace");
     tcase_add_checked_fixture(tc, NULL, tmp_teardown);
     tcase_add_test(tc, test_trace_max_size);
+    tcase_add_test(tc, test_trace_record);
     suite_add_tcase(s, tc);
 
     return s;

@@ -264,6 +264,11 @@ static json_t *expect_safe_report(const char *dir, const char *rundir)
     ck_assert_int_gt(h_jint(rep, "commits"), 0);
     ck_assert_int_eq(h_jint(rep, "acknowledged_lost"), 0);
     ck_assert(h_jbool(rep, "logs_agree"));
+    /* The clients' key-value history, checked for linearizability. */
+    ck_assert_msg(json_is_true(h_jget(rep, "linearizable")), "linearizable: %s",
+                  jstr_or(h_jget(rep, "linearizability"), "detail"));
+    ck_assert_int_gt(h_jint(rep, "client_ops.ok"), 0);
+    ck_assert_int_gt(h_jint(rep, "linearizability.ops_checked"), 0);
     struct h_proc p;
     int rc = h_run(&p, dir, "check", CMD_TIMEOUT, "check", rundir, NULL);
     char *out = h_out(&p);
@@ -831,14 +836,15 @@ START_TEST(test_queue_budget_with_clients)
     char *dir = h_tmpdir(), *rundir = path_in(dir, "run"), *ini = conf("raft-5.ini");
     struct rlimit rl;
     ck_assert_int_eq(getrlimit(RLIMIT_MSGQUEUE, &rl), 0);
-    rl.rlim_cur = 20000; /* five queues of 10 x 256 B at most: the run needs eight */
+    rl.rlim_cur = 20000; /* five queues of 10 x 256 B at most: the run needs ten (two for
+                          * commands from a shell) */
     ck_assert_int_eq(setrlimit(RLIMIT_MSGQUEUE, &rl), 0);
     struct h_proc p;
     int rc = h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL);
     char *err = h_err(&p);
     ck_assert_msg(rc == 2, "`%s` exited %d:\n%s", p.what, rc, err);
     ck_assert_msg(strstr(err, "RLIMIT_MSGQUEUE") && strstr(err, "distlab clean") &&
-                      strstr(err, "8 queues"),
+                      strstr(err, "10 queues"),
                   "the budget error does not name the limit, the queues and the remedy:\n%s",
                   err);
     /* Nothing of it is left: its id is in its message. */
@@ -847,9 +853,118 @@ START_TEST(test_queue_budget_with_clients)
     char id[9];
     memcpy(id, q + 9, 8);
     id[8] = '\0';
-    h_assert_no_leftovers_id(id, 7);
+    h_assert_no_leftovers_id(id, 9);
     ck_assert_int_eq(client_procs(id), 0);
     free(err);
+    h_rmtree(dir);
+    free(ini);
+    free(rundir);
+    free(dir);
+}
+END_TEST
+
+/* `distlab client` from a shell: commands typed into a live cluster are
+ * answered by the leader with their index and term, a get reads what a put
+ * wrote, cas succeeds only from the value it names, a key or value over the
+ * limit is refused before anything is sent, a command still goes through
+ * after `kill -9 $(distlab pid --leader)`, and every one of them is in the
+ * run's checked history. */
+static char *client_cmd(const char *dir, const char *rundir, int want_rc, const char *op,
+                        const char *a, const char *b, const char *c)
+{
+    struct h_proc p;
+    int rc = h_run(&p, dir, "client", CMD_TIMEOUT, "client", rundir, op, a, b, c, NULL);
+    char *out = h_out(&p), *err = h_err(&p);
+    ck_assert_msg(rc == want_rc, "`%s` exited %d, not %d:\n%s%s", p.what, rc, want_rc, out, err);
+    free(err);
+    return out;
+}
+
+START_TEST(test_client_from_shell)
+{
+    char *dir = h_tmpdir(), *rundir = path_in(dir, "run");
+    char *ini = path_in(dir, "kv.ini");
+    FILE *f = fopen(ini, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("[cluster]\nname = kv-shell\nnodes = 3\nalgorithm = raft\nduration = 8s\n"
+          "[workload]\nclients = 1\nrequests = 100\nrate = 20\n",
+          f);
+    fclose(f);
+    struct h_proc p;
+    h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
+    struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
+    wait_leader(&l, "before the first command");
+
+    char *out = client_cmd(dir, rundir, 0, "put", "greeting", "hello world", NULL);
+    ck_assert_str_eq(out, "ok\n");
+    free(out);
+    out = client_cmd(dir, rundir, 0, "get", "greeting", NULL, NULL);
+    ck_assert_str_eq(out, "\"hello world\"\n");
+    free(out);
+    out = client_cmd(dir, rundir, 1, "cas", "greeting", "hi", "bye");
+    ck_assert_str_eq(out, "mismatch: the value is \"hello world\"\n");
+    free(out);
+    /* --json: the answer, who gave it, and where it committed. */
+    struct h_proc q;
+    ck_assert_int_eq(h_run(&q, dir, "client", CMD_TIMEOUT, "client", rundir, "--json", "cas",
+                           "greeting", "hello world", "bye", NULL),
+                     0);
+    out = h_out(&q);
+    json_t *o = json_loads(out, 0, NULL);
+    ck_assert_msg(o != NULL, "not JSON: %s", out);
+    ck_assert_str_eq(jstr_or(o, "status"), "ok");
+    ck_assert_str_eq(jstr_or(o, "op"), "cas");
+    ck_assert_int_ge(jint_or(o, "server", 0), 1);
+    ck_assert_int_le(jint_or(o, "server", 0), 3);
+    ck_assert_int_gt(jint_or(o, "index", 0), 0);
+    ck_assert_int_gt(jint_or(o, "term", 0), 0);
+    json_decref(o);
+    free(out);
+    out = client_cmd(dir, rundir, 1, "get", "nothing-here", NULL, NULL);
+    ck_assert_str_eq(out, "(not found)\n");
+    free(out);
+    /* Too large: refused before it is sent, not truncated. */
+    char big[4098];
+    memset(big, 'v', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    struct h_proc b;
+    ck_assert_int_eq(h_run(&b, dir, "client", CMD_TIMEOUT, "client", rundir, "put", "k", big,
+                           NULL),
+                     2);
+    char *err = h_err(&b);
+    ck_assert_msg(strstr(err, "4096") && strstr(err, "refused"), "%s", err);
+    free(err);
+
+    /* Kill the leader from the shell; the next command finds the new one. */
+    struct h_proc k;
+    ck_assert_int_eq(h_run(&k, dir, "pid", CMD_TIMEOUT, "pid", rundir, "--leader", NULL), 0);
+    char *pid = h_out(&k);
+    ck_assert_int_eq(kill((pid_t)atoi(pid), SIGKILL), 0);
+    free(pid);
+    out = client_cmd(dir, rundir, 0, "append", "greeting", "!", NULL);
+    free(out);
+    out = client_cmd(dir, rundir, 0, "get", "greeting", NULL, NULL);
+    ck_assert_str_eq(out, "bye!\n");
+    free(out);
+
+    expect_ok(&p, h_wait(&p, RUN_TIMEOUT), rundir);
+    json_t *rep = expect_safe_report(dir, rundir);
+    /* The workload's 100 and the 7 typed, 5 of which took effect or read. */
+    ck_assert_int_ge(h_jint(rep, "linearizability.ops_checked"), 100 + 6);
+    json_decref(rep);
+    json_t *tr = h_trace(dir, rundir);
+    int typed = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(tr, i, e)
+    {
+        if (strcmp(jstr_or(e, "ev"), "ok") == 0 && jint_or(e, "client", 0) >= 2 &&
+            strcmp(jstr_or(e, "key"), "greeting") == 0)
+            typed++;
+    }
+    ck_assert_int_eq(typed, 6);
+    json_decref(tr);
+    assert_clean(rundir);
     h_rmtree(dir);
     free(ini);
     free(rundir);
@@ -869,6 +984,7 @@ static Suite *raft_process_suite(void)
         {"prevote", {test_prevote_on, test_prevote_off}},
         {"check_quorum", {test_check_quorum_on, test_check_quorum_off}},
         {"budget", {test_queue_budget_with_clients}},
+        {"shell", {test_client_from_shell}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);

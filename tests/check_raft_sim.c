@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "nodes/rng.h"
+#include "nodes/kv.h"
 #include "nodes/sim.h"
 #include "src/config.h"
 #include "src/simcmd.h"
@@ -85,10 +86,12 @@ static int fl_init(void *state, const struct algo_env *env)
             x->term = e.term;
             x->len = e.len;
             memcpy(x->cmd, e.data, e.len);
-            /* The client and op are in the command, "c<K>-<op>". */
+            /* The client and op are in the command's tag, "c<K>-<op>". */
             char buf[FL_CMD_MAX + 1];
-            memcpy(buf, e.data, e.len);
-            buf[e.len] = '\0';
+            struct kv_cmd kc;
+            ck_assert(kv_decode(e.data, e.len, &kc));
+            memcpy(buf, kc.tag, kc.tlen);
+            buf[kc.tlen] = '\0';
             long long k, op;
             ck_assert_int_eq(sscanf(buf, "c%lld-%lld", &k, &op), 2);
             x->client = (int)k + env->n;
@@ -395,8 +398,10 @@ static void rec_data(void *user, const struct trace_rec *r, const void *data, ui
     rc->data_records++;
     if (r->b != trace_hash(data, len) || r->aux != (int32_t)len || r->c != -1)
         rc->data_ok = false;
-    if (r->ev == TR_INVOKE && !rc->first_invoke[0] && len < sizeof rc->first_invoke)
-        memcpy(rc->first_invoke, data, len);
+    struct kv_cmd kc;
+    if (r->ev == TR_INVOKE && !rc->first_invoke[0] && kv_decode(data, len, &kc) &&
+        kc.tlen < sizeof rc->first_invoke)
+        memcpy(rc->first_invoke, kc.tag, kc.tlen); /* its token */
     rec_add(user, r);
 }
 
@@ -429,6 +434,8 @@ static void fl_config(struct sim_config *c, uint64_t seed, int n, int clients, i
     c->requests = requests;
     c->fsync = true;
     c->max_time_us = 2000000;
+    /* Puts only: short commands, each entry one of FL_CMD_MAX bytes. */
+    c->kv_mix[KV_PUT] = 1;
     fl_ack_early = false;
     fl_leak = false;
 }

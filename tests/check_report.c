@@ -21,6 +21,7 @@
 #include "ipc/wire.h"
 #include "nodes/algo.h"
 #include "nodes/runtime.h"
+#include "src/evidence.h"
 #include "src/report.h"
 #include "tests/helpers.h"
 
@@ -1248,6 +1249,64 @@ END_TEST
  * report's fault times are the trace's, the pause's outcome names the
  * regeneration the trace shows, and mutual exclusion is FENCED exactly
  * when the trace shows an entry over a stale holder. */
+/* [trace] record through a real run: the launcher hands it to the nodes,
+ * whose runtime leaves the other classes out; a run that leaves out what a
+ * safety property needs exits 2 (cannot verify). */
+START_TEST(test_real_record)
+{
+    static const char text[] = "[cluster]\nname = report-record\nnodes = 3\n"
+                               "algorithm = centralized\nduration = 10s\nseed = 3\n\n"
+                               "[workload]\nrequests = 30\ncs_time = 1ms\nthink_time = 1ms\n";
+    char *dir = h_tmpdir();
+    char *ini = h_write_ini(dir, "record.ini", text);
+    char rundir[PATH_MAX];
+    snprintf(rundir, sizeof rundir, "%s/cs", dir);
+    struct h_proc p;
+    int rc = h_run(&p, dir, "cs", 60.0, "run", ini, "--out", rundir, "--quiet", "--set",
+                   "trace.record=cs", NULL);
+    ck_assert_msg(rc == 0, "distlab run exited %d: %s", rc, h_err(&p));
+    json_t *tr = h_trace(dir, rundir);
+    ck_assert_int_eq(h_trace_count(tr, "send", -1, -1), 0);
+    ck_assert_int_eq(h_trace_count(tr, "recv", -1, -1), 0);
+    ck_assert_int_eq(h_trace_count(tr, "enter", -1, -1), 60); /* nodes 2 and 3, 30 each */
+    ck_assert_int_gt(h_trace_count(tr, "start", -1, -1), 0);
+    json_decref(tr);
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert_str_eq(h_jstr(rep, "verdict"), "safe");
+    ck_assert_str_eq(h_jstr(rep, "trace_record"), "cs");
+    ck_assert(json_is_null(h_jget(rep, "messages_per_cs")));
+    ck_assert_int_eq(h_jint(rep, "cs_entries"), 60);
+    ck_assert_double_eq_tol(h_jnum(rep, "trace_bytes_per_op"),
+                            (double)h_jint(rep, "trace_bytes") / 60.0, 1e-9);
+    json_decref(rep);
+    rc = h_run(&p, dir, "check", 60.0, "check", rundir, NULL);
+    ck_assert_int_eq(rc, 0);
+    char *out = h_out(&p);
+    ck_assert_msg(strstr(out, "  messages_per_cs not computed: [trace] record omits messages\n"),
+                  "%s", out);
+    free(out);
+
+    snprintf(rundir, sizeof rundir, "%s/messages", dir);
+    rc = h_run(&p, dir, "messages", 60.0, "run", ini, "--out", rundir, "--quiet", "--set",
+               "trace.record=messages", NULL);
+    ck_assert_msg(rc == 2, "distlab run exited %d: %s", rc, h_err(&p));
+    tr = h_trace(dir, rundir);
+    ck_assert_int_eq(h_trace_count(tr, "enter", -1, -1), 0);
+    ck_assert_int_gt(h_trace_count(tr, "send", -1, -1), 0);
+    json_decref(tr);
+    rc = h_run(&p, dir, "check2", 60.0, "check", rundir, NULL);
+    ck_assert_int_eq(rc, 2);
+    out = h_out(&p);
+    ck_assert_msg(strstr(out, "mutual_exclusion not checked: [trace] record omits cs (recorded: "
+                              "messages)"),
+                  "%s", out);
+    free(out);
+    h_rmtree(dir);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_real_pause)
 {
     static const char text[] = "[cluster]\nname = report-pause\nnodes = 4\n"
@@ -1714,6 +1773,11 @@ START_TEST(test_cut_trace_cannot_verify)
     ck_assert(getb(prop(rep, "mutual_exclusion"), "held"));
     ck_assert(getb(prop(rep, "resource"), "held"));
     ck_assert_int_eq(geti(rep, "cs_entries"), 4);
+    /* Judged on the traces up to the cut, and says so. */
+    ck_assert(getb(prop(rep, "mutual_exclusion"), "partial"));
+    ck_assert_str_eq(json_string_value(json_object_get(prop(rep, "mutual_exclusion"), "evidence")),
+                     "mutual_exclusion judged up to 0.005 s: node 3's trace was cut at 0.005 s "
+                     "(the file-size limit was reached)");
     ck_assert_str_eq(json_string_value(json_array_get(get(rep, "evidence.not_judged"), 0)),
                      "counter");
     char *buf = text_of(rep);
@@ -2621,6 +2685,180 @@ START_TEST(test_trace_json_network)
 }
 END_TEST
 
+/* ---- [trace] record: what a run left out, and the cost of what it kept ---- */
+
+/* The run's config.ini with a [trace] section (evidence.c reads record and
+ * max_size from it). */
+static void trace_config(const struct run *r, const char *trace_section)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/config.ini", r->dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "[cluster]\nname = unit\nnodes = 3\nalgorithm = centralized\n[trace]\n%s\n",
+            trace_section);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Every file of RUNDIR/trace, by size. */
+static long long trace_dir_size(const char *dir)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "cat %s/trace/* | wc -c", dir);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    long long n = -1;
+    ck_assert_int_eq(fscanf(p, "%lld", &n), 1);
+    pclose(p);
+    return n;
+}
+
+static bool has_line(const json_t *arr, const char *line)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach((json_t *)arr, i,
+                       v) if (strcmp(json_string_value(v), line) == 0) return true;
+    return false;
+}
+
+/* The basic run recorded with some classes only: the writers leave the
+ * others out, as a node's does with [trace] record. */
+static void basic_run_recording(struct run *r, unsigned classes, const char *record)
+{
+    run_new(r);
+    for (int k = 0; k <= 3; k++)
+        trace_set_record(writer(r, k, 1), classes);
+    trace_config(r, record);
+    sup(r, 10, TR_START, 0, 0, 4242, 0);
+    cs_cycle(r, 2, 1000, 1100, 2000, 1, 1);
+    cs_cycle(r, 3, 1500, 2100, 3000, 1, 2);
+    cs_cycle(r, 2, 3500, 3700, 4000, 2, 3);
+    cs_cycle(r, 3, 3800, 4300, 5000, 2, 4);
+    run_finish(r, run_json(3, 4));
+}
+
+START_TEST(test_record_cs_without_messages)
+{
+    struct run r;
+    basic_run_recording(&r, TRACE_CLASS_CS, "record = cs");
+    /* Not one send or receive was written. */
+    struct trace_rec *recs;
+    size_t n;
+    char err[DL_ERRLEN];
+    ck_assert_int_eq(trace_load(r.dir, &recs, &n, err), 0);
+    size_t enters = 0;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(recs[i].ev != TR_SEND && recs[i].ev != TR_RECV, "a %s record",
+                      trace_ev_name(recs[i].ev));
+        enters += recs[i].ev == TR_ENTER;
+    }
+    ck_assert_uint_eq(enters, 4);
+    free(recs);
+    json_t *rep = build(r.dir);
+    /* Every safety property is judged from the CS records: safe. */
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "safe");
+    ck_assert(getb(prop(rep, "mutual_exclusion"), "held"));
+    ck_assert(getb(prop(rep, "counter"), "held"));
+    ck_assert_int_eq(geti(rep, "cs_entries"), 4);
+    /* The message figures are not computed, and say why. */
+    ck_assert(json_is_null(get(rep, "messages")));
+    ck_assert(json_is_null(get(rep, "messages_per_cs")));
+    ck_assert(
+        json_is_null(json_object_get(json_array_get(get(rep, "per_node"), 1), "messages_sent")));
+    ck_assert(has_line(get(rep, "not_checked"),
+                       "messages_per_cs not computed: [trace] record omits messages"));
+    /* What the trace cost. */
+    ck_assert_str_eq(json_string_value(get(rep, "trace_record")), "cs");
+    long long bytes = trace_dir_size(r.dir);
+    ck_assert_int_gt(bytes, 0);
+    ck_assert_int_eq(geti(rep, "trace_bytes"), bytes);
+    ck_assert(getd(rep, "trace_bytes_per_op") == (double)bytes / 4);
+    ck_assert_str_eq(json_string_value(get(rep, "trace_bytes_per_op_unit")), "CS entry");
+    char *buf = text_of(rep);
+    char want[128];
+    snprintf(want, sizeof want, "trace: %.1f MB, %.0f bytes per CS entry (recorded: cs)\n",
+             (double)bytes / 1e6, (double)bytes / 4);
+    ck_assert_msg(strstr(buf, want), "%s", buf);
+    ck_assert_msg(strstr(buf, "    messages_per_cs not computed: [trace] record omits messages\n"),
+                  "%s", buf);
+    ck_assert_msg(strstr(buf, "SAFE\n"), "%s", buf);
+    free(buf);
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_record_without_cs_cannot_verify)
+{
+    /* Only messages: mutual exclusion has no entries to judge, and the
+     * counter (4) above the traced exits (none) is no violation. */
+    struct run r;
+    basic_run_recording(&r, TRACE_CLASS_MESSAGES, "record = messages");
+    json_t *rep = build(r.dir);
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "cannot verify");
+    ck_assert_int_eq(evidence_exit_code(rep), 2);
+    ck_assert_int_eq(geti(rep, "violations"), 0);
+    const json_t *me = prop(rep, "mutual_exclusion");
+    ck_assert(json_is_false(json_object_get(me, "judged")));
+    ck_assert_str_eq(json_string_value(json_object_get(me, "verdict")), "cannot verify");
+    ck_assert_str_eq(json_string_value(json_object_get(me, "evidence")),
+                     "mutual_exclusion not checked: [trace] record omits cs (recorded: messages)");
+    ck_assert(json_is_false(json_object_get(prop(rep, "counter"), "judged")));
+    /* The resource is judged by the resource itself (run.json). */
+    ck_assert(getb(prop(rep, "resource"), "held"));
+    ck_assert(has_line(get(rep, "evidence.not_judged"), "mutual_exclusion"));
+    ck_assert(json_is_null(get(rep, "cs_entries")));
+    ck_assert(json_is_null(get(rep, "messages_per_cs")));
+    ck_assert(json_is_integer(get(rep, "messages")));
+    /* Per CS entry still, counted by the resource. */
+    ck_assert_str_eq(json_string_value(get(rep, "trace_bytes_per_op_unit")),
+                     "CS entry (the final counter)");
+    char *buf = text_of(rep);
+    ck_assert_msg(strstr(buf, "CANNOT VERIFY mutual_exclusion: mutual_exclusion not checked: "
+                              "[trace] record omits cs (recorded: messages)\n"),
+                  "%s", buf);
+    ck_assert_msg(strstr(buf, "CANNOT VERIFY: no violation found, but [trace] record left out "
+                              "what a property needs\n"),
+                  "%s", buf);
+    ck_assert_ptr_null(strstr(buf, "FAIL"));
+    free(buf);
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_ring_partial_named)
+{
+    /* Node 2's file is a 64 KiB ring that lost its oldest records: every
+     * property reading the nodes' files says it was judged on a partial
+     * trace, from when, and why. */
+    struct run r;
+    run_new(&r);
+    trace_config(&r, "max_size = 64KiB");
+    trace_set_max(writer(&r, 2, 1), TRACE_MAX_MIN);
+    for (int i = 0; i < 1500; i++)
+        ev(&r, 2, 1, 10 + i % 900, TR_RECV, 0, 1, 0, 0, 0);
+    cs_cycle(&r, 2, 1000, 1100, 2000, 1, 1);
+    cs_cycle(&r, 3, 2500, 2600, 3000, 1, 2);
+    run_finish(&r, run_json(3, 2));
+    json_t *rep = build(r.dir);
+    ck_assert_str_eq(json_string_value(get(rep, "verdict")), "cannot verify");
+    const json_t *me = prop(rep, "mutual_exclusion");
+    ck_assert(getb(me, "partial"));
+    const char *why = json_string_value(json_object_get(me, "evidence"));
+    ck_assert_ptr_nonnull(why);
+    /* 1500 fillers, 6 records of the CS, the stop: 483 over 1,024 slots;
+     * the oldest kept is a filler of time 10 + 483 % 900. */
+    ck_assert_str_eq(why, "mutual_exclusion judged from 0.000 s on: node 2's trace lost its "
+                          "oldest 483 records to its 64 KiB cap");
+    /* The resource's count is not the traces': no note. */
+    ck_assert_ptr_null(json_object_get(prop(rep, "resource"), "partial"));
+    char *buf = text_of(rep);
+    ck_assert_msg(strstr(buf, "  partial trace: mutual_exclusion judged from "), "%s", buf);
+    free(buf);
+    json_decref(rep);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -2642,7 +2880,8 @@ static Suite *report_suite(void)
           test_liveness_needs_counted_entries, test_simulated_deadlock_not_live}},
         {"two_levels",
          {test_two_tokens_without_fault, test_dead_node_interval_ends_at_last_sign,
-          test_paused_holder_superseded, test_ricart_pause_note_fits, test_ricart_order_across_restart}},
+          test_paused_holder_superseded, test_ricart_pause_note_fits,
+          test_ricart_order_across_restart}},
         {"waits", {test_waits_and_overtakes}},
         {"faults", {test_one_clock, test_fault_sources_and_election, test_fault_regeneration}},
         {"network",
@@ -2663,6 +2902,9 @@ static Suite *report_suite(void)
           test_report_without_run_json, test_report_without_run_json_finds_overlap,
           test_torn_record_counted, test_overwritten_oldest_cannot_verify,
           test_supervisor_cut_overlap_not_judged, test_missing_or_short_trace_cannot_verify}},
+        {"trace_record",
+         {test_record_cs_without_messages, test_record_without_cs_cannot_verify,
+          test_ring_partial_named}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         TCase *tc = tcase_create(cases[i].name);
@@ -2677,6 +2919,7 @@ static Suite *report_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_unchecked_fixture(tc, h_root_setup, h_root_teardown);
     tcase_add_test(tc, test_real_pause);
+    tcase_add_test(tc, test_real_record);
     suite_add_tcase(s, tc);
     return s;
 }

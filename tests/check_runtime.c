@@ -29,6 +29,7 @@
 #include "ipc/storage.h"
 #include "ipc/util.h"
 #include "nodes/algo.h"
+#include "nodes/kv.h"
 #include "nodes/runtime_int.h"
 #include "tests/helpers.h"
 
@@ -747,6 +748,7 @@ START_TEST(test_client_rate)
     nd->me = &nd->run->node[4];
     nd->env = (struct algo_env){.id = 4, .n = 3, .clients = 1, .incarnation = 1};
     nd->run->params.requests = 2;
+    nd->run->params.clients = 1;
     nd->run->params.rate = 0.5; /* one per 2 s: the interval outlasts the test */
     nd->wl = &rt_workload_client;
     char err[DL_ERRLEN] = "";
@@ -775,7 +777,8 @@ END_TEST
  * ok. */
 struct quick {
     int64_t ops[64];
-    char cmds[64][16];
+    char cmds[64][64];
+    uint32_t lens[64];
     int n;
     int nested, depth;
 };
@@ -789,6 +792,7 @@ static void quick_step(void *state, const struct algo_event *ev, struct algo_act
         q->ops[q->n] = ev->msg.f[0];
         ck_assert_uint_lt(ev->msg.len, sizeof q->cmds[0]);
         memcpy(q->cmds[q->n], ev->msg.payload, ev->msg.len);
+        q->lens[q->n] = ev->msg.len;
         q->n++;
         ck_assert(act_client(out, ALGO_OP_INVOKE, ev->msg.f[0], 0, 0, 0, ev->msg.payload,
                              ev->msg.len));
@@ -822,6 +826,7 @@ START_TEST(test_client_closed_loop)
     nd->me = &nd->run->node[5];
     nd->env = (struct algo_env){.id = 5, .n = 3, .clients = 2, .incarnation = 1};
     nd->run->params.requests = 81; /* 41 + 40 */
+    nd->run->params.clients = 2;
     nd->run->params.rate = 0;
     nd->wl = &rt_workload_client;
     char err[DL_ERRLEN] = "";
@@ -836,10 +841,14 @@ START_TEST(test_client_closed_loop)
         rt_fire_timers(nd, nd->deadline[RT_TIMER_WL]);
     ck_assert_int_eq(q->n, 40);
     for (int i = 0; i < 40; i++) {
+        /* Key-value commands, each tagged with its token (kvload.h). */
         char want[16];
-        snprintf(want, sizeof want, "c2-%d", i + 1);
+        int wl = snprintf(want, sizeof want, "c2-%d", i + 1);
         ck_assert_int_eq(q->ops[i], i + 1);
-        ck_assert_str_eq(q->cmds[i], want);
+        struct kv_cmd kc;
+        ck_assert(kv_decode((const uint8_t *)q->cmds[i], q->lens[i], &kc));
+        ck_assert_uint_eq(kc.tlen, (uint32_t)wl);
+        ck_assert_mem_eq(kc.tag, want, (size_t)wl);
     }
     ck_assert_int_eq(q->nested, 0);
     ck_assert_int_eq(atomic_load(&nd->me->workload_done), 1);

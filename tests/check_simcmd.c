@@ -639,6 +639,71 @@ START_TEST(test_json_replay)
 }
 END_TEST
 
+/* ---- 6b. [trace]: what a recording leaves out, and a capped file ---- */
+
+START_TEST(test_trace_record_and_cap)
+{
+    char *dir = h_tmpdir();
+    char *ini = conf("raft-5.ini");
+    char *a = path_in(dir, "a"), *b = path_in(dir, "b");
+    struct h_proc p;
+    /* record = log,clients: no message records; every Raft property is
+     * still judged (from roles, commits, applies and the clients'
+     * operations), the message figures are not computed. */
+    expect_exit(&p,
+                h_run(&p, dir, "rec", CMD_TIMEOUT, "sim", ini, "--seed", "3", "--out", a, "--set",
+                      "trace.record=log,clients", NULL),
+                0);
+    json_t *tr = h_trace(dir, a);
+    ck_assert_int_eq(h_trace_count(tr, "send", -1, -1), 0);
+    ck_assert_int_eq(h_trace_count(tr, "recv", -1, -1), 0);
+    ck_assert_int_gt(h_trace_count(tr, "apply", -1, -1), 1000);
+    ck_assert_int_gt(h_trace_count(tr, "ok", -1, -1), 1000);
+    ck_assert_int_gt(h_trace_count(tr, "role", -1, -1), 0);
+    json_decref(tr);
+    expect_exit(&p, h_run(&p, dir, "check-a", CMD_TIMEOUT, "check", a, NULL), 0);
+    expect_out(&p, "PASS state_machine_safety");
+    expect_out(&p, "  messages_per_commit not computed: [trace] record omits messages\n");
+    json_t *rep = h_json_in(a, "report.json");
+    ck_assert_str_eq(h_jstr(rep, "trace_record"), "log,clients");
+    ck_assert_str_eq(h_jstr(rep, "verdict"), "safe");
+    ck_assert(json_is_null(h_jget(rep, "messages_per_commit")));
+    ck_assert_int_gt(h_jint(rep, "trace_bytes"), 0);
+    ck_assert_double_eq_tol(h_jnum(rep, "trace_bytes_per_op"),
+                            (double)h_jint(rep, "trace_bytes") / (double)h_jint(rep, "commits"),
+                            1e-6);
+    json_decref(rep);
+
+    /* A 64 KiB cap: each node's file keeps its newest records. The
+     * simulator's verdict is its own, on the whole run (exit 0); check,
+     * judging the files, cannot verify and names the partial trace of
+     * every property. */
+    expect_exit(&p,
+                h_run(&p, dir, "cap", CMD_TIMEOUT, "sim", ini, "--seed", "3", "--out", b, "--set",
+                      "trace.max_size=64KiB", NULL),
+                0);
+    expect_out(&p, "CANNOT VERIFY");
+    expect_exit(&p, h_run(&p, dir, "check-b", CMD_TIMEOUT, "check", b, NULL), 2);
+    expect_out(&p, "  partial trace: state_machine_safety judged from ");
+    expect_out(&p, " records to its 64 KiB cap");
+    expect_out(&p, "its oldest");
+    rep = h_json_in(b, "report.json");
+    ck_assert_str_eq(h_jstr(rep, "verdict"), "cannot verify");
+    size_t i;
+    json_t *o;
+    int partial = 0;
+    json_array_foreach(h_jget(rep, "properties"), i, o) partial +=
+        json_is_true(json_object_get(o, "partial"));
+    ck_assert_int_ge(partial, 8);
+    json_decref(rep);
+    h_rmtree(dir);
+    free(a);
+    free(b);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
 /* ---- 7. the schedule: the fault timeline through the network state ---- */
 
 /* simcmd.c's command line prints usage through main.c, which a test does
@@ -999,6 +1064,7 @@ static Suite *simcmd_suite(void)
     tcase_add_test(tc, test_help);
     tcase_add_test(tc, test_seed_range);
     tcase_add_test(tc, test_json_replay);
+    tcase_add_test(tc, test_trace_record_and_cap);
     suite_add_tcase(s, tc);
     TCase *sch = tcase_create("schedule");
     tcase_set_timeout(sch, TCASE_TIMEOUT);

@@ -19,6 +19,8 @@
 #           to it and recovering again (ipc/storage.c)
 #   raft    the Raft core fed junk messages, syncs, failed sends and forged
 #           storage images amid a live cluster's own traffic (nodes/raft*.c)
+#   kv      the key-value store's commands against a reference model, with
+#           failing allocations, and its snapshot reader (nodes/kv.c)
 #
 # Everything is built and run in one temporary directory, and the targets'
 # scratch files go to another (TMPDIR, on /dev/shm if possible); both are
@@ -43,7 +45,7 @@ else
     [ $# -gt 0 ] && shift
     case "$secs" in
     '' | *[!0-9]*)
-        echo "usage: tests/fuzz/run.sh [SECONDS] [wire|config|trace|storage|raft]... | --update-seeds [RUNDIR...]" >&2
+        echo "usage: tests/fuzz/run.sh [SECONDS] [wire|config|trace|storage|raft|kv]... | --update-seeds [RUNDIR...]" >&2
         exit 2
         ;;
     esac
@@ -51,7 +53,7 @@ fi
 if [ "$update" = 1 ]; then
     targets="wire config trace"
 else
-    targets=${*:-wire config trace storage raft}
+    targets=${*:-wire config trace storage raft kv}
 fi
 
 CC=${FUZZ_CC:-clang}
@@ -98,8 +100,8 @@ find ipc nodes src -name '*.c' ! -path src/main.c | sort |
             cat "$work/build.log" >&2; echo "fuzz: cannot compile $1" >&2; exit 255; }' sh
 ar cr "$work/libdistlab.a" "$work"/obj/*.o
 for t in $targets; do
-    case "$t" in wire | config | trace | storage | raft) ;; *)
-        echo "fuzz: unknown target '$t' (wire, config, trace, storage, raft)" >&2
+    case "$t" in wire | config | trace | storage | raft | kv) ;; *)
+        echo "fuzz: unknown target '$t' (wire, config, trace, storage, raft, kv)" >&2
         exit 2
         ;;
     esac
@@ -170,6 +172,7 @@ for t in $targets; do
     trace) maxlen=32768 extra="-close_fd_mask=2" ;;
     storage) maxlen=16384 extra="" ;;
     raft) maxlen=16384 extra="" ;;
+    kv) maxlen=16384 extra="" ;;
     esac
     mkdir -p "$work/corpus-$t" "$work/art-$t"
     status=0
