@@ -18,6 +18,9 @@
  * effect: dropped from the history) or LC_UNKNOWN (a timeout, or a client
  * killed while waiting: it may have taken effect at any moment after its
  * invoke, or never; its result is unknown).
+ * Real-time order: an op precedes another when it returned at or before the
+ * other's invoke (return_us <= invoke_us); two ops are concurrent only when
+ * their intervals overlap strictly.
  *
  * The search is bounded by a budget of states explored; past it the
  * verdict is LC_UNDECIDED, never a guess. */
@@ -58,7 +61,14 @@ struct lc_key_result {
     /* LC_VIOLATION: the smallest window found that shows it - indices into
      * the ops array given to lc_check, in invoke order - and whether it is
      * judged from the key's known start (absent; from_start) or holds for
-     * any value the key might have had before the window. */
+     * any value the key might have had before the window. A window is a run
+     * of the key's ops in invoke order (ops of unknown outcome included,
+     * but never one that cannot matter: a get of unknown outcome, an answer
+     * of full, a timed-out write of a value no op saw in a key without
+     * appends) that is not
+     * linearizable by itself, even with the ops overlapping it counted as
+     * of unknown outcome: the shortest failing run from the key's first op,
+     * then started as late as possible. Allocated; NULL otherwise. */
     size_t *window;
     size_t nwindow;
     bool from_start;
@@ -67,8 +77,9 @@ struct lc_key_result {
 struct lc_result {
     int verdict;        /* the worst over the keys: VIOLATION > UNDECIDED > LINEARIZABLE */
     size_t nkeys;
-    struct lc_key_result *keys; /* one per key, in first-invoke order */
-    uint64_t states;    /* explored in all */
+    struct lc_key_result *keys; /* one per key with an op of outcome OK or
+                                 * UNKNOWN, in first-invoke order */
+    uint64_t states;    /* explored in all (the windows' searches not counted) */
     size_t ops_checked; /* ops with outcome OK or UNKNOWN */
 };
 
@@ -82,7 +93,10 @@ void lc_result_free(struct lc_result *r);
 
 /* One operation as a line of text for a report, e.g.
  * "client 2 op 17: cas \"x\" \"a\" -> \"b\" = mismatch \"c\" [1.250 ms, 3.100 ms]"
- * (bytes that are not printable shown as \xNN; long values shortened).
+ * (bytes that are not printable shown as \xNN, a quote or backslash escaped
+ * with a backslash; a value longer than 40 bytes shown as its first 32
+ * then ...(N bytes); "= failed [..]" and "= unknown [t, ?]" for those
+ * outcomes). Always NUL-terminated when cap > 0.
  * Returns the length snprintf would have written. */
 int lc_op_format(char *buf, size_t cap, const struct lc_op *op);
 
