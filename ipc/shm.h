@@ -159,7 +159,7 @@ struct shm_params {
     int32_t retransmit;                       /* [cluster] retransmit */
     int64_t retransmit_us;                    /* its timeout (config_retransmit_timeout) */
     /* Raft ([raft]; algo_env's raft_* fields, same meanings). */
-    int32_t prevote, check_quorum;
+    int32_t prevote, check_quorum, local_reads;
     int64_t snapshot_entries; /* 0: the core's default */
     int32_t max_inflight;     /* 0: the core's default */
     /* Client processes (Raft's workload): ids n+1 .. n+clients. requests

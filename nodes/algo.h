@@ -367,6 +367,11 @@ struct algo_env {
     int64_t raft_election_min_us, raft_election_max_us; /* 150 ms, 300 ms */
     int64_t raft_heartbeat_us;                          /* 50 ms */
     bool raft_prevote, raft_check_quorum;               /* off, off */
+    /* A leader answers a read (a get) from its own state machine at once,
+     * without the log or any check that it still leads: fast, and NOT
+     * linearizable - a leader cut off from the majority serves stale
+     * reads. Off; there to show why reads go through the log. */
+    bool raft_local_reads;
     int64_t raft_snapshot_entries;                      /* 0: the core's default */
     int raft_max_inflight;                              /* 0: the core's default */
     /* Client cores: give up on an operation after this long (0: default). */

@@ -118,6 +118,7 @@ static int raft_init(void *state, const struct algo_env *env)
         s->batch_bytes = ALGO_MAX_PAYLOAD;
     s->prevote = env->raft_prevote;
     s->check_quorum = env->raft_check_quorum;
+    s->local_reads = env->raft_local_reads;
     s->role = ROLE_FOLLOWER;
     s->heard_us = INT64_MIN / 2;
     raft_log_init(&s->log, s->mem);

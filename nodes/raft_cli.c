@@ -159,7 +159,7 @@ static void on_resp(struct cli_state *s, const struct algo_msg *m, int64_t now,
         !algo_counter_ok(m->f[0], now) || m->f[1] < 1 || !algo_counter_ok(m->f[1], now) ||
         m->f[2] < RAFT_ST_OK || m->f[2] > RAFT_ST_BUSY || !algo_counter_ok(m->f[3], now) ||
         (m->f[2] == RAFT_ST_REDIRECT && m->f[3] > s->n) ||
-        (m->f[2] == RAFT_ST_OK && (m->f[3] < 1 || m->f[0] < 1)) ||
+        (m->f[2] == RAFT_ST_OK && (m->f[3] < 0 || (m->f[3] == 0 && m->len == 0) || m->f[0] < 1)) ||
         (m->len != 0 && m->f[2] != RAFT_ST_OK) || m->len > KV_MAX_ANSWER) {
         act_malformed(out);
         return;

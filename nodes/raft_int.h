@@ -27,7 +27,8 @@
  *                 f3 1 installed / 0 not yet
  *   CLIENT_REQ    client -> server: f1 operation id; payload: the command
  *   CLIENT_RESP   f0 the entry's term (OK), f1 operation id, f2 status
- *                 (RAFT_ST_*), f3 the entry's index (OK) or a leader hint
+ *                 (RAFT_ST_*), f3 the entry's index (OK; 0 for a read
+ *                 answered without the log, raft_local_reads) or a leader hint
  *                 (REDIRECT; 0 unknown); payload (OK): the state
  *                 machine's answer (kv.h)
  *
@@ -163,7 +164,7 @@ struct raft_state {
     int64_t el_min, el_max, hb, snap_every;
     int max_inflight;
     uint32_t batch_bytes; /* an append's payload aims at this (max_inline) */
-    bool prevote, check_quorum;
+    bool prevote, check_quorum, local_reads;
 
     int role; /* ROLE_FOLLOWER, ROLE_CANDIDATE, ROLE_LEADER */
     int64_t term, vote;

@@ -769,6 +769,7 @@ static int node_init(struct node *nd, char *err)
         .raft_heartbeat_us = nd->run->params.heartbeat_us,
         .raft_prevote = nd->run->params.prevote != 0,
         .raft_check_quorum = nd->run->params.check_quorum != 0,
+        .raft_local_reads = nd->run->params.local_reads != 0,
         .raft_snapshot_entries = nd->run->params.snapshot_entries,
         .raft_max_inflight = nd->run->params.max_inflight,
         .client_timeout_us = nd->args.interactive ? nd->args.interactive->timeout_us

@@ -2107,8 +2107,8 @@ static void log_final(struct sim *s)
                     oldest = o->invoked_us;
                 continue;
             }
-            if (o->state != OP_OK)
-                continue;
+            if (o->state != OP_OK || o->index == 0)
+                continue; /* index 0: a read answered without the log (local reads) */
             const struct lidx *l = o->index >= 1 && o->index < s->capidx ? &s->idx[o->index] : NULL;
             bool lost = !l || !l->applied_by || l->hash != o->hash || l->term != o->term;
             int holders = 0;

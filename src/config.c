@@ -217,6 +217,7 @@ enum value_type {
     X(FSYNC, SEC_RAFT, "fsync", V_BOOL, fsync, 0, 0)                                               \
     X(PREVOTE, SEC_RAFT, "prevote", V_BOOL, prevote, 0, 0)                                         \
     X(CHECK_QUORUM, SEC_RAFT, "check_quorum", V_BOOL, check_quorum, 0, 0)                          \
+    X(LOCAL_READS, SEC_RAFT, "local_reads", V_BOOL, local_reads, 0, 0)                             \
     X(SNAPSHOT_ENTRIES, SEC_RAFT, "snapshot_entries", V_INT, snapshot_entries, 0,                  \
       CONFIG_MAX_REQUESTS)                                                                         \
     X(MAX_INFLIGHT, SEC_RAFT, "max_inflight", V_INT, max_inflight, 0, CONFIG_MAX_INFLIGHT)         \
@@ -1411,6 +1412,7 @@ void config_defaults(struct config *c)
     c->fsync = true;
     c->prevote = false;
     c->check_quorum = false;
+    c->local_reads = false;
     c->snapshot_entries = 0;
     c->max_inflight = 0;
     c->clients = 0; /* raft: 1 unless given (config_validate) */
@@ -2077,6 +2079,7 @@ void config_algo_env(const struct config *c, struct algo_env *env)
     env->raft_heartbeat_us = c->heartbeat_us;
     env->raft_prevote = c->prevote;
     env->raft_check_quorum = c->check_quorum;
+    env->raft_local_reads = c->local_reads;
     env->raft_snapshot_entries = c->snapshot_entries;
     env->raft_max_inflight = c->max_inflight;
     env->client_timeout_us = c->client_timeout_us;

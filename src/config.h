@@ -16,7 +16,7 @@
 #define CONFIG_ERRLEN 4096
 /* The keys of [cluster] .. [centralized], and of a [fault.N] (at, action,
  * target): the sizes of the origin arrays below. */
-#define CONFIG_NKEYS 44
+#define CONFIG_NKEYS 45
 #define CONFIG_LIST_LEN 160
 /* The sections a file may have, as error messages list them. */
 #define CONFIG_SECTIONS                                                                    \
@@ -153,6 +153,7 @@ struct config {
     bool fsync;
     bool prevote;          /* Pre-Vote (Raft thesis 9.6): off */
     bool check_quorum;     /* a leader steps down without a majority's answers: off */
+    bool local_reads;      /* a leader answers gets from its own state, unchecked: off */
     int snapshot_entries;  /* compact the log after this many entries (0: the core's default) */
     int max_inflight;      /* AppendEntries in flight per follower (0: the core's default) */
     /* [network] */

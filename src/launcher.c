@@ -339,6 +339,7 @@ static int ipc_create(struct sup *s)
         .retransmit_us = config_retransmit_timeout(c),
         .prevote = c->prevote,
         .check_quorum = c->check_quorum,
+        .local_reads = c->local_reads,
         .snapshot_entries = c->snapshot_entries,
         .max_inflight = c->max_inflight,
         .clients = s->clients,

@@ -762,8 +762,10 @@ static int candidates(struct kctx *k, const struct item *it, size_t n, size_t *n
     return r < 0 ? -1 : r == 0;
 }
 
-/* 1 when kops[i..j] fails (as above), 0 when not shown, -1 on no memory. */
-static int window_fails(struct kctx *k, size_t i, size_t j, bool from_start, struct wctx *w)
+/* 1 when kops[i..j] fails (as above), 0 when not shown, -1 on no memory.
+ * skip (may be NULL): ops of i..j left out. */
+static int window_fails_skip(struct kctx *k, size_t i, size_t j, bool from_start,
+                             struct wctx *w, const uint8_t *skip)
 {
     if (w->left == 0)
         return 0;
@@ -777,6 +779,8 @@ static int window_fails(struct kctx *k, size_t i, size_t j, bool from_start, str
                 it[n++] = (struct item){.kop = (uint32_t)x, .unknown = true};
     int64_t maxret = INT64_MIN;
     for (size_t x = i; x <= j; x++) {
+        if (skip && skip[x - i])
+            continue;
         it[n++] = (struct item){.kop = (uint32_t)x, .unknown = k->kops[x].unknown};
         if (!k->kops[x].unknown && k->kops[x].ret > maxret)
             maxret = k->kops[x].ret;
@@ -804,6 +808,23 @@ static int window_fails(struct kctx *k, size_t i, size_t j, bool from_start, str
             return 0;
     }
     return 1;
+}
+
+static int window_fails(struct kctx *k, size_t i, size_t j, bool from_start, struct wctx *w)
+{
+    return window_fails_skip(k, i, j, from_start, w, NULL);
+}
+
+/* An op that changed nothing when it answered: a get, or a put, append or
+ * cas refused (mismatch, too_large, full). Leaving one out of a history
+ * that cannot be ordered leaves one that cannot be ordered either, only
+ * with less to read (a history with extra reads of it would order if it
+ * did) - so such ops can be dropped from a window that still fails. */
+static bool read_only(const struct kop *o)
+{
+    return !o->unknown &&
+           (o->op->kind == KV_GET ||
+            (o->op->outcome == LC_OK && o->op->status != KV_OK && o->op->status != KV_NOT_FOUND));
 }
 
 static int find_window(struct kctx *k, uint64_t budget, struct lc_key_result *kr)
@@ -857,12 +878,36 @@ static int find_window(struct kctx *k, uint64_t budget, struct lc_key_result *kr
             pass = mid;
     }
     start = fail;
-    kr->nwindow = j - start + 1;
-    kr->window = malloc(kr->nwindow * sizeof *kr->window);
-    if (!kr->window)
+    /* Then the reads the window does not need, one at a time. */
+    uint8_t *skip = calloc(j - start + 1, 1);
+    if (!skip)
         return -1;
+    for (size_t x = start; x <= j; x++) {
+        if (!read_only(&k->kops[x]))
+            continue;
+        skip[x - start] = 1;
+        int r = window_fails_skip(k, start, j, start == 0, &w, skip);
+        if (r < 0) {
+            free(skip);
+            return -1;
+        }
+        if (!r)
+            skip[x - start] = 0;
+    }
+    size_t kept = 0;
     for (size_t x = start; x <= j; x++)
-        kr->window[x - start] = k->kops[x].idx;
+        kept += !skip[x - start];
+    kr->nwindow = kept;
+    kr->window = malloc(kept * sizeof *kr->window);
+    if (!kr->window) {
+        free(skip);
+        return -1;
+    }
+    kept = 0;
+    for (size_t x = start; x <= j; x++)
+        if (!skip[x - start])
+            kr->window[kept++] = k->kops[x].idx;
+    free(skip);
     kr->from_start = start == 0;
     return 0;
 }

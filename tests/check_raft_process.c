@@ -972,6 +972,47 @@ START_TEST(test_client_from_shell)
 }
 END_TEST
 
+/* conf/kv-stale-read.ini: leaders that answer reads from their own state
+ * (local_reads) serve stale values once the leader is cut off, and the
+ * whole pipeline - traces, report, check - says so: the run is UNSAFE, the
+ * history not linearizable, with a window on key k1 that holds a read. */
+START_TEST(test_stale_reads_caught)
+{
+    char *dir = h_tmpdir(), *rundir = path_in(dir, "run"), *ini = conf("kv-stale-read.ini");
+    struct h_proc p;
+    int rc = h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL);
+    char *err = h_err(&p);
+    ck_assert_msg(rc == 1, "`%s` exited %d, not 1 (unsafe):\n%s", p.what, rc, err);
+    free(err);
+    json_t *rep = h_json_in(rundir, "report.json");
+    ck_assert(json_is_false(h_jget(rep, "safe")));
+    ck_assert(json_is_false(h_jget(rep, "linearizable")));
+    ck_assert_int_eq(h_jint(rep, "acknowledged_lost"), 0); /* reads lose nothing */
+    const json_t *v = h_jget(rep, "linearizability.violations.0");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_str_eq(jstr_or(v, "key"), "k1");
+    const json_t *win = json_object_get(v, "window");
+    ck_assert_int_ge(json_array_size(win), 2);
+    bool read = false;
+    size_t i;
+    json_t *line;
+    json_array_foreach(win, i, line)
+        read = read || strstr(json_string_value(line), ": get ") != NULL;
+    ck_assert_msg(read, "no read in the window");
+    json_decref(rep);
+    struct h_proc c;
+    ck_assert_int_eq(h_run(&c, dir, "check", CMD_TIMEOUT, "check", rundir, NULL), 1);
+    char *out = h_out(&c);
+    ck_assert_msg(strstr(out, "FAIL linearizable"), "%s", out);
+    free(out);
+    assert_clean(rundir);
+    h_rmtree(dir);
+    free(ini);
+    free(rundir);
+    free(dir);
+}
+END_TEST
+
 static Suite *raft_process_suite(void)
 {
     Suite *s = suite_create("raft_process");
@@ -985,6 +1026,7 @@ static Suite *raft_process_suite(void)
         {"check_quorum", {test_check_quorum_on, test_check_quorum_off}},
         {"budget", {test_queue_budget_with_clients}},
         {"shell", {test_client_from_shell}},
+        {"stale_reads", {test_stale_reads_caught}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
