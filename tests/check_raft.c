@@ -1486,6 +1486,42 @@ START_TEST(test_client_core)
 }
 END_TEST
 
+/* However long the timeout (a shell's --timeout 1h), a silent server (a
+ * deposed leader cut off from the others) is left within a second: the
+ * next server is asked then, not after a quarter of the timeout. */
+START_TEST(test_client_attempt_capped)
+{
+    struct unode c;
+    u_init_ex(&c, COPS, 4, 3, 2, NULL, false, false);
+    c.ops->fini(c.st);
+    c.env.client_timeout_us = 3600LL * 1000 * 1000;
+    c.env.coordinator = 2;
+    ck_assert_int_eq(c.ops->init(c.st, &c.env), 0);
+    u_start(&c);
+    struct algo_event ev = {.kind = EV_COMMAND, .now_us = 1000};
+    ev.msg.f[0] = 1;
+    ev.msg.payload = (const uint8_t *)"x";
+    ev.msg.len = 1;
+    u_feed(&c, &ev);
+    ck_assert_int_eq(u_find(&c, ACT_SEND, RAFT_CLIENT_REQ, 0, 0, NULL)->msg.to, 2);
+    int64_t attempt = -1, deadline = -1;
+    for (int k = 0; k < 2; k++) {
+        const struct algo_action *tm = u_find(&c, ACT_SET_TIMER, 0, 0, k, NULL);
+        ck_assert_ptr_nonnull(tm);
+        if (tm->timer_id == 0)
+            attempt = tm->after_us;
+        else
+            deadline = tm->after_us;
+    }
+    ck_assert_int_eq(deadline, 3600LL * 1000 * 1000);
+    ck_assert_int_gt(attempt, 0);
+    ck_assert_int_le(attempt, 1000 * 1000);
+    u_timer(&c, 1000 + attempt, 0);
+    ck_assert_int_ne(u_find(&c, ACT_SEND, RAFT_CLIENT_REQ, 0, 0, NULL)->msg.to, 2);
+    u_free(&c);
+}
+END_TEST
+
 /* A KV command from client 4 with operation op, to a leader: its bytes. */
 static uint32_t kv_req(uint8_t *buf, int op, const char *key, const char *a, const char *b)
 {
@@ -2310,6 +2346,7 @@ static Suite *raft_suite(void)
     tcase_add_test(tc, test_malformed_counted);
     tcase_add_test(tc, test_send_failed_falls_back_to_probe);
     tcase_add_test(tc, test_client_core);
+    tcase_add_test(tc, test_client_attempt_capped);
     tcase_add_test(tc, test_kv_answers_and_session);
     tcase_add_test(tc, test_leader_backpressure);
     tcase_add_test(tc, test_client_backs_off_when_busy);
