@@ -68,6 +68,15 @@ void rt_fd_tick(struct node *nd)
     /* The transport's upkeep rides on the same tick: backlogs of peers that
      * are gone are dropped, a failed EPOLLOUT registration is retried. */
     transport_tick(&nd->tp);
+    if (nd->args.interactive && (atomic_load(&nd->run->phase) >= RUN_STOPPING ||
+                                 !shm_run_alive(nd->run))) {
+        /* A command from a shell in a run that is ending, or whose
+         * launcher is gone: nobody will answer it. It stops as on SIGTERM
+         * rather than wait out its timeout (up to an hour). */
+        nd->wl->stop(nd);
+        loop_stop(&nd->loop);
+        return;
+    }
     if (atomic_load(&nd->run->phase) == RUN_STARTING) {
         /* Peers still starting are slow, not dead: 64 processes (or a
          * sanitizer build) can take longer than a failure timeout to come

@@ -7,7 +7,8 @@
  * n times in a row, so that stale hints pointing at each other cannot make
  * it spin); one without a hint tries the next server after a heartbeat
  * interval (an election is probably under way). No answer within a
- * quarter of the client timeout, or the server believed down (EV_PEER_DOWN):
+ * quarter of the client timeout (at most a second), or the server believed
+ * down (EV_PEER_DOWN):
  * the next server. No answer at all within
  * env.client_timeout_us (default RAFT_DEF_CLIENT_TIMEOUT_US): the outcome
  * is ALGO_OP_TIMEOUT, as the command may or may not have been applied. An
@@ -32,6 +33,9 @@ enum {
     CLI_T_ATTEMPT = 0, /* try (again), maybe another server */
     CLI_T_DEADLINE = 1, /* give up on the operation */
 };
+
+/* The longest wait for one server's answer before asking another. */
+#define CLI_ATTEMPT_MAX_US (1000 * 1000)
 
 struct cli_state {
     int id, n;
@@ -87,6 +91,12 @@ static int cli_init(void *state, const struct algo_env *env)
     dl_rng_seed(&s->rng, env->seed ^ (0x7f4a7c159e3779b9u * (uint64_t)env->id));
     s->timeout_us = env->client_timeout_us ? env->client_timeout_us : RAFT_DEF_CLIENT_TIMEOUT_US;
     s->attempt_us = s->timeout_us / 4 > 0 ? s->timeout_us / 4 : 1;
+    /* However long the client may wait in all, a server that does not
+     * answer (a deposed leader cut off from the others still believes it
+     * leads, and is not believed down) is left within CLI_ATTEMPT_MAX_US:
+     * with an hour's timeout, a quarter of it would be 15 minutes. */
+    if (s->attempt_us > CLI_ATTEMPT_MAX_US)
+        s->attempt_us = CLI_ATTEMPT_MAX_US;
     s->backoff_us = env->raft_heartbeat_us ? env->raft_heartbeat_us : RAFT_DEF_HEARTBEAT_US;
     if (s->backoff_us > s->attempt_us)
         s->backoff_us = s->attempt_us;

@@ -186,8 +186,12 @@ struct raft_state {
     uint8_t *snap;
     uint32_t snap_len, snap_cap;
     bool snap_pending; /* taken but its storage action did not fit: again */
-    /* A snapshot arriving in chunks. */
-    int64_t in_index, in_term;
+    /* A snapshot arriving in chunks, from leader in_from of term
+     * in_leader_term: the chunks of one transfer come from one sender
+     * (another server's encoding of the same state may order the keys
+     * differently, so halves of two must not be joined). */
+    int64_t in_index, in_term, in_leader_term;
+    int in_from;
     uint8_t *in_buf;
     uint32_t in_len, in_total, in_cap;
 

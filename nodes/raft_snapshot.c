@@ -354,9 +354,15 @@ void raft_on_snap_req(struct raft_state *s, const struct algo_msg *m, int64_t no
         snap_resp(s, m->from, idx, total, true, out);
         return;
     }
-    if (s->in_index != idx || s->in_term != sterm) {
+    if (s->in_index != idx || s->in_term != sterm || s->in_total != total ||
+        s->in_from != m->from || s->in_leader_term != term) {
+        /* Another snapshot, or the same one from another leader (whose
+         * encoding may differ): from its start. A chunk must never land
+         * past the buffer sized for an earlier total. */
         s->in_index = idx;
         s->in_term = sterm;
+        s->in_from = m->from;
+        s->in_leader_term = term;
         s->in_len = 0;
         s->in_total = total;
         if (s->in_cap < total) {

@@ -616,7 +616,7 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
     struct node *nd = w->arg;
     struct signalfd_siginfo si;
     while (read(nd->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo == SIGTERM) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
             /* A graceful stop: the workload winds down first. */
             nd->wl->stop(nd);
             loop_stop(l);
@@ -722,6 +722,13 @@ static int node_init(struct node *nd, char *err)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGUSR1);
+    /* A command typed in a shell stops on ^C as on SIGTERM: its trace
+     * ends with a stop record and its slot is given back at once (unless
+     * the shell ignores SIGINT for it, as for a job in the background). */
+    struct sigaction old_int;
+    if (nd->args.interactive && sigaction(SIGINT, NULL, &old_int) == 0 &&
+        old_int.sa_handler != SIG_IGN)
+        sigaddset(&set, SIGINT);
     if ((nd->sigfd = loop_signalfd_create(&set, err)) < 0)
         return nd->sigfd;
     /* ^C in a terminal goes to the whole process group: only the launcher

@@ -273,12 +273,16 @@ int cmd_client(int argc, char **argv)
     struct runtime_args args = {.id = k, .incarnation = inc, .interactive = &ia};
     snprintf(args.segment, sizeof args.segment, "%s", h.name);
     int node_rc = runtime_main(&args);
-    /* The slot is free again. */
-    atomic_store(&r->node[k].pid, 0);
+    /* The slot is free again: its state first, as the pid set free lets
+     * another command claim it, and that one's state must not be
+     * overwritten. */
     atomic_store(&r->node[k].state, NODE_STOPPED);
+    atomic_store(&r->node[k].pid, 0);
     shm_detach(&h);
 
-    char text[1200], val[200];
+    /* The value printed whole: every byte may take 4 (\xNN), and quotes. */
+    static char val[4 * KV_MAX_VALUE + 64];
+    char text[1200];
     kvtext_cmd(text, sizeof text, &kc, 60);
     if (json && ia.outcome) {
         print_json(&kc, &ia, client);
@@ -306,8 +310,8 @@ int cmd_client(int argc, char **argv)
                 text, (double)timeout_us / 1e6);
     } else {
         fprintf(stderr,
-                "%s: stopped before an answer came (the run ended?): the command may "
-                "or may not have taken effect\n",
+                "%s: stopped before an answer came (interrupted, or the run ended): the "
+                "command may or may not have taken effect\n",
                 text);
     }
     if (node_rc != 0 && !ia.outcome)

@@ -1201,6 +1201,60 @@ START_TEST(test_snapshot_install)
 }
 END_TEST
 
+/* A transfer is joined only from chunks of one sender about one snapshot
+ * of one length: a chunk claiming a longer total for the same index and
+ * term lands in no buffer sized for the shorter one, and a new leader's
+ * chunks (its encoding of the same state may order the keys differently)
+ * start the transfer over rather than finish the old leader's. */
+START_TEST(test_snapshot_chunks_one_sender)
+{
+    struct unode u;
+    u_init(&u, 2, 3, NULL); /* 2 clients: the smallest snapshot is 84 bytes */
+    u_start(&u);
+    uint32_t total = 28 + 26 * 2 + 4;
+    uint8_t snap[28 + 26 * 2 + 4] = {0};
+    raft_put(snap, 7, 8);
+    raft_put(snap + 24, 2, 4);
+    static uint8_t chunk[4 + 2000];
+    raft_put(chunk, total, 4);
+    memcpy(chunk + 4, snap, 42);
+    u_msg(&u, 1000, RAFT_SNAP_REQ, 1, 3, 10, 2, 0, chunk, 4 + 42);
+    const struct algo_action *r = u_find(&u, ACT_SEND, RAFT_SNAP_RESP, 1, 0, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->msg.f[2], 42);
+    /* The same index and term, a longer total, the next offset. */
+    raft_put(chunk, 5000, 4);
+    memset(chunk + 4, 0xee, 2000);
+    u_msg(&u, 1100, RAFT_SNAP_REQ, 1, 3, 10, 2, 42, chunk, 4 + 2000);
+    r = u_find(&u, ACT_SEND, RAFT_SNAP_RESP, 1, 0, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->msg.f[2], 0); /* from the start */
+    ck_assert_int_eq(r->msg.f[3], 0);
+    ck_assert_int_eq(u_insp(&u).commit_index, 0);
+    /* Half from node 1 in term 3, the rest from node 3 in term 4. */
+    raft_put(chunk, total, 4);
+    memcpy(chunk + 4, snap, 42);
+    u_msg(&u, 1200, RAFT_SNAP_REQ, 1, 3, 10, 2, 0, chunk, 4 + 42);
+    ck_assert_int_eq(u_find(&u, ACT_SEND, RAFT_SNAP_RESP, 1, 0, NULL)->msg.f[2], 42);
+    memcpy(chunk + 4, snap + 42, total - 42);
+    u_msg(&u, 1300, RAFT_SNAP_REQ, 3, 4, 10, 2, 42, chunk, 4 + total - 42);
+    r = u_find(&u, ACT_SEND, RAFT_SNAP_RESP, 3, 0, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->msg.f[2], 0);
+    ck_assert_int_eq(r->msg.f[3], 0);
+    ck_assert_ptr_null(u_find(&u, ACT_STORE_SNAPSHOT, 0, 0, 0, NULL));
+    /* Node 3's whole snapshot installs. */
+    memcpy(chunk + 4, snap, total);
+    u_msg(&u, 1400, RAFT_SNAP_REQ, 3, 4, 10, 2, 0, chunk, 4 + total);
+    r = u_find(&u, ACT_SEND, RAFT_SNAP_RESP, 3, 0, NULL);
+    ck_assert_int_eq(r->msg.f[3], 1);
+    ck_assert_ptr_nonnull(u_find(&u, ACT_STORE_SNAPSHOT, 0, 0, 0, NULL));
+    ck_assert_int_eq(u_insp(&u).commit_index, 10);
+    ck_assert_int_eq(u.out.malformed, 0);
+    u_free(&u);
+}
+END_TEST
+
 START_TEST(test_prevote_refuses_disruptive_candidate)
 {
     struct unode u;
@@ -1428,6 +1482,42 @@ START_TEST(test_client_core)
     ck_assert_int_ne(u_find(&c, ACT_SEND, RAFT_CLIENT_REQ, 0, 0, NULL)->msg.to, hint);
     u_timer(&c, 10000 + RAFT_DEF_CLIENT_TIMEOUT_US, 1);
     ck_assert_int_eq(u_find(&c, ACT_CLIENT, 0, 0, 0, NULL)->outcome, ALGO_OP_TIMEOUT);
+    u_free(&c);
+}
+END_TEST
+
+/* However long the timeout (a shell's --timeout 1h), a silent server (a
+ * deposed leader cut off from the others) is left within a second: the
+ * next server is asked then, not after a quarter of the timeout. */
+START_TEST(test_client_attempt_capped)
+{
+    struct unode c;
+    u_init_ex(&c, COPS, 4, 3, 2, NULL, false, false);
+    c.ops->fini(c.st);
+    c.env.client_timeout_us = 3600LL * 1000 * 1000;
+    c.env.coordinator = 2;
+    ck_assert_int_eq(c.ops->init(c.st, &c.env), 0);
+    u_start(&c);
+    struct algo_event ev = {.kind = EV_COMMAND, .now_us = 1000};
+    ev.msg.f[0] = 1;
+    ev.msg.payload = (const uint8_t *)"x";
+    ev.msg.len = 1;
+    u_feed(&c, &ev);
+    ck_assert_int_eq(u_find(&c, ACT_SEND, RAFT_CLIENT_REQ, 0, 0, NULL)->msg.to, 2);
+    int64_t attempt = -1, deadline = -1;
+    for (int k = 0; k < 2; k++) {
+        const struct algo_action *tm = u_find(&c, ACT_SET_TIMER, 0, 0, k, NULL);
+        ck_assert_ptr_nonnull(tm);
+        if (tm->timer_id == 0)
+            attempt = tm->after_us;
+        else
+            deadline = tm->after_us;
+    }
+    ck_assert_int_eq(deadline, 3600LL * 1000 * 1000);
+    ck_assert_int_gt(attempt, 0);
+    ck_assert_int_le(attempt, 1000 * 1000);
+    u_timer(&c, 1000 + attempt, 0);
+    ck_assert_int_ne(u_find(&c, ACT_SEND, RAFT_CLIENT_REQ, 0, 0, NULL)->msg.to, 2);
     u_free(&c);
 }
 END_TEST
@@ -2250,11 +2340,13 @@ static Suite *raft_suite(void)
     tcase_add_test(tc, test_fast_backup_leader);
     tcase_add_test(tc, test_figure8_commit_rule);
     tcase_add_test(tc, test_snapshot_install);
+    tcase_add_test(tc, test_snapshot_chunks_one_sender);
     tcase_add_test(tc, test_prevote_refuses_disruptive_candidate);
     tcase_add_test(tc, test_check_quorum_step_down);
     tcase_add_test(tc, test_malformed_counted);
     tcase_add_test(tc, test_send_failed_falls_back_to_probe);
     tcase_add_test(tc, test_client_core);
+    tcase_add_test(tc, test_client_attempt_capped);
     tcase_add_test(tc, test_kv_answers_and_session);
     tcase_add_test(tc, test_leader_backpressure);
     tcase_add_test(tc, test_client_backs_off_when_busy);

@@ -30,6 +30,7 @@
 
 #include <jansson.h>
 
+#include "nodes/kv.h"
 #include "tests/helpers.h"
 
 #define TCASE_TIMEOUT 240
@@ -934,6 +935,15 @@ START_TEST(test_client_from_shell)
     char *err = h_err(&b);
     ck_assert_msg(strstr(err, "4096") && strstr(err, "refused"), "%s", err);
     free(err);
+    /* The longest value there is comes back whole (it was printed cut
+     * at 195 bytes, with no sign of it). */
+    big[KV_MAX_VALUE] = '\0';
+    out = client_cmd(dir, rundir, 0, "put", "big", big, NULL);
+    free(out);
+    out = client_cmd(dir, rundir, 0, "get", "big", NULL, NULL);
+    ck_assert_uint_eq(strlen(out), KV_MAX_VALUE + 1);
+    ck_assert_int_eq(strncmp(out, big, KV_MAX_VALUE), 0);
+    free(out);
 
     /* Kill the leader from the shell; the next command finds the new one. */
     struct h_proc k;
@@ -946,7 +956,6 @@ START_TEST(test_client_from_shell)
     out = client_cmd(dir, rundir, 0, "get", "greeting", NULL, NULL);
     ck_assert_str_eq(out, "bye!\n");
     free(out);
-
     expect_ok(&p, h_wait(&p, RUN_TIMEOUT), rundir);
     json_t *rep = expect_safe_report(dir, rundir);
     /* The workload's 100 and the 7 typed, 5 of which took effect or read. */
@@ -1013,6 +1022,48 @@ START_TEST(test_stale_reads_caught)
 }
 END_TEST
 
+/* A command waiting (no majority) when its run ends stops with it, long
+ * before its hour of timeout. */
+START_TEST(test_client_ends_with_run)
+{
+    char *dir = h_tmpdir(), *rundir = path_in(dir, "run");
+    char *ini = path_in(dir, "kv.ini");
+    FILE *f = fopen(ini, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("[cluster]\nname = kv-late\nnodes = 3\nalgorithm = raft\nduration = 4s\n"
+          "[workload]\nclients = 0\nrequests = 0\n",
+          f);
+    fclose(f);
+    struct h_proc p;
+    h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
+    struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
+    wait_leader(&l, "before the pauses");
+    char *err;
+    /* No majority left, and a command that would wait an hour: it ends
+     * with the run (it waited out its whole timeout). */
+    for (int node = 1; node <= 2; node++) {
+        char id[8];
+        snprintf(id, sizeof id, "%d", node);
+        struct h_proc ps;
+        h_run(&ps, dir, "pause", CMD_TIMEOUT, "pause", rundir, id, NULL);
+    }
+    struct h_proc late;
+    ck_assert_int_eq(h_run(&late, dir, "late", CMD_TIMEOUT, "client", rundir, "put", "late", "x",
+                           "--timeout", "1h", NULL),
+                     3);
+    err = h_err(&late);
+    ck_assert_msg(strstr(err, "stopped before an answer came"), "%s", err);
+    free(err);
+
+    expect_ok(&p, h_wait(&p, RUN_TIMEOUT), rundir);
+    assert_clean(rundir);
+    h_rmtree(dir);
+    free(ini);
+    free(rundir);
+    free(dir);
+}
+END_TEST
+
 static Suite *raft_process_suite(void)
 {
     Suite *s = suite_create("raft_process");
@@ -1025,7 +1076,7 @@ static Suite *raft_process_suite(void)
         {"prevote", {test_prevote_on, test_prevote_off}},
         {"check_quorum", {test_check_quorum_on, test_check_quorum_off}},
         {"budget", {test_queue_budget_with_clients}},
-        {"shell", {test_client_from_shell}},
+        {"shell", {test_client_from_shell, test_client_ends_with_run}},
         {"stale_reads", {test_stale_reads_caught}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
