@@ -279,6 +279,15 @@ END_TEST
  * and live; without it the centralized and Ricart-Agrawala ones must stall
  * (their lesson), on real processes too, and the other setting of
  * retransmit must show the other side of the lesson. */
+/* Schedules per example on the simulator: fewer in a sanitizer build,
+ * whose simulator is several times slower (the figures of a sweep are the
+ * normal build's to show). */
+#if defined(__SANITIZE_ADDRESS__)
+#define EXAMPLE_SEEDS "40"
+#else
+#define EXAMPLE_SEEDS "200"
+#endif
+
 START_TEST(test_examples_faults_happen)
 {
     char confdir[PATH_MAX];
@@ -317,14 +326,14 @@ START_TEST(test_examples_faults_happen)
         if (network) {
             char *dir = h_tmpdir();
             struct h_proc p;
-            int rc = h_run(&p, dir, "sim", RUN_TIMEOUT, "sim", ini, "--seeds", "200", NULL);
+            int rc = h_run(&p, dir, "sim", RUN_TIMEOUT, "sim", ini, "--seeds", EXAMPLE_SEEDS, NULL);
             char *out = h_out(&p);
             if (unsafe_lesson) {
                 ck_assert_msg(rc == 1 && strstr(out, "UNSAFE") && strstr(out, "not linearizable"),
                               "%s on the simulator: exit %d\n%.2000s", e->d_name, rc, out);
                 free(out);
-                rc = h_run(&p, dir, "sim", RUN_TIMEOUT, "sim", ini, "--seeds", "200", "--set",
-                           "raft.local_reads=false", NULL);
+                rc = h_run(&p, dir, "sim", RUN_TIMEOUT, "sim", ini, "--seeds", EXAMPLE_SEEDS,
+                           "--set", "raft.local_reads=false", NULL);
                 out = h_out(&p);
                 ck_assert_msg(rc == 0,
                               "%s with local_reads=false on the simulator: exit %d\n%.2000s",
@@ -340,9 +349,9 @@ START_TEST(test_examples_faults_happen)
                           "%s on the simulator: exit %d\n%.2000s", e->d_name, rc, out);
             free(out);
             if (stalls) {
-                rc = h_run(&p, dir, "sim", RUN_TIMEOUT, "sim", ini, "--seeds", "200", "--set",
-                           retransmit ? "cluster.retransmit=false" : "cluster.retransmit=true",
-                           NULL);
+                rc = h_run(
+                    &p, dir, "sim", RUN_TIMEOUT, "sim", ini, "--seeds", EXAMPLE_SEEDS, "--set",
+                    retransmit ? "cluster.retransmit=false" : "cluster.retransmit=true", NULL);
                 out = h_out(&p);
                 ck_assert_msg(retransmit ? rc == 1 && strstr(out, " 0 finished the workload")
                                          : rc == 0,
