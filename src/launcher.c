@@ -814,8 +814,9 @@ static int resolve_target(struct sup *s, const struct fault_spec *f, char *why, 
 /* A role passes from node to node (a token in flight is held by nobody
  * for a few microseconds; an election takes longer): a fault aimed at a
  * role that nobody holds at its due time waits for a holder, looking every
- * millisecond, for at most this long before it is skipped. */
-#define ROLE_WAIT_US (100 * 1000)
+ * millisecond, for at most this long before it is skipped (half a second:
+ * on a loaded machine a token's next holder may not run for a while). */
+#define ROLE_WAIT_US (500 * 1000)
 #define ROLE_POLL_US 1000
 
 static bool waits_for_role(struct sup *s, const struct fault_spec *f, int64_t due, int64_t now)
