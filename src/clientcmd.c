@@ -124,9 +124,10 @@ static void print_json(const struct kv_cmd *kc, const struct rt_interactive *ia,
     json_object_set_new(o, "client", json_integer(client));
     json_object_set_new(o, "id", json_integer(ia->op));
     json_object_set_new(o, "outcome",
-                        json_string(ia->outcome == ALGO_OP_OK     ? "ok"
-                                    : ia->outcome == ALGO_OP_FAIL ? "fail"
-                                                                  : "timeout"));
+                        json_string(ia->outcome == ALGO_OP_OK        ? "ok"
+                                    : ia->outcome == ALGO_OP_FAIL    ? "fail"
+                                    : ia->outcome == ALGO_OP_TIMEOUT ? "timeout"
+                                                                     : "stopped"));
     if (ia->outcome == ALGO_OP_OK) {
         kvtext_answer_fields(o, kc->op, ia->answer, ia->alen);
         json_object_set_new(o, "server", json_integer(ia->server));
@@ -284,23 +285,28 @@ int cmd_client(int argc, char **argv)
     static char val[4 * KV_MAX_VALUE + 64];
     char text[1200];
     kvtext_cmd(text, sizeof text, &kc, 60);
-    if (json && ia.outcome) {
+    if (json) {
+        /* Every outcome, an unknown one too, as one object on stdout (the
+         * words below go to stderr as well). */
         print_json(&kc, &ia, client);
-    } else if (ia.outcome == ALGO_OP_OK) {
-        int st = ia.alen ? ia.answer[0] : -1;
-        const char *status = ia.alen ? kv_status_name(st) : "ok";
-        if (kc.op == KV_GET && st == KV_OK)
-            printf("%s\n", kvtext_quote(val, sizeof val, ia.answer + 1, ia.alen - 1, 0));
-        else if (kc.op == KV_GET)
-            printf("(not found)\n");
-        else if (st == KV_MISMATCH)
-            printf("mismatch: the value is %s\n",
-                   kvtext_quote(val, sizeof val, ia.answer + 1, ia.alen - 1, 60));
-        else
-            printf("%s\n", status);
-        fprintf(stderr, "%s: %s by node %d at index %lld, term %lld, in %.3f ms (client %d)\n",
-                text, status, ia.server, (long long)ia.index, (long long)ia.term,
-                (double)ia.elapsed_us / 1000.0, client);
+    }
+    if (ia.outcome == ALGO_OP_OK) {
+        if (!json) {
+            int st = ia.alen ? ia.answer[0] : -1;
+            const char *status = ia.alen ? kv_status_name(st) : "ok";
+            if (kc.op == KV_GET && st == KV_OK)
+                printf("%s\n", kvtext_quote(val, sizeof val, ia.answer + 1, ia.alen - 1, 0));
+            else if (kc.op == KV_GET)
+                printf("(not found)\n");
+            else if (st == KV_MISMATCH)
+                printf("mismatch: the value is %s\n",
+                       kvtext_quote(val, sizeof val, ia.answer + 1, ia.alen - 1, 60));
+            else
+                printf("%s\n", status);
+            fprintf(stderr, "%s: %s by node %d at index %lld, term %lld, in %.3f ms (client %d)\n",
+                    text, status, ia.server, (long long)ia.index, (long long)ia.term,
+                    (double)ia.elapsed_us / 1000.0, client);
+        }
     } else if (ia.outcome == ALGO_OP_FAIL) {
         fprintf(stderr, "%s: refused by node %d: not applied\n", text, ia.server);
     } else if (ia.outcome == ALGO_OP_TIMEOUT) {

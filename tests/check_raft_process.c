@@ -1049,11 +1049,19 @@ START_TEST(test_client_ends_with_run)
     }
     struct h_proc late;
     ck_assert_int_eq(h_run(&late, dir, "late", CMD_TIMEOUT, "client", rundir, "put", "late", "x",
-                           "--timeout", "1h", NULL),
+                           "--timeout", "1h", "--json", NULL),
                      3);
     err = h_err(&late);
     ck_assert_msg(strstr(err, "stopped before an answer came"), "%s", err);
     free(err);
+    /* --json says so on stdout too: an unknown outcome is an outcome. */
+    char *out = h_out(&late);
+    json_t *o = json_loads(out, 0, NULL);
+    ck_assert_msg(o != NULL, "not JSON: %s", out);
+    ck_assert_str_eq(jstr_or(o, "outcome"), "stopped");
+    ck_assert_str_eq(jstr_or(o, "key"), "late");
+    json_decref(o);
+    free(out);
 
     expect_ok(&p, h_wait(&p, RUN_TIMEOUT), rundir);
     assert_clean(rundir);
