@@ -98,7 +98,7 @@ void rt_send_runtime(struct node *nd, int to, uint16_t type, int64_t f0)
 
 /* The transport dropped a message this node sent (already counted): trace
  * it (reason "send_refused", a = -errno saying why), say it in the log
- * once per kind, and tell the core (EV_SEND_FAILED) - unless the node is
+ * once per kind (not for `distlab client`, see below), and tell the core (EV_SEND_FAILED) - unless the node is
  * stopping (-ETIMEDOUT: left over when it stopped) or the message was the
  * runtime's own. */
 static void on_send_drop(void *arg, const struct wire_hdr *h, int err)
@@ -109,7 +109,10 @@ static void on_send_drop(void *arg, const struct wire_hdr *h, int err)
         rt_send_failed(nd, h);
     int kind = err == -ENOBUFS ? 0 : err == -EHOSTDOWN ? 1 : err == -ETIMEDOUT ? 2
                                    : err == -EMSGSIZE ? 3 : 4;
-    if (nd->drop_logged[kind])
+    /* `distlab client` has no log of its own: stderr is the user's
+     * terminal, where its answer (or its timeout) already says what
+     * happened. A drop there is traced and counted, not printed. */
+    if (nd->drop_logged[kind] || nd->args.interactive)
         return;
     nd->drop_logged[kind] = true;
     fprintf(stderr, "node %d: dropped a message to %d (%s); further drops of this kind are only "
