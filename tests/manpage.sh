@@ -135,15 +135,16 @@ for c in $(cat "$tmp/commands"); do
     NR == 1 && index($0, "usage: distlab " c) == 1 { print norm(substr($0, 16)); next }
     NR > 1 && $0 ~ "^[ \t]*(or: )?distlab " c "( |$)" { sub(/^[ \t]*(or: )?distlab /, ""); print norm($0) }
     ' "$tmp/h.$c" | sort >"$tmp/u.$c"
-    awk -v c="$c" '$1 == c' "$tmp/synopsis" | sort >"$tmp/s.$c"
+    awk -v c="$c" '$1 == c' "$tmp/synopsis" >"$tmp/p.$c"
+    sort "$tmp/p.$c" >"$tmp/s.$c"
     if [ ! -s "$tmp/u.$c" ]; then
         bad "distlab $c --help does not start with 'usage: distlab $c'"
     elif [ ! -s "$tmp/s.$c" ]; then
         bad "SYNOPSIS in $page has no line for $c; distlab $c --help says: distlab $(head -1 "$tmp/u.$c")"
     elif ! cmp -s "$tmp/u.$c" "$tmp/s.$c"; then
-        # One usage line may join the page's lines with " | ".
+        # One usage line may join the page's lines, in their order, with " | ".
         joined=$(awk -v c="$c" '{ sub("^" c " ", ""); s = s (NR > 1 ? " | " : "") $0 }
-                                END { print c " " s }' "$tmp/s.$c")
+                                END { print c " " s }' "$tmp/p.$c")
         if [ "$(wc -l <"$tmp/u.$c")" -eq 1 ] && [ "$(cat "$tmp/u.$c")" = "$joined" ]; then
             :
         elif grep -q "^$c " "$tmp/pending" && [ -z "$(comm -23 "$tmp/u.$c" "$tmp/s.$c")" ]; then
