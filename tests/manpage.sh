@@ -4,8 +4,9 @@
 # key added to one and not to the other fails here:
 #  - every command that `distlab --help` lists has a subsection in COMMANDS
 #    (.SS naming it), and every subsection names a command the program has;
-#  - every --option in `distlab COMMAND --help` appears in that subsection,
-#    and every --option in the subsection is in `distlab COMMAND --help`;
+#  - every option (--long, or -x standing alone) in `distlab COMMAND --help`
+#    appears in that subsection, and every option in the subsection is in
+#    `distlab COMMAND --help`;
 #  - the SYNOPSIS lines of each command are its usage line(s);
 #  - every key of the resolved configuration (config.ini, which the program
 #    writes with every key, and the fault keys of src/config.c) is a .TP tag
@@ -97,7 +98,12 @@ touch "$tmp/man-commands" "$tmp/man-sections" "$tmp/man-keys" "$tmp/man-env" "$t
 sed -n 's/^\.\\" pending: *//p' "$page" |
     awk '{ for (i = 2; i <= NF; i++) print $1, $i }' >"$tmp/pending"
 
-options() { grep -o -- '--[a-z][a-z0-9-]*' | grep -vx -- '--help' | sort -u; }
+# The options in a text: --long ones, and short ones such as -o standing alone.
+options() {
+    sed 's/--[a-z][a-z0-9-]*/\n&\n/g' |
+        grep -oE -- '^--[a-z][a-z0-9-]*$|(^|[^-[:alnum:]])-[a-zA-Z]([^-[:alnum:]]|$)' |
+        sed -E 's/^[^-]?(-[-a-zA-Z0-9]*).*/\1/' | grep -vx -e '--help' -e '-h' | sort -u
+}
 
 # ---- commands ----
 "$bin" --help >"$tmp/help" 2>&1 || bad "distlab --help exited $?"
