@@ -35,8 +35,9 @@ static int cmd_later(int argc, char **argv);
 #define NODE_ROLES_HELP                                                                            \
     RUN_HELP                                                                                       \
     "NODE is a node number (1..N). --coordinator names the node that coordinates now\n"            \
-    "(centralized; a group coordinator in two_level_ring), --token-holder the node that\n"         \
-    "holds the token now (token_ring; the global token in two_level_ring).\n"
+    "(centralized; a group coordinator in two_level_ring), --leader the leader of the\n"           \
+    "highest term (raft), --token-holder the node that holds the token now (token_ring;\n"         \
+    "the global token in two_level_ring); with no live node in that role, exit 1.\n"
 
 #define PID_HELP                                                                                   \
     NODE_ROLES_HELP                                                                                \
@@ -83,9 +84,8 @@ static const struct cmd_entry commands[] = {
     {"resume", NODE_USAGE, "resume a paused node with SIGCONT", NODE_HELP, cmd_resume},
     {"terminate", NODE_USAGE, "stop a node gracefully with SIGTERM (it is not restarted)",
      NODE_HELP, cmd_terminate},
-    {"restart", NODE_USAGE,
-     "crash a node and start it again, whatever the restart policy (a down node: start it)",
-     NODE_HELP, cmd_restart},
+    {"restart", NODE_USAGE, "crash a node and start it again, whatever the restart policy",
+     "A node that is down is started.\n" NODE_HELP, cmd_restart},
     {"partition", "[RUN] SPEC", "cut links of a live run's network (until `distlab heal`)",
      "SPEC: sides '1,2/3,4,5' (every link between two sides is cut, both ways; a node\n"
      "not listed is a side of its own; ranges '1-3/4-5'), or links: '1->3' (one way),\n"
@@ -106,10 +106,14 @@ static const struct cmd_entry commands[] = {
      cmd_net},
     {"report", "RUNDIR [--json]", "rebuild and print a run's report",
      "  --json   print report.json instead of the text report\n", cmd_report},
-    {"check", "RUNDIR",
-     "check a run's safety properties: exit 0 safe, 1 unsafe, 2 bad input or cannot verify", NULL,
+    {"check", "RUNDIR", "check a run's safety properties; exits 0 when they held",
+     "Exit status: 0 safe, 1 unsafe (the property is named), 2 bad input or cannot verify\n"
+     "(a trace cut by a full disk or by its size cap, run.json missing).\n",
      cmd_check},
-    {"trace", "RUNDIR", "print every event of a run as JSON lines, in time order", NULL, cmd_trace},
+    {"trace", "RUNDIR", "print every event of a run as JSON lines, in time order",
+     "Each line has t_us (since the run started), node (0: the supervisor) and ev.\n"
+     "Exit status: 0 printed, 2 bad input (not a run directory, or unreadable).\n",
+     cmd_trace},
     {"sim", "CONFIG.ini [--seeds N] [--seed S [--out DIR]] [--set section.key=value]... [--json]",
      "run the experiment on the deterministic simulator across many seeds",
      "  --seeds N    how many schedules (default 1000), seeds S, S+1, ... from --seed or\n"
@@ -119,6 +123,8 @@ static const struct cmd_entry commands[] = {
      "               report) for distlab report, check and trace\n"
      "  --set S.K=V  override one key of the file (repeatable)\n"
      "  --json       with --out: print report.json instead of the text report\n"
+     "A sweep of 64 seeds or more runs in one worker process per CPU (at most 16);\n"
+     "DISTLAB_SIM_JOBS=N sets how many (1: none).\n"
      "Exit status: 0 every schedule safe and live, 1 otherwise (unsafe, not live, or\n"
      "cut off by the duration before its requests were granted), 2 bad input.\n",
      cmd_sim},
