@@ -57,11 +57,22 @@ json_t *compare_row(const char *rundir, const json_t *rep, const char *err)
     SET("run", json_string(rundir));
     SET("rundir", json_string(rundir));
     if (!rep) {
-        static const char *const nulls[] = {
-            "name", "algorithm", "nodes", "simulated", "per", "messages_per_op",
-            "theory_messages_per_op", "theory_unbounded", "theory", "throughput_per_s",
-            "throughput_unit", "latency", "latency_p50_ms", "latency_p99_ms",
-            "sync_delay_p50_ms", "safe"};
+        static const char *const nulls[] = {"name",
+                                            "algorithm",
+                                            "nodes",
+                                            "simulated",
+                                            "per",
+                                            "messages_per_op",
+                                            "theory_messages_per_op",
+                                            "theory_unbounded",
+                                            "theory",
+                                            "throughput_per_s",
+                                            "throughput_unit",
+                                            "latency",
+                                            "latency_p50_ms",
+                                            "latency_p99_ms",
+                                            "sync_delay_p50_ms",
+                                            "safe"};
         for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
             SET(nulls[i], json_null());
         SET("verdict", json_string("no report"));
@@ -73,8 +84,8 @@ json_t *compare_row(const char *rundir, const json_t *rep, const char *err)
     json_int_t n = json_integer_value(json_object_get(rep, "nodes"));
     /* A replicated log's report has commits and no critical sections. */
     bool log = json_object_get(rep, "commits") && !json_object_get(rep, "cs_entries");
-    SET("name", json_deep_copy(json_object_get(rep, "name") ? json_object_get(rep, "name")
-                                                            : json_null()));
+    SET("name",
+        json_deep_copy(json_object_get(rep, "name") ? json_object_get(rep, "name") : json_null()));
     SET("algorithm", alg ? json_string(alg) : json_null());
     SET("nodes", n > 0 ? json_integer(n) : json_null());
     SET("simulated", json_boolean(json_is_true(json_object_get(rep, "simulated"))));
@@ -105,8 +116,7 @@ json_t *compare_row(const char *rundir, const json_t *rep, const char *err)
         theory_text(theory, unbounded, t, sizeof t);
         SET("theory", json_string(t));
     }
-    const json_t *tp =
-        json_object_get(rep, log ? "throughput_ops_per_s" : "throughput_cs_per_s");
+    const json_t *tp = json_object_get(rep, log ? "throughput_ops_per_s" : "throughput_cs_per_s");
     SET("throughput_per_s", num_or_null(tp));
     SET("throughput_unit", json_string(log ? "commits/s" : "CS/s"));
     const char *lat = log ? "commit_latency_ms" : "response_ms";
@@ -172,7 +182,7 @@ int compare_label(json_t *rows)
         json_t *row = json_array_get(rows, i);
         const char *dir = json_string_value(json_object_get(row, "rundir"));
         char b[4096];
-        json_t *label = names ? json_deep_copy(json_object_get(row, "name"))
+        json_t *label = names   ? json_deep_copy(json_object_get(row, "name"))
                         : bases ? json_string(base_of(dir, b, sizeof b))
                                 : json_string(dir);
         if (!label || json_object_set_new(row, "run", label) < 0)
@@ -185,9 +195,8 @@ int compare_label(json_t *rows)
 
 enum { COL_RUN, COL_ALG, COL_N, COL_MSG, COL_TPUT, COL_P50, COL_P99, COL_SYNC, COL_SAFE, NCOL };
 
-static const char *const col_head[NCOL] = {"run",     "algorithm", "N",       "messages/CS",
-                                           "throughput", "p50 ms", "p99 ms", "sync ms",
-                                           "safe"};
+static const char *const col_head[NCOL] = {
+    "run", "algorithm", "N", "messages/CS", "throughput", "p50 ms", "p99 ms", "sync ms", "safe"};
 /* Numbers are right-aligned, words left. */
 static const bool col_right[NCOL] = {false, false, true, false, true, true, true, true, false};
 
@@ -219,8 +228,7 @@ static void cell_str(char *cell, const char *s)
         snprintf(cell, CELL, "-");
 }
 
-static void cell_num(char *cell, const json_t *row, const char *key, int decimals,
-                     const char *unit)
+static void cell_num(char *cell, const json_t *row, const char *key, int decimals, const char *unit)
 {
     const json_t *v = json_object_get(row, key);
     if (json_is_number(v))
@@ -301,8 +309,9 @@ void compare_print_table(const json_t *rows, FILE *f)
                    "time (request -> entry);\nsync: synchronization delay p50 (one node leaves "
                    "-> the next waiting one enters).\n");
     if (log)
-        fprintf(f, "%sraft: messages per commit (the clients' requests and answers counted); "
-                   "p50/p99:\ncommit latency (a client's invoke -> its ok).\n",
+        fprintf(f,
+                "%sraft: messages per commit (the clients' requests and answers counted); "
+                "p50/p99:\ncommit latency (a client's invoke -> its ok).\n",
                 mutex ? "" : "\n");
     for (size_t i = 0; i < count; i++) {
         const json_t *row = json_array_get(rows, i);
@@ -334,14 +343,14 @@ static void xml_text(FILE *f, const char *s)
     }
 }
 
-#define SVG_W 1000
-#define SVG_H 500
-#define PANEL_W 470
-#define PLOT_L 70 /* the plot area inside a panel */
-#define PLOT_R 20
-#define PLOT_T 60
-#define PLOT_B 70
-#define PANEL_H 400
+#define SVG_W      1000
+#define SVG_H      500
+#define PANEL_W    470
+#define PLOT_L     70 /* the plot area inside a panel */
+#define PLOT_R     20
+#define PLOT_T     60
+#define PLOT_B     70
+#define PANEL_H    400
 #define MAX_SERIES 16
 
 static const char *const palette[MAX_SERIES] = {
@@ -406,17 +415,18 @@ static int cmp_by_n(const void *a, const void *b, void *rows)
         json_object_get(json_array_get((json_t *)rows, *(const size_t *)a), "nodes"));
     json_int_t nb = json_integer_value(
         json_object_get(json_array_get((json_t *)rows, *(const size_t *)b), "nodes"));
-    return na < nb ? -1 : na > nb ? 1 : (*(const size_t *)a > *(const size_t *)b) -
-                                            (*(const size_t *)a < *(const size_t *)b);
+    return na < nb   ? -1
+           : na > nb ? 1
+                     : (*(const size_t *)a > *(const size_t *)b) -
+                           (*(const size_t *)a < *(const size_t *)b);
 }
 
 /* The theory, dashed. Figures on one straight line in N (3; 2(N-1); the
  * lower bound 1) are drawn across the whole axis; others (a formula with
  * more parameters than N) through each run's figure; a series of one N as
  * a short dash at its point, since one figure tells no slope. */
-static void draw_theory(FILE *f, const json_t *rows, const struct series *se,
-                        const struct axis *xa, const struct axis *ya, double L, double T,
-                        double W, double H)
+static void draw_theory(FILE *f, const json_t *rows, const struct series *se, const struct axis *xa,
+                        const struct axis *ya, double L, double T, double W, double H)
 {
     double n0 = NAN, t0 = NAN, n1 = NAN, t1 = NAN;
     size_t any = 0;
@@ -480,7 +490,47 @@ static void draw_theory(FILE *f, const json_t *rows, const struct series *se,
     fprintf(f, "\"/>\n");
 }
 
-static void draw_panel(FILE *f, const json_t *rows, const struct series *ser, int nser,
+/* The measured line of a series: through the mean of its runs at each N
+ * (two runs of one size would otherwise draw a vertical zigzag), when it
+ * has more than one N. Returns whether some N had more than one run. */
+static bool draw_measured(FILE *f, const json_t *rows, const struct series *se, const char *key,
+                          const struct axis *xa, const struct axis *ya, double L, double T,
+                          double W, double H)
+{
+    double xs[256], ys[256];
+    size_t np = 0;
+    bool shared = false;
+    for (size_t k = 0; k < se->n;) {
+        json_int_t n =
+            json_integer_value(json_object_get(json_array_get(rows, se->rows[k]), "nodes"));
+        double sum = 0;
+        int count = 0;
+        for (; k < se->n; k++) {
+            const json_t *row = json_array_get(rows, se->rows[k]);
+            if (json_integer_value(json_object_get(row, "nodes")) != n)
+                break;
+            const json_t *v = json_object_get(row, key);
+            if (json_is_number(v)) {
+                sum += json_number_value(v);
+                count++;
+            }
+        }
+        if (count) {
+            shared |= count > 1;
+            xs[np] = px(xa, (double)n, L, W);
+            ys[np++] = px(ya, sum / count, T + H, -H);
+        }
+    }
+    if (np < 2)
+        return shared;
+    fprintf(f, "<polyline class=\"measured\" fill=\"none\" stroke-width=\"2\" points=\"");
+    for (size_t i = 0; i < np; i++)
+        fprintf(f, "%.1f,%.1f ", xs[i], ys[i]);
+    fprintf(f, "\"/>\n");
+    return shared;
+}
+
+static bool draw_panel(FILE *f, const json_t *rows, const struct series *ser, int nser,
                        const struct panel *p, int x0, double nmin, double nmax)
 {
     double ymax = 0;
@@ -495,37 +545,44 @@ static void draw_panel(FILE *f, const json_t *rows, const struct series *ser, in
                 ymax = fmax(ymax, json_number_value(v));
         }
     struct axis xa = x_axis(nmin, nmax), ya = y_axis(ymax);
-    double L = x0 + PLOT_L, T = PLOT_T, W = PANEL_W - PLOT_L - PLOT_R, H = PANEL_H - PLOT_T - PLOT_B;
+    double L = x0 + PLOT_L, T = PLOT_T, W = PANEL_W - PLOT_L - PLOT_R,
+           H = PANEL_H - PLOT_T - PLOT_B;
+    bool shared = false;
     fprintf(f, "<g class=\"panel\" data-key=\"%s\">\n", p->key);
     fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"15\">", L + W / 2,
             PLOT_T - 25);
     xml_text(f, p->title);
     fprintf(f, "</text>\n");
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
-               "stroke=\"#000\"/>\n",
+    fprintf(f,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+            "stroke=\"#000\"/>\n",
             L, T, W, H);
     /* Ticks, labels and light grid lines. */
     char lab[64];
     for (double v = ceil(xa.lo); v <= xa.hi + 1e-9; v += xa.step) {
         double x = px(&xa, v, L, W);
         tick_label(lab, sizeof lab, v, xa.step);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>"
-                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"12\">%s</text>\n",
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>"
+                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"12\">%s</text>\n",
                 x, T + H, x, T + H + 5, x, T + H + 19, lab);
     }
     for (double v = ya.lo; v <= ya.hi + ya.step * 1e-6; v += ya.step) {
         double y = px(&ya, v, T + H, -H);
         tick_label(lab, sizeof lab, v, ya.step);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>"
-                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"12\">%s</text>\n",
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>"
+                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"12\">%s</text>\n",
                 L, y, L + W, y, L - 5, y, L, y, L - 8, y + 4, lab);
     }
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\">N "
-               "(nodes)</text>\n",
+    fprintf(f,
+            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\">N "
+            "(nodes)</text>\n",
             L + W / 2, T + H + 40);
-    fprintf(f, "<text transform=\"translate(%.1f,%.1f) rotate(-90)\" text-anchor=\"middle\" "
-               "font-size=\"13\">",
+    fprintf(f,
+            "<text transform=\"translate(%.1f,%.1f) rotate(-90)\" text-anchor=\"middle\" "
+            "font-size=\"13\">",
             L - 50, T + H / 2);
     xml_text(f, p->ylabel);
     fprintf(f, "</text>\n");
@@ -538,22 +595,7 @@ static void draw_panel(FILE *f, const json_t *rows, const struct series *ser, in
         if (p->theory)
             draw_theory(f, rows, &ser[s], &xa, &ya, L, T, W, H);
         /* The measured line, then one point per run. */
-        size_t drawn = 0;
-        for (size_t k = 0; k < ser[s].n; k++)
-            drawn += json_is_number(json_object_get(json_array_get(rows, ser[s].rows[k]), p->key));
-        if (drawn > 1) {
-            fprintf(f, "<polyline class=\"measured\" fill=\"none\" stroke-width=\"2\" points=\"");
-            for (size_t k = 0; k < ser[s].n; k++) {
-                const json_t *row = json_array_get(rows, ser[s].rows[k]);
-                const json_t *v = json_object_get(row, p->key);
-                if (json_is_number(v))
-                    fprintf(f, "%.1f,%.1f ",
-                            px(&xa, (double)json_integer_value(json_object_get(row, "nodes")), L,
-                               W),
-                            px(&ya, json_number_value(v), T + H, -H));
-            }
-            fprintf(f, "\"/>\n");
-        }
+        shared |= draw_measured(f, rows, &ser[s], p->key, &xa, &ya, L, T, W, H);
         for (size_t k = 0; k < ser[s].n; k++) {
             const json_t *row = json_array_get(rows, ser[s].rows[k]);
             const json_t *v = json_object_get(row, p->key);
@@ -568,6 +610,7 @@ static void draw_panel(FILE *f, const json_t *rows, const struct series *ser, in
         fprintf(f, "</g>\n");
     }
     fprintf(f, "</g>\n");
+    return shared;
 }
 
 int compare_plot_svg(const json_t *rows, FILE *f)
@@ -610,20 +653,22 @@ int compare_plot_svg(const json_t *rows, FILE *f)
     if (nser == 0)
         nmin = nmax = 1;
 
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n"
-               "<title>distlab: runs compared</title>\n"
-               "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n",
+    fprintf(f,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n"
+            "<title>distlab: runs compared</title>\n"
+            "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n",
             SVG_W, SVG_H, SVG_W, SVG_H);
     struct panel panels[2] = {
-        {log ? "messages per CS (raft: per commit)" : "messages per CS",
-         "messages per operation", "messages_per_op", true},
-        {log ? "response time p50 (raft: commit latency)" : "response time p50",
-         "milliseconds", "latency_p50_ms", false},
+        {log ? "messages per CS (raft: per commit)" : "messages per CS", "messages per operation",
+         "messages_per_op", true},
+        {log ? "response time p50 (raft: commit latency)" : "response time p50", "milliseconds",
+         "latency_p50_ms", false},
     };
+    bool shared = false;
     for (int i = 0; i < 2; i++)
-        draw_panel(f, rows, ser, nser, &panels[i], 20 + i * (PANEL_W + 20), nmin, nmax);
+        shared |= draw_panel(f, rows, ser, nser, &panels[i], 20 + i * (PANEL_W + 20), nmin, nmax);
 
     /* The legend, one entry per algorithm, then what the dashes mean. */
     fprintf(f, "<g class=\"legend\" font-size=\"13\">\n");
@@ -635,29 +680,40 @@ int compare_plot_svg(const json_t *rows, FILE *f)
             x = 90;
             y += 20;
         }
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                   "stroke-width=\"2\"/><circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>"
-                   "<text x=\"%.1f\" y=\"%.1f\">",
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                "stroke-width=\"2\"/><circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>"
+                "<text x=\"%.1f\" y=\"%.1f\">",
                 x, y, x + 24, y, color, x + 12, y, color, x + 30, y + 4);
         xml_text(f, ser[s].algorithm);
         fprintf(f, "</text>\n");
         x += w + 20;
     }
     y += 22;
-    fprintf(f, "<line x1=\"90\" y1=\"%.1f\" x2=\"114\" y2=\"%.1f\" stroke=\"#000\" "
-               "stroke-dasharray=\"6,4\"/><text x=\"120\" y=\"%.1f\">theory (token "
-               "algorithms: the lower bound, under full load)</text>\n",
+    fprintf(f,
+            "<line x1=\"90\" y1=\"%.1f\" x2=\"114\" y2=\"%.1f\" stroke=\"#000\" "
+            "stroke-dasharray=\"6,4\"/><text x=\"120\" y=\"%.1f\">theory (token "
+            "algorithms: the lower bound, under full load)</text>\n",
             y, y, y + 4);
+    if (shared) {
+        y += 20;
+        fprintf(f,
+                "<text class=\"note\" x=\"90\" y=\"%.1f\">several runs of one algorithm "
+                "and N: the line goes through their mean</text>\n",
+                y);
+    }
     if (nser > 0 && nmin == nmax) {
         y += 20;
-        fprintf(f, "<text class=\"note\" x=\"90\" y=\"%.1f\">every run has N = %.0f: one point "
-                   "per series; runs of other sizes draw the lines</text>\n",
+        fprintf(f,
+                "<text class=\"note\" x=\"90\" y=\"%.1f\">every run has N = %.0f: one point "
+                "per series; runs of other sizes draw the lines</text>\n",
                 y, nmin);
     }
     if (dropped) {
         y += 20;
-        fprintf(f, "<text class=\"note\" x=\"90\" y=\"%.1f\">too many runs or algorithms: not "
-                   "all are drawn</text>\n",
+        fprintf(f,
+                "<text class=\"note\" x=\"90\" y=\"%.1f\">too many runs or algorithms: not "
+                "all are drawn</text>\n",
                 y);
     }
     fprintf(f, "</g>\n</svg>\n");

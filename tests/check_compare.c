@@ -39,7 +39,7 @@ static const struct run runs[] = {
     {"token_ring", "token-ring.ini", 3, "ring-3", "1..\u221e"},
     {"raft", "raft-5.ini", 5, "raft-5", "10"},
 };
-#define NRUNS ((int)(sizeof runs / sizeof runs[0]))
+#define NRUNS  ((int)(sizeof runs / sizeof runs[0]))
 #define NMUTEX (NRUNS - 1)
 
 static char *path_in(const char *dir, const char *name)
@@ -195,8 +195,7 @@ START_TEST(test_table)
         ck_assert_msg(strcmp(w[5], theory) == 0, "%s: theory %s, expected %s", r->dir, w[5],
                       theory);
         if (!raft) /* the table's theory is the report's */
-            ck_assert_double_eq_tol(h_jnum(rep, "theory_messages_per_cs"), atof(r->theory),
-                                    1e-9);
+            ck_assert_double_eq_tol(h_jnum(rep, "theory_messages_per_cs"), atof(r->theory), 1e-9);
         expect_num(w[6], rep, raft ? "throughput_ops_per_s" : "throughput_cs_per_s", 1, r->dir);
         ck_assert_str_eq(w[7], raft ? "commits/s" : "CS/s");
         expect_num(w[8], rep, raft ? "commit_latency_ms.p50" : "response_ms.p50", 3, r->dir);
@@ -232,11 +231,26 @@ END_TEST
 
 /* ---- JSON ---- */
 
-static const char *const row_keys[] = {
-    "run", "rundir", "name", "algorithm", "nodes", "simulated", "per", "messages_per_op",
-    "theory_messages_per_op", "theory_unbounded", "theory", "throughput_per_s", "throughput_unit",
-    "latency", "latency_p50_ms", "latency_p99_ms", "sync_delay_p50_ms", "verdict", "safe",
-    "error"};
+static const char *const row_keys[] = {"run",
+                                       "rundir",
+                                       "name",
+                                       "algorithm",
+                                       "nodes",
+                                       "simulated",
+                                       "per",
+                                       "messages_per_op",
+                                       "theory_messages_per_op",
+                                       "theory_unbounded",
+                                       "theory",
+                                       "throughput_per_s",
+                                       "throughput_unit",
+                                       "latency",
+                                       "latency_p50_ms",
+                                       "latency_p99_ms",
+                                       "sync_delay_p50_ms",
+                                       "verdict",
+                                       "safe",
+                                       "error"};
 
 static void expect_same(const json_t *row, const char *key, const json_t *rep, const char *path)
 {
@@ -494,9 +508,10 @@ START_TEST(test_svg_checker)
     ck_assert_int_eq(s.series[0], 1);
     ck_assert_int_eq(s.points[0][0], 1);
     static const char *const bad[] = {
-        "<svg><g></svg>",         "<svg><text>a & b</text></svg>", "<svg a=\"<\"/>",
-        "<svg></svg><svg></svg>", "<svg><title>x</title>",         "<svg a=b/>",
-        "<svg>\x01</svg>",        "<svg></g>",
+        "<svg><g></svg>",        "<svg><text>a & b</text></svg>",
+        "<svg a=\"<\"/>",        "<svg></svg><svg></svg>",
+        "<svg><title>x</title>", "<svg a=b/>",
+        "<svg>\x01</svg>",       "<svg></g>",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(!svg_check(bad[i], &s), "accepted %s", bad[i]);
@@ -605,10 +620,10 @@ START_TEST(test_labels_escaped)
     char *da = path_in(dir, a.dir), *db = path_in(dir, b.dir);
     char *svgfile = path_in(dir, "esc.svg");
     struct h_proc p;
-    expect_exit(&p,
-                h_run(&p, dir, "esc", CMD_TIMEOUT, "report", "--compare", da, db, "--plot",
-                      svgfile, NULL),
-                0);
+    expect_exit(
+        &p,
+        h_run(&p, dir, "esc", CMD_TIMEOUT, "report", "--compare", da, db, "--plot", svgfile, NULL),
+        0);
     char *out = h_out(&p);
     ck_assert_msg(strstr(out, "\nplain ") && strstr(out, "\nx<&\"y "), "%s", out);
     free(out);
@@ -620,9 +635,8 @@ START_TEST(test_labels_escaped)
     ck_assert_int_eq(s.series[0], 1);
     ck_assert_int_eq(s.points[0][0], 2);
     /* JSON keeps the directory as given. */
-    expect_exit(&p, h_run(&p, dir, "escj", CMD_TIMEOUT, "report", "--compare", "--json", db, da,
-                          NULL),
-                0);
+    expect_exit(
+        &p, h_run(&p, dir, "escj", CMD_TIMEOUT, "report", "--compare", "--json", db, da, NULL), 0);
     out = h_out(&p);
     json_t *rows = json_loads(out, 0, NULL);
     ck_assert(json_is_array(rows));
@@ -666,13 +680,12 @@ START_TEST(test_errors)
     struct h_proc p;
 
     /* Not a run directory: named, nothing shown, exit 2. */
-    expect_exit(&p, h_run(&p, dir, "e1", CMD_TIMEOUT, "report", "--compare", good, empty, NULL),
-                2);
+    expect_exit(&p, h_run(&p, dir, "e1", CMD_TIMEOUT, "report", "--compare", good, empty, NULL), 2);
     expect_err(&p, empty);
     expect_err(&p, "not a run directory");
     expect_no_out(&p);
-    expect_exit(&p,
-                h_run(&p, dir, "e2", CMD_TIMEOUT, "report", "--compare", missing, good, NULL), 2);
+    expect_exit(&p, h_run(&p, dir, "e2", CMD_TIMEOUT, "report", "--compare", missing, good, NULL),
+                2);
     expect_err(&p, missing);
     expect_no_out(&p);
     char *cfg = path_in(good, "config.ini");
@@ -689,8 +702,7 @@ START_TEST(test_errors)
     free(xsvg);
     expect_exit(&p, h_run(&p, dir, "u2", CMD_TIMEOUT, "report", "--compare", NULL), 2);
     expect_err(&p, "usage: distlab report");
-    expect_exit(&p, h_run(&p, dir, "u3", CMD_TIMEOUT, "report", "--compare", good, "--bogus",
-                          NULL),
+    expect_exit(&p, h_run(&p, dir, "u3", CMD_TIMEOUT, "report", "--compare", good, "--bogus", NULL),
                 2);
     expect_err(&p, "--bogus");
     expect_exit(&p, h_run(&p, dir, "u4", CMD_TIMEOUT, "report", "--compare", good, "--plot", NULL),
@@ -699,10 +711,9 @@ START_TEST(test_errors)
 
     /* A plot that cannot be written. */
     char *nowhere = path_in(missing, "x.svg");
-    expect_exit(&p,
-                h_run(&p, dir, "w1", CMD_TIMEOUT, "report", "--compare", good, "--plot", nowhere,
-                      NULL),
-                2);
+    expect_exit(
+        &p, h_run(&p, dir, "w1", CMD_TIMEOUT, "report", "--compare", good, "--plot", nowhere, NULL),
+        2);
     expect_err(&p, nowhere);
     free(nowhere);
 
@@ -717,9 +728,9 @@ START_TEST(test_errors)
     char *out = h_out(&p);
     ck_assert_msg(strstr(out, "no report") && strstr(out, "centralized"), "%s", out);
     free(out);
-    expect_exit(&p, h_run(&p, dir, "b2", CMD_TIMEOUT, "report", "--compare", "--json", broken,
-                          good, NULL),
-                1);
+    expect_exit(
+        &p, h_run(&p, dir, "b2", CMD_TIMEOUT, "report", "--compare", "--json", broken, good, NULL),
+        1);
     out = h_out(&p);
     json_t *rows = json_loads(out, 0, NULL);
     ck_assert(json_array_size(rows) == 2);
@@ -729,6 +740,26 @@ START_TEST(test_errors)
     ck_assert_str_eq(h_jstr(json_array_get(rows, 1), "verdict"), "safe");
     json_decref(rows);
     free(out);
+
+    /* One run given twice: names and directories repeat, so the label is
+     * the directory as given; the chart's line goes through the mean of the
+     * two points at that N and says so. */
+    char *dup = path_in(dir, "dup.svg");
+    expect_exit(
+        &p,
+        h_run(&p, dir, "dup", CMD_TIMEOUT, "report", "--compare", good, good, "--plot", dup, NULL),
+        0);
+    out = h_out(&p);
+    char *second = strstr(out, good);
+    ck_assert_msg(second && strstr(second + 1, good), "%s", out);
+    free(out);
+    char *text = h_slurp(dup);
+    struct svg s;
+    ck_assert_msg(text && svg_check(text, &s), "dup.svg: %s", s.err);
+    ck_assert_int_eq(s.points[0][0], 2);
+    ck_assert_msg(strstr(text, "through their mean"), "the chart does not say so");
+    free(text);
+    free(dup);
 
     /* The one-run report is unchanged. */
     expect_exit(&p, h_run(&p, dir, "one", CMD_TIMEOUT, "report", good, NULL), 0);
