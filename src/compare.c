@@ -806,16 +806,15 @@ int compare_cmd(int argc, char **argv)
             dirs[ndirs++] = argv[i];
         }
     }
-    if (!compare) {
-        fprintf(stderr, "distlab report: --plot draws a comparison: give --compare\n");
-        goto usage;
-    }
     if (ndirs == 0) {
-        fprintf(stderr, "distlab report: --compare needs at least one RUNDIR\n");
+        fprintf(stderr, "distlab report: %s\n",
+                compare ? "--compare needs at least one RUNDIR"
+                        : "--plot draws a comparison: give --compare RUNDIR...");
         goto usage;
     }
-    /* Every argument is checked before anything is built: a typo shows
-     * nothing rather than a table without the run it meant. */
+    /* Every directory is checked before anything is built (and, as other
+     * commands check their operands, before the options' combination): a
+     * typo shows nothing rather than a table without the run it meant. */
     bool bad = false;
     for (int i = 0; i < ndirs; i++) {
         char why[256];
@@ -826,6 +825,10 @@ int compare_cmd(int argc, char **argv)
     }
     if (bad)
         goto out;
+    if (!compare) {
+        fprintf(stderr, "distlab report: --plot draws a comparison: give --compare\n");
+        goto usage;
+    }
     rows = json_array();
     if (!rows)
         goto oom;
