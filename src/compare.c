@@ -462,16 +462,16 @@ static void draw_theory(FILE *f, const json_t *rows, const struct series *se, co
             straight = false;
     }
     if (straight) {
-        /* Clipped to the plot: a line that leaves it below 0 stops there. */
+        /* Clipped to the plot: a line that leaves it stops at its edge. */
         double xa0 = xa->lo, xa1 = xa->hi;
         double ya0 = t0 + slope * (xa0 - n0), ya1 = t0 + slope * (xa1 - n0);
-        if (ya0 < 0) {
-            xa0 = n0 - t0 / slope;
-            ya0 = 0;
+        if (ya0 < 0 || ya0 > ya->hi) {
+            ya0 = ya0 < 0 ? 0 : ya->hi;
+            xa0 = n0 + (ya0 - t0) / slope;
         }
-        if (ya1 > ya->hi) {
-            xa1 = n0 + (ya->hi - t0) / slope;
-            ya1 = ya->hi;
+        if (ya1 < 0 || ya1 > ya->hi) {
+            ya1 = ya1 < 0 ? 0 : ya->hi;
+            xa1 = n0 + (ya1 - t0) / slope;
         }
         fprintf(f, "<line class=\"theory\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" %s/>\n",
                 px(xa, xa0, L, W), px(ya, ya0, T + H, -H), px(xa, xa1, L, W),
@@ -559,7 +559,7 @@ static bool draw_panel(FILE *f, const json_t *rows, const struct series *ser, in
             L, T, W, H);
     /* Ticks, labels and light grid lines. */
     char lab[64];
-    for (double v = ceil(xa.lo); v <= xa.hi + 1e-9; v += xa.step) {
+    for (double v = ceil(xa.lo / xa.step) * xa.step; v <= xa.hi + 1e-9; v += xa.step) {
         double x = px(&xa, v, L, W);
         tick_label(lab, sizeof lab, v, xa.step);
         fprintf(f,
