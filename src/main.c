@@ -12,6 +12,7 @@
 #include "ipc/util.h"
 #include "nodes/runtime.h"
 #include "src/cli.h"
+#include "src/compare.h"
 #include "src/config.h"
 #include "src/control.h"
 #include "src/launcher.h"
@@ -104,8 +105,36 @@ static const struct cmd_entry commands[] = {
      "default) or links as for `distlab partition` ('1->3', '1<->3', '3->*', '1->3,2<->4').\n"
      "RUN is taken when the first argument is not an assignment.\n" RUN_HELP ASK_HELP,
      cmd_net},
-    {"report", "RUNDIR [--json]", "rebuild and print a run's report",
-     "  --json   print report.json instead of the text report\n", cmd_report},
+    {"report", "RUNDIR [--json] | --compare RUNDIR... [--json] [--plot FILE.svg]",
+     "rebuild and print a run's report, or compare runs side by side",
+     "  --json       print report.json instead of the text report\n"
+     "  --compare    one table across the runs, in the order given: run (its name; the\n"
+     "               directory when names repeat), algorithm, N, messages per CS against\n"
+     "               the theory (raft: per commit, the clients' requests and answers\n"
+     "               counted; token algorithms: 1..\u221e, idle passes are unbounded),\n"
+     "               throughput (CS/s; raft: commits/s), response time p50 and p99 in\n"
+     "               ms (raft: commit latency), synchronization delay p50 in ms, and the\n"
+     "               verdict (safe, UNSAFE, cannot verify). A figure a run does not have\n"
+     "               prints \"-\".\n"
+     "  --compare --json  the same as a JSON array, one object per run, with the keys\n"
+     "               run, rundir, name, algorithm, nodes, simulated, per (\"cs\" or\n"
+     "               \"commit\"), messages_per_op, theory_messages_per_op (token\n"
+     "               algorithms: the lower bound), theory_unbounded, theory (as printed),\n"
+     "               throughput_per_s, throughput_unit, latency (\"response\" or\n"
+     "               \"commit\"), latency_p50_ms, latency_p99_ms, sync_delay_p50_ms,\n"
+     "               verdict, safe (null: not judged), error (null, or why the run's\n"
+     "               report could not be built); a figure it does not have is null\n"
+     "  --plot FILE.svg  with --compare: also draw messages per CS (theory dashed) and\n"
+     "               response time p50 against N, one series per algorithm, one point\n"
+     "               per run (runs of one N: one point per series, and it says so)\n"
+     "Every RUNDIR is checked first: one that is not a run directory is named and\n"
+     "nothing is shown. A run whose report cannot be built is named on stderr and shown\n"
+     "as a row of \"-\" with the verdict \"no report\"; the others are shown.\n"
+     "Exit status: 0 shown (whatever the runs' verdicts: `distlab check` judges one),\n"
+     "1 (--compare) shown, but a run's report could not be built, 2 usage error, a bad\n"
+     "RUNDIR, a report that cannot be built (without --compare), or a plot that could\n"
+     "not be written.\n",
+     cmd_report},
     {"check", "RUNDIR", "check a run's safety properties; exits 0 when they held",
      "Exit status: 0 safe, 1 unsafe (the property is named), 2 bad input or cannot verify\n"
      "(a trace cut by a full disk or by its size cap, run.json missing).\n",
@@ -287,6 +316,8 @@ static int one_rundir(const char *cmd, int argc, char **argv, bool *json)
 
 static int cmd_report(int argc, char **argv)
 {
+    if (compare_wanted(argc, argv))
+        return compare_cmd(argc, argv);
     bool json = false;
     int d = one_rundir("report", argc, argv, &json);
     if (d < 0) {
