@@ -25,6 +25,7 @@
 #include "nodes/algo.h"
 #include "src/cli.h"
 #include "src/netspec.h"
+#include "src/roles.h"
 
 #define MAX_RUNS 256
 
@@ -342,28 +343,6 @@ static bool run_is_raft(const struct shm_run *r)
     return strncmp(r->algorithm, "raft", sizeof r->algorithm) == 0;
 }
 
-int control_key_role(const struct shm_run *r)
-{
-    static const struct {
-        const char *algorithm;
-        int role;
-    } key[] = {
-        {"raft", ROLE_LEADER},
-        {"centralized", ROLE_COORDINATOR},
-        {"token_ring", ROLE_TOKEN_HOLDER},
-        {"two_level_ring", ROLE_TOKEN_HOLDER},
-    };
-    for (size_t i = 0; i < sizeof key / sizeof key[0]; i++)
-        if (strncmp(r->algorithm, key[i].algorithm, sizeof r->algorithm) == 0)
-            return key[i].role;
-    return ROLE_NONE;
-}
-
-int control_role_holder(const struct shm_run *r, int role)
-{
-    return role == ROLE_LEADER ? shm_find_leader(r, role) : shm_find_role(r, role);
-}
-
 /* The workload's clients (the slots after them are `distlab client`'s). */
 static uint32_t run_workload_clients(const struct shm_run *r)
 {
@@ -632,7 +611,7 @@ static void run_line(const struct shm_run *r, FILE *f)
  * leader it knows of; per client its progress. */
 static void status_text_raft(const struct shm_run *r, FILE *f)
 {
-    int leader = control_role_holder(r, ROLE_LEADER);
+    int leader = roles_holder(r, ROLE_LEADER);
     if (leader)
         fprintf(f, "leader: node %d (term %lld)\n", leader,
                 (long long)atomic_load(&r->node[leader].term));
@@ -879,7 +858,7 @@ static int pick_node(const char *cmd, int argc, char **argv, struct shm_handle *
     if (rc < 0)
         return rc;
     if (role >= 0) {
-        int found = control_role_holder(h->run, role);
+        int found = roles_holder(h->run, role);
         if (found)
             return found;
         fprintf(stderr, "distlab: no live node is %s now\n", algo_role_name(role));

@@ -34,12 +34,4 @@ int control_find_run(const char *which, struct shm_handle *h, bool writable);
  * stdout when verbose. Returns the number of runs removed. */
 int control_clean(bool verbose);
 
-/* The role that steers run r's algorithm: ROLE_LEADER (raft),
- * ROLE_TOKEN_HOLDER (token_ring; two_level_ring's global token),
- * ROLE_COORDINATOR (centralized), ROLE_NONE (ricart_agrawala). */
-int control_key_role(const struct shm_run *r);
-/* The node that holds role in run r now, as `distlab pid` finds it
- * (shm_find_leader for ROLE_LEADER, shm_find_role otherwise); 0 if none. */
-int control_role_holder(const struct shm_run *r, int role);
-
 #endif

@@ -8,7 +8,7 @@
 
 #include "ipc/util.h"
 #include "nodes/algo.h"
-#include "src/control.h"
+#include "src/roles.h"
 
 #define LINE_MAX_COLS 240 /* a wider terminal gets this much */
 #define RATE_WINDOW_US (1000 * 1000LL)
@@ -200,8 +200,8 @@ void progress_draw(struct progress *p, const struct shm_run *r, int64_t now, int
         .elapsed_us = t_work >= 0 ? now - t_work : -1,
         .since_us = now,
         .duration_us = duration_us,
-        .raft = control_key_role(r) == ROLE_LEADER,
-        .role = control_key_role(r),
+        .raft = roles_key(r) == ROLE_LEADER,
+        .role = roles_key(r),
         .global_token = strncmp(r->algorithm, "two_level_ring", sizeof r->algorithm) == 0,
         .term = -1,
         .faults = p->faults,
@@ -211,7 +211,7 @@ void progress_draw(struct progress *p, const struct shm_run *r, int64_t now, int
     /* Before the workload starts there is nothing to take a rate of. */
     v.rate = t_work >= 0 ? sample_rate(p, now, v.total) : -1;
     if (v.role != ROLE_NONE) {
-        v.holder = control_role_holder(r, v.role);
+        v.holder = roles_holder(r, v.role);
         if (v.holder)
             v.term = atomic_load(&r->node[v.holder].term);
     } else {

@@ -46,7 +46,7 @@ struct progress_view {
     bool raft;           /* commits, not critical sections */
     int64_t total;       /* CS done, or the highest commit index */
     double rate;         /* per second over about the last second; < 0: not known yet */
-    int role;            /* the key role (control_key_role), ROLE_NONE: none */
+    int role;            /* the key role (roles_key), ROLE_NONE: none */
     bool global_token;   /* two_level_ring: the token holder holds the global token */
     int holder;          /* the node that holds it, 0: none */
     int64_t term;        /* its term (Raft) or generation (token) */
