@@ -32,6 +32,16 @@ static int term_width(int fd)
     return 80;
 }
 
+/* A run started in the background (`distlab run ... &`) must not write
+ * over the shell's prompt: draw only while in the terminal's foreground
+ * process group (or when that cannot be told: not our controlling
+ * terminal). */
+static bool in_foreground(int fd)
+{
+    pid_t fg = tcgetpgrp(fd);
+    return fg < 0 || fg == getpgrp();
+}
+
 static void put(struct progress *p, const char *buf, size_t len)
 {
     /* A terminal that is gone (hung up) or refuses: no more lines. */
@@ -196,6 +206,8 @@ void progress_draw(struct progress *p, const struct shm_run *r, int64_t now, int
     if (!p->on)
         return;
     p->next = now + PROGRESS_PERIOD_US;
+    if (!in_foreground(p->fd))
+        return;
     struct progress_view v = {
         .elapsed_us = t_work >= 0 ? now - t_work : -1,
         .since_us = now,

@@ -8,7 +8,8 @@
  *   3.2s/20s | CS 212, 41/s | token holder 4 (gen 2) | faults 1 (kill 3)
  *
  * It is drawn only when stderr is a terminal (never into a file or a
- * pipe, so logs and --json output stay clean), cut to the terminal's width
+ * pipe, so logs and --json output stay clean) and the run is in its
+ * foreground (a run started with & leaves the prompt alone), cut to the terminal's width
  * (TIOCGWINSZ, 80 when unknown), and rewritten with a carriage return and
  * spaces only (no escape sequences: any terminal, even a dumb one). The
  * caller clears it (progress_clear) before it prints anything else, and
