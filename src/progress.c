@@ -10,7 +10,7 @@
 #include "nodes/algo.h"
 #include "src/roles.h"
 
-#define LINE_MAX_COLS 240 /* a wider terminal gets this much */
+#define LINE_MAX_COLS  240 /* a wider terminal gets this much */
 #define RATE_WINDOW_US (1000 * 1000LL)
 
 void progress_init(struct progress *p, int fd, bool wanted)
@@ -20,7 +20,10 @@ void progress_init(struct progress *p, int fd, bool wanted)
     p->on = wanted && isatty(fd);
 }
 
-bool progress_due(const struct progress *p, int64_t now) { return p->on && now >= p->next; }
+bool progress_due(const struct progress *p, int64_t now)
+{
+    return p->on && now >= p->next;
+}
 
 /* The terminal's width, 80 when it cannot be asked (read at every draw,
  * so a resized window is followed). */
@@ -123,8 +126,7 @@ size_t progress_format(const struct progress_view *v, int width, char *buf, size
         snprintf(field[0], sizeof field[0], "%.1fs/%s", (double)v->elapsed_us / 1e6, dur);
     const char *what = v->raft ? "commits" : "CS";
     if (v->rate >= 0)
-        snprintf(field[1], sizeof field[1], "%s %lld, %.0f/s", what, (long long)v->total,
-                 v->rate);
+        snprintf(field[1], sizeof field[1], "%s %lld, %.0f/s", what, (long long)v->total, v->rate);
     else
         snprintf(field[1], sizeof field[1], "%s %lld", what, (long long)v->total);
     fmt_role(v, field[2], sizeof field[2]);
@@ -231,8 +233,8 @@ void progress_draw(struct progress *p, const struct shm_run *r, int64_t now, int
     }
     char line[LINE_MAX_COLS + 1];
     int width = term_width(p->fd);
-    size_t len = progress_format(&v, width < LINE_MAX_COLS ? width : LINE_MAX_COLS, line,
-                                 sizeof line);
+    size_t len =
+        progress_format(&v, width < LINE_MAX_COLS ? width : LINE_MAX_COLS, line, sizeof line);
     /* "\r", the line, then spaces over what is left of a longer one. */
     char buf[LINE_MAX_COLS + 2];
     size_t out = 0;

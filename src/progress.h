@@ -24,19 +24,19 @@
 #include "ipc/shm.h"
 
 #define PROGRESS_PERIOD_US (250 * 1000LL) /* between draws */
-#define PROGRESS_SAMPLES 8                /* totals kept for the rate: 2 s of draws */
+#define PROGRESS_SAMPLES   8              /* totals kept for the rate: 2 s of draws */
 
 struct progress {
-    bool on;       /* drawing at all */
-    int fd;        /* the terminal (stderr) */
-    size_t shown;  /* columns of the line on the terminal now; 0: none shown */
-    int64_t next;  /* run-relative us: the next draw is due then */
+    bool on;      /* drawing at all */
+    int fd;       /* the terminal (stderr) */
+    size_t shown; /* columns of the line on the terminal now; 0: none shown */
+    int64_t next; /* run-relative us: the next draw is due then */
     /* The totals (CS done, or the commit index) at the last draws, a ring,
      * for the rate over about the last second. */
     int64_t at[PROGRESS_SAMPLES], total[PROGRESS_SAMPLES];
     int nsamples, head;
-    uint64_t faults;      /* faults injected (automatic undos not counted) */
-    char last_fault[40];  /* the last fault event, e.g. "kill 3" */
+    uint64_t faults;     /* faults injected (automatic undos not counted) */
+    char last_fault[40]; /* the last fault event, e.g. "kill 3" */
 };
 
 /* What the line shows, read by progress_draw from the segment. */
