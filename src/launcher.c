@@ -636,13 +636,13 @@ static void reap(struct sup *s)
 
 /* ---- faults ---- */
 
-/* A TR_FAULT record (see ipc/trace.h): fault number a (0: a command),
- * occurrence b, c = 1 for an automatic undo. */
 static bool net_action(int action)
 {
     return action == FAULT_PARTITION || action == FAULT_HEAL || action == FAULT_NET;
 }
 
+/* A TR_FAULT record (see ipc/trace.h): fault number a (0: a command),
+ * occurrence b, c = 1 for an automatic undo. */
 static void trace_fault(struct sup *s, int action, int peer, int64_t a, int64_t b, int64_t c)
 {
     /* A node fault names its node (0: skipped, nothing done); a network
