@@ -25,6 +25,7 @@
 #include "nodes/algo.h"
 #include "src/cli.h"
 #include "src/netspec.h"
+#include "src/roles.h"
 
 #define MAX_RUNS 256
 
@@ -610,7 +611,7 @@ static void run_line(const struct shm_run *r, FILE *f)
  * leader it knows of; per client its progress. */
 static void status_text_raft(const struct shm_run *r, FILE *f)
 {
-    int leader = shm_find_leader(r, ROLE_LEADER);
+    int leader = roles_holder(r, ROLE_LEADER);
     if (leader)
         fprintf(f, "leader: node %d (term %lld)\n", leader,
                 (long long)atomic_load(&r->node[leader].term));
@@ -857,8 +858,7 @@ static int pick_node(const char *cmd, int argc, char **argv, struct shm_handle *
     if (rc < 0)
         return rc;
     if (role >= 0) {
-        int found = role == ROLE_LEADER ? shm_find_leader(h->run, role)
-                                        : shm_find_role(h->run, role);
+        int found = roles_holder(h->run, role);
         if (found)
             return found;
         fprintf(stderr, "distlab: no live node is %s now\n", algo_role_name(role));

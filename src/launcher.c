@@ -32,6 +32,7 @@
 #include "src/evidence.h"
 #include "src/netspec.h"
 #include "src/netstate.h"
+#include "src/progress.h"
 #include "src/report.h"
 
 #define STARTUP_TIMEOUT_US (15 * 1000000LL)
@@ -147,6 +148,9 @@ struct sup {
      * table does not back (forged, or from a dead life): counted, logged
      * once, never acted on. */
     uint64_t false_claims;
+    /* The live line on a terminal (src/progress.h): cleared before the
+     * supervisor writes anything else to stderr. */
+    struct progress prog;
     char err[DL_ERRLEN];
 };
 
@@ -488,6 +492,7 @@ static int64_t crash_backoff(struct sup *s, int k)
             recent++;
     if (recent >= RESTART_LIMIT) {
         c->gave_up = true;
+        progress_clear(&s->prog);
         fprintf(stderr,
                 "distlab: node %d crashed %d times within %llds: not restarting it again "
                 "(crash loop; `distlab restart` starts it)\n",
@@ -579,11 +584,17 @@ static void on_child(struct sup *s, pid_t pid, int status)
         atomic_store(&sn->last_signal, sig);
         trace_sup_b(s, TR_CRASH, k, 0, sig, code, last_alive > 0 ? last_alive : 0);
         c->crashes++;
-        if (!s->stopping)
+        /* A crash the supervisor did not cause (a `kill -9` from a shell,
+         * a failure) is a fault too; its own kills are counted as sent. */
+        if (!s->stopping) {
+            if (!c->fault_signalled)
+                progress_fault(&s->prog, "crash", k, false);
+            progress_clear(&s->prog);
             fprintf(stderr, "distlab: %s (pid %d) %s%s%s\n", proc_label(s, k, who, sizeof who),
                     (int)pid,
                     sig ? "was killed by " : "failed", sig ? proc_signame(sig) : "",
                     sig ? "" : " (see its log)");
+        }
     }
     /* The critical resource is released by the death of its holder, as a
      * lease would be: otherwise every later entry looks like a violation. */
@@ -625,10 +636,19 @@ static void reap(struct sup *s)
 
 /* ---- faults ---- */
 
+static bool net_action(int action)
+{
+    return action == FAULT_PARTITION || action == FAULT_HEAL || action == FAULT_NET;
+}
+
 /* A TR_FAULT record (see ipc/trace.h): fault number a (0: a command),
  * occurrence b, c = 1 for an automatic undo. */
 static void trace_fault(struct sup *s, int action, int peer, int64_t a, int64_t b, int64_t c)
 {
+    /* A node fault names its node (0: skipped, nothing done); a network
+     * change is counted where it is applied (net_apply_at). */
+    if (peer > 0 && !net_action(action))
+        progress_fault(&s->prog, fault_action_name(action), peer, c != 0);
     struct trace_rec r = {
         .ev = TR_FAULT, .peer = (uint16_t)peer, .aux = action, .a = a, .b = b, .c = c};
     if (peer > 0 && peer <= s->procs)
@@ -679,6 +699,7 @@ static void net_apply_at(struct sup *s, int action, int peer, int64_t number, in
                          bool undo, const struct net_change *ch, int nch)
 {
     trace_fault(s, action, peer, number, rep, undo);
+    progress_fault(&s->prog, fault_action_name(action), peer, undo);
     for (int i = 0; i < nch; i++)
         trace_link(s, &ch[i], false);
     net_write(s, ch, nch);
@@ -848,8 +869,10 @@ static struct fired *fired_add(struct sup *s, const struct fault_occ *o)
     return fr;
 }
 
-static void warn_skipped(const struct fault_spec *f, const struct fault_occ *o, const char *why)
+static void warn_skipped(struct sup *s, const struct fault_spec *f, const struct fault_occ *o,
+                         const char *why)
 {
+    progress_clear(&s->prog);
     char rep[32] = "";
     if (f->every_us > 0)
         snprintf(rep, sizeof rep, ", occurrence %d", o->rep);
@@ -904,20 +927,20 @@ static void fire_net(struct sup *s, const struct fault_occ *o, struct fired *fr)
         if (!k) {
             trace_fault(s, FAULT_PARTITION, 0, o->index + 1, o->rep, 0);
             fr->skipped = true;
-            warn_skipped(f, o, fr->why);
+            warn_skipped(s, f, o, fr->why);
             return;
         }
         if (netspec_partition(spec, s->n, &s->links, err) < 0) {
             fr->skipped = true;
             snprintf(fr->why, sizeof fr->why, "%.95s", err);
-            warn_skipped(f, o, fr->why);
+            warn_skipped(s, f, o, fr->why);
             return;
         }
         nch = netstate_partition(s->net, id, &s->links, &ch);
         if (nch < 0) {
             fr->skipped = true;
             snprintf(fr->why, sizeof fr->why, "%s", strerror(-nch));
-            warn_skipped(f, o, fr->why);
+            warn_skipped(s, f, o, fr->why);
             return;
         }
         net_apply_at(s, FAULT_PARTITION, k, o->index + 1, o->rep, false, ch, nch);
@@ -927,7 +950,7 @@ static void fire_net(struct sup *s, const struct fault_occ *o, struct fired *fr)
     if (nch < 0) {
         fr->skipped = true;
         snprintf(fr->why, sizeof fr->why, "%.95s", nch == -EINVAL ? err : strerror(-nch));
-        warn_skipped(f, o, fr->why);
+        warn_skipped(s, f, o, fr->why);
         return;
     }
     net_apply(s, action, o->index + 1, o->rep, o->undo, ch, nch);
@@ -1001,7 +1024,7 @@ static void fire_occurrence(struct sup *s, const struct fault_occ *o)
     if (!k) {
         fr->skipped = true;
         fr->node = 0;
-        warn_skipped(f, o, fr->why);
+        warn_skipped(s, f, o, fr->why);
         return;
     }
     if (f->action == FAULT_RESTART)
@@ -1236,6 +1259,7 @@ static void begin_stop(struct sup *s, const char *reason)
         return;
     s->stopping = true;
     s->stop_reason = reason;
+    progress_clear(&s->prog);
     s->workload_done = s->t_work >= 0 && all_done(s) && !none_left(s);
     s->t_stop = now_us(s);
     atomic_store(&s->run->phase, RUN_STOPPING);
@@ -1283,6 +1307,8 @@ static void schedule(struct sup *s)
     }
     if (s->cmd_answered_at)
         CONSIDER(time_add(s->cmd_answered_at, CMD_COLLECT_US));
+    if (s->prog.on && !s->stopping)
+        CONSIDER(s->prog.next > 0 ? s->prog.next : 1);
 #undef CONSIDER
     loop_timerfd_arm(s->timerfd, time_add(next, s->run->start_mono_us));
 }
@@ -1297,6 +1323,7 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
         if (now >= s->stop_deadline) {
             for (int k = 1; k <= s->procs; k++)
                 if (s->child[k].alive) {
+                    progress_clear(&s->prog);
                     fprintf(stderr, "distlab: node %d did not stop in time; killing it\n", k);
                     kill(s->child[k].pid, SIGKILL);
                 }
@@ -1326,6 +1353,7 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
             if (c->restart_pending && !c->alive && now >= c->restart_at) {
                 trace_sup(s, TR_RESTART, k, 0, 0, c->incarnation + 1);
                 if (spawn(s, k) < 0) {
+                    progress_clear(&s->prog);
                     fprintf(stderr, "distlab: %s\n", s->err);
                     c->restart_pending = false;
                 } else {
@@ -1336,6 +1364,8 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
         if (now >= time_add(s->t_work, s->cfg->duration_us))
             begin_stop(s, "duration");
     }
+    if (!s->stopping && progress_due(&s->prog, now))
+        progress_draw(&s->prog, s->run, now, s->t_work, s->cfg->duration_us);
     if (s->stopping && !any_alive(s))
         loop_stop(l);
     schedule(s);
@@ -1348,6 +1378,7 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
 static void dump_status(struct sup *s)
 {
     int64_t now = now_us(s);
+    progress_clear(&s->prog);
     fprintf(stderr, "distlab: status of run %08x at %.3fs: %s%s\n", s->run_id, (double)now / 1e6,
             s->stopping     ? "stopping"
             : s->t_work < 0 ? "starting"
@@ -1385,12 +1416,14 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
              * write itself fails and says so. Nothing to stop for. */
             continue;
         } else if (!s->stopping || !s->interrupted) {
+            progress_clear(&s->prog);
             fprintf(stderr, "distlab: %s: stopping the run (again to stop the nodes at once)\n",
                     signame(sig, name, sizeof name));
             s->interrupted = true;
             begin_stop(s, "signal");
         } else {
             /* Asked twice: no more grace. The report is still written. */
+            progress_clear(&s->prog);
             fprintf(stderr, "distlab: %s again: killing the nodes\n",
                     signame(sig, name, sizeof name));
             for (int k = 1; k <= s->procs; k++)
@@ -1435,12 +1468,14 @@ static void on_done_claim(struct sup *s, const struct wire_hdr *h)
     struct trace_rec r = {
         .ev = TR_DROP, .peer = (uint16_t)k, .type = h->type, .aux = WIRE_ERR_FROM, .key = h->f[0]};
     trace_emit(&s->tr, &r);
-    if (s->false_claims++ == 0)
+    if (s->false_claims++ == 0) {
+        progress_clear(&s->prog);
         fprintf(stderr,
                 "distlab: ignored a 'workload done' message for node %d that the cluster table "
                 "does not back (incarnation %u, %lld requests claimed, %lld done); further "
                 "ones are only counted\n",
                 k, (unsigned)WIRE_INC(h->flags), (long long)h->f[0], (long long)done);
+    }
 }
 
 static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
@@ -1809,8 +1844,10 @@ int launcher_run(const struct config *cfg, const struct run_opts *o)
     else if (!o->quiet && !o->json)
         fprintf(stderr, "distlab: run %08x: %d nodes, %s, in %s\n", s->run_id, s->n,
                 cfg->algorithm, s->rundir);
+    progress_init(&s->prog, STDERR_FILENO, !o->quiet && !o->json);
     schedule(s);
     rc = loop_run(&s->loop);
+    progress_clear(&s->prog);
     int64_t t_end = now_us(s);
     trace_sup(s, TR_STOP, 0, 0, 0, 0);
     if (rc < 0)

@@ -65,8 +65,11 @@ static const struct cmd_entry commands[] = {
      "  --set S.K=V  override one key of the file (repeatable)\n"
      "  --out DIR    write the run directory there, new or empty (default runs/<name>-<time>)\n"
      "  --seed N     override [cluster] seed\n"
-     "  --json       print report.json instead of the text report\n"
-     "  --quiet      print only the run directory\n"
+     "  --json       print report.json instead of the text report (and no progress line)\n"
+     "  --quiet      print only the run directory (and no live progress line)\n"
+     "While it runs, when stderr is a terminal, one line there is rewritten a few times a\n"
+     "second: time of duration, CS entries or commits (total, per second), the coordinator,\n"
+     "token holder or leader (and term), faults so far; it is cleared before any output.\n"
      "Exit status: 0 completed and safe, 1 unsafe, 2 bad configuration, set-up error or\n"
      "incomplete evidence (the report says \"cannot verify\" and what is missing),\n"
      "3 interrupted (the report is still written).\n",
