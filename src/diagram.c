@@ -164,8 +164,8 @@ int diagram_parse_lanes(const char *text, int n, int clients, bool *in, char *er
             if (p < 1 || (client ? p > clients : p > procs))
                 return dl_seterr(errbuf, EINVAL,
                                  "--nodes %s: no %s %ld in this run (nodes 1..%d%s%d)", text,
-                                 client ? "client" : "node", p, n,
-                                 clients ? ", clients c1..c" : "", clients ? clients : 0);
+                                 client ? "client" : "node", p, n, clients ? ", clients c1..c" : "",
+                                 clients ? clients : 0);
             in[id] = true;
             any = true;
         }
@@ -282,8 +282,13 @@ static int build_msgs(struct dg_model *m, const struct trace_set *ts, struct dg_
         const struct trace_rec *r = &ts->recs[i];
         if (r->ev != TR_SEND || !lane_ok(m, r->node) || !lane_ok(m, r->peer))
             continue;
-        struct dg_msg v = {.ts = r->t_us, .tr = -1, .from = r->node, .to = r->peer,
-                           .type = r->type, .key = r->key, .drop = -1};
+        struct dg_msg v = {.ts = r->t_us,
+                           .tr = -1,
+                           .from = r->node,
+                           .to = r->peer,
+                           .type = r->type,
+                           .key = r->key,
+                           .drop = -1};
         struct send_ix x = {.r = r, .msg = ng};
         PUSH(g, ng, capg, v);
         PUSH(s, ns, caps, x);
@@ -328,9 +333,14 @@ static int build_msgs(struct dg_model *m, const struct trace_set *ts, struct dg_
         const struct trace_rec *r = &ts->recs[i];
         if (r->ev != TR_RECV || done[i] || !lane_ok(m, r->node) || !lane_ok(m, r->peer))
             continue;
-        struct dg_msg v = {.ts = r->a >= 0 && r->a <= r->t_us ? r->a : r->t_us, .tr = r->t_us,
-                           .from = r->peer, .to = r->node, .type = r->type, .key = r->key,
-                           .drop = -1, .recv_only = true};
+        struct dg_msg v = {.ts = r->a >= 0 && r->a <= r->t_us ? r->a : r->t_us,
+                           .tr = r->t_us,
+                           .from = r->peer,
+                           .to = r->node,
+                           .type = r->type,
+                           .key = r->key,
+                           .drop = -1,
+                           .recv_only = true};
         PUSH(g, ng, capg, v);
     }
     free(done);
@@ -357,8 +367,8 @@ static int build_msgs(struct dg_model *m, const struct trace_set *ts, struct dg_
             }
         } else {
             size_t k = send_lower(s, ns, from, to, r->type, r->key, INT64_MIN);
-            for (; k < ns && same_link(s[k].r, from, to, r->type, r->key) &&
-                   s[k].r->t_us <= r->t_us;
+            for (;
+                 k < ns && same_link(s[k].r, from, to, r->type, r->key) && s[k].r->t_us <= r->t_us;
                  k++)
                 if (!s[k].matched) {
                     found = (long)k;
@@ -371,8 +381,13 @@ static int build_msgs(struct dg_model *m, const struct trace_set *ts, struct dg_
             g[s[found].msg].drop = r->aux;
             continue;
         }
-        struct dg_msg v = {.ts = -1, .tr = r->t_us, .from = from, .to = to, .type = r->type,
-                           .key = r->key, .drop = r->aux};
+        struct dg_msg v = {.ts = -1,
+                           .tr = r->t_us,
+                           .from = from,
+                           .to = to,
+                           .type = r->type,
+                           .key = r->key,
+                           .drop = r->aux};
         PUSH(g, ng, capg, v);
     }
     free(s);
@@ -524,9 +539,7 @@ static int build_spans(struct dg_model *m, const struct trace_set *ts, char *err
                 PUSH(m->spans, m->nspans, capspans, sp);
             }
             break;
-        case TR_RESUME:
-            close_span(m, &ps->pause, r->t_us);
-            break;
+        case TR_RESUME: close_span(m, &ps->pause, r->t_us); break;
         case TR_INVOKE:
             sp.kind = DG_SPAN_OP;
             sp.aux = 0;
@@ -584,9 +597,16 @@ static int build_spans(struct dg_model *m, const struct trace_set *ts, char *err
         int lane = r->ev == TR_FAULT ? 0 : p;
         if (lane == 0 && r->ev != TR_FAULT)
             continue;
-        struct dg_mark mk = {.t = r->t_us, .lane = lane, .ev = r->ev, .aux = r->aux,
-                             .peer = r->peer, .incarnation = r->incarnation, .key = r->key,
-                             .a = r->a, .b = r->b, .c = r->c};
+        struct dg_mark mk = {.t = r->t_us,
+                             .lane = lane,
+                             .ev = r->ev,
+                             .aux = r->aux,
+                             .peer = r->peer,
+                             .incarnation = r->incarnation,
+                             .key = r->key,
+                             .a = r->a,
+                             .b = r->b,
+                             .c = r->c};
         if (r->ev == TR_FAULT)
             lastfault = (long)m->nmarks;
         PUSH(m->marks, m->nmarks, capmarks, mk);
@@ -793,10 +813,10 @@ static void fmt_count(char *buf, size_t cap, size_t v)
 int cmd_diagram(int argc, char **argv)
 {
     static const struct option opts[] = {{"from", required_argument, NULL, 'f'},
-                                          {"to", required_argument, NULL, 't'},
-                                          {"nodes", required_argument, NULL, 'n'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+                                         {"to", required_argument, NULL, 't'},
+                                         {"nodes", required_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     struct diagram_opts o = {.from_us = -1, .to_us = -1};
     const char *outpath = NULL;
     int c;
@@ -871,8 +891,8 @@ int cmd_diagram(int argc, char **argv)
         fmt_count(shown, sizeof shown, st.msgs_shown);
         fmt_count(total, sizeof total, st.msgs_total);
         fprintf(stderr, "distlab diagram: showing %.3f-%.3f ms of %.3f ms: %s of %s messages",
-                (double)st.from_us / 1e3, (double)st.to_us / 1e3, (double)st.end_us / 1e3,
-                shown, total);
+                (double)st.from_us / 1e3, (double)st.to_us / 1e3, (double)st.end_us / 1e3, shown,
+                total);
         if (st.lanes < st.lanes_total)
             fprintf(stderr, ", %zu of %zu lanes", st.lanes, st.lanes_total);
         fprintf(stderr, "%s\n", st.bounded ? "; use --from/--to for the rest" : "");

@@ -46,8 +46,8 @@ struct diagram_stats {
     size_t lanes;
     size_t lanes_total;
     size_t cs_bars;
-    size_t ops;             /* client operations drawn */
-    bool bounded;           /* the window's end was set by max_msgs */
+    size_t ops;   /* client operations drawn */
+    bool bounded; /* the window's end was set by max_msgs */
 };
 
 /* Draw the run in rundir as fmt to out. Returns 0, or a negative errno

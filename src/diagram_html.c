@@ -126,10 +126,12 @@ static const char page_script[] =
     "    sc.scrollLeft = 0;\n"
     "  }\n"
     "  document.getElementById('zin').onclick = function () { zoomAt(1.5, sc.clientWidth / 2); };\n"
-    "  document.getElementById('zout').onclick = function () { zoomAt(1 / 1.5, sc.clientWidth / 2); "
+    "  document.getElementById('zout').onclick = function () { zoomAt(1 / 1.5, sc.clientWidth / "
+    "2); "
     "};\n"
     "  document.getElementById('zfit').onclick = fit;\n"
-    "  document.getElementById('z1').onclick = function () { zoomAt(1 / k, sc.clientWidth / 2); };\n"
+    "  document.getElementById('z1').onclick = function () { zoomAt(1 / k, sc.clientWidth / 2); "
+    "};\n"
     "  document.getElementById('left').onclick = function () { sc.scrollLeft -= sc.clientWidth * "
     "0.8; };\n"
     "  document.getElementById('right').onclick = function () { sc.scrollLeft += sc.clientWidth * "
@@ -204,7 +206,7 @@ static void legend_mark(FILE *f, const char *sym, const char *text)
 }
 
 void dg_html_page(const struct dg_model *m, FILE *f, const uint16_t *types, int ntypes,
-                  const char *const *pal, int npal, void (*svg)(void *), void *arg)
+                  void (*svg)(void *), void *arg)
 {
     fputs(page_head, f);
     fputs("<title>", f);
@@ -219,19 +221,20 @@ void dg_html_page(const struct dg_model *m, FILE *f, const uint16_t *types, int 
     fprintf(f, ", %d nodes", m->n);
     if (m->clients)
         fprintf(f, ", %d client%s", m->clients, m->clients == 1 ? "" : "s");
-    fprintf(f, ")</small></h1>\n<div class=\"bar\">"
-               "<button id=\"zout\" title=\"zoom out (-)\">&#8722;</button>"
-               "<button id=\"zin\" title=\"zoom in (+)\">+</button>"
-               "<button id=\"zfit\" title=\"the whole window on screen\">fit</button>"
-               "<button id=\"z1\" title=\"back to 100%%\">1:1</button>"
-               "<button id=\"left\" title=\"earlier\">&#9664;</button>"
-               "<button id=\"right\" title=\"later\">&#9654;</button>"
-               "<span id=\"zoomlevel\">zoom 100%%</span>"
-               "<span>%.3f&#8211;%.3f ms of %.3f ms; %zu message%s. Wheel: scroll in time; "
-               "Ctrl+wheel: zoom; Shift+wheel: lanes. The time axis is compressed: quiet "
-               "gaps are drawn short.</span></div>\n</header>\n",
-            (double)m->from_us / 1e3, (double)m->to_us / 1e3, (double)m->end_us / 1e3,
-            m->nmsgs, m->nmsgs == 1 ? "" : "s");
+    fprintf(f,
+            ")</small></h1>\n<div class=\"bar\">"
+            "<button id=\"zout\" title=\"zoom out (-)\">&#8722;</button>"
+            "<button id=\"zin\" title=\"zoom in (+)\">+</button>"
+            "<button id=\"zfit\" title=\"the whole window on screen\">fit</button>"
+            "<button id=\"z1\" title=\"back to 100%%\">1:1</button>"
+            "<button id=\"left\" title=\"earlier\">&#9664;</button>"
+            "<button id=\"right\" title=\"later\">&#9654;</button>"
+            "<span id=\"zoomlevel\">zoom 100%%</span>"
+            "<span>%.3f&#8211;%.3f ms of %.3f ms; %zu message%s. Wheel: scroll in time; "
+            "Ctrl+wheel: zoom; Shift+wheel: lanes. The time axis is compressed: quiet "
+            "gaps are drawn short.</span></div>\n</header>\n",
+            (double)m->from_us / 1e3, (double)m->to_us / 1e3, (double)m->end_us / 1e3, m->nmsgs,
+            m->nmsgs == 1 ? "" : "s");
     fputs("<div id=\"sc\">\n", f);
     svg(arg);
     fputs("</div>\n<pre id=\"hover\">Point at an arrow, a bar or a mark for its details."
@@ -244,7 +247,7 @@ void dg_html_page(const struct dg_model *m, FILE *f, const uint16_t *types, int 
         snprintf(svgbuf, sizeof svgbuf,
                  "<line x1=\"2\" y1=\"9\" x2=\"30\" y2=\"9\" stroke=\"%s\" stroke-width=\"2\" "
                  "marker-end=\"url(#ah%d)\"/>",
-                 pal[i % npal], i % npal);
+                 dg_palette[dg_type_colour(types[i])], dg_type_colour(types[i]));
         legend_item(f, svgbuf, dg_type_name(m, types[i], tb, sizeof tb));
     }
     if (ntypes == 0)
@@ -262,7 +265,9 @@ void dg_html_page(const struct dg_model *m, FILE *f, const uint16_t *types, int 
         const struct dg_span *sp = &m->spans[i];
         switch (sp->kind) {
         case DG_SPAN_ROLE: has_role[sp->aux & 7] = true; break;
-        case DG_SPAN_CS: has_cs[sp->aux >= 1 && sp->aux <= 3 ? (sp->aux == 1 ? 1 : 2) : 0] = true; break;
+        case DG_SPAN_CS:
+            has_cs[sp->aux >= 1 && sp->aux <= 3 ? (sp->aux == 1 ? 1 : 2) : 0] = true;
+            break;
         case DG_SPAN_OP: has_op[sp->aux >= 0 && sp->aux < TR_EV_COUNT ? sp->aux : 0] = true; break;
         case DG_SPAN_DOWN: has_down = true; break;
         case DG_SPAN_PAUSE: has_pause = true; break;
@@ -303,8 +308,8 @@ void dg_html_page(const struct dg_model *m, FILE *f, const uint16_t *types, int 
         char buf[160];
         if (!has_role[roles[i].role & 7])
             continue;
-        snprintf(buf, sizeof buf,
-                 "<rect x=\"2\" y=\"2\" width=\"30\" height=\"14\" fill=\"%s\"/>", roles[i].fill);
+        snprintf(buf, sizeof buf, "<rect x=\"2\" y=\"2\" width=\"30\" height=\"14\" fill=\"%s\"/>",
+                 roles[i].fill);
         legend_item(f, buf, roles[i].text);
     }
     if (has_down)

@@ -18,19 +18,26 @@
 #include "src/config.h"
 #include "src/diagram_int.h"
 
-#define LABEL_W 118  /* the lane names */
-#define AXIS_H 62    /* fault labels, time labels, the partition band */
-#define LANE_H 46
-#define PAD_L 40     /* before the first moment */
-#define MIN_W 1100   /* a short run is stretched to this width at least */
-#define PAD_R 90     /* after the last */
-#define NPAL 10
+#define LABEL_W 118 /* the lane names */
+#define AXIS_H  62  /* fault labels, time labels, the partition band */
+#define LANE_H  46
+#define PAD_L   40   /* before the first moment */
+#define MIN_W   1100 /* a short run is stretched to this width at least */
+#define PAD_R   90   /* after the last */
 
-/* Message type colours (the Tableau 10 palette), by the rank of the type
- * among those in the window. */
-static const char *const palette[NPAL] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
-                                          "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
-                                          "#7f7f7f", "#bcbd22"};
+/* Message type colours (Tableau 10 without its grey, which is the
+ * runtime's): by the type's number within its algorithm's range, so a type
+ * keeps its colour from one window, and one run, to the next. */
+const char *const dg_palette[DG_NPAL] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
+                                         "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
+                                         "#bcbd22", "#393b79", "#7f7f7f"};
+
+int dg_type_colour(uint16_t type)
+{
+    if (type < MSG_RANGE_SIZE)
+        return DG_NPAL - 1;
+    return ((type & 0xff) + DG_NPAL - 2) % (DG_NPAL - 1);
+}
 
 /* ---- the compressed time axis ---- */
 
@@ -129,7 +136,7 @@ struct render {
     struct axis ax;
     int row[DL_MAX_PROCS + 1]; /* lane row of a process; -1 not shown */
     int nrows;
-    uint16_t types[256];       /* message types in the window, sorted */
+    uint16_t types[256]; /* message types in the window, sorted */
     int ntypes;
 };
 
@@ -141,17 +148,6 @@ static double lane_top(const struct render *r, int p)
 static double lane_mid(const struct render *r, int p)
 {
     return lane_top(r, p) + LANE_H / 2.0 + 4;
-}
-
-static const char *type_colour(const struct render *r, uint16_t type, int *ix)
-{
-    for (int i = 0; i < r->ntypes; i++)
-        if (r->types[i] == type) {
-            *ix = i % NPAL;
-            return palette[i % NPAL];
-        }
-    *ix = NPAL - 2;
-    return palette[NPAL - 2];
 }
 
 static void ms(char *buf, size_t cap, int64_t us)
@@ -184,12 +180,12 @@ static void put_defs(struct render *r)
 {
     FILE *f = r->f;
     fputs("<defs>\n", f);
-    for (int i = 0; i < NPAL; i++)
+    for (int i = 0; i < DG_NPAL; i++)
         fprintf(f,
                 "<marker id=\"ah%d\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" "
                 "markerWidth=\"7\" markerHeight=\"7\" orient=\"auto\">"
                 "<path d=\"M0,1 L10,5 L0,9 z\" fill=\"%s\"/></marker>\n",
-                i, palette[i]);
+                i, dg_palette[i]);
     fputs("<pattern id=\"hatch-red\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
           "patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#fdd\"/>"
           "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#d00\" stroke-width=\"3\"/>"
@@ -247,12 +243,14 @@ static void put_lanes(struct render *r, double w)
     for (int p = 1; p <= m->n + m->clients; p++) {
         if (r->row[p] < 0)
             continue;
-        fprintf(f, "<rect class=\"lane\" x=\"0\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" "
-                   "fill=\"%s\"/>\n",
+        fprintf(f,
+                "<rect class=\"lane\" x=\"0\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" "
+                "fill=\"%s\"/>\n",
                 lane_top(r, p), w, LANE_H,
                 p > m->n ? "#f4f1ea" : (r->row[p] % 2 ? "#f7f7f7" : "#ffffff"));
-        fprintf(f, "<line class=\"lane\" x1=\"0\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-                   "stroke=\"#888\" stroke-width=\"1\"/>\n",
+        fprintf(f,
+                "<line class=\"lane\" x1=\"0\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                "stroke=\"#888\" stroke-width=\"1\"/>\n",
                 lane_mid(r, p), w, lane_mid(r, p));
     }
 }
@@ -308,10 +306,10 @@ static void put_span(struct render *r, const struct dg_span *s)
     case DG_SPAN_ROLE: {
         const char *role = algo_role_name(s->aux);
         fprintf(f, "<g class=\"role\"><title>");
-        esc(f, "%s: %s, term %" PRId64 "\nfrom %s%s to %s%s", lane, role, s->key, from, t0, t1,
-            to);
-        fprintf(f, "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" fill=\"%s\" "
-                   "opacity=\"0.75\"/>",
+        esc(f, "%s: %s, term %" PRId64 "\nfrom %s%s to %s%s", lane, role, s->key, from, t0, t1, to);
+        fprintf(f,
+                "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" fill=\"%s\" "
+                "opacity=\"0.75\"/>",
                 x0, top + 1, w, LANE_H - 2, role_fill(s->aux));
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">", x0 + 2, top + 10);
         if (m->ops && strcmp(m->key_field, "term") == 0)
@@ -328,8 +326,9 @@ static void put_span(struct render *r, const struct dg_span *s)
         esc(f, "%s %s\nfrom %s%s to %s%s", lane,
             down ? (s->aux == TR_STOP ? "stopped" : "down (crashed)") : "paused (SIGSTOP)", from,
             t0, t1, to);
-        fprintf(f, "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" "
-                   "fill=\"url(#%s)\" opacity=\"0.8\"/></g>\n",
+        fprintf(f,
+                "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" "
+                "fill=\"url(#%s)\" opacity=\"0.8\"/></g>\n",
                 x0, mid - 9, w, 18, down ? "hatch-grey" : "hatch-blue");
         break;
     }
@@ -338,8 +337,9 @@ static void put_span(struct render *r, const struct dg_span *s)
         const char *rs = s->aux >= 0 && s->aux <= 3 ? res[s->aux] : "unknown";
         bool bad = s->aux == 1, fenced = s->aux == 2 || s->aux == 3;
         fprintf(f, "<g class=\"cs%s\"><title>", bad ? " bad" : fenced ? " fenced" : "");
-        esc(f, "%s in the critical section\n%s %" PRId64 "\nentered %s%s, left %s%s (%.3f ms)\n"
-               "resource: %s",
+        esc(f,
+            "%s in the critical section\n%s %" PRId64 "\nentered %s%s, left %s%s (%.3f ms)\n"
+            "resource: %s",
             lane, m->key_field, s->key, from, t0, t1, to, (double)(s->t1 - s->t0) / 1e3, rs);
         if (!s->open1 && s->a)
             esc(f, "\ncounter written: %" PRId64, s->a);
@@ -347,19 +347,25 @@ static void put_span(struct render *r, const struct dg_span *s)
             esc(f, "\nMUTUAL EXCLUSION VIOLATED: another node held the resource");
         fputs("</title>", f);
         if (bad)
-            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" "
-                       "fill=\"url(#hatch-red)\" stroke=\"#d00\" stroke-width=\"1.5\"/>",
+            fprintf(f,
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" "
+                    "fill=\"url(#hatch-red)\" stroke=\"#d00\" stroke-width=\"1.5\"/>",
                     x0, mid - 8, w);
         else if (fenced)
-            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" fill=\"#fff4e0\" "
-                       "stroke=\"#e67e00\" stroke-width=\"2\" stroke-dasharray=\"4 2\"/>",
+            fprintf(f,
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" fill=\"#fff4e0\" "
+                    "stroke=\"#e67e00\" stroke-width=\"2\" stroke-dasharray=\"4 2\"/>",
                     x0, mid - 8, w);
         else
-            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"14\" fill=\"#3a6fc4\" "
-                       "fill-opacity=\"0.55\" stroke=\"#2a4f8c\"/>",
+            fprintf(f,
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"14\" fill=\"#3a6fc4\" "
+                    "fill-opacity=\"0.55\" stroke=\"#2a4f8c\"/>",
                     x0, mid - 7, w);
         fprintf(f, "<text class=\"spanlbl\" x=\"%.1f\" y=\"%.1f\">CS %s</text></g>\n", x0 + 2,
-                mid + 16, bad ? "VIOLATION" : fenced ? rs : "");
+                mid + 16,
+                bad      ? "VIOLATION"
+                : fenced ? rs
+                         : "");
         break;
     }
     case DG_SPAN_OP: {
@@ -379,8 +385,9 @@ static void put_span(struct render *r, const struct dg_span *s)
             esc(f, "\nanswered by node %d", s->peer);
         if (s->aux == TR_OK || s->a > 0)
             esc(f, ", index %" PRId64 ", term %" PRId64, s->a, s->b);
-        fprintf(f, "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"12\" "
-                   "fill=\"%s\" stroke=\"#555\" stroke-width=\"0.5\"/></g>\n",
+        fprintf(f,
+                "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"12\" "
+                "fill=\"%s\" stroke=\"#555\" stroke-width=\"0.5\"/></g>\n",
                 x0, mid - 6, w, fill);
         break;
     }
@@ -388,9 +395,10 @@ static void put_span(struct render *r, const struct dg_span *s)
         double bottom = AXIS_H + r->nrows * LANE_H;
         fprintf(f, "<g class=\"netcut\"><title>");
         esc(f, "network partitioned: some links cut\nfrom %s%s to %s%s", from, t0, t1, to);
-        fprintf(f, "</title><rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"8\" fill=\"#e33\"/>"
-                   "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%.1f\" fill=\"#e33\" "
-                   "opacity=\"0.06\"/></g>\n",
+        fprintf(f,
+                "</title><rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"8\" fill=\"#e33\"/>"
+                "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%.1f\" fill=\"#e33\" "
+                "opacity=\"0.06\"/></g>\n",
                 x0, AXIS_H - 10, w, x0, AXIS_H, w, bottom - AXIS_H);
         break;
     }
@@ -402,8 +410,8 @@ static void put_msg(struct render *r, const struct dg_msg *g)
     const struct dg_model *m = r->m;
     FILE *f = r->f;
     char tb[16], from[32], to[32], ts[32], tr[32];
-    int ci;
-    const char *col = type_colour(r, g->type, &ci);
+    int ci = dg_type_colour(g->type);
+    const char *col = dg_palette[ci];
     const char *tn = dg_type_name(m, g->type, tb, sizeof tb);
     dg_lane_name(m, g->from, from, sizeof from);
     dg_lane_name(m, g->to, to, sizeof to);
@@ -424,12 +432,12 @@ static void put_msg(struct render *r, const struct dg_msg *g)
         xe = ax_x(&r->ax, g->tr);
         ye = yd;
     }
-    fprintf(f, "<g class=\"msg%s\" data-type=\"%d\"><title>", dropped || lost ? " short" : "",
-            ci);
+    fprintf(f, "<g class=\"msg%s\" data-type=\"%d\"><title>", dropped || lost ? " short" : "", ci);
     esc(f, "%s: %s \xe2\x86\x92 %s\n%s %" PRId64, tn, from, to, m->key_field, g->key);
     if (g->ts >= 0) {
         ms(ts, sizeof ts, g->ts);
-        esc(f, "\nsent %s%s", ts, g->recv_only ? " (from the receive; the send is not traced)" : "");
+        esc(f, "\nsent %s%s", ts,
+            g->recv_only ? " (from the receive; the send is not traced)" : "");
     } else {
         esc(f, "\nsent: not traced");
     }
@@ -443,16 +451,18 @@ static void put_msg(struct render *r, const struct dg_msg *g)
     else
         esc(f, "\nreceived %s (after %.3f ms)", tr, (double)(g->tr - g->ts) / 1e3);
     fputs("</title>", f);
-    fprintf(f, "<line class=\"hit\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", xs, ys,
-            xe, ye);
+    fprintf(f, "<line class=\"hit\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", xs, ys, xe,
+            ye);
     if (dropped || lost)
-        fprintf(f, "<line class=\"v\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-                   "stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"4 3\"/>"
-                   "<use xlink:href=\"#mk-drop\" x=\"%.1f\" y=\"%.1f\"/>",
+        fprintf(f,
+                "<line class=\"v\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                "stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"4 3\"/>"
+                "<use xlink:href=\"#mk-drop\" x=\"%.1f\" y=\"%.1f\"/>",
                 xs, ys, xe, ye, col, xe, ye);
     else
-        fprintf(f, "<line class=\"v\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-                   "stroke=\"%s\" stroke-width=\"1.5\" marker-end=\"url(#ah%d)\"/>",
+        fprintf(f,
+                "<line class=\"v\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                "stroke=\"%s\" stroke-width=\"1.5\" marker-end=\"url(#ah%d)\"/>",
                 xs, ys, xe, ye, col, ci);
     /* The key near the sender, a little above the arrow. */
     double lx = xs + 0.25 * (xe - xs), ly = ys + 0.25 * (ye - ys) - 2;
@@ -485,10 +495,11 @@ static void put_mark(struct render *r, const struct dg_mark *k)
             esc(f, "\ntarget: %s", dg_lane_name(m, k->peer, lane, sizeof lane));
         if (k->detail)
             esc(f, "\nlinks changed:%s", k->detail);
-        fprintf(f, "</title><line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e60\" "
-                   "stroke-width=\"1.5\" stroke-dasharray=\"6 3\"/>"
-                   "<use xlink:href=\"#mk-fault\" x=\"%.1f\" y=\"%d\"/>"
-                   "<text class=\"ftxt\" x=\"%.1f\" y=\"%d\">",
+        fprintf(f,
+                "</title><line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e60\" "
+                "stroke-width=\"1.5\" stroke-dasharray=\"6 3\"/>"
+                "<use xlink:href=\"#mk-fault\" x=\"%.1f\" y=\"%d\"/>"
+                "<text class=\"ftxt\" x=\"%.1f\" y=\"%d\">",
                 x, AXIS_H - 10, x, bottom, x, AXIS_H - 42, x + 6, AXIS_H - 38);
         esc(f, "%s %s", act, k->peer ? lane : "");
         fputs("</text></g>\n", f);
@@ -520,8 +531,7 @@ static void put_mark(struct render *r, const struct dg_mark *k)
     case TR_RESTART:
         sym = "mk-restart";
         label = "restart";
-        snprintf(text, sizeof text, "%s restarted at %s (incarnation %" PRId64 ")", lane, t,
-                 k->a);
+        snprintf(text, sizeof text, "%s restarted at %s (incarnation %" PRId64 ")", lane, t, k->a);
         break;
     case TR_START:
         sym = "mk-start";
@@ -538,8 +548,8 @@ static void put_mark(struct render *r, const struct dg_mark *k)
         snprintf(lbl, sizeof lbl, "rollback %" PRId64 "-%" PRId64, k->a, k->b);
         label = lbl;
         snprintf(text, sizeof text,
-                 "%s rolled back its log at %s: entries %" PRId64 "..%" PRId64
-                 " (term %" PRId64 " at %" PRId64 ") were never committed and are replaced",
+                 "%s rolled back its log at %s: entries %" PRId64 "..%" PRId64 " (term %" PRId64
+                 " at %" PRId64 ") were never committed and are replaced",
                  lane, t, k->a, k->b, k->key, k->a);
         break;
     case TR_CUT:
@@ -580,11 +590,12 @@ static void put_svg(struct render *r, bool standalone)
     double h = AXIS_H + r->nrows * LANE_H + 12;
     if (standalone)
         fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
-    fprintf(f,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" "
-            "id=\"diagram\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-            "data-w=\"%.1f\" data-lw=\"%d\">\n",
-            LABEL_W + w, h, LABEL_W + w, h, w, LABEL_W);
+    fprintf(
+        f,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" "
+        "id=\"diagram\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+        "data-w=\"%.1f\" data-lw=\"%d\">\n",
+        LABEL_W + w, h, LABEL_W + w, h, w, LABEL_W);
     fputs("<title>", f);
     esc(f, "distlab diagram: %s (%s, %d nodes%s), %.3f-%.3f ms", m->name, m->algorithm, m->n,
         m->clients ? ", clients" : "", (double)m->from_us / 1e3, (double)m->to_us / 1e3);
@@ -596,8 +607,8 @@ static void put_svg(struct render *r, bool standalone)
     put_ticks(r);
     /* Back to front: the partition band and roles, then down and paused
      * periods, bars, faults, arrows, marks. */
-    static const int order[] = {DG_SPAN_CUT, DG_SPAN_ROLE, DG_SPAN_DOWN, DG_SPAN_PAUSE,
-                                DG_SPAN_CS,  DG_SPAN_OP};
+    static const int order[] = {DG_SPAN_CUT,   DG_SPAN_ROLE, DG_SPAN_DOWN,
+                                DG_SPAN_PAUSE, DG_SPAN_CS,   DG_SPAN_OP};
     for (size_t o = 0; o < sizeof order / sizeof order[0]; o++)
         for (size_t i = 0; i < m->nspans; i++)
             if (m->spans[i].kind == order[o])
@@ -612,11 +623,13 @@ static void put_svg(struct render *r, bool standalone)
             put_mark(r, &m->marks[i]);
     fputs("</g>\n", f);
     /* The lane names, on top (the page keeps them in view). */
-    fprintf(f, "<g id=\"labels\"><rect x=\"0\" y=\"0\" width=\"%d\" height=\"%.0f\" "
-               "fill=\"#fff\" opacity=\"0.92\"/>\n",
+    fprintf(f,
+            "<g id=\"labels\"><rect x=\"0\" y=\"0\" width=\"%d\" height=\"%.0f\" "
+            "fill=\"#fff\" opacity=\"0.92\"/>\n",
             LABEL_W, h);
-    fprintf(f, "<text class=\"lbl\" x=\"6\" y=\"%d\" font-size=\"10\" fill=\"#555\">time (ms)"
-               "</text>\n",
+    fprintf(f,
+            "<text class=\"lbl\" x=\"6\" y=\"%d\" font-size=\"10\" fill=\"#555\">time (ms)"
+            "</text>\n",
             AXIS_H - 18);
     for (int p = 1; p <= m->n + m->clients; p++) {
         if (r->row[p] < 0)
@@ -665,7 +678,7 @@ int dg_render(const struct dg_model *m, enum diagram_format fmt, FILE *out)
     if (fmt == DIAGRAM_SVG)
         put_svg(r, true);
     else
-        dg_html_page(m, out, r->types, r->ntypes, palette, NPAL, put_svg_inline, r);
+        dg_html_page(m, out, r->types, r->ntypes, put_svg_inline, r);
     free(r->ax.t);
     free(r->ax.x);
     free(r);

@@ -24,7 +24,7 @@
 #include "tests/helpers.h"
 
 #define TCASE_TIMEOUT 120
-#define CMD_TIMEOUT 60.0
+#define CMD_TIMEOUT   60.0
 
 /* diagram.c's command line prints usage through main.c, which a test does
  * not link; the command itself is tested through the binary. */
@@ -38,8 +38,8 @@ void cli_usage(const char *name, FILE *f)
 
 static bool name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == ':' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == ':' || c == '.';
 }
 
 /* An entity reference at s (after '&'): returns its length up to ';' or 0. */
@@ -543,7 +543,8 @@ START_TEST(test_cli)
     ck_assert_str_eq(out, want);
     char *err = h_err(&p);
     /* At most the bound (fewer when messages share the cut's moment). */
-    ck_assert_msg(strstr(err, "showing 0.000-") && strstr(err, " messages; use --from/--to"), "%s", err);
+    ck_assert_msg(strstr(err, "showing 0.000-") && strstr(err, " messages; use --from/--to"), "%s",
+                  err);
     free(err);
     free(out);
     want[strlen(want) - 1] = '\0';
@@ -554,8 +555,8 @@ START_TEST(test_cli)
 
     char *svgpath = NULL;
     ck_assert(asprintf(&svgpath, "%s/x.svg", dir) > 0);
-    rc = h_run(&p, dir, "d2", CMD_TIMEOUT, "diagram", run, "-o", svgpath, "--from", "4.9s",
-               "--to", "5100ms", "--nodes", "1-3,c1", NULL);
+    rc = h_run(&p, dir, "d2", CMD_TIMEOUT, "diagram", run, "-o", svgpath, "--from", "4.9s", "--to",
+               "5100ms", "--nodes", "1-3,c1", NULL);
     expect_exit(&p, rc, 0, "4 of 8 lanes");
     char *svg = h_slurp(svgpath);
     ck_assert(svg);
@@ -605,8 +606,8 @@ START_TEST(test_real_run)
     ck_assert(asprintf(&ini, "%s/conf/ricart-agrawala-8-12.ini", h_srcdir()) > 0);
     ck_assert(asprintf(&run, "%s/real", dir) > 0);
     struct h_proc p;
-    int rc = h_run(&p, dir, "run", CMD_TIMEOUT, "run", ini, "--set", "cluster.duration=3s",
-                   "--out", run, "--quiet", NULL);
+    int rc = h_run(&p, dir, "run", CMD_TIMEOUT, "run", ini, "--set", "cluster.duration=3s", "--out",
+                   run, "--quiet", NULL);
     expect_exit(&p, rc, 0, NULL);
     char *svg = NULL;
     struct diagram_stats st;
