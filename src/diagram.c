@@ -100,8 +100,17 @@ static int load_run_json(struct dg_model *m, char *errbuf)
         run = json_load_file(path, 0, &jerr);
         if (!run)
             return dl_seterr(errbuf, EINVAL, "%s: line %d: %s", path, jerr.line, jerr.text);
-    } else if (evidence_run_from_config(m->rundir, &run, errbuf) < 0) {
-        return -ENOENT;
+    } else {
+        /* A run whose supervisor was killed has no run.json: its
+         * config.ini says what the lanes are. */
+        char ini[4200];
+        snprintf(ini, sizeof ini, "%s/config.ini", m->rundir);
+        if (stat(ini, &st) < 0)
+            return dl_seterr(errbuf, ENOENT,
+                             "%s: not a run directory (neither run.json nor config.ini)",
+                             m->rundir);
+        if (evidence_run_from_config(m->rundir, &run, errbuf) < 0)
+            return -EINVAL;
     }
     int rc = 0;
     const char *alg = json_string_value(json_object_get(run, "algorithm"));
@@ -717,7 +726,12 @@ int diagram_write(const char *rundir, const struct diagram_opts *o, enum diagram
     /* The window: as asked, else up to the bound. */
     size_t max = o->max_msgs ? o->max_msgs : DIAGRAM_MAX_MSGS;
     m->from_us = o->from_us >= 0 ? o->from_us : 0;
-    m->to_us = o->to_us >= 0 ? o->to_us : m->end_us;
+    m->to_us = o->to_us >= 0 && o->to_us < m->end_us ? o->to_us : m->end_us;
+    if (m->from_us > m->to_us) {
+        rc = dl_seterr(errbuf, EINVAL, "--from %.3f ms is after the end of the run (%.3f ms)",
+                       (double)m->from_us / 1e3, (double)m->end_us / 1e3);
+        goto out;
+    }
     bool bounded = false;
     if (o->to_us < 0) {
         size_t k = 0;
@@ -789,7 +803,8 @@ const char diagram_help[] =
     "(Raft: leader, candidate, follower, with the term); marks are crashes, pauses,\n"
     "restarts, log roll-backs and the supervisor's faults.\n"
     "Exit status: 0 written, 2 bad input (no such run directory, a bad time, --from\n"
-    "after --to, an unknown node) or the file could not be written.\n";
+    "after --to or after the end of the run, an unknown node) or the file could not\n"
+    "be written.\n";
 
 static int has_ext(const char *path, const char *ext)
 {

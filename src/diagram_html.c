@@ -340,7 +340,11 @@ void dg_html_page(const struct dg_model *m, FILE *f, const uint16_t *types, int 
                  ops[i].fill);
         legend_item(f, buf, ops[i].text);
     }
-    fputs("<h2>Marks</h2>\n", f);
+    bool any_mark = false;
+    for (int ev = 0; ev < TR_EV_COUNT; ev++)
+        any_mark |= has_ev[ev];
+    if (any_mark)
+        fputs("<h2>Marks</h2>\n", f);
     static const struct {
         int ev;
         const char *sym, *text;

@@ -582,6 +582,10 @@ START_TEST(test_cli)
     expect_exit(&p, rc, 2, "--from soon: not a time");
     rc = h_run(&p, dir, "e3", CMD_TIMEOUT, "diagram", run, "--from", "2s", "--to", "1s", NULL);
     expect_exit(&p, rc, 2, "--from is after --to");
+    rc = h_run(&p, dir, "e3b", CMD_TIMEOUT, "diagram", run, "--from", "1min", NULL);
+    expect_exit(&p, rc, 2, "after the end of the run");
+    rc = h_run(&p, dir, "e3c", CMD_TIMEOUT, "diagram", dir, NULL);
+    expect_exit(&p, rc, 2, "not a run directory");
     rc = h_run(&p, dir, "e4", CMD_TIMEOUT, "diagram", run, "--nodes", "1,9", NULL);
     expect_exit(&p, rc, 2, "no node 9 in this run");
     rc = h_run(&p, dir, "e5", CMD_TIMEOUT, "diagram", run, "-o", "x.png", NULL);
