@@ -786,26 +786,6 @@ out:
 
 /* ---- the command ---- */
 
-const char diagram_help[] =
-    "  -o FILE    write FILE: .svg a standalone SVG, .html a page with the SVG, a legend,\n"
-    "             hover details and zoom (default RUNDIR/diagram.html); prints its path\n"
-    "  --from T   start the window at T into the run (250ms, 1.5s)\n"
-    "  --to T     end it at T (default: the end of the run, or just before message\n"
-    "             2,001 when the run has more: the command says what it left out)\n"
-    "  --nodes L  only these lanes and the messages between them: 1,2,5 or 1-3;\n"
-    "             clients are c1, c2... (or their ids n+1...)\n"
-    "One lane per node and per client, time left to right; the axis is compressed\n"
-    "(quiet gaps are drawn short) and labelled with run-relative milliseconds.\n"
-    "Arrows are messages (coloured by type, labelled with the algorithm's key: the\n"
-    "Lamport timestamp, the term, the token generation); a dropped message or one\n"
-    "never received stops short. Bars are critical sections (red hatched: a\n"
-    "violation, dashed: fenced) and client operations; lane colours are roles\n"
-    "(Raft: leader, candidate, follower, with the term); marks are crashes, pauses,\n"
-    "restarts, log roll-backs and the supervisor's faults.\n"
-    "Exit status: 0 written, 2 bad input (no such run directory, a bad time, --from\n"
-    "after --to or after the end of the run, an unknown node) or the file could not\n"
-    "be written.\n";
-
 static int has_ext(const char *path, const char *ext)
 {
     size_t lp = strlen(path), le = strlen(ext);

@@ -63,6 +63,5 @@ int diagram_parse_lanes(const char *text, int n, int clients, bool *in, char *er
 
 /* The `distlab diagram` command (src/main.c's table). */
 int cmd_diagram(int argc, char **argv);
-extern const char diagram_help[];
 
 #endif
