@@ -1419,18 +1419,12 @@ START_TEST(test_help_lists_what_works)
     }
     h_unlock(lock);
 
-    /* Commands the design names that this version lacks: not listed, and
-     * they say so. */
-    static const char *const later[] = {"diagram"};
-    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
-        for (int c = 0; c < ncmds; c++)
-            ck_assert_msg(strcmp(cmds[c], later[i]) != 0, "`distlab --help` lists %s", later[i]);
-        char *out = capture(dir, later[i], &rc, later[i], "--help", NULL, NULL, NULL, &err);
-        ck_assert_msg(strstr(out, "not available in this version") && !strstr(out, "usage:"),
-                      "`distlab %s --help`:\n%s", later[i], out);
-        free(out);
-        free(err);
-    }
+    /* Every command the design names is in this version: diagram, the
+     * last to arrive, is listed. */
+    bool diagram = false;
+    for (int c = 0; c < ncmds; c++)
+        diagram = diagram || strcmp(cmds[c], "diagram") == 0;
+    ck_assert_msg(diagram, "`distlab --help` does not list diagram");
     h_rmtree(dir);
     free(dir);
 }
