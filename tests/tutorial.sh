@@ -20,6 +20,9 @@
 #                       (default `distlab status`) is tried every 0.1 s, for
 #                       20 s at most, until it succeeds. The blocks that follow
 #                       are the second terminal.
+#                       While it is live, the commands that act on a live
+#                       run (status, pid, client, kill, ...) are given its
+#                       id, as if it were the only live run of the user.
 #   <!-- wait -->       before a block: back in the first terminal. If the
 #                       block starts with a "^C" line the background command
 #                       gets SIGINT; then it is waited for (60 s at most), and
@@ -138,6 +141,27 @@ _bgstart() {
     _block "$1"
     _bgout=$_out
     _tries=0
+    _runid=
+}
+_bgrun() {
+    # The run's id, from the line a run prints first on stderr.
+    _runid=$(sed -n 's/^distlab: run \([0-9a-f]\{8\}\): .*/\1/p' "$_bgout" | head -n 1)
+    [ -n "$_runid" ] || return 1
+    # Until it ends, the commands that act on a live run are given its id:
+    # another run of the same user (a test beside this one) would otherwise
+    # make a bare `distlab client ...` ambiguous, and it would refuse. (Not
+    # defined before: the background command itself must be the program, so
+    # that it gets the signal that ^C stands for.)
+    distlab() {
+        case $1 in
+        status | pid | kill | pause | resume | terminate | restart | partition | heal | net | client)
+            _dl=$1
+            shift
+            command distlab "$_dl" "$_runid" "$@"
+            ;;
+        *) command distlab "$@" ;;
+        esac
+    }
 }
 _tick() {
     kill -0 "$_bgpid" 2>/dev/null ||
@@ -164,6 +188,8 @@ _bgwait() {
     wait "$_bgpid"
     _status=$?
     _bgpid=
+    _runid=
+    unset -f distlab
 }
 _end() {
     if [ -n "$_bgpid" ]; then
@@ -270,6 +296,7 @@ END {
                 print "_bgstart " k > f
                 print cmd[k, 1] " >\"$_bgout\" 2>&1 &" > f
                 print "_bgpid=$!; echo \"$_bgpid\" >> \"$_T/bgpids\"" > f
+                print "until _bgrun; do _tick; done" > f
                 print "until { " bready[k] > f
                 print "} >/dev/null 2>&1; do _tick; done" > f
                 continue
