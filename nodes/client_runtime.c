@@ -2,14 +2,18 @@
  *
  * A client process (id n + K for client K) submits its share of
  * `[workload] requests` (the total over all clients) to its client core as
- * EV_COMMAND, one operation at a time, as a sequential client does (the
- * concurrency of a run comes from its number of clients): the next when
- * the previous is answered, and with a `rate` no sooner than 1/rate s
- * after the previous submission (rate 0: at once). Why not an open loop:
- * the client core, too, has one operation in flight at a time, and one
- * submitted while another waits is refused, so commands paced blindly
- * would turn every slow commit into a refusal that says nothing of the
- * cluster.
+ * EV_COMMAND, one operation at a time by default, as a sequential client
+ * does (the concurrency of a run comes from its number of clients): the
+ * next when the previous is answered, and with a `rate` no sooner than
+ * 1/rate s after the previous submission (rate 0: at once). With
+ * `[workload] pipeline = K` up to K operations are in flight, never one
+ * at or beyond the oldest unanswered + K (what the client core and the
+ * servers' session table rely on); those due together are submitted
+ * together (EV_COMMAND's "more follow"), so that they leave in one
+ * message. Why not an open loop: the client core, too, has at most K
+ * operations in flight, and one submitted beyond is refused, so commands
+ * paced blindly would turn every slow commit into a refusal that says
+ * nothing of the cluster.
  * Commands are the key-value workload (kvload.h: [workload] keys, mix,
  * value_size), each with its unique token "c<K>-<op>". The core reports each
  * operation's outcome with ACT_CLIENT (traced by the runtime); the client
@@ -33,13 +37,14 @@
 
 #include "ipc/util.h"
 #include "nodes/kvload.h"
+#include "nodes/raft_int.h"
 #include "nodes/runtime_int.h"
 
 /* The client's timer: the next paced submission. */
 #define CL_TIMER_NEXT (RT_TIMER_WL + 0)
 /* Submissions in one settle; the rest (an open loop that fell behind)
  * come from the timer, due at once, after whatever else is ready. */
-#define CL_SUBMIT_BATCH 16
+#define CL_SUBMIT_BATCH (16 + RAFT_WINDOW_MAX)
 
 int64_t rt_client_share(int64_t requests, int clients, int k)
 {
@@ -50,7 +55,7 @@ int64_t rt_pace_due(const struct rt_pace *p, int64_t now_us, int64_t outstanding
                     int64_t *next_us)
 {
     *next_us = 0;
-    if (p->submitted >= p->total || outstanding > 0)
+    if (p->submitted >= p->total || outstanding >= (p->window > 1 ? p->window : 1))
         return 0; /* all done, or an answer comes first */
     if (now_us >= p->next_us)
         return 1;
@@ -71,6 +76,7 @@ struct client_work {
     int64_t first_op; /* the id of this life's first operation */
     int64_t outstanding, finished;
     uint8_t *answered; /* [pace.total]: operation first_op + i has its outcome */
+    int64_t low;       /* the oldest operation without its outcome: first_op + low */
     bool started, done, stopping;
     bool submit_now, finish_now;
     struct kvload load;
@@ -93,6 +99,7 @@ static int client_init(struct node *nd, char *err)
                 pr->value_size);
     double rate = nd->run->params.rate;
     c->pace.interval_us = rate > 0 ? (int64_t)(1e6 / rate) : 0;
+    c->pace.window = nd->run->params.pipeline > 1 ? nd->run->params.pipeline : 1;
     if (rate > 0 && c->pace.interval_us < 1)
         c->pace.interval_us = 1;
     return 0;
@@ -143,7 +150,8 @@ static void client_start(struct node *nd)
         c->submit_now = true;
 }
 
-static void submit(struct node *nd)
+/* more: another submission follows at once (EV_COMMAND f[1]). */
+static void submit(struct node *nd, bool more)
 {
     struct client_work *c = cwork(nd);
     int64_t op = c->first_op + c->pace.submitted;
@@ -155,6 +163,7 @@ static void submit(struct node *nd)
     struct algo_event ev = {.kind = EV_COMMAND, .now_us = rt_now(nd)};
     ev.msg.from = ev.msg.to = (uint16_t)nd->args.id;
     ev.msg.f[0] = op;
+    ev.msg.f[1] = more;
     ev.msg.payload = c->cmd;
     ev.msg.len = c->cmd_len;
     rt_step(nd, &ev);
@@ -175,9 +184,15 @@ static void client_settle(struct node *nd)
             break;
         }
         c->submit_now = false;
-        if (rt_pace_due(&c->pace, now, c->outstanding, &next)) {
-            submit(nd);
-            c->submit_now = c->outstanding == 0; /* answered at once */
+        int64_t span = c->pace.submitted - c->low;
+        if (rt_pace_due(&c->pace, now, span, &next)) {
+            /* Another is due at once after this one (no rate to wait
+             * for, room in the window, more to submit, and this loop
+             * goes on): the core sends them together. */
+            bool more = c->pace.interval_us == 0 && span + 1 < c->pace.window &&
+                        c->pace.submitted + 1 < c->pace.total && round + 1 < CL_SUBMIT_BATCH;
+            submit(nd, more);
+            c->submit_now = true; /* the next one, if it is due (or answered at once) */
         } else if (next) {
             nd->deadline[CL_TIMER_NEXT] = next;
         }
@@ -215,6 +230,8 @@ static void client_outcome(struct node *nd, const struct algo_action *a)
     if (i < 0 || i >= c->pace.submitted || c->answered[i])
         return; /* not this life's, or already answered */
     c->answered[i] = 1;
+    while (c->low < c->pace.submitted && c->answered[c->low])
+        c->low++;
     if (a->outcome == ALGO_OP_OK && a->key == c->cmd_op)
         kvload_learn(&c->load, c->cmd, c->cmd_len, a->msg.payload, a->msg.len);
     c->outstanding--;
