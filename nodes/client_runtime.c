@@ -37,14 +37,14 @@
 
 #include "ipc/util.h"
 #include "nodes/kvload.h"
-#include "nodes/raft_int.h"
 #include "nodes/runtime_int.h"
 
 /* The client's timer: the next paced submission. */
 #define CL_TIMER_NEXT (RT_TIMER_WL + 0)
-/* Submissions in one settle; the rest (an open loop that fell behind)
- * come from the timer, due at once, after whatever else is ready. */
-#define CL_SUBMIT_BATCH (16 + RAFT_WINDOW_MAX)
+/* Submissions in one settle, beyond a pipelining client's window; the
+ * rest (an open loop that fell behind) come from the timer, due at once,
+ * after whatever else is ready. */
+#define CL_SUBMIT_BATCH 16
 
 int64_t rt_client_share(int64_t requests, int clients, int k)
 {
@@ -177,9 +177,10 @@ static void submit(struct node *nd, bool more)
 static void client_settle(struct node *nd)
 {
     struct client_work *c = cwork(nd);
+    int limit = CL_SUBMIT_BATCH + c->pace.window - 1;
     for (int round = 0; c->submit_now && !c->done && !c->stopping && !nd->fatal; round++) {
         int64_t now = rt_now(nd), next;
-        if (round == CL_SUBMIT_BATCH) {
+        if (round == limit) {
             nd->deadline[CL_TIMER_NEXT] = now;
             break;
         }
@@ -190,7 +191,7 @@ static void client_settle(struct node *nd)
              * for, room in the window, more to submit, and this loop
              * goes on): the core sends them together. */
             bool more = c->pace.interval_us == 0 && span + 1 < c->pace.window &&
-                        c->pace.submitted + 1 < c->pace.total && round + 1 < CL_SUBMIT_BATCH;
+                        c->pace.submitted + 1 < c->pace.total && round + 1 < limit;
             submit(nd, more);
             c->submit_now = true; /* the next one, if it is due (or answered at once) */
         } else if (next) {

@@ -760,7 +760,7 @@ static void ustore_make(struct ustore *u, int64_t term, int64_t vote, const int6
     memset(u, 0, sizeof *u);
     u->im.first = 1;
     for (int i = 0; i < count; i++) {
-        uint8_t d[RAFT_CMD_HDR + 1];
+        uint8_t d[RAFT_CMD_HDR + 1] = {0};
         raft_put(d, (uint64_t)client, 4);
         raft_put(d + 4, (uint64_t)(i + 1), 8);
         d[RAFT_CMD_HDR] = (uint8_t)i;
@@ -1130,20 +1130,23 @@ END_TEST
 
 START_TEST(test_snapshot_install)
 {
-    /* 100 clients: a 2632-byte snapshot in chunks (per client its op,
-     * index, term and an empty answer; then an empty store). */
+    /* 100 clients: a 3436-byte snapshot in chunks (per client its floor,
+     * and its window's one slot: op, index, term and an empty answer; then
+     * an empty store). */
     struct unode u;
     u_init_ex(&u, OPS, 2, 3, 100, NULL, false, false);
     u_start(&u);
-    uint32_t total = 28 + 26 * 100 + 4;
+    uint32_t total = 32 + 34 * 100 + 4;
     uint8_t *snap = calloc(1, total);
     raft_put(snap, 7, 8);
     raft_put(snap + 8, 0xabcdef, 8);
     raft_put(snap + 16, 0x1234567, 8);
     raft_put(snap + 24, 100, 4);
-    raft_put(snap + 28, 3, 8); /* client 4 applied op 3 at index 9 term 2 */
-    raft_put(snap + 36, 9, 8);
-    raft_put(snap + 44, 2, 8);
+    raft_put(snap + 28, 1, 4); /* the clients' window */
+    raft_put(snap + 32, 3, 8); /* client 4: floor 3, applied op 3 at index 9 term 2 */
+    raft_put(snap + 40, 3, 8);
+    raft_put(snap + 48, 9, 8);
+    raft_put(snap + 56, 2, 8);
     uint8_t chunk[1024];
     raft_put(chunk, total, 4);
     /* The second chunk first: the follower asks for offset 0. */
@@ -1209,12 +1212,13 @@ END_TEST
 START_TEST(test_snapshot_chunks_one_sender)
 {
     struct unode u;
-    u_init(&u, 2, 3, NULL); /* 2 clients: the smallest snapshot is 84 bytes */
+    u_init(&u, 2, 3, NULL); /* 2 clients: the smallest snapshot is 104 bytes */
     u_start(&u);
-    uint32_t total = 28 + 26 * 2 + 4;
-    uint8_t snap[28 + 26 * 2 + 4] = {0};
+    uint32_t total = 32 + 34 * 2 + 4;
+    uint8_t snap[32 + 34 * 2 + 4] = {0};
     raft_put(snap, 7, 8);
     raft_put(snap + 24, 2, 4);
+    raft_put(snap + 28, 1, 4);
     static uint8_t chunk[4 + 2000];
     raft_put(chunk, total, 4);
     memcpy(chunk + 4, snap, 42);
@@ -1400,13 +1404,17 @@ START_TEST(test_send_failed_falls_back_to_probe)
     u_make_leader(&u, 1000 * 1000);
     int64_t t = u_insp(&u).term;
     u_persisted(&u, 1000 * 1000 + 10, 1, t);
-    /* Node 2 matches the no-op: replicating. Commands go out pipelined. */
+    /* Node 2 matches the no-op: replicating. A command goes out at once;
+     * the next ones wait for its answer (ack-clocked batching), and then
+     * go together, prev moving on without answers. */
     u_msg(&u, 1001 * 1000, RAFT_APPEND_OK, 2, t, 1, 0, 0, NULL, 0);
-    for (int op = 1; op <= 3; op++) {
-        u_msg(&u, 1002 * 1000 + op, RAFT_CLIENT_REQ, 4, 0, op, 0, 0, "cmd", 3);
-        const struct algo_action *a = u_find(&u, ACT_SEND, RAFT_APPEND_REQ, 2, 0, NULL);
-        ck_assert_ptr_nonnull(a);
-        ck_assert_int_eq(a->msg.f[1], op); /* prev moves on without answers */
+    u_msg(&u, 1002 * 1000 + 1, RAFT_CLIENT_REQ, 4, 0, 1, 0, 0, "cmd", 3);
+    const struct algo_action *a1 = u_find(&u, ACT_SEND, RAFT_APPEND_REQ, 2, 0, NULL);
+    ck_assert_ptr_nonnull(a1);
+    ck_assert_int_eq(a1->msg.f[1], 1);
+    for (int op = 2; op <= 3; op++) {
+        u_msg(&u, 1002 * 1000 + op, RAFT_CLIENT_REQ, 5, 0, op, 0, 0, "cmd", 3);
+        ck_assert_ptr_null(u_find(&u, ACT_SEND, RAFT_APPEND_REQ, 2, 0, NULL));
     }
     /* The send of an append to node 2 failed: nothing at once ... */
     struct algo_event ev = {.kind = EV_SEND_FAILED, .now_us = 1003 * 1000};
