@@ -119,6 +119,9 @@ enum {
  * throughput. */
 #define RAFT_MAX_PENDING 1024
 #define RAFT_SNAP_HDR 4u /* u32 total length before a snapshot chunk */
+/* An append carries what fits inline (batch_bytes) or, when more is
+ * waiting, up to this many bytes of entries (raft_replication.c). */
+#define RAFT_CATCHUP_BYTES (32u << 10)
 
 /* One entry of the in-memory log. hash is cumulative: it covers this
  * entry's term and data and the hash of the entry before, so two logs with

@@ -69,18 +69,29 @@ void raft_store_entries(struct raft_state *s, int64_t first, struct algo_actions
     }
 }
 
-/* Encode entries from..(at most batch_bytes of them, at least one) into
- * the scratch buffer; returns their count and the bytes in *len. */
+/* Encode entries from..(at least one) into the scratch buffer; returns
+ * their count and the bytes in *len. What fits inline (batch_bytes) goes
+ * as one message; more than that - a follower catching up, or the
+ * entries of many clients gathered while an append was out - goes as one
+ * larger append of up to RAFT_CATCHUP_BYTES (a bulk slot): one message,
+ * one wake-up and one sync for the follower instead of one per
+ * batch_bytes, so that a follower a little behind catches up rather than
+ * falling further behind until it needs a snapshot. */
 static int encode_batch(struct raft_state *s, int64_t from, uint32_t *len)
 {
     int64_t last = raft_log_last(&s->log);
-    uint32_t used = 0;
+    uint32_t used = 0, limit = s->batch_bytes;
     int k = 0;
     for (int64_t i = from; i <= last; i++) {
         const struct raft_ent *e = raft_log_get(&s->log, i);
         uint32_t need = ALGO_ENTRY_HDR + e->len;
-        if (k > 0 && used + need > s->batch_bytes)
-            break;
+        if (k > 0 && used + need > limit) {
+            if (limit >= RAFT_CATCHUP_BYTES)
+                break;
+            limit = RAFT_CATCHUP_BYTES;
+            if (used + need > limit)
+                break;
+        }
         if (used + need > ALGO_MAX_PAYLOAD)
             break;
         struct algo_entry ae = {e->term, e->len, raft_log_data(&s->log, e)};
