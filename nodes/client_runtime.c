@@ -113,9 +113,9 @@ static int client_init(struct node *nd, char *err)
      * shares to the leader's one. Below the servers' priority they still
      * get every CPU the servers leave idle, but an overloaded machine
      * serves the leader first, so offered load beyond what the cluster
-     * commits slows the load generator, not the cluster. (Raising it back
-     * needs no privilege we lack: lowering our own priority always works;
-     * a failure changes nothing but the figures.) */
+     * commits slows the load generator, not the cluster. (Lowering its
+     * own priority needs no privilege; a failure changes nothing but the
+     * figures.) */
     (void)setpriority(PRIO_PROCESS, 0, CL_NICE);
     const struct shm_params *pr = &nd->run->params;
     kvload_init(&c->load, pr->seed ^ (uint64_t)nd->args.incarnation << 40, c->k, pr->keys, pr->mix,
