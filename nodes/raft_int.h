@@ -111,6 +111,10 @@ enum {
 #define RAFT_WINDOW_MAX 64
 #define RAFT_BATCH_REC 12u  /* CLIENT_BATCH: i64 op + u32 length per command */
 #define RAFT_ANSWER_REC 26u /* CLIENT_ANSWERS: i64 op, index, term + u16 length */
+/* A pipelining client's slots start with room for an answer this long
+ * (a status and a short value) and grow, once, to KV_MAX_ANSWER when an
+ * operation's answer could be longer (raft_snapshot.c). */
+#define RAFT_ANSWER_SMALL 64u
 /* The largest command a client may send: its entry must fit one message. */
 #define RAFT_MAX_COMMAND (ALGO_MAX_PAYLOAD - ALGO_ENTRY_HDR - RAFT_CMD_HDR)
 /* Backpressure: a leader holds at most this many entries it has not
@@ -170,6 +174,7 @@ struct raft_slot {
     int64_t op, index, term;   /* applied (op 0: none) */
     uint8_t *ans;              /* the applied operation's answer (kv.h) */
     uint32_t alen, acap;
+    bool own;                  /* ans is its own block (grown), not in sm.ansbuf */
     int64_t pend_op, pend_index; /* appended here (leader) */
 };
 
@@ -197,7 +202,8 @@ struct raft_sm {
     int *touched, ntouched;     /* clients with answers to send (index into cl) */
     struct kv_store kv;
     uint8_t *ans; /* KV_MAX_ANSWER bytes: the answer being made */
-    uint8_t *ansbuf; /* the clients' records' answers, KV_MAX_ANSWER each */
+    uint8_t *ansbuf; /* the slots' answers: KV_MAX_ANSWER each for a window of
+                        1, RAFT_ANSWER_SMALL each for a larger one */
 };
 
 struct raft_state {

@@ -13,9 +13,11 @@
  * command. A client never has an operation at or beyond floor + window in
  * flight, so the slot an operation takes holds either nothing or an
  * operation below the floor (answered, and never asked again): the table
- * is bounded (window slots per client, each with room for any answer,
- * allocated at the start) and frees an answer as soon as the client says
- * it has it. With a window of 1 (sequential clients) it is each client's
+ * is bounded (window slots per client, allocated at the start, each with
+ * room for a short answer and grown once to room for any answer when an
+ * operation's answer could be longer - before the store changes, so that
+ * keeping the answer cannot fail) and frees an answer as soon as the
+ * client says it has it. With a window of 1 (sequential clients) it is each client's
  * last operation and its answer.
  *
  * Every snap_every applied entries (env.raft_snapshot_entries, default
@@ -80,7 +82,10 @@ int raft_sm_init(struct raft_state *s)
         s->sm.slots = algo_realloc(s->mem, NULL, nslots * sizeof *s->sm.slots);
         s->sm.reps = algo_realloc(s->mem, NULL, nslots * sizeof *s->sm.reps);
         s->sm.touched = algo_realloc(s->mem, NULL, (size_t)s->clients * sizeof *s->sm.touched);
-        s->sm.ansbuf = algo_realloc(s->mem, NULL, nslots * KV_MAX_ANSWER);
+        /* A window of 1 (sequential clients): room for any answer from
+         * the start, as it always was. Wider: short answers in place. */
+        size_t each = s->window == 1 ? KV_MAX_ANSWER : RAFT_ANSWER_SMALL;
+        s->sm.ansbuf = algo_realloc(s->mem, NULL, nslots * each);
         if (!s->sm.cl || !s->sm.slots || !s->sm.reps || !s->sm.touched || !s->sm.ansbuf)
             return -1;
         memset(s->sm.cl, 0, (size_t)s->clients * sizeof *s->sm.cl);
@@ -90,8 +95,8 @@ int raft_sm_init(struct raft_state *s)
             s->sm.cl[c].rep = s->sm.reps + (size_t)c * (size_t)s->window;
         }
         for (size_t k = 0; k < nslots; k++) {
-            s->sm.slots[k].ans = s->sm.ansbuf + k * KV_MAX_ANSWER;
-            s->sm.slots[k].acap = KV_MAX_ANSWER;
+            s->sm.slots[k].ans = s->sm.ansbuf + k * each;
+            s->sm.slots[k].acap = (uint32_t)each;
         }
     }
     return 0;
@@ -102,8 +107,12 @@ void raft_sm_free(struct raft_state *s)
     if (s->sm.cl)
         algo_realloc(s->mem, s->sm.cl, 0);
     s->sm.cl = NULL;
-    if (s->sm.slots)
+    if (s->sm.slots) {
+        for (size_t k = 0; k < (size_t)s->clients * (size_t)s->window; k++)
+            if (s->sm.slots[k].own)
+                algo_realloc(s->mem, s->sm.slots[k].ans, 0);
         algo_realloc(s->mem, s->sm.slots, 0);
+    }
     s->sm.slots = NULL;
     if (s->sm.reps)
         algo_realloc(s->mem, s->sm.reps, 0);
@@ -120,20 +129,42 @@ void raft_sm_free(struct raft_state *s)
     kv_free(&s->sm.kv);
 }
 
-/* Keep an answer in a client's record. false: out of memory. */
-/* Every client's record has room for any answer from the start (one
- * block, raft_sm_init), so that keeping one after the store changed cannot
- * fail and memory does not grow with the clients' activity. */
-static bool reserve_answer(struct raft_state *s, struct raft_slot *rec)
+/* Room for an answer of need bytes in a slot. false: out of memory
+ * (nothing changed). A slot grows at most once, to KV_MAX_ANSWER: memory
+ * is bounded by the window and does not grow with the clients' activity,
+ * and keeping an answer after the store changed cannot fail (the caller
+ * reserved first). */
+static bool reserve_answer(struct raft_state *s, struct raft_slot *rec, uint32_t need)
 {
-    (void)s;
-    return rec->acap >= KV_MAX_ANSWER;
+    if (rec->acap >= need)
+        return true;
+    uint8_t *p = algo_realloc(s->mem, rec->own ? rec->ans : NULL, KV_MAX_ANSWER);
+    if (!p)
+        return false;
+    if (!rec->own && rec->alen)
+        memcpy(p, rec->ans, rec->alen);
+    rec->ans = p;
+    rec->own = true;
+    rec->acap = KV_MAX_ANSWER;
+    return true;
 }
 
+/* The longest answer a command can have now: its status, and for a get
+ * or a failed cas the key's current value (kv.h). */
+static uint32_t answer_bound(const struct raft_state *s, const uint8_t *cmd, uint32_t len)
+{
+    struct kv_cmd kc;
+    uint32_t vlen = 0;
+    if (kv_decode(cmd, len, &kc))
+        kv_get(&s->sm.kv, kc.key, kc.klen, &vlen);
+    return 1 + vlen;
+}
+
+/* Keep an answer in a slot. false: out of memory. */
 static bool keep_answer(struct raft_state *s, struct raft_slot *rec, const uint8_t *ans,
                         uint32_t len)
 {
-    if (!reserve_answer(s, rec))
+    if (!reserve_answer(s, rec, len))
         return false;
     if (len)
         memcpy(rec->ans, ans, len);
@@ -205,11 +236,18 @@ int raft_snap_load(struct raft_state *s, const uint8_t *p, uint32_t len, uint64_
             q += SNAP_PER_SLOT + alen;
         }
     }
-    /* Nothing changes unless all of it loads. */
-    for (int c = 0; c < s->clients; c++)
-        for (int k = 0; k < s->window; k++)
-            if (!reserve_answer(s, &s->sm.cl[c].slot[k]))
+    /* Nothing changes unless all of it loads (a slot grown for a longer
+     * answer is no change of state). */
+    q = p + SNAP_FIXED;
+    for (int c = 0; c < s->clients; c++) {
+        q += SNAP_PER_CLIENT;
+        for (int k = 0; k < s->window; k++) {
+            uint32_t alen = (uint32_t)raft_get(q + 24, 2);
+            if (!reserve_answer(s, &s->sm.cl[c].slot[k], alen))
                 return -1;
+            q += SNAP_PER_SLOT + alen;
+        }
+    }
     struct kv_store kv;
     kv_init(&kv, s->mem);
     if (!kv_snap_read(&kv, q, (uint64_t)(end - q)))
@@ -288,7 +326,9 @@ void raft_apply(struct raft_state *s, struct algo_actions *out)
                  * one per entry of this batch). */
                 if (algo_arena_room(out) < len + (uint32_t)(done + 1) * (KV_MAX_ANSWER +
                                                                       RAFT_ANSWER_REC) + 16 ||
-                    !reserve_answer(s, rec))
+                    !reserve_answer(s, rec, rec->acap >= KV_MAX_ANSWER
+                                                ? KV_MAX_ANSWER
+                                                : answer_bound(s, d + RAFT_CMD_HDR, len)))
                     break; /* the next step (or the apply timer) goes on */
                 uint32_t alen = kv_apply(&s->sm.kv, d + RAFT_CMD_HDR, len, s->sm.ans);
                 if (alen == 0)
