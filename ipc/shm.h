@@ -18,7 +18,7 @@
 #include "ipc/wire.h"
 
 #define SHM_MAGIC 0x4d48534cu /* "LSHM" */
-#define SHM_VERSION 8 /* 8: params.trace_record; 7: the key-value workload (keys, mix, value_size) and interactive client slots in params; 6: client processes (clients, procs; n + clients slots and bulk areas), the replicated-log columns of a slot (commit, last, applied, leader, client outcomes), Raft's params; 5: per-link loss/delay/jitter, net_version, the command mailbox, params.retransmit; 2: the resource packs holder, fenced generation and counter; 3: trace_max_size in params; 4: malformed_kind counts WIRE_ERR_FIELD */
+#define SHM_VERSION 9 /* 9: params.pipeline; 8: params.trace_record; 7: the key-value workload (keys, mix, value_size) and interactive client slots in params; 6: client processes (clients, procs; n + clients slots and bulk areas), the replicated-log columns of a slot (commit, last, applied, leader, client outcomes), Raft's params; 5: per-link loss/delay/jitter, net_version, the command mailbox, params.retransmit; 2: the resource packs holder, fenced generation and counter; 3: trace_max_size in params; 4: malformed_kind counts WIRE_ERR_FIELD */
 #define SHM_PREFIX "distlab."
 #define SHM_BULK_SLOTS 64       /* per sender (reserved at creation) */
 #define SHM_BULK_SLOT 65536     /* bytes per slot, header included */
@@ -184,6 +184,9 @@ struct shm_params {
     /* [trace] record: the classes of events the processes trace
      * (TRACE_CLASS_ bits, ipc/trace.h; 0 counts as all). */
     uint32_t trace_record;
+    /* [workload] pipeline: operations a client keeps in flight (1..64;
+     * algo_env.client_window). */
+    int32_t pipeline;
 };
 
 /* The operations client K (1..clients) of a run makes (see shm_params). */

@@ -83,7 +83,9 @@ enum algo_event_kind {
                       sync that covered storage actions. */
     EV_COMMAND,    /* client cores: the application submits a command:
                       ev.msg.payload (ev.msg.len bytes), operation id
-                      ev.msg.f[0] (1, 2, ... per client) */
+                      ev.msg.f[0] (1, 2, ... per client); ev.msg.f[1]
+                      nonzero: another EV_COMMAND follows at once (a
+                      pipelining client core may send them together) */
 };
 
 struct algo_event {
@@ -376,6 +378,10 @@ struct algo_env {
     int raft_max_inflight;                              /* 0: the core's default */
     /* Client cores: give up on an operation after this long (0: default). */
     int64_t client_timeout_us;
+    /* Operations a client may have in flight at once ([workload] pipeline,
+     * 1..64; 0 counts as 1): the clients and the servers' session table
+     * must agree on it. */
+    int client_window;
 };
 
 /* What a driver may ask a core about itself (for checks and status). */

@@ -90,8 +90,10 @@ static int raft_init(void *state, const struct algo_env *env)
         env->clients < 0 || env->n + env->clients > UINT16_MAX || !env->mem ||
         env->raft_election_min_us < 0 || env->raft_election_max_us < 0 ||
         env->raft_heartbeat_us < 0 || env->raft_snapshot_entries < 0 ||
-        env->raft_max_inflight < 0)
+        env->raft_max_inflight < 0 || env->client_window < 0 ||
+        env->client_window > RAFT_WINDOW_MAX)
         return -1;
+    s->window = env->client_window ? env->client_window : 1;
     s->id = env->id;
     s->n = env->n;
     s->clients = env->clients;
@@ -170,7 +172,13 @@ static bool msg_ok(const struct raft_state *s, const struct algo_msg *m, int64_t
                m->f[3] <= 1 && m->len == 0;
     case RAFT_CLIENT_REQ:
         return m->from > s->n && m->from <= s->n + s->clients && m->f[0] == 0 &&
-               m->f[1] >= 1 && m->f[2] == 0 && m->f[3] == 0;
+               m->f[1] >= 1 && raft_floor_ok(s->window, m->f[1], m->f[2]) && m->f[3] == 0;
+    case RAFT_CLIENT_BATCH:
+        /* Each command's operation is checked against the floor by the
+         * handler. */
+        return m->from > s->n && m->from <= s->n + s->clients && m->f[0] == 0 &&
+               m->f[1] >= 1 && m->f[1] <= s->window && m->f[2] >= 1 && m->f[3] == 0 &&
+               m->len >= RAFT_BATCH_REC;
     default:
         return false; /* CLIENT_RESP goes to clients; anything else is foreign */
     }
@@ -191,7 +199,8 @@ static void on_message(struct raft_state *s, const struct algo_msg *m, int64_t n
     case RAFT_APPEND_REJECT: raft_on_append_reject(s, m, now, out); return;
     case RAFT_SNAP_REQ: raft_on_snap_req(s, m, now, out); return;
     case RAFT_SNAP_RESP: raft_on_snap_resp(s, m, now, out); return;
-    case RAFT_CLIENT_REQ: raft_on_client_req(s, m, now, out); return;
+    case RAFT_CLIENT_REQ:
+    case RAFT_CLIENT_BATCH: raft_on_client_req(s, m, now, out); return;
     }
 }
 
@@ -287,6 +296,8 @@ static const char *raft_msg_name(uint16_t type)
     case RAFT_SNAP_RESP: return "install_snapshot_resp";
     case RAFT_CLIENT_REQ: return "client_request";
     case RAFT_CLIENT_RESP: return "client_response";
+    case RAFT_CLIENT_BATCH: return "client_batch";
+    case RAFT_CLIENT_ANSWERS: return "client_answers";
     default: return NULL;
     }
 }

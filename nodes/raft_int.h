@@ -25,15 +25,33 @@
  *                 payload: u32 total length, then the chunk's bytes
  *   SNAP_RESP     f1 snapshot index, f2 bytes held (the next offset wanted),
  *                 f3 1 installed / 0 not yet
- *   CLIENT_REQ    client -> server: f1 operation id; payload: the command
+ *   CLIENT_REQ    client -> server: f1 operation id, f2 the client's floor
+ *                 (the lowest operation id it has no answer for; 0: f1);
+ *                 payload: the command
  *   CLIENT_RESP   f0 the entry's term (OK), f1 operation id, f2 status
  *                 (RAFT_ST_*), f3 the entry's index (OK; 0 for a read
  *                 answered without the log, raft_local_reads) or a leader hint
  *                 (REDIRECT; 0 unknown); payload (OK): the state
- *                 machine's answer (kv.h)
+ *                 machine's answer (kv.h). To a batch (CLIENT_BATCH), a
+ *                 REDIRECT or BUSY names the batch's first operation and
+ *                 stands for all of them.
+ *   CLIENT_BATCH  client -> server, a pipelining client (env.client_window
+ *                 > 1): f1 the number of commands (1..window), f2 the
+ *                 floor; payload: per command i64 operation id, u32
+ *                 length, the command
+ *   CLIENT_ANSWERS server -> a pipelining client: f0 the leader's term, f1
+ *                 the number of answers, f2 RAFT_ST_OK; payload: per
+ *                 answer i64 operation id, i64 index, i64 term, u16
+ *                 length, the state machine's answer
+ *
+ * The floor is what makes retries safe with several operations in flight
+ * (thesis 6.3): a client never has an operation at or beyond floor +
+ * window in flight, so the session table keeps, per client, the answers of
+ * the window [floor, floor + window) only, in the slot op % window.
  *
  * Log entries' data: empty for a leader's no-op; otherwise u32 client id,
- * i64 operation id (little-endian), then the client's command bytes. */
+ * i64 operation id, i64 the client's floor when it sent it (0: the
+ * operation id) (little-endian), then the client's command bytes. */
 #ifndef DL_NODES_RAFT_INT_H
 #define DL_NODES_RAFT_INT_H
 
@@ -51,7 +69,9 @@ enum {
     RAFT_SNAP_RESP,
     RAFT_CLIENT_REQ,
     RAFT_CLIENT_RESP,
-    RAFT_MSG_LAST = RAFT_CLIENT_RESP,
+    RAFT_CLIENT_BATCH,
+    RAFT_CLIENT_ANSWERS,
+    RAFT_MSG_LAST = RAFT_CLIENT_ANSWERS,
 };
 
 /* CLIENT_RESP f2. */
@@ -85,7 +105,16 @@ enum {
  * tries another server after a quarter of that without an answer. */
 #define RAFT_DEF_CLIENT_TIMEOUT_US (2 * 1000 * 1000)
 
-#define RAFT_CMD_HDR 12u /* u32 client id + i64 op id before the command */
+#define RAFT_CMD_HDR 20u /* u32 client id + i64 op id + i64 floor before the command */
+/* A client's window (env.client_window, [workload] pipeline): operations
+ * it may have in flight at once; 1 is a sequential client. */
+#define RAFT_WINDOW_MAX 64
+#define RAFT_BATCH_REC 12u  /* CLIENT_BATCH: i64 op + u32 length per command */
+#define RAFT_ANSWER_REC 26u /* CLIENT_ANSWERS: i64 op, index, term + u16 length */
+/* A pipelining client's slots start with room for an answer this long
+ * (a status and a short value) and grow, once, to KV_MAX_ANSWER when an
+ * operation's answer could be longer (raft_snapshot.c). */
+#define RAFT_ANSWER_SMALL 64u
 /* The largest command a client may send: its entry must fit one message. */
 #define RAFT_MAX_COMMAND (ALGO_MAX_PAYLOAD - ALGO_ENTRY_HDR - RAFT_CMD_HDR)
 /* Backpressure: a leader holds at most this many entries it has not
@@ -94,6 +123,9 @@ enum {
  * throughput. */
 #define RAFT_MAX_PENDING 1024
 #define RAFT_SNAP_HDR 4u /* u32 total length before a snapshot chunk */
+/* An append carries what fits inline (batch_bytes) or, when more is
+ * waiting, up to this many bytes of entries (raft_replication.c). */
+#define RAFT_CATCHUP_BYTES (32u << 10)
 
 /* One entry of the in-memory log. hash is cumulative: it covers this
  * entry's term and data and the hash of the entry before, so two logs with
@@ -135,13 +167,26 @@ struct raft_peer {
     bool snap_out; /* a chunk is out: wait for its answer or a heartbeat */
 };
 
-/* Per client: the state machine's record (the last operation applied, at
- * which entry) and, at a leader, the last operation appended. */
-struct raft_client_rec {
-    int64_t op, index, term;   /* applied */
+/* One operation of a client's window: the state machine's record (the
+ * operation applied in this slot, at which entry, its answer) and, at a
+ * leader, the operation appended for this slot. */
+struct raft_slot {
+    int64_t op, index, term;   /* applied (op 0: none) */
     uint8_t *ans;              /* the applied operation's answer (kv.h) */
     uint32_t alen, acap;
+    bool own;                  /* ans is its own block (grown), not in sm.ansbuf */
     int64_t pend_op, pend_index; /* appended here (leader) */
+};
+
+/* Per client: its floor (every operation below it was answered to the
+ * client, which will not ask again) and its window's slots (op % window).
+ * A leader collects the answers of one step per client (rep[], nrep) and
+ * sends them in one message. */
+struct raft_client_rec {
+    int64_t floor;
+    struct raft_slot *slot; /* window of them */
+    int64_t *rep;           /* window of them: operations to answer */
+    int nrep;
 };
 
 /* The state machine: the key-value store (kv.h), a count of applied
@@ -152,9 +197,13 @@ struct raft_sm {
     int64_t count;
     uint64_t hash;
     struct raft_client_rec *cl; /* env.clients of them */
+    struct raft_slot *slots;    /* clients * window */
+    int64_t *reps;              /* clients * window */
+    int *touched, ntouched;     /* clients with answers to send (index into cl) */
     struct kv_store kv;
     uint8_t *ans; /* KV_MAX_ANSWER bytes: the answer being made */
-    uint8_t *ansbuf; /* the clients' records' answers, KV_MAX_ANSWER each */
+    uint8_t *ansbuf; /* the slots' answers: KV_MAX_ANSWER each for a window of
+                        1, RAFT_ANSWER_SMALL each for a larger one */
 };
 
 struct raft_state {
@@ -163,6 +212,7 @@ struct raft_state {
     struct dl_rng rng;
     int64_t el_min, el_max, hb, snap_every;
     int max_inflight;
+    int window; /* env.client_window: a client's operations in flight */
     uint32_t batch_bytes; /* an append's payload aims at this (max_inline) */
     bool prevote, check_quorum, local_reads;
 
@@ -310,8 +360,21 @@ void raft_on_snap_resp(struct raft_state *s, const struct algo_msg *m, int64_t n
 /* raft_client.c */
 void raft_on_client_req(struct raft_state *s, const struct algo_msg *m, int64_t now,
                         struct algo_actions *out);
-/* After applying an entry at the leader: answer its client. */
+/* After applying an entry at the leader: its client's answer is due
+ * (collected; raft_client_flush sends the step's answers, one message per
+ * client). */
 void raft_client_applied(struct raft_state *s, int client, int64_t op, struct algo_actions *out);
+void raft_client_flush(struct raft_state *s, struct algo_actions *out);
+/* A command's floor as its entry or request gives it (0: op itself). */
+static inline int64_t raft_floor_of(int64_t op, int64_t floor) { return floor ? floor : op; }
+/* Is (op, floor) a command a client with this window may send? */
+static inline bool raft_floor_ok(int window, int64_t op, int64_t floor)
+{
+    return floor == 0 || (floor >= 1 && floor <= op && op - floor < window);
+}
+/* Replicate new entries: at once to a follower with nothing in flight;
+ * to the others with the next answer (ack-clocked batching). */
+void raft_replicate_new(struct raft_state *s, struct algo_actions *out);
 
 /* Room left in the step's action list: sends stop short of the end so
  * that a batch of applies and client answers always fits (the pipeline

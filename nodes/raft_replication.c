@@ -41,7 +41,9 @@ bool raft_entry_ok(const struct raft_state *s, const struct algo_entry *e)
         return false;
     uint32_t client = (uint32_t)raft_get(e->data, 4);
     int64_t op = (int64_t)raft_get(e->data + 4, 8);
-    return client > (uint32_t)s->n && client <= (uint32_t)(s->n + s->clients) && op >= 1;
+    int64_t floor = (int64_t)raft_get(e->data + 12, 8);
+    return client > (uint32_t)s->n && client <= (uint32_t)(s->n + s->clients) && op >= 1 &&
+           raft_floor_ok(s->window, op, floor);
 }
 
 void raft_store_entries(struct raft_state *s, int64_t first, struct algo_actions *out)
@@ -67,18 +69,29 @@ void raft_store_entries(struct raft_state *s, int64_t first, struct algo_actions
     }
 }
 
-/* Encode entries from..(at most batch_bytes of them, at least one) into
- * the scratch buffer; returns their count and the bytes in *len. */
+/* Encode entries from..(at least one) into the scratch buffer; returns
+ * their count and the bytes in *len. What fits inline (batch_bytes) goes
+ * as one message; more than that - a follower catching up, or the
+ * entries of many clients gathered while an append was out - goes as one
+ * larger append of up to RAFT_CATCHUP_BYTES (a bulk slot): one message,
+ * one wake-up and one sync for the follower instead of one per
+ * batch_bytes, so that a follower a little behind catches up rather than
+ * falling further behind until it needs a snapshot. */
 static int encode_batch(struct raft_state *s, int64_t from, uint32_t *len)
 {
     int64_t last = raft_log_last(&s->log);
-    uint32_t used = 0;
+    uint32_t used = 0, limit = s->batch_bytes;
     int k = 0;
     for (int64_t i = from; i <= last; i++) {
         const struct raft_ent *e = raft_log_get(&s->log, i);
         uint32_t need = ALGO_ENTRY_HDR + e->len;
-        if (k > 0 && used + need > s->batch_bytes)
-            break;
+        if (k > 0 && used + need > limit) {
+            if (limit >= RAFT_CATCHUP_BYTES)
+                break;
+            limit = RAFT_CATCHUP_BYTES;
+            if (used + need > limit)
+                break;
+        }
         if (used + need > ALGO_MAX_PAYLOAD)
             break;
         struct algo_entry ae = {e->term, e->len, raft_log_data(&s->log, e)};
@@ -150,6 +163,24 @@ void raft_send_append(struct raft_state *s, int p, bool heartbeat, struct algo_a
     }
     if (heartbeat && !sent)
         send_one(s, p, false, out);
+}
+
+/* New entries at the leader (clients' commands): a follower with no
+ * append in flight gets them at once; one with appends in flight gets
+ * them, with whatever else arrives meanwhile, in one append when the next
+ * answer comes (raft_on_append_ok). Under load the entries of many
+ * commands then travel in one AppendEntries and cost the follower one
+ * wake-up and one sync; a lone command goes out at once, as before. */
+void raft_replicate_new(struct raft_state *s, struct algo_actions *out)
+{
+    for (int p = 1; p <= s->n; p++) {
+        if (p == s->id)
+            continue;
+        const struct raft_peer *pr = &s->peer[p];
+        if (pr->mode == RAFT_PR_REPLICATE && pr->inflight > 0)
+            continue;
+        raft_send_append(s, p, false, out);
+    }
 }
 
 void raft_broadcast_append(struct raft_state *s, bool heartbeat, struct algo_actions *out)

@@ -2,13 +2,23 @@
  *
  * The state machine is the key-value store (kv.h), plus a count of the
  * commands applied and a hash chain over them (index and bytes; the
- * simulator's invariant compares them across servers), plus one record per
- * client - a session table: the last operation applied, at which index and
- * term, and its answer. That makes a command a client retried (through
- * another server, or after a leader change) apply once and be answered as
- * the first time: an entry whose operation is not newer than its client's
- * record applies as an empty command (thesis 6.3). Sequential clients have
- * one operation in flight, so one record per client is the whole table.
+ * simulator's invariant compares them across servers), plus a session
+ * table: per client its floor (the lowest operation it has no answer for,
+ * as its commands carry it) and, for each operation of its window
+ * [floor, floor + window), the operation applied, at which index and term,
+ * and its answer (slot op % window). That makes a command a client retried
+ * (through another server, or after a leader change) apply once and be
+ * answered as the first time (thesis 6.3): an entry whose operation is
+ * below its client's floor, or already in its slot, applies as an empty
+ * command. A client never has an operation at or beyond floor + window in
+ * flight, so the slot an operation takes holds either nothing or an
+ * operation below the floor (answered, and never asked again): the table
+ * is bounded (window slots per client, allocated at the start, each with
+ * room for a short answer and grown once to room for any answer when an
+ * operation's answer could be longer - before the store changes, so that
+ * keeping the answer cannot fail) and frees an answer as soon as the
+ * client says it has it. With a window of 1 (sequential clients) it is each client's
+ * last operation and its answer.
  *
  * Every snap_every applied entries (env.raft_snapshot_entries, default
  * RAFT_DEF_SNAPSHOT_ENTRIES) the state machine is encoded (the snapshot),
@@ -18,9 +28,9 @@
  * and memory stays bounded however long the run.
  *
  * Snapshot encoding (little-endian): u64 commands applied, u64 hash chain,
- * u64 the log's cumulative hash at the snapshot's index, u32 clients, then
- * per client i64 op, i64 index, i64 term, u16 answer length, the answer;
- * then the store (kv_snap_write). It travels in chunks of at most
+ * u64 the log's cumulative hash at the snapshot's index, u32 clients, u32
+ * window, then per client i64 floor and per slot i64 op, i64 index, i64
+ * term, u16 answer length, the answer; then the store (kv_snap_write). It travels in chunks of at most
  * batch_bytes (the offset in SNAP_REQ f3, the total length ahead of each
  * chunk); one chunk is out at a time, the follower answers with the offset
  * it wants next, and a lost chunk is sent again at the next heartbeat. */
@@ -28,21 +38,28 @@
 
 #include <string.h>
 
-#define SNAP_FIXED 28u
-#define SNAP_PER_CLIENT 26u
+#define SNAP_FIXED 32u
+#define SNAP_PER_CLIENT 8u
+#define SNAP_PER_SLOT 26u
+
+static uint64_t snap_per_client(const struct raft_state *s)
+{
+    return SNAP_PER_CLIENT + (uint64_t)SNAP_PER_SLOT * (uint64_t)s->window;
+}
 
 static uint64_t snap_size(const struct raft_state *s)
 {
-    uint64_t n = SNAP_FIXED + (uint64_t)SNAP_PER_CLIENT * (uint64_t)s->clients;
+    uint64_t n = SNAP_FIXED + snap_per_client(s) * (uint64_t)s->clients;
     for (int c = 0; c < s->clients; c++)
-        n += s->sm.cl[c].alen;
+        for (int k = 0; k < s->window; k++)
+            n += s->sm.cl[c].slot[k].alen;
     return n + kv_snap_size(&s->sm.kv);
 }
 
 /* The smallest valid snapshot for this cluster: no answers, no keys. */
 static uint64_t snap_min(const struct raft_state *s)
 {
-    return SNAP_FIXED + (uint64_t)SNAP_PER_CLIENT * (uint64_t)s->clients + 4;
+    return SNAP_FIXED + snap_per_client(s) * (uint64_t)s->clients + 4;
 }
 
 int raft_sm_init(struct raft_state *s)
@@ -50,20 +67,36 @@ int raft_sm_init(struct raft_state *s)
     s->sm.count = 0;
     s->sm.hash = 0;
     s->sm.cl = NULL;
+    s->sm.slots = NULL;
+    s->sm.reps = NULL;
+    s->sm.touched = NULL;
+    s->sm.ntouched = 0;
     kv_init(&s->sm.kv, s->mem);
     s->sm.ans = algo_realloc(s->mem, NULL, KV_MAX_ANSWER);
     if (!s->sm.ans)
         return -1;
     s->sm.ansbuf = NULL;
     if (s->clients > 0) {
+        size_t nslots = (size_t)s->clients * (size_t)s->window;
         s->sm.cl = algo_realloc(s->mem, NULL, (size_t)s->clients * sizeof *s->sm.cl);
-        s->sm.ansbuf = algo_realloc(s->mem, NULL, (size_t)s->clients * KV_MAX_ANSWER);
-        if (!s->sm.cl || !s->sm.ansbuf)
+        s->sm.slots = algo_realloc(s->mem, NULL, nslots * sizeof *s->sm.slots);
+        s->sm.reps = algo_realloc(s->mem, NULL, nslots * sizeof *s->sm.reps);
+        s->sm.touched = algo_realloc(s->mem, NULL, (size_t)s->clients * sizeof *s->sm.touched);
+        /* A window of 1 (sequential clients): room for any answer from
+         * the start, as it always was. Wider: short answers in place. */
+        size_t each = s->window == 1 ? KV_MAX_ANSWER : RAFT_ANSWER_SMALL;
+        s->sm.ansbuf = algo_realloc(s->mem, NULL, nslots * each);
+        if (!s->sm.cl || !s->sm.slots || !s->sm.reps || !s->sm.touched || !s->sm.ansbuf)
             return -1;
         memset(s->sm.cl, 0, (size_t)s->clients * sizeof *s->sm.cl);
+        memset(s->sm.slots, 0, nslots * sizeof *s->sm.slots);
         for (int c = 0; c < s->clients; c++) {
-            s->sm.cl[c].ans = s->sm.ansbuf + (size_t)c * KV_MAX_ANSWER;
-            s->sm.cl[c].acap = KV_MAX_ANSWER;
+            s->sm.cl[c].slot = s->sm.slots + (size_t)c * (size_t)s->window;
+            s->sm.cl[c].rep = s->sm.reps + (size_t)c * (size_t)s->window;
+        }
+        for (size_t k = 0; k < nslots; k++) {
+            s->sm.slots[k].ans = s->sm.ansbuf + k * each;
+            s->sm.slots[k].acap = (uint32_t)each;
         }
     }
     return 0;
@@ -74,6 +107,19 @@ void raft_sm_free(struct raft_state *s)
     if (s->sm.cl)
         algo_realloc(s->mem, s->sm.cl, 0);
     s->sm.cl = NULL;
+    if (s->sm.slots) {
+        for (size_t k = 0; k < (size_t)s->clients * (size_t)s->window; k++)
+            if (s->sm.slots[k].own)
+                algo_realloc(s->mem, s->sm.slots[k].ans, 0);
+        algo_realloc(s->mem, s->sm.slots, 0);
+    }
+    s->sm.slots = NULL;
+    if (s->sm.reps)
+        algo_realloc(s->mem, s->sm.reps, 0);
+    s->sm.reps = NULL;
+    if (s->sm.touched)
+        algo_realloc(s->mem, s->sm.touched, 0);
+    s->sm.touched = NULL;
     if (s->sm.ansbuf)
         algo_realloc(s->mem, s->sm.ansbuf, 0);
     s->sm.ansbuf = NULL;
@@ -83,20 +129,42 @@ void raft_sm_free(struct raft_state *s)
     kv_free(&s->sm.kv);
 }
 
-/* Keep an answer in a client's record. false: out of memory. */
-/* Every client's record has room for any answer from the start (one
- * block, raft_sm_init), so that keeping one after the store changed cannot
- * fail and memory does not grow with the clients' activity. */
-static bool reserve_answer(struct raft_state *s, struct raft_client_rec *rec)
+/* Room for an answer of need bytes in a slot. false: out of memory
+ * (nothing changed). A slot grows at most once, to KV_MAX_ANSWER: memory
+ * is bounded by the window and does not grow with the clients' activity,
+ * and keeping an answer after the store changed cannot fail (the caller
+ * reserved first). */
+static bool reserve_answer(struct raft_state *s, struct raft_slot *rec, uint32_t need)
 {
-    (void)s;
-    return rec->acap >= KV_MAX_ANSWER;
+    if (rec->acap >= need)
+        return true;
+    uint8_t *p = algo_realloc(s->mem, rec->own ? rec->ans : NULL, KV_MAX_ANSWER);
+    if (!p)
+        return false;
+    if (!rec->own && rec->alen)
+        memcpy(p, rec->ans, rec->alen);
+    rec->ans = p;
+    rec->own = true;
+    rec->acap = KV_MAX_ANSWER;
+    return true;
 }
 
-static bool keep_answer(struct raft_state *s, struct raft_client_rec *rec, const uint8_t *ans,
+/* The longest answer a command can have now: its status, and for a get
+ * or a failed cas the key's current value (kv.h). */
+static uint32_t answer_bound(const struct raft_state *s, const uint8_t *cmd, uint32_t len)
+{
+    struct kv_cmd kc;
+    uint32_t vlen = 0;
+    if (kv_decode(cmd, len, &kc))
+        kv_get(&s->sm.kv, kc.key, kc.klen, &vlen);
+    return 1 + vlen;
+}
+
+/* Keep an answer in a slot. false: out of memory. */
+static bool keep_answer(struct raft_state *s, struct raft_slot *rec, const uint8_t *ans,
                         uint32_t len)
 {
-    if (!reserve_answer(s, rec))
+    if (!reserve_answer(s, rec, len))
         return false;
     if (len)
         memcpy(rec->ans, ans, len);
@@ -122,16 +190,21 @@ int raft_snap_take(struct raft_state *s, int64_t index, int64_t term, uint64_t l
     raft_put(p + 8, s->sm.hash, 8);
     raft_put(p + 16, log_hash, 8);
     raft_put(p + 24, (uint64_t)s->clients, 4);
+    raft_put(p + 28, (uint64_t)s->window, 4);
     p += SNAP_FIXED;
     for (int c = 0; c < s->clients; c++) {
-        const struct raft_client_rec *rec = &s->sm.cl[c];
-        raft_put(p, (uint64_t)rec->op, 8);
-        raft_put(p + 8, (uint64_t)rec->index, 8);
-        raft_put(p + 16, (uint64_t)rec->term, 8);
-        raft_put(p + 24, rec->alen, 2);
-        if (rec->alen)
-            memcpy(p + SNAP_PER_CLIENT, rec->ans, rec->alen);
-        p += SNAP_PER_CLIENT + rec->alen;
+        raft_put(p, (uint64_t)s->sm.cl[c].floor, 8);
+        p += SNAP_PER_CLIENT;
+        for (int k = 0; k < s->window; k++) {
+            const struct raft_slot *rec = &s->sm.cl[c].slot[k];
+            raft_put(p, (uint64_t)rec->op, 8);
+            raft_put(p + 8, (uint64_t)rec->index, 8);
+            raft_put(p + 16, (uint64_t)rec->term, 8);
+            raft_put(p + 24, rec->alen, 2);
+            if (rec->alen)
+                memcpy(p + SNAP_PER_SLOT, rec->ans, rec->alen);
+            p += SNAP_PER_SLOT + rec->alen;
+        }
     }
     kv_snap_write(&s->sm.kv, p);
     s->snap_len = len;
@@ -143,23 +216,38 @@ int raft_snap_take(struct raft_state *s, int64_t index, int64_t term, uint64_t l
 int raft_snap_load(struct raft_state *s, const uint8_t *p, uint32_t len, uint64_t *log_hash)
 {
     if (len < snap_min(s) || raft_get(p + 24, 4) != (uint64_t)s->clients ||
-        (int64_t)raft_get(p, 8) < 0)
+        raft_get(p + 28, 4) != (uint64_t)s->window || (int64_t)raft_get(p, 8) < 0)
         return -1;
     const uint8_t *q = p + SNAP_FIXED, *end = p + len;
     for (int c = 0; c < s->clients; c++) {
-        if (end - q < (ptrdiff_t)SNAP_PER_CLIENT)
+        if (end - q < (ptrdiff_t)SNAP_PER_CLIENT || (int64_t)raft_get(q, 8) < 0)
             return -1;
-        uint32_t alen = (uint32_t)raft_get(q + 24, 2);
-        if ((int64_t)raft_get(q, 8) < 0 || (int64_t)raft_get(q + 8, 8) < 0 ||
-            (int64_t)raft_get(q + 16, 8) < 0 || alen > KV_MAX_ANSWER ||
-            end - q - SNAP_PER_CLIENT < (ptrdiff_t)alen)
-            return -1;
-        q += SNAP_PER_CLIENT + alen;
+        q += SNAP_PER_CLIENT;
+        for (int k = 0; k < s->window; k++) {
+            if (end - q < (ptrdiff_t)SNAP_PER_SLOT)
+                return -1;
+            uint32_t alen = (uint32_t)raft_get(q + 24, 2);
+            int64_t op = (int64_t)raft_get(q, 8);
+            /* An operation sits in its own slot. */
+            if (op < 0 || (op > 0 && op % s->window != k) || (int64_t)raft_get(q + 8, 8) < 0 ||
+                (int64_t)raft_get(q + 16, 8) < 0 || alen > KV_MAX_ANSWER ||
+                end - q - SNAP_PER_SLOT < (ptrdiff_t)alen)
+                return -1;
+            q += SNAP_PER_SLOT + alen;
+        }
     }
-    /* Nothing changes unless all of it loads. */
-    for (int c = 0; c < s->clients; c++)
-        if (!reserve_answer(s, &s->sm.cl[c]))
-            return -1;
+    /* Nothing changes unless all of it loads (a slot grown for a longer
+     * answer is no change of state). */
+    q = p + SNAP_FIXED;
+    for (int c = 0; c < s->clients; c++) {
+        q += SNAP_PER_CLIENT;
+        for (int k = 0; k < s->window; k++) {
+            uint32_t alen = (uint32_t)raft_get(q + 24, 2);
+            if (!reserve_answer(s, &s->sm.cl[c].slot[k], alen))
+                return -1;
+            q += SNAP_PER_SLOT + alen;
+        }
+    }
     struct kv_store kv;
     kv_init(&kv, s->mem);
     if (!kv_snap_read(&kv, q, (uint64_t)(end - q)))
@@ -171,13 +259,17 @@ int raft_snap_load(struct raft_state *s, const uint8_t *p, uint32_t len, uint64_
     *log_hash = raft_get(p + 16, 8);
     q = p + SNAP_FIXED;
     for (int c = 0; c < s->clients; c++) {
-        struct raft_client_rec *rec = &s->sm.cl[c];
-        uint32_t alen = (uint32_t)raft_get(q + 24, 2);
-        rec->op = (int64_t)raft_get(q, 8);
-        rec->index = (int64_t)raft_get(q + 8, 8);
-        rec->term = (int64_t)raft_get(q + 16, 8);
-        keep_answer(s, rec, q + SNAP_PER_CLIENT, alen); /* reserved above */
-        q += SNAP_PER_CLIENT + alen;
+        s->sm.cl[c].floor = (int64_t)raft_get(q, 8);
+        q += SNAP_PER_CLIENT;
+        for (int k = 0; k < s->window; k++) {
+            struct raft_slot *rec = &s->sm.cl[c].slot[k];
+            uint32_t alen = (uint32_t)raft_get(q + 24, 2);
+            rec->op = (int64_t)raft_get(q, 8);
+            rec->index = (int64_t)raft_get(q + 8, 8);
+            rec->term = (int64_t)raft_get(q + 16, 8);
+            keep_answer(s, rec, q + SNAP_PER_SLOT, alen); /* reserved above */
+            q += SNAP_PER_SLOT + alen;
+        }
     }
     return 0;
 }
@@ -205,7 +297,8 @@ void raft_apply(struct raft_state *s, struct algo_actions *out)
         act_store_snapshot(out, s->snap_index, s->snap_term, s->snap, s->snap_len))
         s->snap_pending = false;
     int done = 0;
-    while (s->applied < s->commit && done < ALGO_STEP_BATCH && raft_room(out, 8)) {
+    while (s->applied < s->commit && done < ALGO_STEP_BATCH &&
+           raft_room(out, 8 + s->sm.ntouched)) {
         int64_t i = s->applied + 1;
         const struct raft_ent *e = raft_log_get(&s->log, i);
         if (!e)
@@ -217,14 +310,25 @@ void raft_apply(struct raft_state *s, struct algo_actions *out)
         } else {
             int client = (int)raft_get(d, 4);
             int64_t op = (int64_t)raft_get(d + 4, 8);
-            struct raft_client_rec *rec = &s->sm.cl[client - s->n - 1];
-            if (op > rec->op) {
+            int64_t floor = raft_floor_of(op, (int64_t)raft_get(d + 12, 8));
+            struct raft_client_rec *cr = &s->sm.cl[client - s->n - 1];
+            /* Every operation below the floor this command carries was
+             * answered to its client: their slots are free. */
+            if (floor > cr->floor)
+                cr->floor = floor;
+            struct raft_slot *rec = &cr->slot[op % s->window];
+            if (op >= cr->floor && op != rec->op) {
                 uint32_t len = e->len - RAFT_CMD_HDR;
                 /* Room for the apply and the client's answer first, and for
                  * the answer in the record: once the store changed, nothing
                  * may fail. */
-                if (algo_arena_room(out) < len + KV_MAX_ANSWER + 16 ||
-                    !reserve_answer(s, rec))
+                /* A leader's answers leave together at the end (room for
+                 * one per entry of this batch). */
+                if (algo_arena_room(out) < len + (uint32_t)(done + 1) * (KV_MAX_ANSWER +
+                                                                      RAFT_ANSWER_REC) + 16 ||
+                    !reserve_answer(s, rec, rec->acap >= KV_MAX_ANSWER
+                                                ? KV_MAX_ANSWER
+                                                : answer_bound(s, d + RAFT_CMD_HDR, len)))
                     break; /* the next step (or the apply timer) goes on */
                 uint32_t alen = kv_apply(&s->sm.kv, d + RAFT_CMD_HDR, len, s->sm.ans);
                 if (alen == 0)
@@ -248,6 +352,7 @@ void raft_apply(struct raft_state *s, struct algo_actions *out)
         if (s->applied - s->snap_index >= s->snap_every)
             snapshot_now(s, out);
     }
+    raft_client_flush(s, out);
     if (s->applied < s->commit && !s->apply_armed) {
         act_set_timer(out, RAFT_T_APPLY, 0);
         s->apply_armed = true;

@@ -782,6 +782,7 @@ static int node_init(struct node *nd, char *err)
         .raft_local_reads = nd->run->params.local_reads != 0,
         .raft_snapshot_entries = nd->run->params.snapshot_entries,
         .raft_max_inflight = nd->run->params.max_inflight,
+        .client_window = nd->run->params.pipeline,
         .client_timeout_us = nd->args.interactive ? nd->args.interactive->timeout_us
                                                   : nd->run->params.client_timeout_us,
     };

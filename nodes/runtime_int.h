@@ -214,17 +214,23 @@ bool rt_held_push(struct node *nd, const struct wire_hdr *h, const void *payload
 /* Send every held message, in order. */
 void rt_held_flush(struct node *nd);
 
-/* client_runtime.c: pacing of a client's commands. A client is
- * sequential: the next operation is due when none is outstanding and the
- * time is next_us or later (the previous submission + interval_us). */
+/* client_runtime.c: pacing of a client's commands. A client keeps at
+ * most `window` operations in flight ([workload] pipeline; 0 counts as 1:
+ * a sequential client): the next operation is due when fewer than window
+ * operations are outstanding and the time is next_us or later (the
+ * previous submission + interval_us). */
 struct rt_pace {
     int64_t next_us;
     int64_t interval_us; /* 1/rate; 0: no wait beyond the answer */
     int64_t total;       /* operations to submit */
     int64_t submitted;
+    int window;
 };
 /* 1 when the next operation is due at now, else 0 with *next_us the time
- * it will be due (0: when an answer comes, or never: all submitted). */
+ * it will be due (0: when an answer comes, or never: all submitted).
+ * outstanding: operations from the oldest unanswered one to the last
+ * submitted (answered or not: a window never reaches beyond its oldest
+ * operation + window). */
 int64_t rt_pace_due(const struct rt_pace *p, int64_t now_us, int64_t outstanding,
                     int64_t *next_us);
 /* This client's share of `requests` commands over `clients` clients

@@ -219,6 +219,8 @@ struct snode {
     uint8_t *cmd;
     uint32_t cmd_len;
     int64_t submitted_us; /* the last submission */
+    int low;              /* the oldest operation not ended (1..) */
+    bool cmd_pending;     /* an EVK_COMMAND is scheduled */
 };
 
 struct sim {
@@ -1154,7 +1156,50 @@ static void log_role(struct sim *s, int id, int role, int64_t term)
 
 /* ---- clients ---- */
 
+/* May client id submit its next operation? At most env.client_window
+ * in flight, none at or beyond the oldest not ended + the window (what the
+ * client core refuses). */
+static bool client_room(const struct sim *s, const struct snode *nd)
+{
+    int w = s->cfg->env.client_window > 1 ? s->cfg->env.client_window : 1;
+    return nd->issued < nd->nops_c && nd->issued + 1 - nd->low < w;
+}
+
+static int64_t client_every(const struct sim *s)
+{
+    double every = 1e6 / s->cfg->rate;
+    return every < 1 ? 1 : every > 1e15 ? (int64_t)1e15 : (int64_t)every;
+}
+
+static void client_submit_one(struct sim *s, int id, bool more);
+
+/* EVK_COMMAND: as many operations as the window has room for (those
+ * submitted together are sent together: EV_COMMAND's "more follow");
+ * with a rate, one, and the next when its interval is over. */
 static void client_submit(struct sim *s, int id)
+{
+    struct snode *nd = &s->node[id];
+    nd->cmd_pending = false;
+    if (nd->low == 0)
+        nd->low = 1;
+    while (client_room(s, nd) && !s->failed) {
+        bool more = s->cfg->rate <= 0 && nd->issued + 2 - nd->low <
+                                             (s->cfg->env.client_window > 1
+                                                  ? s->cfg->env.client_window
+                                                  : 1) &&
+                    nd->issued + 1 < nd->nops_c;
+        client_submit_one(s, id, more);
+        if (s->cfg->rate > 0)
+            break;
+    }
+    if (s->cfg->rate > 0 && client_room(s, nd) && !nd->cmd_pending) {
+        nd->cmd_pending = true;
+        push(s, &(struct ev){.kind = EVK_COMMAND, .node = id, .incarnation = nd->incarnation,
+                             .t = timer_at(s, client_every(s))});
+    }
+}
+
+static void client_submit_one(struct sim *s, int id, bool more)
 {
     struct snode *nd = &s->node[id];
     if (nd->issued >= nd->nops_c)
@@ -1193,6 +1238,7 @@ static void client_submit(struct sim *s, int id)
     struct algo_event ev = {.kind = EV_COMMAND, .now_us = s->now};
     ev.msg.from = ev.msg.to = (uint16_t)id;
     ev.msg.f[0] = op;
+    ev.msg.f[1] = more;
     ev.msg.len = (uint32_t)len;
     ev.msg.payload = (const uint8_t *)cmd;
     step(s, id, &ev);
@@ -1252,6 +1298,8 @@ static void client_outcome(struct sim *s, int id, const struct algo_action *a, i
     c->answered_by = a->msg.from;
     nd->ended++;
     s->ops_left--;
+    while (nd->low <= nd->issued && nd->cops[nd->low - 1].state != OP_SUBMITTED)
+        nd->low++;
     if (state == OP_OK) {
         struct lidx *x = a->index >= 1 && a->index < s->capidx ? &s->idx[a->index] : NULL;
         if (x && x->applied_by && (x->hash != c->hash || x->term != a->term))
@@ -1260,16 +1308,16 @@ static void client_outcome(struct sim *s, int id, const struct algo_action *a, i
                     "holds another command",
                     k, (long long)a->key, (long long)a->index, (long long)a->term);
     }
-    if (nd->issued < nd->nops_c) {
+    if (client_room(s, nd) && !nd->cmd_pending) {
         /* The next one now, or with a rate when its interval since the
          * last submission is over (a timer: it fires late). */
         int64_t at = busy;
         if (s->cfg->rate > 0) {
-            double every = 1e6 / s->cfg->rate;
-            int64_t due = nd->submitted_us + (every < 1 ? 1 : every > 1e15 ? (int64_t)1e15 : (int64_t)every);
+            int64_t due = nd->submitted_us + client_every(s);
             if (due > busy)
                 at = timer_at(s, due - s->now);
         }
+        nd->cmd_pending = true;
         push(s, &(struct ev){.kind = EVK_COMMAND, .node = id, .incarnation = nd->incarnation,
                              .t = at});
     }
@@ -2258,12 +2306,15 @@ int sim_run(const struct sim_config *cfg, struct sim_result *res)
      * 100 us (both models). */
     for (int k = 1; k <= n; k++)
         schedule_request(s, k, 1 + (int64_t)dl_rng_below(&s->rng, 100));
-    for (int k = n + 1; k <= s->nproc; k++)
-        if (s->node[k].nops_c > 0)
-            push(s, &(struct ev){.kind = EVK_COMMAND,
-                                 .node = k,
-                                 .incarnation = 1,
-                                 .t = 1 + (int64_t)dl_rng_below(&s->rng, 100)});
+    for (int k = n + 1; k <= s->nproc; k++) {
+        if (s->node[k].nops_c == 0)
+            continue;
+        s->node[k].cmd_pending = true;
+        push(s, &(struct ev){.kind = EVK_COMMAND,
+                             .node = k,
+                             .incarnation = 1,
+                             .t = 1 + (int64_t)dl_rng_below(&s->rng, 100)});
+    }
     res->end = 0;
     while (!s->failed) {
         if (workload_over(s) && s->now > 0 && !s->run_to_end) {

@@ -208,6 +208,7 @@ enum value_type {
     X(KEYS, SEC_WORKLOAD, "keys", V_INT, keys, 1, KV_MAX_KEYS)                                     \
     X(MIX, SEC_WORKLOAD, "mix", V_MIX, mix, 0, 0)                                                  \
     X(VALUE_SIZE, SEC_WORKLOAD, "value_size", V_INT, value_size, 0, KV_MAX_VALUE)                  \
+    X(PIPELINE, SEC_WORKLOAD, "pipeline", V_INT, pipeline, 1, CONFIG_MAX_PIPELINE)                 \
     X(ELECTION_MIN, SEC_RAFT, "election_timeout_min", V_DURATION, election_timeout_min_us,         \
       CONFIG_MIN_ELECTION_US, CONFIG_MAX_RAFT_TIME_US)                                             \
     X(ELECTION_MAX, SEC_RAFT, "election_timeout_max", V_DURATION, election_timeout_max_us,         \
@@ -1439,6 +1440,7 @@ void config_defaults(struct config *c)
     c->keys = 10;
     snprintf(c->mix, sizeof c->mix, "get:50,put:30,append:10,cas:10");
     c->value_size = 0;
+    c->pipeline = 1;
     c->members[0] = '\0';
     c->initial_clock[0] = '\0';
     c->nfaults = 0;
@@ -2083,6 +2085,7 @@ void config_algo_env(const struct config *c, struct algo_env *env)
     env->raft_snapshot_entries = c->snapshot_entries;
     env->raft_max_inflight = c->max_inflight;
     env->client_timeout_us = c->client_timeout_us;
+    env->client_window = c->pipeline;
 }
 
 int config_validate(struct config *c, char *err)

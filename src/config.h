@@ -16,7 +16,7 @@
 #define CONFIG_ERRLEN 4096
 /* The keys of [cluster] .. [centralized], and of a [fault.N] (at, action,
  * target): the sizes of the origin arrays below. */
-#define CONFIG_NKEYS 45
+#define CONFIG_NKEYS 46
 #define CONFIG_LIST_LEN 160
 /* The sections a file may have, as error messages list them. */
 #define CONFIG_SECTIONS                                                                    \
@@ -43,6 +43,7 @@
 #define CONFIG_MIN_HEARTBEAT_US (INT64_C(1) * 1000)            /* heartbeat: 1ms */
 #define CONFIG_MAX_RAFT_TIME_US (INT64_C(60) * 1000000)        /* [raft] times, client_timeout */
 #define CONFIG_MAX_INFLIGHT     1024                           /* [raft] max_inflight */
+#define CONFIG_MAX_PIPELINE     64                             /* [workload] pipeline (RAFT_WINDOW_MAX) */
 #define CONFIG_MAX_CLIENTS      64                             /* [workload] clients (DL_MAX_CLIENTS) */
 /* A configuration file is a regular file of at most this many bytes. */
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
@@ -146,6 +147,9 @@ struct config {
     int keys;
     char mix[CONFIG_LIST_LEN];
     int value_size;
+    /* raft: operations each client keeps in flight (1: a sequential
+     * client; at most CONFIG_MAX_PIPELINE). */
+    int pipeline;
     /* [raft] */
     int64_t election_timeout_min_us;
     int64_t election_timeout_max_us;

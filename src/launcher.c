@@ -346,6 +346,7 @@ static int ipc_create(struct sup *s)
         .local_reads = c->local_reads,
         .snapshot_entries = c->snapshot_entries,
         .max_inflight = c->max_inflight,
+        .pipeline = c->pipeline,
         .clients = s->clients,
         .interactive = s->slots - s->procs,
         .client_timeout_us = c->client_timeout_us,

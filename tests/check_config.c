@@ -459,7 +459,7 @@ START_TEST(test_err_unknown_key)
 {
     expect_load_error("[workload]\nfoo = 1\n", 2,
                       "[workload] unknown key 'foo' (expected requests, cs_time, think_time, "
-                      "rate, clients, client_timeout, keys, mix, value_size, requesters)");
+                      "rate, clients, client_timeout, keys, mix, value_size, pipeline, requesters)");
     expect_load_error("[fault.1]\nat = 1s\naction = kill\ntarget = 1\nwhen = 2s\n", 5,
                       "[fault.1] unknown key 'when' (expected at, action, target, every, count, for, "
                       "loss, delay, jitter)");
@@ -774,7 +774,7 @@ START_TEST(test_set_errors)
     ck_assert_int_eq(config_set(&c, "workload.foo=1", err), -EINVAL);
     ck_assert_str_eq(err, "--set workload.foo=1: [workload] unknown key 'foo' (expected "
                           "requests, cs_time, think_time, rate, clients, client_timeout, "
-                          "keys, mix, value_size, requesters)");
+                          "keys, mix, value_size, pipeline, requesters)");
     ck_assert_int_eq(config_set(&c, "fault.x.at=1s", err), -EINVAL);
     ck_assert_str_eq(err, "--set fault.x.at=1s: unknown section [fault.x] (expected fault.N "
                           "with N a positive integer, like [fault.1])");
@@ -1853,7 +1853,7 @@ START_TEST(test_ini_sections_once)
                                        "requests = 100\ncs_time = 5ms\nthink_time = 20ms\n"
                                        "rate = 0\nclients = 0\nclient_timeout = 0ms\n"
                                        "keys = 10\nmix = get:50,put:30,append:10,cas:10\n"
-                                       "value_size = 0\nrequesters = all\n\n[centralized]\n"));
+                                       "value_size = 0\npipeline = 1\nrequesters = all\n\n[centralized]\n"));
     ck_assert_ptr_nonnull(strstr(text, "[two_level_ring]\ngroups = 2\nlocal_rounds = 1\n"
                                        "token_timeout = 0ms\nidle_hold = 1ms\nmembers = \n\n"
                                        "[resource]\n"));
@@ -1940,6 +1940,7 @@ static const struct {
     {"workload", "client_timeout", "1min", "60000001us", "a duration from 0 to 1min"},
     {"workload", "keys", "65536", "65537", "an integer from 1 to 65536"},
     {"workload", "value_size", "4096", "4097", "an integer from 0 to 4096"},
+    {"workload", "pipeline", "64", "65", "an integer from 1 to 64"},
     {"raft", "election_timeout_min", "1min", "60000001us", "a duration from 5ms to 1min"},
     {"raft", "election_timeout_max", "1min", "60.000001s", "a duration from 5ms to 1min"},
     {"raft", "heartbeat", "1min", "60000001us", "a duration from 1ms to 1min"},

@@ -8,11 +8,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "nodes/algo.h"
 #include "nodes/kv.h"
 #include "nodes/raft_int.h"
 #include "nodes/rng.h"
+#include "ipc/util.h"
+#include "nodes/sim.h"
+#include "src/config.h"
+#include "src/kvhist.h"
+#include "src/lincheck.h"
+#include "src/simcmd.h"
 
 #define OPS  (&algo_raft)
 #define COPS (&algo_raft_client)
@@ -760,7 +767,7 @@ static void ustore_make(struct ustore *u, int64_t term, int64_t vote, const int6
     memset(u, 0, sizeof *u);
     u->im.first = 1;
     for (int i = 0; i < count; i++) {
-        uint8_t d[RAFT_CMD_HDR + 1];
+        uint8_t d[RAFT_CMD_HDR + 1] = {0};
         raft_put(d, (uint64_t)client, 4);
         raft_put(d + 4, (uint64_t)(i + 1), 8);
         d[RAFT_CMD_HDR] = (uint8_t)i;
@@ -1130,20 +1137,23 @@ END_TEST
 
 START_TEST(test_snapshot_install)
 {
-    /* 100 clients: a 2632-byte snapshot in chunks (per client its op,
-     * index, term and an empty answer; then an empty store). */
+    /* 100 clients: a 3436-byte snapshot in chunks (per client its floor,
+     * and its window's one slot: op, index, term and an empty answer; then
+     * an empty store). */
     struct unode u;
     u_init_ex(&u, OPS, 2, 3, 100, NULL, false, false);
     u_start(&u);
-    uint32_t total = 28 + 26 * 100 + 4;
+    uint32_t total = 32 + 34 * 100 + 4;
     uint8_t *snap = calloc(1, total);
     raft_put(snap, 7, 8);
     raft_put(snap + 8, 0xabcdef, 8);
     raft_put(snap + 16, 0x1234567, 8);
     raft_put(snap + 24, 100, 4);
-    raft_put(snap + 28, 3, 8); /* client 4 applied op 3 at index 9 term 2 */
-    raft_put(snap + 36, 9, 8);
-    raft_put(snap + 44, 2, 8);
+    raft_put(snap + 28, 1, 4); /* the clients' window */
+    raft_put(snap + 32, 3, 8); /* client 4: floor 3, applied op 3 at index 9 term 2 */
+    raft_put(snap + 40, 3, 8);
+    raft_put(snap + 48, 9, 8);
+    raft_put(snap + 56, 2, 8);
     uint8_t chunk[1024];
     raft_put(chunk, total, 4);
     /* The second chunk first: the follower asks for offset 0. */
@@ -1209,12 +1219,13 @@ END_TEST
 START_TEST(test_snapshot_chunks_one_sender)
 {
     struct unode u;
-    u_init(&u, 2, 3, NULL); /* 2 clients: the smallest snapshot is 84 bytes */
+    u_init(&u, 2, 3, NULL); /* 2 clients: the smallest snapshot is 104 bytes */
     u_start(&u);
-    uint32_t total = 28 + 26 * 2 + 4;
-    uint8_t snap[28 + 26 * 2 + 4] = {0};
+    uint32_t total = 32 + 34 * 2 + 4;
+    uint8_t snap[32 + 34 * 2 + 4] = {0};
     raft_put(snap, 7, 8);
     raft_put(snap + 24, 2, 4);
+    raft_put(snap + 28, 1, 4);
     static uint8_t chunk[4 + 2000];
     raft_put(chunk, total, 4);
     memcpy(chunk + 4, snap, 42);
@@ -1400,13 +1411,17 @@ START_TEST(test_send_failed_falls_back_to_probe)
     u_make_leader(&u, 1000 * 1000);
     int64_t t = u_insp(&u).term;
     u_persisted(&u, 1000 * 1000 + 10, 1, t);
-    /* Node 2 matches the no-op: replicating. Commands go out pipelined. */
+    /* Node 2 matches the no-op: replicating. A command goes out at once;
+     * the next ones wait for its answer (ack-clocked batching), and then
+     * go together, prev moving on without answers. */
     u_msg(&u, 1001 * 1000, RAFT_APPEND_OK, 2, t, 1, 0, 0, NULL, 0);
-    for (int op = 1; op <= 3; op++) {
-        u_msg(&u, 1002 * 1000 + op, RAFT_CLIENT_REQ, 4, 0, op, 0, 0, "cmd", 3);
-        const struct algo_action *a = u_find(&u, ACT_SEND, RAFT_APPEND_REQ, 2, 0, NULL);
-        ck_assert_ptr_nonnull(a);
-        ck_assert_int_eq(a->msg.f[1], op); /* prev moves on without answers */
+    u_msg(&u, 1002 * 1000 + 1, RAFT_CLIENT_REQ, 4, 0, 1, 0, 0, "cmd", 3);
+    const struct algo_action *a1 = u_find(&u, ACT_SEND, RAFT_APPEND_REQ, 2, 0, NULL);
+    ck_assert_ptr_nonnull(a1);
+    ck_assert_int_eq(a1->msg.f[1], 1);
+    for (int op = 2; op <= 3; op++) {
+        u_msg(&u, 1002 * 1000 + op, RAFT_CLIENT_REQ, 5, 0, op, 0, 0, "cmd", 3);
+        ck_assert_ptr_null(u_find(&u, ACT_SEND, RAFT_APPEND_REQ, 2, 0, NULL));
     }
     /* The send of an append to node 2 failed: nothing at once ... */
     struct algo_event ev = {.kind = EV_SEND_FAILED, .now_us = 1003 * 1000};
@@ -1603,6 +1618,343 @@ START_TEST(test_kv_answers_and_session)
     ck_assert_int_gt(put_index, 0);
     (void)t;
     u_free(&u);
+}
+END_TEST
+
+/* ---- pipelining clients: the window session table ---- */
+
+/* A unode whose clients keep `window` operations in flight. */
+static void u_init_window(struct unode *u, const struct algo_ops *ops, int id, int n, int clients,
+                          int window)
+{
+    u_init_ex(u, ops, id, n, clients, NULL, false, false);
+    u->ops->fini(u->st);
+    u->env.client_window = window;
+    ck_assert_int_eq(u->ops->init(u->st, &u->env), 0);
+}
+
+/* A CLIENT_BATCH payload: count commands, ops op0, op0 + 1, ... (each
+ * cmds[i], lens[i] bytes). */
+static uint32_t batch_encode(uint8_t *buf, int64_t op0, int count, uint8_t cmds[][KV_MAX_CMD],
+                             const uint32_t *lens)
+{
+    uint32_t at = 0;
+    for (int i = 0; i < count; i++) {
+        raft_put(buf + at, (uint64_t)(op0 + i), 8);
+        raft_put(buf + at + 8, lens[i], 4);
+        memcpy(buf + at + RAFT_BATCH_REC, cmds[i], lens[i]);
+        at += RAFT_BATCH_REC + lens[i];
+    }
+    return at;
+}
+
+/* One answer of a CLIENT_ANSWERS message. */
+struct uans {
+    int64_t op, index, term;
+    uint32_t alen;
+    const uint8_t *ans;
+};
+
+static int answers_decode(const struct algo_action *a, struct uans *out, int cap)
+{
+    ck_assert_int_eq(a->msg.type, RAFT_CLIENT_ANSWERS);
+    ck_assert_int_eq(a->msg.f[2], RAFT_ST_OK);
+    const uint8_t *p = a->msg.payload, *end = p + a->msg.len;
+    int k = 0;
+    while (p < end) {
+        ck_assert_int_lt(k, cap);
+        out[k] = (struct uans){(int64_t)raft_get(p, 8), (int64_t)raft_get(p + 8, 8),
+                               (int64_t)raft_get(p + 16, 8), (uint32_t)raft_get(p + 24, 2),
+                               p + RAFT_ANSWER_REC};
+        p += RAFT_ANSWER_REC + out[k].alen;
+        k++;
+    }
+    ck_assert(p == end);
+    ck_assert_int_eq(k, a->msg.f[1]);
+    return k;
+}
+
+START_TEST(test_window_session_table)
+{
+    /* A leader (node 1 of 3) whose clients keep 4 operations in flight:
+     * a batch is appended in one step and answered in one message; a
+     * retry of any operation of the window is answered as the first time
+     * and not appended again; a floor frees the answers below it; an
+     * operation beyond floor + window is refused. */
+    struct unode u;
+    u_init_window(&u, OPS, 1, 3, 2, 4);
+    u_start(&u);
+    u_make_leader(&u, 1000 * 1000);
+    int64_t b = (int64_t)1 << 32;
+    static uint8_t cmds[4][KV_MAX_CMD], buf[8 * KV_MAX_CMD];
+    uint32_t lens[4] = {kv_req(cmds[0], KV_PUT, "x", "v1", NULL),
+                        kv_req(cmds[1], KV_APPEND, "x", "+2", NULL),
+                        kv_req(cmds[2], KV_GET, "x", NULL, NULL),
+                        kv_req(cmds[3], KV_PUT, "y", "v4", NULL)};
+    int64_t last0 = u_insp(&u).last_index;
+    uint32_t len = batch_encode(buf, b | 1, 4, cmds, lens);
+    u_msg(&u, 1100000, RAFT_CLIENT_BATCH, 4, 0, 4, b | 1, 0, buf, len);
+    ck_assert_int_eq(u.out.malformed, 0);
+    ck_assert_int_eq(u_insp(&u).last_index, last0 + 4);
+    /* One storage action for the four. */
+    ck_assert_int_eq(u_count(&u, ACT_STORE_APPEND), 1);
+    ck_assert_int_eq(u_find(&u, ACT_STORE_APPEND, 0, 0, 0, NULL)->count, 4);
+    ck_assert_ptr_null(u_find(&u, ACT_SEND, RAFT_CLIENT_ANSWERS, 4, 0, NULL));
+    u_commit_all(&u, 1100010);
+    ck_assert_int_eq(u_count(&u, ACT_SEND) >= 1, 1);
+    const struct algo_action *r = u_find(&u, ACT_SEND, RAFT_CLIENT_ANSWERS, 4, 0, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_ptr_null(u_find(&u, ACT_SEND, RAFT_CLIENT_ANSWERS, 4, 1, NULL)); /* one message */
+    struct uans first[8];
+    ck_assert_int_eq(answers_decode(r, first, 8), 4);
+    uint8_t keep[4][KV_MAX_ANSWER];
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(first[i].op, b | (i + 1));
+        ck_assert_int_eq(first[i].index, last0 + 1 + i);
+        memcpy(keep[i], first[i].ans, first[i].alen);
+    }
+    ck_assert_uint_eq(first[2].alen, 5);
+    ck_assert_mem_eq(first[2].ans, "\x00v1+2", 5); /* the get saw the put and the append */
+    int64_t last = u_insp(&u).last_index;
+    /* Ops 2 and 3 retried (a leader change, say): answered at once, the
+     * same answers, nothing appended. */
+    len = batch_encode(buf, b | 2, 2, cmds + 1, lens + 1);
+    u_msg(&u, 1200000, RAFT_CLIENT_BATCH, 4, 0, 2, b | 1, 0, buf, len);
+    r = u_find(&u, ACT_SEND, RAFT_CLIENT_ANSWERS, 4, 0, NULL);
+    ck_assert_ptr_nonnull(r);
+    struct uans again[8];
+    ck_assert_int_eq(answers_decode(r, again, 8), 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(again[i].op, first[i + 1].op);
+        ck_assert_int_eq(again[i].index, first[i + 1].index);
+        ck_assert_int_eq(again[i].term, first[i + 1].term);
+        ck_assert_uint_eq(again[i].alen, first[i + 1].alen);
+        ck_assert_mem_eq(again[i].ans, keep[i + 1], again[i].alen);
+    }
+    ck_assert_int_eq(u_insp(&u).last_index, last);
+    ck_assert_int_eq(u_count(&u, ACT_STORE_APPEND), 0);
+    /* Op 4 retried alone, as a single request: the same. */
+    u_msg(&u, 1250000, RAFT_CLIENT_REQ, 4, 0, b | 4, b | 1, 0, cmds[3], lens[3]);
+    r = u_find(&u, ACT_SEND, RAFT_CLIENT_ANSWERS, 4, 0, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(answers_decode(r, again, 8), 1);
+    ck_assert_int_eq(again[0].index, first[3].index);
+    ck_assert_int_eq(u_insp(&u).last_index, last);
+    /* Beyond the window: op 5 with floor 1 (5 - 1 = 4 = the window), and
+     * a batch of more commands than the window: malformed, nothing
+     * appended. */
+    uint8_t five[1][KV_MAX_CMD];
+    uint32_t flen[1] = {kv_req(five[0], KV_PUT, "z", "v5", NULL)};
+    len = batch_encode(buf, b | 5, 1, five, flen);
+    u_msg(&u, 1300000, RAFT_CLIENT_BATCH, 4, 0, 1, b | 1, 0, buf, len);
+    ck_assert_int_eq(u.out.malformed, 1);
+    u_msg(&u, 1300001, RAFT_CLIENT_REQ, 4, 0, b | 5, b | 1, 0, five[0], flen[0]);
+    ck_assert_int_eq(u.out.malformed, 1);
+    static uint8_t six[5][KV_MAX_CMD];
+    uint32_t slen[5];
+    for (int i = 0; i < 5; i++)
+        slen[i] = kv_req(six[i], KV_GET, "x", NULL, NULL);
+    len = batch_encode(buf, b | 3, 5, six, slen);
+    u_msg(&u, 1300002, RAFT_CLIENT_BATCH, 4, 0, 5, b | 3, 0, buf, len);
+    ck_assert_int_eq(u.out.malformed, 1);
+    ck_assert_int_eq(u_insp(&u).last_index, last);
+    /* Op 5 with floor 3 (ops 1 and 2 answered): appended, applied, and
+     * the floor frees the answers of ops 1 and 2 - op 5 takes op 1's slot. */
+    len = batch_encode(buf, b | 5, 1, five, flen);
+    u_msg(&u, 1400000, RAFT_CLIENT_BATCH, 4, 0, 1, b | 3, 0, buf, len);
+    ck_assert_int_eq(u.out.malformed, 0);
+    ck_assert_int_eq(u_insp(&u).last_index, last + 1);
+    u_commit_all(&u, 1400010);
+    ck_assert_ptr_nonnull(u_find(&u, ACT_SEND, RAFT_CLIENT_ANSWERS, 4, 0, NULL));
+    const struct raft_state *s = u.st;
+    ck_assert_int_eq(s->sm.cl[0].floor, b | 3);
+    ck_assert_int_eq(s->sm.cl[0].slot[1].op, b | 5);
+    /* Ops 1 and 2 again (a stale copy): below the floor, neither answered
+     * nor appended. */
+    u_msg(&u, 1500000, RAFT_CLIENT_REQ, 4, 0, b | 1, b | 1, 0, cmds[0], lens[0]);
+    u_msg(&u, 1500001, RAFT_CLIENT_REQ, 4, 0, b | 2, b | 2, 0, cmds[1], lens[1]);
+    ck_assert_int_eq(u_count(&u, ACT_SEND), 0);
+    ck_assert_int_eq(u_insp(&u).last_index, last + 1);
+    /* The table is bounded: the window's slots per client, whatever the
+     * operations did. */
+    for (int k = 0; k < 4; k++)
+        ck_assert_int_eq(s->sm.cl[0].slot[k].op == 0 || s->sm.cl[0].slot[k].op % 4 == k, 1);
+    u_free(&u);
+}
+END_TEST
+
+START_TEST(test_window_entry_bound)
+{
+    /* A follower refuses an entry whose operation lies at or beyond its
+     * floor + the window: no correct leader appends one. */
+    struct unode f;
+    u_init_window(&f, OPS, 2, 3, 1, 4);
+    u_start(&f);
+    uint8_t d[RAFT_CMD_HDR + 1] = {0}, buf[128];
+    raft_put(d, 4, 4);
+    raft_put(d + 4, 9, 8);  /* op 9 */
+    raft_put(d + 12, 5, 8); /* floor 5: 9 - 5 = 4, the window */
+    struct algo_entry e = {1, sizeof d, d};
+    uint32_t len = algo_entries_encode(buf, sizeof buf, &e, 1);
+    u_msg(&f, 1000, RAFT_APPEND_REQ, 1, 1, 0, 0, 0, buf, len);
+    ck_assert_int_eq(f.out.malformed, 1);
+    raft_put(d + 12, 6, 8); /* floor 6: within */
+    len = algo_entries_encode(buf, sizeof buf, &e, 1);
+    u_msg(&f, 1000, RAFT_APPEND_REQ, 1, 1, 0, 0, 0, buf, len);
+    ck_assert_int_eq(f.out.malformed, 0);
+    ck_assert_int_eq(u_insp(&f).last_index, 1);
+    u_free(&f);
+}
+END_TEST
+
+START_TEST(test_window_snapshot_roundtrip)
+{
+    /* The session table travels in snapshots: floors, every slot, every
+     * answer; a snapshot of another window does not load. */
+    struct unode u;
+    u_init_window(&u, OPS, 1, 3, 2, 4);
+    u_start(&u);
+    u_make_leader(&u, 1000 * 1000);
+    int64_t b = (int64_t)1 << 32;
+    static uint8_t cmds[4][KV_MAX_CMD], buf[8 * KV_MAX_CMD];
+    uint32_t lens[4] = {kv_req(cmds[0], KV_PUT, "x", "v1", NULL),
+                        kv_req(cmds[1], KV_GET, "x", NULL, NULL),
+                        kv_req(cmds[2], KV_CAS, "x", "no", "v3"),
+                        kv_req(cmds[3], KV_APPEND, "x", "!", NULL)};
+    uint32_t len = batch_encode(buf, b | 1, 4, cmds, lens);
+    u_msg(&u, 1100000, RAFT_CLIENT_BATCH, 4, 0, 4, b | 1, 0, buf, len);
+    len = batch_encode(buf, b | 2, 2, cmds, lens);
+    u_msg(&u, 1100001, RAFT_CLIENT_BATCH, 5, 0, 2, b | 1, 0, buf, len);
+    u_commit_all(&u, 1100010);
+    struct raft_state *s = u.st;
+    ck_assert_int_eq(s->applied, u_insp(&u).last_index);
+    uint64_t h;
+    ck_assert(raft_log_hash(&s->log, s->applied, &h));
+    ck_assert_int_eq(raft_snap_take(s, s->applied, s->term, h), 0);
+    struct unode v;
+    u_init_window(&v, OPS, 2, 3, 2, 4);
+    struct raft_state *t = v.st;
+    uint64_t h2 = 0;
+    ck_assert_int_eq(raft_snap_load(t, s->snap, s->snap_len, &h2), 0);
+    ck_assert_uint_eq(h2, h);
+    for (int c = 0; c < 2; c++) {
+        ck_assert_int_eq(t->sm.cl[c].floor, s->sm.cl[c].floor);
+        for (int k = 0; k < 4; k++) {
+            const struct raft_slot *x = &s->sm.cl[c].slot[k], *y = &t->sm.cl[c].slot[k];
+            ck_assert_int_eq(y->op, x->op);
+            ck_assert_int_eq(y->index, x->index);
+            ck_assert_int_eq(y->term, x->term);
+            ck_assert_uint_eq(y->alen, x->alen);
+            if (x->alen)
+                ck_assert_mem_eq(y->ans, x->ans, x->alen);
+        }
+    }
+    ck_assert_int_eq(s->sm.cl[0].slot[1].op, b | 1);
+    ck_assert_int_eq(s->sm.cl[1].slot[3].op, b | 3);
+    /* Taken again from the copy: the same bytes. */
+    ck_assert_int_eq(raft_snap_take(t, s->applied, s->term, h), 0);
+    ck_assert_uint_eq(t->snap_len, s->snap_len);
+    ck_assert_mem_eq(t->snap, s->snap, s->snap_len);
+    /* Another window: refused, nothing changed. */
+    struct unode w2;
+    u_init_window(&w2, OPS, 3, 3, 2, 2);
+    ck_assert_int_eq(raft_snap_load(w2.st, s->snap, s->snap_len, &h2), -1);
+    /* An operation outside its slot: refused. */
+    uint8_t *bad = malloc(s->snap_len);
+    memcpy(bad, s->snap, s->snap_len);
+    raft_put(bad + 32 + 8, b | 2, 8); /* client 4's slot 0 claims op 2 */
+    ck_assert_int_eq(raft_snap_load(t, bad, s->snap_len, &h2), -1);
+    free(bad);
+    u_free(&w2);
+    u_free(&v);
+    u_free(&u);
+}
+END_TEST
+
+START_TEST(test_client_window)
+{
+    /* A client core with a window of 3: commands submitted together leave
+     * in one batch carrying the floor; one beyond the window is refused;
+     * answers come in any order, each operation ends once; a retry sends
+     * every operation still in flight; each times out on its own. */
+    struct unode c;
+    u_init_window(&c, COPS, 4, 3, 2, 3);
+    c.ops->fini(c.st);
+    c.env.coordinator = 2;
+    c.env.client_window = 3;
+    ck_assert_int_eq(c.ops->init(c.st, &c.env), 0);
+    u_start(&c);
+    int64_t b = (int64_t)1 << 32;
+    struct algo_event ev = {.kind = EV_COMMAND, .now_us = 1000};
+    ev.msg.payload = (const uint8_t *)"cmd";
+    ev.msg.len = 3;
+    for (int op = 1; op <= 3; op++) {
+        ev.msg.f[0] = op;
+        ev.msg.f[1] = op < 3; /* more follow */
+        u_feed(&c, &ev);
+        if (op < 3)
+            ck_assert_int_eq(u_count(&c, ACT_SEND), 0);
+    }
+    const struct algo_action *rq = u_find(&c, ACT_SEND, RAFT_CLIENT_BATCH, 2, 0, NULL);
+    ck_assert_ptr_nonnull(rq);
+    ck_assert_int_eq(rq->msg.f[1], 3);
+    ck_assert_int_eq(rq->msg.f[2], b | 1);
+    ck_assert_uint_eq(rq->msg.len, 3 * (RAFT_BATCH_REC + 3));
+    ck_assert_int_eq((int64_t)raft_get(rq->msg.payload + 2 * (RAFT_BATCH_REC + 3), 8), b | 3);
+    /* A fourth while three are in flight: refused. */
+    ev.msg.f[0] = 4;
+    ev.msg.f[1] = 0;
+    u_feed(&c, &ev);
+    ck_assert_int_eq(u_find(&c, ACT_CLIENT, 0, 0, 1, NULL)->outcome, ALGO_OP_FAIL);
+    /* Op 2 answered (batched with an answer to an unknown op). */
+    uint8_t ans[2 * (RAFT_ANSWER_REC + 1)];
+    raft_put(ans, (uint64_t)(b | 2), 8);
+    raft_put(ans + 8, 7, 8);
+    raft_put(ans + 16, 1, 8);
+    raft_put(ans + 24, 1, 2);
+    ans[RAFT_ANSWER_REC] = KV_OK;
+    memcpy(ans + RAFT_ANSWER_REC + 1, ans, RAFT_ANSWER_REC + 1);
+    raft_put(ans + RAFT_ANSWER_REC + 1, (uint64_t)(b | 9), 8);
+    u_msg(&c, 2000, RAFT_CLIENT_ANSWERS, 2, 1, 2, RAFT_ST_OK, 0, ans, sizeof ans);
+    ck_assert_int_eq(c.out.malformed, 0);
+    ck_assert_int_eq(u_count(&c, ACT_CLIENT), 1);
+    const struct algo_action *ok = u_find(&c, ACT_CLIENT, 0, 0, 0, NULL);
+    ck_assert_int_eq(ok->outcome, ALGO_OP_OK);
+    ck_assert_int_eq(ok->key, 2);
+    ck_assert_int_eq(ok->index, 7);
+    /* The same answer again: nothing (op 2 is over). A count that does not
+     * match the records: malformed. */
+    u_msg(&c, 2001, RAFT_CLIENT_ANSWERS, 2, 1, 1, RAFT_ST_OK, 0, ans, RAFT_ANSWER_REC + 1);
+    ck_assert_int_eq(u_count(&c, ACT_CLIENT), 0);
+    u_msg(&c, 2002, RAFT_CLIENT_ANSWERS, 2, 1, 3, RAFT_ST_OK, 0, ans, sizeof ans);
+    ck_assert_int_eq(c.out.malformed, 1);
+    /* Op 4 now fits (1..4 spans 4 > 3: no - the oldest is 1); op 4 is
+     * still beyond 1 + 3. */
+    ev.now_us = 2100;
+    ev.msg.f[0] = 4;
+    u_feed(&c, &ev);
+    ck_assert_int_eq(u_find(&c, ACT_CLIENT, 0, 0, 1, NULL)->outcome, ALGO_OP_FAIL);
+    /* No answer for a while: ops 1 and 3 go again, together, to another
+     * server, with the floor. */
+    u_timer(&c, 1000 + RAFT_DEF_CLIENT_TIMEOUT_US / 4, 0);
+    rq = u_find(&c, ACT_SEND, RAFT_CLIENT_BATCH, 0, 0, NULL);
+    ck_assert_ptr_nonnull(rq);
+    ck_assert_int_ne(rq->msg.to, 2);
+    ck_assert_int_eq(rq->msg.f[1], 2);
+    ck_assert_int_eq(rq->msg.f[2], b | 1);
+    /* The oldest's deadline: op 1 times out; then op 3 at its own. */
+    u_timer(&c, 1000 + RAFT_DEF_CLIENT_TIMEOUT_US, 1);
+    ck_assert_int_eq(u_count(&c, ACT_CLIENT), 2); /* ops 1 and 3: same deadline */
+    ck_assert_int_eq(u_find(&c, ACT_CLIENT, 0, 0, 0, NULL)->outcome, ALGO_OP_TIMEOUT);
+    ck_assert_int_eq(u_find(&c, ACT_CLIENT, 0, 0, 1, NULL)->outcome, ALGO_OP_TIMEOUT);
+    /* Empty again: op 4 is accepted, alone in its batch. */
+    ev.now_us = 1000 + RAFT_DEF_CLIENT_TIMEOUT_US + 1;
+    ev.msg.f[0] = 4;
+    u_feed(&c, &ev);
+    rq = u_find(&c, ACT_SEND, RAFT_CLIENT_BATCH, 0, 0, NULL);
+    ck_assert_ptr_nonnull(rq);
+    ck_assert_int_eq(rq->msg.f[2], b | 4);
+    u_free(&c);
 }
 END_TEST
 
@@ -2328,6 +2680,153 @@ START_TEST(test_cluster_batching_under_load)
 }
 END_TEST
 
+/* ---- the session table under pipelining clients, in the simulator ---- */
+
+/* src/simcmd.c's command refers to the program's usage text (src/main.c). */
+void cli_usage(const char *name, FILE *f);
+void cli_usage(const char *name, FILE *f)
+{
+    fprintf(f, "usage: distlab %s\n", name);
+}
+
+/* A session table that keeps only each client's newest operation and its
+ * answer, and no floor: right for sequential clients, wrong for
+ * pipelining ones (a retried operation of the window applies again).
+ * Emulated by cutting the real table down after every step. */
+static void forgetful_step(void *state, const struct algo_event *ev, struct algo_actions *out)
+{
+    algo_raft.step(state, ev, out);
+    struct raft_state *s = state;
+    for (int c = 0; c < s->clients; c++) {
+        struct raft_client_rec *cr = &s->sm.cl[c];
+        int64_t top = 0;
+        for (int k = 0; k < s->window; k++)
+            if (cr->slot[k].op > top)
+                top = cr->slot[k].op;
+        for (int k = 0; k < s->window; k++)
+            if (cr->slot[k].op != top) {
+                cr->slot[k].op = 0;
+                cr->slot[k].alen = 0;
+            }
+        cr->floor = 0;
+    }
+}
+
+static void sweep_record(void *user, const struct trace_rec *r) { kvhist_add(user, r, NULL, 0); }
+
+static void sweep_record_data(void *user, const struct trace_rec *r, const void *data,
+                              uint32_t len)
+{
+    kvhist_add(user, r, data, len);
+}
+
+/* Seeds of conf/kv.ini's kind of schedule (4 clients, the leader killed, a
+ * node paused, the leader cut off), clients pipelining 8 operations, with
+ * the given server core: how many were unsafe (the simulator's checks or
+ * the history not linearizable). */
+static int pipelined_sweep(const struct algo_ops *ops, int seeds)
+{
+    char path[] = "/tmp/check_raft_pipe.XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    const char *ini = "[cluster]\nnodes = 5\nalgorithm = raft\nduration = 30s\nseed = 9\n"
+                      "[workload]\nclients = 4\nrequests = 20000\nrate = 0\nkeys = 10\n"
+                      "pipeline = 8\nclient_timeout = 2s\n"
+                      "[supervisor]\nrestart = on-crash\nrestart_delay = 1s\n"
+                      "[fault.1]\nat = 500ms\naction = kill\ntarget = leader\n"
+                      "[fault.2]\nat = 1s\naction = pause\ntarget = random\nfor = 1s\n"
+                      "[fault.3]\nat = 2s\naction = partition\ntarget = leader\nfor = 1s\n";
+    ck_assert_int_eq(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
+    close(fd);
+    struct config c;
+    char err[DL_ERRLEN] = "";
+    ck_assert_msg(config_load(&c, path, err) == 0, "%s", err);
+    unlink(path);
+    ck_assert_msg(config_validate_for(&c, CONFIG_FOR_SIM, err) == 0, "%s", err);
+    struct simcmd_bufs bufs;
+    memset(&bufs, 0, sizeof bufs);
+    int unsafe = 0;
+    for (int seed = 1; seed <= seeds; seed++) {
+        struct sim_config sc;
+        ck_assert_msg(simcmd_build(&c, (uint64_t)seed, &sc, &bufs, err) == 0, "%s", err);
+        ck_assert_int_eq(sc.env.client_window, 8);
+        sc.ops = ops;
+        struct kvhist h;
+        kvhist_init(&h, sc.env.n);
+        sc.on_record = sweep_record;
+        sc.on_record_data = sweep_record_data;
+        sc.user = &h;
+        struct sim_result res;
+        ck_assert_int_eq(sim_run(&sc, &res), 0);
+        bool bad = !res.safe;
+        struct lc_op *lops = NULL;
+        size_t nops = 0;
+        struct kvhist_stats st;
+        if (!bad && kvhist_ops(&h, &lops, &nops, &st) == 0 && nops > 0) {
+            struct lc_result lr;
+            ck_assert_int_eq(lc_check(lops, nops, KV_MAX_VALUE, 0, &lr), 0);
+            bad = lr.verdict == LC_VIOLATION;
+            lc_result_free(&lr);
+        }
+        free(lops);
+        kvhist_free(&h);
+        unsafe += bad;
+    }
+    simcmd_bufs_free(&bufs);
+    return unsafe;
+}
+
+/* A follower applies a client's operations 1 and 2 (window 4) in one
+ * step, then, in a later step, a second copy of operation 1 (a retry that
+ * a new leader appended after the first copy had committed under the old
+ * one): how many commands its state machine applied in all. */
+static int64_t applied_with_retry(const struct algo_ops *ops)
+{
+    struct unode f;
+    u_init_window(&f, ops, 2, 3, 1, 4);
+    u_start(&f);
+    uint8_t cmd[3][KV_MAX_CMD], d[3][RAFT_CMD_HDR + KV_MAX_CMD], buf[4 * KV_MAX_CMD];
+    uint32_t len[3] = {kv_req(cmd[0], KV_APPEND, "x", "a", NULL),
+                       kv_req(cmd[1], KV_APPEND, "x", "b", NULL),
+                       kv_req(cmd[2], KV_APPEND, "x", "a", NULL)};
+    struct algo_entry e[3];
+    int64_t ops_of[3] = {1, 2, 1};
+    for (int i = 0; i < 3; i++) {
+        memset(d[i], 0, RAFT_CMD_HDR);
+        raft_put(d[i], 4, 4);
+        raft_put(d[i] + 4, (uint64_t)ops_of[i], 8);
+        raft_put(d[i] + 12, 1, 8); /* floor 1: operation 1 not answered yet */
+        memcpy(d[i] + RAFT_CMD_HDR, cmd[i], len[i]);
+        e[i] = (struct algo_entry){i < 2 ? 1 : 2, RAFT_CMD_HDR + len[i], d[i]};
+    }
+    uint32_t l = algo_entries_encode(buf, sizeof buf, e, 2);
+    u_msg(&f, 1000, RAFT_APPEND_REQ, 1, 1, 0, 0, 2, buf, l); /* 1, 2 committed */
+    ck_assert_int_eq(u_insp(&f).applied_index, 2);
+    l = algo_entries_encode(buf, sizeof buf, e + 2, 1);
+    u_msg(&f, 2000, RAFT_APPEND_REQ, 3, 2, 2, 1, 3, buf, l); /* the retry, committed */
+    ck_assert_int_eq(u_insp(&f).applied_index, 3);
+    ck_assert_int_eq(f.out.malformed, 0);
+    int64_t count = ((const struct raft_state *)f.st)->sm.count;
+    u_free(&f);
+    return count;
+}
+
+START_TEST(test_pipelined_sessions_in_sim)
+{
+    /* The windowed table: every schedule of conf/kv.ini's kind, with
+     * clients pipelining 8 operations, safe and linearizable. */
+    ck_assert_int_eq(pipelined_sweep(&algo_raft, 20), 0);
+    /* A retried operation of the window applies once ... */
+    ck_assert_int_eq(applied_with_retry(&algo_raft), 2);
+    /* ... and a table that forgets the window's answers (keeping only each
+     * client's newest operation, as a table for sequential clients does)
+     * is caught applying it twice. */
+    struct algo_ops broken = algo_raft;
+    broken.step = forgetful_step;
+    ck_assert_int_eq(applied_with_retry(&broken), 3);
+}
+END_TEST
+
 static Suite *raft_suite(void)
 {
     Suite *s = suite_create("raft");
@@ -2348,6 +2847,10 @@ static Suite *raft_suite(void)
     tcase_add_test(tc, test_client_core);
     tcase_add_test(tc, test_client_attempt_capped);
     tcase_add_test(tc, test_kv_answers_and_session);
+    tcase_add_test(tc, test_window_session_table);
+    tcase_add_test(tc, test_window_entry_bound);
+    tcase_add_test(tc, test_window_snapshot_roundtrip);
+    tcase_add_test(tc, test_client_window);
     tcase_add_test(tc, test_leader_backpressure);
     tcase_add_test(tc, test_client_backs_off_when_busy);
     tcase_add_test(tc, test_snapshot_answer_about_older_snapshot);
@@ -2366,6 +2869,7 @@ static Suite *raft_suite(void)
     tcase_add_test(cl, test_cluster_figure8_crashes);
     tcase_add_test(cl, test_cluster_batching_under_load);
     tcase_add_loop_test(cl, test_cluster_chaos, 0, 6);
+    tcase_add_test(cl, test_pipelined_sessions_in_sim);
     suite_add_tcase(s, cl);
     return s;
 }

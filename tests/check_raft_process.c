@@ -1022,6 +1022,36 @@ START_TEST(test_stale_reads_caught)
 }
 END_TEST
 
+/* conf/kv.ini with clients pipelining 8 operations each: the leader
+ * killed, a node paused, the leader cut off - and still every operation
+ * answered or timed out, nothing acknowledged lost, the history
+ * linearizable; commands and answers travelled in batches. */
+START_TEST(test_pipelined_clients)
+{
+    char *dir = h_tmpdir(), *rundir = path_in(dir, "run"), *ini = conf("kv.ini");
+    struct h_proc p;
+    int rc = h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--set", "workload.pipeline=8",
+                   "--set", "workload.keys=100", "--out", rundir, NULL);
+    expect_ok(&p, rc, rundir);
+    json_t *rep = expect_safe_report(dir, rundir);
+    ck_assert_int_eq(h_jint(rep, "client_ops.ok") + h_jint(rep, "client_ops.timeout") +
+                         h_jint(rep, "client_ops.fail"),
+                     20000);
+    json_decref(rep);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/report.txt", rundir);
+    char *txt = h_slurp(path);
+    ck_assert_ptr_nonnull(txt);
+    ck_assert_msg(strstr(txt, "client_batch") && strstr(txt, "client_answers"), "%s", txt);
+    free(txt);
+    assert_clean(rundir);
+    h_rmtree(dir);
+    free(ini);
+    free(rundir);
+    free(dir);
+}
+END_TEST
+
 /* A command waiting (no majority) when its run ends stops with it, long
  * before its hour of timeout. */
 START_TEST(test_client_ends_with_run)
@@ -1086,6 +1116,7 @@ static Suite *raft_process_suite(void)
         {"budget", {test_queue_budget_with_clients}},
         {"shell", {test_client_from_shell, test_client_ends_with_run}},
         {"stale_reads", {test_stale_reads_caught}},
+        {"pipeline", {test_pipelined_clients}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);

@@ -1,7 +1,8 @@
 /* Fuzz target: the Raft core (nodes/raft*.c) against junk on the wire, at
  * any moment of a live cluster, and against any restored storage image.
  *
- * Three servers and one client core run in memory. The input is a script:
+ * Three servers and one client core (keeping up to 4 operations in
+ * flight) run in memory. The input is a script:
  * each record either delivers the next honest message the cores sent each
  * other (so the cluster elects a leader, replicates and commits, and the
  * junk lands in every state), fires a timer, submits a client command,
@@ -190,6 +191,7 @@ static void start(int id, const struct algo_stored *stored, int inc)
     e->raft_election_max_us = 300000;
     e->raft_heartbeat_us = 50000;
     e->raft_snapshot_entries = 8; /* reach snapshots in short scripts */
+    e->client_window = 4; /* a pipelining client: batches, windowed sessions */
     w.core[id] = calloc(1, w.ops[id]->state_size);
     if (!w.core[id] || w.ops[id]->init(w.core[id], e) != 0) {
         /* refusing a bad image is allowed; it must not leak */
@@ -275,6 +277,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 cmd[i] = byte(&in);
             struct algo_event ev = {.kind = EV_COMMAND, .now_us = w.now};
             ev.msg.f[0] = field(&in);
+            ev.msg.f[1] = byte(&in) & 1; /* more follow (or not, whatever it says) */
             ev.msg.len = len;
             ev.msg.payload = cmd;
             step(N + 1, &ev);
