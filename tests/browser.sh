@@ -5,18 +5,31 @@
 #
 # Needs chromium (skipped, exit 77, without it) and python3 to decode the
 # screenshot (skipped without it too). CHROMIUM names another binary.
+# DISTLAB_REQUIRE_BROWSER=1 (CI sets it) turns a skip into a failure;
+# DISTLAB_SKIP_BROWSER=1 skips on purpose (the sanitizer pass: the page is
+# the same, only slower to make).
 set -u
 src="${DISTLAB_SRCDIR:-$(dirname "$0")/..}"
 distlab="${DISTLAB:-./distlab}"
 chromium="${CHROMIUM:-chromium}"
 
-if ! command -v "$chromium" >/dev/null 2>&1; then
-    echo "SKIP: $chromium is not installed (apt-get install chromium)"
+skip() {
+    if [ "${DISTLAB_REQUIRE_BROWSER:-0}" = 1 ]; then
+        echo "FAIL: $* (DISTLAB_REQUIRE_BROWSER=1)"
+        exit 1
+    fi
+    echo "SKIP: $*"
+    exit 77
+}
+if [ "${DISTLAB_SKIP_BROWSER:-0}" = 1 ]; then
+    echo "SKIP: DISTLAB_SKIP_BROWSER=1"
     exit 77
 fi
+if ! command -v "$chromium" >/dev/null 2>&1; then
+    skip "$chromium is not installed (apt-get install chromium)"
+fi
 if ! command -v python3 >/dev/null 2>&1; then
-    echo "SKIP: python3 is not installed (it decodes the screenshot)"
-    exit 77
+    skip "python3 is not installed (it decodes the screenshot)"
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/distlab-browser.XXXXXX") || exit 1
