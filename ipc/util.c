@@ -189,27 +189,38 @@ bool dl_dir_is_empty(const char *path)
  * become \xNN escapes; other UTF-8 passes. A run's own strings (a name of
  * letters, digits, '.', '_', '-'; an algorithm; a path) come out unchanged
  * unless they hold such bytes. Returns out. */
+size_t dl_utf8_seq(const char *s, size_t len, uint32_t *cp)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    *cp = 0;
+    if (len == 0)
+        return 0;
+    if (u[0] < 0x80) {
+        *cp = u[0];
+        return 1;
+    }
+    if (u[0] < 0xc2 || u[0] > 0xf4)
+        return 0;
+    size_t want = u[0] < 0xe0 ? 2 : u[0] < 0xf0 ? 3 : 4;
+    uint32_t c = u[0] & (0x3f >> (want - 1));
+    size_t j = 1;
+    for (; j < want && j < len && (u[j] & 0xc0) == 0x80; j++)
+        c = c << 6 | (u[j] & 0x3f);
+    static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (j < want || c < min[want] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return want;
+}
+
 const char *dl_printable(char *out, size_t outcap, const char *s, size_t cap)
 {
     size_t len = strnlen(s, cap), o = 0;
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < len;) {
         /* The length of a valid UTF-8 sequence at i, and its code point. */
-        size_t n = 0;
-        uint32_t cp = 0;
-        if (u[i] < 0x80) {
-            n = 1;
-            cp = u[i];
-        } else if (u[i] >= 0xc2 && u[i] <= 0xf4) {
-            size_t want = u[i] < 0xe0 ? 2 : u[i] < 0xf0 ? 3 : 4;
-            cp = u[i] & (0x3f >> (want - 1));
-            size_t j = 1;
-            for (; j < want && i + j < len && (u[i + j] & 0xc0) == 0x80; j++)
-                cp = cp << 6 | (u[i + j] & 0x3f);
-            static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-            if (j == want && cp >= min[want] && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff))
-                n = want;
-        }
+        uint32_t cp;
+        size_t n = dl_utf8_seq(s + i, len - i, &cp);
         bool bad = n == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) ||
                    cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
                    (cp >= 0x2066 && cp <= 0x2069);

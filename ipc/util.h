@@ -47,4 +47,10 @@ int dl_mkdirs(const char *path, char *errbuf);
 const char *dl_printable(char *out, size_t outcap, const char *s, size_t cap);
 #define DL_PRINTABLE_CAP(cap) (4 * (cap) + 1)
 
+/* The length (1 to 4) of the well-formed UTF-8 sequence at s, which has
+ * len bytes, and its code point in *cp; 0 when s starts with a byte that
+ * begins no well-formed sequence (overlong, a surrogate, past U+10FFFF,
+ * cut short). */
+size_t dl_utf8_seq(const char *s, size_t len, uint32_t *cp);
+
 #endif

@@ -47,6 +47,22 @@ static void theory_text(double t, bool unbounded, char *buf, size_t cap)
         snprintf(buf, cap, "%.2f%s", t, unbounded ? "..\u221e" : "");
 }
 
+/* A string that may not be UTF-8 (a directory as typed, an error naming
+ * it), which JSON cannot hold as it is: such bytes become \xNN. */
+static json_t *any_string(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    size_t len = strlen(s), cap = DL_PRINTABLE_CAP(len);
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    j = json_string(dl_printable(buf, cap, s, len));
+    free(buf);
+    return j;
+}
+
 json_t *compare_row(const char *rundir, const json_t *rep, const char *err)
 {
     json_t *row = json_object();
@@ -54,8 +70,8 @@ json_t *compare_row(const char *rundir, const json_t *rep, const char *err)
         return NULL;
     bool bad = false;
 #define SET(k, v) bad |= json_object_set_new(row, (k), (v)) < 0
-    SET("run", json_string(rundir));
-    SET("rundir", json_string(rundir));
+    SET("run", any_string(rundir));
+    SET("rundir", any_string(rundir));
     if (!rep) {
         static const char *const nulls[] = {"name",
                                             "algorithm",
@@ -76,7 +92,7 @@ json_t *compare_row(const char *rundir, const json_t *rep, const char *err)
         for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
             SET(nulls[i], json_null());
         SET("verdict", json_string("no report"));
-        SET("error", json_string(err ? err : "the report could not be built"));
+        SET("error", any_string(err ? err : "the report could not be built"));
         goto out;
     }
     const char *alg = json_string_value(json_object_get(rep, "algorithm"));
@@ -326,20 +342,30 @@ void compare_print_table(const json_t *rows, FILE *f)
 
 /* ---- the chart ---- */
 
-/* Text for XML: the five special characters as entities, and control
- * characters (not allowed in XML 1.0) as '?'. */
+/* Text for XML: the five special characters as entities, and what XML 1.0
+ * does not allow (control characters, U+FFFE, U+FFFF) or a UTF-8 document
+ * cannot hold (bytes that are not UTF-8) as '?', one per byte. */
 static void xml_text(FILE *f, const char *s)
 {
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    size_t len = s ? strlen(s) : 0;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        uint32_t cp;
+        size_t n = dl_utf8_seq(s + i, len - i, &cp);
         switch (c) {
         case '&': fputs("&amp;", f); break;
         case '<': fputs("&lt;", f); break;
         case '>': fputs("&gt;", f); break;
         case '"': fputs("&quot;", f); break;
         case '\'': fputs("&apos;", f); break;
-        default: fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
+        default:
+            if (n && cp >= 0x20 && cp != 0x7f && cp != 0xfffe && cp != 0xffff)
+                fwrite(s + i, 1, n, f);
+            else
+                for (size_t j = 0; j < (n ? n : 1); j++)
+                    fputc('?', f);
         }
+        i += n ? n : 1;
     }
 }
 
@@ -737,12 +763,17 @@ static bool is_run_dir(const char *dir, char *why, size_t cap)
         return false;
     }
     char path[4200];
-    snprintf(path, sizeof path, "%s/run.json", dir);
-    if (stat(path, &st) == 0)
-        return true;
-    snprintf(path, sizeof path, "%s/config.ini", dir);
-    if (stat(path, &st) == 0)
-        return true;
+    /* A directory that cannot be searched (another user's) says so. */
+    static const char *const files[] = {"run.json", "config.ini"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        if (stat(path, &st) == 0)
+            return true;
+        if (errno != ENOENT) {
+            snprintf(why, cap, "%s: %s", files[i], strerror(errno));
+            return false;
+        }
+    }
     snprintf(why, cap, "not a run directory (no run.json or config.ini in it)");
     return false;
 }

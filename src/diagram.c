@@ -69,8 +69,11 @@ const char *dg_lane_name(const struct dg_model *m, int p, char *buf, size_t cap)
 
 void dg_xml_escape(FILE *f, const char *s)
 {
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len;) {
+        unsigned char ch = (unsigned char)s[i];
+        uint32_t cp;
+        size_t n = dl_utf8_seq(s + i, len - i, &cp);
         switch (ch) {
         case '<': fputs("&lt;", f); break;
         case '>': fputs("&gt;", f); break;
@@ -78,12 +81,17 @@ void dg_xml_escape(FILE *f, const char *s)
         case '"': fputs("&quot;", f); break;
         case '\'': fputs("&#39;", f); break;
         default:
-            /* XML 1.0 allows no other control character, even escaped. */
-            if (ch >= 0x20 || ch == '\n' || ch == '\t')
-                fputc(ch, f);
-            else
-                fputs("\\x", f), fprintf(f, "%02x", ch);
+            /* XML 1.0 allows no other control character, even escaped,
+             * nor U+FFFE and U+FFFF; and a document is UTF-8 throughout:
+             * every byte of anything else is shown as \xNN. */
+            if (n && (cp >= 0x20 || cp == '\n' || cp == '\t') && cp != 0xfffe && cp != 0xffff) {
+                fwrite(s + i, 1, n, f);
+            } else {
+                for (size_t j = 0; j < (n ? n : 1); j++)
+                    fprintf(f, "\\x%02x", (unsigned char)s[i + j]);
+            }
         }
+        i += n ? n : 1;
     }
 }
 
@@ -96,15 +104,24 @@ static int load_run_json(struct dg_model *m, char *errbuf)
     json_t *run = NULL;
     struct stat st;
     if (stat(path, &st) == 0) {
+        if (!S_ISREG(st.st_mode))
+            return dl_seterr(errbuf, EINVAL, "%s: not a regular file", path);
         json_error_t jerr;
         run = json_load_file(path, 0, &jerr);
+        if (!run && jerr.line < 1) /* not read: the text names the file */
+            return dl_seterr(errbuf, EINVAL, "%s", jerr.text);
         if (!run)
             return dl_seterr(errbuf, EINVAL, "%s: line %d: %s", path, jerr.line, jerr.text);
     } else {
         /* A run whose supervisor was killed has no run.json: its
          * config.ini says what the lanes are. */
         char ini[4200];
+        int e = errno;
         snprintf(ini, sizeof ini, "%s/config.ini", m->rundir);
+        if (e != ENOENT)
+            return dl_seterr(errbuf, e, "%s: %s", path, strerror(e));
+        if (stat(ini, &st) < 0 && errno != ENOENT)
+            return dl_seterr(errbuf, errno, "%s: %s", ini, strerror(errno));
         if (stat(ini, &st) < 0)
             return dl_seterr(errbuf, ENOENT,
                              "%s: not a run directory (neither run.json nor config.ini)",
@@ -170,11 +187,14 @@ int diagram_parse_lanes(const char *text, int n, int clients, bool *in, char *er
             s++;
         for (long p = lo; p <= hi; p++) {
             long id = client ? n + p : p;
-            if (p < 1 || (client ? p > clients : p > procs))
+            if (p < 1 || (client ? p > clients : p > procs)) {
+                char has[64] = "";
+                if (clients)
+                    snprintf(has, sizeof has, ", clients c1..c%d", clients);
                 return dl_seterr(errbuf, EINVAL,
-                                 "--nodes %s: no %s %ld in this run (nodes 1..%d%s%d)", text,
-                                 client ? "client" : "node", p, n, clients ? ", clients c1..c" : "",
-                                 clients ? clients : 0);
+                                 "--nodes %s: no %s %ld in this run (nodes 1..%d%s)", text,
+                                 client ? "client" : "node", p, n, has);
+            }
             in[id] = true;
             any = true;
         }

@@ -83,8 +83,9 @@ const char *dg_drop_reason(int aux);
 /* "node 3" or "client 2" for process id p. */
 const char *dg_lane_name(const struct dg_model *m, int p, char *buf, size_t cap);
 
-/* Write s to f with the five XML specials escaped and control characters
- * (other than newline and tab) left out: safe in text and attributes. */
+/* Write s to f with the five XML specials escaped, and control characters
+ * (other than newline and tab), U+FFFE, U+FFFF and bytes that are not UTF-8
+ * shown as \xNN: well-formed in text and attributes. */
 void dg_xml_escape(FILE *f, const char *s);
 
 /* Message type colours: dg_palette[dg_type_colour(type)]. */

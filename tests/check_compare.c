@@ -653,6 +653,58 @@ START_TEST(test_labels_escaped)
 }
 END_TEST
 
+/* Bytes JSON and XML cannot hold: a directory whose name is not UTF-8
+ * (its row is still shown, the bytes as \xNN), a name with U+FFFE and
+ * U+FFFF (legal JSON, not XML characters: the chart stays well-formed). */
+START_TEST(test_labels_not_utf8)
+{
+    char *dir = h_tmpdir();
+    struct run a = runs[1], b = runs[3];
+    a.dir = "odd\xff\xfe";
+    b.dir = "nonchar";
+    make_run(dir, &a);
+    make_run(dir, &b);
+    char *da = path_in(dir, a.dir), *db = path_in(dir, b.dir);
+    char *rj = path_in(db, "run.json");
+    json_t *j = h_json_file(rj);
+    json_object_set_new(j, "name", json_string("n\xef\xbf\xbe\xef\xbf\xbf<"));
+    ck_assert(json_dump_file(j, rj, 0) == 0);
+    json_decref(j);
+    char *svgfile = path_in(dir, "odd.svg");
+    struct h_proc p;
+    expect_exit(
+        &p,
+        h_run(&p, dir, "odd", CMD_TIMEOUT, "report", "--compare", da, db, "--plot", svgfile, NULL),
+        0);
+    char *out = h_out(&p);
+    ck_assert_msg(strstr(out, "\ndefault ") && strstr(out, "centralized"), "%s", out);
+    free(out);
+    char *text = h_slurp(svgfile);
+    struct svg s;
+    ck_assert_msg(svg_check(text, &s), "not well-formed: %s", s.err);
+    ck_assert_msg(!strstr(text, "\xef\xbf\xbe") && !strstr(text, "\xff"),
+                  "the chart holds bytes XML does not allow");
+    xmllint_ok(svgfile);
+    free(text);
+    expect_exit(
+        &p, h_run(&p, dir, "oddj", CMD_TIMEOUT, "report", "--compare", "--json", da, db, NULL), 0);
+    out = h_out(&p);
+    json_t *rows = json_loads(out, 0, NULL);
+    ck_assert_msg(json_array_size(rows) == 2, "%s", out);
+    const char *rd = h_jstr(json_array_get(rows, 0), "rundir");
+    ck_assert_msg(strstr(rd, "/odd\\xff\\xfe"), "%s", rd);
+    ck_assert_str_eq(h_jstr(json_array_get(rows, 0), "verdict"), "safe");
+    json_decref(rows);
+    free(out);
+    free(svgfile);
+    free(rj);
+    free(da);
+    free(db);
+    h_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 /* ---- errors ---- */
 
 static void expect_err(const struct h_proc *p, const char *text)
@@ -795,6 +847,7 @@ static Suite *compare_suite(void)
     tcase_add_test(tc, test_plot);
     tcase_add_test(tc, test_plot_one_size);
     tcase_add_test(tc, test_labels_escaped);
+    tcase_add_test(tc, test_labels_not_utf8);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     return s;

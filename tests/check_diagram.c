@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -495,7 +496,9 @@ START_TEST(test_hostile_strings)
     char *path = NULL;
     ck_assert(asprintf(&path, "%s/run.json", run) > 0);
     json_t *j = h_json_file(path);
-    const char *evil = "<script>alert(\"x\")</script> & ' ]]> <!-- \x01 </svg>";
+    /* U+FFFE and U+FFFF are UTF-8 (and JSON), but no XML character. */
+    const char *evil =
+        "<script>alert(\"x\")</script> & ' ]]> <!-- \x01 </svg> \xef\xbf\xbe\xef\xbf\xbf";
     json_object_set_new(j, "name", json_string(evil));
     ck_assert(json_dump_file(j, path, 0) == 0);
     json_decref(j);
@@ -507,6 +510,8 @@ START_TEST(test_hostile_strings)
     ck_assert(strstr(svg, "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39; ]]&gt;"));
     ck_assert_uint_eq(count(svg, "</svg>"), 1);
     ck_assert(!strchr(svg, '\x01'));
+    ck_assert(!strstr(svg, "\xef\xbf\xbe") && !strstr(svg, "\xef\xbf\xbf"));
+    ck_assert(strstr(svg, "\\xef\\xbf\\xbe\\xef\\xbf\\xbf"));
     ck_assert_int_eq(draw(run, &all_opts, DIAGRAM_HTML, &html, &st), 0);
     ck_assert_uint_eq(count(html, "<script"), 2); /* the page's own two */
     ck_assert(!strstr(html, "alert(\""));
@@ -586,6 +591,13 @@ START_TEST(test_cli)
     expect_exit(&p, rc, 2, "after the end of the run");
     rc = h_run(&p, dir, "e3c", CMD_TIMEOUT, "diagram", dir, NULL);
     expect_exit(&p, rc, 2, "not a run directory");
+    char *fake = NULL, *fakejson = NULL;
+    ck_assert(asprintf(&fake, "%s/fake", dir) > 0 && asprintf(&fakejson, "%s/run.json", fake) > 0);
+    ck_assert(mkdir(fake, 0755) == 0 && mkdir(fakejson, 0755) == 0);
+    rc = h_run(&p, dir, "e3d", CMD_TIMEOUT, "diagram", fake, NULL);
+    expect_exit(&p, rc, 2, "run.json: not a regular file");
+    free(fake);
+    free(fakejson);
     rc = h_run(&p, dir, "e4", CMD_TIMEOUT, "diagram", run, "--nodes", "1,9", NULL);
     expect_exit(&p, rc, 2, "no node 9 in this run");
     rc = h_run(&p, dir, "e5", CMD_TIMEOUT, "diagram", run, "-o", "x.png", NULL);
@@ -651,7 +663,11 @@ START_TEST(test_parse_lanes)
     ck_assert_int_eq(diagram_parse_lanes("", 3, 0, in, err), -EINVAL);
     ck_assert_int_eq(diagram_parse_lanes("1,,2", 3, 0, in, err), -EINVAL);
     ck_assert_int_eq(diagram_parse_lanes("4", 3, 0, in, err), -EINVAL);
-    ck_assert_msg(strstr(err, "no node 4"), "%s", err);
+    ck_assert_msg(strcmp(err, "--nodes 4: no node 4 in this run (nodes 1..3)") == 0, "%s", err);
+    ck_assert_int_eq(diagram_parse_lanes("0", 5, 0, in, err), -EINVAL);
+    ck_assert_msg(strcmp(err, "--nodes 0: no node 0 in this run (nodes 1..5)") == 0, "%s", err);
+    ck_assert_int_eq(diagram_parse_lanes("c3", 5, 2, in, err), -EINVAL);
+    ck_assert_msg(strstr(err, "no client 3 in this run (nodes 1..5, clients c1..c2)"), "%s", err);
 }
 END_TEST
 
