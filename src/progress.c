@@ -235,15 +235,21 @@ void progress_draw(struct progress *p, const struct shm_run *r, int64_t now, int
     int width = term_width(p->fd);
     size_t len =
         progress_format(&v, width < LINE_MAX_COLS ? width : LINE_MAX_COLS, line, sizeof line);
-    /* "\r", the line, then spaces over what is left of a longer one. */
+    /* "\r", the line, then spaces over what is left of a longer one - but
+     * never into the last column of a window that has shrunk since: the
+     * spaces would wrap, and every draw until the width settles would
+     * leave a line behind. */
     char buf[LINE_MAX_COLS + 2];
-    size_t out = 0;
+    size_t out = 0, room = width > 1 ? (size_t)width - 1 : 0;
     buf[out++] = '\r';
     memcpy(buf + out, line, len);
     out += len;
     if (p->shown > len) {
-        memset(buf + out, ' ', p->shown - len);
-        out += p->shown - len;
+        size_t pad = p->shown - len;
+        if (len + pad > room)
+            pad = room > len ? room - len : 0;
+        memset(buf + out, ' ', pad);
+        out += pad;
     }
     p->shown = len;
     put(p, buf, out);

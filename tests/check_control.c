@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <linux/futex.h>
@@ -42,6 +43,7 @@
 #include "ipc/shm.h"
 #include "ipc/util.h"
 #include "nodes/algo.h"
+#include "src/progress.h"
 #include "tests/helpers.h"
 
 #define TCASE_TIMEOUT 120
@@ -1559,6 +1561,51 @@ START_TEST(test_mailbox_no_answer)
 }
 END_TEST
 
+/* The progress line on a terminal that shrinks between two draws: the
+ * spaces over the longer line before never reach the new last column
+ * (there they would wrap, and leave a line behind at every draw). */
+static void set_cols(int fd, int cols)
+{
+    struct winsize ws = {.ws_row = 24, .ws_col = (unsigned short)cols};
+    ck_assert(ioctl(fd, TIOCSWINSZ, &ws) == 0);
+}
+
+START_TEST(test_progress_shrunk_terminal)
+{
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    ck_assert(master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0);
+    int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+    ck_assert(slave >= 0);
+    struct shm_run *r = calloc(1, sizeof *r);
+    ck_assert(r != NULL);
+    r->n = 3;
+    struct progress p;
+    progress_init(&p, slave, true);
+    ck_assert(p.on);
+    progress_fault(&p, "partition", 2, false);
+    set_cols(master, 120);
+    progress_draw(&p, r, 1000000, 0, 20000000);
+    size_t wide = p.shown;
+    ck_assert_uint_gt(wide, 40);
+    set_cols(master, 30);
+    progress_draw(&p, r, 2000000, 0, 20000000);
+    ck_assert_uint_le(p.shown, 29);
+    char buf[4096];
+    ssize_t got = read(master, buf, sizeof buf - 1);
+    ck_assert(got > 0);
+    buf[got] = '\0';
+    /* Two draws, each "\r" and what follows it. */
+    char *second = strrchr(buf, '\r');
+    ck_assert(second && second != buf);
+    ck_assert_msg(strlen(second + 1) <= 29, "the second draw writes %zu columns on 30: '%s'",
+                  strlen(second + 1), second + 1);
+    progress_clear(&p);
+    free(r);
+    close(slave);
+    close(master);
+}
+END_TEST
+
 static Suite *control_suite(void)
 {
     Suite *s = suite_create("control");
@@ -1573,6 +1620,7 @@ static Suite *control_suite(void)
          {test_planted_launcher, test_planted_pids, test_not_yours, test_crowded_by_foreign}},
         {"help", {test_help_lists_what_works}},
         {"mailbox", {test_mailbox_commands, test_mailbox_no_answer}},
+        {"progress", {test_progress_shrunk_terminal}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
