@@ -36,7 +36,7 @@ void kvhist_add(struct kvhist *h, const struct trace_rec *r, const void *data, u
         h->cap = cap;
     }
     struct kvh_rec *x = &h->r[h->nr];
-    *x = (struct kvh_rec){.node = r->node, .op = r->key, .t = r->t_us, .ev = r->ev};
+    *x = (struct kvh_rec){.node = r->node, .op = r->key, .t = r->t_us, .a = r->a, .ev = r->ev};
     if ((r->ev == TR_INVOKE || r->ev == TR_RESULT) && data) {
         if (h->used + len > h->acap) {
             size_t cap = h->acap ? 2 * h->acap : 65536;
@@ -140,6 +140,7 @@ int kvhist_ops(struct kvhist *h, struct lc_op **opsp, size_t *nops, struct kvhis
                 const uint8_t *ans = h->arena + res->off;
                 o->outcome = LC_OK;
                 o->return_us = end->t;
+                o->hint = end->a;
                 o->status = ans[0];
                 o->res = ans + 1;
                 o->rlen = res->len - 1;

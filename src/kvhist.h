@@ -18,6 +18,7 @@
 struct kvh_rec {
     int node;
     int64_t op, t;
+    int64_t a; /* TR_OK: the log index of the answer */
     int ev;
     size_t off;   /* its bytes in the arena (INVOKE, RESULT) */
     uint32_t len;

@@ -178,6 +178,12 @@ struct kop {
     bool unknown;
 };
 
+/* An item's place in the order its call is tried: by hint, then item. */
+struct hint_ix {
+    int64_t hint;
+    uint32_t item;
+};
+
 /* One op of a search: a key op, possibly weakened to unknown. */
 struct item {
     uint32_t kop;
@@ -241,6 +247,10 @@ struct kctx {
     size_t seen_cap;
     uint32_t *ulin, *utmp, *uarena; /* unknown ops linearized: in order, sorted, cached */
     size_t ulin_cap, utmp_cap, nuarena, uarena_cap;
+    uint32_t *ord; /* by item: its rank in the order the calls are tried */
+    size_t ord_cap;
+    struct hint_ix *hx;
+    size_t hx_cap;
 };
 
 static void kctx_free(struct kctx *k)
@@ -263,6 +273,8 @@ static void kctx_free(struct kctx *k)
     free(k->ulin);
     free(k->utmp);
     free(k->uarena);
+    free(k->ord);
+    free(k->hx);
 }
 
 /* The model's step. Returns 1 (*ns set) when the op, with its answer (or
@@ -453,6 +465,37 @@ static int cache_visit(struct kctx *k, uint64_t h, uint32_t state, uint32_t fw, 
     return 0;
 }
 
+static int hint_cmp(const void *pa, const void *pb)
+{
+    const struct hint_ix *a = pa, *b = pb;
+    if (a->hint != b->hint)
+        return a->hint < b->hint ? -1 : 1;
+    return (a->item > b->item) - (a->item < b->item);
+}
+
+/* The next call to try: of the calls before the first return in the list
+ * (the ops that may take effect next), those of the phase (0 definite, 1
+ * unknown), the one of the lowest rank above after (-1: the lowest of
+ * all); the first return when none is left. Any order of these calls is a
+ * correct search; trying them in the order of their hints (the log index
+ * a replicated store answered with) finds the linearization the store
+ * itself made at once, where the order of invokes may wander among the
+ * many orders of a burst of pipelined commands. */
+static int32_t next_call(const struct kctx *k, const struct item *items, int32_t head, int phase,
+                         int64_t after)
+{
+    const struct node *nd = k->nodes;
+    int32_t best = -1, e = nd[head].next;
+    for (; e >= 0 && nd[e].call; e = nd[e].next) {
+        uint32_t it = nd[e].item;
+        if ((int)items[it].unknown != phase || (int64_t)k->ord[it] <= after)
+            continue;
+        if (best < 0 || k->ord[it] < k->ord[nd[best].item])
+            best = e;
+    }
+    return best >= 0 ? best : e;
+}
+
 /* Is items[0..n) (in invoke order) linearizable from state init? Returns
  * LC_LINEARIZABLE, LC_VIOLATION, LC_UNDECIDED (more than budget states), or
  * -1 when memory ran out. *states counts the states explored. */
@@ -469,8 +512,16 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
     if (GROW(k->evs, k->evs_cap, 2 * (size_t)n) ||
         GROW(k->nodes, k->nodes_cap, 2 * (size_t)n + 1) || GROW(k->bits, k->bits_cap, nw_all) ||
         GROW(k->umask, k->umask_cap, nw_all) || GROW(k->stack, k->stack_cap, n + 1) ||
-        GROW(k->ulin, k->ulin_cap, n + 1) || GROW(k->utmp, k->utmp_cap, n + 1))
+        GROW(k->ulin, k->ulin_cap, n + 1) || GROW(k->utmp, k->utmp_cap, n + 1) ||
+        GROW(k->ord, k->ord_cap, n + 1) || GROW(k->hx, k->hx_cap, n + 1))
         return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct lc_op *op = k->kops[items[i].kop].op;
+        k->hx[i] = (struct hint_ix){.hint = op->hint > 0 ? op->hint : 0, .item = i};
+    }
+    qsort(k->hx, n, sizeof *k->hx, hint_cmp);
+    for (uint32_t i = 0; i < n; i++)
+        k->ord[k->hx[i].item] = i;
     memset(k->umask, 0, nw_all * sizeof *k->umask);
     for (uint32_t i = 0; i < n; i++)
         if (items[i].unknown)
@@ -531,12 +582,12 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
      * with few unknown ops linearized first in the cache, where they cover
      * the others. */
     int phase = 0;
-    int32_t e = nd[head].next;
+    int32_t e = next_call(k, items, head, phase, -1);
     while (done < ndef) {
         struct node *x = &nd[e];
         if (!x->call && phase == 0 && has_unknown) {
             phase = 1;
-            e = nd[head].next;
+            e = next_call(k, items, head, phase, -1);
             continue;
         }
         if (!x->call) {
@@ -565,20 +616,20 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
                 nd[r->next].prev = x->match;
             nd[x->prev].next = e;
             nd[x->next].prev = e;
-            e = x->next;
+            e = next_call(k, items, head, phase, k->ord[it]);
             continue;
         }
         uint32_t it = x->item, ns;
         bool unk = items[it].unknown;
         if (unk != phase) {
-            e = x->next;
+            e = next_call(k, items, head, phase, k->ord[it]);
             continue;
         }
         int ok = step(k, &k->kops[items[it].kop], unk, state, &ns);
         if (ok < 0)
             return -1;
         if (!ok) {
-            e = x->next;
+            e = next_call(k, items, head, phase, k->ord[it]);
             continue;
         }
         /* Tentatively add it, and see whether a cached configuration
@@ -620,7 +671,7 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
         if (seen) {
             if (!unk)
                 k->bits[it / 64] &= ~(1ull << (it % 64));
-            e = x->next;
+            e = next_call(k, items, head, phase, k->ord[it]);
             continue;
         }
         if (++*states > budget)
@@ -641,7 +692,7 @@ static int search(struct kctx *k, const struct item *items, uint32_t n, uint32_t
         nd[r->prev].next = r->next;
         if (r->next >= 0)
             nd[r->next].prev = r->prev;
-        e = nd[head].next;
+        e = next_call(k, items, head, phase, -1);
     }
     return LC_LINEARIZABLE;
 }

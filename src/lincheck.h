@@ -49,6 +49,10 @@ struct lc_op {
     uint32_t rlen;
     int64_t invoke_us;
     int64_t return_us;  /* LC_OK/LC_FAIL; ignored for LC_UNKNOWN */
+    int64_t hint;       /* LC_OK: where the store says it took effect (the log
+                         * index of its answer), 0 when not known. Only the
+                         * order of the search follows it, never a verdict:
+                         * a wrong hint costs time, not soundness. */
 };
 
 enum lc_verdict { LC_LINEARIZABLE, LC_VIOLATION, LC_UNDECIDED };
