@@ -46,18 +46,6 @@ const char *dg_type_name(const struct dg_model *m, uint16_t type, char *buf, siz
     return buf;
 }
 
-const char *dg_drop_reason(int aux)
-{
-    switch (aux) {
-    case 0: return "network";
-    case WIRE_DROP_STALE: return "stale_incarnation";
-    case WIRE_DROP_SEND: return "send_refused";
-    case WIRE_DROP_PARTITION: return "partition";
-    case WIRE_DROP_LOSS: return "loss";
-    default: return wire_err_name(aux);
-    }
-}
-
 const char *dg_lane_name(const struct dg_model *m, int p, char *buf, size_t cap)
 {
     if (p > m->n)

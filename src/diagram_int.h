@@ -78,8 +78,6 @@ struct dg_model {
 
 /* The name of message type t ("request", "append_entries", or hex). */
 const char *dg_type_name(const struct dg_model *m, uint16_t type, char *buf, size_t cap);
-/* A TR_DROP reason as `distlab trace` says it. */
-const char *dg_drop_reason(int aux);
 /* "node 3" or "client 2" for process id p. */
 const char *dg_lane_name(const struct dg_model *m, int p, char *buf, size_t cap);
 

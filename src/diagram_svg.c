@@ -17,6 +17,7 @@
 #include "nodes/algo.h"
 #include "src/config.h"
 #include "src/diagram_int.h"
+#include "src/report_int.h"
 
 #define LABEL_W 118 /* the lane names */
 #define AXIS_H  62  /* fault labels, time labels, the partition band */
@@ -445,7 +446,7 @@ static void put_msg(struct render *r, const struct dg_msg *g)
         ms(tr, sizeof tr, g->tr);
     if (dropped)
         esc(f, "\nDROPPED at %s by %s: %s", tr, g->drop == WIRE_DROP_SEND ? from : to,
-            dg_drop_reason(g->drop));
+            report_drop_reason(g->drop));
     else if (lost)
         esc(f, "\nNEVER RECEIVED (the receiver was down, or the trace ended first)");
     else
@@ -560,7 +561,7 @@ static void put_mark(struct render *r, const struct dg_mark *k)
     case TR_DROP:
         sym = "mk-drop";
         snprintf(text, sizeof text, "%s dropped a malformed message at %s: %s", lane, t,
-                 dg_drop_reason(k->aux));
+                 report_drop_reason(k->aux));
         break;
     default: snprintf(text, sizeof text, "%s: %s at %s", lane, trace_ev_name(k->ev), t); break;
     }
