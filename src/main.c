@@ -222,7 +222,7 @@ void cli_usage(const char *name, FILE *f)
                 PACKAGE_VERSION);
         return;
     }
-    fprintf(f, "usage: distlab %s %s\n%s.\n", c->name, c->usage, c->summary);
+    fprintf(f, "usage: distlab %s%s%s\n%s.\n", c->name, *c->usage ? " " : "", c->usage, c->summary);
     if (c->help)
         fputs(c->help, f);
 }
