@@ -581,13 +581,122 @@ static int cmp_u16(const void *a, const void *b)
     return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
 }
 
+/* The standalone form's legend, under the lanes: what the page's legend
+ * says, in two lines (the message types and their label; the bars, lane
+ * colours and marks this window shows), so that an SVG read alone, as an
+ * image, explains itself. */
+#define LEGEND_H 44
+
+struct legend {
+    FILE *f;
+    double x, y;
+};
+
+static void legend_text(struct legend *l, const char *text)
+{
+    fprintf(l->f, "<text class=\"lbl\" x=\"%.1f\" y=\"%.1f\" font-size=\"11\">", l->x, l->y + 4);
+    dg_xml_escape(l->f, text);
+    fputs("</text>\n", l->f);
+    l->x += 5.8 * (double)strlen(text) + 18;
+}
+
+static void legend_swatch(struct legend *l, const char *fill, const char *stroke,
+                          const char *text)
+{
+    fprintf(l->f,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"22\" height=\"10\" fill=\"%s\" stroke=\"%s\"/>\n",
+            l->x, l->y - 5, fill, stroke);
+    l->x += 26;
+    legend_text(l, text);
+}
+
+static void legend_sym(struct legend *l, const char *sym, const char *text)
+{
+    fprintf(l->f, "<use xlink:href=\"#%s\" x=\"%.1f\" y=\"%.1f\"/>\n", sym, l->x + 7, l->y);
+    l->x += 18;
+    legend_text(l, text);
+}
+
+static void put_legend(struct render *r, double y)
+{
+    const struct dg_model *m = r->m;
+    struct legend l = {r->f, 8, y};
+    fputs("<g class=\"legend\">\n", r->f);
+    char head[64];
+    snprintf(head, sizeof head, "messages (label: %s):", m->key_field);
+    legend_text(&l, head);
+    for (int i = 0; i < r->ntypes; i++) {
+        char tb[16];
+        int ci = dg_type_colour(r->types[i]);
+        fprintf(r->f,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                "stroke-width=\"2\" marker-end=\"url(#ah%d)\"/>\n",
+                l.x, l.y, l.x + 24, l.y, dg_palette[ci], ci);
+        l.x += 30;
+        legend_text(&l, dg_type_name(m, r->types[i], tb, sizeof tb));
+    }
+    if (r->ntypes == 0)
+        legend_text(&l, "(no message in this window)");
+    bool has_short = false, has_role[8] = {false}, has_cs[3] = {false}, has_down = false,
+         has_pause = false, has_ev[TR_EV_COUNT] = {false};
+    for (size_t i = 0; i < m->nmsgs; i++)
+        has_short |= m->msgs[i].drop >= 0 || m->msgs[i].tr < 0;
+    if (has_short)
+        legend_text(&l, "dashed, stops short: dropped or never received");
+    for (size_t i = 0; i < m->nmarks; i++)
+        if (m->marks[i].ev >= 0 && m->marks[i].ev < TR_EV_COUNT)
+            has_ev[m->marks[i].ev] = true;
+    for (size_t i = 0; i < m->nspans; i++) {
+        const struct dg_span *sp = &m->spans[i];
+        if (sp->kind == DG_SPAN_ROLE)
+            has_role[sp->aux & 7] = true;
+        else if (sp->kind == DG_SPAN_CS)
+            has_cs[sp->aux == 1 ? 1 : sp->aux == 2 || sp->aux == 3 ? 2 : 0] = true;
+        else if (sp->kind == DG_SPAN_DOWN && sp->aux != TR_STOP)
+            has_down = true; /* after a stop: the end of the run, not drawn as down */
+        else if (sp->kind == DG_SPAN_PAUSE)
+            has_pause = true;
+    }
+    l.x = 8;
+    l.y += 20;
+    if (has_cs[0])
+        legend_swatch(&l, "#9db7e1", "#2a4f8c", "critical section");
+    if (has_cs[2])
+        legend_swatch(&l, "#fff4e0", "#e67e00", "critical section, fenced (dashed)");
+    if (has_cs[1])
+        legend_swatch(&l, "url(#hatch-red)", "#d00", "critical section, violation");
+    static const int roles[] = {ROLE_LEADER, ROLE_CANDIDATE, ROLE_FOLLOWER, ROLE_COORDINATOR,
+                                ROLE_TOKEN_HOLDER};
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+        if (has_role[roles[i] & 7])
+            legend_swatch(&l, role_fill(roles[i]), "none", algo_role_name(roles[i]));
+    if (has_pause)
+        legend_swatch(&l, "url(#hatch-blue)", "none", "paused");
+    if (has_down)
+        legend_swatch(&l, "url(#hatch-grey)", "none", "down (crashed)");
+    if (has_ev[TR_CRASH])
+        legend_sym(&l, "mk-crash", "crash");
+    if (has_ev[TR_RESTART])
+        legend_sym(&l, "mk-restart", "restart");
+    if (has_ev[TR_TRUNCATE])
+        legend_sym(&l, "mk-rollback", "log roll-back");
+    if (has_ev[TR_STOP])
+        legend_sym(&l, "mk-stop", "node stopped (end of run)");
+    bool has_fault = false;
+    for (size_t i = 0; i < m->nmarks; i++)
+        has_fault |= m->marks[i].ev == TR_FAULT;
+    if (has_fault)
+        legend_sym(&l, "mk-fault", "fault injected (dashed line)");
+    fputs("</g>\n", r->f);
+}
+
 /* The SVG element, with its lanes, for either form. */
 static void put_svg(struct render *r, bool standalone)
 {
     const struct dg_model *m = r->m;
     FILE *f = r->f;
     double w = ax_width(&r->ax);
-    double h = AXIS_H + r->nrows * LANE_H + 12;
+    double h = AXIS_H + r->nrows * LANE_H + 12 + (standalone ? LEGEND_H : 0);
     if (standalone)
         fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
     fprintf(
@@ -641,7 +750,10 @@ static void put_svg(struct render *r, bool standalone)
             fprintf(f, " <tspan font-size=\"9\" fill=\"#777\">(id %d)</tspan>", p);
         fputs("</text>\n", f);
     }
-    fputs("</g>\n</svg>\n", f);
+    fputs("</g>\n", f);
+    if (standalone)
+        put_legend(r, AXIS_H + r->nrows * LANE_H + 24);
+    fputs("</svg>\n", f);
 }
 
 static void put_svg_inline(void *arg)
