@@ -24,6 +24,7 @@
 #define PAD_L   40   /* before the first moment */
 #define MIN_W   1100 /* a short run is stretched to this width at least */
 #define PAD_R   90   /* after the last */
+#define GAP_LABEL_US 10000 /* a quiet gap this long is labelled with its length */
 
 /* Message type colours (Tableau 10 without its grey, which is the
  * runtime's): by the type's number within its algorithm's range, so a type
@@ -274,6 +275,19 @@ static void put_ticks(struct render *r)
                 "text-anchor=\"middle\">%s</text></g>\n",
                 x, x, AXIS_H - 14, x, bottom, x, AXIS_H - 18, t);
     }
+    /* The axis is compressed: a long quiet gap says how long it was, under
+     * the time labels, so that it is not read as a few milliseconds. */
+    for (size_t i = 1; i < r->ax.n; i++) {
+        int64_t g = r->ax.t[i] - r->ax.t[i - 1];
+        if (g < GAP_LABEL_US)
+            continue;
+        double x = (r->ax.x[i - 1] + r->ax.x[i]) / 2;
+        fprintf(f,
+                "<g class=\"gap\"><title>%.3f ms without an event, drawn short (the time "
+                "axis is compressed)</title><text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" "
+                "font-size=\"9\" fill=\"#777\">&#8776;%.0f ms</text></g>\n",
+                (double)g / 1e3, x, AXIS_H - 5, (double)g / 1e3);
+    }
 }
 
 static const char *role_fill(int role)
@@ -422,12 +436,16 @@ static void put_msg(struct render *r, const struct dg_msg *g)
         xs = ax_x(&r->ax, g->ts);
     else
         xs = ax_x(&r->ax, g->tr) - 24; /* the send is unknown: a stub */
+    /* A short arrow stops just before the receiver's lane: stopping at a
+     * fraction of the way would, two lanes away, end on the lane between
+     * and seem to be addressed to it. */
+    double short_y = yd - (yd > ys ? 1 : -1) * 0.3 * LANE_H;
     if (dropped) {
         xe = ax_x(&r->ax, g->tr);
-        ye = ys + 0.6 * (yd - ys);
+        ye = short_y;
     } else if (lost) {
         xe = xs + 36;
-        ye = ys + 0.5 * (yd - ys);
+        ye = short_y;
     } else {
         xe = ax_x(&r->ax, g->tr);
         ye = yd;
