@@ -18,12 +18,12 @@
 #include "src/config.h"
 #include "src/diagram_int.h"
 
-#define LABEL_W 118 /* the lane names */
-#define AXIS_H  62  /* fault labels, time labels, the partition band */
-#define LANE_H  46
-#define PAD_L   40   /* before the first moment */
-#define MIN_W   1100 /* a short run is stretched to this width at least */
-#define PAD_R   90   /* after the last */
+#define LABEL_W      118 /* the lane names */
+#define AXIS_H       62  /* fault labels, time labels, the partition band */
+#define LANE_H       46
+#define PAD_L        40    /* before the first moment */
+#define MIN_W        1100  /* a short run is stretched to this width at least */
+#define PAD_R        90    /* after the last */
 #define GAP_LABEL_US 10000 /* a quiet gap this long is labelled with its length */
 
 /* Message type colours (Tableau 10 without its grey, which is the
@@ -347,9 +347,12 @@ static void put_span(struct render *r, const struct dg_span *s)
         break;
     }
     case DG_SPAN_CS: {
-        static const char *const res[] = {"ok", "violation", "fenced", "superseded"};
+        static const char *const res[] = {"ok", "violation", "fenced (refused: a stale holder)",
+                                          "ok, superseded a stale holder"};
         const char *rs = s->aux >= 0 && s->aux <= 3 ? res[s->aux] : "unknown";
-        bool bad = s->aux == 1, fenced = s->aux == 2 || s->aux == 3;
+        /* Superseded: this entry, of the newer generation, took the
+         * resource over from a stale holder (that one is the fenced one). */
+        bool bad = s->aux == 1, fenced = s->aux == 2;
         fprintf(f, "<g class=\"cs%s\"><title>", bad ? " bad" : fenced ? " fenced" : "");
         esc(f,
             "%s in the critical section\n%s %" PRId64 "\nentered %s%s, left %s%s (%.3f ms)\n"
@@ -367,7 +370,7 @@ static void put_span(struct render *r, const struct dg_span *s)
                     x0, mid - 8, w);
         else if (fenced)
             fprintf(f,
-                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" fill=\"#fff4e0\" "
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" fill=\"#fff4e0\" fill-opacity=\"0.5\" "
                     "stroke=\"#e67e00\" stroke-width=\"2\" stroke-dasharray=\"4 2\"/>",
                     x0, mid - 8, w);
         else
@@ -377,9 +380,10 @@ static void put_span(struct render *r, const struct dg_span *s)
                     x0, mid - 7, w);
         fprintf(f, "<text class=\"spanlbl\" x=\"%.1f\" y=\"%.1f\">CS %s</text></g>\n", x0 + 2,
                 mid + 16,
-                bad      ? "VIOLATION"
-                : fenced ? rs
-                         : "");
+                bad           ? "VIOLATION"
+                : fenced      ? "fenced"
+                : s->aux == 3 ? "(superseded a stale holder)"
+                              : "");
         break;
     }
     case DG_SPAN_OP: {
@@ -618,8 +622,7 @@ static void legend_text(struct legend *l, const char *text)
     l->x += 5.8 * (double)strlen(text) + 18;
 }
 
-static void legend_swatch(struct legend *l, const char *fill, const char *stroke,
-                          const char *text)
+static void legend_swatch(struct legend *l, const char *fill, const char *stroke, const char *text)
 {
     fprintf(l->f,
             "<rect x=\"%.1f\" y=\"%.1f\" width=\"22\" height=\"10\" fill=\"%s\" stroke=\"%s\"/>\n",
@@ -669,7 +672,7 @@ static void put_legend(struct render *r, double y)
         if (sp->kind == DG_SPAN_ROLE)
             has_role[sp->aux & 7] = true;
         else if (sp->kind == DG_SPAN_CS)
-            has_cs[sp->aux == 1 ? 1 : sp->aux == 2 || sp->aux == 3 ? 2 : 0] = true;
+            has_cs[sp->aux == 1 ? 1 : sp->aux == 2 ? 2 : 0] = true;
         else if (sp->kind == DG_SPAN_DOWN && sp->aux != TR_STOP)
             has_down = true; /* after a stop: the end of the run, not drawn as down */
         else if (sp->kind == DG_SPAN_PAUSE)
@@ -680,7 +683,8 @@ static void put_legend(struct render *r, double y)
     if (has_cs[0])
         legend_swatch(&l, "#9db7e1", "#2a4f8c", "critical section");
     if (has_cs[2])
-        legend_swatch(&l, "#fff4e0", "#e67e00", "critical section, fenced (dashed)");
+        legend_swatch(&l, "#fff4e0", "#e67e00",
+                      "critical section, fenced: a stale holder (dashed)");
     if (has_cs[1])
         legend_swatch(&l, "url(#hatch-red)", "#d00", "critical section, violation");
     static const int roles[] = {ROLE_LEADER, ROLE_CANDIDATE, ROLE_FOLLOWER, ROLE_COORDINATOR,
