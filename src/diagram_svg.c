@@ -275,7 +275,7 @@ static void put_ticks(struct render *r)
                 "text-anchor=\"middle\">%s</text></g>\n",
                 x, x, AXIS_H - 14, x, bottom, x, AXIS_H - 18, t);
     }
-    /* The axis is compressed: a long quiet gap says how long it was, under
+    /* The axis is compressed: a long quiet gap says how long it was, above
      * the time labels, so that it is not read as a few milliseconds. */
     for (size_t i = 1; i < r->ax.n; i++) {
         int64_t g = r->ax.t[i] - r->ax.t[i - 1];
@@ -286,7 +286,7 @@ static void put_ticks(struct render *r)
                 "<g class=\"gap\"><title>%.3f ms without an event, drawn short (the time "
                 "axis is compressed)</title><text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" "
                 "font-size=\"9\" fill=\"#777\">&#8776;%.0f ms</text></g>\n",
-                (double)g / 1e3, x, AXIS_H - 5, (double)g / 1e3);
+                (double)g / 1e3, x, AXIS_H - 28, (double)g / 1e3);
     }
 }
 
@@ -659,7 +659,7 @@ static void put_legend(struct render *r, double y)
     if (r->ntypes == 0)
         legend_text(&l, "(no message in this window)");
     bool has_short = false, has_role[8] = {false}, has_cs[3] = {false}, has_down = false,
-         has_pause = false, has_ev[TR_EV_COUNT] = {false};
+         has_pause = false, has_cut = false, has_ev[TR_EV_COUNT] = {false};
     for (size_t i = 0; i < m->nmsgs; i++)
         has_short |= m->msgs[i].drop >= 0 || m->msgs[i].tr < 0;
     if (has_short)
@@ -677,6 +677,8 @@ static void put_legend(struct render *r, double y)
             has_down = true; /* after a stop: the end of the run, not drawn as down */
         else if (sp->kind == DG_SPAN_PAUSE)
             has_pause = true;
+        else if (sp->kind == DG_SPAN_CUT)
+            has_cut = true;
     }
     l.x = 8;
     l.y += 20;
@@ -696,6 +698,8 @@ static void put_legend(struct render *r, double y)
         legend_swatch(&l, "url(#hatch-blue)", "none", "paused");
     if (has_down)
         legend_swatch(&l, "url(#hatch-grey)", "none", "down (crashed)");
+    if (has_cut)
+        legend_swatch(&l, "#e33", "none", "network partitioned (the band on top)");
     if (has_ev[TR_CRASH])
         legend_sym(&l, "mk-crash", "crash");
     if (has_ev[TR_RESTART])
