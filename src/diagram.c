@@ -506,8 +506,13 @@ static int build_spans(struct dg_model *m, const struct trace_set *ts, char *err
             PUSH(m->spans, m->nspans, capspans, sp);
             break;
         case TR_EXIT:
-            if (ps->cs >= 0)
+            if (ps->cs >= 0) {
                 m->spans[ps->cs].a = r->a;
+                /* Its write refused by fencing: a stale holder's section,
+                 * drawn fenced from its entry on. */
+                if (r->aux == 2 && m->spans[ps->cs].aux == 0)
+                    m->spans[ps->cs].aux = 2;
+            }
             close_span(m, &ps->cs, r->t_us);
             break;
         case TR_CRASH:
