@@ -28,6 +28,7 @@
 #include "src/cli.h"
 #include "src/config.h"
 #include "src/diagram_int.h"
+#include "src/report_int.h"
 #include "src/evidence.h"
 #include "src/kvtext.h"
 
@@ -256,6 +257,12 @@ static bool lane_ok(const struct dg_model *m, int p)
     return p >= 1 && p <= m->n + m->clients && m->shown[p];
 }
 
+/* A send's or receive's yes/no (a vote granted: 1, refused: 0), -1 none. */
+static signed char msg_flag(const struct dg_model *m, const struct trace_rec *r)
+{
+    return report_msg_flag(m->ops, r) ? (signed char)(r->b != 0) : -1;
+}
+
 static int64_t msg_time(const struct dg_msg *g)
 {
     return g->ts >= 0 ? g->ts : g->tr;
@@ -285,7 +292,8 @@ static int build_msgs(struct dg_model *m, const struct trace_set *ts, struct dg_
                            .to = r->peer,
                            .type = r->type,
                            .key = r->key,
-                           .drop = -1};
+                           .drop = -1,
+                           .flag = msg_flag(m, r)};
         struct send_ix x = {.r = r, .msg = ng};
         PUSH(g, ng, capg, v);
         PUSH(s, ns, caps, x);
@@ -337,7 +345,8 @@ static int build_msgs(struct dg_model *m, const struct trace_set *ts, struct dg_
                            .type = r->type,
                            .key = r->key,
                            .drop = -1,
-                           .recv_only = true};
+                           .recv_only = true,
+                           .flag = msg_flag(m, r)};
         PUSH(g, ng, capg, v);
     }
     free(done);
@@ -384,7 +393,8 @@ static int build_msgs(struct dg_model *m, const struct trace_set *ts, struct dg_
                            .to = to,
                            .type = r->type,
                            .key = r->key,
-                           .drop = r->aux};
+                           .drop = r->aux,
+                           .flag = -1};
         PUSH(g, ng, capg, v);
     }
     free(s);

@@ -26,6 +26,8 @@ struct dg_msg {
     int64_t key;
     int drop;       /* -1: not dropped; else the TR_DROP reason (aux) */
     bool recv_only; /* drawn from a receive whose send was not traced */
+    signed char flag; /* -1: none; 0 or 1: the yes/no the algorithm names
+                       * (report_msg_flag: a vote granted or refused) */
 };
 
 enum dg_span_kind {

@@ -424,6 +424,13 @@ static void put_span(struct render *r, const struct dg_span *s)
     }
 }
 
+/* The name of a message's yes/no ("granted"), for a message that has one. */
+static const char *msg_flag_name(const struct dg_model *m, const struct dg_msg *g)
+{
+    const char *name = m->ops && m->ops->msg_flag ? m->ops->msg_flag(g->type) : NULL;
+    return name ? name : "flag";
+}
+
 static void put_msg(struct render *r, const struct dg_msg *g)
 {
     const struct dg_model *m = r->m;
@@ -457,6 +464,8 @@ static void put_msg(struct render *r, const struct dg_msg *g)
     }
     fprintf(f, "<g class=\"msg%s\" data-type=\"%d\"><title>", dropped || lost ? " short" : "", ci);
     esc(f, "%s: %s \xe2\x86\x92 %s\n%s %" PRId64, tn, from, to, m->key_field, g->key);
+    if (g->flag >= 0)
+        esc(f, "\n%s: %s", msg_flag_name(m, g), g->flag ? "yes" : "no");
     if (g->ts >= 0) {
         ms(ts, sizeof ts, g->ts);
         esc(f, "\nsent %s%s", ts,
@@ -489,8 +498,10 @@ static void put_msg(struct render *r, const struct dg_msg *g)
                 xs, ys, xe, ye, col, ci);
     /* The key near the sender, a little above the arrow. */
     double lx = xs + 0.25 * (xe - xs), ly = ys + 0.25 * (ye - ys) - 2;
-    fprintf(f, "<text class=\"key\" x=\"%.1f\" y=\"%.1f\" fill=\"%s\">%" PRId64 "</text></g>\n",
-            lx + 2, ly, col, g->key);
+    /* A yes/no after the key: a vote granted (a check) or refused (a cross). */
+    fprintf(f, "<text class=\"key\" x=\"%.1f\" y=\"%.1f\" fill=\"%s\">%" PRId64 "%s</text></g>\n",
+            lx + 2, ly, col, g->key,
+            g->flag < 0 ? "" : g->flag ? " \xe2\x9c\x93" : " \xe2\x9c\x97");
 }
 
 static void put_mark(struct render *r, const struct dg_mark *k)
