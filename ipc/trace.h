@@ -114,6 +114,11 @@ void trace_classes_format(unsigned classes, char *buf, size_t cap);
  * into a mask. Returns 0, or -EINVAL (empty, an unknown name). */
 int trace_classes_parse(const char *text, unsigned *classes);
 
+/* TR_SEND and TR_RECV records: aux is TRACE_MSG_F1 when b holds the
+ * message's second field (f[1]: a vote's granted flag); older traces have
+ * 0 there. */
+#define TRACE_MSG_F1 1
+
 struct trace_rec {
     int64_t t_us; /* run-relative microseconds (CLOCK_MONOTONIC) */
     uint16_t node;

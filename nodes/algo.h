@@ -406,6 +406,9 @@ struct algo_ops {
     void (*step)(void *state, const struct algo_event *ev, struct algo_actions *out);
     void (*fini)(void *state);            /* may be NULL */
     const char *(*msg_name)(uint16_t type); /* NULL for an unknown type */
+    /* May be NULL: for a message type whose f[1] is a yes/no the traces
+     * show (a vote's "granted"), its name; NULL for other types. */
+    const char *(*msg_flag)(uint16_t type);
     /* Does node id make CS requests in this configuration? */
     bool (*competes)(const struct algo_env *env, int id);
     /* Messages per CS the textbook formula predicts for this shape. */

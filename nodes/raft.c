@@ -302,6 +302,12 @@ static const char *raft_msg_name(uint16_t type)
     }
 }
 
+/* A vote's answer: f1 is 1 when the vote (or pre-vote) was granted. */
+static const char *raft_msg_flag(uint16_t type)
+{
+    return type == RAFT_VOTE_RESP ? "granted" : NULL;
+}
+
 static bool raft_competes(const struct algo_env *env, int id)
 {
     (void)env;
@@ -441,6 +447,7 @@ const struct algo_ops algo_raft = {
     .step = raft_step,
     .fini = raft_fini,
     .msg_name = raft_msg_name,
+    .msg_flag = raft_msg_flag,
     .competes = raft_competes,
     .theory_messages_per_cs = raft_theory,
     .theory_note = "per committed command 2(N-1) messages (an AppendEntries and its answer per "

@@ -89,6 +89,20 @@ struct trace_rec *rt_trace(struct node *nd, int ev, int peer, int type, int64_t 
     return trace_emit(&nd->tr, &r);
 }
 
+struct trace_rec *rt_trace_msg(struct node *nd, int ev, int peer, int type, const int64_t *f,
+                               int64_t a)
+{
+    struct trace_rec r = {.node = (uint16_t)nd->args.id,
+                          .ev = (uint16_t)ev,
+                          .peer = (uint16_t)peer,
+                          .type = (uint16_t)type,
+                          .key = f[0],
+                          .aux = TRACE_MSG_F1,
+                          .a = a,
+                          .b = f[1]};
+    return trace_emit(&nd->tr, &r);
+}
+
 void rt_send_runtime(struct node *nd, int to, uint16_t type, int64_t f0)
 {
     struct wire_hdr h = {.type = type, .to = (uint16_t)to, .send_us = rt_now(nd)};
@@ -192,7 +206,7 @@ void rt_send(struct node *nd, const struct algo_msg *m, bool after_sync)
         rt_send_failed(nd, &h);
         return;
     }
-    rt_trace(nd, TR_SEND, m->to, m->type, m->f[0], 0, 0);
+    rt_trace_msg(nd, TR_SEND, m->to, m->type, m->f, 0);
     h.send_us = rt_now(nd);
     /* Traced as sent (before the attempt); a drop is traced by
      * on_send_drop. The transport sends the payload inline when it fits
@@ -528,7 +542,7 @@ static void on_inbox(struct loop *l, struct loop_watch *w, uint32_t events)
             continue;
         }
         atomic_fetch_add_explicit(&nd->me->cnt[CNT_RECV], 1, memory_order_relaxed);
-        rt_trace(nd, TR_RECV, h.from, h.type, h.f[0], 0, h.send_us);
+        rt_trace_msg(nd, TR_RECV, h.from, h.type, h.f, h.send_us);
         struct algo_event ev = {.kind = EV_MESSAGE, .now_us = rt_now(nd)};
         ev.msg.type = h.type;
         ev.msg.from = h.from;

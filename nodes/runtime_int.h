@@ -149,6 +149,10 @@ static inline int rt_run_clients(const struct shm_run *r)
 static inline int64_t rt_now(const struct node *nd) { return trace_now(&nd->tr); }
 struct trace_rec *rt_trace(struct node *nd, int ev, int peer, int type, int64_t key, int aux,
                            int64_t a);
+/* A message's send or receive: its key field f[0] and f[1] (in b), a the
+ * send time of a receive. */
+struct trace_rec *rt_trace_msg(struct node *nd, int ev, int peer, int type, const int64_t *f,
+                               int64_t a);
 void rt_send_runtime(struct node *nd, int to, uint16_t type, int64_t f0);
 /* Step the core with ev and apply its actions. */
 void rt_step(struct node *nd, const struct algo_event *ev);

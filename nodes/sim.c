@@ -463,7 +463,7 @@ static void send_msg(struct sim *s, int from, const struct algo_msg *m, int64_t 
 {
     int to = m->to;
     s->res->messages++;
-    record(s, TR_SEND, from, to, m->type, m->f[0], 0, 0, 0);
+    record(s, TR_SEND, from, to, m->type, m->f[0], TRACE_MSG_F1, 0, m->f[1]);
     if (to < 1 || to > s->nproc || to == from)
         return;
     /* Clients' links are never cut and lose nothing (sim.h). */
@@ -1895,7 +1895,8 @@ static void handle(struct sim *s, struct ev *e)
             record(s, TR_DROP, id, from, e->msg.type, e->msg.f[0], why, 0, 0);
             return;
         }
-        record(s, TR_RECV, id, from, e->msg.type, e->msg.f[0], 0, e->sent_us, 0);
+        record(s, TR_RECV, id, from, e->msg.type, e->msg.f[0], TRACE_MSG_F1, e->sent_us,
+               e->msg.f[1]);
         struct algo_event ev = {.kind = EV_MESSAGE, .now_us = s->now, .msg = e->msg};
         step(s, id, &ev);
         break;

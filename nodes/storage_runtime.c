@@ -238,7 +238,7 @@ void rt_held_flush(struct node *nd)
         memcpy(&h, nd->held + at, sizeof h);
         const uint8_t *payload = nd->held + at + sizeof h;
         at += sizeof h + pad8(h.len);
-        rt_trace(nd, TR_SEND, h.to, h.type, h.f[0], 0, 0);
+        rt_trace_msg(nd, TR_SEND, h.to, h.type, h.f, 0);
         h.send_us = rt_now(nd);
         transport_send(&nd->tp, &h, h.len ? payload : NULL);
     }

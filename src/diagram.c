@@ -28,6 +28,7 @@
 #include "src/cli.h"
 #include "src/config.h"
 #include "src/diagram_int.h"
+#include "src/report_int.h"
 #include "src/evidence.h"
 #include "src/kvtext.h"
 
@@ -44,18 +45,6 @@ const char *dg_type_name(const struct dg_model *m, uint16_t type, char *buf, siz
     }
     snprintf(buf, cap, "0x%04x", (unsigned)type);
     return buf;
-}
-
-const char *dg_drop_reason(int aux)
-{
-    switch (aux) {
-    case 0: return "network";
-    case WIRE_DROP_STALE: return "stale_incarnation";
-    case WIRE_DROP_SEND: return "send_refused";
-    case WIRE_DROP_PARTITION: return "partition";
-    case WIRE_DROP_LOSS: return "loss";
-    default: return wire_err_name(aux);
-    }
 }
 
 const char *dg_lane_name(const struct dg_model *m, int p, char *buf, size_t cap)
@@ -288,6 +277,12 @@ static bool lane_ok(const struct dg_model *m, int p)
     return p >= 1 && p <= m->n + m->clients && m->shown[p];
 }
 
+/* A send's or receive's yes/no (a vote granted: 1, refused: 0), -1 none. */
+static signed char msg_flag(const struct dg_model *m, const struct trace_rec *r)
+{
+    return report_msg_flag(m->ops, r) ? (signed char)(r->b != 0) : -1;
+}
+
 static int64_t msg_time(const struct dg_msg *g)
 {
     return g->ts >= 0 ? g->ts : g->tr;
@@ -317,7 +312,8 @@ static int build_msgs(struct dg_model *m, const struct trace_set *ts, struct dg_
                            .to = r->peer,
                            .type = r->type,
                            .key = r->key,
-                           .drop = -1};
+                           .drop = -1,
+                           .flag = msg_flag(m, r)};
         struct send_ix x = {.r = r, .msg = ng};
         PUSH(g, ng, capg, v);
         PUSH(s, ns, caps, x);
@@ -369,7 +365,8 @@ static int build_msgs(struct dg_model *m, const struct trace_set *ts, struct dg_
                            .type = r->type,
                            .key = r->key,
                            .drop = -1,
-                           .recv_only = true};
+                           .recv_only = true,
+                           .flag = msg_flag(m, r)};
         PUSH(g, ng, capg, v);
     }
     free(done);
@@ -416,7 +413,8 @@ static int build_msgs(struct dg_model *m, const struct trace_set *ts, struct dg_
                            .to = to,
                            .type = r->type,
                            .key = r->key,
-                           .drop = r->aux};
+                           .drop = r->aux,
+                           .flag = -1};
         PUSH(g, ng, capg, v);
     }
     free(s);
@@ -538,8 +536,13 @@ static int build_spans(struct dg_model *m, const struct trace_set *ts, char *err
             PUSH(m->spans, m->nspans, capspans, sp);
             break;
         case TR_EXIT:
-            if (ps->cs >= 0)
+            if (ps->cs >= 0) {
                 m->spans[ps->cs].a = r->a;
+                /* Its write refused by fencing: a stale holder's section,
+                 * drawn fenced from its entry on. */
+                if (r->aux == 2 && m->spans[ps->cs].aux == 0)
+                    m->spans[ps->cs].aux = 2;
+            }
             close_span(m, &ps->cs, r->t_us);
             break;
         case TR_CRASH:

@@ -272,9 +272,7 @@ void dg_html_page(const struct dg_model *m, FILE *f, const uint16_t *types, int 
         const struct dg_span *sp = &m->spans[i];
         switch (sp->kind) {
         case DG_SPAN_ROLE: has_role[sp->aux & 7] = true; break;
-        case DG_SPAN_CS:
-            has_cs[sp->aux >= 1 && sp->aux <= 3 ? (sp->aux == 1 ? 1 : 2) : 0] = true;
-            break;
+        case DG_SPAN_CS: has_cs[sp->aux == 1 ? 1 : sp->aux == 2 ? 2 : 0] = true; break;
         case DG_SPAN_OP: has_op[sp->aux >= 0 && sp->aux < TR_EV_COUNT ? sp->aux : 0] = true; break;
         case DG_SPAN_DOWN: has_down = true; break;
         case DG_SPAN_PAUSE: has_pause = true; break;
@@ -302,7 +300,7 @@ void dg_html_page(const struct dg_model *m, FILE *f, const uint16_t *types, int 
         legend_item(f,
                     "<rect x=\"2\" y=\"2\" width=\"30\" height=\"14\" fill=\"#fff4e0\" "
                     "stroke=\"#e67e00\" stroke-width=\"2\" stroke-dasharray=\"4 2\"/>",
-                    "critical section: fenced or superseded holder");
+                    "critical section: fenced (a stale holder, refused by the resource)");
     static const struct {
         int role;
         const char *fill, *text;

@@ -26,6 +26,8 @@ struct dg_msg {
     int64_t key;
     int drop;       /* -1: not dropped; else the TR_DROP reason (aux) */
     bool recv_only; /* drawn from a receive whose send was not traced */
+    signed char flag; /* -1: none; 0 or 1: the yes/no the algorithm names
+                       * (report_msg_flag: a vote granted or refused) */
 };
 
 enum dg_span_kind {
@@ -78,8 +80,6 @@ struct dg_model {
 
 /* The name of message type t ("request", "append_entries", or hex). */
 const char *dg_type_name(const struct dg_model *m, uint16_t type, char *buf, size_t cap);
-/* A TR_DROP reason as `distlab trace` says it. */
-const char *dg_drop_reason(int aux);
 /* "node 3" or "client 2" for process id p. */
 const char *dg_lane_name(const struct dg_model *m, int p, char *buf, size_t cap);
 

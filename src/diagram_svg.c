@@ -17,13 +17,15 @@
 #include "nodes/algo.h"
 #include "src/config.h"
 #include "src/diagram_int.h"
+#include "src/report_int.h"
 
-#define LABEL_W 118 /* the lane names */
-#define AXIS_H  62  /* fault labels, time labels, the partition band */
-#define LANE_H  46
-#define PAD_L   40   /* before the first moment */
-#define MIN_W   1100 /* a short run is stretched to this width at least */
-#define PAD_R   90   /* after the last */
+#define LABEL_W      118 /* the lane names */
+#define AXIS_H       62  /* fault labels, time labels, the partition band */
+#define LANE_H       46
+#define PAD_L        40    /* before the first moment */
+#define MIN_W        1100  /* a short run is stretched to this width at least */
+#define PAD_R        90    /* after the last */
+#define GAP_LABEL_US 10000 /* a quiet gap this long is labelled with its length */
 
 /* Message type colours (Tableau 10 without its grey, which is the
  * runtime's): by the type's number within its algorithm's range, so a type
@@ -274,6 +276,19 @@ static void put_ticks(struct render *r)
                 "text-anchor=\"middle\">%s</text></g>\n",
                 x, x, AXIS_H - 14, x, bottom, x, AXIS_H - 18, t);
     }
+    /* The axis is compressed: a long quiet gap says how long it was, above
+     * the time labels, so that it is not read as a few milliseconds. */
+    for (size_t i = 1; i < r->ax.n; i++) {
+        int64_t g = r->ax.t[i] - r->ax.t[i - 1];
+        if (g < GAP_LABEL_US)
+            continue;
+        double x = (r->ax.x[i - 1] + r->ax.x[i]) / 2;
+        fprintf(f,
+                "<g class=\"gap\"><title>%.3f ms without an event, drawn short (the time "
+                "axis is compressed)</title><text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" "
+                "font-size=\"9\" fill=\"#777\">&#8776;%.0f ms</text></g>\n",
+                (double)g / 1e3, x, AXIS_H - 28, (double)g / 1e3);
+    }
 }
 
 static const char *role_fill(int role)
@@ -333,9 +348,12 @@ static void put_span(struct render *r, const struct dg_span *s)
         break;
     }
     case DG_SPAN_CS: {
-        static const char *const res[] = {"ok", "violation", "fenced", "superseded"};
+        static const char *const res[] = {"ok", "violation", "fenced (refused: a stale holder)",
+                                          "ok, superseded a stale holder"};
         const char *rs = s->aux >= 0 && s->aux <= 3 ? res[s->aux] : "unknown";
-        bool bad = s->aux == 1, fenced = s->aux == 2 || s->aux == 3;
+        /* Superseded: this entry, of the newer generation, took the
+         * resource over from a stale holder (that one is the fenced one). */
+        bool bad = s->aux == 1, fenced = s->aux == 2;
         fprintf(f, "<g class=\"cs%s\"><title>", bad ? " bad" : fenced ? " fenced" : "");
         esc(f,
             "%s in the critical section\n%s %" PRId64 "\nentered %s%s, left %s%s (%.3f ms)\n"
@@ -353,7 +371,7 @@ static void put_span(struct render *r, const struct dg_span *s)
                     x0, mid - 8, w);
         else if (fenced)
             fprintf(f,
-                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" fill=\"#fff4e0\" "
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" fill=\"#fff4e0\" fill-opacity=\"0.5\" "
                     "stroke=\"#e67e00\" stroke-width=\"2\" stroke-dasharray=\"4 2\"/>",
                     x0, mid - 8, w);
         else
@@ -363,9 +381,10 @@ static void put_span(struct render *r, const struct dg_span *s)
                     x0, mid - 7, w);
         fprintf(f, "<text class=\"spanlbl\" x=\"%.1f\" y=\"%.1f\">CS %s</text></g>\n", x0 + 2,
                 mid + 16,
-                bad      ? "VIOLATION"
-                : fenced ? rs
-                         : "");
+                bad           ? "VIOLATION"
+                : fenced      ? "fenced"
+                : s->aux == 3 ? "(superseded a stale holder)"
+                              : "");
         break;
     }
     case DG_SPAN_OP: {
@@ -405,6 +424,13 @@ static void put_span(struct render *r, const struct dg_span *s)
     }
 }
 
+/* The name of a message's yes/no ("granted"), for a message that has one. */
+static const char *msg_flag_name(const struct dg_model *m, const struct dg_msg *g)
+{
+    const char *name = m->ops && m->ops->msg_flag ? m->ops->msg_flag(g->type) : NULL;
+    return name ? name : "flag";
+}
+
 static void put_msg(struct render *r, const struct dg_msg *g)
 {
     const struct dg_model *m = r->m;
@@ -422,18 +448,24 @@ static void put_msg(struct render *r, const struct dg_msg *g)
         xs = ax_x(&r->ax, g->ts);
     else
         xs = ax_x(&r->ax, g->tr) - 24; /* the send is unknown: a stub */
+    /* A short arrow stops just before the receiver's lane: stopping at a
+     * fraction of the way would, two lanes away, end on the lane between
+     * and seem to be addressed to it. */
+    double short_y = yd - (yd > ys ? 1 : -1) * 0.3 * LANE_H;
     if (dropped) {
         xe = ax_x(&r->ax, g->tr);
-        ye = ys + 0.6 * (yd - ys);
+        ye = short_y;
     } else if (lost) {
         xe = xs + 36;
-        ye = ys + 0.5 * (yd - ys);
+        ye = short_y;
     } else {
         xe = ax_x(&r->ax, g->tr);
         ye = yd;
     }
     fprintf(f, "<g class=\"msg%s\" data-type=\"%d\"><title>", dropped || lost ? " short" : "", ci);
     esc(f, "%s: %s \xe2\x86\x92 %s\n%s %" PRId64, tn, from, to, m->key_field, g->key);
+    if (g->flag >= 0)
+        esc(f, "\n%s: %s", msg_flag_name(m, g), g->flag ? "yes" : "no");
     if (g->ts >= 0) {
         ms(ts, sizeof ts, g->ts);
         esc(f, "\nsent %s%s", ts,
@@ -445,7 +477,7 @@ static void put_msg(struct render *r, const struct dg_msg *g)
         ms(tr, sizeof tr, g->tr);
     if (dropped)
         esc(f, "\nDROPPED at %s by %s: %s", tr, g->drop == WIRE_DROP_SEND ? from : to,
-            dg_drop_reason(g->drop));
+            report_drop_reason(g->drop));
     else if (lost)
         esc(f, "\nNEVER RECEIVED (the receiver was down, or the trace ended first)");
     else
@@ -466,8 +498,10 @@ static void put_msg(struct render *r, const struct dg_msg *g)
                 xs, ys, xe, ye, col, ci);
     /* The key near the sender, a little above the arrow. */
     double lx = xs + 0.25 * (xe - xs), ly = ys + 0.25 * (ye - ys) - 2;
-    fprintf(f, "<text class=\"key\" x=\"%.1f\" y=\"%.1f\" fill=\"%s\">%" PRId64 "</text></g>\n",
-            lx + 2, ly, col, g->key);
+    /* A yes/no after the key: a vote granted (a check) or refused (a cross). */
+    fprintf(f, "<text class=\"key\" x=\"%.1f\" y=\"%.1f\" fill=\"%s\">%" PRId64 "%s</text></g>\n",
+            lx + 2, ly, col, g->key,
+            g->flag < 0 ? "" : g->flag ? " \xe2\x9c\x93" : " \xe2\x9c\x97");
 }
 
 static void put_mark(struct render *r, const struct dg_mark *k)
@@ -560,7 +594,7 @@ static void put_mark(struct render *r, const struct dg_mark *k)
     case TR_DROP:
         sym = "mk-drop";
         snprintf(text, sizeof text, "%s dropped a malformed message at %s: %s", lane, t,
-                 dg_drop_reason(k->aux));
+                 report_drop_reason(k->aux));
         break;
     default: snprintf(text, sizeof text, "%s: %s at %s", lane, trace_ev_name(k->ev), t); break;
     }
@@ -581,13 +615,126 @@ static int cmp_u16(const void *a, const void *b)
     return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
 }
 
+/* The standalone form's legend, under the lanes: what the page's legend
+ * says, in two lines (the message types and their label; the bars, lane
+ * colours and marks this window shows), so that an SVG read alone, as an
+ * image, explains itself. */
+#define LEGEND_H 44
+
+struct legend {
+    FILE *f;
+    double x, y;
+};
+
+static void legend_text(struct legend *l, const char *text)
+{
+    fprintf(l->f, "<text class=\"lbl\" x=\"%.1f\" y=\"%.1f\" font-size=\"11\">", l->x, l->y + 4);
+    dg_xml_escape(l->f, text);
+    fputs("</text>\n", l->f);
+    l->x += 5.8 * (double)strlen(text) + 18;
+}
+
+static void legend_swatch(struct legend *l, const char *fill, const char *stroke, const char *text)
+{
+    fprintf(l->f,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"22\" height=\"10\" fill=\"%s\" stroke=\"%s\"/>\n",
+            l->x, l->y - 5, fill, stroke);
+    l->x += 26;
+    legend_text(l, text);
+}
+
+static void legend_sym(struct legend *l, const char *sym, const char *text)
+{
+    fprintf(l->f, "<use xlink:href=\"#%s\" x=\"%.1f\" y=\"%.1f\"/>\n", sym, l->x + 7, l->y);
+    l->x += 18;
+    legend_text(l, text);
+}
+
+static void put_legend(struct render *r, double y)
+{
+    const struct dg_model *m = r->m;
+    struct legend l = {r->f, 8, y};
+    fputs("<g class=\"legend\">\n", r->f);
+    char head[64];
+    snprintf(head, sizeof head, "messages (label: %s):", m->key_field);
+    legend_text(&l, head);
+    for (int i = 0; i < r->ntypes; i++) {
+        char tb[16];
+        int ci = dg_type_colour(r->types[i]);
+        fprintf(r->f,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                "stroke-width=\"2\" marker-end=\"url(#ah%d)\"/>\n",
+                l.x, l.y, l.x + 24, l.y, dg_palette[ci], ci);
+        l.x += 30;
+        legend_text(&l, dg_type_name(m, r->types[i], tb, sizeof tb));
+    }
+    if (r->ntypes == 0)
+        legend_text(&l, "(no message in this window)");
+    bool has_short = false, has_role[8] = {false}, has_cs[3] = {false}, has_down = false,
+         has_pause = false, has_cut = false, has_ev[TR_EV_COUNT] = {false};
+    for (size_t i = 0; i < m->nmsgs; i++)
+        has_short |= m->msgs[i].drop >= 0 || m->msgs[i].tr < 0;
+    if (has_short)
+        legend_text(&l, "dashed, stops short: dropped or never received");
+    for (size_t i = 0; i < m->nmarks; i++)
+        if (m->marks[i].ev >= 0 && m->marks[i].ev < TR_EV_COUNT)
+            has_ev[m->marks[i].ev] = true;
+    for (size_t i = 0; i < m->nspans; i++) {
+        const struct dg_span *sp = &m->spans[i];
+        if (sp->kind == DG_SPAN_ROLE)
+            has_role[sp->aux & 7] = true;
+        else if (sp->kind == DG_SPAN_CS)
+            has_cs[sp->aux == 1 ? 1 : sp->aux == 2 ? 2 : 0] = true;
+        else if (sp->kind == DG_SPAN_DOWN && sp->aux != TR_STOP)
+            has_down = true; /* after a stop: the end of the run, not drawn as down */
+        else if (sp->kind == DG_SPAN_PAUSE)
+            has_pause = true;
+        else if (sp->kind == DG_SPAN_CUT)
+            has_cut = true;
+    }
+    l.x = 8;
+    l.y += 20;
+    if (has_cs[0])
+        legend_swatch(&l, "#9db7e1", "#2a4f8c", "critical section");
+    if (has_cs[2])
+        legend_swatch(&l, "#fff4e0", "#e67e00",
+                      "critical section, fenced: a stale holder (dashed)");
+    if (has_cs[1])
+        legend_swatch(&l, "url(#hatch-red)", "#d00", "critical section, violation");
+    static const int roles[] = {ROLE_LEADER, ROLE_CANDIDATE, ROLE_FOLLOWER, ROLE_COORDINATOR,
+                                ROLE_TOKEN_HOLDER};
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+        if (has_role[roles[i] & 7])
+            legend_swatch(&l, role_fill(roles[i]), "none", algo_role_name(roles[i]));
+    if (has_pause)
+        legend_swatch(&l, "url(#hatch-blue)", "none", "paused");
+    if (has_down)
+        legend_swatch(&l, "url(#hatch-grey)", "none", "down (crashed)");
+    if (has_cut)
+        legend_swatch(&l, "#e33", "none", "network partitioned (the band on top)");
+    if (has_ev[TR_CRASH])
+        legend_sym(&l, "mk-crash", "crash");
+    if (has_ev[TR_RESTART])
+        legend_sym(&l, "mk-restart", "restart");
+    if (has_ev[TR_TRUNCATE])
+        legend_sym(&l, "mk-rollback", "log roll-back");
+    if (has_ev[TR_STOP])
+        legend_sym(&l, "mk-stop", "node stopped (end of run)");
+    bool has_fault = false;
+    for (size_t i = 0; i < m->nmarks; i++)
+        has_fault |= m->marks[i].ev == TR_FAULT;
+    if (has_fault)
+        legend_sym(&l, "mk-fault", "fault injected (dashed line)");
+    fputs("</g>\n", r->f);
+}
+
 /* The SVG element, with its lanes, for either form. */
 static void put_svg(struct render *r, bool standalone)
 {
     const struct dg_model *m = r->m;
     FILE *f = r->f;
     double w = ax_width(&r->ax);
-    double h = AXIS_H + r->nrows * LANE_H + 12;
+    double h = AXIS_H + r->nrows * LANE_H + 12 + (standalone ? LEGEND_H : 0);
     if (standalone)
         fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
     fprintf(
@@ -641,7 +788,10 @@ static void put_svg(struct render *r, bool standalone)
             fprintf(f, " <tspan font-size=\"9\" fill=\"#777\">(id %d)</tspan>", p);
         fputs("</text>\n", f);
     }
-    fputs("</g>\n</svg>\n", f);
+    fputs("</g>\n", f);
+    if (standalone)
+        put_legend(r, AXIS_H + r->nrows * LANE_H + 24);
+    fputs("</svg>\n", f);
 }
 
 static void put_svg_inline(void *arg)

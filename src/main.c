@@ -148,9 +148,9 @@ static const struct cmd_entry commands[] = {
      cmd_trace},
     {"diagram", "RUNDIR [-o FILE.svg|FILE.html] [--from T] [--to T] [--nodes LIST]",
      "draw a run as a space-time diagram (messages, critical sections, roles, faults)",
-     "  -o FILE       .svg: a standalone SVG; .html: a page with the SVG, a legend,\n"
-     "                hover details and zoom (default RUNDIR/diagram.html). The\n"
-     "                path written is printed.\n"
+     "  -o FILE       .svg: a standalone SVG with a legend; .html: a page with the\n"
+     "                SVG, a legend, hover details and zoom (default\n"
+     "                RUNDIR/diagram.html). The path written is printed.\n"
      "  --from T      start the window at T into the run (250ms, 1.5s)\n"
      "  --to T        end it at T (default: the end of the run, or just before\n"
      "                message 2,001 when the run has more; it says what it left out)\n"
@@ -222,7 +222,7 @@ void cli_usage(const char *name, FILE *f)
                 PACKAGE_VERSION);
         return;
     }
-    fprintf(f, "usage: distlab %s %s\n%s.\n", c->name, c->usage, c->summary);
+    fprintf(f, "usage: distlab %s%s%s\n%s.\n", c->name, *c->usage ? " " : "", c->usage, c->summary);
     if (c->help)
         fputs(c->help, f);
 }

@@ -42,6 +42,14 @@ const char *report_type_name(const struct algo_ops *ops, uint16_t type, char *bu
     return buf;
 }
 
+const char *report_msg_flag(const struct algo_ops *ops, const struct trace_rec *r)
+{
+    if ((r->ev != TR_SEND && r->ev != TR_RECV) || r->aux != TRACE_MSG_F1 ||
+        r->type < MSG_RANGE_SIZE || !ops || !ops->msg_flag)
+        return NULL;
+    return ops->msg_flag(r->type);
+}
+
 /* ---- run.json ---- */
 
 static void run_info_free(struct run_info *ri)
@@ -675,16 +683,17 @@ static json_t *trace_rec_json(const struct trace_rec *r, const struct algo_ops *
     put(o, "incarnation", json_integer(r->incarnation), &bad);
     switch (r->ev) {
     case TR_SEND:
-        put_peer(o, "to", r->peer, n, &bad);
+    case TR_RECV: {
+        put_peer(o, r->ev == TR_SEND ? "to" : "from", r->peer, n, &bad);
         put(o, "type", json_string(report_type_name(ops, r->type, tbuf, sizeof tbuf)), &bad);
         put(o, key, json_integer(r->key), &bad);
+        const char *flag = report_msg_flag(ops, r);
+        if (flag)
+            put(o, flag, json_boolean(r->b != 0), &bad);
+        if (r->ev == TR_RECV)
+            put(o, "sent_us", json_integer(r->a), &bad);
         break;
-    case TR_RECV:
-        put_peer(o, "from", r->peer, n, &bad);
-        put(o, "type", json_string(report_type_name(ops, r->type, tbuf, sizeof tbuf)), &bad);
-        put(o, key, json_integer(r->key), &bad);
-        put(o, "sent_us", json_integer(r->a), &bad);
-        break;
+    }
     case TR_DROP:
         /* A refused send names its destination; a message dropped at the
          * receiver its sender - unknown for a malformed one (0 would read

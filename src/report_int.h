@@ -83,6 +83,10 @@ static inline const char *plural(long n)
 
 /* The name of a message type: the algorithm's, the runtime's, or hex. */
 const char *report_type_name(const struct algo_ops *ops, uint16_t type, char *buf, size_t cap);
+/* The name of the yes/no field a send or receive record carries in b (a
+ * vote's "granted"), or NULL: none for its type, or a trace from before
+ * it was recorded. */
+const char *report_msg_flag(const struct algo_ops *ops, const struct trace_rec *r);
 
 /* The run's clock (see above): when the workload started and when the run
  * began to stop, both in trace microseconds; -1 when run.json and the trace

@@ -488,6 +488,32 @@ START_TEST(test_raft_rollback)
 }
 END_TEST
 
+/* A vote's answer shows whether it granted the vote: in the label (a check
+ * or a cross after the term) and in the hover text, as the trace has it. */
+START_TEST(test_vote_granted)
+{
+    char *dir = h_tmpdir();
+    char *run = sim_run(dir, "raft-4-split-vote.ini", "1660", "sv");
+    char *svg = NULL;
+    struct diagram_stats st;
+    struct diagram_opts o = {.from_us = 0, .to_us = 700000};
+    ck_assert_int_eq(draw(run, &o, DIAGRAM_SVG, &svg, &st), 0);
+    assert_xml(dir, svg);
+    size_t yes = count(svg, "granted: yes"), no = count(svg, "granted: no");
+    /* Term 1 splits 2-2: each candidate is granted one vote and refused. */
+    ck_assert_uint_ge(yes, 2);
+    ck_assert_uint_ge(no, 2);
+    ck_assert_uint_eq(count(svg, " \xe2\x9c\x93</text>"), yes);
+    ck_assert_uint_eq(count(svg, " \xe2\x9c\x97</text>"), no);
+    /* Every answer says which, and nothing else carries a mark. */
+    ck_assert_uint_eq(yes + no, count(svg, "request_vote_resp: "));
+    free(svg);
+    free(run);
+    h_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 /* A run name is anything run.json says: it is escaped everywhere. */
 START_TEST(test_hostile_strings)
 {
@@ -698,6 +724,7 @@ static Suite *diagram_suite(void)
     tcase_add_test(tc, test_window_and_lanes);
     tcase_add_test(tc, test_bound);
     tcase_add_test(tc, test_raft_rollback);
+    tcase_add_test(tc, test_vote_granted);
     tcase_add_test(tc, test_hostile_strings);
     tcase_add_test(tc, test_cli);
     suite_add_tcase(s, tc);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The manual page (doc/distlab.1) and the program agree, judged by what the
+# The manual page (docs/distlab.1) and the program agree, judged by what the
 # program itself prints, so that a command, an option or a configuration
 # key added to one and not to the other fails here:
 #  - every command that `distlab --help` lists has a subsection in COMMANDS
@@ -21,7 +21,7 @@
 # in the page, until the program's help has it (then the mark is stale).
 src="${DISTLAB_SRCDIR:-$(dirname "$0")/..}"
 bin="${DISTLAB:-$src/distlab}"
-page="$src/doc/distlab.1"
+page="$src/docs/distlab.1"
 fail=0
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/manpage.XXXXXX") || exit 99
 trap 'rm -rf "$tmp"' EXIT

@@ -27,6 +27,8 @@
 #                       block starts with a "^C" line the background command
 #                       gets SIGINT; then it is waited for (60 s at most), and
 #                       the block's checks apply to its output and exit status.
+#   ![ALT](img/NAME.svg)  a picture: docs/img/NAME.svg must exist and be
+#                       well-formed XML (made with distlab diagram -o).
 # `distlab diagram ... -o FILE` must exit 0 and write FILE; while
 # `distlab diagram --help` says it is not available, those commands are
 # skipped with a note.
@@ -59,6 +61,27 @@ if [ ! -f "$doc" ]; then
     echo "FAIL: $doc is missing"
     exit 1
 fi
+
+# Every picture the page shows, ](img/NAME.svg), is in docs/img and is
+# well-formed: checked with xmllint when it is installed, or else at least
+# an XML declaration first and the closing </svg>.
+images=$(grep -o '](img/[^)]*\.svg)' "$doc" | sed 's/^](//; s/)$//' | sort -u)
+for img in $images; do
+    f="$src/docs/$img"
+    if [ ! -s "$f" ]; then
+        echo "FAIL: docs/tutorial.md shows docs/$img, which is missing"
+        exit 1
+    fi
+    if command -v xmllint >/dev/null 2>&1; then
+        if ! xmllint --noout "$f" 2>/dev/null; then
+            echo "FAIL: docs/$img is not well-formed XML (xmllint --noout docs/$img)"
+            exit 1
+        fi
+    elif ! head -c 5 "$f" | grep -q '^<?xml' || ! grep -q '</svg>' "$f"; then
+        echo "FAIL: docs/$img is not a complete SVG (no <?xml first, or no </svg>)"
+        exit 1
+    fi
+done
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/distlab-tutorial.XXXXXX") || exit 1
 cleanup() {
@@ -375,4 +398,4 @@ if [ "$failed" -ne 0 ]; then
     echo "FAIL: $failed of $nsec tutorial sections"
     exit 1
 fi
-echo "PASS: $nsec tutorial sections, $commands commands, $claims claims checked, in $(($(date +%s) - start)) s"
+echo "PASS: $nsec tutorial sections, $commands commands, $claims claims checked, $(echo $images | wc -w) images, in $(($(date +%s) - start)) s"
