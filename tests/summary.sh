@@ -4,6 +4,7 @@
 cd "$(dirname "$0")/.."
 passed=0
 failed=0
+skipped=0
 for log in tests/*.log; do
     [ -f "$log" ] || continue
     case "$log" in tests/test-suite.log) continue ;; esac
@@ -21,6 +22,9 @@ for log in tests/*.log; do
         trs="${log%.log}.trs"
         if grep -q ':test-result: PASS' "$trs" 2>/dev/null; then
             passed=$((passed + 1))
+        elif grep -q ':test-result: SKIP' "$trs" 2>/dev/null; then
+            skipped=$((skipped + 1))
+            echo "$(basename "$log" .log): skipped: $(grep -m1 '^SKIP:' "$log" | sed 's/^SKIP: //')"
         else
             failed=$((failed + 1))
         fi
@@ -30,4 +34,8 @@ for log in tests/*.log; do
         tail -n 60 "$log"
     fi
 done
-echo "tests: $passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+    echo "tests: $passed passed, $failed failed, $skipped skipped"
+else
+    echo "tests: $passed passed, $failed failed"
+fi
