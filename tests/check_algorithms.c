@@ -283,7 +283,7 @@ END_TEST
  * whose simulator is several times slower (the figures of a sweep are the
  * normal build's to show). */
 #if defined(__SANITIZE_ADDRESS__)
-#define EXAMPLE_SEEDS "40"
+#define EXAMPLE_SEEDS "10"
 #else
 #define EXAMPLE_SEEDS "200"
 #endif

@@ -10,6 +10,7 @@
 #include "nodes/rng.h"
 #include "nodes/sim.h"
 #include "tests/rx_sweep.h"
+#include "tests/sweep.h"
 
 #define N_MAX 16
 
@@ -772,7 +773,7 @@ END_TEST
 /* ---- on the simulator: crashes, restarts, pauses ---- */
 
 #ifndef SIM_SEEDS
-#define SIM_SEEDS 1000 /* per property; -DSIM_SEEDS=N for a longer hunt */
+#define SIM_SEEDS SWEEP(1000) /* per property; -DSIM_SEEDS=N for a longer hunt */
 #endif
 
 /* What the trace records of one run show. */

@@ -10,6 +10,7 @@
 #include "nodes/rng.h"
 #include "nodes/sim.h"
 #include "tests/rx_sweep.h"
+#include "tests/sweep.h"
 
 extern const struct algo_ops algo_ricart_agrawala;
 #define RA (&algo_ricart_agrawala)
@@ -777,7 +778,7 @@ START_TEST(test_sim_textbook)
 }
 END_TEST
 
-#define FREE_SEEDS 3000
+#define FREE_SEEDS SWEEP(3000)
 
 START_TEST(test_sim_failure_free)
 {
@@ -812,7 +813,7 @@ START_TEST(test_sim_failure_free)
 }
 END_TEST
 
-#define CRASH_SEEDS 2000
+#define CRASH_SEEDS SWEEP(2000)
 
 /* Random crashes (a random node at some request), with a failure detector;
  * with restart_after > 0 a crashed node comes back as a new incarnation,
@@ -869,7 +870,7 @@ END_TEST
  * waiting for it), then run it again, identical up to that instant, pausing
  * that node there for PAUSE_US: the failure detector reports it down after
  * `timeout` if it is still paused, and up again when it resumes. */
-#define PAUSE_SEEDS 1000
+#define PAUSE_SEEDS SWEEP(1000)
 #define PAUSE_US 20000
 
 static void pause_config(struct sim_config *cfg, uint64_t seed, struct dl_rng *pick)

@@ -24,8 +24,9 @@
 #include "ipc/wire.h"
 #include "nodes/algo.h"
 #include "nodes/sim.h"
+#include "tests/sweep.h"
 
-#define SEEDS 1000
+#define SEEDS SWEEP(1000)
 
 /* A check for hot loops: Check's assertions cost a write each even when
  * they pass, which over millions of records is most of the run time. */
