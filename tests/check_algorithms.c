@@ -39,13 +39,6 @@ static char *write_ini(const char *dir, const char *alg, int nodes, const char *
     return h_write_ini(dir, name, text);
 }
 
-static char *path_in(const char *dir, const char *name)
-{
-    char *p = NULL;
-    ck_assert(asprintf(&p, "%s/%s", dir, name) > 0);
-    return p;
-}
-
 static void expect_exit(struct h_proc *p, int rc, int want)
 {
     if (rc == want)
@@ -61,7 +54,7 @@ START_TEST(test_five_nodes)
     const char *alg = algorithms[_i];
     char *dir = h_tmpdir();
     char *ini = write_ini(dir, alg, 5, "30s", 30, "1ms", "2ms");
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     expect_exit(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), 0);
     json_t *rep = h_json_in(rundir, "report.json");
@@ -107,7 +100,7 @@ START_TEST(test_five_nodes_retransmit)
              "[two_level_ring]\ngroups = 2\nidle_hold = 1ms\n",
              alg, alg);
     char *ini = h_write_ini(dir, "rx.ini", text);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     expect_exit(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), 0);
     json_t *rep = h_json_in(rundir, "report.json");
@@ -160,7 +153,7 @@ START_TEST(test_kill_one)
     const char *alg = algorithms[_i];
     char *dir = h_tmpdir();
     char *ini = write_ini(dir, alg, 5, "3s", 1000000, "1ms", "2ms");
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
     struct live l = {.dir = dir, .rundir = rundir, .launcher = &p, .node = 3};
@@ -202,7 +195,7 @@ START_TEST(test_restart_from_shell)
 {
     char *dir = h_tmpdir();
     char *ini = write_ini(dir, "ricart_agrawala", 5, "3s", 1000000, "1ms", "2ms");
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
     struct live l = {.dir = dir, .rundir = rundir, .launcher = &p, .node = 3};
@@ -245,7 +238,7 @@ START_TEST(test_sixty_four)
     const char *alg = algorithms[_i];
     char *dir = h_tmpdir();
     char *ini = write_ini(dir, alg, 64, "60s", 3, "0", "1ms");
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     /* This test is about queues at depth 10, not failure detection: 64
      * processes on a small (or sanitizer-slowed) machine can miss a short
@@ -300,7 +293,7 @@ START_TEST(test_examples_faults_happen)
         size_t len = strlen(e->d_name);
         if (len < 5 || strcmp(e->d_name + len - 4, ".ini") != 0)
             continue;
-        char *ini = path_in(confdir, e->d_name);
+        char *ini = h_path(confdir, e->d_name);
         char *text = h_slurp(ini);
         ck_assert_ptr_nonnull(text);
         int scheduled = 0;
@@ -363,7 +356,7 @@ START_TEST(test_examples_faults_happen)
             free(dir);
         }
         char *dir = h_tmpdir();
-        char *rundir = path_in(dir, "run");
+        char *rundir = h_path(dir, "run");
         struct h_proc p;
         int rc = h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, "--quiet", NULL);
         if (rc != 0 && rc != 1)

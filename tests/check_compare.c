@@ -42,13 +42,6 @@ static const struct run runs[] = {
 #define NRUNS  ((int)(sizeof runs / sizeof runs[0]))
 #define NMUTEX (NRUNS - 1)
 
-static char *path_in(const char *dir, const char *name)
-{
-    char *p = NULL;
-    ck_assert(asprintf(&p, "%s/%s", dir, name) > 0);
-    return p;
-}
-
 static void expect_exit(struct h_proc *p, int rc, int want)
 {
     if (rc == want)
@@ -61,7 +54,7 @@ static void expect_exit(struct h_proc *p, int rc, int want)
 /* One run directory from the simulator: a short workload, a fixed seed. */
 static void make_run(const char *dir, const struct run *r)
 {
-    char *ini = NULL, *out = path_in(dir, r->dir), nodes[64], requests[64];
+    char *ini = NULL, *out = h_path(dir, r->dir), nodes[64], requests[64];
     ck_assert(asprintf(&ini, "%s/conf/%s", h_srcdir(), r->conf) > 0);
     ck_assert_msg(h_exists(ini), "%s is missing (set DISTLAB_SRCDIR)", ini);
     snprintf(nodes, sizeof nodes, "cluster.nodes=%d", r->nodes);
@@ -86,7 +79,7 @@ static void make_runs(const char *dir)
 
 static json_t *report_of(const char *dir, const struct run *r)
 {
-    char *rd = path_in(dir, r->dir);
+    char *rd = h_path(dir, r->dir);
     json_t *rep = h_json_in(rd, "report.json");
     free(rd);
     return rep;
@@ -98,7 +91,7 @@ static int compare_all(struct h_proc *p, const char *dir, const char *tag, const
 {
     char *d[NRUNS];
     for (int i = 0; i < NRUNS; i++)
-        d[i] = path_in(dir, runs[i].dir);
+        d[i] = h_path(dir, runs[i].dir);
     int rc = h_run(p, dir, tag, CMD_TIMEOUT, "report", "--compare", d[0], d[1], d[2], d[3], d[4],
                    d[5], d[6], a1, a2, NULL);
     for (int i = 0; i < NRUNS; i++)
@@ -530,7 +523,7 @@ START_TEST(test_plot)
 {
     char *dir = h_tmpdir();
     make_runs(dir);
-    char *svgfile = path_in(dir, "compare.svg");
+    char *svgfile = h_path(dir, "compare.svg");
     struct h_proc p;
     expect_exit(&p, compare_all(&p, dir, "plot", "--plot", svgfile), 0);
     char *text = h_slurp(svgfile);
@@ -574,9 +567,9 @@ START_TEST(test_plot_one_size)
     char *d[4];
     for (int i = 0; i < 4; i++) {
         make_run(dir, &runs[five[i]]);
-        d[i] = path_in(dir, runs[five[i]].dir);
+        d[i] = h_path(dir, runs[five[i]].dir);
     }
-    char *svgfile = path_in(dir, "one.svg");
+    char *svgfile = h_path(dir, "one.svg");
     struct h_proc p;
     expect_exit(&p,
                 h_run(&p, dir, "one", CMD_TIMEOUT, "report", "--compare", d[0], d[1], d[2], d[3],
@@ -617,8 +610,8 @@ START_TEST(test_labels_escaped)
     b.dir = "x<&\"y";
     make_run(dir, &a);
     make_run(dir, &b);
-    char *da = path_in(dir, a.dir), *db = path_in(dir, b.dir);
-    char *svgfile = path_in(dir, "esc.svg");
+    char *da = h_path(dir, a.dir), *db = h_path(dir, b.dir);
+    char *svgfile = h_path(dir, "esc.svg");
     struct h_proc p;
     expect_exit(
         &p,
@@ -664,13 +657,13 @@ START_TEST(test_labels_not_utf8)
     b.dir = "nonchar";
     make_run(dir, &a);
     make_run(dir, &b);
-    char *da = path_in(dir, a.dir), *db = path_in(dir, b.dir);
-    char *rj = path_in(db, "run.json");
+    char *da = h_path(dir, a.dir), *db = h_path(dir, b.dir);
+    char *rj = h_path(db, "run.json");
     json_t *j = h_json_file(rj);
     json_object_set_new(j, "name", json_string("n\xef\xbf\xbe\xef\xbf\xbf<"));
     ck_assert(json_dump_file(j, rj, 0) == 0);
     json_decref(j);
-    char *svgfile = path_in(dir, "odd.svg");
+    char *svgfile = h_path(dir, "odd.svg");
     struct h_proc p;
     expect_exit(
         &p,
@@ -726,8 +719,8 @@ START_TEST(test_errors)
 {
     char *dir = h_tmpdir();
     make_run(dir, &runs[1]);
-    char *good = path_in(dir, runs[1].dir);
-    char *empty = path_in(dir, "empty"), *missing = path_in(dir, "missing");
+    char *good = h_path(dir, runs[1].dir);
+    char *empty = h_path(dir, "empty"), *missing = h_path(dir, "missing");
     ck_assert_int_eq(mkdir(empty, 0700), 0);
     struct h_proc p;
 
@@ -740,7 +733,7 @@ START_TEST(test_errors)
                 2);
     expect_err(&p, missing);
     expect_no_out(&p);
-    char *cfg = path_in(good, "config.ini");
+    char *cfg = h_path(good, "config.ini");
     expect_exit(&p, h_run(&p, dir, "e3", CMD_TIMEOUT, "report", "--compare", cfg, NULL), 2);
     expect_err(&p, "not a directory");
     free(cfg);
@@ -749,7 +742,7 @@ START_TEST(test_errors)
     expect_exit(&p, h_run(&p, dir, "u1", CMD_TIMEOUT, "report", good, "--plot", "x.svg", NULL), 2);
     expect_err(&p, "--compare");
     expect_err(&p, "usage: distlab report");
-    char *xsvg = path_in(dir, "x.svg");
+    char *xsvg = h_path(dir, "x.svg");
     ck_assert(!h_exists(xsvg));
     free(xsvg);
     expect_exit(&p, h_run(&p, dir, "u2", CMD_TIMEOUT, "report", "--compare", NULL), 2);
@@ -762,7 +755,7 @@ START_TEST(test_errors)
     expect_err(&p, "--plot needs a file name");
 
     /* A plot that cannot be written. */
-    char *nowhere = path_in(missing, "x.svg");
+    char *nowhere = h_path(missing, "x.svg");
     expect_exit(
         &p, h_run(&p, dir, "w1", CMD_TIMEOUT, "report", "--compare", good, "--plot", nowhere, NULL),
         2);
@@ -771,7 +764,7 @@ START_TEST(test_errors)
 
     /* A run whose report cannot be built: named, shown as "no report",
      * the others shown, exit 1. */
-    char *broken = path_in(dir, "broken");
+    char *broken = h_path(dir, "broken");
     ck_assert_int_eq(mkdir(broken, 0700), 0);
     free(h_write_ini(broken, "run.json", "{ \"algorithm\": "));
     expect_exit(&p, h_run(&p, dir, "b1", CMD_TIMEOUT, "report", "--compare", good, broken, NULL),
@@ -796,7 +789,7 @@ START_TEST(test_errors)
     /* One run given twice: names and directories repeat, so the label is
      * the directory as given; the chart's line goes through the mean of the
      * two points at that N and says so. */
-    char *dup = path_in(dir, "dup.svg");
+    char *dup = h_path(dir, "dup.svg");
     expect_exit(
         &p,
         h_run(&p, dir, "dup", CMD_TIMEOUT, "report", "--compare", good, good, "--plot", dup, NULL),

@@ -41,13 +41,6 @@ static const struct kill_point points[] = {
 
 static const char *const algorithms[] = {"token_ring", "centralized"};
 
-static char *path_in(const char *dir, const char *name)
-{
-    char *p = NULL;
-    ck_assert(asprintf(&p, "%s/%s", dir, name) > 0);
-    return p;
-}
-
 /* The last event of node's first life, other than those a dying node
  * cannot have written itself (the supervisor writes crash records with the
  * node's number). */
@@ -78,7 +71,7 @@ static void kill_at(const char *alg, const struct kill_point *kp)
              "[token_ring]\ntoken_timeout = 120ms\nidle_hold = 1ms\n",
              alg);
     char *ini = h_write_ini(dir, "kill.ini", text);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     char spec[64];
     snprintf(spec, sizeof spec, "%d:%s:%d:2", KILLED, kp->phase, kp->step);
     ck_assert_int_eq(setenv("DISTLAB_TEST_KILL", spec, 1), 0);

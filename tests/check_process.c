@@ -71,13 +71,6 @@ static char *mutex_ini(const char *dir, const char *name, const char *duration, 
     return h_write_ini(dir, file, text);
 }
 
-static char *path_in(const char *dir, const char *name)
-{
-    char *p = NULL;
-    ck_assert(asprintf(&p, "%s/%s", dir, name) > 0);
-    return p;
-}
-
 /* Fail with the launcher's stderr, and the properties that failed if the
  * run wrote a report, when the exit code is not the expected one. */
 static void expect_run_exit(struct h_proc *p, int rc, int want, const char *rundir)
@@ -174,7 +167,7 @@ static void wait_working(struct live *l, int node)
 START_TEST(test_centralized_run)
 {
     char *dir = h_tmpdir();
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     char ini[4200];
     snprintf(ini, sizeof ini, "%s/conf/default.ini", h_srcdir());
     ck_assert_msg(h_exists(ini), "%s is missing (set DISTLAB_SRCDIR)", ini);
@@ -212,7 +205,7 @@ START_TEST(test_centralized_run)
         ck_assert_int_eq(h_trace_count(tr, "enter", k, -1), 50);
     json_decref(tr);
 
-    char *cfg = path_in(rundir, "config.ini"), *txt = path_in(rundir, "report.txt");
+    char *cfg = h_path(rundir, "config.ini"), *txt = h_path(rundir, "report.txt");
     ck_assert_msg(h_exists(cfg), "%s is missing", cfg);
     ck_assert_msg(h_exists(txt), "%s is missing", txt);
     free(cfg);
@@ -229,7 +222,7 @@ START_TEST(test_two_runs_at_once)
 {
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "pair", "30s", 50, NULL);
-    char *ra = path_in(dir, "a"), *rb = path_in(dir, "b");
+    char *ra = h_path(dir, "a"), *rb = h_path(dir, "b");
     struct h_proc a, b;
     h_start(&a, dir, "run-a", "run", ini, "--out", ra, NULL);
     h_start(&b, dir, "run-b", "run", ini, "--out", rb, NULL);
@@ -267,7 +260,7 @@ static void kill_from_outside(bool restart)
 {
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "kill", "4s", 100000, NULL);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     if (restart)
         h_start(&p, dir, "run", "run", ini, "--out", rundir, "--set",
@@ -364,7 +357,7 @@ START_TEST(test_scheduled_faults)
                                  "\n[fault.3]\nat = 900ms\naction = resume\ntarget = 4\n";
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "faults", "2s", 100000, faults);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     expect_run_exit(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), 0,
                     rundir);
@@ -446,7 +439,7 @@ START_TEST(test_malformed_messages)
 {
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "junk", "3s", 100000, NULL);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
     struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
@@ -536,7 +529,7 @@ START_TEST(test_malformed_messages)
     json_decref(tr);
 
     /* Logged once per kind (short, magic, run, type), counted always. */
-    char *logpath = path_in(rundir, "n2.log");
+    char *logpath = h_path(rundir, "n2.log");
     char *log = h_slurp(logpath);
     ck_assert_msg(log != NULL, "%s is missing", logpath);
     int lines = 0;
@@ -565,7 +558,7 @@ START_TEST(test_sigint_launcher)
 {
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "int", "30s", 100000, NULL);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
     struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
@@ -604,7 +597,7 @@ START_TEST(test_sigkill_launcher)
 {
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "kill9", "30s", 100000, NULL);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
     struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
@@ -649,7 +642,7 @@ END_TEST
 START_TEST(test_bad_config)
 {
     char *dir = h_tmpdir();
-    char *out = path_in(dir, "never");
+    char *out = h_path(dir, "never");
     /* Line 3 is the bad one. */
     char *ini = h_write_ini(dir, "bad.ini",
                             "[cluster]\n"
@@ -667,7 +660,7 @@ START_TEST(test_bad_config)
     ck_assert_msg(!h_exists(out), "a run directory was created for a bad configuration");
     free(err);
 
-    char *missing = path_in(dir, "missing.ini");
+    char *missing = h_path(dir, "missing.ini");
     rc = h_run(&p, dir, "missing", CMD_TIMEOUT, "run", missing, "--out", out, NULL);
     err = h_err(&p);
     ck_assert_msg(rc == 2, "exit %d for a missing file, expected 2", rc);
@@ -678,7 +671,7 @@ START_TEST(test_bad_config)
     /* --out naming a file, or a path through one: said as such, nothing
      * made, the file untouched. */
     char *file = h_write_ini(dir, "afile", "keep\n");
-    char *through = path_in(dir, "afile/sub");
+    char *through = h_path(dir, "afile/sub");
     char conf[PATH_MAX];
     snprintf(conf, sizeof conf, "%s/conf/default.ini", h_srcdir());
     const char *outs[] = {file, through};
@@ -714,7 +707,7 @@ END_TEST
 START_TEST(test_spawn_ignores_sigxfsz)
 {
     char *dir = h_tmpdir();
-    char *log = path_in(dir, "status.txt");
+    char *log = h_path(dir, "status.txt");
     char *const argv[] = {"cat", "/proc/self/status", NULL};
     pid_t pid = proc_spawn("/bin/cat", argv, NULL, log);
     ck_assert_int_gt(pid, 0);
@@ -779,14 +772,14 @@ START_TEST(test_crash_loop)
 {
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "loop", "60s", 100000, NULL);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     h_start(&p, dir, "run", "run", ini, "--out", rundir, "--set", "supervisor.restart=on-crash",
             "--set", "supervisor.restart_delay=0", NULL);
     struct live l = {.dir = dir, .rundir = rundir, .launcher = &p, .node = 3};
     wait_working(&l, 3);
     ck_assert_msg(h_poll(have_pid, &l, WAIT_TIMEOUT) && !l.ended, "no pid for node 3");
-    char *persist = path_in(rundir, "n3.persist");
+    char *persist = h_path(rundir, "n3.persist");
     ck_assert_int_eq(mkdir(persist, 0700), 0);
     free(persist);
     ck_assert_int_eq(kill(l.pid, SIGKILL), 0);
@@ -852,7 +845,7 @@ START_TEST(test_scheduled_kills_not_a_loop)
                               200 + 100 * i);
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "kills", "2s", 100000, faults);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     int rc = h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, "--set",
                    "supervisor.restart=on-crash", "--set", "supervisor.restart_delay=0", NULL);
@@ -887,7 +880,7 @@ START_TEST(test_unreached_fault_warned)
     static const char fault[] = "\n[fault.1]\nat = 25s\naction = kill\ntarget = 3\n";
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "late", "30s", 20, fault);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     expect_run_exit(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), 0,
                     rundir);
@@ -921,7 +914,7 @@ START_TEST(test_skipped_fault_warned)
                                  "\n[fault.2]\nat = 700ms\naction = pause\ntarget = 3\n";
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "skip", "1s", 100000, faults);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     expect_run_exit(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), 0,
                     rundir);
@@ -956,7 +949,7 @@ START_TEST(test_role_fault_waits_for_holder)
                                "[fault.2]\nat = 300ms\naction = pause\ntarget = coordinator\n";
     char *dir = h_tmpdir();
     char *ini = h_write_ini(dir, "rolewait.ini", text);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     expect_run_exit(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), 0,
                     rundir);
@@ -981,7 +974,7 @@ START_TEST(test_run_at_maximum)
     static const char fault[] = "\n[fault.1]\nat = 86399999999us\naction = kill\ntarget = 3\n";
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "max", "24h", 20, fault);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     int rc = h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, "--set",
                    "supervisor.restart=on-crash", "--set", "supervisor.restart_delay=1h", "--set",
@@ -1009,7 +1002,7 @@ START_TEST(test_forged_done)
 {
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "forge", "60s", 400, NULL);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
     struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
@@ -1095,7 +1088,7 @@ START_TEST(test_signal_ends_cleanly)
         snprintf(name, sizeof name, "%s", signal_cases[_i].name);
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "sig", "30s", 100000, NULL);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
     struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
@@ -1163,7 +1156,7 @@ START_TEST(test_crash_while_launcher_stopped)
 {
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "stopped", "30s", 100000, NULL);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
     struct live l = {.dir = dir, .rundir = rundir, .launcher = &p, .node = 3};
@@ -1217,8 +1210,8 @@ END_TEST
 START_TEST(test_run_refuses_special_files)
 {
     char *dir = h_tmpdir();
-    char *out = path_in(dir, "never");
-    char *fifo = path_in(dir, "exp.ini");
+    char *out = h_path(dir, "never");
+    char *fifo = h_path(dir, "exp.ini");
     ck_assert_int_eq(mkfifo(fifo, 0600), 0);
     const char *files[] = {fifo, "/dev/urandom", dir};
     const char *kinds[] = {"not a regular file (a FIFO)", "not a regular file (a character device)",
@@ -1380,7 +1373,7 @@ START_TEST(test_network_commands)
 {
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "netcmd", "60s", 10000000, NULL);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
     struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
@@ -1537,7 +1530,7 @@ START_TEST(test_command_kill)
 {
     char *dir = h_tmpdir();
     char *ini = mutex_ini(dir, "cmdkill", "60s", 10000000, NULL);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
     struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
@@ -1602,7 +1595,7 @@ END_TEST
 START_TEST(test_scheduled_network)
 {
     char *dir = h_tmpdir();
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct config *c = calloc(1, sizeof *c);
     ck_assert(c);
     config_defaults(c);

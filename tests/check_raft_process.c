@@ -42,13 +42,6 @@
  * partition's doing. */
 #define SETTLE_US 100000LL
 
-static char *path_in(const char *dir, const char *name)
-{
-    char *p = NULL;
-    ck_assert(asprintf(&p, "%s/%s", dir, name) > 0);
-    return p;
-}
-
 static char *conf(const char *name)
 {
     char *p = NULL;
@@ -459,7 +452,7 @@ static bool caught_up(void *arg)
  * at 4 s catches up. */
 START_TEST(test_raft5_leader_killed)
 {
-    char *dir = h_tmpdir(), *rundir = path_in(dir, "run"), *ini = conf("raft-5.ini");
+    char *dir = h_tmpdir(), *rundir = h_path(dir, "run"), *ini = conf("raft-5.ini");
     struct h_proc p;
     h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
     struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
@@ -531,7 +524,7 @@ END_TEST
  * votes split 2-2); a later term elects one, and commands commit. */
 START_TEST(test_split_vote)
 {
-    char *dir = h_tmpdir(), *rundir = path_in(dir, "run"), *ini = conf("raft-4-split-vote.ini");
+    char *dir = h_tmpdir(), *rundir = h_path(dir, "run"), *ini = conf("raft-4-split-vote.ini");
     struct h_proc p;
     expect_ok(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), rundir);
     json_t *rep = expect_safe_report(dir, rundir);
@@ -578,7 +571,7 @@ END_TEST
  * heal. */
 START_TEST(test_split_brain)
 {
-    char *dir = h_tmpdir(), *rundir = path_in(dir, "run"), *ini = conf("raft-split-brain.ini");
+    char *dir = h_tmpdir(), *rundir = h_path(dir, "run"), *ini = conf("raft-split-brain.ini");
     struct h_proc p;
     h_start(&p, dir, "run", "run", ini, "--out", rundir, "--set", "fault.1.target=leader+1",
             NULL);
@@ -635,7 +628,7 @@ END_TEST
  * term, and rejoins as a follower of it. */
 START_TEST(test_pause)
 {
-    char *dir = h_tmpdir(), *rundir = path_in(dir, "run"), *ini = conf("raft-pause.ini");
+    char *dir = h_tmpdir(), *rundir = h_path(dir, "run"), *ini = conf("raft-pause.ini");
     struct h_proc p;
     expect_ok(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), rundir);
     json_decref(expect_safe_report(dir, rundir));
@@ -672,7 +665,7 @@ END_TEST
  * acknowledged lost. */
 START_TEST(test_crash_all)
 {
-    char *dir = h_tmpdir(), *rundir = path_in(dir, "run"), *ini = conf("raft-crash-all.ini");
+    char *dir = h_tmpdir(), *rundir = h_path(dir, "run"), *ini = conf("raft-crash-all.ini");
     struct h_proc p;
     expect_ok(&p, h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL), rundir);
     json_decref(expect_safe_report(dir, rundir));
@@ -741,7 +734,7 @@ static long long max_term(const json_t *tr, int node, long long from, long long 
  * the lone node's term climbs, and at the heal it forces an election. */
 static void prevote_case(bool prevote)
 {
-    char *dir = h_tmpdir(), *rundir = path_in(dir, "run"), *ini = conf("raft-prevote.ini");
+    char *dir = h_tmpdir(), *rundir = h_path(dir, "run"), *ini = conf("raft-prevote.ini");
     struct h_proc p;
     expect_ok(&p,
               h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, "--set",
@@ -789,7 +782,7 @@ END_TEST
  * it stays a leader (of its old term) until the heal. */
 static void check_quorum_case(bool on)
 {
-    char *dir = h_tmpdir(), *rundir = path_in(dir, "run"), *ini = conf("raft-check-quorum.ini");
+    char *dir = h_tmpdir(), *rundir = h_path(dir, "run"), *ini = conf("raft-check-quorum.ini");
     struct h_proc p;
     expect_ok(&p,
               h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, "--set",
@@ -834,7 +827,7 @@ END_TEST
  * starts, says which limit and what to do, and leaves nothing. */
 START_TEST(test_queue_budget_with_clients)
 {
-    char *dir = h_tmpdir(), *rundir = path_in(dir, "run"), *ini = conf("raft-5.ini");
+    char *dir = h_tmpdir(), *rundir = h_path(dir, "run"), *ini = conf("raft-5.ini");
     struct rlimit rl;
     ck_assert_int_eq(getrlimit(RLIMIT_MSGQUEUE, &rl), 0);
     rl.rlim_cur = 20000; /* five queues of 10 x 256 B at most: the run needs ten (two for
@@ -883,8 +876,8 @@ static char *client_cmd(const char *dir, const char *rundir, int want_rc, const 
 
 START_TEST(test_client_from_shell)
 {
-    char *dir = h_tmpdir(), *rundir = path_in(dir, "run");
-    char *ini = path_in(dir, "kv.ini");
+    char *dir = h_tmpdir(), *rundir = h_path(dir, "run");
+    char *ini = h_path(dir, "kv.ini");
     FILE *f = fopen(ini, "w");
     ck_assert_ptr_nonnull(f);
     fputs("[cluster]\nname = kv-shell\nnodes = 3\nalgorithm = raft\nduration = 8s\n"
@@ -987,7 +980,7 @@ END_TEST
  * history not linearizable, with a window on key k1 that holds a read. */
 START_TEST(test_stale_reads_caught)
 {
-    char *dir = h_tmpdir(), *rundir = path_in(dir, "run"), *ini = conf("kv-stale-read.ini");
+    char *dir = h_tmpdir(), *rundir = h_path(dir, "run"), *ini = conf("kv-stale-read.ini");
     struct h_proc p;
     int rc = h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--out", rundir, NULL);
     char *err = h_err(&p);
@@ -1028,7 +1021,7 @@ END_TEST
  * linearizable; commands and answers travelled in batches. */
 START_TEST(test_pipelined_clients)
 {
-    char *dir = h_tmpdir(), *rundir = path_in(dir, "run"), *ini = conf("kv.ini");
+    char *dir = h_tmpdir(), *rundir = h_path(dir, "run"), *ini = conf("kv.ini");
     struct h_proc p;
     int rc = h_run(&p, dir, "run", RUN_TIMEOUT, "run", ini, "--set", "workload.pipeline=8",
                    "--set", "workload.keys=100", "--out", rundir, NULL);
@@ -1056,8 +1049,8 @@ END_TEST
  * before its hour of timeout. */
 START_TEST(test_client_ends_with_run)
 {
-    char *dir = h_tmpdir(), *rundir = path_in(dir, "run");
-    char *ini = path_in(dir, "kv.ini");
+    char *dir = h_tmpdir(), *rundir = h_path(dir, "run");
+    char *ini = h_path(dir, "kv.ini");
     FILE *f = fopen(ini, "w");
     ck_assert_ptr_nonnull(f);
     fputs("[cluster]\nname = kv-late\nnodes = 3\nalgorithm = raft\nduration = 4s\n"

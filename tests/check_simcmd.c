@@ -22,13 +22,6 @@
 #define TCASE_TIMEOUT 120
 #define CMD_TIMEOUT   60.0
 
-static char *path_in(const char *dir, const char *name)
-{
-    char *p = NULL;
-    ck_assert(asprintf(&p, "%s/%s", dir, name) > 0);
-    return p;
-}
-
 static char *conf(const char *name)
 {
     char *p = NULL;
@@ -121,7 +114,7 @@ START_TEST(test_unsafe_replay)
     snprintf(seedtxt, sizeof seedtxt, "%llu", seed);
 
     /* The replay: the same verdict, and a complete run directory. */
-    char *rundir = path_in(dir, "replay");
+    char *rundir = h_path(dir, "replay");
     expect_exit(
         &p,
         h_run(&p, dir, "replay", CMD_TIMEOUT, "sim", ini, "--seed", seedtxt, "--out", rundir, NULL),
@@ -129,13 +122,13 @@ START_TEST(test_unsafe_replay)
     expect_out(&p, "run directory: ");
     static const char *const files[] = {"config.ini", "run.json", "report.json", "report.txt"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char *f = path_in(rundir, files[i]);
+        char *f = h_path(rundir, files[i]);
         char *text = h_slurp(f);
         ck_assert_msg(text && text[0], "%s is missing or empty", f);
         free(text);
         free(f);
     }
-    char *trace = path_in(rundir, "trace");
+    char *trace = h_path(rundir, "trace");
     ck_assert_int_ge(count_bin(trace), 4); /* one file per node at least */
     free(trace);
     json_t *run = h_json_in(rundir, "run.json");
@@ -184,7 +177,7 @@ START_TEST(test_record_twice_identical)
 {
     char *dir = h_tmpdir();
     char *ini = conf("ricart-agrawala-pause.ini");
-    char *a = path_in(dir, "a"), *b = path_in(dir, "b"), *c = path_in(dir, "c");
+    char *a = h_path(dir, "a"), *b = h_path(dir, "b"), *c = h_path(dir, "c");
     struct h_proc p;
     /* Exit 0 or 1 (this schedule may be unsafe): what matters is the trace. */
     int rc = h_run(&p, dir, "rec-a", CMD_TIMEOUT, "sim", ini, "--seed", "17", "--out", a, NULL);
@@ -223,7 +216,7 @@ START_TEST(test_record_unsafe_resource)
 {
     char *dir = h_tmpdir();
     char *ini = conf("ricart-agrawala-pause.ini");
-    char *a = path_in(dir, "a");
+    char *a = h_path(dir, "a");
     struct h_proc p;
     int rc = h_run(&p, dir, "rec", CMD_TIMEOUT, "sim", ini, "--seed", "5", "--out", a, NULL);
     ck_assert_msg(rc == 1, "`%s` exited %d (this schedule is unsafe)", p.what, rc);
@@ -343,7 +336,7 @@ START_TEST(test_replay_reproduces)
     ck_assert(asprintf(&full, "%sreplay", cmd) > 0);
     /* As printed: the same verdict, and the same first violation. */
     ck_assert_msg(sh_run(dir, "replay", full) == 1, "`%s` did not fail as the sweep said", full);
-    char *outpath = path_in(dir, "replay.out");
+    char *outpath = h_path(dir, "replay.out");
     char *out = h_slurp(outpath);
     char *want = NULL;
     ck_assert(asprintf(&want, "simulator: %s\n", violation) > 0);
@@ -353,7 +346,7 @@ START_TEST(test_replay_reproduces)
                   want, out ? out : "");
     ck_assert_msg(strstr(cmd, "--set workload.requests=30 --set resource.fencing=false"),
                   "the replay command reordered the overrides: %s", cmd);
-    char *rundir = path_in(dir, "replay");
+    char *rundir = h_path(dir, "replay");
     json_t *rep = h_json_in(rundir, "report.json");
     ck_assert(!h_jbool(rep, "safe"));
     json_decref(rep);
@@ -469,7 +462,7 @@ START_TEST(test_deadlock_run_dir)
     unsigned long long seed = first_seed(&p);
     char seedtxt[32];
     snprintf(seedtxt, sizeof seedtxt, "%llu", seed);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     expect_exit(
         &p,
         h_run(&p, dir, "record", CMD_TIMEOUT, "sim", dl, "--seed", seedtxt, "--out", rundir, NULL),
@@ -536,13 +529,13 @@ START_TEST(test_bad_input)
 {
     char *dir = h_tmpdir();
     struct h_proc p;
-    char *missing = path_in(dir, "no-such.ini");
+    char *missing = h_path(dir, "no-such.ini");
     expect_exit(&p, h_run(&p, dir, "missing", CMD_TIMEOUT, "sim", missing, NULL), 2);
     char *ini = conf("default.ini");
     expect_exit(&p, h_run(&p, dir, "zero", CMD_TIMEOUT, "sim", ini, "--seeds", "0", NULL), 2);
     expect_exit(&p, h_run(&p, dir, "neg", CMD_TIMEOUT, "sim", ini, "--seed", "-3", NULL), 2);
     expect_exit(&p, h_run(&p, dir, "noconf", CMD_TIMEOUT, "sim", NULL), 2);
-    char *out = path_in(dir, "out");
+    char *out = h_path(dir, "out");
     expect_exit(
         &p, h_run(&p, dir, "both", CMD_TIMEOUT, "sim", ini, "--seeds", "5", "--out", out, NULL), 2);
     ck_assert_msg(!h_exists(out), "a refused command wrote %s", out);
@@ -554,7 +547,7 @@ START_TEST(test_bad_input)
     int rc = h_run(&p, dir, "simpart", CMD_TIMEOUT, "sim", part, "--seeds", "20", NULL);
     ck_assert_msg(rc == 0 || rc == 1, "`%s` exited %d (the partition was refused?)", p.what, rc);
     expect_out(&p, "20 schedules");
-    char *rundir = path_in(dir, "partrun");
+    char *rundir = h_path(dir, "partrun");
     rc = h_run(&p, dir, "simpart1", CMD_TIMEOUT, "sim", part, "--seed", "3", "--out", rundir, NULL);
     ck_assert_msg(rc == 0 || rc == 1, "`%s` exited %d", p.what, rc);
     json_t *tr = h_trace(dir, rundir);
@@ -616,7 +609,7 @@ START_TEST(test_json_replay)
 {
     char *dir = h_tmpdir();
     char *ini = conf("default.ini");
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     struct h_proc p;
     expect_exit(&p,
                 h_run(&p, dir, "json", CMD_TIMEOUT, "sim", ini, "--seed", "42", "--out", rundir,
@@ -645,7 +638,7 @@ START_TEST(test_trace_record_and_cap)
 {
     char *dir = h_tmpdir();
     char *ini = conf("raft-5.ini");
-    char *a = path_in(dir, "a"), *b = path_in(dir, "b");
+    char *a = h_path(dir, "a"), *b = h_path(dir, "b");
     struct h_proc p;
     /* record = log,clients: no message records; every Raft property is
      * still judged (from roles, commits, applies and the clients'

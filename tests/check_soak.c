@@ -199,13 +199,6 @@ static uint64_t soak_seed(void)
     return seed;
 }
 
-static char *path_in(const char *dir, const char *name)
-{
-    char *p = NULL;
-    ck_assert(asprintf(&p, "%s/%s", dir, name) > 0);
-    return p;
-}
-
 /* How many faults of this action the report lists as scheduled. */
 static int scheduled(const json_t *rep, const char *action)
 {
@@ -231,7 +224,7 @@ START_TEST(test_soak_real)
     char *dir = h_tmpdir();
     /* So many requests that the run lasts its whole duration. */
     char *ini = soak_ini(dir, algorithm, seed, seconds, 1000000);
-    char *rundir = path_in(dir, "run");
+    char *rundir = h_path(dir, "run");
     fprintf(stderr, "soak: %s on real processes, %d s, nemesis seed %llu\n", algorithm, seconds,
             (unsigned long long)seed);
     struct h_proc p;

@@ -153,6 +153,13 @@ char *h_tmpdir(void)
     return out;
 }
 
+char *h_path(const char *dir, const char *name)
+{
+    char *p = NULL;
+    ck_assert(asprintf(&p, "%s/%s", dir, name) > 0);
+    return p;
+}
+
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;

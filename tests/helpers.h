@@ -39,6 +39,8 @@ void h_root_teardown(void);
  * DISTLAB_TEST_KEEP is set and not 0: then it says what it kept, for a
  * post-mortem). */
 char *h_tmpdir(void);
+/* "dir/name", allocated. */
+char *h_path(const char *dir, const char *name);
 void h_rmtree(const char *path);
 
 /* ---- running distlab ---- */
