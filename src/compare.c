@@ -15,6 +15,7 @@
 #include "src/compare.h"
 #include "src/evidence.h"
 #include "src/report.h"
+#include "src/xml.h"
 
 bool compare_wanted(int argc, char **argv)
 {
@@ -342,33 +343,6 @@ void compare_print_table(const json_t *rows, FILE *f)
 
 /* ---- the chart ---- */
 
-/* Text for XML: the five special characters as entities, and what XML 1.0
- * does not allow (control characters, U+FFFE, U+FFFF) or a UTF-8 document
- * cannot hold (bytes that are not UTF-8) as '?', one per byte. */
-static void xml_text(FILE *f, const char *s)
-{
-    size_t len = s ? strlen(s) : 0;
-    for (size_t i = 0; i < len;) {
-        unsigned char c = (unsigned char)s[i];
-        uint32_t cp;
-        size_t n = dl_utf8_seq(s + i, len - i, &cp);
-        switch (c) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&apos;", f); break;
-        default:
-            if (n && cp >= 0x20 && cp != 0x7f && cp != 0xfffe && cp != 0xffff)
-                fwrite(s + i, 1, n, f);
-            else
-                for (size_t j = 0; j < (n ? n : 1); j++)
-                    fputc('?', f);
-        }
-        i += n ? n : 1;
-    }
-}
-
 #define SVG_W      1000
 #define SVG_H      500
 #define PANEL_W    470
@@ -577,7 +551,7 @@ static bool draw_panel(FILE *f, const json_t *rows, const struct series *ser, in
     fprintf(f, "<g class=\"panel\" data-key=\"%s\">\n", p->key);
     fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"15\">", L + W / 2,
             PLOT_T - 25);
-    xml_text(f, p->title);
+    xml_escape(f, p->title);
     fprintf(f, "</text>\n");
     fprintf(f,
             "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
@@ -610,13 +584,13 @@ static bool draw_panel(FILE *f, const json_t *rows, const struct series *ser, in
             "<text transform=\"translate(%.1f,%.1f) rotate(-90)\" text-anchor=\"middle\" "
             "font-size=\"13\">",
             L - 50, T + H / 2);
-    xml_text(f, p->ylabel);
+    xml_escape(f, p->ylabel);
     fprintf(f, "</text>\n");
 
     for (int s = 0; s < nser; s++) {
         const char *color = palette[s % MAX_SERIES];
         fprintf(f, "<g class=\"series\" data-algorithm=\"");
-        xml_text(f, ser[s].algorithm);
+        xml_escape(f, ser[s].algorithm);
         fprintf(f, "\" stroke=\"%s\" fill=\"%s\">\n", color, color);
         if (p->theory)
             draw_theory(f, rows, &ser[s], &xa, &ya, L, T, W, H);
@@ -630,7 +604,7 @@ static bool draw_panel(FILE *f, const json_t *rows, const struct series *ser, in
             json_int_t n = json_integer_value(json_object_get(row, "nodes"));
             fprintf(f, "<circle class=\"point\" cx=\"%.1f\" cy=\"%.1f\" r=\"4\"><title>",
                     px(&xa, (double)n, L, W), px(&ya, json_number_value(v), T + H, -H));
-            xml_text(f, json_string_value(json_object_get(row, "run")));
+            xml_escape(f, json_string_value(json_object_get(row, "run")));
             fprintf(f, ": N=%lld, %.3f</title></circle>\n", (long long)n, json_number_value(v));
         }
         fprintf(f, "</g>\n");
@@ -711,7 +685,7 @@ int compare_plot_svg(const json_t *rows, FILE *f)
                 "stroke-width=\"2\"/><circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>"
                 "<text x=\"%.1f\" y=\"%.1f\">",
                 x, y, x + 24, y, color, x + 12, y, color, x + 30, y + 4);
-        xml_text(f, ser[s].algorithm);
+        xml_escape(f, ser[s].algorithm);
         fprintf(f, "</text>\n");
         x += w + 20;
     }

@@ -201,7 +201,7 @@ static const char page_script[] =
 static void legend_item(FILE *f, const char *svg, const char *text)
 {
     fprintf(f, "<div><svg width=\"34\" height=\"18\" viewBox=\"0 0 34 18\">%s</svg>", svg);
-    dg_xml_escape(f, text);
+    xml_escape(f, text);
     fputs("</div>\n", f);
 }
 
@@ -217,14 +217,14 @@ void dg_html_page(const struct dg_model *m, FILE *f, const uint16_t *types, int 
 {
     fputs(page_head, f);
     fputs("<title>", f);
-    dg_xml_escape(f, "distlab diagram: ");
-    dg_xml_escape(f, m->name);
+    xml_escape(f, "distlab diagram: ");
+    xml_escape(f, m->name);
     fputs("</title>\n", f);
     fputs(page_style, f);
     fputs("</head>\n<body>\n<header>\n<h1>", f);
-    dg_xml_escape(f, m->name[0] ? m->name : "run");
+    xml_escape(f, m->name[0] ? m->name : "run");
     fputs(" <small>(", f);
-    dg_xml_escape(f, m->algorithm);
+    xml_escape(f, m->algorithm);
     fprintf(f, ", %d nodes", m->n);
     if (m->clients)
         fprintf(f, ", %d client%s", m->clients, m->clients == 1 ? "" : "s");
@@ -247,7 +247,7 @@ void dg_html_page(const struct dg_model *m, FILE *f, const uint16_t *types, int 
     fputs("</div>\n<pre id=\"hover\">Point at an arrow, a bar or a mark for its details."
           "</pre>\n<div id=\"legend\">\n<h2>Messages (arrow labels: ",
           f);
-    dg_xml_escape(f, m->key_field);
+    xml_escape(f, m->key_field);
     fputs(")</h2>\n", f);
     for (int i = 0; i < ntypes; i++) {
         char svgbuf[256], tb[16];

@@ -14,6 +14,7 @@
 
 #include "ipc/wire.h"
 #include "src/diagram.h"
+#include "src/xml.h"
 
 struct algo_ops;
 
@@ -83,10 +84,6 @@ const char *dg_type_name(const struct dg_model *m, uint16_t type, char *buf, siz
 /* "node 3" or "client 2" for process id p. */
 const char *dg_lane_name(const struct dg_model *m, int p, char *buf, size_t cap);
 
-/* Write s to f with the five XML specials escaped, and control characters
- * (other than newline and tab), U+FFFE, U+FFFF and bytes that are not UTF-8
- * shown as \xNN: well-formed in text and attributes. */
-void dg_xml_escape(FILE *f, const char *s);
 
 /* Message type colours: dg_palette[dg_type_colour(type)]. */
 #define DG_NPAL 11

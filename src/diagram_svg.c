@@ -165,7 +165,7 @@ __attribute__((format(printf, 2, 3))) static void esc(FILE *f, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    dg_xml_escape(f, buf);
+    xml_escape(f, buf);
 }
 
 static const char *signal_text(int sig, char *buf, size_t cap)
@@ -600,11 +600,11 @@ static void put_mark(struct render *r, const struct dg_mark *k)
     }
     double y = lane_mid(r, k->lane);
     fprintf(f, "<g class=\"mark\"><title>");
-    dg_xml_escape(f, text);
+    xml_escape(f, text);
     fprintf(f, "</title><use xlink:href=\"#%s\" x=\"%.1f\" y=\"%.1f\"/>", sym, x, y);
     if (label) {
         fprintf(f, "<text class=\"spanlbl\" x=\"%.1f\" y=\"%.1f\" fill=\"#600\">", x + 8, y - 8);
-        dg_xml_escape(f, label);
+        xml_escape(f, label);
         fputs("</text>", f);
     }
     fputs("</g>\n", f);
@@ -629,7 +629,7 @@ struct legend {
 static void legend_text(struct legend *l, const char *text)
 {
     fprintf(l->f, "<text class=\"lbl\" x=\"%.1f\" y=\"%.1f\" font-size=\"11\">", l->x, l->y + 4);
-    dg_xml_escape(l->f, text);
+    xml_escape(l->f, text);
     fputs("</text>\n", l->f);
     l->x += 5.8 * (double)strlen(text) + 18;
 }
@@ -783,7 +783,7 @@ static void put_svg(struct render *r, bool standalone)
             continue;
         char lane[32];
         fprintf(f, "<text class=\"lbl\" x=\"8\" y=\"%.1f\">", lane_mid(r, p) + 4);
-        dg_xml_escape(f, dg_lane_name(m, p, lane, sizeof lane));
+        xml_escape(f, dg_lane_name(m, p, lane, sizeof lane));
         if (p > m->n)
             fprintf(f, " <tspan font-size=\"9\" fill=\"#777\">(id %d)</tspan>", p);
         fputs("</text>\n", f);
