@@ -14,8 +14,8 @@
  * that is the leader in the table.
  *
  * Waits are deadlines on polled conditions, never bare sleeps. The binary
- * is $DISTLAB (default ./distlab), the source tree $DISTLAB_SRCDIR. Run it
- * under `flock /tmp/distlab-ipc.lock` (it creates queues). */
+ * is $DISTLAB (default ./distlab), the source tree $DISTLAB_SRCDIR. It
+ * creates queues: do not run two copies of it at once. */
 #include <check.h>
 #include <ctype.h>
 #include <dirent.h>
