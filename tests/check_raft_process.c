@@ -1054,21 +1054,28 @@ START_TEST(test_client_ends_with_run)
     FILE *f = fopen(ini, "w");
     ck_assert_ptr_nonnull(f);
     fputs("[cluster]\nname = kv-late\nnodes = 3\nalgorithm = raft\nduration = 4s\n"
-          "[workload]\nclients = 0\nrequests = 0\n",
+          "[workload]\nclients = 0\nrequests = 0\n[supervisor]\nrestart = never\n",
           f);
     fclose(f);
     struct h_proc p;
     h_start(&p, dir, "run", "run", ini, "--out", rundir, NULL);
     struct live l = {.dir = dir, .rundir = rundir, .launcher = &p};
-    wait_leader(&l, "before the pauses");
+    wait_leader(&l, "before the kills");
     char *err;
     /* No majority left, and a command that would wait an hour: it ends
-     * with the run (it waited out its whole timeout). */
+     * with the run (it waited out its whole timeout). Killed, not paused:
+     * the supervisor wakes paused nodes at the end so they can stop, and
+     * one could then still acknowledge the write, which would rightly be
+     * answered "ok". */
     for (int node = 1; node <= 2; node++) {
         char id[8];
         snprintf(id, sizeof id, "%d", node);
         struct h_proc ps;
-        h_run(&ps, dir, "pause", CMD_TIMEOUT, "pause", rundir, id, NULL);
+        int rc = h_run(&ps, dir, "kill", CMD_TIMEOUT, "kill", rundir, id, NULL);
+        err = h_err(&ps);
+        ck_assert_msg(rc == 0, "kill %s: exit %d: %s", id, rc, err);
+        free(err);
+        free(h_out(&ps));
     }
     struct h_proc late;
     ck_assert_int_eq(h_run(&late, dir, "late", CMD_TIMEOUT, "client", rundir, "put", "late", "x",
