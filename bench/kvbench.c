@@ -5,11 +5,14 @@
  * For each cluster size N (3 and 5 by default):
  *   1. one sequential client, fsync on: commits/s, latency p50/p99;
  *   2. C concurrent sequential clients (16), fsync off: commits/s, the peak;
- *   3. offered load from 1x to 10x that peak: L clients (64) each paced at
- *      level x peak / L operations per second (a client submits no sooner
- *      than 1/rate after its previous submission, and never before its
- *      previous operation is answered, as distlab's clients do); the
- *      throughput (a good system stays within 10% of its peak) and the
+ *      distlab's again with every message traced, for what tracing costs;
+ *   3. offered load from 1x to 10x that peak: L clients (by default the C
+ *      of row 2) each paced at level x peak / L operations per second (a
+ *      sequential client submits no sooner than 1/rate after its previous
+ *      submission, and never before its previous operation is answered; a
+ *      pipelining one keeps to a schedule of one every 1/rate and catches
+ *      up when behind, its window permitting, as distlab's clients do);
+ *      the throughput (a good system stays within 10% of its peak) and the
  *      leader's peak resident set (VmHWM).
  * Every measurement submits the same number of operations to both systems;
  * the value of operation i of client K is "c<K>-<i>", the bytes distlab's
@@ -17,7 +20,11 @@
  *
  * distlab: `distlab run` of a generated configuration (algorithm raft, no
  * faults) with --set overrides, then its report.json (commit_latency_ms)
- * and its trace. Throughput, for both systems, is acknowledgments per
+ * and its trace. The runs record `[trace] record = clients,log` by default
+ * (--trace-record): what the verdict needs - the client history for the
+ * linearizability check, applies and commits for Raft's properties - and
+ * not every message, which etcd has no counterpart of; row 2 is measured
+ * once more with `record = all`. Throughput, for both systems, is acknowledgments per
  * second from the first acknowledgment to the last: distlab's clients start
  * before the first election is over, and etcd's after it. The leader's
  * VmHWM is sampled while the run lasts (`distlab pid RUN --leader`).
@@ -55,8 +62,8 @@
  *
  *   bench/distlab-kvbench [--quick] [--nodes 3,5] [--ops N] [--seq-ops N]
  *       [--clients C] [--load-clients L] [--levels 1,2,5,10]
- *       [--pipeline K] [--distlab PATH] [--etcd PATH] [--no-etcd]
- *       [--distlab-set KEY=VALUE]...
+ *       [--pipeline K] [--trace-record LIST] [--distlab PATH]
+ *       [--etcd PATH] [--no-etcd] [--distlab-set KEY=VALUE]...
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -95,6 +102,7 @@ struct opts {
     long ops, seq_ops;
     int clients, load_clients;
     int pipeline; /* operations in flight per client (concurrent and load rows) */
+    const char *record; /* distlab's [trace] record */
     double levels[MAX_LEVELS];
     int nlevels;
     bool no_etcd;
@@ -113,6 +121,7 @@ struct result {
     long hwm_kib; /* the leader's VmHWM, -1 if unknown */
     bool unsafe;  /* distlab's check failed */
     bool unverified; /* its check found no violation but could not judge all */
+    double trace_bytes_per_op; /* distlab's, 0 if unknown */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -261,7 +270,8 @@ static pid_t distlab_leader_pid(const struct opts *o, const char *run)
  * with pipeline operations in flight, ops operations in total, fsync on or
  * off. */
 static int distlab_measure(const struct opts *o, int nodes, int clients, int pipeline,
-                           double rate, long ops, bool fsync, struct result *r)
+                           double rate, long ops, bool fsync, const char *record,
+                           struct result *r)
 {
     static int serial;
     memset(r, 0, sizeof *r);
@@ -287,7 +297,7 @@ static int distlab_measure(const struct opts *o, int nodes, int clients, int pip
             name, nodes, clients, ops, rate);
     if (pipeline > 1) /* (an older distlab knows no such key: only when asked) */
         fprintf(f, "pipeline = %d\n", pipeline);
-    fprintf(f, "[raft]\nfsync = %s\n", fsync ? "true" : "false");
+    fprintf(f, "[raft]\nfsync = %s\n[trace]\nrecord = %s\n", fsync ? "true" : "false", record);
     fclose(f);
 
     char *argv[8 + 2 * MAX_SETS];
@@ -360,6 +370,7 @@ static int distlab_measure(const struct opts *o, int nodes, int clients, int pip
         r->unverified = true;
     }
     double report_rate = num(j, "throughput_ops_per_s");
+    r->trace_bytes_per_op = num(j, "trace_bytes_per_op");
     /* Per-operation figures of a key-value workload, when the report has
      * them: shown as they are. */
     char *client_ops = json_object_get(j, "client_ops")
@@ -378,11 +389,11 @@ static int distlab_measure(const struct opts *o, int nodes, int clients, int pip
     }
     r->ok = r->ops_per_s > 0;
     fprintf(stderr,
-            "  distlab N=%d clients=%d pipeline=%d rate=%.1f/s fsync=%d: %.0f ops/s (report: %.0f, "
-            "from the first submission), p50 %.3f p99 %.3f ms, leader VmHWM %ld KiB, %ld "
-            "failed%s%s%s\n",
-            nodes, clients, pipeline, rate, fsync, r->ops_per_s, report_rate, r->p50_ms, r->p99_ms,
-            r->hwm_kib, r->failed, client_ops ? ", client_ops " : "", client_ops ? client_ops : "",
+            "  distlab N=%d clients=%d pipeline=%d rate=%.1f/s fsync=%d record=%s: %.0f ops/s "
+            "(report: %.0f, from the first submission), p50 %.3f p99 %.3f ms, leader VmHWM %ld "
+            "KiB, trace %.0f bytes/op, %ld failed%s%s%s\n",
+            nodes, clients, pipeline, rate, fsync, record, r->ops_per_s, report_rate, r->p50_ms,
+            r->p99_ms, r->hwm_kib, r->trace_bytes_per_op, r->failed, client_ops ? ", client_ops " : "", client_ops ? client_ops : "",
             r->unverified ? " (check: not all judged)" : "");
     free(client_ops);
     if (r->unsafe)
@@ -835,7 +846,7 @@ struct figures {
     int n;
     bool have_base;
     struct bench_repl base_sync, base_nosync;
-    struct result dl_seq, et_seq, dl_conc, et_conc;
+    struct result dl_seq, et_seq, dl_conc, et_conc, dl_conc_all;
     struct result dl_load[MAX_LEVELS], et_load[MAX_LEVELS];
 };
 
@@ -925,6 +936,17 @@ static void print_table(const struct opts *o, const struct figures *fig, int nfi
                      f->base_nosync.commits_per_s);
         snprintf(label, sizeof label, "%d clients, fsync off: commits/s", o->clients);
         row(label, &f->dl_conc, &f->et_conc, 0, f->have_base ? base : NULL);
+        if (f->dl_conc.ok && f->dl_conc.trace_bytes_per_op > 0) {
+            snprintf(label, sizeof label, "  trace (%s): bytes/op", o->record);
+            printf("  %-34s %12.0f\n", label, f->dl_conc.trace_bytes_per_op);
+        }
+        if (f->dl_conc_all.ok) {
+            static const struct result none;
+            snprintf(base, sizeof base, "%.0f bytes/op; %.0f%% of the row above",
+                     f->dl_conc_all.trace_bytes_per_op,
+                     f->dl_conc.ok ? 100 * f->dl_conc_all.ops_per_s / f->dl_conc.ops_per_s : 0);
+            row("  same, trace record = all", &f->dl_conc_all, &none, 0, base);
+        }
         for (int l = 0; l < o->nlevels; l++) {
             const struct result *d = &f->dl_load[l], *e = &f->et_load[l];
             char pd[32] = "-", pe[32] = "-", note[96];
@@ -983,8 +1005,12 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: distlab-kvbench [--quick] [--nodes 3,5] [--ops N] [--seq-ops N]\n"
                "           [--clients C] [--load-clients L] [--levels 1,2,5,10] [--pipeline K]\n"
-               "           [--distlab PATH] [--etcd PATH] [--no-etcd] [--distlab-set K=V]...\n"
-               "  --quick          500 sequential and 5000 other operations, levels 1,10\n"
+               "           [--trace-record LIST] [--distlab PATH] [--etcd PATH] [--no-etcd]\n"
+               "           [--distlab-set K=V]...\n"
+               "  --quick          500 sequential and 20000 other operations, levels 1,10\n"
+               "  --load-clients L clients of the load rows, default the --clients C\n"
+               "  --trace-record   distlab's [trace] record, default clients,log (what the\n"
+               "                   verdict needs); the concurrent row is also run with all\n"
                "  --distlab-set    one more --set for every distlab run (repeatable)\n"
                "  --pipeline K     K operations in flight per client in the concurrent and\n"
                "                   load rows (distlab: [workload] pipeline; etcd: K threads\n"
@@ -995,8 +1021,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    struct opts o = {.ops = 20000, .seq_ops = 2000, .clients = 16, .load_clients = 64,
-                     .pipeline = 1};
+    struct opts o = {.ops = 200000, .seq_ops = 2000, .clients = 16, .load_clients = 0,
+                     .pipeline = 1, .record = "clients,log"};
     o.nodes[0] = 3;
     o.nodes[1] = 5;
     o.nnodes = 2;
@@ -1012,6 +1038,7 @@ int main(int argc, char **argv)
                                              {"load-clients", required_argument, NULL, 'L'},
                                              {"levels", required_argument, NULL, 'l'},
                                              {"pipeline", required_argument, NULL, 'p'},
+                                             {"trace-record", required_argument, NULL, 'r'},
                                              {"distlab", required_argument, NULL, 'd'},
                                              {"etcd", required_argument, NULL, 'e'},
                                              {"no-etcd", no_argument, NULL, 'E'},
@@ -1047,6 +1074,7 @@ int main(int argc, char **argv)
         case 'c': o.clients = atoi(optarg); break;
         case 'L': o.load_clients = atoi(optarg); break;
         case 'p': o.pipeline = atoi(optarg); break;
+        case 'r': o.record = optarg; break;
         case 'l':
             o.nlevels = parse_list(optarg, o.levels, MAX_LEVELS);
             if (o.nlevels < 1)
@@ -1067,7 +1095,7 @@ int main(int argc, char **argv)
     }
     if (quick) {
         if (!ops_set)
-            o.ops = 5000;
+            o.ops = 20000;
         if (!seq_set)
             o.seq_ops = 500;
         if (!levels_set) {
@@ -1076,7 +1104,9 @@ int main(int argc, char **argv)
             o.nlevels = 2;
         }
     }
-    if (optind != argc || o.ops < 2 || o.seq_ops < 2 || o.clients < 1 || o.clients > MAX_CLIENTS ||
+    if (o.load_clients == 0)
+        o.load_clients = o.clients;
+    if (optind != argc || !*o.record || strpbrk(o.record, "\n[]") || o.ops < 2 || o.seq_ops < 2 || o.clients < 1 || o.clients > MAX_CLIENTS ||
         o.load_clients < 1 || o.load_clients > MAX_CLIENTS || o.pipeline < 1 ||
         o.pipeline > MAX_PIPELINE)
         goto bad;
@@ -1143,14 +1173,18 @@ int main(int argc, char **argv)
             lock_drop(lk);
         }
         fprintf(stderr, "kvbench: N = %d: distlab\n", n);
-        distlab_measure(&o, n, 1, 1, 0, o.seq_ops, true, &f->dl_seq);
+        distlab_measure(&o, n, 1, 1, 0, o.seq_ops, true, o.record, &f->dl_seq);
         /* A run that failed here (a bad --distlab-set, say) fails the same
          * way again: no more of them. */
         if (!interrupted && f->dl_seq.ok)
-            distlab_measure(&o, n, o.clients, o.pipeline, 0, o.ops, false, &f->dl_conc);
+            distlab_measure(&o, n, o.clients, o.pipeline, 0, o.ops, false, o.record,
+                            &f->dl_conc);
+        if (!interrupted && f->dl_conc.ok && strcmp(o.record, "all") != 0)
+            distlab_measure(&o, n, o.clients, o.pipeline, 0, o.ops, false, "all",
+                            &f->dl_conc_all);
         for (int l = 0; l < o.nlevels && !interrupted && f->dl_conc.ok; l++) {
             double rate = o.levels[l] * f->dl_conc.ops_per_s / o.load_clients;
-            distlab_measure(&o, n, o.load_clients, o.pipeline, rate, o.ops, false,
+            distlab_measure(&o, n, o.load_clients, o.pipeline, rate, o.ops, false, o.record,
                             &f->dl_load[l]);
         }
         if (o.no_etcd || interrupted)

@@ -237,6 +237,11 @@ struct rt_pace {
  * operation + window). */
 int64_t rt_pace_due(const struct rt_pace *p, int64_t now_us, int64_t outstanding,
                     int64_t *next_us);
+/* How far behind its schedule a pipelining client may fall and still
+ * catch up (rt_pace_submitted). */
+#define RT_PACE_MAX_LAG_US 1000000
+/* Record a submission made at now_us, and when the next one is due. */
+void rt_pace_submitted(struct rt_pace *p, int64_t now_us);
 /* This client's share of `requests` commands over `clients` clients
  * (client k of 1..clients). */
 int64_t rt_client_share(int64_t requests, int clients, int k);

@@ -711,6 +711,56 @@ START_TEST(test_pace)
 }
 END_TEST
 
+/* A pipelining client keeps to its schedule: one that fell behind (a busy
+ * CPU, a full window) submits back to back until it is on time again, so
+ * the load offered is what its rate says; but no more than a second's
+ * worth: what fell further behind is dropped from the schedule. A
+ * sequential client waits its interval after each submission. */
+START_TEST(test_pace_catch_up)
+{
+    int64_t next;
+    struct rt_pace p = {.next_us = 1000, .interval_us = 1000, .total = 1000000, .window = 8};
+    /* 20 ms late (20 of its times went by): 20 due at once, the window
+     * permitting, then the 21st on time. */
+    int64_t now = 21000;
+    int due = 0;
+    while (rt_pace_due(&p, now, 0, &next)) {
+        rt_pace_submitted(&p, now);
+        due++;
+    }
+    ck_assert_int_eq(due, 21);
+    ck_assert_int_eq(next, 22000);
+    /* The window is a limit of its own: 8 in flight, then the answer. */
+    ck_assert_int_eq(rt_pace_due(&p, 30000, 8, &next), 0);
+    ck_assert_int_eq(next, 0);
+    /* Five seconds without a submission (a cluster without a leader):
+     * one second's worth is made up, not five. */
+    now = 5000000 + 22000;
+    due = 0;
+    while (rt_pace_due(&p, now, 0, &next)) {
+        rt_pace_submitted(&p, now);
+        due++;
+    }
+    ck_assert_int_eq(due, RT_PACE_MAX_LAG_US / 1000 + 1);
+    ck_assert_int_eq(next, now + 1000);
+    /* A slow rate and a window of 8: it may still lag a window's worth. */
+    struct rt_pace w = {.next_us = 1000000, .interval_us = 1000000, .total = 100, .window = 8};
+    now = 100000000;
+    due = 0;
+    while (rt_pace_due(&w, now, 0, &next)) {
+        rt_pace_submitted(&w, now);
+        due++;
+    }
+    ck_assert_int_eq(due, 8);
+    /* Sequential: the interval after each submission, late or not. */
+    struct rt_pace s = {.next_us = 1000, .interval_us = 1000, .total = 10, .window = 1};
+    ck_assert_int_eq(rt_pace_due(&s, 50000, 0, &next), 1);
+    rt_pace_submitted(&s, 50000);
+    ck_assert_int_eq(rt_pace_due(&s, 50000, 0, &next), 0);
+    ck_assert_int_eq(next, 51000);
+}
+END_TEST
+
 /* A client whose core takes its time: with a rate the client submits one,
  * waits for its answer, then for its interval. */
 struct slow {
@@ -883,6 +933,7 @@ int main(void)
     tc = tcase_create("clients");
     tcase_add_test(tc, test_client_share);
     tcase_add_test(tc, test_pace);
+    tcase_add_test(tc, test_pace_catch_up);
     tcase_add_test(tc, test_client_closed_loop);
     tcase_add_test(tc, test_client_rate);
     suite_add_tcase(s, tc);
