@@ -49,7 +49,8 @@ static inline int64_t bench_now_ns(void)
 }
 
 /* The peak resident set (VmHWM, KiB) of process pid, or -1 if it is gone. */
-static inline long bench_vmhwm_kib(pid_t pid)
+/* A "Field:   N kB" line of /proc/PID/status, in KiB; -1 if unknown. */
+static inline long bench_status_kib(pid_t pid, const char *field)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
@@ -57,13 +58,19 @@ static inline long bench_vmhwm_kib(pid_t pid)
     if (!f)
         return -1;
     long kib = -1;
+    size_t len = strlen(field);
     while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0) {
-            kib = strtol(line + 6, NULL, 10);
+        if (strncmp(line, field, len) == 0 && line[len] == ':') {
+            kib = strtol(line + len + 1, NULL, 10);
             break;
         }
     fclose(f);
     return kib;
+}
+
+static inline long bench_vmhwm_kib(pid_t pid)
+{
+    return bench_status_kib(pid, "VmHWM");
 }
 
 /* Starts process pid's VmHWM afresh from its current resident set (clear_refs

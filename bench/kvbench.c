@@ -4,17 +4,23 @@
  *
  * For each cluster size N (3 and 5 by default):
  *   1. one sequential client, fsync on: commits/s, latency p50/p99;
- *   2. C concurrent sequential clients (16), fsync off: commits/s, the peak;
- *      distlab's again with every message traced, for what tracing costs;
+ *   2. C concurrent clients (16), fsync off, each with K operations in
+ *      flight for each K of --pipeline (8 and 64): commits/s; a system's
+ *      peak is its best K. distlab's peak is measured again with every
+ *      message traced, for what tracing costs;
  *   3. offered load from 1x to 10x that peak: L clients (by default the C
- *      of row 2) each paced at level x peak / L operations per second (a
- *      sequential client submits no sooner than 1/rate after its previous
- *      submission, and never before its previous operation is answered; a
- *      pipelining one keeps to a schedule of one every 1/rate and catches
- *      up when behind, its window permitting, as distlab's clients do);
- *      the throughput (a good system stays within 10% of its peak) and the
- *      leader's peak resident set (VmHWM).
- * Every measurement submits the same number of operations to both systems;
+ *      of row 2, with the K of the system's peak) each paced at level x
+ *      peak / L operations per second (a sequential client submits no
+ *      sooner than 1/rate after its previous submission, and never before
+ *      its previous operation is answered; a pipelining one keeps to a
+ *      schedule of one every 1/rate and catches up when behind, its window
+ *      permitting, as distlab's clients do); the throughput (a good system
+ *      stays within 10% of its peak), the leader's peak resident set
+ *      (VmHWM, which counts the pages of distlab's mapped trace) and its
+ *      anonymous memory (RssAnon: the heap).
+ * Every measurement of the sequential and concurrent rows submits the same
+ * number of operations (--ops) to both systems; the peak and load rows
+ * submit enough to last --seconds (5) at the system's peak, --ops at least;
  * the value of operation i of client K is "c<K>-<i>", the bytes distlab's
  * clients submit as their commands. etcd stores it under the key "c<K>".
  *
@@ -41,8 +47,10 @@
  * at the end, on errors and on SIGINT/SIGTERM. Without an etcd binary the
  * etcd columns say so and distlab is measured alone.
  *
- * --pipeline K: every client of the concurrent and load rows keeps up to K
- * operations in flight (the sequential row stays one operation at a time).
+ * --pipeline K[,K...]: every client of the concurrent and load rows keeps
+ * up to K operations in flight (the sequential row stays one operation at
+ * a time); the concurrent row is measured for each K, on both systems, so
+ * that each is compared at its own best.
  * distlab's clients get `[workload] pipeline = K` (their commands and
  * answers then travel K at a time in one message where they can); each
  * etcd client becomes K threads, each with its own keep-alive connection
@@ -62,7 +70,7 @@
  *
  *   bench/distlab-kvbench [--quick] [--nodes 3,5] [--ops N] [--seq-ops N]
  *       [--clients C] [--load-clients L] [--levels 1,2,5,10]
- *       [--pipeline K] [--trace-record LIST] [--distlab PATH]
+ *       [--pipeline K,...] [--seconds S] [--trace-record LIST] [--distlab PATH]
  *       [--etcd PATH] [--no-etcd] [--distlab-set KEY=VALUE]...
  */
 #include <errno.h>
@@ -91,18 +99,20 @@
 
 #include "bench/beside.h"
 
-#define MAX_NODES   9
-#define MAX_CLIENTS 64 /* distlab's [workload] clients limit */
-#define MAX_LEVELS  10
-#define MAX_SETS    32
+#define MAX_NODES    9
+#define MAX_CLIENTS  64 /* distlab's [workload] clients limit */
+#define MAX_LEVELS   10
+#define MAX_SETS     32
 #define MAX_PIPELINE 64 /* distlab's [workload] pipeline limit */
+#define MAX_PIPES    4  /* depths in one --pipeline list */
 
 struct opts {
     int nodes[4], nnodes;
     long ops, seq_ops;
     int clients, load_clients;
-    int pipeline; /* operations in flight per client (concurrent and load rows) */
-    const char *record; /* distlab's [trace] record */
+    int pipes[MAX_PIPES], npipes; /* operations in flight per client (concurrent rows) */
+    const char *record;           /* distlab's [trace] record */
+    double seconds;               /* the peak and load rows last at least this long */
     double levels[MAX_LEVELS];
     int nlevels;
     bool no_etcd;
@@ -118,9 +128,10 @@ struct result {
     bool ok;
     long acked, failed;
     double ops_per_s, p50_ms, p99_ms;
-    long hwm_kib; /* the leader's VmHWM, -1 if unknown */
-    bool unsafe;  /* distlab's check failed */
-    bool unverified; /* its check found no violation but could not judge all */
+    long hwm_kib;              /* the leader's VmHWM, -1 if unknown */
+    long anon_kib;             /* its RssAnon: distlab's highest sample, etcd's at the end */
+    bool unsafe;               /* distlab's check failed */
+    bool unverified;           /* its check found no violation but could not judge all */
     double trace_bytes_per_op; /* distlab's, 0 if unknown */
 };
 
@@ -269,13 +280,12 @@ static pid_t distlab_leader_pid(const struct opts *o, const char *run)
 /* One `distlab run`: nodes, clients each at rate (0: as fast as it can)
  * with pipeline operations in flight, ops operations in total, fsync on or
  * off. */
-static int distlab_measure(const struct opts *o, int nodes, int clients, int pipeline,
-                           double rate, long ops, bool fsync, const char *record,
-                           struct result *r)
+static int distlab_measure(const struct opts *o, int nodes, int clients, int pipeline, double rate,
+                           long ops, bool fsync, const char *record, struct result *r)
 {
     static int serial;
     memset(r, 0, sizeof *r);
-    r->hwm_kib = -1;
+    r->hwm_kib = r->anon_kib = -1;
     if (interrupted)
         return -1;
     char dir[PATH_MAX], ini[PATH_MAX + 16], rundir[PATH_MAX + 16], errlog[PATH_MAX + 16];
@@ -340,6 +350,9 @@ static int distlab_measure(const struct opts *o, int nodes, int clients, int pip
             long kib = bench_vmhwm_kib(leader);
             if (kib > 0)
                 r->hwm_kib = kib;
+            kib = bench_status_kib(leader, "RssAnon");
+            if (kib > r->anon_kib)
+                r->anon_kib = kib;
         }
         sleep_ms(50);
     }
@@ -393,7 +406,8 @@ static int distlab_measure(const struct opts *o, int nodes, int clients, int pip
             "(report: %.0f, from the first submission), p50 %.3f p99 %.3f ms, leader VmHWM %ld "
             "KiB, trace %.0f bytes/op, %ld failed%s%s%s\n",
             nodes, clients, pipeline, rate, fsync, record, r->ops_per_s, report_rate, r->p50_ms,
-            r->p99_ms, r->hwm_kib, r->trace_bytes_per_op, r->failed, client_ops ? ", client_ops " : "", client_ops ? client_ops : "",
+            r->p99_ms, r->hwm_kib, r->trace_bytes_per_op, r->failed,
+            client_ops ? ", client_ops " : "", client_ops ? client_ops : "",
             r->unverified ? " (check: not all judged)" : "");
     free(client_ops);
     if (r->unsafe)
@@ -829,6 +843,7 @@ static int etcd_measure(struct etcd *e, int clients, int pipeline, double rate, 
     if (r->acked > 1 && last > first)
         r->ops_per_s = (double)(r->acked - 1) * 1e9 / (double)(last - first);
     r->hwm_kib = bench_vmhwm_kib(leader);
+    r->anon_kib = bench_status_kib(leader, "RssAnon");
     r->ok = r->ops_per_s > 0;
     fprintf(stderr,
             "  etcd    N=%d clients=%d pipeline=%d rate=%.1f/s: %.0f ops/s, p50 %.3f p99 %.3f "
@@ -846,7 +861,10 @@ struct figures {
     int n;
     bool have_base;
     struct bench_repl base_sync, base_nosync;
-    struct result dl_seq, et_seq, dl_conc, et_conc, dl_conc_all;
+    struct result dl_seq, et_seq, dl_conc[MAX_PIPES], et_conc[MAX_PIPES], dl_conc_all;
+    int dl_best, et_best;           /* the index in pipes of each system's peak */
+    struct result dl_peak, et_peak; /* the best K again, for --seconds */
+    long dl_ops, et_ops;            /* operations of the peak and load rows */
     struct result dl_load[MAX_LEVELS], et_load[MAX_LEVELS];
 };
 
@@ -862,11 +880,13 @@ static void cell(char *buf, size_t cap, const struct result *r, int what)
         break;
     case 1: snprintf(buf, cap, "%.3f", r->p50_ms); break;
     case 2: snprintf(buf, cap, "%.3f", r->p99_ms); break;
-    default:
-        if (r->hwm_kib > 0)
-            snprintf(buf, cap, "%.1f", (double)r->hwm_kib / 1024.0);
+    default: {
+        long kib = what == 3 ? r->hwm_kib : r->anon_kib;
+        if (kib > 0)
+            snprintf(buf, cap, "%.1f", (double)kib / 1024.0);
         else
             snprintf(buf, cap, "-");
+    }
     }
 }
 
@@ -878,7 +898,8 @@ static double value(const struct result *r, int what)
     case 0: return r->ops_per_s;
     case 1: return r->p50_ms;
     case 2: return r->p99_ms;
-    default: return (double)r->hwm_kib;
+    case 3: return (double)r->hwm_kib;
+    default: return (double)r->anon_kib;
     }
 }
 
@@ -901,10 +922,9 @@ static void print_table(const struct opts *o, const struct figures *fig, int nfi
     printf("  ops: %ld sequential (1 client), %ld concurrent and per load level; value "
            "\"c<K>-<i>\"\n",
            o->seq_ops, o->ops);
-    if (o->pipeline > 1)
-        printf("  pipeline: %d operations in flight per client in the concurrent and load rows "
-               "(etcd: %d threads per client)\n",
-               o->pipeline, o->pipeline);
+    printf("  pipeline: K operations in flight per client in the concurrent rows (etcd: K "
+           "threads per client);\n  a system's peak is its best K, and its load rows use that "
+           "K\n");
     printf("  throughput: acknowledgments/s from the first to the last; latency: submit to "
            "acknowledgment\n");
     printf("  etcd: %s\n", etcd_note);
@@ -934,32 +954,51 @@ static void print_table(const struct opts *o, const struct figures *fig, int nfi
         if (f->have_base)
             snprintf(base, sizeof base, "%.0f commits/s (1 client, no fsync)",
                      f->base_nosync.commits_per_s);
-        snprintf(label, sizeof label, "%d clients, fsync off: commits/s", o->clients);
-        row(label, &f->dl_conc, &f->et_conc, 0, f->have_base ? base : NULL);
-        if (f->dl_conc.ok && f->dl_conc.trace_bytes_per_op > 0) {
+        for (int k = 0; k < o->npipes; k++) {
+            snprintf(label, sizeof label, "%d clients x%d, fsync off: ops/s", o->clients,
+                     o->pipes[k]);
+            row(label, &f->dl_conc[k], &f->et_conc[k], 0, k == 0 && f->have_base ? base : NULL);
+        }
+        const struct result *dpk = &f->dl_peak, *epk = &f->et_peak;
+        if (epk->ok)
+            snprintf(base, sizeof base, "distlab at x%d, etcd at x%d", o->pipes[f->dl_best],
+                     o->pipes[f->et_best]);
+        else
+            snprintf(base, sizeof base, "distlab at x%d", o->pipes[f->dl_best]);
+        snprintf(label, sizeof label, "  peak, best K, %gs or more", o->seconds);
+        row(label, dpk, epk, 0, base);
+        char dops[24] = "-", eops[24] = "-";
+        if (dpk->ok)
+            snprintf(dops, sizeof dops, "%ld", f->dl_ops);
+        if (epk->ok)
+            snprintf(eops, sizeof eops, "%ld", f->et_ops);
+        printf("  %-34s %12s %12s\n", "    (operations)", dops, eops);
+        if (dpk->ok && dpk->trace_bytes_per_op > 0) {
             snprintf(label, sizeof label, "  trace (%s): bytes/op", o->record);
-            printf("  %-34s %12.0f\n", label, f->dl_conc.trace_bytes_per_op);
+            printf("  %-34s %12.0f\n", label, dpk->trace_bytes_per_op);
         }
         if (f->dl_conc_all.ok) {
             static const struct result none;
-            snprintf(base, sizeof base, "%.0f bytes/op; %.0f%% of the row above",
+            snprintf(base, sizeof base, "%.0f bytes/op; %.0f%% of the peak",
                      f->dl_conc_all.trace_bytes_per_op,
-                     f->dl_conc.ok ? 100 * f->dl_conc_all.ops_per_s / f->dl_conc.ops_per_s : 0);
-            row("  same, trace record = all", &f->dl_conc_all, &none, 0, base);
+                     dpk->ok ? 100 * f->dl_conc_all.ops_per_s / dpk->ops_per_s : 0);
+            row("  peak, trace record = all", &f->dl_conc_all, &none, 0, base);
         }
         for (int l = 0; l < o->nlevels; l++) {
             const struct result *d = &f->dl_load[l], *e = &f->et_load[l];
             char pd[32] = "-", pe[32] = "-", note[96];
-            if (d->ok && f->dl_conc.ok)
-                snprintf(pd, sizeof pd, "%.0f%%", 100 * d->ops_per_s / f->dl_conc.ops_per_s);
-            if (e->ok && f->et_conc.ok)
-                snprintf(pe, sizeof pe, "%.0f%%", 100 * e->ops_per_s / f->et_conc.ops_per_s);
-            snprintf(note, sizeof note, "vs %d-client row: distlab %s, etcd %s", o->clients, pd,
-                     pe);
+            if (d->ok && dpk->ok)
+                snprintf(pd, sizeof pd, "%.0f%%", 100 * d->ops_per_s / dpk->ops_per_s);
+            if (e->ok && epk->ok)
+                snprintf(pe, sizeof pe, "%.0f%%", 100 * e->ops_per_s / epk->ops_per_s);
+            snprintf(note, sizeof note, "of its peak: distlab %s, etcd %s", pd, pe);
             snprintf(label, sizeof label, "load %gx (%d clients): ops/s", o->levels[l],
                      o->load_clients);
             row(label, d, e, 0, note);
-            row("  leader VmHWM MiB", d, e, 3, NULL);
+            row("  leader VmHWM MiB", d, e, 3,
+                l == 0 ? "resident peak, with the trace's mapped pages" : NULL);
+            row("  leader RssAnon MiB", d, e, 4,
+                l == 0 ? "heap: distlab's peak, etcd's at the end" : NULL);
         }
     }
     printf("\n  \"!\": distlab's check failed on that run; \"?\": it found no violation but "
@@ -968,6 +1007,27 @@ static void print_table(const struct opts *o, const struct figures *fig, int nfi
 }
 
 /* ------------------------------------------------------------------- main */
+
+/* Operations for the peak and load rows of a system whose best concurrent
+ * row was r: --ops, or more for the rows to last --seconds at r's pace (a
+ * run of a second or two is at the mercy of one stall of a shared machine). */
+static long run_ops(const struct opts *o, const struct result *r)
+{
+    double want = r->ok ? r->ops_per_s * o->seconds : 0;
+    if (want > 1e8)
+        want = 1e8;
+    return want > (double)o->ops ? (long)want : o->ops;
+}
+
+/* The index of the highest throughput of n (0 if none was measured). */
+static int best_of(const struct result *r, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (r[i].ok && (!r[best].ok || r[i].ops_per_s > r[best].ops_per_s))
+            best = i;
+    return best;
+}
 
 static int parse_list(const char *s, double *v, int cap)
 {
@@ -1004,32 +1064,42 @@ static bool find_in_path(const char *prog, char *out, size_t cap)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: distlab-kvbench [--quick] [--nodes 3,5] [--ops N] [--seq-ops N]\n"
-               "           [--clients C] [--load-clients L] [--levels 1,2,5,10] [--pipeline K]\n"
+               "           [--clients C] [--load-clients L] [--levels 1,2,5,10]\n"
+               "           [--pipeline K,...] [--seconds S]\n"
                "           [--trace-record LIST] [--distlab PATH] [--etcd PATH] [--no-etcd]\n"
                "           [--distlab-set K=V]...\n"
                "  --quick          500 sequential and 20000 other operations, levels 1,10\n"
                "  --load-clients L clients of the load rows, default the --clients C\n"
+               "  --seconds S      the peak and load rows submit enough operations to last\n"
+               "                   S s at the peak (default 5; 1 with --quick), --ops at least\n"
                "  --trace-record   distlab's [trace] record, default clients,log (what the\n"
-               "                   verdict needs); the concurrent row is also run with all\n"
+               "                   verdict needs); distlab's peak is also run with all\n"
                "  --distlab-set    one more --set for every distlab run (repeatable)\n"
-               "  --pipeline K     K operations in flight per client in the concurrent and\n"
-               "                   load rows (distlab: [workload] pipeline; etcd: K threads\n"
-               "                   and connections per client), default 1\n"
+               "  --pipeline K,... K operations in flight per client in the concurrent\n"
+               "                   rows, each K measured, default 8,64; the load rows use\n"
+               "                   the best (distlab: [workload] pipeline; etcd: K threads\n"
+               "                   and connections per client)\n"
                "  Run it under the IPC lock (flock FILE distlab-kvbench), or set\n"
                "  DISTLAB_BENCH_LOCK=FILE for it to take the lock around each distlab run.\n");
 }
 
 int main(int argc, char **argv)
 {
-    struct opts o = {.ops = 200000, .seq_ops = 2000, .clients = 16, .load_clients = 0,
-                     .pipeline = 1, .record = "clients,log"};
+    struct opts o = {.ops = 200000,
+                     .seq_ops = 2000,
+                     .clients = 16,
+                     .load_clients = 0,
+                     .pipes = {8, 64},
+                     .npipes = 2,
+                     .record = "clients,log",
+                     .seconds = 5};
     o.nodes[0] = 3;
     o.nodes[1] = 5;
     o.nnodes = 2;
     double levels[] = {1, 2, 5, 10};
     memcpy(o.levels, levels, sizeof levels);
     o.nlevels = 4;
-    bool ops_set = false, seq_set = false, levels_set = false;
+    bool ops_set = false, seq_set = false, levels_set = false, seconds_set = false;
     static const struct option longopts[] = {{"quick", no_argument, NULL, 'q'},
                                              {"nodes", required_argument, NULL, 'n'},
                                              {"ops", required_argument, NULL, 'o'},
@@ -1039,6 +1109,7 @@ int main(int argc, char **argv)
                                              {"levels", required_argument, NULL, 'l'},
                                              {"pipeline", required_argument, NULL, 'p'},
                                              {"trace-record", required_argument, NULL, 'r'},
+                                             {"seconds", required_argument, NULL, 'T'},
                                              {"distlab", required_argument, NULL, 'd'},
                                              {"etcd", required_argument, NULL, 'e'},
                                              {"no-etcd", no_argument, NULL, 'E'},
@@ -1073,8 +1144,24 @@ int main(int argc, char **argv)
             break;
         case 'c': o.clients = atoi(optarg); break;
         case 'L': o.load_clients = atoi(optarg); break;
-        case 'p': o.pipeline = atoi(optarg); break;
+        case 'p':
+            n = parse_list(optarg, v, MAX_PIPES);
+            if (n < 1)
+                goto bad;
+            o.npipes = n;
+            for (int i = 0; i < n; i++) {
+                o.pipes[i] = (int)v[i];
+                if (v[i] != o.pipes[i] || o.pipes[i] < 1 || o.pipes[i] > MAX_PIPELINE)
+                    goto bad;
+            }
+            break;
         case 'r': o.record = optarg; break;
+        case 'T':
+            o.seconds = strtod(optarg, NULL);
+            seconds_set = true;
+            if (!(o.seconds >= 0 && o.seconds <= 3600))
+                goto bad;
+            break;
         case 'l':
             o.nlevels = parse_list(optarg, o.levels, MAX_LEVELS);
             if (o.nlevels < 1)
@@ -1098,6 +1185,8 @@ int main(int argc, char **argv)
             o.ops = 20000;
         if (!seq_set)
             o.seq_ops = 500;
+        if (!seconds_set)
+            o.seconds = 1;
         if (!levels_set) {
             o.levels[0] = 1;
             o.levels[1] = 10;
@@ -1106,9 +1195,9 @@ int main(int argc, char **argv)
     }
     if (o.load_clients == 0)
         o.load_clients = o.clients;
-    if (optind != argc || !*o.record || strpbrk(o.record, "\n[]") || o.ops < 2 || o.seq_ops < 2 || o.clients < 1 || o.clients > MAX_CLIENTS ||
-        o.load_clients < 1 || o.load_clients > MAX_CLIENTS || o.pipeline < 1 ||
-        o.pipeline > MAX_PIPELINE)
+    if (optind != argc || !*o.record || strpbrk(o.record, "\n[]") || o.ops < 2 || o.seq_ops < 2 ||
+        o.clients < 1 || o.clients > MAX_CLIENTS || o.load_clients < 1 ||
+        o.load_clients > MAX_CLIENTS)
         goto bad;
     for (int l = 0; l < o.nlevels; l++)
         if (!(o.levels[l] > 0))
@@ -1176,15 +1265,21 @@ int main(int argc, char **argv)
         distlab_measure(&o, n, 1, 1, 0, o.seq_ops, true, o.record, &f->dl_seq);
         /* A run that failed here (a bad --distlab-set, say) fails the same
          * way again: no more of them. */
-        if (!interrupted && f->dl_seq.ok)
-            distlab_measure(&o, n, o.clients, o.pipeline, 0, o.ops, false, o.record,
-                            &f->dl_conc);
-        if (!interrupted && f->dl_conc.ok && strcmp(o.record, "all") != 0)
-            distlab_measure(&o, n, o.clients, o.pipeline, 0, o.ops, false, "all",
-                            &f->dl_conc_all);
-        for (int l = 0; l < o.nlevels && !interrupted && f->dl_conc.ok; l++) {
-            double rate = o.levels[l] * f->dl_conc.ops_per_s / o.load_clients;
-            distlab_measure(&o, n, o.load_clients, o.pipeline, rate, o.ops, false, o.record,
+        for (int k = 0; k < o.npipes && !interrupted && f->dl_seq.ok; k++)
+            distlab_measure(&o, n, o.clients, o.pipes[k], 0, o.ops, false, o.record,
+                            &f->dl_conc[k]);
+        f->dl_best = best_of(f->dl_conc, o.npipes);
+        int dk = o.pipes[f->dl_best];
+        f->dl_ops = run_ops(&o, &f->dl_conc[f->dl_best]);
+        f->dl_peak = f->dl_conc[f->dl_best];
+        if (f->dl_ops > o.ops && !interrupted)
+            distlab_measure(&o, n, o.clients, dk, 0, f->dl_ops, false, o.record, &f->dl_peak);
+        const struct result *dpk = &f->dl_peak;
+        if (!interrupted && dpk->ok && strcmp(o.record, "all") != 0)
+            distlab_measure(&o, n, o.clients, dk, 0, f->dl_ops, false, "all", &f->dl_conc_all);
+        for (int l = 0; l < o.nlevels && !interrupted && dpk->ok; l++) {
+            double rate = o.levels[l] * dpk->ops_per_s / o.load_clients;
+            distlab_measure(&o, n, o.load_clients, dk, rate, f->dl_ops, false, o.record,
                             &f->dl_load[l]);
         }
         if (o.no_etcd || interrupted)
@@ -1202,10 +1297,18 @@ int main(int argc, char **argv)
                 nofsync ? "--unsafe-no-fsync" : "fsync on (no --unsafe-no-fsync)");
         if (etcd_start(&o, &e, n, nofsync) == 0) {
             fprintf(stderr, "kvbench: etcd leader: member %d\n", e.leader + 1);
-            etcd_measure(&e, o.clients, o.pipeline, 0, o.ops, &f->et_conc);
-            for (int l = 0; l < o.nlevels && !interrupted && f->et_conc.ok; l++) {
-                double rate = o.levels[l] * f->et_conc.ops_per_s / o.load_clients;
-                etcd_measure(&e, o.load_clients, o.pipeline, rate, o.ops, &f->et_load[l]);
+            for (int k = 0; k < o.npipes && !interrupted; k++)
+                etcd_measure(&e, o.clients, o.pipes[k], 0, o.ops, &f->et_conc[k]);
+            f->et_best = best_of(f->et_conc, o.npipes);
+            int ek = o.pipes[f->et_best];
+            f->et_ops = run_ops(&o, &f->et_conc[f->et_best]);
+            f->et_peak = f->et_conc[f->et_best];
+            if (f->et_ops > o.ops && !interrupted)
+                etcd_measure(&e, o.clients, ek, 0, f->et_ops, &f->et_peak);
+            const struct result *epk = &f->et_peak;
+            for (int l = 0; l < o.nlevels && !interrupted && epk->ok; l++) {
+                double rate = o.levels[l] * epk->ops_per_s / o.load_clients;
+                etcd_measure(&e, o.load_clients, ek, rate, f->et_ops, &f->et_load[l]);
             }
         } else {
             rc = 1;
@@ -1221,7 +1324,7 @@ int main(int argc, char **argv)
         return 130;
     }
     for (int i = 0; i < nfig; i++)
-        if (!fig[i].dl_seq.ok || !fig[i].dl_conc.ok)
+        if (!fig[i].dl_seq.ok || !fig[i].dl_peak.ok)
             rc = 1;
     return rc;
 bad:
