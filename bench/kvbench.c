@@ -1041,6 +1041,19 @@ static int parse_list(const char *s, double *v, int cap)
         if (*end && *end != ',')
             return -1;
     }
+    return *s ? -1 : n; /* more than cap */
+}
+
+/* A list of at most cap whole numbers, each in lo..hi: how many, or -1. */
+static int parse_ints(const char *s, int *out, int cap, int lo, int hi)
+{
+    double v[MAX_LEVELS];
+    int n = parse_list(s, v, cap < MAX_LEVELS ? cap : MAX_LEVELS);
+    for (int i = 0; i < n; i++) {
+        if (!(v[i] >= lo && v[i] <= hi) || v[i] != (int)v[i])
+            return -1;
+        out[i] = (int)v[i];
+    }
     return n;
 }
 
@@ -1119,20 +1132,11 @@ int main(int argc, char **argv)
     bool quick = false;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        double v[MAX_LEVELS];
-        int n;
         switch (ch) {
         case 'q': quick = true; break;
         case 'n':
-            n = parse_list(optarg, v, 4);
-            if (n < 1)
+            if ((o.nnodes = parse_ints(optarg, o.nodes, 4, 1, MAX_NODES)) < 1)
                 goto bad;
-            o.nnodes = n;
-            for (int i = 0; i < n; i++) {
-                o.nodes[i] = (int)v[i];
-                if (v[i] != o.nodes[i] || o.nodes[i] < 1 || o.nodes[i] > MAX_NODES)
-                    goto bad;
-            }
             break;
         case 'o':
             o.ops = atol(optarg);
@@ -1145,15 +1149,8 @@ int main(int argc, char **argv)
         case 'c': o.clients = atoi(optarg); break;
         case 'L': o.load_clients = atoi(optarg); break;
         case 'p':
-            n = parse_list(optarg, v, MAX_PIPES);
-            if (n < 1)
+            if ((o.npipes = parse_ints(optarg, o.pipes, MAX_PIPES, 1, MAX_PIPELINE)) < 1)
                 goto bad;
-            o.npipes = n;
-            for (int i = 0; i < n; i++) {
-                o.pipes[i] = (int)v[i];
-                if (v[i] != o.pipes[i] || o.pipes[i] < 1 || o.pipes[i] > MAX_PIPELINE)
-                    goto bad;
-            }
             break;
         case 'r': o.record = optarg; break;
         case 'T':
