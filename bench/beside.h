@@ -48,8 +48,8 @@ static inline int64_t bench_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The peak resident set (VmHWM, KiB) of process pid, or -1 if it is gone. */
-/* A "Field:   N kB" line of /proc/PID/status, in KiB; -1 if unknown. */
+/* A "Field:   N kB" line of /proc/PID/status, in KiB; -1 if unknown (the
+ * process is gone, say). */
 static inline long bench_status_kib(pid_t pid, const char *field)
 {
     char path[64], line[256];
@@ -68,6 +68,7 @@ static inline long bench_status_kib(pid_t pid, const char *field)
     return kib;
 }
 
+/* The peak resident set (VmHWM, KiB) of process pid, or -1 if it is gone. */
 static inline long bench_vmhwm_kib(pid_t pid)
 {
     return bench_status_kib(pid, "VmHWM");
