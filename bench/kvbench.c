@@ -29,11 +29,12 @@
  * and its trace. The runs record `[trace] record = clients,log` by default
  * (--trace-record): what the verdict needs - the client history for the
  * linearizability check, applies and commits for Raft's properties - and
- * not every message, which etcd has no counterpart of; row 2 is measured
- * once more with `record = all`. Throughput, for both systems, is acknowledgments per
- * second from the first acknowledgment to the last: distlab's clients start
- * before the first election is over, and etcd's after it. The leader's
- * VmHWM is sampled while the run lasts (`distlab pid RUN --leader`).
+ * not every message, which etcd has no counterpart of; the peak is
+ * measured once more with `record = all`. Throughput, for both systems, is
+ * acknowledgments per second from the first acknowledgment to the last:
+ * distlab's clients start before the first election is over, and etcd's
+ * after it. The leader's VmHWM and RssAnon are sampled while the run lasts
+ * (`distlab pid RUN --leader`).
  * --distlab-set KEY=VALUE passes more --set options to every run (after the
  * benchmark's own, so they win), e.g. --distlab-set workload.keys=10.
  *
