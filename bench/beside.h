@@ -34,8 +34,10 @@ static int bench_distlab_beside(char *exe, size_t cap)
 #include <ftw.h>
 #include <mqueue.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -113,9 +115,18 @@ static inline int bench_rmtree(const char *path)
  * Late acknowledgments are drained, not waited for. The files are
  * preallocated, as a write-ahead log's segments are, so that fdatasync
  * flushes data only, not a size change through the filesystem's journal.
- * The files go into dir and are removed at the end. Creates followers + 1
- * message queues of 10 small messages each, and forks: run it where the
- * caller may do both, with no other thread running. */
+ * The files go into dir and are removed at the end.
+ *
+ * With `client`, the operations come from a client process: it sends
+ * REQUEST(i) to the leader and waits for DONE(i), which the leader sends
+ * once i commits, and the figures are the client's (from its first
+ * request to its last answer; latency from request to answer). Those are
+ * two more queue hops per operation, as for every system whose clients
+ * are processes of their own: the floor such a system is measured against.
+ *
+ * Creates followers + 1 message queues (+ 2 with a client) of 10 small
+ * messages each, and forks: run it where the caller may do both, with no
+ * other thread running. */
 struct bench_repl {
     double commits_per_s, p50_us, p99_us, max_us;
 };
@@ -159,6 +170,34 @@ static inline int bench_repl_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The client: REQUEST(i), wait for DONE(i), for i < ops; the latencies into
+ * lat[0..ops), the time from the first request to the last answer (ns)
+ * into lat[ops]. */
+static inline void bench_repl_client(int owner, int followers, long ops, int64_t *lat, int ready)
+{
+    char name[64];
+    bench_repl_qname(name, sizeof name, owner, followers + 1);
+    mqd_t req = mq_open(name, O_WRONLY);
+    bench_repl_qname(name, sizeof name, owner, followers + 2);
+    mqd_t done = mq_open(name, O_RDONLY);
+    if (req == (mqd_t)-1 || done == (mqd_t)-1 || write(ready, "c", 1) != 1)
+        _exit(1);
+    close(ready);
+    struct bench_repl_msg m;
+    int64_t t0 = bench_now_ns();
+    for (long i = 0; i < ops; i++) {
+        int64_t s = bench_now_ns();
+        m.idx = i;
+        m.from = -1;
+        if (mq_send(req, (const char *)&m, sizeof m, 0) < 0 ||
+            mq_receive(done, (char *)&m, sizeof m, NULL) != (ssize_t)sizeof m || m.idx != i)
+            _exit(1);
+        lat[i] = bench_now_ns() - s;
+    }
+    lat[ops] = bench_now_ns() - t0;
+    _exit(0);
+}
+
 /* A follower: append what comes, acknowledge it, until idx < 0. */
 static inline void bench_repl_follower(int owner, int k, long ops, int do_sync, const char *dir,
                                        size_t rec_bytes, int ready)
@@ -196,46 +235,56 @@ static inline void bench_repl_follower(int owner, int k, long ops, int do_sync, 
     _exit(rc);
 }
 
-static inline int bench_replicate(int followers, long ops, int do_sync, const char *dir,
-                                  size_t rec_bytes, struct bench_repl *out)
+static inline int bench_replicate_client(int followers, long ops, int do_sync, const char *dir,
+                                         size_t rec_bytes, bool client, struct bench_repl *out)
 {
     if (followers < 1 || followers > BENCH_REPL_MAX_FOLLOWERS || ops < 1 || rec_bytes < 1)
         return -1;
     int owner = (int)getpid(), need = (followers + 1) / 2, rc = -1, made = 0, started = 0;
+    int nq = followers + 1 + (client ? 2 : 0), nkids = followers + (client ? 1 : 0);
     int ready[2] = {-1, -1}, fd = -1;
-    pid_t kids[BENCH_REPL_MAX_FOLLOWERS];
-    mqd_t q[BENCH_REPL_MAX_FOLLOWERS + 1];
+    pid_t kids[BENCH_REPL_MAX_FOLLOWERS + 1];
+    mqd_t q[BENCH_REPL_MAX_FOLLOWERS + 3];
     char name[64], path[PATH_MAX];
-    int64_t *lat = malloc((size_t)ops * sizeof *lat);
+    /* Shared with the client, which writes its latencies and time here. */
+    size_t lat_bytes = (size_t)(ops + 1) * sizeof(int64_t);
+    int64_t *lat = mmap(NULL, lat_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     char *rec = malloc(rec_bytes);
     snprintf(path, sizeof path, "%.4000s/leader.log", dir);
+    if (lat == MAP_FAILED)
+        lat = NULL;
     if (!lat || !rec || pipe2(ready, O_CLOEXEC) < 0)
         goto out;
     memset(rec, 'r', rec_bytes);
     struct mq_attr attr = {.mq_maxmsg = 10, .mq_msgsize = sizeof(struct bench_repl_msg)};
-    for (made = 0; made <= followers; made++) {
+    for (made = 0; made < nq; made++) {
+        /* The leader reads its acknowledgments (0) and requests
+         * (followers + 1), and writes the rest. */
+        bool reads = made == 0 || made == followers + 1;
         bench_repl_qname(name, sizeof name, owner, made);
         mq_unlink(name);
-        q[made] =
-            mq_open(name, (made ? O_WRONLY : O_RDONLY) | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &attr);
+        q[made] = mq_open(name, (reads ? O_RDONLY : O_WRONLY) | O_CREAT | O_EXCL | O_CLOEXEC, 0600,
+                          &attr);
         if (q[made] == (mqd_t)-1)
             goto out;
     }
-    for (started = 0; started < followers; started++) {
+    for (started = 0; started < nkids; started++) {
         kids[started] = fork();
         if (kids[started] < 0)
             goto out;
+        if (kids[started] == 0 && started == followers)
+            bench_repl_client(owner, followers, ops, lat, ready[1]);
         if (kids[started] == 0)
             bench_repl_follower(owner, started + 1, ops, do_sync, dir, rec_bytes, ready[1]);
     }
-    /* Only the followers hold the write end now: one that fails before it is
+    /* Only the children hold the write end now: one that fails before it is
      * ready ends the wait below instead of hanging it. */
     close(ready[1]);
     ready[1] = -1;
     fd = bench_repl_log(path, ops, rec_bytes);
     if (fd < 0)
         goto out;
-    for (int k = 0; k < followers; k++) {
+    for (int k = 0; k < nkids; k++) {
         char c;
         if (read(ready[0], &c, 1) != 1)
             goto out;
@@ -246,6 +295,13 @@ static inline int bench_replicate(int followers, long ops, int do_sync, const ch
     struct bench_repl_msg m;
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < ops; i++) {
+        if (client) {
+            clock_gettime(CLOCK_REALTIME, &limit);
+            limit.tv_sec += 10;
+            if (mq_timedreceive(q[followers + 1], (char *)&m, sizeof m, NULL, &limit) !=
+                (ssize_t)sizeof m)
+                goto out;
+        }
         int64_t s = bench_now_ns();
         int got = 0;
         for (int k = 1; k <= followers; k++) {
@@ -285,7 +341,14 @@ static inline int bench_replicate(int followers, long ops, int do_sync, const ch
             if (m.idx == i)
                 got++;
         }
-        lat[i] = bench_now_ns() - s;
+        if (client) {
+            m.idx = i;
+            m.from = 0;
+            if (mq_send(q[followers + 2], (const char *)&m, sizeof m, 0) < 0)
+                goto out;
+        } else {
+            lat[i] = bench_now_ns() - s;
+        }
     }
     double elapsed = (double)(bench_now_ns() - t0) / 1e9;
     while (pending-- > 0) {
@@ -293,6 +356,16 @@ static inline int bench_replicate(int followers, long ops, int do_sync, const ch
         limit.tv_sec += 10;
         if (mq_timedreceive(q[0], (char *)&m, sizeof m, NULL, &limit) < 0)
             break;
+    }
+    if (client) {
+        /* The client's own figures, once it is done. */
+        int status = 0;
+        if (waitpid(kids[followers], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+            kids[followers] = -1;
+            goto out;
+        }
+        kids[followers] = -1;
+        elapsed = (double)lat[ops] / 1e9;
     }
     qsort(lat, (size_t)ops, sizeof *lat, bench_repl_cmp);
     out->commits_per_s = (double)ops / elapsed;
@@ -305,16 +378,18 @@ out:;
      * than tell them to stop. */
     struct bench_repl_msg stop = {-1, 0};
     for (int k = 0; k < started; k++)
-        if (rc < 0)
+        if (kids[k] > 0 && (rc < 0 || k == followers))
             kill(kids[k], SIGKILL);
-        else
+        else if (kids[k] > 0)
             mq_send(q[k + 1], (const char *)&stop, sizeof stop, 0);
     for (int k = 0; k < started; k++) {
         int status = 0;
-        if (waitpid(kids[k], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+        if (kids[k] > 0 &&
+            (waitpid(kids[k], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) &&
+            rc == 0)
             rc = -1;
     }
-    for (int k = 0; k < made && k <= followers; k++) {
+    for (int k = 0; k < made; k++) {
         mq_close(q[k]);
         bench_repl_qname(name, sizeof name, owner, k);
         mq_unlink(name);
@@ -327,9 +402,16 @@ out:;
         close(ready[0]);
     if (ready[1] >= 0)
         close(ready[1]);
-    free(lat);
+    if (lat)
+        munmap(lat, lat_bytes);
     free(rec);
     return rc;
+}
+
+static inline int bench_replicate(int followers, long ops, int do_sync, const char *dir,
+                                  size_t rec_bytes, struct bench_repl *out)
+{
+    return bench_replicate_client(followers, ops, do_sync, dir, rec_bytes, false, out);
 }
 
 #endif

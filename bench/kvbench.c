@@ -24,6 +24,15 @@
  * the value of operation i of client K is "c<K>-<i>", the bytes distlab's
  * clients submit as their commands. etcd stores it under the key "c<K>".
  *
+ * One measurement of a row swings by 10-40% on a shared machine (a
+ * neighbour's burst on the disk or the CPUs), so the sequential, peak and
+ * load rows are measured --repeat times (3) and the table shows the median
+ * one, with every measurement listed under it; memory figures are the
+ * highest of all. The sequential row goes in rounds (raw baseline,
+ * distlab, etcd; etcd is started for its turn and stopped after it), so
+ * that a slow spell falls on all three alike, and the ratios of each round
+ * are listed too. The load rows go in rounds of every level.
+ *
  * distlab: `distlab run` of a generated configuration (algorithm raft, no
  * faults) with --set overrides, then its report.json (commit_latency_ms)
  * and its trace. The runs record `[trace] record = clients,log` by default
@@ -61,7 +70,10 @@
  * answers a connection's requests one after the other.)
  *
  * Raw baseline: the bare replicated commit (bench/beside.h), one
- * sequential client, N - 1 follower processes, with and without fdatasync.
+ * sequential client, N - 1 follower processes, with and without fdatasync;
+ * with fdatasync also with the operations coming from a client process of
+ * its own (two more queue hops per operation), the floor of any system
+ * whose clients are processes, as distlab's are.
  *
  * distlab runs and the baseline create POSIX message queues. Either run the
  * whole benchmark under the machine's IPC lock (flock LOCKFILE
@@ -71,7 +83,8 @@
  *
  *   bench/distlab-kvbench [--quick] [--nodes 3,5] [--ops N] [--seq-ops N]
  *       [--clients C] [--load-clients L] [--levels 1,2,5,10]
- *       [--pipeline K,...] [--seconds S] [--trace-record LIST] [--distlab PATH]
+ *       [--pipeline K,...] [--seconds S] [--repeat R] [--trace-record LIST]
+ *       [--distlab PATH]
  *       [--etcd PATH] [--no-etcd] [--distlab-set KEY=VALUE]...
  */
 #include <errno.h>
@@ -106,6 +119,7 @@
 #define MAX_SETS     32
 #define MAX_PIPELINE 64 /* distlab's [workload] pipeline limit */
 #define MAX_PIPES    4  /* depths in one --pipeline list */
+#define MAX_REPEAT   9  /* --repeat */
 
 struct opts {
     int nodes[4], nnodes;
@@ -114,6 +128,7 @@ struct opts {
     int pipes[MAX_PIPES], npipes; /* operations in flight per client (concurrent rows) */
     const char *record;           /* distlab's [trace] record */
     double seconds;               /* the peak and load rows last at least this long */
+    int repeat;                   /* measurements of the sequential, peak and load rows */
     double levels[MAX_LEVELS];
     int nlevels;
     bool no_etcd;
@@ -858,16 +873,71 @@ static int etcd_measure(struct etcd *e, int clients, int pipeline, double rate, 
 
 /* ------------------------------------------------------------------ table */
 
+/* Each row measured --repeat times keeps every measurement (the *_r
+ * arrays, in the order taken) and shows the median one. */
 struct figures {
     int n;
     bool have_base;
     struct bench_repl base_sync, base_nosync;
+    struct bench_repl base_r[MAX_REPEAT];                     /* base_sync is their median */
+    int nbase;                                                /* rounds with a baseline */
+    struct bench_repl base_client, base_client_r[MAX_REPEAT]; /* with a client process */
+    int nbase_client;
     struct result dl_seq, et_seq, dl_conc[MAX_PIPES], et_conc[MAX_PIPES], dl_conc_all;
+    struct result dl_seq_r[MAX_REPEAT], et_seq_r[MAX_REPEAT];
     int dl_best, et_best;           /* the index in pipes of each system's peak */
     struct result dl_peak, et_peak; /* the best K again, for --seconds */
-    long dl_ops, et_ops;            /* operations of the peak and load rows */
+    struct result dl_peak_r[MAX_REPEAT], et_peak_r[MAX_REPEAT];
+    long dl_ops, et_ops; /* operations of the peak and load rows */
     struct result dl_load[MAX_LEVELS], et_load[MAX_LEVELS];
+    struct result dl_load_r[MAX_LEVELS][MAX_REPEAT], et_load_r[MAX_LEVELS][MAX_REPEAT];
+    int nseq, ndl_peak, net_peak, ndl_load, net_load; /* measurements taken of each */
 };
+
+/* The median of n measurements by throughput (the lower middle one of an
+ * even number; failed ones count as slowest), with the highest memory
+ * figures of them all: a bound holds for every measurement, not the
+ * median one. */
+static struct result median_result(const struct result *r, int n)
+{
+    int idx[MAX_REPEAT];
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
+    for (int i = 1; i < n; i++) /* insertion sort, failed first */
+        for (int j = i; j > 0; j--) {
+            const struct result *a = &r[idx[j - 1]], *b = &r[idx[j]];
+            double va = a->ok ? a->ops_per_s : -1, vb = b->ok ? b->ops_per_s : -1;
+            if (va <= vb)
+                break;
+            int t = idx[j];
+            idx[j] = idx[j - 1];
+            idx[j - 1] = t;
+        }
+    struct result m = r[idx[(n - 1) / 2]];
+    for (int i = 0; i < n && m.ok; i++) {
+        if (r[i].ok && r[i].hwm_kib > m.hwm_kib)
+            m.hwm_kib = r[i].hwm_kib;
+        if (r[i].ok && r[i].anon_kib > m.anon_kib)
+            m.anon_kib = r[i].anon_kib;
+        m.unsafe |= r[i].unsafe;
+        m.unverified |= r[i].unverified;
+    }
+    return m;
+}
+
+/* The median of n baselines by commits/s (lower middle). */
+static struct bench_repl median_repl(const struct bench_repl *b, int n)
+{
+    struct bench_repl s[MAX_REPEAT];
+    memcpy(s, b, (size_t)n * sizeof *b);
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && s[j - 1].commits_per_s > s[j].commits_per_s; j--) {
+            struct bench_repl t = s[j];
+            s[j] = s[j - 1];
+            s[j - 1] = t;
+        }
+    return s[(n - 1) / 2];
+}
 
 static void cell(char *buf, size_t cap, const struct result *r, int what)
 {
@@ -916,6 +986,37 @@ static void row(const char *label, const struct result *d, const struct result *
     printf("  %-34s %12s %12s %9s   %s\n", label, a, b, ratio, base ? base : "");
 }
 
+/* "a b c" of n measurements' throughput, each as a percentage of `of`
+ * when of > 0, into buf. */
+static void list_of(char *buf, size_t cap, const struct result *r, int n, double of)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && used < cap; i++) {
+        int w;
+        if (!r[i].ok)
+            w = snprintf(buf + used, cap - used, "%s-", i ? " " : "");
+        else if (of > 0)
+            w = snprintf(buf + used, cap - used, "%s%.0f%%", i ? " " : "",
+                         100 * r[i].ops_per_s / of);
+        else
+            w = snprintf(buf + used, cap - used, "%s%.0f", i ? " " : "", r[i].ops_per_s);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+/* Every measurement of a repeated row, under it: distlab's, then etcd's. */
+static void repeats(const char *what, const struct result *d, int nd, const struct result *e,
+                    int ne, double dof, double eof)
+{
+    char a[160], b[160];
+    list_of(a, sizeof a, d, nd, dof);
+    list_of(b, sizeof b, e, ne, eof);
+    printf("      %s: distlab %s%s%s\n", what, a, ne ? "; etcd " : "", ne ? b : "");
+}
+
 static void print_table(const struct opts *o, const struct figures *fig, int nfig,
                         const char *etcd_note, bool etcd_nofsync)
 {
@@ -934,24 +1035,64 @@ static void print_table(const struct opts *o, const struct figures *fig, int nfi
         printf("  NOTE: this etcd has no --unsafe-no-fsync: its \"fsync off\" rows ran WITH "
                "fsync\n");
     printf("  raw: bare replicated commit, 1 sequential client, N-1 follower processes over "
-           "POSIX queues\n");
+           "POSIX queues;\n  \"with a client process\": the operations come from another "
+           "process, as distlab's and etcd's do\n");
+    if (o->repeat > 1)
+        printf("  the sequential, peak and load rows: the median of %d measurements, each "
+               "listed under it\n  (the sequential row in rounds of raw, distlab, etcd)\n",
+               o->repeat);
     for (int i = 0; i < nfig; i++) {
         const struct figures *f = &fig[i];
         char base[128], label[96];
         printf("\nN = %d                                    distlab         etcd  "
                "dl/etcd   raw baseline\n",
                f->n);
-        if (f->have_base)
+        if (f->have_base && f->nbase_client)
+            snprintf(base, sizeof base, "%.0f commits/s (fdatasync); %.0f with a client process",
+                     f->base_sync.commits_per_s, f->base_client.commits_per_s);
+        else if (f->have_base)
             snprintf(base, sizeof base, "%.0f commits/s (fdatasync)", f->base_sync.commits_per_s);
         else
             snprintf(base, sizeof base, "failed");
         row("1 client, fsync on: commits/s", &f->dl_seq, &f->et_seq, 0, base);
         if (f->have_base)
-            snprintf(base, sizeof base, "%.3f ms", f->base_sync.p50_us / 1e3);
+            snprintf(base, sizeof base, "%.3f ms; %.3f ms with a client", f->base_sync.p50_us / 1e3,
+                     f->base_client.p50_us / 1e3);
         row("  latency p50 ms", &f->dl_seq, &f->et_seq, 1, f->have_base ? base : NULL);
         if (f->have_base)
-            snprintf(base, sizeof base, "%.3f ms", f->base_sync.p99_us / 1e3);
+            snprintf(base, sizeof base, "%.3f ms; %.3f ms with a client", f->base_sync.p99_us / 1e3,
+                     f->base_client.p99_us / 1e3);
         row("  latency p99 ms", &f->dl_seq, &f->et_seq, 2, f->have_base ? base : NULL);
+        if (f->nseq > 1) {
+            bool et = f->et_seq_r[0].ok || f->et_seq_r[f->nseq - 1].ok;
+            repeats("rounds, commits/s", f->dl_seq_r, f->nseq, f->et_seq_r, et ? f->nseq : 0, 0, 0);
+            char rs[160] = "", bs[160] = "";
+            size_t ru = 0, bu = 0;
+            for (int r = 0; r < f->nseq; r++) {
+                const struct result *d = &f->dl_seq_r[r], *e = &f->et_seq_r[r];
+                int w = d->ok && e->ok ? snprintf(rs + ru, sizeof rs - ru, "%s%.2f", r ? " " : "",
+                                                  d->ops_per_s / e->ops_per_s)
+                                       : snprintf(rs + ru, sizeof rs - ru, "%s-", r ? " " : "");
+                if (w > 0 && (size_t)w < sizeof rs - ru)
+                    ru += (size_t)w;
+            }
+            for (int r = 0; r < f->nbase; r++) {
+                int w = snprintf(bs + bu, sizeof bs - bu, "%s%.0f", r ? " " : "",
+                                 f->base_r[r].commits_per_s);
+                if (w > 0 && (size_t)w < sizeof bs - bu)
+                    bu += (size_t)w;
+            }
+            for (int r = 0; r < f->nbase_client; r++) {
+                int w = snprintf(bs + bu, sizeof bs - bu, "%s%.0f", r ? " " : "; with a client ",
+                                 f->base_client_r[r].commits_per_s);
+                if (w > 0 && (size_t)w < sizeof bs - bu)
+                    bu += (size_t)w;
+            }
+            if (et)
+                printf("      rounds, distlab/etcd: %s\n", rs);
+            if (f->nbase)
+                printf("      rounds, raw baseline commits/s: %s\n", bs);
+        }
         if (f->have_base)
             snprintf(base, sizeof base, "%.0f commits/s (1 client, no fsync)",
                      f->base_nosync.commits_per_s);
@@ -974,6 +1115,8 @@ static void print_table(const struct opts *o, const struct figures *fig, int nfi
         if (epk->ok)
             snprintf(eops, sizeof eops, "%ld", f->et_ops);
         printf("  %-34s %12s %12s\n", "    (operations)", dops, eops);
+        if (f->ndl_peak > 1 || f->net_peak > 1)
+            repeats("measured, ops/s", f->dl_peak_r, f->ndl_peak, f->et_peak_r, f->net_peak, 0, 0);
         if (dpk->ok && dpk->trace_bytes_per_op > 0) {
             snprintf(label, sizeof label, "  trace (%s): bytes/op", o->record);
             printf("  %-34s %12.0f\n", label, dpk->trace_bytes_per_op);
@@ -996,10 +1139,15 @@ static void print_table(const struct opts *o, const struct figures *fig, int nfi
             snprintf(label, sizeof label, "load %gx (%d clients): ops/s", o->levels[l],
                      o->load_clients);
             row(label, d, e, 0, note);
+            if (f->ndl_load > 1 || f->net_load > 1)
+                repeats("measured, of the peak", f->dl_load_r[l], f->ndl_load, f->et_load_r[l],
+                        f->net_load, dpk->ok ? dpk->ops_per_s : 0, epk->ok ? epk->ops_per_s : 0);
             row("  leader VmHWM MiB", d, e, 3,
                 l == 0 ? "resident peak, with the trace's mapped pages" : NULL);
             row("  leader RssAnon MiB", d, e, 4,
                 l == 0 ? "heap: distlab's peak, etcd's at the end" : NULL);
+            if (l == 0 && (f->ndl_load > 1 || f->net_load > 1))
+                printf("      (memory: the highest of every measurement of the row)\n");
         }
     }
     printf("\n  \"!\": distlab's check failed on that run; \"?\": it found no violation but "
@@ -1079,13 +1227,17 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: distlab-kvbench [--quick] [--nodes 3,5] [--ops N] [--seq-ops N]\n"
                "           [--clients C] [--load-clients L] [--levels 1,2,5,10]\n"
-               "           [--pipeline K,...] [--seconds S]\n"
+               "           [--pipeline K,...] [--seconds S] [--repeat R]\n"
                "           [--trace-record LIST] [--distlab PATH] [--etcd PATH] [--no-etcd]\n"
                "           [--distlab-set K=V]...\n"
-               "  --quick          500 sequential and 20000 other operations, levels 1,10\n"
+               "  --quick          500 sequential and 20000 other operations, levels 1,10,\n"
+               "                   each measured once\n"
                "  --load-clients L clients of the load rows, default the --clients C\n"
                "  --seconds S      the peak and load rows submit enough operations to last\n"
                "                   S s at the peak (default 5; 1 with --quick), --ops at least\n"
+               "  --repeat R       the sequential, peak and load rows are measured R times\n"
+               "                   (default 3) and the median shown; the sequential row\n"
+               "                   in rounds of raw, distlab, etcd\n"
                "  --trace-record   distlab's [trace] record, default clients,log (what the\n"
                "                   verdict needs); distlab's peak is also run with all\n"
                "  --distlab-set    one more --set for every distlab run (repeatable)\n"
@@ -1106,14 +1258,16 @@ int main(int argc, char **argv)
                      .pipes = {8, 64},
                      .npipes = 2,
                      .record = "clients,log",
-                     .seconds = 5};
+                     .seconds = 5,
+                     .repeat = 3};
     o.nodes[0] = 3;
     o.nodes[1] = 5;
     o.nnodes = 2;
     double levels[] = {1, 2, 5, 10};
     memcpy(o.levels, levels, sizeof levels);
     o.nlevels = 4;
-    bool ops_set = false, seq_set = false, levels_set = false, seconds_set = false;
+    bool ops_set = false, seq_set = false, levels_set = false, seconds_set = false,
+         repeat_set = false;
     static const struct option longopts[] = {{"quick", no_argument, NULL, 'q'},
                                              {"nodes", required_argument, NULL, 'n'},
                                              {"ops", required_argument, NULL, 'o'},
@@ -1124,6 +1278,7 @@ int main(int argc, char **argv)
                                              {"pipeline", required_argument, NULL, 'p'},
                                              {"trace-record", required_argument, NULL, 'r'},
                                              {"seconds", required_argument, NULL, 'T'},
+                                             {"repeat", required_argument, NULL, 'R'},
                                              {"distlab", required_argument, NULL, 'd'},
                                              {"etcd", required_argument, NULL, 'e'},
                                              {"no-etcd", no_argument, NULL, 'E'},
@@ -1160,6 +1315,11 @@ int main(int argc, char **argv)
             if (!(o.seconds >= 0 && o.seconds <= 3600))
                 goto bad;
             break;
+        case 'R':
+            if (parse_ints(optarg, &o.repeat, 1, 1, MAX_REPEAT) != 1)
+                goto bad;
+            repeat_set = true;
+            break;
         case 'l':
             o.nlevels = parse_list(optarg, o.levels, MAX_LEVELS);
             if (o.nlevels < 1)
@@ -1185,6 +1345,8 @@ int main(int argc, char **argv)
             o.seq_ops = 500;
         if (!seconds_set)
             o.seconds = 1;
+        if (!repeat_set)
+            o.repeat = 1;
         if (!levels_set) {
             o.levels[0] = 1;
             o.levels[1] = 10;
@@ -1251,46 +1413,88 @@ int main(int argc, char **argv)
     for (int i = 0; i < o.nnodes && !interrupted; i++) {
         struct figures *f = &fig[nfig++];
         int n = f->n = o.nodes[i];
-        fprintf(stderr, "kvbench: N = %d: raw baseline\n", n);
-        if (n > 1 && !interrupted) {
-            int lk = lock_take(&o);
-            long bops = o.seq_ops < 5000 ? o.seq_ops : 5000;
-            f->have_base = bench_replicate(n - 1, bops, 1, o.tmp, 16, &f->base_sync) == 0 &&
-                           bench_replicate(n - 1, bops, 0, o.tmp, 16, &f->base_nosync) == 0;
-            lock_drop(lk);
+        /* The sequential row in rounds, each of the three systems in turn,
+         * so that a slow spell of the machine's disk falls on all of them
+         * alike; etcd is started for its turn only, not left idling beside
+         * the others. */
+        int nr = 0;
+        for (; nr < o.repeat && !interrupted; nr++) {
+            fprintf(stderr, "kvbench: N = %d: one sequential client, round %d of %d\n", n, nr + 1,
+                    o.repeat);
+            if (n > 1) {
+                int lk = lock_take(&o);
+                long bops = o.seq_ops < 5000 ? o.seq_ops : 5000;
+                if (bench_replicate(n - 1, bops, 1, o.tmp, 16, &f->base_r[f->nbase]) == 0)
+                    f->nbase++;
+                if (bench_replicate_client(n - 1, bops, 1, o.tmp, 16, true,
+                                           &f->base_client_r[f->nbase_client]) == 0)
+                    f->nbase_client++;
+                if (nr == 0)
+                    f->have_base = bench_replicate(n - 1, bops, 0, o.tmp, 16, &f->base_nosync) == 0;
+                lock_drop(lk);
+            }
+            bool dl_failed =
+                distlab_measure(&o, n, 1, 1, 0, o.seq_ops, true, o.record, &f->dl_seq_r[nr]) < 0;
+            if (!o.no_etcd && !interrupted) {
+                struct etcd e;
+                if (etcd_start(&o, &e, n, false) == 0)
+                    etcd_measure(&e, 1, 1, 0, o.seq_ops, &f->et_seq_r[nr]);
+                else
+                    rc = 1;
+                etcd_stop(&e);
+            }
+            /* A run that failed here (a bad --distlab-set, say) fails the
+             * same way again: no more of them. */
+            if (dl_failed) {
+                nr++;
+                break;
+            }
         }
+        f->nseq = nr;
+        f->dl_seq = median_result(f->dl_seq_r, nr);
+        f->et_seq = median_result(f->et_seq_r, nr);
+        f->have_base = f->have_base && f->nbase > 0;
+        if (f->nbase)
+            f->base_sync = median_repl(f->base_r, f->nbase);
+        if (f->nbase_client)
+            f->base_client = median_repl(f->base_client_r, f->nbase_client);
+
         fprintf(stderr, "kvbench: N = %d: distlab\n", n);
-        distlab_measure(&o, n, 1, 1, 0, o.seq_ops, true, o.record, &f->dl_seq);
-        /* A run that failed here (a bad --distlab-set, say) fails the same
-         * way again: no more of them. */
         for (int k = 0; k < o.npipes && !interrupted && f->dl_seq.ok; k++)
             distlab_measure(&o, n, o.clients, o.pipes[k], 0, o.ops, false, o.record,
                             &f->dl_conc[k]);
         f->dl_best = best_of(f->dl_conc, o.npipes);
         int dk = o.pipes[f->dl_best];
         f->dl_ops = run_ops(&o, &f->dl_conc[f->dl_best]);
-        f->dl_peak = f->dl_conc[f->dl_best];
-        if (f->dl_ops > o.ops && !interrupted)
-            distlab_measure(&o, n, o.clients, dk, 0, f->dl_ops, false, o.record, &f->dl_peak);
+        /* The peak at the best K, --repeat times (the first is the
+         * concurrent row itself when that was long enough). */
+        int np = 0;
+        for (; np < o.repeat && !interrupted && f->dl_conc[f->dl_best].ok; np++) {
+            if (np == 0 && f->dl_ops <= o.ops)
+                f->dl_peak_r[0] = f->dl_conc[f->dl_best];
+            else
+                distlab_measure(&o, n, o.clients, dk, 0, f->dl_ops, false, o.record,
+                                &f->dl_peak_r[np]);
+        }
+        f->ndl_peak = np;
+        f->dl_peak = median_result(f->dl_peak_r, np);
         const struct result *dpk = &f->dl_peak;
         if (!interrupted && dpk->ok && strcmp(o.record, "all") != 0)
             distlab_measure(&o, n, o.clients, dk, 0, f->dl_ops, false, "all", &f->dl_conc_all);
-        for (int l = 0; l < o.nlevels && !interrupted && dpk->ok; l++) {
-            double rate = o.levels[l] * dpk->ops_per_s / o.load_clients;
-            distlab_measure(&o, n, o.load_clients, dk, rate, f->dl_ops, false, o.record,
-                            &f->dl_load[l]);
-        }
+        /* The load rows in rounds: every level once per round. */
+        int nl = 0;
+        for (; nl < o.repeat && !interrupted && dpk->ok; nl++)
+            for (int l = 0; l < o.nlevels && !interrupted; l++) {
+                double rate = o.levels[l] * dpk->ops_per_s / o.load_clients;
+                distlab_measure(&o, n, o.load_clients, dk, rate, f->dl_ops, false, o.record,
+                                &f->dl_load_r[l][nl]);
+            }
+        f->ndl_load = nl;
+        for (int l = 0; l < o.nlevels; l++)
+            f->dl_load[l] = median_result(f->dl_load_r[l], nl);
         if (o.no_etcd || interrupted)
             continue;
         struct etcd e;
-        fprintf(stderr, "kvbench: N = %d: etcd, fsync on\n", n);
-        if (etcd_start(&o, &e, n, false) == 0)
-            etcd_measure(&e, 1, 1, 0, o.seq_ops, &f->et_seq);
-        else
-            rc = 1;
-        etcd_stop(&e);
-        if (interrupted)
-            break;
         fprintf(stderr, "kvbench: N = %d: etcd, %s\n", n,
                 nofsync ? "--unsafe-no-fsync" : "fsync on (no --unsafe-no-fsync)");
         if (etcd_start(&o, &e, n, nofsync) == 0) {
@@ -1300,14 +1504,25 @@ int main(int argc, char **argv)
             f->et_best = best_of(f->et_conc, o.npipes);
             int ek = o.pipes[f->et_best];
             f->et_ops = run_ops(&o, &f->et_conc[f->et_best]);
-            f->et_peak = f->et_conc[f->et_best];
-            if (f->et_ops > o.ops && !interrupted)
-                etcd_measure(&e, o.clients, ek, 0, f->et_ops, &f->et_peak);
-            const struct result *epk = &f->et_peak;
-            for (int l = 0; l < o.nlevels && !interrupted && epk->ok; l++) {
-                double rate = o.levels[l] * epk->ops_per_s / o.load_clients;
-                etcd_measure(&e, o.load_clients, ek, rate, f->et_ops, &f->et_load[l]);
+            int ep = 0;
+            for (; ep < o.repeat && !interrupted && f->et_conc[f->et_best].ok; ep++) {
+                if (ep == 0 && f->et_ops <= o.ops)
+                    f->et_peak_r[0] = f->et_conc[f->et_best];
+                else
+                    etcd_measure(&e, o.clients, ek, 0, f->et_ops, &f->et_peak_r[ep]);
             }
+            f->net_peak = ep;
+            f->et_peak = median_result(f->et_peak_r, ep);
+            const struct result *epk = &f->et_peak;
+            int el = 0;
+            for (; el < o.repeat && !interrupted && epk->ok; el++)
+                for (int l = 0; l < o.nlevels && !interrupted; l++) {
+                    double rate = o.levels[l] * epk->ops_per_s / o.load_clients;
+                    etcd_measure(&e, o.load_clients, ek, rate, f->et_ops, &f->et_load_r[l][el]);
+                }
+            f->net_load = el;
+            for (int l = 0; l < o.nlevels; l++)
+                f->et_load[l] = median_result(f->et_load_r[l], el);
         } else {
             rc = 1;
         }

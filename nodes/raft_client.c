@@ -257,9 +257,12 @@ void raft_on_client_req(struct raft_state *s, const struct algo_msg *m, int64_t 
     if (rc == CMD_BUSY) /* the rest of the message is not appended: asked again later */
         reply(s, client, op, RAFT_ST_BUSY, 0, s->term, out);
     if (first) {
-        /* One storage action and one round of appends for all of them. */
-        raft_store_entries(s, first, out);
+        /* One round of appends and one storage action for all of them:
+         * the appends first, so that the followers write while the leader
+         * does (the thesis' 10.2.1); the leader counts itself towards a
+         * majority only once its own write is durable. */
         raft_replicate_new(s, out);
+        raft_store_entries(s, first, out);
         raft_maybe_commit(s, out);
     }
     raft_client_flush(s, out);
