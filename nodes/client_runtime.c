@@ -38,6 +38,7 @@
 
 #include "ipc/util.h"
 #include "nodes/kvload.h"
+#include "nodes/pace.h"
 #include "nodes/runtime_int.h"
 
 /* The client's timer: the next paced submission. */
@@ -54,45 +55,9 @@ int64_t rt_client_share(int64_t requests, int clients, int k)
     return shm_client_quota(requests, clients, k);
 }
 
-int64_t rt_pace_due(const struct rt_pace *p, int64_t now_us, int64_t outstanding,
-                    int64_t *next_us)
-{
-    *next_us = 0;
-    if (p->submitted >= p->total || outstanding >= (p->window > 1 ? p->window : 1))
-        return 0; /* all done, or an answer comes first */
-    if (now_us >= p->next_us)
-        return 1;
-    *next_us = p->next_us;
-    return 0;
-}
-
-/* A submission at now. A sequential client: the next one no sooner than
- * interval_us later. A pipelining one keeps to its schedule (one every
- * interval_us from the first), as an open-loop load does: a submission
- * made late - the client was busy, waited for a CPU, or had its window
- * full - lets the next ones follow at once, together in one message,
- * until the client is back on schedule; offered load is what the rate
- * says, not what the load generator managed. Up to RT_PACE_MAX_LAG_US
- * behind (or a window's worth, if more): what fell further behind - a
- * cluster without a leader for seconds, say - is dropped from the
- * schedule, not sent as a burst of commands long overdue. */
-void rt_pace_submitted(struct rt_pace *p, int64_t now_us)
-{
-    p->submitted++;
-    if (p->window <= 1 || p->interval_us == 0) {
-        p->next_us = runtime_deadline(now_us, p->interval_us);
-        return;
-    }
-    int64_t lag = (int64_t)(p->window - 1) * p->interval_us;
-    if (lag < RT_PACE_MAX_LAG_US)
-        lag = RT_PACE_MAX_LAG_US;
-    int64_t floor = now_us - lag;
-    p->next_us = runtime_deadline(p->next_us > floor ? p->next_us : floor, p->interval_us);
-}
-
 struct client_work {
     int k;            /* client number, 1..clients */
-    struct rt_pace pace;
+    struct pace pace;
     int64_t first_op; /* the id of this life's first operation */
     int64_t outstanding, finished;
     uint8_t *answered; /* [pace.total]: operation first_op + i has its outcome */
@@ -186,7 +151,7 @@ static void submit(struct node *nd, bool more)
     int64_t op = c->first_op + c->pace.submitted;
     c->cmd_len = kvload_next(&c->load, op, c->cmd);
     c->cmd_op = op;
-    rt_pace_submitted(&c->pace, rt_now(nd));
+    pace_submitted(&c->pace, rt_now(nd));
     c->outstanding++;
     atomic_fetch_add_explicit(&nd->me->cnt[CNT_REQUESTS], 1, memory_order_relaxed);
     struct algo_event ev = {.kind = EV_COMMAND, .now_us = rt_now(nd)};
@@ -215,12 +180,12 @@ static void client_settle(struct node *nd)
         }
         c->submit_now = false;
         int64_t span = c->pace.submitted - c->low;
-        if (rt_pace_due(&c->pace, now, span, &next)) {
+        if (pace_due(&c->pace, now, span, &next)) {
             /* Another is due at once after this one (no rate to wait
              * for, room in the window, more to submit, and this loop
              * goes on): the core sends them together. */
-            struct rt_pace after = c->pace;
-            rt_pace_submitted(&after, now);
+            struct pace after = c->pace;
+            pace_submitted(&after, now);
             bool more = after.next_us <= now && span + 1 < c->pace.window &&
                         c->pace.submitted + 1 < c->pace.total && round + 1 < limit;
             submit(nd, more);

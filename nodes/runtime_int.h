@@ -218,30 +218,6 @@ bool rt_held_push(struct node *nd, const struct wire_hdr *h, const void *payload
 /* Send every held message, in order. */
 void rt_held_flush(struct node *nd);
 
-/* client_runtime.c: pacing of a client's commands. A client keeps at
- * most `window` operations in flight ([workload] pipeline; 0 counts as 1:
- * a sequential client): the next operation is due when fewer than window
- * operations are outstanding and the time is next_us or later (the
- * previous submission + interval_us). */
-struct rt_pace {
-    int64_t next_us;
-    int64_t interval_us; /* 1/rate; 0: no wait beyond the answer */
-    int64_t total;       /* operations to submit */
-    int64_t submitted;
-    int window;
-};
-/* 1 when the next operation is due at now, else 0 with *next_us the time
- * it will be due (0: when an answer comes, or never: all submitted).
- * outstanding: operations from the oldest unanswered one to the last
- * submitted (answered or not: a window never reaches beyond its oldest
- * operation + window). */
-int64_t rt_pace_due(const struct rt_pace *p, int64_t now_us, int64_t outstanding,
-                    int64_t *next_us);
-/* How far behind its schedule a pipelining client may fall and still
- * catch up (rt_pace_submitted). */
-#define RT_PACE_MAX_LAG_US 1000000
-/* Record a submission made at now_us, and when the next one is due. */
-void rt_pace_submitted(struct rt_pace *p, int64_t now_us);
 /* This client's share of `requests` commands over `clients` clients
  * (client k of 1..clients). */
 int64_t rt_client_share(int64_t requests, int clients, int k);

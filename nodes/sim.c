@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ipc/wire.h" /* the drop reasons */
+#include "nodes/pace.h"
 #include "nodes/rng.h"
 
 enum evk {
@@ -218,7 +219,7 @@ struct snode {
     struct kvload *load; /* its key-value workload, and its last command */
     uint8_t *cmd;
     uint32_t cmd_len;
-    int64_t submitted_us; /* the last submission */
+    struct pace pace;     /* when its next operation is due (pace.h) */
     int low;              /* the oldest operation not ended (1..) */
     bool cmd_pending;     /* an EVK_COMMAND is scheduled */
 };
@@ -1156,47 +1157,56 @@ static void log_role(struct sim *s, int id, int role, int64_t term)
 
 /* ---- clients ---- */
 
-/* May client id submit its next operation? At most env.client_window
- * in flight, none at or beyond the oldest not ended + the window (what the
- * client core refuses). */
-static bool client_room(const struct sim *s, const struct snode *nd)
-{
-    int w = s->cfg->env.client_window > 1 ? s->cfg->env.client_window : 1;
-    return nd->issued < nd->nops_c && nd->issued + 1 - nd->low < w;
-}
-
 static int64_t client_every(const struct sim *s)
 {
+    if (s->cfg->rate <= 0)
+        return 0;
     double every = 1e6 / s->cfg->rate;
     return every < 1 ? 1 : every > 1e15 ? (int64_t)1e15 : (int64_t)every;
 }
 
 static void client_submit_one(struct sim *s, int id, bool more);
 
-/* EVK_COMMAND: as many operations as the window has room for (those
- * submitted together are sent together: EV_COMMAND's "more follow");
- * with a rate, one, and the next when its interval is over. */
+/* Operations from the oldest not ended to the last submitted. */
+static int64_t client_span(const struct snode *nd) { return nd->issued + 1 - nd->low; }
+
+/* An EVK_COMMAND for client id at t, unless one is scheduled. */
+static void client_wake(struct sim *s, int id, int64_t t)
+{
+    struct snode *nd = &s->node[id];
+    if (nd->cmd_pending)
+        return;
+    nd->cmd_pending = true;
+    push(s, &(struct ev){.kind = EVK_COMMAND, .node = id, .incarnation = nd->incarnation, .t = t});
+}
+
+/* EVK_COMMAND: every operation that is due, as the client processes of a
+ * real run submit them (pace.h: the window, the rate, a pipelining
+ * client's schedule and its catching up); those due together are sent
+ * together (EV_COMMAND's "more follow"). The next one due later gets a
+ * timer (which fires late, as timers do). */
 static void client_submit(struct sim *s, int id)
 {
     struct snode *nd = &s->node[id];
     nd->cmd_pending = false;
-    if (nd->low == 0)
+    if (nd->low == 0) {
         nd->low = 1;
-    while (client_room(s, nd) && !s->failed) {
-        bool more = s->cfg->rate <= 0 && nd->issued + 2 - nd->low <
-                                             (s->cfg->env.client_window > 1
-                                                  ? s->cfg->env.client_window
-                                                  : 1) &&
+        nd->pace = (struct pace){.interval_us = client_every(s),
+                                 .total = nd->nops_c,
+                                 .window = s->cfg->env.client_window > 1 ? s->cfg->env.client_window
+                                                                         : 1};
+    }
+    int64_t next = 0;
+    while (!s->failed && pace_due(&nd->pace, s->now, client_span(nd), &next)) {
+        struct pace after = nd->pace;
+        pace_submitted(&after, s->now);
+        bool more = after.next_us <= s->now && client_span(nd) + 1 < nd->pace.window &&
                     nd->issued + 1 < nd->nops_c;
+        nd->pace = after;
         client_submit_one(s, id, more);
-        if (s->cfg->rate > 0)
-            break;
     }
-    if (s->cfg->rate > 0 && client_room(s, nd) && !nd->cmd_pending) {
-        nd->cmd_pending = true;
-        push(s, &(struct ev){.kind = EVK_COMMAND, .node = id, .incarnation = nd->incarnation,
-                             .t = timer_at(s, client_every(s))});
-    }
+    if (next && !s->failed)
+        client_wake(s, id, timer_at(s, next - s->now));
 }
 
 static void client_submit_one(struct sim *s, int id, bool more)
@@ -1234,7 +1244,6 @@ static void client_submit_one(struct sim *s, int id, bool more)
     c->state = OP_SUBMITTED;
     c->invoked_us = s->now;
     c->hash = trace_hash(cmd, (size_t)len);
-    nd->submitted_us = s->now;
     struct algo_event ev = {.kind = EV_COMMAND, .now_us = s->now};
     ev.msg.from = ev.msg.to = (uint16_t)id;
     ev.msg.f[0] = op;
@@ -1308,18 +1317,11 @@ static void client_outcome(struct sim *s, int id, const struct algo_action *a, i
                     "holds another command",
                     k, (long long)a->key, (long long)a->index, (long long)a->term);
     }
-    if (client_room(s, nd) && !nd->cmd_pending) {
-        /* The next one now, or with a rate when its interval since the
-         * last submission is over (a timer: it fires late). */
-        int64_t at = busy;
-        if (s->cfg->rate > 0) {
-            int64_t due = nd->submitted_us + client_every(s);
-            if (due > busy)
-                at = timer_at(s, due - s->now);
-        }
-        nd->cmd_pending = true;
-        push(s, &(struct ev){.kind = EVK_COMMAND, .node = id, .incarnation = nd->incarnation,
-                             .t = at});
+    int64_t next;
+    if (!nd->cmd_pending && (pace_due(&nd->pace, busy, client_span(nd), &next) || next)) {
+        /* The next one once the client is free, or when it is due (a
+         * timer: it fires late). */
+        client_wake(s, id, next > busy ? timer_at(s, next - s->now) : busy);
     }
 }
 

@@ -1546,6 +1546,41 @@ START_TEST(test_raft_storage_faults)
 }
 END_TEST
 
+START_TEST(test_raft_pipelined_rate)
+{
+    /* A pipelining client with a rate keeps to its schedule, as the
+     * client processes of a real run do (pace.h): its timers fire late
+     * (the machine model), and each late submission lets the next follow
+     * sooner, so that over a stretch it submits at the rate, not at
+     * 1 / (interval + lateness). Before the first election it falls
+     * behind and catches up; the last 2,000 operations are past that. */
+    struct sim_config c;
+    raft_config(&c, 3, 3, 1, 4000);
+    c.rate = 5000; /* one every 200 us */
+    c.env.client_window = 8;
+    c.fsync = false;
+    struct recs rc = {0};
+    c.on_record = rec_add;
+    c.user = &rc;
+    struct sim_result r;
+    raft_run(&c, &r);
+    ck_assert_uint_eq(r.log.ok, 4000);
+    int64_t *inv = calloc(4001, sizeof *inv);
+    ck_assert_ptr_nonnull(inv);
+    int n = 0;
+    for (size_t i = 0; i < rc.n; i++)
+        if (rc.r[i].ev == TR_INVOKE && n < 4001)
+            inv[n++] = rc.r[i].t_us;
+    ck_assert_int_eq(n, 4000);
+    double span = (double)(inv[3999] - inv[1999]), sched = 1999 * 200.0;
+    ck_assert_msg(span >= 0.97 * sched && span <= 1.03 * sched,
+                  "the last 2000 submissions took %.1f ms, the schedule %.1f ms", span / 1000,
+                  sched / 1000);
+    free(inv);
+    free(rc.r);
+}
+END_TEST
+
 START_TEST(test_raft_memory_bounded)
 {
     /* With a snapshot every 50 entries, a node's core holds no more after
@@ -1598,6 +1633,7 @@ static Suite *raft_suite(void)
     tcase_add_test(tc, test_raft_snapshots_lagging);
     tcase_add_test(tc, test_raft_storage_faults);
     tcase_add_test(tc, test_raft_memory_bounded);
+    tcase_add_test(tc, test_raft_pipelined_rate);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -30,6 +30,7 @@
 #include "ipc/util.h"
 #include "nodes/algo.h"
 #include "nodes/kv.h"
+#include "nodes/pace.h"
 #include "nodes/runtime_int.h"
 #include "tests/helpers.h"
 
@@ -689,24 +690,24 @@ END_TEST
 START_TEST(test_pace)
 {
     int64_t next;
-    struct rt_pace p = {.next_us = 5000, .interval_us = 1000, .total = 3};
-    ck_assert_int_eq(rt_pace_due(&p, 4000, 0, &next), 0); /* not yet */
+    struct pace p = {.next_us = 5000, .interval_us = 1000, .total = 3};
+    ck_assert_int_eq(pace_due(&p, 4000, 0, &next), 0); /* not yet */
     ck_assert_int_eq(next, 5000);
-    ck_assert_int_eq(rt_pace_due(&p, 5000, 0, &next), 1);
+    ck_assert_int_eq(pace_due(&p, 5000, 0, &next), 1);
     p.submitted = 1;
     p.next_us = 6000;
-    ck_assert_int_eq(rt_pace_due(&p, 9000, 1, &next), 0); /* its answer first */
+    ck_assert_int_eq(pace_due(&p, 9000, 1, &next), 0); /* its answer first */
     ck_assert_int_eq(next, 0);
-    ck_assert_int_eq(rt_pace_due(&p, 5500, 0, &next), 0); /* answered early: the rate */
+    ck_assert_int_eq(pace_due(&p, 5500, 0, &next), 0); /* answered early: the rate */
     ck_assert_int_eq(next, 6000);
-    ck_assert_int_eq(rt_pace_due(&p, 9000, 0, &next), 1); /* answered late: at once */
+    ck_assert_int_eq(pace_due(&p, 9000, 0, &next), 1); /* answered late: at once */
     p.submitted = 3;
-    ck_assert_int_eq(rt_pace_due(&p, 99000, 0, &next), 0);
+    ck_assert_int_eq(pace_due(&p, 99000, 0, &next), 0);
     ck_assert_int_eq(next, 0);
     /* No rate: only the answer counts. */
-    struct rt_pace c = {.next_us = 0, .interval_us = 0, .total = 2};
-    ck_assert_int_eq(rt_pace_due(&c, 10, 0, &next), 1);
-    ck_assert_int_eq(rt_pace_due(&c, 10, 1, &next), 0);
+    struct pace c = {.next_us = 0, .interval_us = 0, .total = 2};
+    ck_assert_int_eq(pace_due(&c, 10, 0, &next), 1);
+    ck_assert_int_eq(pace_due(&c, 10, 1, &next), 0);
     ck_assert_int_eq(next, 0);
 }
 END_TEST
@@ -719,44 +720,44 @@ END_TEST
 START_TEST(test_pace_catch_up)
 {
     int64_t next;
-    struct rt_pace p = {.next_us = 1000, .interval_us = 1000, .total = 1000000, .window = 8};
+    struct pace p = {.next_us = 1000, .interval_us = 1000, .total = 1000000, .window = 8};
     /* 20 ms late (20 of its times went by): 20 due at once, the window
      * permitting, then the 21st on time. */
     int64_t now = 21000;
     int due = 0;
-    while (rt_pace_due(&p, now, 0, &next)) {
-        rt_pace_submitted(&p, now);
+    while (pace_due(&p, now, 0, &next)) {
+        pace_submitted(&p, now);
         due++;
     }
     ck_assert_int_eq(due, 21);
     ck_assert_int_eq(next, 22000);
     /* The window is a limit of its own: 8 in flight, then the answer. */
-    ck_assert_int_eq(rt_pace_due(&p, 30000, 8, &next), 0);
+    ck_assert_int_eq(pace_due(&p, 30000, 8, &next), 0);
     ck_assert_int_eq(next, 0);
     /* Five seconds without a submission (a cluster without a leader):
      * one second's worth is made up, not five. */
     now = 5000000 + 22000;
     due = 0;
-    while (rt_pace_due(&p, now, 0, &next)) {
-        rt_pace_submitted(&p, now);
+    while (pace_due(&p, now, 0, &next)) {
+        pace_submitted(&p, now);
         due++;
     }
-    ck_assert_int_eq(due, RT_PACE_MAX_LAG_US / 1000 + 1);
+    ck_assert_int_eq(due, PACE_MAX_LAG_US / 1000 + 1);
     ck_assert_int_eq(next, now + 1000);
     /* A slow rate and a window of 8: it may still lag a window's worth. */
-    struct rt_pace w = {.next_us = 1000000, .interval_us = 1000000, .total = 100, .window = 8};
+    struct pace w = {.next_us = 1000000, .interval_us = 1000000, .total = 100, .window = 8};
     now = 100000000;
     due = 0;
-    while (rt_pace_due(&w, now, 0, &next)) {
-        rt_pace_submitted(&w, now);
+    while (pace_due(&w, now, 0, &next)) {
+        pace_submitted(&w, now);
         due++;
     }
     ck_assert_int_eq(due, 8);
     /* Sequential: the interval after each submission, late or not. */
-    struct rt_pace s = {.next_us = 1000, .interval_us = 1000, .total = 10, .window = 1};
-    ck_assert_int_eq(rt_pace_due(&s, 50000, 0, &next), 1);
-    rt_pace_submitted(&s, 50000);
-    ck_assert_int_eq(rt_pace_due(&s, 50000, 0, &next), 0);
+    struct pace s = {.next_us = 1000, .interval_us = 1000, .total = 10, .window = 1};
+    ck_assert_int_eq(pace_due(&s, 50000, 0, &next), 1);
+    pace_submitted(&s, 50000);
+    ck_assert_int_eq(pace_due(&s, 50000, 0, &next), 0);
     ck_assert_int_eq(next, 51000);
 }
 END_TEST
