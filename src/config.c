@@ -1199,6 +1199,7 @@ struct load_ctx {
     size_t bytes;   /* read so far */
     bool too_big;   /* the file grew past CONFIG_MAX_FILE_BYTES while read */
     int first_handler_fail;
+    int pairs; /* key = value lines taken */
     struct section_ref sec;
     struct errbuf *eb;
 };
@@ -1344,8 +1345,10 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 {
     struct load_ctx *x = user;
     (void)section; /* we track sections ourselves, see scan_line */
-    if (handle_pair(x, name, value) == 0)
+    if (handle_pair(x, name, value) == 0) {
+        x->pairs++;
         return 1;
+    }
     if (!x->first_handler_fail)
         x->first_handler_fail = x->line;
     return 0;
@@ -1495,8 +1498,8 @@ static int open_config(struct load_ctx *x, const char *path)
     return -1;
 }
 
-/* config_load, into an error buffer. */
-static void load_file(struct config *c, const char *path, struct errbuf *eb)
+/* config_load, into an error buffer: how many keys the file set. */
+static int load_file(struct config *c, const char *path, struct errbuf *eb)
 {
     config_defaults(c);
     snprintf(c->path, sizeof c->path, "%s", path);
@@ -1508,7 +1511,7 @@ static void load_file(struct config *c, const char *path, struct errbuf *eb)
         .eb = eb,
     };
     if (open_config(&x, path) < 0)
-        return;
+        return 0;
     int ret = ini_parse_stream(read_line, &x, ini_handler_cb, &x);
     free(x.buf);
     fclose(x.f);
@@ -1530,6 +1533,7 @@ static void load_file(struct config *c, const char *path, struct errbuf *eb)
 
     for (int i = 0; i < c->nfaults; i++)
         check_fault_complete(c, i, eb);
+    return x.pairs;
 }
 
 int config_load(struct config *c, const char *path, char *err)
@@ -2348,7 +2352,16 @@ int config_load_with_sets(struct config *c, const char *path, const char *const 
     /* Each stage only on what the one before left valid: overriding a file
      * with errors, or validating a bad override, would report errors that
      * are only echoes. Every --set is tried, so all bad ones show at once. */
-    load_file(c, path, &eb);
+    int pairs = load_file(c, path, &eb);
+    /* An empty file is most likely one that was cut short or not yet
+     * written: running the defaults would answer a question nobody asked.
+     * With --set, the options say what to run. */
+    if (eb.count == 0 && pairs == 0 && nsets == 0)
+        err_add(&eb,
+                "%s: no settings: the file is empty or holds only comments and section names, so "
+                "nothing says what to run; name at least [cluster] algorithm (conf/default.ini is "
+                "the default experiment), or give --set",
+                path);
     if (eb.count == 0) {
         for (int i = 0; i < nsets && !eb.code; i++)
             set_assignment(c, sets[i], &eb);

@@ -1677,6 +1677,38 @@ END_TEST
 
 /* ---- config_load_with_sets ---- */
 
+START_TEST(test_load_no_settings)
+{
+    /* A file that sets nothing (empty, cut short before its first key, or
+     * comments and section names only) is refused by run and sim: nothing
+     * says what to run. With --set it is the base the options go on. */
+    static const char *const empties[] = {"", "\n\n", "; an experiment\n# to come\n",
+                                          "[cluster]\n[workload]\n"};
+    struct config c;
+    char err[CONFIG_ERRLEN];
+    for (size_t i = 0; i < sizeof empties / sizeof empties[0]; i++) {
+        write_tmp(empties[i]);
+        ck_assert_int_eq(config_load_with_sets(&c, tmp_path, NULL, 0, NULL, CONFIG_FOR_RUN, err),
+                         -EINVAL);
+        ck_assert_msg(strncmp(err, tmp_path, strlen(tmp_path)) == 0 &&
+                          strstr(err, ": no settings: ") && strstr(err, "[cluster] algorithm"),
+                      "%s", err);
+        ck_assert_int_eq(config_load_with_sets(&c, tmp_path, NULL, 0, "3", CONFIG_FOR_SIM, err),
+                         -EINVAL);
+        const char *const sets[] = {"cluster.algorithm=raft"};
+        ck_assert_msg(config_load_with_sets(&c, tmp_path, sets, 1, NULL, CONFIG_FOR_RUN, err) == 0,
+                      "%s", err);
+        ck_assert_str_eq(c.algorithm, "raft");
+        /* config_load itself (a run directory's config.ini) is not judged. */
+        ck_assert_int_eq(config_load(&c, tmp_path, err), 0);
+    }
+    /* One key is a setting. */
+    write_tmp("[cluster]\nnodes = 3\n");
+    ck_assert_msg(config_load_with_sets(&c, tmp_path, NULL, 0, NULL, CONFIG_FOR_RUN, err) == 0,
+                  "%s", err);
+}
+END_TEST
+
 START_TEST(test_load_with_sets)
 {
     struct config c;
@@ -2474,6 +2506,7 @@ static Suite *config_suite(void)
     tc = tcase_create("load with sets");
     tcase_add_checked_fixture(tc, NULL, tmp_teardown);
     tcase_add_test(tc, test_load_with_sets);
+    tcase_add_test(tc, test_load_no_settings);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("origins");
