@@ -89,6 +89,7 @@ static struct algo_action *push(struct algo_actions *out, enum algo_action_kind 
     }
     struct algo_action *a = &out->a[out->n++];
     a->kind = kind;
+    a->lazy = false;
     return a;
 }
 

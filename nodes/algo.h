@@ -118,6 +118,7 @@ enum algo_action_kind {
      * acknowledged). What was not synced may be lost in a crash. At the
      * next start the driver gives back what survived as env.stored. */
     ACT_STORE_TERM_VOTE, /* term, vote (0: none) */
+                         /* (see also algo_action.lazy) */
     ACT_STORE_APPEND,    /* entries from index: msg.payload holds count
                             encoded entries (algo_entries_next) */
     ACT_STORE_TRUNCATE,  /* drop entries >= index */
@@ -152,6 +153,10 @@ enum algo_role {
 };
 const char *algo_role_name(int role);
 
+/* How long a driver may put off the sync of lazy storage actions
+ * (algo_action.lazy). */
+#define ALGO_LAZY_SYNC_US 5000
+
 struct algo_action {
     enum algo_action_kind kind;
     struct algo_msg msg; /* ACT_SEND; payload points into actions->arena */
@@ -167,6 +172,11 @@ struct algo_action {
     int outcome;         /* ACT_CLIENT: enum algo_outcome */
     bool after_sync;     /* ACT_SEND: hold until the storage actions before it
                             are durable (then EV_PERSISTED comes too) */
+    bool lazy;           /* ACT_STORE_APPEND: nothing waits for these entries
+                            to be durable here (a leader whose followers alone
+                            make a majority): the driver may put its sync off,
+                            up to ALGO_LAZY_SYNC_US, while no send is held
+                            for it and no other storage action is pending */
     char text[96];       /* ACT_LOG */
 };
 

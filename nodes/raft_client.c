@@ -262,7 +262,7 @@ void raft_on_client_req(struct raft_state *s, const struct algo_msg *m, int64_t 
          * does (the thesis' 10.2.1); the leader counts itself towards a
          * majority only once its own write is durable. */
         raft_replicate_new(s, out);
-        raft_store_entries(s, first, out);
+        raft_store_entries(s, first, raft_may_defer_sync(s, now), out);
         raft_maybe_commit(s, out);
     }
     raft_client_flush(s, out);

@@ -123,7 +123,7 @@ static void become_leader(struct raft_state *s, int64_t now, struct algo_actions
     /* A no-op of the new term: entries of earlier terms commit with it
      * (5.4.2), and a new leader learns what is committed (thesis 6.4). */
     if (raft_log_append(&s->log, s->term, NULL, 0) == 0)
-        raft_store_entries(s, last + 1, out);
+        raft_store_entries(s, last + 1, false, out);
     raft_broadcast_append(s, false, out);
     act_set_timer(out, RAFT_T_HEARTBEAT, s->hb);
     raft_maybe_commit(s, out); /* a single server */

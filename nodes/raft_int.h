@@ -337,7 +337,9 @@ void raft_maybe_commit(struct raft_state *s, struct algo_actions *out);
 void raft_set_commit(struct raft_state *s, int64_t index, struct algo_actions *out);
 void raft_peer_probe(struct raft_peer *pr, int64_t next);
 /* Store entries first.. of our log (first..last) and keep the durable mark. */
-void raft_store_entries(struct raft_state *s, int64_t first, struct algo_actions *out);
+/* lazy: nothing waits for these entries to be durable here (algo.h). */
+void raft_store_entries(struct raft_state *s, int64_t first, bool lazy, struct algo_actions *out);
+bool raft_may_defer_sync(const struct raft_state *s, int64_t now);
 /* Validate an entry's data (a no-op, or a client command of a known client). */
 bool raft_entry_ok(const struct raft_state *s, const struct algo_entry *e);
 

@@ -46,7 +46,7 @@ bool raft_entry_ok(const struct raft_state *s, const struct algo_entry *e)
            raft_floor_ok(s->window, op, floor);
 }
 
-void raft_store_entries(struct raft_state *s, int64_t first, struct algo_actions *out)
+void raft_store_entries(struct raft_state *s, int64_t first, bool lazy, struct algo_actions *out)
 {
     struct algo_entry batch[32];
     int64_t last = raft_log_last(&s->log);
@@ -65,8 +65,30 @@ void raft_store_entries(struct raft_state *s, int64_t first, struct algo_actions
              * acknowledged; the driver's sync never covers them. */
             return;
         }
+        out->a[out->n - 1].lazy = lazy;
         first += k;
     }
+}
+
+/* May a leader's write of its new entries wait for a later sync? When the
+ * followers that answered lately (in the last two heartbeat intervals, in
+ * replicate mode) make a majority by themselves: the entries then commit
+ * on their copies alone - raft_maybe_commit counts the leader by what is
+ * durable, and "the leader may even commit an entry before it has been
+ * written to its own disk, if a majority of followers have written it"
+ * (the thesis' 10.2.1) - so the leader's own sync is off the path of every
+ * commit, and its disk is not one more writer beside theirs. Otherwise a
+ * commit may need the leader's copy: it is synced at once. */
+bool raft_may_defer_sync(const struct raft_state *s, int64_t now)
+{
+    if (s->role != ROLE_LEADER)
+        return false;
+    int live = 0;
+    for (int p = 1; p <= s->n; p++)
+        if (p != s->id && s->peer[p].mode == RAFT_PR_REPLICATE &&
+            now - s->peer[p].last_ack_us <= 2 * s->hb)
+            live++;
+    return live >= raft_majority(s);
 }
 
 /* Encode entries from..(at least one) into the scratch buffer; returns
@@ -317,7 +339,7 @@ void raft_on_append_req(struct raft_state *s, const struct algo_msg *m, int64_t 
         i++;
     }
     if (first_new)
-        raft_store_entries(s, first_new, out);
+        raft_store_entries(s, first_new, false, out);
     int64_t match = i - 1;
     /* "If leaderCommit > commitIndex, set commitIndex = min(leaderCommit,
      * index of last new entry)". */

@@ -439,15 +439,33 @@ static void settle(struct node *nd)
  * cause more). */
 #define RT_END_ROUNDS 4
 
+/* Is a sync due? When something was written that is not lazy, or a send
+ * is held for it, or without fsync (a sync is then free); lazy writes
+ * alone (algo.h: a Raft leader's new entries while its followers make a
+ * majority) wait up to ALGO_LAZY_SYNC_US from the first turn that left
+ * them, so that the leader's disk is not one more writer beside its
+ * followers' on the path of every commit. */
+static bool sync_due(struct node *nd, int64_t now)
+{
+    if (!nd->st || !storage_sync_pending(nd->st))
+        return false;
+    if (nd->st_urgent || nd->held_n || !nd->st_fsync)
+        return true;
+    if (!nd->st_lazy_due)
+        nd->st_lazy_due = runtime_deadline(now, ALGO_LAZY_SYNC_US);
+    return now >= nd->st_lazy_due;
+}
+
 void rt_end_turn(struct node *nd)
 {
     bool did = false;
     int budget = RT_FAIL_BATCH; /* send failures this turn */
     for (int round = 0; round < RT_END_ROUNDS && !nd->fatal; round++) {
-        if (!nd->failq_n && !nd->held_n && !(nd->st && storage_sync_pending(nd->st)))
+        bool sync = sync_due(nd, rt_now(nd));
+        if (!nd->failq_n && !nd->held_n && !sync)
             break;
         did = true;
-        if (nd->st && storage_sync_pending(nd->st)) {
+        if (sync) {
             if (rt_storage_commit(nd) < 0) {
                 storage_fatal(nd);
                 break;
@@ -457,11 +475,17 @@ void rt_end_turn(struct node *nd)
         }
         if (nd->failq_n && budget > 0)
             budget -= deliver_failures(nd, budget);
-        else if (nd->failq_n && !(nd->st && storage_sync_pending(nd->st)) && !nd->held_n)
+        else if (nd->failq_n && !sync_due(nd, rt_now(nd)) && !nd->held_n)
             break; /* the rest next turn */
     }
-    if (!nd->fatal && (nd->failq_n || nd->held_n || (nd->st && storage_sync_pending(nd->st))))
+    if (!nd->fatal && (nd->failq_n || nd->held_n || sync_due(nd, rt_now(nd)))) {
         nd->deadline[RT_TIMER_RT] = rt_now(nd);
+    } else if (!nd->fatal && nd->st_lazy_due && nd->st && storage_sync_pending(nd->st) &&
+               (!nd->deadline[RT_TIMER_RT] || nd->deadline[RT_TIMER_RT] > nd->st_lazy_due)) {
+        /* Lazy writes: the runtime's timer syncs them when they are due. */
+        nd->deadline[RT_TIMER_RT] = nd->st_lazy_due;
+        rearm(nd);
+    }
     if (did)
         settle(nd);
 }

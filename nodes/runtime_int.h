@@ -129,6 +129,8 @@ struct node {
     /* Typed storage (NULL for an algorithm without it). */
     struct storage *st;
     bool st_fsync;
+    bool st_urgent;      /* written since the last sync: something not lazy */
+    int64_t st_lazy_due; /* lazy writes only: synced by then (0: none pending) */
     struct algo_stored stored; /* env.stored at a restart */
     uint64_t st_syncs;         /* group commits made */
     /* Sends held for the end of the turn's sync (after_sync): encoded

@@ -27,6 +27,7 @@ enum evk {
     EVK_LINK_DOWN,   /* node stops hearing peer across a cut (index = the cut's epoch) */
     EVK_COMMAND,     /* a client submits its next command */
     EVK_SYNC,        /* node's sync is done (timer_gen: the writes it covers) */
+    EVK_SYNC_LAZY,   /* node's lazy writes are due for their sync */
     EVK_SEND_FAILED, /* node's send of msg could not be made */
 };
 
@@ -205,6 +206,8 @@ struct snode {
     int nops, capops;
     uint64_t written, durable; /* storage actions of this life: written, durable */
     bool syncing;             /* a sync is in flight */
+    bool urgent;              /* written since the last sync began: not lazy */
+    bool lazy_armed;          /* an EVK_SYNC_LAZY is scheduled */
     struct held *held;
     int nheld, capheld;
     struct algo_stored stored;
@@ -873,6 +876,8 @@ static bool store_action(struct sim *s, int id, const struct algo_action *a)
         return true;
     }
     nd->written++;
+    if (!(a->kind == ACT_STORE_APPEND && a->lazy))
+        nd->urgent = true;
     if (!s->cfg->fsync) {
         nd->durable = nd->written;
         free(op.data);
@@ -895,15 +900,29 @@ static bool store_action(struct sim *s, int id, const struct algo_action *a)
 
 /* Node id wrote something: a sync, unless one is in flight (group commit),
  * starting at `at` (the end of its step). Without fsync the writes are
- * durable already and the sync only reports it. */
-static void sync_start(struct sim *s, int id, int64_t at, bool wrote)
+ * durable already and the sync only reports it. Lazy writes alone (algo.h)
+ * wait, as the runtime lets them: until ALGO_LAZY_SYNC_US after the step
+ * that left them (EVK_SYNC_LAZY, force), or a write or a held send that
+ * needs a sync. */
+static void sync_start(struct sim *s, int id, int64_t at, bool wrote, bool force)
 {
     struct snode *nd = &s->node[id];
     int64_t d = 0;
     if (s->cfg->fsync) {
         if (nd->syncing || nd->written == nd->durable)
             return;
+        if (!force && !nd->urgent && nd->nheld == 0) {
+            if (!nd->lazy_armed) {
+                nd->lazy_armed = true;
+                push(s, &(struct ev){.kind = EVK_SYNC_LAZY,
+                                     .node = id,
+                                     .incarnation = nd->incarnation,
+                                     .t = at + ALGO_LAZY_SYNC_US});
+            }
+            return;
+        }
         nd->syncing = true;
+        nd->urgent = false;
         d = s->machine ? DRAW(s, Q_SYNC) : SIM_SYNC_EXACT_US;
     } else if (!wrote) {
         return;
@@ -1001,7 +1020,7 @@ static void sync_done(struct sim *s, int id, uint64_t upto)
                             .term = last > 0 ? img_term_at(&nd->dur, last) : 0};
     step(s, id, &ev);
     if (nd->state == N_UP)
-        sync_start(s, id, nd->busy_until, false); /* what was written meanwhile */
+        sync_start(s, id, nd->busy_until, false, false); /* what was written meanwhile */
 }
 
 /* A crash: the unsynced writes are lost (torn_writes: a random prefix of
@@ -1025,7 +1044,7 @@ static void storage_crash(struct sim *s, struct snode *nd)
     ops_free(nd);
     held_free(nd);
     nd->written = nd->durable = 0;
-    nd->syncing = false;
+    nd->syncing = nd->urgent = nd->lazy_armed = false;
     if (img_reset_to(&nd->wr, &nd->dur) < 0)
         s->failed = true;
 }
@@ -1435,8 +1454,8 @@ static void apply(struct sim *s, int id)
     }
     s->applying = false;
     nd->busy_until = busy;
-    if (wrote)
-        sync_start(s, id, busy, true);
+    if (wrote || nd->nheld)
+        sync_start(s, id, busy, wrote, false);
 }
 
 static const struct algo_ops *node_ops(const struct sim *s, int id)
@@ -1939,6 +1958,11 @@ static void handle(struct sim *s, struct ev *e)
         break;
     case EVK_SYNC:
         sync_done(s, id, e->timer_gen);
+        break;
+    case EVK_SYNC_LAZY:
+        nd->lazy_armed = false;
+        if (nd->state == N_UP)
+            sync_start(s, id, s->now > nd->busy_until ? s->now : nd->busy_until, false, true);
         break;
     case EVK_SEND_FAILED: {
         struct algo_event ev = {.kind = EV_SEND_FAILED, .now_us = s->now, .msg = e->msg};

@@ -147,6 +147,10 @@ int rt_storage_apply(struct node *nd, const struct algo_action *a)
 {
     char err[DL_ERRLEN] = "";
     int rc = 0;
+    /* Only the writes nothing waits for may wait for their sync (algo.h;
+     * rt_end_turn). */
+    if (!(a->kind == ACT_STORE_APPEND && a->lazy))
+        nd->st_urgent = true;
     switch (a->kind) {
     case ACT_STORE_TERM_VOTE:
         if (a->vote < 0 || a->vote > INT32_MAX) {
@@ -185,6 +189,8 @@ int rt_storage_commit(struct node *nd)
     if (rc < 0)
         return fail(nd, "syncing", rc, err);
     nd->st_syncs++;
+    nd->st_urgent = false;
+    nd->st_lazy_due = 0;
     /* Durable: what waited for it leaves, then the core hears it. */
     rt_held_flush(nd);
     int64_t last = storage_last_index(nd->st), term = 0;

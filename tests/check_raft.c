@@ -1403,6 +1403,56 @@ START_TEST(test_malformed_counted)
 }
 END_TEST
 
+START_TEST(test_lazy_leader_sync)
+{
+    /* A leader's new entries are lazy (its sync may wait: algo.h) only
+     * while the followers that answered lately make a majority by
+     * themselves; then they commit on the followers' copies alone. */
+    struct unode u;
+    u_init(&u, 1, 3, NULL);
+    u_start(&u);
+    int64_t t0 = 1000 * 1000;
+    u_make_leader(&u, t0);
+    int64_t t = u_insp(&u).term;
+    u_persisted(&u, t0 + 10, 1, t);
+    /* Only node 2 answers: a commit needs the leader's copy. */
+    u_msg(&u, t0 + 1000, RAFT_APPEND_OK, 2, t, 1, 0, 0, NULL, 0);
+    u_msg(&u, t0 + 2000, RAFT_CLIENT_REQ, 4, 0, 1, 0, 0, "cmd", 3);
+    const struct algo_action *a = u_find(&u, ACT_STORE_APPEND, 0, 0, 0, NULL);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->index, 2);
+    ck_assert(!a->lazy);
+    /* Node 2 has entry 2, node 3 only the no-op, and the leader's copy is
+     * not durable yet: 1 of 3, not committed. Node 3 gets it too: the two
+     * followers' copies commit it, the leader's durable index still 1. */
+    u_msg(&u, t0 + 3000, RAFT_APPEND_OK, 3, t, 1, 0, 0, NULL, 0);
+    u_msg(&u, t0 + 3100, RAFT_APPEND_OK, 2, t, 2, 0, 0, NULL, 0);
+    ck_assert_int_eq(u_insp(&u).commit_index, 1);
+    u_msg(&u, t0 + 3200, RAFT_APPEND_OK, 3, t, 2, 0, 0, NULL, 0);
+    ck_assert_int_eq(u_insp(&u).commit_index, 2);
+    /* Now the followers alone make a majority: lazy. */
+    u_msg(&u, t0 + 4000, RAFT_CLIENT_REQ, 4, 0, 2, 0, 0, "cmd", 3);
+    a = u_find(&u, ACT_STORE_APPEND, 0, 0, 0, NULL);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->index, 3);
+    ck_assert(a->lazy);
+    /* Entry 3 likewise, once both followers have it. */
+    u_msg(&u, t0 + 5000, RAFT_APPEND_OK, 2, t, 3, 0, 0, NULL, 0);
+    ck_assert_int_eq(u_insp(&u).commit_index, 2);
+    u_msg(&u, t0 + 5100, RAFT_APPEND_OK, 3, t, 3, 0, 0, NULL, 0);
+    ck_assert_int_eq(u_insp(&u).commit_index, 3);
+    /* Node 3 falls silent (past two heartbeat intervals), node 2 goes
+     * on: a commit may need the leader's copy again, so not lazy. */
+    int64_t late = t0 + 5100 + 10 * 1000 * 1000;
+    u_msg(&u, late - 1000, RAFT_APPEND_OK, 2, t, 3, 0, 0, NULL, 0);
+    u_msg(&u, late, RAFT_CLIENT_REQ, 4, 0, 3, 0, 0, "cmd", 3);
+    a = u_find(&u, ACT_STORE_APPEND, 0, 0, 0, NULL);
+    ck_assert_ptr_nonnull(a);
+    ck_assert(!a->lazy);
+    u_free(&u);
+}
+END_TEST
+
 START_TEST(test_send_failed_falls_back_to_probe)
 {
     struct unode u;
@@ -2844,6 +2894,7 @@ static Suite *raft_suite(void)
     tcase_add_test(tc, test_check_quorum_step_down);
     tcase_add_test(tc, test_malformed_counted);
     tcase_add_test(tc, test_send_failed_falls_back_to_probe);
+    tcase_add_test(tc, test_lazy_leader_sync);
     tcase_add_test(tc, test_client_core);
     tcase_add_test(tc, test_client_attempt_capped);
     tcase_add_test(tc, test_kv_answers_and_session);
