@@ -117,12 +117,17 @@ static inline int bench_rmtree(const char *path)
  * flushes data only, not a size change through the filesystem's journal.
  * The files go into dir and are removed at the end.
  *
- * With `client`, the operations come from a client process: it sends
+ * Flags. BENCH_REPL_CLIENT: the operations come from a client process: it sends
  * REQUEST(i) to the leader and waits for DONE(i), which the leader sends
  * once i commits, and the figures are the client's (from its first
  * request to its last answer; latency from request to answer). Those are
  * two more queue hops per operation, as for every system whose clients
  * are processes of their own: the floor such a system is measured against.
+ * BENCH_REPL_LAZY_LEADER: the leader writes its record without fdatasync
+ * (it syncs its file every 5 ms) and an operation commits once followers
+ * alone make a majority of the members ((followers + 1) / 2 + 1 of them):
+ * the commit of a Raft leader that leaves its own write off the path, as
+ * distlab's does when its followers alone make a majority.
  *
  * Creates followers + 1 message queues (+ 2 with a client) of 10 small
  * messages each, and forks: run it where the caller may do both, with no
@@ -235,12 +240,23 @@ static inline void bench_repl_follower(int owner, int k, long ops, int do_sync, 
     _exit(rc);
 }
 
+#define BENCH_REPL_CLIENT      1
+#define BENCH_REPL_LAZY_LEADER 2
+#define BENCH_REPL_LAZY_NS     5000000 /* the lazy leader's sync interval */
+
 static inline int bench_replicate_client(int followers, long ops, int do_sync, const char *dir,
-                                         size_t rec_bytes, bool client, struct bench_repl *out)
+                                         size_t rec_bytes, int flags, struct bench_repl *out)
 {
     if (followers < 1 || followers > BENCH_REPL_MAX_FOLLOWERS || ops < 1 || rec_bytes < 1)
         return -1;
-    int owner = (int)getpid(), need = (followers + 1) / 2, rc = -1, made = 0, started = 0;
+    bool client = flags & BENCH_REPL_CLIENT, lazy = flags & BENCH_REPL_LAZY_LEADER;
+    /* Acknowledgments for a majority of followers + 1 members: with the
+     * leader's copy, or (lazy) without it. */
+    int need = lazy ? (followers + 1) / 2 + 1 : (followers + 1) / 2;
+    if (need > followers)
+        return -1; /* one follower cannot make a majority of two alone */
+    int owner = (int)getpid(), rc = -1, made = 0, started = 0;
+    int64_t synced_ns = 0;
     int nq = followers + 1 + (client ? 2 : 0), nkids = followers + (client ? 1 : 0);
     int ready[2] = {-1, -1}, fd = -1;
     pid_t kids[BENCH_REPL_MAX_FOLLOWERS + 1];
@@ -330,8 +346,11 @@ static inline int bench_replicate_client(int followers, long ops, int do_sync, c
             }
             pending++;
         }
-        if (bench_repl_append(fd, rec, rec_bytes, &off, do_sync) < 0)
+        bool sync_now = do_sync && (!lazy || bench_now_ns() - synced_ns >= BENCH_REPL_LAZY_NS);
+        if (bench_repl_append(fd, rec, rec_bytes, &off, sync_now) < 0)
             goto out;
+        if (sync_now)
+            synced_ns = bench_now_ns();
         while (got < need) {
             clock_gettime(CLOCK_REALTIME, &limit);
             limit.tv_sec += 10; /* a follower that died does not hang the benchmark */
@@ -411,7 +430,7 @@ out:;
 static inline int bench_replicate(int followers, long ops, int do_sync, const char *dir,
                                   size_t rec_bytes, struct bench_repl *out)
 {
-    return bench_replicate_client(followers, ops, do_sync, dir, rec_bytes, false, out);
+    return bench_replicate_client(followers, ops, do_sync, dir, rec_bytes, 0, out);
 }
 
 #endif
