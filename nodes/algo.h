@@ -180,6 +180,12 @@ struct algo_action {
     char text[96];       /* ACT_LOG */
 };
 
+/* A storage action whose sync may be put off (algo_action.lazy). */
+static inline bool algo_action_lazy(const struct algo_action *a)
+{
+    return a->kind == ACT_STORE_APPEND && a->lazy;
+}
+
 /* The list of actions one step produced. Allocated once per node with room
  * for a broadcast to every peer (no allocation per message). */
 struct algo_actions {

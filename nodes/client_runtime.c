@@ -144,14 +144,13 @@ static void client_start(struct node *nd)
         c->submit_now = true;
 }
 
-/* more: another submission follows at once (EV_COMMAND f[1]). */
-static void submit(struct node *nd, bool more)
+/* Operation op, its submission recorded by the pace (pace_take); more:
+ * another submission follows at once (EV_COMMAND f[1]). */
+static void submit(struct node *nd, int64_t op, bool more)
 {
     struct client_work *c = cwork(nd);
-    int64_t op = c->first_op + c->pace.submitted;
     c->cmd_len = kvload_next(&c->load, op, c->cmd);
     c->cmd_op = op;
-    pace_submitted(&c->pace, rt_now(nd));
     c->outstanding++;
     atomic_fetch_add_explicit(&nd->me->cnt[CNT_REQUESTS], 1, memory_order_relaxed);
     struct algo_event ev = {.kind = EV_COMMAND, .now_us = rt_now(nd)};
@@ -184,11 +183,9 @@ static void client_settle(struct node *nd)
             /* Another is due at once after this one (no rate to wait
              * for, room in the window, more to submit, and this loop
              * goes on): the core sends them together. */
-            struct pace after = c->pace;
-            pace_submitted(&after, now);
-            bool more = after.next_us <= now && span + 1 < c->pace.window &&
-                        c->pace.submitted + 1 < c->pace.total && round + 1 < limit;
-            submit(nd, more);
+            int64_t op = c->first_op + c->pace.submitted;
+            bool more = pace_take(&c->pace, now, span) && round + 1 < limit;
+            submit(nd, op, more);
             c->submit_now = true; /* the next one, if it is due (or answered at once) */
         } else if (next) {
             nd->deadline[CL_TIMER_NEXT] = next;

@@ -37,3 +37,9 @@ void pace_submitted(struct pace *p, int64_t now_us)
     int64_t floor = now_us - lag;
     p->next_us = runtime_deadline(p->next_us > floor ? p->next_us : floor, p->interval_us);
 }
+
+bool pace_take(struct pace *p, int64_t now_us, int64_t outstanding)
+{
+    pace_submitted(p, now_us);
+    return p->next_us <= now_us && outstanding + 1 < p->window && p->submitted < p->total;
+}

@@ -11,6 +11,7 @@
 #ifndef DL_NODES_PACE_H
 #define DL_NODES_PACE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct pace {
@@ -34,5 +35,11 @@ int64_t pace_due(const struct pace *p, int64_t now_us, int64_t outstanding, int6
 
 /* Record a submission made at now_us, and when the next one is due. */
 void pace_submitted(struct pace *p, int64_t now_us);
+
+/* A submission due at now_us (pace_due said so), with outstanding
+ * operations before it: recorded (pace_submitted); true when the next one
+ * is due at once after it too, so that a driver can tell the core another
+ * follows (EV_COMMAND's "more follow") and they leave together. */
+bool pace_take(struct pace *p, int64_t now_us, int64_t outstanding);
 
 #endif

@@ -876,7 +876,7 @@ static bool store_action(struct sim *s, int id, const struct algo_action *a)
         return true;
     }
     nd->written++;
-    if (!(a->kind == ACT_STORE_APPEND && a->lazy))
+    if (!algo_action_lazy(a))
         nd->urgent = true;
     if (!s->cfg->fsync) {
         nd->durable = nd->written;
@@ -1217,12 +1217,7 @@ static void client_submit(struct sim *s, int id)
     }
     int64_t next = 0;
     while (!s->failed && pace_due(&nd->pace, s->now, client_span(nd), &next)) {
-        struct pace after = nd->pace;
-        pace_submitted(&after, s->now);
-        bool more = after.next_us <= s->now && client_span(nd) + 1 < nd->pace.window &&
-                    nd->issued + 1 < nd->nops_c;
-        nd->pace = after;
-        client_submit_one(s, id, more);
+        client_submit_one(s, id, pace_take(&nd->pace, s->now, client_span(nd)));
     }
     if (next && !s->failed)
         client_wake(s, id, timer_at(s, next - s->now));

@@ -149,7 +149,7 @@ int rt_storage_apply(struct node *nd, const struct algo_action *a)
     int rc = 0;
     /* Only the writes nothing waits for may wait for their sync (algo.h;
      * rt_end_turn). */
-    if (!(a->kind == ACT_STORE_APPEND && a->lazy))
+    if (!algo_action_lazy(a))
         nd->st_urgent = true;
     switch (a->kind) {
     case ACT_STORE_TERM_VOTE:
