@@ -116,6 +116,7 @@
 #include <jansson.h>
 
 #include "bench/beside.h"
+#include "bench/grpc.h"
 
 #define MAX_NODES    9
 #define MAX_CLIENTS  64 /* distlab's [workload] clients limit */
@@ -137,6 +138,7 @@ struct opts {
     double levels[MAX_LEVELS];
     int nlevels;
     bool no_etcd;
+    bool etcd_http; /* --etcd-http: etcd's JSON gateway instead of gRPC */
     char exe[PATH_MAX], etcd[PATH_MAX];
     const char *sets[MAX_SETS];
     int nsets;
@@ -563,6 +565,7 @@ static void base64(const char *in, char *out)
 
 struct etcd {
     int n, leader; /* leader: 0..n-1 */
+    bool http;     /* clients over the JSON gateway, not gRPC */
     pid_t pid[MAX_NODES];
     int cport[MAX_NODES], pport[MAX_NODES];
     char dir[PATH_MAX];
@@ -624,6 +627,7 @@ static int etcd_start(const struct opts *o, struct etcd *e, int n, bool nofsync)
     static int serial;
     memset(e, 0, sizeof *e);
     e->n = n;
+    e->http = o->etcd_http;
     if (interrupted)
         return -1;
     snprintf(e->dir, sizeof e->dir, "%.3000s/etcd-%d", o->tmp, ++serial);
@@ -743,6 +747,7 @@ static int etcd_start(const struct opts *o, struct etcd *e, int n, bool nofsync)
 
 struct eclient {
     int port, k;
+    bool http; /* the JSON gateway, not gRPC */
     long share;
     long first_i, stride; /* its operations: first_i + 1, first_i + 1 + stride, ... */
     double rate;
@@ -756,12 +761,17 @@ static void *eclient_run(void *arg)
 {
     struct eclient *ec = arg;
     struct conn c = {.fd = -1, .port = ec->port};
-    conn_open(&c, ec->port);
+    struct grpc_conn g = {.fd = -1, .port = ec->port};
+    if (ec->http)
+        conn_open(&c, ec->port);
+    else
+        grpc_open(&g, ec->port);
     pthread_barrier_wait(ec->start);
     int64_t interval = ec->rate > 0 ? (int64_t)(1e9 / ec->rate) : 0, next = bench_now_ns();
     ec->first = INT64_MAX;
     ec->last = INT64_MIN;
     char key[32], value[48], k64[48], v64[72], body[256];
+    uint8_t msg[128];
     snprintf(key, sizeof key, "c%d", ec->k);
     base64(key, k64);
     for (long i = 0; i < ec->share && !interrupted; i++) {
@@ -776,21 +786,34 @@ static void *eclient_run(void *arg)
             next += interval;
         }
         snprintf(value, sizeof value, "c%d-%ld", ec->k, ec->first_i + i * ec->stride + 1);
-        base64(value, v64);
-        snprintf(body, sizeof body, "{\"key\":\"%s\",\"value\":\"%s\"}", k64, v64);
-        int64_t t0 = bench_now_ns();
-        int st = http(&c, "POST", "/v3/kv/put", body);
-        int64_t t1 = bench_now_ns();
-        if (st == 200 && strstr(c.buf, "\"header\"")) {
+        bool ok;
+        int64_t t0, t1;
+        if (ec->http) {
+            base64(value, v64);
+            snprintf(body, sizeof body, "{\"key\":\"%s\",\"value\":\"%s\"}", k64, v64);
+            t0 = bench_now_ns();
+            int st = http(&c, "POST", "/v3/kv/put", body);
+            t1 = bench_now_ns();
+            ok = st == 200 && strstr(c.buf, "\"header\"");
+        } else {
+            /* A PutResponse always holds its header: never empty. */
+            size_t len = grpc_etcd_put(msg, key, strlen(key), value, strlen(value));
+            t0 = bench_now_ns();
+            ok = grpc_unary(&g, "/etcdserverpb.KV/Put", msg, len) > 0;
+            t1 = bench_now_ns();
+        }
+        if (ok) {
             ec->lat[ec->acked++] = t1 - t0;
             ec->first = t1 < ec->first ? t1 : ec->first;
             ec->last = t1;
         } else {
             ec->failed++;
             conn_close(&c); /* reconnects on the next operation */
+            grpc_close(&g);
         }
     }
     conn_close(&c);
+    grpc_close(&g);
     return NULL;
 }
 
@@ -815,6 +838,7 @@ static int etcd_measure(struct etcd *e, int clients, int pipeline, double rate, 
         int k = t / pipeline, j = t % pipeline;
         long share = ops / clients + (k < ops % clients);
         ec[t] = (struct eclient){.port = e->cport[e->leader],
+                                 .http = e->http,
                                  .k = k + 1,
                                  .share = share / pipeline + (j < share % pipeline),
                                  .first_i = j,
@@ -1246,6 +1270,7 @@ static void usage(FILE *f)
                "           [--clients C] [--load-clients L] [--levels 1,2,5,10]\n"
                "           [--pipeline K,...] [--seconds S] [--repeat R] [--sequential-only]\n"
                "           [--trace-record LIST] [--distlab PATH] [--etcd PATH] [--no-etcd]\n"
+               "           [--etcd-http]\n"
                "           [--distlab-set K=V]...\n"
                "  --quick          500 sequential and 20000 other operations, levels 1,10,\n"
                "                   each measured once\n"
@@ -1263,6 +1288,8 @@ static void usage(FILE *f)
                "                   rows, each K measured, default 8,64; the load rows use\n"
                "                   the best (distlab: [workload] pipeline; etcd: K threads\n"
                "                   and connections per client)\n"
+               "  --etcd-http      etcd's clients use its JSON gateway (HTTP/1.1) instead of\n"
+               "                   gRPC, etcd's own protocol (the default)\n"
                "  Run it under the IPC lock (flock FILE distlab-kvbench), or set\n"
                "  DISTLAB_BENCH_LOCK=FILE for it to take the lock around each distlab run.\n");
 }
@@ -1301,6 +1328,7 @@ int main(int argc, char **argv)
                                              {"distlab", required_argument, NULL, 'd'},
                                              {"etcd", required_argument, NULL, 'e'},
                                              {"no-etcd", no_argument, NULL, 'E'},
+                                             {"etcd-http", no_argument, NULL, 'H'},
                                              {"distlab-set", required_argument, NULL, 'S'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
@@ -1349,6 +1377,7 @@ int main(int argc, char **argv)
         case 'd': snprintf(o.exe, sizeof o.exe, "%s", optarg); break;
         case 'e': snprintf(o.etcd, sizeof o.etcd, "%s", optarg); break;
         case 'E': o.no_etcd = true; break;
+        case 'H': o.etcd_http = true; break;
         case 'S':
             if (o.nsets == MAX_SETS || !strchr(optarg, '='))
                 goto bad;
@@ -1409,9 +1438,9 @@ int main(int argc, char **argv)
                 *nl = '\0';
             char *probe[] = {o.etcd, "--unsafe-no-fsync", "--version", NULL};
             nofsync = capture(probe, out + 128, 128) == 0;
-            snprintf(etcd_note, sizeof etcd_note,
-                     "%.100s, clients -> the leader over HTTP/1.1 keep-alive, POST /v3/kv/put",
-                     out);
+            snprintf(etcd_note, sizeof etcd_note, "%.100s, clients -> the leader %s", out,
+                     o.etcd_http ? "over its JSON gateway, HTTP/1.1 keep-alive, POST /v3/kv/put"
+                                 : "over gRPC (HTTP/2, a connection each), KV/Put");
         }
     }
 

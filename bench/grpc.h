@@ -1,0 +1,39 @@
+/* A minimal gRPC client over cleartext HTTP/2 (h2c), enough for unary calls
+ * to etcd's KV service from the benchmark: etcd's own clients speak it, so
+ * this measures etcd as they see it, without its JSON gateway's extra hop.
+ *
+ * One connection, one call at a time. Requests are encoded with HPACK
+ * literals that never enter the dynamic table; responses are not decoded:
+ * a unary call succeeded if its stream carried a message (gRPC sends a
+ * failure as trailers only) and ended without a reset. */
+#ifndef DISTLAB_BENCH_GRPC_H
+#define DISTLAB_BENCH_GRPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct grpc_conn {
+    int fd, port;
+    uint32_t next_stream;
+    int64_t send_window;   /* the connection's, for our DATA */
+    int64_t stream_window; /* a new stream's, from the server's SETTINGS */
+    uint32_t unacked;      /* DATA bytes received and not yet given back */
+    size_t rlen;
+    uint8_t rbuf[16384 + 9 + 4096];
+};
+
+/* Connects to 127.0.0.1:port: 0, or -1 (errno says why). */
+int grpc_open(struct grpc_conn *c, int port);
+void grpc_close(struct grpc_conn *c);
+
+/* One unary call of method (e.g. "/etcdserverpb.KV/Put") with the encoded
+ * message: the response message's length (>= 0), or -1 when the call
+ * failed or the connection broke (it is then closed; the next call
+ * reconnects). */
+long grpc_unary(struct grpc_conn *c, const char *method, const uint8_t *msg, size_t len);
+
+/* etcd's PutRequest{key, value}, encoded into out (at least klen + vlen +
+ * 12 bytes): its length. */
+size_t grpc_etcd_put(uint8_t *out, const char *key, size_t klen, const char *value, size_t vlen);
+
+#endif
