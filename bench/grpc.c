@@ -21,8 +21,7 @@ enum {
     F_SETTINGS = 4,
     F_PING = 6,
     F_GOAWAY = 7,
-    F_WINDOW = 8,
-    F_CONT = 9
+    F_WINDOW = 8
 };
 enum {
     FL_END_STREAM = 0x1,
@@ -264,7 +263,10 @@ long grpc_unary(struct grpc_conn *c, const char *method, const uint8_t *msg, siz
         goto broken;
     c->send_window -= (int64_t)body;
 
-    long got = -1; /* the response message's length, once its prefix came */
+    /* The response message's 5-byte prefix, which HTTP/2 may split
+     * across DATA frames like any other bytes. */
+    uint8_t prefix[5];
+    uint32_t have = 0;
     for (;;) {
         uint32_t flen;
         if (read_frame(c, &flen) < 0)
@@ -285,11 +287,15 @@ long grpc_unary(struct grpc_conn *c, const char *method, const uint8_t *msg, siz
                     pad = flen ? p[0] : 0;
                     off = 1;
                 }
-                if (got < 0 && flen >= off + pad + 5)
-                    got = (long)get32(p + off + 1);
+                if (off + pad > flen) {
+                    consume(c, flen);
+                    goto broken; /* more padding than frame: a protocol error */
+                }
+                for (uint32_t i = off; i < flen - pad && have < sizeof prefix; i++)
+                    prefix[have++] = p[i];
                 end = flags & FL_END_STREAM;
             }
-        } else if (rc == 0 && (type == F_HEADERS || type == F_CONT) && fsid == sid) {
+        } else if (rc == 0 && type == F_HEADERS && fsid == sid) {
             /* The trailers end the stream; they are not decoded. */
             end = flags & FL_END_STREAM;
         } else if (rc == 0 && type == F_RST && fsid == sid) {
@@ -299,7 +305,7 @@ long grpc_unary(struct grpc_conn *c, const char *method, const uint8_t *msg, siz
         if (reset)
             return -1;
         if (end)
-            return got;
+            return have == sizeof prefix ? (long)get32(prefix + 1) : -1;
     }
 broken:
     grpc_close(c);
