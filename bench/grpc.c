@@ -94,6 +94,25 @@ void grpc_close(struct grpc_conn *c)
     c->fd = -1;
 }
 
+int bench_loopback_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    struct timeval tv = {10, 0}; /* a stuck server fails a request, not the benchmark */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int grpc_open(struct grpc_conn *c, int port)
 {
     c->port = port;
@@ -102,20 +121,9 @@ int grpc_open(struct grpc_conn *c, int port)
     c->stream_window = H2_DEFAULT_WINDOW;
     c->unacked = 0;
     c->rlen = 0;
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    c->fd = bench_loopback_connect(port);
     if (c->fd < 0)
         return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int one = 1;
-    struct timeval tv = {10, 0}; /* a stuck member fails a call, not the benchmark */
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        grpc_close(c);
-        return -1;
-    }
     /* The preface, an empty SETTINGS (the defaults), and a larger window
      * for the connection, so that it is given back rarely. */
     static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

@@ -22,6 +22,11 @@ struct grpc_conn {
     uint8_t rbuf[16384 + 9 + 4096];
 };
 
+/* A TCP connection to 127.0.0.1:port, without Nagle's delay, whose reads
+ * and writes give up after 10 s: its descriptor, or -1. The benchmark's
+ * HTTP/1.1 client uses it too. */
+int bench_loopback_connect(int port);
+
 /* Connects to 127.0.0.1:port: 0, or -1 (errno says why). */
 int grpc_open(struct grpc_conn *c, int port);
 void grpc_close(struct grpc_conn *c);

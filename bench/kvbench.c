@@ -450,22 +450,8 @@ struct conn {
 static int conn_open(struct conn *c, int port)
 {
     c->port = port;
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (c->fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int one = 1;
-    struct timeval tv = {10, 0}; /* a stuck member fails an operation, not the benchmark */
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        close(c->fd);
-        c->fd = -1;
-        return -1;
-    }
-    return 0;
+    c->fd = bench_loopback_connect(port);
+    return c->fd < 0 ? -1 : 0;
 }
 
 static void conn_close(struct conn *c)

@@ -452,6 +452,23 @@ static void assert_req(const struct srv *s, int i, int conn, uint32_t sid)
     ck_assert_uint_eq(s->req[i].sid, sid);
 }
 
+/* Two calls of one client against a server running script, over conns
+ * connections at most: their results in r, the client's descriptor after
+ * the first in *fd_after (if asked), once the server is done. */
+static void two_calls(struct srv *s, enum script script, int conns, long r[2], int *fd_after)
+{
+    srv_start(s, script, conns, false);
+    struct grpc_conn c;
+    ck_assert_int_eq(grpc_open(&c, s->port), 0);
+    uint8_t put[64];
+    size_t pl = put_msg(put);
+    r[0] = grpc_unary(&c, METHOD, put, pl);
+    if (fd_after)
+        *fd_after = c.fd;
+    r[1] = grpc_unary(&c, METHOD, put, pl);
+    srv_finish(s, &c);
+}
+
 START_TEST(test_success)
 {
     struct srv s;
@@ -496,17 +513,11 @@ END_TEST
 START_TEST(test_trailers_only)
 {
     struct srv s;
-    srv_start(&s, S_TRAILERS_ONLY, 1, false);
-    struct grpc_conn c;
-    ck_assert_int_eq(grpc_open(&c, s.port), 0);
-    uint8_t put[64];
-    size_t pl = put_msg(put);
-    long r1 = grpc_unary(&c, METHOD, put, pl);
-    long r2 = grpc_unary(&c, METHOD, put, pl);
-    srv_finish(&s, &c);
-    ck_assert_int_eq(r1, -1);
+    long r[2];
+    two_calls(&s, S_TRAILERS_ONLY, 1, r, NULL);
+    ck_assert_int_eq(r[0], -1);
     /* A failed call, not a broken connection: the next uses it. */
-    ck_assert_int_eq(r2, 7);
+    ck_assert_int_eq(r[1], 7);
     assert_req(&s, 1, 0, 3);
 }
 END_TEST
@@ -516,16 +527,10 @@ END_TEST
 START_TEST(test_rst_stream)
 {
     struct srv s;
-    srv_start(&s, S_RST, 1, false);
-    struct grpc_conn c;
-    ck_assert_int_eq(grpc_open(&c, s.port), 0);
-    uint8_t put[64];
-    size_t pl = put_msg(put);
-    long r1 = grpc_unary(&c, METHOD, put, pl);
-    long r2 = grpc_unary(&c, METHOD, put, pl);
-    srv_finish(&s, &c);
-    ck_assert_int_eq(r1, -1);
-    ck_assert_int_eq(r2, 7);
+    long r[2];
+    two_calls(&s, S_RST, 1, r, NULL);
+    ck_assert_int_eq(r[0], -1);
+    ck_assert_int_eq(r[1], 7);
     ck_assert_int_eq(s.nreq, 2);
     assert_req(&s, 0, 0, 1);
     assert_req(&s, 1, 0, 3);
@@ -535,17 +540,11 @@ END_TEST
 START_TEST(test_other_streams_ignored)
 {
     struct srv s;
-    srv_start(&s, S_OTHER_STREAMS, 1, false);
-    struct grpc_conn c;
-    ck_assert_int_eq(grpc_open(&c, s.port), 0);
-    uint8_t put[64];
-    size_t pl = put_msg(put);
-    long r1 = grpc_unary(&c, METHOD, put, pl);
-    long r2 = grpc_unary(&c, METHOD, put, pl);
-    srv_finish(&s, &c);
-    ck_assert_int_eq(r1, 7);
+    long r[2];
+    two_calls(&s, S_OTHER_STREAMS, 1, r, NULL);
+    ck_assert_int_eq(r[0], 7);
     /* The RST_STREAM for stream 3 came before stream 3 was opened. */
-    ck_assert_int_eq(r2, 7);
+    ck_assert_int_eq(r[1], 7);
     assert_req(&s, 1, 0, 3);
 }
 END_TEST
@@ -553,17 +552,11 @@ END_TEST
 START_TEST(test_goaway)
 {
     struct srv s;
-    srv_start(&s, S_GOAWAY, 2, false);
-    struct grpc_conn c;
-    ck_assert_int_eq(grpc_open(&c, s.port), 0);
-    uint8_t put[64];
-    size_t pl = put_msg(put);
-    long r1 = grpc_unary(&c, METHOD, put, pl);
-    long r2 = grpc_unary(&c, METHOD, put, pl);
-    srv_finish(&s, &c);
-    ck_assert_int_eq(r1, -1);
+    long r[2];
+    two_calls(&s, S_GOAWAY, 2, r, NULL);
+    ck_assert_int_eq(r[0], -1);
     /* The client closed the connection and opened a new one. */
-    ck_assert_int_eq(r2, 7);
+    ck_assert_int_eq(r[1], 7);
     ck_assert_int_eq(s.accepted, 2);
     assert_req(&s, 1, 1, 1);
 }
@@ -572,16 +565,10 @@ END_TEST
 START_TEST(test_padded_data)
 {
     struct srv s;
-    srv_start(&s, S_PADDED, 1, false);
-    struct grpc_conn c;
-    ck_assert_int_eq(grpc_open(&c, s.port), 0);
-    uint8_t put[64];
-    size_t pl = put_msg(put);
-    long r1 = grpc_unary(&c, METHOD, put, pl);
-    long r2 = grpc_unary(&c, METHOD, put, pl);
-    srv_finish(&s, &c);
-    ck_assert_int_eq(r1, 7);
-    ck_assert_int_eq(r2, 7);
+    long r[2];
+    two_calls(&s, S_PADDED, 1, r, NULL);
+    ck_assert_int_eq(r[0], 7);
+    ck_assert_int_eq(r[1], 7);
     assert_req(&s, 1, 0, 3);
 }
 END_TEST
@@ -589,16 +576,10 @@ END_TEST
 START_TEST(test_split_prefix)
 {
     struct srv s;
-    srv_start(&s, S_SPLIT, 1, false);
-    struct grpc_conn c;
-    ck_assert_int_eq(grpc_open(&c, s.port), 0);
-    uint8_t put[64];
-    size_t pl = put_msg(put);
-    long r1 = grpc_unary(&c, METHOD, put, pl);
-    long r2 = grpc_unary(&c, METHOD, put, pl);
-    srv_finish(&s, &c);
-    ck_assert_int_eq(r1, 7);
-    ck_assert_int_eq(r2, 7);
+    long r[2];
+    two_calls(&s, S_SPLIT, 1, r, NULL);
+    ck_assert_int_eq(r[0], 7);
+    ck_assert_int_eq(r[1], 7);
     assert_req(&s, 1, 0, 3);
 }
 END_TEST
@@ -606,18 +587,12 @@ END_TEST
 START_TEST(test_connection_broken)
 {
     struct srv s;
-    srv_start(&s, S_BROKEN, 2, false);
-    struct grpc_conn c;
-    ck_assert_int_eq(grpc_open(&c, s.port), 0);
-    uint8_t put[64];
-    size_t pl = put_msg(put);
-    long r1 = grpc_unary(&c, METHOD, put, pl);
-    int fd_after = c.fd;
-    long r2 = grpc_unary(&c, METHOD, put, pl);
-    srv_finish(&s, &c);
-    ck_assert_int_eq(r1, -1);
+    long r[2];
+    int fd_after;
+    two_calls(&s, S_BROKEN, 2, r, &fd_after);
+    ck_assert_int_eq(r[0], -1);
     ck_assert_int_eq(fd_after, -1);
-    ck_assert_int_eq(r2, 7);
+    ck_assert_int_eq(r[1], 7);
     ck_assert_int_eq(s.accepted, 2);
     assert_req(&s, 1, 1, 1);
 }
@@ -626,16 +601,10 @@ END_TEST
 START_TEST(test_frame_too_big)
 {
     struct srv s;
-    srv_start(&s, S_BIG_FRAME, 2, false);
-    struct grpc_conn c;
-    ck_assert_int_eq(grpc_open(&c, s.port), 0);
-    uint8_t put[64];
-    size_t pl = put_msg(put);
-    long r1 = grpc_unary(&c, METHOD, put, pl);
-    long r2 = grpc_unary(&c, METHOD, put, pl);
-    srv_finish(&s, &c);
-    ck_assert_int_eq(r1, -1);
-    ck_assert_int_eq(r2, 7);
+    long r[2];
+    two_calls(&s, S_BIG_FRAME, 2, r, NULL);
+    ck_assert_int_eq(r[0], -1);
+    ck_assert_int_eq(r[1], 7);
     ck_assert_int_eq(s.accepted, 2);
     assert_req(&s, 1, 1, 1);
 }
