@@ -51,8 +51,10 @@
  * temporary directory), with --unsafe-no-fsync for "fsync off" when this
  * etcd has it (checked with `etcd --unsafe-no-fsync --version`; if not, the
  * output says those figures are with fsync). Clients are threads, each with
- * one HTTP/1.1 keep-alive connection to the leader (found with
- * /v3/maintenance/status), doing POST /v3/kv/put through the JSON gateway.
+ * one connection to the leader (found with /v3/maintenance/status) and one
+ * call at a time on it: gRPC KV/Put over cleartext HTTP/2 (bench/grpc.c),
+ * as etcd's own clients do, or with --etcd-http POST /v3/kv/put through
+ * the JSON gateway on an HTTP/1.1 keep-alive connection.
  * Every member is stopped (SIGTERM, SIGKILL after 10 s) and its data removed
  * at the end, on errors and on SIGINT/SIGTERM. Without an etcd binary the
  * etcd columns say so and distlab is measured alone.
@@ -63,11 +65,9 @@
  * that each is compared at its own best.
  * distlab's clients get `[workload] pipeline = K` (their commands and
  * answers then travel K at a time in one message where they can); each
- * etcd client becomes K threads, each with its own keep-alive connection
- * and one request in flight, sharing the client's operations, key and
- * pace (1/K of its rate each): K puts in flight per client on both sides.
- * (HTTP/1.1 pipelining on one connection would not do: the gateway
- * answers a connection's requests one after the other.)
+ * etcd client becomes K threads, each with its own connection and one
+ * request in flight, sharing the client's operations, key and pace (1/K
+ * of its rate each): K puts in flight per client on both sides.
  *
  * Raw baseline: the bare replicated commit (bench/beside.h), one
  * sequential client, N - 1 follower processes, with and without fdatasync;
