@@ -54,7 +54,8 @@ enum script {
     S_PADDED,        /* 7, in two padded DATA frames, END_STREAM on the last */
     S_SPLIT,         /* 7, its 5-byte prefix split 3 + 2 across two DATA frames */
     S_BROKEN,        /* the first: the connection is closed; then 7 */
-    S_BIG_FRAME      /* the first: a frame over 16384 bytes; then 7 */
+    S_BIG_FRAME,     /* the first: a frame over 16384 bytes; then 7 */
+    S_BAD_PAD        /* the first: DATA padded past its own end; then 7 */
 };
 
 /* A request as the server read it. */
@@ -268,6 +269,12 @@ static int respond(struct srv *s, int fd, const struct req *r, int i)
     case S_PADDED: return send_padded(fd, r->sid);
     case S_SPLIT: return send_split(fd, r->sid);
     case S_BROKEN: return i > 0 ? send_ok(fd, r->sid, 7) : 1;
+    case S_BAD_PAD: {
+        if (i > 0)
+            return send_ok(fd, r->sid, 7);
+        uint8_t d[2] = {200, 0}; /* 200 bytes of padding in a 2-byte frame */
+        return frame(fd, F_DATA, FL_PADDED | FL_END_STREAM, r->sid, d, sizeof d);
+    }
     case S_BIG_FRAME: {
         if (i > 0)
             return send_ok(fd, r->sid, 7);
@@ -598,6 +605,20 @@ START_TEST(test_connection_broken)
 }
 END_TEST
 
+/* A protocol error from the server: the call fails and the client starts
+ * over on a new connection rather than read past the frame. */
+START_TEST(test_bad_padding)
+{
+    struct srv s;
+    long r[2];
+    two_calls(&s, S_BAD_PAD, 2, r, NULL);
+    ck_assert_int_eq(r[0], -1);
+    ck_assert_int_eq(r[1], 7);
+    ck_assert_int_eq(s.accepted, 2);
+    assert_req(&s, 1, 1, 1);
+}
+END_TEST
+
 START_TEST(test_frame_too_big)
 {
     struct srv s;
@@ -647,6 +668,7 @@ static Suite *grpc_suite(void)
     tcase_add_test(h2, test_goaway);
     tcase_add_test(h2, test_padded_data);
     tcase_add_test(h2, test_split_prefix);
+    tcase_add_test(h2, test_bad_padding);
     tcase_add_test(h2, test_connection_broken);
     tcase_add_test(h2, test_frame_too_big);
     suite_add_tcase(s, h2);
