@@ -124,13 +124,16 @@ int grpc_open(struct grpc_conn *c, int port)
     c->fd = bench_loopback_connect(port);
     if (c->fd < 0)
         return -1;
-    /* The preface, an empty SETTINGS (the defaults), and a larger window
-     * for the connection, so that it is given back rarely. */
+    /* The preface, SETTINGS (no server push; the rest the defaults), and a
+     * larger window for the connection, so that it is given back rarely. */
     static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     uint8_t out[64];
     size_t n = sizeof preface - 1;
     memcpy(out, preface, n);
-    n += frame_head(out + n, 0, F_SETTINGS, 0, 0);
+    n += frame_head(out + n, 6, F_SETTINGS, 0, 0);
+    static const uint8_t no_push[6] = {0, 2, 0, 0, 0, 0}; /* SETTINGS_ENABLE_PUSH = 0 */
+    memcpy(out + n, no_push, sizeof no_push);
+    n += sizeof no_push;
     n += frame_head(out + n, 4, F_WINDOW, 0, 0);
     put32(out + n, (1u << 24) - H2_DEFAULT_WINDOW);
     n += 4;
@@ -238,6 +241,8 @@ long grpc_unary(struct grpc_conn *c, const char *method, const uint8_t *msg, siz
             goto broken;
         const uint8_t *h = c->rbuf;
         int rc = connection_frame(c, h[3], h[4], get32(h + 5) & 0x7fffffffu, h + 9, flen);
+        if (rc == 0 && h[3] == F_DATA && give_back(c, flen) < 0)
+            rc = -1;
         consume(c, flen);
         if (rc < 0)
             goto broken;
@@ -272,9 +277,10 @@ long grpc_unary(struct grpc_conn *c, const char *method, const uint8_t *msg, siz
     c->send_window -= (int64_t)body;
 
     /* The response message's 5-byte prefix, which HTTP/2 may split
-     * across DATA frames like any other bytes. */
+     * across DATA frames like any other bytes, and all its bytes. */
     uint8_t prefix[5];
     uint32_t have = 0;
+    uint64_t bytes = 0;
     for (;;) {
         uint32_t flen;
         if (read_frame(c, &flen) < 0)
@@ -301,7 +307,10 @@ long grpc_unary(struct grpc_conn *c, const char *method, const uint8_t *msg, siz
                 }
                 for (uint32_t i = off; i < flen - pad && have < sizeof prefix; i++)
                     prefix[have++] = p[i];
-                end = flags & FL_END_STREAM;
+                bytes += flen - pad - off;
+                /* gRPC ends every response with trailers: a stream ended
+                 * by DATA is not a whole answer. */
+                reset = flags & FL_END_STREAM;
             }
         } else if (rc == 0 && type == F_HEADERS && fsid == sid) {
             /* The trailers end the stream; they are not decoded. */
@@ -312,8 +321,11 @@ long grpc_unary(struct grpc_conn *c, const char *method, const uint8_t *msg, siz
         consume(c, flen);
         if (reset)
             return -1;
-        if (end)
-            return have == sizeof prefix ? (long)get32(prefix + 1) : -1;
+        if (end) {
+            if (have < sizeof prefix || bytes < sizeof prefix + get32(prefix + 1))
+                return -1; /* no message, or less of it than its prefix says */
+            return (long)get32(prefix + 1);
+        }
     }
 broken:
     grpc_close(c);

@@ -4,8 +4,12 @@
  *
  * One connection, one call at a time. Requests are encoded with HPACK
  * literals that never enter the dynamic table; responses are not decoded:
- * a unary call succeeded if its stream carried a message (gRPC sends a
- * failure as trailers only) and ended without a reset. */
+ * a unary call succeeded if its stream carried a whole message and ended
+ * with trailers, without a reset. Their grpc-status is taken to be OK then:
+ * a gRPC server answers a failed unary call with trailers only (grpc-go,
+ * etcd's, always does). No stream-level window is given back, so a
+ * response may hold at most 65,535 bytes: etcd's answers to puts are some
+ * 30. */
 #ifndef DISTLAB_BENCH_GRPC_H
 #define DISTLAB_BENCH_GRPC_H
 

@@ -53,7 +53,7 @@
  * output says those figures are with fsync). Clients are threads, each with
  * one connection to the leader (found with /v3/maintenance/status) and one
  * call at a time on it: gRPC KV/Put over cleartext HTTP/2 (bench/grpc.c),
- * as etcd's own clients do, or with --etcd-http POST /v3/kv/put through
+ * etcd's own protocol, or with --etcd-http POST /v3/kv/put through
  * the JSON gateway on an HTTP/1.1 keep-alive connection.
  * Every member is stopped (SIGTERM, SIGKILL after 10 s) and its data removed
  * at the end, on errors and on SIGINT/SIGTERM. Without an etcd binary the
@@ -89,7 +89,7 @@
  *       [--pipeline K,...] [--seconds S] [--repeat R] [--sequential-only]
  *       [--trace-record LIST]
  *       [--distlab PATH]
- *       [--etcd PATH] [--no-etcd] [--distlab-set KEY=VALUE]...
+ *       [--etcd PATH] [--no-etcd] [--etcd-http] [--distlab-set KEY=VALUE]...
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -794,8 +794,10 @@ static void *eclient_run(void *arg)
             ec->last = t1;
         } else {
             ec->failed++;
-            conn_close(&c); /* reconnects on the next operation */
-            grpc_close(&g);
+            /* HTTP: reconnects on the next operation. gRPC: a failed call
+             * leaves the connection as it is (grpc_unary closes a broken
+             * one), so a refused put costs etcd no new connection. */
+            conn_close(&c);
         }
     }
     conn_close(&c);

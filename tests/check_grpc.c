@@ -51,7 +51,9 @@ enum script {
     S_RST,           /* the first: RST_STREAM; then 7 */
     S_OTHER_STREAMS, /* 7, with frames of other streams around it */
     S_GOAWAY,        /* the first: GOAWAY; then 7 */
-    S_PADDED,        /* 7, in two padded DATA frames, END_STREAM on the last */
+    S_PADDED,        /* 7, in two padded DATA frames, then trailers */
+    S_NO_TRAILERS,   /* the first: a message, END_STREAM on its DATA; then 7 */
+    S_SHORT,         /* the first: 3 bytes of a message of 7, trailers; then 7 */
     S_SPLIT,         /* 7, its 5-byte prefix split 3 + 2 across two DATA frames */
     S_BROKEN,        /* the first: the connection is closed; then 7 */
     S_BIG_FRAME,     /* the first: a frame over 16384 bytes; then 7 */
@@ -72,8 +74,9 @@ struct req {
 struct srv {
     int lfd, port;
     enum script script;
-    int conns;  /* connections to serve, one after the other */
-    bool greet; /* SETTINGS, SETTINGS ACK and PING on each connection */
+    int conns;     /* connections to serve, one after the other */
+    bool greet;    /* SETTINGS, SETTINGS ACK and PING on each connection */
+    bool push_off; /* the client's SETTINGS turned server push off */
     pthread_t thread;
     bool goaway; /* sent on the current connection */
     /* What it saw; read by the test after the join. */
@@ -228,7 +231,10 @@ static int send_padded(int fd, uint32_t sid)
     memset(d, 0, sizeof d);
     d[0] = 9;
     memcpy(d + 1, m + 8, 4);
-    return frame(fd, F_DATA, FL_PADDED | FL_END_STREAM, sid, d, 1 + 4 + 9);
+    if (frame(fd, F_DATA, FL_PADDED, sid, d, 1 + 4 + 9) < 0)
+        return -1;
+    return frame(fd, F_HEADERS, FL_END_STREAM | FL_END_HEADERS, sid, grpc_status_0,
+                 sizeof grpc_status_0);
 }
 
 /* 7 with the gRPC prefix split across two DATA frames, as HTTP/2 allows:
@@ -269,6 +275,25 @@ static int respond(struct srv *s, int fd, const struct req *r, int i)
     case S_PADDED: return send_padded(fd, r->sid);
     case S_SPLIT: return send_split(fd, r->sid);
     case S_BROKEN: return i > 0 ? send_ok(fd, r->sid, 7) : 1;
+    case S_NO_TRAILERS:
+    case S_SHORT: {
+        if (i > 0)
+            return send_ok(fd, r->sid, 7);
+        uint8_t m[16];
+        size_t ml = message(m, 7);
+        if (s->script == S_NO_TRAILERS)
+            return frame(fd, F_HEADERS, FL_END_HEADERS, r->sid, status_200, sizeof status_200) <
+                               0 ||
+                           frame(fd, F_DATA, FL_END_STREAM, r->sid, m, ml) < 0
+                       ? -1
+                       : 0;
+        return frame(fd, F_HEADERS, FL_END_HEADERS, r->sid, status_200, sizeof status_200) < 0 ||
+                       frame(fd, F_DATA, 0, r->sid, m, 5 + 3) < 0 ||
+                       frame(fd, F_HEADERS, FL_END_STREAM | FL_END_HEADERS, r->sid, grpc_status_0,
+                             sizeof grpc_status_0) < 0
+                   ? -1
+                   : 0;
+    }
     case S_BAD_PAD: {
         if (i > 0)
             return send_ok(fd, r->sid, 7);
@@ -329,8 +354,12 @@ static void serve(struct srv *s, int fd, int conn)
         }
         if (first) {
             first = false;
-            if (type != F_SETTINGS || flags != 0 || sid != 0 || len != 0)
-                srv_fail(s, "conn %d: the first frame is not an empty SETTINGS", conn);
+            if (type != F_SETTINGS || flags != 0 || sid != 0 || len % 6 != 0)
+                srv_fail(s, "conn %d: the first frame is not a SETTINGS", conn);
+            /* Server push turned off: SETTINGS_ENABLE_PUSH (2) = 0. */
+            for (uint32_t i = 0; type == F_SETTINGS && i + 6 <= len; i += 6)
+                if (p[i] == 0 && p[i + 1] == 2 && get32(p + i + 2) == 0)
+                    s->push_off = true;
             if (s->greet && greet(fd) < 0) {
                 srv_fail(s, "conn %d: greeting failed", conn);
                 return;
@@ -496,6 +525,7 @@ START_TEST(test_success)
     assert_req(&s, 0, 0, 1);
     assert_req(&s, 1, 0, 3);
     /* What the client owes the server's greeting, and its own window. */
+    ck_assert(s.push_off);
     ck_assert_int_eq(s.settings_acks, 1);
     ck_assert_int_eq(s.ping_acks, 1);
     ck_assert_mem_eq(s.ping_ack, PING_PAYLOAD, 8);
@@ -605,6 +635,50 @@ START_TEST(test_connection_broken)
 }
 END_TEST
 
+/* A stream that is not a whole gRPC answer fails the call, not the
+ * connection: no trailers, or less of the message than its prefix says. */
+START_TEST(test_no_trailers)
+{
+    struct srv s;
+    long r[2];
+    two_calls(&s, S_NO_TRAILERS, 1, r, NULL);
+    ck_assert_int_eq(r[0], -1);
+    ck_assert_int_eq(r[1], 7);
+    assert_req(&s, 1, 0, 3);
+}
+END_TEST
+
+START_TEST(test_short_message)
+{
+    struct srv s;
+    long r[2];
+    two_calls(&s, S_SHORT, 1, r, NULL);
+    ck_assert_int_eq(r[0], -1);
+    ck_assert_int_eq(r[1], 7);
+    assert_req(&s, 1, 0, 3);
+}
+END_TEST
+
+/* Stream ids run out after some 10^9 calls: the next call opens a new
+ * connection and starts again at stream 1. */
+START_TEST(test_stream_ids_spent)
+{
+    struct srv s;
+    srv_start(&s, S_OK, 2, false);
+    struct grpc_conn c;
+    ck_assert_int_eq(grpc_open(&c, s.port), 0);
+    c.next_stream = 0x7ffffff1u;
+    uint8_t put[64];
+    size_t pl = put_msg(put);
+    long r = grpc_unary(&c, METHOD, put, pl);
+    srv_finish(&s, &c);
+    ck_assert_int_eq(r, 7);
+    ck_assert_int_eq(s.accepted, 2);
+    ck_assert_int_eq(s.nreq, 1);
+    assert_req(&s, 0, 1, 1);
+}
+END_TEST
+
 /* A protocol error from the server: the call fails and the client starts
  * over on a new connection rather than read past the frame. */
 START_TEST(test_bad_padding)
@@ -669,6 +743,9 @@ static Suite *grpc_suite(void)
     tcase_add_test(h2, test_padded_data);
     tcase_add_test(h2, test_split_prefix);
     tcase_add_test(h2, test_bad_padding);
+    tcase_add_test(h2, test_no_trailers);
+    tcase_add_test(h2, test_short_message);
+    tcase_add_test(h2, test_stream_ids_spent);
     tcase_add_test(h2, test_connection_broken);
     tcase_add_test(h2, test_frame_too_big);
     suite_add_tcase(s, h2);
