@@ -281,18 +281,15 @@ static int respond(struct srv *s, int fd, const struct req *r, int i)
             return send_ok(fd, r->sid, 7);
         uint8_t m[16];
         size_t ml = message(m, 7);
-        if (s->script == S_NO_TRAILERS)
-            return frame(fd, F_HEADERS, FL_END_HEADERS, r->sid, status_200, sizeof status_200) <
-                               0 ||
-                           frame(fd, F_DATA, FL_END_STREAM, r->sid, m, ml) < 0
-                       ? -1
-                       : 0;
-        return frame(fd, F_HEADERS, FL_END_HEADERS, r->sid, status_200, sizeof status_200) < 0 ||
-                       frame(fd, F_DATA, 0, r->sid, m, 5 + 3) < 0 ||
-                       frame(fd, F_HEADERS, FL_END_STREAM | FL_END_HEADERS, r->sid, grpc_status_0,
-                             sizeof grpc_status_0) < 0
-                   ? -1
-                   : 0;
+        /* S_NO_TRAILERS: the whole message, the stream ended on it;
+         * S_SHORT: 3 of its 7 bytes, then trailers. */
+        bool short_msg = s->script == S_SHORT;
+        if (frame(fd, F_HEADERS, FL_END_HEADERS, r->sid, status_200, sizeof status_200) < 0 ||
+            frame(fd, F_DATA, short_msg ? 0 : FL_END_STREAM, r->sid, m, short_msg ? 5 + 3 : ml) < 0)
+            return -1;
+        return short_msg ? frame(fd, F_HEADERS, FL_END_STREAM | FL_END_HEADERS, r->sid,
+                                 grpc_status_0, sizeof grpc_status_0)
+                         : 0;
     }
     case S_BAD_PAD: {
         if (i > 0)
